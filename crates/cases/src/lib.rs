@@ -1,0 +1,16 @@
+//! Turns accepted complaints into cases: resolves which customer a complaint is from, which
+//! problem category it is about, and whether it is the same problem as a case already open.
+//!
+//! The decisions ([`classify`], [`grouping`]) are pure functions of plain data; [`intake`] is the
+//! unit of work that loads what they need from the store, applies them to a batch and writes the
+//! result in one transaction.
+
+pub mod classify;
+mod error;
+pub mod grouping;
+pub mod intake;
+
+pub use classify::{CategoryDef, Classification, Classifier, Taxonomy};
+pub use error::CasesError;
+pub use grouping::GroupingPolicy;
+pub use intake::{Intake, IntakeReport, Outcome};

@@ -1,0 +1,116 @@
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{Channel, CustomerKey};
+
+/// A satisfaction score from 1 (very dissatisfied) to 5 (very satisfied).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "i64", into = "i16")]
+pub struct Satisfaction(u8);
+
+impl Satisfaction {
+    pub fn new(score: i64) -> Result<Self, String> {
+        match score {
+            1..=5 => Ok(Self(score as u8)),
+            _ => Err(format!("satisfaction {score} is outside 1-5")),
+        }
+    }
+
+    pub fn get(self) -> u8 {
+        self.0
+    }
+}
+
+impl TryFrom<i64> for Satisfaction {
+    type Error = String;
+
+    fn try_from(value: i64) -> Result<Self, Self::Error> {
+        Self::new(value)
+    }
+}
+
+impl From<Satisfaction> for i16 {
+    fn from(s: Satisfaction) -> i16 {
+        i16::from(s.0)
+    }
+}
+
+/// What a channel told us about the person, beyond the keys that identify them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerDetails {
+    pub name: Option<String>,
+    pub email: Option<String>,
+}
+
+/// One dissatisfied record, validated and normalized, whatever channel it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Complaint {
+    pub channel: Channel,
+    /// The channel's own id of this record; with `channel`, the idempotency key.
+    pub source_id: String,
+    pub received_at: DateTime<Utc>,
+    /// Normalized keys, never empty, most specific first.
+    pub keys: Vec<CustomerKey>,
+    pub customer: CustomerDetails,
+    pub text: String,
+    /// The category the channel itself assigned, if any.
+    pub category: Option<String>,
+    pub satisfaction: Option<Satisfaction>,
+    pub formal_complaint: bool,
+    /// The payload as it arrived, kept for audit and replay.
+    pub raw_payload: String,
+}
+
+/// A payload that could not become a complaint, with everything needed to look at it again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quarantined {
+    /// The channel (or import format) the payload was offered on.
+    pub channel: String,
+    pub raw: Vec<u8>,
+    pub reason: String,
+}
+
+/// What one record of a channel turned into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    Complaint(Box<Complaint>),
+    Quarantined(Quarantined),
+}
+
+/// The lifecycle of a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseStatus {
+    Open,
+    Closed,
+}
+
+impl CaseStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaseStatus::Open => "open",
+            CaseStatus::Closed => "closed",
+        }
+    }
+}
+
+impl fmt::Display for CaseStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for CaseStatus {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "open" => Ok(CaseStatus::Open),
+            "closed" => Ok(CaseStatus::Closed),
+            other => Err(format!("unknown case status `{other}`")),
+        }
+    }
+}

@@ -1,0 +1,68 @@
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// The kinds of key that identify a customer across channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentityKind {
+    Phone,
+    WechatOpenid,
+    WechatUnionid,
+    MemberId,
+    BotUserId,
+}
+
+impl IdentityKind {
+    pub const ALL: [IdentityKind; 5] = [
+        IdentityKind::Phone,
+        IdentityKind::WechatOpenid,
+        IdentityKind::WechatUnionid,
+        IdentityKind::MemberId,
+        IdentityKind::BotUserId,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdentityKind::Phone => "phone",
+            IdentityKind::WechatOpenid => "wechat_openid",
+            IdentityKind::WechatUnionid => "wechat_unionid",
+            IdentityKind::MemberId => "member_id",
+            IdentityKind::BotUserId => "bot_user_id",
+        }
+    }
+}
+
+impl fmt::Display for IdentityKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for IdentityKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        IdentityKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| format!("unknown identity kind `{s}`"))
+    }
+}
+
+/// A normalized key (kind + value) that points at exactly one customer.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct CustomerKey {
+    pub kind: IdentityKind,
+    pub value: String,
+}
+
+impl CustomerKey {
+    pub fn new(kind: IdentityKind, value: impl Into<String>) -> Self {
+        Self { kind, value: value.into() }
+    }
+}
+
+impl fmt::Display for CustomerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.kind, self.value)
+    }
+}

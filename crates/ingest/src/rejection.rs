@@ -1,0 +1,25 @@
+/// Why a payload could not become a complaint. The text is what an administrator reads in
+/// quarantine, so it names the field and the offending value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("payload is not valid UTF-8 (byte {valid_up_to} starts an invalid sequence)")]
+    NotUtf8 { valid_up_to: usize },
+    #[error("payload is not valid JSON: {0}")]
+    Json(String),
+    #[error("payload is a JSON {0}, expected an object")]
+    NotAnObject(&'static str),
+    #[error("field `{0}` is missing")]
+    Missing(&'static str),
+    #[error("field `{field}` is invalid: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    #[error("{0}")]
+    UnknownChannel(#[from] mend_core::UnknownChannel),
+    #[error("no usable customer key: give a valid phone, wechat_openid or member_id{detail}")]
+    NoCustomerKey { detail: String },
+}
+
+impl Rejection {
+    pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Rejection::Invalid { field, reason: reason.into() }
+    }
+}

@@ -1,0 +1,67 @@
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+
+/// Parses an instant as channels write it: RFC 3339 with an offset, or a naive local time
+/// (`2026-11-20 09:12:00`, `2026-11-20T09:12:00`, `2026/11/20 09:12`) in `zone`.
+///
+/// A naive time that does not exist in `zone` (a DST gap) is an error; an ambiguous one takes
+/// the earlier instant.
+pub fn parse_instant(input: &str, zone: Tz) -> Result<DateTime<Utc>, String> {
+    let input = input.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(input) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    const WITH_OFFSET: [&str; 2] = ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%dT%H:%M:%S%.f%z"];
+    for format in WITH_OFFSET {
+        if let Ok(t) = DateTime::parse_from_str(input, format) {
+            return Ok(t.with_timezone(&Utc));
+        }
+    }
+    const NAIVE: [&str; 6] = [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y/%m/%d %H:%M:%S",
+        "%Y/%m/%d %H:%M",
+        "%Y%m%d%H%M%S",
+    ];
+    for format in NAIVE {
+        if let Ok(naive) = NaiveDateTime::parse_from_str(input, format) {
+            return zone
+                .from_local_datetime(&naive)
+                .earliest()
+                .map(|t| t.with_timezone(&Utc))
+                .ok_or_else(|| format!("`{input}` does not exist in {zone}"));
+        }
+    }
+    Err(format!("`{input}` is not a time (expected RFC 3339, e.g. 2026-11-20T09:12:00+08:00)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(input: &str, expected: Option<&str>) {
+        let got = parse_instant(input, chrono_tz::Asia::Shanghai).ok().map(|t| t.to_rfc3339());
+        assert_eq!(got.as_deref(), expected, "input {input:?}");
+    }
+
+    #[test]
+    fn reads_offsets_and_local_times() {
+        check("2026-11-20T09:12:00+08:00", Some("2026-11-20T01:12:00+00:00"));
+        check("2026-11-20T01:12:00Z", Some("2026-11-20T01:12:00+00:00"));
+        check("2026-11-20 09:12:00+08:00", Some("2026-11-20T01:12:00+00:00"));
+        check("2026-11-20 09:12:00", Some("2026-11-20T01:12:00+00:00"));
+        check("2026-11-20T09:12:00.500", Some("2026-11-20T01:12:00.500+00:00"));
+        check("2026/11/20 09:12", Some("2026-11-20T01:12:00+00:00"));
+        check("20261120091200", Some("2026-11-20T01:12:00+00:00"));
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_time() {
+        check("", None);
+        check("yesterday", None);
+        check("2026-13-01T00:00:00+08:00", None);
+        check("2026-11-20", None);
+    }
+}

@@ -1,0 +1,120 @@
+//! The one table of API errors: every JSON error body comes from here, as
+//! `{"error": {"code", "message", …}}` with a 4xx (or, for a bug, a logged 500).
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+/// Stable error codes that clients may rely on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    BadRequest,
+    InvalidComplaint,
+    NotFound,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::InvalidComplaint => "invalid_complaint",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::Internal => "internal",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidComplaint => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    code: ErrorCode,
+    message: String,
+    /// Extra fields for the client (e.g. the quarantine id of a refused complaint).
+    detail: serde_json::Map<String, Value>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), detail: serde_json::Map::new() }
+    }
+
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.detail.insert(key.to_owned(), value.into());
+        self
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::BadRequest, message)
+    }
+
+    pub fn not_found(what: impl std::fmt::Display) -> Self {
+        Self::new(ErrorCode::NotFound, format!("{what} not found"))
+    }
+
+    /// An unexpected failure: logged in full here, shown to the client without internals.
+    pub fn internal(error: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %error, "Request failed unexpectedly.");
+        Self::new(ErrorCode::Internal, "internal error; the details are in the server log")
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = self.detail;
+        body.insert("code".into(), json!(self.code.as_str()));
+        body.insert("message".into(), json!(self.message));
+        (self.code.status(), Json(json!({ "error": body }))).into_response()
+    }
+}
+
+impl From<mend_store::StoreError> for ApiError {
+    fn from(e: mend_store::StoreError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl From<mend_cases::CasesError> for ApiError {
+    fn from(e: mend_cases::CasesError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_has_its_status() {
+        let table = [
+            (ErrorCode::BadRequest, 400, "bad_request"),
+            (ErrorCode::InvalidComplaint, 422, "invalid_complaint"),
+            (ErrorCode::NotFound, 404, "not_found"),
+            (ErrorCode::MethodNotAllowed, 405, "method_not_allowed"),
+            (ErrorCode::PayloadTooLarge, 413, "payload_too_large"),
+            (ErrorCode::Internal, 500, "internal"),
+        ];
+        for (code, status, name) in table {
+            assert_eq!((code.status().as_u16(), code.as_str()), (status, name));
+        }
+    }
+}

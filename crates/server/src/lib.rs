@@ -1,0 +1,53 @@
+//! The HTTP face of mend: the JSON API under `/api/v1`, health checks, and (later) the web UI.
+//!
+//! This is the only crate that knows HTTP. Handlers parse the request, call the crate that owns
+//! the rule (`mend-ingest`, `mend-cases`, `mend-store`), and map the answer to a status; they hold
+//! no business rules of their own.
+
+mod error;
+mod routes;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use mend_cases::Intake;
+use mend_core::Clock;
+use mend_ingest::ParseSettings;
+use mend_store::Store;
+use tower_http::trace::TraceLayer;
+
+pub use error::{ApiError, ErrorCode};
+
+/// Everything a handler may use.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub intake: Arc<Intake>,
+    pub parse: ParseSettings,
+    pub clock: Arc<dyn Clock>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct HttpConfig {
+    /// Larger request bodies are refused with 413 before they are read.
+    pub max_body_bytes: usize,
+}
+
+pub fn router(state: AppState, config: HttpConfig) -> Router {
+    routes::routes()
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then finishes in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+}

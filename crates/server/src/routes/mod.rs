@@ -1,0 +1,44 @@
+//! One module per resource; the tree reads like the API.
+
+mod cases;
+mod complaints;
+mod health;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::routing::{get, post};
+
+use crate::AppState;
+use crate::error::{ApiError, ErrorCode};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/api/v1/complaints", post(complaints::create))
+        .route("/api/v1/cases/{id}", get(cases::show))
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "no such endpoint")
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed on this endpoint")
+}
+
+/// The request body, or the JSON error for one that is too large or cut short.
+fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| {
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(ErrorCode::PayloadTooLarge, "request body is larger than http.max_body_bytes")
+        } else {
+            ApiError::bad_request(rejection.body_text())
+        }
+    })
+}
+
+/// A path id, or a 400 that says which id was malformed.
+fn parse_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, ApiError> {
+    raw.parse().map_err(|_| ApiError::bad_request(format!("`{raw}` is not a valid {what} id")))
+}

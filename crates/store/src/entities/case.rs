@@ -1,0 +1,24 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "cases")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub category: String,
+    pub status: String,
+    pub escalation_risk: bool,
+    pub repeat_failure: bool,
+    pub complaint_count: i32,
+    pub first_complaint_at: DateTimeUtc,
+    pub last_complaint_at: DateTimeUtc,
+    pub opened_at: DateTimeUtc,
+    pub closed_at: Option<DateTimeUtc>,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,8 @@
+//! sea-orm entities, one module per table. Columns mirror the migrations in `mend-migration`.
+
+pub mod audit_event;
+pub mod case;
+pub mod complaint;
+pub mod customer;
+pub mod customer_identity;
+pub mod quarantine;

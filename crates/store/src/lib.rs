@@ -1,0 +1,21 @@
+//! Persistence for mend: the sea-orm entities, the connection to SQLite or PostgreSQL (chosen by
+//! URL) and the repositories every other crate reads and writes through.
+//!
+//! Repositories are set-based: they take and return whole batches, so the cost of a batch is a
+//! handful of statements whatever its size. No business rule lives here; callers decide, the
+//! store records.
+
+pub mod admin;
+mod connect;
+pub mod entities;
+mod error;
+pub mod intake;
+pub mod reads;
+mod records;
+
+pub use connect::{Backend, Store};
+pub use error::StoreError;
+pub use records::{
+    AuditEntry, CaseRecord, ComplaintRecord, CustomerRecord, IdentityRecord, KnownDelivery, KnownIdentity,
+    NewComplaint, NewCustomer, NewIdentity, NewQuarantine,
+};

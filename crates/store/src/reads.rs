@@ -1,0 +1,157 @@
+//! Read models: what the API, exports and reports show.
+
+use mend_core::{CaseId, CustomerId};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde::Serialize;
+
+use crate::entities::{case, complaint, customer, customer_identity, quarantine};
+use crate::{CaseRecord, ComplaintRecord, CustomerRecord, IdentityRecord, StoreError};
+
+/// A case with its whole story: every complaint on one timeline, and who the customer is.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseDetail {
+    #[serde(flatten)]
+    pub case: CaseRecord,
+    pub customer: CustomerRecord,
+    pub identities: Vec<IdentityRecord>,
+    pub complaints: Vec<ComplaintRecord>,
+}
+
+pub async fn case_detail<C: ConnectionTrait>(conn: &C, id: CaseId) -> Result<Option<CaseDetail>, StoreError> {
+    let Some(case) = case::Entity::find_by_id(id.as_uuid()).one(conn).await? else {
+        return Ok(None);
+    };
+    let case = CaseRecord::try_from(case)?;
+    let customer = customer::Entity::find_by_id(case.customer_id.as_uuid())
+        .one(conn)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("case {} has no customer", case.id)))?;
+    let identities = customer_identity::Entity::find()
+        .filter(customer_identity::Column::CustomerId.eq(case.customer_id.as_uuid()))
+        .order_by_asc(customer_identity::Column::LinkedAt)
+        .all(conn)
+        .await?;
+    let complaints = complaint::Entity::find()
+        .filter(complaint::Column::CaseId.eq(id.as_uuid()))
+        .order_by_asc(complaint::Column::ReceivedAt)
+        .order_by_asc(complaint::Column::Id)
+        .all(conn)
+        .await?;
+    Ok(Some(CaseDetail {
+        case,
+        customer: customer.into(),
+        identities: identities.into_iter().map(Into::into).collect(),
+        complaints: complaints.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// One line of `mend cases export`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseSummary {
+    pub case_id: CaseId,
+    pub customer_id: CustomerId,
+    pub category: String,
+    pub status: String,
+    pub escalation_risk: bool,
+    pub repeat_failure: bool,
+    pub first_complaint_at: chrono::DateTime<chrono::Utc>,
+    pub last_complaint_at: chrono::DateTime<chrono::Utc>,
+    pub complaints: Vec<DeliveryRef>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryRef {
+    pub channel: String,
+    pub source_id: String,
+    pub received_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Cases ordered by id, `limit` at a time after `after` (keyset paging: constant cost per page
+/// however far into the table).
+pub async fn case_summaries<C: ConnectionTrait>(
+    conn: &C,
+    after: Option<CaseId>,
+    limit: u64,
+) -> Result<Vec<CaseSummary>, StoreError> {
+    let mut query = case::Entity::find().order_by_asc(case::Column::Id).limit(limit);
+    if let Some(after) = after {
+        query = query.filter(case::Column::Id.gt(after.as_uuid()));
+    }
+    let cases = query.all(conn).await?;
+    if cases.is_empty() {
+        return Ok(Vec::new());
+    }
+    let deliveries: Vec<(uuid::Uuid, String, String, chrono::DateTime<chrono::Utc>)> = complaint::Entity::find()
+        .select_only()
+        .columns([
+            complaint::Column::CaseId,
+            complaint::Column::Channel,
+            complaint::Column::SourceId,
+            complaint::Column::ReceivedAt,
+        ])
+        .filter(complaint::Column::CaseId.is_in(cases.iter().map(|c| c.id)))
+        .order_by_asc(complaint::Column::ReceivedAt)
+        .order_by_asc(complaint::Column::Id)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    let mut by_case: std::collections::HashMap<uuid::Uuid, Vec<DeliveryRef>> = std::collections::HashMap::new();
+    for (case_id, channel, source_id, received_at) in deliveries {
+        by_case.entry(case_id).or_default().push(DeliveryRef { channel, source_id, received_at });
+    }
+    Ok(cases
+        .into_iter()
+        .map(|c| CaseSummary {
+            case_id: CaseId::from_uuid(c.id),
+            customer_id: CustomerId::from_uuid(c.customer_id),
+            complaints: by_case.remove(&c.id).unwrap_or_default(),
+            category: c.category,
+            status: c.status,
+            escalation_risk: c.escalation_risk,
+            repeat_failure: c.repeat_failure,
+            first_complaint_at: c.first_complaint_at,
+            last_complaint_at: c.last_complaint_at,
+        })
+        .collect())
+}
+
+/// Row counts of the main tables, for summaries and health pages.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Totals {
+    pub customers: u64,
+    pub complaints: u64,
+    pub cases: u64,
+    pub quarantined: u64,
+}
+
+pub async fn totals<C: ConnectionTrait>(conn: &C) -> Result<Totals, StoreError> {
+    Ok(Totals {
+        customers: customer::Entity::find().count(conn).await?,
+        complaints: complaint::Entity::find().count(conn).await?,
+        cases: case::Entity::find().count(conn).await?,
+        quarantined: quarantine::Entity::find().count(conn).await?,
+    })
+}
+
+/// The case with the most complaints (ties: the oldest), if any.
+pub async fn largest_case<C: ConnectionTrait>(conn: &C) -> Result<Option<CaseId>, StoreError> {
+    let id: Option<uuid::Uuid> = case::Entity::find()
+        .select_only()
+        .column(case::Column::Id)
+        .order_by_desc(case::Column::ComplaintCount)
+        .order_by_asc(case::Column::Id)
+        .into_tuple()
+        .one(conn)
+        .await?;
+    Ok(id.map(CaseId::from_uuid))
+}
+
+/// Quarantined payloads, newest first.
+pub async fn quarantined<C: ConnectionTrait>(conn: &C, limit: u64) -> Result<Vec<quarantine::Model>, StoreError> {
+    Ok(quarantine::Entity::find()
+        .order_by_desc(quarantine::Column::ReceivedAt)
+        .order_by_desc(quarantine::Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await?)
+}

@@ -1,0 +1,186 @@
+//! Plain data that crosses the store boundary, in domain types rather than sea-orm models.
+
+use chrono::{DateTime, Utc};
+use mend_core::{CaseId, CaseStatus, Complaint, ComplaintId, CustomerDetails, CustomerId, CustomerKey, QuarantineId};
+use serde::Serialize;
+
+use crate::StoreError;
+use crate::entities::{case, complaint, customer, customer_identity};
+
+/// A case as grouping sees it; written back whole (upsert) when grouping changes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CaseRecord {
+    pub id: CaseId,
+    pub customer_id: CustomerId,
+    pub category: String,
+    pub status: CaseStatus,
+    pub escalation_risk: bool,
+    pub repeat_failure: bool,
+    pub complaint_count: i32,
+    pub first_complaint_at: DateTime<Utc>,
+    pub last_complaint_at: DateTime<Utc>,
+    pub opened_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<case::Model> for CaseRecord {
+    type Error = StoreError;
+
+    fn try_from(m: case::Model) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: CaseId::from_uuid(m.id),
+            customer_id: CustomerId::from_uuid(m.customer_id),
+            category: m.category,
+            status: m.status.parse().map_err(StoreError::Corrupt)?,
+            escalation_risk: m.escalation_risk,
+            repeat_failure: m.repeat_failure,
+            complaint_count: m.complaint_count,
+            first_complaint_at: m.first_complaint_at,
+            last_complaint_at: m.last_complaint_at,
+            opened_at: m.opened_at,
+            closed_at: m.closed_at,
+            updated_at: m.updated_at,
+        })
+    }
+}
+
+/// A complaint as stored, for reading back (case views, exports).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ComplaintRecord {
+    pub complaint_id: ComplaintId,
+    pub channel: String,
+    pub source_id: String,
+    pub customer_id: CustomerId,
+    pub case_id: CaseId,
+    pub received_at: DateTime<Utc>,
+    pub text: String,
+    pub category: String,
+    pub category_source: String,
+    pub satisfaction: Option<i16>,
+    pub formal_complaint: bool,
+    pub grouping_reason: serde_json::Value,
+}
+
+impl From<complaint::Model> for ComplaintRecord {
+    fn from(m: complaint::Model) -> Self {
+        Self {
+            complaint_id: ComplaintId::from_uuid(m.id),
+            channel: m.channel,
+            source_id: m.source_id,
+            customer_id: CustomerId::from_uuid(m.customer_id),
+            case_id: CaseId::from_uuid(m.case_id),
+            received_at: m.received_at,
+            text: m.text,
+            category: m.category,
+            category_source: m.category_source,
+            satisfaction: m.satisfaction,
+            formal_complaint: m.formal_complaint,
+            grouping_reason: serde_json::from_str(&m.grouping_reason).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CustomerRecord {
+    pub customer_id: CustomerId,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub tier: String,
+    pub temperament: Option<String>,
+    pub timezone: String,
+}
+
+impl From<customer::Model> for CustomerRecord {
+    fn from(m: customer::Model) -> Self {
+        Self {
+            customer_id: CustomerId::from_uuid(m.id),
+            name: m.display_name,
+            email: m.email,
+            tier: m.tier,
+            temperament: m.temperament,
+            timezone: m.timezone,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IdentityRecord {
+    pub kind: String,
+    pub value: String,
+    pub source: String,
+    pub linked_at: DateTime<Utc>,
+}
+
+impl From<customer_identity::Model> for IdentityRecord {
+    fn from(m: customer_identity::Model) -> Self {
+        Self { kind: m.kind, value: m.value, source: m.source, linked_at: m.linked_at }
+    }
+}
+
+/// A delivery key already stored, and where its complaint went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownDelivery {
+    pub channel: String,
+    pub source_id: String,
+    pub complaint_id: ComplaintId,
+    pub case_id: CaseId,
+    pub customer_id: CustomerId,
+}
+
+/// A customer key already linked, with which customer details are still missing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownIdentity {
+    pub key: CustomerKey,
+    pub customer_id: CustomerId,
+    pub has_name: bool,
+    pub has_email: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewCustomer {
+    pub id: CustomerId,
+    pub details: CustomerDetails,
+    pub timezone: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewIdentity {
+    pub customer_id: CustomerId,
+    pub key: CustomerKey,
+    pub source: String,
+    pub linked_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewComplaint {
+    pub id: ComplaintId,
+    pub complaint: Complaint,
+    pub customer_id: CustomerId,
+    pub case_id: CaseId,
+    pub category: String,
+    pub category_source: &'static str,
+    pub grouping_reason: serde_json::Value,
+    pub ingested_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewQuarantine {
+    pub id: QuarantineId,
+    pub channel: String,
+    pub raw: Vec<u8>,
+    pub reason: String,
+    pub received_at: DateTime<Utc>,
+}
+
+/// Something a person or a bulk operation did, kept for the audit trail.
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub subject_kind: String,
+    pub subject_id: Option<uuid::Uuid>,
+    pub detail: serde_json::Value,
+}

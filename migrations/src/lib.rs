@@ -1,0 +1,17 @@
+//! Schema migrations for mend, one module per change, applied in order on SQLite and PostgreSQL.
+//!
+//! Migrations only ever add: a deployed database is upgraded by `mend migrate` (and by `serve` and
+//! `import` on start), never rebuilt.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_initial;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_initial::Migration)]
+    }
+}

@@ -1,0 +1,125 @@
+//! `mend bench`: measured runs whose figures go into BENCHMARKS.md.
+
+use std::io::BufWriter;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use chrono::{TimeZone, Utc};
+use mend_core::SystemClock;
+use mend_store::Store;
+use serde_json::json;
+
+use crate::import::{ImportFormat, Importer, Input};
+use crate::settings::Settings;
+use crate::synth::{SynthConfig, write_complaints};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Target {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ImportBench {
+    #[arg(long, default_value_t = 100_000)]
+    pub complaints: u64,
+    #[arg(long, default_value_t = 30_000)]
+    pub customers: u64,
+    #[arg(long, value_enum, default_value = "sqlite")]
+    pub target: Target,
+    /// A PostgreSQL URL on a server where the benchmark may create and drop a database.
+    #[arg(long, env = "MEND_BENCH_POSTGRES_URL", default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    pub postgres_url: String,
+    /// Where to write the generated file (kept); by default a temporary file, removed after.
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+}
+
+/// Writes `count` synthetic complaints to `path`.
+pub fn generate(path: &std::path::Path, complaints: u64, customers: u64, seed: u64, days: i64) -> Result<()> {
+    let file = std::fs::File::create(path).with_context(|| format!("cannot create `{}`", path.display()))?;
+    let config = SynthConfig {
+        complaints,
+        customers: customers.max(1),
+        seed,
+        start: Utc.with_ymd_and_hms(2026, 9, 1, 0, 0, 0).single().expect("valid date"),
+        days,
+    };
+    write_complaints(&config, &mut BufWriter::with_capacity(1 << 20, file))?;
+    Ok(())
+}
+
+/// Imports a generated file into a fresh database and prints one JSON line of figures.
+pub async fn import(settings: &Settings, args: &ImportBench) -> Result<()> {
+    let scratch = std::env::temp_dir().join(format!("mend-bench-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&scratch)?;
+    let file = args.file.clone().unwrap_or_else(|| scratch.join("complaints.jsonl"));
+    generate(&file, args.complaints, args.customers, 7, 90)?;
+
+    let pg_name = format!("mend_bench_{}", uuid::Uuid::now_v7().simple());
+    let url = match args.target {
+        Target::Sqlite => format!("sqlite://{}?mode=rwc", scratch.join("bench.db").display()),
+        Target::Postgres => {
+            mend_store::admin::create_database(&args.postgres_url, &pg_name, None).await?;
+            mend_store::admin::with_database(&args.postgres_url, &pg_name)
+        }
+    };
+    let result = run_import(settings, &url, &file).await;
+    if args.target == Target::Postgres {
+        mend_store::admin::drop_database(&args.postgres_url, &pg_name).await?;
+    }
+    if args.file.is_none() {
+        std::fs::remove_file(&file).ok();
+    }
+    std::fs::remove_dir_all(&scratch).ok();
+    let (summary, seconds) = result?;
+    let line = json!({
+        "bench": "import",
+        "target": format!("{:?}", args.target).to_lowercase(),
+        "complaints": args.complaints,
+        "customers": args.customers,
+        "seconds": (seconds * 100.0).round() / 100.0,
+        "complaints_per_second": (args.complaints as f64 / seconds).round(),
+        "peak_rss_mib": peak_rss_mib(),
+        "summary": summary,
+    });
+    println!("{line}");
+    Ok(())
+}
+
+async fn run_import(
+    settings: &Settings,
+    url: &str,
+    file: &std::path::Path,
+) -> Result<(crate::import::ImportSummary, f64)> {
+    let store = Store::connect(url).await?;
+    store.migrate().await?;
+    let intake = settings.intake()?;
+    let importer = Importer {
+        store: &store,
+        intake: &intake,
+        parse: settings.parse_settings()?,
+        batch_size: settings.import.batch_size,
+        clock: &SystemClock,
+    };
+    reset_peak_rss();
+    let started = Instant::now();
+    let summary = importer.run(ImportFormat::Json, &Input::File(file.to_owned())).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    store.close().await?;
+    Ok((summary, seconds))
+}
+
+/// Linux resets the high-water mark of resident memory when "5" is written to clear_refs, so
+/// the figure covers the import alone, not the file generation before it.
+fn reset_peak_rss() {
+    std::fs::write("/proc/self/clear_refs", "5").ok();
+}
+
+fn peak_rss_mib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: u64 =
+        status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kib / 1024)
+}

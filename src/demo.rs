@@ -1,0 +1,62 @@
+//! `mend demo`: load the bundled sample complaints and tell what mend made of them.
+
+use std::io::Write;
+
+use anyhow::Result;
+use mend_store::reads;
+
+use crate::import::{ImportFormat, Importer, Input};
+
+const SAMPLES: &str = include_str!("../config/samples/complaints.jsonl");
+
+pub async fn run(importer: &Importer<'_>, out: &mut impl Write) -> Result<()> {
+    let summary = importer.run(ImportFormat::Json, &Input::Bundled(SAMPLES.as_bytes())).await?;
+    let store = importer.store;
+
+    writeln!(out, "Loaded {} sample complaints from the hotline, WeChat, the chatbot and stores.", summary.records)?;
+    writeln!(
+        out,
+        "  accepted {}, already known {}, quarantined {} (bad records are kept with the reason, never dropped)",
+        summary.accepted, summary.duplicates, summary.quarantined
+    )?;
+    writeln!(
+        out,
+        "  {} new cases, {} existing cases received new complaints",
+        summary.cases_created, summary.cases_updated
+    )?;
+    let totals = reads::totals(store.connection()).await?;
+    writeln!(
+        out,
+        "The database now holds {} complaints from {} customers, grouped into {} cases ({} payloads in quarantine).",
+        totals.complaints, totals.customers, totals.cases, totals.quarantined
+    )?;
+    if totals.complaints > 0 {
+        writeln!(
+            out,
+            "Without grouping, the repair team would make {} callbacks; with it, {}.",
+            totals.complaints, totals.cases
+        )?;
+    }
+    if let Some(id) = reads::largest_case(store.connection()).await? {
+        if let Some(case) = reads::case_detail(store.connection(), id).await? {
+            let who = case.customer.name.as_deref().unwrap_or("an unnamed customer");
+            writeln!(
+                out,
+                "\nThe largest case, {}: {} complaints from {} about `{}`{}:",
+                case.case.id,
+                case.complaints.len(),
+                who,
+                case.case.category,
+                if case.case.escalation_risk { " (escalation risk: a formal complaint was filed)" } else { "" }
+            )?;
+            for c in &case.complaints {
+                writeln!(out, "  {}  {:<7} {}", c.received_at.format("%Y-%m-%d %H:%M"), c.channel, c.text)?;
+            }
+        }
+    }
+    writeln!(
+        out,
+        "\nNext: `mend cases export` lists every case; `mend serve` opens the API on the configured address."
+    )?;
+    Ok(())
+}

@@ -1,0 +1,188 @@
+//! `mend`: the command line of the centralized repair desk.
+
+mod bench;
+mod demo;
+mod export;
+mod import;
+mod settings;
+mod synth;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use mend_core::SystemClock;
+use mend_store::Store;
+
+use crate::import::{ImportFormat, Importer, Input};
+use crate::settings::Settings;
+
+#[derive(Debug, Parser)]
+#[command(name = "mend", version, about = "Centralized repair desk for dissatisfied customers")]
+struct Cli {
+    /// A TOML file whose keys override config/default.toml (MEND_* variables override both).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the API (migrates the database first).
+    Serve,
+    /// Bring the database schema up to date.
+    Migrate,
+    /// Import complaints from a file (or - for standard input); prints a JSON summary.
+    Import {
+        #[arg(long, value_enum)]
+        channel: ImportFormat,
+        #[arg(value_name = "FILE|-")]
+        input: String,
+    },
+    /// Cases: export.
+    Cases {
+        #[command(subcommand)]
+        command: CasesCommand,
+    },
+    /// Load the bundled sample complaints and show what mend makes of them.
+    Demo,
+    /// Measured runs for BENCHMARKS.md.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CasesCommand {
+    /// Every case as JSON Lines on standard output.
+    Export,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Import generated complaints into a fresh database and report the rate and peak memory.
+    Import(bench::ImportBench),
+    /// Write generated canonical complaints to a file (for memory checks with large files).
+    Generate {
+        #[arg(long, default_value_t = 100_000)]
+        complaints: u64,
+        #[arg(long, default_value_t = 30_000)]
+        customers: u64,
+        #[arg(long, default_value_t = 90)]
+        days: i64,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        #[arg(value_name = "FILE")]
+        output: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(matches!(cli.command, Command::Serve));
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `mend cases export | head` closes our stdout early; that is the reader's choice, not a failure.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+}
+
+fn init_tracing(serving: bool) {
+    let default = if serving { "info,sqlx=warn,sea_orm=warn" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MEND_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+async fn open_store(settings: &Settings) -> Result<Store> {
+    let store = Store::connect(&settings.database_url).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let settings = Settings::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Migrate => {
+            open_store(&settings).await?;
+            eprintln!("Database is up to date.");
+        }
+        Command::Serve => serve(&settings).await?,
+        Command::Import { channel, input } => {
+            let store = open_store(&settings).await?;
+            let intake = settings.intake()?;
+            let importer = Importer {
+                store: &store,
+                intake: &intake,
+                parse: settings.parse_settings()?,
+                batch_size: settings.import.batch_size,
+                clock: &SystemClock,
+            };
+            let summary = importer.run(channel, &Input::parse(&input)).await?;
+            println!("{}", serde_json::to_string(&summary)?);
+        }
+        Command::Cases { command: CasesCommand::Export } => {
+            let store = open_store(&settings).await?;
+            let stdout = std::io::stdout().lock();
+            let written = export::export_cases(&store, &mut std::io::BufWriter::new(stdout)).await?;
+            tracing::info!(cases = written, "Export finished.");
+        }
+        Command::Demo => {
+            let store = open_store(&settings).await?;
+            let intake = settings.intake()?;
+            let importer = Importer {
+                store: &store,
+                intake: &intake,
+                parse: settings.parse_settings()?,
+                batch_size: settings.import.batch_size,
+                clock: &SystemClock,
+            };
+            demo::run(&importer, &mut std::io::stdout().lock()).await?;
+        }
+        Command::Bench { command: BenchCommand::Import(args) } => bench::import(&settings, &args).await?,
+        Command::Bench { command: BenchCommand::Generate { complaints, customers, days, seed, output } } => {
+            bench::generate(&output, complaints, customers, seed, days)?;
+        }
+    }
+    Ok(())
+}
+
+async fn serve(settings: &Settings) -> Result<()> {
+    let store = open_store(settings).await?;
+    let state = mend_server::AppState {
+        store,
+        intake: Arc::new(settings.intake()?),
+        parse: settings.parse_settings()?,
+        clock: Arc::new(SystemClock),
+    };
+    let router = mend_server::router(state, mend_server::HttpConfig { max_body_bytes: settings.http.max_body_bytes });
+    let listener = tokio::net::TcpListener::bind(&settings.http.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.http.bind))?;
+    tracing::info!(address = %listener.local_addr()?, "Serving the API.");
+    eprintln!("mend is listening on http://{}", listener.local_addr()?);
+    mend_server::serve(listener, router, async {
+        tokio::signal::ctrl_c().await.ok();
+    })
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,72 @@
+//! Configuration: the bundled `config/default.toml`, then `config/default.toml` in the working
+//! directory if present, then `--config FILE`, then `MEND_*` environment variables.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use mend_cases::{GroupingPolicy, Taxonomy};
+use serde::Deserialize;
+
+const BUNDLED_DEFAULTS: &str = include_str!("../config/default.toml");
+const LOCAL_DEFAULTS: &str = "config/default.toml";
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub database_url: String,
+    pub timezone: String,
+    pub http: HttpSettings,
+    pub grouping: GroupingPolicy,
+    pub import: ImportSettings,
+    pub taxonomy: Taxonomy,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct HttpSettings {
+    pub bind: String,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ImportSettings {
+    pub batch_size: usize,
+}
+
+impl Settings {
+    pub fn load(config_file: Option<&Path>) -> Result<Self> {
+        let mut figment = Figment::from(Toml::string(BUNDLED_DEFAULTS));
+        if Path::new(LOCAL_DEFAULTS).is_file() {
+            figment = figment.merge(Toml::file(LOCAL_DEFAULTS));
+        }
+        if let Some(file) = config_file {
+            anyhow::ensure!(file.is_file(), "config file `{}` does not exist", file.display());
+            figment = figment.merge(Toml::file(file));
+        }
+        let settings: Settings =
+            figment.merge(Env::prefixed("MEND_").split("__")).extract().context("invalid configuration")?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.timezone()?;
+        anyhow::ensure!(self.import.batch_size > 0, "import.batch_size must be at least 1");
+        anyhow::ensure!(self.grouping.window_days > 0, "grouping.window_days must be at least 1");
+        anyhow::ensure!(self.http.max_body_bytes > 0, "http.max_body_bytes must be at least 1");
+        Ok(())
+    }
+
+    pub fn timezone(&self) -> Result<chrono_tz::Tz> {
+        self.timezone.parse().map_err(|_| anyhow::anyhow!("timezone `{}` is not an IANA zone name", self.timezone))
+    }
+
+    pub fn parse_settings(&self) -> Result<mend_ingest::ParseSettings> {
+        Ok(mend_ingest::ParseSettings { default_timezone: self.timezone()? })
+    }
+
+    pub fn intake(&self) -> Result<mend_cases::Intake> {
+        let classifier = mend_cases::Classifier::new(&self.taxonomy)?;
+        Ok(mend_cases::Intake::new(classifier, self.grouping, self.timezone.clone()))
+    }
+}

@@ -1,0 +1,186 @@
+//! Synthetic complaints for benchmarks and the demo's samples: realistic Chinese texts, repeat
+//! complainers, identity keys spread across channels, in roughly chronological order.
+
+use std::io::{self, Write};
+
+use chrono::{DateTime, Duration, Utc};
+use rand::rngs::SmallRng;
+use rand::seq::IndexedRandom;
+use rand::{RngExt, SeedableRng};
+use serde_json::json;
+
+pub struct SynthConfig {
+    pub complaints: u64,
+    pub customers: u64,
+    pub seed: u64,
+    pub start: DateTime<Utc>,
+    pub days: i64,
+}
+
+/// (category id, texts). `{n}` becomes a small number, `{fee}` an amount in yuan.
+const TEXTS: &[(&str, &[&str])] = &[
+    (
+        "broadband_outage",
+        &[
+            "宽带又断了,已经报修{n}次了,到现在还是上不了网",
+            "家里光猫一直亮红灯,断网{n}天了没人管",
+            "晚上八点以后宽带就掉线,孩子上网课都没法上",
+            "宽带故障报了{n}次,每次说修好了第二天又断了",
+            "网络中断一整天,在家办公完全没法工作",
+        ],
+    ),
+    (
+        "slow_network",
+        &[
+            "办的500兆宽带,测速只有{n}0兆,网速太慢了",
+            "晚上看视频一直卡顿,加载不出来",
+            "网速慢得要命,打游戏卡得没法玩",
+            "升级了千兆套餐网速还是很慢,带宽不够",
+        ],
+    ),
+    (
+        "mobile_signal",
+        &[
+            "小区里手机信号差,电话打不出去",
+            "家里只有一格信号,经常接不到电话",
+            "5G信号时有时无,通话中断了{n}次",
+            "公司楼里没信号,基站什么时候能修",
+        ],
+    ),
+    (
+        "billing_dispute",
+        &[
+            "这个月话费莫名其妙多扣了{fee}元,账单看不懂",
+            "流量明明没用完却收了超套费用{fee}元,乱收费",
+            "账单里有一笔{fee}元的费用不对,要求退还",
+            "每个月都多扣钱,资费和办理时说的不一样",
+        ],
+    ),
+    (
+        "unwanted_subscription",
+        &[
+            "没订过的增值业务每月扣{fee}元,私自开通",
+            "手机里被开通了彩铃包月,我从来没同意过",
+            "莫名开通了会员自动续费,要求退订并退款",
+            "未经同意给我订购了流量包,太过分了",
+        ],
+    ),
+    (
+        "package_change",
+        &[
+            "想换套餐降档,营业厅说合约期内办理不了",
+            "改套餐改了{n}次都没成功,系统一直报错",
+            "携号转网要交违约金{fee}元,太不合理了",
+            "套餐变更后费用反而更高了,当初说好的不是这样",
+        ],
+    ),
+    (
+        "installation_delay",
+        &[
+            "预约装机等了{n}天了,师傅一直不上门",
+            "报修工单提交{n}天了还没人联系我",
+            "维修师傅说好今天上门,结果没人来也不打电话",
+            "修了几次还没修好,迟迟没有结果,没人管",
+        ],
+    ),
+    (
+        "refund_delay",
+        &[
+            "退款{fee}元说7个工作日到账,现在一个月了还没到账",
+            "销户的押金一直没退,打了{n}次电话",
+            "答应的补偿{fee}元到现在还没返还",
+            "多收的钱说会退回,到现在都没退",
+        ],
+    ),
+    (
+        "store_attitude",
+        &[
+            "营业厅工作人员态度很差,爱答不理",
+            "在营业厅排队两个小时,柜台只开了一个窗口",
+            "店员一直推销我不需要的业务,很不耐烦",
+            "营业员对老人很冷漠,问两句就甩脸",
+        ],
+    ),
+    (
+        "app_login",
+        &[
+            "App一直登不上,验证码收不到",
+            "网上营业厅小程序闪退,查不了账单",
+            "公众号绑定手机号一直失败,提示账号异常",
+            "App改密码以后就登录不了了",
+        ],
+    ),
+];
+
+const SURNAMES: &[&str] =
+    &["张", "王", "李", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭"];
+const PREFIXES: [&[&str]; 4] = [
+    &["来电反映:", "客户来电称", "用户致电:", ""],
+    &["", "[公众号留言] ", "投诉:"],
+    &["", "转人工:", "我要投诉,"],
+    &["", "营业厅评价:", "到厅客户反映"],
+];
+const CHANNELS: [&str; 4] = ["hotline", "wechat", "bot", "store"];
+
+pub fn write_complaints(config: &SynthConfig, out: &mut impl Write) -> io::Result<()> {
+    let mut rng = SmallRng::seed_from_u64(config.seed);
+    let span_secs = config.days * 86_400;
+    // A customer has one ongoing problem at a time, so repeat complaints tell one story.
+    let mut problem_of: Vec<u8> = (0..config.customers).map(|c| (c % TEXTS.len() as u64) as u8).collect();
+    for i in 0..config.complaints {
+        // A fifth of the customers complain most: the repeat complainers repair is for.
+        let customer = if rng.random_bool(0.5) {
+            rng.random_range(0..config.customers.div_ceil(5))
+        } else {
+            rng.random_range(0..config.customers)
+        };
+        if rng.random_bool(0.1) {
+            problem_of[customer as usize] = rng.random_range(0..TEXTS.len() as u8);
+        }
+        let (category, texts) = TEXTS[problem_of[customer as usize] as usize];
+        let channel_index = rng.random_range(0..4usize);
+        let channel = CHANNELS[channel_index];
+        let text = texts
+            .choose(&mut rng)
+            .expect("non-empty")
+            .replace("{n}", &rng.random_range(2..6).to_string())
+            .replace("{fee}", &rng.random_range(5..300).to_string());
+        let prefix = PREFIXES[channel_index].choose(&mut rng).expect("non-empty");
+        let formal = rng.random_bool(0.04);
+        let text = if formal {
+            format!("{prefix}{text},再不解决我就去工信部投诉")
+        } else {
+            format!("{prefix}{text}")
+        };
+
+        let phone = format!("13{:09}", customer);
+        let openid = format!("oMend{:023}", customer);
+        let member = format!("M{:09}", customer);
+        let with_phone = rng.random_bool(0.4);
+        let customer_keys = match channel {
+            "hotline" => json!({"phone": phone}),
+            "wechat" => json!({"wechat_openid": openid, "phone": with_phone.then_some(&phone)}),
+            "bot" => json!({"wechat_openid": openid, "phone": with_phone.then_some(&phone)}),
+            _ => json!({"member_id": member, "phone": with_phone.then_some(&phone)}),
+        };
+        let mut customer_json = customer_keys;
+        let surname = SURNAMES[(customer % SURNAMES.len() as u64) as usize];
+        customer_json["name"] = json!(format!("{surname}{}", if customer % 2 == 0 { "先生" } else { "女士" }));
+
+        let offset = (i as i64 * span_secs) / config.complaints.max(1) as i64 + rng.random_range(0..600);
+        let received_at = (config.start + Duration::seconds(offset)).with_timezone(&chrono_tz::Asia::Shanghai);
+        let record = json!({
+            "channel": channel,
+            "source_id": format!("{channel}-{i:08}"),
+            "received_at": received_at.to_rfc3339(),
+            "customer": customer_json,
+            "text": text,
+            "category": (channel == "hotline" && rng.random_bool(0.3)).then_some(category),
+            "satisfaction": rng.random_range(1..4),
+            "formal_complaint": formal,
+        });
+        serde_json::to_writer(&mut *out, &record)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()
+}
