@@ -37,21 +37,23 @@ pub async fn run(importer: &Importer<'_>, out: &mut impl Write) -> Result<()> {
             totals.complaints, totals.cases
         )?;
     }
-    if let Some(id) = reads::largest_case(store.connection()).await? {
-        if let Some(case) = reads::case_detail(store.connection(), id).await? {
-            let who = case.customer.name.as_deref().unwrap_or("an unnamed customer");
-            writeln!(
-                out,
-                "\nThe largest case, {}: {} complaints from {} about `{}`{}:",
-                case.case.id,
-                case.complaints.len(),
-                who,
-                case.case.category,
-                if case.case.escalation_risk { " (escalation risk: a formal complaint was filed)" } else { "" }
-            )?;
-            for c in &case.complaints {
-                writeln!(out, "  {}  {:<7} {}", c.received_at.format("%Y-%m-%d %H:%M"), c.channel, c.text)?;
-            }
+    let largest = match reads::largest_case(store.connection()).await? {
+        Some(id) => reads::case_detail(store.connection(), id).await?,
+        None => None,
+    };
+    if let Some(case) = largest {
+        let who = case.customer.name.as_deref().unwrap_or("an unnamed customer");
+        writeln!(
+            out,
+            "\nThe largest case, {}: {} complaints from {} about `{}`{}:",
+            case.case.id,
+            case.complaints.len(),
+            who,
+            case.case.category,
+            if case.case.escalation_risk { " (escalation risk: a formal complaint was filed)" } else { "" }
+        )?;
+        for c in &case.complaints {
+            writeln!(out, "  {}  {:<7} {}", c.received_at.format("%Y-%m-%d %H:%M"), c.channel, c.text)?;
         }
     }
     writeln!(

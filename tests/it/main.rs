@@ -1,1 +1,9 @@
+//! End-to-end tests of the `mend` binary and its API, each storage test on SQLite and on
+//! PostgreSQL. One test binary, so the workspace links once.
 
+mod support;
+
+mod api;
+mod cli;
+mod grouping;
+mod import;

@@ -180,6 +180,8 @@ impl Intake {
             plan.touched.iter().filter(|id| plan.existing_cases.contains(id)).copied().collect();
         let touched = std::mem::take(&mut plan.touched);
         plan.write.cases = plan.cases.into_values().flatten().filter(|c| touched.contains(&c.id)).collect();
+        // Writers touch rows in one global order, so they can wait for each other but never in a cycle.
+        plan.write.cases.sort_unstable_by_key(|c| c.id);
         plan.write.customer_details = identities.details_to_fill;
         repo::write_batch(&tx, plan.write, now).await?;
         tx.commit().await.map_err(mend_store::StoreError::from)?;

@@ -114,12 +114,11 @@ fn source_id(value: Option<Value>) -> Result<String, Rejection> {
 fn customer_keys(c: &CanonicalCustomer) -> Result<Vec<CustomerKey>, Rejection> {
     let mut keys = Vec::new();
     let mut problems = Vec::new();
-    match scalar_string(c.phone.clone(), "customer.phone")? {
-        Some(raw) => match PhoneNumber::parse(&raw) {
+    if let Some(raw) = scalar_string(c.phone.clone(), "customer.phone")? {
+        match PhoneNumber::parse(&raw) {
             Ok(phone) => keys.push(CustomerKey::new(IdentityKind::Phone, phone.as_str())),
             Err(e) => problems.push(e.to_string()),
-        },
-        None => {}
+        }
     }
     let opaque = [
         (IdentityKind::WechatOpenid, non_empty(c.wechat_openid.clone())),

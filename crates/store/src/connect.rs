@@ -23,11 +23,9 @@ impl Store {
     /// Opens `url` (`sqlite://…` or `postgres://…`), creating a SQLite file and its directory
     /// when the URL asks for it (`mode=rwc`).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        if let Some(path) = sqlite_file(url) {
-            if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .map_err(|source| StoreError::Directory { path: dir.display().to_string(), source })?;
-            }
+        if let Some(dir) = sqlite_file(url).and_then(|p| Path::new(p).parent()).filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|source| StoreError::Directory { path: dir.display().to_string(), source })?;
         }
         let mut options = ConnectOptions::new(url);
         options

@@ -1,0 +1,156 @@
+//! The HTTP API of `mend serve`, through real HTTP, on both databases.
+
+use mend_store::entities::quarantine;
+use reqwest::StatusCode;
+use sea_orm::{EntityTrait, PaginatorTrait};
+use serde_json::{Value, json};
+
+use crate::support::{TestDb, both_databases, complaint};
+
+async fn post(server: &crate::support::Server, body: impl Into<reqwest::Body>) -> (StatusCode, Value) {
+    let response = server
+        .client
+        .post(server.url("/api/v1/complaints"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status();
+    (status, response.json().await.expect("JSON body"))
+}
+
+async fn a_complaint_is_created_then_recognised_as_a_duplicate(db: TestDb) {
+    let server = db.mend().serve();
+    let body = complaint(
+        "wechat",
+        "msg-9",
+        "2026-11-20T09:12:00+08:00",
+        json!({"phone": "13800138000", "name": "张先生"}),
+        "宽带又断了",
+    );
+
+    let (status, created) = post(&server, body.to_string()).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["case_created"], true);
+    assert_eq!(created["category"], "broadband_outage");
+
+    let (status, again) = post(&server, body.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["duplicate"], true);
+    assert_eq!(again["case_id"], created["case_id"]);
+    assert_eq!(again["complaint_id"], created["complaint_id"]);
+
+    let case: Value = server
+        .client
+        .get(server.url(&format!("/api/v1/cases/{}", created["case_id"].as_str().unwrap())))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(case["id"], created["case_id"]);
+    assert_eq!(case["customer"]["name"], "张先生");
+    assert_eq!(case["identities"][0]["kind"], "phone");
+    assert_eq!(case["complaints"].as_array().unwrap().len(), 1);
+    assert_eq!(case["complaints"][0]["text"], "宽带又断了");
+    assert_eq!(case["complaints"][0]["grouping_reason"]["decision"], "opened");
+    assert_eq!(case["complaints"][0]["grouping_reason"]["matched_terms"], json!(["又断了"]));
+}
+
+async fn an_invalid_complaint_is_refused_and_quarantined(db: TestDb) {
+    let server = db.mend().serve();
+    let body = complaint("hotline", "call-x", "2026-11-20T09:12:00+08:00", json!({"name": "无号码"}), "断网");
+    let (status, error) = post(&server, body.to_string()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error["error"]["code"], "invalid_complaint");
+    assert!(error["error"]["message"].as_str().unwrap().contains("no usable customer key"));
+    let quarantine_id = error["error"]["quarantine_id"].as_str().expect("quarantine id").to_owned();
+
+    let (status, error) = post(&server, "{\"channel\": ").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(error["error"]["message"].as_str().unwrap().contains("not valid JSON"));
+
+    let store = db.store().await;
+    let stored = quarantine::Entity::find_by_id(quarantine_id.parse::<uuid::Uuid>().unwrap())
+        .one(store.connection())
+        .await
+        .unwrap()
+        .expect("quarantined");
+    assert_eq!(stored.raw, body.to_string().into_bytes());
+    assert_eq!(quarantine::Entity::find().count(store.connection()).await.unwrap(), 2);
+}
+
+async fn an_oversized_body_is_refused_and_nothing_is_stored(db: TestDb) {
+    let server = db.mend().serve();
+    let mut body = complaint("hotline", "big", "2026-11-20T09:12:00+08:00", json!({"phone": "13800138000"}), "");
+    body["text"] = json!("断".repeat(400_000));
+    let (status, error) = post(&server, body.to_string()).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(error["error"]["code"], "payload_too_large");
+    let store = db.store().await;
+    assert_eq!(quarantine::Entity::find().count(store.connection()).await.unwrap(), 0);
+    assert!(db.mend().export_cases().is_empty());
+}
+
+async fn errors_are_json_with_a_4xx(db: TestDb) {
+    let server = db.mend().serve();
+    let get = |path: &str| server.client.get(server.url(path)).send();
+
+    let response = get("/api/v1/cases/01a2080d-e4d3-75f0-af6a-4ad1f2d13918").await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], "not_found");
+
+    let response = get("/api/v1/cases/not-a-uuid").await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], "bad_request");
+
+    let response = get("/api/v1/complaints").await.unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], "method_not_allowed");
+
+    let response = get("/no/such/thing").await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+
+    let health: Value = get("/healthz").await.unwrap().json().await.unwrap();
+    assert_eq!(health["status"], "ok");
+}
+
+/// Many connections deliver complaints of one known customer about a new problem at once (and
+/// each twice): every one of them finds no case to join when it starts, yet the result must be
+/// one record per delivery and one case for the one problem.
+async fn concurrent_deliveries_of_one_customer_make_one_case(db: TestDb) {
+    let server = db.mend().serve();
+    let customer = json!({"phone": "13800138000", "wechat_openid": "oRace"});
+    let first = complaint("hotline", "earlier", "2026-11-19T09:00:00+08:00", customer.clone(), "话费乱收费");
+    assert_eq!(post(&server, first.to_string()).await.0, StatusCode::CREATED);
+
+    let requests = (0..16).flat_map(|i| {
+        let body = complaint(
+            ["hotline", "wechat", "bot", "store"][i % 4],
+            &format!("race-{i}"),
+            &format!("2026-11-20T09:{i:02}:00+08:00"),
+            customer.clone(),
+            "宽带又断了,上不了网",
+        );
+        [body.clone(), body]
+    });
+    let responses = futures::future::join_all(requests.map(|body| post(&server, body.to_string()))).await;
+    let created = responses.iter().filter(|(s, _)| *s == StatusCode::CREATED).count();
+    let duplicates = responses.iter().filter(|(s, _)| *s == StatusCode::OK).count();
+    assert_eq!((created, duplicates), (16, 16), "{responses:?}");
+
+    let cases = db.mend().export_cases();
+    let outage: Vec<_> = cases.iter().filter(|c| c["category"] == "broadband_outage").collect();
+    assert_eq!(outage.len(), 1, "{cases:#?}");
+    assert_eq!(outage[0]["complaints"].as_array().unwrap().len(), 16);
+}
+
+both_databases!(
+    a_complaint_is_created_then_recognised_as_a_duplicate,
+    an_invalid_complaint_is_refused_and_quarantined,
+    an_oversized_body_is_refused_and_nothing_is_stored,
+    errors_are_json_with_a_4xx,
+    concurrent_deliveries_of_one_customer_make_one_case,
+);

@@ -1,0 +1,57 @@
+//! The command-line contract: output shapes that operators' scripts rely on.
+
+use serde_json::json;
+
+use crate::support::{TestDb, both_databases, complaint, lines, repo_path};
+
+async fn cases_export_has_the_documented_shape(db: TestDb) {
+    let mend = db.mend();
+    mend.import_lines(&lines(&[
+        complaint("hotline", "call-1", "2026-11-20T09:00:00+08:00", json!({"phone": "13800138000"}), "宽带又断了"),
+        complaint("wechat", "msg-1", "2026-11-20T10:00:00+08:00", json!({"phone": "13800138000"}), "断网了"),
+    ]));
+    let cases = mend.export_cases();
+    assert_eq!(cases.len(), 1);
+    let case = &cases[0];
+    for key in ["case_id", "customer_id", "category", "status", "complaints"] {
+        assert!(case.get(key).is_some(), "missing {key}: {case}");
+    }
+    assert!(case["case_id"].as_str().unwrap().parse::<uuid::Uuid>().is_ok());
+    assert_eq!(case["complaints"][0]["channel"], "hotline");
+    assert_eq!(case["complaints"][0]["source_id"], "call-1");
+    assert_eq!(case["complaints"][1]["channel"], "wechat");
+}
+
+async fn the_demo_loads_its_samples_and_reports(db: TestDb) {
+    let out = db.mend().run(&["demo"], b"");
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("Loaded 240 sample complaints"), "{}", out.stdout);
+    assert!(out.stdout.contains("The largest case"), "{}", out.stdout);
+
+    let cases = db.mend().export_cases();
+    let complaints: usize = cases.iter().map(|c| c["complaints"].as_array().unwrap().len()).sum();
+    assert_eq!(complaints, 236, "every valid sample is in a case");
+    assert!(cases.len() < complaints / 2 + 10, "repeat complainers are grouped: {} cases", cases.len());
+    let channels: std::collections::BTreeSet<&str> = cases
+        .iter()
+        .flat_map(|c| c["complaints"].as_array().unwrap())
+        .map(|d| d["channel"].as_str().unwrap())
+        .collect();
+    assert_eq!(channels.into_iter().collect::<Vec<_>>(), ["bot", "hotline", "store", "wechat"]);
+}
+
+#[test]
+fn the_bundled_samples_are_what_the_demo_promises() {
+    let samples = std::fs::read_to_string(repo_path("config/samples/complaints.jsonl")).unwrap();
+    assert!(samples.lines().count() >= 200);
+}
+
+#[test]
+fn a_bad_configuration_is_reported_not_ignored() {
+    let db = TestDb::sqlite();
+    let out = db.mend().env("MEND_TIMEZONE", "Mars/Olympus").run(&["migrate"], b"");
+    assert_ne!(out.status, 0);
+    assert!(out.stderr.contains("Mars/Olympus"), "{}", out.stderr);
+}
+
+both_databases!(cases_export_has_the_documented_shape, the_demo_loads_its_samples_and_reports);

@@ -1,0 +1,183 @@
+//! Grouping v0 through the binary: one customer + one category + inside the window = one case.
+
+use serde_json::{Value, json};
+
+use crate::support::{TestDb, both_databases, complaint, lines};
+
+fn case_of<'a>(cases: &'a [Value], source_id: &str) -> &'a Value {
+    cases
+        .iter()
+        .find(|c| c["complaints"].as_array().unwrap().iter().any(|d| d["source_id"] == source_id))
+        .unwrap_or_else(|| panic!("no case holds {source_id}"))
+}
+
+fn sources(case: &Value) -> Vec<String> {
+    case["complaints"].as_array().unwrap().iter().map(|d| d["source_id"].as_str().unwrap().to_owned()).collect()
+}
+
+async fn complaints_join_across_channels_by_a_shared_key(db: TestDb) {
+    let input = lines(&[
+        complaint("hotline", "call-1", "2026-11-18T09:00:00+08:00", json!({"phone": "138-0013-8000"}), "宽带又断了"),
+        // Carries both keys: links the openid to the hotline caller.
+        complaint(
+            "wechat",
+            "msg-1",
+            "2026-11-19T09:00:00+08:00",
+            json!({"wechat_openid": "oU1", "phone": "+8613800138000"}),
+            "家里断网两天了",
+        ),
+        // Only the openid: found through the link above.
+        complaint(
+            "bot",
+            "sess-1",
+            "2026-11-20T09:00:00+08:00",
+            json!({"wechat_openid": "oU1"}),
+            "光猫一直红灯,上不了网",
+        ),
+        // Only a member id nobody linked: another customer as far as mend can tell.
+        complaint("store", "rate-1", "2026-11-20T10:00:00+08:00", json!({"member_id": "M77"}), "宽带断了好几次"),
+    ]);
+    let summary = db.mend().import_lines(&input);
+    assert_eq!((summary["cases_created"].as_u64(), summary["accepted"].as_u64()), (Some(2), Some(4)), "{summary}");
+    let cases = db.mend().export_cases();
+    let case = case_of(&cases, "call-1");
+    assert_eq!(sources(case), ["call-1", "msg-1", "sess-1"]);
+    assert_eq!(case["category"], "broadband_outage");
+    assert_eq!(case["status"], "open");
+    assert_ne!(case_of(&cases, "rate-1")["case_id"], case["case_id"]);
+}
+
+async fn a_complaint_joins_an_existing_case_in_a_later_import(db: TestDb) {
+    let mend = db.mend();
+    mend.import_lines(&lines(&[complaint(
+        "hotline",
+        "call-1",
+        "2026-11-18T09:00:00+08:00",
+        json!({"phone": "13800138000"}),
+        "宽带又断了",
+    )]));
+    let summary = mend.import_lines(&lines(&[
+        complaint("wechat", "msg-1", "2026-11-20T09:00:00+08:00", json!({"phone": "13800138000"}), "断网三天了"),
+        complaint("bot", "sess-1", "2026-11-21T09:00:00+08:00", json!({"phone": "13800138000"}), "还是上不了网"),
+    ]));
+    assert_eq!((summary["cases_created"].as_u64(), summary["cases_updated"].as_u64()), (Some(0), Some(1)), "{summary}");
+    let cases = mend.export_cases();
+    assert_eq!(cases.len(), 1);
+    assert_eq!(sources(&cases[0]), ["call-1", "msg-1", "sess-1"]);
+}
+
+async fn a_complaint_outside_the_window_opens_a_new_case(db: TestDb) {
+    let phone = json!({"phone": "13800138000"});
+    let input = lines(&[
+        complaint("hotline", "day-0", "2026-11-01T09:00:00+08:00", phone.clone(), "宽带又断了"),
+        complaint("hotline", "day-6", "2026-11-07T09:00:00+08:00", phone.clone(), "宽带又断了"),
+        // Seven days after the latest complaint of the case: still inside.
+        complaint("hotline", "day-13", "2026-11-14T09:00:00+08:00", phone.clone(), "宽带又断了"),
+        // Seven days and a minute: outside.
+        complaint("hotline", "day-21", "2026-11-21T09:01:00+08:00", phone, "宽带又断了"),
+    ]);
+    db.mend().import_lines(&input);
+    let cases = db.mend().export_cases();
+    assert_eq!(cases.len(), 2, "{cases:#?}");
+    assert_eq!(sources(case_of(&cases, "day-0")), ["day-0", "day-6", "day-13"]);
+    assert_eq!(sources(case_of(&cases, "day-21")), ["day-21"]);
+}
+
+async fn a_different_category_opens_a_new_case(db: TestDb) {
+    let phone = json!({"phone": "13800138000"});
+    let mut given = complaint("hotline", "call-3", "2026-11-20T11:00:00+08:00", phone.clone(), "客户来电");
+    given["category"] = json!("refund_delay");
+    let input = lines(&[
+        complaint("hotline", "call-1", "2026-11-20T09:00:00+08:00", phone.clone(), "宽带又断了"),
+        complaint("wechat", "msg-1", "2026-11-20T10:00:00+08:00", phone.clone(), "这个月话费乱收费,多扣了50元"),
+        given,
+        complaint("bot", "sess-1", "2026-11-20T12:00:00+08:00", phone, "退款还没到账"),
+    ]);
+    db.mend().import_lines(&input);
+    let cases = db.mend().export_cases();
+    assert_eq!(cases.len(), 3);
+    assert_eq!(case_of(&cases, "call-1")["category"], "broadband_outage");
+    assert_eq!(case_of(&cases, "msg-1")["category"], "billing_dispute");
+    assert_eq!(
+        sources(case_of(&cases, "call-3")),
+        ["call-3", "sess-1"],
+        "a given category groups like a classified one"
+    );
+    assert!(cases.iter().all(|c| c["customer_id"] == cases[0]["customer_id"]), "one customer throughout");
+}
+
+async fn the_window_comes_from_configuration(db: TestDb) {
+    let phone = json!({"phone": "13800138000"});
+    let input = lines(&[
+        complaint("hotline", "a", "2026-11-01T09:00:00+08:00", phone.clone(), "宽带又断了"),
+        complaint("hotline", "b", "2026-11-03T09:00:00+08:00", phone, "宽带又断了"),
+    ]);
+    db.mend().env("MEND_GROUPING__WINDOW_DAYS", "1").import_lines(&input);
+    assert_eq!(db.mend().export_cases().len(), 2, "a one-day window splits complaints two days apart");
+}
+
+both_databases!(
+    complaints_join_across_channels_by_a_shared_key,
+    a_complaint_joins_an_existing_case_in_a_later_import,
+    a_complaint_outside_the_window_opens_a_new_case,
+    a_different_category_opens_a_new_case,
+    the_window_comes_from_configuration,
+);
+
+/// Several writers record batches for the same customers at the same moment, each batch a new
+/// problem for every one of them: each writer starts by finding no case to join, yet every
+/// customer must end up with exactly one case for the problem.
+async fn concurrent_batches_for_the_same_customers_make_one_case_each(db: TestDb) {
+    use figment::providers::{Format, Toml};
+    use mend_core::Delivery;
+
+    const WRITERS: usize = 6;
+    const CUSTOMERS: usize = 40;
+    let taxonomy: mend_cases::Taxonomy =
+        figment::Figment::from(Toml::file(crate::support::repo_path("config/default.toml")))
+            .extract_inner("taxonomy")
+            .unwrap();
+    let intake = std::sync::Arc::new(mend_cases::Intake::new(
+        mend_cases::Classifier::new(&taxonomy).unwrap(),
+        mend_cases::GroupingPolicy::default(),
+        "Asia/Shanghai",
+    ));
+    let store = db.store().await;
+    store.migrate().await.unwrap();
+    let parse = |value: Value| {
+        let raw = value.to_string();
+        Delivery::Complaint(Box::new(mend_ingest::parse_canonical(raw.as_bytes(), &Default::default()).unwrap()))
+    };
+    let phone = |c: usize| json!({"phone": format!("139{c:08}")});
+    let now = chrono::Utc::now();
+    let known: Vec<Delivery> = (0..CUSTOMERS)
+        .map(|c| {
+            parse(complaint("hotline", &format!("known-{c}"), "2026-11-19T09:00:00+08:00", phone(c), "话费乱收费"))
+        })
+        .collect();
+    intake.record(&store, &known, now).await.unwrap();
+
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(WRITERS));
+    let writers = (0..WRITERS).map(|w| {
+        let batch: Vec<Delivery> = (0..CUSTOMERS)
+            .map(|c| {
+                parse(complaint("wechat", &format!("w{w}-c{c}"), "2026-11-20T09:00:00+08:00", phone(c), "宽带又断了"))
+            })
+            .collect();
+        let (intake, store, barrier) = (intake.clone(), store.clone(), barrier.clone());
+        tokio::spawn(async move {
+            barrier.wait().await;
+            intake.record(&store, &batch, now).await.unwrap()
+        })
+    });
+    for writer in futures::future::join_all(writers).await {
+        writer.unwrap();
+    }
+
+    let cases = db.mend().export_cases();
+    let outage: Vec<&Value> = cases.iter().filter(|c| c["category"] == "broadband_outage").collect();
+    assert_eq!(outage.len(), CUSTOMERS, "one outage case per customer");
+    assert!(outage.iter().all(|c| c["complaints"].as_array().unwrap().len() == WRITERS));
+}
+
+both_databases!(concurrent_batches_for_the_same_customers_make_one_case_each);

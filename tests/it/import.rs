@@ -1,0 +1,166 @@
+//! `mend import --channel json`: idempotency and quarantine, on both databases.
+
+use mend_store::entities::quarantine;
+use sea_orm::{EntityTrait, QueryOrder};
+use serde_json::json;
+
+use crate::support::{TestDb, both_databases, complaint, lines};
+
+fn sample_lines() -> Vec<String> {
+    lines(&[
+        complaint(
+            "hotline",
+            "call-1",
+            "2026-11-20T09:12:00+08:00",
+            json!({"phone": "13800138000"}),
+            "宽带又断了,已经报修三次了",
+        ),
+        complaint("wechat", "msg-1", "2026-11-20T10:00:00+08:00", json!({"wechat_openid": "oA1"}), "网速太慢了"),
+        complaint("bot", "sess-1", "2026-11-21T10:00:00+08:00", json!({"phone": "13900139000"}), "话费乱收费"),
+        complaint("store", "rate-1", "2026-11-21T11:00:00+08:00", json!({"member_id": "M1"}), "营业员态度很差"),
+    ])
+}
+
+async fn reimport_is_idempotent(db: TestDb) {
+    let mend = db.mend();
+    let first = mend.import_lines(&sample_lines());
+    assert_eq!(first["accepted"], 4);
+    assert_eq!(first["duplicates"], 0);
+    assert_eq!(first["cases_created"], 4);
+    let cases_before = mend.export_cases();
+
+    let second = mend.import_lines(&sample_lines());
+    assert_eq!(
+        (
+            second["accepted"].as_u64(),
+            second["duplicates"].as_u64(),
+            second["cases_created"].as_u64(),
+            second["cases_updated"].as_u64()
+        ),
+        (Some(0), Some(4), Some(0), Some(0)),
+        "{second}"
+    );
+    assert_eq!(mend.export_cases(), cases_before, "a re-import changes no case");
+}
+
+async fn the_same_delivery_twice_in_one_file_is_one_record(db: TestDb) {
+    let mut input = sample_lines();
+    input.push(input[0].clone());
+    // Same idempotency key, different content: still the same delivery.
+    input.push(
+        complaint("wechat", "msg-1", "2026-11-22T10:00:00+08:00", json!({"wechat_openid": "oB2"}), "别的内容")
+            .to_string(),
+    );
+    let summary = db.mend().import_lines(&input);
+    assert_eq!((summary["accepted"].as_u64(), summary["duplicates"].as_u64()), (Some(4), Some(2)), "{summary}");
+    let complaints: usize = db.mend().export_cases().iter().map(|c| c["complaints"].as_array().unwrap().len()).sum();
+    assert_eq!(complaints, 4);
+}
+
+async fn every_kind_of_bad_line_is_quarantined_and_nothing_is_lost(db: TestDb) {
+    let good = sample_lines();
+    let bad: Vec<(Vec<u8>, &str)> = vec![
+        (b"{\"channel\": \"hotline\", \"source_id\": \"cut-".to_vec(), "not valid JSON"),
+        (b"{\"channel\": \"hotline\", \"text\": \"\xb6\xcf\xcd\xf8\"}".to_vec(), "not valid UTF-8"),
+        (b"[\"not\", \"an\", \"object\"]".to_vec(), "JSON array"),
+        (
+            complaint("hotline", "no-key", "2026-11-20T09:00:00+08:00", json!({"name": "张先生"}), "断网")
+                .to_string()
+                .into_bytes(),
+            "no usable customer key",
+        ),
+        (
+            complaint("hotline", "bad-phone", "2026-11-20T09:00:00+08:00", json!({"phone": "12345"}), "断网")
+                .to_string()
+                .into_bytes(),
+            "no usable customer key",
+        ),
+        (
+            complaint("fax", "fax-1", "2026-11-20T09:00:00+08:00", json!({"phone": "13800138000"}), "断网")
+                .to_string()
+                .into_bytes(),
+            "unknown channel `fax`",
+        ),
+        (
+            complaint("hotline", "bad-time", "20th of November", json!({"phone": "13800138000"}), "断网")
+                .to_string()
+                .into_bytes(),
+            "`received_at` is invalid",
+        ),
+        (
+            {
+                let mut c = complaint(
+                    "hotline",
+                    "score-6",
+                    "2026-11-20T09:00:00+08:00",
+                    json!({"phone": "13800138000"}),
+                    "断网",
+                );
+                c["satisfaction"] = json!(6);
+                c.to_string().into_bytes()
+            },
+            "outside 1-5",
+        ),
+        (
+            {
+                let mut c = complaint(
+                    "hotline",
+                    "score-0",
+                    "2026-11-20T09:00:00+08:00",
+                    json!({"phone": "13800138000"}),
+                    "断网",
+                );
+                c["satisfaction"] = json!(0);
+                c.to_string().into_bytes()
+            },
+            "outside 1-5",
+        ),
+    ];
+    let mut input = Vec::new();
+    for (i, line) in good.iter().enumerate() {
+        input.extend_from_slice(line.as_bytes());
+        input.push(b'\n');
+        if let Some((bad_line, _)) = bad.get(i) {
+            input.extend_from_slice(bad_line);
+            input.extend_from_slice(b"\r\n");
+        }
+    }
+    for (bad_line, _) in bad.iter().skip(good.len()) {
+        input.extend_from_slice(bad_line);
+        input.push(b'\n');
+    }
+    input.extend_from_slice(b"\n   \n");
+
+    let out = db.mend().run(&["import", "--channel", "json", "-"], &input);
+    let summary = out.json();
+    assert_eq!(summary["accepted"], 4, "{summary}");
+    assert_eq!(summary["quarantined"].as_u64(), Some(bad.len() as u64), "{summary}");
+    let total = summary["accepted"].as_u64().unwrap()
+        + summary["duplicates"].as_u64().unwrap()
+        + summary["quarantined"].as_u64().unwrap();
+    assert_eq!(total, summary["records"].as_u64().unwrap(), "accepted + duplicates + quarantined = records read");
+    assert_eq!(total as usize, good.len() + bad.len());
+
+    let store = db.store().await;
+    let rows = quarantine::Entity::find().order_by_asc(quarantine::Column::Id).all(store.connection()).await.unwrap();
+    assert_eq!(rows.len(), bad.len());
+    for (row, (raw, reason)) in rows.iter().zip(&bad) {
+        assert_eq!(&row.raw, raw, "quarantine keeps the exact bytes");
+        assert!(row.reason.contains(reason), "reason {:?} should mention {reason:?}", row.reason);
+        assert_eq!(row.channel, "json");
+    }
+}
+
+async fn an_unreadable_file_fails_without_touching_the_database(db: TestDb) {
+    let out = db.mend().run(&["import", "--channel", "json", "/nonexistent/complaints.jsonl"], b"");
+    assert_ne!(out.status, 0);
+    assert!(out.stderr.contains("cannot open"), "{}", out.stderr);
+    assert!(db.mend().export_cases().is_empty());
+}
+
+both_databases!(
+    reimport_is_idempotent,
+    the_same_delivery_twice_in_one_file_is_one_record,
+    every_kind_of_bad_line_is_quarantined_and_nothing_is_lost,
+    an_unreadable_file_fails_without_touching_the_database,
+);

@@ -1,0 +1,266 @@
+//! Test databases and helpers to drive the real `mend` binary.
+//!
+//! Every test gets its own database: a fresh SQLite file, or a PostgreSQL database cloned from a
+//! migrated template (`CREATE DATABASE … TEMPLATE …`), dropped when the test ends.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use mend_migration::{Migrator, MigratorTrait};
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
+
+/// PostgreSQL server for tests (any database on it; tests create their own).
+pub const POSTGRES_URL_VAR: &str = "MEND_TEST_POSTGRES_URL";
+
+/// Generates one test per database from an `async fn(TestDb)` of the enclosing module.
+macro_rules! both_databases {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(crate::support::TestDb::sqlite()).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(db) = crate::support::TestDb::postgres().await {
+                    super::$name(db).await
+                }
+            }
+        }
+    )+};
+}
+pub(crate) use both_databases;
+
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("mend.db").display());
+        Self { url, _dir: Some(dir), postgres: None }
+    }
+
+    /// A fresh PostgreSQL database, or `None` (test skipped) when no server is configured
+    /// outside CI. In CI a missing server fails the test.
+    pub async fn postgres() -> Option<Self> {
+        let admin = match std::env::var(POSTGRES_URL_VAR) {
+            Ok(url) if !url.is_empty() => url,
+            _ if std::env::var_os("CI").is_some() => panic!("{POSTGRES_URL_VAR} must be set in CI"),
+            _ => {
+                eprintln!("skipping: {POSTGRES_URL_VAR} is not set");
+                return None;
+            }
+        };
+        let template = template(&admin).await;
+        let name = format!("mend_test_{}", uuid::Uuid::now_v7().simple());
+        mend_store::admin::create_database(&admin, &name, Some(template)).await.expect("create test database");
+        let url = mend_store::admin::with_database(&admin, &name);
+        Some(Self { url, _dir: None, postgres: Some((admin, name)) })
+    }
+
+    pub async fn store(&self) -> mend_store::Store {
+        mend_store::Store::connect(&self.url).await.expect("connect")
+    }
+
+    pub fn mend(&self) -> Mend {
+        Mend { database_url: self.url.clone(), env: Vec::new() }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.postgres.take() {
+            // Drop runs outside any runtime we may block, so use a thread with its own.
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                rt.block_on(mend_store::admin::drop_database(&admin, &name)).ok();
+            })
+            .join()
+            .ok();
+        }
+    }
+}
+
+/// The migrated template, created once per schema version and reused across runs.
+async fn template(admin: &str) -> &'static str {
+    static TEMPLATE: OnceCell<String> = OnceCell::const_new();
+    TEMPLATE
+        .get_or_init(|| async {
+            let names: Vec<String> = Migrator::migrations().iter().map(|m| m.name().to_owned()).collect();
+            let hash = names
+                .join(",")
+                .bytes()
+                .fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3));
+            let name = format!("mend_template_{hash:016x}");
+            let probe = mend_store::Store::connect(&mend_store::admin::with_database(admin, &name)).await;
+            if let Ok(store) = probe {
+                store.close().await.ok();
+                return name;
+            }
+            // Migrate under a scratch name, then rename: a crash mid-way never leaves a
+            // half-migrated template behind under the real name.
+            let scratch = format!("mend_template_tmp_{}", uuid::Uuid::now_v7().simple());
+            mend_store::admin::create_database(admin, &scratch, None).await.expect("create template");
+            let store =
+                mend_store::Store::connect(&mend_store::admin::with_database(admin, &scratch)).await.expect("connect");
+            store.migrate().await.expect("migrate template");
+            store.close().await.expect("close template");
+            let db = sea_orm::Database::connect(admin).await.expect("connect admin");
+            let renamed = sea_orm::ConnectionTrait::execute_unprepared(
+                &db,
+                &format!("ALTER DATABASE \"{scratch}\" RENAME TO \"{name}\""),
+            )
+            .await;
+            if renamed.is_err() {
+                // Another test process won the race; its template is as good as ours.
+                mend_store::admin::drop_database(admin, &scratch).await.ok();
+            }
+            db.close().await.ok();
+            name
+        })
+        .await
+}
+
+/// The `mend` binary, run against one test database from the repository root.
+pub struct Mend {
+    database_url: String,
+    env: Vec<(String, String)>,
+}
+
+pub struct Output {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn json(&self) -> Value {
+        assert_eq!(self.status, 0, "mend failed: {}", self.stderr);
+        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+    }
+
+    pub fn json_lines(&self) -> Vec<Value> {
+        assert_eq!(self.status, 0, "mend failed: {}", self.stderr);
+        self.stdout.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect()
+    }
+}
+
+impl Mend {
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mend"));
+        cmd.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("MEND_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.env("MEND_DATABASE_URL", &self.database_url);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str], stdin: &[u8]) -> Output {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn mend");
+        let mut input = child.stdin.take().expect("stdin");
+        let data = stdin.to_vec();
+        let writer = std::thread::spawn(move || input.write_all(&data));
+        let out = child.wait_with_output().expect("mend output");
+        writer.join().expect("stdin writer").ok();
+        Output {
+            status: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// `mend import --channel json -` with these lines; returns the summary.
+    pub fn import_lines(&self, lines: &[String]) -> Value {
+        let mut input = lines.join("\n");
+        input.push('\n');
+        self.run(&["import", "--channel", "json", "-"], input.as_bytes()).json()
+    }
+
+    pub fn export_cases(&self) -> Vec<Value> {
+        self.run(&["cases", "export"], b"").json_lines()
+    }
+
+    /// Starts `mend serve` on a free port and waits until it says it listens.
+    pub fn serve(&self) -> Server {
+        let mut child = self
+            .command(&["serve"])
+            .env("MEND_HTTP__BIND", "127.0.0.1:0")
+            .env("MEND_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn mend serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let base_url = loop {
+            let line =
+                lines.next().unwrap_or_else(|| panic!("mend serve exited: {:?}", child.wait())).expect("stderr line");
+            if let Some(url) = line.strip_prefix("mend is listening on ") {
+                break url.trim().to_owned();
+            }
+        };
+        // Keep draining stderr so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, base_url, client: reqwest::Client::new() }
+    }
+}
+
+pub struct Server {
+    child: Child,
+    pub base_url: String,
+    pub client: reqwest::Client,
+}
+
+impl Server {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+/// A canonical complaint line. `customer` is the JSON of the customer object.
+pub fn complaint(channel: &str, source_id: &str, received_at: &str, customer: Value, text: &str) -> Value {
+    json!({
+        "channel": channel, "source_id": source_id, "received_at": received_at,
+        "customer": customer, "text": text, "category": null, "satisfaction": 2, "formal_complaint": false,
+    })
+}
+
+pub fn lines(values: &[Value]) -> Vec<String> {
+    values.iter().map(Value::to_string).collect()
+}
+
+pub fn repo_path(relative: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
