@@ -38,6 +38,9 @@ impl Store {
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true)
+                    .pragma("cache_size", "-65536")
+                    .pragma("wal_autocheckpoint", "8192")
+                    .pragma("temp_store", "memory")
             });
         let db = Database::connect(options).await.map_err(|source| StoreError::Connect { url: redact(url), source })?;
         Ok(Self { db })

@@ -3,64 +3,63 @@
 //! Every function takes a connection or transaction, so the caller decides the unit of work:
 //! intake runs lookups, decisions and [`write_batch`] in one transaction.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
-use mend_core::{Channel, CustomerDetails, CustomerId, CustomerKey, IdentityKind};
-use sea_orm::sea_query::{Expr, OnConflict};
+use mend_core::{Channel, CustomerDetails, CustomerId, CustomerKey};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect,
-    RelationTrait, Set, Statement,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Set, Statement,
 };
+use serde::Serialize;
 
-use crate::entities::{audit_event, case, complaint, customer, customer_identity, quarantine};
+use crate::bulk::{self, Kind, Table};
+use crate::entities::{audit_event, customer, quarantine};
 use crate::{
     AuditEntry, CaseRecord, KnownDelivery, KnownIdentity, NewComplaint, NewCustomer, NewIdentity, NewQuarantine,
     StoreError,
 };
 
-/// Rows per INSERT: well under the bind-parameter limits of both SQLite (32,766) and
-/// PostgreSQL (65,535) for our widest table.
+/// Rows per ORM INSERT (quarantine only): well under the bind-parameter limits of SQLite and
+/// PostgreSQL.
 const INSERT_CHUNK: usize = 1_000;
-/// Values per `IN (…)` list.
-const LOOKUP_CHUNK: usize = 2_000;
 
 /// Which of these delivery keys are already stored.
 pub async fn find_deliveries<C: ConnectionTrait>(
     conn: &C,
     keys: &[(Channel, &str)],
 ) -> Result<Vec<KnownDelivery>, StoreError> {
-    let mut by_channel: BTreeMap<Channel, Vec<&str>> = BTreeMap::new();
-    for (channel, source_id) in keys {
-        by_channel.entry(*channel).or_default().push(source_id);
+    if keys.is_empty() {
+        return Ok(Vec::new());
     }
-    let mut found = Vec::new();
-    for (channel, source_ids) in by_channel {
-        for chunk in source_ids.chunks(LOOKUP_CHUNK) {
-            let rows: Vec<(String, String, uuid::Uuid, uuid::Uuid, uuid::Uuid)> = complaint::Entity::find()
-                .select_only()
-                .columns([
-                    complaint::Column::Channel,
-                    complaint::Column::SourceId,
-                    complaint::Column::Id,
-                    complaint::Column::CaseId,
-                    complaint::Column::CustomerId,
-                ])
-                .filter(complaint::Column::Channel.eq(channel.as_str()))
-                .filter(complaint::Column::SourceId.is_in(chunk.iter().copied()))
-                .into_tuple()
-                .all(conn)
-                .await?;
-            found.extend(rows.into_iter().map(|(channel, source_id, id, case_id, customer_id)| KnownDelivery {
-                channel,
-                source_id,
-                complaint_id: mend_core::ComplaintId::from_uuid(id),
-                case_id: mend_core::CaseId::from_uuid(case_id),
-                customer_id: CustomerId::from_uuid(customer_id),
-            }));
+    let sql = match conn.get_database_backend() {
+        DbBackend::Postgres => {
+            "SELECT json_agg(json_build_array(c.channel, c.source_id, c.id, c.case_id, c.customer_id))::text \
+             FROM complaints c JOIN json_to_recordset($1::json) AS k(channel text, source_id text) \
+             ON c.channel = k.channel AND c.source_id = k.source_id"
         }
+        _ => {
+            "SELECT json_group_array(json_array(c.channel, c.source_id, hex(c.id), hex(c.case_id), hex(c.customer_id))) \
+             FROM jsonb_each(?1) k JOIN complaints c \
+             ON c.channel = k.value->>'channel' AND c.source_id = k.value->>'source_id'"
+        }
+    };
+    #[derive(Serialize)]
+    struct Key<'a> {
+        channel: &'static str,
+        source_id: &'a str,
     }
-    Ok(found)
+    let keys: Vec<Key> = keys.iter().map(|(channel, source_id)| Key { channel: channel.as_str(), source_id }).collect();
+    let rows: Vec<(String, String, uuid::Uuid, uuid::Uuid, uuid::Uuid)> =
+        bulk::query_json(conn, sql, vec![bulk::json_param(&keys)?]).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(channel, source_id, id, case_id, customer_id)| KnownDelivery {
+            channel,
+            source_id,
+            complaint_id: mend_core::ComplaintId::from_uuid(id),
+            case_id: mend_core::CaseId::from_uuid(case_id),
+            customer_id: CustomerId::from_uuid(customer_id),
+        })
+        .collect())
 }
 
 /// Which of these keys already point at a customer.
@@ -68,34 +67,41 @@ pub async fn find_identities<C: ConnectionTrait>(
     conn: &C,
     keys: &[CustomerKey],
 ) -> Result<Vec<KnownIdentity>, StoreError> {
-    let mut by_kind: BTreeMap<IdentityKind, Vec<&str>> = BTreeMap::new();
-    for key in keys {
-        by_kind.entry(key.kind).or_default().push(&key.value);
+    if keys.is_empty() {
+        return Ok(Vec::new());
     }
-    let mut found = Vec::new();
-    for (kind, values) in by_kind {
-        for chunk in values.chunks(LOOKUP_CHUNK) {
-            let rows: Vec<(String, uuid::Uuid, Option<String>, Option<String>)> = customer_identity::Entity::find()
-                .select_only()
-                .column(customer_identity::Column::Value)
-                .column(customer_identity::Column::CustomerId)
-                .column_as(Expr::col((customer::Entity, customer::Column::DisplayName)), "display_name")
-                .column_as(Expr::col((customer::Entity, customer::Column::Email)), "email")
-                .join(sea_orm::JoinType::InnerJoin, customer_identity::Relation::Customer.def())
-                .filter(customer_identity::Column::Kind.eq(kind.as_str()))
-                .filter(customer_identity::Column::Value.is_in(chunk.iter().copied()))
-                .into_tuple()
-                .all(conn)
-                .await?;
-            found.extend(rows.into_iter().map(|(value, customer_id, name, email)| KnownIdentity {
-                key: CustomerKey::new(kind, value),
-                customer_id: CustomerId::from_uuid(customer_id),
-                has_name: name.is_some(),
-                has_email: email.is_some(),
-            }));
+    let sql = match conn.get_database_backend() {
+        DbBackend::Postgres => {
+            "SELECT json_agg(json_build_array(i.kind, i.value, i.customer_id, \
+                 (u.display_name IS NOT NULL)::int, (u.email IS NOT NULL)::int))::text \
+             FROM customer_identities i JOIN json_to_recordset($1::json) AS k(kind text, value text) \
+             ON i.kind = k.kind AND i.value = k.value JOIN customers u ON u.id = i.customer_id"
         }
+        _ => {
+            "SELECT json_group_array(json_array(i.kind, i.value, hex(i.customer_id), \
+                 u.display_name IS NOT NULL, u.email IS NOT NULL)) \
+             FROM jsonb_each(?1) k JOIN customer_identities i ON i.kind = k.value->>'kind' AND i.value = k.value->>'value' \
+             JOIN customers u ON u.id = i.customer_id"
+        }
+    };
+    #[derive(Serialize)]
+    struct Key<'a> {
+        kind: &'static str,
+        value: &'a str,
     }
-    Ok(found)
+    let keys: Vec<Key> = keys.iter().map(|k| Key { kind: k.kind.as_str(), value: &k.value }).collect();
+    let rows: Vec<(String, String, uuid::Uuid, u8, u8)> =
+        bulk::query_json(conn, sql, vec![bulk::json_param(&keys)?]).await?;
+    rows.into_iter()
+        .map(|(kind, value, customer_id, has_name, has_email)| {
+            Ok(KnownIdentity {
+                key: CustomerKey::new(kind.parse().map_err(StoreError::Corrupt)?, value),
+                customer_id: CustomerId::from_uuid(customer_id),
+                has_name: has_name != 0,
+                has_email: has_email != 0,
+            })
+        })
+        .collect()
 }
 
 /// Serializes concurrent intakes that touch the same customers: on PostgreSQL the customer rows
@@ -105,16 +111,13 @@ pub async fn lock_customers<C: ConnectionTrait>(conn: &C, ids: &[CustomerId]) ->
     if conn.get_database_backend() != DbBackend::Postgres || ids.is_empty() {
         return Ok(());
     }
-    let mut sorted: Vec<uuid::Uuid> = ids.iter().map(|id| id.as_uuid()).collect();
+    let mut sorted: Vec<String> = ids.iter().map(|id| bulk::uuid(id.as_uuid())).collect();
     sorted.sort_unstable();
     sorted.dedup();
-    for chunk in sorted.chunks(LOOKUP_CHUNK) {
-        // Ordered locking so two batches never wait on each other in a cycle.
-        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-        let sql = format!("SELECT id FROM customers WHERE id IN ({}) ORDER BY id FOR UPDATE", placeholders.join(","));
-        let values: Vec<sea_orm::Value> = chunk.iter().map(|u| (*u).into()).collect();
-        conn.query_all_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values)).await?;
-    }
+    // Ordered locking, so two batches never wait on each other in a cycle.
+    let sql = "SELECT count(*)::text FROM (SELECT id FROM customers \
+               WHERE id IN (SELECT json_array_elements_text($1::json)::uuid) ORDER BY id FOR UPDATE) locked";
+    conn.query_one_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, [bulk::json_param(&sorted)?])).await?;
     Ok(())
 }
 
@@ -125,19 +128,46 @@ pub async fn find_groupable_cases<C: ConnectionTrait>(
     customers: &[CustomerId],
     since: DateTime<Utc>,
 ) -> Result<Vec<CaseRecord>, StoreError> {
-    let mut found = Vec::new();
-    for chunk in customers.chunks(LOOKUP_CHUNK) {
-        let rows = case::Entity::find()
-            .filter(case::Column::CustomerId.is_in(chunk.iter().map(|c| c.as_uuid())))
-            .filter(case::Column::LastComplaintAt.gte(since))
-            .all(conn)
-            .await?;
-        for row in rows {
-            found.push(CaseRecord::try_from(row)?);
-        }
+    if customers.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(found)
+    let ids: Vec<String> = customers.iter().map(|c| bulk::uuid(c.as_uuid())).collect();
+    let sql = match conn.get_database_backend() {
+        DbBackend::Postgres => {
+            "SELECT json_agg(json_build_array(id, customer_id, category, status, escalation_risk::int, \
+                 repeat_failure::int, complaint_count, first_complaint_at, last_complaint_at, opened_at, closed_at, \
+                 updated_at))::text \
+             FROM cases WHERE customer_id IN (SELECT json_array_elements_text($1::json)::uuid) AND last_complaint_at >= $2"
+        }
+        _ => {
+            "SELECT json_group_array(json_array(hex(id), hex(customer_id), category, status, escalation_risk, \
+                 repeat_failure, complaint_count, first_complaint_at, last_complaint_at, opened_at, closed_at, updated_at)) \
+             FROM cases WHERE customer_id IN (SELECT unhex(value) FROM jsonb_each(?1)) AND last_complaint_at >= ?2"
+        }
+    };
+    type Row = (uuid::Uuid, uuid::Uuid, String, String, u8, u8, i32, Time, Time, Time, Option<Time>, Time);
+    let rows: Vec<Row> = bulk::query_json(conn, sql, vec![bulk::json_param(&ids)?, since.into()]).await?;
+    rows.into_iter()
+        .map(|(id, customer_id, category, status, escalation, repeat, count, first, last, opened, closed, updated)| {
+            Ok(CaseRecord {
+                id: mend_core::CaseId::from_uuid(id),
+                customer_id: CustomerId::from_uuid(customer_id),
+                category,
+                status: status.parse().map_err(StoreError::Corrupt)?,
+                escalation_risk: escalation != 0,
+                repeat_failure: repeat != 0,
+                complaint_count: count,
+                first_complaint_at: first,
+                last_complaint_at: last,
+                opened_at: opened,
+                closed_at: closed,
+                updated_at: updated,
+            })
+        })
+        .collect()
 }
+
+type Time = DateTime<Utc>;
 
 /// Everything one batch decided, written in one go.
 #[derive(Debug, Default)]
@@ -157,27 +187,18 @@ pub async fn write_batch<C: ConnectionTrait>(
     batch: BatchWrite,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    insert_chunked(conn, batch.customers.into_iter().map(customer_row), None).await?;
+    let customers: Vec<CustomerRow> = batch.customers.iter().map(CustomerRow::from).collect();
+    bulk::write(conn, &CUSTOMERS, &customers).await?;
     for (id, details) in batch.customer_details {
         fill_customer_details(conn, id, details, now).await?;
     }
-    insert_chunked(conn, batch.identities.into_iter().map(identity_row), None).await?;
-    let case_upsert = OnConflict::column(case::Column::Id)
-        .update_columns([
-            case::Column::Category,
-            case::Column::Status,
-            case::Column::EscalationRisk,
-            case::Column::RepeatFailure,
-            case::Column::ComplaintCount,
-            case::Column::FirstComplaintAt,
-            case::Column::LastComplaintAt,
-            case::Column::ClosedAt,
-            case::Column::UpdatedAt,
-        ])
-        .to_owned();
-    insert_chunked(conn, batch.cases.into_iter().map(case_row), Some(case_upsert)).await?;
-    insert_chunked(conn, batch.complaints.into_iter().map(complaint_row), None).await?;
-    insert_chunked(conn, batch.quarantine.into_iter().map(quarantine_row), None).await?;
+    let identities: Vec<IdentityRow> = batch.identities.iter().map(IdentityRow::from).collect();
+    bulk::write(conn, &IDENTITIES, &identities).await?;
+    let cases: Vec<CaseRow> = batch.cases.iter().map(CaseRow::from).collect();
+    bulk::write(conn, &CASES, &cases).await?;
+    let complaints: Vec<ComplaintRow> = batch.complaints.iter().map(ComplaintRow::from).collect();
+    bulk::write(conn, &COMPLAINTS, &complaints).await?;
+    insert_chunked(conn, batch.quarantine.into_iter().map(quarantine_row)).await?;
     Ok(())
 }
 
@@ -213,11 +234,7 @@ async fn fill_customer_details<C: ConnectionTrait>(
     Ok(())
 }
 
-async fn insert_chunked<C, A>(
-    conn: &C,
-    rows: impl Iterator<Item = A>,
-    on_conflict: Option<OnConflict>,
-) -> Result<(), StoreError>
+async fn insert_chunked<C, A>(conn: &C, rows: impl Iterator<Item = A>) -> Result<(), StoreError>
 where
     C: ConnectionTrait,
     A: ActiveModelTrait + Send,
@@ -225,77 +242,9 @@ where
     let mut rows = rows.peekable();
     while rows.peek().is_some() {
         let chunk: Vec<A> = rows.by_ref().take(INSERT_CHUNK).collect();
-        let mut insert = <A::Entity as EntityTrait>::insert_many(chunk);
-        if let Some(on_conflict) = &on_conflict {
-            insert = insert.on_conflict(on_conflict.clone());
-        }
-        insert.exec_without_returning(conn).await?;
+        <A::Entity as EntityTrait>::insert_many(chunk).exec_without_returning(conn).await?;
     }
     Ok(())
-}
-
-fn customer_row(c: NewCustomer) -> customer::ActiveModel {
-    customer::ActiveModel {
-        id: Set(c.id.as_uuid()),
-        display_name: Set(c.details.name),
-        email: Set(c.details.email),
-        tier: Set("standard".to_owned()),
-        temperament: Set(None),
-        timezone: Set(c.timezone),
-        do_not_disturb: Set(false),
-        merged_into: Set(None),
-        created_at: Set(c.created_at),
-        updated_at: Set(c.created_at),
-    }
-}
-
-fn identity_row(i: NewIdentity) -> customer_identity::ActiveModel {
-    customer_identity::ActiveModel {
-        id: Set(uuid::Uuid::now_v7()),
-        customer_id: Set(i.customer_id.as_uuid()),
-        kind: Set(i.key.kind.as_str().to_owned()),
-        value: Set(i.key.value),
-        source: Set(i.source),
-        linked_at: Set(i.linked_at),
-    }
-}
-
-fn case_row(c: CaseRecord) -> case::ActiveModel {
-    case::ActiveModel {
-        id: Set(c.id.as_uuid()),
-        customer_id: Set(c.customer_id.as_uuid()),
-        category: Set(c.category),
-        status: Set(c.status.as_str().to_owned()),
-        escalation_risk: Set(c.escalation_risk),
-        repeat_failure: Set(c.repeat_failure),
-        complaint_count: Set(c.complaint_count),
-        first_complaint_at: Set(c.first_complaint_at),
-        last_complaint_at: Set(c.last_complaint_at),
-        opened_at: Set(c.opened_at),
-        closed_at: Set(c.closed_at),
-        updated_at: Set(c.updated_at),
-    }
-}
-
-fn complaint_row(c: NewComplaint) -> complaint::ActiveModel {
-    let NewComplaint { id, complaint, customer_id, case_id, category, category_source, grouping_reason, ingested_at } =
-        c;
-    complaint::ActiveModel {
-        id: Set(id.as_uuid()),
-        channel: Set(complaint.channel.as_str().to_owned()),
-        source_id: Set(complaint.source_id),
-        customer_id: Set(customer_id.as_uuid()),
-        case_id: Set(case_id.as_uuid()),
-        received_at: Set(complaint.received_at),
-        text: Set(complaint.text),
-        category: Set(category),
-        category_source: Set(category_source.to_owned()),
-        satisfaction: Set(complaint.satisfaction.map(i16::from)),
-        formal_complaint: Set(complaint.formal_complaint),
-        raw_payload: Set(complaint.raw_payload),
-        grouping_reason: Set(grouping_reason.to_string()),
-        ingested_at: Set(ingested_at),
-    }
 }
 
 fn quarantine_row(q: NewQuarantine) -> quarantine::ActiveModel {
@@ -306,5 +255,208 @@ fn quarantine_row(q: NewQuarantine) -> quarantine::ActiveModel {
         reason: Set(q.reason),
         received_at: Set(q.received_at),
         resolved_at: Set(None),
+    }
+}
+
+const CUSTOMERS: Table = Table {
+    name: "customers",
+    columns: &[
+        ("id", Kind::Uuid),
+        ("display_name", Kind::Text),
+        ("email", Kind::Text),
+        ("tier", Kind::Text),
+        ("timezone", Kind::Text),
+        ("do_not_disturb", Kind::Bool),
+        ("created_at", Kind::Time),
+        ("updated_at", Kind::Time),
+    ],
+    update_on_conflict: &[],
+};
+
+#[derive(Serialize)]
+struct CustomerRow<'a> {
+    id: String,
+    display_name: Option<&'a str>,
+    email: Option<&'a str>,
+    tier: &'static str,
+    timezone: &'a str,
+    do_not_disturb: bool,
+    created_at: String,
+    updated_at: String,
+}
+
+impl<'a> From<&'a NewCustomer> for CustomerRow<'a> {
+    fn from(c: &'a NewCustomer) -> Self {
+        Self {
+            id: bulk::uuid(c.id.as_uuid()),
+            display_name: c.details.name.as_deref(),
+            email: c.details.email.as_deref(),
+            tier: "standard",
+            timezone: &c.timezone,
+            do_not_disturb: false,
+            created_at: bulk::time(c.created_at),
+            updated_at: bulk::time(c.created_at),
+        }
+    }
+}
+
+const IDENTITIES: Table = Table {
+    name: "customer_identities",
+    columns: &[
+        ("id", Kind::Uuid),
+        ("customer_id", Kind::Uuid),
+        ("kind", Kind::Text),
+        ("value", Kind::Text),
+        ("source", Kind::Text),
+        ("linked_at", Kind::Time),
+    ],
+    update_on_conflict: &[],
+};
+
+#[derive(Serialize)]
+struct IdentityRow<'a> {
+    id: String,
+    customer_id: String,
+    kind: &'static str,
+    value: &'a str,
+    source: &'a str,
+    linked_at: String,
+}
+
+impl<'a> From<&'a NewIdentity> for IdentityRow<'a> {
+    fn from(i: &'a NewIdentity) -> Self {
+        Self {
+            id: bulk::uuid(uuid::Uuid::now_v7()),
+            customer_id: bulk::uuid(i.customer_id.as_uuid()),
+            kind: i.key.kind.as_str(),
+            value: &i.key.value,
+            source: &i.source,
+            linked_at: bulk::time(i.linked_at),
+        }
+    }
+}
+
+const CASES: Table = Table {
+    name: "cases",
+    columns: &[
+        ("id", Kind::Uuid),
+        ("customer_id", Kind::Uuid),
+        ("category", Kind::Text),
+        ("status", Kind::Text),
+        ("escalation_risk", Kind::Bool),
+        ("repeat_failure", Kind::Bool),
+        ("complaint_count", Kind::Int),
+        ("first_complaint_at", Kind::Time),
+        ("last_complaint_at", Kind::Time),
+        ("opened_at", Kind::Time),
+        ("closed_at", Kind::Time),
+        ("updated_at", Kind::Time),
+    ],
+    update_on_conflict: &[
+        "category",
+        "status",
+        "escalation_risk",
+        "repeat_failure",
+        "complaint_count",
+        "first_complaint_at",
+        "last_complaint_at",
+        "closed_at",
+        "updated_at",
+    ],
+};
+
+#[derive(Serialize)]
+struct CaseRow<'a> {
+    id: String,
+    customer_id: String,
+    category: &'a str,
+    status: &'static str,
+    escalation_risk: bool,
+    repeat_failure: bool,
+    complaint_count: i32,
+    first_complaint_at: String,
+    last_complaint_at: String,
+    opened_at: String,
+    closed_at: Option<String>,
+    updated_at: String,
+}
+
+impl<'a> From<&'a CaseRecord> for CaseRow<'a> {
+    fn from(c: &'a CaseRecord) -> Self {
+        Self {
+            id: bulk::uuid(c.id.as_uuid()),
+            customer_id: bulk::uuid(c.customer_id.as_uuid()),
+            category: &c.category,
+            status: c.status.as_str(),
+            escalation_risk: c.escalation_risk,
+            repeat_failure: c.repeat_failure,
+            complaint_count: c.complaint_count,
+            first_complaint_at: bulk::time(c.first_complaint_at),
+            last_complaint_at: bulk::time(c.last_complaint_at),
+            opened_at: bulk::time(c.opened_at),
+            closed_at: c.closed_at.map(bulk::time),
+            updated_at: bulk::time(c.updated_at),
+        }
+    }
+}
+
+const COMPLAINTS: Table = Table {
+    name: "complaints",
+    columns: &[
+        ("id", Kind::Uuid),
+        ("channel", Kind::Text),
+        ("source_id", Kind::Text),
+        ("customer_id", Kind::Uuid),
+        ("case_id", Kind::Uuid),
+        ("received_at", Kind::Time),
+        ("text", Kind::Text),
+        ("category", Kind::Text),
+        ("category_source", Kind::Text),
+        ("satisfaction", Kind::Int),
+        ("formal_complaint", Kind::Bool),
+        ("raw_payload", Kind::Text),
+        ("grouping_reason", Kind::Text),
+        ("ingested_at", Kind::Time),
+    ],
+    update_on_conflict: &[],
+};
+
+#[derive(Serialize)]
+struct ComplaintRow<'a> {
+    id: String,
+    channel: &'static str,
+    source_id: &'a str,
+    customer_id: String,
+    case_id: String,
+    received_at: String,
+    text: &'a str,
+    category: &'a str,
+    category_source: &'static str,
+    satisfaction: Option<i16>,
+    formal_complaint: bool,
+    raw_payload: &'a str,
+    grouping_reason: String,
+    ingested_at: String,
+}
+
+impl<'a> From<&'a NewComplaint> for ComplaintRow<'a> {
+    fn from(n: &'a NewComplaint) -> Self {
+        let c = &n.complaint;
+        Self {
+            id: bulk::uuid(n.id.as_uuid()),
+            channel: c.channel.as_str(),
+            source_id: &c.source_id,
+            customer_id: bulk::uuid(n.customer_id.as_uuid()),
+            case_id: bulk::uuid(n.case_id.as_uuid()),
+            received_at: bulk::time(c.received_at),
+            text: &c.text,
+            category: &n.category,
+            category_source: n.category_source,
+            satisfaction: c.satisfaction.map(i16::from),
+            formal_complaint: c.formal_complaint,
+            raw_payload: &c.raw_payload,
+            grouping_reason: n.grouping_reason.to_string(),
+            ingested_at: bulk::time(n.ingested_at),
+        }
     }
 }

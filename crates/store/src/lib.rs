@@ -6,6 +6,7 @@
 //! store records.
 
 pub mod admin;
+mod bulk;
 mod connect;
 pub mod entities;
 mod error;
