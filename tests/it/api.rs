@@ -52,6 +52,11 @@ async fn a_complaint_is_created_then_recognised_as_a_duplicate(db: TestDb) {
         .unwrap();
     assert_eq!(case["id"], created["case_id"]);
     assert_eq!(case["customer"]["name"], "张先生");
+    assert_eq!(case["customer"]["email"], "zhang@example.com");
+    assert_eq!(case["complaints"][0]["satisfaction"], Value::Null);
+    assert_eq!(case["complaints"][0]["received_at"], "2026-11-20T01:12:00Z");
+    assert_eq!(case["complaint_count"], 1);
+    assert_eq!(case["closed_at"], Value::Null);
     assert_eq!(case["identities"][0]["kind"], "phone");
     assert_eq!(case["complaints"].as_array().unwrap().len(), 1);
     assert_eq!(case["complaints"][0]["text"], "宽带又断了");

@@ -7,12 +7,14 @@
 //! rows written here read back through the entities unchanged.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use sea_orm::sea_query::ArrayType;
+use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 use serde::Serialize;
+use serde::ser::Serializer;
 
 use crate::StoreError;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
     Uuid,
     Text,
@@ -21,29 +23,65 @@ pub(crate) enum Kind {
     Time,
 }
 
+/// One cell of a row, in its table's column order.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Cell<'a> {
+    Uuid(uuid::Uuid),
+    Text(Option<&'a str>),
+    Int(Option<i64>),
+    Bool(bool),
+    Time(Option<DateTime<Utc>>),
+}
+
 pub(crate) struct Table {
     pub name: &'static str,
-    pub columns: &'static [(&'static str, Kind)],
+    /// Name, type and whether the column accepts NULL.
+    pub columns: &'static [(&'static str, Kind, bool)],
     /// Columns rewritten when the primary key already exists (an upsert); empty for a plain insert.
     pub update_on_conflict: &'static [&'static str],
 }
 
 impl Table {
     fn sql(&self, backend: DbBackend) -> String {
-        let names: Vec<&str> = self.columns.iter().map(|(n, _)| *n).collect();
+        let names: Vec<&str> = self.columns.iter().map(|(n, _, _)| *n).collect();
         let mut sql = match backend {
             DbBackend::Postgres => {
-                let defs: Vec<String> = self.columns.iter().map(|(n, k)| format!("{n} {}", pg_type(*k))).collect();
+                // Arrays cannot carry NULL elements through the driver, so a nullable column
+                // travels as its values plus a mask of which are NULL.
+                let mut arrays = Vec::new();
+                let mut aliases = Vec::new();
+                let mut exprs = Vec::new();
+                for (name, kind, nullable) in self.columns {
+                    arrays.push(format!("${}::{}[]", arrays.len() + 1, pg_type(*kind)));
+                    aliases.push(name.to_string());
+                    if *nullable {
+                        arrays.push(format!("${}::boolean[]", arrays.len() + 1));
+                        aliases.push(format!("{name}_null"));
+                        exprs.push(format!("CASE WHEN {name}_null THEN NULL ELSE {name} END"));
+                    } else {
+                        exprs.push(name.to_string());
+                    }
+                }
                 format!(
-                    "INSERT INTO {} ({}) SELECT {} FROM json_to_recordset($1::json) AS r({}) WHERE true",
+                    "INSERT INTO {} ({}) SELECT {} FROM UNNEST({}) AS r({}) WHERE true",
                     self.name,
                     names.join(", "),
-                    names.join(", "),
-                    defs.join(", ")
+                    exprs.join(", "),
+                    arrays.join(", "),
+                    aliases.join(", ")
                 )
             }
             _ => {
-                let exprs: Vec<String> = self.columns.iter().map(|(n, k)| sqlite_expr(n, *k)).collect();
+                let exprs: Vec<String> = self
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (_, kind, _))| match kind {
+                        // sea-orm stores UUIDs in SQLite as 16-byte blobs.
+                        Kind::Uuid => format!("unhex(value->>{i})"),
+                        _ => format!("value->>{i}"),
+                    })
+                    .collect();
                 format!(
                     "INSERT INTO {} ({}) SELECT {} FROM jsonb_each(?1) WHERE true",
                     self.name,
@@ -58,6 +96,35 @@ impl Table {
         }
         sql
     }
+
+    /// One typed array per column (and a NULL mask per nullable column).
+    fn pg_params(&self, rows: &[Vec<Cell>]) -> Vec<Value> {
+        let mut params = Vec::new();
+        for (i, (_, kind, nullable)) in self.columns.iter().enumerate() {
+            let cells = rows.iter().map(|r| r[i]);
+            let (ty, values): (ArrayType, Vec<Value>) = match kind {
+                Kind::Uuid => (ArrayType::Uuid, cells.map(|c| Value::Uuid(Some(c.as_uuid()))).collect()),
+                Kind::Text => (
+                    ArrayType::String,
+                    cells.map(|c| Value::String(Some(c.as_text().unwrap_or_default().to_owned()))).collect(),
+                ),
+                Kind::Int => {
+                    (ArrayType::BigInt, cells.map(|c| Value::BigInt(Some(c.as_int().unwrap_or_default()))).collect())
+                }
+                Kind::Bool => (ArrayType::Bool, cells.map(|c| Value::Bool(Some(c.as_bool()))).collect()),
+                Kind::Time => (
+                    ArrayType::ChronoDateTimeUtc,
+                    cells.map(|c| Value::ChronoDateTimeUtc(Some(c.as_time().unwrap_or_default()))).collect(),
+                ),
+            };
+            params.push(Value::Array(ty, Some(Box::new(values))));
+            if *nullable {
+                let mask = rows.iter().map(|r| Value::Bool(Some(r[i].is_null()))).collect();
+                params.push(Value::Array(ArrayType::Bool, Some(Box::new(mask))));
+            }
+        }
+        params
+    }
 }
 
 fn pg_type(kind: Kind) -> &'static str {
@@ -70,25 +137,75 @@ fn pg_type(kind: Kind) -> &'static str {
     }
 }
 
-fn sqlite_expr(name: &str, kind: Kind) -> String {
-    match kind {
-        // sea-orm stores UUIDs in SQLite as 16-byte blobs.
-        Kind::Uuid => format!("unhex(value->>'{name}')"),
-        Kind::Text | Kind::Int | Kind::Bool | Kind::Time => format!("value->>'{name}'"),
+impl<'a> Cell<'a> {
+    fn is_null(self) -> bool {
+        matches!(self, Cell::Text(None) | Cell::Int(None) | Cell::Time(None))
+    }
+
+    fn as_uuid(self) -> uuid::Uuid {
+        match self {
+            Cell::Uuid(u) => u,
+            other => unreachable!("column declared uuid holds {other:?}"),
+        }
+    }
+
+    fn as_text(self) -> Option<&'a str> {
+        match self {
+            Cell::Text(t) => t,
+            other => unreachable!("column declared text holds {other:?}"),
+        }
+    }
+
+    fn as_int(self) -> Option<i64> {
+        match self {
+            Cell::Int(i) => i,
+            other => unreachable!("column declared int holds {other:?}"),
+        }
+    }
+
+    fn as_bool(self) -> bool {
+        match self {
+            Cell::Bool(b) => b,
+            other => unreachable!("column declared bool holds {other:?}"),
+        }
+    }
+
+    fn as_time(self) -> Option<DateTime<Utc>> {
+        match self {
+            Cell::Time(t) => t,
+            other => unreachable!("column declared time holds {other:?}"),
+        }
     }
 }
 
-/// Inserts (or upserts) `rows`, each serialized to an object keyed by column name.
-pub(crate) async fn write<C: ConnectionTrait, R: Serialize>(
+/// Cells as SQLite reads them from JSON, encoded exactly as sea-orm would bind them.
+impl Serialize for Cell<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Cell::Uuid(u) => s.serialize_str(&uuid(*u)),
+            Cell::Text(t) => t.serialize(s),
+            Cell::Int(i) => i.serialize(s),
+            Cell::Bool(b) => b.serialize(s),
+            Cell::Time(t) => t.map(time).serialize(s),
+        }
+    }
+}
+
+/// Inserts (or upserts) `rows` with one statement.
+pub(crate) async fn write<C: ConnectionTrait>(
     conn: &C,
     table: &Table,
-    rows: &[R],
+    rows: &[Vec<Cell<'_>>],
 ) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
     }
     let backend = conn.get_database_backend();
-    conn.execute_raw(Statement::from_sql_and_values(backend, table.sql(backend), [json_param(rows)?])).await?;
+    let params = match backend {
+        DbBackend::Postgres => table.pg_params(rows),
+        _ => vec![json_param(rows)?],
+    };
+    conn.execute_raw(Statement::from_sql_and_values(backend, table.sql(backend), params)).await?;
     Ok(())
 }
 
@@ -132,7 +249,7 @@ mod tests {
 
     const T: Table = Table {
         name: "t",
-        columns: &[("id", Kind::Uuid), ("n", Kind::Int), ("at", Kind::Time)],
+        columns: &[("id", Kind::Uuid, false), ("n", Kind::Int, true), ("at", Kind::Time, false)],
         update_on_conflict: &["n"],
     };
 
@@ -140,12 +257,13 @@ mod tests {
     fn builds_one_statement_per_backend() {
         assert_eq!(
             T.sql(DbBackend::Sqlite),
-            "INSERT INTO t (id, n, at) SELECT unhex(value->>'id'), value->>'n', value->>'at' FROM jsonb_each(?1) \
+            "INSERT INTO t (id, n, at) SELECT unhex(value->>0), value->>1, value->>2 FROM jsonb_each(?1) \
              WHERE true ON CONFLICT (id) DO UPDATE SET n = excluded.n"
         );
         assert_eq!(
             T.sql(DbBackend::Postgres),
-            "INSERT INTO t (id, n, at) SELECT id, n, at FROM json_to_recordset($1::json) AS r(id uuid, n bigint, at timestamptz) \
+            "INSERT INTO t (id, n, at) SELECT id, CASE WHEN n_null THEN NULL ELSE n END, at \
+             FROM UNNEST($1::uuid[], $2::bigint[], $3::boolean[], $4::timestamptz[]) AS r(id, n, n_null, at) \
              WHERE true ON CONFLICT (id) DO UPDATE SET n = excluded.n"
         );
     }
@@ -155,5 +273,11 @@ mod tests {
         let t = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 9, 1, 0, 1, 8).unwrap();
         assert_eq!(time(t), "2026-09-01T00:01:08+00:00");
         assert_eq!(time(t + chrono::Duration::milliseconds(500)), "2026-09-01T00:01:08.500+00:00");
+        let id = uuid::Uuid::from_u128(0xA1);
+        let row = [Cell::Uuid(id), Cell::Int(None), Cell::Time(Some(t)), Cell::Text(Some("宽带")), Cell::Bool(true)];
+        assert_eq!(
+            serde_json::to_string(&row).unwrap(),
+            r#"["000000000000000000000000000000a1",null,"2026-09-01T00:01:08+00:00","宽带",true]"#
+        );
     }
 }

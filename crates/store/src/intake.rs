@@ -11,7 +11,7 @@ use sea_orm::{
 };
 use serde::Serialize;
 
-use crate::bulk::{self, Kind, Table};
+use crate::bulk::{self, Cell, Kind, Table};
 use crate::entities::{audit_event, customer, quarantine};
 use crate::{
     AuditEntry, CaseRecord, KnownDelivery, KnownIdentity, NewComplaint, NewCustomer, NewIdentity, NewQuarantine,
@@ -187,16 +187,18 @@ pub async fn write_batch<C: ConnectionTrait>(
     batch: BatchWrite,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let customers: Vec<CustomerRow> = batch.customers.iter().map(CustomerRow::from).collect();
+    let customers: Vec<Vec<Cell>> = batch.customers.iter().map(customer_cells).collect();
     bulk::write(conn, &CUSTOMERS, &customers).await?;
     for (id, details) in batch.customer_details {
         fill_customer_details(conn, id, details, now).await?;
     }
-    let identities: Vec<IdentityRow> = batch.identities.iter().map(IdentityRow::from).collect();
+    let identities: Vec<Vec<Cell>> = batch.identities.iter().map(identity_cells).collect();
     bulk::write(conn, &IDENTITIES, &identities).await?;
-    let cases: Vec<CaseRow> = batch.cases.iter().map(CaseRow::from).collect();
+    let cases: Vec<Vec<Cell>> = batch.cases.iter().map(case_cells).collect();
     bulk::write(conn, &CASES, &cases).await?;
-    let complaints: Vec<ComplaintRow> = batch.complaints.iter().map(ComplaintRow::from).collect();
+    let reasons: Vec<String> = batch.complaints.iter().map(|c| c.grouping_reason.to_string()).collect();
+    let complaints: Vec<Vec<Cell>> =
+        batch.complaints.iter().zip(&reasons).map(|(c, r)| complaint_cells(c, r)).collect();
     bulk::write(conn, &COMPLAINTS, &complaints).await?;
     insert_chunked(conn, batch.quarantine.into_iter().map(quarantine_row)).await?;
     Ok(())
@@ -261,96 +263,70 @@ fn quarantine_row(q: NewQuarantine) -> quarantine::ActiveModel {
 const CUSTOMERS: Table = Table {
     name: "customers",
     columns: &[
-        ("id", Kind::Uuid),
-        ("display_name", Kind::Text),
-        ("email", Kind::Text),
-        ("tier", Kind::Text),
-        ("timezone", Kind::Text),
-        ("do_not_disturb", Kind::Bool),
-        ("created_at", Kind::Time),
-        ("updated_at", Kind::Time),
+        ("id", Kind::Uuid, false),
+        ("display_name", Kind::Text, true),
+        ("email", Kind::Text, true),
+        ("tier", Kind::Text, false),
+        ("timezone", Kind::Text, false),
+        ("do_not_disturb", Kind::Bool, false),
+        ("created_at", Kind::Time, false),
+        ("updated_at", Kind::Time, false),
     ],
     update_on_conflict: &[],
 };
 
-#[derive(Serialize)]
-struct CustomerRow<'a> {
-    id: String,
-    display_name: Option<&'a str>,
-    email: Option<&'a str>,
-    tier: &'static str,
-    timezone: &'a str,
-    do_not_disturb: bool,
-    created_at: String,
-    updated_at: String,
-}
-
-impl<'a> From<&'a NewCustomer> for CustomerRow<'a> {
-    fn from(c: &'a NewCustomer) -> Self {
-        Self {
-            id: bulk::uuid(c.id.as_uuid()),
-            display_name: c.details.name.as_deref(),
-            email: c.details.email.as_deref(),
-            tier: "standard",
-            timezone: &c.timezone,
-            do_not_disturb: false,
-            created_at: bulk::time(c.created_at),
-            updated_at: bulk::time(c.created_at),
-        }
-    }
+fn customer_cells(c: &NewCustomer) -> Vec<Cell<'_>> {
+    vec![
+        Cell::Uuid(c.id.as_uuid()),
+        Cell::Text(c.details.name.as_deref()),
+        Cell::Text(c.details.email.as_deref()),
+        Cell::Text(Some("standard")),
+        Cell::Text(Some(&c.timezone)),
+        Cell::Bool(false),
+        Cell::Time(Some(c.created_at)),
+        Cell::Time(Some(c.created_at)),
+    ]
 }
 
 const IDENTITIES: Table = Table {
     name: "customer_identities",
     columns: &[
-        ("id", Kind::Uuid),
-        ("customer_id", Kind::Uuid),
-        ("kind", Kind::Text),
-        ("value", Kind::Text),
-        ("source", Kind::Text),
-        ("linked_at", Kind::Time),
+        ("id", Kind::Uuid, false),
+        ("customer_id", Kind::Uuid, false),
+        ("kind", Kind::Text, false),
+        ("value", Kind::Text, false),
+        ("source", Kind::Text, false),
+        ("linked_at", Kind::Time, false),
     ],
     update_on_conflict: &[],
 };
 
-#[derive(Serialize)]
-struct IdentityRow<'a> {
-    id: String,
-    customer_id: String,
-    kind: &'static str,
-    value: &'a str,
-    source: &'a str,
-    linked_at: String,
-}
-
-impl<'a> From<&'a NewIdentity> for IdentityRow<'a> {
-    fn from(i: &'a NewIdentity) -> Self {
-        Self {
-            id: bulk::uuid(uuid::Uuid::now_v7()),
-            customer_id: bulk::uuid(i.customer_id.as_uuid()),
-            kind: i.key.kind.as_str(),
-            value: &i.key.value,
-            source: &i.source,
-            linked_at: bulk::time(i.linked_at),
-        }
-    }
+fn identity_cells(i: &NewIdentity) -> Vec<Cell<'_>> {
+    vec![
+        Cell::Uuid(uuid::Uuid::now_v7()),
+        Cell::Uuid(i.customer_id.as_uuid()),
+        Cell::Text(Some(i.key.kind.as_str())),
+        Cell::Text(Some(&i.key.value)),
+        Cell::Text(Some(&i.source)),
+        Cell::Time(Some(i.linked_at)),
+    ]
 }
 
 const CASES: Table = Table {
     name: "cases",
     columns: &[
-        ("id", Kind::Uuid),
-        ("customer_id", Kind::Uuid),
-        ("category", Kind::Text),
-        ("status", Kind::Text),
-        ("escalation_risk", Kind::Bool),
-        ("repeat_failure", Kind::Bool),
-        ("complaint_count", Kind::Int),
-        ("first_complaint_at", Kind::Time),
-        ("last_complaint_at", Kind::Time),
-        ("opened_at", Kind::Time),
-        ("closed_at", Kind::Time),
-        ("updated_at", Kind::Time),
+        ("id", Kind::Uuid, false),
+        ("customer_id", Kind::Uuid, false),
+        ("category", Kind::Text, false),
+        ("status", Kind::Text, false),
+        ("escalation_risk", Kind::Bool, false),
+        ("repeat_failure", Kind::Bool, false),
+        ("complaint_count", Kind::Int, false),
+        ("first_complaint_at", Kind::Time, false),
+        ("last_complaint_at", Kind::Time, false),
+        ("opened_at", Kind::Time, false),
+        ("closed_at", Kind::Time, true),
+        ("updated_at", Kind::Time, false),
     ],
     update_on_conflict: &[
         "category",
@@ -365,98 +341,60 @@ const CASES: Table = Table {
     ],
 };
 
-#[derive(Serialize)]
-struct CaseRow<'a> {
-    id: String,
-    customer_id: String,
-    category: &'a str,
-    status: &'static str,
-    escalation_risk: bool,
-    repeat_failure: bool,
-    complaint_count: i32,
-    first_complaint_at: String,
-    last_complaint_at: String,
-    opened_at: String,
-    closed_at: Option<String>,
-    updated_at: String,
-}
-
-impl<'a> From<&'a CaseRecord> for CaseRow<'a> {
-    fn from(c: &'a CaseRecord) -> Self {
-        Self {
-            id: bulk::uuid(c.id.as_uuid()),
-            customer_id: bulk::uuid(c.customer_id.as_uuid()),
-            category: &c.category,
-            status: c.status.as_str(),
-            escalation_risk: c.escalation_risk,
-            repeat_failure: c.repeat_failure,
-            complaint_count: c.complaint_count,
-            first_complaint_at: bulk::time(c.first_complaint_at),
-            last_complaint_at: bulk::time(c.last_complaint_at),
-            opened_at: bulk::time(c.opened_at),
-            closed_at: c.closed_at.map(bulk::time),
-            updated_at: bulk::time(c.updated_at),
-        }
-    }
+fn case_cells(c: &CaseRecord) -> Vec<Cell<'_>> {
+    vec![
+        Cell::Uuid(c.id.as_uuid()),
+        Cell::Uuid(c.customer_id.as_uuid()),
+        Cell::Text(Some(&c.category)),
+        Cell::Text(Some(c.status.as_str())),
+        Cell::Bool(c.escalation_risk),
+        Cell::Bool(c.repeat_failure),
+        Cell::Int(Some(i64::from(c.complaint_count))),
+        Cell::Time(Some(c.first_complaint_at)),
+        Cell::Time(Some(c.last_complaint_at)),
+        Cell::Time(Some(c.opened_at)),
+        Cell::Time(c.closed_at),
+        Cell::Time(Some(c.updated_at)),
+    ]
 }
 
 const COMPLAINTS: Table = Table {
     name: "complaints",
     columns: &[
-        ("id", Kind::Uuid),
-        ("channel", Kind::Text),
-        ("source_id", Kind::Text),
-        ("customer_id", Kind::Uuid),
-        ("case_id", Kind::Uuid),
-        ("received_at", Kind::Time),
-        ("text", Kind::Text),
-        ("category", Kind::Text),
-        ("category_source", Kind::Text),
-        ("satisfaction", Kind::Int),
-        ("formal_complaint", Kind::Bool),
-        ("raw_payload", Kind::Text),
-        ("grouping_reason", Kind::Text),
-        ("ingested_at", Kind::Time),
+        ("id", Kind::Uuid, false),
+        ("channel", Kind::Text, false),
+        ("source_id", Kind::Text, false),
+        ("customer_id", Kind::Uuid, false),
+        ("case_id", Kind::Uuid, false),
+        ("received_at", Kind::Time, false),
+        ("text", Kind::Text, false),
+        ("category", Kind::Text, false),
+        ("category_source", Kind::Text, false),
+        ("satisfaction", Kind::Int, true),
+        ("formal_complaint", Kind::Bool, false),
+        ("raw_payload", Kind::Text, false),
+        ("grouping_reason", Kind::Text, false),
+        ("ingested_at", Kind::Time, false),
     ],
     update_on_conflict: &[],
 };
 
-#[derive(Serialize)]
-struct ComplaintRow<'a> {
-    id: String,
-    channel: &'static str,
-    source_id: &'a str,
-    customer_id: String,
-    case_id: String,
-    received_at: String,
-    text: &'a str,
-    category: &'a str,
-    category_source: &'static str,
-    satisfaction: Option<i16>,
-    formal_complaint: bool,
-    raw_payload: &'a str,
-    grouping_reason: String,
-    ingested_at: String,
-}
-
-impl<'a> From<&'a NewComplaint> for ComplaintRow<'a> {
-    fn from(n: &'a NewComplaint) -> Self {
-        let c = &n.complaint;
-        Self {
-            id: bulk::uuid(n.id.as_uuid()),
-            channel: c.channel.as_str(),
-            source_id: &c.source_id,
-            customer_id: bulk::uuid(n.customer_id.as_uuid()),
-            case_id: bulk::uuid(n.case_id.as_uuid()),
-            received_at: bulk::time(c.received_at),
-            text: &c.text,
-            category: &n.category,
-            category_source: n.category_source,
-            satisfaction: c.satisfaction.map(i16::from),
-            formal_complaint: c.formal_complaint,
-            raw_payload: &c.raw_payload,
-            grouping_reason: n.grouping_reason.to_string(),
-            ingested_at: bulk::time(n.ingested_at),
-        }
-    }
+fn complaint_cells<'a>(n: &'a NewComplaint, grouping_reason: &'a str) -> Vec<Cell<'a>> {
+    let c = &n.complaint;
+    vec![
+        Cell::Uuid(n.id.as_uuid()),
+        Cell::Text(Some(c.channel.as_str())),
+        Cell::Text(Some(&c.source_id)),
+        Cell::Uuid(n.customer_id.as_uuid()),
+        Cell::Uuid(n.case_id.as_uuid()),
+        Cell::Time(Some(c.received_at)),
+        Cell::Text(Some(&c.text)),
+        Cell::Text(Some(&n.category)),
+        Cell::Text(Some(n.category_source)),
+        Cell::Int(c.satisfaction.map(|s| i64::from(s.get()))),
+        Cell::Bool(c.formal_complaint),
+        Cell::Text(Some(&c.raw_payload)),
+        Cell::Text(Some(grouping_reason)),
+        Cell::Time(Some(n.ingested_at)),
+    ]
 }
