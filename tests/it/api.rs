@@ -22,13 +22,14 @@ async fn post(server: &crate::support::Server, body: impl Into<reqwest::Body>) -
 
 async fn a_complaint_is_created_then_recognised_as_a_duplicate(db: TestDb) {
     let server = db.mend().serve();
-    let body = complaint(
+    let mut body = complaint(
         "wechat",
         "msg-9",
         "2026-11-20T09:12:00+08:00",
-        json!({"phone": "13800138000", "name": "张先生"}),
+        json!({"phone": "13800138000", "name": "张先生", "email": "zhang@example.com"}),
         "宽带又断了",
     );
+    body["satisfaction"] = Value::Null;
 
     let (status, created) = post(&server, body.to_string()).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
