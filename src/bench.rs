@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use chrono::{TimeZone, Utc};
-use mend_core::SystemClock;
 use mend_store::Store;
 use serde_json::json;
 
@@ -96,13 +95,7 @@ async fn run_import(
     let store = Store::connect(url).await?;
     store.migrate().await?;
     let intake = settings.intake()?;
-    let importer = Importer {
-        store: &store,
-        intake: &intake,
-        parse: settings.parse_settings()?,
-        batch_size: settings.import.batch_size,
-        clock: &SystemClock,
-    };
+    let importer = Importer::new(settings, &store, &intake)?;
     reset_peak_rss();
     let started = Instant::now();
     let summary = importer.run(ImportFormat::Json, &Input::File(file.to_owned())).await?;

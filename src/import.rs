@@ -15,11 +15,13 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use mend_cases::{Intake, Outcome};
-use mend_core::{CaseId, Clock, Delivery};
+use mend_core::{CaseId, Clock, Delivery, SystemClock};
 use mend_ingest::{ParseSettings, RecordLines};
 use mend_store::Store;
 use serde::Serialize;
 use tokio::sync::mpsc;
+
+use crate::settings::Settings;
 
 /// The formats `mend import --channel` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -90,7 +92,18 @@ pub struct Importer<'a> {
     pub clock: &'a dyn Clock,
 }
 
-impl Importer<'_> {
+impl<'a> Importer<'a> {
+    /// An importer configured from `settings`, writing with the system clock.
+    pub fn new(settings: &Settings, store: &'a Store, intake: &'a Intake) -> Result<Self> {
+        Ok(Self {
+            store,
+            intake,
+            parse: settings.parse_settings()?,
+            batch_size: settings.import.batch_size,
+            clock: &SystemClock,
+        })
+    }
+
     pub async fn run(&self, format: ImportFormat, input: &Input) -> Result<ImportSummary> {
         anyhow::ensure!(
             format == ImportFormat::Json,

@@ -134,13 +134,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Import { channel, input } => {
             let store = open_store(&settings).await?;
             let intake = settings.intake()?;
-            let importer = Importer {
-                store: &store,
-                intake: &intake,
-                parse: settings.parse_settings()?,
-                batch_size: settings.import.batch_size,
-                clock: &SystemClock,
-            };
+            let importer = Importer::new(&settings, &store, &intake)?;
             let summary = importer.run(channel, &Input::parse(&input)).await?;
             println!("{}", serde_json::to_string(&summary)?);
         }
@@ -153,13 +147,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Demo => {
             let store = open_store(&settings).await?;
             let intake = settings.intake()?;
-            let importer = Importer {
-                store: &store,
-                intake: &intake,
-                parse: settings.parse_settings()?,
-                batch_size: settings.import.batch_size,
-                clock: &SystemClock,
-            };
+            let importer = Importer::new(&settings, &store, &intake)?;
             demo::run(&importer, &mut std::io::stdout().lock()).await?;
         }
         Command::Bench { command: BenchCommand::Import(args) } => bench::import(&settings, &args).await?,

@@ -1,6 +1,11 @@
 //! Synthetic complaints for benchmarks and the demo's samples: realistic Chinese texts, repeat
 //! complainers, identity keys spread across channels, in roughly chronological order.
+//!
+//! Complaints come in episodes, as DESIGN.md describes: about half continue the story of a
+//! customer who complained in the last day or two (often on another channel), the rest start a
+//! new episode for a random customer.
 
+use std::collections::VecDeque;
 use std::io::{self, Write};
 
 use chrono::{DateTime, Duration, Utc};
@@ -127,16 +132,29 @@ pub fn write_complaints(config: &SynthConfig, out: &mut impl Write) -> io::Resul
     let span_secs = config.days * 86_400;
     // A customer has one ongoing problem at a time, so repeat complaints tell one story.
     let mut problem_of: Vec<u8> = (0..config.customers).map(|c| (c % TEXTS.len() as u64) as u8).collect();
+    // Customers of the last day or two of complaints, who may well complain again.
+    let recent_len = (config.complaints / config.days.max(1) as u64 * 2).clamp(1, 50_000) as usize;
+    let mut recent: VecDeque<u64> = VecDeque::with_capacity(recent_len);
     for i in 0..config.complaints {
-        // A fifth of the customers complain most: the repeat complainers repair is for.
-        let customer = if rng.random_bool(0.5) {
-            rng.random_range(0..config.customers.div_ceil(5))
+        let customer = if !recent.is_empty() && rng.random_bool(0.5) {
+            recent[rng.random_range(0..recent.len())]
         } else {
-            rng.random_range(0..config.customers)
+            // A new episode, now and then about a new problem. A fifth of the customers
+            // complain most: the repeat complainers repair is for.
+            let customer = if rng.random_bool(0.5) {
+                rng.random_range(0..config.customers.div_ceil(5))
+            } else {
+                rng.random_range(0..config.customers)
+            };
+            if rng.random_bool(0.3) {
+                problem_of[customer as usize] = rng.random_range(0..TEXTS.len() as u8);
+            }
+            customer
         };
-        if rng.random_bool(0.1) {
-            problem_of[customer as usize] = rng.random_range(0..TEXTS.len() as u8);
+        if recent.len() == recent_len {
+            recent.pop_front();
         }
+        recent.push_back(customer);
         let (category, texts) = TEXTS[problem_of[customer as usize] as usize];
         let channel_index = rng.random_range(0..4usize);
         let channel = CHANNELS[channel_index];

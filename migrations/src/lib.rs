@@ -7,6 +7,10 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_initial;
 
+/// A hash of the migration sources, so tools that cache a migrated database (the test
+/// template) can tell when the schema changed even if no migration was added.
+pub const FINGERPRINT: &str = env!("MEND_MIGRATIONS_FINGERPRINT");
+
 pub struct Migrator;
 
 #[async_trait::async_trait]

@@ -7,7 +7,6 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use mend_migration::{Migrator, MigratorTrait};
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
@@ -93,12 +92,8 @@ async fn template(admin: &str) -> &'static str {
     static TEMPLATE: OnceCell<String> = OnceCell::const_new();
     TEMPLATE
         .get_or_init(|| async {
-            let names: Vec<String> = Migrator::migrations().iter().map(|m| m.name().to_owned()).collect();
-            let hash = names
-                .join(",")
-                .bytes()
-                .fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3));
-            let name = format!("mend_template_{hash:016x}");
+            // Keyed by the migration sources: an edited migration gets a fresh template.
+            let name = format!("mend_template_{}", mend_migration::FINGERPRINT);
             let probe = mend_store::Store::connect(&mend_store::admin::with_database(admin, &name)).await;
             if let Ok(store) = probe {
                 store.close().await.ok();

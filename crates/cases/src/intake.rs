@@ -209,7 +209,6 @@ impl Intake {
                     case.updated_at = now;
                     let reason = json!({
                         "decision": "joined",
-                        "rule": "same customer, same category, within the window",
                         "hours_since_latest": gap_hours,
                         "window_days": self.policy.window_days,
                     });
@@ -234,7 +233,6 @@ impl Intake {
                     cases.push(case);
                     let reason = json!({
                         "decision": "opened",
-                        "rule": "no open case of this customer and category within the window",
                         "window_days": self.policy.window_days,
                     });
                     (id, true, reason)
