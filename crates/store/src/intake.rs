@@ -9,7 +9,6 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Set, Statement,
 };
-use serde::Serialize;
 
 use crate::bulk::{self, Cell, Kind, Table};
 use crate::entities::{audit_event, customer, quarantine};
@@ -33,23 +32,18 @@ pub async fn find_deliveries<C: ConnectionTrait>(
     let sql = match conn.get_database_backend() {
         DbBackend::Postgres => {
             "SELECT json_agg(json_build_array(c.channel, c.source_id, c.id, c.case_id, c.customer_id))::text \
-             FROM complaints c JOIN json_to_recordset($1::json) AS k(channel text, source_id text) \
+             FROM complaints c JOIN UNNEST($1::text[], $2::text[]) AS k(channel, source_id) \
              ON c.channel = k.channel AND c.source_id = k.source_id"
         }
         _ => {
             "SELECT json_group_array(json_array(c.channel, c.source_id, hex(c.id), hex(c.case_id), hex(c.customer_id))) \
              FROM jsonb_each(?1) k JOIN complaints c \
-             ON c.channel = k.value->>'channel' AND c.source_id = k.value->>'source_id'"
+             ON c.channel = k.value->>0 AND c.source_id = k.value->>1"
         }
     };
-    #[derive(Serialize)]
-    struct Key<'a> {
-        channel: &'static str,
-        source_id: &'a str,
-    }
-    let keys: Vec<Key> = keys.iter().map(|(channel, source_id)| Key { channel: channel.as_str(), source_id }).collect();
-    let rows: Vec<(String, String, uuid::Uuid, uuid::Uuid, uuid::Uuid)> =
-        bulk::query_json(conn, sql, vec![bulk::json_param(&keys)?]).await?;
+    let pairs: Vec<(&str, &str)> = keys.iter().map(|(channel, source_id)| (channel.as_str(), *source_id)).collect();
+    let params = bulk::pair_params(conn.get_database_backend(), &pairs)?;
+    let rows: Vec<(String, String, uuid::Uuid, uuid::Uuid, uuid::Uuid)> = bulk::query_json(conn, sql, params).await?;
     Ok(rows
         .into_iter()
         .map(|(channel, source_id, id, case_id, customer_id)| KnownDelivery {
@@ -74,24 +68,19 @@ pub async fn find_identities<C: ConnectionTrait>(
         DbBackend::Postgres => {
             "SELECT json_agg(json_build_array(i.kind, i.value, i.customer_id, \
                  (u.display_name IS NOT NULL)::int, (u.email IS NOT NULL)::int))::text \
-             FROM customer_identities i JOIN json_to_recordset($1::json) AS k(kind text, value text) \
+             FROM customer_identities i JOIN UNNEST($1::text[], $2::text[]) AS k(kind, value) \
              ON i.kind = k.kind AND i.value = k.value JOIN customers u ON u.id = i.customer_id"
         }
         _ => {
             "SELECT json_group_array(json_array(i.kind, i.value, hex(i.customer_id), \
                  u.display_name IS NOT NULL, u.email IS NOT NULL)) \
-             FROM jsonb_each(?1) k JOIN customer_identities i ON i.kind = k.value->>'kind' AND i.value = k.value->>'value' \
+             FROM jsonb_each(?1) k JOIN customer_identities i ON i.kind = k.value->>0 AND i.value = k.value->>1 \
              JOIN customers u ON u.id = i.customer_id"
         }
     };
-    #[derive(Serialize)]
-    struct Key<'a> {
-        kind: &'static str,
-        value: &'a str,
-    }
-    let keys: Vec<Key> = keys.iter().map(|k| Key { kind: k.kind.as_str(), value: &k.value }).collect();
-    let rows: Vec<(String, String, uuid::Uuid, u8, u8)> =
-        bulk::query_json(conn, sql, vec![bulk::json_param(&keys)?]).await?;
+    let pairs: Vec<(&str, &str)> = keys.iter().map(|k| (k.kind.as_str(), k.value.as_str())).collect();
+    let params = bulk::pair_params(conn.get_database_backend(), &pairs)?;
+    let rows: Vec<(String, String, uuid::Uuid, u8, u8)> = bulk::query_json(conn, sql, params).await?;
     rows.into_iter()
         .map(|(kind, value, customer_id, has_name, has_email)| {
             Ok(KnownIdentity {
@@ -111,13 +100,15 @@ pub async fn lock_customers<C: ConnectionTrait>(conn: &C, ids: &[CustomerId]) ->
     if conn.get_database_backend() != DbBackend::Postgres || ids.is_empty() {
         return Ok(());
     }
-    let mut sorted: Vec<String> = ids.iter().map(|id| bulk::uuid(id.as_uuid())).collect();
+    let mut sorted: Vec<uuid::Uuid> = ids.iter().map(|id| id.as_uuid()).collect();
     sorted.sort_unstable();
     sorted.dedup();
-    // Ordered locking, so two batches never wait on each other in a cycle.
-    let sql = "SELECT count(*)::text FROM (SELECT id FROM customers \
-               WHERE id IN (SELECT json_array_elements_text($1::json)::uuid) ORDER BY id FOR UPDATE) locked";
-    conn.query_one_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, [bulk::json_param(&sorted)?])).await?;
+    // Ordered locking, so two batches never wait on each other in a cycle. The lock is its own
+    // statement: a statement that waited for a lock still reads other tables as of its start.
+    let sql =
+        "SELECT count(*) FROM (SELECT id FROM customers WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE) locked";
+    let ids = bulk::id_param(DbBackend::Postgres, &sorted)?;
+    conn.query_one_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, [ids])).await?;
     Ok(())
 }
 
@@ -131,13 +122,13 @@ pub async fn find_groupable_cases<C: ConnectionTrait>(
     if customers.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<String> = customers.iter().map(|c| bulk::uuid(c.as_uuid())).collect();
+    let ids: Vec<uuid::Uuid> = customers.iter().map(|c| c.as_uuid()).collect();
     let sql = match conn.get_database_backend() {
         DbBackend::Postgres => {
             "SELECT json_agg(json_build_array(id, customer_id, category, status, escalation_risk::int, \
                  repeat_failure::int, complaint_count, first_complaint_at, last_complaint_at, opened_at, closed_at, \
                  updated_at))::text \
-             FROM cases WHERE customer_id IN (SELECT json_array_elements_text($1::json)::uuid) AND last_complaint_at >= $2"
+             FROM cases WHERE customer_id = ANY($1::uuid[]) AND last_complaint_at >= $2"
         }
         _ => {
             "SELECT json_group_array(json_array(hex(id), hex(customer_id), category, status, escalation_risk, \
@@ -146,7 +137,8 @@ pub async fn find_groupable_cases<C: ConnectionTrait>(
         }
     };
     type Row = (uuid::Uuid, uuid::Uuid, String, String, u8, u8, i32, Time, Time, Time, Option<Time>, Time);
-    let rows: Vec<Row> = bulk::query_json(conn, sql, vec![bulk::json_param(&ids)?, since.into()]).await?;
+    let params = vec![bulk::id_param(conn.get_database_backend(), &ids)?, since.into()];
+    let rows: Vec<Row> = bulk::query_json(conn, sql, params).await?;
     rows.into_iter()
         .map(|(id, customer_id, category, status, escalation, repeat, count, first, last, opened, closed, updated)| {
             Ok(CaseRecord {
