@@ -11,7 +11,19 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in tables() {
+        let sqlite = manager.get_database_backend() == sea_orm_migration::sea_orm::DbBackend::Sqlite;
+        for mut table in tables() {
+            let name = match table.get_table_name() {
+                Some(TableRef::Table(TableName(_, name), _)) => name.to_string(),
+                _ => String::new(),
+            };
+            // With a UUID key, a SQLite rowid table is two B-trees (rows + key index): every
+            // insert writes both and every key lookup seeks both. Clustering the hot tables on
+            // their key saves that work (BENCHMARKS.md). Tables whose rows can be large
+            // (quarantined payloads, audit details) stay rowid tables.
+            if sqlite && CLUSTERED_ON_SQLITE.contains(&name.as_str()) {
+                table.extra("WITHOUT ROWID");
+            }
             manager.create_table(table).await?;
         }
         for index in indexes() {
@@ -20,6 +32,8 @@ impl MigrationTrait for Migration {
         Ok(())
     }
 }
+
+const CLUSTERED_ON_SQLITE: [&str; 4] = ["customers", "customer_identities", "cases", "complaints"];
 
 fn fk(from_table: &'static str, from_col: &'static str, to_table: &'static str) -> ForeignKeyCreateStatement {
     ForeignKey::create()
