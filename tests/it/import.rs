@@ -57,6 +57,13 @@ async fn the_same_delivery_twice_in_one_file_is_one_record(db: TestDb) {
     assert_eq!(complaints, 4);
 }
 
+/// A hotline complaint line with this satisfaction score.
+fn scored(source_id: &str, satisfaction: i64) -> Vec<u8> {
+    let mut c = complaint("hotline", source_id, "2026-11-20T09:00:00+08:00", json!({"phone": "13800138000"}), "断网");
+    c["satisfaction"] = json!(satisfaction);
+    c.to_string().into_bytes()
+}
+
 async fn every_kind_of_bad_line_is_quarantined_and_nothing_is_lost(db: TestDb) {
     let good = sample_lines();
     let bad: Vec<(Vec<u8>, &str)> = vec![
@@ -87,34 +94,8 @@ async fn every_kind_of_bad_line_is_quarantined_and_nothing_is_lost(db: TestDb) {
                 .into_bytes(),
             "`received_at` is invalid",
         ),
-        (
-            {
-                let mut c = complaint(
-                    "hotline",
-                    "score-6",
-                    "2026-11-20T09:00:00+08:00",
-                    json!({"phone": "13800138000"}),
-                    "断网",
-                );
-                c["satisfaction"] = json!(6);
-                c.to_string().into_bytes()
-            },
-            "outside 1-5",
-        ),
-        (
-            {
-                let mut c = complaint(
-                    "hotline",
-                    "score-0",
-                    "2026-11-20T09:00:00+08:00",
-                    json!({"phone": "13800138000"}),
-                    "断网",
-                );
-                c["satisfaction"] = json!(0);
-                c.to_string().into_bytes()
-            },
-            "outside 1-5",
-        ),
+        (scored("score-6", 6), "outside 1-5"),
+        (scored("score-0", 0), "outside 1-5"),
     ];
     let mut input = Vec::new();
     for (i, line) in good.iter().enumerate() {
