@@ -1,10 +1,11 @@
-//! Set-based writes that send a whole batch as one JSON parameter.
+//! Set-based statements that carry a whole batch in one parameter per column or table.
 //!
 //! A multi-row `VALUES` insert binds one parameter per cell (15,000 for 1,000 complaints) and
 //! compiles a new statement for every batch size; here each table gets one small statement,
-//! prepared once, that expands the JSON array server-side (`json_each` on SQLite,
-//! `json_to_recordset` on PostgreSQL). Cells are encoded exactly as sea-orm encodes them, so
-//! rows written here read back through the entities unchanged.
+//! prepared once, that expands the batch server-side: JSONB rows through `jsonb_each` on SQLite,
+//! typed arrays through `UNNEST` on PostgreSQL. Cells are encoded exactly as sea-orm encodes
+//! them, so rows written here read back through the entities unchanged. Lookups answer with one
+//! aggregated JSON value ([`query_json`]) instead of a row per match.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use sea_orm::sea_query::ArrayType;

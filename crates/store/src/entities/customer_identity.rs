@@ -13,9 +13,6 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {
-    #[sea_orm(belongs_to = "super::customer::Entity", from = "Column::CustomerId", to = "super::customer::Column::Id")]
-    Customer,
-}
+pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
