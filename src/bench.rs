@@ -95,7 +95,7 @@ async fn run_import(
     let store = Store::connect(url).await?;
     store.migrate().await?;
     let intake = settings.intake()?;
-    let importer = Importer::new(settings, &store, &intake)?;
+    let importer = Importer::new(settings, &store, intake)?;
     reset_peak_rss();
     let started = Instant::now();
     let summary = importer.run(ImportFormat::Json, &Input::File(file.to_owned())).await?;

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use mend_cases::{Intake, Outcome};
+use mend_cases::{Intake, IntakeStream, Outcome};
 use mend_core::{CaseId, Clock, Delivery, SystemClock};
 use mend_ingest::{ParseSettings, RecordLines};
 use mend_store::Store;
@@ -86,7 +86,7 @@ impl Input {
 
 pub struct Importer<'a> {
     pub store: &'a Store,
-    pub intake: &'a Intake,
+    pub intake: Arc<Intake>,
     pub parse: ParseSettings,
     pub batch_size: usize,
     pub clock: &'a dyn Clock,
@@ -94,7 +94,7 @@ pub struct Importer<'a> {
 
 impl<'a> Importer<'a> {
     /// An importer configured from `settings`, writing with the system clock.
-    pub fn new(settings: &Settings, store: &'a Store, intake: &'a Intake) -> Result<Self> {
+    pub fn new(settings: &Settings, store: &'a Store, intake: Arc<Intake>) -> Result<Self> {
         Ok(Self {
             store,
             intake,
@@ -125,8 +125,22 @@ impl<'a> Importer<'a> {
         let watermark = CaseId::new();
         let mut updated: HashSet<CaseId> = HashSet::new();
         let mut summary = ImportSummary::default();
-        while let Some(batch) = rx.recv().await {
-            let report = self.intake.record(self.store, &batch, self.clock.now()).await?;
+        let mut stream = IntakeStream::new(Arc::clone(&self.intake), self.store);
+        loop {
+            let batch = match rx.try_recv() {
+                Ok(batch) => batch,
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    // A slow producer (a pipe) must not keep the database locked while we wait.
+                    stream.commit().await?;
+                    match rx.recv().await {
+                        Some(batch) => batch,
+                        None => break,
+                    }
+                }
+            };
+            let records = batch.len() as u64;
+            let report = stream.record(batch, self.clock.now()).await?;
             for outcome in &report.outcomes {
                 match outcome {
                     Outcome::Accepted { case_created, .. } => {
@@ -138,10 +152,11 @@ impl<'a> Importer<'a> {
                 }
             }
             updated.extend(report.existing_cases_touched.into_iter().filter(|id| *id < watermark));
-            summary.records += batch.len() as u64;
+            summary.records += records;
             progress.set_position(bytes_read.load(Ordering::Relaxed));
             progress.set_message(format!("{} records", summary.records));
         }
+        stream.commit().await?;
         summary.cases_updated = updated.len() as u64;
         progress.finish_and_clear();
         parser.join().map_err(|_| anyhow::anyhow!("the reader thread panicked"))??;

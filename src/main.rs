@@ -134,7 +134,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Import { channel, input } => {
             let store = open_store(&settings).await?;
             let intake = settings.intake()?;
-            let importer = Importer::new(&settings, &store, &intake)?;
+            let importer = Importer::new(&settings, &store, intake)?;
             let summary = importer.run(channel, &Input::parse(&input)).await?;
             println!("{}", serde_json::to_string(&summary)?);
         }
@@ -147,7 +147,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Demo => {
             let store = open_store(&settings).await?;
             let intake = settings.intake()?;
-            let importer = Importer::new(&settings, &store, &intake)?;
+            let importer = Importer::new(&settings, &store, intake)?;
             demo::run(&importer, &mut std::io::stdout().lock()).await?;
         }
         Command::Bench { command: BenchCommand::Import(args) } => bench::import(&settings, &args).await?,
@@ -162,7 +162,7 @@ async fn serve(settings: &Settings) -> Result<()> {
     let store = open_store(settings).await?;
     let state = mend_server::AppState {
         store,
-        intake: Arc::new(settings.intake()?),
+        intake: settings.intake()?,
         parse: settings.parse_settings()?,
         clock: Arc::new(SystemClock),
     };

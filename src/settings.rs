@@ -65,8 +65,8 @@ impl Settings {
         Ok(mend_ingest::ParseSettings { default_timezone: self.timezone()? })
     }
 
-    pub fn intake(&self) -> Result<mend_cases::Intake> {
+    pub fn intake(&self) -> Result<std::sync::Arc<mend_cases::Intake>> {
         let classifier = mend_cases::Classifier::new(&self.taxonomy)?;
-        Ok(mend_cases::Intake::new(classifier, self.grouping, self.timezone.clone()))
+        Ok(std::sync::Arc::new(mend_cases::Intake::new(classifier, self.grouping, self.timezone.clone())))
     }
 }

@@ -151,6 +151,7 @@ async fn concurrent_deliveries_of_one_customer_make_one_case(db: TestDb) {
     let outage: Vec<_> = cases.iter().filter(|c| c["category"] == "broadband_outage").collect();
     assert_eq!(outage.len(), 1, "{cases:#?}");
     assert_eq!(outage[0]["complaints"].as_array().unwrap().len(), 16);
+    db.assert_consistent().await;
 }
 
 both_databases!(

@@ -178,6 +178,7 @@ async fn concurrent_batches_for_the_same_customers_make_one_case_each(db: TestDb
     let outage: Vec<&Value> = cases.iter().filter(|c| c["category"] == "broadband_outage").collect();
     assert_eq!(outage.len(), CUSTOMERS, "one outage case per customer");
     assert!(outage.iter().all(|c| c["complaints"].as_array().unwrap().len() == WRITERS));
+    db.assert_consistent().await;
 }
 
 both_databases!(concurrent_batches_for_the_same_customers_make_one_case_each);

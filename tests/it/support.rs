@@ -64,8 +64,25 @@ impl TestDb {
         Some(Self { url, _dir: None, postgres: Some((admin, name)) })
     }
 
+    /// A second, empty database on the same backend.
+    pub async fn sibling(&self) -> Self {
+        if self.postgres.is_some() {
+            Self::postgres().await.expect("the first database was PostgreSQL")
+        } else {
+            Self::sqlite()
+        }
+    }
+
     pub async fn store(&self) -> mend_store::Store {
         mend_store::Store::connect(&self.url).await.expect("connect")
+    }
+
+    /// Every reference between intake rows holds and every case's counters match its
+    /// complaints (the intake tables have no foreign keys; see the initial migration).
+    pub async fn assert_consistent(&self) {
+        let store = self.store().await;
+        let problems = mend_store::reads::integrity_problems(store.connection()).await.expect("integrity check");
+        assert!(problems.is_empty(), "inconsistent data: {problems:?}");
     }
 
     pub fn mend(&self) -> Mend {
@@ -193,6 +210,24 @@ impl Mend {
         let mut input = lines.join("\n");
         input.push('\n');
         self.run(&["import", "--channel", "json", "-"], input.as_bytes()).json()
+    }
+
+    /// Each case as (category, its complaints' source ids in order), sorted: what grouping
+    /// decided, without the ids it happened to generate.
+    pub fn case_partition(&self) -> Vec<(String, Vec<String>)> {
+        let mut cases: Vec<(String, Vec<String>)> = self
+            .export_cases()
+            .iter()
+            .map(|c| {
+                let sources = c["complaints"].as_array().unwrap().iter();
+                (
+                    c["category"].as_str().unwrap().to_owned(),
+                    sources.map(|d| d["source_id"].as_str().unwrap().to_owned()).collect(),
+                )
+            })
+            .collect();
+        cases.sort();
+        cases
     }
 
     pub fn export_cases(&self) -> Vec<Value> {

@@ -6,4 +6,6 @@ pub enum CasesError {
     Taxonomy(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("the thread deciding a batch failed: {0}")]
+    Worker(String),
 }

@@ -1,25 +1,23 @@
 //! Recording a batch of deliveries: deduplicate, resolve identity, classify, group, write.
 //!
-//! A batch is one transaction and a handful of statements whatever its size: every lookup is
-//! set-based and every decision is made in memory, in delivery order, so a complaint sees the
-//! customers and cases created by earlier complaints of the same batch.
+//! A batch is three steps: [`WorkingSet::load`] fetches what the decisions need (a handful of
+//! set-based lookups whatever the batch size), [`Intake::decide`] makes every decision in memory
+//! and in delivery order — so a complaint sees the customers and cases created by earlier
+//! complaints of the same batch — and the resulting [`BatchWrite`] is written in one go.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use mend_core::{
-    CaseId, CaseStatus, Channel, Complaint, ComplaintId, CustomerDetails, CustomerId, CustomerKey, Delivery,
-    QuarantineId,
-};
-use mend_store::intake::{self as repo, BatchWrite};
-use mend_store::{CaseRecord, NewComplaint, NewCustomer, NewIdentity, NewQuarantine, Store};
+use mend_core::{CaseId, CaseStatus, Complaint, ComplaintId, CustomerDetails, CustomerId, Delivery, QuarantineId};
+use mend_store::intake::BatchWrite;
+use mend_store::{CaseRecord, DatabaseTransaction, NewComplaint, NewCustomer, NewIdentity, NewQuarantine, Store};
 use serde::Serialize;
-use serde_json::json;
 use tracing::{debug, warn};
 
 use crate::CasesError;
-use crate::classify::Classifier;
+use crate::classify::{Classification, Classifier};
 use crate::grouping::{GroupingPolicy, find_case};
+use crate::working_set::{CustomerState, Recorded, WorkingSet};
 
 /// How often a batch is retried when a concurrent writer created the same customer key or
 /// delivery first; each retry sees the other writer's rows, so two attempts almost always suffice.
@@ -60,6 +58,25 @@ impl IntakeReport {
     }
 }
 
+/// What [`Intake::decide`] made of a batch: the rows to write and the report to give.
+#[derive(Debug)]
+pub(crate) struct Decision<'a> {
+    pub write: BatchWrite<'a>,
+    pub report: IntakeReport,
+}
+
+/// Why a complaint is in its case, stored with the complaint and shown on the case.
+#[derive(Debug, Serialize)]
+struct GroupingReason<'a> {
+    decision: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hours_since_latest: Option<f64>,
+    window_days: i64,
+    category: &'a str,
+    category_source: &'static str,
+    matched_terms: &'a [String],
+}
+
 /// The intake service: configuration shared by every batch.
 #[derive(Debug, Clone)]
 pub struct Intake {
@@ -78,9 +95,13 @@ impl Intake {
         &self.classifier
     }
 
-    /// Records `deliveries` in one transaction. Safe to call concurrently from several
-    /// processes: the same delivery twice is stored once, and complaints of one customer are
-    /// grouped as if they had arrived one after the other.
+    pub fn policy(&self) -> &GroupingPolicy {
+        &self.policy
+    }
+
+    /// Records `deliveries` in a transaction of their own. Safe to call concurrently from
+    /// several processes: the same delivery twice is stored once, and complaints of one
+    /// customer are grouped as if they had arrived one after the other.
     pub async fn record(
         &self,
         store: &Store,
@@ -89,70 +110,52 @@ impl Intake {
     ) -> Result<IntakeReport, CasesError> {
         let mut attempt = 1;
         loop {
-            match self.try_record(store, deliveries, now).await {
+            let tx = store.begin_write().await?;
+            match self.record_in(store, &tx, deliveries, now).await {
+                Ok(report) => {
+                    tx.commit().await.map_err(mend_store::StoreError::from)?;
+                    return Ok(report);
+                }
                 Err(CasesError::Store(e)) if e.is_conflict() && attempt < CONFLICT_RETRIES => {
                     warn!(attempt, error = %e, "Concurrent intake wrote the same keys; retrying the batch.");
                     attempt += 1;
                 }
-                other => return other,
+                Err(e) => return Err(e),
             }
         }
     }
 
-    async fn try_record(
+    /// Records `deliveries` inside the caller's write transaction (from
+    /// [`Store::begin_write`]), which may already hold earlier batches: lookups see them.
+    pub async fn record_in(
         &self,
         store: &Store,
+        tx: &DatabaseTransaction,
         deliveries: &[Delivery],
         now: DateTime<Utc>,
     ) -> Result<IntakeReport, CasesError> {
-        let tx = store.begin().await?;
-        let mut plan = BatchPlan::default();
+        let mut working = WorkingSet::default();
+        working.load(tx, deliveries, &self.policy).await?;
+        let decision = self.decide(deliveries, &mut working, now);
+        decision.write.encode(store.backend(), now)?.execute(tx).await?;
+        Ok(decision.report)
+    }
 
-        let complaints: Vec<&Complaint> = deliveries
-            .iter()
-            .filter_map(|d| match d {
-                Delivery::Complaint(c) => Some(c.as_ref()),
-                Delivery::Quarantined(_) => None,
-            })
-            .collect();
-
-        let delivery_keys: Vec<(Channel, &str)> =
-            complaints.iter().map(|c| (c.channel, c.source_id.as_str())).collect();
-        let known_deliveries: HashMap<(String, String), Outcome> = repo::find_deliveries(&tx, &delivery_keys)
-            .await?
-            .into_iter()
-            .map(|k| {
-                let outcome =
-                    Outcome::Duplicate { complaint_id: k.complaint_id, case_id: k.case_id, customer_id: k.customer_id };
-                ((k.channel, k.source_id), outcome)
-            })
-            .collect();
-
-        let all_keys: Vec<CustomerKey> = complaints.iter().flat_map(|c| c.keys.iter().cloned()).collect();
-        let mut identities = IdentityMap::default();
-        for known in repo::find_identities(&tx, &all_keys).await? {
-            identities.known_details.insert(known.customer_id, (known.has_name, known.has_email));
-            identities.owner.insert(known.key, known.customer_id);
-        }
-
-        let existing_customers: Vec<CustomerId> = identities.known_details.keys().copied().collect();
-        repo::lock_customers(&tx, &existing_customers).await?;
-        if let Some(earliest) = complaints.iter().map(|c| c.received_at).min() {
-            for case in
-                repo::find_groupable_cases(&tx, &existing_customers, self.policy.earliest_candidate(earliest)).await?
-            {
-                plan.existing_cases.insert(case.id);
-                plan.cases.entry(case.customer_id).or_default().push(case);
-            }
-        }
-
+    /// Decides customer, category and case for every delivery, in order, from what `working`
+    /// knows (see [`WorkingSet::load`]), and records the decisions in it. No I/O.
+    pub(crate) fn decide<'a>(
+        &self,
+        deliveries: &'a [Delivery],
+        working: &mut WorkingSet,
+        now: DateTime<Utc>,
+    ) -> Decision<'a> {
+        let mut batch = BatchDecisions { write: BatchWrite::default(), touched: Vec::new(), opened: HashSet::new() };
         let mut outcomes = Vec::with_capacity(deliveries.len());
-        let mut in_batch: HashMap<(Channel, &str), usize> = HashMap::new();
         for delivery in deliveries {
             let outcome = match delivery {
                 Delivery::Quarantined(q) => {
                     let id = QuarantineId::new();
-                    plan.write.quarantine.push(NewQuarantine {
+                    batch.write.quarantine.push(NewQuarantine {
                         id,
                         channel: q.channel.clone(),
                         raw: q.raw.clone(),
@@ -161,148 +164,103 @@ impl Intake {
                     });
                     Outcome::Quarantined { quarantine_id: id, reason: q.reason.clone() }
                 }
-                Delivery::Complaint(c) => {
-                    let key = (c.channel.as_str().to_owned(), c.source_id.clone());
-                    if let Some(known) = known_deliveries.get(&key) {
-                        known.clone()
-                    } else if let Some(&first) = in_batch.get(&(c.channel, c.source_id.as_str())) {
-                        as_duplicate(&outcomes[first])
-                    } else {
-                        in_batch.insert((c.channel, c.source_id.as_str()), outcomes.len());
-                        self.place(c, &mut identities, &mut plan, now)
-                    }
-                }
+                Delivery::Complaint(c) => match working.deliveries.get(&(c.channel, c.source_id.clone())) {
+                    Some(r) => Outcome::Duplicate {
+                        complaint_id: r.complaint_id,
+                        case_id: r.case_id,
+                        customer_id: r.customer_id,
+                    },
+                    None => self.place(c, working, &mut batch, now),
+                },
             };
             outcomes.push(outcome);
         }
 
-        let existing_cases_touched: Vec<CaseId> =
-            plan.touched.iter().filter(|id| plan.existing_cases.contains(id)).copied().collect();
-        let touched = std::mem::take(&mut plan.touched);
-        plan.write.cases = plan.cases.into_values().flatten().filter(|c| touched.contains(&c.id)).collect();
+        let mut touched = batch.touched;
         // Writers touch rows in one global order, so they can wait for each other but never in a cycle.
-        plan.write.cases.sort_unstable_by_key(|c| c.id);
-        plan.write.customer_details = identities.details_to_fill;
-        repo::write_batch(&tx, plan.write, now).await?;
-        tx.commit().await.map_err(mend_store::StoreError::from)?;
-        Ok(IntakeReport { outcomes, existing_cases_touched })
+        touched.sort_unstable_by_key(|(_, case_id)| *case_id);
+        touched.dedup();
+        let existing_cases_touched =
+            touched.iter().map(|(_, id)| *id).filter(|id| !batch.opened.contains(id)).collect();
+        batch.write.cases = touched
+            .iter()
+            .filter_map(|(customer, id)| working.cases.get(customer)?.iter().find(|c| c.id == *id).cloned())
+            .collect();
+        Decision { write: batch.write, report: IntakeReport { outcomes, existing_cases_touched } }
     }
 
-    /// Decides customer, category and case for one new complaint, updating the plan.
-    fn place(&self, c: &Complaint, identities: &mut IdentityMap, plan: &mut BatchPlan, now: DateTime<Utc>) -> Outcome {
-        let source = format!("complaint:{}/{}", c.channel, c.source_id);
-        let customer_id = identities.resolve(c, &source, &self.default_timezone, &mut plan.write, now);
+    /// Decides customer, category and case for one new complaint.
+    fn place<'a>(
+        &self,
+        c: &'a Complaint,
+        working: &mut WorkingSet,
+        batch: &mut BatchDecisions<'a>,
+        now: DateTime<Utc>,
+    ) -> Outcome {
+        let customer_id = self.resolve_customer(c, working, &mut batch.write, now);
         let classification = self.classifier.classify(c.category.as_deref(), &c.text);
-        let cases = plan.cases.entry(customer_id).or_default();
+        let cases = working.cases.entry(customer_id).or_default();
+        let joined = find_case(cases, customer_id, &classification.category, c.received_at, &self.policy)
+            .map(|case| case.id)
+            .and_then(|id| cases.iter_mut().find(|k| k.id == id));
+        let (case_id, hours_since_latest) = match joined {
+            Some(case) => {
+                let gap_hours = (c.received_at - case.last_complaint_at).num_minutes() as f64 / 60.0;
+                case.complaint_count += 1;
+                case.first_complaint_at = case.first_complaint_at.min(c.received_at);
+                case.last_complaint_at = case.last_complaint_at.max(c.received_at);
+                case.escalation_risk |= c.formal_complaint;
+                case.updated_at = now;
+                (case.id, Some(gap_hours))
+            }
+            None => {
+                let case = new_case(customer_id, &classification, c, now);
+                let id = case.id;
+                cases.push(case);
+                batch.opened.insert(id);
+                (id, None)
+            }
+        };
+        batch.touched.push((customer_id, case_id));
+        let case_created = hours_since_latest.is_none();
+        debug!(%case_id, %customer_id, category = %classification.category, case_created, "Complaint placed.");
 
-        let (case_id, case_created, reason) =
-            match find_case(cases, customer_id, &classification.category, c.received_at, &self.policy)
-                .map(|case| case.id)
-            {
-                Some(case_id) => {
-                    let case = cases.iter_mut().find(|k| k.id == case_id).expect("found above");
-                    let gap_hours = (c.received_at - case.last_complaint_at).num_minutes() as f64 / 60.0;
-                    case.complaint_count += 1;
-                    case.first_complaint_at = case.first_complaint_at.min(c.received_at);
-                    case.last_complaint_at = case.last_complaint_at.max(c.received_at);
-                    case.escalation_risk |= c.formal_complaint;
-                    case.updated_at = now;
-                    let reason = json!({
-                        "decision": "joined",
-                        "hours_since_latest": gap_hours,
-                        "window_days": self.policy.window_days,
-                    });
-                    (case_id, false, reason)
-                }
-                None => {
-                    let case = CaseRecord {
-                        id: CaseId::new(),
-                        customer_id,
-                        category: classification.category.clone(),
-                        status: CaseStatus::Open,
-                        escalation_risk: c.formal_complaint,
-                        repeat_failure: false,
-                        complaint_count: 1,
-                        first_complaint_at: c.received_at,
-                        last_complaint_at: c.received_at,
-                        opened_at: now,
-                        closed_at: None,
-                        updated_at: now,
-                    };
-                    let id = case.id;
-                    cases.push(case);
-                    let reason = json!({
-                        "decision": "opened",
-                        "window_days": self.policy.window_days,
-                    });
-                    (id, true, reason)
-                }
-            };
-        plan.touched.insert(case_id);
-        debug!(case_id = %case_id, customer_id = %customer_id, category = %classification.category, case_created, "Complaint placed.");
-
-        let mut reason = reason;
-        reason["category"] = json!(classification.category);
-        reason["category_source"] = json!(classification.source);
-        reason["matched_terms"] = json!(classification.matched_terms);
+        let reason = GroupingReason {
+            decision: if case_created { "opened" } else { "joined" },
+            hours_since_latest,
+            window_days: self.policy.window_days,
+            category: &classification.category,
+            category_source: classification.source,
+            matched_terms: &classification.matched_terms,
+        };
         let complaint_id = ComplaintId::new();
-        plan.write.complaints.push(NewComplaint {
+        working.deliveries.insert((c.channel, c.source_id.clone()), Recorded { complaint_id, case_id, customer_id });
+        batch.write.complaints.push(NewComplaint {
             id: complaint_id,
-            complaint: c.clone(),
+            complaint: c,
             customer_id,
             case_id,
+            grouping_reason: serde_json::to_string(&reason).expect("a grouping reason serializes"),
             category: classification.category.clone(),
             category_source: classification.source,
-            grouping_reason: reason,
             ingested_at: now,
         });
         Outcome::Accepted { complaint_id, case_id, customer_id, category: classification.category, case_created }
     }
-}
 
-fn as_duplicate(first: &Outcome) -> Outcome {
-    match first {
-        Outcome::Accepted { complaint_id, case_id, customer_id, .. }
-        | Outcome::Duplicate { complaint_id, case_id, customer_id } => {
-            Outcome::Duplicate { complaint_id: *complaint_id, case_id: *case_id, customer_id: *customer_id }
-        }
-        Outcome::Quarantined { .. } => unreachable!("only complaints are indexed for in-batch duplicates"),
-    }
-}
-
-#[derive(Default)]
-struct BatchPlan {
-    write: BatchWrite,
-    /// Cases each customer of the batch could join: loaded ones, then ones this batch opened.
-    cases: HashMap<CustomerId, Vec<CaseRecord>>,
-    existing_cases: HashSet<CaseId>,
-    touched: HashSet<CaseId>,
-}
-
-/// Which customer each key points at, as the batch goes.
-#[derive(Default)]
-struct IdentityMap {
-    owner: HashMap<CustomerKey, CustomerId>,
-    /// Existing customers and whether they already have a name and an email.
-    known_details: HashMap<CustomerId, (bool, bool)>,
-    details_to_fill: Vec<(CustomerId, CustomerDetails)>,
-}
-
-impl IdentityMap {
     /// The customer a complaint is from: the owner of its first known key (keys come most
-    /// specific first), else a new customer. Keys not yet linked are linked to that customer.
-    /// Keys already linked to a different customer stay where they are.
-    fn resolve(
-        &mut self,
+    /// specific first), else a new customer. Keys not yet linked are linked to that customer;
+    /// keys already linked to a different customer stay where they are.
+    fn resolve_customer(
+        &self,
         c: &Complaint,
-        source: &str,
-        timezone: &str,
-        write: &mut BatchWrite,
+        working: &mut WorkingSet,
+        write: &mut BatchWrite<'_>,
         now: DateTime<Utc>,
     ) -> CustomerId {
-        let customer_id = match c.keys.iter().find_map(|k| self.owner.get(k).copied()) {
+        let customer_id = match c.keys.iter().find_map(|k| working.owner.get(k).copied()) {
             Some(id) => {
-                self.fill_missing_details(id, &c.customer);
+                fill_missing_details(working, id, &c.customer, write);
                 id
             }
             None => {
@@ -310,35 +268,71 @@ impl IdentityMap {
                 write.customers.push(NewCustomer {
                     id,
                     details: c.customer.clone(),
-                    timezone: timezone.to_owned(),
+                    timezone: self.default_timezone.clone(),
                     created_at: now,
                 });
-                self.known_details.insert(id, (c.customer.name.is_some(), c.customer.email.is_some()));
+                let state = CustomerState {
+                    has_name: c.customer.name.is_some(),
+                    has_email: c.customer.email.is_some(),
+                    cases_since: Some(DateTime::<Utc>::MIN_UTC),
+                };
+                working.customers.insert(id, state);
                 id
             }
         };
         for key in &c.keys {
-            if !self.owner.contains_key(key) {
-                self.owner.insert(key.clone(), customer_id);
+            if !working.owner.contains_key(key) {
+                working.owner.insert(key.clone(), customer_id);
                 write.identities.push(NewIdentity {
                     customer_id,
                     key: key.clone(),
-                    source: source.to_owned(),
+                    source: format!("complaint:{}/{}", c.channel, c.source_id),
                     linked_at: now,
                 });
             }
         }
         customer_id
     }
+}
 
-    fn fill_missing_details(&mut self, id: CustomerId, details: &CustomerDetails) {
-        let Some((has_name, has_email)) = self.known_details.get_mut(&id) else { return };
-        let name = details.name.clone().filter(|_| !*has_name);
-        let email = details.email.clone().filter(|_| !*has_email);
-        if name.is_some() || email.is_some() {
-            *has_name |= name.is_some();
-            *has_email |= email.is_some();
-            self.details_to_fill.push((id, CustomerDetails { name, email }));
-        }
+/// What one batch decided so far.
+struct BatchDecisions<'a> {
+    write: BatchWrite<'a>,
+    /// (customer, case) of every complaint placed, to write each touched case once.
+    touched: Vec<(CustomerId, CaseId)>,
+    opened: HashSet<CaseId>,
+}
+
+fn new_case(customer_id: CustomerId, classification: &Classification, c: &Complaint, now: DateTime<Utc>) -> CaseRecord {
+    CaseRecord {
+        id: CaseId::new(),
+        customer_id,
+        category: classification.category.clone(),
+        status: CaseStatus::Open,
+        escalation_risk: c.formal_complaint,
+        repeat_failure: false,
+        complaint_count: 1,
+        first_complaint_at: c.received_at,
+        last_complaint_at: c.received_at,
+        opened_at: now,
+        closed_at: None,
+        updated_at: now,
+    }
+}
+
+/// Remembers a name or email the customer had none of.
+fn fill_missing_details(
+    working: &mut WorkingSet,
+    id: CustomerId,
+    details: &CustomerDetails,
+    write: &mut BatchWrite<'_>,
+) {
+    let Some(state) = working.customers.get_mut(&id) else { return };
+    let name = details.name.clone().filter(|_| !state.has_name);
+    let email = details.email.clone().filter(|_| !state.has_email);
+    if name.is_some() || email.is_some() {
+        state.has_name |= name.is_some();
+        state.has_email |= email.is_some();
+        write.customer_details.push((id, CustomerDetails { name, email }));
     }
 }

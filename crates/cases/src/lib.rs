@@ -9,8 +9,11 @@ pub mod classify;
 mod error;
 pub mod grouping;
 pub mod intake;
+mod stream;
+mod working_set;
 
 pub use classify::{CategoryDef, Classification, Classifier, Taxonomy};
 pub use error::CasesError;
 pub use grouping::GroupingPolicy;
 pub use intake::{Intake, IntakeReport, Outcome};
+pub use stream::IntakeStream;

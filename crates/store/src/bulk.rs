@@ -22,6 +22,7 @@ pub(crate) enum Kind {
     Int,
     Bool,
     Time,
+    Bytes,
 }
 
 /// One cell of a row, in its table's column order.
@@ -32,6 +33,7 @@ pub(crate) enum Cell<'a> {
     Int(Option<i64>),
     Bool(bool),
     Time(Option<DateTime<Utc>>),
+    Bytes(&'a [u8]),
 }
 
 pub(crate) struct Table {
@@ -43,6 +45,23 @@ pub(crate) struct Table {
 }
 
 impl Table {
+    /// The statement that inserts (or upserts) `rows`, or `None` when there are none.
+    pub(crate) fn insert<'a>(
+        &self,
+        backend: DbBackend,
+        rows: impl Iterator<Item = Vec<Cell<'a>>>,
+    ) -> Result<Option<Statement>, StoreError> {
+        let rows: Vec<Vec<Cell>> = rows.collect();
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let params = match backend {
+            DbBackend::Postgres => self.pg_params(&rows),
+            _ => vec![json_param(&rows)?],
+        };
+        Ok(Some(Statement::from_sql_and_values(backend, self.sql(backend), params)))
+    }
+
     fn sql(&self, backend: DbBackend) -> String {
         let names: Vec<&str> = self.columns.iter().map(|(n, _, _)| *n).collect();
         let mut sql = match backend {
@@ -78,8 +97,8 @@ impl Table {
                     .iter()
                     .enumerate()
                     .map(|(i, (_, kind, _))| match kind {
-                        // sea-orm stores UUIDs in SQLite as 16-byte blobs.
-                        Kind::Uuid => format!("unhex(value->>{i})"),
+                        // sea-orm stores UUIDs in SQLite as 16-byte blobs; JSON carries bytes as hex.
+                        Kind::Uuid | Kind::Bytes => format!("unhex(value->>{i})"),
                         _ => format!("value->>{i}"),
                     })
                     .collect();
@@ -117,6 +136,7 @@ impl Table {
                     ArrayType::ChronoDateTimeUtc,
                     cells.map(|c| Value::ChronoDateTimeUtc(Some(c.as_time().unwrap_or_default()))).collect(),
                 ),
+                Kind::Bytes => (ArrayType::Bytes, cells.map(|c| Value::Bytes(Some(c.as_bytes().to_vec()))).collect()),
             };
             params.push(Value::Array(ty, Some(Box::new(values))));
             if *nullable {
@@ -135,6 +155,7 @@ fn pg_type(kind: Kind) -> &'static str {
         Kind::Int => "bigint",
         Kind::Bool => "boolean",
         Kind::Time => "timestamptz",
+        Kind::Bytes => "bytea",
     }
 }
 
@@ -177,6 +198,13 @@ impl<'a> Cell<'a> {
             other => unreachable!("column declared time holds {other:?}"),
         }
     }
+
+    fn as_bytes(self) -> &'a [u8] {
+        match self {
+            Cell::Bytes(b) => b,
+            other => unreachable!("column declared bytes holds {other:?}"),
+        }
+    }
 }
 
 /// Cells as SQLite reads them from JSON, encoded exactly as sea-orm would bind them.
@@ -188,26 +216,9 @@ impl Serialize for Cell<'_> {
             Cell::Int(i) => i.serialize(s),
             Cell::Bool(b) => b.serialize(s),
             Cell::Time(t) => t.map(time).serialize(s),
+            Cell::Bytes(b) => s.serialize_str(&hex(b)),
         }
     }
-}
-
-/// Inserts (or upserts) `rows` with one statement.
-pub(crate) async fn write<C: ConnectionTrait>(
-    conn: &C,
-    table: &Table,
-    rows: &[Vec<Cell<'_>>],
-) -> Result<(), StoreError> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let backend = conn.get_database_backend();
-    let params = match backend {
-        DbBackend::Postgres => table.pg_params(rows),
-        _ => vec![json_param(rows)?],
-    };
-    conn.execute_raw(Statement::from_sql_and_values(backend, table.sql(backend), params)).await?;
-    Ok(())
 }
 
 /// Runs a read that returns one JSON array (built with `json_group_array` / `json_agg`) and
@@ -265,6 +276,14 @@ pub(crate) fn uuid(id: uuid::Uuid) -> String {
     id.simple().to_string()
 }
 
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+        write!(out, "{b:02x}").expect("writing to a String cannot fail");
+        out
+    })
+}
+
 /// A timestamp exactly as sqlx writes `DateTime<Utc>` to SQLite, which PostgreSQL also reads.
 pub(crate) fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, false)
@@ -301,10 +320,17 @@ mod tests {
         assert_eq!(time(t), "2026-09-01T00:01:08+00:00");
         assert_eq!(time(t + chrono::Duration::milliseconds(500)), "2026-09-01T00:01:08.500+00:00");
         let id = uuid::Uuid::from_u128(0xA1);
-        let row = [Cell::Uuid(id), Cell::Int(None), Cell::Time(Some(t)), Cell::Text(Some("宽带")), Cell::Bool(true)];
+        let row = [
+            Cell::Uuid(id),
+            Cell::Int(None),
+            Cell::Time(Some(t)),
+            Cell::Text(Some("宽带")),
+            Cell::Bool(true),
+            Cell::Bytes(b"\x00\xff"),
+        ];
         assert_eq!(
             serde_json::to_string(&row).unwrap(),
-            r#"["000000000000000000000000000000a1",null,"2026-09-01T00:01:08+00:00","宽带",true]"#
+            r#"["000000000000000000000000000000a1",null,"2026-09-01T00:01:08+00:00","宽带",true,"00ff"]"#
         );
     }
 }

@@ -3,7 +3,10 @@ use std::time::Duration;
 
 use mend_migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, TransactionTrait};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
+};
 
 use crate::StoreError;
 
@@ -11,6 +14,15 @@ use crate::StoreError;
 pub enum Backend {
     Sqlite,
     Postgres,
+}
+
+impl Backend {
+    pub(crate) fn db_backend(self) -> DbBackend {
+        match self {
+            Backend::Sqlite => DbBackend::Sqlite,
+            Backend::Postgres => DbBackend::Postgres,
+        }
+    }
 }
 
 /// A pool of connections to one mend database.
@@ -64,8 +76,21 @@ impl Store {
         &self.db
     }
 
+    /// A read-only view: on SQLite a snapshot that never blocks writers.
     pub async fn begin(&self) -> Result<DatabaseTransaction, StoreError> {
         Ok(self.db.begin().await?)
+    }
+
+    /// A transaction that will write. On SQLite it takes the write lock at once (`BEGIN
+    /// IMMEDIATE`): a deferred transaction that read first and wrote second would fail with
+    /// `SQLITE_BUSY_SNAPSHOT` whenever another writer committed in between, instead of waiting
+    /// its turn. On PostgreSQL it is a plain transaction; row locks order concurrent writers.
+    pub async fn begin_write(&self) -> Result<DatabaseTransaction, StoreError> {
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        };
+        Ok(self.db.begin_with_options(options).await?)
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {

@@ -1,25 +1,22 @@
 //! The set-based reads and the single write behind recording a batch of deliveries.
 //!
 //! Every function takes a connection or transaction, so the caller decides the unit of work:
-//! intake runs lookups, decisions and [`write_batch`] in one transaction.
+//! intake runs lookups, decisions and the [`BatchWrite`] in one transaction.
 
 use chrono::{DateTime, Utc};
 use mend_core::{Channel, CustomerDetails, CustomerId, CustomerKey};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Set, Statement,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryTrait, Set,
+    Statement,
 };
 
 use crate::bulk::{self, Cell, Kind, Table};
-use crate::entities::{audit_event, customer, quarantine};
+use crate::entities::{audit_event, customer};
 use crate::{
-    AuditEntry, CaseRecord, KnownDelivery, KnownIdentity, NewComplaint, NewCustomer, NewIdentity, NewQuarantine,
-    StoreError,
+    AuditEntry, Backend, CaseRecord, KnownDelivery, KnownIdentity, NewComplaint, NewCustomer, NewIdentity,
+    NewQuarantine, StoreError,
 };
-
-/// Rows per ORM INSERT (quarantine only): well under the bind-parameter limits of SQLite and
-/// PostgreSQL.
-const INSERT_CHUNK: usize = 1_000;
 
 /// Which of these delivery keys are already stored.
 pub async fn find_deliveries<C: ConnectionTrait>(
@@ -161,39 +158,49 @@ pub async fn find_groupable_cases<C: ConnectionTrait>(
 
 type Time = DateTime<Utc>;
 
-/// Everything one batch decided, written in one go.
+/// Everything one batch decided, written in one go. Complaints are borrowed from the batch:
+/// [`BatchWrite::encode`] copies what it needs into the statements.
 #[derive(Debug, Default)]
-pub struct BatchWrite {
+pub struct BatchWrite<'a> {
     pub customers: Vec<NewCustomer>,
     pub identities: Vec<NewIdentity>,
     /// Details learned for existing customers that had none.
     pub customer_details: Vec<(CustomerId, CustomerDetails)>,
     /// New and changed cases, written whole.
     pub cases: Vec<CaseRecord>,
-    pub complaints: Vec<NewComplaint>,
+    pub complaints: Vec<NewComplaint<'a>>,
     pub quarantine: Vec<NewQuarantine>,
 }
 
-pub async fn write_batch<C: ConnectionTrait>(
-    conn: &C,
-    batch: BatchWrite,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let customers: Vec<Vec<Cell>> = batch.customers.iter().map(customer_cells).collect();
-    bulk::write(conn, &CUSTOMERS, &customers).await?;
-    for (id, details) in batch.customer_details {
-        fill_customer_details(conn, id, details, now).await?;
+/// A batch's statements, ready to run: encoding is CPU work that can happen on another thread
+/// while the database executes the previous batch.
+#[derive(Debug)]
+pub struct EncodedWrite(Vec<Statement>);
+
+impl BatchWrite<'_> {
+    pub fn encode(&self, backend: Backend, now: DateTime<Utc>) -> Result<EncodedWrite, StoreError> {
+        let backend = backend.db_backend();
+        let mut statements = Vec::new();
+        let mut push = |statement: Option<Statement>| statements.extend(statement);
+        push(CUSTOMERS.insert(backend, self.customers.iter().map(customer_cells))?);
+        for (id, details) in &self.customer_details {
+            push(Some(fill_customer_details(backend, *id, details, now)));
+        }
+        push(IDENTITIES.insert(backend, self.identities.iter().map(identity_cells))?);
+        push(CASES.insert(backend, self.cases.iter().map(case_cells))?);
+        push(COMPLAINTS.insert(backend, self.complaints.iter().map(complaint_cells))?);
+        push(QUARANTINE.insert(backend, self.quarantine.iter().map(quarantine_cells))?);
+        Ok(EncodedWrite(statements))
     }
-    let identities: Vec<Vec<Cell>> = batch.identities.iter().map(identity_cells).collect();
-    bulk::write(conn, &IDENTITIES, &identities).await?;
-    let cases: Vec<Vec<Cell>> = batch.cases.iter().map(case_cells).collect();
-    bulk::write(conn, &CASES, &cases).await?;
-    let reasons: Vec<String> = batch.complaints.iter().map(|c| c.grouping_reason.to_string()).collect();
-    let complaints: Vec<Vec<Cell>> =
-        batch.complaints.iter().zip(&reasons).map(|(c, r)| complaint_cells(c, r)).collect();
-    bulk::write(conn, &COMPLAINTS, &complaints).await?;
-    insert_chunked(conn, batch.quarantine.into_iter().map(quarantine_row)).await?;
-    Ok(())
+}
+
+impl EncodedWrite {
+    pub async fn execute<C: ConnectionTrait>(self, conn: &C) -> Result<(), StoreError> {
+        for statement in self.0 {
+            conn.execute_raw(statement).await?;
+        }
+        Ok(())
+    }
 }
 
 pub async fn record_audit<C: ConnectionTrait>(conn: &C, entry: AuditEntry) -> Result<(), StoreError> {
@@ -211,45 +218,44 @@ pub async fn record_audit<C: ConnectionTrait>(conn: &C, entry: AuditEntry) -> Re
     Ok(())
 }
 
-async fn fill_customer_details<C: ConnectionTrait>(
-    conn: &C,
+fn fill_customer_details(
+    backend: DbBackend,
     id: CustomerId,
-    details: CustomerDetails,
+    details: &CustomerDetails,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Statement {
     // COALESCE keeps what an agent may already have corrected.
     customer::Entity::update_many()
-        .col_expr(customer::Column::DisplayName, Expr::cust_with_values("COALESCE(display_name, ?)", [details.name]))
-        .col_expr(customer::Column::Email, Expr::cust_with_values("COALESCE(email, ?)", [details.email]))
+        .col_expr(
+            customer::Column::DisplayName,
+            Expr::cust_with_values("COALESCE(display_name, ?)", [details.name.clone()]),
+        )
+        .col_expr(customer::Column::Email, Expr::cust_with_values("COALESCE(email, ?)", [details.email.clone()]))
         .col_expr(customer::Column::UpdatedAt, Expr::value(now))
         .filter(Condition::all().add(customer::Column::Id.eq(id.as_uuid())))
-        .exec(conn)
-        .await?;
-    Ok(())
+        .build(backend)
 }
 
-async fn insert_chunked<C, A>(conn: &C, rows: impl Iterator<Item = A>) -> Result<(), StoreError>
-where
-    C: ConnectionTrait,
-    A: ActiveModelTrait + Send,
-{
-    let mut rows = rows.peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<A> = rows.by_ref().take(INSERT_CHUNK).collect();
-        <A::Entity as EntityTrait>::insert_many(chunk).exec_without_returning(conn).await?;
-    }
-    Ok(())
-}
+const QUARANTINE: Table = Table {
+    name: "quarantine",
+    columns: &[
+        ("id", Kind::Uuid, false),
+        ("channel", Kind::Text, false),
+        ("raw", Kind::Bytes, false),
+        ("reason", Kind::Text, false),
+        ("received_at", Kind::Time, false),
+    ],
+    update_on_conflict: &[],
+};
 
-fn quarantine_row(q: NewQuarantine) -> quarantine::ActiveModel {
-    quarantine::ActiveModel {
-        id: Set(q.id.as_uuid()),
-        channel: Set(q.channel),
-        raw: Set(q.raw),
-        reason: Set(q.reason),
-        received_at: Set(q.received_at),
-        resolved_at: Set(None),
-    }
+fn quarantine_cells(q: &NewQuarantine) -> Vec<Cell<'_>> {
+    vec![
+        Cell::Uuid(q.id.as_uuid()),
+        Cell::Text(Some(&q.channel)),
+        Cell::Bytes(&q.raw),
+        Cell::Text(Some(&q.reason)),
+        Cell::Time(Some(q.received_at)),
+    ]
 }
 
 const CUSTOMERS: Table = Table {
@@ -371,8 +377,8 @@ const COMPLAINTS: Table = Table {
     update_on_conflict: &[],
 };
 
-fn complaint_cells<'a>(n: &'a NewComplaint, grouping_reason: &'a str) -> Vec<Cell<'a>> {
-    let c = &n.complaint;
+fn complaint_cells<'a>(n: &'a NewComplaint<'_>) -> Vec<Cell<'a>> {
+    let c = n.complaint;
     vec![
         Cell::Uuid(n.id.as_uuid()),
         Cell::Text(Some(c.channel.as_str())),
@@ -386,7 +392,7 @@ fn complaint_cells<'a>(n: &'a NewComplaint, grouping_reason: &'a str) -> Vec<Cel
         Cell::Int(c.satisfaction.map(|s| i64::from(s.get()))),
         Cell::Bool(c.formal_complaint),
         Cell::Text(Some(&c.raw_payload)),
-        Cell::Text(Some(grouping_reason)),
+        Cell::Text(Some(&n.grouping_reason)),
         Cell::Time(Some(n.ingested_at)),
     ]
 }

@@ -20,3 +20,5 @@ pub use records::{
     AuditEntry, CaseRecord, ComplaintRecord, CustomerRecord, IdentityRecord, KnownDelivery, KnownIdentity,
     NewComplaint, NewCustomer, NewIdentity, NewQuarantine,
 };
+/// Units of work span crates (intake runs many batches in one), so callers name the type.
+pub use sea_orm::DatabaseTransaction;

@@ -155,3 +155,52 @@ pub async fn quarantined<C: ConnectionTrait>(conn: &C, limit: u64) -> Result<Vec
         .all(conn)
         .await?)
 }
+
+/// Broken references and stale counters: what the intake tables' missing foreign keys would
+/// have refused, and what grouping must keep true. Each problem is one line naming the rows;
+/// an empty answer means the data is consistent. Cost grows with the tables (full scans), so
+/// this is for tests and maintenance, not for request paths.
+pub async fn integrity_problems<C: ConnectionTrait>(conn: &C) -> Result<Vec<String>, StoreError> {
+    const CHECKS: [(&str, &str); 6] = [
+        (
+            "complaints without their case",
+            "SELECT count(*) FROM complaints c WHERE NOT EXISTS (SELECT 1 FROM cases k WHERE k.id = c.case_id)",
+        ),
+        (
+            "complaints whose customer is not their case's customer",
+            "SELECT count(*) FROM complaints c JOIN cases k ON k.id = c.case_id WHERE k.customer_id <> c.customer_id",
+        ),
+        (
+            "cases without their customer",
+            "SELECT count(*) FROM cases k WHERE NOT EXISTS (SELECT 1 FROM customers u WHERE u.id = k.customer_id)",
+        ),
+        (
+            "identities without their customer",
+            "SELECT count(*) FROM customer_identities i \
+             WHERE NOT EXISTS (SELECT 1 FROM customers u WHERE u.id = i.customer_id)",
+        ),
+        (
+            "cases whose complaint count or span differs from their complaints",
+            "SELECT count(*) FROM cases k JOIN (SELECT case_id, count(*) AS n, min(received_at) AS first, \
+             max(received_at) AS last FROM complaints GROUP BY case_id) s ON s.case_id = k.id \
+             WHERE s.n <> k.complaint_count OR s.first <> k.first_complaint_at OR s.last <> k.last_complaint_at",
+        ),
+        (
+            "cases without complaints",
+            "SELECT count(*) FROM cases k WHERE NOT EXISTS (SELECT 1 FROM complaints c WHERE c.case_id = k.id)",
+        ),
+    ];
+    let backend = conn.get_database_backend();
+    let mut problems = Vec::new();
+    for (what, sql) in CHECKS {
+        let row = conn.query_one_raw(sea_orm::Statement::from_string(backend, sql)).await?;
+        let count: i64 = match row {
+            Some(row) => row.try_get_by_index(0)?,
+            None => 0,
+        };
+        if count > 0 {
+            problems.push(format!("{count} {what}"));
+        }
+    }
+    Ok(problems)
+}

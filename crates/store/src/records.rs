@@ -154,14 +154,15 @@ pub struct NewIdentity {
 }
 
 #[derive(Debug, Clone)]
-pub struct NewComplaint {
+pub struct NewComplaint<'a> {
     pub id: ComplaintId,
-    pub complaint: Complaint,
+    pub complaint: &'a Complaint,
     pub customer_id: CustomerId,
     pub case_id: CaseId,
     pub category: String,
     pub category_source: &'static str,
-    pub grouping_reason: serde_json::Value,
+    /// Why grouping put the complaint in its case, as JSON text.
+    pub grouping_reason: String,
     pub ingested_at: DateTime<Utc>,
 }
 
