@@ -9,7 +9,7 @@ use chrono::{TimeZone, Utc};
 use mend_store::Store;
 use serde_json::json;
 
-use crate::import::{ImportFormat, Importer, Input};
+use crate::import::{ImportFormat, Importer, Input, Records};
 use crate::settings::Settings;
 use crate::synth::{SynthConfig, write_complaints};
 
@@ -17,6 +17,65 @@ use crate::synth::{SynthConfig, write_complaints};
 pub enum Target {
     Sqlite,
     Postgres,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ParseBench {
+    /// The channel whose file format is split and parsed.
+    #[arg(long, value_enum)]
+    pub channel: ImportFormat,
+    #[arg(long, default_value_t = 200_000)]
+    pub records: u64,
+}
+
+/// Splits and parses `records` synthetic records of one channel's file format on this thread
+/// (no database) and prints one JSON line of figures.
+pub fn parse(settings: &Settings, args: &ParseBench) -> Result<()> {
+    let mut canonical = Vec::new();
+    let config = SynthConfig {
+        complaints: args.records,
+        customers: (args.records / 3).max(1),
+        seed: 7,
+        start: Utc.with_ymd_and_hms(2026, 9, 1, 0, 0, 0).single().expect("valid date"),
+        days: 90,
+    };
+    write_complaints(&config, &mut canonical)?;
+    let complaints: Vec<serde_json::Value> = canonical
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(serde_json::from_slice)
+        .collect::<Result<_, _>>()?;
+    drop(canonical);
+    let file = crate::channel_synth::channel_file(args.channel, &complaints);
+    drop(complaints);
+    let parse = settings.parse_settings()?;
+    let format = args.channel.record_format(&file);
+
+    let started = Instant::now();
+    let mut records = Records::new(format, Box::new(std::io::Cursor::new(file)));
+    let (mut read, mut complaints, mut ignored, mut rejected) = (0u64, 0u64, 0u64, 0u64);
+    let mut record = Vec::new();
+    while records.next_record(&mut record)?.is_some() {
+        read += 1;
+        match format.parse(&record, &parse) {
+            Ok(mend_ingest::Parsed::Complaint(_)) => complaints += 1,
+            Ok(mend_ingest::Parsed::Ignored(_)) => ignored += 1,
+            Err(_) => rejected += 1,
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let line = json!({
+        "bench": "parse",
+        "channel": format.label(),
+        "records": read,
+        "seconds": (seconds * 1000.0).round() / 1000.0,
+        "records_per_second": (read as f64 / seconds).round(),
+        "complaints": complaints,
+        "ignored": ignored,
+        "rejected": rejected,
+    });
+    println!("{line}");
+    Ok(())
 }
 
 #[derive(Debug, clap::Args)]

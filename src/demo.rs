@@ -9,6 +9,14 @@ use crate::import::{ImportFormat, Importer, Input};
 
 const SAMPLES: &str = include_str!("../config/samples/complaints.jsonl");
 
+/// Each channel's own export or message format, as `mend import --channel` reads it.
+const CHANNEL_SAMPLES: [(ImportFormat, &str, &str); 4] = [
+    (ImportFormat::Hotline, "a call-center CSV export", include_str!("../config/samples/hotline.csv")),
+    (ImportFormat::Wechat, "WeChat official-account messages", include_str!("../config/samples/wechat.xml")),
+    (ImportFormat::Bot, "chatbot sessions", include_str!("../config/samples/bot.jsonl")),
+    (ImportFormat::Store, "store terminal ratings", include_str!("../config/samples/store.csv")),
+];
+
 pub async fn run(importer: &Importer<'_>, out: &mut impl Write) -> Result<()> {
     let summary = importer.run(ImportFormat::Json, &Input::Bundled(SAMPLES.as_bytes())).await?;
     let store = importer.store;
@@ -24,6 +32,15 @@ pub async fn run(importer: &Importer<'_>, out: &mut impl Write) -> Result<()> {
         "  {} new cases, {} existing cases received new complaints",
         summary.cases_created, summary.cases_updated
     )?;
+    writeln!(out, "Then each channel's own format:")?;
+    for (channel, what, sample) in CHANNEL_SAMPLES {
+        let s = importer.run(channel, &Input::Bundled(sample.as_bytes())).await?;
+        writeln!(
+            out,
+            "  {what}: {} records, {} complaints, {} ignored (not complaints), {} quarantined",
+            s.records, s.accepted, s.ignored, s.quarantined
+        )?;
+    }
     let totals = reads::totals(store.connection()).await?;
     writeln!(
         out,
@@ -58,7 +75,8 @@ pub async fn run(importer: &Importer<'_>, out: &mut impl Write) -> Result<()> {
     }
     writeln!(
         out,
-        "\nNext: `mend cases export` lists every case; `mend serve` opens the API on the configured address."
+        "\nNext: `mend cases export` lists every case; `mend user add --name you --role admin` prints an API \
+         token; `mend serve` opens the API on the configured address."
     )?;
     Ok(())
 }

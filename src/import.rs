@@ -1,8 +1,9 @@
 //! `mend import`: stream a file of complaints through intake in constant memory.
 //!
-//! A reader thread splits and parses records into batches while the async side writes the
-//! previous batch, so parsing and database work overlap; the channel between them holds at most
-//! two batches, which bounds memory whatever the file size.
+//! A reader thread splits records (lines, XML documents or CSV rows, by channel) and parses them
+//! into batches while the async side writes the previous batch, so parsing and database work
+//! overlap; the channel between them holds at most two batches, which bounds memory whatever the
+//! file size.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -16,7 +17,8 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use mend_cases::{Intake, IntakeStream, Outcome};
 use mend_core::{CaseId, Clock, Delivery, SystemClock};
-use mend_ingest::{ParseSettings, RecordLines};
+use mend_ingest::wechat::XmlDocuments;
+use mend_ingest::{CsvRecords, Format, ParseSettings, Received, RecordLines};
 use mend_store::Store;
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -28,9 +30,14 @@ use crate::settings::Settings;
 pub enum ImportFormat {
     /// JSON Lines of canonical complaints (DESIGN.md).
     Json,
+    /// A call-center export (CSV, columns mapped in [channels.hotline.csv]), or JSON Lines of
+    /// call records.
     Hotline,
+    /// WeChat message XML, one message per line or concatenated.
     Wechat,
+    /// JSON Lines of finished chatbot sessions.
     Bot,
+    /// An export of store satisfaction terminals (CSV, [channels.store.csv]), or JSON Lines.
     Store,
 }
 
@@ -44,6 +51,63 @@ impl ImportFormat {
             ImportFormat::Store => "store",
         }
     }
+
+    /// The record format of a file, from its first bytes where a channel has two.
+    pub(crate) fn record_format(self, start: &[u8]) -> Format {
+        let start = start.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(start);
+        let json = start.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+        match self {
+            ImportFormat::Json => Format::Canonical,
+            ImportFormat::Hotline if json => Format::HotlineJson,
+            ImportFormat::Hotline => Format::HotlineCsv,
+            ImportFormat::Wechat => Format::Wechat,
+            ImportFormat::Bot => Format::Bot,
+            ImportFormat::Store if json => Format::StoreJson,
+            ImportFormat::Store => Format::StoreCsv,
+        }
+    }
+}
+
+/// Splits a stream into the records of one format.
+pub(crate) enum Records {
+    Lines(RecordLines<Box<dyn BufRead + Send>>),
+    Xml(XmlDocuments<Box<dyn BufRead + Send>>),
+    Csv(CsvRecords<Box<dyn BufRead + Send>>),
+}
+
+impl Records {
+    pub(crate) fn new(format: Format, reader: Box<dyn BufRead + Send>) -> Self {
+        match format {
+            Format::Wechat => Records::Xml(XmlDocuments::new(reader)),
+            Format::HotlineCsv | Format::StoreCsv => Records::Csv(CsvRecords::new(reader)),
+            Format::Canonical | Format::HotlineJson | Format::Bot | Format::StoreJson => {
+                Records::Lines(RecordLines::new(reader))
+            }
+        }
+    }
+
+    pub(crate) fn next_record(&mut self, buf: &mut Vec<u8>) -> io::Result<Option<()>> {
+        match self {
+            Records::Lines(r) => r.next_record(buf),
+            Records::Xml(r) => r.next_record(buf),
+            Records::Csv(r) => r.next_record(buf),
+        }
+    }
+
+    fn bytes_read(&self) -> u64 {
+        match self {
+            Records::Lines(r) => r.bytes_read,
+            Records::Xml(r) => r.bytes_read,
+            Records::Csv(r) => r.bytes_read(),
+        }
+    }
+}
+
+/// What the reader thread hands over: deliveries for intake, and how many records were
+/// well-formed but not complaints.
+struct Batch {
+    deliveries: Vec<Delivery>,
+    ignored: u64,
 }
 
 /// The JSON printed on stdout when an import ends.
@@ -54,7 +118,9 @@ pub struct ImportSummary {
     pub quarantined: u64,
     pub cases_created: u64,
     pub cases_updated: u64,
-    /// Non-blank records read: always accepted + duplicates + quarantined.
+    /// Well-formed records that are not complaints (a WeChat question, a call rated satisfied).
+    pub ignored: u64,
+    /// Non-blank records read: always accepted + duplicates + quarantined + ignored.
     pub records: u64,
 }
 
@@ -105,20 +171,17 @@ impl<'a> Importer<'a> {
     }
 
     pub async fn run(&self, format: ImportFormat, input: &Input) -> Result<ImportSummary> {
-        anyhow::ensure!(
-            format == ImportFormat::Json,
-            "`--channel {}` files are not supported yet; convert them to canonical JSON Lines and use `--channel json`",
-            format.label()
-        );
-        let (reader, total_bytes) = input.open()?;
+        let (mut reader, total_bytes) = input.open()?;
+        let record_format = format.record_format(reader.fill_buf().context("reading the input failed")?);
         let started = Instant::now();
         let progress = progress_bar(total_bytes);
         let bytes_read = Arc::new(AtomicU64::new(0));
-        let (tx, mut rx) = mpsc::channel::<Vec<Delivery>>(2);
+        let (tx, mut rx) = mpsc::channel::<Batch>(2);
         let parser = {
             let bytes_read = Arc::clone(&bytes_read);
-            let (parse, batch_size, label) = (self.parse, self.batch_size, format.label());
-            std::thread::spawn(move || read_batches(reader, parse, batch_size, label, &bytes_read, &tx))
+            let (parse, batch_size) = (self.parse.clone(), self.batch_size);
+            let records = Records::new(record_format, reader);
+            std::thread::spawn(move || read_batches(records, record_format, parse, batch_size, &bytes_read, &tx))
         };
 
         // Case ids are time-ordered: one at or after this mark was opened during this import.
@@ -139,8 +202,9 @@ impl<'a> Importer<'a> {
                     }
                 }
             };
-            let records = batch.len() as u64;
-            let report = stream.record(batch, self.clock.now()).await?;
+            let records = batch.deliveries.len() as u64 + batch.ignored;
+            summary.ignored += batch.ignored;
+            let report = stream.record(batch.deliveries, self.clock.now()).await?;
             for outcome in &report.outcomes {
                 match outcome {
                     Outcome::Accepted { case_created, .. } => {
@@ -167,6 +231,7 @@ impl<'a> Importer<'a> {
             accepted = summary.accepted,
             duplicates = summary.duplicates,
             quarantined = summary.quarantined,
+            ignored = summary.ignored,
             seconds,
             "Import finished."
         );
@@ -187,25 +252,33 @@ impl<'a> Importer<'a> {
 }
 
 fn read_batches(
-    reader: Box<dyn BufRead + Send>,
+    mut records: Records,
+    format: Format,
     parse: ParseSettings,
     batch_size: usize,
-    label: &str,
     bytes_read: &AtomicU64,
-    tx: &mpsc::Sender<Vec<Delivery>>,
+    tx: &mpsc::Sender<Batch>,
 ) -> Result<()> {
-    let mut lines = RecordLines::new(reader);
-    let mut line = Vec::new();
-    let mut batch = Vec::with_capacity(batch_size);
+    let mut record = Vec::new();
+    let mut number = 0u64;
+    let mut batch = Batch { deliveries: Vec::with_capacity(batch_size), ignored: 0 };
     loop {
-        let more = lines.next_record(&mut line).context("reading the input failed")?.is_some();
+        let more = records.next_record(&mut record).context("reading the input failed")?.is_some();
         if more {
-            let parsed = mend_ingest::parse_canonical(&line, &parse);
-            batch.push(mend_ingest::into_delivery(label, &line, parsed));
+            number += 1;
+            match mend_ingest::receive(format.label(), &record, format.parse(&record, &parse)) {
+                Received::Delivery(Delivery::Quarantined(mut q)) => {
+                    q.reason = format!("record {number}: {}", q.reason);
+                    batch.deliveries.push(Delivery::Quarantined(q));
+                }
+                Received::Delivery(delivery) => batch.deliveries.push(delivery),
+                Received::Ignored(_) => batch.ignored += 1,
+            }
         }
-        if batch.len() >= batch_size || (!more && !batch.is_empty()) {
-            bytes_read.store(lines.bytes_read, Ordering::Relaxed);
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
+        let size = batch.deliveries.len() + batch.ignored as usize;
+        if size >= batch_size || (!more && size > 0) {
+            bytes_read.store(records.bytes_read(), Ordering::Relaxed);
+            let full = std::mem::replace(&mut batch, Batch { deliveries: Vec::with_capacity(batch_size), ignored: 0 });
             if tx.blocking_send(full).is_err() {
                 // The writer stopped (and reports why); nothing more to do here.
                 return Ok(());

@@ -1,6 +1,8 @@
 //! `mend`: the command line of the centralized repair desk.
 
+mod admin;
 mod bench;
+mod channel_synth;
 mod demo;
 mod export;
 mod import;
@@ -13,7 +15,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use mend_core::SystemClock;
+use mend_core::{QuarantineId, Role, SystemClock};
 use mend_store::Store;
 
 use crate::import::{ImportFormat, Importer, Input};
@@ -54,6 +56,51 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+    /// Users: add.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Payloads that could not be read: list, replay.
+    Quarantine {
+        #[command(subcommand)]
+        command: QuarantineCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user; prints their password and API token (shown only this once) as JSON.
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        #[arg(long)]
+        team: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum QuarantineCommand {
+    /// Quarantined payloads, newest first, as JSON Lines.
+    List {
+        /// Only those not yet replayed successfully.
+        #[arg(long)]
+        unresolved: bool,
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+    },
+    /// Run a quarantined payload through its channel's adapter again, after a fix; prints the
+    /// outcome as JSON and fails if the payload still cannot be read.
+    Replay {
+        #[arg(value_name = "ID")]
+        id: QuarantineId,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse()
 }
 
 #[derive(Debug, Subcommand)]
@@ -66,6 +113,8 @@ enum CasesCommand {
 enum BenchCommand {
     /// Import generated complaints into a fresh database and report the rate and peak memory.
     Import(bench::ImportBench),
+    /// Split and parse one channel's generated file on one core, without a database.
+    Parse(bench::ParseBench),
     /// Write generated canonical complaints to a file (for memory checks with large files).
     Generate {
         #[arg(long, default_value_t = 100_000)]
@@ -151,8 +200,29 @@ async fn run(cli: Cli) -> Result<()> {
             demo::run(&importer, &mut std::io::stdout().lock()).await?;
         }
         Command::Bench { command: BenchCommand::Import(args) } => bench::import(&settings, &args).await?,
+        Command::Bench { command: BenchCommand::Parse(args) } => bench::parse(&settings, &args)?,
         Command::Bench { command: BenchCommand::Generate { complaints, customers, days, seed, output } } => {
             bench::generate(&output, complaints, customers, seed, days)?;
+        }
+        Command::User { command: UserCommand::Add { name, role, team } } => {
+            let store = open_store(&settings).await?;
+            let user = admin::add_user(&store, &name, role, team, &SystemClock).await?;
+            println!("{user}");
+        }
+        Command::Quarantine { command: QuarantineCommand::List { unresolved, limit } } => {
+            let store = open_store(&settings).await?;
+            for line in admin::list_quarantine(&store, unresolved, limit).await? {
+                println!("{line}");
+            }
+        }
+        Command::Quarantine { command: QuarantineCommand::Replay { id } } => {
+            let store = open_store(&settings).await?;
+            let intake = settings.intake()?;
+            let answer = admin::replay(&store, &intake, &settings.parse_settings()?, id, &SystemClock).await?;
+            println!("{answer}");
+            if answer["result"] == "still_quarantined" {
+                anyhow::bail!("payload {id} still cannot be read: {}", answer["reason"]);
+            }
         }
     }
     Ok(())
@@ -164,6 +234,8 @@ async fn serve(settings: &Settings) -> Result<()> {
         store,
         intake: settings.intake()?,
         parse: settings.parse_settings()?,
+        secrets: Arc::new(settings.channel_secrets()),
+        metrics: Arc::new(mend_server::Metrics::default()),
         clock: Arc::new(SystemClock),
     };
     let router = mend_server::router(state, mend_server::HttpConfig { max_body_bytes: settings.http.max_body_bytes });

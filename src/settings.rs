@@ -20,6 +20,34 @@ pub struct Settings {
     pub grouping: GroupingPolicy,
     pub import: ImportSettings,
     pub taxonomy: Taxonomy,
+    pub intake: mend_ingest::CueConfig,
+    pub wechat: mend_ingest::WechatConfig,
+    pub channels: ChannelSettings,
+}
+
+/// `[channels.*]`: each channel-native intake's secret and export layout.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChannelSettings {
+    pub hotline: HotlineChannel,
+    pub bot: SignedChannel,
+    pub store: StoreChannel,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SignedChannel {
+    pub secret: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct HotlineChannel {
+    pub secret: String,
+    pub csv: mend_ingest::HotlineCsvConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct StoreChannel {
+    pub secret: String,
+    pub csv: mend_ingest::StoreCsvConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -50,7 +78,7 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<()> {
-        self.timezone()?;
+        self.parse_settings()?;
         anyhow::ensure!(self.import.batch_size > 0, "import.batch_size must be at least 1");
         anyhow::ensure!(self.grouping.window_days > 0, "grouping.window_days must be at least 1");
         anyhow::ensure!(self.http.max_body_bytes > 0, "http.max_body_bytes must be at least 1");
@@ -62,7 +90,23 @@ impl Settings {
     }
 
     pub fn parse_settings(&self) -> Result<mend_ingest::ParseSettings> {
-        Ok(mend_ingest::ParseSettings { default_timezone: self.timezone()? })
+        mend_ingest::ParseSettings::new(
+            self.timezone()?,
+            &self.intake,
+            &self.wechat,
+            &self.channels.hotline.csv,
+            &self.channels.store.csv,
+        )
+        .context("invalid configuration")
+    }
+
+    /// The HMAC secrets of the signed HTTP intakes.
+    pub fn channel_secrets(&self) -> mend_server::ChannelSecrets {
+        mend_server::ChannelSecrets {
+            hotline: self.channels.hotline.secret.clone(),
+            bot: self.channels.bot.secret.clone(),
+            store: self.channels.store.secret.clone(),
+        }
     }
 
     pub fn intake(&self) -> Result<std::sync::Arc<mend_cases::Intake>> {

@@ -5,23 +5,20 @@ use reqwest::StatusCode;
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 
-use crate::support::{TestDb, both_databases, complaint};
+use crate::support::{Server, TestDb, both_databases, complaint, json_response};
 
-async fn post(server: &crate::support::Server, body: impl Into<reqwest::Body>) -> (StatusCode, Value) {
-    let response = server
-        .client
-        .post(server.url("/api/v1/complaints"))
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .expect("request");
-    let status = response.status();
-    (status, response.json().await.expect("JSON body"))
+async fn post(server: &Server, token: &str, body: impl Into<reqwest::Body>) -> (StatusCode, Value) {
+    let request = server.request(reqwest::Method::POST, "/api/v1/complaints", token);
+    json_response(request.header("content-type", "application/json").body(body)).await
+}
+
+fn token(db: &TestDb) -> String {
+    db.mend().add_user("integration", "agent")["token"].as_str().unwrap().to_owned()
 }
 
 async fn a_complaint_is_created_then_recognised_as_a_duplicate(db: TestDb) {
     let server = db.mend().serve();
+    let token = token(&db);
     let mut body = complaint(
         "wechat",
         "msg-9",
@@ -31,26 +28,20 @@ async fn a_complaint_is_created_then_recognised_as_a_duplicate(db: TestDb) {
     );
     body["satisfaction"] = Value::Null;
 
-    let (status, created) = post(&server, body.to_string()).await;
+    let (status, created) = post(&server, &token, body.to_string()).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     assert_eq!(created["case_created"], true);
     assert_eq!(created["category"], "broadband_outage");
 
-    let (status, again) = post(&server, body.to_string()).await;
+    let (status, again) = post(&server, &token, body.to_string()).await;
     assert_eq!(status, StatusCode::OK, "{again}");
     assert_eq!(again["duplicate"], true);
     assert_eq!(again["case_id"], created["case_id"]);
     assert_eq!(again["complaint_id"], created["complaint_id"]);
 
-    let case: Value = server
-        .client
-        .get(server.url(&format!("/api/v1/cases/{}", created["case_id"].as_str().unwrap())))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, case) =
+        server.get_json(&format!("/api/v1/cases/{}", created["case_id"].as_str().unwrap()), &token).await;
+    assert_eq!(status, StatusCode::OK);
     assert_eq!(case["id"], created["case_id"]);
     assert_eq!(case["customer"]["name"], "张先生");
     assert_eq!(case["customer"]["email"], "zhang@example.com");
@@ -67,14 +58,15 @@ async fn a_complaint_is_created_then_recognised_as_a_duplicate(db: TestDb) {
 
 async fn an_invalid_complaint_is_refused_and_quarantined(db: TestDb) {
     let server = db.mend().serve();
+    let token = token(&db);
     let body = complaint("hotline", "call-x", "2026-11-20T09:12:00+08:00", json!({"name": "无号码"}), "断网");
-    let (status, error) = post(&server, body.to_string()).await;
+    let (status, error) = post(&server, &token, body.to_string()).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(error["error"]["code"], "invalid_complaint");
     assert!(error["error"]["message"].as_str().unwrap().contains("no usable customer key"));
     let quarantine_id = error["error"]["quarantine_id"].as_str().expect("quarantine id").to_owned();
 
-    let (status, error) = post(&server, "{\"channel\": ").await;
+    let (status, error) = post(&server, &token, "{\"channel\": ").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(error["error"]["message"].as_str().unwrap().contains("not valid JSON"));
 
@@ -90,9 +82,10 @@ async fn an_invalid_complaint_is_refused_and_quarantined(db: TestDb) {
 
 async fn an_oversized_body_is_refused_and_nothing_is_stored(db: TestDb) {
     let server = db.mend().serve();
+    let token = token(&db);
     let mut body = complaint("hotline", "big", "2026-11-20T09:12:00+08:00", json!({"phone": "13800138000"}), "");
     body["text"] = json!("断".repeat(400_000));
-    let (status, error) = post(&server, body.to_string()).await;
+    let (status, error) = post(&server, &token, body.to_string()).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(error["error"]["code"], "payload_too_large");
     let store = db.store().await;
@@ -102,7 +95,8 @@ async fn an_oversized_body_is_refused_and_nothing_is_stored(db: TestDb) {
 
 async fn errors_are_json_with_a_4xx(db: TestDb) {
     let server = db.mend().serve();
-    let get = |path: &str| server.client.get(server.url(path)).send();
+    let token = token(&db);
+    let get = |path: &str| server.request(reqwest::Method::GET, path, &token).send();
 
     let response = get("/api/v1/cases/01a2080d-e4d3-75f0-af6a-4ad1f2d13918").await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
@@ -121,6 +115,20 @@ async fn errors_are_json_with_a_4xx(db: TestDb) {
 
     let health: Value = get("/healthz").await.unwrap().json().await.unwrap();
     assert_eq!(health["status"], "ok");
+
+    let anonymous =
+        server.client.get(server.url("/api/v1/cases/01a2080d-e4d3-75f0-af6a-4ad1f2d13918")).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(anonymous.json::<Value>().await.unwrap()["error"]["code"], "unauthorized");
+    let (status, error) =
+        json_response(server.request(reqwest::Method::GET, "/api/v1/quarantine", "mend_forged")).await;
+    assert_eq!((status, error["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
+    let (status, error) = server.get_json("/api/v1/quarantine", &token).await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden")),
+        "agents do not see quarantine"
+    );
 }
 
 /// Many connections deliver complaints of one known customer about a new problem at once (and
@@ -128,9 +136,10 @@ async fn errors_are_json_with_a_4xx(db: TestDb) {
 /// one record per delivery and one case for the one problem.
 async fn concurrent_deliveries_of_one_customer_make_one_case(db: TestDb) {
     let server = db.mend().serve();
+    let token = token(&db);
     let customer = json!({"phone": "13800138000", "wechat_openid": "oRace"});
     let first = complaint("hotline", "earlier", "2026-11-19T09:00:00+08:00", customer.clone(), "话费乱收费");
-    assert_eq!(post(&server, first.to_string()).await.0, StatusCode::CREATED);
+    assert_eq!(post(&server, &token, first.to_string()).await.0, StatusCode::CREATED);
 
     let requests = (0..16).flat_map(|i| {
         let body = complaint(
@@ -142,7 +151,7 @@ async fn concurrent_deliveries_of_one_customer_make_one_case(db: TestDb) {
         );
         [body.clone(), body]
     });
-    let responses = futures::future::join_all(requests.map(|body| post(&server, body.to_string()))).await;
+    let responses = futures::future::join_all(requests.map(|body| post(&server, &token, body.to_string()))).await;
     let created = responses.iter().filter(|(s, _)| *s == StatusCode::CREATED).count();
     let duplicates = responses.iter().filter(|(s, _)| *s == StatusCode::OK).count();
     assert_eq!((created, duplicates), (16, 16), "{responses:?}");

@@ -1,5 +1,6 @@
 //! Grouping v0 through the binary: one customer + one category + inside the window = one case.
 
+use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 
 use crate::support::{TestDb, both_databases, complaint, lines};
@@ -116,7 +117,34 @@ async fn the_window_comes_from_configuration(db: TestDb) {
     assert_eq!(db.mend().export_cases().len(), 2, "a one-day window splits complaints two days apart");
 }
 
+/// A channel that knows the customer's name or email fills what mend lacks; it never
+/// overwrites what is there (an agent may have corrected it).
+async fn missing_customer_details_are_filled_never_overwritten(db: TestDb) {
+    let phone = |extra: Value| {
+        let mut customer = json!({"phone": "13800138000"});
+        customer.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        customer
+    };
+    db.mend().import_lines(&lines(&[complaint("hotline", "a", "2026-11-20T09:00:00+08:00", phone(json!({})), "断网")]));
+    db.mend().import_lines(&lines(&[
+        complaint("wechat", "b", "2026-11-20T10:00:00+08:00", phone(json!({"name": "张先生"})), "断网"),
+        complaint(
+            "bot",
+            "c",
+            "2026-11-20T11:00:00+08:00",
+            phone(json!({"name": "张三", "email": "z@example.com"})),
+            "断网",
+        ),
+    ]));
+    let store = db.store().await;
+    let customers = mend_store::entities::customer::Entity::find().all(store.connection()).await.unwrap();
+    assert_eq!(customers.len(), 1);
+    assert_eq!(customers[0].display_name.as_deref(), Some("张先生"), "the first name given stays");
+    assert_eq!(customers[0].email.as_deref(), Some("z@example.com"));
+}
+
 both_databases!(
+    missing_customer_details_are_filled_never_overwritten,
     complaints_join_across_channels_by_a_shared_key,
     a_complaint_joins_an_existing_case_in_a_later_import,
     a_complaint_outside_the_window_opens_a_new_case,

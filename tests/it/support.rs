@@ -230,6 +230,11 @@ impl Mend {
         cases
     }
 
+    /// `mend user add`; returns the printed JSON (with the API token).
+    pub fn add_user(&self, name: &str, role: &str) -> Value {
+        self.run(&["user", "add", "--name", name, "--role", role], b"").json()
+    }
+
     pub fn export_cases(&self) -> Vec<Value> {
         self.run(&["cases", "export"], b"").json_lines()
     }
@@ -270,6 +275,27 @@ impl Server {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
     }
+
+    /// A request with `Authorization: Bearer token`.
+    pub fn request(&self, method: reqwest::Method, path: &str, token: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path)).bearer_auth(token)
+    }
+
+    /// GET with a token; the status and the JSON body.
+    pub async fn get_json(&self, path: &str, token: &str) -> (reqwest::StatusCode, Value) {
+        let response = self.request(reqwest::Method::GET, path, token).send().await.expect("request");
+        let status = response.status();
+        (status, response.json().await.expect("JSON body"))
+    }
+}
+
+/// Sends `request` and returns the status and the JSON body.
+pub async fn json_response(request: reqwest::RequestBuilder) -> (reqwest::StatusCode, Value) {
+    let response = request.send().await.expect("request");
+    let status = response.status();
+    let text = response.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    (status, body)
 }
 
 impl Drop for Server {

@@ -70,3 +70,7 @@ id_type!(
     /// A payload that could not be accepted, kept with its raw bytes.
     QuarantineId
 );
+id_type!(
+    /// A person who signs in: an agent, a supervisor or an administrator.
+    UserId
+);

@@ -9,10 +9,12 @@ mod complaint;
 mod identity;
 mod ids;
 mod phone;
+mod role;
 
 pub use channel::{Channel, UnknownChannel};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use complaint::{CaseStatus, Complaint, CustomerDetails, Delivery, Quarantined, Satisfaction};
 pub use identity::{CustomerKey, IdentityKind};
-pub use ids::{CaseId, ComplaintId, CustomerId, QuarantineId};
+pub use ids::{CaseId, ComplaintId, CustomerId, QuarantineId, UserId};
 pub use phone::{InvalidPhoneNumber, PhoneNumber};
+pub use role::Role;

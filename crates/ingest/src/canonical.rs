@@ -1,9 +1,11 @@
 //! The canonical complaint (DESIGN.md): one JSON object per complaint, from any channel.
 
-use mend_core::{Channel, Complaint, CustomerDetails, CustomerKey, IdentityKind, PhoneNumber, Satisfaction};
+use mend_core::{Channel, Complaint, CustomerDetails, CustomerKey, IdentityKind, Satisfaction};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::keys::{KeyCollector, delivery_id};
+use crate::values::json_text;
 use crate::{ParseSettings, Rejection, parse_instant};
 
 /// Unknown fields are ignored, so channels may send more than we read.
@@ -32,15 +34,11 @@ struct CanonicalCustomer {
 
 /// Parses one canonical complaint.
 pub fn parse_canonical(raw: &[u8], settings: &ParseSettings) -> Result<Complaint, Rejection> {
-    let text = std::str::from_utf8(raw).map_err(|e| Rejection::NotUtf8 { valid_up_to: e.valid_up_to() })?;
-    let value: Value = serde_json::from_str(text).map_err(|e| Rejection::Json(e.to_string()))?;
-    if !value.is_object() {
-        return Err(Rejection::NotAnObject(json_kind(&value)));
-    }
+    let (text, value) = crate::json_object(raw)?;
     let c: Canonical = serde_json::from_value(value).map_err(|e| Rejection::Json(e.to_string()))?;
 
     let channel: Channel = required_str(c.channel.as_deref(), "channel")?.parse()?;
-    let source_id = source_id(c.source_id)?;
+    let source_id = delivery_id(json_text(c.source_id, "source_id")?, "source_id")?;
     let received_at = parse_instant(required_str(c.received_at.as_deref(), "received_at")?, settings.default_timezone)
         .map_err(|reason| Rejection::invalid("received_at", reason))?;
     let customer = c.customer.unwrap_or_default();
@@ -65,7 +63,7 @@ pub fn parse_canonical(raw: &[u8], settings: &ParseSettings) -> Result<Complaint
     })
 }
 
-fn json_kind(value: &Value) -> &'static str {
+pub(crate) fn json_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "boolean",
@@ -91,54 +89,14 @@ fn looks_like_email(s: &str) -> bool {
     matches!(s.split_once('@'), Some((local, domain)) if !local.is_empty() && domain.contains('.') && !s.contains(char::is_whitespace))
 }
 
-/// Ids are strings, but exports from spreadsheets often turn them into numbers.
-fn scalar_string(value: Option<Value>, field: &'static str) -> Result<Option<String>, Rejection> {
-    match value {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(non_empty(Some(s))),
-        Some(Value::Number(n)) if n.is_u64() || n.is_i64() => Ok(Some(n.to_string())),
-        Some(other) => Err(Rejection::invalid(field, format!("expected a string, got a {}", json_kind(&other)))),
-    }
-}
-
-const MAX_ID_LEN: usize = 128;
-
-fn source_id(value: Option<Value>) -> Result<String, Rejection> {
-    let id = scalar_string(value, "source_id")?.ok_or(Rejection::Missing("source_id"))?;
-    if id.len() > MAX_ID_LEN || id.chars().any(char::is_control) {
-        return Err(Rejection::invalid("source_id", "longer than 128 bytes or contains control characters"));
-    }
-    Ok(id)
-}
-
 fn customer_keys(c: &CanonicalCustomer) -> Result<Vec<CustomerKey>, Rejection> {
-    let mut keys = Vec::new();
-    let mut problems = Vec::new();
-    if let Some(raw) = scalar_string(c.phone.clone(), "customer.phone")? {
-        match PhoneNumber::parse(&raw) {
-            Ok(phone) => keys.push(CustomerKey::new(IdentityKind::Phone, phone.as_str())),
-            Err(e) => problems.push(e.to_string()),
-        }
-    }
-    let opaque = [
-        (IdentityKind::WechatOpenid, non_empty(c.wechat_openid.clone())),
-        (IdentityKind::WechatUnionid, non_empty(c.wechat_unionid.clone())),
-        (IdentityKind::MemberId, scalar_string(c.member_id.clone(), "customer.member_id")?),
-        (IdentityKind::BotUserId, non_empty(c.bot_user_id.clone())),
-    ];
-    for (kind, value) in opaque {
-        let Some(value) = value else { continue };
-        if value.len() > MAX_ID_LEN || value.chars().any(|ch| ch.is_control() || ch.is_whitespace()) {
-            problems.push(format!("{kind} `{value}` has spaces, control characters or is too long"));
-        } else {
-            keys.push(CustomerKey::new(kind, value));
-        }
-    }
-    if keys.is_empty() {
-        let detail = if problems.is_empty() { String::new() } else { format!(" ({})", problems.join("; ")) };
-        return Err(Rejection::NoCustomerKey { detail });
-    }
-    Ok(keys)
+    let mut keys = KeyCollector::default();
+    keys.phone(json_text(c.phone.clone(), "customer.phone")?.as_deref());
+    keys.opaque(IdentityKind::WechatOpenid, c.wechat_openid.as_deref());
+    keys.opaque(IdentityKind::WechatUnionid, c.wechat_unionid.as_deref());
+    keys.opaque(IdentityKind::MemberId, json_text(c.member_id.clone(), "customer.member_id")?.as_deref());
+    keys.opaque(IdentityKind::BotUserId, c.bot_user_id.as_deref());
+    keys.finish()
 }
 
 fn satisfaction(value: Value) -> Result<Option<Satisfaction>, Rejection> {

@@ -1,42 +1,164 @@
-//! Channel adapters: bytes in, a validated [`mend_core::Complaint`] or a typed [`Rejection`] out.
+//! Channel adapters: bytes in, a validated [`mend_core::Complaint`] (or a reason to ignore a
+//! record that is not a complaint) or a typed [`Rejection`] out, plus the checks of who sent
+//! them (WeChat signatures, HMAC-signed bodies).
 //!
 //! Adapters are pure functions with no I/O, so they can be property-tested and fuzzed. Deciding
 //! which case a complaint belongs to is not their business: that is `mend-cases`.
 
+mod bot;
 mod canonical;
+mod csv_rows;
+mod cues;
+mod hotline;
+mod keys;
 mod lines;
 mod rejection;
+mod settings;
+mod signature;
+mod store_terminal;
 mod time;
+mod values;
+pub mod wechat;
 
+pub use bot::parse_bot;
 pub use canonical::parse_canonical;
+pub use csv_rows::CsvRecords;
+pub use cues::Cues;
+pub use hotline::{parse_hotline_csv, parse_hotline_json};
 pub use lines::RecordLines;
 pub use rejection::Rejection;
+pub use settings::{
+    ConfigError, CueConfig, HotlineCsvConfig, ParseSettings, ScoreScale, StoreCsvConfig, TextEncoding, WechatConfig,
+};
+pub use signature::{SIGNATURE_HEADER, SignatureError, sign_body, verify_body_signature};
+pub use store_terminal::{parse_store_csv, parse_store_json};
 pub use time::parse_instant;
+pub use wechat::parse_wechat;
 
-use mend_core::{Delivery, Quarantined};
+use mend_core::{Complaint, Delivery, Quarantined};
 
-/// How adapters read what channels leave implicit.
-#[derive(Debug, Clone, Copy)]
-pub struct ParseSettings {
-    /// The zone of times written without an offset.
-    pub default_timezone: chrono_tz::Tz,
+/// What an adapter made of one record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    Complaint(Complaint),
+    /// A well-formed record that is not dissatisfaction (a question on WeChat, a call rated
+    /// satisfied): counted, not stored.
+    Ignored(String),
 }
 
-impl Default for ParseSettings {
-    fn default() -> Self {
-        Self { default_timezone: chrono_tz::Asia::Shanghai }
+/// The shapes records arrive in. The label is what quarantine remembers, so a record can be
+/// replayed through the same adapter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// A canonical complaint (DESIGN.md).
+    Canonical,
+    HotlineJson,
+    HotlineCsv,
+    Wechat,
+    Bot,
+    StoreJson,
+    StoreCsv,
+}
+
+impl Format {
+    pub const ALL: [Format; 7] = [
+        Format::Canonical,
+        Format::HotlineJson,
+        Format::HotlineCsv,
+        Format::Wechat,
+        Format::Bot,
+        Format::StoreJson,
+        Format::StoreCsv,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Format::Canonical => "json",
+            Format::HotlineJson => "hotline",
+            Format::HotlineCsv => "hotline-csv",
+            Format::Wechat => "wechat",
+            Format::Bot => "bot",
+            Format::StoreJson => "store",
+            Format::StoreCsv => "store-csv",
+        }
+    }
+
+    /// The format of a quarantine label; `api` is a canonical complaint posted to the API.
+    pub fn from_label(label: &str) -> Option<Format> {
+        if label == "api" {
+            return Some(Format::Canonical);
+        }
+        Format::ALL.into_iter().find(|f| f.label() == label)
+    }
+
+    pub fn parse(self, raw: &[u8], settings: &ParseSettings) -> Result<Parsed, Rejection> {
+        match self {
+            Format::Canonical => parse_canonical(raw, settings).map(Parsed::Complaint),
+            Format::HotlineJson => parse_hotline_json(raw, settings),
+            Format::HotlineCsv => parse_hotline_csv(raw, settings),
+            Format::Wechat => parse_wechat(raw, settings),
+            Format::Bot => parse_bot(raw, settings),
+            Format::StoreJson => parse_store_json(raw, settings),
+            Format::StoreCsv => parse_store_csv(raw, settings),
+        }
     }
 }
 
-/// Turns an adapter's answer into what intake records: the complaint, or the raw bytes and the
-/// reason in quarantine.
-pub fn into_delivery(channel_label: &str, raw: &[u8], parsed: Result<mend_core::Complaint, Rejection>) -> Delivery {
+/// What a record becomes: a delivery for intake (a complaint, or the raw bytes and the reason
+/// in quarantine), or nothing but a count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    Delivery(Delivery),
+    Ignored(String),
+}
+
+/// Turns an adapter's answer into what intake records. `label` names where the bytes came from
+/// (a [`Format::label`], or `api`), for quarantine and replay.
+pub fn receive(label: &str, raw: &[u8], parsed: Result<Parsed, Rejection>) -> Received {
     match parsed {
-        Ok(complaint) => Delivery::Complaint(Box::new(complaint)),
-        Err(rejection) => Delivery::Quarantined(Quarantined {
-            channel: channel_label.to_owned(),
+        Ok(Parsed::Ignored(why)) => Received::Ignored(why),
+        Ok(Parsed::Complaint(complaint)) => Received::Delivery(Delivery::Complaint(Box::new(complaint))),
+        Err(rejection) => Received::Delivery(Delivery::Quarantined(Quarantined {
+            channel: label.to_owned(),
             raw: raw.to_vec(),
             reason: rejection.to_string(),
-        }),
+        })),
+    }
+}
+
+/// A payload that must be one JSON object, as UTF-8 text and parsed.
+pub(crate) fn json_object(raw: &[u8]) -> Result<(&str, serde_json::Value), Rejection> {
+    let text = std::str::from_utf8(raw).map_err(|e| Rejection::NotUtf8 { valid_up_to: e.valid_up_to() })?;
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| Rejection::Json(e.to_string()))?;
+    match value {
+        serde_json::Value::Object(_) => Ok((text, value)),
+        other => Err(Rejection::NotAnObject(canonical::json_kind(&other))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn labels_round_trip() {
+        for format in Format::ALL {
+            assert_eq!(Format::from_label(format.label()), Some(format));
+        }
+        assert_eq!(Format::from_label("api"), Some(Format::Canonical));
+        assert_eq!(Format::from_label("fax"), None);
+    }
+
+    proptest! {
+        /// Whatever arrives, every adapter answers: a complaint, a reason to ignore it, or a
+        /// typed rejection — never a panic.
+        #[test]
+        fn any_bytes_through_any_adapter_never_panic(raw in proptest::collection::vec(any::<u8>(), 0..1024)) {
+            let settings = ParseSettings::default();
+            for format in Format::ALL {
+                let _ = format.parse(&raw, &settings);
+            }
+        }
     }
 }

@@ -37,6 +37,27 @@ pub fn parse_instant(input: &str, zone: Tz) -> Result<DateTime<Utc>, String> {
     Err(format!("`{input}` is not a time (expected RFC 3339, e.g. 2026-11-20T09:12:00+08:00)"))
 }
 
+/// A time as an export writes it: its configured `format` (a naive time in `zone`) first, then
+/// whatever [`parse_instant`] reads. The error names `field`.
+pub(crate) fn read_time(
+    text: &str,
+    format: Option<&str>,
+    zone: Tz,
+    field: &'static str,
+) -> Result<DateTime<Utc>, crate::Rejection> {
+    let text = text.trim();
+    if let Some(format) = format
+        && let Ok(naive) = NaiveDateTime::parse_from_str(text, format)
+    {
+        return zone
+            .from_local_datetime(&naive)
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
+            .ok_or_else(|| crate::Rejection::invalid(field, format!("`{text}` does not exist in {zone}")));
+    }
+    parse_instant(text, zone).map_err(|reason| crate::Rejection::invalid(field, reason))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,8 @@ use serde_json::{Value, json};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     BadRequest,
+    Unauthorized,
+    Forbidden,
     InvalidComplaint,
     NotFound,
     MethodNotAllowed,
@@ -21,6 +23,8 @@ impl ErrorCode {
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::BadRequest => "bad_request",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
             ErrorCode::InvalidComplaint => "invalid_complaint",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
@@ -32,6 +36,8 @@ impl ErrorCode {
     pub fn status(self) -> StatusCode {
         match self {
             ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::InvalidComplaint => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -107,6 +113,8 @@ mod tests {
     fn every_code_has_its_status() {
         let table = [
             (ErrorCode::BadRequest, 400, "bad_request"),
+            (ErrorCode::Unauthorized, 401, "unauthorized"),
+            (ErrorCode::Forbidden, 403, "forbidden"),
             (ErrorCode::InvalidComplaint, 422, "invalid_complaint"),
             (ErrorCode::NotFound, 404, "not_found"),
             (ErrorCode::MethodNotAllowed, 405, "method_not_allowed"),

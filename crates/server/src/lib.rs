@@ -4,7 +4,9 @@
 //! the rule (`mend-ingest`, `mend-cases`, `mend-store`), and map the answer to a status; they hold
 //! no business rules of their own.
 
+pub mod auth;
 mod error;
+mod metrics;
 mod routes;
 
 use std::sync::Arc;
@@ -18,6 +20,7 @@ use mend_store::Store;
 use tower_http::trace::TraceLayer;
 
 pub use error::{ApiError, ErrorCode};
+pub use metrics::Metrics;
 
 /// Everything a handler may use.
 #[derive(Clone)]
@@ -25,7 +28,17 @@ pub struct AppState {
     pub store: Store,
     pub intake: Arc<Intake>,
     pub parse: ParseSettings,
+    pub secrets: Arc<ChannelSecrets>,
+    pub metrics: Arc<Metrics>,
     pub clock: Arc<dyn Clock>,
+}
+
+/// The HMAC keys of the signed channel intakes (`[channels.*] secret`); empty refuses all.
+#[derive(Debug, Clone, Default)]
+pub struct ChannelSecrets {
+    pub hotline: String,
+    pub bot: String,
+    pub store: String,
 }
 
 #[derive(Debug, Clone, Copy)]

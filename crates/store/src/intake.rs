@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use mend_core::{Channel, CustomerDetails, CustomerId, CustomerKey};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryTrait, Set,
     Statement,
@@ -226,14 +226,16 @@ fn fill_customer_details(
 ) -> Statement {
     // COALESCE keeps what an agent may already have corrected.
     customer::Entity::update_many()
-        .col_expr(
-            customer::Column::DisplayName,
-            Expr::cust_with_values("COALESCE(display_name, ?)", [details.name.clone()]),
-        )
-        .col_expr(customer::Column::Email, Expr::cust_with_values("COALESCE(email, ?)", [details.email.clone()]))
+        .col_expr(customer::Column::DisplayName, coalesce(customer::Column::DisplayName, details.name.clone()))
+        .col_expr(customer::Column::Email, coalesce(customer::Column::Email, details.email.clone()))
         .col_expr(customer::Column::UpdatedAt, Expr::value(now))
         .filter(Condition::all().add(customer::Column::Id.eq(id.as_uuid())))
         .build(backend)
+}
+
+/// The column's value if it has one, else `value`.
+fn coalesce(column: customer::Column, value: Option<String>) -> Expr {
+    Expr::expr(Func::coalesce([Expr::col(column), Expr::val(value)]))
 }
 
 const QUARANTINE: Table = Table {

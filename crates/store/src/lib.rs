@@ -11,8 +11,10 @@ mod connect;
 pub mod entities;
 mod error;
 pub mod intake;
+pub mod quarantine;
 pub mod reads;
 mod records;
+pub mod users;
 
 pub use connect::{Backend, Store};
 pub use error::StoreError;

@@ -146,16 +146,6 @@ pub async fn largest_case<C: ConnectionTrait>(conn: &C) -> Result<Option<CaseId>
     Ok(id.map(CaseId::from_uuid))
 }
 
-/// Quarantined payloads, newest first.
-pub async fn quarantined<C: ConnectionTrait>(conn: &C, limit: u64) -> Result<Vec<quarantine::Model>, StoreError> {
-    Ok(quarantine::Entity::find()
-        .order_by_desc(quarantine::Column::ReceivedAt)
-        .order_by_desc(quarantine::Column::Id)
-        .limit(limit)
-        .all(conn)
-        .await?)
-}
-
 /// Broken references and stale counters: what the intake tables' missing foreign keys would
 /// have refused, and what grouping must keep true. Each problem is one line naming the rows;
 /// an empty answer means the data is consistent. Cost grows with the tables (full scans), so

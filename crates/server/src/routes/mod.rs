@@ -3,6 +3,10 @@
 mod cases;
 mod complaints;
 mod health;
+mod ingest;
+mod metrics;
+mod quarantine;
+mod wechat;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -15,8 +19,12 @@ use crate::error::{ApiError, ErrorCode};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(health::healthz))
+        .route("/metrics", get(metrics::metrics))
+        .route("/wechat/callback", get(wechat::verify).post(wechat::push))
         .route("/api/v1/complaints", post(complaints::create))
+        .route("/api/v1/ingest/{channel}", post(ingest::receive))
         .route("/api/v1/cases/{id}", get(cases::show))
+        .route("/api/v1/quarantine", get(quarantine::list))
 }
 
 pub async fn not_found() -> ApiError {

@@ -6,3 +6,4 @@ pub mod complaint;
 pub mod customer;
 pub mod customer_identity;
 pub mod quarantine;
+pub mod user;

@@ -1,0 +1,209 @@
+//! CSV exports (call centers, store terminals): split into self-contained rows, then read one
+//! row by the configured column names.
+//!
+//! A row travels as its own two-line CSV — the export's header, then the row — so a row in
+//! quarantine can be replayed alone after the mapping or encoding is fixed. Splitting works on
+//! bytes: GB18030 (and GBK) never use the bytes of `,`, `"`, CR or LF inside a multi-byte
+//! character, so the split is right before the encoding is known to be right.
+
+use std::cell::RefCell;
+use std::io::{self, BufRead};
+
+use crate::Rejection;
+use crate::settings::TextEncoding;
+
+/// Yields each data row of a CSV stream as `header + row`, in constant memory.
+pub struct CsvRecords<R> {
+    reader: csv::Reader<R>,
+    header: Option<Vec<u8>>,
+    record: csv::ByteRecord,
+}
+
+impl<R: BufRead> CsvRecords<R> {
+    pub fn new(reader: R) -> Self {
+        let reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(reader);
+        Self { reader, header: None, record: csv::ByteRecord::new() }
+    }
+
+    pub fn bytes_read(&self) -> u64 {
+        self.reader.position().byte()
+    }
+
+    /// The next row (header line, then the row), or `None` at the end. Blank rows are skipped.
+    pub fn next_record(&mut self, buf: &mut Vec<u8>) -> io::Result<Option<()>> {
+        loop {
+            let more = self.reader.read_byte_record(&mut self.record).map_err(io::Error::other)?;
+            if !more {
+                return Ok(None);
+            }
+            if self.record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
+                continue;
+            }
+            let row = self.write_row()?;
+            let Some(header) = &self.header else {
+                self.header = Some(row);
+                continue;
+            };
+            buf.clear();
+            buf.extend_from_slice(header);
+            buf.extend_from_slice(&row);
+            return Ok(Some(()));
+        }
+    }
+
+    fn write_row(&self) -> io::Result<Vec<u8>> {
+        let mut row = Vec::with_capacity(self.record.as_slice().len() + 2 * self.record.len() + 1);
+        // Sized to the row: the default 8 KiB buffer would cost an allocation per row.
+        let mut writer = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::Any(b'\n'))
+            .buffer_capacity(row.capacity())
+            .from_writer(&mut row);
+        writer.write_byte_record(&self.record).map_err(io::Error::other)?;
+        writer.flush()?;
+        drop(writer);
+        Ok(row)
+    }
+}
+
+thread_local! {
+    /// csv-core builds a parsing automaton per reader, which costs far more than reading one
+    /// row; rows are read one at a time, so each thread keeps one reader.
+    static ROW_READER: RefCell<csv_core::Reader> = RefCell::new(csv_core::Reader::new());
+}
+
+/// The fields of the first `count` records of `raw`, unescaped.
+fn split_records(raw: &[u8], count: usize) -> Result<Vec<Vec<Vec<u8>>>, Rejection> {
+    ROW_READER.with_borrow_mut(|reader| {
+        reader.reset();
+        let mut output = vec![0u8; raw.len()];
+        let mut ends = vec![0usize; 16];
+        let mut records = Vec::with_capacity(count);
+        let mut input = raw;
+        while records.len() < count {
+            let (mut out_len, mut end_len) = (0, 0);
+            loop {
+                let (result, nin, nout, nend) = reader.read_record(input, &mut output[out_len..], &mut ends[end_len..]);
+                input = &input[nin..];
+                out_len += nout;
+                end_len += nend;
+                match result {
+                    csv_core::ReadRecordResult::InputEmpty => continue,
+                    csv_core::ReadRecordResult::OutputFull => output.resize(output.len() * 2 + 64, 0),
+                    csv_core::ReadRecordResult::OutputEndsFull => ends.resize(ends.len() * 2, 0),
+                    csv_core::ReadRecordResult::Record => break,
+                    csv_core::ReadRecordResult::End => return Ok(records),
+                }
+            }
+            let mut start = 0;
+            let fields = ends[..end_len]
+                .iter()
+                .map(|&end| {
+                    let field = output[start..end].to_vec();
+                    start = end;
+                    field
+                })
+                .collect();
+            records.push(fields);
+        }
+        Ok(records)
+    })
+}
+
+/// One row's values by column name (exports have a dozen columns: a scan beats hashing).
+#[derive(Debug)]
+pub(crate) struct Row {
+    columns: Vec<String>,
+    values: Vec<String>,
+}
+
+impl Row {
+    /// Reads `raw` (header line + one row) in `encoding`.
+    pub fn parse(raw: &[u8], encoding: TextEncoding) -> Result<Self, Rejection> {
+        let mut records = split_records(raw, 2)?.into_iter();
+        let (Some(header), Some(row)) = (records.next(), records.next()) else {
+            return Err(Rejection::Csv("a row needs a header line and a data line".into()));
+        };
+        let columns: Vec<String> =
+            header.iter().map(|h| decode(h, encoding).map(|h| h.trim().to_owned())).collect::<Result<_, _>>()?;
+        let values: Vec<String> = row.iter().map(|v| decode(v, encoding)).collect::<Result<_, _>>()?;
+        Ok(Self { columns, values })
+    }
+
+    /// The trimmed value of `column`, `None` when blank. A column the header lacks is an error
+    /// naming the columns it has, so a wrong mapping is fixed in one look.
+    pub fn get(&self, column: &str, field: &'static str) -> Result<Option<&str>, Rejection> {
+        match self.columns.iter().position(|c| c == column.trim()) {
+            // A short row (flexible CSV) lacks the trailing columns: blank.
+            Some(i) => Ok(self.values.get(i).map(|v| v.trim()).filter(|v| !v.is_empty())),
+            None => Err(Rejection::Invalid {
+                field,
+                reason: format!(
+                    "the export has no column `{column}` (its columns: {}); set the mapping in [channels.*.csv]",
+                    self.columns.join(", ")
+                ),
+            }),
+        }
+    }
+
+    /// Like [`Row::get`], for a column the mapping may leave empty (`""` = not exported).
+    pub fn get_optional(&self, column: &str, field: &'static str) -> Result<Option<&str>, Rejection> {
+        if column.trim().is_empty() { Ok(None) } else { self.get(column, field) }
+    }
+}
+
+fn decode(bytes: &[u8], encoding: TextEncoding) -> Result<String, Rejection> {
+    match encoding {
+        TextEncoding::Utf8 => std::str::from_utf8(bytes).map(str::to_owned).map_err(|e| Rejection::Encoding {
+            encoding: "UTF-8",
+            detail: format!(
+                "byte {} starts an invalid sequence; an Excel export may need encoding = \"gb18030\"",
+                e.valid_up_to()
+            ),
+        }),
+        TextEncoding::Gb18030 => encoding_rs::GB18030
+            .decode_without_bom_handling_and_without_replacement(bytes)
+            .map(|s| s.into_owned())
+            .ok_or_else(|| Rejection::Encoding {
+                encoding: "GB18030",
+                detail: "a byte sequence is not GB18030".into(),
+            }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(input: &[u8]) -> Vec<Vec<u8>> {
+        let mut records = CsvRecords::new(input);
+        let mut buf = Vec::new();
+        let mut out = Vec::new();
+        while records.next_record(&mut buf).unwrap().is_some() {
+            out.push(buf.clone());
+        }
+        out
+    }
+
+    #[test]
+    fn each_row_carries_the_header_and_quoted_fields_survive() {
+        let input = "call_id,notes\r\nc1,\"宽带断了,又断了\"\r\n\r\nc2,\"他说\"\"没人管\"\"\"\nc3,多行\n";
+        let got = rows(input.as_bytes());
+        assert_eq!(got.len(), 3);
+        assert_eq!(String::from_utf8_lossy(&got[0]), "call_id,notes\nc1,\"宽带断了,又断了\"\n");
+        let row = Row::parse(&got[1], TextEncoding::Utf8).unwrap();
+        assert_eq!(row.get("notes", "notes").unwrap(), Some("他说\"没人管\""));
+        assert_eq!(row.get("call_id", "call_id").unwrap(), Some("c2"));
+    }
+
+    #[test]
+    fn reads_gb18030_and_names_a_missing_column() {
+        let (bytes, _, _) = encoding_rs::GB18030.encode("呼叫编号,主叫号码\n123,13800138000\n");
+        let got = rows(&bytes);
+        let row = Row::parse(&got[0], TextEncoding::Gb18030).unwrap();
+        assert_eq!(row.get("主叫号码", "caller").unwrap(), Some("13800138000"));
+        let wrong = Row::parse(&got[0], TextEncoding::Utf8).unwrap_err().to_string();
+        assert!(wrong.contains("gb18030"), "{wrong}");
+        let missing = row.get("caller", "caller").unwrap_err().to_string();
+        assert!(missing.contains("呼叫编号, 主叫号码"), "{missing}");
+    }
+}

@@ -1,0 +1,237 @@
+//! What adapters need to know that channels leave implicit: time zones, the words that mark
+//! dissatisfaction, how a vendor's CSV export names its columns, the WeChat keys.
+//!
+//! The `*Config` structs are the configuration file's sections as written
+//! (`[channels.hotline.csv]`, `[wechat]`, …); [`ParseSettings::new`] checks them once and turns
+//! them into what the adapters use.
+
+use std::sync::Arc;
+
+use chrono_tz::Tz;
+use serde::Deserialize;
+
+use crate::cues::Cues;
+use crate::wechat::AesKey;
+
+/// Character encoding of a CSV export. Excel in China writes GB18030 (GBK) by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TextEncoding {
+    #[default]
+    #[serde(rename = "utf-8", alias = "utf8", alias = "UTF-8")]
+    Utf8,
+    #[serde(alias = "GB18030", alias = "gbk", alias = "GBK", alias = "gb2312")]
+    Gb18030,
+}
+
+/// Which end of a numeric satisfaction score is good. mend stores 1 = very dissatisfied …
+/// 5 = very satisfied; some IVR systems record "press 1 if satisfied".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ScoreScale {
+    /// 1 is the worst score, 5 the best.
+    #[default]
+    OneIsWorst,
+    /// 1 is the best score, 5 the worst.
+    OneIsBest,
+}
+
+/// `[channels.hotline.csv]`: how to read one vendor's call export.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct HotlineCsvConfig {
+    pub encoding: TextEncoding,
+    /// chrono format of naive times; times with an offset are read as RFC 3339 anyway.
+    pub time_format: String,
+    /// The zone of naive times.
+    pub timezone: String,
+    pub satisfaction_scale: ScoreScale,
+    pub call_id: String,
+    pub caller: String,
+    pub started_at: String,
+    pub ended_at: String,
+    pub agent: String,
+    pub satisfaction: String,
+    pub complaint: String,
+    pub notes: String,
+}
+
+impl Default for HotlineCsvConfig {
+    fn default() -> Self {
+        Self {
+            encoding: TextEncoding::Utf8,
+            time_format: "%Y-%m-%d %H:%M:%S".into(),
+            timezone: "Asia/Shanghai".into(),
+            satisfaction_scale: ScoreScale::OneIsWorst,
+            call_id: "call_id".into(),
+            caller: "caller".into(),
+            started_at: "started_at".into(),
+            ended_at: "ended_at".into(),
+            agent: "agent".into(),
+            satisfaction: "satisfaction".into(),
+            complaint: "complaint".into(),
+            notes: "notes".into(),
+        }
+    }
+}
+
+/// `[channels.store.csv]`: how to read an export of store satisfaction terminals.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct StoreCsvConfig {
+    pub encoding: TextEncoding,
+    pub time_format: String,
+    pub timezone: String,
+    pub record_id: String,
+    pub store_id: String,
+    pub counter: String,
+    pub staff_id: String,
+    pub rated_at: String,
+    pub rating: String,
+    pub member_id: String,
+    pub phone: String,
+    pub comment: String,
+}
+
+impl Default for StoreCsvConfig {
+    fn default() -> Self {
+        Self {
+            encoding: TextEncoding::Utf8,
+            time_format: "%Y-%m-%d %H:%M:%S".into(),
+            timezone: "Asia/Shanghai".into(),
+            record_id: "record_id".into(),
+            store_id: "store_id".into(),
+            counter: "counter".into(),
+            staff_id: "staff_id".into(),
+            rated_at: "rated_at".into(),
+            rating: "rating".into(),
+            member_id: "member_id".into(),
+            phone: "phone".into(),
+            comment: "comment".into(),
+        }
+    }
+}
+
+/// `[wechat]`: the official account's server settings.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(default)]
+pub struct WechatConfig {
+    /// The Token of the server configuration; empty = the callback refuses every request.
+    pub token: String,
+    /// 43 characters; empty = plaintext mode only.
+    pub encoding_aes_key: String,
+    pub appid: String,
+    /// Menu clicks (`EventKey`) that mean "I want to complain".
+    pub complaint_event_keys: Vec<String>,
+}
+
+/// `[intake]`: rules shared by the channels.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(default)]
+pub struct CueConfig {
+    /// Words that mark a message as dissatisfaction where not every message is one (WeChat
+    /// messages, chatbot sessions, hotline notes).
+    pub dissatisfaction_cues: Vec<String>,
+    /// What chatbot users write to ask for a person; asking twice or more is a complaint.
+    pub human_request_cues: Vec<String>,
+}
+
+/// Everything the adapters read, checked. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ParseSettings {
+    /// The zone of times written without an offset.
+    pub default_timezone: Tz,
+    pub(crate) inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub dissatisfaction: Cues,
+    pub human_request: Cues,
+    pub wechat: WechatSettings,
+    pub hotline_csv: CsvLayout<HotlineCsvConfig>,
+    pub store_csv: CsvLayout<StoreCsvConfig>,
+}
+
+#[derive(Debug)]
+pub(crate) struct WechatSettings {
+    pub token: String,
+    pub aes_key: Option<AesKey>,
+    pub appid: String,
+    pub complaint_event_keys: Vec<String>,
+}
+
+/// A CSV mapping with its zone parsed.
+#[derive(Debug)]
+pub(crate) struct CsvLayout<C> {
+    pub columns: C,
+    pub timezone: Tz,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {reason}")]
+pub struct ConfigError {
+    pub key: &'static str,
+    pub reason: String,
+}
+
+fn zone(key: &'static str, name: &str) -> Result<Tz, ConfigError> {
+    name.parse().map_err(|_| ConfigError { key, reason: format!("`{name}` is not an IANA time zone") })
+}
+
+impl ParseSettings {
+    pub fn new(
+        default_timezone: Tz,
+        cues: &CueConfig,
+        wechat: &WechatConfig,
+        hotline_csv: &HotlineCsvConfig,
+        store_csv: &StoreCsvConfig,
+    ) -> Result<Self, ConfigError> {
+        let aes_key = match wechat.encoding_aes_key.trim() {
+            "" => None,
+            key => Some(
+                AesKey::from_encoding_aes_key(key)
+                    .map_err(|reason| ConfigError { key: "wechat.encoding_aes_key", reason })?,
+            ),
+        };
+        let inner = Inner {
+            dissatisfaction: Cues::new(&cues.dissatisfaction_cues),
+            human_request: Cues::new(&cues.human_request_cues),
+            wechat: WechatSettings {
+                token: wechat.token.trim().to_owned(),
+                aes_key,
+                appid: wechat.appid.trim().to_owned(),
+                complaint_event_keys: wechat.complaint_event_keys.clone(),
+            },
+            hotline_csv: CsvLayout {
+                timezone: zone("channels.hotline.csv.timezone", &hotline_csv.timezone)?,
+                columns: hotline_csv.clone(),
+            },
+            store_csv: CsvLayout {
+                timezone: zone("channels.store.csv.timezone", &store_csv.timezone)?,
+                columns: store_csv.clone(),
+            },
+        };
+        Ok(Self { default_timezone, inner: Arc::new(inner) })
+    }
+
+    /// Whether WeChat's callback can check signatures (a token is configured).
+    pub fn wechat_token(&self) -> Option<&str> {
+        Some(self.inner.wechat.token.as_str()).filter(|t| !t.is_empty())
+    }
+}
+
+/// Default zone, no cues, default column names, no WeChat keys: canonical complaints and
+/// channels' explicit flags work; nothing is recognised by its wording.
+impl Default for ParseSettings {
+    fn default() -> Self {
+        Self::new(
+            chrono_tz::Asia::Shanghai,
+            &CueConfig::default(),
+            &WechatConfig::default(),
+            &HotlineCsvConfig::default(),
+            &StoreCsvConfig::default(),
+        )
+        .expect("the built-in defaults are valid")
+    }
+}

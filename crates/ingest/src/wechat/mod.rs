@@ -1,0 +1,317 @@
+//! The WeChat official account (公众号): the server protocol's signatures, safe-mode decryption
+//! and message XML, turned into complaints.
+//!
+//! Not every message is dissatisfaction: a text or voice message is a complaint when it holds
+//! one of the configured cues, a menu click when its `EventKey` is a configured complaint key;
+//! everything else is [`Parsed::Ignored`]. WeChat retries a message up to three times, so the
+//! delivery key is `MsgId` (for events, `FromUserName` + `CreateTime` + `Event`).
+
+mod crypto;
+mod documents;
+mod xml;
+
+pub use crypto::{AesKey, decrypt, signature, signature_matches};
+pub use documents::XmlDocuments;
+
+use chrono::{DateTime, Utc};
+use mend_core::{Channel, Complaint, CustomerDetails, IdentityKind};
+use serde::Deserialize;
+
+use crate::keys::KeyCollector;
+use crate::{ParseSettings, Parsed, Rejection};
+
+/// The query string WeChat puts on every callback request.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CallbackQuery {
+    pub signature: Option<String>,
+    pub timestamp: Option<String>,
+    pub nonce: Option<String>,
+    pub echostr: Option<String>,
+    pub encrypt_type: Option<String>,
+    pub msg_signature: Option<String>,
+}
+
+/// Why a callback request is not from WeChat (or cannot be shown to be).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallbackError {
+    #[error("wechat.token is not configured, so no request can be verified")]
+    NotConfigured,
+    #[error("query parameter `{0}` is missing")]
+    Missing(&'static str),
+    #[error("the signature does not match")]
+    BadSignature,
+    #[error("a safe-mode message must carry an Encrypt element to be verified: {0}")]
+    NoEnvelope(String),
+}
+
+fn required<'a>(value: &'a Option<String>, name: &'static str) -> Result<&'a str, CallbackError> {
+    value.as_deref().filter(|v| !v.is_empty()).ok_or(CallbackError::Missing(name))
+}
+
+/// Server verification (`GET`): the `echostr` to answer, when the signature is WeChat's.
+pub fn verify_echo<'q>(settings: &ParseSettings, query: &'q CallbackQuery) -> Result<&'q str, CallbackError> {
+    let token = settings.wechat_token().ok_or(CallbackError::NotConfigured)?;
+    let signature = required(&query.signature, "signature")?;
+    let parts = [token, required(&query.timestamp, "timestamp")?, required(&query.nonce, "nonce")?];
+    if !signature_matches(&parts, signature) {
+        return Err(CallbackError::BadSignature);
+    }
+    required(&query.echostr, "echostr")
+}
+
+/// A message push (`POST`): in safe mode (`encrypt_type=aes`) `msg_signature` covers the
+/// encrypted body; in plaintext mode `signature` covers the token, timestamp and nonce.
+pub fn verify_push(settings: &ParseSettings, query: &CallbackQuery, body: &[u8]) -> Result<(), CallbackError> {
+    let token = settings.wechat_token().ok_or(CallbackError::NotConfigured)?;
+    let timestamp = required(&query.timestamp, "timestamp")?;
+    let nonce = required(&query.nonce, "nonce")?;
+    let verified = if query.encrypt_type.as_deref() == Some("aes") {
+        let msg_signature = required(&query.msg_signature, "msg_signature")?;
+        let text = std::str::from_utf8(body).map_err(|e| CallbackError::NoEnvelope(e.to_string()))?;
+        let fields = xml::parse(text).map_err(|e| CallbackError::NoEnvelope(e.to_string()))?;
+        let encrypted = fields.get("Encrypt").ok_or_else(|| CallbackError::NoEnvelope("no Encrypt element".into()))?;
+        signature_matches(&[token, timestamp, nonce, encrypted], msg_signature)
+    } else {
+        signature_matches(&[token, timestamp, nonce], required(&query.signature, "signature")?)
+    };
+    if verified { Ok(()) } else { Err(CallbackError::BadSignature) }
+}
+
+/// One message as WeChat pushes it: plaintext XML, or a safe-mode envelope (`<Encrypt>`)
+/// that is decrypted with the configured key first.
+pub fn parse_wechat(raw: &[u8], settings: &ParseSettings) -> Result<Parsed, Rejection> {
+    let text = std::str::from_utf8(raw).map_err(|e| Rejection::NotUtf8 { valid_up_to: e.valid_up_to() })?;
+    let fields = xml::parse(text)?;
+    match (fields.get("Encrypt"), fields.get("MsgType")) {
+        (Some(encrypted), None) => {
+            let wechat = &settings.inner.wechat;
+            let key = wechat
+                .aes_key
+                .as_ref()
+                .ok_or_else(|| Rejection::Decrypt("wechat.encoding_aes_key is not configured".into()))?;
+            let message = decrypt(encrypted, key, &wechat.appid)?;
+            let inner = xml::parse(&message)?;
+            message_to_complaint(&inner, message.clone(), settings)
+        }
+        _ => message_to_complaint(&fields, text.to_owned(), settings),
+    }
+}
+
+fn message_to_complaint(fields: &xml::Fields, message: String, settings: &ParseSettings) -> Result<Parsed, Rejection> {
+    let openid = fields.get("FromUserName").ok_or(Rejection::Missing("FromUserName"))?;
+    let mut keys = KeyCollector::default();
+    keys.opaque(IdentityKind::WechatOpenid, Some(openid));
+    let keys = keys.finish()?;
+    let created = fields.get("CreateTime").ok_or(Rejection::Missing("CreateTime"))?;
+    let received_at = created
+        .parse::<i64>()
+        .ok()
+        .and_then(|secs| DateTime::<Utc>::from_timestamp(secs, 0))
+        .ok_or_else(|| Rejection::invalid("CreateTime", format!("`{created}` is not a Unix time")))?;
+    let msg_type = fields.get("MsgType").ok_or(Rejection::Missing("MsgType"))?;
+    let cues = &settings.inner.dissatisfaction;
+
+    let (source_id, text, formal) = match msg_type {
+        "text" | "voice" => {
+            let field = if msg_type == "text" { "Content" } else { "Recognition" };
+            let Some(text) = fields.get(field) else {
+                return Ok(Parsed::Ignored(format!("a {msg_type} message without {field}")));
+            };
+            if !cues.any_in(text) {
+                return Ok(Parsed::Ignored("no dissatisfaction cue in the message".into()));
+            }
+            let msg_id = fields.get("MsgId").ok_or(Rejection::Missing("MsgId"))?;
+            (msg_id.to_owned(), text.to_owned(), false)
+        }
+        "event" => {
+            let event = fields.get("Event").ok_or(Rejection::Missing("Event"))?;
+            let key = fields.get("EventKey").unwrap_or_default();
+            if !settings.inner.wechat.complaint_event_keys.iter().any(|k| k == key) {
+                return Ok(Parsed::Ignored(format!("event {event} {key} is not a complaint")));
+            }
+            // The complaint menu is the account's complaint channel: a formal complaint.
+            (format!("{openid}:{created}:{event}"), format!("公众号菜单投诉({key})"), true)
+        }
+        other => return Ok(Parsed::Ignored(format!("{other} messages carry no complaint text"))),
+    };
+    Ok(Parsed::Complaint(Complaint {
+        channel: Channel::Wechat,
+        source_id,
+        received_at,
+        keys,
+        customer: CustomerDetails::default(),
+        text,
+        category: None,
+        satisfaction: None,
+        formal_complaint: formal,
+        raw_payload: message,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::{CueConfig, HotlineCsvConfig, StoreCsvConfig, WechatConfig};
+    use mend_core::CustomerKey;
+    use proptest::prelude::*;
+
+    fn vectors() -> serde_json::Value {
+        serde_json::from_str(include_str!("../../../../tests/data/wechat/vectors.json")).unwrap()
+    }
+
+    fn settings() -> ParseSettings {
+        let v = vectors();
+        let wechat = WechatConfig {
+            token: v["token"].as_str().unwrap().into(),
+            encoding_aes_key: v["encoding_aes_key"].as_str().unwrap().into(),
+            appid: v["appid"].as_str().unwrap().into(),
+            complaint_event_keys: vec!["COMPLAINT".into()],
+        };
+        let cues = CueConfig {
+            dissatisfaction_cues: ["投诉", "没人管", "又断了", "太慢"].map(String::from).to_vec(),
+            human_request_cues: Vec::new(),
+        };
+        ParseSettings::new(
+            chrono_tz::Asia::Shanghai,
+            &cues,
+            &wechat,
+            &HotlineCsvConfig::default(),
+            &StoreCsvConfig::default(),
+        )
+        .unwrap()
+    }
+
+    fn text_message(content: &str, msg_id: u64) -> String {
+        format!(
+            "<xml><ToUserName><![CDATA[gh_7f083739789a]]></ToUserName><FromUserName><![CDATA[oUser1]]></FromUserName>\
+             <CreateTime>1763600000</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{content}]]></Content>\
+             <MsgId>{msg_id}</MsgId></xml>"
+        )
+    }
+
+    fn complaint(parsed: Result<Parsed, Rejection>) -> Complaint {
+        match parsed {
+            Ok(Parsed::Complaint(c)) => c,
+            other => panic!("expected a complaint, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_text_with_a_cue_is_a_complaint_keyed_by_msg_id() {
+        let c = complaint(parse_wechat(
+            text_message("宽带又断了,打了三次电话没人管", 6_150_000_000_001).as_bytes(),
+            &settings(),
+        ));
+        assert_eq!(c.channel, Channel::Wechat);
+        assert_eq!(c.source_id, "6150000000001");
+        assert_eq!(c.keys, [CustomerKey::new(IdentityKind::WechatOpenid, "oUser1")]);
+        assert_eq!(c.received_at.to_rfc3339(), "2025-11-20T00:53:20+00:00");
+        assert_eq!(c.text, "宽带又断了,打了三次电话没人管");
+        assert!(!c.formal_complaint);
+    }
+
+    #[test]
+    fn other_messages_are_ignored_not_quarantined() {
+        let s = settings();
+        assert!(matches!(parse_wechat(text_message("营业厅几点开门?", 1).as_bytes(), &s), Ok(Parsed::Ignored(_))));
+        let image = "<xml><FromUserName>oU</FromUserName><CreateTime>1</CreateTime><MsgType>image</MsgType><MsgId>2</MsgId></xml>";
+        assert!(matches!(parse_wechat(image.as_bytes(), &s), Ok(Parsed::Ignored(r)) if r.contains("image")));
+        let subscribe = "<xml><FromUserName>oU</FromUserName><CreateTime>1</CreateTime><MsgType>event</MsgType><Event>subscribe</Event></xml>";
+        assert!(matches!(parse_wechat(subscribe.as_bytes(), &s), Ok(Parsed::Ignored(_))));
+    }
+
+    #[test]
+    fn voice_recognition_and_the_complaint_menu_are_complaints() {
+        let s = settings();
+        let voice = "<xml><FromUserName>oU</FromUserName><CreateTime>1763600000</CreateTime><MsgType>voice</MsgType>\
+                     <MediaId>m</MediaId><Format>amr</Format><Recognition>网速太慢了</Recognition><MsgId>77</MsgId></xml>";
+        assert_eq!(complaint(parse_wechat(voice.as_bytes(), &s)).text, "网速太慢了");
+        let click = "<xml><FromUserName>oU</FromUserName><CreateTime>1763600100</CreateTime><MsgType>event</MsgType>\
+                     <Event>CLICK</Event><EventKey>COMPLAINT</EventKey></xml>";
+        let c = complaint(parse_wechat(click.as_bytes(), &s));
+        assert_eq!(c.source_id, "oU:1763600100:CLICK");
+        assert!(c.formal_complaint);
+    }
+
+    #[test]
+    fn safe_mode_messages_are_decrypted_with_the_configured_key() {
+        let v = vectors();
+        let s = settings();
+        let parsed: Vec<Parsed> = v["vectors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|vector| parse_wechat(vector["body"].as_str().unwrap().as_bytes(), &s).unwrap())
+            .collect();
+        assert!(
+            matches!(&parsed[0], Parsed::Complaint(c) if c.source_id == "24410000000000001" && c.text.contains("没人管"))
+        );
+        assert!(matches!(&parsed[1], Parsed::Complaint(c) if c.formal_complaint));
+        assert!(matches!(&parsed[2], Parsed::Ignored(_)));
+        if let Parsed::Complaint(c) = &parsed[0] {
+            assert!(c.raw_payload.starts_with("<xml><ToUserName>"), "the decrypted message is kept");
+        }
+        let no_key = ParseSettings::default();
+        let body = v["vectors"][0]["body"].as_str().unwrap();
+        assert!(matches!(parse_wechat(body.as_bytes(), &no_key), Err(Rejection::Decrypt(_))));
+    }
+
+    #[test]
+    fn signatures_are_checked_in_both_modes() {
+        let v = vectors();
+        let s = settings();
+        let vector = &v["vectors"][0];
+        let text = |k: &str| Some(vector[k].as_str().unwrap().to_owned());
+        let echo = CallbackQuery {
+            signature: text("signature"),
+            timestamp: text("timestamp"),
+            nonce: text("nonce"),
+            echostr: Some("5f3c".into()),
+            ..Default::default()
+        };
+        assert_eq!(verify_echo(&s, &echo), Ok("5f3c"));
+        let forged = CallbackQuery { nonce: Some("other".into()), ..echo.clone() };
+        assert_eq!(verify_echo(&s, &forged), Err(CallbackError::BadSignature));
+        assert_eq!(verify_echo(&ParseSettings::default(), &echo), Err(CallbackError::NotConfigured));
+        assert_eq!(verify_push(&s, &echo, b"<xml/>"), Ok(()), "plaintext mode signs the query only");
+
+        let safe = CallbackQuery { encrypt_type: Some("aes".into()), msg_signature: text("msg_signature"), ..echo };
+        let body = vector["body"].as_str().unwrap().as_bytes();
+        assert_eq!(verify_push(&s, &safe, body), Ok(()));
+        let tampered = vector["body"].as_str().unwrap().replacen("IG+0", "IG+1", 1);
+        assert_eq!(verify_push(&s, &safe, tampered.as_bytes()), Err(CallbackError::BadSignature));
+        assert!(matches!(verify_push(&s, &safe, b"<xml><a>1</a></xml>"), Err(CallbackError::NoEnvelope(_))));
+        let missing = CallbackQuery { msg_signature: None, ..safe };
+        assert_eq!(verify_push(&s, &missing, body), Err(CallbackError::Missing("msg_signature")));
+    }
+
+    #[test]
+    fn malformed_messages_are_rejected_with_a_reason() {
+        let s = settings();
+        let reason = |raw: &[u8]| parse_wechat(raw, &s).expect_err("rejected").to_string();
+        assert!(reason(&text_message("又断了", 1).as_bytes()[..60]).contains("not valid XML"));
+        assert!(reason(b"<xml><Content>\xb6\xcf\xcd\xf8</Content></xml>").contains("UTF-8"));
+        assert!(reason(b"<!DOCTYPE xml [<!ENTITY e \"x\">]><xml><Content>&e;</Content></xml>").contains("DOCTYPE"));
+        assert!(reason(b"<xml><CreateTime>1</CreateTime><MsgType>text</MsgType></xml>").contains("FromUserName"));
+        assert!(
+            reason(b"<xml><FromUserName>o</FromUserName><CreateTime>soon</CreateTime></xml>").contains("CreateTime")
+        );
+        let no_id = "<xml><FromUserName>o</FromUserName><CreateTime>1</CreateTime><MsgType>text</MsgType><Content>又断了</Content></xml>";
+        assert!(reason(no_id.as_bytes()).contains("MsgId"));
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_parse_or_are_rejected(raw in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = parse_wechat(&raw, &settings());
+        }
+
+        #[test]
+        fn any_message_text_survives_the_round_trip(content in "[\\p{Han}a-zA-Z0-9 ,.!?<>&]{0,80}") {
+            let text = format!("又断了{content}");
+            let parsed = parse_wechat(text_message(&text, 5).as_bytes(), &settings());
+            let expected = text.trim();
+            prop_assert!(matches!(parsed, Ok(Parsed::Complaint(c)) if c.text == expected));
+        }
+    }
+}

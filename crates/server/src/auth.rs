@@ -1,0 +1,107 @@
+//! Who is calling: API bearer tokens, and the credentials `mend user add` hands out.
+//!
+//! Tokens are 256 random bits, so a fast hash (SHA-256) is enough to keep the stored copy
+//! useless to a thief and lets a request find its user by an indexed lookup. Passwords (for the
+//! web login) are chosen by people in the long run, so they get Argon2id.
+
+use argon2::Argon2;
+use argon2::password_hash::PasswordHasher;
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use mend_core::Role;
+use mend_store::users::UserRecord;
+use rand::Rng;
+use sha2::{Digest, Sha256};
+
+use crate::AppState;
+use crate::error::{ApiError, ErrorCode};
+
+/// What a new user is told once, and what is stored of it.
+pub struct Credentials {
+    pub password: String,
+    pub token: String,
+    pub password_hash: String,
+    pub token_hash: String,
+}
+
+impl Credentials {
+    pub fn generate() -> Self {
+        let password = random_text(15);
+        let token = format!("mend_{}", random_text(32));
+        let password_hash = Argon2::default()
+            .hash_password(password.as_bytes())
+            .expect("Argon2 hashes any password with a fresh salt")
+            .to_string();
+        let token_hash = hash_token(&token);
+        Self { password, token, password_hash, token_hash }
+    }
+}
+
+fn random_text(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buf);
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// The signed-in user of a request (`Authorization: Bearer TOKEN`).
+#[derive(Debug, Clone)]
+pub struct CurrentUser(pub UserRecord);
+
+impl CurrentUser {
+    /// Refuses with 403 unless the user's role includes `role`.
+    pub fn require(&self, role: Role) -> Result<&UserRecord, ApiError> {
+        if self.0.role.includes(role) {
+            Ok(&self.0)
+        } else {
+            Err(ApiError::new(ErrorCode::Forbidden, format!("this needs the {role} role; you are {}", self.0.role)))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let unauthorized = |message: &str| ApiError::new(ErrorCode::Unauthorized, message);
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .ok_or_else(|| unauthorized("send `Authorization: Bearer <token>` (see `mend user add`)"))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| unauthorized("the Authorization header is not `Bearer <token>`"))?;
+        let user = mend_store::users::by_token_hash(state.store.connection(), &hash_token(token))
+            .await?
+            .ok_or_else(|| unauthorized("the token is unknown or its user is deactivated"))?;
+        Ok(CurrentUser(user))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use argon2::password_hash::PasswordVerifier;
+
+    #[test]
+    fn credentials_are_fresh_and_their_hashes_check() {
+        let a = Credentials::generate();
+        let b = Credentials::generate();
+        assert_ne!(a.token, b.token);
+        assert!(a.token.starts_with("mend_") && a.token.len() > 40);
+        assert_eq!(a.token_hash, hash_token(&a.token));
+        assert_ne!(a.password_hash, b.password_hash);
+        assert!(Argon2::default().verify_password(a.password.as_bytes(), a.password_hash.as_str()).is_ok());
+        assert!(Argon2::default().verify_password(b"wrong", a.password_hash.as_str()).is_err());
+    }
+}

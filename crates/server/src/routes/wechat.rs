@@ -1,0 +1,70 @@
+//! The official account's server URL (服务器地址): verification and message pushes.
+//!
+//! WeChat wants `success` quickly and retries anything else, so once a push is shown to be
+//! WeChat's, every outcome — a complaint, a duplicate, a message that is not a complaint, a
+//! payload that could not be read (quarantined) — answers `success`.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Query, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use mend_cases::Outcome;
+use mend_ingest::wechat::{CallbackError, CallbackQuery, parse_wechat, verify_echo, verify_push};
+use mend_ingest::{Format, Received};
+
+use crate::error::ErrorCode;
+use crate::metrics::IntakeOutcome;
+use crate::{ApiError, AppState};
+
+const CHANNEL: &str = "wechat";
+
+fn refused(state: &AppState, e: CallbackError) -> ApiError {
+    state.metrics.refused(CHANNEL);
+    tracing::warn!(error = %e, "Refused a WeChat callback that is not WeChat's.");
+    ApiError::new(ErrorCode::Unauthorized, e.to_string())
+}
+
+fn plain(text: String) -> impl IntoResponse {
+    ([(CONTENT_TYPE, "text/plain; charset=utf-8")], text)
+}
+
+/// Server verification: echo `echostr` when the signature is right.
+pub async fn verify(
+    State(state): State<AppState>,
+    Query(query): Query<CallbackQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let echo = verify_echo(&state.parse, &query).map_err(|e| refused(&state, e))?;
+    Ok(plain(echo.to_owned()))
+}
+
+pub async fn push(
+    State(state): State<AppState>,
+    Query(query): Query<CallbackQuery>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let body = super::body(body)?;
+    verify_push(&state.parse, &query, &body).map_err(|e| refused(&state, e))?;
+    let delivery = match mend_ingest::receive(Format::Wechat.label(), &body, parse_wechat(&body, &state.parse)) {
+        Received::Ignored(_) => {
+            state.metrics.record(CHANNEL, IntakeOutcome::Ignored);
+            return Ok(plain("success".into()));
+        }
+        Received::Delivery(delivery) => delivery,
+    };
+    let report = state.intake.record(&state.store, std::slice::from_ref(&delivery), state.clock.now()).await?;
+    let outcome = match report.outcomes.first() {
+        Some(Outcome::Accepted { case_id, .. }) => {
+            tracing::info!(%case_id, channel = CHANNEL, "Complaint accepted.");
+            IntakeOutcome::Accepted
+        }
+        Some(Outcome::Duplicate { .. }) => IntakeOutcome::Duplicate,
+        Some(Outcome::Quarantined { quarantine_id, reason }) => {
+            tracing::warn!(%quarantine_id, channel = CHANNEL, %reason, "WeChat message quarantined.");
+            IntakeOutcome::Quarantined
+        }
+        None => return Err(ApiError::internal("intake returned no outcome")),
+    };
+    state.metrics.record(CHANNEL, outcome);
+    Ok(plain("success".into()))
+}

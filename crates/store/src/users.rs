@@ -1,0 +1,71 @@
+//! People who sign in, and the hashes that let them.
+
+use chrono::{DateTime, Utc};
+use mend_core::{Role, UserId};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use serde::Serialize;
+
+use crate::StoreError;
+use crate::entities::user;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserRecord {
+    pub user_id: UserId,
+    pub name: String,
+    pub role: Role,
+    pub team: Option<String>,
+    pub active: bool,
+}
+
+impl TryFrom<user::Model> for UserRecord {
+    type Error = StoreError;
+
+    fn try_from(m: user::Model) -> Result<Self, StoreError> {
+        Ok(Self {
+            user_id: UserId::from_uuid(m.id),
+            name: m.name,
+            role: m.role.parse().map_err(StoreError::Corrupt)?,
+            team: m.team,
+            active: m.active,
+        })
+    }
+}
+
+/// A user to create; the caller hashed the secrets (the store never sees them in clear).
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub id: UserId,
+    pub name: String,
+    pub role: Role,
+    pub team: Option<String>,
+    pub password_hash: String,
+    pub token_hash: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Creates the user; a taken name is [`StoreError::is_conflict`].
+pub async fn insert<C: ConnectionTrait>(conn: &C, new: NewUser) -> Result<UserRecord, StoreError> {
+    let model = user::ActiveModel {
+        id: Set(new.id.as_uuid()),
+        name: Set(new.name),
+        role: Set(new.role.as_str().to_owned()),
+        team: Set(new.team),
+        password_hash: Set(new.password_hash),
+        token_hash: Set(new.token_hash),
+        active: Set(true),
+        created_at: Set(new.created_at),
+    }
+    .insert(conn)
+    .await?;
+    UserRecord::try_from(model)
+}
+
+/// The active user whose API token hashes to `token_hash`.
+pub async fn by_token_hash<C: ConnectionTrait>(conn: &C, token_hash: &str) -> Result<Option<UserRecord>, StoreError> {
+    let found = user::Entity::find()
+        .filter(user::Column::TokenHash.eq(token_hash))
+        .filter(user::Column::Active.eq(true))
+        .one(conn)
+        .await?;
+    found.map(UserRecord::try_from).transpose()
+}

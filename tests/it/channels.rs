@@ -1,0 +1,326 @@
+//! Channel-native intake end to end: signed HTTP deliveries, the WeChat callback, channel
+//! files through `mend import`, and quarantine with replay — on both databases.
+
+use mend_ingest::sign_body;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::{Server, TestDb, both_databases, json_response, repo_path};
+
+const SECRET: &str = "hotline-s3cret";
+
+fn wechat_vectors() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(repo_path("tests/data/wechat/vectors.json")).unwrap()).unwrap()
+}
+
+/// `mend serve` with every channel configured.
+fn serve(db: &TestDb) -> Server {
+    let v = wechat_vectors();
+    db.mend()
+        .env("MEND_CHANNELS__HOTLINE__SECRET", SECRET)
+        .env("MEND_CHANNELS__BOT__SECRET", "bot-s3cret")
+        .env("MEND_CHANNELS__STORE__SECRET", "store-s3cret")
+        .env("MEND_WECHAT__TOKEN", v["token"].as_str().unwrap())
+        .env("MEND_WECHAT__ENCODING_AES_KEY", v["encoding_aes_key"].as_str().unwrap())
+        .env("MEND_WECHAT__APPID", v["appid"].as_str().unwrap())
+        .serve()
+}
+
+async fn deliver(server: &Server, channel: &str, body: &[u8], signature: Option<String>) -> (StatusCode, Value) {
+    let mut request = server.client.post(server.url(&format!("/api/v1/ingest/{channel}"))).body(body.to_vec());
+    if let Some(signature) = signature {
+        request = request.header("X-Mend-Signature", signature);
+    }
+    json_response(request).await
+}
+
+fn call(call_id: &str, satisfaction: &str, notes: &str) -> Vec<u8> {
+    json!({
+        "call_id": call_id, "caller": "+86 138 0013 8000", "started_at": "2026-11-20 09:12:00",
+        "ended_at": "2026-11-20 09:20:31", "agent": "A1024", "satisfaction": satisfaction,
+        "complaint": "否", "notes": notes,
+    })
+    .to_string()
+    .into_bytes()
+}
+
+async fn complaint_count(db: &TestDb) -> u64 {
+    mend_store::reads::totals(db.store().await.connection()).await.unwrap().complaints
+}
+
+async fn quarantine_count(db: &TestDb) -> u64 {
+    mend_store::reads::totals(db.store().await.connection()).await.unwrap().quarantined
+}
+
+async fn metrics(server: &Server) -> String {
+    server.client.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap()
+}
+
+async fn signed_hotline_calls_are_accepted_once_and_forgeries_refused(db: TestDb) {
+    let server = serve(&db);
+    let body = call("CC-1", "不满意", "宽带断网两天,没人上门");
+    let (status, created) = deliver(&server, "hotline", &body, Some(sign_body(SECRET, &body))).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["category"], "broadband_outage");
+
+    let (status, again) = deliver(&server, "hotline", &body, Some(sign_body(SECRET, &body))).await;
+    assert_eq!((status, &again["duplicate"]), (StatusCode::OK, &json!(true)), "a retry is a success");
+    assert_eq!(again["case_id"], created["case_id"]);
+
+    let forged = call("CC-2", "不满意", "伪造的投诉");
+    let (status, error) = deliver(&server, "hotline", &forged, Some(sign_body("guessed", &forged))).await;
+    assert_eq!((status, error["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
+    let (status, _) = deliver(&server, "hotline", &forged, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = deliver(&server, "hotline", &forged, Some(sign_body(SECRET, &body))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "a signature of another body");
+
+    let content = call("CC-3", "满意", "咨询套餐");
+    let (status, ignored) = deliver(&server, "hotline", &content, Some(sign_body(SECRET, &content))).await;
+    assert_eq!((status, &ignored["ignored"]), (StatusCode::OK, &json!(true)));
+
+    assert_eq!(complaint_count(&db).await, 1);
+    assert_eq!(quarantine_count(&db).await, 0, "forgeries are not stored");
+    let metrics = metrics(&server).await;
+    assert!(metrics.contains(r#"mend_intake_refused_total{channel="hotline"} 3"#), "{metrics}");
+    assert!(metrics.contains(r#"mend_intake_records_total{channel="hotline",outcome="duplicate"} 1"#), "{metrics}");
+}
+
+async fn malformed_or_oversized_deliveries_end_in_quarantine_or_a_4xx(db: TestDb) {
+    let server = serve(&db);
+    let truncated = &call("CC-9", "1", "断网")[..50];
+    let (status, error) = deliver(&server, "hotline", truncated, Some(sign_body(SECRET, truncated))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+    assert!(error["error"]["message"].as_str().unwrap().contains("not valid JSON"));
+    assert!(error["error"]["quarantine_id"].is_string());
+
+    let gbk = b"{\"session_id\": \"\xb6\xcf\xcd\xf8\"}";
+    let (status, error) = deliver(&server, "bot", gbk, Some(sign_body("bot-s3cret", gbk))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(error["error"]["message"].as_str().unwrap().contains("UTF-8"), "{error}");
+
+    let (status, _) = deliver(&server, "fax", b"{}", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Last: the server answers 413 without reading the body and drops the connection.
+    let huge = vec![b' '; 2 * 1024 * 1024];
+    let (status, error) = deliver(&server, "store", &huge, Some(sign_body("store-s3cret", &huge))).await;
+    assert_eq!((status, error["error"]["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large")));
+
+    assert_eq!(quarantine_count(&db).await, 2, "both signed, unreadable payloads are kept");
+    assert_eq!(complaint_count(&db).await, 0);
+}
+
+async fn bot_sessions_and_store_ratings_are_complaints_when_dissatisfied(db: TestDb) {
+    let server = serve(&db);
+    let sessions = std::fs::read_to_string(repo_path("config/samples/bot.jsonl")).unwrap();
+    let mut statuses = Vec::new();
+    for line in sessions.lines() {
+        statuses.push(deliver(&server, "bot", line.as_bytes(), Some(sign_body("bot-s3cret", line.as_bytes()))).await.0);
+    }
+    assert_eq!(statuses, [StatusCode::CREATED, StatusCode::OK, StatusCode::CREATED]);
+
+    let rating = json!({"record_id": "T-1", "store_id": "HZ-XH-012", "counter": "3", "rated_at": "2026-11-21 15:40:09",
+        "rating": "非常不满意", "phone": "13800138000", "comment": "营业员态度很差"})
+    .to_string();
+    let (status, created) =
+        deliver(&server, "store", rating.as_bytes(), Some(sign_body("store-s3cret", rating.as_bytes()))).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["category"], "store_attitude");
+
+    let cases = db.mend().export_cases();
+    let customers: std::collections::BTreeSet<&str> =
+        cases.iter().map(|c| c["customer_id"].as_str().unwrap()).collect();
+    assert_eq!(customers.len(), 2, "the bot user with phone 13800138000 and the store rater are one customer");
+}
+
+async fn the_wechat_callback_verifies_decrypts_and_answers_success(db: TestDb) {
+    let server = serve(&db);
+    let v = wechat_vectors();
+    let vector = &v["vectors"][0];
+    let s = |k: &str| vector[k].as_str().unwrap().to_owned();
+
+    let echo = server
+        .client
+        .get(server.url(&format!(
+            "/wechat/callback?signature={}&timestamp={}&nonce={}&echostr=hello-wechat",
+            s("signature"),
+            s("timestamp"),
+            s("nonce")
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(echo.status(), StatusCode::OK);
+    assert_eq!(echo.text().await.unwrap(), "hello-wechat");
+    let bad_echo = server
+        .client
+        .get(server.url("/wechat/callback?signature=00&timestamp=1&nonce=2&echostr=x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_echo.status(), StatusCode::UNAUTHORIZED);
+
+    let push = |vector: &Value, msg_signature: String| {
+        let q = |k: &str| vector[k].as_str().unwrap().to_owned();
+        server
+            .client
+            .post(server.url(&format!(
+                "/wechat/callback?signature={}&timestamp={}&nonce={}&openid=oia2TjjewbmiOUlr6X-1crbLOvLw&encrypt_type=aes&msg_signature={msg_signature}",
+                q("signature"), q("timestamp"), q("nonce")
+            )))
+            .body(q("body"))
+            .send()
+    };
+    for vector in v["vectors"].as_array().unwrap() {
+        for _ in 0..2 {
+            let response = push(vector, vector["msg_signature"].as_str().unwrap().to_owned()).await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            assert_eq!(response.text().await.unwrap(), "success");
+        }
+    }
+    let forged = push(vector, "0".repeat(40)).await.unwrap();
+    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+
+    // Plaintext mode, an XXE attempt under a valid signature: quarantined, still `success`.
+    let xxe = "<?xml version=\"1.0\"?><!DOCTYPE xml [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>\
+               <xml><FromUserName>oX</FromUserName><CreateTime>1</CreateTime><MsgType>text</MsgType><Content>&x;</Content></xml>";
+    let response = server
+        .client
+        .post(server.url(&format!(
+            "/wechat/callback?signature={}&timestamp={}&nonce={}",
+            s("signature"),
+            s("timestamp"),
+            s("nonce")
+        )))
+        .body(xxe)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((response.status(), response.text().await.unwrap().as_str()), (StatusCode::OK, "success"));
+
+    let cases = db.mend().export_cases();
+    let sources: Vec<&str> = cases
+        .iter()
+        .flat_map(|c| c["complaints"].as_array().unwrap())
+        .map(|d| d["source_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(sources.len(), 2, "a text complaint and a menu complaint, each once: {cases:#?}");
+    assert!(sources.contains(&"24410000000000001"));
+    assert_eq!(quarantine_count(&db).await, 1);
+    let metrics = metrics(&server).await;
+    assert!(metrics.contains(r#"mend_intake_records_total{channel="wechat",outcome="ignored"} 2"#), "{metrics}");
+    assert!(metrics.contains(r#"mend_intake_refused_total{channel="wechat"} 2"#), "{metrics}");
+}
+
+async fn each_channels_file_imports_with_the_same_summary(db: TestDb) {
+    let mend = db.mend();
+    let import = |channel: &str, file: &str| {
+        let path = repo_path(file);
+        mend.run(&["import", "--channel", channel, path.to_str().unwrap()], b"").json()
+    };
+    let hotline = import("hotline", "config/samples/hotline.csv");
+    assert_eq!(
+        (&hotline["accepted"], &hotline["ignored"], &hotline["quarantined"], &hotline["records"]),
+        (&json!(5), &json!(2), &json!(1), &json!(8)),
+        "{hotline}"
+    );
+    let wechat = import("wechat", "config/samples/wechat.xml");
+    assert_eq!(
+        (&wechat["accepted"], &wechat["ignored"], &wechat["records"]),
+        (&json!(3), &json!(1), &json!(4)),
+        "{wechat}"
+    );
+    let bot = import("bot", "config/samples/bot.jsonl");
+    assert_eq!((&bot["accepted"], &bot["ignored"]), (&json!(2), &json!(1)), "{bot}");
+    let store = import("store", "config/samples/store.csv");
+    assert_eq!((&store["accepted"], &store["ignored"]), (&json!(3), &json!(2)), "{store}");
+
+    let again = import("hotline", "config/samples/hotline.csv");
+    assert_eq!((&again["accepted"], &again["duplicates"]), (&json!(0), &json!(5)), "{again}");
+
+    // 13800138000 called the hotline twice about the outage, chatted with the bot and rated a store.
+    let cases = mend.export_cases();
+    let outage: Vec<&Value> = cases.iter().filter(|c| c["category"] == "broadband_outage").collect();
+    let channels: std::collections::BTreeSet<&str> = outage
+        .iter()
+        .flat_map(|c| c["complaints"].as_array().unwrap())
+        .map(|d| d["channel"].as_str().unwrap())
+        .collect();
+    assert!(channels.contains("hotline") && channels.contains("bot"), "{outage:#?}");
+    db.assert_consistent().await;
+}
+
+/// A vendor's GB18030 export with Chinese column names, read first with the wrong settings
+/// (everything quarantined, nothing lost), then replayed after the mapping is fixed.
+async fn a_misread_export_is_replayed_after_the_fix(db: TestDb) {
+    let export = "流水号,主叫号码,开始时间,满意度,是否投诉,备注\n\
+                  2026112000017,13800138000,2026/11/20 09:12,不满意,否,宽带又断了\n\
+                  2026112000018,13900139000,2026/11/20 09:30,满意,是,乱收费\n";
+    let (gbk, _, _) = encoding_rs::GB18030.encode(export);
+    let mapped = |mend: crate::support::Mend| {
+        mend.env("MEND_CHANNELS__HOTLINE__CSV__CALL_ID", "流水号")
+            .env("MEND_CHANNELS__HOTLINE__CSV__CALLER", "主叫号码")
+            .env("MEND_CHANNELS__HOTLINE__CSV__STARTED_AT", "开始时间")
+            .env("MEND_CHANNELS__HOTLINE__CSV__ENDED_AT", "")
+            .env("MEND_CHANNELS__HOTLINE__CSV__SATISFACTION", "满意度")
+            .env("MEND_CHANNELS__HOTLINE__CSV__COMPLAINT", "是否投诉")
+            .env("MEND_CHANNELS__HOTLINE__CSV__NOTES", "备注")
+            .env("MEND_CHANNELS__HOTLINE__CSV__TIME_FORMAT", "%Y/%m/%d %H:%M")
+    };
+    let first = mapped(db.mend()).run(&["import", "--channel", "hotline", "-"], &gbk).json();
+    assert_eq!((&first["quarantined"], &first["accepted"]), (&json!(2), &json!(0)), "{first}");
+
+    let admin = db.mend().add_user("admin", "admin");
+    let server = db.mend().serve();
+    let (status, listed) =
+        server.get_json("/api/v1/quarantine?unresolved=true", admin["token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let items = listed["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert!(items[0]["reason"].as_str().unwrap().contains("gb18030"), "{items:#?}");
+    assert_eq!(items[0]["channel"], "hotline-csv");
+    drop(server);
+
+    let fixed = || mapped(db.mend()).env("MEND_CHANNELS__HOTLINE__CSV__ENCODING", "gb18030");
+    let mut results = Vec::new();
+    for item in items {
+        let out = fixed().run(&["quarantine", "replay", item["quarantine_id"].as_str().unwrap()], b"").json();
+        results.push(out["result"].as_str().unwrap().to_owned());
+    }
+    results.sort();
+    assert_eq!(results, ["accepted", "accepted"]);
+    let replayed_again =
+        fixed().run(&["quarantine", "replay", items[0]["quarantine_id"].as_str().unwrap()], b"").json();
+    assert_eq!(replayed_again["result"], "already_resolved");
+
+    let unresolved = db.mend().run(&["quarantine", "list", "--unresolved"], b"");
+    assert_eq!(unresolved.stdout.trim(), "", "nothing left to fix");
+    assert_eq!(complaint_count(&db).await, 2);
+    let partition = db.mend().case_partition();
+    assert!(
+        partition.iter().any(|(category, sources)| category == "broadband_outage" && sources == &["2026112000017"])
+    );
+}
+
+async fn a_replay_that_still_fails_keeps_the_payload_with_the_new_reason(db: TestDb) {
+    let out =
+        db.mend().run(&["import", "--channel", "bot", "-"], b"{\"session_id\": \"s1\", \"user\": {}, \"rating\": 1}\n");
+    assert_eq!(out.json()["quarantined"], 1);
+    let listed = db.mend().run(&["quarantine", "list"], b"").json_lines();
+    let id = listed[0]["quarantine_id"].as_str().unwrap();
+    let replay = db.mend().run(&["quarantine", "replay", id], b"");
+    assert_ne!(replay.status, 0);
+    assert!(replay.stdout.contains("still_quarantined"), "{}", replay.stdout);
+    assert!(replay.stderr.contains("no usable customer key"), "{}", replay.stderr);
+    assert_eq!(quarantine_count(&db).await, 1, "no second copy");
+}
+
+both_databases!(
+    signed_hotline_calls_are_accepted_once_and_forgeries_refused,
+    malformed_or_oversized_deliveries_end_in_quarantine_or_a_4xx,
+    bot_sessions_and_store_ratings_are_complaints_when_dissatisfied,
+    the_wechat_callback_verifies_decrypts_and_answers_success,
+    each_channels_file_imports_with_the_same_summary,
+    a_misread_export_is_replayed_after_the_fix,
+    a_replay_that_still_fails_keeps_the_payload_with_the_new_reason,
+);
