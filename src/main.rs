@@ -4,6 +4,7 @@ mod admin;
 mod bench;
 mod channel_synth;
 mod demo;
+mod eval;
 mod export;
 mod import;
 mod settings;
@@ -56,6 +57,11 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+    /// Measure quality against labeled data.
+    Eval {
+        #[command(subcommand)]
+        command: EvalCommand,
+    },
     /// Users: add.
     User {
         #[command(subcommand)]
@@ -65,6 +71,16 @@ enum Command {
     Quarantine {
         #[command(subcommand)]
         command: QuarantineCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum EvalCommand {
+    /// Import labeled complaints (`expected_case` on each line) into a scratch database and print
+    /// pairwise and B-cubed precision, recall and F1 of the cases made.
+    Grouping {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
     },
 }
 
@@ -203,6 +219,10 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Bench { command: BenchCommand::Parse(args) } => bench::parse(&settings, &args)?,
         Command::Bench { command: BenchCommand::Generate { complaints, customers, days, seed, output } } => {
             bench::generate(&output, complaints, customers, seed, days)?;
+        }
+        Command::Eval { command: EvalCommand::Grouping { file } } => {
+            let result = eval::grouping(&settings, &file).await?;
+            println!("{}", serde_json::to_string(&result)?);
         }
         Command::User { command: UserCommand::Add { name, role, team } } => {
             let store = open_store(&settings).await?;

@@ -17,12 +17,21 @@ pub struct Settings {
     pub database_url: String,
     pub timezone: String,
     pub http: HttpSettings,
-    pub grouping: GroupingPolicy,
+    pub grouping: GroupingSettings,
     pub import: ImportSettings,
     pub taxonomy: Taxonomy,
     pub intake: mend_ingest::CueConfig,
     pub wechat: mend_ingest::WechatConfig,
     pub channels: ChannelSettings,
+}
+
+/// `[grouping]`: the same-problem rule's numbers, and the phrases it ignores in texts.
+#[derive(Debug, Clone, Deserialize)]
+pub struct GroupingSettings {
+    #[serde(flatten)]
+    pub policy: GroupingPolicy,
+    #[serde(default)]
+    pub noise_phrases: Vec<String>,
 }
 
 /// `[channels.*]`: each channel-native intake's secret and export layout.
@@ -80,7 +89,10 @@ impl Settings {
     fn validate(&self) -> Result<()> {
         self.parse_settings()?;
         anyhow::ensure!(self.import.batch_size > 0, "import.batch_size must be at least 1");
-        anyhow::ensure!(self.grouping.window_days > 0, "grouping.window_days must be at least 1");
+        let policy = &self.grouping.policy;
+        anyhow::ensure!(policy.window_days > 0, "grouping.window_days must be at least 1");
+        anyhow::ensure!(policy.reopen_days >= 0, "grouping.reopen_days must not be negative");
+        anyhow::ensure!((0.0..=1.0).contains(&policy.threshold), "grouping.threshold must be between 0 and 1");
         anyhow::ensure!(self.http.max_body_bytes > 0, "http.max_body_bytes must be at least 1");
         Ok(())
     }
@@ -110,7 +122,12 @@ impl Settings {
     }
 
     pub fn intake(&self) -> Result<std::sync::Arc<mend_cases::Intake>> {
-        let classifier = mend_cases::Classifier::new(&self.taxonomy)?;
-        Ok(std::sync::Arc::new(mend_cases::Intake::new(classifier, self.grouping, self.timezone.clone())))
+        let classifier = mend_cases::Classifier::new(&self.taxonomy, &self.grouping.noise_phrases)?;
+        Ok(std::sync::Arc::new(mend_cases::Intake::new(
+            classifier,
+            self.grouping.policy,
+            &self.grouping.noise_phrases,
+            self.timezone.clone(),
+        )))
     }
 }

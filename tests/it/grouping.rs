@@ -166,8 +166,9 @@ async fn concurrent_batches_for_the_same_customers_make_one_case_each(db: TestDb
             .extract_inner("taxonomy")
             .unwrap();
     let intake = std::sync::Arc::new(mend_cases::Intake::new(
-        mend_cases::Classifier::new(&taxonomy).unwrap(),
+        mend_cases::Classifier::new(&taxonomy, &[]).unwrap(),
         mend_cases::GroupingPolicy::default(),
+        &[],
         "Asia/Shanghai",
     ));
     let store = db.store().await;

@@ -1,9 +1,15 @@
 //! Problem categories from the configured taxonomy.
+//!
+//! Each category has keywords (phrases that name its problem) and synonyms (weaker, looser
+//! phrasings). A text scores every category by the phrases it contains — a keyword counts
+//! twice a synonym, and a phrase that jieba segments as a word of its own counts half as much
+//! again as one found inside a longer word. Latin phrases ("app", "5g") match whole words only.
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use serde::{Deserialize, Serialize};
 
 use crate::CasesError;
+use crate::features::Noise;
 
 /// The category of complaints that match nothing else.
 pub const OTHER: &str = "other";
@@ -17,6 +23,9 @@ pub struct CategoryDef {
     /// Words and phrases whose presence suggests this category.
     #[serde(default)]
     pub keywords: Vec<String>,
+    /// Looser phrasings: they count, half as much as keywords.
+    #[serde(default)]
+    pub synonyms: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -32,46 +41,81 @@ pub struct Classification {
     /// `given` (the channel said so), `classified` (keywords matched) or `default` (nothing did).
     pub source: &'static str,
     pub matched_terms: Vec<String>,
+    /// Other categories whose phrases the text also holds, strongest first: a complaint about a
+    /// broadband repair that never came is about the outage too.
+    pub also: Vec<String>,
 }
 
-/// Scores text against every category's keywords in one pass.
+/// One phrase of the taxonomy.
+#[derive(Debug, Clone)]
+struct Pattern {
+    category: usize,
+    phrase: String,
+    weight: f32,
+    /// Latin-only phrases must stand as whole words ("app" is not in "happy").
+    whole_word: bool,
+}
+
+const KEYWORD_WEIGHT: f32 = 2.0;
+const SYNONYM_WEIGHT: f32 = 1.0;
+/// Bonus factor for a phrase that is a word of its own in the segmentation.
+const WHOLE_TOKEN_FACTOR: f32 = 1.5;
+
+/// Scores text against every category's phrases in one pass.
 #[derive(Debug, Clone)]
 pub struct Classifier {
     categories: Vec<CategoryDef>,
     automaton: AhoCorasick,
-    /// For each automaton pattern: (category index, keyword).
-    patterns: Vec<(usize, String)>,
+    patterns: Vec<Pattern>,
+    /// Channel boilerplate ("[公众号留言]", "到厅反映") would otherwise read as problem words
+    /// (公众号 is an app problem, 营业厅 a store one).
+    noise: Noise,
 }
 
 impl Classifier {
-    pub fn new(taxonomy: &Taxonomy) -> Result<Self, CasesError> {
+    /// `noise_phrases` are removed from texts before they are scored.
+    pub fn new(taxonomy: &Taxonomy, noise_phrases: &[String]) -> Result<Self, CasesError> {
         let mut seen = std::collections::HashSet::new();
         for c in &taxonomy.categories {
-            if c.id.trim().is_empty() {
-                return Err(CasesError::Taxonomy(format!("category `{}` has an empty id", c.name)));
+            let word = |ch: char| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-';
+            if c.id.is_empty() || !c.id.chars().all(word) {
+                return Err(CasesError::Taxonomy(format!(
+                    "category `{}` needs an id of letters, digits, `_` or `-` (got `{}`)",
+                    c.name, c.id
+                )));
             }
             if !seen.insert(c.id.as_str()) {
                 return Err(CasesError::Taxonomy(format!("category id `{}` appears twice", c.id)));
             }
         }
-        let patterns: Vec<(usize, String)> = taxonomy
-            .categories
-            .iter()
-            .enumerate()
-            .flat_map(|(i, c)| {
-                c.keywords.iter().map(|k| k.trim().to_lowercase()).filter(|k| !k.is_empty()).map(move |k| (i, k))
-            })
-            .collect();
+        let mut patterns = Vec::new();
+        for (i, c) in taxonomy.categories.iter().enumerate() {
+            let phrases =
+                c.keywords.iter().map(|k| (k, KEYWORD_WEIGHT)).chain(c.synonyms.iter().map(|s| (s, SYNONYM_WEIGHT)));
+            for (phrase, weight) in phrases {
+                let phrase = phrase.trim().to_lowercase();
+                if phrase.is_empty() {
+                    continue;
+                }
+                let whole_word = phrase.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == ' ');
+                patterns.push(Pattern { category: i, phrase, weight, whole_word });
+            }
+        }
         let automaton = AhoCorasickBuilder::new()
             .match_kind(MatchKind::Standard)
             .ascii_case_insensitive(true)
-            .build(patterns.iter().map(|(_, k)| k))
+            .build(patterns.iter().map(|p| &p.phrase))
             .map_err(|e| CasesError::Taxonomy(e.to_string()))?;
-        Ok(Self { categories: taxonomy.categories.clone(), automaton, patterns })
+        Ok(Self { categories: taxonomy.categories.clone(), automaton, patterns, noise: Noise::new(noise_phrases) })
     }
 
     pub fn categories(&self) -> &[CategoryDef] {
         &self.categories
+    }
+
+    /// Every keyword and synonym of the taxonomy (what names a problem, for similarity).
+    pub fn phrases(&self) -> Vec<String> {
+        self.patterns.iter().map(|p| p.phrase.clone()).collect()
     }
 
     /// The category a channel named, by id or by display name.
@@ -83,37 +127,66 @@ impl Classifier {
         self.categories.iter().find(|c| c.id == given || c.name == given).map(|c| c.id.as_str())
     }
 
-    /// A category given by the channel wins; otherwise the category with the most distinct
-    /// keywords in the text (ties: the longer total match, then taxonomy order); otherwise `other`.
+    /// A category given by the channel wins; otherwise the category whose phrases score highest
+    /// in the text (ties: the longer total match, then taxonomy order); otherwise `other`.
     pub fn classify(&self, given: Option<&str>, text: &str) -> Classification {
         if let Some(id) = given.and_then(|g| self.resolve_given(g)) {
-            return Classification { category: id.to_owned(), source: "given", matched_terms: Vec::new() };
+            return Classification {
+                category: id.to_owned(),
+                source: "given",
+                matched_terms: Vec::new(),
+                also: Vec::new(),
+            };
         }
-        let mut matched: Vec<Vec<usize>> = vec![Vec::new(); self.categories.len()];
+        let text = &self.noise.strip(text);
+        let tokens: Vec<(usize, usize)> = crate::features::segment(text).collect();
+        let mut matched: Vec<Vec<(usize, f32)>> = vec![Vec::new(); self.categories.len()];
         for m in self.automaton.find_overlapping_iter(text) {
-            let pattern = m.pattern().as_usize();
-            let (category, _) = self.patterns[pattern];
-            if !matched[category].contains(&pattern) {
-                matched[category].push(pattern);
+            let index = m.pattern().as_usize();
+            let pattern = &self.patterns[index];
+            if pattern.whole_word && !stands_alone(text, m.start(), m.end()) {
+                continue;
             }
+            let found = &mut matched[pattern.category];
+            if found.iter().any(|(p, _)| *p == index) {
+                continue;
+            }
+            let whole_token = tokens.contains(&(m.start(), m.end()));
+            found.push((index, pattern.weight * if whole_token { WHOLE_TOKEN_FACTOR } else { 1.0 }));
         }
         let score = |i: usize| {
-            let terms = &matched[i];
-            let length: usize = terms.iter().map(|&p| self.patterns[p].1.chars().count()).sum();
-            (terms.len(), length)
+            let weight: f32 = matched[i].iter().map(|(_, w)| w).sum();
+            let length: usize = matched[i].iter().map(|(p, _)| self.patterns[*p].phrase.chars().count()).sum();
+            (weight, length)
         };
-        let best = (0..self.categories.len())
-            .filter(|&i| !matched[i].is_empty())
-            .max_by(|&a, &b| score(a).cmp(&score(b)).then(b.cmp(&a)));
-        match best {
-            Some(i) => Classification {
+        let mut ranked: Vec<usize> = (0..self.categories.len()).filter(|&i| !matched[i].is_empty()).collect();
+        ranked.sort_by(|&a, &b| {
+            let (wa, la) = score(a);
+            let (wb, lb) = score(b);
+            wb.total_cmp(&wa).then(lb.cmp(&la)).then(a.cmp(&b))
+        });
+        match ranked.split_first() {
+            Some((&i, rest)) => Classification {
                 category: self.categories[i].id.clone(),
                 source: "classified",
-                matched_terms: matched[i].iter().map(|&p| self.patterns[p].1.clone()).collect(),
+                matched_terms: matched[i].iter().map(|(p, _)| self.patterns[*p].phrase.clone()).collect(),
+                also: rest.iter().map(|&j| self.categories[j].id.clone()).collect(),
             },
-            None => Classification { category: OTHER.to_owned(), source: "default", matched_terms: Vec::new() },
+            None => Classification {
+                category: OTHER.to_owned(),
+                source: "default",
+                matched_terms: Vec::new(),
+                also: Vec::new(),
+            },
         }
     }
+}
+
+/// Whether `text[start..end]` is not glued to letters or digits on either side.
+fn stands_alone(text: &str, start: usize, end: usize) -> bool {
+    let before = text[..start].chars().next_back();
+    let after = text[end..].chars().next();
+    !before.is_some_and(|c| c.is_ascii_alphanumeric()) && !after.is_some_and(|c| c.is_ascii_alphanumeric())
 }
 
 #[cfg(test)]
@@ -125,6 +198,7 @@ mod tests {
             id: id.into(),
             name: name.into(),
             keywords: kw.iter().map(|s| s.to_string()).collect(),
+            synonyms: Vec::new(),
         };
         Taxonomy {
             categories: vec![
@@ -137,7 +211,7 @@ mod tests {
     }
 
     fn check(given: Option<&str>, text: &str, expected: &str, source: &str) {
-        let got = Classifier::new(&taxonomy()).unwrap().classify(given, text);
+        let got = Classifier::new(&taxonomy(), &["[公众号留言]".into()]).unwrap().classify(given, text);
         assert_eq!((got.category.as_str(), got.source), (expected, source), "text {text:?}, got {got:?}");
     }
 
@@ -152,9 +226,28 @@ mod tests {
     }
 
     #[test]
+    fn channel_boilerplate_is_not_read_as_a_problem() {
+        check(None, "[公众号留言] 话费乱收费", "billing_dispute", "classified");
+    }
+
+    #[test]
     fn the_most_matched_category_wins() {
         // One billing keyword against two outage keywords.
         check(None, "断网了还照样扣费,光猫一直红灯", "broadband_outage", "classified");
+    }
+
+    #[test]
+    fn latin_phrases_match_whole_words_and_synonyms_count_less() {
+        check(None, "I am not happy with the service", OTHER, "default");
+        let mut t = taxonomy();
+        t.categories[1].synonyms = vec!["转圈".into(), "加载".into()];
+        let classifier = Classifier::new(&t, &[]).unwrap();
+        assert_eq!(classifier.classify(None, "视频一直转圈,加载半天").category, "slow_network");
+        assert_eq!(
+            classifier.classify(None, "视频一直转圈,还乱收费").category,
+            "billing_dispute",
+            "a keyword beats a synonym"
+        );
     }
 
     #[test]
@@ -168,6 +261,6 @@ mod tests {
     fn refuses_a_taxonomy_with_duplicate_ids() {
         let mut t = taxonomy();
         t.categories.push(t.categories[0].clone());
-        assert!(Classifier::new(&t).is_err());
+        assert!(Classifier::new(&t, &[]).is_err());
     }
 }

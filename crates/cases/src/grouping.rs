@@ -1,67 +1,204 @@
 //! "Is it the same problem?" — the rule that puts a complaint into a case.
+//!
+//! A complaint is compared with each case of its customer that it could join: an open case
+//! whose complaints are within the window of it, or a closed case closed within the reopen
+//! window (the same problem again is a repeat failure). The comparison is a score:
+//!
+//! * same category: 0.7 + 0.3 × text similarity — one problem in one category joins even when
+//!   told in other words;
+//! * related categories — the complaint's category is one the case is also about (merged into
+//!   it by an agent, or of a complaint that joined it), or the case's category is one the
+//!   complaint also mentions ("宽带坏了三天没人来修" is a repair delay and an outage): 0.6 + 0.4 ×
+//!   similarity;
+//! * a complaint in no category (`other`) and an open case: 0.6 + 0.4 × similarity — a complaint
+//!   that names no problem ("还是没解决") is about the problem the customer already has open,
+//!   the most similar one if several;
+//! * anything else: the similarity alone — different categories are one problem only when the
+//!   texts clearly say so;
+//!
+//! less up to 0.1 for the time since the case's latest complaint (a full window costs 0.1), so
+//! with the default threshold of 0.5 the first two always join inside the window and the age
+//! only decides between candidates. The best case scoring at least the threshold gets the
+//! complaint; none does, a new case opens.
+//! Every decision keeps its score, similarity and shared terms as the reason.
 
 use chrono::{DateTime, Duration, Utc};
-use mend_core::{CaseStatus, CustomerId};
+use mend_core::CaseStatus;
 use mend_store::CaseRecord;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+use crate::classify::OTHER;
+use crate::features::Signature;
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct GroupingPolicy {
-    /// A complaint joins a case whose latest complaint is at most this many days earlier.
+    /// A complaint joins an open case whose latest complaint is at most this many days earlier.
     pub window_days: i64,
     /// After closure, the same problem within this many days reopens the case.
     pub reopen_days: i64,
+    /// The score (0–1) a case needs for a complaint to join it.
+    pub threshold: f32,
 }
 
 impl Default for GroupingPolicy {
     fn default() -> Self {
-        Self { window_days: 7, reopen_days: 30 }
+        Self { window_days: 7, reopen_days: 30, threshold: 0.5 }
     }
 }
+
+const SAME_CATEGORY_BASE: f32 = 0.7;
+const RELATED_BASE: f32 = 0.6;
+const UNCATEGORIZED_BASE: f32 = 0.6;
+const AGE_PENALTY: f32 = 0.1;
 
 impl GroupingPolicy {
     pub fn window(&self) -> Duration {
         Duration::days(self.window_days)
     }
 
-    /// The earliest `last_complaint_at` of a case that a complaint received at `received_at`
-    /// could still join: what intake loads.
+    pub fn reopen_window(&self) -> Duration {
+        Duration::days(self.reopen_days)
+    }
+
+    /// The earliest `last_complaint_at` of an open case that a complaint received at
+    /// `received_at` could still join: what intake loads.
     pub fn earliest_candidate(&self, received_at: DateTime<Utc>) -> DateTime<Utc> {
         received_at - self.window()
     }
+
+    /// The earliest closure that a complaint received at `received_at` could reopen.
+    pub fn earliest_reopen(&self, received_at: DateTime<Utc>) -> DateTime<Utc> {
+        received_at - self.reopen_window()
+    }
 }
 
-/// The open case of `customer` about `category` that a complaint received at `received_at`
-/// joins, if any: the case's latest complaint is within the window before it (or the complaint
-/// arrived late and falls inside the case's span). Among several, the most recently active.
-pub fn find_case<'a>(
-    cases: &'a [CaseRecord],
-    customer: CustomerId,
-    category: &str,
-    received_at: DateTime<Utc>,
+/// How a complaint relates to a case's category.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CategoryMatch {
+    Same,
+    /// One the case is also about, or the case's category is one the complaint also mentions.
+    Related,
+    Uncategorized,
+    Different,
+}
+
+/// Why a complaint would join a case.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Match {
+    pub score: f32,
+    pub similarity: f32,
+    pub category: CategoryMatch,
+    /// Joining a closed case reopens it.
+    pub reopens: bool,
+}
+
+/// What grouping knows of a complaint.
+#[derive(Debug, Clone)]
+pub struct ComplaintFacts<'a> {
+    pub category: &'a str,
+    /// Other categories the text mentions.
+    pub also: &'a [String],
+    pub signature: &'a Signature,
+    pub received_at: DateTime<Utc>,
+}
+
+/// How well `complaint` fits `case` (whose terms are `case_terms`), or `None` when it could not
+/// join it at all (merged, outside the windows).
+pub fn fit(
+    case: &CaseRecord,
+    case_terms: &Signature,
+    complaint: &ComplaintFacts<'_>,
     policy: &GroupingPolicy,
-) -> Option<&'a CaseRecord> {
-    let window = policy.window();
-    cases
-        .iter()
-        .filter(|c| c.customer_id == customer && c.status == CaseStatus::Open && c.category == category)
-        .filter(|c| received_at <= c.last_complaint_at + window && received_at >= c.first_complaint_at - window)
-        .max_by_key(|c| (c.last_complaint_at, c.id))
+) -> Option<Match> {
+    let at = complaint.received_at;
+    let (reopens, gap) = match case.status {
+        CaseStatus::Merged => return None,
+        CaseStatus::Open => {
+            let inside =
+                at <= case.last_complaint_at + policy.window() && at >= case.first_complaint_at - policy.window();
+            if !inside {
+                return None;
+            }
+            (false, (at - case.last_complaint_at).abs())
+        }
+        CaseStatus::Closed => {
+            let closed = case.closed_at?;
+            if at < closed || at > closed + policy.reopen_window() {
+                return None;
+            }
+            (true, at - closed)
+        }
+    };
+    let similarity = complaint.signature.similarity(case_terms);
+    let category = if case.category == complaint.category && complaint.category != OTHER {
+        CategoryMatch::Same
+    } else if complaint.category != OTHER
+        && (case.extra_categories.iter().any(|c| c == complaint.category) || complaint.also.contains(&case.category))
+    {
+        CategoryMatch::Related
+    } else if complaint.category == OTHER {
+        CategoryMatch::Uncategorized
+    } else {
+        CategoryMatch::Different
+    };
+    let base = match category {
+        CategoryMatch::Same => SAME_CATEGORY_BASE + (1.0 - SAME_CATEGORY_BASE) * similarity,
+        CategoryMatch::Related => RELATED_BASE + (1.0 - RELATED_BASE) * similarity,
+        // A vague follow-up belongs to an open problem; reopening a closed one takes more.
+        CategoryMatch::Uncategorized if !reopens => UNCATEGORIZED_BASE + (1.0 - UNCATEGORIZED_BASE) * similarity,
+        CategoryMatch::Uncategorized | CategoryMatch::Different => similarity,
+    };
+    let window = if reopens { policy.reopen_window() } else { policy.window() };
+    let age = gap.num_seconds() as f32 / window.num_seconds().max(1) as f32;
+    let score = base - AGE_PENALTY * age.min(1.0);
+    (score >= policy.threshold).then_some(Match { score, similarity, category, reopens })
+}
+
+/// A case's category and the categories merged into it.
+fn categories(case: &CaseRecord) -> impl Iterator<Item = &str> {
+    std::iter::once(case.category.as_str()).chain(case.extra_categories.iter().map(String::as_str))
+}
+
+/// Whether two open cases of one person (whose two identities just turned out to be one) are
+/// one problem: one's category in the other's, or clearly similar texts; and close in time.
+pub fn same_problem(
+    a: &CaseRecord,
+    a_terms: &Signature,
+    b: &CaseRecord,
+    b_terms: &Signature,
+    policy: &GroupingPolicy,
+) -> bool {
+    if a.status != CaseStatus::Open || b.status != CaseStatus::Open {
+        return false;
+    }
+    let apart = if a.last_complaint_at < b.first_complaint_at {
+        b.first_complaint_at - a.last_complaint_at
+    } else {
+        a.first_complaint_at - b.last_complaint_at
+    };
+    if apart > policy.window() {
+        return false;
+    }
+    let shared_category = categories(a).any(|c| c != OTHER && categories(b).any(|d| d == c));
+    shared_category || a_terms.similarity(b_terms) >= policy.threshold
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mend_core::CaseId;
+    use crate::features::Featurizer;
+    use mend_core::{CaseId, CustomerId};
 
     fn at(day: u32, hour: u32) -> DateTime<Utc> {
         chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, day, hour, 0, 0).unwrap()
     }
 
-    fn case(customer: CustomerId, category: &str, first: DateTime<Utc>, last: DateTime<Utc>) -> CaseRecord {
+    fn case(category: &str, first: DateTime<Utc>, last: DateTime<Utc>) -> CaseRecord {
         CaseRecord {
             id: CaseId::new(),
-            customer_id: customer,
+            customer_id: CustomerId::new(),
             category: category.into(),
             status: CaseStatus::Open,
             escalation_risk: false,
@@ -72,31 +209,104 @@ mod tests {
             opened_at: first,
             closed_at: None,
             updated_at: last,
+            signature: String::new(),
+            extra_categories: Vec::new(),
+            merged_into: None,
+            merged_by: None,
+            split_from: None,
+            reopened_at: None,
         }
     }
 
-    #[test]
-    fn joins_within_the_window_of_the_latest_complaint() {
-        let customer = CustomerId::new();
-        let cases = [case(customer, "broadband_outage", at(1, 9), at(5, 9))];
-        let policy = GroupingPolicy::default();
-        let find = |category, t| find_case(&cases, customer, category, t, &policy).map(|c| c.id);
-        assert_eq!(find("broadband_outage", at(12, 9)), Some(cases[0].id), "exactly 7 days after the latest");
-        assert_eq!(find("broadband_outage", at(12, 10)), None, "7 days and an hour");
-        assert_eq!(find("billing_dispute", at(6, 9)), None, "another category");
-        assert_eq!(find_case(&cases, CustomerId::new(), "broadband_outage", at(6, 9), &policy).map(|c| c.id), None);
-        assert_eq!(find("broadband_outage", at(2, 9)), Some(cases[0].id), "a late delivery inside the span");
+    fn featurizer() -> Featurizer {
+        Featurizer::new(&[], &["断网", "光猫", "扣费"].map(String::from))
+    }
+
+    fn fits(
+        case: &CaseRecord,
+        case_text: &str,
+        category: &str,
+        text: &str,
+        received_at: DateTime<Utc>,
+    ) -> Option<Match> {
+        let f = featurizer();
+        let signature = f.signature(text);
+        let facts = ComplaintFacts { category, also: &[], signature: &signature, received_at };
+        fit(case, &f.signature(case_text), &facts, &GroupingPolicy::default())
     }
 
     #[test]
-    fn prefers_the_most_recently_active_case_and_skips_closed_ones() {
-        let customer = CustomerId::new();
-        let mut closed = case(customer, "billing_dispute", at(1, 9), at(6, 9));
-        closed.status = CaseStatus::Closed;
-        let older = case(customer, "billing_dispute", at(1, 9), at(2, 9));
-        let newer = case(customer, "billing_dispute", at(3, 9), at(4, 9));
-        let cases = [closed, older, newer.clone()];
-        let found = find_case(&cases, customer, "billing_dispute", at(5, 9), &GroupingPolicy::default());
-        assert_eq!(found.map(|c| c.id), Some(newer.id));
+    fn the_same_category_joins_within_the_window_of_the_latest_complaint() {
+        let k = case("broadband_outage", at(1, 9), at(5, 9));
+        let text = "家里光猫红灯断网";
+        assert!(fits(&k, text, "broadband_outage", "又断网了", at(12, 9)).is_some(), "exactly 7 days later");
+        assert!(fits(&k, text, "broadband_outage", "又断网了", at(12, 10)).is_none(), "7 days and an hour");
+        assert!(fits(&k, text, "broadband_outage", "又断网了", at(2, 9)).is_some(), "a late delivery inside the span");
+        assert_eq!(
+            fits(&k, text, "broadband_outage", "宽带上不去", at(6, 9)).map(|m| m.category),
+            Some(CategoryMatch::Same)
+        );
+    }
+
+    #[test]
+    fn another_category_joins_only_when_the_texts_say_so() {
+        let k = case("broadband_outage", at(1, 9), at(1, 9));
+        assert!(fits(&k, "家里光猫红灯断网", "billing_dispute", "话费多扣了", at(2, 9)).is_none());
+        let m = fits(&k, "家里光猫红灯断网,上不了网", "slow_network", "光猫红灯又断网,上不了网", at(2, 9))
+            .expect("clearly the same");
+        assert_eq!(m.category, CategoryMatch::Different);
+        assert!(m.similarity > 0.5);
+    }
+
+    #[test]
+    fn a_vague_follow_up_joins_an_open_case_but_does_not_reopen_a_closed_one() {
+        let mut k = case("broadband_outage", at(1, 9), at(2, 9));
+        assert_eq!(
+            fits(&k, "光猫断网", OTHER, "还是没解决,太气人了", at(3, 9)).map(|m| m.category),
+            Some(CategoryMatch::Uncategorized)
+        );
+        k.status = CaseStatus::Closed;
+        k.closed_at = Some(at(3, 9));
+        assert!(fits(&k, "光猫断网", OTHER, "还是没解决,太气人了", at(4, 9)).is_none());
+        let reopen = fits(&k, "光猫断网", "broadband_outage", "又断网了", at(20, 9)).expect("within the reopen window");
+        assert!(reopen.reopens);
+        k.status = CaseStatus::Merged;
+        assert!(fits(&k, "光猫断网", "broadband_outage", "又断网了", at(4, 9)).is_none());
+    }
+
+    #[test]
+    fn a_category_the_case_is_also_about_is_related() {
+        let mut k = case("broadband_outage", at(1, 9), at(1, 9));
+        k.extra_categories = vec!["billing_dispute".into()];
+        assert_eq!(
+            fits(&k, "断网", "billing_dispute", "扣费不对", at(2, 9)).map(|m| m.category),
+            Some(CategoryMatch::Related)
+        );
+        let f = featurizer();
+        let signature = f.signature("报修三天没人来,宽带一直断");
+        let also = vec!["broadband_outage".to_owned()];
+        let facts = ComplaintFacts {
+            category: "installation_delay",
+            also: &also,
+            signature: &signature,
+            received_at: at(2, 9),
+        };
+        let plain = case("broadband_outage", at(1, 9), at(1, 9));
+        let m = fit(&plain, &f.signature("断网"), &facts, &GroupingPolicy::default());
+        assert_eq!(m.map(|m| m.category), Some(CategoryMatch::Related), "the complaint also mentions the outage");
+    }
+
+    #[test]
+    fn two_identities_cases_are_one_problem_by_category_or_text() {
+        let f = featurizer();
+        let a = case("broadband_outage", at(1, 9), at(3, 9));
+        let b = case("broadband_outage", at(4, 9), at(5, 9));
+        let c = case("billing_dispute", at(2, 9), at(2, 9));
+        let terms = f.signature("光猫断网");
+        let policy = GroupingPolicy::default();
+        assert!(same_problem(&a, &terms, &b, &terms, &policy));
+        assert!(!same_problem(&a, &terms, &c, &f.signature("扣费"), &policy));
+        let later = case("broadband_outage", at(20, 9), at(20, 9));
+        assert!(!same_problem(&a, &terms, &later, &terms, &policy), "weeks apart");
     }
 }

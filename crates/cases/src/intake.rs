@@ -8,15 +8,19 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use mend_core::{CaseId, CaseStatus, Complaint, ComplaintId, CustomerDetails, CustomerId, Delivery, QuarantineId};
-use mend_store::intake::BatchWrite;
+use mend_core::{
+    CaseId, CaseStatus, Complaint, ComplaintId, CustomerDetails, CustomerId, CustomerKey, Delivery, MergeId,
+    QuarantineId,
+};
+use mend_store::intake::{BatchWrite, CustomerMergeWrite};
 use mend_store::{CaseRecord, DatabaseTransaction, NewComplaint, NewCustomer, NewIdentity, NewQuarantine, Store};
 use serde::Serialize;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use crate::CasesError;
-use crate::classify::{Classification, Classifier};
-use crate::grouping::{GroupingPolicy, find_case};
+use crate::classify::{Classification, Classifier, OTHER};
+use crate::features::{CASE_TERMS, Featurizer};
+use crate::grouping::{self, CategoryMatch, ComplaintFacts, GroupingPolicy, Match, fit};
 use crate::working_set::{CustomerState, Recorded, WorkingSet};
 
 /// How often a batch is retried when a concurrent writer created the same customer key or
@@ -65,30 +69,31 @@ pub(crate) struct Decision<'a> {
     pub report: IntakeReport,
 }
 
-/// Why a complaint is in its case, stored with the complaint and shown on the case.
-#[derive(Debug, Serialize)]
-struct GroupingReason<'a> {
-    decision: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    hours_since_latest: Option<f64>,
-    window_days: i64,
-    category: &'a str,
-    category_source: &'static str,
-    matched_terms: &'a [String],
-}
-
 /// The intake service: configuration shared by every batch.
 #[derive(Debug, Clone)]
 pub struct Intake {
     classifier: Classifier,
+    featurizer: Featurizer,
     policy: GroupingPolicy,
     /// Time zone given to new customers (contact hours are evaluated in it).
     default_timezone: String,
 }
 
 impl Intake {
-    pub fn new(classifier: Classifier, policy: GroupingPolicy, default_timezone: impl Into<String>) -> Self {
-        Self { classifier, policy, default_timezone: default_timezone.into() }
+    /// `noise_phrases`: channel boilerplate and venting that say nothing about which problem a
+    /// complaint is about (see [`Featurizer`]).
+    pub fn new(
+        classifier: Classifier,
+        policy: GroupingPolicy,
+        noise_phrases: &[String],
+        default_timezone: impl Into<String>,
+    ) -> Self {
+        let featurizer = Featurizer::new(noise_phrases, &classifier.phrases());
+        Self { classifier, featurizer, policy, default_timezone: default_timezone.into() }
+    }
+
+    pub fn featurizer(&self) -> &Featurizer {
+        &self.featurizer
     }
 
     pub fn classifier(&self) -> &Classifier {
@@ -149,7 +154,7 @@ impl Intake {
         working: &mut WorkingSet,
         now: DateTime<Utc>,
     ) -> Decision<'a> {
-        let mut batch = BatchDecisions { write: BatchWrite::default(), touched: Vec::new(), opened: HashSet::new() };
+        let mut batch = BatchDecisions::default();
         let mut outcomes = Vec::with_capacity(deliveries.len());
         for delivery in deliveries {
             let outcome = match delivery {
@@ -167,26 +172,15 @@ impl Intake {
                 Delivery::Complaint(c) => match working.deliveries.get(&(c.channel, c.source_id.clone())) {
                     Some(r) => Outcome::Duplicate {
                         complaint_id: r.complaint_id,
-                        case_id: r.case_id,
-                        customer_id: r.customer_id,
+                        case_id: working.case(r.case_id),
+                        customer_id: working.customer(r.customer_id),
                     },
                     None => self.place(c, working, &mut batch, now),
                 },
             };
             outcomes.push(outcome);
         }
-
-        let mut touched = batch.touched;
-        // Writers touch rows in one global order, so they can wait for each other but never in a cycle.
-        touched.sort_unstable_by_key(|(_, case_id)| *case_id);
-        touched.dedup();
-        let existing_cases_touched =
-            touched.iter().map(|(_, id)| *id).filter(|id| !batch.opened.contains(id)).collect();
-        batch.write.cases = touched
-            .iter()
-            .filter_map(|(customer, id)| working.cases.get(customer)?.iter().find(|c| c.id == *id).cloned())
-            .collect();
-        Decision { write: batch.write, report: IntakeReport { outcomes, existing_cases_touched } }
+        batch.finish(outcomes, working)
     }
 
     /// Decides customer, category and case for one new complaint.
@@ -197,37 +191,68 @@ impl Intake {
         batch: &mut BatchDecisions<'a>,
         now: DateTime<Utc>,
     ) -> Outcome {
-        let customer_id = self.resolve_customer(c, working, &mut batch.write, now);
+        let source = format!("complaint:{}/{}", c.channel, c.source_id);
+        let customer_id = self.resolve_customer(&c.keys, &c.customer, &source, working, batch, now);
         let classification = self.classifier.classify(c.category.as_deref(), &c.text);
-        let cases = working.cases.entry(customer_id).or_default();
-        let joined = find_case(cases, customer_id, &classification.category, c.received_at, &self.policy)
-            .map(|case| case.id)
-            .and_then(|id| cases.iter_mut().find(|k| k.id == id));
-        let (case_id, hours_since_latest) = match joined {
-            Some(case) => {
-                let gap_hours = (c.received_at - case.last_complaint_at).num_minutes() as f64 / 60.0;
-                case.complaint_count += 1;
-                case.first_complaint_at = case.first_complaint_at.min(c.received_at);
-                case.last_complaint_at = case.last_complaint_at.max(c.received_at);
-                case.escalation_risk |= c.formal_complaint;
-                case.updated_at = now;
-                (case.id, Some(gap_hours))
+        let terms = self.featurizer.signature(&c.text);
+        let facts = ComplaintFacts {
+            category: &classification.category,
+            also: &classification.also,
+            signature: &terms,
+            received_at: c.received_at,
+        };
+
+        let best = working
+            .cases_of(customer_id)
+            .into_iter()
+            .filter_map(|id| {
+                let case = &working.cases[&id];
+                fit(&case.record, &case.terms, &facts, &self.policy).map(|m| (id, m))
+            })
+            .max_by(|(a_id, a), (b_id, b)| {
+                let recency = |id: &CaseId| working.cases[id].record.last_complaint_at;
+                a.score.total_cmp(&b.score).then(recency(a_id).cmp(&recency(b_id))).then(a_id.cmp(b_id))
+            });
+        let (case_id, reason) = match best {
+            Some((case_id, m)) => {
+                let case = working.cases.get_mut(&case_id).expect("a candidate is in the working set");
+                let shared = terms.shared_terms(&case.terms, 5);
+                let hours = (c.received_at - case.record.last_complaint_at).num_minutes() as f64 / 60.0;
+                let k = &mut case.record;
+                if m.reopens {
+                    k.status = CaseStatus::Open;
+                    k.repeat_failure = true;
+                    k.closed_at = None;
+                    k.reopened_at = Some(now);
+                }
+                k.complaint_count += 1;
+                k.first_complaint_at = k.first_complaint_at.min(c.received_at);
+                k.last_complaint_at = k.last_complaint_at.max(c.received_at);
+                k.escalation_risk |= c.formal_complaint;
+                k.updated_at = now;
+                let category = &classification.category;
+                if m.category != CategoryMatch::Same && category != OTHER && !k.extra_categories.contains(category) {
+                    k.extra_categories.push(category.clone());
+                }
+                case.terms = case.terms.absorb(&terms, CASE_TERMS);
+                let decision = if m.reopens { "reopened" } else { "joined" };
+                (case_id, GroupingReason::new(decision, Some(&m), Some(hours), shared))
             }
             None => {
                 let case = new_case(customer_id, &classification, c, now);
                 let id = case.id;
-                cases.push(case);
+                working.add_case(case);
+                working.cases.get_mut(&id).expect("just added").terms = terms.clone();
                 batch.opened.insert(id);
-                (id, None)
+                (id, GroupingReason::new("opened", None, None, Vec::new()))
             }
         };
-        batch.touched.push((customer_id, case_id));
-        let case_created = hours_since_latest.is_none();
-        debug!(%case_id, %customer_id, category = %classification.category, case_created, "Complaint placed.");
+        batch.touched.insert(case_id);
+        let case_created = reason.decision == "opened";
+        debug!(%case_id, %customer_id, category = %classification.category, decision = reason.decision, "Complaint placed.");
 
-        let reason = GroupingReason {
-            decision: if case_created { "opened" } else { "joined" },
-            hours_since_latest,
+        let reason = GroupingReasonJson {
+            reason,
             window_days: self.policy.window_days,
             category: &classification.category,
             category_source: classification.source,
@@ -238,6 +263,7 @@ impl Intake {
         batch.write.complaints.push(NewComplaint {
             id: complaint_id,
             complaint: c,
+            customer_keys: c.keys.iter().map(|k| format!("{}:{}", k.kind, k.value)).collect::<Vec<_>>().join("\n"),
             customer_id,
             case_id,
             grouping_reason: serde_json::to_string(&reason).expect("a grouping reason serializes"),
@@ -248,59 +274,250 @@ impl Intake {
         Outcome::Accepted { complaint_id, case_id, customer_id, category: classification.category, case_created }
     }
 
-    /// The customer a complaint is from: the owner of its first known key (keys come most
-    /// specific first), else a new customer. Keys not yet linked are linked to that customer;
-    /// keys already linked to a different customer stay where they are.
+    /// The customer that `keys` identify. Keys owned by different customers show they are one
+    /// person: the others merge into the oldest. No known key makes a new customer. Keys not yet
+    /// linked are linked to the customer.
     fn resolve_customer(
         &self,
-        c: &Complaint,
+        keys: &[CustomerKey],
+        details: &CustomerDetails,
+        source: &str,
         working: &mut WorkingSet,
-        write: &mut BatchWrite<'_>,
+        batch: &mut BatchDecisions<'_>,
         now: DateTime<Utc>,
     ) -> CustomerId {
-        let customer_id = match c.keys.iter().find_map(|k| working.owner.get(k).copied()) {
-            Some(id) => {
-                fill_missing_details(working, id, &c.customer, write);
-                id
+        let mut owners: Vec<CustomerId> =
+            keys.iter().filter_map(|k| working.owner.get(k).copied()).map(|id| working.customer(id)).collect();
+        owners.sort_unstable();
+        owners.dedup();
+        let customer_id = match owners.first() {
+            Some(&survivor) => {
+                for &merged in &owners[1..] {
+                    self.merge_customers(survivor, merged, source, working, batch, now);
+                }
+                fill_missing_details(working, survivor, details, &mut batch.write);
+                survivor
             }
             None => {
                 let id = CustomerId::new();
-                write.customers.push(NewCustomer {
+                batch.write.customers.push(NewCustomer {
                     id,
-                    details: c.customer.clone(),
+                    details: details.clone(),
                     timezone: self.default_timezone.clone(),
                     created_at: now,
                 });
                 let state = CustomerState {
-                    has_name: c.customer.name.is_some(),
-                    has_email: c.customer.email.is_some(),
-                    cases_since: Some(DateTime::<Utc>::MIN_UTC),
+                    has_name: details.name.is_some(),
+                    has_email: details.email.is_some(),
+                    cases_for: Some(DateTime::<Utc>::MIN_UTC),
+                    all_open: true,
                 };
                 working.customers.insert(id, state);
                 id
             }
         };
-        for key in &c.keys {
+        for key in keys {
             if !working.owner.contains_key(key) {
                 working.owner.insert(key.clone(), customer_id);
-                write.identities.push(NewIdentity {
+                batch.write.identities.push(NewIdentity {
                     customer_id,
                     key: key.clone(),
-                    source: format!("complaint:{}/{}", c.channel, c.source_id),
+                    source: source.to_owned(),
                     linked_at: now,
                 });
             }
         }
         customer_id
     }
+
+    /// Folds `merged` into `survivor`: keys, cases and history move, open cases that are one
+    /// problem become one case, and the merge is recorded (to be undone if it was wrong).
+    fn merge_customers(
+        &self,
+        survivor: CustomerId,
+        merged: CustomerId,
+        source: &str,
+        working: &mut WorkingSet,
+        batch: &mut BatchDecisions<'_>,
+        now: DateTime<Utc>,
+    ) {
+        let merge_id = MergeId::new();
+        info!(%survivor, %merged, %merge_id, source, "Two customers are one person; merging.");
+        working.merged_customers.insert(merged, survivor);
+        for owner in working.owner.values_mut() {
+            if *owner == merged {
+                *owner = survivor;
+            }
+        }
+        let absorbed = working.customers.remove(&merged);
+        if let (Some(a), Some(b)) = (working.customers.get_mut(&survivor), absorbed) {
+            a.has_name |= b.has_name;
+            a.has_email |= b.has_email;
+            // Complete only as far back as both were.
+            a.cases_for = match (a.cases_for, b.cases_for) {
+                (Some(x), Some(y)) => Some(x.max(y)),
+                _ => None,
+            };
+            a.all_open &= b.all_open;
+        }
+        let moved = working.by_customer.remove(&merged).unwrap_or_default();
+        let kept = working.cases_of(survivor);
+        for id in &moved {
+            let case = working.cases.get_mut(id).expect("indexed cases exist");
+            case.record.customer_id = survivor;
+            batch.touched.insert(*id);
+        }
+        working.by_customer.entry(survivor).or_default().extend(moved.iter().copied());
+
+        for from in moved {
+            let into = kept.iter().copied().find(|k| {
+                let (a, b) = (&working.cases[k], &working.cases[&from]);
+                grouping::same_problem(&a.record, &a.terms, &b.record, &b.terms, &self.policy)
+            });
+            if let Some(into) = into {
+                let (older, newer) = if into < from { (into, from) } else { (from, into) };
+                merge_cases(working, older, newer, Some(merge_id), now);
+                batch.write.case_merges.push((newer, older));
+                batch.touched.insert(older);
+                batch.touched.insert(newer);
+            }
+        }
+        batch.write.customer_merges.push(CustomerMergeWrite {
+            id: merge_id,
+            survivor,
+            merged,
+            source: source.to_owned(),
+            actor: "intake".into(),
+            at: now,
+        });
+    }
+}
+
+/// Folds case `newer` into case `older`: counts, span, terms and categories add up; `newer`
+/// is left as a pointer.
+pub(crate) fn merge_cases(
+    working: &mut WorkingSet,
+    older: CaseId,
+    newer: CaseId,
+    by: Option<MergeId>,
+    now: DateTime<Utc>,
+) {
+    let from = working.cases[&newer].clone();
+    let into = working.cases.get_mut(&older).expect("merged cases are in the working set");
+    let k = &mut into.record;
+    k.complaint_count += from.record.complaint_count;
+    k.first_complaint_at = k.first_complaint_at.min(from.record.first_complaint_at);
+    k.last_complaint_at = k.last_complaint_at.max(from.record.last_complaint_at);
+    k.escalation_risk |= from.record.escalation_risk;
+    k.repeat_failure |= from.record.repeat_failure;
+    k.updated_at = now;
+    for category in std::iter::once(&from.record.category).chain(&from.record.extra_categories) {
+        if *category != k.category && !k.extra_categories.contains(category) {
+            k.extra_categories.push(category.clone());
+        }
+    }
+    into.terms = into.terms.absorb(&from.terms, CASE_TERMS);
+    let gone = &mut working.cases.get_mut(&newer).expect("merged cases are in the working set").record;
+    gone.status = CaseStatus::Merged;
+    gone.merged_into = Some(older);
+    gone.merged_by = by;
+    gone.complaint_count = 0;
+    gone.updated_at = now;
+    working.merged_cases.insert(newer, older);
 }
 
 /// What one batch decided so far.
+#[derive(Default)]
 struct BatchDecisions<'a> {
     write: BatchWrite<'a>,
-    /// (customer, case) of every complaint placed, to write each touched case once.
-    touched: Vec<(CustomerId, CaseId)>,
+    /// Every case a complaint went into, or a merge changed, to write each once.
+    touched: HashSet<CaseId>,
     opened: HashSet<CaseId>,
+}
+
+impl<'a> BatchDecisions<'a> {
+    /// Applies merges made after some complaints were placed (their customer or case moved on)
+    /// and collects the cases to write.
+    fn finish(mut self, outcomes: Vec<Outcome>, working: &WorkingSet) -> Decision<'a> {
+        for complaint in &mut self.write.complaints {
+            complaint.customer_id = working.customer(complaint.customer_id);
+            complaint.case_id = working.case(complaint.case_id);
+        }
+        for identity in &mut self.write.identities {
+            identity.customer_id = working.customer(identity.customer_id);
+        }
+        for (customer, _) in &mut self.write.customer_details {
+            *customer = working.customer(*customer);
+        }
+        let outcomes = outcomes
+            .into_iter()
+            .map(|o| match o {
+                Outcome::Accepted { complaint_id, case_id, customer_id, category, case_created } => Outcome::Accepted {
+                    complaint_id,
+                    case_id: working.case(case_id),
+                    customer_id: working.customer(customer_id),
+                    category,
+                    case_created,
+                },
+                Outcome::Duplicate { complaint_id, case_id, customer_id } => Outcome::Duplicate {
+                    complaint_id,
+                    case_id: working.case(case_id),
+                    customer_id: working.customer(customer_id),
+                },
+                quarantined => quarantined,
+            })
+            .collect();
+        let mut touched: Vec<CaseId> = self.touched.into_iter().collect();
+        // Writers touch rows in one global order, so they can wait for each other but never in a cycle.
+        touched.sort_unstable();
+        let existing_cases_touched = touched.iter().copied().filter(|id| !self.opened.contains(id)).collect();
+        self.write.cases = touched
+            .iter()
+            .filter_map(|id| working.cases.get(id))
+            .map(|case| CaseRecord { signature: case.terms.encode(), ..case.record.clone() })
+            .collect();
+        Decision { write: self.write, report: IntakeReport { outcomes, existing_cases_touched } }
+    }
+}
+
+/// Why a complaint is in its case, as the case view shows it.
+#[derive(Debug, Serialize)]
+struct GroupingReason {
+    decision: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    score: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    similarity: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    category_match: Option<CategoryMatch>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hours_since_latest: Option<f64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    shared_terms: Vec<String>,
+}
+
+impl GroupingReason {
+    fn new(decision: &'static str, m: Option<&Match>, hours: Option<f64>, shared_terms: Vec<String>) -> Self {
+        let round = |x: f32| (x * 1000.0).round() / 1000.0;
+        Self {
+            decision,
+            score: m.map(|m| round(m.score)),
+            similarity: m.map(|m| round(m.similarity)),
+            category_match: m.map(|m| m.category),
+            hours_since_latest: hours,
+            shared_terms,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct GroupingReasonJson<'a> {
+    #[serde(flatten)]
+    reason: GroupingReason,
+    window_days: i64,
+    category: &'a str,
+    category_source: &'static str,
+    matched_terms: &'a [String],
 }
 
 fn new_case(customer_id: CustomerId, classification: &Classification, c: &Complaint, now: DateTime<Utc>) -> CaseRecord {
@@ -317,6 +534,12 @@ fn new_case(customer_id: CustomerId, classification: &Classification, c: &Compla
         opened_at: now,
         closed_at: None,
         updated_at: now,
+        signature: String::new(),
+        extra_categories: classification.also.clone(),
+        merged_into: None,
+        merged_by: None,
+        split_from: None,
+        reopened_at: None,
     }
 }
 

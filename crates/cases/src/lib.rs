@@ -7,6 +7,7 @@
 
 pub mod classify;
 mod error;
+pub mod features;
 pub mod grouping;
 pub mod intake;
 mod stream;

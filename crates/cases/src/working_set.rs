@@ -2,10 +2,11 @@
 //! touch.
 //!
 //! Intake decides in memory and writes afterwards, so within a transaction the working set is
-//! newer than the database: whatever it holds wins over what a lookup returns. That is what lets
-//! a long transaction ([`crate::IntakeStream`]) decide one batch while the database is still
-//! writing the previous one — lookups may run before earlier writes land, and the working set
-//! fills the gap.
+//! newer than the database: whatever it holds wins over what a lookup returns, and customers or
+//! cases merged in the transaction are followed to where they went. That is what lets a long
+//! transaction ([`crate::IntakeStream`]) decide one batch while the database is still writing
+//! the previous one — lookups may run before earlier writes land, and the working set fills the
+//! gap.
 
 use std::collections::{HashMap, HashSet};
 
@@ -15,6 +16,7 @@ use mend_store::intake as repo;
 use mend_store::{CaseRecord, DatabaseTransaction};
 
 use crate::CasesError;
+use crate::features::Signature;
 use crate::grouping::GroupingPolicy;
 
 /// Where an already recorded delivery went.
@@ -29,26 +31,69 @@ pub(crate) struct Recorded {
 pub(crate) struct CustomerState {
     pub has_name: bool,
     pub has_email: bool,
-    /// Every groupable case whose latest complaint is at or after this instant is in
-    /// [`WorkingSet::cases`]; `None` until they are loaded. A customer created in this
-    /// transaction has all of its cases here (`DateTime::<Utc>::MIN_UTC`).
-    pub cases_since: Option<DateTime<Utc>>,
+    /// Every case a complaint received at or after this instant could join is in the working
+    /// set; `None` until they are loaded. A customer created in this transaction has all its
+    /// cases here (`DateTime::<Utc>::MIN_UTC`).
+    pub cases_for: Option<DateTime<Utc>>,
+    /// Every open case of the customer is here, however old (needed before a merge).
+    pub all_open: bool,
+}
+
+/// A case and its terms, decoded once.
+#[derive(Debug, Clone)]
+pub(crate) struct CaseState {
+    pub record: CaseRecord,
+    pub terms: Signature,
 }
 
 #[derive(Debug, Default)]
 pub(crate) struct WorkingSet {
-    pub(crate) owner: HashMap<CustomerKey, CustomerId>,
-    pub(crate) customers: HashMap<CustomerId, CustomerState>,
-    pub(crate) cases: HashMap<CustomerId, Vec<CaseRecord>>,
-    pub(crate) deliveries: HashMap<(Channel, String), Recorded>,
+    pub owner: HashMap<CustomerKey, CustomerId>,
+    pub customers: HashMap<CustomerId, CustomerState>,
+    pub cases: HashMap<CaseId, CaseState>,
+    pub by_customer: HashMap<CustomerId, Vec<CaseId>>,
+    pub deliveries: HashMap<(Channel, String), Recorded>,
+    /// Customers merged in this transaction, to their survivor.
+    pub merged_customers: HashMap<CustomerId, CustomerId>,
+    /// Cases merged in this transaction, to the case they went into.
+    pub merged_cases: HashMap<CaseId, CaseId>,
 }
 
 impl WorkingSet {
+    /// Where a customer is now, following merges made in this transaction.
+    pub fn customer(&self, mut id: CustomerId) -> CustomerId {
+        while let Some(&next) = self.merged_customers.get(&id) {
+            id = next;
+        }
+        id
+    }
+
+    /// Where a case is now, following merges made in this transaction.
+    pub fn case(&self, mut id: CaseId) -> CaseId {
+        while let Some(&next) = self.merged_cases.get(&id) {
+            id = next;
+        }
+        id
+    }
+
+    pub fn add_case(&mut self, record: CaseRecord) {
+        let terms = Signature::decode(&record.signature);
+        self.by_customer.entry(record.customer_id).or_default().push(record.id);
+        self.cases.insert(record.id, CaseState { record, terms });
+    }
+
+    /// The cases of a customer the working set holds, oldest first.
+    pub fn cases_of(&self, customer: CustomerId) -> Vec<CaseId> {
+        let mut ids = self.by_customer.get(&customer).cloned().unwrap_or_default();
+        ids.sort_unstable();
+        ids
+    }
+
     /// Loads from the database what deciding `deliveries` needs and the working set does not
     /// know yet: stored deliveries, the owners of their keys, and the groupable cases of those
     /// customers. On PostgreSQL the customers are locked first, so concurrent intakes of one
     /// customer decide one after the other.
-    pub(crate) async fn load(
+    pub async fn load(
         &mut self,
         tx: &DatabaseTransaction,
         deliveries: &[Delivery],
@@ -72,50 +117,110 @@ impl WorkingSet {
             let channel: Channel = known.channel.parse().map_err(|e: mend_core::UnknownChannel| {
                 mend_store::StoreError::Corrupt(format!("stored complaint has {e}"))
             })?;
-            let recorded =
-                Recorded { complaint_id: known.complaint_id, case_id: known.case_id, customer_id: known.customer_id };
+            let recorded = Recorded {
+                complaint_id: known.complaint_id,
+                case_id: self.case(known.case_id),
+                customer_id: self.customer(known.customer_id),
+            };
             self.deliveries.entry((channel, known.source_id)).or_insert(recorded);
         }
 
-        let unknown_keys: Vec<CustomerKey> = complaints
+        let groups: Vec<&[CustomerKey]> = complaints.iter().map(|c| c.keys.as_slice()).collect();
+        self.load_keys(tx, &groups, earliest, policy).await
+    }
+
+    /// Loads the owners of the keys (one group per record) and the cases a complaint received
+    /// at `earliest` or later could join. A group whose keys belong to different customers will
+    /// merge them, and merging folds their open cases about one problem together however old:
+    /// all open cases of those customers are loaded.
+    pub async fn load_keys(
+        &mut self,
+        tx: &DatabaseTransaction,
+        groups: &[&[CustomerKey]],
+        earliest: DateTime<Utc>,
+        policy: &GroupingPolicy,
+    ) -> Result<(), CasesError> {
+        let keys: Vec<&CustomerKey> = groups.iter().flat_map(|g| g.iter()).collect();
+        let unknown_keys: Vec<CustomerKey> = keys
             .iter()
-            .flat_map(|c| c.keys.iter())
-            .filter(|k| !self.owner.contains_key(*k))
-            .cloned()
+            .filter(|k| !self.owner.contains_key(**k))
+            .map(|k| (*k).clone())
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
         for known in repo::find_identities(tx, &unknown_keys).await? {
-            self.owner.entry(known.key).or_insert(known.customer_id);
-            self.customers.entry(known.customer_id).or_insert(CustomerState {
+            let customer = self.customer(known.customer_id);
+            self.owner.entry(known.key).or_insert(customer);
+            self.customers.entry(customer).or_insert(CustomerState {
                 has_name: known.has_name,
                 has_email: known.has_email,
-                cases_since: None,
+                cases_for: None,
+                all_open: false,
             });
         }
 
-        let since = policy.earliest_candidate(earliest);
-        let mut stale: Vec<CustomerId> = complaints
-            .iter()
-            .flat_map(|c| c.keys.iter())
-            .filter_map(|k| self.owner.get(k).copied())
-            .filter(|id| self.customers.get(id).and_then(|c| c.cases_since).is_none_or(|loaded| loaded > since))
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        stale.sort_unstable();
-        repo::lock_customers(tx, &stale).await?;
-        for case in repo::find_groupable_cases(tx, &stale, since).await? {
-            let cases = self.cases.entry(case.customer_id).or_default();
-            if !cases.iter().any(|c| c.id == case.id) {
-                cases.push(case);
+        let mut bridged: HashSet<CustomerId> = HashSet::new();
+        for group in groups {
+            let owners: HashSet<CustomerId> =
+                group.iter().filter_map(|k| self.owner.get(k).copied()).map(|id| self.customer(id)).collect();
+            if owners.len() > 1 {
+                bridged.extend(owners.into_iter().filter(|id| !self.customers.get(id).is_some_and(|c| c.all_open)));
             }
         }
-        for id in stale {
+        let stale: HashSet<CustomerId> = keys
+            .iter()
+            .filter_map(|k| self.owner.get(*k).copied())
+            .map(|id| self.customer(id))
+            .filter(|id| {
+                bridged.contains(id)
+                    || self.customers.get(id).and_then(|c| c.cases_for).is_none_or(|loaded| loaded > earliest)
+            })
+            .collect();
+        let (bridged, windowed): (Vec<CustomerId>, Vec<CustomerId>) = stale.iter().partition(|id| bridged.contains(id));
+        let all_of = self.with_merged(&stale);
+        repo::lock_customers(tx, &all_of).await?;
+        let reopen_since = policy.earliest_reopen(earliest);
+        let mut cases = repo::find_groupable_cases(
+            tx,
+            &self.with_merged(&windowed),
+            policy.earliest_candidate(earliest),
+            reopen_since,
+        )
+        .await?;
+        // Every open case: none is older than the epoch (and PostgreSQL refuses chrono's minimum).
+        let every_open = DateTime::<Utc>::UNIX_EPOCH;
+        cases.extend(repo::find_groupable_cases(tx, &self.with_merged(&bridged), every_open, reopen_since).await?);
+        for mut case in cases {
+            if self.cases.contains_key(&case.id) || self.merged_cases.contains_key(&case.id) {
+                continue;
+            }
+            case.customer_id = self.customer(case.customer_id);
+            self.add_case(case);
+        }
+        for id in windowed {
             if let Some(customer) = self.customers.get_mut(&id) {
-                customer.cases_since = Some(since);
+                customer.cases_for = Some(customer.cases_for.map_or(earliest, |c| c.min(earliest)));
+            }
+        }
+        for id in bridged {
+            if let Some(customer) = self.customers.get_mut(&id) {
+                customer.cases_for = Some(customer.cases_for.map_or(earliest, |c| c.min(earliest)));
+                customer.all_open = true;
             }
         }
         Ok(())
+    }
+
+    /// `customers` and the customers merged into them in this transaction, whose rows may not
+    /// have moved yet; sorted (the order locks are taken in).
+    fn with_merged<'a>(&self, customers: impl IntoIterator<Item = &'a CustomerId>) -> Vec<CustomerId> {
+        let customers: HashSet<CustomerId> = customers.into_iter().copied().collect();
+        let mut all: Vec<CustomerId> = customers
+            .iter()
+            .copied()
+            .chain(self.merged_customers.keys().copied().filter(|m| customers.contains(&self.customer(*m))))
+            .collect();
+        all.sort_unstable();
+        all
     }
 }

@@ -86,6 +86,8 @@ pub enum Delivery {
 pub enum CaseStatus {
     Open,
     Closed,
+    /// Folded into another case (`merged_into`); its complaints are there now.
+    Merged,
 }
 
 impl CaseStatus {
@@ -93,6 +95,7 @@ impl CaseStatus {
         match self {
             CaseStatus::Open => "open",
             CaseStatus::Closed => "closed",
+            CaseStatus::Merged => "merged",
         }
     }
 }
@@ -110,6 +113,7 @@ impl FromStr for CaseStatus {
         match s {
             "open" => Ok(CaseStatus::Open),
             "closed" => Ok(CaseStatus::Closed),
+            "merged" => Ok(CaseStatus::Merged),
             other => Err(format!("unknown case status `{other}`")),
         }
     }

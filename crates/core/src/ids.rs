@@ -74,3 +74,7 @@ id_type!(
     /// A person who signs in: an agent, a supervisor or an administrator.
     UserId
 );
+id_type!(
+    /// One merge of two customers found to be one person; undoable.
+    MergeId
+);

@@ -29,6 +29,7 @@ pub(crate) enum Kind {
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Cell<'a> {
     Uuid(uuid::Uuid),
+    NullableUuid(Option<uuid::Uuid>),
     Text(Option<&'a str>),
     Int(Option<i64>),
     Bool(bool),
@@ -161,12 +162,14 @@ fn pg_type(kind: Kind) -> &'static str {
 
 impl<'a> Cell<'a> {
     fn is_null(self) -> bool {
-        matches!(self, Cell::Text(None) | Cell::Int(None) | Cell::Time(None))
+        matches!(self, Cell::Text(None) | Cell::Int(None) | Cell::Time(None) | Cell::NullableUuid(None))
     }
 
     fn as_uuid(self) -> uuid::Uuid {
         match self {
             Cell::Uuid(u) => u,
+            // NULL travels in the column's mask; the array still needs a value in its place.
+            Cell::NullableUuid(u) => u.unwrap_or_default(),
             other => unreachable!("column declared uuid holds {other:?}"),
         }
     }
@@ -212,6 +215,7 @@ impl Serialize for Cell<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
             Cell::Uuid(u) => s.serialize_str(&uuid(*u)),
+            Cell::NullableUuid(u) => u.map(uuid).serialize(s),
             Cell::Text(t) => t.serialize(s),
             Cell::Int(i) => i.serialize(s),
             Cell::Bool(b) => b.serialize(s),

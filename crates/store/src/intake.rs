@@ -4,7 +4,7 @@
 //! intake runs lookups, decisions and the [`BatchWrite`] in one transaction.
 
 use chrono::{DateTime, Utc};
-use mend_core::{Channel, CustomerDetails, CustomerId, CustomerKey};
+use mend_core::{CaseId, Channel, CustomerDetails, CustomerId, CustomerKey, MergeId};
 use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryTrait, Set,
@@ -12,7 +12,8 @@ use sea_orm::{
 };
 
 use crate::bulk::{self, Cell, Kind, Table};
-use crate::entities::{audit_event, customer};
+use crate::entities::{audit_event, customer, customer_merge};
+use crate::records::{decode_categories, encode_categories};
 use crate::{
     AuditEntry, Backend, CaseRecord, KnownDelivery, KnownIdentity, NewComplaint, NewCustomer, NewIdentity,
     NewQuarantine, StoreError,
@@ -109,51 +110,119 @@ pub async fn lock_customers<C: ConnectionTrait>(conn: &C, ids: &[CustomerId]) ->
     Ok(())
 }
 
-/// Cases of these customers that a complaint received at or after `since` could still join:
-/// open cases, and closed ones recent enough to be reopened.
+/// A case as a lookup returns it: the columns in [`CASE_COLUMNS`] order.
+#[derive(serde::Deserialize)]
+struct CaseRow {
+    id: uuid::Uuid,
+    customer_id: uuid::Uuid,
+    category: String,
+    status: String,
+    escalation_risk: u8,
+    repeat_failure: u8,
+    complaint_count: i32,
+    first_complaint_at: Time,
+    last_complaint_at: Time,
+    opened_at: Time,
+    closed_at: Option<Time>,
+    updated_at: Time,
+    signature: String,
+    extra_categories: String,
+    merged_into: Option<uuid::Uuid>,
+    merged_by: Option<uuid::Uuid>,
+    split_from: Option<uuid::Uuid>,
+    reopened_at: Option<Time>,
+}
+
+/// The select list of [`CaseRow`], per backend (SQLite has no UUID type: hex of the blob).
+fn case_columns(backend: DbBackend) -> &'static str {
+    match backend {
+        DbBackend::Postgres => {
+            "id, customer_id, category, status, escalation_risk::int, repeat_failure::int, complaint_count, \
+             first_complaint_at, last_complaint_at, opened_at, closed_at, updated_at, signature, extra_categories, \
+             merged_into, merged_by, split_from, reopened_at"
+        }
+        _ => {
+            "hex(id), hex(customer_id), category, status, escalation_risk, repeat_failure, complaint_count, \
+             first_complaint_at, last_complaint_at, opened_at, closed_at, updated_at, signature, extra_categories, \
+             nullif(hex(merged_into), ''), nullif(hex(merged_by), ''), nullif(hex(split_from), ''), reopened_at"
+        }
+    }
+}
+
+impl TryFrom<CaseRow> for CaseRecord {
+    type Error = StoreError;
+
+    fn try_from(r: CaseRow) -> Result<Self, StoreError> {
+        Ok(CaseRecord {
+            id: CaseId::from_uuid(r.id),
+            customer_id: CustomerId::from_uuid(r.customer_id),
+            category: r.category,
+            status: r.status.parse().map_err(StoreError::Corrupt)?,
+            escalation_risk: r.escalation_risk != 0,
+            repeat_failure: r.repeat_failure != 0,
+            complaint_count: r.complaint_count,
+            first_complaint_at: r.first_complaint_at,
+            last_complaint_at: r.last_complaint_at,
+            opened_at: r.opened_at,
+            closed_at: r.closed_at,
+            updated_at: r.updated_at,
+            signature: r.signature,
+            extra_categories: decode_categories(&r.extra_categories),
+            merged_into: r.merged_into.map(CaseId::from_uuid),
+            merged_by: r.merged_by.map(MergeId::from_uuid),
+            split_from: r.split_from.map(CaseId::from_uuid),
+            reopened_at: r.reopened_at,
+        })
+    }
+}
+
+/// Cases of these customers that a complaint could still join: open cases whose latest
+/// complaint is at or after `open_since`, and closed ones closed at or after `closed_since`
+/// (the same problem again reopens them).
 pub async fn find_groupable_cases<C: ConnectionTrait>(
     conn: &C,
     customers: &[CustomerId],
-    since: DateTime<Utc>,
+    open_since: DateTime<Utc>,
+    closed_since: DateTime<Utc>,
 ) -> Result<Vec<CaseRecord>, StoreError> {
     if customers.is_empty() {
         return Ok(Vec::new());
     }
     let ids: Vec<uuid::Uuid> = customers.iter().map(|c| c.as_uuid()).collect();
-    let sql = match conn.get_database_backend() {
-        DbBackend::Postgres => {
-            "SELECT json_agg(json_build_array(id, customer_id, category, status, escalation_risk::int, \
-                 repeat_failure::int, complaint_count, first_complaint_at, last_complaint_at, opened_at, closed_at, \
-                 updated_at))::text \
-             FROM cases WHERE customer_id = ANY($1::uuid[]) AND last_complaint_at >= $2"
-        }
-        _ => {
-            "SELECT json_group_array(json_array(hex(id), hex(customer_id), category, status, escalation_risk, \
-                 repeat_failure, complaint_count, first_complaint_at, last_complaint_at, opened_at, closed_at, updated_at)) \
-             FROM cases WHERE customer_id IN (SELECT unhex(value) FROM jsonb_each(?1)) AND last_complaint_at >= ?2"
-        }
+    let backend = conn.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => format!(
+            "SELECT json_agg(json_build_array({}))::text FROM cases WHERE customer_id = ANY($1::uuid[]) \
+             AND ((status = 'open' AND last_complaint_at >= $2) OR (status = 'closed' AND closed_at >= $3))",
+            case_columns(backend)
+        ),
+        _ => format!(
+            "SELECT json_group_array(json_array({})) FROM cases \
+             WHERE customer_id IN (SELECT unhex(value) FROM jsonb_each(?1)) \
+             AND ((status = 'open' AND last_complaint_at >= ?2) OR (status = 'closed' AND closed_at >= ?3))",
+            case_columns(backend)
+        ),
     };
-    type Row = (uuid::Uuid, uuid::Uuid, String, String, u8, u8, i32, Time, Time, Time, Option<Time>, Time);
-    let params = vec![bulk::id_param(conn.get_database_backend(), &ids)?, since.into()];
-    let rows: Vec<Row> = bulk::query_json(conn, sql, params).await?;
-    rows.into_iter()
-        .map(|(id, customer_id, category, status, escalation, repeat, count, first, last, opened, closed, updated)| {
-            Ok(CaseRecord {
-                id: mend_core::CaseId::from_uuid(id),
-                customer_id: CustomerId::from_uuid(customer_id),
-                category,
-                status: status.parse().map_err(StoreError::Corrupt)?,
-                escalation_risk: escalation != 0,
-                repeat_failure: repeat != 0,
-                complaint_count: count,
-                first_complaint_at: first,
-                last_complaint_at: last,
-                opened_at: opened,
-                closed_at: closed,
-                updated_at: updated,
-            })
-        })
-        .collect()
+    let params = vec![bulk::id_param(backend, &ids)?, open_since.into(), closed_since.into()];
+    let rows: Vec<CaseRow> = bulk::query_json(conn, &sql, params).await?;
+    rows.into_iter().map(CaseRecord::try_from).collect()
+}
+
+/// Every case of one customer, any status (for merges and the customer view).
+pub async fn customer_cases<C: ConnectionTrait>(conn: &C, customer: CustomerId) -> Result<Vec<CaseRecord>, StoreError> {
+    let backend = conn.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => format!(
+            "SELECT json_agg(json_build_array({}) ORDER BY id)::text FROM cases WHERE customer_id = $1",
+            case_columns(backend)
+        ),
+        _ => format!(
+            "SELECT json_group_array(json_array({})) FROM (SELECT * FROM cases WHERE customer_id = ?1 ORDER BY id)",
+            case_columns(backend)
+        ),
+    };
+    let rows: Vec<CaseRow> = bulk::query_json(conn, &sql, vec![customer.as_uuid().into()]).await?;
+    rows.into_iter().map(CaseRecord::try_from).collect()
 }
 
 type Time = DateTime<Utc>;
@@ -166,10 +235,27 @@ pub struct BatchWrite<'a> {
     pub identities: Vec<NewIdentity>,
     /// Details learned for existing customers that had none.
     pub customer_details: Vec<(CustomerId, CustomerDetails)>,
+    /// Customers found to be one person, merged before anything else is written.
+    pub customer_merges: Vec<CustomerMergeWrite>,
+    /// Cases folded into another: their stored complaints move (the cases themselves are in
+    /// `cases`, written whole).
+    pub case_merges: Vec<(CaseId, CaseId)>,
     /// New and changed cases, written whole.
     pub cases: Vec<CaseRecord>,
     pub complaints: Vec<NewComplaint<'a>>,
     pub quarantine: Vec<NewQuarantine>,
+}
+
+/// One customer merged into another: their keys, cases and complaints move to the survivor.
+#[derive(Debug, Clone)]
+pub struct CustomerMergeWrite {
+    pub id: MergeId,
+    pub survivor: CustomerId,
+    pub merged: CustomerId,
+    /// What showed they are one person (`complaint:wechat/123`, `link:crm`).
+    pub source: String,
+    pub actor: String,
+    pub at: DateTime<Utc>,
 }
 
 /// A batch's statements, ready to run: encoding is CPU work that can happen on another thread
@@ -178,18 +264,26 @@ pub struct BatchWrite<'a> {
 pub struct EncodedWrite(Vec<Statement>);
 
 impl BatchWrite<'_> {
+    /// The statements, in the order that keeps references whole: new customers, then merges
+    /// (which move stored rows to survivors), then the batch's own rows.
     pub fn encode(&self, backend: Backend, now: DateTime<Utc>) -> Result<EncodedWrite, StoreError> {
         let backend = backend.db_backend();
         let mut statements = Vec::new();
-        let mut push = |statement: Option<Statement>| statements.extend(statement);
-        push(CUSTOMERS.insert(backend, self.customers.iter().map(customer_cells))?);
-        for (id, details) in &self.customer_details {
-            push(Some(fill_customer_details(backend, *id, details, now)));
+        statements.extend(CUSTOMERS.insert(backend, self.customers.iter().map(customer_cells))?);
+        for merge in &self.customer_merges {
+            statements.extend(merge_customer(backend, merge)?);
         }
-        push(IDENTITIES.insert(backend, self.identities.iter().map(identity_cells))?);
-        push(CASES.insert(backend, self.cases.iter().map(case_cells))?);
-        push(COMPLAINTS.insert(backend, self.complaints.iter().map(complaint_cells))?);
-        push(QUARANTINE.insert(backend, self.quarantine.iter().map(quarantine_cells))?);
+        for (from, into) in &self.case_merges {
+            statements.push(move_complaints(backend, *from, *into));
+        }
+        for (id, details) in &self.customer_details {
+            statements.push(fill_customer_details(backend, *id, details, now));
+        }
+        statements.extend(IDENTITIES.insert(backend, self.identities.iter().map(identity_cells))?);
+        let categories: Vec<String> = self.cases.iter().map(|c| encode_categories(&c.extra_categories)).collect();
+        statements.extend(CASES.insert(backend, self.cases.iter().zip(&categories).map(|(c, e)| case_cells(c, e)))?);
+        statements.extend(COMPLAINTS.insert(backend, self.complaints.iter().map(complaint_cells))?);
+        statements.extend(QUARANTINE.insert(backend, self.quarantine.iter().map(quarantine_cells))?);
         Ok(EncodedWrite(statements))
     }
 }
@@ -231,6 +325,79 @@ fn fill_customer_details(
         .col_expr(customer::Column::UpdatedAt, Expr::value(now))
         .filter(Condition::all().add(customer::Column::Id.eq(id.as_uuid())))
         .build(backend)
+}
+
+/// Moves everything of `merge.merged` to `merge.survivor` and records the merge. Complaints
+/// move first, found through the merged customer's cases (complaints have no customer index).
+fn merge_customer(backend: DbBackend, merge: &CustomerMergeWrite) -> Result<Vec<Statement>, StoreError> {
+    let (survivor, merged) = (merge.survivor.as_uuid(), merge.merged.as_uuid());
+    let sql = |postgres: &str, sqlite: &str| {
+        if backend == DbBackend::Postgres { postgres.to_owned() } else { sqlite.to_owned() }
+    };
+    let statement = |sql: String, values: Vec<sea_orm::Value>| Statement::from_sql_and_values(backend, sql, values);
+    let mut statements = vec![
+        statement(
+            sql(
+                "UPDATE complaints SET customer_id = $1 WHERE case_id IN (SELECT id FROM cases WHERE customer_id = $2)",
+                "UPDATE complaints SET customer_id = ?1 WHERE case_id IN (SELECT id FROM cases WHERE customer_id = ?2)",
+            ),
+            vec![survivor.into(), merged.into()],
+        ),
+        statement(
+            sql(
+                "UPDATE cases SET customer_id = $1 WHERE customer_id = $2",
+                "UPDATE cases SET customer_id = ?1 WHERE customer_id = ?2",
+            ),
+            vec![survivor.into(), merged.into()],
+        ),
+        statement(
+            sql(
+                "UPDATE customer_identities SET customer_id = $1 WHERE customer_id = $2",
+                "UPDATE customer_identities SET customer_id = ?1 WHERE customer_id = ?2",
+            ),
+            vec![survivor.into(), merged.into()],
+        ),
+        statement(
+            sql(
+                "UPDATE customers SET merged_into = $1, updated_at = $2 WHERE id = $3",
+                "UPDATE customers SET merged_into = ?1, updated_at = ?2 WHERE id = ?3",
+            ),
+            vec![survivor.into(), merge.at.into(), merged.into()],
+        ),
+    ];
+    let record = customer_merge::ActiveModel {
+        id: Set(merge.id.as_uuid()),
+        survivor_id: Set(survivor),
+        merged_id: Set(merged),
+        source: Set(merge.source.clone()),
+        actor: Set(merge.actor.clone()),
+        merged_at: Set(merge.at),
+        unmerged_at: Set(None),
+        unmerged_by: Set(None),
+    };
+    statements.push(customer_merge::Entity::insert(record).build(backend));
+    let audit = audit_event::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        at: Set(merge.at),
+        actor: Set(merge.actor.clone()),
+        action: Set("customer.merged".into()),
+        subject_kind: Set("customer".into()),
+        subject_id: Set(Some(survivor)),
+        detail: Set(
+            serde_json::json!({"merge_id": merge.id, "merged": merge.merged, "source": merge.source}).to_string()
+        ),
+    };
+    statements.push(audit_event::Entity::insert(audit).build(backend));
+    Ok(statements)
+}
+
+/// Points the stored complaints of case `from` at case `into`.
+fn move_complaints(backend: DbBackend, from: CaseId, into: CaseId) -> Statement {
+    let sql = match backend {
+        DbBackend::Postgres => "UPDATE complaints SET case_id = $1 WHERE case_id = $2",
+        _ => "UPDATE complaints SET case_id = ?1 WHERE case_id = ?2",
+    };
+    Statement::from_sql_and_values(backend, sql, [into.as_uuid().into(), from.as_uuid().into()])
 }
 
 /// The column's value if it has one, else `value`.
@@ -297,6 +464,7 @@ const IDENTITIES: Table = Table {
         ("value", Kind::Text, false),
         ("source", Kind::Text, false),
         ("linked_at", Kind::Time, false),
+        ("original_customer_id", Kind::Uuid, false),
     ],
     update_on_conflict: &[],
 };
@@ -309,6 +477,7 @@ fn identity_cells(i: &NewIdentity) -> Vec<Cell<'_>> {
         Cell::Text(Some(&i.key.value)),
         Cell::Text(Some(&i.source)),
         Cell::Time(Some(i.linked_at)),
+        Cell::Uuid(i.customer_id.as_uuid()),
     ]
 }
 
@@ -327,8 +496,15 @@ const CASES: Table = Table {
         ("opened_at", Kind::Time, false),
         ("closed_at", Kind::Time, true),
         ("updated_at", Kind::Time, false),
+        ("signature", Kind::Text, false),
+        ("extra_categories", Kind::Text, false),
+        ("merged_into", Kind::Uuid, true),
+        ("merged_by", Kind::Uuid, true),
+        ("split_from", Kind::Uuid, true),
+        ("reopened_at", Kind::Time, true),
     ],
     update_on_conflict: &[
+        "customer_id",
         "category",
         "status",
         "escalation_risk",
@@ -338,10 +514,16 @@ const CASES: Table = Table {
         "last_complaint_at",
         "closed_at",
         "updated_at",
+        "signature",
+        "extra_categories",
+        "merged_into",
+        "merged_by",
+        "split_from",
+        "reopened_at",
     ],
 };
 
-fn case_cells(c: &CaseRecord) -> Vec<Cell<'_>> {
+fn case_cells<'a>(c: &'a CaseRecord, extra_categories: &'a str) -> Vec<Cell<'a>> {
     vec![
         Cell::Uuid(c.id.as_uuid()),
         Cell::Uuid(c.customer_id.as_uuid()),
@@ -355,6 +537,12 @@ fn case_cells(c: &CaseRecord) -> Vec<Cell<'_>> {
         Cell::Time(Some(c.opened_at)),
         Cell::Time(c.closed_at),
         Cell::Time(Some(c.updated_at)),
+        Cell::Text(Some(&c.signature)),
+        Cell::Text(Some(extra_categories)),
+        Cell::NullableUuid(c.merged_into.map(CaseId::as_uuid)),
+        Cell::NullableUuid(c.merged_by.map(MergeId::as_uuid)),
+        Cell::NullableUuid(c.split_from.map(CaseId::as_uuid)),
+        Cell::Time(c.reopened_at),
     ]
 }
 
@@ -375,6 +563,7 @@ const COMPLAINTS: Table = Table {
         ("raw_payload", Kind::Text, false),
         ("grouping_reason", Kind::Text, false),
         ("ingested_at", Kind::Time, false),
+        ("customer_keys", Kind::Text, false),
     ],
     update_on_conflict: &[],
 };
@@ -396,5 +585,6 @@ fn complaint_cells<'a>(n: &'a NewComplaint<'_>) -> Vec<Cell<'a>> {
         Cell::Text(Some(&c.raw_payload)),
         Cell::Text(Some(&n.grouping_reason)),
         Cell::Time(Some(n.ingested_at)),
+        Cell::Text(Some(&n.customer_keys)),
     ]
 }

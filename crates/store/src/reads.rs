@@ -151,7 +151,7 @@ pub async fn largest_case<C: ConnectionTrait>(conn: &C) -> Result<Option<CaseId>
 /// an empty answer means the data is consistent. Cost grows with the tables (full scans), so
 /// this is for tests and maintenance, not for request paths.
 pub async fn integrity_problems<C: ConnectionTrait>(conn: &C) -> Result<Vec<String>, StoreError> {
-    const CHECKS: [(&str, &str); 6] = [
+    const CHECKS: [(&str, &str); 7] = [
         (
             "complaints without their case",
             "SELECT count(*) FROM complaints c WHERE NOT EXISTS (SELECT 1 FROM cases k WHERE k.id = c.case_id)",
@@ -176,8 +176,15 @@ pub async fn integrity_problems<C: ConnectionTrait>(conn: &C) -> Result<Vec<Stri
              WHERE s.n <> k.complaint_count OR s.first <> k.first_complaint_at OR s.last <> k.last_complaint_at",
         ),
         (
-            "cases without complaints",
-            "SELECT count(*) FROM cases k WHERE NOT EXISTS (SELECT 1 FROM complaints c WHERE c.case_id = k.id)",
+            "cases without complaints (other than merged ones)",
+            "SELECT count(*) FROM cases k WHERE k.status <> 'merged' \
+             AND NOT EXISTS (SELECT 1 FROM complaints c WHERE c.case_id = k.id)",
+        ),
+        (
+            // A merged case may point at a case merged later in turn: readers follow the chain.
+            "merged cases that still hold complaints or point nowhere",
+            "SELECT count(*) FROM cases k WHERE k.status = 'merged' AND (k.complaint_count <> 0 \
+             OR NOT EXISTS (SELECT 1 FROM cases i WHERE i.id = k.merged_into))",
         ),
     ];
     let backend = conn.get_database_backend();

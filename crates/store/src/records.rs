@@ -1,7 +1,9 @@
 //! Plain data that crosses the store boundary, in domain types rather than sea-orm models.
 
 use chrono::{DateTime, Utc};
-use mend_core::{CaseId, CaseStatus, Complaint, ComplaintId, CustomerDetails, CustomerId, CustomerKey, QuarantineId};
+use mend_core::{
+    CaseId, CaseStatus, Complaint, ComplaintId, CustomerDetails, CustomerId, CustomerKey, MergeId, QuarantineId,
+};
 use serde::Serialize;
 
 use crate::StoreError;
@@ -22,6 +24,24 @@ pub struct CaseRecord {
     pub opened_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+    /// The strongest terms of its complaints (encoded by `mend-cases`), for similarity.
+    pub signature: String,
+    /// Categories of cases merged into this one.
+    pub extra_categories: Vec<String>,
+    pub merged_into: Option<CaseId>,
+    /// The customer merge that merged this case into another.
+    pub merged_by: Option<MergeId>,
+    pub split_from: Option<CaseId>,
+    pub reopened_at: Option<DateTime<Utc>>,
+}
+
+/// Category ids are single words (checked when the taxonomy loads), so a space separates them.
+pub(crate) fn encode_categories(categories: &[String]) -> String {
+    categories.join(" ")
+}
+
+pub(crate) fn decode_categories(text: &str) -> Vec<String> {
+    text.split_whitespace().map(str::to_owned).collect()
 }
 
 impl TryFrom<case::Model> for CaseRecord {
@@ -41,6 +61,12 @@ impl TryFrom<case::Model> for CaseRecord {
             opened_at: m.opened_at,
             closed_at: m.closed_at,
             updated_at: m.updated_at,
+            signature: m.signature,
+            extra_categories: decode_categories(&m.extra_categories),
+            merged_into: m.merged_into.map(CaseId::from_uuid),
+            merged_by: m.merged_by.map(MergeId::from_uuid),
+            split_from: m.split_from.map(CaseId::from_uuid),
+            reopened_at: m.reopened_at,
         })
     }
 }
@@ -157,6 +183,8 @@ pub struct NewIdentity {
 pub struct NewComplaint<'a> {
     pub id: ComplaintId,
     pub complaint: &'a Complaint,
+    /// The complaint's keys as `kind:value` lines.
+    pub customer_keys: String,
     pub customer_id: CustomerId,
     pub case_id: CaseId,
     pub category: String,

@@ -16,6 +16,14 @@ pub struct Model {
     pub opened_at: DateTimeUtc,
     pub closed_at: Option<DateTimeUtc>,
     pub updated_at: DateTimeUtc,
+    #[sea_orm(column_type = "Text")]
+    pub signature: String,
+    #[sea_orm(column_type = "Text")]
+    pub extra_categories: String,
+    pub merged_into: Option<Uuid>,
+    pub merged_by: Option<Uuid>,
+    pub split_from: Option<Uuid>,
+    pub reopened_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

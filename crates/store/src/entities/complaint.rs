@@ -21,6 +21,8 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub grouping_reason: String,
     pub ingested_at: DateTimeUtc,
+    #[sea_orm(column_type = "Text")]
+    pub customer_keys: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

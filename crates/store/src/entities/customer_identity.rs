@@ -10,6 +10,8 @@ pub struct Model {
     pub value: String,
     pub source: String,
     pub linked_at: DateTimeUtc,
+    /// The customer the key was first linked to; `customer_id` moves when customers merge.
+    pub original_customer_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

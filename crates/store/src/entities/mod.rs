@@ -5,5 +5,6 @@ pub mod case;
 pub mod complaint;
 pub mod customer;
 pub mod customer_identity;
+pub mod customer_merge;
 pub mod quarantine;
 pub mod user;

@@ -1,0 +1,140 @@
+//! `mend eval grouping FILE`: how well grouping reproduces labeled cases.
+//!
+//! The file is canonical complaints, each with `expected_case` (the ground truth: one customer's
+//! one problem). mend imports it into a fresh database and compares the cases it made with the
+//! labels: pairwise precision/recall/F1 (over pairs of complaints put together) and B-cubed
+//! precision/recall/F1 (per complaint, how much of its case is right).
+
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use mend_store::Store;
+use serde::Serialize;
+
+use crate::import::{ImportFormat, Importer, Input};
+use crate::settings::Settings;
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Scores {
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+}
+
+impl Scores {
+    fn new(precision: f64, recall: f64) -> Self {
+        let f1 = if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 };
+        Self { precision, recall, f1 }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct GroupingEval {
+    pub complaints: usize,
+    pub expected_cases: usize,
+    pub cases: usize,
+    pub pairwise: Scores,
+    pub b_cubed: Scores,
+}
+
+/// Scores a clustering against the truth; `pairs` lists (predicted cluster, true cluster) per item.
+pub fn score<P: Eq + std::hash::Hash + Clone, T: Eq + std::hash::Hash + Clone>(pairs: &[(P, T)]) -> (Scores, Scores) {
+    let mut predicted: HashMap<P, usize> = HashMap::new();
+    let mut truth: HashMap<T, usize> = HashMap::new();
+    let mut both: HashMap<(P, T), usize> = HashMap::new();
+    for (p, t) in pairs {
+        *predicted.entry(p.clone()).or_default() += 1;
+        *truth.entry(t.clone()).or_default() += 1;
+        *both.entry((p.clone(), t.clone())).or_default() += 1;
+    }
+    let choose2 = |n: usize| (n * n.saturating_sub(1) / 2) as f64;
+    let together: f64 = both.values().map(|&n| choose2(n)).sum();
+    let predicted_pairs: f64 = predicted.values().map(|&n| choose2(n)).sum();
+    let true_pairs: f64 = truth.values().map(|&n| choose2(n)).sum();
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 1.0 };
+    let pairwise = Scores::new(ratio(together, predicted_pairs), ratio(together, true_pairs));
+
+    let n = pairs.len().max(1) as f64;
+    let (mut precision, mut recall) = (0.0, 0.0);
+    for (p, t) in pairs {
+        let overlap = both[&(p.clone(), t.clone())] as f64;
+        precision += overlap / predicted[p] as f64;
+        recall += overlap / truth[t] as f64;
+    }
+    (pairwise, Scores::new(precision / n, recall / n))
+}
+
+pub async fn grouping(settings: &Settings, file: &Path) -> Result<GroupingEval> {
+    let mut expected: HashMap<(String, String), String> = HashMap::new();
+    let reader = std::io::BufReader::new(
+        std::fs::File::open(file).with_context(|| format!("cannot open `{}`", file.display()))?,
+    );
+    for line in reader.lines() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: serde_json::Value = serde_json::from_str(&line).context("every line must be JSON")?;
+        let key = |k: &str| value[k].as_str().map(str::to_owned).with_context(|| format!("a line lacks `{k}`"));
+        expected.insert((key("channel")?, key("source_id")?), key("expected_case")?);
+    }
+
+    let scratch = tempfile_dir()?;
+    let url = format!("sqlite://{}?mode=rwc", scratch.join("eval.db").display());
+    let store = Store::connect(&url).await?;
+    store.migrate().await?;
+    let importer = Importer::new(settings, &store, settings.intake()?)?;
+    importer.run(ImportFormat::Json, &Input::File(file.to_owned())).await?;
+
+    let mut pairs = Vec::with_capacity(expected.len());
+    let mut after = None;
+    let mut cases = 0;
+    loop {
+        let page = mend_store::reads::case_summaries(store.connection(), after, 1000).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.case_id);
+        for case in page {
+            cases += 1;
+            for delivery in case.complaints {
+                if let Some(truth) = expected.get(&(delivery.channel, delivery.source_id)) {
+                    pairs.push((case.case_id, truth.clone()));
+                }
+            }
+        }
+    }
+    store.close().await?;
+    std::fs::remove_dir_all(&scratch).ok();
+    anyhow::ensure!(pairs.len() == expected.len(), "{} labeled complaints, {} grouped", expected.len(), pairs.len());
+    let (pairwise, b_cubed) = score(&pairs);
+    let expected_cases = expected.values().collect::<std::collections::HashSet<_>>().len();
+    Ok(GroupingEval { complaints: pairs.len(), expected_cases, cases, pairwise, b_cubed })
+}
+
+fn tempfile_dir() -> Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("mend-eval-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scores_perfect_split_and_lumped_clusterings() {
+        let truth = ["a", "a", "b", "b"];
+        let perfect: Vec<(u8, &str)> = [1, 1, 2, 2].into_iter().zip(truth).collect();
+        let (pw, b3) = score(&perfect);
+        assert_eq!((pw.f1, b3.f1), (1.0, 1.0));
+        let lumped: Vec<(u8, &str)> = [1, 1, 1, 1].into_iter().zip(truth).collect();
+        let (pw, b3) = score(&lumped);
+        assert_eq!((pw.precision, pw.recall), (2.0 / 6.0, 1.0));
+        assert_eq!((b3.precision, b3.recall), (0.5, 1.0));
+        let split: Vec<(u8, &str)> = [1, 2, 3, 4].into_iter().zip(truth).collect();
+        let (pw, b3) = score(&split);
+        assert_eq!((pw.precision, pw.recall, pw.f1), (1.0, 0.0, 0.0));
+        assert_eq!((b3.precision, b3.recall), (1.0, 0.5));
+    }
+}
