@@ -131,7 +131,15 @@ pub async fn import(settings: &Settings, args: &ImportBench) -> Result<()> {
         std::fs::remove_file(&file).ok();
     }
     std::fs::remove_dir_all(&scratch).ok();
-    let (summary, seconds) = result?;
+    let (summary, seconds, marks) = result?;
+    // Rate over the first and the last stretch of the run: grouping a complaint must not get
+    // slower as history grows.
+    let stretch = STRETCH.min(args.complaints / 2);
+    let rate_between = |from: u64, to: u64| -> Option<f64> {
+        let at = |n: u64| marks.iter().find(|(records, _)| *records >= n).map(|(_, t)| *t);
+        let (start, end) = (if from == 0 { Some(0.0) } else { at(from) }?, at(to)?);
+        (end > start).then(|| ((to - from) as f64 / (end - start)).round())
+    };
     let line = json!({
         "bench": "import",
         "target": format!("{:?}", args.target).to_lowercase(),
@@ -139,6 +147,9 @@ pub async fn import(settings: &Settings, args: &ImportBench) -> Result<()> {
         "customers": args.customers,
         "seconds": (seconds * 100.0).round() / 100.0,
         "complaints_per_second": (args.complaints as f64 / seconds).round(),
+        "stretch": stretch,
+        "first_stretch_per_second": rate_between(0, stretch),
+        "last_stretch_per_second": rate_between(args.complaints - stretch, args.complaints),
         "peak_rss_mib": peak_rss_mib(),
         "summary": summary,
     });
@@ -146,21 +157,28 @@ pub async fn import(settings: &Settings, args: &ImportBench) -> Result<()> {
     Ok(())
 }
 
-async fn run_import(
-    settings: &Settings,
-    url: &str,
-    file: &std::path::Path,
-) -> Result<(crate::import::ImportSummary, f64)> {
+/// The stretch of a run whose rate is reported at its start and its end.
+const STRETCH: u64 = 100_000;
+
+/// The summary, the seconds taken, and after each batch the records so far and the seconds.
+type ImportRun = (crate::import::ImportSummary, f64, Vec<(u64, f64)>);
+
+async fn run_import(settings: &Settings, url: &str, file: &std::path::Path) -> Result<ImportRun> {
     let store = Store::connect(url).await?;
     store.migrate().await?;
     let intake = settings.intake()?;
-    let importer = Importer::new(settings, &store, intake)?;
-    reset_peak_rss();
+    let marks = std::sync::Mutex::new(Vec::new());
     let started = Instant::now();
+    let mark = |records: u64| {
+        marks.lock().expect("no panics while holding").push((records, started.elapsed().as_secs_f64()));
+    };
+    let mut importer = Importer::new(settings, &store, intake)?;
+    importer.on_batch = Some(&mark);
+    reset_peak_rss();
     let summary = importer.run(ImportFormat::Json, &Input::File(file.to_owned())).await?;
     let seconds = started.elapsed().as_secs_f64();
     store.close().await?;
-    Ok((summary, seconds))
+    Ok((summary, seconds, marks.into_inner().expect("no panics while holding")))
 }
 
 /// Linux resets the high-water mark of resident memory when "5" is written to clear_refs, so

@@ -156,6 +156,8 @@ pub struct Importer<'a> {
     pub parse: ParseSettings,
     pub batch_size: usize,
     pub clock: &'a dyn Clock,
+    /// Told the records recorded so far after each batch (benchmarks time stretches of a run).
+    pub on_batch: Option<&'a (dyn Fn(u64) + Sync)>,
 }
 
 impl<'a> Importer<'a> {
@@ -167,6 +169,7 @@ impl<'a> Importer<'a> {
             parse: settings.parse_settings()?,
             batch_size: settings.import.batch_size,
             clock: &SystemClock,
+            on_batch: None,
         })
     }
 
@@ -217,6 +220,9 @@ impl<'a> Importer<'a> {
             }
             updated.extend(report.existing_cases_touched.into_iter().filter(|id| *id < watermark));
             summary.records += records;
+            if let Some(on_batch) = self.on_batch {
+                on_batch(summary.records);
+            }
             progress.set_position(bytes_read.load(Ordering::Relaxed));
             progress.set_message(format!("{} records", summary.records));
         }

@@ -7,4 +7,5 @@ mod api;
 mod channels;
 mod cli;
 mod grouping;
+mod identity;
 mod import;

@@ -8,4 +8,11 @@ pub enum CasesError {
     Store(#[from] StoreError),
     #[error("the thread deciding a batch failed: {0}")]
     Worker(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The request is well-formed but the case or customer is not in a state that allows it.
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Invalid(String),
 }

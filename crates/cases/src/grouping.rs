@@ -125,10 +125,20 @@ pub fn fit(
         }
         CaseStatus::Closed => {
             let closed = case.closed_at?;
-            if at < closed || at > closed + policy.reopen_window() {
+            if at <= closed {
+                // Written before the case was closed, delivered after: part of the story that
+                // was repaired, not a new failure.
+                let inside =
+                    at <= case.last_complaint_at + policy.window() && at >= case.first_complaint_at - policy.window();
+                if !inside {
+                    return None;
+                }
+                (false, (at - case.last_complaint_at).abs())
+            } else if at > closed + policy.reopen_window() {
                 return None;
+            } else {
+                (true, at - closed)
             }
-            (true, at - closed)
         }
     };
     let similarity = complaint.signature.similarity(case_terms);
@@ -270,6 +280,8 @@ mod tests {
         assert!(fits(&k, "光猫断网", OTHER, "还是没解决,太气人了", at(4, 9)).is_none());
         let reopen = fits(&k, "光猫断网", "broadband_outage", "又断网了", at(20, 9)).expect("within the reopen window");
         assert!(reopen.reopens);
+        let late = fits(&k, "光猫断网", "broadband_outage", "又断网了", at(2, 20)).expect("written before the closure");
+        assert!(!late.reopens);
         k.status = CaseStatus::Merged;
         assert!(fits(&k, "光猫断网", "broadband_outage", "又断网了", at(4, 9)).is_none());
     }

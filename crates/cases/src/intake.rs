@@ -5,7 +5,9 @@
 //! and in delivery order — so a complaint sees the customers and cases created by earlier
 //! complaints of the same batch — and the resulting [`BatchWrite`] is written in one go.
 
-use std::collections::HashSet;
+use std::sync::Arc;
+
+use rustc_hash::FxHashSet as HashSet;
 
 use chrono::{DateTime, Utc};
 use mend_core::{
@@ -19,7 +21,7 @@ use tracing::{debug, info, warn};
 
 use crate::CasesError;
 use crate::classify::{Classification, Classifier, OTHER};
-use crate::features::{CASE_TERMS, Featurizer};
+use crate::features::{CASE_TERMS, Featurizer, Signature};
 use crate::grouping::{self, CategoryMatch, ComplaintFacts, GroupingPolicy, Match, fit};
 use crate::working_set::{CustomerState, Recorded, WorkingSet};
 
@@ -59,6 +61,46 @@ pub struct IntakeReport {
 impl IntakeReport {
     pub fn count(&self, pred: impl Fn(&Outcome) -> bool) -> usize {
         self.outcomes.iter().filter(|o| pred(o)).count()
+    }
+}
+
+/// What a complaint's text says: its category and its terms. Reading needs no customer and no
+/// case, so it runs while the batch's cases load (see [`crate::IntakeStream`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Reading {
+    classification: Classification,
+    terms: Signature,
+}
+
+/// The readings of a batch: being made on a blocking thread, or made.
+pub(crate) enum Readings {
+    Pending(tokio::task::JoinHandle<Vec<Option<Reading>>>),
+    Ready(Vec<Option<Reading>>),
+}
+
+impl Readings {
+    /// Starts reading on a blocking thread, to be awaited once the batch's cases are loaded.
+    pub fn start(intake: &Arc<Intake>, deliveries: &Arc<Vec<Delivery>>) -> Self {
+        let (intake, deliveries) = (Arc::clone(intake), Arc::clone(deliveries));
+        Readings::Pending(tokio::task::spawn_blocking(move || intake.read(&deliveries)))
+    }
+
+    pub async fn take(self) -> Result<Vec<Option<Reading>>, CasesError> {
+        match self {
+            Readings::Pending(handle) => handle.await.map_err(|e| CasesError::Worker(e.to_string())),
+            Readings::Ready(readings) => Ok(readings),
+        }
+    }
+
+    pub async fn get(&mut self) -> Result<&[Option<Reading>], CasesError> {
+        if let Readings::Pending(handle) = self {
+            let readings = handle.await.map_err(|e| CasesError::Worker(e.to_string()))?;
+            *self = Readings::Ready(readings);
+        }
+        match self {
+            Readings::Ready(readings) => Ok(readings),
+            Readings::Pending(_) => unreachable!("awaited above"),
+        }
     }
 }
 
@@ -113,10 +155,21 @@ impl Intake {
         deliveries: &[Delivery],
         now: DateTime<Utc>,
     ) -> Result<IntakeReport, CasesError> {
+        self.record_read(store, deliveries, &mut Readings::Ready(self.read(deliveries)), now).await
+    }
+
+    /// [`Intake::record`] with the texts read (or being read) already.
+    pub(crate) async fn record_read(
+        &self,
+        store: &Store,
+        deliveries: &[Delivery],
+        readings: &mut Readings,
+        now: DateTime<Utc>,
+    ) -> Result<IntakeReport, CasesError> {
         let mut attempt = 1;
         loop {
             let tx = store.begin_write().await?;
-            match self.record_in(store, &tx, deliveries, now).await {
+            match self.record_in(store, &tx, deliveries, readings, now).await {
                 Ok(report) => {
                     tx.commit().await.map_err(mend_store::StoreError::from)?;
                     return Ok(report);
@@ -132,31 +185,48 @@ impl Intake {
 
     /// Records `deliveries` inside the caller's write transaction (from
     /// [`Store::begin_write`]), which may already hold earlier batches: lookups see them.
-    pub async fn record_in(
+    pub(crate) async fn record_in(
         &self,
         store: &Store,
         tx: &DatabaseTransaction,
         deliveries: &[Delivery],
+        readings: &mut Readings,
         now: DateTime<Utc>,
     ) -> Result<IntakeReport, CasesError> {
         let mut working = WorkingSet::default();
         working.load(tx, deliveries, &self.policy).await?;
-        let decision = self.decide(deliveries, &mut working, now);
+        let decision = self.decide(deliveries, readings.get().await?, &mut working, now);
         decision.write.encode(store.backend(), now)?.execute(tx).await?;
         Ok(decision.report)
     }
 
+    /// Reads every complaint's text (see [`Reading`]); `None` for a quarantined delivery.
+    pub(crate) fn read(&self, deliveries: &[Delivery]) -> Vec<Option<Reading>> {
+        deliveries
+            .iter()
+            .map(|d| match d {
+                Delivery::Complaint(c) => Some(Reading {
+                    classification: self.classifier.classify(c.category.as_deref(), &c.text),
+                    terms: self.featurizer.signature(&c.text),
+                }),
+                Delivery::Quarantined(_) => None,
+            })
+            .collect()
+    }
+
     /// Decides customer, category and case for every delivery, in order, from what `working`
-    /// knows (see [`WorkingSet::load`]), and records the decisions in it. No I/O.
+    /// knows (see [`WorkingSet::load`]) and what [`Intake::read`] read, and records the
+    /// decisions in it. No I/O.
     pub(crate) fn decide<'a>(
         &self,
         deliveries: &'a [Delivery],
+        readings: &[Option<Reading>],
         working: &mut WorkingSet,
         now: DateTime<Utc>,
     ) -> Decision<'a> {
         let mut batch = BatchDecisions::default();
         let mut outcomes = Vec::with_capacity(deliveries.len());
-        for delivery in deliveries {
+        for (delivery, reading) in deliveries.iter().zip(readings) {
             let outcome = match delivery {
                 Delivery::Quarantined(q) => {
                     let id = QuarantineId::new();
@@ -175,7 +245,10 @@ impl Intake {
                         case_id: working.case(r.case_id),
                         customer_id: working.customer(r.customer_id),
                     },
-                    None => self.place(c, working, &mut batch, now),
+                    None => {
+                        let reading = reading.clone().expect("every complaint is read");
+                        self.place(c, reading, working, &mut batch, now)
+                    }
                 },
             };
             outcomes.push(outcome);
@@ -187,14 +260,13 @@ impl Intake {
     fn place<'a>(
         &self,
         c: &'a Complaint,
+        Reading { classification, terms }: Reading,
         working: &mut WorkingSet,
         batch: &mut BatchDecisions<'a>,
         now: DateTime<Utc>,
     ) -> Outcome {
         let source = format!("complaint:{}/{}", c.channel, c.source_id);
         let customer_id = self.resolve_customer(&c.keys, &c.customer, &source, working, batch, now);
-        let classification = self.classifier.classify(c.category.as_deref(), &c.text);
-        let terms = self.featurizer.signature(&c.text);
         let facts = ComplaintFacts {
             category: &classification.category,
             also: &classification.also,
@@ -242,7 +314,7 @@ impl Intake {
                 let case = new_case(customer_id, &classification, c, now);
                 let id = case.id;
                 working.add_case(case);
-                working.cases.get_mut(&id).expect("just added").terms = terms.clone();
+                working.cases.get_mut(&id).expect("just added").terms = terms;
                 batch.opened.insert(id);
                 (id, GroupingReason::new("opened", None, None, Vec::new()))
             }
@@ -277,7 +349,7 @@ impl Intake {
     /// The customer that `keys` identify. Keys owned by different customers show they are one
     /// person: the others merge into the oldest. No known key makes a new customer. Keys not yet
     /// linked are linked to the customer.
-    fn resolve_customer(
+    pub(crate) fn resolve_customer(
         &self,
         keys: &[CustomerKey],
         details: &CustomerDetails,
@@ -343,12 +415,9 @@ impl Intake {
     ) {
         let merge_id = MergeId::new();
         info!(%survivor, %merged, %merge_id, source, "Two customers are one person; merging.");
+        // Keys of `merged` keep pointing at it: every reader of `owner` resolves through
+        // `merged_customers`, so a merge costs nothing per key the working set holds.
         working.merged_customers.insert(merged, survivor);
-        for owner in working.owner.values_mut() {
-            if *owner == merged {
-                *owner = survivor;
-            }
-        }
         let absorbed = working.customers.remove(&merged);
         if let (Some(a), Some(b)) = (working.customers.get_mut(&survivor), absorbed) {
             a.has_name |= b.has_name;
@@ -428,8 +497,8 @@ pub(crate) fn merge_cases(
 
 /// What one batch decided so far.
 #[derive(Default)]
-struct BatchDecisions<'a> {
-    write: BatchWrite<'a>,
+pub(crate) struct BatchDecisions<'a> {
+    pub write: BatchWrite<'a>,
     /// Every case a complaint went into, or a merge changed, to write each once.
     touched: HashSet<CaseId>,
     opened: HashSet<CaseId>,
@@ -438,7 +507,7 @@ struct BatchDecisions<'a> {
 impl<'a> BatchDecisions<'a> {
     /// Applies merges made after some complaints were placed (their customer or case moved on)
     /// and collects the cases to write.
-    fn finish(mut self, outcomes: Vec<Outcome>, working: &WorkingSet) -> Decision<'a> {
+    pub fn finish(mut self, outcomes: Vec<Outcome>, working: &WorkingSet) -> Decision<'a> {
         for complaint in &mut self.write.complaints {
             complaint.customer_id = working.customer(complaint.customer_id);
             complaint.case_id = working.case(complaint.case_id);
@@ -557,5 +626,133 @@ fn fill_missing_details(
         state.has_name |= name.is_some();
         state.has_email |= email.is_some();
         write.customer_details.push((id, CustomerDetails { name, email }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::classify::{CategoryDef, Taxonomy};
+    use mend_core::{Channel, IdentityKind};
+    use proptest::prelude::*;
+
+    fn intake() -> Intake {
+        let cat = |id: &str, kw: &[&str]| CategoryDef {
+            id: id.into(),
+            name: id.into(),
+            keywords: kw.iter().map(|s| s.to_string()).collect(),
+            synonyms: Vec::new(),
+        };
+        let taxonomy = Taxonomy {
+            categories: vec![
+                cat("broadband_outage", &["断网", "光猫"]),
+                cat("billing_dispute", &["扣费", "话费"]),
+                cat("mobile_signal", &["信号"]),
+            ],
+        };
+        Intake::new(Classifier::new(&taxonomy, &[]).unwrap(), GroupingPolicy::default(), &[], "Asia/Shanghai")
+    }
+
+    const PROBLEMS: [&str; 3] = ["家里又断网了,光猫红灯", "这个月话费扣费不对", "小区手机没信号"];
+
+    /// One generated complaint: whose, which problem, which keys it carries, when.
+    #[derive(Debug, Clone)]
+    struct Spec {
+        customer: usize,
+        problem: usize,
+        keys: u8,
+        minute: i64,
+    }
+
+    fn complaints(specs: &[Spec]) -> Vec<Delivery> {
+        let base = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 20, 0, 0, 0).unwrap();
+        specs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let mut keys = Vec::new();
+                if s.keys & 1 != 0 {
+                    keys.push(CustomerKey::new(IdentityKind::Phone, format!("1380013800{}", s.customer)));
+                }
+                if s.keys & 2 != 0 {
+                    keys.push(CustomerKey::new(IdentityKind::WechatOpenid, format!("oCustomer{}", s.customer)));
+                }
+                Delivery::Complaint(Box::new(Complaint {
+                    channel: Channel::Wechat,
+                    source_id: format!("m{i}"),
+                    received_at: base + chrono::Duration::minutes(s.minute),
+                    keys,
+                    customer: CustomerDetails::default(),
+                    text: PROBLEMS[s.problem].into(),
+                    category: None,
+                    satisfaction: None,
+                    formal_complaint: false,
+                    raw_payload: String::new(),
+                }))
+            })
+            .collect()
+    }
+
+    /// The cases made, as sets of source ids (case ids differ from run to run).
+    fn partition(deliveries: &[Delivery]) -> BTreeSet<BTreeSet<String>> {
+        let mut working = WorkingSet::default();
+        let intake = intake();
+        let decision = intake.decide(deliveries, &intake.read(deliveries), &mut working, Utc::now());
+        let mut cases: std::collections::HashMap<CaseId, BTreeSet<String>> = Default::default();
+        for (d, o) in deliveries.iter().zip(&decision.report.outcomes) {
+            if let (Delivery::Complaint(c), Outcome::Accepted { case_id, .. }) = (d, o) {
+                cases.entry(*case_id).or_default().insert(c.source_id.clone());
+            }
+        }
+        cases.into_values().collect()
+    }
+
+    fn spec() -> impl Strategy<Value = Spec> {
+        // Every complaint of a customer carries the phone or the openid or both; within three
+        // days, so windows never chain.
+        (0..3usize, 0..3usize, 1..4u8, 0..4320i64).prop_map(|(customer, problem, keys, minute)| Spec {
+            customer,
+            problem,
+            keys,
+            minute,
+        })
+    }
+
+    proptest! {
+        /// Grouping does not depend on the order of deliveries within a batch when the truth
+        /// does not: each customer's complaints about one problem in one category, inside one
+        /// window, keys joined sooner or later. (Where it does depend on order: complaints more
+        /// than a window apart join one case only if one in between arrives first — the window
+        /// runs from a case's latest complaint — and which case a vague complaint joins follows
+        /// which cases exist when it arrives.)
+        #[test]
+        fn grouping_is_independent_of_delivery_order(
+            specs in proptest::collection::vec(spec(), 1..24),
+            seed in any::<u64>(),
+        ) {
+            let deliveries = complaints(&specs);
+            let mut shuffled = deliveries.clone();
+            let mut rng = seed;
+            for i in (1..shuffled.len()).rev() {
+                rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                shuffled.swap(i, (rng >> 33) as usize % (i + 1));
+            }
+            prop_assert_eq!(partition(&deliveries), partition(&shuffled));
+        }
+    }
+
+    #[test]
+    fn a_bridging_complaint_merges_two_customers_cases_of_one_problem() {
+        let specs = [
+            Spec { customer: 0, problem: 0, keys: 1, minute: 0 },
+            Spec { customer: 0, problem: 0, keys: 2, minute: 10 },
+            Spec { customer: 0, problem: 1, keys: 2, minute: 20 },
+            Spec { customer: 0, problem: 0, keys: 3, minute: 30 },
+        ];
+        let expected: BTreeSet<BTreeSet<String>> =
+            [vec!["m0", "m1", "m3"], vec!["m2"]].iter().map(|c| c.iter().map(|s| s.to_string()).collect()).collect();
+        assert_eq!(partition(&complaints(&specs)), expected);
     }
 }

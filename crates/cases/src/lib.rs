@@ -5,6 +5,7 @@
 //! unit of work that loads what they need from the store, applies them to a batch and writes the
 //! result in one transaction.
 
+mod casework;
 pub mod classify;
 mod error;
 pub mod features;
@@ -13,6 +14,7 @@ pub mod intake;
 mod stream;
 mod working_set;
 
+pub use casework::{LinkReport, UnmergeReport};
 pub use classify::{CategoryDef, Classification, Classifier, Taxonomy};
 pub use error::CasesError;
 pub use grouping::GroupingPolicy;

@@ -9,22 +9,29 @@ use mend_core::Delivery;
 use mend_store::intake::EncodedWrite;
 use mend_store::{Backend, DatabaseTransaction, Store, StoreError};
 
+use crate::intake::Readings;
 use crate::working_set::WorkingSet;
 use crate::{CasesError, Intake, IntakeReport};
 
 /// How long one SQLite transaction may go on taking batches before it commits and lets other
 /// writers (`mend serve`) in. A SQLite commit writes every page the transaction dirtied to the
 /// WAL, and a batch of complaints dirties pages all over the case and identity indexes, so
-/// committing about once a second rather than once per batch saves most of that work.
-const SQLITE_HOLD: Duration = Duration::from_secs(1);
+/// committing every two seconds rather than once per batch saves most of that work (and
+/// halves the time of a 1,000,000-line import against one second, see BENCHMARKS.md).
+const SQLITE_HOLD: Duration = Duration::from_secs(2);
+
+/// How many deliveries one SQLite transaction may carry before it commits: the working set
+/// remembers every case and key the transaction touched, so this bounds the import's memory.
+const SQLITE_HOLD_DELIVERIES: usize = 12_000;
 
 /// Feeds batches to [`Intake`] one after the other.
 ///
-/// On PostgreSQL each batch is its own transaction: concurrent writers lock customers row by
-/// row, and a batch retries on conflict. On SQLite, where one writer holds the database at a
-/// time anyway, a transaction carries batches for up to [`SQLITE_HOLD`] and is pipelined:
-/// while the database writes batch *n*, another thread decides batch *n + 1* from the
-/// transaction's [`WorkingSet`], which knows everything decided so far, written or not.
+/// On both backends a batch's texts are read on another thread while its cases load. On
+/// PostgreSQL each batch is its own transaction: concurrent writers lock customers row by row,
+/// and a batch retries on conflict. On SQLite, where one writer holds the database at a time
+/// anyway, a transaction carries batches for up to [`SQLITE_HOLD`] (and [`SQLITE_HOLD_DELIVERIES`]) and is pipelined: while the
+/// database writes batch *n*, another thread decides batch *n + 1* from the transaction's
+/// [`WorkingSet`], which knows everything decided so far, written or not.
 ///
 /// A report is final once [`IntakeStream::commit`] returns; an error drops the open
 /// transaction and with it the batches it carried.
@@ -32,11 +39,19 @@ pub struct IntakeStream<'a> {
     intake: Arc<Intake>,
     store: &'a Store,
     open: Option<OpenTransaction>,
+    /// Deliveries recorded, and how many there were when statistics were last refreshed.
+    recorded: usize,
+    analyzed_at: usize,
 }
+
+/// Planner statistics are refreshed after this many deliveries, and again each time the
+/// stream has doubled what it recorded: a handful of `ANALYZE`s for any import size.
+const FIRST_ANALYZE: usize = 5_000;
 
 struct OpenTransaction {
     tx: DatabaseTransaction,
     opened: Instant,
+    deliveries: usize,
     working: WorkingSet,
     /// The last batch's statements, executed while the next batch is decided.
     pending: Option<EncodedWrite>,
@@ -44,18 +59,27 @@ struct OpenTransaction {
 
 impl<'a> IntakeStream<'a> {
     pub fn new(intake: Arc<Intake>, store: &'a Store) -> Self {
-        Self { intake, store, open: None }
+        Self { intake, store, open: None, recorded: 0, analyzed_at: 0 }
     }
 
     pub async fn record(&mut self, deliveries: Vec<Delivery>, now: DateTime<Utc>) -> Result<IntakeReport, CasesError> {
+        let deliveries = Arc::new(deliveries);
+        let mut readings = Readings::start(&self.intake, &deliveries);
+        self.recorded += deliveries.len();
         if self.store.backend() == Backend::Postgres {
-            return self.intake.record(self.store, &deliveries, now).await;
+            let report = self.intake.record_read(self.store, &deliveries, &mut readings, now).await?;
+            if self.recorded >= FIRST_ANALYZE.max(2 * self.analyzed_at) {
+                self.store.refresh_statistics().await?;
+                self.analyzed_at = self.recorded;
+            }
+            return Ok(report);
         }
         let mut open = match self.open.take() {
             Some(open) => open,
             None => OpenTransaction {
                 tx: self.store.begin_write().await?,
                 opened: Instant::now(),
+                deliveries: 0,
                 working: WorkingSet::default(),
                 pending: None,
             },
@@ -63,13 +87,14 @@ impl<'a> IntakeStream<'a> {
         // Lookups first: they queue behind nothing, and what the pending write will add is in
         // the working set already.
         open.working.load(&open.tx, &deliveries, self.intake.policy()).await?;
+        let readings = readings.take().await?;
 
         let intake = Arc::clone(&self.intake);
         let backend = self.store.backend();
         let working = std::mem::take(&mut open.working);
         let decide = tokio::task::spawn_blocking(move || {
             let mut working = working;
-            let decision = intake.decide(&deliveries, &mut working, now);
+            let decision = intake.decide(&deliveries, &readings, &mut working, now);
             let encoded = decision.write.encode(backend, now);
             (working, decision.report, encoded)
         });
@@ -85,7 +110,8 @@ impl<'a> IntakeStream<'a> {
         open.working = working;
         open.pending = Some(encoded?);
 
-        if open.opened.elapsed() >= SQLITE_HOLD {
+        open.deliveries += report.outcomes.len();
+        if open.opened.elapsed() >= SQLITE_HOLD || open.deliveries >= SQLITE_HOLD_DELIVERIES {
             finish(open).await?;
         } else {
             self.open = Some(open);

@@ -8,7 +8,7 @@
 //! the previous one — lookups may run before earlier writes land, and the working set fills the
 //! gap.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use chrono::{DateTime, Utc};
 use mend_core::{CaseId, Channel, ComplaintId, CustomerId, CustomerKey, Delivery};
@@ -76,8 +76,9 @@ impl WorkingSet {
         id
     }
 
-    pub fn add_case(&mut self, record: CaseRecord) {
-        let terms = Signature::decode(&record.signature);
+    /// Holds a case; its terms live decoded in [`CaseState::terms`], not in the record.
+    pub fn add_case(&mut self, mut record: CaseRecord) {
+        let terms = Signature::decode(&std::mem::take(&mut record.signature));
         self.by_customer.entry(record.customer_id).or_default().push(record.id);
         self.cases.insert(record.id, CaseState { record, terms });
     }
@@ -159,7 +160,7 @@ impl WorkingSet {
             });
         }
 
-        let mut bridged: HashSet<CustomerId> = HashSet::new();
+        let mut bridged: HashSet<CustomerId> = HashSet::default();
         for group in groups {
             let owners: HashSet<CustomerId> =
                 group.iter().filter_map(|k| self.owner.get(k).copied()).map(|id| self.customer(id)).collect();

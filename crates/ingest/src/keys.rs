@@ -54,3 +54,13 @@ pub(crate) fn delivery_id(value: Option<String>, field: &'static str) -> Result<
     }
     Ok(id)
 }
+
+/// One key as an API caller writes it: a phone in any shape, an opaque id as it is.
+pub fn normalize_key(kind: IdentityKind, raw: &str) -> Result<CustomerKey, Rejection> {
+    let mut keys = KeyCollector::default();
+    match kind {
+        IdentityKind::Phone => keys.phone(Some(raw)),
+        other => keys.opaque(other, Some(raw)),
+    }
+    keys.finish().map(|mut k| k.remove(0))
+}

@@ -25,6 +25,7 @@ pub use canonical::parse_canonical;
 pub use csv_rows::CsvRecords;
 pub use cues::Cues;
 pub use hotline::{parse_hotline_csv, parse_hotline_json};
+pub use keys::normalize_key;
 pub use lines::RecordLines;
 pub use rejection::Rejection;
 pub use settings::{

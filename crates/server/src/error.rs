@@ -12,6 +12,8 @@ pub enum ErrorCode {
     BadRequest,
     Unauthorized,
     Forbidden,
+    Conflict,
+    InvalidRequest,
     InvalidComplaint,
     NotFound,
     MethodNotAllowed,
@@ -25,6 +27,8 @@ impl ErrorCode {
             ErrorCode::BadRequest => "bad_request",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Forbidden => "forbidden",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::InvalidRequest => "invalid_request",
             ErrorCode::InvalidComplaint => "invalid_complaint",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
@@ -38,6 +42,8 @@ impl ErrorCode {
             ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::Conflict => StatusCode::CONFLICT,
+            ErrorCode::InvalidRequest => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::InvalidComplaint => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -101,7 +107,13 @@ impl From<mend_store::StoreError> for ApiError {
 
 impl From<mend_cases::CasesError> for ApiError {
     fn from(e: mend_cases::CasesError) -> Self {
-        ApiError::internal(e)
+        use mend_cases::CasesError;
+        match e {
+            CasesError::NotFound(what) => ApiError::not_found(what),
+            CasesError::Refused(why) => ApiError::new(ErrorCode::Conflict, why),
+            CasesError::Invalid(why) => ApiError::new(ErrorCode::InvalidRequest, why),
+            other => ApiError::internal(other),
+        }
     }
 }
 
@@ -115,6 +127,8 @@ mod tests {
             (ErrorCode::BadRequest, 400, "bad_request"),
             (ErrorCode::Unauthorized, 401, "unauthorized"),
             (ErrorCode::Forbidden, 403, "forbidden"),
+            (ErrorCode::Conflict, 409, "conflict"),
+            (ErrorCode::InvalidRequest, 422, "invalid_request"),
             (ErrorCode::InvalidComplaint, 422, "invalid_complaint"),
             (ErrorCode::NotFound, 404, "not_found"),
             (ErrorCode::MethodNotAllowed, 405, "method_not_allowed"),

@@ -259,6 +259,40 @@ pub(crate) fn pair_params(backend: DbBackend, pairs: &[(&str, &str)]) -> Result<
     }
 }
 
+/// One statement that rewrites a reference for many rows at once, where a per-pair statement
+/// would cost a round trip each. `template` is the SQL with `{pairs}` standing for the source
+/// of `(old, new)` id pairs and `{old}`/`{new}` for their columns; `{time}`, if present, binds
+/// `time`.
+pub(crate) fn repoint(
+    backend: DbBackend,
+    template: &str,
+    pairs: &[(uuid::Uuid, uuid::Uuid)],
+    time: DateTime<Utc>,
+) -> Result<Option<Statement>, StoreError> {
+    if pairs.is_empty() {
+        return Ok(None);
+    }
+    let (source, old, new, at, mut params) = match backend {
+        DbBackend::Postgres => {
+            let column = |ids: Vec<Value>| Value::Array(ArrayType::Uuid, Some(Box::new(ids)));
+            let olds = pairs.iter().map(|(o, _)| Value::Uuid(Some(*o))).collect();
+            let news = pairs.iter().map(|(_, n)| Value::Uuid(Some(*n))).collect();
+            let params = vec![column(olds), column(news)];
+            ("UNNEST($1::uuid[], $2::uuid[]) AS p(old, new)", "p.old", "p.new", "$3", params)
+        }
+        _ => {
+            let rows: Vec<(String, String)> = pairs.iter().map(|(o, n)| (uuid(*o), uuid(*n))).collect();
+            let params = vec![json_param(&rows)?];
+            ("jsonb_each(?1) AS p", "unhex(p.value->>0)", "unhex(p.value->>1)", "?2", params)
+        }
+    };
+    if template.contains("{time}") {
+        params.push(Value::ChronoDateTimeUtc(Some(time)));
+    }
+    let sql = template.replace("{pairs}", source).replace("{old}", old).replace("{new}", new).replace("{time}", at);
+    Ok(Some(Statement::from_sql_and_values(backend, sql, params)))
+}
+
 /// Ids for a lookup: a JSON array of hex strings on SQLite, a `uuid[]` on PostgreSQL.
 pub(crate) fn id_param(backend: DbBackend, ids: &[uuid::Uuid]) -> Result<Value, StoreError> {
     match backend {

@@ -12,14 +12,14 @@ use sea_orm::{
 };
 
 use crate::bulk::{self, Cell, Kind, Table};
-use crate::entities::{audit_event, customer, customer_merge};
+use crate::entities::{audit_event, customer};
 use crate::records::{decode_categories, encode_categories};
 use crate::{
     AuditEntry, Backend, CaseRecord, KnownDelivery, KnownIdentity, NewComplaint, NewCustomer, NewIdentity,
     NewQuarantine, StoreError,
 };
 
-/// Which of these delivery keys are already stored.
+/// Which of these delivery keys are already stored, with the customer their case belongs to now.
 pub async fn find_deliveries<C: ConnectionTrait>(
     conn: &C,
     keys: &[(Channel, &str)],
@@ -29,14 +29,14 @@ pub async fn find_deliveries<C: ConnectionTrait>(
     }
     let sql = match conn.get_database_backend() {
         DbBackend::Postgres => {
-            "SELECT json_agg(json_build_array(c.channel, c.source_id, c.id, c.case_id, c.customer_id))::text \
+            "SELECT json_agg(json_build_array(c.channel, c.source_id, c.id, c.case_id, s.customer_id))::text \
              FROM complaints c JOIN UNNEST($1::text[], $2::text[]) AS k(channel, source_id) \
-             ON c.channel = k.channel AND c.source_id = k.source_id"
+             ON c.channel = k.channel AND c.source_id = k.source_id JOIN cases s ON s.id = c.case_id"
         }
         _ => {
-            "SELECT json_group_array(json_array(c.channel, c.source_id, hex(c.id), hex(c.case_id), hex(c.customer_id))) \
+            "SELECT json_group_array(json_array(c.channel, c.source_id, hex(c.id), hex(c.case_id), hex(s.customer_id))) \
              FROM jsonb_each(?1) k JOIN complaints c \
-             ON c.channel = k.value->>0 AND c.source_id = k.value->>1"
+             ON c.channel = k.value->>0 AND c.source_id = k.value->>1 JOIN cases s ON s.id = c.case_id"
         }
     };
     let pairs: Vec<(&str, &str)> = keys.iter().map(|(channel, source_id)| (channel.as_str(), *source_id)).collect();
@@ -270,12 +270,7 @@ impl BatchWrite<'_> {
         let backend = backend.db_backend();
         let mut statements = Vec::new();
         statements.extend(CUSTOMERS.insert(backend, self.customers.iter().map(customer_cells))?);
-        for merge in &self.customer_merges {
-            statements.extend(merge_customer(backend, merge)?);
-        }
-        for (from, into) in &self.case_merges {
-            statements.push(move_complaints(backend, *from, *into));
-        }
+        statements.extend(self.merge_statements(backend, now)?);
         for (id, details) in &self.customer_details {
             statements.push(fill_customer_details(backend, *id, details, now));
         }
@@ -286,6 +281,86 @@ impl BatchWrite<'_> {
         statements.extend(QUARANTINE.insert(backend, self.quarantine.iter().map(quarantine_cells))?);
         Ok(EncodedWrite(statements))
     }
+}
+
+impl BatchWrite<'_> {
+    /// Customer and case merges as a handful of set-based statements, however many there are.
+    /// Rows go straight to the last survivor of a chain merged within the batch (a into b, then
+    /// b into c), while `merged_into` keeps each step, so merges can be undone one at a time.
+    /// Complaints keep the customer they arrived under: a customer's complaints are found
+    /// through its cases, which do move.
+    fn merge_statements(&self, backend: DbBackend, now: DateTime<Utc>) -> Result<Vec<Statement>, StoreError> {
+        let steps: Vec<(uuid::Uuid, uuid::Uuid)> =
+            self.customer_merges.iter().map(|m| (m.merged.as_uuid(), m.survivor.as_uuid())).collect();
+        let customers = chain_ends(&steps);
+        let case_steps: Vec<(uuid::Uuid, uuid::Uuid)> =
+            self.case_merges.iter().map(|(from, into)| (from.as_uuid(), into.as_uuid())).collect();
+        let cases = chain_ends(&case_steps);
+        let details: Vec<String> = self
+            .customer_merges
+            .iter()
+            .map(|m| serde_json::json!({"merge_id": m.id, "merged": m.merged, "source": m.source}).to_string())
+            .collect();
+        let audit_ids: Vec<uuid::Uuid> = self.customer_merges.iter().map(|_| uuid::Uuid::now_v7()).collect();
+        let statements = [
+            bulk::repoint(
+                backend,
+                "UPDATE cases SET customer_id = {new} FROM {pairs} WHERE cases.customer_id = {old}",
+                &customers,
+                now,
+            )?,
+            bulk::repoint(
+                backend,
+                "UPDATE customer_identities SET customer_id = {new} FROM {pairs} \
+                 WHERE customer_identities.customer_id = {old}",
+                &customers,
+                now,
+            )?,
+            bulk::repoint(
+                backend,
+                "UPDATE customers SET merged_into = {new}, updated_at = {time} FROM {pairs} WHERE customers.id = {old}",
+                &steps,
+                now,
+            )?,
+            bulk::repoint(
+                backend,
+                "UPDATE complaints SET case_id = {new} FROM {pairs} WHERE complaints.case_id = {old}",
+                &cases,
+                now,
+            )?,
+            MERGES.insert(backend, self.customer_merges.iter().map(merge_cells))?,
+            AUDIT_EVENTS.insert(
+                backend,
+                self.customer_merges
+                    .iter()
+                    .zip(&details)
+                    .zip(&audit_ids)
+                    .map(|((m, d), id)| merge_audit_cells(m, d, *id)),
+            )?,
+        ];
+        Ok(statements.into_iter().flatten().collect())
+    }
+}
+
+/// Each step's start paired with where its chain ends: `[(a, b), (b, c)]` gives `[(a, c), (b, c)]`.
+fn chain_ends(steps: &[(uuid::Uuid, uuid::Uuid)]) -> Vec<(uuid::Uuid, uuid::Uuid)> {
+    let next: std::collections::HashMap<uuid::Uuid, uuid::Uuid> = steps.iter().copied().collect();
+    let mut ends: Vec<(uuid::Uuid, uuid::Uuid)> = next
+        .keys()
+        .map(|&start| {
+            let mut end = next[&start];
+            // Bounded, so a cycle (which merging never makes) could not hang a write.
+            for _ in 0..next.len() {
+                match next.get(&end) {
+                    Some(&further) => end = further,
+                    None => break,
+                }
+            }
+            (start, end)
+        })
+        .collect();
+    ends.sort_unstable();
+    ends
 }
 
 impl EncodedWrite {
@@ -327,82 +402,59 @@ fn fill_customer_details(
         .build(backend)
 }
 
-/// Moves everything of `merge.merged` to `merge.survivor` and records the merge. Complaints
-/// move first, found through the merged customer's cases (complaints have no customer index).
-fn merge_customer(backend: DbBackend, merge: &CustomerMergeWrite) -> Result<Vec<Statement>, StoreError> {
-    let (survivor, merged) = (merge.survivor.as_uuid(), merge.merged.as_uuid());
-    let sql = |postgres: &str, sqlite: &str| {
-        if backend == DbBackend::Postgres { postgres.to_owned() } else { sqlite.to_owned() }
-    };
-    let statement = |sql: String, values: Vec<sea_orm::Value>| Statement::from_sql_and_values(backend, sql, values);
-    let mut statements = vec![
-        statement(
-            sql(
-                "UPDATE complaints SET customer_id = $1 WHERE case_id IN (SELECT id FROM cases WHERE customer_id = $2)",
-                "UPDATE complaints SET customer_id = ?1 WHERE case_id IN (SELECT id FROM cases WHERE customer_id = ?2)",
-            ),
-            vec![survivor.into(), merged.into()],
-        ),
-        statement(
-            sql(
-                "UPDATE cases SET customer_id = $1 WHERE customer_id = $2",
-                "UPDATE cases SET customer_id = ?1 WHERE customer_id = ?2",
-            ),
-            vec![survivor.into(), merged.into()],
-        ),
-        statement(
-            sql(
-                "UPDATE customer_identities SET customer_id = $1 WHERE customer_id = $2",
-                "UPDATE customer_identities SET customer_id = ?1 WHERE customer_id = ?2",
-            ),
-            vec![survivor.into(), merged.into()],
-        ),
-        statement(
-            sql(
-                "UPDATE customers SET merged_into = $1, updated_at = $2 WHERE id = $3",
-                "UPDATE customers SET merged_into = ?1, updated_at = ?2 WHERE id = ?3",
-            ),
-            vec![survivor.into(), merge.at.into(), merged.into()],
-        ),
-    ];
-    let record = customer_merge::ActiveModel {
-        id: Set(merge.id.as_uuid()),
-        survivor_id: Set(survivor),
-        merged_id: Set(merged),
-        source: Set(merge.source.clone()),
-        actor: Set(merge.actor.clone()),
-        merged_at: Set(merge.at),
-        unmerged_at: Set(None),
-        unmerged_by: Set(None),
-    };
-    statements.push(customer_merge::Entity::insert(record).build(backend));
-    let audit = audit_event::ActiveModel {
-        id: Set(uuid::Uuid::now_v7()),
-        at: Set(merge.at),
-        actor: Set(merge.actor.clone()),
-        action: Set("customer.merged".into()),
-        subject_kind: Set("customer".into()),
-        subject_id: Set(Some(survivor)),
-        detail: Set(
-            serde_json::json!({"merge_id": merge.id, "merged": merge.merged, "source": merge.source}).to_string()
-        ),
-    };
-    statements.push(audit_event::Entity::insert(audit).build(backend));
-    Ok(statements)
-}
-
-/// Points the stored complaints of case `from` at case `into`.
-fn move_complaints(backend: DbBackend, from: CaseId, into: CaseId) -> Statement {
-    let sql = match backend {
-        DbBackend::Postgres => "UPDATE complaints SET case_id = $1 WHERE case_id = $2",
-        _ => "UPDATE complaints SET case_id = ?1 WHERE case_id = ?2",
-    };
-    Statement::from_sql_and_values(backend, sql, [into.as_uuid().into(), from.as_uuid().into()])
-}
-
 /// The column's value if it has one, else `value`.
 fn coalesce(column: customer::Column, value: Option<String>) -> Expr {
     Expr::expr(Func::coalesce([Expr::col(column), Expr::val(value)]))
+}
+
+const MERGES: Table = Table {
+    name: "customer_merges",
+    columns: &[
+        ("id", Kind::Uuid, false),
+        ("survivor_id", Kind::Uuid, false),
+        ("merged_id", Kind::Uuid, false),
+        ("source", Kind::Text, false),
+        ("actor", Kind::Text, false),
+        ("merged_at", Kind::Time, false),
+    ],
+    update_on_conflict: &[],
+};
+
+fn merge_cells(m: &CustomerMergeWrite) -> Vec<Cell<'_>> {
+    vec![
+        Cell::Uuid(m.id.as_uuid()),
+        Cell::Uuid(m.survivor.as_uuid()),
+        Cell::Uuid(m.merged.as_uuid()),
+        Cell::Text(Some(&m.source)),
+        Cell::Text(Some(&m.actor)),
+        Cell::Time(Some(m.at)),
+    ]
+}
+
+const AUDIT_EVENTS: Table = Table {
+    name: "audit_events",
+    columns: &[
+        ("id", Kind::Uuid, false),
+        ("at", Kind::Time, false),
+        ("actor", Kind::Text, false),
+        ("action", Kind::Text, false),
+        ("subject_kind", Kind::Text, false),
+        ("subject_id", Kind::Uuid, false),
+        ("detail", Kind::Text, false),
+    ],
+    update_on_conflict: &[],
+};
+
+fn merge_audit_cells<'a>(m: &'a CustomerMergeWrite, detail: &'a str, id: uuid::Uuid) -> Vec<Cell<'a>> {
+    vec![
+        Cell::Uuid(id),
+        Cell::Time(Some(m.at)),
+        Cell::Text(Some(&m.actor)),
+        Cell::Text(Some("customer.merged")),
+        Cell::Text(Some("customer")),
+        Cell::Uuid(m.survivor.as_uuid()),
+        Cell::Text(Some(detail)),
+    ]
 }
 
 const QUARANTINE: Table = Table {

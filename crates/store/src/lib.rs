@@ -7,6 +7,7 @@
 
 pub mod admin;
 mod bulk;
+pub mod casework;
 mod connect;
 pub mod entities;
 mod error;

@@ -157,8 +157,11 @@ pub async fn integrity_problems<C: ConnectionTrait>(conn: &C) -> Result<Vec<Stri
             "SELECT count(*) FROM complaints c WHERE NOT EXISTS (SELECT 1 FROM cases k WHERE k.id = c.case_id)",
         ),
         (
-            "complaints whose customer is not their case's customer",
-            "SELECT count(*) FROM complaints c JOIN cases k ON k.id = c.case_id WHERE k.customer_id <> c.customer_id",
+            // A complaint keeps the customer it arrived under; that customer may since have
+            // been merged into the case's.
+            "complaints whose customer is neither their case's customer nor merged away",
+            "SELECT count(*) FROM complaints c JOIN cases k ON k.id = c.case_id JOIN customers u ON u.id = c.customer_id \
+             WHERE k.customer_id <> c.customer_id AND u.merged_into IS NULL",
         ),
         (
             "cases without their customer",

@@ -86,6 +86,8 @@ pub struct ComplaintRecord {
     pub satisfaction: Option<i16>,
     pub formal_complaint: bool,
     pub grouping_reason: serde_json::Value,
+    /// The customer keys it carried (`kind:value`).
+    pub customer_keys: Vec<String>,
 }
 
 impl From<complaint::Model> for ComplaintRecord {
@@ -103,6 +105,7 @@ impl From<complaint::Model> for ComplaintRecord {
             satisfaction: m.satisfaction,
             formal_complaint: m.formal_complaint,
             grouping_reason: serde_json::from_str(&m.grouping_reason).unwrap_or(serde_json::Value::Null),
+            customer_keys: m.customer_keys.lines().map(str::to_owned).collect(),
         }
     }
 }

@@ -1,7 +1,11 @@
 use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use mend_core::CaseId;
+use mend_core::{CaseId, ComplaintId};
+use mend_store::CaseRecord;
 use mend_store::reads::{CaseDetail, case_detail};
+use serde::Deserialize;
 
 use crate::auth::CurrentUser;
 use crate::{ApiError, AppState};
@@ -15,4 +19,69 @@ pub async fn show(
     let id: CaseId = super::parse_id(&id, "case")?;
     let detail = case_detail(state.store.connection(), id).await?;
     detail.map(Json).ok_or_else(|| ApiError::not_found(format_args!("case {id}")))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MergeRequest {
+    /// The case to fold into this one.
+    case_id: CaseId,
+}
+
+/// `{"case_id"}` is the same problem as this case: its complaints move here.
+pub async fn merge(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<CaseRecord>, ApiError> {
+    let into: CaseId = super::parse_id(&id, "case")?;
+    let request: MergeRequest = super::json_body(body)?;
+    let actor = format!("user:{}", user.0.name);
+    let case = state.intake.merge_cases(&state.store, into, request.case_id, &actor, state.clock.now()).await?;
+    Ok(Json(case))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SplitRequest {
+    complaint_ids: Vec<ComplaintId>,
+    /// The new case's category; by default the one most of the complaints have.
+    category: Option<String>,
+}
+
+/// `{"complaint_ids": […], "category"}` are another problem: they leave for a new case.
+pub async fn split(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(axum::http::StatusCode, Json<CaseRecord>), ApiError> {
+    let case: CaseId = super::parse_id(&id, "case")?;
+    let request: SplitRequest = super::json_body(body)?;
+    let actor = format!("user:{}", user.0.name);
+    let now = state.clock.now();
+    let split = state
+        .intake
+        .split_case(&state.store, case, &request.complaint_ids, request.category.as_deref(), &actor, now)
+        .await?;
+    Ok((axum::http::StatusCode::CREATED, Json(split)))
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct CloseRequest {
+    #[serde(default)]
+    reason: String,
+}
+
+/// The problem is repaired (`{"reason"}`).
+pub async fn close(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<CaseRecord>, ApiError> {
+    let case: CaseId = super::parse_id(&id, "case")?;
+    let request: CloseRequest = super::json_body(body)?;
+    let actor = format!("user:{}", user.0.name);
+    let closed = state.intake.close_case(&state.store, case, &request.reason, &actor, state.clock.now()).await?;
+    Ok(Json(closed))
 }

@@ -2,7 +2,9 @@
 
 mod cases;
 mod complaints;
+mod customers;
 mod health;
+mod identities;
 mod ingest;
 mod metrics;
 mod quarantine;
@@ -24,6 +26,12 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/complaints", post(complaints::create))
         .route("/api/v1/ingest/{channel}", post(ingest::receive))
         .route("/api/v1/cases/{id}", get(cases::show))
+        .route("/api/v1/cases/{id}/merge", post(cases::merge))
+        .route("/api/v1/cases/{id}/split", post(cases::split))
+        .route("/api/v1/cases/{id}/close", post(cases::close))
+        .route("/api/v1/customers/{id}", get(customers::show))
+        .route("/api/v1/customers/{id}/unmerge", post(customers::unmerge))
+        .route("/api/v1/identities/link", post(identities::link))
         .route("/api/v1/quarantine", get(quarantine::list))
 }
 
@@ -44,6 +52,13 @@ fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
             ApiError::bad_request(rejection.body_text())
         }
     })
+}
+
+/// A JSON request body as `T`, or the JSON error that says what is wrong with it.
+fn json_body<T: serde::de::DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+    let body = self::body(body)?;
+    serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, format!("invalid request body: {e}")))
 }
 
 /// A path id, or a 400 that says which id was malformed.

@@ -2,9 +2,11 @@
 
 pub mod audit_event;
 pub mod case;
+pub mod compensation;
 pub mod complaint;
 pub mod customer;
 pub mod customer_identity;
 pub mod customer_merge;
 pub mod quarantine;
+pub mod task;
 pub mod user;

@@ -1,0 +1,448 @@
+//! Corrections by people, and bindings by systems: merging and splitting cases, closing them,
+//! linking identity keys, undoing a customer merge. Each is one transaction that locks the
+//! customer first (on PostgreSQL), so it never interleaves with intake deciding for the same
+//! customer, and each leaves an audit event. Later automatic grouping respects them: a merged
+//! case keeps the categories of what was merged into it, a split case takes its category with
+//! it, an undone merge gives each complaint back to the customer its own keys point to.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use mend_core::{CaseId, CaseStatus, ComplaintId, CustomerDetails, CustomerId, CustomerKey, IdentityKind, MergeId};
+use mend_store::casework::{self as repo, MergeRecord};
+use mend_store::intake::{self as intake_repo, BatchWrite};
+use mend_store::{AuditEntry, CaseRecord, ComplaintRecord, DatabaseTransaction, Store, StoreError};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::features::{CASE_TERMS, Signature};
+use crate::intake::{BatchDecisions, merge_cases};
+use crate::working_set::WorkingSet;
+use crate::{CasesError, Intake};
+
+/// What linking keys did.
+#[derive(Debug, Clone, Serialize)]
+pub struct LinkReport {
+    pub customer_id: CustomerId,
+    /// The customer is new: no key was known.
+    pub created: bool,
+    /// Customers merged into `customer_id` because the keys showed they are one person.
+    pub merged: Vec<CustomerId>,
+    /// Keys linked now (the others were the customer's already).
+    pub linked: Vec<CustomerKey>,
+}
+
+/// What undoing a merge did.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnmergeReport {
+    pub merge_id: MergeId,
+    pub survivor_id: CustomerId,
+    pub restored_id: CustomerId,
+    /// Complaints whose own keys point at the restored customer, moved back to it.
+    pub complaints_moved: usize,
+    /// Cases that went back whole, and cases re-created for complaints taken out of shared ones.
+    pub cases_moved: usize,
+    pub cases_restored: usize,
+}
+
+impl Intake {
+    /// Folds case `from` into case `into` (one problem that grouping kept apart). Later
+    /// complaints in `from`'s category join `into`.
+    pub async fn merge_cases(
+        &self,
+        store: &Store,
+        into: CaseId,
+        from: CaseId,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<CaseRecord, CasesError> {
+        if into == from {
+            return Err(CasesError::Refused("a case cannot be merged into itself".into()));
+        }
+        let tx = store.begin_write().await?;
+        let target = locked_case(&tx, into).await?;
+        let source = case(&tx, from).await?;
+        if source.customer_id != target.customer_id {
+            return Err(CasesError::Refused(format!(
+                "case {from} is another customer's; link the customers' keys first (POST /api/v1/identities/link)"
+            )));
+        }
+        for c in [&target, &source] {
+            if c.status == CaseStatus::Merged {
+                return Err(CasesError::Refused(format!("case {} was merged already", c.id)));
+            }
+        }
+        let mut working = WorkingSet::default();
+        let reopen = source.status == CaseStatus::Open && target.status == CaseStatus::Closed;
+        working.add_case(target);
+        working.add_case(source);
+        merge_cases(&mut working, into, from, None, now);
+        let merged = &mut working.cases.get_mut(&into).expect("added above").record;
+        if reopen {
+            merged.status = CaseStatus::Open;
+            merged.closed_at = None;
+        }
+        let write = BatchWrite {
+            case_merges: vec![(from, into)],
+            cases: [into, from].iter().map(|id| stored(&working, *id)).collect(),
+            ..BatchWrite::default()
+        };
+        write.encode(store.backend(), now)?.execute(&tx).await?;
+        audit(&tx, actor, "case.merged", into, json!({"merged": from}), now).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(stored(&working, into))
+    }
+
+    /// Takes `complaints` out of `case` into a new case (two problems that grouping put
+    /// together), in `category` or the category most of them have.
+    pub async fn split_case(
+        &self,
+        store: &Store,
+        case_id: CaseId,
+        complaints: &[ComplaintId],
+        category: Option<&str>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<CaseRecord, CasesError> {
+        let tx = store.begin_write().await?;
+        let mut original = locked_case(&tx, case_id).await?;
+        if original.status == CaseStatus::Merged {
+            return Err(CasesError::Refused(format!("case {case_id} was merged into another; split that one")));
+        }
+        let all = repo::complaints_of_cases(&tx, &[case_id]).await?;
+        let wanted: HashSet<ComplaintId> = complaints.iter().copied().collect();
+        if wanted.is_empty() {
+            return Err(CasesError::Invalid("name the complaints to take out of the case".into()));
+        }
+        if let Some(stranger) = wanted.iter().find(|id| !all.iter().any(|c| c.complaint_id == **id)) {
+            return Err(CasesError::Invalid(format!("complaint {stranger} is not in case {case_id}")));
+        }
+        let (moving, staying): (Vec<ComplaintRecord>, Vec<ComplaintRecord>) =
+            all.into_iter().partition(|c| wanted.contains(&c.complaint_id));
+        if staying.is_empty() {
+            return Err(CasesError::Invalid("a split must leave at least one complaint in the case".into()));
+        }
+        let category = match category {
+            Some(given) => self
+                .classifier()
+                .resolve_given(given)
+                .ok_or_else(|| CasesError::Invalid(format!("`{given}` is not a category of the taxonomy")))?
+                .to_owned(),
+            None => most_common(moving.iter().map(|c| c.category.as_str())),
+        };
+        let mut split = CaseRecord {
+            id: CaseId::new(),
+            category: category.clone(),
+            status: CaseStatus::Open,
+            opened_at: now,
+            closed_at: None,
+            reopened_at: None,
+            repeat_failure: false,
+            extra_categories: Vec::new(),
+            merged_into: None,
+            merged_by: None,
+            split_from: Some(case_id),
+            ..original.clone()
+        };
+        for c in &moving {
+            repo::move_complaint(&tx, c.complaint_id, split.id, split.customer_id).await?;
+        }
+        // The agent said these are two problems: the original no longer stands for this one.
+        original.extra_categories.retain(|c| *c != category);
+        self.recount(&mut original, &staying, now);
+        self.recount(&mut split, &moving, now);
+        let write = BatchWrite { cases: vec![original, split.clone()], ..BatchWrite::default() };
+        write.encode(store.backend(), now)?.execute(&tx).await?;
+        let moved: Vec<ComplaintId> = moving.iter().map(|c| c.complaint_id).collect();
+        audit(
+            &tx,
+            actor,
+            "case.split",
+            case_id,
+            json!({"into": split.id, "complaints": moved, "category": category}),
+            now,
+        )
+        .await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(split)
+    }
+
+    /// Closes a case: the problem is repaired. The same problem again within the reopen window
+    /// reopens it as a repeat failure.
+    pub async fn close_case(
+        &self,
+        store: &Store,
+        case_id: CaseId,
+        reason: &str,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<CaseRecord, CasesError> {
+        let tx = store.begin_write().await?;
+        let mut case = locked_case(&tx, case_id).await?;
+        match case.status {
+            CaseStatus::Merged => return Err(CasesError::Refused(format!("case {case_id} was merged into another"))),
+            CaseStatus::Closed => return Err(CasesError::Refused(format!("case {case_id} is closed already"))),
+            CaseStatus::Open => {}
+        }
+        case.status = CaseStatus::Closed;
+        case.closed_at = Some(now);
+        case.updated_at = now;
+        BatchWrite { cases: vec![case.clone()], ..BatchWrite::default() }
+            .encode(store.backend(), now)?
+            .execute(&tx)
+            .await?;
+        audit(&tx, actor, "case.closed", case_id, json!({"reason": reason}), now).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(case)
+    }
+
+    /// Records that `keys` belong to one person (a CRM binding, a WeChat account bound to a
+    /// phone): unknown keys are linked, customers owning different keys are merged.
+    pub async fn link_identities(
+        &self,
+        store: &Store,
+        keys: &[CustomerKey],
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> Result<LinkReport, CasesError> {
+        if keys.is_empty() {
+            return Err(CasesError::Invalid("give at least one key".into()));
+        }
+        let tx = store.begin_write().await?;
+        let mut working = WorkingSet::default();
+        working.load_keys(&tx, &[keys], now, self.policy()).await?;
+        let mut batch = BatchDecisions::default();
+        let source = format!("link:{source}");
+        let customer_id =
+            self.resolve_customer(keys, &CustomerDetails::default(), &source, &mut working, &mut batch, now);
+        let decision = batch.finish(Vec::new(), &working);
+        let report = LinkReport {
+            customer_id: working.customer(customer_id),
+            created: !decision.write.customers.is_empty(),
+            merged: decision.write.customer_merges.iter().map(|m| m.merged).collect(),
+            linked: decision.write.identities.iter().map(|i| i.key.clone()).collect(),
+        };
+        decision.write.encode(store.backend(), now)?.execute(&tx).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(report)
+    }
+
+    /// Undoes a customer merge that was wrong. `customer` is the merged-away customer, or the
+    /// survivor (then `merged` names which merge, else the latest). Keys go back to where they
+    /// began; each complaint goes to the customer its own keys point to; a case whose complaints
+    /// all go goes whole, a case shared by both gives the moving complaints back to the case the
+    /// merge folded into it, or to a new case.
+    pub async fn unmerge_customer(
+        &self,
+        store: &Store,
+        customer: CustomerId,
+        merged: Option<CustomerId>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<UnmergeReport, CasesError> {
+        let tx = store.begin_write().await?;
+        let merge = find_merge(&tx, customer, merged).await?;
+        let (survivor, restored) = (merge.survivor_id, merge.merged_id);
+        match repo::customer(&tx, survivor).await? {
+            Some((_, Some(into))) => {
+                return Err(CasesError::Refused(format!(
+                    "customer {survivor} was merged into {into} since; undo that merge first"
+                )));
+            }
+            None => return Err(CasesError::NotFound(format!("customer {survivor}"))),
+            Some((_, None)) => {}
+        }
+        intake_repo::lock_customers(&tx, &[survivor, restored]).await?;
+
+        let mut returning = vec![restored];
+        let mut frontier = vec![restored];
+        while let Some(next) = frontier.pop() {
+            for m in repo::merges_into(&tx, next).await? {
+                returning.push(m.merged_id);
+                frontier.push(m.merged_id);
+            }
+        }
+        repo::undo_merge(&tx, &merge, &returning, actor, now).await?;
+
+        let cases = intake_repo::customer_cases(&tx, survivor).await?;
+        let case_ids: Vec<CaseId> = cases.iter().map(|c| c.id).collect();
+        let complaints = repo::complaints_of_cases(&tx, &case_ids).await?;
+        let owners = complaint_owners(&tx, &complaints).await?;
+        let goes_back = |c: &ComplaintRecord| owners.get(&c.complaint_id) == Some(&restored);
+
+        let mut by_case: HashMap<CaseId, Vec<ComplaintRecord>> = HashMap::new();
+        for c in complaints {
+            by_case.entry(c.case_id).or_default().push(c);
+        }
+        let mut changed: Vec<CaseRecord> = Vec::new();
+        let (mut complaints_moved, mut cases_moved, mut cases_restored) = (0, 0, 0);
+        for case in cases.iter().filter(|c| c.status != CaseStatus::Merged) {
+            let Some(its) = by_case.remove(&case.id) else { continue };
+            let (moving, staying): (Vec<ComplaintRecord>, Vec<ComplaintRecord>) =
+                its.into_iter().partition(|c| goes_back(c));
+            if moving.is_empty() {
+                continue;
+            }
+            complaints_moved += moving.len();
+            let mut target = if staying.is_empty() {
+                cases_moved += 1;
+                CaseRecord { customer_id: restored, ..case.clone() }
+            } else {
+                cases_restored += 1;
+                let folded =
+                    cases.iter().find(|k| k.merged_by == Some(merge.merge_id) && k.merged_into == Some(case.id));
+                let mut back = match folded {
+                    Some(k) => k.clone(),
+                    None => CaseRecord { id: CaseId::new(), split_from: Some(case.id), opened_at: now, ..case.clone() },
+                };
+                back.customer_id = restored;
+                back.status = case.status;
+                back.closed_at = case.closed_at;
+                back.merged_into = None;
+                back.merged_by = None;
+                let mut kept = case.clone();
+                self.recount(&mut kept, &staying, now);
+                changed.push(kept);
+                back
+            };
+            for c in &moving {
+                repo::move_complaint(&tx, c.complaint_id, target.id, restored).await?;
+            }
+            self.recount(&mut target, &moving, now);
+            changed.push(target);
+        }
+        BatchWrite { cases: changed, ..BatchWrite::default() }.encode(store.backend(), now)?.execute(&tx).await?;
+        let report = UnmergeReport {
+            merge_id: merge.merge_id,
+            survivor_id: survivor,
+            restored_id: restored,
+            complaints_moved,
+            cases_moved,
+            cases_restored,
+        };
+        let entry = AuditEntry {
+            at: now,
+            actor: actor.to_owned(),
+            action: "customer.unmerged".into(),
+            subject_kind: "customer".into(),
+            subject_id: Some(survivor.as_uuid()),
+            detail: serde_json::to_value(&report).expect("a report serializes"),
+        };
+        intake_repo::record_audit(&tx, entry).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(report)
+    }
+
+    /// Counts, span, escalation and terms of a case from the complaints it now holds.
+    fn recount(&self, case: &mut CaseRecord, complaints: &[ComplaintRecord], now: DateTime<Utc>) {
+        case.complaint_count = complaints.len() as i32;
+        if let (Some(first), Some(last)) =
+            (complaints.iter().map(|c| c.received_at).min(), complaints.iter().map(|c| c.received_at).max())
+        {
+            case.first_complaint_at = first;
+            case.last_complaint_at = last;
+        }
+        case.escalation_risk = complaints.iter().any(|c| c.formal_complaint);
+        let terms = complaints
+            .iter()
+            .fold(Signature::default(), |acc, c| acc.absorb(&self.featurizer().signature(&c.text), CASE_TERMS));
+        case.signature = terms.encode();
+        case.updated_at = now;
+    }
+}
+
+async fn case(tx: &DatabaseTransaction, id: CaseId) -> Result<CaseRecord, CasesError> {
+    repo::case_by_id(tx, id).await?.ok_or_else(|| CasesError::NotFound(format!("case {id}")))
+}
+
+/// The case, read again after its customer is locked (so intake cannot change it meanwhile).
+async fn locked_case(tx: &DatabaseTransaction, id: CaseId) -> Result<CaseRecord, CasesError> {
+    let first = case(tx, id).await?;
+    intake_repo::lock_customers(tx, &[first.customer_id]).await?;
+    case(tx, id).await
+}
+
+async fn find_merge(
+    tx: &DatabaseTransaction,
+    customer: CustomerId,
+    merged: Option<CustomerId>,
+) -> Result<MergeRecord, CasesError> {
+    if let Some(merge) = repo::merge_of(tx, merged.unwrap_or(customer)).await?
+        && (merged.is_none() || merge.survivor_id == customer)
+    {
+        return Ok(merge);
+    }
+    if merged.is_none()
+        && let Some(latest) = repo::merges_into(tx, customer).await?.into_iter().next()
+    {
+        return Ok(latest);
+    }
+    Err(CasesError::NotFound(format!("a merge of customer {customer} that is still in force")))
+}
+
+/// Whose each complaint is by its own keys: the owner of its first key that has one.
+async fn complaint_owners(
+    tx: &DatabaseTransaction,
+    complaints: &[ComplaintRecord],
+) -> Result<HashMap<ComplaintId, CustomerId>, CasesError> {
+    let parse = |line: &str| -> Option<CustomerKey> {
+        let (kind, value) = line.split_once(':')?;
+        Some(CustomerKey::new(kind.parse::<IdentityKind>().ok()?, value))
+    };
+    let keys: Vec<CustomerKey> = complaints
+        .iter()
+        .flat_map(|c| c.customer_keys.iter().filter_map(|k| parse(k)))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let owner: HashMap<CustomerKey, CustomerId> = repo::key_owners(tx, &keys).await?.into_iter().collect();
+    Ok(complaints
+        .iter()
+        .filter_map(|c| {
+            let first = c.customer_keys.iter().filter_map(|k| parse(k)).find_map(|k| owner.get(&k).copied())?;
+            Some((c.complaint_id, first))
+        })
+        .collect())
+}
+
+/// The most frequent category (ties: the first seen).
+fn most_common<'a>(categories: impl Iterator<Item = &'a str>) -> String {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for c in categories {
+        match counts.iter_mut().find(|(k, _)| *k == c) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((c, 1)),
+        }
+    }
+    let best = counts.iter().fold(None, |best: Option<(&str, usize)>, &(c, n)| match best {
+        Some((_, m)) if m >= n => best,
+        _ => Some((c, n)),
+    });
+    best.map_or(crate::classify::OTHER, |(c, _)| c).to_owned()
+}
+
+/// A case as the working set now has it, with its terms encoded for storage.
+fn stored(working: &WorkingSet, id: CaseId) -> CaseRecord {
+    let case = &working.cases[&id];
+    CaseRecord { signature: case.terms.encode(), ..case.record.clone() }
+}
+
+async fn audit(
+    tx: &DatabaseTransaction,
+    actor: &str,
+    action: &str,
+    case: CaseId,
+    detail: serde_json::Value,
+    at: DateTime<Utc>,
+) -> Result<(), CasesError> {
+    let entry = AuditEntry {
+        at,
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        subject_kind: "case".into(),
+        subject_id: Some(case.as_uuid()),
+        detail,
+    };
+    intake_repo::record_audit(tx, entry).await?;
+    Ok(())
+}

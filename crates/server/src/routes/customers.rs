@@ -1,0 +1,68 @@
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use mend_cases::UnmergeReport;
+use mend_core::{CustomerId, Role};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::auth::CurrentUser;
+use crate::{ApiError, AppState};
+
+/// Everything about a customer: keys, the complaint timeline across channels, cases, contacts,
+/// compensation. A customer merged into another answers with the survivor (and says so).
+pub async fn show(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let requested: CustomerId = super::parse_id(&id, "customer")?;
+    let conn = state.store.connection();
+    let mut id = requested;
+    // Merges form a tree; following it cannot loop, but a bound keeps a corrupt row harmless.
+    for _ in 0..64 {
+        match mend_store::casework::customer(conn, id).await? {
+            None => return Err(ApiError::not_found(format_args!("customer {requested}"))),
+            Some((_, Some(into))) => id = into,
+            Some((_, None)) => break,
+        }
+    }
+    let view = mend_store::casework::customer_view(conn, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format_args!("customer {requested}")))?;
+    let mut body = serde_json::to_value(view).map_err(ApiError::internal)?;
+    if id != requested {
+        body["resolved_from"] = json!(requested);
+    }
+    Ok(Json(body))
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct UnmergeRequest {
+    /// With a survivor's id: which merged customer to split off (default: the latest merge).
+    merged_customer_id: Option<CustomerId>,
+}
+
+/// Undoes a wrong merge (administrators).
+pub async fn unmerge(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<UnmergeReport>, ApiError> {
+    let admin = user.require(Role::Admin)?;
+    let customer: CustomerId = super::parse_id(&id, "customer")?;
+    let bytes = super::body(body)?;
+    let request: UnmergeRequest = if bytes.iter().all(u8::is_ascii_whitespace) {
+        UnmergeRequest::default()
+    } else {
+        super::json_body(Ok(bytes))?
+    };
+    let actor = format!("user:{}", admin.name);
+    let report = state
+        .intake
+        .unmerge_customer(&state.store, customer, request.merged_customer_id, &actor, state.clock.now())
+        .await?;
+    Ok(Json(report))
+}

@@ -1,0 +1,47 @@
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use mend_cases::LinkReport;
+use mend_core::{CustomerKey, IdentityKind};
+use serde::Deserialize;
+
+use crate::auth::CurrentUser;
+use crate::error::ErrorCode;
+use crate::{ApiError, AppState};
+
+#[derive(Debug, Deserialize)]
+pub struct LinkRequest {
+    keys: Vec<KeyInput>,
+    /// What says these keys are one person (`crm`, `wechat-binding`…), kept on each link.
+    source: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct KeyInput {
+    kind: IdentityKind,
+    value: String,
+}
+
+/// `{"keys": [{"kind", "value"}…], "source"}` belong to one person: link them, merging the
+/// customers they belonged to.
+pub async fn link(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<LinkReport>, ApiError> {
+    let request: LinkRequest = super::json_body(body)?;
+    let source = request.source.trim();
+    if source.is_empty() {
+        return Err(ApiError::new(ErrorCode::InvalidRequest, "say where the link comes from (`source`)"));
+    }
+    let keys: Vec<CustomerKey> = request
+        .keys
+        .iter()
+        .map(|k| mend_ingest::normalize_key(k.kind, &k.value))
+        .collect::<Result<_, _>>()
+        .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.to_string()))?;
+    let source = format!("{source} (by {})", user.0.name);
+    let report = state.intake.link_identities(&state.store, &keys, &source, state.clock.now()).await?;
+    Ok(Json(report))
+}

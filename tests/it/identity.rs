@@ -1,0 +1,280 @@
+//! The identity graph and people's corrections, end to end on both databases: merges by a
+//! bridging complaint or a binding, undoing them, reopening, escalation, manual merge and split.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::support::{Server, TestDb, both_databases, complaint, json_response, lines};
+
+struct Desk {
+    server: Server,
+    agent: String,
+    admin: String,
+}
+
+impl Desk {
+    fn open(db: &TestDb) -> Self {
+        let agent = db.mend().add_user("agent", "agent")["token"].as_str().unwrap().to_owned();
+        let admin = db.mend().add_user("admin", "admin")["token"].as_str().unwrap().to_owned();
+        Self { server: db.mend().serve(), agent, admin }
+    }
+
+    async fn post(&self, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        json_response(self.server.request(Method::POST, path, token).json(&body)).await
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let (status, body) = self.server.get_json(path, &self.agent).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    async fn complaint(&self, value: Value) -> Value {
+        let (status, body) = self.post(&self.agent, "/api/v1/complaints", value).await;
+        assert!(status.is_success(), "{body}");
+        body
+    }
+}
+
+fn sources(case: &Value) -> Vec<String> {
+    case["complaints"].as_array().unwrap().iter().map(|c| c["source_id"].as_str().unwrap().to_owned()).collect()
+}
+
+/// The hotline knows a phone, WeChat an openid: two customers, two cases, until a bot session
+/// inside WeChat carries both. Then they are one customer with one case for the one problem.
+async fn a_bridging_complaint_merges_customers_and_their_cases(db: TestDb) {
+    let desk = Desk::open(&db);
+    let by_phone = desk
+        .complaint(complaint(
+            "hotline",
+            "call-1",
+            "2026-11-18T09:00:00+08:00",
+            json!({"phone": "13800138000"}),
+            "宽带又断了",
+        ))
+        .await;
+    let by_openid = desk
+        .complaint(complaint(
+            "wechat",
+            "msg-1",
+            "2026-11-19T09:00:00+08:00",
+            json!({"wechat_openid": "oBridge"}),
+            "光猫红灯,上不了网",
+        ))
+        .await;
+    assert_ne!(by_phone["customer_id"], by_openid["customer_id"]);
+    let bridge = desk
+        .complaint(complaint(
+            "bot",
+            "sess-1",
+            "2026-11-20T09:00:00+08:00",
+            json!({"wechat_openid": "oBridge", "phone": "+86 138 0013 8000"}),
+            "还是断网",
+        ))
+        .await;
+
+    let survivor = bridge["customer_id"].as_str().unwrap();
+    let view = desk.get(&format!("/api/v1/customers/{survivor}")).await;
+    let kinds: Vec<&str> = view["identities"].as_array().unwrap().iter().map(|i| i["kind"].as_str().unwrap()).collect();
+    assert!(kinds.contains(&"phone") && kinds.contains(&"wechat_openid"), "{view:#}");
+    assert_eq!(view["merged"].as_array().unwrap().len(), 1, "{view:#}");
+    let open: Vec<&Value> = view["cases"].as_array().unwrap().iter().filter(|c| c["status"] == "open").collect();
+    assert_eq!(open.len(), 1, "one problem, one case: {view:#}");
+    assert_eq!(view["complaints"].as_array().unwrap().len(), 3);
+
+    let merged_away = if by_phone["customer_id"] == bridge["customer_id"] {
+        &by_openid["customer_id"]
+    } else {
+        &by_phone["customer_id"]
+    };
+    let redirected = desk.get(&format!("/api/v1/customers/{}", merged_away.as_str().unwrap())).await;
+    assert_eq!(redirected["customer_id"].as_str(), Some(survivor));
+    assert_eq!(&redirected["resolved_from"], merged_away);
+    db.assert_consistent().await;
+}
+
+/// A binding from another system does the same without a complaint, and an administrator can
+/// undo it: every complaint goes back to the customer its own keys point to.
+async fn a_binding_merges_and_an_unmerge_undoes_it(db: TestDb) {
+    let desk = Desk::open(&db);
+    let first = desk
+        .complaint(complaint(
+            "hotline",
+            "call-1",
+            "2026-11-18T09:00:00+08:00",
+            json!({"phone": "13800138000"}),
+            "话费乱收费,多扣了50元",
+        ))
+        .await;
+    desk.complaint(complaint("store", "rate-1", "2026-11-19T09:00:00+08:00", json!({"member_id": "M7"}), "账单多扣钱"))
+        .await;
+    let (status, linked) = desk
+        .post(
+            &desk.agent,
+            "/api/v1/identities/link",
+            json!({"keys": [{"kind": "phone", "value": "138-0013-8000"}, {"kind": "member_id", "value": "M7"}], "source": "crm"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{linked}");
+    assert_eq!(linked["merged"].as_array().unwrap().len(), 1, "{linked}");
+    let survivor = linked["customer_id"].as_str().unwrap().to_owned();
+    let view = desk.get(&format!("/api/v1/customers/{survivor}")).await;
+    let open: Vec<&Value> = view["cases"].as_array().unwrap().iter().filter(|c| c["status"] == "open").collect();
+    assert_eq!(open.len(), 1, "the two billing complaints are one case now: {view:#}");
+    desk.complaint(complaint(
+        "bot",
+        "sess-9",
+        "2026-11-20T09:00:00+08:00",
+        json!({"phone": "13800138000"}),
+        "还是多扣钱",
+    ))
+    .await;
+
+    let (status, refused) = desk.post(&desk.agent, &format!("/api/v1/customers/{survivor}/unmerge"), json!({})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    let (status, report) = desk.post(&desk.admin, &format!("/api/v1/customers/{survivor}/unmerge"), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["complaints_moved"], 1, "{report}");
+
+    let back = desk.get(&format!("/api/v1/customers/{}", report["restored_id"].as_str().unwrap())).await;
+    assert_eq!(sources(&back), ["rate-1"]);
+    assert_eq!(back["identities"].as_array().unwrap().len(), 1);
+    assert!(back.get("resolved_from").is_none(), "stands alone again");
+    let kept = desk.get(&format!("/api/v1/customers/{survivor}")).await;
+    assert_eq!(sources(&kept), ["call-1", "sess-9"]);
+    assert_eq!(kept["merged"].as_array().unwrap().len(), 0);
+    assert_eq!(kept["customer_id"], first["customer_id"], "the older customer survived");
+
+    let (status, _) = desk.post(&desk.admin, &format!("/api/v1/customers/{survivor}/unmerge"), json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "nothing left to undo");
+    let (status, error) = desk
+        .post(
+            &desk.agent,
+            "/api/v1/identities/link",
+            json!({"keys": [{"kind": "phone", "value": "12345"}], "source": "crm"}),
+        )
+        .await;
+    assert_eq!((status, error["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_request")));
+    db.assert_consistent().await;
+}
+
+/// Closed, the same problem again within the reopen window reopens the case as a repeat
+/// failure; after it, a new case opens. A formal complaint marks the case as an escalation risk.
+async fn reopen_repeat_failure_and_escalation(db: TestDb) {
+    let desk = Desk::open(&db);
+    let phone = json!({"phone": "13800138000"});
+    // Closure is stamped by the server's clock: complaints are placed around it.
+    let at = |days: i64| (chrono::Utc::now() + chrono::Duration::days(days)).to_rfc3339();
+    let first = desk.complaint(complaint("hotline", "a", &at(-1), phone.clone(), "宽带又断了")).await;
+    let case_id = first["case_id"].as_str().unwrap().to_owned();
+    let (status, closed) =
+        desk.post(&desk.agent, &format!("/api/v1/cases/{case_id}/close"), json!({"reason": "修好了"})).await;
+    assert_eq!((status, closed["status"].as_str()), (StatusCode::OK, Some("closed")), "{closed}");
+
+    let mut formal = complaint("wechat", "b", &at(19), phone.clone(), "宽带又断网了,修了没用");
+    formal["formal_complaint"] = json!(true);
+    let again = desk.complaint(formal).await;
+    assert_eq!(again["case_id"].as_str(), Some(case_id.as_str()), "{again}");
+    let case = desk.get(&format!("/api/v1/cases/{case_id}")).await;
+    assert_eq!(
+        (&case["status"], &case["repeat_failure"], &case["escalation_risk"]),
+        (&json!("open"), &json!(true), &json!(true))
+    );
+    assert_eq!(case["complaints"][1]["grouping_reason"]["decision"], "reopened");
+
+    desk.post(&desk.agent, &format!("/api/v1/cases/{case_id}/close"), json!({})).await;
+    let late = desk.complaint(complaint("bot", "c", &at(60), phone, "宽带又断了")).await;
+    assert_ne!(late["case_id"].as_str(), Some(case_id.as_str()), "after the reopen window: a new case");
+    let (status, _) = desk.post(&desk.agent, &format!("/api/v1/cases/{case_id}/close"), json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "closed already");
+}
+
+/// People's corrections hold: a merged case takes later complaints of the merged category; a
+/// split-off case takes later complaints like the ones split off, and the pair stays apart.
+async fn manual_merge_and_split_are_respected(db: TestDb) {
+    let desk = Desk::open(&db);
+    let phone = json!({"phone": "13800138000"});
+    let outage =
+        desk.complaint(complaint("hotline", "a", "2026-11-20T09:00:00+08:00", phone.clone(), "宽带又断了")).await;
+    let billing = desk
+        .complaint(complaint("wechat", "b", "2026-11-20T10:00:00+08:00", phone.clone(), "这个月话费多扣了50元"))
+        .await;
+    assert_ne!(outage["case_id"], billing["case_id"]);
+    let (outage_case, billing_case) = (outage["case_id"].as_str().unwrap(), billing["case_id"].as_str().unwrap());
+
+    let (status, merged) =
+        desk.post(&desk.agent, &format!("/api/v1/cases/{outage_case}/merge"), json!({"case_id": billing_case})).await;
+    assert_eq!(status, StatusCode::OK, "{merged}");
+    assert_eq!(merged["complaint_count"], 2);
+    let gone = desk.get(&format!("/api/v1/cases/{billing_case}")).await;
+    assert_eq!((&gone["status"], gone["merged_into"].as_str()), (&json!("merged"), Some(outage_case)));
+    let later =
+        desk.complaint(complaint("bot", "c", "2026-11-21T09:00:00+08:00", phone.clone(), "断网期间还扣了月租费")).await;
+    assert_eq!(later["case_id"].as_str(), Some(outage_case), "the merge is respected: {later}");
+
+    let case = desk.get(&format!("/api/v1/cases/{outage_case}")).await;
+    let billing_complaints: Vec<&str> = case["complaints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["source_id"] != "a")
+        .map(|c| c["complaint_id"].as_str().unwrap())
+        .collect();
+    let (status, split) = desk
+        .post(
+            &desk.agent,
+            &format!("/api/v1/cases/{outage_case}/split"),
+            json!({"complaint_ids": billing_complaints, "category": "billing_dispute"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{split}");
+    assert_eq!((&split["category"], split["split_from"].as_str()), (&json!("billing_dispute"), Some(outage_case)));
+    let more =
+        desk.complaint(complaint("store", "d", "2026-11-22T09:00:00+08:00", phone.clone(), "话费还是多扣")).await;
+    assert_eq!(more["case_id"], split["id"], "billing goes to the split-off case: {more}");
+    let outage_again =
+        desk.complaint(complaint("hotline", "e", "2026-11-22T10:00:00+08:00", phone, "宽带还是断")).await;
+    assert_eq!(outage_again["case_id"].as_str(), Some(outage_case));
+
+    let (status, error) = desk
+        .post(&desk.agent, &format!("/api/v1/cases/{outage_case}/split"), json!({"complaint_ids": [split["id"]]}))
+        .await;
+    assert_eq!((status, error["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_request")));
+    let (status, _) =
+        desk.post(&desk.agent, &format!("/api/v1/cases/{outage_case}/merge"), json!({"case_id": outage_case})).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    db.assert_consistent().await;
+}
+
+/// Imported in one go, a file of complaints whose keys join only late makes the same cases as
+/// the API does one complaint at a time.
+async fn the_import_merges_identities_like_the_api(db: TestDb) {
+    let input = lines(&[
+        complaint("hotline", "call-1", "2026-11-18T09:00:00+08:00", json!({"phone": "13800138000"}), "宽带又断了"),
+        complaint("wechat", "msg-1", "2026-11-18T12:00:00+08:00", json!({"wechat_openid": "oLate"}), "家里断网了"),
+        complaint("store", "rate-1", "2026-11-19T12:00:00+08:00", json!({"member_id": "M1"}), "营业员态度很差"),
+        complaint(
+            "bot",
+            "sess-1",
+            "2026-11-20T09:00:00+08:00",
+            json!({"wechat_openid": "oLate", "phone": "13800138000"}),
+            "断网",
+        ),
+    ]);
+    let summary = db.mend().env("MEND_IMPORT__BATCH_SIZE", "1").import_lines(&input);
+    assert_eq!(summary["accepted"], 4);
+    let cases = db.mend().export_cases();
+    let open: Vec<&Value> = cases.iter().filter(|c| c["status"] == "open").collect();
+    assert_eq!(open.len(), 2, "{cases:#?}");
+    let outage = open.iter().find(|c| c["category"] == "broadband_outage").expect("the outage case");
+    assert_eq!(sources(outage), ["call-1", "msg-1", "sess-1"]);
+    db.assert_consistent().await;
+}
+
+both_databases!(
+    a_bridging_complaint_merges_customers_and_their_cases,
+    a_binding_merges_and_an_unmerge_undoes_it,
+    reopen_repeat_failure_and_escalation,
+    manual_merge_and_split_are_respected,
+    the_import_merges_identities_like_the_api,
+);
