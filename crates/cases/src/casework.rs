@@ -8,7 +8,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use mend_core::{CaseId, CaseStatus, ComplaintId, CustomerDetails, CustomerId, CustomerKey, IdentityKind, MergeId};
+use mend_core::{CaseId, CaseStatus, ComplaintId, CustomerDetails, CustomerId, CustomerKey, MergeId};
 use mend_store::casework::{self as repo, MergeRecord};
 use mend_store::intake::{self as intake_repo, BatchWrite};
 use mend_store::{AuditEntry, CaseRecord, ComplaintRecord, DatabaseTransaction, Store, StoreError};
@@ -385,10 +385,7 @@ async fn complaint_owners(
     tx: &DatabaseTransaction,
     complaints: &[ComplaintRecord],
 ) -> Result<HashMap<ComplaintId, CustomerId>, CasesError> {
-    let parse = |line: &str| -> Option<CustomerKey> {
-        let (kind, value) = line.split_once(':')?;
-        Some(CustomerKey::new(kind.parse::<IdentityKind>().ok()?, value))
-    };
+    let parse = |line: &str| line.parse::<CustomerKey>().ok();
     let keys: Vec<CustomerKey> = complaints
         .iter()
         .flat_map(|c| c.customer_keys.iter().filter_map(|k| parse(k)))

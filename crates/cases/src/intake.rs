@@ -335,7 +335,7 @@ impl Intake {
         batch.write.complaints.push(NewComplaint {
             id: complaint_id,
             complaint: c,
-            customer_keys: c.keys.iter().map(|k| format!("{}:{}", k.kind, k.value)).collect::<Vec<_>>().join("\n"),
+            customer_keys: c.keys.iter().map(CustomerKey::to_string).collect::<Vec<_>>().join("\n"),
             customer_id,
             case_id,
             grouping_reason: serde_json::to_string(&reason).expect("a grouping reason serializes"),

@@ -61,8 +61,31 @@ impl CustomerKey {
     }
 }
 
+/// `kind:value`, as a complaint stores the keys it arrived with; [`FromStr`] reads it back.
 impl fmt::Display for CustomerKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.kind, self.value)
+    }
+}
+
+impl FromStr for CustomerKey {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (kind, value) = s.split_once(':').ok_or_else(|| format!("`{s}` is not `kind:value`"))?;
+        Ok(CustomerKey::new(kind.parse()?, value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_reads_back_what_it_writes() {
+        let key = CustomerKey::new(IdentityKind::WechatOpenid, "oAb:c");
+        assert_eq!(key.to_string().parse::<CustomerKey>(), Ok(key));
+        assert!("phone".parse::<CustomerKey>().is_err());
+        assert!("fax:123".parse::<CustomerKey>().is_err());
     }
 }

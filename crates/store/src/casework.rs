@@ -135,7 +135,7 @@ pub async fn undo_merge<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Which customer each of these keys (`kind:value`) belongs to now.
+/// Which customer each of these keys belongs to now.
 pub async fn key_owners<C: ConnectionTrait>(
     conn: &C,
     keys: &[mend_core::CustomerKey],

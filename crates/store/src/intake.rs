@@ -301,7 +301,6 @@ impl BatchWrite<'_> {
             .iter()
             .map(|m| serde_json::json!({"merge_id": m.id, "merged": m.merged, "source": m.source}).to_string())
             .collect();
-        let audit_ids: Vec<uuid::Uuid> = self.customer_merges.iter().map(|_| uuid::Uuid::now_v7()).collect();
         let statements = [
             bulk::repoint(
                 backend,
@@ -331,11 +330,7 @@ impl BatchWrite<'_> {
             MERGES.insert(backend, self.customer_merges.iter().map(merge_cells))?,
             AUDIT_EVENTS.insert(
                 backend,
-                self.customer_merges
-                    .iter()
-                    .zip(&details)
-                    .zip(&audit_ids)
-                    .map(|((m, d), id)| merge_audit_cells(m, d, *id)),
+                self.customer_merges.iter().zip(&details).map(|(m, d)| merge_audit_cells(m, d, uuid::Uuid::now_v7())),
             )?,
         ];
         Ok(statements.into_iter().flatten().collect())
