@@ -23,6 +23,7 @@ pub struct Settings {
     pub intake: mend_ingest::CueConfig,
     pub wechat: mend_ingest::WechatConfig,
     pub channels: ChannelSettings,
+    pub scheduler: mend_scheduler::SchedulerSettings,
 }
 
 /// `[grouping]`: the same-problem rule's numbers, and the phrases it ignores in texts.
@@ -94,6 +95,7 @@ impl Settings {
         anyhow::ensure!(policy.reopen_days >= 0, "grouping.reopen_days must not be negative");
         anyhow::ensure!((0.0..=1.0).contains(&policy.threshold), "grouping.threshold must be between 0 and 1");
         anyhow::ensure!(self.http.max_body_bytes > 0, "http.max_body_bytes must be at least 1");
+        self.scheduler.validate()?;
         Ok(())
     }
 

@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_initial;
 mod m20261124_000002_identity_graph;
+mod m20261125_000003_scheduler;
 
 /// A hash of the migration sources, so tools that cache a migrated database (the test
 /// template) can tell when the schema changed even if no migration was added.
@@ -17,6 +18,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261123_000001_initial::Migration), Box::new(m20261124_000002_identity_graph::Migration)]
+        vec![
+            Box::new(m20261123_000001_initial::Migration),
+            Box::new(m20261124_000002_identity_graph::Migration),
+            Box::new(m20261125_000003_scheduler::Migration),
+        ]
     }
 }

@@ -9,3 +9,4 @@ mod cli;
 mod grouping;
 mod identity;
 mod import;
+mod schedule;

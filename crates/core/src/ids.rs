@@ -78,3 +78,11 @@ id_type!(
     /// One merge of two customers found to be one person; undoable.
     MergeId
 );
+id_type!(
+    /// One call to make: a callback, a verification, a retry or a second repair.
+    TaskId
+);
+id_type!(
+    /// One execution of a scheduler job.
+    JobRunId
+);

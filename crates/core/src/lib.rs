@@ -15,6 +15,6 @@ pub use channel::{Channel, UnknownChannel};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use complaint::{CaseStatus, Complaint, CustomerDetails, Delivery, Quarantined, Satisfaction};
 pub use identity::{CustomerKey, IdentityKind};
-pub use ids::{CaseId, ComplaintId, CustomerId, MergeId, QuarantineId, UserId};
+pub use ids::{CaseId, ComplaintId, CustomerId, JobRunId, MergeId, QuarantineId, TaskId, UserId};
 pub use phone::{InvalidPhoneNumber, PhoneNumber};
 pub use role::Role;

@@ -41,8 +41,18 @@ pub(crate) struct Table {
     pub name: &'static str,
     /// Name, type and whether the column accepts NULL.
     pub columns: &'static [(&'static str, Kind, bool)],
-    /// Columns rewritten when the primary key already exists (an upsert); empty for a plain insert.
-    pub update_on_conflict: &'static [&'static str],
+    pub on_conflict: OnConflict,
+}
+
+/// What an insert does with a row whose key already exists.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum OnConflict {
+    /// The statement fails (the caller retries or reports).
+    Fail,
+    /// An upsert: these columns are rewritten when the primary key exists.
+    UpdateById(&'static [&'static str]),
+    /// The row is left out; the statement's row count says how many went in.
+    Skip,
 }
 
 impl Table {
@@ -111,9 +121,13 @@ impl Table {
                 )
             }
         };
-        if !self.update_on_conflict.is_empty() {
-            let sets: Vec<String> = self.update_on_conflict.iter().map(|c| format!("{c} = excluded.{c}")).collect();
-            sql.push_str(&format!(" ON CONFLICT (id) DO UPDATE SET {}", sets.join(", ")));
+        match self.on_conflict {
+            OnConflict::Fail => {}
+            OnConflict::UpdateById(columns) => {
+                let sets: Vec<String> = columns.iter().map(|c| format!("{c} = excluded.{c}")).collect();
+                sql.push_str(&format!(" ON CONFLICT (id) DO UPDATE SET {}", sets.join(", ")));
+            }
+            OnConflict::Skip => sql.push_str(" ON CONFLICT DO NOTHING"),
         }
         sql
     }
@@ -334,7 +348,7 @@ mod tests {
     const T: Table = Table {
         name: "t",
         columns: &[("id", Kind::Uuid, false), ("n", Kind::Int, true), ("at", Kind::Time, false)],
-        update_on_conflict: &["n"],
+        on_conflict: OnConflict::UpdateById(&["n"]),
     };
 
     #[test]

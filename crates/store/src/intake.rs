@@ -11,7 +11,7 @@ use sea_orm::{
     Statement,
 };
 
-use crate::bulk::{self, Cell, Kind, Table};
+use crate::bulk::{self, Cell, Kind, OnConflict, Table};
 use crate::entities::{audit_event, customer};
 use crate::records::{decode_categories, encode_categories};
 use crate::{
@@ -412,7 +412,7 @@ const MERGES: Table = Table {
         ("actor", Kind::Text, false),
         ("merged_at", Kind::Time, false),
     ],
-    update_on_conflict: &[],
+    on_conflict: OnConflict::Fail,
 };
 
 fn merge_cells(m: &CustomerMergeWrite) -> Vec<Cell<'_>> {
@@ -437,7 +437,7 @@ const AUDIT_EVENTS: Table = Table {
         ("subject_id", Kind::Uuid, false),
         ("detail", Kind::Text, false),
     ],
-    update_on_conflict: &[],
+    on_conflict: OnConflict::Fail,
 };
 
 fn merge_audit_cells<'a>(m: &'a CustomerMergeWrite, detail: &'a str, id: uuid::Uuid) -> Vec<Cell<'a>> {
@@ -461,7 +461,7 @@ const QUARANTINE: Table = Table {
         ("reason", Kind::Text, false),
         ("received_at", Kind::Time, false),
     ],
-    update_on_conflict: &[],
+    on_conflict: OnConflict::Fail,
 };
 
 fn quarantine_cells(q: &NewQuarantine) -> Vec<Cell<'_>> {
@@ -486,7 +486,7 @@ const CUSTOMERS: Table = Table {
         ("created_at", Kind::Time, false),
         ("updated_at", Kind::Time, false),
     ],
-    update_on_conflict: &[],
+    on_conflict: OnConflict::Fail,
 };
 
 fn customer_cells(c: &NewCustomer) -> Vec<Cell<'_>> {
@@ -513,7 +513,7 @@ const IDENTITIES: Table = Table {
         ("linked_at", Kind::Time, false),
         ("original_customer_id", Kind::Uuid, false),
     ],
-    update_on_conflict: &[],
+    on_conflict: OnConflict::Fail,
 };
 
 fn identity_cells(i: &NewIdentity) -> Vec<Cell<'_>> {
@@ -550,7 +550,7 @@ const CASES: Table = Table {
         ("split_from", Kind::Uuid, true),
         ("reopened_at", Kind::Time, true),
     ],
-    update_on_conflict: &[
+    on_conflict: OnConflict::UpdateById(&[
         "customer_id",
         "category",
         "status",
@@ -567,7 +567,7 @@ const CASES: Table = Table {
         "merged_by",
         "split_from",
         "reopened_at",
-    ],
+    ]),
 };
 
 fn case_cells<'a>(c: &'a CaseRecord, extra_categories: &'a str) -> Vec<Cell<'a>> {
@@ -612,7 +612,7 @@ const COMPLAINTS: Table = Table {
         ("ingested_at", Kind::Time, false),
         ("customer_keys", Kind::Text, false),
     ],
-    update_on_conflict: &[],
+    on_conflict: OnConflict::Fail,
 };
 
 fn complaint_cells<'a>(n: &'a NewComplaint<'_>) -> Vec<Cell<'a>> {

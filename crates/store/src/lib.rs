@@ -15,6 +15,7 @@ pub mod intake;
 pub mod quarantine;
 pub mod reads;
 mod records;
+pub mod scheduling;
 pub mod users;
 
 pub use connect::{Backend, Store};
@@ -24,4 +25,4 @@ pub use records::{
     NewComplaint, NewCustomer, NewIdentity, NewQuarantine,
 };
 /// Units of work span crates (intake runs many batches in one), so callers name the type.
-pub use sea_orm::DatabaseTransaction;
+pub use sea_orm::{ConnectionTrait, DatabaseTransaction};

@@ -117,7 +117,10 @@ pub struct CustomerRecord {
     pub email: Option<String>,
     pub tier: String,
     pub temperament: Option<String>,
+    /// Who set `temperament` (`agent`), or `None` when nobody did.
+    pub temperament_set_by: Option<String>,
     pub timezone: String,
+    pub do_not_disturb: bool,
 }
 
 impl From<customer::Model> for CustomerRecord {
@@ -128,7 +131,9 @@ impl From<customer::Model> for CustomerRecord {
             email: m.email,
             tier: m.tier,
             temperament: m.temperament,
+            temperament_set_by: m.temperament_set_by,
             timezone: m.timezone,
+            do_not_disturb: m.do_not_disturb,
         }
     }
 }

@@ -25,6 +25,14 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub completed_at: Option<DateTimeUtc>,
+    pub customer_id: Option<Uuid>,
+    pub not_before: Option<DateTimeUtc>,
+    pub category: String,
+    pub temperament: String,
+    #[sea_orm(column_type = "Text")]
+    pub temperament_reason: String,
+    pub follows_task_id: Option<Uuid>,
+    pub escalated_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

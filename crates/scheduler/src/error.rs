@@ -1,0 +1,19 @@
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum SchedulerError {
+    #[error(transparent)]
+    Store(#[from] mend_store::StoreError),
+    #[error(transparent)]
+    Cases(#[from] mend_cases::CasesError),
+    #[error("invalid scheduler configuration: {0}")]
+    Config(String),
+    #[error("script `{template}` failed to render: {message}")]
+    Script { template: String, message: String },
+    #[error(
+        "unknown job `{0}` (jobs: generate_callbacks, follow_ups, retry_unreachable, sla_escalation, surveys, hotspot_report, budget_rollover)"
+    )]
+    UnknownJob(String),
+    #[error("worker thread failed: {0}")]
+    Worker(String),
+}

@@ -1,0 +1,319 @@
+//! What happens after a call: verification of a fix, retries of unreachable customers (then
+//! closure and a notice by email), a second repair for cases that were formal complaints, SLA
+//! escalations, satisfaction surveys, the daily hot-spot report and monthly budgets.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
+use mend_cases::Intake;
+use mend_core::{CaseId, CaseStatus};
+use mend_store::scheduling::{self as repo, NewEmail, NewTask, TaskRecord};
+use mend_store::{CaseRecord, Store, StoreError};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::SchedulerError;
+use crate::generate::{CallRequest, CallbackPlanner, Planned, call_loads, case_files, team_budget};
+
+/// A task's outcome as the desk records it (`POST /api/v1/tasks/{id}/complete`).
+#[derive(Debug, Clone, Deserialize)]
+struct Outcome {
+    outcome: String,
+    #[serde(default)]
+    resolved: bool,
+    /// Asked for a verification call at the default delay.
+    #[serde(default)]
+    verify: bool,
+    follow_up_hours: Option<i64>,
+}
+
+fn outcome_of(task: &TaskRecord) -> Option<Outcome> {
+    task.outcome.as_ref().and_then(|v| serde_json::from_value(v.clone()).ok())
+}
+
+/// A call to plan after another: on which case, of which kind, from when.
+struct FollowUpCall {
+    case_id: CaseId,
+    request: CallRequest,
+}
+
+/// Plans and writes follow-up calls in one transaction; returns how many were created.
+async fn create_calls(
+    store: &Store,
+    planner: &CallbackPlanner,
+    calls: Vec<FollowUpCall>,
+    now: DateTime<Utc>,
+) -> Result<u64, SchedulerError> {
+    if calls.is_empty() {
+        return Ok(0);
+    }
+    let budget = team_budget(store, planner, now).await?;
+    let tx = store.begin_write().await?;
+    let ids: Vec<CaseId> = calls.iter().map(|c| c.case_id).collect();
+    let cases: HashMap<CaseId, CaseRecord> =
+        repo::cases_by_ids(&tx, &ids).await?.into_iter().map(|c| (c.id, c)).collect();
+    let customers: Vec<_> = cases.values().map(|c| c.customer_id).collect();
+    mend_store::intake::lock_customers(&tx, &customers).await?;
+    let known: Vec<&CaseRecord> = ids.iter().filter_map(|id| cases.get(id)).collect();
+    let files = case_files(&tx, planner, &known, now).await?;
+    let mut loads = call_loads(&tx, &files, now).await?;
+    let files: HashMap<CaseId, _> = files.into_iter().map(|f| (f.case.id, f)).collect();
+    let mut planned: Vec<NewTask> = Vec::new();
+    for call in calls {
+        let Some(file) = files.get(&call.case_id) else { continue };
+        let load = loads.entry(file.customer.customer_id).or_default();
+        if let Planned::Task(task) = planner.plan(file, call.request, load, &budget, now)? {
+            planned.push(*task);
+        }
+    }
+    let created = repo::insert_tasks(&tx, &planned, now).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(created)
+}
+
+/// Verification calls after fixes, follow-ups agents asked for, and second repairs of closed
+/// cases that were formal complaints.
+pub(crate) async fn follow_ups(
+    store: &Store,
+    planner: &CallbackPlanner,
+    after: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Value, SchedulerError> {
+    let policy = &planner.settings.follow_up;
+    let mut calls = Vec::new();
+    for task in repo::tasks_completed_between(store.connection(), after, until).await? {
+        let Some(outcome) = outcome_of(&task) else { continue };
+        if outcome.outcome != "reached" {
+            continue;
+        }
+        let hours = match (outcome.follow_up_hours, outcome.resolved && outcome.verify) {
+            (Some(hours), _) => hours,
+            (None, true) => policy.verify_after_hours,
+            (None, false) => continue,
+        };
+        let completed = task.completed_at.unwrap_or(until);
+        let kind = if outcome.resolved { "verification" } else { "callback" };
+        calls.push(FollowUpCall {
+            case_id: task.case_id,
+            request: CallRequest {
+                kind,
+                attempt: 1,
+                follows: Some(task.task_id),
+                earliest: completed + Duration::hours(hours),
+                deadline: None,
+            },
+        });
+    }
+    let verifications = calls.len();
+    let delay = Duration::hours(policy.second_repair_after_hours);
+    for case in repo::cases_closed_between(store.connection(), after - delay, until - delay).await? {
+        if case.escalation_risk {
+            let closed = case.closed_at.unwrap_or(until);
+            calls.push(FollowUpCall {
+                case_id: case.id,
+                request: CallRequest {
+                    kind: "second_repair",
+                    attempt: 1,
+                    follows: None,
+                    earliest: closed + delay,
+                    deadline: None,
+                },
+            });
+        }
+    }
+    let second_repairs = calls.len() - verifications;
+    let created = create_calls(store, planner, calls, until).await?;
+    Ok(json!({"follow_ups_due": verifications, "second_repairs_due": second_repairs, "tasks_created": created}))
+}
+
+/// Unreachable customers are called again after a backoff; after the last attempt the case is
+/// closed as unreachable and the customer, if we know an address, gets an email.
+pub(crate) async fn retry_unreachable(
+    store: &Store,
+    planner: &CallbackPlanner,
+    intake: &Arc<Intake>,
+    after: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Value, SchedulerError> {
+    let backoff = &planner.settings.follow_up.retry_backoff_minutes;
+    let mut retries = Vec::new();
+    let mut exhausted = Vec::new();
+    for task in repo::tasks_completed_between(store.connection(), after, until).await? {
+        if outcome_of(&task).is_none_or(|o| o.outcome != "unreachable") {
+            continue;
+        }
+        let completed = task.completed_at.unwrap_or(until);
+        match usize::try_from(task.attempt - 1).ok().and_then(|i| backoff.get(i)) {
+            Some(minutes) => retries.push(FollowUpCall {
+                case_id: task.case_id,
+                request: CallRequest {
+                    kind: "retry",
+                    attempt: task.attempt + 1,
+                    follows: Some(task.task_id),
+                    earliest: completed + Duration::minutes(*minutes),
+                    deadline: None,
+                },
+            }),
+            None => exhausted.push(task),
+        }
+    }
+    let created = create_calls(store, planner, retries, until).await?;
+    let (mut closed, mut emailed) = (0, 0);
+    for task in exhausted {
+        let Some(case) = mend_store::casework::case_by_id(store.connection(), task.case_id).await? else { continue };
+        if case.status == CaseStatus::Open {
+            intake.close_case(store, case.id, "unreachable", "scheduler", until).await?;
+            closed += 1;
+        }
+        let customer = repo::customers_by_ids(store.connection(), &[case.customer_id]).await?.pop();
+        if let Some(email) = customer.as_ref().and_then(|c| c.email.clone()) {
+            let context = json!({
+                "honorific": customer.as_ref().and_then(|c| c.name.clone()).unwrap_or_else(|| "尊敬的客户".into()),
+                "attempts": task.attempt,
+                "case_id": case.id,
+            });
+            let (subject, body) = planner.scripts().render_email("unreachable", &context)?;
+            let queued = repo::queue_email(
+                store.connection(),
+                NewEmail {
+                    kind: "unreachable".into(),
+                    dedupe_key: format!("unreachable:{}", case.id),
+                    case_id: Some(case.id),
+                    to_address: email,
+                    subject,
+                    body,
+                },
+                until,
+            )
+            .await?;
+            emailed += u64::from(queued);
+        }
+    }
+    Ok(json!({"tasks_created": created, "cases_closed": closed, "emails_queued": emailed}))
+}
+
+/// Tasks not done by their due time plus grace: priority up, and an escalation for supervisors.
+pub(crate) async fn sla_escalation(
+    store: &Store,
+    planner: &CallbackPlanner,
+    now: DateTime<Utc>,
+) -> Result<Value, SchedulerError> {
+    let policy = &planner.settings.follow_up;
+    let mut escalated = 0;
+    for task in repo::overdue_tasks(store.connection(), now - Duration::minutes(policy.sla_grace_minutes)).await? {
+        let raised = task.priority.saturating_add(policy.sla_priority_bump);
+        if repo::escalate_task(store.connection(), &task, raised, now).await? {
+            tracing::info!(task_id = %task.task_id, case_id = %task.case_id, due_at = %task.due_at, "task escalated");
+            escalated += 1;
+        }
+    }
+    Ok(json!({"escalated": escalated}))
+}
+
+/// A satisfaction survey by email once a repaired case has been closed for a while.
+pub(crate) async fn surveys(
+    store: &Store,
+    planner: &CallbackPlanner,
+    after: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Value, SchedulerError> {
+    let delay = Duration::hours(planner.settings.follow_up.survey_after_hours);
+    let closed = repo::cases_closed_between(store.connection(), after - delay, until - delay).await?;
+    let ids: Vec<CaseId> = closed.iter().map(|c| c.id).collect();
+    let mut last_task: HashMap<CaseId, TaskRecord> = HashMap::new();
+    for task in repo::tasks_of_cases(store.connection(), &ids).await? {
+        last_task.insert(task.case_id, task);
+    }
+    let customers =
+        repo::customers_by_ids(store.connection(), &closed.iter().map(|c| c.customer_id).collect::<Vec<_>>()).await?;
+    let customers: HashMap<_, _> = customers.into_iter().map(|c| (c.customer_id, c)).collect();
+    let mut queued = 0;
+    for case in &closed {
+        // A customer we never reached gets the unreachable notice, not a survey about a repair.
+        if last_task.get(&case.id).and_then(outcome_of).is_some_and(|o| o.outcome != "reached") {
+            continue;
+        }
+        let Some(customer) = customers.get(&case.customer_id) else { continue };
+        let Some(email) = customer.email.clone() else { continue };
+        let context = json!({
+            "honorific": customer.name.clone().unwrap_or_else(|| "尊敬的客户".into()),
+            "case_id": case.id,
+            "category": case.category,
+        });
+        let (subject, body) = planner.scripts().render_email("survey", &context)?;
+        let email = NewEmail {
+            kind: "survey".into(),
+            dedupe_key: format!("survey:{}", case.id),
+            case_id: Some(case.id),
+            to_address: email,
+            subject,
+            body,
+        };
+        queued += u64::from(repo::queue_email(store.connection(), email, until).await?);
+    }
+    Ok(json!({"cases_closed": closed.len(), "surveys_queued": queued}))
+}
+
+/// Complaints per category on the day before `scheduled_for` (in the scheduler's zone) against
+/// the days before it; spikes are flagged, the report stored, and mailed to its recipients.
+pub(crate) async fn hotspot_report(
+    store: &Store,
+    planner: &CallbackPlanner,
+    scheduled_for: DateTime<Utc>,
+) -> Result<Value, SchedulerError> {
+    let tz = planner.settings.zone()?;
+    let policy = &planner.settings.hotspots;
+    let day = scheduled_for.with_timezone(&tz).date_naive() - Duration::days(1);
+    let start_of = |d: chrono::NaiveDate| {
+        tz.from_local_datetime(&d.and_time(NaiveTime::MIN)).earliest().map_or(scheduled_for, |t| t.with_timezone(&Utc))
+    };
+    let (from, until) = (start_of(day), start_of(day + Duration::days(1)));
+    let baseline_from = start_of(day - Duration::days(policy.baseline_days));
+    let today: BTreeMap<String, i64> =
+        repo::complaints_per_category(store.connection(), from, until).await?.into_iter().collect();
+    let before: BTreeMap<String, i64> =
+        repo::complaints_per_category(store.connection(), baseline_from, from).await?.into_iter().collect();
+    let mut rows = Vec::new();
+    let mut spikes = Vec::new();
+    for (category, count) in &today {
+        let baseline = before.get(category).copied().unwrap_or(0) as f64 / policy.baseline_days.max(1) as f64;
+        let spike = *count >= policy.min_complaints && (*count as f64) >= policy.spike_factor * baseline.max(1.0);
+        if spike {
+            spikes.push(category.clone());
+        }
+        rows.push(json!({"category": category, "complaints": count, "baseline_per_day": (baseline * 10.0).round() / 10.0, "spike": spike}));
+    }
+    let period = day.to_string();
+    let body = json!({"day": period, "categories": rows, "spikes": spikes});
+    let stored = repo::save_report(store.connection(), "hotspots", &period, &body, scheduled_for).await?;
+    let mut emailed = 0;
+    if stored {
+        let (subject, text) = planner.scripts().render_email("hotspots", &body)?;
+        for to in &policy.recipients {
+            let email = NewEmail {
+                kind: "hotspots".into(),
+                dedupe_key: format!("hotspots:{period}:{to}"),
+                case_id: None,
+                to_address: to.clone(),
+                subject: subject.clone(),
+                body: text.clone(),
+            };
+            emailed += u64::from(repo::queue_email(store.connection(), email, scheduled_for).await?);
+        }
+    }
+    Ok(json!({"categories": today.len(), "spikes": spikes.len(), "stored": stored, "emails_queued": emailed}))
+}
+
+/// Opens the callback team's budget for the month of `now`.
+pub(crate) async fn budget_rollover(
+    store: &Store,
+    planner: &CallbackPlanner,
+    now: DateTime<Utc>,
+) -> Result<Value, SchedulerError> {
+    let tz = planner.settings.zone()?;
+    let month = now.with_timezone(&tz).format("%Y-%m").to_string();
+    let budget = planner.settings.compensation.monthly_budget_fen;
+    let opened = repo::open_team_budget(store.connection(), &planner.settings.team, &month, budget).await?;
+    Ok(json!({"month": month, "budget_fen": budget, "opened": opened}))
+}

@@ -1,0 +1,254 @@
+//! Running jobs on their cron schedules so that each occurrence runs once however many
+//! instances share the database, catching up once after downtime, and recording every run.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use chrono_tz::Tz;
+use mend_cases::Intake;
+use mend_core::JobRunId;
+use mend_store::Store;
+use mend_store::scheduling::{self as repo, RunClaim};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::SchedulerError;
+use crate::follow_up;
+use crate::generate::{self, CallbackPlanner};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Job {
+    GenerateCallbacks,
+    FollowUps,
+    RetryUnreachable,
+    SlaEscalation,
+    Surveys,
+    HotspotReport,
+    BudgetRollover,
+}
+
+impl Job {
+    /// In the order `mend schedule run` without a job runs them: budgets before the calls that
+    /// read them, calls before the follow-ups of calls.
+    pub const ALL: [Job; 7] = [
+        Job::BudgetRollover,
+        Job::GenerateCallbacks,
+        Job::FollowUps,
+        Job::RetryUnreachable,
+        Job::SlaEscalation,
+        Job::Surveys,
+        Job::HotspotReport,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Job::GenerateCallbacks => "generate_callbacks",
+            Job::FollowUps => "follow_ups",
+            Job::RetryUnreachable => "retry_unreachable",
+            Job::SlaEscalation => "sla_escalation",
+            Job::Surveys => "surveys",
+            Job::HotspotReport => "hotspot_report",
+            Job::BudgetRollover => "budget_rollover",
+        }
+    }
+}
+
+impl FromStr for Job {
+    type Err = SchedulerError;
+
+    fn from_str(s: &str) -> Result<Self, SchedulerError> {
+        Job::ALL.into_iter().find(|j| j.as_str() == s).ok_or_else(|| SchedulerError::UnknownJob(s.to_owned()))
+    }
+}
+
+/// One line of `mend schedule run`, and what `GET /api/v1/jobs` lists.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobRunReport {
+    pub job: &'static str,
+    pub scheduled_for: DateTime<Utc>,
+    /// `ok` or `failed`.
+    pub outcome: &'static str,
+    pub counts: Value,
+}
+
+pub struct Scheduler {
+    store: Store,
+    planner: Arc<CallbackPlanner>,
+    intake: Arc<Intake>,
+    schedules: Vec<(Job, cron::Schedule)>,
+    tz: Tz,
+    instance: String,
+}
+
+/// Incremental jobs re-read what changed this long before their last run: a transaction that
+/// made its ids before that run started but committed after it is still seen.
+const CURSOR_OVERLAP_MINUTES: i64 = 10;
+
+/// After downtime the missed occurrences of a job are counted up to this many, then run once.
+const MAX_MISSED_COUNTED: usize = 100_000;
+
+impl Scheduler {
+    pub fn new(
+        store: Store,
+        planner: Arc<CallbackPlanner>,
+        intake: Arc<Intake>,
+        instance: String,
+    ) -> Result<Self, SchedulerError> {
+        let tz = planner.settings.zone()?;
+        let mut schedules = Vec::new();
+        for (name, expression) in &planner.settings.jobs {
+            let job: Job = name.parse()?;
+            let schedule = cron::Schedule::from_str(expression)
+                .map_err(|e| SchedulerError::Config(format!("scheduler.jobs.{name} = `{expression}`: {e}")))?;
+            schedules.push((job, schedule));
+        }
+        Ok(Self { store, planner, intake, schedules, tz, instance })
+    }
+
+    /// Runs every job whose latest occurrence at or before `now` has not been run by any
+    /// instance. An occurrence is taken by inserting its run (unique per job and time), so only
+    /// one instance runs it; a job that missed several occurrences runs once, for the latest.
+    pub async fn tick(&self, now: DateTime<Utc>) -> Vec<JobRunReport> {
+        let mut reports = Vec::new();
+        for (job, schedule) in &self.schedules {
+            match self.tick_job(*job, schedule, now).await {
+                Ok(Some(report)) => reports.push(report),
+                Ok(None) => {}
+                Err(e) => tracing::error!(job = job.as_str(), error = %e, "scheduler tick failed"),
+            }
+        }
+        reports
+    }
+
+    async fn tick_job(
+        &self,
+        job: Job,
+        schedule: &cron::Schedule,
+        now: DateTime<Utc>,
+    ) -> Result<Option<JobRunReport>, SchedulerError> {
+        let second = now.duration_trunc(Duration::seconds(1)).unwrap_or(now);
+        let Some(latest) = schedule.after(&(second + Duration::seconds(1)).with_timezone(&self.tz)).next_back() else {
+            return Ok(None);
+        };
+        let latest = latest.with_timezone(&Utc);
+        let previous = repo::last_occurrence(self.store.connection(), job.as_str()).await?;
+        if previous.is_some_and(|p| p >= latest) {
+            return Ok(None);
+        }
+        let missed = previous.map_or(0, |p| {
+            schedule
+                .after(&p.with_timezone(&self.tz))
+                .take_while(|t| t.with_timezone(&Utc) < latest)
+                .take(MAX_MISSED_COUNTED)
+                .count()
+        });
+        let claim = RunClaim {
+            job: job.as_str(),
+            scheduled_for: latest,
+            triggered_by: "cron",
+            instance: &self.instance,
+            now,
+            lease_until: now + Duration::seconds(self.planner.settings.lease_seconds),
+        };
+        let Some(run) = repo::claim_run(self.store.connection(), claim).await? else { return Ok(None) };
+        let mut report = self.execute(job, run, latest, now).await?;
+        if missed > 0 {
+            report.counts["missed_occurrences"] = json!(missed);
+        }
+        Ok(Some(report))
+    }
+
+    /// Runs a job once now, whatever its schedule (`mend schedule run`). Every job is safe to
+    /// run twice: what it creates is keyed so that a second run finds it there.
+    pub async fn run_now(&self, job: Job, now: DateTime<Utc>) -> Result<JobRunReport, SchedulerError> {
+        let claim = RunClaim {
+            job: job.as_str(),
+            scheduled_for: now,
+            triggered_by: "manual",
+            instance: &self.instance,
+            now,
+            lease_until: now + Duration::seconds(self.planner.settings.lease_seconds),
+        };
+        let run = repo::claim_run(self.store.connection(), claim)
+            .await?
+            .ok_or_else(|| SchedulerError::Worker("a manual run could not be recorded".into()))?;
+        self.execute(job, run, now, now).await
+    }
+
+    async fn execute(
+        &self,
+        job: Job,
+        run: JobRunId,
+        scheduled_for: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<JobRunReport, SchedulerError> {
+        let span = tracing::info_span!("job", job = job.as_str(), run_id = %run, %scheduled_for);
+        let _entered = span.enter();
+        let previous = repo::last_successful_run(self.store.connection(), job.as_str()).await?;
+        let result = self.work(job, previous.map(|r| r.cursor), scheduled_for, now).await;
+        let (outcome, counts, cursor) = match result {
+            Ok((counts, cursor)) => ("ok", counts, cursor),
+            Err(e) => {
+                tracing::error!(error = %e, "job failed");
+                ("failed", json!({"error": e.to_string()}), String::new())
+            }
+        };
+        repo::finish_run(self.store.connection(), run, outcome, &counts, &cursor, now).await?;
+        tracing::info!(outcome, %counts, "job finished");
+        Ok(JobRunReport { job: job.as_str(), scheduled_for, outcome, counts })
+    }
+
+    /// The job's work, given the cursor its last successful run left; returns its counts and
+    /// the cursor to leave.
+    async fn work(
+        &self,
+        job: Job,
+        cursor: Option<String>,
+        scheduled_for: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(Value, String), SchedulerError> {
+        let (store, planner) = (&self.store, self.planner.as_ref());
+        let cursor_time = cursor.as_deref().and_then(|c| DateTime::parse_from_rfc3339(c).ok()).map(|t| t.to_utc());
+        // Jobs over completed work read what happened since their last run, by the clock the
+        // work was recorded with; the first run looks back a month.
+        let after = cursor_time.unwrap_or(now - Duration::days(30));
+        let until = now.max(after);
+        let since_cursor = until.to_rfc3339();
+        Ok(match job {
+            Job::GenerateCallbacks => {
+                // Ids are stamped with the real clock when rows are made, whatever `now` says.
+                let started = Utc::now();
+                let cases = match cursor_time {
+                    Some(last) => {
+                        let floor = last - Duration::minutes(CURSOR_OVERLAP_MINUTES);
+                        let millis = u64::try_from(floor.timestamp_millis()).unwrap_or(0);
+                        let floor = uuid::Builder::from_unix_timestamp_millis(millis, &[0; 10]).into_uuid();
+                        repo::cases_touched_since(store.connection(), floor).await?
+                    }
+                    None => repo::open_case_ids(store.connection()).await?,
+                };
+                let counts = generate::generate_callbacks(store, planner, &cases, now).await?;
+                (serde_json::to_value(counts).unwrap_or_default(), started.to_rfc3339())
+            }
+            Job::FollowUps => (follow_up::follow_ups(store, planner, after, until).await?, since_cursor),
+            Job::RetryUnreachable => {
+                (follow_up::retry_unreachable(store, planner, &self.intake, after, until).await?, since_cursor)
+            }
+            Job::SlaEscalation => (follow_up::sla_escalation(store, planner, now).await?, String::new()),
+            Job::Surveys => (follow_up::surveys(store, planner, after, until).await?, since_cursor),
+            Job::HotspotReport => (follow_up::hotspot_report(store, planner, scheduled_for).await?, String::new()),
+            Job::BudgetRollover => (follow_up::budget_rollover(store, planner, now).await?, String::new()),
+        })
+    }
+
+    /// Runs the jobs on their schedules until the process ends: one tick a second.
+    pub async fn run_forever(self, clock: Arc<dyn mend_core::Clock>) {
+        let mut interval = tokio::time::interval(std::time::Duration::from_secs(1));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            interval.tick().await;
+            self.tick(clock.now()).await;
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! Call scripts (话术): minijinja templates under `config/scripts/`, chosen by category and
+//! temperament with fallbacks, rendered once when a task is made and stored on it — so a
+//! template edited later changes only the tasks made after.
+
+use std::path::Path;
+
+use minijinja::{Environment, ErrorKind, UndefinedBehavior};
+use serde::Serialize;
+
+use crate::SchedulerError;
+use crate::temperament::Temperament;
+
+pub struct ScriptLibrary {
+    env: Environment<'static>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RenderedScript {
+    /// The template used (`billing_dispute/impulsive.j2`, `billing_dispute.j2` or `generic.j2`).
+    pub template: String,
+    pub text: String,
+}
+
+impl ScriptLibrary {
+    /// Templates are read from `dir` as they are first used; a template `dir` lacks comes from
+    /// `bundled` (the ones shipped in the binary), so mend runs from any directory and an
+    /// administrator overrides only the scripts they change.
+    pub fn new(dir: &Path, bundled: &'static [(&'static str, &'static str)]) -> Result<Self, SchedulerError> {
+        let dir = dir.to_path_buf();
+        let has_generic = dir.join("generic.j2").is_file() || bundled.iter().any(|(n, _)| *n == "generic.j2");
+        if !has_generic {
+            return Err(SchedulerError::Config(format!(
+                "the scripts directory `{}` has no generic.j2, the script of last resort",
+                dir.display()
+            )));
+        }
+        let mut env = Environment::new();
+        env.set_loader(move |name: &str| {
+            if name.split('/').any(|part| part == ".." || part.is_empty()) {
+                return Ok(None);
+            }
+            match std::fs::read_to_string(dir.join(name)) {
+                Ok(text) => Ok(Some(text)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    Ok(bundled.iter().find(|(n, _)| *n == name).map(|(_, text)| (*text).to_owned()))
+                }
+                Err(e) => Err(minijinja::Error::new(ErrorKind::InvalidOperation, format!("reading {name}: {e}"))),
+            }
+        });
+        // A misspelt variable is an error in the template, not a blank in front of a customer.
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_trim_blocks(true);
+        env.set_lstrip_blocks(true);
+        env.add_filter("yuan", crate::money::yuan);
+        Ok(Self { env })
+    }
+
+    /// Renders the most specific template there is: category × temperament, then category,
+    /// then `generic.j2`.
+    pub fn render<C: Serialize>(
+        &self,
+        category: &str,
+        temperament: Temperament,
+        context: &C,
+    ) -> Result<RenderedScript, SchedulerError> {
+        for name in [format!("{category}/{temperament}.j2"), format!("{category}.j2"), "generic.j2".to_owned()] {
+            let template = match self.env.get_template(&name) {
+                Ok(template) => template,
+                Err(e) if e.kind() == ErrorKind::TemplateNotFound => continue,
+                Err(e) => return Err(SchedulerError::Script { template: name, message: format!("{e:#}") }),
+            };
+            let text = template
+                .render(context)
+                .map_err(|e| SchedulerError::Script { template: name.clone(), message: format!("{e:#}") })?;
+            return Ok(RenderedScript { template: name, text: tidy(&text) });
+        }
+        Err(SchedulerError::Config("generic.j2 disappeared from the scripts directory".into()))
+    }
+}
+
+impl ScriptLibrary {
+    /// Renders `emails/{name}.j2`: its first line is the subject, the rest the body.
+    pub fn render_email<C: Serialize>(&self, name: &str, context: &C) -> Result<(String, String), SchedulerError> {
+        let path = format!("emails/{name}.j2");
+        let failed = |e: minijinja::Error| SchedulerError::Script { template: path.clone(), message: format!("{e:#}") };
+        let text = self.env.get_template(&path).and_then(|t| t.render(context)).map_err(failed)?;
+        let text = tidy(&text);
+        let (subject, body) = text.split_once('\n').unwrap_or((text.as_str(), ""));
+        Ok((subject.trim().to_owned(), body.trim().to_owned()))
+    }
+}
+
+/// Blank lines left by template logic collapse to one.
+fn tidy(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut blank = true;
+    for line in text.lines().map(str::trim_end) {
+        if line.is_empty() {
+            if !blank {
+                out.push('\n');
+            }
+            blank = true;
+        } else {
+            out.push_str(line);
+            out.push('\n');
+            blank = false;
+        }
+    }
+    out.trim_end().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn library(files: &[(&str, &str)]) -> (tempfile::TempDir, ScriptLibrary) {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, body) in files {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, body).unwrap();
+        }
+        let library = ScriptLibrary::new(dir.path(), &[]).unwrap();
+        (dir, library)
+    }
+
+    #[test]
+    fn falls_back_from_temperament_to_category_to_generic() {
+        let (_dir, lib) = library(&[
+            ("generic.j2", "generic {{ name }}"),
+            ("billing_dispute.j2", "billing {{ name }}"),
+            ("billing_dispute/impulsive.j2", "angry billing {{ name }}"),
+        ]);
+        let ctx = serde_json::json!({"name": "张先生"});
+        let pick = |c, t| lib.render(c, t, &ctx).unwrap();
+        assert_eq!(pick("billing_dispute", Temperament::Impulsive).text, "angry billing 张先生");
+        assert_eq!(pick("billing_dispute", Temperament::Impulsive).template, "billing_dispute/impulsive.j2");
+        assert_eq!(pick("billing_dispute", Temperament::Sensitive).template, "billing_dispute.j2");
+        assert_eq!(pick("slow_network", Temperament::Impulsive).template, "generic.j2");
+    }
+
+    #[test]
+    fn an_unknown_variable_is_an_error_not_a_blank() {
+        let (_dir, lib) = library(&[("generic.j2", "您好 {{ nmae }}")]);
+        let err = lib.render("other", Temperament::Neutral, &serde_json::json!({"name": "x"})).unwrap_err();
+        assert!(matches!(err, SchedulerError::Script { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_directory_without_generic_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(ScriptLibrary::new(dir.path(), &[]).is_err());
+        assert!(ScriptLibrary::new(dir.path(), &[("generic.j2", "hi")]).is_ok());
+    }
+}

@@ -1,0 +1,123 @@
+//! `mend schedule run` and `mend tasks export`, and the scheduler that `mend serve` runs.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use mend_scheduler::{CallbackPlanner, Job, Scheduler};
+use mend_store::Store;
+use serde_json::json;
+
+use crate::settings::Settings;
+
+/// The scripts and email templates shipped with mend: used where `scheduler.scripts_dir` lacks
+/// a template, so mend runs from any directory.
+const BUNDLED_SCRIPTS: &[(&str, &str)] = &[
+    ("_call.j2", include_str!("../config/scripts/_call.j2")),
+    ("_offer.j2", include_str!("../config/scripts/_offer.j2")),
+    ("_summary.j2", include_str!("../config/scripts/_summary.j2")),
+    ("_tone.j2", include_str!("../config/scripts/_tone.j2")),
+    ("generic.j2", include_str!("../config/scripts/generic.j2")),
+    ("app_login.j2", include_str!("../config/scripts/app_login.j2")),
+    ("billing_dispute.j2", include_str!("../config/scripts/billing_dispute.j2")),
+    ("broadband_outage.j2", include_str!("../config/scripts/broadband_outage.j2")),
+    ("broadband_outage/impulsive.j2", include_str!("../config/scripts/broadband_outage/impulsive.j2")),
+    ("installation_delay.j2", include_str!("../config/scripts/installation_delay.j2")),
+    ("mobile_signal.j2", include_str!("../config/scripts/mobile_signal.j2")),
+    ("other.j2", include_str!("../config/scripts/other.j2")),
+    ("package_change.j2", include_str!("../config/scripts/package_change.j2")),
+    ("refund_delay.j2", include_str!("../config/scripts/refund_delay.j2")),
+    ("slow_network.j2", include_str!("../config/scripts/slow_network.j2")),
+    ("store_attitude.j2", include_str!("../config/scripts/store_attitude.j2")),
+    ("unwanted_subscription.j2", include_str!("../config/scripts/unwanted_subscription.j2")),
+    ("emails/hotspots.j2", include_str!("../config/scripts/emails/hotspots.j2")),
+    ("emails/survey.j2", include_str!("../config/scripts/emails/survey.j2")),
+    ("emails/unreachable.j2", include_str!("../config/scripts/emails/unreachable.j2")),
+];
+
+pub fn planner(settings: &Settings) -> Result<Arc<CallbackPlanner>> {
+    let categories = settings.taxonomy.categories.iter().map(|c| (c.id.clone(), c.name.clone()));
+    Ok(Arc::new(CallbackPlanner::new(settings.scheduler.clone(), categories, BUNDLED_SCRIPTS)?))
+}
+
+pub fn scheduler(settings: &Settings, store: &Store, instance: &str) -> Result<Scheduler> {
+    Ok(Scheduler::new(store.clone(), planner(settings)?, settings.intake()?, instance.to_owned())?)
+}
+
+/// Runs `job` (or every job) once at `now`, one JSON line per run.
+pub async fn run(
+    settings: &Settings,
+    store: &Store,
+    job: Option<&str>,
+    now: DateTime<Utc>,
+    out: &mut impl Write,
+) -> Result<bool> {
+    let scheduler = scheduler(settings, store, &format!("cli-{}", std::process::id()))?;
+    let jobs: Vec<Job> = match job {
+        Some(name) => vec![name.parse()?],
+        None => Job::ALL.to_vec(),
+    };
+    let mut all_ok = true;
+    for job in jobs {
+        let report = scheduler.run_now(job, now).await?;
+        all_ok &= report.outcome == "ok";
+        serde_json::to_writer(&mut *out, &report)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(all_ok)
+}
+
+/// Runs the cron occurrences due at `now` that no instance ran yet, one JSON line per run.
+pub async fn tick(settings: &Settings, store: &Store, now: DateTime<Utc>, out: &mut impl Write) -> Result<()> {
+    let scheduler = scheduler(settings, store, &format!("cli-{}", std::process::id()))?;
+    for report in scheduler.tick(now).await {
+        serde_json::to_writer(&mut *out, &report)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+const PAGE: u64 = 1_000;
+
+/// Every task as one JSON line: the contract's fields first, then what explains them.
+pub async fn export_tasks(store: &Store, out: &mut impl Write) -> Result<u64> {
+    let mut after = None;
+    let mut written = 0;
+    loop {
+        let page = mend_store::scheduling::tasks_page(store.connection(), after, PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.task_id);
+        for t in &page {
+            let line = json!({
+                "task_id": t.task_id,
+                "case_id": t.case_id,
+                "kind": t.kind,
+                "status": t.status,
+                "due_at": t.due_at,
+                "priority": t.priority,
+                "compensation_limit_fen": t.compensation_limit_fen,
+                "script": t.script,
+                "customer_id": t.customer_id,
+                "not_before": t.not_before,
+                "attempt": t.attempt,
+                "category": t.category,
+                "temperament": t.temperament,
+                "temperament_reason": t.temperament_reason,
+                "priority_reasons": t.priority_reasons,
+                "limit_explanation": t.limit_explanation,
+                "follows_task_id": t.follows_task_id,
+                "outcome": t.outcome,
+                "created_at": t.created_at,
+                "completed_at": t.completed_at,
+            });
+            serde_json::to_writer(&mut *out, &line)?;
+            out.write_all(b"\n")?;
+        }
+        written += page.len() as u64;
+    }
+    out.flush()?;
+    Ok(written)
+}
