@@ -313,7 +313,7 @@ async fn serve(settings: &Settings) -> Result<()> {
         clock: Arc::new(SystemClock),
     };
     let instance = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
-    let scheduler = schedule::scheduler(settings, &state.store, &instance)?;
+    let scheduler = schedule::scheduler(settings, &state.store, Arc::clone(&state.intake), &instance)?;
     tokio::spawn(scheduler.run_forever(state.clock.clone()));
     let router = mend_server::router(state, mend_server::HttpConfig { max_body_bytes: settings.http.max_body_bytes });
     let listener = tokio::net::TcpListener::bind(&settings.http.bind)

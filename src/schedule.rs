@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
+use mend_cases::Intake;
 use mend_scheduler::{CallbackPlanner, Job, Scheduler};
 use mend_store::Store;
 use serde_json::json;
@@ -41,8 +42,8 @@ pub fn planner(settings: &Settings) -> Result<Arc<CallbackPlanner>> {
     Ok(Arc::new(CallbackPlanner::new(settings.scheduler.clone(), categories, BUNDLED_SCRIPTS)?))
 }
 
-pub fn scheduler(settings: &Settings, store: &Store, instance: &str) -> Result<Scheduler> {
-    Ok(Scheduler::new(store.clone(), planner(settings)?, settings.intake()?, instance.to_owned())?)
+pub fn scheduler(settings: &Settings, store: &Store, intake: Arc<Intake>, instance: &str) -> Result<Scheduler> {
+    Ok(Scheduler::new(store.clone(), planner(settings)?, intake, instance.to_owned())?)
 }
 
 /// Runs `job` (or every job) once at `now`, one JSON line per run.
@@ -53,7 +54,7 @@ pub async fn run(
     now: DateTime<Utc>,
     out: &mut impl Write,
 ) -> Result<bool> {
-    let scheduler = scheduler(settings, store, &format!("cli-{}", std::process::id()))?;
+    let scheduler = scheduler(settings, store, settings.intake()?, &format!("cli-{}", std::process::id()))?;
     let jobs: Vec<Job> = match job {
         Some(name) => vec![name.parse()?],
         None => Job::ALL.to_vec(),
@@ -71,7 +72,7 @@ pub async fn run(
 
 /// Runs the cron occurrences due at `now` that no instance ran yet, one JSON line per run.
 pub async fn tick(settings: &Settings, store: &Store, now: DateTime<Utc>, out: &mut impl Write) -> Result<()> {
-    let scheduler = scheduler(settings, store, &format!("cli-{}", std::process::id()))?;
+    let scheduler = scheduler(settings, store, settings.intake()?, &format!("cli-{}", std::process::id()))?;
     for report in scheduler.tick(now).await {
         serde_json::to_writer(&mut *out, &report)?;
         out.write_all(b"\n")?;

@@ -8,13 +8,13 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 use mend_cases::Intake;
 use mend_core::{CaseId, CaseStatus};
-use mend_store::scheduling::{self as repo, NewEmail, NewTask, TaskRecord};
+use mend_store::scheduling::{self as repo, NewEmail, TaskRecord};
 use mend_store::{CaseRecord, Store, StoreError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::SchedulerError;
-use crate::generate::{CallRequest, CallbackPlanner, Planned, call_loads, case_files, team_budget};
+use crate::generate::{CallRequest, CallbackPlanner, GenerationCounts, plan_calls, team_budget};
 
 /// A task's outcome as the desk records it (`POST /api/v1/tasks/{id}/complete`).
 #[derive(Debug, Clone, Deserialize)]
@@ -55,21 +55,11 @@ async fn create_calls(
         repo::cases_by_ids(&tx, &ids).await?.into_iter().map(|c| (c.id, c)).collect();
     let customers: Vec<_> = cases.values().map(|c| c.customer_id).collect();
     mend_store::intake::lock_customers(&tx, &customers).await?;
-    let known: Vec<&CaseRecord> = ids.iter().filter_map(|id| cases.get(id)).collect();
-    let files = case_files(&tx, planner, &known, now).await?;
-    let mut loads = call_loads(&tx, &files, now).await?;
-    let files: HashMap<CaseId, _> = files.into_iter().map(|f| (f.case.id, f)).collect();
-    let mut planned: Vec<NewTask> = Vec::new();
-    for call in calls {
-        let Some(file) = files.get(&call.case_id) else { continue };
-        let load = loads.entry(file.customer.customer_id).or_default();
-        if let Planned::Task(task) = planner.plan(file, call.request, load, &budget, now)? {
-            planned.push(*task);
-        }
-    }
-    let created = repo::insert_tasks(&tx, &planned, now).await?;
+    let requests = calls.into_iter().filter_map(|call| Some((cases.get(&call.case_id)?, call.request))).collect();
+    let mut counts = GenerationCounts::default();
+    plan_calls(&tx, planner, requests, &budget, now, &mut counts).await?;
     tx.commit().await.map_err(StoreError::from)?;
-    Ok(created)
+    Ok(counts.tasks_created)
 }
 
 /// Verification calls after fixes, follow-ups agents asked for, and second repairs of closed

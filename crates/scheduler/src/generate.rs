@@ -152,6 +152,7 @@ impl CallbackPlanner {
             team_budget_left_fen: budget.left_fen,
             month: &budget.month,
         });
+        let channels = channel_lines(&file.complaints, tz);
         let context = ScriptContext {
             honorific: file.customer.name.clone().unwrap_or_else(|| "尊敬的客户".into()),
             customer_name: file.customer.name.as_deref(),
@@ -161,8 +162,8 @@ impl CallbackPlanner {
             kind: request.kind,
             attempt: request.attempt,
             complaint_count: file.case.complaint_count,
-            channel_count: channel_lines(&file.complaints, tz).len(),
-            channels: channel_lines(&file.complaints, tz),
+            channel_count: channels.len(),
+            channels,
             repeat_failure: file.case.repeat_failure,
             escalation_risk: file.case.escalation_risk,
             limit_fen: limit.limit_fen,
@@ -295,12 +296,29 @@ async fn generate_chunk(
     if needing.is_empty() {
         return Ok(());
     }
-    let files = case_files(tx, planner, &needing, now).await?;
-    let mut loads = call_loads(tx, &files, now).await?;
+    let calls = needing.into_iter().map(|case| (case, planner.callback(case, now))).collect();
+    plan_calls(tx, planner, calls, budget, now, counts).await
+}
+
+/// Plans the calls asked for and inserts them. The transaction must hold the cases' customers
+/// (`lock_customers`), so their calls are counted against the caps as they stand. A case asked
+/// for twice keeps the first call: it may have one task in work.
+pub(crate) async fn plan_calls(
+    tx: &mend_store::DatabaseTransaction,
+    planner: &CallbackPlanner,
+    calls: Vec<(&CaseRecord, CallRequest)>,
+    budget: &Budget,
+    now: DateTime<Utc>,
+    counts: &mut GenerationCounts,
+) -> Result<(), SchedulerError> {
+    let mut seen = HashSet::new();
+    let cases: Vec<&CaseRecord> = calls.iter().map(|(case, _)| *case).filter(|case| seen.insert(case.id)).collect();
+    let (files, mut loads) = case_files(tx, planner, &cases, now).await?;
     let mut planned = Vec::with_capacity(files.len());
-    for file in &files {
+    for (case, request) in calls {
+        let file = &files[&case.id];
         let load = loads.entry(file.customer.customer_id).or_default();
-        match planner.plan(file, planner.callback(&file.case, now), load, budget, now)? {
+        match planner.plan(file, request, load, budget, now)? {
             Planned::Task(task) => planned.push(*task),
             Planned::DoNotDisturb => counts.do_not_disturb += 1,
             Planned::NoContactTime => counts.no_contact_time += 1,
@@ -308,76 +326,64 @@ async fn generate_chunk(
     }
     counts.tasks_created += repo::insert_tasks(tx, &planned, now).await?;
     for task in &planned {
-        tracing::debug!(case_id = %task.case_id, task_id = %task.id, kind = %task.kind, due_at = %task.due_at, "callback planned");
+        tracing::debug!(case_id = %task.case_id, task_id = %task.id, kind = %task.kind, due_at = %task.due_at, "call planned");
     }
     Ok(())
 }
 
-/// The case files of `cases`: their customers, complaints and compensation so far.
-pub(crate) async fn case_files<C: mend_store::ConnectionTrait>(
-    conn: &C,
+/// The case files of `cases` (their customers, complaints, compensation so far) and their
+/// customers' calls from a week before `now` on.
+async fn case_files(
+    tx: &mend_store::DatabaseTransaction,
     planner: &CallbackPlanner,
     cases: &[&CaseRecord],
     now: DateTime<Utc>,
-) -> Result<Vec<CaseFile>, SchedulerError> {
+) -> Result<(HashMap<CaseId, CaseFile>, HashMap<CustomerId, CallLoad>), SchedulerError> {
     let customer_ids: Vec<CustomerId> =
         cases.iter().map(|c| c.customer_id).collect::<HashSet<_>>().into_iter().collect();
     let customers: HashMap<CustomerId, CustomerRecord> =
-        repo::customers_by_ids(conn, &customer_ids).await?.into_iter().map(|c| (c.customer_id, c)).collect();
+        repo::customers_by_ids(tx, &customer_ids).await?.into_iter().map(|c| (c.customer_id, c)).collect();
     let case_ids: Vec<CaseId> = cases.iter().map(|c| c.id).collect();
     let mut complaints: HashMap<CaseId, Vec<ComplaintRecord>> = HashMap::new();
-    for c in mend_store::casework::complaints_of_cases(conn, &case_ids).await? {
+    for c in mend_store::casework::complaints_of_cases(tx, &case_ids).await? {
         complaints.entry(c.case_id).or_default().push(c);
     }
-    let since = now - Duration::days(planner.settings.compensation.customer_cap_days);
-    let owned = repo::cases_of_customers(conn, &customer_ids).await?;
+    // Compensation and calls are the customer's, over every case they own now.
+    let owned = repo::cases_of_customers(tx, &customer_ids).await?;
     let owner: HashMap<CaseId, CustomerId> = owned.iter().copied().collect();
     let owned_ids: Vec<CaseId> = owned.iter().map(|(c, _)| *c).collect();
+    let since = now - Duration::days(planner.settings.compensation.customer_cap_days);
     let mut received: HashMap<CustomerId, i64> = HashMap::new();
-    for (case, fen) in repo::compensation_of_cases(conn, &owned_ids, since).await? {
+    for (case, fen) in repo::compensation_of_cases(tx, &owned_ids, since).await? {
         if let Some(customer) = owner.get(&case) {
             *received.entry(*customer).or_default() += fen;
         }
     }
-    cases
+    let zone = |customer: &CustomerId| {
+        customers.get(customer).and_then(|c| c.timezone.parse().ok()).unwrap_or(chrono_tz::Asia::Shanghai)
+    };
+    let mut loads: HashMap<CustomerId, CallLoad> = HashMap::new();
+    for (case, at) in repo::call_times_of_cases(tx, &owned_ids, now - Duration::days(8)).await? {
+        let Some(customer) = owner.get(&case) else { continue };
+        loads.entry(*customer).or_default().add(at.with_timezone(&zone(customer)).date_naive());
+    }
+    let files = cases
         .iter()
         .map(|case| {
             let customer = customers
                 .get(&case.customer_id)
                 .cloned()
                 .ok_or_else(|| StoreError::Corrupt(format!("case {} has no customer {}", case.id, case.customer_id)))?;
-            Ok(CaseFile {
+            let file = CaseFile {
                 case: (*case).clone(),
                 complaints: complaints.remove(&case.id).unwrap_or_default(),
                 customer_received_fen: received.get(&case.customer_id).copied().unwrap_or(0),
                 customer,
-            })
+            };
+            Ok((case.id, file))
         })
-        .collect()
-}
-
-/// The calls of these files' customers from a week before `now` on, per customer.
-pub(crate) async fn call_loads<C: mend_store::ConnectionTrait>(
-    conn: &C,
-    files: &[CaseFile],
-    now: DateTime<Utc>,
-) -> Result<HashMap<CustomerId, CallLoad>, SchedulerError> {
-    let customers: Vec<CustomerId> =
-        files.iter().map(|f| f.customer.customer_id).collect::<HashSet<_>>().into_iter().collect();
-    let owned = repo::cases_of_customers(conn, &customers).await?;
-    let owner: HashMap<CaseId, CustomerId> = owned.iter().copied().collect();
-    let case_ids: Vec<CaseId> = owned.iter().map(|(c, _)| *c).collect();
-    let zones: HashMap<CustomerId, Tz> = files
-        .iter()
-        .map(|f| (f.customer.customer_id, f.customer.timezone.parse().unwrap_or(chrono_tz::Asia::Shanghai)))
-        .collect();
-    let mut loads: HashMap<CustomerId, CallLoad> = HashMap::new();
-    for (case, at) in repo::call_times_of_cases(conn, &case_ids, now - Duration::days(8)).await? {
-        let Some(customer) = owner.get(&case) else { continue };
-        let tz = zones.get(customer).copied().unwrap_or(chrono_tz::Asia::Shanghai);
-        loads.entry(*customer).or_default().add(at.with_timezone(&tz).date_naive());
-    }
-    Ok(loads)
+        .collect::<Result<_, SchedulerError>>()?;
+    Ok((files, loads))
 }
 
 /// What the callback team may still spend this month.
