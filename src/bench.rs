@@ -110,27 +110,11 @@ pub fn generate(path: &std::path::Path, complaints: u64, customers: u64, seed: u
 
 /// Imports a generated file into a fresh database and prints one JSON line of figures.
 pub async fn import(settings: &Settings, args: &ImportBench) -> Result<()> {
-    let scratch = std::env::temp_dir().join(format!("mend-bench-{}", uuid::Uuid::now_v7().simple()));
-    std::fs::create_dir_all(&scratch)?;
-    let file = args.file.clone().unwrap_or_else(|| scratch.join("complaints.jsonl"));
+    let database = FreshDatabase::create(args.target, &args.postgres_url).await?;
+    let file = args.file.clone().unwrap_or_else(|| database.scratch.join("complaints.jsonl"));
     generate(&file, args.complaints, args.customers, 7, 90)?;
-
-    let pg_name = format!("mend_bench_{}", uuid::Uuid::now_v7().simple());
-    let url = match args.target {
-        Target::Sqlite => format!("sqlite://{}?mode=rwc", scratch.join("bench.db").display()),
-        Target::Postgres => {
-            mend_store::admin::create_database(&args.postgres_url, &pg_name, None).await?;
-            mend_store::admin::with_database(&args.postgres_url, &pg_name)
-        }
-    };
-    let result = run_import(settings, &url, &file).await;
-    if args.target == Target::Postgres {
-        mend_store::admin::drop_database(&args.postgres_url, &pg_name).await?;
-    }
-    if args.file.is_none() {
-        std::fs::remove_file(&file).ok();
-    }
-    std::fs::remove_dir_all(&scratch).ok();
+    let result = run_import(settings, &database.url, &file).await;
+    database.remove().await?;
     let (summary, seconds, marks) = result?;
     // Rate over the first and the last stretch of the run: grouping a complaint must not get
     // slower as history grows.
@@ -155,6 +139,113 @@ pub async fn import(settings: &Settings, args: &ImportBench) -> Result<()> {
     });
     println!("{line}");
     Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ScheduleBench {
+    /// Complaints imported before the sweeps (the default makes about 100,000 open cases).
+    #[arg(long, default_value_t = 175_000)]
+    pub complaints: u64,
+    #[arg(long, default_value_t = 400_000)]
+    pub customers: u64,
+    #[arg(long, value_enum, default_value = "sqlite")]
+    pub target: Target,
+    /// A PostgreSQL URL on a server where the benchmark may create and drop a database.
+    #[arg(long, env = "MEND_BENCH_POSTGRES_URL", default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    pub postgres_url: String,
+}
+
+/// Imports generated complaints into a fresh database (not timed), then times callback
+/// generation: the first sweep over every open case, a second one at once (the import is within
+/// its overlap, so every case it touched is looked at again), and one when nothing changed
+/// within the overlap (a sweep in steady state). Prints one JSON line.
+pub async fn schedule(settings: &Settings, args: &ScheduleBench) -> Result<()> {
+    let database = FreshDatabase::create(args.target, &args.postgres_url).await?;
+    let file = database.scratch.join("complaints.jsonl");
+    generate(&file, args.complaints, args.customers, 7, 90)?;
+    let result = run_sweeps(settings, &database.url, &file).await;
+    database.remove().await?;
+    let mut line = result?;
+    line["target"] = json!(format!("{:?}", args.target).to_lowercase());
+    line["complaints"] = json!(args.complaints);
+    println!("{line}");
+    Ok(())
+}
+
+async fn run_sweeps(settings: &Settings, url: &str, file: &std::path::Path) -> Result<serde_json::Value> {
+    use mend_scheduler::Job;
+
+    let store = Store::connect(url).await?;
+    store.migrate().await?;
+    let intake = settings.intake()?;
+    Importer::new(settings, &store, intake.clone())?.run(ImportFormat::Json, &Input::File(file.to_owned())).await?;
+    store.refresh_statistics().await?;
+    // Tuesday 10:00 in Shanghai: inside contact hours, so due times are not all moved.
+    let now = Utc.with_ymd_and_hms(2026, 12, 1, 2, 0, 0).single().expect("valid date");
+    let minute = chrono::Duration::minutes(1);
+    let scheduler = crate::schedule::scheduler(settings, &store, intake.clone(), "bench")?;
+    reset_peak_rss();
+    let timed = |at| {
+        let scheduler = &scheduler;
+        async move {
+            let started = Instant::now();
+            let report = scheduler.run_now(Job::GenerateCallbacks, at).await?;
+            anyhow::Ok((report, started.elapsed().as_secs_f64()))
+        }
+    };
+    let (first, first_seconds) = timed(now).await?;
+    let (second, second_seconds) = timed(now + minute).await?;
+    let mut steady_settings = settings.clone();
+    steady_settings.scheduler.generation_overlap_seconds = 0;
+    let steady_scheduler = crate::schedule::scheduler(&steady_settings, &store, intake, "bench")?;
+    let started = Instant::now();
+    let steady = steady_scheduler.run_now(Job::GenerateCallbacks, now + minute * 2).await?;
+    let steady_seconds = started.elapsed().as_secs_f64();
+    store.close().await?;
+    let round = |s: f64| (s * 1000.0).round() / 1000.0;
+    Ok(json!({
+        "bench": "schedule",
+        "first_sweep": {"seconds": round(first_seconds), "counts": first.counts},
+        "second_sweep": {"seconds": round(second_seconds), "counts": second.counts},
+        "steady_sweep": {"seconds": round(steady_seconds), "counts": steady.counts},
+        "peak_rss_mib": peak_rss_mib(),
+    }))
+}
+
+/// A scratch directory and a fresh database (a SQLite file in it, or a new PostgreSQL
+/// database) for one run, removed after it.
+struct FreshDatabase {
+    scratch: PathBuf,
+    url: String,
+    /// The server's URL and the database made on it.
+    postgres: Option<(String, String)>,
+}
+
+impl FreshDatabase {
+    async fn create(target: Target, postgres_url: &str) -> Result<Self> {
+        let scratch = std::env::temp_dir().join(format!("mend-bench-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&scratch)?;
+        Ok(match target {
+            Target::Sqlite => {
+                let url = format!("sqlite://{}?mode=rwc", scratch.join("bench.db").display());
+                Self { scratch, url, postgres: None }
+            }
+            Target::Postgres => {
+                let name = format!("mend_bench_{}", uuid::Uuid::now_v7().simple());
+                mend_store::admin::create_database(postgres_url, &name, None).await?;
+                let url = mend_store::admin::with_database(postgres_url, &name);
+                Self { scratch, url, postgres: Some((postgres_url.to_owned(), name)) }
+            }
+        })
+    }
+
+    async fn remove(self) -> Result<()> {
+        if let Some((server, name)) = &self.postgres {
+            mend_store::admin::drop_database(server, name).await?;
+        }
+        std::fs::remove_dir_all(&self.scratch).ok();
+        Ok(())
+    }
 }
 
 /// The stretch of a run whose rate is reported at its start and its end.

@@ -168,6 +168,8 @@ enum BenchCommand {
     Import(bench::ImportBench),
     /// Split and parse one channel's generated file on one core, without a database.
     Parse(bench::ParseBench),
+    /// Time callback generation over about 100,000 open cases, then with nothing new.
+    Schedule(bench::ScheduleBench),
     /// Write generated canonical complaints to a file (for memory checks with large files).
     Generate {
         #[arg(long, default_value_t = 100_000)]
@@ -254,6 +256,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Bench { command: BenchCommand::Import(args) } => bench::import(&settings, &args).await?,
         Command::Bench { command: BenchCommand::Parse(args) } => bench::parse(&settings, &args)?,
+        Command::Bench { command: BenchCommand::Schedule(args) } => bench::schedule(&settings, &args).await?,
         Command::Bench { command: BenchCommand::Generate { complaints, customers, days, seed, output } } => {
             bench::generate(&output, complaints, customers, seed, days)?;
         }

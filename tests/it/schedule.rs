@@ -110,6 +110,43 @@ async fn callback_generation_is_idempotent_and_exported_as_documented(db: TestDb
     db.assert_consistent().await;
 }
 
+/// The rule of a callback, as the sweep reads it from the database: a case needs one until a
+/// call covers its latest complaint; a task in work is enough, a cancelled one never called.
+async fn a_case_needs_a_callback_until_a_call_covers_its_latest_complaint(db: TestDb) {
+    use mend_store::ConnectionTrait;
+    use mend_store::scheduling::{SweepScope, case_ids_needing_callback};
+
+    let mend = db.mend();
+    let outage = |id: &str, when: &str| complaint("hotline", id, when, json!({"phone": "13800138021"}), "宽带断网了");
+    mend.import_lines(&lines(&[outage("n-1", "2026-11-24T09:00:00+08:00")]));
+    let store = db.store().await;
+    let conn = store.connection();
+    let needing = || async { case_ids_needing_callback(conn, SweepScope::AllOpen).await.unwrap().len() };
+    assert_eq!(needing().await, 1);
+    // Nothing changed since this instant: an incremental sweep from it finds nothing.
+    let later = uuid::Uuid::now_v7();
+    assert_eq!(case_ids_needing_callback(conn, SweepScope::TouchedSince(later)).await.unwrap(), []);
+
+    assert_eq!(schedule(&mend, "generate_callbacks", "2026-11-24T10:00:00+08:00")["counts"]["tasks_created"], 1);
+    assert_eq!(needing().await, 0, "a task in work is enough");
+    let task: TaskId = tasks(&mend)[0]["task_id"].as_str().unwrap().parse().unwrap();
+    let reached = json!({"outcome": "reached", "resolved": true});
+    assert!(
+        mend_store::scheduling::complete_task(conn, task, &reached, at("2026-11-24T11:00:00+08:00")).await.unwrap()
+    );
+    assert_eq!(needing().await, 0, "called after the latest complaint");
+
+    mend.import_lines(&lines(&[outage("n-2", "2026-11-24T13:00:00+08:00")]));
+    assert_eq!(mend.export_cases().len(), 1, "the same problem again joins the case");
+    assert_eq!(needing().await, 1, "the customer complained again after the call");
+    assert_eq!(case_ids_needing_callback(conn, SweepScope::TouchedSince(later)).await.unwrap().len(), 1);
+    assert_eq!(schedule(&mend, "generate_callbacks", "2026-11-24T14:00:00+08:00")["counts"]["tasks_created"], 1);
+
+    conn.execute_unprepared("UPDATE tasks SET status = 'cancelled' WHERE status = 'open'").await.unwrap();
+    assert_eq!(needing().await, 1, "a cancelled task called nobody");
+    db.assert_consistent().await;
+}
+
 /// Several processes sweep at once, each on its own connection: every case still gets exactly
 /// one task.
 async fn concurrent_sweeps_give_each_case_one_task(db: TestDb) {
@@ -275,9 +312,155 @@ async fn follow_ups_retries_and_escalations(db: TestDb) {
     db.assert_consistent().await;
 }
 
+/// Supervisors see the job runs; an agent's reading of a customer's temperament is what the
+/// scripts of new calls follow, until it is cleared.
+async fn job_runs_and_temperament_over_the_api(db: TestDb) {
+    use mend_store::ConnectionTrait;
+    use reqwest::{Method, StatusCode};
+
+    let mend = db.mend();
+    mend.import_lines(&lines(&[complaint(
+        "hotline",
+        "t-1",
+        "2026-11-24T09:00:00+08:00",
+        json!({"phone": "13800138031"}),
+        "宽带断了,气死我了!!!",
+    )]));
+    schedule(&mend, "generate_callbacks", "2026-11-24T10:00:00+08:00");
+    let customer = mend.export_cases()[0]["customer_id"].as_str().unwrap().to_owned();
+    let server = mend.serve();
+    let agent = mend.add_user("agent-1", "agent")["token"].as_str().unwrap().to_owned();
+    let supervisor = mend.add_user("sup-1", "supervisor")["token"].as_str().unwrap().to_owned();
+
+    let (status, _) = server.get_json("/api/v1/jobs", &agent).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = server.get_json("/api/v1/jobs?job=generate_callbacks&limit=10", &supervisor).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let manual = body["runs"].as_array().unwrap().iter().find(|r| r["triggered_by"] == "manual").expect("the CLI run");
+    assert_eq!(manual["outcome"], "ok");
+    assert_eq!(manual["scheduled_for"], "2026-11-24T02:00:00Z");
+    assert_eq!(manual["counts"]["tasks_created"], 1);
+    assert!(manual["started_at"].is_string() && manual["finished_at"].is_string(), "{manual}");
+    assert!(manual.get("cursor").is_none(), "internal state stays inside");
+    let (status, body) = server.get_json("/api/v1/jobs?limit=many", &supervisor).await;
+    assert_eq!((status, &body["error"]["code"]), (StatusCode::BAD_REQUEST, &json!("bad_request")), "{body}");
+
+    let put = |token: &str, id: &str, body: Value| {
+        let request = server.request(Method::PUT, &format!("/api/v1/customers/{id}/temperament"), token);
+        crate::support::json_response(request.json(&body))
+    };
+    let (status, body) = put(&agent, &customer, json!({"temperament": "sensitive"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["temperament_set_by"], "user:agent-1");
+    let (status, body) = put(&agent, &customer, json!({"temperament": "angry"})).await;
+    assert_eq!((status, &body["error"]["code"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("invalid_request")));
+    let (status, _) = put(&agent, &uuid::Uuid::now_v7().to_string(), json!({"temperament": null})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, view) = server.get_json(&format!("/api/v1/customers/{customer}"), &agent).await;
+    assert_eq!(view["temperament"], "sensitive", "{view}");
+
+    // The next call follows the agent, whatever the texts say.
+    let store = db.store().await;
+    store.connection().execute_unprepared("UPDATE tasks SET status = 'cancelled'").await.unwrap();
+    schedule(&mend, "generate_callbacks", "2026-11-24T11:00:00+08:00");
+    let next = tasks(&mend).into_iter().find(|t| t["status"] == "open").unwrap();
+    assert_eq!(next["temperament"], "sensitive");
+    assert_eq!(next["temperament_reason"]["source"], "agent");
+
+    let (status, body) = put(&agent, &customer, json!({"temperament": null})).await;
+    assert_eq!((status, &body["temperament"]), (StatusCode::OK, &Value::Null));
+    store.connection().execute_unprepared("UPDATE tasks SET status = 'cancelled'").await.unwrap();
+    schedule(&mend, "generate_callbacks", "2026-11-24T12:00:00+08:00");
+    let last = tasks(&mend).into_iter().find(|t| t["status"] == "open").unwrap();
+    assert_eq!(last["temperament"], "impulsive", "inferred from the texts again");
+}
+
+/// After closure: a survey to a customer who was reached, a second repair for a formal
+/// complaint; every day a hot-spot report, every month a budget, each once however often run.
+async fn closed_cases_reports_and_budgets(db: TestDb) {
+    let mend = db.mend().env("MEND_SCHEDULER__HOTSPOTS__RECIPIENTS", "[\"ops@example.com\"]");
+    let mut records = vec![{
+        let mut c = complaint(
+            "hotline",
+            "s-1",
+            "2026-11-23T09:00:00+08:00",
+            json!({"phone": "13800138041", "email": "wang@example.com", "name": "王女士"}),
+            "话费多扣了,我要投诉",
+        );
+        c["formal_complaint"] = json!(true);
+        c
+    }];
+    // Twelve outages on the 24th against one in the week before: a spike.
+    records.push(complaint("hotline", "o-0", "2026-11-20T09:00:00+08:00", json!({"phone": "13900000100"}), "宽带断网"));
+    for i in 1..=12 {
+        let phone = format!("139000001{i:02}");
+        records.push(complaint(
+            "hotline",
+            &format!("o-{i}"),
+            "2026-11-24T09:00:00+08:00",
+            json!({"phone": phone}),
+            "宽带断网",
+        ));
+    }
+    mend.import_lines(&lines(&records));
+    schedule(&mend, "generate_callbacks", "2026-11-23T10:00:00+08:00");
+    let task = tasks(&mend).into_iter().find(|t| t["category"] == "billing_dispute").unwrap();
+    let store = db.store().await;
+    let id: TaskId = task["task_id"].as_str().unwrap().parse().unwrap();
+    let reached = json!({"outcome": "reached", "resolved": true});
+    mend_store::scheduling::complete_task(store.connection(), id, &reached, at("2026-11-23T11:00:00+08:00"))
+        .await
+        .unwrap();
+    let server = mend.serve();
+    let agent = mend.add_user("agent-2", "agent")["token"].as_str().unwrap().to_owned();
+    let close = server.request(
+        reqwest::Method::POST,
+        &format!("/api/v1/cases/{}/close", task["case_id"].as_str().unwrap()),
+        &agent,
+    );
+    let (status, closed) = crate::support::json_response(close.json(&json!({"reason": "退还多扣话费"}))).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{closed}");
+    let closed_at = at(closed["closed_at"].as_str().unwrap());
+    let later = |hours: i64| (closed_at + chrono::Duration::hours(hours) + chrono::Duration::minutes(1)).to_rfc3339();
+
+    let surveys = schedule(&mend, "surveys", &later(24));
+    assert_eq!(surveys["counts"]["surveys_queued"], 1, "{surveys}");
+    assert_eq!(schedule(&mend, "surveys", &later(25))["counts"]["surveys_queued"], 0, "one survey per case");
+    let outbox = mend_store::scheduling::outbox(store.connection()).await.unwrap();
+    let survey = outbox.iter().find(|e| e.kind == "survey").expect("a survey");
+    assert_eq!(survey.to_address, "wang@example.com");
+    assert!(survey.body.contains("王女士"), "{}", survey.body);
+
+    let follow = schedule(&mend, "follow_ups", &later(72));
+    assert_eq!(follow["counts"]["second_repairs_due"], 1, "{follow}");
+    let second = tasks(&mend).into_iter().find(|t| t["kind"] == "second_repair").expect("a second repair");
+    assert_eq!(second["case_id"], task["case_id"]);
+    assert!(second["script"].as_str().unwrap().starts_with("【二次修复回访】"));
+    assert_eq!(schedule(&mend, "follow_ups", &later(73))["counts"]["tasks_created"], 0);
+
+    let report = schedule(&mend, "hotspot_report", "2026-11-25T00:30:00+08:00");
+    assert_eq!(report["counts"]["spikes"], 1, "{report}");
+    assert_eq!(report["counts"]["emails_queued"], 1, "{report}");
+    let stored = mend_store::scheduling::report(store.connection(), "hotspots", "2026-11-24").await.unwrap().unwrap();
+    assert_eq!(stored["spikes"], json!(["broadband_outage"]), "{stored}");
+    let again = schedule(&mend, "hotspot_report", "2026-11-25T00:30:00+08:00");
+    assert_eq!((&again["counts"]["stored"], &again["counts"]["emails_queued"]), (&json!(false), &json!(0)));
+
+    let budget = schedule(&mend, "budget_rollover", "2026-12-01T00:05:00+08:00");
+    assert_eq!((&budget["counts"]["month"], &budget["counts"]["opened"]), (&json!("2026-12"), &json!(true)));
+    assert_eq!(schedule(&mend, "budget_rollover", "2026-12-01T00:06:00+08:00")["counts"]["opened"], false);
+    let (left, committed) =
+        mend_store::scheduling::team_budget(store.connection(), "repair", "2026-12").await.unwrap().unwrap();
+    assert_eq!((left, committed), (budget["counts"]["budget_fen"].as_i64().unwrap(), 0));
+    db.assert_consistent().await;
+}
+
 both_databases!(
     callback_generation_is_idempotent_and_exported_as_documented,
+    a_case_needs_a_callback_until_a_call_covers_its_latest_complaint,
     concurrent_sweeps_give_each_case_one_task,
     an_occurrence_runs_once_and_downtime_is_caught_up_once,
     follow_ups_retries_and_escalations,
+    job_runs_and_temperament_over_the_api,
+    closed_cases_reports_and_budgets,
 );

@@ -10,6 +10,7 @@ mod identity;
 mod ids;
 mod phone;
 mod role;
+mod temperament;
 
 pub use channel::{Channel, UnknownChannel};
 pub use clock::{Clock, FixedClock, SystemClock};
@@ -18,3 +19,4 @@ pub use identity::{CustomerKey, IdentityKind};
 pub use ids::{CaseId, ComplaintId, CustomerId, JobRunId, MergeId, QuarantineId, TaskId, UserId};
 pub use phone::{InvalidPhoneNumber, PhoneNumber};
 pub use role::Role;
+pub use temperament::Temperament;

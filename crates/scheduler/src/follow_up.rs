@@ -55,7 +55,8 @@ async fn create_calls(
         repo::cases_by_ids(&tx, &ids).await?.into_iter().map(|c| (c.id, c)).collect();
     let customers: Vec<_> = cases.values().map(|c| c.customer_id).collect();
     mend_store::intake::lock_customers(&tx, &customers).await?;
-    let requests = calls.into_iter().filter_map(|call| Some((cases.get(&call.case_id)?, call.request))).collect();
+    let requests =
+        calls.into_iter().filter_map(|call| Some((cases.get(&call.case_id)?.clone(), call.request))).collect();
     let mut counts = GenerationCounts::default();
     plan_calls(&tx, planner, requests, &budget, now, &mut counts).await?;
     tx.commit().await.map_err(StoreError::from)?;

@@ -3,12 +3,13 @@
 //! script and compensation limit decided and explained when it is made.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
-use mend_core::{CaseId, CaseStatus, CustomerId, TaskId};
-use mend_store::scheduling::{self as repo, IN_WORK, NewTask, TaskRecord};
-use mend_store::{CaseRecord, ComplaintRecord, CustomerRecord, Store, StoreError};
+use mend_core::{CaseId, CustomerId, TaskId};
+use mend_store::scheduling::{self as repo, ComplaintLine, NewTask, SweepScope};
+use mend_store::{Backend, CaseRecord, CustomerRecord, Store, StoreError};
 use serde::Serialize;
 use serde_json::json;
 
@@ -31,7 +32,7 @@ pub struct CaseFile {
     pub case: CaseRecord,
     pub customer: CustomerRecord,
     /// The case's complaints, oldest first.
-    pub complaints: Vec<ComplaintRecord>,
+    pub complaints: Vec<ComplaintLine>,
     /// Compensation the customer got or was offered within the policy's rolling period.
     pub customer_received_fen: i64,
 }
@@ -208,7 +209,7 @@ fn channel_name(channel: &str) -> &'static str {
     }
 }
 
-fn channel_lines(complaints: &[ComplaintRecord], tz: Tz) -> Vec<ChannelLine<'_>> {
+fn channel_lines(complaints: &[ComplaintLine], tz: Tz) -> Vec<ChannelLine<'_>> {
     let mut lines: Vec<ChannelLine> = Vec::new();
     for c in complaints {
         let line = ChannelLine {
@@ -228,14 +229,6 @@ fn channel_lines(complaints: &[ComplaintRecord], tz: Tz) -> Vec<ChannelLine<'_>>
     lines
 }
 
-/// Whether a case needs a callback now: it is open, nothing is in work on it, and no call was
-/// made for it since its latest complaint.
-pub(crate) fn needs_callback(case: &CaseRecord, tasks: &[&TaskRecord]) -> bool {
-    case.status == CaseStatus::Open
-        && !tasks.iter().any(|t| IN_WORK.contains(&t.status.as_str()))
-        && !tasks.iter().any(|t| t.status != "cancelled" && t.created_at >= case.last_complaint_at)
-}
-
 /// What a sweep did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct GenerationCounts {
@@ -245,22 +238,69 @@ pub struct GenerationCounts {
     pub no_contact_time: u64,
 }
 
-/// Cases are planned and written this many at a time (one transaction each).
-const CHUNK: usize = 1_000;
+impl GenerationCounts {
+    fn add(&mut self, other: &GenerationCounts) {
+        self.cases_examined += other.cases_examined;
+        self.tasks_created += other.tasks_created;
+        self.do_not_disturb += other.do_not_disturb;
+        self.no_contact_time += other.no_contact_time;
+    }
+}
 
-/// One generation sweep over `cases` (all open cases, or those touched since the last sweep).
+/// Cases are read, planned and written this many at a time…
+const CHUNK: usize = 1_000;
+/// …and this many chunks make one transaction: long enough to keep the database busy while the
+/// previous chunk is planned, short enough not to hold intake's writes (and, on PostgreSQL,
+/// the customers' locks) for long.
+const CHUNKS_PER_TRANSACTION: usize = 16;
+
+/// One generation sweep over `cases` (from [`repo::case_ids_needing_callback`]) with their
+/// customers.
+///
+/// A chunk is planned on a blocking thread while the database reads the next one and writes
+/// the one before, so planning and storage overlap. That is safe because chunks never share a
+/// customer: a chunk's call loads cannot depend on the tasks of a chunk not yet written.
 pub(crate) async fn generate_callbacks(
     store: &Store,
-    planner: &CallbackPlanner,
-    cases: &[CaseId],
+    planner: &Arc<CallbackPlanner>,
+    cases: &[(CaseId, CustomerId)],
+    now: DateTime<Utc>,
+) -> Result<GenerationCounts, SchedulerError> {
+    let budget = team_budget(store, planner, now).await?;
+    let chunks = customer_chunks(cases, CHUNK);
+    // SQLite has one writer at a time. PostgreSQL writes groups side by side: they lock
+    // disjoint customers (chunks never share one), each in ascending order, so they neither
+    // wait for nor deadlock with each other.
+    let writers = match store.backend() {
+        Backend::Sqlite => 1,
+        Backend::Postgres => POSTGRES_WRITERS,
+    };
+    let groups = Mutex::new(chunks.chunks(CHUNKS_PER_TRANSACTION));
+    let workers = (0..writers).map(|_| work_through(store, planner, &groups, &budget, now));
+    let mut total = GenerationCounts::default();
+    for counts in futures::future::try_join_all(workers).await? {
+        total.add(&counts);
+    }
+    if total.tasks_created >= MANY_TASKS {
+        store.refresh_task_statistics().await?;
+    }
+    Ok(total)
+}
+
+/// Takes groups of chunks from `groups` until none is left, each in its own transaction.
+async fn work_through(
+    store: &Store,
+    planner: &Arc<CallbackPlanner>,
+    groups: &Mutex<std::slice::Chunks<'_, Vec<(CaseId, CustomerId)>>>,
+    budget: &Budget,
     now: DateTime<Utc>,
 ) -> Result<GenerationCounts, SchedulerError> {
     let mut counts = GenerationCounts::default();
-    let budget = team_budget(store, planner, now).await?;
-    for chunk in cases.chunks(CHUNK) {
+    loop {
+        let next = groups.lock().unwrap_or_else(std::sync::PoisonError::into_inner).next();
+        let Some(group) = next else { return Ok(counts) };
         let tx = store.begin_write().await?;
-        let written = generate_chunk(&tx, planner, chunk, &budget, now, &mut counts).await;
-        match written {
+        match generate_group(&tx, planner, group, budget, now, &mut counts).await {
             Ok(()) => tx.commit().await.map_err(StoreError::from)?,
             Err(e) => {
                 tx.rollback().await.ok();
@@ -268,36 +308,137 @@ pub(crate) async fn generate_callbacks(
             }
         }
     }
-    Ok(counts)
 }
 
-async fn generate_chunk(
+/// A sweep that creates this many tasks brings the planner's statistics of tasks up to date.
+const MANY_TASKS: u64 = 10_000;
+
+/// Transactions a PostgreSQL sweep runs side by side.
+const POSTGRES_WRITERS: usize = 2;
+
+/// `cases` ordered by customer and cut into chunks of about `size`, never between two cases of
+/// one customer.
+fn customer_chunks(cases: &[(CaseId, CustomerId)], size: usize) -> Vec<Vec<(CaseId, CustomerId)>> {
+    let mut sorted = cases.to_vec();
+    sorted.sort_unstable_by_key(|(case, customer)| (*customer, *case));
+    let mut chunks: Vec<Vec<(CaseId, CustomerId)>> = Vec::new();
+    for pair in sorted {
+        match chunks.last_mut() {
+            Some(chunk) if chunk.len() < size || chunk.last().is_some_and(|(_, c)| *c == pair.1) => chunk.push(pair),
+            _ => chunks.push(vec![pair]),
+        }
+    }
+    chunks
+}
+
+async fn generate_group(
     tx: &mend_store::DatabaseTransaction,
-    planner: &CallbackPlanner,
-    chunk: &[CaseId],
+    planner: &Arc<CallbackPlanner>,
+    group: &[Vec<(CaseId, CustomerId)>],
     budget: &Budget,
     now: DateTime<Utc>,
     counts: &mut GenerationCounts,
 ) -> Result<(), SchedulerError> {
-    let cases = repo::cases_by_ids(tx, chunk).await?;
-    counts.cases_examined += cases.len() as u64;
-    let open: Vec<CaseRecord> = cases.into_iter().filter(|c| c.status == CaseStatus::Open).collect();
-    let customers: Vec<CustomerId> = open.iter().map(|c| c.customer_id).collect::<HashSet<_>>().into_iter().collect();
-    // Caps hold across instances: the customers' calls are counted under their row locks.
+    let mut in_flight: Option<tokio::task::JoinHandle<Result<PlannedBatch, SchedulerError>>> = None;
+    for chunk in group {
+        counts.cases_examined += chunk.len() as u64;
+        let batch = read_chunk(tx, planner, chunk, now).await?;
+        let previous = match in_flight.take() {
+            Some(planning) => Some(finish_planning(planning).await?),
+            None => None,
+        };
+        let (planner, budget) = (Arc::clone(planner), budget.clone());
+        in_flight = Some(tokio::task::spawn_blocking(move || planner.plan_batch(batch, &budget, now)));
+        if let Some(planned) = previous {
+            write_batch(tx, planned, now, counts).await?;
+        }
+    }
+    if let Some(planning) = in_flight {
+        write_batch(tx, finish_planning(planning).await?, now, counts).await?;
+    }
+    Ok(())
+}
+
+async fn finish_planning(
+    planning: tokio::task::JoinHandle<Result<PlannedBatch, SchedulerError>>,
+) -> Result<PlannedBatch, SchedulerError> {
+    planning.await.map_err(|e| SchedulerError::Worker(format!("planning a chunk of calls: {e}")))?
+}
+
+/// A chunk's cases that still need a call, read under their customers' locks (so caps hold
+/// across instances), with what planning them needs.
+async fn read_chunk(
+    tx: &mend_store::DatabaseTransaction,
+    planner: &CallbackPlanner,
+    chunk: &[(CaseId, CustomerId)],
+    now: DateTime<Utc>,
+) -> Result<CallBatch, SchedulerError> {
+    let customers: Vec<CustomerId> = chunk.iter().map(|(_, customer)| *customer).collect();
     mend_store::intake::lock_customers(tx, &customers).await?;
-    let open_ids: Vec<CaseId> = open.iter().map(|c| c.id).collect();
-    let tasks = repo::tasks_of_cases(tx, &open_ids).await?;
-    let mut tasks_by_case: HashMap<CaseId, Vec<&TaskRecord>> = HashMap::new();
-    for t in &tasks {
-        tasks_by_case.entry(t.case_id).or_default().push(t);
+    let ids: Vec<CaseId> = chunk.iter().map(|(case, _)| *case).collect();
+    let needing = repo::cases_needing_callback(tx, SweepScope::Cases(&ids)).await?;
+    let calls = needing
+        .into_iter()
+        .map(|case| {
+            let request = planner.callback(&case, now);
+            (case, request)
+        })
+        .collect();
+    load_batch(tx, planner, calls, now).await
+}
+
+/// Calls to plan, with everything planning them needs; owned, so another thread can plan them.
+pub(crate) struct CallBatch {
+    calls: Vec<(CaseId, CallRequest)>,
+    files: HashMap<CaseId, CaseFile>,
+    /// The customers' calls so far; planning adds to them.
+    loads: HashMap<CustomerId, CallLoad>,
+}
+
+pub(crate) struct PlannedBatch {
+    tasks: Vec<NewTask>,
+    do_not_disturb: u64,
+    no_contact_time: u64,
+}
+
+impl CallbackPlanner {
+    /// Plans every call of `batch`, in order: a customer's earlier calls count against the caps
+    /// of the later ones.
+    pub(crate) fn plan_batch(
+        &self,
+        batch: CallBatch,
+        budget: &Budget,
+        now: DateTime<Utc>,
+    ) -> Result<PlannedBatch, SchedulerError> {
+        let CallBatch { calls, files, mut loads } = batch;
+        let mut planned =
+            PlannedBatch { tasks: Vec::with_capacity(calls.len()), do_not_disturb: 0, no_contact_time: 0 };
+        for (case, request) in calls {
+            let file = &files[&case];
+            let load = loads.entry(file.customer.customer_id).or_default();
+            match self.plan(file, request, load, budget, now)? {
+                Planned::Task(task) => planned.tasks.push(*task),
+                Planned::DoNotDisturb => planned.do_not_disturb += 1,
+                Planned::NoContactTime => planned.no_contact_time += 1,
+            }
+        }
+        Ok(planned)
     }
-    let needing: Vec<&CaseRecord> =
-        open.iter().filter(|c| needs_callback(c, tasks_by_case.get(&c.id).map_or(&[][..], Vec::as_slice))).collect();
-    if needing.is_empty() {
-        return Ok(());
+}
+
+async fn write_batch(
+    tx: &mend_store::DatabaseTransaction,
+    planned: PlannedBatch,
+    now: DateTime<Utc>,
+    counts: &mut GenerationCounts,
+) -> Result<(), SchedulerError> {
+    counts.do_not_disturb += planned.do_not_disturb;
+    counts.no_contact_time += planned.no_contact_time;
+    counts.tasks_created += repo::insert_tasks(tx, &planned.tasks, now).await?;
+    for task in &planned.tasks {
+        tracing::debug!(case_id = %task.case_id, task_id = %task.id, kind = %task.kind, due_at = %task.due_at, "call planned");
     }
-    let calls = needing.into_iter().map(|case| (case, planner.callback(case, now))).collect();
-    plan_calls(tx, planner, calls, budget, now, counts).await
+    Ok(())
 }
 
 /// Plans the calls asked for and inserts them. The transaction must hold the cases' customers
@@ -306,29 +447,33 @@ async fn generate_chunk(
 pub(crate) async fn plan_calls(
     tx: &mend_store::DatabaseTransaction,
     planner: &CallbackPlanner,
-    calls: Vec<(&CaseRecord, CallRequest)>,
+    calls: Vec<(CaseRecord, CallRequest)>,
     budget: &Budget,
     now: DateTime<Utc>,
     counts: &mut GenerationCounts,
 ) -> Result<(), SchedulerError> {
+    let batch = load_batch(tx, planner, calls, now).await?;
+    write_batch(tx, planner.plan_batch(batch, budget, now)?, now, counts).await
+}
+
+/// The files of the cases `calls` are for, and their customers' calls so far.
+async fn load_batch(
+    tx: &mend_store::DatabaseTransaction,
+    planner: &CallbackPlanner,
+    calls: Vec<(CaseRecord, CallRequest)>,
+    now: DateTime<Utc>,
+) -> Result<CallBatch, SchedulerError> {
     let mut seen = HashSet::new();
-    let cases: Vec<&CaseRecord> = calls.iter().map(|(case, _)| *case).filter(|case| seen.insert(case.id)).collect();
-    let (files, mut loads) = case_files(tx, planner, &cases, now).await?;
-    let mut planned = Vec::with_capacity(files.len());
+    let mut cases = Vec::new();
+    let mut requests = Vec::with_capacity(calls.len());
     for (case, request) in calls {
-        let file = &files[&case.id];
-        let load = loads.entry(file.customer.customer_id).or_default();
-        match planner.plan(file, request, load, budget, now)? {
-            Planned::Task(task) => planned.push(*task),
-            Planned::DoNotDisturb => counts.do_not_disturb += 1,
-            Planned::NoContactTime => counts.no_contact_time += 1,
+        requests.push((case.id, request));
+        if seen.insert(case.id) {
+            cases.push(case);
         }
     }
-    counts.tasks_created += repo::insert_tasks(tx, &planned, now).await?;
-    for task in &planned {
-        tracing::debug!(case_id = %task.case_id, task_id = %task.id, kind = %task.kind, due_at = %task.due_at, "call planned");
-    }
-    Ok(())
+    let (files, loads) = case_files(tx, planner, cases, now).await?;
+    Ok(CallBatch { calls: requests, files, loads })
 }
 
 /// The case files of `cases` (their customers, complaints, compensation so far) and their
@@ -336,7 +481,7 @@ pub(crate) async fn plan_calls(
 async fn case_files(
     tx: &mend_store::DatabaseTransaction,
     planner: &CallbackPlanner,
-    cases: &[&CaseRecord],
+    cases: Vec<CaseRecord>,
     now: DateTime<Utc>,
 ) -> Result<(HashMap<CaseId, CaseFile>, HashMap<CustomerId, CallLoad>), SchedulerError> {
     let customer_ids: Vec<CustomerId> =
@@ -344,43 +489,34 @@ async fn case_files(
     let customers: HashMap<CustomerId, CustomerRecord> =
         repo::customers_by_ids(tx, &customer_ids).await?.into_iter().map(|c| (c.customer_id, c)).collect();
     let case_ids: Vec<CaseId> = cases.iter().map(|c| c.id).collect();
-    let mut complaints: HashMap<CaseId, Vec<ComplaintRecord>> = HashMap::new();
-    for c in mend_store::casework::complaints_of_cases(tx, &case_ids).await? {
+    let mut complaints: HashMap<CaseId, Vec<ComplaintLine>> = HashMap::new();
+    for c in repo::complaint_lines(tx, &case_ids).await? {
         complaints.entry(c.case_id).or_default().push(c);
     }
-    // Compensation and calls are the customer's, over every case they own now.
-    let owned = repo::cases_of_customers(tx, &customer_ids).await?;
-    let owner: HashMap<CaseId, CustomerId> = owned.iter().copied().collect();
-    let owned_ids: Vec<CaseId> = owned.iter().map(|(c, _)| *c).collect();
     let since = now - Duration::days(planner.settings.compensation.customer_cap_days);
-    let mut received: HashMap<CustomerId, i64> = HashMap::new();
-    for (case, fen) in repo::compensation_of_cases(tx, &owned_ids, since).await? {
-        if let Some(customer) = owner.get(&case) {
-            *received.entry(*customer).or_default() += fen;
-        }
-    }
+    let received: HashMap<CustomerId, i64> =
+        repo::compensation_received(tx, &customer_ids, since).await?.into_iter().collect();
     let zone = |customer: &CustomerId| {
         customers.get(customer).and_then(|c| c.timezone.parse().ok()).unwrap_or(chrono_tz::Asia::Shanghai)
     };
     let mut loads: HashMap<CustomerId, CallLoad> = HashMap::new();
-    for (case, at) in repo::call_times_of_cases(tx, &owned_ids, now - Duration::days(8)).await? {
-        let Some(customer) = owner.get(&case) else { continue };
-        loads.entry(*customer).or_default().add(at.with_timezone(&zone(customer)).date_naive());
+    for (customer, at) in repo::call_times(tx, &customer_ids, now - Duration::days(8)).await? {
+        loads.entry(customer).or_default().add(at.with_timezone(&zone(&customer)).date_naive());
     }
     let files = cases
-        .iter()
+        .into_iter()
         .map(|case| {
             let customer = customers
                 .get(&case.customer_id)
                 .cloned()
                 .ok_or_else(|| StoreError::Corrupt(format!("case {} has no customer {}", case.id, case.customer_id)))?;
             let file = CaseFile {
-                case: (*case).clone(),
                 complaints: complaints.remove(&case.id).unwrap_or_default(),
                 customer_received_fen: received.get(&case.customer_id).copied().unwrap_or(0),
                 customer,
+                case,
             };
-            Ok((case.id, file))
+            Ok((file.case.id, file))
         })
         .collect::<Result<_, SchedulerError>>()?;
     Ok((files, loads))
@@ -402,73 +538,30 @@ pub(crate) async fn team_budget(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::{BTreeSet, HashMap};
+
+    use proptest::prelude::*;
+
     use super::*;
 
-    fn case(last: DateTime<Utc>) -> CaseRecord {
-        CaseRecord {
-            id: CaseId::new(),
-            customer_id: CustomerId::new(),
-            category: "billing_dispute".into(),
-            status: CaseStatus::Open,
-            escalation_risk: false,
-            repeat_failure: false,
-            complaint_count: 1,
-            first_complaint_at: last,
-            last_complaint_at: last,
-            opened_at: last,
-            closed_at: None,
-            updated_at: last,
-            signature: String::new(),
-            extra_categories: Vec::new(),
-            merged_into: None,
-            merged_by: None,
-            split_from: None,
-            reopened_at: None,
+    proptest! {
+        /// Chunks hold every case once, never split a customer, and stay near their size.
+        #[test]
+        fn chunks_never_split_a_customer(owners in proptest::collection::vec(0usize..40, 0..300), size in 1usize..50) {
+            let customers: Vec<CustomerId> = (0..40).map(|_| CustomerId::new()).collect();
+            let cases: Vec<(CaseId, CustomerId)> = owners.iter().map(|o| (CaseId::new(), customers[*o])).collect();
+            let chunks = customer_chunks(&cases, size);
+            let all: BTreeSet<CaseId> = chunks.iter().flatten().map(|(case, _)| *case).collect();
+            prop_assert_eq!(all.len(), cases.len());
+            let mut chunk_of: HashMap<CustomerId, usize> = HashMap::new();
+            for (i, chunk) in chunks.iter().enumerate() {
+                prop_assert!(!chunk.is_empty());
+                for (_, customer) in chunk {
+                    prop_assert_eq!(*chunk_of.entry(*customer).or_insert(i), i, "a customer in two chunks");
+                }
+                let most = chunk.iter().filter(|(_, c)| *c == chunk[chunk.len() - 1].1).count();
+                prop_assert!(chunk.len() < size + most, "a chunk grows past its size only to keep a customer whole");
+            }
         }
-    }
-
-    fn task(case: &CaseRecord, status: &str, created: DateTime<Utc>) -> TaskRecord {
-        TaskRecord {
-            task_id: TaskId::new(),
-            case_id: case.id,
-            customer_id: Some(case.customer_id),
-            kind: "callback".into(),
-            status: status.into(),
-            due_at: created,
-            not_before: Some(created),
-            priority: 0,
-            priority_reasons: serde_json::Value::Null,
-            compensation_limit_fen: 0,
-            limit_explanation: String::new(),
-            script: String::new(),
-            attempt: 1,
-            category: case.category.clone(),
-            temperament: "neutral".into(),
-            temperament_reason: serde_json::Value::Null,
-            follows_task_id: None,
-            outcome: None,
-            created_at: created,
-            completed_at: None,
-            escalated_at: None,
-        }
-    }
-
-    #[test]
-    fn a_case_needs_a_callback_until_one_covers_its_latest_complaint() {
-        let t0 = DateTime::parse_from_rfc3339("2026-11-20T09:00:00Z").unwrap().to_utc();
-        let c = case(t0);
-        assert!(needs_callback(&c, &[]));
-        let open = task(&c, "open", t0 + Duration::hours(1));
-        assert!(!needs_callback(&c, &[&open]), "one task in work is enough");
-        let done = task(&c, "done", t0 + Duration::hours(1));
-        assert!(!needs_callback(&c, &[&done]), "called after the latest complaint");
-        let later = case(t0 + Duration::hours(5));
-        let done_before = task(&later, "done", t0 + Duration::hours(1));
-        assert!(needs_callback(&later, &[&done_before]), "the customer complained again after the call");
-        let cancelled = task(&c, "cancelled", t0 + Duration::hours(1));
-        assert!(needs_callback(&c, &[&cancelled]));
-        let mut closed = case(t0);
-        closed.status = CaseStatus::Closed;
-        assert!(!needs_callback(&closed, &[]));
     }
 }

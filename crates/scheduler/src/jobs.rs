@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 use mend_cases::Intake;
 use mend_core::JobRunId;
 use mend_store::Store;
-use mend_store::scheduling::{self as repo, RunClaim};
+use mend_store::scheduling::{self as repo, RunClaim, SweepScope};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -80,10 +80,6 @@ pub struct Scheduler {
     tz: Tz,
     instance: String,
 }
-
-/// Incremental jobs re-read what changed this long before their last run: a transaction that
-/// made its ids before that run started but committed after it is still seen.
-const CURSOR_OVERLAP_MINUTES: i64 = 10;
 
 /// After downtime the missed occurrences of a job are counted up to this many, then run once.
 const MAX_MISSED_COUNTED: usize = 100_000;
@@ -219,16 +215,18 @@ impl Scheduler {
             Job::GenerateCallbacks => {
                 // Ids are stamped with the real clock when rows are made, whatever `now` says.
                 let started = Utc::now();
-                let cases = match cursor_time {
+                let scope = match cursor_time {
                     Some(last) => {
-                        let floor = last - Duration::minutes(CURSOR_OVERLAP_MINUTES);
+                        let floor = last - Duration::seconds(planner.settings.generation_overlap_seconds);
                         let millis = u64::try_from(floor.timestamp_millis()).unwrap_or(0);
-                        let floor = uuid::Builder::from_unix_timestamp_millis(millis, &[0; 10]).into_uuid();
-                        repo::cases_touched_since(store.connection(), floor).await?
+                        SweepScope::TouchedSince(
+                            uuid::Builder::from_unix_timestamp_millis(millis, &[0; 10]).into_uuid(),
+                        )
                     }
-                    None => repo::open_case_ids(store.connection()).await?,
+                    None => SweepScope::AllOpen,
                 };
-                let counts = generate::generate_callbacks(store, planner, &cases, now).await?;
+                let cases = repo::case_ids_needing_callback(store.connection(), scope).await?;
+                let counts = generate::generate_callbacks(store, &self.planner, &cases, now).await?;
                 (serde_json::to_value(counts).unwrap_or_default(), started.to_rfc3339())
             }
             Job::FollowUps => (follow_up::follow_ups(store, planner, after, until).await?, since_cursor),

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use mend_store::{CaseRecord, ComplaintRecord, CustomerRecord};
+use mend_store::scheduling::ComplaintLine;
+use mend_store::{CaseRecord, CustomerRecord};
 use serde::{Deserialize, Serialize};
 
 /// `[scheduler.priority]`: points per factor.
@@ -47,7 +48,7 @@ impl PriorityWeights {
         &self,
         case: &CaseRecord,
         customer: &CustomerRecord,
-        complaints: &[ComplaintRecord],
+        complaints: &[ComplaintLine],
         now: DateTime<Utc>,
     ) -> Priority {
         let mut reasons = vec![PriorityReason { factor: "base".into(), points: self.base, detail: String::new() }];

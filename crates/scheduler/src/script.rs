@@ -8,7 +8,7 @@ use minijinja::{Environment, ErrorKind, UndefinedBehavior};
 use serde::Serialize;
 
 use crate::SchedulerError;
-use crate::temperament::Temperament;
+use mend_core::Temperament;
 
 pub struct ScriptLibrary {
     env: Environment<'static>,

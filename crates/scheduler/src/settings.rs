@@ -21,6 +21,10 @@ pub struct SchedulerSettings {
     pub team: String,
     /// How long an instance holds a job occurrence before another may take it over.
     pub lease_seconds: i64,
+    /// A generation sweep re-reads what changed this long before the previous sweep began, so
+    /// a write that made its ids before that sweep but committed after it is still seen. At
+    /// least the longest write transaction plus the clock skew between instances.
+    pub generation_overlap_seconds: i64,
     /// Where call scripts and email templates live.
     pub scripts_dir: PathBuf,
     /// Job name → cron expression (seconds first: `0 * * * * *` is every minute).
@@ -86,6 +90,9 @@ impl SchedulerSettings {
         }
         if self.contact.max_calls_per_day == 0 || self.contact.max_calls_per_week == 0 {
             return fail("scheduler.contact: call caps must allow at least one call".into());
+        }
+        if self.generation_overlap_seconds < 0 {
+            return fail("scheduler.generation_overlap_seconds cannot be negative".into());
         }
         if self.lease_seconds <= 0 {
             return fail("scheduler.lease_seconds must be positive".into());

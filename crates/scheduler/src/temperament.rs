@@ -2,67 +2,33 @@
 //! wrote with configured cues (and shown with the cues that fired), unless an agent set it.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 
+use aho_corasick::AhoCorasick;
+use mend_core::Temperament;
 use mend_store::CustomerRecord;
 use serde::{Deserialize, Serialize};
 
-/// The four temperaments of the repair method, and neutral when nothing shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Temperament {
-    /// Acknowledge and praise them.
-    SelfRegarding,
-    /// Let them vent, then soothe.
-    Impulsive,
-    /// Listen and be the good student.
-    Lecturing,
-    /// Patience, plain words, empathy.
-    Sensitive,
-    Neutral,
-}
-
-impl Temperament {
-    pub const ALL: [Temperament; 5] = [
-        Temperament::Impulsive,
-        Temperament::Lecturing,
-        Temperament::Sensitive,
-        Temperament::SelfRegarding,
-        Temperament::Neutral,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Temperament::SelfRegarding => "self_regarding",
-            Temperament::Impulsive => "impulsive",
-            Temperament::Lecturing => "lecturing",
-            Temperament::Sensitive => "sensitive",
-            Temperament::Neutral => "neutral",
-        }
-    }
-}
-
-impl fmt::Display for Temperament {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Temperament {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        Temperament::ALL.into_iter().find(|t| t.as_str() == s).ok_or_else(|| {
-            format!("unknown temperament `{s}` (self_regarding, impulsive, lecturing, sensitive, neutral)")
-        })
-    }
-}
-
-/// `[scheduler.temperament]`: phrases that show each temperament.
+/// `[scheduler.temperament]`: phrases that show each temperament, found in one pass over each
+/// text whatever the number of cues. ASCII letters match in either case.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "CueLists")]
 pub struct TemperamentCues {
-    pub cues: BTreeMap<Temperament, Vec<String>>,
+    /// Every cue with its temperament, in the order configured (the matcher's pattern ids).
+    cues: Vec<(Temperament, String)>,
+    matcher: AhoCorasick,
+}
+
+#[derive(Deserialize)]
+struct CueLists {
+    cues: BTreeMap<Temperament, Vec<String>>,
+}
+
+impl TryFrom<CueLists> for TemperamentCues {
+    type Error = String;
+
+    fn try_from(lists: CueLists) -> Result<Self, String> {
+        Self::new(lists.cues)
+    }
 }
 
 /// A temperament and how it was decided.
@@ -76,35 +42,55 @@ pub struct TemperamentReading {
 }
 
 impl TemperamentCues {
+    pub fn new(lists: BTreeMap<Temperament, Vec<String>>) -> Result<Self, String> {
+        let cues: Vec<(Temperament, String)> = lists
+            .into_iter()
+            .flat_map(|(temperament, cues)| cues.into_iter().filter(|c| !c.is_empty()).map(move |c| (temperament, c)))
+            .collect();
+        let matcher = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(cues.iter().map(|(_, cue)| cue))
+            .map_err(|e| format!("scheduler.temperament.cues: {e}"))?;
+        Ok(Self { cues, matcher })
+    }
+
     /// An agent's choice wins; otherwise the temperament whose cues the texts show most often
-    /// (ties go to the one listed first in [`Temperament::ALL`]: an angry customer is the one
-    /// whose call goes worst when misread), else neutral.
+    /// (ties go to the one listed first in [`Temperament::ALL`]), else neutral.
     pub fn read<'a>(&self, customer: &CustomerRecord, texts: impl IntoIterator<Item = &'a str>) -> TemperamentReading {
         if customer.temperament_set_by.is_some()
             && let Some(set) = customer.temperament.as_deref().and_then(|t| t.parse().ok())
         {
             return TemperamentReading { temperament: set, source: "agent", cues: Vec::new() };
         }
-        let texts: Vec<String> = texts.into_iter().map(str::to_lowercase).collect();
-        let mut best: Option<(usize, Temperament, Vec<String>)> = None;
-        for temperament in Temperament::ALL {
-            let Some(cues) = self.cues.get(&temperament) else { continue };
-            let mut fired = Vec::new();
-            let mut hits = 0;
-            for cue in cues {
-                let needle = cue.to_lowercase();
-                let n: usize = texts.iter().map(|t| t.matches(needle.as_str()).count()).sum();
-                if n > 0 {
-                    hits += n;
-                    fired.push(cue.clone());
-                }
-            }
-            if hits > 0 && best.as_ref().is_none_or(|(h, _, _)| hits > *h) {
-                best = Some((hits, temperament, fired));
+        let mut hits = vec![0usize; self.cues.len()];
+        for text in texts {
+            for found in self.matcher.find_overlapping_iter(text) {
+                hits[found.pattern().as_usize()] += 1;
             }
         }
+        let best = Temperament::ALL
+            .into_iter()
+            .map(|temperament| {
+                let total: usize =
+                    self.cues.iter().zip(&hits).filter(|((t, _), _)| *t == temperament).map(|(_, n)| n).sum();
+                (total, temperament)
+            })
+            .filter(|(total, _)| *total > 0)
+            .fold(None, |best: Option<(usize, Temperament)>, (total, t)| match best {
+                Some((most, _)) if most >= total => best,
+                _ => Some((total, t)),
+            });
         match best {
-            Some((_, temperament, cues)) => TemperamentReading { temperament, source: "inferred", cues },
+            Some((_, temperament)) => {
+                let cues = self
+                    .cues
+                    .iter()
+                    .zip(&hits)
+                    .filter(|((t, _), n)| *t == temperament && **n > 0)
+                    .map(|((_, cue), _)| cue.clone())
+                    .collect();
+                TemperamentReading { temperament, source: "inferred", cues }
+            }
             None => TemperamentReading { temperament: Temperament::Neutral, source: "inferred", cues: Vec::new() },
         }
     }
@@ -115,12 +101,12 @@ mod tests {
     use super::*;
 
     fn cues() -> TemperamentCues {
-        TemperamentCues {
-            cues: BTreeMap::from([
-                (Temperament::Impulsive, vec!["气死".to_owned(), "!!!".to_owned()]),
-                (Temperament::Sensitive, vec!["担心".to_owned(), "不懂".to_owned()]),
-            ]),
-        }
+        TemperamentCues::new(BTreeMap::from([
+            (Temperament::Impulsive, vec!["气死".to_owned(), "!!!".to_owned()]),
+            (Temperament::Sensitive, vec!["担心".to_owned(), "不懂".to_owned()]),
+            (Temperament::SelfRegarding, vec!["VIP".to_owned()]),
+        ]))
+        .unwrap()
     }
 
     fn customer(temperament: Option<&str>, set_by: Option<&str>) -> CustomerRecord {
@@ -152,5 +138,13 @@ mod tests {
         // A stored value nobody set (say, from an import) does not override the texts.
         let read = cues().read(&customer(Some("lecturing"), None), ["气死了!!!"]);
         assert_eq!(read.temperament, Temperament::Impulsive);
+    }
+
+    #[test]
+    fn ascii_cues_match_in_either_case_and_ties_go_to_the_angry() {
+        let read = cues().read(&customer(None, None), ["我是vip客户"]);
+        assert_eq!((read.temperament, read.cues), (Temperament::SelfRegarding, vec!["VIP".to_owned()]));
+        let tie = cues().read(&customer(None, None), ["气死了,我很担心"]);
+        assert_eq!(tie.temperament, Temperament::Impulsive);
     }
 }

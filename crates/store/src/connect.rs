@@ -106,6 +106,15 @@ impl Store {
         Ok(())
     }
 
+    /// The same for tasks, after a generation sweep made many: later sweeps find the tasks of
+    /// the cases they look at by index only while the planner knows how many there are.
+    pub async fn refresh_task_statistics(&self) -> Result<(), StoreError> {
+        if self.backend() == Backend::Postgres {
+            self.db.execute_unprepared("ANALYZE tasks (case_id, status, created_at)").await?;
+        }
+        Ok(())
+    }
+
     pub async fn ping(&self) -> Result<(), StoreError> {
         Ok(self.db.ping().await?)
     }

@@ -112,7 +112,7 @@ pub async fn lock_customers<C: ConnectionTrait>(conn: &C, ids: &[CustomerId]) ->
 
 /// A case as a lookup returns it: the columns in [`CASE_COLUMNS`] order.
 #[derive(serde::Deserialize)]
-struct CaseRow {
+pub(crate) struct CaseRow {
     id: uuid::Uuid,
     customer_id: uuid::Uuid,
     category: String,
@@ -134,7 +134,7 @@ struct CaseRow {
 }
 
 /// The select list of [`CaseRow`], per backend (SQLite has no UUID type: hex of the blob).
-fn case_columns(backend: DbBackend) -> &'static str {
+pub(crate) fn case_columns(backend: DbBackend) -> &'static str {
     match backend {
         DbBackend::Postgres => {
             "id, customer_id, category, status, escalation_risk::int, repeat_failure::int, complaint_count, \

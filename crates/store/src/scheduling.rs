@@ -11,8 +11,9 @@ use sea_orm::{
 };
 use serde::Serialize;
 
-use crate::bulk::{Cell, Kind, OnConflict, Table};
-use crate::entities::{case, compensation, customer, escalation, job_run, outbox, report, task};
+use crate::bulk::{self, Cell, Kind, OnConflict, Table};
+use crate::entities::{case, customer, escalation, job_run, outbox, report, task};
+use crate::intake::{CaseRow, case_columns};
 use crate::{CaseRecord, CustomerRecord, StoreError};
 
 /// Statuses of a task that is still to be worked: a case has at most one such task.
@@ -157,71 +158,238 @@ pub async fn insert_tasks<C: ConnectionTrait>(
     }
 }
 
-/// Every open case that is not folded into another (a full sweep).
-pub async fn open_case_ids<C: ConnectionTrait>(conn: &C) -> Result<Vec<CaseId>, StoreError> {
-    let ids: Vec<uuid::Uuid> = case::Entity::find()
-        .select_only()
-        .column(case::Column::Id)
-        .filter(case::Column::Status.eq("open"))
-        .order_by_asc(case::Column::Id)
-        .into_tuple()
-        .all(conn)
-        .await?;
-    Ok(ids.into_iter().map(CaseId::from_uuid).collect())
+/// Which open cases a generation sweep looks at.
+#[derive(Debug, Clone, Copy)]
+pub enum SweepScope<'a> {
+    /// Every open case (the first sweep).
+    AllOpen,
+    /// Cases that something touched since the instant this UUID v7 stands for: cases created,
+    /// cases a complaint was recorded into, cases people corrected. Every id these tables hold
+    /// is time-ordered, so each part is a range scan of a primary key.
+    TouchedSince(uuid::Uuid),
+    /// These cases (a chunk of a sweep, read again under its customers' locks).
+    Cases(&'a [CaseId]),
 }
 
-/// Cases that something touched since the instant `floor` stands for (a UUID v7 built from it):
-/// cases created, cases a complaint was recorded into, cases people corrected. Every id these
-/// tables hold is time-ordered, so each part is a range scan of a primary key.
-pub async fn cases_touched_since<C: ConnectionTrait>(conn: &C, floor: uuid::Uuid) -> Result<Vec<CaseId>, StoreError> {
+/// The rule of a callback: an open case needs one when nothing is in work on it and no call
+/// was made or planned since its latest complaint (a cancelled task never called anyone).
+/// `cases` is the table alias `c`; the select list and scope are the caller's.
+///
+/// On PostgreSQL a chunk's cases are found one by one through their keys, and the tasks of each
+/// case through its index: the `OFFSET 0` fences keep the planner from joining whole tables,
+/// which it would do from statistics that a sweep makes stale as it inserts thousands of tasks.
+fn needing_callback_sql(backend: DbBackend, select: &str, scope: SweepScope<'_>) -> String {
+    let pg = backend == DbBackend::Postgres;
+    let (p, top) = if pg { ("$1", "$2") } else { ("?1", "?2") };
+    // A whole sweep's candidates are best found by joining whole tables; a chunk's, by keys.
+    let fence = if pg && matches!(scope, SweepScope::Cases(_)) { " OFFSET 0" } else { "" };
+    let (from, filter) = match scope {
+        SweepScope::AllOpen => ("cases c".to_owned(), String::new()),
+        SweepScope::TouchedSince(_) => (
+            "cases c".to_owned(),
+            format!(
+                "AND c.id IN (SELECT id FROM cases WHERE id >= {p} AND id <= {top} \
+                 UNION SELECT case_id FROM complaints WHERE id >= {p} AND id <= {top} \
+                 UNION SELECT subject_id FROM audit_events \
+                 WHERE id >= {p} AND id <= {top} AND subject_kind = 'case' AND subject_id IS NOT NULL)"
+            ),
+        ),
+        SweepScope::Cases(_) if pg => (
+            "unnest($1::uuid[]) AS k(case_key) CROSS JOIN LATERAL (SELECT * FROM cases WHERE id = k.case_key OFFSET 0) c".to_owned(),
+            String::new(),
+        ),
+        SweepScope::Cases(_) => ("cases c".to_owned(), "AND c.id IN (SELECT unhex(value) FROM jsonb_each(?1))".to_owned()),
+    };
+    format!(
+        "SELECT {select} FROM {from} WHERE c.status = 'open' {filter} AND NOT EXISTS (\
+         SELECT 1 FROM tasks t WHERE t.case_id = c.id AND t.status <> 'cancelled' \
+         AND (t.status IN ('open', 'claimed') OR t.created_at >= c.last_complaint_at){fence})"
+    )
+}
+
+fn scope_params(backend: DbBackend, scope: SweepScope<'_>) -> Result<Vec<sea_orm::Value>, StoreError> {
+    Ok(match scope {
+        SweepScope::AllOpen => Vec::new(),
+        // The range is closed above: PostgreSQL cannot estimate a one-sided range of UUIDs and
+        // guesses a third of the table (a full scan); a closed one it guesses small.
+        SweepScope::TouchedSince(floor) => vec![floor.into(), uuid::Uuid::max().into()],
+        SweepScope::Cases(ids) => {
+            vec![bulk::id_param(backend, &ids.iter().map(|c| c.as_uuid()).collect::<Vec<_>>())?]
+        }
+    })
+}
+
+/// The cases in `scope` that need a callback, with their customers, in id order.
+pub async fn case_ids_needing_callback<C: ConnectionTrait>(
+    conn: &C,
+    scope: SweepScope<'_>,
+) -> Result<Vec<(CaseId, CustomerId)>, StoreError> {
     let backend = conn.get_database_backend();
-    let p = if backend == DbBackend::Postgres { "$1" } else { "?1" };
-    let sql = format!(
-        "SELECT id FROM cases WHERE id >= {p} \
-         UNION SELECT case_id FROM complaints WHERE id >= {p} \
-         UNION SELECT subject_id FROM audit_events WHERE id >= {p} AND subject_kind = 'case' AND subject_id IS NOT NULL"
-    );
-    let rows = conn.query_all_raw(Statement::from_sql_and_values(backend, sql, [floor.into()])).await?;
-    rows.iter()
-        .map(|row| row.try_get_by_index::<uuid::Uuid>(0).map(CaseId::from_uuid).map_err(StoreError::from))
-        .collect()
+    let select = match backend {
+        DbBackend::Postgres => "json_agg(json_build_array(c.id, c.customer_id))::text",
+        _ => "json_group_array(json_array(hex(c.id), hex(c.customer_id)))",
+    };
+    let sql = needing_callback_sql(backend, select, scope);
+    let mut rows: Vec<(uuid::Uuid, uuid::Uuid)> = bulk::query_json(conn, &sql, scope_params(backend, scope)?).await?;
+    rows.sort_unstable();
+    Ok(rows.into_iter().map(|(case, customer)| (CaseId::from_uuid(case), CustomerId::from_uuid(customer))).collect())
+}
+
+/// The cases in `scope` that need a callback, in id order (their `signature` left empty).
+pub async fn cases_needing_callback<C: ConnectionTrait>(
+    conn: &C,
+    scope: SweepScope<'_>,
+) -> Result<Vec<CaseRecord>, StoreError> {
+    let backend = conn.get_database_backend();
+    // Without grouping's similarity signature: a few hundred bytes a case that calls never use.
+    let columns = case_columns(backend).replacen("signature", "''", 1);
+    let select = match backend {
+        DbBackend::Postgres => format!("json_agg(json_build_array({columns}))::text"),
+        _ => format!("json_group_array(json_array({columns}))"),
+    };
+    let sql = needing_callback_sql(backend, &select, scope);
+    let rows: Vec<CaseRow> = bulk::query_json(conn, &sql, scope_params(backend, scope)?).await?;
+    let mut cases = rows.into_iter().map(CaseRecord::try_from).collect::<Result<Vec<_>, _>>()?;
+    cases.sort_unstable_by_key(|c| c.id);
+    Ok(cases)
 }
 
 pub async fn cases_by_ids<C: ConnectionTrait>(conn: &C, ids: &[CaseId]) -> Result<Vec<CaseRecord>, StoreError> {
-    case::Entity::find()
-        .filter(case::Column::Id.is_in(ids.iter().map(|c| c.as_uuid())))
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(CaseRecord::try_from)
-        .collect()
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = conn.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            format!(
+                "SELECT json_agg(json_build_array({}))::text FROM cases WHERE id = ANY($1::uuid[])",
+                case_columns(backend)
+            )
+        }
+        _ => format!(
+            "SELECT json_group_array(json_array({})) FROM cases WHERE id IN (SELECT unhex(value) FROM jsonb_each(?1))",
+            case_columns(backend)
+        ),
+    };
+    let ids: Vec<uuid::Uuid> = ids.iter().map(|c| c.as_uuid()).collect();
+    let rows: Vec<CaseRow> = bulk::query_json(conn, &sql, vec![bulk::id_param(backend, &ids)?]).await?;
+    rows.into_iter().map(CaseRecord::try_from).collect()
 }
+
+/// A customer as a lookup returns it.
+#[derive(serde::Deserialize)]
+struct CustomerRow(uuid::Uuid, Option<String>, Option<String>, String, Option<String>, Option<String>, String, u8);
 
 pub async fn customers_by_ids<C: ConnectionTrait>(
     conn: &C,
     ids: &[CustomerId],
 ) -> Result<Vec<CustomerRecord>, StoreError> {
-    let rows =
-        customer::Entity::find().filter(customer::Column::Id.is_in(ids.iter().map(|c| c.as_uuid()))).all(conn).await?;
-    Ok(rows.into_iter().map(Into::into).collect())
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = conn.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "SELECT json_agg(json_build_array(id, display_name, email, tier, temperament, temperament_set_by, \
+             timezone, do_not_disturb::int))::text FROM customers WHERE id = ANY($1::uuid[])"
+        }
+        _ => {
+            "SELECT json_group_array(json_array(hex(id), display_name, email, tier, temperament, temperament_set_by, \
+             timezone, do_not_disturb)) FROM customers WHERE id IN (SELECT unhex(value) FROM jsonb_each(?1))"
+        }
+    };
+    let ids: Vec<uuid::Uuid> = ids.iter().map(|c| c.as_uuid()).collect();
+    let rows: Vec<CustomerRow> = bulk::query_json(conn, sql, vec![bulk::id_param(backend, &ids)?]).await?;
+    Ok(rows
+        .into_iter()
+        .map(|CustomerRow(id, name, email, tier, temperament, temperament_set_by, timezone, do_not_disturb)| {
+            CustomerRecord {
+                customer_id: CustomerId::from_uuid(id),
+                name,
+                email,
+                tier,
+                temperament,
+                temperament_set_by,
+                timezone,
+                do_not_disturb: do_not_disturb != 0,
+            }
+        })
+        .collect())
 }
 
-/// Sets (or, with `None`, clears) the temperament a person chose for a customer.
-pub async fn set_temperament<C: ConnectionTrait>(
-    conn: &C,
+/// What a script says of one complaint.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct ComplaintLine {
+    pub case_id: CaseId,
+    pub channel: String,
+    pub received_at: DateTime<Utc>,
+    pub text: String,
+    pub satisfaction: Option<i16>,
+}
+
+/// The complaints of these cases, oldest first.
+pub async fn complaint_lines<C: ConnectionTrait>(conn: &C, cases: &[CaseId]) -> Result<Vec<ComplaintLine>, StoreError> {
+    if cases.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = conn.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "SELECT json_agg(json_build_array(id, case_id, channel, received_at, text, satisfaction))::text \
+             FROM complaints WHERE case_id = ANY($1::uuid[])"
+        }
+        _ => {
+            "SELECT json_group_array(json_array(hex(id), hex(case_id), channel, received_at, text, satisfaction)) \
+             FROM complaints WHERE case_id IN (SELECT unhex(value) FROM jsonb_each(?1))"
+        }
+    };
+    type Row = (uuid::Uuid, uuid::Uuid, String, DateTime<Utc>, String, Option<i16>);
+    let ids: Vec<uuid::Uuid> = cases.iter().map(|c| c.as_uuid()).collect();
+    let mut rows: Vec<Row> = bulk::query_json(conn, sql, vec![bulk::id_param(backend, &ids)?]).await?;
+    rows.sort_unstable_by_key(|(id, _, _, at, _, _)| (*at, *id));
+    Ok(rows
+        .into_iter()
+        .map(|(_, case, channel, received_at, text, satisfaction)| ComplaintLine {
+            case_id: CaseId::from_uuid(case),
+            channel,
+            received_at,
+            text,
+            satisfaction,
+        })
+        .collect())
+}
+
+/// Sets (or, with `None`, clears) the temperament a person chose for a customer, with an audit
+/// event; false when there is no such customer.
+pub async fn set_temperament(
+    store: &crate::Store,
     customer: CustomerId,
     temperament: Option<&str>,
     set_by: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
+    let tx = store.begin_write().await?;
     let updated = customer::Entity::update_many()
         .col_expr(customer::Column::Temperament, Expr::value(temperament.map(str::to_owned)))
         .col_expr(customer::Column::TemperamentSetBy, Expr::value(temperament.map(|_| set_by.to_owned())))
         .col_expr(customer::Column::UpdatedAt, Expr::value(now))
         .filter(customer::Column::Id.eq(customer.as_uuid()))
-        .exec(conn)
+        .exec(&tx)
         .await?;
-    Ok(updated.rows_affected == 1)
+    if updated.rows_affected != 1 {
+        return Ok(false);
+    }
+    let entry = crate::AuditEntry {
+        at: now,
+        actor: set_by.to_owned(),
+        action: "set_temperament".into(),
+        subject_kind: "customer".into(),
+        subject_id: Some(customer.as_uuid()),
+        detail: serde_json::json!({ "temperament": temperament }),
+    };
+    crate::intake::record_audit(&tx, entry).await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// Every task of these cases, any status.
@@ -234,66 +402,73 @@ pub async fn tasks_of_cases<C: ConnectionTrait>(conn: &C, ids: &[CaseId]) -> Res
     Ok(rows.into_iter().map(Into::into).collect())
 }
 
-/// The cases these customers own now, any status: their tasks are the customers' calls.
-pub async fn cases_of_customers<C: ConnectionTrait>(
+/// When the calls of these customers happen, over every case they own now, from `since` on:
+/// a task's completion, or else the earliest moment it may be made. Cancelled tasks never
+/// called anyone.
+pub async fn call_times<C: ConnectionTrait>(
     conn: &C,
     customers: &[CustomerId],
-) -> Result<Vec<(CaseId, CustomerId)>, StoreError> {
-    let rows: Vec<(uuid::Uuid, uuid::Uuid)> = case::Entity::find()
-        .select_only()
-        .column(case::Column::Id)
-        .column(case::Column::CustomerId)
-        .filter(case::Column::CustomerId.is_in(customers.iter().map(|c| c.as_uuid())))
-        .into_tuple()
-        .all(conn)
-        .await?;
-    Ok(rows.into_iter().map(|(c, k)| (CaseId::from_uuid(c), CustomerId::from_uuid(k))).collect())
+    since: DateTime<Utc>,
+) -> Result<Vec<(CustomerId, DateTime<Utc>)>, StoreError> {
+    let sql = match conn.get_database_backend() {
+        DbBackend::Postgres => {
+            "SELECT json_agg(json_build_array(s.customer_id, COALESCE(t.completed_at, t.not_before, t.due_at)))::text \
+             FROM unnest($1::uuid[]) AS k(customer_key) \
+             CROSS JOIN LATERAL (SELECT id, customer_id FROM cases WHERE customer_id = k.customer_key OFFSET 0) s \
+             JOIN tasks t ON t.case_id = s.id \
+             WHERE t.status <> 'cancelled' AND COALESCE(t.completed_at, t.not_before, t.due_at) >= $2"
+        }
+        _ => {
+            "SELECT json_group_array(json_array(hex(s.customer_id), COALESCE(t.completed_at, t.not_before, t.due_at))) \
+             FROM tasks t JOIN cases s ON s.id = t.case_id WHERE s.customer_id IN (SELECT unhex(value) FROM jsonb_each(?1)) \
+             AND t.status <> 'cancelled' AND COALESCE(t.completed_at, t.not_before, t.due_at) >= ?2"
+        }
+    };
+    customer_lookup(conn, sql, customers, since).await
 }
 
-/// When each task of these cases that is, was or will be a call happens: its completion, or
-/// else the earliest moment it may be made. Cancelled tasks never called anyone.
-pub async fn call_times_of_cases<C: ConnectionTrait>(
+/// Compensation approved or awaiting approval for these customers since `since`, over every
+/// case they own now, per customer.
+pub async fn compensation_received<C: ConnectionTrait>(
     conn: &C,
-    cases: &[CaseId],
+    customers: &[CustomerId],
     since: DateTime<Utc>,
-) -> Result<Vec<(CaseId, DateTime<Utc>)>, StoreError> {
-    /// Case, completed, not before, due.
-    type CallRow = (uuid::Uuid, Option<DateTime<Utc>>, Option<DateTime<Utc>>, DateTime<Utc>);
-    let rows: Vec<CallRow> = task::Entity::find()
-        .select_only()
-        .column(task::Column::CaseId)
-        .column(task::Column::CompletedAt)
-        .column(task::Column::NotBefore)
-        .column(task::Column::DueAt)
-        .filter(task::Column::CaseId.is_in(cases.iter().map(|c| c.as_uuid())))
-        .filter(task::Column::Status.ne("cancelled"))
-        .into_tuple()
-        .all(conn)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(case, completed, not_before, due)| (CaseId::from_uuid(case), completed.or(not_before).unwrap_or(due)))
-        .filter(|(_, at)| *at >= since)
-        .collect())
+) -> Result<Vec<(CustomerId, i64)>, StoreError> {
+    let sql = match conn.get_database_backend() {
+        DbBackend::Postgres => {
+            "SELECT json_agg(json_build_array(customer_id, fen))::text FROM (SELECT s.customer_id, SUM(m.amount_fen) AS fen \
+             FROM unnest($1::uuid[]) AS k(customer_key) \
+             CROSS JOIN LATERAL (SELECT id, customer_id FROM cases WHERE customer_id = k.customer_key OFFSET 0) s \
+             JOIN compensations m ON m.case_id = s.id \
+             WHERE m.status IN ('approved', 'pending') AND m.requested_at >= $2 GROUP BY s.customer_id) received"
+        }
+        _ => {
+            "SELECT json_group_array(json_array(hex(customer_id), fen)) FROM (SELECT s.customer_id, SUM(m.amount_fen) AS fen \
+             FROM compensations m JOIN cases s ON s.id = m.case_id WHERE s.customer_id IN (SELECT unhex(value) FROM jsonb_each(?1)) \
+             AND m.status IN ('approved', 'pending') AND m.requested_at >= ?2 GROUP BY s.customer_id) received"
+        }
+    };
+    customer_lookup(conn, sql, customers, since).await
 }
 
-/// Compensation approved or awaiting approval on these cases since `since`, per case.
-pub async fn compensation_of_cases<C: ConnectionTrait>(
+/// Runs a lookup of `(customer, value)` pairs for `customers` (`$1`/`?1`) from `since` (`$2`/`?2`).
+async fn customer_lookup<C, T>(
     conn: &C,
-    cases: &[CaseId],
+    sql: &str,
+    customers: &[CustomerId],
     since: DateTime<Utc>,
-) -> Result<Vec<(CaseId, i64)>, StoreError> {
-    let rows: Vec<(uuid::Uuid, i64)> = compensation::Entity::find()
-        .select_only()
-        .column(compensation::Column::CaseId)
-        .column(compensation::Column::AmountFen)
-        .filter(compensation::Column::CaseId.is_in(cases.iter().map(|c| c.as_uuid())))
-        .filter(compensation::Column::Status.is_in(["approved", "pending"]))
-        .filter(compensation::Column::RequestedAt.gte(since))
-        .into_tuple()
-        .all(conn)
-        .await?;
-    Ok(rows.into_iter().map(|(c, fen)| (CaseId::from_uuid(c), fen)).collect())
+) -> Result<Vec<(CustomerId, T)>, StoreError>
+where
+    C: ConnectionTrait,
+    T: serde::de::DeserializeOwned,
+{
+    if customers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<uuid::Uuid> = customers.iter().map(|c| c.as_uuid()).collect();
+    let params = vec![bulk::id_param(conn.get_database_backend(), &ids)?, since.into()];
+    let rows: Vec<(uuid::Uuid, T)> = bulk::query_json(conn, sql, params).await?;
+    Ok(rows.into_iter().map(|(id, value)| (CustomerId::from_uuid(id), value)).collect())
 }
 
 /// A team's budget for a month (`YYYY-MM`): what it may spend and what it committed.

@@ -3,7 +3,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use mend_cases::UnmergeReport;
-use mend_core::{CustomerId, Role};
+use mend_core::{CustomerId, Role, Temperament};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -65,4 +65,32 @@ pub async fn unmerge(
         .unmerge_customer(&state.store, customer, request.merged_customer_id, &actor, state.clock.now())
         .await?;
     Ok(Json(report))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TemperamentRequest {
+    /// `null` clears the choice: the scheduler infers the temperament from the texts again.
+    temperament: Option<Temperament>,
+}
+
+/// An agent's reading of the customer's temperament, which the scripts of new calls follow.
+pub async fn set_temperament(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let agent = user.require(Role::Agent)?;
+    let customer: CustomerId = super::parse_id(&id, "customer")?;
+    let request: TemperamentRequest = super::json_body(body)?;
+    let actor = format!("user:{}", agent.name);
+    let temperament = request.temperament.map(Temperament::as_str);
+    let set =
+        mend_store::scheduling::set_temperament(&state.store, customer, temperament, &actor, state.clock.now()).await?;
+    if !set {
+        return Err(ApiError::not_found(format_args!("customer {customer}")));
+    }
+    Ok(Json(
+        json!({"customer_id": customer, "temperament": temperament, "temperament_set_by": temperament.map(|_| actor)}),
+    ))
 }

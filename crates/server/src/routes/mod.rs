@@ -6,14 +6,17 @@ mod customers;
 mod health;
 mod identities;
 mod ingest;
+mod jobs;
 mod metrics;
 mod quarantine;
 mod wechat;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::Query;
 use axum::extract::rejection::BytesRejection;
-use axum::routing::{get, post};
+use axum::extract::rejection::QueryRejection;
+use axum::routing::{get, post, put};
 
 use crate::AppState;
 use crate::error::{ApiError, ErrorCode};
@@ -31,7 +34,9 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/cases/{id}/close", post(cases::close))
         .route("/api/v1/customers/{id}", get(customers::show))
         .route("/api/v1/customers/{id}/unmerge", post(customers::unmerge))
+        .route("/api/v1/customers/{id}/temperament", put(customers::set_temperament))
         .route("/api/v1/identities/link", post(identities::link))
+        .route("/api/v1/jobs", get(jobs::list))
         .route("/api/v1/quarantine", get(quarantine::list))
 }
 
@@ -59,6 +64,16 @@ fn json_body<T: serde::de::DeserializeOwned>(body: Result<Bytes, BytesRejection>
     let body = self::body(body)?;
     serde_json::from_slice(&body)
         .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, format!("invalid request body: {e}")))
+}
+
+/// How many items a list answers: 50 unless asked, never more than 500.
+fn page_limit(requested: Option<u64>) -> u64 {
+    requested.unwrap_or(50).clamp(1, 500)
+}
+
+/// Query parameters as `T`, or the JSON error that says which one is wrong.
+fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<Query<T>, ApiError> {
+    query.map_err(|rejection| ApiError::bad_request(rejection.body_text()))
 }
 
 /// A path id, or a 400 that says which id was malformed.

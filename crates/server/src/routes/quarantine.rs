@@ -1,6 +1,7 @@
 //! What could not be read, for administrators to fix and replay (`mend quarantine replay`).
 
 use axum::Json;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use base64::Engine;
 use mend_core::{QuarantineId, Role};
@@ -10,9 +11,6 @@ use serde_json::{Value, json};
 
 use crate::auth::CurrentUser;
 use crate::{ApiError, AppState};
-
-const DEFAULT_LIMIT: u64 = 50;
-const MAX_LIMIT: u64 = 500;
 
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
@@ -27,11 +25,12 @@ pub struct ListQuery {
 pub async fn list(
     State(state): State<AppState>,
     user: CurrentUser,
-    Query(query): Query<ListQuery>,
+    query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     user.require(Role::Admin)?;
+    let Query(query) = super::query(query)?;
     let before: Option<QuarantineId> = query.before.as_deref().map(|b| super::parse_id(b, "quarantine")).transpose()?;
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let limit = super::page_limit(query.limit);
     let filter = QuarantineFilter { unresolved: query.unresolved, channel: query.channel, before, limit };
     let rows = mend_store::quarantine::list(state.store.connection(), &filter).await?;
     let next_before = (rows.len() as u64 == limit).then(|| rows.last().map(|r| r.quarantine_id)).flatten();
