@@ -3,7 +3,9 @@
 use std::io::Write;
 
 use anyhow::Result;
-use mend_store::reads;
+use chrono::Utc;
+use mend_scheduler::{Job, Scheduler};
+use mend_store::{reads, scheduling};
 
 use crate::import::{ImportFormat, Importer, Input};
 
@@ -17,7 +19,7 @@ const CHANNEL_SAMPLES: [(ImportFormat, &str, &str); 4] = [
     (ImportFormat::Store, "store terminal ratings", include_str!("../config/samples/store.csv")),
 ];
 
-pub async fn run(importer: &Importer<'_>, out: &mut impl Write) -> Result<()> {
+pub async fn run(importer: &Importer<'_>, scheduler: &Scheduler, out: &mut impl Write) -> Result<()> {
     let summary = importer.run(ImportFormat::Json, &Input::Bundled(SAMPLES.as_bytes())).await?;
     let store = importer.store;
 
@@ -73,10 +75,41 @@ pub async fn run(importer: &Importer<'_>, out: &mut impl Write) -> Result<()> {
             writeln!(out, "  {}  {:<7} {}", c.received_at.format("%Y-%m-%d %H:%M"), c.channel, c.text)?;
         }
     }
+    callbacks(scheduler, importer.store, out).await?;
     writeln!(
         out,
-        "\nNext: `mend cases export` lists every case; `mend user add --name you --role admin` prints an API \
+        "\nNext: `mend tasks export` lists every callback task; `mend cases export` lists every case; `mend user add --name you --role admin` prints an API \
          token; `mend serve` opens the API on the configured address."
     )?;
+    Ok(())
+}
+
+/// Plans the callbacks now and shows the most urgent one as the agent will get it.
+async fn callbacks(scheduler: &Scheduler, store: &mend_store::Store, out: &mut impl Write) -> Result<()> {
+    let run = scheduler.run_now(Job::GenerateCallbacks, Utc::now()).await?;
+    writeln!(
+        out,
+        "\nThe scheduler planned {} callbacks: one per open case, due by its category's moment of truth and \
+         placed in the customer's contact hours.",
+        run.counts["tasks_created"]
+    )?;
+    let tasks = scheduling::tasks_page(store.connection(), None, 10_000).await?;
+    let Some(task) = tasks.iter().filter(|t| t.status == "open").max_by_key(|t| t.priority) else { return Ok(()) };
+    let factors: Vec<String> = task.priority_reasons["factors"]
+        .as_array()
+        .map(|fs| fs.iter().map(|f| format!("{} +{}", f["factor"].as_str().unwrap_or("?"), f["points"])).collect())
+        .unwrap_or_default();
+    writeln!(out, "The most urgent, case {} (priority {}: {}):", task.case_id, task.priority, factors.join(", "))?;
+    writeln!(
+        out,
+        "  call from {}, due {}; tone: {}",
+        task.not_before.unwrap_or(task.due_at).format("%Y-%m-%d %H:%M UTC"),
+        task.due_at.format("%Y-%m-%d %H:%M UTC"),
+        task.temperament
+    )?;
+    writeln!(out, "  {}", task.limit_explanation)?;
+    for line in task.script.lines().filter(|l| !l.trim().is_empty()).take(8) {
+        writeln!(out, "  | {line}")?;
+    }
     Ok(())
 }

@@ -251,8 +251,9 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Demo => {
             let store = open_store(&settings).await?;
             let intake = settings.intake()?;
+            let scheduler = schedule::scheduler(&settings, &store, intake.clone(), "demo")?;
             let importer = Importer::new(&settings, &store, intake)?;
-            demo::run(&importer, &mut std::io::stdout().lock()).await?;
+            demo::run(&importer, &scheduler, &mut std::io::stdout().lock()).await?;
         }
         Command::Bench { command: BenchCommand::Import(args) } => bench::import(&settings, &args).await?,
         Command::Bench { command: BenchCommand::Parse(args) } => bench::parse(&settings, &args)?,

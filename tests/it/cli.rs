@@ -27,6 +27,9 @@ async fn the_demo_loads_its_samples_and_reports(db: TestDb) {
     assert_eq!(out.status, 0, "{}", out.stderr);
     assert!(out.stdout.contains("Loaded 240 sample complaints"), "{}", out.stdout);
     assert!(out.stdout.contains("The largest case"), "{}", out.stdout);
+    assert!(out.stdout.contains("The most urgent, case"), "the demo walks on to the callbacks: {}", out.stdout);
+    let tasks = db.mend().run(&["tasks", "export"], b"").json_lines();
+    assert!(!tasks.is_empty() && tasks.len() <= db.mend().export_cases().len(), "one task at most per case");
 
     let cases = db.mend().export_cases();
     let complaints: usize = cases.iter().map(|c| c["complaints"].as_array().unwrap().len()).sum();
