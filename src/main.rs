@@ -317,7 +317,9 @@ async fn serve(settings: &Settings) -> Result<()> {
         clock: Arc::new(SystemClock),
     };
     let instance = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
-    let scheduler = schedule::scheduler(settings, &state.store, Arc::clone(&state.intake), &instance)?;
+    let (metrics, clock) = (Arc::clone(&state.metrics), Arc::clone(&state.clock));
+    let scheduler = schedule::scheduler(settings, &state.store, Arc::clone(&state.intake), &instance)?
+        .on_run(Arc::new(move |run| metrics.job_run(run.job, run.outcome, clock.now().timestamp())));
     tokio::spawn(scheduler.run_forever(state.clock.clone()));
     let router = mend_server::router(state, mend_server::HttpConfig { max_body_bytes: settings.http.max_body_bytes });
     let listener = tokio::net::TcpListener::bind(&settings.http.bind)

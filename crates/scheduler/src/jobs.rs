@@ -79,7 +79,11 @@ pub struct Scheduler {
     schedules: Vec<(Job, cron::Schedule)>,
     tz: Tz,
     instance: String,
+    on_run: Option<RunObserver>,
 }
+
+/// Told of every run this scheduler finishes (metrics, say), after it is recorded.
+pub type RunObserver = Arc<dyn Fn(&JobRunReport) + Send + Sync>;
 
 /// After downtime the missed occurrences of a job are counted up to this many, then run once.
 const MAX_MISSED_COUNTED: usize = 100_000;
@@ -99,7 +103,13 @@ impl Scheduler {
                 .map_err(|e| SchedulerError::Config(format!("scheduler.jobs.{name} = `{expression}`: {e}")))?;
             schedules.push((job, schedule));
         }
-        Ok(Self { store, planner, intake, schedules, tz, instance })
+        Ok(Self { store, planner, intake, schedules, tz, instance, on_run: None })
+    }
+
+    /// Calls `observer` with every run this scheduler finishes.
+    pub fn on_run(mut self, observer: RunObserver) -> Self {
+        self.on_run = Some(observer);
+        self
     }
 
     /// Runs every job whose latest occurrence at or before `now` has not been run by any
@@ -192,7 +202,11 @@ impl Scheduler {
         };
         repo::finish_run(self.store.connection(), run, outcome, &counts, &cursor, now).await?;
         tracing::info!(outcome, %counts, "job finished");
-        Ok(JobRunReport { job: job.as_str(), scheduled_for, outcome, counts })
+        let report = JobRunReport { job: job.as_str(), scheduled_for, outcome, counts };
+        if let Some(observer) = &self.on_run {
+            observer(&report);
+        }
+        Ok(report)
     }
 
     /// The job's work, given the cursor its last successful run left; returns its counts and

@@ -24,7 +24,7 @@ pub use contact::{CallLoad, ContactPolicy, DailyWindow, Placement};
 pub use due::DuePolicy;
 pub use error::SchedulerError;
 pub use generate::{Budget, CallRequest, CallbackPlanner, CaseFile, GenerationCounts, Planned};
-pub use jobs::{Job, JobRunReport, Scheduler};
+pub use jobs::{Job, JobRunReport, RunObserver, Scheduler};
 pub use limit::{CompensationLimit, CompensationPolicy, LimitInputs, LimitPart};
 pub use mend_core::Temperament;
 pub use money::yuan;

@@ -3,6 +3,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -14,6 +15,17 @@ struct IntakeLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ChannelLabels {
     channel: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobLabels {
+    job: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobNameLabels {
+    job: String,
 }
 
 /// What happened to one record offered on a channel.
@@ -41,6 +53,8 @@ pub struct Metrics {
     registry: Registry,
     intake: Family<IntakeLabels, Counter>,
     refused: Family<ChannelLabels, Counter>,
+    job_runs: Family<JobLabels, Counter>,
+    job_finished: Family<JobNameLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -54,7 +68,15 @@ impl Default for Metrics {
             "Requests refused because their signature is missing or wrong (forged or misconfigured senders)",
             refused.clone(),
         );
-        Self { registry, intake, refused }
+        let job_runs = Family::<JobLabels, Counter>::default();
+        registry.register("job_runs", "Scheduler job runs this instance made, by outcome", job_runs.clone());
+        let job_finished = Family::<JobNameLabels, Gauge>::default();
+        registry.register(
+            "job_last_finished_timestamp_seconds",
+            "When this instance last finished a run of the job (alert when it falls behind its schedule)",
+            job_finished.clone(),
+        );
+        Self { registry, intake, refused, job_runs, job_finished }
     }
 }
 
@@ -66,6 +88,13 @@ impl Metrics {
 
     pub fn refused(&self, channel: &str) {
         self.refused.get_or_create(&ChannelLabels { channel: channel.to_owned() }).inc();
+    }
+
+    /// A scheduler job run this instance made (`outcome`: ok or failed), finished at
+    /// `finished_at` (Unix seconds).
+    pub fn job_run(&self, job: &str, outcome: &str, finished_at: i64) {
+        self.job_runs.get_or_create(&JobLabels { job: job.to_owned(), outcome: outcome.to_owned() }).inc();
+        self.job_finished.get_or_create(&JobNameLabels { job: job.to_owned() }).set(finished_at);
     }
 
     pub fn encode(&self) -> String {
@@ -85,9 +114,16 @@ mod tests {
         metrics.record("wechat", IntakeOutcome::Accepted);
         metrics.record("wechat", IntakeOutcome::Accepted);
         metrics.refused("hotline");
+        metrics.job_run("generate_callbacks", "ok", 1_795_000_000);
+        metrics.job_run("generate_callbacks", "ok", 1_795_000_060);
         let text = metrics.encode();
         assert!(text.contains(r#"mend_intake_records_total{channel="wechat",outcome="accepted"} 2"#), "{text}");
         assert!(text.contains(r#"mend_intake_refused_total{channel="hotline"} 1"#), "{text}");
         assert!(text.contains("# TYPE mend_intake_records counter"), "{text}");
+        assert!(text.contains(r#"mend_job_runs_total{job="generate_callbacks",outcome="ok"} 2"#), "{text}");
+        assert!(
+            text.contains(r#"mend_job_last_finished_timestamp_seconds{job="generate_callbacks"} 1795000060"#),
+            "{text}"
+        );
     }
 }
