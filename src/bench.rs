@@ -173,8 +173,6 @@ pub async fn schedule(settings: &Settings, args: &ScheduleBench) -> Result<()> {
 }
 
 async fn run_sweeps(settings: &Settings, url: &str, file: &std::path::Path) -> Result<serde_json::Value> {
-    use mend_scheduler::Job;
-
     let store = Store::connect(url).await?;
     store.migrate().await?;
     let intake = settings.intake()?;
@@ -184,23 +182,13 @@ async fn run_sweeps(settings: &Settings, url: &str, file: &std::path::Path) -> R
     let now = Utc.with_ymd_and_hms(2026, 12, 1, 2, 0, 0).single().expect("valid date");
     let minute = chrono::Duration::minutes(1);
     let scheduler = crate::schedule::scheduler(settings, &store, intake.clone(), "bench")?;
-    reset_peak_rss();
-    let timed = |at| {
-        let scheduler = &scheduler;
-        async move {
-            let started = Instant::now();
-            let report = scheduler.run_now(Job::GenerateCallbacks, at).await?;
-            anyhow::Ok((report, started.elapsed().as_secs_f64()))
-        }
-    };
-    let (first, first_seconds) = timed(now).await?;
-    let (second, second_seconds) = timed(now + minute).await?;
     let mut steady_settings = settings.clone();
     steady_settings.scheduler.generation_overlap_seconds = 0;
     let steady_scheduler = crate::schedule::scheduler(&steady_settings, &store, intake, "bench")?;
-    let started = Instant::now();
-    let steady = steady_scheduler.run_now(Job::GenerateCallbacks, now + minute * 2).await?;
-    let steady_seconds = started.elapsed().as_secs_f64();
+    reset_peak_rss();
+    let (first, first_seconds) = timed_sweep(&scheduler, now).await?;
+    let (second, second_seconds) = timed_sweep(&scheduler, now + minute).await?;
+    let (steady, steady_seconds) = timed_sweep(&steady_scheduler, now + minute * 2).await?;
     store.close().await?;
     let round = |s: f64| (s * 1000.0).round() / 1000.0;
     Ok(json!({
@@ -210,6 +198,16 @@ async fn run_sweeps(settings: &Settings, url: &str, file: &std::path::Path) -> R
         "steady_sweep": {"seconds": round(steady_seconds), "counts": steady.counts},
         "peak_rss_mib": peak_rss_mib(),
     }))
+}
+
+/// One `generate_callbacks` run at `at` and the seconds it took.
+async fn timed_sweep(
+    scheduler: &mend_scheduler::Scheduler,
+    at: chrono::DateTime<Utc>,
+) -> Result<(mend_scheduler::JobRunReport, f64)> {
+    let started = Instant::now();
+    let report = scheduler.run_now(mend_scheduler::Job::GenerateCallbacks, at).await?;
+    Ok((report, started.elapsed().as_secs_f64()))
 }
 
 /// A scratch directory and a fresh database (a SQLite file in it, or a new PostgreSQL

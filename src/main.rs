@@ -278,14 +278,13 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Schedule { command: ScheduleCommand::Run { job, now } } => {
             let store = open_store(&settings).await?;
-            let now = now.map_or_else(|| SystemClock.now(), |t| t.with_timezone(&chrono::Utc));
+            let now = at_or_now(now);
             let ok = schedule::run(&settings, &store, job.as_deref(), now, &mut std::io::stdout().lock()).await?;
             anyhow::ensure!(ok, "a job failed (see its line)");
         }
         Command::Schedule { command: ScheduleCommand::Tick { now } } => {
             let store = open_store(&settings).await?;
-            let now = now.map_or_else(|| SystemClock.now(), |t| t.with_timezone(&chrono::Utc));
-            schedule::tick(&settings, &store, now, &mut std::io::stdout().lock()).await?;
+            schedule::tick(&settings, &store, at_or_now(now), &mut std::io::stdout().lock()).await?;
         }
         Command::Tasks { command: TasksCommand::Export } => {
             let store = open_store(&settings).await?;
@@ -304,6 +303,11 @@ async fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The `--now` of a command, else the system's clock.
+fn at_or_now(now: Option<chrono::DateTime<chrono::FixedOffset>>) -> chrono::DateTime<chrono::Utc> {
+    now.map_or_else(|| SystemClock.now(), |t| t.with_timezone(&chrono::Utc))
 }
 
 async fn serve(settings: &Settings) -> Result<()> {

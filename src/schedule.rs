@@ -46,6 +46,16 @@ pub fn scheduler(settings: &Settings, store: &Store, intake: Arc<Intake>, instan
     Ok(Scheduler::new(store.clone(), planner(settings)?, intake, instance.to_owned())?)
 }
 
+fn cli_scheduler(settings: &Settings, store: &Store) -> Result<Scheduler> {
+    scheduler(settings, store, settings.intake()?, &format!("cli-{}", std::process::id()))
+}
+
+fn write_line(out: &mut impl Write, value: &impl serde::Serialize) -> Result<()> {
+    serde_json::to_writer(&mut *out, value)?;
+    out.write_all(b"\n")?;
+    Ok(())
+}
+
 /// Runs `job` (or every job) once at `now`, one JSON line per run.
 pub async fn run(
     settings: &Settings,
@@ -54,7 +64,7 @@ pub async fn run(
     now: DateTime<Utc>,
     out: &mut impl Write,
 ) -> Result<bool> {
-    let scheduler = scheduler(settings, store, settings.intake()?, &format!("cli-{}", std::process::id()))?;
+    let scheduler = cli_scheduler(settings, store)?;
     let jobs: Vec<Job> = match job {
         Some(name) => vec![name.parse()?],
         None => Job::ALL.to_vec(),
@@ -63,8 +73,7 @@ pub async fn run(
     for job in jobs {
         let report = scheduler.run_now(job, now).await?;
         all_ok &= report.outcome == "ok";
-        serde_json::to_writer(&mut *out, &report)?;
-        out.write_all(b"\n")?;
+        write_line(out, &report)?;
     }
     out.flush()?;
     Ok(all_ok)
@@ -72,10 +81,8 @@ pub async fn run(
 
 /// Runs the cron occurrences due at `now` that no instance ran yet, one JSON line per run.
 pub async fn tick(settings: &Settings, store: &Store, now: DateTime<Utc>, out: &mut impl Write) -> Result<()> {
-    let scheduler = scheduler(settings, store, settings.intake()?, &format!("cli-{}", std::process::id()))?;
-    for report in scheduler.tick(now).await {
-        serde_json::to_writer(&mut *out, &report)?;
-        out.write_all(b"\n")?;
+    for report in cli_scheduler(settings, store)?.tick(now).await {
+        write_line(out, &report)?;
     }
     out.flush()?;
     Ok(())

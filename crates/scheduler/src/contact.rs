@@ -81,13 +81,9 @@ pub struct CallLoad {
 }
 
 impl CallLoad {
-    /// The load of calls at these instants, in `tz`.
-    pub fn of(calls: impl IntoIterator<Item = DateTime<Utc>>, tz: Tz) -> Self {
-        let mut load = CallLoad::default();
-        for at in calls {
-            load.add(at.with_timezone(&tz).date_naive());
-        }
-        load
+    /// A call at `at`, counted on its day in the customer's zone `tz`.
+    pub fn add_call(&mut self, at: DateTime<Utc>, tz: Tz) {
+        self.add(at.with_timezone(&tz).date_naive());
     }
 
     pub fn add(&mut self, day: NaiveDate) {

@@ -9,12 +9,12 @@ use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 use mend_cases::Intake;
 use mend_core::{CaseId, CaseStatus};
 use mend_store::scheduling::{self as repo, NewEmail, TaskRecord};
-use mend_store::{CaseRecord, Store, StoreError};
+use mend_store::{CaseRecord, CustomerRecord, Store, StoreError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::SchedulerError;
-use crate::generate::{CallRequest, CallbackPlanner, GenerationCounts, plan_calls, team_budget};
+use crate::generate::{CallRequest, CallbackPlanner, GenerationCounts, honorific, plan_calls, team_budget};
 
 /// A task's outcome as the desk records it (`POST /api/v1/tasks/{id}/complete`).
 #[derive(Debug, Clone, Deserialize)]
@@ -158,27 +158,10 @@ pub(crate) async fn retry_unreachable(
             closed += 1;
         }
         let customer = repo::customers_by_ids(store.connection(), &[case.customer_id]).await?.pop();
-        if let Some(email) = customer.as_ref().and_then(|c| c.email.clone()) {
-            let context = json!({
-                "honorific": customer.as_ref().and_then(|c| c.name.clone()).unwrap_or_else(|| "尊敬的客户".into()),
-                "attempts": task.attempt,
-                "case_id": case.id,
-            });
-            let (subject, body) = planner.scripts().render_email("unreachable", &context)?;
-            let queued = repo::queue_email(
-                store.connection(),
-                NewEmail {
-                    kind: "unreachable".into(),
-                    dedupe_key: format!("unreachable:{}", case.id),
-                    case_id: Some(case.id),
-                    to_address: email,
-                    subject,
-                    body,
-                },
-                until,
-            )
-            .await?;
-            emailed += u64::from(queued);
+        if let Some(customer) = customer {
+            let context = json!({"honorific": honorific(&customer), "attempts": task.attempt, "case_id": case.id});
+            emailed +=
+                u64::from(email_customer(store, planner, "unreachable", case.id, &customer, &context, until).await?);
         }
     }
     Ok(json!({"tasks_created": created, "cases_closed": closed, "emails_queued": emailed}))
@@ -226,24 +209,34 @@ pub(crate) async fn surveys(
             continue;
         }
         let Some(customer) = customers.get(&case.customer_id) else { continue };
-        let Some(email) = customer.email.clone() else { continue };
-        let context = json!({
-            "honorific": customer.name.clone().unwrap_or_else(|| "尊敬的客户".into()),
-            "case_id": case.id,
-            "category": case.category,
-        });
-        let (subject, body) = planner.scripts().render_email("survey", &context)?;
-        let email = NewEmail {
-            kind: "survey".into(),
-            dedupe_key: format!("survey:{}", case.id),
-            case_id: Some(case.id),
-            to_address: email,
-            subject,
-            body,
-        };
-        queued += u64::from(repo::queue_email(store.connection(), email, until).await?);
+        let context = json!({"honorific": honorific(customer), "case_id": case.id, "category": case.category});
+        queued += u64::from(email_customer(store, planner, "survey", case.id, customer, &context, until).await?);
     }
     Ok(json!({"cases_closed": closed.len(), "surveys_queued": queued}))
+}
+
+/// Queues the email `emails/{kind}.j2` about a case to its customer, once per kind and case;
+/// false when the customer has no address or it was queued before.
+async fn email_customer(
+    store: &Store,
+    planner: &CallbackPlanner,
+    kind: &str,
+    case: CaseId,
+    customer: &CustomerRecord,
+    context: &Value,
+    now: DateTime<Utc>,
+) -> Result<bool, SchedulerError> {
+    let Some(to_address) = customer.email.clone() else { return Ok(false) };
+    let (subject, body) = planner.scripts().render_email(kind, context)?;
+    let email = NewEmail {
+        kind: kind.to_owned(),
+        dedupe_key: format!("{kind}:{case}"),
+        case_id: Some(case),
+        to_address,
+        subject,
+        body,
+    };
+    Ok(repo::queue_email(store.connection(), email, now).await?)
 }
 
 /// Complaints per category on the day before `scheduled_for` (in the scheduler's zone) against

@@ -67,8 +67,6 @@ pub struct Budget {
 
 #[derive(Serialize)]
 struct ChannelLine<'a> {
-    #[serde(skip)]
-    received_at: DateTime<Utc>,
     channel: &'a str,
     channel_name: &'static str,
     at: String,
@@ -155,7 +153,7 @@ impl CallbackPlanner {
         });
         let channels = channel_lines(&file.complaints, tz);
         let context = ScriptContext {
-            honorific: file.customer.name.clone().unwrap_or_else(|| "尊敬的客户".into()),
+            honorific: honorific(&file.customer),
             customer_name: file.customer.name.as_deref(),
             category: &file.case.category,
             category_name,
@@ -210,23 +208,29 @@ fn channel_name(channel: &str) -> &'static str {
 }
 
 fn channel_lines(complaints: &[ComplaintLine], tz: Tz) -> Vec<ChannelLine<'_>> {
-    let mut lines: Vec<ChannelLine> = Vec::new();
+    let mut latest: Vec<&ComplaintLine> = Vec::new();
     for c in complaints {
-        let line = ChannelLine {
-            received_at: c.received_at,
+        match latest.iter_mut().find(|l| l.channel == c.channel) {
+            Some(earlier) => *earlier = c,
+            None => latest.push(c),
+        }
+    }
+    latest.sort_by_key(|c| c.received_at);
+    latest
+        .into_iter()
+        .map(|c| ChannelLine {
             channel: &c.channel,
             channel_name: channel_name(&c.channel),
             at: c.received_at.with_timezone(&tz).format("%-m月%-d日 %H:%M").to_string(),
             text: &c.text,
             satisfaction: c.satisfaction,
-        };
-        match lines.iter_mut().find(|l| l.channel == c.channel) {
-            Some(existing) => *existing = line,
-            None => lines.push(line),
-        }
-    }
-    lines.sort_by_key(|l| l.received_at);
-    lines
+        })
+        .collect()
+}
+
+/// How a script and an email address the customer.
+pub(crate) fn honorific(customer: &CustomerRecord) -> String {
+    customer.name.clone().unwrap_or_else(|| "尊敬的客户".into())
 }
 
 /// What a sweep did.
@@ -510,7 +514,7 @@ async fn case_files(
     };
     let mut loads: HashMap<CustomerId, CallLoad> = HashMap::new();
     for (customer, at) in calls {
-        loads.entry(customer).or_default().add(at.with_timezone(&zone(&customer)).date_naive());
+        loads.entry(customer).or_default().add_call(at, zone(&customer));
     }
     let files = cases
         .into_iter()

@@ -2,7 +2,9 @@
 //! temperament with fallbacks, rendered once when a task is made and stored on it — so a
 //! template edited later changes only the tasks made after.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Mutex, PoisonError};
 
 use minijinja::{Environment, ErrorKind, UndefinedBehavior};
 use serde::Serialize;
@@ -12,6 +14,11 @@ use mend_core::Temperament;
 
 pub struct ScriptLibrary {
     env: Environment<'static>,
+    /// Which template serves each category and temperament, found once. minijinja keeps the
+    /// templates it loaded but not the names it did not find, so without this every call for a
+    /// pair with no template of its own would read the disk for it again. Like the templates
+    /// themselves, the choice holds until mend restarts.
+    chosen: Mutex<HashMap<(String, Temperament), String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -52,7 +59,7 @@ impl ScriptLibrary {
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
         env.add_filter("yuan", crate::money::yuan);
-        Ok(Self { env })
+        Ok(Self { env, chosen: Mutex::new(HashMap::new()) })
     }
 
     /// Renders the most specific template there is: category × temperament, then category,
@@ -63,16 +70,26 @@ impl ScriptLibrary {
         temperament: Temperament,
         context: &C,
     ) -> Result<RenderedScript, SchedulerError> {
+        let name = self.choose(category, temperament)?;
+        let failed = |e: minijinja::Error| SchedulerError::Script { template: name.clone(), message: format!("{e:#}") };
+        let text = self.env.get_template(&name).and_then(|t| t.render(context)).map_err(failed)?;
+        Ok(RenderedScript { text: tidy(&text), template: name })
+    }
+
+    fn choose(&self, category: &str, temperament: Temperament) -> Result<String, SchedulerError> {
+        let key = (category.to_owned(), temperament);
+        if let Some(name) = self.chosen.lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
+            return Ok(name.clone());
+        }
         for name in [format!("{category}/{temperament}.j2"), format!("{category}.j2"), "generic.j2".to_owned()] {
-            let template = match self.env.get_template(&name) {
-                Ok(template) => template,
+            match self.env.get_template(&name) {
+                Ok(_) => {
+                    self.chosen.lock().unwrap_or_else(PoisonError::into_inner).insert(key, name.clone());
+                    return Ok(name);
+                }
                 Err(e) if e.kind() == ErrorKind::TemplateNotFound => continue,
                 Err(e) => return Err(SchedulerError::Script { template: name, message: format!("{e:#}") }),
-            };
-            let text = template
-                .render(context)
-                .map_err(|e| SchedulerError::Script { template: name.clone(), message: format!("{e:#}") })?;
-            return Ok(RenderedScript { template: name, text: tidy(&text) });
+            }
         }
         Err(SchedulerError::Config("generic.j2 disappeared from the scripts directory".into()))
     }

@@ -258,6 +258,30 @@ where
     }
 }
 
+/// The select list that gathers rows of `columns` into the one JSON array [`query_json`] reads.
+pub(crate) fn json_rows(backend: DbBackend, columns: &str) -> String {
+    match backend {
+        DbBackend::Postgres => format!("json_agg(json_build_array({columns}))::text"),
+        _ => format!("json_group_array(json_array({columns}))"),
+    }
+}
+
+/// `IN` the ids bound by [`id_param`] as statement parameter `n`.
+pub(crate) fn in_ids(backend: DbBackend, n: usize) -> String {
+    match backend {
+        DbBackend::Postgres => format!("= ANY(${n}::uuid[])"),
+        _ => format!("IN (SELECT unhex(value) FROM jsonb_each(?{n}))"),
+    }
+}
+
+/// Statement parameter `n` as the backend writes it.
+pub(crate) fn param(backend: DbBackend, n: usize) -> String {
+    match backend {
+        DbBackend::Postgres => format!("${n}"),
+        _ => format!("?{n}"),
+    }
+}
+
 /// Key pairs for a lookup: positional JSON pairs on SQLite (`value->>0`, `value->>1`), two text
 /// arrays on PostgreSQL (`UNNEST($1::text[], $2::text[])`, which the planner handles far
 /// faster than expanding JSON).

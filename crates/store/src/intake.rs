@@ -110,7 +110,7 @@ pub async fn lock_customers<C: ConnectionTrait>(conn: &C, ids: &[CustomerId]) ->
     Ok(())
 }
 
-/// A case as a lookup returns it: the columns in [`CASE_COLUMNS`] order.
+/// A case as a lookup returns it: the columns in [`case_columns`] order.
 #[derive(serde::Deserialize)]
 pub(crate) struct CaseRow {
     id: uuid::Uuid,
@@ -133,19 +133,31 @@ pub(crate) struct CaseRow {
     reopened_at: Option<Time>,
 }
 
+/// Whether a case lookup reads grouping's similarity signature, a few hundred bytes a case that
+/// only grouping uses; skipped, it reads back empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Signature {
+    Read,
+    Skip,
+}
+
 /// The select list of [`CaseRow`], per backend (SQLite has no UUID type: hex of the blob).
-pub(crate) fn case_columns(backend: DbBackend) -> &'static str {
+pub(crate) fn case_columns(backend: DbBackend, signature: Signature) -> String {
+    let signature = match signature {
+        Signature::Read => "signature",
+        Signature::Skip => "''",
+    };
     match backend {
-        DbBackend::Postgres => {
+        DbBackend::Postgres => format!(
             "id, customer_id, category, status, escalation_risk::int, repeat_failure::int, complaint_count, \
-             first_complaint_at, last_complaint_at, opened_at, closed_at, updated_at, signature, extra_categories, \
+             first_complaint_at, last_complaint_at, opened_at, closed_at, updated_at, {signature}, extra_categories, \
              merged_into, merged_by, split_from, reopened_at"
-        }
-        _ => {
+        ),
+        _ => format!(
             "hex(id), hex(customer_id), category, status, escalation_risk, repeat_failure, complaint_count, \
-             first_complaint_at, last_complaint_at, opened_at, closed_at, updated_at, signature, extra_categories, \
+             first_complaint_at, last_complaint_at, opened_at, closed_at, updated_at, {signature}, extra_categories, \
              nullif(hex(merged_into), ''), nullif(hex(merged_by), ''), nullif(hex(split_from), ''), reopened_at"
-        }
+        ),
     }
 }
 
@@ -190,19 +202,13 @@ pub async fn find_groupable_cases<C: ConnectionTrait>(
     }
     let ids: Vec<uuid::Uuid> = customers.iter().map(|c| c.as_uuid()).collect();
     let backend = conn.get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => format!(
-            "SELECT json_agg(json_build_array({}))::text FROM cases WHERE customer_id = ANY($1::uuid[]) \
-             AND ((status = 'open' AND last_complaint_at >= $2) OR (status = 'closed' AND closed_at >= $3))",
-            case_columns(backend)
-        ),
-        _ => format!(
-            "SELECT json_group_array(json_array({})) FROM cases \
-             WHERE customer_id IN (SELECT unhex(value) FROM jsonb_each(?1)) \
-             AND ((status = 'open' AND last_complaint_at >= ?2) OR (status = 'closed' AND closed_at >= ?3))",
-            case_columns(backend)
-        ),
-    };
+    let (open, closed) = (bulk::param(backend, 2), bulk::param(backend, 3));
+    let sql = format!(
+        "SELECT {} FROM cases WHERE customer_id {} \
+         AND ((status = 'open' AND last_complaint_at >= {open}) OR (status = 'closed' AND closed_at >= {closed}))",
+        bulk::json_rows(backend, &case_columns(backend, Signature::Read)),
+        bulk::in_ids(backend, 1),
+    );
     let params = vec![bulk::id_param(backend, &ids)?, open_since.into(), closed_since.into()];
     let rows: Vec<CaseRow> = bulk::query_json(conn, &sql, params).await?;
     rows.into_iter().map(CaseRecord::try_from).collect()
@@ -214,11 +220,11 @@ pub async fn customer_cases<C: ConnectionTrait>(conn: &C, customer: CustomerId) 
     let sql = match backend {
         DbBackend::Postgres => format!(
             "SELECT json_agg(json_build_array({}) ORDER BY id)::text FROM cases WHERE customer_id = $1",
-            case_columns(backend)
+            case_columns(backend, Signature::Read)
         ),
         _ => format!(
             "SELECT json_group_array(json_array({})) FROM (SELECT * FROM cases WHERE customer_id = ?1 ORDER BY id)",
-            case_columns(backend)
+            case_columns(backend, Signature::Read)
         ),
     };
     let rows: Vec<CaseRow> = bulk::query_json(conn, &sql, vec![customer.as_uuid().into()]).await?;

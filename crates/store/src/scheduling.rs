@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::bulk::{self, Cell, Kind, OnConflict, Table};
 use crate::entities::{case, customer, escalation, job_run, outbox, report, task};
-use crate::intake::{CaseRow, case_columns};
+use crate::intake::{CaseRow, Signature, case_columns};
 use crate::{CaseRecord, CustomerRecord, StoreError};
 
 /// Statuses of a task that is still to be worked: a case has at most one such task.
@@ -180,7 +180,7 @@ pub enum SweepScope<'a> {
 /// which it would do from statistics that a sweep makes stale as it inserts thousands of tasks.
 fn needing_callback_sql(backend: DbBackend, select: &str, scope: SweepScope<'_>) -> String {
     let pg = backend == DbBackend::Postgres;
-    let (p, top) = if pg { ("$1", "$2") } else { ("?1", "?2") };
+    let (p, top) = (bulk::param(backend, 1), bulk::param(backend, 2));
     // A whole sweep's candidates are best found by joining whole tables; a chunk's, by keys.
     let fence = if pg && matches!(scope, SweepScope::Cases(_)) { " OFFSET 0" } else { "" };
     let (from, filter) = match scope {
@@ -198,7 +198,7 @@ fn needing_callback_sql(backend: DbBackend, select: &str, scope: SweepScope<'_>)
             "unnest($1::uuid[]) AS k(case_key) CROSS JOIN LATERAL (SELECT * FROM cases WHERE id = k.case_key OFFSET 0) c".to_owned(),
             String::new(),
         ),
-        SweepScope::Cases(_) => ("cases c".to_owned(), "AND c.id IN (SELECT unhex(value) FROM jsonb_each(?1))".to_owned()),
+        SweepScope::Cases(_) => ("cases c".to_owned(), format!("AND c.id {}", bulk::in_ids(backend, 1))),
     };
     format!(
         "SELECT {select} FROM {from} WHERE c.status = 'open' {filter} AND NOT EXISTS (\
@@ -225,11 +225,11 @@ pub async fn case_ids_needing_callback<C: ConnectionTrait>(
     scope: SweepScope<'_>,
 ) -> Result<Vec<(CaseId, CustomerId)>, StoreError> {
     let backend = conn.get_database_backend();
-    let select = match backend {
-        DbBackend::Postgres => "json_agg(json_build_array(c.id, c.customer_id))::text",
-        _ => "json_group_array(json_array(hex(c.id), hex(c.customer_id)))",
+    let columns = match backend {
+        DbBackend::Postgres => "c.id, c.customer_id",
+        _ => "hex(c.id), hex(c.customer_id)",
     };
-    let sql = needing_callback_sql(backend, select, scope);
+    let sql = needing_callback_sql(backend, &bulk::json_rows(backend, columns), scope);
     let mut rows: Vec<(uuid::Uuid, uuid::Uuid)> = bulk::query_json(conn, &sql, scope_params(backend, scope)?).await?;
     rows.sort_unstable();
     Ok(rows.into_iter().map(|(case, customer)| (CaseId::from_uuid(case), CustomerId::from_uuid(customer))).collect())
@@ -241,12 +241,7 @@ pub async fn cases_needing_callback<C: ConnectionTrait>(
     scope: SweepScope<'_>,
 ) -> Result<Vec<CaseRecord>, StoreError> {
     let backend = conn.get_database_backend();
-    // Without grouping's similarity signature: a few hundred bytes a case that calls never use.
-    let columns = case_columns(backend).replacen("signature", "''", 1);
-    let select = match backend {
-        DbBackend::Postgres => format!("json_agg(json_build_array({columns}))::text"),
-        _ => format!("json_group_array(json_array({columns}))"),
-    };
+    let select = bulk::json_rows(backend, &case_columns(backend, Signature::Skip));
     let sql = needing_callback_sql(backend, &select, scope);
     let rows: Vec<CaseRow> = bulk::query_json(conn, &sql, scope_params(backend, scope)?).await?;
     let mut cases = rows.into_iter().map(CaseRecord::try_from).collect::<Result<Vec<_>, _>>()?;
@@ -259,18 +254,11 @@ pub async fn cases_by_ids<C: ConnectionTrait>(conn: &C, ids: &[CaseId]) -> Resul
         return Ok(Vec::new());
     }
     let backend = conn.get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => {
-            format!(
-                "SELECT json_agg(json_build_array({}))::text FROM cases WHERE id = ANY($1::uuid[])",
-                case_columns(backend)
-            )
-        }
-        _ => format!(
-            "SELECT json_group_array(json_array({})) FROM cases WHERE id IN (SELECT unhex(value) FROM jsonb_each(?1))",
-            case_columns(backend)
-        ),
-    };
+    let sql = format!(
+        "SELECT {} FROM cases WHERE id {}",
+        bulk::json_rows(backend, &case_columns(backend, Signature::Read)),
+        bulk::in_ids(backend, 1)
+    );
     let ids: Vec<uuid::Uuid> = ids.iter().map(|c| c.as_uuid()).collect();
     let rows: Vec<CaseRow> = bulk::query_json(conn, &sql, vec![bulk::id_param(backend, &ids)?]).await?;
     rows.into_iter().map(CaseRecord::try_from).collect()
@@ -288,18 +276,16 @@ pub async fn customers_by_ids<C: ConnectionTrait>(
         return Ok(Vec::new());
     }
     let backend = conn.get_database_backend();
-    let sql = match backend {
+    let columns = match backend {
         DbBackend::Postgres => {
-            "SELECT json_agg(json_build_array(id, display_name, email, tier, temperament, temperament_set_by, \
-             timezone, do_not_disturb::int))::text FROM customers WHERE id = ANY($1::uuid[])"
+            "id, display_name, email, tier, temperament, temperament_set_by, timezone, do_not_disturb::int"
         }
-        _ => {
-            "SELECT json_group_array(json_array(hex(id), display_name, email, tier, temperament, temperament_set_by, \
-             timezone, do_not_disturb)) FROM customers WHERE id IN (SELECT unhex(value) FROM jsonb_each(?1))"
-        }
+        _ => "hex(id), display_name, email, tier, temperament, temperament_set_by, timezone, do_not_disturb",
     };
+    let sql =
+        format!("SELECT {} FROM customers WHERE id {}", bulk::json_rows(backend, columns), bulk::in_ids(backend, 1));
     let ids: Vec<uuid::Uuid> = ids.iter().map(|c| c.as_uuid()).collect();
-    let rows: Vec<CustomerRow> = bulk::query_json(conn, sql, vec![bulk::id_param(backend, &ids)?]).await?;
+    let rows: Vec<CustomerRow> = bulk::query_json(conn, &sql, vec![bulk::id_param(backend, &ids)?]).await?;
     Ok(rows
         .into_iter()
         .map(|CustomerRow(id, name, email, tier, temperament, temperament_set_by, timezone, do_not_disturb)| {
@@ -333,19 +319,18 @@ pub async fn complaint_lines<C: ConnectionTrait>(conn: &C, cases: &[CaseId]) -> 
         return Ok(Vec::new());
     }
     let backend = conn.get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => {
-            "SELECT json_agg(json_build_array(id, case_id, channel, received_at, text, satisfaction))::text \
-             FROM complaints WHERE case_id = ANY($1::uuid[])"
-        }
-        _ => {
-            "SELECT json_group_array(json_array(hex(id), hex(case_id), channel, received_at, text, satisfaction)) \
-             FROM complaints WHERE case_id IN (SELECT unhex(value) FROM jsonb_each(?1))"
-        }
+    let columns = match backend {
+        DbBackend::Postgres => "id, case_id, channel, received_at, text, satisfaction",
+        _ => "hex(id), hex(case_id), channel, received_at, text, satisfaction",
     };
+    let sql = format!(
+        "SELECT {} FROM complaints WHERE case_id {}",
+        bulk::json_rows(backend, columns),
+        bulk::in_ids(backend, 1)
+    );
     type Row = (uuid::Uuid, uuid::Uuid, String, DateTime<Utc>, String, Option<i16>);
     let ids: Vec<uuid::Uuid> = cases.iter().map(|c| c.as_uuid()).collect();
-    let mut rows: Vec<Row> = bulk::query_json(conn, sql, vec![bulk::id_param(backend, &ids)?]).await?;
+    let mut rows: Vec<Row> = bulk::query_json(conn, &sql, vec![bulk::id_param(backend, &ids)?]).await?;
     rows.sort_unstable_by_key(|(id, _, _, at, _, _)| (*at, *id));
     Ok(rows
         .into_iter()
@@ -392,14 +377,19 @@ pub async fn set_temperament(
     Ok(true)
 }
 
+async fn task_records<C: ConnectionTrait>(
+    conn: &C,
+    query: sea_orm::Select<task::Entity>,
+) -> Result<Vec<TaskRecord>, StoreError> {
+    Ok(query.all(conn).await?.into_iter().map(Into::into).collect())
+}
+
 /// Every task of these cases, any status.
 pub async fn tasks_of_cases<C: ConnectionTrait>(conn: &C, ids: &[CaseId]) -> Result<Vec<TaskRecord>, StoreError> {
-    let rows = task::Entity::find()
+    let query = task::Entity::find()
         .filter(task::Column::CaseId.is_in(ids.iter().map(|c| c.as_uuid())))
-        .order_by_asc(task::Column::CreatedAt)
-        .all(conn)
-        .await?;
-    Ok(rows.into_iter().map(Into::into).collect())
+        .order_by_asc(task::Column::CreatedAt);
+    task_records(conn, query).await
 }
 
 /// When the calls of these customers happen, over every case they own now, from `since` on:
@@ -477,13 +467,13 @@ pub async fn team_budget<C: ConnectionTrait>(
     team: &str,
     month: &str,
 ) -> Result<Option<(i64, i64)>, StoreError> {
-    let sql = match conn.get_database_backend() {
-        DbBackend::Postgres => "SELECT budget_fen, committed_fen FROM team_budgets WHERE team = $1 AND month = $2",
-        _ => "SELECT budget_fen, committed_fen FROM team_budgets WHERE team = ?1 AND month = ?2",
-    };
-    let row = conn
-        .query_one_raw(Statement::from_sql_and_values(conn.get_database_backend(), sql, [team.into(), month.into()]))
-        .await?;
+    let backend = conn.get_database_backend();
+    let sql = format!(
+        "SELECT budget_fen, committed_fen FROM team_budgets WHERE team = {} AND month = {}",
+        bulk::param(backend, 1),
+        bulk::param(backend, 2)
+    );
+    let row = conn.query_one_raw(Statement::from_sql_and_values(backend, sql, [team.into(), month.into()])).await?;
     match row {
         Some(row) => Ok(Some((row.try_get_by_index(0)?, row.try_get_by_index(1)?))),
         None => Ok(None),
@@ -498,14 +488,13 @@ pub async fn open_team_budget<C: ConnectionTrait>(
     budget_fen: i64,
 ) -> Result<bool, StoreError> {
     let backend = conn.get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => {
-            "INSERT INTO team_budgets (team, month, budget_fen, committed_fen) VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING"
-        }
-        _ => {
-            "INSERT INTO team_budgets (team, month, budget_fen, committed_fen) VALUES (?1, ?2, ?3, 0) ON CONFLICT DO NOTHING"
-        }
-    };
+    let p = |n| bulk::param(backend, n);
+    let sql = format!(
+        "INSERT INTO team_budgets (team, month, budget_fen, committed_fen) VALUES ({}, {}, {}, 0) ON CONFLICT DO NOTHING",
+        p(1),
+        p(2),
+        p(3)
+    );
     let done = conn
         .execute_raw(Statement::from_sql_and_values(backend, sql, [team.into(), month.into(), budget_fen.into()]))
         .await?;
@@ -518,26 +507,22 @@ pub async fn tasks_completed_between<C: ConnectionTrait>(
     after: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Result<Vec<TaskRecord>, StoreError> {
-    let rows = task::Entity::find()
+    let query = task::Entity::find()
         .filter(task::Column::CompletedAt.gt(after))
         .filter(task::Column::CompletedAt.lte(until))
         .filter(task::Column::Status.eq("done"))
-        .order_by_asc(task::Column::CompletedAt)
-        .all(conn)
-        .await?;
-    Ok(rows.into_iter().map(Into::into).collect())
+        .order_by_asc(task::Column::CompletedAt);
+    task_records(conn, query).await
 }
 
 /// Tasks in work whose due time passed before `before` and that no one escalated yet.
 pub async fn overdue_tasks<C: ConnectionTrait>(conn: &C, before: DateTime<Utc>) -> Result<Vec<TaskRecord>, StoreError> {
-    let rows = task::Entity::find()
+    let query = task::Entity::find()
         .filter(task::Column::Status.is_in(IN_WORK))
         .filter(task::Column::DueAt.lt(before))
         .filter(task::Column::EscalatedAt.is_null())
-        .order_by_asc(task::Column::DueAt)
-        .all(conn)
-        .await?;
-    Ok(rows.into_iter().map(Into::into).collect())
+        .order_by_asc(task::Column::DueAt);
+    task_records(conn, query).await
 }
 
 /// Records an SLA escalation and raises the task's priority; false when it was escalated already.
@@ -637,7 +622,7 @@ pub async fn tasks_page<C: ConnectionTrait>(
     if let Some(after) = after {
         query = query.filter(task::Column::Id.gt(after.as_uuid()));
     }
-    Ok(query.all(conn).await?.into_iter().map(Into::into).collect())
+    task_records(conn, query).await
 }
 
 /// An email to send, queued once per `dedupe_key`.
@@ -727,12 +712,11 @@ pub async fn complaints_per_category<C: ConnectionTrait>(
     until: DateTime<Utc>,
 ) -> Result<Vec<(String, i64)>, StoreError> {
     let backend = conn.get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => {
-            "SELECT category, count(*) FROM complaints WHERE received_at >= $1 AND received_at < $2 GROUP BY category"
-        }
-        _ => "SELECT category, count(*) FROM complaints WHERE received_at >= ?1 AND received_at < ?2 GROUP BY category",
-    };
+    let sql = format!(
+        "SELECT category, count(*) FROM complaints WHERE received_at >= {} AND received_at < {} GROUP BY category",
+        bulk::param(backend, 1),
+        bulk::param(backend, 2)
+    );
     let rows = conn.query_all_raw(Statement::from_sql_and_values(backend, sql, [from.into(), until.into()])).await?;
     rows.iter().map(|row| Ok((row.try_get_by_index::<String>(0)?, row.try_get_by_index::<i64>(1)?))).collect()
 }
