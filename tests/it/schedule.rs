@@ -455,6 +455,41 @@ async fn closed_cases_reports_and_budgets(db: TestDb) {
     db.assert_consistent().await;
 }
 
+/// Tasks belong to cases, and a merge of customers moves the cases: the export names the
+/// customer a task's case belongs to now, not the one it was made for.
+async fn a_merge_of_customers_moves_their_tasks(db: TestDb) {
+    let mend = db.mend();
+    mend.import_lines(&lines(&[
+        complaint("hotline", "m-1", "2026-11-24T09:00:00+08:00", json!({"phone": "13800138101"}), "宽带断网一上午了"),
+        complaint("wechat", "m-2", "2026-11-24T09:10:00+08:00", json!({"wechat_openid": "oMerge"}), "话费多扣了30元"),
+    ]));
+    schedule(&mend, "generate_callbacks", "2026-11-24T10:00:00+08:00");
+    let before: BTreeSet<String> = tasks(&mend).iter().map(|t| t["customer_id"].to_string()).collect();
+    assert_eq!(before.len(), 2, "two customers, two tasks: {before:?}");
+
+    // One bot session carries both keys: the two customers are one person.
+    mend.import_lines(&lines(&[complaint(
+        "bot",
+        "m-3",
+        "2026-11-24T10:30:00+08:00",
+        json!({"phone": "13800138101", "wechat_openid": "oMerge"}),
+        "宽带还是断的",
+    )]));
+    let owner_of: BTreeMap<String, String> = mend
+        .run(&["cases", "export"], b"")
+        .json_lines()
+        .iter()
+        .map(|c| (c["case_id"].to_string(), c["customer_id"].to_string()))
+        .collect();
+    let after = tasks(&mend);
+    assert_eq!(after.len(), 2);
+    let survivors: BTreeSet<&String> = owner_of.values().collect();
+    assert_eq!(survivors.len(), 1, "the cases now belong to one customer: {owner_of:?}");
+    for task in &after {
+        assert_eq!(task["customer_id"].to_string(), owner_of[&task["case_id"].to_string()], "{task}");
+    }
+}
+
 both_databases!(
     callback_generation_is_idempotent_and_exported_as_documented,
     a_case_needs_a_callback_until_a_call_covers_its_latest_complaint,
@@ -463,4 +498,5 @@ both_databases!(
     follow_ups_retries_and_escalations,
     job_runs_and_temperament_over_the_api,
     closed_cases_reports_and_budgets,
+    a_merge_of_customers_moves_their_tasks,
 );

@@ -43,7 +43,9 @@ impl Store {
         options
             .sqlx_logging(false)
             .acquire_timeout(Duration::from_secs(30))
-            // WAL lets readers (exports, the API) work while an import writes; NORMAL sync is
+            // WAL lets other processes read (an export while `mend serve` or an import writes);
+            // inside one process sea-orm keeps a single SQLite connection, which bulk work
+            // measured faster than several (BENCHMARKS.md, callback generation). NORMAL sync is
             // durable across application crashes, which is what a WAL database promises.
             .map_sqlx_sqlite_opts(|o| {
                 o.journal_mode(SqliteJournalMode::Wal)

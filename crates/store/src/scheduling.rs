@@ -2,6 +2,8 @@
 //! been called and paid already, the tasks themselves, job runs (who runs an occurrence), the
 //! email outbox, SLA escalations and reports. The rules live in `mend-scheduler`.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use mend_core::{CaseId, CustomerId, JobRunId, TaskId};
 use sea_orm::sea_query::Expr;
@@ -23,6 +25,8 @@ pub const IN_WORK: [&str; 2] = ["open", "claimed"];
 pub struct TaskRecord {
     pub task_id: TaskId,
     pub case_id: CaseId,
+    /// The case's customer now: a merge of customers moves their cases, and the tasks with
+    /// them. (The task row keeps the customer it was made for.)
     pub customer_id: Option<CustomerId>,
     pub kind: String,
     pub status: String,
@@ -381,7 +385,25 @@ async fn task_records<C: ConnectionTrait>(
     conn: &C,
     query: sea_orm::Select<task::Entity>,
 ) -> Result<Vec<TaskRecord>, StoreError> {
-    Ok(query.all(conn).await?.into_iter().map(Into::into).collect())
+    let mut records: Vec<TaskRecord> = query.all(conn).await?.into_iter().map(Into::into).collect();
+    let mut case_ids: Vec<uuid::Uuid> = records.iter().map(|t| t.case_id.as_uuid()).collect();
+    case_ids.sort_unstable();
+    case_ids.dedup();
+    let owners: HashMap<uuid::Uuid, uuid::Uuid> = case::Entity::find()
+        .select_only()
+        .columns([case::Column::Id, case::Column::CustomerId])
+        .filter(case::Column::Id.is_in(case_ids))
+        .into_tuple()
+        .all(conn)
+        .await?
+        .into_iter()
+        .collect();
+    for record in &mut records {
+        if let Some(owner) = owners.get(&record.case_id.as_uuid()) {
+            record.customer_id = Some(CustomerId::from_uuid(*owner));
+        }
+    }
+    Ok(records)
 }
 
 /// Every task of these cases, any status.
