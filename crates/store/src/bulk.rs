@@ -332,13 +332,14 @@ pub(crate) fn repoint(
 }
 
 /// Ids for a lookup: a JSON array of hex strings on SQLite, a `uuid[]` on PostgreSQL.
-pub(crate) fn id_param(backend: DbBackend, ids: &[uuid::Uuid]) -> Result<Value, StoreError> {
+pub(crate) fn id_param(backend: DbBackend, ids: impl IntoIterator<Item = uuid::Uuid>) -> Result<Value, StoreError> {
+    let ids = ids.into_iter();
     match backend {
         DbBackend::Postgres => {
-            let values = ids.iter().map(|id| Value::Uuid(Some(*id))).collect();
+            let values = ids.map(|id| Value::Uuid(Some(id))).collect();
             Ok(Value::Array(ArrayType::Uuid, Some(Box::new(values))))
         }
-        _ => json_param(&ids.iter().map(|id| uuid(*id)).collect::<Vec<_>>()),
+        _ => json_param(&ids.map(uuid).collect::<Vec<_>>()),
     }
 }
 

@@ -105,7 +105,7 @@ pub async fn lock_customers<C: ConnectionTrait>(conn: &C, ids: &[CustomerId]) ->
     // statement: a statement that waited for a lock still reads other tables as of its start.
     let sql =
         "SELECT count(*) FROM (SELECT id FROM customers WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE) locked";
-    let ids = bulk::id_param(DbBackend::Postgres, &sorted)?;
+    let ids = bulk::id_param(DbBackend::Postgres, sorted)?;
     conn.query_one_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, [ids])).await?;
     Ok(())
 }
@@ -200,7 +200,6 @@ pub async fn find_groupable_cases<C: ConnectionTrait>(
     if customers.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<uuid::Uuid> = customers.iter().map(|c| c.as_uuid()).collect();
     let backend = conn.get_database_backend();
     let (open, closed) = (bulk::param(backend, 2), bulk::param(backend, 3));
     let sql = format!(
@@ -209,7 +208,8 @@ pub async fn find_groupable_cases<C: ConnectionTrait>(
         bulk::json_rows(backend, &case_columns(backend, Signature::Read)),
         bulk::in_ids(backend, 1),
     );
-    let params = vec![bulk::id_param(backend, &ids)?, open_since.into(), closed_since.into()];
+    let params =
+        vec![bulk::id_param(backend, customers.iter().map(|c| c.as_uuid()))?, open_since.into(), closed_since.into()];
     let rows: Vec<CaseRow> = bulk::query_json(conn, &sql, params).await?;
     rows.into_iter().map(CaseRecord::try_from).collect()
 }

@@ -218,7 +218,7 @@ fn scope_params(backend: DbBackend, scope: SweepScope<'_>) -> Result<Vec<sea_orm
         // guesses a third of the table (a full scan); a closed one it guesses small.
         SweepScope::TouchedSince(floor) => vec![floor.into(), uuid::Uuid::max().into()],
         SweepScope::Cases(ids) => {
-            vec![bulk::id_param(backend, &ids.iter().map(|c| c.as_uuid()).collect::<Vec<_>>())?]
+            vec![bulk::id_param(backend, ids.iter().map(|c| c.as_uuid()))?]
         }
     })
 }
@@ -263,8 +263,8 @@ pub async fn cases_by_ids<C: ConnectionTrait>(conn: &C, ids: &[CaseId]) -> Resul
         bulk::json_rows(backend, &case_columns(backend, Signature::Read)),
         bulk::in_ids(backend, 1)
     );
-    let ids: Vec<uuid::Uuid> = ids.iter().map(|c| c.as_uuid()).collect();
-    let rows: Vec<CaseRow> = bulk::query_json(conn, &sql, vec![bulk::id_param(backend, &ids)?]).await?;
+    let rows: Vec<CaseRow> =
+        bulk::query_json(conn, &sql, vec![bulk::id_param(backend, ids.iter().map(|c| c.as_uuid()))?]).await?;
     rows.into_iter().map(CaseRecord::try_from).collect()
 }
 
@@ -288,8 +288,8 @@ pub async fn customers_by_ids<C: ConnectionTrait>(
     };
     let sql =
         format!("SELECT {} FROM customers WHERE id {}", bulk::json_rows(backend, columns), bulk::in_ids(backend, 1));
-    let ids: Vec<uuid::Uuid> = ids.iter().map(|c| c.as_uuid()).collect();
-    let rows: Vec<CustomerRow> = bulk::query_json(conn, &sql, vec![bulk::id_param(backend, &ids)?]).await?;
+    let rows: Vec<CustomerRow> =
+        bulk::query_json(conn, &sql, vec![bulk::id_param(backend, ids.iter().map(|c| c.as_uuid()))?]).await?;
     Ok(rows
         .into_iter()
         .map(|CustomerRow(id, name, email, tier, temperament, temperament_set_by, timezone, do_not_disturb)| {
@@ -333,8 +333,8 @@ pub async fn complaint_lines<C: ConnectionTrait>(conn: &C, cases: &[CaseId]) -> 
         bulk::in_ids(backend, 1)
     );
     type Row = (uuid::Uuid, uuid::Uuid, String, DateTime<Utc>, String, Option<i16>);
-    let ids: Vec<uuid::Uuid> = cases.iter().map(|c| c.as_uuid()).collect();
-    let mut rows: Vec<Row> = bulk::query_json(conn, &sql, vec![bulk::id_param(backend, &ids)?]).await?;
+    let params = vec![bulk::id_param(backend, cases.iter().map(|c| c.as_uuid()))?];
+    let mut rows: Vec<Row> = bulk::query_json(conn, &sql, params).await?;
     rows.sort_unstable_by_key(|(id, _, _, at, _, _)| (*at, *id));
     Ok(rows
         .into_iter()
@@ -386,6 +386,9 @@ async fn task_records<C: ConnectionTrait>(
     query: sea_orm::Select<task::Entity>,
 ) -> Result<Vec<TaskRecord>, StoreError> {
     let mut records: Vec<TaskRecord> = query.all(conn).await?.into_iter().map(Into::into).collect();
+    if records.is_empty() {
+        return Ok(records);
+    }
     let mut case_ids: Vec<uuid::Uuid> = records.iter().map(|t| t.case_id.as_uuid()).collect();
     case_ids.sort_unstable();
     case_ids.dedup();
@@ -477,8 +480,8 @@ where
     if customers.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<uuid::Uuid> = customers.iter().map(|c| c.as_uuid()).collect();
-    let params = vec![bulk::id_param(conn.get_database_backend(), &ids)?, since.into()];
+    let ids = customers.iter().map(|c| c.as_uuid());
+    let params = vec![bulk::id_param(conn.get_database_backend(), ids)?, since.into()];
     let rows: Vec<(uuid::Uuid, T)> = bulk::query_json(conn, sql, params).await?;
     Ok(rows.into_iter().map(|(id, value)| (CustomerId::from_uuid(id), value)).collect())
 }
