@@ -134,6 +134,10 @@ pub async fn import(settings: &Settings, args: &ImportBench) -> Result<()> {
         "stretch": stretch,
         "first_stretch_per_second": rate_between(0, stretch),
         "last_stretch_per_second": rate_between(args.complaints - stretch, args.complaints),
+        // The whole curve: where the rate settles, and whether it keeps falling.
+        "stretches_per_second": (0..args.complaints / stretch.max(1))
+            .map(|i| rate_between(i * stretch, (i + 1) * stretch))
+            .collect::<Vec<_>>(),
         "peak_rss_mib": peak_rss_mib(),
         "summary": summary,
     });

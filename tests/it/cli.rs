@@ -62,4 +62,20 @@ fn a_bad_configuration_is_reported_not_ignored() {
     assert!(out.stderr.contains("Mars/Olympus"), "{}", out.stderr);
 }
 
+/// The import bench reports every stretch of the run in order, and its first and last stretch
+/// are the ends of that curve.
+#[test]
+fn the_import_bench_reports_the_rate_of_every_stretch() {
+    let db = TestDb::sqlite();
+    let args = ["bench", "import", "--complaints", "3000", "--customers", "400", "--target", "sqlite"];
+    let report = db.mend().run(&args, b"").json();
+    assert_eq!(report["summary"]["records"], 3000);
+    assert_eq!(report["stretch"], 1500);
+    let stretches = report["stretches_per_second"].as_array().unwrap();
+    assert_eq!(stretches.len(), 2);
+    assert!(stretches.iter().all(|rate| rate.as_f64().unwrap() > 0.0), "{report}");
+    assert_eq!(report["first_stretch_per_second"], stretches[0]);
+    assert_eq!(report["last_stretch_per_second"], stretches[1]);
+}
+
 both_databases!(cases_export_has_the_documented_shape, the_demo_loads_its_samples_and_reports);
