@@ -392,15 +392,17 @@ async fn task_records<C: ConnectionTrait>(
     let mut case_ids: Vec<uuid::Uuid> = records.iter().map(|t| t.case_id.as_uuid()).collect();
     case_ids.sort_unstable();
     case_ids.dedup();
-    let owners: HashMap<uuid::Uuid, uuid::Uuid> = case::Entity::find()
-        .select_only()
-        .columns([case::Column::Id, case::Column::CustomerId])
-        .filter(case::Column::Id.is_in(case_ids))
-        .into_tuple()
-        .all(conn)
-        .await?
-        .into_iter()
-        .collect();
+    // The ids go as one parameter: an SLA sweep after downtime can find more overdue tasks than
+    // a statement may have bound values.
+    let backend = conn.get_database_backend();
+    let columns = match backend {
+        DbBackend::Postgres => "id, customer_id",
+        _ => "hex(id), hex(customer_id)",
+    };
+    let sql = format!("SELECT {} FROM cases WHERE id {}", bulk::json_rows(backend, columns), bulk::in_ids(backend, 1));
+    let rows: Vec<(uuid::Uuid, uuid::Uuid)> =
+        bulk::query_json(conn, &sql, vec![bulk::id_param(backend, case_ids)?]).await?;
+    let owners: HashMap<uuid::Uuid, uuid::Uuid> = rows.into_iter().collect();
     for record in &mut records {
         if let Some(owner) = owners.get(&record.case_id.as_uuid()) {
             record.customer_id = Some(CustomerId::from_uuid(*owner));
