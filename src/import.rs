@@ -226,7 +226,7 @@ impl<'a> Importer<'a> {
             progress.set_position(bytes_read.load(Ordering::Relaxed));
             progress.set_message(format!("{} records", summary.records));
         }
-        stream.commit().await?;
+        stream.finish().await?;
         summary.cases_updated = updated.len() as u64;
         progress.finish_and_clear();
         parser.join().map_err(|_| anyhow::anyhow!("the reader thread panicked"))??;

@@ -1,7 +1,7 @@
 //! `mend import --channel json`: idempotency and quarantine, on both databases.
 
 use mend_store::entities::quarantine;
-use sea_orm::{EntityTrait, QueryOrder};
+use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder};
 use serde_json::json;
 
 use crate::support::{TestDb, both_databases, complaint, lines};
@@ -194,7 +194,67 @@ async fn a_late_complaint_through_a_fresh_link_finds_older_cases(db: TestDb) {
     assert!(cases.contains(&("broadband_outage".into(), vec!["day-1".into(), "day-5".into()])), "{cases:?}");
 }
 
+/// A long import on SQLite copies the log into the database file beside its transactions. The
+/// log stays bounded however many transactions run (with a limit of 0 every commit waits for the
+/// copy of its pages, so the log starts over at each transaction), every committed row is kept,
+/// and at the end the log is empty and commits checkpoint themselves again. PostgreSQL's server
+/// checkpoints on its own: there is no checkpointer.
+async fn background_checkpoints_keep_the_log_bounded_and_lose_nothing(db: TestDb) {
+    let store = db.store().await;
+    let Some(checkpoints) = store.background_checkpoints().await.expect("start") else {
+        assert!(db.url.starts_with("postgres"), "only PostgreSQL has no checkpointer");
+        return;
+    };
+    let mut checkpoints = checkpoints.with_log_limit(0);
+    let conn = store.connection();
+    let autocheckpoint = || async {
+        let row = conn
+            .query_one_raw(sea_orm::Statement::from_string(conn.get_database_backend(), "PRAGMA wal_autocheckpoint"));
+        row.await.expect("pragma").expect("a row").try_get_by_index::<i64>(0).expect("a number")
+    };
+    assert_eq!(autocheckpoint().await, 0, "commits leave checkpoints to the checkpointer");
+    conn.execute_unprepared("CREATE TABLE scratch (n INTEGER PRIMARY KEY, data BLOB)").await.expect("create");
+    let path = db.url.trim_start_matches("sqlite://").split('?').next().expect("a path").to_owned();
+    let log = std::path::PathBuf::from(format!("{path}-wal"));
+    let (transactions, rows, row_bytes) = (24, 250, 4000);
+    let mut largest_log = 0;
+    for t in 0..transactions {
+        let tx = store.begin_write().await.expect("begin");
+        let insert = format!(
+            "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {rows}) \
+             INSERT INTO scratch (n, data) SELECT {t} * 1000 + i, randomblob({row_bytes}) FROM s"
+        );
+        tx.execute_unprepared(&insert).await.expect("insert");
+        tx.commit().await.expect("commit");
+        checkpoints.after_commit().await.expect("checkpoint");
+        largest_log = largest_log.max(std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0));
+    }
+    let one_transaction = rows * row_bytes;
+    assert!(
+        largest_log < 3 * one_transaction,
+        "the log grew to {largest_log} bytes; one transaction writes about {one_transaction}"
+    );
+    checkpoints.finish().await.expect("finish");
+    assert_eq!(autocheckpoint().await, 8192, "commits checkpoint themselves again");
+    assert_eq!(std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0), 0, "the log is empty");
+    drop(store);
+    let fresh = db.store().await;
+    let count = fresh
+        .connection()
+        .query_one_raw(sea_orm::Statement::from_string(
+            fresh.connection().get_database_backend(),
+            "SELECT count(*) FROM scratch",
+        ))
+        .await
+        .expect("count")
+        .expect("a row")
+        .try_get_by_index::<i64>(0)
+        .expect("a number");
+    assert_eq!(count, (transactions * rows) as i64);
+}
+
 both_databases!(
+    background_checkpoints_keep_the_log_bounded_and_lose_nothing,
     batch_boundaries_do_not_change_grouping,
     a_late_complaint_through_a_fresh_link_finds_older_cases,
     reimport_is_idempotent,

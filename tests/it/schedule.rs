@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use mend_core::TaskId;
+use mend_core::{CaseId, TaskId};
 use serde_json::{Value, json};
 
 use crate::support::{Mend, TestDb, both_databases, complaint, lines};
@@ -490,7 +490,32 @@ async fn a_merge_of_customers_moves_their_tasks(db: TestDb) {
     }
 }
 
+/// A survey catch-up after downtime asks for the tasks of more closed cases than one statement
+/// may bind values (32,766 on SQLite, 65,535 on PostgreSQL): all are found, oldest first.
+async fn tasks_of_more_cases_than_a_statement_may_bind(db: TestDb) {
+    let mend = db.mend();
+    mend.import_lines(&lines(&[
+        complaint("hotline", "b-1", "2026-11-24T09:00:00+08:00", json!({"phone": "13800138201"}), "宽带断网一上午了"),
+        complaint("wechat", "b-2", "2026-11-24T09:10:00+08:00", json!({"wechat_openid": "oBind"}), "话费多扣了30元"),
+    ]));
+    schedule(&mend, "generate_callbacks", "2026-11-24T10:00:00+08:00");
+    let made = tasks(&mend);
+    assert_eq!(made.len(), 2);
+    let mut ids: Vec<CaseId> = (0..70_000).map(|_| CaseId::new()).collect();
+    for task in &made {
+        let id: uuid::Uuid = task["case_id"].as_str().expect("a case id").parse().expect("a uuid");
+        ids.push(CaseId::from_uuid(id));
+    }
+    let store = db.store().await;
+    let found = mend_store::scheduling::tasks_of_cases(store.connection(), &ids).await.expect("no bind limit");
+    let found_ids: BTreeSet<String> = found.iter().map(|t| t.task_id.to_string()).collect();
+    let made_ids: BTreeSet<String> = made.iter().map(|t| t["task_id"].as_str().expect("an id").to_owned()).collect();
+    assert_eq!(found_ids, made_ids);
+    assert!(found.windows(2).all(|w| w[0].created_at <= w[1].created_at), "oldest first");
+}
+
 both_databases!(
+    tasks_of_more_cases_than_a_statement_may_bind,
     callback_generation_is_idempotent_and_exported_as_documented,
     a_case_needs_a_callback_until_a_call_covers_its_latest_complaint,
     concurrent_sweeps_give_each_case_one_task,

@@ -311,7 +311,11 @@ impl Intake {
             self.recount(&mut target, &moving, now);
             changed.push(target);
         }
-        BatchWrite { cases: changed, ..BatchWrite::default() }.encode(store.backend(), now)?.execute(&tx).await?;
+        let case_owners = changed.iter().filter(|c| c.customer_id == restored).map(|c| (c.id, restored)).collect();
+        BatchWrite { cases: changed, case_owners, ..BatchWrite::default() }
+            .encode(store.backend(), now)?
+            .execute(&tx)
+            .await?;
         let report = UnmergeReport {
             merge_id: merge.merge_id,
             survivor_id: survivor,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use mend_core::Delivery;
 use mend_store::intake::EncodedWrite;
-use mend_store::{Backend, DatabaseTransaction, Store, StoreError};
+use mend_store::{Backend, Checkpointer, DatabaseTransaction, Store, StoreError};
 
 use crate::intake::Readings;
 use crate::working_set::WorkingSet;
@@ -31,7 +31,9 @@ const SQLITE_HOLD_DELIVERIES: usize = 12_000;
 /// and a batch retries on conflict. On SQLite, where one writer holds the database at a time
 /// anyway, a transaction carries batches for up to [`SQLITE_HOLD`] (and [`SQLITE_HOLD_DELIVERIES`]) and is pipelined: while the
 /// database writes batch *n*, another thread decides batch *n + 1* from the transaction's
-/// [`WorkingSet`], which knows everything decided so far, written or not.
+/// [`WorkingSet`], which knows everything decided so far, written or not. Its write-ahead log
+/// is copied into the database file by a [`Checkpointer`] beside the transactions, not inside
+/// their commits; [`IntakeStream::finish`] ends that.
 ///
 /// A report is final once [`IntakeStream::commit`] returns; an error drops the open
 /// transaction and with it the batches it carried.
@@ -42,6 +44,9 @@ pub struct IntakeStream<'a> {
     /// Deliveries recorded, and how many there were when statistics were last refreshed.
     recorded: usize,
     analyzed_at: usize,
+    /// SQLite's log is copied into the database file beside the stream's transactions, not
+    /// inside their commits (started with the first transaction).
+    checkpoints: Option<Checkpointer>,
 }
 
 /// Planner statistics are refreshed after this many deliveries, and again each time the
@@ -59,7 +64,7 @@ struct OpenTransaction {
 
 impl<'a> IntakeStream<'a> {
     pub fn new(intake: Arc<Intake>, store: &'a Store) -> Self {
-        Self { intake, store, open: None, recorded: 0, analyzed_at: 0 }
+        Self { intake, store, open: None, recorded: 0, analyzed_at: 0, checkpoints: None }
     }
 
     pub async fn record(&mut self, deliveries: Vec<Delivery>, now: DateTime<Utc>) -> Result<IntakeReport, CasesError> {
@@ -73,6 +78,9 @@ impl<'a> IntakeStream<'a> {
                 self.analyzed_at = self.recorded;
             }
             return Ok(report);
+        }
+        if self.checkpoints.is_none() {
+            self.checkpoints = self.store.background_checkpoints().await?;
         }
         let mut open = match self.open.take() {
             Some(open) => open,
@@ -112,7 +120,7 @@ impl<'a> IntakeStream<'a> {
 
         open.deliveries += report.outcomes.len();
         if open.opened.elapsed() >= SQLITE_HOLD || open.deliveries >= SQLITE_HOLD_DELIVERIES {
-            finish(open).await?;
+            self.write_and_commit(open).await?;
         } else {
             self.open = Some(open);
         }
@@ -122,16 +130,28 @@ impl<'a> IntakeStream<'a> {
     /// Writes and commits what is open now (before waiting for more input, and at the end).
     pub async fn commit(&mut self) -> Result<(), CasesError> {
         match self.open.take() {
-            Some(open) => finish(open).await,
+            Some(open) => self.write_and_commit(open).await,
             None => Ok(()),
         }
     }
-}
 
-async fn finish(mut open: OpenTransaction) -> Result<(), CasesError> {
-    if let Some(write) = open.pending.take() {
-        write.execute(&open.tx).await?;
+    /// Commits what is open and hands log checkpoints back to commits.
+    pub async fn finish(mut self) -> Result<(), CasesError> {
+        self.commit().await?;
+        if let Some(checkpoints) = self.checkpoints.take() {
+            checkpoints.finish().await?;
+        }
+        Ok(())
     }
-    open.tx.commit().await.map_err(StoreError::from)?;
-    Ok(())
+
+    async fn write_and_commit(&mut self, mut open: OpenTransaction) -> Result<(), CasesError> {
+        if let Some(write) = open.pending.take() {
+            write.execute(&open.tx).await?;
+        }
+        open.tx.commit().await.map_err(StoreError::from)?;
+        if let Some(checkpoints) = &mut self.checkpoints {
+            checkpoints.after_commit().await?;
+        }
+        Ok(())
+    }
 }

@@ -9,6 +9,7 @@ use sea_orm::{
 };
 
 use crate::StoreError;
+use crate::checkpoint::{AUTOCHECKPOINT_PAGES, Checkpointer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -56,7 +57,7 @@ impl Store {
                     // default 4 KiB (measured in BENCHMARKS.md). Takes effect for new files.
                     .page_size(8192)
                     .pragma("cache_size", "-32768")
-                    .pragma("wal_autocheckpoint", "8192")
+                    .pragma("wal_autocheckpoint", AUTOCHECKPOINT_PAGES.to_string())
                     .pragma("temp_store", "memory")
             });
         let db = Database::connect(options).await.map_err(|source| StoreError::Connect { url: redact(url), source })?;
@@ -115,6 +116,16 @@ impl Store {
             self.db.execute_unprepared("ANALYZE tasks (case_id, status, created_at)").await?;
         }
         Ok(())
+    }
+
+    /// On SQLite, a checkpointer that copies the write-ahead log into the database file beside
+    /// a long run of write transactions (an import) instead of inside its commits; `None` on
+    /// PostgreSQL, whose server does that itself.
+    pub async fn background_checkpoints(&self) -> Result<Option<Checkpointer>, StoreError> {
+        match self.backend() {
+            Backend::Sqlite => Ok(Some(Checkpointer::start(&self.db).await?)),
+            Backend::Postgres => Ok(None),
+        }
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {

@@ -246,8 +246,13 @@ pub struct BatchWrite<'a> {
     /// Cases folded into another: their stored complaints move (the cases themselves are in
     /// `cases`, written whole).
     pub case_merges: Vec<(CaseId, CaseId)>,
-    /// New and changed cases, written whole.
+    /// New and changed cases, written whole except for the customer of a stored case, which
+    /// only a merge (`customer_merges`) or `case_owners` moves: rewriting it on every update
+    /// would rewrite the case's entry in the customer index for every complaint that joins it.
     pub cases: Vec<CaseRecord>,
+    /// Stored cases given to another customer outside a customer merge (undoing a merge gives
+    /// them back).
+    pub case_owners: Vec<(CaseId, CustomerId)>,
     pub complaints: Vec<NewComplaint<'a>>,
     pub quarantine: Vec<NewQuarantine>,
 }
@@ -283,6 +288,14 @@ impl BatchWrite<'_> {
         statements.extend(IDENTITIES.insert(backend, self.identities.iter().map(identity_cells))?);
         let categories: Vec<String> = self.cases.iter().map(|c| encode_categories(&c.extra_categories)).collect();
         statements.extend(CASES.insert(backend, self.cases.iter().zip(&categories).map(|(c, e)| case_cells(c, e)))?);
+        let owners: Vec<(uuid::Uuid, uuid::Uuid)> =
+            self.case_owners.iter().map(|(case, customer)| (case.as_uuid(), customer.as_uuid())).collect();
+        statements.extend(bulk::repoint(
+            backend,
+            "UPDATE cases SET customer_id = {new} FROM {pairs} WHERE cases.id = {old}",
+            &owners,
+            now,
+        )?);
         statements.extend(COMPLAINTS.insert(backend, self.complaints.iter().map(complaint_cells))?);
         statements.extend(QUARANTINE.insert(backend, self.quarantine.iter().map(quarantine_cells))?);
         Ok(EncodedWrite(statements))
@@ -556,8 +569,8 @@ const CASES: Table = Table {
         ("split_from", Kind::Uuid, true),
         ("reopened_at", Kind::Time, true),
     ],
+    // Not `customer_id`: see `BatchWrite::cases`.
     on_conflict: OnConflict::UpdateById(&[
-        "customer_id",
         "category",
         "status",
         "escalation_risk",

@@ -8,6 +8,7 @@
 pub mod admin;
 mod bulk;
 pub mod casework;
+mod checkpoint;
 mod connect;
 pub mod entities;
 mod error;
@@ -18,6 +19,7 @@ mod records;
 pub mod scheduling;
 pub mod users;
 
+pub use checkpoint::Checkpointer;
 pub use connect::{Backend, Store};
 pub use error::StoreError;
 pub use records::{
