@@ -206,16 +206,12 @@ async fn background_checkpoints_keep_the_log_bounded_and_lose_nothing(db: TestDb
         return;
     };
     let mut checkpoints = checkpoints.with_log_limit(0);
+    assert_eq!(scalar(&store, "PRAGMA wal_autocheckpoint").await, 0, "commits leave checkpoints to the checkpointer");
     let conn = store.connection();
-    let autocheckpoint = || async {
-        let row = conn
-            .query_one_raw(sea_orm::Statement::from_string(conn.get_database_backend(), "PRAGMA wal_autocheckpoint"));
-        row.await.expect("pragma").expect("a row").try_get_by_index::<i64>(0).expect("a number")
-    };
-    assert_eq!(autocheckpoint().await, 0, "commits leave checkpoints to the checkpointer");
     conn.execute_unprepared("CREATE TABLE scratch (n INTEGER PRIMARY KEY, data BLOB)").await.expect("create");
     let path = db.url.trim_start_matches("sqlite://").split('?').next().expect("a path").to_owned();
     let log = std::path::PathBuf::from(format!("{path}-wal"));
+    let log_bytes = || std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
     let (transactions, rows, row_bytes) = (24, 250, 4000);
     let mut largest_log = 0;
     for t in 0..transactions {
@@ -227,7 +223,7 @@ async fn background_checkpoints_keep_the_log_bounded_and_lose_nothing(db: TestDb
         tx.execute_unprepared(&insert).await.expect("insert");
         tx.commit().await.expect("commit");
         checkpoints.after_commit().await.expect("checkpoint");
-        largest_log = largest_log.max(std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0));
+        largest_log = largest_log.max(log_bytes());
     }
     let one_transaction = rows * row_bytes;
     assert!(
@@ -235,22 +231,18 @@ async fn background_checkpoints_keep_the_log_bounded_and_lose_nothing(db: TestDb
         "the log grew to {largest_log} bytes; one transaction writes about {one_transaction}"
     );
     checkpoints.finish().await.expect("finish");
-    assert_eq!(autocheckpoint().await, 8192, "commits checkpoint themselves again");
-    assert_eq!(std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0), 0, "the log is empty");
+    assert_eq!(scalar(&store, "PRAGMA wal_autocheckpoint").await, 8192, "commits checkpoint themselves again");
+    assert_eq!(log_bytes(), 0, "the log is empty");
     drop(store);
-    let fresh = db.store().await;
-    let count = fresh
-        .connection()
-        .query_one_raw(sea_orm::Statement::from_string(
-            fresh.connection().get_database_backend(),
-            "SELECT count(*) FROM scratch",
-        ))
-        .await
-        .expect("count")
-        .expect("a row")
-        .try_get_by_index::<i64>(0)
-        .expect("a number");
+    let count = scalar(&db.store().await, "SELECT count(*) FROM scratch").await;
     assert_eq!(count, (transactions * rows) as i64);
+}
+
+/// The one number a statement answers.
+async fn scalar(store: &mend_store::Store, sql: &str) -> i64 {
+    let conn = store.connection();
+    let row = conn.query_one_raw(sea_orm::Statement::from_string(conn.get_database_backend(), sql)).await;
+    row.expect("query").expect("a row").try_get_by_index::<i64>(0).expect("a number")
 }
 
 both_databases!(

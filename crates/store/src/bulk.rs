@@ -8,7 +8,7 @@
 //! aggregated JSON value ([`query_json`]) instead of a row per match.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use sea_orm::sea_query::ArrayType;
+use sea_orm::sea_query::{ArrayType, Expr, SimpleExpr};
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 use serde::Serialize;
 use serde::ser::Serializer;
@@ -272,6 +272,21 @@ pub(crate) fn in_ids(backend: DbBackend, n: usize) -> String {
         DbBackend::Postgres => format!("= ANY(${n}::uuid[])"),
         _ => format!("IN (SELECT unhex(value) FROM jsonb_each(?{n}))"),
     }
+}
+
+/// `column IN ids` for a sea-orm query, with the ids as one parameter as in [`in_ids`] (a
+/// value bound per id would run into the backends' limit on bound values).
+pub(crate) fn id_filter(
+    backend: DbBackend,
+    column: &str,
+    ids: impl IntoIterator<Item = uuid::Uuid>,
+) -> Result<SimpleExpr, StoreError> {
+    // sea-query writes each backend's own placeholder: `$1` on PostgreSQL, `?` on SQLite.
+    let sql = match backend {
+        DbBackend::Postgres => format!("{column} = ANY($1::uuid[])"),
+        _ => format!("{column} IN (SELECT unhex(value) FROM jsonb_each(?))"),
+    };
+    Ok(Expr::cust_with_values(sql, [id_param(backend, ids)?]))
 }
 
 /// Statement parameter `n` as the backend writes it.

@@ -411,22 +411,11 @@ async fn task_records<C: ConnectionTrait>(
     Ok(records)
 }
 
-/// Case ids per statement of [`tasks_of_cases`]: each is a bound value, and one statement may
-/// bind at most 32,766 on SQLite and 65,535 on PostgreSQL (a survey catch-up after downtime
-/// can cover more closed cases than that).
-const CASES_PER_STATEMENT: usize = 10_000;
-
 /// Every task of these cases, any status, oldest first.
 pub async fn tasks_of_cases<C: ConnectionTrait>(conn: &C, ids: &[CaseId]) -> Result<Vec<TaskRecord>, StoreError> {
-    let mut tasks = Vec::new();
-    for chunk in ids.chunks(CASES_PER_STATEMENT) {
-        let query = task::Entity::find()
-            .filter(task::Column::CaseId.is_in(chunk.iter().map(|c| c.as_uuid())))
-            .order_by_asc(task::Column::CreatedAt);
-        tasks.extend(task_records(conn, query).await?);
-    }
-    tasks.sort_by_key(|t| t.created_at);
-    Ok(tasks)
+    let cases = bulk::id_filter(conn.get_database_backend(), "case_id", ids.iter().map(|c| c.as_uuid()))?;
+    let query = task::Entity::find().filter(cases).order_by_asc(task::Column::CreatedAt);
+    task_records(conn, query).await
 }
 
 /// When the calls of these customers happen, over every case they own now, from `since` on:
