@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::import::{ImportFormat, Importer, Input, Records};
 use crate::settings::Settings;
-use crate::synth::{SynthConfig, write_complaints};
+use crate::synth::{Activity, SynthConfig, write_complaints};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Target {
@@ -38,6 +38,7 @@ pub fn parse(settings: &Settings, args: &ParseBench) -> Result<()> {
         seed: 7,
         start: Utc.with_ymd_and_hms(2026, 9, 1, 0, 0, 0).single().expect("valid date"),
         days: 90,
+        activity: Activity::Uniform,
     };
     write_complaints(&config, &mut canonical)?;
     let complaints: Vec<serde_json::Value> = canonical
@@ -92,10 +93,20 @@ pub struct ImportBench {
     /// Where to write the generated file (kept); by default a temporary file, removed after.
     #[arg(long)]
     pub file: Option<PathBuf>,
+    /// Which customers complain as the run goes on.
+    #[arg(long, value_enum, default_value = "uniform")]
+    pub activity: Activity,
 }
 
 /// Writes `count` synthetic complaints to `path`.
-pub fn generate(path: &std::path::Path, complaints: u64, customers: u64, seed: u64, days: i64) -> Result<()> {
+pub fn generate(
+    path: &std::path::Path,
+    complaints: u64,
+    customers: u64,
+    seed: u64,
+    days: i64,
+    activity: Activity,
+) -> Result<()> {
     let file = std::fs::File::create(path).with_context(|| format!("cannot create `{}`", path.display()))?;
     let config = SynthConfig {
         complaints,
@@ -103,6 +114,7 @@ pub fn generate(path: &std::path::Path, complaints: u64, customers: u64, seed: u
         seed,
         start: Utc.with_ymd_and_hms(2026, 9, 1, 0, 0, 0).single().expect("valid date"),
         days,
+        activity,
     };
     write_complaints(&config, &mut BufWriter::with_capacity(1 << 20, file))?;
     Ok(())
@@ -112,7 +124,7 @@ pub fn generate(path: &std::path::Path, complaints: u64, customers: u64, seed: u
 pub async fn import(settings: &Settings, args: &ImportBench) -> Result<()> {
     let database = FreshDatabase::create(args.target, &args.postgres_url).await?;
     let file = args.file.clone().unwrap_or_else(|| database.scratch.join("complaints.jsonl"));
-    generate(&file, args.complaints, args.customers, 7, 90)?;
+    generate(&file, args.complaints, args.customers, 7, 90, args.activity)?;
     let result = run_import(settings, &database.url, &file).await;
     database.remove().await?;
     let (summary, seconds, marks) = result?;
@@ -129,6 +141,7 @@ pub async fn import(settings: &Settings, args: &ImportBench) -> Result<()> {
         "target": format!("{:?}", args.target).to_lowercase(),
         "complaints": args.complaints,
         "customers": args.customers,
+        "activity": format!("{:?}", args.activity).to_lowercase(),
         "seconds": (seconds * 100.0).round() / 100.0,
         "complaints_per_second": (args.complaints as f64 / seconds).round(),
         "stretch": stretch,
@@ -166,7 +179,7 @@ pub struct ScheduleBench {
 pub async fn schedule(settings: &Settings, args: &ScheduleBench) -> Result<()> {
     let database = FreshDatabase::create(args.target, &args.postgres_url).await?;
     let file = database.scratch.join("complaints.jsonl");
-    generate(&file, args.complaints, args.customers, 7, 90)?;
+    generate(&file, args.complaints, args.customers, 7, 90, Activity::Uniform)?;
     let result = run_sweeps(settings, &database.url, &file).await;
     database.remove().await?;
     let mut line = result?;

@@ -180,6 +180,9 @@ enum BenchCommand {
         days: i64,
         #[arg(long, default_value_t = 7)]
         seed: u64,
+        /// Which customers complain as the stream goes on.
+        #[arg(long, value_enum, default_value = "uniform")]
+        activity: synth::Activity,
         #[arg(value_name = "FILE")]
         output: PathBuf,
     },
@@ -258,8 +261,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Bench { command: BenchCommand::Import(args) } => bench::import(&settings, &args).await?,
         Command::Bench { command: BenchCommand::Parse(args) } => bench::parse(&settings, &args)?,
         Command::Bench { command: BenchCommand::Schedule(args) } => bench::schedule(&settings, &args).await?,
-        Command::Bench { command: BenchCommand::Generate { complaints, customers, days, seed, output } } => {
-            bench::generate(&output, complaints, customers, seed, days)?;
+        Command::Bench { command: BenchCommand::Generate { complaints, customers, days, seed, activity, output } } => {
+            bench::generate(&output, complaints, customers, seed, days, activity)?;
         }
         Command::Eval { command: EvalCommand::Grouping { file } } => {
             let result = eval::grouping(&settings, &file).await?;

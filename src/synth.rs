@@ -3,7 +3,7 @@
 //!
 //! Complaints come in episodes, as DESIGN.md describes: about half continue the story of a
 //! customer who complained in the last day or two (often on another channel), the rest start a
-//! new episode for a random customer.
+//! new episode. Who starts one depends on the [`Activity`].
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
@@ -20,7 +20,29 @@ pub struct SynthConfig {
     pub seed: u64,
     pub start: DateTime<Utc>,
     pub days: i64,
+    pub activity: Activity,
 }
+
+/// Which customers start new episodes as the stream goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Activity {
+    /// Any customer, at any time: every customer stays active from the first complaint to the
+    /// last, so the customers in play grow with the history (the worst case for a cache).
+    Uniform,
+    /// Customers arrive through the stream at a steady pace and come back for a while (within
+    /// the last tenth of the arrivals); the customers in play stay as many while the history
+    /// grows, as on a desk where problems come and go.
+    Arriving,
+}
+
+/// The customers a returning customer is drawn from, as a share of all customers
+/// ([`Activity::Arriving`]).
+const RETURN_WINDOW_DIVISOR: u64 = 10;
+
+/// An odd multiplier not divisible by 5: `n * KEY_SPREAD mod 10^9` is a bijection on 9-digit
+/// numbers, so customers who arrive one after another get phone numbers and member ids
+/// scattered over the key space, as real ones are.
+const KEY_SPREAD: u64 = 2_654_435_761;
 
 /// (category id, texts). `{n}` becomes a small number, `{fee}` an amount in yuan.
 const TEXTS: &[(&str, &[&str])] = &[
@@ -135,17 +157,27 @@ pub fn write_complaints(config: &SynthConfig, out: &mut impl Write) -> io::Resul
     // Customers of the last day or two of complaints, who may well complain again.
     let recent_len = (config.complaints / config.days.max(1) as u64 * 2).clamp(1, 50_000) as usize;
     let mut recent: VecDeque<u64> = VecDeque::with_capacity(recent_len);
+    let mut arrived: u64 = 0;
     for i in 0..config.complaints {
-        let customer = if !recent.is_empty() && rng.random_bool(0.5) {
+        let arrival_due = config.activity == Activity::Arriving
+            && arrived < config.customers
+            && u128::from(i) * u128::from(config.customers) >= u128::from(arrived) * u128::from(config.complaints);
+        let customer = if arrival_due {
+            arrived += 1;
+            arrived - 1
+        } else if !recent.is_empty() && rng.random_bool(0.5) {
             recent[rng.random_range(0..recent.len())]
         } else {
-            // A new episode, now and then about a new problem. A fifth of the customers
-            // complain most: the repeat complainers repair is for.
-            let customer = if rng.random_bool(0.5) {
-                rng.random_range(0..config.customers.div_ceil(5))
-            } else {
-                rng.random_range(0..config.customers)
+            let customer = match config.activity {
+                Activity::Arriving => {
+                    let window = (config.customers / RETURN_WINDOW_DIVISOR).clamp(1, arrived.max(1));
+                    arrived.saturating_sub(1 + rng.random_range(0..window))
+                }
+                // A fifth of the customers complain most: the repeat complainers repair is for.
+                Activity::Uniform if rng.random_bool(0.5) => rng.random_range(0..config.customers.div_ceil(5)),
+                Activity::Uniform => rng.random_range(0..config.customers),
             };
+            // A new episode, now and then about a new problem.
             if rng.random_bool(0.3) {
                 problem_of[customer as usize] = rng.random_range(0..TEXTS.len() as u8);
             }
@@ -171,9 +203,13 @@ pub fn write_complaints(config: &SynthConfig, out: &mut impl Write) -> io::Resul
             format!("{prefix}{text}")
         };
 
-        let phone = format!("13{:09}", customer);
-        let openid = format!("oMend{:023}", customer);
-        let member = format!("M{:09}", customer);
+        let number = match config.activity {
+            Activity::Uniform => customer,
+            Activity::Arriving => customer.wrapping_mul(KEY_SPREAD) % 1_000_000_000,
+        };
+        let phone = format!("13{:09}", number);
+        let openid = format!("oMend{:023}", number);
+        let member = format!("M{:09}", number);
         let with_phone = rng.random_bool(0.4);
         let customer_keys = match channel {
             "hotline" => json!({"phone": phone}),
@@ -201,4 +237,79 @@ pub fn write_complaints(config: &SynthConfig, out: &mut impl Write) -> io::Resul
         out.write_all(b"\n")?;
     }
     out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{HashMap, HashSet};
+
+    use chrono::TimeZone;
+
+    use super::*;
+
+    /// The customer (in order of arrival) behind each generated complaint, found from whichever
+    /// key the complaint carries.
+    fn customers_in_order(activity: Activity, complaints: u64, customers: u64) -> Vec<u64> {
+        let config = SynthConfig {
+            complaints,
+            customers,
+            seed: 3,
+            start: Utc.with_ymd_and_hms(2026, 9, 1, 0, 0, 0).single().expect("valid date"),
+            days: 90,
+            activity,
+        };
+        let mut out = Vec::new();
+        write_complaints(&config, &mut out).expect("writes to memory");
+        let number_of: HashMap<u64, u64> = (0..customers)
+            .map(|c| match activity {
+                Activity::Uniform => (c, c),
+                Activity::Arriving => (c.wrapping_mul(KEY_SPREAD) % 1_000_000_000, c),
+            })
+            .collect();
+        String::from_utf8(out)
+            .expect("utf-8")
+            .lines()
+            .map(|line| {
+                let record: serde_json::Value = serde_json::from_str(line).expect("json line");
+                let keys = &record["customer"];
+                let digits: String = ["phone", "wechat_openid", "member_id"]
+                    .iter()
+                    .find_map(|key| keys[*key].as_str())
+                    .expect("a key")
+                    .chars()
+                    .filter(char::is_ascii_digit)
+                    .collect();
+                let number = if keys["phone"].is_string() { &digits[2..] } else { &digits[..] };
+                number_of[&number.parse::<u64>().expect("digits")]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn arriving_customers_come_back_only_for_a_while() {
+        let (complaints, customers) = (20_000, 6_000);
+        let order = customers_in_order(Activity::Arriving, complaints, customers);
+        assert_eq!(order.iter().collect::<HashSet<_>>().len(), customers as usize, "every customer arrives");
+
+        // Complaint i comes from a customer among the last arrivals (a tenth of all customers,
+        // and those still telling the story of the last day or two), never from the first ones.
+        let window = customers / RETURN_WINDOW_DIVISOR;
+        let last_tenth = &order[(complaints * 9 / 10) as usize..];
+        let arrived_by_then = customers * 9 / 10;
+        let old = last_tenth.iter().filter(|&&c| c + 2 * window < arrived_by_then).count();
+        assert!(old * 100 < last_tenth.len(), "{old} of {} complaints came from early customers", last_tenth.len());
+    }
+
+    #[test]
+    fn uniform_customers_stay_active_throughout() {
+        let (complaints, customers) = (20_000, 6_000);
+        let order = customers_in_order(Activity::Uniform, complaints, customers);
+        let first_tenth: HashSet<_> = order[..(complaints / 10) as usize].iter().collect();
+        let last_tenth = &order[(complaints * 9 / 10) as usize..];
+        let returning = last_tenth.iter().filter(|c| first_tenth.contains(c)).count();
+        assert!(
+            returning * 10 > last_tenth.len(),
+            "only {returning} complaints of the last tenth came from early customers"
+        );
+    }
 }
