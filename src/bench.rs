@@ -32,14 +32,7 @@ pub struct ParseBench {
 /// (no database) and prints one JSON line of figures.
 pub fn parse(settings: &Settings, args: &ParseBench) -> Result<()> {
     let mut canonical = Vec::new();
-    let config = SynthConfig {
-        complaints: args.records,
-        customers: (args.records / 3).max(1),
-        seed: 7,
-        start: Utc.with_ymd_and_hms(2026, 9, 1, 0, 0, 0).single().expect("valid date"),
-        days: 90,
-        activity: Activity::Uniform,
-    };
+    let config = SynthConfig::new(args.records, (args.records / 3).max(1));
     write_complaints(&config, &mut canonical)?;
     let complaints: Vec<serde_json::Value> = canonical
         .split(|&b| b == b'\n')
@@ -98,25 +91,10 @@ pub struct ImportBench {
     pub activity: Activity,
 }
 
-/// Writes `count` synthetic complaints to `path`.
-pub fn generate(
-    path: &std::path::Path,
-    complaints: u64,
-    customers: u64,
-    seed: u64,
-    days: i64,
-    activity: Activity,
-) -> Result<()> {
+/// Writes the synthetic complaints `config` describes to `path`.
+pub fn generate(path: &std::path::Path, config: &SynthConfig) -> Result<()> {
     let file = std::fs::File::create(path).with_context(|| format!("cannot create `{}`", path.display()))?;
-    let config = SynthConfig {
-        complaints,
-        customers: customers.max(1),
-        seed,
-        start: Utc.with_ymd_and_hms(2026, 9, 1, 0, 0, 0).single().expect("valid date"),
-        days,
-        activity,
-    };
-    write_complaints(&config, &mut BufWriter::with_capacity(1 << 20, file))?;
+    write_complaints(config, &mut BufWriter::with_capacity(1 << 20, file))?;
     Ok(())
 }
 
@@ -124,7 +102,7 @@ pub fn generate(
 pub async fn import(settings: &Settings, args: &ImportBench) -> Result<()> {
     let database = FreshDatabase::create(args.target, &args.postgres_url).await?;
     let file = args.file.clone().unwrap_or_else(|| database.scratch.join("complaints.jsonl"));
-    generate(&file, args.complaints, args.customers, 7, 90, args.activity)?;
+    generate(&file, &SynthConfig { activity: args.activity, ..SynthConfig::new(args.complaints, args.customers) })?;
     let result = run_import(settings, &database.url, &file).await;
     database.remove().await?;
     let (summary, seconds, marks) = result?;
@@ -179,7 +157,7 @@ pub struct ScheduleBench {
 pub async fn schedule(settings: &Settings, args: &ScheduleBench) -> Result<()> {
     let database = FreshDatabase::create(args.target, &args.postgres_url).await?;
     let file = database.scratch.join("complaints.jsonl");
-    generate(&file, args.complaints, args.customers, 7, 90, Activity::Uniform)?;
+    generate(&file, &SynthConfig::new(args.complaints, args.customers))?;
     let result = run_sweeps(settings, &database.url, &file).await;
     database.remove().await?;
     let mut line = result?;

@@ -262,7 +262,10 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Bench { command: BenchCommand::Parse(args) } => bench::parse(&settings, &args)?,
         Command::Bench { command: BenchCommand::Schedule(args) } => bench::schedule(&settings, &args).await?,
         Command::Bench { command: BenchCommand::Generate { complaints, customers, days, seed, activity, output } } => {
-            bench::generate(&output, complaints, customers, seed, days, activity)?;
+            bench::generate(
+                &output,
+                &synth::SynthConfig { seed, days, activity, ..synth::SynthConfig::new(complaints, customers) },
+            )?;
         }
         Command::Eval { command: EvalCommand::Grouping { file } } => {
             let result = eval::grouping(&settings, &file).await?;

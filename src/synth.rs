@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 use std::io::{self, Write};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, TimeZone, Utc};
 use rand::rngs::SmallRng;
 use rand::seq::IndexedRandom;
 use rand::{RngExt, SeedableRng};
@@ -23,6 +23,20 @@ pub struct SynthConfig {
     pub activity: Activity,
 }
 
+impl SynthConfig {
+    /// The benchmarks' stream: seed 7, 90 days from 2026-09-01, every customer active throughout.
+    pub fn new(complaints: u64, customers: u64) -> Self {
+        SynthConfig {
+            complaints,
+            customers,
+            seed: 7,
+            start: Utc.with_ymd_and_hms(2026, 9, 1, 0, 0, 0).single().expect("valid date"),
+            days: 90,
+            activity: Activity::Uniform,
+        }
+    }
+}
+
 /// Which customers start new episodes as the stream goes on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Activity {
@@ -33,6 +47,16 @@ pub enum Activity {
     /// the last tenth of the arrivals); the customers in play stay as many while the history
     /// grows, as on a desk where problems come and go.
     Arriving,
+}
+
+impl Activity {
+    /// The number in a customer's phone, openid and member id.
+    fn key_number(self, customer: u64) -> u64 {
+        match self {
+            Activity::Uniform => customer,
+            Activity::Arriving => customer * KEY_SPREAD % 1_000_000_000,
+        }
+    }
 }
 
 /// The customers a returning customer is drawn from, as a share of all customers
@@ -203,10 +227,7 @@ pub fn write_complaints(config: &SynthConfig, out: &mut impl Write) -> io::Resul
             format!("{prefix}{text}")
         };
 
-        let number = match config.activity {
-            Activity::Uniform => customer,
-            Activity::Arriving => customer.wrapping_mul(KEY_SPREAD) % 1_000_000_000,
-        };
+        let number = config.activity.key_number(customer);
         let phone = format!("13{:09}", number);
         let openid = format!("oMend{:023}", number);
         let member = format!("M{:09}", number);
@@ -243,29 +264,15 @@ pub fn write_complaints(config: &SynthConfig, out: &mut impl Write) -> io::Resul
 mod tests {
     use std::collections::{HashMap, HashSet};
 
-    use chrono::TimeZone;
-
     use super::*;
 
     /// The customer (in order of arrival) behind each generated complaint, found from whichever
     /// key the complaint carries.
     fn customers_in_order(activity: Activity, complaints: u64, customers: u64) -> Vec<u64> {
-        let config = SynthConfig {
-            complaints,
-            customers,
-            seed: 3,
-            start: Utc.with_ymd_and_hms(2026, 9, 1, 0, 0, 0).single().expect("valid date"),
-            days: 90,
-            activity,
-        };
+        let config = SynthConfig { seed: 3, activity, ..SynthConfig::new(complaints, customers) };
         let mut out = Vec::new();
         write_complaints(&config, &mut out).expect("writes to memory");
-        let number_of: HashMap<u64, u64> = (0..customers)
-            .map(|c| match activity {
-                Activity::Uniform => (c, c),
-                Activity::Arriving => (c.wrapping_mul(KEY_SPREAD) % 1_000_000_000, c),
-            })
-            .collect();
+        let number_of: HashMap<u64, u64> = (0..customers).map(|c| (activity.key_number(c), c)).collect();
         String::from_utf8(out)
             .expect("utf-8")
             .lines()
