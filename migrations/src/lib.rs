@@ -9,6 +9,7 @@ mod m20261123_000001_initial;
 mod m20261124_000002_identity_graph;
 mod m20261125_000003_scheduler;
 mod m20261126_000004_task_storage;
+mod m20261127_000005_identity_key_tiers;
 
 /// A hash of the migration sources, so tools that cache a migrated database (the test
 /// template) can tell when the schema changed even if no migration was added.
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000002_identity_graph::Migration),
             Box::new(m20261125_000003_scheduler::Migration),
             Box::new(m20261126_000004_task_storage::Migration),
+            Box::new(m20261127_000005_identity_key_tiers::Migration),
         ]
     }
 }

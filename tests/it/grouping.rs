@@ -156,27 +156,14 @@ both_databases!(
 /// problem for every one of them: each writer starts by finding no case to join, yet every
 /// customer must end up with exactly one case for the problem.
 async fn concurrent_batches_for_the_same_customers_make_one_case_each(db: TestDb) {
-    use figment::providers::{Format, Toml};
     use mend_core::Delivery;
 
     const WRITERS: usize = 6;
     const CUSTOMERS: usize = 40;
-    let taxonomy: mend_cases::Taxonomy =
-        figment::Figment::from(Toml::file(crate::support::repo_path("config/default.toml")))
-            .extract_inner("taxonomy")
-            .unwrap();
-    let intake = std::sync::Arc::new(mend_cases::Intake::new(
-        mend_cases::Classifier::new(&taxonomy, &[]).unwrap(),
-        mend_cases::GroupingPolicy::default(),
-        &[],
-        "Asia/Shanghai",
-    ));
+    let intake = crate::support::intake();
     let store = db.store().await;
     store.migrate().await.unwrap();
-    let parse = |value: Value| {
-        let raw = value.to_string();
-        Delivery::Complaint(Box::new(mend_ingest::parse_canonical(raw.as_bytes(), &Default::default()).unwrap()))
-    };
+    let parse = crate::support::delivery;
     let phone = |c: usize| json!({"phone": format!("139{c:08}")});
     let now = chrono::Utc::now();
     let known: Vec<Delivery> = (0..CUSTOMERS)

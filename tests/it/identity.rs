@@ -271,7 +271,97 @@ async fn the_import_merges_identities_like_the_api(db: TestDb) {
     db.assert_consistent().await;
 }
 
+/// SQLite keeps identity keys in two tiers, recent and settled (`mend_store::key_tiers`): a key
+/// is found in either, a complaint bridging one key of each merges their customers, and a key
+/// cannot be linked a second time while the first link is in the other tier. PostgreSQL has one
+/// index, and must behave the same.
+async fn identity_keys_are_found_and_unique_in_either_tier(db: TestDb) {
+    use mend_core::{CustomerKey, IdentityKind};
+    use mend_store::{intake::find_identities, key_tiers};
+    use sea_orm::ActiveModelTrait;
+
+    let (intake, store) = (crate::support::intake(), db.store().await);
+    store.migrate().await.unwrap();
+    let now = chrono::Utc::now();
+    let record = |value: Value| {
+        let (intake, store) = (intake.clone(), store.clone());
+        async move {
+            let report = intake.record(&store, &[crate::support::delivery(value)], now).await.unwrap();
+            match &report.outcomes[0] {
+                mend_cases::Outcome::Accepted { customer_id, .. } => *customer_id,
+                other => panic!("not accepted: {other:?}"),
+            }
+        }
+    };
+    let settle = || async {
+        let tx = store.begin_write().await.unwrap();
+        key_tiers::settle_identity_keys(&tx).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(key_tiers::recent_identity_keys(store.connection()).await.unwrap(), 0);
+    };
+    let phone = CustomerKey::new(IdentityKind::Phone, "13800138000");
+    let openid = CustomerKey::new(IdentityKind::WechatOpenid, "oTier");
+    let sqlite = store.backend() == mend_store::Backend::Sqlite;
+
+    let by_phone = record(complaint(
+        "hotline",
+        "call-1",
+        "2026-11-18T09:00:00+08:00",
+        json!({"phone": "13800138000"}),
+        "宽带又断了",
+    ))
+    .await;
+    assert_eq!(key_tiers::recent_identity_keys(store.connection()).await.unwrap(), usize::from(sqlite));
+    settle().await;
+    let by_openid = record(complaint(
+        "wechat",
+        "msg-1",
+        "2026-11-19T09:00:00+08:00",
+        json!({"wechat_openid": "oTier"}),
+        "光猫红灯",
+    ))
+    .await;
+    assert_ne!(by_phone, by_openid);
+    let again = record(complaint(
+        "hotline",
+        "call-2",
+        "2026-11-19T10:00:00+08:00",
+        json!({"phone": "13800138000"}),
+        "还是断网",
+    ))
+    .await;
+    assert_eq!(again, by_phone, "a settled key is found");
+
+    let bridge = record(complaint(
+        "bot",
+        "sess-1",
+        "2026-11-20T09:00:00+08:00",
+        json!({"wechat_openid": "oTier", "phone": "13800138000"}),
+        "断网三天了",
+    ))
+    .await;
+    for round in ["before settling", "after settling"] {
+        let known = find_identities(store.connection(), &[phone.clone(), openid.clone()]).await.unwrap();
+        assert_eq!(known.len(), 2, "{round}: {known:?}");
+        assert!(known.iter().all(|k| k.customer_id == bridge), "{round}: one customer, {known:?}");
+        settle().await;
+    }
+
+    let second_link = mend_store::entities::customer_identity::ActiveModel {
+        id: sea_orm::Set(uuid::Uuid::now_v7()),
+        customer_id: sea_orm::Set(by_openid.as_uuid()),
+        kind: sea_orm::Set(phone.kind.as_str().to_owned()),
+        value: sea_orm::Set(phone.value.clone()),
+        source: sea_orm::Set("test".into()),
+        linked_at: sea_orm::Set(now),
+        original_customer_id: sea_orm::Set(None),
+    };
+    assert!(second_link.insert(store.connection()).await.is_err(), "a settled key is linked once");
+    db.assert_consistent().await;
+}
+
 both_databases!(
+    identity_keys_are_found_and_unique_in_either_tier,
     a_bridging_complaint_merges_customers_and_their_cases,
     a_binding_merges_and_an_unmerge_undoes_it,
     reopen_repeat_failure_and_escalation,

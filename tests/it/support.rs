@@ -313,6 +313,26 @@ pub fn complaint(channel: &str, source_id: &str, received_at: &str, customer: Va
     })
 }
 
+/// An intake with the default taxonomy and grouping policy, for tests that record batches
+/// without the binary.
+pub fn intake() -> std::sync::Arc<mend_cases::Intake> {
+    use figment::providers::{Format, Toml};
+    let taxonomy: mend_cases::Taxonomy =
+        figment::Figment::from(Toml::file(repo_path("config/default.toml"))).extract_inner("taxonomy").unwrap();
+    std::sync::Arc::new(mend_cases::Intake::new(
+        mend_cases::Classifier::new(&taxonomy, &[]).unwrap(),
+        mend_cases::GroupingPolicy::default(),
+        &[],
+        "Asia/Shanghai",
+    ))
+}
+
+/// A canonical complaint (see [`complaint`]) as intake receives it.
+pub fn delivery(value: Value) -> mend_core::Delivery {
+    let raw = value.to_string();
+    mend_core::Delivery::Complaint(Box::new(mend_ingest::parse_canonical(raw.as_bytes(), &Default::default()).unwrap()))
+}
+
 pub fn lines(values: &[Value]) -> Vec<String> {
     values.iter().map(Value::to_string).collect()
 }

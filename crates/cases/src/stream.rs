@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use mend_core::Delivery;
 use mend_store::intake::EncodedWrite;
+use mend_store::key_tiers;
 use mend_store::{Backend, Checkpointer, DatabaseTransaction, Store, StoreError};
 
 use crate::intake::Readings;
@@ -60,6 +61,9 @@ struct OpenTransaction {
     working: WorkingSet,
     /// The last batch's statements, executed while the next batch is decided.
     pending: Option<EncodedWrite>,
+    /// Whether SQLite's recent identity keys are settled before the commit
+    /// ([`mend_store::key_tiers`]).
+    settle_keys: bool,
 }
 
 impl<'a> IntakeStream<'a> {
@@ -90,6 +94,7 @@ impl<'a> IntakeStream<'a> {
                 deliveries: 0,
                 working: WorkingSet::default(),
                 pending: None,
+                settle_keys: false,
             },
         };
         // Lookups first: they queue behind nothing, and what the pending write will add is in
@@ -116,7 +121,9 @@ impl<'a> IntakeStream<'a> {
         written?;
         let (working, report, encoded) = decided.map_err(|e| CasesError::Worker(e.to_string()))?;
         open.working = working;
-        open.pending = Some(encoded?);
+        let encoded = encoded?;
+        open.settle_keys |= self.intake.keys_due_to_settle(encoded.new_identity_keys());
+        open.pending = Some(encoded);
 
         open.deliveries += report.outcomes.len();
         if open.opened.elapsed() >= SQLITE_HOLD || open.deliveries >= SQLITE_HOLD_DELIVERIES {
@@ -147,6 +154,9 @@ impl<'a> IntakeStream<'a> {
     async fn write_and_commit(&mut self, mut open: OpenTransaction) -> Result<(), CasesError> {
         if let Some(write) = open.pending.take() {
             write.execute(&open.tx).await?;
+        }
+        if open.settle_keys {
+            key_tiers::settle_identity_keys(&open.tx).await?;
         }
         open.tx.commit().await.map_err(StoreError::from)?;
         if let Some(checkpoints) = &mut self.checkpoints {

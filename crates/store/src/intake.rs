@@ -69,10 +69,16 @@ pub async fn find_identities<C: ConnectionTrait>(
              FROM customer_identities i JOIN UNNEST($1::text[], $2::text[]) AS k(kind, value) \
              ON i.kind = k.kind AND i.value = k.value JOIN customers u ON u.id = i.customer_id"
         }
+        // Each tier of the key index (`key_tiers`) asked on its own: a partial index serves
+        // only a query that names its condition.
         _ => {
             "SELECT json_group_array(json_array(i.kind, i.value, hex(i.customer_id), \
                  u.display_name IS NOT NULL, u.email IS NOT NULL)) \
-             FROM jsonb_each(?1) k JOIN customer_identities i ON i.kind = k.value->>0 AND i.value = k.value->>1 \
+             FROM (SELECT i.kind, i.value, i.customer_id FROM jsonb_each(?1) k JOIN customer_identities i \
+                     ON i.settled = 0 AND i.kind = k.value->>0 AND i.value = k.value->>1 \
+                   UNION ALL \
+                   SELECT i.kind, i.value, i.customer_id FROM jsonb_each(?1) k JOIN customer_identities i \
+                     ON i.settled = 1 AND i.kind = k.value->>0 AND i.value = k.value->>1) i \
              JOIN customers u ON u.id = i.customer_id"
         }
     };
@@ -272,7 +278,10 @@ pub struct CustomerMergeWrite {
 /// A batch's statements, ready to run: encoding is CPU work that can happen on another thread
 /// while the database executes the previous batch.
 #[derive(Debug)]
-pub struct EncodedWrite(Vec<Statement>);
+pub struct EncodedWrite {
+    statements: Vec<Statement>,
+    new_identity_keys: usize,
+}
 
 impl BatchWrite<'_> {
     /// The statements, in the order that keeps references whole: new customers, then merges
@@ -298,7 +307,7 @@ impl BatchWrite<'_> {
         )?);
         statements.extend(COMPLAINTS.insert(backend, self.complaints.iter().map(complaint_cells))?);
         statements.extend(QUARANTINE.insert(backend, self.quarantine.iter().map(quarantine_cells))?);
-        Ok(EncodedWrite(statements))
+        Ok(EncodedWrite { statements, new_identity_keys: self.identities.len() })
     }
 }
 
@@ -378,8 +387,13 @@ fn chain_ends(steps: &[(uuid::Uuid, uuid::Uuid)]) -> Vec<(uuid::Uuid, uuid::Uuid
 }
 
 impl EncodedWrite {
+    /// How many identity keys the write links for the first time.
+    pub fn new_identity_keys(&self) -> usize {
+        self.new_identity_keys
+    }
+
     pub async fn execute<C: ConnectionTrait>(self, conn: &C) -> Result<(), StoreError> {
-        for statement in self.0 {
+        for statement in self.statements {
             conn.execute_raw(statement).await?;
         }
         Ok(())

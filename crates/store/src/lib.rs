@@ -13,6 +13,7 @@ mod connect;
 pub mod entities;
 mod error;
 pub mod intake;
+pub mod key_tiers;
 pub mod quarantine;
 pub mod reads;
 mod records;
