@@ -27,9 +27,11 @@ impl MigrationTrait for Migration {
             "CREATE UNIQUE INDEX ux_identities_key_recent ON customer_identities (kind, value) WHERE settled = 0",
             "CREATE UNIQUE INDEX ux_identities_key_settled ON customer_identities (kind, value) WHERE settled = 1",
             "CREATE TRIGGER identities_key_unique_across_tiers BEFORE INSERT ON customer_identities \
-             WHEN NEW.settled = 0 AND EXISTS (SELECT 1 FROM customer_identities s \
-                 WHERE s.kind = NEW.kind AND s.value = NEW.value AND s.settled = 1) \
-             BEGIN SELECT RAISE(ABORT, 'identity key already settled: customer_identities.kind, customer_identities.value'); END",
+             WHEN (NEW.settled = 0 AND EXISTS (SELECT 1 FROM customer_identities s \
+                     WHERE s.kind = NEW.kind AND s.value = NEW.value AND s.settled = 1)) \
+               OR (NEW.settled = 1 AND EXISTS (SELECT 1 FROM customer_identities r \
+                     WHERE r.kind = NEW.kind AND r.value = NEW.value AND r.settled = 0)) \
+             BEGIN SELECT RAISE(ABORT, 'identity key linked twice: customer_identities.kind, customer_identities.value'); END",
         ] {
             conn.execute_unprepared(sql).await?;
         }

@@ -151,7 +151,7 @@ pub async fn largest_case<C: ConnectionTrait>(conn: &C) -> Result<Option<CaseId>
 /// an empty answer means the data is consistent. Cost grows with the tables (full scans), so
 /// this is for tests and maintenance, not for request paths.
 pub async fn integrity_problems<C: ConnectionTrait>(conn: &C) -> Result<Vec<String>, StoreError> {
-    const CHECKS: [(&str, &str); 7] = [
+    const CHECKS: [(&str, &str); 8] = [
         (
             "complaints without their case",
             "SELECT count(*) FROM complaints c WHERE NOT EXISTS (SELECT 1 FROM cases k WHERE k.id = c.case_id)",
@@ -171,6 +171,12 @@ pub async fn integrity_problems<C: ConnectionTrait>(conn: &C) -> Result<Vec<Stri
             "identities without their customer",
             "SELECT count(*) FROM customer_identities i \
              WHERE NOT EXISTS (SELECT 1 FROM customers u WHERE u.id = i.customer_id)",
+        ),
+        (
+            // On SQLite a key's uniqueness spans two indexes (`key_tiers`), kept by a trigger.
+            "identity keys linked more than once",
+            "SELECT count(*) FROM (SELECT kind, value FROM customer_identities \
+             GROUP BY kind, value HAVING count(*) > 1) twice",
         ),
         (
             "cases whose complaint count or span differs from their complaints",
