@@ -283,10 +283,13 @@ async fn identity_keys_are_found_and_unique_in_either_tier(db: TestDb) {
     let (intake, store) = (crate::support::intake(), db.store().await);
     store.migrate().await.unwrap();
     let now = chrono::Utc::now();
-    let record = |value: Value| {
+    // Each complaint as (channel, delivery id, received at, customer keys, text); the customer
+    // it was recorded under comes back.
+    let record = |(channel, id, at, keys, text): (&str, &str, &str, Value, &str)| {
         let (intake, store) = (intake.clone(), store.clone());
+        let delivery = crate::support::delivery(complaint(channel, id, at, keys, text));
         async move {
-            let report = intake.record(&store, &[crate::support::delivery(value)], now).await.unwrap();
+            let report = intake.record(&store, &[delivery], now).await.unwrap();
             match &report.outcomes[0] {
                 mend_cases::Outcome::Accepted { customer_id, .. } => *customer_id,
                 other => panic!("not accepted: {other:?}"),
@@ -301,45 +304,20 @@ async fn identity_keys_are_found_and_unique_in_either_tier(db: TestDb) {
     };
     let phone = CustomerKey::new(IdentityKind::Phone, "13800138000");
     let openid = CustomerKey::new(IdentityKind::WechatOpenid, "oTier");
+    let (by_phone_keys, by_openid_keys) = (json!({"phone": phone.value}), json!({"wechat_openid": openid.value}));
     let sqlite = store.backend() == mend_store::Backend::Sqlite;
 
-    let by_phone = record(complaint(
-        "hotline",
-        "call-1",
-        "2026-11-18T09:00:00+08:00",
-        json!({"phone": "13800138000"}),
-        "宽带又断了",
-    ))
-    .await;
+    let by_phone =
+        record(("hotline", "call-1", "2026-11-18T09:00:00+08:00", by_phone_keys.clone(), "宽带又断了")).await;
     assert_eq!(key_tiers::recent_identity_keys(store.connection()).await.unwrap(), usize::from(sqlite));
     settle().await;
-    let by_openid = record(complaint(
-        "wechat",
-        "msg-1",
-        "2026-11-19T09:00:00+08:00",
-        json!({"wechat_openid": "oTier"}),
-        "光猫红灯",
-    ))
-    .await;
+    let by_openid = record(("wechat", "msg-1", "2026-11-19T09:00:00+08:00", by_openid_keys, "光猫红灯")).await;
     assert_ne!(by_phone, by_openid);
-    let again = record(complaint(
-        "hotline",
-        "call-2",
-        "2026-11-19T10:00:00+08:00",
-        json!({"phone": "13800138000"}),
-        "还是断网",
-    ))
-    .await;
+    let again = record(("hotline", "call-2", "2026-11-19T10:00:00+08:00", by_phone_keys, "还是断网")).await;
     assert_eq!(again, by_phone, "a settled key is found");
 
-    let bridge = record(complaint(
-        "bot",
-        "sess-1",
-        "2026-11-20T09:00:00+08:00",
-        json!({"wechat_openid": "oTier", "phone": "13800138000"}),
-        "断网三天了",
-    ))
-    .await;
+    let both_keys = json!({"wechat_openid": openid.value, "phone": phone.value});
+    let bridge = record(("bot", "sess-1", "2026-11-20T09:00:00+08:00", both_keys, "断网三天了")).await;
     for round in ["before settling", "after settling"] {
         let known = find_identities(store.connection(), &[phone.clone(), openid.clone()]).await.unwrap();
         assert_eq!(known.len(), 2, "{round}: {known:?}");
