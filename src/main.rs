@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use mend_core::{Clock, QuarantineId, Role, SystemClock};
+use mend_core::{Clock, FixedClock, QuarantineId, Role, SystemClock};
 use mend_store::Store;
 
 use crate::import::{ImportFormat, Importer, Input};
@@ -36,7 +36,12 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the API (migrates the database first).
-    Serve,
+    Serve {
+        /// Serve as if the clock stood still at this instant (RFC 3339): for tests and for
+        /// showing a desk at a chosen moment. The system's clock otherwise.
+        #[arg(long, value_name = "RFC3339")]
+        now: Option<chrono::DateTime<chrono::FixedOffset>>,
+    },
     /// Bring the database schema up to date.
     Migrate,
     /// Import complaints from a file (or - for standard input); prints a JSON summary.
@@ -78,6 +83,9 @@ enum Command {
         #[command(subcommand)]
         command: ScheduleCommand,
     },
+    /// Check the identity graph and the cases for contradictions; prints
+    /// `{"problems": N, "found": [...]}` and exits 1 when N > 0.
+    Check,
     /// Callback tasks: export.
     Tasks {
         #[command(subcommand)]
@@ -190,7 +198,7 @@ enum BenchCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(matches!(cli.command, Command::Serve));
+    init_tracing(matches!(cli.command, Command::Serve { .. }));
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -237,7 +245,13 @@ async fn run(cli: Cli) -> Result<()> {
             open_store(&settings).await?;
             eprintln!("Database is up to date.");
         }
-        Command::Serve => serve(&settings).await?,
+        Command::Serve { now } => {
+            let clock: Arc<dyn Clock> = match now {
+                Some(at) => Arc::new(FixedClock(at.to_utc())),
+                None => Arc::new(SystemClock),
+            };
+            serve(&settings, clock).await?
+        }
         Command::Import { channel, input } => {
             let store = open_store(&settings).await?;
             let intake = settings.intake()?;
@@ -292,6 +306,13 @@ async fn run(cli: Cli) -> Result<()> {
             let store = open_store(&settings).await?;
             schedule::tick(&settings, &store, at_or_now(now), &mut std::io::stdout().lock()).await?;
         }
+        Command::Check => {
+            let store = open_store(&settings).await?;
+            let found = mend_store::reads::integrity_problems(store.connection()).await?;
+            let problems: i64 = found.iter().map(|p| p.rows).sum();
+            println!("{}", serde_json::json!({"problems": problems, "found": found}));
+            anyhow::ensure!(problems == 0, "the data breaks {} integrity rules (see \"found\")", found.len());
+        }
         Command::Tasks { command: TasksCommand::Export } => {
             let store = open_store(&settings).await?;
             let stdout = std::io::stdout().lock();
@@ -316,7 +337,7 @@ fn at_or_now(now: Option<chrono::DateTime<chrono::FixedOffset>>) -> chrono::Date
     now.map_or_else(|| SystemClock.now(), |t| t.with_timezone(&chrono::Utc))
 }
 
-async fn serve(settings: &Settings) -> Result<()> {
+async fn serve(settings: &Settings, clock: Arc<dyn Clock>) -> Result<()> {
     let store = open_store(settings).await?;
     let state = mend_server::AppState {
         store,
@@ -324,13 +345,17 @@ async fn serve(settings: &Settings) -> Result<()> {
         parse: settings.parse_settings()?,
         secrets: Arc::new(settings.channel_secrets()),
         metrics: Arc::new(mend_server::Metrics::default()),
-        clock: Arc::new(SystemClock),
+        clock,
     };
-    let instance = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
-    let (metrics, clock) = (Arc::clone(&state.metrics), Arc::clone(&state.clock));
-    let scheduler = schedule::scheduler(settings, &state.store, Arc::clone(&state.intake), &instance)?
-        .on_run(Arc::new(move |run| metrics.job_run(run.job, run.outcome, clock.now().timestamp())));
-    tokio::spawn(scheduler.run_forever(state.clock.clone()));
+    if settings.scheduler.cron {
+        let instance = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
+        let (metrics, clock) = (Arc::clone(&state.metrics), Arc::clone(&state.clock));
+        let scheduler = schedule::scheduler(settings, &state.store, Arc::clone(&state.intake), &instance)?
+            .on_run(Arc::new(move |run| metrics.job_run(run.job, run.outcome, clock.now().timestamp())));
+        tokio::spawn(scheduler.run_forever(state.clock.clone()));
+    } else {
+        tracing::info!("Cron schedules are off here (scheduler.cron = false).");
+    }
     let router = mend_server::router(state, mend_server::HttpConfig { max_body_bytes: settings.http.max_body_bytes });
     let listener = tokio::net::TcpListener::bind(&settings.http.bind)
         .await

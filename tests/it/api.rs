@@ -80,6 +80,22 @@ async fn an_invalid_complaint_is_refused_and_quarantined(db: TestDb) {
     assert_eq!(quarantine::Entity::find().count(store.connection()).await.unwrap(), 2);
 }
 
+/// A NUL character in a posted complaint is a 422 with the field named, on both backends (it
+/// was a 500 on PostgreSQL), and the payload waits in quarantine.
+async fn a_nul_character_is_refused_with_a_reason(db: TestDb) {
+    let server = db.mend().serve();
+    let token = token(&db);
+    let body = complaint("hotline", "nul", "2026-11-20T09:12:00+08:00", json!({"phone": "13800138000"}), "@")
+        .to_string()
+        .replace('@', "宽带\\u0000断网");
+    let (status, error) = post(&server, &token, body.clone()).await;
+    assert_eq!((status, &error["error"]["code"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("invalid_complaint")));
+    assert!(error["error"]["message"].as_str().unwrap().starts_with("text holds a NUL character"), "{error}");
+    assert!(error["error"]["quarantine_id"].is_string(), "{error}");
+    let (status, _) = post(&server, &token, body.replace("\\u0000", "")).await;
+    assert_eq!(status, StatusCode::CREATED);
+}
+
 async fn an_oversized_body_is_refused_and_nothing_is_stored(db: TestDb) {
     let server = db.mend().serve();
     let token = token(&db);
@@ -166,6 +182,7 @@ async fn concurrent_deliveries_of_one_customer_make_one_case(db: TestDb) {
 both_databases!(
     a_complaint_is_created_then_recognised_as_a_duplicate,
     an_invalid_complaint_is_refused_and_quarantined,
+    a_nul_character_is_refused_with_a_reason,
     an_oversized_body_is_refused_and_nothing_is_stored,
     errors_are_json_with_a_4xx,
     concurrent_deliveries_of_one_customer_make_one_case,

@@ -165,7 +165,7 @@ async fn concurrent_batches_for_the_same_customers_make_one_case_each(db: TestDb
     store.migrate().await.unwrap();
     let parse = crate::support::delivery;
     let phone = |c: usize| json!({"phone": format!("139{c:08}")});
-    let now = chrono::Utc::now();
+    let now = crate::support::server_now();
     let known: Vec<Delivery> = (0..CUSTOMERS)
         .map(|c| {
             parse(complaint("hotline", &format!("known-{c}"), "2026-11-19T09:00:00+08:00", phone(c), "话费乱收费"))

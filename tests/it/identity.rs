@@ -164,7 +164,7 @@ async fn reopen_repeat_failure_and_escalation(db: TestDb) {
     let desk = Desk::open(&db);
     let phone = json!({"phone": "13800138000"});
     // Closure is stamped by the server's clock: complaints are placed around it.
-    let at = |days: i64| (chrono::Utc::now() + chrono::Duration::days(days)).to_rfc3339();
+    let at = |days: i64| (crate::support::server_now() + chrono::Duration::days(days)).to_rfc3339();
     let first = desk.complaint(complaint("hotline", "a", &at(-1), phone.clone(), "宽带又断了")).await;
     let case_id = first["case_id"].as_str().unwrap().to_owned();
     let (status, closed) =
@@ -282,7 +282,7 @@ async fn identity_keys_are_found_and_unique_in_either_tier(db: TestDb) {
 
     let (intake, store) = (crate::support::intake(), db.store().await);
     store.migrate().await.unwrap();
-    let now = chrono::Utc::now();
+    let now = crate::support::server_now();
     // Each complaint as (channel, delivery id, received at, customer keys, text); the customer
     // it was recorded under comes back.
     let record = |(channel, id, at, keys, text): (&str, &str, &str, Value, &str)| {
@@ -338,7 +338,68 @@ async fn identity_keys_are_found_and_unique_in_either_tier(db: TestDb) {
     db.assert_consistent().await;
 }
 
+/// Twenty deliveries at once, each carrying customer A's phone and customer B's openid: the
+/// customers merge once, however many deliveries race for it, and the graph stays whole.
+async fn racing_bridges_merge_two_customers_once(db: TestDb) {
+    const DELIVERIES: usize = 20;
+    let (intake, store) = (crate::support::intake(), db.store().await);
+    store.migrate().await.unwrap();
+    let now = crate::support::server_now();
+    let (phone, openid) = (json!({"phone": "13800138077"}), json!({"wechat_openid": "oRaceB"}));
+    for (id, keys) in [("a", phone), ("b", openid)] {
+        let delivery =
+            crate::support::delivery(complaint("hotline", id, "2026-11-20T09:00:00+08:00", keys, "宽带断网"));
+        intake.record(&store, &[delivery], now).await.unwrap();
+    }
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(DELIVERIES));
+    let racers = (0..DELIVERIES).map(|i| {
+        let keys = json!({"phone": "13800138077", "wechat_openid": "oRaceB"});
+        let text = "宽带还是断网";
+        let delivery =
+            crate::support::delivery(complaint("bot", &format!("r{i}"), "2026-11-21T09:00:00+08:00", keys, text));
+        let (intake, store, barrier) = (intake.clone(), store.clone(), barrier.clone());
+        tokio::spawn(async move {
+            barrier.wait().await;
+            intake.record(&store, &[delivery], now).await
+        })
+    });
+    for racer in futures::future::join_all(racers).await {
+        racer.unwrap().expect("every racing delivery is recorded");
+    }
+
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let merges = mend_store::entities::customer_merge::Entity::find().count(store.connection()).await.unwrap();
+    assert_eq!(merges, 1, "one merge row, however many deliveries raced");
+    let customers: std::collections::BTreeSet<String> =
+        db.mend().export_cases().iter().map(|c| c["customer_id"].to_string()).collect();
+    assert_eq!(customers.len(), 1, "every case is the survivor's: {customers:?}");
+    db.assert_consistent().await;
+}
+
+/// `mend check` names what is broken and exits 1.
+async fn check_reports_broken_rules(db: TestDb) {
+    let mend = db.mend();
+    mend.import_lines(&lines(&[complaint(
+        "hotline",
+        "c-1",
+        "2026-11-20T09:00:00+08:00",
+        json!({"phone": "13800138078"}),
+        "宽带断网",
+    )]));
+    db.assert_consistent().await;
+    let store = db.store().await;
+    sea_orm::ConnectionTrait::execute_unprepared(store.connection(), "UPDATE cases SET complaint_count = 5")
+        .await
+        .unwrap();
+    let check = mend.run(&["check"], b"");
+    let report: Value = serde_json::from_str(check.stdout.trim()).unwrap();
+    assert_eq!((check.status, &report["problems"]), (1, &json!(1)), "{report}");
+    assert_eq!(report["found"][0]["check"], "cases whose complaint count or span differs from their complaints");
+}
+
 both_databases!(
+    racing_bridges_merge_two_customers_once,
+    check_reports_broken_rules,
     identity_keys_are_found_and_unique_in_either_tier,
     a_bridging_complaint_merges_customers_and_their_cases,
     a_binding_merges_and_an_unmerge_undoes_it,

@@ -13,6 +13,15 @@ use tokio::sync::OnceCell;
 /// PostgreSQL server for tests (any database on it; tests create their own).
 pub const POSTGRES_URL_VAR: &str = "MEND_TEST_POSTGRES_URL";
 
+/// The clock of every `mend serve` a test starts: after the test data's dates, and the same on
+/// any day the suite runs.
+pub const SERVER_NOW: &str = "2026-11-26T12:00:00+08:00";
+
+/// [`SERVER_NOW`] as an instant: the clock of writes a test makes through the library.
+pub fn server_now() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(SERVER_NOW).expect("SERVER_NOW is RFC 3339").to_utc()
+}
+
 /// Generates one test per database from an `async fn(TestDb)` of the enclosing module.
 macro_rules! both_databases {
     ($($name:ident),+ $(,)?) => {$(
@@ -53,7 +62,8 @@ impl TestDb {
             Ok(url) if !url.is_empty() => url,
             _ if std::env::var_os("CI").is_some() => panic!("{POSTGRES_URL_VAR} must be set in CI"),
             _ => {
-                eprintln!("skipping: {POSTGRES_URL_VAR} is not set");
+                let test = std::thread::current().name().unwrap_or("a test").to_owned();
+                eprintln!("SKIPPED on PostgreSQL: {test} ({POSTGRES_URL_VAR} is not set)");
                 return None;
             }
         };
@@ -77,12 +87,12 @@ impl TestDb {
         mend_store::Store::connect(&self.url).await.expect("connect")
     }
 
-    /// Every reference between intake rows holds and every case's counters match its
-    /// complaints (the intake tables have no foreign keys; see the initial migration).
+    /// `mend check` finds no problem: every reference between intake rows holds, every case's
+    /// counters match its complaints, and the identity graph does not contradict itself.
     pub async fn assert_consistent(&self) {
-        let store = self.store().await;
-        let problems = mend_store::reads::integrity_problems(store.connection()).await.expect("integrity check");
-        assert!(problems.is_empty(), "inconsistent data: {problems:?}");
+        let check = self.mend().run(&["check"], b"");
+        let report: Value = serde_json::from_str(check.stdout.trim()).expect("mend check prints JSON");
+        assert_eq!((check.status, &report["problems"]), (0, &json!(0)), "inconsistent data: {report}");
     }
 
     pub fn mend(&self) -> Mend {
@@ -239,10 +249,12 @@ impl Mend {
         self.run(&["cases", "export"], b"").json_lines()
     }
 
-    /// Starts `mend serve` on a free port and waits until it says it listens.
+    /// Starts `mend serve` on a free port and waits until it says it listens. Its clock stands
+    /// at [`SERVER_NOW`] and it runs no cron schedules: tests run jobs at clocks of their own.
     pub fn serve(&self) -> Server {
         let mut child = self
-            .command(&["serve"])
+            .command(&["serve", "--now", SERVER_NOW])
+            .env("MEND_SCHEDULER__CRON", "false")
             .env("MEND_HTTP__BIND", "127.0.0.1:0")
             .env("MEND_LOG", "warn")
             .stdin(Stdio::null())

@@ -241,7 +241,18 @@ impl Intake {
         now: DateTime<Utc>,
     ) -> Result<UnmergeReport, CasesError> {
         let tx = store.begin_write().await?;
-        let merge = find_merge(&tx, customer, merged).await?;
+        let mut merge = find_merge(&tx, customer, merged).await?;
+        // Decide under the lock: a merge or unmerge that held it may have changed which merge
+        // this is, so it is read again until the customers locked are the ones it names.
+        loop {
+            intake_repo::lock_customers(&tx, &[merge.survivor_id, merge.merged_id]).await?;
+            let again = find_merge(&tx, customer, merged).await?;
+            let settled = (again.survivor_id, again.merged_id) == (merge.survivor_id, merge.merged_id);
+            merge = again;
+            if settled {
+                break;
+            }
+        }
         let (survivor, restored) = (merge.survivor_id, merge.merged_id);
         match repo::customer(&tx, survivor).await? {
             Some((_, Some(into))) => {
@@ -252,7 +263,6 @@ impl Intake {
             None => return Err(CasesError::NotFound(format!("customer {survivor}"))),
             Some((_, None)) => {}
         }
-        intake_repo::lock_customers(&tx, &[survivor, restored]).await?;
 
         let mut returning = vec![restored];
         let mut frontier = vec![restored];

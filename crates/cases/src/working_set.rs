@@ -46,6 +46,12 @@ pub(crate) struct CaseState {
     pub terms: Signature,
 }
 
+#[derive(Debug, Clone, Copy)]
+enum Learn {
+    KeepKnown,
+    Replace,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct WorkingSet {
     pub owner: HashMap<CustomerKey, CustomerId>,
@@ -149,37 +155,17 @@ impl WorkingSet {
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
-        for known in repo::find_identities(tx, &unknown_keys).await? {
-            let customer = self.customer(known.customer_id);
-            self.owner.entry(known.key).or_insert(customer);
-            self.customers.entry(customer).or_insert(CustomerState {
-                has_name: known.has_name,
-                has_email: known.has_email,
-                cases_for: None,
-                all_open: false,
-            });
-        }
-
-        let mut bridged: HashSet<CustomerId> = HashSet::default();
-        for group in groups {
-            let owners: HashSet<CustomerId> =
-                group.iter().filter_map(|k| self.owner.get(k).copied()).map(|id| self.customer(id)).collect();
-            if owners.len() > 1 {
-                bridged.extend(owners.into_iter().filter(|id| !self.customers.get(id).is_some_and(|c| c.all_open)));
+        let found = repo::find_identities(tx, &unknown_keys).await?;
+        self.learn_owners(found, Learn::KeepKnown);
+        let (bridged, windowed) = loop {
+            let (bridged, windowed) = self.customers_to_load(groups, &keys, earliest);
+            let locked = repo::lock_customers(tx, &self.with_merged(bridged.iter().chain(&windowed))).await?;
+            // An owner read before its row was locked may have been merged away meanwhile by
+            // the transaction that held the lock: decide on owners read under the lock only.
+            if !locked || !self.owners_moved(tx, &keys).await? {
+                break (bridged, windowed);
             }
-        }
-        let stale: HashSet<CustomerId> = keys
-            .iter()
-            .filter_map(|k| self.owner.get(*k).copied())
-            .map(|id| self.customer(id))
-            .filter(|id| {
-                bridged.contains(id)
-                    || self.customers.get(id).and_then(|c| c.cases_for).is_none_or(|loaded| loaded > earliest)
-            })
-            .collect();
-        let (bridged, windowed): (Vec<CustomerId>, Vec<CustomerId>) = stale.iter().partition(|id| bridged.contains(id));
-        let all_of = self.with_merged(&stale);
-        repo::lock_customers(tx, &all_of).await?;
+        };
         let reopen_since = policy.earliest_reopen(earliest);
         let mut cases = repo::find_groupable_cases(
             tx,
@@ -210,6 +196,70 @@ impl WorkingSet {
             }
         }
         Ok(())
+    }
+
+    /// Takes the owners of keys a lookup found. `KeepKnown` leaves a key the working set knows
+    /// alone (it may be newer than the database); `Replace` takes the database's word.
+    fn learn_owners(&mut self, found: Vec<mend_store::KnownIdentity>, learn: Learn) {
+        for known in found {
+            let customer = self.customer(known.customer_id);
+            match learn {
+                Learn::KeepKnown => {
+                    self.owner.entry(known.key).or_insert(customer);
+                }
+                Learn::Replace => {
+                    self.owner.insert(known.key, customer);
+                }
+            }
+            self.customers.entry(customer).or_insert(CustomerState {
+                has_name: known.has_name,
+                has_email: known.has_email,
+                cases_for: None,
+                all_open: false,
+            });
+        }
+    }
+
+    /// The owners of `keys` whose cases must be loaded: those a group bridges (with all their
+    /// open cases), and those whose cases from `earliest` on are not loaded yet.
+    fn customers_to_load(
+        &self,
+        groups: &[&[CustomerKey]],
+        keys: &[&CustomerKey],
+        earliest: DateTime<Utc>,
+    ) -> (Vec<CustomerId>, Vec<CustomerId>) {
+        let mut bridged: HashSet<CustomerId> = HashSet::default();
+        for group in groups {
+            let owners: HashSet<CustomerId> =
+                group.iter().filter_map(|k| self.owner.get(k).copied()).map(|id| self.customer(id)).collect();
+            if owners.len() > 1 {
+                bridged.extend(owners.into_iter().filter(|id| !self.customers.get(id).is_some_and(|c| c.all_open)));
+            }
+        }
+        let stale: HashSet<CustomerId> = keys
+            .iter()
+            .filter_map(|k| self.owner.get(*k).copied())
+            .map(|id| self.customer(id))
+            .filter(|id| {
+                bridged.contains(id)
+                    || self.customers.get(id).and_then(|c| c.cases_for).is_none_or(|loaded| loaded > earliest)
+            })
+            .collect();
+        stale.iter().partition(|id| bridged.contains(id))
+    }
+
+    /// Whether the database, asked again now that the owners are locked, names other owners for
+    /// `keys` than the working set does (a concurrent merge moved them); if so the working set
+    /// takes its word. Asked only where rows were locked (PostgreSQL): a SQLite transaction is
+    /// the only writer, and its working set may be newer than the database.
+    async fn owners_moved(&mut self, tx: &DatabaseTransaction, keys: &[&CustomerKey]) -> Result<bool, CasesError> {
+        let keys: Vec<CustomerKey> = keys.iter().map(|k| (*k).clone()).collect::<HashSet<_>>().into_iter().collect();
+        let found = repo::find_identities(tx, &keys).await?;
+        let moved = found.iter().any(|k| self.owner.get(&k.key) != Some(&self.customer(k.customer_id)));
+        if moved {
+            self.learn_owners(found, Learn::Replace);
+        }
+        Ok(moved)
     }
 
     /// `customers` and the customers merged into them in this transaction, whose rows may not

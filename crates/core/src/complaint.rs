@@ -64,6 +64,24 @@ pub struct Complaint {
     pub raw_payload: String,
 }
 
+impl Complaint {
+    /// The first text field holding a NUL character (U+0000), which PostgreSQL cannot store in
+    /// text: such a complaint is quarantined on every backend alike, never stored on one only.
+    pub fn field_with_nul(&self) -> Option<&'static str> {
+        let holds_nul = |s: &str| s.contains('\0');
+        let fields: [(&'static str, Option<&str>); 6] = [
+            ("source_id", Some(&self.source_id)),
+            ("text", Some(&self.text)),
+            ("category", self.category.as_deref()),
+            ("customer.name", self.customer.name.as_deref()),
+            ("customer.email", self.customer.email.as_deref()),
+            ("raw payload", Some(&self.raw_payload)),
+        ];
+        // Keys need no look: normalizing a key refuses every control character.
+        fields.into_iter().find(|(_, value)| value.is_some_and(holds_nul)).map(|(field, _)| field)
+    }
+}
+
 /// A payload that could not become a complaint, with everything needed to look at it again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Quarantined {

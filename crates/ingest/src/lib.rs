@@ -115,14 +115,25 @@ pub enum Received {
 
 /// Turns an adapter's answer into what intake records. `label` names where the bytes came from
 /// (a [`Format::label`], or `api`), for quarantine and replay.
+/// What a parse of `raw` means for intake: a complaint to record, a record to count as ignored,
+/// or the raw bytes quarantined with the reason. The one gate every channel passes, so rules
+/// about what may be stored at all (no NUL in text) hold for every channel and backend.
 pub fn receive(label: &str, raw: &[u8], parsed: Result<Parsed, Rejection>) -> Received {
+    let parsed = parsed.and_then(|p| match p {
+        Parsed::Complaint(c) => match c.field_with_nul() {
+            Some(field) => Err(Rejection::NulCharacter(field)),
+            None => Ok(Parsed::Complaint(c)),
+        },
+        ignored => Ok(ignored),
+    });
     match parsed {
         Ok(Parsed::Ignored(why)) => Received::Ignored(why),
         Ok(Parsed::Complaint(complaint)) => Received::Delivery(Delivery::Complaint(Box::new(complaint))),
         Err(rejection) => Received::Delivery(Delivery::Quarantined(Quarantined {
             channel: label.to_owned(),
             raw: raw.to_vec(),
-            reason: rejection.to_string(),
+            // A reason quotes the value it refuses; a NUL there is shown, not stored.
+            reason: rejection.to_string().replace('\0', "\\u0000"),
         })),
     }
 }

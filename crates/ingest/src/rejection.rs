@@ -24,6 +24,8 @@ pub enum Rejection {
     NoCustomerKey { detail: String },
     #[error("encrypted message cannot be read: {0}")]
     Decrypt(String),
+    #[error("{0} holds a NUL character (U+0000), which text fields cannot store; remove it at the source")]
+    NulCharacter(&'static str),
 }
 
 impl Rejection {

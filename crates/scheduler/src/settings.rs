@@ -19,6 +19,9 @@ pub struct SchedulerSettings {
     pub timezone: String,
     /// The team that works callbacks (its budget is the one spent).
     pub team: String,
+    /// Whether `mend serve` runs the cron schedules itself. Off where the operating system's
+    /// cron drives `mend schedule tick`, and in tests that run jobs at clocks of their own.
+    pub cron: bool,
     /// How long an instance holds a job occurrence before another may take it over.
     pub lease_seconds: i64,
     /// A generation sweep re-reads what changed this long before the previous sweep began, so

@@ -1,4 +1,4 @@
-use sea_orm::{DbErr, SqlErr};
+use sea_orm::{DbErr, RuntimeErr, SqlErr};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -15,11 +15,17 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// A concurrent writer got there first; repeating the whole unit of work will see its rows.
+    /// A concurrent writer got there first (a unique key it wrote, or PostgreSQL broke a
+    /// deadlock between the two); repeating the whole unit of work will see its rows.
     pub fn is_conflict(&self) -> bool {
-        match self {
-            StoreError::Db(e) => matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))),
-            _ => false,
+        let StoreError::Db(e) = self else { return false };
+        if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
+            return true;
         }
+        // 40P01 deadlock_detected, 40001 serialization_failure.
+        let (DbErr::Exec(RuntimeErr::SqlxError(driver)) | DbErr::Query(RuntimeErr::SqlxError(driver))) = e else {
+            return false;
+        };
+        driver.as_database_error().and_then(|d| d.code()).is_some_and(|code| code == "40P01" || code == "40001")
     }
 }

@@ -100,9 +100,10 @@ pub async fn find_identities<C: ConnectionTrait>(
 /// Serializes concurrent intakes that touch the same customers: on PostgreSQL the customer rows
 /// are locked until the transaction ends, so grouping decisions made after this call see every
 /// case committed before it. SQLite allows one writer at a time, which already serializes.
-pub async fn lock_customers<C: ConnectionTrait>(conn: &C, ids: &[CustomerId]) -> Result<(), StoreError> {
+/// Answers whether rows were locked: only then can another writer have changed them before.
+pub async fn lock_customers<C: ConnectionTrait>(conn: &C, ids: &[CustomerId]) -> Result<bool, StoreError> {
     if conn.get_database_backend() != DbBackend::Postgres || ids.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let mut sorted: Vec<uuid::Uuid> = ids.iter().map(|id| id.as_uuid()).collect();
     sorted.sort_unstable();
@@ -113,7 +114,7 @@ pub async fn lock_customers<C: ConnectionTrait>(conn: &C, ids: &[CustomerId]) ->
         "SELECT count(*) FROM (SELECT id FROM customers WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE) locked";
     let ids = bulk::id_param(DbBackend::Postgres, sorted)?;
     conn.query_one_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, [ids])).await?;
-    Ok(())
+    Ok(true)
 }
 
 /// A case as a lookup returns it: the columns in [`case_columns`] order.
