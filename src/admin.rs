@@ -46,6 +46,7 @@ pub async fn list_quarantine(store: &Store, unresolved: bool, limit: u64) -> Res
             json!({
                 "quarantine_id": r.quarantine_id, "channel": r.channel, "reason": r.reason,
                 "received_at": r.received_at, "resolved_at": r.resolved_at,
+                "seen_count": r.seen_count, "last_seen_at": r.last_seen_at,
                 "raw": String::from_utf8_lossy(&r.raw),
             })
         })
@@ -86,6 +87,12 @@ pub async fn replay(
                 Some(Outcome::Duplicate { complaint_id, case_id, .. }) => json!({
                     "quarantine_id": id, "result": "duplicate", "complaint_id": complaint_id, "case_id": case_id,
                 }),
+                // Still other content under a recorded id: the same bytes and reason are the
+                // same quarantine record (see `quarantine::insert`), so it stays as it was.
+                Some(Outcome::Conflict { reason, .. }) => {
+                    mend_store::quarantine::record_replay(conn, id, Err(&reason)).await?;
+                    return Ok(json!({"quarantine_id": id, "result": "still_quarantined", "reason": reason}));
+                }
                 other => bail!("intake answered {other:?} for a complaint"),
             }
         }

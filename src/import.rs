@@ -122,6 +122,8 @@ pub struct ImportSummary {
     pub ignored: u64,
     /// Non-blank records read: always accepted + duplicates + quarantined + ignored.
     pub records: u64,
+    /// Of the quarantined, records with other content under a delivery id already recorded.
+    pub conflicts: u64,
 }
 
 pub enum Input {
@@ -216,6 +218,10 @@ impl<'a> Importer<'a> {
                     }
                     Outcome::Duplicate { .. } => summary.duplicates += 1,
                     Outcome::Quarantined { .. } => summary.quarantined += 1,
+                    Outcome::Conflict { .. } => {
+                        summary.quarantined += 1;
+                        summary.conflicts += 1;
+                    }
                 }
             }
             updated.extend(report.existing_cases_touched.into_iter().filter(|id| *id < watermark));
@@ -274,7 +280,7 @@ fn read_batches(
             number += 1;
             match mend_ingest::receive(format.label(), &record, format.parse(&record, &parse)) {
                 Received::Delivery(Delivery::Quarantined(mut q)) => {
-                    q.reason = format!("record {number}: {}", q.reason);
+                    q.location = Some(format!("record {number}"));
                     batch.deliveries.push(Delivery::Quarantined(q));
                 }
                 Received::Delivery(delivery) => batch.deliveries.push(delivery),

@@ -73,7 +73,7 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
-    /// Payloads that could not be read: list, replay.
+    /// Payloads that could not be read: list, replay, purge.
     Quarantine {
         #[command(subcommand)]
         command: QuarantineCommand,
@@ -157,6 +157,16 @@ enum QuarantineCommand {
     Replay {
         #[arg(value_name = "ID")]
         id: QuarantineId,
+    },
+    /// Delete the records last refused, or resolved, longer ago than `--older-than`
+    /// (`scheduler.quarantine_retention_days` by default); prints `{"purged","cutoff"}`.
+    Purge {
+        /// An age such as `30d`, `12h` or `90days`.
+        #[arg(long, value_name = "AGE", value_parser = humantime::parse_duration)]
+        older_than: Option<std::time::Duration>,
+        /// The clock the age counts back from (RFC 3339), instead of the system's.
+        #[arg(long, value_name = "RFC3339")]
+        now: Option<chrono::DateTime<chrono::FixedOffset>>,
     },
 }
 
@@ -318,6 +328,16 @@ async fn run(cli: Cli) -> Result<()> {
             let stdout = std::io::stdout().lock();
             let written = schedule::export_tasks(&store, &mut std::io::BufWriter::new(stdout)).await?;
             tracing::info!(tasks = written, "Export finished.");
+        }
+        Command::Quarantine { command: QuarantineCommand::Purge { older_than, now } } => {
+            let store = open_store(&settings).await?;
+            let age = match older_than {
+                Some(age) => chrono::Duration::from_std(age).context("--older-than is too long")?,
+                None => chrono::Duration::days(settings.scheduler.quarantine_retention_days),
+            };
+            let cutoff = at_or_now(now) - age;
+            let purged = mend_store::quarantine::purge(store.connection(), cutoff).await?;
+            println!("{}", serde_json::json!({"purged": purged, "cutoff": cutoff}));
         }
         Command::Quarantine { command: QuarantineCommand::Replay { id } } => {
             let store = open_store(&settings).await?;

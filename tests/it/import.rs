@@ -46,13 +46,14 @@ async fn reimport_is_idempotent(db: TestDb) {
 async fn the_same_delivery_twice_in_one_file_is_one_record(db: TestDb) {
     let mut input = sample_lines();
     input.push(input[0].clone());
-    // Same idempotency key, different content: still the same delivery.
+    // Same idempotency key, different content: a conflict, kept in quarantine, never recorded.
     input.push(
         complaint("wechat", "msg-1", "2026-11-22T10:00:00+08:00", json!({"wechat_openid": "oB2"}), "别的内容")
             .to_string(),
     );
     let summary = db.mend().import_lines(&input);
-    assert_eq!((summary["accepted"].as_u64(), summary["duplicates"].as_u64()), (Some(4), Some(2)), "{summary}");
+    let counts = (summary["accepted"].as_u64(), summary["duplicates"].as_u64(), summary["conflicts"].as_u64());
+    assert_eq!(counts, (Some(4), Some(1), Some(1)), "{summary}");
     let complaints: usize = db.mend().export_cases().iter().map(|c| c["complaints"].as_array().unwrap().len()).sum();
     assert_eq!(complaints, 4);
 }
@@ -302,6 +303,76 @@ async fn a_nul_character_is_quarantined_and_the_rest_imported(db: TestDb) {
     db.assert_consistent().await;
 }
 
+/// Other content under a delivery id already recorded is a conflict, never a silent duplicate:
+/// the import counts it, the API answers 409, and the payload waits in quarantine, one record
+/// however often it comes. An identical repeat stays a duplicate.
+async fn a_redelivery_with_other_content_is_a_conflict(db: TestDb) {
+    let mend = db.mend();
+    let at = "2026-11-20T09:00:00+08:00";
+    let first = complaint("hotline", "call-9", at, json!({"phone": "13800138090"}), "宽带断网");
+    let mut other = first.clone();
+    other["text"] = json!("话费多扣了");
+    let summary = mend.import_lines(&lines(&[first.clone(), first.clone()]));
+    assert_eq!(
+        (&summary["accepted"], &summary["duplicates"], &summary["conflicts"]),
+        (&json!(1), &json!(1), &json!(0))
+    );
+    for _ in 0..2 {
+        let summary = mend.import_lines(&lines(&[other.clone(), first.clone()]));
+        let counts = (&summary["duplicates"], &summary["quarantined"], &summary["conflicts"]);
+        assert_eq!(counts, (&json!(1), &json!(1), &json!(1)), "{summary}");
+    }
+
+    let store = db.store().await;
+    let records = quarantine::Entity::find().all(store.connection()).await.unwrap();
+    assert_eq!(records.len(), 1, "one record for one payload refused twice: {records:?}");
+    let record = &records[0];
+    assert!(record.reason.starts_with("conflicting_redelivery: hotline `call-9`"), "{}", record.reason);
+    assert!(record.reason.ends_with("with another text"), "{}", record.reason);
+    assert_eq!((record.seen_count, record.raw.clone()), (2, other.to_string().into_bytes()));
+
+    let server = mend.serve();
+    let token = mend.add_user("conflicts", "agent")["token"].as_str().unwrap().to_owned();
+    let post = |body: String| {
+        let request = server.request(reqwest::Method::POST, "/api/v1/complaints", &token);
+        crate::support::json_response(request.header("content-type", "application/json").body(body))
+    };
+    let (status, body) = post(other.to_string()).await;
+    assert_eq!((status, &body["error"]["code"]), (reqwest::StatusCode::CONFLICT, &json!("conflict")), "{body}");
+    assert_eq!(body["error"]["quarantine_id"], json!(record.id.to_string()), "the record it already has");
+    let (status, body) = post(first.to_string()).await;
+    assert_eq!((status, &body["duplicate"]), (reqwest::StatusCode::OK, &json!(true)), "{body}");
+    let record = quarantine::Entity::find_by_id(record.id).one(store.connection()).await.unwrap().unwrap();
+    assert_eq!(record.seen_count, 3);
+    assert_eq!(mend.export_cases()[0]["complaints"].as_array().unwrap().len(), 1, "nothing recorded twice");
+    db.assert_consistent().await;
+}
+
+/// A file imported twice does not quarantine its bad lines twice; purge removes what is old.
+async fn quarantine_counts_repeats_and_purges_old_records(db: TestDb) {
+    let mend = db.mend();
+    let file = [
+        complaint("hotline", "fine", "2026-11-20T09:00:00+08:00", json!({"phone": "13800138091"}), "宽带断网")
+            .to_string(),
+        "{\"channel\": \"hotline\", \"source_id\": \"cut-".to_owned(),
+    ];
+    for _ in 0..2 {
+        mend.run(&["import", "--channel", "json", "-"], file.join("\n").as_bytes()).json();
+    }
+    // The same bad line at another place in a file is the same payload.
+    mend.run(&["import", "--channel", "json", "-"], file[1].as_bytes()).json();
+    let listed = mend.run(&["quarantine", "list"], b"").json_lines();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["seen_count"], 3);
+    assert!(listed[0]["reason"].as_str().unwrap().starts_with("record 1: payload is not valid JSON"), "{}", listed[0]);
+
+    let purge = |args: &[&str]| mend.run(&[&["quarantine", "purge"], args].concat(), b"").json();
+    assert_eq!(purge(&["--older-than", "1d", "--now", "2026-11-20T00:00:00+08:00"])["purged"], 0);
+    let far = (chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339();
+    assert_eq!(purge(&["--older-than", "1d", "--now", &far])["purged"], 1);
+    assert!(mend.run(&["quarantine", "list"], b"").json_lines().is_empty());
+}
+
 /// The one number a statement answers.
 async fn scalar(store: &mend_store::Store, sql: &str) -> i64 {
     let conn = store.connection();
@@ -311,6 +382,8 @@ async fn scalar(store: &mend_store::Store, sql: &str) -> i64 {
 
 both_databases!(
     a_nul_character_is_quarantined_and_the_rest_imported,
+    a_redelivery_with_other_content_is_a_conflict,
+    quarantine_counts_repeats_and_purges_old_records,
     background_checkpoints_keep_the_log_bounded_and_lose_nothing,
     batch_boundaries_do_not_change_grouping,
     a_late_complaint_through_a_fresh_link_finds_older_cases,

@@ -51,7 +51,17 @@ pub enum Outcome {
         quarantine_id: QuarantineId,
         reason: String,
     },
+    /// Other content under a delivery id already recorded (as `complaint_id`): kept in
+    /// quarantine for an operator, never dropped as a duplicate nor recorded twice.
+    Conflict {
+        quarantine_id: QuarantineId,
+        complaint_id: ComplaintId,
+        reason: String,
+    },
 }
+
+/// The reason a conflicting redelivery carries in quarantine, first in its text.
+pub const CONFLICTING_REDELIVERY: &str = "conflicting_redelivery";
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IntakeReport {
@@ -63,6 +73,16 @@ pub struct IntakeReport {
 impl IntakeReport {
     pub fn count(&self, pred: impl Fn(&Outcome) -> bool) -> usize {
         self.outcomes.iter().filter(|o| pred(o)).count()
+    }
+
+    fn rename_quarantine(&mut self, made: QuarantineId, recorded: QuarantineId) {
+        for outcome in &mut self.outcomes {
+            if let Outcome::Quarantined { quarantine_id, .. } | Outcome::Conflict { quarantine_id, .. } = outcome
+                && *quarantine_id == made
+            {
+                *quarantine_id = recorded;
+            }
+        }
     }
 }
 
@@ -214,14 +234,20 @@ impl Intake {
     ) -> Result<IntakeReport, CasesError> {
         let mut working = WorkingSet::default();
         working.load(tx, deliveries, &self.policy).await?;
-        let decision = self.decide(deliveries, readings.get().await?, &mut working, now);
-        let write = decision.write.encode(store.backend(), now)?;
-        let settle = self.keys_due_to_settle(write.new_identity_keys());
-        write.execute(tx).await?;
+        let Decision { write, mut report } = self.decide(deliveries, readings.get().await?, &mut working, now);
+        let encoded = write.encode(store.backend(), now)?;
+        let settle = self.keys_due_to_settle(encoded.new_identity_keys());
+        encoded.execute(tx).await?;
         if settle {
             key_tiers::settle_identity_keys(tx).await?;
         }
-        Ok(decision.report)
+        if !write.quarantine.is_empty() {
+            // A payload refused before counts on the record it has: answer with that one's id.
+            for (made, recorded) in mend_store::quarantine::recorded_ids(tx, &write.quarantine).await? {
+                report.rename_quarantine(made, recorded);
+            }
+        }
+        Ok(report)
     }
 
     /// Reads every complaint's text (see [`Reading`]); `None` for a quarantined delivery.
@@ -259,15 +285,37 @@ impl Intake {
                         channel: q.channel.clone(),
                         raw: q.raw.clone(),
                         reason: q.reason.clone(),
+                        location: q.location.clone(),
                         received_at: now,
                     });
                     Outcome::Quarantined { quarantine_id: id, reason: q.reason.clone() }
                 }
                 Delivery::Complaint(c) => match working.deliveries.get(&(c.channel, c.source_id.clone())) {
-                    Some(r) => Outcome::Duplicate {
-                        complaint_id: r.complaint_id,
-                        case_id: working.case(r.case_id),
-                        customer_id: working.customer(r.customer_id),
+                    Some(r) => match r.content.differences(&c.content()).as_slice() {
+                        [] => Outcome::Duplicate {
+                            complaint_id: r.complaint_id,
+                            case_id: working.case(r.case_id),
+                            customer_id: working.customer(r.customer_id),
+                        },
+                        differing => {
+                            let reason = format!(
+                                "{CONFLICTING_REDELIVERY}: {} `{}` was recorded as complaint {} with another {}",
+                                c.channel,
+                                c.source_id,
+                                r.complaint_id,
+                                differing.join(", ")
+                            );
+                            let quarantine_id = QuarantineId::new();
+                            batch.write.quarantine.push(NewQuarantine {
+                                id: quarantine_id,
+                                channel: c.format.clone(),
+                                raw: c.raw_payload.as_bytes().to_vec(),
+                                reason: reason.clone(),
+                                location: None,
+                                received_at: now,
+                            });
+                            Outcome::Conflict { quarantine_id, complaint_id: r.complaint_id, reason }
+                        }
                     },
                     None => {
                         let reading = reading.clone().expect("every complaint is read");
@@ -355,7 +403,8 @@ impl Intake {
             matched_terms: &classification.matched_terms,
         };
         let complaint_id = ComplaintId::new();
-        working.deliveries.insert((c.channel, c.source_id.clone()), Recorded { complaint_id, case_id, customer_id });
+        let recorded = Recorded { complaint_id, case_id, customer_id, content: c.content() };
+        working.deliveries.insert((c.channel, c.source_id.clone()), recorded);
         batch.write.complaints.push(NewComplaint {
             id: complaint_id,
             complaint: c,
@@ -714,6 +763,7 @@ mod tests {
                     satisfaction: None,
                     formal_complaint: false,
                     raw_payload: String::new(),
+                    format: "json".into(),
                 }))
             })
             .collect()

@@ -11,7 +11,7 @@
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use chrono::{DateTime, Utc};
-use mend_core::{CaseId, Channel, ComplaintId, CustomerId, CustomerKey, Delivery};
+use mend_core::{CaseId, Channel, ComplaintId, CustomerId, CustomerKey, Delivery, DeliveryContent};
 use mend_store::intake as repo;
 use mend_store::{CaseRecord, DatabaseTransaction};
 
@@ -19,12 +19,13 @@ use crate::CasesError;
 use crate::features::Signature;
 use crate::grouping::GroupingPolicy;
 
-/// Where an already recorded delivery went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where an already recorded delivery went, and what it said.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Recorded {
     pub complaint_id: ComplaintId,
     pub case_id: CaseId,
     pub customer_id: CustomerId,
+    pub content: DeliveryContent,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -128,6 +129,7 @@ impl WorkingSet {
                 complaint_id: known.complaint_id,
                 case_id: self.case(known.case_id),
                 customer_id: self.customer(known.customer_id),
+                content: known.content,
             };
             self.deliveries.entry((channel, known.source_id)).or_insert(recorded);
         }

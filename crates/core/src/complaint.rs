@@ -62,9 +62,54 @@ pub struct Complaint {
     pub formal_complaint: bool,
     /// The payload as it arrived, kept for audit and replay.
     pub raw_payload: String,
+    /// The label of the adapter that read it (a quarantine label, e.g. `hotline-csv`), so a
+    /// redelivery refused later is quarantined to replay through the same adapter.
+    #[serde(default)]
+    pub format: String,
+}
+
+/// What a delivery says, as far as a redelivery under the same `(channel, source_id)` must say
+/// the same: an identical repeat (a channel's retry, a re-imported file) is a duplicate, other
+/// content under a known id is a conflict. How the payload was spelled (field order, spacing,
+/// unknown fields) is not content; times compare to the microsecond the databases keep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryContent {
+    pub received_at: DateTime<Utc>,
+    pub text: String,
+    /// The keys it arrived with, as `kind:value` ([`CustomerKey`]'s display), in order.
+    pub keys: Vec<String>,
+    pub satisfaction: Option<u8>,
+    pub formal_complaint: bool,
+}
+
+impl DeliveryContent {
+    /// The fields in which `other` says something else, named as in the canonical complaint.
+    pub fn differences(&self, other: &DeliveryContent) -> Vec<&'static str> {
+        let micros = |t: &DateTime<Utc>| t.timestamp_micros();
+        [
+            ("received_at", micros(&self.received_at) != micros(&other.received_at)),
+            ("text", self.text != other.text),
+            ("customer", self.keys != other.keys),
+            ("satisfaction", self.satisfaction != other.satisfaction),
+            ("formal_complaint", self.formal_complaint != other.formal_complaint),
+        ]
+        .into_iter()
+        .filter_map(|(field, differs)| differs.then_some(field))
+        .collect()
+    }
 }
 
 impl Complaint {
+    pub fn content(&self) -> DeliveryContent {
+        DeliveryContent {
+            received_at: self.received_at,
+            text: self.text.clone(),
+            keys: self.keys.iter().map(CustomerKey::to_string).collect(),
+            satisfaction: self.satisfaction.map(Satisfaction::get),
+            formal_complaint: self.formal_complaint,
+        }
+    }
+
     /// The first text field holding a NUL character (U+0000), which PostgreSQL cannot store in
     /// text: such a complaint is quarantined on every backend alike, never stored on one only.
     pub fn field_with_nul(&self) -> Option<&'static str> {
@@ -89,6 +134,9 @@ pub struct Quarantined {
     pub channel: String,
     pub raw: Vec<u8>,
     pub reason: String,
+    /// Where in its file the payload was (`record 12`), shown before the reason; not part of
+    /// what makes two quarantined payloads the same.
+    pub location: Option<String>,
 }
 
 /// What one record of a channel turned into.

@@ -14,7 +14,7 @@ mod temperament;
 
 pub use channel::{Channel, UnknownChannel};
 pub use clock::{Clock, FixedClock, SystemClock};
-pub use complaint::{CaseStatus, Complaint, CustomerDetails, Delivery, Quarantined, Satisfaction};
+pub use complaint::{CaseStatus, Complaint, CustomerDetails, Delivery, DeliveryContent, Quarantined, Satisfaction};
 pub use identity::{CustomerKey, IdentityKind};
 pub use ids::{CaseId, ComplaintId, CustomerId, JobRunId, MergeId, QuarantineId, TaskId, UserId};
 pub use phone::{InvalidPhoneNumber, PhoneNumber};

@@ -60,6 +60,7 @@ pub fn parse_canonical(raw: &[u8], settings: &ParseSettings) -> Result<Complaint
         satisfaction,
         formal_complaint,
         raw_payload: text.to_owned(),
+        format: String::new(),
     })
 }
 

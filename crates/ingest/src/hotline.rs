@@ -127,6 +127,7 @@ fn call_to_complaint(
         satisfaction,
         formal_complaint: flagged,
         raw_payload,
+        format: String::new(),
     }))
 }
 

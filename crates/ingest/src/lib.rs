@@ -120,9 +120,12 @@ pub enum Received {
 /// about what may be stored at all (no NUL in text) hold for every channel and backend.
 pub fn receive(label: &str, raw: &[u8], parsed: Result<Parsed, Rejection>) -> Received {
     let parsed = parsed.and_then(|p| match p {
-        Parsed::Complaint(c) => match c.field_with_nul() {
+        Parsed::Complaint(mut c) => match c.field_with_nul() {
             Some(field) => Err(Rejection::NulCharacter(field)),
-            None => Ok(Parsed::Complaint(c)),
+            None => {
+                c.format = label.to_owned();
+                Ok(Parsed::Complaint(c))
+            }
         },
         ignored => Ok(ignored),
     });
@@ -134,6 +137,7 @@ pub fn receive(label: &str, raw: &[u8], parsed: Result<Parsed, Rejection>) -> Re
             raw: raw.to_vec(),
             // A reason quotes the value it refuses; a NUL there is shown, not stored.
             reason: rejection.to_string().replace('\0', "\\u0000"),
+            location: None,
         })),
     }
 }

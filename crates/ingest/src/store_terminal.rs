@@ -121,6 +121,7 @@ fn rating_to_complaint(
         satisfaction: Some(satisfaction),
         formal_complaint: false,
         raw_payload,
+        format: String::new(),
     }))
 }
 

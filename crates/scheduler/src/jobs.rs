@@ -26,12 +26,13 @@ pub enum Job {
     Surveys,
     HotspotReport,
     BudgetRollover,
+    QuarantinePurge,
 }
 
 impl Job {
     /// In the order `mend schedule run` without a job runs them: budgets before the calls that
     /// read them, calls before the follow-ups of calls.
-    pub const ALL: [Job; 7] = [
+    pub const ALL: [Job; 8] = [
         Job::BudgetRollover,
         Job::GenerateCallbacks,
         Job::FollowUps,
@@ -39,6 +40,7 @@ impl Job {
         Job::SlaEscalation,
         Job::Surveys,
         Job::HotspotReport,
+        Job::QuarantinePurge,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -50,6 +52,7 @@ impl Job {
             Job::Surveys => "surveys",
             Job::HotspotReport => "hotspot_report",
             Job::BudgetRollover => "budget_rollover",
+            Job::QuarantinePurge => "quarantine_purge",
         }
     }
 }
@@ -251,6 +254,11 @@ impl Scheduler {
             Job::Surveys => (follow_up::surveys(store, planner, after, until).await?, since_cursor),
             Job::HotspotReport => (follow_up::hotspot_report(store, planner, scheduled_for).await?, String::new()),
             Job::BudgetRollover => (follow_up::budget_rollover(store, planner, now).await?, String::new()),
+            Job::QuarantinePurge => {
+                let cutoff = now - Duration::days(planner.settings.quarantine_retention_days);
+                let purged = mend_store::quarantine::purge(store.connection(), cutoff).await?;
+                (json!({"purged": purged, "cutoff": cutoff}), String::new())
+            }
         })
     }
 

@@ -28,6 +28,8 @@ pub struct SchedulerSettings {
     /// a write that made its ids before that sweep but committed after it is still seen. At
     /// least the longest write transaction plus the clock skew between instances.
     pub generation_overlap_seconds: i64,
+    /// Quarantined payloads last refused (or resolved) longer ago than this are purged.
+    pub quarantine_retention_days: i64,
     /// Where call scripts and email templates live.
     pub scripts_dir: PathBuf,
     /// Job name → cron expression (seconds first: `0 * * * * *` is every minute).

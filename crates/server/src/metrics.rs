@@ -34,6 +34,8 @@ pub enum IntakeOutcome {
     Accepted,
     Duplicate,
     Quarantined,
+    /// Other content under a delivery id already recorded (quarantined too).
+    Conflict,
     Ignored,
 }
 
@@ -43,6 +45,7 @@ impl IntakeOutcome {
             IntakeOutcome::Accepted => "accepted",
             IntakeOutcome::Duplicate => "duplicate",
             IntakeOutcome::Quarantined => "quarantined",
+            IntakeOutcome::Conflict => "conflict",
             IntakeOutcome::Ignored => "ignored",
         }
     }

@@ -53,6 +53,8 @@ pub(crate) enum OnConflict {
     UpdateById(&'static [&'static str]),
     /// The row is left out; the statement's row count says how many went in.
     Skip,
+    /// This clause decides (`ON CONFLICT (...) DO ...`, naming the table's other unique key).
+    Clause(&'static str),
 }
 
 impl Table {
@@ -128,6 +130,10 @@ impl Table {
                 sql.push_str(&format!(" ON CONFLICT (id) DO UPDATE SET {}", sets.join(", ")));
             }
             OnConflict::Skip => sql.push_str(" ON CONFLICT DO NOTHING"),
+            OnConflict::Clause(clause) => {
+                sql.push(' ');
+                sql.push_str(clause);
+            }
         }
         sql
     }

@@ -29,27 +29,39 @@ pub async fn find_deliveries<C: ConnectionTrait>(
     }
     let sql = match conn.get_database_backend() {
         DbBackend::Postgres => {
-            "SELECT json_agg(json_build_array(c.channel, c.source_id, c.id, c.case_id, s.customer_id))::text \
+            "SELECT json_agg(json_build_array(c.channel, c.source_id, c.id, c.case_id, s.customer_id, \
+             c.received_at, c.text, c.customer_keys, c.satisfaction, c.formal_complaint))::text \
              FROM complaints c JOIN UNNEST($1::text[], $2::text[]) AS k(channel, source_id) \
              ON c.channel = k.channel AND c.source_id = k.source_id JOIN cases s ON s.id = c.case_id"
         }
         _ => {
-            "SELECT json_group_array(json_array(c.channel, c.source_id, hex(c.id), hex(c.case_id), hex(s.customer_id))) \
+            "SELECT json_group_array(json_array(c.channel, c.source_id, hex(c.id), hex(c.case_id), hex(s.customer_id), \
+             c.received_at, c.text, c.customer_keys, c.satisfaction, json(CASE WHEN c.formal_complaint THEN 'true' ELSE 'false' END))) \
              FROM jsonb_each(?1) k JOIN complaints c \
              ON c.channel = k.value->>0 AND c.source_id = k.value->>1 JOIN cases s ON s.id = c.case_id"
         }
     };
     let pairs: Vec<(&str, &str)> = keys.iter().map(|(channel, source_id)| (channel.as_str(), *source_id)).collect();
     let params = bulk::pair_params(conn.get_database_backend(), &pairs)?;
-    let rows: Vec<(String, String, uuid::Uuid, uuid::Uuid, uuid::Uuid)> = bulk::query_json(conn, sql, params).await?;
+    type Row = (String, String, uuid::Uuid, uuid::Uuid, uuid::Uuid, Time, String, String, Option<u8>, bool);
+    let rows: Vec<Row> = bulk::query_json(conn, sql, params).await?;
     Ok(rows
         .into_iter()
-        .map(|(channel, source_id, id, case_id, customer_id)| KnownDelivery {
-            channel,
-            source_id,
-            complaint_id: mend_core::ComplaintId::from_uuid(id),
-            case_id: mend_core::CaseId::from_uuid(case_id),
-            customer_id: CustomerId::from_uuid(customer_id),
+        .map(|(channel, source_id, id, case_id, customer_id, received_at, text, keys, satisfaction, formal)| {
+            KnownDelivery {
+                channel,
+                source_id,
+                complaint_id: mend_core::ComplaintId::from_uuid(id),
+                case_id: mend_core::CaseId::from_uuid(case_id),
+                customer_id: CustomerId::from_uuid(customer_id),
+                content: mend_core::DeliveryContent {
+                    received_at,
+                    text,
+                    keys: keys.lines().map(str::to_owned).collect(),
+                    satisfaction,
+                    formal_complaint: formal,
+                },
+            }
         })
         .collect())
 }
@@ -307,7 +319,7 @@ impl BatchWrite<'_> {
             now,
         )?);
         statements.extend(COMPLAINTS.insert(backend, self.complaints.iter().map(complaint_cells))?);
-        statements.extend(QUARANTINE.insert(backend, self.quarantine.iter().map(quarantine_cells))?);
+        statements.extend(crate::quarantine::insert(backend, &self.quarantine)?);
         Ok(EncodedWrite { statements, new_identity_keys: self.identities.len() })
     }
 }
@@ -483,28 +495,6 @@ fn merge_audit_cells<'a>(m: &'a CustomerMergeWrite, detail: &'a str, id: uuid::U
         Cell::Text(Some("customer")),
         Cell::Uuid(m.survivor.as_uuid()),
         Cell::Text(Some(detail)),
-    ]
-}
-
-const QUARANTINE: Table = Table {
-    name: "quarantine",
-    columns: &[
-        ("id", Kind::Uuid, false),
-        ("channel", Kind::Text, false),
-        ("raw", Kind::Bytes, false),
-        ("reason", Kind::Text, false),
-        ("received_at", Kind::Time, false),
-    ],
-    on_conflict: OnConflict::Fail,
-};
-
-fn quarantine_cells(q: &NewQuarantine) -> Vec<Cell<'_>> {
-    vec![
-        Cell::Uuid(q.id.as_uuid()),
-        Cell::Text(Some(&q.channel)),
-        Cell::Bytes(&q.raw),
-        Cell::Text(Some(&q.reason)),
-        Cell::Time(Some(q.received_at)),
     ]
 }
 

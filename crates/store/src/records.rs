@@ -160,6 +160,8 @@ pub struct KnownDelivery {
     pub complaint_id: ComplaintId,
     pub case_id: CaseId,
     pub customer_id: CustomerId,
+    /// What it said, to tell a repeat from a conflicting redelivery.
+    pub content: mend_core::DeliveryContent,
 }
 
 /// A customer key already linked, with which customer details are still missing.
@@ -208,6 +210,8 @@ pub struct NewQuarantine {
     pub channel: String,
     pub raw: Vec<u8>,
     pub reason: String,
+    /// Where in its file the payload was (`record 12`); stored before the reason.
+    pub location: Option<String>,
     pub received_at: DateTime<Utc>,
 }
 

@@ -145,6 +145,7 @@ fn message_to_complaint(fields: &xml::Fields, message: String, settings: &ParseS
         satisfaction: None,
         formal_complaint: formal,
         raw_payload: message,
+        format: String::new(),
     }))
 }
 

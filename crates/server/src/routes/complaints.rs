@@ -29,7 +29,8 @@ pub async fn create(
 
 /// Records what a channel received and answers as every intake endpoint does: 201 with the
 /// case of a new complaint, 200 for a repeated delivery or a record that is not a complaint,
-/// 422 with the quarantine id for a payload that could not be read.
+/// 422 with the quarantine id for a payload that could not be read, 409 with the quarantine id
+/// for other content under a delivery id already recorded.
 pub(super) async fn record(
     state: &AppState,
     channel: &str,
@@ -69,6 +70,13 @@ pub(super) async fn record(
             state.metrics.record(channel, IntakeOutcome::Quarantined);
             tracing::warn!(%quarantine_id, channel, %reason, "Payload quarantined.");
             Err(ApiError::new(ErrorCode::InvalidComplaint, reason).with("quarantine_id", quarantine_id.to_string()))
+        }
+        Outcome::Conflict { quarantine_id, complaint_id, reason } => {
+            state.metrics.record(channel, IntakeOutcome::Conflict);
+            tracing::warn!(%quarantine_id, %complaint_id, channel, %reason, "Conflicting redelivery quarantined.");
+            Err(ApiError::new(ErrorCode::Conflict, reason)
+                .with("quarantine_id", quarantine_id.to_string())
+                .with("complaint_id", complaint_id.to_string()))
         }
     }
 }

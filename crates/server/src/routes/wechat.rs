@@ -63,6 +63,12 @@ pub async fn push(
             tracing::warn!(%quarantine_id, channel = CHANNEL, %reason, "WeChat message quarantined.");
             IntakeOutcome::Quarantined
         }
+        // WeChat retries a message it had no answer to with the same bytes; other content under
+        // a known MsgId is kept for an operator, and WeChat needs no other answer than success.
+        Some(Outcome::Conflict { quarantine_id, reason, .. }) => {
+            tracing::warn!(%quarantine_id, channel = CHANNEL, %reason, "Conflicting WeChat redelivery quarantined.");
+            IntakeOutcome::Conflict
+        }
         None => return Err(ApiError::internal("intake returned no outcome")),
     };
     state.metrics.record(CHANNEL, outcome);

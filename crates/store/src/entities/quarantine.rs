@@ -12,6 +12,9 @@ pub struct Model {
     pub reason: String,
     pub received_at: DateTimeUtc,
     pub resolved_at: Option<DateTimeUtc>,
+    pub fingerprint: Option<String>,
+    pub seen_count: i32,
+    pub last_seen_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
