@@ -71,7 +71,8 @@ pub async fn replay(
     let format = Format::from_label(&record.channel)
         .with_context(|| format!("payload {id} came in as `{}`, which no adapter reads", record.channel))?;
     let now = clock.now();
-    let answer = match mend_ingest::receive(&record.channel, &record.raw, format.parse(&record.raw, parse)) {
+    let answer = match mend_ingest::receive(&record.channel, &record.raw, format.parse(&record.raw, parse), parse, now)
+    {
         Received::Delivery(Delivery::Quarantined(still)) => {
             mend_store::quarantine::record_replay(conn, id, Err(&still.reason)).await?;
             return Ok(json!({"quarantine_id": id, "result": "still_quarantined", "reason": still.reason}));

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 use mend_cases::{Intake, IntakeStream, Outcome};
 use mend_core::{CaseId, Clock, Delivery, SystemClock};
@@ -184,9 +185,10 @@ impl<'a> Importer<'a> {
         let (tx, mut rx) = mpsc::channel::<Batch>(2);
         let parser = {
             let bytes_read = Arc::clone(&bytes_read);
-            let (parse, batch_size) = (self.parse.clone(), self.batch_size);
+            let (parse, batch_size, now) = (self.parse.clone(), self.batch_size, self.clock.now());
             let records = Records::new(record_format, reader);
-            std::thread::spawn(move || read_batches(records, record_format, parse, batch_size, &bytes_read, &tx))
+            let reading = Reading { format: record_format, parse, batch_size, now };
+            std::thread::spawn(move || read_batches(records, &reading, &bytes_read, &tx))
         };
 
         // Case ids are time-ordered: one at or after this mark was opened during this import.
@@ -263,11 +265,18 @@ impl<'a> Importer<'a> {
     }
 }
 
-fn read_batches(
-    mut records: Records,
+/// How the reader thread turns records into deliveries.
+struct Reading {
     format: Format,
     parse: ParseSettings,
     batch_size: usize,
+    /// The clock `received_at` is judged by: the import's start.
+    now: DateTime<Utc>,
+}
+
+fn read_batches(
+    mut records: Records,
+    &Reading { format, ref parse, batch_size, now }: &Reading,
     bytes_read: &AtomicU64,
     tx: &mpsc::Sender<Batch>,
 ) -> Result<()> {
@@ -278,7 +287,7 @@ fn read_batches(
         let more = records.next_record(&mut record).context("reading the input failed")?.is_some();
         if more {
             number += 1;
-            match mend_ingest::receive(format.label(), &record, format.parse(&record, &parse)) {
+            match mend_ingest::receive(format.label(), &record, format.parse(&record, parse), parse, now) {
                 Received::Delivery(Delivery::Quarantined(mut q)) => {
                     q.location = Some(format!("record {number}"));
                     batch.deliveries.push(Delivery::Quarantined(q));

@@ -20,7 +20,7 @@ pub struct Settings {
     pub grouping: GroupingSettings,
     pub import: ImportSettings,
     pub taxonomy: Taxonomy,
-    pub intake: mend_ingest::CueConfig,
+    pub intake: IntakeSettings,
     pub wechat: mend_ingest::WechatConfig,
     pub channels: ChannelSettings,
     pub scheduler: mend_scheduler::SchedulerSettings,
@@ -33,6 +33,17 @@ pub struct GroupingSettings {
     pub policy: GroupingPolicy,
     #[serde(default)]
     pub noise_phrases: Vec<String>,
+}
+
+/// `[intake]`: rules every channel's records pass.
+#[derive(Debug, Clone, Deserialize)]
+pub struct IntakeSettings {
+    #[serde(flatten)]
+    pub cues: mend_ingest::CueConfig,
+    /// How far ahead of mend's clock a record's `received_at` may be.
+    pub max_clock_skew_seconds: i64,
+    /// Records saying they were received before this are refused.
+    pub earliest_received_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// `[channels.*]`: each channel-native intake's secret and export layout.
@@ -104,14 +115,19 @@ impl Settings {
     }
 
     pub fn parse_settings(&self) -> Result<mend_ingest::ParseSettings> {
-        mend_ingest::ParseSettings::new(
+        let bounds = mend_ingest::ReceivedAtBounds {
+            max_ahead: chrono::Duration::seconds(self.intake.max_clock_skew_seconds),
+            earliest: self.intake.earliest_received_at,
+        };
+        let settings = mend_ingest::ParseSettings::new(
             self.timezone()?,
-            &self.intake,
+            &self.intake.cues,
             &self.wechat,
             &self.channels.hotline.csv,
             &self.channels.store.csv,
         )
-        .context("invalid configuration")
+        .context("invalid configuration")?;
+        Ok(settings.with_received_at_bounds(bounds))
     }
 
     /// The HMAC secrets of the signed HTTP intakes.

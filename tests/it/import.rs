@@ -373,6 +373,43 @@ async fn quarantine_counts_repeats_and_purges_old_records(db: TestDb) {
     assert!(mend.run(&["quarantine", "list"], b"").json_lines().is_empty());
 }
 
+/// A `received_at` far ahead of the clock or before the earliest accepted date is quarantined
+/// with the reason, by the import and by the API alike; within the skew it is taken.
+async fn a_received_at_out_of_bounds_is_quarantined(db: TestDb) {
+    let mend = db.mend();
+    let at = |id: &str, when: &str| complaint("hotline", id, when, json!({"phone": "13800138092"}), "宽带断网");
+    let summary = mend.import_lines(&lines(&[
+        at("y9999", "9999-12-31T23:00:00+08:00"),
+        at("y2099", "2099-01-01T09:00:00+08:00"),
+        at("y0001", "0001-01-01T09:00:00+08:00"),
+        at("y1999", "1999-12-31T09:00:00+08:00"),
+        at("fine", "2026-11-20T09:00:00+08:00"),
+    ]));
+    assert_eq!((&summary["accepted"], &summary["quarantined"]), (&json!(1), &json!(4)), "{summary}");
+    let reasons: Vec<String> = mend
+        .run(&["quarantine", "list"], b"")
+        .json_lines()
+        .iter()
+        .map(|q| q["reason"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(reasons.iter().filter(|r| r.contains("intake.max_clock_skew_seconds")).count(), 2, "{reasons:?}");
+    assert_eq!(reasons.iter().filter(|r| r.contains("intake.earliest_received_at")).count(), 2, "{reasons:?}");
+
+    // The server's clock stands at SERVER_NOW: 23 hours ahead is a clock off, 25 is refused.
+    let server = mend.serve();
+    let token = mend.add_user("skew", "agent")["token"].as_str().unwrap().to_owned();
+    let ahead = |hours: i64| (crate::support::server_now() + chrono::Duration::hours(hours)).to_rfc3339();
+    let post = |body: serde_json::Value| {
+        let request = server.request(reqwest::Method::POST, "/api/v1/complaints", &token);
+        crate::support::json_response(request.json(&body))
+    };
+    let (status, body) = post(at("ahead-25", &ahead(25))).await;
+    assert_eq!(status, reqwest::StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("ahead of mend's clock"), "{body}");
+    let (status, body) = post(at("ahead-23", &ahead(23))).await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
+}
+
 /// The one number a statement answers.
 async fn scalar(store: &mend_store::Store, sql: &str) -> i64 {
     let conn = store.connection();
@@ -382,6 +419,7 @@ async fn scalar(store: &mend_store::Store, sql: &str) -> i64 {
 
 both_databases!(
     a_nul_character_is_quarantined_and_the_rest_imported,
+    a_received_at_out_of_bounds_is_quarantined,
     a_redelivery_with_other_content_is_a_conflict,
     quarantine_counts_repeats_and_purges_old_records,
     background_checkpoints_keep_the_log_bounded_and_lose_nothing,

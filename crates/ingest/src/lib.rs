@@ -29,13 +29,15 @@ pub use keys::normalize_key;
 pub use lines::RecordLines;
 pub use rejection::Rejection;
 pub use settings::{
-    ConfigError, CueConfig, HotlineCsvConfig, ParseSettings, ScoreScale, StoreCsvConfig, TextEncoding, WechatConfig,
+    ConfigError, CueConfig, HotlineCsvConfig, ParseSettings, ReceivedAtBounds, ScoreScale, StoreCsvConfig,
+    TextEncoding, WechatConfig,
 };
 pub use signature::{SIGNATURE_HEADER, SignatureError, sign_body, verify_body_signature};
 pub use store_terminal::{parse_store_csv, parse_store_json};
 pub use time::parse_instant;
 pub use wechat::parse_wechat;
 
+use chrono::{DateTime, Utc};
 use mend_core::{Complaint, Delivery, Quarantined};
 
 /// What an adapter made of one record.
@@ -115,18 +117,26 @@ pub enum Received {
 
 /// Turns an adapter's answer into what intake records. `label` names where the bytes came from
 /// (a [`Format::label`], or `api`), for quarantine and replay.
-/// What a parse of `raw` means for intake: a complaint to record, a record to count as ignored,
-/// or the raw bytes quarantined with the reason. The one gate every channel passes, so rules
-/// about what may be stored at all (no NUL in text) hold for every channel and backend.
-pub fn receive(label: &str, raw: &[u8], parsed: Result<Parsed, Rejection>) -> Received {
+/// What a parse of `raw` means for intake at `now`: a complaint to record, a record to count
+/// as ignored, or the raw bytes quarantined with the reason. The one gate every channel passes,
+/// so rules about what may be stored at all (no NUL in text, a believable `received_at`) hold
+/// for every channel and backend.
+pub fn receive(
+    label: &str,
+    raw: &[u8],
+    parsed: Result<Parsed, Rejection>,
+    settings: &ParseSettings,
+    now: DateTime<Utc>,
+) -> Received {
     let parsed = parsed.and_then(|p| match p {
-        Parsed::Complaint(mut c) => match c.field_with_nul() {
-            Some(field) => Err(Rejection::NulCharacter(field)),
-            None => {
-                c.format = label.to_owned();
-                Ok(Parsed::Complaint(c))
+        Parsed::Complaint(mut c) => {
+            if let Some(field) = c.field_with_nul() {
+                return Err(Rejection::NulCharacter(field));
             }
-        },
+            settings.received_at.check(c.received_at, now)?;
+            c.format = label.to_owned();
+            Ok(Parsed::Complaint(c))
+        }
         ignored => Ok(ignored),
     });
     match parsed {

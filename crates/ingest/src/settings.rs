@@ -7,9 +7,11 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
 
+use crate::Rejection;
 use crate::cues::Cues;
 use crate::wechat::AesKey;
 
@@ -136,11 +138,53 @@ pub struct CueConfig {
     pub human_request_cues: Vec<String>,
 }
 
+/// When a record may say it was received (`[intake]` `max_clock_skew_seconds`,
+/// `earliest_received_at`): a time far ahead of mend's clock or before the desk could have
+/// existed is a broken sender or a typo, and would make a due date of year 10000.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReceivedAtBounds {
+    pub max_ahead: chrono::Duration,
+    pub earliest: DateTime<Utc>,
+}
+
+impl Default for ReceivedAtBounds {
+    fn default() -> Self {
+        Self {
+            max_ahead: chrono::Duration::days(1),
+            earliest: DateTime::parse_from_rfc3339("2000-01-01T00:00:00Z").expect("a valid instant").to_utc(),
+        }
+    }
+}
+
+impl ReceivedAtBounds {
+    pub(crate) fn check(&self, received_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), Rejection> {
+        let latest = now + self.max_ahead;
+        let reason = if received_at > latest {
+            format!(
+                "{} is ahead of mend's clock ({}) by more than the allowed {} s (intake.max_clock_skew_seconds)",
+                received_at.to_rfc3339(),
+                now.to_rfc3339(),
+                self.max_ahead.num_seconds()
+            )
+        } else if received_at < self.earliest {
+            format!(
+                "{} is before the earliest time accepted, {} (intake.earliest_received_at)",
+                received_at.to_rfc3339(),
+                self.earliest.to_rfc3339()
+            )
+        } else {
+            return Ok(());
+        };
+        Err(Rejection::invalid("received_at", reason))
+    }
+}
+
 /// Everything the adapters read, checked. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct ParseSettings {
     /// The zone of times written without an offset.
     pub default_timezone: Tz,
+    pub received_at: ReceivedAtBounds,
     pub(crate) inner: Arc<Inner>,
 }
 
@@ -212,7 +256,12 @@ impl ParseSettings {
                 columns: store_csv.clone(),
             },
         };
-        Ok(Self { default_timezone, inner: Arc::new(inner) })
+        Ok(Self { default_timezone, received_at: ReceivedAtBounds::default(), inner: Arc::new(inner) })
+    }
+
+    /// These settings with other bounds on `received_at` than the defaults (a day ahead, 2000).
+    pub fn with_received_at_bounds(self, received_at: ReceivedAtBounds) -> Self {
+        Self { received_at, ..self }
     }
 
     /// Whether WeChat's callback can check signatures (a token is configured).

@@ -24,7 +24,8 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let body = super::body(body)?;
     let parsed = mend_ingest::parse_canonical(&body, &state.parse).map(mend_ingest::Parsed::Complaint);
-    record(&state, CHANNEL_LABEL, mend_ingest::receive(CHANNEL_LABEL, &body, parsed)).await
+    record(&state, CHANNEL_LABEL, mend_ingest::receive(CHANNEL_LABEL, &body, parsed, &state.parse, state.clock.now()))
+        .await
 }
 
 /// Records what a channel received and answers as every intake endpoint does: 201 with the

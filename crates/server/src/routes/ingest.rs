@@ -32,5 +32,10 @@ pub async fn receive(
         return Err(ApiError::new(ErrorCode::Unauthorized, e.to_string()));
     }
     let parsed = format.parse(&body, &state.parse);
-    super::complaints::record(&state, &channel, mend_ingest::receive(format.label(), &body, parsed)).await
+    super::complaints::record(
+        &state,
+        &channel,
+        mend_ingest::receive(format.label(), &body, parsed, &state.parse, state.clock.now()),
+    )
+    .await
 }

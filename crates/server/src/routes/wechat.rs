@@ -45,7 +45,13 @@ pub async fn push(
 ) -> Result<impl IntoResponse, ApiError> {
     let body = super::body(body)?;
     verify_push(&state.parse, &query, &body).map_err(|e| refused(&state, e))?;
-    let delivery = match mend_ingest::receive(Format::Wechat.label(), &body, parse_wechat(&body, &state.parse)) {
+    let delivery = match mend_ingest::receive(
+        Format::Wechat.label(),
+        &body,
+        parse_wechat(&body, &state.parse),
+        &state.parse,
+        state.clock.now(),
+    ) {
         Received::Ignored(_) => {
             state.metrics.record(CHANNEL, IntakeOutcome::Ignored);
             return Ok(plain("success".into()));
