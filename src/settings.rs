@@ -44,6 +44,8 @@ pub struct IntakeSettings {
     pub max_clock_skew_seconds: i64,
     /// Records saying they were received before this are refused.
     pub earliest_received_at: chrono::DateTime<chrono::Utc>,
+    /// How far a signed timestamp (WeChat's, `X-Mend-Signature`'s) may be from mend's clock.
+    pub signature_window_seconds: i64,
 }
 
 /// `[channels.*]`: each channel-native intake's secret and export layout.
@@ -127,7 +129,8 @@ impl Settings {
             &self.channels.store.csv,
         )
         .context("invalid configuration")?;
-        Ok(settings.with_received_at_bounds(bounds))
+        let window = chrono::Duration::seconds(self.intake.signature_window_seconds);
+        Ok(settings.with_received_at_bounds(bounds).with_signature_window(window))
     }
 
     /// The HMAC secrets of the signed HTTP intakes.

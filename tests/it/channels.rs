@@ -9,6 +9,14 @@ use crate::support::{Server, TestDb, both_databases, json_response, repo_path};
 
 const SECRET: &str = "hotline-s3cret";
 
+/// The channel server's clock: within WeChat's window of every vector's signed timestamp.
+const SIGNED_AT: i64 = 1_795_176_100;
+
+/// `X-Mend-Signature` for `body`, signed at the server's clock.
+fn sign(secret: &str, body: &[u8]) -> String {
+    sign_body(secret, SIGNED_AT, body)
+}
+
 fn wechat_vectors() -> Value {
     serde_json::from_str(&std::fs::read_to_string(repo_path("tests/data/wechat/vectors.json")).unwrap()).unwrap()
 }
@@ -23,7 +31,7 @@ fn serve(db: &TestDb) -> Server {
         .env("MEND_WECHAT__TOKEN", v["token"].as_str().unwrap())
         .env("MEND_WECHAT__ENCODING_AES_KEY", v["encoding_aes_key"].as_str().unwrap())
         .env("MEND_WECHAT__APPID", v["appid"].as_str().unwrap())
-        .serve()
+        .serve_at(&chrono::DateTime::from_timestamp(SIGNED_AT, 0).unwrap().to_rfc3339())
 }
 
 async fn deliver(server: &Server, channel: &str, body: &[u8], signature: Option<String>) -> (StatusCode, Value) {
@@ -59,43 +67,51 @@ async fn metrics(server: &Server) -> String {
 async fn signed_hotline_calls_are_accepted_once_and_forgeries_refused(db: TestDb) {
     let server = serve(&db);
     let body = call("CC-1", "不满意", "宽带断网两天,上不了网");
-    let (status, created) = deliver(&server, "hotline", &body, Some(sign_body(SECRET, &body))).await;
+    let (status, created) = deliver(&server, "hotline", &body, Some(sign(SECRET, &body))).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     assert_eq!(created["category"], "broadband_outage");
 
-    let (status, again) = deliver(&server, "hotline", &body, Some(sign_body(SECRET, &body))).await;
+    let (status, again) = deliver(&server, "hotline", &body, Some(sign(SECRET, &body))).await;
     assert_eq!((status, &again["duplicate"]), (StatusCode::OK, &json!(true)), "a retry is a success");
     assert_eq!(again["case_id"], created["case_id"]);
 
     let forged = call("CC-2", "不满意", "伪造的投诉");
-    let (status, error) = deliver(&server, "hotline", &forged, Some(sign_body("guessed", &forged))).await;
+    let (status, error) = deliver(&server, "hotline", &forged, Some(sign("guessed", &forged))).await;
     assert_eq!((status, error["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
     let (status, _) = deliver(&server, "hotline", &forged, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, _) = deliver(&server, "hotline", &forged, Some(sign_body(SECRET, &body))).await;
+    let (status, _) = deliver(&server, "hotline", &forged, Some(sign(SECRET, &body))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "a signature of another body");
+    // A captured request replayed after the window, and a signature without its timestamp.
+    let late = sign_body(SECRET, SIGNED_AT - 301, &forged);
+    let (status, error) = deliver(&server, "hotline", &forged, Some(late)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(error["error"]["message"].as_str().unwrap().contains("outside the allowed 300 s"), "{error}");
+    let untimed = sign(SECRET, &forged).split_once(',').unwrap().1.to_owned();
+    let (status, _) = deliver(&server, "hotline", &forged, Some(untimed)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     let content = call("CC-3", "满意", "咨询套餐");
-    let (status, ignored) = deliver(&server, "hotline", &content, Some(sign_body(SECRET, &content))).await;
+    let (status, ignored) = deliver(&server, "hotline", &content, Some(sign(SECRET, &content))).await;
     assert_eq!((status, &ignored["ignored"]), (StatusCode::OK, &json!(true)));
 
     assert_eq!(complaint_count(&db).await, 1);
     assert_eq!(quarantine_count(&db).await, 0, "forgeries are not stored");
     let metrics = metrics(&server).await;
-    assert!(metrics.contains(r#"mend_intake_refused_total{channel="hotline"} 3"#), "{metrics}");
+    assert!(metrics.contains(r#"mend_intake_refused_total{channel="hotline"} 5"#), "{metrics}");
     assert!(metrics.contains(r#"mend_intake_records_total{channel="hotline",outcome="duplicate"} 1"#), "{metrics}");
 }
 
 async fn malformed_or_oversized_deliveries_end_in_quarantine_or_a_4xx(db: TestDb) {
     let server = serve(&db);
     let truncated = &call("CC-9", "1", "断网")[..50];
-    let (status, error) = deliver(&server, "hotline", truncated, Some(sign_body(SECRET, truncated))).await;
+    let (status, error) = deliver(&server, "hotline", truncated, Some(sign(SECRET, truncated))).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
     assert!(error["error"]["message"].as_str().unwrap().contains("not valid JSON"));
     assert!(error["error"]["quarantine_id"].is_string());
 
     let gbk = b"{\"session_id\": \"\xb6\xcf\xcd\xf8\"}";
-    let (status, error) = deliver(&server, "bot", gbk, Some(sign_body("bot-s3cret", gbk))).await;
+    let (status, error) = deliver(&server, "bot", gbk, Some(sign("bot-s3cret", gbk))).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(error["error"]["message"].as_str().unwrap().contains("UTF-8"), "{error}");
 
@@ -103,7 +119,7 @@ async fn malformed_or_oversized_deliveries_end_in_quarantine_or_a_4xx(db: TestDb
     assert_eq!(status, StatusCode::NOT_FOUND);
     // Last: the server answers 413 without reading the body and drops the connection.
     let huge = vec![b' '; 2 * 1024 * 1024];
-    let (status, error) = deliver(&server, "store", &huge, Some(sign_body("store-s3cret", &huge))).await;
+    let (status, error) = deliver(&server, "store", &huge, Some(sign("store-s3cret", &huge))).await;
     assert_eq!((status, error["error"]["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large")));
 
     assert_eq!(quarantine_count(&db).await, 2, "both signed, unreadable payloads are kept");
@@ -115,7 +131,7 @@ async fn bot_sessions_and_store_ratings_are_complaints_when_dissatisfied(db: Tes
     let sessions = std::fs::read_to_string(repo_path("config/samples/bot.jsonl")).unwrap();
     let mut statuses = Vec::new();
     for line in sessions.lines() {
-        statuses.push(deliver(&server, "bot", line.as_bytes(), Some(sign_body("bot-s3cret", line.as_bytes()))).await.0);
+        statuses.push(deliver(&server, "bot", line.as_bytes(), Some(sign("bot-s3cret", line.as_bytes()))).await.0);
     }
     assert_eq!(statuses, [StatusCode::CREATED, StatusCode::OK, StatusCode::CREATED]);
 
@@ -123,7 +139,7 @@ async fn bot_sessions_and_store_ratings_are_complaints_when_dissatisfied(db: Tes
         "rating": "非常不满意", "phone": "13800138000", "comment": "营业员态度很差"})
     .to_string();
     let (status, created) =
-        deliver(&server, "store", rating.as_bytes(), Some(sign_body("store-s3cret", rating.as_bytes()))).await;
+        deliver(&server, "store", rating.as_bytes(), Some(sign("store-s3cret", rating.as_bytes()))).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     assert_eq!(created["category"], "store_attitude");
 
@@ -181,22 +197,35 @@ async fn the_wechat_callback_verifies_decrypts_and_answers_success(db: TestDb) {
     let forged = push(vector, "0".repeat(40)).await.unwrap();
     assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
 
-    // Plaintext mode, an XXE attempt under a valid signature: quarantined, still `success`.
+    // Plaintext mode signs the query only: a captured URL with another body is refused while
+    // its timestamp is in the window, and refused as stale after it.
+    let plaintext = |timestamp: String, nonce: &str, signature: String, body: &'static str| {
+        let query = format!("signature={signature}&timestamp={timestamp}&nonce={nonce}");
+        server.client.post(server.url(&format!("/wechat/callback?{query}"))).body(body).send()
+    };
     let xxe = "<?xml version=\"1.0\"?><!DOCTYPE xml [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>\
                <xml><FromUserName>oX</FromUserName><CreateTime>1</CreateTime><MsgType>text</MsgType><Content>&x;</Content></xml>";
-    let response = server
-        .client
-        .post(server.url(&format!(
-            "/wechat/callback?signature={}&timestamp={}&nonce={}",
-            s("signature"),
-            s("timestamp"),
-            s("nonce")
-        )))
-        .body(xxe)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!((response.status(), response.text().await.unwrap().as_str()), (StatusCode::OK, "success"));
+    let replayed = plaintext(s("timestamp"), &s("nonce"), s("signature"), xxe).await.unwrap();
+    assert_eq!(replayed.status(), StatusCode::UNAUTHORIZED, "the nonce came with the safe-mode body");
+    let token = v["token"].as_str().unwrap();
+    let signed = |timestamp: &str, nonce: &str| {
+        let mut parts = [token, timestamp, nonce];
+        parts.sort_unstable();
+        hex::encode(<sha1::Sha1 as sha1::Digest>::digest(parts.concat().as_bytes()))
+    };
+    let stale = (SIGNED_AT - 301).to_string();
+    let response = plaintext(stale.clone(), "n-stale", signed(&stale, "n-stale"), xxe).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "signed 301 s before the clock");
+    let from_2001 = "1000000000".to_owned();
+    let response = plaintext(from_2001.clone(), "n-2001", signed(&from_2001, "n-2001"), xxe).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "signed in 2001");
+    // An XXE attempt under a fresh, valid signature: quarantined, still `success`; WeChat's
+    // retry of it (same nonce, same body) is answered the same.
+    let now = SIGNED_AT.to_string();
+    for _ in 0..2 {
+        let response = plaintext(now.clone(), "n-xxe", signed(&now, "n-xxe"), xxe).await.unwrap();
+        assert_eq!((response.status(), response.text().await.unwrap().as_str()), (StatusCode::OK, "success"));
+    }
 
     let cases = db.mend().export_cases();
     let sources: Vec<&str> = cases
@@ -209,7 +238,7 @@ async fn the_wechat_callback_verifies_decrypts_and_answers_success(db: TestDb) {
     assert_eq!(quarantine_count(&db).await, 1);
     let metrics = metrics(&server).await;
     assert!(metrics.contains(r#"mend_intake_records_total{channel="wechat",outcome="ignored"} 2"#), "{metrics}");
-    assert!(metrics.contains(r#"mend_intake_refused_total{channel="wechat"} 2"#), "{metrics}");
+    assert!(metrics.contains(r#"mend_intake_refused_total{channel="wechat"} 5"#), "{metrics}");
 }
 
 async fn each_channels_file_imports_with_the_same_summary(db: TestDb) {

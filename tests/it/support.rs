@@ -252,8 +252,13 @@ impl Mend {
     /// Starts `mend serve` on a free port and waits until it says it listens. Its clock stands
     /// at [`SERVER_NOW`] and it runs no cron schedules: tests run jobs at clocks of their own.
     pub fn serve(&self) -> Server {
+        self.serve_at(SERVER_NOW)
+    }
+
+    /// [`Mend::serve`] with the clock standing at `now` (RFC 3339).
+    pub fn serve_at(&self, now: &str) -> Server {
         let mut child = self
-            .command(&["serve", "--now", SERVER_NOW])
+            .command(&["serve", "--now", now])
             .env("MEND_SCHEDULER__CRON", "false")
             .env("MEND_HTTP__BIND", "127.0.0.1:0")
             .env("MEND_LOG", "warn")

@@ -185,6 +185,8 @@ pub struct ParseSettings {
     /// The zone of times written without an offset.
     pub default_timezone: Tz,
     pub received_at: ReceivedAtBounds,
+    /// How far a signed timestamp (WeChat's, `X-Mend-Signature`'s) may be from mend's clock.
+    pub signature_window: chrono::Duration,
     pub(crate) inner: Arc<Inner>,
 }
 
@@ -256,12 +258,22 @@ impl ParseSettings {
                 columns: store_csv.clone(),
             },
         };
-        Ok(Self { default_timezone, received_at: ReceivedAtBounds::default(), inner: Arc::new(inner) })
+        Ok(Self {
+            default_timezone,
+            received_at: ReceivedAtBounds::default(),
+            signature_window: chrono::Duration::seconds(300),
+            inner: Arc::new(inner),
+        })
     }
 
     /// These settings with other bounds on `received_at` than the defaults (a day ahead, 2000).
     pub fn with_received_at_bounds(self, received_at: ReceivedAtBounds) -> Self {
         Self { received_at, ..self }
+    }
+
+    /// These settings with another window for signed timestamps than the default 300 s.
+    pub fn with_signature_window(self, signature_window: chrono::Duration) -> Self {
+        Self { signature_window, ..self }
     }
 
     /// Whether WeChat's callback can check signatures (a token is configured).

@@ -14,6 +14,7 @@ pub mod entities;
 mod error;
 pub mod intake;
 pub mod key_tiers;
+pub mod push_nonces;
 pub mod quarantine;
 pub mod reads;
 mod records;

@@ -22,17 +22,17 @@ ACCOUNT = "gh_7f083739789a"
 OPENID = "oia2TjjewbmiOUlr6X-1crbLOvLw"
 
 MESSAGES = [
-    ("text_complaint", "1409304348", "xxxxxx", bytes(range(16)),
+    ("text_complaint", "1795176000", "xxxxxx", bytes(range(16)),
      f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{OPENID}]]></FromUserName>"
-     "<CreateTime>1763600000</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+     "<CreateTime>1795176000</CreateTime><MsgType><![CDATA[text]]></MsgType>"
      "<Content><![CDATA[宽带又断了,报修三天了没人管,我要投诉]]></Content><MsgId>24410000000000001</MsgId></xml>"),
-    ("menu_complaint", "1763600100", "nonce2", b"0123456789abcdef",
+    ("menu_complaint", "1795176100", "nonce2", b"0123456789abcdef",
      f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{OPENID}]]></FromUserName>"
-     "<CreateTime>1763600100</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[CLICK]]></Event>"
+     "<CreateTime>1795176100</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[CLICK]]></Event>"
      "<EventKey><![CDATA[COMPLAINT]]></EventKey></xml>"),
-    ("text_question", "1763600200", "nonce3", b"fedcba9876543210",
+    ("text_question", "1795176200", "nonce3", b"fedcba9876543210",
      f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><FromUserName><![CDATA[{OPENID}]]></FromUserName>"
-     "<CreateTime>1763600200</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+     "<CreateTime>1795176200</CreateTime><MsgType><![CDATA[text]]></MsgType>"
      "<Content><![CDATA[请问营业厅几点关门?]]></Content><MsgId>24410000000000002</MsgId></xml>"),
 ]
 

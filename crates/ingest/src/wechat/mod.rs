@@ -42,6 +42,10 @@ pub enum CallbackError {
     BadSignature,
     #[error("a safe-mode message must carry an Encrypt element to be verified: {0}")]
     NoEnvelope(String),
+    #[error("the signed timestamp `{timestamp}` is not within {window_seconds} s of mend's clock")]
+    Stale { timestamp: String, window_seconds: i64 },
+    #[error("this timestamp and nonce already came with another body")]
+    NonceReused,
 }
 
 fn required<'a>(value: &'a Option<String>, name: &'static str) -> Result<&'a str, CallbackError> {
@@ -61,10 +65,23 @@ pub fn verify_echo<'q>(settings: &ParseSettings, query: &'q CallbackQuery) -> Re
 
 /// A message push (`POST`): in safe mode (`encrypt_type=aes`) `msg_signature` covers the
 /// encrypted body; in plaintext mode `signature` covers the token, timestamp and nonce.
-pub fn verify_push(settings: &ParseSettings, query: &CallbackQuery, body: &[u8]) -> Result<(), CallbackError> {
+/// The signed timestamp must be within the signature window of `now`: in plaintext mode the
+/// signature covers no body, so the caller also remembers (timestamp, nonce) with the body.
+pub fn verify_push(
+    settings: &ParseSettings,
+    query: &CallbackQuery,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Result<(), CallbackError> {
     let token = settings.wechat_token().ok_or(CallbackError::NotConfigured)?;
     let timestamp = required(&query.timestamp, "timestamp")?;
     let nonce = required(&query.nonce, "nonce")?;
+    let stale = || CallbackError::Stale {
+        timestamp: timestamp.to_owned(),
+        window_seconds: settings.signature_window.num_seconds(),
+    };
+    let seconds: i64 = timestamp.parse().map_err(|_| stale())?;
+    crate::signature::check_window(seconds, now, settings.signature_window).map_err(|_| stale())?;
     let verified = if query.encrypt_type.as_deref() == Some("aes") {
         let msg_signature = required(&query.msg_signature, "msg_signature")?;
         let text = std::str::from_utf8(body).map_err(|e| CallbackError::NoEnvelope(e.to_string()))?;
@@ -274,16 +291,24 @@ mod tests {
         let forged = CallbackQuery { nonce: Some("other".into()), ..echo.clone() };
         assert_eq!(verify_echo(&s, &forged), Err(CallbackError::BadSignature));
         assert_eq!(verify_echo(&ParseSettings::default(), &echo), Err(CallbackError::NotConfigured));
-        assert_eq!(verify_push(&s, &echo, b"<xml/>"), Ok(()), "plaintext mode signs the query only");
+        // The vectors' signed timestamp is the clock here; 301 s either way is outside the window.
+        let signed_at: i64 = vector["timestamp"].as_str().unwrap().parse().unwrap();
+        let at = |offset: i64| DateTime::from_timestamp(signed_at + offset, 0).unwrap();
+        let push = |query: &CallbackQuery, body: &[u8]| verify_push(&s, query, body, at(0));
+        assert_eq!(push(&echo, b"<xml/>"), Ok(()), "plaintext mode signs the query only");
+        for offset in [-301, 301] {
+            assert!(matches!(verify_push(&s, &echo, b"<xml/>", at(offset)), Err(CallbackError::Stale { .. })));
+        }
+        assert_eq!(verify_push(&s, &echo, b"<xml/>", at(300)), Ok(()));
 
         let safe = CallbackQuery { encrypt_type: Some("aes".into()), msg_signature: text("msg_signature"), ..echo };
         let body = vector["body"].as_str().unwrap().as_bytes();
-        assert_eq!(verify_push(&s, &safe, body), Ok(()));
+        assert_eq!(push(&safe, body), Ok(()));
         let tampered = vector["body"].as_str().unwrap().replacen("IG+0", "IG+1", 1);
-        assert_eq!(verify_push(&s, &safe, tampered.as_bytes()), Err(CallbackError::BadSignature));
-        assert!(matches!(verify_push(&s, &safe, b"<xml><a>1</a></xml>"), Err(CallbackError::NoEnvelope(_))));
+        assert_eq!(push(&safe, tampered.as_bytes()), Err(CallbackError::BadSignature));
+        assert!(matches!(push(&safe, b"<xml><a>1</a></xml>"), Err(CallbackError::NoEnvelope(_))));
         let missing = CallbackQuery { msg_signature: None, ..safe };
-        assert_eq!(verify_push(&s, &missing, body), Err(CallbackError::Missing("msg_signature")));
+        assert_eq!(push(&missing, body), Err(CallbackError::Missing("msg_signature")));
     }
 
     #[test]

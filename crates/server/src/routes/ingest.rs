@@ -26,16 +26,13 @@ pub async fn receive(
     };
     let body = super::body(body)?;
     let signature = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
-    if let Err(e) = verify_body_signature(secret, &body, signature) {
+    let now = state.clock.now();
+    if let Err(e) = verify_body_signature(secret, &body, signature, now, state.parse.signature_window) {
         state.metrics.refused(&channel);
         tracing::warn!(channel, error = %e, bytes = body.len(), "Refused an unsigned or forged delivery.");
         return Err(ApiError::new(ErrorCode::Unauthorized, e.to_string()));
     }
     let parsed = format.parse(&body, &state.parse);
-    super::complaints::record(
-        &state,
-        &channel,
-        mend_ingest::receive(format.label(), &body, parsed, &state.parse, state.clock.now()),
-    )
-    .await
+    super::complaints::record(&state, &channel, mend_ingest::receive(format.label(), &body, parsed, &state.parse, now))
+        .await
 }

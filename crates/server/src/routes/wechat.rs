@@ -12,6 +12,7 @@ use axum::response::IntoResponse;
 use mend_cases::Outcome;
 use mend_ingest::wechat::{CallbackError, CallbackQuery, parse_wechat, verify_echo, verify_push};
 use mend_ingest::{Format, Received};
+use mend_store::push_nonces::{self, NonceSeen};
 
 use crate::error::ErrorCode;
 use crate::metrics::IntakeOutcome;
@@ -44,20 +45,32 @@ pub async fn push(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let body = super::body(body)?;
-    verify_push(&state.parse, &query, &body).map_err(|e| refused(&state, e))?;
-    let delivery = match mend_ingest::receive(
-        Format::Wechat.label(),
+    let now = state.clock.now();
+    verify_push(&state.parse, &query, &body, now).map_err(|e| refused(&state, e))?;
+    // Verified, so both are there. Remembered past the window, which then refuses the stamp.
+    let (timestamp, nonce) = (query.timestamp.as_deref().unwrap_or(""), query.nonce.as_deref().unwrap_or(""));
+    let expires_at = now + state.parse.signature_window * 2;
+    let seen = push_nonces::remember(
+        state.store.connection(),
+        CHANNEL,
+        &format!("{timestamp}:{nonce}"),
         &body,
-        parse_wechat(&body, &state.parse),
-        &state.parse,
-        state.clock.now(),
-    ) {
-        Received::Ignored(_) => {
-            state.metrics.record(CHANNEL, IntakeOutcome::Ignored);
-            return Ok(plain("success".into()));
-        }
-        Received::Delivery(delivery) => delivery,
-    };
+        expires_at,
+        now,
+    )
+    .await?;
+    if seen == NonceSeen::OtherBody {
+        return Err(refused(&state, CallbackError::NonceReused));
+    }
+    let delivery =
+        match mend_ingest::receive(Format::Wechat.label(), &body, parse_wechat(&body, &state.parse), &state.parse, now)
+        {
+            Received::Ignored(_) => {
+                state.metrics.record(CHANNEL, IntakeOutcome::Ignored);
+                return Ok(plain("success".into()));
+            }
+            Received::Delivery(delivery) => delivery,
+        };
     let report = state.intake.record(&state.store, std::slice::from_ref(&delivery), state.clock.now()).await?;
     let outcome = match report.outcomes.first() {
         Some(Outcome::Accepted { case_id, .. }) => {

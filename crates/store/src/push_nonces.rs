@@ -1,0 +1,69 @@
+//! The `push_nonces` table: each signed (timestamp, nonce) a channel pushed with, and the hash
+//! of the body it came with, until its signature window has passed.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use sha2::{Digest, Sha256};
+
+use crate::StoreError;
+
+/// What a nonce was before this push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NonceSeen {
+    /// Not seen in its window: remembered now.
+    New,
+    /// Seen with the same body: the sender retrying.
+    SameBody,
+    /// Seen with another body: a replayed signature.
+    OtherBody,
+}
+
+/// Remembers `nonce` of `channel` with the hash of `body` until `expires_at`, and says whether it
+/// was seen before (and with which body). Expired nonces are forgotten first. Concurrent pushes
+/// of one nonce are decided by the primary key: one inserts, the others find its row.
+pub async fn remember<C: ConnectionTrait>(
+    conn: &C,
+    channel: &str,
+    nonce: &str,
+    body: &[u8],
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<NonceSeen, StoreError> {
+    let body_sha256 = hex::encode(Sha256::digest(body));
+    let body_sha256 = body_sha256.as_str();
+    let backend = conn.get_database_backend();
+    let (p1, p2, p3, p4) = match backend {
+        DbBackend::Postgres => ("$1", "$2", "$3", "$4"),
+        _ => ("?1", "?2", "?3", "?4"),
+    };
+    conn.execute_raw(Statement::from_sql_and_values(
+        backend,
+        format!("DELETE FROM push_nonces WHERE expires_at < {p1}"),
+        [now.into()],
+    ))
+    .await?;
+    let inserted = conn
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            format!(
+                "INSERT INTO push_nonces (channel, nonce, body_sha256, expires_at) VALUES ({p1}, {p2}, {p3}, {p4}) \
+                 ON CONFLICT (channel, nonce) DO NOTHING"
+            ),
+            [channel.into(), nonce.into(), body_sha256.into(), expires_at.into()],
+        ))
+        .await?
+        .rows_affected();
+    if inserted == 1 {
+        return Ok(NonceSeen::New);
+    }
+    let row = conn
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            format!("SELECT body_sha256 FROM push_nonces WHERE channel = {p1} AND nonce = {p2}"),
+            [channel.into(), nonce.into()],
+        ))
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("push nonce {channel}/{nonce} vanished after a conflict")))?;
+    let stored: String = row.try_get_by_index(0)?;
+    Ok(if stored == body_sha256 { NonceSeen::SameBody } else { NonceSeen::OtherBody })
+}
