@@ -381,6 +381,112 @@ async fn racing_bridges_merge_two_customers_once(db: TestDb) {
     db.assert_consistent().await;
 }
 
+/// One step of a desk's life, as the property test below draws them.
+#[derive(Debug, Clone)]
+enum Step {
+    /// A complaint carrying these keys of the pool (one or two), about one of a few problems.
+    Complaint { keys: Vec<usize>, problem: usize, hour: u32 },
+    /// A binding of two keys of the pool (one person).
+    Link(usize, usize),
+    /// Undoing one of the merges in force (the n-th, modulo how many there are).
+    Unmerge(usize),
+}
+
+/// Phones and openids a few customers share out between them.
+const KEY_POOL: [(&str, &str); 6] = [
+    ("phone", "13800138101"),
+    ("phone", "13800138102"),
+    ("phone", "13800138103"),
+    ("wechat_openid", "oPropA"),
+    ("wechat_openid", "oPropB"),
+    ("member_id", "M-prop-1"),
+];
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    let key = 0..KEY_POOL.len();
+    prop_oneof![
+        4 => (proptest::collection::vec(key.clone(), 1..=2), 0..3usize, 0..72u32)
+            .prop_map(|(keys, problem, hour)| Step::Complaint { keys, problem, hour }),
+        2 => (key.clone(), key).prop_map(|(a, b)| Step::Link(a, b)),
+        2 => (0..4usize).prop_map(Step::Unmerge),
+    ]
+}
+
+async fn play(intake: &mend_cases::Intake, store: &mend_store::Store, n: usize, step: &Step) {
+    use mend_core::{CustomerId, CustomerKey};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    let now = crate::support::server_now();
+    let key = |i: usize| {
+        let (kind, value) = KEY_POOL[i];
+        CustomerKey::new(kind.parse().unwrap(), value)
+    };
+    match step {
+        Step::Complaint { keys, problem, hour } => {
+            let mut customer = serde_json::Map::new();
+            for &i in keys {
+                customer.insert(KEY_POOL[i].0.to_owned(), json!(KEY_POOL[i].1));
+            }
+            let at = (chrono::DateTime::parse_from_rfc3339("2026-11-20T09:00:00+08:00").unwrap()
+                + chrono::Duration::hours(i64::from(*hour)))
+            .to_rfc3339();
+            let text = ["宽带又断了", "话费多扣了", "营业员态度很差"][*problem];
+            let delivery = crate::support::delivery(complaint("bot", &format!("p{n}"), &at, customer.into(), text));
+            intake.record(store, &[delivery], now).await.expect("a complaint is recorded");
+        }
+        Step::Link(a, b) => {
+            intake.link_identities(store, &[key(*a), key(*b)], "property", now).await.expect("keys are linked");
+        }
+        Step::Unmerge(pick) => {
+            use mend_store::entities::customer_merge;
+            let open = customer_merge::Entity::find()
+                .filter(customer_merge::Column::UnmergedAt.is_null())
+                .order_by_asc(customer_merge::Column::Id)
+                .all(store.connection())
+                .await
+                .unwrap();
+            if open.is_empty() {
+                return;
+            }
+            let merge = &open[pick % open.len()];
+            let merged = CustomerId::from_uuid(merge.merged_id);
+            match intake.unmerge_customer(store, merged, None, "property", now).await {
+                // A survivor merged away since must be unmerged first: a refusal, not a fault.
+                Ok(_) | Err(mend_cases::CasesError::Refused(_)) => {}
+                Err(e) => panic!("unmerge of {merged} failed: {e}"),
+            }
+        }
+    }
+}
+
+/// Random sequences of complaints, bindings, merges and unmerges leave an identity graph and
+/// cases that `mend check` finds nothing wrong with.
+async fn any_sequence_of_merges_and_unmerges_stays_consistent(db: TestDb) {
+    use proptest::test_runner::{Config, TestRunner};
+    let intake = crate::support::intake();
+    let handle = tokio::runtime::Handle::current();
+    let mut runner = TestRunner::new(Config { cases: 24, failure_persistence: None, ..Config::default() });
+    let result = runner.run(&proptest::collection::vec(step(), 1..14), |steps| {
+        tokio::task::block_in_place(|| {
+            handle.block_on(async {
+                let db = db.sibling().await;
+                let store = db.store().await;
+                store.migrate().await.unwrap();
+                for (n, step) in steps.iter().enumerate() {
+                    play(&intake, &store, n, step).await;
+                }
+                let problems = mend_store::reads::integrity_problems(store.connection()).await.unwrap();
+                store.close().await.ok();
+                proptest::prop_assert!(problems.is_empty(), "{problems:?} after {steps:?}");
+                Ok(())
+            })
+        })
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
 /// `mend check` names what is broken and exits 1.
 async fn check_reports_broken_rules(db: TestDb) {
     let mend = db.mend();
@@ -404,6 +510,7 @@ async fn check_reports_broken_rules(db: TestDb) {
 
 both_databases!(
     racing_bridges_merge_two_customers_once,
+    any_sequence_of_merges_and_unmerges_stays_consistent,
     check_reports_broken_rules,
     identity_keys_are_found_and_unique_in_either_tier,
     a_bridging_complaint_merges_customers_and_their_cases,
