@@ -3,11 +3,13 @@
 use std::io::Write;
 
 use anyhow::Result;
-use chrono::Utc;
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+use mend_ingest::ParseSettings;
 use mend_scheduler::{Job, Scheduler};
 use mend_store::{reads, scheduling};
 
-use crate::import::{ImportFormat, Importer, Input};
+use crate::import::{ImportFormat, Importer, Input, latest_received_at};
 
 const SAMPLES: &str = include_str!("../config/samples/complaints.jsonl");
 
@@ -19,7 +21,34 @@ const CHANNEL_SAMPLES: [(ImportFormat, &str, &str); 4] = [
     (ImportFormat::Store, "store terminal ratings", include_str!("../config/samples/store.csv")),
 ];
 
-pub async fn run(importer: &Importer<'_>, scheduler: &Scheduler, out: &mut impl Write) -> Result<()> {
+/// How far a sample moves so that the latest of its complaints arrived between two hours and a
+/// day before `now`: the demo shows a queue as it looks on a normal morning, on whatever day it
+/// runs. Whole days, so a second demo on the same day finds the same records (duplicates, not
+/// conflicting redeliveries).
+fn sample_shift(format: ImportFormat, sample: &str, parse: &ParseSettings, now: DateTime<Utc>) -> Result<Duration> {
+    let latest = latest_received_at(format, sample.as_bytes(), parse)?;
+    Ok(latest.map_or_else(Duration::zero, |latest| Duration::days((now - Duration::hours(2) - latest).num_days())))
+}
+
+/// The demo's clock and the zone people read times in.
+pub struct DemoClock {
+    pub now: DateTime<Utc>,
+    pub zone: Tz,
+}
+
+impl DemoClock {
+    fn local(&self, at: DateTime<Utc>) -> String {
+        at.with_timezone(&self.zone).format("%Y-%m-%d %H:%M %:z").to_string()
+    }
+}
+
+pub async fn run(
+    importer: &mut Importer<'_>,
+    scheduler: &Scheduler,
+    clock: &DemoClock,
+    out: &mut impl Write,
+) -> Result<()> {
+    importer.time_shift = sample_shift(ImportFormat::Json, SAMPLES, &importer.parse, clock.now)?;
     let summary = importer.run(ImportFormat::Json, &Input::Bundled(SAMPLES.as_bytes())).await?;
     let store = importer.store;
 
@@ -36,6 +65,7 @@ pub async fn run(importer: &Importer<'_>, scheduler: &Scheduler, out: &mut impl 
     )?;
     writeln!(out, "Then each channel's own format:")?;
     for (channel, what, sample) in CHANNEL_SAMPLES {
+        importer.time_shift = sample_shift(channel, sample, &importer.parse, clock.now)?;
         let s = importer.run(channel, &Input::Bundled(sample.as_bytes())).await?;
         writeln!(
             out,
@@ -49,6 +79,13 @@ pub async fn run(importer: &Importer<'_>, scheduler: &Scheduler, out: &mut impl 
         "The database now holds {} complaints from {} customers, grouped into {} cases ({} payloads in quarantine).",
         totals.complaints, totals.customers, totals.cases, totals.quarantined
     )?;
+    if totals.merged_cases > 0 {
+        writeln!(
+            out,
+            "  {} more cases were merged into others when two customers turned out to be one person.",
+            totals.merged_cases
+        )?;
+    }
     if totals.complaints > 0 {
         writeln!(
             out,
@@ -72,10 +109,10 @@ pub async fn run(importer: &Importer<'_>, scheduler: &Scheduler, out: &mut impl 
             if case.case.escalation_risk { " (escalation risk: a formal complaint was filed)" } else { "" }
         )?;
         for c in &case.complaints {
-            writeln!(out, "  {}  {:<7} {}", c.received_at.format("%Y-%m-%d %H:%M"), c.channel, c.text)?;
+            writeln!(out, "  {}  {:<7} {}", clock.local(c.received_at), c.channel, c.text)?;
         }
     }
-    callbacks(scheduler, importer.store, out).await?;
+    callbacks(scheduler, importer.store, clock, out).await?;
     writeln!(
         out,
         "\nNext: `mend tasks export` lists every callback task; `mend cases export` lists every case; `mend user add --name you --role admin` prints an API \
@@ -85,8 +122,13 @@ pub async fn run(importer: &Importer<'_>, scheduler: &Scheduler, out: &mut impl 
 }
 
 /// Plans the callbacks now and shows the most urgent one as the agent will get it.
-async fn callbacks(scheduler: &Scheduler, store: &mend_store::Store, out: &mut impl Write) -> Result<()> {
-    let run = scheduler.run_now(Job::GenerateCallbacks, Utc::now()).await?;
+async fn callbacks(
+    scheduler: &Scheduler,
+    store: &mend_store::Store,
+    clock: &DemoClock,
+    out: &mut impl Write,
+) -> Result<()> {
+    let run = scheduler.run_now(Job::GenerateCallbacks, clock.now).await?;
     writeln!(
         out,
         "\nThe scheduler planned {} callbacks: one per open case, due by its category's moment of truth and \
@@ -103,8 +145,8 @@ async fn callbacks(scheduler: &Scheduler, store: &mend_store::Store, out: &mut i
     writeln!(
         out,
         "  call from {}, due {}; tone: {}",
-        task.not_before.unwrap_or(task.due_at).format("%Y-%m-%d %H:%M UTC"),
-        task.due_at.format("%Y-%m-%d %H:%M UTC"),
+        clock.local(task.not_before.unwrap_or(task.due_at)),
+        clock.local(task.due_at),
         task.temperament
     )?;
     writeln!(out, "  {}", task.limit_explanation)?;

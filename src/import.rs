@@ -19,7 +19,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use mend_cases::{Intake, IntakeStream, Outcome};
 use mend_core::{CaseId, Clock, Delivery, SystemClock};
 use mend_ingest::wechat::XmlDocuments;
-use mend_ingest::{CsvRecords, Format, ParseSettings, Received, RecordLines};
+use mend_ingest::{CsvRecords, Format, ParseSettings, Parsed, Received, RecordLines};
 use mend_store::Store;
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -158,6 +158,8 @@ pub struct Importer<'a> {
     pub intake: Arc<Intake>,
     pub parse: ParseSettings,
     pub batch_size: usize,
+    /// Added to every record's `received_at` as it is read (the demo moves its samples to now).
+    pub time_shift: chrono::Duration,
     pub clock: &'a dyn Clock,
     /// Told the records recorded so far after each batch (benchmarks time stretches of a run).
     pub on_batch: Option<&'a (dyn Fn(u64) + Sync)>,
@@ -173,6 +175,7 @@ impl<'a> Importer<'a> {
             batch_size: settings.import.batch_size,
             clock: &SystemClock,
             on_batch: None,
+            time_shift: chrono::Duration::zero(),
         })
     }
 
@@ -187,7 +190,7 @@ impl<'a> Importer<'a> {
             let bytes_read = Arc::clone(&bytes_read);
             let (parse, batch_size, now) = (self.parse.clone(), self.batch_size, self.clock.now());
             let records = Records::new(record_format, reader);
-            let reading = Reading { format: record_format, parse, batch_size, now };
+            let reading = Reading { format: record_format, parse, batch_size, now, shift: self.time_shift };
             std::thread::spawn(move || read_batches(records, &reading, &bytes_read, &tx))
         };
 
@@ -265,6 +268,31 @@ impl<'a> Importer<'a> {
     }
 }
 
+fn shifted(parsed: Parsed, shift: chrono::Duration) -> Parsed {
+    match parsed {
+        Parsed::Complaint(mut c) => {
+            c.received_at += shift;
+            Parsed::Complaint(c)
+        }
+        ignored => ignored,
+    }
+}
+
+/// The latest `received_at` among the complaints of `input` read as `format`, without
+/// recording anything (the demo places its samples before now with it).
+pub fn latest_received_at(format: ImportFormat, input: &[u8], parse: &ParseSettings) -> Result<Option<DateTime<Utc>>> {
+    let reader: Box<dyn BufRead + Send> = Box::new(std::io::Cursor::new(input.to_vec()));
+    let record_format = format.record_format(input);
+    let mut records = Records::new(record_format, reader);
+    let (mut record, mut latest) = (Vec::new(), None);
+    while records.next_record(&mut record)?.is_some() {
+        if let Ok(Parsed::Complaint(c)) = record_format.parse(&record, parse) {
+            latest = latest.max(Some(c.received_at));
+        }
+    }
+    Ok(latest)
+}
+
 /// How the reader thread turns records into deliveries.
 struct Reading {
     format: Format,
@@ -272,11 +300,12 @@ struct Reading {
     batch_size: usize,
     /// The clock `received_at` is judged by: the import's start.
     now: DateTime<Utc>,
+    shift: chrono::Duration,
 }
 
 fn read_batches(
     mut records: Records,
-    &Reading { format, ref parse, batch_size, now }: &Reading,
+    &Reading { format, ref parse, batch_size, now, shift }: &Reading,
     bytes_read: &AtomicU64,
     tx: &mpsc::Sender<Batch>,
 ) -> Result<()> {
@@ -287,7 +316,8 @@ fn read_batches(
         let more = records.next_record(&mut record).context("reading the input failed")?.is_some();
         if more {
             number += 1;
-            match mend_ingest::receive(format.label(), &record, format.parse(&record, parse), parse, now) {
+            let parsed = format.parse(&record, parse).map(|p| shifted(p, shift));
+            match mend_ingest::receive(format.label(), &record, parsed, parse, now) {
                 Received::Delivery(Delivery::Quarantined(mut q)) => {
                     q.location = Some(format!("record {number}"));
                     batch.deliveries.push(Delivery::Quarantined(q));

@@ -279,8 +279,9 @@ async fn run(cli: Cli) -> Result<()> {
             let store = open_store(&settings).await?;
             let intake = settings.intake()?;
             let scheduler = schedule::scheduler(&settings, &store, intake.clone(), "demo")?;
-            let importer = Importer::new(&settings, &store, intake)?;
-            demo::run(&importer, &scheduler, &mut std::io::stdout().lock()).await?;
+            let mut importer = Importer::new(&settings, &store, intake)?;
+            let clock = demo::DemoClock { now: SystemClock.now(), zone: settings.timezone()? };
+            demo::run(&mut importer, &scheduler, &clock, &mut std::io::stdout().lock()).await?;
         }
         Command::Bench { command: BenchCommand::Import(args) } => bench::import(&settings, &args).await?,
         Command::Bench { command: BenchCommand::Parse(args) } => bench::parse(&settings, &args)?,

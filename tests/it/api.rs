@@ -54,6 +54,27 @@ async fn a_complaint_is_created_then_recognised_as_a_duplicate(db: TestDb) {
     assert_eq!(case["complaints"][0]["text"], "宽带又断了");
     assert_eq!(case["complaints"][0]["grouping_reason"]["decision"], "opened");
     assert_eq!(case["complaints"][0]["grouping_reason"]["matched_terms"], json!(["又断了"]));
+    assert!(case.get("signature").is_none(), "no internal encodings: {case}");
+}
+
+/// What the case view says of why complaints joined is readable: each term once, and no
+/// negative ages for a complaint that arrived after a later one.
+async fn the_case_view_shows_readable_reasons(db: TestDb) {
+    let server = db.mend().serve();
+    let token = token(&db);
+    let phone = json!({"phone": "13800138066"});
+    let first = complaint("hotline", "r-1", "2026-11-21T09:00:00+08:00", phone.clone(), "宽带又断了,又断了,又断了");
+    let (_, created) = post(&server, &token, first.to_string()).await;
+    let late = complaint("wechat", "r-2", "2026-11-20T21:00:00+08:00", phone, "宽带又断了");
+    let (status, joined) = post(&server, &token, late.to_string()).await;
+    assert_eq!((status, &joined["case_id"]), (StatusCode::CREATED, &created["case_id"]), "{joined}");
+
+    let (_, case) = server.get_json(&format!("/api/v1/cases/{}", created["case_id"].as_str().unwrap()), &token).await;
+    let reasons: Vec<&Value> = case["complaints"].as_array().unwrap().iter().map(|c| &c["grouping_reason"]).collect();
+    assert_eq!(reasons[1]["matched_terms"], json!(["又断了"]), "{case}");
+    let late_reason = reasons.iter().find(|r| r["decision"] == "joined").expect("the late complaint joined");
+    assert_eq!(late_reason["hours_since_latest"], json!(12.0), "{late_reason}");
+    assert_eq!(late_reason["received_before_latest"], json!(true), "{late_reason}");
 }
 
 async fn an_invalid_complaint_is_refused_and_quarantined(db: TestDb) {
@@ -183,6 +204,7 @@ both_databases!(
     a_complaint_is_created_then_recognised_as_a_duplicate,
     an_invalid_complaint_is_refused_and_quarantined,
     a_nul_character_is_refused_with_a_reason,
+    the_case_view_shows_readable_reasons,
     an_oversized_body_is_refused_and_nothing_is_stored,
     errors_are_json_with_a_4xx,
     concurrent_deliveries_of_one_customer_make_one_case,

@@ -110,6 +110,25 @@ async fn callback_generation_is_idempotent_and_exported_as_documented(db: TestDb
     db.assert_consistent().await;
 }
 
+/// A script's numbers count what it says they count: three complaints on two channels list the
+/// latest of each channel, and say so.
+async fn a_script_says_what_its_numbers_count(db: TestDb) {
+    let mend = db.mend();
+    let phone = json!({"phone": "13800138055"});
+    mend.import_lines(&lines(&[
+        complaint("hotline", "s-1", "2026-11-24T08:00:00+08:00", phone.clone(), "宽带又断了"),
+        complaint("hotline", "s-2", "2026-11-24T08:30:00+08:00", phone.clone(), "宽带又断了,还没修"),
+        complaint("wechat", "s-3", "2026-11-24T08:40:00+08:00", phone, "宽带断了一上午"),
+    ]));
+    schedule(&mend, "generate_callbacks", "2026-11-24T10:00:00+08:00");
+    let script = tasks(&mend)[0]["script"].as_str().unwrap().to_owned();
+    assert!(script.contains("通过2个渠道向我们反映了同一个问题,共3次"), "{script}");
+    assert!(script.contains("每个渠道最近的一次:"), "{script}");
+    let listed: Vec<&str> = script.lines().filter(|l| l.trim_start().starts_with("- ")).collect();
+    assert_eq!(listed.len(), 2, "{script}");
+    assert!(listed[0].contains("11月24日 08:30") && listed[1].contains("11月24日 08:40"), "local times: {listed:?}");
+}
+
 /// The rule of a callback, as the sweep reads it from the database: a case needs one until a
 /// call covers its latest complaint; a task in work is enough, a cancelled one never called.
 async fn a_case_needs_a_callback_until_a_call_covers_its_latest_complaint(db: TestDb) {
@@ -515,6 +534,7 @@ async fn tasks_of_more_cases_than_a_statement_may_bind(db: TestDb) {
 }
 
 both_databases!(
+    a_script_says_what_its_numbers_count,
     tasks_of_more_cases_than_a_statement_may_bind,
     callback_generation_is_idempotent_and_exported_as_documented,
     a_case_needs_a_callback_until_a_call_covers_its_latest_complaint,

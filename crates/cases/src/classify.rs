@@ -169,7 +169,17 @@ impl Classifier {
             Some((&i, rest)) => Classification {
                 category: self.categories[i].id.clone(),
                 source: "classified",
-                matched_terms: matched[i].iter().map(|(p, _)| self.patterns[*p].phrase.clone()).collect(),
+                matched_terms: {
+                    // A phrase found twice in a text is one reason, shown once.
+                    let mut terms: Vec<String> = Vec::new();
+                    for (p, _) in &matched[i] {
+                        let phrase = &self.patterns[*p].phrase;
+                        if !terms.contains(phrase) {
+                            terms.push(phrase.clone());
+                        }
+                    }
+                    terms
+                },
                 also: rest.iter().map(|&j| self.categories[j].id.clone()).collect(),
             },
             None => Classification {

@@ -632,8 +632,12 @@ struct GroupingReason {
     similarity: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     category_match: Option<CategoryMatch>,
+    /// Hours between this complaint and the case's latest one before it joined; never
+    /// negative: a complaint that arrived late (received before the latest) says so instead.
     #[serde(skip_serializing_if = "Option::is_none")]
     hours_since_latest: Option<f64>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    received_before_latest: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     shared_terms: Vec<String>,
 }
@@ -646,7 +650,8 @@ impl GroupingReason {
             score: m.map(|m| round(m.score)),
             similarity: m.map(|m| round(m.similarity)),
             category_match: m.map(|m| m.category),
-            hours_since_latest: hours,
+            hours_since_latest: hours.map(f64::abs),
+            received_before_latest: hours.is_some_and(|h| h < 0.0),
             shared_terms,
         }
     }

@@ -1,6 +1,6 @@
 //! Read models: what the API, exports and reports show.
 
-use mend_core::{CaseId, CustomerId};
+use mend_core::{CaseId, CaseStatus, CustomerId};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
 
@@ -120,7 +120,10 @@ pub async fn case_summaries<C: ConnectionTrait>(
 pub struct Totals {
     pub customers: u64,
     pub complaints: u64,
+    /// Cases in work or closed, not counting those merged into another.
     pub cases: u64,
+    /// Cases folded into another (by a merge of customers or a person); they hold nothing.
+    pub merged_cases: u64,
     pub quarantined: u64,
 }
 
@@ -128,7 +131,11 @@ pub async fn totals<C: ConnectionTrait>(conn: &C) -> Result<Totals, StoreError> 
     Ok(Totals {
         customers: customer::Entity::find().count(conn).await?,
         complaints: complaint::Entity::find().count(conn).await?,
-        cases: case::Entity::find().count(conn).await?,
+        cases: case::Entity::find().filter(case::Column::Status.ne(CaseStatus::Merged.as_str())).count(conn).await?,
+        merged_cases: case::Entity::find()
+            .filter(case::Column::Status.eq(CaseStatus::Merged.as_str()))
+            .count(conn)
+            .await?,
         quarantined: quarantine::Entity::find().count(conn).await?,
     })
 }

@@ -24,7 +24,9 @@ pub struct CaseRecord {
     pub opened_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
-    /// The strongest terms of its complaints (encoded by `mend-cases`), for similarity.
+    /// The strongest terms of its complaints (encoded by `mend-cases`), for similarity; an
+    /// internal encoding, never shown.
+    #[serde(skip)]
     pub signature: String,
     /// Categories of cases merged into this one.
     pub extra_categories: Vec<String>,
