@@ -208,7 +208,14 @@ enum BenchCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(matches!(cli.command, Command::Serve { .. }));
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    init_tracing(matches!(cli.command, Command::Serve { .. }), settings.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -216,7 +223,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli, settings)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
@@ -235,11 +242,20 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-fn init_tracing(serving: bool) {
+fn init_tracing(serving: bool, format: settings::LogFormat) {
     let default = if serving { "info,sqlx=warn,sea_orm=warn" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("MEND_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        settings::LogFormat::Json => logs.json().init(),
+        settings::LogFormat::Text => {
+            // Colour codes are for eyes on a terminal, not for log files (https://no-color.org).
+            let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            logs.with_ansi(colour).init();
+        }
+    }
 }
 
 async fn open_store(settings: &Settings) -> Result<Store> {
@@ -248,8 +264,7 @@ async fn open_store(settings: &Settings) -> Result<Store> {
     Ok(store)
 }
 
-async fn run(cli: Cli) -> Result<()> {
-    let settings = Settings::load(cli.config.as_deref())?;
+async fn run(cli: Cli, settings: Settings) -> Result<()> {
     match cli.command {
         Command::Migrate => {
             open_store(&settings).await?;

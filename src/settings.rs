@@ -15,6 +15,9 @@ const LOCAL_DEFAULTS: &str = "config/default.toml";
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
     pub database_url: String,
+    /// How logs are written to stderr: `text` (coloured only on a terminal, never under
+    /// `NO_COLOR`) or `json`, one object a line for log collectors.
+    pub log_format: LogFormat,
     pub timezone: String,
     pub http: HttpSettings,
     pub grouping: GroupingSettings,
@@ -33,6 +36,13 @@ pub struct GroupingSettings {
     pub policy: GroupingPolicy,
     #[serde(default)]
     pub noise_phrases: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// `[intake]`: rules every channel's records pass.

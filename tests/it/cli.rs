@@ -46,6 +46,36 @@ async fn the_demo_loads_its_samples_and_reports(db: TestDb) {
         .map(|d| d["channel"].as_str().unwrap())
         .collect();
     assert_eq!(channels.into_iter().collect::<Vec<_>>(), ["bot", "hotline", "store", "wechat"]);
+
+    // Counts agree: the cases reported are the cases in work, merged ones are told apart, and
+    // every case in work has its callback.
+    let in_work = cases.iter().filter(|c| c["status"] != "merged").count();
+    assert!(out.stdout.contains(&format!("grouped into {in_work} cases")), "{}", out.stdout);
+    assert!(out.stdout.contains(&format!("planned {} callbacks", tasks.len())), "{}", out.stdout);
+    assert_eq!(tasks.len(), in_work, "one callback per case in work");
+    // The samples sit just before now: the queue looks like a morning's, not months overdue.
+    let now = chrono::Utc::now();
+    for task in &tasks {
+        let due: chrono::DateTime<chrono::Utc> = task["due_at"].as_str().unwrap().parse().unwrap();
+        assert!(due > now - chrono::Duration::days(3) && due < now + chrono::Duration::days(4), "{task}");
+    }
+}
+
+/// Logs carry colour codes only on a terminal, and come as JSON lines when configured so.
+#[test]
+fn logs_are_plain_off_a_terminal_and_json_on_request() {
+    let db = TestDb::sqlite();
+    let mend = db.mend().env("MEND_LOG", "info");
+    let text = mend.run(&["migrate"], b"");
+    assert_eq!(text.status, 0, "{}", text.stderr);
+    assert!(text.stderr.contains("INFO") && !text.stderr.contains('\u{1b}'), "{:?}", text.stderr);
+    let json = mend.env("MEND_LOG_FORMAT", "json").run(&["migrate"], b"");
+    let lines: Vec<&str> = json.stderr.lines().filter(|l| l.starts_with('{')).collect();
+    assert!(!lines.is_empty(), "{}", json.stderr);
+    for line in lines {
+        let entry: serde_json::Value = serde_json::from_str(line).expect("a JSON log line");
+        assert!(entry["level"].is_string() && entry["timestamp"].is_string(), "{entry}");
+    }
 }
 
 #[test]

@@ -9,4 +9,5 @@ mod cli;
 mod grouping;
 mod identity;
 mod import;
+mod readme;
 mod schedule;
