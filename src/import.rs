@@ -16,7 +16,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
-use mend_cases::{Intake, IntakeStream, Outcome};
+use mend_cases::{Intake, IntakeReport, IntakeStream, Outcome};
 use mend_core::{CaseId, Clock, Delivery, SystemClock};
 use mend_ingest::wechat::XmlDocuments;
 use mend_ingest::{CsvRecords, Format, ParseSettings, Parsed, Received, RecordLines};
@@ -127,6 +127,26 @@ pub struct ImportSummary {
     pub conflicts: u64,
 }
 
+impl ImportSummary {
+    /// Counts what a batch's final report says of its deliveries.
+    fn count(&mut self, report: &IntakeReport) {
+        for outcome in &report.outcomes {
+            match outcome {
+                Outcome::Accepted { case_created, .. } => {
+                    self.accepted += 1;
+                    self.cases_created += u64::from(*case_created);
+                }
+                Outcome::Duplicate { .. } => self.duplicates += 1,
+                Outcome::Quarantined { .. } => self.quarantined += 1,
+                Outcome::Conflict { .. } => {
+                    self.quarantined += 1;
+                    self.conflicts += 1;
+                }
+            }
+        }
+    }
+}
+
 pub enum Input {
     File(PathBuf),
     Stdin,
@@ -198,46 +218,40 @@ impl<'a> Importer<'a> {
         let watermark = CaseId::new();
         let mut updated: HashSet<CaseId> = HashSet::new();
         let mut summary = ImportSummary::default();
+        let mut ignored = 0;
         let mut stream = IntakeStream::new(Arc::clone(&self.intake), self.store);
+        let mut count = |reports: Vec<IntakeReport>| {
+            for report in reports {
+                summary.count(&report);
+                updated.extend(report.existing_cases_touched.into_iter().filter(|id| *id < watermark));
+            }
+        };
+        let mut records = 0;
         loop {
             let batch = match rx.try_recv() {
                 Ok(batch) => batch,
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
                 Err(mpsc::error::TryRecvError::Empty) => {
                     // A slow producer (a pipe) must not keep the database locked while we wait.
-                    stream.commit().await?;
+                    count(stream.commit(self.clock.now()).await?);
                     match rx.recv().await {
                         Some(batch) => batch,
                         None => break,
                     }
                 }
             };
-            let records = batch.deliveries.len() as u64 + batch.ignored;
-            summary.ignored += batch.ignored;
-            let report = stream.record(batch.deliveries, self.clock.now()).await?;
-            for outcome in &report.outcomes {
-                match outcome {
-                    Outcome::Accepted { case_created, .. } => {
-                        summary.accepted += 1;
-                        summary.cases_created += u64::from(*case_created);
-                    }
-                    Outcome::Duplicate { .. } => summary.duplicates += 1,
-                    Outcome::Quarantined { .. } => summary.quarantined += 1,
-                    Outcome::Conflict { .. } => {
-                        summary.quarantined += 1;
-                        summary.conflicts += 1;
-                    }
-                }
-            }
-            updated.extend(report.existing_cases_touched.into_iter().filter(|id| *id < watermark));
-            summary.records += records;
+            records += batch.deliveries.len() as u64 + batch.ignored;
+            ignored += batch.ignored;
+            count(stream.record(batch.deliveries, self.clock.now()).await?);
             if let Some(on_batch) = self.on_batch {
-                on_batch(summary.records);
+                on_batch(records);
             }
             progress.set_position(bytes_read.load(Ordering::Relaxed));
-            progress.set_message(format!("{} records", summary.records));
+            progress.set_message(format!("{records} records"));
         }
-        stream.finish().await?;
+        count(stream.finish(self.clock.now()).await?);
+        summary.records = records;
+        summary.ignored = ignored;
         summary.cases_updated = updated.len() as u64;
         progress.finish_and_clear();
         parser.join().map_err(|_| anyhow::anyhow!("the reader thread panicked"))??;

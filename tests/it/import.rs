@@ -410,6 +410,62 @@ async fn a_received_at_out_of_bounds_is_quarantined(db: TestDb) {
     assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
 }
 
+/// A record the database itself refuses (here a trigger that says no to one text) never takes
+/// the rest of its batch or file with it: it is quarantined with the database's reason, the
+/// import goes on and counts it, and the API answers 422 instead of 500.
+async fn a_record_the_database_refuses_is_quarantined_and_the_rest_recorded(db: TestDb) {
+    let store = db.store().await;
+    store.migrate().await.unwrap();
+    let conn = store.connection();
+    let triggers: &[&str] = match conn.get_database_backend() {
+        sea_orm::DbBackend::Postgres => &[
+            "CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+             IF NEW.text LIKE '%BOOM%' THEN RAISE EXCEPTION 'refused by the test trigger' USING ERRCODE = '22023'; \
+             END IF; RETURN NEW; END $$",
+            "CREATE TRIGGER refuse_boom BEFORE INSERT ON complaints FOR EACH ROW EXECUTE FUNCTION refuse_boom()",
+        ],
+        _ => &["CREATE TRIGGER refuse_boom BEFORE INSERT ON complaints WHEN NEW.text LIKE '%BOOM%' \
+                BEGIN SELECT RAISE(ABORT, 'refused by the test trigger'); END"],
+    };
+    for sql in triggers {
+        conn.execute_unprepared(sql).await.unwrap();
+    }
+    let file: Vec<serde_json::Value> = (0..30)
+        .map(|i| {
+            let text = if i == 15 { "宽带断网 BOOM" } else { "宽带断网" };
+            complaint(
+                "hotline",
+                &format!("b-{i}"),
+                "2026-11-20T09:00:00+08:00",
+                json!({"phone": format!("1380013{i:04}")}),
+                text,
+            )
+        })
+        .collect();
+    let mend = db.mend().env("MEND_IMPORT__BATCH_SIZE", "7");
+    let summary = mend.import_lines(&lines(&file));
+    let counts = (&summary["accepted"], &summary["quarantined"], &summary["records"]);
+    assert_eq!(counts, (&json!(29), &json!(1), &json!(30)), "{summary}");
+    let listed = mend.run(&["quarantine", "list"], b"").json_lines();
+    assert_eq!(listed.len(), 1);
+    let reason = listed[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("the database refused it") && reason.contains("refused by the test trigger"), "{reason}");
+    assert!(listed[0]["raw"].as_str().unwrap().contains("BOOM"));
+
+    let server = mend.serve();
+    let token = mend.add_user("refusals", "agent")["token"].as_str().unwrap().to_owned();
+    let boom = complaint("hotline", "b-api", "2026-11-20T09:00:00+08:00", json!({"phone": "13900139000"}), "BOOM");
+    let request = server.request(reqwest::Method::POST, "/api/v1/complaints", &token).json(&boom);
+    let (status, body) = crate::support::json_response(request).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (reqwest::StatusCode::UNPROCESSABLE_ENTITY, &json!("invalid_complaint"))
+    );
+    assert!(body["error"]["quarantine_id"].is_string(), "{body}");
+    assert_eq!(mend.export_cases().len(), 29);
+    db.assert_consistent().await;
+}
+
 /// The one number a statement answers.
 async fn scalar(store: &mend_store::Store, sql: &str) -> i64 {
     let conn = store.connection();
@@ -419,6 +475,7 @@ async fn scalar(store: &mend_store::Store, sql: &str) -> i64 {
 
 both_databases!(
     a_nul_character_is_quarantined_and_the_rest_imported,
+    a_record_the_database_refuses_is_quarantined_and_the_rest_recorded,
     a_received_at_out_of_bounds_is_quarantined,
     a_redelivery_with_other_content_is_a_conflict,
     quarantine_counts_repeats_and_purges_old_records,

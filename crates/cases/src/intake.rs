@@ -197,8 +197,76 @@ impl Intake {
         self.record_read(store, deliveries, &mut Readings::Ready(self.read(deliveries)), now).await
     }
 
-    /// [`Intake::record`] with the texts read (or being read) already.
+    /// [`Intake::record`] with the texts read (or being read) already. A record the database
+    /// refuses (see [`mend_store::StoreError::is_refusal`]) never takes the rest of the batch
+    /// with it: the batch is recorded again one delivery at a time, and the one refused is
+    /// quarantined with the database's reason.
     pub(crate) async fn record_read(
+        &self,
+        store: &Store,
+        deliveries: &[Delivery],
+        readings: &mut Readings,
+        now: DateTime<Utc>,
+    ) -> Result<IntakeReport, CasesError> {
+        match self.record_retrying(store, deliveries, readings, now).await {
+            Err(CasesError::Store(e)) if e.is_refusal() => match deliveries {
+                [Delivery::Complaint(refused)] => self.quarantine_refused(store, refused, &e, now).await,
+                [_] => Err(CasesError::Store(e)),
+                _ => {
+                    warn!(error = %e, deliveries = deliveries.len(), "The database refused a record; recording one by one.");
+                    self.record_one_by_one(store, deliveries, now).await
+                }
+            },
+            other => other,
+        }
+    }
+
+    /// Records each delivery in a transaction of its own, as [`Intake::record_read`] does.
+    async fn record_one_by_one(
+        &self,
+        store: &Store,
+        deliveries: &[Delivery],
+        now: DateTime<Utc>,
+    ) -> Result<IntakeReport, CasesError> {
+        let mut report = IntakeReport::default();
+        for delivery in deliveries {
+            let one = std::slice::from_ref(delivery);
+            let part = Box::pin(self.record_read(store, one, &mut Readings::Ready(self.read(one)), now)).await?;
+            report.outcomes.extend(part.outcomes);
+            report.existing_cases_touched.extend(part.existing_cases_touched);
+        }
+        Ok(report)
+    }
+
+    /// Keeps a complaint the database refused in quarantine, with the database's reason.
+    async fn quarantine_refused(
+        &self,
+        store: &Store,
+        refused: &Complaint,
+        error: &mend_store::StoreError,
+        now: DateTime<Utc>,
+    ) -> Result<IntakeReport, CasesError> {
+        warn!(channel = %refused.channel, source_id = %refused.source_id, %error, "The database refused a complaint; quarantined.");
+        let reason = format!("the database refused it: {error}");
+        let id = QuarantineId::new();
+        let quarantine = vec![NewQuarantine {
+            id,
+            channel: refused.format.clone(),
+            raw: refused.raw_payload.as_bytes().to_vec(),
+            reason: reason.clone(),
+            location: None,
+            received_at: now,
+        }];
+        let tx = store.begin_write().await?;
+        let write = BatchWrite { quarantine, ..BatchWrite::default() };
+        write.encode(store.backend(), now)?.execute(&tx).await?;
+        let recorded = mend_store::quarantine::recorded_ids(&tx, &write.quarantine).await?;
+        tx.commit().await.map_err(mend_store::StoreError::from)?;
+        let quarantine_id = recorded.first().map_or(id, |(_, recorded)| *recorded);
+        Ok(IntakeReport { outcomes: vec![Outcome::Quarantined { quarantine_id, reason }], ..IntakeReport::default() })
+    }
+
+    async fn record_retrying(
         &self,
         store: &Store,
         deliveries: &[Delivery],

@@ -36,8 +36,12 @@ const SQLITE_HOLD_DELIVERIES: usize = 12_000;
 /// is copied into the database file by a [`Checkpointer`] beside the transactions, not inside
 /// their commits; [`IntakeStream::finish`] ends that.
 ///
-/// A report is final once [`IntakeStream::commit`] returns; an error drops the open
-/// transaction and with it the batches it carried.
+/// Reports come back final, once the transaction that carried their batch committed: from
+/// [`IntakeStream::record`] when it commits, or from [`IntakeStream::commit`] and
+/// [`IntakeStream::finish`]. When the database refuses a record the open transaction is rolled
+/// back and the batches it carried are recorded again a batch per transaction, the refused
+/// record quarantined (see [`Intake::record`]); any other error drops the open transaction
+/// and with it the batches it carried.
 pub struct IntakeStream<'a> {
     intake: Arc<Intake>,
     store: &'a Store,
@@ -64,6 +68,8 @@ struct OpenTransaction {
     /// Whether SQLite's recent identity keys are settled before the commit
     /// ([`mend_store::key_tiers`]).
     settle_keys: bool,
+    /// The batches carried and what was decided for them, final once the transaction commits.
+    batches: Vec<(Arc<Vec<Delivery>>, IntakeReport)>,
 }
 
 impl<'a> IntakeStream<'a> {
@@ -71,7 +77,13 @@ impl<'a> IntakeStream<'a> {
         Self { intake, store, open: None, recorded: 0, analyzed_at: 0, checkpoints: None }
     }
 
-    pub async fn record(&mut self, deliveries: Vec<Delivery>, now: DateTime<Utc>) -> Result<IntakeReport, CasesError> {
+    /// Records a batch; answers the reports this call made final (none while the transaction
+    /// that carries the batch stays open).
+    pub async fn record(
+        &mut self,
+        deliveries: Vec<Delivery>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<IntakeReport>, CasesError> {
         let deliveries = Arc::new(deliveries);
         let mut readings = Readings::start(&self.intake, &deliveries);
         self.recorded += deliveries.len();
@@ -81,7 +93,7 @@ impl<'a> IntakeStream<'a> {
                 self.store.refresh_statistics().await?;
                 self.analyzed_at = self.recorded;
             }
-            return Ok(report);
+            return Ok(vec![report]);
         }
         if self.checkpoints.is_none() {
             self.checkpoints = self.store.background_checkpoints().await?;
@@ -95,19 +107,45 @@ impl<'a> IntakeStream<'a> {
                 working: WorkingSet::default(),
                 pending: None,
                 settle_keys: false,
+                batches: Vec::new(),
             },
         };
+        match self.add_batch(&mut open, &deliveries, readings, now).await {
+            Ok(report) => open.batches.push((deliveries, report)),
+            Err(CasesError::Store(e)) if e.is_refusal() => {
+                open.batches.push((deliveries, IntakeReport::default()));
+                return self.record_again(open, &e, now).await;
+            }
+            Err(e) => return Err(e),
+        }
+        if open.opened.elapsed() >= SQLITE_HOLD || open.deliveries >= SQLITE_HOLD_DELIVERIES {
+            self.write_and_commit(open, now).await
+        } else {
+            self.open = Some(open);
+            Ok(Vec::new())
+        }
+    }
+
+    /// Decides a batch in the open transaction while the previous batch is written.
+    async fn add_batch(
+        &self,
+        open: &mut OpenTransaction,
+        deliveries: &Arc<Vec<Delivery>>,
+        readings: Readings,
+        now: DateTime<Utc>,
+    ) -> Result<IntakeReport, CasesError> {
         // Lookups first: they queue behind nothing, and what the pending write will add is in
         // the working set already.
-        open.working.load(&open.tx, &deliveries, self.intake.policy()).await?;
+        open.working.load(&open.tx, deliveries, self.intake.policy()).await?;
         let readings = readings.take().await?;
 
         let intake = Arc::clone(&self.intake);
         let backend = self.store.backend();
         let working = std::mem::take(&mut open.working);
+        let batch = Arc::clone(deliveries);
         let decide = tokio::task::spawn_blocking(move || {
             let mut working = working;
-            let decision = intake.decide(&deliveries, &readings, &mut working, now);
+            let decision = intake.decide(&batch, &readings, &mut working, now);
             let encoded = decision.write.encode(backend, now);
             (working, decision.report, encoded)
         });
@@ -124,43 +162,72 @@ impl<'a> IntakeStream<'a> {
         let encoded = encoded?;
         open.settle_keys |= self.intake.keys_due_to_settle(encoded.new_identity_keys());
         open.pending = Some(encoded);
-
         open.deliveries += report.outcomes.len();
-        if open.opened.elapsed() >= SQLITE_HOLD || open.deliveries >= SQLITE_HOLD_DELIVERIES {
-            self.write_and_commit(open).await?;
-        } else {
-            self.open = Some(open);
-        }
         Ok(report)
     }
 
-    /// Writes and commits what is open now (before waiting for more input, and at the end).
-    pub async fn commit(&mut self) -> Result<(), CasesError> {
+    /// The database refused a record somewhere in the open transaction: rolls it back and
+    /// records its batches again, each in a transaction of its own, where the refused record
+    /// is found and quarantined.
+    async fn record_again(
+        &mut self,
+        open: OpenTransaction,
+        refusal: &StoreError,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<IntakeReport>, CasesError> {
+        tracing::warn!(error = %refusal, batches = open.batches.len(), "The database refused a record; recording the open batches again.");
+        open.tx.rollback().await.map_err(StoreError::from)?;
+        let mut reports = Vec::with_capacity(open.batches.len());
+        for (deliveries, _) in open.batches {
+            let mut readings = Readings::start(&self.intake, &deliveries);
+            reports.push(self.intake.record_read(self.store, &deliveries, &mut readings, now).await?);
+        }
+        Ok(reports)
+    }
+
+    /// Writes and commits what is open now (before waiting for more input, and at the end);
+    /// answers the reports that made final.
+    pub async fn commit(&mut self, now: DateTime<Utc>) -> Result<Vec<IntakeReport>, CasesError> {
         match self.open.take() {
-            Some(open) => self.write_and_commit(open).await,
-            None => Ok(()),
+            Some(open) => self.write_and_commit(open, now).await,
+            None => Ok(Vec::new()),
         }
     }
 
-    /// Commits what is open and hands log checkpoints back to commits.
-    pub async fn finish(mut self) -> Result<(), CasesError> {
-        self.commit().await?;
+    /// Commits what is open and hands log checkpoints back to commits; answers the reports
+    /// that made final.
+    pub async fn finish(mut self, now: DateTime<Utc>) -> Result<Vec<IntakeReport>, CasesError> {
+        let reports = self.commit(now).await?;
         if let Some(checkpoints) = self.checkpoints.take() {
             checkpoints.finish().await?;
         }
-        Ok(())
+        Ok(reports)
     }
 
-    async fn write_and_commit(&mut self, mut open: OpenTransaction) -> Result<(), CasesError> {
+    async fn write_and_commit(
+        &mut self,
+        mut open: OpenTransaction,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<IntakeReport>, CasesError> {
+        match Self::write_pending(&mut open).await {
+            Ok(()) => {}
+            Err(CasesError::Store(e)) if e.is_refusal() => return self.record_again(open, &e, now).await,
+            Err(e) => return Err(e),
+        }
+        let reports = open.batches.into_iter().map(|(_, report)| report).collect();
+        open.tx.commit().await.map_err(StoreError::from)?;
+        if let Some(checkpoints) = &mut self.checkpoints {
+            checkpoints.after_commit().await?;
+        }
+        Ok(reports)
+    }
+
+    async fn write_pending(open: &mut OpenTransaction) -> Result<(), CasesError> {
         if let Some(write) = open.pending.take() {
             write.execute(&open.tx).await?;
         }
         if open.settle_keys {
             key_tiers::settle_identity_keys(&open.tx).await?;
-        }
-        open.tx.commit().await.map_err(StoreError::from)?;
-        if let Some(checkpoints) = &mut self.checkpoints {
-            checkpoints.after_commit().await?;
         }
         Ok(())
     }

@@ -23,9 +23,38 @@ impl StoreError {
             return true;
         }
         // 40P01 deadlock_detected, 40001 serialization_failure.
-        let (DbErr::Exec(RuntimeErr::SqlxError(driver)) | DbErr::Query(RuntimeErr::SqlxError(driver))) = e else {
-            return false;
-        };
-        driver.as_database_error().and_then(|d| d.code()).is_some_and(|code| code == "40P01" || code == "40001")
+        database_code(e).is_some_and(|code| code == "40P01" || code == "40001")
     }
+
+    /// The database refused what a statement wrote (a value it cannot hold, a constraint or a
+    /// trigger that says no), as opposed to failing itself (gone, full, locked) or a conflict
+    /// with a concurrent writer. Repeating the same rows would fail the same way, so intake
+    /// quarantines the record that causes it and goes on with the others.
+    pub fn is_refusal(&self) -> bool {
+        let StoreError::Db(e) = self else { return false };
+        if self.is_conflict() {
+            return false;
+        }
+        let Some(database) = database_error(e) else { return false };
+        let Some(code) = database.code() else { return false };
+        if database.try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>().is_some() {
+            // SQLITE_TOOBIG, SQLITE_CONSTRAINT (a trigger's RAISE too), SQLITE_MISMATCH, SQLITE_RANGE.
+            return code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 18 | 19 | 20 | 25));
+        }
+        // PostgreSQL: data exception, integrity constraint violation, program limit exceeded.
+        ["22", "23", "54"].iter().any(|class| code.starts_with(class))
+    }
+}
+
+/// The error the database answered with, if the failure is one.
+fn database_error(e: &DbErr) -> Option<&(dyn sea_orm::sqlx::error::DatabaseError + 'static)> {
+    let (DbErr::Exec(RuntimeErr::SqlxError(driver)) | DbErr::Query(RuntimeErr::SqlxError(driver))) = e else {
+        return None;
+    };
+    driver.as_database_error()
+}
+
+/// The SQLite or PostgreSQL code of a database error, if it is one.
+fn database_code(e: &DbErr) -> Option<String> {
+    database_error(e).and_then(|d| d.code()).map(|c| c.into_owned())
 }
