@@ -333,14 +333,10 @@ async fn a_redelivery_with_other_content_is_a_conflict(db: TestDb) {
 
     let server = mend.serve();
     let token = mend.add_user("conflicts", "agent")["token"].as_str().unwrap().to_owned();
-    let post = |body: String| {
-        let request = server.request(reqwest::Method::POST, "/api/v1/complaints", &token);
-        crate::support::json_response(request.header("content-type", "application/json").body(body))
-    };
-    let (status, body) = post(other.to_string()).await;
+    let (status, body) = server.post_complaint(&token, &other).await;
     assert_eq!((status, &body["error"]["code"]), (reqwest::StatusCode::CONFLICT, &json!("conflict")), "{body}");
     assert_eq!(body["error"]["quarantine_id"], json!(record.id.to_string()), "the record it already has");
-    let (status, body) = post(first.to_string()).await;
+    let (status, body) = server.post_complaint(&token, &first).await;
     assert_eq!((status, &body["duplicate"]), (reqwest::StatusCode::OK, &json!(true)), "{body}");
     let record = quarantine::Entity::find_by_id(record.id).one(store.connection()).await.unwrap().unwrap();
     assert_eq!(record.seen_count, 3);
@@ -399,14 +395,10 @@ async fn a_received_at_out_of_bounds_is_quarantined(db: TestDb) {
     let server = mend.serve();
     let token = mend.add_user("skew", "agent")["token"].as_str().unwrap().to_owned();
     let ahead = |hours: i64| (crate::support::server_now() + chrono::Duration::hours(hours)).to_rfc3339();
-    let post = |body: serde_json::Value| {
-        let request = server.request(reqwest::Method::POST, "/api/v1/complaints", &token);
-        crate::support::json_response(request.json(&body))
-    };
-    let (status, body) = post(at("ahead-25", &ahead(25))).await;
+    let (status, body) = server.post_complaint(&token, &at("ahead-25", &ahead(25))).await;
     assert_eq!(status, reqwest::StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("ahead of mend's clock"), "{body}");
-    let (status, body) = post(at("ahead-23", &ahead(23))).await;
+    let (status, body) = server.post_complaint(&token, &at("ahead-23", &ahead(23))).await;
     assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
 }
 
@@ -455,8 +447,7 @@ async fn a_record_the_database_refuses_is_quarantined_and_the_rest_recorded(db: 
     let server = mend.serve();
     let token = mend.add_user("refusals", "agent")["token"].as_str().unwrap().to_owned();
     let boom = complaint("hotline", "b-api", "2026-11-20T09:00:00+08:00", json!({"phone": "13900139000"}), "BOOM");
-    let request = server.request(reqwest::Method::POST, "/api/v1/complaints", &token).json(&boom);
-    let (status, body) = crate::support::json_response(request).await;
+    let (status, body) = server.post_complaint(&token, &boom).await;
     assert_eq!(
         (status, &body["error"]["code"]),
         (reqwest::StatusCode::UNPROCESSABLE_ENTITY, &json!("invalid_complaint"))

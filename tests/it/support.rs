@@ -298,6 +298,11 @@ impl Server {
         self.client.request(method, self.url(path)).bearer_auth(token)
     }
 
+    /// `POST /api/v1/complaints` of `complaint` with a token; the status and the JSON body.
+    pub async fn post_complaint(&self, token: &str, complaint: &Value) -> (reqwest::StatusCode, Value) {
+        json_response(self.request(reqwest::Method::POST, "/api/v1/complaints", token).json(complaint)).await
+    }
+
     /// GET with a token; the status and the JSON body.
     pub async fn get_json(&self, path: &str, token: &str) -> (reqwest::StatusCode, Value) {
         let response = self.request(reqwest::Method::GET, path, token).send().await.expect("request");
