@@ -88,13 +88,13 @@ pub async fn replay(
                 Some(Outcome::Duplicate { complaint_id, case_id, .. }) => json!({
                     "quarantine_id": id, "result": "duplicate", "complaint_id": complaint_id, "case_id": case_id,
                 }),
-                // Still other content under a recorded id: the same bytes and reason are the
-                // same quarantine record (see `quarantine::insert`), so it stays as it was.
-                Some(Outcome::Conflict { reason, .. }) => {
+                // Still other content under a recorded id, or refused by the database: the same
+                // bytes and reason count on this record again (see `quarantine::insert`).
+                Some(Outcome::Conflict { reason, .. } | Outcome::Quarantined { reason, .. }) => {
                     mend_store::quarantine::record_replay(conn, id, Err(&reason)).await?;
                     return Ok(json!({"quarantine_id": id, "result": "still_quarantined", "reason": reason}));
                 }
-                other => bail!("intake answered {other:?} for a complaint"),
+                None => bail!("intake answered nothing for a complaint"),
             }
         }
     };

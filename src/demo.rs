@@ -5,11 +5,11 @@ use std::io::Write;
 use anyhow::Result;
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
-use mend_ingest::ParseSettings;
 use mend_scheduler::{Job, Scheduler};
+use mend_store::intake::find_deliveries;
 use mend_store::{reads, scheduling};
 
-use crate::import::{ImportFormat, Importer, Input, latest_received_at};
+use crate::import::{ImportFormat, Importer, Input, complaints_span};
 
 const SAMPLES: &str = include_str!("../config/samples/complaints.jsonl");
 
@@ -22,12 +22,24 @@ const CHANNEL_SAMPLES: [(ImportFormat, &str, &str); 4] = [
 ];
 
 /// How far a sample moves so that the latest of its complaints arrived between two hours and a
-/// day before `now`: the demo shows a queue as it looks on a normal morning, on whatever day it
-/// runs. Whole days, so a second demo on the same day finds the same records (duplicates, not
-/// conflicting redeliveries).
-fn sample_shift(format: ImportFormat, sample: &str, parse: &ParseSettings, now: DateTime<Utc>) -> Result<Duration> {
-    let latest = latest_received_at(format, sample.as_bytes(), parse)?;
-    Ok(latest.map_or_else(Duration::zero, |latest| Duration::days((now - Duration::hours(2) - latest).num_days())))
+/// day and two hours before `now`: the demo shows a queue as it looks on a normal morning, on
+/// whatever day it runs. A sample loaded before keeps the place it was given then, so a second
+/// demo finds the same records (duplicates, not conflicting redeliveries).
+async fn sample_shift(
+    format: ImportFormat,
+    sample: &str,
+    importer: &Importer<'_>,
+    now: DateTime<Utc>,
+) -> Result<Duration> {
+    let Some((first, latest)) = complaints_span(format, sample.as_bytes(), &importer.parse)? else {
+        return Ok(Duration::zero());
+    };
+    let known = find_deliveries(importer.store.connection(), &[(first.channel, first.source_id.as_str())]).await?;
+    if let Some(known) = known.first() {
+        return Ok(known.content.received_at - first.received_at);
+    }
+    let gap = now - Duration::hours(2) - latest;
+    Ok(Duration::days(gap.num_seconds().div_euclid(86_400)))
 }
 
 /// The demo's clock and the zone people read times in.
@@ -48,7 +60,7 @@ pub async fn run(
     clock: &DemoClock,
     out: &mut impl Write,
 ) -> Result<()> {
-    importer.time_shift = sample_shift(ImportFormat::Json, SAMPLES, &importer.parse, clock.now)?;
+    importer.time_shift = sample_shift(ImportFormat::Json, SAMPLES, importer, clock.now).await?;
     let summary = importer.run(ImportFormat::Json, &Input::Bundled(SAMPLES.as_bytes())).await?;
     let store = importer.store;
 
@@ -65,7 +77,7 @@ pub async fn run(
     )?;
     writeln!(out, "Then each channel's own format:")?;
     for (channel, what, sample) in CHANNEL_SAMPLES {
-        importer.time_shift = sample_shift(channel, sample, &importer.parse, clock.now)?;
+        importer.time_shift = sample_shift(channel, sample, importer, clock.now).await?;
         let s = importer.run(channel, &Input::Bundled(sample.as_bytes())).await?;
         writeln!(
             out,

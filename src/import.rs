@@ -17,7 +17,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 use mend_cases::{Intake, IntakeReport, IntakeStream, Outcome};
-use mend_core::{CaseId, Clock, Delivery, SystemClock};
+use mend_core::{CaseId, Clock, Complaint, Delivery, SystemClock};
 use mend_ingest::wechat::XmlDocuments;
 use mend_ingest::{CsvRecords, Format, ParseSettings, Parsed, Received, RecordLines};
 use mend_store::Store;
@@ -210,7 +210,8 @@ impl<'a> Importer<'a> {
             let bytes_read = Arc::clone(&bytes_read);
             let (parse, batch_size, now) = (self.parse.clone(), self.batch_size, self.clock.now());
             let records = Records::new(record_format, reader);
-            let reading = Reading { format: record_format, parse, batch_size, now, shift: self.time_shift };
+            let clock = ImportClock { started_at: now, started: Instant::now() };
+            let reading = Reading { format: record_format, parse, batch_size, clock, shift: self.time_shift };
             std::thread::spawn(move || read_batches(records, &reading, &bytes_read, &tx))
         };
 
@@ -292,19 +293,29 @@ fn shifted(parsed: Parsed, shift: chrono::Duration) -> Parsed {
     }
 }
 
-/// The latest `received_at` among the complaints of `input` read as `format`, without
-/// recording anything (the demo places its samples before now with it).
-pub fn latest_received_at(format: ImportFormat, input: &[u8], parse: &ParseSettings) -> Result<Option<DateTime<Utc>>> {
+/// The first complaint of `input` read as `format` and the latest `received_at` of them all,
+/// without recording anything (the demo places its samples before now with it).
+pub fn complaints_span(
+    format: ImportFormat,
+    input: &[u8],
+    parse: &ParseSettings,
+) -> Result<Option<(Complaint, DateTime<Utc>)>> {
     let reader: Box<dyn BufRead + Send> = Box::new(std::io::Cursor::new(input.to_vec()));
     let record_format = format.record_format(input);
     let mut records = Records::new(record_format, reader);
-    let (mut record, mut latest) = (Vec::new(), None);
+    let (mut record, mut span): (Vec<u8>, Option<(Complaint, DateTime<Utc>)>) = (Vec::new(), None);
     while records.next_record(&mut record)?.is_some() {
         if let Ok(Parsed::Complaint(c)) = record_format.parse(&record, parse) {
-            latest = latest.max(Some(c.received_at));
+            span = Some(match span {
+                Some((first, latest)) => (first, latest.max(c.received_at)),
+                None => {
+                    let at = c.received_at;
+                    (c, at)
+                }
+            });
         }
     }
-    Ok(latest)
+    Ok(span)
 }
 
 /// How the reader thread turns records into deliveries.
@@ -312,14 +323,28 @@ struct Reading {
     format: Format,
     parse: ParseSettings,
     batch_size: usize,
-    /// The clock `received_at` is judged by: the import's start.
-    now: DateTime<Utc>,
+    clock: ImportClock,
     shift: chrono::Duration,
+}
+
+/// The clock `received_at` is judged by: the importer's at the start, moving on with the time
+/// the import takes (a pipe may feed one for days).
+#[derive(Debug, Clone, Copy)]
+struct ImportClock {
+    started_at: DateTime<Utc>,
+    started: Instant,
+}
+
+impl ImportClock {
+    fn now(&self) -> DateTime<Utc> {
+        let elapsed = chrono::Duration::from_std(self.started.elapsed()).unwrap_or(chrono::Duration::MAX);
+        self.started_at.checked_add_signed(elapsed).unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
 }
 
 fn read_batches(
     mut records: Records,
-    &Reading { format, ref parse, batch_size, now, shift }: &Reading,
+    &Reading { format, ref parse, batch_size, clock, shift }: &Reading,
     bytes_read: &AtomicU64,
     tx: &mpsc::Sender<Batch>,
 ) -> Result<()> {
@@ -331,7 +356,7 @@ fn read_batches(
         if more {
             number += 1;
             let parsed = format.parse(&record, parse).map(|p| shifted(p, shift));
-            match mend_ingest::receive(format.label(), &record, parsed, parse, now) {
+            match mend_ingest::receive(format.label(), &record, parsed, parse, clock.now()) {
                 Received::Delivery(Delivery::Quarantined(mut q)) => {
                     q.location = Some(format!("record {number}"));
                     batch.deliveries.push(Delivery::Quarantined(q));

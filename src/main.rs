@@ -351,7 +351,7 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
                 Some(age) => chrono::Duration::from_std(age).context("--older-than is too long")?,
                 None => chrono::Duration::days(settings.scheduler.quarantine_retention_days),
             };
-            let cutoff = at_or_now(now) - age;
+            let cutoff = at_or_now(now).checked_sub_signed(age).context("--older-than reaches before any date")?;
             let purged = mend_store::quarantine::purge(store.connection(), cutoff).await?;
             println!("{}", serde_json::json!({"purged": purged, "cutoff": cutoff}));
         }

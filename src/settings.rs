@@ -118,6 +118,23 @@ impl Settings {
         anyhow::ensure!(policy.reopen_days >= 0, "grouping.reopen_days must not be negative");
         anyhow::ensure!((0.0..=1.0).contains(&policy.threshold), "grouping.threshold must be between 0 and 1");
         anyhow::ensure!(self.http.max_body_bytes > 0, "http.max_body_bytes must be at least 1");
+        // Ten years bounds every period: past it a date computation would overflow.
+        const TEN_YEARS_SECONDS: i64 = 10 * 366 * 86_400;
+        let periods = [
+            ("intake.max_clock_skew_seconds", self.intake.max_clock_skew_seconds, 0),
+            ("intake.signature_window_seconds", self.intake.signature_window_seconds, 1),
+            (
+                "scheduler.quarantine_retention_days",
+                self.scheduler.quarantine_retention_days.saturating_mul(86_400),
+                86_400,
+            ),
+        ];
+        for (key, seconds, least) in periods {
+            anyhow::ensure!(
+                (least..=TEN_YEARS_SECONDS).contains(&seconds),
+                "{key} must be between {least} s and ten years"
+            );
+        }
         self.scheduler.validate()?;
         Ok(())
     }

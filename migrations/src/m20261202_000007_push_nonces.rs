@@ -16,10 +16,11 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table("push_nonces")
                     .col(ColumnDef::new("channel").string().not_null())
-                    .col(ColumnDef::new("nonce").string().not_null())
+                    // `<timestamp>:<nonce>`: a nonce is unique only with its timestamp.
+                    .col(ColumnDef::new("stamp").string().not_null())
                     .col(ColumnDef::new("body_sha256").string().not_null())
                     .col(ColumnDef::new("expires_at").timestamp_with_time_zone().not_null())
-                    .primary_key(Index::create().col("channel").col("nonce"))
+                    .primary_key(Index::create().col("channel").col("stamp"))
                     .take(),
             )
             .await?;

@@ -39,6 +39,9 @@ fn the_readme_tour_runs_as_written() {
         stdout
     };
     assert!(run(mend, &["demo"]).contains("The most urgent, case"));
+    // Whatever step fails, the server started in the background goes with the script (it
+    // holds the script's output open, which the test reads to the end).
+    let script = format!("trap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n{script}");
     let printed = run("bash", &["-euo", "pipefail", "-c", &script]);
     for expected in [
         "\"category\"",

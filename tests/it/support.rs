@@ -63,7 +63,9 @@ impl TestDb {
             _ if std::env::var_os("CI").is_some() => panic!("{POSTGRES_URL_VAR} must be set in CI"),
             _ => {
                 let test = std::thread::current().name().unwrap_or("a test").to_owned();
-                eprintln!("SKIPPED on PostgreSQL: {test} ({POSTGRES_URL_VAR} is not set)");
+                // Straight to the process's stderr: the test harness captures `eprintln!`.
+                let line = format!("SKIPPED on PostgreSQL: {test} ({POSTGRES_URL_VAR} is not set)\n");
+                std::io::stderr().write_all(line.as_bytes()).ok();
                 return None;
             }
         };

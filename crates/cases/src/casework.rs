@@ -205,6 +205,16 @@ impl Intake {
         source: &str,
         now: DateTime<Utc>,
     ) -> Result<LinkReport, CasesError> {
+        retry_on_conflict(|| self.link_identities_once(store, keys, source, now)).await
+    }
+
+    async fn link_identities_once(
+        &self,
+        store: &Store,
+        keys: &[CustomerKey],
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> Result<LinkReport, CasesError> {
         if keys.is_empty() {
             return Err(CasesError::Invalid("give at least one key".into()));
         }
@@ -233,6 +243,17 @@ impl Intake {
     /// all go goes whole, a case shared by both gives the moving complaints back to the case the
     /// merge folded into it, or to a new case.
     pub async fn unmerge_customer(
+        &self,
+        store: &Store,
+        customer: CustomerId,
+        merged: Option<CustomerId>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<UnmergeReport, CasesError> {
+        retry_on_conflict(|| self.unmerge_customer_once(store, customer, merged, actor, now)).await
+    }
+
+    async fn unmerge_customer_once(
         &self,
         store: &Store,
         customer: CustomerId,
@@ -374,6 +395,23 @@ async fn locked_case(tx: &DatabaseTransaction, id: CaseId) -> Result<CaseRecord,
     let first = case(tx, id).await?;
     intake_repo::lock_customers(tx, &[first.customer_id]).await?;
     case(tx, id).await
+}
+
+/// Runs a correction again when a concurrent writer got there first: its locks are taken as
+/// owners are found, so two corrections can deadlock, and PostgreSQL then aborts one of them.
+async fn retry_on_conflict<T, F: Future<Output = Result<T, CasesError>>>(
+    mut attempt: impl FnMut() -> F,
+) -> Result<T, CasesError> {
+    let mut tries = 1;
+    loop {
+        match attempt().await {
+            Err(CasesError::Store(e)) if e.is_conflict() && tries < crate::intake::CONFLICT_RETRIES => {
+                tracing::warn!(tries, error = %e, "A concurrent writer got there first; retrying the correction.");
+                tries += 1;
+            }
+            other => return other,
+        }
+    }
 }
 
 async fn find_merge(

@@ -29,7 +29,7 @@ use crate::working_set::{CustomerState, Recorded, WorkingSet};
 
 /// How often a batch is retried when a concurrent writer created the same customer key or
 /// delivery first; each retry sees the other writer's rows, so two attempts almost always suffice.
-const CONFLICT_RETRIES: usize = 3;
+pub(crate) const CONFLICT_RETRIES: usize = 3;
 
 /// What happened to one delivery of the batch, in the batch's order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -115,12 +115,11 @@ pub enum Received {
     Ignored(String),
 }
 
-/// Turns an adapter's answer into what intake records. `label` names where the bytes came from
-/// (a [`Format::label`], or `api`), for quarantine and replay.
 /// What a parse of `raw` means for intake at `now`: a complaint to record, a record to count
-/// as ignored, or the raw bytes quarantined with the reason. The one gate every channel passes,
-/// so rules about what may be stored at all (no NUL in text, a believable `received_at`) hold
-/// for every channel and backend.
+/// as ignored, or the raw bytes quarantined with the reason. `label` names where the bytes came
+/// from (a [`Format::label`], or `api`), for quarantine and replay. The one gate every channel
+/// passes, so rules about what may be stored at all (no NUL in text, a believable
+/// `received_at`) hold for every channel and backend.
 pub fn receive(
     label: &str,
     raw: &[u8],

@@ -22,6 +22,11 @@ impl StoreError {
         if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
             return true;
         }
+        // SQLite's identity keys live in two indexes whose uniqueness a trigger keeps (see
+        // `key_tiers`): its refusal is a duplicate key like any other.
+        if database_error(e).is_some_and(|d| d.message().contains(crate::key_tiers::LINKED_TWICE)) {
+            return true;
+        }
         // 40P01 deadlock_detected, 40001 serialization_failure.
         database_code(e).is_some_and(|code| code == "40P01" || code == "40001")
     }
@@ -38,8 +43,8 @@ impl StoreError {
         let Some(database) = database_error(e) else { return false };
         let Some(code) = database.code() else { return false };
         if database.try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>().is_some() {
-            // SQLITE_TOOBIG, SQLITE_CONSTRAINT (a trigger's RAISE too), SQLITE_MISMATCH, SQLITE_RANGE.
-            return code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 18 | 19 | 20 | 25));
+            // SQLITE_TOOBIG, SQLITE_CONSTRAINT (a trigger's RAISE too), SQLITE_MISMATCH.
+            return code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 18..=20));
         }
         // PostgreSQL: data exception, integrity constraint violation, program limit exceeded.
         ["22", "23", "54"].iter().any(|class| code.starts_with(class))

@@ -10,6 +10,10 @@ use sea_orm::{ConnectionTrait, DbBackend};
 
 use crate::StoreError;
 
+/// What the trigger that keeps a key unique across the tiers says when it refuses one
+/// (migration `m20261127_000005`).
+pub(crate) const LINKED_TWICE: &str = "identity key linked twice";
+
 /// How many recent keys a writer lets gather before it settles them. Settling rewrites at most
 /// every leaf of the settled index once; between settlements each commit rewrites the leaves of
 /// the recent index it touched, which stays this small.

@@ -1,5 +1,5 @@
-//! The `push_nonces` table: each signed (timestamp, nonce) a channel pushed with, and the hash
-//! of the body it came with, until its signature window has passed.
+//! The `push_nonces` table: each signed `<timestamp>:<nonce>` stamp a channel pushed with, and
+//! the hash of the body it came with, until its signature window has passed.
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
@@ -18,13 +18,14 @@ pub enum NonceSeen {
     OtherBody,
 }
 
-/// Remembers `nonce` of `channel` with the hash of `body` until `expires_at`, and says whether it
-/// was seen before (and with which body). Expired nonces are forgotten first. Concurrent pushes
-/// of one nonce are decided by the primary key: one inserts, the others find its row.
+/// Remembers `stamp` (`<timestamp>:<nonce>`) of `channel` with the hash of `body` until
+/// `expires_at`, and says whether it was seen before (and with which body). Expired stamps are
+/// forgotten first. Concurrent pushes of one stamp are decided by the primary key: one inserts,
+/// the others find its row.
 pub async fn remember<C: ConnectionTrait>(
     conn: &C,
     channel: &str,
-    nonce: &str,
+    stamp: &str,
     body: &[u8],
     expires_at: DateTime<Utc>,
     now: DateTime<Utc>,
@@ -46,10 +47,10 @@ pub async fn remember<C: ConnectionTrait>(
         .execute_raw(Statement::from_sql_and_values(
             backend,
             format!(
-                "INSERT INTO push_nonces (channel, nonce, body_sha256, expires_at) VALUES ({p1}, {p2}, {p3}, {p4}) \
-                 ON CONFLICT (channel, nonce) DO NOTHING"
+                "INSERT INTO push_nonces (channel, stamp, body_sha256, expires_at) VALUES ({p1}, {p2}, {p3}, {p4}) \
+                 ON CONFLICT (channel, stamp) DO NOTHING"
             ),
-            [channel.into(), nonce.into(), body_sha256.into(), expires_at.into()],
+            [channel.into(), stamp.into(), body_sha256.into(), expires_at.into()],
         ))
         .await?
         .rows_affected();
@@ -59,11 +60,11 @@ pub async fn remember<C: ConnectionTrait>(
     let row = conn
         .query_one_raw(Statement::from_sql_and_values(
             backend,
-            format!("SELECT body_sha256 FROM push_nonces WHERE channel = {p1} AND nonce = {p2}"),
-            [channel.into(), nonce.into()],
+            format!("SELECT body_sha256 FROM push_nonces WHERE channel = {p1} AND stamp = {p2}"),
+            [channel.into(), stamp.into()],
         ))
         .await?
-        .ok_or_else(|| StoreError::Corrupt(format!("push nonce {channel}/{nonce} vanished after a conflict")))?;
+        .ok_or_else(|| StoreError::Corrupt(format!("push stamp {channel}/{stamp} vanished after a conflict")))?;
     let stored: String = row.try_get_by_index(0)?;
     Ok(if stored == body_sha256 { NonceSeen::SameBody } else { NonceSeen::OtherBody })
 }

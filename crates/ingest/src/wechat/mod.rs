@@ -46,6 +46,8 @@ pub enum CallbackError {
     Stale { timestamp: String, window_seconds: i64 },
     #[error("this timestamp and nonce already came with another body")]
     NonceReused,
+    #[error("the nonce is longer than 64 characters or not printable ASCII")]
+    BadNonce,
 }
 
 fn required<'a>(value: &'a Option<String>, name: &'static str) -> Result<&'a str, CallbackError> {
@@ -76,6 +78,10 @@ pub fn verify_push(
     let token = settings.wechat_token().ok_or(CallbackError::NotConfigured)?;
     let timestamp = required(&query.timestamp, "timestamp")?;
     let nonce = required(&query.nonce, "nonce")?;
+    // The nonce is remembered for the window: WeChat's are short digits, nothing else is stored.
+    if nonce.len() > 64 || !nonce.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(CallbackError::BadNonce);
+    }
     let stale = || CallbackError::Stale {
         timestamp: timestamp.to_owned(),
         window_seconds: settings.signature_window.num_seconds(),

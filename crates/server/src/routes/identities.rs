@@ -35,6 +35,13 @@ pub async fn link(
     if source.is_empty() {
         return Err(ApiError::new(ErrorCode::InvalidRequest, "say where the link comes from (`source`)"));
     }
+    // Stored on every link it makes; PostgreSQL cannot hold a NUL, and no source needs one.
+    if source.chars().any(char::is_control) || source.len() > 200 {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "`source` is longer than 200 bytes or holds control characters",
+        ));
+    }
     let keys: Vec<CustomerKey> = request
         .keys
         .iter()
