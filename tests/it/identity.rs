@@ -379,6 +379,20 @@ async fn racing_bridges_merge_two_customers_once(db: TestDb) {
         db.mend().export_cases().iter().map(|c| c["customer_id"].to_string()).collect();
     assert_eq!(customers.len(), 1, "every case is the survivor's: {customers:?}");
     db.assert_consistent().await;
+
+    // Undone, B comes back with its own key, and the graph still holds together.
+    let merge = mend_store::entities::customer_merge::Entity::find().one(store.connection()).await.unwrap().unwrap();
+    let merged = mend_core::CustomerId::from_uuid(merge.merged_id);
+    let undone = intake.unmerge_customer(&store, merged, None, "test", now).await.unwrap();
+    assert_eq!(undone.restored_id, merged);
+    let owner = mend_store::intake::find_identities(
+        store.connection(),
+        &[mend_core::CustomerKey::new(mend_core::IdentityKind::WechatOpenid, "oRaceB")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(owner.iter().map(|k| k.customer_id).collect::<Vec<_>>(), [merged], "B's key is B's again");
+    db.assert_consistent().await;
 }
 
 /// One step of a desk's life, as the property test below draws them.
