@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use mend_scheduler::{Job, Scheduler};
 use mend_store::intake::find_deliveries;
-use mend_store::{reads, scheduling};
+use mend_store::{reads, tasks};
 
 use crate::import::{ImportFormat, Importer, Input, complaints_span};
 
@@ -147,7 +147,7 @@ async fn callbacks(
          placed in the customer's contact hours.",
         run.counts["tasks_created"]
     )?;
-    let tasks = scheduling::tasks_page(store.connection(), None, 10_000).await?;
+    let tasks = tasks::tasks_page(store.connection(), None, 10_000).await?;
     let Some(task) = tasks.iter().filter(|t| t.status == "open").max_by_key(|t| t.priority) else { return Ok(()) };
     let factors: Vec<String> = task.priority_reasons["factors"]
         .as_array()

@@ -95,7 +95,7 @@ pub async fn export_tasks(store: &Store, out: &mut impl Write) -> Result<u64> {
     let mut after = None;
     let mut written = 0;
     loop {
-        let page = mend_store::scheduling::tasks_page(store.connection(), after, PAGE).await?;
+        let page = mend_store::tasks::tasks_page(store.connection(), after, PAGE).await?;
         let Some(last) = page.last() else { break };
         after = Some(last.task_id);
         for t in &page {

@@ -133,7 +133,8 @@ async fn a_script_says_what_its_numbers_count(db: TestDb) {
 /// call covers its latest complaint; a task in work is enough, a cancelled one never called.
 async fn a_case_needs_a_callback_until_a_call_covers_its_latest_complaint(db: TestDb) {
     use mend_store::ConnectionTrait;
-    use mend_store::scheduling::{SweepScope, case_ids_needing_callback};
+    use mend_store::callbacks::SweepScope;
+    use mend_store::callbacks::case_ids_needing_callback;
 
     let mend = db.mend();
     let outage = |id: &str, when: &str| complaint("hotline", id, when, json!({"phone": "13800138021"}), "宽带断网了");
@@ -150,9 +151,7 @@ async fn a_case_needs_a_callback_until_a_call_covers_its_latest_complaint(db: Te
     assert_eq!(needing().await, 0, "a task in work is enough");
     let task: TaskId = tasks(&mend)[0]["task_id"].as_str().unwrap().parse().unwrap();
     let reached = json!({"outcome": "reached", "resolved": true});
-    assert!(
-        mend_store::scheduling::complete_task(conn, task, &reached, at("2026-11-24T11:00:00+08:00")).await.unwrap()
-    );
+    assert!(mend_store::tasks::complete_task(conn, task, &reached, at("2026-11-24T11:00:00+08:00")).await.unwrap());
     assert_eq!(needing().await, 0, "called after the latest complaint");
 
     mend.import_lines(&lines(&[outage("n-2", "2026-11-24T13:00:00+08:00")]));
@@ -232,7 +231,7 @@ async fn an_occurrence_runs_once_and_downtime_is_caught_up_once(db: TestDb) {
     assert_eq!(caught_up[0]["counts"]["missed_occurrences"], 29);
 
     let store = db.store().await;
-    let runs = mend_store::scheduling::recent_runs(store.connection(), Some("generate_callbacks"), 100).await.unwrap();
+    let runs = mend_store::job_runs::recent_runs(store.connection(), Some("generate_callbacks"), 100).await.unwrap();
     assert_eq!(runs.len(), 2, "{runs:?}");
     assert!(runs.iter().all(|r| r.outcome == "ok" && r.finished_at.is_some()));
 }
@@ -262,7 +261,7 @@ async fn follow_ups_retries_and_escalations(db: TestDb) {
     let complete = |id: TaskId, outcome: Value, when: &str| {
         let (store, when) = (&store, at(when));
         async move {
-            assert!(mend_store::scheduling::complete_task(store.connection(), id, &outcome, when).await.unwrap());
+            assert!(mend_store::tasks::complete_task(store.connection(), id, &outcome, when).await.unwrap());
         }
     };
     complete(
@@ -312,7 +311,7 @@ async fn follow_ups_retries_and_escalations(db: TestDb) {
             assert_eq!(run["counts"]["emails_queued"], 1, "{run}");
         }
     }
-    let outbox = mend_store::scheduling::outbox(store.connection()).await.unwrap();
+    let outbox = mend_store::outbox::outbox(store.connection()).await.unwrap();
     assert_eq!(outbox.len(), 1);
     assert_eq!(outbox[0].to_address, "li@example.com");
     assert_eq!(outbox[0].kind, "unreachable");
@@ -323,7 +322,7 @@ async fn follow_ups_retries_and_escalations(db: TestDb) {
     let before = created.iter().find(|t| t["category"] == "app_login").unwrap()["priority"].as_i64().unwrap();
     let sla = schedule(&mend, "sla_escalation", "2026-11-30T12:00:00+08:00");
     assert!(sla["counts"]["escalated"].as_i64().unwrap() >= 1, "{sla}");
-    let escalations = mend_store::scheduling::open_escalations(store.connection()).await.unwrap();
+    let escalations = mend_store::escalations::open_escalations(store.connection()).await.unwrap();
     let app = tasks(&mend).into_iter().find(|t| t["category"] == "app_login").unwrap();
     assert_eq!(app["priority"].as_i64().unwrap(), before + 30);
     assert!(escalations.iter().any(|e| e.task_id.to_string() == app["task_id"].as_str().unwrap()));
@@ -427,9 +426,7 @@ async fn closed_cases_reports_and_budgets(db: TestDb) {
     let store = db.store().await;
     let id: TaskId = task["task_id"].as_str().unwrap().parse().unwrap();
     let reached = json!({"outcome": "reached", "resolved": true});
-    mend_store::scheduling::complete_task(store.connection(), id, &reached, at("2026-11-23T11:00:00+08:00"))
-        .await
-        .unwrap();
+    mend_store::tasks::complete_task(store.connection(), id, &reached, at("2026-11-23T11:00:00+08:00")).await.unwrap();
     let server = mend.serve();
     let agent = mend.add_user("agent-2", "agent")["token"].as_str().unwrap().to_owned();
     let close = server.request(
@@ -445,7 +442,7 @@ async fn closed_cases_reports_and_budgets(db: TestDb) {
     let surveys = schedule(&mend, "surveys", &later(24));
     assert_eq!(surveys["counts"]["surveys_queued"], 1, "{surveys}");
     assert_eq!(schedule(&mend, "surveys", &later(25))["counts"]["surveys_queued"], 0, "one survey per case");
-    let outbox = mend_store::scheduling::outbox(store.connection()).await.unwrap();
+    let outbox = mend_store::outbox::outbox(store.connection()).await.unwrap();
     let survey = outbox.iter().find(|e| e.kind == "survey").expect("a survey");
     assert_eq!(survey.to_address, "wang@example.com");
     assert!(survey.body.contains("王女士"), "{}", survey.body);
@@ -460,7 +457,7 @@ async fn closed_cases_reports_and_budgets(db: TestDb) {
     let report = schedule(&mend, "hotspot_report", "2026-11-25T00:30:00+08:00");
     assert_eq!(report["counts"]["spikes"], 1, "{report}");
     assert_eq!(report["counts"]["emails_queued"], 1, "{report}");
-    let stored = mend_store::scheduling::report(store.connection(), "hotspots", "2026-11-24").await.unwrap().unwrap();
+    let stored = mend_store::reports::report(store.connection(), "hotspots", "2026-11-24").await.unwrap().unwrap();
     assert_eq!(stored["spikes"], json!(["broadband_outage"]), "{stored}");
     let again = schedule(&mend, "hotspot_report", "2026-11-25T00:30:00+08:00");
     assert_eq!((&again["counts"]["stored"], &again["counts"]["emails_queued"]), (&json!(false), &json!(0)));
@@ -469,7 +466,7 @@ async fn closed_cases_reports_and_budgets(db: TestDb) {
     assert_eq!((&budget["counts"]["month"], &budget["counts"]["opened"]), (&json!("2026-12"), &json!(true)));
     assert_eq!(schedule(&mend, "budget_rollover", "2026-12-01T00:06:00+08:00")["counts"]["opened"], false);
     let (left, committed) =
-        mend_store::scheduling::team_budget(store.connection(), "repair", "2026-12").await.unwrap().unwrap();
+        mend_store::budgets::team_budget(store.connection(), "repair", "2026-12").await.unwrap().unwrap();
     assert_eq!((left, committed), (budget["counts"]["budget_fen"].as_i64().unwrap(), 0));
     db.assert_consistent().await;
 }
@@ -526,7 +523,7 @@ async fn tasks_of_more_cases_than_a_statement_may_bind(db: TestDb) {
         ids.push(CaseId::from_uuid(id));
     }
     let store = db.store().await;
-    let found = mend_store::scheduling::tasks_of_cases(store.connection(), &ids).await.expect("no bind limit");
+    let found = mend_store::tasks::tasks_of_cases(store.connection(), &ids).await.expect("no bind limit");
     let found_ids: BTreeSet<String> = found.iter().map(|t| t.task_id.to_string()).collect();
     let made_ids: BTreeSet<String> = made.iter().map(|t| t["task_id"].as_str().expect("an id").to_owned()).collect();
     assert_eq!(found_ids, made_ids);

@@ -8,8 +8,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 use mend_cases::Intake;
 use mend_core::{CaseId, CaseStatus};
-use mend_store::scheduling::{self as repo, NewEmail, TaskRecord};
+use mend_store::outbox::NewEmail;
+use mend_store::tasks::TaskRecord;
 use mend_store::{CaseRecord, CustomerRecord, Store, StoreError};
+use mend_store::{budgets, callbacks, escalations, outbox, reports, tasks};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -52,7 +54,7 @@ async fn create_calls(
     let tx = store.begin_write().await?;
     let ids: Vec<CaseId> = calls.iter().map(|c| c.case_id).collect();
     let cases: HashMap<CaseId, CaseRecord> =
-        repo::cases_by_ids(&tx, &ids).await?.into_iter().map(|c| (c.id, c)).collect();
+        callbacks::cases_by_ids(&tx, &ids).await?.into_iter().map(|c| (c.id, c)).collect();
     let customers: Vec<_> = cases.values().map(|c| c.customer_id).collect();
     mend_store::intake::lock_customers(&tx, &customers).await?;
     let requests =
@@ -73,7 +75,7 @@ pub(crate) async fn follow_ups(
 ) -> Result<Value, SchedulerError> {
     let policy = &planner.settings.follow_up;
     let mut calls = Vec::new();
-    for task in repo::tasks_completed_between(store.connection(), after, until).await? {
+    for task in tasks::tasks_completed_between(store.connection(), after, until).await? {
         let Some(outcome) = outcome_of(&task) else { continue };
         if outcome.outcome != "reached" {
             continue;
@@ -98,7 +100,7 @@ pub(crate) async fn follow_ups(
     }
     let verifications = calls.len();
     let delay = Duration::hours(policy.second_repair_after_hours);
-    for case in repo::cases_closed_between(store.connection(), after - delay, until - delay).await? {
+    for case in callbacks::cases_closed_between(store.connection(), after - delay, until - delay).await? {
         if case.escalation_risk {
             let closed = case.closed_at.unwrap_or(until);
             calls.push(FollowUpCall {
@@ -130,7 +132,7 @@ pub(crate) async fn retry_unreachable(
     let backoff = &planner.settings.follow_up.retry_backoff_minutes;
     let mut retries = Vec::new();
     let mut exhausted = Vec::new();
-    for task in repo::tasks_completed_between(store.connection(), after, until).await? {
+    for task in tasks::tasks_completed_between(store.connection(), after, until).await? {
         if outcome_of(&task).is_none_or(|o| o.outcome != "unreachable") {
             continue;
         }
@@ -157,7 +159,7 @@ pub(crate) async fn retry_unreachable(
             intake.close_case(store, case.id, "unreachable", "scheduler", until).await?;
             closed += 1;
         }
-        let customer = repo::customers_by_ids(store.connection(), &[case.customer_id]).await?.pop();
+        let customer = callbacks::customers_by_ids(store.connection(), &[case.customer_id]).await?.pop();
         if let Some(customer) = customer {
             let context = json!({"honorific": honorific(&customer), "attempts": task.attempt, "case_id": case.id});
             emailed +=
@@ -175,9 +177,9 @@ pub(crate) async fn sla_escalation(
 ) -> Result<Value, SchedulerError> {
     let policy = &planner.settings.follow_up;
     let mut escalated = 0;
-    for task in repo::overdue_tasks(store.connection(), now - Duration::minutes(policy.sla_grace_minutes)).await? {
+    for task in tasks::overdue_tasks(store.connection(), now - Duration::minutes(policy.sla_grace_minutes)).await? {
         let raised = task.priority.saturating_add(policy.sla_priority_bump);
-        if repo::escalate_task(store.connection(), &task, raised, now).await? {
+        if escalations::escalate_task(store.connection(), &task, raised, now).await? {
             tracing::info!(task_id = %task.task_id, case_id = %task.case_id, due_at = %task.due_at, "task escalated");
             escalated += 1;
         }
@@ -193,14 +195,15 @@ pub(crate) async fn surveys(
     until: DateTime<Utc>,
 ) -> Result<Value, SchedulerError> {
     let delay = Duration::hours(planner.settings.follow_up.survey_after_hours);
-    let closed = repo::cases_closed_between(store.connection(), after - delay, until - delay).await?;
+    let closed = callbacks::cases_closed_between(store.connection(), after - delay, until - delay).await?;
     let ids: Vec<CaseId> = closed.iter().map(|c| c.id).collect();
     let mut last_task: HashMap<CaseId, TaskRecord> = HashMap::new();
-    for task in repo::tasks_of_cases(store.connection(), &ids).await? {
+    for task in tasks::tasks_of_cases(store.connection(), &ids).await? {
         last_task.insert(task.case_id, task);
     }
     let customers =
-        repo::customers_by_ids(store.connection(), &closed.iter().map(|c| c.customer_id).collect::<Vec<_>>()).await?;
+        callbacks::customers_by_ids(store.connection(), &closed.iter().map(|c| c.customer_id).collect::<Vec<_>>())
+            .await?;
     let customers: HashMap<_, _> = customers.into_iter().map(|c| (c.customer_id, c)).collect();
     let mut queued = 0;
     for case in &closed {
@@ -236,7 +239,7 @@ async fn email_customer(
         subject,
         body,
     };
-    Ok(repo::queue_email(store.connection(), email, now).await?)
+    Ok(outbox::queue_email(store.connection(), email, now).await?)
 }
 
 /// Complaints per category on the day before `scheduled_for` (in the scheduler's zone) against
@@ -255,9 +258,9 @@ pub(crate) async fn hotspot_report(
     let (from, until) = (start_of(day), start_of(day + Duration::days(1)));
     let baseline_from = start_of(day - Duration::days(policy.baseline_days));
     let today: BTreeMap<String, i64> =
-        repo::complaints_per_category(store.connection(), from, until).await?.into_iter().collect();
+        reports::complaints_per_category(store.connection(), from, until).await?.into_iter().collect();
     let before: BTreeMap<String, i64> =
-        repo::complaints_per_category(store.connection(), baseline_from, from).await?.into_iter().collect();
+        reports::complaints_per_category(store.connection(), baseline_from, from).await?.into_iter().collect();
     let mut rows = Vec::new();
     let mut spikes = Vec::new();
     for (category, count) in &today {
@@ -270,7 +273,7 @@ pub(crate) async fn hotspot_report(
     }
     let period = day.to_string();
     let body = json!({"day": period, "categories": rows, "spikes": spikes});
-    let stored = repo::save_report(store.connection(), "hotspots", &period, &body, scheduled_for).await?;
+    let stored = reports::save_report(store.connection(), "hotspots", &period, &body, scheduled_for).await?;
     let mut emailed = 0;
     if stored {
         let (subject, text) = planner.scripts().render_email("hotspots", &body)?;
@@ -283,7 +286,7 @@ pub(crate) async fn hotspot_report(
                 subject: subject.clone(),
                 body: text.clone(),
             };
-            emailed += u64::from(repo::queue_email(store.connection(), email, scheduled_for).await?);
+            emailed += u64::from(outbox::queue_email(store.connection(), email, scheduled_for).await?);
         }
     }
     Ok(json!({"categories": today.len(), "spikes": spikes.len(), "stored": stored, "emails_queued": emailed}))
@@ -298,6 +301,6 @@ pub(crate) async fn budget_rollover(
     let tz = planner.settings.zone()?;
     let month = now.with_timezone(&tz).format("%Y-%m").to_string();
     let budget = planner.settings.compensation.monthly_budget_fen;
-    let opened = repo::open_team_budget(store.connection(), &planner.settings.team, &month, budget).await?;
+    let opened = budgets::open_team_budget(store.connection(), &planner.settings.team, &month, budget).await?;
     Ok(json!({"month": month, "budget_fen": budget, "opened": opened}))
 }

@@ -8,8 +8,10 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use mend_core::{CaseId, CustomerId, TaskId};
-use mend_store::scheduling::{self as repo, ComplaintLine, NewTask, SweepScope};
+use mend_store::callbacks::{ComplaintLine, SweepScope};
+use mend_store::tasks::NewTask;
 use mend_store::{Backend, CaseRecord, CustomerRecord, Store, StoreError};
+use mend_store::{budgets, callbacks, compensations, tasks};
 use serde::Serialize;
 use serde_json::json;
 
@@ -258,7 +260,7 @@ const CHUNK: usize = 1_000;
 /// the customers' locks) for long.
 const CHUNKS_PER_TRANSACTION: usize = 16;
 
-/// One generation sweep over `cases` (from [`repo::case_ids_needing_callback`]) with their
+/// One generation sweep over `cases` (from [`callbacks::case_ids_needing_callback`]) with their
 /// customers.
 ///
 /// A chunk is planned on a blocking thread while the database reads the next one and writes
@@ -380,7 +382,7 @@ async fn read_chunk(
     let customers: HashSet<CustomerId> = chunk.iter().map(|(_, customer)| *customer).collect();
     mend_store::intake::lock_customers(tx, &customers.iter().copied().collect::<Vec<_>>()).await?;
     let ids: Vec<CaseId> = chunk.iter().map(|(case, _)| *case).collect();
-    let mut needing = repo::cases_needing_callback(tx, SweepScope::Cases(&ids)).await?;
+    let mut needing = callbacks::cases_needing_callback(tx, SweepScope::Cases(&ids)).await?;
     // A case whose customer was merged into another since the sweep began is not under the
     // locks taken; the next sweep finds it with its new customer.
     needing.retain(|case| customers.contains(&case.customer_id));
@@ -441,7 +443,7 @@ async fn write_batch(
 ) -> Result<(), SchedulerError> {
     counts.do_not_disturb += planned.do_not_disturb;
     counts.no_contact_time += planned.no_contact_time;
-    counts.tasks_created += repo::insert_tasks(tx, &planned.tasks, now).await?;
+    counts.tasks_created += tasks::insert_tasks(tx, &planned.tasks, now).await?;
     for task in &planned.tasks {
         tracing::debug!(case_id = %task.case_id, task_id = %task.id, kind = %task.kind, due_at = %task.due_at, "call planned");
     }
@@ -498,10 +500,10 @@ async fn case_files(
     // One transaction runs one statement at a time, but each answer is decoded while the
     // database already works on the next question.
     let (customers, lines, received, calls) = tokio::try_join!(
-        repo::customers_by_ids(tx, &customer_ids),
-        repo::complaint_lines(tx, &case_ids),
-        repo::compensation_received(tx, &customer_ids, received_since),
-        repo::call_times(tx, &customer_ids, now - Duration::days(8)),
+        callbacks::customers_by_ids(tx, &customer_ids),
+        callbacks::complaint_lines(tx, &case_ids),
+        compensations::compensation_received(tx, &customer_ids, received_since),
+        tasks::call_times(tx, &customer_ids, now - Duration::days(8)),
     )?;
     let customers: HashMap<CustomerId, CustomerRecord> = customers.into_iter().map(|c| (c.customer_id, c)).collect();
     let mut complaints: HashMap<CaseId, Vec<ComplaintLine>> = HashMap::new();
@@ -543,7 +545,7 @@ pub(crate) async fn team_budget(
 ) -> Result<Budget, SchedulerError> {
     let tz = planner.settings.zone()?;
     let month = now.with_timezone(&tz).format("%Y-%m").to_string();
-    let (budget, committed) = repo::team_budget(store.connection(), &planner.settings.team, &month)
+    let (budget, committed) = budgets::team_budget(store.connection(), &planner.settings.team, &month)
         .await?
         .unwrap_or((planner.settings.compensation.monthly_budget_fen, 0));
     Ok(Budget { month, left_fen: budget - committed })

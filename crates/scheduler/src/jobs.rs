@@ -9,7 +9,9 @@ use chrono_tz::Tz;
 use mend_cases::Intake;
 use mend_core::JobRunId;
 use mend_store::Store;
-use mend_store::scheduling::{self as repo, RunClaim, SweepScope};
+use mend_store::callbacks::SweepScope;
+use mend_store::job_runs::RunClaim;
+use mend_store::{callbacks, job_runs};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -141,7 +143,7 @@ impl Scheduler {
             return Ok(None);
         };
         let latest = latest.with_timezone(&Utc);
-        let previous = repo::last_occurrence(self.store.connection(), job.as_str()).await?;
+        let previous = job_runs::last_occurrence(self.store.connection(), job.as_str()).await?;
         if previous.is_some_and(|p| p >= latest) {
             return Ok(None);
         }
@@ -160,7 +162,7 @@ impl Scheduler {
             now,
             lease_until: now + Duration::seconds(self.planner.settings.lease_seconds),
         };
-        let Some(run) = repo::claim_run(self.store.connection(), claim).await? else { return Ok(None) };
+        let Some(run) = job_runs::claim_run(self.store.connection(), claim).await? else { return Ok(None) };
         let mut report = self.execute(job, run, latest, now).await?;
         if missed > 0 {
             report.counts["missed_occurrences"] = json!(missed);
@@ -179,7 +181,7 @@ impl Scheduler {
             now,
             lease_until: now + Duration::seconds(self.planner.settings.lease_seconds),
         };
-        let run = repo::claim_run(self.store.connection(), claim)
+        let run = job_runs::claim_run(self.store.connection(), claim)
             .await?
             .ok_or_else(|| SchedulerError::Worker("a manual run could not be recorded".into()))?;
         self.execute(job, run, now, now).await
@@ -194,7 +196,7 @@ impl Scheduler {
     ) -> Result<JobRunReport, SchedulerError> {
         let span = tracing::info_span!("job", job = job.as_str(), run_id = %run, %scheduled_for);
         let _entered = span.enter();
-        let previous = repo::last_successful_run(self.store.connection(), job.as_str()).await?;
+        let previous = job_runs::last_successful_run(self.store.connection(), job.as_str()).await?;
         let result = self.work(job, previous.map(|r| r.cursor), scheduled_for, now).await;
         let (outcome, counts, cursor) = match result {
             Ok((counts, cursor)) => ("ok", counts, cursor),
@@ -203,7 +205,7 @@ impl Scheduler {
                 ("failed", json!({"error": e.to_string()}), String::new())
             }
         };
-        repo::finish_run(self.store.connection(), run, outcome, &counts, &cursor, now).await?;
+        job_runs::finish_run(self.store.connection(), run, outcome, &counts, &cursor, now).await?;
         tracing::info!(outcome, %counts, "job finished");
         let report = JobRunReport { job: job.as_str(), scheduled_for, outcome, counts };
         if let Some(observer) = &self.on_run {
@@ -242,7 +244,7 @@ impl Scheduler {
                     }
                     None => SweepScope::AllOpen,
                 };
-                let cases = repo::case_ids_needing_callback(store.connection(), scope).await?;
+                let cases = callbacks::case_ids_needing_callback(store.connection(), scope).await?;
                 let counts = generate::generate_callbacks(store, &self.planner, &cases, now).await?;
                 (serde_json::to_value(counts).unwrap_or_default(), started.to_rfc3339())
             }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use mend_store::scheduling::ComplaintLine;
+use mend_store::callbacks::ComplaintLine;
 use mend_store::{CaseRecord, CustomerRecord};
 use serde::{Deserialize, Serialize};
 

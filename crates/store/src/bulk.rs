@@ -387,6 +387,31 @@ pub(crate) fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, false)
 }
 
+/// Runs a lookup of `(customer, value)` pairs for `customers` (`$1`/`?1`) from `since` (`$2`/`?2`).
+pub(crate) async fn customer_lookup<C, T>(
+    conn: &C,
+    sql: &str,
+    customers: &[mend_core::CustomerId],
+    since: DateTime<Utc>,
+) -> Result<Vec<(mend_core::CustomerId, T)>, StoreError>
+where
+    C: ConnectionTrait,
+    T: serde::de::DeserializeOwned,
+{
+    if customers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids = customers.iter().map(|c| c.as_uuid());
+    let params = vec![id_param(conn.get_database_backend(), ids)?, since.into()];
+    let rows: Vec<(uuid::Uuid, T)> = query_json(conn, sql, params).await?;
+    Ok(rows.into_iter().map(|(id, value)| (mend_core::CustomerId::from_uuid(id), value)).collect())
+}
+
+/// Whether an insert that skips conflicting rows put its row in.
+pub(crate) fn went_in(result: sea_orm::TryInsertResult<u64>) -> bool {
+    matches!(result, sea_orm::TryInsertResult::Inserted(n) if n > 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

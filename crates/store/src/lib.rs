@@ -6,19 +6,27 @@
 //! store records.
 
 pub mod admin;
+pub mod budgets;
 mod bulk;
+pub mod callbacks;
 pub mod casework;
 mod checkpoint;
+pub mod compensations;
 mod connect;
+pub mod customers;
 pub mod entities;
 mod error;
+pub mod escalations;
 pub mod intake;
+pub mod job_runs;
 pub mod key_tiers;
+pub mod outbox;
 pub mod push_nonces;
 pub mod quarantine;
 pub mod reads;
 mod records;
-pub mod scheduling;
+pub mod reports;
+pub mod tasks;
 pub mod users;
 
 pub use checkpoint::Checkpointer;

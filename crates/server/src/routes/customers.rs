@@ -86,7 +86,7 @@ pub async fn set_temperament(
     let actor = format!("user:{}", agent.name);
     let temperament = request.temperament.map(Temperament::as_str);
     let set =
-        mend_store::scheduling::set_temperament(&state.store, customer, temperament, &actor, state.clock.now()).await?;
+        mend_store::customers::set_temperament(&state.store, customer, temperament, &actor, state.clock.now()).await?;
     if !set {
         return Err(ApiError::not_found(format_args!("customer {customer}")));
     }

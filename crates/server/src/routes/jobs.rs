@@ -25,6 +25,6 @@ pub async fn list(
     user.require(Role::Supervisor)?;
     let Query(query) = super::query(query)?;
     let limit = super::page_limit(query.limit);
-    let runs = mend_store::scheduling::recent_runs(state.store.connection(), query.job.as_deref(), limit).await?;
+    let runs = mend_store::job_runs::recent_runs(state.store.connection(), query.job.as_deref(), limit).await?;
     Ok(Json(json!({ "runs": runs })))
 }

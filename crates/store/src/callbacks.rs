@@ -1,0 +1,215 @@
+//! What a callback is planned from: the sweep's SQL (which open cases need a call), and the
+//! cases, customers and complaint lines a chunk of them is read with; the cases whose follow-ups
+//! are due. The rules live in `mend-scheduler`.
+
+use chrono::{DateTime, Utc};
+use mend_core::{CaseId, CustomerId};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter};
+
+use crate::bulk::{self};
+use crate::entities::case;
+use crate::intake::{CaseRow, Signature, case_columns};
+use crate::{CaseRecord, CustomerRecord, StoreError};
+
+/// Which open cases a generation sweep looks at.
+#[derive(Debug, Clone, Copy)]
+pub enum SweepScope<'a> {
+    /// Every open case (the first sweep).
+    AllOpen,
+    /// Cases that something touched since the instant this UUID v7 stands for: cases created,
+    /// cases a complaint was recorded into, cases people corrected. Every id these tables hold
+    /// is time-ordered, so each part is a range scan of a primary key.
+    TouchedSince(uuid::Uuid),
+    /// These cases (a chunk of a sweep, read again under its customers' locks).
+    Cases(&'a [CaseId]),
+}
+
+/// The rule of a callback: an open case needs one when nothing is in work on it and no call
+/// was made or planned since its latest complaint (a cancelled task never called anyone).
+/// `cases` is the table alias `c`; the select list and scope are the caller's.
+///
+/// On PostgreSQL a chunk's cases are found one by one through their keys, and the tasks of each
+/// case through its index: the `OFFSET 0` fences keep the planner from joining whole tables,
+/// which it would do from statistics that a sweep makes stale as it inserts thousands of tasks.
+fn needing_callback_sql(backend: DbBackend, select: &str, scope: SweepScope<'_>) -> String {
+    let pg = backend == DbBackend::Postgres;
+    let (p, top) = (bulk::param(backend, 1), bulk::param(backend, 2));
+    // A whole sweep's candidates are best found by joining whole tables; a chunk's, by keys.
+    let fence = if pg && matches!(scope, SweepScope::Cases(_)) { " OFFSET 0" } else { "" };
+    let (from, filter) = match scope {
+        SweepScope::AllOpen => ("cases c".to_owned(), String::new()),
+        SweepScope::TouchedSince(_) => (
+            "cases c".to_owned(),
+            format!(
+                "AND c.id IN (SELECT id FROM cases WHERE id >= {p} AND id <= {top} \
+                 UNION SELECT case_id FROM complaints WHERE id >= {p} AND id <= {top} \
+                 UNION SELECT subject_id FROM audit_events \
+                 WHERE id >= {p} AND id <= {top} AND subject_kind = 'case' AND subject_id IS NOT NULL)"
+            ),
+        ),
+        SweepScope::Cases(_) if pg => (
+            "unnest($1::uuid[]) AS k(case_key) CROSS JOIN LATERAL (SELECT * FROM cases WHERE id = k.case_key OFFSET 0) c".to_owned(),
+            String::new(),
+        ),
+        SweepScope::Cases(_) => ("cases c".to_owned(), format!("AND c.id {}", bulk::in_ids(backend, 1))),
+    };
+    format!(
+        "SELECT {select} FROM {from} WHERE c.status = 'open' {filter} AND NOT EXISTS (\
+         SELECT 1 FROM tasks t WHERE t.case_id = c.id AND t.status <> 'cancelled' \
+         AND (t.status IN ('open', 'claimed') OR t.created_at >= c.last_complaint_at){fence})"
+    )
+}
+
+fn scope_params(backend: DbBackend, scope: SweepScope<'_>) -> Result<Vec<sea_orm::Value>, StoreError> {
+    Ok(match scope {
+        SweepScope::AllOpen => Vec::new(),
+        // The range is closed above: PostgreSQL cannot estimate a one-sided range of UUIDs and
+        // guesses a third of the table (a full scan); a closed one it guesses small.
+        SweepScope::TouchedSince(floor) => vec![floor.into(), uuid::Uuid::max().into()],
+        SweepScope::Cases(ids) => {
+            vec![bulk::id_param(backend, ids.iter().map(|c| c.as_uuid()))?]
+        }
+    })
+}
+
+/// The cases in `scope` that need a callback, with their customers, in id order.
+pub async fn case_ids_needing_callback<C: ConnectionTrait>(
+    conn: &C,
+    scope: SweepScope<'_>,
+) -> Result<Vec<(CaseId, CustomerId)>, StoreError> {
+    let backend = conn.get_database_backend();
+    let columns = match backend {
+        DbBackend::Postgres => "c.id, c.customer_id",
+        _ => "hex(c.id), hex(c.customer_id)",
+    };
+    let sql = needing_callback_sql(backend, &bulk::json_rows(backend, columns), scope);
+    let mut rows: Vec<(uuid::Uuid, uuid::Uuid)> = bulk::query_json(conn, &sql, scope_params(backend, scope)?).await?;
+    rows.sort_unstable();
+    Ok(rows.into_iter().map(|(case, customer)| (CaseId::from_uuid(case), CustomerId::from_uuid(customer))).collect())
+}
+
+/// The cases in `scope` that need a callback, in id order (their `signature` left empty).
+pub async fn cases_needing_callback<C: ConnectionTrait>(
+    conn: &C,
+    scope: SweepScope<'_>,
+) -> Result<Vec<CaseRecord>, StoreError> {
+    let backend = conn.get_database_backend();
+    let select = bulk::json_rows(backend, &case_columns(backend, Signature::Skip));
+    let sql = needing_callback_sql(backend, &select, scope);
+    let rows: Vec<CaseRow> = bulk::query_json(conn, &sql, scope_params(backend, scope)?).await?;
+    let mut cases = rows.into_iter().map(CaseRecord::try_from).collect::<Result<Vec<_>, _>>()?;
+    cases.sort_unstable_by_key(|c| c.id);
+    Ok(cases)
+}
+
+pub async fn cases_by_ids<C: ConnectionTrait>(conn: &C, ids: &[CaseId]) -> Result<Vec<CaseRecord>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = conn.get_database_backend();
+    let sql = format!(
+        "SELECT {} FROM cases WHERE id {}",
+        bulk::json_rows(backend, &case_columns(backend, Signature::Read)),
+        bulk::in_ids(backend, 1)
+    );
+    let rows: Vec<CaseRow> =
+        bulk::query_json(conn, &sql, vec![bulk::id_param(backend, ids.iter().map(|c| c.as_uuid()))?]).await?;
+    rows.into_iter().map(CaseRecord::try_from).collect()
+}
+
+/// Cases closed in `(after, until]`.
+pub async fn cases_closed_between<C: ConnectionTrait>(
+    conn: &C,
+    after: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Vec<CaseRecord>, StoreError> {
+    case::Entity::find()
+        .filter(case::Column::Status.eq("closed"))
+        .filter(case::Column::ClosedAt.gt(after))
+        .filter(case::Column::ClosedAt.lte(until))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(CaseRecord::try_from)
+        .collect()
+}
+
+/// A customer as a lookup returns it.
+#[derive(serde::Deserialize)]
+struct CustomerRow(uuid::Uuid, Option<String>, Option<String>, String, Option<String>, Option<String>, String, u8);
+
+pub async fn customers_by_ids<C: ConnectionTrait>(
+    conn: &C,
+    ids: &[CustomerId],
+) -> Result<Vec<CustomerRecord>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = conn.get_database_backend();
+    let columns = match backend {
+        DbBackend::Postgres => {
+            "id, display_name, email, tier, temperament, temperament_set_by, timezone, do_not_disturb::int"
+        }
+        _ => "hex(id), display_name, email, tier, temperament, temperament_set_by, timezone, do_not_disturb",
+    };
+    let sql =
+        format!("SELECT {} FROM customers WHERE id {}", bulk::json_rows(backend, columns), bulk::in_ids(backend, 1));
+    let rows: Vec<CustomerRow> =
+        bulk::query_json(conn, &sql, vec![bulk::id_param(backend, ids.iter().map(|c| c.as_uuid()))?]).await?;
+    Ok(rows
+        .into_iter()
+        .map(|CustomerRow(id, name, email, tier, temperament, temperament_set_by, timezone, do_not_disturb)| {
+            CustomerRecord {
+                customer_id: CustomerId::from_uuid(id),
+                name,
+                email,
+                tier,
+                temperament,
+                temperament_set_by,
+                timezone,
+                do_not_disturb: do_not_disturb != 0,
+            }
+        })
+        .collect())
+}
+
+/// What a script says of one complaint.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct ComplaintLine {
+    pub case_id: CaseId,
+    pub channel: String,
+    pub received_at: DateTime<Utc>,
+    pub text: String,
+    pub satisfaction: Option<i16>,
+}
+
+/// The complaints of these cases, oldest first.
+pub async fn complaint_lines<C: ConnectionTrait>(conn: &C, cases: &[CaseId]) -> Result<Vec<ComplaintLine>, StoreError> {
+    if cases.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = conn.get_database_backend();
+    let columns = match backend {
+        DbBackend::Postgres => "id, case_id, channel, received_at, text, satisfaction",
+        _ => "hex(id), hex(case_id), channel, received_at, text, satisfaction",
+    };
+    let sql = format!(
+        "SELECT {} FROM complaints WHERE case_id {}",
+        bulk::json_rows(backend, columns),
+        bulk::in_ids(backend, 1)
+    );
+    type Row = (uuid::Uuid, uuid::Uuid, String, DateTime<Utc>, String, Option<i16>);
+    let params = vec![bulk::id_param(backend, cases.iter().map(|c| c.as_uuid()))?];
+    let mut rows: Vec<Row> = bulk::query_json(conn, &sql, params).await?;
+    rows.sort_unstable_by_key(|(id, _, _, at, _, _)| (*at, *id));
+    Ok(rows
+        .into_iter()
+        .map(|(_, case, channel, received_at, text, satisfaction)| ComplaintLine {
+            case_id: CaseId::from_uuid(case),
+            channel,
+            received_at,
+            text,
+            satisfaction,
+        })
+        .collect())
+}

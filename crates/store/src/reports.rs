@@ -1,0 +1,58 @@
+//! The `reports` table (one report per kind and period) and the counts reports are made of.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Statement};
+
+use crate::StoreError;
+use crate::bulk::{self, went_in};
+use crate::entities::report;
+
+/// How many complaints of each category arrived in `[from, until)`.
+pub async fn complaints_per_category<C: ConnectionTrait>(
+    conn: &C,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    let backend = conn.get_database_backend();
+    let sql = format!(
+        "SELECT category, count(*) FROM complaints WHERE received_at >= {} AND received_at < {} GROUP BY category",
+        bulk::param(backend, 1),
+        bulk::param(backend, 2)
+    );
+    let rows = conn.query_all_raw(Statement::from_sql_and_values(backend, sql, [from.into(), until.into()])).await?;
+    rows.iter().map(|row| Ok((row.try_get_by_index::<String>(0)?, row.try_get_by_index::<i64>(1)?))).collect()
+}
+
+/// Stores a report for a period unless one is there; true when this call stored it.
+pub async fn save_report<C: ConnectionTrait>(
+    conn: &C,
+    kind: &str,
+    period: &str,
+    body: &serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let inserted = report::Entity::insert(report::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        kind: Set(kind.to_owned()),
+        period: Set(period.to_owned()),
+        body: Set(body.to_string()),
+        created_at: Set(now),
+    })
+    .on_conflict_do_nothing_on([report::Column::Kind, report::Column::Period])
+    .exec_without_returning(conn)
+    .await?;
+    Ok(went_in(inserted))
+}
+
+pub async fn report<C: ConnectionTrait>(
+    conn: &C,
+    kind: &str,
+    period: &str,
+) -> Result<Option<serde_json::Value>, StoreError> {
+    let row = report::Entity::find()
+        .filter(report::Column::Kind.eq(kind))
+        .filter(report::Column::Period.eq(period))
+        .one(conn)
+        .await?;
+    Ok(row.map(|r| serde_json::from_str(&r.body).unwrap_or(serde_json::Value::Null)))
+}

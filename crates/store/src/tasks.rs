@@ -1,0 +1,278 @@
+//! The `tasks` table: callback tasks (one in work per case, kept so by a partial unique
+//! index), written by the scheduler and read by its follow-up jobs and the exports.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use mend_core::{CaseId, CustomerId, TaskId};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde::Serialize;
+
+use crate::StoreError;
+use crate::bulk::{self, Cell, Kind, OnConflict, Table, customer_lookup};
+use crate::entities::task;
+
+/// Statuses of a task that is still to be worked: a case has at most one such task.
+pub const IN_WORK: [&str; 2] = ["open", "claimed"];
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TaskRecord {
+    pub task_id: TaskId,
+    pub case_id: CaseId,
+    /// The case's customer now: a merge of customers moves their cases, and the tasks with
+    /// them. (The task row keeps the customer it was made for.)
+    pub customer_id: Option<CustomerId>,
+    pub kind: String,
+    pub status: String,
+    pub due_at: DateTime<Utc>,
+    pub not_before: Option<DateTime<Utc>>,
+    pub priority: i32,
+    pub priority_reasons: serde_json::Value,
+    pub compensation_limit_fen: i64,
+    pub limit_explanation: String,
+    pub script: String,
+    pub attempt: i32,
+    pub category: String,
+    pub temperament: String,
+    pub temperament_reason: serde_json::Value,
+    pub follows_task_id: Option<TaskId>,
+    pub outcome: Option<serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub escalated_at: Option<DateTime<Utc>>,
+}
+
+impl From<task::Model> for TaskRecord {
+    fn from(m: task::Model) -> Self {
+        let json = |text: &str| serde_json::from_str(text).unwrap_or(serde_json::Value::Null);
+        Self {
+            task_id: TaskId::from_uuid(m.id),
+            case_id: CaseId::from_uuid(m.case_id),
+            customer_id: m.customer_id.map(CustomerId::from_uuid),
+            kind: m.kind,
+            status: m.status,
+            due_at: m.due_at,
+            not_before: m.not_before,
+            priority: m.priority,
+            priority_reasons: json(&m.priority_reasons),
+            compensation_limit_fen: m.compensation_limit_fen,
+            limit_explanation: m.limit_explanation,
+            script: m.script,
+            attempt: m.attempt,
+            category: m.category,
+            temperament: m.temperament,
+            temperament_reason: json(&m.temperament_reason),
+            follows_task_id: m.follows_task_id.map(TaskId::from_uuid),
+            outcome: m.outcome.as_deref().map(json),
+            created_at: m.created_at,
+            completed_at: m.completed_at,
+            escalated_at: m.escalated_at,
+        }
+    }
+}
+
+/// A task to create. `priority_reasons` and `temperament_reason` are JSON text.
+#[derive(Debug, Clone)]
+pub struct NewTask {
+    pub id: TaskId,
+    pub case_id: CaseId,
+    pub customer_id: CustomerId,
+    pub kind: String,
+    pub due_at: DateTime<Utc>,
+    pub not_before: DateTime<Utc>,
+    pub priority: i32,
+    pub priority_reasons: String,
+    pub compensation_limit_fen: i64,
+    pub limit_explanation: String,
+    pub script: String,
+    pub attempt: i32,
+    pub category: String,
+    pub temperament: String,
+    pub temperament_reason: String,
+    pub follows_task_id: Option<TaskId>,
+}
+
+const TASKS: Table = Table {
+    name: "tasks",
+    columns: &[
+        ("id", Kind::Uuid, false),
+        ("case_id", Kind::Uuid, false),
+        ("customer_id", Kind::Uuid, false),
+        ("kind", Kind::Text, false),
+        ("status", Kind::Text, false),
+        ("due_at", Kind::Time, false),
+        ("not_before", Kind::Time, false),
+        ("priority", Kind::Int, false),
+        ("priority_reasons", Kind::Text, false),
+        ("compensation_limit_fen", Kind::Int, false),
+        ("limit_explanation", Kind::Text, false),
+        ("script", Kind::Text, false),
+        ("attempt", Kind::Int, false),
+        ("category", Kind::Text, false),
+        ("temperament", Kind::Text, false),
+        ("temperament_reason", Kind::Text, false),
+        ("follows_task_id", Kind::Uuid, true),
+        ("created_at", Kind::Time, false),
+        ("updated_at", Kind::Time, false),
+    ],
+    // A case that already has a task in work keeps it (`ux_tasks_one_open`): whatever runs
+    // twice, or at once on another instance, cannot give it a second one.
+    on_conflict: OnConflict::Skip,
+};
+
+/// Inserts the tasks whose case has no task in work; returns how many went in.
+pub async fn insert_tasks<C: ConnectionTrait>(
+    conn: &C,
+    tasks: &[NewTask],
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let backend = conn.get_database_backend();
+    let rows = tasks.iter().map(|t| {
+        vec![
+            Cell::Uuid(t.id.as_uuid()),
+            Cell::Uuid(t.case_id.as_uuid()),
+            Cell::Uuid(t.customer_id.as_uuid()),
+            Cell::Text(Some(&t.kind)),
+            Cell::Text(Some("open")),
+            Cell::Time(Some(t.due_at)),
+            Cell::Time(Some(t.not_before)),
+            Cell::Int(Some(i64::from(t.priority))),
+            Cell::Text(Some(&t.priority_reasons)),
+            Cell::Int(Some(t.compensation_limit_fen)),
+            Cell::Text(Some(&t.limit_explanation)),
+            Cell::Text(Some(&t.script)),
+            Cell::Int(Some(i64::from(t.attempt))),
+            Cell::Text(Some(&t.category)),
+            Cell::Text(Some(&t.temperament)),
+            Cell::Text(Some(&t.temperament_reason)),
+            Cell::NullableUuid(t.follows_task_id.map(TaskId::as_uuid)),
+            Cell::Time(Some(now)),
+            Cell::Time(Some(now)),
+        ]
+    });
+    match TASKS.insert(backend, rows)? {
+        Some(statement) => Ok(conn.execute_raw(statement).await?.rows_affected()),
+        None => Ok(0),
+    }
+}
+
+async fn task_records<C: ConnectionTrait>(
+    conn: &C,
+    query: sea_orm::Select<task::Entity>,
+) -> Result<Vec<TaskRecord>, StoreError> {
+    let mut records: Vec<TaskRecord> = query.all(conn).await?.into_iter().map(Into::into).collect();
+    if records.is_empty() {
+        return Ok(records);
+    }
+    let mut case_ids: Vec<uuid::Uuid> = records.iter().map(|t| t.case_id.as_uuid()).collect();
+    case_ids.sort_unstable();
+    case_ids.dedup();
+    // The ids go as one parameter: an SLA sweep after downtime can find more overdue tasks than
+    // a statement may have bound values.
+    let backend = conn.get_database_backend();
+    let columns = match backend {
+        DbBackend::Postgres => "id, customer_id",
+        _ => "hex(id), hex(customer_id)",
+    };
+    let sql = format!("SELECT {} FROM cases WHERE id {}", bulk::json_rows(backend, columns), bulk::in_ids(backend, 1));
+    let rows: Vec<(uuid::Uuid, uuid::Uuid)> =
+        bulk::query_json(conn, &sql, vec![bulk::id_param(backend, case_ids)?]).await?;
+    let owners: HashMap<uuid::Uuid, uuid::Uuid> = rows.into_iter().collect();
+    for record in &mut records {
+        if let Some(owner) = owners.get(&record.case_id.as_uuid()) {
+            record.customer_id = Some(CustomerId::from_uuid(*owner));
+        }
+    }
+    Ok(records)
+}
+
+/// Every task of these cases, any status, oldest first.
+pub async fn tasks_of_cases<C: ConnectionTrait>(conn: &C, ids: &[CaseId]) -> Result<Vec<TaskRecord>, StoreError> {
+    let cases = bulk::id_filter(conn.get_database_backend(), "case_id", ids.iter().map(|c| c.as_uuid()))?;
+    let query = task::Entity::find().filter(cases).order_by_asc(task::Column::CreatedAt);
+    task_records(conn, query).await
+}
+
+/// When the calls of these customers happen, over every case they own now, from `since` on:
+/// a task's completion, or else the earliest moment it may be made. Cancelled tasks never
+/// called anyone.
+pub async fn call_times<C: ConnectionTrait>(
+    conn: &C,
+    customers: &[CustomerId],
+    since: DateTime<Utc>,
+) -> Result<Vec<(CustomerId, DateTime<Utc>)>, StoreError> {
+    let sql = match conn.get_database_backend() {
+        DbBackend::Postgres => {
+            "SELECT json_agg(json_build_array(s.customer_id, COALESCE(t.completed_at, t.not_before, t.due_at)))::text \
+             FROM unnest($1::uuid[]) AS k(customer_key) \
+             CROSS JOIN LATERAL (SELECT id, customer_id FROM cases WHERE customer_id = k.customer_key OFFSET 0) s \
+             JOIN tasks t ON t.case_id = s.id \
+             WHERE t.status <> 'cancelled' AND COALESCE(t.completed_at, t.not_before, t.due_at) >= $2"
+        }
+        _ => {
+            "SELECT json_group_array(json_array(hex(s.customer_id), COALESCE(t.completed_at, t.not_before, t.due_at))) \
+             FROM tasks t JOIN cases s ON s.id = t.case_id WHERE s.customer_id IN (SELECT unhex(value) FROM jsonb_each(?1)) \
+             AND t.status <> 'cancelled' AND COALESCE(t.completed_at, t.not_before, t.due_at) >= ?2"
+        }
+    };
+    customer_lookup(conn, sql, customers, since).await
+}
+
+/// Tasks finished (done) in `(after, until]`, oldest first.
+pub async fn tasks_completed_between<C: ConnectionTrait>(
+    conn: &C,
+    after: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Vec<TaskRecord>, StoreError> {
+    let query = task::Entity::find()
+        .filter(task::Column::CompletedAt.gt(after))
+        .filter(task::Column::CompletedAt.lte(until))
+        .filter(task::Column::Status.eq("done"))
+        .order_by_asc(task::Column::CompletedAt);
+    task_records(conn, query).await
+}
+
+/// Tasks in work whose due time passed before `before` and that no one escalated yet.
+pub async fn overdue_tasks<C: ConnectionTrait>(conn: &C, before: DateTime<Utc>) -> Result<Vec<TaskRecord>, StoreError> {
+    let query = task::Entity::find()
+        .filter(task::Column::Status.is_in(IN_WORK))
+        .filter(task::Column::DueAt.lt(before))
+        .filter(task::Column::EscalatedAt.is_null())
+        .order_by_asc(task::Column::DueAt);
+    task_records(conn, query).await
+}
+
+/// Marks a task done with its outcome (JSON). The desk's completion writes exactly this.
+pub async fn complete_task<C: ConnectionTrait>(
+    conn: &C,
+    id: TaskId,
+    outcome: &serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let done = task::Entity::update_many()
+        .col_expr(task::Column::Status, Expr::value("done"))
+        .col_expr(task::Column::Outcome, Expr::value(outcome.to_string()))
+        .col_expr(task::Column::CompletedAt, Expr::value(now))
+        .col_expr(task::Column::UpdatedAt, Expr::value(now))
+        .col_expr(task::Column::ClaimedBy, Expr::value(Option::<uuid::Uuid>::None))
+        .col_expr(task::Column::LeaseExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
+        .filter(task::Column::Id.eq(id.as_uuid()))
+        .filter(task::Column::Status.is_in(IN_WORK))
+        .exec(conn)
+        .await?;
+    Ok(done.rows_affected == 1)
+}
+
+/// Every task, oldest first, a page at a time (for `mend tasks export`).
+pub async fn tasks_page<C: ConnectionTrait>(
+    conn: &C,
+    after: Option<TaskId>,
+    limit: u64,
+) -> Result<Vec<TaskRecord>, StoreError> {
+    let mut query = task::Entity::find().order_by_asc(task::Column::Id).limit(limit);
+    if let Some(after) = after {
+        query = query.filter(task::Column::Id.gt(after.as_uuid()));
+    }
+    task_records(conn, query).await
+}
