@@ -6,8 +6,8 @@ use anyhow::Result;
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use mend_scheduler::{Job, Scheduler};
-use mend_store::intake::find_deliveries;
-use mend_store::{reads, tasks};
+use mend_store::complaints::find_deliveries;
+use mend_store::{cases, tasks, totals};
 
 use crate::import::{ImportFormat, Importer, Input, complaints_span};
 
@@ -85,7 +85,7 @@ pub async fn run(
             s.records, s.accepted, s.ignored, s.quarantined
         )?;
     }
-    let totals = reads::totals(store.connection()).await?;
+    let totals = totals::totals(store.connection()).await?;
     writeln!(
         out,
         "The database now holds {} complaints from {} customers, grouped into {} cases ({} payloads in quarantine).",
@@ -105,8 +105,8 @@ pub async fn run(
             totals.complaints, totals.cases
         )?;
     }
-    let largest = match reads::largest_case(store.connection()).await? {
-        Some(id) => reads::case_detail(store.connection(), id).await?,
+    let largest = match cases::largest_case(store.connection()).await? {
+        Some(id) => cases::case_detail(store.connection(), id).await?,
         None => None,
     };
     if let Some(case) = largest {

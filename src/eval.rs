@@ -92,7 +92,7 @@ pub async fn grouping(settings: &Settings, file: &Path) -> Result<GroupingEval> 
     let mut after = None;
     let mut cases = 0;
     loop {
-        let page = mend_store::reads::case_summaries(store.connection(), after, 1000).await?;
+        let page = mend_store::cases::case_summaries(store.connection(), after, 1000).await?;
         let Some(last) = page.last() else { break };
         after = Some(last.case_id);
         for case in page {

@@ -4,7 +4,7 @@ use std::io::Write;
 
 use anyhow::Result;
 use mend_store::Store;
-use mend_store::reads::case_summaries;
+use mend_store::cases::case_summaries;
 
 const PAGE: u64 = 1_000;
 

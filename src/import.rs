@@ -267,7 +267,7 @@ impl<'a> Importer<'a> {
             seconds,
             "Import finished."
         );
-        mend_store::intake::record_audit(
+        mend_store::audit::record_audit(
             self.store.connection(),
             mend_store::AuditEntry {
                 at: self.clock.now(),

@@ -334,7 +334,7 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
         }
         Command::Check => {
             let store = open_store(&settings).await?;
-            let found = mend_store::reads::integrity_problems(store.connection()).await?;
+            let found = mend_store::integrity::integrity_problems(store.connection()).await?;
             let problems: i64 = found.iter().map(|p| p.rows).sum();
             println!("{}", serde_json::json!({"problems": problems, "found": found}));
             anyhow::ensure!(problems == 0, "the data breaks {} integrity rules (see \"found\")", found.len());

@@ -53,11 +53,11 @@ fn call(call_id: &str, satisfaction: &str, notes: &str) -> Vec<u8> {
 }
 
 async fn complaint_count(db: &TestDb) -> u64 {
-    mend_store::reads::totals(db.store().await.connection()).await.unwrap().complaints
+    mend_store::totals::totals(db.store().await.connection()).await.unwrap().complaints
 }
 
 async fn quarantine_count(db: &TestDb) -> u64 {
-    mend_store::reads::totals(db.store().await.connection()).await.unwrap().quarantined
+    mend_store::totals::totals(db.store().await.connection()).await.unwrap().quarantined
 }
 
 async fn metrics(server: &Server) -> String {

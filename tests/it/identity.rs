@@ -282,7 +282,7 @@ async fn the_import_merges_identities_like_the_api(db: TestDb) {
 /// index, and must behave the same.
 async fn identity_keys_are_found_and_unique_in_either_tier(db: TestDb) {
     use mend_core::{CustomerKey, IdentityKind};
-    use mend_store::{intake::find_identities, key_tiers};
+    use mend_store::{customers::find_identities, key_tiers};
     use sea_orm::ActiveModelTrait;
 
     let (intake, store) = (crate::support::intake(), db.store().await);
@@ -385,7 +385,7 @@ async fn racing_bridges_merge_two_customers_once(db: TestDb) {
     let merged = mend_core::CustomerId::from_uuid(merge.merged_id);
     let undone = intake.unmerge_customer(&store, merged, None, "test", now).await.unwrap();
     assert_eq!(undone.restored_id, merged);
-    let owner = mend_store::intake::find_identities(
+    let owner = mend_store::customers::find_identities(
         store.connection(),
         &[mend_core::CustomerKey::new(mend_core::IdentityKind::WechatOpenid, "oRaceB")],
     )
@@ -489,7 +489,7 @@ async fn any_sequence_of_merges_and_unmerges_stays_consistent(db: TestDb) {
                 for (n, step) in steps.iter().enumerate() {
                     play(&intake, &store, n, step).await;
                 }
-                let problems = mend_store::reads::integrity_problems(store.connection()).await.unwrap();
+                let problems = mend_store::integrity::integrity_problems(store.connection()).await.unwrap();
                 store.close().await.ok();
                 proptest::prop_assert!(problems.is_empty(), "{problems:?} after {steps:?}");
                 Ok(())

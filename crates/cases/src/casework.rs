@@ -9,9 +9,10 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use mend_core::{CaseId, CaseStatus, ComplaintId, CustomerDetails, CustomerId, CustomerKey, MergeId};
-use mend_store::casework::{self as repo, MergeRecord};
-use mend_store::intake::{self as intake_repo, BatchWrite};
+use mend_store::batch::BatchWrite;
+use mend_store::customer_merges::MergeRecord;
 use mend_store::{AuditEntry, CaseRecord, ComplaintRecord, DatabaseTransaction, Store, StoreError};
+use mend_store::{audit, cases, complaints, customer_merges, customers};
 use serde::Serialize;
 use serde_json::json;
 
@@ -109,7 +110,7 @@ impl Intake {
         if original.status == CaseStatus::Merged {
             return Err(CasesError::Refused(format!("case {case_id} was merged into another; split that one")));
         }
-        let all = repo::complaints_of_cases(&tx, &[case_id]).await?;
+        let all = complaints::complaints_of_cases(&tx, &[case_id]).await?;
         let wanted: HashSet<ComplaintId> = complaints.iter().copied().collect();
         if wanted.is_empty() {
             return Err(CasesError::Invalid("name the complaints to take out of the case".into()));
@@ -145,7 +146,7 @@ impl Intake {
             ..original.clone()
         };
         for c in &moving {
-            repo::move_complaint(&tx, c.complaint_id, split.id, split.customer_id).await?;
+            complaints::move_complaint(&tx, c.complaint_id, split.id, split.customer_id).await?;
         }
         // The agent said these are two problems: the original no longer stands for this one.
         original.extra_categories.retain(|c| *c != category);
@@ -266,7 +267,7 @@ impl Intake {
         // Decide under the lock: a merge or unmerge that held it may have changed which merge
         // this is, so it is read again until the customers locked are the ones it names.
         loop {
-            intake_repo::lock_customers(&tx, &[merge.survivor_id, merge.merged_id]).await?;
+            customers::lock_customers(&tx, &[merge.survivor_id, merge.merged_id]).await?;
             let again = find_merge(&tx, customer, merged).await?;
             let settled = (again.survivor_id, again.merged_id) == (merge.survivor_id, merge.merged_id);
             merge = again;
@@ -275,7 +276,7 @@ impl Intake {
             }
         }
         let (survivor, restored) = (merge.survivor_id, merge.merged_id);
-        match repo::customer(&tx, survivor).await? {
+        match customers::customer(&tx, survivor).await? {
             Some((_, Some(into))) => {
                 return Err(CasesError::Refused(format!(
                     "customer {survivor} was merged into {into} since; undo that merge first"
@@ -288,16 +289,16 @@ impl Intake {
         let mut returning = vec![restored];
         let mut frontier = vec![restored];
         while let Some(next) = frontier.pop() {
-            for m in repo::merges_into(&tx, next).await? {
+            for m in customer_merges::merges_into(&tx, next).await? {
                 returning.push(m.merged_id);
                 frontier.push(m.merged_id);
             }
         }
-        repo::undo_merge(&tx, &merge, &returning, actor, now).await?;
+        customer_merges::undo_merge(&tx, &merge, &returning, actor, now).await?;
 
-        let cases = intake_repo::customer_cases(&tx, survivor).await?;
+        let cases = cases::customer_cases(&tx, survivor).await?;
         let case_ids: Vec<CaseId> = cases.iter().map(|c| c.id).collect();
-        let complaints = repo::complaints_of_cases(&tx, &case_ids).await?;
+        let complaints = complaints::complaints_of_cases(&tx, &case_ids).await?;
         let owners = complaint_owners(&tx, &complaints).await?;
         let goes_back = |c: &ComplaintRecord| owners.get(&c.complaint_id) == Some(&restored);
 
@@ -337,7 +338,7 @@ impl Intake {
                 back
             };
             for c in &moving {
-                repo::move_complaint(&tx, c.complaint_id, target.id, restored).await?;
+                complaints::move_complaint(&tx, c.complaint_id, target.id, restored).await?;
             }
             self.recount(&mut target, &moving, now);
             changed.push(target);
@@ -363,7 +364,7 @@ impl Intake {
             subject_id: Some(survivor.as_uuid()),
             detail: serde_json::to_value(&report).expect("a report serializes"),
         };
-        intake_repo::record_audit(&tx, entry).await?;
+        audit::record_audit(&tx, entry).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(report)
     }
@@ -387,13 +388,13 @@ impl Intake {
 }
 
 async fn case(tx: &DatabaseTransaction, id: CaseId) -> Result<CaseRecord, CasesError> {
-    repo::case_by_id(tx, id).await?.ok_or_else(|| CasesError::NotFound(format!("case {id}")))
+    cases::case_by_id(tx, id).await?.ok_or_else(|| CasesError::NotFound(format!("case {id}")))
 }
 
 /// The case, read again after its customer is locked (so intake cannot change it meanwhile).
 async fn locked_case(tx: &DatabaseTransaction, id: CaseId) -> Result<CaseRecord, CasesError> {
     let first = case(tx, id).await?;
-    intake_repo::lock_customers(tx, &[first.customer_id]).await?;
+    customers::lock_customers(tx, &[first.customer_id]).await?;
     case(tx, id).await
 }
 
@@ -419,13 +420,13 @@ async fn find_merge(
     customer: CustomerId,
     merged: Option<CustomerId>,
 ) -> Result<MergeRecord, CasesError> {
-    if let Some(merge) = repo::merge_of(tx, merged.unwrap_or(customer)).await?
+    if let Some(merge) = customer_merges::merge_of(tx, merged.unwrap_or(customer)).await?
         && (merged.is_none() || merge.survivor_id == customer)
     {
         return Ok(merge);
     }
     if merged.is_none()
-        && let Some(latest) = repo::merges_into(tx, customer).await?.into_iter().next()
+        && let Some(latest) = customer_merges::merges_into(tx, customer).await?.into_iter().next()
     {
         return Ok(latest);
     }
@@ -444,7 +445,7 @@ async fn complaint_owners(
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let owner: HashMap<CustomerKey, CustomerId> = repo::key_owners(tx, &keys).await?.into_iter().collect();
+    let owner: HashMap<CustomerKey, CustomerId> = customers::key_owners(tx, &keys).await?.into_iter().collect();
     Ok(complaints
         .iter()
         .filter_map(|c| {
@@ -492,6 +493,6 @@ async fn audit(
         subject_id: Some(case.as_uuid()),
         detail,
     };
-    intake_repo::record_audit(tx, entry).await?;
+    audit::record_audit(tx, entry).await?;
     Ok(())
 }

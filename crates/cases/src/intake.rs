@@ -15,7 +15,7 @@ use mend_core::{
     CaseId, CaseStatus, Complaint, ComplaintId, CustomerDetails, CustomerId, CustomerKey, Delivery, MergeId,
     QuarantineId,
 };
-use mend_store::intake::{BatchWrite, CustomerMergeWrite};
+use mend_store::batch::{BatchWrite, CustomerMergeWrite};
 use mend_store::key_tiers;
 use mend_store::{CaseRecord, DatabaseTransaction, NewComplaint, NewCustomer, NewIdentity, NewQuarantine, Store};
 use serde::Serialize;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use mend_core::Delivery;
-use mend_store::intake::EncodedWrite;
+use mend_store::batch::EncodedWrite;
 use mend_store::key_tiers;
 use mend_store::{Backend, Checkpointer, DatabaseTransaction, Store, StoreError};
 

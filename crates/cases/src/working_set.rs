@@ -12,8 +12,8 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use chrono::{DateTime, Utc};
 use mend_core::{CaseId, Channel, ComplaintId, CustomerId, CustomerKey, Delivery, DeliveryContent};
-use mend_store::intake as repo;
 use mend_store::{CaseRecord, DatabaseTransaction};
+use mend_store::{cases, complaints, customers};
 
 use crate::CasesError;
 use crate::features::Signature;
@@ -121,7 +121,7 @@ impl WorkingSet {
             .map(|c| (c.channel, c.source_id.as_str()))
             .filter(|(channel, source_id)| !self.deliveries.contains_key(&(*channel, (*source_id).to_owned())))
             .collect();
-        for known in repo::find_deliveries(tx, &unknown_deliveries).await? {
+        for known in complaints::find_deliveries(tx, &unknown_deliveries).await? {
             let channel: Channel = known.channel.parse().map_err(|e: mend_core::UnknownChannel| {
                 mend_store::StoreError::Corrupt(format!("stored complaint has {e}"))
             })?;
@@ -157,11 +157,11 @@ impl WorkingSet {
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
-        let found = repo::find_identities(tx, &unknown_keys).await?;
+        let found = customers::find_identities(tx, &unknown_keys).await?;
         self.learn_owners(found, Learn::KeepKnown);
         let (bridged, windowed) = loop {
             let (bridged, windowed) = self.customers_to_load(groups, &keys, earliest);
-            let locked = repo::lock_customers(tx, &self.with_merged(bridged.iter().chain(&windowed))).await?;
+            let locked = customers::lock_customers(tx, &self.with_merged(bridged.iter().chain(&windowed))).await?;
             // An owner read before its row was locked may have been merged away meanwhile by
             // the transaction that held the lock: decide on owners read under the lock only.
             if !locked || !self.owners_moved(tx, &keys).await? {
@@ -169,7 +169,7 @@ impl WorkingSet {
             }
         };
         let reopen_since = policy.earliest_reopen(earliest);
-        let mut cases = repo::find_groupable_cases(
+        let mut cases = cases::find_groupable_cases(
             tx,
             &self.with_merged(&windowed),
             policy.earliest_candidate(earliest),
@@ -178,7 +178,7 @@ impl WorkingSet {
         .await?;
         // Every open case: none is older than the epoch (and PostgreSQL refuses chrono's minimum).
         let every_open = DateTime::<Utc>::UNIX_EPOCH;
-        cases.extend(repo::find_groupable_cases(tx, &self.with_merged(&bridged), every_open, reopen_since).await?);
+        cases.extend(cases::find_groupable_cases(tx, &self.with_merged(&bridged), every_open, reopen_since).await?);
         for mut case in cases {
             if self.cases.contains_key(&case.id) || self.merged_cases.contains_key(&case.id) {
                 continue;
@@ -256,7 +256,7 @@ impl WorkingSet {
     /// the only writer, and its working set may be newer than the database.
     async fn owners_moved(&mut self, tx: &DatabaseTransaction, keys: &[&CustomerKey]) -> Result<bool, CasesError> {
         let keys: Vec<CustomerKey> = keys.iter().map(|k| (*k).clone()).collect::<HashSet<_>>().into_iter().collect();
-        let found = repo::find_identities(tx, &keys).await?;
+        let found = customers::find_identities(tx, &keys).await?;
         let moved = found.iter().any(|k| self.owner.get(&k.key) != Some(&self.customer(k.customer_id)));
         if moved {
             self.learn_owners(found, Learn::Replace);

@@ -56,7 +56,7 @@ async fn create_calls(
     let cases: HashMap<CaseId, CaseRecord> =
         callbacks::cases_by_ids(&tx, &ids).await?.into_iter().map(|c| (c.id, c)).collect();
     let customers: Vec<_> = cases.values().map(|c| c.customer_id).collect();
-    mend_store::intake::lock_customers(&tx, &customers).await?;
+    mend_store::customers::lock_customers(&tx, &customers).await?;
     let requests =
         calls.into_iter().filter_map(|call| Some((cases.get(&call.case_id)?.clone(), call.request))).collect();
     let mut counts = GenerationCounts::default();
@@ -154,7 +154,7 @@ pub(crate) async fn retry_unreachable(
     let created = create_calls(store, planner, retries, until).await?;
     let (mut closed, mut emailed) = (0, 0);
     for task in exhausted {
-        let Some(case) = mend_store::casework::case_by_id(store.connection(), task.case_id).await? else { continue };
+        let Some(case) = mend_store::cases::case_by_id(store.connection(), task.case_id).await? else { continue };
         if case.status == CaseStatus::Open {
             intake.close_case(store, case.id, "unreachable", "scheduler", until).await?;
             closed += 1;

@@ -380,7 +380,7 @@ async fn read_chunk(
     now: DateTime<Utc>,
 ) -> Result<CallBatch, SchedulerError> {
     let customers: HashSet<CustomerId> = chunk.iter().map(|(_, customer)| *customer).collect();
-    mend_store::intake::lock_customers(tx, &customers.iter().copied().collect::<Vec<_>>()).await?;
+    mend_store::customers::lock_customers(tx, &customers.iter().copied().collect::<Vec<_>>()).await?;
     let ids: Vec<CaseId> = chunk.iter().map(|(case, _)| *case).collect();
     let mut needing = callbacks::cases_needing_callback(tx, SweepScope::Cases(&ids)).await?;
     // A case whose customer was merged into another since the sweep began is not under the

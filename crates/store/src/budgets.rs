@@ -3,7 +3,7 @@
 use sea_orm::{ConnectionTrait, Statement};
 
 use crate::StoreError;
-use crate::bulk::{self};
+use crate::bulk;
 
 /// A team's budget for a month (`YYYY-MM`): what it may spend and what it committed.
 pub async fn team_budget<C: ConnectionTrait>(

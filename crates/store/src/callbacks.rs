@@ -6,9 +6,9 @@ use chrono::{DateTime, Utc};
 use mend_core::{CaseId, CustomerId};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter};
 
-use crate::bulk::{self};
+use crate::bulk;
+use crate::cases::{CaseRow, Signature, case_columns};
 use crate::entities::case;
-use crate::intake::{CaseRow, Signature, case_columns};
 use crate::{CaseRecord, CustomerRecord, StoreError};
 
 /// Which open cases a generation sweep looks at.

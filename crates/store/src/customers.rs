@@ -1,12 +1,22 @@
-//! The `customers` table's writes by people (the rest of a customer is written by intake).
+//! The `customers` and `customer_identities` tables: who owns which key (found and locked by
+//! intake), the batch rows, details learned later, the temperament people set, and the 360° view.
 
 use chrono::{DateTime, Utc};
-use mend_core::CustomerId;
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use mend_core::{CaseId, CustomerDetails, CustomerId, CustomerKey};
+use sea_orm::sea_query::{Expr, Func};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QueryTrait, Statement,
+};
+use serde::Serialize;
 
-use crate::StoreError;
-use crate::entities::customer;
+use crate::bulk::{self, Cell, Kind, OnConflict, Table};
+use crate::entities::{compensation, customer, customer_identity, task};
+use crate::{
+    CaseRecord, ComplaintRecord, CustomerRecord, IdentityRecord, KnownIdentity, NewCustomer, NewIdentity, StoreError,
+};
+
+use crate::complaints::complaints_of_cases;
+use crate::customer_merges::{MergeRecord, merges_into};
 
 /// Sets (or, with `None`, clears) the temperament a person chose for a customer, with an audit
 /// event; false when there is no such customer.
@@ -36,7 +46,257 @@ pub async fn set_temperament(
         subject_id: Some(customer.as_uuid()),
         detail: serde_json::json!({ "temperament": temperament }),
     };
-    crate::intake::record_audit(&tx, entry).await?;
+    crate::audit::record_audit(&tx, entry).await?;
     tx.commit().await?;
     Ok(true)
+}
+
+/// Which of these keys already point at a customer.
+pub async fn find_identities<C: ConnectionTrait>(
+    conn: &C,
+    keys: &[CustomerKey],
+) -> Result<Vec<KnownIdentity>, StoreError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = match conn.get_database_backend() {
+        DbBackend::Postgres => {
+            "SELECT json_agg(json_build_array(i.kind, i.value, i.customer_id, \
+                 (u.display_name IS NOT NULL)::int, (u.email IS NOT NULL)::int))::text \
+             FROM customer_identities i JOIN UNNEST($1::text[], $2::text[]) AS k(kind, value) \
+             ON i.kind = k.kind AND i.value = k.value JOIN customers u ON u.id = i.customer_id"
+        }
+        // Each tier of the key index (`key_tiers`) asked on its own: a partial index serves
+        // only a query that names its condition.
+        _ => {
+            "SELECT json_group_array(json_array(i.kind, i.value, hex(i.customer_id), \
+                 u.display_name IS NOT NULL, u.email IS NOT NULL)) \
+             FROM (SELECT i.kind, i.value, i.customer_id FROM jsonb_each(?1) k JOIN customer_identities i \
+                     ON i.settled = 0 AND i.kind = k.value->>0 AND i.value = k.value->>1 \
+                   UNION ALL \
+                   SELECT i.kind, i.value, i.customer_id FROM jsonb_each(?1) k JOIN customer_identities i \
+                     ON i.settled = 1 AND i.kind = k.value->>0 AND i.value = k.value->>1) i \
+             JOIN customers u ON u.id = i.customer_id"
+        }
+    };
+    let pairs: Vec<(&str, &str)> = keys.iter().map(|k| (k.kind.as_str(), k.value.as_str())).collect();
+    let params = bulk::pair_params(conn.get_database_backend(), &pairs)?;
+    let rows: Vec<(String, String, uuid::Uuid, u8, u8)> = bulk::query_json(conn, sql, params).await?;
+    rows.into_iter()
+        .map(|(kind, value, customer_id, has_name, has_email)| {
+            Ok(KnownIdentity {
+                key: CustomerKey::new(kind.parse().map_err(StoreError::Corrupt)?, value),
+                customer_id: CustomerId::from_uuid(customer_id),
+                has_name: has_name != 0,
+                has_email: has_email != 0,
+            })
+        })
+        .collect()
+}
+
+/// Serializes concurrent intakes that touch the same customers: on PostgreSQL the customer rows
+/// are locked until the transaction ends, so grouping decisions made after this call see every
+/// case committed before it. SQLite allows one writer at a time, which already serializes.
+/// Answers whether rows were locked: only then can another writer have changed them before.
+pub async fn lock_customers<C: ConnectionTrait>(conn: &C, ids: &[CustomerId]) -> Result<bool, StoreError> {
+    if conn.get_database_backend() != DbBackend::Postgres || ids.is_empty() {
+        return Ok(false);
+    }
+    let mut sorted: Vec<uuid::Uuid> = ids.iter().map(|id| id.as_uuid()).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    // Ordered locking, so two batches never wait on each other in a cycle. The lock is its own
+    // statement: a statement that waited for a lock still reads other tables as of its start.
+    let sql =
+        "SELECT count(*) FROM (SELECT id FROM customers WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE) locked";
+    let ids = bulk::id_param(DbBackend::Postgres, sorted)?;
+    conn.query_one_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, [ids])).await?;
+    Ok(true)
+}
+
+pub(crate) const CUSTOMERS: Table = Table {
+    name: "customers",
+    columns: &[
+        ("id", Kind::Uuid, false),
+        ("display_name", Kind::Text, true),
+        ("email", Kind::Text, true),
+        ("tier", Kind::Text, false),
+        ("timezone", Kind::Text, false),
+        ("do_not_disturb", Kind::Bool, false),
+        ("created_at", Kind::Time, false),
+        ("updated_at", Kind::Time, false),
+    ],
+    on_conflict: OnConflict::Fail,
+};
+
+pub(crate) fn customer_cells(c: &NewCustomer) -> Vec<Cell<'_>> {
+    vec![
+        Cell::Uuid(c.id.as_uuid()),
+        Cell::Text(c.details.name.as_deref()),
+        Cell::Text(c.details.email.as_deref()),
+        Cell::Text(Some("standard")),
+        Cell::Text(Some(&c.timezone)),
+        Cell::Bool(false),
+        Cell::Time(Some(c.created_at)),
+        Cell::Time(Some(c.created_at)),
+    ]
+}
+
+pub(crate) const IDENTITIES: Table = Table {
+    name: "customer_identities",
+    columns: &[
+        ("id", Kind::Uuid, false),
+        ("customer_id", Kind::Uuid, false),
+        ("kind", Kind::Text, false),
+        ("value", Kind::Text, false),
+        ("source", Kind::Text, false),
+        ("linked_at", Kind::Time, false),
+        ("original_customer_id", Kind::Uuid, false),
+    ],
+    on_conflict: OnConflict::Fail,
+};
+
+pub(crate) fn identity_cells(i: &NewIdentity) -> Vec<Cell<'_>> {
+    vec![
+        Cell::Uuid(uuid::Uuid::now_v7()),
+        Cell::Uuid(i.customer_id.as_uuid()),
+        Cell::Text(Some(i.key.kind.as_str())),
+        Cell::Text(Some(&i.key.value)),
+        Cell::Text(Some(&i.source)),
+        Cell::Time(Some(i.linked_at)),
+        Cell::Uuid(i.customer_id.as_uuid()),
+    ]
+}
+
+pub(crate) fn fill_customer_details(
+    backend: DbBackend,
+    id: CustomerId,
+    details: &CustomerDetails,
+    now: DateTime<Utc>,
+) -> Statement {
+    // COALESCE keeps what an agent may already have corrected.
+    customer::Entity::update_many()
+        .col_expr(customer::Column::DisplayName, coalesce(customer::Column::DisplayName, details.name.clone()))
+        .col_expr(customer::Column::Email, coalesce(customer::Column::Email, details.email.clone()))
+        .col_expr(customer::Column::UpdatedAt, Expr::value(now))
+        .filter(Condition::all().add(customer::Column::Id.eq(id.as_uuid())))
+        .build(backend)
+}
+
+/// The column's value if it has one, else `value`.
+pub(crate) fn coalesce(column: customer::Column, value: Option<String>) -> Expr {
+    Expr::expr(Func::coalesce([Expr::col(column), Expr::val(value)]))
+}
+
+/// A customer and, if it was merged into another, which one.
+pub async fn customer<C: ConnectionTrait>(
+    conn: &C,
+    id: CustomerId,
+) -> Result<Option<(CustomerRecord, Option<CustomerId>)>, StoreError> {
+    let row = customer::Entity::find_by_id(id.as_uuid()).one(conn).await?;
+    Ok(row.map(|m| {
+        let merged_into = m.merged_into.map(CustomerId::from_uuid);
+        (CustomerRecord::from(m), merged_into)
+    }))
+}
+
+/// Which customer each of these keys belongs to now.
+pub async fn key_owners<C: ConnectionTrait>(
+    conn: &C,
+    keys: &[mend_core::CustomerKey],
+) -> Result<Vec<(mend_core::CustomerKey, CustomerId)>, StoreError> {
+    Ok(find_identities(conn, keys).await?.into_iter().map(|k| (k.key, k.customer_id)).collect())
+}
+
+/// A customer with everything mend knows: every key, every complaint across channels on one
+/// timeline, the cases, the contacts made (callback tasks) and compensation so far.
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomerView {
+    #[serde(flatten)]
+    pub customer: CustomerRecord,
+    /// The customers merged into this one (and how to undo it).
+    pub merged: Vec<MergeRecord>,
+    pub identities: Vec<IdentityRecord>,
+    pub cases: Vec<CaseRecord>,
+    pub complaints: Vec<ComplaintRecord>,
+    pub contacts: Vec<ContactRecord>,
+    pub compensations: Vec<CompensationRecord>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ContactRecord {
+    pub task_id: uuid::Uuid,
+    pub case_id: CaseId,
+    pub kind: String,
+    pub status: String,
+    pub due_at: DateTime<Utc>,
+    pub outcome: Option<serde_json::Value>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CompensationRecord {
+    pub compensation_id: uuid::Uuid,
+    pub case_id: CaseId,
+    pub kind: String,
+    pub amount_fen: i64,
+    pub status: String,
+    pub reason: String,
+    pub requested_at: DateTime<Utc>,
+    pub decided_at: Option<DateTime<Utc>>,
+}
+
+pub async fn customer_view<C: ConnectionTrait>(conn: &C, id: CustomerId) -> Result<Option<CustomerView>, StoreError> {
+    let Some((customer, _)) = customer(conn, id).await? else { return Ok(None) };
+    let identities = customer_identity::Entity::find()
+        .filter(customer_identity::Column::CustomerId.eq(id.as_uuid()))
+        .order_by_asc(customer_identity::Column::LinkedAt)
+        .order_by_asc(customer_identity::Column::Id)
+        .all(conn)
+        .await?;
+    let cases = crate::cases::customer_cases(conn, id).await?;
+    let case_ids: Vec<CaseId> = cases.iter().map(|c| c.id).collect();
+    let complaints = complaints_of_cases(conn, &case_ids).await?;
+    let contacts = task::Entity::find()
+        .filter(task::Column::CaseId.is_in(case_ids.iter().map(|c| c.as_uuid())))
+        .order_by_asc(task::Column::DueAt)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|t| ContactRecord {
+            task_id: t.id,
+            case_id: CaseId::from_uuid(t.case_id),
+            kind: t.kind,
+            status: t.status,
+            due_at: t.due_at,
+            outcome: t.outcome.and_then(|o| serde_json::from_str(&o).ok()),
+            completed_at: t.completed_at,
+        })
+        .collect();
+    let compensations = compensation::Entity::find()
+        .filter(compensation::Column::CaseId.is_in(case_ids.iter().map(|c| c.as_uuid())))
+        .order_by_asc(compensation::Column::RequestedAt)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|c| CompensationRecord {
+            compensation_id: c.id,
+            case_id: CaseId::from_uuid(c.case_id),
+            kind: c.kind,
+            amount_fen: c.amount_fen,
+            status: c.status,
+            reason: c.reason,
+            requested_at: c.requested_at,
+            decided_at: c.decided_at,
+        })
+        .collect();
+    Ok(Some(CustomerView {
+        customer,
+        merged: merges_into(conn, id).await?,
+        identities: identities.into_iter().map(Into::into).collect(),
+        cases,
+        complaints,
+        contacts,
+        compensations,
+    }))
 }

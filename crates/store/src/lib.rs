@@ -6,27 +6,31 @@
 //! store records.
 
 pub mod admin;
+pub mod audit;
+pub mod batch;
 pub mod budgets;
 mod bulk;
 pub mod callbacks;
-pub mod casework;
+pub mod cases;
 mod checkpoint;
 pub mod compensations;
+pub mod complaints;
 mod connect;
+pub mod customer_merges;
 pub mod customers;
 pub mod entities;
 mod error;
 pub mod escalations;
-pub mod intake;
+pub mod integrity;
 pub mod job_runs;
 pub mod key_tiers;
 pub mod outbox;
 pub mod push_nonces;
 pub mod quarantine;
-pub mod reads;
 mod records;
 pub mod reports;
 pub mod tasks;
+pub mod totals;
 pub mod users;
 
 pub use checkpoint::Checkpointer;

@@ -4,7 +4,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use mend_core::{CaseId, ComplaintId};
 use mend_store::CaseRecord;
-use mend_store::reads::{CaseDetail, case_detail};
+use mend_store::cases::{CaseDetail, case_detail};
 use serde::Deserialize;
 
 use crate::auth::CurrentUser;

@@ -22,13 +22,13 @@ pub async fn show(
     let mut id = requested;
     // Merges form a tree; following it cannot loop, but a bound keeps a corrupt row harmless.
     for _ in 0..64 {
-        match mend_store::casework::customer(conn, id).await? {
+        match mend_store::customers::customer(conn, id).await? {
             None => return Err(ApiError::not_found(format_args!("customer {requested}"))),
             Some((_, Some(into))) => id = into,
             Some((_, None)) => break,
         }
     }
-    let view = mend_store::casework::customer_view(conn, id)
+    let view = mend_store::customers::customer_view(conn, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format_args!("customer {requested}")))?;
     let mut body = serde_json::to_value(view).map_err(ApiError::internal)?;

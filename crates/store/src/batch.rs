@@ -1,0 +1,179 @@
+//! The single write behind recording a batch of deliveries: every row a batch decided, in
+//! every table it touches, encoded into a handful of set-based statements.
+//!
+//! Every function takes a connection or transaction, so the caller decides the unit of work:
+//! intake runs lookups, decisions and the [`BatchWrite`] in one transaction.
+
+use chrono::{DateTime, Utc};
+use mend_core::{CaseId, CustomerDetails, CustomerId, MergeId};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+
+use crate::audit::{AUDIT_EVENTS, merge_audit_cells};
+use crate::bulk;
+use crate::cases::{CASES, case_cells};
+use crate::complaints::{COMPLAINTS, complaint_cells};
+use crate::customer_merges::{MERGES, merge_cells};
+use crate::customers::{CUSTOMERS, IDENTITIES, customer_cells, fill_customer_details, identity_cells};
+use crate::records::encode_categories;
+use crate::{Backend, CaseRecord, NewComplaint, NewCustomer, NewIdentity, NewQuarantine, StoreError};
+
+/// Everything one batch decided, written in one go. Complaints are borrowed from the batch:
+/// [`BatchWrite::encode`] copies what it needs into the statements.
+#[derive(Debug, Default)]
+pub struct BatchWrite<'a> {
+    pub customers: Vec<NewCustomer>,
+    pub identities: Vec<NewIdentity>,
+    /// Details learned for existing customers that had none.
+    pub customer_details: Vec<(CustomerId, CustomerDetails)>,
+    /// Customers found to be one person, merged before anything else is written.
+    pub customer_merges: Vec<CustomerMergeWrite>,
+    /// Cases folded into another: their stored complaints move (the cases themselves are in
+    /// `cases`, written whole).
+    pub case_merges: Vec<(CaseId, CaseId)>,
+    /// New and changed cases, written whole except for the customer of a stored case, which
+    /// only a merge (`customer_merges`) or `case_owners` moves: rewriting it on every update
+    /// would rewrite the case's entry in the customer index for every complaint that joins it.
+    pub cases: Vec<CaseRecord>,
+    /// Stored cases given to another customer outside a customer merge (undoing a merge gives
+    /// them back).
+    pub case_owners: Vec<(CaseId, CustomerId)>,
+    pub complaints: Vec<NewComplaint<'a>>,
+    pub quarantine: Vec<NewQuarantine>,
+}
+
+/// One customer merged into another: their keys, cases and complaints move to the survivor.
+#[derive(Debug, Clone)]
+pub struct CustomerMergeWrite {
+    pub id: MergeId,
+    pub survivor: CustomerId,
+    pub merged: CustomerId,
+    /// What showed they are one person (`complaint:wechat/123`, `link:crm`).
+    pub source: String,
+    pub actor: String,
+    pub at: DateTime<Utc>,
+}
+
+/// A batch's statements, ready to run: encoding is CPU work that can happen on another thread
+/// while the database executes the previous batch.
+#[derive(Debug)]
+pub struct EncodedWrite {
+    statements: Vec<Statement>,
+    new_identity_keys: usize,
+}
+
+impl BatchWrite<'_> {
+    /// The statements, in the order that keeps references whole: new customers, then merges
+    /// (which move stored rows to survivors), then the batch's own rows.
+    pub fn encode(&self, backend: Backend, now: DateTime<Utc>) -> Result<EncodedWrite, StoreError> {
+        let backend = backend.db_backend();
+        let mut statements = Vec::new();
+        statements.extend(CUSTOMERS.insert(backend, self.customers.iter().map(customer_cells))?);
+        statements.extend(self.merge_statements(backend, now)?);
+        for (id, details) in &self.customer_details {
+            statements.push(fill_customer_details(backend, *id, details, now));
+        }
+        statements.extend(IDENTITIES.insert(backend, self.identities.iter().map(identity_cells))?);
+        let categories: Vec<String> = self.cases.iter().map(|c| encode_categories(&c.extra_categories)).collect();
+        statements.extend(CASES.insert(backend, self.cases.iter().zip(&categories).map(|(c, e)| case_cells(c, e)))?);
+        let owners: Vec<(uuid::Uuid, uuid::Uuid)> =
+            self.case_owners.iter().map(|(case, customer)| (case.as_uuid(), customer.as_uuid())).collect();
+        statements.extend(bulk::repoint(
+            backend,
+            "UPDATE cases SET customer_id = {new} FROM {pairs} WHERE cases.id = {old}",
+            &owners,
+            now,
+        )?);
+        statements.extend(COMPLAINTS.insert(backend, self.complaints.iter().map(complaint_cells))?);
+        statements.extend(crate::quarantine::insert(backend, &self.quarantine)?);
+        Ok(EncodedWrite { statements, new_identity_keys: self.identities.len() })
+    }
+}
+
+impl BatchWrite<'_> {
+    /// Customer and case merges as a handful of set-based statements, however many there are.
+    /// Rows go straight to the last survivor of a chain merged within the batch (a into b, then
+    /// b into c), while `merged_into` keeps each step, so merges can be undone one at a time.
+    /// Complaints keep the customer they arrived under: a customer's complaints are found
+    /// through its cases, which do move.
+    fn merge_statements(&self, backend: DbBackend, now: DateTime<Utc>) -> Result<Vec<Statement>, StoreError> {
+        let steps: Vec<(uuid::Uuid, uuid::Uuid)> =
+            self.customer_merges.iter().map(|m| (m.merged.as_uuid(), m.survivor.as_uuid())).collect();
+        let customers = chain_ends(&steps);
+        let case_steps: Vec<(uuid::Uuid, uuid::Uuid)> =
+            self.case_merges.iter().map(|(from, into)| (from.as_uuid(), into.as_uuid())).collect();
+        let cases = chain_ends(&case_steps);
+        let details: Vec<String> = self
+            .customer_merges
+            .iter()
+            .map(|m| serde_json::json!({"merge_id": m.id, "merged": m.merged, "source": m.source}).to_string())
+            .collect();
+        let statements = [
+            bulk::repoint(
+                backend,
+                "UPDATE cases SET customer_id = {new} FROM {pairs} WHERE cases.customer_id = {old}",
+                &customers,
+                now,
+            )?,
+            bulk::repoint(
+                backend,
+                "UPDATE customer_identities SET customer_id = {new} FROM {pairs} \
+                 WHERE customer_identities.customer_id = {old}",
+                &customers,
+                now,
+            )?,
+            bulk::repoint(
+                backend,
+                "UPDATE customers SET merged_into = {new}, updated_at = {time} FROM {pairs} WHERE customers.id = {old}",
+                &steps,
+                now,
+            )?,
+            bulk::repoint(
+                backend,
+                "UPDATE complaints SET case_id = {new} FROM {pairs} WHERE complaints.case_id = {old}",
+                &cases,
+                now,
+            )?,
+            MERGES.insert(backend, self.customer_merges.iter().map(merge_cells))?,
+            AUDIT_EVENTS.insert(
+                backend,
+                self.customer_merges.iter().zip(&details).map(|(m, d)| merge_audit_cells(m, d, uuid::Uuid::now_v7())),
+            )?,
+        ];
+        Ok(statements.into_iter().flatten().collect())
+    }
+}
+
+/// Each step's start paired with where its chain ends: `[(a, b), (b, c)]` gives `[(a, c), (b, c)]`.
+fn chain_ends(steps: &[(uuid::Uuid, uuid::Uuid)]) -> Vec<(uuid::Uuid, uuid::Uuid)> {
+    let next: std::collections::HashMap<uuid::Uuid, uuid::Uuid> = steps.iter().copied().collect();
+    let mut ends: Vec<(uuid::Uuid, uuid::Uuid)> = next
+        .keys()
+        .map(|&start| {
+            let mut end = next[&start];
+            // Bounded, so a cycle (which merging never makes) could not hang a write.
+            for _ in 0..next.len() {
+                match next.get(&end) {
+                    Some(&further) => end = further,
+                    None => break,
+                }
+            }
+            (start, end)
+        })
+        .collect();
+    ends.sort_unstable();
+    ends
+}
+
+impl EncodedWrite {
+    /// How many identity keys the write links for the first time.
+    pub fn new_identity_keys(&self) -> usize {
+        self.new_identity_keys
+    }
+
+    pub async fn execute<C: ConnectionTrait>(self, conn: &C) -> Result<(), StoreError> {
+        for statement in self.statements {
+            conn.execute_raw(statement).await?;
+        }
+        Ok(())
+    }
+}

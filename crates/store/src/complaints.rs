@@ -1,0 +1,131 @@
+//! The `complaints` table: which deliveries are stored (the idempotency key and what they said), the batch rows, and the moves of corrections.
+
+use mend_core::{CaseId, Channel, ComplaintId, CustomerId};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder};
+
+use crate::bulk::{self, Cell, Kind, OnConflict, Table};
+use crate::entities::complaint;
+use crate::{ComplaintRecord, KnownDelivery, NewComplaint, StoreError};
+
+use crate::cases::Time;
+
+/// Which of these delivery keys are already stored, with the customer their case belongs to now.
+pub async fn find_deliveries<C: ConnectionTrait>(
+    conn: &C,
+    keys: &[(Channel, &str)],
+) -> Result<Vec<KnownDelivery>, StoreError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = match conn.get_database_backend() {
+        DbBackend::Postgres => {
+            "SELECT json_agg(json_build_array(c.channel, c.source_id, c.id, c.case_id, s.customer_id, \
+             c.received_at, c.text, c.customer_keys, c.satisfaction, c.formal_complaint))::text \
+             FROM complaints c JOIN UNNEST($1::text[], $2::text[]) AS k(channel, source_id) \
+             ON c.channel = k.channel AND c.source_id = k.source_id JOIN cases s ON s.id = c.case_id"
+        }
+        _ => {
+            "SELECT json_group_array(json_array(c.channel, c.source_id, hex(c.id), hex(c.case_id), hex(s.customer_id), \
+             c.received_at, c.text, c.customer_keys, c.satisfaction, json(CASE WHEN c.formal_complaint THEN 'true' ELSE 'false' END))) \
+             FROM jsonb_each(?1) k JOIN complaints c \
+             ON c.channel = k.value->>0 AND c.source_id = k.value->>1 JOIN cases s ON s.id = c.case_id"
+        }
+    };
+    let pairs: Vec<(&str, &str)> = keys.iter().map(|(channel, source_id)| (channel.as_str(), *source_id)).collect();
+    let params = bulk::pair_params(conn.get_database_backend(), &pairs)?;
+    type Row = (String, String, uuid::Uuid, uuid::Uuid, uuid::Uuid, Time, String, String, Option<u8>, bool);
+    let rows: Vec<Row> = bulk::query_json(conn, sql, params).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(channel, source_id, id, case_id, customer_id, received_at, text, keys, satisfaction, formal)| {
+            KnownDelivery {
+                channel,
+                source_id,
+                complaint_id: mend_core::ComplaintId::from_uuid(id),
+                case_id: mend_core::CaseId::from_uuid(case_id),
+                customer_id: CustomerId::from_uuid(customer_id),
+                content: mend_core::DeliveryContent {
+                    received_at,
+                    text,
+                    keys: keys.lines().map(str::to_owned).collect(),
+                    satisfaction,
+                    formal_complaint: formal,
+                },
+            }
+        })
+        .collect())
+}
+
+pub(crate) const COMPLAINTS: Table = Table {
+    name: "complaints",
+    columns: &[
+        ("id", Kind::Uuid, false),
+        ("channel", Kind::Text, false),
+        ("source_id", Kind::Text, false),
+        ("customer_id", Kind::Uuid, false),
+        ("case_id", Kind::Uuid, false),
+        ("received_at", Kind::Time, false),
+        ("text", Kind::Text, false),
+        ("category", Kind::Text, false),
+        ("category_source", Kind::Text, false),
+        ("satisfaction", Kind::Int, true),
+        ("formal_complaint", Kind::Bool, false),
+        ("raw_payload", Kind::Text, false),
+        ("grouping_reason", Kind::Text, false),
+        ("ingested_at", Kind::Time, false),
+        ("customer_keys", Kind::Text, false),
+    ],
+    on_conflict: OnConflict::Fail,
+};
+
+pub(crate) fn complaint_cells<'a>(n: &'a NewComplaint<'_>) -> Vec<Cell<'a>> {
+    let c = n.complaint;
+    vec![
+        Cell::Uuid(n.id.as_uuid()),
+        Cell::Text(Some(c.channel.as_str())),
+        Cell::Text(Some(&c.source_id)),
+        Cell::Uuid(n.customer_id.as_uuid()),
+        Cell::Uuid(n.case_id.as_uuid()),
+        Cell::Time(Some(c.received_at)),
+        Cell::Text(Some(&c.text)),
+        Cell::Text(Some(&n.category)),
+        Cell::Text(Some(n.category_source)),
+        Cell::Int(c.satisfaction.map(|s| i64::from(s.get()))),
+        Cell::Bool(c.formal_complaint),
+        Cell::Text(Some(&c.raw_payload)),
+        Cell::Text(Some(&n.grouping_reason)),
+        Cell::Time(Some(n.ingested_at)),
+        Cell::Text(Some(&n.customer_keys)),
+    ]
+}
+
+/// The complaints of these cases, oldest first.
+pub async fn complaints_of_cases<C: ConnectionTrait>(
+    conn: &C,
+    cases: &[CaseId],
+) -> Result<Vec<ComplaintRecord>, StoreError> {
+    let rows = complaint::Entity::find()
+        .filter(complaint::Column::CaseId.is_in(cases.iter().map(|c| c.as_uuid())))
+        .order_by_asc(complaint::Column::ReceivedAt)
+        .order_by_asc(complaint::Column::Id)
+        .all(conn)
+        .await?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+/// Puts a complaint in another case (and with that case's customer).
+pub async fn move_complaint<C: ConnectionTrait>(
+    conn: &C,
+    id: ComplaintId,
+    case_id: CaseId,
+    customer_id: CustomerId,
+) -> Result<(), StoreError> {
+    complaint::Entity::update_many()
+        .col_expr(complaint::Column::CaseId, Expr::value(case_id.as_uuid()))
+        .col_expr(complaint::Column::CustomerId, Expr::value(customer_id.as_uuid()))
+        .filter(complaint::Column::Id.eq(id.as_uuid()))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
