@@ -18,6 +18,7 @@ use serde_json::json;
 
 use crate::features::{CASE_TERMS, Signature};
 use crate::intake::{BatchDecisions, merge_cases};
+use crate::retry::retry_on_conflict;
 use crate::working_set::WorkingSet;
 use crate::{CasesError, Intake};
 
@@ -396,23 +397,6 @@ async fn locked_case(tx: &DatabaseTransaction, id: CaseId) -> Result<CaseRecord,
     let first = case(tx, id).await?;
     customers::lock_customers(tx, &[first.customer_id]).await?;
     case(tx, id).await
-}
-
-/// Runs a correction again when a concurrent writer got there first: its locks are taken as
-/// owners are found, so two corrections can deadlock, and PostgreSQL then aborts one of them.
-async fn retry_on_conflict<T, F: Future<Output = Result<T, CasesError>>>(
-    mut attempt: impl FnMut() -> F,
-) -> Result<T, CasesError> {
-    let mut tries = 1;
-    loop {
-        match attempt().await {
-            Err(CasesError::Store(e)) if e.is_conflict() && tries < crate::intake::CONFLICT_RETRIES => {
-                tracing::warn!(tries, error = %e, "A concurrent writer got there first; retrying the correction.");
-                tries += 1;
-            }
-            other => return other,
-        }
-    }
 }
 
 async fn find_merge(

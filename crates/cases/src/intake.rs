@@ -25,11 +25,8 @@ use crate::CasesError;
 use crate::classify::{Classification, Classifier, OTHER};
 use crate::features::{CASE_TERMS, Featurizer, Signature};
 use crate::grouping::{self, CategoryMatch, ComplaintFacts, GroupingPolicy, Match, fit};
+use crate::retry::CONFLICT_RETRIES;
 use crate::working_set::{CustomerState, Recorded, WorkingSet};
-
-/// How often a batch is retried when a concurrent writer created the same customer key or
-/// delivery first; each retry sees the other writer's rows, so two attempts almost always suffice.
-pub(crate) const CONFLICT_RETRIES: usize = 3;
 
 /// What happened to one delivery of the batch, in the batch's order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -273,6 +270,8 @@ impl Intake {
         readings: &mut Readings,
         now: DateTime<Utc>,
     ) -> Result<IntakeReport, CasesError> {
+        // A loop of its own rather than `retry_on_conflict`: each attempt reborrows `readings`,
+        // which the first attempt awaits while the batch's cases load.
         let mut attempt = 1;
         loop {
             let tx = store.begin_write().await?;
