@@ -13,7 +13,7 @@ use rustc_hash::FxHashSet as HashSet;
 use chrono::{DateTime, Utc};
 use mend_core::{
     CaseId, CaseStatus, Complaint, ComplaintId, CustomerDetails, CustomerId, CustomerKey, Delivery, MergeId,
-    QuarantineId,
+    QuarantineId, Quarantined,
 };
 use mend_store::batch::{BatchWrite, CustomerMergeWrite};
 use mend_store::key_tiers;
@@ -58,7 +58,7 @@ pub enum Outcome {
 }
 
 /// The reason a conflicting redelivery carries in quarantine, first in its text.
-pub const CONFLICTING_REDELIVERY: &str = "conflicting_redelivery";
+const CONFLICTING_REDELIVERY: &str = "conflicting_redelivery";
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IntakeReport {
@@ -235,7 +235,8 @@ impl Intake {
         Ok(report)
     }
 
-    /// Keeps a complaint the database refused in quarantine, with the database's reason.
+    /// Keeps a complaint the database refused in quarantine, with the database's reason, through
+    /// the same write as any quarantined delivery.
     async fn quarantine_refused(
         &self,
         store: &Store,
@@ -244,23 +245,8 @@ impl Intake {
         now: DateTime<Utc>,
     ) -> Result<IntakeReport, CasesError> {
         warn!(channel = %refused.channel, source_id = %refused.source_id, %error, "The database refused a complaint; quarantined.");
-        let reason = format!("the database refused it: {error}");
-        let id = QuarantineId::new();
-        let quarantine = vec![NewQuarantine {
-            id,
-            channel: refused.format.clone(),
-            raw: refused.raw_payload.as_bytes().to_vec(),
-            reason: reason.clone(),
-            location: None,
-            received_at: now,
-        }];
-        let tx = store.begin_write().await?;
-        let write = BatchWrite { quarantine, ..BatchWrite::default() };
-        write.encode(store.backend(), now)?.execute(&tx).await?;
-        let recorded = mend_store::quarantine::recorded_ids(&tx, &write.quarantine).await?;
-        tx.commit().await.map_err(mend_store::StoreError::from)?;
-        let quarantine_id = recorded.first().map_or(id, |(_, recorded)| *recorded);
-        Ok(IntakeReport { outcomes: vec![Outcome::Quarantined { quarantine_id, reason }], ..IntakeReport::default() })
+        let quarantined = [Delivery::Quarantined(refused.quarantined(format!("the database refused it: {error}")))];
+        self.record_retrying(store, &quarantined, &mut Readings::Ready(vec![None]), now).await
     }
 
     async fn record_retrying(
@@ -346,16 +332,7 @@ impl Intake {
         for (delivery, reading) in deliveries.iter().zip(readings) {
             let outcome = match delivery {
                 Delivery::Quarantined(q) => {
-                    let id = QuarantineId::new();
-                    batch.write.quarantine.push(NewQuarantine {
-                        id,
-                        channel: q.channel.clone(),
-                        raw: q.raw.clone(),
-                        reason: q.reason.clone(),
-                        location: q.location.clone(),
-                        received_at: now,
-                    });
-                    Outcome::Quarantined { quarantine_id: id, reason: q.reason.clone() }
+                    Outcome::Quarantined { quarantine_id: batch.quarantine(q, now), reason: q.reason.clone() }
                 }
                 Delivery::Complaint(c) => match working.deliveries.get(&(c.channel, c.source_id.clone())) {
                     Some(r) => match r.content.differences(&c.content()).as_slice() {
@@ -372,15 +349,7 @@ impl Intake {
                                 r.complaint_id,
                                 differing.join(", ")
                             );
-                            let quarantine_id = QuarantineId::new();
-                            batch.write.quarantine.push(NewQuarantine {
-                                id: quarantine_id,
-                                channel: c.format.clone(),
-                                raw: c.raw_payload.as_bytes().to_vec(),
-                                reason: reason.clone(),
-                                location: None,
-                                received_at: now,
-                            });
+                            let quarantine_id = batch.quarantine(&c.quarantined(reason.clone()), now);
                             Outcome::Conflict { quarantine_id, complaint_id: r.complaint_id, reason }
                         }
                     },
@@ -645,6 +614,21 @@ pub(crate) struct BatchDecisions<'a> {
 }
 
 impl<'a> BatchDecisions<'a> {
+    /// Keeps `quarantined` in quarantine; its id as the outcome says it (a payload refused
+    /// before is renamed to its earlier record once written, see `record_in`).
+    fn quarantine(&mut self, quarantined: &Quarantined, now: DateTime<Utc>) -> QuarantineId {
+        let id = QuarantineId::new();
+        self.write.quarantine.push(NewQuarantine {
+            id,
+            channel: quarantined.channel.clone(),
+            raw: quarantined.raw.clone(),
+            reason: quarantined.reason.clone(),
+            location: quarantined.location.clone(),
+            received_at: now,
+        });
+        id
+    }
+
     /// Applies merges made after some complaints were placed (their customer or case moved on)
     /// and collects the cases to write.
     pub fn finish(mut self, outcomes: Vec<Outcome>, working: &WorkingSet) -> Decision<'a> {

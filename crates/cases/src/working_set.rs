@@ -251,11 +251,22 @@ impl WorkingSet {
     }
 
     /// Whether the database, asked again now that the owners are locked, names other owners for
-    /// `keys` than the working set does (a concurrent merge moved them); if so the working set
-    /// takes its word. Asked only where rows were locked (PostgreSQL): a SQLite transaction is
-    /// the only writer, and its working set may be newer than the database.
+    /// the owned `keys` than the working set does (a concurrent merge moved them); if so the
+    /// working set takes its word. Keys no one owned need no second look: a concurrent writer
+    /// that linked one meanwhile makes this write conflict, and the batch is tried again.
+    /// Asked only where rows were locked (PostgreSQL): a SQLite transaction is the only writer,
+    /// and its working set may be newer than the database.
     async fn owners_moved(&mut self, tx: &DatabaseTransaction, keys: &[&CustomerKey]) -> Result<bool, CasesError> {
-        let keys: Vec<CustomerKey> = keys.iter().map(|k| (*k).clone()).collect::<HashSet<_>>().into_iter().collect();
+        let keys: Vec<CustomerKey> = keys
+            .iter()
+            .filter(|k| self.owner.contains_key(**k))
+            .map(|k| (*k).clone())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        if keys.is_empty() {
+            return Ok(false);
+        }
         let found = customers::find_identities(tx, &keys).await?;
         let moved = found.iter().any(|k| self.owner.get(&k.key) != Some(&self.customer(k.customer_id)));
         if moved {

@@ -100,6 +100,12 @@ impl DeliveryContent {
 }
 
 impl Complaint {
+    /// This complaint kept in quarantine for `reason`, as the bytes it arrived as, to replay
+    /// through the adapter that read it.
+    pub fn quarantined(&self, reason: String) -> Quarantined {
+        Quarantined { channel: self.format.clone(), raw: self.raw_payload.as_bytes().to_vec(), reason, location: None }
+    }
+
     pub fn content(&self) -> DeliveryContent {
         DeliveryContent {
             received_at: self.received_at,

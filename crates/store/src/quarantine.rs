@@ -80,18 +80,22 @@ const QUARANTINE: Table = Table {
 pub(crate) fn insert(backend: DbBackend, rows: &[NewQuarantine]) -> Result<Option<Statement>, StoreError> {
     // One row per fingerprint: PostgreSQL refuses to update a row twice in one statement.
     let mut unique: Vec<(String, String, &NewQuarantine, i64)> = Vec::with_capacity(rows.len());
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for q in rows {
         let print = fingerprint(&q.raw, &q.reason);
         let shown = match &q.location {
             Some(location) => format!("{location}: {}", q.reason),
             None => q.reason.clone(),
         };
-        match unique.iter_mut().find(|(p, ..)| *p == print) {
-            Some((_, reason, _, seen)) => {
-                *seen += 1;
-                *reason = shown;
+        match index.get(&print) {
+            Some(&i) => {
+                unique[i].3 += 1;
+                unique[i].1 = shown;
             }
-            None => unique.push((print, shown, q, 1)),
+            None => {
+                index.insert(print.clone(), unique.len());
+                unique.push((print, shown, q, 1));
+            }
         }
     }
     QUARANTINE.insert(
@@ -192,10 +196,6 @@ pub async fn record_replay<C: ConnectionTrait>(
 /// resolved (replayed successfully) before it. Answers how many went.
 pub async fn purge<C: ConnectionTrait>(conn: &C, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
     let last_seen = Expr::col(quarantine::Column::LastSeenAt).if_null(Expr::col(quarantine::Column::ReceivedAt));
-    let old = Condition::any().add(last_seen.lt(cutoff)).add(
-        Condition::all()
-            .add(quarantine::Column::ResolvedAt.is_not_null())
-            .add(quarantine::Column::ResolvedAt.lt(cutoff)),
-    );
+    let old = Condition::any().add(last_seen.lt(cutoff)).add(quarantine::Column::ResolvedAt.lt(cutoff));
     Ok(quarantine::Entity::delete_many().filter(old).exec(conn).await?.rows_affected)
 }
