@@ -145,10 +145,12 @@ async fn callbacks(
         out,
         "\nThe scheduler planned {} callbacks: one per open case, due by its category's moment of truth and \
          placed in the customer's contact hours.",
-        run.counts["tasks_created"]
+        run.counts.get("tasks_created").unwrap_or(0)
     )?;
     let tasks = tasks::tasks_page(store.connection(), None, 10_000).await?;
-    let Some(task) = tasks.iter().filter(|t| t.status == "open").max_by_key(|t| t.priority) else { return Ok(()) };
+    let Some(task) = tasks.iter().filter(|t| t.status == mend_core::TaskStatus::Open).max_by_key(|t| t.priority) else {
+        return Ok(());
+    };
     let factors: Vec<String> = task.priority_reasons["factors"]
         .as_array()
         .map(|fs| fs.iter().map(|f| format!("{} +{}", f["factor"].as_str().unwrap_or("?"), f["points"])).collect())

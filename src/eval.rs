@@ -98,7 +98,7 @@ pub async fn grouping(settings: &Settings, file: &Path) -> Result<GroupingEval> 
         for case in page {
             cases += 1;
             for delivery in case.complaints {
-                if let Some(truth) = expected.get(&(delivery.channel, delivery.source_id)) {
+                if let Some(truth) = expected.get(&(delivery.channel.to_string(), delivery.source_id)) {
                     pairs.push((case.case_id, truth.clone()));
                 }
             }

@@ -387,7 +387,7 @@ async fn serve(settings: &Settings, clock: Arc<dyn Clock>) -> Result<()> {
         let instance = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
         let (metrics, clock) = (Arc::clone(&state.metrics), Arc::clone(&state.clock));
         let scheduler = schedule::scheduler(settings, &state.store, Arc::clone(&state.intake), &instance)?
-            .on_run(Arc::new(move |run| metrics.job_run(run.job, run.outcome, clock.now().timestamp())));
+            .on_run(Arc::new(move |run| metrics.job_run(run.job, run.outcome.as_str(), clock.now().timestamp())));
         tokio::spawn(scheduler.run_forever(state.clock.clone()));
     } else {
         tracing::info!("Cron schedules are off here (scheduler.cron = false).");

@@ -72,7 +72,7 @@ pub async fn run(
     let mut all_ok = true;
     for job in jobs {
         let report = scheduler.run_now(job, now).await?;
-        all_ok &= report.outcome == "ok";
+        all_ok &= report.outcome == mend_core::JobOutcome::Ok;
         write_line(out, &report)?;
     }
     out.flush()?;
@@ -106,7 +106,7 @@ pub async fn export_tasks(store: &Store, out: &mut impl Write) -> Result<u64> {
                 "status": t.status,
                 "due_at": t.due_at,
                 "priority": t.priority,
-                "compensation_limit_fen": t.compensation_limit_fen,
+                "compensation_limit_fen": t.compensation_limit,
                 "script": t.script,
                 "customer_id": t.customer_id,
                 "not_before": t.not_before,

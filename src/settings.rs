@@ -175,7 +175,7 @@ impl Settings {
             classifier,
             self.grouping.policy,
             &self.grouping.noise_phrases,
-            self.timezone.clone(),
+            self.timezone()?,
         )))
     }
 }

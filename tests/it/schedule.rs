@@ -151,7 +151,11 @@ async fn a_case_needs_a_callback_until_a_call_covers_its_latest_complaint(db: Te
     assert_eq!(needing().await, 0, "a task in work is enough");
     let task: TaskId = tasks(&mend)[0]["task_id"].as_str().unwrap().parse().unwrap();
     let reached = json!({"outcome": "reached", "resolved": true});
-    assert!(mend_store::tasks::complete_task(conn, task, &reached, at("2026-11-24T11:00:00+08:00")).await.unwrap());
+    assert!(
+        mend_store::tasks::complete_task(conn, task, &task_outcome(reached), at("2026-11-24T11:00:00+08:00"))
+            .await
+            .unwrap()
+    );
     assert_eq!(needing().await, 0, "called after the latest complaint");
 
     mend.import_lines(&lines(&[outage("n-2", "2026-11-24T13:00:00+08:00")]));
@@ -233,7 +237,7 @@ async fn an_occurrence_runs_once_and_downtime_is_caught_up_once(db: TestDb) {
     let store = db.store().await;
     let runs = mend_store::job_runs::recent_runs(store.connection(), Some("generate_callbacks"), 100).await.unwrap();
     assert_eq!(runs.len(), 2, "{runs:?}");
-    assert!(runs.iter().all(|r| r.outcome == "ok" && r.finished_at.is_some()));
+    assert!(runs.iter().all(|r| r.outcome == mend_core::JobOutcome::Ok && r.finished_at.is_some()));
 }
 
 /// Finished calls: a fix marked for verification gets a verification call, an unreachable
@@ -261,7 +265,9 @@ async fn follow_ups_retries_and_escalations(db: TestDb) {
     let complete = |id: TaskId, outcome: Value, when: &str| {
         let (store, when) = (&store, at(when));
         async move {
-            assert!(mend_store::tasks::complete_task(store.connection(), id, &outcome, when).await.unwrap());
+            assert!(
+                mend_store::tasks::complete_task(store.connection(), id, &task_outcome(outcome), when).await.unwrap()
+            );
         }
     };
     complete(
@@ -426,7 +432,9 @@ async fn closed_cases_reports_and_budgets(db: TestDb) {
     let store = db.store().await;
     let id: TaskId = task["task_id"].as_str().unwrap().parse().unwrap();
     let reached = json!({"outcome": "reached", "resolved": true});
-    mend_store::tasks::complete_task(store.connection(), id, &reached, at("2026-11-23T11:00:00+08:00")).await.unwrap();
+    mend_store::tasks::complete_task(store.connection(), id, &task_outcome(reached), at("2026-11-23T11:00:00+08:00"))
+        .await
+        .unwrap();
     let server = mend.serve();
     let agent = mend.add_user("agent-2", "agent")["token"].as_str().unwrap().to_owned();
     let close = server.request(
@@ -465,9 +473,8 @@ async fn closed_cases_reports_and_budgets(db: TestDb) {
     let budget = schedule(&mend, "budget_rollover", "2026-12-01T00:05:00+08:00");
     assert_eq!((&budget["counts"]["month"], &budget["counts"]["opened"]), (&json!("2026-12"), &json!(true)));
     assert_eq!(schedule(&mend, "budget_rollover", "2026-12-01T00:06:00+08:00")["counts"]["opened"], false);
-    let (left, committed) =
-        mend_store::budgets::team_budget(store.connection(), "repair", "2026-12").await.unwrap().unwrap();
-    assert_eq!((left, committed), (budget["counts"]["budget_fen"].as_i64().unwrap(), 0));
+    let opened = mend_store::budgets::team_budget(store.connection(), "repair", "2026-12").await.unwrap().unwrap();
+    assert_eq!((opened.budget.fen(), opened.committed.fen()), (budget["counts"]["budget_fen"].as_i64().unwrap(), 0));
     db.assert_consistent().await;
 }
 
@@ -542,3 +549,8 @@ both_databases!(
     closed_cases_reports_and_budgets,
     a_merge_of_customers_moves_their_tasks,
 );
+
+/// An outcome as the desk posts it.
+fn task_outcome(posted: serde_json::Value) -> mend_core::TaskOutcome {
+    serde_json::from_value(posted).expect("a well-formed outcome")
+}

@@ -347,7 +347,7 @@ pub fn intake() -> std::sync::Arc<mend_cases::Intake> {
         mend_cases::Classifier::new(&taxonomy, &[]).unwrap(),
         mend_cases::GroupingPolicy::default(),
         &[],
-        "Asia/Shanghai",
+        chrono_tz::Asia::Shanghai,
     ))
 }
 

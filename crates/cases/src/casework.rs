@@ -8,10 +8,12 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use mend_core::{CaseId, CaseStatus, ComplaintId, CustomerDetails, CustomerId, CustomerKey, MergeId};
+use mend_core::{
+    Case, CaseId, CaseStatus, ComplaintId, CustomerDetails, CustomerId, CustomerKey, MergeId, StoredComplaint,
+};
 use mend_store::batch::BatchWrite;
 use mend_store::customer_merges::MergeRecord;
-use mend_store::{AuditEntry, CaseRecord, ComplaintRecord, DatabaseTransaction, Store, StoreError};
+use mend_store::{AuditEntry, DatabaseTransaction, Store};
 use mend_store::{audit, cases, complaints, customer_merges, customers};
 use serde::Serialize;
 use serde_json::json;
@@ -57,7 +59,7 @@ impl Intake {
         from: CaseId,
         actor: &str,
         now: DateTime<Utc>,
-    ) -> Result<CaseRecord, CasesError> {
+    ) -> Result<Case, CasesError> {
         if into == from {
             return Err(CasesError::Refused("a case cannot be merged into itself".into()));
         }
@@ -91,7 +93,7 @@ impl Intake {
         };
         write.encode(store.backend(), now)?.execute(&tx).await?;
         audit(&tx, actor, "case.merged", into, json!({"merged": from}), now).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        mend_store::commit(tx).await?;
         Ok(stored(&working, into))
     }
 
@@ -105,7 +107,7 @@ impl Intake {
         category: Option<&str>,
         actor: &str,
         now: DateTime<Utc>,
-    ) -> Result<CaseRecord, CasesError> {
+    ) -> Result<Case, CasesError> {
         let tx = store.begin_write().await?;
         let mut original = locked_case(&tx, case_id).await?;
         if original.status == CaseStatus::Merged {
@@ -119,7 +121,7 @@ impl Intake {
         if let Some(stranger) = wanted.iter().find(|id| !all.iter().any(|c| c.complaint_id == **id)) {
             return Err(CasesError::Invalid(format!("complaint {stranger} is not in case {case_id}")));
         }
-        let (moving, staying): (Vec<ComplaintRecord>, Vec<ComplaintRecord>) =
+        let (moving, staying): (Vec<StoredComplaint>, Vec<StoredComplaint>) =
             all.into_iter().partition(|c| wanted.contains(&c.complaint_id));
         if staying.is_empty() {
             return Err(CasesError::Invalid("a split must leave at least one complaint in the case".into()));
@@ -132,7 +134,7 @@ impl Intake {
                 .to_owned(),
             None => most_common(moving.iter().map(|c| c.category.as_str())),
         };
-        let mut split = CaseRecord {
+        let mut split = Case {
             id: CaseId::new(),
             category: category.clone(),
             status: CaseStatus::Open,
@@ -165,7 +167,7 @@ impl Intake {
             now,
         )
         .await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        mend_store::commit(tx).await?;
         Ok(split)
     }
 
@@ -178,7 +180,7 @@ impl Intake {
         reason: &str,
         actor: &str,
         now: DateTime<Utc>,
-    ) -> Result<CaseRecord, CasesError> {
+    ) -> Result<Case, CasesError> {
         let tx = store.begin_write().await?;
         let mut case = locked_case(&tx, case_id).await?;
         match case.status {
@@ -194,7 +196,7 @@ impl Intake {
             .execute(&tx)
             .await?;
         audit(&tx, actor, "case.closed", case_id, json!({"reason": reason}), now).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        mend_store::commit(tx).await?;
         Ok(case)
     }
 
@@ -235,7 +237,7 @@ impl Intake {
             linked: decision.write.identities.iter().map(|i| i.key.clone()).collect(),
         };
         decision.write.encode(store.backend(), now)?.execute(&tx).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        mend_store::commit(tx).await?;
         Ok(report)
     }
 
@@ -301,17 +303,17 @@ impl Intake {
         let case_ids: Vec<CaseId> = cases.iter().map(|c| c.id).collect();
         let complaints = complaints::complaints_of_cases(&tx, &case_ids).await?;
         let owners = complaint_owners(&tx, &complaints).await?;
-        let goes_back = |c: &ComplaintRecord| owners.get(&c.complaint_id) == Some(&restored);
+        let goes_back = |c: &StoredComplaint| owners.get(&c.complaint_id) == Some(&restored);
 
-        let mut by_case: HashMap<CaseId, Vec<ComplaintRecord>> = HashMap::new();
+        let mut by_case: HashMap<CaseId, Vec<StoredComplaint>> = HashMap::new();
         for c in complaints {
             by_case.entry(c.case_id).or_default().push(c);
         }
-        let mut changed: Vec<CaseRecord> = Vec::new();
+        let mut changed: Vec<Case> = Vec::new();
         let (mut complaints_moved, mut cases_moved, mut cases_restored) = (0, 0, 0);
         for case in cases.iter().filter(|c| c.status != CaseStatus::Merged) {
             let Some(its) = by_case.remove(&case.id) else { continue };
-            let (moving, staying): (Vec<ComplaintRecord>, Vec<ComplaintRecord>) =
+            let (moving, staying): (Vec<StoredComplaint>, Vec<StoredComplaint>) =
                 its.into_iter().partition(|c| goes_back(c));
             if moving.is_empty() {
                 continue;
@@ -319,14 +321,14 @@ impl Intake {
             complaints_moved += moving.len();
             let mut target = if staying.is_empty() {
                 cases_moved += 1;
-                CaseRecord { customer_id: restored, ..case.clone() }
+                Case { customer_id: restored, ..case.clone() }
             } else {
                 cases_restored += 1;
                 let folded =
                     cases.iter().find(|k| k.merged_by == Some(merge.merge_id) && k.merged_into == Some(case.id));
                 let mut back = match folded {
                     Some(k) => k.clone(),
-                    None => CaseRecord { id: CaseId::new(), split_from: Some(case.id), opened_at: now, ..case.clone() },
+                    None => Case { id: CaseId::new(), split_from: Some(case.id), opened_at: now, ..case.clone() },
                 };
                 back.customer_id = restored;
                 back.status = case.status;
@@ -366,12 +368,12 @@ impl Intake {
             detail: serde_json::to_value(&report).expect("a report serializes"),
         };
         audit::record_audit(&tx, entry).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        mend_store::commit(tx).await?;
         Ok(report)
     }
 
     /// Counts, span, escalation and terms of a case from the complaints it now holds.
-    fn recount(&self, case: &mut CaseRecord, complaints: &[ComplaintRecord], now: DateTime<Utc>) {
+    fn recount(&self, case: &mut Case, complaints: &[StoredComplaint], now: DateTime<Utc>) {
         case.complaint_count = complaints.len() as i32;
         if let (Some(first), Some(last)) =
             (complaints.iter().map(|c| c.received_at).min(), complaints.iter().map(|c| c.received_at).max())
@@ -383,17 +385,17 @@ impl Intake {
         let terms = complaints
             .iter()
             .fold(Signature::default(), |acc, c| acc.absorb(&self.featurizer().signature(&c.text), CASE_TERMS));
-        case.signature = terms.encode();
+        case.terms = terms.to_case_terms();
         case.updated_at = now;
     }
 }
 
-async fn case(tx: &DatabaseTransaction, id: CaseId) -> Result<CaseRecord, CasesError> {
+async fn case(tx: &DatabaseTransaction, id: CaseId) -> Result<Case, CasesError> {
     cases::case_by_id(tx, id).await?.ok_or_else(|| CasesError::NotFound(format!("case {id}")))
 }
 
 /// The case, read again after its customer is locked (so intake cannot change it meanwhile).
-async fn locked_case(tx: &DatabaseTransaction, id: CaseId) -> Result<CaseRecord, CasesError> {
+async fn locked_case(tx: &DatabaseTransaction, id: CaseId) -> Result<Case, CasesError> {
     let first = case(tx, id).await?;
     customers::lock_customers(tx, &[first.customer_id]).await?;
     case(tx, id).await
@@ -420,7 +422,7 @@ async fn find_merge(
 /// Whose each complaint is by its own keys: the owner of its first key that has one.
 async fn complaint_owners(
     tx: &DatabaseTransaction,
-    complaints: &[ComplaintRecord],
+    complaints: &[StoredComplaint],
 ) -> Result<HashMap<ComplaintId, CustomerId>, CasesError> {
     let parse = |line: &str| line.parse::<CustomerKey>().ok();
     let keys: Vec<CustomerKey> = complaints
@@ -456,9 +458,9 @@ fn most_common<'a>(categories: impl Iterator<Item = &'a str>) -> String {
 }
 
 /// A case as the working set now has it, with its terms encoded for storage.
-fn stored(working: &WorkingSet, id: CaseId) -> CaseRecord {
+fn stored(working: &WorkingSet, id: CaseId) -> Case {
     let case = &working.cases[&id];
-    CaseRecord { signature: case.terms.encode(), ..case.record.clone() }
+    Case { terms: case.terms.to_case_terms(), ..case.record.clone() }
 }
 
 async fn audit(

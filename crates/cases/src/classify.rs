@@ -6,6 +6,8 @@
 //! again as one found inside a longer word. Latin phrases ("app", "5g") match whole words only.
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+use mend_core::CategorySource;
 use serde::{Deserialize, Serialize};
 
 use crate::CasesError;
@@ -39,7 +41,7 @@ pub struct Taxonomy {
 pub struct Classification {
     pub category: String,
     /// `given` (the channel said so), `classified` (keywords matched) or `default` (nothing did).
-    pub source: &'static str,
+    pub source: CategorySource,
     pub matched_terms: Vec<String>,
     /// Other categories whose phrases the text also holds, strongest first: a complaint about a
     /// broadband repair that never came is about the outage too.
@@ -133,7 +135,7 @@ impl Classifier {
         if let Some(id) = given.and_then(|g| self.resolve_given(g)) {
             return Classification {
                 category: id.to_owned(),
-                source: "given",
+                source: CategorySource::Given,
                 matched_terms: Vec::new(),
                 also: Vec::new(),
             };
@@ -168,7 +170,7 @@ impl Classifier {
         match ranked.split_first() {
             Some((&i, rest)) => Classification {
                 category: self.categories[i].id.clone(),
-                source: "classified",
+                source: CategorySource::Classified,
                 matched_terms: {
                     // A phrase found twice in a text is one reason, shown once.
                     let mut terms: Vec<String> = Vec::new();
@@ -184,7 +186,7 @@ impl Classifier {
             },
             None => Classification {
                 category: OTHER.to_owned(),
-                source: "default",
+                source: CategorySource::Default,
                 matched_terms: Vec::new(),
                 also: Vec::new(),
             },
@@ -222,7 +224,7 @@ mod tests {
 
     fn check(given: Option<&str>, text: &str, expected: &str, source: &str) {
         let got = Classifier::new(&taxonomy(), &["[公众号留言]".into()]).unwrap().classify(given, text);
-        assert_eq!((got.category.as_str(), got.source), (expected, source), "text {text:?}, got {got:?}");
+        assert_eq!((got.category.as_str(), got.source.as_str()), (expected, source), "text {text:?}, got {got:?}");
     }
 
     #[test]

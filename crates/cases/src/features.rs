@@ -12,6 +12,7 @@ use std::hash::BuildHasher;
 use std::sync::LazyLock;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use mend_core::CaseTerms;
 
 /// Terms a case keeps: enough to recognise its problem, small enough to store on the case.
 pub const CASE_TERMS: usize = 32;
@@ -204,33 +205,13 @@ impl Signature {
         Signature::pack(sum.into_iter())
     }
 
-    /// As stored on a case: `term weight` pairs separated by tabs, weights to two decimals.
-    pub fn encode(&self) -> String {
-        use std::fmt::Write;
-        let mut out = String::with_capacity(self.texts.len() + 8 * self.slots.len());
-        for (i, (text, weight)) in self.terms().enumerate() {
-            if i > 0 {
-                out.push('\t');
-            }
-            // Integer formatting: float formatting with a precision costs far more.
-            let hundredths = (weight * 100.0).round() as i64;
-            write!(out, "{text} {}.{:02}", hundredths / 100, (hundredths % 100).abs())
-                .expect("writing to a String cannot fail");
-        }
-        out
+    /// As a case keeps it (see [`CaseTerms`]).
+    pub fn to_case_terms(&self) -> CaseTerms {
+        CaseTerms::from_terms(self.terms())
     }
 
-    /// Reads [`Signature::encode`]; what cannot be read is dropped (a signature is a summary,
-    /// not a record).
-    pub fn decode(text: &str) -> Signature {
-        Signature::from_unsorted(
-            text.split('\t')
-                .filter_map(|pair| {
-                    let (t, w) = pair.rsplit_once(' ')?;
-                    Some(Term::new(t.to_owned(), w.parse().ok()?))
-                })
-                .collect(),
-        )
+    pub fn from_case_terms(terms: &CaseTerms) -> Signature {
+        Signature::from_unsorted(terms.iter().map(|(text, weight)| Term::new(text.to_owned(), weight)).collect())
     }
 }
 
@@ -376,13 +357,12 @@ mod tests {
         assert!(case.terms().count() <= CASE_TERMS);
         let strongest = case.strongest()[0].0;
         assert!(strongest == "#断网" || strongest == "#光猫", "keywords weigh most, not {strongest}");
-        let decoded = Signature::decode(&case.encode());
+        let decoded = Signature::from_case_terms(&case.to_case_terms());
         assert_eq!(
             decoded.terms().map(|(t, _)| t).collect::<Vec<_>>(),
             case.terms().map(|(t, _)| t).collect::<Vec<_>>()
         );
         assert!((decoded.similarity(&case) - 1.0).abs() < 1e-3);
-        assert!(Signature::decode("garbage\tx y").is_empty());
     }
 
     proptest! {

@@ -23,8 +23,7 @@
 //! Every decision keeps its score, similarity and shared terms as the reason.
 
 use chrono::{DateTime, Duration, Utc};
-use mend_core::CaseStatus;
-use mend_store::CaseRecord;
+use mend_core::{Case, CaseStatus};
 use serde::{Deserialize, Serialize};
 
 use crate::classify::OTHER;
@@ -107,7 +106,7 @@ pub struct ComplaintFacts<'a> {
 /// How well `complaint` fits `case` (whose terms are `case_terms`), or `None` when it could not
 /// join it at all (merged, outside the windows).
 pub fn fit(
-    case: &CaseRecord,
+    case: &Case,
     case_terms: &Signature,
     complaint: &ComplaintFacts<'_>,
     policy: &GroupingPolicy,
@@ -167,19 +166,13 @@ pub fn fit(
 }
 
 /// A case's category and the categories merged into it.
-fn categories(case: &CaseRecord) -> impl Iterator<Item = &str> {
+fn categories(case: &Case) -> impl Iterator<Item = &str> {
     std::iter::once(case.category.as_str()).chain(case.extra_categories.iter().map(String::as_str))
 }
 
 /// Whether two open cases of one person (whose two identities just turned out to be one) are
 /// one problem: one's category in the other's, or clearly similar texts; and close in time.
-pub fn same_problem(
-    a: &CaseRecord,
-    a_terms: &Signature,
-    b: &CaseRecord,
-    b_terms: &Signature,
-    policy: &GroupingPolicy,
-) -> bool {
+pub fn same_problem(a: &Case, a_terms: &Signature, b: &Case, b_terms: &Signature, policy: &GroupingPolicy) -> bool {
     if a.status != CaseStatus::Open || b.status != CaseStatus::Open {
         return false;
     }
@@ -205,8 +198,8 @@ mod tests {
         chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, day, hour, 0, 0).unwrap()
     }
 
-    fn case(category: &str, first: DateTime<Utc>, last: DateTime<Utc>) -> CaseRecord {
-        CaseRecord {
+    fn case(category: &str, first: DateTime<Utc>, last: DateTime<Utc>) -> Case {
+        Case {
             id: CaseId::new(),
             customer_id: CustomerId::new(),
             category: category.into(),
@@ -219,7 +212,7 @@ mod tests {
             opened_at: first,
             closed_at: None,
             updated_at: last,
-            signature: String::new(),
+            terms: mend_core::CaseTerms::default(),
             extra_categories: Vec::new(),
             merged_into: None,
             merged_by: None,
@@ -232,13 +225,7 @@ mod tests {
         Featurizer::new(&[], &["断网", "光猫", "扣费"].map(String::from))
     }
 
-    fn fits(
-        case: &CaseRecord,
-        case_text: &str,
-        category: &str,
-        text: &str,
-        received_at: DateTime<Utc>,
-    ) -> Option<Match> {
+    fn fits(case: &Case, case_text: &str, category: &str, text: &str, received_at: DateTime<Utc>) -> Option<Match> {
         let f = featurizer();
         let signature = f.signature(text);
         let facts = ComplaintFacts { category, also: &[], signature: &signature, received_at };

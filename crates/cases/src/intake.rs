@@ -12,12 +12,12 @@ use rustc_hash::FxHashSet as HashSet;
 
 use chrono::{DateTime, Utc};
 use mend_core::{
-    CaseId, CaseStatus, Complaint, ComplaintId, CustomerDetails, CustomerId, CustomerKey, Delivery, MergeId,
+    Case, CaseId, CaseStatus, Complaint, ComplaintId, CustomerDetails, CustomerId, CustomerKey, Delivery, MergeId,
     QuarantineId, Quarantined,
 };
 use mend_store::batch::{BatchWrite, CustomerMergeWrite};
 use mend_store::key_tiers;
-use mend_store::{CaseRecord, DatabaseTransaction, NewComplaint, NewCustomer, NewIdentity, NewQuarantine, Store};
+use mend_store::{DatabaseTransaction, NewComplaint, NewCustomer, NewIdentity, NewQuarantine, Store};
 use serde::Serialize;
 use tracing::{debug, info, warn};
 
@@ -137,7 +137,7 @@ pub struct Intake {
     featurizer: Featurizer,
     policy: GroupingPolicy,
     /// Time zone given to new customers (contact hours are evaluated in it).
-    default_timezone: String,
+    default_timezone: chrono_tz::Tz,
     /// Identity keys linked since this process last settled SQLite's recent keys (see
     /// [`mend_store::key_tiers`]); shared by clones, which write to the same database.
     unsettled_keys: Arc<AtomicUsize>,
@@ -150,16 +150,10 @@ impl Intake {
         classifier: Classifier,
         policy: GroupingPolicy,
         noise_phrases: &[String],
-        default_timezone: impl Into<String>,
+        default_timezone: chrono_tz::Tz,
     ) -> Self {
         let featurizer = Featurizer::new(noise_phrases, &classifier.phrases());
-        Self {
-            classifier,
-            featurizer,
-            policy,
-            default_timezone: default_timezone.into(),
-            unsettled_keys: Arc::default(),
-        }
+        Self { classifier, featurizer, policy, default_timezone, unsettled_keys: Arc::default() }
     }
 
     /// Counts the identity keys a write links; true once [`key_tiers::SETTLE_AFTER_KEYS`] have
@@ -263,7 +257,7 @@ impl Intake {
             let tx = store.begin_write().await?;
             match self.record_in(store, &tx, deliveries, readings, now).await {
                 Ok(report) => {
-                    tx.commit().await.map_err(mend_store::StoreError::from)?;
+                    mend_store::commit(tx).await?;
                     return Ok(report);
                 }
                 Err(CasesError::Store(e)) if e.is_conflict() && attempt < CONFLICT_RETRIES => {
@@ -484,7 +478,7 @@ impl Intake {
                 batch.write.customers.push(NewCustomer {
                     id,
                     details: details.clone(),
-                    timezone: self.default_timezone.clone(),
+                    timezone: self.default_timezone,
                     created_at: now,
                 });
                 let state = CustomerState {
@@ -667,7 +661,7 @@ impl<'a> BatchDecisions<'a> {
         self.write.cases = touched
             .iter()
             .filter_map(|id| working.cases.get(id))
-            .map(|case| CaseRecord { signature: case.terms.encode(), ..case.record.clone() })
+            .map(|case| Case { terms: case.terms.to_case_terms(), ..case.record.clone() })
             .collect();
         Decision { write: self.write, report: IntakeReport { outcomes, existing_cases_touched } }
     }
@@ -714,12 +708,12 @@ struct GroupingReasonJson<'a> {
     reason: GroupingReason,
     window_days: i64,
     category: &'a str,
-    category_source: &'static str,
+    category_source: mend_core::CategorySource,
     matched_terms: &'a [String],
 }
 
-fn new_case(customer_id: CustomerId, classification: &Classification, c: &Complaint, now: DateTime<Utc>) -> CaseRecord {
-    CaseRecord {
+fn new_case(customer_id: CustomerId, classification: &Classification, c: &Complaint, now: DateTime<Utc>) -> Case {
+    Case {
         id: CaseId::new(),
         customer_id,
         category: classification.category.clone(),
@@ -732,7 +726,7 @@ fn new_case(customer_id: CustomerId, classification: &Classification, c: &Compla
         opened_at: now,
         closed_at: None,
         updated_at: now,
-        signature: String::new(),
+        terms: mend_core::CaseTerms::default(),
         extra_categories: classification.also.clone(),
         merged_into: None,
         merged_by: None,
@@ -781,7 +775,7 @@ mod tests {
                 cat("mobile_signal", &["信号"]),
             ],
         };
-        Intake::new(Classifier::new(&taxonomy, &[]).unwrap(), GroupingPolicy::default(), &[], "Asia/Shanghai")
+        Intake::new(Classifier::new(&taxonomy, &[]).unwrap(), GroupingPolicy::default(), &[], chrono_tz::Asia::Shanghai)
     }
 
     const PROBLEMS: [&str; 3] = ["家里又断网了,光猫红灯", "这个月话费扣费不对", "小区手机没信号"];

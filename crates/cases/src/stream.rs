@@ -176,7 +176,7 @@ impl<'a> IntakeStream<'a> {
         now: DateTime<Utc>,
     ) -> Result<Vec<IntakeReport>, CasesError> {
         tracing::warn!(error = %refusal, batches = open.batches.len(), "The database refused a record; recording the open batches again.");
-        open.tx.rollback().await.map_err(StoreError::from)?;
+        mend_store::rollback(open.tx).await?;
         let mut reports = Vec::with_capacity(open.batches.len());
         for (deliveries, _) in open.batches {
             let mut readings = Readings::start(&self.intake, &deliveries);
@@ -215,7 +215,7 @@ impl<'a> IntakeStream<'a> {
             Err(e) => return Err(e),
         }
         let reports = open.batches.into_iter().map(|(_, report)| report).collect();
-        open.tx.commit().await.map_err(StoreError::from)?;
+        mend_store::commit(open.tx).await?;
         if let Some(checkpoints) = &mut self.checkpoints {
             checkpoints.after_commit().await?;
         }

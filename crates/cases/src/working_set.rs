@@ -11,8 +11,8 @@
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use chrono::{DateTime, Utc};
-use mend_core::{CaseId, Channel, ComplaintId, CustomerId, CustomerKey, Delivery, DeliveryContent};
-use mend_store::{CaseRecord, DatabaseTransaction};
+use mend_core::{Case, CaseId, Channel, ComplaintId, CustomerId, CustomerKey, Delivery, DeliveryContent};
+use mend_store::DatabaseTransaction;
 use mend_store::{cases, complaints, customers};
 
 use crate::CasesError;
@@ -43,7 +43,7 @@ pub(crate) struct CustomerState {
 /// A case and its terms, decoded once.
 #[derive(Debug, Clone)]
 pub(crate) struct CaseState {
-    pub record: CaseRecord,
+    pub record: Case,
     pub terms: Signature,
 }
 
@@ -84,8 +84,8 @@ impl WorkingSet {
     }
 
     /// Holds a case; its terms live decoded in [`CaseState::terms`], not in the record.
-    pub fn add_case(&mut self, mut record: CaseRecord) {
-        let terms = Signature::decode(&std::mem::take(&mut record.signature));
+    pub fn add_case(&mut self, mut record: Case) {
+        let terms = Signature::from_case_terms(&std::mem::take(&mut record.terms));
         self.by_customer.entry(record.customer_id).or_default().push(record.id);
         self.cases.insert(record.id, CaseState { record, terms });
     }
@@ -122,9 +122,7 @@ impl WorkingSet {
             .filter(|(channel, source_id)| !self.deliveries.contains_key(&(*channel, (*source_id).to_owned())))
             .collect();
         for known in complaints::find_deliveries(tx, &unknown_deliveries).await? {
-            let channel: Channel = known.channel.parse().map_err(|e: mend_core::UnknownChannel| {
-                mend_store::StoreError::Corrupt(format!("stored complaint has {e}"))
-            })?;
+            let channel = known.channel;
             let recorded = Recorded {
                 complaint_id: known.complaint_id,
                 case_id: self.case(known.case_id),

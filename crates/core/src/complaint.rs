@@ -1,10 +1,8 @@
-use std::fmt;
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{Channel, CustomerKey};
+use crate::text_enum::text_enum;
+use crate::{CaseId, Channel, ComplaintId, CustomerId, CustomerKey};
 
 /// A satisfaction score from 1 (very dissatisfied) to 5 (very satisfied).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -21,6 +19,12 @@ impl Satisfaction {
 
     pub fn get(self) -> u8 {
         self.0
+    }
+}
+
+impl std::fmt::Display for Satisfaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
     }
 }
 
@@ -152,41 +156,43 @@ pub enum Delivery {
     Quarantined(Quarantined),
 }
 
-/// The lifecycle of a case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CaseStatus {
-    Open,
-    Closed,
-    /// Folded into another case (`merged_into`); its complaints are there now.
-    Merged,
-}
-
-impl CaseStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CaseStatus::Open => "open",
-            CaseStatus::Closed => "closed",
-            CaseStatus::Merged => "merged",
-        }
+text_enum! {
+    /// Where a complaint's category came from.
+    pub enum CategorySource ("category source") {
+        /// The channel said so.
+        Given = "given",
+        /// The classifier's keywords matched.
+        Classified = "classified",
+        /// Nothing did: the taxonomy's default.
+        Default = "default",
     }
 }
 
-impl fmt::Display for CaseStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
+/// A complaint as stored, for reading back (case views, exports).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredComplaint {
+    pub complaint_id: ComplaintId,
+    pub channel: Channel,
+    pub source_id: String,
+    pub customer_id: CustomerId,
+    pub case_id: CaseId,
+    pub received_at: DateTime<Utc>,
+    pub text: String,
+    pub category: String,
+    pub category_source: CategorySource,
+    pub satisfaction: Option<Satisfaction>,
+    pub formal_complaint: bool,
+    pub grouping_reason: serde_json::Value,
+    /// The customer keys it carried (`kind:value`).
+    pub customer_keys: Vec<String>,
 }
 
-impl FromStr for CaseStatus {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "open" => Ok(CaseStatus::Open),
-            "closed" => Ok(CaseStatus::Closed),
-            "merged" => Ok(CaseStatus::Merged),
-            other => Err(format!("unknown case status `{other}`")),
-        }
-    }
+/// What a callback script quotes of a case's complaints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComplaintLine {
+    pub case_id: CaseId,
+    pub channel: Channel,
+    pub received_at: DateTime<Utc>,
+    pub text: String,
+    pub satisfaction: Option<Satisfaction>,
 }

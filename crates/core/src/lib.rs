@@ -3,20 +3,37 @@
 //! This crate does no I/O and knows nothing of databases, HTTP or async runtimes, so every other
 //! crate can share these types and every rule here is testable with plain data.
 
+mod case;
 mod channel;
 mod clock;
+mod compensation;
 mod complaint;
+mod customer;
 mod identity;
 mod ids;
+mod job;
+mod money;
 mod phone;
 mod role;
+mod task;
 mod temperament;
+mod text_enum;
 
+pub use case::{Case, CaseStatus, CaseTerms, MalformedTerms};
 pub use channel::{Channel, UnknownChannel};
 pub use clock::{Clock, FixedClock, SystemClock};
-pub use complaint::{CaseStatus, Complaint, CustomerDetails, Delivery, DeliveryContent, Quarantined, Satisfaction};
+pub use compensation::{CompensationKind, CompensationStatus};
+pub use complaint::{
+    CategorySource, Complaint, ComplaintLine, CustomerDetails, Delivery, DeliveryContent, Quarantined, Satisfaction,
+    StoredComplaint,
+};
+pub use customer::{Customer, LinkedIdentity};
 pub use identity::{CustomerKey, IdentityKind};
 pub use ids::{CaseId, ComplaintId, CustomerId, JobRunId, MergeId, QuarantineId, TaskId, UserId};
+pub use job::{Figure, JobCounts, JobOutcome};
+pub use money::Money;
 pub use phone::{InvalidPhoneNumber, PhoneNumber};
 pub use role::Role;
+pub use task::{ContactResult, Task, TaskKind, TaskOutcome, TaskStatus};
 pub use temperament::Temperament;
+pub use text_enum::UnknownWord;

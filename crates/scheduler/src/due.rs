@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
-use mend_store::CaseRecord;
+use mend_core::Case;
 use serde::Deserialize;
 
 /// `[scheduler.due]`: hours from the case's latest complaint to the callback's deadline.
@@ -22,7 +22,7 @@ pub struct DuePolicy {
 
 impl DuePolicy {
     /// The deadline of a callback for `case`, and the rule that set it.
-    pub fn deadline(&self, case: &CaseRecord) -> (DateTime<Utc>, String) {
+    pub fn deadline(&self, case: &Case) -> (DateTime<Utc>, String) {
         let mut hours = self.categories.get(&case.category).copied().unwrap_or(self.default_hours);
         let mut rule = if self.categories.contains_key(&case.category) {
             format!("category {} within {hours} h", case.category)

@@ -7,32 +7,14 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 use mend_cases::Intake;
-use mend_core::{CaseId, CaseStatus};
+use mend_core::{Case, CaseId, CaseStatus, ContactResult, Customer, JobCounts, Task, TaskKind};
+use mend_store::Store;
 use mend_store::outbox::NewEmail;
-use mend_store::tasks::TaskRecord;
-use mend_store::{CaseRecord, CustomerRecord, Store, StoreError};
 use mend_store::{budgets, callbacks, escalations, outbox, reports, tasks};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::SchedulerError;
 use crate::generate::{CallRequest, CallbackPlanner, GenerationCounts, honorific, plan_calls, team_budget};
-
-/// A task's outcome as the desk records it (`POST /api/v1/tasks/{id}/complete`).
-#[derive(Debug, Clone, Deserialize)]
-struct Outcome {
-    outcome: String,
-    #[serde(default)]
-    resolved: bool,
-    /// Asked for a verification call at the default delay.
-    #[serde(default)]
-    verify: bool,
-    follow_up_hours: Option<i64>,
-}
-
-fn outcome_of(task: &TaskRecord) -> Option<Outcome> {
-    task.outcome.as_ref().and_then(|v| serde_json::from_value(v.clone()).ok())
-}
 
 /// A call to plan after another: on which case, of which kind, from when.
 struct FollowUpCall {
@@ -53,7 +35,7 @@ async fn create_calls(
     let budget = team_budget(store, planner, now).await?;
     let tx = store.begin_write().await?;
     let ids: Vec<CaseId> = calls.iter().map(|c| c.case_id).collect();
-    let cases: HashMap<CaseId, CaseRecord> =
+    let cases: HashMap<CaseId, Case> =
         callbacks::cases_by_ids(&tx, &ids).await?.into_iter().map(|c| (c.id, c)).collect();
     let customers: Vec<_> = cases.values().map(|c| c.customer_id).collect();
     mend_store::customers::lock_customers(&tx, &customers).await?;
@@ -61,7 +43,7 @@ async fn create_calls(
         calls.into_iter().filter_map(|call| Some((cases.get(&call.case_id)?.clone(), call.request))).collect();
     let mut counts = GenerationCounts::default();
     plan_calls(&tx, planner, requests, &budget, now, &mut counts).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    mend_store::commit(tx).await?;
     Ok(counts.tasks_created)
 }
 
@@ -72,12 +54,12 @@ pub(crate) async fn follow_ups(
     planner: &CallbackPlanner,
     after: DateTime<Utc>,
     until: DateTime<Utc>,
-) -> Result<Value, SchedulerError> {
+) -> Result<JobCounts, SchedulerError> {
     let policy = &planner.settings.follow_up;
     let mut calls = Vec::new();
     for task in tasks::tasks_completed_between(store.connection(), after, until).await? {
-        let Some(outcome) = outcome_of(&task) else { continue };
-        if outcome.outcome != "reached" {
+        let Some(outcome) = &task.outcome else { continue };
+        if outcome.outcome != ContactResult::Reached {
             continue;
         }
         let hours = match (outcome.follow_up_hours, outcome.resolved && outcome.verify) {
@@ -86,7 +68,7 @@ pub(crate) async fn follow_ups(
             (None, false) => continue,
         };
         let completed = task.completed_at.unwrap_or(until);
-        let kind = if outcome.resolved { "verification" } else { "callback" };
+        let kind = if outcome.resolved { TaskKind::Verification } else { TaskKind::Callback };
         calls.push(FollowUpCall {
             case_id: task.case_id,
             request: CallRequest {
@@ -106,7 +88,7 @@ pub(crate) async fn follow_ups(
             calls.push(FollowUpCall {
                 case_id: case.id,
                 request: CallRequest {
-                    kind: "second_repair",
+                    kind: TaskKind::SecondRepair,
                     attempt: 1,
                     follows: None,
                     earliest: closed + delay,
@@ -117,7 +99,10 @@ pub(crate) async fn follow_ups(
     }
     let second_repairs = calls.len() - verifications;
     let created = create_calls(store, planner, calls, until).await?;
-    Ok(json!({"follow_ups_due": verifications, "second_repairs_due": second_repairs, "tasks_created": created}))
+    Ok(JobCounts::default()
+        .count("follow_ups_due", verifications)
+        .count("second_repairs_due", second_repairs)
+        .count("tasks_created", created))
 }
 
 /// Unreachable customers are called again after a backoff; after the last attempt the case is
@@ -128,12 +113,12 @@ pub(crate) async fn retry_unreachable(
     intake: &Arc<Intake>,
     after: DateTime<Utc>,
     until: DateTime<Utc>,
-) -> Result<Value, SchedulerError> {
+) -> Result<JobCounts, SchedulerError> {
     let backoff = &planner.settings.follow_up.retry_backoff_minutes;
     let mut retries = Vec::new();
     let mut exhausted = Vec::new();
     for task in tasks::tasks_completed_between(store.connection(), after, until).await? {
-        if outcome_of(&task).is_none_or(|o| o.outcome != "unreachable") {
+        if task.outcome.as_ref().is_none_or(|o| o.outcome != ContactResult::Unreachable) {
             continue;
         }
         let completed = task.completed_at.unwrap_or(until);
@@ -141,7 +126,7 @@ pub(crate) async fn retry_unreachable(
             Some(minutes) => retries.push(FollowUpCall {
                 case_id: task.case_id,
                 request: CallRequest {
-                    kind: "retry",
+                    kind: TaskKind::Retry,
                     attempt: task.attempt + 1,
                     follows: Some(task.task_id),
                     earliest: completed + Duration::minutes(*minutes),
@@ -166,7 +151,10 @@ pub(crate) async fn retry_unreachable(
                 u64::from(email_customer(store, planner, "unreachable", case.id, &customer, &context, until).await?);
         }
     }
-    Ok(json!({"tasks_created": created, "cases_closed": closed, "emails_queued": emailed}))
+    Ok(JobCounts::default()
+        .count("tasks_created", created)
+        .count("cases_closed", closed)
+        .count("emails_queued", emailed))
 }
 
 /// Tasks not done by their due time plus grace: priority up, and an escalation for supervisors.
@@ -174,7 +162,7 @@ pub(crate) async fn sla_escalation(
     store: &Store,
     planner: &CallbackPlanner,
     now: DateTime<Utc>,
-) -> Result<Value, SchedulerError> {
+) -> Result<JobCounts, SchedulerError> {
     let policy = &planner.settings.follow_up;
     let mut escalated = 0;
     for task in tasks::overdue_tasks(store.connection(), now - Duration::minutes(policy.sla_grace_minutes)).await? {
@@ -184,7 +172,7 @@ pub(crate) async fn sla_escalation(
             escalated += 1;
         }
     }
-    Ok(json!({"escalated": escalated}))
+    Ok(JobCounts::default().count("escalated", escalated))
 }
 
 /// A satisfaction survey by email once a repaired case has been closed for a while.
@@ -193,11 +181,11 @@ pub(crate) async fn surveys(
     planner: &CallbackPlanner,
     after: DateTime<Utc>,
     until: DateTime<Utc>,
-) -> Result<Value, SchedulerError> {
+) -> Result<JobCounts, SchedulerError> {
     let delay = Duration::hours(planner.settings.follow_up.survey_after_hours);
     let closed = callbacks::cases_closed_between(store.connection(), after - delay, until - delay).await?;
     let ids: Vec<CaseId> = closed.iter().map(|c| c.id).collect();
-    let mut last_task: HashMap<CaseId, TaskRecord> = HashMap::new();
+    let mut last_task: HashMap<CaseId, Task> = HashMap::new();
     for task in tasks::tasks_of_cases(store.connection(), &ids).await? {
         last_task.insert(task.case_id, task);
     }
@@ -208,14 +196,15 @@ pub(crate) async fn surveys(
     let mut queued = 0;
     for case in &closed {
         // A customer we never reached gets the unreachable notice, not a survey about a repair.
-        if last_task.get(&case.id).and_then(outcome_of).is_some_and(|o| o.outcome != "reached") {
+        if last_task.get(&case.id).and_then(|t| t.outcome.as_ref()).is_some_and(|o| o.outcome != ContactResult::Reached)
+        {
             continue;
         }
         let Some(customer) = customers.get(&case.customer_id) else { continue };
         let context = json!({"honorific": honorific(customer), "case_id": case.id, "category": case.category});
         queued += u64::from(email_customer(store, planner, "survey", case.id, customer, &context, until).await?);
     }
-    Ok(json!({"cases_closed": closed.len(), "surveys_queued": queued}))
+    Ok(JobCounts::default().count("cases_closed", closed.len()).count("surveys_queued", queued))
 }
 
 /// Queues the email `emails/{kind}.j2` about a case to its customer, once per kind and case;
@@ -225,7 +214,7 @@ async fn email_customer(
     planner: &CallbackPlanner,
     kind: &str,
     case: CaseId,
-    customer: &CustomerRecord,
+    customer: &Customer,
     context: &Value,
     now: DateTime<Utc>,
 ) -> Result<bool, SchedulerError> {
@@ -248,7 +237,7 @@ pub(crate) async fn hotspot_report(
     store: &Store,
     planner: &CallbackPlanner,
     scheduled_for: DateTime<Utc>,
-) -> Result<Value, SchedulerError> {
+) -> Result<JobCounts, SchedulerError> {
     let tz = planner.settings.zone()?;
     let policy = &planner.settings.hotspots;
     let day = scheduled_for.with_timezone(&tz).date_naive() - Duration::days(1);
@@ -289,7 +278,11 @@ pub(crate) async fn hotspot_report(
             emailed += u64::from(outbox::queue_email(store.connection(), email, scheduled_for).await?);
         }
     }
-    Ok(json!({"categories": today.len(), "spikes": spikes.len(), "stored": stored, "emails_queued": emailed}))
+    Ok(JobCounts::default()
+        .count("categories", today.len())
+        .count("spikes", spikes.len())
+        .flag("stored", stored)
+        .count("emails_queued", emailed))
 }
 
 /// Opens the callback team's budget for the month of `now`.
@@ -297,10 +290,10 @@ pub(crate) async fn budget_rollover(
     store: &Store,
     planner: &CallbackPlanner,
     now: DateTime<Utc>,
-) -> Result<Value, SchedulerError> {
+) -> Result<JobCounts, SchedulerError> {
     let tz = planner.settings.zone()?;
     let month = now.with_timezone(&tz).format("%Y-%m").to_string();
     let budget = planner.settings.compensation.monthly_budget_fen;
     let opened = budgets::open_team_budget(store.connection(), &planner.settings.team, &month, budget).await?;
-    Ok(json!({"month": month, "budget_fen": budget, "opened": opened}))
+    Ok(JobCounts::default().fact("month", month).count("budget_fen", budget.fen()).flag("opened", opened))
 }

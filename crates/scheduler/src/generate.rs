@@ -7,19 +7,21 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
-use mend_core::{CaseId, CustomerId, TaskId};
-use mend_store::callbacks::{ComplaintLine, SweepScope};
+use mend_core::{
+    Case, CaseId, Channel, ComplaintLine, Customer, CustomerId, JobCounts, Money, Satisfaction, TaskId, TaskKind,
+};
+use mend_store::callbacks::SweepScope;
 use mend_store::tasks::NewTask;
-use mend_store::{Backend, CaseRecord, CustomerRecord, Store, StoreError};
+use mend_store::{Backend, Store, StoreError};
 use mend_store::{budgets, callbacks, compensations, tasks};
 use serde::Serialize;
 use serde_json::json;
 
+use crate::SchedulerError;
 use crate::contact::CallLoad;
 use crate::limit::LimitInputs;
 use crate::script::ScriptLibrary;
 use crate::settings::SchedulerSettings;
-use crate::{SchedulerError, yuan};
 
 /// Decides tasks from plain data; no I/O.
 pub struct CallbackPlanner {
@@ -31,18 +33,18 @@ pub struct CallbackPlanner {
 /// What planning a call for a case needs to know.
 #[derive(Debug, Clone)]
 pub struct CaseFile {
-    pub case: CaseRecord,
-    pub customer: CustomerRecord,
+    pub case: Case,
+    pub customer: Customer,
     /// The case's complaints, oldest first.
     pub complaints: Vec<ComplaintLine>,
     /// Compensation the customer got or was offered within the policy's rolling period.
-    pub customer_received_fen: i64,
+    pub customer_received: Money,
 }
 
 /// Which call to plan.
 #[derive(Debug, Clone)]
 pub struct CallRequest {
-    pub kind: &'static str,
+    pub kind: TaskKind,
     pub attempt: i32,
     pub follows: Option<TaskId>,
     /// Not before this instant (a retry's backoff, a verification's delay); `now` for a callback.
@@ -64,16 +66,17 @@ pub enum Planned {
 #[derive(Debug, Clone)]
 pub struct Budget {
     pub month: String,
-    pub left_fen: i64,
+    /// Below zero when the month is overspent.
+    pub left: Money,
 }
 
 #[derive(Serialize)]
 struct ChannelLine<'a> {
-    channel: &'a str,
+    channel: Channel,
     channel_name: &'static str,
     at: String,
     text: &'a str,
-    satisfaction: Option<i16>,
+    satisfaction: Option<Satisfaction>,
 }
 
 #[derive(Serialize)]
@@ -91,7 +94,7 @@ struct ScriptContext<'a> {
     channels: Vec<ChannelLine<'a>>,
     repeat_failure: bool,
     escalation_risk: bool,
-    limit_fen: i64,
+    limit_fen: Money,
     limit: String,
 }
 
@@ -111,9 +114,9 @@ impl CallbackPlanner {
     }
 
     /// A callback for a case that needs one, due by the moment of truth.
-    pub fn callback(&self, case: &CaseRecord, now: DateTime<Utc>) -> CallRequest {
+    pub fn callback(&self, case: &Case, now: DateTime<Utc>) -> CallRequest {
         CallRequest {
-            kind: "callback",
+            kind: TaskKind::Callback,
             attempt: 1,
             follows: None,
             earliest: now,
@@ -133,7 +136,7 @@ impl CallbackPlanner {
         if file.customer.do_not_disturb {
             return Ok(Planned::DoNotDisturb);
         }
-        let tz: Tz = file.customer.timezone.parse().unwrap_or(chrono_tz::Asia::Shanghai);
+        let tz = file.customer.timezone;
         let contact = &self.settings.contact;
         let Some(placement) = contact.place(request.earliest.max(now), tz, load) else {
             return Ok(Planned::NoContactTime);
@@ -149,8 +152,8 @@ impl CallbackPlanner {
         let limit = self.settings.compensation.limit(&LimitInputs {
             category: &file.case.category,
             category_name,
-            customer_received_fen: file.customer_received_fen,
-            team_budget_left_fen: budget.left_fen,
+            customer_received: file.customer_received,
+            team_budget_left: budget.left,
             month: &budget.month,
         });
         let channels = channel_lines(&file.complaints, tz);
@@ -160,15 +163,15 @@ impl CallbackPlanner {
             category: &file.case.category,
             category_name,
             temperament: reading.temperament.as_str(),
-            kind: request.kind,
+            kind: request.kind.as_str(),
             attempt: request.attempt,
             complaint_count: file.case.complaint_count,
             channel_count: channels.len(),
             channels,
             repeat_failure: file.case.repeat_failure,
             escalation_risk: file.case.escalation_risk,
-            limit_fen: limit.limit_fen,
-            limit: yuan(limit.limit_fen),
+            limit_fen: limit.limit,
+            limit: limit.limit.yuan(),
         };
         let script = self.scripts.render(&file.case.category, reading.temperament, &context)?;
         let reasons = json!({
@@ -182,30 +185,29 @@ impl CallbackPlanner {
             id: TaskId::new(),
             case_id: file.case.id,
             customer_id: file.customer.customer_id,
-            kind: request.kind.to_owned(),
+            kind: request.kind,
             due_at,
             not_before: placement.at,
             priority: priority.score,
             priority_reasons: reasons.to_string(),
-            compensation_limit_fen: limit.limit_fen,
+            compensation_limit: limit.limit,
             limit_explanation: limit.explanation(),
             script: script.text,
             attempt: request.attempt,
             category: file.case.category.clone(),
-            temperament: reading.temperament.as_str().to_owned(),
+            temperament: reading.temperament,
             temperament_reason: json!({"source": reading.source, "cues": reading.cues}).to_string(),
             follows_task_id: request.follows,
         })))
     }
 }
 
-fn channel_name(channel: &str) -> &'static str {
+fn channel_name(channel: Channel) -> &'static str {
     match channel {
-        "hotline" => "客服热线",
-        "wechat" => "微信公众号",
-        "bot" => "在线客服",
-        "store" => "营业厅",
-        _ => "其他渠道",
+        Channel::Hotline => "客服热线",
+        Channel::Wechat => "微信公众号",
+        Channel::Bot => "在线客服",
+        Channel::Store => "营业厅",
     }
 }
 
@@ -221,8 +223,8 @@ fn channel_lines(complaints: &[ComplaintLine], tz: Tz) -> Vec<ChannelLine<'_>> {
     latest
         .into_iter()
         .map(|c| ChannelLine {
-            channel: &c.channel,
-            channel_name: channel_name(&c.channel),
+            channel: c.channel,
+            channel_name: channel_name(c.channel),
             at: c.received_at.with_timezone(&tz).format("%-m月%-d日 %H:%M").to_string(),
             text: &c.text,
             satisfaction: c.satisfaction,
@@ -231,7 +233,7 @@ fn channel_lines(complaints: &[ComplaintLine], tz: Tz) -> Vec<ChannelLine<'_>> {
 }
 
 /// How a script and an email address the customer.
-pub(crate) fn honorific(customer: &CustomerRecord) -> String {
+pub(crate) fn honorific(customer: &Customer) -> String {
     customer.name.clone().unwrap_or_else(|| "尊敬的客户".into())
 }
 
@@ -242,6 +244,16 @@ pub struct GenerationCounts {
     pub tasks_created: u64,
     pub do_not_disturb: u64,
     pub no_contact_time: u64,
+}
+
+impl From<GenerationCounts> for JobCounts {
+    fn from(c: GenerationCounts) -> JobCounts {
+        JobCounts::default()
+            .count("cases_examined", c.cases_examined)
+            .count("tasks_created", c.tasks_created)
+            .count("do_not_disturb", c.do_not_disturb)
+            .count("no_contact_time", c.no_contact_time)
+    }
 }
 
 impl GenerationCounts {
@@ -307,7 +319,7 @@ async fn work_through(
         let Some(group) = next else { return Ok(counts) };
         let tx = store.begin_write().await?;
         match generate_group(&tx, planner, group, budget, now, &mut counts).await {
-            Ok(()) => tx.commit().await.map_err(StoreError::from)?,
+            Ok(()) => mend_store::commit(tx).await?,
             Err(e) => {
                 tx.rollback().await.ok();
                 return Err(e);
@@ -456,7 +468,7 @@ async fn write_batch(
 pub(crate) async fn plan_calls(
     tx: &mend_store::DatabaseTransaction,
     planner: &CallbackPlanner,
-    calls: Vec<(CaseRecord, CallRequest)>,
+    calls: Vec<(Case, CallRequest)>,
     budget: &Budget,
     now: DateTime<Utc>,
     counts: &mut GenerationCounts,
@@ -469,7 +481,7 @@ pub(crate) async fn plan_calls(
 async fn load_batch(
     tx: &mend_store::DatabaseTransaction,
     planner: &CallbackPlanner,
-    calls: Vec<(CaseRecord, CallRequest)>,
+    calls: Vec<(Case, CallRequest)>,
     now: DateTime<Utc>,
 ) -> Result<CallBatch, SchedulerError> {
     let mut seen = HashSet::new();
@@ -490,7 +502,7 @@ async fn load_batch(
 async fn case_files(
     tx: &mend_store::DatabaseTransaction,
     planner: &CallbackPlanner,
-    cases: Vec<CaseRecord>,
+    cases: Vec<Case>,
     now: DateTime<Utc>,
 ) -> Result<(HashMap<CaseId, CaseFile>, HashMap<CustomerId, CallLoad>), SchedulerError> {
     let customer_ids: Vec<CustomerId> =
@@ -505,29 +517,28 @@ async fn case_files(
         compensations::compensation_received(tx, &customer_ids, received_since),
         tasks::call_times(tx, &customer_ids, now - Duration::days(8)),
     )?;
-    let customers: HashMap<CustomerId, CustomerRecord> = customers.into_iter().map(|c| (c.customer_id, c)).collect();
+    let customers: HashMap<CustomerId, Customer> = customers.into_iter().map(|c| (c.customer_id, c)).collect();
     let mut complaints: HashMap<CaseId, Vec<ComplaintLine>> = HashMap::new();
     for c in lines {
         complaints.entry(c.case_id).or_default().push(c);
     }
-    let received: HashMap<CustomerId, i64> = received.into_iter().collect();
-    let zone = |customer: &CustomerId| {
-        customers.get(customer).and_then(|c| c.timezone.parse().ok()).unwrap_or(chrono_tz::Asia::Shanghai)
-    };
+    let received: HashMap<CustomerId, Money> = received.into_iter().collect();
     let mut loads: HashMap<CustomerId, CallLoad> = HashMap::new();
     for (customer, at) in calls {
-        loads.entry(customer).or_default().add_call(at, zone(&customer));
+        // A call of a customer merged away since: counted in the zone of the one it went to.
+        if let Some(zone) = customers.get(&customer).map(|c| c.timezone) {
+            loads.entry(customer).or_default().add_call(at, zone);
+        }
     }
     let files = cases
         .into_iter()
         .map(|case| {
-            let customer = customers
-                .get(&case.customer_id)
-                .cloned()
-                .ok_or_else(|| StoreError::Corrupt(format!("case {} has no customer {}", case.id, case.customer_id)))?;
+            let customer = customers.get(&case.customer_id).cloned().ok_or_else(|| {
+                StoreError::corrupt("cases", case.id, format_args!("its customer {} is missing", case.customer_id))
+            })?;
             let file = CaseFile {
                 complaints: complaints.remove(&case.id).unwrap_or_default(),
-                customer_received_fen: received.get(&case.customer_id).copied().unwrap_or(0),
+                customer_received: received.get(&case.customer_id).copied().unwrap_or(Money::ZERO),
                 customer,
                 case,
             };
@@ -545,10 +556,12 @@ pub(crate) async fn team_budget(
 ) -> Result<Budget, SchedulerError> {
     let tz = planner.settings.zone()?;
     let month = now.with_timezone(&tz).format("%Y-%m").to_string();
-    let (budget, committed) = budgets::team_budget(store.connection(), &planner.settings.team, &month)
-        .await?
-        .unwrap_or((planner.settings.compensation.monthly_budget_fen, 0));
-    Ok(Budget { month, left_fen: budget - committed })
+    let budget = budgets::team_budget(store.connection(), &planner.settings.team, &month).await?;
+    let left = match budget {
+        Some(b) => b.budget - b.committed,
+        None => planner.settings.compensation.monthly_budget_fen,
+    };
+    Ok(Budget { month, left })
 }
 
 #[cfg(test)]

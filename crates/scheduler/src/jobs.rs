@@ -7,13 +7,12 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use chrono_tz::Tz;
 use mend_cases::Intake;
-use mend_core::JobRunId;
+use mend_core::{JobCounts, JobOutcome, JobRunId};
 use mend_store::Store;
 use mend_store::callbacks::SweepScope;
 use mend_store::job_runs::RunClaim;
 use mend_store::{callbacks, job_runs};
 use serde::Serialize;
-use serde_json::{Value, json};
 
 use crate::SchedulerError;
 use crate::follow_up;
@@ -73,8 +72,8 @@ pub struct JobRunReport {
     pub job: &'static str,
     pub scheduled_for: DateTime<Utc>,
     /// `ok` or `failed`.
-    pub outcome: &'static str,
-    pub counts: Value,
+    pub outcome: JobOutcome,
+    pub counts: JobCounts,
 }
 
 pub struct Scheduler {
@@ -165,7 +164,7 @@ impl Scheduler {
         let Some(run) = job_runs::claim_run(self.store.connection(), claim).await? else { return Ok(None) };
         let mut report = self.execute(job, run, latest, now).await?;
         if missed > 0 {
-            report.counts["missed_occurrences"] = json!(missed);
+            report.counts = report.counts.count("missed_occurrences", missed);
         }
         Ok(Some(report))
     }
@@ -199,14 +198,14 @@ impl Scheduler {
         let previous = job_runs::last_successful_run(self.store.connection(), job.as_str()).await?;
         let result = self.work(job, previous.map(|r| r.cursor), scheduled_for, now).await;
         let (outcome, counts, cursor) = match result {
-            Ok((counts, cursor)) => ("ok", counts, cursor),
+            Ok((counts, cursor)) => (JobOutcome::Ok, counts, cursor),
             Err(e) => {
                 tracing::error!(error = %e, "job failed");
-                ("failed", json!({"error": e.to_string()}), String::new())
+                (JobOutcome::Failed, JobCounts::default().fact("error", &e), String::new())
             }
         };
         job_runs::finish_run(self.store.connection(), run, outcome, &counts, &cursor, now).await?;
-        tracing::info!(outcome, %counts, "job finished");
+        tracing::info!(%outcome, ?counts, "job finished");
         let report = JobRunReport { job: job.as_str(), scheduled_for, outcome, counts };
         if let Some(observer) = &self.on_run {
             observer(&report);
@@ -222,9 +221,16 @@ impl Scheduler {
         cursor: Option<String>,
         scheduled_for: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<(Value, String), SchedulerError> {
+    ) -> Result<(JobCounts, String), SchedulerError> {
         let (store, planner) = (&self.store, self.planner.as_ref());
-        let cursor_time = cursor.as_deref().and_then(|c| DateTime::parse_from_rfc3339(c).ok()).map(|t| t.to_utc());
+        let cursor_time = cursor
+            .as_deref()
+            .map(|c| {
+                DateTime::parse_from_rfc3339(c).map(|t| t.to_utc()).map_err(|e| {
+                    mend_store::StoreError::corrupt("job_runs", job.as_str(), format_args!("cursor `{c}`: {e}"))
+                })
+            })
+            .transpose()?;
         // Jobs over completed work read what happened since their last run, by the clock the
         // work was recorded with; the first run looks back a month.
         let after = cursor_time.unwrap_or(now - Duration::days(30));
@@ -246,7 +252,7 @@ impl Scheduler {
                 };
                 let cases = callbacks::case_ids_needing_callback(store.connection(), scope).await?;
                 let counts = generate::generate_callbacks(store, &self.planner, &cases, now).await?;
-                (serde_json::to_value(counts).unwrap_or_default(), started.to_rfc3339())
+                (counts.into(), started.to_rfc3339())
             }
             Job::FollowUps => (follow_up::follow_ups(store, planner, after, until).await?, since_cursor),
             Job::RetryUnreachable => {
@@ -259,7 +265,7 @@ impl Scheduler {
             Job::QuarantinePurge => {
                 let cutoff = now - Duration::days(planner.settings.quarantine_retention_days);
                 let purged = mend_store::quarantine::purge(store.connection(), cutoff).await?;
-                (json!({"purged": purged, "cutoff": cutoff}), String::new())
+                (JobCounts::default().count("purged", purged).fact("cutoff", cutoff.to_rfc3339()), String::new())
             }
         })
     }

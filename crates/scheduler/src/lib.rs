@@ -14,7 +14,6 @@ mod follow_up;
 mod generate;
 mod jobs;
 mod limit;
-mod money;
 mod priority;
 mod script;
 mod settings;
@@ -27,7 +26,6 @@ pub use generate::{Budget, CallRequest, CallbackPlanner, CaseFile, GenerationCou
 pub use jobs::{Job, JobRunReport, RunObserver, Scheduler};
 pub use limit::{CompensationLimit, CompensationPolicy, LimitInputs, LimitPart};
 pub use mend_core::Temperament;
-pub use money::yuan;
 pub use priority::{Priority, PriorityReason, PriorityWeights};
 pub use script::{RenderedScript, ScriptLibrary};
 pub use settings::{FollowUpPolicy, HotspotPolicy, SchedulerSettings};

@@ -6,22 +6,22 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::money::yuan;
+use mend_core::Money;
 
 /// `[scheduler.compensation]`; all amounts are integer fen.
 #[derive(Debug, Clone, Deserialize)]
 pub struct CompensationPolicy {
     /// What a frontline agent may give; the repair team's limit is deliberately higher.
-    pub frontline_limit_fen: i64,
-    pub repair_team_limit_fen: i64,
-    pub default_category_cap_fen: i64,
+    pub frontline_limit_fen: Money,
+    pub repair_team_limit_fen: Money,
+    pub default_category_cap_fen: Money,
     #[serde(default)]
-    pub category_caps_fen: BTreeMap<String, i64>,
+    pub category_caps_fen: BTreeMap<String, Money>,
     /// What one customer may receive over `customer_cap_days` (approved and pending offers).
-    pub customer_cap_fen: i64,
+    pub customer_cap_fen: Money,
     pub customer_cap_days: i64,
     /// The team's budget for a month that `budget_rollover` has not opened yet.
-    pub monthly_budget_fen: i64,
+    pub monthly_budget_fen: Money,
 }
 
 /// What the limit is computed from.
@@ -31,9 +31,9 @@ pub struct LimitInputs<'a> {
     /// What people call the category (`宽带故障`).
     pub category_name: &'a str,
     /// Compensation the customer got or was offered within the rolling period.
-    pub customer_received_fen: i64,
-    /// The team's monthly budget less what it committed.
-    pub team_budget_left_fen: i64,
+    pub customer_received: Money,
+    /// The team's monthly budget less what it committed (below zero when overspent).
+    pub team_budget_left: Money,
     /// The month (`YYYY-MM`) the budget is for.
     pub month: &'a str,
 }
@@ -41,13 +41,15 @@ pub struct LimitInputs<'a> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LimitPart {
     pub name: &'static str,
-    pub fen: i64,
+    #[serde(rename = "fen")]
+    pub amount: Money,
     pub label: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CompensationLimit {
-    pub limit_fen: i64,
+    #[serde(rename = "limit_fen")]
+    pub limit: Money,
     /// The part that set the limit.
     pub binding: &'static str,
     pub parts: Vec<LimitPart>,
@@ -58,23 +60,23 @@ impl CompensationPolicy {
         let category_cap =
             self.category_caps_fen.get(inputs.category).copied().unwrap_or(self.default_category_cap_fen);
         let parts = vec![
-            LimitPart { name: "role", fen: self.repair_team_limit_fen, label: "修复团队单次权限".into() },
+            LimitPart { name: "role", amount: self.repair_team_limit_fen, label: "修复团队单次权限".into() },
             LimitPart {
-                name: "category", fen: category_cap, label: format!("{}类问题上限", inputs.category_name)
+                name: "category", amount: category_cap, label: format!("{}类问题上限", inputs.category_name)
             },
             LimitPart {
                 name: "customer",
-                fen: (self.customer_cap_fen - inputs.customer_received_fen).max(0),
+                amount: self.customer_cap_fen.remaining_after(inputs.customer_received),
                 label: format!("客户{}天内剩余额度", self.customer_cap_days),
             },
             LimitPart {
                 name: "budget",
-                fen: inputs.team_budget_left_fen.max(0),
+                amount: inputs.team_budget_left.max(Money::ZERO),
                 label: format!("团队{}剩余预算", inputs.month),
             },
         ];
-        let binding = parts.iter().min_by_key(|p| p.fen).expect("four parts");
-        CompensationLimit { limit_fen: binding.fen, binding: binding.name, parts }
+        let binding = parts.iter().min_by_key(|p| p.amount).expect("four parts");
+        CompensationLimit { limit: binding.amount, binding: binding.name, parts }
     }
 }
 
@@ -86,10 +88,10 @@ impl CompensationLimit {
             .iter()
             .map(|p| {
                 let mark = if p.name == self.binding { "(生效)" } else { "" };
-                format!("{} {}{mark}", p.label, yuan(p.fen))
+                format!("{} {}{mark}", p.label, p.amount)
             })
             .collect();
-        format!("补偿上限 {} = 以下最小值:{}", yuan(self.limit_fen), parts.join(";"))
+        format!("补偿上限 {} = 以下最小值:{}", self.limit, parts.join(";"))
     }
 }
 
@@ -99,13 +101,13 @@ mod tests {
 
     fn policy() -> CompensationPolicy {
         CompensationPolicy {
-            frontline_limit_fen: 2_000,
-            repair_team_limit_fen: 10_000,
-            default_category_cap_fen: 5_000,
-            category_caps_fen: BTreeMap::from([("billing_dispute".to_owned(), 20_000)]),
-            customer_cap_fen: 30_000,
+            frontline_limit_fen: Money::from_fen(2_000),
+            repair_team_limit_fen: Money::from_fen(10_000),
+            default_category_cap_fen: Money::from_fen(5_000),
+            category_caps_fen: BTreeMap::from([("billing_dispute".to_owned(), Money::from_fen(20_000))]),
+            customer_cap_fen: Money::from_fen(30_000),
             customer_cap_days: 90,
-            monthly_budget_fen: 1_000_000,
+            monthly_budget_fen: Money::from_fen(1_000_000),
         }
     }
 
@@ -113,8 +115,8 @@ mod tests {
         LimitInputs {
             category,
             category_name: category,
-            customer_received_fen: received,
-            team_budget_left_fen: budget_left,
+            customer_received: Money::from_fen(received),
+            team_budget_left: Money::from_fen(budget_left),
             month: "2026-11",
         }
     }
@@ -122,20 +124,19 @@ mod tests {
     #[test]
     fn the_smallest_part_binds() {
         let p = policy();
-        assert_eq!((p.limit(&inputs("billing_dispute", 0, 1_000_000)).limit_fen, "role"), (10_000, "role"));
-        let l = p.limit(&inputs("slow_network", 0, 1_000_000));
-        assert_eq!((l.limit_fen, l.binding), (5_000, "category"));
-        let l = p.limit(&inputs("billing_dispute", 27_000, 1_000_000));
-        assert_eq!((l.limit_fen, l.binding), (3_000, "customer"));
+        let fen = |l: &CompensationLimit| (l.limit.fen(), l.binding);
+        assert_eq!(fen(&p.limit(&inputs("billing_dispute", 0, 1_000_000))), (10_000, "role"));
+        assert_eq!(fen(&p.limit(&inputs("slow_network", 0, 1_000_000))), (5_000, "category"));
+        assert_eq!(fen(&p.limit(&inputs("billing_dispute", 27_000, 1_000_000))), (3_000, "customer"));
         let l = p.limit(&inputs("billing_dispute", 0, 1_500));
-        assert_eq!((l.limit_fen, l.binding), (1_500, "budget"));
+        assert_eq!(fen(&l), (1_500, "budget"));
         assert!(l.explanation().contains("团队2026-11剩余预算 ¥15.00(生效)"), "{}", l.explanation());
     }
 
     #[test]
     fn exhausted_caps_give_zero_not_negative() {
         let l = policy().limit(&inputs("billing_dispute", 45_000, -10));
-        assert_eq!(l.limit_fen, 0);
-        assert!(l.parts.iter().all(|p| p.fen >= 0));
+        assert_eq!(l.limit, Money::ZERO);
+        assert!(l.parts.iter().all(|p| p.amount >= Money::ZERO));
     }
 }

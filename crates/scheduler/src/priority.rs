@@ -4,8 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use mend_store::callbacks::ComplaintLine;
-use mend_store::{CaseRecord, CustomerRecord};
+use mend_core::{Case, ComplaintLine, Customer};
 use serde::{Deserialize, Serialize};
 
 /// `[scheduler.priority]`: points per factor.
@@ -46,8 +45,8 @@ pub struct Priority {
 impl PriorityWeights {
     pub fn score(
         &self,
-        case: &CaseRecord,
-        customer: &CustomerRecord,
+        case: &Case,
+        customer: &Customer,
         complaints: &[ComplaintLine],
         now: DateTime<Utc>,
     ) -> Priority {

@@ -58,7 +58,7 @@ impl ScriptLibrary {
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
-        env.add_filter("yuan", crate::money::yuan);
+        env.add_filter("yuan", |fen: i64| mend_core::Money::from_fen(fen).yuan());
         Ok(Self { env, chosen: Mutex::new(HashMap::new()) })
     }
 

@@ -90,7 +90,7 @@ impl SchedulerSettings {
             ));
         }
         let amounts = [c.frontline_limit_fen, c.default_category_cap_fen, c.customer_cap_fen, c.monthly_budget_fen];
-        if amounts.iter().chain(c.category_caps_fen.values()).any(|fen| *fen < 0) {
+        if amounts.iter().chain(c.category_caps_fen.values()).any(|amount| *amount < mend_core::Money::ZERO) {
             return fail("scheduler.compensation: amounts are fen and cannot be negative".into());
         }
         if self.contact.max_calls_per_day == 0 || self.contact.max_calls_per_week == 0 {

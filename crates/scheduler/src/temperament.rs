@@ -4,8 +4,7 @@
 use std::collections::BTreeMap;
 
 use aho_corasick::AhoCorasick;
-use mend_core::Temperament;
-use mend_store::CustomerRecord;
+use mend_core::{Customer, Temperament};
 use serde::{Deserialize, Serialize};
 
 /// `[scheduler.temperament]`: phrases that show each temperament, found in one pass over each
@@ -56,9 +55,9 @@ impl TemperamentCues {
 
     /// An agent's choice wins; otherwise the temperament whose cues the texts show most often
     /// (ties go to the one listed first in [`Temperament::ALL`]), else neutral.
-    pub fn read<'a>(&self, customer: &CustomerRecord, texts: impl IntoIterator<Item = &'a str>) -> TemperamentReading {
+    pub fn read<'a>(&self, customer: &Customer, texts: impl IntoIterator<Item = &'a str>) -> TemperamentReading {
         if customer.temperament_set_by.is_some()
-            && let Some(set) = customer.temperament.as_deref().and_then(|t| t.parse().ok())
+            && let Some(set) = customer.temperament
         {
             return TemperamentReading { temperament: set, source: "agent", cues: Vec::new() };
         }
@@ -109,15 +108,15 @@ mod tests {
         .unwrap()
     }
 
-    fn customer(temperament: Option<&str>, set_by: Option<&str>) -> CustomerRecord {
-        CustomerRecord {
+    fn customer(temperament: Option<&str>, set_by: Option<&str>) -> Customer {
+        Customer {
             customer_id: mend_core::CustomerId::new(),
             name: None,
             email: None,
             tier: "standard".into(),
-            temperament: temperament.map(str::to_owned),
+            temperament: temperament.map(|t| t.parse().unwrap()),
             temperament_set_by: set_by.map(str::to_owned),
-            timezone: "Asia/Shanghai".into(),
+            timezone: chrono_tz::Asia::Shanghai,
             do_not_disturb: false,
         }
     }

@@ -4,6 +4,9 @@
 use sea_orm::{ConnectionTrait, Database};
 
 use crate::StoreError;
+use crate::error::During;
+
+const TABLE: &str = "database";
 
 /// `url` with its database name replaced by `name`.
 pub fn with_database(url: &str, name: &str) -> String {
@@ -24,7 +27,7 @@ pub fn with_database(url: &str, name: &str) -> String {
 
 fn check_name(name: &str) -> Result<(), StoreError> {
     let ok = !name.is_empty() && name.len() < 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if ok { Ok(()) } else { Err(StoreError::Corrupt(format!("`{name}` is not a safe database name"))) }
+    if ok { Ok(()) } else { Err(StoreError::UnsafeDatabaseName(name.to_owned())) }
 }
 
 /// Creates database `name` (optionally as a copy of `template`) on the server of `admin_url`.
@@ -41,8 +44,8 @@ pub async fn create_database(admin_url: &str, name: &str, template: Option<&str>
         None => format!("CREATE DATABASE \"{name}\""),
     };
     let result = db.execute_unprepared(&sql).await;
-    db.close().await?;
-    result?;
+    db.close().await.during(TABLE, "create_database")?;
+    result.during(TABLE, "create_database")?;
     Ok(())
 }
 
@@ -52,8 +55,8 @@ pub async fn drop_database(admin_url: &str, name: &str) -> Result<(), StoreError
         .await
         .map_err(|source| StoreError::Connect { url: admin_url.to_owned(), source })?;
     let result = db.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
-    db.close().await?;
-    result?;
+    db.close().await.during(TABLE, "drop_database")?;
+    result.during(TABLE, "drop_database")?;
     Ok(())
 }
 

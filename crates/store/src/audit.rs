@@ -5,7 +5,10 @@ use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
 use crate::batch::CustomerMergeWrite;
 use crate::bulk::{Cell, Kind, OnConflict, Table};
 use crate::entities::audit_event;
+use crate::error::During;
 use crate::{AuditEntry, StoreError};
+
+const TABLE: &str = "audit_events";
 
 pub async fn record_audit<C: ConnectionTrait>(conn: &C, entry: AuditEntry) -> Result<(), StoreError> {
     audit_event::ActiveModel {
@@ -18,7 +21,8 @@ pub async fn record_audit<C: ConnectionTrait>(conn: &C, entry: AuditEntry) -> Re
         detail: Set(entry.detail.to_string()),
     }
     .insert(conn)
-    .await?;
+    .await
+    .during(TABLE, "record_audit")?;
     Ok(())
 }
 

@@ -5,17 +5,19 @@
 //! intake runs lookups, decisions and the [`BatchWrite`] in one transaction.
 
 use chrono::{DateTime, Utc};
-use mend_core::{CaseId, CustomerDetails, CustomerId, MergeId};
+use mend_core::{Case, CaseId, CustomerDetails, CustomerId, MergeId};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
 use crate::audit::{AUDIT_EVENTS, merge_audit_cells};
 use crate::bulk;
-use crate::cases::{CASES, case_cells};
+use crate::cases::{CASES, CaseRow};
 use crate::complaints::{COMPLAINTS, complaint_cells};
 use crate::customer_merges::{MERGES, merge_cells};
 use crate::customers::{CUSTOMERS, IDENTITIES, customer_cells, fill_customer_details, identity_cells};
-use crate::records::encode_categories;
-use crate::{Backend, CaseRecord, NewComplaint, NewCustomer, NewIdentity, NewQuarantine, StoreError};
+use crate::error::During;
+use crate::{Backend, NewComplaint, NewCustomer, NewIdentity, NewQuarantine, StoreError};
+
+const TABLE: &str = "complaints";
 
 /// Everything one batch decided, written in one go. Complaints are borrowed from the batch:
 /// [`BatchWrite::encode`] copies what it needs into the statements.
@@ -33,7 +35,7 @@ pub struct BatchWrite<'a> {
     /// New and changed cases, written whole except for the customer of a stored case, which
     /// only a merge (`customer_merges`) or `case_owners` moves: rewriting it on every update
     /// would rewrite the case's entry in the customer index for every complaint that joins it.
-    pub cases: Vec<CaseRecord>,
+    pub cases: Vec<Case>,
     /// Stored cases given to another customer outside a customer merge (undoing a merge gives
     /// them back).
     pub case_owners: Vec<(CaseId, CustomerId)>,
@@ -73,8 +75,8 @@ impl BatchWrite<'_> {
             statements.push(fill_customer_details(backend, *id, details, now));
         }
         statements.extend(IDENTITIES.insert(backend, self.identities.iter().map(identity_cells))?);
-        let categories: Vec<String> = self.cases.iter().map(|c| encode_categories(&c.extra_categories)).collect();
-        statements.extend(CASES.insert(backend, self.cases.iter().zip(&categories).map(|(c, e)| case_cells(c, e)))?);
+        let cases: Vec<CaseRow> = self.cases.iter().map(CaseRow::from).collect();
+        statements.extend(CASES.insert(backend, cases.iter().map(CaseRow::cells))?);
         let owners: Vec<(uuid::Uuid, uuid::Uuid)> =
             self.case_owners.iter().map(|(case, customer)| (case.as_uuid(), customer.as_uuid())).collect();
         statements.extend(bulk::repoint(
@@ -172,7 +174,7 @@ impl EncodedWrite {
 
     pub async fn execute<C: ConnectionTrait>(self, conn: &C) -> Result<(), StoreError> {
         for statement in self.statements {
-            conn.execute_raw(statement).await?;
+            conn.execute_raw(statement).await.during(TABLE, "execute")?;
         }
         Ok(())
     }

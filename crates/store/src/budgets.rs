@@ -1,25 +1,44 @@
 //! The `team_budgets` table: each team's monthly compensation budget and what it committed.
 
+use mend_core::Money;
 use sea_orm::{ConnectionTrait, Statement};
 
 use crate::StoreError;
 use crate::bulk;
+use crate::error::During;
 
-/// A team's budget for a month (`YYYY-MM`): what it may spend and what it committed.
+const TABLE: &str = "team_budgets";
+
+/// A team's month of compensation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TeamBudget {
+    /// What it may spend.
+    pub budget: Money,
+    /// What approvals took from it.
+    pub committed: Money,
+}
+
+/// A team's budget for a month (`YYYY-MM`).
 pub async fn team_budget<C: ConnectionTrait>(
     conn: &C,
     team: &str,
     month: &str,
-) -> Result<Option<(i64, i64)>, StoreError> {
+) -> Result<Option<TeamBudget>, StoreError> {
     let backend = conn.get_database_backend();
     let sql = format!(
         "SELECT budget_fen, committed_fen FROM team_budgets WHERE team = {} AND month = {}",
         bulk::param(backend, 1),
         bulk::param(backend, 2)
     );
-    let row = conn.query_one_raw(Statement::from_sql_and_values(backend, sql, [team.into(), month.into()])).await?;
+    let row = conn
+        .query_one_raw(Statement::from_sql_and_values(backend, sql, [team.into(), month.into()]))
+        .await
+        .during(TABLE, "team_budget")?;
     match row {
-        Some(row) => Ok(Some((row.try_get_by_index(0)?, row.try_get_by_index(1)?))),
+        Some(row) => {
+            let fen = |i| row.try_get_by_index::<i64>(i).during(TABLE, "team_budget").map(Money::from_fen);
+            Ok(Some(TeamBudget { budget: fen(0)?, committed: fen(1)? }))
+        }
         None => Ok(None),
     }
 }
@@ -29,7 +48,7 @@ pub async fn open_team_budget<C: ConnectionTrait>(
     conn: &C,
     team: &str,
     month: &str,
-    budget_fen: i64,
+    budget: Money,
 ) -> Result<bool, StoreError> {
     let backend = conn.get_database_backend();
     let p = |n| bulk::param(backend, n);
@@ -40,7 +59,8 @@ pub async fn open_team_budget<C: ConnectionTrait>(
         p(3)
     );
     let done = conn
-        .execute_raw(Statement::from_sql_and_values(backend, sql, [team.into(), month.into(), budget_fen.into()]))
-        .await?;
+        .execute_raw(Statement::from_sql_and_values(backend, sql, [team.into(), month.into(), budget.fen().into()]))
+        .await
+        .during(TABLE, "open_team_budget")?;
     Ok(done.rows_affected() == 1)
 }

@@ -14,6 +14,7 @@ use serde::Serialize;
 use serde::ser::Serializer;
 
 use crate::StoreError;
+use crate::error::During;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -49,8 +50,8 @@ pub(crate) struct Table {
 pub(crate) enum OnConflict {
     /// The statement fails (the caller retries or reports).
     Fail,
-    /// An upsert: these columns are rewritten when the primary key exists.
-    UpdateById(&'static [&'static str]),
+    /// An upsert: when the primary key `id` exists, every other column is rewritten but these.
+    UpdateAllBut(&'static [&'static str]),
     /// The row is left out; the statement's row count says how many went in.
     Skip,
     /// This clause decides (`ON CONFLICT (...) DO ...`, naming the table's other unique key).
@@ -125,8 +126,12 @@ impl Table {
         };
         match self.on_conflict {
             OnConflict::Fail => {}
-            OnConflict::UpdateById(columns) => {
-                let sets: Vec<String> = columns.iter().map(|c| format!("{c} = excluded.{c}")).collect();
+            OnConflict::UpdateAllBut(kept) => {
+                let sets: Vec<String> = names
+                    .iter()
+                    .filter(|c| **c != "id" && !kept.contains(c))
+                    .map(|c| format!("{c} = excluded.{c}"))
+                    .collect();
                 sql.push_str(&format!(" ON CONFLICT (id) DO UPDATE SET {}", sets.join(", ")));
             }
             OnConflict::Skip => sql.push_str(" ON CONFLICT DO NOTHING"),
@@ -248,18 +253,27 @@ impl Serialize for Cell<'_> {
 /// Runs a read that returns one JSON array (built with `json_group_array` / `json_agg`) and
 /// decodes its elements. One row crosses the driver instead of thousands, which is what makes
 /// batch lookups cheap.
-pub(crate) async fn query_json<C, T>(conn: &C, sql: &str, params: Vec<sea_orm::Value>) -> Result<Vec<T>, StoreError>
+pub(crate) async fn query_json<C, T>(
+    conn: &C,
+    table: &'static str,
+    operation: &'static str,
+    sql: &str,
+    params: Vec<sea_orm::Value>,
+) -> Result<Vec<T>, StoreError>
 where
     C: ConnectionTrait,
     T: serde::de::DeserializeOwned,
 {
-    let row = conn.query_one_raw(Statement::from_sql_and_values(conn.get_database_backend(), sql, params)).await?;
+    let statement = Statement::from_sql_and_values(conn.get_database_backend(), sql, params);
+    let row = conn.query_one_raw(statement).await.during(table, operation)?;
     let text: Option<String> = match row {
-        Some(row) => row.try_get_by_index(0)?,
+        Some(row) => row.try_get_by_index(0).during(table, operation)?,
         None => None,
     };
     match text {
-        Some(text) => serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("lookup result: {e}"))),
+        Some(text) => {
+            serde_json::from_str(&text).map_err(|e| StoreError::corrupt(table, format_args!("read by {operation}"), e))
+        }
         None => Ok(Vec::new()),
     }
 }
@@ -366,7 +380,7 @@ pub(crate) fn id_param(backend: DbBackend, ids: impl IntoIterator<Item = uuid::U
 
 /// `rows` as the JSON text parameter of a bulk statement.
 pub(crate) fn json_param<R: Serialize>(rows: &[R]) -> Result<sea_orm::Value, StoreError> {
-    serde_json::to_string(rows).map(Into::into).map_err(|e| StoreError::Corrupt(e.to_string()))
+    serde_json::to_string(rows).map(Into::into).map_err(StoreError::Encode)
 }
 
 /// A UUID as both databases read it from JSON: 32 hex digits.
@@ -390,6 +404,8 @@ pub(crate) fn time(t: DateTime<Utc>) -> String {
 /// Runs a lookup of `(customer, value)` pairs for `customers` (`$1`/`?1`) from `since` (`$2`/`?2`).
 pub(crate) async fn customer_lookup<C, T>(
     conn: &C,
+    table: &'static str,
+    operation: &'static str,
     sql: &str,
     customers: &[mend_core::CustomerId],
     since: DateTime<Utc>,
@@ -403,7 +419,7 @@ where
     }
     let ids = customers.iter().map(|c| c.as_uuid());
     let params = vec![id_param(conn.get_database_backend(), ids)?, since.into()];
-    let rows: Vec<(uuid::Uuid, T)> = query_json(conn, sql, params).await?;
+    let rows: Vec<(uuid::Uuid, T)> = query_json(conn, table, operation, sql, params).await?;
     Ok(rows.into_iter().map(|(id, value)| (mend_core::CustomerId::from_uuid(id), value)).collect())
 }
 
@@ -419,7 +435,7 @@ mod tests {
     const T: Table = Table {
         name: "t",
         columns: &[("id", Kind::Uuid, false), ("n", Kind::Int, true), ("at", Kind::Time, false)],
-        on_conflict: OnConflict::UpdateById(&["n"]),
+        on_conflict: OnConflict::UpdateAllBut(&["at"]),
     };
 
     #[test]

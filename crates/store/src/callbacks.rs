@@ -3,13 +3,15 @@
 //! are due. The rules live in `mend-scheduler`.
 
 use chrono::{DateTime, Utc};
-use mend_core::{CaseId, CustomerId};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter};
+use mend_core::{Case, CaseId, ComplaintLine, Customer, CustomerId};
+use sea_orm::{ConnectionTrait, DbBackend};
 
+use crate::StoreError;
 use crate::bulk;
-use crate::cases::{CaseRow, Signature, case_columns};
-use crate::entities::case;
-use crate::{CaseRecord, CustomerRecord, StoreError};
+use crate::cases::{CaseRow, Terms, case_columns};
+use crate::records::{self, word};
+
+const TABLE: &str = "cases";
 
 /// Which open cases a generation sweep looks at.
 #[derive(Debug, Clone, Copy)]
@@ -83,7 +85,8 @@ pub async fn case_ids_needing_callback<C: ConnectionTrait>(
         _ => "hex(c.id), hex(c.customer_id)",
     };
     let sql = needing_callback_sql(backend, &bulk::json_rows(backend, columns), scope);
-    let mut rows: Vec<(uuid::Uuid, uuid::Uuid)> = bulk::query_json(conn, &sql, scope_params(backend, scope)?).await?;
+    let mut rows: Vec<(uuid::Uuid, uuid::Uuid)> =
+        bulk::query_json(conn, TABLE, "case_ids_needing_callback", &sql, scope_params(backend, scope)?).await?;
     rows.sort_unstable();
     Ok(rows.into_iter().map(|(case, customer)| (CaseId::from_uuid(case), CustomerId::from_uuid(customer))).collect())
 }
@@ -92,29 +95,36 @@ pub async fn case_ids_needing_callback<C: ConnectionTrait>(
 pub async fn cases_needing_callback<C: ConnectionTrait>(
     conn: &C,
     scope: SweepScope<'_>,
-) -> Result<Vec<CaseRecord>, StoreError> {
+) -> Result<Vec<Case>, StoreError> {
     let backend = conn.get_database_backend();
-    let select = bulk::json_rows(backend, &case_columns(backend, Signature::Skip));
+    let select = bulk::json_rows(backend, &case_columns(backend, Terms::Skip));
     let sql = needing_callback_sql(backend, &select, scope);
-    let rows: Vec<CaseRow> = bulk::query_json(conn, &sql, scope_params(backend, scope)?).await?;
-    let mut cases = rows.into_iter().map(CaseRecord::try_from).collect::<Result<Vec<_>, _>>()?;
+    let rows: Vec<CaseRow> =
+        bulk::query_json(conn, TABLE, "cases_needing_callback", &sql, scope_params(backend, scope)?).await?;
+    let mut cases = rows.into_iter().map(Case::try_from).collect::<Result<Vec<_>, _>>()?;
     cases.sort_unstable_by_key(|c| c.id);
     Ok(cases)
 }
 
-pub async fn cases_by_ids<C: ConnectionTrait>(conn: &C, ids: &[CaseId]) -> Result<Vec<CaseRecord>, StoreError> {
+pub async fn cases_by_ids<C: ConnectionTrait>(conn: &C, ids: &[CaseId]) -> Result<Vec<Case>, StoreError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     let backend = conn.get_database_backend();
     let sql = format!(
         "SELECT {} FROM cases WHERE id {}",
-        bulk::json_rows(backend, &case_columns(backend, Signature::Read)),
+        bulk::json_rows(backend, &case_columns(backend, Terms::Read)),
         bulk::in_ids(backend, 1)
     );
-    let rows: Vec<CaseRow> =
-        bulk::query_json(conn, &sql, vec![bulk::id_param(backend, ids.iter().map(|c| c.as_uuid()))?]).await?;
-    rows.into_iter().map(CaseRecord::try_from).collect()
+    let rows: Vec<CaseRow> = bulk::query_json(
+        conn,
+        TABLE,
+        "cases_by_ids",
+        &sql,
+        vec![bulk::id_param(backend, ids.iter().map(|c| c.as_uuid()))?],
+    )
+    .await?;
+    rows.into_iter().map(Case::try_from).collect()
 }
 
 /// Cases closed in `(after, until]`.
@@ -122,26 +132,21 @@ pub async fn cases_closed_between<C: ConnectionTrait>(
     conn: &C,
     after: DateTime<Utc>,
     until: DateTime<Utc>,
-) -> Result<Vec<CaseRecord>, StoreError> {
-    case::Entity::find()
-        .filter(case::Column::Status.eq("closed"))
-        .filter(case::Column::ClosedAt.gt(after))
-        .filter(case::Column::ClosedAt.lte(until))
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(CaseRecord::try_from)
-        .collect()
+) -> Result<Vec<Case>, StoreError> {
+    let backend = conn.get_database_backend();
+    let condition = format!(
+        "status = 'closed' AND closed_at > {} AND closed_at <= {}",
+        bulk::param(backend, 1),
+        bulk::param(backend, 2)
+    );
+    crate::cases::cases_where(conn, "cases_closed_between", &condition, vec![after.into(), until.into()]).await
 }
 
 /// A customer as a lookup returns it.
 #[derive(serde::Deserialize)]
 struct CustomerRow(uuid::Uuid, Option<String>, Option<String>, String, Option<String>, Option<String>, String, u8);
 
-pub async fn customers_by_ids<C: ConnectionTrait>(
-    conn: &C,
-    ids: &[CustomerId],
-) -> Result<Vec<CustomerRecord>, StoreError> {
+pub async fn customers_by_ids<C: ConnectionTrait>(conn: &C, ids: &[CustomerId]) -> Result<Vec<Customer>, StoreError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -154,33 +159,28 @@ pub async fn customers_by_ids<C: ConnectionTrait>(
     };
     let sql =
         format!("SELECT {} FROM customers WHERE id {}", bulk::json_rows(backend, columns), bulk::in_ids(backend, 1));
-    let rows: Vec<CustomerRow> =
-        bulk::query_json(conn, &sql, vec![bulk::id_param(backend, ids.iter().map(|c| c.as_uuid()))?]).await?;
-    Ok(rows
-        .into_iter()
+    let rows: Vec<CustomerRow> = bulk::query_json(
+        conn,
+        TABLE,
+        "customers_by_ids",
+        &sql,
+        vec![bulk::id_param(backend, ids.iter().map(|c| c.as_uuid()))?],
+    )
+    .await?;
+    rows.into_iter()
         .map(|CustomerRow(id, name, email, tier, temperament, temperament_set_by, timezone, do_not_disturb)| {
-            CustomerRecord {
+            Ok(Customer {
                 customer_id: CustomerId::from_uuid(id),
+                temperament: temperament.as_deref().map(|t| word("customers", id, t)).transpose()?,
+                timezone: word("customers", id, &timezone)?,
                 name,
                 email,
                 tier,
-                temperament,
                 temperament_set_by,
-                timezone,
                 do_not_disturb: do_not_disturb != 0,
-            }
+            })
         })
-        .collect())
-}
-
-/// What a script says of one complaint.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-pub struct ComplaintLine {
-    pub case_id: CaseId,
-    pub channel: String,
-    pub received_at: DateTime<Utc>,
-    pub text: String,
-    pub satisfaction: Option<i16>,
+        .collect()
 }
 
 /// The complaints of these cases, oldest first.
@@ -200,16 +200,17 @@ pub async fn complaint_lines<C: ConnectionTrait>(conn: &C, cases: &[CaseId]) -> 
     );
     type Row = (uuid::Uuid, uuid::Uuid, String, DateTime<Utc>, String, Option<i16>);
     let params = vec![bulk::id_param(backend, cases.iter().map(|c| c.as_uuid()))?];
-    let mut rows: Vec<Row> = bulk::query_json(conn, &sql, params).await?;
+    let mut rows: Vec<Row> = bulk::query_json(conn, TABLE, "complaint_lines", &sql, params).await?;
     rows.sort_unstable_by_key(|(id, _, _, at, _, _)| (*at, *id));
-    Ok(rows
-        .into_iter()
-        .map(|(_, case, channel, received_at, text, satisfaction)| ComplaintLine {
-            case_id: CaseId::from_uuid(case),
-            channel,
-            received_at,
-            text,
-            satisfaction,
+    rows.into_iter()
+        .map(|(id, case, channel, received_at, text, satisfaction)| {
+            Ok(ComplaintLine {
+                case_id: CaseId::from_uuid(case),
+                channel: word("complaints", id, &channel)?,
+                satisfaction: records::satisfaction("complaints", id, satisfaction)?,
+                received_at,
+                text,
+            })
         })
-        .collect())
+        .collect()
 }

@@ -20,6 +20,9 @@ use tokio::task::JoinHandle;
 use tracing::warn;
 
 use crate::StoreError;
+use crate::error::During;
+
+const TABLE: &str = "database";
 
 /// Pages a commit lets the log grow to before it checkpoints (SQLite's default, 1,000 pages,
 /// is 8 MiB at our page size: far too many fsyncs for bulk work).
@@ -57,8 +60,9 @@ impl Checkpointer {
         let options = db.get_sqlite_connection_pool().connect_options();
         let mut conn = SqliteConnection::connect_with(&options)
             .await
-            .map_err(|e| StoreError::Db(DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e)))))?;
-        db.execute_unprepared("PRAGMA wal_autocheckpoint = 0").await?;
+            .map_err(|e| DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e))))
+            .during(TABLE, "start")?;
+        db.execute_unprepared("PRAGMA wal_autocheckpoint = 0").await.during(TABLE, "start")?;
         let commits = Arc::new(AtomicU64::new(0));
         let wake = Arc::new(Notify::new());
         let stop = Arc::new(AtomicBool::new(false));
@@ -135,7 +139,10 @@ impl Checkpointer {
     }
 
     async fn restore_autocheckpoint(&self) -> Result<(), StoreError> {
-        self.db.execute_unprepared(&format!("PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}")).await?;
+        self.db
+            .execute_unprepared(&format!("PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}"))
+            .await
+            .during(TABLE, "restore_autocheckpoint")?;
         Ok(())
     }
 

@@ -1,11 +1,13 @@
 //! The `compensations` table, as the callback planner reads it: what a customer received.
 
 use chrono::{DateTime, Utc};
-use mend_core::CustomerId;
+use mend_core::{CustomerId, Money};
 use sea_orm::{ConnectionTrait, DbBackend};
 
 use crate::StoreError;
 use crate::bulk::customer_lookup;
+
+const TABLE: &str = "compensations";
 
 /// Compensation approved or awaiting approval for these customers since `since`, over every
 /// case they own now, per customer.
@@ -13,7 +15,7 @@ pub async fn compensation_received<C: ConnectionTrait>(
     conn: &C,
     customers: &[CustomerId],
     since: DateTime<Utc>,
-) -> Result<Vec<(CustomerId, i64)>, StoreError> {
+) -> Result<Vec<(CustomerId, Money)>, StoreError> {
     let sql = match conn.get_database_backend() {
         DbBackend::Postgres => {
             "SELECT json_agg(json_build_array(customer_id, fen))::text FROM (SELECT s.customer_id, SUM(m.amount_fen) AS fen \
@@ -28,5 +30,5 @@ pub async fn compensation_received<C: ConnectionTrait>(
              AND m.status IN ('approved', 'pending') AND m.requested_at >= ?2 GROUP BY s.customer_id) received"
         }
     };
-    customer_lookup(conn, sql, customers, since).await
+    customer_lookup(conn, TABLE, "compensation_received", sql, customers, since).await
 }

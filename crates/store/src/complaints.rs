@@ -1,14 +1,17 @@
 //! The `complaints` table: which deliveries are stored (the idempotency key and what they said), the batch rows, and the moves of corrections.
 
-use mend_core::{CaseId, Channel, ComplaintId, CustomerId};
+use mend_core::{CaseId, Channel, ComplaintId, CustomerId, StoredComplaint};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder};
 
 use crate::bulk::{self, Cell, Kind, OnConflict, Table};
 use crate::entities::complaint;
-use crate::{ComplaintRecord, KnownDelivery, NewComplaint, StoreError};
+use crate::{KnownDelivery, NewComplaint, StoreError};
 
 use crate::cases::Time;
+use crate::error::During;
+
+const TABLE: &str = "complaints";
 
 /// Which of these delivery keys are already stored, with the customer their case belongs to now.
 pub async fn find_deliveries<C: ConnectionTrait>(
@@ -34,8 +37,8 @@ pub async fn find_deliveries<C: ConnectionTrait>(
     };
     let pairs: Vec<(&str, &str)> = keys.iter().map(|(channel, source_id)| (channel.as_str(), *source_id)).collect();
     let params = bulk::pair_params(conn.get_database_backend(), &pairs)?;
-    type Row = (String, String, uuid::Uuid, uuid::Uuid, uuid::Uuid, Time, String, String, Option<u8>, bool);
-    let rows: Vec<Row> = bulk::query_json(conn, sql, params).await?;
+    type Row = (Channel, String, uuid::Uuid, uuid::Uuid, uuid::Uuid, Time, String, String, Option<u8>, bool);
+    let rows: Vec<Row> = bulk::query_json(conn, TABLE, "find_deliveries", sql, params).await?;
     Ok(rows
         .into_iter()
         .map(|(channel, source_id, id, case_id, customer_id, received_at, text, keys, satisfaction, formal)| {
@@ -90,7 +93,7 @@ pub(crate) fn complaint_cells<'a>(n: &'a NewComplaint<'_>) -> Vec<Cell<'a>> {
         Cell::Time(Some(c.received_at)),
         Cell::Text(Some(&c.text)),
         Cell::Text(Some(&n.category)),
-        Cell::Text(Some(n.category_source)),
+        Cell::Text(Some(n.category_source.as_str())),
         Cell::Int(c.satisfaction.map(|s| i64::from(s.get()))),
         Cell::Bool(c.formal_complaint),
         Cell::Text(Some(&c.raw_payload)),
@@ -104,14 +107,15 @@ pub(crate) fn complaint_cells<'a>(n: &'a NewComplaint<'_>) -> Vec<Cell<'a>> {
 pub async fn complaints_of_cases<C: ConnectionTrait>(
     conn: &C,
     cases: &[CaseId],
-) -> Result<Vec<ComplaintRecord>, StoreError> {
+) -> Result<Vec<StoredComplaint>, StoreError> {
     let rows = complaint::Entity::find()
         .filter(complaint::Column::CaseId.is_in(cases.iter().map(|c| c.as_uuid())))
         .order_by_asc(complaint::Column::ReceivedAt)
         .order_by_asc(complaint::Column::Id)
         .all(conn)
-        .await?;
-    Ok(rows.into_iter().map(Into::into).collect())
+        .await
+        .during(TABLE, "complaints_of_cases")?;
+    rows.into_iter().map(StoredComplaint::try_from).collect()
 }
 
 /// Puts a complaint in another case (and with that case's customer).
@@ -126,6 +130,7 @@ pub async fn move_complaint<C: ConnectionTrait>(
         .col_expr(complaint::Column::CustomerId, Expr::value(customer_id.as_uuid()))
         .filter(complaint::Column::Id.eq(id.as_uuid()))
         .exec(conn)
-        .await?;
+        .await
+        .during(TABLE, "move_complaint")?;
     Ok(())
 }

@@ -10,6 +10,9 @@ use sea_orm::{
 
 use crate::StoreError;
 use crate::checkpoint::{AUTOCHECKPOINT_PAGES, Checkpointer};
+use crate::error::During;
+
+const TABLE: &str = "database";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -81,7 +84,7 @@ impl Store {
 
     /// A read-only view: on SQLite a snapshot that never blocks writers.
     pub async fn begin(&self) -> Result<DatabaseTransaction, StoreError> {
-        Ok(self.db.begin().await?)
+        self.db.begin().await.map_err(|source| StoreError::Transaction { action: "begin", source })
     }
 
     /// A transaction that will write. On SQLite it takes the write lock at once (`BEGIN
@@ -93,7 +96,7 @@ impl Store {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
             ..Default::default()
         };
-        Ok(self.db.begin_with_options(options).await?)
+        self.db.begin_with_options(options).await.map_err(|source| StoreError::Transaction { action: "begin", source })
     }
 
     /// Brings the query planner's row statistics up to date with the intake tables. A bulk
@@ -104,7 +107,7 @@ impl Store {
         if self.backend() == Backend::Postgres {
             let sql = "ANALYZE complaints (case_id, channel, source_id), cases (customer_id, status), customers (id), \
                        customer_identities (kind, value, customer_id)";
-            self.db.execute_unprepared(sql).await?;
+            self.db.execute_unprepared(sql).await.during(TABLE, "refresh_statistics")?;
         }
         Ok(())
     }
@@ -113,7 +116,10 @@ impl Store {
     /// the cases they look at by index only while the planner knows how many there are.
     pub async fn refresh_task_statistics(&self) -> Result<(), StoreError> {
         if self.backend() == Backend::Postgres {
-            self.db.execute_unprepared("ANALYZE tasks (case_id, status, created_at)").await?;
+            self.db
+                .execute_unprepared("ANALYZE tasks (case_id, status, created_at)")
+                .await
+                .during(TABLE, "refresh_task_statistics")?;
         }
         Ok(())
     }
@@ -129,12 +135,22 @@ impl Store {
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
-        Ok(self.db.ping().await?)
+        self.db.ping().await.during(TABLE, "ping")
     }
 
     pub async fn close(self) -> Result<(), StoreError> {
-        Ok(self.db.close().await?)
+        self.db.close().await.during(TABLE, "close")
     }
+}
+
+/// Commits a unit of work begun with [`Store::begin_write`].
+pub async fn commit(tx: DatabaseTransaction) -> Result<(), StoreError> {
+    tx.commit().await.map_err(|source| StoreError::Transaction { action: "commit", source })
+}
+
+/// Abandons a unit of work.
+pub async fn rollback(tx: DatabaseTransaction) -> Result<(), StoreError> {
+    tx.rollback().await.map_err(|source| StoreError::Transaction { action: "roll back", source })
 }
 
 fn sqlite_file(url: &str) -> Option<&str> {

@@ -11,6 +11,9 @@ use crate::bulk::{Cell, Kind, OnConflict, Table};
 use crate::entities::{customer, customer_identity, customer_merge};
 
 use crate::batch::CustomerMergeWrite;
+use crate::error::During;
+
+const TABLE: &str = "customer_merges";
 
 pub(crate) const MERGES: Table = Table {
     name: "customer_merges",
@@ -69,7 +72,8 @@ pub async fn merges_into<C: ConnectionTrait>(conn: &C, survivor: CustomerId) -> 
         .order_by_desc(customer_merge::Column::MergedAt)
         .order_by_desc(customer_merge::Column::Id)
         .all(conn)
-        .await?;
+        .await
+        .during(TABLE, "merges_into")?;
     Ok(rows.into_iter().map(Into::into).collect())
 }
 
@@ -79,7 +83,8 @@ pub async fn merge_of<C: ConnectionTrait>(conn: &C, merged: CustomerId) -> Resul
         .filter(customer_merge::Column::MergedId.eq(merged.as_uuid()))
         .filter(customer_merge::Column::UnmergedAt.is_null())
         .one(conn)
-        .await?;
+        .await
+        .during(TABLE, "merge_of")?;
     Ok(row.map(Into::into))
 }
 
@@ -98,18 +103,21 @@ pub async fn undo_merge<C: ConnectionTrait>(
         .filter(customer_identity::Column::CustomerId.eq(merge.survivor_id.as_uuid()))
         .filter(customer_identity::Column::OriginalCustomerId.is_in(returning_keys_of.iter().map(|c| c.as_uuid())))
         .exec(conn)
-        .await?;
+        .await
+        .during(TABLE, "undo_merge")?;
     customer::Entity::update_many()
         .col_expr(customer::Column::MergedInto, Expr::value(Option::<uuid::Uuid>::None))
         .col_expr(customer::Column::UpdatedAt, Expr::value(at))
         .filter(customer::Column::Id.eq(merge.merged_id.as_uuid()))
         .exec(conn)
-        .await?;
+        .await
+        .during(TABLE, "undo_merge")?;
     customer_merge::Entity::update_many()
         .col_expr(customer_merge::Column::UnmergedAt, Expr::value(at))
         .col_expr(customer_merge::Column::UnmergedBy, Expr::value(actor))
         .filter(customer_merge::Column::Id.eq(merge.merge_id.as_uuid()))
         .exec(conn)
-        .await?;
+        .await
+        .during(TABLE, "undo_merge")?;
     Ok(())
 }

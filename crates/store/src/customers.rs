@@ -2,7 +2,10 @@
 //! intake), the batch rows, details learned later, the temperament people set, and the 360° view.
 
 use chrono::{DateTime, Utc};
-use mend_core::{CaseId, CustomerDetails, CustomerId, CustomerKey};
+use mend_core::{
+    Case, CaseId, CompensationKind, CompensationStatus, Customer, CustomerDetails, CustomerId, CustomerKey,
+    LinkedIdentity, Money, StoredComplaint, TaskKind, TaskOutcome, TaskStatus,
+};
 use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QueryTrait, Statement,
@@ -11,12 +14,14 @@ use serde::Serialize;
 
 use crate::bulk::{self, Cell, Kind, OnConflict, Table};
 use crate::entities::{compensation, customer, customer_identity, task};
-use crate::{
-    CaseRecord, ComplaintRecord, CustomerRecord, IdentityRecord, KnownIdentity, NewCustomer, NewIdentity, StoreError,
-};
+use crate::{KnownIdentity, NewCustomer, NewIdentity, StoreError};
 
 use crate::complaints::complaints_of_cases;
 use crate::customer_merges::{MergeRecord, merges_into};
+use crate::error::During;
+use crate::records::{json_column, word};
+
+const TABLE: &str = "customers";
 
 /// Sets (or, with `None`, clears) the temperament a person chose for a customer, with an audit
 /// event; false when there is no such customer.
@@ -34,7 +39,8 @@ pub async fn set_temperament(
         .col_expr(customer::Column::UpdatedAt, Expr::value(now))
         .filter(customer::Column::Id.eq(customer.as_uuid()))
         .exec(&tx)
-        .await?;
+        .await
+        .during(TABLE, "set_temperament")?;
     if updated.rows_affected != 1 {
         return Ok(false);
     }
@@ -47,7 +53,7 @@ pub async fn set_temperament(
         detail: serde_json::json!({ "temperament": temperament }),
     };
     crate::audit::record_audit(&tx, entry).await?;
-    tx.commit().await?;
+    tx.commit().await.during(TABLE, "set_temperament")?;
     Ok(true)
 }
 
@@ -81,11 +87,12 @@ pub async fn find_identities<C: ConnectionTrait>(
     };
     let pairs: Vec<(&str, &str)> = keys.iter().map(|k| (k.kind.as_str(), k.value.as_str())).collect();
     let params = bulk::pair_params(conn.get_database_backend(), &pairs)?;
-    let rows: Vec<(String, String, uuid::Uuid, u8, u8)> = bulk::query_json(conn, sql, params).await?;
+    let rows: Vec<(String, String, uuid::Uuid, u8, u8)> =
+        bulk::query_json(conn, TABLE, "find_identities", sql, params).await?;
     rows.into_iter()
         .map(|(kind, value, customer_id, has_name, has_email)| {
             Ok(KnownIdentity {
-                key: CustomerKey::new(kind.parse().map_err(StoreError::Corrupt)?, value),
+                key: CustomerKey::new(word("customer_identities", format_args!("{kind}:{value}"), &kind)?, value),
                 customer_id: CustomerId::from_uuid(customer_id),
                 has_name: has_name != 0,
                 has_email: has_email != 0,
@@ -110,7 +117,9 @@ pub async fn lock_customers<C: ConnectionTrait>(conn: &C, ids: &[CustomerId]) ->
     let sql =
         "SELECT count(*) FROM (SELECT id FROM customers WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE) locked";
     let ids = bulk::id_param(DbBackend::Postgres, sorted)?;
-    conn.query_one_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, [ids])).await?;
+    conn.query_one_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, [ids]))
+        .await
+        .during(TABLE, "lock_customers")?;
     Ok(true)
 }
 
@@ -135,7 +144,7 @@ pub(crate) fn customer_cells(c: &NewCustomer) -> Vec<Cell<'_>> {
         Cell::Text(c.details.name.as_deref()),
         Cell::Text(c.details.email.as_deref()),
         Cell::Text(Some("standard")),
-        Cell::Text(Some(&c.timezone)),
+        Cell::Text(Some(c.timezone.name())),
         Cell::Bool(false),
         Cell::Time(Some(c.created_at)),
         Cell::Time(Some(c.created_at)),
@@ -192,12 +201,13 @@ pub(crate) fn coalesce(column: customer::Column, value: Option<String>) -> Expr 
 pub async fn customer<C: ConnectionTrait>(
     conn: &C,
     id: CustomerId,
-) -> Result<Option<(CustomerRecord, Option<CustomerId>)>, StoreError> {
-    let row = customer::Entity::find_by_id(id.as_uuid()).one(conn).await?;
-    Ok(row.map(|m| {
+) -> Result<Option<(Customer, Option<CustomerId>)>, StoreError> {
+    let row = customer::Entity::find_by_id(id.as_uuid()).one(conn).await.during(TABLE, "customer")?;
+    row.map(|m| {
         let merged_into = m.merged_into.map(CustomerId::from_uuid);
-        (CustomerRecord::from(m), merged_into)
-    }))
+        Ok((Customer::try_from(m)?, merged_into))
+    })
+    .transpose()
 }
 
 /// Which customer each of these keys belongs to now.
@@ -213,12 +223,12 @@ pub async fn key_owners<C: ConnectionTrait>(
 #[derive(Debug, Clone, Serialize)]
 pub struct CustomerView {
     #[serde(flatten)]
-    pub customer: CustomerRecord,
+    pub customer: Customer,
     /// The customers merged into this one (and how to undo it).
     pub merged: Vec<MergeRecord>,
-    pub identities: Vec<IdentityRecord>,
-    pub cases: Vec<CaseRecord>,
-    pub complaints: Vec<ComplaintRecord>,
+    pub identities: Vec<LinkedIdentity>,
+    pub cases: Vec<Case>,
+    pub complaints: Vec<StoredComplaint>,
     pub contacts: Vec<ContactRecord>,
     pub compensations: Vec<CompensationRecord>,
 }
@@ -227,10 +237,10 @@ pub struct CustomerView {
 pub struct ContactRecord {
     pub task_id: uuid::Uuid,
     pub case_id: CaseId,
-    pub kind: String,
-    pub status: String,
+    pub kind: TaskKind,
+    pub status: TaskStatus,
     pub due_at: DateTime<Utc>,
-    pub outcome: Option<serde_json::Value>,
+    pub outcome: Option<TaskOutcome>,
     pub completed_at: Option<DateTime<Utc>>,
 }
 
@@ -238,9 +248,10 @@ pub struct ContactRecord {
 pub struct CompensationRecord {
     pub compensation_id: uuid::Uuid,
     pub case_id: CaseId,
-    pub kind: String,
-    pub amount_fen: i64,
-    pub status: String,
+    pub kind: CompensationKind,
+    #[serde(rename = "amount_fen")]
+    pub amount: Money,
+    pub status: CompensationStatus,
     pub reason: String,
     pub requested_at: DateTime<Utc>,
     pub decided_at: Option<DateTime<Utc>>,
@@ -253,7 +264,8 @@ pub async fn customer_view<C: ConnectionTrait>(conn: &C, id: CustomerId) -> Resu
         .order_by_asc(customer_identity::Column::LinkedAt)
         .order_by_asc(customer_identity::Column::Id)
         .all(conn)
-        .await?;
+        .await
+        .during(TABLE, "customer_view")?;
     let cases = crate::cases::customer_cases(conn, id).await?;
     let case_ids: Vec<CaseId> = cases.iter().map(|c| c.id).collect();
     let complaints = complaints_of_cases(conn, &case_ids).await?;
@@ -261,35 +273,41 @@ pub async fn customer_view<C: ConnectionTrait>(conn: &C, id: CustomerId) -> Resu
         .filter(task::Column::CaseId.is_in(case_ids.iter().map(|c| c.as_uuid())))
         .order_by_asc(task::Column::DueAt)
         .all(conn)
-        .await?
+        .await
+        .during(TABLE, "customer_view")?
         .into_iter()
-        .map(|t| ContactRecord {
-            task_id: t.id,
-            case_id: CaseId::from_uuid(t.case_id),
-            kind: t.kind,
-            status: t.status,
-            due_at: t.due_at,
-            outcome: t.outcome.and_then(|o| serde_json::from_str(&o).ok()),
-            completed_at: t.completed_at,
+        .map(|t| {
+            Ok(ContactRecord {
+                task_id: t.id,
+                case_id: CaseId::from_uuid(t.case_id),
+                kind: word("tasks", t.id, &t.kind)?,
+                status: word("tasks", t.id, &t.status)?,
+                due_at: t.due_at,
+                outcome: t.outcome.as_deref().map(|o| json_column("tasks", t.id, "outcome", o)).transpose()?,
+                completed_at: t.completed_at,
+            })
         })
-        .collect();
+        .collect::<Result<_, StoreError>>()?;
     let compensations = compensation::Entity::find()
         .filter(compensation::Column::CaseId.is_in(case_ids.iter().map(|c| c.as_uuid())))
         .order_by_asc(compensation::Column::RequestedAt)
         .all(conn)
-        .await?
+        .await
+        .during(TABLE, "customer_view")?
         .into_iter()
-        .map(|c| CompensationRecord {
-            compensation_id: c.id,
-            case_id: CaseId::from_uuid(c.case_id),
-            kind: c.kind,
-            amount_fen: c.amount_fen,
-            status: c.status,
-            reason: c.reason,
-            requested_at: c.requested_at,
-            decided_at: c.decided_at,
+        .map(|c| {
+            Ok(CompensationRecord {
+                compensation_id: c.id,
+                case_id: CaseId::from_uuid(c.case_id),
+                kind: word("compensations", c.id, &c.kind)?,
+                amount: Money::from_fen(c.amount_fen),
+                status: word("compensations", c.id, &c.status)?,
+                reason: c.reason,
+                requested_at: c.requested_at,
+                decided_at: c.decided_at,
+            })
         })
-        .collect();
+        .collect::<Result<_, StoreError>>()?;
     Ok(Some(CustomerView {
         customer,
         merged: merges_into(conn, id).await?,

@@ -8,17 +8,35 @@ pub enum StoreError {
     Directory { path: String, source: std::io::Error },
     #[error("database migration failed: {0}")]
     Migrate(DbErr),
-    #[error("stored row is corrupt: {0}")]
-    Corrupt(String),
-    #[error(transparent)]
-    Db(#[from] DbErr),
+    /// A value the database holds that does not read as what it must be: never defaulted.
+    #[error("stored row {table} {row} is unreadable: {problem}")]
+    Corrupt { table: &'static str, row: String, problem: String },
+    /// A statement failed: which read or write, on which table.
+    #[error("{operation} on {table} failed: {source}")]
+    Statement { table: &'static str, operation: &'static str, source: DbErr },
+    #[error("cannot encode a statement's parameters: {0}")]
+    Encode(serde_json::Error),
+    #[error("`{0}` is not a safe database name")]
+    UnsafeDatabaseName(String),
+    #[error("cannot {action} a transaction: {source}")]
+    Transaction { action: &'static str, source: DbErr },
 }
 
 impl StoreError {
+    pub fn corrupt(table: &'static str, row: impl std::fmt::Display, problem: impl std::fmt::Display) -> Self {
+        StoreError::Corrupt { table, row: row.to_string(), problem: problem.to_string() }
+    }
+
+    fn db_error(&self) -> Option<&DbErr> {
+        match self {
+            StoreError::Statement { source, .. } | StoreError::Transaction { source, .. } => Some(source),
+            _ => None,
+        }
+    }
     /// A concurrent writer got there first (a unique key it wrote, or PostgreSQL broke a
     /// deadlock between the two); repeating the whole unit of work will see its rows.
     pub fn is_conflict(&self) -> bool {
-        let StoreError::Db(e) = self else { return false };
+        let Some(e) = self.db_error() else { return false };
         if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
             return true;
         }
@@ -36,7 +54,7 @@ impl StoreError {
     /// with a concurrent writer. Repeating the same rows would fail the same way, so intake
     /// quarantines the record that causes it and goes on with the others.
     pub fn is_refusal(&self) -> bool {
-        let StoreError::Db(e) = self else { return false };
+        let Some(e) = self.db_error() else { return false };
         if self.is_conflict() {
             return false;
         }
@@ -62,4 +80,15 @@ fn database_error(e: &DbErr) -> Option<&(dyn sea_orm::sqlx::error::DatabaseError
 /// The SQLite or PostgreSQL code of a database error, if it is one.
 fn database_code(e: &DbErr) -> Option<String> {
     database_error(e).and_then(|d| d.code()).map(|c| c.into_owned())
+}
+
+/// Names the statement a database error came from.
+pub(crate) trait During<T> {
+    fn during(self, table: &'static str, operation: &'static str) -> Result<T, StoreError>;
+}
+
+impl<T> During<T> for Result<T, DbErr> {
+    fn during(self, table: &'static str, operation: &'static str) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError::Statement { table, operation, source })
+    }
 }

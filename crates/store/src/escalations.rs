@@ -8,12 +8,15 @@ use serde::Serialize;
 
 use crate::StoreError;
 use crate::entities::{escalation, task};
-use crate::tasks::TaskRecord;
+use crate::error::During;
+use mend_core::Task;
+
+const TABLE: &str = "escalations";
 
 /// Records an SLA escalation and raises the task's priority; false when it was escalated already.
 pub async fn escalate_task<C: ConnectionTrait>(
     conn: &C,
-    task: &TaskRecord,
+    task: &Task,
     priority_after: i32,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
@@ -24,7 +27,8 @@ pub async fn escalate_task<C: ConnectionTrait>(
         .filter(task::Column::Id.eq(task.task_id.as_uuid()))
         .filter(task::Column::EscalatedAt.is_null())
         .exec(conn)
-        .await?;
+        .await
+        .during(TABLE, "escalate_task")?;
     if raised.rows_affected == 0 {
         return Ok(false);
     }
@@ -40,7 +44,8 @@ pub async fn escalate_task<C: ConnectionTrait>(
         acknowledged_at: Set(None),
     })
     .exec(conn)
-    .await?;
+    .await
+    .during(TABLE, "escalate_task")?;
     Ok(true)
 }
 
@@ -61,7 +66,8 @@ pub async fn open_escalations<C: ConnectionTrait>(conn: &C) -> Result<Vec<Escala
         .filter(escalation::Column::AcknowledgedAt.is_null())
         .order_by_desc(escalation::Column::EscalatedAt)
         .all(conn)
-        .await?;
+        .await
+        .during(TABLE, "open_escalations")?;
     Ok(rows
         .into_iter()
         .map(|m| EscalationRecord {

@@ -3,6 +3,9 @@
 use sea_orm::ConnectionTrait;
 
 use crate::StoreError;
+use crate::error::During;
+
+const TABLE: &str = "database";
 
 /// One rule of the identity graph or of the cases that the data breaks, and on how many rows.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -102,9 +105,12 @@ pub async fn integrity_problems<C: ConnectionTrait>(conn: &C) -> Result<Vec<Inte
     let backend = conn.get_database_backend();
     let mut problems = Vec::new();
     for (check, sql) in INTEGRITY_CHECKS {
-        let row = conn.query_one_raw(sea_orm::Statement::from_string(backend, sql)).await?;
+        let row = conn
+            .query_one_raw(sea_orm::Statement::from_string(backend, sql))
+            .await
+            .during(TABLE, "integrity_problems")?;
         let rows: i64 = match row {
-            Some(row) => row.try_get_by_index(0)?,
+            Some(row) => row.try_get_by_index(0).during(TABLE, "integrity_problems")?,
             None => 0,
         };
         if rows > 0 {

@@ -2,7 +2,7 @@
 //! lease, outcome, counts and cursor.
 
 use chrono::{DateTime, Utc};
-use mend_core::JobRunId;
+use mend_core::{JobCounts, JobOutcome, JobRunId};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
@@ -10,36 +10,42 @@ use serde::Serialize;
 use crate::StoreError;
 use crate::bulk::went_in;
 use crate::entities::job_run;
+use crate::error::During;
+use crate::records::{json_column, word};
+
+const TABLE: &str = "job_runs";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct JobRunRecord {
     pub run_id: JobRunId,
     pub job: String,
     pub scheduled_for: DateTime<Utc>,
-    pub outcome: String,
+    pub outcome: JobOutcome,
     pub triggered_by: String,
     pub instance: Option<String>,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
-    pub counts: serde_json::Value,
+    pub counts: JobCounts,
     #[serde(skip)]
     pub cursor: String,
 }
 
-impl From<job_run::Model> for JobRunRecord {
-    fn from(m: job_run::Model) -> Self {
-        Self {
+impl TryFrom<job_run::Model> for JobRunRecord {
+    type Error = StoreError;
+
+    fn try_from(m: job_run::Model) -> Result<Self, StoreError> {
+        Ok(Self {
             run_id: JobRunId::from_uuid(m.id),
             job: m.job,
             scheduled_for: m.scheduled_for,
-            outcome: m.outcome,
+            outcome: word(TABLE, m.id, &m.outcome)?,
             triggered_by: m.triggered_by,
             instance: m.instance,
             started_at: m.started_at,
             finished_at: m.finished_at,
-            counts: serde_json::from_str(&m.counts).unwrap_or(serde_json::Value::Null),
+            counts: json_column(TABLE, m.id, "counts", &m.counts)?,
             cursor: m.cursor,
-        }
+        })
     }
 }
 
@@ -63,7 +69,7 @@ pub async fn claim_run<C: ConnectionTrait>(conn: &C, claim: RunClaim<'_>) -> Res
         id: Set(id.as_uuid()),
         job: Set(claim.job.to_owned()),
         scheduled_for: Set(claim.scheduled_for),
-        outcome: Set("running".into()),
+        outcome: Set(JobOutcome::Running.as_str().to_owned()),
         instance: Set(Some(claim.instance.to_owned())),
         started_at: Set(claim.now),
         finished_at: Set(None),
@@ -74,7 +80,8 @@ pub async fn claim_run<C: ConnectionTrait>(conn: &C, claim: RunClaim<'_>) -> Res
     })
     .on_conflict_do_nothing()
     .exec_without_returning(conn)
-    .await?;
+    .await
+    .during(TABLE, "claim_run")?;
     if went_in(inserted) {
         return Ok(Some(id));
     }
@@ -82,20 +89,22 @@ pub async fn claim_run<C: ConnectionTrait>(conn: &C, claim: RunClaim<'_>) -> Res
         .filter(job_run::Column::Job.eq(claim.job))
         .filter(job_run::Column::ScheduledFor.eq(claim.scheduled_for))
         .filter(job_run::Column::TriggeredBy.eq("cron"))
-        .filter(job_run::Column::Outcome.eq("running"))
+        .filter(job_run::Column::Outcome.eq(JobOutcome::Running.as_str()))
         .filter(job_run::Column::LeaseExpiresAt.lt(claim.now))
         .one(conn)
-        .await?;
+        .await
+        .during(TABLE, "claim_run")?;
     let Some(stale) = stale else { return Ok(None) };
     let taken = job_run::Entity::update_many()
         .col_expr(job_run::Column::Instance, Expr::value(claim.instance.to_owned()))
         .col_expr(job_run::Column::StartedAt, Expr::value(claim.now))
         .col_expr(job_run::Column::LeaseExpiresAt, Expr::value(claim.lease_until))
         .filter(job_run::Column::Id.eq(stale.id))
-        .filter(job_run::Column::Outcome.eq("running"))
+        .filter(job_run::Column::Outcome.eq(JobOutcome::Running.as_str()))
         .filter(job_run::Column::LeaseExpiresAt.lt(claim.now))
         .exec(conn)
-        .await?;
+        .await
+        .during(TABLE, "claim_run")?;
     Ok((taken.rows_affected == 1).then(|| JobRunId::from_uuid(stale.id)))
 }
 
@@ -103,20 +112,21 @@ pub async fn claim_run<C: ConnectionTrait>(conn: &C, claim: RunClaim<'_>) -> Res
 pub async fn finish_run<C: ConnectionTrait>(
     conn: &C,
     id: JobRunId,
-    outcome: &str,
-    counts: &serde_json::Value,
+    outcome: JobOutcome,
+    counts: &JobCounts,
     cursor: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     job_run::Entity::update_many()
-        .col_expr(job_run::Column::Outcome, Expr::value(outcome))
-        .col_expr(job_run::Column::Counts, Expr::value(counts.to_string()))
+        .col_expr(job_run::Column::Outcome, Expr::value(outcome.as_str()))
+        .col_expr(job_run::Column::Counts, Expr::value(serde_json::to_string(counts).map_err(StoreError::Encode)?))
         .col_expr(job_run::Column::Cursor, Expr::value(cursor))
         .col_expr(job_run::Column::FinishedAt, Expr::value(now))
         .col_expr(job_run::Column::LeaseExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
         .filter(job_run::Column::Id.eq(id.as_uuid()))
         .exec(conn)
-        .await?;
+        .await
+        .during(TABLE, "finish_run")?;
     Ok(())
 }
 
@@ -127,7 +137,8 @@ pub async fn last_occurrence<C: ConnectionTrait>(conn: &C, job: &str) -> Result<
         .filter(job_run::Column::TriggeredBy.eq("cron"))
         .order_by_desc(job_run::Column::ScheduledFor)
         .one(conn)
-        .await?;
+        .await
+        .during(TABLE, "last_occurrence")?;
     Ok(run.map(|r| r.scheduled_for))
 }
 
@@ -135,12 +146,13 @@ pub async fn last_occurrence<C: ConnectionTrait>(conn: &C, job: &str) -> Result<
 pub async fn last_successful_run<C: ConnectionTrait>(conn: &C, job: &str) -> Result<Option<JobRunRecord>, StoreError> {
     let run = job_run::Entity::find()
         .filter(job_run::Column::Job.eq(job))
-        .filter(job_run::Column::Outcome.eq("ok"))
+        .filter(job_run::Column::Outcome.eq(JobOutcome::Ok.as_str()))
         .filter(job_run::Column::Cursor.ne(""))
         .order_by_desc(job_run::Column::Id)
         .one(conn)
-        .await?;
-    Ok(run.map(Into::into))
+        .await
+        .during(TABLE, "last_successful_run")?;
+    run.map(JobRunRecord::try_from).transpose()
 }
 
 /// The latest runs, newest first, optionally of one job.
@@ -153,5 +165,5 @@ pub async fn recent_runs<C: ConnectionTrait>(
     if let Some(job) = job {
         query = query.filter(job_run::Column::Job.eq(job));
     }
-    Ok(query.all(conn).await?.into_iter().map(Into::into).collect())
+    query.all(conn).await.during(TABLE, "recent_runs")?.into_iter().map(JobRunRecord::try_from).collect()
 }

@@ -9,6 +9,9 @@
 use sea_orm::{ConnectionTrait, DbBackend};
 
 use crate::StoreError;
+use crate::error::During;
+
+const TABLE: &str = "customer_identities";
 
 /// What the trigger that keeps a key unique across the tiers says when it refuses one
 /// (migration `m20261127_000005`).
@@ -27,9 +30,10 @@ pub async fn recent_identity_keys<C: ConnectionTrait>(conn: &C) -> Result<usize,
     let sql = "SELECT count(*) AS n FROM customer_identities WHERE settled = 0";
     let row = conn
         .query_one_raw(sea_orm::Statement::from_string(DbBackend::Sqlite, sql))
-        .await?
-        .ok_or_else(|| StoreError::Corrupt("count returned no row".into()))?;
-    let n: i64 = row.try_get("", "n")?;
+        .await
+        .during(TABLE, "recent_identity_keys")?
+        .ok_or_else(|| StoreError::corrupt(TABLE, "count", "the count returned no row"))?;
+    let n: i64 = row.try_get("", "n").during(TABLE, "recent_identity_keys")?;
     Ok(usize::try_from(n).unwrap_or(0))
 }
 
@@ -43,6 +47,8 @@ pub async fn settle_identity_keys<C: ConnectionTrait>(conn: &C) -> Result<(), St
     // in a statement journal, in memory here (temp_store), and this one changes up to the
     // whole settled index. It cannot fail on a key (the trigger keeps keys unique across
     // tiers), and any other failure rolls back the whole transaction anyway.
-    conn.execute_unprepared("UPDATE OR FAIL customer_identities SET settled = 1 WHERE settled = 0").await?;
+    conn.execute_unprepared("UPDATE OR FAIL customer_identities SET settled = 1 WHERE settled = 0")
+        .await
+        .during(TABLE, "settle_identity_keys")?;
     Ok(())
 }

@@ -29,16 +29,14 @@ pub mod push_nonces;
 pub mod quarantine;
 mod records;
 pub mod reports;
+mod rows;
 pub mod tasks;
 pub mod totals;
 pub mod users;
 
 pub use checkpoint::Checkpointer;
-pub use connect::{Backend, Store};
+pub use connect::{Backend, Store, commit, rollback};
 pub use error::StoreError;
-pub use records::{
-    AuditEntry, CaseRecord, ComplaintRecord, CustomerRecord, IdentityRecord, KnownDelivery, KnownIdentity,
-    NewComplaint, NewCustomer, NewIdentity, NewQuarantine,
-};
+pub use records::{AuditEntry, KnownDelivery, KnownIdentity, NewComplaint, NewCustomer, NewIdentity, NewQuarantine};
 /// Units of work span crates (intake runs many batches in one), so callers name the type.
 pub use sea_orm::{ConnectionTrait, DatabaseTransaction};

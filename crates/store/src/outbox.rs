@@ -8,6 +8,9 @@ use serde::Serialize;
 use crate::StoreError;
 use crate::bulk::went_in;
 use crate::entities::outbox;
+use crate::error::During;
+
+const TABLE: &str = "outbox";
 
 /// An email to send, queued once per `dedupe_key`.
 #[derive(Debug, Clone)]
@@ -42,7 +45,8 @@ pub async fn queue_email<C: ConnectionTrait>(
     })
     .on_conflict_do_nothing_on([outbox::Column::DedupeKey])
     .exec_without_returning(conn)
-    .await?;
+    .await
+    .during(TABLE, "queue_email")?;
     Ok(went_in(inserted))
 }
 
@@ -58,7 +62,8 @@ pub struct QueuedEmail {
 
 /// Emails in the outbox, oldest first.
 pub async fn outbox<C: ConnectionTrait>(conn: &C) -> Result<Vec<QueuedEmail>, StoreError> {
-    let rows = outbox::Entity::find().order_by_asc(outbox::Column::CreatedAt).all(conn).await?;
+    let rows =
+        outbox::Entity::find().order_by_asc(outbox::Column::CreatedAt).all(conn).await.during(TABLE, "outbox")?;
     Ok(rows
         .into_iter()
         .map(|m| QueuedEmail {

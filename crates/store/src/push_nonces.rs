@@ -6,6 +6,9 @@ use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use sha2::{Digest, Sha256};
 
 use crate::StoreError;
+use crate::error::During;
+
+const TABLE: &str = "push_nonces";
 
 /// What a nonce was before this push.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +45,8 @@ pub async fn remember<C: ConnectionTrait>(
         format!("DELETE FROM push_nonces WHERE expires_at < {p1}"),
         [now.into()],
     ))
-    .await?;
+    .await
+    .during(TABLE, "remember")?;
     let inserted = conn
         .execute_raw(Statement::from_sql_and_values(
             backend,
@@ -52,7 +56,8 @@ pub async fn remember<C: ConnectionTrait>(
             ),
             [channel.into(), stamp.into(), body_sha256.into(), expires_at.into()],
         ))
-        .await?
+        .await
+        .during(TABLE, "remember")?
         .rows_affected();
     if inserted == 1 {
         return Ok(NonceSeen::New);
@@ -63,8 +68,9 @@ pub async fn remember<C: ConnectionTrait>(
             format!("SELECT body_sha256 FROM push_nonces WHERE channel = {p1} AND stamp = {p2}"),
             [channel.into(), stamp.into()],
         ))
-        .await?
-        .ok_or_else(|| StoreError::Corrupt(format!("push stamp {channel}/{stamp} vanished after a conflict")))?;
-    let stored: String = row.try_get_by_index(0)?;
+        .await
+        .during(TABLE, "remember")?
+        .ok_or_else(|| StoreError::corrupt(TABLE, format_args!("{channel}/{stamp}"), "vanished after a conflict"))?;
+    let stored: String = row.try_get_by_index(0).during(TABLE, "remember")?;
     Ok(if stored == body_sha256 { NonceSeen::SameBody } else { NonceSeen::OtherBody })
 }

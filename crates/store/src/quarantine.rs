@@ -12,7 +12,10 @@ use sha2::{Digest, Sha256};
 
 use crate::bulk::{Cell, Kind, OnConflict, Table};
 use crate::entities::quarantine;
+use crate::error::During;
 use crate::{NewQuarantine, StoreError};
+
+const TABLE: &str = "quarantine";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct QuarantinedRecord {
@@ -129,7 +132,8 @@ pub async fn recorded_ids<C: ConnectionTrait>(
         .filter(quarantine::Column::Fingerprint.is_in(prints.iter().map(|(_, p)| p.clone())))
         .into_tuple()
         .all(conn)
-        .await?;
+        .await
+        .during(TABLE, "recorded_ids")?;
     Ok(prints
         .into_iter()
         .filter_map(|(id, print)| {
@@ -169,12 +173,13 @@ pub async fn list<C: ConnectionTrait>(
         .order_by_desc(quarantine::Column::Id)
         .limit(filter.limit)
         .all(conn)
-        .await?;
+        .await
+        .during(TABLE, "list")?;
     Ok(rows.into_iter().map(Into::into).collect())
 }
 
 pub async fn get<C: ConnectionTrait>(conn: &C, id: QuarantineId) -> Result<Option<QuarantinedRecord>, StoreError> {
-    Ok(quarantine::Entity::find_by_id(id.as_uuid()).one(conn).await?.map(Into::into))
+    Ok(quarantine::Entity::find_by_id(id.as_uuid()).one(conn).await.during(TABLE, "get")?.map(Into::into))
 }
 
 /// Records the outcome of a replay: resolved at `at`, or still failing for `reason`.
@@ -188,7 +193,7 @@ pub async fn record_replay<C: ConnectionTrait>(
         Ok(at) => update.col_expr(quarantine::Column::ResolvedAt, Expr::value(at)),
         Err(reason) => update.col_expr(quarantine::Column::Reason, Expr::value(reason)),
     };
-    update.exec(conn).await?;
+    update.exec(conn).await.during(TABLE, "record_replay")?;
     Ok(())
 }
 
@@ -197,5 +202,5 @@ pub async fn record_replay<C: ConnectionTrait>(
 pub async fn purge<C: ConnectionTrait>(conn: &C, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
     let last_seen = Expr::col(quarantine::Column::LastSeenAt).if_null(Expr::col(quarantine::Column::ReceivedAt));
     let old = Condition::any().add(last_seen.lt(cutoff)).add(quarantine::Column::ResolvedAt.lt(cutoff));
-    Ok(quarantine::Entity::delete_many().filter(old).exec(conn).await?.rows_affected)
+    Ok(quarantine::Entity::delete_many().filter(old).exec(conn).await.during(TABLE, "purge")?.rows_affected)
 }

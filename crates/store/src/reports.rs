@@ -6,6 +6,9 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, Query
 use crate::StoreError;
 use crate::bulk::{self, went_in};
 use crate::entities::report;
+use crate::error::During;
+
+const TABLE: &str = "reports";
 
 /// How many complaints of each category arrived in `[from, until)`.
 pub async fn complaints_per_category<C: ConnectionTrait>(
@@ -19,8 +22,18 @@ pub async fn complaints_per_category<C: ConnectionTrait>(
         bulk::param(backend, 1),
         bulk::param(backend, 2)
     );
-    let rows = conn.query_all_raw(Statement::from_sql_and_values(backend, sql, [from.into(), until.into()])).await?;
-    rows.iter().map(|row| Ok((row.try_get_by_index::<String>(0)?, row.try_get_by_index::<i64>(1)?))).collect()
+    let rows = conn
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, [from.into(), until.into()]))
+        .await
+        .during(TABLE, "complaints_per_category")?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                row.try_get_by_index::<String>(0).during(TABLE, "complaints_per_category")?,
+                row.try_get_by_index::<i64>(1).during(TABLE, "complaints_per_category")?,
+            ))
+        })
+        .collect()
 }
 
 /// Stores a report for a period unless one is there; true when this call stored it.
@@ -40,7 +53,8 @@ pub async fn save_report<C: ConnectionTrait>(
     })
     .on_conflict_do_nothing_on([report::Column::Kind, report::Column::Period])
     .exec_without_returning(conn)
-    .await?;
+    .await
+    .during(TABLE, "save_report")?;
     Ok(went_in(inserted))
 }
 
@@ -53,6 +67,7 @@ pub async fn report<C: ConnectionTrait>(
         .filter(report::Column::Kind.eq(kind))
         .filter(report::Column::Period.eq(period))
         .one(conn)
-        .await?;
+        .await
+        .during(TABLE, "report")?;
     Ok(row.map(|r| serde_json::from_str(&r.body).unwrap_or(serde_json::Value::Null)))
 }

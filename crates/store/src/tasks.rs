@@ -4,71 +4,48 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use mend_core::{CaseId, CustomerId, TaskId};
+use mend_core::{CaseId, CustomerId, Money, Task, TaskId, TaskKind, TaskOutcome, TaskStatus, Temperament};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-use serde::Serialize;
 
 use crate::StoreError;
 use crate::bulk::{self, Cell, Kind, OnConflict, Table, customer_lookup};
 use crate::entities::task;
+use crate::error::During;
+use crate::records::{json_column, word};
 
-/// Statuses of a task that is still to be worked: a case has at most one such task.
-pub const IN_WORK: [&str; 2] = ["open", "claimed"];
+const TABLE: &str = "tasks";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TaskRecord {
-    pub task_id: TaskId,
-    pub case_id: CaseId,
-    /// The case's customer now: a merge of customers moves their cases, and the tasks with
-    /// them. (The task row keeps the customer it was made for.)
-    pub customer_id: Option<CustomerId>,
-    pub kind: String,
-    pub status: String,
-    pub due_at: DateTime<Utc>,
-    pub not_before: Option<DateTime<Utc>>,
-    pub priority: i32,
-    pub priority_reasons: serde_json::Value,
-    pub compensation_limit_fen: i64,
-    pub limit_explanation: String,
-    pub script: String,
-    pub attempt: i32,
-    pub category: String,
-    pub temperament: String,
-    pub temperament_reason: serde_json::Value,
-    pub follows_task_id: Option<TaskId>,
-    pub outcome: Option<serde_json::Value>,
-    pub created_at: DateTime<Utc>,
-    pub completed_at: Option<DateTime<Utc>>,
-    pub escalated_at: Option<DateTime<Utc>>,
-}
+/// Statuses of a task that is still to be worked, as stored: a case has at most one such task.
+const IN_WORK: [&str; 2] = [TaskStatus::IN_WORK[0].as_str(), TaskStatus::IN_WORK[1].as_str()];
 
-impl From<task::Model> for TaskRecord {
-    fn from(m: task::Model) -> Self {
-        let json = |text: &str| serde_json::from_str(text).unwrap_or(serde_json::Value::Null);
-        Self {
+impl TryFrom<task::Model> for Task {
+    type Error = StoreError;
+
+    fn try_from(m: task::Model) -> Result<Self, StoreError> {
+        Ok(Self {
             task_id: TaskId::from_uuid(m.id),
             case_id: CaseId::from_uuid(m.case_id),
             customer_id: m.customer_id.map(CustomerId::from_uuid),
-            kind: m.kind,
-            status: m.status,
+            kind: word(TABLE, m.id, &m.kind)?,
+            status: word(TABLE, m.id, &m.status)?,
+            temperament: word(TABLE, m.id, &m.temperament)?,
+            priority_reasons: json_column(TABLE, m.id, "priority_reasons", &m.priority_reasons)?,
+            temperament_reason: json_column(TABLE, m.id, "temperament_reason", &m.temperament_reason)?,
+            outcome: m.outcome.as_deref().map(|o| json_column(TABLE, m.id, "outcome", o)).transpose()?,
             due_at: m.due_at,
             not_before: m.not_before,
             priority: m.priority,
-            priority_reasons: json(&m.priority_reasons),
-            compensation_limit_fen: m.compensation_limit_fen,
+            compensation_limit: Money::from_fen(m.compensation_limit_fen),
             limit_explanation: m.limit_explanation,
             script: m.script,
             attempt: m.attempt,
             category: m.category,
-            temperament: m.temperament,
-            temperament_reason: json(&m.temperament_reason),
             follows_task_id: m.follows_task_id.map(TaskId::from_uuid),
-            outcome: m.outcome.as_deref().map(json),
             created_at: m.created_at,
             completed_at: m.completed_at,
             escalated_at: m.escalated_at,
-        }
+        })
     }
 }
 
@@ -78,17 +55,17 @@ pub struct NewTask {
     pub id: TaskId,
     pub case_id: CaseId,
     pub customer_id: CustomerId,
-    pub kind: String,
+    pub kind: TaskKind,
     pub due_at: DateTime<Utc>,
     pub not_before: DateTime<Utc>,
     pub priority: i32,
     pub priority_reasons: String,
-    pub compensation_limit_fen: i64,
+    pub compensation_limit: Money,
     pub limit_explanation: String,
     pub script: String,
     pub attempt: i32,
     pub category: String,
-    pub temperament: String,
+    pub temperament: Temperament,
     pub temperament_reason: String,
     pub follows_task_id: Option<TaskId>,
 }
@@ -133,18 +110,18 @@ pub async fn insert_tasks<C: ConnectionTrait>(
             Cell::Uuid(t.id.as_uuid()),
             Cell::Uuid(t.case_id.as_uuid()),
             Cell::Uuid(t.customer_id.as_uuid()),
-            Cell::Text(Some(&t.kind)),
-            Cell::Text(Some("open")),
+            Cell::Text(Some(t.kind.as_str())),
+            Cell::Text(Some(TaskStatus::Open.as_str())),
             Cell::Time(Some(t.due_at)),
             Cell::Time(Some(t.not_before)),
             Cell::Int(Some(i64::from(t.priority))),
             Cell::Text(Some(&t.priority_reasons)),
-            Cell::Int(Some(t.compensation_limit_fen)),
+            Cell::Int(Some(t.compensation_limit.fen())),
             Cell::Text(Some(&t.limit_explanation)),
             Cell::Text(Some(&t.script)),
             Cell::Int(Some(i64::from(t.attempt))),
             Cell::Text(Some(&t.category)),
-            Cell::Text(Some(&t.temperament)),
+            Cell::Text(Some(t.temperament.as_str())),
             Cell::Text(Some(&t.temperament_reason)),
             Cell::NullableUuid(t.follows_task_id.map(TaskId::as_uuid)),
             Cell::Time(Some(now)),
@@ -152,7 +129,7 @@ pub async fn insert_tasks<C: ConnectionTrait>(
         ]
     });
     match TASKS.insert(backend, rows)? {
-        Some(statement) => Ok(conn.execute_raw(statement).await?.rows_affected()),
+        Some(statement) => Ok(conn.execute_raw(statement).await.during(TABLE, "insert_tasks")?.rows_affected()),
         None => Ok(0),
     }
 }
@@ -160,8 +137,14 @@ pub async fn insert_tasks<C: ConnectionTrait>(
 async fn task_records<C: ConnectionTrait>(
     conn: &C,
     query: sea_orm::Select<task::Entity>,
-) -> Result<Vec<TaskRecord>, StoreError> {
-    let mut records: Vec<TaskRecord> = query.all(conn).await?.into_iter().map(Into::into).collect();
+) -> Result<Vec<Task>, StoreError> {
+    let mut records: Vec<Task> = query
+        .all(conn)
+        .await
+        .during(TABLE, "task_records")?
+        .into_iter()
+        .map(Task::try_from)
+        .collect::<Result<_, _>>()?;
     if records.is_empty() {
         return Ok(records);
     }
@@ -177,7 +160,7 @@ async fn task_records<C: ConnectionTrait>(
     };
     let sql = format!("SELECT {} FROM cases WHERE id {}", bulk::json_rows(backend, columns), bulk::in_ids(backend, 1));
     let rows: Vec<(uuid::Uuid, uuid::Uuid)> =
-        bulk::query_json(conn, &sql, vec![bulk::id_param(backend, case_ids)?]).await?;
+        bulk::query_json(conn, TABLE, "task_records", &sql, vec![bulk::id_param(backend, case_ids)?]).await?;
     let owners: HashMap<uuid::Uuid, uuid::Uuid> = rows.into_iter().collect();
     for record in &mut records {
         if let Some(owner) = owners.get(&record.case_id.as_uuid()) {
@@ -188,7 +171,7 @@ async fn task_records<C: ConnectionTrait>(
 }
 
 /// Every task of these cases, any status, oldest first.
-pub async fn tasks_of_cases<C: ConnectionTrait>(conn: &C, ids: &[CaseId]) -> Result<Vec<TaskRecord>, StoreError> {
+pub async fn tasks_of_cases<C: ConnectionTrait>(conn: &C, ids: &[CaseId]) -> Result<Vec<Task>, StoreError> {
     let cases = bulk::id_filter(conn.get_database_backend(), "case_id", ids.iter().map(|c| c.as_uuid()))?;
     let query = task::Entity::find().filter(cases).order_by_asc(task::Column::CreatedAt);
     task_records(conn, query).await
@@ -216,7 +199,7 @@ pub async fn call_times<C: ConnectionTrait>(
              AND t.status <> 'cancelled' AND COALESCE(t.completed_at, t.not_before, t.due_at) >= ?2"
         }
     };
-    customer_lookup(conn, sql, customers, since).await
+    customer_lookup(conn, TABLE, "call_times", sql, customers, since).await
 }
 
 /// Tasks finished (done) in `(after, until]`, oldest first.
@@ -224,17 +207,17 @@ pub async fn tasks_completed_between<C: ConnectionTrait>(
     conn: &C,
     after: DateTime<Utc>,
     until: DateTime<Utc>,
-) -> Result<Vec<TaskRecord>, StoreError> {
+) -> Result<Vec<Task>, StoreError> {
     let query = task::Entity::find()
         .filter(task::Column::CompletedAt.gt(after))
         .filter(task::Column::CompletedAt.lte(until))
-        .filter(task::Column::Status.eq("done"))
+        .filter(task::Column::Status.eq(TaskStatus::Done.as_str()))
         .order_by_asc(task::Column::CompletedAt);
     task_records(conn, query).await
 }
 
 /// Tasks in work whose due time passed before `before` and that no one escalated yet.
-pub async fn overdue_tasks<C: ConnectionTrait>(conn: &C, before: DateTime<Utc>) -> Result<Vec<TaskRecord>, StoreError> {
+pub async fn overdue_tasks<C: ConnectionTrait>(conn: &C, before: DateTime<Utc>) -> Result<Vec<Task>, StoreError> {
     let query = task::Entity::find()
         .filter(task::Column::Status.is_in(IN_WORK))
         .filter(task::Column::DueAt.lt(before))
@@ -247,12 +230,12 @@ pub async fn overdue_tasks<C: ConnectionTrait>(conn: &C, before: DateTime<Utc>) 
 pub async fn complete_task<C: ConnectionTrait>(
     conn: &C,
     id: TaskId,
-    outcome: &serde_json::Value,
+    outcome: &TaskOutcome,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
     let done = task::Entity::update_many()
-        .col_expr(task::Column::Status, Expr::value("done"))
-        .col_expr(task::Column::Outcome, Expr::value(outcome.to_string()))
+        .col_expr(task::Column::Status, Expr::value(TaskStatus::Done.as_str()))
+        .col_expr(task::Column::Outcome, Expr::value(serde_json::to_string(outcome).map_err(StoreError::Encode)?))
         .col_expr(task::Column::CompletedAt, Expr::value(now))
         .col_expr(task::Column::UpdatedAt, Expr::value(now))
         .col_expr(task::Column::ClaimedBy, Expr::value(Option::<uuid::Uuid>::None))
@@ -260,7 +243,8 @@ pub async fn complete_task<C: ConnectionTrait>(
         .filter(task::Column::Id.eq(id.as_uuid()))
         .filter(task::Column::Status.is_in(IN_WORK))
         .exec(conn)
-        .await?;
+        .await
+        .during(TABLE, "complete_task")?;
     Ok(done.rows_affected == 1)
 }
 
@@ -269,7 +253,7 @@ pub async fn tasks_page<C: ConnectionTrait>(
     conn: &C,
     after: Option<TaskId>,
     limit: u64,
-) -> Result<Vec<TaskRecord>, StoreError> {
+) -> Result<Vec<Task>, StoreError> {
     let mut query = task::Entity::find().order_by_asc(task::Column::Id).limit(limit);
     if let Some(after) = after {
         query = query.filter(task::Column::Id.gt(after.as_uuid()));

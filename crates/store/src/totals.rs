@@ -6,6 +6,9 @@ use serde::Serialize;
 
 use crate::StoreError;
 use crate::entities::{case, complaint, customer, quarantine};
+use crate::error::During;
+
+const TABLE: &str = "database";
 
 /// Row counts of the main tables, for summaries and health pages.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -21,13 +24,18 @@ pub struct Totals {
 
 pub async fn totals<C: ConnectionTrait>(conn: &C) -> Result<Totals, StoreError> {
     Ok(Totals {
-        customers: customer::Entity::find().count(conn).await?,
-        complaints: complaint::Entity::find().count(conn).await?,
-        cases: case::Entity::find().filter(case::Column::Status.ne(CaseStatus::Merged.as_str())).count(conn).await?,
+        customers: customer::Entity::find().count(conn).await.during(TABLE, "totals")?,
+        complaints: complaint::Entity::find().count(conn).await.during(TABLE, "totals")?,
+        cases: case::Entity::find()
+            .filter(case::Column::Status.ne(CaseStatus::Merged.as_str()))
+            .count(conn)
+            .await
+            .during(TABLE, "totals")?,
         merged_cases: case::Entity::find()
             .filter(case::Column::Status.eq(CaseStatus::Merged.as_str()))
             .count(conn)
-            .await?,
-        quarantined: quarantine::Entity::find().count(conn).await?,
+            .await
+            .during(TABLE, "totals")?,
+        quarantined: quarantine::Entity::find().count(conn).await.during(TABLE, "totals")?,
     })
 }

@@ -7,6 +7,10 @@ use serde::Serialize;
 
 use crate::StoreError;
 use crate::entities::user;
+use crate::error::During;
+use crate::records::word;
+
+const TABLE: &str = "users";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UserRecord {
@@ -24,7 +28,7 @@ impl TryFrom<user::Model> for UserRecord {
         Ok(Self {
             user_id: UserId::from_uuid(m.id),
             name: m.name,
-            role: m.role.parse().map_err(StoreError::Corrupt)?,
+            role: word(TABLE, m.id, &m.role)?,
             team: m.team,
             active: m.active,
         })
@@ -56,7 +60,8 @@ pub async fn insert<C: ConnectionTrait>(conn: &C, new: NewUser) -> Result<UserRe
         created_at: Set(new.created_at),
     }
     .insert(conn)
-    .await?;
+    .await
+    .during(TABLE, "insert")?;
     UserRecord::try_from(model)
 }
 
@@ -66,6 +71,7 @@ pub async fn by_token_hash<C: ConnectionTrait>(conn: &C, token_hash: &str) -> Re
         .filter(user::Column::TokenHash.eq(token_hash))
         .filter(user::Column::Active.eq(true))
         .one(conn)
-        .await?;
+        .await
+        .during(TABLE, "by_token_hash")?;
     found.map(UserRecord::try_from).transpose()
 }

@@ -2,8 +2,8 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
+use mend_core::Case;
 use mend_core::{CaseId, ComplaintId};
-use mend_store::CaseRecord;
 use mend_store::cases::{CaseDetail, case_detail};
 use serde::Deserialize;
 
@@ -33,7 +33,7 @@ pub async fn merge(
     user: CurrentUser,
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<CaseRecord>, ApiError> {
+) -> Result<Json<Case>, ApiError> {
     let into: CaseId = super::parse_id(&id, "case")?;
     let request: MergeRequest = super::json_body(body)?;
     let actor = format!("user:{}", user.0.name);
@@ -54,7 +54,7 @@ pub async fn split(
     user: CurrentUser,
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(axum::http::StatusCode, Json<CaseRecord>), ApiError> {
+) -> Result<(axum::http::StatusCode, Json<Case>), ApiError> {
     let case: CaseId = super::parse_id(&id, "case")?;
     let request: SplitRequest = super::json_body(body)?;
     let actor = format!("user:{}", user.0.name);
@@ -78,7 +78,7 @@ pub async fn close(
     user: CurrentUser,
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<CaseRecord>, ApiError> {
+) -> Result<Json<Case>, ApiError> {
     let case: CaseId = super::parse_id(&id, "case")?;
     let request: CloseRequest = super::json_body(body)?;
     let actor = format!("user:{}", user.0.name);
