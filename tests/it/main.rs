@@ -11,3 +11,4 @@ mod identity;
 mod import;
 mod readme;
 mod schedule;
+mod store;

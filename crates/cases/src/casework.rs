@@ -91,7 +91,7 @@ impl Intake {
             cases: [into, from].iter().map(|id| stored(&working, *id)).collect(),
             ..BatchWrite::default()
         };
-        write.encode(store.backend(), now)?.execute(&tx).await?;
+        store.write_batch(&tx, write.encode(store.backend(), now)?).await?;
         audit(&tx, actor, "case.merged", into, json!({"merged": from}), now).await?;
         mend_store::commit(tx).await?;
         Ok(stored(&working, into))
@@ -156,7 +156,7 @@ impl Intake {
         self.recount(&mut original, &staying, now);
         self.recount(&mut split, &moving, now);
         let write = BatchWrite { cases: vec![original, split.clone()], ..BatchWrite::default() };
-        write.encode(store.backend(), now)?.execute(&tx).await?;
+        store.write_batch(&tx, write.encode(store.backend(), now)?).await?;
         let moved: Vec<ComplaintId> = moving.iter().map(|c| c.complaint_id).collect();
         audit(
             &tx,
@@ -191,10 +191,8 @@ impl Intake {
         case.status = CaseStatus::Closed;
         case.closed_at = Some(now);
         case.updated_at = now;
-        BatchWrite { cases: vec![case.clone()], ..BatchWrite::default() }
-            .encode(store.backend(), now)?
-            .execute(&tx)
-            .await?;
+        let write = BatchWrite { cases: vec![case.clone()], ..BatchWrite::default() };
+        store.write_batch(&tx, write.encode(store.backend(), now)?).await?;
         audit(&tx, actor, "case.closed", case_id, json!({"reason": reason}), now).await?;
         mend_store::commit(tx).await?;
         Ok(case)
@@ -236,7 +234,7 @@ impl Intake {
             merged: decision.write.customer_merges.iter().map(|m| m.merged).collect(),
             linked: decision.write.identities.iter().map(|i| i.key.clone()).collect(),
         };
-        decision.write.encode(store.backend(), now)?.execute(&tx).await?;
+        store.write_batch(&tx, decision.write.encode(store.backend(), now)?).await?;
         mend_store::commit(tx).await?;
         Ok(report)
     }
@@ -347,10 +345,8 @@ impl Intake {
             changed.push(target);
         }
         let case_owners = changed.iter().filter(|c| c.customer_id == restored).map(|c| (c.id, restored)).collect();
-        BatchWrite { cases: changed, case_owners, ..BatchWrite::default() }
-            .encode(store.backend(), now)?
-            .execute(&tx)
-            .await?;
+        let write = BatchWrite { cases: changed, case_owners, ..BatchWrite::default() };
+        store.write_batch(&tx, write.encode(store.backend(), now)?).await?;
         let report = UnmergeReport {
             merge_id: merge.merge_id,
             survivor_id: survivor,

@@ -6,7 +6,6 @@
 //! complaints of the same batch — and the resulting [`BatchWrite`] is written in one go.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rustc_hash::FxHashSet as HashSet;
 
@@ -16,7 +15,6 @@ use mend_core::{
     QuarantineId, Quarantined,
 };
 use mend_store::batch::{BatchWrite, CustomerMergeWrite};
-use mend_store::key_tiers;
 use mend_store::{DatabaseTransaction, NewComplaint, NewCustomer, NewIdentity, NewQuarantine, Store};
 use serde::Serialize;
 use tracing::{debug, info, warn};
@@ -138,9 +136,6 @@ pub struct Intake {
     policy: GroupingPolicy,
     /// Time zone given to new customers (contact hours are evaluated in it).
     default_timezone: chrono_tz::Tz,
-    /// Identity keys linked since this process last settled SQLite's recent keys (see
-    /// [`mend_store::key_tiers`]); shared by clones, which write to the same database.
-    unsettled_keys: Arc<AtomicUsize>,
 }
 
 impl Intake {
@@ -153,15 +148,7 @@ impl Intake {
         default_timezone: chrono_tz::Tz,
     ) -> Self {
         let featurizer = Featurizer::new(noise_phrases, &classifier.phrases());
-        Self { classifier, featurizer, policy, default_timezone, unsettled_keys: Arc::default() }
-    }
-
-    /// Counts the identity keys a write links; true once [`key_tiers::SETTLE_AFTER_KEYS`] have
-    /// gathered, and the count starts over. Keys linked before the process started are not
-    /// counted, so the recent tier may hold up to twice the threshold after a restart.
-    pub(crate) fn keys_due_to_settle(&self, linked: usize) -> bool {
-        let gathered = self.unsettled_keys.fetch_add(linked, Ordering::Relaxed) + linked;
-        gathered >= key_tiers::SETTLE_AFTER_KEYS && self.unsettled_keys.swap(0, Ordering::Relaxed) > 0
+        Self { classifier, featurizer, policy, default_timezone }
     }
 
     pub fn featurizer(&self) -> &Featurizer {
@@ -282,12 +269,7 @@ impl Intake {
         let mut working = WorkingSet::default();
         working.load(tx, deliveries, &self.policy).await?;
         let Decision { write, mut report } = self.decide(deliveries, readings.get().await?, &mut working, now);
-        let encoded = write.encode(store.backend(), now)?;
-        let settle = self.keys_due_to_settle(encoded.new_identity_keys());
-        encoded.execute(tx).await?;
-        if settle {
-            key_tiers::settle_identity_keys(tx).await?;
-        }
+        store.write_batch(tx, write.encode(store.backend(), now)?).await?;
         if !write.quarantine.is_empty() {
             // A payload refused before counts on the record it has: answer with that one's id.
             for (made, recorded) in mend_store::quarantine::recorded_ids(tx, &write.quarantine).await? {
@@ -878,19 +860,5 @@ mod tests {
         let expected: BTreeSet<BTreeSet<String>> =
             [vec!["m0", "m1", "m3"], vec!["m2"]].iter().map(|c| c.iter().map(|s| s.to_string()).collect()).collect();
         assert_eq!(partition(&complaints(&specs)), expected);
-    }
-
-    /// Settling is due once the threshold's worth of keys has gathered, across writes and
-    /// clones, and the count then starts over.
-    #[test]
-    fn keys_are_due_to_settle_once_enough_have_gathered() {
-        let intake = intake();
-        let clone = intake.clone();
-        let half = key_tiers::SETTLE_AFTER_KEYS / 2;
-        assert!(!intake.keys_due_to_settle(half));
-        assert!(!intake.keys_due_to_settle(0));
-        assert!(clone.keys_due_to_settle(half), "the clone shares the count");
-        assert!(!intake.keys_due_to_settle(half), "the count started over");
-        assert!(intake.keys_due_to_settle(key_tiers::SETTLE_AFTER_KEYS));
     }
 }

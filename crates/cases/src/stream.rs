@@ -2,39 +2,26 @@
 //! the backend allows.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use mend_core::Delivery;
 use mend_store::batch::EncodedWrite;
-use mend_store::key_tiers;
-use mend_store::{Backend, Checkpointer, DatabaseTransaction, Store, StoreError};
+use mend_store::{BulkWriter, DatabaseTransaction, Hold, Store, StoreError};
 
 use crate::intake::Readings;
 use crate::working_set::WorkingSet;
 use crate::{CasesError, Intake, IntakeReport};
 
-/// How long one SQLite transaction may go on taking batches before it commits and lets other
-/// writers (`mend serve`) in. A SQLite commit writes every page the transaction dirtied to the
-/// WAL, and a batch of complaints dirties pages all over the case and identity indexes, so
-/// committing every two seconds rather than once per batch saves most of that work (and
-/// halves the time of a 1,000,000-line import against one second, see BENCHMARKS.md).
-const SQLITE_HOLD: Duration = Duration::from_secs(2);
-
-/// How many deliveries one SQLite transaction may carry before it commits: the working set
-/// remembers every case and key the transaction touched, so this bounds the import's memory.
-const SQLITE_HOLD_DELIVERIES: usize = 12_000;
-
 /// Feeds batches to [`Intake`] one after the other.
 ///
-/// On both backends a batch's texts are read on another thread while its cases load. On
-/// PostgreSQL each batch is its own transaction: concurrent writers lock customers row by row,
-/// and a batch retries on conflict. On SQLite, where one writer holds the database at a time
-/// anyway, a transaction carries batches for up to [`SQLITE_HOLD`] (and [`SQLITE_HOLD_DELIVERIES`]) and is pipelined: while the
-/// database writes batch *n*, another thread decides batch *n + 1* from the transaction's
-/// [`WorkingSet`], which knows everything decided so far, written or not. Its write-ahead log
-/// is copied into the database file by a [`Checkpointer`] beside the transactions, not inside
-/// their commits; [`IntakeStream::finish`] ends that.
+/// A batch's texts are read on another thread while its cases load. How batches meet
+/// transactions is the store's [`BulkWriter`]'s call. Without a [`Hold`] (PostgreSQL) each
+/// batch is its own transaction: concurrent writers lock customers row by row, and a batch
+/// retries on conflict. With one (SQLite, one writer at a time anyway), a transaction carries
+/// batches for that long and is pipelined: while the database writes batch *n*, another
+/// thread decides batch *n + 1* from the transaction's [`WorkingSet`], which knows everything
+/// decided so far, written or not. [`IntakeStream::finish`] ends the writer's run.
 ///
 /// Reports come back final, once the transaction that carried their batch committed: from
 /// [`IntakeStream::record`] when it commits, or from [`IntakeStream::commit`] and
@@ -45,18 +32,9 @@ const SQLITE_HOLD_DELIVERIES: usize = 12_000;
 pub struct IntakeStream<'a> {
     intake: Arc<Intake>,
     store: &'a Store,
+    writer: BulkWriter<'a>,
     open: Option<OpenTransaction>,
-    /// Deliveries recorded, and how many there were when statistics were last refreshed.
-    recorded: usize,
-    analyzed_at: usize,
-    /// SQLite's log is copied into the database file beside the stream's transactions, not
-    /// inside their commits (started with the first transaction).
-    checkpoints: Option<Checkpointer>,
 }
-
-/// Planner statistics are refreshed after this many deliveries, and again each time the
-/// stream has doubled what it recorded: a handful of `ANALYZE`s for any import size.
-const FIRST_ANALYZE: usize = 5_000;
 
 struct OpenTransaction {
     tx: DatabaseTransaction,
@@ -65,16 +43,13 @@ struct OpenTransaction {
     working: WorkingSet,
     /// The last batch's statements, executed while the next batch is decided.
     pending: Option<EncodedWrite>,
-    /// Whether SQLite's recent identity keys are settled before the commit
-    /// ([`mend_store::key_tiers`]).
-    settle_keys: bool,
     /// The batches carried and what was decided for them, final once the transaction commits.
     batches: Vec<(Arc<Vec<Delivery>>, IntakeReport)>,
 }
 
 impl<'a> IntakeStream<'a> {
     pub fn new(intake: Arc<Intake>, store: &'a Store) -> Self {
-        Self { intake, store, open: None, recorded: 0, analyzed_at: 0, checkpoints: None }
+        Self { intake, store, writer: store.bulk_writer(), open: None }
     }
 
     /// Records a batch; answers the reports this call made final (none while the transaction
@@ -86,27 +61,18 @@ impl<'a> IntakeStream<'a> {
     ) -> Result<Vec<IntakeReport>, CasesError> {
         let deliveries = Arc::new(deliveries);
         let mut readings = Readings::start(&self.intake, &deliveries);
-        self.recorded += deliveries.len();
-        if self.store.backend() == Backend::Postgres {
-            let report = self.intake.record_read(self.store, &deliveries, &mut readings, now).await?;
-            if self.recorded >= FIRST_ANALYZE.max(2 * self.analyzed_at) {
-                self.store.refresh_statistics().await?;
-                self.analyzed_at = self.recorded;
-            }
-            return Ok(vec![report]);
-        }
-        if self.checkpoints.is_none() {
-            self.checkpoints = self.store.background_checkpoints().await?;
-        }
+        self.writer.wrote(deliveries.len()).await?;
+        let Some(hold) = self.writer.hold() else {
+            return Ok(vec![self.intake.record_read(self.store, &deliveries, &mut readings, now).await?]);
+        };
         let mut open = match self.open.take() {
             Some(open) => open,
             None => OpenTransaction {
-                tx: self.store.begin_write().await?,
+                tx: self.writer.begin().await?,
                 opened: Instant::now(),
                 deliveries: 0,
                 working: WorkingSet::default(),
                 pending: None,
-                settle_keys: false,
                 batches: Vec::new(),
             },
         };
@@ -118,7 +84,8 @@ impl<'a> IntakeStream<'a> {
             }
             Err(e) => return Err(e),
         }
-        if open.opened.elapsed() >= SQLITE_HOLD || open.deliveries >= SQLITE_HOLD_DELIVERIES {
+        let Hold { time, deliveries } = hold;
+        if open.opened.elapsed() >= time || open.deliveries >= deliveries {
             self.write_and_commit(open, now).await
         } else {
             self.open = Some(open);
@@ -151,7 +118,7 @@ impl<'a> IntakeStream<'a> {
         });
         let write_previous = async {
             match open.pending.take() {
-                Some(write) => write.execute(&open.tx).await,
+                Some(write) => self.store.write_batch(&open.tx, write).await,
                 None => Ok(()),
             }
         };
@@ -159,9 +126,7 @@ impl<'a> IntakeStream<'a> {
         written?;
         let (working, report, encoded) = decided.map_err(|e| CasesError::Worker(e.to_string()))?;
         open.working = working;
-        let encoded = encoded?;
-        open.settle_keys |= self.intake.keys_due_to_settle(encoded.new_identity_keys());
-        open.pending = Some(encoded);
+        open.pending = Some(encoded?);
         open.deliveries += report.outcomes.len();
         Ok(report)
     }
@@ -194,13 +159,10 @@ impl<'a> IntakeStream<'a> {
         }
     }
 
-    /// Commits what is open and hands log checkpoints back to commits; answers the reports
-    /// that made final.
+    /// Commits what is open and ends the writer's run; answers the reports that made final.
     pub async fn finish(mut self, now: DateTime<Utc>) -> Result<Vec<IntakeReport>, CasesError> {
         let reports = self.commit(now).await?;
-        if let Some(checkpoints) = self.checkpoints.take() {
-            checkpoints.finish().await?;
-        }
+        self.writer.finish().await?;
         Ok(reports)
     }
 
@@ -209,26 +171,16 @@ impl<'a> IntakeStream<'a> {
         mut open: OpenTransaction,
         now: DateTime<Utc>,
     ) -> Result<Vec<IntakeReport>, CasesError> {
-        match Self::write_pending(&mut open).await {
-            Ok(()) => {}
-            Err(CasesError::Store(e)) if e.is_refusal() => return self.record_again(open, &e, now).await,
-            Err(e) => return Err(e),
+        if let Some(write) = open.pending.take()
+            && let Err(e) = self.store.write_batch(&open.tx, write).await
+        {
+            return match e.is_refusal() {
+                true => self.record_again(open, &e, now).await,
+                false => Err(e.into()),
+            };
         }
         let reports = open.batches.into_iter().map(|(_, report)| report).collect();
-        mend_store::commit(open.tx).await?;
-        if let Some(checkpoints) = &mut self.checkpoints {
-            checkpoints.after_commit().await?;
-        }
+        self.writer.commit(open.tx).await?;
         Ok(reports)
-    }
-
-    async fn write_pending(open: &mut OpenTransaction) -> Result<(), CasesError> {
-        if let Some(write) = open.pending.take() {
-            write.execute(&open.tx).await?;
-        }
-        if open.settle_keys {
-            key_tiers::settle_identity_keys(&open.tx).await?;
-        }
-        Ok(())
     }
 }

@@ -12,7 +12,7 @@ use mend_core::{
 };
 use mend_store::callbacks::SweepScope;
 use mend_store::tasks::NewTask;
-use mend_store::{Backend, Store, StoreError};
+use mend_store::{Store, StoreError};
 use mend_store::{budgets, callbacks, compensations, tasks};
 use serde::Serialize;
 use serde_json::json;
@@ -289,19 +289,14 @@ pub(crate) async fn generate_callbacks(
     // SQLite has one writer at a time. PostgreSQL writes groups side by side: they lock
     // disjoint customers (chunks never share one), each in ascending order, so they neither
     // wait for nor deadlock with each other.
-    let writers = match store.backend() {
-        Backend::Sqlite => 1,
-        Backend::Postgres => POSTGRES_WRITERS,
-    };
+    let writers = store.parallel_writers();
     let groups = Mutex::new(chunks.chunks(CHUNKS_PER_TRANSACTION));
     let workers = (0..writers).map(|_| work_through(store, planner, &groups, &budget, now));
     let mut total = GenerationCounts::default();
     for counts in futures::future::try_join_all(workers).await? {
         total.add(&counts);
     }
-    if total.tasks_created >= MANY_TASKS {
-        store.refresh_task_statistics().await?;
-    }
+    store.wrote_tasks(total.tasks_created).await?;
     Ok(total)
 }
 
@@ -327,12 +322,6 @@ async fn work_through(
         }
     }
 }
-
-/// A sweep that creates this many tasks brings the planner's statistics of tasks up to date.
-const MANY_TASKS: u64 = 10_000;
-
-/// Transactions a PostgreSQL sweep runs side by side.
-const POSTGRES_WRITERS: usize = 2;
 
 /// `cases` ordered by customer and cut into chunks of about `size`, never between two cases of
 /// one customer.

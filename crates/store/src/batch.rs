@@ -11,9 +11,9 @@ use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use crate::audit::{AUDIT_EVENTS, merge_audit_cells};
 use crate::bulk;
 use crate::cases::{CASES, CaseRow};
-use crate::complaints::{COMPLAINTS, complaint_cells};
+use crate::complaints::{COMPLAINTS, ComplaintRow};
 use crate::customer_merges::{MERGES, merge_cells};
-use crate::customers::{CUSTOMERS, IDENTITIES, customer_cells, fill_customer_details, identity_cells};
+use crate::customers::{CUSTOMERS, CustomerRow, IDENTITIES, IdentityRow, fill_customer_details};
 use crate::error::During;
 use crate::{Backend, NewComplaint, NewCustomer, NewIdentity, NewQuarantine, StoreError};
 
@@ -69,12 +69,14 @@ impl BatchWrite<'_> {
     pub fn encode(&self, backend: Backend, now: DateTime<Utc>) -> Result<EncodedWrite, StoreError> {
         let backend = backend.db_backend();
         let mut statements = Vec::new();
-        statements.extend(CUSTOMERS.insert(backend, self.customers.iter().map(customer_cells))?);
+        let customers: Vec<CustomerRow> = self.customers.iter().map(CustomerRow::from).collect();
+        statements.extend(CUSTOMERS.insert(backend, customers.iter().map(CustomerRow::cells))?);
         statements.extend(self.merge_statements(backend, now)?);
         for (id, details) in &self.customer_details {
             statements.push(fill_customer_details(backend, *id, details, now));
         }
-        statements.extend(IDENTITIES.insert(backend, self.identities.iter().map(identity_cells))?);
+        let identities: Vec<IdentityRow> = self.identities.iter().map(IdentityRow::from).collect();
+        statements.extend(IDENTITIES.insert(backend, identities.iter().map(IdentityRow::cells))?);
         let cases: Vec<CaseRow> = self.cases.iter().map(CaseRow::from).collect();
         statements.extend(CASES.insert(backend, cases.iter().map(CaseRow::cells))?);
         let owners: Vec<(uuid::Uuid, uuid::Uuid)> =
@@ -85,7 +87,8 @@ impl BatchWrite<'_> {
             &owners,
             now,
         )?);
-        statements.extend(COMPLAINTS.insert(backend, self.complaints.iter().map(complaint_cells))?);
+        let complaints: Vec<ComplaintRow> = self.complaints.iter().map(ComplaintRow::from).collect();
+        statements.extend(COMPLAINTS.insert(backend, complaints.iter().map(ComplaintRow::cells))?);
         statements.extend(crate::quarantine::insert(backend, &self.quarantine)?);
         Ok(EncodedWrite { statements, new_identity_keys: self.identities.len() })
     }
@@ -168,11 +171,11 @@ fn chain_ends(steps: &[(uuid::Uuid, uuid::Uuid)]) -> Vec<(uuid::Uuid, uuid::Uuid
 
 impl EncodedWrite {
     /// How many identity keys the write links for the first time.
-    pub fn new_identity_keys(&self) -> usize {
+    pub(crate) fn new_identity_keys(&self) -> usize {
         self.new_identity_keys
     }
 
-    pub async fn execute<C: ConnectionTrait>(self, conn: &C) -> Result<(), StoreError> {
+    pub(crate) async fn execute<C: ConnectionTrait>(self, conn: &C) -> Result<(), StoreError> {
         for statement in self.statements {
             conn.execute_raw(statement).await.during(TABLE, "execute")?;
         }

@@ -20,6 +20,7 @@ pub(crate) type Time = DateTime<Utc>;
 
 stored_row! {
     /// A case as the `cases` table holds it; [`Case`] is what it means.
+    #[derive(serde::Deserialize)]
     pub(crate) struct CaseRow in "cases" {
         id: uuid::Uuid,
         customer_id: uuid::Uuid,

@@ -4,8 +4,9 @@ use mend_core::{CaseId, Channel, ComplaintId, CustomerId, StoredComplaint};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder};
 
-use crate::bulk::{self, Cell, Kind, OnConflict, Table};
+use crate::bulk::{self, OnConflict, Table};
 use crate::entities::complaint;
+use crate::rows::{Flag, stored_row};
 use crate::{KnownDelivery, NewComplaint, StoreError};
 
 use crate::cases::Time;
@@ -60,47 +61,51 @@ pub async fn find_deliveries<C: ConnectionTrait>(
         .collect())
 }
 
-pub(crate) const COMPLAINTS: Table = Table {
-    name: "complaints",
-    columns: &[
-        ("id", Kind::Uuid, false),
-        ("channel", Kind::Text, false),
-        ("source_id", Kind::Text, false),
-        ("customer_id", Kind::Uuid, false),
-        ("case_id", Kind::Uuid, false),
-        ("received_at", Kind::Time, false),
-        ("text", Kind::Text, false),
-        ("category", Kind::Text, false),
-        ("category_source", Kind::Text, false),
-        ("satisfaction", Kind::Int, true),
-        ("formal_complaint", Kind::Bool, false),
-        ("raw_payload", Kind::Text, false),
-        ("grouping_reason", Kind::Text, false),
-        ("ingested_at", Kind::Time, false),
-        ("customer_keys", Kind::Text, false),
-    ],
-    on_conflict: OnConflict::Fail,
-};
+stored_row! {
+    /// A complaint as the `complaints` table holds it, borrowed from the batch that writes it.
+    pub(crate) struct ComplaintRow<'a> in "complaints" {
+        id: uuid::Uuid,
+        channel: &'a str,
+        source_id: &'a str,
+        customer_id: uuid::Uuid,
+        case_id: uuid::Uuid,
+        received_at: Time,
+        text: &'a str,
+        category: &'a str,
+        category_source: &'a str,
+        satisfaction: Option<i64>,
+        formal_complaint: Flag,
+        raw_payload: &'a str,
+        grouping_reason: &'a str,
+        ingested_at: Time,
+        customer_keys: &'a str,
+    }
+}
 
-pub(crate) fn complaint_cells<'a>(n: &'a NewComplaint<'_>) -> Vec<Cell<'a>> {
-    let c = n.complaint;
-    vec![
-        Cell::Uuid(n.id.as_uuid()),
-        Cell::Text(Some(c.channel.as_str())),
-        Cell::Text(Some(&c.source_id)),
-        Cell::Uuid(n.customer_id.as_uuid()),
-        Cell::Uuid(n.case_id.as_uuid()),
-        Cell::Time(Some(c.received_at)),
-        Cell::Text(Some(&c.text)),
-        Cell::Text(Some(&n.category)),
-        Cell::Text(Some(n.category_source.as_str())),
-        Cell::Int(c.satisfaction.map(|s| i64::from(s.get()))),
-        Cell::Bool(c.formal_complaint),
-        Cell::Text(Some(&c.raw_payload)),
-        Cell::Text(Some(&n.grouping_reason)),
-        Cell::Time(Some(n.ingested_at)),
-        Cell::Text(Some(&n.customer_keys)),
-    ]
+pub(crate) const COMPLAINTS: Table =
+    Table { name: ComplaintRow::TABLE, columns: ComplaintRow::COLUMNS, on_conflict: OnConflict::Fail };
+
+impl<'a> From<&'a NewComplaint<'_>> for ComplaintRow<'a> {
+    fn from(n: &'a NewComplaint<'_>) -> Self {
+        let c = n.complaint;
+        ComplaintRow {
+            id: n.id.as_uuid(),
+            channel: c.channel.as_str(),
+            source_id: &c.source_id,
+            customer_id: n.customer_id.as_uuid(),
+            case_id: n.case_id.as_uuid(),
+            received_at: c.received_at,
+            text: &c.text,
+            category: &n.category,
+            category_source: n.category_source.as_str(),
+            satisfaction: c.satisfaction.map(|s| i64::from(s.get())),
+            formal_complaint: Flag(c.formal_complaint),
+            raw_payload: &c.raw_payload,
+            grouping_reason: &n.grouping_reason,
+            ingested_at: n.ingested_at,
+            customer_keys: &n.customer_keys,
+        }
+    }
 }
 
 /// The complaints of these cases, oldest first.

@@ -9,10 +9,15 @@ use sea_orm::{
 };
 
 use crate::StoreError;
+use crate::batch::EncodedWrite;
 use crate::checkpoint::{AUTOCHECKPOINT_PAGES, Checkpointer};
 use crate::error::During;
+use crate::key_tiers::UnsettledKeys;
 
 const TABLE: &str = "database";
+
+/// Tasks created by one sweep after which the planner's statistics of `tasks` are refreshed.
+const MANY_TASKS: u64 = 10_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -33,6 +38,7 @@ impl Backend {
 #[derive(Debug, Clone)]
 pub struct Store {
     db: DatabaseConnection,
+    unsettled_keys: UnsettledKeys,
 }
 
 impl Store {
@@ -64,7 +70,7 @@ impl Store {
                     .pragma("temp_store", "memory")
             });
         let db = Database::connect(options).await.map_err(|source| StoreError::Connect { url: redact(url), source })?;
-        Ok(Self { db })
+        Ok(Self { db, unsettled_keys: UnsettledKeys::default() })
     }
 
     pub async fn migrate(&self) -> Result<(), StoreError> {
@@ -112,18 +118,6 @@ impl Store {
         Ok(())
     }
 
-    /// The same for tasks, after a generation sweep made many: later sweeps find the tasks of
-    /// the cases they look at by index only while the planner knows how many there are.
-    pub async fn refresh_task_statistics(&self) -> Result<(), StoreError> {
-        if self.backend() == Backend::Postgres {
-            self.db
-                .execute_unprepared("ANALYZE tasks (case_id, status, created_at)")
-                .await
-                .during(TABLE, "refresh_task_statistics")?;
-        }
-        Ok(())
-    }
-
     /// On SQLite, a checkpointer that copies the write-ahead log into the database file beside
     /// a long run of write transactions (an import) instead of inside its commits; `None` on
     /// PostgreSQL, whose server does that itself.
@@ -132,6 +126,30 @@ impl Store {
             Backend::Sqlite => Ok(Some(Checkpointer::start(&self.db).await?)),
             Backend::Postgres => Ok(None),
         }
+    }
+
+    /// Executes a batch's statements in the writer's transaction `tx`. On SQLite, once enough
+    /// new identity keys have gathered they are settled in the same transaction (see
+    /// [`crate::key_tiers`]).
+    pub async fn write_batch(&self, tx: &DatabaseTransaction, write: EncodedWrite) -> Result<(), StoreError> {
+        let linked = write.new_identity_keys();
+        write.execute(tx).await?;
+        if self.backend() == Backend::Sqlite && self.unsettled_keys.due(linked) {
+            crate::key_tiers::settle_identity_keys(tx).await?;
+        }
+        Ok(())
+    }
+
+    /// After a sweep created this many tasks: later sweeps find the tasks of the cases they look
+    /// at by index only while PostgreSQL's planner knows how many there are.
+    pub async fn wrote_tasks(&self, created: u64) -> Result<(), StoreError> {
+        if created >= MANY_TASKS && self.backend() == Backend::Postgres {
+            self.db
+                .execute_unprepared("ANALYZE tasks (case_id, status, created_at)")
+                .await
+                .during(TABLE, "wrote_tasks")?;
+        }
+        Ok(())
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {

@@ -12,8 +12,10 @@ use sea_orm::{
 };
 use serde::Serialize;
 
-use crate::bulk::{self, Cell, Kind, OnConflict, Table};
+use crate::bulk::{self, OnConflict, Table};
+use crate::cases::Time;
 use crate::entities::{compensation, customer, customer_identity, task};
+use crate::rows::{Flag, stored_row};
 use crate::{KnownIdentity, NewCustomer, NewIdentity, StoreError};
 
 use crate::complaints::complaints_of_cases;
@@ -123,58 +125,66 @@ pub async fn lock_customers<C: ConnectionTrait>(conn: &C, ids: &[CustomerId]) ->
     Ok(true)
 }
 
-pub(crate) const CUSTOMERS: Table = Table {
-    name: "customers",
-    columns: &[
-        ("id", Kind::Uuid, false),
-        ("display_name", Kind::Text, true),
-        ("email", Kind::Text, true),
-        ("tier", Kind::Text, false),
-        ("timezone", Kind::Text, false),
-        ("do_not_disturb", Kind::Bool, false),
-        ("created_at", Kind::Time, false),
-        ("updated_at", Kind::Time, false),
-    ],
-    on_conflict: OnConflict::Fail,
-};
-
-pub(crate) fn customer_cells(c: &NewCustomer) -> Vec<Cell<'_>> {
-    vec![
-        Cell::Uuid(c.id.as_uuid()),
-        Cell::Text(c.details.name.as_deref()),
-        Cell::Text(c.details.email.as_deref()),
-        Cell::Text(Some("standard")),
-        Cell::Text(Some(c.timezone.name())),
-        Cell::Bool(false),
-        Cell::Time(Some(c.created_at)),
-        Cell::Time(Some(c.created_at)),
-    ]
+stored_row! {
+    /// A new customer as the `customers` table takes it (temperament and merges come later).
+    pub(crate) struct CustomerRow<'a> in "customers" {
+        id: uuid::Uuid,
+        display_name: Option<&'a str>,
+        email: Option<&'a str>,
+        tier: &'a str,
+        timezone: &'a str,
+        do_not_disturb: Flag,
+        created_at: Time,
+        updated_at: Time,
+    }
 }
 
-pub(crate) const IDENTITIES: Table = Table {
-    name: "customer_identities",
-    columns: &[
-        ("id", Kind::Uuid, false),
-        ("customer_id", Kind::Uuid, false),
-        ("kind", Kind::Text, false),
-        ("value", Kind::Text, false),
-        ("source", Kind::Text, false),
-        ("linked_at", Kind::Time, false),
-        ("original_customer_id", Kind::Uuid, false),
-    ],
-    on_conflict: OnConflict::Fail,
-};
+pub(crate) const CUSTOMERS: Table =
+    Table { name: CustomerRow::TABLE, columns: CustomerRow::COLUMNS, on_conflict: OnConflict::Fail };
 
-pub(crate) fn identity_cells(i: &NewIdentity) -> Vec<Cell<'_>> {
-    vec![
-        Cell::Uuid(uuid::Uuid::now_v7()),
-        Cell::Uuid(i.customer_id.as_uuid()),
-        Cell::Text(Some(i.key.kind.as_str())),
-        Cell::Text(Some(&i.key.value)),
-        Cell::Text(Some(&i.source)),
-        Cell::Time(Some(i.linked_at)),
-        Cell::Uuid(i.customer_id.as_uuid()),
-    ]
+impl<'a> From<&'a NewCustomer> for CustomerRow<'a> {
+    fn from(c: &'a NewCustomer) -> Self {
+        CustomerRow {
+            id: c.id.as_uuid(),
+            display_name: c.details.name.as_deref(),
+            email: c.details.email.as_deref(),
+            tier: "standard",
+            timezone: c.timezone.name(),
+            do_not_disturb: Flag(false),
+            created_at: c.created_at,
+            updated_at: c.created_at,
+        }
+    }
+}
+
+stored_row! {
+    /// A key linked to a customer, as `customer_identities` takes it.
+    pub(crate) struct IdentityRow<'a> in "customer_identities" {
+        id: uuid::Uuid,
+        customer_id: uuid::Uuid,
+        kind: &'a str,
+        value: &'a str,
+        source: &'a str,
+        linked_at: Time,
+        original_customer_id: uuid::Uuid,
+    }
+}
+
+pub(crate) const IDENTITIES: Table =
+    Table { name: IdentityRow::TABLE, columns: IdentityRow::COLUMNS, on_conflict: OnConflict::Fail };
+
+impl<'a> From<&'a NewIdentity> for IdentityRow<'a> {
+    fn from(i: &'a NewIdentity) -> Self {
+        IdentityRow {
+            id: uuid::Uuid::now_v7(),
+            customer_id: i.customer_id.as_uuid(),
+            kind: i.key.kind.as_str(),
+            value: &i.key.value,
+            source: &i.source,
+            linked_at: i.linked_at,
+            original_customer_id: i.customer_id.as_uuid(),
+        }
+    }
 }
 
 pub(crate) fn fill_customer_details(

@@ -6,6 +6,9 @@
 //! the large index is rewritten once for many keys. PostgreSQL logs an index insert as a few
 //! bytes, not a page, and keeps one index: everything here is a no-op there.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use sea_orm::{ConnectionTrait, DbBackend};
 
 use crate::StoreError;
@@ -21,6 +24,21 @@ pub(crate) const LINKED_TWICE: &str = "identity key linked twice";
 /// every leaf of the settled index once; between settlements each commit rewrites the leaves of
 /// the recent index it touched, which stays this small.
 pub const SETTLE_AFTER_KEYS: usize = 50_000;
+
+/// Counts the keys linked since the last settlement, across the clones of a [`crate::Store`]
+/// (which write to the same database). Keys linked before the process started are not counted,
+/// so the recent tier may hold up to twice the threshold after a restart.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct UnsettledKeys(Arc<AtomicUsize>);
+
+impl UnsettledKeys {
+    /// Adds the keys a write links; true once [`SETTLE_AFTER_KEYS`] have gathered, and the
+    /// count starts over.
+    pub(crate) fn due(&self, linked: usize) -> bool {
+        let gathered = self.0.fetch_add(linked, Ordering::Relaxed) + linked;
+        gathered >= SETTLE_AFTER_KEYS && self.0.swap(0, Ordering::Relaxed) > 0
+    }
+}
 
 /// How many keys are in the recent tier (always 0 on PostgreSQL).
 pub async fn recent_identity_keys<C: ConnectionTrait>(conn: &C) -> Result<usize, StoreError> {
@@ -51,4 +69,23 @@ pub async fn settle_identity_keys<C: ConnectionTrait>(conn: &C) -> Result<(), St
         .await
         .during(TABLE, "settle_identity_keys")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Settling is due once the threshold's worth of keys has gathered, across writes and
+    /// clones, and the count then starts over.
+    #[test]
+    fn keys_are_due_to_settle_once_enough_have_gathered() {
+        let keys = UnsettledKeys::default();
+        let clone = keys.clone();
+        let half = SETTLE_AFTER_KEYS / 2;
+        assert!(!keys.due(half));
+        assert!(!keys.due(0));
+        assert!(clone.due(half), "the clone shares the count");
+        assert!(!keys.due(half), "the count started over");
+        assert!(keys.due(SETTLE_AFTER_KEYS));
+    }
 }

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod batch;
 pub mod budgets;
 mod bulk;
+mod bulk_writer;
 pub mod callbacks;
 pub mod cases;
 mod checkpoint;
@@ -34,9 +35,11 @@ pub mod tasks;
 pub mod totals;
 pub mod users;
 
+pub use bulk_writer::{BulkWriter, Hold};
 pub use checkpoint::Checkpointer;
 pub use connect::{Backend, Store, commit, rollback};
 pub use error::StoreError;
 pub use records::{AuditEntry, KnownDelivery, KnownIdentity, NewComplaint, NewCustomer, NewIdentity, NewQuarantine};
+pub use rows::written_columns;
 /// Units of work span crates (intake runs many batches in one), so callers name the type.
 pub use sea_orm::{ConnectionTrait, DatabaseTransaction};

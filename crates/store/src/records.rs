@@ -27,7 +27,14 @@ pub(crate) fn word<T: std::str::FromStr>(
 where
     T::Err: std::fmt::Display,
 {
-    text.parse().map_err(|e| StoreError::corrupt(table, row, e))
+    text.parse().map_err(|e: T::Err| {
+        let problem = e.to_string();
+        // Some parsers (time zones) do not repeat what they could not read.
+        match problem.contains(text) {
+            true => StoreError::corrupt(table, row, problem),
+            false => StoreError::corrupt(table, row, format_args!("`{text}`: {problem}")),
+        }
+    })
 }
 
 /// A stored JSON column; what does not parse names the row.

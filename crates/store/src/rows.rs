@@ -32,7 +32,10 @@ macro_rules! stored {
 stored!(uuid::Uuid, Uuid, false, |v| Cell::Uuid(*v));
 stored!(Option<uuid::Uuid>, Uuid, true, |v| Cell::NullableUuid(*v));
 stored!(String, Text, false, |v| Cell::Text(Some(v)));
+stored!(&str, Text, false, |v| Cell::Text(Some(v)));
 stored!(Option<String>, Text, true, |v| Cell::Text(v.as_deref()));
+stored!(Option<&str>, Text, true, |v| Cell::Text(*v));
+stored!(Option<i64>, Int, true, |v| Cell::Int(*v));
 stored!(i32, Int, false, |v| Cell::Int(Some(i64::from(*v))));
 stored!(i64, Int, false, |v| Cell::Int(Some(*v)));
 stored!(Flag, Bool, false, |v| Cell::Bool(v.0));
@@ -77,20 +80,35 @@ pub(crate) fn select_list(backend: DbBackend, columns: &[Column], skipped: &[&st
     exprs.join(", ")
 }
 
+/// The columns each bulk row writes, per table, with whether the row may write NULL: what a
+/// test holds against the migrated schema on both backends.
+pub fn written_columns() -> Vec<(&'static str, Vec<(&'static str, bool)>)> {
+    use crate::{cases::CaseRow, complaints::ComplaintRow, customers, tasks::TaskRow};
+    let table = |name, columns: &[Column]| (name, columns.iter().map(|&(c, _, nullable)| (c, nullable)).collect());
+    vec![
+        table(CaseRow::TABLE, CaseRow::COLUMNS),
+        table(ComplaintRow::TABLE, ComplaintRow::COLUMNS),
+        table(customers::CustomerRow::TABLE, customers::CustomerRow::COLUMNS),
+        table(customers::IdentityRow::TABLE, customers::IdentityRow::COLUMNS),
+        table(TaskRow::TABLE, TaskRow::COLUMNS),
+    ]
+}
+
 /// Declares a stored row: `struct CaseRow in "cases" { id: uuid::Uuid, … }`. The fields are the
-/// table's columns in order, named as the columns are.
+/// table's columns in order, named as the columns are; a row may borrow its text (`<'a>`) so a
+/// batch is written without copying it.
 macro_rules! stored_row {
     (
         $(#[$meta:meta])*
-        pub(crate) struct $name:ident in $table:literal { $( $field:ident : $ty:ty, )+ }
+        pub(crate) struct $name:ident $(<$lt:lifetime>)? in $table:literal { $( $field:ident : $ty:ty, )+ }
     ) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, serde::Deserialize)]
-        pub(crate) struct $name {
+        #[derive(Debug, Clone)]
+        pub(crate) struct $name $(<$lt>)? {
             $( pub(crate) $field: $ty, )+
         }
 
-        impl $name {
+        impl $(<$lt>)? $name $(<$lt>)? {
             pub(crate) const TABLE: &'static str = $table;
             pub(crate) const COLUMNS: &'static [$crate::rows::Column] = &[
                 $( (stringify!($field), <$ty as $crate::rows::Stored>::KIND, <$ty as $crate::rows::Stored>::NULLABLE), )+
@@ -110,6 +128,7 @@ mod tests {
     use super::*;
 
     stored_row! {
+        #[derive(serde::Deserialize)]
         pub(crate) struct Sample in "samples" {
             id: uuid::Uuid,
             parent: Option<uuid::Uuid>,

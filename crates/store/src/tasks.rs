@@ -9,10 +9,12 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::StoreError;
-use crate::bulk::{self, Cell, Kind, OnConflict, Table, customer_lookup};
+use crate::bulk::{self, OnConflict, Table, customer_lookup};
+use crate::cases::Time;
 use crate::entities::task;
 use crate::error::During;
 use crate::records::{json_column, word};
+use crate::rows::stored_row;
 
 const TABLE: &str = "tasks";
 
@@ -70,33 +72,64 @@ pub struct NewTask {
     pub follows_task_id: Option<TaskId>,
 }
 
+stored_row! {
+    /// A new task as the `tasks` table takes it (claims, outcomes and escalations come later).
+    pub(crate) struct TaskRow<'a> in "tasks" {
+        id: uuid::Uuid,
+        case_id: uuid::Uuid,
+        customer_id: uuid::Uuid,
+        kind: &'a str,
+        status: &'a str,
+        due_at: Time,
+        not_before: Time,
+        priority: i32,
+        priority_reasons: &'a str,
+        compensation_limit_fen: i64,
+        limit_explanation: &'a str,
+        script: &'a str,
+        attempt: i32,
+        category: &'a str,
+        temperament: &'a str,
+        temperament_reason: &'a str,
+        follows_task_id: Option<uuid::Uuid>,
+        created_at: Time,
+        updated_at: Time,
+    }
+}
+
 const TASKS: Table = Table {
-    name: "tasks",
-    columns: &[
-        ("id", Kind::Uuid, false),
-        ("case_id", Kind::Uuid, false),
-        ("customer_id", Kind::Uuid, false),
-        ("kind", Kind::Text, false),
-        ("status", Kind::Text, false),
-        ("due_at", Kind::Time, false),
-        ("not_before", Kind::Time, false),
-        ("priority", Kind::Int, false),
-        ("priority_reasons", Kind::Text, false),
-        ("compensation_limit_fen", Kind::Int, false),
-        ("limit_explanation", Kind::Text, false),
-        ("script", Kind::Text, false),
-        ("attempt", Kind::Int, false),
-        ("category", Kind::Text, false),
-        ("temperament", Kind::Text, false),
-        ("temperament_reason", Kind::Text, false),
-        ("follows_task_id", Kind::Uuid, true),
-        ("created_at", Kind::Time, false),
-        ("updated_at", Kind::Time, false),
-    ],
+    name: TaskRow::TABLE,
+    columns: TaskRow::COLUMNS,
     // A case that already has a task in work keeps it (`ux_tasks_one_open`): whatever runs
     // twice, or at once on another instance, cannot give it a second one.
     on_conflict: OnConflict::Skip,
 };
+
+impl<'a> TaskRow<'a> {
+    fn new(t: &'a NewTask, now: DateTime<Utc>) -> Self {
+        TaskRow {
+            id: t.id.as_uuid(),
+            case_id: t.case_id.as_uuid(),
+            customer_id: t.customer_id.as_uuid(),
+            kind: t.kind.as_str(),
+            status: TaskStatus::Open.as_str(),
+            due_at: t.due_at,
+            not_before: t.not_before,
+            priority: t.priority,
+            priority_reasons: &t.priority_reasons,
+            compensation_limit_fen: t.compensation_limit.fen(),
+            limit_explanation: &t.limit_explanation,
+            script: &t.script,
+            attempt: t.attempt,
+            category: &t.category,
+            temperament: t.temperament.as_str(),
+            temperament_reason: &t.temperament_reason,
+            follows_task_id: t.follows_task_id.map(TaskId::as_uuid),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
 
 /// Inserts the tasks whose case has no task in work; returns how many went in.
 pub async fn insert_tasks<C: ConnectionTrait>(
@@ -105,30 +138,8 @@ pub async fn insert_tasks<C: ConnectionTrait>(
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
     let backend = conn.get_database_backend();
-    let rows = tasks.iter().map(|t| {
-        vec![
-            Cell::Uuid(t.id.as_uuid()),
-            Cell::Uuid(t.case_id.as_uuid()),
-            Cell::Uuid(t.customer_id.as_uuid()),
-            Cell::Text(Some(t.kind.as_str())),
-            Cell::Text(Some(TaskStatus::Open.as_str())),
-            Cell::Time(Some(t.due_at)),
-            Cell::Time(Some(t.not_before)),
-            Cell::Int(Some(i64::from(t.priority))),
-            Cell::Text(Some(&t.priority_reasons)),
-            Cell::Int(Some(t.compensation_limit.fen())),
-            Cell::Text(Some(&t.limit_explanation)),
-            Cell::Text(Some(&t.script)),
-            Cell::Int(Some(i64::from(t.attempt))),
-            Cell::Text(Some(&t.category)),
-            Cell::Text(Some(t.temperament.as_str())),
-            Cell::Text(Some(&t.temperament_reason)),
-            Cell::NullableUuid(t.follows_task_id.map(TaskId::as_uuid)),
-            Cell::Time(Some(now)),
-            Cell::Time(Some(now)),
-        ]
-    });
-    match TASKS.insert(backend, rows)? {
+    let rows: Vec<TaskRow> = tasks.iter().map(|t| TaskRow::new(t, now)).collect();
+    match TASKS.insert(backend, rows.iter().map(TaskRow::cells))? {
         Some(statement) => Ok(conn.execute_raw(statement).await.during(TABLE, "insert_tasks")?.rows_affected()),
         None => Ok(0),
     }

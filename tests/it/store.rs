@@ -1,0 +1,75 @@
+//! The store's own promises: the rows it writes fit the migrated schema, a stored value that
+//! does not parse names its row, and a failed statement names its operation and table.
+
+use sea_orm::{ConnectionTrait, Statement};
+
+use crate::support::{TestDb, both_databases};
+
+both_databases!(
+    written_rows_match_the_migrated_schema,
+    an_unreadable_stored_value_names_its_row,
+    a_failed_statement_names_its_operation_and_table,
+);
+
+/// Each column a bulk row writes exists, and a row never writes NULL where the schema refuses it.
+async fn written_rows_match_the_migrated_schema(db: TestDb) {
+    let store = db.store().await;
+    store.migrate().await.unwrap();
+    let conn = store.connection();
+    for (table, columns) in mend_store::written_columns() {
+        let (sql, values) = match store.backend() {
+            mend_store::Backend::Postgres => (
+                "SELECT column_name::text, (is_nullable = 'YES') FROM information_schema.columns \
+                 WHERE table_schema = current_schema() AND table_name = $1",
+                vec![table.into()],
+            ),
+            mend_store::Backend::Sqlite => {
+                ("SELECT name, \"notnull\" = 0 FROM pragma_table_info(?1)", vec![table.into()])
+            }
+        };
+        let rows =
+            conn.query_all_raw(Statement::from_sql_and_values(conn.get_database_backend(), sql, values)).await.unwrap();
+        let schema: std::collections::HashMap<String, bool> =
+            rows.iter().map(|r| (r.try_get_by_index(0).unwrap(), r.try_get_by_index(1).unwrap())).collect();
+        assert!(!schema.is_empty(), "table {table} is missing");
+        for (column, may_be_null) in columns {
+            let accepts_null = *schema.get(column).unwrap_or_else(|| panic!("{table}.{column} is not in the schema"));
+            assert!(!may_be_null || accepts_null, "{table}.{column} may be written NULL but the schema refuses it");
+        }
+    }
+}
+
+/// A value the database holds that is not what it must be is an error that names the table and
+/// the row, never a default (a case status, a customer's zone).
+async fn an_unreadable_stored_value_names_its_row(db: TestDb) {
+    let mend = db.mend();
+    mend.import_lines(&crate::support::lines(&[crate::support::complaint(
+        "hotline",
+        "call-1",
+        "2026-11-20T09:00:00+08:00",
+        serde_json::json!({"phone": "13800138000"}),
+        "宽带断了",
+    )]));
+    let store = db.store().await;
+    let conn = store.connection();
+    let case = mend_store::cases::largest_case(conn).await.unwrap().expect("a case");
+    let customer = mend_store::cases::case_by_id(conn, case).await.unwrap().unwrap().customer_id;
+
+    conn.execute_unprepared("UPDATE cases SET status = 'paused'").await.unwrap();
+    let err = mend_store::cases::case_by_id(conn, case).await.unwrap_err().to_string();
+    assert!(err.contains("cases") && err.contains(&case.to_string()) && err.contains("paused"), "{err}");
+
+    conn.execute_unprepared("UPDATE customers SET timezone = 'Mars/Olympus'").await.unwrap();
+    let err = mend_store::callbacks::customers_by_ids(conn, &[customer]).await.unwrap_err().to_string();
+    assert!(err.contains("customers") && err.contains(&customer.to_string()) && err.contains("Mars/Olympus"), "{err}");
+}
+
+/// A statement that fails says which store operation ran it, on which table.
+async fn a_failed_statement_names_its_operation_and_table(db: TestDb) {
+    let store = db.store().await;
+    store.migrate().await.unwrap();
+    store.connection().execute_unprepared("DROP TABLE escalations").await.unwrap();
+    let err = mend_store::escalations::open_escalations(store.connection()).await.unwrap_err();
+    assert!(matches!(err, mend_store::StoreError::Statement { table: "escalations", .. }), "{err:?}");
+    assert!(err.to_string().starts_with("open_escalations on escalations failed"), "{err}");
+}
