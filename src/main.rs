@@ -170,7 +170,7 @@ enum QuarantineCommand {
     },
 }
 
-fn parse_role(s: &str) -> Result<Role, String> {
+fn parse_role(s: &str) -> Result<Role, mend_core::UnknownWord> {
     s.parse()
 }
 

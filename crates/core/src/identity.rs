@@ -3,48 +3,16 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// The kinds of key that identify a customer across channels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum IdentityKind {
-    Phone,
-    WechatOpenid,
-    WechatUnionid,
-    MemberId,
-    BotUserId,
-}
+use crate::text_enum::text_enum;
 
-impl IdentityKind {
-    pub const ALL: [IdentityKind; 5] = [
-        IdentityKind::Phone,
-        IdentityKind::WechatOpenid,
-        IdentityKind::WechatUnionid,
-        IdentityKind::MemberId,
-        IdentityKind::BotUserId,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IdentityKind::Phone => "phone",
-            IdentityKind::WechatOpenid => "wechat_openid",
-            IdentityKind::WechatUnionid => "wechat_unionid",
-            IdentityKind::MemberId => "member_id",
-            IdentityKind::BotUserId => "bot_user_id",
-        }
-    }
-}
-
-impl fmt::Display for IdentityKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for IdentityKind {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        IdentityKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| format!("unknown identity kind `{s}`"))
+text_enum! {
+    /// The kinds of key that identify a customer across channels.
+    pub enum IdentityKind ("identity kind") {
+        Phone = "phone",
+        WechatOpenid = "wechat_openid",
+        WechatUnionid = "wechat_unionid",
+        MemberId = "member_id",
+        BotUserId = "bot_user_id",
     }
 }
 
@@ -73,7 +41,7 @@ impl FromStr for CustomerKey {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (kind, value) = s.split_once(':').ok_or_else(|| format!("`{s}` is not `kind:value`"))?;
-        Ok(CustomerKey::new(kind.parse()?, value))
+        Ok(CustomerKey::new(kind.parse().map_err(|e: crate::UnknownWord| e.to_string())?, value))
     }
 }
 

@@ -1,52 +1,22 @@
-use std::fmt;
-use std::str::FromStr;
+use crate::text_enum::text_enum;
 
-use serde::{Deserialize, Serialize};
-
-/// What a person may do at the desk. Each role includes what the ones before it may do, except
-/// that nobody approves their own compensation request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Works the callback queue.
-    Agent,
-    /// Approves compensation above agents' limits; watches queue health.
-    Supervisor,
-    /// Configures channels, taxonomy, policies and users; sees quarantine.
-    Admin,
+text_enum! {
+    /// What a person may do at the desk. Each role includes what the ones before it may do, except
+    /// that nobody approves their own compensation request.
+    pub enum Role ("role") {
+        /// Works the callback queue.
+        Agent = "agent",
+        /// Approves compensation above agents' limits; watches queue health.
+        Supervisor = "supervisor",
+        /// Configures channels, taxonomy, policies and users; sees quarantine.
+        Admin = "admin",
+    }
 }
 
 impl Role {
-    pub const ALL: [Role; 3] = [Role::Agent, Role::Supervisor, Role::Admin];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Agent => "agent",
-            Role::Supervisor => "supervisor",
-            Role::Admin => "admin",
-        }
-    }
-
     /// Whether someone in this role may do what `required` may.
     pub fn includes(self, required: Role) -> bool {
         self >= required
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Role {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| format!("unknown role `{s}` (agent, supervisor, admin)"))
     }
 }
 
@@ -59,7 +29,7 @@ mod tests {
         assert!(Role::Admin.includes(Role::Agent));
         assert!(Role::Supervisor.includes(Role::Supervisor));
         assert!(!Role::Agent.includes(Role::Supervisor));
-        for role in Role::ALL {
+        for &role in Role::ALL {
             assert_eq!(role.as_str().parse::<Role>(), Ok(role));
         }
         assert!("root".parse::<Role>().is_err());

@@ -291,8 +291,7 @@ pub(crate) async fn budget_rollover(
     planner: &CallbackPlanner,
     now: DateTime<Utc>,
 ) -> Result<JobCounts, SchedulerError> {
-    let tz = planner.settings.zone()?;
-    let month = now.with_timezone(&tz).format("%Y-%m").to_string();
+    let month = planner.settings.budget_month(now)?;
     let budget = planner.settings.compensation.monthly_budget_fen;
     let opened = budgets::open_team_budget(store.connection(), &planner.settings.team, &month, budget).await?;
     Ok(JobCounts::default().fact("month", month).count("budget_fen", budget.fen()).flag("opened", opened))

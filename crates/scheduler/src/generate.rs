@@ -543,8 +543,7 @@ pub(crate) async fn team_budget(
     planner: &CallbackPlanner,
     now: DateTime<Utc>,
 ) -> Result<Budget, SchedulerError> {
-    let tz = planner.settings.zone()?;
-    let month = now.with_timezone(&tz).format("%Y-%m").to_string();
+    let month = planner.settings.budget_month(now)?;
     let budget = budgets::team_budget(store.connection(), &planner.settings.team, &month).await?;
     let left = match budget {
         Some(b) => b.budget - b.committed,

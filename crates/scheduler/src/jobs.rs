@@ -265,7 +265,12 @@ impl Scheduler {
             Job::QuarantinePurge => {
                 let cutoff = now - Duration::days(planner.settings.quarantine_retention_days);
                 let purged = mend_store::quarantine::purge(store.connection(), cutoff).await?;
-                (JobCounts::default().count("purged", purged).fact("cutoff", cutoff.to_rfc3339()), String::new())
+                (
+                    JobCounts::default()
+                        .count("purged", purged)
+                        .fact("cutoff", cutoff.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+                    String::new(),
+                )
             }
         })
     }

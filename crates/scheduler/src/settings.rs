@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
 
@@ -76,6 +77,11 @@ pub struct HotspotPolicy {
 impl SchedulerSettings {
     pub fn zone(&self) -> Result<Tz, SchedulerError> {
         self.timezone.parse().map_err(|e| SchedulerError::Config(format!("scheduler.timezone: {e}")))
+    }
+
+    /// The budget month (`YYYY-MM`) that `now` falls in, in the scheduler's zone.
+    pub fn budget_month(&self, now: DateTime<Utc>) -> Result<String, SchedulerError> {
+        Ok(now.with_timezone(&self.zone()?).format("%Y-%m").to_string())
     }
 
     /// Refuses settings that would make every call fail or break a promise to customers.

@@ -68,7 +68,8 @@ impl TemperamentCues {
             }
         }
         let best = Temperament::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .map(|temperament| {
                 let total: usize =
                     self.cues.iter().zip(&hits).filter(|((t, _), _)| *t == temperament).map(|(_, n)| n).sum();

@@ -111,20 +111,9 @@ pub async fn cases_by_ids<C: ConnectionTrait>(conn: &C, ids: &[CaseId]) -> Resul
         return Ok(Vec::new());
     }
     let backend = conn.get_database_backend();
-    let sql = format!(
-        "SELECT {} FROM cases WHERE id {}",
-        bulk::json_rows(backend, &case_columns(backend, Terms::Read)),
-        bulk::in_ids(backend, 1)
-    );
-    let rows: Vec<CaseRow> = bulk::query_json(
-        conn,
-        TABLE,
-        "cases_by_ids",
-        &sql,
-        vec![bulk::id_param(backend, ids.iter().map(|c| c.as_uuid()))?],
-    )
-    .await?;
-    rows.into_iter().map(Case::try_from).collect()
+    let condition = format!("id {}", bulk::in_ids(backend, 1));
+    let params = vec![bulk::id_param(backend, ids.iter().map(|c| c.as_uuid()))?];
+    crate::cases::cases_where(conn, "cases_by_ids", &condition, params).await
 }
 
 /// Cases closed in `(after, until]`.

@@ -7,6 +7,7 @@ use crate::StoreError;
 use crate::bulk::{self, went_in};
 use crate::entities::report;
 use crate::error::During;
+use crate::records::json_column;
 
 const TABLE: &str = "reports";
 
@@ -69,5 +70,5 @@ pub async fn report<C: ConnectionTrait>(
         .one(conn)
         .await
         .during(TABLE, "report")?;
-    Ok(row.map(|r| serde_json::from_str(&r.body).unwrap_or(serde_json::Value::Null)))
+    row.map(|r| json_column(TABLE, format_args!("{}/{}", r.kind, r.period), "body", &r.body)).transpose()
 }
