@@ -375,9 +375,13 @@ fn at_or_now(now: Option<chrono::DateTime<chrono::FixedOffset>>) -> chrono::Date
 
 async fn serve(settings: &Settings, clock: Arc<dyn Clock>) -> Result<()> {
     let store = open_store(settings).await?;
+    let intake = settings.intake()?;
+    let desk =
+        mend_desk::Desk::new(store.clone(), Arc::clone(&intake), settings.scheduler.contact.clone(), &settings.desk);
     let state = mend_server::AppState {
         store,
-        intake: settings.intake()?,
+        desk: Arc::new(desk),
+        intake,
         parse: settings.parse_settings()?,
         secrets: Arc::new(settings.channel_secrets()),
         metrics: Arc::new(mend_server::Metrics::default()),

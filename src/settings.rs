@@ -27,6 +27,8 @@ pub struct Settings {
     pub wechat: mend_ingest::WechatConfig,
     pub channels: ChannelSettings,
     pub scheduler: mend_scheduler::SchedulerSettings,
+    #[serde(default)]
+    pub desk: mend_desk::DeskSettings,
 }
 
 /// `[grouping]`: the same-problem rule's numbers, and the phrases it ignores in texts.
@@ -136,6 +138,9 @@ impl Settings {
             );
         }
         self.scheduler.validate()?;
+        if !(30..=86_400).contains(&self.desk.lease_seconds) {
+            anyhow::bail!("desk.lease_seconds must be between 30 and 86400, not {}", self.desk.lease_seconds);
+        }
         Ok(())
     }
 

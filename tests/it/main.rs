@@ -7,6 +7,7 @@ mod api;
 mod architecture;
 mod channels;
 mod cli;
+mod desk;
 mod grouping;
 mod identity;
 mod import;

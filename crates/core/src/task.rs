@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::text_enum::text_enum;
-use crate::{CaseId, CustomerId, Money, Satisfaction, TaskId, Temperament};
+use crate::{CaseId, CustomerId, Money, Satisfaction, TaskId, Temperament, UserId};
 
 text_enum! {
     /// Why a call is made.
@@ -85,6 +85,9 @@ pub struct Task {
     pub temperament_reason: serde_json::Value,
     pub follows_task_id: Option<TaskId>,
     pub outcome: Option<TaskOutcome>,
+    /// The agent holding the task, and until when (a lease that runs out puts it back).
+    pub claimed_by: Option<UserId>,
+    pub lease_expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
     pub escalated_at: Option<DateTime<Utc>>,

@@ -105,6 +105,18 @@ impl From<mend_store::StoreError> for ApiError {
     }
 }
 
+impl From<mend_desk::DeskError> for ApiError {
+    fn from(e: mend_desk::DeskError) -> Self {
+        use mend_desk::DeskError;
+        match e {
+            DeskError::NotFound(what) => ApiError::not_found(what),
+            DeskError::NotHolder(why) => ApiError::new(ErrorCode::Conflict, why),
+            DeskError::Cases(e) => e.into(),
+            DeskError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<mend_cases::CasesError> for ApiError {
     fn from(e: mend_cases::CasesError) -> Self {
         use mend_cases::CasesError;

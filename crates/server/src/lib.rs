@@ -27,6 +27,7 @@ pub use metrics::Metrics;
 pub struct AppState {
     pub store: Store,
     pub intake: Arc<Intake>,
+    pub desk: Arc<mend_desk::Desk>,
     pub parse: ParseSettings,
     pub secrets: Arc<ChannelSecrets>,
     pub metrics: Arc<Metrics>,

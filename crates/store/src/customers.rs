@@ -267,15 +267,21 @@ pub struct CompensationRecord {
     pub decided_at: Option<DateTime<Utc>>,
 }
 
-pub async fn customer_view<C: ConnectionTrait>(conn: &C, id: CustomerId) -> Result<Option<CustomerView>, StoreError> {
-    let Some((customer, _)) = customer(conn, id).await? else { return Ok(None) };
+/// The keys a customer is known by, oldest first.
+pub async fn identities_of<C: ConnectionTrait>(conn: &C, id: CustomerId) -> Result<Vec<LinkedIdentity>, StoreError> {
     let identities = customer_identity::Entity::find()
         .filter(customer_identity::Column::CustomerId.eq(id.as_uuid()))
         .order_by_asc(customer_identity::Column::LinkedAt)
         .order_by_asc(customer_identity::Column::Id)
         .all(conn)
         .await
-        .during(TABLE, "customer_view")?;
+        .during(TABLE, "identities_of")?;
+    Ok(identities.into_iter().map(Into::into).collect())
+}
+
+pub async fn customer_view<C: ConnectionTrait>(conn: &C, id: CustomerId) -> Result<Option<CustomerView>, StoreError> {
+    let Some((customer, _)) = customer(conn, id).await? else { return Ok(None) };
+    let identities = identities_of(conn, id).await?;
     let cases = crate::cases::customer_cases(conn, id).await?;
     let case_ids: Vec<CaseId> = cases.iter().map(|c| c.id).collect();
     let complaints = complaints_of_cases(conn, &case_ids).await?;
@@ -321,7 +327,7 @@ pub async fn customer_view<C: ConnectionTrait>(conn: &C, id: CustomerId) -> Resu
     Ok(Some(CustomerView {
         customer,
         merged: merges_into(conn, id).await?,
-        identities: identities.into_iter().map(Into::into).collect(),
+        identities,
         cases,
         complaints,
         contacts,

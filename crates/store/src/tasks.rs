@@ -4,9 +4,12 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use mend_core::{CaseId, CustomerId, Money, Task, TaskId, TaskKind, TaskOutcome, TaskStatus, Temperament};
+use mend_core::{CaseId, CustomerId, Money, Task, TaskId, TaskKind, TaskOutcome, TaskStatus, Temperament, UserId};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Statement,
+};
 
 use crate::StoreError;
 use crate::bulk::{self, OnConflict, Table, customer_lookup};
@@ -44,6 +47,8 @@ impl TryFrom<task::Model> for Task {
             attempt: m.attempt,
             category: m.category,
             follows_task_id: m.follows_task_id.map(TaskId::from_uuid),
+            claimed_by: m.claimed_by.map(UserId::from_uuid),
+            lease_expires_at: m.lease_expires_at,
             created_at: m.created_at,
             completed_at: m.completed_at,
             escalated_at: m.escalated_at,
@@ -244,13 +249,7 @@ pub async fn complete_task<C: ConnectionTrait>(
     outcome: &TaskOutcome,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let done = task::Entity::update_many()
-        .col_expr(task::Column::Status, Expr::value(TaskStatus::Done.as_str()))
-        .col_expr(task::Column::Outcome, Expr::value(serde_json::to_string(outcome).map_err(StoreError::Encode)?))
-        .col_expr(task::Column::CompletedAt, Expr::value(now))
-        .col_expr(task::Column::UpdatedAt, Expr::value(now))
-        .col_expr(task::Column::ClaimedBy, Expr::value(Option::<uuid::Uuid>::None))
-        .col_expr(task::Column::LeaseExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
+    let done = completion(task::Entity::update_many(), outcome, now)?
         .filter(task::Column::Id.eq(id.as_uuid()))
         .filter(task::Column::Status.is_in(IN_WORK))
         .exec(conn)
@@ -270,4 +269,208 @@ pub async fn tasks_page<C: ConnectionTrait>(
         query = query.filter(task::Column::Id.gt(after.as_uuid()));
     }
     task_records(conn, query).await
+}
+
+/// A task an agent could be handed now, with what decides whether its customer may be called.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimCandidate {
+    pub task_id: TaskId,
+    pub timezone: chrono_tz::Tz,
+    pub do_not_disturb: bool,
+}
+
+/// The most urgent tasks that are open (or whose lease ran out) and whose earliest moment has
+/// come, most urgent first, not among `passed` (looked at and not callable). Call it in a write
+/// transaction and take one with [`take_task`] in the same one: on PostgreSQL the rows are
+/// locked until it ends and rows another claim holds are skipped (`FOR UPDATE SKIP LOCKED`), so
+/// concurrent claims never wait for each other or get one task twice; SQLite's write
+/// transactions run one at a time.
+pub async fn claim_candidates(
+    tx: &DatabaseTransaction,
+    now: DateTime<Utc>,
+    passed: &[TaskId],
+    limit: u64,
+) -> Result<Vec<ClaimCandidate>, StoreError> {
+    let backend = tx.get_database_backend();
+    let p = |n| bulk::param(backend, n);
+    let lock = match backend {
+        DbBackend::Postgres => " FOR UPDATE OF t SKIP LOCKED",
+        _ => "",
+    };
+    let sql = format!(
+        "SELECT t.id, u.timezone, u.do_not_disturb FROM tasks t \
+         JOIN cases s ON s.id = t.case_id JOIN customers u ON u.id = s.customer_id \
+         WHERE t.status IN ('open', 'claimed') AND (t.status = 'open' OR t.lease_expires_at < {now}) \
+         AND COALESCE(t.not_before, t.due_at) <= {now} AND NOT (t.id {passed}) \
+         ORDER BY t.priority DESC, t.due_at, t.id LIMIT {limit}{lock}",
+        now = p(1),
+        passed = bulk::in_ids(backend, 2),
+        limit = p(3),
+    );
+    let params = vec![now.into(), bulk::id_param(backend, passed.iter().map(|t| t.as_uuid()))?, limit.into()];
+    let rows = tx
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, params))
+        .await
+        .during(TABLE, "claim_candidates")?;
+    rows.iter()
+        .map(|row| {
+            let id: uuid::Uuid = row.try_get_by_index(0).during(TABLE, "claim_candidates")?;
+            let zone: String = row.try_get_by_index(1).during(TABLE, "claim_candidates")?;
+            Ok(ClaimCandidate {
+                task_id: TaskId::from_uuid(id),
+                timezone: word("customers", format_args!("of task {id}"), &zone)?,
+                do_not_disturb: row.try_get_by_index(2).during(TABLE, "claim_candidates")?,
+            })
+        })
+        .collect()
+}
+
+/// Gives a task to `agent` until `lease_until` if it is still free (open, or its lease ran out).
+pub async fn take_task<C: ConnectionTrait>(
+    conn: &C,
+    id: TaskId,
+    agent: UserId,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let taken = task::Entity::update_many()
+        .col_expr(task::Column::Status, Expr::value(TaskStatus::Claimed.as_str()))
+        .col_expr(task::Column::ClaimedBy, Expr::value(agent.as_uuid()))
+        .col_expr(task::Column::LeaseExpiresAt, Expr::value(lease_until))
+        .col_expr(task::Column::UpdatedAt, Expr::value(now))
+        .filter(task::Column::Id.eq(id.as_uuid()))
+        .filter(
+            Condition::any().add(task::Column::Status.eq(TaskStatus::Open.as_str())).add(
+                Condition::all()
+                    .add(task::Column::Status.eq(TaskStatus::Claimed.as_str()))
+                    .add(task::Column::LeaseExpiresAt.lt(now)),
+            ),
+        )
+        .exec(conn)
+        .await
+        .during(TABLE, "take_task")?;
+    Ok(taken.rows_affected == 1)
+}
+
+/// Extends the lease of a task `agent` holds, even one whose lease ran out while nobody took it.
+pub async fn extend_lease<C: ConnectionTrait>(
+    conn: &C,
+    id: TaskId,
+    agent: UserId,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let extended = held_by(task::Entity::update_many(), id, agent)
+        .col_expr(task::Column::LeaseExpiresAt, Expr::value(lease_until))
+        .col_expr(task::Column::UpdatedAt, Expr::value(now))
+        .exec(conn)
+        .await
+        .during(TABLE, "extend_lease")?;
+    Ok(extended.rows_affected == 1)
+}
+
+/// Puts a task `agent` holds back in the queue.
+pub async fn release_task<C: ConnectionTrait>(
+    conn: &C,
+    id: TaskId,
+    agent: UserId,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let released = held_by(task::Entity::update_many(), id, agent)
+        .col_expr(task::Column::Status, Expr::value(TaskStatus::Open.as_str()))
+        .col_expr(task::Column::ClaimedBy, Expr::value(Option::<uuid::Uuid>::None))
+        .col_expr(task::Column::LeaseExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(task::Column::UpdatedAt, Expr::value(now))
+        .exec(conn)
+        .await
+        .during(TABLE, "release_task")?;
+    Ok(released.rows_affected == 1)
+}
+
+/// Marks a task `agent` holds done with its outcome.
+pub async fn complete_held_task<C: ConnectionTrait>(
+    conn: &C,
+    id: TaskId,
+    agent: UserId,
+    outcome: &TaskOutcome,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let done = completion(held_by(task::Entity::update_many(), id, agent), outcome, now)?
+        .exec(conn)
+        .await
+        .during(TABLE, "complete_held_task")?;
+    Ok(done.rows_affected == 1)
+}
+
+/// The rows of `id` that `agent` holds: claimed by them, whatever the lease says (a lease that
+/// ran out while nobody took the task still holds).
+fn held_by(update: sea_orm::UpdateMany<task::Entity>, id: TaskId, agent: UserId) -> sea_orm::UpdateMany<task::Entity> {
+    update
+        .filter(task::Column::Id.eq(id.as_uuid()))
+        .filter(task::Column::Status.eq(TaskStatus::Claimed.as_str()))
+        .filter(task::Column::ClaimedBy.eq(agent.as_uuid()))
+}
+
+fn completion(
+    update: sea_orm::UpdateMany<task::Entity>,
+    outcome: &TaskOutcome,
+    now: DateTime<Utc>,
+) -> Result<sea_orm::UpdateMany<task::Entity>, StoreError> {
+    Ok(update
+        .col_expr(task::Column::Status, Expr::value(TaskStatus::Done.as_str()))
+        .col_expr(task::Column::Outcome, Expr::value(serde_json::to_string(outcome).map_err(StoreError::Encode)?))
+        .col_expr(task::Column::CompletedAt, Expr::value(now))
+        .col_expr(task::Column::UpdatedAt, Expr::value(now))
+        .col_expr(task::Column::ClaimedBy, Expr::value(Option::<uuid::Uuid>::None))
+        .col_expr(task::Column::LeaseExpiresAt, Expr::value(Option::<DateTime<Utc>>::None)))
+}
+
+pub async fn task_by_id<C: ConnectionTrait>(conn: &C, id: TaskId) -> Result<Option<Task>, StoreError> {
+    Ok(task_records(conn, task::Entity::find_by_id(id.as_uuid())).await?.pop())
+}
+
+/// Which tasks a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    pub claimed_by: Option<UserId>,
+    pub status: Option<TaskStatus>,
+    pub due_before: Option<DateTime<Utc>>,
+    pub limit: u64,
+}
+
+/// Tasks by the filter, most urgent first.
+pub async fn list_tasks<C: ConnectionTrait>(conn: &C, filter: &TaskFilter) -> Result<Vec<Task>, StoreError> {
+    let mut query = task::Entity::find()
+        .order_by_desc(task::Column::Priority)
+        .order_by_asc(task::Column::DueAt)
+        .order_by_asc(task::Column::Id)
+        .limit(filter.limit);
+    if let Some(agent) = filter.claimed_by {
+        query = query.filter(task::Column::ClaimedBy.eq(agent.as_uuid()));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(task::Column::Status.eq(status.as_str()));
+    }
+    if let Some(before) = filter.due_before {
+        query = query.filter(task::Column::DueAt.lt(before));
+    }
+    task_records(conn, query).await
+}
+
+/// When the next task in the queue may be called at the earliest (after `now`), if any.
+pub async fn next_task_not_before<C: ConnectionTrait>(
+    conn: &C,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let next: Option<Option<DateTime<Utc>>> = task::Entity::find()
+        .select_only()
+        .column(task::Column::NotBefore)
+        .filter(task::Column::Status.eq(TaskStatus::Open.as_str()))
+        .filter(task::Column::NotBefore.gt(now))
+        .order_by_asc(task::Column::NotBefore)
+        .into_tuple()
+        .one(conn)
+        .await
+        .during(TABLE, "next_task_not_before")?;
+    Ok(next.flatten())
 }

@@ -9,6 +9,7 @@ mod ingest;
 mod jobs;
 mod metrics;
 mod quarantine;
+mod tasks;
 mod wechat;
 
 use axum::Router;
@@ -38,6 +39,11 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/identities/link", post(identities::link))
         .route("/api/v1/jobs", get(jobs::list))
         .route("/api/v1/quarantine", get(quarantine::list))
+        .route("/api/v1/tasks", get(tasks::list))
+        .route("/api/v1/tasks/claim", post(tasks::claim))
+        .route("/api/v1/tasks/{id}/heartbeat", post(tasks::heartbeat))
+        .route("/api/v1/tasks/{id}/release", post(tasks::release))
+        .route("/api/v1/tasks/{id}/complete", post(tasks::complete))
 }
 
 pub async fn not_found() -> ApiError {

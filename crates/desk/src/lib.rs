@@ -1,0 +1,9 @@
+//! The repair desk: agents take the most urgent task whose customer may be called now, hold it
+//! on a lease, and record how the call went; the case then moves on through the scheduler's
+//! rules. HTTP is `mend-server`'s, SQL is `mend-store`'s; the rules of the queue are here.
+
+mod error;
+mod queue;
+
+pub use error::DeskError;
+pub use queue::{Agent, Claim, Desk, DeskSettings, HeldTask};

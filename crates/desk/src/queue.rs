@@ -1,0 +1,219 @@
+//! Claims, leases and outcomes.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use mend_cases::Intake;
+use mend_core::{ContactResult, Customer, IdentityKind, LinkedIdentity, Task, TaskId, TaskOutcome, UserId};
+use mend_scheduler::{CallLoad, ContactPolicy};
+use mend_store::tasks::{self, ClaimCandidate};
+use mend_store::{AuditEntry, Store, audit, callbacks, customers};
+use serde::{Deserialize, Serialize};
+use tracing::info;
+
+use crate::DeskError;
+
+/// `[desk]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DeskSettings {
+    /// How long a claim holds a task without a heartbeat.
+    pub lease_seconds: i64,
+}
+
+impl Default for DeskSettings {
+    fn default() -> Self {
+        Self { lease_seconds: 900 }
+    }
+}
+
+pub struct Desk {
+    store: Store,
+    intake: Arc<Intake>,
+    contact: ContactPolicy,
+    lease: Duration,
+}
+
+/// Who acts at the desk: the user, and how the audit log names them (`user:wang`).
+#[derive(Debug, Clone)]
+pub struct Agent {
+    pub id: UserId,
+    pub actor: String,
+}
+
+/// What a claim gives an agent.
+#[derive(Debug, Clone)]
+pub enum Claim {
+    Task(Box<HeldTask>),
+    /// Nothing may be called now; `next_at` is when the earliest waiting task may be.
+    NothingCallable {
+        next_at: Option<DateTime<Utc>>,
+    },
+}
+
+/// A task as its holder sees it: with the customer to call, numbers in full.
+#[derive(Debug, Clone, Serialize)]
+pub struct HeldTask {
+    #[serde(flatten)]
+    pub task: Task,
+    pub customer: Customer,
+    pub phones: Vec<String>,
+    pub identities: Vec<LinkedIdentity>,
+}
+
+/// Tasks looked at per round of a claim: the most urgent first, then the next ones when their
+/// customers may not be called now.
+const CANDIDATES: u64 = 8;
+
+/// Rounds of candidates before a claim answers that nothing is callable.
+const ROUNDS: usize = 8;
+
+impl Desk {
+    pub fn new(store: Store, intake: Arc<Intake>, contact: ContactPolicy, settings: &DeskSettings) -> Self {
+        Self { store, intake, contact, lease: Duration::seconds(settings.lease_seconds.max(1)) }
+    }
+
+    /// Hands `agent` the most urgent task that is due and whose customer may be called now
+    /// (contact hours in their zone, holidays, not do-not-disturb), leased until `now` plus the
+    /// lease. An expired lease counts as free.
+    pub async fn claim_next_task(&self, agent: &Agent, now: DateTime<Utc>) -> Result<Claim, DeskError> {
+        let tx = self.store.begin_write().await?;
+        let mut passed: Vec<TaskId> = Vec::new();
+        let mut next_at: Option<DateTime<Utc>> = None;
+        for _ in 0..ROUNDS {
+            let candidates = tasks::claim_candidates(&tx, now, &passed, CANDIDATES).await?;
+            let found = candidates.len();
+            for candidate in candidates {
+                match self.callable_from(&candidate, now) {
+                    Some(at) if at <= now => {
+                        let lease_until = now + self.lease;
+                        if !tasks::take_task(&tx, candidate.task_id, agent.id, now, lease_until).await? {
+                            passed.push(candidate.task_id);
+                            continue;
+                        }
+                        audit::record_audit(&tx, entry(agent, "task.claim", candidate.task_id, now, "open", "claimed"))
+                            .await?;
+                        mend_store::commit(tx).await?;
+                        info!(task_id = %candidate.task_id, agent = %agent.actor, "task claimed");
+                        return Ok(Claim::Task(Box::new(self.held_task(candidate.task_id).await?)));
+                    }
+                    later => {
+                        next_at = earliest(next_at, later);
+                        passed.push(candidate.task_id);
+                    }
+                }
+            }
+            if (found as u64) < CANDIDATES {
+                break;
+            }
+        }
+        mend_store::rollback(tx).await?;
+        let waiting = tasks::next_task_not_before(self.store.connection(), now).await?;
+        Ok(Claim::NothingCallable { next_at: earliest(next_at, waiting) })
+    }
+
+    /// When the candidate's customer may be called, from `now` on; `None`: not by phone at all.
+    fn callable_from(&self, candidate: &ClaimCandidate, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if candidate.do_not_disturb {
+            return None;
+        }
+        self.contact.place(now, candidate.timezone, &CallLoad::default()).map(|p| p.at)
+    }
+
+    async fn held_task(&self, id: TaskId) -> Result<HeldTask, DeskError> {
+        let conn = self.store.connection();
+        let task = tasks::task_by_id(conn, id).await?.ok_or_else(|| DeskError::NotFound(id.to_string()))?;
+        let customer_id = task.customer_id.ok_or_else(|| DeskError::NotFound(format!("the customer of task {id}")))?;
+        let customer = callbacks::customers_by_ids(conn, &[customer_id])
+            .await?
+            .pop()
+            .ok_or_else(|| DeskError::NotFound(format!("customer {customer_id}")))?;
+        let identities = customers::identities_of(conn, customer_id).await?;
+        let phones =
+            identities.iter().filter(|i| i.kind == IdentityKind::Phone.as_str()).map(|i| i.value.clone()).collect();
+        Ok(HeldTask { task, customer, phones, identities })
+    }
+
+    /// Extends the lease of a task `agent` holds; answers until when it now holds.
+    pub async fn heartbeat(&self, id: TaskId, agent: &Agent, now: DateTime<Utc>) -> Result<DateTime<Utc>, DeskError> {
+        let lease_until = now + self.lease;
+        if tasks::extend_lease(self.store.connection(), id, agent.id, now, lease_until).await? {
+            return Ok(lease_until);
+        }
+        Err(self.not_held(id, agent).await)
+    }
+
+    /// Gives a task back to the queue, with why.
+    pub async fn release(&self, id: TaskId, agent: &Agent, reason: &str, now: DateTime<Utc>) -> Result<(), DeskError> {
+        let tx = self.store.begin_write().await?;
+        if !tasks::release_task(&tx, id, agent.id, now).await? {
+            mend_store::rollback(tx).await?;
+            return Err(self.not_held(id, agent).await);
+        }
+        let mut released = entry(agent, "task.release", id, now, "claimed", "open");
+        released.detail["reason"] = reason.into();
+        audit::record_audit(&tx, released).await?;
+        mend_store::commit(tx).await?;
+        Ok(())
+    }
+
+    /// Records how the call went. A customer reached and helped closes the case; the
+    /// scheduler's jobs take it on from there (a verification call, retries of an unreachable
+    /// customer, a second repair of a formal complaint, a survey).
+    pub async fn complete(
+        &self,
+        id: TaskId,
+        agent: &Agent,
+        outcome: &TaskOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<Task, DeskError> {
+        let tx = self.store.begin_write().await?;
+        if !tasks::complete_held_task(&tx, id, agent.id, outcome, now).await? {
+            mend_store::rollback(tx).await?;
+            return Err(self.not_held(id, agent).await);
+        }
+        let mut completed = entry(agent, "task.complete", id, now, "claimed", "done");
+        completed.detail["outcome"] = serde_json::to_value(outcome).unwrap_or_default();
+        audit::record_audit(&tx, completed).await?;
+        mend_store::commit(tx).await?;
+        let task =
+            tasks::task_by_id(self.store.connection(), id).await?.ok_or_else(|| DeskError::NotFound(id.to_string()))?;
+        if outcome.outcome == ContactResult::Reached && outcome.resolved {
+            let case = mend_store::cases::case_by_id(self.store.connection(), task.case_id).await?;
+            if case.is_some_and(|c| c.status == mend_core::CaseStatus::Open) {
+                self.intake.close_case(&self.store, task.case_id, "resolved", &agent.actor, now).await?;
+            }
+        }
+        Ok(task)
+    }
+
+    /// Why `agent` cannot act on task `id`: it does not exist, or it is not theirs (any more).
+    async fn not_held(&self, id: TaskId, agent: &Agent) -> DeskError {
+        match tasks::task_by_id(self.store.connection(), id).await {
+            Ok(None) => DeskError::NotFound(id.to_string()),
+            Ok(Some(task)) if task.claimed_by == Some(agent.id) => {
+                DeskError::NotHolder(format!("task {id} is {}", task.status))
+            }
+            Ok(Some(task)) => DeskError::NotHolder(format!("task {id} is {} and not held by you", task.status)),
+            Err(e) => e.into(),
+        }
+    }
+}
+
+fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn entry(agent: &Agent, action: &str, task: TaskId, at: DateTime<Utc>, before: &str, after: &str) -> AuditEntry {
+    AuditEntry {
+        at,
+        actor: agent.actor.clone(),
+        action: action.to_owned(),
+        subject_kind: "task".into(),
+        subject_id: Some(task.as_uuid()),
+        detail: serde_json::json!({"status": {"before": before, "after": after}}),
+    }
+}

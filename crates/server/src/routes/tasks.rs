@@ -1,0 +1,119 @@
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use mend_core::{Role, TaskId, TaskOutcome, TaskStatus};
+use mend_desk::{Agent, Claim};
+use mend_store::tasks::TaskFilter;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::CurrentUser;
+use crate::error::ErrorCode;
+use crate::{ApiError, AppState};
+
+fn agent(user: &CurrentUser) -> Result<Agent, ApiError> {
+    let user = user.require(Role::Agent)?;
+    Ok(Agent { id: user.user_id, actor: format!("user:{}", user.name) })
+}
+
+/// The most urgent task whose customer may be called now, leased to the caller; 204 (with
+/// `Retry-After` and `X-Next-Callable-At` when a later one waits) when none may be.
+pub async fn claim(State(state): State<AppState>, user: CurrentUser) -> Result<Response, ApiError> {
+    let agent = agent(&user)?;
+    let now = state.clock.now();
+    match state.desk.claim_next_task(&agent, now).await? {
+        Claim::Task(held) => Ok(Json(held).into_response()),
+        Claim::NothingCallable { next_at } => {
+            let mut headers = HeaderMap::new();
+            if let Some(at) = next_at {
+                let wait = (at - now).num_seconds().max(1);
+                headers.insert("retry-after", HeaderValue::from(wait));
+                if let Ok(value) = HeaderValue::from_str(&at.to_rfc3339()) {
+                    headers.insert("x-next-callable-at", value);
+                }
+            }
+            Ok((StatusCode::NO_CONTENT, headers).into_response())
+        }
+    }
+}
+
+pub async fn heartbeat(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let agent = agent(&user)?;
+    let id: TaskId = super::parse_id(&id, "task")?;
+    let until = state.desk.heartbeat(id, &agent, state.clock.now()).await?;
+    Ok(Json(json!({"task_id": id, "lease_expires_at": until})))
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct ReleaseRequest {
+    #[serde(default)]
+    reason: String,
+}
+
+/// Gives a held task back to the queue (`{"reason"}`).
+pub async fn release(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let agent = agent(&user)?;
+    let id: TaskId = super::parse_id(&id, "task")?;
+    let request: ReleaseRequest = super::json_body(body)?;
+    state.desk.release(id, &agent, &request.reason, state.clock.now()).await?;
+    Ok(Json(json!({"task_id": id, "status": TaskStatus::Open})))
+}
+
+/// Records how the call went (`{"outcome", "resolved", "satisfaction_after", "root_cause",
+/// "suggestion", "follow_up_hours"}`).
+pub async fn complete(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<mend_core::Task>, ApiError> {
+    let agent = agent(&user)?;
+    let id: TaskId = super::parse_id(&id, "task")?;
+    let outcome: TaskOutcome = super::json_body(body)?;
+    if outcome.follow_up_hours.is_some_and(|h| !(1..=24 * 90).contains(&h)) {
+        return Err(ApiError::new(ErrorCode::InvalidRequest, "follow_up_hours must be between 1 and 2160"));
+    }
+    Ok(Json(state.desk.complete(id, &agent, &outcome, state.clock.now()).await?))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    mine: bool,
+    status: Option<TaskStatus>,
+    due_before: Option<chrono::DateTime<chrono::FixedOffset>>,
+    limit: Option<u64>,
+}
+
+/// An agent's own tasks (`mine=true`), or for supervisors the queue by status and due time.
+pub async fn list(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let me = user.require(Role::Agent)?;
+    let Query(query) = super::query(query)?;
+    if !query.mine {
+        user.require(Role::Supervisor)?;
+    }
+    let filter = TaskFilter {
+        claimed_by: query.mine.then_some(me.user_id),
+        status: query.status,
+        due_before: query.due_before.map(|t| t.to_utc()),
+        limit: super::page_limit(query.limit),
+    };
+    let tasks = mend_store::tasks::list_tasks(state.store.connection(), &filter).await?;
+    Ok(Json(json!({ "tasks": tasks })))
+}

@@ -1,0 +1,158 @@
+//! The repair desk over HTTP: claims and leases with the clock standing at chosen moments (two
+//! `mend serve` instances at different times share one database), outcomes that move the case,
+//! and agents racing for one queue.
+
+use std::collections::BTreeSet;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::support::{Mend, Server, TestDb, both_databases, complaint, json_response, lines};
+
+both_databases!(
+    a_claim_holds_a_task_until_its_lease_runs_out,
+    nobody_is_called_outside_contact_hours,
+    a_resolved_call_closes_the_case,
+);
+
+/// The moment the servers of these tests stand at (a Thursday noon in Shanghai), and later.
+const NOON: &str = "2026-11-26T12:00:00+08:00";
+
+/// One open case (and so one callback) per customer, planned at noon.
+fn queue_of(mend: &Mend, customers: usize) {
+    let complaints: Vec<Value> = (0..customers)
+        .map(|i| {
+            complaint(
+                "hotline",
+                &format!("call-{i}"),
+                "2026-11-26T10:00:00+08:00",
+                json!({"phone": format!("139{i:08}")}),
+                "宽带断网三天了,光猫一直红灯",
+            )
+        })
+        .collect();
+    let imported = mend.import_lines(&lines(&complaints));
+    assert_eq!(imported["accepted"], customers, "{imported}");
+    let out = mend.run(&["schedule", "run", "generate_callbacks", "--now", NOON], b"").json_lines();
+    assert_eq!(out[0]["counts"]["tasks_created"], customers, "{out:?}");
+}
+
+fn token(mend: &Mend, name: &str, role: &str) -> String {
+    mend.add_user(name, role)["token"].as_str().expect("a token").to_owned()
+}
+
+/// `POST /api/v1/tasks/claim`: the task, or `None` with the 204's headers.
+async fn claim(server: &Server, token: &str) -> Result<Value, reqwest::header::HeaderMap> {
+    let response = server.request(Method::POST, "/api/v1/tasks/claim", token).send().await.expect("claim");
+    match response.status() {
+        StatusCode::OK => Ok(response.json().await.expect("a task")),
+        StatusCode::NO_CONTENT => Err(response.headers().clone()),
+        other => panic!("claim answered {other}: {}", response.text().await.unwrap_or_default()),
+    }
+}
+
+async fn post(server: &Server, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+    json_response(server.request(Method::POST, path, token).json(&body)).await
+}
+
+async fn a_claim_holds_a_task_until_its_lease_runs_out(db: TestDb) {
+    let mend = db.mend();
+    queue_of(&mend, 2);
+    let (wang, li, zhao) = (token(&mend, "wang", "agent"), token(&mend, "li", "agent"), token(&mend, "zhao", "agent"));
+    let noon = mend.serve_at(NOON);
+    let first = claim(&noon, &wang).await.expect("a task for wang");
+    let second = claim(&noon, &li).await.expect("a task for li");
+    assert_ne!(first["task_id"], second["task_id"]);
+    assert_eq!(first["status"], "claimed");
+    assert_eq!(first["lease_expires_at"], "2026-11-26T04:15:00Z", "noon plus the 900 s lease");
+    assert!(first["phones"][0].as_str().is_some_and(|p| p.starts_with("139") && !p.contains('*')), "{first}");
+    assert!(claim(&noon, &zhao).await.is_err(), "two tasks, both held");
+
+    // Li is still on the call ten minutes later; Wang's lease runs out unattended.
+    let later = mend.serve_at("2026-11-26T12:10:00+08:00");
+    let path = format!("/api/v1/tasks/{}/heartbeat", second["task_id"].as_str().unwrap());
+    let (status, beat) = post(&later, &path, &li, json!({})).await;
+    assert_eq!((status, &beat["lease_expires_at"]), (StatusCode::OK, &json!("2026-11-26T04:25:00Z")));
+    let (status, _) = post(&later, &path, &wang, json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "only the holder keeps a task alive");
+
+    let after = mend.serve_at("2026-11-26T12:16:00+08:00");
+    let taken_over = claim(&after, &zhao).await.expect("wang's task is free again");
+    assert_eq!(taken_over["task_id"], first["task_id"]);
+    let done = json!({"outcome": "unreachable", "resolved": false});
+    let path = format!("/api/v1/tasks/{}/complete", first["task_id"].as_str().unwrap());
+    let (status, refused) = post(&after, &path, &wang, done.clone()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "a lease that ran out and went to another is not wang's: {refused}");
+    let (status, completed) = post(&after, &path, &zhao, done).await;
+    assert_eq!((status, &completed["status"]), (StatusCode::OK, &json!("done")), "{completed}");
+    assert!(claim(&after, &zhao).await.is_err(), "li still holds the other");
+
+    let path = format!("/api/v1/tasks/{}/release", second["task_id"].as_str().unwrap());
+    let (status, _) = post(&after, &path, &li, json!({"reason": "customer asked to be called tomorrow"})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(claim(&after, &wang).await.expect("released")["task_id"], second["task_id"]);
+    let (status, mine) = after.get_json("/api/v1/tasks?mine=true", &wang).await;
+    assert_eq!((status, mine["tasks"].as_array().map(Vec::len)), (StatusCode::OK, Some(1)));
+    let (status, _) = after.get_json("/api/v1/tasks?status=open", &wang).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "the whole queue is the supervisors' view");
+    db.assert_consistent().await;
+}
+
+/// At 23:30 nobody may be called: 204, and the headers say when the first call may be made.
+async fn nobody_is_called_outside_contact_hours(db: TestDb) {
+    let mend = db.mend();
+    queue_of(&mend, 1);
+    let agent = token(&mend, "wang", "agent");
+    let night = mend.serve_at("2026-11-26T23:30:00+08:00");
+    let headers = claim(&night, &agent).await.expect_err("outside contact hours");
+    assert_eq!(headers["x-next-callable-at"], "2026-11-27T01:00:00+00:00", "09:00 the next morning in Shanghai");
+    assert_eq!(headers["retry-after"], "34200");
+    let morning = mend.serve_at("2026-11-27T09:00:00+08:00");
+    assert!(claim(&morning, &agent).await.is_ok());
+}
+
+/// A customer reached and helped: the case closes, and the audit log has the call.
+async fn a_resolved_call_closes_the_case(db: TestDb) {
+    let mend = db.mend();
+    queue_of(&mend, 1);
+    let agent = token(&mend, "wang", "agent");
+    let server = mend.serve_at(NOON);
+    let task = claim(&server, &agent).await.expect("a task");
+    let path = format!("/api/v1/tasks/{}/complete", task["task_id"].as_str().unwrap());
+    let outcome = json!({"outcome": "reached", "resolved": true, "satisfaction_after": 4,
+                         "root_cause": "光猫老化", "suggestion": "光猫超过五年主动更换"});
+    let (status, done) = post(&server, &path, &agent, outcome).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(done["outcome"]["satisfaction_after"], 4);
+    let (_, case) = server.get_json(&format!("/api/v1/cases/{}", task["case_id"].as_str().unwrap()), &agent).await;
+    assert_eq!(case["status"], "closed", "{case}");
+    let (status, again) = post(&server, &path, &agent, json!({"outcome": "reached"})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "a task is completed once: {again}");
+    let (status, bad) = post(&server, &path, &agent, json!({"outcome": "maybe"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    db.assert_consistent().await;
+}
+
+/// 50 agents on two instances claim from 1,000 tasks at once: every task is handed out exactly
+/// once, and nobody waits for a task another holds (PostgreSQL's `FOR UPDATE SKIP LOCKED`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_agents_on_two_instances_claim_each_task_once() {
+    let Some(db) = TestDb::postgres().await else { return };
+    let mend = db.mend();
+    queue_of(&mend, 1_000);
+    let tokens: Vec<String> = (0..50).map(|i| token(&mend, &format!("agent{i}"), "agent")).collect();
+    let servers = [mend.serve_at(NOON), mend.serve_at(NOON)];
+    let agents = tokens.iter().enumerate().map(|(i, token)| {
+        let server = &servers[i % 2];
+        async move {
+            let mut mine = Vec::new();
+            while let Ok(task) = claim(server, token).await {
+                mine.push(task["task_id"].as_str().expect("an id").to_owned());
+            }
+            mine
+        }
+    });
+    let claimed: Vec<String> = futures::future::join_all(agents).await.into_iter().flatten().collect();
+    let distinct: BTreeSet<&String> = claimed.iter().collect();
+    assert_eq!((claimed.len(), distinct.len()), (1_000, 1_000), "each task once");
+}
