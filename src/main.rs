@@ -376,8 +376,7 @@ fn at_or_now(now: Option<chrono::DateTime<chrono::FixedOffset>>) -> chrono::Date
 async fn serve(settings: &Settings, clock: Arc<dyn Clock>) -> Result<()> {
     let store = open_store(settings).await?;
     let intake = settings.intake()?;
-    let desk =
-        mend_desk::Desk::new(store.clone(), Arc::clone(&intake), settings.scheduler.contact.clone(), &settings.desk);
+    let desk = mend_desk::Desk::new(store.clone(), Arc::clone(&intake), settings.scheduler.clone(), &settings.desk);
     let state = mend_server::AppState {
         store,
         desk: Arc::new(desk),

@@ -156,3 +156,100 @@ async fn fifty_agents_on_two_instances_claim_each_task_once() {
     let distinct: BTreeSet<&String> = claimed.iter().collect();
     assert_eq!((claimed.len(), distinct.len()), (1_000, 1_000), "each task once");
 }
+
+both_databases!(compensation_within_the_limit_is_approved_at_once_and_above_it_waits_for_a_decision);
+
+/// The first open case of the queue (its customer's only one).
+async fn first_case(server: &Server, token: &str) -> String {
+    let task = claim(server, token).await.expect("a task");
+    task["case_id"].as_str().expect("a case id").to_owned()
+}
+
+async fn offer(server: &Server, token: &str, case: &str, fen: i64) -> (StatusCode, Value) {
+    let body = json!({"kind": "bill_credit", "amount_fen": fen, "reason": "断网三天,按天补偿"});
+    post(server, &format!("/api/v1/cases/{case}/compensations"), token, body).await
+}
+
+async fn decide(server: &Server, token: &str, offer: &Value, decision: &str) -> (StatusCode, Value) {
+    let path = format!("/api/v1/compensations/{}/{decision}", offer["compensation_id"].as_str().unwrap());
+    post(server, &path, token, json!({"reason": "核实属实"})).await
+}
+
+async fn compensation_within_the_limit_is_approved_at_once_and_above_it_waits_for_a_decision(db: TestDb) {
+    let mend = db.mend();
+    queue_of(&mend, 2);
+    let agent = token(&mend, "wang", "agent");
+    let (lead, other_lead) = (token(&mend, "zhang", "supervisor"), token(&mend, "liu", "supervisor"));
+    let admin = token(&mend, "root", "admin");
+    let server = mend.serve_at(NOON);
+    let case = first_case(&server, &agent).await;
+
+    // broadband_outage caps an offer at ¥100; the repair team's own limit is ¥100 too.
+    let (status, small) = offer(&server, &agent, &case, 3_000).await;
+    assert_eq!(status, StatusCode::CREATED, "{small}");
+    assert_eq!(
+        (&small["status"], &small["needs"], &small["limit"]["limit_fen"]),
+        (&json!("approved"), &Value::Null, &json!(10_000))
+    );
+    let (_, medium) = offer(&server, &agent, &case, 20_000).await;
+    assert_eq!((&medium["status"], &medium["needs"]), (&json!("pending"), &json!("supervisor")), "{medium}");
+    let (_, large) = offer(&server, &agent, &case, 80_000).await;
+    assert_eq!(large["needs"], "admin", "above the supervisor's ¥500");
+    let (status, _) = offer(&server, &agent, &case, 0).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    assert_eq!(decide(&server, &agent, &medium, "approve").await.0, StatusCode::FORBIDDEN, "agents do not approve");
+    assert_eq!(decide(&server, &lead, &large, "approve").await.0, StatusCode::FORBIDDEN, "¥800 is an admin's call");
+    let (status, approved) = decide(&server, &lead, &medium, "approve").await;
+    assert_eq!((status, &approved["status"]), (StatusCode::OK, &json!("approved")), "{approved}");
+    assert_eq!(decide(&server, &other_lead, &medium, "approve").await.0, StatusCode::CONFLICT, "decided once");
+    let (status, refused) = decide(&server, &admin, &large, "approve").await;
+    assert_eq!(status, StatusCode::CONFLICT, "¥30 + ¥200 + ¥800 passes the customer's ¥300 cap: {refused}");
+    let (status, rejected) = decide(&server, &admin, &large, "reject").await;
+    assert_eq!((status, &rejected["status"]), (StatusCode::OK, &json!("rejected")));
+
+    // A supervisor's own request waits for another supervisor.
+    let other_case = first_case(&server, &agent).await;
+    let (_, own) = offer(&server, &lead, &other_case, 15_000).await;
+    assert_eq!(own["status"], "pending");
+    let (status, why) = decide(&server, &lead, &own, "approve").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{why}");
+    assert_eq!(decide(&server, &other_lead, &own, "approve").await.0, StatusCode::OK);
+
+    let (status, pending) = server.get_json("/api/v1/compensations?status=pending", &lead).await;
+    assert_eq!((status, pending["compensations"].as_array().map(Vec::len)), (StatusCode::OK, Some(0)));
+    let store = db.store().await;
+    let month = mend_store::budgets::team_budget(store.connection(), "repair", "2026-11").await.unwrap().unwrap();
+    assert_eq!(month.committed.fen(), 3_000 + 20_000 + 15_000, "every approval drew on the month");
+}
+
+/// Twenty supervisors' approvals at once against a budget that covers four: four pass, the
+/// budget is never overspent, and what it committed is the sum of what was approved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_approvals_never_overspend_the_budget() {
+    let Some(db) = TestDb::postgres().await else { return };
+    let mend = db.mend().env("MEND_SCHEDULER__COMPENSATION__MONTHLY_BUDGET_FEN", "50000");
+    queue_of(&mend, 20);
+    let agent = token(&mend, "wang", "agent");
+    let leads: Vec<String> = (0..4).map(|i| token(&mend, &format!("lead{i}"), "supervisor")).collect();
+    let servers = [mend.serve_at(NOON), mend.serve_at(NOON)];
+    let mut offers = Vec::new();
+    for _ in 0..20 {
+        let case = first_case(&servers[0], &agent).await;
+        let (status, pending) = offer(&servers[0], &agent, &case, 12_000).await;
+        assert_eq!((status, &pending["status"]), (StatusCode::CREATED, &json!("pending")), "{pending}");
+        offers.push(pending);
+    }
+    let decisions = offers.iter().enumerate().map(|(i, o)| decide(&servers[i % 2], &leads[i % 4], o, "approve"));
+    let outcomes: Vec<(StatusCode, Value)> = futures::future::join_all(decisions).await;
+    let approved = outcomes.iter().filter(|(s, _)| *s == StatusCode::OK).count();
+    assert!(outcomes.iter().all(|(s, _)| matches!(*s, StatusCode::OK | StatusCode::CONFLICT)), "{outcomes:?}");
+    assert_eq!(approved, 4, "¥500 covers four offers of ¥120");
+    let store = db.store().await;
+    let month = mend_store::budgets::team_budget(store.connection(), "repair", "2026-11").await.unwrap().unwrap();
+    let (_, listed) = servers[0].get_json("/api/v1/compensations?status=approved", &leads[0]).await;
+    let ledger: i64 =
+        listed["compensations"].as_array().unwrap().iter().map(|c| c["amount_fen"].as_i64().unwrap()).sum();
+    assert_eq!((month.committed.fen(), ledger), (48_000, 48_000));
+    assert!(month.committed <= month.budget);
+}

@@ -1,4 +1,8 @@
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
 use crate::text_enum::text_enum;
+use crate::{CaseId, CompensationId, Money, TaskId, UserId};
 
 text_enum! {
     /// What a customer is offered.
@@ -19,4 +23,23 @@ text_enum! {
         Approved = "approved",
         Rejected = "rejected",
     }
+}
+
+/// An offer of compensation on a case, and where its decision stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Compensation {
+    pub compensation_id: CompensationId,
+    pub case_id: CaseId,
+    pub task_id: Option<TaskId>,
+    pub kind: CompensationKind,
+    #[serde(rename = "amount_fen")]
+    pub amount: Money,
+    pub reason: String,
+    pub status: CompensationStatus,
+    pub requested_by: UserId,
+    /// Who decided; `None` with `approved`: within the requester's limit, approved at once.
+    pub decided_by: Option<UserId>,
+    pub decision_reason: Option<String>,
+    pub requested_at: DateTime<Utc>,
+    pub decided_at: Option<DateTime<Utc>>,
 }

@@ -86,3 +86,7 @@ id_type!(
     /// One execution of a scheduler job.
     JobRunId
 );
+id_type!(
+    /// One offer of compensation to a customer, approved at once or by a supervisor.
+    CompensationId
+);

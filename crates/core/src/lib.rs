@@ -22,14 +22,14 @@ mod text_enum;
 pub use case::{Case, CaseStatus, CaseTerms, MalformedTerms};
 pub use channel::{Channel, UnknownChannel};
 pub use clock::{Clock, FixedClock, SystemClock};
-pub use compensation::{CompensationKind, CompensationStatus};
+pub use compensation::{Compensation, CompensationKind, CompensationStatus};
 pub use complaint::{
     CategorySource, Complaint, ComplaintLine, CustomerDetails, Delivery, DeliveryContent, Quarantined, Satisfaction,
     StoredComplaint,
 };
 pub use customer::{Customer, LinkedIdentity};
 pub use identity::{CustomerKey, IdentityKind};
-pub use ids::{CaseId, ComplaintId, CustomerId, JobRunId, MergeId, QuarantineId, TaskId, UserId};
+pub use ids::{CaseId, CompensationId, ComplaintId, CustomerId, JobRunId, MergeId, QuarantineId, TaskId, UserId};
 pub use job::{Figure, JobCounts, JobOutcome};
 pub use money::Money;
 pub use phone::{InvalidPhoneNumber, PhoneNumber};

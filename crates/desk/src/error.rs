@@ -8,6 +8,17 @@ pub enum DeskError {
     /// The task is not the caller's to act on: someone else holds it, or it is done.
     #[error("{0}")]
     NotHolder(String),
+    /// The caller's role does not allow it (or it is their own request to decide).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Allowed, but the state of things says no (a budget or cap that does not cover it, an
+    /// offer decided already).
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Scheduler(#[from] mend_scheduler::SchedulerError),
     #[error(transparent)]
     Cases(#[from] CasesError),
     #[error(transparent)]

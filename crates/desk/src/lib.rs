@@ -2,8 +2,10 @@
 //! on a lease, and record how the call went; the case then moves on through the scheduler's
 //! rules. HTTP is `mend-server`'s, SQL is `mend-store`'s; the rules of the queue are here.
 
+mod compensation;
 mod error;
 mod queue;
 
+pub use compensation::{CompensationRequest, RequestedCompensation};
 pub use error::DeskError;
 pub use queue::{Agent, Claim, Desk, DeskSettings, HeldTask};

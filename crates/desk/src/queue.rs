@@ -4,8 +4,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use mend_cases::Intake;
-use mend_core::{ContactResult, Customer, IdentityKind, LinkedIdentity, Task, TaskId, TaskOutcome, UserId};
-use mend_scheduler::{CallLoad, ContactPolicy};
+use mend_core::{
+    ContactResult, Customer, IdentityKind, LinkedIdentity, Money, Role, Task, TaskId, TaskOutcome, UserId,
+};
+use mend_scheduler::{CallLoad, SchedulerSettings};
 use mend_store::tasks::{self, ClaimCandidate};
 use mend_store::{AuditEntry, Store, audit, callbacks, customers};
 use serde::{Deserialize, Serialize};
@@ -19,25 +21,30 @@ use crate::DeskError;
 pub struct DeskSettings {
     /// How long a claim holds a task without a heartbeat.
     pub lease_seconds: i64,
+    /// The largest offer a supervisor may approve; above it, an administrator decides.
+    pub supervisor_limit_fen: Money,
 }
 
 impl Default for DeskSettings {
     fn default() -> Self {
-        Self { lease_seconds: 900 }
+        Self { lease_seconds: 900, supervisor_limit_fen: Money::from_fen(50_000) }
     }
 }
 
 pub struct Desk {
-    store: Store,
+    pub(crate) store: Store,
     intake: Arc<Intake>,
-    contact: ContactPolicy,
+    /// The scheduler's policies: contact hours, compensation limits, the team and its budget.
+    pub(crate) policy: SchedulerSettings,
     lease: Duration,
+    pub(crate) supervisor_limit: Money,
 }
 
-/// Who acts at the desk: the user, and how the audit log names them (`user:wang`).
+/// Who acts at the desk: the user, their role, and how the audit log names them (`user:wang`).
 #[derive(Debug, Clone)]
 pub struct Agent {
     pub id: UserId,
+    pub role: Role,
     pub actor: String,
 }
 
@@ -69,8 +76,14 @@ const CANDIDATES: u64 = 8;
 const ROUNDS: usize = 8;
 
 impl Desk {
-    pub fn new(store: Store, intake: Arc<Intake>, contact: ContactPolicy, settings: &DeskSettings) -> Self {
-        Self { store, intake, contact, lease: Duration::seconds(settings.lease_seconds.max(1)) }
+    pub fn new(store: Store, intake: Arc<Intake>, policy: SchedulerSettings, settings: &DeskSettings) -> Self {
+        Self {
+            store,
+            intake,
+            policy,
+            lease: Duration::seconds(settings.lease_seconds.max(1)),
+            supervisor_limit: settings.supervisor_limit_fen,
+        }
     }
 
     /// Hands `agent` the most urgent task that is due and whose customer may be called now
@@ -91,8 +104,11 @@ impl Desk {
                             passed.push(candidate.task_id);
                             continue;
                         }
-                        audit::record_audit(&tx, entry(agent, "task.claim", candidate.task_id, now, "open", "claimed"))
-                            .await?;
+                        audit::record_audit(
+                            &tx,
+                            entry(agent, "task.claim", ("task", candidate.task_id.as_uuid()), now, "open", "claimed"),
+                        )
+                        .await?;
                         mend_store::commit(tx).await?;
                         info!(task_id = %candidate.task_id, agent = %agent.actor, "task claimed");
                         return Ok(Claim::Task(Box::new(self.held_task(candidate.task_id).await?)));
@@ -117,7 +133,7 @@ impl Desk {
         if candidate.do_not_disturb {
             return None;
         }
-        self.contact.place(now, candidate.timezone, &CallLoad::default()).map(|p| p.at)
+        self.policy.contact.place(now, candidate.timezone, &CallLoad::default()).map(|p| p.at)
     }
 
     async fn held_task(&self, id: TaskId) -> Result<HeldTask, DeskError> {
@@ -150,7 +166,7 @@ impl Desk {
             mend_store::rollback(tx).await?;
             return Err(self.not_held(id, agent).await);
         }
-        let mut released = entry(agent, "task.release", id, now, "claimed", "open");
+        let mut released = entry(agent, "task.release", ("task", id.as_uuid()), now, "claimed", "open");
         released.detail["reason"] = reason.into();
         audit::record_audit(&tx, released).await?;
         mend_store::commit(tx).await?;
@@ -172,7 +188,7 @@ impl Desk {
             mend_store::rollback(tx).await?;
             return Err(self.not_held(id, agent).await);
         }
-        let mut completed = entry(agent, "task.complete", id, now, "claimed", "done");
+        let mut completed = entry(agent, "task.complete", ("task", id.as_uuid()), now, "claimed", "done");
         completed.detail["outcome"] = serde_json::to_value(outcome).unwrap_or_default();
         audit::record_audit(&tx, completed).await?;
         mend_store::commit(tx).await?;
@@ -207,13 +223,20 @@ fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTi
     }
 }
 
-fn entry(agent: &Agent, action: &str, task: TaskId, at: DateTime<Utc>, before: &str, after: &str) -> AuditEntry {
+pub(crate) fn entry(
+    agent: &Agent,
+    action: &str,
+    subject: (&str, uuid::Uuid),
+    at: DateTime<Utc>,
+    before: &str,
+    after: &str,
+) -> AuditEntry {
     AuditEntry {
         at,
         actor: agent.actor.clone(),
         action: action.to_owned(),
-        subject_kind: "task".into(),
-        subject_id: Some(task.as_uuid()),
+        subject_kind: subject.0.into(),
+        subject_id: Some(subject.1),
         detail: serde_json::json!({"status": {"before": before, "after": after}}),
     }
 }

@@ -110,7 +110,10 @@ impl From<mend_desk::DeskError> for ApiError {
         use mend_desk::DeskError;
         match e {
             DeskError::NotFound(what) => ApiError::not_found(what),
-            DeskError::NotHolder(why) => ApiError::new(ErrorCode::Conflict, why),
+            DeskError::NotHolder(why) | DeskError::Refused(why) => ApiError::new(ErrorCode::Conflict, why),
+            DeskError::Forbidden(why) => ApiError::new(ErrorCode::Forbidden, why),
+            DeskError::Invalid(why) => ApiError::new(ErrorCode::InvalidRequest, why),
+            DeskError::Scheduler(e) => ApiError::internal(e),
             DeskError::Cases(e) => e.into(),
             DeskError::Store(e) => e.into(),
         }

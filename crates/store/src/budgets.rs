@@ -64,3 +64,31 @@ pub async fn open_team_budget<C: ConnectionTrait>(
         .during(TABLE, "open_team_budget")?;
     Ok(done.rows_affected() == 1)
 }
+
+/// Takes `amount` from a team's month, opening the month with `default_budget` if it is not
+/// open yet; false (and nothing taken) when what is left does not cover it. One conditional
+/// statement: concurrent draws queue on the row and each sees the others' commits, so the
+/// budget is never overspent.
+pub async fn draw_on_budget<C: ConnectionTrait>(
+    conn: &C,
+    team: &str,
+    month: &str,
+    amount: Money,
+    default_budget: Money,
+) -> Result<bool, StoreError> {
+    open_team_budget(conn, team, month, default_budget).await?;
+    let backend = conn.get_database_backend();
+    let p = |n| bulk::param(backend, n);
+    let sql = format!(
+        "UPDATE team_budgets SET committed_fen = committed_fen + {amount} \
+         WHERE team = {team} AND month = {month} AND committed_fen + {amount} <= budget_fen",
+        amount = p(1),
+        team = p(2),
+        month = p(3),
+    );
+    let done = conn
+        .execute_raw(Statement::from_sql_and_values(backend, sql, [amount.fen().into(), team.into(), month.into()]))
+        .await
+        .during(TABLE, "draw_on_budget")?;
+    Ok(done.rows_affected() == 1)
+}

@@ -1,11 +1,20 @@
-//! The `compensations` table, as the callback planner reads it: what a customer received.
+//! The `compensations` table: offers requested at the desk, their decisions, and what a
+//! customer received (which the callback planner's limits read).
 
 use chrono::{DateTime, Utc};
-use mend_core::{CustomerId, Money};
-use sea_orm::{ConnectionTrait, DbBackend};
+use mend_core::{
+    CaseId, Compensation, CompensationId, CompensationKind, CompensationStatus, CustomerId, Money, TaskId, UserId,
+};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 
 use crate::StoreError;
 use crate::bulk::customer_lookup;
+use crate::entities::compensation;
+use crate::error::During;
+use crate::records::word;
 
 const TABLE: &str = "compensations";
 
@@ -31,4 +40,133 @@ pub async fn compensation_received<C: ConnectionTrait>(
         }
     };
     customer_lookup(conn, TABLE, "compensation_received", sql, customers, since).await
+}
+
+impl TryFrom<compensation::Model> for Compensation {
+    type Error = StoreError;
+
+    fn try_from(m: compensation::Model) -> Result<Self, StoreError> {
+        Ok(Compensation {
+            compensation_id: CompensationId::from_uuid(m.id),
+            case_id: CaseId::from_uuid(m.case_id),
+            task_id: m.task_id.map(TaskId::from_uuid),
+            kind: word(TABLE, m.id, &m.kind)?,
+            status: word(TABLE, m.id, &m.status)?,
+            amount: Money::from_fen(m.amount_fen),
+            reason: m.reason,
+            requested_by: UserId::from_uuid(m.requested_by),
+            decided_by: m.decided_by.map(UserId::from_uuid),
+            decision_reason: m.decision_reason,
+            requested_at: m.requested_at,
+            decided_at: m.decided_at,
+        })
+    }
+}
+
+/// An offer to record.
+#[derive(Debug, Clone)]
+pub struct NewCompensation {
+    pub id: CompensationId,
+    pub case_id: CaseId,
+    pub task_id: Option<TaskId>,
+    pub kind: CompensationKind,
+    pub amount: Money,
+    pub reason: String,
+    /// `Approved` when it was within the requester's limit (and drawn already), else `Pending`.
+    pub status: CompensationStatus,
+    pub requested_by: UserId,
+    pub requested_at: DateTime<Utc>,
+}
+
+pub async fn insert_compensation<C: ConnectionTrait>(conn: &C, new: NewCompensation) -> Result<(), StoreError> {
+    let decided_at = (new.status == CompensationStatus::Approved).then_some(new.requested_at);
+    compensation::Entity::insert(compensation::ActiveModel {
+        id: Set(new.id.as_uuid()),
+        case_id: Set(new.case_id.as_uuid()),
+        task_id: Set(new.task_id.map(TaskId::as_uuid)),
+        kind: Set(new.kind.as_str().to_owned()),
+        amount_fen: Set(new.amount.fen()),
+        reason: Set(new.reason),
+        status: Set(new.status.as_str().to_owned()),
+        requested_by: Set(new.requested_by.as_uuid()),
+        decided_by: Set(None),
+        decision_reason: Set(None),
+        requested_at: Set(new.requested_at),
+        decided_at: Set(decided_at),
+    })
+    .exec_without_returning(conn)
+    .await
+    .during(TABLE, "insert_compensation")?;
+    Ok(())
+}
+
+pub async fn compensation_by_id<C: ConnectionTrait>(
+    conn: &C,
+    id: CompensationId,
+) -> Result<Option<Compensation>, StoreError> {
+    let found = compensation::Entity::find_by_id(id.as_uuid()).one(conn).await.during(TABLE, "compensation_by_id")?;
+    found.map(Compensation::try_from).transpose()
+}
+
+/// Offers by status (all when `None`), oldest first.
+pub async fn list_compensations<C: ConnectionTrait>(
+    conn: &C,
+    status: Option<CompensationStatus>,
+    limit: u64,
+) -> Result<Vec<Compensation>, StoreError> {
+    let mut query = compensation::Entity::find().order_by_asc(compensation::Column::RequestedAt).limit(limit);
+    if let Some(status) = status {
+        query = query.filter(compensation::Column::Status.eq(status.as_str()));
+    }
+    let rows = query.all(conn).await.during(TABLE, "list_compensations")?;
+    rows.into_iter().map(Compensation::try_from).collect()
+}
+
+/// Records a decision on an offer that is still pending; false if someone decided it first.
+pub async fn decide_compensation<C: ConnectionTrait>(
+    conn: &C,
+    id: CompensationId,
+    status: CompensationStatus,
+    decided_by: UserId,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let decided = compensation::Entity::update_many()
+        .col_expr(compensation::Column::Status, Expr::value(status.as_str()))
+        .col_expr(compensation::Column::DecidedBy, Expr::value(decided_by.as_uuid()))
+        .col_expr(compensation::Column::DecisionReason, Expr::value(reason))
+        .col_expr(compensation::Column::DecidedAt, Expr::value(now))
+        .filter(compensation::Column::Id.eq(id.as_uuid()))
+        .filter(compensation::Column::Status.eq(CompensationStatus::Pending.as_str()))
+        .exec(conn)
+        .await
+        .during(TABLE, "decide_compensation")?;
+    Ok(decided.rows_affected == 1)
+}
+
+/// What this customer was granted (approved only) since `since`, over every case they own now.
+pub async fn approved_for_customer<C: ConnectionTrait>(
+    conn: &C,
+    customer: CustomerId,
+    since: DateTime<Utc>,
+) -> Result<Money, StoreError> {
+    let cases: Vec<uuid::Uuid> = crate::entities::case::Entity::find()
+        .select_only()
+        .column(crate::entities::case::Column::Id)
+        .filter(crate::entities::case::Column::CustomerId.eq(customer.as_uuid()))
+        .into_tuple()
+        .all(conn)
+        .await
+        .during(TABLE, "approved_for_customer")?;
+    let amounts: Vec<i64> = compensation::Entity::find()
+        .select_only()
+        .column(compensation::Column::AmountFen)
+        .filter(compensation::Column::CaseId.is_in(cases))
+        .filter(compensation::Column::Status.eq(CompensationStatus::Approved.as_str()))
+        .filter(compensation::Column::RequestedAt.gte(since))
+        .into_tuple()
+        .all(conn)
+        .await
+        .during(TABLE, "approved_for_customer")?;
+    Ok(amounts.into_iter().map(Money::from_fen).sum())
 }

@@ -1,6 +1,7 @@
 //! One module per resource; the tree reads like the API.
 
 mod cases;
+mod compensations;
 mod complaints;
 mod customers;
 mod health;
@@ -33,6 +34,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/cases/{id}/merge", post(cases::merge))
         .route("/api/v1/cases/{id}/split", post(cases::split))
         .route("/api/v1/cases/{id}/close", post(cases::close))
+        .route("/api/v1/cases/{id}/compensations", post(compensations::request))
+        .route("/api/v1/compensations", get(compensations::list))
+        .route("/api/v1/compensations/{id}/approve", post(compensations::approve))
+        .route("/api/v1/compensations/{id}/reject", post(compensations::reject))
         .route("/api/v1/customers/{id}", get(customers::show))
         .route("/api/v1/customers/{id}/unmerge", post(customers::unmerge))
         .route("/api/v1/customers/{id}/temperament", put(customers::set_temperament))

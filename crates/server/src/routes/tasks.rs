@@ -14,9 +14,14 @@ use crate::auth::CurrentUser;
 use crate::error::ErrorCode;
 use crate::{ApiError, AppState};
 
+/// The caller as the desk knows them, if their role is at least `role`.
+pub(super) fn desk_user(user: &CurrentUser, role: Role) -> Result<Agent, ApiError> {
+    let user = user.require(role)?;
+    Ok(Agent { id: user.user_id, role: user.role, actor: format!("user:{}", user.name) })
+}
+
 fn agent(user: &CurrentUser) -> Result<Agent, ApiError> {
-    let user = user.require(Role::Agent)?;
-    Ok(Agent { id: user.user_id, actor: format!("user:{}", user.name) })
+    desk_user(user, Role::Agent)
 }
 
 /// The most urgent task whose customer may be called now, leased to the caller; 204 (with

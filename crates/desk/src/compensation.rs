@@ -1,0 +1,213 @@
+//! Compensation offered on a call: approved at once within the limit the agent sees, else
+//! decided by a supervisor (or, above the supervisor's own limit, an administrator). Every
+//! approval draws on the team's monthly budget and the customer's rolling cap in the same
+//! transaction, under the customer's lock and a conditional update of the budget row, so
+//! concurrent approvals never overspend either.
+
+use chrono::{DateTime, Duration, Utc};
+use mend_core::{
+    CaseId, CaseStatus, Compensation, CompensationId, CompensationKind, CompensationStatus, Money, Role, TaskId,
+};
+use mend_scheduler::{CompensationLimit, LimitInputs};
+use mend_store::compensations::{self, NewCompensation};
+use mend_store::{DatabaseTransaction, audit, budgets, customers};
+use serde::{Deserialize, Serialize};
+
+use crate::queue::entry;
+use crate::{Agent, Desk, DeskError};
+
+/// `POST /api/v1/cases/{id}/compensations`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompensationRequest {
+    pub kind: CompensationKind,
+    pub amount_fen: Money,
+    pub reason: String,
+    /// The call it was offered on, if any.
+    #[serde(default)]
+    pub task_id: Option<TaskId>,
+}
+
+/// An offer as recorded, with the limit it was measured against and who must decide it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestedCompensation {
+    #[serde(flatten)]
+    pub compensation: Compensation,
+    pub limit: CompensationLimit,
+    pub limit_explanation: String,
+    /// The role that must approve it; `None` when it was approved at once.
+    pub needs: Option<Role>,
+}
+
+impl Desk {
+    pub async fn request_compensation(
+        &self,
+        case_id: CaseId,
+        requester: &Agent,
+        request: CompensationRequest,
+        now: DateTime<Utc>,
+    ) -> Result<RequestedCompensation, DeskError> {
+        if request.amount_fen <= Money::ZERO {
+            return Err(DeskError::Invalid("amount_fen must be a positive number of fen".into()));
+        }
+        if request.reason.trim().is_empty() {
+            return Err(DeskError::Invalid("a reason is required".into()));
+        }
+        let tx = self.store.begin_write().await?;
+        let case = mend_store::cases::case_by_id(&tx, case_id)
+            .await?
+            .ok_or_else(|| DeskError::NotFound(format!("case {case_id}")))?;
+        if case.status == CaseStatus::Merged {
+            return Err(DeskError::Refused(format!("case {case_id} was merged into another")));
+        }
+        customers::lock_customers(&tx, &[case.customer_id]).await?;
+        let limit = self.current_limit(&tx, &case, now).await?;
+        let policy = &self.policy.compensation;
+        let within = request.amount_fen <= limit.limit
+            && budgets::draw_on_budget(
+                &tx,
+                &self.policy.team,
+                &self.policy.budget_month(now)?,
+                request.amount_fen,
+                policy.monthly_budget_fen,
+            )
+            .await?;
+        let (status, needs) = match within {
+            true => (CompensationStatus::Approved, None),
+            false if request.amount_fen <= self.supervisor_limit => {
+                (CompensationStatus::Pending, Some(Role::Supervisor))
+            }
+            false => (CompensationStatus::Pending, Some(Role::Admin)),
+        };
+        let id = CompensationId::new();
+        let new = NewCompensation {
+            id,
+            case_id,
+            task_id: request.task_id,
+            kind: request.kind,
+            amount: request.amount_fen,
+            reason: request.reason,
+            status,
+            requested_by: requester.id,
+            requested_at: now,
+        };
+        compensations::insert_compensation(&tx, new).await?;
+        let mut requested =
+            entry(requester, "compensation.request", ("compensation", id.as_uuid()), now, "", status.as_str());
+        requested.detail["amount_fen"] = request.amount_fen.fen().into();
+        requested.detail["case_id"] = case_id.to_string().into();
+        audit::record_audit(&tx, requested).await?;
+        mend_store::commit(tx).await?;
+        let compensation = compensations::compensation_by_id(self.store.connection(), id)
+            .await?
+            .ok_or_else(|| DeskError::NotFound(format!("compensation {id}")))?;
+        let limit_explanation = limit.explanation();
+        Ok(RequestedCompensation { compensation, limit, limit_explanation, needs })
+    }
+
+    /// What an agent may offer on this case now, without asking anyone.
+    async fn current_limit(
+        &self,
+        tx: &DatabaseTransaction,
+        case: &mend_core::Case,
+        now: DateTime<Utc>,
+    ) -> Result<CompensationLimit, DeskError> {
+        let policy = &self.policy.compensation;
+        let since = now - Duration::days(policy.customer_cap_days);
+        let received = compensations::compensation_received(tx, &[case.customer_id], since).await?;
+        let month = self.policy.budget_month(now)?;
+        let budget = budgets::team_budget(tx, &self.policy.team, &month).await?;
+        let left = budget.map_or(policy.monthly_budget_fen, |b| b.budget - b.committed);
+        Ok(policy.limit(&LimitInputs {
+            category: &case.category,
+            category_name: &case.category,
+            customer_received: received.first().map_or(Money::ZERO, |(_, m)| *m),
+            team_budget_left: left,
+            month: &month,
+        }))
+    }
+
+    /// Approves a pending offer: it draws on the team's budget and the customer's cap, or is
+    /// refused when either would be overspent.
+    pub async fn approve_compensation(
+        &self,
+        id: CompensationId,
+        decider: &Agent,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Compensation, DeskError> {
+        self.decide(id, decider, CompensationStatus::Approved, reason, now).await
+    }
+
+    pub async fn reject_compensation(
+        &self,
+        id: CompensationId,
+        decider: &Agent,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Compensation, DeskError> {
+        self.decide(id, decider, CompensationStatus::Rejected, reason, now).await
+    }
+
+    async fn decide(
+        &self,
+        id: CompensationId,
+        decider: &Agent,
+        decision: CompensationStatus,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Compensation, DeskError> {
+        let tx = self.store.begin_write().await?;
+        let offer = compensations::compensation_by_id(&tx, id)
+            .await?
+            .ok_or_else(|| DeskError::NotFound(format!("compensation {id}")))?;
+        let needed = if offer.amount <= self.supervisor_limit { Role::Supervisor } else { Role::Admin };
+        if !decider.role.includes(needed) {
+            return Err(DeskError::Forbidden(format!("an offer of {} is decided by a {needed}", offer.amount)));
+        }
+        if offer.requested_by == decider.id {
+            return Err(DeskError::Forbidden("nobody decides their own request".into()));
+        }
+        if offer.status != CompensationStatus::Pending {
+            return Err(DeskError::Refused(format!("compensation {id} is {} already", offer.status)));
+        }
+        if decision == CompensationStatus::Approved {
+            self.draw(&tx, &offer, now).await?;
+        }
+        if !compensations::decide_compensation(&tx, id, decision, decider.id, reason, now).await? {
+            return Err(DeskError::Refused(format!("compensation {id} was decided meanwhile")));
+        }
+        let mut decided =
+            entry(decider, "compensation.decide", ("compensation", id.as_uuid()), now, "pending", decision.as_str());
+        decided.detail["reason"] = reason.into();
+        decided.detail["amount_fen"] = offer.amount.fen().into();
+        audit::record_audit(&tx, decided).await?;
+        mend_store::commit(tx).await?;
+        compensations::compensation_by_id(self.store.connection(), id)
+            .await?
+            .ok_or_else(|| DeskError::NotFound(format!("compensation {id}")))
+    }
+
+    /// Takes an approved offer from the customer's rolling cap and the team's month, both
+    /// checked under locks in the caller's transaction.
+    async fn draw(&self, tx: &DatabaseTransaction, offer: &Compensation, now: DateTime<Utc>) -> Result<(), DeskError> {
+        let policy = &self.policy.compensation;
+        let case = mend_store::cases::case_by_id(tx, offer.case_id)
+            .await?
+            .ok_or_else(|| DeskError::NotFound(format!("case {}", offer.case_id)))?;
+        customers::lock_customers(tx, &[case.customer_id]).await?;
+        let since = now - Duration::days(policy.customer_cap_days);
+        let granted = compensations::approved_for_customer(tx, case.customer_id, since).await?;
+        if granted + offer.amount > policy.customer_cap_fen {
+            return Err(DeskError::Refused(format!(
+                "the customer was granted {granted} in {} days; {} more would pass the cap of {}",
+                policy.customer_cap_days, offer.amount, policy.customer_cap_fen
+            )));
+        }
+        let month = self.policy.budget_month(now)?;
+        if !budgets::draw_on_budget(tx, &self.policy.team, &month, offer.amount, policy.monthly_budget_fen).await? {
+            return Err(DeskError::Refused(format!("the team's budget for {month} does not cover {}", offer.amount)));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,77 @@
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use mend_core::{CaseId, Compensation, CompensationId, CompensationStatus, Role};
+use mend_desk::{CompensationRequest, RequestedCompensation};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::tasks::desk_user;
+use crate::auth::CurrentUser;
+use crate::{ApiError, AppState};
+
+/// An offer on a case (`{"kind", "amount_fen", "reason", "task_id"?}`): approved at once within
+/// the agent's limit, else pending for a supervisor or an administrator.
+pub async fn request(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<RequestedCompensation>), ApiError> {
+    let agent = desk_user(&user, Role::Agent)?;
+    let case: CaseId = super::parse_id(&id, "case")?;
+    let request: CompensationRequest = super::json_body(body)?;
+    let requested = state.desk.request_compensation(case, &agent, request, state.clock.now()).await?;
+    Ok((StatusCode::CREATED, Json(requested)))
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct DecisionRequest {
+    #[serde(default)]
+    reason: String,
+}
+
+pub async fn approve(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Compensation>, ApiError> {
+    let decider = desk_user(&user, Role::Supervisor)?;
+    let id: CompensationId = super::parse_id(&id, "compensation")?;
+    let request: DecisionRequest = super::json_body(body)?;
+    Ok(Json(state.desk.approve_compensation(id, &decider, &request.reason, state.clock.now()).await?))
+}
+
+pub async fn reject(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Compensation>, ApiError> {
+    let decider = desk_user(&user, Role::Supervisor)?;
+    let id: CompensationId = super::parse_id(&id, "compensation")?;
+    let request: DecisionRequest = super::json_body(body)?;
+    Ok(Json(state.desk.reject_compensation(id, &decider, &request.reason, state.clock.now()).await?))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    status: Option<CompensationStatus>,
+    limit: Option<u64>,
+}
+
+/// Offers by status, oldest first (`?status=pending`: what waits for a decision).
+pub async fn list(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    user.require(Role::Supervisor)?;
+    let Query(query) = super::query(query)?;
+    let limit = super::page_limit(query.limit);
+    let offers = mend_store::compensations::list_compensations(state.store.connection(), query.status, limit).await?;
+    Ok(Json(json!({ "compensations": offers })))
+}
