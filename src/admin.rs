@@ -35,6 +35,18 @@ pub async fn add_user(store: &Store, name: &str, role: Role, team: Option<String
     }))
 }
 
+/// A new API token for `name`; the old one and every session of theirs stop working.
+pub async fn replace_token(store: &Store, name: &str, clock: &dyn Clock) -> Result<Value> {
+    let credentials = Credentials::generate();
+    let tx = store.begin_write().await?;
+    let Some(user) = mend_store::users::replace_token(&tx, name.trim(), &credentials.token_hash).await? else {
+        bail!("no user is named `{name}`");
+    };
+    let ended = mend_store::sessions::revoke_user_sessions(&tx, user.user_id, clock.now()).await?;
+    mend_store::commit(tx).await?;
+    Ok(json!({"user_id": user.user_id, "name": user.name, "token": credentials.token, "sessions_ended": ended}))
+}
+
 /// Quarantined payloads, newest first, one JSON line each (raw bytes as text when they are
 /// UTF-8).
 pub async fn list_quarantine(store: &Store, unresolved: bool, limit: u64) -> Result<Vec<Value>> {

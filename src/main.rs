@@ -140,6 +140,12 @@ enum UserCommand {
         #[arg(long)]
         team: Option<String>,
     },
+    /// Replace a user's API token (a lost or leaked one stops working) and end their browser
+    /// sessions; prints the new token as JSON.
+    Token {
+        #[arg(long)]
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -315,6 +321,10 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
             let store = open_store(&settings).await?;
             let user = admin::add_user(&store, &name, role, team, &SystemClock).await?;
             println!("{user}");
+        }
+        Command::User { command: UserCommand::Token { name } } => {
+            let store = open_store(&settings).await?;
+            println!("{}", admin::replace_token(&store, &name, &SystemClock).await?);
         }
         Command::Quarantine { command: QuarantineCommand::List { unresolved, limit } } => {
             let store = open_store(&settings).await?;

@@ -13,6 +13,7 @@ mod m20261127_000005_identity_key_tiers;
 mod m20261202_000006_quarantine_repeats;
 mod m20261202_000007_push_nonces;
 mod m20261202_000008_desk_queue;
+mod m20261202_000009_sessions;
 
 /// A hash of the migration sources, so tools that cache a migrated database (the test
 /// template) can tell when the schema changed even if no migration was added.
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000006_quarantine_repeats::Migration),
             Box::new(m20261202_000007_push_nonces::Migration),
             Box::new(m20261202_000008_desk_queue::Migration),
+            Box::new(m20261202_000009_sessions::Migration),
         ]
     }
 }

@@ -253,3 +253,75 @@ async fn concurrent_approvals_never_overspend_the_budget() {
     assert_eq!((month.committed.fen(), ledger), (48_000, 48_000));
     assert!(month.committed <= month.budget);
 }
+
+both_databases!(a_retried_post_acts_once_and_a_reused_key_is_refused, the_audit_log_tells_who_changed_what);
+
+async fn a_retried_post_acts_once_and_a_reused_key_is_refused(db: TestDb) {
+    let mend = db.mend();
+    queue_of(&mend, 2);
+    let agent = token(&mend, "wang", "agent");
+    let server = mend.serve_at(NOON);
+    let keyed = |key: &str| server.request(Method::POST, "/api/v1/tasks/claim", &agent).header("Idempotency-Key", key);
+    let first = keyed("claim-1").send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    let first: Value = first.json().await.unwrap();
+    let retried = keyed("claim-1").send().await.unwrap();
+    assert_eq!(retried.headers()["idempotent-replayed"], "true");
+    let retried: Value = retried.json().await.unwrap();
+    assert_eq!(retried["task_id"], first["task_id"], "the retry gets the first answer");
+    let (_, mine) = server.get_json("/api/v1/tasks?mine=true", &agent).await;
+    assert_eq!(mine["tasks"].as_array().unwrap().len(), 1, "and did not claim a second task");
+
+    let case = first["case_id"].as_str().unwrap();
+    let path = format!("/api/v1/cases/{case}/compensations");
+    let offer = |fen: i64| {
+        server
+            .request(Method::POST, &path, &agent)
+            .header("Idempotency-Key", "offer-1")
+            .json(&json!({"kind": "coupon", "amount_fen": fen, "reason": "上门超时"}))
+    };
+    let (status, made) = json_response(offer(1_000)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, again) = json_response(offer(1_000)).await;
+    assert_eq!((status, &again["compensation_id"]), (StatusCode::CREATED, &made["compensation_id"]));
+    let (status, reused) = json_response(offer(2_000)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "the same key with another body: {reused}");
+    let store = db.store().await;
+    let month = mend_store::budgets::team_budget(store.connection(), "repair", "2026-11").await.unwrap().unwrap();
+    assert_eq!(month.committed.fen(), 1_000, "one offer drawn, not two");
+}
+
+async fn the_audit_log_tells_who_changed_what(db: TestDb) {
+    let mend = db.mend();
+    queue_of(&mend, 1);
+    let agent = token(&mend, "wang", "agent");
+    let lead = token(&mend, "zhang", "supervisor");
+    let server = mend.serve_at(NOON);
+    let task = claim(&server, &agent).await.expect("a task");
+    let id = task["task_id"].as_str().unwrap();
+    let (status, _) =
+        post(&server, &format!("/api/v1/tasks/{id}/release"), &agent, json!({"reason": "客户在开会"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, log) = server.get_json(&format!("/api/v1/audit?entity=task:{id}"), &lead).await;
+    assert_eq!(status, StatusCode::OK);
+    let entries: Vec<(&str, &str, &str)> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap(),
+                e["actor"].as_str().unwrap(),
+                e["detail"]["status"]["after"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(entries, [("task.claim", "user:wang", "claimed"), ("task.release", "user:wang", "open")]);
+    let (_, by_actor) = server.get_json("/api/v1/audit?actor=user:zhang", &lead).await;
+    assert_eq!(by_actor["entries"].as_array().map(Vec::len), Some(0));
+    let store = db.store().await;
+    use sea_orm::ConnectionTrait;
+    let tampering = store.connection().execute_unprepared("UPDATE audit_events SET actor = 'nobody'").await;
+    assert!(tampering.is_err(), "the audit log is append-only");
+    assert!(store.connection().execute_unprepared("DELETE FROM audit_events").await.is_err());
+}

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod access;
 mod api;
 mod architecture;
 mod channels;

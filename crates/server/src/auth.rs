@@ -1,4 +1,6 @@
-//! Who is calling: API bearer tokens, and the credentials `mend user add` hands out.
+//! Who is calling: API bearer tokens, browser sessions (a token in the `mend_session` cookie or
+//! as a bearer token, from `POST /api/v1/session`), and the credentials `mend user add` hands
+//! out.
 //!
 //! Tokens are 256 random bits, so a fast hash (SHA-256) is enough to keep the stored copy
 //! useless to a thief and lets a request find its user by an indexed lookup. Passwords (for the
@@ -40,6 +42,46 @@ impl Credentials {
     }
 }
 
+/// A fresh session token (never stored; its hash is).
+pub fn session_token() -> String {
+    format!("mend_s_{}", random_text(32))
+}
+
+/// Whether `password` is the one `password_hash` (Argon2id, PHC string) was made from.
+pub fn password_matches(password: &str, password_hash: &str) -> bool {
+    use argon2::password_hash::PasswordVerifier;
+    Argon2::default().verify_password(password.as_bytes(), password_hash).is_ok()
+}
+
+/// The cookie a browser session travels in.
+pub const SESSION_COOKIE: &str = "mend_session";
+
+/// The token a request presents: `Authorization: Bearer …`, else the session cookie.
+pub fn presented_token(parts: &Parts) -> Result<Option<String>, ApiError> {
+    if let Some(header) = parts.headers.get(AUTHORIZATION) {
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                ApiError::new(ErrorCode::Unauthorized, "the Authorization header is not `Bearer <token>`")
+            })?;
+        return Ok(Some(token.to_owned()));
+    }
+    let cookie = parts
+        .headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.to_owned());
+    Ok(cookie)
+}
+
 fn random_text(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::rng().fill_bytes(&mut buf);
@@ -70,20 +112,19 @@ impl FromRequestParts<AppState> for CurrentUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let unauthorized = |message: &str| ApiError::new(ErrorCode::Unauthorized, message);
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .ok_or_else(|| unauthorized("send `Authorization: Bearer <token>` (see `mend user add`)"))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| unauthorized("the Authorization header is not `Bearer <token>`"))?;
-        let user = mend_store::users::by_token_hash(state.store.connection(), &hash_token(token))
+        let token = presented_token(parts)?.ok_or_else(|| {
+            unauthorized(
+                "send `Authorization: Bearer <token>` (see `mend user add`) or sign in (`POST /api/v1/session`)",
+            )
+        })?;
+        let hash = hash_token(&token);
+        let conn = state.store.connection();
+        if let Some(user) = mend_store::users::by_token_hash(conn, &hash).await? {
+            return Ok(CurrentUser(user));
+        }
+        let user = mend_store::sessions::user_by_session(conn, &hash, state.clock.now())
             .await?
-            .ok_or_else(|| unauthorized("the token is unknown or its user is deactivated"))?;
+            .ok_or_else(|| unauthorized("the token is unknown, revoked or expired, or its user is deactivated"))?;
         Ok(CurrentUser(user))
     }
 }

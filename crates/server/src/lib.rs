@@ -6,6 +6,7 @@
 
 pub mod auth;
 mod error;
+mod idempotency;
 mod metrics;
 mod routes;
 
@@ -49,9 +50,11 @@ pub struct HttpConfig {
 }
 
 pub fn router(state: AppState, config: HttpConfig) -> Router {
+    let idempotency = idempotency::Idempotency { state: state.clone(), max_body_bytes: config.max_body_bytes };
     routes::routes()
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(idempotency, idempotency::idempotent))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

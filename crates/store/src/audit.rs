@@ -1,11 +1,14 @@
 //! The `audit_events` table: what people and bulk operations did.
 
-use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use serde::Serialize;
 
 use crate::batch::CustomerMergeWrite;
 use crate::bulk::{Cell, Kind, OnConflict, Table};
 use crate::entities::audit_event;
 use crate::error::During;
+use crate::records::json_column;
 use crate::{AuditEntry, StoreError};
 
 const TABLE: &str = "audit_events";
@@ -50,4 +53,60 @@ pub(crate) fn merge_audit_cells<'a>(m: &'a CustomerMergeWrite, detail: &'a str, 
         Cell::Uuid(m.survivor.as_uuid()),
         Cell::Text(Some(detail)),
     ]
+}
+
+/// One entry of the audit log as it is read back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditRecord {
+    pub audit_id: uuid::Uuid,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub subject_kind: String,
+    pub subject_id: Option<uuid::Uuid>,
+    pub detail: serde_json::Value,
+}
+
+/// Which entries a read returns; every part is optional.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub subject_kind: Option<String>,
+    pub subject_id: Option<uuid::Uuid>,
+    pub actor: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub limit: u64,
+}
+
+/// Entries by the filter, oldest first.
+pub async fn audit_entries<C: ConnectionTrait>(conn: &C, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
+    let mut query = audit_event::Entity::find()
+        .order_by_asc(audit_event::Column::At)
+        .order_by_asc(audit_event::Column::Id)
+        .limit(filter.limit);
+    if let Some(kind) = &filter.subject_kind {
+        query = query.filter(audit_event::Column::SubjectKind.eq(kind.as_str()));
+    }
+    if let Some(id) = filter.subject_id {
+        query = query.filter(audit_event::Column::SubjectId.eq(id));
+    }
+    if let Some(actor) = &filter.actor {
+        query = query.filter(audit_event::Column::Actor.eq(actor.as_str()));
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(audit_event::Column::At.gte(since));
+    }
+    let rows = query.all(conn).await.during(TABLE, "audit_entries")?;
+    rows.into_iter()
+        .map(|m| {
+            Ok(AuditRecord {
+                detail: json_column(TABLE, m.id, "detail", &m.detail)?,
+                audit_id: m.id,
+                at: m.at,
+                actor: m.actor,
+                action: m.action,
+                subject_kind: m.subject_kind,
+                subject_id: m.subject_id,
+            })
+        })
+        .collect()
 }

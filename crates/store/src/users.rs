@@ -75,3 +75,37 @@ pub async fn by_token_hash<C: ConnectionTrait>(conn: &C, token_hash: &str) -> Re
         .during(TABLE, "by_token_hash")?;
     found.map(UserRecord::try_from).transpose()
 }
+
+/// An active user by name, with their password hash (for a sign-in to check).
+pub async fn by_name<C: ConnectionTrait>(conn: &C, name: &str) -> Result<Option<(UserRecord, String)>, StoreError> {
+    let found = user::Entity::find()
+        .filter(user::Column::Name.eq(name))
+        .filter(user::Column::Active.eq(true))
+        .one(conn)
+        .await
+        .during(TABLE, "by_name")?;
+    found
+        .map(|m| {
+            let hash = m.password_hash.clone();
+            Ok((UserRecord::try_from(m)?, hash))
+        })
+        .transpose()
+}
+
+/// Replaces a user's API token: the old one stops working at once.
+pub async fn replace_token<C: ConnectionTrait>(
+    conn: &C,
+    name: &str,
+    token_hash: &str,
+) -> Result<Option<UserRecord>, StoreError> {
+    let done = user::Entity::update_many()
+        .col_expr(user::Column::TokenHash, sea_orm::sea_query::Expr::value(token_hash))
+        .filter(user::Column::Name.eq(name))
+        .exec(conn)
+        .await
+        .during(TABLE, "replace_token")?;
+    if done.rows_affected == 0 {
+        return Ok(None);
+    }
+    by_token_hash(conn, token_hash).await
+}

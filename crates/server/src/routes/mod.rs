@@ -1,5 +1,6 @@
 //! One module per resource; the tree reads like the API.
 
+mod audit;
 mod cases;
 mod compensations;
 mod complaints;
@@ -10,6 +11,7 @@ mod ingest;
 mod jobs;
 mod metrics;
 mod quarantine;
+mod session;
 mod tasks;
 mod wechat;
 
@@ -28,6 +30,7 @@ pub fn routes() -> Router<AppState> {
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(metrics::metrics))
         .route("/wechat/callback", get(wechat::verify).post(wechat::push))
+        .route("/api/v1/session", post(session::sign_in).delete(session::sign_out))
         .route("/api/v1/complaints", post(complaints::create))
         .route("/api/v1/ingest/{channel}", post(ingest::receive))
         .route("/api/v1/cases/{id}", get(cases::show))
@@ -43,6 +46,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/customers/{id}/temperament", put(customers::set_temperament))
         .route("/api/v1/identities/link", post(identities::link))
         .route("/api/v1/jobs", get(jobs::list))
+        .route("/api/v1/audit", get(audit::list))
         .route("/api/v1/quarantine", get(quarantine::list))
         .route("/api/v1/tasks", get(tasks::list))
         .route("/api/v1/tasks/claim", post(tasks::claim))

@@ -1,0 +1,97 @@
+//! `Idempotency-Key` on POST: the first answer to a key is kept per user, and a retry with the
+//! same key and body gets that answer again instead of acting twice (a claim, an offer, a
+//! completion sent again after a dropped connection). The same key with another request is
+//! a 422; a retry while the first is still running, a 409. A server error forgets the key,
+//! so the retry acts.
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use mend_store::idempotency_keys::{self, KeyedRequest};
+use sha2::{Digest, Sha256};
+
+use crate::AppState;
+use crate::auth::CurrentUser;
+use crate::error::{ApiError, ErrorCode};
+
+const HEADER: &str = "idempotency-key";
+
+/// What the layer needs besides the app: how large a body it may hold in memory.
+#[derive(Clone)]
+pub(crate) struct Idempotency {
+    pub state: AppState,
+    pub max_body_bytes: usize,
+}
+
+pub(crate) async fn idempotent(State(layer): State<Idempotency>, request: Request, next: Next) -> Response {
+    let keyed = request.method() == Method::POST && request.headers().contains_key(HEADER);
+    if !keyed {
+        return next.run(request).await;
+    }
+    match answer(layer, request, next).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn answer(layer: Idempotency, request: Request, next: Next) -> Result<Response, ApiError> {
+    let key = request
+        .headers()
+        .get(HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= 255)
+        .ok_or_else(|| ApiError::bad_request("Idempotency-Key must be 1 to 255 visible characters"))?
+        .to_owned();
+    let (mut parts, body) = request.into_parts();
+    // Unauthenticated: the handler answers 401 as it would without the key.
+    let Ok(user) = CurrentUser::from_request_parts(&mut parts, &layer.state).await else {
+        return Ok(next.run(Request::from_parts(parts, body)).await);
+    };
+    let bytes = to_bytes(body, layer.max_body_bytes)
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::PayloadTooLarge, "request body is larger than http.max_body_bytes"))?;
+    let path = parts.uri.path().to_owned();
+    let hash = hex::encode(Sha256::digest(&bytes));
+    let conn = layer.state.store.connection();
+    let user_id = user.0.user_id;
+    match idempotency_keys::claim_key(conn, &key, user_id, &path, &hash, layer.state.clock.now()).await? {
+        KeyedRequest::Fresh => {}
+        KeyedRequest::Answered { status, body } => return Ok(replay(status, body)),
+        KeyedRequest::InProgress => {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                "a request with this Idempotency-Key is still being answered",
+            ));
+        }
+        KeyedRequest::Reused => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                "this Idempotency-Key was used for another request; send a new key",
+            ));
+        }
+    }
+    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let (parts, body) = response.into_parts();
+    let body = to_bytes(body, usize::MAX).await.map_err(ApiError::internal)?;
+    if parts.status.is_server_error() {
+        idempotency_keys::release_key(conn, &key, user_id).await?;
+    } else {
+        let text = String::from_utf8_lossy(&body);
+        idempotency_keys::remember_answer(conn, &key, user_id, parts.status.as_u16(), &text).await?;
+    }
+    Ok(Response::from_parts(parts, Body::from(body)))
+}
+
+fn replay(status: u16, body: String) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    let mut response = (status, body.clone()).into_response();
+    let headers = response.headers_mut();
+    if !body.is_empty() {
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response
+}

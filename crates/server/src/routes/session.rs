@@ -1,0 +1,61 @@
+//! Signing in from a browser: a session token, in a cookie and in the answer, that runs out
+//! after a shift; signing out revokes it.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::header::SET_COOKIE;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::Duration;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::{self, CurrentUser, SESSION_COOKIE};
+use crate::error::ErrorCode;
+use crate::{ApiError, AppState};
+
+/// A working shift and some: a session signs in once a day.
+const SESSION_HOURS: i64 = 12;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignIn {
+    name: String,
+    password: String,
+}
+
+/// `{"name", "password"}` → `{"token", "expires_at", "user"}` and the session cookie.
+pub async fn sign_in(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+    let request: SignIn = super::json_body(body)?;
+    let conn = state.store.connection();
+    let found = mend_store::users::by_name(conn, &request.name).await?;
+    let user = match found {
+        Some((user, hash)) if auth::password_matches(&request.password, &hash) => user,
+        // One answer for an unknown name and a wrong password: names are not revealed.
+        _ => return Err(ApiError::new(ErrorCode::Unauthorized, "the name or the password is wrong")),
+    };
+    let token = auth::session_token();
+    let now = state.clock.now();
+    let expires_at = now + Duration::hours(SESSION_HOURS);
+    mend_store::sessions::create_session(conn, &auth::hash_token(&token), user.user_id, now, expires_at).await?;
+    let cookie =
+        format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}", SESSION_HOURS * 3600);
+    let mut response =
+        (StatusCode::CREATED, Json(json!({"token": token, "expires_at": expires_at, "user": user}))).into_response();
+    response.headers_mut().insert(SET_COOKIE, HeaderValue::from_str(&cookie).map_err(ApiError::internal)?);
+    Ok(response)
+}
+
+/// Revokes the session the request presents (an API token stays: `mend user token` replaces it).
+pub async fn sign_out(State(state): State<AppState>, _user: CurrentUser, parts: Parts) -> Result<Response, ApiError> {
+    let token = auth::presented_token(&parts)?.unwrap_or_default();
+    mend_store::sessions::revoke_session(state.store.connection(), &auth::hash_token(&token), state.clock.now())
+        .await?;
+    let expired = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.headers_mut().insert(SET_COOKIE, HeaderValue::from_str(&expired).map_err(ApiError::internal)?);
+    Ok(response)
+}

@@ -1,0 +1,128 @@
+//! Who may do what: every route against every role, browser sessions (sign in, cookie, sign
+//! out, expiry), and API tokens that can be replaced.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::support::{TestDb, both_databases};
+
+both_databases!(every_route_checks_its_role, sessions_sign_in_run_out_and_are_revoked);
+
+/// The least role each route needs (`None`: open, or proven by a signature instead).
+const ROUTES: &[(&str, &str, Option<&str>)] = &[
+    ("GET", "/healthz", None),
+    ("GET", "/metrics", None),
+    ("POST", "/api/v1/session", None),
+    ("DELETE", "/api/v1/session", Some("agent")),
+    ("POST", "/api/v1/complaints", Some("agent")),
+    ("GET", "/api/v1/cases/{id}", Some("agent")),
+    ("POST", "/api/v1/cases/{id}/merge", Some("agent")),
+    ("POST", "/api/v1/cases/{id}/split", Some("agent")),
+    ("POST", "/api/v1/cases/{id}/close", Some("agent")),
+    ("POST", "/api/v1/cases/{id}/compensations", Some("agent")),
+    ("GET", "/api/v1/customers/{id}", Some("agent")),
+    ("POST", "/api/v1/customers/{id}/unmerge", Some("admin")),
+    ("PUT", "/api/v1/customers/{id}/temperament", Some("agent")),
+    ("POST", "/api/v1/identities/link", Some("agent")),
+    ("GET", "/api/v1/jobs", Some("supervisor")),
+    ("GET", "/api/v1/audit", Some("supervisor")),
+    ("GET", "/api/v1/quarantine", Some("admin")),
+    ("GET", "/api/v1/tasks?mine=true", Some("agent")),
+    ("GET", "/api/v1/tasks", Some("supervisor")),
+    ("POST", "/api/v1/tasks/claim", Some("agent")),
+    ("POST", "/api/v1/tasks/{id}/heartbeat", Some("agent")),
+    ("POST", "/api/v1/tasks/{id}/release", Some("agent")),
+    ("POST", "/api/v1/tasks/{id}/complete", Some("agent")),
+    ("GET", "/api/v1/compensations", Some("supervisor")),
+    ("POST", "/api/v1/compensations/{id}/approve", Some("supervisor")),
+    ("POST", "/api/v1/compensations/{id}/reject", Some("supervisor")),
+];
+
+const ROLES: [&str; 3] = ["agent", "supervisor", "admin"];
+
+fn rank(role: &str) -> usize {
+    ROLES.iter().position(|r| *r == role).expect("a role")
+}
+
+/// Anonymous callers get 401 from every guarded route, lower roles 403, and the role a route
+/// needs (or a higher one) gets past the guard (its answer then depends on the request: 2xx,
+/// 204, 404 for the made-up id, 409, 422).
+async fn every_route_checks_its_role(db: TestDb) {
+    let mend = db.mend();
+    let tokens: Vec<String> =
+        ROLES.iter().map(|r| mend.add_user(&format!("{r}1"), r)["token"].as_str().unwrap().to_owned()).collect();
+    let server = mend.serve();
+    let id = uuid::Uuid::now_v7().to_string();
+    for (method, path, needs) in ROUTES {
+        let path = path.replace("{id}", &id);
+        let method: Method = method.parse().unwrap();
+        let send = |token: Option<&str>| {
+            let mut request = server.client.request(method.clone(), server.url(&path)).json(&json!({}));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            async move { request.send().await.expect("request").status() }
+        };
+        let anonymous = send(None).await;
+        let Some(needs) = needs else {
+            assert_ne!(anonymous, StatusCode::FORBIDDEN, "{method} {path} is open");
+            continue;
+        };
+        assert_eq!(anonymous, StatusCode::UNAUTHORIZED, "{method} {path} without a token");
+        for (role, token) in ROLES.iter().zip(&tokens) {
+            let status = send(Some(token)).await;
+            if rank(role) < rank(needs) {
+                assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path} as {role}");
+            } else {
+                assert!(
+                    status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN && !status.is_server_error(),
+                    "{method} {path} as {role} answered {status}"
+                );
+            }
+        }
+    }
+}
+
+async fn sessions_sign_in_run_out_and_are_revoked(db: TestDb) {
+    let mend = db.mend();
+    let user = mend.add_user("wang", "agent");
+    let password = user["password"].as_str().unwrap();
+    let server = mend.serve();
+    let sign_in = |name: &str, password: &str| {
+        let request =
+            server.client.post(server.url("/api/v1/session")).json(&json!({"name": name, "password": password}));
+        async move { request.send().await.expect("sign in") }
+    };
+    assert_eq!(sign_in("wang", "not-it").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(sign_in("nobody", password).await.status(), StatusCode::UNAUTHORIZED);
+    let signed_in = sign_in("wang", password).await;
+    assert_eq!(signed_in.status(), StatusCode::CREATED);
+    let cookie = signed_in.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("mend_session=mend_s_") && cookie.contains("HttpOnly"), "{cookie}");
+    let body: Value = signed_in.json().await.unwrap();
+    assert_eq!(body["expires_at"], "2026-11-26T16:00:00Z", "a 12-hour shift from the server's noon");
+    let session = body["token"].as_str().unwrap().to_owned();
+
+    let mine = |token: &str| {
+        let request = server.request(Method::GET, "/api/v1/tasks?mine=true", token);
+        async move { request.send().await.expect("list").status() }
+    };
+    assert_eq!(mine(&session).await, StatusCode::OK, "the session token works as a bearer token");
+    let cookie_pair = cookie.split(';').next().unwrap().to_owned();
+    let by_cookie = server.client.get(server.url("/api/v1/tasks?mine=true")).header("cookie", &cookie_pair);
+    assert_eq!(by_cookie.send().await.unwrap().status(), StatusCode::OK, "and as the cookie");
+
+    let late = mend.serve_at("2026-11-27T00:30:00+08:00");
+    let after_shift = late.request(Method::GET, "/api/v1/tasks?mine=true", &session).send().await.unwrap();
+    assert_eq!(after_shift.status(), StatusCode::UNAUTHORIZED, "the session ran out");
+
+    let out = server.request(Method::DELETE, "/api/v1/session", &session).send().await.unwrap();
+    assert_eq!(out.status(), StatusCode::NO_CONTENT);
+    assert_eq!(mine(&session).await, StatusCode::UNAUTHORIZED, "signed out");
+
+    let api_token = user["token"].as_str().unwrap();
+    assert_eq!(mine(api_token).await, StatusCode::OK);
+    let replaced = mend.run(&["user", "token", "--name", "wang"], b"").json();
+    assert_eq!(mine(api_token).await, StatusCode::UNAUTHORIZED, "the old token stops working");
+    assert_eq!(mine(replaced["token"].as_str().unwrap()).await, StatusCode::OK);
+}
