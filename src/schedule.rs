@@ -107,7 +107,7 @@ pub async fn export_tasks(store: &Store, out: &mut impl Write) -> Result<u64> {
                 "due_at": t.due_at,
                 "priority": t.priority,
                 "compensation_limit_fen": t.compensation_limit,
-                "script": t.script,
+                "script": mend_core::mask_phones_in(&t.script),
                 "customer_id": t.customer_id,
                 "not_before": t.not_before,
                 "attempt": t.attempt,

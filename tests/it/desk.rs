@@ -325,3 +325,34 @@ async fn the_audit_log_tells_who_changed_what(db: TestDb) {
     assert!(tampering.is_err(), "the audit log is append-only");
     assert!(store.connection().execute_unprepared("DELETE FROM audit_events").await.is_err());
 }
+
+both_databases!(phone_numbers_show_in_full_only_to_the_agent_holding_the_call);
+
+async fn phone_numbers_show_in_full_only_to_the_agent_holding_the_call(db: TestDb) {
+    let mend = db.mend();
+    let said = complaint(
+        "hotline",
+        "call-1",
+        "2026-11-26T10:00:00+08:00",
+        json!({"phone": "13912345678"}),
+        "宽带断网,回拨13912345678或者家里座机02088886666",
+    );
+    mend.import_lines(&lines(&[said]));
+    mend.run(&["schedule", "run", "generate_callbacks", "--now", NOON], b"");
+    let (agent, lead) = (token(&mend, "wang", "agent"), token(&mend, "zhang", "supervisor"));
+    let server = mend.serve_at(NOON);
+    let (_, queue) = server.get_json("/api/v1/tasks?status=open", &lead).await;
+    let listed = queue["tasks"][0].to_string();
+    assert!(!listed.contains("13912345678") && !listed.contains("02088886666"), "{listed}");
+    let held = claim(&server, &agent).await.expect("a task");
+    assert_eq!(held["phones"], json!(["13912345678"]), "the holder calls the number");
+    let (_, case) = server.get_json(&format!("/api/v1/cases/{}", held["case_id"].as_str().unwrap()), &agent).await;
+    let shown = case.to_string();
+    assert!(!shown.contains("13912345678") && !shown.contains("02088886666"), "{shown}");
+    assert!(shown.contains("139****5678") && shown.contains("020****6666"), "{shown}");
+    let (_, customer) =
+        server.get_json(&format!("/api/v1/customers/{}", case["customer_id"].as_str().unwrap()), &agent).await;
+    assert!(!customer.to_string().contains("13912345678"));
+    let exported = mend.run(&["tasks", "export"], b"").stdout;
+    assert!(!exported.contains("13912345678") && !exported.contains("02088886666"), "{exported}");
+}

@@ -14,6 +14,7 @@ mod ids;
 mod job;
 mod money;
 mod phone;
+mod privacy;
 mod role;
 mod task;
 mod temperament;
@@ -33,6 +34,7 @@ pub use ids::{CaseId, CompensationId, ComplaintId, CustomerId, JobRunId, MergeId
 pub use job::{Figure, JobCounts, JobOutcome};
 pub use money::Money;
 pub use phone::{InvalidPhoneNumber, PhoneNumber};
+pub use privacy::{mask_key, mask_phone, mask_phones_in};
 pub use role::Role;
 pub use task::{ContactResult, Task, TaskKind, TaskOutcome, TaskStatus};
 pub use temperament::Temperament;

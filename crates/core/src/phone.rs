@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 pub struct PhoneNumber(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not a mainland mobile or landline number")]
+#[error("`{}` is not a mainland mobile or landline number", crate::mask_phone(.0))]
 pub struct InvalidPhoneNumber(pub String);
 
 impl PhoneNumber {

@@ -182,6 +182,15 @@ pub struct CaseDetail {
     pub complaints: Vec<StoredComplaint>,
 }
 
+impl CaseDetail {
+    /// As people who do not hold the customer's call see it: phone numbers masked.
+    pub fn masked(mut self) -> Self {
+        self.identities = self.identities.into_iter().map(LinkedIdentity::masked).collect();
+        self.complaints = self.complaints.into_iter().map(StoredComplaint::masked).collect();
+        self
+    }
+}
+
 pub async fn case_detail<C: ConnectionTrait>(conn: &C, id: CaseId) -> Result<Option<CaseDetail>, StoreError> {
     let Some(case) = case_by_id(conn, id).await? else {
         return Ok(None);

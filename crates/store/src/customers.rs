@@ -279,6 +279,15 @@ pub async fn identities_of<C: ConnectionTrait>(conn: &C, id: CustomerId) -> Resu
     Ok(identities.into_iter().map(Into::into).collect())
 }
 
+impl CustomerView {
+    /// As people who do not hold the customer's call see it: phone numbers masked.
+    pub fn masked(mut self) -> Self {
+        self.identities = self.identities.into_iter().map(LinkedIdentity::masked).collect();
+        self.complaints = self.complaints.into_iter().map(StoredComplaint::masked).collect();
+        self
+    }
+}
+
 pub async fn customer_view<C: ConnectionTrait>(conn: &C, id: CustomerId) -> Result<Option<CustomerView>, StoreError> {
     let Some((customer, _)) = customer(conn, id).await? else { return Ok(None) };
     let identities = identities_of(conn, id).await?;

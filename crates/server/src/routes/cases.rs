@@ -18,7 +18,7 @@ pub async fn show(
 ) -> Result<Json<CaseDetail>, ApiError> {
     let id: CaseId = super::parse_id(&id, "case")?;
     let detail = case_detail(state.store.connection(), id).await?;
-    detail.map(Json).ok_or_else(|| ApiError::not_found(format_args!("case {id}")))
+    detail.map(|d| Json(d.masked())).ok_or_else(|| ApiError::not_found(format_args!("case {id}")))
 }
 
 #[derive(Debug, Deserialize)]

@@ -31,7 +31,7 @@ pub async fn show(
     let view = mend_store::customers::customer_view(conn, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format_args!("customer {requested}")))?;
-    let mut body = serde_json::to_value(view).map_err(ApiError::internal)?;
+    let mut body = serde_json::to_value(view.masked()).map_err(ApiError::internal)?;
     if id != requested {
         body["resolved_from"] = json!(requested);
     }

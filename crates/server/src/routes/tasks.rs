@@ -119,6 +119,10 @@ pub async fn list(
         due_before: query.due_before.map(|t| t.to_utc()),
         limit: super::page_limit(query.limit),
     };
-    let tasks = mend_store::tasks::list_tasks(state.store.connection(), &filter).await?;
+    let tasks: Vec<mend_core::Task> = mend_store::tasks::list_tasks(state.store.connection(), &filter)
+        .await?
+        .into_iter()
+        .map(|t| if t.claimed_by == Some(me.user_id) { t } else { t.masked() })
+        .collect();
     Ok(Json(json!({ "tasks": tasks })))
 }
