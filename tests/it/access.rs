@@ -8,10 +8,50 @@ use crate::support::{TestDb, both_databases};
 
 both_databases!(every_route_checks_its_role, sessions_sign_in_run_out_and_are_revoked);
 
+/// The OpenAPI document describes exactly the routes this matrix walks, with the same roles:
+/// a route added without its role here (or its description there) fails.
+#[tokio::test]
+async fn the_openapi_document_covers_every_route_with_its_role() {
+    let db = TestDb::sqlite();
+    let server = db.mend().serve();
+    let response = server.client.get(server.url("/api/v1/openapi.json")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let doc: Value = response.json().await.unwrap();
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")), "{}", doc["openapi"]);
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    assert!(doc["components"]["schemas"]["Error"]["properties"]["error"].is_object());
+    let mut documented: Vec<(String, String, Option<String>)> = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let role = operation["x-mend-role"].as_str().map(str::to_owned);
+            assert!(operation["responses"]["4XX"].is_object(), "{method} {path} documents its errors");
+            documented.push((method.to_uppercase(), path.clone(), role));
+        }
+    }
+    // A route some callers may use with a query (`?mine=true`) documents the least role.
+    let mut least: std::collections::BTreeMap<(String, String), Option<&str>> = std::collections::BTreeMap::new();
+    for (method, path, role) in ROUTES {
+        let key = (method.to_string(), path.split('?').next().unwrap().to_owned());
+        let entry = least.entry(key).or_insert(*role);
+        if let (Some(known), Some(role)) = (*entry, role) {
+            *entry = Some(if rank(role) < rank(known) { role } else { known });
+        }
+    }
+    let mut expected: Vec<(String, String, Option<String>)> =
+        least.into_iter().map(|((method, path), role)| (method, path, role.map(str::to_owned))).collect();
+    documented.sort();
+    expected.sort();
+    assert_eq!(documented, expected);
+}
+
 /// The least role each route needs (`None`: open, or proven by a signature instead).
 const ROUTES: &[(&str, &str, Option<&str>)] = &[
     ("GET", "/healthz", None),
     ("GET", "/metrics", None),
+    ("GET", "/api/v1/openapi.json", None),
+    ("GET", "/wechat/callback", None),
+    ("POST", "/wechat/callback", None),
+    ("POST", "/api/v1/ingest/{channel}", None),
     ("POST", "/api/v1/session", None),
     ("DELETE", "/api/v1/session", Some("agent")),
     ("POST", "/api/v1/complaints", Some("agent")),

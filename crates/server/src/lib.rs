@@ -8,6 +8,7 @@ pub mod auth;
 mod error;
 mod idempotency;
 mod metrics;
+mod openapi;
 mod routes;
 
 use std::sync::Arc;

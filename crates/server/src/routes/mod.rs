@@ -20,39 +20,150 @@ use axum::body::Bytes;
 use axum::extract::Query;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::rejection::QueryRejection;
-use axum::routing::{get, post, put};
+use std::collections::BTreeMap;
+
+use axum::http::Method;
+use axum::routing::{MethodRouter, delete, get, post, put};
+use mend_core::Role;
 
 use crate::AppState;
 use crate::error::{ApiError, ErrorCode};
 
+/// Who may call an endpoint: anyone, a sender proven by a signature over the body, or a signed-in
+/// user with at least this role. The OpenAPI document says the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    Open,
+    Signed,
+    Role(Role),
+}
+
+/// One method on one path: how it is described and what answers it.
+pub(crate) struct Endpoint {
+    pub method: Method,
+    pub path: &'static str,
+    pub summary: &'static str,
+    pub access: Access,
+    handler: MethodRouter<AppState>,
+}
+
+fn endpoint(
+    method: Method,
+    path: &'static str,
+    summary: &'static str,
+    access: Access,
+    handler: MethodRouter<AppState>,
+) -> Endpoint {
+    Endpoint { method, path, summary, access, handler }
+}
+
+/// Every endpoint of the API, the one list the router and the OpenAPI document are built from.
+pub(crate) fn endpoints() -> Vec<Endpoint> {
+    use Access::{Open, Signed};
+    use Method as M;
+    let (agent, supervisor, admin) =
+        (Access::Role(Role::Agent), Access::Role(Role::Supervisor), Access::Role(Role::Admin));
+    vec![
+        endpoint(M::GET, "/healthz", "Liveness and whether the database answers", Open, get(health::healthz)),
+        endpoint(M::GET, "/metrics", "Prometheus metrics", Open, get(metrics::metrics)),
+        endpoint(M::GET, "/api/v1/openapi.json", "This document", Open, get(openapi_document)),
+        endpoint(M::GET, "/wechat/callback", "WeChat server verification (echostr)", Signed, get(wechat::verify)),
+        endpoint(M::POST, "/wechat/callback", "WeChat message push", Signed, post(wechat::push)),
+        endpoint(
+            M::POST,
+            "/api/v1/ingest/{channel}",
+            "A hotline, chatbot or store record, HMAC-signed",
+            Signed,
+            post(ingest::receive),
+        ),
+        endpoint(M::POST, "/api/v1/session", "Sign in: a session token and cookie", Open, post(session::sign_in)),
+        endpoint(M::DELETE, "/api/v1/session", "Sign out: the session is revoked", agent, delete(session::sign_out)),
+        endpoint(M::POST, "/api/v1/complaints", "A canonical complaint", agent, post(complaints::create)),
+        endpoint(M::GET, "/api/v1/cases/{id}", "A case with its customer and complaints", agent, get(cases::show)),
+        endpoint(M::POST, "/api/v1/cases/{id}/merge", "Fold another case into this one", agent, post(cases::merge)),
+        endpoint(
+            M::POST,
+            "/api/v1/cases/{id}/split",
+            "Move complaints to a case of their own",
+            agent,
+            post(cases::split),
+        ),
+        endpoint(M::POST, "/api/v1/cases/{id}/close", "Close a repaired case", agent, post(cases::close)),
+        endpoint(
+            M::POST,
+            "/api/v1/cases/{id}/compensations",
+            "Offer compensation on a case",
+            agent,
+            post(compensations::request),
+        ),
+        endpoint(M::GET, "/api/v1/compensations", "Offers by status", supervisor, get(compensations::list)),
+        endpoint(
+            M::POST,
+            "/api/v1/compensations/{id}/approve",
+            "Approve a pending offer",
+            supervisor,
+            post(compensations::approve),
+        ),
+        endpoint(
+            M::POST,
+            "/api/v1/compensations/{id}/reject",
+            "Reject a pending offer",
+            supervisor,
+            post(compensations::reject),
+        ),
+        endpoint(M::GET, "/api/v1/customers/{id}", "A customer's 360° view", agent, get(customers::show)),
+        endpoint(
+            M::POST,
+            "/api/v1/customers/{id}/unmerge",
+            "Undo a wrong customer merge",
+            admin,
+            post(customers::unmerge),
+        ),
+        endpoint(
+            M::PUT,
+            "/api/v1/customers/{id}/temperament",
+            "Set the customer's temperament",
+            agent,
+            put(customers::set_temperament),
+        ),
+        endpoint(M::POST, "/api/v1/identities/link", "Link a key to a customer", agent, post(identities::link)),
+        endpoint(M::GET, "/api/v1/jobs", "Scheduler runs, newest first", supervisor, get(jobs::list)),
+        endpoint(M::GET, "/api/v1/audit", "The audit log", supervisor, get(audit::list)),
+        endpoint(M::GET, "/api/v1/quarantine", "Payloads that could not be read", admin, get(quarantine::list)),
+        endpoint(
+            M::GET,
+            "/api/v1/tasks",
+            "Tasks: the caller's (mine=true) or the queue (supervisors)",
+            agent,
+            get(tasks::list),
+        ),
+        endpoint(M::POST, "/api/v1/tasks/claim", "The most urgent callable task, leased", agent, post(tasks::claim)),
+        endpoint(
+            M::POST,
+            "/api/v1/tasks/{id}/heartbeat",
+            "Extend the lease of a held task",
+            agent,
+            post(tasks::heartbeat),
+        ),
+        endpoint(M::POST, "/api/v1/tasks/{id}/release", "Give a held task back", agent, post(tasks::release)),
+        endpoint(M::POST, "/api/v1/tasks/{id}/complete", "Record how the call went", agent, post(tasks::complete)),
+    ]
+}
+
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/metrics", get(metrics::metrics))
-        .route("/wechat/callback", get(wechat::verify).post(wechat::push))
-        .route("/api/v1/session", post(session::sign_in).delete(session::sign_out))
-        .route("/api/v1/complaints", post(complaints::create))
-        .route("/api/v1/ingest/{channel}", post(ingest::receive))
-        .route("/api/v1/cases/{id}", get(cases::show))
-        .route("/api/v1/cases/{id}/merge", post(cases::merge))
-        .route("/api/v1/cases/{id}/split", post(cases::split))
-        .route("/api/v1/cases/{id}/close", post(cases::close))
-        .route("/api/v1/cases/{id}/compensations", post(compensations::request))
-        .route("/api/v1/compensations", get(compensations::list))
-        .route("/api/v1/compensations/{id}/approve", post(compensations::approve))
-        .route("/api/v1/compensations/{id}/reject", post(compensations::reject))
-        .route("/api/v1/customers/{id}", get(customers::show))
-        .route("/api/v1/customers/{id}/unmerge", post(customers::unmerge))
-        .route("/api/v1/customers/{id}/temperament", put(customers::set_temperament))
-        .route("/api/v1/identities/link", post(identities::link))
-        .route("/api/v1/jobs", get(jobs::list))
-        .route("/api/v1/audit", get(audit::list))
-        .route("/api/v1/quarantine", get(quarantine::list))
-        .route("/api/v1/tasks", get(tasks::list))
-        .route("/api/v1/tasks/claim", post(tasks::claim))
-        .route("/api/v1/tasks/{id}/heartbeat", post(tasks::heartbeat))
-        .route("/api/v1/tasks/{id}/release", post(tasks::release))
-        .route("/api/v1/tasks/{id}/complete", post(tasks::complete))
+    let mut by_path: BTreeMap<&'static str, MethodRouter<AppState>> = BTreeMap::new();
+    for e in endpoints() {
+        let merged = match by_path.remove(e.path) {
+            Some(methods) => methods.merge(e.handler),
+            None => e.handler,
+        };
+        by_path.insert(e.path, merged);
+    }
+    by_path.into_iter().fold(Router::new(), |router, (path, methods)| router.route(path, methods))
+}
+
+async fn openapi_document() -> axum::Json<utoipa::openapi::OpenApi> {
+    axum::Json(crate::openapi::document())
 }
 
 pub async fn not_found() -> ApiError {
