@@ -277,3 +277,127 @@ fn peak_rss_mib() -> Option<u64> {
         status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
     Some(kib / 1024)
 }
+
+#[derive(Debug, clap::Args)]
+pub struct DeskBench {
+    /// Agents working the queue at once, each with its own token.
+    #[arg(long, default_value_t = 50)]
+    pub agents: usize,
+    /// Callback tasks in the queue (one per customer).
+    #[arg(long, default_value_t = 5_000)]
+    pub tasks: u64,
+    #[arg(long, value_enum, default_value = "sqlite")]
+    pub target: Target,
+    /// A PostgreSQL URL on a server where the benchmark may create and drop a database.
+    #[arg(long, env = "MEND_BENCH_POSTGRES_URL", default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    pub postgres_url: String,
+}
+
+/// A queue of callbacks in a fresh database (not timed), a server in this process with its clock
+/// standing inside contact hours, and agents claiming and completing over HTTP until the queue
+/// is empty. Prints one JSON line: cycles per second and claim latencies.
+pub async fn desk(settings: &Settings, args: &DeskBench) -> Result<()> {
+    let database = FreshDatabase::create(args.target, &args.postgres_url).await?;
+    let result = run_desk(settings, &database, args).await;
+    database.remove().await?;
+    let mut line = result?;
+    line["target"] = json!(format!("{:?}", args.target).to_lowercase());
+    println!("{line}");
+    Ok(())
+}
+
+async fn run_desk(settings: &Settings, database: &FreshDatabase, args: &DeskBench) -> Result<serde_json::Value> {
+    let store = Store::connect(&database.url).await?;
+    store.migrate().await?;
+    let file = database.scratch.join("complaints.jsonl");
+    generate(&file, &SynthConfig::new(args.tasks, args.tasks))?;
+    let intake = settings.intake()?;
+    Importer::new(settings, &store, intake.clone())?.run(ImportFormat::Json, &Input::File(file)).await?;
+    store.refresh_statistics().await?;
+    // Tuesday 10:00 in Shanghai: every customer may be called.
+    let now = Utc.with_ymd_and_hms(2026, 12, 1, 2, 0, 0).single().expect("valid date");
+    let scheduler = crate::schedule::scheduler(settings, &store, intake, "bench")?;
+    let planned = scheduler.run_now(mend_scheduler::Job::GenerateCallbacks, now).await?;
+    let mut tokens = Vec::with_capacity(args.agents);
+    for i in 0..args.agents {
+        let credentials = mend_server::auth::Credentials::generate();
+        let new = mend_store::users::NewUser {
+            id: mend_core::UserId::new(),
+            name: format!("agent{i}"),
+            role: mend_core::Role::Agent,
+            team: Some("repair".into()),
+            password_hash: credentials.password_hash,
+            token_hash: credentials.token_hash,
+            created_at: now,
+        };
+        mend_store::users::insert(store.connection(), new).await?;
+        tokens.push(credentials.token);
+    }
+    let state = settings.app_state(store.clone(), std::sync::Arc::new(mend_core::FixedClock(now)))?;
+    let router = mend_server::router(state, mend_server::HttpConfig { max_body_bytes: settings.http.max_body_bytes });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(mend_server::serve(listener, router, async {
+        stopped.await.ok();
+    }));
+    let client = reqwest::Client::new();
+    reset_peak_rss();
+    let started = Instant::now();
+    let agents = tokens.iter().map(|token| work_the_queue(&client, &base, token));
+    let worked = futures::future::try_join_all(agents).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    stop.send(()).ok();
+    server.await??;
+    store.close().await?;
+    let (mut claims, mut completes): (Vec<f64>, Vec<f64>) = (Vec::new(), Vec::new());
+    for (c, d) in worked {
+        claims.extend(c);
+        completes.extend(d);
+    }
+    let cycles = completes.len();
+    Ok(json!({
+        "bench": "desk",
+        "agents": args.agents,
+        "tasks": planned.counts.get("tasks_created"),
+        "cycles": cycles,
+        "seconds": (seconds * 1000.0).round() / 1000.0,
+        "cycles_per_second": (cycles as f64 / seconds).round(),
+        "claim_ms": {"p50": percentile(&mut claims, 0.50), "p99": percentile(&mut claims, 0.99)},
+        "complete_ms": {"p50": percentile(&mut completes, 0.50), "p99": percentile(&mut completes, 0.99)},
+        "peak_rss_mib": peak_rss_mib(),
+    }))
+}
+
+/// One agent: claim, complete, until a claim finds nothing; the milliseconds of each claim and
+/// each completion.
+async fn work_the_queue(client: &reqwest::Client, base: &str, token: &str) -> Result<(Vec<f64>, Vec<f64>)> {
+    let (mut claims, mut completes) = (Vec::new(), Vec::new());
+    let outcome = json!({"outcome": "reached", "resolved": false});
+    loop {
+        let asked = Instant::now();
+        let claimed = client.post(format!("{base}/api/v1/tasks/claim")).bearer_auth(token).send().await?;
+        claims.push(asked.elapsed().as_secs_f64() * 1000.0);
+        if claimed.status() == reqwest::StatusCode::NO_CONTENT {
+            return Ok((claims, completes));
+        }
+        anyhow::ensure!(claimed.status().is_success(), "claim answered {}", claimed.status());
+        let task: serde_json::Value = claimed.json().await?;
+        let id = task["task_id"].as_str().context("a claimed task has an id")?;
+        let done = Instant::now();
+        let completed =
+            client.post(format!("{base}/api/v1/tasks/{id}/complete")).bearer_auth(token).json(&outcome).send().await?;
+        anyhow::ensure!(completed.status().is_success(), "complete answered {}", completed.status());
+        completes.push(done.elapsed().as_secs_f64() * 1000.0);
+    }
+}
+
+/// The `q` quantile of `values` in milliseconds, to a hundredth.
+fn percentile(values: &mut [f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    let at = ((values.len() - 1) as f64 * q).round() as usize;
+    (values[at] * 100.0).round() / 100.0
+}

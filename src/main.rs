@@ -194,6 +194,8 @@ enum BenchCommand {
     Parse(bench::ParseBench),
     /// Time callback generation over about 100,000 open cases, then with nothing new.
     Schedule(bench::ScheduleBench),
+    /// Agents claiming and completing tasks over HTTP against a server in this process.
+    Desk(bench::DeskBench),
     /// Write generated canonical complaints to a file (for memory checks with large files).
     Generate {
         #[arg(long, default_value_t = 100_000)]
@@ -307,6 +309,7 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
         Command::Bench { command: BenchCommand::Import(args) } => bench::import(&settings, &args).await?,
         Command::Bench { command: BenchCommand::Parse(args) } => bench::parse(&settings, &args)?,
         Command::Bench { command: BenchCommand::Schedule(args) } => bench::schedule(&settings, &args).await?,
+        Command::Bench { command: BenchCommand::Desk(args) } => bench::desk(&settings, &args).await?,
         Command::Bench { command: BenchCommand::Generate { complaints, customers, days, seed, activity, output } } => {
             bench::generate(
                 &output,
@@ -384,18 +387,7 @@ fn at_or_now(now: Option<chrono::DateTime<chrono::FixedOffset>>) -> chrono::Date
 }
 
 async fn serve(settings: &Settings, clock: Arc<dyn Clock>) -> Result<()> {
-    let store = open_store(settings).await?;
-    let intake = settings.intake()?;
-    let desk = mend_desk::Desk::new(store.clone(), Arc::clone(&intake), settings.scheduler.clone(), &settings.desk);
-    let state = mend_server::AppState {
-        store,
-        desk: Arc::new(desk),
-        intake,
-        parse: settings.parse_settings()?,
-        secrets: Arc::new(settings.channel_secrets()),
-        metrics: Arc::new(mend_server::Metrics::default()),
-        clock,
-    };
+    let state = settings.app_state(open_store(settings).await?, clock)?;
     if settings.scheduler.cron {
         let instance = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
         let (metrics, clock) = (Arc::clone(&state.metrics), Arc::clone(&state.clock));

@@ -174,6 +174,26 @@ impl Settings {
         }
     }
 
+    /// What the API serves from: the store and every stage built from these settings.
+    pub fn app_state(
+        &self,
+        store: mend_store::Store,
+        clock: std::sync::Arc<dyn mend_core::Clock>,
+    ) -> Result<mend_server::AppState> {
+        use std::sync::Arc;
+        let intake = self.intake()?;
+        let desk = mend_desk::Desk::new(store.clone(), Arc::clone(&intake), self.scheduler.clone(), &self.desk);
+        Ok(mend_server::AppState {
+            store,
+            desk: Arc::new(desk),
+            intake,
+            parse: self.parse_settings()?,
+            secrets: Arc::new(self.channel_secrets()),
+            metrics: Arc::new(mend_server::Metrics::default()),
+            clock,
+        })
+    }
+
     pub fn intake(&self) -> Result<std::sync::Arc<mend_cases::Intake>> {
         let classifier = mend_cases::Classifier::new(&self.taxonomy, &self.grouping.noise_phrases)?;
         Ok(std::sync::Arc::new(mend_cases::Intake::new(

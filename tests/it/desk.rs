@@ -356,3 +356,83 @@ async fn phone_numbers_show_in_full_only_to_the_agent_holding_the_call(db: TestD
     let exported = mend.run(&["tasks", "export"], b"").stdout;
     assert!(!exported.contains("13912345678") && !exported.contains("02088886666"), "{exported}");
 }
+
+both_databases!(each_outcome_moves_the_case_on);
+
+/// Four calls, four outcomes: a follow-up the agent asked for, a retry of the unreachable
+/// customer, a refusal that closes the case, a wrong number that leaves it open.
+async fn each_outcome_moves_the_case_on(db: TestDb) {
+    let mend = db.mend();
+    queue_of(&mend, 4);
+    let agent = token(&mend, "wang", "agent");
+    let server = mend.serve_at(NOON);
+    let outcomes = [
+        json!({"outcome": "reached", "resolved": false, "follow_up_hours": 24, "root_cause": "需要上门"}),
+        json!({"outcome": "unreachable"}),
+        json!({"outcome": "refused"}),
+        json!({"outcome": "wrong_number"}),
+    ];
+    let mut cases = Vec::new();
+    for outcome in &outcomes {
+        let task = claim(&server, &agent).await.expect("a task");
+        let path = format!("/api/v1/tasks/{}/complete", task["task_id"].as_str().unwrap());
+        let (status, done) = post(&server, &path, &agent, outcome.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{done}");
+        cases.push(task["case_id"].as_str().unwrap().to_owned());
+    }
+    for job in ["follow_ups", "retry_unreachable"] {
+        let out = mend.run(&["schedule", "run", job, "--now", "2026-11-26T13:00:00+08:00"], b"").json_lines();
+        assert_eq!(out[0]["outcome"], "ok", "{out:?}");
+    }
+    let tasks = mend.run(&["tasks", "export"], b"").json_lines();
+    let open_on = |case: &str| -> Vec<String> {
+        tasks
+            .iter()
+            .filter(|t| t["case_id"] == case && t["status"] == "open")
+            .map(|t| t["kind"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(open_on(&cases[0]), ["callback"], "the follow-up the agent asked for");
+    assert_eq!(open_on(&cases[1]), ["retry"], "the unreachable customer is tried again");
+    assert!(open_on(&cases[2]).is_empty() && open_on(&cases[3]).is_empty());
+    let status = |case: &str| {
+        let request = server.request(Method::GET, &format!("/api/v1/cases/{case}"), &agent);
+        async move { json_response(request).await.1["status"].as_str().unwrap().to_owned() }
+    };
+    assert_eq!(status(&cases[2]).await, "closed", "a refusal closes the case");
+    assert_eq!(status(&cases[3]).await, "open", "a wrong number leaves it for a supervisor");
+    db.assert_consistent().await;
+}
+
+both_databases!(a_customer_called_today_waits_for_tomorrow);
+
+/// Two customers turn out to be one (a complaint carries both their numbers) with two problems,
+/// each with a callback due today. After one call the other waits: one call a day.
+async fn a_customer_called_today_waits_for_tomorrow(db: TestDb) {
+    let mend = db.mend();
+    let at = "2026-11-26T10:00:00+08:00";
+    mend.import_lines(&lines(&[
+        complaint("hotline", "call-1", at, json!({"phone": "13900000001"}), "宽带断网三天了,光猫一直红灯"),
+        complaint("store", "rating-2", at, json!({"member_id": "M-2"}), "这个月话费多扣了68元"),
+    ]));
+    mend.run(&["schedule", "run", "generate_callbacks", "--now", NOON], b"");
+    let bridge = complaint(
+        "wechat",
+        "msg-1",
+        "2026-11-26T11:00:00+08:00",
+        json!({"phone": "13900000001", "member_id": "M-2"}),
+        "话费多扣的事还没处理",
+    );
+    mend.import_lines(&lines(&[bridge]));
+    let agent = token(&mend, "wang", "agent");
+    let server = mend.serve_at(NOON);
+    let first = claim(&server, &agent).await.expect("a task");
+    let path = format!("/api/v1/tasks/{}/complete", first["task_id"].as_str().unwrap());
+    assert_eq!(post(&server, &path, &agent, json!({"outcome": "reached"})).await.0, StatusCode::OK);
+    let (_, queue) = server.get_json("/api/v1/tasks?status=open", &token(&mend, "zhang", "supervisor")).await;
+    let waiting = queue["tasks"].as_array().unwrap();
+    assert_eq!(waiting.len(), 1, "one customer, two problems: {queue}");
+    assert_eq!(waiting[0]["customer_id"], first["customer"]["customer_id"]);
+    let headers = claim(&server, &agent).await.expect_err("the customer had their call today");
+    assert_eq!(headers["x-next-callable-at"], "2026-11-27T01:00:00+00:00");
+}

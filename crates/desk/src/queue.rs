@@ -97,7 +97,7 @@ impl Desk {
             let candidates = tasks::claim_candidates(&tx, now, &passed, CANDIDATES).await?;
             let found = candidates.len();
             for candidate in candidates {
-                match self.callable_from(&candidate, now) {
+                match self.callable_from(&tx, &candidate, now).await? {
                     Some(at) if at <= now => {
                         let lease_until = now + self.lease;
                         if !tasks::take_task(&tx, candidate.task_id, agent.id, now, lease_until).await? {
@@ -128,12 +128,23 @@ impl Desk {
         Ok(Claim::NothingCallable { next_at: earliest(next_at, waiting) })
     }
 
-    /// When the candidate's customer may be called, from `now` on; `None`: not by phone at all.
-    fn callable_from(&self, candidate: &ClaimCandidate, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    /// When the candidate's customer may be called, from `now` on: their contact hours, and the
+    /// day's and week's caps counted over the calls made to them this week. `None`: not by
+    /// phone at all.
+    async fn callable_from(
+        &self,
+        tx: &mend_store::DatabaseTransaction,
+        candidate: &ClaimCandidate,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, DeskError> {
         if candidate.do_not_disturb {
-            return None;
+            return Ok(None);
         }
-        self.policy.contact.place(now, candidate.timezone, &CallLoad::default()).map(|p| p.at)
+        let mut load = CallLoad::default();
+        for call in tasks::calls_made_since(tx, candidate.customer_id, now - Duration::days(7)).await? {
+            load.add_call(call, candidate.timezone);
+        }
+        Ok(self.policy.contact.place(now, candidate.timezone, &load).map(|p| p.at))
     }
 
     async fn held_task(&self, id: TaskId) -> Result<HeldTask, DeskError> {
@@ -173,9 +184,11 @@ impl Desk {
         Ok(())
     }
 
-    /// Records how the call went. A customer reached and helped closes the case; the
-    /// scheduler's jobs take it on from there (a verification call, retries of an unreachable
-    /// customer, a second repair of a formal complaint, a survey).
+    /// Records how the call went. A customer reached and helped closes the case, and so does
+    /// one who refused the call (nobody calls them again about it); the scheduler's jobs take it
+    /// on from there (a verification or follow-up call, retries of an unreachable customer, a
+    /// second repair of a formal complaint, a survey). A wrong number leaves the case open for
+    /// a supervisor to find another way to the customer.
     pub async fn complete(
         &self,
         id: TaskId,
@@ -194,10 +207,15 @@ impl Desk {
         mend_store::commit(tx).await?;
         let task =
             tasks::task_by_id(self.store.connection(), id).await?.ok_or_else(|| DeskError::NotFound(id.to_string()))?;
-        if outcome.outcome == ContactResult::Reached && outcome.resolved {
+        let closes = match outcome.outcome {
+            ContactResult::Reached if outcome.resolved => Some("resolved"),
+            ContactResult::Refused => Some("refused"),
+            _ => None,
+        };
+        if let Some(reason) = closes {
             let case = mend_store::cases::case_by_id(self.store.connection(), task.case_id).await?;
             if case.is_some_and(|c| c.status == mend_core::CaseStatus::Open) {
-                self.intake.close_case(&self.store, task.case_id, "resolved", &agent.actor, now).await?;
+                self.intake.close_case(&self.store, task.case_id, reason, &agent.actor, now).await?;
             }
         }
         Ok(task)

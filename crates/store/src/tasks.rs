@@ -275,6 +275,7 @@ pub async fn tasks_page<C: ConnectionTrait>(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimCandidate {
     pub task_id: TaskId,
+    pub customer_id: CustomerId,
     pub timezone: chrono_tz::Tz,
     pub do_not_disturb: bool,
 }
@@ -298,7 +299,7 @@ pub async fn claim_candidates(
         _ => "",
     };
     let sql = format!(
-        "SELECT t.id, u.timezone, u.do_not_disturb FROM tasks t \
+        "SELECT t.id, u.timezone, u.do_not_disturb, u.id FROM tasks t \
          JOIN cases s ON s.id = t.case_id JOIN customers u ON u.id = s.customer_id \
          WHERE t.status IN ('open', 'claimed') AND (t.status = 'open' OR t.lease_expires_at < {now}) \
          AND COALESCE(t.not_before, t.due_at) <= {now} AND NOT (t.id {passed}) \
@@ -316,13 +317,35 @@ pub async fn claim_candidates(
         .map(|row| {
             let id: uuid::Uuid = row.try_get_by_index(0).during(TABLE, "claim_candidates")?;
             let zone: String = row.try_get_by_index(1).during(TABLE, "claim_candidates")?;
+            let customer: uuid::Uuid = row.try_get_by_index(3).during(TABLE, "claim_candidates")?;
             Ok(ClaimCandidate {
                 task_id: TaskId::from_uuid(id),
+                customer_id: CustomerId::from_uuid(customer),
                 timezone: word("customers", format_args!("of task {id}"), &zone)?,
                 do_not_disturb: row.try_get_by_index(2).during(TABLE, "claim_candidates")?,
             })
         })
         .collect()
+}
+
+/// When calls to this customer were made since `since` (tasks done, on any case they own now).
+pub async fn calls_made_since<C: ConnectionTrait>(
+    conn: &C,
+    customer: CustomerId,
+    since: DateTime<Utc>,
+) -> Result<Vec<DateTime<Utc>>, StoreError> {
+    let backend = conn.get_database_backend();
+    let sql = format!(
+        "SELECT t.completed_at FROM tasks t JOIN cases s ON s.id = t.case_id \
+         WHERE s.customer_id = {} AND t.status = 'done' AND t.completed_at >= {}",
+        bulk::param(backend, 1),
+        bulk::param(backend, 2)
+    );
+    let rows = conn
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, [customer.as_uuid().into(), since.into()]))
+        .await
+        .during(TABLE, "calls_made_since")?;
+    rows.iter().map(|row| row.try_get_by_index(0).during(TABLE, "calls_made_since")).collect()
 }
 
 /// Gives a task to `agent` until `lease_until` if it is still free (open, or its lease ran out).
