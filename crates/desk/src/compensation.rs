@@ -127,29 +127,9 @@ impl Desk {
         }))
     }
 
-    /// Approves a pending offer: it draws on the team's budget and the customer's cap, or is
-    /// refused when either would be overspent.
-    pub async fn approve_compensation(
-        &self,
-        id: CompensationId,
-        decider: &Agent,
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Compensation, DeskError> {
-        self.decide(id, decider, CompensationStatus::Approved, reason, now).await
-    }
-
-    pub async fn reject_compensation(
-        &self,
-        id: CompensationId,
-        decider: &Agent,
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Compensation, DeskError> {
-        self.decide(id, decider, CompensationStatus::Rejected, reason, now).await
-    }
-
-    async fn decide(
+    /// Approves or rejects a pending offer. An approval draws on the team's budget and the
+    /// customer's cap, or is refused when either would be overspent.
+    pub async fn decide_compensation(
         &self,
         id: CompensationId,
         decider: &Agent,

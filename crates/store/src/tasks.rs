@@ -249,7 +249,8 @@ pub async fn complete_task<C: ConnectionTrait>(
     outcome: &TaskOutcome,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let done = completion(task::Entity::update_many(), outcome, now)?
+    let outcome = serde_json::to_string(outcome).map_err(StoreError::Encode)?;
+    let done = completion(task::Entity::update_many(), outcome, now)
         .filter(task::Column::Id.eq(id.as_uuid()))
         .filter(task::Column::Status.is_in(IN_WORK))
         .exec(conn)
@@ -383,13 +384,11 @@ pub async fn extend_lease<C: ConnectionTrait>(
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let extended = held_by(task::Entity::update_many(), id, agent)
-        .col_expr(task::Column::LeaseExpiresAt, Expr::value(lease_until))
-        .col_expr(task::Column::UpdatedAt, Expr::value(now))
-        .exec(conn)
-        .await
-        .during(TABLE, "extend_lease")?;
-    Ok(extended.rows_affected == 1)
+    update_held(conn, id, agent, "extend_lease", |held| {
+        held.col_expr(task::Column::LeaseExpiresAt, Expr::value(lease_until))
+            .col_expr(task::Column::UpdatedAt, Expr::value(now))
+    })
+    .await
 }
 
 /// Puts a task `agent` holds back in the queue.
@@ -399,15 +398,13 @@ pub async fn release_task<C: ConnectionTrait>(
     agent: UserId,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let released = held_by(task::Entity::update_many(), id, agent)
-        .col_expr(task::Column::Status, Expr::value(TaskStatus::Open.as_str()))
-        .col_expr(task::Column::ClaimedBy, Expr::value(Option::<uuid::Uuid>::None))
-        .col_expr(task::Column::LeaseExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
-        .col_expr(task::Column::UpdatedAt, Expr::value(now))
-        .exec(conn)
-        .await
-        .during(TABLE, "release_task")?;
-    Ok(released.rows_affected == 1)
+    update_held(conn, id, agent, "release_task", |held| {
+        held.col_expr(task::Column::Status, Expr::value(TaskStatus::Open.as_str()))
+            .col_expr(task::Column::ClaimedBy, Expr::value(Option::<uuid::Uuid>::None))
+            .col_expr(task::Column::LeaseExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(task::Column::UpdatedAt, Expr::value(now))
+    })
+    .await
 }
 
 /// Marks a task `agent` holds done with its outcome.
@@ -418,34 +415,38 @@ pub async fn complete_held_task<C: ConnectionTrait>(
     outcome: &TaskOutcome,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let done = completion(held_by(task::Entity::update_many(), id, agent), outcome, now)?
-        .exec(conn)
-        .await
-        .during(TABLE, "complete_held_task")?;
-    Ok(done.rows_affected == 1)
+    let outcome = serde_json::to_string(outcome).map_err(StoreError::Encode)?;
+    update_held(conn, id, agent, "complete_held_task", |held| completion(held, outcome, now)).await
 }
 
-/// The rows of `id` that `agent` holds: claimed by them, whatever the lease says (a lease that
-/// ran out while nobody took the task still holds).
-fn held_by(update: sea_orm::UpdateMany<task::Entity>, id: TaskId, agent: UserId) -> sea_orm::UpdateMany<task::Entity> {
-    update
+type TaskUpdate = sea_orm::UpdateMany<task::Entity>;
+
+/// Applies `set` to task `id` if `agent` holds it: claimed by them, whatever the lease says (a
+/// lease that ran out while nobody took the task still holds). True when it did.
+async fn update_held<C: ConnectionTrait>(
+    conn: &C,
+    id: TaskId,
+    agent: UserId,
+    operation: &'static str,
+    set: impl FnOnce(TaskUpdate) -> TaskUpdate,
+) -> Result<bool, StoreError> {
+    let held = task::Entity::update_many()
         .filter(task::Column::Id.eq(id.as_uuid()))
         .filter(task::Column::Status.eq(TaskStatus::Claimed.as_str()))
-        .filter(task::Column::ClaimedBy.eq(agent.as_uuid()))
+        .filter(task::Column::ClaimedBy.eq(agent.as_uuid()));
+    let updated = set(held).exec(conn).await.during(TABLE, operation)?;
+    Ok(updated.rows_affected == 1)
 }
 
-fn completion(
-    update: sea_orm::UpdateMany<task::Entity>,
-    outcome: &TaskOutcome,
-    now: DateTime<Utc>,
-) -> Result<sea_orm::UpdateMany<task::Entity>, StoreError> {
-    Ok(update
+/// The columns a completion sets; `outcome` is its JSON.
+fn completion(update: TaskUpdate, outcome: String, now: DateTime<Utc>) -> TaskUpdate {
+    update
         .col_expr(task::Column::Status, Expr::value(TaskStatus::Done.as_str()))
-        .col_expr(task::Column::Outcome, Expr::value(serde_json::to_string(outcome).map_err(StoreError::Encode)?))
+        .col_expr(task::Column::Outcome, Expr::value(outcome))
         .col_expr(task::Column::CompletedAt, Expr::value(now))
         .col_expr(task::Column::UpdatedAt, Expr::value(now))
         .col_expr(task::Column::ClaimedBy, Expr::value(Option::<uuid::Uuid>::None))
-        .col_expr(task::Column::LeaseExpiresAt, Expr::value(Option::<DateTime<Utc>>::None)))
+        .col_expr(task::Column::LeaseExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
 }
 
 pub async fn task_by_id<C: ConnectionTrait>(conn: &C, id: TaskId) -> Result<Option<Task>, StoreError> {

@@ -34,27 +34,35 @@ pub struct DecisionRequest {
 }
 
 pub async fn approve(
-    State(state): State<AppState>,
+    state: State<AppState>,
     user: CurrentUser,
-    Path(id): Path<String>,
+    id: Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Compensation>, ApiError> {
-    let decider = desk_user(&user, Role::Supervisor)?;
-    let id: CompensationId = super::parse_id(&id, "compensation")?;
-    let request: DecisionRequest = super::json_body(body)?;
-    Ok(Json(state.desk.approve_compensation(id, &decider, &request.reason, state.clock.now()).await?))
+    decide(state, user, id, body, CompensationStatus::Approved).await
 }
 
 pub async fn reject(
+    state: State<AppState>,
+    user: CurrentUser,
+    id: Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Compensation>, ApiError> {
+    decide(state, user, id, body, CompensationStatus::Rejected).await
+}
+
+async fn decide(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
+    decision: CompensationStatus,
 ) -> Result<Json<Compensation>, ApiError> {
     let decider = desk_user(&user, Role::Supervisor)?;
     let id: CompensationId = super::parse_id(&id, "compensation")?;
     let request: DecisionRequest = super::json_body(body)?;
-    Ok(Json(state.desk.reject_compensation(id, &decider, &request.reason, state.clock.now()).await?))
+    let decided = state.desk.decide_compensation(id, &decider, decision, &request.reason, state.clock.now()).await?;
+    Ok(Json(decided))
 }
 
 #[derive(Debug, Deserialize)]
