@@ -11,7 +11,7 @@ use mend_scheduler::{CallLoad, SchedulerSettings};
 use mend_store::tasks::{self, ClaimCandidate};
 use mend_store::{AuditEntry, Store, audit, callbacks, customers};
 use serde::{Deserialize, Serialize};
-use tracing::info;
+use tracing::debug;
 
 use crate::DeskError;
 
@@ -100,18 +100,19 @@ impl Desk {
                 match self.callable_from(&tx, &candidate, now).await? {
                     Some(at) if at <= now => {
                         let lease_until = now + self.lease;
-                        if !tasks::take_task(&tx, candidate.task_id, agent.id, now, lease_until).await? {
+                        let taken = tasks::take_task(&tx, candidate.task_id, agent.id, now, lease_until).await?;
+                        let Some(mut task) = taken else {
                             passed.push(candidate.task_id);
                             continue;
-                        }
-                        audit::record_audit(
-                            &tx,
-                            entry(agent, "task.claim", ("task", candidate.task_id.as_uuid()), now, "open", "claimed"),
-                        )
-                        .await?;
+                        };
+                        let claimed =
+                            entry(agent, "task.claim", ("task", task.task_id.as_uuid()), now, "open", "claimed");
+                        audit::record_audit(&tx, claimed).await?;
                         mend_store::commit(tx).await?;
-                        info!(task_id = %candidate.task_id, agent = %agent.actor, "task claimed");
-                        return Ok(Claim::Task(Box::new(self.held_task(candidate.task_id).await?)));
+                        debug!(task_id = %task.task_id, agent = %agent.actor, "task claimed");
+                        // The customer the case belongs to now (a merge may have moved it).
+                        task.customer_id = Some(candidate.customer_id);
+                        return Ok(Claim::Task(Box::new(self.held_task(task).await?)));
                     }
                     later => {
                         next_at = earliest(next_at, later);
@@ -147,15 +148,15 @@ impl Desk {
         Ok(self.policy.contact.place(now, candidate.timezone, &load).map(|p| p.at))
     }
 
-    async fn held_task(&self, id: TaskId) -> Result<HeldTask, DeskError> {
+    async fn held_task(&self, task: Task) -> Result<HeldTask, DeskError> {
         let conn = self.store.connection();
-        let task = tasks::task_by_id(conn, id).await?.ok_or_else(|| DeskError::NotFound(id.to_string()))?;
-        let customer_id = task.customer_id.ok_or_else(|| DeskError::NotFound(format!("the customer of task {id}")))?;
-        let customer = callbacks::customers_by_ids(conn, &[customer_id])
-            .await?
-            .pop()
-            .ok_or_else(|| DeskError::NotFound(format!("customer {customer_id}")))?;
-        let identities = customers::identities_of(conn, customer_id).await?;
+        let customer_id =
+            task.customer_id.ok_or_else(|| DeskError::NotFound(format!("the customer of task {}", task.task_id)))?;
+        let ids = [customer_id];
+        let (customers, identities) =
+            tokio::try_join!(callbacks::customers_by_ids(conn, &ids), customers::identities_of(conn, customer_id))?;
+        let customer =
+            customers.into_iter().next().ok_or_else(|| DeskError::NotFound(format!("customer {customer_id}")))?;
         let phones =
             identities.iter().filter(|i| i.kind == IdentityKind::Phone.as_str()).map(|i| i.value.clone()).collect();
         Ok(HeldTask { task, customer, phones, identities })
@@ -197,26 +198,26 @@ impl Desk {
         now: DateTime<Utc>,
     ) -> Result<Task, DeskError> {
         let tx = self.store.begin_write().await?;
-        if !tasks::complete_held_task(&tx, id, agent.id, outcome, now).await? {
+        let Some(mut task) = tasks::complete_held_task(&tx, id, agent.id, outcome, now).await? else {
             mend_store::rollback(tx).await?;
             return Err(self.not_held(id, agent).await);
-        }
+        };
         let mut completed = entry(agent, "task.complete", ("task", id.as_uuid()), now, "claimed", "done");
         completed.detail["outcome"] = serde_json::to_value(outcome).unwrap_or_default();
         audit::record_audit(&tx, completed).await?;
+        let case = mend_store::cases::case_by_id(&tx, task.case_id).await?;
         mend_store::commit(tx).await?;
-        let task =
-            tasks::task_by_id(self.store.connection(), id).await?.ok_or_else(|| DeskError::NotFound(id.to_string()))?;
+        // The customer the case belongs to now (a merge may have moved it).
+        task.customer_id = case.as_ref().map(|c| c.customer_id).or(task.customer_id);
         let closes = match outcome.outcome {
             ContactResult::Reached if outcome.resolved => Some("resolved"),
             ContactResult::Refused => Some("refused"),
             _ => None,
         };
-        if let Some(reason) = closes {
-            let case = mend_store::cases::case_by_id(self.store.connection(), task.case_id).await?;
-            if case.is_some_and(|c| c.status == mend_core::CaseStatus::Open) {
-                self.intake.close_case(&self.store, task.case_id, reason, &agent.actor, now).await?;
-            }
+        if let Some(reason) = closes
+            && case.is_some_and(|c| c.status == mend_core::CaseStatus::Open)
+        {
+            self.intake.close_case(&self.store, task.case_id, reason, &agent.actor, now).await?;
         }
         Ok(task)
     }

@@ -349,14 +349,15 @@ pub async fn calls_made_since<C: ConnectionTrait>(
     rows.iter().map(|row| row.try_get_by_index(0).during(TABLE, "calls_made_since")).collect()
 }
 
-/// Gives a task to `agent` until `lease_until` if it is still free (open, or its lease ran out).
+/// Gives a task to `agent` until `lease_until` if it is still free (open, or its lease ran out);
+/// the task as taken (its `customer_id` the one it was made for), or `None`.
 pub async fn take_task<C: ConnectionTrait>(
     conn: &C,
     id: TaskId,
     agent: UserId,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
-) -> Result<bool, StoreError> {
+) -> Result<Option<Task>, StoreError> {
     let taken = task::Entity::update_many()
         .col_expr(task::Column::Status, Expr::value(TaskStatus::Claimed.as_str()))
         .col_expr(task::Column::ClaimedBy, Expr::value(agent.as_uuid()))
@@ -370,10 +371,10 @@ pub async fn take_task<C: ConnectionTrait>(
                     .add(task::Column::LeaseExpiresAt.lt(now)),
             ),
         )
-        .exec(conn)
+        .exec_with_returning(conn)
         .await
         .during(TABLE, "take_task")?;
-    Ok(taken.rows_affected == 1)
+    taken.into_iter().next().map(Task::try_from).transpose()
 }
 
 /// Extends the lease of a task `agent` holds, even one whose lease ran out while nobody took it.
@@ -384,11 +385,12 @@ pub async fn extend_lease<C: ConnectionTrait>(
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    update_held(conn, id, agent, "extend_lease", |held| {
+    let extended = update_held(conn, id, agent, "extend_lease", |held| {
         held.col_expr(task::Column::LeaseExpiresAt, Expr::value(lease_until))
             .col_expr(task::Column::UpdatedAt, Expr::value(now))
     })
-    .await
+    .await?;
+    Ok(extended.is_some())
 }
 
 /// Puts a task `agent` holds back in the queue.
@@ -398,23 +400,25 @@ pub async fn release_task<C: ConnectionTrait>(
     agent: UserId,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    update_held(conn, id, agent, "release_task", |held| {
+    let released = update_held(conn, id, agent, "release_task", |held| {
         held.col_expr(task::Column::Status, Expr::value(TaskStatus::Open.as_str()))
             .col_expr(task::Column::ClaimedBy, Expr::value(Option::<uuid::Uuid>::None))
             .col_expr(task::Column::LeaseExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
             .col_expr(task::Column::UpdatedAt, Expr::value(now))
     })
-    .await
+    .await?;
+    Ok(released.is_some())
 }
 
-/// Marks a task `agent` holds done with its outcome.
+/// Marks a task `agent` holds done with its outcome; the task as completed (its `customer_id`
+/// the one it was made for), or `None` when it is not theirs.
 pub async fn complete_held_task<C: ConnectionTrait>(
     conn: &C,
     id: TaskId,
     agent: UserId,
     outcome: &TaskOutcome,
     now: DateTime<Utc>,
-) -> Result<bool, StoreError> {
+) -> Result<Option<Task>, StoreError> {
     let outcome = serde_json::to_string(outcome).map_err(StoreError::Encode)?;
     update_held(conn, id, agent, "complete_held_task", |held| completion(held, outcome, now)).await
 }
@@ -422,20 +426,20 @@ pub async fn complete_held_task<C: ConnectionTrait>(
 type TaskUpdate = sea_orm::UpdateMany<task::Entity>;
 
 /// Applies `set` to task `id` if `agent` holds it: claimed by them, whatever the lease says (a
-/// lease that ran out while nobody took the task still holds). True when it did.
+/// lease that ran out while nobody took the task still holds). The task as updated, if it did.
 async fn update_held<C: ConnectionTrait>(
     conn: &C,
     id: TaskId,
     agent: UserId,
     operation: &'static str,
     set: impl FnOnce(TaskUpdate) -> TaskUpdate,
-) -> Result<bool, StoreError> {
+) -> Result<Option<Task>, StoreError> {
     let held = task::Entity::update_many()
         .filter(task::Column::Id.eq(id.as_uuid()))
         .filter(task::Column::Status.eq(TaskStatus::Claimed.as_str()))
         .filter(task::Column::ClaimedBy.eq(agent.as_uuid()));
-    let updated = set(held).exec(conn).await.during(TABLE, operation)?;
-    Ok(updated.rows_affected == 1)
+    let updated = set(held).exec_with_returning(conn).await.during(TABLE, operation)?;
+    updated.into_iter().next().map(Task::try_from).transpose()
 }
 
 /// The columns a completion sets; `outcome` is its JSON.
