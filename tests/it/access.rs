@@ -166,3 +166,28 @@ async fn sessions_sign_in_run_out_and_are_revoked(db: TestDb) {
     assert_eq!(mine(api_token).await, StatusCode::UNAUTHORIZED, "the old token stops working");
     assert_eq!(mine(replaced["token"].as_str().unwrap()).await, StatusCode::OK);
 }
+
+both_databases!(expired_sign_ins_and_old_idempotency_answers_are_purged);
+
+async fn expired_sign_ins_and_old_idempotency_answers_are_purged(db: TestDb) {
+    let mend = db.mend();
+    let user = mend.add_user("wang", "agent");
+    let server = mend.serve();
+    let body = json!({"name": "wang", "password": user["password"]});
+    let signed_in = server.client.post(server.url("/api/v1/session")).json(&body).send().await.unwrap();
+    assert_eq!(signed_in.status(), StatusCode::CREATED);
+    let token = user["token"].as_str().unwrap();
+    let keyed = server.request(Method::POST, "/api/v1/tasks/claim", token).header("Idempotency-Key", "k-1");
+    assert_eq!(keyed.send().await.unwrap().status(), StatusCode::NO_CONTENT);
+    let run = |now: &str| mend.run(&["schedule", "run", "session_purge", "--now", now], b"").json_lines()[0].clone();
+    let same_shift = run("2026-11-26T13:00:00+08:00");
+    assert_eq!(
+        (&same_shift["counts"]["sessions_purged"], &same_shift["counts"]["idempotency_keys_purged"]),
+        (&json!(0), &json!(0))
+    );
+    let next_day = run("2026-11-27T13:00:00+08:00");
+    assert_eq!(
+        (&next_day["counts"]["sessions_purged"], &next_day["counts"]["idempotency_keys_purged"]),
+        (&json!(1), &json!(1))
+    );
+}

@@ -28,12 +28,13 @@ pub enum Job {
     HotspotReport,
     BudgetRollover,
     QuarantinePurge,
+    SessionPurge,
 }
 
 impl Job {
     /// In the order `mend schedule run` without a job runs them: budgets before the calls that
     /// read them, calls before the follow-ups of calls.
-    pub const ALL: [Job; 8] = [
+    pub const ALL: [Job; 9] = [
         Job::BudgetRollover,
         Job::GenerateCallbacks,
         Job::FollowUps,
@@ -42,6 +43,7 @@ impl Job {
         Job::Surveys,
         Job::HotspotReport,
         Job::QuarantinePurge,
+        Job::SessionPurge,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -54,6 +56,7 @@ impl Job {
             Job::HotspotReport => "hotspot_report",
             Job::BudgetRollover => "budget_rollover",
             Job::QuarantinePurge => "quarantine_purge",
+            Job::SessionPurge => "session_purge",
         }
     }
 }
@@ -271,6 +274,15 @@ impl Scheduler {
                         .fact("cutoff", cutoff.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
                     String::new(),
                 )
+            }
+            Job::SessionPurge => {
+                // A client retries within minutes; a day keeps every plausible retry answered.
+                let keys_before = now - Duration::days(1);
+                let sessions = mend_store::sessions::purge_sessions(store.connection(), now).await?;
+                let keys = mend_store::idempotency_keys::purge_keys(store.connection(), keys_before).await?;
+                let counts =
+                    JobCounts::default().count("sessions_purged", sessions).count("idempotency_keys_purged", keys);
+                (counts, String::new())
             }
         })
     }

@@ -109,3 +109,14 @@ pub async fn release_key<C: ConnectionTrait>(conn: &C, key: &str, user: UserId) 
         .during(TABLE, "release_key")?;
     Ok(())
 }
+
+/// Forgets the answers of keys first used before `before`; how many.
+pub async fn purge_keys<C: ConnectionTrait>(conn: &C, before: DateTime<Utc>) -> Result<u64, StoreError> {
+    let backend = conn.get_database_backend();
+    let sql = format!("DELETE FROM idempotency_keys WHERE created_at < {}", bulk::param(backend, 1));
+    let done = conn
+        .execute_raw(Statement::from_sql_and_values(backend, sql, [before.into()]))
+        .await
+        .during(TABLE, "purge_keys")?;
+    Ok(done.rows_affected())
+}

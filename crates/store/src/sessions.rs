@@ -91,3 +91,15 @@ pub async fn revoke_user_sessions<C: ConnectionTrait>(
         .during(TABLE, "revoke_user_sessions")?;
     Ok(done.rows_affected())
 }
+
+/// Deletes the sessions that ran out or were revoked before `now`; how many.
+pub async fn purge_sessions<C: ConnectionTrait>(conn: &C, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    let backend = conn.get_database_backend();
+    let p = |n| bulk::param(backend, n);
+    let sql = format!("DELETE FROM sessions WHERE expires_at <= {} OR revoked_at <= {}", p(1), p(1));
+    let done = conn
+        .execute_raw(Statement::from_sql_and_values(backend, sql, [now.into()]))
+        .await
+        .during(TABLE, "purge_sessions")?;
+    Ok(done.rows_affected())
+}
