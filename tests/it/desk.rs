@@ -197,6 +197,9 @@ async fn compensation_within_the_limit_is_approved_at_once_and_above_it_waits_fo
     assert_eq!(large["needs"], "admin", "above the supervisor's ¥500");
     let (status, _) = offer(&server, &agent, &case, 0).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let stray = json!({"kind": "gift", "amount_fen": 100, "reason": "x", "task_id": uuid::Uuid::now_v7()});
+    let (status, _) = post(&server, &format!("/api/v1/cases/{case}/compensations"), &agent, stray).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "an offer names a call on its own case");
 
     assert_eq!(decide(&server, &agent, &medium, "approve").await.0, StatusCode::FORBIDDEN, "agents do not approve");
     assert_eq!(decide(&server, &lead, &large, "approve").await.0, StatusCode::FORBIDDEN, "¥800 is an admin's call");

@@ -60,6 +60,12 @@ impl Desk {
         if case.status == CaseStatus::Merged {
             return Err(DeskError::Refused(format!("case {case_id} was merged into another")));
         }
+        if let Some(task) = request.task_id {
+            let on_case = mend_store::tasks::task_by_id(&tx, task).await?.is_some_and(|t| t.case_id == case_id);
+            if !on_case {
+                return Err(DeskError::Invalid(format!("task {task} is not a call on case {case_id}")));
+            }
+        }
         customers::lock_customers(&tx, &[case.customer_id]).await?;
         let limit = self.current_limit(&tx, &case, now).await?;
         let policy = &self.policy.compensation;
