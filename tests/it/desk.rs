@@ -407,12 +407,22 @@ async fn each_outcome_moves_the_case_on(db: TestDb) {
     db.assert_consistent().await;
 }
 
-both_databases!(a_customer_called_today_waits_for_tomorrow);
+both_databases!(a_customer_called_today_waits_for_tomorrow, one_customer_is_not_called_by_two_agents_at_once);
+
+async fn one_customer_is_not_called_by_two_agents_at_once(db: TestDb) {
+    let mend = db.mend();
+    one_customer_two_problems(&mend);
+    let (wang, li) = (token(&mend, "wang", "agent"), token(&mend, "li", "agent"));
+    let server = mend.serve_at(NOON);
+    assert!(claim(&server, &wang).await.is_ok());
+    assert!(claim(&server, &li).await.is_err(), "the customer's other problem waits for this call to end");
+}
 
 /// Two customers turn out to be one (a complaint carries both their numbers) with two problems,
 /// each with a callback due today. After one call the other waits: one call a day.
-async fn a_customer_called_today_waits_for_tomorrow(db: TestDb) {
-    let mend = db.mend();
+/// Two customers who turn out to be one (a complaint carries both their keys), with two
+/// problems, each with a callback due at noon.
+fn one_customer_two_problems(mend: &Mend) {
     let at = "2026-11-26T10:00:00+08:00";
     mend.import_lines(&lines(&[
         complaint("hotline", "call-1", at, json!({"phone": "13900000001"}), "宽带断网三天了,光猫一直红灯"),
@@ -427,6 +437,11 @@ async fn a_customer_called_today_waits_for_tomorrow(db: TestDb) {
         "话费多扣的事还没处理",
     );
     mend.import_lines(&lines(&[bridge]));
+}
+
+async fn a_customer_called_today_waits_for_tomorrow(db: TestDb) {
+    let mend = db.mend();
+    one_customer_two_problems(&mend);
     let agent = token(&mend, "wang", "agent");
     let server = mend.serve_at(NOON);
     let first = claim(&server, &agent).await.expect("a task");

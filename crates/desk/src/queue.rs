@@ -99,6 +99,13 @@ impl Desk {
             for candidate in candidates {
                 match self.callable_from(&tx, &candidate, now).await? {
                     Some(at) if at <= now => {
+                        // One call to a customer at a time: their row lock orders two claims of
+                        // their tasks (PostgreSQL), and the second sees the first's claim.
+                        customers::lock_customers(&tx, &[candidate.customer_id]).await?;
+                        if tasks::customer_on_a_call(&tx, candidate.customer_id, candidate.task_id, now).await? {
+                            passed.push(candidate.task_id);
+                            continue;
+                        }
                         let lease_until = now + self.lease;
                         let taken = tasks::take_task(&tx, candidate.task_id, agent.id, now, lease_until).await?;
                         let Some(mut task) = taken else {
@@ -217,7 +224,11 @@ impl Desk {
         if let Some(reason) = closes
             && case.is_some_and(|c| c.status == mend_core::CaseStatus::Open)
         {
-            self.intake.close_case(&self.store, task.case_id, reason, &agent.actor, now).await?;
+            match self.intake.close_case(&self.store, task.case_id, reason, &agent.actor, now).await {
+                // Closed (or merged) by someone else meanwhile: the call is recorded all the same.
+                Ok(_) | Err(mend_cases::CasesError::Refused(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         Ok(task)
     }

@@ -70,7 +70,12 @@ pub fn presented_token(parts: &Parts) -> Result<Option<String>, ApiError> {
             })?;
         return Ok(Some(token.to_owned()));
     }
-    let cookie = parts
+    Ok(session_cookie(parts))
+}
+
+/// The session token in the request's `mend_session` cookie, if any.
+pub fn session_cookie(parts: &Parts) -> Option<String> {
+    parts
         .headers
         .get_all(axum::http::header::COOKIE)
         .iter()
@@ -78,8 +83,7 @@ pub fn presented_token(parts: &Parts) -> Result<Option<String>, ApiError> {
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, value)| value.to_owned());
-    Ok(cookie)
+        .map(|(_, value)| value.to_owned())
 }
 
 fn random_text(bytes: usize) -> String {

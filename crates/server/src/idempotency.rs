@@ -26,7 +26,10 @@ pub(crate) struct Idempotency {
 }
 
 pub(crate) async fn idempotent(State(layer): State<Idempotency>, request: Request, next: Next) -> Response {
-    let keyed = request.method() == Method::POST && request.headers().contains_key(HEADER);
+    // A sign-in's answer carries a session token, which is never stored in the clear.
+    let keyed = request.method() == Method::POST
+        && request.headers().contains_key(HEADER)
+        && request.uri().path() != "/api/v1/session";
     if !keyed {
         return next.run(request).await;
     }
@@ -73,16 +76,23 @@ async fn answer(layer: Idempotency, request: Request, next: Next) -> Result<Resp
             ));
         }
     }
-    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
-    let (parts, body) = response.into_parts();
-    let body = to_bytes(body, usize::MAX).await.map_err(ApiError::internal)?;
-    if parts.status.is_server_error() {
-        idempotency_keys::release_key(conn, &key, user_id).await?;
-    } else {
-        let text = String::from_utf8_lossy(&body);
-        idempotency_keys::remember_answer(conn, &key, user_id, parts.status.as_u16(), &text).await?;
-    }
-    Ok(Response::from_parts(parts, Body::from(body)))
+    // On a task of its own: a client that hangs up does not cancel the request half way, and
+    // its answer is kept for the retry that follows.
+    let store = layer.state.store.clone();
+    let answered = tokio::spawn(async move {
+        let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+        let (parts, body) = response.into_parts();
+        let body = to_bytes(body, usize::MAX).await.map_err(ApiError::internal)?;
+        let conn = store.connection();
+        if parts.status.is_server_error() {
+            idempotency_keys::release_key(conn, &key, user_id).await?;
+        } else {
+            let text = String::from_utf8_lossy(&body);
+            idempotency_keys::remember_answer(conn, &key, user_id, parts.status.as_u16(), &text).await?;
+        }
+        Ok::<_, ApiError>(Response::from_parts(parts, Body::from(body)))
+    });
+    answered.await.map_err(ApiError::internal)?
 }
 
 fn replay(status: u16, body: String) -> Response {

@@ -7,7 +7,8 @@ use mend_core::{
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 
 use crate::StoreError;
@@ -31,12 +32,12 @@ pub async fn compensation_received<C: ConnectionTrait>(
              FROM unnest($1::uuid[]) AS k(customer_key) \
              CROSS JOIN LATERAL (SELECT id, customer_id FROM cases WHERE customer_id = k.customer_key OFFSET 0) s \
              JOIN compensations m ON m.case_id = s.id \
-             WHERE m.status IN ('approved', 'pending') AND m.requested_at >= $2 GROUP BY s.customer_id) received"
+             WHERE m.status IN ('approved', 'pending') AND COALESCE(m.decided_at, m.requested_at) >= $2 GROUP BY s.customer_id) received"
         }
         _ => {
             "SELECT json_group_array(json_array(hex(customer_id), fen)) FROM (SELECT s.customer_id, SUM(m.amount_fen) AS fen \
              FROM compensations m JOIN cases s ON s.id = m.case_id WHERE s.customer_id IN (SELECT unhex(value) FROM jsonb_each(?1)) \
-             AND m.status IN ('approved', 'pending') AND m.requested_at >= ?2 GROUP BY s.customer_id) received"
+             AND m.status IN ('approved', 'pending') AND COALESCE(m.decided_at, m.requested_at) >= ?2 GROUP BY s.customer_id) received"
         }
     };
     customer_lookup(conn, TABLE, "compensation_received", sql, customers, since).await
@@ -163,7 +164,14 @@ pub async fn approved_for_customer<C: ConnectionTrait>(
         .column(compensation::Column::AmountFen)
         .filter(compensation::Column::CaseId.is_in(cases))
         .filter(compensation::Column::Status.eq(CompensationStatus::Approved.as_str()))
-        .filter(compensation::Column::RequestedAt.gte(since))
+        // Counted from when it was granted: an offer asked long ago and approved today is in.
+        .filter(
+            Condition::any().add(compensation::Column::DecidedAt.gte(since)).add(
+                Condition::all()
+                    .add(compensation::Column::DecidedAt.is_null())
+                    .add(compensation::Column::RequestedAt.gte(since)),
+            ),
+        )
         .into_tuple()
         .all(conn)
         .await

@@ -303,7 +303,7 @@ pub async fn claim_candidates(
         "SELECT t.id, u.timezone, u.do_not_disturb, u.id FROM tasks t \
          JOIN cases s ON s.id = t.case_id JOIN customers u ON u.id = s.customer_id \
          WHERE t.status IN ('open', 'claimed') AND (t.status = 'open' OR t.lease_expires_at < {now}) \
-         AND COALESCE(t.not_before, t.due_at) <= {now} AND NOT (t.id {passed}) \
+         AND s.status = 'open' AND COALESCE(t.not_before, t.due_at) <= {now} AND NOT (t.id {passed}) \
          ORDER BY t.priority DESC, t.due_at, t.id LIMIT {limit}{lock}",
         now = p(1),
         passed = bulk::in_ids(backend, 2),
@@ -327,6 +327,31 @@ pub async fn claim_candidates(
             })
         })
         .collect()
+}
+
+/// Whether an agent holds a live claim on another task of this customer (on any case they own
+/// now): one call to a customer at a time.
+pub async fn customer_on_a_call<C: ConnectionTrait>(
+    conn: &C,
+    customer: CustomerId,
+    except: TaskId,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let backend = conn.get_database_backend();
+    let p = |n| bulk::param(backend, n);
+    let sql = format!(
+        "SELECT 1 FROM tasks t JOIN cases s ON s.id = t.case_id WHERE s.customer_id = {} AND t.id <> {} \
+         AND t.status = 'claimed' AND t.lease_expires_at >= {} LIMIT 1",
+        p(1),
+        p(2),
+        p(3)
+    );
+    let values = [customer.as_uuid().into(), except.as_uuid().into(), now.into()];
+    let row = conn
+        .query_one_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await
+        .during(TABLE, "customer_on_a_call")?;
+    Ok(row.is_some())
 }
 
 /// When calls to this customer were made since `since` (tasks done, on any case they own now).

@@ -188,7 +188,9 @@ fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
 /// A JSON request body as `T`, or the JSON error that says what is wrong with it.
 fn json_body<T: serde::de::DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
     let body = self::body(body)?;
-    serde_json::from_slice(&body)
+    // No body is an empty object: requests whose fields are all optional may send nothing.
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &body };
+    serde_json::from_slice(body)
         .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, format!("invalid request body: {e}")))
 }
 

@@ -51,9 +51,12 @@ pub async fn sign_in(State(state): State<AppState>, body: Result<Bytes, BytesRej
 
 /// Revokes the session the request presents (an API token stays: `mend user token` replaces it).
 pub async fn sign_out(State(state): State<AppState>, _user: CurrentUser, parts: Parts) -> Result<Response, ApiError> {
-    let token = auth::presented_token(&parts)?.unwrap_or_default();
-    mend_store::sessions::revoke_session(state.store.connection(), &auth::hash_token(&token), state.clock.now())
-        .await?;
+    // The bearer token, and the cookie's session if the request carried both.
+    let tokens = [auth::presented_token(&parts)?, auth::session_cookie(&parts)];
+    for token in tokens.into_iter().flatten() {
+        mend_store::sessions::revoke_session(state.store.connection(), &auth::hash_token(&token), state.clock.now())
+            .await?;
+    }
     let expired = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(SET_COOKIE, HeaderValue::from_str(&expired).map_err(ApiError::internal)?);
