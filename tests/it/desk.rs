@@ -119,7 +119,7 @@ async fn a_resolved_call_closes_the_case(db: TestDb) {
     let server = mend.serve_at(NOON);
     let task = claim(&server, &agent).await.expect("a task");
     let path = format!("/api/v1/tasks/{}/complete", task["task_id"].as_str().unwrap());
-    let outcome = json!({"outcome": "reached", "resolved": true, "satisfaction_after": 4,
+    let outcome = json!({"outcome": "reached", "resolved": true, "satisfaction_after": 4, "verify": true,
                          "root_cause": "光猫老化", "suggestion": "光猫超过五年主动更换"});
     let (status, done) = post(&server, &path, &agent, outcome).await;
     assert_eq!(status, StatusCode::OK, "{done}");
@@ -130,6 +130,12 @@ async fn a_resolved_call_closes_the_case(db: TestDb) {
     assert_eq!(status, StatusCode::CONFLICT, "a task is completed once: {again}");
     let (status, bad) = post(&server, &path, &agent, json!({"outcome": "maybe"})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    // Two days later the fix is checked: a verification call on the closed case.
+    let out = mend.run(&["schedule", "run", "follow_ups", "--now", "2026-11-28T12:01:00+08:00"], b"").json_lines();
+    assert_eq!(out[0]["counts"]["tasks_created"], 1, "{out:?}");
+    let later = mend.serve_at("2026-11-28T12:01:00+08:00");
+    let verification = claim(&later, &agent).await.expect("the verification call");
+    assert_eq!((&verification["kind"], &verification["case_id"]), (&json!("verification"), &task["case_id"]));
     db.assert_consistent().await;
 }
 
@@ -453,4 +459,42 @@ async fn a_customer_called_today_waits_for_tomorrow(db: TestDb) {
     assert_eq!(waiting[0]["customer_id"], first["customer"]["customer_id"]);
     let headers = claim(&server, &agent).await.expect_err("the customer had their call today");
     assert_eq!(headers["x-next-callable-at"], "2026-11-27T01:00:00+00:00");
+}
+
+both_databases!(a_closed_case_leaves_no_call_behind_and_a_reopened_one_gets_a_new_one);
+
+/// Closing a case cancels its callback that nobody took; the same problem coming back reopens
+/// the case, and the next sweep plans a call for it again.
+async fn a_closed_case_leaves_no_call_behind_and_a_reopened_one_gets_a_new_one(db: TestDb) {
+    let mend = db.mend();
+    queue_of(&mend, 1);
+    let agent = token(&mend, "wang", "agent");
+    let server = mend.serve_at(NOON);
+    let case = mend.export_cases()[0]["case_id"].as_str().unwrap().to_owned();
+    let (status, _) =
+        post(&server, &format!("/api/v1/cases/{case}/close"), &agent, json!({"reason": "现场已修复"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let statuses = |mend: &Mend| -> Vec<String> {
+        mend.run(&["tasks", "export"], b"")
+            .json_lines()
+            .iter()
+            .map(|t| t["status"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(statuses(&mend), ["cancelled"]);
+    assert!(claim(&server, &agent).await.is_err(), "nothing to call about");
+    let again = complaint(
+        "hotline",
+        "call-again",
+        "2026-11-26T13:00:00+08:00",
+        json!({"phone": "13900000000"}),
+        "宽带又断网了,光猫红灯",
+    );
+    mend.import_lines(&lines(&[again]));
+    let out =
+        mend.run(&["schedule", "run", "generate_callbacks", "--now", "2026-11-26T13:05:00+08:00"], b"").json_lines();
+    assert_eq!(out[0]["counts"]["tasks_created"], 1, "{out:?}");
+    let mut now = statuses(&mend);
+    now.sort();
+    assert_eq!(now, ["cancelled", "open"]);
 }

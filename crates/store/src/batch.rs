@@ -5,7 +5,7 @@
 //! intake runs lookups, decisions and the [`BatchWrite`] in one transaction.
 
 use chrono::{DateTime, Utc};
-use mend_core::{Case, CaseId, CustomerDetails, CustomerId, MergeId};
+use mend_core::{Case, CaseId, CaseStatus, CustomerDetails, CustomerId, MergeId};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
 use crate::audit::{AUDIT_EVENTS, merge_audit_cells};
@@ -79,6 +79,8 @@ impl BatchWrite<'_> {
         statements.extend(IDENTITIES.insert(backend, identities.iter().map(IdentityRow::cells))?);
         let cases: Vec<CaseRow> = self.cases.iter().map(CaseRow::from).collect();
         statements.extend(CASES.insert(backend, cases.iter().map(CaseRow::cells))?);
+        let ended: Vec<CaseId> = self.cases.iter().filter(|c| c.status != CaseStatus::Open).map(|c| c.id).collect();
+        statements.extend(crate::tasks::cancel_open_tasks(backend, &ended, now)?);
         let owners: Vec<(uuid::Uuid, uuid::Uuid)> =
             self.case_owners.iter().map(|(case, customer)| (case.as_uuid(), customer.as_uuid())).collect();
         statements.extend(bulk::repoint(

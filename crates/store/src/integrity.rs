@@ -21,7 +21,7 @@ impl std::fmt::Display for IntegrityProblem {
 }
 
 /// What `mend check` asks: each rule as a count of the rows that break it.
-const INTEGRITY_CHECKS: [(&str, &str); 14] = [
+const INTEGRITY_CHECKS: [(&str, &str); 15] = [
     (
         "complaints without their case",
         "SELECT count(*) FROM complaints c WHERE NOT EXISTS (SELECT 1 FROM cases k WHERE k.id = c.case_id)",
@@ -94,6 +94,11 @@ const INTEGRITY_CHECKS: [(&str, &str); 14] = [
         "merged cases that still count complaints or point nowhere",
         "SELECT count(*) FROM cases k WHERE k.status = 'merged' AND (k.complaint_count <> 0 \
          OR NOT EXISTS (SELECT 1 FROM cases i WHERE i.id = k.merged_into))",
+    ),
+    (
+        "open tasks of cases merged away, or callbacks of closed ones",
+        "SELECT count(*) FROM tasks t JOIN cases k ON k.id = t.case_id WHERE t.status = 'open' \
+         AND (k.status = 'merged' OR (k.status = 'closed' AND t.kind IN ('callback', 'retry')))",
     ),
 ];
 

@@ -303,7 +303,8 @@ pub async fn claim_candidates(
         "SELECT t.id, u.timezone, u.do_not_disturb, u.id FROM tasks t \
          JOIN cases s ON s.id = t.case_id JOIN customers u ON u.id = s.customer_id \
          WHERE t.status IN ('open', 'claimed') AND (t.status = 'open' OR t.lease_expires_at < {now}) \
-         AND s.status = 'open' AND COALESCE(t.not_before, t.due_at) <= {now} AND NOT (t.id {passed}) \
+         AND (s.status = 'open' OR (s.status = 'closed' AND t.kind IN ('verification', 'second_repair'))) \
+         AND COALESCE(t.not_before, t.due_at) <= {now} AND NOT (t.id {passed}) \
          ORDER BY t.priority DESC, t.due_at, t.id LIMIT {limit}{lock}",
         now = p(1),
         passed = bulk::in_ids(backend, 2),
@@ -526,4 +527,26 @@ pub async fn next_task_not_before<C: ConnectionTrait>(
         .await
         .during(TABLE, "next_task_not_before")?;
     Ok(next.flatten())
+}
+
+/// The statement that cancels the calls nobody took about the problem of cases that closed or
+/// were merged away (callbacks and retries; of a merged case, every open task): nobody is to be
+/// called about it any more, and a case that reopens gets a callback of its own. Verification
+/// calls and second repairs of a closed case stay; a task an agent holds stays theirs.
+pub(crate) fn cancel_open_tasks(
+    backend: DbBackend,
+    cases: &[CaseId],
+    now: DateTime<Utc>,
+) -> Result<Option<Statement>, StoreError> {
+    if cases.is_empty() {
+        return Ok(None);
+    }
+    let sql = format!(
+        "UPDATE tasks SET status = 'cancelled', updated_at = {} WHERE status = 'open' AND case_id {} \
+         AND (kind IN ('callback', 'retry') OR case_id IN (SELECT id FROM cases WHERE status = 'merged'))",
+        bulk::param(backend, 1),
+        bulk::in_ids(backend, 2)
+    );
+    let ids = bulk::id_param(backend, cases.iter().map(|c| c.as_uuid()))?;
+    Ok(Some(Statement::from_sql_and_values(backend, sql, [now.into(), ids])))
 }
