@@ -52,11 +52,6 @@ impl JobCounts {
             _ => None,
         }
     }
-
-    /// Another job's figures added to these (a sweep's chunks).
-    pub fn extend(&mut self, other: JobCounts) {
-        self.0.extend(other.0);
-    }
 }
 
 #[cfg(test)]

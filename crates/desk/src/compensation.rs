@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use mend_core::{
     CaseId, CaseStatus, Compensation, CompensationId, CompensationKind, CompensationStatus, Money, Role, TaskId,
 };
-use mend_scheduler::{CompensationLimit, LimitInputs};
+use mend_scheduler::{COUNTED_AGAINST_CAP, CompensationLimit, LimitInputs};
 use mend_store::compensations::{self, NewCompensation};
 use mend_store::{DatabaseTransaction, audit, budgets, customers};
 use serde::{Deserialize, Serialize};
@@ -68,16 +68,7 @@ impl Desk {
         }
         customers::lock_customers(&tx, &[case.customer_id]).await?;
         let limit = self.current_limit(&tx, &case, now).await?;
-        let policy = &self.policy.compensation;
-        let within = request.amount_fen <= limit.limit
-            && budgets::draw_on_budget(
-                &tx,
-                &self.policy.team,
-                &self.policy.budget_month(now)?,
-                request.amount_fen,
-                policy.monthly_budget_fen,
-            )
-            .await?;
+        let within = request.amount_fen <= limit.limit && self.draw_on_budget(&tx, request.amount_fen, now).await?;
         let (status, needs) = match within {
             true => (CompensationStatus::Approved, None),
             false if request.amount_fen <= self.supervisor_limit => {
@@ -111,7 +102,8 @@ impl Desk {
         Ok(RequestedCompensation { compensation, limit, limit_explanation, needs })
     }
 
-    /// What an agent may offer on this case now, without asking anyone.
+    /// What an agent may offer on this case now, without asking anyone: the scheduler's limit,
+    /// computed from what the customer and the team have now.
     async fn current_limit(
         &self,
         tx: &DatabaseTransaction,
@@ -120,17 +112,27 @@ impl Desk {
     ) -> Result<CompensationLimit, DeskError> {
         let policy = &self.policy.compensation;
         let since = now - Duration::days(policy.customer_cap_days);
-        let received = compensations::compensation_received(tx, &[case.customer_id], since).await?;
-        let month = self.policy.budget_month(now)?;
-        let budget = budgets::team_budget(tx, &self.policy.team, &month).await?;
-        let left = budget.map_or(policy.monthly_budget_fen, |b| b.budget - b.committed);
+        let received =
+            compensations::compensation_received(tx, &[case.customer_id], since, &COUNTED_AGAINST_CAP).await?;
+        let budget = mend_scheduler::team_budget(tx, &self.policy, now).await?;
         Ok(policy.limit(&LimitInputs {
             category: &case.category,
             category_name: &case.category,
             customer_received: received.first().map_or(Money::ZERO, |(_, m)| *m),
-            team_budget_left: left,
-            month: &month,
+            team_budget_left: budget.left,
+            month: &budget.month,
         }))
+    }
+
+    /// Takes `amount` from the team's month of `now`; false when what is left does not cover it.
+    async fn draw_on_budget(
+        &self,
+        tx: &DatabaseTransaction,
+        amount: Money,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DeskError> {
+        let (team, month) = (&self.policy.team, self.policy.budget_month(now)?);
+        Ok(budgets::draw_on_budget(tx, team, &month, amount, self.policy.compensation.monthly_budget_fen).await?)
     }
 
     /// Approves or rejects a pending offer. An approval draws on the team's budget and the
@@ -183,15 +185,19 @@ impl Desk {
             .ok_or_else(|| DeskError::NotFound(format!("case {}", offer.case_id)))?;
         customers::lock_customers(tx, &[case.customer_id]).await?;
         let since = now - Duration::days(policy.customer_cap_days);
-        let granted = compensations::approved_for_customer(tx, case.customer_id, since).await?;
+        let granted =
+            compensations::compensation_received(tx, &[case.customer_id], since, &[CompensationStatus::Approved])
+                .await?
+                .first()
+                .map_or(Money::ZERO, |(_, m)| *m);
         if granted + offer.amount > policy.customer_cap_fen {
             return Err(DeskError::Refused(format!(
                 "the customer was granted {granted} in {} days; {} more would pass the cap of {}",
                 policy.customer_cap_days, offer.amount, policy.customer_cap_fen
             )));
         }
-        let month = self.policy.budget_month(now)?;
-        if !budgets::draw_on_budget(tx, &self.policy.team, &month, offer.amount, policy.monthly_budget_fen).await? {
+        if !self.draw_on_budget(tx, offer.amount, now).await? {
+            let month = self.policy.budget_month(now)?;
             return Err(DeskError::Refused(format!("the team's budget for {month} does not cover {}", offer.amount)));
         }
         Ok(())

@@ -32,7 +32,7 @@ async fn create_calls(
     if calls.is_empty() {
         return Ok(0);
     }
-    let budget = team_budget(store, planner, now).await?;
+    let budget = team_budget(store.connection(), &planner.settings, now).await?;
     let tx = store.begin_write().await?;
     let ids: Vec<CaseId> = calls.iter().map(|c| c.case_id).collect();
     let cases: HashMap<CaseId, Case> =

@@ -12,14 +12,14 @@ use mend_core::{
 };
 use mend_store::callbacks::SweepScope;
 use mend_store::tasks::NewTask;
-use mend_store::{Store, StoreError};
+use mend_store::{ConnectionTrait, Store, StoreError};
 use mend_store::{budgets, callbacks, compensations, tasks};
 use serde::Serialize;
 use serde_json::json;
 
 use crate::SchedulerError;
 use crate::contact::CallLoad;
-use crate::limit::LimitInputs;
+use crate::limit::{COUNTED_AGAINST_CAP, LimitInputs};
 use crate::script::ScriptLibrary;
 use crate::settings::SchedulerSettings;
 
@@ -284,7 +284,7 @@ pub(crate) async fn generate_callbacks(
     cases: &[(CaseId, CustomerId)],
     now: DateTime<Utc>,
 ) -> Result<GenerationCounts, SchedulerError> {
-    let budget = team_budget(store, planner, now).await?;
+    let budget = team_budget(store.connection(), &planner.settings, now).await?;
     let chunks = customer_chunks(cases, CHUNK);
     // SQLite has one writer at a time. PostgreSQL writes groups side by side: they lock
     // disjoint customers (chunks never share one), each in ascending order, so they neither
@@ -503,7 +503,7 @@ async fn case_files(
     let (customers, lines, received, calls) = tokio::try_join!(
         callbacks::customers_by_ids(tx, &customer_ids),
         callbacks::complaint_lines(tx, &case_ids),
-        compensations::compensation_received(tx, &customer_ids, received_since),
+        compensations::compensation_received(tx, &customer_ids, received_since, &COUNTED_AGAINST_CAP),
         tasks::call_times(tx, &customer_ids, now - Duration::days(8)),
     )?;
     let customers: HashMap<CustomerId, Customer> = customers.into_iter().map(|c| (c.customer_id, c)).collect();
@@ -537,17 +537,18 @@ async fn case_files(
     Ok((files, loads))
 }
 
-/// What the callback team may still spend this month.
-pub(crate) async fn team_budget(
-    store: &Store,
-    planner: &CallbackPlanner,
+/// What the callback team may still spend in the month of `now` (the whole monthly budget
+/// while `budget_rollover` has not opened the month yet).
+pub async fn team_budget<C: ConnectionTrait>(
+    conn: &C,
+    settings: &SchedulerSettings,
     now: DateTime<Utc>,
 ) -> Result<Budget, SchedulerError> {
-    let month = planner.settings.budget_month(now)?;
-    let budget = budgets::team_budget(store.connection(), &planner.settings.team, &month).await?;
+    let month = settings.budget_month(now)?;
+    let budget = budgets::team_budget(conn, &settings.team, &month).await?;
     let left = match budget {
         Some(b) => b.budget - b.committed,
-        None => planner.settings.compensation.monthly_budget_fen,
+        None => settings.compensation.monthly_budget_fen,
     };
     Ok(Budget { month, left })
 }

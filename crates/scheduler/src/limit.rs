@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use mend_core::Money;
+use mend_core::{CompensationStatus, Money};
 
 /// `[scheduler.compensation]`; all amounts are integer fen.
 #[derive(Debug, Clone, Deserialize)]
@@ -23,6 +23,10 @@ pub struct CompensationPolicy {
     /// The team's budget for a month that `budget_rollover` has not opened yet.
     pub monthly_budget_fen: Money,
 }
+
+/// What counts against the customer's rolling cap when a limit is computed: offers granted and
+/// those still waiting for a decision (an approval then counts granted ones only).
+pub const COUNTED_AGAINST_CAP: [CompensationStatus; 2] = [CompensationStatus::Approved, CompensationStatus::Pending];
 
 /// What the limit is computed from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -53,6 +53,8 @@ async fn answer(layer: Idempotency, request: Request, next: Next) -> Result<Resp
     let Ok(user) = CurrentUser::from_request_parts(&mut parts, &layer.state).await else {
         return Ok(next.run(Request::from_parts(parts, body)).await);
     };
+    // The handler's extractor finds it here instead of looking the token up again.
+    parts.extensions.insert(user.clone());
     let bytes = to_bytes(body, layer.max_body_bytes)
         .await
         .map_err(|_| ApiError::new(ErrorCode::PayloadTooLarge, "request body is larger than http.max_body_bytes"))?;

@@ -7,8 +7,7 @@ use mend_core::{
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
 use crate::StoreError;
@@ -19,28 +18,32 @@ use crate::records::word;
 
 const TABLE: &str = "compensations";
 
-/// Compensation approved or awaiting approval for these customers since `since`, over every
-/// case they own now, per customer.
+/// Compensation in one of `statuses` for these customers since `since` (counted from when it
+/// was granted, so an offer asked long ago and approved today is in), over every case they own
+/// now, per customer.
 pub async fn compensation_received<C: ConnectionTrait>(
     conn: &C,
     customers: &[CustomerId],
     since: DateTime<Utc>,
+    statuses: &[CompensationStatus],
 ) -> Result<Vec<(CustomerId, Money)>, StoreError> {
+    let counted: Vec<String> = statuses.iter().map(|s| format!("'{}'", s.as_str())).collect();
+    let counted = counted.join(", ");
     let sql = match conn.get_database_backend() {
-        DbBackend::Postgres => {
+        DbBackend::Postgres => format!(
             "SELECT json_agg(json_build_array(customer_id, fen))::text FROM (SELECT s.customer_id, SUM(m.amount_fen) AS fen \
              FROM unnest($1::uuid[]) AS k(customer_key) \
              CROSS JOIN LATERAL (SELECT id, customer_id FROM cases WHERE customer_id = k.customer_key OFFSET 0) s \
              JOIN compensations m ON m.case_id = s.id \
-             WHERE m.status IN ('approved', 'pending') AND COALESCE(m.decided_at, m.requested_at) >= $2 GROUP BY s.customer_id) received"
-        }
-        _ => {
+             WHERE m.status IN ({counted}) AND COALESCE(m.decided_at, m.requested_at) >= $2 GROUP BY s.customer_id) received"
+        ),
+        _ => format!(
             "SELECT json_group_array(json_array(hex(customer_id), fen)) FROM (SELECT s.customer_id, SUM(m.amount_fen) AS fen \
              FROM compensations m JOIN cases s ON s.id = m.case_id WHERE s.customer_id IN (SELECT unhex(value) FROM jsonb_each(?1)) \
-             AND m.status IN ('approved', 'pending') AND COALESCE(m.decided_at, m.requested_at) >= ?2 GROUP BY s.customer_id) received"
-        }
+             AND m.status IN ({counted}) AND COALESCE(m.decided_at, m.requested_at) >= ?2 GROUP BY s.customer_id) received"
+        ),
     };
-    customer_lookup(conn, TABLE, "compensation_received", sql, customers, since).await
+    customer_lookup(conn, TABLE, "compensation_received", &sql, customers, since).await
 }
 
 impl TryFrom<compensation::Model> for Compensation {
@@ -143,38 +146,4 @@ pub async fn decide_compensation<C: ConnectionTrait>(
         .await
         .during(TABLE, "decide_compensation")?;
     Ok(decided.rows_affected == 1)
-}
-
-/// What this customer was granted (approved only) since `since`, over every case they own now.
-pub async fn approved_for_customer<C: ConnectionTrait>(
-    conn: &C,
-    customer: CustomerId,
-    since: DateTime<Utc>,
-) -> Result<Money, StoreError> {
-    let cases: Vec<uuid::Uuid> = crate::entities::case::Entity::find()
-        .select_only()
-        .column(crate::entities::case::Column::Id)
-        .filter(crate::entities::case::Column::CustomerId.eq(customer.as_uuid()))
-        .into_tuple()
-        .all(conn)
-        .await
-        .during(TABLE, "approved_for_customer")?;
-    let amounts: Vec<i64> = compensation::Entity::find()
-        .select_only()
-        .column(compensation::Column::AmountFen)
-        .filter(compensation::Column::CaseId.is_in(cases))
-        .filter(compensation::Column::Status.eq(CompensationStatus::Approved.as_str()))
-        // Counted from when it was granted: an offer asked long ago and approved today is in.
-        .filter(
-            Condition::any().add(compensation::Column::DecidedAt.gte(since)).add(
-                Condition::all()
-                    .add(compensation::Column::DecidedAt.is_null())
-                    .add(compensation::Column::RequestedAt.gte(since)),
-            ),
-        )
-        .into_tuple()
-        .all(conn)
-        .await
-        .during(TABLE, "approved_for_customer")?;
-    Ok(amounts.into_iter().map(Money::from_fen).sum())
 }
