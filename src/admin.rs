@@ -10,17 +10,33 @@ use mend_store::quarantine::QuarantineFilter;
 use mend_store::users::NewUser;
 use serde_json::{Value, json};
 
-/// Creates a user and returns what to hand them: `{"user_id","name","role","team","password","token"}`.
-/// The password and token are shown this once; only their hashes are stored.
-pub async fn add_user(store: &Store, name: &str, role: Role, team: Option<String>, clock: &dyn Clock) -> Result<Value> {
+/// Who to create with `mend user add`.
+pub struct UserToAdd {
+    pub name: String,
+    pub role: Role,
+    pub team: Option<String>,
+    /// Where alerts and reports reach them (supervisors, administrators).
+    pub email: Option<String>,
+}
+
+/// Creates a user and returns what to hand them:
+/// `{"user_id","name","role","team","email","password","token"}`. The password and token are
+/// shown this once; only their hashes are stored.
+pub async fn add_user(store: &Store, user: UserToAdd, clock: &dyn Clock) -> Result<Value> {
+    let UserToAdd { name, role, team, email } = user;
     let name = name.trim();
     anyhow::ensure!(!name.is_empty(), "a user needs a name");
+    let email = email.map(|e| e.trim().to_owned()).filter(|e| !e.is_empty());
+    if let Some(address) = &email {
+        mend_notify::parse_address(address).with_context(|| format!("--email `{address}`"))?;
+    }
     let credentials = Credentials::generate();
     let new = NewUser {
         id: UserId::new(),
         name: name.to_owned(),
         role,
         team: team.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()),
+        email,
         password_hash: credentials.password_hash,
         token_hash: credentials.token_hash,
         created_at: clock.now(),
@@ -31,7 +47,7 @@ pub async fn add_user(store: &Store, name: &str, role: Role, team: Option<String
     };
     Ok(json!({
         "user_id": user.user_id, "name": user.name, "role": user.role, "team": user.team,
-        "password": credentials.password, "token": credentials.token,
+        "email": user.email, "password": credentials.password, "token": credentials.token,
     }))
 }
 

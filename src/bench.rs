@@ -176,10 +176,11 @@ async fn run_sweeps(settings: &Settings, url: &str, file: &std::path::Path) -> R
     // Tuesday 10:00 in Shanghai: inside contact hours, so due times are not all moved.
     let now = Utc.with_ymd_and_hms(2026, 12, 1, 2, 0, 0).single().expect("valid date");
     let minute = chrono::Duration::minutes(1);
-    let scheduler = crate::schedule::scheduler(settings, &store, intake.clone(), "bench")?;
+    let mailroom = crate::schedule::mailroom(settings, &store, now).await?;
+    let scheduler = crate::schedule::scheduler(settings, &store, intake.clone(), mailroom.clone(), "bench")?;
     let mut steady_settings = settings.clone();
     steady_settings.scheduler.generation_overlap_seconds = 0;
-    let steady_scheduler = crate::schedule::scheduler(&steady_settings, &store, intake, "bench")?;
+    let steady_scheduler = crate::schedule::scheduler(&steady_settings, &store, intake, mailroom, "bench")?;
     reset_peak_rss();
     let (first, first_seconds) = timed_sweep(&scheduler, now).await?;
     let (second, second_seconds) = timed_sweep(&scheduler, now + minute).await?;
@@ -316,7 +317,8 @@ async fn run_desk(settings: &Settings, database: &FreshDatabase, args: &DeskBenc
     store.refresh_statistics().await?;
     // Tuesday 10:00 in Shanghai: every customer may be called.
     let now = Utc.with_ymd_and_hms(2026, 12, 1, 2, 0, 0).single().expect("valid date");
-    let scheduler = crate::schedule::scheduler(settings, &store, intake, "bench")?;
+    let mailroom = crate::schedule::mailroom(settings, &store, now).await?;
+    let scheduler = crate::schedule::scheduler(settings, &store, intake, mailroom.clone(), "bench")?;
     let planned = scheduler.run_now(mend_scheduler::Job::GenerateCallbacks, now).await?;
     let mut tokens = Vec::with_capacity(args.agents);
     for i in 0..args.agents {
@@ -326,6 +328,7 @@ async fn run_desk(settings: &Settings, database: &FreshDatabase, args: &DeskBenc
             name: format!("agent{i}"),
             role: mend_core::Role::Agent,
             team: Some("repair".into()),
+            email: None,
             password_hash: credentials.password_hash,
             token_hash: credentials.token_hash,
             created_at: now,
@@ -333,7 +336,7 @@ async fn run_desk(settings: &Settings, database: &FreshDatabase, args: &DeskBenc
         mend_store::users::insert(store.connection(), new).await?;
         tokens.push(credentials.token);
     }
-    let state = settings.app_state(store.clone(), std::sync::Arc::new(mend_core::FixedClock(now)))?;
+    let state = settings.app_state(store.clone(), mailroom, std::sync::Arc::new(mend_core::FixedClock(now)))?;
     let router = mend_server::router(state, mend_server::HttpConfig { max_body_bytes: settings.http.max_body_bytes });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);

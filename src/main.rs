@@ -7,6 +7,7 @@ mod demo;
 mod eval;
 mod export;
 mod import;
+mod outbox;
 mod schedule;
 mod settings;
 mod synth;
@@ -91,6 +92,34 @@ enum Command {
         #[command(subcommand)]
         command: TasksCommand,
     },
+    /// Emails waiting to be sent, sent, or given up on.
+    Outbox {
+        #[command(subcommand)]
+        command: OutboxCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OutboxCommand {
+    /// Send every email that is due, once each (for deployments that send from cron rather
+    /// than `mend serve`); prints `{"sent","retried","failed"}`, and exits 1 if any failed.
+    Flush {
+        /// The clock the emails are due by (RFC 3339), instead of the system's.
+        #[arg(long, value_name = "RFC3339")]
+        now: Option<chrono::DateTime<chrono::FixedOffset>>,
+    },
+    /// Emails oldest first as JSON Lines, without their bodies.
+    List {
+        /// queued, sending, sent or failed.
+        #[arg(long, value_parser = parse_email_status)]
+        status: Option<mend_core::EmailStatus>,
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+    },
+}
+
+fn parse_email_status(s: &str) -> Result<mend_core::EmailStatus, mend_core::UnknownWord> {
+    s.parse()
 }
 
 #[derive(Debug, Subcommand)]
@@ -139,6 +168,9 @@ enum UserCommand {
         role: Role,
         #[arg(long)]
         team: Option<String>,
+        /// Where alerts and the hot-issue report reach a supervisor or administrator.
+        #[arg(long)]
+        email: Option<String>,
     },
     /// Replace a user's API token (a lost or leaked one stops working) and end their browser
     /// sessions; prints the new token as JSON.
@@ -301,9 +333,10 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
         Command::Demo => {
             let store = open_store(&settings).await?;
             let intake = settings.intake()?;
-            let scheduler = schedule::scheduler(&settings, &store, intake.clone(), "demo")?;
-            let mut importer = Importer::new(&settings, &store, intake)?;
             let clock = demo::DemoClock { now: SystemClock.now(), zone: settings.timezone()? };
+            let mailroom = schedule::mailroom(&settings, &store, clock.now).await?;
+            let scheduler = schedule::scheduler(&settings, &store, intake.clone(), mailroom, "demo")?;
+            let mut importer = Importer::new(&settings, &store, intake)?;
             demo::run(&mut importer, &scheduler, &clock, &mut std::io::stdout().lock()).await?;
         }
         Command::Bench { command: BenchCommand::Import(args) } => bench::import(&settings, &args).await?,
@@ -320,9 +353,9 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
             let result = eval::grouping(&settings, &file).await?;
             println!("{}", serde_json::to_string(&result)?);
         }
-        Command::User { command: UserCommand::Add { name, role, team } } => {
+        Command::User { command: UserCommand::Add { name, role, team, email } } => {
             let store = open_store(&settings).await?;
-            let user = admin::add_user(&store, &name, role, team, &SystemClock).await?;
+            let user = admin::add_user(&store, admin::UserToAdd { name, role, team, email }, &SystemClock).await?;
             println!("{user}");
         }
         Command::User { command: UserCommand::Token { name } } => {
@@ -368,6 +401,22 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
             let purged = mend_store::quarantine::purge(store.connection(), cutoff).await?;
             println!("{}", serde_json::json!({"purged": purged, "cutoff": cutoff}));
         }
+        Command::Outbox { command: OutboxCommand::Flush { now } } => {
+            let store = open_store(&settings).await?;
+            let counts = outbox::flush(&settings, &store, at_or_now(now)).await?;
+            println!("{}", serde_json::to_string(&counts)?);
+            anyhow::ensure!(
+                counts.failed == 0,
+                "{} emails were given up; `mend outbox list --status failed` says why",
+                counts.failed
+            );
+        }
+        Command::Outbox { command: OutboxCommand::List { status, limit } } => {
+            let store = open_store(&settings).await?;
+            for line in outbox::list(&store, status, limit).await? {
+                println!("{line}");
+            }
+        }
         Command::Quarantine { command: QuarantineCommand::Replay { id } } => {
             let store = open_store(&settings).await?;
             let intake = settings.intake()?;
@@ -387,15 +436,24 @@ fn at_or_now(now: Option<chrono::DateTime<chrono::FixedOffset>>) -> chrono::Date
 }
 
 async fn serve(settings: &Settings, clock: Arc<dyn Clock>) -> Result<()> {
-    let state = settings.app_state(open_store(settings).await?, clock)?;
+    let store = open_store(settings).await?;
+    let mailroom = schedule::mailroom(settings, &store, clock.now()).await?;
+    let state = settings.app_state(store, Arc::clone(&mailroom), clock)?;
+    let instance = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
     if settings.scheduler.cron {
-        let instance = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
         let (metrics, clock) = (Arc::clone(&state.metrics), Arc::clone(&state.clock));
-        let scheduler = schedule::scheduler(settings, &state.store, Arc::clone(&state.intake), &instance)?
+        let scheduler = schedule::scheduler(settings, &state.store, Arc::clone(&state.intake), mailroom, &instance)?
             .on_run(Arc::new(move |run| metrics.job_run(run.job, run.outcome.as_str(), clock.now().timestamp())));
         tokio::spawn(scheduler.run_forever(state.clock.clone()));
     } else {
         tracing::info!("Cron schedules are off here (scheduler.cron = false).");
+    }
+    if settings.notify.sender {
+        let metrics = Arc::clone(&state.metrics);
+        let sender = outbox::sender(settings, &state.store, &instance)?;
+        tokio::spawn(sender.run_forever(state.clock.clone(), Arc::new(move |counts| metrics.emails(counts))));
+    } else {
+        tracing::info!("The outbox is not sent from here (notify.sender = false).");
     }
     let router = mend_server::router(state, mend_server::HttpConfig { max_body_bytes: settings.http.max_body_bytes });
     let listener = tokio::net::TcpListener::bind(&settings.http.bind)

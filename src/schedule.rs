@@ -6,13 +6,14 @@ use std::sync::Arc;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use mend_cases::Intake;
+use mend_notify::Mailroom;
 use mend_scheduler::{CallbackPlanner, Job, Scheduler};
 use mend_store::Store;
 use serde_json::json;
 
 use crate::settings::Settings;
 
-/// The scripts and email templates shipped with mend: used where `scheduler.scripts_dir` lacks
+/// The scripts shipped with mend: used where `scheduler.scripts_dir` lacks
 /// a template, so mend runs from any directory.
 const BUNDLED_SCRIPTS: &[(&str, &str)] = &[
     ("_call.j2", include_str!("../config/scripts/_call.j2")),
@@ -32,9 +33,18 @@ const BUNDLED_SCRIPTS: &[(&str, &str)] = &[
     ("slow_network.j2", include_str!("../config/scripts/slow_network.j2")),
     ("store_attitude.j2", include_str!("../config/scripts/store_attitude.j2")),
     ("unwanted_subscription.j2", include_str!("../config/scripts/unwanted_subscription.j2")),
-    ("emails/hotspots.j2", include_str!("../config/scripts/emails/hotspots.j2")),
-    ("emails/survey.j2", include_str!("../config/scripts/emails/survey.j2")),
-    ("emails/unreachable.j2", include_str!("../config/scripts/emails/unreachable.j2")),
+];
+
+/// The email templates shipped with mend, used where `notify.templates_dir` lacks one.
+const BUNDLED_EMAILS: &[(&str, &str)] = &[
+    ("survey.txt.j2", include_str!("../config/emails/survey.txt.j2")),
+    ("survey.html.j2", include_str!("../config/emails/survey.html.j2")),
+    ("unreachable.txt.j2", include_str!("../config/emails/unreachable.txt.j2")),
+    ("hotspots.txt.j2", include_str!("../config/emails/hotspots.txt.j2")),
+    ("hotspots.html.j2", include_str!("../config/emails/hotspots.html.j2")),
+    ("sla_alert.txt.j2", include_str!("../config/emails/sla_alert.txt.j2")),
+    ("sla_alert.html.j2", include_str!("../config/emails/sla_alert.html.j2")),
+    ("reopen_alert.txt.j2", include_str!("../config/emails/reopen_alert.txt.j2")),
 ];
 
 pub fn planner(settings: &Settings) -> Result<Arc<CallbackPlanner>> {
@@ -42,12 +52,24 @@ pub fn planner(settings: &Settings) -> Result<Arc<CallbackPlanner>> {
     Ok(Arc::new(CallbackPlanner::new(settings.scheduler.clone(), categories, BUNDLED_SCRIPTS)?))
 }
 
-pub fn scheduler(settings: &Settings, store: &Store, intake: Arc<Intake>, instance: &str) -> Result<Scheduler> {
-    Ok(Scheduler::new(store.clone(), planner(settings)?, intake, instance.to_owned())?)
+/// The email templates and survey links; `now` dates the survey key if this makes it.
+pub async fn mailroom(settings: &Settings, store: &Store, now: DateTime<Utc>) -> Result<Arc<Mailroom>> {
+    Ok(Arc::new(Mailroom::load(store, &settings.notify, BUNDLED_EMAILS, now).await?))
 }
 
-fn cli_scheduler(settings: &Settings, store: &Store) -> Result<Scheduler> {
-    scheduler(settings, store, settings.intake()?, &format!("cli-{}", std::process::id()))
+pub fn scheduler(
+    settings: &Settings,
+    store: &Store,
+    intake: Arc<Intake>,
+    mailroom: Arc<Mailroom>,
+    instance: &str,
+) -> Result<Scheduler> {
+    Ok(Scheduler::new(store.clone(), planner(settings)?, intake, mailroom, instance.to_owned())?)
+}
+
+async fn cli_scheduler(settings: &Settings, store: &Store, now: DateTime<Utc>) -> Result<Scheduler> {
+    let mailroom = mailroom(settings, store, now).await?;
+    scheduler(settings, store, settings.intake()?, mailroom, &format!("cli-{}", std::process::id()))
 }
 
 fn write_line(out: &mut impl Write, value: &impl serde::Serialize) -> Result<()> {
@@ -64,7 +86,7 @@ pub async fn run(
     now: DateTime<Utc>,
     out: &mut impl Write,
 ) -> Result<bool> {
-    let scheduler = cli_scheduler(settings, store)?;
+    let scheduler = cli_scheduler(settings, store, now).await?;
     let jobs: Vec<Job> = match job {
         Some(name) => vec![name.parse()?],
         None => Job::ALL.to_vec(),
@@ -81,7 +103,7 @@ pub async fn run(
 
 /// Runs the cron occurrences due at `now` that no instance ran yet, one JSON line per run.
 pub async fn tick(settings: &Settings, store: &Store, now: DateTime<Utc>, out: &mut impl Write) -> Result<()> {
-    for report in cli_scheduler(settings, store)?.tick(now).await {
+    for report in cli_scheduler(settings, store, now).await?.tick(now).await {
         write_line(out, &report)?;
     }
     out.flush()?;

@@ -29,6 +29,8 @@ pub struct Settings {
     pub scheduler: mend_scheduler::SchedulerSettings,
     #[serde(default)]
     pub desk: mend_desk::DeskSettings,
+    pub smtp: mend_notify::SmtpSettings,
+    pub notify: mend_notify::NotifySettings,
 }
 
 /// `[grouping]`: the same-problem rule's numbers, and the phrases it ignores in texts.
@@ -138,6 +140,8 @@ impl Settings {
             );
         }
         self.scheduler.validate()?;
+        self.notify.validate()?;
+        mend_notify::parse_address(&self.smtp.from).context("smtp.from")?;
         if !(30..=86_400).contains(&self.desk.lease_seconds) {
             anyhow::bail!("desk.lease_seconds must be between 30 and 86400, not {}", self.desk.lease_seconds);
         }
@@ -178,6 +182,7 @@ impl Settings {
     pub fn app_state(
         &self,
         store: mend_store::Store,
+        mailroom: std::sync::Arc<mend_notify::Mailroom>,
         clock: std::sync::Arc<dyn mend_core::Clock>,
     ) -> Result<mend_server::AppState> {
         use std::sync::Arc;
@@ -190,6 +195,7 @@ impl Settings {
             parse: self.parse_settings()?,
             secrets: Arc::new(self.channel_secrets()),
             metrics: Arc::new(mend_server::Metrics::default()),
+            mailroom,
             clock,
         })
     }

@@ -14,6 +14,7 @@ mod m20261202_000006_quarantine_repeats;
 mod m20261202_000007_push_nonces;
 mod m20261202_000008_desk_queue;
 mod m20261202_000009_sessions;
+mod m20261203_000010_email_delivery;
 
 /// A hash of the migration sources, so tools that cache a migrated database (the test
 /// template) can tell when the schema changed even if no migration was added.
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000007_push_nonces::Migration),
             Box::new(m20261202_000008_desk_queue::Migration),
             Box::new(m20261202_000009_sessions::Migration),
+            Box::new(m20261203_000010_email_delivery::Migration),
         ]
     }
 }

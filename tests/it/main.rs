@@ -9,6 +9,7 @@ mod architecture;
 mod channels;
 mod cli;
 mod desk;
+mod email;
 mod grouping;
 mod identity;
 mod import;

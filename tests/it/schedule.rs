@@ -10,18 +10,18 @@ use serde_json::{Value, json};
 
 use crate::support::{Mend, TestDb, both_databases, complaint, lines};
 
-fn at(s: &str) -> DateTime<Utc> {
+pub(crate) fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().to_utc()
 }
 
-fn schedule(mend: &Mend, job: &str, now: &str) -> Value {
+pub(crate) fn schedule(mend: &Mend, job: &str, now: &str) -> Value {
     let out = mend.run(&["schedule", "run", job, "--now", now], b"").json_lines();
     assert_eq!(out.len(), 1, "{out:?}");
     assert_eq!(out[0]["outcome"], "ok", "{}", out[0]);
     out[0].clone()
 }
 
-fn tasks(mend: &Mend) -> Vec<Value> {
+pub(crate) fn tasks(mend: &Mend) -> Vec<Value> {
     mend.run(&["tasks", "export"], b"").json_lines()
 }
 
@@ -317,10 +317,10 @@ async fn follow_ups_retries_and_escalations(db: TestDb) {
             assert_eq!(run["counts"]["emails_queued"], 1, "{run}");
         }
     }
-    let outbox = mend_store::outbox::outbox(store.connection()).await.unwrap();
+    let outbox = mend_store::outbox::emails(store.connection(), None, 1000).await.unwrap();
     assert_eq!(outbox.len(), 1);
     assert_eq!(outbox[0].to_address, "li@example.com");
-    assert_eq!(outbox[0].kind, "unreachable");
+    assert_eq!(outbox[0].kind, mend_core::EmailKind::Unreachable);
     let closed = mend.export_cases().into_iter().find(|c| c["category"] == "billing_dispute").unwrap();
     assert_eq!(closed["status"], "closed");
 
@@ -450,8 +450,8 @@ async fn closed_cases_reports_and_budgets(db: TestDb) {
     let surveys = schedule(&mend, "surveys", &later(24));
     assert_eq!(surveys["counts"]["surveys_queued"], 1, "{surveys}");
     assert_eq!(schedule(&mend, "surveys", &later(25))["counts"]["surveys_queued"], 0, "one survey per case");
-    let outbox = mend_store::outbox::outbox(store.connection()).await.unwrap();
-    let survey = outbox.iter().find(|e| e.kind == "survey").expect("a survey");
+    let outbox = mend_store::outbox::emails(store.connection(), None, 1000).await.unwrap();
+    let survey = outbox.iter().find(|e| e.kind == mend_core::EmailKind::Survey).expect("a survey");
     assert_eq!(survey.to_address, "wang@example.com");
     assert!(survey.body.contains("王女士"), "{}", survey.body);
 
@@ -548,9 +548,66 @@ both_databases!(
     job_runs_and_temperament_over_the_api,
     closed_cases_reports_and_budgets,
     a_merge_of_customers_moves_their_tasks,
+    the_spike_rule_on_constructed_series,
 );
 
+/// The hot-issue report's spikes on series built to sit on each side of the rule, and its day
+/// cut at midnight in the scheduler's zone, not UTC's.
+async fn the_spike_rule_on_constructed_series(db: TestDb) {
+    let mend = db.mend();
+    let mut records = Vec::new();
+    let mut add = |at: &str, text: &str, count: usize| {
+        for _ in 0..count {
+            let n = records.len();
+            records.push(complaint("hotline", &format!("c-{n}"), at, json!({"phone": format!("1370000{n:04}")}), text));
+        }
+    };
+    for day in 17..=23 {
+        let at = format!("2026-11-{day}T10:00:00+08:00");
+        add(&at, "话费多扣了", 8);
+        add(&at, "网速太慢了", 8);
+        add(&at, "营业厅态度差", 1);
+    }
+    // The 24th: outages from nothing to twelve (spike); billing twice its eight a day, which
+    // Poisson noise explains (no spike); slow network three times (spike, its last complaint a
+    // minute before midnight in Shanghai); nine rude stores (below min_complaints).
+    add("2026-11-24T10:00:00+08:00", "宽带断网了", 12);
+    add("2026-11-24T10:00:00+08:00", "话费多扣了", 16);
+    add("2026-11-24T10:00:00+08:00", "网速太慢了", 23);
+    add("2026-11-24T23:59:00+08:00", "网速太慢了", 1);
+    add("2026-11-24T10:00:00+08:00", "营业厅态度差", 9);
+    // A minute after midnight belongs to the 25th, though it is still the 24th in UTC.
+    add("2026-11-25T00:01:00+08:00", "宽带断网了", 5);
+    mend.import_lines(&lines(&records));
+
+    let run = schedule(&mend, "hotspot_report", "2026-11-25T00:30:00+08:00");
+    assert_eq!(run["counts"]["spikes"], 2, "{run}");
+    let store = db.store().await;
+    let report = mend_store::reports::report(store.connection(), "hotspots", "2026-11-24").await.unwrap().unwrap();
+    assert_eq!(report["spikes"], json!(["slow_network", "broadband_outage"]), "{report}");
+    let row =
+        |category: &str| report["categories"].as_array().unwrap().iter().find(|c| c["category"] == category).cloned();
+    let outage = row("broadband_outage").unwrap();
+    assert_eq!(
+        (&outage["complaints"], &outage["previous_day"], &outage["change"]),
+        (&json!(12), &json!(0), &json!(12))
+    );
+    let billing = row("billing_dispute").unwrap();
+    assert_eq!(
+        (&billing["complaints"], &billing["baseline_per_day"], &billing["spike"]),
+        (&json!(16), &json!(8.0), &json!(false))
+    );
+    assert!(billing["p_value"].as_f64().unwrap() > 0.001, "{billing}");
+    assert_eq!(row("slow_network").unwrap()["complaints"], 24);
+    assert_eq!(row("store_attitude").unwrap()["spike"], false);
+    assert_eq!(report["total_complaints"], 12 + 16 + 24 + 9);
+
+    // Half an hour earlier the report is the 23rd's: an ordinary day.
+    let day_before = schedule(&mend, "hotspot_report", "2026-11-24T23:30:00+08:00");
+    assert_eq!(day_before["counts"]["spikes"], 0, "{day_before}");
+}
+
 /// An outcome as the desk posts it.
-fn task_outcome(posted: serde_json::Value) -> mend_core::TaskOutcome {
+pub(crate) fn task_outcome(posted: serde_json::Value) -> mend_core::TaskOutcome {
     serde_json::from_value(posted).expect("a well-formed outcome")
 }

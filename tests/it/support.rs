@@ -153,6 +153,7 @@ async fn template(admin: &str) -> &'static str {
 }
 
 /// The `mend` binary, run against one test database from the repository root.
+#[derive(Clone)]
 pub struct Mend {
     database_url: String,
     env: Vec<(String, String)>,
@@ -257,11 +258,16 @@ impl Mend {
         self.serve_at(SERVER_NOW)
     }
 
-    /// [`Mend::serve`] with the clock standing at `now` (RFC 3339).
+    /// [`Mend::serve`] with the clock standing at `now` (RFC 3339). It sends no email unless
+    /// the test turns `MEND_NOTIFY__SENDER` on (and points `MEND_SMTP__*` at a server of its own).
     pub fn serve_at(&self, now: &str) -> Server {
-        let mut child = self
-            .command(&["serve", "--now", now])
-            .env("MEND_SCHEDULER__CRON", "false")
+        let mut command = self.command(&["serve", "--now", now]);
+        for (key, value) in [("MEND_SCHEDULER__CRON", "false"), ("MEND_NOTIFY__SENDER", "false")] {
+            if !self.env.iter().any(|(k, _)| k == key) {
+                command.env(key, value);
+            }
+        }
+        let mut child = command
             .env("MEND_HTTP__BIND", "127.0.0.1:0")
             .env("MEND_LOG", "warn")
             .stdin(Stdio::null())

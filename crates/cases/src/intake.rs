@@ -151,6 +151,11 @@ impl Intake {
         Self { classifier, featurizer, policy, default_timezone }
     }
 
+    /// The zone of mend's customers and team, unless a customer's own says otherwise.
+    pub fn default_timezone(&self) -> chrono_tz::Tz {
+        self.default_timezone
+    }
+
     pub fn featurizer(&self) -> &Featurizer {
         &self.featurizer
     }

@@ -90,3 +90,11 @@ id_type!(
     /// One offer of compensation to a customer, approved at once or by a supervisor.
     CompensationId
 );
+id_type!(
+    /// One email in the outbox.
+    EmailId
+);
+id_type!(
+    /// One satisfaction survey sent about a case: its link works once.
+    SurveyId
+);

@@ -9,6 +9,7 @@ mod clock;
 mod compensation;
 mod complaint;
 mod customer;
+mod email;
 mod identity;
 mod ids;
 mod job;
@@ -29,8 +30,11 @@ pub use complaint::{
     StoredComplaint,
 };
 pub use customer::{Customer, LinkedIdentity};
+pub use email::{EmailKind, EmailStatus, InlinePart};
 pub use identity::{CustomerKey, IdentityKind};
-pub use ids::{CaseId, CompensationId, ComplaintId, CustomerId, JobRunId, MergeId, QuarantineId, TaskId, UserId};
+pub use ids::{
+    CaseId, CompensationId, ComplaintId, CustomerId, EmailId, JobRunId, MergeId, QuarantineId, SurveyId, TaskId, UserId,
+};
 pub use job::{Figure, JobCounts, JobOutcome};
 pub use money::Money;
 pub use phone::{InvalidPhoneNumber, PhoneNumber};

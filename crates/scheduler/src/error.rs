@@ -6,6 +6,8 @@ pub enum SchedulerError {
     Store(#[from] mend_store::StoreError),
     #[error(transparent)]
     Cases(#[from] mend_cases::CasesError),
+    #[error(transparent)]
+    Notify(#[from] mend_notify::NotifyError),
     #[error("invalid scheduler configuration: {0}")]
     Config(String),
     #[error("script `{template}` failed to render: {message}")]

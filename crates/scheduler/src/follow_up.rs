@@ -1,19 +1,21 @@
 //! What happens after a call: verification of a fix, retries of unreachable customers (then
 //! closure and a notice by email), a second repair for cases that were formal complaints, SLA
-//! escalations, satisfaction surveys, the daily hot-spot report and monthly budgets.
+//! escalations (and the supervisors' alerts), satisfaction surveys and monthly budgets.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, Utc};
 use mend_cases::Intake;
-use mend_core::{Case, CaseId, CaseStatus, ContactResult, Customer, JobCounts, Task, TaskKind};
+use mend_core::{Case, CaseId, CaseStatus, ContactResult, Customer, EmailKind, JobCounts, Task, TaskKind};
+use mend_notify::Mailroom;
 use mend_store::Store;
 use mend_store::outbox::NewEmail;
-use mend_store::{budgets, callbacks, escalations, outbox, reports, tasks};
+use mend_store::{budgets, callbacks, escalations, outbox, tasks};
 use serde_json::{Value, json};
 
 use crate::SchedulerError;
+use crate::alerts;
 use crate::generate::{CallRequest, CallbackPlanner, GenerationCounts, honorific, plan_calls, team_budget};
 
 /// A call to plan after another: on which case, of which kind, from when.
@@ -110,6 +112,7 @@ pub(crate) async fn follow_ups(
 pub(crate) async fn retry_unreachable(
     store: &Store,
     planner: &CallbackPlanner,
+    mailroom: &Mailroom,
     intake: &Arc<Intake>,
     after: DateTime<Utc>,
     until: DateTime<Utc>,
@@ -147,8 +150,9 @@ pub(crate) async fn retry_unreachable(
         let customer = callbacks::customers_by_ids(store.connection(), &[case.customer_id]).await?.pop();
         if let Some(customer) = customer {
             let context = json!({"honorific": honorific(&customer), "attempts": task.attempt, "case_id": case.id});
-            emailed +=
-                u64::from(email_customer(store, planner, "unreachable", case.id, &customer, &context, until).await?);
+            emailed += u64::from(
+                email_customer(store, mailroom, EmailKind::Unreachable, case.id, &customer, &context, until).await?,
+            );
         }
     }
     Ok(JobCounts::default()
@@ -158,27 +162,36 @@ pub(crate) async fn retry_unreachable(
 }
 
 /// Tasks not done by their due time plus grace: priority up, and an escalation for supervisors.
+/// Escalates tasks past their SLA and alerts the supervisors of them, and of the cases at risk
+/// of a formal complaint that reopened in `(after, until]`.
 pub(crate) async fn sla_escalation(
     store: &Store,
     planner: &CallbackPlanner,
+    mailroom: &Mailroom,
+    after: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<JobCounts, SchedulerError> {
     let policy = &planner.settings.follow_up;
-    let mut escalated = 0;
-    for task in tasks::overdue_tasks(store.connection(), now - Duration::minutes(policy.sla_grace_minutes)).await? {
+    let mut escalated = Vec::new();
+    for mut task in tasks::overdue_tasks(store.connection(), now - Duration::minutes(policy.sla_grace_minutes)).await? {
         let raised = task.priority.saturating_add(policy.sla_priority_bump);
         if escalations::escalate_task(store.connection(), &task, raised, now).await? {
             tracing::info!(task_id = %task.task_id, case_id = %task.case_id, due_at = %task.due_at, "task escalated");
-            escalated += 1;
+            task.priority = raised;
+            escalated.push(task);
         }
     }
-    Ok(JobCounts::default().count("escalated", escalated))
+    let alerted = alerts::sla_alert(store, planner, mailroom, &escalated, now).await?;
+    let reopened = callbacks::cases_reopened_between(store.connection(), after, now).await?;
+    let reopen_alerts = alerts::reopen_alerts(store, planner, mailroom, &reopened, now).await?;
+    Ok(JobCounts::default().count("escalated", escalated.len()).count("alerts_queued", alerted + reopen_alerts))
 }
 
 /// A satisfaction survey by email once a repaired case has been closed for a while.
 pub(crate) async fn surveys(
     store: &Store,
     planner: &CallbackPlanner,
+    mailroom: &Mailroom,
     after: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Result<JobCounts, SchedulerError> {
@@ -201,88 +214,45 @@ pub(crate) async fn surveys(
             continue;
         }
         let Some(customer) = customers.get(&case.customer_id) else { continue };
-        let context = json!({"honorific": honorific(customer), "case_id": case.id, "category": case.category});
-        queued += u64::from(email_customer(store, planner, "survey", case.id, customer, &context, until).await?);
+        if customer.email.is_none() {
+            continue;
+        }
+        let link = mailroom.survey_links.issue(store, case.id, until).await?;
+        let context = json!({
+            "honorific": honorific(customer), "case_id": case.id, "category": case.category,
+            "category_name": planner.category_name(&case.category), "survey_url": link,
+            "valid_days": mailroom.survey_links.valid_days(),
+        });
+        queued +=
+            u64::from(email_customer(store, mailroom, EmailKind::Survey, case.id, customer, &context, until).await?);
     }
     Ok(JobCounts::default().count("cases_closed", closed.len()).count("surveys_queued", queued))
 }
 
-/// Queues the email `emails/{kind}.j2` about a case to its customer, once per kind and case;
-/// false when the customer has no address or it was queued before.
+/// Queues the email of `kind` about a case to its customer, once per kind and case; false when
+/// the customer has no address or it was queued before.
 async fn email_customer(
     store: &Store,
-    planner: &CallbackPlanner,
-    kind: &str,
+    mailroom: &Mailroom,
+    kind: EmailKind,
     case: CaseId,
     customer: &Customer,
     context: &Value,
     now: DateTime<Utc>,
 ) -> Result<bool, SchedulerError> {
     let Some(to_address) = customer.email.clone() else { return Ok(false) };
-    let (subject, body) = planner.scripts().render_email(kind, context)?;
+    let composed = mailroom.templates.compose(kind, context)?;
     let email = NewEmail {
-        kind: kind.to_owned(),
+        kind,
         dedupe_key: format!("{kind}:{case}"),
         case_id: Some(case),
         to_address,
-        subject,
-        body,
+        subject: composed.subject,
+        body: composed.text,
+        html_body: composed.html,
+        inline_parts: Vec::new(),
     };
     Ok(outbox::queue_email(store.connection(), email, now).await?)
-}
-
-/// Complaints per category on the day before `scheduled_for` (in the scheduler's zone) against
-/// the days before it; spikes are flagged, the report stored, and mailed to its recipients.
-pub(crate) async fn hotspot_report(
-    store: &Store,
-    planner: &CallbackPlanner,
-    scheduled_for: DateTime<Utc>,
-) -> Result<JobCounts, SchedulerError> {
-    let tz = planner.settings.zone()?;
-    let policy = &planner.settings.hotspots;
-    let day = scheduled_for.with_timezone(&tz).date_naive() - Duration::days(1);
-    let start_of = |d: chrono::NaiveDate| {
-        tz.from_local_datetime(&d.and_time(NaiveTime::MIN)).earliest().map_or(scheduled_for, |t| t.with_timezone(&Utc))
-    };
-    let (from, until) = (start_of(day), start_of(day + Duration::days(1)));
-    let baseline_from = start_of(day - Duration::days(policy.baseline_days));
-    let today: BTreeMap<String, i64> =
-        reports::complaints_per_category(store.connection(), from, until).await?.into_iter().collect();
-    let before: BTreeMap<String, i64> =
-        reports::complaints_per_category(store.connection(), baseline_from, from).await?.into_iter().collect();
-    let mut rows = Vec::new();
-    let mut spikes = Vec::new();
-    for (category, count) in &today {
-        let baseline = before.get(category).copied().unwrap_or(0) as f64 / policy.baseline_days.max(1) as f64;
-        let spike = *count >= policy.min_complaints && (*count as f64) >= policy.spike_factor * baseline.max(1.0);
-        if spike {
-            spikes.push(category.clone());
-        }
-        rows.push(json!({"category": category, "complaints": count, "baseline_per_day": (baseline * 10.0).round() / 10.0, "spike": spike}));
-    }
-    let period = day.to_string();
-    let body = json!({"day": period, "categories": rows, "spikes": spikes});
-    let stored = reports::save_report(store.connection(), "hotspots", &period, &body, scheduled_for).await?;
-    let mut emailed = 0;
-    if stored {
-        let (subject, text) = planner.scripts().render_email("hotspots", &body)?;
-        for to in &policy.recipients {
-            let email = NewEmail {
-                kind: "hotspots".into(),
-                dedupe_key: format!("hotspots:{period}:{to}"),
-                case_id: None,
-                to_address: to.clone(),
-                subject: subject.clone(),
-                body: text.clone(),
-            };
-            emailed += u64::from(outbox::queue_email(store.connection(), email, scheduled_for).await?);
-        }
-    }
-    Ok(JobCounts::default()
-        .count("categories", today.len())
-        .count("spikes", spikes.len())
-        .flag("stored", stored)
-        .count("emails_queued", emailed))
 }
 
 /// Opens the callback team's budget for the month of `now`.

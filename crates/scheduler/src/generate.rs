@@ -113,6 +113,11 @@ impl CallbackPlanner {
         &self.scripts
     }
 
+    /// What people call the category (the taxonomy's `name`), or its id when it has none.
+    pub fn category_name<'a>(&'a self, category: &'a str) -> &'a str {
+        self.category_names.get(category).map_or(category, String::as_str)
+    }
+
     /// A callback for a case that needs one, due by the moment of truth.
     pub fn callback(&self, case: &Case, now: DateTime<Utc>) -> CallRequest {
         CallRequest {
@@ -147,8 +152,7 @@ impl CallbackPlanner {
 
         let reading = self.settings.temperament.read(&file.customer, file.complaints.iter().map(|c| c.text.as_str()));
         let priority = self.settings.priority.score(&file.case, &file.customer, &file.complaints, now);
-        let category_name =
-            self.category_names.get(&file.case.category).map_or(file.case.category.as_str(), String::as_str);
+        let category_name = self.category_name(&file.case.category);
         let limit = self.settings.compensation.limit(&LimitInputs {
             category: &file.case.category,
             category_name,

@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, DurationRound, Utc};
 use chrono_tz::Tz;
 use mend_cases::Intake;
 use mend_core::{JobCounts, JobOutcome, JobRunId};
+use mend_notify::Mailroom;
 use mend_store::Store;
 use mend_store::callbacks::SweepScope;
 use mend_store::job_runs::RunClaim;
@@ -17,6 +18,7 @@ use serde::Serialize;
 use crate::SchedulerError;
 use crate::follow_up;
 use crate::generate::{self, CallbackPlanner};
+use crate::hotspots;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Job {
@@ -83,6 +85,7 @@ pub struct Scheduler {
     store: Store,
     planner: Arc<CallbackPlanner>,
     intake: Arc<Intake>,
+    mailroom: Arc<Mailroom>,
     schedules: Vec<(Job, cron::Schedule)>,
     tz: Tz,
     instance: String,
@@ -100,6 +103,7 @@ impl Scheduler {
         store: Store,
         planner: Arc<CallbackPlanner>,
         intake: Arc<Intake>,
+        mailroom: Arc<Mailroom>,
         instance: String,
     ) -> Result<Self, SchedulerError> {
         let tz = planner.settings.zone()?;
@@ -110,7 +114,7 @@ impl Scheduler {
                 .map_err(|e| SchedulerError::Config(format!("scheduler.jobs.{name} = `{expression}`: {e}")))?;
             schedules.push((job, schedule));
         }
-        Ok(Self { store, planner, intake, schedules, tz, instance, on_run: None })
+        Ok(Self { store, planner, intake, mailroom, schedules, tz, instance, on_run: None })
     }
 
     /// Calls `observer` with every run this scheduler finishes.
@@ -225,7 +229,7 @@ impl Scheduler {
         scheduled_for: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(JobCounts, String), SchedulerError> {
-        let (store, planner) = (&self.store, self.planner.as_ref());
+        let (store, planner, mailroom) = (&self.store, self.planner.as_ref(), self.mailroom.as_ref());
         let cursor_time = cursor
             .as_deref()
             .map(|c| {
@@ -258,12 +262,20 @@ impl Scheduler {
                 (counts.into(), started.to_rfc3339())
             }
             Job::FollowUps => (follow_up::follow_ups(store, planner, after, until).await?, since_cursor),
-            Job::RetryUnreachable => {
-                (follow_up::retry_unreachable(store, planner, &self.intake, after, until).await?, since_cursor)
+            Job::RetryUnreachable => (
+                follow_up::retry_unreachable(store, planner, mailroom, &self.intake, after, until).await?,
+                since_cursor,
+            ),
+            Job::SlaEscalation => {
+                // Reopened cases are alerted from the last run on; a first run looks back an
+                // hour, not a month of old news.
+                let reopened_after = cursor_time.unwrap_or(now - Duration::hours(1));
+                (follow_up::sla_escalation(store, planner, mailroom, reopened_after, until).await?, since_cursor)
             }
-            Job::SlaEscalation => (follow_up::sla_escalation(store, planner, now).await?, String::new()),
-            Job::Surveys => (follow_up::surveys(store, planner, after, until).await?, since_cursor),
-            Job::HotspotReport => (follow_up::hotspot_report(store, planner, scheduled_for).await?, String::new()),
+            Job::Surveys => (follow_up::surveys(store, planner, mailroom, after, until).await?, since_cursor),
+            Job::HotspotReport => {
+                (hotspots::hotspot_report(store, planner, mailroom, scheduled_for).await?, String::new())
+            }
             Job::BudgetRollover => (follow_up::budget_rollover(store, planner, now).await?, String::new()),
             Job::QuarantinePurge => {
                 let cutoff = now - Duration::days(planner.settings.quarantine_retention_days);

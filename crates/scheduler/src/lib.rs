@@ -7,16 +7,19 @@
 //! The rules are pure functions of plain data and an injected `now`; `jobs.rs` runs them on a
 //! schedule so that each occurrence runs once however many instances share the database.
 
+mod alerts;
 mod contact;
 mod due;
 mod error;
 mod follow_up;
 mod generate;
+mod hotspots;
 mod jobs;
 mod limit;
 mod priority;
 mod script;
 mod settings;
+mod spikes;
 mod temperament;
 
 pub use contact::{CallLoad, ContactPolicy, DailyWindow, Placement};
@@ -29,4 +32,5 @@ pub use mend_core::Temperament;
 pub use priority::{Priority, PriorityReason, PriorityWeights};
 pub use script::{RenderedScript, ScriptLibrary};
 pub use settings::{FollowUpPolicy, HotspotPolicy, SchedulerSettings};
+pub use spikes::SpikeTest;
 pub use temperament::{TemperamentCues, TemperamentReading};

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
-use minijinja::{Environment, ErrorKind, UndefinedBehavior};
+use minijinja::{Environment, ErrorKind};
 use serde::Serialize;
 
 use crate::SchedulerError;
@@ -41,24 +41,7 @@ impl ScriptLibrary {
                 dir.display()
             )));
         }
-        let mut env = Environment::new();
-        env.set_loader(move |name: &str| {
-            if name.split('/').any(|part| part == ".." || part.is_empty()) {
-                return Ok(None);
-            }
-            match std::fs::read_to_string(dir.join(name)) {
-                Ok(text) => Ok(Some(text)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    Ok(bundled.iter().find(|(n, _)| *n == name).map(|(_, text)| (*text).to_owned()))
-                }
-                Err(e) => Err(minijinja::Error::new(ErrorKind::InvalidOperation, format!("reading {name}: {e}"))),
-            }
-        });
-        // A misspelt variable is an error in the template, not a blank in front of a customer.
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env.set_trim_blocks(true);
-        env.set_lstrip_blocks(true);
-        env.add_filter("yuan", |fen: i64| mend_core::Money::from_fen(fen).yuan());
+        let env = mend_notify::template_environment(&dir, bundled);
         Ok(Self { env, chosen: Mutex::new(HashMap::new()) })
     }
 
@@ -73,7 +56,7 @@ impl ScriptLibrary {
         let name = self.choose(category, temperament)?;
         let failed = |e: minijinja::Error| SchedulerError::Script { template: name.clone(), message: format!("{e:#}") };
         let text = self.env.get_template(&name).and_then(|t| t.render(context)).map_err(failed)?;
-        Ok(RenderedScript { text: tidy(&text), template: name })
+        Ok(RenderedScript { text: mend_notify::tidy(&text), template: name })
     }
 
     fn choose(&self, category: &str, temperament: Temperament) -> Result<String, SchedulerError> {
@@ -93,37 +76,6 @@ impl ScriptLibrary {
         }
         Err(SchedulerError::Config("generic.j2 disappeared from the scripts directory".into()))
     }
-}
-
-impl ScriptLibrary {
-    /// Renders `emails/{name}.j2`: its first line is the subject, the rest the body.
-    pub fn render_email<C: Serialize>(&self, name: &str, context: &C) -> Result<(String, String), SchedulerError> {
-        let path = format!("emails/{name}.j2");
-        let failed = |e: minijinja::Error| SchedulerError::Script { template: path.clone(), message: format!("{e:#}") };
-        let text = self.env.get_template(&path).and_then(|t| t.render(context)).map_err(failed)?;
-        let text = tidy(&text);
-        let (subject, body) = text.split_once('\n').unwrap_or((text.as_str(), ""));
-        Ok((subject.trim().to_owned(), body.trim().to_owned()))
-    }
-}
-
-/// Blank lines left by template logic collapse to one.
-fn tidy(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut blank = true;
-    for line in text.lines().map(str::trim_end) {
-        if line.is_empty() {
-            if !blank {
-                out.push('\n');
-            }
-            blank = true;
-        } else {
-            out.push_str(line);
-            out.push('\n');
-            blank = false;
-        }
-    }
-    out.trim_end().to_owned()
 }
 
 #[cfg(test)]

@@ -67,11 +67,19 @@ pub struct HotspotPolicy {
     pub baseline_days: i64,
     /// A category is a spike when it has at least this many complaints…
     pub min_complaints: i64,
-    /// …and at least this many times its daily baseline.
+    /// …and at least this many times its daily baseline…
     pub spike_factor: f64,
+    /// …and so many that a day this busy would happen by chance less often than this, if
+    /// complaints kept arriving at the baseline's rate (a one-sided Poisson test).
+    #[serde(default = "default_spike_p_value")]
+    pub spike_p_value: f64,
     /// Who receives the report by email (none: stored only).
     #[serde(default)]
     pub recipients: Vec<String>,
+}
+
+fn default_spike_p_value() -> f64 {
+    0.001
 }
 
 impl SchedulerSettings {

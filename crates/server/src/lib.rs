@@ -33,6 +33,8 @@ pub struct AppState {
     pub parse: ParseSettings,
     pub secrets: Arc<ChannelSecrets>,
     pub metrics: Arc<Metrics>,
+    /// Email templates (for the admin preview) and survey links (for the survey page).
+    pub mailroom: Arc<mend_notify::Mailroom>,
     pub clock: Arc<dyn Clock>,
 }
 

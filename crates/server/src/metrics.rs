@@ -24,6 +24,11 @@ struct JobLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct JobNameLabels {
     job: String,
 }
@@ -58,6 +63,7 @@ pub struct Metrics {
     refused: Family<ChannelLabels, Counter>,
     job_runs: Family<JobLabels, Counter>,
     job_finished: Family<JobNameLabels, Gauge>,
+    emails: Family<OutcomeLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -79,7 +85,17 @@ impl Default for Metrics {
             "When this instance last finished a run of the job (alert when it falls behind its schedule)",
             job_finished.clone(),
         );
-        Self { registry, intake, refused, job_runs, job_finished }
+        let emails = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "emails",
+            "Email attempts this instance's sender made: sent, retried (will try again) or failed (given up)",
+            emails.clone(),
+        );
+        // Every outcome is exported from the start, at 0, so an alert on `failed` has a series.
+        for outcome in ["sent", "retried", "failed"] {
+            let _ = emails.get_or_create(&OutcomeLabels { outcome });
+        }
+        Self { registry, intake, refused, job_runs, job_finished, emails }
     }
 }
 
@@ -98,6 +114,13 @@ impl Metrics {
     pub fn job_run(&self, job: &str, outcome: &str, finished_at: i64) {
         self.job_runs.get_or_create(&JobLabels { job: job.to_owned(), outcome: outcome.to_owned() }).inc();
         self.job_finished.get_or_create(&JobNameLabels { job: job.to_owned() }).set(finished_at);
+    }
+
+    /// What one flush of the outbox did.
+    pub fn emails(&self, counts: &mend_notify::DeliveryCounts) {
+        for (outcome, n) in [("sent", counts.sent), ("retried", counts.retried), ("failed", counts.failed)] {
+            self.emails.get_or_create(&OutcomeLabels { outcome }).inc_by(n);
+        }
     }
 
     pub fn encode(&self) -> String {
@@ -119,7 +142,12 @@ mod tests {
         metrics.refused("hotline");
         metrics.job_run("generate_callbacks", "ok", 1_795_000_000);
         metrics.job_run("generate_callbacks", "ok", 1_795_000_060);
+        metrics.emails(&mend_notify::DeliveryCounts { sent: 3, retried: 2, failed: 0 });
+        metrics.emails(&mend_notify::DeliveryCounts { sent: 1, retried: 0, failed: 1 });
         let text = metrics.encode();
+        assert!(text.contains(r#"mend_emails_total{outcome="sent"} 4"#), "{text}");
+        assert!(text.contains(r#"mend_emails_total{outcome="retried"} 2"#), "{text}");
+        assert!(text.contains(r#"mend_emails_total{outcome="failed"} 1"#), "{text}");
         assert!(text.contains(r#"mend_intake_records_total{channel="wechat",outcome="accepted"} 2"#), "{text}");
         assert!(text.contains(r#"mend_intake_refused_total{channel="hotline"} 1"#), "{text}");
         assert!(text.contains("# TYPE mend_intake_records counter"), "{text}");

@@ -122,13 +122,24 @@ pub async fn cases_closed_between<C: ConnectionTrait>(
     after: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Result<Vec<Case>, StoreError> {
+    cases_in_status_between(conn, "cases_closed_between", ("closed", "closed_at"), after, until).await
+}
+
+/// Cases in `status` whose `column` (a time) is in `(after, until]`.
+async fn cases_in_status_between<C: ConnectionTrait>(
+    conn: &C,
+    operation: &'static str,
+    (status, column): (&str, &str),
+    after: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Vec<Case>, StoreError> {
     let backend = conn.get_database_backend();
     let condition = format!(
-        "status = 'closed' AND closed_at > {} AND closed_at <= {}",
+        "status = '{status}' AND {column} > {} AND {column} <= {}",
         bulk::param(backend, 1),
         bulk::param(backend, 2)
     );
-    crate::cases::cases_where(conn, "cases_closed_between", &condition, vec![after.into(), until.into()]).await
+    crate::cases::cases_where(conn, operation, &condition, vec![after.into(), until.into()]).await
 }
 
 /// A customer as a lookup returns it.
@@ -202,4 +213,13 @@ pub async fn complaint_lines<C: ConnectionTrait>(conn: &C, cases: &[CaseId]) -> 
             })
         })
         .collect()
+}
+
+/// Cases that came back (reopened) in `(after, until]` and are open now.
+pub async fn cases_reopened_between<C: ConnectionTrait>(
+    conn: &C,
+    after: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Vec<Case>, StoreError> {
+    cases_in_status_between(conn, "cases_reopened_between", ("open", "reopened_at"), after, until).await
 }

@@ -180,6 +180,9 @@ pub struct CaseDetail {
     pub customer: Customer,
     pub identities: Vec<LinkedIdentity>,
     pub complaints: Vec<StoredComplaint>,
+    /// The satisfaction survey sent after the case closed, with the customer's answer (their
+    /// satisfaction after repair) once given.
+    pub survey: Option<crate::surveys::SurveyRecord>,
 }
 
 impl CaseDetail {
@@ -220,6 +223,7 @@ pub async fn case_detail<C: ConnectionTrait>(conn: &C, id: CaseId) -> Result<Opt
         customer: customer.try_into()?,
         identities: identities.into_iter().map(Into::into).collect(),
         complaints: complaints.into_iter().map(StoredComplaint::try_from).collect::<Result<_, _>>()?,
+        survey: crate::surveys::survey_of_case(conn, id).await?,
     }))
 }
 

@@ -33,6 +33,8 @@ mod records;
 pub mod reports;
 mod rows;
 pub mod sessions;
+pub mod signing_keys;
+pub mod surveys;
 pub mod tasks;
 pub mod totals;
 pub mod users;

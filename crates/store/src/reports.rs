@@ -1,6 +1,7 @@
 //! The `reports` table (one report per kind and period) and the counts reports are made of.
 
 use chrono::{DateTime, Utc};
+use mend_core::{CaseId, Money};
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Statement};
 
 use crate::StoreError;
@@ -71,4 +72,49 @@ pub async fn report<C: ConnectionTrait>(
         .await
         .during(TABLE, "report")?;
     row.map(|r| json_column(TABLE, format_args!("{}/{}", r.kind, r.period), "body", &r.body)).transpose()
+}
+
+/// Compensation approved in `[from, until)`: how many offers and how much, in fen.
+pub async fn compensation_approved_between<C: ConnectionTrait>(
+    conn: &C,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<(i64, Money), StoreError> {
+    let backend = conn.get_database_backend();
+    // Offers within an agent's limit are approved when requested and have no decision time.
+    let sql = format!(
+        "SELECT count(*), CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM compensations WHERE status = 'approved' \
+         AND COALESCE(decided_at, requested_at) >= {} AND COALESCE(decided_at, requested_at) < {}",
+        bulk::param(backend, 1),
+        bulk::param(backend, 2)
+    );
+    let row = conn
+        .query_one_raw(Statement::from_sql_and_values(backend, sql, [from.into(), until.into()]))
+        .await
+        .during(TABLE, "compensation_approved_between")?;
+    let Some(row) = row else { return Ok((0, Money::ZERO)) };
+    let count = row.try_get_by_index::<i64>(0).during(TABLE, "compensation_approved_between")?;
+    let fen = row.try_get_by_index::<i64>(1).during(TABLE, "compensation_approved_between")?;
+    Ok((count, Money::from_fen(fen)))
+}
+
+/// The customers' own ratings (1-5) on the complaints of `cases`: satisfaction before repair.
+pub async fn complaint_ratings_of_cases<C: ConnectionTrait>(
+    conn: &C,
+    cases: &[CaseId],
+) -> Result<Vec<i64>, StoreError> {
+    if cases.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = conn.get_database_backend();
+    let sql = format!(
+        "SELECT CAST(satisfaction AS BIGINT) FROM complaints WHERE satisfaction IS NOT NULL AND case_id {}",
+        bulk::in_ids(backend, 1)
+    );
+    let params = [bulk::id_param(backend, cases.iter().map(|c| c.as_uuid()))?];
+    let rows = conn
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, params))
+        .await
+        .during(TABLE, "complaint_ratings_of_cases")?;
+    rows.iter().map(|row| row.try_get_by_index::<i64>(0).during(TABLE, "complaint_ratings_of_cases")).collect()
 }

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use mend_core::{Role, UserId};
+use sea_orm::sea_query::ExprTrait;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use serde::Serialize;
 
@@ -18,6 +19,8 @@ pub struct UserRecord {
     pub name: String,
     pub role: Role,
     pub team: Option<String>,
+    /// Where alerts and reports reach a supervisor; not a sign-in name.
+    pub email: Option<String>,
     pub active: bool,
 }
 
@@ -30,6 +33,7 @@ impl TryFrom<user::Model> for UserRecord {
             name: m.name,
             role: word(TABLE, m.id, &m.role)?,
             team: m.team,
+            email: m.email,
             active: m.active,
         })
     }
@@ -42,6 +46,7 @@ pub struct NewUser {
     pub name: String,
     pub role: Role,
     pub team: Option<String>,
+    pub email: Option<String>,
     pub password_hash: String,
     pub token_hash: String,
     pub created_at: DateTime<Utc>,
@@ -54,6 +59,7 @@ pub async fn insert<C: ConnectionTrait>(conn: &C, new: NewUser) -> Result<UserRe
         name: Set(new.name),
         role: Set(new.role.as_str().to_owned()),
         team: Set(new.team),
+        email: Set(new.email),
         password_hash: Set(new.password_hash),
         token_hash: Set(new.token_hash),
         active: Set(true),
@@ -108,4 +114,37 @@ pub async fn replace_token<C: ConnectionTrait>(
         return Ok(None);
     }
     by_token_hash(conn, token_hash).await
+}
+
+/// Where alerts for a team go: the addresses of its active supervisors (and of administrators,
+/// who stand above every team), sorted, each once.
+pub async fn alert_addresses<C: ConnectionTrait>(conn: &C, team: &str) -> Result<Vec<String>, StoreError> {
+    let rows = user::Entity::find()
+        .filter(user::Column::Active.eq(true))
+        .filter(user::Column::Email.is_not_null())
+        .filter(
+            sea_orm::Condition::any()
+                .add(user::Column::Role.eq(Role::Admin.as_str()))
+                .add(user::Column::Role.eq(Role::Supervisor.as_str()).and(user::Column::Team.eq(team))),
+        )
+        .all(conn)
+        .await
+        .during(TABLE, "alert_addresses")?;
+    let mut addresses: Vec<String> = rows.into_iter().filter_map(|m| m.email).filter(|e| !e.is_empty()).collect();
+    addresses.sort();
+    addresses.dedup();
+    Ok(addresses)
+}
+
+/// The names of the users with these ids (those that exist).
+pub async fn names_by_ids<C: ConnectionTrait>(
+    conn: &C,
+    ids: &[UserId],
+) -> Result<std::collections::HashMap<UserId, String>, StoreError> {
+    let rows = user::Entity::find()
+        .filter(user::Column::Id.is_in(ids.iter().map(|id| id.as_uuid())))
+        .all(conn)
+        .await
+        .during(TABLE, "names_by_ids")?;
+    Ok(rows.into_iter().map(|m| (UserId::from_uuid(m.id), m.name)).collect())
 }

@@ -10,8 +10,10 @@ mod identities;
 mod ingest;
 mod jobs;
 mod metrics;
+mod outbox;
 mod quarantine;
 mod session;
+mod survey;
 mod tasks;
 mod wechat;
 
@@ -76,6 +78,14 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
             Signed,
             post(ingest::receive),
         ),
+        endpoint(M::GET, "/survey/{token}", "A satisfaction survey's page (HTML, zh-CN)", Open, get(survey::show)),
+        endpoint(
+            M::POST,
+            "/survey/{token}",
+            "A survey's answer (form: rating 1-5, comment)",
+            Open,
+            post(survey::answer),
+        ),
         endpoint(M::POST, "/api/v1/session", "Sign in: a session token and cookie", Open, post(session::sign_in)),
         endpoint(M::DELETE, "/api/v1/session", "Sign out: the session is revoked", agent, delete(session::sign_out)),
         endpoint(M::POST, "/api/v1/complaints", "A canonical complaint", agent, post(complaints::create)),
@@ -130,6 +140,14 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         endpoint(M::GET, "/api/v1/jobs", "Scheduler runs, newest first", supervisor, get(jobs::list)),
         endpoint(M::GET, "/api/v1/audit", "The audit log", supervisor, get(audit::list)),
         endpoint(M::GET, "/api/v1/quarantine", "Payloads that could not be read", admin, get(quarantine::list)),
+        endpoint(M::GET, "/api/v1/outbox", "Emails by status, oldest first", admin, get(outbox::list)),
+        endpoint(
+            M::GET,
+            "/api/v1/emails/{kind}/preview",
+            "An email rendered from sample data",
+            admin,
+            get(outbox::preview),
+        ),
         endpoint(
             M::GET,
             "/api/v1/tasks",

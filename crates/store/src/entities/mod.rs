@@ -12,5 +12,7 @@ pub mod job_run;
 pub mod outbox;
 pub mod quarantine;
 pub mod report;
+pub mod signing_key;
+pub mod survey;
 pub mod task;
 pub mod user;

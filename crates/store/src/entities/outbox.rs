@@ -20,6 +20,15 @@ pub struct Model {
     pub last_error: Option<String>,
     pub created_at: DateTimeUtc,
     pub sent_at: Option<DateTimeUtc>,
+    pub message_id: String,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub html_body: Option<String>,
+    #[sea_orm(column_type = "Text")]
+    pub inline_parts: String,
+    pub next_attempt_at: Option<DateTimeUtc>,
+    pub claimed_by: Option<String>,
+    pub claimed_until: Option<DateTimeUtc>,
+    pub unconfirmed_sends: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

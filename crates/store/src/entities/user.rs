@@ -14,6 +14,7 @@ pub struct Model {
     pub token_hash: String,
     pub active: bool,
     pub created_at: DateTimeUtc,
+    pub email: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

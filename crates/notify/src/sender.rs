@@ -1,0 +1,150 @@
+//! The outbox sender: claims due emails like the desk claims tasks, sends each over SMTP, and
+//! records what happened. An email is never sent twice by design: a claim is a lease, and only
+//! a sender that crashed (or lost the database) between the SMTP server's "250 OK" and marking
+//! the row leaves it unconfirmed; the next claim sends it once more with the same Message-ID,
+//! and a second unconfirmed send is given up rather than repeated.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use mend_core::Clock;
+use mend_store::Store;
+use mend_store::outbox::{self, AttemptResult, EmailClaim, OutboxEmail};
+use serde::Serialize;
+
+use crate::message::{build_message, message_id};
+use crate::{NotifyError, NotifySettings, SendFailure, SmtpMailer};
+
+/// What one flush did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct DeliveryCounts {
+    pub sent: u64,
+    /// Attempts that failed and will be tried again.
+    pub retried: u64,
+    /// Emails given up on.
+    pub failed: u64,
+}
+
+impl DeliveryCounts {
+    fn add(&mut self, other: DeliveryCounts) {
+        self.sent += other.sent;
+        self.retried += other.retried;
+        self.failed += other.failed;
+    }
+}
+
+/// Told of every flush that did something (metrics, say).
+pub type FlushObserver = Arc<dyn Fn(&DeliveryCounts) + Send + Sync>;
+
+pub struct OutboxSender {
+    store: Store,
+    mailer: SmtpMailer,
+    settings: NotifySettings,
+    /// Names this sender's claims: `{pid}-{random}` in `mend serve`.
+    worker: String,
+    /// How long a claim holds its emails: every one of them may take the whole SMTP timeout.
+    lease: Duration,
+}
+
+impl OutboxSender {
+    pub fn new(
+        store: Store,
+        mailer: SmtpMailer,
+        settings: NotifySettings,
+        worker: String,
+        smtp_timeout_seconds: u64,
+    ) -> Self {
+        let per_email = i64::try_from(smtp_timeout_seconds).unwrap_or(i64::MAX / 2).saturating_add(5);
+        let batch = i64::try_from(settings.batch_size.max(1)).unwrap_or(1);
+        let lease = Duration::seconds(per_email.saturating_mul(batch).saturating_add(60));
+        Self { store, mailer, settings, worker, lease }
+    }
+
+    /// Sends every email due at `now`, batch after batch, until none is left; each is tried
+    /// once per flush.
+    pub async fn flush(&self, now: DateTime<Utc>) -> Result<DeliveryCounts, NotifyError> {
+        let mut counts = DeliveryCounts::default();
+        loop {
+            let claim = EmailClaim {
+                worker: &self.worker,
+                now,
+                lease_until: now + self.lease,
+                limit: self.settings.batch_size.max(1),
+            };
+            let tx = self.store.begin_write().await?;
+            let batch = outbox::claim_due_emails(&tx, claim).await?;
+            mend_store::commit(tx).await?;
+            if batch.is_empty() {
+                return Ok(counts);
+            }
+            for email in batch {
+                counts.add(self.deliver(&email, now).await?);
+            }
+        }
+    }
+
+    async fn deliver(&self, email: &OutboxEmail, now: DateTime<Utc>) -> Result<DeliveryCounts, NotifyError> {
+        let span =
+            tracing::info_span!("email", email_id = %email.email_id, kind = %email.kind, case_id = ?email.case_id);
+        let _entered = span.enter();
+        let result = if email.unconfirmed_sends > 1 {
+            AttemptResult::Failed {
+                error: format!(
+                    "{} sends were never confirmed (the sender stopped before recording them); not sent again, \
+                     lest the recipient get it three times",
+                    email.unconfirmed_sends
+                ),
+            }
+        } else {
+            self.attempt(email, now).await
+        };
+        let counts = match &result {
+            AttemptResult::Sent { .. } => DeliveryCounts { sent: 1, ..DeliveryCounts::default() },
+            AttemptResult::Retry { error, next_attempt_at } => {
+                tracing::warn!(%error, %next_attempt_at, attempts = email.attempts + 1, "email not sent, will retry");
+                DeliveryCounts { retried: 1, ..DeliveryCounts::default() }
+            }
+            AttemptResult::Failed { error } => {
+                tracing::error!(%error, attempts = email.attempts + 1, "email given up");
+                DeliveryCounts { failed: 1, ..DeliveryCounts::default() }
+            }
+        };
+        if !outbox::finish_attempt(self.store.connection(), email.email_id, &self.worker, result, now).await? {
+            tracing::warn!("the claim on the email lapsed before its attempt was recorded");
+        }
+        Ok(counts)
+    }
+
+    async fn attempt(&self, email: &OutboxEmail, now: DateTime<Utc>) -> AttemptResult {
+        let message = match build_message(email, self.mailer.from(), now) {
+            Ok(message) => message,
+            // A row that cannot become a message (a bad address) will not become one later.
+            Err(e) => return AttemptResult::Failed { error: e.to_string() },
+        };
+        match self.mailer.send(message).await {
+            Ok(()) => AttemptResult::Sent { message_id: message_id(email, self.mailer.from()) },
+            Err(SendFailure::Permanent(error)) => AttemptResult::Failed { error },
+            Err(SendFailure::Transient(error)) if email.attempts + 1 >= self.settings.max_attempts => {
+                AttemptResult::Failed { error: format!("gave up after {} attempts: {error}", email.attempts + 1) }
+            }
+            Err(SendFailure::Transient(error)) => {
+                AttemptResult::Retry { error, next_attempt_at: now + self.settings.backoff_after(email.attempts + 1) }
+            }
+        }
+    }
+
+    /// Flushes every `poll_seconds` until the process ends, telling `observer` what each
+    /// flush did.
+    pub async fn run_forever(self, clock: Arc<dyn Clock>, observer: FlushObserver) {
+        let mut interval = tokio::time::interval(std::time::Duration::from_secs(self.settings.poll_seconds.max(1)));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            match self.flush(clock.now()).await {
+                Ok(counts) if counts != DeliveryCounts::default() => observer(&counts),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "outbox flush failed"),
+            }
+        }
+    }
+}

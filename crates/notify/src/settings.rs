@@ -1,0 +1,96 @@
+//! `[smtp]` (the contract's keys: where mail is handed over) and `[notify]` (how the sender
+//! behaves, where survey links point).
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::NotifyError;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub password: String,
+    /// The sender's address; its domain also names the Message-IDs mend makes.
+    pub from: String,
+    /// How long one conversation with the server may take before it counts as failed.
+    #[serde(default = "default_timeout_seconds")]
+    pub timeout_seconds: u64,
+}
+
+fn default_timeout_seconds() -> u64 {
+    30
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain SMTP (a relay on the same host or a trusted network).
+    None,
+    /// Plain connection upgraded with STARTTLS, which must succeed.
+    Starttls,
+    /// TLS from the first byte (SMTPS, usually port 465).
+    Tls,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct NotifySettings {
+    /// Whether `mend serve` sends the outbox; off where cron runs `mend outbox flush` instead
+    /// (or on every instance but one, though claims make several senders safe).
+    pub sender: bool,
+    /// Where customers reach this mend: survey links start with it.
+    pub public_url: String,
+    /// Email templates (`{kind}.txt.j2`, first line the subject; `{kind}.html.j2`, optional).
+    pub templates_dir: PathBuf,
+    /// `mend serve` looks for due emails this often.
+    pub poll_seconds: u64,
+    /// Emails a sender claims at once.
+    pub batch_size: u64,
+    /// Attempts (each a conversation with the server) before an email is given up.
+    pub max_attempts: i32,
+    /// Waits after the first, second, … failed attempt; the last repeats.
+    pub retry_backoff_seconds: Vec<i64>,
+    /// How long a survey link works.
+    pub survey_valid_days: i64,
+}
+
+impl NotifySettings {
+    pub fn validate(&self) -> Result<(), NotifyError> {
+        let bad = |message: String| Err(NotifyError::Config(message));
+        if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
+            return bad(format!("notify.public_url must start with http:// or https://, not `{}`", self.public_url));
+        }
+        if !(1..=3600).contains(&self.poll_seconds) {
+            return bad(format!("notify.poll_seconds must be between 1 and 3600, not {}", self.poll_seconds));
+        }
+        if !(1..=1000).contains(&self.batch_size) {
+            return bad(format!("notify.batch_size must be between 1 and 1000, not {}", self.batch_size));
+        }
+        if !(1..=100).contains(&self.max_attempts) {
+            return bad(format!("notify.max_attempts must be between 1 and 100, not {}", self.max_attempts));
+        }
+        const THIRTY_DAYS: i64 = 30 * 86_400;
+        if self.retry_backoff_seconds.is_empty()
+            || self.retry_backoff_seconds.iter().any(|s| !(1..=THIRTY_DAYS).contains(s))
+        {
+            return bad("notify.retry_backoff_seconds must list waits between 1 s and 30 days".into());
+        }
+        if !(1..=365).contains(&self.survey_valid_days) {
+            return bad(format!("notify.survey_valid_days must be between 1 and 365, not {}", self.survey_valid_days));
+        }
+        Ok(())
+    }
+
+    /// The wait after `attempts` failed attempts.
+    pub fn backoff_after(&self, attempts: i32) -> chrono::Duration {
+        let index = usize::try_from(attempts.max(1) - 1).unwrap_or(0);
+        let seconds =
+            self.retry_backoff_seconds.get(index).or(self.retry_backoff_seconds.last()).copied().unwrap_or(60);
+        chrono::Duration::seconds(seconds.max(1))
+    }
+}

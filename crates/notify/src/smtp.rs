@@ -1,0 +1,66 @@
+//! The SMTP connection: lettre's async transport built from `[smtp]`, and what a failed send
+//! means for the email (try again later, or give up).
+
+use lettre::message::Mailbox;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::{NotifyError, SmtpSettings, SmtpTls, parse_address};
+
+pub struct SmtpMailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+/// Why a send did not go through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendFailure {
+    /// No connection, a timeout, or a 4xx answer: the same email may go through later.
+    Transient(String),
+    /// A 5xx answer: the server refused this email and will refuse it again.
+    Permanent(String),
+}
+
+impl SmtpMailer {
+    pub fn new(settings: &SmtpSettings) -> Result<Self, NotifyError> {
+        let from = Mailbox::new(None, parse_address(&settings.from)?);
+        let smtp_error = |e: lettre::transport::smtp::Error| NotifyError::Smtp(format!("{}: {e}", settings.host));
+        let builder = match settings.tls {
+            SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&settings.host),
+            SmtpTls::Starttls => {
+                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&settings.host).map_err(smtp_error)?
+            }
+            SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&settings.host).map_err(smtp_error)?,
+        };
+        let mut builder =
+            builder.port(settings.port).timeout(Some(std::time::Duration::from_secs(settings.timeout_seconds.max(1))));
+        if !settings.username.is_empty() {
+            builder = builder.credentials(Credentials::new(settings.username.clone(), settings.password.clone()));
+        }
+        Ok(Self { transport: builder.build(), from })
+    }
+
+    pub fn from(&self) -> &Mailbox {
+        &self.from
+    }
+
+    pub async fn send(&self, message: Message) -> Result<(), SendFailure> {
+        match self.transport.send(message).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_permanent() => Err(SendFailure::Permanent(describe(&e))),
+            Err(e) => Err(SendFailure::Transient(describe(&e))),
+        }
+    }
+}
+
+/// The error with its causes, which carry the server's words.
+fn describe(error: &lettre::transport::smtp::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,268 @@
+//! The daily hot-issue report: complaints per category on the reported day against the day
+//! before and the trailing baseline (spikes by [`SpikeTest`]), what the repair calls achieved,
+//! the compensation spent, satisfaction before and after repair, and the suggestions agents sent
+//! to the people who own the rules. Stored once per day, and emailed to the report's recipients
+//! and the team's supervisors with a chart.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use base64::Engine;
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
+use mend_core::{CaseId, ContactResult, EmailKind, InlinePart, JobCounts, Task};
+use mend_notify::{BarGroup, Mailroom, bar_chart_png};
+use mend_store::Store;
+use mend_store::outbox::{self, NewEmail};
+use mend_store::{reports, surveys, tasks, users};
+use serde::Serialize;
+
+use crate::SchedulerError;
+use crate::generate::CallbackPlanner;
+use crate::spikes::SpikeTest;
+
+/// Categories the chart shows, busiest first.
+const CHART_CATEGORIES: usize = 8;
+/// Suggestions the report lists.
+const SUGGESTIONS_SHOWN: usize = 30;
+
+#[derive(Debug, Serialize)]
+struct CategoryRow {
+    category: String,
+    name: String,
+    complaints: i64,
+    previous_day: i64,
+    change: i64,
+    baseline_per_day: f64,
+    p_value: f64,
+    spike: bool,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct Outcomes {
+    calls: u64,
+    reached: u64,
+    unreachable: u64,
+    wrong_number: u64,
+    refused: u64,
+    resolved: u64,
+    /// Per cent of calls that reached the customer, and of those that resolved the problem.
+    reached_pct: Option<f64>,
+    resolved_pct: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+struct Suggestion {
+    case_id: CaseId,
+    category: String,
+    suggestion: String,
+    root_cause: Option<String>,
+}
+
+/// Averages of 1-5 ratings, and how many there were.
+#[derive(Debug, Default, Serialize)]
+struct Satisfaction {
+    before: Option<f64>,
+    before_ratings: usize,
+    after: Option<f64>,
+    after_ratings: usize,
+}
+
+#[derive(Debug, Serialize)]
+struct HotspotReport {
+    day: String,
+    total_complaints: i64,
+    previous_day_complaints: i64,
+    categories: Vec<CategoryRow>,
+    spikes: Vec<String>,
+    outcomes: Outcomes,
+    compensation_count: i64,
+    compensation_fen: i64,
+    satisfaction: Satisfaction,
+    suggestions: Vec<Suggestion>,
+    baseline_days: i64,
+    spike_rule: String,
+}
+
+/// Reports on the day before `scheduled_for` (in the scheduler's zone).
+pub(crate) async fn hotspot_report(
+    store: &Store,
+    planner: &CallbackPlanner,
+    mailroom: &Mailroom,
+    scheduled_for: DateTime<Utc>,
+) -> Result<JobCounts, SchedulerError> {
+    let tz = planner.settings.zone()?;
+    let policy = &planner.settings.hotspots;
+    let day = scheduled_for.with_timezone(&tz).date_naive() - Duration::days(1);
+    let start_of = |d: NaiveDate| {
+        tz.from_local_datetime(&d.and_time(NaiveTime::MIN)).earliest().map_or(scheduled_for, |t| t.with_timezone(&Utc))
+    };
+    let (from, until) = (start_of(day), start_of(day + Duration::days(1)));
+    let conn = store.connection();
+    let per_category = |from, until| reports::complaints_per_category(conn, from, until);
+    let today: BTreeMap<String, i64> = per_category(from, until).await?.into_iter().collect();
+    let previous: BTreeMap<String, i64> =
+        per_category(start_of(day - Duration::days(1)), from).await?.into_iter().collect();
+    let baseline: BTreeMap<String, i64> =
+        per_category(start_of(day - Duration::days(policy.baseline_days)), from).await?.into_iter().collect();
+
+    let names: BTreeSet<&String> = today.keys().chain(previous.keys()).collect();
+    let mut categories: Vec<CategoryRow> = names
+        .into_iter()
+        .map(|category| {
+            let count = today.get(category).copied().unwrap_or(0);
+            let before = previous.get(category).copied().unwrap_or(0);
+            let test = SpikeTest::new(count, baseline.get(category).copied().unwrap_or(0), policy);
+            CategoryRow {
+                category: category.clone(),
+                name: planner.category_name(category).to_owned(),
+                complaints: count,
+                previous_day: before,
+                change: count - before,
+                baseline_per_day: (test.baseline_per_day * 10.0).round() / 10.0,
+                p_value: test.p_value,
+                spike: test.spike,
+            }
+        })
+        .collect();
+    categories.sort_by(|a, b| b.complaints.cmp(&a.complaints).then_with(|| a.category.cmp(&b.category)));
+    let spikes: Vec<String> = categories.iter().filter(|c| c.spike).map(|c| c.category.clone()).collect();
+
+    let calls = tasks::tasks_completed_between(conn, from, until).await?;
+    let (compensation_count, spent) = reports::compensation_approved_between(conn, from, until).await?;
+    let report = HotspotReport {
+        day: day.to_string(),
+        total_complaints: today.values().sum(),
+        previous_day_complaints: previous.values().sum(),
+        spikes,
+        outcomes: outcomes(&calls),
+        compensation_count,
+        compensation_fen: spent.fen(),
+        satisfaction: satisfaction(store, &calls, from, until).await?,
+        suggestions: suggestions(planner, &calls),
+        baseline_days: policy.baseline_days,
+        spike_rule: format!(
+            "至少 {} 件,且不低于前 {} 日日均的 {} 倍,且按泊松分布偶然出现的概率低于 {}",
+            policy.min_complaints, policy.baseline_days, policy.spike_factor, policy.spike_p_value
+        ),
+        categories,
+    };
+
+    let period = report.day.clone();
+    let body = serde_json::to_value(&report).map_err(|e| SchedulerError::Config(format!("report: {e}")))?;
+    let stored = reports::save_report(conn, "hotspots", &period, &body, scheduled_for).await?;
+    let mut emailed = 0;
+    if stored {
+        let mut recipients: Vec<String> = policy.recipients.clone();
+        recipients.extend(users::alert_addresses(conn, &planner.settings.team).await?);
+        recipients.sort();
+        recipients.dedup();
+        if !recipients.is_empty() {
+            emailed = send_report(store, mailroom, &report, &recipients, scheduled_for).await?;
+        }
+    }
+    Ok(JobCounts::default()
+        .count("categories", report.categories.len())
+        .count("spikes", report.spikes.len())
+        .flag("stored", stored)
+        .count("emails_queued", emailed))
+}
+
+async fn send_report(
+    store: &Store,
+    mailroom: &Mailroom,
+    report: &HotspotReport,
+    recipients: &[String],
+    now: DateTime<Utc>,
+) -> Result<u64, SchedulerError> {
+    let groups: Vec<BarGroup> = report
+        .categories
+        .iter()
+        .take(CHART_CATEGORIES)
+        .map(|c| BarGroup { baseline_per_day: c.baseline_per_day, count: c.complaints as f64, spike: c.spike })
+        .collect();
+    let chart = bar_chart_png(&groups)?;
+    let composed = mailroom.templates.compose(EmailKind::Hotspots, report)?;
+    let mut emailed = 0;
+    for to in recipients {
+        let email = NewEmail {
+            kind: EmailKind::Hotspots,
+            dedupe_key: format!("hotspots:{}:{to}", report.day),
+            case_id: None,
+            to_address: to.clone(),
+            subject: composed.subject.clone(),
+            body: composed.text.clone(),
+            html_body: composed.html.clone(),
+            inline_parts: vec![InlinePart {
+                content_id: "chart".into(),
+                content_type: "image/png".into(),
+                base64: base64::engine::general_purpose::STANDARD.encode(&chart),
+            }],
+        };
+        emailed += u64::from(outbox::queue_email(store.connection(), email, now).await?);
+    }
+    Ok(emailed)
+}
+
+fn outcomes(calls: &[Task]) -> Outcomes {
+    let mut o = Outcomes::default();
+    for outcome in calls.iter().filter_map(|t| t.outcome.as_ref()) {
+        o.calls += 1;
+        match outcome.outcome {
+            ContactResult::Reached => o.reached += 1,
+            ContactResult::Unreachable => o.unreachable += 1,
+            ContactResult::WrongNumber => o.wrong_number += 1,
+            ContactResult::Refused => o.refused += 1,
+        }
+        o.resolved += u64::from(outcome.resolved);
+    }
+    let pct = |part: u64, whole: u64| (whole > 0).then(|| (part as f64 * 1000.0 / whole as f64).round() / 10.0);
+    o.reached_pct = pct(o.reached, o.calls);
+    o.resolved_pct = pct(o.resolved, o.reached);
+    o
+}
+
+fn suggestions(planner: &CallbackPlanner, calls: &[Task]) -> Vec<Suggestion> {
+    calls
+        .iter()
+        .filter_map(|task| {
+            let outcome = task.outcome.as_ref()?;
+            let suggestion = outcome.suggestion.as_deref().map(str::trim).filter(|s| !s.is_empty())?;
+            Some(Suggestion {
+                case_id: task.case_id,
+                category: planner.category_name(&task.category).to_owned(),
+                suggestion: suggestion.to_owned(),
+                root_cause: outcome.root_cause.clone().filter(|r| !r.trim().is_empty()),
+            })
+        })
+        .take(SUGGESTIONS_SHOWN)
+        .collect()
+}
+
+/// After repair: the survey answers of the period, and the ratings agents recorded on calls
+/// of cases without an answer. Before: the customers' own ratings on those cases' complaints.
+async fn satisfaction(
+    store: &Store,
+    calls: &[Task],
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Satisfaction, SchedulerError> {
+    let answered = surveys::answered_between(store.connection(), from, until).await?;
+    let mut after: Vec<i64> = answered.iter().filter_map(|s| s.rating).map(|r| i64::from(r.get())).collect();
+    let mut cases: HashSet<CaseId> = answered.iter().map(|s| s.case_id).collect();
+    for task in calls {
+        if let Some(rating) = task.outcome.as_ref().and_then(|o| o.satisfaction_after)
+            && cases.insert(task.case_id)
+        {
+            after.push(i64::from(rating.get()));
+        }
+    }
+    let cases: Vec<CaseId> = cases.into_iter().collect();
+    let before = reports::complaint_ratings_of_cases(store.connection(), &cases).await?;
+    let mean =
+        |v: &[i64]| (!v.is_empty()).then(|| (v.iter().sum::<i64>() as f64 * 10.0 / v.len() as f64).round() / 10.0);
+    Ok(Satisfaction {
+        before: mean(&before),
+        before_ratings: before.len(),
+        after: mean(&after),
+        after_ratings: after.len(),
+    })
+}

@@ -1,0 +1,55 @@
+//! The outbox for administrators: what was sent, what waits for a retry and why, what was
+//! given up; and each email rendered from sample data, to check a template before it is used.
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use mend_core::{EmailKind, EmailStatus, Role};
+use mend_notify::EmailPreview;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::auth::CurrentUser;
+use crate::{ApiError, AppState, ErrorCode};
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    status: Option<String>,
+    limit: Option<u64>,
+}
+
+/// Oldest first, without bodies.
+pub async fn list(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    user.require(Role::Admin)?;
+    let Query(query) = super::query(query)?;
+    let status: Option<EmailStatus> = query
+        .status
+        .as_deref()
+        .map(|s| s.parse().map_err(|e: mend_core::UnknownWord| ApiError::bad_request(e.to_string())))
+        .transpose()?;
+    let emails = mend_store::outbox::emails(state.store.connection(), status, super::page_limit(query.limit)).await?;
+    let counts: serde_json::Map<String, Value> = mend_store::outbox::count_by_status(state.store.connection())
+        .await?
+        .into_iter()
+        .map(|(status, n)| (status.to_string(), json!(n)))
+        .collect();
+    Ok(Json(json!({"items": emails, "counts": counts})))
+}
+
+/// `GET /api/v1/emails/{kind}/preview`: the email of `kind` from sample data.
+pub async fn preview(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(kind): Path<String>,
+) -> Result<Json<EmailPreview>, ApiError> {
+    user.require(Role::Admin)?;
+    let kind: EmailKind = kind.parse().map_err(|e: mend_core::UnknownWord| ApiError::not_found(e))?;
+    let preview = mend_notify::preview(&state.mailroom.templates, kind)
+        // A template an administrator broke: say where, it is theirs to fix.
+        .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.to_string()))?;
+    Ok(Json(preview))
+}

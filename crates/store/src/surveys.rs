@@ -1,0 +1,130 @@
+//! The `surveys` table: one satisfaction survey per case, answered once before it expires.
+
+use chrono::{DateTime, Utc};
+use mend_core::{CaseId, Satisfaction, SurveyId};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use serde::Serialize;
+
+use crate::StoreError;
+use crate::bulk::went_in;
+use crate::entities::survey;
+use crate::error::During;
+
+const TABLE: &str = "surveys";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SurveyRecord {
+    pub survey_id: SurveyId,
+    pub case_id: CaseId,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub answered_at: Option<DateTime<Utc>>,
+    pub rating: Option<Satisfaction>,
+    pub comment: Option<String>,
+}
+
+impl TryFrom<survey::Model> for SurveyRecord {
+    type Error = StoreError;
+
+    fn try_from(m: survey::Model) -> Result<Self, StoreError> {
+        let rating = m
+            .rating
+            .map(|r| Satisfaction::new(i64::from(r)).map_err(|e| StoreError::corrupt(TABLE, m.id, e)))
+            .transpose()?;
+        Ok(Self {
+            survey_id: SurveyId::from_uuid(m.id),
+            case_id: CaseId::from_uuid(m.case_id),
+            created_at: m.created_at,
+            expires_at: m.expires_at,
+            answered_at: m.answered_at,
+            rating,
+            comment: m.comment,
+        })
+    }
+}
+
+/// The case's survey, made now if it has none; a second call returns the first survey, so a
+/// rerun of the survey job links to the same page.
+pub async fn survey_for_case<C: ConnectionTrait>(
+    conn: &C,
+    case: CaseId,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<SurveyRecord, StoreError> {
+    let inserted = survey::Entity::insert(survey::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        case_id: Set(case.as_uuid()),
+        created_at: Set(now),
+        expires_at: Set(expires_at),
+        answered_at: Set(None),
+        rating: Set(None),
+        comment: Set(None),
+    })
+    .on_conflict_do_nothing_on([survey::Column::CaseId])
+    .exec_without_returning(conn)
+    .await
+    .during(TABLE, "survey_for_case")?;
+    if went_in(inserted) {
+        tracing::debug!(case_id = %case, "survey made");
+    }
+    let found = survey::Entity::find()
+        .filter(survey::Column::CaseId.eq(case.as_uuid()))
+        .one(conn)
+        .await
+        .during(TABLE, "survey_for_case")?
+        .ok_or_else(|| StoreError::corrupt(TABLE, case, "the survey just made is not there"))?;
+    SurveyRecord::try_from(found)
+}
+
+pub async fn survey<C: ConnectionTrait>(conn: &C, id: SurveyId) -> Result<Option<SurveyRecord>, StoreError> {
+    let found = survey::Entity::find_by_id(id.as_uuid()).one(conn).await.during(TABLE, "survey")?;
+    found.map(SurveyRecord::try_from).transpose()
+}
+
+/// The case's survey, if one was sent.
+pub async fn survey_of_case<C: ConnectionTrait>(conn: &C, case: CaseId) -> Result<Option<SurveyRecord>, StoreError> {
+    let found = survey::Entity::find()
+        .filter(survey::Column::CaseId.eq(case.as_uuid()))
+        .one(conn)
+        .await
+        .during(TABLE, "survey_of_case")?;
+    found.map(SurveyRecord::try_from).transpose()
+}
+
+/// Records the answer unless the survey was answered already or has expired; true when this
+/// call recorded it. One statement decides, so two submissions of one link record one answer.
+pub async fn answer_survey<C: ConnectionTrait>(
+    conn: &C,
+    id: SurveyId,
+    rating: Satisfaction,
+    comment: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let done = survey::Entity::update_many()
+        .col_expr(survey::Column::Rating, Expr::value(i32::from(rating.get())))
+        .col_expr(survey::Column::Comment, Expr::value(comment))
+        .col_expr(survey::Column::AnsweredAt, Expr::value(now))
+        .filter(survey::Column::Id.eq(id.as_uuid()))
+        .filter(survey::Column::AnsweredAt.is_null())
+        .filter(survey::Column::ExpiresAt.gt(now))
+        .exec(conn)
+        .await
+        .during(TABLE, "answer_survey")?;
+    Ok(done.rows_affected == 1)
+}
+
+/// Answers given in `[from, until)`: the satisfaction after repair of the period.
+pub async fn answered_between<C: ConnectionTrait>(
+    conn: &C,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Vec<SurveyRecord>, StoreError> {
+    let rows = survey::Entity::find()
+        .filter(survey::Column::AnsweredAt.gte(from))
+        .filter(survey::Column::AnsweredAt.lt(until))
+        .all(conn)
+        .await
+        .during(TABLE, "answered_between")?;
+    rows.into_iter().map(SurveyRecord::try_from).collect()
+}

@@ -1,0 +1,34 @@
+//! `mend outbox flush|list`, and the sender `mend serve` runs.
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use mend_core::EmailStatus;
+use mend_notify::{DeliveryCounts, OutboxSender, SmtpMailer};
+use mend_store::Store;
+
+use crate::settings::Settings;
+
+/// A sender named `worker` in claims (instances tell their claims apart by it).
+pub fn sender(settings: &Settings, store: &Store, worker: &str) -> Result<OutboxSender> {
+    let mailer = SmtpMailer::new(&settings.smtp)?;
+    Ok(OutboxSender::new(
+        store.clone(),
+        mailer,
+        settings.notify.clone(),
+        worker.to_owned(),
+        settings.smtp.timeout_seconds,
+    ))
+}
+
+/// Sends every email due at `now` once, as a cron-driven deployment does instead of
+/// `mend serve`'s sender.
+pub async fn flush(settings: &Settings, store: &Store, now: DateTime<Utc>) -> Result<DeliveryCounts> {
+    let worker = format!("cli-{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
+    Ok(sender(settings, store, &worker)?.flush(now).await?)
+}
+
+/// The outbox's emails (oldest first) as JSON Lines, without their bodies.
+pub async fn list(store: &Store, status: Option<EmailStatus>, limit: u64) -> Result<Vec<String>> {
+    let emails = mend_store::outbox::emails(store.connection(), status, limit).await?;
+    emails.iter().map(|e| Ok(serde_json::to_string(e)?)).collect()
+}

@@ -1,0 +1,468 @@
+//! Email that leaves the building, against a real SMTP server on loopback (aiosmtpd, started by
+//! the test): what arrives (recipients, subject, both parts, the chart), the survey link that
+//! works once, and delivery that survives a server that is down or answers 4xx — every email
+//! exactly once, whatever the number of senders. Time is always given with `--now`.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use mail_parser::{MessageParser, MimeHeaders};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::schedule::{at, schedule, task_outcome, tasks};
+use crate::support::{Mend, TestDb, both_databases, complaint, lines, repo_path};
+
+both_databases!(
+    reports_surveys_and_alerts_arrive_whole,
+    delivery_survives_a_server_that_is_down_or_busy,
+    a_sender_that_stops_mid_send_is_resent_once_under_the_same_message_id,
+);
+
+/// aiosmtpd on `127.0.0.1:{port}`, writing what it accepts to a directory of its own.
+struct SmtpSink {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+/// One message as the server received it.
+struct Received {
+    rcpt_tos: Vec<String>,
+    raw: Vec<u8>,
+}
+
+impl SmtpSink {
+    fn start(port: u16) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let python = if Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
+        let mut child = Command::new(python)
+            .arg(repo_path("tests/it/smtp_sink.py"))
+            .arg(port.to_string())
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start python3");
+        let mut ready = String::new();
+        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut ready).expect("sink output");
+        assert_eq!(ready.trim(), "ready", "the SMTP sink did not start (is python3-aiosmtpd installed?)");
+        Self { child, dir }
+    }
+
+    /// While on, the server answers DATA with `451`.
+    fn refuse(&self, on: bool) {
+        let flag = self.dir.path().join("refuse");
+        if on {
+            std::fs::write(flag, b"").expect("refuse flag");
+        } else {
+            std::fs::remove_file(flag).expect("refuse flag");
+        }
+    }
+
+    /// Every message accepted so far, in order of arrival.
+    fn messages(&self) -> Vec<Received> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
+            .expect("sink dir")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|file| {
+                let record: Value = serde_json::from_slice(&std::fs::read(file).expect("message")).expect("JSON");
+                let rcpt_tos = record["rcpt_tos"].as_array().unwrap().iter().map(|r| r.as_str().unwrap().to_owned());
+                let raw = base64_decode(record["data_base64"].as_str().unwrap());
+                Received { rcpt_tos: rcpt_tos.collect(), raw }
+            })
+            .collect()
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(text).expect("base64")
+}
+
+/// A port nothing listens on (until a sink is started on it).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port()
+}
+
+fn mend_sending_to(db: &TestDb, port: u16) -> Mend {
+    db.mend()
+        .env("MEND_SMTP__PORT", &port.to_string())
+        .env("MEND_SMTP__FROM", "repair@mend.example")
+        .env("MEND_NOTIFY__PUBLIC_URL", "https://mend.example")
+}
+
+fn flush(mend: &Mend, now: &str) -> Value {
+    mend.run(&["outbox", "flush", "--now", now], b"").json()
+}
+
+/// A flush that gave up on emails: it fails, and still prints its counts.
+fn failing_flush(mend: &Mend, now: &str) -> Value {
+    let out = mend.run(&["outbox", "flush", "--now", now], b"");
+    assert_ne!(out.status, 0, "a flush that gave up on emails fails");
+    serde_json::from_str(out.stdout.trim()).expect("the counts")
+}
+
+fn outbox(mend: &Mend, status: &str) -> Vec<Value> {
+    mend.run(&["outbox", "list", "--status", status], b"").json_lines()
+}
+
+/// The decoded text of every message, with its envelope recipients, sorted by recipient.
+fn parsed(messages: &[Received]) -> Vec<(String, mail_parser::Message<'_>)> {
+    let mut parsed: Vec<_> = messages
+        .iter()
+        .map(|m| {
+            assert_eq!(m.rcpt_tos.len(), 1, "one recipient per message");
+            (m.rcpt_tos[0].clone(), MessageParser::default().parse(&m.raw).expect("an RFC 5322 message"))
+        })
+        .collect();
+    parsed.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.subject().cmp(&b.1.subject())));
+    parsed
+}
+
+fn assert_distinct_message_ids(messages: &[Received]) {
+    let parsed = parsed(messages);
+    let mut ids: Vec<&str> = parsed.iter().map(|(_, m)| m.message_id().expect("a Message-ID")).collect();
+    assert!(ids.iter().all(|id| id.ends_with("@mend.example")), "{ids:?}");
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), messages.len(), "every message is delivered once");
+}
+
+/// A week of complaints, then the report's day: broadband outages jump from one in the week to
+/// twelve (a spike), billing disputes stay at their two a day (no spike).
+fn a_week_and_a_spike() -> Vec<Value> {
+    let mut records = Vec::new();
+    let mut phone = 0;
+    let mut add = |day: u32, text: &str, count: usize| {
+        for _ in 0..count {
+            phone += 1;
+            records.push(complaint(
+                "hotline",
+                &format!("h-{phone}"),
+                &format!("2026-11-{day:02}T09:{:02}:00+08:00", phone % 60),
+                json!({"phone": format!("1390000{phone:04}")}),
+                text,
+            ));
+        }
+    };
+    for day in 17..=23 {
+        add(day, "话费多扣了,账单不对", 2);
+    }
+    add(20, "宽带断网了", 1);
+    add(24, "宽带断网了", 12);
+    add(24, "话费多扣了,账单不对", 2);
+    records
+}
+
+async fn reports_surveys_and_alerts_arrive_whole(db: TestDb) {
+    let port = free_port();
+    let sink = SmtpSink::start(port);
+    let mend = mend_sending_to(&db, port).env("MEND_SCHEDULER__HOTSPOTS__RECIPIENTS", "[\"ops@example.com\"]");
+    let supervisor = mend.run(
+        &["user", "add", "--name", "zhao", "--role", "supervisor", "--team", "repair", "--email", "zhao@example.com"],
+        b"",
+    );
+    assert_eq!(supervisor.json()["email"], "zhao@example.com");
+    let admin = mend.add_user("root", "admin")["token"].as_str().unwrap().to_owned();
+    let agent = mend.add_user("li", "agent")["token"].as_str().unwrap().to_owned();
+
+    // A billing dispute of a customer with an address, who threatens a formal complaint:
+    // reached, resolved, closed.
+    let wang_contact = json!({"phone": "13800138041", "email": "wang@example.com", "name": "王女士"});
+    let mut records = a_week_and_a_spike();
+    let mut dispute =
+        complaint("hotline", "s-1", "2026-11-23T09:00:00+08:00", wang_contact.clone(), "话费多扣了,我要投诉");
+    dispute["formal_complaint"] = json!(true);
+    records.push(dispute);
+    mend.import_lines(&lines(&records));
+    schedule(&mend, "generate_callbacks", "2026-11-23T10:00:00+08:00");
+    let store = db.store().await;
+    let cases = mend.export_cases();
+    let wang = cases.iter().find(|c| c["complaints"][0]["source_id"] == "s-1").expect("wang's case");
+    let task = tasks(&mend).into_iter().find(|t| t["case_id"] == wang["case_id"]).expect("wang's task");
+    let id: mend_core::TaskId = task["task_id"].as_str().unwrap().parse().unwrap();
+    let reached = task_outcome(json!({"outcome": "reached", "resolved": true}));
+    mend_store::tasks::complete_task(store.connection(), id, &reached, at("2026-11-23T11:00:00+08:00")).await.unwrap();
+    let case_id = task["case_id"].as_str().unwrap().to_owned();
+    {
+        let server = mend.serve();
+        let close = server.request(reqwest::Method::POST, &format!("/api/v1/cases/{case_id}/close"), &agent);
+        let (status, closed) = crate::support::json_response(close.json(&json!({"reason": "退还多扣话费"}))).await;
+        assert_eq!(status, StatusCode::OK, "{closed}");
+    }
+
+    assert_eq!(schedule(&mend, "surveys", "2026-11-27T12:01:00+08:00")["counts"]["surveys_queued"], 1);
+    // She complains again: the case at risk reopens, and the supervisors hear of it.
+    // (Through the API: its clock, unlike `mend import`'s, is the test's.)
+    let again =
+        complaint("wechat", "s-2", "2026-11-30T11:20:00+08:00", wang_contact, "话费又多扣了,上次说退还的也没到账");
+    let (status, body) = mend.serve_at("2026-11-30T11:30:00+08:00").post_complaint(&agent, &again).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let reopened = mend.export_cases().into_iter().find(|c| c["case_id"] == json!(case_id)).unwrap();
+    assert_eq!(reopened["status"], "open", "{reopened}");
+    let report = schedule(&mend, "hotspot_report", "2026-11-25T00:30:00+08:00");
+    assert_eq!((&report["counts"]["spikes"], &report["counts"]["emails_queued"]), (&json!(1), &json!(2)), "{report}");
+    let sla = schedule(&mend, "sla_escalation", "2026-11-30T12:00:00+08:00");
+    assert!(sla["counts"]["escalated"].as_i64().unwrap() >= 1, "{sla}");
+
+    let sent = flush(&mend, "2026-11-30T12:01:00+08:00");
+    assert_eq!(sent, json!({"sent": 5, "retried": 0, "failed": 0}));
+    assert_eq!(flush(&mend, "2026-11-30T13:00:00+08:00"), json!({"sent": 0, "retried": 0, "failed": 0}));
+    let messages = sink.messages();
+    assert_eq!(messages.len(), 5);
+    assert_distinct_message_ids(&messages);
+    let parsed = parsed(&messages);
+    let to: Vec<(&str, &str)> = parsed.iter().map(|(to, m)| (to.as_str(), m.subject().unwrap_or(""))).collect();
+
+    // The morning report, to the configured reader and the team's supervisor alike.
+    let reports: Vec<&mail_parser::Message> = parsed
+        .iter()
+        .filter(|(_, m)| m.subject().is_some_and(|s| s.starts_with("高频问题日报")))
+        .map(|(_, m)| m)
+        .collect();
+    assert_eq!(reports.len(), 2, "{to:?}");
+    assert!(to.contains(&("ops@example.com", reports[0].subject().unwrap())), "{to:?}");
+    assert!(to.iter().any(|(address, subject)| *address == "zhao@example.com" && subject.starts_with("高频问题日报")));
+    let report = reports[0];
+    assert_eq!(report.subject(), Some("高频问题日报 2026-11-24:投诉 14 件,1 类问题突增"));
+    assert_eq!(report.from().and_then(|f| f.first()).and_then(|a| a.address()), Some("repair@mend.example"));
+    let text = report.body_text(0).expect("a plain-text part");
+    assert!(text.contains("宽带故障:12 件"), "{text}");
+    assert!(text.contains("突增问题"), "{text}");
+    assert!(text.contains("泊松分布"), "the report says which rule found the spike: {text}");
+    let html = report.body_html(0).expect("an HTML part");
+    assert!(html.contains("<img src=\"cid:chart\""), "{html}");
+    assert!(html.contains("<table"), "{html}");
+    let chart = report.parts.iter().find(|p| p.content_id() == Some("chart")).expect("the chart, inline");
+    let content_type = chart.content_type().expect("a content type");
+    assert_eq!((content_type.ctype(), content_type.subtype()), ("image", Some("png")));
+    assert!(chart.contents().starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG image");
+
+    let alert =
+        parsed.iter().find(|(_, m)| m.subject().is_some_and(|s| s.starts_with("【超时告警】"))).expect("{to:?}");
+    assert_eq!(alert.0, "zhao@example.com");
+    assert!(alert.1.body_text(0).unwrap().contains("尚无人认领"), "an alert names who holds each task");
+    let reopen =
+        parsed.iter().find(|(_, m)| m.subject().is_some_and(|s| s.starts_with("【重开告警】"))).expect("{to:?}");
+    assert_eq!(reopen.0, "zhao@example.com");
+    assert!(reopen.1.body_text(0).unwrap().contains(&format!("案件:{case_id}")), "{:?}", reopen.1.body_text(0));
+
+    // The survey: to the customer, with a link that works once.
+    let (address, survey) =
+        parsed.iter().find(|(_, m)| m.subject() == Some("您对这次问题处理满意吗?")).expect("a survey");
+    assert_eq!(address, "wang@example.com");
+    let text = survey.body_text(0).unwrap();
+    assert!(text.contains("王女士您好"), "{text}");
+    let link = text.split_whitespace().find(|w| w.starts_with("https://mend.example/survey/")).expect("a survey link");
+    // HTML escaping writes `/` as `&#x2f;`, which a browser reads back as `/`.
+    let html = survey.body_html(0).unwrap().replace("&#x2f;", "/");
+    assert!(html.contains(&format!("href=\"{link}\"")), "both parts carry the link: {html}");
+    let path = link.trim_start_matches("https://mend.example");
+
+    let server = mend.serve_at("2026-12-01T10:00:00+08:00");
+    let page = |response: reqwest::Response| async move {
+        let status = response.status();
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        (status, response.text().await.unwrap())
+    };
+    let (status, form) = page(server.client.get(server.url(path)).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{form}");
+    assert!(form.contains("name=\"rating\"") && form.contains("lang=\"zh-CN\"") && form.contains("viewport"));
+    let answer =
+        |fields: &'static [(&'static str, &'static str)]| server.client.post(server.url(path)).form(fields).send();
+    let (status, body) = page(answer(&[("rating", "9"), ("comment", "还行")]).await.unwrap()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.contains("请选择 1-5 星") && body.contains("还行"), "the page asks again and keeps the comment");
+    let (status, body) = page(answer(&[("rating", "5"), ("comment", "处理很快,谢谢")]).await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("感谢您的评价"), "{body}");
+    let (status, body) = page(answer(&[("rating", "1")]).await.unwrap()).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(body.contains("您已经评价过了"), "{body}");
+    let (status, _) = page(server.client.get(server.url(path)).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let forged = format!("{}x", path.trim_end_matches(|c: char| c.is_ascii_alphanumeric()));
+    for bad in [forged.as_str(), "/survey/abc", "/survey/..%2F..%2Fetc"] {
+        let (status, body) = page(server.client.get(server.url(bad)).send().await.unwrap()).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{bad}: {body}");
+        assert!(body.contains("链接无效"), "{body}");
+    }
+    let (status, case) = server.get_json(&format!("/api/v1/cases/{case_id}"), &agent).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!((&case["survey"]["rating"], &case["survey"]["comment"]), (&json!(5), &json!("处理很快,谢谢")), "{case}");
+
+    let (status, listed) = server.get_json("/api/v1/outbox?status=sent", &admin).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(listed["items"].as_array().unwrap().len(), 5);
+    assert_eq!(listed["counts"]["sent"], 5);
+    assert!(listed["items"][0].get("body").is_none(), "lists carry no bodies");
+    assert_eq!(server.get_json("/api/v1/outbox?status=lost", &admin).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(server.get_json("/api/v1/outbox", &agent).await.0, StatusCode::FORBIDDEN);
+    let (status, preview) = server.get_json("/api/v1/emails/hotspots/preview", &admin).await;
+    assert_eq!(status, StatusCode::OK, "{preview}");
+    assert!(preview["html"].as_str().unwrap().contains("src=\"data:image/png;base64,"), "{preview}");
+    for kind in ["survey", "unreachable", "sla_alert", "reopen_alert"] {
+        let (status, preview) = server.get_json(&format!("/api/v1/emails/{kind}/preview"), &admin).await;
+        assert_eq!(status, StatusCode::OK, "{kind}: {preview}");
+        assert!(!preview["subject"].as_str().unwrap().is_empty() && !preview["text"].as_str().unwrap().is_empty());
+    }
+    assert_eq!(server.get_json("/api/v1/emails/spam/preview", &admin).await.0, StatusCode::NOT_FOUND);
+    drop(server);
+
+    // Past its fortnight the link has expired, answered or not.
+    let later = mend.serve_at("2026-12-20T10:00:00+08:00");
+    let (status, body) = page(later.client.get(later.url(path)).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::GONE, "{body}");
+    assert!(body.contains("评价链接已过期"), "{body}");
+    db.assert_consistent().await;
+}
+
+async fn delivery_survives_a_server_that_is_down_or_busy(db: TestDb) {
+    let port = free_port();
+    let readers = "[\"a@example.com\", \"b@example.com\", \"c@example.com\"]";
+    let mend = mend_sending_to(&db, port)
+        .env("MEND_SCHEDULER__HOTSPOTS__RECIPIENTS", readers)
+        .env("MEND_NOTIFY__MAX_ATTEMPTS", "3")
+        .env("MEND_NOTIFY__BATCH_SIZE", "1");
+    mend.import_lines(&lines(&a_week_and_a_spike()));
+    let zero = json!({"sent": 0, "retried": 0, "failed": 0});
+
+    // The server is down while the report is written: every attempt fails, none is lost.
+    assert_eq!(schedule(&mend, "hotspot_report", "2026-11-25T00:30:00+08:00")["counts"]["emails_queued"], 3);
+    assert_eq!(flush(&mend, "2026-11-25T00:31:00+08:00"), json!({"sent": 0, "retried": 3, "failed": 0}));
+    let queued = outbox(&mend, "queued");
+    assert_eq!(queued.len(), 3);
+    assert!(queued.iter().all(|e| e["attempts"] == 1 && e["last_error"].as_str().is_some()), "{queued:?}");
+    assert_eq!(flush(&mend, "2026-11-25T00:31:30+08:00"), zero, "nothing is tried again before its backoff");
+
+    // It comes up; two senders flush at once: each email goes out once.
+    let sink = SmtpSink::start(port);
+    let senders: Vec<_> = (0..2)
+        .map(|_| {
+            let run = mend.clone();
+            std::thread::spawn(move || run.run(&["outbox", "flush", "--now", "2026-11-25T00:33:00+08:00"], b"").json())
+        })
+        .collect();
+    let counts: Vec<Value> = senders.into_iter().map(|s| s.join().expect("a sender")).collect();
+    assert_eq!(counts.iter().map(|c| c["sent"].as_i64().unwrap()).sum::<i64>(), 3, "{counts:?}");
+    assert_eq!(flush(&mend, "2026-11-25T02:00:00+08:00"), zero);
+    let messages = sink.messages();
+    assert_eq!(messages.len(), 3);
+    assert_distinct_message_ids(&messages);
+    let mut recipients: Vec<&str> = messages.iter().map(|m| m.rcpt_tos[0].as_str()).collect();
+    recipients.sort();
+    assert_eq!(recipients, ["a@example.com", "b@example.com", "c@example.com"]);
+
+    // Busy (451) for a while: retried, then delivered.
+    sink.refuse(true);
+    assert_eq!(schedule(&mend, "hotspot_report", "2026-11-26T00:30:00+08:00")["counts"]["emails_queued"], 3);
+    assert_eq!(flush(&mend, "2026-11-26T00:31:00+08:00"), json!({"sent": 0, "retried": 3, "failed": 0}));
+    let busy = outbox(&mend, "queued");
+    assert!(busy.iter().all(|e| e["last_error"].as_str().unwrap().contains("451")), "{busy:?}");
+    sink.refuse(false);
+    assert_eq!(flush(&mend, "2026-11-26T00:33:00+08:00"), json!({"sent": 3, "retried": 0, "failed": 0}));
+    assert_eq!(sink.messages().len(), 6);
+    assert_distinct_message_ids(&sink.messages());
+
+    // Busy for good: given up after `max_attempts`, with the reason kept.
+    sink.refuse(true);
+    schedule(&mend, "hotspot_report", "2026-11-27T00:30:00+08:00");
+    assert_eq!(flush(&mend, "2026-11-27T00:31:00+08:00")["retried"], 3);
+    assert_eq!(flush(&mend, "2026-11-27T00:33:00+08:00")["retried"], 3);
+    assert_eq!(failing_flush(&mend, "2026-11-27T00:40:00+08:00"), json!({"sent": 0, "retried": 0, "failed": 3}));
+    let failed = outbox(&mend, "failed");
+    assert_eq!(failed.len(), 3);
+    assert!(
+        failed.iter().all(|e| e["last_error"].as_str().unwrap().contains("gave up after 3 attempts")),
+        "{failed:?}"
+    );
+    sink.refuse(false);
+
+    // `mend serve` sends on its own and counts what it sent in /metrics.
+    schedule(&mend, "hotspot_report", "2026-11-28T00:30:00+08:00");
+    let server = mend.clone().env("MEND_NOTIFY__SENDER", "true").serve_at("2026-11-28T00:31:00+08:00");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let metrics = loop {
+        let text = server.client.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        if text.contains("mend_emails_total{outcome=\"sent\"} 3") || std::time::Instant::now() > deadline {
+            break text;
+        }
+        // Waits for the sender's next pass; the deadline bounds the wait, not the behaviour.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(metrics.contains("mend_emails_total{outcome=\"sent\"} 3"), "{metrics}");
+    assert!(metrics.contains("mend_emails_total{outcome=\"failed\"} 0"), "{metrics}");
+    assert_eq!(sink.messages().len(), 9);
+    assert_distinct_message_ids(&sink.messages());
+    assert_eq!(outbox(&mend, "queued").len(), 0);
+}
+
+/// A sender that crashed between the server's "250" and marking its row leaves the row
+/// `sending`; once its lease lapses another sender sends it again under the same Message-ID (so
+/// the recipient's client can tell), and a row that went unconfirmed twice is given up rather
+/// than sent a third time.
+async fn a_sender_that_stops_mid_send_is_resent_once_under_the_same_message_id(db: TestDb) {
+    use mend_store::outbox::{EmailClaim, NewEmail};
+    let port = free_port();
+    let sink = SmtpSink::start(port);
+    let mend = mend_sending_to(&db, port);
+    assert_eq!(mend.run(&["migrate"], b"").status, 0);
+    let store = db.store().await;
+    let now = at("2026-11-25T08:00:00+08:00");
+    for to in ["twice@example.com", "once@example.com"] {
+        let email = NewEmail {
+            kind: mend_core::EmailKind::Hotspots,
+            dedupe_key: format!("crash:{to}"),
+            case_id: None,
+            to_address: to.to_owned(),
+            subject: "高频问题日报".to_owned(),
+            body: "正文".to_owned(),
+            html_body: None,
+            inline_parts: Vec::new(),
+        };
+        assert!(mend_store::outbox::queue_email(store.connection(), email, now).await.unwrap());
+    }
+    let crash = |worker: &'static str, at: chrono::DateTime<chrono::Utc>, limit: u64| {
+        let store = store.clone();
+        async move {
+            let tx = store.begin_write().await.unwrap();
+            let claim = EmailClaim { worker, now: at, lease_until: at + chrono::Duration::minutes(5), limit };
+            let claimed = mend_store::outbox::claim_due_emails(&tx, claim).await.unwrap();
+            mend_store::commit(tx).await.unwrap();
+            claimed
+        }
+    };
+    // Both rows taken by a sender that then dies; "twice" (the older) is taken and lost again.
+    assert_eq!(crash("dies-1", now, 10).await.len(), 2);
+    assert_eq!(flush(&mend, "2026-11-25T08:04:00+08:00"), json!({"sent": 0, "retried": 0, "failed": 0}), "leased");
+    let retaken = crash("dies-2", now + chrono::Duration::minutes(6), 1).await;
+    assert_eq!(retaken.len(), 1);
+    assert_eq!((retaken[0].to_address.as_str(), retaken[0].unconfirmed_sends), ("twice@example.com", 1));
+
+    assert_eq!(failing_flush(&mend, "2026-11-25T08:20:00+08:00"), json!({"sent": 1, "retried": 0, "failed": 1}));
+    let once = mend_store::outbox::emails(store.connection(), Some(mend_core::EmailStatus::Sent), 10).await.unwrap();
+    let once = once[0].email_id;
+    let messages = sink.messages();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].rcpt_tos, ["once@example.com"]);
+    let parsed = MessageParser::default().parse(&messages[0].raw).unwrap();
+    assert_eq!(parsed.message_id(), Some(format!("{once}@mend.example").as_str()), "the row's own Message-ID");
+    let failed = outbox(&mend, "failed");
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["to_address"], "twice@example.com");
+    assert!(failed[0]["last_error"].as_str().unwrap().contains("never confirmed"), "{}", failed[0]);
+}
