@@ -141,7 +141,7 @@ impl Settings {
         }
         self.scheduler.validate()?;
         self.notify.validate()?;
-        mend_notify::parse_address(&self.smtp.from).context("smtp.from")?;
+        mend_notify::parse_mailbox(&self.smtp.from).context("smtp.from")?;
         if !(30..=86_400).contains(&self.desk.lease_seconds) {
             anyhow::bail!("desk.lease_seconds must be between 30 and 86400, not {}", self.desk.lease_seconds);
         }

@@ -101,7 +101,7 @@ fn free_port() -> u16 {
 fn mend_sending_to(db: &TestDb, port: u16) -> Mend {
     db.mend()
         .env("MEND_SMTP__PORT", &port.to_string())
-        .env("MEND_SMTP__FROM", "repair@mend.example")
+        .env("MEND_SMTP__FROM", "客户满意度修复团队 <repair@mend.example>")
         .env("MEND_NOTIFY__PUBLIC_URL", "https://mend.example")
 }
 
@@ -239,7 +239,9 @@ async fn reports_surveys_and_alerts_arrive_whole(db: TestDb) {
     assert!(to.iter().any(|(address, subject)| *address == "zhao@example.com" && subject.starts_with("高频问题日报")));
     let report = reports[0];
     assert_eq!(report.subject(), Some("高频问题日报 2026-11-24:投诉 14 件,1 类问题突增"));
-    assert_eq!(report.from().and_then(|f| f.first()).and_then(|a| a.address()), Some("repair@mend.example"));
+    assert_eq!(report.header_raw("Auto-Submitted").map(str::trim), Some("auto-generated"));
+    let from = report.from().and_then(|f| f.first()).expect("a sender");
+    assert_eq!((from.name(), from.address()), (Some("客户满意度修复团队"), Some("repair@mend.example")));
     let text = report.body_text(0).expect("a plain-text part");
     assert!(text.contains("宽带故障:12 件"), "{text}");
     assert!(text.contains("突增问题"), "{text}");

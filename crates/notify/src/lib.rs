@@ -50,3 +50,8 @@ impl Mailroom {
 pub fn parse_address(address: &str) -> Result<lettre::Address, NotifyError> {
     address.parse().map_err(|e| NotifyError::Address { address: address.to_owned(), message: format!("{e}") })
 }
+
+/// Reads the sender, `mend@example.com` or `客户满意度修复团队 <mend@example.com>`.
+pub fn parse_mailbox(mailbox: &str) -> Result<lettre::message::Mailbox, NotifyError> {
+    mailbox.parse().map_err(|e| NotifyError::Address { address: mailbox.to_owned(), message: format!("{e}") })
+}

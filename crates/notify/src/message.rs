@@ -5,7 +5,7 @@
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use lettre::Message;
-use lettre::message::header::ContentType;
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use mend_store::outbox::OutboxEmail;
 
@@ -24,7 +24,9 @@ pub fn build_message(email: &OutboxEmail, from: &Mailbox, now: DateTime<Utc>) ->
         .to(Mailbox::new(None, to))
         .subject(email.subject.as_str())
         .message_id(Some(message_id(email, from)))
-        .date(now.into());
+        .date(now.into())
+        // RFC 3834: an out-of-office reply to a report or a survey would go nowhere useful.
+        .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("Auto-Submitted"), "auto-generated".into()));
     let text = SinglePart::plain(email.body.clone());
     let message = match &email.html_body {
         None => builder.singlepart(text),

@@ -16,7 +16,8 @@ pub struct SmtpSettings {
     pub username: String,
     #[serde(default)]
     pub password: String,
-    /// The sender's address; its domain also names the Message-IDs mend makes.
+    /// The sender, `mend@example.com` or `名字 <mend@example.com>`; its domain also names the
+    /// Message-IDs mend makes.
     pub from: String,
     /// How long one conversation with the server may take before it counts as failed.
     #[serde(default = "default_timeout_seconds")]

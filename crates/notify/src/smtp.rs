@@ -5,7 +5,7 @@ use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use crate::{NotifyError, SmtpSettings, SmtpTls, parse_address};
+use crate::{NotifyError, SmtpSettings, SmtpTls, parse_mailbox};
 
 pub struct SmtpMailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
@@ -23,7 +23,7 @@ pub enum SendFailure {
 
 impl SmtpMailer {
     pub fn new(settings: &SmtpSettings) -> Result<Self, NotifyError> {
-        let from = Mailbox::new(None, parse_address(&settings.from)?);
+        let from = parse_mailbox(&settings.from)?;
         let smtp_error = |e: lettre::transport::smtp::Error| NotifyError::Smtp(format!("{}: {e}", settings.host));
         let builder = match settings.tls {
             SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&settings.host),
