@@ -18,6 +18,7 @@ both_databases!(
     reports_surveys_and_alerts_arrive_whole,
     delivery_survives_a_server_that_is_down_or_busy,
     a_sender_that_stops_mid_send_is_resent_once_under_the_same_message_id,
+    a_refused_login_is_retried_not_the_end_of_the_outbox,
 );
 
 /// aiosmtpd on `127.0.0.1:{port}`, writing what it accepts to a directory of its own.
@@ -34,12 +35,18 @@ struct Received {
 
 impl SmtpSink {
     fn start(port: u16) -> Self {
+        Self::start_requiring(port, None)
+    }
+
+    /// A server that takes mail only after `user:password` logs in.
+    fn start_requiring(port: u16, login: Option<&str>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let python = if Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
         let mut child = Command::new(python)
             .arg(repo_path("tests/it/smtp_sink.py"))
             .arg(port.to_string())
             .arg(dir.path())
+            .args(login)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -467,4 +474,23 @@ async fn a_sender_that_stops_mid_send_is_resent_once_under_the_same_message_id(d
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0]["to_address"], "twice@example.com");
     assert!(failed[0]["last_error"].as_str().unwrap().contains("never confirmed"), "{}", failed[0]);
+}
+
+/// A server that refuses mend's login (535) refuses the session, not the emails: they wait
+/// for the password to be fixed instead of being given up.
+async fn a_refused_login_is_retried_not_the_end_of_the_outbox(db: TestDb) {
+    let port = free_port();
+    let sink = SmtpSink::start_requiring(port, Some("mend:s3cret"));
+    let mend = mend_sending_to(&db, port).env("MEND_SCHEDULER__HOTSPOTS__RECIPIENTS", "[\"ops@example.com\"]");
+    schedule(&mend, "hotspot_report", "2026-11-25T00:30:00+08:00");
+    let anonymous = flush(&mend, "2026-11-25T00:31:00+08:00");
+    assert_eq!(anonymous, json!({"sent": 0, "retried": 1, "failed": 0}), "530: authentication required");
+    let wrong = mend.clone().env("MEND_SMTP__USERNAME", "mend").env("MEND_SMTP__PASSWORD", "s3cert");
+    assert_eq!(flush(&wrong, "2026-11-25T00:33:00+08:00"), json!({"sent": 0, "retried": 1, "failed": 0}));
+    let waiting = outbox(&mend, "queued");
+    assert!(waiting[0]["last_error"].as_str().unwrap().contains("535"), "{waiting:?}");
+    assert!(sink.messages().is_empty());
+    let fixed = mend.env("MEND_SMTP__USERNAME", "mend").env("MEND_SMTP__PASSWORD", "s3cret");
+    assert_eq!(flush(&fixed, "2026-11-25T00:40:00+08:00"), json!({"sent": 1, "retried": 0, "failed": 0}));
+    assert_eq!(sink.messages().len(), 1);
 }

@@ -1,9 +1,10 @@
 """A real SMTP server for the email tests (aiosmtpd, from Debian's python3-aiosmtpd).
 
-Usage: smtp_sink.py PORT DIR. Listens on 127.0.0.1:PORT and writes each message it accepts to
+Usage: smtp_sink.py PORT DIR [USER:PASSWORD]. Listens on 127.0.0.1:PORT and writes each message it accepts to
 DIR/NNNNN.json as {"mail_from", "rcpt_tos", "data_base64"} (written whole, then renamed, so a
 reader never sees half a file). While DIR/refuse exists it answers DATA with 451, as a server
-that is busy or greylisting does. Prints "ready" once it listens; runs until killed.
+that is busy or greylisting does. With USER:PASSWORD it requires that login (AUTH PLAIN or
+LOGIN, without TLS). Prints "ready" once it listens; runs until killed.
 """
 
 import base64
@@ -12,8 +13,10 @@ import json
 import os
 import sys
 import threading
+import warnings
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 class Sink:
@@ -37,9 +40,23 @@ class Sink:
         return "250 2.0.0 Message accepted"
 
 
+def login_checker(user, password):
+    def check(server, session, envelope, mechanism, auth_data):
+        ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (user, password)
+        return AuthResult(success=ok, handled=False)
+
+    return check
+
+
 def main():
+    # Login without TLS is what this fixture is for; aiosmtpd's warnings about it are noise.
+    warnings.simplefilter("ignore")
     port, directory = int(sys.argv[1]), sys.argv[2]
-    controller = Controller(Sink(directory), hostname="127.0.0.1", port=port)
+    auth = {}
+    if len(sys.argv) > 3:
+        user, password = sys.argv[3].encode().split(b":", 1)
+        auth = {"authenticator": login_checker(user, password), "auth_required": True, "auth_require_tls": False}
+    controller = Controller(Sink(directory), hostname="127.0.0.1", port=port, **auth)
     controller.start()
     print("ready", flush=True)
     threading.Event().wait()

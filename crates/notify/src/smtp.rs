@@ -15,9 +15,12 @@ pub struct SmtpMailer {
 /// Why a send did not go through.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendFailure {
-    /// No connection, a timeout, or a 4xx answer: the same email may go through later.
+    /// No connection, a timeout, a 4xx answer, or a refusal of mend's session (a login the
+    /// server rejects): the same email may go through later, once the server or the
+    /// configuration is fixed.
     Transient(String),
-    /// A 5xx answer: the server refused this email and will refuse it again.
+    /// A 5xx answer about the email (its recipient, its content): the server will refuse it
+    /// again.
     Permanent(String),
 }
 
@@ -47,10 +50,18 @@ impl SmtpMailer {
     pub async fn send(&self, message: Message) -> Result<(), SendFailure> {
         match self.transport.send(message).await {
             Ok(_) => Ok(()),
-            Err(e) if e.is_permanent() => Err(SendFailure::Permanent(describe(&e))),
+            Err(e) if e.is_permanent() && !refuses_the_session(&e) => Err(SendFailure::Permanent(describe(&e))),
             Err(e) => Err(SendFailure::Transient(describe(&e))),
         }
     }
+}
+
+/// 52x (no mail service here) and 53x (authentication required, credentials refused) refuse
+/// mend's session, not this email: giving the email up would lose every email in the outbox to
+/// a wrong password, so they are retried until someone fixes `[smtp]`.
+fn refuses_the_session(error: &lettre::transport::smtp::Error) -> bool {
+    use lettre::transport::smtp::response::Category;
+    matches!(error.status().map(|code| code.category), Some(Category::Connections | Category::Unspecified3))
 }
 
 /// The error with its causes, which carry the server's words.
