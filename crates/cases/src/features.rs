@@ -205,6 +205,16 @@ impl Signature {
         Signature::pack(sum.into_iter())
     }
 
+    /// With the weights a case stores (hundredths, see [`CaseTerms`]): a case decided on in
+    /// memory must weigh what the same case read back from the database weighs, or where a
+    /// batch ends would change what joins it.
+    pub fn as_stored(mut self) -> Signature {
+        for slot in &mut self.slots {
+            slot.weight = (slot.weight * 100.0).round() / 100.0;
+        }
+        self
+    }
+
     /// As a case keeps it (see [`CaseTerms`]).
     pub fn to_case_terms(&self) -> CaseTerms {
         CaseTerms::from_terms(self.terms())
@@ -358,6 +368,7 @@ mod tests {
         let strongest = case.strongest()[0].0;
         assert!(strongest == "#断网" || strongest == "#光猫", "keywords weigh most, not {strongest}");
         let decoded = Signature::from_case_terms(&case.to_case_terms());
+        assert_eq!(decoded.terms().collect::<Vec<_>>(), case.clone().as_stored().terms().collect::<Vec<_>>());
         assert_eq!(
             decoded.terms().map(|(t, _)| t).collect::<Vec<_>>(),
             case.terms().map(|(t, _)| t).collect::<Vec<_>>()

@@ -395,7 +395,7 @@ impl Intake {
                 if m.category != CategoryMatch::Same && category != OTHER && !k.extra_categories.contains(category) {
                     k.extra_categories.push(category.clone());
                 }
-                case.terms = case.terms.absorb(&terms, CASE_TERMS);
+                case.terms = case.terms.absorb(&terms, CASE_TERMS).as_stored();
                 let decision = if m.reopens { "reopened" } else { "joined" };
                 (case_id, GroupingReason::new(decision, Some(&m), Some(hours), shared))
             }
@@ -403,7 +403,7 @@ impl Intake {
                 let case = new_case(customer_id, &classification, c, now);
                 let id = case.id;
                 working.add_case(case);
-                working.cases.get_mut(&id).expect("just added").terms = terms;
+                working.cases.get_mut(&id).expect("just added").terms = terms.as_stored();
                 batch.opened.insert(id);
                 (id, GroupingReason::new("opened", None, None, Vec::new()))
             }
@@ -528,11 +528,23 @@ impl Intake {
         }
         working.by_customer.entry(survivor).or_default().extend(moved.iter().copied());
 
+        // In id order, each to the most similar of the survivor's cases that is the same problem
+        // (the older on a tie): the order cases were loaded in, which depends on where batches
+        // end, must not decide which case a moved one joins.
+        let mut moved = moved;
+        moved.sort_unstable();
         for from in moved {
-            let into = kept.iter().copied().find(|k| {
-                let (a, b) = (&working.cases[k], &working.cases[&from]);
-                grouping::same_problem(&a.record, &a.terms, &b.record, &b.terms, &self.policy)
-            });
+            let b = &working.cases[&from];
+            let into = kept
+                .iter()
+                .copied()
+                .filter(|k| {
+                    let a = &working.cases[k];
+                    grouping::same_problem(&a.record, &a.terms, &b.record, &b.terms, &self.policy)
+                })
+                .map(|k| (k, working.cases[&k].terms.similarity(&b.terms)))
+                .max_by(|(x, sx), (y, sy)| sx.total_cmp(sy).then(y.cmp(x)))
+                .map(|(k, _)| k);
             if let Some(into) = into {
                 let (older, newer) = if into < from { (into, from) } else { (from, into) };
                 merge_cases(working, older, newer, Some(merge_id), now);
@@ -575,7 +587,7 @@ pub(crate) fn merge_cases(
             k.extra_categories.push(category.clone());
         }
     }
-    into.terms = into.terms.absorb(&from.terms, CASE_TERMS);
+    into.terms = into.terms.absorb(&from.terms, CASE_TERMS).as_stored();
     let gone = &mut working.cases.get_mut(&newer).expect("merged cases are in the working set").record;
     gone.status = CaseStatus::Merged;
     gone.merged_into = Some(older);
