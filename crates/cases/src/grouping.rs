@@ -266,6 +266,23 @@ mod tests {
     }
 
     #[test]
+    fn a_detailed_complaint_joins_on_what_it_says_not_on_its_category() {
+        let k = case("billing_dispute", at(1, 9), at(1, 9));
+        let order = "用户来电反映本月话费账单多扣了三十元流量费,用户称没有使用这么多流量,要求核实并退还多扣的费用";
+        let other = "用户来电反映上月办理的套餐合约优惠没有到账,营业厅承诺每月返还二十元话费,现在一直没有返还";
+        let signature = featurizer().signature(other);
+        assert!(signature.content_terms() >= DETAILED_TERMS, "{}", signature.content_terms());
+        assert!(fits(&k, order, "billing_dispute", other, at(2, 9)).is_none(), "another problem in one category");
+        let retold = "话费账单多扣了三十元流量费,没有使用这么多流量,要求退还多扣的费用";
+        assert_eq!(
+            fits(&k, order, "billing_dispute", retold, at(2, 9)).map(|m| m.category),
+            Some(CategoryMatch::Same),
+            "the same order retold"
+        );
+        assert!(fits(&k, order, "billing_dispute", "扣费还没退", at(2, 9)).is_some(), "a short follow-up");
+    }
+
+    #[test]
     fn a_vague_follow_up_joins_an_open_case_but_does_not_reopen_a_closed_one() {
         let mut k = case("broadband_outage", at(1, 9), at(2, 9));
         assert_eq!(
