@@ -310,13 +310,7 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
             open_store(&settings).await?;
             eprintln!("Database is up to date.");
         }
-        Command::Serve { now } => {
-            let clock: Arc<dyn Clock> = match now {
-                Some(at) => Arc::new(FixedClock(at.to_utc())),
-                None => Arc::new(SystemClock),
-            };
-            serve(&settings, clock).await?
-        }
+        Command::Serve { now } => serve(&settings, clock_at(now)).await?,
         Command::Import { channel, input } => {
             let store = open_store(&settings).await?;
             let intake = settings.intake()?;
@@ -403,7 +397,7 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
         }
         Command::Outbox { command: OutboxCommand::Flush { now } } => {
             let store = open_store(&settings).await?;
-            let counts = outbox::flush(&settings, &store, at_or_now(now)).await?;
+            let counts = outbox::flush(&settings, &store, clock_at(now).as_ref()).await?;
             println!("{}", serde_json::to_string(&counts)?);
             anyhow::ensure!(
                 counts.failed == 0,
@@ -428,6 +422,14 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A clock standing still at a command's `--now`, else the system's.
+fn clock_at(now: Option<chrono::DateTime<chrono::FixedOffset>>) -> Arc<dyn Clock> {
+    match now {
+        Some(at) => Arc::new(FixedClock(at.to_utc())),
+        None => Arc::new(SystemClock),
+    }
 }
 
 /// The `--now` of a command, else the system's clock.

@@ -1,8 +1,7 @@
 //! `mend outbox flush|list`, and the sender `mend serve` runs.
 
 use anyhow::Result;
-use chrono::{DateTime, Utc};
-use mend_core::EmailStatus;
+use mend_core::{Clock, EmailStatus};
 use mend_notify::{DeliveryCounts, OutboxSender, SmtpMailer};
 use mend_store::Store;
 
@@ -11,20 +10,14 @@ use crate::settings::Settings;
 /// A sender named `worker` in claims (instances tell their claims apart by it).
 pub fn sender(settings: &Settings, store: &Store, worker: &str) -> Result<OutboxSender> {
     let mailer = SmtpMailer::new(&settings.smtp)?;
-    Ok(OutboxSender::new(
-        store.clone(),
-        mailer,
-        settings.notify.clone(),
-        worker.to_owned(),
-        settings.smtp.timeout_seconds,
-    ))
+    Ok(OutboxSender::new(store.clone(), mailer, settings.notify.clone(), worker.to_owned()))
 }
 
-/// Sends every email due at `now` once, as a cron-driven deployment does instead of
+/// Sends every email due by `clock` once, as a cron-driven deployment does instead of
 /// `mend serve`'s sender.
-pub async fn flush(settings: &Settings, store: &Store, now: DateTime<Utc>) -> Result<DeliveryCounts> {
+pub async fn flush(settings: &Settings, store: &Store, clock: &dyn Clock) -> Result<DeliveryCounts> {
     let worker = format!("cli-{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
-    Ok(sender(settings, store, &worker)?.flush(now).await?)
+    Ok(sender(settings, store, &worker)?.flush(clock).await?)
 }
 
 /// The outbox's emails (oldest first) as JSON Lines, without their bodies.

@@ -262,14 +262,14 @@ impl Mend {
     /// the test turns `MEND_NOTIFY__SENDER` on (and points `MEND_SMTP__*` at a server of its own).
     pub fn serve_at(&self, now: &str) -> Server {
         let mut command = self.command(&["serve", "--now", now]);
-        for (key, value) in [("MEND_SCHEDULER__CRON", "false"), ("MEND_NOTIFY__SENDER", "false")] {
+        let defaults = [("MEND_SCHEDULER__CRON", "false"), ("MEND_NOTIFY__SENDER", "false"), ("MEND_LOG", "warn")];
+        for (key, value) in defaults {
             if !self.env.iter().any(|(k, _)| k == key) {
                 command.env(key, value);
             }
         }
         let mut child = command
             .env("MEND_HTTP__BIND", "127.0.0.1:0")
-            .env("MEND_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -277,16 +277,25 @@ impl Mend {
             .expect("spawn mend serve");
         let stderr = child.stderr.take().expect("stderr");
         let mut lines = BufReader::new(stderr).lines();
+        // What it logs before it listens (work started at start-up) is kept for `wait_for_log`.
+        let mut early = Vec::new();
         let base_url = loop {
             let line =
                 lines.next().unwrap_or_else(|| panic!("mend serve exited: {:?}", child.wait())).expect("stderr line");
             if let Some(url) = line.strip_prefix("mend is listening on ") {
                 break url.trim().to_owned();
             }
+            early.push(line);
         };
-        // Keep draining stderr so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Server { child, base_url, client: reqwest::Client::new() }
+        // Keep draining stderr so the server never blocks on a full pipe; the lines go to
+        // whoever waits for one (`Server::wait_for_log`), or nowhere.
+        let (log, logged) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                log.send(line).ok();
+            }
+        });
+        Server { child, base_url, client: reqwest::Client::new(), early, logged }
     }
 }
 
@@ -294,9 +303,28 @@ pub struct Server {
     child: Child,
     pub base_url: String,
     pub client: reqwest::Client,
+    early: Vec<String>,
+    logged: std::sync::mpsc::Receiver<String>,
 }
 
 impl Server {
+    /// Waits for the server to log a line containing `needle` (at the level `MEND_LOG` lets
+    /// through) and returns it: how a test learns that background work has happened.
+    pub fn wait_for_log(&self, needle: &str) -> String {
+        if let Some(line) = self.early.iter().find(|l| l.contains(needle)) {
+            return line.clone();
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.logged.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("mend serve logged no `{needle}` ({e})"),
+            }
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
     }

@@ -17,7 +17,6 @@ mod templates;
 
 pub use chart::{BarGroup, bar_chart_png};
 pub use error::NotifyError;
-pub use message::build_message;
 pub use preview::{EmailPreview, preview};
 pub use sender::{DeliveryCounts, FlushObserver, OutboxSender};
 pub use settings::{NotifySettings, SmtpSettings, SmtpTls};

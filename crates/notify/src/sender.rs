@@ -6,11 +6,12 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use mend_core::Clock;
 use mend_store::Store;
 use mend_store::outbox::{self, AttemptResult, EmailClaim, OutboxEmail};
 use serde::Serialize;
+use tracing::Instrument;
 
 use crate::message::{build_message, message_id};
 use crate::{NotifyError, NotifySettings, SendFailure, SmtpMailer};
@@ -47,24 +48,20 @@ pub struct OutboxSender {
 }
 
 impl OutboxSender {
-    pub fn new(
-        store: Store,
-        mailer: SmtpMailer,
-        settings: NotifySettings,
-        worker: String,
-        smtp_timeout_seconds: u64,
-    ) -> Self {
-        let per_email = i64::try_from(smtp_timeout_seconds).unwrap_or(i64::MAX / 2).saturating_add(5);
+    pub fn new(store: Store, mailer: SmtpMailer, settings: NotifySettings, worker: String) -> Self {
+        let per_email = i64::try_from(mailer.timeout().as_secs()).unwrap_or(i64::MAX / 2).saturating_add(5);
         let batch = i64::try_from(settings.batch_size.max(1)).unwrap_or(1);
         let lease = Duration::seconds(per_email.saturating_mul(batch).saturating_add(60));
         Self { store, mailer, settings, worker, lease }
     }
 
-    /// Sends every email due at `now`, batch after batch, until none is left; each is tried
-    /// once per flush.
-    pub async fn flush(&self, now: DateTime<Utc>) -> Result<DeliveryCounts, NotifyError> {
+    /// Sends every email due by `clock`, batch after batch, until none is left; each is tried
+    /// once per flush. Every batch reads the clock again, so its lease runs from when it was
+    /// taken, however long the batches before it took.
+    pub async fn flush(&self, clock: &dyn Clock) -> Result<DeliveryCounts, NotifyError> {
         let mut counts = DeliveryCounts::default();
         loop {
+            let now = clock.now();
             let claim = EmailClaim {
                 worker: &self.worker,
                 now,
@@ -78,15 +75,13 @@ impl OutboxSender {
                 return Ok(counts);
             }
             for email in batch {
-                counts.add(self.deliver(&email, now).await?);
+                let span = tracing::info_span!("email", email_id = %email.email_id, kind = %email.kind, case_id = ?email.case_id);
+                counts.add(self.deliver(&email, clock).instrument(span).await?);
             }
         }
     }
 
-    async fn deliver(&self, email: &OutboxEmail, now: DateTime<Utc>) -> Result<DeliveryCounts, NotifyError> {
-        let span =
-            tracing::info_span!("email", email_id = %email.email_id, kind = %email.kind, case_id = ?email.case_id);
-        let _entered = span.enter();
+    async fn deliver(&self, email: &OutboxEmail, clock: &dyn Clock) -> Result<DeliveryCounts, NotifyError> {
         let result = if email.unconfirmed_sends > 1 {
             AttemptResult::Failed {
                 error: format!(
@@ -96,7 +91,7 @@ impl OutboxSender {
                 ),
             }
         } else {
-            self.attempt(email, now).await
+            self.attempt(email, clock).await
         };
         let counts = match &result {
             AttemptResult::Sent { .. } => DeliveryCounts { sent: 1, ..DeliveryCounts::default() },
@@ -109,14 +104,14 @@ impl OutboxSender {
                 DeliveryCounts { failed: 1, ..DeliveryCounts::default() }
             }
         };
-        if !outbox::finish_attempt(self.store.connection(), email.email_id, &self.worker, result, now).await? {
+        if !outbox::finish_attempt(self.store.connection(), email.email_id, &self.worker, result, clock.now()).await? {
             tracing::warn!("the claim on the email lapsed before its attempt was recorded");
         }
         Ok(counts)
     }
 
-    async fn attempt(&self, email: &OutboxEmail, now: DateTime<Utc>) -> AttemptResult {
-        let message = match build_message(email, self.mailer.from(), now) {
+    async fn attempt(&self, email: &OutboxEmail, clock: &dyn Clock) -> AttemptResult {
+        let message = match build_message(email, self.mailer.from(), clock.now()) {
             Ok(message) => message,
             // A row that cannot become a message (a bad address) will not become one later.
             Err(e) => return AttemptResult::Failed { error: e.to_string() },
@@ -127,9 +122,10 @@ impl OutboxSender {
             Err(SendFailure::Transient(error)) if email.attempts + 1 >= self.settings.max_attempts => {
                 AttemptResult::Failed { error: format!("gave up after {} attempts: {error}", email.attempts + 1) }
             }
-            Err(SendFailure::Transient(error)) => {
-                AttemptResult::Retry { error, next_attempt_at: now + self.settings.backoff_after(email.attempts + 1) }
-            }
+            Err(SendFailure::Transient(error)) => AttemptResult::Retry {
+                error,
+                next_attempt_at: clock.now() + self.settings.backoff_after(email.attempts + 1),
+            },
         }
     }
 
@@ -140,8 +136,16 @@ impl OutboxSender {
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             interval.tick().await;
-            match self.flush(clock.now()).await {
-                Ok(counts) if counts != DeliveryCounts::default() => observer(&counts),
+            match self.flush(clock.as_ref()).await {
+                Ok(counts) if counts != DeliveryCounts::default() => {
+                    observer(&counts);
+                    tracing::info!(
+                        sent = counts.sent,
+                        retried = counts.retried,
+                        failed = counts.failed,
+                        "outbox flushed"
+                    );
+                }
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "outbox flush failed"),
             }

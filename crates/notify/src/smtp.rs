@@ -10,6 +10,7 @@ use crate::{NotifyError, SmtpSettings, SmtpTls, parse_mailbox};
 pub struct SmtpMailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
+    timeout: std::time::Duration,
 }
 
 /// Why a send did not go through.
@@ -35,16 +36,21 @@ impl SmtpMailer {
             }
             SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&settings.host).map_err(smtp_error)?,
         };
-        let mut builder =
-            builder.port(settings.port).timeout(Some(std::time::Duration::from_secs(settings.timeout_seconds.max(1))));
+        let timeout = std::time::Duration::from_secs(settings.timeout_seconds.max(1));
+        let mut builder = builder.port(settings.port).timeout(Some(timeout));
         if !settings.username.is_empty() {
             builder = builder.credentials(Credentials::new(settings.username.clone(), settings.password.clone()));
         }
-        Ok(Self { transport: builder.build(), from })
+        Ok(Self { transport: builder.build(), from, timeout })
     }
 
     pub fn from(&self) -> &Mailbox {
         &self.from
+    }
+
+    /// How long one conversation with the server may take.
+    pub fn timeout(&self) -> std::time::Duration {
+        self.timeout
     }
 
     pub async fn send(&self, message: Message) -> Result<(), SendFailure> {

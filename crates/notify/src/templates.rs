@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-use mend_core::EmailKind;
+use mend_core::{CaseId, EmailKind};
+use mend_store::outbox::NewEmail;
 use minijinja::{Environment, ErrorKind, UndefinedBehavior};
 use serde::Serialize;
 
@@ -47,6 +48,22 @@ pub fn template_environment(dir: &Path, bundled: &'static [(&'static str, &'stat
     env.set_lstrip_blocks(true);
     env.add_filter("yuan", |fen: i64| mend_core::Money::from_fen(fen).yuan());
     env
+}
+
+impl ComposedEmail {
+    /// This email to `to` as an outbox row of `kind`, queued once per `dedupe_key`.
+    pub fn addressed_to(&self, to: &str, kind: EmailKind, dedupe_key: String, case_id: Option<CaseId>) -> NewEmail {
+        NewEmail {
+            kind,
+            dedupe_key,
+            case_id,
+            to_address: to.to_owned(),
+            subject: self.subject.clone(),
+            body: self.text.clone(),
+            html_body: self.html.clone(),
+            inline_parts: Vec::new(),
+        }
+    }
 }
 
 impl EmailTemplates {

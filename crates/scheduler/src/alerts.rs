@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use mend_core::{Case, EmailKind, Task};
 use mend_notify::Mailroom;
 use mend_store::Store;
-use mend_store::outbox::{self, NewEmail};
+use mend_store::outbox;
 use mend_store::users;
 use serde::Serialize;
 
@@ -103,16 +103,7 @@ async fn queue_to_all(
 ) -> Result<u64, SchedulerError> {
     let mut queued = 0;
     for to in recipients {
-        let email = NewEmail {
-            kind,
-            dedupe_key: format!("{key}:{to}"),
-            case_id: case.map(|c| c.id),
-            to_address: to.clone(),
-            subject: composed.subject.clone(),
-            body: composed.text.clone(),
-            html_body: composed.html.clone(),
-            inline_parts: Vec::new(),
-        };
+        let email = composed.addressed_to(to, kind, format!("{key}:{to}"), case.map(|c| c.id));
         queued += u64::from(outbox::queue_email(store.connection(), email, now).await?);
     }
     Ok(queued)

@@ -10,7 +10,6 @@ use mend_cases::Intake;
 use mend_core::{Case, CaseId, CaseStatus, ContactResult, Customer, EmailKind, JobCounts, Task, TaskKind};
 use mend_notify::Mailroom;
 use mend_store::Store;
-use mend_store::outbox::NewEmail;
 use mend_store::{budgets, callbacks, escalations, outbox, tasks};
 use serde_json::{Value, json};
 
@@ -241,17 +240,12 @@ async fn email_customer(
     now: DateTime<Utc>,
 ) -> Result<bool, SchedulerError> {
     let Some(to_address) = customer.email.clone() else { return Ok(false) };
-    let composed = mailroom.templates.compose(kind, context)?;
-    let email = NewEmail {
+    let email = mailroom.templates.compose(kind, context)?.addressed_to(
+        &to_address,
         kind,
-        dedupe_key: format!("{kind}:{case}"),
-        case_id: Some(case),
-        to_address,
-        subject: composed.subject,
-        body: composed.text,
-        html_body: composed.html,
-        inline_parts: Vec::new(),
-    };
+        format!("{kind}:{case}"),
+        Some(case),
+    );
     Ok(outbox::queue_email(store.connection(), email, now).await?)
 }
 

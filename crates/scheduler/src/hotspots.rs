@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 use mend_core::{CaseId, ContactResult, EmailKind, InlinePart, JobCounts, Task};
 use mend_notify::{BarGroup, Mailroom, bar_chart_png};
 use mend_store::Store;
-use mend_store::outbox::{self, NewEmail};
+use mend_store::outbox;
 use mend_store::{reports, surveys, tasks, users};
 use serde::Serialize;
 
@@ -182,21 +182,14 @@ async fn send_report(
     let chart = bar_chart_png(&groups)?;
     let composed = mailroom.templates.compose(EmailKind::Hotspots, report)?;
     let mut emailed = 0;
+    let chart = InlinePart {
+        content_id: "chart".into(),
+        content_type: "image/png".into(),
+        base64: base64::engine::general_purpose::STANDARD.encode(&chart),
+    };
     for to in recipients {
-        let email = NewEmail {
-            kind: EmailKind::Hotspots,
-            dedupe_key: format!("hotspots:{}:{to}", report.day),
-            case_id: None,
-            to_address: to.clone(),
-            subject: composed.subject.clone(),
-            body: composed.text.clone(),
-            html_body: composed.html.clone(),
-            inline_parts: vec![InlinePart {
-                content_id: "chart".into(),
-                content_type: "image/png".into(),
-                base64: base64::engine::general_purpose::STANDARD.encode(&chart),
-            }],
-        };
+        let mut email = composed.addressed_to(to, EmailKind::Hotspots, format!("hotspots:{}:{to}", report.day), None);
+        email.inline_parts = vec![chart.clone()];
         emailed += u64::from(outbox::queue_email(store.connection(), email, now).await?);
     }
     Ok(emailed)

@@ -32,5 +32,4 @@ pub use mend_core::Temperament;
 pub use priority::{Priority, PriorityReason, PriorityWeights};
 pub use script::{RenderedScript, ScriptLibrary};
 pub use settings::{FollowUpPolicy, HotspotPolicy, SchedulerSettings};
-pub use spikes::SpikeTest;
 pub use temperament::{TemperamentCues, TemperamentReading};

@@ -278,9 +278,7 @@ pub async fn count_by_status<C: ConnectionTrait>(conn: &C) -> Result<Vec<(EmailS
         .during(TABLE, "count_by_status")?;
     let mut counts: Vec<(EmailStatus, i64)> = EmailStatus::ALL.iter().map(|s| (*s, 0)).collect();
     for (status, n) in rows {
-        let status: EmailStatus = status
-            .parse()
-            .map_err(|e| StoreError::corrupt(TABLE, format_args!("status {status}"), format_args!("{e}")))?;
+        let status: EmailStatus = word(TABLE, format_args!("status {status}"), &status)?;
         if let Some(slot) = counts.iter_mut().find(|(s, _)| *s == status) {
             slot.1 = n;
         }
