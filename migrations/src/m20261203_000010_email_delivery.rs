@@ -41,6 +41,18 @@ impl MigrationTrait for Migration {
                 Index::create().name("ix_outbox_due").table("outbox").col("status").col("next_attempt_at").take(),
             )
             .await?;
+        // Emails queued before there was a sender are due since they were queued: the claim
+        // asks `next_attempt_at <= now`, which a NULL never is.
+        manager
+            .exec_stmt(
+                Query::update()
+                    .table("outbox")
+                    .value("next_attempt_at", Expr::col("created_at"))
+                    .and_where(Expr::col("status").eq("queued"))
+                    .and_where(Expr::col("next_attempt_at").is_null())
+                    .to_owned(),
+            )
+            .await?;
         manager
             .create_table(
                 Table::create()

@@ -9,7 +9,37 @@ both_databases!(
     written_rows_match_the_migrated_schema,
     an_unreadable_stored_value_names_its_row,
     a_failed_statement_names_its_operation_and_table,
+    emails_queued_before_the_sender_existed_are_due_after_the_upgrade,
 );
+
+/// An outbox row queued before the migration that added the sender's columns has no
+/// `next_attempt_at`; the upgrade makes it due since it was queued, or it would wait forever.
+async fn emails_queued_before_the_sender_existed_are_due_after_the_upgrade(db: TestDb) {
+    use mend_migration::MigratorTrait;
+    let old = db.unmigrated_sibling().await;
+    let conn = sea_orm::Database::connect(&old.url).await.unwrap();
+    let before_email = u32::try_from(mend_migration::Migrator::migrations().len() - 1).unwrap();
+    mend_migration::Migrator::up(&conn, Some(before_email)).await.unwrap();
+    let backend = conn.get_database_backend();
+    let (id, at) = match backend {
+        sea_orm::DbBackend::Postgres => ("$1", "$2"),
+        _ => ("?", "?"),
+    };
+    let queued_at = chrono::DateTime::parse_from_rfc3339("2026-11-20T09:00:00+08:00").unwrap().to_utc();
+    let insert = format!(
+        "INSERT INTO outbox (id, kind, dedupe_key, to_address, subject, body, status, attempts, created_at) \
+         VALUES ({id}, 'survey', 'survey:old', 'old@example.com', 's', 'b', 'queued', 0, {at})"
+    );
+    let values = [uuid::Uuid::now_v7().into(), queued_at.into()];
+    conn.execute_raw(Statement::from_sql_and_values(backend, insert, values)).await.unwrap();
+    mend_migration::Migrator::up(&conn, None).await.unwrap();
+    conn.close().await.unwrap();
+
+    let store = old.store().await;
+    let queued = mend_store::outbox::emails(store.connection(), None, 10).await.unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].next_attempt_at, Some(queued_at), "due since it was queued");
+}
 
 /// Each column a bulk row writes exists, and a row never writes NULL where the schema refuses it.
 async fn written_rows_match_the_migrated_schema(db: TestDb) {

@@ -85,6 +85,19 @@ impl TestDb {
         }
     }
 
+    /// A second database on the same backend with no schema at all, for migration tests.
+    pub async fn unmigrated_sibling(&self) -> Self {
+        match &self.postgres {
+            Some((admin, _)) => {
+                let name = format!("mend_test_{}", uuid::Uuid::now_v7().simple());
+                mend_store::admin::create_database(admin, &name, None).await.expect("create test database");
+                let url = mend_store::admin::with_database(admin, &name);
+                Self { url, _dir: None, postgres: Some((admin.clone(), name)) }
+            }
+            None => Self::sqlite(),
+        }
+    }
+
     pub async fn store(&self) -> mend_store::Store {
         mend_store::Store::connect(&self.url).await.expect("connect")
     }
