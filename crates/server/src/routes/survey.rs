@@ -10,7 +10,7 @@ use axum::extract::{Form, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use mend_core::Satisfaction;
-use mend_notify::{SurveyLinkProblem, SurveyView};
+use mend_notify::SurveyLinkProblem;
 use minijinja::{Environment, context};
 use serde::Deserialize;
 
@@ -30,11 +30,7 @@ pub struct SurveyForm {
 }
 
 pub async fn show(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    match state.mailroom.survey_links.open(&state.store, &token, state.clock.now()).await {
-        Ok(Ok(view)) => form_page(&state, &view, None, "", StatusCode::OK),
-        Ok(Err(problem)) => problem_page(problem),
-        Err(e) => unavailable(e),
-    }
+    form_page(&state, &token, None, "", StatusCode::OK).await
 }
 
 pub async fn answer(
@@ -42,22 +38,17 @@ pub async fn answer(
     Path(token): Path<String>,
     form: Result<Form<SurveyForm>, FormRejection>,
 ) -> Response {
-    let now = state.clock.now();
-    let view = match state.mailroom.survey_links.open(&state.store, &token, now).await {
-        Ok(Ok(view)) => view,
-        Ok(Err(problem)) => return problem_page(problem),
-        Err(e) => return unavailable(e),
-    };
     let form = form.map(|Form(f)| f).unwrap_or(SurveyForm { rating: None, comment: None });
     let comment = form.comment.unwrap_or_default();
     let rating =
         form.rating.as_deref().and_then(|r| r.trim().parse::<i64>().ok()).and_then(|r| Satisfaction::new(r).ok());
+    // `answer` opens the link itself; only a form to show again needs it opened here.
     let Some(rating) = rating else {
         let error = "请选择 1-5 星后再提交。";
-        return form_page(&state, &view, Some(error), &comment, StatusCode::UNPROCESSABLE_ENTITY);
+        return form_page(&state, &token, Some(error), &comment, StatusCode::UNPROCESSABLE_ENTITY).await;
     };
     let comment = Some(comment).filter(|c| !c.trim().is_empty());
-    match state.mailroom.survey_links.answer(&state.store, &token, rating, comment, now).await {
+    match state.mailroom.survey_links.answer(&state.store, &token, rating, comment, state.clock.now()).await {
         Ok(Ok(_)) => page(
             StatusCode::OK,
             context! { page => "done", icon => "🙏", title => "感谢您的评价",
@@ -68,7 +59,14 @@ pub async fn answer(
     }
 }
 
-fn form_page(state: &AppState, view: &SurveyView, error: Option<&str>, comment: &str, status: StatusCode) -> Response {
+/// The form of the survey `token` opens (with `error` and the `comment` sent, when asked
+/// again), or the page that says why it does not open.
+async fn form_page(state: &AppState, token: &str, error: Option<&str>, comment: &str, status: StatusCode) -> Response {
+    let view = match state.mailroom.survey_links.open(&state.store, token, state.clock.now()).await {
+        Ok(Ok(view)) => view,
+        Ok(Err(problem)) => return problem_page(problem),
+        Err(e) => return unavailable(e),
+    };
     let expires_at =
         view.expires_at.with_timezone(&state.intake.default_timezone()).format("%Y-%m-%d %H:%M").to_string();
     page(status, context! { page => "form", error, comment, expires_at })
