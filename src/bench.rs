@@ -170,7 +170,7 @@ pub async fn schedule(settings: &Settings, args: &ScheduleBench) -> Result<()> {
 async fn run_sweeps(settings: &Settings, url: &str, file: &std::path::Path) -> Result<serde_json::Value> {
     let store = Store::connect(url).await?;
     store.migrate().await?;
-    let intake = settings.intake()?;
+    let intake = settings.intake(&store).await?;
     Importer::new(settings, &store, intake.clone())?.run(ImportFormat::Json, &Input::File(file.to_owned())).await?;
     store.refresh_statistics().await?;
     // Tuesday 10:00 in Shanghai: inside contact hours, so due times are not all moved.
@@ -251,7 +251,7 @@ type ImportRun = (crate::import::ImportSummary, f64, Vec<(u64, f64)>);
 async fn run_import(settings: &Settings, url: &str, file: &std::path::Path) -> Result<ImportRun> {
     let store = Store::connect(url).await?;
     store.migrate().await?;
-    let intake = settings.intake()?;
+    let intake = settings.intake(&store).await?;
     let marks = std::sync::Mutex::new(Vec::new());
     let started = Instant::now();
     let mark = |records: u64| {
@@ -312,7 +312,7 @@ async fn run_desk(settings: &Settings, database: &FreshDatabase, args: &DeskBenc
     store.migrate().await?;
     let file = database.scratch.join("complaints.jsonl");
     generate(&file, &SynthConfig::new(args.tasks, args.tasks))?;
-    let intake = settings.intake()?;
+    let intake = settings.intake(&store).await?;
     Importer::new(settings, &store, intake.clone())?.run(ImportFormat::Json, &Input::File(file)).await?;
     store.refresh_statistics().await?;
     // Tuesday 10:00 in Shanghai: every customer may be called.
@@ -336,7 +336,7 @@ async fn run_desk(settings: &Settings, database: &FreshDatabase, args: &DeskBenc
         mend_store::users::insert(store.connection(), new).await?;
         tokens.push(credentials.token);
     }
-    let state = settings.app_state(store.clone(), mailroom, std::sync::Arc::new(mend_core::FixedClock(now)))?;
+    let state = settings.app_state(store.clone(), mailroom, std::sync::Arc::new(mend_core::FixedClock(now))).await?;
     let router = mend_server::router(state, mend_server::HttpConfig { max_body_bytes: settings.http.max_body_bytes });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);

@@ -3,7 +3,10 @@
 //! The file is canonical complaints, each with `expected_case` (the ground truth: one customer's
 //! one problem). mend imports it into a fresh database and compares the cases it made with the
 //! labels: pairwise precision/recall/F1 (over pairs of complaints put together) and B-cubed
-//! precision/recall/F1 (per complaint, how much of its case is right).
+//! precision/recall/F1 (per complaint, how much of its case is right). With `--train FILE` a
+//! label model is trained first (as `mend train categories` does); lines that carry
+//! `expected_label` are then also scored for label accuracy, per complaint and per case (a
+//! case's expected label is the most common one of its complaints).
 
 use std::collections::HashMap;
 use std::io::BufRead;
@@ -37,6 +40,15 @@ pub struct GroupingEval {
     pub cases: usize,
     pub pairwise: Scores,
     pub b_cubed: Scores,
+    /// With a trained model and `expected_label` on the lines.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label_accuracy: Option<LabelAccuracy>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LabelAccuracy {
+    pub per_complaint: f64,
+    pub per_case: f64,
 }
 
 /// Scores a clustering against the truth; `pairs` lists (predicted cluster, true cluster) per item.
@@ -66,8 +78,9 @@ pub fn score<P: Eq + std::hash::Hash + Clone, T: Eq + std::hash::Hash + Clone>(p
     (pairwise, Scores::new(precision / n, recall / n))
 }
 
-pub async fn grouping(settings: &Settings, file: &Path) -> Result<GroupingEval> {
+pub async fn grouping(settings: &Settings, file: &Path, training: Option<&Path>) -> Result<GroupingEval> {
     let mut expected: HashMap<(String, String), String> = HashMap::new();
+    let mut expected_labels: HashMap<(String, String), String> = HashMap::new();
     let reader = std::io::BufReader::new(
         std::fs::File::open(file).with_context(|| format!("cannot open `{}`", file.display()))?,
     );
@@ -78,30 +91,47 @@ pub async fn grouping(settings: &Settings, file: &Path) -> Result<GroupingEval> 
         }
         let value: serde_json::Value = serde_json::from_str(&line).context("every line must be JSON")?;
         let key = |k: &str| value[k].as_str().map(str::to_owned).with_context(|| format!("a line lacks `{k}`"));
-        expected.insert((key("channel")?, key("source_id")?), key("expected_case")?);
+        let delivery = (key("channel")?, key("source_id")?);
+        if let Some(label) = value["expected_label"].as_str() {
+            expected_labels.insert(delivery.clone(), label.to_owned());
+        }
+        expected.insert(delivery, key("expected_case")?);
     }
 
     let scratch = tempfile_dir()?;
     let url = format!("sqlite://{}?mode=rwc", scratch.join("eval.db").display());
     let store = Store::connect(&url).await?;
     store.migrate().await?;
-    let importer = Importer::new(settings, &store, settings.intake()?)?;
+    if let Some(training) = training {
+        let input = std::fs::read(training).with_context(|| format!("cannot read `{}`", training.display()))?;
+        let featurizer = settings.untrained_intake()?;
+        mend_cases::labels::train(&store, featurizer.featurizer(), &input, "eval", chrono::Utc::now()).await?;
+    }
+    let importer = Importer::new(settings, &store, settings.intake(&store).await?)?;
     importer.run(ImportFormat::Json, &Input::File(file.to_owned())).await?;
 
     let mut pairs = Vec::with_capacity(expected.len());
     let mut after = None;
     let mut cases = 0;
+    let mut labels = LabelTally::default();
     loop {
         let page = mend_store::cases::case_summaries(store.connection(), after, 1000).await?;
         let Some(last) = page.last() else { break };
         after = Some(last.case_id);
         for case in page {
             cases += 1;
+            let mut truths = Vec::new();
             for delivery in case.complaints {
-                if let Some(truth) = expected.get(&(delivery.channel.to_string(), delivery.source_id)) {
+                let key = (delivery.channel.to_string(), delivery.source_id);
+                if let Some(truth) = expected.get(&key) {
                     pairs.push((case.case_id, truth.clone()));
                 }
+                if let Some(truth) = expected_labels.get(&key) {
+                    labels.complaint(delivery.label.as_deref() == Some(truth.as_str()));
+                    truths.push(truth.as_str());
+                }
             }
+            labels.case(case.label.as_deref(), &truths);
         }
     }
     store.close().await?;
@@ -109,7 +139,43 @@ pub async fn grouping(settings: &Settings, file: &Path) -> Result<GroupingEval> 
     anyhow::ensure!(pairs.len() == expected.len(), "{} labeled complaints, {} grouped", expected.len(), pairs.len());
     let (pairwise, b_cubed) = score(&pairs);
     let expected_cases = expected.values().collect::<std::collections::HashSet<_>>().len();
-    Ok(GroupingEval { complaints: pairs.len(), expected_cases, cases, pairwise, b_cubed })
+    let label_accuracy = training.is_some().then(|| labels.accuracy()).flatten();
+    Ok(GroupingEval { complaints: pairs.len(), expected_cases, cases, pairwise, b_cubed, label_accuracy })
+}
+
+/// Labels counted right and in all, per complaint and per case.
+#[derive(Debug, Default)]
+struct LabelTally {
+    complaints: (usize, usize),
+    cases: (usize, usize),
+}
+
+impl LabelTally {
+    fn complaint(&mut self, right: bool) {
+        self.complaints.0 += usize::from(right);
+        self.complaints.1 += 1;
+    }
+
+    /// `truths`: the expected labels of the case's complaints; the most common one (the first
+    /// on a tie) is the case's.
+    fn case(&mut self, label: Option<&str>, truths: &[&str]) {
+        let mut counts: Vec<(&str, usize)> = Vec::new();
+        for t in truths {
+            match counts.iter_mut().find(|(l, _)| l == t) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((t, 1)),
+            }
+        }
+        let Some(&(truth, _)) = counts.iter().rev().max_by_key(|(_, n)| *n) else { return };
+        self.cases.0 += usize::from(label == Some(truth));
+        self.cases.1 += 1;
+    }
+
+    fn accuracy(&self) -> Option<LabelAccuracy> {
+        let ratio = |(right, all): (usize, usize)| right as f64 / all as f64;
+        (self.complaints.1 > 0 && self.cases.1 > 0)
+            .then(|| LabelAccuracy { per_complaint: ratio(self.complaints), per_case: ratio(self.cases) })
+    }
 }
 
 fn tempfile_dir() -> Result<std::path::PathBuf> {

@@ -64,6 +64,11 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+    /// Train what mend learns from a call center's own history: categories.
+    Train {
+        #[command(subcommand)]
+        command: TrainCommand,
+    },
     /// Measure quality against labeled data.
     Eval {
         #[command(subcommand)]
@@ -123,6 +128,21 @@ fn parse_email_status(s: &str) -> Result<mend_core::EmailStatus, mend_core::Unkn
 }
 
 #[derive(Debug, Subcommand)]
+enum TrainCommand {
+    /// Train the label classifier on `text<TAB>label` lines (labelled orders), store it in place
+    /// of any earlier one and print `{"examples", "labels", "bad_lines", "cross_validated_accuracy",
+    /// ...}`. New complaints and cases carry its `label` next to their `category`.
+    Categories {
+        /// The labelled lines, or - for standard input.
+        #[arg(value_name = "FILE|-")]
+        file: PathBuf,
+        /// The time the training is recorded at (RFC 3339), instead of the system's.
+        #[arg(long, value_name = "RFC3339")]
+        now: Option<chrono::DateTime<chrono::FixedOffset>>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum ScheduleCommand {
     /// Run a job (or every job) once, now or at `--now`; prints one JSON line per run.
     Run {
@@ -155,6 +175,10 @@ enum EvalCommand {
     Grouping {
         #[arg(value_name = "FILE")]
         file: PathBuf,
+        /// Train the label model on these `text<TAB>label` lines first (as `mend train
+        /// categories`), and score label accuracy where lines carry `expected_label`.
+        #[arg(long, value_name = "TSV")]
+        train: Option<PathBuf>,
     },
 }
 
@@ -313,7 +337,7 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
         Command::Serve { now } => serve(&settings, clock_at(now)).await?,
         Command::Import { channel, input } => {
             let store = open_store(&settings).await?;
-            let intake = settings.intake()?;
+            let intake = settings.intake(&store).await?;
             let importer = Importer::new(&settings, &store, intake)?;
             let summary = importer.run(channel, &Input::parse(&input)).await?;
             println!("{}", serde_json::to_string(&summary)?);
@@ -326,7 +350,7 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
         }
         Command::Demo => {
             let store = open_store(&settings).await?;
-            let intake = settings.intake()?;
+            let intake = settings.intake(&store).await?;
             let clock = demo::DemoClock { now: SystemClock.now(), zone: settings.timezone()? };
             let mailroom = schedule::mailroom(&settings, &store, clock.now).await?;
             let scheduler = schedule::scheduler(&settings, &store, intake.clone(), mailroom, "demo")?;
@@ -343,8 +367,24 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
                 &synth::SynthConfig { seed, days, activity, ..synth::SynthConfig::new(complaints, customers) },
             )?;
         }
-        Command::Eval { command: EvalCommand::Grouping { file } } => {
-            let result = eval::grouping(&settings, &file).await?;
+        Command::Train { command: TrainCommand::Categories { file, now } } => {
+            let store = open_store(&settings).await?;
+            let input = if file.as_os_str() == "-" {
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes)?;
+                bytes
+            } else {
+                std::fs::read(&file).with_context(|| format!("cannot read `{}`", file.display()))?
+            };
+            let intake = settings.untrained_intake()?;
+            let report = mend_cases::labels::train(&store, intake.featurizer(), &input, "cli", at_or_now(now)).await?;
+            for bad in &report.bad_lines {
+                tracing::warn!(line = bad.line, reason = %bad.reason, "Line skipped.");
+            }
+            println!("{}", serde_json::to_string(&report)?);
+        }
+        Command::Eval { command: EvalCommand::Grouping { file, train } } => {
+            let result = eval::grouping(&settings, &file, train.as_deref()).await?;
             println!("{}", serde_json::to_string(&result)?);
         }
         Command::User { command: UserCommand::Add { name, role, team, email } } => {
@@ -413,7 +453,7 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
         }
         Command::Quarantine { command: QuarantineCommand::Replay { id } } => {
             let store = open_store(&settings).await?;
-            let intake = settings.intake()?;
+            let intake = settings.intake(&store).await?;
             let answer = admin::replay(&store, &intake, &settings.parse_settings()?, id, &SystemClock).await?;
             println!("{answer}");
             if answer["result"] == "still_quarantined" {
@@ -440,7 +480,7 @@ fn at_or_now(now: Option<chrono::DateTime<chrono::FixedOffset>>) -> chrono::Date
 async fn serve(settings: &Settings, clock: Arc<dyn Clock>) -> Result<()> {
     let store = open_store(settings).await?;
     let mailroom = schedule::mailroom(settings, &store, clock.now()).await?;
-    let state = settings.app_state(store, Arc::clone(&mailroom), clock)?;
+    let state = settings.app_state(store, Arc::clone(&mailroom), clock).await?;
     let instance = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
     if settings.scheduler.cron {
         let (metrics, clock) = (Arc::clone(&state.metrics), Arc::clone(&state.clock));

@@ -179,14 +179,14 @@ impl Settings {
     }
 
     /// What the API serves from: the store and every stage built from these settings.
-    pub fn app_state(
+    pub async fn app_state(
         &self,
         store: mend_store::Store,
         mailroom: std::sync::Arc<mend_notify::Mailroom>,
         clock: std::sync::Arc<dyn mend_core::Clock>,
     ) -> Result<mend_server::AppState> {
         use std::sync::Arc;
-        let intake = self.intake()?;
+        let intake = self.intake(&store).await?;
         let desk = mend_desk::Desk::new(store.clone(), Arc::clone(&intake), self.scheduler.clone(), &self.desk);
         Ok(mend_server::AppState {
             store,
@@ -200,13 +200,17 @@ impl Settings {
         })
     }
 
-    pub fn intake(&self) -> Result<std::sync::Arc<mend_cases::Intake>> {
+    /// The intake these settings describe, with the label model trained into `store` (see
+    /// `mend train categories`) if there is one.
+    pub async fn intake(&self, store: &mend_store::Store) -> Result<std::sync::Arc<mend_cases::Intake>> {
+        let intake = self.untrained_intake()?;
+        let model = mend_cases::labels::load(store).await?;
+        Ok(std::sync::Arc::new(intake.with_labels(model)))
+    }
+
+    /// The intake from configuration alone: what `mend train categories` trains for.
+    pub fn untrained_intake(&self) -> Result<mend_cases::Intake> {
         let classifier = mend_cases::Classifier::new(&self.taxonomy, &self.grouping.noise_phrases)?;
-        Ok(std::sync::Arc::new(mend_cases::Intake::new(
-            classifier,
-            self.grouping.policy,
-            &self.grouping.noise_phrases,
-            self.timezone()?,
-        )))
+        Ok(mend_cases::Intake::new(classifier, self.grouping.policy, &self.grouping.noise_phrases, self.timezone()?))
     }
 }

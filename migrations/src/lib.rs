@@ -15,6 +15,7 @@ mod m20261202_000007_push_nonces;
 mod m20261202_000008_desk_queue;
 mod m20261202_000009_sessions;
 mod m20261203_000010_email_delivery;
+mod m20261204_000011_trained_labels;
 
 /// A hash of the migration sources, so tools that cache a migrated database (the test
 /// template) can tell when the schema changed even if no migration was added.
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000008_desk_queue::Migration),
             Box::new(m20261202_000009_sessions::Migration),
             Box::new(m20261203_000010_email_delivery::Migration),
+            Box::new(m20261204_000011_trained_labels::Migration),
         ]
     }
 }

@@ -13,6 +13,7 @@ mod email;
 mod grouping;
 mod identity;
 mod import;
+mod labels;
 mod readme;
 mod schedule;
 mod store;

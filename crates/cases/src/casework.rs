@@ -146,6 +146,7 @@ impl Intake {
             merged_into: None,
             merged_by: None,
             split_from: Some(case_id),
+            label: moving.iter().find_map(|c| c.label.clone()),
             ..original.clone()
         };
         for c in &moving {

@@ -155,6 +155,18 @@ impl Signature {
         (dot / (a * b)).clamp(0.0, 1.0)
     }
 
+    /// How much of this text `other` contains: the weight of the shared terms over all of
+    /// this one's, 0 to 1. Asymmetric on purpose: a short follow-up is wholly inside the long
+    /// order it follows up, though the two are far apart by cosine.
+    pub fn containment_in(&self, other: &Signature) -> f32 {
+        let total: f32 = self.slots.iter().map(|t| t.weight).sum();
+        if total == 0.0 {
+            return 0.0;
+        }
+        let shared: f32 = self.common(other).map(|(mine, _)| mine.weight).sum();
+        (shared / total).clamp(0.0, 1.0)
+    }
+
     /// The terms both share, strongest first (why two texts look alike).
     pub fn shared_terms(&self, other: &Signature, limit: usize) -> Vec<String> {
         let mut shared: Vec<(&str, f32)> = self

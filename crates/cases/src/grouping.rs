@@ -16,17 +16,28 @@
 //! * anything else: the similarity alone — different categories are one problem only when the
 //!   texts clearly say so;
 //! * and so is a *detailed* complaint (ten or more content terms: an agent's full order, a long
-//!   message), whatever the categories: it describes its problem, so it joins a case only when
-//!   the texts say the same problem. A category is the taxonomy's guess, and on real orders a
-//!   customer's two problems often share one (two billing disputes, or an order the keywords
-//!   misread); the bases above are for short complaints that name a problem without describing
-//!   it ("宽带还是不行"). Measured on real orders: `tests/data/grouping/make_real_eval.py`;
+//!   message) against a detailed case, whatever the categories: both describe their problem, so
+//!   they are one only when the texts tell the same story. A category is the taxonomy's guess,
+//!   and on real orders a customer's two problems often share one (two billing disputes, or an
+//!   order the keywords misread); the bases above are for short complaints that name a problem
+//!   without describing it ("宽带还是不行").
+//!
+//! Where one side is short, "similarity" is the larger of the cosine and how much of the short
+//! side's words the long side holds ([`Signature::containment_in`]): a follow-up is wholly
+//! inside the order it follows up though far from it by cosine, whichever arrived first.
+//!
+//! With a trained model (see [`crate::labels`]) the label is evidence too: a short complaint
+//! labelled as its case is scored as the same category (0.7 + 0.3 × similarity), one labelled
+//! otherwise 0.5 + 0.5 × similarity (a model reads a short text less surely, so it may still
+//! follow the case up when nothing fits better); two detailed texts labelled differently need
+//! 0.1 more similarity. Measured on real orders: `tests/data/grouping/make_real_eval.py`;
 //!
 //! less up to 0.1 for the time since the case's latest complaint (a full window costs 0.1), so
 //! with the default threshold of 0.5 the first two always join inside the window and the age
 //! only decides between candidates. The best case scoring at least the threshold gets the
 //! complaint; none does, a new case opens.
-//! Every decision keeps its score, similarity and shared terms as the reason.
+//! Every decision keeps its score, similarity, category and label match and shared terms as the
+//! reason.
 
 use chrono::{DateTime, Duration, Utc};
 use mend_core::{Case, CaseStatus};
@@ -56,6 +67,11 @@ const SAME_CATEGORY_BASE: f32 = 0.7;
 const RELATED_BASE: f32 = 0.6;
 const UNCATEGORIZED_BASE: f32 = 0.6;
 const AGE_PENALTY: f32 = 0.1;
+/// A short complaint the trained model labels otherwise than the open case: it may still
+/// follow it up (a model reads short texts less surely), when nothing fits better.
+const OTHER_PROBLEM_BASE: f32 = 0.5;
+/// Two full orders the trained model labels differently need this much more text in common.
+const DIFFERENT_LABEL_PENALTY: f32 = 0.1;
 /// Content terms from which a complaint describes its problem rather than naming it.
 const DETAILED_TERMS: usize = 10;
 
@@ -91,12 +107,22 @@ pub enum CategoryMatch {
     Different,
 }
 
+/// How a complaint's trained label compares with its case's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LabelMatch {
+    Same,
+    Different,
+}
+
 /// Why a complaint would join a case.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Match {
     pub score: f32,
     pub similarity: f32,
     pub category: CategoryMatch,
+    /// How the trained labels compare; `None` when the complaint or the case has none.
+    pub label: Option<LabelMatch>,
     /// Joining a closed case reopens it.
     pub reopens: bool,
 }
@@ -108,6 +134,8 @@ pub struct ComplaintFacts<'a> {
     /// Other categories the text mentions.
     pub also: &'a [String],
     pub signature: &'a Signature,
+    /// The trained model's label, when there is a model.
+    pub label: Option<&'a str>,
     pub received_at: DateTime<Utc>,
 }
 
@@ -160,19 +188,37 @@ pub fn fit(
     } else {
         CategoryMatch::Different
     };
-    let detailed = complaint.signature.content_terms() >= DETAILED_TERMS;
-    let base = match category {
+    // Two full orders are the same problem when they tell the same story; when either side is
+    // short, the question is whether the short one's words are found in the other (a follow-up
+    // inside the order it follows up, whichever arrived first).
+    let complaint_detailed = complaint.signature.content_terms() >= DETAILED_TERMS;
+    let case_detailed = case_terms.content_terms() >= DETAILED_TERMS;
+    let detailed = complaint_detailed && case_detailed;
+    let similarity = match (complaint_detailed, case_detailed) {
+        (true, true) => similarity,
+        (true, false) => similarity.max(case_terms.containment_in(complaint.signature)),
+        (false, _) => similarity.max(complaint.signature.containment_in(case_terms)),
+    };
+    let label = match (complaint.label, case.label.as_deref()) {
+        (Some(a), Some(b)) => Some(if a == b { LabelMatch::Same } else { LabelMatch::Different }),
+        _ => None,
+    };
+    let base = match (category, label) {
+        (_, Some(LabelMatch::Different)) if detailed => similarity - DIFFERENT_LABEL_PENALTY,
         _ if detailed => similarity,
-        CategoryMatch::Same => SAME_CATEGORY_BASE + (1.0 - SAME_CATEGORY_BASE) * similarity,
-        CategoryMatch::Related => RELATED_BASE + (1.0 - RELATED_BASE) * similarity,
+        // A reopening takes what it always took: the same problem named again.
+        (_, Some(LabelMatch::Same)) if !reopens => SAME_CATEGORY_BASE + (1.0 - SAME_CATEGORY_BASE) * similarity,
+        (_, Some(LabelMatch::Different)) if !reopens => OTHER_PROBLEM_BASE + (1.0 - OTHER_PROBLEM_BASE) * similarity,
+        (CategoryMatch::Same, _) => SAME_CATEGORY_BASE + (1.0 - SAME_CATEGORY_BASE) * similarity,
+        (CategoryMatch::Related, _) => RELATED_BASE + (1.0 - RELATED_BASE) * similarity,
         // A vague follow-up belongs to an open problem; reopening a closed one takes more.
-        CategoryMatch::Uncategorized if !reopens => UNCATEGORIZED_BASE + (1.0 - UNCATEGORIZED_BASE) * similarity,
-        CategoryMatch::Uncategorized | CategoryMatch::Different => similarity,
+        (CategoryMatch::Uncategorized, _) if !reopens => UNCATEGORIZED_BASE + (1.0 - UNCATEGORIZED_BASE) * similarity,
+        (CategoryMatch::Uncategorized | CategoryMatch::Different, _) => similarity,
     };
     let window = if reopens { policy.reopen_window() } else { policy.window() };
     let age = gap.num_seconds() as f32 / window.num_seconds().max(1) as f32;
     let score = base - AGE_PENALTY * age.min(1.0);
-    (score >= policy.threshold).then_some(Match { score, similarity, category, reopens })
+    (score >= policy.threshold).then_some(Match { score, similarity, category, label, reopens })
 }
 
 /// A case's category and the categories merged into it.
@@ -228,6 +274,7 @@ mod tests {
             merged_by: None,
             split_from: None,
             reopened_at: None,
+            label: None,
         }
     }
 
@@ -238,7 +285,7 @@ mod tests {
     fn fits(case: &Case, case_text: &str, category: &str, text: &str, received_at: DateTime<Utc>) -> Option<Match> {
         let f = featurizer();
         let signature = f.signature(text);
-        let facts = ComplaintFacts { category, also: &[], signature: &signature, received_at };
+        let facts = ComplaintFacts { category, also: &[], signature: &signature, label: None, received_at };
         fit(case, &f.signature(case_text), &facts, &GroupingPolicy::default())
     }
 
@@ -283,6 +330,74 @@ mod tests {
     }
 
     #[test]
+    fn a_short_follow_up_is_measured_by_how_much_of_it_the_order_holds() {
+        let order = "用户来电反映本月话费账单多扣了三十元流量费,用户称没有使用这么多流量,要求核实并退还多扣的费用";
+        let f = featurizer();
+        let (case_terms, short) = (f.signature(order), f.signature("流量费还没退"));
+        let k = case("other", at(1, 9), at(1, 9));
+        let m = fits(&k, order, "slow_network", "流量费还没退", at(2, 9)).expect("its words are in the order");
+        assert!(
+            m.similarity > short.similarity(&case_terms) + 0.2,
+            "{} vs cosine {}",
+            m.similarity,
+            short.similarity(&case_terms)
+        );
+        // The same the other way round: the order arriving after the follow-up.
+        let early = case("other", at(1, 9), at(1, 9));
+        let facts = ComplaintFacts {
+            category: "billing_dispute",
+            also: &[],
+            signature: &case_terms,
+            label: None,
+            received_at: at(2, 9),
+        };
+        let m = fit(&early, &short, &facts, &GroupingPolicy::default()).expect("the order holds the follow-up");
+        assert!(m.similarity > 0.5, "{}", m.similarity);
+    }
+
+    #[test]
+    fn a_trained_label_is_evidence_for_short_and_against_long() {
+        let f = featurizer();
+        let mut k = case("broadband_outage", at(1, 9), at(1, 9));
+        k.label = Some("业务办理问题".into());
+        let order = "用户来电反映上月申请办理宽带业务迁移,安装人员上门后称新地址系统录入错误,至今无法迁移,要求尽快处理";
+        let short = f.signature("过户的事还没弄完");
+        let mut facts = ComplaintFacts {
+            category: "billing_dispute",
+            also: &[],
+            signature: &short,
+            label: None,
+            received_at: at(2, 9),
+        };
+        assert!(
+            fit(&k, &f.signature(order), &facts, &GroupingPolicy::default()).is_none(),
+            "nothing says it is this one"
+        );
+        facts.label = Some("业务办理问题");
+        let m = fit(&k, &f.signature(order), &facts, &GroupingPolicy::default()).expect("the model says it is");
+        assert_eq!(m.label, Some(LabelMatch::Same));
+
+        let retold = f.signature("用户反映宽带业务迁移,新地址系统录入错误,无法迁移,安装人员上门说装不了,要求处理");
+        assert!(retold.content_terms() >= DETAILED_TERMS);
+        let long = |label| ComplaintFacts {
+            category: "broadband_outage",
+            also: &[],
+            signature: &retold,
+            label,
+            received_at: at(2, 9),
+        };
+        let same =
+            fit(&k, &f.signature(order), &long(Some("业务办理问题")), &GroupingPolicy::default()).expect("retold");
+        let other = fit(&k, &f.signature(order), &long(Some("服务问题")), &GroupingPolicy::default());
+        match other {
+            Some(o) => {
+                assert!((same.score - o.score - DIFFERENT_LABEL_PENALTY).abs() < 1e-5, "a different label costs")
+            }
+            None => assert!(same.score - DIFFERENT_LABEL_PENALTY < 0.5, "a different label costs"),
+        }
+    }
+
+    #[test]
     fn a_vague_follow_up_joins_an_open_case_but_does_not_reopen_a_closed_one() {
         let mut k = case("broadband_outage", at(1, 9), at(2, 9));
         assert_eq!(
@@ -315,6 +430,7 @@ mod tests {
             category: "installation_delay",
             also: &also,
             signature: &signature,
+            label: None,
             received_at: at(2, 9),
         };
         let plain = case("broadband_outage", at(1, 9), at(1, 9));

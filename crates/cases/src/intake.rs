@@ -22,7 +22,8 @@ use tracing::{debug, info, warn};
 use crate::CasesError;
 use crate::classify::{Classification, Classifier, OTHER};
 use crate::features::{CASE_TERMS, Featurizer, Signature};
-use crate::grouping::{self, CategoryMatch, ComplaintFacts, GroupingPolicy, Match, fit};
+use crate::grouping::{self, CategoryMatch, ComplaintFacts, GroupingPolicy, LabelMatch, Match, fit};
+use crate::labels::{LabelModel, Prediction};
 use crate::retry::CONFLICT_RETRIES;
 use crate::working_set::{CustomerState, Recorded, WorkingSet};
 
@@ -87,6 +88,8 @@ impl IntakeReport {
 pub(crate) struct Reading {
     classification: Classification,
     terms: Signature,
+    /// What the trained model reads in it, when there is one.
+    label: Option<Prediction>,
 }
 
 /// The readings of a batch: being made on a blocking thread, or made.
@@ -136,6 +139,8 @@ pub struct Intake {
     policy: GroupingPolicy,
     /// Time zone given to new customers (contact hours are evaluated in it).
     default_timezone: chrono_tz::Tz,
+    /// Trained on the call center's labelled orders (`mend train categories`), if it was.
+    labels: Option<Arc<LabelModel>>,
 }
 
 impl Intake {
@@ -148,7 +153,16 @@ impl Intake {
         default_timezone: chrono_tz::Tz,
     ) -> Self {
         let featurizer = Featurizer::new(noise_phrases, &classifier.phrases());
-        Self { classifier, featurizer, policy, default_timezone }
+        Self { classifier, featurizer, policy, default_timezone, labels: None }
+    }
+
+    /// This intake labelling complaints with `model` (see [`crate::labels`]).
+    pub fn with_labels(self, model: Option<LabelModel>) -> Self {
+        Self { labels: model.map(Arc::new), ..self }
+    }
+
+    pub fn labels(&self) -> Option<&LabelModel> {
+        self.labels.as_deref()
     }
 
     /// The zone of mend's customers and team, unless a customer's own says otherwise.
@@ -289,10 +303,14 @@ impl Intake {
         deliveries
             .iter()
             .map(|d| match d {
-                Delivery::Complaint(c) => Some(Reading {
-                    classification: self.classifier.classify(c.category.as_deref(), &c.text),
-                    terms: self.featurizer.signature(&c.text),
-                }),
+                Delivery::Complaint(c) => {
+                    let terms = self.featurizer.signature(&c.text);
+                    Some(Reading {
+                        classification: self.classifier.classify(c.category.as_deref(), &c.text),
+                        label: self.labels.as_ref().and_then(|m| m.predict(&terms)),
+                        terms,
+                    })
+                }
                 Delivery::Quarantined(_) => None,
             })
             .collect()
@@ -349,7 +367,7 @@ impl Intake {
     fn place<'a>(
         &self,
         c: &'a Complaint,
-        Reading { classification, terms }: Reading,
+        Reading { classification, terms, label }: Reading,
         working: &mut WorkingSet,
         batch: &mut BatchDecisions<'a>,
         now: DateTime<Utc>,
@@ -360,6 +378,7 @@ impl Intake {
             category: &classification.category,
             also: &classification.also,
             signature: &terms,
+            label: label.as_ref().map(|p| p.label.as_str()),
             received_at: c.received_at,
         };
 
@@ -391,6 +410,9 @@ impl Intake {
                 k.last_complaint_at = k.last_complaint_at.max(c.received_at);
                 k.escalation_risk |= c.formal_complaint;
                 k.updated_at = now;
+                if k.label.is_none() {
+                    k.label = label.as_ref().map(|p| p.label.clone());
+                }
                 let category = &classification.category;
                 if m.category != CategoryMatch::Same && category != OTHER && !k.extra_categories.contains(category) {
                     k.extra_categories.push(category.clone());
@@ -400,7 +422,8 @@ impl Intake {
                 (case_id, GroupingReason::new(decision, Some(&m), Some(hours), shared))
             }
             None => {
-                let case = new_case(customer_id, &classification, c, now);
+                let mut case = new_case(customer_id, &classification, c, now);
+                case.label = label.as_ref().map(|p| p.label.clone());
                 let id = case.id;
                 working.add_case(case);
                 working.cases.get_mut(&id).expect("just added").terms = terms.as_stored();
@@ -418,6 +441,7 @@ impl Intake {
             category: &classification.category,
             category_source: classification.source,
             matched_terms: &classification.matched_terms,
+            label: label.as_ref(),
         };
         let complaint_id = ComplaintId::new();
         let recorded = Recorded { complaint_id, case_id, customer_id, content: c.content() };
@@ -431,6 +455,7 @@ impl Intake {
             grouping_reason: serde_json::to_string(&reason).expect("a grouping reason serializes"),
             category: classification.category.clone(),
             category_source: classification.source,
+            label: label.as_ref().map(|p| p.label.clone()),
             ingested_at: now,
         });
         Outcome::Accepted { complaint_id, case_id, customer_id, category: classification.category, case_created }
@@ -676,6 +701,8 @@ struct GroupingReason {
     similarity: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     category_match: Option<CategoryMatch>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    label_match: Option<LabelMatch>,
     /// Hours between this complaint and the case's latest one before it joined; never
     /// negative: a complaint that arrived late (received before the latest) says so instead.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -694,6 +721,7 @@ impl GroupingReason {
             score: m.map(|m| round(m.score)),
             similarity: m.map(|m| round(m.similarity)),
             category_match: m.map(|m| m.category),
+            label_match: m.and_then(|m| m.label),
             hours_since_latest: hours.map(f64::abs),
             received_before_latest: hours.is_some_and(|h| h < 0.0),
             shared_terms,
@@ -709,6 +737,9 @@ struct GroupingReasonJson<'a> {
     category: &'a str,
     category_source: mend_core::CategorySource,
     matched_terms: &'a [String],
+    /// The trained model's reading, with how sure it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    label: Option<&'a Prediction>,
 }
 
 fn new_case(customer_id: CustomerId, classification: &Classification, c: &Complaint, now: DateTime<Utc>) -> Case {
@@ -731,6 +762,7 @@ fn new_case(customer_id: CustomerId, classification: &Classification, c: &Compla
         merged_by: None,
         split_from: None,
         reopened_at: None,
+        label: None,
     }
 }
 

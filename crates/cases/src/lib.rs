@@ -11,6 +11,7 @@ mod error;
 pub mod features;
 pub mod grouping;
 pub mod intake;
+pub mod labels;
 mod retry;
 mod stream;
 mod working_set;

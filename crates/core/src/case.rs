@@ -39,6 +39,9 @@ pub struct Case {
     pub merged_by: Option<MergeId>,
     pub split_from: Option<CaseId>,
     pub reopened_at: Option<DateTime<Utc>>,
+    /// The kind of problem a trained model reads in the complaint that opened it (see
+    /// `mend train categories`), next to the taxonomy's `category`; none without a model.
+    pub label: Option<String>,
 }
 
 /// A case's weighted terms as stored: `term weight` pairs separated by tabs, weights with two

@@ -180,6 +180,8 @@ pub struct StoredComplaint {
     pub text: String,
     pub category: String,
     pub category_source: CategorySource,
+    /// What a trained model reads in the text (`mend train categories`); none without one.
+    pub label: Option<String>,
     pub satisfaction: Option<Satisfaction>,
     pub formal_complaint: bool,
     pub grouping_reason: serde_json::Value,

@@ -40,6 +40,7 @@ stored_row! {
         merged_by: Option<uuid::Uuid>,
         split_from: Option<uuid::Uuid>,
         reopened_at: Option<Time>,
+        label: Option<String>,
     }
 }
 
@@ -84,6 +85,7 @@ impl TryFrom<CaseRow> for Case {
             merged_by: r.merged_by.map(MergeId::from_uuid),
             split_from: r.split_from.map(CaseId::from_uuid),
             reopened_at: r.reopened_at,
+            label: r.label,
         })
     }
 }
@@ -109,6 +111,7 @@ impl From<&Case> for CaseRow {
             merged_by: c.merged_by.map(MergeId::as_uuid),
             split_from: c.split_from.map(CaseId::as_uuid),
             reopened_at: c.reopened_at,
+            label: c.label.clone(),
         }
     }
 }
@@ -233,6 +236,8 @@ pub struct CaseSummary {
     pub case_id: CaseId,
     pub customer_id: CustomerId,
     pub category: String,
+    /// The trained model's label (`mend train categories`); null without a model.
+    pub label: Option<String>,
     pub status: CaseStatus,
     pub escalation_risk: bool,
     pub repeat_failure: bool,
@@ -246,6 +251,7 @@ pub struct DeliveryRef {
     pub channel: Channel,
     pub source_id: String,
     pub received_at: chrono::DateTime<chrono::Utc>,
+    pub label: Option<String>,
 }
 
 /// Cases ordered by id, `limit` at a time after `after` (keyset paging: constant cost per page
@@ -263,27 +269,28 @@ pub async fn case_summaries<C: ConnectionTrait>(
     if cases.is_empty() {
         return Ok(Vec::new());
     }
-    let deliveries: Vec<(uuid::Uuid, uuid::Uuid, String, String, chrono::DateTime<chrono::Utc>)> =
-        complaint::Entity::find()
-            .select_only()
-            .columns([
-                complaint::Column::Id,
-                complaint::Column::CaseId,
-                complaint::Column::Channel,
-                complaint::Column::SourceId,
-                complaint::Column::ReceivedAt,
-            ])
-            .filter(complaint::Column::CaseId.is_in(cases.iter().map(|c| c.id)))
-            .order_by_asc(complaint::Column::ReceivedAt)
-            .order_by_asc(complaint::Column::Id)
-            .into_tuple()
-            .all(conn)
-            .await
-            .during(TABLE, "case_summaries")?;
+    type Row = (uuid::Uuid, uuid::Uuid, String, String, chrono::DateTime<chrono::Utc>, Option<String>);
+    let deliveries: Vec<Row> = complaint::Entity::find()
+        .select_only()
+        .columns([
+            complaint::Column::Id,
+            complaint::Column::CaseId,
+            complaint::Column::Channel,
+            complaint::Column::SourceId,
+            complaint::Column::ReceivedAt,
+            complaint::Column::Label,
+        ])
+        .filter(complaint::Column::CaseId.is_in(cases.iter().map(|c| c.id)))
+        .order_by_asc(complaint::Column::ReceivedAt)
+        .order_by_asc(complaint::Column::Id)
+        .into_tuple()
+        .all(conn)
+        .await
+        .during(TABLE, "case_summaries")?;
     let mut by_case: std::collections::HashMap<uuid::Uuid, Vec<DeliveryRef>> = std::collections::HashMap::new();
-    for (id, case_id, channel, source_id, received_at) in deliveries {
+    for (id, case_id, channel, source_id, received_at, label) in deliveries {
         let channel = word("complaints", id, &channel)?;
-        by_case.entry(case_id).or_default().push(DeliveryRef { channel, source_id, received_at });
+        by_case.entry(case_id).or_default().push(DeliveryRef { channel, source_id, received_at, label });
     }
     cases
         .into_iter()
@@ -294,6 +301,7 @@ pub async fn case_summaries<C: ConnectionTrait>(
                 complaints: by_case.remove(&c.id).unwrap_or_default(),
                 status: word(TABLE, c.id, &c.status)?,
                 category: c.category,
+                label: c.label,
                 escalation_risk: c.escalation_risk,
                 repeat_failure: c.repeat_failure,
                 first_complaint_at: c.first_complaint_at,

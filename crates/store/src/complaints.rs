@@ -79,6 +79,7 @@ stored_row! {
         grouping_reason: &'a str,
         ingested_at: Time,
         customer_keys: &'a str,
+        label: Option<&'a str>,
     }
 }
 
@@ -104,6 +105,7 @@ impl<'a> From<&'a NewComplaint<'_>> for ComplaintRow<'a> {
             grouping_reason: &n.grouping_reason,
             ingested_at: n.ingested_at,
             customer_keys: &n.customer_keys,
+            label: n.label.as_deref(),
         }
     }
 }

@@ -26,6 +26,7 @@ pub mod idempotency_keys;
 pub mod integrity;
 pub mod job_runs;
 pub mod key_tiers;
+pub mod label_models;
 pub mod outbox;
 pub mod push_nonces;
 pub mod quarantine;

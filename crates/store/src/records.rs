@@ -72,6 +72,7 @@ impl TryFrom<complaint::Model> for StoredComplaint {
             received_at: m.received_at,
             text: m.text,
             category: m.category,
+            label: m.label,
             formal_complaint: m.formal_complaint,
             customer_keys: m.customer_keys.lines().map(str::to_owned).collect(),
         })
@@ -149,6 +150,8 @@ pub struct NewComplaint<'a> {
     pub case_id: CaseId,
     pub category: String,
     pub category_source: CategorySource,
+    /// What a trained model reads in the text (see `mend_cases::labels`); none without one.
+    pub label: Option<String>,
     /// Why grouping put the complaint in its case, as JSON text.
     pub grouping_reason: String,
     pub ingested_at: DateTime<Utc>,

@@ -22,6 +22,7 @@ openid, stores the member id, the bot its user id; the first record on each chan
 the phone, so every key can be joined. Deterministic for a seed:
 
     python3 tests/data/grouping/make_real_eval.py --part dev > target/real-dev.jsonl
+    python3 tests/data/grouping/make_real_eval.py --part dev --labels > target/real-dev.tsv
     cargo run --release -q -- eval grouping target/real-dev.jsonl
 """
 import argparse
@@ -157,7 +158,7 @@ def build(orders, rng):
         for p, (text, label) in enumerate(chosen):
             case = f"r{n_customer:04d}-{p}"
             at = start + dt.timedelta(hours=rng.uniform(0, 48))
-            records.append((at, customer, "hotline", text, case))
+            records.append((at, customer, "hotline", text, case, label))
             for _ in range(rng.choices([0, 1, 2, 3], weights=[2, 4, 3, 1])[0]):
                 at += dt.timedelta(hours=rng.uniform(2, 72))
                 channel = rng.choice(["wechat", "bot", "store", "hotline"])
@@ -166,10 +167,10 @@ def build(orders, rng):
                 else:
                     said = short_words(rng, text, label)
                 frame = rng.choice(FRAMES[channel])
-                records.append((at, customer, channel, f"{frame}{said}", case))
+                records.append((at, customer, channel, f"{frame}{said}", case, label))
     records.sort(key=lambda r: r[0])
     out = []
-    for i, (at, customer, channel, text, case) in enumerate(records):
+    for i, (at, customer, channel, text, case, label) in enumerate(records):
         out.append({
             "channel": channel,
             "source_id": f"{channel}-real-{i:05d}",
@@ -180,6 +181,7 @@ def build(orders, rng):
             "satisfaction": None,
             "formal_complaint": False,
             "expected_case": case,
+            "expected_label": label,
         })
     return out
 
@@ -191,11 +193,22 @@ def main():
     parser.add_argument("--tsv", default=default_tsv)
     parser.add_argument("--part", choices=["dev", "test", "all"], default="dev")
     parser.add_argument("--seed", type=int, default=20261204)
+    parser.add_argument("--labels", action="store_true",
+                        help="write the part's orders as text<TAB>label, for `mend train categories`")
+    parser.add_argument("--shuffled", action="store_true",
+                        help="deliver the complaints in random order (times unchanged)")
     args = parser.parse_args()
     if not os.path.exists(args.tsv):
         sys.exit(f"{args.tsv} is not there: the real orders live in ../shared/data/ (see its README)")
     orders = [o for o in read_orders(args.tsv) if args.part == "all" or part_of(o[0]) == args.part]
-    for record in build(orders, random.Random(args.seed)):
+    if args.labels:
+        for text, label in orders:
+            print(f"{text}\t{label}")
+        return
+    records = build(orders, random.Random(args.seed))
+    if args.shuffled:
+        random.Random(args.seed + 1).shuffle(records)
+    for record in records:
         print(json.dumps(record, ensure_ascii=False))
 
 

@@ -24,6 +24,7 @@ pub struct Model {
     pub merged_by: Option<Uuid>,
     pub split_from: Option<Uuid>,
     pub reopened_at: Option<DateTimeUtc>,
+    pub label: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

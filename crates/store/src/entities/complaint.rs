@@ -23,6 +23,7 @@ pub struct Model {
     pub ingested_at: DateTimeUtc,
     #[sea_orm(column_type = "Text")]
     pub customer_keys: String,
+    pub label: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -9,6 +9,7 @@ pub mod customer_identity;
 pub mod customer_merge;
 pub mod escalation;
 pub mod job_run;
+pub mod label_model;
 pub mod outbox;
 pub mod quarantine;
 pub mod report;

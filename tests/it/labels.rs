@@ -1,0 +1,158 @@
+//! Labels trained on a call center's own orders (`mend train categories`): training, storage,
+//! restart, and grouping that takes the label as evidence.
+
+use serde_json::{Value, json};
+
+use crate::support::{TestDb, both_databases, complaint, lines};
+
+/// What each label's orders say, in phrases an agent would write; a training line joins two.
+const PHRASES: [(&str, [&str; 6]); 3] = [
+    (
+        "网络问题",
+        ["家里宽带断网", "光猫红灯一直闪", "手机信号很差", "网速很慢打不开网页", "宽带经常掉线", "室内没有信号"],
+    ),
+    (
+        "费用问题",
+        ["话费多扣了", "账单多收了流量费", "扣费不对要求退还", "套餐费用收错了", "月租多收了钱", "国际漫游费扣错"],
+    ),
+    (
+        "业务办理问题",
+        ["销户一直办不了", "过户手续没办完", "携号转网被拒绝", "实名登记办理失败", "补卡迟迟不给办", "停机保号没办成"],
+    ),
+];
+
+/// Thirty lines per label: every ordered pair of its phrases.
+fn training_lines() -> String {
+    let mut out = String::new();
+    for (label, phrases) in PHRASES {
+        for a in phrases {
+            for b in phrases.iter().filter(|b| **b != a) {
+                out.push_str(&format!("客户来电反映{a}，{b}，请处理。\t{label}\n"));
+            }
+        }
+    }
+    out
+}
+
+fn train(db: &TestDb, input: &[u8]) -> Value {
+    db.mend().run(&["train", "categories", "-", "--now", "2026-11-20T09:00:00+08:00"], input).json()
+}
+
+async fn training_reports_bad_lines_and_trains_on_the_rest(db: TestDb) {
+    let mut input = training_lines().into_bytes();
+    let good = 90;
+    input.extend_from_slice("没有标签的一行\n\t网络问题\n宽带断网\t\n".as_bytes());
+    input.extend_from_slice(b"\xff\xfe broken\t\xe7\xbd\x91\n");
+    let report = train(&db, &input);
+    assert_eq!(report["examples"], good, "{report}");
+    assert_eq!(report["labels"], json!({"业务办理问题": 30, "网络问题": 30, "费用问题": 30}));
+    let bad: Vec<u64> = report["bad_lines"].as_array().unwrap().iter().map(|b| b["line"].as_u64().unwrap()).collect();
+    assert_eq!(bad, [good + 1, good + 2, good + 3, good + 4]);
+    assert!(report["bad_lines"][0]["reason"].as_str().unwrap().contains("tab"), "{report}");
+    let accuracy = report["cross_validated_accuracy"].as_f64().unwrap();
+    assert!((0.8..=1.0).contains(&accuracy), "phrases of three clear labels: {accuracy}");
+    assert_eq!(report["replaced"], Value::Null);
+
+    let store = db.store().await;
+    let model = mend_store::label_models::current_label_model(store.connection()).await.unwrap().expect("stored");
+    assert_eq!(model.examples, 90);
+    assert_eq!(model.trained_by, "cli");
+    let filter =
+        mend_store::audit::AuditFilter { subject_kind: Some("label_model".into()), limit: 10, ..Default::default() };
+    let audit = mend_store::audit::audit_entries(store.connection(), &filter).await.unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].action, "labels.trained");
+    assert_eq!(audit[0].detail["examples"], 90);
+
+    let refused = db.mend().run(&["train", "categories", "-"], "只有一个标签\t网络问题\n".as_bytes());
+    assert_ne!(refused.status, 0, "one label cannot be learned");
+    assert!(refused.stderr.contains("two labels"), "{}", refused.stderr);
+}
+
+async fn a_trained_model_survives_a_restart_and_labels_complaints_and_cases(db: TestDb) {
+    let first = train(&db, training_lines().as_bytes());
+    // Another process: the model comes from the database.
+    let phone = json!({"phone": "13800138000"});
+    let summary = db.mend().import_lines(&lines(&[
+        complaint(
+            "hotline",
+            "order-1",
+            "2026-11-20T09:00:00+08:00",
+            phone.clone(),
+            "客户来电反映家里宽带断网，光猫红灯一直闪，请处理。",
+        ),
+        complaint("wechat", "msg-1", "2026-11-21T09:00:00+08:00", phone, "宽带还是掉线"),
+    ]));
+    assert_eq!(summary["accepted"], 2, "{summary}");
+    let cases = db.mend().export_cases();
+    assert_eq!(cases.len(), 1, "{cases:?}");
+    assert_eq!(cases[0]["label"], "网络问题");
+    let labels: Vec<&Value> = cases[0]["complaints"].as_array().unwrap().iter().map(|c| &c["label"]).collect();
+    assert_eq!(labels, [&json!("网络问题"), &json!("网络问题")]);
+
+    let second = train(&db, training_lines().as_bytes());
+    assert_eq!(second["replaced"], first["model_id"], "a new training replaces the old model");
+    let store = db.store().await;
+    let model = mend_store::label_models::current_label_model(store.connection()).await.unwrap().unwrap();
+    assert_eq!(model.id.to_string(), second["model_id"].as_str().unwrap());
+}
+
+/// Two orders of one customer, both about charges but different stories; a retelling of each
+/// on another channel, one with a channel's prefix; short follow-ups naming one of them.
+fn two_billing_problems() -> Vec<String> {
+    let phone = json!({"phone": "13900139000"});
+    let at = |day: u32, hour: u32| format!("2026-11-{day:02}T{hour:02}:00:00+08:00");
+    lines(&[
+        complaint(
+            "hotline",
+            "roaming",
+            &at(16, 9),
+            phone.clone(),
+            "客户来电反映本月话费账单中多扣了三十元国际漫游流量费，客户称本月从未出境，也没有开通国际漫游业务，要求核实扣费原因并退还多扣的费用，请处理。",
+        ),
+        complaint(
+            "hotline",
+            "rebate",
+            &at(16, 15),
+            phone.clone(),
+            "客户反映上月在营业厅办理宽带融合套餐时营业员承诺每月返还二十元话费，至今三个月返还款均未到账，营业员当时签字确认，客户要求按照协议补发返还款项，请协助处理。",
+        ),
+        complaint(
+            "wechat",
+            "roaming-retold",
+            &at(17, 10),
+            json!({"wechat_openid": "oRoam", "phone": "13900139000"}),
+            "[公众号留言]本月从未出境，也没有开通国际漫游业务，要求核实扣费原因并退还多扣的费用",
+        ),
+        complaint("bot", "rebate-short", &at(18, 10), phone.clone(), "承诺返还的话费还是没到账"),
+        complaint("store", "roaming-short", &at(18, 16), phone, "营业厅评价:漫游费还没退"),
+    ])
+}
+
+fn partition_of(db: &TestDb) -> Vec<Vec<String>> {
+    let mut cases: Vec<Vec<String>> = db.mend().case_partition().into_iter().map(|(_, sources)| sources).collect();
+    cases.sort();
+    cases
+}
+
+async fn two_problems_under_one_label_keep_two_cases_and_follow_ups_join_the_one_they_name(db: TestDb) {
+    let expected = vec![
+        vec!["rebate".to_owned(), "rebate-short".to_owned()],
+        vec!["roaming".to_owned(), "roaming-retold".to_owned(), "roaming-short".to_owned()],
+    ];
+    db.mend().import_lines(&two_billing_problems());
+    assert_eq!(partition_of(&db), expected, "untrained");
+
+    let trained = db.sibling().await;
+    train(&trained, training_lines().as_bytes());
+    trained.mend().import_lines(&two_billing_problems());
+    assert_eq!(partition_of(&trained), expected, "trained: both orders are 费用问题, and still two problems");
+    let cases = trained.mend().export_cases();
+    assert!(cases.iter().all(|c| c["label"] == "费用问题"), "{cases:?}");
+}
+
+both_databases!(
+    training_reports_bad_lines_and_trains_on_the_rest,
+    a_trained_model_survives_a_restart_and_labels_complaints_and_cases,
+    two_problems_under_one_label_keep_two_cases_and_follow_ups_join_the_one_they_name,
+);
