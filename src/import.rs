@@ -251,6 +251,7 @@ impl<'a> Importer<'a> {
             progress.set_message(format!("{records} records"));
         }
         count(stream.finish(self.clock.now()).await?);
+        self.intake.term_statistics().save(self.store).await?;
         summary.records = records;
         summary.ignored = ignored;
         summary.cases_updated = updated.len() as u64;

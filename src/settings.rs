@@ -205,7 +205,8 @@ impl Settings {
     pub async fn intake(&self, store: &mend_store::Store) -> Result<std::sync::Arc<mend_cases::Intake>> {
         let intake = self.untrained_intake()?;
         let model = mend_cases::labels::load(store).await?;
-        Ok(std::sync::Arc::new(intake.with_labels(model)))
+        let statistics = mend_cases::term_statistics::TermStatistics::load(store).await?;
+        Ok(std::sync::Arc::new(intake.with_labels(model).with_term_statistics(statistics)))
     }
 
     /// The intake from configuration alone: what `mend train categories` trains for.

@@ -1,6 +1,7 @@
-//! Labels learned from a call center's labelled orders: the trained model (one in use; a new
-//! training replaces it), and the label it gave each complaint and case, next to the keyword
-//! taxonomy's category.
+//! What grouping learns from the complaints themselves and from a call center's labelled
+//! orders: in how many complaints each term occurs (so boilerplate every order carries weighs
+//! nothing), the trained label model (one in use; a new training replaces it), and the label
+//! it gave each complaint and case, next to the keyword taxonomy's category.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
@@ -27,6 +28,17 @@ impl MigrationTrait for Migration {
                     .col(double("cross_validated_accuracy"))
                     // JSON: the term counts per label (`mend_cases::labels::LabelCounts`).
                     .col(text("counts"))
+                    .take(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("term_documents")
+                    // FNV-1a of the term (`mend_cases::features::term_key`), as a signed integer;
+                    // 0 holds the number of complaints counted.
+                    .col(big_integer("term_key").primary_key())
+                    .col(big_integer("documents"))
                     .take(),
             )
             .await?;

@@ -1,5 +1,6 @@
-//! Labels trained on a call center's own orders (`mend train categories`): training, storage,
-//! restart, and grouping that takes the label as evidence.
+//! What grouping learns: labels trained on a call center's own orders (`mend train
+//! categories`: training, storage, restart, the label as evidence) and term statistics counted
+//! from the complaints themselves (boilerplate weighs nothing; concurrent writers add up).
 
 use serde_json::{Value, json};
 
@@ -155,4 +156,94 @@ both_databases!(
     training_reports_bad_lines_and_trains_on_the_rest,
     a_trained_model_survives_a_restart_and_labels_complaints_and_cases,
     two_problems_under_one_label_keep_two_cases_and_follow_ups_join_the_one_they_name,
+);
+
+/// What an agent's order form says whatever the problem.
+const TEMPLATE: &str = "受理号码：******；联系电话：******；问题持续时间：一周；客户要求：尽快核实处理并回复；历史工单情况：无；向客户解释情况：已解释，客户不认可；";
+
+/// Thirty orders of thirty customers on the same form.
+fn orders_on_one_form() -> Vec<String> {
+    let subjects = ["积分兑换", "彩铃业务", "来电显示", "国际长途", "家庭网", "副卡"];
+    let issues = ["一直没有生效", "被重复办理", "无法取消", "显示异常", "没有通知客户"];
+    let mut orders = Vec::new();
+    for (i, subject) in subjects.iter().enumerate() {
+        for (j, issue) in issues.iter().enumerate() {
+            let n = i * issues.len() + j;
+            orders.push(complaint(
+                "hotline",
+                &format!("form-{n}"),
+                &format!("2026-11-{:02}T09:00:00+08:00", 1 + n % 10),
+                json!({"phone": format!("1370000{n:04}")}),
+                &format!("{TEMPLATE}问题描述：客户反映{subject}{issue}。"),
+            ));
+        }
+    }
+    lines(&orders)
+}
+
+fn two_orders_on_the_form() -> Vec<String> {
+    let phone = json!({"phone": "13911112222"});
+    lines(&[
+        complaint(
+            "hotline",
+            "outage",
+            "2026-11-20T09:00:00+08:00",
+            phone.clone(),
+            &format!("{TEMPLATE}问题描述：家中宽带断网，光猫红灯。"),
+        ),
+        complaint(
+            "hotline",
+            "charge",
+            "2026-11-20T15:00:00+08:00",
+            phone,
+            &format!("{TEMPLATE}问题描述：本月话费多扣三十元。"),
+        ),
+    ])
+}
+
+fn term_documents_counted(rows: &[(i64, i64)]) -> i64 {
+    rows.iter().find(|(key, _)| *key == 0).map_or(0, |(_, n)| *n)
+}
+
+async fn boilerplate_every_order_carries_is_learned_to_weigh_nothing(db: TestDb) {
+    // Knowing nothing yet, two orders that share a long form look like one problem.
+    let fresh = db.sibling().await;
+    fresh.mend().import_lines(&two_orders_on_the_form());
+    assert_eq!(partition_of(&fresh).len(), 1, "the form alone joins them while nothing is counted");
+
+    db.mend().import_lines(&orders_on_one_form());
+    let store = db.store().await;
+    let rows = mend_store::term_documents::term_documents(store.connection()).await.unwrap();
+    assert_eq!(term_documents_counted(&rows), 30, "saved at the end of the import");
+    // Another process reads what the first counted.
+    db.mend().import_lines(&two_orders_on_the_form());
+    let cases = partition_of(&db);
+    assert!(cases.contains(&vec!["outage".to_owned()]) && cases.contains(&vec!["charge".to_owned()]), "{cases:?}");
+    let rows = mend_store::term_documents::term_documents(store.connection()).await.unwrap();
+    assert_eq!(term_documents_counted(&rows), 32);
+}
+
+/// Two imports saving at once add up: neither overwrites what the other counted.
+async fn concurrent_imports_add_up_their_term_counts(db: TestDb) {
+    let orders = orders_on_one_form();
+    let (first, second) = orders.split_at(15);
+    let mend = db.mend();
+    // Made first: two processes creating one SQLite file at once is another race.
+    mend.run(&["migrate"], b"");
+    std::thread::scope(|s| {
+        let a = s.spawn(|| mend.import_lines(first));
+        let b = s.spawn(|| mend.import_lines(second));
+        assert_eq!(a.join().unwrap()["accepted"], 15);
+        assert_eq!(b.join().unwrap()["accepted"], 15);
+    });
+    let store = db.store().await;
+    let rows = mend_store::term_documents::term_documents(store.connection()).await.unwrap();
+    assert_eq!(term_documents_counted(&rows), 30);
+    let template_term = mend_cases::features::term_key("受理") as i64;
+    assert_eq!(rows.iter().find(|(k, _)| *k == template_term).map(|(_, n)| *n), Some(30), "in every order");
+}
+
+both_databases!(
+    boilerplate_every_order_carries_is_learned_to_weigh_nothing,
+    concurrent_imports_add_up_their_term_counts
 );

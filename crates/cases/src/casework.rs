@@ -379,9 +379,9 @@ impl Intake {
             case.last_complaint_at = last;
         }
         case.escalation_risk = complaints.iter().any(|c| c.formal_complaint);
-        let terms = complaints
-            .iter()
-            .fold(Signature::default(), |acc, c| acc.absorb(&self.featurizer().signature(&c.text), CASE_TERMS));
+        let terms = complaints.iter().fold(Signature::default(), |acc, c| {
+            acc.absorb(&self.term_statistics().weigh(&self.featurizer().signature(&c.text)), CASE_TERMS)
+        });
         case.terms = terms.to_case_terms();
         case.updated_at = now;
     }

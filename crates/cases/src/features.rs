@@ -8,7 +8,6 @@
 //! angry the customer is, not what the problem is. A case keeps the strongest terms of all its
 //! complaints, so comparing a new complaint with a case is one cosine over a few dozen terms.
 
-use std::hash::BuildHasher;
 use std::sync::LazyLock;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
@@ -24,6 +23,10 @@ const KEYWORD_WEIGHT: f32 = 2.0;
 /// A complaint with fewer content terms than this says nothing about which problem it is
 /// ("还是那个问题", a call rated 1 without notes).
 const INFORMATIVE_TERMS: usize = 3;
+
+/// Content terms from which a text describes its problem rather than naming it: an agent's
+/// full order, a long message (chosen on real orders, see `crate::grouping`).
+const DETAILED_TERMS: usize = 10;
 
 /// jieba's dictionary without its rarest words (frequency below 5): 136,000 of its 349,000
 /// entries, a third of the memory (the full one costs 43 MiB, a fifth of an import's budget).
@@ -53,9 +56,9 @@ pub(crate) fn segment(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
     JIEBA.tokenize(text, jieba_rs::TokenizeMode::Default, false).into_iter().map(|t| (t.byte_start, t.byte_end))
 }
 
-/// One weighted term while a signature is being built. `key` is a hash of `text`: signatures
-/// compare keys, which is one integer comparison where comparing texts would be a string
-/// comparison.
+/// One weighted term while a signature is being built. `key` is a hash of `text` ([`term_key`]):
+/// signatures compare keys, which is one integer comparison where comparing texts would be a
+/// string comparison.
 #[derive(Debug, Clone, PartialEq)]
 struct Term {
     key: u64,
@@ -65,8 +68,17 @@ struct Term {
 
 impl Term {
     fn new(text: String, weight: f32) -> Self {
-        Term { key: rustc_hash::FxBuildHasher.hash_one(&text), text, weight }
+        Term { key: term_key(&text), text, weight }
     }
+}
+
+/// A term's key: FNV-1a of its text, a hash fixed by its definition, so the keys the database
+/// keeps term statistics under (see [`crate::term_statistics`]) mean the same terms after any
+/// upgrade.
+pub fn term_key(text: &str) -> u64 {
+    let mut hasher = fnv::FnvHasher::default();
+    std::hash::Hasher::write(&mut hasher, text.as_bytes());
+    std::hash::Hasher::finish(&hasher)
 }
 
 /// A term as a signature keeps it: its text is a range of the signature's `texts`.
@@ -118,6 +130,20 @@ impl Signature {
         &self.texts[slot.start as usize..(slot.start + slot.len) as usize]
     }
 
+    /// The keys of its terms, in key order.
+    pub fn keys(&self) -> impl Iterator<Item = u64> + '_ {
+        self.slots.iter().map(|s| s.key)
+    }
+
+    /// This signature with each term's weight multiplied by `factor` of its key.
+    pub fn weighted(&self, factor: impl Fn(u64) -> f32) -> Signature {
+        let mut weighted = self.clone();
+        for slot in &mut weighted.slots {
+            slot.weight *= factor(slot.key);
+        }
+        weighted
+    }
+
     /// Terms in no particular order.
     pub fn terms(&self) -> impl Iterator<Item = (&str, f32)> {
         self.slots.iter().map(|s| (self.text(s), s.weight))
@@ -142,6 +168,10 @@ impl Signature {
 
     pub fn is_informative(&self) -> bool {
         self.content_terms() >= INFORMATIVE_TERMS
+    }
+
+    pub fn is_detailed(&self) -> bool {
+        self.content_terms() >= DETAILED_TERMS
     }
 
     /// Cosine similarity, 0 (nothing shared) to 1.

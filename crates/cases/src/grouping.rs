@@ -69,11 +69,9 @@ const UNCATEGORIZED_BASE: f32 = 0.6;
 const AGE_PENALTY: f32 = 0.1;
 /// A short complaint the trained model labels otherwise than the open case: it may still
 /// follow it up (a model reads short texts less surely), when nothing fits better.
-const OTHER_PROBLEM_BASE: f32 = 0.5;
+const OTHER_PROBLEM_BASE: f32 = 0.55;
 /// Two full orders the trained model labels differently need this much more text in common.
 const DIFFERENT_LABEL_PENALTY: f32 = 0.1;
-/// Content terms from which a complaint describes its problem rather than naming it.
-const DETAILED_TERMS: usize = 10;
 
 impl GroupingPolicy {
     pub fn window(&self) -> Duration {
@@ -191,8 +189,8 @@ pub fn fit(
     // Two full orders are the same problem when they tell the same story; when either side is
     // short, the question is whether the short one's words are found in the other (a follow-up
     // inside the order it follows up, whichever arrived first).
-    let complaint_detailed = complaint.signature.content_terms() >= DETAILED_TERMS;
-    let case_detailed = case_terms.content_terms() >= DETAILED_TERMS;
+    let complaint_detailed = complaint.signature.is_detailed();
+    let case_detailed = case_terms.is_detailed();
     let detailed = complaint_detailed && case_detailed;
     let similarity = match (complaint_detailed, case_detailed) {
         (true, true) => similarity,
@@ -221,27 +219,29 @@ pub fn fit(
     (score >= policy.threshold).then_some(Match { score, similarity, category, label, reopens })
 }
 
-/// A case's category and the categories merged into it.
-fn categories(case: &Case) -> impl Iterator<Item = &str> {
-    std::iter::once(case.category.as_str()).chain(case.extra_categories.iter().map(String::as_str))
-}
-
-/// Whether two open cases of one person (whose two identities just turned out to be one) are
-/// one problem: one's category in the other's, or clearly similar texts; and close in time.
-pub fn same_problem(a: &Case, a_terms: &Signature, b: &Case, b_terms: &Signature, policy: &GroupingPolicy) -> bool {
+/// How well the open case `b` fits the open case `a` when two identities of one person turn
+/// out to be one: as if `b`'s complaints arrived as one complaint at its time nearest to `a`'s
+/// latest, by the same rule as any complaint.
+pub fn same_problem(
+    a: &Case,
+    a_terms: &Signature,
+    b: &Case,
+    b_terms: &Signature,
+    policy: &GroupingPolicy,
+) -> Option<Match> {
     if a.status != CaseStatus::Open || b.status != CaseStatus::Open {
-        return false;
+        return None;
     }
-    let apart = if a.last_complaint_at < b.first_complaint_at {
-        b.first_complaint_at - a.last_complaint_at
-    } else {
-        a.first_complaint_at - b.last_complaint_at
+    let mut categories = b.extra_categories.clone();
+    categories.retain(|c| *c != b.category);
+    let as_complaint = ComplaintFacts {
+        category: &b.category,
+        also: &categories,
+        signature: b_terms,
+        label: b.label.as_deref(),
+        received_at: a.last_complaint_at.clamp(b.first_complaint_at, b.last_complaint_at),
     };
-    if apart > policy.window() {
-        return false;
-    }
-    let shared_category = categories(a).any(|c| c != OTHER && categories(b).any(|d| d == c));
-    shared_category || a_terms.similarity(b_terms) >= policy.threshold
+    fit(a, a_terms, &as_complaint, policy)
 }
 
 #[cfg(test)]
@@ -318,7 +318,7 @@ mod tests {
         let order = "用户来电反映本月话费账单多扣了三十元流量费,用户称没有使用这么多流量,要求核实并退还多扣的费用";
         let other = "用户来电反映上月办理的套餐合约优惠没有到账,营业厅承诺每月返还二十元话费,现在一直没有返还";
         let signature = featurizer().signature(other);
-        assert!(signature.content_terms() >= DETAILED_TERMS, "{}", signature.content_terms());
+        assert!(signature.is_detailed(), "{}", signature.content_terms());
         assert!(fits(&k, order, "billing_dispute", other, at(2, 9)).is_none(), "another problem in one category");
         let retold = "话费账单多扣了三十元流量费,没有使用这么多流量,要求退还多扣的费用";
         assert_eq!(
@@ -378,7 +378,7 @@ mod tests {
         assert_eq!(m.label, Some(LabelMatch::Same));
 
         let retold = f.signature("用户反映宽带业务迁移,新地址系统录入错误,无法迁移,安装人员上门说装不了,要求处理");
-        assert!(retold.content_terms() >= DETAILED_TERMS);
+        assert!(retold.is_detailed());
         let long = |label| ComplaintFacts {
             category: "broadband_outage",
             also: &[],
@@ -446,9 +446,9 @@ mod tests {
         let c = case("billing_dispute", at(2, 9), at(2, 9));
         let terms = f.signature("光猫断网");
         let policy = GroupingPolicy::default();
-        assert!(same_problem(&a, &terms, &b, &terms, &policy));
-        assert!(!same_problem(&a, &terms, &c, &f.signature("扣费"), &policy));
+        assert!(same_problem(&a, &terms, &b, &terms, &policy).is_some());
+        assert!(same_problem(&a, &terms, &c, &f.signature("扣费"), &policy).is_none());
         let later = case("broadband_outage", at(20, 9), at(20, 9));
-        assert!(!same_problem(&a, &terms, &later, &terms, &policy), "weeks apart");
+        assert!(same_problem(&a, &terms, &later, &terms, &policy).is_none(), "weeks apart");
     }
 }

@@ -25,6 +25,7 @@ use crate::features::{CASE_TERMS, Featurizer, Signature};
 use crate::grouping::{self, CategoryMatch, ComplaintFacts, GroupingPolicy, LabelMatch, Match, fit};
 use crate::labels::{LabelModel, Prediction};
 use crate::retry::CONFLICT_RETRIES;
+use crate::term_statistics::{Counting, TermStatistics};
 use crate::working_set::{CustomerState, Recorded, WorkingSet};
 
 /// What happened to one delivery of the batch, in the batch's order.
@@ -141,6 +142,8 @@ pub struct Intake {
     default_timezone: chrono_tz::Tz,
     /// Trained on the call center's labelled orders (`mend train categories`), if it was.
     labels: Option<Arc<LabelModel>>,
+    /// How telling each term is, counted as complaints are placed.
+    statistics: Arc<TermStatistics>,
 }
 
 impl Intake {
@@ -153,7 +156,7 @@ impl Intake {
         default_timezone: chrono_tz::Tz,
     ) -> Self {
         let featurizer = Featurizer::new(noise_phrases, &classifier.phrases());
-        Self { classifier, featurizer, policy, default_timezone, labels: None }
+        Self { classifier, featurizer, policy, default_timezone, labels: None, statistics: Arc::default() }
     }
 
     /// This intake labelling complaints with `model` (see [`crate::labels`]).
@@ -163,6 +166,17 @@ impl Intake {
 
     pub fn labels(&self) -> Option<&LabelModel> {
         self.labels.as_deref()
+    }
+
+    /// This intake weighing terms by `statistics` (see [`crate::term_statistics`]), and counting
+    /// into them.
+    pub fn with_term_statistics(self, statistics: TermStatistics) -> Self {
+        Self { statistics: Arc::new(statistics), ..self }
+    }
+
+    /// Save them now and then: [`TermStatistics::save`].
+    pub fn term_statistics(&self) -> &TermStatistics {
+        &self.statistics
     }
 
     /// The zone of mend's customers and team, unless a customer's own says otherwise.
@@ -328,6 +342,7 @@ impl Intake {
     ) -> Decision<'a> {
         let mut batch = BatchDecisions::default();
         let mut outcomes = Vec::with_capacity(deliveries.len());
+        let mut statistics = self.statistics.counting();
         for (delivery, reading) in deliveries.iter().zip(readings) {
             let outcome = match delivery {
                 Delivery::Quarantined(q) => {
@@ -354,7 +369,7 @@ impl Intake {
                     },
                     None => {
                         let reading = reading.clone().expect("every complaint is read");
-                        self.place(c, reading, working, &mut batch, now)
+                        self.place(c, reading, working, &mut batch, &mut statistics, now)
                     }
                 },
             };
@@ -370,8 +385,14 @@ impl Intake {
         Reading { classification, terms, label }: Reading,
         working: &mut WorkingSet,
         batch: &mut BatchDecisions<'a>,
+        statistics: &mut Counting<'_>,
         now: DateTime<Utc>,
     ) -> Outcome {
+        let terms = {
+            let weighed = statistics.weigh(&terms);
+            statistics.count(&terms);
+            weighed
+        };
         let source = format!("complaint:{}/{}", c.channel, c.source_id);
         let customer_id = self.resolve_customer(&c.keys, &c.customer, &source, working, batch, now);
         let facts = ComplaintFacts {
@@ -410,7 +431,9 @@ impl Intake {
                 k.last_complaint_at = k.last_complaint_at.max(c.received_at);
                 k.escalation_risk |= c.formal_complaint;
                 k.updated_at = now;
-                if k.label.is_none() {
+                // The label of the fullest telling: an order read after its short follow-ups
+                // says better than they did what the case is about.
+                if label.is_some() && (k.label.is_none() || terms.is_detailed() && !case.terms.is_detailed()) {
                     k.label = label.as_ref().map(|p| p.label.clone());
                 }
                 let category = &classification.category;
@@ -553,7 +576,7 @@ impl Intake {
         }
         working.by_customer.entry(survivor).or_default().extend(moved.iter().copied());
 
-        // In id order, each to the most similar of the survivor's cases that is the same problem
+        // In id order, each to the best-fitting of the survivor's cases that is the same problem
         // (the older on a tie): the order cases were loaded in, which depends on where batches
         // end, must not decide which case a moved one joins.
         let mut moved = moved;
@@ -563,11 +586,10 @@ impl Intake {
             let into = kept
                 .iter()
                 .copied()
-                .filter(|k| {
-                    let a = &working.cases[k];
-                    grouping::same_problem(&a.record, &a.terms, &b.record, &b.terms, &self.policy)
+                .filter_map(|k| {
+                    let a = &working.cases[&k];
+                    grouping::same_problem(&a.record, &a.terms, &b.record, &b.terms, &self.policy).map(|m| (k, m.score))
                 })
-                .map(|k| (k, working.cases[&k].terms.similarity(&b.terms)))
                 .max_by(|(x, sx), (y, sy)| sx.total_cmp(sy).then(y.cmp(x)))
                 .map(|(k, _)| k);
             if let Some(into) = into {

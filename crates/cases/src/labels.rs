@@ -19,7 +19,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::CasesError;
-use crate::features::{Featurizer, Signature};
+use crate::features::{Featurizer, Signature, term_key};
 
 /// Laplace smoothing of term counts: a term a label never saw is unlikely, not impossible.
 const SMOOTHING: f32 = 0.3;
@@ -176,9 +176,7 @@ impl LabelModel {
 /// on orders the model has not seen. Examples go to folds by a hash of their text, so the
 /// figure does not depend on the file's order.
 pub fn cross_validate(featurizer: &Featurizer, examples: &[Example], folds: usize) -> f64 {
-    use std::hash::BuildHasher;
-    let fold_of: Vec<usize> =
-        examples.iter().map(|e| (rustc_hash::FxBuildHasher.hash_one(&e.text) % folds as u64) as usize).collect();
+    let fold_of: Vec<usize> = examples.iter().map(|e| (term_key(&e.text) % folds as u64) as usize).collect();
     let signatures: Vec<Signature> = examples.iter().map(|e| featurizer.signature(&e.text)).collect();
     let mut right = 0usize;
     for fold in 0..folds {

@@ -14,6 +14,7 @@ pub mod intake;
 pub mod labels;
 mod retry;
 mod stream;
+pub mod term_statistics;
 mod working_set;
 
 pub use casework::{LinkReport, UnmergeReport};

@@ -37,6 +37,7 @@ pub mod sessions;
 pub mod signing_keys;
 pub mod surveys;
 pub mod tasks;
+pub mod term_documents;
 pub mod totals;
 pub mod users;
 

@@ -16,4 +16,5 @@ pub mod report;
 pub mod signing_key;
 pub mod survey;
 pub mod task;
+pub mod term_document;
 pub mod user;
