@@ -13,6 +13,7 @@ use std::io::BufRead;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use mend_core::CaseId;
 use mend_store::Store;
 use serde::Serialize;
 
@@ -43,6 +44,28 @@ pub struct GroupingEval {
     /// With a trained model and `expected_label` on the lines.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub label_accuracy: Option<LabelAccuracy>,
+    pub errors: ErrorKinds,
+}
+
+/// The complaints grouping put in the wrong place, by kind, each counted once. A problem's
+/// place is the case its first complaint (by time) went to; a case's problem is that of its
+/// first complaint.
+#[derive(Debug, Default, Serialize)]
+pub struct ErrorKinds {
+    /// A full telling (an order retold) in a case of its own problem but not its place.
+    pub retelling_split: usize,
+    /// A short follow-up outside its problem's place: in another problem's case or alone.
+    pub follow_up_wrong_case: usize,
+    /// A full telling in a case of another problem: two problems merged.
+    pub problems_merged: usize,
+}
+
+/// What a labelled line says about one delivery.
+struct Truth {
+    case: String,
+    label: Option<String>,
+    received_at: String,
+    detailed: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -78,9 +101,16 @@ pub fn score<P: Eq + std::hash::Hash + Clone, T: Eq + std::hash::Hash + Clone>(p
     (pairwise, Scores::new(precision / n, recall / n))
 }
 
-pub async fn grouping(settings: &Settings, file: &Path, training: Option<&Path>) -> Result<GroupingEval> {
-    let mut expected: HashMap<(String, String), String> = HashMap::new();
-    let mut expected_labels: HashMap<(String, String), String> = HashMap::new();
+/// Scores grouping on `file` in a scratch SQLite database, or in `database` (an empty one, for
+/// PostgreSQL figures); `training` first trains a label model.
+pub async fn grouping(
+    settings: &Settings,
+    file: &Path,
+    training: Option<&Path>,
+    database: Option<&str>,
+) -> Result<GroupingEval> {
+    let featurizer = settings.untrained_intake()?;
+    let mut truths: HashMap<(String, String), Truth> = HashMap::new();
     let reader = std::io::BufReader::new(
         std::fs::File::open(file).with_context(|| format!("cannot open `{}`", file.display()))?,
     );
@@ -91,26 +121,35 @@ pub async fn grouping(settings: &Settings, file: &Path, training: Option<&Path>)
         }
         let value: serde_json::Value = serde_json::from_str(&line).context("every line must be JSON")?;
         let key = |k: &str| value[k].as_str().map(str::to_owned).with_context(|| format!("a line lacks `{k}`"));
-        let delivery = (key("channel")?, key("source_id")?);
-        if let Some(label) = value["expected_label"].as_str() {
-            expected_labels.insert(delivery.clone(), label.to_owned());
-        }
-        expected.insert(delivery, key("expected_case")?);
+        let truth = Truth {
+            case: key("expected_case")?,
+            label: value["expected_label"].as_str().map(str::to_owned),
+            received_at: key("received_at")?,
+            detailed: featurizer.featurizer().signature(&key("text")?).is_detailed(),
+        };
+        truths.insert((key("channel")?, key("source_id")?), truth);
     }
 
     let scratch = tempfile_dir()?;
-    let url = format!("sqlite://{}?mode=rwc", scratch.join("eval.db").display());
+    let url = match database {
+        Some(url) => url.to_owned(),
+        None => format!("sqlite://{}?mode=rwc", scratch.join("eval.db").display()),
+    };
     let store = Store::connect(&url).await?;
     store.migrate().await?;
+    anyhow::ensure!(
+        mend_store::cases::case_summaries(store.connection(), None, 1).await?.is_empty(),
+        "the evaluation needs an empty database"
+    );
     if let Some(training) = training {
         let input = std::fs::read(training).with_context(|| format!("cannot read `{}`", training.display()))?;
-        let featurizer = settings.untrained_intake()?;
         mend_cases::labels::train(&store, featurizer.featurizer(), &input, "eval", chrono::Utc::now()).await?;
     }
     let importer = Importer::new(settings, &store, settings.intake(&store).await?)?;
     importer.run(ImportFormat::Json, &Input::File(file.to_owned())).await?;
 
-    let mut pairs = Vec::with_capacity(expected.len());
+    let mut pairs = Vec::with_capacity(truths.len());
+    let mut placed: Vec<(CaseId, &(String, String))> = Vec::with_capacity(truths.len());
     let mut after = None;
     let mut cases = 0;
     let mut labels = LabelTally::default();
@@ -120,27 +159,59 @@ pub async fn grouping(settings: &Settings, file: &Path, training: Option<&Path>)
         after = Some(last.case_id);
         for case in page {
             cases += 1;
-            let mut truths = Vec::new();
+            let mut case_labels = Vec::new();
             for delivery in case.complaints {
                 let key = (delivery.channel.to_string(), delivery.source_id);
-                if let Some(truth) = expected.get(&key) {
-                    pairs.push((case.case_id, truth.clone()));
-                }
-                if let Some(truth) = expected_labels.get(&key) {
-                    labels.complaint(delivery.label.as_deref() == Some(truth.as_str()));
-                    truths.push(truth.as_str());
+                let Some((key, truth)) = truths.get_key_value(&key) else { continue };
+                pairs.push((case.case_id, truth.case.clone()));
+                placed.push((case.case_id, key));
+                if let Some(label) = &truth.label {
+                    labels.complaint(delivery.label.as_ref() == Some(label));
+                    case_labels.push(label.as_str());
                 }
             }
-            labels.case(case.label.as_deref(), &truths);
+            labels.case(case.label.as_deref(), &case_labels);
         }
     }
     store.close().await?;
     std::fs::remove_dir_all(&scratch).ok();
-    anyhow::ensure!(pairs.len() == expected.len(), "{} labeled complaints, {} grouped", expected.len(), pairs.len());
+    anyhow::ensure!(pairs.len() == truths.len(), "{} labeled complaints, {} grouped", truths.len(), pairs.len());
     let (pairwise, b_cubed) = score(&pairs);
-    let expected_cases = expected.values().collect::<std::collections::HashSet<_>>().len();
+    let expected_cases = truths.values().map(|t| &t.case).collect::<std::collections::HashSet<_>>().len();
     let label_accuracy = training.is_some().then(|| labels.accuracy()).flatten();
-    Ok(GroupingEval { complaints: pairs.len(), expected_cases, cases, pairwise, b_cubed, label_accuracy })
+    let errors = error_kinds(&truths, &placed);
+    Ok(GroupingEval { complaints: pairs.len(), expected_cases, cases, pairwise, b_cubed, label_accuracy, errors })
+}
+
+fn error_kinds(truths: &HashMap<(String, String), Truth>, placed: &[(CaseId, &(String, String))]) -> ErrorKinds {
+    // The first complaint (by time, then delivery) of each problem and of each case.
+    let mut problem_home: HashMap<&str, (&str, &(String, String), CaseId)> = HashMap::new();
+    let mut case_problem: HashMap<CaseId, (&str, &(String, String), &str)> = HashMap::new();
+    for &(case, key) in placed {
+        let truth = &truths[key];
+        let at = truth.received_at.as_str();
+        let home = problem_home.entry(&truth.case).or_insert((at, key, case));
+        if (at, key) < (home.0, home.1) {
+            *home = (at, key, case);
+        }
+        let first = case_problem.entry(case).or_insert((at, key, &truth.case));
+        if (at, key) < (first.0, first.1) {
+            *first = (at, key, &truth.case);
+        }
+    }
+    let mut errors = ErrorKinds::default();
+    for &(case, key) in placed {
+        let truth = &truths[key];
+        let at_home = problem_home[truth.case.as_str()].2 == case;
+        let own_problem = case_problem[&case].2 == truth.case;
+        match (truth.detailed, at_home, own_problem) {
+            (false, false, _) => errors.follow_up_wrong_case += 1,
+            (true, _, false) => errors.problems_merged += 1,
+            (true, false, true) => errors.retelling_split += 1,
+            _ => {}
+        }
+    }
+    errors
 }
 
 /// Labels counted right and in all, per complaint and per case.
@@ -202,5 +273,31 @@ mod tests {
         let (pw, b3) = score(&split);
         assert_eq!((pw.precision, pw.recall, pw.f1), (1.0, 0.0, 0.0));
         assert_eq!((b3.precision, b3.recall), (1.0, 0.5));
+    }
+
+    #[test]
+    fn errors_are_counted_by_kind_once_each() {
+        let key = |n: &str| ("hotline".to_owned(), n.to_owned());
+        let truth = |case: &str, at: &str, detailed: bool| Truth {
+            case: case.into(),
+            label: None,
+            received_at: at.into(),
+            detailed,
+        };
+        let truths: HashMap<(String, String), Truth> = [
+            (key("a-order"), truth("a", "1", true)),
+            (key("a-retold"), truth("a", "2", true)),
+            (key("a-short"), truth("a", "3", false)),
+            (key("b-order"), truth("b", "4", true)),
+            (key("b-short"), truth("b", "5", false)),
+        ]
+        .into_iter()
+        .collect();
+        let (one, two, three) = (CaseId::new(), CaseId::new(), CaseId::new());
+        let keys: Vec<(String, String)> = ["a-order", "a-retold", "a-short", "b-order", "b-short"].map(key).to_vec();
+        // The retelling split off, b's order merged into a's case, b's follow-up alone.
+        let placed = vec![(one, &keys[0]), (two, &keys[1]), (one, &keys[2]), (one, &keys[3]), (three, &keys[4])];
+        let errors = error_kinds(&truths, &placed);
+        assert_eq!((errors.retelling_split, errors.follow_up_wrong_case, errors.problems_merged), (1, 1, 1));
     }
 }

@@ -179,6 +179,10 @@ enum EvalCommand {
         /// categories`), and score label accuracy where lines carry `expected_label`.
         #[arg(long, value_name = "TSV")]
         train: Option<PathBuf>,
+        /// Group in this (empty) database rather than a scratch SQLite file: figures for
+        /// PostgreSQL.
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
     },
 }
 
@@ -383,8 +387,8 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
             }
             println!("{}", serde_json::to_string(&report)?);
         }
-        Command::Eval { command: EvalCommand::Grouping { file, train } } => {
-            let result = eval::grouping(&settings, &file, train.as_deref()).await?;
+        Command::Eval { command: EvalCommand::Grouping { file, train, database } } => {
+            let result = eval::grouping(&settings, &file, train.as_deref(), database.as_deref()).await?;
             println!("{}", serde_json::to_string(&result)?);
         }
         Command::User { command: UserCommand::Add { name, role, team, email } } => {

@@ -247,3 +247,29 @@ both_databases!(
     boilerplate_every_order_carries_is_learned_to_weigh_nothing,
     concurrent_imports_add_up_their_term_counts
 );
+
+/// `../shared/data/cocc-dev.tsv`: real orders, read where they lie (never copied here), or
+/// `None` with a `SKIPPED` line where the checkout has no `../shared`.
+fn real_orders() -> Option<std::path::PathBuf> {
+    let path = crate::support::repo_path("../shared/data/cocc-dev.tsv");
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(std::env::var_os("CI").is_none(), "CI has the real orders at {}", path.display());
+    let test = std::thread::current().name().unwrap_or("a test of real orders").to_owned();
+    let line = format!("SKIPPED: {test} ({} is not there; see ../shared/data/README.md)\n", path.display());
+    std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes()).ok();
+    None
+}
+
+async fn a_model_trained_on_real_orders_labels_most_unseen_ones_right(db: TestDb) {
+    let Some(orders) = real_orders() else { return };
+    let report = db.mend().run(&["train", "categories", orders.to_str().unwrap()], b"").json();
+    assert_eq!(report["examples"], 1200, "{report}");
+    assert_eq!(report["labels"].as_object().unwrap().len(), 8);
+    assert_eq!(report["bad_lines"], json!([]));
+    let accuracy = report["cross_validated_accuracy"].as_f64().unwrap();
+    assert!(accuracy >= 0.8, "five-fold accuracy on the real orders: {accuracy} (0.85 when measured)");
+}
+
+both_databases!(a_model_trained_on_real_orders_labels_most_unseen_ones_right);
