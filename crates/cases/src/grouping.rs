@@ -27,10 +27,11 @@
 //! inside the order it follows up though far from it by cosine, whichever arrived first.
 //!
 //! With a trained model (see [`crate::labels`]) the label is evidence too: a short complaint
-//! labelled as its case is scored as the same category (0.7 + 0.3 × similarity), one labelled
-//! otherwise 0.5 + 0.5 × similarity (a model reads a short text less surely, so it may still
-//! follow the case up when nothing fits better); two detailed texts labelled differently need
-//! 0.1 more similarity. Measured on real orders: `tests/data/grouping/make_real_eval.py`;
+//! against a labelled case starts from 0.55 + 0.15 × how likely the model finds the case's label
+//! for it (0.7, the same category's base, when sure; 0.55 when it reads another label — a model
+//! reads a short text less surely, so it may still follow the case up when nothing fits
+//! better), plus its share of similarity; two detailed texts labelled differently need 0.1 more
+//! similarity. Measured on real orders: `tests/data/grouping/make_real_eval.py`;
 //!
 //! less up to 0.1 for the time since the case's latest complaint (a full window costs 0.1), so
 //! with the default threshold of 0.5 the first two always join inside the window and the age
@@ -67,8 +68,8 @@ const SAME_CATEGORY_BASE: f32 = 0.7;
 const RELATED_BASE: f32 = 0.6;
 const UNCATEGORIZED_BASE: f32 = 0.6;
 const AGE_PENALTY: f32 = 0.1;
-/// A short complaint the trained model labels otherwise than the open case: it may still
-/// follow it up (a model reads short texts less surely), when nothing fits better.
+/// The base of a short complaint the trained model finds unlikely under the open case's label:
+/// it may still follow it up (a model reads short texts less surely), when nothing fits better.
 const OTHER_PROBLEM_BASE: f32 = 0.55;
 /// Two full orders the trained model labels differently need this much more text in common.
 const DIFFERENT_LABEL_PENALTY: f32 = 0.1;
@@ -134,6 +135,9 @@ pub struct ComplaintFacts<'a> {
     pub signature: &'a Signature,
     /// The trained model's label, when there is a model.
     pub label: Option<&'a str>,
+    /// How likely the model finds each label for the text (empty without one, or when only the
+    /// label is known).
+    pub label_odds: &'a [(String, f32)],
     pub received_at: DateTime<Utc>,
 }
 
@@ -205,8 +209,15 @@ pub fn fit(
         (_, Some(LabelMatch::Different)) if detailed => similarity - DIFFERENT_LABEL_PENALTY,
         _ if detailed => similarity,
         // A reopening takes what it always took: the same problem named again.
-        (_, Some(LabelMatch::Same)) if !reopens => SAME_CATEGORY_BASE + (1.0 - SAME_CATEGORY_BASE) * similarity,
-        (_, Some(LabelMatch::Different)) if !reopens => OTHER_PROBLEM_BASE + (1.0 - OTHER_PROBLEM_BASE) * similarity,
+        (_, Some(_)) if !reopens => {
+            // How likely the model finds the case's label for this text: its second guess for
+            // a short text is often right, and decides between two cases its first guess fits
+            // neither of.
+            let likely =
+                case_label_odds(complaint, case).unwrap_or(if label == Some(LabelMatch::Same) { 1.0 } else { 0.0 });
+            let base = OTHER_PROBLEM_BASE + (SAME_CATEGORY_BASE - OTHER_PROBLEM_BASE) * likely;
+            base + (1.0 - base) * similarity
+        }
         (CategoryMatch::Same, _) => SAME_CATEGORY_BASE + (1.0 - SAME_CATEGORY_BASE) * similarity,
         (CategoryMatch::Related, _) => RELATED_BASE + (1.0 - RELATED_BASE) * similarity,
         // A vague follow-up belongs to an open problem; reopening a closed one takes more.
@@ -217,6 +228,11 @@ pub fn fit(
     let age = gap.num_seconds() as f32 / window.num_seconds().max(1) as f32;
     let score = base - AGE_PENALTY * age.min(1.0);
     (score >= policy.threshold).then_some(Match { score, similarity, category, label, reopens })
+}
+
+fn case_label_odds(complaint: &ComplaintFacts<'_>, case: &Case) -> Option<f32> {
+    let label = case.label.as_deref()?;
+    complaint.label_odds.iter().find(|(l, _)| l == label).map(|(_, p)| *p)
 }
 
 /// How well the open case `b` fits the open case `a` when two identities of one person turn
@@ -239,6 +255,7 @@ pub fn same_problem(
         also: &categories,
         signature: b_terms,
         label: b.label.as_deref(),
+        label_odds: &[],
         received_at: a.last_complaint_at.clamp(b.first_complaint_at, b.last_complaint_at),
     };
     fit(a, a_terms, &as_complaint, policy)
@@ -285,7 +302,8 @@ mod tests {
     fn fits(case: &Case, case_text: &str, category: &str, text: &str, received_at: DateTime<Utc>) -> Option<Match> {
         let f = featurizer();
         let signature = f.signature(text);
-        let facts = ComplaintFacts { category, also: &[], signature: &signature, label: None, received_at };
+        let facts =
+            ComplaintFacts { category, also: &[], signature: &signature, label: None, label_odds: &[], received_at };
         fit(case, &f.signature(case_text), &facts, &GroupingPolicy::default())
     }
 
@@ -349,6 +367,7 @@ mod tests {
             also: &[],
             signature: &case_terms,
             label: None,
+            label_odds: &[],
             received_at: at(2, 9),
         };
         let m = fit(&early, &short, &facts, &GroupingPolicy::default()).expect("the order holds the follow-up");
@@ -367,6 +386,7 @@ mod tests {
             also: &[],
             signature: &short,
             label: None,
+            label_odds: &[],
             received_at: at(2, 9),
         };
         assert!(
@@ -384,6 +404,7 @@ mod tests {
             also: &[],
             signature: &retold,
             label,
+            label_odds: &[],
             received_at: at(2, 9),
         };
         let same =
@@ -395,6 +416,28 @@ mod tests {
             }
             None => assert!(same.score - DIFFERENT_LABEL_PENALTY < 0.5, "a different label costs"),
         }
+    }
+
+    #[test]
+    fn a_short_complaint_prefers_the_case_whose_label_the_model_finds_likelier() {
+        let f = featurizer();
+        let short = f.signature("事情还没弄完");
+        let odds = [("服务问题".to_owned(), 0.5), ("业务办理问题".to_owned(), 0.4), ("费用问题".to_owned(), 0.1)];
+        let facts = ComplaintFacts {
+            category: OTHER,
+            also: &[],
+            signature: &short,
+            label: Some("服务问题"),
+            label_odds: &odds,
+            received_at: at(2, 9),
+        };
+        let score = |label: &str| {
+            let mut k = case("broadband_outage", at(1, 9), at(1, 9));
+            k.label = Some(label.into());
+            fit(&k, &f.signature("宽带业务迁移办不了"), &facts, &GroupingPolicy::default()).map(|m| m.score)
+        };
+        let (likelier, unlikely) = (score("业务办理问题").expect("joins"), score("费用问题").unwrap_or(0.0));
+        assert!(likelier > unlikely + 0.04, "{likelier} vs {unlikely}");
     }
 
     #[test]
@@ -431,6 +474,7 @@ mod tests {
             also: &also,
             signature: &signature,
             label: None,
+            label_odds: &[],
             received_at: at(2, 9),
         };
         let plain = case("broadband_outage", at(1, 9), at(1, 9));

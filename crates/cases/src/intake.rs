@@ -400,6 +400,7 @@ impl Intake {
             also: &classification.also,
             signature: &terms,
             label: label.as_ref().map(|p| p.label.as_str()),
+            label_odds: label.as_ref().map_or(&[], |p| p.odds.as_slice()),
             received_at: c.received_at,
         };
 
