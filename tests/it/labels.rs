@@ -150,6 +150,8 @@ async fn two_problems_under_one_label_keep_two_cases_and_follow_ups_join_the_one
     assert_eq!(partition_of(&trained), expected, "trained: both orders are 费用问题, and still two problems");
     let cases = trained.mend().export_cases();
     assert!(cases.iter().all(|c| c["label"] == "费用问题"), "{cases:?}");
+    // config/default.toml maps 费用问题 to billing_dispute.
+    assert!(cases.iter().all(|c| c["category"] == "billing_dispute"), "{cases:?}");
 }
 
 both_databases!(

@@ -34,6 +34,10 @@ pub struct CategoryDef {
 pub struct Taxonomy {
     #[serde(default)]
     pub categories: Vec<CategoryDef>,
+    /// A trained model's labels (`mend train categories`) and the category each stands for: a
+    /// complaint so labelled takes that category, whatever its keywords say.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// The category a complaint got, and why.
@@ -72,6 +76,8 @@ pub struct Classifier {
     /// Channel boilerplate ("[公众号留言]", "到厅反映") would otherwise read as problem words
     /// (公众号 is an app problem, 营业厅 a store one).
     noise: Noise,
+    /// See [`Taxonomy::labels`].
+    label_categories: std::collections::BTreeMap<String, String>,
 }
 
 impl Classifier {
@@ -88,6 +94,13 @@ impl Classifier {
             }
             if !seen.insert(c.id.as_str()) {
                 return Err(CasesError::Taxonomy(format!("category id `{}` appears twice", c.id)));
+            }
+        }
+        for (label, category) in &taxonomy.labels {
+            if category != OTHER && !seen.contains(category.as_str()) {
+                return Err(CasesError::Taxonomy(format!(
+                    "label `{label}` stands for `{category}`, which is not a category of the taxonomy"
+                )));
             }
         }
         let mut patterns = Vec::new();
@@ -108,7 +121,32 @@ impl Classifier {
             .ascii_case_insensitive(true)
             .build(patterns.iter().map(|p| &p.phrase))
             .map_err(|e| CasesError::Taxonomy(e.to_string()))?;
-        Ok(Self { categories: taxonomy.categories.clone(), automaton, patterns, noise: Noise::new(noise_phrases) })
+        Ok(Self {
+            categories: taxonomy.categories.clone(),
+            automaton,
+            patterns,
+            noise: Noise::new(noise_phrases),
+            label_categories: taxonomy.labels.clone(),
+        })
+    }
+
+    /// `classification` of a text the trained model labelled `label`: a label configuration
+    /// maps to a category decides it, unless the channel gave one; the keywords' category stays
+    /// among the others the text mentions.
+    pub fn with_label(&self, mut classification: Classification, label: Option<&str>) -> Classification {
+        let Some(category) = label.and_then(|l| self.label_categories.get(l)) else {
+            return classification;
+        };
+        if classification.source == CategorySource::Given || classification.category == *category {
+            return classification;
+        }
+        let keywords = std::mem::replace(&mut classification.category, category.clone());
+        classification.also.retain(|c| c != category);
+        if keywords != OTHER {
+            classification.also.insert(0, keywords);
+        }
+        classification.source = CategorySource::Label;
+        classification
     }
 
     pub fn categories(&self) -> &[CategoryDef] {
@@ -219,7 +257,26 @@ mod tests {
                 cat("billing_dispute", "账单争议", &["扣费", "乱收费", "话费", "账单"]),
                 cat("app_login", "App/登录", &["app", "登录", "验证码"]),
             ],
+            labels: [("费用问题", "billing_dispute")].map(|(l, c)| (l.to_owned(), c.to_owned())).into(),
         }
+    }
+
+    #[test]
+    fn a_label_configuration_maps_decides_unless_the_channel_gave_a_category() {
+        let classifier = Classifier::new(&taxonomy(), &[]).unwrap();
+        let text = "宽带又断了,这个月还扣费";
+        let labelled = classifier.with_label(classifier.classify(None, text), Some("费用问题"));
+        assert_eq!((labelled.category.as_str(), labelled.source), ("billing_dispute", CategorySource::Label));
+        assert_eq!(labelled.also.first().map(String::as_str), Some("broadband_outage"), "the keywords' reading stays");
+        let unmapped = classifier.with_label(classifier.classify(None, text), Some("网络问题"));
+        assert_eq!(unmapped.source, CategorySource::Classified);
+        let given = classifier.with_label(classifier.classify(Some("app_login"), text), Some("费用问题"));
+        assert_eq!(given.category, "app_login");
+
+        let mut wrong = taxonomy();
+        wrong.labels.insert("网络问题".into(), "no_such_category".into());
+        let error = Classifier::new(&wrong, &[]).unwrap_err().to_string();
+        assert!(error.contains("no_such_category"), "{error}");
     }
 
     fn check(given: Option<&str>, text: &str, expected: &str, source: &str) {

@@ -319,9 +319,11 @@ impl Intake {
             .map(|d| match d {
                 Delivery::Complaint(c) => {
                     let terms = self.featurizer.signature(&c.text);
+                    let label = self.labels.as_ref().and_then(|m| m.predict(&terms));
+                    let keywords = self.classifier.classify(c.category.as_deref(), &c.text);
                     Some(Reading {
-                        classification: self.classifier.classify(c.category.as_deref(), &c.text),
-                        label: self.labels.as_ref().and_then(|m| m.predict(&terms)),
+                        classification: self.classifier.with_label(keywords, label.as_ref().map(|p| p.label.as_str())),
+                        label,
                         terms,
                     })
                 }
@@ -828,6 +830,7 @@ mod tests {
                 cat("billing_dispute", &["扣费", "话费"]),
                 cat("mobile_signal", &["信号"]),
             ],
+            labels: Default::default(),
         };
         Intake::new(Classifier::new(&taxonomy, &[]).unwrap(), GroupingPolicy::default(), &[], chrono_tz::Asia::Shanghai)
     }

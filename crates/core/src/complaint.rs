@@ -165,6 +165,9 @@ text_enum! {
         Classified = "classified",
         /// Nothing did: the taxonomy's default.
         Default = "default",
+        /// The trained model's label, which configuration maps to this category
+        /// (`taxonomy.labels`).
+        Label = "label",
     }
 }
 
