@@ -89,6 +89,33 @@ pub struct ImportBench {
     /// Which customers complain as the run goes on.
     #[arg(long, value_enum, default_value = "uniform")]
     pub activity: Activity,
+    #[command(flatten)]
+    pub texts: Texts,
+}
+
+/// What the generated complaints say.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Texts {
+    /// Real complaint orders (`text<TAB>label`) to tell the problems with, when the file is
+    /// there: real-length texts, where segmentation costs what it costs in a call center.
+    #[arg(long, value_name = "TSV", default_value = "../shared/data/cocc-dev.tsv")]
+    pub orders: PathBuf,
+    /// The short synthetic texts even where the orders are (the figures of earlier sessions).
+    #[arg(long)]
+    pub synthetic_texts: bool,
+}
+
+impl Texts {
+    /// The orders to use (none: synthetic texts), and what to call them in a report.
+    pub fn load(&self) -> Result<(Vec<String>, String)> {
+        if self.synthetic_texts || !self.orders.exists() {
+            return Ok((Vec::new(), "synthetic".into()));
+        }
+        let orders = crate::synth::read_orders(&self.orders)
+            .with_context(|| format!("cannot read `{}`", self.orders.display()))?;
+        let name = self.orders.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        Ok((orders, format!("real orders ({name})")))
+    }
 }
 
 /// Writes the synthetic complaints `config` describes to `path`.
@@ -102,10 +129,16 @@ pub fn generate(path: &std::path::Path, config: &SynthConfig) -> Result<()> {
 pub async fn import(settings: &Settings, args: &ImportBench) -> Result<()> {
     let database = FreshDatabase::create(args.target, &args.postgres_url).await?;
     let file = args.file.clone().unwrap_or_else(|| database.scratch.join("complaints.jsonl"));
-    generate(&file, &SynthConfig { activity: args.activity, ..SynthConfig::new(args.complaints, args.customers) })?;
+    let (orders, texts) = args.texts.load()?;
+    let config = SynthConfig { activity: args.activity, orders, ..SynthConfig::new(args.complaints, args.customers) };
+    generate(&file, &config)?;
     let result = run_import(settings, &database.url, &file).await;
+    // Measured while the file is there: it may be in the database's scratch directory.
+    let floor_seconds = floor(args.target, &args.postgres_url, &file).await;
+    let text_bytes = mean_text_bytes(&file);
     database.remove().await?;
     let (summary, seconds, marks) = result?;
+    let (floor_seconds, text_bytes) = (floor_seconds?, text_bytes?);
     // Rate over the first and the last stretch of the run: grouping a complaint must not get
     // slower as history grows.
     let stretch = STRETCH.min(args.complaints / 2);
@@ -120,8 +153,13 @@ pub async fn import(settings: &Settings, args: &ImportBench) -> Result<()> {
         "complaints": args.complaints,
         "customers": args.customers,
         "activity": format!("{:?}", args.activity).to_lowercase(),
+        "texts": texts,
+        "mean_text_bytes": text_bytes,
         "seconds": (seconds * 100.0).round() / 100.0,
         "complaints_per_second": (args.complaints as f64 / seconds).round(),
+        // The same lines written as plainly as the backend allows, in the same run.
+        "floor_per_second": (args.complaints as f64 / floor_seconds).round(),
+        "share_of_floor": ((floor_seconds / seconds) * 1000.0).round() / 1000.0,
         "stretch": stretch,
         "first_stretch_per_second": rate_between(0, stretch),
         "last_stretch_per_second": rate_between(args.complaints - stretch, args.complaints),
@@ -240,6 +278,37 @@ impl FreshDatabase {
         std::fs::remove_dir_all(&self.scratch).ok();
         Ok(())
     }
+}
+
+/// Seconds to write every line of `file` into a fresh database of `target` as plainly as it
+/// allows (see `mend_store::bench_floor`).
+async fn floor(target: Target, postgres_url: &str, file: &std::path::Path) -> Result<f64> {
+    use std::io::BufRead;
+    let database = FreshDatabase::create(target, postgres_url).await?;
+    let timed = async {
+        let store = Store::connect(&database.url).await?;
+        let reader = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(file)?);
+        let started = Instant::now();
+        mend_store::bench_floor::write_floor(&store, reader.lines().map_while(Result::ok)).await?;
+        let seconds = started.elapsed().as_secs_f64();
+        store.close().await?;
+        anyhow::Ok(seconds)
+    }
+    .await;
+    database.remove().await?;
+    timed
+}
+
+/// The mean length of the complaints' texts in `file`, in bytes.
+fn mean_text_bytes(file: &std::path::Path) -> Result<u64> {
+    use std::io::BufRead;
+    let (mut bytes, mut lines) = (0u64, 0u64);
+    for line in std::io::BufReader::new(std::fs::File::open(file)?).lines() {
+        let record: serde_json::Value = serde_json::from_str(&line?)?;
+        bytes += record["text"].as_str().map_or(0, str::len) as u64;
+        lines += 1;
+    }
+    Ok(bytes / lines.max(1))
 }
 
 /// The stretch of a run whose rate is reported at its start and its end.

@@ -269,6 +269,8 @@ enum BenchCommand {
         /// Which customers complain as the stream goes on.
         #[arg(long, value_enum, default_value = "uniform")]
         activity: synth::Activity,
+        #[command(flatten)]
+        texts: bench::Texts,
         #[arg(value_name = "FILE")]
         output: PathBuf,
     },
@@ -365,10 +367,13 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
         Command::Bench { command: BenchCommand::Parse(args) } => bench::parse(&settings, &args)?,
         Command::Bench { command: BenchCommand::Schedule(args) } => bench::schedule(&settings, &args).await?,
         Command::Bench { command: BenchCommand::Desk(args) } => bench::desk(&settings, &args).await?,
-        Command::Bench { command: BenchCommand::Generate { complaints, customers, days, seed, activity, output } } => {
+        Command::Bench {
+            command: BenchCommand::Generate { complaints, customers, days, seed, activity, texts, output },
+        } => {
+            let (orders, _) = texts.load()?;
             bench::generate(
                 &output,
-                &synth::SynthConfig { seed, days, activity, ..synth::SynthConfig::new(complaints, customers) },
+                &synth::SynthConfig { seed, days, activity, orders, ..synth::SynthConfig::new(complaints, customers) },
             )?;
         }
         Command::Train { command: TrainCommand::Categories { file, now } } => {

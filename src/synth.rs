@@ -21,6 +21,9 @@ pub struct SynthConfig {
     pub start: DateTime<Utc>,
     pub days: i64,
     pub activity: Activity,
+    /// Real complaint orders to tell the problems with (about 700 bytes each, see
+    /// [`read_orders`]); empty, the short synthetic texts below.
+    pub orders: Vec<String>,
 }
 
 impl SynthConfig {
@@ -33,6 +36,7 @@ impl SynthConfig {
             start: Utc.with_ymd_and_hms(2026, 9, 1, 0, 0, 0).single().expect("valid date"),
             days: 90,
             activity: Activity::Uniform,
+            orders: Vec::new(),
         }
     }
 }
@@ -173,11 +177,23 @@ const PREFIXES: [&[&str]; 4] = [
 ];
 const CHANNELS: [&str; 4] = ["hotline", "wechat", "bot", "store"];
 
+/// The texts of a `text<TAB>label` file of real orders (`../shared/data/cocc-dev.tsv`), read
+/// where it lies: benchmarks use them, nothing copies them.
+pub fn read_orders(path: &std::path::Path) -> io::Result<Vec<String>> {
+    let orders = std::fs::read_to_string(path)?
+        .lines()
+        .filter_map(|line| line.rsplit_once('\t').map(|(text, _)| text.trim().to_owned()))
+        .filter(|text| !text.is_empty())
+        .collect();
+    Ok(orders)
+}
+
 pub fn write_complaints(config: &SynthConfig, out: &mut impl Write) -> io::Result<()> {
     let mut rng = SmallRng::seed_from_u64(config.seed);
     let span_secs = config.days * 86_400;
+    let problems = if config.orders.is_empty() { TEXTS.len() } else { config.orders.len() } as u32;
     // A customer has one ongoing problem at a time, so repeat complaints tell one story.
-    let mut problem_of: Vec<u8> = (0..config.customers).map(|c| (c % TEXTS.len() as u64) as u8).collect();
+    let mut problem_of: Vec<u32> = (0..config.customers).map(|c| (c % u64::from(problems)) as u32).collect();
     // Customers of the last day or two of complaints, who may well complain again.
     let recent_len = (config.complaints / config.days.max(1) as u64 * 2).clamp(1, 50_000) as usize;
     let mut recent: VecDeque<u64> = VecDeque::with_capacity(recent_len);
@@ -203,7 +219,7 @@ pub fn write_complaints(config: &SynthConfig, out: &mut impl Write) -> io::Resul
             };
             // A new episode, now and then about a new problem.
             if rng.random_bool(0.3) {
-                problem_of[customer as usize] = rng.random_range(0..TEXTS.len() as u8);
+                problem_of[customer as usize] = rng.random_range(0..problems);
             }
             customer
         };
@@ -211,14 +227,21 @@ pub fn write_complaints(config: &SynthConfig, out: &mut impl Write) -> io::Resul
             recent.pop_front();
         }
         recent.push_back(customer);
-        let (category, texts) = TEXTS[problem_of[customer as usize] as usize];
+        let problem = problem_of[customer as usize] as usize;
         let channel_index = rng.random_range(0..4usize);
         let channel = CHANNELS[channel_index];
-        let text = texts
-            .choose(&mut rng)
-            .expect("non-empty")
-            .replace("{n}", &rng.random_range(2..6).to_string())
-            .replace("{fee}", &rng.random_range(5..300).to_string());
+        let (category, text) = match config.orders.get(problem) {
+            Some(order) => (None, order.clone()),
+            None => {
+                let (category, texts) = TEXTS[problem % TEXTS.len()];
+                let text = texts
+                    .choose(&mut rng)
+                    .expect("non-empty")
+                    .replace("{n}", &rng.random_range(2..6).to_string())
+                    .replace("{fee}", &rng.random_range(5..300).to_string());
+                (Some(category), text)
+            }
+        };
         let prefix = PREFIXES[channel_index].choose(&mut rng).expect("non-empty");
         let formal = rng.random_bool(0.04);
         let text = if formal {
@@ -250,7 +273,7 @@ pub fn write_complaints(config: &SynthConfig, out: &mut impl Write) -> io::Resul
             "received_at": received_at.to_rfc3339(),
             "customer": customer_json,
             "text": text,
-            "category": (channel == "hotline" && rng.random_bool(0.3)).then_some(category),
+            "category": category.filter(|_| channel == "hotline" && rng.random_bool(0.3)),
             "satisfaction": rng.random_range(1..4),
             "formal_complaint": formal,
         });

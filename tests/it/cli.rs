@@ -102,9 +102,14 @@ fn a_bad_configuration_is_reported_not_ignored() {
 #[test]
 fn the_import_bench_reports_the_rate_of_every_stretch() {
     let db = TestDb::sqlite();
-    let args = ["bench", "import", "--complaints", "3000", "--customers", "400", "--target", "sqlite"];
+    let args =
+        ["bench", "import", "--complaints", "3000", "--customers", "400", "--target", "sqlite", "--synthetic-texts"];
     let report = db.mend().run(&args, b"").json();
     assert_eq!(report["summary"]["records"], 3000);
+    assert_eq!(report["texts"], "synthetic");
+    let (rate, floor) =
+        (report["complaints_per_second"].as_f64().unwrap(), report["floor_per_second"].as_f64().unwrap());
+    assert!(floor > 0.0 && (report["share_of_floor"].as_f64().unwrap() - rate / floor).abs() < 0.01, "{report}");
     assert_eq!(report["stretch"], 1500);
     let stretches = report["stretches_per_second"].as_array().unwrap();
     assert_eq!(stretches.len(), 2);

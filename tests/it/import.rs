@@ -148,7 +148,8 @@ fn shuffled_synthetic_lines(db: &TestDb) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("synthetic.jsonl");
     let path = file.to_str().unwrap();
-    let args = ["bench", "generate", "--complaints", "3000", "--customers", "300", "--days", "20", path];
+    let args =
+        ["bench", "generate", "--complaints", "3000", "--customers", "300", "--days", "20", "--synthetic-texts", path];
     assert_eq!(db.mend().run(&args, b"").status, 0);
     let mut lines: Vec<String> = std::fs::read_to_string(&file).unwrap().lines().map(str::to_owned).collect();
     let mut rng = rand::rngs::SmallRng::seed_from_u64(11);

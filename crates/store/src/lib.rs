@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod audit;
 pub mod batch;
+pub mod bench_floor;
 pub mod budgets;
 mod bulk;
 mod bulk_writer;
