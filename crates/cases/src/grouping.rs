@@ -13,6 +13,8 @@
 //! * a complaint in no category (`other`) and an open case: 0.6 + 0.4 × similarity — a complaint
 //!   that names no problem ("还是没解决") is about the problem the customer already has open,
 //!   the most similar one if several;
+//! * a short complaint in another category than an open case that is still one full order: 0.6 +
+//!   0.4 × similarity — the order's category is the keywords' guess among its many words;
 //! * anything else: the similarity alone — different categories are one problem only when the
 //!   texts clearly say so;
 //! * and so is a *detailed* complaint (ten or more content terms: an agent's full order, a long
@@ -68,6 +70,8 @@ const SAME_CATEGORY_BASE: f32 = 0.7;
 const RELATED_BASE: f32 = 0.6;
 const UNCATEGORIZED_BASE: f32 = 0.6;
 const AGE_PENALTY: f32 = 0.1;
+/// A short complaint in another category than an open case that is one full order.
+const FOLLOW_UP_BASE: f32 = 0.6;
 /// The base of a short complaint the trained model finds unlikely under the open case's label:
 /// it may still follow it up (a model reads short texts less surely), when nothing fits better.
 const OTHER_PROBLEM_BASE: f32 = 0.55;
@@ -222,6 +226,13 @@ pub fn fit(
         (CategoryMatch::Related, _) => RELATED_BASE + (1.0 - RELATED_BASE) * similarity,
         // A vague follow-up belongs to an open problem; reopening a closed one takes more.
         (CategoryMatch::Uncategorized, _) if !reopens => UNCATEGORIZED_BASE + (1.0 - UNCATEGORIZED_BASE) * similarity,
+        // A case that is still one full order has the keywords' guess among its many words for a
+        // category (a broadband order filed under a store's attitude): a short complaint in
+        // another category may well follow it up. Once short complaints joined it, two short
+        // texts in different categories are two problems again.
+        (CategoryMatch::Different, _) if !reopens && case_detailed && case.complaint_count == 1 => {
+            FOLLOW_UP_BASE + (1.0 - FOLLOW_UP_BASE) * similarity
+        }
         (CategoryMatch::Uncategorized | CategoryMatch::Different, _) => similarity,
     };
     let window = if reopens { policy.reopen_window() } else { policy.window() };
@@ -379,6 +390,8 @@ mod tests {
         let f = featurizer();
         let mut k = case("broadband_outage", at(1, 9), at(1, 9));
         k.label = Some("业务办理问题".into());
+        // An order and a follow-up: the keywords' category of a lone order is no longer in play.
+        k.complaint_count = 2;
         let order = "用户来电反映上月申请办理宽带业务迁移,安装人员上门后称新地址系统录入错误,至今无法迁移,要求尽快处理";
         let short = f.signature("过户的事还没弄完");
         let mut facts = ComplaintFacts {
@@ -438,6 +451,21 @@ mod tests {
         };
         let (likelier, unlikely) = (score("业务办理问题").expect("joins"), score("费用问题").unwrap_or(0.0));
         assert!(likelier > unlikely + 0.04, "{likelier} vs {unlikely}");
+    }
+
+    #[test]
+    fn a_short_complaint_in_another_category_may_follow_up_a_case_that_is_one_order() {
+        let order = "用户来电反映上月申请办理宽带业务迁移,安装人员上门后称新地址系统录入错误,至今无法迁移,要求尽快处理";
+        let mut k = case("installation_delay", at(1, 9), at(1, 9));
+        let m = fits(&k, order, "billing_dispute", "那笔钱什么时候退", at(2, 9)).expect("one order, keywords unsure");
+        assert_eq!(m.category, CategoryMatch::Different);
+        k.complaint_count = 2;
+        assert!(fits(&k, order, "billing_dispute", "那笔钱什么时候退", at(2, 9)).is_none(), "no longer one order");
+        let short = case("installation_delay", at(1, 9), at(1, 9));
+        assert!(
+            fits(&short, "师傅还没来", "billing_dispute", "那笔钱什么时候退", at(2, 9)).is_none(),
+            "two short texts"
+        );
     }
 
     #[test]
