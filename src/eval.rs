@@ -13,6 +13,7 @@ use std::io::BufRead;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
 use mend_core::CaseId;
 use mend_store::Store;
 use serde::Serialize;
@@ -64,7 +65,7 @@ pub struct ErrorKinds {
 struct Truth {
     case: String,
     label: Option<String>,
-    received_at: String,
+    received_at: DateTime<Utc>,
     detailed: bool,
 }
 
@@ -109,7 +110,7 @@ pub async fn grouping(
     training: Option<&Path>,
     database: Option<&str>,
 ) -> Result<GroupingEval> {
-    let featurizer = settings.untrained_intake()?;
+    let untrained = settings.untrained_intake()?;
     let mut truths: HashMap<(String, String), Truth> = HashMap::new();
     let reader = std::io::BufReader::new(
         std::fs::File::open(file).with_context(|| format!("cannot open `{}`", file.display()))?,
@@ -124,8 +125,10 @@ pub async fn grouping(
         let truth = Truth {
             case: key("expected_case")?,
             label: value["expected_label"].as_str().map(str::to_owned),
-            received_at: key("received_at")?,
-            detailed: featurizer.featurizer().signature(&key("text")?).is_detailed(),
+            received_at: DateTime::parse_from_rfc3339(&key("received_at")?)
+                .context("`received_at` must be RFC 3339")?
+                .to_utc(),
+            detailed: untrained.featurizer().signature(&key("text")?).is_detailed(),
         };
         truths.insert((key("channel")?, key("source_id")?), truth);
     }
@@ -143,7 +146,7 @@ pub async fn grouping(
     );
     if let Some(training) = training {
         let input = std::fs::read(training).with_context(|| format!("cannot read `{}`", training.display()))?;
-        mend_cases::labels::train(&store, featurizer.featurizer(), &input, "eval", chrono::Utc::now()).await?;
+        mend_cases::labels::train(&store, untrained.featurizer(), &input, "eval", chrono::Utc::now()).await?;
     }
     let importer = Importer::new(settings, &store, settings.intake(&store).await?)?;
     importer.run(ImportFormat::Json, &Input::File(file.to_owned())).await?;
@@ -185,11 +188,12 @@ pub async fn grouping(
 
 fn error_kinds(truths: &HashMap<(String, String), Truth>, placed: &[(CaseId, &(String, String))]) -> ErrorKinds {
     // The first complaint (by time, then delivery) of each problem and of each case.
-    let mut problem_home: HashMap<&str, (&str, &(String, String), CaseId)> = HashMap::new();
-    let mut case_problem: HashMap<CaseId, (&str, &(String, String), &str)> = HashMap::new();
+    type Time = DateTime<Utc>;
+    let mut problem_home: HashMap<&str, (Time, &(String, String), CaseId)> = HashMap::new();
+    let mut case_problem: HashMap<CaseId, (Time, &(String, String), &str)> = HashMap::new();
     for &(case, key) in placed {
         let truth = &truths[key];
-        let at = truth.received_at.as_str();
+        let at = truth.received_at;
         let home = problem_home.entry(&truth.case).or_insert((at, key, case));
         if (at, key) < (home.0, home.1) {
             *home = (at, key, case);
@@ -278,18 +282,18 @@ mod tests {
     #[test]
     fn errors_are_counted_by_kind_once_each() {
         let key = |n: &str| ("hotline".to_owned(), n.to_owned());
-        let truth = |case: &str, at: &str, detailed: bool| Truth {
+        let truth = |case: &str, hour: u32, detailed: bool| Truth {
             case: case.into(),
             label: None,
-            received_at: at.into(),
+            received_at: chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 20, hour, 0, 0).unwrap(),
             detailed,
         };
         let truths: HashMap<(String, String), Truth> = [
-            (key("a-order"), truth("a", "1", true)),
-            (key("a-retold"), truth("a", "2", true)),
-            (key("a-short"), truth("a", "3", false)),
-            (key("b-order"), truth("b", "4", true)),
-            (key("b-short"), truth("b", "5", false)),
+            (key("a-order"), truth("a", 1, true)),
+            (key("a-retold"), truth("a", 2, true)),
+            (key("a-short"), truth("a", 3, false)),
+            (key("b-order"), truth("b", 4, true)),
+            (key("b-short"), truth("b", 5, false)),
         ]
         .into_iter()
         .collect();

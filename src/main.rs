@@ -507,7 +507,7 @@ async fn serve(settings: &Settings, clock: Arc<dyn Clock>) -> Result<()> {
         tracing::info!("The outbox is not sent from here (notify.sender = false).");
     }
     let (intake, store) = (Arc::clone(&state.intake), state.store.clone());
-    tokio::spawn(save_term_statistics_forever(Arc::clone(&intake), store.clone()));
+    tokio::spawn(keep_what_intake_learns_forever(Arc::clone(&intake), store.clone()));
     let router = mend_server::router(state, mend_server::HttpConfig { max_body_bytes: settings.http.max_body_bytes });
     let listener = tokio::net::TcpListener::bind(&settings.http.bind)
         .await
@@ -522,13 +522,19 @@ async fn serve(settings: &Settings, clock: Arc<dyn Clock>) -> Result<()> {
     Ok(())
 }
 
-/// Saves what intake counted of its terms every minute (see `mend_cases::term_statistics`).
-async fn save_term_statistics_forever(intake: Arc<mend_cases::Intake>, store: mend_store::Store) {
+/// Every minute: saves what intake counted of its terms (see `mend_cases::term_statistics`) and
+/// takes up a label model trained since (`mend train categories`).
+async fn keep_what_intake_learns_forever(intake: Arc<mend_cases::Intake>, store: mend_store::Store) {
     let mut every_minute = tokio::time::interval(std::time::Duration::from_secs(60));
     loop {
         every_minute.tick().await;
         if let Err(error) = intake.term_statistics().save(&store).await {
             tracing::warn!(%error, "Saving term statistics failed; they are kept for the next try.");
+        }
+        match intake.refresh_labels(&store).await {
+            Ok(true) => tracing::info!("A new label model is in use."),
+            Ok(false) => {}
+            Err(error) => tracing::warn!(%error, "Reading the label model failed; the one in use stays."),
         }
     }
 }

@@ -262,7 +262,7 @@ mod tests {
     }
 
     #[test]
-    fn a_label_configuration_maps_decides_unless_the_channel_gave_a_category() {
+    fn a_mapped_label_decides_the_category_unless_the_channel_gave_one() {
         let classifier = Classifier::new(&taxonomy(), &[]).unwrap();
         let text = "宽带又断了,这个月还扣费";
         let labelled = classifier.with_label(classifier.classify(None, text), Some("费用问题"));

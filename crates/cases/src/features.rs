@@ -72,13 +72,14 @@ impl Term {
     }
 }
 
-/// A term's key: FNV-1a of its text, a hash fixed by its definition, so the keys the database
-/// keeps term statistics under (see [`crate::term_statistics`]) mean the same terms after any
-/// upgrade.
+/// A term's key: 64-bit FNV-1a of its text, a hash fixed by its definition (unlike the
+/// standard library's or rustc-hash's, which may change between versions), so the keys the
+/// database keeps term statistics under (see [`crate::term_statistics`]) mean the same terms
+/// after any upgrade.
 pub fn term_key(text: &str) -> u64 {
-    let mut hasher = fnv::FnvHasher::default();
-    std::hash::Hasher::write(&mut hasher, text.as_bytes());
-    std::hash::Hasher::finish(&hasher)
+    const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    text.bytes().fold(OFFSET_BASIS, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(PRIME))
 }
 
 /// A term as a signature keeps it: its text is a range of the signature's `texts`.
@@ -416,6 +417,14 @@ mod tests {
             case.terms().map(|(t, _)| t).collect::<Vec<_>>()
         );
         assert!((decoded.similarity(&case) - 1.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn term_keys_are_fnv_1a() {
+        // The published test vectors of 64-bit FNV-1a: stored keys depend on them.
+        assert_eq!(term_key(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(term_key("a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(term_key("foobar"), 0x8594_4171_f739_67e8);
     }
 
     proptest! {

@@ -23,9 +23,9 @@ use crate::CasesError;
 use crate::classify::{Classification, Classifier, OTHER};
 use crate::features::{CASE_TERMS, Featurizer, Signature};
 use crate::grouping::{self, CategoryMatch, ComplaintFacts, GroupingPolicy, LabelMatch, Match, fit};
-use crate::labels::{LabelModel, Prediction};
+use crate::labels::{Prediction, TrainedModel};
 use crate::retry::CONFLICT_RETRIES;
-use crate::term_statistics::{Counting, TermStatistics};
+use crate::term_statistics::{TermCounts, TermStatistics};
 use crate::working_set::{CustomerState, Recorded, WorkingSet};
 
 /// What happened to one delivery of the batch, in the batch's order.
@@ -141,7 +141,8 @@ pub struct Intake {
     /// Time zone given to new customers (contact hours are evaluated in it).
     default_timezone: chrono_tz::Tz,
     /// Trained on the call center's labelled orders (`mend train categories`), if it was.
-    labels: Option<Arc<LabelModel>>,
+    /// Replaced while serving when a new training is noticed ([`Intake::refresh_labels`]).
+    labels: Arc<std::sync::RwLock<Option<Arc<TrainedModel>>>>,
     /// How telling each term is, counted as complaints are placed.
     statistics: Arc<TermStatistics>,
 }
@@ -156,16 +157,28 @@ impl Intake {
         default_timezone: chrono_tz::Tz,
     ) -> Self {
         let featurizer = Featurizer::new(noise_phrases, &classifier.phrases());
-        Self { classifier, featurizer, policy, default_timezone, labels: None, statistics: Arc::default() }
+        Self { classifier, featurizer, policy, default_timezone, labels: Arc::default(), statistics: Arc::default() }
     }
 
     /// This intake labelling complaints with `model` (see [`crate::labels`]).
-    pub fn with_labels(self, model: Option<LabelModel>) -> Self {
-        Self { labels: model.map(Arc::new), ..self }
+    pub fn with_labels(self, model: Option<TrainedModel>) -> Self {
+        Self { labels: Arc::new(std::sync::RwLock::new(model.map(Arc::new))), ..self }
     }
 
-    pub fn labels(&self) -> Option<&LabelModel> {
-        self.labels.as_deref()
+    /// Takes up the model a newer training stored, if there is one; answers whether it did.
+    /// `mend serve` asks every minute, so a training reaches a running server.
+    pub async fn refresh_labels(&self, store: &Store) -> Result<bool, CasesError> {
+        let stored = mend_store::label_models::current_label_model_id(store.connection()).await?;
+        if stored == self.current_labels().map(|m| m.id) {
+            return Ok(false);
+        }
+        let model = crate::labels::load(store).await?;
+        *self.labels.write().unwrap_or_else(std::sync::PoisonError::into_inner) = model.map(Arc::new);
+        Ok(true)
+    }
+
+    fn current_labels(&self) -> Option<Arc<TrainedModel>> {
+        self.labels.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// This intake weighing terms by `statistics` (see [`crate::term_statistics`]), and counting
@@ -276,8 +289,9 @@ impl Intake {
         loop {
             let tx = store.begin_write().await?;
             match self.record_in(store, &tx, deliveries, readings, now).await {
-                Ok(report) => {
+                Ok((report, counted)) => {
                     mend_store::commit(tx).await?;
+                    self.statistics.committed(&counted);
                     return Ok(report);
                 }
                 Err(CasesError::Store(e)) if e.is_conflict() && attempt < CONFLICT_RETRIES => {
@@ -290,15 +304,16 @@ impl Intake {
     }
 
     /// Records `deliveries` inside the caller's write transaction (from
-    /// [`Store::begin_write`]), which may already hold earlier batches: lookups see them.
-    pub(crate) async fn record_in(
+    /// [`Store::begin_write`]): the report, and the terms counted, to be shared once the
+    /// transaction commits.
+    async fn record_in(
         &self,
         store: &Store,
         tx: &DatabaseTransaction,
         deliveries: &[Delivery],
         readings: &mut Readings,
         now: DateTime<Utc>,
-    ) -> Result<IntakeReport, CasesError> {
+    ) -> Result<(IntakeReport, TermCounts), CasesError> {
         let mut working = WorkingSet::default();
         working.load(tx, deliveries, &self.policy).await?;
         let Decision { write, mut report } = self.decide(deliveries, readings.get().await?, &mut working, now);
@@ -309,17 +324,18 @@ impl Intake {
                 report.rename_quarantine(made, recorded);
             }
         }
-        Ok(report)
+        Ok((report, working.term_counts))
     }
 
     /// Reads every complaint's text (see [`Reading`]); `None` for a quarantined delivery.
     pub(crate) fn read(&self, deliveries: &[Delivery]) -> Vec<Option<Reading>> {
+        let labels = self.current_labels();
         deliveries
             .iter()
             .map(|d| match d {
                 Delivery::Complaint(c) => {
                     let terms = self.featurizer.signature(&c.text);
-                    let label = self.labels.as_ref().and_then(|m| m.predict(&terms));
+                    let label = labels.as_ref().and_then(|m| m.model.predict(&terms));
                     let keywords = self.classifier.classify(c.category.as_deref(), &c.text);
                     Some(Reading {
                         classification: self.classifier.with_label(keywords, label.as_ref().map(|p| p.label.as_str())),
@@ -344,7 +360,6 @@ impl Intake {
     ) -> Decision<'a> {
         let mut batch = BatchDecisions::default();
         let mut outcomes = Vec::with_capacity(deliveries.len());
-        let mut statistics = self.statistics.counting();
         for (delivery, reading) in deliveries.iter().zip(readings) {
             let outcome = match delivery {
                 Delivery::Quarantined(q) => {
@@ -371,7 +386,7 @@ impl Intake {
                     },
                     None => {
                         let reading = reading.clone().expect("every complaint is read");
-                        self.place(c, reading, working, &mut batch, &mut statistics, now)
+                        self.place(c, reading, working, &mut batch, now)
                     }
                 },
             };
@@ -387,12 +402,11 @@ impl Intake {
         Reading { classification, terms, label }: Reading,
         working: &mut WorkingSet,
         batch: &mut BatchDecisions<'a>,
-        statistics: &mut Counting<'_>,
         now: DateTime<Utc>,
     ) -> Outcome {
         let terms = {
-            let weighed = statistics.weigh(&terms);
-            statistics.count(&terms);
+            let weighed = self.statistics.weigh_counting(&working.term_counts, &terms);
+            working.term_counts.count(&terms);
             weighed
         };
         let source = format!("complaint:{}/{}", c.channel, c.source_id);

@@ -104,6 +104,22 @@ impl LabelCounts {
     pub fn examples(&self) -> u32 {
         self.documents.iter().sum()
     }
+
+    /// Whether these counts make a model: two labels or more, a count of documents and of each
+    /// term for every label.
+    pub fn check(&self) -> Result<(), String> {
+        let n = self.labels.len();
+        if n < 2 {
+            return Err(format!("{n} label(s); a model needs two or more"));
+        }
+        if self.documents.len() != n {
+            return Err(format!("{} document counts for {n} labels", self.documents.len()));
+        }
+        match self.terms.iter().find(|(_, row)| row.len() != n) {
+            Some((term, row)) => Err(format!("term `{term}` has {} counts for {n} labels", row.len())),
+            None => Ok(()),
+        }
+    }
 }
 
 /// A trained classifier: log probabilities ready to add up.
@@ -147,10 +163,6 @@ impl LabelModel {
             })
             .collect();
         Self { labels: counts.labels.clone(), log_prior, log_likelihood }
-    }
-
-    pub fn labels(&self) -> &[String] {
-        &self.labels
     }
 
     /// The most probable label of a text's terms; `None` when no term was seen in training
@@ -204,14 +216,22 @@ pub fn cross_validate(featurizer: &Featurizer, examples: &[Example], folds: usiz
     right as f64 / examples.len().max(1) as f64
 }
 
+/// A model as an intake holds it: which training made it, for knowing when it was replaced.
+#[derive(Debug)]
+pub struct TrainedModel {
+    pub id: uuid::Uuid,
+    pub model: LabelModel,
+}
+
 /// The model in use, if one was trained.
-pub async fn load(store: &Store) -> Result<Option<LabelModel>, CasesError> {
+pub async fn load(store: &Store) -> Result<Option<TrainedModel>, CasesError> {
     let Some(stored) = current_label_model(store.connection()).await? else {
         return Ok(None);
     };
-    let counts: LabelCounts = serde_json::from_str(&stored.counts)
-        .map_err(|e| mend_store::StoreError::corrupt("label_models", stored.id, format!("counts: {e}")))?;
-    Ok(Some(LabelModel::new(&counts)))
+    let corrupt = |problem: String| mend_store::StoreError::corrupt("label_models", stored.id, problem);
+    let counts: LabelCounts = serde_json::from_str(&stored.counts).map_err(|e| corrupt(format!("counts: {e}")))?;
+    counts.check().map_err(corrupt)?;
+    Ok(Some(TrainedModel { id: stored.id, model: LabelModel::new(&counts) }))
 }
 
 /// What `mend train categories` did.
@@ -322,5 +342,12 @@ mod tests {
         assert_eq!(model.predict(&f.signature("zzz")), None, "nothing it has seen");
         let round_trip: LabelCounts = serde_json::from_str(&serde_json::to_string(&counts).unwrap()).unwrap();
         assert_eq!(round_trip, counts);
+        assert_eq!(counts.check(), Ok(()));
+        let mut short = counts.clone();
+        short.documents.pop();
+        assert!(
+            short.check().unwrap_err().contains("document counts"),
+            "a stored model that does not add up is refused"
+        );
     }
 }

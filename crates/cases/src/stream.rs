@@ -181,6 +181,7 @@ impl<'a> IntakeStream<'a> {
         }
         let reports = open.batches.into_iter().map(|(_, report)| report).collect();
         self.writer.commit(open.tx).await?;
+        self.intake.term_statistics().committed(&open.working.term_counts);
         Ok(reports)
     }
 }

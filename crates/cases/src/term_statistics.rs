@@ -7,12 +7,14 @@
 //! far: the same for every term while nothing is counted (as plain weights were), near `ln 2`
 //! for boilerplate, up to `ln N` for a word only one order holds.
 //!
-//! The counts live in memory, loaded once from `term_documents` and kept current as complaints
-//! are placed, in placing order — so where a batch ends never changes a weight — and are saved
-//! now and then ([`TermStatistics::save`]): by an import at its end, by `mend serve` every
-//! minute. Several instances each add what they counted; a crash loses at most the counts since
-//! the last save, and a batch decided twice (retried after a conflict) counts twice: either
-//! only moves a few weights a little, never a stored record.
+//! The counts live in memory, loaded once from `term_documents`. A transaction counts the
+//! complaints it places in its own [`TermCounts`] (in placing order, so where a batch ends never
+//! changes a weight), which join the shared counts only once it commits: a batch decided again
+//! after a conflict or a refusal counts once. What was counted is saved now and then
+//! ([`TermStatistics::save`]): by an import at its end, by `mend serve` every minute. Several
+//! instances each add what they counted (none reloads what the others saved until it restarts,
+//! which only moves weights a little); a crash loses at most the counts since the last save.
+//! Memory: the distinct terms seen, held twice until saved.
 
 use std::sync::{Mutex, MutexGuard};
 
@@ -28,61 +30,96 @@ const DOCUMENTS: i64 = 0;
 
 #[derive(Debug, Default)]
 struct Counts {
-    documents: u64,
-    terms: FxHashMap<u64, u32>,
-    unsaved_documents: u64,
-    unsaved: FxHashMap<u64, u32>,
+    /// Complaints counted, and how many of them hold each term: saved or not.
+    known: TermCounts,
+    /// What was counted since the last save.
+    unsaved: TermCounts,
 }
 
-/// Term document frequencies, shared by every batch of an intake.
+/// Complaints counted, and how many of them hold each term.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct TermCounts {
+    documents: u64,
+    terms: FxHashMap<u64, u32>,
+}
+
+impl TermCounts {
+    /// Counts one more complaint holding `terms`.
+    pub(crate) fn count(&mut self, terms: &Signature) {
+        self.documents += 1;
+        for key in terms.keys() {
+            let n = self.terms.entry(key).or_default();
+            *n = n.saturating_add(1);
+        }
+    }
+
+    fn add(&mut self, other: &TermCounts) {
+        self.documents += other.documents;
+        for (&key, &n) in &other.terms {
+            let held = self.terms.entry(key).or_default();
+            *held = held.saturating_add(n);
+        }
+    }
+
+    fn holding(&self, key: u64) -> u32 {
+        self.terms.get(&key).copied().unwrap_or(0)
+    }
+}
+
+/// Term document frequencies, shared by every transaction of an intake.
 #[derive(Debug, Default)]
 pub struct TermStatistics(Mutex<Counts>);
-
-/// The counts, held while a batch is decided.
-pub(crate) struct Counting<'a>(MutexGuard<'a, Counts>);
 
 impl TermStatistics {
     /// What the database counted so far.
     pub async fn load(store: &Store) -> Result<Self, CasesError> {
-        let mut counts = Counts::default();
+        let mut known = TermCounts::default();
         for (key, documents) in mend_store::term_documents::term_documents(store.connection()).await? {
             let documents = u64::try_from(documents).map_err(|_| {
                 mend_store::StoreError::corrupt("term_documents", key, format!("{documents} documents"))
             })?;
             if key == DOCUMENTS {
-                counts.documents = documents;
+                known.documents = documents;
             } else {
-                counts.terms.insert(key as u64, u32::try_from(documents).unwrap_or(u32::MAX));
+                known.terms.insert(key as u64, u32::try_from(documents).unwrap_or(u32::MAX));
             }
         }
-        Ok(Self(Mutex::new(counts)))
+        Ok(Self(Mutex::new(Counts { known, unsaved: TermCounts::default() })))
     }
 
-    /// Complaints counted, saved or not.
-    pub fn documents(&self) -> u64 {
-        self.lock().documents
-    }
-
-    /// `terms` weighted by how telling each is, counting nothing (recounting a case's terms).
+    /// `terms` weighted by how telling each is among the complaints counted and committed so
+    /// far (recounting a case's terms).
     pub fn weigh(&self, terms: &Signature) -> Signature {
-        Counting(self.lock()).weigh(terms)
+        self.weigh_counting(&TermCounts::default(), terms)
     }
 
-    pub(crate) fn counting(&self) -> Counting<'_> {
-        Counting(self.lock())
+    /// `terms` weighted by how telling each is among the complaints committed so far and those
+    /// an open transaction counted (`pending`).
+    pub(crate) fn weigh_counting(&self, pending: &TermCounts, terms: &Signature) -> Signature {
+        let counts = self.lock();
+        let documents = (counts.known.documents + pending.documents) as f32;
+        terms.weighted(|key| {
+            let holding = (counts.known.holding(key) + pending.holding(key)) as f32;
+            (1.0 + (documents + 1.0) / (holding + 1.0)).ln()
+        })
+    }
+
+    /// Adds what a transaction counted, once it committed.
+    pub(crate) fn committed(&self, counts: &TermCounts) {
+        let mut held = self.lock();
+        held.known.add(counts);
+        held.unsaved.add(counts);
     }
 
     /// Writes what was counted since the last save, adding it to what other instances saved.
     pub async fn save(&self, store: &Store) -> Result<(), CasesError> {
-        let (documents, unsaved) = {
-            let mut counts = self.lock();
-            (std::mem::take(&mut counts.unsaved_documents), std::mem::take(&mut counts.unsaved))
-        };
-        if documents == 0 {
+        let unsaved = std::mem::take(&mut self.lock().unsaved);
+        if unsaved.documents == 0 {
             return Ok(());
         }
-        let mut rows: Vec<(i64, i64)> = unsaved.iter().map(|(&key, &n)| (stored_key(key), i64::from(n))).collect();
-        rows.push((DOCUMENTS, documents as i64));
+        let mut rows: Vec<(i64, i64)> =
+            unsaved.terms.iter().map(|(&key, &n)| (stored_key(key), i64::from(n))).collect();
+        rows.push((DOCUMENTS, i64::try_from(unsaved.documents).unwrap_or(i64::MAX)));
         let written = async {
             let tx = store.begin_write().await?;
             mend_store::term_documents::add_term_documents(&tx, &mut rows).await?;
@@ -90,11 +127,7 @@ impl TermStatistics {
         };
         if let Err(e) = written.await {
             // Kept for the next save.
-            let mut counts = self.lock();
-            counts.unsaved_documents += documents;
-            for (key, n) in unsaved {
-                *counts.unsaved.entry(key).or_default() += n;
-            }
+            self.lock().unsaved.add(&unsaved);
             return Err(e.into());
         }
         Ok(())
@@ -104,28 +137,6 @@ impl TermStatistics {
         // Counts stay consistent whatever panicked while holding them: every update is one
         // insert or one addition.
         self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-impl Counting<'_> {
-    pub(crate) fn weigh(&self, terms: &Signature) -> Signature {
-        let documents = self.0.documents as f32;
-        terms.weighted(|key| {
-            let holding = self.0.terms.get(&key).copied().unwrap_or(0) as f32;
-            (1.0 + (documents + 1.0) / (holding + 1.0)).ln()
-        })
-    }
-
-    /// Counts one more complaint holding `terms`.
-    pub(crate) fn count(&mut self, terms: &Signature) {
-        let counts = &mut *self.0;
-        counts.documents += 1;
-        counts.unsaved_documents += 1;
-        for key in terms.keys() {
-            let n = counts.terms.entry(key).or_default();
-            *n = n.saturating_add(1);
-            *counts.unsaved.entry(key).or_default() += 1;
-        }
     }
 }
 
@@ -148,10 +159,16 @@ mod tests {
         let f = Featurizer::new(&[], &[]);
         let statistics = TermStatistics::default();
         let orders = ["受理号码:宽带断网三天", "受理号码:话费多扣了", "受理号码:销户办不了", "受理号码:信号很差"];
+        let mut counted = TermCounts::default();
         for order in orders {
-            statistics.counting().count(&f.signature(order));
+            counted.count(&f.signature(order));
         }
-        assert_eq!(statistics.documents(), 4);
+        assert_eq!(
+            statistics.weigh(&f.signature("宽带")),
+            TermStatistics::default().weigh(&f.signature("宽带")),
+            "nothing counts before it is committed"
+        );
+        statistics.committed(&counted);
         let weighed = statistics.weigh(&f.signature("受理号码:宽带断网"));
         let weight = |term: &str| weighed.terms().find(|(t, _)| *t == term).map(|(_, w)| w).unwrap();
         assert!(weight("宽带") > 1.5 * weight("受理"), "{} vs {}", weight("宽带"), weight("受理"));

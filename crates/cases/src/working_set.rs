@@ -18,6 +18,7 @@ use mend_store::{cases, complaints, customers};
 use crate::CasesError;
 use crate::features::Signature;
 use crate::grouping::GroupingPolicy;
+use crate::term_statistics::TermCounts;
 
 /// Where an already recorded delivery went, and what it said.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +65,8 @@ pub(crate) struct WorkingSet {
     pub merged_customers: HashMap<CustomerId, CustomerId>,
     /// Cases merged in this transaction, to the case they went into.
     pub merged_cases: HashMap<CaseId, CaseId>,
+    /// Terms of the complaints this transaction placed, shared once it commits.
+    pub term_counts: TermCounts,
 }
 
 impl WorkingSet {

@@ -21,7 +21,11 @@ pub async fn write_floor(store: &Store, lines: impl Iterator<Item = String>) -> 
     match db.get_database_backend() {
         DbBackend::Postgres => {
             use sea_orm::sqlx::postgres::PgPoolCopyExt;
-            let copy_error = |e: sea_orm::sqlx::Error| StoreError::corrupt(TABLE, "COPY", e);
+            let copy_error = |e: sea_orm::sqlx::Error| StoreError::Statement {
+                table: TABLE,
+                operation: "write_floor",
+                source: sea_orm::DbErr::Custom(e.to_string()),
+            };
             let mut copy = db
                 .get_postgres_connection_pool()
                 .copy_in_raw("COPY bench_floor (line) FROM STDIN")

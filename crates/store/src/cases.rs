@@ -251,6 +251,7 @@ pub struct DeliveryRef {
     pub channel: Channel,
     pub source_id: String,
     pub received_at: chrono::DateTime<chrono::Utc>,
+    /// The trained model's label of the complaint; null without a model.
     pub label: Option<String>,
 }
 

@@ -2,7 +2,7 @@
 //! in use at a time; a new training replaces it, and the audit log says who trained which.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, QueryOrder};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, QueryOrder, QuerySelect};
 
 use crate::entities::label_model;
 use crate::error::During;
@@ -55,6 +55,20 @@ pub async fn replace_label_model<C: ConnectionTrait>(
     .during(TABLE, "replace_label_model")?;
     crate::audit::record_audit(conn, audit).await?;
     Ok(replaced)
+}
+
+/// The id of the model in use (cheap: for noticing a new training).
+pub async fn current_label_model_id<C: ConnectionTrait>(conn: &C) -> Result<Option<uuid::Uuid>, StoreError> {
+    let found: Option<uuid::Uuid> = label_model::Entity::find()
+        .select_only()
+        .column(label_model::Column::Id)
+        .order_by_desc(label_model::Column::TrainedAt)
+        .order_by_desc(label_model::Column::Id)
+        .into_tuple()
+        .one(conn)
+        .await
+        .during(TABLE, "current_label_model_id")?;
+    Ok(found)
 }
 
 /// The model in use, if one was ever trained.
