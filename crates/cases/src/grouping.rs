@@ -33,7 +33,8 @@
 //! for it (0.7, the same category's base, when sure; under the threshold when it is sure of
 //! another label, so a new problem told briefly opens its own case; a fair chance — the model
 //! reads short texts less surely — still lets it follow the case up), plus its share of
-//! similarity; two detailed texts labelled differently need 0.1 more similarity. Measured on real orders: `tests/data/grouping/make_real_eval.py`;
+//! similarity; two detailed texts labelled differently need 0.1 more similarity. A label the
+//! model gives less than 0.6 of its odds is no evidence: the categories decide. Measured on real orders: `tests/data/grouping/make_real_eval.py`;
 //!
 //! less up to 0.1 for the time since the case's latest complaint (a full window costs 0.1), so
 //! with the default threshold of 0.5 the first two always join inside the window and the age
@@ -76,6 +77,8 @@ const FOLLOW_UP_BASE: f32 = 0.6;
 /// under the threshold, so a short text the model is sure is another problem opens its own
 /// case, while one it is unsure of (a fair chance for the case's label) may still follow it up.
 const OTHER_PROBLEM_BASE: f32 = 0.45;
+/// The share of the (tempered) odds a complaint's label needs to count as evidence.
+const LABEL_EVIDENCE: f32 = 0.6;
 /// Two full orders the trained model labels differently need this much more text in common.
 const DIFFERENT_LABEL_PENALTY: f32 = 0.1;
 
@@ -206,8 +209,11 @@ pub fn fit(
         (true, false) => similarity.max(case_terms.containment_in(complaint.signature)),
         (false, _) => similarity.max(complaint.signature.containment_in(case_terms)),
     };
+    // A label the model gives less than this of its odds says little (a short text it cannot
+    // place): the keywords' category decides, as without a model.
+    let sure = complaint.label_odds.first().is_none_or(|(_, p)| *p >= LABEL_EVIDENCE);
     let label = match (complaint.label, case.label.as_deref()) {
-        (Some(a), Some(b)) => Some(if a == b { LabelMatch::Same } else { LabelMatch::Different }),
+        (Some(a), Some(b)) if sure => Some(if a == b { LabelMatch::Same } else { LabelMatch::Different }),
         _ => None,
     };
     let base = match (category, label) {
@@ -438,22 +444,28 @@ mod tests {
     fn a_short_complaint_prefers_the_case_whose_label_the_model_finds_likelier() {
         let f = featurizer();
         let short = f.signature("事情还没弄完");
-        let odds = [("服务问题".to_owned(), 0.5), ("业务办理问题".to_owned(), 0.4), ("费用问题".to_owned(), 0.1)];
-        let facts = ComplaintFacts {
-            category: OTHER,
-            also: &[],
-            signature: &short,
-            label: Some("服务问题"),
-            label_odds: &odds,
-            received_at: at(2, 9),
-        };
-        let score = |label: &str| {
+        let score = |odds: &[(String, f32)], label: &str| {
+            let facts = ComplaintFacts {
+                category: OTHER,
+                also: &[],
+                signature: &short,
+                label: Some(odds[0].0.as_str()),
+                label_odds: odds,
+                received_at: at(2, 9),
+            };
             let mut k = case("broadband_outage", at(1, 9), at(1, 9));
             k.label = Some(label.into());
             fit(&k, &f.signature("宽带业务迁移办不了"), &facts, &GroupingPolicy::default()).map(|m| m.score)
         };
-        let (likelier, unlikely) = (score("业务办理问题").expect("joins"), score("费用问题").unwrap_or(0.0));
-        assert!(likelier > unlikely + 0.04, "{likelier} vs {unlikely}");
+        let odds = |p: [f32; 3]| {
+            ["服务问题", "业务办理问题", "费用问题"].iter().zip(p).map(|(l, p)| (l.to_string(), p)).collect::<Vec<_>>()
+        };
+        let sure = odds([0.6, 0.35, 0.05]);
+        let (likelier, unlikely) = (score(&sure, "业务办理问题").expect("joins"), score(&sure, "费用问题"));
+        assert!(unlikely.is_none_or(|u| likelier > u + 0.04), "{likelier} vs {unlikely:?}");
+        // Unsure of its own first guess, the model is no evidence: the category rules decide alike.
+        let unsure = odds([0.5, 0.4, 0.1]);
+        assert_eq!(score(&unsure, "业务办理问题"), score(&unsure, "费用问题"));
     }
 
     #[test]

@@ -8,7 +8,8 @@ where it lies and writes nothing of it into the repository — write the output 
 under `target/`).
 
 The orders are split in two halves by a hash of their text: `--part dev` to tune on, `--part
-test` to report on. Each half becomes customers with one to three problems at once (sometimes
+test` to report on; `dev-a` and `dev-b` split dev again, to train a label model on one quarter
+and tune on the other. Each half becomes customers with one to three problems at once (sometimes
 two under the same label), each problem started by one real order on the hotline, then repeated
 on other channels:
 
@@ -74,8 +75,13 @@ def read_orders(path):
     return orders
 
 
-def part_of(text):
-    return "dev" if hashlib.sha1(text.encode("utf-8")).digest()[0] % 2 == 0 else "test"
+def parts_of(text):
+    """The halves an order is in: `dev` or `test`, and a quarter of dev (`dev-a`, `dev-b`) to
+    train a label model on one and tune grouping on the other without touching `test`."""
+    byte = hashlib.sha1(text.encode("utf-8")).digest()[0]
+    if byte % 2:
+        return {"test"}
+    return {"dev", "dev-a" if byte % 4 == 0 else "dev-b"}
 
 
 def clauses(text):
@@ -191,7 +197,7 @@ def main():
     default_tsv = os.path.normpath(os.path.join(here, "../../../../shared/data/cocc-dev.tsv"))
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tsv", default=default_tsv)
-    parser.add_argument("--part", choices=["dev", "test", "all"], default="dev")
+    parser.add_argument("--part", choices=["dev", "dev-a", "dev-b", "test", "all"], default="dev")
     parser.add_argument("--seed", type=int, default=20261204)
     parser.add_argument("--labels", action="store_true",
                         help="write the part's orders as text<TAB>label, for `mend train categories`")
@@ -200,7 +206,7 @@ def main():
     args = parser.parse_args()
     if not os.path.exists(args.tsv):
         sys.exit(f"{args.tsv} is not there: the real orders live in ../shared/data/ (see its README)")
-    orders = [o for o in read_orders(args.tsv) if args.part == "all" or part_of(o[0]) == args.part]
+    orders = [o for o in read_orders(args.tsv) if args.part == "all" or args.part in parts_of(o[0])]
     if args.labels:
         for text, label in orders:
             print(f"{text}\t{label}")
