@@ -82,18 +82,20 @@ pub struct LabelCounts {
 }
 
 impl LabelCounts {
-    pub fn train(featurizer: &Featurizer, examples: &[Example]) -> Self {
+    /// Counts labelled texts already read (training and every fold of its cross-validation read
+    /// each text once).
+    fn count<'a>(examples: impl Iterator<Item = (&'a str, &'a Signature)> + Clone) -> Self {
         let labels: Vec<String> = {
-            let mut l: Vec<String> = examples.iter().map(|e| e.label.clone()).collect();
+            let mut l: Vec<String> = examples.clone().map(|(label, _)| label.to_owned()).collect();
             l.sort();
             l.dedup();
             l
         };
         let mut counts = LabelCounts { documents: vec![0; labels.len()], labels, terms: BTreeMap::new() };
-        for example in examples {
-            let index = counts.labels.binary_search(&example.label).expect("every label is listed");
+        for (label, terms) in examples {
+            let index = counts.labels.binary_search_by(|l| l.as_str().cmp(label)).expect("every label is listed");
             counts.documents[index] += 1;
-            for (term, weight) in featurizer.signature(&example.text).terms() {
+            for (term, weight) in terms.terms() {
                 let row = counts.terms.entry(term.to_owned()).or_insert_with(|| vec![0.0; counts.labels.len()]);
                 row[index] += weight;
             }
@@ -198,18 +200,22 @@ impl LabelModel {
 /// The share of `examples` labelled right by models trained on the other folds: what to expect
 /// on orders the model has not seen. Examples go to folds by a hash of their text, so the
 /// figure does not depend on the file's order.
-pub fn cross_validate(featurizer: &Featurizer, examples: &[Example], folds: usize) -> f64 {
+/// `signatures` are the examples' texts as read.
+fn cross_validate(examples: &[Example], signatures: &[Signature], folds: usize) -> f64 {
     let fold_of: Vec<usize> = examples.iter().map(|e| (term_key(&e.text) % folds as u64) as usize).collect();
-    let signatures: Vec<Signature> = examples.iter().map(|e| featurizer.signature(&e.text)).collect();
     let mut right = 0usize;
     for fold in 0..folds {
-        let training: Vec<Example> =
-            examples.iter().zip(&fold_of).filter(|(_, f)| **f != fold).map(|(e, _)| e.clone()).collect();
-        let model = LabelModel::new(&LabelCounts::train(featurizer, &training));
+        let training = examples
+            .iter()
+            .zip(&fold_of)
+            .zip(signatures)
+            .filter(|((_, f), _)| **f != fold)
+            .map(|((e, _), terms)| (e.label.as_str(), terms));
+        let model = LabelModel::new(&LabelCounts::count(training));
         right += examples
             .iter()
             .zip(&fold_of)
-            .zip(&signatures)
+            .zip(signatures)
             .filter(|((e, f), s)| **f == fold && model.predict(s).is_some_and(|p| p.label == e.label))
             .count();
     }
@@ -258,7 +264,8 @@ pub async fn train(
     now: DateTime<Utc>,
 ) -> Result<TrainingReport, CasesError> {
     let (examples, bad_lines) = parse_examples(input);
-    let counts = LabelCounts::train(featurizer, &examples);
+    let read: Vec<Signature> = examples.iter().map(|e| featurizer.signature(&e.text)).collect();
+    let counts = LabelCounts::count(examples.iter().zip(&read).map(|(e, terms)| (e.label.as_str(), terms)));
     if counts.labels.len() < 2 {
         return Err(CasesError::Invalid(format!(
             "training needs examples of at least two labels; the file has {} readable lines of {} label(s)",
@@ -267,7 +274,7 @@ pub async fn train(
         )));
     }
     let folds = FOLDS.min(examples.len());
-    let accuracy = cross_validate(featurizer, &examples, folds);
+    let accuracy = cross_validate(&examples, &read, folds);
     let model_id = uuid::Uuid::now_v7();
     let stored = StoredLabelModel {
         id: model_id,
@@ -331,7 +338,8 @@ mod tests {
         let examples: Vec<Example> =
             lines.iter().map(|(t, l)| Example { text: (*t).into(), label: (*l).into() }).collect();
         let f = featurizer();
-        let counts = LabelCounts::train(&f, &examples);
+        let read: Vec<Signature> = examples.iter().map(|e| f.signature(&e.text)).collect();
+        let counts = LabelCounts::count(examples.iter().zip(&read).map(|(e, terms)| (e.label.as_str(), terms)));
         assert_eq!(counts.labels, ["网络问题", "费用问题"]);
         assert_eq!(counts.documents, [3, 3]);
         let model = LabelModel::new(&counts);
