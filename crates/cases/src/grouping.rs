@@ -34,7 +34,8 @@
 //! another label, so a new problem told briefly opens its own case; a fair chance — the model
 //! reads short texts less surely — still lets it follow the case up), plus its share of
 //! similarity; two detailed texts labelled differently need 0.1 more similarity. A label the
-//! model gives less than 0.6 of its odds is no evidence: the categories decide. Measured on real orders: `tests/data/grouping/make_real_eval.py`;
+//! model gives less than 0.6 of its odds is no evidence: the categories decide. Measured on
+//! real orders: `tests/data/grouping/make_real_eval.py`;
 //!
 //! less up to 0.1 for the time since the case's latest complaint (a full window costs 0.1), so
 //! with the default threshold of 0.5 the first two always join inside the window and the age
@@ -141,10 +142,8 @@ pub struct ComplaintFacts<'a> {
     /// Other categories the text mentions.
     pub also: &'a [String],
     pub signature: &'a Signature,
-    /// The trained model's label, when there is a model.
-    pub label: Option<&'a str>,
-    /// How likely the model finds each label for the text (empty without one, or when only the
-    /// label is known).
+    /// How likely the trained model finds each label for the text, most likely first (its
+    /// label); empty without a model.
     pub label_odds: &'a [(String, f32)],
     pub received_at: DateTime<Utc>,
 }
@@ -211,9 +210,10 @@ pub fn fit(
     };
     // A label the model gives less than this of its odds says little (a short text it cannot
     // place): the keywords' category decides, as without a model.
-    let sure = complaint.label_odds.first().is_none_or(|(_, p)| *p >= LABEL_EVIDENCE);
-    let label = match (complaint.label, case.label.as_deref()) {
-        (Some(a), Some(b)) if sure => Some(if a == b { LabelMatch::Same } else { LabelMatch::Different }),
+    let label = match (complaint.label_odds.first(), case.label.as_deref()) {
+        (Some((a, p)), Some(b)) if *p >= LABEL_EVIDENCE => {
+            Some(if a == b { LabelMatch::Same } else { LabelMatch::Different })
+        }
         _ => None,
     };
     let base = match (category, label) {
@@ -224,8 +224,7 @@ pub fn fit(
             // How likely the model finds the case's label for this text: its second guess for
             // a short text is often right, and decides between two cases its first guess fits
             // neither of.
-            let likely =
-                case_label_odds(complaint, case).unwrap_or(if label == Some(LabelMatch::Same) { 1.0 } else { 0.0 });
+            let likely = case_label_odds(complaint, case).unwrap_or(0.0);
             let base = OTHER_PROBLEM_BASE + (SAME_CATEGORY_BASE - OTHER_PROBLEM_BASE) * likely;
             base + (1.0 - base) * similarity
         }
@@ -268,12 +267,13 @@ pub fn same_problem(
     }
     let mut categories = b.extra_categories.clone();
     categories.retain(|c| *c != b.category);
+    // A case's label is the model's reading of its fullest telling: taken as sure.
+    let label_odds: Vec<(String, f32)> = b.label.iter().map(|l| (l.clone(), 1.0)).collect();
     let as_complaint = ComplaintFacts {
         category: &b.category,
         also: &categories,
         signature: b_terms,
-        label: b.label.as_deref(),
-        label_odds: &[],
+        label_odds: &label_odds,
         // `max` then `min` rather than `clamp`, which panics on a stored case whose span is
         // upside down.
         received_at: a.last_complaint_at.max(b.first_complaint_at).min(b.last_complaint_at),
@@ -322,8 +322,7 @@ mod tests {
     fn fits(case: &Case, case_text: &str, category: &str, text: &str, received_at: DateTime<Utc>) -> Option<Match> {
         let f = featurizer();
         let signature = f.signature(text);
-        let facts =
-            ComplaintFacts { category, also: &[], signature: &signature, label: None, label_odds: &[], received_at };
+        let facts = ComplaintFacts { category, also: &[], signature: &signature, label_odds: &[], received_at };
         fit(case, &f.signature(case_text), &facts, &GroupingPolicy::default())
     }
 
@@ -386,7 +385,6 @@ mod tests {
             category: "billing_dispute",
             also: &[],
             signature: &case_terms,
-            label: None,
             label_odds: &[],
             received_at: at(2, 9),
         };
@@ -407,7 +405,6 @@ mod tests {
             category: "billing_dispute",
             also: &[],
             signature: &short,
-            label: None,
             label_odds: &[],
             received_at: at(2, 9),
         };
@@ -415,23 +412,23 @@ mod tests {
             fit(&k, &f.signature(order), &facts, &GroupingPolicy::default()).is_none(),
             "nothing says it is this one"
         );
-        facts.label = Some("业务办理问题");
+        let sure = [("业务办理问题".to_owned(), 1.0)];
+        facts.label_odds = &sure;
         let m = fit(&k, &f.signature(order), &facts, &GroupingPolicy::default()).expect("the model says it is");
         assert_eq!(m.label, Some(LabelMatch::Same));
 
         let retold = f.signature("用户反映宽带业务迁移,新地址系统录入错误,无法迁移,安装人员上门说装不了,要求处理");
         assert!(retold.is_detailed());
-        let long = |label| ComplaintFacts {
+        let long = |label_odds| ComplaintFacts {
             category: "broadband_outage",
             also: &[],
             signature: &retold,
-            label,
-            label_odds: &[],
+            label_odds,
             received_at: at(2, 9),
         };
-        let same =
-            fit(&k, &f.signature(order), &long(Some("业务办理问题")), &GroupingPolicy::default()).expect("retold");
-        let other = fit(&k, &f.signature(order), &long(Some("服务问题")), &GroupingPolicy::default());
+        let (handling, service) = ([("业务办理问题".to_owned(), 1.0)], [("服务问题".to_owned(), 1.0)]);
+        let same = fit(&k, &f.signature(order), &long(&handling), &GroupingPolicy::default()).expect("retold");
+        let other = fit(&k, &f.signature(order), &long(&service), &GroupingPolicy::default());
         match other {
             Some(o) => {
                 assert!((same.score - o.score - DIFFERENT_LABEL_PENALTY).abs() < 1e-5, "a different label costs")
@@ -449,7 +446,6 @@ mod tests {
                 category: OTHER,
                 also: &[],
                 signature: &short,
-                label: Some(odds[0].0.as_str()),
                 label_odds: odds,
                 received_at: at(2, 9),
             };
@@ -516,7 +512,6 @@ mod tests {
             category: "installation_delay",
             also: &also,
             signature: &signature,
-            label: None,
             label_odds: &[],
             received_at: at(2, 9),
         };

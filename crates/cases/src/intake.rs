@@ -415,7 +415,6 @@ impl Intake {
             category: &classification.category,
             also: &classification.also,
             signature: &terms,
-            label: label.as_ref().map(|p| p.label.as_str()),
             label_odds: label.as_ref().map_or(&[], |p| p.odds.as_slice()),
             received_at: c.received_at,
         };
