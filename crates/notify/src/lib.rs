@@ -47,10 +47,14 @@ impl Mailroom {
 
 /// Reads an email address as SMTP will need it (`name@domain`), or says what is wrong.
 pub fn parse_address(address: &str) -> Result<lettre::Address, NotifyError> {
-    address.parse().map_err(|e| NotifyError::Address { address: address.to_owned(), message: format!("{e}") })
+    parse_email(address)
 }
 
 /// Reads the sender, `mend@example.com` or `客户满意度修复团队 <mend@example.com>`.
 pub fn parse_mailbox(mailbox: &str) -> Result<lettre::message::Mailbox, NotifyError> {
-    mailbox.parse().map_err(|e| NotifyError::Address { address: mailbox.to_owned(), message: format!("{e}") })
+    parse_email(mailbox)
+}
+
+fn parse_email<T: std::str::FromStr<Err: std::fmt::Display>>(text: &str) -> Result<T, NotifyError> {
+    text.parse().map_err(|e| NotifyError::Address { address: text.to_owned(), message: format!("{e}") })
 }

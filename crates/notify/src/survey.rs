@@ -64,10 +64,12 @@ impl SurveyLinks {
         valid_days: i64,
         now: DateTime<Utc>,
     ) -> Result<Self, NotifyError> {
-        let mut fresh = [0u8; 32];
-        rand::rng().fill_bytes(&mut fresh);
-        let stored =
-            mend_store::signing_keys::signing_key(store.connection(), KEY_NAME, &hex::encode(fresh), now).await?;
+        let fresh = || {
+            let mut bytes = [0u8; 32];
+            rand::rng().fill_bytes(&mut bytes);
+            hex::encode(bytes)
+        };
+        let stored = mend_store::signing_keys::signing_key(store.connection(), KEY_NAME, fresh, now).await?;
         let key = hex::decode(&stored).map_err(|e| {
             mend_store::StoreError::corrupt("signing_keys", KEY_NAME, format_args!("the secret is not hex: {e}"))
         })?;

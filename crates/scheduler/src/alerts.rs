@@ -4,7 +4,7 @@
 //! runs.
 
 use chrono::{DateTime, Utc};
-use mend_core::{Case, EmailKind, Task};
+use mend_core::{Case, EmailKind, InlinePart, Task};
 use mend_notify::Mailroom;
 use mend_store::Store;
 use mend_store::outbox;
@@ -59,7 +59,7 @@ pub(crate) async fn sla_alert(
     let composed = mailroom.templates.compose(EmailKind::SlaAlert, &serde_json::json!({"tasks": tasks}))?;
     // The same set of tasks is one alert: a rerun of the run that escalated them finds it queued.
     let key = format!("sla_alert:{first}:{}", escalated.len());
-    queue_to_all(store, EmailKind::SlaAlert, &key, None, &recipients, composed, now).await
+    queue_to_all(store, EmailKind::SlaAlert, &key, None, &recipients, (composed, &[]), now).await
 }
 
 /// Queues one email per recipient for each case at risk of a formal complaint that reopened.
@@ -75,6 +75,9 @@ pub(crate) async fn reopen_alerts(
         return Ok(0);
     }
     let recipients = users::alert_addresses(store.connection(), &planner.settings.team).await?;
+    if recipients.is_empty() {
+        return Ok(0);
+    }
     let tz = planner.settings.zone()?;
     let mut queued = 0;
     for case in at_risk {
@@ -87,23 +90,27 @@ pub(crate) async fn reopen_alerts(
         });
         let composed = mailroom.templates.compose(EmailKind::ReopenAlert, &context)?;
         let key = format!("reopen_alert:{}:{}", case.id, reopened_at.timestamp());
-        queued += queue_to_all(store, EmailKind::ReopenAlert, &key, Some(case), &recipients, composed, now).await?;
+        queued +=
+            queue_to_all(store, EmailKind::ReopenAlert, &key, Some(case), &recipients, (composed, &[]), now).await?;
     }
     Ok(queued)
 }
 
-async fn queue_to_all(
+/// Queues `composed` (with its inline images) to each of `recipients`, once each: the dedupe
+/// key is `key:recipient`.
+pub(crate) async fn queue_to_all(
     store: &Store,
     kind: EmailKind,
     key: &str,
     case: Option<&Case>,
     recipients: &[String],
-    composed: mend_notify::ComposedEmail,
+    (composed, inline_parts): (mend_notify::ComposedEmail, &[InlinePart]),
     now: DateTime<Utc>,
 ) -> Result<u64, SchedulerError> {
     let mut queued = 0;
     for to in recipients {
-        let email = composed.addressed_to(to, kind, format!("{key}:{to}"), case.map(|c| c.id));
+        let mut email = composed.addressed_to(to, kind, format!("{key}:{to}"), case.map(|c| c.id));
+        email.inline_parts = inline_parts.to_vec();
         queued += u64::from(outbox::queue_email(store.connection(), email, now).await?);
     }
     Ok(queued)

@@ -160,7 +160,6 @@ pub(crate) async fn retry_unreachable(
         .count("emails_queued", emailed))
 }
 
-/// Tasks not done by their due time plus grace: priority up, and an escalation for supervisors.
 /// Escalates tasks past their SLA and alerts the supervisors of them, and of the cases at risk
 /// of a formal complaint that reopened in `(after, until]`.
 pub(crate) async fn sla_escalation(

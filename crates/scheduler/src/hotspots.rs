@@ -11,7 +11,6 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 use mend_core::{CaseId, ContactResult, EmailKind, InlinePart, JobCounts, Task};
 use mend_notify::{BarGroup, Mailroom, bar_chart_png};
 use mend_store::Store;
-use mend_store::outbox;
 use mend_store::{reports, surveys, tasks, users};
 use serde::Serialize;
 
@@ -181,18 +180,13 @@ async fn send_report(
         .collect();
     let chart = bar_chart_png(&groups)?;
     let composed = mailroom.templates.compose(EmailKind::Hotspots, report)?;
-    let mut emailed = 0;
     let chart = InlinePart {
         content_id: "chart".into(),
         content_type: "image/png".into(),
         base64: base64::engine::general_purpose::STANDARD.encode(&chart),
     };
-    for to in recipients {
-        let mut email = composed.addressed_to(to, EmailKind::Hotspots, format!("hotspots:{}:{to}", report.day), None);
-        email.inline_parts = vec![chart.clone()];
-        emailed += u64::from(outbox::queue_email(store.connection(), email, now).await?);
-    }
-    Ok(emailed)
+    let key = format!("hotspots:{}", report.day);
+    crate::alerts::queue_to_all(store, EmailKind::Hotspots, &key, None, recipients, (composed, &[chart]), now).await
 }
 
 fn outcomes(calls: &[Task]) -> Outcomes {

@@ -46,7 +46,8 @@ fn poisson_upper_tail(k: i64, rate: f64) -> f64 {
         return 1.0;
     }
     if k as f64 <= rate {
-        // At or below the mean the tail is large; the spike rule never needs its exact value.
+        // At or below the mean the upper tail is large and its terms grow before they shrink:
+        // the complement of the lower tail, whose k terms are all there is to add, is exact.
         return 1.0 - poisson_lower_tail(k - 1, rate);
     }
     let ln_rate = rate.ln();
@@ -64,10 +65,17 @@ fn poisson_upper_tail(k: i64, rate: f64) -> f64 {
     }
 }
 
-/// P(X ≤ k).
+/// P(X ≤ k), each term from the one before it (in logarithms: a large rate would underflow
+/// `e^-rate`).
 fn poisson_lower_tail(k: i64, rate: f64) -> f64 {
     let ln_rate = rate.ln();
-    (0..=k).map(|i| (-rate + i as f64 * ln_rate - ln_factorial(i)).exp()).sum::<f64>().min(1.0)
+    let mut ln_term = -rate;
+    let mut total = ln_term.exp();
+    for i in 1..=k {
+        ln_term += ln_rate - (i as f64).ln();
+        total += ln_term.exp();
+    }
+    total.min(1.0)
 }
 
 fn ln_factorial(n: i64) -> f64 {

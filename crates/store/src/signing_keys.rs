@@ -10,17 +10,22 @@ use crate::error::During;
 
 const TABLE: &str = "signing_keys";
 
-/// The key named `name`; `fresh` is stored first when there is none. Two instances starting at
-/// once both read the one that went in first.
+/// The key named `name`; when there is none, `fresh()` is stored first. Two instances starting
+/// at once both read the one that went in first. A key that exists is only read: every
+/// `mend schedule run` asks, and a write would queue behind an import on SQLite.
 pub async fn signing_key<C: ConnectionTrait>(
     conn: &C,
     name: &str,
-    fresh: &str,
+    fresh: impl FnOnce() -> String,
     now: DateTime<Utc>,
 ) -> Result<String, StoreError> {
+    let found = signing_key::Entity::find_by_id(name.to_owned()).one(conn).await.during(TABLE, "signing_key")?;
+    if let Some(key) = found {
+        return Ok(key.secret);
+    }
     signing_key::Entity::insert(signing_key::ActiveModel {
         name: Set(name.to_owned()),
-        secret: Set(fresh.to_owned()),
+        secret: Set(fresh()),
         created_at: Set(now),
     })
     .on_conflict_do_nothing_on([signing_key::Column::Name])

@@ -68,13 +68,9 @@ pub async fn survey_for_case<C: ConnectionTrait>(
     if went_in(inserted) {
         tracing::debug!(case_id = %case, "survey made");
     }
-    let found = survey::Entity::find()
-        .filter(survey::Column::CaseId.eq(case.as_uuid()))
-        .one(conn)
-        .await
-        .during(TABLE, "survey_for_case")?
-        .ok_or_else(|| StoreError::corrupt(TABLE, case, "the survey just made is not there"))?;
-    SurveyRecord::try_from(found)
+    survey_of_case(conn, case)
+        .await?
+        .ok_or_else(|| StoreError::corrupt(TABLE, case, "the survey just made is not there"))
 }
 
 pub async fn survey<C: ConnectionTrait>(conn: &C, id: SurveyId) -> Result<Option<SurveyRecord>, StoreError> {

@@ -47,8 +47,8 @@ pub async fn answer(
         let error = "请选择 1-5 星后再提交。";
         return form_page(&state, &token, Some(error), &comment, StatusCode::UNPROCESSABLE_ENTITY).await;
     };
-    let comment = Some(comment).filter(|c| !c.trim().is_empty());
-    match state.mailroom.survey_links.answer(&state.store, &token, rating, comment, state.clock.now()).await {
+    // `answer` trims it and drops an empty one.
+    match state.mailroom.survey_links.answer(&state.store, &token, rating, Some(comment), state.clock.now()).await {
         Ok(Ok(_)) => page(
             StatusCode::OK,
             context! { page => "done", icon => "🙏", title => "感谢您的评价",
