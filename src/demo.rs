@@ -5,10 +5,12 @@ use std::io::Write;
 use anyhow::Result;
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
-use mend_scheduler::{Job, Scheduler};
+use mend_core::{Clock, Role};
+use mend_scheduler::{ContactPolicy, Job, Scheduler};
 use mend_store::complaints::find_deliveries;
-use mend_store::{cases, tasks, totals};
+use mend_store::{Store, cases, tasks, totals};
 
+use crate::admin;
 use crate::import::{ImportFormat, Importer, Input, complaints_span};
 
 const SAMPLES: &str = include_str!("../config/samples/complaints.jsonl");
@@ -167,5 +169,39 @@ async fn callbacks(
     for line in task.script.lines().filter(|l| !l.trim().is_empty()).take(8) {
         writeln!(out, "  | {line}")?;
     }
+    Ok(())
+}
+
+/// The people of the demo desk, one per role, each printed with a fresh password (a second demo
+/// on the same database gives them new ones).
+const DEMO_USERS: [(&str, Role); 3] =
+    [("demo-agent", Role::Agent), ("demo-supervisor", Role::Supervisor), ("demo-admin", Role::Admin)];
+
+pub async fn users(store: &Store, clock: &dyn Clock, out: &mut impl Write) -> Result<()> {
+    writeln!(out, "\nDemo users (sign in at /login):")?;
+    for (name, role) in DEMO_USERS {
+        let password = if mend_store::users::by_name(store.connection(), name).await?.is_some() {
+            let credentials = mend_server::auth::Credentials::generate();
+            mend_store::users::replace_password(store.connection(), name, &credentials.password_hash).await?;
+            credentials.password
+        } else {
+            let user = admin::UserToAdd { name: name.to_owned(), role, team: None, email: None };
+            let added = admin::add_user(store, user, clock).await?;
+            added["password"].as_str().unwrap_or_default().to_owned()
+        };
+        writeln!(out, "  {name:<16} {:<10} password {password}", role.as_str())?;
+    }
+    Ok(())
+}
+
+/// Contact hours of the whole day, every day: the demo's customers may be called whenever a
+/// newcomer tries it (real desks keep `[scheduler.contact]` as configured).
+pub fn callable_at_any_hour(contact: &mut ContactPolicy) -> Result<()> {
+    let day: mend_scheduler::DailyWindow = "00:00-23:59".parse().map_err(anyhow::Error::msg)?;
+    contact.hours = day;
+    contact.weekend_hours = Some(day);
+    contact.holidays.clear();
+    contact.max_calls_per_day = contact.max_calls_per_day.max(10);
+    contact.max_calls_per_week = contact.max_calls_per_week.max(50);
     Ok(())
 }

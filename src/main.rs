@@ -58,7 +58,15 @@ enum Command {
         command: CasesCommand,
     },
     /// Load the bundled sample complaints and show what mend makes of them.
-    Demo,
+    Demo {
+        /// Then create demo users (printed with their passwords) and serve the workbench, with
+        /// customers callable at any hour so the demo queue works whenever it runs.
+        #[arg(long)]
+        serve: bool,
+        /// The demo's clock (RFC 3339) instead of the system's, as `mend serve --now`.
+        #[arg(long, value_name = "RFC3339")]
+        now: Option<chrono::DateTime<chrono::FixedOffset>>,
+    },
     /// Measured runs for BENCHMARKS.md.
     Bench {
         #[command(subcommand)]
@@ -354,14 +362,23 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
             let written = export::export_cases(&store, &mut std::io::BufWriter::new(stdout)).await?;
             tracing::info!(cases = written, "Export finished.");
         }
-        Command::Demo => {
+        Command::Demo { serve: and_serve, now } => {
+            let mut settings = settings;
+            if and_serve {
+                demo::callable_at_any_hour(&mut settings.scheduler.contact)?;
+            }
             let store = open_store(&settings).await?;
             let intake = settings.intake(&store).await?;
-            let clock = demo::DemoClock { now: SystemClock.now(), zone: settings.timezone()? };
-            let mailroom = schedule::mailroom(&settings, &store, clock.now).await?;
+            let clock = clock_at(now);
+            let demo_clock = demo::DemoClock { now: clock.now(), zone: settings.timezone()? };
+            let mailroom = schedule::mailroom(&settings, &store, demo_clock.now).await?;
             let scheduler = schedule::scheduler(&settings, &store, intake.clone(), mailroom, "demo")?;
             let mut importer = Importer::new(&settings, &store, intake)?;
-            demo::run(&mut importer, &scheduler, &clock, &mut std::io::stdout().lock()).await?;
+            demo::run(&mut importer, &scheduler, &demo_clock, &mut std::io::stdout().lock()).await?;
+            if and_serve {
+                demo::users(&store, clock.as_ref(), &mut std::io::stdout().lock()).await?;
+                serve(&settings, clock).await?;
+            }
         }
         Command::Bench { command: BenchCommand::Import(args) } => bench::import(&settings, &args).await?,
         Command::Bench { command: BenchCommand::Parse(args) } => bench::parse(&settings, &args)?,

@@ -17,3 +17,4 @@ mod labels;
 mod readme;
 mod schedule;
 mod store;
+mod web;

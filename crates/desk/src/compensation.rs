@@ -39,6 +39,18 @@ pub struct RequestedCompensation {
     pub needs: Option<Role>,
 }
 
+/// A team's month of compensation: its budget and what approvals drew on it.
+#[derive(Debug, Clone, Serialize)]
+pub struct BudgetStanding {
+    pub team: String,
+    /// `YYYY-MM` in the scheduler's zone.
+    pub month: String,
+    #[serde(rename = "budget_fen")]
+    pub budget: Money,
+    #[serde(rename = "committed_fen")]
+    pub committed: Money,
+}
+
 impl Desk {
     pub async fn request_compensation(
         &self,
@@ -122,6 +134,16 @@ impl Desk {
             team_budget_left: budget.left,
             month: &budget.month,
         }))
+    }
+
+    /// The team's month as a supervisor watches it: what it may spend and what approvals took
+    /// (the whole monthly budget, nothing taken, while `budget_rollover` has not opened it).
+    pub async fn budget_standing(&self, now: DateTime<Utc>) -> Result<BudgetStanding, DeskError> {
+        let month = self.policy.budget_month(now)?;
+        let stored = budgets::team_budget(self.store.connection(), &self.policy.team, &month).await?;
+        let (budget, committed) =
+            stored.map_or((self.policy.compensation.monthly_budget_fen, Money::ZERO), |b| (b.budget, b.committed));
+        Ok(BudgetStanding { team: self.policy.team.clone(), month, budget, committed })
     }
 
     /// Takes `amount` from the team's month of `now`; false when what is left does not cover it.

@@ -86,6 +86,21 @@ impl Desk {
         }
     }
 
+    /// When customers may be called (`[scheduler.contact]`), as the workbench shows it.
+    pub fn contact_policy(&self) -> &mend_scheduler::ContactPolicy {
+        &self.policy.contact
+    }
+
+    /// The largest offer a supervisor may approve; above it, an administrator decides.
+    pub fn supervisor_limit(&self) -> Money {
+        self.supervisor_limit
+    }
+
+    /// How long a task stays overdue before it is escalated (`[scheduler.follow_up]`).
+    pub fn sla_grace(&self) -> Duration {
+        Duration::minutes(self.policy.follow_up.sla_grace_minutes)
+    }
+
     /// Hands `agent` the most urgent task that is due and whose customer may be called now
     /// (contact hours in their zone, holidays, not do-not-disturb), leased until `now` plus the
     /// lease. An expired lease counts as free.

@@ -1,4 +1,5 @@
-//! The HTTP face of mend: the JSON API under `/api/v1`, health checks, and (later) the web UI.
+//! The HTTP face of mend: the JSON API under `/api/v1`, health checks, and the workbench pages
+//! agents and supervisors work in.
 //!
 //! This is the only crate that knows HTTP. Handlers parse the request, call the crate that owns
 //! the rule (`mend-ingest`, `mend-cases`, `mend-store`), and map the answer to a status; they hold
@@ -10,6 +11,7 @@ mod idempotency;
 mod metrics;
 mod openapi;
 mod routes;
+mod web;
 
 use std::sync::Arc;
 
@@ -55,6 +57,7 @@ pub struct HttpConfig {
 pub fn router(state: AppState, config: HttpConfig) -> Router {
     let idempotency = idempotency::Idempotency { state: state.clone(), max_body_bytes: config.max_body_bytes };
     routes::routes()
+        .merge(web::pages())
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(idempotency, idempotency::idempotent))

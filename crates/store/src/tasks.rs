@@ -355,6 +355,58 @@ pub async fn customer_on_a_call<C: ConnectionTrait>(
     Ok(row.is_some())
 }
 
+/// The queue as a supervisor watches it at `now`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct QueueHealth {
+    /// Tasks whose earliest moment has come (as a claim sees it) and that nobody holds (an
+    /// expired lease counts as free).
+    pub due: i64,
+    /// Free tasks whose earliest moment is still to come.
+    pub later: i64,
+    /// Tasks still to be worked whose due time passed before `overdue_before`.
+    pub overdue: i64,
+    /// Tasks on an agent's live lease, per agent.
+    pub held_by: Vec<(UserId, i64)>,
+}
+
+/// Counts of the tasks still to be worked: due, later, overdue, and held per agent.
+pub async fn queue_health<C: ConnectionTrait>(
+    conn: &C,
+    now: DateTime<Utc>,
+    overdue_before: DateTime<Utc>,
+) -> Result<QueueHealth, StoreError> {
+    let backend = conn.get_database_backend();
+    let (now_p, overdue_p) = (bulk::param(backend, 1), bulk::param(backend, 2));
+    let free = format!("(status = 'open' OR lease_expires_at < {now_p})");
+    let sql = format!(
+        "SELECT COALESCE(SUM(CASE WHEN {free} AND COALESCE(not_before, due_at) <= {now_p} THEN 1 ELSE 0 END), 0), \
+         COALESCE(SUM(CASE WHEN {free} AND COALESCE(not_before, due_at) > {now_p} THEN 1 ELSE 0 END), 0), \
+         COALESCE(SUM(CASE WHEN due_at < {overdue_p} THEN 1 ELSE 0 END), 0) \
+         FROM tasks WHERE status IN ('open', 'claimed')"
+    );
+    let row = conn
+        .query_one_raw(Statement::from_sql_and_values(backend, sql, [now.into(), overdue_before.into()]))
+        .await
+        .during(TABLE, "queue_health")?
+        .ok_or_else(|| StoreError::corrupt(TABLE, "queue_health", "an aggregate answered no row"))?;
+    let count = |i| row.try_get_by_index::<i64>(i).during(TABLE, "queue_health");
+    let (due, later, overdue) = (count(0)?, count(1)?, count(2)?);
+    let held: Vec<(Option<uuid::Uuid>, i64)> = task::Entity::find()
+        .select_only()
+        .column(task::Column::ClaimedBy)
+        .column_as(task::Column::Id.count(), "held")
+        .filter(task::Column::Status.eq(TaskStatus::Claimed.as_str()))
+        .filter(task::Column::LeaseExpiresAt.gte(now))
+        .group_by(task::Column::ClaimedBy)
+        .order_by_asc(task::Column::ClaimedBy)
+        .into_tuple()
+        .all(conn)
+        .await
+        .during(TABLE, "queue_health")?;
+    let held_by = held.into_iter().filter_map(|(user, n)| Some((UserId::from_uuid(user?), n))).collect();
+    Ok(QueueHealth { due, later, overdue, held_by })
+}
+
 /// When calls to this customer were made since `since` (tasks done, on any case they own now).
 pub async fn calls_made_since<C: ConnectionTrait>(
     conn: &C,

@@ -116,6 +116,21 @@ pub async fn replace_token<C: ConnectionTrait>(
     by_token_hash(conn, token_hash).await
 }
 
+/// Replaces a user's password (its Argon2 hash); false when there is no such user.
+pub async fn replace_password<C: ConnectionTrait>(
+    conn: &C,
+    name: &str,
+    password_hash: &str,
+) -> Result<bool, StoreError> {
+    let done = user::Entity::update_many()
+        .col_expr(user::Column::PasswordHash, sea_orm::sea_query::Expr::value(password_hash))
+        .filter(user::Column::Name.eq(name))
+        .exec(conn)
+        .await
+        .during(TABLE, "replace_password")?;
+    Ok(done.rows_affected > 0)
+}
+
 /// Where alerts for a team go: the addresses of its active supervisors (and of administrators,
 /// who stand above every team), sorted, each once.
 pub async fn alert_addresses<C: ConnectionTrait>(conn: &C, team: &str) -> Result<Vec<String>, StoreError> {

@@ -12,7 +12,7 @@ mod jobs;
 mod metrics;
 mod outbox;
 mod quarantine;
-mod session;
+pub(crate) mod session;
 mod survey;
 mod tasks;
 mod wechat;

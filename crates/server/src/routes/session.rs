@@ -9,7 +9,8 @@ use axum::http::header::SET_COOKIE;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
+use mend_store::users::UserRecord;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -37,15 +38,10 @@ pub async fn sign_in(State(state): State<AppState>, body: Result<Bytes, BytesRej
         // One answer for an unknown name and a wrong password: names are not revealed.
         _ => return Err(ApiError::new(ErrorCode::Unauthorized, "the name or the password is wrong")),
     };
-    let token = auth::session_token();
-    let now = state.clock.now();
-    let expires_at = now + Duration::hours(SESSION_HOURS);
-    mend_store::sessions::create_session(conn, &auth::hash_token(&token), user.user_id, now, expires_at).await?;
-    let cookie =
-        format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}", SESSION_HOURS * 3600);
+    let (token, expires_at, cookie) = open_session(&state, &user).await?;
     let mut response =
         (StatusCode::CREATED, Json(json!({"token": token, "expires_at": expires_at, "user": user}))).into_response();
-    response.headers_mut().insert(SET_COOKIE, HeaderValue::from_str(&cookie).map_err(ApiError::internal)?);
+    response.headers_mut().insert(SET_COOKIE, cookie);
     Ok(response)
 }
 
@@ -57,8 +53,29 @@ pub async fn sign_out(State(state): State<AppState>, _user: CurrentUser, parts: 
         mend_store::sessions::revoke_session(state.store.connection(), &auth::hash_token(&token), state.clock.now())
             .await?;
     }
-    let expired = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
     let mut response = StatusCode::NO_CONTENT.into_response();
-    response.headers_mut().insert(SET_COOKIE, HeaderValue::from_str(&expired).map_err(ApiError::internal)?);
+    response.headers_mut().insert(SET_COOKIE, expired_cookie());
     Ok(response)
+}
+
+/// A new session for `user`: its token (never stored; its hash is), when it runs out, and the
+/// cookie that carries it.
+pub(crate) async fn open_session(
+    state: &AppState,
+    user: &UserRecord,
+) -> Result<(String, DateTime<Utc>, HeaderValue), ApiError> {
+    let token = auth::session_token();
+    let now = state.clock.now();
+    let expires_at = now + Duration::hours(SESSION_HOURS);
+    let conn = state.store.connection();
+    mend_store::sessions::create_session(conn, &auth::hash_token(&token), user.user_id, now, expires_at).await?;
+    let cookie =
+        format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}", SESSION_HOURS * 3600);
+    let cookie = HeaderValue::from_str(&cookie).map_err(ApiError::internal)?;
+    Ok((token, expires_at, cookie))
+}
+
+/// The `Set-Cookie` that makes a browser forget its session.
+pub(crate) fn expired_cookie() -> HeaderValue {
+    HeaderValue::from_static("mend_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
 }

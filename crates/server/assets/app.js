@@ -1,0 +1,73 @@
+// The workbench's little behaviour: lease countdowns, a heartbeat while a held task's page is
+// open, and keyboard shortcuts (N: next task; Ctrl/Cmd+Enter: submit the outcome).
+"use strict";
+
+// Countdowns run from the server's clock at render time, so a wrong clock on the agent's
+// machine does not shorten or lengthen a lease.
+function startCountdowns() {
+  const loaded = Date.now();
+  const clocks = Array.from(document.querySelectorAll("time.countdown")).map((el) => ({
+    el,
+    left: Date.parse(el.getAttribute("datetime")) - Date.parse(el.dataset.serverNow),
+  }));
+  const tick = () => {
+    const passed = Date.now() - loaded;
+    for (const c of clocks) {
+      const ms = Math.max(0, c.left - passed);
+      const m = Math.floor(ms / 60000);
+      const s = Math.floor((ms % 60000) / 1000);
+      c.el.textContent = ms > 0 ? `${m}分${String(s).padStart(2, "0")}秒` : "已到期";
+      c.el.classList.toggle("short", ms < 120000);
+    }
+  };
+  if (clocks.length) {
+    tick();
+    setInterval(tick, 1000);
+  }
+  return clocks;
+}
+
+// While the page of a held task is open, its lease is extended every minute.
+function startHeartbeat(clocks) {
+  const head = document.querySelector("[data-heartbeat]");
+  if (!head) return;
+  const beat = async () => {
+    try {
+      const response = await fetch(head.dataset.heartbeat, { method: "POST", credentials: "same-origin" });
+      if (!response.ok) return;
+      const body = await response.json();
+      const lease = clocks.find((c) => c.el.id === "lease");
+      // Measured from the render's server time, as the countdown is.
+      if (lease && body.lease_expires_at) {
+        lease.left = Date.parse(body.lease_expires_at) - Date.parse(lease.el.dataset.serverNow);
+      }
+    } catch (_) {
+      // The next beat tries again; the countdown shows what is left meanwhile.
+    }
+  };
+  setInterval(beat, 60000);
+}
+
+function typing(target) {
+  return target.closest("input, textarea, select, [contenteditable]") !== null;
+}
+
+document.addEventListener("keydown", (event) => {
+  if ((event.ctrlKey || event.metaKey) && event.key === "Enter") {
+    const form = document.getElementById("outcome-form");
+    if (form) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+    return;
+  }
+  if (!event.ctrlKey && !event.metaKey && !event.altKey && (event.key === "n" || event.key === "N") && !typing(event.target)) {
+    const next = document.getElementById("next-task");
+    if (next) {
+      event.preventDefault();
+      next.click();
+    }
+  }
+});
+
+document.addEventListener("DOMContentLoaded", () => startHeartbeat(startCountdowns()));

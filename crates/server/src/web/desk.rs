@@ -1,0 +1,395 @@
+//! The agent's workbench: "next task", the case page with everything the call needs, and the
+//! forms that record its outcome, offer compensation, give the task back or regroup the case.
+
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, Utc};
+use mend_core::{CaseId, CompensationKind, ComplaintId, ContactResult, Money, Role, Satisfaction, TaskId, TaskOutcome};
+use mend_desk::{Claim, CompensationRequest};
+use mend_store::tasks::TaskFilter;
+use minijinja::{Value, context};
+use serde::Deserialize;
+
+use super::{PageError, WebUser, frame, render};
+use crate::{ApiError, AppState, ErrorCode};
+
+/// What a redirect back to the workbench says happened.
+#[derive(Debug, Deserialize, Default)]
+pub struct Notice {
+    done: Option<String>,
+    next_at: Option<DateTime<Utc>>,
+}
+
+pub async fn workbench(
+    State(state): State<AppState>,
+    user: WebUser,
+    Query(notice): Query<Notice>,
+) -> Result<Response, PageError> {
+    user.require(Role::Agent)?;
+    let now = state.clock.now();
+    let conn = state.store.connection();
+    let mine = TaskFilter {
+        claimed_by: Some(user.record.user_id),
+        status: Some(mend_core::TaskStatus::Claimed),
+        due_before: None,
+        limit: 50,
+    };
+    let held: Vec<mend_core::Task> = mend_store::tasks::list_tasks(conn, &mine)
+        .await?
+        .into_iter()
+        .filter(|t| t.lease_expires_at.is_some_and(|until| until >= now))
+        .map(mend_core::Task::masked)
+        .collect();
+    let queue = mend_store::tasks::queue_health(conn, now, now - state.desk.sla_grace()).await?;
+    let message = match notice.done.as_deref() {
+        Some("completed") => Some("已记录回访结果。".to_owned()),
+        Some("released") => Some("任务已退回队列。".to_owned()),
+        Some("nothing") => Some(match notice.next_at {
+            Some(at) => format!(
+                "现在没有可以拨打的任务。下一个任务 {} 起可拨打。",
+                at.with_timezone(&state.intake.default_timezone()).format("%m-%d %H:%M")
+            ),
+            None => "现在没有可以拨打的任务。".to_owned(),
+        }),
+        _ => None,
+    };
+    let page = context! { held, queue, message, ..frame(&user, &state) };
+    Ok(render(StatusCode::OK, "workbench.html", page))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// 下一个任务: claims the most urgent callable task and opens it.
+pub async fn next_task(
+    State(state): State<AppState>,
+    user: WebUser,
+    form: Result<Form<CsrfForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    user.check_csrf(&form_of(form)?.csrf)?;
+    user.require(Role::Agent)?;
+    match state.desk.claim_next_task(&user.desk_agent(), state.clock.now()).await? {
+        Claim::Task(held) => Ok(see_other(&format!("/desk/tasks/{}", held.task.task_id))),
+        Claim::NothingCallable { next_at } => {
+            let at = next_at.map(|t| format!("&next_at={}", t.format("%Y-%m-%dT%H:%M:%SZ"))).unwrap_or_default();
+            Ok(see_other(&format!("/desk?done=nothing{at}")))
+        }
+    }
+}
+
+/// A task's case as its holder works it (numbers in full), or as anyone else sees it.
+pub async fn task_page(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+    Query(notice): Query<OfferNotice>,
+) -> Result<Response, PageError> {
+    user.require(Role::Agent)?;
+    let id: TaskId = parse_id(&id, "任务")?;
+    let now = state.clock.now();
+    let task = mend_store::tasks::task_by_id(state.store.connection(), id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format_args!("任务 {id}")))?;
+    let held = task.claimed_by == Some(user.record.user_id)
+        && task.status == mend_core::TaskStatus::Claimed
+        && task.lease_expires_at.is_some_and(|until| until >= now);
+    let task = if held { task } else { task.masked() };
+    case_view(&state, &user, task.case_id, Some((task, held)), notice).await
+}
+
+/// A case without a call in hand: for supervisors deciding an offer, and agents looking back.
+pub async fn case_page(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+    Query(notice): Query<OfferNotice>,
+) -> Result<Response, PageError> {
+    user.require(Role::Agent)?;
+    let id: CaseId = parse_id(&id, "案件")?;
+    case_view(&state, &user, id, None, notice).await
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct OfferNotice {
+    offer: Option<String>,
+}
+
+async fn case_view(
+    state: &AppState,
+    user: &WebUser,
+    case_id: CaseId,
+    task: Option<(mend_core::Task, bool)>,
+    notice: OfferNotice,
+) -> Result<Response, PageError> {
+    let conn = state.store.connection();
+    let detail = mend_store::cases::case_detail(conn, case_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format_args!("案件 {case_id}")))?;
+    let held = task.as_ref().is_some_and(|(_, held)| *held);
+    let detail = if held { detail } else { detail.masked() };
+    let customer = mend_store::customers::customer_view(conn, detail.customer.customer_id)
+        .await?
+        .map(mend_store::customers::CustomerView::masked);
+    let (contacts, offers) = customer.map(|c| (c.contacts, c.compensations)).unwrap_or_default();
+    let case_offers: Vec<_> = offers.iter().filter(|o| o.case_id == case_id).cloned().collect();
+    let earlier_offers: Vec<_> = offers.into_iter().filter(|o| o.case_id != case_id).collect();
+    let contact = state.desk.contact_policy();
+    let contact_window = context! {
+        zone => detail.customer.timezone.name(),
+        hours => contact.hours.to_string(),
+        weekend_hours => contact.weekend_hours.map(|w| w.to_string()),
+        do_not_disturb => detail.customer.do_not_disturb,
+        max_calls_per_day => contact.max_calls_per_day,
+    };
+    let (task, held) = task.map_or((None, false), |(t, h)| (Some(t), h));
+    let offered = match notice.offer.as_deref() {
+        Some("approved") => Some("补偿已批准。"),
+        Some("pending") => Some("补偿超出您的权限,已提交主管审批。"),
+        _ => None,
+    };
+    let page = context! {
+        case => Value::from_serialize(&detail),
+        task, held, contact_window,
+        contacts, case_offers, earlier_offers, offered,
+        outcomes => ContactResult::ALL.iter().map(|o| o.as_str()).collect::<Vec<_>>(),
+        compensation_kinds => CompensationKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
+        ..frame(user, state)
+    };
+    Ok(render(StatusCode::OK, "case.html", page))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OutcomeForm {
+    #[serde(default)]
+    csrf: String,
+    outcome: String,
+    #[serde(default)]
+    resolved: Option<String>,
+    #[serde(default)]
+    satisfaction_after: String,
+    #[serde(default)]
+    root_cause: String,
+    #[serde(default)]
+    suggestion: String,
+    #[serde(default)]
+    follow_up_hours: String,
+}
+
+pub async fn complete(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+    form: Result<Form<OutcomeForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let form = form_of(form)?;
+    user.check_csrf(&form.csrf)?;
+    user.require(Role::Agent)?;
+    let id: TaskId = parse_id(&id, "任务")?;
+    let outcome = TaskOutcome {
+        outcome: form.outcome.parse().map_err(|_| invalid("请选择回访结果。"))?,
+        resolved: form.resolved.is_some(),
+        satisfaction_after: match form.satisfaction_after.trim() {
+            "" => None,
+            n => Some(
+                n.parse::<i64>()
+                    .ok()
+                    .and_then(|n| Satisfaction::new(n).ok())
+                    .ok_or_else(|| invalid("修复后满意度应为 1-5。"))?,
+            ),
+        },
+        root_cause: non_empty(form.root_cause),
+        suggestion: non_empty(form.suggestion),
+        verify: false,
+        follow_up_hours: match form.follow_up_hours.trim() {
+            "" => None,
+            h => Some(
+                h.parse::<i64>()
+                    .ok()
+                    .filter(|h| (1..=24 * 90).contains(h))
+                    .ok_or_else(|| invalid("跟进时间应为 1 到 2160 小时。"))?,
+            ),
+        },
+    };
+    state.desk.complete(id, &user.desk_agent(), &outcome, state.clock.now()).await?;
+    Ok(see_other("/desk?done=completed"))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReleaseForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    reason: String,
+}
+
+pub async fn release(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+    form: Result<Form<ReleaseForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let form = form_of(form)?;
+    user.check_csrf(&form.csrf)?;
+    user.require(Role::Agent)?;
+    let id: TaskId = parse_id(&id, "任务")?;
+    state.desk.release(id, &user.desk_agent(), form.reason.trim(), state.clock.now()).await?;
+    Ok(see_other("/desk?done=released"))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OfferForm {
+    #[serde(default)]
+    csrf: String,
+    kind: String,
+    amount_yuan: String,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    task_id: String,
+}
+
+/// An offer on the case: approved at once within the agent's limit, else waiting for a decision.
+pub async fn offer(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+    form: Result<Form<OfferForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let form = form_of(form)?;
+    user.check_csrf(&form.csrf)?;
+    user.require(Role::Agent)?;
+    let case: CaseId = parse_id(&id, "案件")?;
+    let task_id: Option<TaskId> = match form.task_id.trim() {
+        "" => None,
+        raw => Some(parse_id(raw, "任务")?),
+    };
+    let request = CompensationRequest {
+        kind: form.kind.parse().map_err(|_| invalid("请选择补偿方式。"))?,
+        amount_fen: parse_yuan(&form.amount_yuan).ok_or_else(|| invalid("金额应为大于 0 的元数,最多两位小数。"))?,
+        reason: form.reason.trim().to_owned(),
+        task_id,
+    };
+    let requested = state.desk.request_compensation(case, &user.desk_agent(), request, state.clock.now()).await?;
+    let status = requested.compensation.status.as_str();
+    let back = match task_id {
+        Some(task) => format!("/desk/tasks/{task}?offer={status}"),
+        None => format!("/desk/cases/{case}?offer={status}"),
+    };
+    Ok(see_other(&back))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MergeForm {
+    #[serde(default)]
+    csrf: String,
+    case_id: String,
+    #[serde(default)]
+    back: String,
+}
+
+/// Another case is the same problem: its complaints move into this one.
+pub async fn merge(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+    form: Result<Form<MergeForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let form = form_of(form)?;
+    user.check_csrf(&form.csrf)?;
+    user.require(Role::Agent)?;
+    let into: CaseId = parse_id(&id, "案件")?;
+    let from: CaseId = parse_id(form.case_id.trim(), "案件")?;
+    let actor = user.desk_agent().actor;
+    state.intake.merge_cases(&state.store, into, from, &actor, state.clock.now()).await.map_err(ApiError::from)?;
+    Ok(see_other(&back_to(&form.back, into)))
+}
+
+/// Split complaints off a case: the form sends the checked complaints as repeated
+/// `complaint_id` fields, which `serde_urlencoded` cannot gather, so the body is read by hand.
+pub async fn split(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+    body: String,
+) -> Result<Response, PageError> {
+    let fields: Vec<(String, String)> = serde_urlencoded::from_str(&body).map_err(|_| invalid("表单内容无法读取。"))?;
+    let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_default();
+    user.check_csrf(field("csrf"))?;
+    user.require(Role::Agent)?;
+    let case: CaseId = parse_id(&id, "案件")?;
+    let complaints: Vec<ComplaintId> = fields
+        .iter()
+        .filter(|(k, _)| k == "complaint_id")
+        .map(|(_, v)| parse_id(v, "投诉"))
+        .collect::<Result<_, _>>()?;
+    if complaints.is_empty() {
+        return Err(invalid("请勾选要拆出的投诉。"));
+    }
+    let actor = user.desk_agent().actor;
+    state
+        .intake
+        .split_case(&state.store, case, &complaints, None, &actor, state.clock.now())
+        .await
+        .map_err(ApiError::from)?;
+    Ok(see_other(&back_to(field("back"), case)))
+}
+
+/// The page a regrouping form came from (a task's page), else the case's own.
+fn back_to(back: &str, case: CaseId) -> String {
+    if back.starts_with("/desk/") && !back.starts_with("//") { back.to_owned() } else { format!("/desk/cases/{case}") }
+}
+
+/// `12`, `12.5`, `12.50` yuan as fen; nothing else (no sign, at most two decimals, above 0).
+fn parse_yuan(raw: &str) -> Option<Money> {
+    let raw = raw.trim().trim_start_matches('¥');
+    let (whole, cents) = raw.split_once('.').unwrap_or((raw, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || whole.len() > 9 || cents.len() > 2 || !digits(whole) || !digits(cents) {
+        return None;
+    }
+    let cents: i64 = format!("{cents:0<2}").parse().ok()?;
+    let fen = whole.parse::<i64>().ok()? * 100 + cents;
+    (fen > 0).then(|| Money::from_fen(fen))
+}
+
+fn non_empty(text: String) -> Option<String> {
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_owned())
+}
+
+fn invalid(message: &str) -> PageError {
+    PageError::Api(ApiError::new(ErrorCode::InvalidRequest, message))
+}
+
+fn form_of<T>(form: Result<Form<T>, FormRejection>) -> Result<T, PageError> {
+    form.map(|Form(f)| f).map_err(|e| invalid(&format!("表单内容不完整:{}", e.body_text())))
+}
+
+fn parse_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, PageError> {
+    raw.parse().map_err(|_| PageError::Api(ApiError::new(ErrorCode::BadRequest, format!("{what}编号 `{raw}` 无效"))))
+}
+
+/// After a form: the page to show next, fetched with GET (so a reload does not post again).
+pub(super) fn see_other(to: &str) -> Response {
+    Redirect::to(to).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_in_yuan_become_fen() {
+        assert_eq!(parse_yuan("12"), Some(Money::from_fen(1200)));
+        assert_eq!(parse_yuan(" 12.5 "), Some(Money::from_fen(1250)));
+        assert_eq!(parse_yuan("¥0.05"), Some(Money::from_fen(5)));
+        for bad in ["", "0", "0.00", "-3", "1.234", "1e3", "12,00", ".5", "abc", "9999999999"] {
+            assert_eq!(parse_yuan(bad), None, "{bad}");
+        }
+    }
+}

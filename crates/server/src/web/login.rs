@@ -1,0 +1,128 @@
+//! `/login` and `/logout`. Before a session exists the form's CSRF token is a random value in a
+//! short-lived cookie that the form sends back (double submit): a page on another site can post
+//! a login form, but cannot read or set that cookie.
+
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, Query, State};
+use axum::http::header::SET_COOKIE;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use minijinja::context;
+use serde::Deserialize;
+
+use super::{PageError, WebUser, render};
+use crate::AppState;
+use crate::auth;
+use crate::routes::session::{expired_cookie, open_session};
+
+const LOGIN_COOKIE: &str = "mend_login";
+
+#[derive(Debug, Deserialize, Default)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+pub async fn form(Query(query): Query<NextQuery>, parts: Parts) -> Response {
+    let next = safe_next(query.next.as_deref().unwrap_or_default());
+    login_page(&parts, StatusCode::OK, "", &next, None)
+}
+
+pub async fn sign_in(
+    State(state): State<AppState>,
+    parts: Parts,
+    form: Result<Form<LoginForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let Ok(Form(form)) = form else {
+        return Ok(login_page(&parts, StatusCode::BAD_REQUEST, "", "/desk", Some("请填写用户名和密码。")));
+    };
+    let next = safe_next(&form.next);
+    let cookie = auth::cookie(&parts, LOGIN_COOKIE);
+    if cookie.is_none_or(|c| c.is_empty() || c != form.csrf) {
+        let message = "登录页面已过期,请重新输入后登录。";
+        return Ok(login_page(&parts, StatusCode::FORBIDDEN, &form.name, &next, Some(message)));
+    }
+    let found = mend_store::users::by_name(state.store.connection(), form.name.trim()).await?;
+    let user = match found {
+        Some((user, hash)) if auth::password_matches(&form.password, &hash) => user,
+        // One answer for an unknown name and a wrong password: names are not revealed.
+        _ => {
+            let message = "用户名或密码不正确。";
+            return Ok(login_page(&parts, StatusCode::UNAUTHORIZED, &form.name, &next, Some(message)));
+        }
+    };
+    let (_, _, session) = open_session(&state, &user).await?;
+    let mut response = Redirect::to(&next).into_response();
+    let headers = response.headers_mut();
+    headers.append(SET_COOKIE, session);
+    headers
+        .append(SET_COOKIE, HeaderValue::from_static("mend_login=; Path=/login; HttpOnly; SameSite=Strict; Max-Age=0"));
+    Ok(response)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LogoutForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn sign_out(
+    State(state): State<AppState>,
+    user: WebUser,
+    parts: Parts,
+    Form(form): Form<LogoutForm>,
+) -> Result<Response, PageError> {
+    user.check_csrf(&form.csrf)?;
+    if let Some(token) = auth::session_cookie(&parts) {
+        mend_store::sessions::revoke_session(state.store.connection(), &auth::hash_token(&token), state.clock.now())
+            .await?;
+    }
+    let mut response = Redirect::to("/login").into_response();
+    response.headers_mut().insert(SET_COOKIE, expired_cookie());
+    Ok(response)
+}
+
+/// The form, with a fresh double-submit token unless the browser has one already.
+fn login_page(parts: &Parts, status: StatusCode, name: &str, next: &str, error: Option<&str>) -> Response {
+    let existing = auth::cookie(parts, LOGIN_COOKIE).filter(|c| c.len() >= 32);
+    let token = existing.clone().unwrap_or_else(|| auth::random_text(24));
+    let mut response = render(status, "login.html", context! { csrf => token, name, next, error });
+    if existing.is_none() {
+        let cookie = format!("{LOGIN_COOKIE}={token}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600");
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().insert(SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+/// Where to go after signing in: a path of this site, never another site (`//host`, `http:`).
+fn safe_next(next: &str) -> String {
+    let local = next.starts_with('/') && !next.starts_with("//") && !next.contains('\\');
+    if local { next.to_owned() } else { "/desk".to_owned() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn sign_in_only_returns_to_pages_of_this_site() {
+        assert_eq!(safe_next("/desk/tasks/1"), "/desk/tasks/1");
+        for outside in ["//evil.example/x", "https://evil.example", "/\\evil.example", "", "desk"] {
+            assert_eq!(safe_next(outside), "/desk", "{outside}");
+        }
+    }
+}

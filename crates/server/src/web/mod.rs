@@ -1,0 +1,304 @@
+//! The workbench: server-rendered pages (zh-CN) for repair agents and supervisors, on the same
+//! desk the JSON API drives. Pages read through `mend-store` and act through `mend-desk`, as the
+//! API does; they add sign-in by form, CSRF tokens on every form, and nothing of business.
+//!
+//! A page's signed-in user comes from the session cookie only (a bearer token is the API's);
+//! without one the page sends the browser to `/login`.
+
+mod assets;
+mod desk;
+mod login;
+mod supervisor;
+
+use std::sync::LazyLock;
+
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use chrono::DateTime;
+use chrono_tz::Tz;
+use mend_core::{Money, Role};
+use mend_store::users::UserRecord;
+use minijinja::{Environment, Value, context};
+use sha2::{Digest, Sha256};
+
+use crate::auth::{self, CurrentUser};
+use crate::{ApiError, AppState, ErrorCode};
+
+/// The pages and their form actions.
+pub(crate) fn pages() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/desk") }))
+        .route("/login", get(login::form).post(login::sign_in))
+        .route("/logout", post(login::sign_out))
+        .route("/desk", get(desk::workbench))
+        .route("/desk/next", post(desk::next_task))
+        .route("/desk/tasks/{id}", get(desk::task_page))
+        .route("/desk/tasks/{id}/complete", post(desk::complete))
+        .route("/desk/tasks/{id}/release", post(desk::release))
+        .route("/desk/cases/{id}", get(desk::case_page))
+        .route("/desk/cases/{id}/compensations", post(desk::offer))
+        .route("/desk/cases/{id}/merge", post(desk::merge))
+        .route("/desk/cases/{id}/split", post(desk::split))
+        .route("/supervisor", get(supervisor::overview))
+        .route("/supervisor/compensations/{id}/{decision}", post(supervisor::decide))
+        .route("/assets/{file}", get(assets::serve))
+}
+
+static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    let templates = [
+        ("base.html", include_str!("../../templates/web/base.html.j2")),
+        ("login.html", include_str!("../../templates/web/login.html.j2")),
+        ("workbench.html", include_str!("../../templates/web/workbench.html.j2")),
+        ("case.html", include_str!("../../templates/web/case.html.j2")),
+        ("supervisor.html", include_str!("../../templates/web/supervisor.html.j2")),
+        ("problem.html", include_str!("../../templates/web/problem.html.j2")),
+    ];
+    for (name, source) in templates {
+        env.add_template(name, source).unwrap_or_else(|e| panic!("the template {name} parses: {e}"));
+    }
+    env.add_global("zh", Value::from_iter(WORDS.iter().copied()));
+    env.add_filter("yuan", |fen: i64| Money::from_fen(fen).to_string());
+    env.add_filter("local", local_time);
+    env
+});
+
+/// The stored words (statuses, kinds, channels, roles) as the pages say them.
+const WORDS: &[(&str, &str)] = &[
+    ("agent", "坐席"),
+    ("supervisor", "主管"),
+    ("admin", "管理员"),
+    ("hotline", "热线"),
+    ("wechat", "微信"),
+    ("bot", "智能客服"),
+    ("store", "门店"),
+    ("open", "处理中"),
+    ("closed", "已关闭"),
+    ("merged", "已合并"),
+    ("claimed", "处理中"),
+    ("done", "已完成"),
+    ("cancelled", "已取消"),
+    ("callback", "首次回访"),
+    ("verification", "验证回访"),
+    ("retry", "重拨"),
+    ("second_repair", "二次修复"),
+    ("reached", "已接通"),
+    ("unreachable", "未接通"),
+    ("wrong_number", "号码错误"),
+    ("refused", "拒绝沟通"),
+    ("bill_credit", "话费减免"),
+    ("data_pack", "流量包"),
+    ("coupon", "优惠券"),
+    ("refund", "退款"),
+    ("gift", "礼品"),
+    ("pending", "待审批"),
+    ("approved", "已批准"),
+    ("rejected", "已驳回"),
+    ("impulsive", "急躁型"),
+    ("lecturing", "说教型"),
+    ("sensitive", "敏感型"),
+    ("self_regarding", "自我型"),
+    ("neutral", "平和型"),
+    ("phone", "电话"),
+    ("email", "邮箱"),
+    ("wechat_openid", "微信"),
+    ("wechat_unionid", "微信"),
+    ("member_id", "会员号"),
+    ("bot_user_id", "智能客服账号"),
+    ("reopened", "同一问题,重新打开案件"),
+    ("opened", "新问题,开立案件"),
+    ("joined", "同一问题,并入案件"),
+];
+
+/// `{{ at | local(zone) }}`: an RFC 3339 instant as `MM-DD HH:MM` in `zone`.
+fn local_time(at: String, zone: String, with_year: Option<bool>) -> String {
+    let (Ok(at), Ok(zone)) = (DateTime::parse_from_rfc3339(&at), zone.parse::<Tz>()) else {
+        return at;
+    };
+    let format = if with_year.unwrap_or(false) { "%Y-%m-%d %H:%M" } else { "%m-%d %H:%M" };
+    at.with_timezone(&zone).format(format).to_string()
+}
+
+/// A page rendered from `template`, or the apology a broken template gets (logged).
+pub(crate) fn render(status: StatusCode, template: &str, context: Value) -> Response {
+    let html = TEMPLATES.get_template(template).and_then(|t| t.render(context)).unwrap_or_else(|e| {
+        tracing::error!(error = %e, template, "A page template failed.");
+        "<!DOCTYPE html><html lang=\"zh-CN\"><meta charset=utf-8><p>页面出错了,请稍后再试。</p></html>".to_owned()
+    });
+    let mut response = (status, Html(html)).into_response();
+    let headers = response.headers_mut();
+    // Pages carry customers' details: never cached, never framed, scripts only from here.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
+             form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
+    response
+}
+
+/// What every page's frame shows: who is signed in, their menu, the CSRF token for its forms.
+pub(crate) fn frame(user: &WebUser, state: &AppState) -> Value {
+    context! {
+        me => context! { name => user.record.name, role => user.record.role.as_str(),
+                         supervisor => user.record.role.includes(Role::Supervisor) },
+        csrf => user.csrf,
+        zone => state.intake.default_timezone().name(),
+        categories => state.intake.classifier().categories().iter()
+            .map(|c| (c.id.clone(), c.name.clone())).collect::<std::collections::BTreeMap<_, _>>(),
+        now => state.clock.now().to_rfc3339(),
+    }
+}
+
+/// The user a page is for: signed in through the session cookie, with the CSRF token their
+/// forms must send back.
+pub(crate) struct WebUser {
+    pub record: UserRecord,
+    pub csrf: String,
+}
+
+impl WebUser {
+    /// Refuses (with a page) unless the user's role includes `role`.
+    pub fn require(&self, role: Role) -> Result<(), PageError> {
+        CurrentUser(self.record.clone()).require(role).map(|_| ()).map_err(PageError::from)
+    }
+
+    /// Refuses a form whose CSRF token is not this session's.
+    pub fn check_csrf(&self, sent: &str) -> Result<(), PageError> {
+        if constant_time_eq(sent.as_bytes(), self.csrf.as_bytes()) {
+            Ok(())
+        } else {
+            Err(PageError::Api(ApiError::new(
+                ErrorCode::Forbidden,
+                "这个表单已过期(或不是从本系统提交的),请刷新页面后重试。",
+            )))
+        }
+    }
+
+    pub fn desk_agent(&self) -> mend_desk::Agent {
+        mend_desk::Agent {
+            id: self.record.user_id,
+            role: self.record.role,
+            actor: format!("user:{}", self.record.name),
+        }
+    }
+}
+
+/// The CSRF token of a session: derived from the session token, so it needs no storage and
+/// dies with the session; a page from another site cannot read it (same-origin policy).
+pub(crate) fn csrf_token(session_token: &str) -> String {
+    hex::encode(Sha256::digest(format!("mend-csrf\0{session_token}").as_bytes()))
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl FromRequestParts<AppState> for WebUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let to_login = || {
+            let next = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/desk");
+            let back = if parts.method == axum::http::Method::GET { next } else { "/desk" };
+            Redirect::to(&format!("/login?next={}", urlencoding(back))).into_response()
+        };
+        let Some(token) = auth::session_cookie(parts) else {
+            return Err(to_login());
+        };
+        let found = mend_store::sessions::user_by_session(
+            state.store.connection(),
+            &auth::hash_token(&token),
+            state.clock.now(),
+        )
+        .await;
+        match found {
+            Ok(Some(record)) => Ok(WebUser { record, csrf: csrf_token(&token) }),
+            Ok(None) => Err(to_login()),
+            Err(e) => Err(PageError::from(ApiError::from(e)).into_response()),
+        }
+    }
+}
+
+/// Percent-encodes a path for the `next` parameter (what is not unreserved is escaped).
+fn urlencoding(path: &str) -> String {
+    path.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Why a page could not be shown or a form not done, as a page in Chinese.
+pub(crate) enum PageError {
+    Api(ApiError),
+}
+
+impl From<ApiError> for PageError {
+    fn from(e: ApiError) -> Self {
+        PageError::Api(e)
+    }
+}
+
+impl From<mend_store::StoreError> for PageError {
+    fn from(e: mend_store::StoreError) -> Self {
+        PageError::Api(e.into())
+    }
+}
+
+impl From<mend_desk::DeskError> for PageError {
+    fn from(e: mend_desk::DeskError) -> Self {
+        PageError::Api(e.into())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let PageError::Api(error) = self;
+        let code = error.code();
+        let title = match code {
+            ErrorCode::Forbidden => "没有权限",
+            ErrorCode::NotFound => "找不到",
+            ErrorCode::Conflict => "操作未完成",
+            ErrorCode::Internal => "系统出错",
+            _ => "请检查填写的内容",
+        };
+        render(code.status(), "problem.html", context! { title, message => error.message() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csrf_tokens_differ_per_session_and_compare_exactly() {
+        let a = csrf_token("mend_s_a");
+        assert_eq!(a, csrf_token("mend_s_a"));
+        assert_ne!(a, csrf_token("mend_s_b"));
+        assert!(constant_time_eq(a.as_bytes(), a.as_bytes()));
+        assert!(!constant_time_eq(a.as_bytes(), &a.as_bytes()[1..]));
+        assert!(!constant_time_eq(a.as_bytes(), csrf_token("mend_s_b").as_bytes()));
+    }
+
+    #[test]
+    fn the_way_back_after_login_is_escaped() {
+        assert_eq!(urlencoding("/desk/tasks/1?x=a&b"), "/desk/tasks/1%3Fx%3Da%26b");
+    }
+
+    #[test]
+    fn every_template_parses_and_times_read_in_the_zone() {
+        LazyLock::force(&TEMPLATES);
+        assert_eq!(local_time("2026-12-01T02:30:00Z".into(), "Asia/Shanghai".into(), None), "12-01 10:30");
+        assert_eq!(local_time("not a time".into(), "Asia/Shanghai".into(), None), "not a time");
+    }
+}

@@ -1,0 +1,108 @@
+//! The supervisor's page: offers waiting for a decision (each beside its case), the queue's
+//! health, the team's budget this month, and escalations nobody has looked at.
+
+use std::collections::HashMap;
+
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use mend_core::{CompensationId, CompensationStatus, Role, UserId};
+use minijinja::{Value, context};
+use serde::Deserialize;
+
+use super::desk::see_other;
+use super::{PageError, WebUser, frame, render};
+use crate::{ApiError, AppState, ErrorCode};
+
+/// Offers shown at once; more wait for the next page load.
+const INBOX: u64 = 50;
+
+#[derive(Debug, Deserialize, Default)]
+pub struct Notice {
+    done: Option<String>,
+}
+
+pub async fn overview(
+    State(state): State<AppState>,
+    user: WebUser,
+    Query(notice): Query<Notice>,
+) -> Result<Response, PageError> {
+    user.require(Role::Supervisor)?;
+    let now = state.clock.now();
+    let conn = state.store.connection();
+    let pending = mend_store::compensations::list_compensations(conn, Some(CompensationStatus::Pending), INBOX).await?;
+    let queue = mend_store::tasks::queue_health(conn, now, now - state.desk.sla_grace()).await?;
+    let mut people: Vec<UserId> = pending.iter().map(|c| c.requested_by).collect();
+    people.extend(queue.held_by.iter().map(|(agent, _)| *agent));
+    let names = mend_store::users::names_by_ids(conn, &people).await?;
+    let name_of = |id: &UserId| names.get(id).cloned().unwrap_or_else(|| id.to_string());
+    let mut cases = HashMap::new();
+    for offer in &pending {
+        if !cases.contains_key(&offer.case_id)
+            && let Some(detail) = mend_store::cases::case_detail(conn, offer.case_id).await?
+        {
+            cases.insert(offer.case_id, detail.masked());
+        }
+    }
+    let supervisor_limit = state.desk.supervisor_limit();
+    let is_admin = user.record.role.includes(Role::Admin);
+    let inbox: Vec<Value> = pending
+        .iter()
+        .map(|offer| {
+            let needs_admin = offer.amount > supervisor_limit;
+            context! {
+                offer => Value::from_serialize(offer),
+                case => cases.get(&offer.case_id).map(Value::from_serialize),
+                requested_by => name_of(&offer.requested_by),
+                own => offer.requested_by == user.record.user_id,
+                needs_admin,
+                may_decide => offer.requested_by != user.record.user_id && (is_admin || !needs_admin),
+            }
+        })
+        .collect();
+    let held_by: Vec<Value> =
+        queue.held_by.iter().map(|(agent, n)| context! { name => name_of(agent), held => n }).collect();
+    let budget = state.desk.budget_standing(now).await?;
+    let escalations = mend_store::escalations::open_escalations(conn).await?;
+    let message = match notice.done.as_deref() {
+        Some("approved") => Some("已批准。"),
+        Some("rejected") => Some("已驳回。"),
+        _ => None,
+    };
+    let page = context! {
+        inbox, queue, held_by, escalations, message,
+        budget => Value::from_serialize(&budget),
+        supervisor_limit_fen => supervisor_limit.fen(),
+        ..frame(&user, &state)
+    };
+    Ok(render(StatusCode::OK, "supervisor.html", page))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DecisionForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `approve` or `reject` an offer, with the reason the form gave.
+pub async fn decide(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path((id, decision)): Path<(String, String)>,
+    form: Result<Form<DecisionForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let form = form.map(|Form(f)| f).map_err(|e| ApiError::bad_request(e.body_text()))?;
+    user.check_csrf(&form.csrf)?;
+    user.require(Role::Supervisor)?;
+    let (status, done) = match decision.as_str() {
+        "approve" => (CompensationStatus::Approved, "approved"),
+        "reject" => (CompensationStatus::Rejected, "rejected"),
+        _ => return Err(ApiError::new(ErrorCode::NotFound, "没有这个操作").into()),
+    };
+    let id: CompensationId = id.parse().map_err(|_| ApiError::bad_request(format!("补偿编号 `{id}` 无效")))?;
+    state.desk.decide_compensation(id, &user.desk_agent(), status, form.reason.trim(), state.clock.now()).await?;
+    Ok(see_other(&format!("/supervisor?done={done}")))
+}

@@ -1,0 +1,380 @@
+//! The workbench pages: over plain HTTP (sign-in, CSRF, roles, on both databases), and in a real
+//! browser (headless Chromium through chromedriver) the whole round of a repair call: an agent
+//! takes the next task, sees the merged timeline and the script, offers more than the limit and
+//! records the outcome; a supervisor approves; the agent sees it approved. Screenshots of each
+//! page go to `target/screenshots/`.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use serde_json::json;
+
+use crate::support::{Mend, Server, TestDb, both_databases, complaint, lines, repo_path};
+
+both_databases!(pages_need_a_session_a_role_and_their_forms_token);
+
+/// The server's clock: a Thursday noon in Shanghai, inside contact hours.
+const NOON: &str = "2026-11-26T12:00:00+08:00";
+
+/// One customer who complained on the hotline and again on WeChat about one outage: one case,
+/// one callback, planned at noon. Returns the passwords of an agent and a supervisor.
+fn desk_with_one_call(mend: &Mend) -> (String, String) {
+    let customer = json!({"phone": "13800138000", "name": "张先生"});
+    let complaints = [
+        complaint(
+            "hotline",
+            "h-1",
+            "2026-11-26T09:10:00+08:00",
+            customer.clone(),
+            "宽带断网三天了,光猫一直红灯,维修一直没人来",
+        ),
+        complaint(
+            "wechat",
+            "w-1",
+            "2026-11-26T10:40:00+08:00",
+            customer,
+            "家里宽带还是断网,光猫红灯,再不修就投诉到工信部",
+        ),
+    ];
+    let imported = mend.import_lines(&lines(&complaints));
+    assert_eq!(imported["accepted"], 2, "{imported}");
+    assert_eq!(imported["cases_created"], 1, "the two complaints are one problem: {imported}");
+    let out = mend.run(&["schedule", "run", "generate_callbacks", "--now", NOON], b"").json_lines();
+    assert_eq!(out[0]["counts"]["tasks_created"], 1, "{out:?}");
+    let password = |name: &str, role: &str| mend.add_user(name, role)["password"].as_str().unwrap().to_owned();
+    (password("wang", "agent"), password("li", "supervisor"))
+}
+
+/// Signs in through the form like a browser: fetches it (and its double-submit cookie), posts
+/// it, and returns the session cookie.
+async fn sign_in(server: &Server, name: &str, password: &str) -> String {
+    let client = no_redirects();
+    let form = client.get(server.url("/login")).send().await.unwrap();
+    assert_eq!(form.status(), StatusCode::OK);
+    let login_cookie = cookie_of(&form, "mend_login").expect("the login form sets its token cookie");
+    let html = form.text().await.unwrap();
+    let csrf = hidden_field(&html, "csrf");
+    assert_eq!(csrf, login_cookie, "the form echoes the cookie's token");
+    let posted = client
+        .post(server.url("/login"))
+        .header(COOKIE, format!("mend_login={login_cookie}"))
+        .form(&[("csrf", csrf.as_str()), ("name", name), ("password", password), ("next", "/desk")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), StatusCode::SEE_OTHER, "{}", posted.text().await.unwrap_or_default());
+    assert_eq!(posted.headers()[LOCATION], "/desk");
+    format!("mend_session={}", cookie_of(&posted, "mend_session").expect("a session cookie"))
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+fn cookie_of(response: &reqwest::Response, name: &str) -> Option<String> {
+    response.headers().get_all(SET_COOKIE).iter().find_map(|v| {
+        let v = v.to_str().ok()?;
+        let (pair, _) = v.split_once(';').unwrap_or((v, ""));
+        let (n, value) = pair.split_once('=')?;
+        (n == name && !value.is_empty()).then(|| value.to_owned())
+    })
+}
+
+fn hidden_field(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no field {name} in {html}")) + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+async fn pages_need_a_session_a_role_and_their_forms_token(db: TestDb) {
+    let mend = db.mend();
+    let (agent_password, supervisor_password) = desk_with_one_call(&mend);
+    let server = mend.serve_at(NOON);
+    let client = no_redirects();
+
+    // No session: every page sends the browser to sign in, and back afterwards.
+    let anonymous = client.get(server.url("/desk/tasks/x?y=1")).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::SEE_OTHER);
+    assert_eq!(anonymous.headers()[LOCATION], "/login?next=/desk/tasks/x%3Fy%3D1");
+
+    // A wrong password is one answer for every name; a forged login form is refused.
+    let form = client.get(server.url("/login")).send().await.unwrap();
+    let token = cookie_of(&form, "mend_login").unwrap();
+    let wrong = client
+        .post(server.url("/login"))
+        .header(COOKIE, format!("mend_login={token}"))
+        .form(&[("csrf", token.as_str()), ("name", "wang"), ("password", "wrong")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert!(wrong.text().await.unwrap().contains("用户名或密码不正确"));
+    let forged = client
+        .post(server.url("/login"))
+        .form(&[("csrf", "guess"), ("name", "wang"), ("password", agent_password.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN, "a login post without the form's cookie");
+
+    let agent = sign_in(&server, "wang", &agent_password).await;
+    let desk = client.get(server.url("/desk")).header(COOKIE, &agent).send().await.unwrap();
+    assert_eq!(desk.status(), StatusCode::OK);
+    assert_eq!(desk.headers()["cache-control"], "no-store");
+    assert!(desk.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    let html = desk.text().await.unwrap();
+    assert!(html.contains("下一个任务") && html.contains("id=\"due-count\">1<"), "{html}");
+    let csrf = hidden_field(&html, "csrf");
+
+    // A form without this session's token acts on nothing.
+    let forged = client.post(server.url("/desk/next")).header(COOKIE, &agent).form(&[("csrf", "x")]).send().await;
+    assert_eq!(forged.unwrap().status(), StatusCode::FORBIDDEN);
+    let tasks = server.get_json("/api/v1/tasks?status=claimed", &supervisor_token(&mend)).await.1;
+    assert_eq!(tasks["tasks"].as_array().unwrap().len(), 0, "the forged form claimed nothing: {tasks}");
+
+    // With it, the next task is claimed and opened.
+    let next = client.post(server.url("/desk/next")).header(COOKIE, &agent).form(&[("csrf", &csrf)]).send().await;
+    let next = next.unwrap();
+    assert_eq!(next.status(), StatusCode::SEE_OTHER);
+    let task_page = next.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert!(task_page.starts_with("/desk/tasks/"), "{task_page}");
+    let page = client.get(server.url(&task_page)).header(COOKIE, &agent).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("13800138000"), "the holder sees the number in full");
+    assert!(page.contains("data-heartbeat="), "a held task's page keeps its lease");
+
+    // Agents have no supervisor page; a supervisor sees the same task masked.
+    let refused = client.get(server.url("/supervisor")).header(COOKIE, &agent).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(refused.text().await.unwrap().contains("没有权限"));
+    let supervisor = sign_in(&server, "li", &supervisor_password).await;
+    let overview = client.get(server.url("/supervisor")).header(COOKIE, &supervisor).send().await.unwrap();
+    assert_eq!(overview.status(), StatusCode::OK);
+    assert!(overview.text().await.unwrap().contains("wang:1"), "the queue shows who holds what");
+    let masked = client.get(server.url(&task_page)).header(COOKIE, &supervisor).send().await.unwrap();
+    let masked = masked.text().await.unwrap();
+    assert!(masked.contains("138****8000") && !masked.contains("13800138000"));
+
+    // Signing out ends the session at once.
+    let out = client.post(server.url("/logout")).header(COOKIE, &agent).form(&[("csrf", &csrf)]).send().await;
+    assert_eq!(out.unwrap().status(), StatusCode::SEE_OTHER);
+    let after = client.get(server.url("/desk")).header(COOKIE, &agent).send().await.unwrap();
+    assert_eq!(after.status(), StatusCode::SEE_OTHER, "a signed-out session opens nothing");
+}
+
+fn supervisor_token(mend: &Mend) -> String {
+    mend.add_user(&format!("sup-{}", uuid::Uuid::now_v7().simple()), "supervisor")["token"].as_str().unwrap().to_owned()
+}
+
+/// chromedriver on a free port, or `None` (saying SKIPPED) where Chromium is not installed
+/// outside CI. It runs on the real clock: Chromium does not start under libfaketime.
+struct Chromedriver {
+    child: Child,
+    url: String,
+}
+
+impl Chromedriver {
+    fn start() -> Option<Self> {
+        if !Path::new("/usr/bin/chromedriver").exists() || !Path::new("/usr/bin/chromium").exists() {
+            assert!(std::env::var_os("CI").is_none(), "chromium and chromium-driver are required in CI");
+            let line = "SKIPPED: the browser tests (apt-get install chromium chromium-driver)\n";
+            std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes()).ok();
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut child = Command::new("/usr/bin/chromedriver")
+            .arg(format!("--port={port}"))
+            .env_remove("LD_PRELOAD")
+            .env_remove("FAKETIME")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        loop {
+            let line = lines.next().expect("chromedriver exited before it was ready").unwrap();
+            if line.contains("started successfully") {
+                break;
+            }
+        }
+        std::thread::spawn(move || lines.for_each(drop));
+        Some(Self { child, url: format!("http://127.0.0.1:{port}") })
+    }
+
+    async fn browser(&self) -> Client {
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                         "--disable-dev-shm-usage", "--window-size=1366,1000", "--lang=zh-CN"],
+            }),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        ClientBuilder::new(connector).capabilities(capabilities).connect(&self.url).await.expect("a Chromium session")
+    }
+}
+
+impl Drop for Chromedriver {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+async fn screenshot(browser: &Client, name: &str) {
+    let dir = repo_path("target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = browser.screenshot().await.expect("a screenshot");
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+/// Waits until the page that an action navigated to shows `css` (WebDriver's click returns
+/// before the next page has loaded).
+async fn arrive(browser: &Client, css: &str) {
+    if let Err(e) = browser.wait().for_element(Locator::Css(css)).await {
+        let at = browser.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+        panic!("no {css} on {at}: {e}\n{}", browser.source().await.unwrap_or_default());
+    }
+}
+
+async fn text_of(browser: &Client, css: &str) -> String {
+    browser.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css}: {e}")).text().await.unwrap()
+}
+
+async fn fill(browser: &Client, css: &str, value: &str) {
+    let field = browser.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css}: {e}"));
+    field.clear().await.unwrap();
+    field.send_keys(value).await.unwrap();
+}
+
+async fn log_in(browser: &Client, server: &Server, name: &str, password: &str) {
+    browser.goto(&server.url("/desk")).await.unwrap();
+    assert!(browser.current_url().await.unwrap().path().starts_with("/login"), "the desk asks who you are first");
+    fill(browser, "#name", name).await;
+    fill(browser, "#password", password).await;
+    browser.find(Locator::Css("#login")).await.unwrap().click().await.unwrap();
+    arrive(browser, "#next-task").await;
+    assert_eq!(browser.current_url().await.unwrap().path(), "/desk");
+}
+
+/// Every visible form field has a label (`<label for>`, a wrapping label or `aria-label`), and
+/// nothing is made clickable that the keyboard cannot reach (no handlers on plain elements, no
+/// control taken out of the tab order).
+async fn assert_accessible(browser: &Client, page: &str) {
+    let problems = browser
+        .execute(
+            r#"
+            const out = [];
+            for (const f of document.querySelectorAll("input, select, textarea")) {
+              if (f.type === "hidden") continue;
+              const labelled = (f.id && document.querySelector(`label[for="${f.id}"]`)) || f.closest("label")
+                || f.getAttribute("aria-label");
+              if (!labelled) out.push(`unlabelled ${f.outerHTML}`);
+            }
+            for (const el of document.querySelectorAll("a, button, input, select, textarea")) {
+              if (el.getAttribute("tabindex") === "-1") out.push(`out of the tab order: ${el.outerHTML}`);
+            }
+            for (const el of document.querySelectorAll("[onclick]")) out.push(`script-only control: ${el.outerHTML}`);
+            if (document.documentElement.lang !== "zh-CN") out.push("the page does not say it is in Chinese");
+            return out;
+            "#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(problems, json!([]), "accessibility problems on {page}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_and_a_supervisor_work_a_call_in_the_browser() {
+    let Some(driver) = Chromedriver::start() else { return };
+    let db = TestDb::sqlite();
+    let mend = db.mend();
+    let (agent_password, supervisor_password) = desk_with_one_call(&mend);
+    let server = mend.serve_at(NOON);
+    let browser = driver.browser().await;
+
+    // The agent signs in and takes the next task with the keyboard (N).
+    log_in(&browser, &server, "wang", &agent_password).await;
+    assert_accessible(&browser, "the workbench").await;
+    screenshot(&browser, "1-workbench").await;
+    browser.find(Locator::Css("body")).await.unwrap().send_keys("n").await.unwrap();
+    arrive(&browser, ".timeline").await;
+    let task_url = browser.current_url().await.unwrap();
+    assert!(task_url.path().starts_with("/desk/tasks/"), "N took the next task: {task_url}");
+
+    // One timeline from both channels, each with why it joined; the script; the full number.
+    let timeline = text_of(&browser, ".timeline").await;
+    assert!(timeline.contains("热线") && timeline.contains("微信"), "{timeline}");
+    assert!(timeline.contains("光猫一直红灯") && timeline.contains("再不修就投诉到工信部"), "{timeline}");
+    assert!(timeline.contains("同一问题,并入案件") && timeline.contains("共同词"), "{timeline}");
+    let script = text_of(&browser, "#script").await;
+    assert!(script.chars().count() > 20, "a rendered script: {script}");
+    assert!(text_of(&browser, "#identities").await.contains("13800138000"));
+    assert!(text_of(&browser, "#lease").await.contains('分'), "the lease counts down");
+    assert_accessible(&browser, "the case page").await;
+    screenshot(&browser, "2-case").await;
+
+    // An offer above the agent's limit waits for a supervisor.
+    let limit = text_of(&browser, "#limit").await;
+    let limit_yuan: f64 = limit.trim_start_matches('¥').replace(',', "").parse().expect("a limit in yuan");
+    let above = format!("{:.0}", limit_yuan + 100.0);
+    browser.find(Locator::Css("#kind")).await.unwrap().select_by_value("bill_credit").await.unwrap();
+    fill(&browser, "#amount_yuan", &above).await;
+    fill(&browser, "#offer-reason", "断网三天,按规定补偿").await;
+    browser.find(Locator::Css("#offer")).await.unwrap().click().await.unwrap();
+    arrive(&browser, "#offer-notice").await;
+    assert!(text_of(&browser, "#offer-notice").await.contains("主管审批"));
+    assert!(text_of(&browser, "#case-offers").await.contains("待审批"));
+
+    // The outcome, sent with Ctrl+Enter from the last field.
+    browser.find(Locator::Css("#outcome")).await.unwrap().select_by_value("reached").await.unwrap();
+    browser.find(Locator::Css("#resolved")).await.unwrap().click().await.unwrap();
+    browser.find(Locator::Css("#satisfaction_after")).await.unwrap().select_by_value("4").await.unwrap();
+    fill(&browser, "#root_cause", "分光器端口故障").await;
+    let chord = format!("{}{}", char::from(fantoccini::key::Key::Control), char::from(fantoccini::key::Key::Enter));
+    browser.find(Locator::Css("#root_cause")).await.unwrap().send_keys(&chord).await.unwrap();
+    arrive(&browser, "#next-task").await;
+    assert_eq!(browser.current_url().await.unwrap().path(), "/desk");
+    assert!(text_of(&browser, ".notice").await.contains("已记录回访结果"));
+    let case_id = {
+        let tasks = mend.run(&["tasks", "export"], b"").json_lines();
+        assert_eq!(tasks[0]["status"], "done", "{tasks:?}");
+        assert_eq!(tasks[0]["outcome"]["root_cause"], "分光器端口故障");
+        tasks[0]["case_id"].as_str().unwrap().to_owned()
+    };
+
+    // The supervisor approves it beside the case it is for.
+    browser.delete_all_cookies().await.unwrap();
+    log_in(&browser, &server, "li", &supervisor_password).await;
+    browser.goto(&server.url("/supervisor")).await.unwrap();
+    arrive(&browser, "#inbox-h").await;
+    let inbox = text_of(&browser, "#inbox-h").await;
+    assert!(inbox.contains("(1)"), "{inbox}");
+    assert!(text_of(&browser, ".approval-case").await.contains("光猫"));
+    assert_accessible(&browser, "the supervisor's page").await;
+    screenshot(&browser, "3-supervisor").await;
+    let reason = browser.find(Locator::Css(".approval input[name=reason]")).await.unwrap();
+    reason.send_keys("同意,客户断网时间长").await.unwrap();
+    browser.find(Locator::Css("button.approve")).await.unwrap().click().await.unwrap();
+    arrive(&browser, ".notice").await;
+    assert!(text_of(&browser, ".notice").await.contains("已批准"));
+    let used = text_of(&browser, "#budget-used").await.replace(',', "");
+    assert_eq!(used, format!("¥{above}.00"), "the approval drew on the team's budget");
+
+    // The agent sees it approved.
+    browser.delete_all_cookies().await.unwrap();
+    log_in(&browser, &server, "wang", &agent_password).await;
+    browser.goto(&server.url(&format!("/desk/cases/{case_id}"))).await.unwrap();
+    arrive(&browser, "#case-offers").await;
+    assert!(text_of(&browser, "#case-offers").await.contains("已批准"));
+    screenshot(&browser, "4-approved").await;
+    browser.close().await.unwrap();
+}
