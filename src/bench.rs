@@ -406,22 +406,14 @@ async fn run_desk(settings: &Settings, database: &FreshDatabase, args: &DeskBenc
         mend_store::users::insert(store.connection(), new).await?;
         tokens.push(credentials.token);
     }
-    let state = settings.app_state(store.clone(), mailroom, std::sync::Arc::new(mend_core::FixedClock(now))).await?;
-    let router = mend_server::router(state, mend_server::HttpConfig { max_body_bytes: settings.http.max_body_bytes });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(mend_server::serve(listener, router, async {
-        stopped.await.ok();
-    }));
+    let server = InProcessServer::start(settings, &store, mailroom, now).await?;
     let client = reqwest::Client::new();
     reset_peak_rss();
     let started = Instant::now();
-    let agents = tokens.iter().map(|token| work_the_queue(&client, &base, token));
+    let agents = tokens.iter().map(|token| work_the_queue(&client, &server.base, token));
     let worked = futures::future::try_join_all(agents).await?;
     let seconds = started.elapsed().as_secs_f64();
-    stop.send(()).ok();
-    server.await??;
+    server.stop().await?;
     store.close().await?;
     let (mut claims, mut completes): (Vec<f64>, Vec<f64>) = (Vec::new(), Vec::new());
     for (c, d) in worked {
@@ -440,6 +432,160 @@ async fn run_desk(settings: &Settings, database: &FreshDatabase, args: &DeskBenc
         "complete_ms": {"p50": percentile(&mut completes, 0.50), "p99": percentile(&mut completes, 0.99)},
         "peak_rss_mib": peak_rss_mib(),
     }))
+}
+
+/// The API and pages served from this process on a free port, with the clock standing at `now`.
+struct InProcessServer {
+    base: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    serving: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl InProcessServer {
+    async fn start(
+        settings: &Settings,
+        store: &Store,
+        mailroom: std::sync::Arc<mend_notify::Mailroom>,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<Self> {
+        let clock = std::sync::Arc::new(mend_core::FixedClock(now));
+        let state = settings.app_state(store.clone(), mailroom, clock).await?;
+        let config = mend_server::HttpConfig { max_body_bytes: settings.http.max_body_bytes };
+        let router = mend_server::router(state, config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(mend_server::serve(listener, router, async {
+            stopped.await.ok();
+        }));
+        Ok(Self { base, stop, serving })
+    }
+
+    async fn stop(self) -> Result<()> {
+        self.stop.send(()).ok();
+        Ok(self.serving.await??)
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PageBench {
+    /// Complaints in the one case whose page is loaded.
+    #[arg(long, default_value_t = 50)]
+    pub complaints: usize,
+    /// Page loads measured (after ten that warm up).
+    #[arg(long, default_value_t = 200)]
+    pub requests: usize,
+    #[arg(long, value_enum, default_value = "sqlite")]
+    pub target: Target,
+    /// A PostgreSQL URL on a server where the benchmark may create and drop a database.
+    #[arg(long, env = "MEND_BENCH_POSTGRES_URL", default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    pub postgres_url: String,
+}
+
+/// One customer's case of `complaints` complaints from every channel (not timed), its callback
+/// claimed by an agent signed in with a session, and the agent's case page loaded `requests`
+/// times one after another. Prints one JSON line: the page's latency as the client sees it.
+pub async fn page(settings: &Settings, args: &PageBench) -> Result<()> {
+    let database = FreshDatabase::create(args.target, &args.postgres_url).await?;
+    let result = run_page(settings, &database, args).await;
+    database.remove().await?;
+    let mut line = result?;
+    line["target"] = json!(format!("{:?}", args.target).to_lowercase());
+    println!("{line}");
+    Ok(())
+}
+
+async fn run_page(settings: &Settings, database: &FreshDatabase, args: &PageBench) -> Result<serde_json::Value> {
+    let store = Store::connect(&database.url).await?;
+    store.migrate().await?;
+    // Tuesday 10:00 in Shanghai; the complaints came in over the two days before, every 40
+    // minutes or so at first and closer together as the customer grew impatient.
+    let now = Utc.with_ymd_and_hms(2026, 12, 1, 2, 0, 0).single().expect("valid date");
+    let file = database.scratch.join("one_case.jsonl");
+    std::fs::write(&file, one_customers_complaints(args.complaints, now))?;
+    let intake = settings.intake(&store).await?;
+    let summary = Importer::new(settings, &store, intake.clone())?.run(ImportFormat::Json, &Input::File(file)).await?;
+    anyhow::ensure!(summary.cases_created == 1, "the complaints made {} cases, not one", summary.cases_created);
+    let mailroom = crate::schedule::mailroom(settings, &store, now).await?;
+    let scheduler = crate::schedule::scheduler(settings, &store, intake, mailroom.clone(), "bench")?;
+    scheduler.run_now(mend_scheduler::Job::GenerateCallbacks, now).await?;
+    let credentials = mend_server::auth::Credentials::generate();
+    let agent = mend_store::users::NewUser {
+        id: mend_core::UserId::new(),
+        name: "agent".into(),
+        role: mend_core::Role::Agent,
+        team: None,
+        email: None,
+        password_hash: credentials.password_hash,
+        token_hash: credentials.token_hash,
+        created_at: now,
+    };
+    mend_store::users::insert(store.connection(), agent).await?;
+    let server = InProcessServer::start(settings, &store, mailroom, now).await?;
+    let client = reqwest::Client::new();
+    let base = &server.base;
+    let signed_in = client
+        .post(format!("{base}/api/v1/session"))
+        .json(&json!({"name": "agent", "password": credentials.password}))
+        .send()
+        .await?;
+    anyhow::ensure!(signed_in.status().is_success(), "sign-in answered {}", signed_in.status());
+    let session: serde_json::Value = signed_in.json().await?;
+    let cookie = format!("mend_session={}", session["token"].as_str().context("a session token")?);
+    let claimed: serde_json::Value =
+        client.post(format!("{base}/api/v1/tasks/claim")).header("cookie", &cookie).send().await?.json().await?;
+    let page = format!("{base}/desk/tasks/{}", claimed["task_id"].as_str().context("a claimed task")?);
+    let mut latencies = Vec::with_capacity(args.requests);
+    let mut bytes = 0;
+    for i in 0..args.requests + 10 {
+        let asked = Instant::now();
+        let response = client.get(&page).header("cookie", &cookie).send().await?;
+        anyhow::ensure!(response.status().is_success(), "the case page answered {}", response.status());
+        let html = response.text().await?;
+        if i >= 10 {
+            latencies.push(asked.elapsed().as_secs_f64() * 1000.0);
+        }
+        bytes = html.len();
+        anyhow::ensure!(
+            html.matches("class=\"complaint ").count() == args.complaints,
+            "the page shows every complaint"
+        );
+    }
+    server.stop().await?;
+    store.close().await?;
+    Ok(json!({
+        "bench": "page",
+        "complaints": args.complaints,
+        "requests": latencies.len(),
+        "page_bytes": bytes,
+        "page_ms": {"p50": percentile(&mut latencies, 0.50), "p99": percentile(&mut latencies, 0.99),
+                    "max": percentile(&mut latencies, 1.0)},
+    }))
+}
+
+/// `count` complaints of one customer about one broadband outage, from every channel in turn.
+fn one_customers_complaints(count: usize, now: chrono::DateTime<Utc>) -> String {
+    const CHANNELS: [&str; 4] = ["hotline", "wechat", "bot", "store"];
+    const TEXTS: [&str; 5] = [
+        "宽带断网了,光猫红灯一直亮,上不了网",
+        "家里宽带还是断网,光猫红灯,维修师傅一直没来",
+        "又断网了!光猫LOS红灯闪,孩子上网课都上不了",
+        "宽带从前天断到现在,光猫红灯,你们到底修不修",
+        "第几次打电话了,宽带断网光猫红灯,再不修就投诉",
+    ];
+    let first = now - chrono::Duration::hours(40);
+    (0..count)
+        .map(|i| {
+            let at = first + chrono::Duration::minutes((i * 45) as i64);
+            let line = json!({
+                "channel": CHANNELS[i % CHANNELS.len()], "source_id": format!("page-bench-{i}"),
+                "received_at": at.to_rfc3339(), "customer": {"phone": "13900139000", "name": "赵女士"},
+                "text": TEXTS[i % TEXTS.len()], "category": null, "satisfaction": 1 + (i % 3) as i64,
+                "formal_complaint": i + 1 == count,
+            });
+            format!("{line}\n")
+        })
+        .collect()
 }
 
 /// One agent: claim, complete, until a claim finds nothing; the milliseconds of each claim and

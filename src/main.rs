@@ -264,6 +264,8 @@ enum BenchCommand {
     Schedule(bench::ScheduleBench),
     /// Agents claiming and completing tasks over HTTP against a server in this process.
     Desk(bench::DeskBench),
+    /// The agent's case page of one large case, loaded over HTTP: its latency.
+    Page(bench::PageBench),
     /// Write generated canonical complaints to a file (for memory checks with large files).
     Generate {
         #[arg(long, default_value_t = 100_000)]
@@ -384,6 +386,7 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
         Command::Bench { command: BenchCommand::Parse(args) } => bench::parse(&settings, &args)?,
         Command::Bench { command: BenchCommand::Schedule(args) } => bench::schedule(&settings, &args).await?,
         Command::Bench { command: BenchCommand::Desk(args) } => bench::desk(&settings, &args).await?,
+        Command::Bench { command: BenchCommand::Page(args) } => bench::page(&settings, &args).await?,
         Command::Bench {
             command: BenchCommand::Generate { complaints, customers, days, seed, activity, texts, output },
         } => {

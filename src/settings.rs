@@ -191,6 +191,7 @@ impl Settings {
         Ok(mend_server::AppState {
             store,
             desk: Arc::new(desk),
+            planner: crate::schedule::planner(self)?,
             intake,
             parse: self.parse_settings()?,
             secrets: Arc::new(self.channel_secrets()),

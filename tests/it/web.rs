@@ -146,6 +146,37 @@ async fn pages_need_a_session_a_role_and_their_forms_token(db: TestDb) {
     assert!(page.contains("13800138000"), "the holder sees the number in full");
     assert!(page.contains("data-heartbeat="), "a held task's page keeps its lease");
 
+    // A wrongly grouped complaint is split off from the page, and merged back.
+    let case_id = mend.export_cases()[0]["case_id"].as_str().unwrap().to_owned();
+    let wechat_complaint = {
+        let detail = server.get_json(&format!("/api/v1/cases/{case_id}"), &supervisor_token(&mend)).await.1;
+        let complaints = detail["complaints"].as_array().unwrap().clone();
+        complaints.iter().find(|c| c["channel"] == "wechat").unwrap()["complaint_id"].as_str().unwrap().to_owned()
+    };
+    let split = client
+        .post(server.url(&format!("/desk/cases/{case_id}/split")))
+        .header(COOKIE, &agent)
+        .form(&[("csrf", csrf.as_str()), ("complaint_id", &wechat_complaint), ("back", &task_page)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(split.status(), StatusCode::SEE_OTHER, "{}", split.text().await.unwrap_or_default());
+    assert_eq!(split.headers()[LOCATION], task_page.as_str(), "back to the call");
+    let cases = mend.export_cases();
+    assert_eq!(cases.len(), 2, "{cases:?}");
+    let new_case = cases.iter().find(|c| c["case_id"] != case_id.as_str()).unwrap()["case_id"].as_str().unwrap();
+    let merged = client
+        .post(server.url(&format!("/desk/cases/{case_id}/merge")))
+        .header(COOKIE, &agent)
+        .form(&[("csrf", csrf.as_str()), ("case_id", new_case)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(merged.status(), StatusCode::SEE_OTHER);
+    let open: Vec<_> = mend.export_cases().into_iter().filter(|c| c["status"] == "open").collect();
+    assert_eq!(open.len(), 1, "merged back into one open case: {open:?}");
+    assert_eq!(open[0]["complaints"].as_array().map(Vec::len), Some(2), "{open:?}");
+
     // Agents have no supervisor page; a supervisor sees the same task masked.
     let refused = client.get(server.url("/supervisor")).header(COOKIE, &agent).send().await.unwrap();
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
@@ -339,6 +370,7 @@ async fn an_agent_and_a_supervisor_work_a_call_in_the_browser() {
     browser.find(Locator::Css("#resolved")).await.unwrap().click().await.unwrap();
     browser.find(Locator::Css("#satisfaction_after")).await.unwrap().select_by_value("4").await.unwrap();
     fill(&browser, "#root_cause", "分光器端口故障").await;
+    fill(&browser, "#suggestion", "光猫红灯超过一天的报修应直接派二线").await;
     let chord = format!("{}{}", char::from(fantoccini::key::Key::Control), char::from(fantoccini::key::Key::Enter));
     browser.find(Locator::Css("#root_cause")).await.unwrap().send_keys(&chord).await.unwrap();
     arrive(&browser, "#next-task").await;
@@ -369,12 +401,27 @@ async fn an_agent_and_a_supervisor_work_a_call_in_the_browser() {
     let used = text_of(&browser, "#budget-used").await.replace(',', "");
     assert_eq!(used, format!("¥{above}.00"), "the approval drew on the team's budget");
 
+    // The hot issues of the last two weeks, with the call just made in yesterday's rates.
+    browser.goto(&server.url("/dashboard")).await.unwrap();
+    arrive(&browser, "svg.bars").await;
+    let chart = browser.find(Locator::Css("svg.bars")).await.unwrap().attr("aria-label").await.unwrap();
+    assert!(chart.unwrap_or_default().contains("11-26 2 件"), "both complaints on the chart's last day");
+    browser.find(Locator::Css("#today")).await.unwrap().click().await.unwrap();
+    arrive(&browser, "#outcomes-h").await;
+    let outcomes = text_of(&browser, "#outcomes-h + dl").await;
+    assert!(outcomes.contains("接通率\n100.0%") && outcomes.contains("解决率\n100.0%"), "{outcomes}");
+    let satisfaction = text_of(&browser, "#sat-h + dl").await;
+    assert!(satisfaction.contains("修复前\n2.0 / 5") && satisfaction.contains("修复后\n4.0 / 5"), "{satisfaction}");
+    assert!(text_of(&browser, "#green-h + ul").await.contains("直接派二线"));
+    assert_accessible(&browser, "the dashboard").await;
+    screenshot(&browser, "4-dashboard").await;
+
     // The agent sees it approved.
     browser.delete_all_cookies().await.unwrap();
     log_in(&browser, &server, "wang", &agent_password).await;
     browser.goto(&server.url(&format!("/desk/cases/{case_id}"))).await.unwrap();
     arrive(&browser, "#case-offers").await;
     assert!(text_of(&browser, "#case-offers").await.contains("已批准"));
-    screenshot(&browser, "4-approved").await;
+    screenshot(&browser, "5-approved").await;
     browser.close().await.unwrap();
 }

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use base64::Engine;
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
 use mend_core::{CaseId, ContactResult, EmailKind, InlinePart, JobCounts, Task};
 use mend_notify::{BarGroup, Mailroom, bar_chart_png};
 use mend_store::Store;
@@ -65,8 +66,9 @@ struct Satisfaction {
     after_ratings: usize,
 }
 
+/// One day's hot issues, as the daily email and the dashboard show them.
 #[derive(Debug, Serialize)]
-struct HotspotReport {
+pub struct HotspotReport {
     day: String,
     total_complaints: i64,
     previous_day_complaints: i64,
@@ -88,12 +90,40 @@ pub(crate) async fn hotspot_report(
     mailroom: &Mailroom,
     scheduled_for: DateTime<Utc>,
 ) -> Result<JobCounts, SchedulerError> {
+    let policy = &planner.settings.hotspots;
+    let day = scheduled_for.with_timezone(&planner.settings.zone()?).date_naive() - Duration::days(1);
+    let report = day_report(store, planner, day).await?;
+    let conn = store.connection();
+    let period = report.day.clone();
+    let body = serde_json::to_value(&report).map_err(|e| SchedulerError::Config(format!("report: {e}")))?;
+    let stored = reports::save_report(conn, "hotspots", &period, &body, scheduled_for).await?;
+    let mut emailed = 0;
+    if stored {
+        let mut recipients: Vec<String> = policy.recipients.clone();
+        recipients.extend(users::alert_addresses(conn, &planner.settings.team).await?);
+        recipients.sort();
+        recipients.dedup();
+        if !recipients.is_empty() {
+            emailed = send_report(store, mailroom, &report, &recipients, scheduled_for).await?;
+        }
+    }
+    Ok(JobCounts::default()
+        .count("categories", report.categories.len())
+        .count("spikes", report.spikes.len())
+        .flag("stored", stored)
+        .count("emails_queued", emailed))
+}
+
+/// The hot-issue report of one day (in the scheduler's zone), computed from what is stored now:
+/// what the daily job stores and emails, and what the dashboard shows.
+pub async fn day_report(
+    store: &Store,
+    planner: &CallbackPlanner,
+    day: NaiveDate,
+) -> Result<HotspotReport, SchedulerError> {
     let tz = planner.settings.zone()?;
     let policy = &planner.settings.hotspots;
-    let day = scheduled_for.with_timezone(&tz).date_naive() - Duration::days(1);
-    let start_of = |d: NaiveDate| {
-        tz.from_local_datetime(&d.and_time(NaiveTime::MIN)).earliest().map_or(scheduled_for, |t| t.with_timezone(&Utc))
-    };
+    let start_of = |d: NaiveDate| start_of_day(tz, d);
     let (from, until) = (start_of(day), start_of(day + Duration::days(1)));
     let conn = store.connection();
     let per_category = |from, until| reports::complaints_per_category(conn, from, until);
@@ -127,7 +157,7 @@ pub(crate) async fn hotspot_report(
 
     let calls = tasks::tasks_completed_between(conn, from, until).await?;
     let (compensation_count, spent) = reports::compensation_approved_between(conn, from, until).await?;
-    let report = HotspotReport {
+    Ok(HotspotReport {
         day: day.to_string(),
         total_complaints: today.values().sum(),
         previous_day_complaints: previous.values().sum(),
@@ -143,26 +173,76 @@ pub(crate) async fn hotspot_report(
             policy.min_complaints, policy.baseline_days, policy.spike_factor, policy.spike_p_value
         ),
         categories,
-    };
+    })
+}
 
-    let period = report.day.clone();
-    let body = serde_json::to_value(&report).map_err(|e| SchedulerError::Config(format!("report: {e}")))?;
-    let stored = reports::save_report(conn, "hotspots", &period, &body, scheduled_for).await?;
-    let mut emailed = 0;
-    if stored {
-        let mut recipients: Vec<String> = policy.recipients.clone();
-        recipients.extend(users::alert_addresses(conn, &planner.settings.team).await?);
-        recipients.sort();
-        recipients.dedup();
-        if !recipients.is_empty() {
-            emailed = send_report(store, mailroom, &report, &recipients, scheduled_for).await?;
-        }
+/// Complaints per category per day over the `days` days that end with `last_day`, each day
+/// tested for a spike against the days before it, as the daily report tests its day.
+#[derive(Debug, Serialize)]
+pub struct CategoryTrend {
+    pub days: Vec<NaiveDate>,
+    /// The busiest categories of the period, busiest first.
+    pub rows: Vec<TrendRow>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TrendRow {
+    pub category: String,
+    pub name: String,
+    /// One count per day of [`CategoryTrend::days`].
+    pub counts: Vec<i64>,
+    pub spikes: Vec<bool>,
+    pub total: i64,
+}
+
+pub async fn category_trend(
+    store: &Store,
+    planner: &CallbackPlanner,
+    last_day: NaiveDate,
+    days: usize,
+) -> Result<CategoryTrend, SchedulerError> {
+    let tz = planner.settings.zone()?;
+    let policy = &planner.settings.hotspots;
+    let baseline_days = usize::try_from(policy.baseline_days.max(0)).unwrap_or(0);
+    let first_counted = last_day - Duration::days((days + baseline_days) as i64 - 1);
+    // Day by day from the first baseline day: each day's count and the days before it.
+    let mut per_day: Vec<BTreeMap<String, i64>> = Vec::with_capacity(days + baseline_days);
+    for day in first_counted.iter_days().take(days + baseline_days) {
+        let (from, until) = (start_of_day(tz, day), start_of_day(tz, day + Duration::days(1)));
+        per_day.push(reports::complaints_per_category(store.connection(), from, until).await?.into_iter().collect());
     }
-    Ok(JobCounts::default()
-        .count("categories", report.categories.len())
-        .count("spikes", report.spikes.len())
-        .flag("stored", stored)
-        .count("emails_queued", emailed))
+    let shown = &per_day[baseline_days..];
+    let categories: BTreeSet<&String> = shown.iter().flat_map(BTreeMap::keys).collect();
+    let mut rows: Vec<TrendRow> = categories
+        .into_iter()
+        .map(|category| {
+            let count_on = |d: &BTreeMap<String, i64>| d.get(category).copied().unwrap_or(0);
+            let counts: Vec<i64> = shown.iter().map(count_on).collect();
+            let spikes = (baseline_days..per_day.len())
+                .map(|i| {
+                    let baseline: i64 = per_day[i - baseline_days..i].iter().map(count_on).sum();
+                    SpikeTest::new(count_on(&per_day[i]), baseline, policy).spike
+                })
+                .collect();
+            TrendRow {
+                category: category.clone(),
+                name: planner.category_name(category).to_owned(),
+                total: counts.iter().sum(),
+                counts,
+                spikes,
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.category.cmp(&b.category)));
+    rows.truncate(CHART_CATEGORIES);
+    let days = first_counted.iter_days().skip(baseline_days).take(days).collect();
+    Ok(CategoryTrend { days, rows })
+}
+
+/// Midnight starting `day` in `tz` (the earliest, where a zone's clocks go back over it).
+fn start_of_day(tz: Tz, day: NaiveDate) -> DateTime<Utc> {
+    let midnight = day.and_time(NaiveTime::MIN);
+    tz.from_local_datetime(&midnight).earliest().unwrap_or_else(|| tz.from_utc_datetime(&midnight)).with_timezone(&Utc)
 }
 
 async fn send_report(

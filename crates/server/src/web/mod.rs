@@ -6,6 +6,7 @@
 //! without one the page sends the browser to `/login`.
 
 mod assets;
+mod dashboard;
 mod desk;
 mod login;
 mod supervisor;
@@ -44,6 +45,7 @@ pub(crate) fn pages() -> Router<AppState> {
         .route("/desk/cases/{id}/merge", post(desk::merge))
         .route("/desk/cases/{id}/split", post(desk::split))
         .route("/supervisor", get(supervisor::overview))
+        .route("/dashboard", get(dashboard::hot_issues))
         .route("/supervisor/compensations/{id}/{decision}", post(supervisor::decide))
         .route("/assets/{file}", get(assets::serve))
 }
@@ -57,6 +59,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("case.html", include_str!("../../templates/web/case.html.j2")),
         ("supervisor.html", include_str!("../../templates/web/supervisor.html.j2")),
         ("problem.html", include_str!("../../templates/web/problem.html.j2")),
+        ("dashboard.html", include_str!("../../templates/web/dashboard.html.j2")),
     ];
     for (name, source) in templates {
         env.add_template(name, source).unwrap_or_else(|e| panic!("the template {name} parses: {e}"));

@@ -1,0 +1,51 @@
+//! The hot-issue dashboard: complaints per category per day with spikes marked (an SVG drawn
+//! here from the scheduler's counts), and one day's report (yesterday unless asked): repair outcomes, satisfaction
+//! before and after repair, compensation, and the suggestions agents sent the process owners.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::Duration;
+use mend_core::Role;
+use minijinja::{Value, context};
+use serde::Deserialize;
+
+use super::{PageError, WebUser, frame, render};
+use crate::{ApiError, AppState};
+
+/// Days the chart shows unless asked.
+const DEFAULT_DAYS: usize = 14;
+
+#[derive(Debug, Deserialize, Default)]
+pub struct Period {
+    days: Option<usize>,
+    /// The day the report part is about; yesterday (the last whole day) unless asked.
+    day: Option<chrono::NaiveDate>,
+}
+
+pub async fn hot_issues(
+    State(state): State<AppState>,
+    user: WebUser,
+    Query(period): Query<Period>,
+) -> Result<Response, PageError> {
+    user.require(Role::Supervisor)?;
+    let days = period.days.unwrap_or(DEFAULT_DAYS).clamp(7, 90);
+    let zone = state.planner.settings.zone().map_err(ApiError::internal)?;
+    let today = state.clock.now().with_timezone(&zone).date_naive();
+    let failed = |e: mend_scheduler::SchedulerError| PageError::Api(ApiError::internal(e));
+    let trend = mend_scheduler::category_trend(&state.store, &state.planner, today, days).await.map_err(failed)?;
+    let day = period.day.filter(|d| *d <= today).unwrap_or(today - Duration::days(1));
+    let report = mend_scheduler::day_report(&state.store, &state.planner, day).await.map_err(failed)?;
+    let peak = trend.rows.iter().flat_map(|r| r.counts.iter().copied()).max().unwrap_or(0).max(1);
+    let page = context! {
+        section => "dashboard",
+        days => trend.days.iter().map(|d| d.format("%m-%d").to_string()).collect::<Vec<_>>(),
+        trend => Value::from_serialize(&trend),
+        peak,
+        report => Value::from_serialize(&report),
+        today => today.to_string(),
+        yesterday => (today - Duration::days(1)).to_string(),
+        ..frame(&user, &state)
+    };
+    Ok(render(StatusCode::OK, "dashboard.html", page))
+}
