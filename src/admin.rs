@@ -1,50 +1,21 @@
 //! Administrators' commands: `mend user add`, `mend quarantine list|replay`.
 
-use anyhow::{Context, Result, bail};
-use mend_cases::{Intake, Outcome};
-use mend_core::{Clock, Delivery, QuarantineId, Role, UserId};
-use mend_ingest::{Format, ParseSettings, Received};
+use anyhow::{Result, bail};
+use mend_cases::Intake;
+use mend_core::{Clock, QuarantineId};
+use mend_ingest::ParseSettings;
 use mend_server::auth::Credentials;
 use mend_store::Store;
 use mend_store::quarantine::QuarantineFilter;
-use mend_store::users::NewUser;
 use serde_json::{Value, json};
 
-/// Who to create with `mend user add`.
-pub struct UserToAdd {
-    pub name: String,
-    pub role: Role,
-    pub team: Option<String>,
-    /// Where alerts and reports reach them (supervisors, administrators).
-    pub email: Option<String>,
-}
+pub use mend_server::auth::UserToAdd;
 
 /// Creates a user and returns what to hand them:
 /// `{"user_id","name","role","team","email","password","token"}`. The password and token are
 /// shown this once; only their hashes are stored.
 pub async fn add_user(store: &Store, user: UserToAdd, clock: &dyn Clock) -> Result<Value> {
-    let UserToAdd { name, role, team, email } = user;
-    let name = name.trim();
-    anyhow::ensure!(!name.is_empty(), "a user needs a name");
-    let email = email.map(|e| e.trim().to_owned()).filter(|e| !e.is_empty());
-    if let Some(address) = &email {
-        mend_notify::parse_address(address).with_context(|| format!("--email `{address}`"))?;
-    }
-    let credentials = Credentials::generate();
-    let new = NewUser {
-        id: UserId::new(),
-        name: name.to_owned(),
-        role,
-        team: team.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()),
-        email,
-        password_hash: credentials.password_hash,
-        token_hash: credentials.token_hash,
-        created_at: clock.now(),
-    };
-    let user = match mend_store::users::insert(store.connection(), new).await {
-        Err(e) if e.is_conflict() => bail!("a user named `{name}` already exists"),
-        other => other?,
-    };
+    let (user, credentials) = mend_server::auth::add_user(store, user, clock.now()).await?;
     Ok(json!({
         "user_id": user.user_id, "name": user.name, "role": user.role, "team": user.team,
         "email": user.email, "password": credentials.password, "token": credentials.token,
@@ -90,42 +61,6 @@ pub async fn replay(
     id: QuarantineId,
     clock: &dyn Clock,
 ) -> Result<Value> {
-    let conn = store.connection();
-    let record =
-        mend_store::quarantine::get(conn, id).await?.with_context(|| format!("no quarantined payload {id}"))?;
-    if let Some(at) = record.resolved_at {
-        return Ok(json!({"quarantine_id": id, "result": "already_resolved", "resolved_at": at}));
-    }
-    let format = Format::from_label(&record.channel)
-        .with_context(|| format!("payload {id} came in as `{}`, which no adapter reads", record.channel))?;
-    let now = clock.now();
-    let answer = match mend_ingest::receive(&record.channel, &record.raw, format.parse(&record.raw, parse), parse, now)
-    {
-        Received::Delivery(Delivery::Quarantined(still)) => {
-            mend_store::quarantine::record_replay(conn, id, Err(&still.reason)).await?;
-            return Ok(json!({"quarantine_id": id, "result": "still_quarantined", "reason": still.reason}));
-        }
-        Received::Ignored(reason) => json!({"quarantine_id": id, "result": "ignored", "reason": reason}),
-        Received::Delivery(delivery) => {
-            let report = intake.record(store, std::slice::from_ref(&delivery), now).await?;
-            match report.outcomes.into_iter().next() {
-                Some(Outcome::Accepted { complaint_id, case_id, case_created, .. }) => json!({
-                    "quarantine_id": id, "result": "accepted", "complaint_id": complaint_id,
-                    "case_id": case_id, "case_created": case_created,
-                }),
-                Some(Outcome::Duplicate { complaint_id, case_id, .. }) => json!({
-                    "quarantine_id": id, "result": "duplicate", "complaint_id": complaint_id, "case_id": case_id,
-                }),
-                // Still other content under a recorded id, or refused by the database: the same
-                // bytes and reason count on this record again (see `quarantine::insert`).
-                Some(Outcome::Conflict { reason, .. } | Outcome::Quarantined { reason, .. }) => {
-                    mend_store::quarantine::record_replay(conn, id, Err(&reason)).await?;
-                    return Ok(json!({"quarantine_id": id, "result": "still_quarantined", "reason": reason}));
-                }
-                None => bail!("intake answered nothing for a complaint"),
-            }
-        }
-    };
-    mend_store::quarantine::record_replay(conn, id, Ok(now)).await?;
-    Ok(answer)
+    let result = mend_cases::replay::replay_quarantined(store, intake, parse, id, clock.now()).await?;
+    Ok(serde_json::to_value(result)?)
 }

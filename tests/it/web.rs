@@ -15,7 +15,10 @@ use serde_json::json;
 
 use crate::support::{Mend, Server, TestDb, both_databases, complaint, lines, repo_path};
 
-both_databases!(pages_need_a_session_a_role_and_their_forms_token);
+both_databases!(
+    pages_need_a_session_a_role_and_their_forms_token,
+    the_admin_page_adds_users_replays_quarantine_and_previews_scripts,
+);
 
 /// The server's clock: a Thursday noon in Shanghai, inside contact hours.
 const NOON: &str = "2026-11-26T12:00:00+08:00";
@@ -194,6 +197,75 @@ async fn pages_need_a_session_a_role_and_their_forms_token(db: TestDb) {
     assert_eq!(out.unwrap().status(), StatusCode::SEE_OTHER);
     let after = client.get(server.url("/desk")).header(COOKIE, &agent).send().await.unwrap();
     assert_eq!(after.status(), StatusCode::SEE_OTHER, "a signed-out session opens nothing");
+}
+
+async fn the_admin_page_adds_users_replays_quarantine_and_previews_scripts(db: TestDb) {
+    // A call-center export in GB18030 read as UTF-8 (the configuration forgot its encoding):
+    // quarantined, then replayed from the page once the server runs with the encoding set.
+    let mapped = |mend: Mend| {
+        mend.env("MEND_CHANNELS__HOTLINE__CSV__CALL_ID", "流水号")
+            .env("MEND_CHANNELS__HOTLINE__CSV__CALLER", "主叫号码")
+            .env("MEND_CHANNELS__HOTLINE__CSV__STARTED_AT", "开始时间")
+            .env("MEND_CHANNELS__HOTLINE__CSV__ENDED_AT", "")
+            .env("MEND_CHANNELS__HOTLINE__CSV__SATISFACTION", "满意度")
+            .env("MEND_CHANNELS__HOTLINE__CSV__COMPLAINT", "是否投诉")
+            .env("MEND_CHANNELS__HOTLINE__CSV__NOTES", "备注")
+            .env("MEND_CHANNELS__HOTLINE__CSV__TIME_FORMAT", "%Y/%m/%d %H:%M")
+    };
+    let export = "流水号,主叫号码,开始时间,满意度,是否投诉,备注\n2026112600017,13700137000,2026/11/26 09:12,不满意,否,宽带又断了\n";
+    let (gbk, _, _) = encoding_rs::GB18030.encode(export);
+    let imported = mapped(db.mend()).run(&["import", "--channel", "hotline", "-"], &gbk).json();
+    assert_eq!(imported["quarantined"], 1, "{imported}");
+    let admin_password = db.mend().add_user("root", "admin")["password"].as_str().unwrap().to_owned();
+    let server = mapped(db.mend()).env("MEND_CHANNELS__HOTLINE__CSV__ENCODING", "gb18030").serve_at(NOON);
+    let client = no_redirects();
+    let admin = sign_in(&server, "root", &admin_password).await;
+    let page = client.get(server.url("/admin")).header(COOKIE, &admin).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("隔离区:无法读取的数据(1)") && html.contains("hotline-csv"), "{html}");
+    assert!(html.contains("137****7000") && !html.contains("13700137000"), "the raw payload is shown masked");
+    let csrf = hidden_field(&html, "csrf");
+    let replay_path = html.split("action=\"/admin/quarantine/").nth(1).unwrap().split('"').next().unwrap();
+    let replayed = client
+        .post(server.url(&format!("/admin/quarantine/{replay_path}")))
+        .header(COOKIE, &admin)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replayed.headers()[LOCATION], "/admin?replayed=accepted");
+    let after = client.get(server.url("/admin?replayed=accepted")).header(COOKIE, &admin).send().await.unwrap();
+    let after = after.text().await.unwrap();
+    assert!(after.contains("重放结果:已入库") && after.contains("隔离区是空的"), "{after}");
+
+    // The replayed complaint's case, with the callback it would get now: the script previewed.
+    assert!(after.contains("id=\"preview-script\"") && after.contains("宽带"), "{after}");
+
+    // A new agent, whose password is shown once and works.
+    let created = client
+        .post(server.url("/admin/users"))
+        .header(COOKIE, &admin)
+        .form(&[("csrf", csrf.as_str()), ("name", "zhao"), ("role", "agent"), ("team", "repair"), ("email", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let html = created.text().await.unwrap();
+    let marker = "id=\"new-password\">";
+    let password = html.split(marker).nth(1).unwrap().split('<').next().unwrap();
+    let zhao = sign_in(&server, "zhao", password).await;
+    let refused = client.get(server.url("/admin")).header(COOKIE, &zhao).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN, "agents do not administer");
+    let taken = client
+        .post(server.url("/admin/users"))
+        .header(COOKIE, &admin)
+        .form(&[("csrf", csrf.as_str()), ("name", "zhao"), ("role", "agent")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(taken.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(taken.text().await.unwrap().contains("已被使用"));
 }
 
 fn supervisor_token(mend: &Mend) -> String {
@@ -423,5 +495,14 @@ async fn an_agent_and_a_supervisor_work_a_call_in_the_browser() {
     arrive(&browser, "#case-offers").await;
     assert!(text_of(&browser, "#case-offers").await.contains("已批准"));
     screenshot(&browser, "5-approved").await;
+
+    // The administrator's page, with the case's script previewed.
+    let admin_password = mend.add_user("root", "admin")["password"].as_str().unwrap().to_owned();
+    browser.delete_all_cookies().await.unwrap();
+    log_in(&browser, &server, "root", &admin_password).await;
+    browser.goto(&server.url("/admin")).await.unwrap();
+    arrive(&browser, "#preview-script").await;
+    assert_accessible(&browser, "the admin page").await;
+    screenshot(&browser, "6-admin").await;
     browser.close().await.unwrap();
 }

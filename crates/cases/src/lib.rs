@@ -12,6 +12,7 @@ pub mod features;
 pub mod grouping;
 pub mod intake;
 pub mod labels;
+pub mod replay;
 mod retry;
 mod stream;
 pub mod term_statistics;

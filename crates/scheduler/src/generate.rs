@@ -541,6 +541,28 @@ async fn case_files(
     Ok((files, loads))
 }
 
+/// The callback `planner` would plan for case `id` at `now`, with the scripts and limits as
+/// they are now, written nowhere: how an administrator previews a changed script on a real
+/// case. `None` when there is no such case.
+pub async fn preview_callback(
+    store: &Store,
+    planner: &CallbackPlanner,
+    id: CaseId,
+    now: DateTime<Utc>,
+) -> Result<Option<Planned>, SchedulerError> {
+    let Some(case) = mend_store::cases::case_by_id(store.connection(), id).await? else {
+        return Ok(None);
+    };
+    let request = planner.callback(&case, now);
+    let tx = store.begin().await?;
+    let budget = team_budget(&tx, &planner.settings, now).await?;
+    let (mut files, mut loads) = case_files(&tx, planner, vec![case], now).await?;
+    mend_store::rollback(tx).await?;
+    let file = files.remove(&id).ok_or_else(|| SchedulerError::Config(format!("case {id} has no case file")))?;
+    let mut load = loads.remove(&file.customer.customer_id).unwrap_or_default();
+    planner.plan(&file, request, &mut load, &budget, now).map(Some)
+}
+
 /// What the callback team may still spend in the month of `now` (the whole monthly budget
 /// while `budget_rollover` has not opened the month yet).
 pub async fn team_budget<C: ConnectionTrait>(

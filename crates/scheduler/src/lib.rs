@@ -25,7 +25,9 @@ mod temperament;
 pub use contact::{CallLoad, ContactPolicy, DailyWindow, Placement};
 pub use due::DuePolicy;
 pub use error::SchedulerError;
-pub use generate::{Budget, CallRequest, CallbackPlanner, CaseFile, GenerationCounts, Planned, team_budget};
+pub use generate::{
+    Budget, CallRequest, CallbackPlanner, CaseFile, GenerationCounts, Planned, preview_callback, team_budget,
+};
 pub use hotspots::{CategoryTrend, HotspotReport, TrendRow, category_trend, day_report};
 pub use jobs::{Job, JobRunReport, RunObserver, Scheduler};
 pub use limit::{COUNTED_AGAINST_CAP, CompensationLimit, CompensationPolicy, LimitInputs, LimitPart};

@@ -42,6 +42,62 @@ impl Credentials {
     }
 }
 
+/// Who to create (`mend user add`, the admin page).
+#[derive(Debug, Clone)]
+pub struct UserToAdd {
+    pub name: String,
+    pub role: Role,
+    pub team: Option<String>,
+    /// Where alerts and reports reach them (supervisors, administrators).
+    pub email: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AddUserError {
+    #[error("a user needs a name")]
+    NoName,
+    #[error("--email `{address}`: {problem}")]
+    Email { address: String, problem: String },
+    #[error("a user named `{0}` already exists")]
+    Taken(String),
+    #[error(transparent)]
+    Store(#[from] mend_store::StoreError),
+}
+
+/// Creates a user with fresh credentials: the record and what to hand them once (only the
+/// hashes are stored).
+pub async fn add_user(
+    store: &mend_store::Store,
+    user: UserToAdd,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(UserRecord, Credentials), AddUserError> {
+    let name = user.name.trim();
+    if name.is_empty() {
+        return Err(AddUserError::NoName);
+    }
+    let email = user.email.map(|e| e.trim().to_owned()).filter(|e| !e.is_empty());
+    if let Some(address) = &email {
+        mend_notify::parse_address(address)
+            .map_err(|e| AddUserError::Email { address: address.clone(), problem: e.to_string() })?;
+    }
+    let credentials = Credentials::generate();
+    let new = mend_store::users::NewUser {
+        id: mend_core::UserId::new(),
+        name: name.to_owned(),
+        role: user.role,
+        team: user.team.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()),
+        email,
+        password_hash: credentials.password_hash.clone(),
+        token_hash: credentials.token_hash.clone(),
+        created_at: now,
+    };
+    match mend_store::users::insert(store.connection(), new).await {
+        Ok(record) => Ok((record, credentials)),
+        Err(e) if e.is_conflict() => Err(AddUserError::Taken(name.to_owned())),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// A fresh session token (never stored; its hash is).
 pub fn session_token() -> String {
     format!("mend_s_{}", random_text(32))

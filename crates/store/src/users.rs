@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use mend_core::{Role, UserId};
 use sea_orm::sea_query::ExprTrait;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::Serialize;
 
 use crate::StoreError;
@@ -96,6 +96,12 @@ pub async fn by_name<C: ConnectionTrait>(conn: &C, name: &str) -> Result<Option<
             Ok((UserRecord::try_from(m)?, hash))
         })
         .transpose()
+}
+
+/// Every user, by name (the admin page's list).
+pub async fn list_users<C: ConnectionTrait>(conn: &C) -> Result<Vec<UserRecord>, StoreError> {
+    let rows = user::Entity::find().order_by_asc(user::Column::Name).all(conn).await.during(TABLE, "list_users")?;
+    rows.into_iter().map(UserRecord::try_from).collect()
 }
 
 /// Replaces a user's API token: the old one stops working at once.

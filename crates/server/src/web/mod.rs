@@ -5,6 +5,7 @@
 //! A page's signed-in user comes from the session cookie only (a bearer token is the API's);
 //! without one the page sends the browser to `/login`.
 
+mod admin;
 mod assets;
 mod dashboard;
 mod desk;
@@ -46,6 +47,9 @@ pub(crate) fn pages() -> Router<AppState> {
         .route("/desk/cases/{id}/split", post(desk::split))
         .route("/supervisor", get(supervisor::overview))
         .route("/dashboard", get(dashboard::hot_issues))
+        .route("/admin", get(admin::overview))
+        .route("/admin/users", post(admin::add_user))
+        .route("/admin/quarantine/{id}/replay", post(admin::replay))
         .route("/supervisor/compensations/{id}/{decision}", post(supervisor::decide))
         .route("/assets/{file}", get(assets::serve))
 }
@@ -60,6 +64,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("supervisor.html", include_str!("../../templates/web/supervisor.html.j2")),
         ("problem.html", include_str!("../../templates/web/problem.html.j2")),
         ("dashboard.html", include_str!("../../templates/web/dashboard.html.j2")),
+        ("admin.html", include_str!("../../templates/web/admin.html.j2")),
     ];
     for (name, source) in templates {
         env.add_template(name, source).unwrap_or_else(|e| panic!("the template {name} parses: {e}"));
@@ -113,9 +118,19 @@ const WORDS: &[(&str, &str)] = &[
     ("member_id", "会员号"),
     ("bot_user_id", "智能客服账号"),
     ("reopened", "同一问题,重新打开案件"),
+    ("accepted", "已入库"),
+    ("duplicate", "重复,已有记录"),
+    ("ignored", "不是投诉,已忽略"),
+    ("still_quarantined", "仍无法读取"),
+    ("already_resolved", "此前已处理"),
     ("opened", "新问题,开立案件"),
     ("joined", "同一问题,并入案件"),
 ];
+
+/// A stored word as the pages say it, or the word itself when the pages have no name for it.
+pub(crate) fn word(stored: &str) -> &str {
+    WORDS.iter().find(|(w, _)| *w == stored).map_or(stored, |(_, zh)| zh)
+}
 
 /// `{{ at | local(zone) }}`: an RFC 3339 instant as `MM-DD HH:MM` in `zone`.
 fn local_time(at: String, zone: String, with_year: Option<bool>) -> String {
@@ -152,7 +167,8 @@ pub(crate) fn render(status: StatusCode, template: &str, context: Value) -> Resp
 pub(crate) fn frame(user: &WebUser, state: &AppState) -> Value {
     context! {
         me => context! { name => user.record.name, role => user.record.role.as_str(),
-                         supervisor => user.record.role.includes(Role::Supervisor) },
+                         supervisor => user.record.role.includes(Role::Supervisor),
+                         admin => user.record.role.includes(Role::Admin) },
         csrf => user.csrf,
         zone => state.intake.default_timezone().name(),
         categories => state.intake.classifier().categories().iter()

@@ -1,0 +1,89 @@
+//! A quarantined payload run through its adapter again, once the configuration or the adapter
+//! that refused it was fixed: read, it goes through intake like any delivery and the quarantine
+//! record is resolved; refused again, the record keeps the bytes with the new reason.
+
+use chrono::{DateTime, Utc};
+use mend_core::{CaseId, ComplaintId, Delivery, QuarantineId};
+use mend_ingest::{Format, ParseSettings, Received};
+use mend_store::Store;
+use serde::Serialize;
+
+use crate::{CasesError, Intake, Outcome};
+
+/// What a replay came to (`mend quarantine replay` prints it; the admin page shows it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum ReplayResult {
+    AlreadyResolved {
+        quarantine_id: QuarantineId,
+        resolved_at: DateTime<Utc>,
+    },
+    StillQuarantined {
+        quarantine_id: QuarantineId,
+        reason: String,
+    },
+    /// Read, and not a complaint (a menu click, a greeting): nothing to record.
+    Ignored {
+        quarantine_id: QuarantineId,
+        reason: String,
+    },
+    Accepted {
+        quarantine_id: QuarantineId,
+        complaint_id: ComplaintId,
+        case_id: CaseId,
+        case_created: bool,
+    },
+    Duplicate {
+        quarantine_id: QuarantineId,
+        complaint_id: ComplaintId,
+        case_id: CaseId,
+    },
+}
+
+pub async fn replay_quarantined(
+    store: &Store,
+    intake: &Intake,
+    parse: &ParseSettings,
+    id: QuarantineId,
+    now: DateTime<Utc>,
+) -> Result<ReplayResult, CasesError> {
+    let conn = store.connection();
+    let record = mend_store::quarantine::get(conn, id)
+        .await?
+        .ok_or_else(|| CasesError::NotFound(format!("quarantined payload {id}")))?;
+    if let Some(resolved_at) = record.resolved_at {
+        return Ok(ReplayResult::AlreadyResolved { quarantine_id: id, resolved_at });
+    }
+    let format = Format::from_label(&record.channel).ok_or_else(|| {
+        CasesError::Refused(format!("payload {id} came in as `{}`, which no adapter reads", record.channel))
+    })?;
+    let still = |reason: String| ReplayResult::StillQuarantined { quarantine_id: id, reason };
+    let answer = match mend_ingest::receive(&record.channel, &record.raw, format.parse(&record.raw, parse), parse, now)
+    {
+        Received::Delivery(Delivery::Quarantined(refused)) => {
+            mend_store::quarantine::record_replay(conn, id, Err(&refused.reason)).await?;
+            return Ok(still(refused.reason));
+        }
+        Received::Ignored(reason) => ReplayResult::Ignored { quarantine_id: id, reason },
+        Received::Delivery(delivery) => {
+            let report = intake.record(store, std::slice::from_ref(&delivery), now).await?;
+            match report.outcomes.into_iter().next() {
+                Some(Outcome::Accepted { complaint_id, case_id, case_created, .. }) => {
+                    ReplayResult::Accepted { quarantine_id: id, complaint_id, case_id, case_created }
+                }
+                Some(Outcome::Duplicate { complaint_id, case_id, .. }) => {
+                    ReplayResult::Duplicate { quarantine_id: id, complaint_id, case_id }
+                }
+                // Still other content under a recorded id, or refused by the database: the same
+                // bytes and reason count on this record again (see `quarantine::insert`).
+                Some(Outcome::Conflict { reason, .. } | Outcome::Quarantined { reason, .. }) => {
+                    mend_store::quarantine::record_replay(conn, id, Err(&reason)).await?;
+                    return Ok(still(reason));
+                }
+                None => return Err(CasesError::Worker("intake answered nothing for a complaint".into())),
+            }
+        }
+    };
+    mend_store::quarantine::record_replay(conn, id, Ok(now)).await?;
+    Ok(answer)
+}

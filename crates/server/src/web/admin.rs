@@ -1,0 +1,165 @@
+//! The administrator's page: users and their roles (new ones get their password shown once),
+//! payloads in quarantine with a replay button, and the callback a case would get now, to
+//! preview a changed script on a real case.
+
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use mend_core::{CaseId, QuarantineId, Role};
+use mend_scheduler::Planned;
+use mend_store::quarantine::QuarantineFilter;
+use minijinja::{Value, context};
+use serde::Deserialize;
+
+use super::desk::see_other;
+use super::{PageError, WebUser, frame, render};
+use crate::auth::{AddUserError, UserToAdd};
+use crate::{ApiError, AppState, ErrorCode};
+
+/// Quarantined payloads listed, newest first, and how much of each is shown.
+const QUARANTINE_SHOWN: u64 = 50;
+const RAW_SHOWN: usize = 300;
+
+#[derive(Debug, Deserialize, Default)]
+pub struct AdminQuery {
+    /// The case whose callback to preview; the largest case unless asked.
+    case: Option<String>,
+    replayed: Option<String>,
+}
+
+pub async fn overview(
+    State(state): State<AppState>,
+    user: WebUser,
+    Query(query): Query<AdminQuery>,
+) -> Result<Response, PageError> {
+    user.require(Role::Admin)?;
+    let message = query.replayed.as_deref().map(|r| format!("重放结果:{}", super::word(r)));
+    page(&state, &user, query.case.as_deref(), message, None, StatusCode::OK).await
+}
+
+async fn page(
+    state: &AppState,
+    user: &WebUser,
+    case: Option<&str>,
+    message: Option<String>,
+    created: Option<Value>,
+    status: StatusCode,
+) -> Result<Response, PageError> {
+    let conn = state.store.connection();
+    let users = mend_store::users::list_users(conn).await?;
+    let filter = QuarantineFilter { unresolved: true, limit: QUARANTINE_SHOWN, ..Default::default() };
+    let quarantined: Vec<Value> = mend_store::quarantine::list(conn, &filter)
+        .await?
+        .into_iter()
+        .map(|q| {
+            let raw = String::from_utf8_lossy(&q.raw);
+            let shown: String = raw.chars().take(RAW_SHOWN).collect();
+            context! {
+                id => q.quarantine_id.to_string(), channel => q.channel, reason => q.reason,
+                received_at => q.received_at.to_rfc3339(), seen_count => q.seen_count,
+                raw => mend_core::mask_phones_in(&shown).into_owned(),
+                cut => raw.chars().count() > RAW_SHOWN,
+            }
+        })
+        .collect();
+    let case_id: Option<CaseId> = match case.map(str::trim).filter(|c| !c.is_empty()) {
+        Some(raw) => Some(raw.parse().map_err(|_| ApiError::bad_request(format!("案件编号 `{raw}` 无效")))?),
+        None => mend_store::cases::largest_case(conn).await?,
+    };
+    let preview = match case_id {
+        Some(id) => {
+            let planned = mend_scheduler::preview_callback(&state.store, &state.planner, id, state.clock.now())
+                .await
+                .map_err(ApiError::internal)?;
+            Some(match planned {
+                None => context! { case_id => id.to_string(), missing => true },
+                Some(Planned::Task(task)) => context! {
+                    case_id => id.to_string(),
+                    script => mend_core::mask_phones_in(&task.script).into_owned(),
+                    limit_fen => task.compensation_limit.fen(),
+                    limit_explanation => task.limit_explanation,
+                    priority => task.priority,
+                    template => serde_json::from_str::<serde_json::Value>(&task.priority_reasons)
+                        .ok().and_then(|r| r["script_template"].as_str().map(str::to_owned)),
+                },
+                Some(Planned::DoNotDisturb) => context! { case_id => id.to_string(), not_planned => "客户要求勿扰" },
+                Some(Planned::NoContactTime) => {
+                    context! { case_id => id.to_string(), not_planned => "一年内没有可联系时间" }
+                }
+            })
+        }
+        None => None,
+    };
+    let roles: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+    let page = context! {
+        section => "admin", users, quarantined, preview, created, message, roles,
+        ..frame(user, state)
+    };
+    Ok(render(status, "admin.html", page))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewUserForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    role: String,
+    #[serde(default)]
+    team: String,
+    #[serde(default)]
+    email: String,
+}
+
+/// A new user; the page shows their password and API token this once.
+pub async fn add_user(
+    State(state): State<AppState>,
+    user: WebUser,
+    form: Result<Form<NewUserForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let form = form.map(|Form(f)| f).map_err(|e| ApiError::bad_request(e.body_text()))?;
+    user.check_csrf(&form.csrf)?;
+    user.require(Role::Admin)?;
+    let role: Role = form.role.parse().map_err(|_| ApiError::new(ErrorCode::InvalidRequest, "请选择角色。"))?;
+    let new = UserToAdd { name: form.name, role, team: Some(form.team), email: Some(form.email) };
+    let (record, credentials) = match crate::auth::add_user(&state.store, new, state.clock.now()).await {
+        Ok(created) => created,
+        Err(AddUserError::Store(e)) => return Err(e.into()),
+        Err(e) => {
+            let message = match e {
+                AddUserError::NoName => "请填写用户名。".to_owned(),
+                AddUserError::Taken(name) => format!("用户名 `{name}` 已被使用。"),
+                other => format!("邮箱无效:{other}"),
+            };
+            return Err(ApiError::new(ErrorCode::InvalidRequest, message).into());
+        }
+    };
+    let created = context! { name => record.name, password => credentials.password, token => credentials.token };
+    page(&state, &user, None, Some("用户已创建。密码和令牌只显示这一次。".into()), Some(created), StatusCode::CREATED)
+        .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReplayForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn replay(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+    form: Result<Form<ReplayForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let form = form.map(|Form(f)| f).map_err(|e| ApiError::bad_request(e.body_text()))?;
+    user.check_csrf(&form.csrf)?;
+    user.require(Role::Admin)?;
+    let id: QuarantineId = id.parse().map_err(|_| ApiError::bad_request(format!("隔离记录编号 `{id}` 无效")))?;
+    let result =
+        mend_cases::replay::replay_quarantined(&state.store, &state.intake, &state.parse, id, state.clock.now())
+            .await
+            .map_err(ApiError::from)?;
+    let word = serde_json::to_value(&result).ok().and_then(|v| v["result"].as_str().map(str::to_owned));
+    Ok(see_other(&format!("/admin?replayed={}", word.unwrap_or_default())))
+}
