@@ -196,7 +196,7 @@ impl Mend {
         self
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_mend"));
         cmd.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
         for (key, _) in std::env::vars() {

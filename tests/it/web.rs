@@ -55,15 +55,19 @@ fn desk_with_one_call(mend: &Mend) -> (String, String) {
 /// Signs in through the form like a browser: fetches it (and its double-submit cookie), posts
 /// it, and returns the session cookie.
 async fn sign_in(server: &Server, name: &str, password: &str) -> String {
+    sign_in_at(&server.base_url, name, password).await
+}
+
+async fn sign_in_at(base_url: &str, name: &str, password: &str) -> String {
     let client = no_redirects();
-    let form = client.get(server.url("/login")).send().await.unwrap();
+    let form = client.get(format!("{base_url}/login")).send().await.unwrap();
     assert_eq!(form.status(), StatusCode::OK);
     let login_cookie = cookie_of(&form, "mend_login").expect("the login form sets its token cookie");
     let html = form.text().await.unwrap();
     let csrf = hidden_field(&html, "csrf");
     assert_eq!(csrf, login_cookie, "the form echoes the cookie's token");
     let posted = client
-        .post(server.url("/login"))
+        .post(format!("{base_url}/login"))
         .header(COOKIE, format!("mend_login={login_cookie}"))
         .form(&[("csrf", csrf.as_str()), ("name", name), ("password", password), ("next", "/desk")])
         .send()
@@ -266,6 +270,48 @@ async fn the_admin_page_adds_users_replays_quarantine_and_previews_scripts(db: T
         .unwrap();
     assert_eq!(taken.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(taken.text().await.unwrap().contains("已被使用"));
+}
+
+/// `mend demo --serve` at three in the morning: the demo's users sign in with the passwords it
+/// printed, and its queue has a call to take even then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_serves_a_desk_with_calls_to_take_at_any_hour() {
+    let db = TestDb::sqlite();
+    let mut child = db
+        .mend()
+        .command(&["demo", "--serve", "--now", "2026-11-26T03:00:00+08:00"])
+        .env("MEND_HTTP__BIND", "127.0.0.1:0")
+        .env("MEND_SCHEDULER__CRON", "false")
+        .env("MEND_NOTIFY__SENDER", "false")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mend demo --serve");
+    let mut stdout_lines = BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok);
+    let password = stdout_lines
+        .find_map(|line| {
+            line.trim().strip_prefix("demo-agent").map(|rest| rest.split_whitespace().last().unwrap().to_owned())
+        })
+        .expect("the demo prints the agent's password");
+    // Read on, or the demo's next line meets a closed pipe.
+    std::thread::spawn(move || stdout_lines.for_each(drop));
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut stderr_lines = stderr.lines().map_while(Result::ok);
+    let base_url = stderr_lines
+        .find_map(|line| line.strip_prefix("mend is listening on ").map(|u| u.trim().to_owned()))
+        .expect("the demo serves");
+    std::thread::spawn(move || stderr_lines.for_each(drop));
+    let agent = sign_in_at(&base_url, "demo-agent", &password).await;
+    let client = no_redirects();
+    let desk = client.get(format!("{base_url}/desk")).header(COOKIE, &agent).send().await.unwrap();
+    let csrf = hidden_field(&desk.text().await.unwrap(), "csrf");
+    let next =
+        client.post(format!("{base_url}/desk/next")).header(COOKIE, &agent).form(&[("csrf", &csrf)]).send().await;
+    let location = next.unwrap().headers()[LOCATION].to_str().unwrap().to_owned();
+    child.kill().ok();
+    child.wait().ok();
+    assert!(location.starts_with("/desk/tasks/"), "a call to take at 03:00: {location}");
 }
 
 fn supervisor_token(mend: &Mend) -> String {
