@@ -498,8 +498,7 @@ pub async fn page(settings: &Settings, args: &PageBench) -> Result<()> {
 async fn run_page(settings: &Settings, database: &FreshDatabase, args: &PageBench) -> Result<serde_json::Value> {
     let store = Store::connect(&database.url).await?;
     store.migrate().await?;
-    // Tuesday 10:00 in Shanghai; the complaints came in over the two days before, every 40
-    // minutes or so at first and closer together as the customer grew impatient.
+    // Tuesday 10:00 in Shanghai; the complaints came in evenly over the 40 hours before.
     let now = Utc.with_ymd_and_hms(2026, 12, 1, 2, 0, 0).single().expect("valid date");
     let file = database.scratch.join("one_case.jsonl");
     std::fs::write(&file, one_customers_complaints(args.complaints, now))?;
@@ -574,9 +573,10 @@ fn one_customers_complaints(count: usize, now: chrono::DateTime<Utc>) -> String 
         "第几次打电话了,宽带断网光猫红灯,再不修就投诉",
     ];
     let first = now - chrono::Duration::hours(40);
+    let spacing = (40 * 3600 / count.max(1)).max(1) as i64;
     (0..count)
         .map(|i| {
-            let at = first + chrono::Duration::minutes((i * 45) as i64);
+            let at = first + chrono::Duration::seconds(i as i64 * spacing);
             let line = json!({
                 "channel": CHANNELS[i % CHANNELS.len()], "source_id": format!("page-bench-{i}"),
                 "received_at": at.to_rfc3339(), "customer": {"phone": "13900139000", "name": "赵女士"},
