@@ -286,16 +286,7 @@ async fn a_misread_export_is_replayed_after_the_fix(db: TestDb) {
                   2026112000017,13800138000,2026/11/20 09:12,不满意,否,宽带又断了\n\
                   2026112000018,13900139000,2026/11/20 09:30,满意,是,乱收费\n";
     let (gbk, _, _) = encoding_rs::GB18030.encode(export);
-    let mapped = |mend: crate::support::Mend| {
-        mend.env("MEND_CHANNELS__HOTLINE__CSV__CALL_ID", "流水号")
-            .env("MEND_CHANNELS__HOTLINE__CSV__CALLER", "主叫号码")
-            .env("MEND_CHANNELS__HOTLINE__CSV__STARTED_AT", "开始时间")
-            .env("MEND_CHANNELS__HOTLINE__CSV__ENDED_AT", "")
-            .env("MEND_CHANNELS__HOTLINE__CSV__SATISFACTION", "满意度")
-            .env("MEND_CHANNELS__HOTLINE__CSV__COMPLAINT", "是否投诉")
-            .env("MEND_CHANNELS__HOTLINE__CSV__NOTES", "备注")
-            .env("MEND_CHANNELS__HOTLINE__CSV__TIME_FORMAT", "%Y/%m/%d %H:%M")
-    };
+    let mapped = crate::support::vendor_hotline_columns;
     let first = mapped(db.mend()).run(&["import", "--channel", "hotline", "-"], &gbk).json();
     assert_eq!((&first["quarantined"], &first["accepted"]), (&json!(2), &json!(0)), "{first}");
 

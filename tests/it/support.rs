@@ -376,6 +376,19 @@ impl Drop for Server {
     }
 }
 
+/// A vendor's call-center export, mapped by its Chinese column names (`流水号`, `主叫号码`…)
+/// through `MEND_CHANNELS__HOTLINE__CSV__*`, as an operator configures one.
+pub fn vendor_hotline_columns(mend: Mend) -> Mend {
+    mend.env("MEND_CHANNELS__HOTLINE__CSV__CALL_ID", "流水号")
+        .env("MEND_CHANNELS__HOTLINE__CSV__CALLER", "主叫号码")
+        .env("MEND_CHANNELS__HOTLINE__CSV__STARTED_AT", "开始时间")
+        .env("MEND_CHANNELS__HOTLINE__CSV__ENDED_AT", "")
+        .env("MEND_CHANNELS__HOTLINE__CSV__SATISFACTION", "满意度")
+        .env("MEND_CHANNELS__HOTLINE__CSV__COMPLAINT", "是否投诉")
+        .env("MEND_CHANNELS__HOTLINE__CSV__NOTES", "备注")
+        .env("MEND_CHANNELS__HOTLINE__CSV__TIME_FORMAT", "%Y/%m/%d %H:%M")
+}
+
 /// A canonical complaint line. `customer` is the JSON of the customer object.
 pub fn complaint(channel: &str, source_id: &str, received_at: &str, customer: Value, text: &str) -> Value {
     json!({

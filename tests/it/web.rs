@@ -206,16 +206,7 @@ async fn pages_need_a_session_a_role_and_their_forms_token(db: TestDb) {
 async fn the_admin_page_adds_users_replays_quarantine_and_previews_scripts(db: TestDb) {
     // A call-center export in GB18030 read as UTF-8 (the configuration forgot its encoding):
     // quarantined, then replayed from the page once the server runs with the encoding set.
-    let mapped = |mend: Mend| {
-        mend.env("MEND_CHANNELS__HOTLINE__CSV__CALL_ID", "流水号")
-            .env("MEND_CHANNELS__HOTLINE__CSV__CALLER", "主叫号码")
-            .env("MEND_CHANNELS__HOTLINE__CSV__STARTED_AT", "开始时间")
-            .env("MEND_CHANNELS__HOTLINE__CSV__ENDED_AT", "")
-            .env("MEND_CHANNELS__HOTLINE__CSV__SATISFACTION", "满意度")
-            .env("MEND_CHANNELS__HOTLINE__CSV__COMPLAINT", "是否投诉")
-            .env("MEND_CHANNELS__HOTLINE__CSV__NOTES", "备注")
-            .env("MEND_CHANNELS__HOTLINE__CSV__TIME_FORMAT", "%Y/%m/%d %H:%M")
-    };
+    let mapped = crate::support::vendor_hotline_columns;
     let export = "流水号,主叫号码,开始时间,满意度,是否投诉,备注\n2026112600017,13700137000,2026/11/26 09:12,不满意,否,宽带又断了\n";
     let (gbk, _, _) = encoding_rs::GB18030.encode(export);
     let imported = mapped(db.mend()).run(&["import", "--channel", "hotline", "-"], &gbk).json();

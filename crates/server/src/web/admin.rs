@@ -13,7 +13,7 @@ use minijinja::{Value, context};
 use serde::Deserialize;
 
 use super::desk::see_other;
-use super::{PageError, WebUser, frame, render};
+use super::{Button, PageError, Posted, WebUser, frame, render};
 use crate::auth::{AddUserError, UserToAdd};
 use crate::{ApiError, AppState, ErrorCode};
 
@@ -102,8 +102,6 @@ async fn page(
 #[derive(Debug, Deserialize)]
 pub struct NewUserForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     name: String,
     role: String,
     #[serde(default)]
@@ -116,11 +114,9 @@ pub struct NewUserForm {
 pub async fn add_user(
     State(state): State<AppState>,
     user: WebUser,
-    form: Result<Form<NewUserForm>, FormRejection>,
+    form: Result<Form<Posted<NewUserForm>>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let form = form.map(|Form(f)| f).map_err(|e| ApiError::bad_request(e.body_text()))?;
-    user.check_csrf(&form.csrf)?;
-    user.require(Role::Admin)?;
+    let form = user.accept(Role::Admin, form)?;
     let role: Role = form.role.parse().map_err(|_| ApiError::new(ErrorCode::InvalidRequest, "请选择角色。"))?;
     let new = UserToAdd { name: form.name, role, team: Some(form.team), email: Some(form.email) };
     let (record, credentials) = match crate::auth::add_user(&state.store, new, state.clock.now()).await {
@@ -140,21 +136,13 @@ pub async fn add_user(
         .await
 }
 
-#[derive(Debug, Deserialize)]
-pub struct ReplayForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 pub async fn replay(
     State(state): State<AppState>,
     user: WebUser,
     Path(id): Path<String>,
-    form: Result<Form<ReplayForm>, FormRejection>,
+    form: Result<Form<Posted<Button>>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let form = form.map(|Form(f)| f).map_err(|e| ApiError::bad_request(e.body_text()))?;
-    user.check_csrf(&form.csrf)?;
-    user.require(Role::Admin)?;
+    user.accept(Role::Admin, form)?;
     let id: QuarantineId = id.parse().map_err(|_| ApiError::bad_request(format!("隔离记录编号 `{id}` 无效")))?;
     let result =
         mend_cases::replay::replay_quarantined(&state.store, &state.intake, &state.parse, id, state.clock.now())

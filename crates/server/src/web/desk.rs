@@ -12,7 +12,7 @@ use mend_store::tasks::TaskFilter;
 use minijinja::{Value, context};
 use serde::Deserialize;
 
-use super::{PageError, WebUser, frame, render};
+use super::{Button, PageError, Posted, WebUser, frame, render};
 use crate::{ApiError, AppState, ErrorCode};
 
 /// What a redirect back to the workbench says happened.
@@ -59,20 +59,13 @@ pub async fn workbench(
     Ok(render(StatusCode::OK, "workbench.html", page))
 }
 
-#[derive(Debug, Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// 下一个任务: claims the most urgent callable task and opens it.
 pub async fn next_task(
     State(state): State<AppState>,
     user: WebUser,
-    form: Result<Form<CsrfForm>, FormRejection>,
+    form: Result<Form<Posted<Button>>, FormRejection>,
 ) -> Result<Response, PageError> {
-    user.check_csrf(&form_of(form)?.csrf)?;
-    user.require(Role::Agent)?;
+    user.accept(Role::Agent, form)?;
     match state.desk.claim_next_task(&user.desk_agent(), state.clock.now()).await? {
         Claim::Task(held) => Ok(see_other(&format!("/desk/tasks/{}", held.task.task_id))),
         Claim::NothingCallable { next_at } => {
@@ -165,8 +158,6 @@ async fn case_view(
 
 #[derive(Debug, Deserialize)]
 pub struct OutcomeForm {
-    #[serde(default)]
-    csrf: String,
     outcome: String,
     #[serde(default)]
     resolved: Option<String>,
@@ -184,11 +175,9 @@ pub async fn complete(
     State(state): State<AppState>,
     user: WebUser,
     Path(id): Path<String>,
-    form: Result<Form<OutcomeForm>, FormRejection>,
+    form: Result<Form<Posted<OutcomeForm>>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let form = form_of(form)?;
-    user.check_csrf(&form.csrf)?;
-    user.require(Role::Agent)?;
+    let form = user.accept(Role::Agent, form)?;
     let id: TaskId = parse_id(&id, "任务")?;
     let outcome = TaskOutcome {
         outcome: form.outcome.parse().map_err(|_| invalid("请选择回访结果。"))?,
@@ -222,8 +211,6 @@ pub async fn complete(
 #[derive(Debug, Deserialize)]
 pub struct ReleaseForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     reason: String,
 }
 
@@ -231,11 +218,9 @@ pub async fn release(
     State(state): State<AppState>,
     user: WebUser,
     Path(id): Path<String>,
-    form: Result<Form<ReleaseForm>, FormRejection>,
+    form: Result<Form<Posted<ReleaseForm>>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let form = form_of(form)?;
-    user.check_csrf(&form.csrf)?;
-    user.require(Role::Agent)?;
+    let form = user.accept(Role::Agent, form)?;
     let id: TaskId = parse_id(&id, "任务")?;
     state.desk.release(id, &user.desk_agent(), form.reason.trim(), state.clock.now()).await?;
     Ok(see_other("/desk?done=released"))
@@ -243,8 +228,6 @@ pub async fn release(
 
 #[derive(Debug, Deserialize)]
 pub struct OfferForm {
-    #[serde(default)]
-    csrf: String,
     kind: String,
     amount_yuan: String,
     #[serde(default)]
@@ -258,11 +241,9 @@ pub async fn offer(
     State(state): State<AppState>,
     user: WebUser,
     Path(id): Path<String>,
-    form: Result<Form<OfferForm>, FormRejection>,
+    form: Result<Form<Posted<OfferForm>>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let form = form_of(form)?;
-    user.check_csrf(&form.csrf)?;
-    user.require(Role::Agent)?;
+    let form = user.accept(Role::Agent, form)?;
     let case: CaseId = parse_id(&id, "案件")?;
     let task_id: Option<TaskId> = match form.task_id.trim() {
         "" => None,
@@ -285,8 +266,6 @@ pub async fn offer(
 
 #[derive(Debug, Deserialize)]
 pub struct MergeForm {
-    #[serde(default)]
-    csrf: String,
     case_id: String,
     #[serde(default)]
     back: String,
@@ -297,11 +276,9 @@ pub async fn merge(
     State(state): State<AppState>,
     user: WebUser,
     Path(id): Path<String>,
-    form: Result<Form<MergeForm>, FormRejection>,
+    form: Result<Form<Posted<MergeForm>>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let form = form_of(form)?;
-    user.check_csrf(&form.csrf)?;
-    user.require(Role::Agent)?;
+    let form = user.accept(Role::Agent, form)?;
     let into: CaseId = parse_id(&id, "案件")?;
     let from: CaseId = parse_id(form.case_id.trim(), "案件")?;
     let actor = user.desk_agent().actor;
@@ -364,10 +341,6 @@ fn non_empty(text: String) -> Option<String> {
 
 fn invalid(message: &str) -> PageError {
     PageError::Api(ApiError::new(ErrorCode::InvalidRequest, message))
-}
-
-fn form_of<T>(form: Result<Form<T>, FormRejection>) -> Result<T, PageError> {
-    form.map(|Form(f)| f).map_err(|e| invalid(&format!("表单内容不完整:{}", e.body_text())))
 }
 
 fn parse_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, PageError> {

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::context;
 use serde::Deserialize;
 
-use super::{PageError, WebUser, render};
+use super::{Button, PageError, Posted, WebUser, render};
 use crate::AppState;
 use crate::auth;
 use crate::routes::session::{expired_cookie, open_session};
@@ -72,19 +72,13 @@ pub async fn sign_in(
     Ok(response)
 }
 
-#[derive(Debug, Deserialize)]
-pub struct LogoutForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 pub async fn sign_out(
     State(state): State<AppState>,
     user: WebUser,
     parts: Parts,
-    Form(form): Form<LogoutForm>,
+    form: Result<Form<Posted<Button>>, FormRejection>,
 ) -> Result<Response, PageError> {
-    user.check_csrf(&form.csrf)?;
+    user.accept(mend_core::Role::Agent, form)?;
     if let Some(token) = auth::session_cookie(&parts) {
         mend_store::sessions::revoke_session(state.store.connection(), &auth::hash_token(&token), state.clock.now())
             .await?;

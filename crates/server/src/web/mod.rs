@@ -15,7 +15,8 @@ mod supervisor;
 use std::sync::LazyLock;
 
 use axum::Router;
-use axum::extract::FromRequestParts;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -190,6 +191,17 @@ impl WebUser {
         CurrentUser(self.record.clone()).require(role).map(|_| ()).map_err(PageError::from)
     }
 
+    /// The fields of a form the user posted, once its CSRF token shows it came from one of our
+    /// pages and the user's role allows the action.
+    pub fn accept<T>(&self, role: Role, form: Result<Form<Posted<T>>, FormRejection>) -> Result<T, PageError> {
+        let Posted { csrf, fields } = form.map(|Form(f)| f).map_err(|e| {
+            PageError::Api(ApiError::new(ErrorCode::InvalidRequest, format!("表单内容不完整:{}", e.body_text())))
+        })?;
+        self.check_csrf(&csrf)?;
+        self.require(role)?;
+        Ok(fields)
+    }
+
     /// Refuses a form whose CSRF token is not this session's.
     pub fn check_csrf(&self, sent: &str) -> Result<(), PageError> {
         if constant_time_eq(sent.as_bytes(), self.csrf.as_bytes()) {
@@ -210,6 +222,19 @@ impl WebUser {
         }
     }
 }
+
+/// A posted form: the CSRF token every form of ours carries, and the form's own fields.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct Posted<T> {
+    #[serde(default)]
+    csrf: String,
+    #[serde(flatten)]
+    fields: T,
+}
+
+/// A form with nothing but its CSRF token (a button).
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct Button {}
 
 /// The CSRF token of a session: derived from the session token, so it needs no storage and
 /// dies with the session; a page from another site cannot read it (same-origin policy).

@@ -12,7 +12,7 @@ use minijinja::{Value, context};
 use serde::Deserialize;
 
 use super::desk::see_other;
-use super::{PageError, WebUser, frame, render};
+use super::{PageError, Posted, WebUser, frame, render};
 use crate::{ApiError, AppState, ErrorCode};
 
 /// Offers shown at once; more wait for the next page load.
@@ -82,8 +82,6 @@ pub async fn overview(
 #[derive(Debug, Deserialize)]
 pub struct DecisionForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     reason: String,
 }
 
@@ -92,11 +90,9 @@ pub async fn decide(
     State(state): State<AppState>,
     user: WebUser,
     Path((id, decision)): Path<(String, String)>,
-    form: Result<Form<DecisionForm>, FormRejection>,
+    form: Result<Form<Posted<DecisionForm>>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let form = form.map(|Form(f)| f).map_err(|e| ApiError::bad_request(e.body_text()))?;
-    user.check_csrf(&form.csrf)?;
-    user.require(Role::Supervisor)?;
+    let form = user.accept(Role::Supervisor, form)?;
     let (status, done) = match decision.as_str() {
         "approve" => (CompensationStatus::Approved, "approved"),
         "reject" => (CompensationStatus::Rejected, "rejected"),
