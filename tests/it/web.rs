@@ -459,6 +459,7 @@ async fn an_agent_and_a_supervisor_work_a_call_in_the_browser() {
     assert!(script.chars().count() > 20, "a rendered script: {script}");
     assert!(text_of(&browser, "#identities").await.contains("13800138000"));
     assert!(text_of(&browser, "#lease").await.contains('分'), "the lease counts down");
+    arrive(&browser, "[data-beats]").await; // the open page keeps its lease (a heartbeat went through)
     assert_accessible(&browser, "the case page").await;
     screenshot(&browser, "2-case").await;
 

@@ -27,15 +27,19 @@ function startCountdowns() {
   return clocks;
 }
 
-// While the page of a held task is open, its lease is extended every minute.
+// While the page of a held task is open, its lease is extended: once on opening, then every
+// minute. `data-beats` counts the beats the server took.
 function startHeartbeat(clocks) {
   const head = document.querySelector("[data-heartbeat]");
   if (!head) return;
+  let beats = 0;
   const beat = async () => {
     try {
       const response = await fetch(head.dataset.heartbeat, { method: "POST", credentials: "same-origin" });
       if (!response.ok) return;
       const body = await response.json();
+      beats += 1;
+      head.dataset.beats = String(beats);
       const lease = clocks.find((c) => c.el.id === "lease");
       // Measured from the render's server time, as the countdown is.
       if (lease && body.lease_expires_at) {
@@ -45,6 +49,7 @@ function startHeartbeat(clocks) {
       // The next beat tries again; the countdown shows what is left meanwhile.
     }
   };
+  beat();
   setInterval(beat, 60000);
 }
 
