@@ -191,7 +191,20 @@ async fn pages_need_a_session_a_role_and_their_forms_token(db: TestDb) {
     let supervisor = sign_in(&server, "li", &supervisor_password).await;
     let overview = client.get(server.url("/supervisor")).header(COOKIE, &supervisor).send().await.unwrap();
     assert_eq!(overview.status(), StatusCode::OK);
-    assert!(overview.text().await.unwrap().contains("wang:1"), "the queue shows who holds what");
+    let overview = overview.text().await.unwrap();
+    assert!(overview.contains("wang:1"), "the queue shows who holds what");
+
+    // Only the holder records the outcome; anyone else is told why, in Chinese.
+    let supervisor_csrf = hidden_field(&overview, "csrf");
+    let not_theirs = client
+        .post(server.url(&format!("{task_page}/complete")))
+        .header(COOKIE, &supervisor)
+        .form(&[("csrf", supervisor_csrf.as_str()), ("outcome", "reached")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_theirs.status(), StatusCode::CONFLICT);
+    assert!(not_theirs.text().await.unwrap().contains("任务已由他人处理"));
     let masked = client.get(server.url(&task_page)).header(COOKIE, &supervisor).send().await.unwrap();
     let masked = masked.text().await.unwrap();
     assert!(masked.contains("138****8000") && !masked.contains("13800138000"));

@@ -309,14 +309,20 @@ impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let PageError::Api(error) = self;
         let code = error.code();
-        let title = match code {
-            ErrorCode::Forbidden => "没有权限",
-            ErrorCode::NotFound => "找不到",
-            ErrorCode::Conflict => "操作未完成",
-            ErrorCode::Internal => "系统出错",
-            _ => "请检查填写的内容",
+        let (title, explanation) = match code {
+            ErrorCode::Forbidden => ("没有权限", "您的角色不能做这个操作。"),
+            ErrorCode::NotFound => ("找不到", "要找的记录不存在,可能已被合并或删除。"),
+            ErrorCode::Conflict => {
+                ("操作未完成", "记录的状态已经变化(例如租约已过期、任务已由他人处理、补偿已被审批)。请刷新后再看。")
+            }
+            ErrorCode::Internal => ("系统出错", "系统暂时出错,请稍后再试;详情已记入服务器日志。"),
+            _ => ("请检查填写的内容", "提交的内容无法处理。"),
         };
-        render(code.status(), "problem.html", context! { title, message => error.message() })
+        // The desk's own words are English; a page's own checks already speak Chinese.
+        let message = error.message();
+        let chinese = message.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c));
+        let (message, detail) = if chinese { (message, None) } else { (explanation, Some(message)) };
+        render(code.status(), "problem.html", context! { title, message, detail })
     }
 }
 
