@@ -40,6 +40,19 @@ pub enum ReplayResult {
     },
 }
 
+impl ReplayResult {
+    /// The `result` word the JSON answer carries (`accepted`, `still_quarantined`…).
+    pub fn result(&self) -> &'static str {
+        match self {
+            ReplayResult::AlreadyResolved { .. } => "already_resolved",
+            ReplayResult::StillQuarantined { .. } => "still_quarantined",
+            ReplayResult::Ignored { .. } => "ignored",
+            ReplayResult::Accepted { .. } => "accepted",
+            ReplayResult::Duplicate { .. } => "duplicate",
+        }
+    }
+}
+
 pub async fn replay_quarantined(
     store: &Store,
     intake: &Intake,
@@ -86,4 +99,24 @@ pub async fn replay_quarantined(
     };
     mend_store::quarantine::record_replay(conn, id, Ok(now)).await?;
     Ok(answer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_result_word_is_the_one_the_json_carries() {
+        let (quarantine_id, complaint_id, case_id) = (QuarantineId::new(), ComplaintId::new(), CaseId::new());
+        let results = [
+            ReplayResult::AlreadyResolved { quarantine_id, resolved_at: DateTime::UNIX_EPOCH },
+            ReplayResult::StillQuarantined { quarantine_id, reason: "bad".into() },
+            ReplayResult::Ignored { quarantine_id, reason: "menu".into() },
+            ReplayResult::Accepted { quarantine_id, complaint_id, case_id, case_created: true },
+            ReplayResult::Duplicate { quarantine_id, complaint_id, case_id },
+        ];
+        for result in results {
+            assert_eq!(serde_json::to_value(&result).unwrap()["result"], result.result());
+        }
+    }
 }

@@ -158,6 +158,15 @@ pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// Refuses with 403 unless `user`'s role includes `role` (the API's and the pages' one check).
+pub fn require_role(user: &UserRecord, role: Role) -> Result<(), ApiError> {
+    if user.role.includes(role) {
+        Ok(())
+    } else {
+        Err(ApiError::new(ErrorCode::Forbidden, format!("this needs the {role} role; you are {}", user.role)))
+    }
+}
+
 /// The signed-in user of a request (`Authorization: Bearer TOKEN`).
 #[derive(Debug, Clone)]
 pub struct CurrentUser(pub UserRecord);
@@ -165,11 +174,7 @@ pub struct CurrentUser(pub UserRecord);
 impl CurrentUser {
     /// Refuses with 403 unless the user's role includes `role`.
     pub fn require(&self, role: Role) -> Result<&UserRecord, ApiError> {
-        if self.0.role.includes(role) {
-            Ok(&self.0)
-        } else {
-            Err(ApiError::new(ErrorCode::Forbidden, format!("this needs the {role} role; you are {}", self.0.role)))
-        }
+        require_role(&self.0, role).map(|()| &self.0)
     }
 }
 

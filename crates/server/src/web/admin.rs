@@ -148,6 +148,5 @@ pub async fn replay(
         mend_cases::replay::replay_quarantined(&state.store, &state.intake, &state.parse, id, state.clock.now())
             .await
             .map_err(ApiError::from)?;
-    let word = serde_json::to_value(&result).ok().and_then(|v| v["result"].as_str().map(str::to_owned));
-    Ok(see_other(&format!("/admin?replayed={}", word.unwrap_or_default())))
+    Ok(see_other(&format!("/admin?replayed={}", result.result())))
 }

@@ -32,7 +32,7 @@ pub async fn hot_issues(
     let days = period.days.unwrap_or(DEFAULT_DAYS).clamp(7, 90);
     let zone = state.planner.settings.zone().map_err(ApiError::internal)?;
     let today = state.clock.now().with_timezone(&zone).date_naive();
-    let failed = |e: mend_scheduler::SchedulerError| PageError::Api(ApiError::internal(e));
+    let failed = |e: mend_scheduler::SchedulerError| PageError(ApiError::internal(e));
     let trend = mend_scheduler::category_trend(&state.store, &state.planner, today, days).await.map_err(failed)?;
     let day = period.day.filter(|d| *d <= today).unwrap_or(today - Duration::days(1));
     let report = mend_scheduler::day_report(&state.store, &state.planner, day).await.map_err(failed)?;

@@ -340,11 +340,11 @@ fn non_empty(text: String) -> Option<String> {
 }
 
 fn invalid(message: &str) -> PageError {
-    PageError::Api(ApiError::new(ErrorCode::InvalidRequest, message))
+    PageError(ApiError::new(ErrorCode::InvalidRequest, message))
 }
 
 fn parse_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, PageError> {
-    raw.parse().map_err(|_| PageError::Api(ApiError::new(ErrorCode::BadRequest, format!("{what}编号 `{raw}` 无效"))))
+    raw.parse().map_err(|_| PageError(ApiError::new(ErrorCode::BadRequest, format!("{what}编号 `{raw}` 无效"))))
 }
 
 /// After a form: the page to show next, fetched with GET (so a reload does not post again).

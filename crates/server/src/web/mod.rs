@@ -27,8 +27,9 @@ use mend_core::{Money, Role};
 use mend_store::users::UserRecord;
 use minijinja::{Environment, Value, context};
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
-use crate::auth::{self, CurrentUser};
+use crate::auth;
 use crate::{ApiError, AppState, ErrorCode};
 
 /// The pages and their form actions.
@@ -188,14 +189,14 @@ pub(crate) struct WebUser {
 impl WebUser {
     /// Refuses (with a page) unless the user's role includes `role`.
     pub fn require(&self, role: Role) -> Result<(), PageError> {
-        CurrentUser(self.record.clone()).require(role).map(|_| ()).map_err(PageError::from)
+        auth::require_role(&self.record, role).map_err(PageError::from)
     }
 
     /// The fields of a form the user posted, once its CSRF token shows it came from one of our
     /// pages and the user's role allows the action.
     pub fn accept<T>(&self, role: Role, form: Result<Form<Posted<T>>, FormRejection>) -> Result<T, PageError> {
         let Posted { csrf, fields } = form.map(|Form(f)| f).map_err(|e| {
-            PageError::Api(ApiError::new(ErrorCode::InvalidRequest, format!("表单内容不完整:{}", e.body_text())))
+            PageError(ApiError::new(ErrorCode::InvalidRequest, format!("表单内容不完整:{}", e.body_text())))
         })?;
         self.check_csrf(&csrf)?;
         self.require(role)?;
@@ -207,7 +208,7 @@ impl WebUser {
         if constant_time_eq(sent.as_bytes(), self.csrf.as_bytes()) {
             Ok(())
         } else {
-            Err(PageError::Api(ApiError::new(
+            Err(PageError(ApiError::new(
                 ErrorCode::Forbidden,
                 "这个表单已过期(或不是从本系统提交的),请刷新页面后重试。",
             )))
@@ -243,7 +244,7 @@ pub(crate) fn csrf_token(session_token: &str) -> String {
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.ct_eq(b).into()
 }
 
 impl FromRequestParts<AppState> for WebUser {
@@ -272,42 +273,27 @@ impl FromRequestParts<AppState> for WebUser {
     }
 }
 
-/// Percent-encodes a path for the `next` parameter (what is not unreserved is escaped).
+/// What the `next` parameter escapes of a path: all but unreserved characters and `/`.
+const NEXT_ESCAPED: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b'/');
+
+/// Percent-encodes a path for the `next` parameter.
 fn urlencoding(path: &str) -> String {
-    path.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    percent_encoding::utf8_percent_encode(path, NEXT_ESCAPED).to_string()
 }
 
-/// Why a page could not be shown or a form not done, as a page in Chinese.
-pub(crate) enum PageError {
-    Api(ApiError),
-}
+/// Why a page could not be shown or a form not done (the API's error), as a page in Chinese.
+pub(crate) struct PageError(pub ApiError);
 
-impl From<ApiError> for PageError {
-    fn from(e: ApiError) -> Self {
-        PageError::Api(e)
-    }
-}
-
-impl From<mend_store::StoreError> for PageError {
-    fn from(e: mend_store::StoreError) -> Self {
-        PageError::Api(e.into())
-    }
-}
-
-impl From<mend_desk::DeskError> for PageError {
-    fn from(e: mend_desk::DeskError) -> Self {
-        PageError::Api(e.into())
+impl<E: Into<ApiError>> From<E> for PageError {
+    fn from(e: E) -> Self {
+        PageError(e.into())
     }
 }
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        let PageError::Api(error) = self;
+        let PageError(error) = self;
         let code = error.code();
         let (title, explanation) = match code {
             ErrorCode::Forbidden => ("没有权限", "您的角色不能做这个操作。"),
