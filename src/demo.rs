@@ -7,10 +7,10 @@ use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use mend_core::{Clock, Role};
 use mend_scheduler::{ContactPolicy, Job, Scheduler};
+use mend_server::auth::UserToAdd;
 use mend_store::complaints::find_deliveries;
 use mend_store::{Store, cases, tasks, totals};
 
-use crate::admin;
 use crate::import::{ImportFormat, Importer, Input, complaints_span};
 
 const SAMPLES: &str = include_str!("../config/samples/complaints.jsonl");
@@ -185,9 +185,8 @@ pub async fn users(store: &Store, clock: &dyn Clock, out: &mut impl Write) -> Re
             mend_store::users::replace_password(store.connection(), name, &credentials.password_hash).await?;
             credentials.password
         } else {
-            let user = admin::UserToAdd { name: name.to_owned(), role, team: None, email: None };
-            let added = admin::add_user(store, user, clock).await?;
-            added["password"].as_str().unwrap_or_default().to_owned()
+            let user = UserToAdd { name: name.to_owned(), role, team: None, email: None };
+            mend_server::auth::add_user(store, user, clock.now()).await?.1.password
         };
         writeln!(out, "  {name:<16} {:<10} password {password}", role.as_str())?;
     }

@@ -513,8 +513,12 @@ async fn serve(settings: &Settings, clock: Arc<dyn Clock>) -> Result<()> {
     let instance = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
     if settings.scheduler.cron {
         let (metrics, clock) = (Arc::clone(&state.metrics), Arc::clone(&state.clock));
-        let scheduler = schedule::scheduler(settings, &state.store, Arc::clone(&state.intake), mailroom, &instance)?
-            .on_run(Arc::new(move |run| metrics.job_run(run.job, run.outcome.as_str(), clock.now().timestamp())));
+        // The pages' planner: one set of scripts and category names per process.
+        let planner = Arc::clone(&state.planner);
+        let intake = Arc::clone(&state.intake);
+        let scheduler =
+            mend_scheduler::Scheduler::new(state.store.clone(), planner, intake, mailroom, instance.clone())?
+                .on_run(Arc::new(move |run| metrics.job_run(run.job, run.outcome.as_str(), clock.now().timestamp())));
         tokio::spawn(scheduler.run_forever(state.clock.clone()));
     } else {
         tracing::info!("Cron schedules are off here (scheduler.cron = false).");

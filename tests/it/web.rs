@@ -478,8 +478,9 @@ async fn an_agent_and_a_supervisor_work_a_call_in_the_browser() {
 
     // An offer above the agent's limit waits for a supervisor.
     let limit = text_of(&browser, "#limit").await;
-    let limit_yuan: f64 = limit.trim_start_matches('¥').replace(',', "").parse().expect("a limit in yuan");
-    let above = format!("{:.0}", limit_yuan + 100.0);
+    let limit = mend_core::Money::from_yuan_text(&limit.replace(',', "")).expect("a limit in yuan");
+    // A whole number of yuan, a hundred above the limit.
+    let above = (limit.fen() / 100 + 100).to_string();
     browser.find(Locator::Css("#kind")).await.unwrap().select_by_value("bill_credit").await.unwrap();
     fill(&browser, "#amount_yuan", &above).await;
     fill(&browser, "#offer-reason", "断网三天,按规定补偿").await;

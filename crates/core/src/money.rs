@@ -30,6 +30,20 @@ impl Money {
     pub fn yuan(self) -> String {
         self.to_string()
     }
+
+    /// An amount people typed in yuan (`12`, `12.5`, `¥12.50`) as fen; `None` for anything
+    /// else: no sign, at most two decimals, no grouping, more than zero.
+    pub fn from_yuan_text(text: &str) -> Option<Money> {
+        let text = text.trim().trim_start_matches('¥');
+        let (whole, cents) = text.split_once('.').unwrap_or((text, ""));
+        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if whole.is_empty() || whole.len() > 9 || cents.len() > 2 || !digits(whole) || !digits(cents) {
+            return None;
+        }
+        let cents: i64 = format!("{cents:0<2}").parse().ok()?;
+        let fen = whole.parse::<i64>().ok()? * 100 + cents;
+        (fen > 0).then_some(Money(fen))
+    }
 }
 
 impl Add for Money {
@@ -73,6 +87,16 @@ impl fmt::Display for Money {
 #[cfg(test)]
 mod tests {
     use super::Money;
+
+    #[test]
+    fn amounts_typed_in_yuan_become_fen() {
+        assert_eq!(Money::from_yuan_text("12"), Some(Money::from_fen(1200)));
+        assert_eq!(Money::from_yuan_text(" 12.5 "), Some(Money::from_fen(1250)));
+        assert_eq!(Money::from_yuan_text("¥0.05"), Some(Money::from_fen(5)));
+        for bad in ["", "0", "0.00", "-3", "1.234", "1e3", "12,00", ".5", "abc", "9999999999"] {
+            assert_eq!(Money::from_yuan_text(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn shows_fen_as_yuan() {

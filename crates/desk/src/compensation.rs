@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use mend_core::{
     CaseId, CaseStatus, Compensation, CompensationId, CompensationKind, CompensationStatus, Money, Role, TaskId,
 };
-use mend_scheduler::{COUNTED_AGAINST_CAP, CompensationLimit, LimitInputs};
+use mend_scheduler::{BudgetStanding, COUNTED_AGAINST_CAP, CompensationLimit, LimitInputs};
 use mend_store::compensations::{self, NewCompensation};
 use mend_store::{DatabaseTransaction, audit, budgets, customers};
 use serde::{Deserialize, Serialize};
@@ -37,18 +37,6 @@ pub struct RequestedCompensation {
     pub limit_explanation: String,
     /// The role that must approve it; `None` when it was approved at once.
     pub needs: Option<Role>,
-}
-
-/// A team's month of compensation: its budget and what approvals drew on it.
-#[derive(Debug, Clone, Serialize)]
-pub struct BudgetStanding {
-    pub team: String,
-    /// `YYYY-MM` in the scheduler's zone.
-    pub month: String,
-    #[serde(rename = "budget_fen")]
-    pub budget: Money,
-    #[serde(rename = "committed_fen")]
-    pub committed: Money,
 }
 
 impl Desk {
@@ -139,11 +127,7 @@ impl Desk {
     /// The team's month as a supervisor watches it: what it may spend and what approvals took
     /// (the whole monthly budget, nothing taken, while `budget_rollover` has not opened it).
     pub async fn budget_standing(&self, now: DateTime<Utc>) -> Result<BudgetStanding, DeskError> {
-        let month = self.policy.budget_month(now)?;
-        let stored = budgets::team_budget(self.store.connection(), &self.policy.team, &month).await?;
-        let (budget, committed) =
-            stored.map_or((self.policy.compensation.monthly_budget_fen, Money::ZERO), |b| (b.budget, b.committed));
-        Ok(BudgetStanding { team: self.policy.team.clone(), month, budget, committed })
+        Ok(mend_scheduler::budget_standing(self.store.connection(), &self.policy, now).await?)
     }
 
     /// Takes `amount` from the team's month of `now`; false when what is left does not cover it.

@@ -6,6 +6,6 @@ mod compensation;
 mod error;
 mod queue;
 
-pub use compensation::{BudgetStanding, CompensationRequest, RequestedCompensation};
+pub use compensation::{CompensationRequest, RequestedCompensation};
 pub use error::DeskError;
 pub use queue::{Agent, Claim, Desk, DeskSettings, HeldTask};

@@ -550,11 +550,13 @@ pub async fn preview_callback(
     id: CaseId,
     now: DateTime<Utc>,
 ) -> Result<Option<Planned>, SchedulerError> {
-    let Some(case) = mend_store::cases::case_by_id(store.connection(), id).await? else {
+    // One snapshot: the case, its customer and their calls as they stood together.
+    let tx = store.begin().await?;
+    let Some(case) = mend_store::cases::case_by_id(&tx, id).await? else {
+        mend_store::rollback(tx).await?;
         return Ok(None);
     };
     let request = planner.callback(&case, now);
-    let tx = store.begin().await?;
     let budget = team_budget(&tx, &planner.settings, now).await?;
     let (mut files, mut loads) = case_files(&tx, planner, vec![case], now).await?;
     mend_store::rollback(tx).await?;
@@ -563,20 +565,40 @@ pub async fn preview_callback(
     planner.plan(&file, request, &mut load, &budget, now).map(Some)
 }
 
-/// What the callback team may still spend in the month of `now` (the whole monthly budget
-/// while `budget_rollover` has not opened the month yet).
+/// What the callback team may still spend in the month of `now`.
 pub async fn team_budget<C: ConnectionTrait>(
     conn: &C,
     settings: &SchedulerSettings,
     now: DateTime<Utc>,
 ) -> Result<Budget, SchedulerError> {
+    let standing = budget_standing(conn, settings, now).await?;
+    Ok(Budget { left: standing.budget - standing.committed, month: standing.month })
+}
+
+/// A team's month of compensation: its budget and what approvals drew on it.
+#[derive(Debug, Clone, Serialize)]
+pub struct BudgetStanding {
+    pub team: String,
+    /// `YYYY-MM` in the scheduler's zone.
+    pub month: String,
+    #[serde(rename = "budget_fen")]
+    pub budget: Money,
+    #[serde(rename = "committed_fen")]
+    pub committed: Money,
+}
+
+/// The callback team's month of `now`: the whole monthly budget, nothing drawn, while
+/// `budget_rollover` has not opened the month yet.
+pub async fn budget_standing<C: ConnectionTrait>(
+    conn: &C,
+    settings: &SchedulerSettings,
+    now: DateTime<Utc>,
+) -> Result<BudgetStanding, SchedulerError> {
     let month = settings.budget_month(now)?;
-    let budget = budgets::team_budget(conn, &settings.team, &month).await?;
-    let left = match budget {
-        Some(b) => b.budget - b.committed,
-        None => settings.compensation.monthly_budget_fen,
-    };
-    Ok(Budget { month, left })
+    let stored = budgets::team_budget(conn, &settings.team, &month).await?;
+    let (budget, committed) =
+        stored.map_or((settings.compensation.monthly_budget_fen, Money::ZERO), |b| (b.budget, b.committed));
+    Ok(BudgetStanding { team: settings.team.clone(), month, budget, committed })
 }
 
 #[cfg(test)]

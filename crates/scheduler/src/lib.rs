@@ -26,7 +26,8 @@ pub use contact::{CallLoad, ContactPolicy, DailyWindow, Placement};
 pub use due::DuePolicy;
 pub use error::SchedulerError;
 pub use generate::{
-    Budget, CallRequest, CallbackPlanner, CaseFile, GenerationCounts, Planned, preview_callback, team_budget,
+    Budget, BudgetStanding, CallRequest, CallbackPlanner, CaseFile, GenerationCounts, Planned, budget_standing,
+    preview_callback, team_budget,
 };
 pub use hotspots::{CategoryTrend, HotspotReport, TrendRow, category_trend, day_report};
 pub use jobs::{Job, JobRunReport, RunObserver, Scheduler};

@@ -288,18 +288,27 @@ impl CustomerView {
     }
 }
 
-pub async fn customer_view<C: ConnectionTrait>(conn: &C, id: CustomerId) -> Result<Option<CustomerView>, StoreError> {
-    let Some((customer, _)) = customer(conn, id).await? else { return Ok(None) };
-    let identities = identities_of(conn, id).await?;
-    let cases = crate::cases::customer_cases(conn, id).await?;
-    let case_ids: Vec<CaseId> = cases.iter().map(|c| c.id).collect();
-    let complaints = complaints_of_cases(conn, &case_ids).await?;
+/// A customer's calls and offers, on every case they own now, oldest first.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CustomerHistory {
+    pub contacts: Vec<ContactRecord>,
+    pub compensations: Vec<CompensationRecord>,
+}
+
+/// The calls and offers of customer `id` (what the agent's case page shows beside the case),
+/// without the complaints and keys the whole [`customer_view`] reads.
+pub async fn customer_history<C: ConnectionTrait>(conn: &C, id: CustomerId) -> Result<CustomerHistory, StoreError> {
+    let case_ids: Vec<CaseId> = crate::cases::customer_cases(conn, id).await?.iter().map(|c| c.id).collect();
+    history_of_cases(conn, &case_ids).await
+}
+
+async fn history_of_cases<C: ConnectionTrait>(conn: &C, case_ids: &[CaseId]) -> Result<CustomerHistory, StoreError> {
     let contacts = task::Entity::find()
         .filter(task::Column::CaseId.is_in(case_ids.iter().map(|c| c.as_uuid())))
         .order_by_asc(task::Column::DueAt)
         .all(conn)
         .await
-        .during(TABLE, "customer_view")?
+        .during(TABLE, "customer_history")?
         .into_iter()
         .map(|t| {
             Ok(ContactRecord {
@@ -318,7 +327,7 @@ pub async fn customer_view<C: ConnectionTrait>(conn: &C, id: CustomerId) -> Resu
         .order_by_asc(compensation::Column::RequestedAt)
         .all(conn)
         .await
-        .during(TABLE, "customer_view")?
+        .during(TABLE, "customer_history")?
         .into_iter()
         .map(|c| {
             Ok(CompensationRecord {
@@ -333,6 +342,16 @@ pub async fn customer_view<C: ConnectionTrait>(conn: &C, id: CustomerId) -> Resu
             })
         })
         .collect::<Result<_, StoreError>>()?;
+    Ok(CustomerHistory { contacts, compensations })
+}
+
+pub async fn customer_view<C: ConnectionTrait>(conn: &C, id: CustomerId) -> Result<Option<CustomerView>, StoreError> {
+    let Some((customer, _)) = customer(conn, id).await? else { return Ok(None) };
+    let identities = identities_of(conn, id).await?;
+    let cases = crate::cases::customer_cases(conn, id).await?;
+    let case_ids: Vec<CaseId> = cases.iter().map(|c| c.id).collect();
+    let complaints = complaints_of_cases(conn, &case_ids).await?;
+    let CustomerHistory { contacts, compensations } = history_of_cases(conn, &case_ids).await?;
     Ok(Some(CustomerView {
         customer,
         merged: merges_into(conn, id).await?,

@@ -125,10 +125,8 @@ async fn case_view(
         .ok_or_else(|| ApiError::not_found(format_args!("案件 {case_id}")))?;
     let held = task.as_ref().is_some_and(|(_, held)| *held);
     let detail = if held { detail } else { detail.masked() };
-    let customer = mend_store::customers::customer_view(conn, detail.customer.customer_id)
-        .await?
-        .map(mend_store::customers::CustomerView::masked);
-    let (contacts, offers) = customer.map(|c| (c.contacts, c.compensations)).unwrap_or_default();
+    let history = mend_store::customers::customer_history(conn, detail.customer.customer_id).await?;
+    let (contacts, offers) = (history.contacts, history.compensations);
     let case_offers: Vec<_> = offers.iter().filter(|o| o.case_id == case_id).cloned().collect();
     let earlier_offers: Vec<_> = offers.into_iter().filter(|o| o.case_id != case_id).collect();
     let contact = state.desk.contact_policy();
@@ -251,7 +249,8 @@ pub async fn offer(
     };
     let request = CompensationRequest {
         kind: form.kind.parse().map_err(|_| invalid("请选择补偿方式。"))?,
-        amount_fen: parse_yuan(&form.amount_yuan).ok_or_else(|| invalid("金额应为大于 0 的元数,最多两位小数。"))?,
+        amount_fen: Money::from_yuan_text(&form.amount_yuan)
+            .ok_or_else(|| invalid("金额应为大于 0 的元数,最多两位小数。"))?,
         reason: form.reason.trim().to_owned(),
         task_id,
     };
@@ -321,19 +320,6 @@ fn back_to(back: &str, case: CaseId) -> String {
     if back.starts_with("/desk/") && !back.starts_with("//") { back.to_owned() } else { format!("/desk/cases/{case}") }
 }
 
-/// `12`, `12.5`, `12.50` yuan as fen; nothing else (no sign, at most two decimals, above 0).
-fn parse_yuan(raw: &str) -> Option<Money> {
-    let raw = raw.trim().trim_start_matches('¥');
-    let (whole, cents) = raw.split_once('.').unwrap_or((raw, ""));
-    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if whole.is_empty() || whole.len() > 9 || cents.len() > 2 || !digits(whole) || !digits(cents) {
-        return None;
-    }
-    let cents: i64 = format!("{cents:0<2}").parse().ok()?;
-    let fen = whole.parse::<i64>().ok()? * 100 + cents;
-    (fen > 0).then(|| Money::from_fen(fen))
-}
-
 fn non_empty(text: String) -> Option<String> {
     let text = text.trim();
     (!text.is_empty()).then(|| text.to_owned())
@@ -350,19 +336,4 @@ fn parse_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, PageError>
 /// After a form: the page to show next, fetched with GET (so a reload does not post again).
 pub(super) fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn amounts_in_yuan_become_fen() {
-        assert_eq!(parse_yuan("12"), Some(Money::from_fen(1200)));
-        assert_eq!(parse_yuan(" 12.5 "), Some(Money::from_fen(1250)));
-        assert_eq!(parse_yuan("¥0.05"), Some(Money::from_fen(5)));
-        for bad in ["", "0", "0.00", "-3", "1.234", "1e3", "12,00", ".5", "abc", "9999999999"] {
-            assert_eq!(parse_yuan(bad), None, "{bad}");
-        }
-    }
 }
