@@ -413,7 +413,11 @@ async fn each_outcome_moves_the_case_on(db: TestDb) {
     db.assert_consistent().await;
 }
 
-both_databases!(a_customer_called_today_waits_for_tomorrow, one_customer_is_not_called_by_two_agents_at_once);
+both_databases!(
+    a_customer_called_today_waits_for_tomorrow,
+    one_customer_is_not_called_by_two_agents_at_once,
+    claims_at_the_same_moment_never_call_one_customer_twice
+);
 
 async fn one_customer_is_not_called_by_two_agents_at_once(db: TestDb) {
     let mend = db.mend();
@@ -424,8 +428,18 @@ async fn one_customer_is_not_called_by_two_agents_at_once(db: TestDb) {
     assert!(claim(&server, &li).await.is_err(), "the customer's other problem waits for this call to end");
 }
 
-/// Two customers turn out to be one (a complaint carries both their numbers) with two problems,
-/// each with a callback due today. After one call the other waits: one call a day.
+/// Claims that arrive together are served in one round: the customer's two problems still go
+/// to one agent only, and the other claim is told when to come back.
+async fn claims_at_the_same_moment_never_call_one_customer_twice(db: TestDb) {
+    let mend = db.mend();
+    one_customer_two_problems(&mend);
+    let (wang, li) = (token(&mend, "wang", "agent"), token(&mend, "li", "agent"));
+    let server = mend.serve_at(NOON);
+    let (a, b) = tokio::join!(claim(&server, &wang), claim(&server, &li));
+    assert_eq!(u8::from(a.is_ok()) + u8::from(b.is_ok()), 1, "one of the two claims gets the customer: {a:?} {b:?}");
+    db.assert_consistent().await;
+}
+
 /// Two customers who turn out to be one (a complaint carries both their keys), with two
 /// problems, each with a callback due at noon.
 fn one_customer_two_problems(mend: &Mend) {

@@ -17,6 +17,10 @@ pub enum DeskError {
     Refused(String),
     #[error("{0}")]
     Invalid(String),
+    /// The request was cut off before it was answered (the desk is shutting down); asking
+    /// again is safe.
+    #[error("the request was interrupted before it was answered; ask again")]
+    Interrupted,
     #[error(transparent)]
     Scheduler(#[from] mend_scheduler::SchedulerError),
     #[error(transparent)]

@@ -2,9 +2,12 @@
 //! on a lease, and record how the call went; the case then moves on through the scheduler's
 //! rules. HTTP is `mend-server`'s, SQL is `mend-store`'s; the rules of the queue are here.
 
+mod claims;
 mod compensation;
+mod completions;
 mod error;
 mod queue;
+mod rounds;
 
 pub use compensation::{CompensationRequest, RequestedCompensation};
 pub use error::DeskError;

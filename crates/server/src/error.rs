@@ -18,6 +18,8 @@ pub enum ErrorCode {
     NotFound,
     MethodNotAllowed,
     PayloadTooLarge,
+    /// Cut off before it was answered (the server is shutting down); asking again is safe.
+    Unavailable,
     Internal,
 }
 
@@ -33,6 +35,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
         }
     }
@@ -48,6 +51,7 @@ impl ErrorCode {
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -117,6 +121,7 @@ impl From<mend_desk::DeskError> for ApiError {
             DeskError::NotHolder(why) | DeskError::Refused(why) => ApiError::new(ErrorCode::Conflict, why),
             DeskError::Forbidden(why) => ApiError::new(ErrorCode::Forbidden, why),
             DeskError::Invalid(why) => ApiError::new(ErrorCode::InvalidRequest, why),
+            DeskError::Interrupted => ApiError::new(ErrorCode::Unavailable, DeskError::Interrupted.to_string()),
             DeskError::Scheduler(e) => ApiError::internal(e),
             DeskError::Cases(e) => e.into(),
             DeskError::Store(e) => e.into(),
@@ -152,6 +157,7 @@ mod tests {
             (ErrorCode::NotFound, 404, "not_found"),
             (ErrorCode::MethodNotAllowed, 405, "method_not_allowed"),
             (ErrorCode::PayloadTooLarge, 413, "payload_too_large"),
+            (ErrorCode::Unavailable, 503, "unavailable"),
             (ErrorCode::Internal, 500, "internal"),
         ];
         for (code, status, name) in table {

@@ -1,7 +1,7 @@
 //! The `audit_events` table: what people and bulk operations did.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
 
 use crate::batch::CustomerMergeWrite;
@@ -14,18 +14,26 @@ use crate::{AuditEntry, StoreError};
 const TABLE: &str = "audit_events";
 
 pub async fn record_audit<C: ConnectionTrait>(conn: &C, entry: AuditEntry) -> Result<(), StoreError> {
-    audit_event::ActiveModel {
-        id: Set(uuid::Uuid::now_v7()),
-        at: Set(entry.at),
-        actor: Set(entry.actor),
-        action: Set(entry.action),
-        subject_kind: Set(entry.subject_kind),
-        subject_id: Set(entry.subject_id),
-        detail: Set(entry.detail.to_string()),
+    record_audits(conn, std::slice::from_ref(&entry)).await
+}
+
+/// Appends `entries` in one statement (the desk records a round of claims at once).
+pub async fn record_audits<C: ConnectionTrait>(conn: &C, entries: &[AuditEntry]) -> Result<(), StoreError> {
+    let details: Vec<String> = entries.iter().map(|e| e.detail.to_string()).collect();
+    let rows = entries.iter().zip(&details).map(|(e, detail)| {
+        vec![
+            Cell::Uuid(uuid::Uuid::now_v7()),
+            Cell::Time(Some(e.at)),
+            Cell::Text(Some(&e.actor)),
+            Cell::Text(Some(&e.action)),
+            Cell::Text(Some(&e.subject_kind)),
+            Cell::NullableUuid(e.subject_id),
+            Cell::Text(Some(detail)),
+        ]
+    });
+    if let Some(statement) = AUDIT_EVENTS.insert(conn.get_database_backend(), rows)? {
+        conn.execute_raw(statement).await.during(TABLE, "record_audits")?;
     }
-    .insert(conn)
-    .await
-    .during(TABLE, "record_audit")?;
     Ok(())
 }
 
@@ -37,7 +45,7 @@ pub(crate) const AUDIT_EVENTS: Table = Table {
         ("actor", Kind::Text, false),
         ("action", Kind::Text, false),
         ("subject_kind", Kind::Text, false),
-        ("subject_id", Kind::Uuid, false),
+        ("subject_id", Kind::Uuid, true),
         ("detail", Kind::Text, false),
     ],
     on_conflict: OnConflict::Fail,
@@ -50,7 +58,7 @@ pub(crate) fn merge_audit_cells<'a>(m: &'a CustomerMergeWrite, detail: &'a str, 
         Cell::Text(Some(&m.actor)),
         Cell::Text(Some("customer.merged")),
         Cell::Text(Some("customer")),
-        Cell::Uuid(m.survivor.as_uuid()),
+        Cell::NullableUuid(Some(m.survivor.as_uuid())),
         Cell::Text(Some(detail)),
     ]
 }

@@ -175,6 +175,17 @@ pub async fn case_by_id<C: ConnectionTrait>(conn: &C, id: CaseId) -> Result<Opti
     Ok(cases_where(conn, "case_by_id", &condition, vec![id.as_uuid().into()]).await?.pop())
 }
 
+/// These cases, in no particular order; ids not found are left out.
+pub async fn cases_by_ids<C: ConnectionTrait>(conn: &C, ids: &[CaseId]) -> Result<Vec<Case>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = conn.get_database_backend();
+    let condition = format!("id {}", bulk::in_ids(backend, 1));
+    let ids = bulk::id_param(backend, ids.iter().map(|c| c.as_uuid()))?;
+    cases_where(conn, "cases_by_ids", &condition, vec![ids]).await
+}
+
 /// A case with its whole story: every complaint on one timeline, and who the customer is.
 #[derive(Debug, Clone, Serialize)]
 pub struct CaseDetail {

@@ -1,6 +1,8 @@
 //! The `customers` and `customer_identities` tables: who owns which key (found and locked by
 //! intake), the batch rows, details learned later, the temperament people set, and the 360° view.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use mend_core::{
     Case, CaseId, CompensationKind, CompensationStatus, Customer, CustomerDetails, CustomerId, CustomerKey,
@@ -269,14 +271,30 @@ pub struct CompensationRecord {
 
 /// The keys a customer is known by, oldest first.
 pub async fn identities_of<C: ConnectionTrait>(conn: &C, id: CustomerId) -> Result<Vec<LinkedIdentity>, StoreError> {
+    Ok(identities_of_customers(conn, &[id]).await?.remove(&id).unwrap_or_default())
+}
+
+/// The keys each of these customers is known by, oldest first.
+pub async fn identities_of_customers<C: ConnectionTrait>(
+    conn: &C,
+    ids: &[CustomerId],
+) -> Result<HashMap<CustomerId, Vec<LinkedIdentity>>, StoreError> {
+    let mut by_customer: HashMap<CustomerId, Vec<LinkedIdentity>> = HashMap::new();
+    if ids.is_empty() {
+        return Ok(by_customer);
+    }
+    let customers = bulk::id_filter(conn.get_database_backend(), "customer_id", ids.iter().map(|c| c.as_uuid()))?;
     let identities = customer_identity::Entity::find()
-        .filter(customer_identity::Column::CustomerId.eq(id.as_uuid()))
+        .filter(customers)
         .order_by_asc(customer_identity::Column::LinkedAt)
         .order_by_asc(customer_identity::Column::Id)
         .all(conn)
         .await
-        .during(TABLE, "identities_of")?;
-    Ok(identities.into_iter().map(Into::into).collect())
+        .during(TABLE, "identities_of_customers")?;
+    for identity in identities {
+        by_customer.entry(CustomerId::from_uuid(identity.customer_id)).or_default().push(identity.into());
+    }
+    Ok(by_customer)
 }
 
 impl CustomerView {

@@ -1,0 +1,87 @@
+//! Completions served in rounds (see `rounds`): one transaction records the outcomes of every
+//! call finished at that moment, with their audit entries, and reads the cases they belong to.
+//! Each task is still updated only if its agent holds it, so a round refuses exactly what a
+//! lone completion would. What a case does next (closing it) happens outside the round, for
+//! each completion on its own.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use mend_core::{Case, CaseId, Task, TaskId, TaskOutcome};
+use mend_store::{Store, audit, cases, tasks};
+
+use crate::DeskError;
+use crate::queue::{Agent, entry};
+use crate::rounds::Rounds;
+
+/// A call finished: which task, who made it, how it went, and when they said so.
+pub(crate) struct Finished {
+    pub(crate) task: TaskId,
+    pub(crate) agent: Agent,
+    pub(crate) outcome: TaskOutcome,
+    pub(crate) now: DateTime<Utc>,
+}
+
+/// The task as completed, and its case as it stands now (a merge may have moved it).
+pub(crate) type Completed = (Task, Option<Case>);
+
+pub(crate) struct CompletionRounds {
+    pub(crate) store: Store,
+}
+
+impl Rounds for CompletionRounds {
+    type Ask = Finished;
+    type Answer = Completed;
+
+    async fn serve(&self, asks: &[Finished]) -> Result<Vec<Result<Completed, DeskError>>, DeskError> {
+        let tx = self.store.begin_write().await?;
+        let mut done = Vec::with_capacity(asks.len());
+        for ask in asks {
+            done.push(tasks::complete_held_task(&tx, ask.task, ask.agent.id, &ask.outcome, ask.now).await?);
+        }
+        let entries: Vec<_> = asks
+            .iter()
+            .zip(&done)
+            .filter(|(_, task)| task.is_some())
+            .map(|(ask, _)| {
+                let mut completed =
+                    entry(&ask.agent, "task.complete", ("task", ask.task.as_uuid()), ask.now, "claimed", "done");
+                completed.detail["outcome"] = serde_json::to_value(&ask.outcome).unwrap_or_default();
+                completed
+            })
+            .collect();
+        let cases: HashMap<CaseId, Case> = if entries.is_empty() {
+            mend_store::rollback(tx).await?;
+            HashMap::new()
+        } else {
+            audit::record_audits(&tx, &entries).await?;
+            let case_ids: Vec<CaseId> = done.iter().flatten().map(|t| t.case_id).collect();
+            let found = cases::cases_by_ids(&tx, &case_ids).await?;
+            mend_store::commit(tx).await?;
+            found.into_iter().map(|c| (c.id, c)).collect()
+        };
+        let mut answers = Vec::with_capacity(asks.len());
+        for (ask, task) in asks.iter().zip(done) {
+            answers.push(match task {
+                Some(task) => {
+                    let case = cases.get(&task.case_id).cloned();
+                    Ok((task, case))
+                }
+                None => Err(not_held(&self.store, ask.task, &ask.agent).await),
+            });
+        }
+        Ok(answers)
+    }
+}
+
+/// Why `agent` cannot act on task `id`: it does not exist, or it is not theirs (any more).
+pub(crate) async fn not_held(store: &Store, id: TaskId, agent: &Agent) -> DeskError {
+    match tasks::task_by_id(store.connection(), id).await {
+        Ok(None) => DeskError::NotFound(id.to_string()),
+        Ok(Some(task)) if task.claimed_by == Some(agent.id) => {
+            DeskError::NotHolder(format!("task {id} is {}", task.status))
+        }
+        Ok(Some(task)) => DeskError::NotHolder(format!("task {id} is {} and not held by you", task.status)),
+        Err(e) => e.into(),
+    }
+}

@@ -1,0 +1,291 @@
+//! The `tasks` table as the desk's queue: what a claim may take, leases, and completions.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use mend_core::{CustomerId, Task, TaskId, TaskOutcome, TaskStatus, UserId};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Statement,
+};
+
+use super::{TABLE, TaskUpdate, completion};
+use crate::StoreError;
+use crate::bulk::{self, customer_lookup};
+use crate::entities::task;
+use crate::error::During;
+use crate::records::word;
+
+/// A task an agent could be handed now, with what decides whether its customer may be called.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimCandidate {
+    pub task_id: TaskId,
+    pub customer_id: CustomerId,
+    pub timezone: chrono_tz::Tz,
+    pub do_not_disturb: bool,
+}
+
+/// The most urgent tasks that are open (or whose lease ran out) and whose earliest moment has
+/// come, most urgent first, not among `passed` (looked at and not callable). Call it in a write
+/// transaction and take one with [`take_task`] in the same one: on PostgreSQL the rows are
+/// locked until it ends and rows another claim holds are skipped (`FOR UPDATE SKIP LOCKED`), so
+/// concurrent claims never wait for each other or get one task twice; SQLite's write
+/// transactions run one at a time.
+pub async fn claim_candidates(
+    tx: &DatabaseTransaction,
+    now: DateTime<Utc>,
+    passed: &[TaskId],
+    limit: u64,
+) -> Result<Vec<ClaimCandidate>, StoreError> {
+    let backend = tx.get_database_backend();
+    let p = |n| bulk::param(backend, n);
+    let lock = match backend {
+        DbBackend::Postgres => " FOR UPDATE OF t SKIP LOCKED",
+        _ => "",
+    };
+    let sql = format!(
+        "SELECT t.id, u.timezone, u.do_not_disturb, u.id FROM tasks t \
+         JOIN cases s ON s.id = t.case_id JOIN customers u ON u.id = s.customer_id \
+         WHERE t.status IN ('open', 'claimed') AND (t.status = 'open' OR t.lease_expires_at < {now}) \
+         AND (s.status = 'open' OR (s.status = 'closed' AND t.kind IN ('verification', 'second_repair'))) \
+         AND COALESCE(t.not_before, t.due_at) <= {now} AND NOT (t.id {passed}) \
+         ORDER BY t.priority DESC, t.due_at, t.id LIMIT {limit}{lock}",
+        now = p(1),
+        passed = bulk::in_ids(backend, 2),
+        limit = p(3),
+    );
+    let params = vec![now.into(), bulk::id_param(backend, passed.iter().map(|t| t.as_uuid()))?, limit.into()];
+    let rows = tx
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, params))
+        .await
+        .during(TABLE, "claim_candidates")?;
+    rows.iter()
+        .map(|row| {
+            let id: uuid::Uuid = row.try_get_by_index(0).during(TABLE, "claim_candidates")?;
+            let zone: String = row.try_get_by_index(1).during(TABLE, "claim_candidates")?;
+            let customer: uuid::Uuid = row.try_get_by_index(3).during(TABLE, "claim_candidates")?;
+            Ok(ClaimCandidate {
+                task_id: TaskId::from_uuid(id),
+                customer_id: CustomerId::from_uuid(customer),
+                timezone: word("customers", format_args!("of task {id}"), &zone)?,
+                do_not_disturb: row.try_get_by_index(2).during(TABLE, "claim_candidates")?,
+            })
+        })
+        .collect()
+}
+
+/// Which of these customers an agent holds a live claim on, by a task other than `except` (on
+/// any case they own now): one call to a customer at a time.
+pub async fn customers_on_a_call<C: ConnectionTrait>(
+    conn: &C,
+    customers: &[CustomerId],
+    except: &[TaskId],
+    now: DateTime<Utc>,
+) -> Result<HashSet<CustomerId>, StoreError> {
+    if customers.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let backend = conn.get_database_backend();
+    let columns = match backend {
+        DbBackend::Postgres => "s.customer_id",
+        _ => "hex(s.customer_id)",
+    };
+    let sql = format!(
+        "SELECT {} FROM tasks t JOIN cases s ON s.id = t.case_id WHERE s.customer_id {} AND NOT (t.id {}) \
+         AND t.status = 'claimed' AND t.lease_expires_at >= {}",
+        bulk::json_rows(backend, columns),
+        bulk::in_ids(backend, 1),
+        bulk::in_ids(backend, 2),
+        bulk::param(backend, 3)
+    );
+    let params = vec![
+        bulk::id_param(backend, customers.iter().map(|c| c.as_uuid()))?,
+        bulk::id_param(backend, except.iter().map(|t| t.as_uuid()))?,
+        now.into(),
+    ];
+    let rows: Vec<(uuid::Uuid,)> = bulk::query_json(conn, TABLE, "customers_on_a_call", &sql, params).await?;
+    Ok(rows.into_iter().map(|(id,)| CustomerId::from_uuid(id)).collect())
+}
+
+/// The queue as a supervisor watches it at `now`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct QueueHealth {
+    /// Tasks whose earliest moment has come (as a claim sees it) and that nobody holds (an
+    /// expired lease counts as free).
+    pub due: i64,
+    /// Free tasks whose earliest moment is still to come.
+    pub later: i64,
+    /// Tasks still to be worked whose due time passed before `overdue_before`.
+    pub overdue: i64,
+    /// Tasks on an agent's live lease, per agent.
+    pub held_by: Vec<(UserId, i64)>,
+}
+
+/// Counts of the tasks still to be worked: due, later, overdue, and held per agent.
+pub async fn queue_health<C: ConnectionTrait>(
+    conn: &C,
+    now: DateTime<Utc>,
+    overdue_before: DateTime<Utc>,
+) -> Result<QueueHealth, StoreError> {
+    let backend = conn.get_database_backend();
+    let (now_p, overdue_p) = (bulk::param(backend, 1), bulk::param(backend, 2));
+    let free = format!("(status = 'open' OR lease_expires_at < {now_p})");
+    let sql = format!(
+        "SELECT COALESCE(SUM(CASE WHEN {free} AND COALESCE(not_before, due_at) <= {now_p} THEN 1 ELSE 0 END), 0), \
+         COALESCE(SUM(CASE WHEN {free} AND COALESCE(not_before, due_at) > {now_p} THEN 1 ELSE 0 END), 0), \
+         COALESCE(SUM(CASE WHEN due_at < {overdue_p} THEN 1 ELSE 0 END), 0) \
+         FROM tasks WHERE status IN ('open', 'claimed')"
+    );
+    let row = conn
+        .query_one_raw(Statement::from_sql_and_values(backend, sql, [now.into(), overdue_before.into()]))
+        .await
+        .during(TABLE, "queue_health")?
+        .ok_or_else(|| StoreError::corrupt(TABLE, "queue_health", "an aggregate answered no row"))?;
+    let count = |i| row.try_get_by_index::<i64>(i).during(TABLE, "queue_health");
+    let (due, later, overdue) = (count(0)?, count(1)?, count(2)?);
+    let held: Vec<(Option<uuid::Uuid>, i64)> = task::Entity::find()
+        .select_only()
+        .column(task::Column::ClaimedBy)
+        .column_as(task::Column::Id.count(), "held")
+        .filter(task::Column::Status.eq(TaskStatus::Claimed.as_str()))
+        .filter(task::Column::LeaseExpiresAt.gte(now))
+        .group_by(task::Column::ClaimedBy)
+        .order_by_asc(task::Column::ClaimedBy)
+        .into_tuple()
+        .all(conn)
+        .await
+        .during(TABLE, "queue_health")?;
+    let held_by = held.into_iter().filter_map(|(user, n)| Some((UserId::from_uuid(user?), n))).collect();
+    Ok(QueueHealth { due, later, overdue, held_by })
+}
+
+/// When calls to these customers were made since `since` (tasks done, on any case they own now).
+pub async fn calls_made_since<C: ConnectionTrait>(
+    conn: &C,
+    customers: &[CustomerId],
+    since: DateTime<Utc>,
+) -> Result<Vec<(CustomerId, DateTime<Utc>)>, StoreError> {
+    let backend = conn.get_database_backend();
+    let columns = match backend {
+        DbBackend::Postgres => "s.customer_id, t.completed_at",
+        _ => "hex(s.customer_id), t.completed_at",
+    };
+    let sql = format!(
+        "SELECT {} FROM tasks t JOIN cases s ON s.id = t.case_id \
+         WHERE s.customer_id {} AND t.status = 'done' AND t.completed_at >= {}",
+        bulk::json_rows(backend, columns),
+        bulk::in_ids(backend, 1),
+        bulk::param(backend, 2)
+    );
+    customer_lookup(conn, TABLE, "calls_made_since", &sql, customers, since).await
+}
+
+/// Gives a task to `agent` until `lease_until` if it is still free (open, or its lease ran out);
+/// the task as taken (its `customer_id` the one it was made for), or `None`.
+pub async fn take_task<C: ConnectionTrait>(
+    conn: &C,
+    id: TaskId,
+    agent: UserId,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+) -> Result<Option<Task>, StoreError> {
+    let taken = task::Entity::update_many()
+        .col_expr(task::Column::Status, Expr::value(TaskStatus::Claimed.as_str()))
+        .col_expr(task::Column::ClaimedBy, Expr::value(agent.as_uuid()))
+        .col_expr(task::Column::LeaseExpiresAt, Expr::value(lease_until))
+        .col_expr(task::Column::UpdatedAt, Expr::value(now))
+        .filter(task::Column::Id.eq(id.as_uuid()))
+        .filter(
+            Condition::any().add(task::Column::Status.eq(TaskStatus::Open.as_str())).add(
+                Condition::all()
+                    .add(task::Column::Status.eq(TaskStatus::Claimed.as_str()))
+                    .add(task::Column::LeaseExpiresAt.lt(now)),
+            ),
+        )
+        .exec_with_returning(conn)
+        .await
+        .during(TABLE, "take_task")?;
+    taken.into_iter().next().map(Task::try_from).transpose()
+}
+
+/// Extends the lease of a task `agent` holds, even one whose lease ran out while nobody took it.
+pub async fn extend_lease<C: ConnectionTrait>(
+    conn: &C,
+    id: TaskId,
+    agent: UserId,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let extended = update_held(conn, id, agent, "extend_lease", |held| {
+        held.col_expr(task::Column::LeaseExpiresAt, Expr::value(lease_until))
+            .col_expr(task::Column::UpdatedAt, Expr::value(now))
+    })
+    .await?;
+    Ok(extended.is_some())
+}
+
+/// Puts a task `agent` holds back in the queue.
+pub async fn release_task<C: ConnectionTrait>(
+    conn: &C,
+    id: TaskId,
+    agent: UserId,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let released = update_held(conn, id, agent, "release_task", |held| {
+        held.col_expr(task::Column::Status, Expr::value(TaskStatus::Open.as_str()))
+            .col_expr(task::Column::ClaimedBy, Expr::value(Option::<uuid::Uuid>::None))
+            .col_expr(task::Column::LeaseExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(task::Column::UpdatedAt, Expr::value(now))
+    })
+    .await?;
+    Ok(released.is_some())
+}
+
+/// Marks a task `agent` holds done with its outcome; the task as completed (its `customer_id`
+/// the one it was made for), or `None` when it is not theirs.
+pub async fn complete_held_task<C: ConnectionTrait>(
+    conn: &C,
+    id: TaskId,
+    agent: UserId,
+    outcome: &TaskOutcome,
+    now: DateTime<Utc>,
+) -> Result<Option<Task>, StoreError> {
+    let outcome = serde_json::to_string(outcome).map_err(StoreError::Encode)?;
+    update_held(conn, id, agent, "complete_held_task", |held| completion(held, outcome, now)).await
+}
+
+/// Applies `set` to task `id` if `agent` holds it: claimed by them, whatever the lease says (a
+/// lease that ran out while nobody took the task still holds). The task as updated, if it did.
+async fn update_held<C: ConnectionTrait>(
+    conn: &C,
+    id: TaskId,
+    agent: UserId,
+    operation: &'static str,
+    set: impl FnOnce(TaskUpdate) -> TaskUpdate,
+) -> Result<Option<Task>, StoreError> {
+    let held = task::Entity::update_many()
+        .filter(task::Column::Id.eq(id.as_uuid()))
+        .filter(task::Column::Status.eq(TaskStatus::Claimed.as_str()))
+        .filter(task::Column::ClaimedBy.eq(agent.as_uuid()));
+    let updated = set(held).exec_with_returning(conn).await.during(TABLE, operation)?;
+    updated.into_iter().next().map(Task::try_from).transpose()
+}
+
+/// When the next task in the queue may be called at the earliest (after `now`), if any.
+pub async fn next_task_not_before<C: ConnectionTrait>(
+    conn: &C,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let next: Option<Option<DateTime<Utc>>> = task::Entity::find()
+        .select_only()
+        .column(task::Column::NotBefore)
+        .filter(task::Column::Status.eq(TaskStatus::Open.as_str()))
+        .filter(task::Column::NotBefore.gt(now))
+        .order_by_asc(task::Column::NotBefore)
+        .into_tuple()
+        .one(conn)
+        .await
+        .during(TABLE, "next_task_not_before")?;
+    Ok(next.flatten())
+}
