@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Duration, Utc};
 use mend_core::{CustomerId, IdentityKind, Task, TaskId};
 use mend_scheduler::{CallLoad, ContactPolicy};
-use mend_store::tasks::{self, ClaimCandidate};
+use mend_store::tasks::{self, ClaimCandidate, Take};
 use mend_store::{Store, audit, callbacks, customers};
 use tracing::debug;
 
@@ -50,10 +50,12 @@ impl ClaimRounds {
         let tx = self.store.begin_write().await?;
         let mut passed: Vec<TaskId> = Vec::new();
         let mut next_at: Option<DateTime<Utc>> = None;
-        let mut taken: Vec<Task> = Vec::new();
+        // What each of `asking` was given, in their order.
+        let mut given: Vec<Option<Task>> = vec![None; asking.len()];
         let mut called: HashSet<CustomerId> = HashSet::new();
         for _ in 0..PASSES {
-            let limit = (asking.len() - taken.len() + SPARE_CANDIDATES) as u64;
+            let unserved: Vec<usize> = (0..asking.len()).filter(|&i| given[i].is_none()).collect();
+            let limit = (unserved.len() + SPARE_CANDIDATES) as u64;
             let candidates = tasks::claim_candidates(&tx, now, &passed, limit).await?;
             let found = candidates.len() as u64;
             let mut callable = Vec::with_capacity(candidates.len());
@@ -72,47 +74,71 @@ impl ClaimRounds {
             customers::lock_customers(&tx, &customers).await?;
             let looked_at: Vec<TaskId> = callable.iter().map(|c| c.task_id).collect();
             let on_a_call = tasks::customers_on_a_call(&tx, &customers, &looked_at, now).await?;
+            // The most urgent callable task to the first agent still waiting, and so on.
+            let mut picks: Vec<(usize, ClaimCandidate)> = Vec::with_capacity(unserved.len());
             for candidate in callable {
-                let Some((agent, _)) = asking.get(taken.len()) else { break };
-                if on_a_call.contains(&candidate.customer_id) || called.contains(&candidate.customer_id) {
+                if picks.len() == unserved.len() {
+                    break;
+                }
+                if on_a_call.contains(&candidate.customer_id) || !called.insert(candidate.customer_id) {
                     passed.push(candidate.task_id);
                     continue;
                 }
-                match tasks::take_task(&tx, candidate.task_id, agent.id, now, now + self.lease).await? {
-                    Some(mut task) => {
-                        debug!(task_id = %task.task_id, agent = %agent.actor, "task claimed");
-                        // The customer the case belongs to now (a merge may have moved it).
-                        task.customer_id = Some(candidate.customer_id);
-                        called.insert(candidate.customer_id);
-                        taken.push(task);
-                    }
-                    None => passed.push(candidate.task_id),
-                }
+                picks.push((unserved[picks.len()], candidate));
             }
-            if taken.len() == asking.len() || found < limit {
+            let takes: Vec<Take> = picks
+                .iter()
+                .map(|(i, c)| Take { task: c.task_id, agent: asking[*i].0.id, at: now, lease_until: now + self.lease })
+                .collect();
+            let mut taken: HashMap<TaskId, Task> =
+                tasks::take_tasks(&tx, &takes).await?.into_iter().map(|t| (t.task_id, t)).collect();
+            for (i, candidate) in picks {
+                let Some(mut task) = taken.remove(&candidate.task_id) else {
+                    passed.push(candidate.task_id);
+                    continue;
+                };
+                debug!(task_id = %task.task_id, agent = %asking[i].0.actor, "task claimed");
+                // The customer the case belongs to now (a merge may have moved it).
+                task.customer_id = Some(candidate.customer_id);
+                given[i] = Some(task);
+            }
+            if given.iter().all(Option::is_some) || found < limit {
                 break;
             }
         }
-        if taken.is_empty() {
+        let claimed: Vec<_> = given
+            .iter()
+            .zip(asking)
+            .filter_map(|(task, (agent, _))| {
+                let task = task.as_ref()?;
+                Some(entry(agent, "task.claim", ("task", task.task_id.as_uuid()), now, "open", "claimed"))
+            })
+            .collect();
+        if claimed.is_empty() {
             mend_store::rollback(tx).await?;
         } else {
-            let claimed: Vec<_> = taken
-                .iter()
-                .zip(asking)
-                .map(|(task, (agent, _))| {
-                    entry(agent, "task.claim", ("task", task.task_id.as_uuid()), now, "open", "claimed")
-                })
-                .collect();
             audit::record_audits(&tx, &claimed).await?;
             mend_store::commit(tx).await?;
         }
-        let mut claims: Vec<Claim> = self.held_tasks(taken).await?.into_iter().map(Claim::Task).collect();
-        if claims.len() < asking.len() {
+        let mut held: HashMap<TaskId, Box<HeldTask>> = self
+            .held_tasks(given.iter().flatten().cloned().collect())
+            .await?
+            .into_iter()
+            .map(|h| (h.task.task_id, h))
+            .collect();
+        let nothing = if given.iter().any(Option::is_none) {
             let waiting = tasks::next_task_not_before(self.store.connection(), now).await?;
-            let next_at = earliest(next_at, waiting);
-            claims.resize_with(asking.len(), || Claim::NothingCallable { next_at });
-        }
-        Ok(claims)
+            Claim::NothingCallable { next_at: earliest(next_at, waiting) }
+        } else {
+            Claim::NothingCallable { next_at: None }
+        };
+        Ok(given
+            .into_iter()
+            .map(|task| match task.and_then(|t| held.remove(&t.task_id)) {
+                Some(held) => Claim::Task(held),
+                None => nothing.clone(),
+            })
+            .collect())
     }
 
     /// When each candidate's customer may be called, from `now` on: their contact hours, and

@@ -4,7 +4,7 @@
 //! lone completion would. What a case does next (closing it) happens outside the round, for
 //! each completion on its own.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use mend_core::{Case, CaseId, Task, TaskId, TaskOutcome};
@@ -35,10 +35,14 @@ impl Rounds for CompletionRounds {
 
     async fn serve(&self, asks: &[Finished]) -> Result<Vec<Result<Completed, DeskError>>, DeskError> {
         let tx = self.store.begin_write().await?;
-        let mut done = Vec::with_capacity(asks.len());
-        for ask in asks {
-            done.push(tasks::complete_held_task(&tx, ask.task, ask.agent.id, &ask.outcome, ask.now).await?);
-        }
+        // A task finished twice in one round (a retry) is done by the first, as one after the
+        // other would be.
+        let mut seen = HashSet::new();
+        let finished: Vec<_> =
+            asks.iter().filter(|a| seen.insert(a.task)).map(|a| (a.task, a.agent.id, &a.outcome, a.now)).collect();
+        let mut completed: HashMap<TaskId, Task> =
+            tasks::complete_held_tasks(&tx, &finished).await?.into_iter().map(|t| (t.task_id, t)).collect();
+        let done: Vec<Option<Task>> = asks.iter().map(|a| completed.remove(&a.task)).collect();
         let entries: Vec<_> = asks
             .iter()
             .zip(&done)

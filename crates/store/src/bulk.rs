@@ -76,6 +76,43 @@ impl Table {
         Ok(Some(Statement::from_sql_and_values(backend, self.sql(backend), params)))
     }
 
+    /// `rows` as the row source `alias` of another statement's `FROM` (an update of many rows,
+    /// each with its own values): PostgreSQL `UNNEST`s one typed array per column, SQLite reads
+    /// the rows of one JSON parameter. Parameters are numbered from `first`; the table's
+    /// columns must not be nullable (a mask would take a parameter of its own).
+    pub(crate) fn rows_as(
+        &self,
+        backend: DbBackend,
+        alias: &str,
+        first: usize,
+        rows: &[Vec<Cell>],
+    ) -> Result<(String, Vec<Value>), StoreError> {
+        debug_assert!(self.columns.iter().all(|(_, _, nullable)| !nullable), "{}: nullable columns", self.name);
+        let names: Vec<&str> = self.columns.iter().map(|(n, _, _)| *n).collect();
+        match backend {
+            DbBackend::Postgres => {
+                let arrays: Vec<String> = self
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (_, kind, _))| format!("${}::{}[]", first + i, pg_type(*kind)))
+                    .collect();
+                let source = format!("UNNEST({}) AS {alias}({})", arrays.join(", "), names.join(", "));
+                Ok((source, self.pg_params(rows)))
+            }
+            _ => {
+                let exprs: Vec<String> = self
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (name, kind, _))| format!("{} AS {name}", sqlite_cell(i, *kind)))
+                    .collect();
+                let source = format!("(SELECT {} FROM jsonb_each(?{first})) AS {alias}", exprs.join(", "));
+                Ok((source, vec![json_param(rows)?]))
+            }
+        }
+    }
+
     fn sql(&self, backend: DbBackend) -> String {
         let names: Vec<&str> = self.columns.iter().map(|(n, _, _)| *n).collect();
         let mut sql = match backend {
@@ -106,16 +143,8 @@ impl Table {
                 )
             }
             _ => {
-                let exprs: Vec<String> = self
-                    .columns
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (_, kind, _))| match kind {
-                        // sea-orm stores UUIDs in SQLite as 16-byte blobs; JSON carries bytes as hex.
-                        Kind::Uuid | Kind::Bytes => format!("unhex(value->>{i})"),
-                        _ => format!("value->>{i}"),
-                    })
-                    .collect();
+                let exprs: Vec<String> =
+                    self.columns.iter().enumerate().map(|(i, (_, kind, _))| sqlite_cell(i, *kind)).collect();
                 format!(
                     "INSERT INTO {} ({}) SELECT {} FROM jsonb_each(?1) WHERE true",
                     self.name,
@@ -171,6 +200,15 @@ impl Table {
             }
         }
         params
+    }
+}
+
+/// Cell `i` of a JSON row as SQLite stores the column.
+fn sqlite_cell(i: usize, kind: Kind) -> String {
+    match kind {
+        // sea-orm stores UUIDs in SQLite as 16-byte blobs; JSON carries bytes as hex.
+        Kind::Uuid | Kind::Bytes => format!("unhex(value->>{i})"),
+        _ => format!("value->>{i}"),
     }
 }
 

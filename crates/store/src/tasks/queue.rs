@@ -6,13 +6,13 @@ use chrono::{DateTime, Utc};
 use mend_core::{CustomerId, Task, TaskId, TaskOutcome, TaskStatus, UserId};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Statement,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Statement,
 };
 
-use super::{TABLE, TaskUpdate, completion};
+use super::{TABLE, TaskUpdate};
 use crate::StoreError;
-use crate::bulk::{self, customer_lookup};
+use crate::bulk::{self, Cell, Kind, OnConflict, Table, customer_lookup};
 use crate::entities::task;
 use crate::error::During;
 use crate::records::word;
@@ -181,32 +181,102 @@ pub async fn calls_made_since<C: ConnectionTrait>(
     customer_lookup(conn, TABLE, "calls_made_since", &sql, customers, since).await
 }
 
-/// Gives a task to `agent` until `lease_until` if it is still free (open, or its lease ran out);
-/// the task as taken (its `customer_id` the one it was made for), or `None`.
-pub async fn take_task<C: ConnectionTrait>(
+/// Tasks given to agents, one row each: which task, to whom, when, and until when.
+const TAKES: Table = Table {
+    name: "takes",
+    columns: &[
+        ("id", Kind::Uuid, false),
+        ("agent", Kind::Uuid, false),
+        ("at", Kind::Time, false),
+        ("lease_until", Kind::Time, false),
+    ],
+    on_conflict: OnConflict::Fail,
+};
+
+/// A task to give to an agent.
+#[derive(Debug, Clone, Copy)]
+pub struct Take {
+    pub task: TaskId,
+    pub agent: UserId,
+    pub at: DateTime<Utc>,
+    pub lease_until: DateTime<Utc>,
+}
+
+/// Gives each task to its agent if it is still free (open, or its lease ran out), in one
+/// statement; the tasks as taken (each `customer_id` the one it was made for), in no order.
+pub async fn take_tasks<C: ConnectionTrait>(conn: &C, takes: &[Take]) -> Result<Vec<Task>, StoreError> {
+    let rows = takes.iter().map(|t| {
+        vec![
+            Cell::Uuid(t.task.as_uuid()),
+            Cell::Uuid(t.agent.as_uuid()),
+            Cell::Time(Some(t.at)),
+            Cell::Time(Some(t.lease_until)),
+        ]
+    });
+    let sql = "UPDATE tasks SET status = 'claimed', claimed_by = v.agent, lease_expires_at = v.lease_until, \
+               updated_at = v.at FROM {rows} WHERE tasks.id = v.id \
+               AND (tasks.status = 'open' OR (tasks.status = 'claimed' AND tasks.lease_expires_at < v.at))";
+    update_from(conn, &TAKES, rows.collect(), sql, "take_tasks").await
+}
+
+/// Calls finished, one row each: which task, by whom, how it went (JSON), and when.
+const FINISHED: Table = Table {
+    name: "finished",
+    columns: &[
+        ("id", Kind::Uuid, false),
+        ("agent", Kind::Uuid, false),
+        ("outcome", Kind::Text, false),
+        ("at", Kind::Time, false),
+    ],
+    on_conflict: OnConflict::Fail,
+};
+
+/// Marks each task done with its outcome if its agent holds it (claimed by them, whatever the
+/// lease says), in one statement; the tasks as completed (each `customer_id` the one it was
+/// made for), in no order. A task not held by its agent is left as it is, and not returned.
+pub async fn complete_held_tasks<C: ConnectionTrait>(
     conn: &C,
-    id: TaskId,
-    agent: UserId,
-    now: DateTime<Utc>,
-    lease_until: DateTime<Utc>,
-) -> Result<Option<Task>, StoreError> {
-    let taken = task::Entity::update_many()
-        .col_expr(task::Column::Status, Expr::value(TaskStatus::Claimed.as_str()))
-        .col_expr(task::Column::ClaimedBy, Expr::value(agent.as_uuid()))
-        .col_expr(task::Column::LeaseExpiresAt, Expr::value(lease_until))
-        .col_expr(task::Column::UpdatedAt, Expr::value(now))
-        .filter(task::Column::Id.eq(id.as_uuid()))
-        .filter(
-            Condition::any().add(task::Column::Status.eq(TaskStatus::Open.as_str())).add(
-                Condition::all()
-                    .add(task::Column::Status.eq(TaskStatus::Claimed.as_str()))
-                    .add(task::Column::LeaseExpiresAt.lt(now)),
-            ),
-        )
-        .exec_with_returning(conn)
+    finished: &[(TaskId, UserId, &TaskOutcome, DateTime<Utc>)],
+) -> Result<Vec<Task>, StoreError> {
+    let outcomes: Vec<String> = finished
+        .iter()
+        .map(|(_, _, outcome, _)| serde_json::to_string(outcome).map_err(StoreError::Encode))
+        .collect::<Result<_, _>>()?;
+    let rows = finished.iter().zip(&outcomes).map(|((task, agent, _, at), outcome)| {
+        vec![Cell::Uuid(task.as_uuid()), Cell::Uuid(agent.as_uuid()), Cell::Text(Some(outcome)), Cell::Time(Some(*at))]
+    });
+    let sql = "UPDATE tasks SET status = 'done', outcome = v.outcome, completed_at = v.at, updated_at = v.at, \
+               claimed_by = NULL, lease_expires_at = NULL FROM {rows} \
+               WHERE tasks.id = v.id AND tasks.status = 'claimed' AND tasks.claimed_by = v.agent";
+    update_from(conn, &FINISHED, rows.collect(), sql, "complete_held_tasks").await
+}
+
+/// Runs `sql`, an `UPDATE tasks … FROM {rows}` over `rows` as the source `v`, and returns the
+/// tasks it updated.
+async fn update_from<C: ConnectionTrait>(
+    conn: &C,
+    source: &Table,
+    rows: Vec<Vec<Cell<'_>>>,
+    sql: &str,
+    operation: &'static str,
+) -> Result<Vec<Task>, StoreError> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = conn.get_database_backend();
+    let (rows, params) = source.rows_as(backend, "v", 1, &rows)?;
+    // SQLite's RETURNING takes no `table.*`, PostgreSQL's `*` would add the source's columns.
+    let returning = match backend {
+        DbBackend::Postgres => "tasks.*",
+        _ => "*",
+    };
+    let sql = format!("{} RETURNING {returning}", sql.replace("{rows}", &rows));
+    let updated = task::Entity::find()
+        .from_raw_sql(Statement::from_sql_and_values(backend, sql, params))
+        .all(conn)
         .await
-        .during(TABLE, "take_task")?;
-    taken.into_iter().next().map(Task::try_from).transpose()
+        .during(TABLE, operation)?;
+    updated.into_iter().map(Task::try_from).collect()
 }
 
 /// Extends the lease of a task `agent` holds, even one whose lease ran out while nobody took it.
@@ -240,19 +310,6 @@ pub async fn release_task<C: ConnectionTrait>(
     })
     .await?;
     Ok(released.is_some())
-}
-
-/// Marks a task `agent` holds done with its outcome; the task as completed (its `customer_id`
-/// the one it was made for), or `None` when it is not theirs.
-pub async fn complete_held_task<C: ConnectionTrait>(
-    conn: &C,
-    id: TaskId,
-    agent: UserId,
-    outcome: &TaskOutcome,
-    now: DateTime<Utc>,
-) -> Result<Option<Task>, StoreError> {
-    let outcome = serde_json::to_string(outcome).map_err(StoreError::Encode)?;
-    update_held(conn, id, agent, "complete_held_task", |held| completion(held, outcome, now)).await
 }
 
 /// Applies `set` to task `id` if `agent` holds it: claimed by them, whatever the lease says (a
