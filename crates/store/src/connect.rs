@@ -16,8 +16,9 @@ use crate::key_tiers::UnsettledKeys;
 
 const TABLE: &str = "database";
 
-/// Tasks created by one sweep after which the planner's statistics of `tasks` are refreshed.
-const MANY_TASKS: u64 = 10_000;
+/// Tasks created by one sweep after which the planner's statistics of `tasks` are refreshed
+/// (autovacuum would, within a minute or so; the desk's first claims come sooner).
+const MANY_TASKS: u64 = 1_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -141,11 +142,12 @@ impl Store {
     }
 
     /// After a sweep created this many tasks: later sweeps find the tasks of the cases they look
-    /// at by index only while PostgreSQL's planner knows how many there are.
+    /// at, and the desk's claims take tasks by their ids, by index only while PostgreSQL's
+    /// planner knows how many there are.
     pub async fn wrote_tasks(&self, created: u64) -> Result<(), StoreError> {
         if created >= MANY_TASKS && self.backend() == Backend::Postgres {
             self.db
-                .execute_unprepared("ANALYZE tasks (case_id, status, created_at)")
+                .execute_unprepared("ANALYZE tasks (id, case_id, status, priority, due_at, not_before, created_at)")
                 .await
                 .during(TABLE, "wrote_tasks")?;
         }
