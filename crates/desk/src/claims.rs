@@ -37,8 +37,8 @@ impl Rounds for ClaimRounds {
     type Ask = (Agent, DateTime<Utc>);
     type Answer = Claim;
 
-    async fn serve(&self, asks: &[(Agent, DateTime<Utc>)]) -> Result<Vec<Result<Claim, DeskError>>, DeskError> {
-        Ok(self.claim(asks).await?.into_iter().map(Ok).collect())
+    async fn serve(&self, asks: &[(Agent, DateTime<Utc>)]) -> Result<Vec<Claim>, DeskError> {
+        self.claim(asks).await
     }
 }
 
@@ -120,24 +120,16 @@ impl ClaimRounds {
             audit::record_audits(&tx, &claimed).await?;
             mend_store::commit(tx).await?;
         }
-        let mut held: HashMap<TaskId, Box<HeldTask>> = self
-            .held_tasks(given.iter().flatten().cloned().collect())
+        let next_at = if given.iter().any(Option::is_none) {
+            earliest(next_at, tasks::next_task_not_before(self.store.connection(), now).await?)
+        } else {
+            next_at
+        };
+        Ok(self
+            .held_tasks(given)
             .await?
             .into_iter()
-            .map(|h| (h.task.task_id, h))
-            .collect();
-        let nothing = if given.iter().any(Option::is_none) {
-            let waiting = tasks::next_task_not_before(self.store.connection(), now).await?;
-            Claim::NothingCallable { next_at: earliest(next_at, waiting) }
-        } else {
-            Claim::NothingCallable { next_at: None }
-        };
-        Ok(given
-            .into_iter()
-            .map(|task| match task.and_then(|t| held.remove(&t.task_id)) {
-                Some(held) => Claim::Task(held),
-                None => nothing.clone(),
-            })
+            .map(|held| held.map_or(Claim::NothingCallable { next_at }, Claim::Task))
             .collect())
     }
 
@@ -172,30 +164,34 @@ impl ClaimRounds {
             .collect())
     }
 
-    /// The tasks as their holders see them: with their customers, numbers in full.
-    async fn held_tasks(&self, taken: Vec<Task>) -> Result<Vec<Box<HeldTask>>, DeskError> {
-        if taken.is_empty() {
-            return Ok(Vec::new());
+    /// The tasks as their holders see them, in the claimants' order: with their customers,
+    /// numbers in full.
+    async fn held_tasks(&self, given: Vec<Option<Task>>) -> Result<Vec<Option<Box<HeldTask>>>, DeskError> {
+        let ids: Vec<CustomerId> = given.iter().flatten().filter_map(|t| t.customer_id).collect();
+        if ids.is_empty() {
+            return Ok(given.into_iter().map(|_| None).collect());
         }
         let conn = self.store.connection();
-        let ids: Vec<CustomerId> = taken.iter().filter_map(|t| t.customer_id).collect();
-        let (found, identities) =
+        let (found, mut identities) =
             tokio::try_join!(callbacks::customers_by_ids(conn, &ids), customers::identities_of_customers(conn, &ids))?;
-        let found: HashMap<CustomerId, mend_core::Customer> = found.into_iter().map(|c| (c.customer_id, c)).collect();
-        taken
+        let mut found: HashMap<CustomerId, mend_core::Customer> =
+            found.into_iter().map(|c| (c.customer_id, c)).collect();
+        given
             .into_iter()
             .map(|task| {
+                let Some(task) = task else { return Ok(None) };
                 let id = task
                     .customer_id
                     .ok_or_else(|| DeskError::NotFound(format!("the customer of task {}", task.task_id)))?;
-                let customer = found.get(&id).cloned().ok_or_else(|| DeskError::NotFound(format!("customer {id}")))?;
-                let identities = identities.get(&id).cloned().unwrap_or_default();
+                // A round gives each customer to one agent at most, so each is taken once.
+                let customer = found.remove(&id).ok_or_else(|| DeskError::NotFound(format!("customer {id}")))?;
+                let identities = identities.remove(&id).unwrap_or_default();
                 let phones = identities
                     .iter()
                     .filter(|i| i.kind == IdentityKind::Phone.as_str())
                     .map(|i| i.value.clone())
                     .collect();
-                Ok(Box::new(HeldTask { task, customer, phones, identities }))
+                Ok(Some(Box::new(HeldTask { task, customer, phones, identities })))
             })
             .collect()
     }

@@ -22,8 +22,9 @@ pub(crate) struct Finished {
     pub(crate) now: DateTime<Utc>,
 }
 
-/// The task as completed, and its case as it stands now (a merge may have moved it).
-pub(crate) type Completed = (Task, Option<Case>);
+/// The task as completed and its case as it stands now (a merge may have moved it); `None`
+/// when the agent did not hold the task (the caller asks why, outside the round).
+pub(crate) type Completed = Option<(Task, Option<Case>)>;
 
 pub(crate) struct CompletionRounds {
     pub(crate) store: Store,
@@ -33,7 +34,7 @@ impl Rounds for CompletionRounds {
     type Ask = Finished;
     type Answer = Completed;
 
-    async fn serve(&self, asks: &[Finished]) -> Result<Vec<Result<Completed, DeskError>>, DeskError> {
+    async fn serve(&self, asks: &[Finished]) -> Result<Vec<Completed>, DeskError> {
         let tx = self.store.begin_write().await?;
         // A task finished twice in one round (a retry) is done by the first, as one after the
         // other would be.
@@ -64,28 +65,12 @@ impl Rounds for CompletionRounds {
             mend_store::commit(tx).await?;
             found.into_iter().map(|c| (c.id, c)).collect()
         };
-        let mut answers = Vec::with_capacity(asks.len());
-        for (ask, task) in asks.iter().zip(done) {
-            answers.push(match task {
-                Some(task) => {
-                    let case = cases.get(&task.case_id).cloned();
-                    Ok((task, case))
-                }
-                None => Err(not_held(&self.store, ask.task, &ask.agent).await),
-            });
-        }
-        Ok(answers)
-    }
-}
-
-/// Why `agent` cannot act on task `id`: it does not exist, or it is not theirs (any more).
-pub(crate) async fn not_held(store: &Store, id: TaskId, agent: &Agent) -> DeskError {
-    match tasks::task_by_id(store.connection(), id).await {
-        Ok(None) => DeskError::NotFound(id.to_string()),
-        Ok(Some(task)) if task.claimed_by == Some(agent.id) => {
-            DeskError::NotHolder(format!("task {id} is {}", task.status))
-        }
-        Ok(Some(task)) => DeskError::NotHolder(format!("task {id} is {} and not held by you", task.status)),
-        Err(e) => e.into(),
+        Ok(done
+            .into_iter()
+            .map(|task| {
+                let case = cases.get(&task.as_ref()?.case_id).cloned();
+                Some((task?, case))
+            })
+            .collect())
     }
 }

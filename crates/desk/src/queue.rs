@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::DeskError;
 use crate::claims::ClaimRounds;
-use crate::completions::{CompletionRounds, Finished, not_held};
+use crate::completions::{CompletionRounds, Finished};
 use crate::rounds::Line;
 
 /// `[desk]`.
@@ -112,7 +112,7 @@ impl Desk {
         if tasks::extend_lease(self.store.connection(), id, agent.id, now, lease_until).await? {
             return Ok(lease_until);
         }
-        Err(not_held(&self.store, id, agent).await)
+        Err(self.not_held(id, agent).await)
     }
 
     /// Gives a task back to the queue, with why.
@@ -120,7 +120,7 @@ impl Desk {
         let tx = self.store.begin_write().await?;
         if !tasks::release_task(&tx, id, agent.id, now).await? {
             mend_store::rollback(tx).await?;
-            return Err(not_held(&self.store, id, agent).await);
+            return Err(self.not_held(id, agent).await);
         }
         let mut released = entry(agent, "task.release", ("task", id.as_uuid()), now, "claimed", "open");
         released.detail["reason"] = reason.into();
@@ -142,7 +142,9 @@ impl Desk {
         now: DateTime<Utc>,
     ) -> Result<Task, DeskError> {
         let finished = Finished { task: id, agent: agent.clone(), outcome: outcome.clone(), now };
-        let (mut task, case) = self.completions.ask(finished).await?;
+        let Some((mut task, case)) = self.completions.ask(finished).await? else {
+            return Err(self.not_held(id, agent).await);
+        };
         // The customer the case belongs to now (a merge may have moved it).
         task.customer_id = case.as_ref().map(|c| c.customer_id).or(task.customer_id);
         let closes = match outcome.outcome {
@@ -160,6 +162,18 @@ impl Desk {
             }
         }
         Ok(task)
+    }
+
+    /// Why `agent` cannot act on task `id`: it does not exist, or it is not theirs (any more).
+    async fn not_held(&self, id: TaskId, agent: &Agent) -> DeskError {
+        match tasks::task_by_id(self.store.connection(), id).await {
+            Ok(None) => DeskError::NotFound(id.to_string()),
+            Ok(Some(task)) if task.claimed_by == Some(agent.id) => {
+                DeskError::NotHolder(format!("task {id} is {}", task.status))
+            }
+            Ok(Some(task)) => DeskError::NotHolder(format!("task {id} is {} and not held by you", task.status)),
+            Err(e) => e.into(),
+        }
     }
 }
 

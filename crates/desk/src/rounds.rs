@@ -23,12 +23,9 @@ pub(crate) trait Rounds: Send + Sync + 'static {
     type Ask: Send + 'static;
     type Answer: Send + 'static;
 
-    /// An answer for each of `asks`, in their order; `Err` when the round as a whole failed
-    /// (its transaction rolled back), and then each request is tried again alone.
-    fn serve(
-        &self,
-        asks: &[Self::Ask],
-    ) -> impl Future<Output = Result<Vec<Result<Self::Answer, DeskError>>, DeskError>> + Send;
+    /// An answer for each of `asks`, in their order; `Err` when the round failed (its
+    /// transaction rolled back), and then each request is tried again alone.
+    fn serve(&self, asks: &[Self::Ask]) -> impl Future<Output = Result<Vec<Self::Answer>, DeskError>> + Send;
 }
 
 struct Waiting<R: Rounds> {
@@ -68,7 +65,7 @@ impl<R: Rounds> Line<R> {
 }
 
 async fn alone<R: Rounds>(rounds: &R, ask: R::Ask) -> Result<R::Answer, DeskError> {
-    rounds.serve(std::slice::from_ref(&ask)).await?.pop().unwrap_or(Err(DeskError::Interrupted))
+    rounds.serve(std::slice::from_ref(&ask)).await?.pop().ok_or(DeskError::Interrupted)
 }
 
 async fn serve_rounds<R: Rounds>(rounds: Arc<R>, mut line: mpsc::UnboundedReceiver<Waiting<R>>) {
@@ -88,7 +85,7 @@ async fn serve_rounds<R: Rounds>(rounds: Arc<R>, mut line: mpsc::UnboundedReceiv
         match rounds.serve(&asks).await {
             Ok(results) => {
                 for (answer, result) in answers.into_iter().zip(results) {
-                    answer.send(result).ok();
+                    answer.send(Ok(result)).ok();
                 }
             }
             Err(e) if asks.len() == 1 => {
