@@ -189,6 +189,7 @@ impl Settings {
         let intake = self.intake(&store).await?;
         let desk = mend_desk::Desk::new(store.clone(), Arc::clone(&intake), self.scheduler.clone(), &self.desk);
         Ok(mend_server::AppState {
+            sign_ins: Arc::new(mend_server::auth::SignIns::new(store.clone())),
             store,
             desk: Arc::new(desk),
             planner: crate::schedule::planner(self)?,

@@ -171,6 +171,58 @@ async fn sessions_sign_in_run_out_and_are_revoked(db: TestDb) {
     assert_eq!(mine(replaced["token"].as_str().unwrap()).await, StatusCode::OK);
 }
 
+both_databases!(sign_ins_at_the_same_moment_each_find_their_own_user);
+
+/// Sign-ins are checked in rounds: requests presented together are looked up together, and
+/// each still gets its own user (or none), whichever kind of token it showed.
+async fn sign_ins_at_the_same_moment_each_find_their_own_user(db: TestDb) {
+    let mend = db.mend();
+    let lead = mend.add_user("lead", "supervisor");
+    let agent = mend.add_user("wang", "agent");
+    let old_token = mend.add_user("li", "supervisor")["token"].as_str().unwrap().to_owned();
+    mend.run(&["user", "token", "--name", "li"], b"").json();
+    let server = mend.serve();
+    let session_of = |user: &Value| {
+        let request = server.client.post(server.url("/api/v1/session")).json(&json!({
+            "name": user["name"], "password": user["password"],
+        }));
+        async move {
+            let answer: Value = request.send().await.expect("sign in").json().await.unwrap();
+            answer["token"].as_str().expect("a session token").to_owned()
+        }
+    };
+    let lead_session = session_of(&lead).await;
+    let ended_session = session_of(&lead).await;
+    let out = server.request(Method::DELETE, "/api/v1/session", &ended_session).send().await.unwrap();
+    assert_eq!(out.status(), StatusCode::NO_CONTENT);
+
+    let expected = [
+        (lead["token"].as_str().unwrap(), StatusCode::OK),
+        (lead_session.as_str(), StatusCode::OK),
+        (agent["token"].as_str().unwrap(), StatusCode::FORBIDDEN),
+        (ended_session.as_str(), StatusCode::UNAUTHORIZED),
+        (old_token.as_str(), StatusCode::UNAUTHORIZED),
+        ("mend_not-a-token", StatusCode::UNAUTHORIZED),
+    ];
+    let asks = expected.iter().cycle().take(60).map(|(token, _)| {
+        let request = server.request(Method::GET, "/api/v1/compensations?status=pending", token);
+        async move { request.send().await.expect("list offers").status() }
+    });
+    let answers = futures::future::join_all(asks).await;
+    for (i, (answer, (_, status))) in answers.iter().zip(expected.iter().cycle()).enumerate() {
+        assert_eq!(answer, status, "request {i} (token {})", i % expected.len());
+    }
+
+    // Pages are for people who signed in on a page: an API token in the cookie is not a session.
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let page = |token: &str| {
+        let request = client.get(server.url("/desk")).header("cookie", format!("mend_session={token}"));
+        async move { request.send().await.expect("the desk page").status() }
+    };
+    assert_eq!(page(agent["token"].as_str().unwrap()).await, StatusCode::SEE_OTHER);
+    assert_eq!(page(&lead_session).await, StatusCode::OK);
+}
+
 both_databases!(expired_sign_ins_and_old_idempotency_answers_are_purged);
 
 async fn expired_sign_ins_and_old_idempotency_answers_are_purged(db: TestDb) {

@@ -1,21 +1,22 @@
-//! Claims served in rounds (see `rounds`): one transaction looks at the most urgent tasks,
-//! checks their customers' contact hours and live calls for all of them at once, and hands each
-//! waiting agent a task. Candidates are locked with `FOR UPDATE SKIP LOCKED` on PostgreSQL and
-//! SQLite runs one write transaction at a time, so no two rounds, also of two `mend serve`
-//! instances, hand out one task twice.
+//! Claims served in rounds (see [`mend_store::rounds`]): one transaction looks at the most
+//! urgent tasks, checks their customers' contact hours and live calls for all of them at once,
+//! and hands each waiting agent a task. Candidates and their customers are locked with `FOR
+//! UPDATE SKIP LOCKED` on PostgreSQL and SQLite runs one write transaction at a time, so no two
+//! rounds, also of two `mend serve` instances, hand out one task twice or call one customer on
+//! two lines.
 
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
-use mend_core::{CustomerId, IdentityKind, Task, TaskId};
+use mend_core::{Customer, CustomerId, IdentityKind, Task, TaskId};
 use mend_scheduler::{CallLoad, ContactPolicy};
-use mend_store::tasks::{self, ClaimCandidate, Take};
-use mend_store::{Store, audit, callbacks, customers};
+use mend_store::rounds::Rounds;
+use mend_store::tasks::{self, ClaimCandidate, CustomerCalls, Take};
+use mend_store::{Store, audit, customers};
 use tracing::debug;
 
 use crate::DeskError;
 use crate::queue::{Agent, Claim, HeldTask, earliest, entry};
-use crate::rounds::Rounds;
 
 /// Tasks looked at per pass beyond one for each waiting agent: the next ones stand in when
 /// their customers may not be called now.
@@ -36,6 +37,7 @@ impl Rounds for ClaimRounds {
     /// Who claims, and when they asked.
     type Ask = (Agent, DateTime<Utc>);
     type Answer = Claim;
+    type Error = DeskError;
 
     async fn serve(&self, asks: &[(Agent, DateTime<Utc>)]) -> Result<Vec<Claim>, DeskError> {
         self.claim(asks).await
@@ -51,16 +53,20 @@ impl ClaimRounds {
         let mut passed: Vec<TaskId> = Vec::new();
         let mut next_at: Option<DateTime<Utc>> = None;
         // What each of `asking` was given, in their order.
-        let mut given: Vec<Option<Task>> = vec![None; asking.len()];
+        let mut given: Vec<Option<(Task, Customer)>> = vec![None; asking.len()];
         let mut called: HashSet<CustomerId> = HashSet::new();
         for _ in 0..PASSES {
             let unserved: Vec<usize> = (0..asking.len()).filter(|&i| given[i].is_none()).collect();
             let limit = (unserved.len() + SPARE_CANDIDATES) as u64;
             let candidates = tasks::claim_candidates(&tx, now, &passed, limit).await?;
             let found = candidates.len() as u64;
+            // One call to a customer at a time: the candidates' customers are locked now
+            // (PostgreSQL), so this sees the claims of every round before that held them.
+            let customers: Vec<CustomerId> = candidates.iter().map(|c| c.customer.customer_id).collect();
+            let calls = tasks::calls_of_customers(&tx, &customers, now - Duration::days(7), now).await?;
             let mut callable = Vec::with_capacity(candidates.len());
-            for (candidate, at) in self.callable_from(&tx, candidates, now).await? {
-                match at {
+            for candidate in candidates {
+                match self.callable_from(&candidate.customer, &calls, now) {
                     Some(at) if at <= now => callable.push(candidate),
                     later => {
                         next_at = earliest(next_at, later);
@@ -68,19 +74,14 @@ impl ClaimRounds {
                     }
                 }
             }
-            // One call to a customer at a time: their row locks order rounds that look at their
-            // tasks (PostgreSQL), and a round sees the claims of those before it.
-            let customers: Vec<CustomerId> = callable.iter().map(|c| c.customer_id).collect();
-            customers::lock_customers(&tx, &customers).await?;
-            let looked_at: Vec<TaskId> = callable.iter().map(|c| c.task_id).collect();
-            let on_a_call = tasks::customers_on_a_call(&tx, &customers, &looked_at, now).await?;
             // The most urgent callable task to the first agent still waiting, and so on.
             let mut picks: Vec<(usize, ClaimCandidate)> = Vec::with_capacity(unserved.len());
             for candidate in callable {
                 if picks.len() == unserved.len() {
                     break;
                 }
-                if on_a_call.contains(&candidate.customer_id) || !called.insert(candidate.customer_id) {
+                let customer = candidate.customer.customer_id;
+                if calls.on_a_call.contains(&customer) || !called.insert(customer) {
                     passed.push(candidate.task_id);
                     continue;
                 }
@@ -99,8 +100,8 @@ impl ClaimRounds {
                 };
                 debug!(task_id = %task.task_id, agent = %asking[i].0.actor, "task claimed");
                 // The customer the case belongs to now (a merge may have moved it).
-                task.customer_id = Some(candidate.customer_id);
-                given[i] = Some(task);
+                task.customer_id = Some(candidate.customer.customer_id);
+                given[i] = Some((task, candidate.customer));
             }
             if given.iter().all(Option::is_some) || found < limit {
                 break;
@@ -109,8 +110,8 @@ impl ClaimRounds {
         let claimed: Vec<_> = given
             .iter()
             .zip(asking)
-            .filter_map(|(task, (agent, _))| {
-                let task = task.as_ref()?;
+            .filter_map(|(given, (agent, _))| {
+                let (task, _) = given.as_ref()?;
                 Some(entry(agent, "task.claim", ("task", task.task_id.as_uuid()), now, "open", "claimed"))
             })
             .collect();
@@ -133,66 +134,37 @@ impl ClaimRounds {
             .collect())
     }
 
-    /// When each candidate's customer may be called, from `now` on: their contact hours, and
-    /// the day's and week's caps counted over the calls made to them this week. `None`: not by
-    /// phone at all.
-    async fn callable_from(
-        &self,
-        tx: &mend_store::DatabaseTransaction,
-        candidates: Vec<ClaimCandidate>,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<(ClaimCandidate, Option<DateTime<Utc>>)>, DeskError> {
-        let customers: Vec<CustomerId> =
-            candidates.iter().filter(|c| !c.do_not_disturb).map(|c| c.customer_id).collect();
-        let mut calls: HashMap<CustomerId, Vec<DateTime<Utc>>> = HashMap::new();
-        for (customer, at) in tasks::calls_made_since(tx, &customers, now - Duration::days(7)).await? {
-            calls.entry(customer).or_default().push(at);
+    /// When `customer` may be called, from `now` on: their contact hours, and the day's and
+    /// week's caps counted over the calls made to them this week. `None`: not by phone at all.
+    fn callable_from(&self, customer: &Customer, calls: &CustomerCalls, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if customer.do_not_disturb {
+            return None;
         }
-        Ok(candidates
-            .into_iter()
-            .map(|candidate| {
-                if candidate.do_not_disturb {
-                    return (candidate, None);
-                }
-                let mut load = CallLoad::default();
-                for at in calls.get(&candidate.customer_id).into_iter().flatten() {
-                    load.add_call(*at, candidate.timezone);
-                }
-                let at = self.contact.place(now, candidate.timezone, &load).map(|p| p.at);
-                (candidate, at)
-            })
-            .collect())
+        let mut load = CallLoad::default();
+        for at in calls.made.get(&customer.customer_id).into_iter().flatten() {
+            load.add_call(*at, customer.timezone);
+        }
+        self.contact.place(now, customer.timezone, &load).map(|p| p.at)
     }
 
-    /// The tasks as their holders see them, in the claimants' order: with their customers,
-    /// numbers in full.
-    async fn held_tasks(&self, given: Vec<Option<Task>>) -> Result<Vec<Option<Box<HeldTask>>>, DeskError> {
-        let ids: Vec<CustomerId> = given.iter().flatten().filter_map(|t| t.customer_id).collect();
-        if ids.is_empty() {
-            return Ok(given.into_iter().map(|_| None).collect());
-        }
-        let conn = self.store.connection();
-        let (found, mut identities) =
-            tokio::try_join!(callbacks::customers_by_ids(conn, &ids), customers::identities_of_customers(conn, &ids))?;
-        let mut found: HashMap<CustomerId, mend_core::Customer> =
-            found.into_iter().map(|c| (c.customer_id, c)).collect();
-        given
+    /// The tasks as their holders see them, in the claimants' order: with their customers and
+    /// their keys, numbers in full.
+    async fn held_tasks(&self, given: Vec<Option<(Task, Customer)>>) -> Result<Vec<Option<Box<HeldTask>>>, DeskError> {
+        let ids: Vec<CustomerId> = given.iter().flatten().map(|(_, c)| c.customer_id).collect();
+        let mut identities = customers::identities_of_customers(self.store.connection(), &ids).await?;
+        Ok(given
             .into_iter()
-            .map(|task| {
-                let Some(task) = task else { return Ok(None) };
-                let id = task
-                    .customer_id
-                    .ok_or_else(|| DeskError::NotFound(format!("the customer of task {}", task.task_id)))?;
+            .map(|given| {
+                let (task, customer) = given?;
                 // A round gives each customer to one agent at most, so each is taken once.
-                let customer = found.remove(&id).ok_or_else(|| DeskError::NotFound(format!("customer {id}")))?;
-                let identities = identities.remove(&id).unwrap_or_default();
+                let identities = identities.remove(&customer.customer_id).unwrap_or_default();
                 let phones = identities
                     .iter()
                     .filter(|i| i.kind == IdentityKind::Phone.as_str())
                     .map(|i| i.value.clone())
                     .collect();
-                Ok(Some(Box::new(HeldTask { task, customer, phones, identities })))
+                Some(Box::new(HeldTask { task, customer, phones, identities }))
             })
-            .collect()
+            .collect())
     }
 }

@@ -1,4 +1,4 @@
-//! Completions served in rounds (see `rounds`): one transaction records the outcomes of every
+//! Completions served in rounds (see [`mend_store::rounds`]): one transaction records the outcomes of every
 //! call finished at that moment, with their audit entries, and reads the cases they belong to.
 //! Each task is still updated only if its agent holds it, so a round refuses exactly what a
 //! lone completion would. What a case does next (closing it) happens outside the round, for
@@ -8,11 +8,11 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use mend_core::{Case, CaseId, Task, TaskId, TaskOutcome};
+use mend_store::rounds::Rounds;
 use mend_store::{Store, audit, cases, tasks};
 
 use crate::DeskError;
 use crate::queue::{Agent, entry};
-use crate::rounds::Rounds;
 
 /// A call finished: which task, who made it, how it went, and when they said so.
 pub(crate) struct Finished {
@@ -33,6 +33,7 @@ pub(crate) struct CompletionRounds {
 impl Rounds for CompletionRounds {
     type Ask = Finished;
     type Answer = Completed;
+    type Error = DeskError;
 
     async fn serve(&self, asks: &[Finished]) -> Result<Vec<Completed>, DeskError> {
         let tx = self.store.begin_write().await?;

@@ -28,3 +28,9 @@ pub enum DeskError {
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+impl From<mend_store::rounds::Interrupted> for DeskError {
+    fn from(_: mend_store::rounds::Interrupted) -> Self {
+        DeskError::Interrupted
+    }
+}

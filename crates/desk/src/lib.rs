@@ -7,7 +7,6 @@ mod compensation;
 mod completions;
 mod error;
 mod queue;
-mod rounds;
 
 pub use compensation::{CompensationRequest, RequestedCompensation};
 pub use error::DeskError;

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::DeskError;
 use crate::claims::ClaimRounds;
 use crate::completions::{CompletionRounds, Finished};
-use crate::rounds::Line;
+use mend_store::rounds::Line;
 
 /// `[desk]`.
 #[derive(Debug, Clone, Deserialize)]

@@ -13,8 +13,11 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
 use mend_core::Role;
-use mend_store::users::UserRecord;
+use mend_store::Store;
+use mend_store::rounds::{Line, Rounds};
+use mend_store::users::{Credential, UserRecord};
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
@@ -191,15 +194,49 @@ impl FromRequestParts<AppState> for CurrentUser {
                 "send `Authorization: Bearer <token>` (see `mend user add`) or sign in (`POST /api/v1/session`)",
             )
         })?;
-        let hash = hash_token(&token);
-        let conn = state.store.connection();
-        if let Some(user) = mend_store::users::by_token_hash(conn, &hash).await? {
-            return Ok(CurrentUser(user));
+        match state.sign_ins.holder(&token, state.clock.now()).await? {
+            Some((user, _)) => Ok(CurrentUser(user)),
+            None => Err(unauthorized("the token is unknown, revoked or expired, or its user is deactivated")),
         }
-        let user = mend_store::sessions::user_by_session(conn, &hash, state.clock.now())
-            .await?
-            .ok_or_else(|| unauthorized("the token is unknown, revoked or expired, or its user is deactivated"))?;
-        Ok(CurrentUser(user))
+    }
+}
+
+/// Sign-in checks served in rounds (see [`mend_store::rounds`]): the tokens presented while one
+/// lookup is in the database are looked up together by the next, so a busy desk costs the
+/// database a statement a round instead of one a request. Nothing is cached: a revoked token
+/// or session is refused from the next round on.
+pub struct SignIns {
+    line: Line<SignInRounds>,
+}
+
+struct SignInRounds {
+    store: Store,
+}
+
+impl Rounds for SignInRounds {
+    /// The hash of a presented token, and when it was presented.
+    type Ask = (String, DateTime<Utc>);
+    type Answer = Option<(UserRecord, Credential)>;
+    type Error = ApiError;
+
+    async fn serve(&self, asks: &[(String, DateTime<Utc>)]) -> Result<Vec<Self::Answer>, ApiError> {
+        // The round stands at the latest moment: each token was presented by then.
+        let Some(now) = asks.iter().map(|(_, at)| *at).max() else { return Ok(Vec::new()) };
+        let hashes: Vec<&str> = asks.iter().map(|(hash, _)| hash.as_str()).collect();
+        let holders = mend_store::users::holders_of(self.store.connection(), &hashes, now).await?;
+        Ok(asks.iter().map(|(hash, _)| holders.get(hash).cloned()).collect())
+    }
+}
+
+impl SignIns {
+    pub fn new(store: Store) -> Self {
+        Self { line: Line::new(SignInRounds { store }) }
+    }
+
+    /// The active user `token` belongs to at `now` (an API token or a live session), and which
+    /// of the two it is.
+    pub async fn holder(&self, token: &str, now: DateTime<Utc>) -> Result<Option<(UserRecord, Credential)>, ApiError> {
+        self.line.ask((hash_token(token), now)).await
     }
 }
 

@@ -113,6 +113,12 @@ impl From<mend_store::StoreError> for ApiError {
     }
 }
 
+impl From<mend_store::rounds::Interrupted> for ApiError {
+    fn from(e: mend_store::rounds::Interrupted) -> Self {
+        ApiError::new(ErrorCode::Unavailable, e.to_string())
+    }
+}
+
 impl From<mend_desk::DeskError> for ApiError {
     fn from(e: mend_desk::DeskError) -> Self {
         use mend_desk::DeskError;

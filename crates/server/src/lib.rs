@@ -32,6 +32,8 @@ pub struct AppState {
     pub store: Store,
     pub intake: Arc<Intake>,
     pub desk: Arc<mend_desk::Desk>,
+    /// Who presented which token (API tokens and sessions), checked in rounds.
+    pub sign_ins: Arc<auth::SignIns>,
     /// Category names, scripts and the hot-issue rules, for the dashboard and the admin pages.
     pub planner: Arc<mend_scheduler::CallbackPlanner>,
     pub parse: ParseSettings,

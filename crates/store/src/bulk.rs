@@ -319,8 +319,16 @@ where
 /// The select list that gathers rows of `columns` into the one JSON array [`query_json`] reads.
 pub(crate) fn json_rows(backend: DbBackend, columns: &str) -> String {
     match backend {
-        DbBackend::Postgres => format!("json_agg(json_build_array({columns}))::text"),
-        _ => format!("json_group_array(json_array({columns}))"),
+        DbBackend::Postgres => json_values(backend, &format!("json_build_array({columns})")),
+        _ => json_values(backend, &format!("json_array({columns})")),
+    }
+}
+
+/// The select list that gathers a JSON `value` a row into the one JSON array [`query_json`] reads.
+pub(crate) fn json_values(backend: DbBackend, value: &str) -> String {
+    match backend {
+        DbBackend::Postgres => format!("json_agg({value})::text"),
+        _ => format!("json_group_array({value})"),
     }
 }
 

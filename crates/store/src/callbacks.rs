@@ -142,24 +142,62 @@ async fn cases_in_status_between<C: ConnectionTrait>(
     crate::cases::cases_where(conn, operation, &condition, vec![after.into(), until.into()]).await
 }
 
-/// A customer as a lookup returns it.
+/// A customer as a lookup returns it: the JSON array [`customer_json`] builds.
 #[derive(serde::Deserialize)]
-struct CustomerRow(uuid::Uuid, Option<String>, Option<String>, String, Option<String>, Option<String>, String, u8);
+pub(crate) struct CustomerJson(
+    uuid::Uuid,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    u8,
+);
+
+/// The JSON array of the columns of customer row `u` that [`CustomerJson`] reads.
+pub(crate) fn customer_json(backend: DbBackend, u: &str) -> String {
+    match backend {
+        DbBackend::Postgres => format!(
+            "json_build_array({u}.id, {u}.display_name, {u}.email, {u}.tier, {u}.temperament, \
+             {u}.temperament_set_by, {u}.timezone, {u}.do_not_disturb::int)"
+        ),
+        _ => format!(
+            "json_array(hex({u}.id), {u}.display_name, {u}.email, {u}.tier, {u}.temperament, \
+             {u}.temperament_set_by, {u}.timezone, {u}.do_not_disturb)"
+        ),
+    }
+}
+
+impl TryFrom<CustomerJson> for Customer {
+    type Error = StoreError;
+
+    fn try_from(row: CustomerJson) -> Result<Self, StoreError> {
+        let CustomerJson(id, name, email, tier, temperament, temperament_set_by, timezone, do_not_disturb) = row;
+        Ok(Customer {
+            customer_id: CustomerId::from_uuid(id),
+            temperament: temperament.as_deref().map(|t| word("customers", id, t)).transpose()?,
+            timezone: word("customers", id, &timezone)?,
+            name,
+            email,
+            tier,
+            temperament_set_by,
+            do_not_disturb: do_not_disturb != 0,
+        })
+    }
+}
 
 pub async fn customers_by_ids<C: ConnectionTrait>(conn: &C, ids: &[CustomerId]) -> Result<Vec<Customer>, StoreError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     let backend = conn.get_database_backend();
-    let columns = match backend {
-        DbBackend::Postgres => {
-            "id, display_name, email, tier, temperament, temperament_set_by, timezone, do_not_disturb::int"
-        }
-        _ => "hex(id), display_name, email, tier, temperament, temperament_set_by, timezone, do_not_disturb",
-    };
-    let sql =
-        format!("SELECT {} FROM customers WHERE id {}", bulk::json_rows(backend, columns), bulk::in_ids(backend, 1));
-    let rows: Vec<CustomerRow> = bulk::query_json(
+    let sql = format!(
+        "SELECT {} FROM customers u WHERE u.id {}",
+        bulk::json_values(backend, &customer_json(backend, "u")),
+        bulk::in_ids(backend, 1)
+    );
+    let rows: Vec<CustomerJson> = bulk::query_json(
         conn,
         TABLE,
         "customers_by_ids",
@@ -167,20 +205,7 @@ pub async fn customers_by_ids<C: ConnectionTrait>(conn: &C, ids: &[CustomerId]) 
         vec![bulk::id_param(backend, ids.iter().map(|c| c.as_uuid()))?],
     )
     .await?;
-    rows.into_iter()
-        .map(|CustomerRow(id, name, email, tier, temperament, temperament_set_by, timezone, do_not_disturb)| {
-            Ok(Customer {
-                customer_id: CustomerId::from_uuid(id),
-                temperament: temperament.as_deref().map(|t| word("customers", id, t)).transpose()?,
-                timezone: word("customers", id, &timezone)?,
-                name,
-                email,
-                tier,
-                temperament_set_by,
-                do_not_disturb: do_not_disturb != 0,
-            })
-        })
-        .collect()
+    rows.into_iter().map(Customer::try_from).collect()
 }
 
 /// The complaints of these cases, oldest first.

@@ -33,6 +33,7 @@ pub mod push_nonces;
 pub mod quarantine;
 mod records;
 pub mod reports;
+pub mod rounds;
 mod rows;
 pub mod sessions;
 pub mod signing_keys;

@@ -2,13 +2,11 @@
 
 use chrono::{DateTime, Utc};
 use mend_core::UserId;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Statement};
+use sea_orm::{ConnectionTrait, Statement};
 
 use crate::StoreError;
 use crate::bulk;
-use crate::entities::user;
 use crate::error::During;
-use crate::users::UserRecord;
 
 const TABLE: &str = "sessions";
 
@@ -33,31 +31,37 @@ pub async fn create_session<C: ConnectionTrait>(
     Ok(())
 }
 
-/// The active user of a session that has not run out or been revoked.
-pub async fn user_by_session<C: ConnectionTrait>(
+/// The users of the sessions among `token_hashes` that have not run out or been revoked, by
+/// hash (whether those users are still active is theirs to check: [`crate::users::holders_of`]).
+pub(crate) async fn live_sessions<C: ConnectionTrait>(
     conn: &C,
-    token_hash: &str,
+    token_hashes: &[&str],
     now: DateTime<Utc>,
-) -> Result<Option<UserRecord>, StoreError> {
+) -> Result<Vec<(String, UserId)>, StoreError> {
+    if token_hashes.is_empty() {
+        return Ok(Vec::new());
+    }
     let backend = conn.get_database_backend();
-    let p = |n| bulk::param(backend, n);
+    // A round's worth of hashes, one parameter each.
+    let marks: Vec<String> = (0..token_hashes.len()).map(|i| bulk::param(backend, i + 2)).collect();
     let sql = format!(
-        "SELECT user_id FROM sessions WHERE token_hash = {} AND revoked_at IS NULL AND expires_at > {}",
-        p(1),
-        p(2)
+        "SELECT token_hash, user_id FROM sessions WHERE token_hash IN ({}) AND revoked_at IS NULL AND expires_at > {}",
+        marks.join(", "),
+        bulk::param(backend, 1)
     );
-    let row = conn
-        .query_one_raw(Statement::from_sql_and_values(backend, sql, [token_hash.into(), now.into()]))
+    let mut values = vec![now.into()];
+    values.extend(token_hashes.iter().map(|h| (*h).into()));
+    let rows = conn
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
         .await
-        .during(TABLE, "user_by_session")?;
-    let Some(row) = row else { return Ok(None) };
-    let id: uuid::Uuid = row.try_get_by_index(0).during(TABLE, "user_by_session")?;
-    let found = user::Entity::find_by_id(id)
-        .filter(user::Column::Active.eq(true))
-        .one(conn)
-        .await
-        .during(TABLE, "user_by_session")?;
-    found.map(UserRecord::try_from).transpose()
+        .during(TABLE, "live_sessions")?;
+    rows.iter()
+        .map(|row| {
+            let hash: String = row.try_get_by_index(0).during(TABLE, "live_sessions")?;
+            let user: uuid::Uuid = row.try_get_by_index(1).during(TABLE, "live_sessions")?;
+            Ok((hash, UserId::from_uuid(user)))
+        })
+        .collect()
 }
 
 /// Ends a session (logout); true if it was live.

@@ -1,5 +1,7 @@
 //! People who sign in, and the hashes that let them.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use mend_core::{Role, UserId};
 use sea_orm::sea_query::ExprTrait;
@@ -71,15 +73,55 @@ pub async fn insert<C: ConnectionTrait>(conn: &C, new: NewUser) -> Result<UserRe
     UserRecord::try_from(model)
 }
 
-/// The active user whose API token hashes to `token_hash`.
-pub async fn by_token_hash<C: ConnectionTrait>(conn: &C, token_hash: &str) -> Result<Option<UserRecord>, StoreError> {
-    let found = user::Entity::find()
-        .filter(user::Column::TokenHash.eq(token_hash))
+/// How a request showed who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    /// The user's API token (`mend user add`, `mend user token`).
+    ApiToken,
+    /// A browser session's token (`POST /api/v1/session`).
+    Session,
+}
+
+/// The active users whose API token or live session (not run out or revoked at `now`) hashes to
+/// one of `token_hashes`, by hash: a round of sign-in checks in at most three statements.
+pub async fn holders_of<C: ConnectionTrait>(
+    conn: &C,
+    token_hashes: &[&str],
+    now: DateTime<Utc>,
+) -> Result<HashMap<String, (UserRecord, Credential)>, StoreError> {
+    let mut holders = HashMap::with_capacity(token_hashes.len());
+    if token_hashes.is_empty() {
+        return Ok(holders);
+    }
+    let by_token = user::Entity::find()
+        .filter(user::Column::TokenHash.is_in(token_hashes.iter().copied()))
         .filter(user::Column::Active.eq(true))
-        .one(conn)
+        .all(conn)
         .await
-        .during(TABLE, "by_token_hash")?;
-    found.map(UserRecord::try_from).transpose()
+        .during(TABLE, "holders_of")?;
+    for model in by_token {
+        holders.insert(model.token_hash.clone(), (UserRecord::try_from(model)?, Credential::ApiToken));
+    }
+    let rest: Vec<&str> = token_hashes.iter().copied().filter(|h| !holders.contains_key(*h)).collect();
+    let sessions = crate::sessions::live_sessions(conn, &rest, now).await?;
+    if sessions.is_empty() {
+        return Ok(holders);
+    }
+    let users: HashMap<UserId, UserRecord> = user::Entity::find()
+        .filter(user::Column::Id.is_in(sessions.iter().map(|(_, u)| u.as_uuid())))
+        .filter(user::Column::Active.eq(true))
+        .all(conn)
+        .await
+        .during(TABLE, "holders_of")?
+        .into_iter()
+        .map(|m| UserRecord::try_from(m).map(|u| (u.user_id, u)))
+        .collect::<Result<_, _>>()?;
+    for (hash, user) in sessions {
+        if let Some(record) = users.get(&user) {
+            holders.insert(hash, (record.clone(), Credential::Session));
+        }
+    }
+    Ok(holders)
 }
 
 /// An active user by name, with their password hash (for a sign-in to check).
@@ -119,7 +161,13 @@ pub async fn replace_token<C: ConnectionTrait>(
     if done.rows_affected == 0 {
         return Ok(None);
     }
-    by_token_hash(conn, token_hash).await
+    let found = user::Entity::find()
+        .filter(user::Column::TokenHash.eq(token_hash))
+        .filter(user::Column::Active.eq(true))
+        .one(conn)
+        .await
+        .during(TABLE, "replace_token")?;
+    found.map(UserRecord::try_from).transpose()
 }
 
 /// Replaces a user's password (its Argon2 hash); false when there is no such user.

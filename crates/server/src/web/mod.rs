@@ -24,7 +24,7 @@ use axum::routing::{get, post};
 use chrono::DateTime;
 use chrono_tz::Tz;
 use mend_core::{Money, Role};
-use mend_store::users::UserRecord;
+use mend_store::users::{Credential, UserRecord};
 use minijinja::{Environment, Value, context};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -259,16 +259,11 @@ impl FromRequestParts<AppState> for WebUser {
         let Some(token) = auth::session_cookie(parts) else {
             return Err(to_login());
         };
-        let found = mend_store::sessions::user_by_session(
-            state.store.connection(),
-            &auth::hash_token(&token),
-            state.clock.now(),
-        )
-        .await;
-        match found {
-            Ok(Some(record)) => Ok(WebUser { record, csrf: csrf_token(&token) }),
-            Ok(None) => Err(to_login()),
-            Err(e) => Err(PageError::from(ApiError::from(e)).into_response()),
+        // Pages are for people signed in on the page, not for API tokens.
+        match state.sign_ins.holder(&token, state.clock.now()).await {
+            Ok(Some((record, Credential::Session))) => Ok(WebUser { record, csrf: csrf_token(&token) }),
+            Ok(_) => Err(to_login()),
+            Err(e) => Err(PageError::from(e).into_response()),
         }
     }
 }

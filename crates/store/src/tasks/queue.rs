@@ -1,9 +1,9 @@
 //! The `tasks` table as the desk's queue: what a claim may take, leases, and completions.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use mend_core::{CustomerId, Task, TaskId, TaskOutcome, TaskStatus, UserId};
+use mend_core::{Customer, CustomerId, Task, TaskId, TaskOutcome, TaskStatus, UserId};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -12,26 +12,26 @@ use sea_orm::{
 
 use super::{TABLE, TaskUpdate};
 use crate::StoreError;
-use crate::bulk::{self, Cell, Kind, OnConflict, Table, customer_lookup};
+use crate::bulk::{self, Cell, Kind, OnConflict, Table};
+use crate::callbacks::{CustomerJson, customer_json};
 use crate::entities::task;
 use crate::error::During;
-use crate::records::word;
 
-/// A task an agent could be handed now, with what decides whether its customer may be called.
+/// A task an agent could be handed now, with its customer (whose contact hours, zone and
+/// do-not-disturb decide whether they may be called now).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimCandidate {
     pub task_id: TaskId,
-    pub customer_id: CustomerId,
-    pub timezone: chrono_tz::Tz,
-    pub do_not_disturb: bool,
+    pub customer: Customer,
 }
 
 /// The most urgent tasks that are open (or whose lease ran out) and whose earliest moment has
-/// come, most urgent first, not among `passed` (looked at and not callable). Call it in a write
-/// transaction and take one with [`take_task`] in the same one: on PostgreSQL the rows are
-/// locked until it ends and rows another claim holds are skipped (`FOR UPDATE SKIP LOCKED`), so
-/// concurrent claims never wait for each other or get one task twice; SQLite's write
-/// transactions run one at a time.
+/// come, most urgent first, not among `passed` (looked at and not callable), with their
+/// customers. Call it in a write transaction and take tasks with [`take_tasks`] in the same one:
+/// on PostgreSQL the tasks and their customers are locked until it ends, and a task or customer
+/// another transaction holds is skipped (`FOR UPDATE SKIP LOCKED`), so concurrent claims never
+/// wait for each other or get one task twice, and [`calls_of_customers`] then sees every claim
+/// committed on those customers; SQLite's write transactions run one at a time.
 pub async fn claim_candidates(
     tx: &DatabaseTransaction,
     now: DateTime<Utc>,
@@ -40,12 +40,12 @@ pub async fn claim_candidates(
 ) -> Result<Vec<ClaimCandidate>, StoreError> {
     let backend = tx.get_database_backend();
     let p = |n| bulk::param(backend, n);
-    let lock = match backend {
-        DbBackend::Postgres => " FOR UPDATE OF t SKIP LOCKED",
-        _ => "",
+    let (customer, lock) = match backend {
+        DbBackend::Postgres => (format!("{}::text", customer_json(backend, "u")), " FOR UPDATE OF t, u SKIP LOCKED"),
+        _ => (customer_json(backend, "u"), ""),
     };
     let sql = format!(
-        "SELECT t.id, u.timezone, u.do_not_disturb, u.id FROM tasks t \
+        "SELECT t.id, {customer} FROM tasks t \
          JOIN cases s ON s.id = t.case_id JOIN customers u ON u.id = s.customer_id \
          WHERE t.status IN ('open', 'claimed') AND (t.status = 'open' OR t.lease_expires_at < {now}) \
          AND (s.status = 'open' OR (s.status = 'closed' AND t.kind IN ('verification', 'second_repair'))) \
@@ -63,49 +63,75 @@ pub async fn claim_candidates(
     rows.iter()
         .map(|row| {
             let id: uuid::Uuid = row.try_get_by_index(0).during(TABLE, "claim_candidates")?;
-            let zone: String = row.try_get_by_index(1).during(TABLE, "claim_candidates")?;
-            let customer: uuid::Uuid = row.try_get_by_index(3).during(TABLE, "claim_candidates")?;
-            Ok(ClaimCandidate {
-                task_id: TaskId::from_uuid(id),
-                customer_id: CustomerId::from_uuid(customer),
-                timezone: word("customers", format_args!("of task {id}"), &zone)?,
-                do_not_disturb: row.try_get_by_index(2).during(TABLE, "claim_candidates")?,
-            })
+            let customer: String = row.try_get_by_index(1).during(TABLE, "claim_candidates")?;
+            let customer: CustomerJson = serde_json::from_str(&customer)
+                .map_err(|e| StoreError::corrupt("customers", format_args!("of task {id}"), e))?;
+            Ok(ClaimCandidate { task_id: TaskId::from_uuid(id), customer: customer.try_into()? })
         })
         .collect()
 }
 
-/// Which of these customers an agent holds a live claim on, by a task other than `except` (on
-/// any case they own now): one call to a customer at a time.
-pub async fn customers_on_a_call<C: ConnectionTrait>(
+/// What a claim needs to know of its candidates' customers: when they were called lately, and
+/// who is on a call now.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CustomerCalls {
+    /// When calls to each were made since the moment asked about (tasks done, on any case they
+    /// own now).
+    pub made: HashMap<CustomerId, Vec<DateTime<Utc>>>,
+    /// The customers an agent holds a live claim on (one call to a customer at a time).
+    pub on_a_call: HashSet<CustomerId>,
+}
+
+/// The calls made to these customers since `since` and the live claims on them at `now`, in one
+/// statement. Run it after their rows are locked ([`claim_candidates`]): a statement sees what
+/// was committed before it began, so it then sees every claim a transaction that held those
+/// locks made.
+pub async fn calls_of_customers<C: ConnectionTrait>(
     conn: &C,
     customers: &[CustomerId],
-    except: &[TaskId],
+    since: DateTime<Utc>,
     now: DateTime<Utc>,
-) -> Result<HashSet<CustomerId>, StoreError> {
+) -> Result<CustomerCalls, StoreError> {
+    let mut calls = CustomerCalls::default();
     if customers.is_empty() {
-        return Ok(HashSet::new());
+        return Ok(calls);
     }
     let backend = conn.get_database_backend();
-    let columns = match backend {
-        DbBackend::Postgres => "s.customer_id",
-        _ => "hex(s.customer_id)",
+    let sql = match backend {
+        // From each customer to their cases to those cases' done tasks (`ix_tasks_done_by_case`;
+        // `OFFSET 0` keeps the planner from turning it around into a walk over every task done
+        // today, which it may think are few when it last counted them in the morning).
+        DbBackend::Postgres => {
+            "SELECT json_agg(json_build_array(c.customer_id, c.at, c.live))::text FROM ( \
+             SELECT s.customer_id, t.completed_at AS at, 0 AS live FROM unnest($1::uuid[]) AS k(customer_key) \
+             CROSS JOIN LATERAL (SELECT id, customer_id FROM cases WHERE customer_id = k.customer_key OFFSET 0) s \
+             CROSS JOIN LATERAL (SELECT completed_at FROM tasks \
+                                 WHERE case_id = s.id AND status = 'done' AND completed_at >= $2 OFFSET 0) t \
+             UNION ALL SELECT s.customer_id, t.lease_expires_at, 1 FROM tasks t JOIN cases s ON s.id = t.case_id \
+             WHERE s.customer_id = ANY($1::uuid[]) AND t.status = 'claimed' AND t.lease_expires_at >= $3) c"
+        }
+        _ => {
+            "SELECT json_group_array(json_array(hex(c.customer_id), c.at, c.live)) FROM ( \
+             SELECT s.customer_id, t.completed_at AS at, 0 AS live FROM tasks t JOIN cases s ON s.id = t.case_id \
+             WHERE s.customer_id IN (SELECT unhex(value) FROM jsonb_each(?1)) \
+             AND t.status = 'done' AND t.completed_at >= ?2 \
+             UNION ALL SELECT s.customer_id, t.lease_expires_at, 1 FROM tasks t JOIN cases s ON s.id = t.case_id \
+             WHERE s.customer_id IN (SELECT unhex(value) FROM jsonb_each(?1)) \
+             AND t.status = 'claimed' AND t.lease_expires_at >= ?3) c"
+        }
     };
-    let sql = format!(
-        "SELECT {} FROM tasks t JOIN cases s ON s.id = t.case_id WHERE s.customer_id {} AND NOT (t.id {}) \
-         AND t.status = 'claimed' AND t.lease_expires_at >= {}",
-        bulk::json_rows(backend, columns),
-        bulk::in_ids(backend, 1),
-        bulk::in_ids(backend, 2),
-        bulk::param(backend, 3)
-    );
-    let params = vec![
-        bulk::id_param(backend, customers.iter().map(|c| c.as_uuid()))?,
-        bulk::id_param(backend, except.iter().map(|t| t.as_uuid()))?,
-        now.into(),
-    ];
-    let rows: Vec<(uuid::Uuid,)> = bulk::query_json(conn, TABLE, "customers_on_a_call", &sql, params).await?;
-    Ok(rows.into_iter().map(|(id,)| CustomerId::from_uuid(id)).collect())
+    let params = vec![bulk::id_param(backend, customers.iter().map(|c| c.as_uuid()))?, since.into(), now.into()];
+    let rows: Vec<(uuid::Uuid, DateTime<Utc>, u8)> =
+        bulk::query_json(conn, TABLE, "calls_of_customers", sql, params).await?;
+    for (customer, at, live) in rows {
+        let customer = CustomerId::from_uuid(customer);
+        if live == 1 {
+            calls.on_a_call.insert(customer);
+        } else {
+            calls.made.entry(customer).or_default().push(at);
+        }
+    }
+    Ok(calls)
 }
 
 /// The queue as a supervisor watches it at `now`.
@@ -158,32 +184,6 @@ pub async fn queue_health<C: ConnectionTrait>(
         .during(TABLE, "queue_health")?;
     let held_by = held.into_iter().filter_map(|(user, n)| Some((UserId::from_uuid(user?), n))).collect();
     Ok(QueueHealth { due, later, overdue, held_by })
-}
-
-/// When calls to these customers were made since `since` (tasks done, on any case they own now).
-pub async fn calls_made_since<C: ConnectionTrait>(
-    conn: &C,
-    customers: &[CustomerId],
-    since: DateTime<Utc>,
-) -> Result<Vec<(CustomerId, DateTime<Utc>)>, StoreError> {
-    let sql = match conn.get_database_backend() {
-        // From each customer to their cases to those cases' done tasks (`ix_tasks_done_by_case`;
-        // `OFFSET 0` keeps the planner from turning it around into a walk over every task done
-        // today, which it may think are few when it last counted them in the morning).
-        DbBackend::Postgres => {
-            "SELECT json_agg(json_build_array(s.customer_id, t.completed_at))::text \
-             FROM unnest($1::uuid[]) AS k(customer_key) \
-             CROSS JOIN LATERAL (SELECT id, customer_id FROM cases WHERE customer_id = k.customer_key OFFSET 0) s \
-             CROSS JOIN LATERAL (SELECT completed_at FROM tasks \
-                                 WHERE case_id = s.id AND status = 'done' AND completed_at >= $2 OFFSET 0) t"
-        }
-        _ => {
-            "SELECT json_group_array(json_array(hex(s.customer_id), t.completed_at)) FROM tasks t \
-             JOIN cases s ON s.id = t.case_id WHERE s.customer_id IN (SELECT unhex(value) FROM jsonb_each(?1)) \
-             AND t.status = 'done' AND t.completed_at >= ?2"
-        }
-    };
-    customer_lookup(conn, TABLE, "calls_made_since", sql, customers, since).await
 }
 
 /// Tasks given to agents, one row each: which task, to whom, when, and until when.

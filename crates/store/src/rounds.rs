@@ -6,6 +6,7 @@
 //!
 //! The guarantees stay the database's: a round's statements lock and check what a single
 //! request's did, so rounds of two `mend serve` instances are as safe as two requests were.
+//! The desk serves its claims and completions this way, and the server its sign-in checks.
 
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
@@ -13,38 +14,43 @@ use std::sync::{Arc, OnceLock};
 use tokio::sync::{mpsc, oneshot};
 use tracing::error;
 
-use crate::DeskError;
-
 /// The most requests one round serves; more wait for the next.
 const LARGEST_ROUND: usize = 64;
 
 /// What serves a round of requests of one kind.
-pub(crate) trait Rounds: Send + Sync + 'static {
+pub trait Rounds: Send + Sync + 'static {
     type Ask: Send + 'static;
     type Answer: Send + 'static;
+    type Error: From<Interrupted> + Send + 'static;
 
     /// An answer for each of `asks`, in their order; `Err` when the round failed (its
     /// transaction rolled back), and then each request is tried again alone.
-    fn serve(&self, asks: &[Self::Ask]) -> impl Future<Output = Result<Vec<Self::Answer>, DeskError>> + Send;
+    fn serve(&self, asks: &[Self::Ask]) -> impl Future<Output = Result<Vec<Self::Answer>, Self::Error>> + Send;
 }
+
+/// A request was cut off before its round answered it (the process is shutting down); asking
+/// again is safe.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the request was interrupted before it was answered; ask again")]
+pub struct Interrupted;
 
 struct Waiting<R: Rounds> {
     ask: R::Ask,
-    answer: oneshot::Sender<Result<R::Answer, DeskError>>,
+    answer: oneshot::Sender<Result<R::Answer, R::Error>>,
 }
 
 /// Where requests line up for their rounds; the task serving them starts with the first.
-pub(crate) struct Line<R: Rounds> {
+pub struct Line<R: Rounds> {
     rounds: Arc<R>,
     line: OnceLock<mpsc::UnboundedSender<Waiting<R>>>,
 }
 
 impl<R: Rounds> Line<R> {
-    pub(crate) fn new(rounds: R) -> Self {
+    pub fn new(rounds: R) -> Self {
         Self { rounds: Arc::new(rounds), line: OnceLock::new() }
     }
 
-    pub(crate) async fn ask(&self, ask: R::Ask) -> Result<R::Answer, DeskError> {
+    pub async fn ask(&self, ask: R::Ask) -> Result<R::Answer, R::Error> {
         let line = self.line.get_or_init(|| {
             let (line, waiting) = mpsc::unbounded_channel();
             tokio::spawn(serve_rounds(Arc::clone(&self.rounds), waiting));
@@ -54,18 +60,18 @@ impl<R: Rounds> Line<R> {
         let ask = match line.send(Waiting { ask, answer }) {
             Ok(()) => match answered.await {
                 Ok(answer) => return answer,
-                Err(_) => return Err(DeskError::Interrupted),
+                Err(_) => return Err(Interrupted.into()),
             },
             Err(mpsc::error::SendError(waiting)) => waiting.ask,
         };
         // The serving task is gone (it panicked): each request is its own round from now on.
-        error!("a desk line stopped; serving the request alone");
+        error!("a line of rounds stopped; serving the request alone");
         alone(&*self.rounds, ask).await
     }
 }
 
-async fn alone<R: Rounds>(rounds: &R, ask: R::Ask) -> Result<R::Answer, DeskError> {
-    rounds.serve(std::slice::from_ref(&ask)).await?.pop().ok_or(DeskError::Interrupted)
+async fn alone<R: Rounds>(rounds: &R, ask: R::Ask) -> Result<R::Answer, R::Error> {
+    rounds.serve(std::slice::from_ref(&ask)).await?.pop().ok_or_else(|| Interrupted.into())
 }
 
 async fn serve_rounds<R: Rounds>(rounds: Arc<R>, mut line: mpsc::UnboundedReceiver<Waiting<R>>) {
