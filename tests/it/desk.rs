@@ -355,6 +355,10 @@ async fn phone_numbers_show_in_full_only_to_the_agent_holding_the_call(db: TestD
     assert!(!listed.contains("13912345678") && !listed.contains("02088886666"), "{listed}");
     let held = claim(&server, &agent).await.expect("a task");
     assert_eq!(held["phones"], json!(["13912345678"]), "the holder calls the number");
+    let customer_id: mend_core::CustomerId = held["customer"]["customer_id"].as_str().unwrap().parse().unwrap();
+    let store = db.store().await;
+    let stored = mend_store::customers::identities_of_customers(store.connection(), &[customer_id]).await.unwrap();
+    assert_eq!(held["identities"], json!(stored[&customer_id]), "the holder sees every key as stored, oldest first");
     let (_, case) = server.get_json(&format!("/api/v1/cases/{}", held["case_id"].as_str().unwrap()), &agent).await;
     let shown = case.to_string();
     assert!(!shown.contains("13912345678") && !shown.contains("02088886666"), "{shown}");

@@ -12,7 +12,7 @@ use mend_core::{Customer, CustomerId, IdentityKind, Task, TaskId};
 use mend_scheduler::{CallLoad, ContactPolicy};
 use mend_store::rounds::Rounds;
 use mend_store::tasks::{self, ClaimCandidate, CustomerCalls, Take};
-use mend_store::{Store, audit, customers};
+use mend_store::{Store, audit};
 use tracing::debug;
 
 use crate::DeskError;
@@ -53,7 +53,7 @@ impl ClaimRounds {
         let mut passed: Vec<TaskId> = Vec::new();
         let mut next_at: Option<DateTime<Utc>> = None;
         // What each of `asking` was given, in their order.
-        let mut given: Vec<Option<(Task, Customer)>> = vec![None; asking.len()];
+        let mut given: Vec<Option<(Task, ClaimCandidate)>> = vec![None; asking.len()];
         let mut called: HashSet<CustomerId> = HashSet::new();
         for _ in 0..PASSES {
             let unserved: Vec<usize> = (0..asking.len()).filter(|&i| given[i].is_none()).collect();
@@ -101,7 +101,7 @@ impl ClaimRounds {
                 debug!(task_id = %task.task_id, agent = %asking[i].0.actor, "task claimed");
                 // The customer the case belongs to now (a merge may have moved it).
                 task.customer_id = Some(candidate.customer.customer_id);
-                given[i] = Some((task, candidate.customer));
+                given[i] = Some((task, candidate));
             }
             if given.iter().all(Option::is_some) || found < limit {
                 break;
@@ -126,9 +126,7 @@ impl ClaimRounds {
         } else {
             next_at
         };
-        Ok(self
-            .held_tasks(given)
-            .await?
+        Ok(Self::held_tasks(given)
             .into_iter()
             .map(|held| held.map_or(Claim::NothingCallable { next_at }, Claim::Task))
             .collect())
@@ -149,15 +147,11 @@ impl ClaimRounds {
 
     /// The tasks as their holders see them, in the claimants' order: with their customers and
     /// their keys, numbers in full.
-    async fn held_tasks(&self, given: Vec<Option<(Task, Customer)>>) -> Result<Vec<Option<Box<HeldTask>>>, DeskError> {
-        let ids: Vec<CustomerId> = given.iter().flatten().map(|(_, c)| c.customer_id).collect();
-        let mut identities = customers::identities_of_customers(self.store.connection(), &ids).await?;
-        Ok(given
+    fn held_tasks(given: Vec<Option<(Task, ClaimCandidate)>>) -> Vec<Option<Box<HeldTask>>> {
+        given
             .into_iter()
             .map(|given| {
-                let (task, customer) = given?;
-                // A round gives each customer to one agent at most, so each is taken once.
-                let identities = identities.remove(&customer.customer_id).unwrap_or_default();
+                let (task, ClaimCandidate { customer, identities, .. }) = given?;
                 let phones = identities
                     .iter()
                     .filter(|i| i.kind == IdentityKind::Phone.as_str())
@@ -165,6 +159,6 @@ impl ClaimRounds {
                     .collect();
                 Some(Box::new(HeldTask { task, customer, phones, identities }))
             })
-            .collect())
+            .collect()
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use mend_core::{Customer, CustomerId, Task, TaskId, TaskOutcome, TaskStatus, UserId};
+use mend_core::{Customer, CustomerId, LinkedIdentity, Task, TaskId, TaskOutcome, TaskStatus, UserId};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -18,11 +18,13 @@ use crate::entities::task;
 use crate::error::During;
 
 /// A task an agent could be handed now, with its customer (whose contact hours, zone and
-/// do-not-disturb decide whether they may be called now).
+/// do-not-disturb decide whether they may be called now) and the keys they are known by, oldest
+/// first (what the agent who takes it sees).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimCandidate {
     pub task_id: TaskId,
     pub customer: Customer,
+    pub identities: Vec<LinkedIdentity>,
 }
 
 /// The most urgent tasks that are open (or whose lease ran out) and whose earliest moment has
@@ -40,12 +42,23 @@ pub async fn claim_candidates(
 ) -> Result<Vec<ClaimCandidate>, StoreError> {
     let backend = tx.get_database_backend();
     let p = |n| bulk::param(backend, n);
-    let (customer, lock) = match backend {
-        DbBackend::Postgres => (format!("{}::text", customer_json(backend, "u")), " FOR UPDATE OF t, u SKIP LOCKED"),
-        _ => (customer_json(backend, "u"), ""),
+    // The keys are looked up only for the rows returned, not for those the scan steps over.
+    let (customer, identities, lock) = match backend {
+        DbBackend::Postgres => (
+            format!("{}::text", customer_json(backend, "u")),
+            "(SELECT json_agg(json_build_array(i.kind, i.value, i.source, i.linked_at) ORDER BY i.linked_at, i.id) \
+             FROM customer_identities i WHERE i.customer_id = u.id)::text",
+            " FOR UPDATE OF t, u SKIP LOCKED",
+        ),
+        _ => (
+            customer_json(backend, "u"),
+            "(SELECT json_group_array(json_array(i.kind, i.value, i.source, i.linked_at)) FROM \
+             (SELECT * FROM customer_identities WHERE customer_id = u.id ORDER BY linked_at, id) i)",
+            "",
+        ),
     };
     let sql = format!(
-        "SELECT t.id, {customer} FROM tasks t \
+        "SELECT t.id, {customer}, {identities} FROM tasks t \
          JOIN cases s ON s.id = t.case_id JOIN customers u ON u.id = s.customer_id \
          WHERE t.status IN ('open', 'claimed') AND (t.status = 'open' OR t.lease_expires_at < {now}) \
          AND (s.status = 'open' OR (s.status = 'closed' AND t.kind IN ('verification', 'second_repair'))) \
@@ -66,7 +79,18 @@ pub async fn claim_candidates(
             let customer: String = row.try_get_by_index(1).during(TABLE, "claim_candidates")?;
             let customer: CustomerJson = serde_json::from_str(&customer)
                 .map_err(|e| StoreError::corrupt("customers", format_args!("of task {id}"), e))?;
-            Ok(ClaimCandidate { task_id: TaskId::from_uuid(id), customer: customer.try_into()? })
+            let identities: Option<String> = row.try_get_by_index(2).during(TABLE, "claim_candidates")?;
+            let identities: Vec<(String, String, String, DateTime<Utc>)> =
+                serde_json::from_str(identities.as_deref().unwrap_or("[]"))
+                    .map_err(|e| StoreError::corrupt("customer_identities", format_args!("of task {id}"), e))?;
+            Ok(ClaimCandidate {
+                task_id: TaskId::from_uuid(id),
+                customer: customer.try_into()?,
+                identities: identities
+                    .into_iter()
+                    .map(|(kind, value, source, linked_at)| LinkedIdentity { kind, value, source, linked_at })
+                    .collect(),
+            })
         })
         .collect()
 }
