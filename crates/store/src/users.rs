@@ -126,12 +126,7 @@ pub async fn holders_of<C: ConnectionTrait>(
 
 /// An active user by name, with their password hash (for a sign-in to check).
 pub async fn by_name<C: ConnectionTrait>(conn: &C, name: &str) -> Result<Option<(UserRecord, String)>, StoreError> {
-    let found = user::Entity::find()
-        .filter(user::Column::Name.eq(name))
-        .filter(user::Column::Active.eq(true))
-        .one(conn)
-        .await
-        .during(TABLE, "by_name")?;
+    let found = active_user_where(conn, user::Column::Name, name, "by_name").await?;
     found
         .map(|m| {
             let hash = m.password_hash.clone();
@@ -161,13 +156,23 @@ pub async fn replace_token<C: ConnectionTrait>(
     if done.rows_affected == 0 {
         return Ok(None);
     }
-    let found = user::Entity::find()
-        .filter(user::Column::TokenHash.eq(token_hash))
+    let found = active_user_where(conn, user::Column::TokenHash, token_hash, "replace_token").await?;
+    found.map(UserRecord::try_from).transpose()
+}
+
+/// The active user whose `column` (a unique one) holds `value`.
+async fn active_user_where<C: ConnectionTrait>(
+    conn: &C,
+    column: user::Column,
+    value: &str,
+    operation: &'static str,
+) -> Result<Option<user::Model>, StoreError> {
+    user::Entity::find()
+        .filter(column.eq(value))
         .filter(user::Column::Active.eq(true))
         .one(conn)
         .await
-        .during(TABLE, "replace_token")?;
-    found.map(UserRecord::try_from).transpose()
+        .during(TABLE, operation)
 }
 
 /// Replaces a user's password (its Argon2 hash); false when there is no such user.
