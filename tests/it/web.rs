@@ -152,6 +152,18 @@ async fn pages_need_a_session_a_role_and_their_forms_token(db: TestDb) {
     let page = client.get(server.url(&task_page)).header(COOKIE, &agent).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("13800138000"), "the holder sees the number in full");
     assert!(page.contains("data-heartbeat="), "a held task's page keeps its lease");
+    assert!(page.contains(&format!("data-csrf=\"{csrf}\"")), "and gives its script the session's token");
+
+    // The page's script keeps the lease through the API, signed in by the cookie: with the
+    // session's CSRF token, never without it (another site could make the browser send the
+    // cookie, not read the token).
+    let heartbeat = format!("{}/heartbeat", task_page.replace("/desk/tasks/", "/api/v1/tasks/"));
+    let bare = client.post(server.url(&heartbeat)).header(COOKIE, &agent).send().await.unwrap();
+    assert_eq!(bare.status(), StatusCode::FORBIDDEN);
+    let wrong = client.post(server.url(&heartbeat)).header(COOKIE, &agent).header("x-csrf-token", "x").send().await;
+    assert_eq!(wrong.unwrap().status(), StatusCode::FORBIDDEN);
+    let beat = client.post(server.url(&heartbeat)).header(COOKIE, &agent).header("x-csrf-token", &csrf).send().await;
+    assert_eq!(beat.unwrap().status(), StatusCode::OK);
 
     // A wrongly grouped complaint is split off from the page, and merged back.
     let case_id = mend.export_cases()[0]["case_id"].as_str().unwrap().to_owned();

@@ -35,7 +35,11 @@ function startHeartbeat(clocks) {
   let beats = 0;
   const beat = async () => {
     try {
-      const response = await fetch(head.dataset.heartbeat, { method: "POST", credentials: "same-origin" });
+      const response = await fetch(head.dataset.heartbeat, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "X-CSRF-Token": head.dataset.csrf },
+      });
       if (!response.ok) return;
       const body = await response.json();
       beats += 1;

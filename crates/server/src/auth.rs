@@ -20,6 +20,7 @@ use mend_store::rounds::{Line, Rounds};
 use mend_store::users::{Credential, UserRecord};
 use rand::Rng;
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use crate::AppState;
 use crate::error::{ApiError, ErrorCode};
@@ -150,6 +151,36 @@ pub fn cookie(parts: &Parts, name: &str) -> Option<String> {
         .map(|(_, value)| value.to_owned())
 }
 
+/// The header a page's script sends its session's CSRF token in.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The CSRF token of a session: derived from the session token, so it needs no storage and
+/// dies with the session; a page from another site cannot read it (same-origin policy).
+pub(crate) fn csrf_token(session_token: &str) -> String {
+    hex::encode(Sha256::digest(format!("mend-csrf\0{session_token}").as_bytes()))
+}
+
+/// Whether `sent` is `expected`, in time that does not depend on where they differ.
+pub(crate) fn constant_time_eq(sent: &[u8], expected: &[u8]) -> bool {
+    sent.ct_eq(expected).into()
+}
+
+/// A request that changes something and is signed in by the session cookie alone must carry the
+/// session's CSRF token in [`CSRF_HEADER`]: the browser sends the cookie with any request to
+/// mend, but only mend's own pages can read the token. Bearer tokens are not sent by browsers
+/// on their own, so they need none.
+fn check_csrf_header(parts: &Parts, session_token: &str) -> Result<(), ApiError> {
+    let sent = parts.headers.get(CSRF_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
+    if constant_time_eq(sent, csrf_token(session_token).as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "a request signed in by the session cookie must send its page's X-CSRF-Token (or use a bearer token)",
+        ))
+    }
+}
+
 /// `bytes` random bytes, URL-safe base64.
 pub(crate) fn random_text(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
@@ -194,6 +225,9 @@ impl FromRequestParts<AppState> for CurrentUser {
                 "send `Authorization: Bearer <token>` (see `mend user add`) or sign in (`POST /api/v1/session`)",
             )
         })?;
+        if !parts.headers.contains_key(AUTHORIZATION) && !parts.method.is_safe() {
+            check_csrf_header(parts, &token)?;
+        }
         match state.sign_ins.holder(&token, state.clock.now()).await? {
             Some((user, _)) => Ok(CurrentUser(user)),
             None => Err(unauthorized("the token is unknown, revoked or expired, or its user is deactivated")),
@@ -244,6 +278,16 @@ impl SignIns {
 mod tests {
     use super::*;
     use argon2::password_hash::PasswordVerifier;
+
+    #[test]
+    fn csrf_tokens_differ_per_session_and_compare_exactly() {
+        let a = csrf_token("mend_s_a");
+        assert_eq!(a, csrf_token("mend_s_a"));
+        assert_ne!(a, csrf_token("mend_s_b"));
+        assert!(constant_time_eq(a.as_bytes(), a.as_bytes()));
+        assert!(!constant_time_eq(a.as_bytes(), &a.as_bytes()[1..]));
+        assert!(!constant_time_eq(a.as_bytes(), csrf_token("mend_s_b").as_bytes()));
+    }
 
     #[test]
     fn credentials_are_fresh_and_their_hashes_check() {

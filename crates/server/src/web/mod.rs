@@ -26,8 +26,6 @@ use chrono_tz::Tz;
 use mend_core::{Money, Role};
 use mend_store::users::{Credential, UserRecord};
 use minijinja::{Environment, Value, context};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use crate::auth;
 use crate::{ApiError, AppState, ErrorCode};
@@ -205,7 +203,7 @@ impl WebUser {
 
     /// Refuses a form whose CSRF token is not this session's.
     pub fn check_csrf(&self, sent: &str) -> Result<(), PageError> {
-        if constant_time_eq(sent.as_bytes(), self.csrf.as_bytes()) {
+        if auth::constant_time_eq(sent.as_bytes(), self.csrf.as_bytes()) {
             Ok(())
         } else {
             Err(PageError(ApiError::new(
@@ -237,16 +235,6 @@ pub(crate) struct Posted<T> {
 #[derive(Debug, serde::Deserialize)]
 pub(crate) struct Button {}
 
-/// The CSRF token of a session: derived from the session token, so it needs no storage and
-/// dies with the session; a page from another site cannot read it (same-origin policy).
-pub(crate) fn csrf_token(session_token: &str) -> String {
-    hex::encode(Sha256::digest(format!("mend-csrf\0{session_token}").as_bytes()))
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.ct_eq(b).into()
-}
-
 impl FromRequestParts<AppState> for WebUser {
     type Rejection = Response;
 
@@ -261,7 +249,7 @@ impl FromRequestParts<AppState> for WebUser {
         };
         // Pages are for people signed in on the page, not for API tokens.
         match state.sign_ins.holder(&token, state.clock.now()).await {
-            Ok(Some((record, Credential::Session))) => Ok(WebUser { record, csrf: csrf_token(&token) }),
+            Ok(Some((record, Credential::Session))) => Ok(WebUser { record, csrf: auth::csrf_token(&token) }),
             Ok(_) => Err(to_login()),
             Err(e) => Err(PageError::from(e).into_response()),
         }
@@ -310,16 +298,6 @@ impl IntoResponse for PageError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn csrf_tokens_differ_per_session_and_compare_exactly() {
-        let a = csrf_token("mend_s_a");
-        assert_eq!(a, csrf_token("mend_s_a"));
-        assert_ne!(a, csrf_token("mend_s_b"));
-        assert!(constant_time_eq(a.as_bytes(), a.as_bytes()));
-        assert!(!constant_time_eq(a.as_bytes(), &a.as_bytes()[1..]));
-        assert!(!constant_time_eq(a.as_bytes(), csrf_token("mend_s_b").as_bytes()));
-    }
 
     #[test]
     fn the_way_back_after_login_is_escaped() {
