@@ -51,6 +51,10 @@ enum Command {
         channel: ImportFormat,
         #[arg(value_name = "FILE|-")]
         input: String,
+        /// The import's clock (RFC 3339) instead of the system's: when keys are linked and cases
+        /// recorded, and how far ahead a `received_at` may be.
+        #[arg(long, value_name = "RFC3339")]
+        now: Option<chrono::DateTime<chrono::FixedOffset>>,
     },
     /// Cases: export.
     Cases {
@@ -351,10 +355,11 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
             eprintln!("Database is up to date.");
         }
         Command::Serve { now } => serve(&settings, clock_at(now)).await?,
-        Command::Import { channel, input } => {
+        Command::Import { channel, input, now } => {
             let store = open_store(&settings).await?;
             let intake = settings.intake(&store).await?;
-            let importer = Importer::new(&settings, &store, intake)?;
+            let clock = clock_at(now);
+            let importer = Importer { clock: &*clock, ..Importer::new(&settings, &store, intake)? };
             let summary = importer.run(channel, &Input::parse(&input)).await?;
             println!("{}", serde_json::to_string(&summary)?);
         }

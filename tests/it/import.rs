@@ -479,3 +479,26 @@ both_databases!(
     every_kind_of_bad_line_is_quarantined_and_nothing_is_lost,
     an_unreadable_file_fails_without_touching_the_database,
 );
+
+both_databases!(an_import_stands_at_its_now);
+
+/// `mend import --now` runs on that clock, not the system's: keys are linked at it, and a
+/// complaint received more than a day after it is refused as ahead of the clock.
+async fn an_import_stands_at_its_now(db: TestDb) {
+    let mend = db.mend();
+    let customer = json!({"phone": "13912345678"});
+    let said = complaint("hotline", "call-1", "2026-11-26T10:00:00+08:00", customer.clone(), "宽带断网,一直连不上");
+    let later = complaint("hotline", "call-2", "2026-11-28T10:00:00+08:00", customer, "宽带还是断网");
+    let mut input = lines(&[said, later]).join("\n");
+    input.push('\n');
+    let summary =
+        mend.run(&["import", "--channel", "json", "-", "--now", "2026-11-26T12:00:00+08:00"], input.as_bytes());
+    let summary = summary.json();
+    assert_eq!((summary["accepted"].as_u64(), summary["quarantined"].as_u64()), (Some(1), Some(1)), "{summary}");
+    let case = &mend.export_cases()[0];
+    let customer_id: mend_core::CustomerId = case["customer_id"].as_str().unwrap().parse().unwrap();
+    let store = db.store().await;
+    let keys = mend_store::customers::identities_of_customers(store.connection(), &[customer_id]).await.unwrap();
+    let linked: Vec<String> = keys[&customer_id].iter().map(|k| k.linked_at.to_rfc3339()).collect();
+    assert_eq!(linked, ["2026-11-26T04:00:00+00:00"]);
+}
