@@ -1,6 +1,5 @@
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use mend_core::Role;
 use mend_store::audit::AuditFilter;
 use serde::Deserialize;
@@ -23,10 +22,9 @@ pub struct ListQuery {
 pub async fn list(
     State(state): State<AppState>,
     user: CurrentUser,
-    query: Result<Query<ListQuery>, QueryRejection>,
+    super::QueryParams(query): super::QueryParams<ListQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     user.require(Role::Supervisor)?;
-    let Query(query) = super::query(query)?;
     let (subject_kind, subject_id) = match query.entity.as_deref().map(|e| e.split_once(':').unwrap_or((e, ""))) {
         None => (None, None),
         Some((kind, "")) => (Some(kind.to_owned()), None),

@@ -1,7 +1,7 @@
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use mend_core::{CaseId, Compensation, CompensationId, CompensationStatus, Role};
 use mend_desk::{CompensationRequest, RequestedCompensation};
@@ -75,10 +75,9 @@ pub struct ListQuery {
 pub async fn list(
     State(state): State<AppState>,
     user: CurrentUser,
-    query: Result<Query<ListQuery>, QueryRejection>,
+    super::QueryParams(query): super::QueryParams<ListQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     user.require(Role::Supervisor)?;
-    let Query(query) = super::query(query)?;
     let limit = super::page_limit(query.limit);
     let offers = mend_store::compensations::list_compensations(state.store.connection(), query.status, limit).await?;
     Ok(Json(json!({ "compensations": offers })))

@@ -1,8 +1,7 @@
 //! The scheduler's job runs, for supervisors watching that callbacks are generated on time.
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use mend_core::Role;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -20,10 +19,9 @@ pub struct ListQuery {
 pub async fn list(
     State(state): State<AppState>,
     user: CurrentUser,
-    query: Result<Query<ListQuery>, QueryRejection>,
+    super::QueryParams(query): super::QueryParams<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     user.require(Role::Supervisor)?;
-    let Query(query) = super::query(query)?;
     let limit = super::page_limit(query.limit);
     let runs = mend_store::job_runs::recent_runs(state.store.connection(), query.job.as_deref(), limit).await?;
     Ok(Json(json!({ "runs": runs })))

@@ -19,9 +19,9 @@ mod wechat;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::Query;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
 use std::collections::BTreeMap;
 
 use axum::http::Method;
@@ -218,8 +218,18 @@ fn page_limit(requested: Option<u64>) -> u64 {
 }
 
 /// Query parameters as `T`, or the JSON error that says which one is wrong.
-fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<Query<T>, ApiError> {
-    query.map_err(|rejection| ApiError::bad_request(rejection.body_text()))
+/// A request's query string as `T`, or a JSON 400 that says what is wrong with it.
+pub(crate) struct QueryParams<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Query(params) = Query::<T>::from_request_parts(parts, state)
+            .await
+            .map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+        Ok(QueryParams(params))
+    }
 }
 
 /// A path id, or a 400 that says which id was malformed.

@@ -2,8 +2,7 @@
 //! given up; and each email rendered from sample data, to check a template before it is used.
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use mend_core::{EmailKind, EmailStatus, Role};
 use mend_notify::EmailPreview;
 use serde::Deserialize;
@@ -22,10 +21,9 @@ pub struct ListQuery {
 pub async fn list(
     State(state): State<AppState>,
     user: CurrentUser,
-    query: Result<Query<ListQuery>, QueryRejection>,
+    super::QueryParams(query): super::QueryParams<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     user.require(Role::Admin)?;
-    let Query(query) = super::query(query)?;
     let status: Option<EmailStatus> = query
         .status
         .as_deref()

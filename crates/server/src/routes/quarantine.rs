@@ -1,8 +1,7 @@
 //! What could not be read, for administrators to fix and replay (`mend quarantine replay`).
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use base64::Engine;
 use mend_core::{QuarantineId, Role};
 use mend_store::quarantine::QuarantineFilter;
@@ -25,10 +24,9 @@ pub struct ListQuery {
 pub async fn list(
     State(state): State<AppState>,
     user: CurrentUser,
-    query: Result<Query<ListQuery>, QueryRejection>,
+    super::QueryParams(query): super::QueryParams<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     user.require(Role::Admin)?;
-    let Query(query) = super::query(query)?;
     let before: Option<QuarantineId> = query.before.as_deref().map(|b| super::parse_id(b, "quarantine")).transpose()?;
     let limit = super::page_limit(query.limit);
     let filter = QuarantineFilter { unresolved: query.unresolved, channel: query.channel, before, limit };

@@ -1,7 +1,7 @@
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use mend_core::{Role, TaskId, TaskOutcome, TaskStatus};
@@ -106,10 +106,9 @@ pub struct ListQuery {
 pub async fn list(
     State(state): State<AppState>,
     user: CurrentUser,
-    query: Result<Query<ListQuery>, QueryRejection>,
+    super::QueryParams(query): super::QueryParams<ListQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let me = user.require(Role::Agent)?;
-    let Query(query) = super::query(query)?;
     if !query.mine {
         user.require(Role::Supervisor)?;
     }
