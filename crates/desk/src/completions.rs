@@ -1,5 +1,5 @@
 //! Completions served in rounds (see [`mend_store::rounds`]): one transaction records the outcomes of every
-//! call finished at that moment, with their audit entries, and reads the cases they belong to.
+//! call finished at that moment, with their audit entries, and learns how their cases stand.
 //! Each task is still updated only if its agent holds it, so a round refuses exactly what a
 //! lone completion would. What a case does next (closing it) happens outside the round, for
 //! each completion on its own.
@@ -7,9 +7,10 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use mend_core::{Case, CaseId, Task, TaskId, TaskOutcome};
+use mend_core::{TaskId, TaskOutcome};
 use mend_store::rounds::Rounds;
-use mend_store::{Store, audit, cases, tasks};
+use mend_store::tasks::CompletedTask;
+use mend_store::{Store, audit, tasks};
 
 use crate::DeskError;
 use crate::queue::{Agent, entry};
@@ -22,9 +23,9 @@ pub(crate) struct Finished {
     pub(crate) now: DateTime<Utc>,
 }
 
-/// The task as completed and its case as it stands now (a merge may have moved it); `None`
-/// when the agent did not hold the task (the caller asks why, outside the round).
-pub(crate) type Completed = Option<(Task, Option<Case>)>;
+/// The task as completed and its case as it stands now (a merge may have moved it); `None` when
+/// the agent did not hold the task (the caller asks why, outside the round).
+pub(crate) type Completed = Option<CompletedTask>;
 
 pub(crate) struct CompletionRounds {
     pub(crate) store: Store,
@@ -42,9 +43,9 @@ impl Rounds for CompletionRounds {
         let mut seen = HashSet::new();
         let finished: Vec<_> =
             asks.iter().filter(|a| seen.insert(a.task)).map(|a| (a.task, a.agent.id, &a.outcome, a.now)).collect();
-        let mut completed: HashMap<TaskId, Task> =
-            tasks::complete_held_tasks(&tx, &finished).await?.into_iter().map(|t| (t.task_id, t)).collect();
-        let done: Vec<Option<Task>> = asks.iter().map(|a| completed.remove(&a.task)).collect();
+        let mut completed: HashMap<TaskId, CompletedTask> =
+            tasks::complete_held_tasks(&tx, &finished).await?.into_iter().map(|t| (t.task.task_id, t)).collect();
+        let done: Vec<Completed> = asks.iter().map(|a| completed.remove(&a.task)).collect();
         let entries: Vec<_> = asks
             .iter()
             .zip(&done)
@@ -56,22 +57,12 @@ impl Rounds for CompletionRounds {
                 completed
             })
             .collect();
-        let cases: HashMap<CaseId, Case> = if entries.is_empty() {
+        if entries.is_empty() {
             mend_store::rollback(tx).await?;
-            HashMap::new()
         } else {
             audit::record_audits(&tx, &entries).await?;
-            let case_ids: Vec<CaseId> = done.iter().flatten().map(|t| t.case_id).collect();
-            let found = cases::cases_by_ids(&tx, &case_ids).await?;
             mend_store::commit(tx).await?;
-            found.into_iter().map(|c| (c.id, c)).collect()
-        };
-        Ok(done
-            .into_iter()
-            .map(|task| {
-                let case = cases.get(&task.as_ref()?.case_id).cloned();
-                Some((task?, case))
-            })
-            .collect())
+        }
+        Ok(done)
     }
 }

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use mend_cases::Intake;
 use mend_core::{ContactResult, Customer, LinkedIdentity, Money, Role, Task, TaskId, TaskOutcome, UserId};
 use mend_scheduler::SchedulerSettings;
-use mend_store::tasks;
+use mend_store::tasks::{self, CompletedTask};
 use mend_store::{AuditEntry, Store, audit};
 use serde::{Deserialize, Serialize};
 
@@ -142,18 +142,19 @@ impl Desk {
         now: DateTime<Utc>,
     ) -> Result<Task, DeskError> {
         let finished = Finished { task: id, agent: agent.clone(), outcome: outcome.clone(), now };
-        let Some((mut task, case)) = self.completions.ask(finished).await? else {
+        let Some(CompletedTask { mut task, case_customer_id, case_status }) = self.completions.ask(finished).await?
+        else {
             return Err(self.not_held(id, agent).await);
         };
         // The customer the case belongs to now (a merge may have moved it).
-        task.customer_id = case.as_ref().map(|c| c.customer_id).or(task.customer_id);
+        task.customer_id = Some(case_customer_id);
         let closes = match outcome.outcome {
             ContactResult::Reached if outcome.resolved => Some("resolved"),
             ContactResult::Refused => Some("refused"),
             _ => None,
         };
         if let Some(reason) = closes
-            && case.is_some_and(|c| c.status == mend_core::CaseStatus::Open)
+            && case_status == mend_core::CaseStatus::Open
         {
             match self.intake.close_case(&self.store, task.case_id, reason, &agent.actor, now).await {
                 // Closed (or merged) by someone else meanwhile: the call is recorded all the same.

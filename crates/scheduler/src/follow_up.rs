@@ -37,7 +37,7 @@ async fn create_calls(
     let tx = store.begin_write().await?;
     let ids: Vec<CaseId> = calls.iter().map(|c| c.case_id).collect();
     let cases: HashMap<CaseId, Case> =
-        callbacks::cases_by_ids(&tx, &ids).await?.into_iter().map(|c| (c.id, c)).collect();
+        mend_store::cases::cases_by_ids(&tx, &ids).await?.into_iter().map(|c| (c.id, c)).collect();
     let customers: Vec<_> = cases.values().map(|c| c.customer_id).collect();
     mend_store::customers::lock_customers(&tx, &customers).await?;
     let requests =

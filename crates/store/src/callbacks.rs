@@ -106,16 +106,6 @@ pub async fn cases_needing_callback<C: ConnectionTrait>(
     Ok(cases)
 }
 
-pub async fn cases_by_ids<C: ConnectionTrait>(conn: &C, ids: &[CaseId]) -> Result<Vec<Case>, StoreError> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let backend = conn.get_database_backend();
-    let condition = format!("id {}", bulk::in_ids(backend, 1));
-    let params = vec![bulk::id_param(backend, ids.iter().map(|c| c.as_uuid()))?];
-    crate::cases::cases_where(conn, "cases_by_ids", &condition, params).await
-}
-
 /// Cases closed in `(after, until]`.
 pub async fn cases_closed_between<C: ConnectionTrait>(
     conn: &C,

@@ -3,12 +3,13 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use mend_core::{Customer, CustomerId, LinkedIdentity, Task, TaskId, TaskOutcome, TaskStatus, UserId};
+use mend_core::{CaseStatus, Customer, CustomerId, LinkedIdentity, Task, TaskId, TaskOutcome, TaskStatus, UserId};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     Statement,
 };
+use sea_orm::{FromQueryResult, QueryResult};
 
 use super::{TABLE, TaskUpdate};
 use crate::StoreError;
@@ -16,6 +17,7 @@ use crate::bulk::{self, Cell, Kind, OnConflict, Table};
 use crate::callbacks::{CustomerJson, customer_json};
 use crate::entities::task;
 use crate::error::During;
+use crate::records::word;
 
 /// A task an agent could be handed now, with its customer (whose contact hours, zone and
 /// do-not-disturb decide whether they may be called now) and the keys they are known by, oldest
@@ -248,7 +250,8 @@ pub async fn take_tasks<C: ConnectionTrait>(conn: &C, takes: &[Take]) -> Result<
     let sql = "UPDATE tasks SET status = 'claimed', claimed_by = v.agent, lease_expires_at = v.lease_until, \
                updated_at = v.at FROM {rows} WHERE tasks.id = v.id \
                AND (tasks.status = 'open' OR (tasks.status = 'claimed' AND tasks.lease_expires_at < v.at))";
-    update_from(conn, &TAKES, rows.collect(), sql, "take_tasks").await
+    let taken = update_from(conn, &TAKES, rows.collect(), sql, "", "take_tasks").await?;
+    taken.iter().map(|row| task_of(row, "take_tasks")).collect()
 }
 
 /// Calls finished, one row each: which task, by whom, how it went (JSON), and when.
@@ -263,13 +266,24 @@ const FINISHED: Table = Table {
     on_conflict: OnConflict::Fail,
 };
 
+/// A task as a completion left it, and its case as it stands (a merge may have moved the case to
+/// another customer, or someone closed it meanwhile).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompletedTask {
+    pub task: Task,
+    pub case_customer_id: CustomerId,
+    pub case_status: CaseStatus,
+}
+
 /// Marks each task done with its outcome if its agent holds it (claimed by them, whatever the
 /// lease says), in one statement; the tasks as completed (each `customer_id` the one it was
-/// made for), in no order. A task not held by its agent is left as it is, and not returned.
+/// made for) with their cases as they stand, in no order. A task not held by its agent is left
+/// as it is, and not returned.
 pub async fn complete_held_tasks<C: ConnectionTrait>(
     conn: &C,
     finished: &[(TaskId, UserId, &TaskOutcome, DateTime<Utc>)],
-) -> Result<Vec<Task>, StoreError> {
+) -> Result<Vec<CompletedTask>, StoreError> {
+    const OPERATION: &str = "complete_held_tasks";
     let outcomes: Vec<String> = finished
         .iter()
         .map(|(_, _, outcome, _)| serde_json::to_string(outcome).map_err(StoreError::Encode))
@@ -280,25 +294,40 @@ pub async fn complete_held_tasks<C: ConnectionTrait>(
     let sql = "UPDATE tasks SET status = 'done', outcome = v.outcome, completed_at = v.at, updated_at = v.at, \
                claimed_by = NULL, lease_expires_at = NULL FROM {rows} \
                WHERE tasks.id = v.id AND tasks.status = 'claimed' AND tasks.claimed_by = v.agent";
-    update_from(conn, &FINISHED, rows.collect(), sql, "complete_held_tasks").await
+    let case = ", (SELECT customer_id FROM cases WHERE cases.id = tasks.case_id) AS case_customer_id, \
+                (SELECT status FROM cases WHERE cases.id = tasks.case_id) AS case_status";
+    let done = update_from(conn, &FINISHED, rows.collect(), sql, case, OPERATION).await?;
+    done.iter()
+        .map(|row| {
+            let task = task_of(row, OPERATION)?;
+            let customer: uuid::Uuid = row.try_get("", "case_customer_id").during(TABLE, OPERATION)?;
+            let status: String = row.try_get("", "case_status").during(TABLE, OPERATION)?;
+            Ok(CompletedTask {
+                case_customer_id: CustomerId::from_uuid(customer),
+                case_status: word("cases", task.case_id.as_uuid(), &status)?,
+                task,
+            })
+        })
+        .collect()
 }
 
 /// Runs `sql`, an `UPDATE tasks … FROM {rows}` over `rows` as the source `v`, and returns the
-/// tasks it updated.
+/// rows it updated: every column of `tasks`, then the `returning` expressions (`, …`).
 async fn update_from<C: ConnectionTrait>(
     conn: &C,
     source: &Table,
     rows: Vec<Vec<Cell<'_>>>,
     sql: &str,
+    returning: &str,
     operation: &'static str,
-) -> Result<Vec<Task>, StoreError> {
+) -> Result<Vec<QueryResult>, StoreError> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
     let backend = conn.get_database_backend();
     let (rows, params) = source.rows_as(backend, "v", 1, &rows)?;
     // SQLite's RETURNING takes no `table.*`, PostgreSQL's `*` would add the source's columns.
-    let returning = match backend {
+    let all = match backend {
         DbBackend::Postgres => "tasks.*",
         _ => "*",
     };
@@ -310,13 +339,13 @@ async fn update_from<C: ConnectionTrait>(
         debug_assert_eq!(source.columns[0].0, "id");
         sql.push_str(" AND tasks.id = ANY($1::uuid[])");
     }
-    let sql = format!("{sql} RETURNING {returning}");
-    let updated = task::Entity::find()
-        .from_raw_sql(Statement::from_sql_and_values(backend, sql, params))
-        .all(conn)
-        .await
-        .during(TABLE, operation)?;
-    updated.into_iter().map(Task::try_from).collect()
+    let sql = format!("{sql} RETURNING {all}{returning}");
+    conn.query_all_raw(Statement::from_sql_and_values(backend, sql, params)).await.during(TABLE, operation)
+}
+
+/// A row of `tasks` as a task.
+fn task_of(row: &QueryResult, operation: &'static str) -> Result<Task, StoreError> {
+    task::Model::from_query_result(row, "").during(TABLE, operation)?.try_into()
 }
 
 /// Extends the lease of a task `agent` holds, even one whose lease ran out while nobody took it.
