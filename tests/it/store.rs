@@ -3,7 +3,9 @@
 
 use sea_orm::{ConnectionTrait, Statement};
 
-use crate::support::{TestDb, both_databases};
+use serde_json::json;
+
+use crate::support::{TestDb, both_databases, complaint, lines};
 
 both_databases!(
     written_rows_match_the_migrated_schema,
@@ -106,4 +108,45 @@ async fn a_failed_statement_names_its_operation_and_table(db: TestDb) {
     let err = mend_store::escalations::open_escalations(store.connection()).await.unwrap_err();
     assert!(matches!(err, mend_store::StoreError::Statement { table: "escalations", .. }), "{err:?}");
     assert!(err.to_string().starts_with("open_escalations on escalations failed"), "{err}");
+}
+
+both_databases!(case_details_of_many_cases_each_tell_their_own_story);
+
+/// The supervisor's page reads the cases beside its offers at once: each detail holds its own
+/// case's complaints, customer and keys, and an id that is no case is left out.
+async fn case_details_of_many_cases_each_tell_their_own_story(db: TestDb) {
+    let mend = db.mend();
+    let said = [
+        complaint("hotline", "a-1", "2026-11-26T09:00:00+08:00", json!({"phone": "13900000001"}), "宽带断网"),
+        complaint("hotline", "a-2", "2026-11-26T09:30:00+08:00", json!({"phone": "13900000001"}), "宽带还是断网"),
+        complaint("hotline", "b-1", "2026-11-26T10:00:00+08:00", json!({"phone": "13900000002"}), "话费多扣了"),
+    ];
+    mend.import_lines(&lines(&said));
+    let store = db.store().await;
+    let exported = mend.export_cases();
+    let mut ids: Vec<mend_core::CaseId> =
+        exported.iter().map(|c| c["case_id"].as_str().unwrap().parse().unwrap()).collect();
+    assert_eq!(ids.len(), 2, "{exported:?}");
+    let nobody = mend_core::CaseId::new();
+    ids.push(nobody);
+    let details = mend_store::cases::case_details(store.connection(), &ids).await.unwrap();
+    assert_eq!(details.len(), 2);
+    assert!(!details.contains_key(&nobody));
+    let mut stories: Vec<(Vec<String>, String)> = details
+        .values()
+        .map(|d| {
+            assert_eq!(d.customer.customer_id, d.case.customer_id);
+            assert!(d.complaints.iter().all(|c| c.case_id == d.case.id));
+            let phone = d.identities.iter().find(|i| i.kind == "phone").map(|i| i.value.clone()).unwrap();
+            (d.complaints.iter().map(|c| c.text.clone()).collect(), phone)
+        })
+        .collect();
+    stories.sort();
+    assert_eq!(
+        stories,
+        [
+            (vec!["宽带断网".to_owned(), "宽带还是断网".to_owned()], "13900000001".to_owned()),
+            (vec!["话费多扣了".to_owned()], "13900000002".to_owned()),
+        ]
+    );
 }

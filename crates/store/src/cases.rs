@@ -1,5 +1,7 @@
 //! The `cases` table: the row as lookups read it, the cases grouping may join, the batch rows, and the case views of the API and exports.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use mend_core::{
     Case, CaseId, CaseStatus, CaseTerms, Channel, Customer, CustomerId, LinkedIdentity, MergeId, StoredComplaint,
@@ -9,7 +11,7 @@ use serde::Serialize;
 
 use crate::StoreError;
 use crate::bulk::{self, OnConflict, Table};
-use crate::entities::{case, complaint, customer, customer_identity};
+use crate::entities::{case, complaint};
 use crate::error::During;
 use crate::records::{decode_categories, encode_categories, word};
 use crate::rows::{Flag, select_list, stored_row};
@@ -209,36 +211,57 @@ impl CaseDetail {
 }
 
 pub async fn case_detail<C: ConnectionTrait>(conn: &C, id: CaseId) -> Result<Option<CaseDetail>, StoreError> {
-    let Some(case) = case_by_id(conn, id).await? else {
-        return Ok(None);
-    };
-    let customer = customer::Entity::find_by_id(case.customer_id.as_uuid())
-        .one(conn)
-        .await
-        .during(TABLE, "case_detail")?
-        .ok_or_else(|| {
-            StoreError::corrupt(TABLE, case.id, format_args!("its customer {} is missing", case.customer_id))
-        })?;
-    let identities = customer_identity::Entity::find()
-        .filter(customer_identity::Column::CustomerId.eq(case.customer_id.as_uuid()))
-        .order_by_asc(customer_identity::Column::LinkedAt)
-        .all(conn)
-        .await
-        .during(TABLE, "case_detail")?;
-    let complaints = complaint::Entity::find()
-        .filter(complaint::Column::CaseId.eq(id.as_uuid()))
+    Ok(case_details(conn, &[id]).await?.remove(&id))
+}
+
+/// The whole story of each of these cases (see [`CaseDetail`]) in five statements however many
+/// there are; ids not found are left out.
+pub async fn case_details<C: ConnectionTrait>(
+    conn: &C,
+    ids: &[CaseId],
+) -> Result<HashMap<CaseId, CaseDetail>, StoreError> {
+    let cases = cases_by_ids(conn, ids).await?;
+    if cases.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let backend = conn.get_database_backend();
+    let owners: Vec<CustomerId> = cases.iter().map(|c| c.customer_id).collect();
+    let customers: HashMap<CustomerId, Customer> =
+        crate::callbacks::customers_by_ids(conn, &owners).await?.into_iter().map(|c| (c.customer_id, c)).collect();
+    let identities = crate::customers::identities_of_customers(conn, &owners).await?;
+    let found: Vec<CaseId> = cases.iter().map(|c| c.id).collect();
+    let mut complaints: HashMap<CaseId, Vec<StoredComplaint>> = HashMap::new();
+    for m in complaint::Entity::find()
+        .filter(bulk::id_filter(backend, "case_id", found.iter().map(|c| c.as_uuid()))?)
         .order_by_asc(complaint::Column::ReceivedAt)
         .order_by_asc(complaint::Column::Id)
         .all(conn)
         .await
-        .during(TABLE, "case_detail")?;
-    Ok(Some(CaseDetail {
-        case,
-        customer: customer.try_into()?,
-        identities: identities.into_iter().map(Into::into).collect(),
-        complaints: complaints.into_iter().map(StoredComplaint::try_from).collect::<Result<_, _>>()?,
-        survey: crate::surveys::survey_of_case(conn, id).await?,
-    }))
+        .during(TABLE, "case_details")?
+    {
+        let complaint = StoredComplaint::try_from(m)?;
+        complaints.entry(complaint.case_id).or_default().push(complaint);
+    }
+    let mut surveys: HashMap<CaseId, crate::surveys::SurveyRecord> =
+        crate::surveys::surveys_of_cases(conn, &found).await?.into_iter().map(|s| (s.case_id, s)).collect();
+    cases
+        .into_iter()
+        .map(|case| {
+            // Cases of one customer share the customer; each detail gets its own copy.
+            let customer = customers.get(&case.customer_id).cloned().ok_or_else(|| {
+                StoreError::corrupt(TABLE, case.id, format_args!("its customer {} is missing", case.customer_id))
+            })?;
+            let identities = identities.get(&case.customer_id).cloned().unwrap_or_default();
+            let detail = CaseDetail {
+                customer,
+                identities,
+                complaints: complaints.remove(&case.id).unwrap_or_default(),
+                survey: surveys.remove(&case.id),
+                case,
+            };
+            Ok((detail.case.id, detail))
+        })
+        .collect()
 }
 
 /// One line of `mend cases export`.

@@ -80,12 +80,17 @@ pub async fn survey<C: ConnectionTrait>(conn: &C, id: SurveyId) -> Result<Option
 
 /// The case's survey, if one was sent.
 pub async fn survey_of_case<C: ConnectionTrait>(conn: &C, case: CaseId) -> Result<Option<SurveyRecord>, StoreError> {
-    let found = survey::Entity::find()
-        .filter(survey::Column::CaseId.eq(case.as_uuid()))
-        .one(conn)
-        .await
-        .during(TABLE, "survey_of_case")?;
-    found.map(SurveyRecord::try_from).transpose()
+    Ok(surveys_of_cases(conn, &[case]).await?.pop())
+}
+
+/// The surveys sent for these cases (one a case at most), in no order.
+pub async fn surveys_of_cases<C: ConnectionTrait>(conn: &C, cases: &[CaseId]) -> Result<Vec<SurveyRecord>, StoreError> {
+    if cases.is_empty() {
+        return Ok(Vec::new());
+    }
+    let filter = crate::bulk::id_filter(conn.get_database_backend(), "case_id", cases.iter().map(|c| c.as_uuid()))?;
+    let found = survey::Entity::find().filter(filter).all(conn).await.during(TABLE, "surveys_of_cases")?;
+    found.into_iter().map(SurveyRecord::try_from).collect()
 }
 
 /// Records the answer unless the survey was answered already or has expired; true when this

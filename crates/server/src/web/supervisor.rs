@@ -37,14 +37,12 @@ pub async fn overview(
     people.extend(queue.held_by.iter().map(|(agent, _)| *agent));
     let names = mend_store::users::names_by_ids(conn, &people).await?;
     let name_of = |id: &UserId| names.get(id).cloned().unwrap_or_else(|| id.to_string());
-    let mut cases = HashMap::new();
-    for offer in &pending {
-        if !cases.contains_key(&offer.case_id)
-            && let Some(detail) = mend_store::cases::case_detail(conn, offer.case_id).await?
-        {
-            cases.insert(offer.case_id, detail.masked());
-        }
-    }
+    let offered: Vec<_> = pending.iter().map(|offer| offer.case_id).collect();
+    let cases: HashMap<_, _> = mend_store::cases::case_details(conn, &offered)
+        .await?
+        .into_iter()
+        .map(|(id, detail)| (id, detail.masked()))
+        .collect();
     let supervisor_limit = state.desk.supervisor_limit();
     let is_admin = user.record.role.includes(Role::Admin);
     let inbox: Vec<Value> = pending
