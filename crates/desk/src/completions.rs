@@ -1,5 +1,6 @@
-//! Completions served in rounds (see [`mend_store::rounds`]): one transaction records the outcomes of every
-//! call finished at that moment, with their audit entries, and learns how their cases stand.
+//! Completions served in rounds (see [`mend_store::rounds`]): one transaction records the
+//! outcomes of every call finished at that moment, with their audit entries, and learns how
+//! their cases stand.
 //! Each task is still updated only if its agent holds it, so a round refuses exactly what a
 //! lone completion would. What a case does next (closing it) happens outside the round, for
 //! each completion on its own.

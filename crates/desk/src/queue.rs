@@ -6,6 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use mend_cases::Intake;
 use mend_core::{ContactResult, Customer, LinkedIdentity, Money, Role, Task, TaskId, TaskOutcome, UserId};
 use mend_scheduler::SchedulerSettings;
+use mend_store::rounds::Line;
 use mend_store::tasks::{self, CompletedTask};
 use mend_store::{AuditEntry, Store, audit};
 use serde::{Deserialize, Serialize};
@@ -13,7 +14,6 @@ use serde::{Deserialize, Serialize};
 use crate::DeskError;
 use crate::claims::ClaimRounds;
 use crate::completions::{CompletionRounds, Finished};
-use mend_store::rounds::Line;
 
 /// `[desk]`.
 #[derive(Debug, Clone, Deserialize)]

@@ -355,6 +355,35 @@ pub(crate) fn id_filter(
     Ok(Expr::cust_with_values(sql, [id_param(backend, ids)?]))
 }
 
+/// `IN` the texts bound by [`text_param`] as statement parameter `n`.
+pub(crate) fn in_texts(backend: DbBackend, n: usize) -> String {
+    match backend {
+        DbBackend::Postgres => format!("= ANY(${n}::text[])"),
+        _ => format!("IN (SELECT value FROM jsonb_each(?{n}))"),
+    }
+}
+
+/// `column IN texts` for a sea-orm query, with the texts as one parameter as in [`in_texts`]:
+/// one statement whatever their number, so it is prepared once.
+pub(crate) fn text_filter(backend: DbBackend, column: &str, texts: &[&str]) -> Result<SimpleExpr, StoreError> {
+    let sql = match backend {
+        DbBackend::Postgres => format!("{column} = ANY($1::text[])"),
+        _ => format!("{column} IN (SELECT value FROM jsonb_each(?))"),
+    };
+    Ok(Expr::cust_with_values(sql, [text_param(backend, texts)?]))
+}
+
+/// Texts as one statement parameter: a text array on PostgreSQL, a JSON array on SQLite.
+pub(crate) fn text_param(backend: DbBackend, texts: &[&str]) -> Result<Value, StoreError> {
+    match backend {
+        DbBackend::Postgres => {
+            let values = texts.iter().map(|t| Value::String(Some((*t).to_owned()))).collect();
+            Ok(Value::Array(ArrayType::String, Some(Box::new(values))))
+        }
+        _ => json_param(texts),
+    }
+}
+
 /// Statement parameter `n` as the backend writes it.
 pub(crate) fn param(backend: DbBackend, n: usize) -> String {
     match backend {

@@ -42,15 +42,12 @@ pub(crate) async fn live_sessions<C: ConnectionTrait>(
         return Ok(Vec::new());
     }
     let backend = conn.get_database_backend();
-    // A round's worth of hashes, one parameter each.
-    let marks: Vec<String> = (0..token_hashes.len()).map(|i| bulk::param(backend, i + 2)).collect();
     let sql = format!(
-        "SELECT token_hash, user_id FROM sessions WHERE token_hash IN ({}) AND revoked_at IS NULL AND expires_at > {}",
-        marks.join(", "),
-        bulk::param(backend, 1)
+        "SELECT token_hash, user_id FROM sessions WHERE token_hash {} AND revoked_at IS NULL AND expires_at > {}",
+        bulk::in_texts(backend, 1),
+        bulk::param(backend, 2)
     );
-    let mut values = vec![now.into()];
-    values.extend(token_hashes.iter().map(|h| (*h).into()));
+    let values = vec![bulk::text_param(backend, token_hashes)?, now.into()];
     let rows = conn
         .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
         .await

@@ -9,6 +9,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Query
 use serde::Serialize;
 
 use crate::StoreError;
+use crate::bulk;
 use crate::entities::user;
 use crate::error::During;
 use crate::records::word;
@@ -93,8 +94,9 @@ pub async fn holders_of<C: ConnectionTrait>(
     if token_hashes.is_empty() {
         return Ok(holders);
     }
+    let backend = conn.get_database_backend();
     let by_token = user::Entity::find()
-        .filter(user::Column::TokenHash.is_in(token_hashes.iter().copied()))
+        .filter(bulk::text_filter(backend, "token_hash", token_hashes)?)
         .filter(user::Column::Active.eq(true))
         .all(conn)
         .await
@@ -108,7 +110,7 @@ pub async fn holders_of<C: ConnectionTrait>(
         return Ok(holders);
     }
     let users: HashMap<UserId, UserRecord> = user::Entity::find()
-        .filter(user::Column::Id.is_in(sessions.iter().map(|(_, u)| u.as_uuid())))
+        .filter(bulk::id_filter(backend, "id", sessions.iter().map(|(_, u)| u.as_uuid()))?)
         .filter(user::Column::Active.eq(true))
         .all(conn)
         .await

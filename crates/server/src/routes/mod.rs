@@ -217,7 +217,6 @@ fn page_limit(requested: Option<u64>) -> u64 {
     requested.unwrap_or(50).clamp(1, 500)
 }
 
-/// Query parameters as `T`, or the JSON error that says which one is wrong.
 /// A request's query string as `T`, or a JSON 400 that says what is wrong with it.
 pub(crate) struct QueryParams<T>(pub T);
 
