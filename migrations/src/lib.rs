@@ -17,6 +17,7 @@ mod m20261202_000009_sessions;
 mod m20261203_000010_email_delivery;
 mod m20261204_000011_trained_labels;
 mod m20261205_000012_calls_by_case;
+mod m20261205_000013_claim_order_moment;
 
 /// A hash of the migration sources, so tools that cache a migrated database (the test
 /// template) can tell when the schema changed even if no migration was added.
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000010_email_delivery::Migration),
             Box::new(m20261204_000011_trained_labels::Migration),
             Box::new(m20261205_000012_calls_by_case::Migration),
+            Box::new(m20261205_000013_claim_order_moment::Migration),
         ]
     }
 }

@@ -11,6 +11,7 @@ use crate::support::{Mend, Server, TestDb, both_databases, complaint, json_respo
 
 both_databases!(
     a_claim_holds_a_task_until_its_lease_runs_out,
+    a_former_holder_finishing_at_the_same_moment_leaves_the_holders_call_standing,
     nobody_is_called_outside_contact_hours,
     a_resolved_call_closes_the_case,
 );
@@ -422,6 +423,63 @@ both_databases!(
     one_customer_is_not_called_by_two_agents_at_once,
     claims_at_the_same_moment_never_call_one_customer_twice
 );
+
+/// Agents whose leases ran out and the agents who took their tasks over finish them at the same
+/// moment (completions that arrive together are served in one round): each holder's call is
+/// recorded, with its audit entry, and each former holder is refused and leaves no entry.
+async fn a_former_holder_finishing_at_the_same_moment_leaves_the_holders_call_standing(db: TestDb) {
+    const TASKS: usize = 6;
+    let mend = db.mend();
+    queue_of(&mend, TASKS);
+    let formers: Vec<String> = (0..TASKS).map(|i| token(&mend, &format!("former{i}"), "agent")).collect();
+    let holders: Vec<String> = (0..TASKS).map(|i| token(&mend, &format!("holder{i}"), "agent")).collect();
+    let noon = mend.serve_at(NOON);
+    for former in &formers {
+        claim(&noon, former).await.expect("a task for each former holder");
+    }
+    let after = mend.serve_at("2026-11-26T12:16:00+08:00");
+    let mut held = Vec::new();
+    for holder in &holders {
+        held.push(claim(&after, holder).await.expect("a lease that ran out")["task_id"].as_str().unwrap().to_owned());
+    }
+    let finished: BTreeSet<&String> = held.iter().collect();
+    assert_eq!(finished.len(), TASKS, "each holder took another task: {held:?}");
+    let done = json!({"outcome": "reached", "resolved": false});
+    // Who held each task before: the former holder of the task `held[i]`.
+    let lead = token(&mend, "zhang", "supervisor");
+    let mut former_of = Vec::new();
+    for task in &held {
+        let (_, log) = after.get_json(&format!("/api/v1/audit?entity=task:{task}"), &lead).await;
+        let actor = log["entries"][0]["actor"].as_str().expect("the first claim").trim_start_matches("user:");
+        let i: usize = actor.trim_start_matches("former").parse().expect("a former holder claimed it first");
+        former_of.push(&formers[i]);
+    }
+    let completions = held.iter().zip(&holders).zip(&former_of).flat_map(|((task, holder), former)| {
+        let path = format!("/api/v1/tasks/{task}/complete");
+        [(path.clone(), (*former).clone(), false), (path, holder.clone(), true)]
+    });
+    let answers = futures::future::join_all(completions.map(|(path, agent, holds)| {
+        let (after, done) = (&after, done.clone());
+        async move { (holds, post(after, &path, &agent, done).await) }
+    }))
+    .await;
+    for (holds, (status, body)) in answers {
+        let expected = if holds { StatusCode::OK } else { StatusCode::CONFLICT };
+        assert_eq!(status, expected, "holder: {holds}: {body}");
+    }
+    for (i, task) in held.iter().enumerate() {
+        let (_, log) = after.get_json(&format!("/api/v1/audit?entity=task:{task}"), &lead).await;
+        let completed: Vec<(&str, &str)> = log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "task.complete")
+            .map(|e| (e["actor"].as_str().unwrap(), e["detail"]["outcome"]["outcome"].as_str().unwrap()))
+            .collect();
+        assert_eq!(completed, [(format!("user:holder{i}").as_str(), "reached")], "{log}");
+    }
+    db.assert_consistent().await;
+}
 
 async fn one_customer_is_not_called_by_two_agents_at_once(db: TestDb) {
     let mend = db.mend();

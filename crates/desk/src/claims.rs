@@ -10,9 +10,9 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Duration, Utc};
 use mend_core::{Customer, CustomerId, IdentityKind, Task, TaskId};
 use mend_scheduler::{CallLoad, ContactPolicy};
+use mend_store::Store;
 use mend_store::rounds::Rounds;
 use mend_store::tasks::{self, ClaimCandidate, CustomerCalls, Take};
-use mend_store::{Store, audit};
 use tracing::debug;
 
 use crate::DeskError;
@@ -91,8 +91,12 @@ impl ClaimRounds {
                 .iter()
                 .map(|(i, c)| Take { task: c.task_id, agent: asking[*i].0.id, at: now, lease_until: now + self.lease })
                 .collect();
+            let audits: Vec<_> = picks
+                .iter()
+                .map(|(i, c)| entry(&asking[*i].0, "task.claim", ("task", c.task_id.as_uuid()), now, "open", "claimed"))
+                .collect();
             let mut taken: HashMap<TaskId, Task> =
-                tasks::take_tasks(&tx, &takes).await?.into_iter().map(|t| (t.task_id, t)).collect();
+                tasks::take_tasks(&tx, &takes, &audits).await?.into_iter().map(|t| (t.task_id, t)).collect();
             for (i, candidate) in picks {
                 let Some(mut task) = taken.remove(&candidate.task_id) else {
                     passed.push(candidate.task_id);
@@ -107,18 +111,9 @@ impl ClaimRounds {
                 break;
             }
         }
-        let claimed: Vec<_> = given
-            .iter()
-            .zip(asking)
-            .filter_map(|(given, (agent, _))| {
-                let (task, _) = given.as_ref()?;
-                Some(entry(agent, "task.claim", ("task", task.task_id.as_uuid()), now, "open", "claimed"))
-            })
-            .collect();
-        if claimed.is_empty() {
+        if given.iter().all(Option::is_none) {
             mend_store::rollback(tx).await?;
         } else {
-            audit::record_audits(&tx, &claimed).await?;
             mend_store::commit(tx).await?;
         }
         let next_at = if given.iter().any(Option::is_none) {

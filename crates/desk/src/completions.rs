@@ -1,6 +1,6 @@
-//! Completions served in rounds (see [`mend_store::rounds`]): one transaction records the
-//! outcomes of every call finished at that moment, with their audit entries, and learns how
-//! their cases stand.
+//! Completions served in rounds (see [`mend_store::rounds`]): one statement (a transaction on
+//! SQLite) records the outcomes of every call finished at that moment, with their audit
+//! entries, and learns how their cases stand.
 //! Each task is still updated only if its agent holds it, so a round refuses exactly what a
 //! lone completion would. What a case does next (closing it) happens outside the round, for
 //! each completion on its own.
@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use mend_core::{TaskId, TaskOutcome};
 use mend_store::rounds::Rounds;
 use mend_store::tasks::CompletedTask;
-use mend_store::{Store, audit, tasks};
+use mend_store::{Store, tasks};
 
 use crate::DeskError;
 use crate::queue::{Agent, entry};
@@ -38,32 +38,39 @@ impl Rounds for CompletionRounds {
     type Error = DeskError;
 
     async fn serve(&self, asks: &[Finished]) -> Result<Vec<Completed>, DeskError> {
-        let tx = self.store.begin_write().await?;
-        // A task finished twice in one round (a retry) is done by the first, as one after the
-        // other would be.
-        let mut seen = HashSet::new();
-        let finished: Vec<_> =
-            asks.iter().filter(|a| seen.insert(a.task)).map(|a| (a.task, a.agent.id, &a.outcome, a.now)).collect();
-        let mut completed: HashMap<TaskId, CompletedTask> =
-            tasks::complete_held_tasks(&tx, &finished).await?.into_iter().map(|t| (t.task.task_id, t)).collect();
-        let done: Vec<Completed> = asks.iter().map(|a| completed.remove(&a.task)).collect();
-        let entries: Vec<_> = asks
+        let mut done: Vec<Completed> = vec![None; asks.len()];
+        // Two asks for one task (a retry, or its former holder and its holder at once) are
+        // served one after the other, as two rounds would: the update cannot tell for which of
+        // them it completed the task.
+        let mut waiting: Vec<usize> = (0..asks.len()).collect();
+        while !waiting.is_empty() {
+            let mut seen = HashSet::new();
+            let (now, later): (Vec<usize>, Vec<usize>) = waiting.into_iter().partition(|&i| seen.insert(asks[i].task));
+            let mut completed: HashMap<TaskId, CompletedTask> =
+                self.complete(now.iter().map(|&i| &asks[i])).await?.into_iter().map(|t| (t.task.task_id, t)).collect();
+            for i in now {
+                done[i] = completed.remove(&asks[i].task);
+            }
+            waiting = later;
+        }
+        Ok(done)
+    }
+}
+
+impl CompletionRounds {
+    /// Completes `asks` (one per task) with their audit entries; the tasks completed.
+    async fn complete(&self, asks: impl Iterator<Item = &Finished>) -> Result<Vec<CompletedTask>, DeskError> {
+        let asks: Vec<&Finished> = asks.collect();
+        let finished: Vec<_> = asks.iter().map(|a| (a.task, a.agent.id, &a.outcome, a.now)).collect();
+        let audits: Vec<_> = asks
             .iter()
-            .zip(&done)
-            .filter(|(_, task)| task.is_some())
-            .map(|(ask, _)| {
+            .map(|a| {
                 let mut completed =
-                    entry(&ask.agent, "task.complete", ("task", ask.task.as_uuid()), ask.now, "claimed", "done");
-                completed.detail["outcome"] = serde_json::to_value(&ask.outcome).unwrap_or_default();
+                    entry(&a.agent, "task.complete", ("task", a.task.as_uuid()), a.now, "claimed", "done");
+                completed.detail["outcome"] = serde_json::to_value(&a.outcome).unwrap_or_default();
                 completed
             })
             .collect();
-        if entries.is_empty() {
-            mend_store::rollback(tx).await?;
-        } else {
-            audit::record_audits(&tx, &entries).await?;
-            mend_store::commit(tx).await?;
-        }
-        Ok(done)
+        Ok(tasks::complete_held_tasks(&self.store, &finished, &audits).await?)
     }
 }

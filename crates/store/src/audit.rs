@@ -19,8 +19,21 @@ pub async fn record_audit<C: ConnectionTrait>(conn: &C, entry: AuditEntry) -> Re
 
 /// Appends `entries` in one statement (the desk records a round of claims at once).
 pub async fn record_audits<C: ConnectionTrait>(conn: &C, entries: &[AuditEntry]) -> Result<(), StoreError> {
-    let details: Vec<String> = entries.iter().map(|e| e.detail.to_string()).collect();
-    let rows = entries.iter().zip(&details).map(|(e, detail)| {
+    let details = details_of(entries);
+    if let Some(statement) = AUDIT_EVENTS.insert(conn.get_database_backend(), audit_cells(entries, &details))? {
+        conn.execute_raw(statement).await.during(TABLE, "record_audits")?;
+    }
+    Ok(())
+}
+
+/// Each entry's detail as it is stored, for [`audit_cells`].
+pub(crate) fn details_of(entries: &[AuditEntry]) -> Vec<String> {
+    entries.iter().map(|e| e.detail.to_string()).collect()
+}
+
+/// `entries` as rows of [`AUDIT_EVENTS`], each with a new id; `details` from [`details_of`].
+pub(crate) fn audit_cells<'a>(entries: &'a [AuditEntry], details: &'a [String]) -> impl Iterator<Item = Vec<Cell<'a>>> {
+    entries.iter().zip(details).map(|(e, detail)| {
         vec![
             Cell::Uuid(uuid::Uuid::now_v7()),
             Cell::Time(Some(e.at)),
@@ -30,11 +43,7 @@ pub async fn record_audits<C: ConnectionTrait>(conn: &C, entries: &[AuditEntry])
             Cell::NullableUuid(e.subject_id),
             Cell::Text(Some(detail)),
         ]
-    });
-    if let Some(statement) = AUDIT_EVENTS.insert(conn.get_database_backend(), rows)? {
-        conn.execute_raw(statement).await.during(TABLE, "record_audits")?;
-    }
-    Ok(())
+    })
 }
 
 pub(crate) const AUDIT_EVENTS: Table = Table {

@@ -78,8 +78,8 @@ impl Table {
 
     /// `rows` as the row source `alias` of another statement's `FROM` (an update of many rows,
     /// each with its own values): PostgreSQL `UNNEST`s one typed array per column, SQLite reads
-    /// the rows of one JSON parameter. Parameters are numbered from `first`; the table's
-    /// columns must not be nullable (a mask would take a parameter of its own).
+    /// the rows of one JSON parameter. Parameters are numbered from `first`; the first one
+    /// carries the first column's values on both databases.
     pub(crate) fn rows_as(
         &self,
         backend: DbBackend,
@@ -87,72 +87,58 @@ impl Table {
         first: usize,
         rows: &[Vec<Cell>],
     ) -> Result<(String, Vec<Value>), StoreError> {
-        debug_assert!(self.columns.iter().all(|(_, _, nullable)| !nullable), "{}: nullable columns", self.name);
-        let names: Vec<&str> = self.columns.iter().map(|(n, _, _)| *n).collect();
         match backend {
-            DbBackend::Postgres => {
-                let arrays: Vec<String> = self
-                    .columns
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (_, kind, _))| format!("${}::{}[]", first + i, pg_type(*kind)))
-                    .collect();
-                let source = format!("UNNEST({}) AS {alias}({})", arrays.join(", "), names.join(", "));
-                Ok((source, self.pg_params(rows)))
-            }
-            _ => {
-                let exprs: Vec<String> = self
-                    .columns
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (name, kind, _))| format!("{} AS {name}", sqlite_cell(i, *kind)))
-                    .collect();
-                let source = format!("(SELECT {} FROM jsonb_each(?{first})) AS {alias}", exprs.join(", "));
-                Ok((source, vec![json_param(rows)?]))
+            DbBackend::Postgres => Ok((format!("({}) AS {alias}", self.pg_select(first)), self.pg_params(rows))),
+            _ => Ok((format!("({}) AS {alias}", self.sqlite_select(first)), vec![json_param(rows)?])),
+        }
+    }
+
+    /// The rows of one JSON parameter (`?first`, an array of rows) as a `SELECT` of the table's
+    /// columns.
+    fn sqlite_select(&self, first: usize) -> String {
+        let exprs: Vec<String> = self
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, (name, kind, _))| format!("{} AS {name}", sqlite_cell(i, *kind)))
+            .collect();
+        format!("SELECT {} FROM jsonb_each(?{first})", exprs.join(", "))
+    }
+
+    /// The rows of [`Table::pg_params`] (numbered from `first`) as a `SELECT` of the table's
+    /// columns. Arrays cannot carry NULL elements through the driver, so a nullable column
+    /// travels as its values plus a mask of which are NULL.
+    fn pg_select(&self, first: usize) -> String {
+        let mut arrays = Vec::new();
+        let mut aliases = Vec::new();
+        let mut exprs = Vec::new();
+        for (name, kind, nullable) in self.columns {
+            arrays.push(format!("${}::{}[]", first + arrays.len(), pg_type(*kind)));
+            aliases.push(name.to_string());
+            if *nullable {
+                arrays.push(format!("${}::boolean[]", first + arrays.len()));
+                aliases.push(format!("{name}_null"));
+                exprs.push(format!("CASE WHEN {name}_null THEN NULL ELSE {name} END AS {name}"));
+            } else {
+                exprs.push(name.to_string());
             }
         }
+        format!("SELECT {} FROM UNNEST({}) AS r({})", exprs.join(", "), arrays.join(", "), aliases.join(", "))
+    }
+
+    /// `INSERT INTO table (its columns)`, for a `SELECT` of rows to follow.
+    pub(crate) fn insert_into(&self) -> String {
+        let names: Vec<&str> = self.columns.iter().map(|(n, _, _)| *n).collect();
+        format!("INSERT INTO {} ({})", self.name, names.join(", "))
     }
 
     fn sql(&self, backend: DbBackend) -> String {
         let names: Vec<&str> = self.columns.iter().map(|(n, _, _)| *n).collect();
-        let mut sql = match backend {
-            DbBackend::Postgres => {
-                // Arrays cannot carry NULL elements through the driver, so a nullable column
-                // travels as its values plus a mask of which are NULL.
-                let mut arrays = Vec::new();
-                let mut aliases = Vec::new();
-                let mut exprs = Vec::new();
-                for (name, kind, nullable) in self.columns {
-                    arrays.push(format!("${}::{}[]", arrays.len() + 1, pg_type(*kind)));
-                    aliases.push(name.to_string());
-                    if *nullable {
-                        arrays.push(format!("${}::boolean[]", arrays.len() + 1));
-                        aliases.push(format!("{name}_null"));
-                        exprs.push(format!("CASE WHEN {name}_null THEN NULL ELSE {name} END"));
-                    } else {
-                        exprs.push(name.to_string());
-                    }
-                }
-                format!(
-                    "INSERT INTO {} ({}) SELECT {} FROM UNNEST({}) AS r({}) WHERE true",
-                    self.name,
-                    names.join(", "),
-                    exprs.join(", "),
-                    arrays.join(", "),
-                    aliases.join(", ")
-                )
-            }
-            _ => {
-                let exprs: Vec<String> =
-                    self.columns.iter().enumerate().map(|(i, (_, kind, _))| sqlite_cell(i, *kind)).collect();
-                format!(
-                    "INSERT INTO {} ({}) SELECT {} FROM jsonb_each(?1) WHERE true",
-                    self.name,
-                    names.join(", "),
-                    exprs.join(", ")
-                )
-            }
+        let rows = match backend {
+            DbBackend::Postgres => self.pg_select(1),
+            _ => self.sqlite_select(1),
         };
+        let mut sql = format!("{} {rows} WHERE true", self.insert_into());
         match self.on_conflict {
             OnConflict::Fail => {}
             OnConflict::UpdateAllBut(kept) => {
@@ -517,15 +503,30 @@ mod tests {
     fn builds_one_statement_per_backend() {
         assert_eq!(
             T.sql(DbBackend::Sqlite),
-            "INSERT INTO t (id, n, at) SELECT unhex(value->>0), value->>1, value->>2 FROM jsonb_each(?1) \
-             WHERE true ON CONFLICT (id) DO UPDATE SET n = excluded.n"
+            "INSERT INTO t (id, n, at) SELECT unhex(value->>0) AS id, value->>1 AS n, value->>2 AS at \
+             FROM jsonb_each(?1) WHERE true ON CONFLICT (id) DO UPDATE SET n = excluded.n"
         );
         assert_eq!(
             T.sql(DbBackend::Postgres),
-            "INSERT INTO t (id, n, at) SELECT id, CASE WHEN n_null THEN NULL ELSE n END, at \
+            "INSERT INTO t (id, n, at) SELECT id, CASE WHEN n_null THEN NULL ELSE n END AS n, at \
              FROM UNNEST($1::uuid[], $2::bigint[], $3::boolean[], $4::timestamptz[]) AS r(id, n, n_null, at) \
              WHERE true ON CONFLICT (id) DO UPDATE SET n = excluded.n"
         );
+    }
+
+    #[test]
+    fn rows_of_another_statement_are_numbered_from_where_they_start() {
+        let rows = [vec![Cell::Uuid(uuid::Uuid::from_u128(1)), Cell::Int(None), Cell::Time(None)]];
+        let (source, params) = T.rows_as(DbBackend::Postgres, "v", 3, &rows).unwrap();
+        assert_eq!(
+            source,
+            "(SELECT id, CASE WHEN n_null THEN NULL ELSE n END AS n, at \
+             FROM UNNEST($3::uuid[], $4::bigint[], $5::boolean[], $6::timestamptz[]) AS r(id, n, n_null, at)) AS v"
+        );
+        assert_eq!(params.len(), 4, "a mask travels with the nullable column");
+        let (source, params) = T.rows_as(DbBackend::Sqlite, "v", 3, &rows).unwrap();
+        assert_eq!(source, "(SELECT unhex(value->>0) AS id, value->>1 AS n, value->>2 AS at FROM jsonb_each(?3)) AS v");
+        assert_eq!(params.len(), 1);
     }
 
     #[test]

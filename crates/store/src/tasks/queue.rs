@@ -12,12 +12,13 @@ use sea_orm::{
 use sea_orm::{FromQueryResult, QueryResult};
 
 use super::{TABLE, TaskUpdate};
-use crate::StoreError;
+use crate::audit::{self, AUDIT_EVENTS};
 use crate::bulk::{self, Cell, Kind, OnConflict, Table};
 use crate::callbacks::{CustomerJson, customer_json};
 use crate::entities::task;
 use crate::error::During;
 use crate::records::word;
+use crate::{AuditEntry, Store, StoreError};
 
 /// A task an agent could be handed now, with its customer (whose contact hours, zone and
 /// do-not-disturb decide whether they may be called now) and the keys they are known by, oldest
@@ -236,9 +237,14 @@ pub struct Take {
     pub lease_until: DateTime<Utc>,
 }
 
-/// Gives each task to its agent if it is still free (open, or its lease ran out), in one
-/// statement; the tasks as taken (each `customer_id` the one it was made for), in no order.
-pub async fn take_tasks<C: ConnectionTrait>(conn: &C, takes: &[Take]) -> Result<Vec<Task>, StoreError> {
+/// Gives each task to its agent if it is still free (open, or its lease ran out), and records
+/// the audit entry of each task taken (`audits`, by subject), in one statement on PostgreSQL;
+/// the tasks as taken (each `customer_id` the one it was made for), in no order.
+pub async fn take_tasks<C: ConnectionTrait>(
+    conn: &C,
+    takes: &[Take],
+    audits: &[AuditEntry],
+) -> Result<Vec<Task>, StoreError> {
     let rows = takes.iter().map(|t| {
         vec![
             Cell::Uuid(t.task.as_uuid()),
@@ -250,7 +256,7 @@ pub async fn take_tasks<C: ConnectionTrait>(conn: &C, takes: &[Take]) -> Result<
     let sql = "UPDATE tasks SET status = 'claimed', claimed_by = v.agent, lease_expires_at = v.lease_until, \
                updated_at = v.at FROM {rows} WHERE tasks.id = v.id \
                AND (tasks.status = 'open' OR (tasks.status = 'claimed' AND tasks.lease_expires_at < v.at))";
-    let taken = update_from(conn, &TAKES, rows.collect(), sql, "", "take_tasks").await?;
+    let taken = update_from(conn, &TAKES, rows.collect(), (sql, ""), audits, "take_tasks").await?;
     taken.iter().map(|row| task_of(row, "take_tasks")).collect()
 }
 
@@ -276,12 +282,14 @@ pub struct CompletedTask {
 }
 
 /// Marks each task done with its outcome if its agent holds it (claimed by them, whatever the
-/// lease says), in one statement; the tasks as completed (each `customer_id` the one it was
-/// made for) with their cases as they stand, in no order. A task not held by its agent is left
-/// as it is, and not returned.
-pub async fn complete_held_tasks<C: ConnectionTrait>(
-    conn: &C,
+/// lease says), and records the audit entry of each task completed (`audits`, by subject); the
+/// tasks as completed (each `customer_id` the one it was made for) with their cases as they
+/// stand, in no order. A task not held by its agent is left as it is, and not returned. One
+/// statement on PostgreSQL, outside any transaction; on SQLite one write transaction.
+pub async fn complete_held_tasks(
+    store: &Store,
     finished: &[(TaskId, UserId, &TaskOutcome, DateTime<Utc>)],
+    audits: &[AuditEntry],
 ) -> Result<Vec<CompletedTask>, StoreError> {
     const OPERATION: &str = "complete_held_tasks";
     let outcomes: Vec<String> = finished
@@ -296,7 +304,15 @@ pub async fn complete_held_tasks<C: ConnectionTrait>(
                WHERE tasks.id = v.id AND tasks.status = 'claimed' AND tasks.claimed_by = v.agent";
     let case = ", (SELECT customer_id FROM cases WHERE cases.id = tasks.case_id) AS case_customer_id, \
                 (SELECT status FROM cases WHERE cases.id = tasks.case_id) AS case_status";
-    let done = update_from(conn, &FINISHED, rows.collect(), sql, case, OPERATION).await?;
+    let rows = rows.collect();
+    let done = if store.connection().get_database_backend() == DbBackend::Postgres {
+        update_from(store.connection(), &FINISHED, rows, (sql, case), audits, OPERATION).await?
+    } else {
+        let tx = store.begin_write().await?;
+        let done = update_from(&tx, &FINISHED, rows, (sql, case), audits, OPERATION).await?;
+        crate::commit(tx).await?;
+        done
+    };
     done.iter()
         .map(|row| {
             let task = task_of(row, OPERATION)?;
@@ -312,34 +328,57 @@ pub async fn complete_held_tasks<C: ConnectionTrait>(
 }
 
 /// Runs `sql`, an `UPDATE tasks … FROM {rows}` over `rows` as the source `v`, and returns the
-/// rows it updated: every column of `tasks`, then the `returning` expressions (`, …`).
+/// rows it updated: every column of `tasks`, then the `returning` expressions (`, …`). Each of
+/// `audits` whose subject is a task it updated is appended to the audit log with it: on
+/// PostgreSQL in the same statement (one statement is atomic without a transaction), on SQLite,
+/// whose `WITH` takes no `UPDATE`, by a second one (call it in a transaction).
 async fn update_from<C: ConnectionTrait>(
     conn: &C,
     source: &Table,
     rows: Vec<Vec<Cell<'_>>>,
-    sql: &str,
-    returning: &str,
+    (sql, returning): (&str, &str),
+    audits: &[AuditEntry],
     operation: &'static str,
 ) -> Result<Vec<QueryResult>, StoreError> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
     let backend = conn.get_database_backend();
-    let (rows, params) = source.rows_as(backend, "v", 1, &rows)?;
-    // SQLite's RETURNING takes no `table.*`, PostgreSQL's `*` would add the source's columns.
-    let all = match backend {
-        DbBackend::Postgres => "tasks.*",
-        _ => "*",
-    };
+    let (rows, mut params) = source.rows_as(backend, "v", 1, &rows)?;
     let mut sql = sql.replace("{rows}", &rows);
-    if backend == DbBackend::Postgres {
-        // The planner guesses a hundred rows for an UNNEST and would rather scan the whole
-        // table than look up a few ids; the ids themselves (the source's first array) keep it
-        // on the primary key.
-        debug_assert_eq!(source.columns[0].0, "id");
-        sql.push_str(" AND tasks.id = ANY($1::uuid[])");
+    if backend != DbBackend::Postgres {
+        // SQLite's RETURNING takes no `table.*`.
+        let updated = conn
+            .query_all_raw(Statement::from_sql_and_values(backend, format!("{sql} RETURNING *{returning}"), params))
+            .await
+            .during(TABLE, operation)?;
+        let ids = updated
+            .iter()
+            .map(|row| row.try_get::<uuid::Uuid>("", "id"))
+            .collect::<Result<HashSet<_>, _>>()
+            .during(TABLE, operation)?;
+        let audited: Vec<AuditEntry> =
+            audits.iter().filter(|a| a.subject_id.is_some_and(|id| ids.contains(&id))).cloned().collect();
+        audit::record_audits(conn, &audited).await?;
+        return Ok(updated);
     }
-    let sql = format!("{sql} RETURNING {all}{returning}");
+    // The planner guesses a hundred rows for an UNNEST and would rather scan the whole table
+    // than look up a few ids; the ids themselves (the source's first array) keep it on the
+    // primary key. `tasks.*`: a bare `*` would add the source's columns.
+    debug_assert_eq!(source.columns[0].0, "id");
+    sql.push_str(" AND tasks.id = ANY($1::uuid[]) RETURNING tasks.*");
+    sql.push_str(returning);
+    if !audits.is_empty() {
+        let details = audit::details_of(audits);
+        let cells: Vec<_> = audit::audit_cells(audits, &details).collect();
+        let (audited, audit_params) = AUDIT_EVENTS.rows_as(backend, "a", params.len() + 1, &cells)?;
+        params.extend(audit_params);
+        sql = format!(
+            "WITH changed AS ({sql}), audited AS ({} SELECT a.* FROM {audited} \
+             WHERE a.subject_id IN (SELECT id FROM changed)) SELECT * FROM changed",
+            AUDIT_EVENTS.insert_into()
+        );
+    }
     conn.query_all_raw(Statement::from_sql_and_values(backend, sql, params)).await.during(TABLE, operation)
 }
 
