@@ -45,3 +45,16 @@ impl MigratorTrait for Migrator {
         ]
     }
 }
+
+/// Runs `statements` in order: the SQL the schema builder has no words for (partial and
+/// expression indexes, triggers, backfills).
+async fn execute_all<S: AsRef<str>>(
+    manager: &SchemaManager<'_>,
+    statements: impl IntoIterator<Item = S>,
+) -> Result<(), DbErr> {
+    let conn = manager.get_connection();
+    for statement in statements {
+        conn.execute_unprepared(statement.as_ref()).await?;
+    }
+    Ok(())
+}

@@ -17,13 +17,11 @@ impl MigrationTrait for Migration {
         if manager.get_database_backend() == sea_orm::DbBackend::Postgres {
             conn.execute_unprepared("ALTER TABLE tasks SET (toast_tuple_target = 8160)").await?;
         }
-        for sql in [
+        let statements = [
             "DROP INDEX ix_tasks_customer",
             "DROP INDEX ix_tasks_completed",
             "CREATE INDEX ix_tasks_completed ON tasks (completed_at) WHERE completed_at IS NOT NULL",
-        ] {
-            conn.execute_unprepared(sql).await?;
-        }
-        Ok(())
+        ];
+        crate::execute_all(manager, statements).await
     }
 }

@@ -11,20 +11,17 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let conn = manager.get_connection();
         let time = match manager.get_database_backend() {
             sea_orm::DbBackend::Postgres => "timestamp with time zone",
             _ => "timestamp_with_timezone_text",
         };
-        for sql in [
+        let statements = [
             "ALTER TABLE quarantine ADD COLUMN fingerprint varchar".to_owned(),
             "ALTER TABLE quarantine ADD COLUMN seen_count integer NOT NULL DEFAULT 1".to_owned(),
             format!("ALTER TABLE quarantine ADD COLUMN last_seen_at {time}"),
             "UPDATE quarantine SET last_seen_at = received_at".to_owned(),
             "CREATE UNIQUE INDEX ux_quarantine_fingerprint ON quarantine (fingerprint)".to_owned(),
-        ] {
-            conn.execute_unprepared(&sql).await?;
-        }
-        Ok(())
+        ];
+        crate::execute_all(manager, statements).await
     }
 }

@@ -34,7 +34,6 @@ impl MigrationTrait for Migration {
                     .take(),
             )
             .await?;
-        let conn = manager.get_connection();
         let statements: &[&str] = match manager.get_database_backend() {
             sea_orm::DbBackend::Postgres => &[
                 "CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS \
@@ -49,9 +48,6 @@ impl MigrationTrait for Migration {
                  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
             ],
         };
-        for statement in statements {
-            conn.execute_unprepared(statement).await?;
-        }
-        Ok(())
+        crate::execute_all(manager, statements.iter()).await
     }
 }

@@ -12,14 +12,14 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_connection();
-        for statement in [
-            "CREATE INDEX ix_tasks_done_by_case ON tasks (case_id, completed_at) WHERE status = 'done'",
-            "DROP INDEX ix_tasks_queue",
-            "CREATE INDEX ix_tasks_queue ON tasks (status, due_at) WHERE status IN ('open', 'claimed')",
-        ] {
-            db.execute_unprepared(statement).await?;
-        }
-        Ok(())
+        crate::execute_all(
+            manager,
+            [
+                "CREATE INDEX ix_tasks_done_by_case ON tasks (case_id, completed_at) WHERE status = 'done'",
+                "DROP INDEX ix_tasks_queue",
+                "CREATE INDEX ix_tasks_queue ON tasks (status, due_at) WHERE status IN ('open', 'claimed')",
+            ],
+        )
+        .await
     }
 }

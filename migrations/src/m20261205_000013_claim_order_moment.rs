@@ -11,14 +11,15 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_connection();
-        for statement in [
-            "DROP INDEX ix_tasks_claim_order",
-            "CREATE INDEX ix_tasks_claim_order ON tasks (priority DESC, due_at, id, COALESCE(not_before, due_at)) \
-             WHERE status IN ('open', 'claimed')",
-        ] {
-            db.execute_unprepared(statement).await?;
-        }
-        Ok(())
+        crate::execute_all(
+            manager,
+            [
+                "DROP INDEX ix_tasks_claim_order",
+                "CREATE INDEX ix_tasks_claim_order \
+                 ON tasks (priority DESC, due_at, id, COALESCE(not_before, due_at)) \
+                 WHERE status IN ('open', 'claimed')",
+            ],
+        )
+        .await
     }
 }
