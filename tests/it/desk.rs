@@ -450,6 +450,13 @@ async fn a_former_holder_finishing_at_the_same_moment_leaves_the_holders_call_st
     let mut former_of = Vec::new();
     for task in &held {
         let (_, log) = after.get_json(&format!("/api/v1/audit?entity=task:{task}"), &lead).await;
+        let claims: Vec<(&str, &str)> = log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["action"].as_str().unwrap(), e["detail"]["status"]["before"].as_str().unwrap()))
+            .collect();
+        assert_eq!(claims, [("task.claim", "open"), ("task.claim", "claimed")], "a lease ran out on a claimed task");
         let actor = log["entries"][0]["actor"].as_str().expect("the first claim").trim_start_matches("user:");
         let i: usize = actor.trim_start_matches("former").parse().expect("a former holder claimed it first");
         former_of.push(&formers[i]);

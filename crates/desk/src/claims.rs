@@ -93,7 +93,10 @@ impl ClaimRounds {
                 .collect();
             let audits: Vec<_> = picks
                 .iter()
-                .map(|(i, c)| entry(&asking[*i].0, "task.claim", ("task", c.task_id.as_uuid()), now, "open", "claimed"))
+                .map(|(i, c)| {
+                    let before = c.status.as_str();
+                    entry(&asking[*i].0, "task.claim", ("task", c.task_id.as_uuid()), now, before, "claimed")
+                })
                 .collect();
             let mut taken: HashMap<TaskId, Task> =
                 tasks::take_tasks(&tx, &takes, &audits).await?.into_iter().map(|t| (t.task_id, t)).collect();

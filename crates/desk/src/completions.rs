@@ -12,6 +12,7 @@ use mend_core::{TaskId, TaskOutcome};
 use mend_store::rounds::Rounds;
 use mend_store::tasks::CompletedTask;
 use mend_store::{Store, tasks};
+use tracing::debug;
 
 use crate::DeskError;
 use crate::queue::{Agent, entry};
@@ -50,6 +51,9 @@ impl Rounds for CompletionRounds {
                 self.complete(now.iter().map(|&i| &asks[i])).await?.into_iter().map(|t| (t.task.task_id, t)).collect();
             for i in now {
                 done[i] = completed.remove(&asks[i].task);
+                if done[i].is_some() {
+                    debug!(task_id = %asks[i].task, agent = %asks[i].agent.actor, "task completed");
+                }
             }
             waiting = later;
         }

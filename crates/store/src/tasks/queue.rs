@@ -26,6 +26,8 @@ use crate::{AuditEntry, Store, StoreError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimCandidate {
     pub task_id: TaskId,
+    /// Open, or claimed by someone whose lease ran out.
+    pub status: TaskStatus,
     pub customer: Customer,
     pub identities: Vec<LinkedIdentity>,
 }
@@ -59,16 +61,16 @@ pub async fn claim_candidates(
     // to return the first few (a third of the claims' rate at ten agents).
     let sql = match backend {
         DbBackend::Postgres => format!(
-            "SELECT t.id, {}::text, (SELECT json_agg(json_build_array(i.kind, i.value, i.source, i.linked_at) \
+            "SELECT t.id, t.status, {}::text, (SELECT json_agg(json_build_array(i.kind, i.value, i.source, i.linked_at) \
              ORDER BY i.linked_at, i.id) FROM customer_identities i WHERE i.customer_id = u.id)::text \
              FROM tasks t JOIN cases s ON s.id = t.case_id JOIN customers u ON u.id = s.customer_id \
              WHERE {callable} ORDER BY t.priority DESC, t.due_at, t.id LIMIT {top} FOR UPDATE OF t, u SKIP LOCKED",
             customer_json(backend, "u"),
         ),
         _ => format!(
-            "SELECT c.id, {}, (SELECT json_group_array(json_array(i.kind, i.value, i.source, i.linked_at)) \
+            "SELECT c.id, c.status, {}, (SELECT json_group_array(json_array(i.kind, i.value, i.source, i.linked_at)) \
              FROM (SELECT * FROM customer_identities WHERE customer_id = u.id ORDER BY linked_at, id) i) \
-             FROM (SELECT t.id, t.priority, t.due_at, s.customer_id FROM tasks t INDEXED BY ix_tasks_claim_order \
+             FROM (SELECT t.id, t.status, t.priority, t.due_at, s.customer_id FROM tasks t INDEXED BY ix_tasks_claim_order \
                    JOIN cases s ON s.id = t.case_id WHERE {callable} ORDER BY t.priority DESC, t.due_at, t.id LIMIT {top}) c \
              JOIN customers u ON u.id = c.customer_id ORDER BY c.priority DESC, c.due_at, c.id",
             customer_json(backend, "u"),
@@ -82,15 +84,17 @@ pub async fn claim_candidates(
     rows.iter()
         .map(|row| {
             let id: uuid::Uuid = row.try_get_by_index(0).during(TABLE, "claim_candidates")?;
-            let customer: String = row.try_get_by_index(1).during(TABLE, "claim_candidates")?;
+            let status: String = row.try_get_by_index(1).during(TABLE, "claim_candidates")?;
+            let customer: String = row.try_get_by_index(2).during(TABLE, "claim_candidates")?;
             let customer: CustomerJson = serde_json::from_str(&customer)
                 .map_err(|e| StoreError::corrupt("customers", format_args!("of task {id}"), e))?;
-            let identities: Option<String> = row.try_get_by_index(2).during(TABLE, "claim_candidates")?;
+            let identities: Option<String> = row.try_get_by_index(3).during(TABLE, "claim_candidates")?;
             let identities: Vec<(String, String, String, DateTime<Utc>)> =
                 serde_json::from_str(identities.as_deref().unwrap_or("[]"))
                     .map_err(|e| StoreError::corrupt("customer_identities", format_args!("of task {id}"), e))?;
             Ok(ClaimCandidate {
                 task_id: TaskId::from_uuid(id),
+                status: word(TABLE, id, &status)?,
                 customer: customer.try_into()?,
                 identities: identities
                     .into_iter()
