@@ -416,7 +416,11 @@ async fn run_desk(settings: &Settings, database: &FreshDatabase, args: &DeskBenc
     server.stop().await?;
     store.close().await?;
     let (mut claims, mut completes): (Vec<f64>, Vec<f64>) = (Vec::new(), Vec::new());
+    // Each agent's first claim is one of fifty asked at the same instant, on connections and
+    // plans not yet warm: the claims after it show the queue working.
+    let mut steady_claims: Vec<f64> = Vec::new();
     for (c, d) in worked {
+        steady_claims.extend(c.iter().skip(1));
         claims.extend(c);
         completes.extend(d);
     }
@@ -429,6 +433,7 @@ async fn run_desk(settings: &Settings, database: &FreshDatabase, args: &DeskBenc
         "seconds": (seconds * 1000.0).round() / 1000.0,
         "cycles_per_second": (cycles as f64 / seconds).round(),
         "claim_ms": {"p50": percentile(&mut claims, 0.50), "p99": percentile(&mut claims, 0.99)},
+        "steady_claim_ms": {"p50": percentile(&mut steady_claims, 0.50), "p99": percentile(&mut steady_claims, 0.99)},
         "complete_ms": {"p50": percentile(&mut completes, 0.50), "p99": percentile(&mut completes, 0.99)},
         "peak_rss_mib": peak_rss_mib(),
     }))

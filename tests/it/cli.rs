@@ -118,4 +118,19 @@ fn the_import_bench_reports_the_rate_of_every_stretch() {
     assert_eq!(report["last_stretch_per_second"], stretches[1]);
 }
 
+/// The desk bench works the whole callable queue: one completion per task handed out, every
+/// agent's last claim answered 204, and the latencies of claims after each agent's first.
+#[test]
+fn the_desk_bench_works_the_queue_until_nothing_is_callable() {
+    let db = TestDb::sqlite();
+    let report = db.mend().run(&["bench", "desk", "--agents", "3", "--tasks", "60", "--target", "sqlite"], b"").json();
+    let (tasks, cycles) = (report["tasks"].as_u64().unwrap(), report["cycles"].as_u64().unwrap());
+    assert!(cycles > 0 && cycles <= tasks, "{report}");
+    for latency in ["claim_ms", "steady_claim_ms", "complete_ms"] {
+        let (p50, p99) = (report[latency]["p50"].as_f64().unwrap(), report[latency]["p99"].as_f64().unwrap());
+        assert!(0.0 < p50 && p50 <= p99, "{latency}: {report}");
+    }
+    assert_eq!(report["target"], "sqlite");
+}
+
 both_databases!(cases_export_has_the_documented_shape, the_demo_loads_its_samples_and_reports);
