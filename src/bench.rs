@@ -439,11 +439,13 @@ async fn run_desk(settings: &Settings, database: &FreshDatabase, args: &DeskBenc
     }))
 }
 
-/// The API and pages served from this process on a free port, with the clock standing at `now`.
+/// The API and pages served from this process on a free port, with the clock standing at `now`
+/// and SQLite's log copied beside the requests, as `mend serve` does.
 struct InProcessServer {
     base: String,
     stop: tokio::sync::oneshot::Sender<()>,
     serving: tokio::task::JoinHandle<std::io::Result<()>>,
+    log_copier: Option<mend_store::LogCopier>,
 }
 
 impl InProcessServer {
@@ -463,12 +465,17 @@ impl InProcessServer {
         let serving = tokio::spawn(mend_server::serve(listener, router, async {
             stopped.await.ok();
         }));
-        Ok(Self { base, stop, serving })
+        let log_copier = store.copy_log_every(crate::LOG_COPY_PERIOD).await?;
+        Ok(Self { base, stop, serving, log_copier })
     }
 
     async fn stop(self) -> Result<()> {
         self.stop.send(()).ok();
-        Ok(self.serving.await??)
+        self.serving.await??;
+        if let Some(copier) = self.log_copier {
+            copier.stop().await?;
+        }
+        Ok(())
     }
 }
 

@@ -511,6 +511,10 @@ fn at_or_now(now: Option<chrono::DateTime<chrono::FixedOffset>>) -> chrono::Date
     now.map_or_else(|| SystemClock.now(), |t| t.with_timezone(&chrono::Utc))
 }
 
+/// How often `mend serve` copies SQLite's log into the database file (see
+/// `mend_store::LogCopier`).
+pub(crate) const LOG_COPY_PERIOD: std::time::Duration = std::time::Duration::from_millis(250);
+
 async fn serve(settings: &Settings, clock: Arc<dyn Clock>) -> Result<()> {
     let store = open_store(settings).await?;
     let mailroom = schedule::mailroom(settings, &store, clock.now()).await?;
@@ -537,6 +541,7 @@ async fn serve(settings: &Settings, clock: Arc<dyn Clock>) -> Result<()> {
     }
     let (intake, store) = (Arc::clone(&state.intake), state.store.clone());
     tokio::spawn(keep_what_intake_learns_forever(Arc::clone(&intake), store.clone()));
+    let log_copier = store.copy_log_every(LOG_COPY_PERIOD).await?;
     let router = mend_server::router(state, mend_server::HttpConfig { max_body_bytes: settings.http.max_body_bytes });
     let listener = tokio::net::TcpListener::bind(&settings.http.bind)
         .await
@@ -548,6 +553,9 @@ async fn serve(settings: &Settings, clock: Arc<dyn Clock>) -> Result<()> {
     })
     .await?;
     intake.term_statistics().save(&store).await?;
+    if let Some(copier) = log_copier {
+        copier.stop().await?;
+    }
     Ok(())
 }
 

@@ -150,3 +150,35 @@ async fn case_details_of_many_cases_each_tell_their_own_story(db: TestDb) {
         ]
     );
 }
+
+/// `mend serve` copies SQLite's log into the database file beside its requests: what commits
+/// wrote reaches the file without a commit copying it, and once the copier stops, commits copy
+/// the log themselves again. PostgreSQL has no such copier.
+#[tokio::test]
+async fn the_log_is_copied_into_the_database_file_beside_the_commits() {
+    let db = TestDb::sqlite();
+    let store = db.store().await;
+    store.migrate().await.expect("migrate");
+    let file = db.url.trim_start_matches("sqlite://").split('?').next().unwrap().to_owned();
+    let conn = store.connection();
+    let pragma = |name: &'static str| async move {
+        let row = conn.query_one_raw(Statement::from_string(conn.get_database_backend(), format!("PRAGMA {name}")));
+        row.await.unwrap().unwrap().try_get_by_index::<i64>(0).unwrap()
+    };
+    let mut copier =
+        store.copy_log_every(std::time::Duration::from_millis(5)).await.unwrap().expect("a copier on SQLite");
+    assert!(pragma("wal_autocheckpoint").await > 8192, "commits leave the copying to the copier");
+    copier.copied(1).await;
+    let before = std::fs::metadata(&file).unwrap().len();
+    conn.execute_unprepared("CREATE TABLE scratch (filler TEXT)").await.unwrap();
+    for _ in 0..20 {
+        let rows = "INSERT INTO scratch WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 25) \
+                    SELECT hex(randomblob(4096)) FROM n";
+        conn.execute_unprepared(rows).await.unwrap();
+    }
+    copier.copied(2).await;
+    let after = std::fs::metadata(&file).unwrap().len();
+    assert!(after >= before + 2_000_000, "4 MB written reached the file: {before} → {after} bytes");
+    copier.stop().await.unwrap();
+    assert_eq!(pragma("wal_autocheckpoint").await, 8192, "commits copy the log themselves again");
+}

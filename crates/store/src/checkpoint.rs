@@ -15,7 +15,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use sea_orm::sqlx::{self, Connection, SqliteConnection};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, RuntimeErr};
-use tokio::sync::{Notify, watch};
+use std::time::Duration;
+
+use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::warn;
 
@@ -57,12 +59,8 @@ struct Finished {
 impl Checkpointer {
     /// Opens the checkpointer's own connection and stops `db`'s commits from checkpointing.
     pub(crate) async fn start(db: &DatabaseConnection) -> Result<Self, StoreError> {
-        let options = db.get_sqlite_connection_pool().connect_options();
-        let mut conn = SqliteConnection::connect_with(&options)
-            .await
-            .map_err(|e| DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e))))
-            .during(TABLE, "start")?;
-        db.execute_unprepared("PRAGMA wal_autocheckpoint = 0").await.during(TABLE, "start")?;
+        let mut conn = own_connection(db).await?;
+        set_autocheckpoint(db, 0).await?;
         let commits = Arc::new(AtomicU64::new(0));
         let wake = Arc::new(Notify::new());
         let stop = Arc::new(AtomicBool::new(false));
@@ -139,11 +137,7 @@ impl Checkpointer {
     }
 
     async fn restore_autocheckpoint(&self) -> Result<(), StoreError> {
-        self.db
-            .execute_unprepared(&format!("PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}"))
-            .await
-            .during(TABLE, "restore_autocheckpoint")?;
-        Ok(())
+        set_autocheckpoint(&self.db, AUTOCHECKPOINT_PAGES).await
     }
 
     fn stop_task(&self) {
@@ -155,5 +149,85 @@ impl Checkpointer {
 impl Drop for Checkpointer {
     fn drop(&mut self) {
         self.stop_task();
+    }
+}
+
+/// A connection of its own to `db`'s SQLite file, for copying the log beside `db`'s work.
+async fn own_connection(db: &DatabaseConnection) -> Result<SqliteConnection, StoreError> {
+    let options = db.get_sqlite_connection_pool().connect_options();
+    SqliteConnection::connect_with(&options)
+        .await
+        .map_err(|e| DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e))))
+        .during(TABLE, "connect")
+}
+
+/// How long the log may grow before a commit of `db` copies it itself (0: never).
+async fn set_autocheckpoint(db: &DatabaseConnection, pages: u32) -> Result<(), StoreError> {
+    db.execute_unprepared(&format!("PRAGMA wal_autocheckpoint = {pages}")).await.during(TABLE, "wal_autocheckpoint")?;
+    Ok(())
+}
+
+/// For a server: copies the log into the database file every period, on a connection of its
+/// own, so that the commit of a request does not stop to copy tens of megabytes (with 50 agents
+/// on the desk that was a 70 ms stall for everyone waiting behind it, BENCHMARKS.md). Commits
+/// copy the log themselves only past [`LOG_LIMIT_PAGES`], should the copier fall behind.
+pub struct LogCopier {
+    db: DatabaseConnection,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+    copies: watch::Receiver<u64>,
+}
+
+impl LogCopier {
+    pub(crate) async fn start(db: &DatabaseConnection, period: Duration) -> Result<Self, StoreError> {
+        let mut conn = own_connection(db).await?;
+        set_autocheckpoint(db, LOG_LIMIT_PAGES as u32).await?;
+        let (stop, mut stopped) = oneshot::channel::<()>();
+        let (report, copies) = watch::channel(0u64);
+        let task = tokio::spawn(async move {
+            let mut every = tokio::time::interval(period);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => break,
+                    _ = every.tick() => {}
+                }
+                // PASSIVE never waits for the writer: it copies what is committed so far.
+                match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut conn).await {
+                    Ok(_) => report.send_modify(|n| *n += 1),
+                    Err(error) => {
+                        warn!(%error, "copying the log failed; commits copy it themselves again");
+                        break;
+                    }
+                }
+            }
+            let _ = conn.close().await;
+        });
+        Ok(Self { db: db.clone(), stop: Some(stop), task: Some(task), copies })
+    }
+
+    /// Waits until `n` more copies have been made from now (for tests).
+    pub async fn copied(&mut self, n: u64) {
+        let from = *self.copies.borrow_and_update();
+        let _ = self.copies.wait_for(|done| *done >= from + n).await;
+    }
+
+    /// Stops copying; commits copy the log themselves again, as without a copier.
+    pub async fn stop(mut self) -> Result<(), StoreError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        set_autocheckpoint(&self.db, AUTOCHECKPOINT_PAGES).await
+    }
+}
+
+impl Drop for LogCopier {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
     }
 }

@@ -10,7 +10,7 @@ use sea_orm::{
 
 use crate::StoreError;
 use crate::batch::EncodedWrite;
-use crate::checkpoint::{AUTOCHECKPOINT_PAGES, Checkpointer};
+use crate::checkpoint::{AUTOCHECKPOINT_PAGES, Checkpointer, LogCopier};
 use crate::error::During;
 use crate::key_tiers::UnsettledKeys;
 
@@ -125,6 +125,15 @@ impl Store {
     pub async fn background_checkpoints(&self) -> Result<Option<Checkpointer>, StoreError> {
         match self.backend() {
             Backend::Sqlite => Ok(Some(Checkpointer::start(&self.db).await?)),
+            Backend::Postgres => Ok(None),
+        }
+    }
+
+    /// On SQLite, a copier of the write-ahead log into the database file every `period`, for a
+    /// server whose requests' commits should not do it; `None` on PostgreSQL.
+    pub async fn copy_log_every(&self, period: Duration) -> Result<Option<LogCopier>, StoreError> {
+        match self.backend() {
+            Backend::Sqlite => Ok(Some(LogCopier::start(&self.db, period).await?)),
             Backend::Postgres => Ok(None),
         }
     }

@@ -44,7 +44,7 @@ pub mod totals;
 pub mod users;
 
 pub use bulk_writer::{BulkWriter, Hold};
-pub use checkpoint::Checkpointer;
+pub use checkpoint::{Checkpointer, LogCopier};
 pub use connect::{Backend, Store, commit, rollback};
 pub use error::StoreError;
 pub use records::{AuditEntry, KnownDelivery, KnownIdentity, NewComplaint, NewCustomer, NewIdentity, NewQuarantine};
