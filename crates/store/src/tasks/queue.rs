@@ -33,12 +33,13 @@ pub struct ClaimCandidate {
 }
 
 /// The most urgent tasks that are open (or whose lease ran out) and whose earliest moment has
-/// come (`limit` of them, rounded up to a multiple of eight), most urgent first, not among `passed` (looked at and not callable), with their
-/// customers. Call it in a write transaction and take tasks with [`take_tasks`] in the same one:
-/// on PostgreSQL the tasks and their customers are locked until it ends, and a task or customer
-/// another transaction holds is skipped (`FOR UPDATE SKIP LOCKED`), so concurrent claims never
-/// wait for each other or get one task twice, and [`calls_of_customers`] then sees every claim
-/// committed on those customers; SQLite's write transactions run one at a time.
+/// come (`limit` of them, rounded up to a multiple of eight), most urgent first, not among
+/// `passed` (looked at and not callable), with their customers. Call it in a write transaction
+/// and take tasks with [`take_tasks`] in the same one: on PostgreSQL the tasks and their
+/// customers are locked until it ends, and a task or customer another transaction holds is
+/// skipped (`FOR UPDATE SKIP LOCKED`), so concurrent claims never wait for each other or get one
+/// task twice, and [`calls_of_customers`] then sees every claim committed on those customers;
+/// SQLite's write transactions run one at a time.
 pub async fn claim_candidates(
     tx: &DatabaseTransaction,
     now: DateTime<Utc>,
@@ -65,8 +66,9 @@ pub async fn claim_candidates(
     // to return the first few (a third of the claims' rate at ten agents).
     let sql = match backend {
         DbBackend::Postgres => format!(
-            "SELECT t.id, t.status, {}::text, (SELECT json_agg(json_build_array(i.kind, i.value, i.source, i.linked_at) \
-             ORDER BY i.linked_at, i.id) FROM customer_identities i WHERE i.customer_id = u.id)::text \
+            "SELECT t.id, t.status, {}::text, \
+             (SELECT json_agg(json_build_array(i.kind, i.value, i.source, i.linked_at) ORDER BY i.linked_at, i.id) \
+             FROM customer_identities i WHERE i.customer_id = u.id)::text \
              FROM tasks t JOIN cases s ON s.id = t.case_id JOIN customers u ON u.id = s.customer_id \
              WHERE {callable} ORDER BY t.priority DESC, t.due_at, t.id LIMIT {top} FOR UPDATE OF t, u SKIP LOCKED",
             customer_json(backend, "u"),
@@ -74,8 +76,9 @@ pub async fn claim_candidates(
         _ => format!(
             "SELECT c.id, c.status, {}, (SELECT json_group_array(json_array(i.kind, i.value, i.source, i.linked_at)) \
              FROM (SELECT * FROM customer_identities WHERE customer_id = u.id ORDER BY linked_at, id) i) \
-             FROM (SELECT t.id, t.status, t.priority, t.due_at, s.customer_id FROM tasks t INDEXED BY ix_tasks_claim_order \
-                   JOIN cases s ON s.id = t.case_id WHERE {callable} ORDER BY t.priority DESC, t.due_at, t.id LIMIT {top}) c \
+             FROM (SELECT t.id, t.status, t.priority, t.due_at, s.customer_id \
+                   FROM tasks t INDEXED BY ix_tasks_claim_order JOIN cases s ON s.id = t.case_id \
+                   WHERE {callable} ORDER BY t.priority DESC, t.due_at, t.id LIMIT {top}) c \
              JOIN customers u ON u.id = c.customer_id ORDER BY c.priority DESC, c.due_at, c.id",
             customer_json(backend, "u"),
         ),
@@ -300,6 +303,9 @@ pub async fn complete_held_tasks(
     audits: &[AuditEntry],
 ) -> Result<Vec<CompletedTask>, StoreError> {
     const OPERATION: &str = "complete_held_tasks";
+    if finished.is_empty() {
+        return Ok(Vec::new());
+    }
     let outcomes: Vec<String> = finished
         .iter()
         .map(|(_, _, outcome, _)| serde_json::to_string(outcome).map_err(StoreError::Encode))
