@@ -62,8 +62,8 @@ async fn training_reports_bad_lines_and_trains_on_the_rest(db: TestDb) {
         mend_store::audit::AuditFilter { subject_kind: Some("label_model".into()), limit: 10, ..Default::default() };
     let audit = mend_store::audit::audit_entries(store.connection(), &filter).await.unwrap();
     assert_eq!(audit.len(), 1);
-    assert_eq!(audit[0].action, "labels.trained");
-    assert_eq!(audit[0].detail["examples"], 90);
+    assert_eq!(audit[0].entry.action, "labels.trained");
+    assert_eq!(audit[0].entry.detail["examples"], 90);
 
     let refused = db.mend().run(&["train", "categories", "-"], "只有一个标签\t网络问题\n".as_bytes());
     assert_ne!(refused.status, 0, "one label cannot be learned");

@@ -76,12 +76,8 @@ pub(crate) fn merge_audit_cells<'a>(m: &'a CustomerMergeWrite, detail: &'a str, 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditRecord {
     pub audit_id: uuid::Uuid,
-    pub at: DateTime<Utc>,
-    pub actor: String,
-    pub action: String,
-    pub subject_kind: String,
-    pub subject_id: Option<uuid::Uuid>,
-    pub detail: serde_json::Value,
+    #[serde(flatten)]
+    pub entry: AuditEntry,
 }
 
 /// Which entries a read returns; every part is optional.
@@ -116,13 +112,15 @@ pub async fn audit_entries<C: ConnectionTrait>(conn: &C, filter: &AuditFilter) -
     rows.into_iter()
         .map(|m| {
             Ok(AuditRecord {
-                detail: json_column(TABLE, m.id, "detail", &m.detail)?,
+                entry: AuditEntry {
+                    detail: json_column(TABLE, m.id, "detail", &m.detail)?,
+                    at: m.at,
+                    actor: m.actor,
+                    action: m.action,
+                    subject_kind: m.subject_kind,
+                    subject_id: m.subject_id,
+                },
                 audit_id: m.id,
-                at: m.at,
-                actor: m.actor,
-                action: m.action,
-                subject_kind: m.subject_kind,
-                subject_id: m.subject_id,
             })
         })
         .collect()

@@ -169,7 +169,7 @@ pub struct NewQuarantine {
 }
 
 /// Something a person or a bulk operation did, kept for the audit trail.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AuditEntry {
     pub at: DateTime<Utc>,
     pub actor: String,
