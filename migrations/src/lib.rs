@@ -18,6 +18,7 @@ mod m20261203_000010_email_delivery;
 mod m20261204_000011_trained_labels;
 mod m20261205_000012_calls_by_case;
 mod m20261205_000013_claim_order_moment;
+mod m20261205_000014_complaints_by_time;
 
 /// A hash of the migration sources, so tools that cache a migrated database (the test
 /// template) can tell when the schema changed even if no migration was added.
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000011_trained_labels::Migration),
             Box::new(m20261205_000012_calls_by_case::Migration),
             Box::new(m20261205_000013_claim_order_moment::Migration),
+            Box::new(m20261205_000014_complaints_by_time::Migration),
         ]
     }
 }
