@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::JoinHandle;
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::StoreError;
 use crate::error::During;
@@ -170,7 +170,8 @@ async fn set_autocheckpoint(db: &DatabaseConnection, pages: u32) -> Result<(), S
 /// For a server: copies the log into the database file every period, on a connection of its
 /// own, so that the commit of a request does not stop to copy tens of megabytes (with 50 agents
 /// on the desk that was a 70 ms stall for everyone waiting behind it, BENCHMARKS.md). Commits
-/// copy the log themselves only past [`LOG_LIMIT_PAGES`], should the copier fall behind.
+/// copy the log themselves only past [`LOG_LIMIT_PAGES`], should the copier fall behind or
+/// fail.
 pub struct LogCopier {
     db: DatabaseConnection,
     stop: Option<oneshot::Sender<()>>,
@@ -185,6 +186,7 @@ impl LogCopier {
         let (stop, mut stopped) = oneshot::channel::<()>();
         let (report, copies) = watch::channel(0u64);
         let task = tokio::spawn(async move {
+            let mut failing = false;
             let mut every = tokio::time::interval(period);
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
@@ -192,13 +194,22 @@ impl LogCopier {
                     _ = &mut stopped => break,
                     _ = every.tick() => {}
                 }
-                // PASSIVE never waits for the writer: it copies what is committed so far.
+                // PASSIVE never waits for the writer: it copies what is committed so far. It
+                // fails while another process checkpoints (an import beside the server); the
+                // next period tries again, and the log's limit bounds it meanwhile.
                 match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut conn).await {
-                    Ok(_) => report.send_modify(|n| *n += 1),
-                    Err(error) => {
-                        warn!(%error, "copying the log failed; commits copy it themselves again");
-                        break;
+                    Ok(_) => {
+                        if failing {
+                            info!("copying the log works again");
+                            failing = false;
+                        }
+                        report.send_modify(|n| *n += 1);
                     }
+                    Err(error) if !failing => {
+                        warn!(%error, "copying the log failed; trying again every period");
+                        failing = true;
+                    }
+                    Err(_) => {}
                 }
             }
             let _ = conn.close().await;
