@@ -96,6 +96,17 @@ async fn a_claim_holds_a_task_until_its_lease_runs_out(db: TestDb) {
     assert_eq!((status, mine["tasks"].as_array().map(Vec::len)), (StatusCode::OK, Some(1)));
     let (status, _) = after.get_json("/api/v1/tasks?status=open", &wang).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "the whole queue is the supervisors' view");
+    // What this instance answered: zhao's and wang's tasks, zhao's empty claim, zhao's call
+    // (wang's refused completion recorded nothing).
+    let metrics = after.client.get(after.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    for line in [
+        r#"mend_desk_claims_total{answer="task"} 2"#,
+        r#"mend_desk_claims_total{answer="nothing_callable"} 1"#,
+        "mend_desk_claim_seconds_count 3",
+        r#"mend_desk_completions_total{outcome="unreachable"} 1"#,
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
+    }
     db.assert_consistent().await;
 }
 

@@ -44,6 +44,33 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
 }
 
+impl AppState {
+    /// The desk's claim for `agent` at `now`, counted and timed in `/metrics` (the API and the
+    /// pages both claim through here).
+    pub async fn claim_next_task(
+        &self,
+        agent: &mend_desk::Agent,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<mend_desk::Claim, mend_desk::DeskError> {
+        let asked = std::time::Instant::now();
+        let claim = self.desk.claim_next_task(agent, now).await?;
+        self.metrics.claim(matches!(claim, mend_desk::Claim::Task(_)), asked.elapsed().as_secs_f64());
+        Ok(claim)
+    }
+
+    /// The desk's completion of task `id`, counted by how the call went in `/metrics`.
+    pub async fn complete_task(
+        &self,
+        id: mend_core::TaskId,
+        agent: &mend_desk::Agent,
+        outcome: &mend_core::TaskOutcome,
+    ) -> Result<mend_core::Task, mend_desk::DeskError> {
+        let task = self.desk.complete(id, agent, outcome, self.clock.now()).await?;
+        self.metrics.completion(outcome.outcome.as_str());
+        Ok(task)
+    }
+}
+
 /// The HMAC keys of the signed channel intakes (`[channels.*] secret`); empty refuses all.
 #[derive(Debug, Clone, Default)]
 pub struct ChannelSecrets {

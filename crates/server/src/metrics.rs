@@ -4,6 +4,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -32,6 +33,14 @@ struct OutcomeLabels {
 struct JobNameLabels {
     job: String,
 }
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AnswerLabels {
+    answer: &'static str,
+}
+
+/// Seconds a claim took, as buckets: an agent notices a claim from about a tenth of a second.
+const CLAIM_BUCKETS: [f64; 10] = [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0];
 
 /// What happened to one record offered on a channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +73,9 @@ pub struct Metrics {
     job_runs: Family<JobLabels, Counter>,
     job_finished: Family<JobNameLabels, Gauge>,
     emails: Family<OutcomeLabels, Counter>,
+    claims: Family<AnswerLabels, Counter>,
+    claim_seconds: Histogram,
+    completions: Family<OutcomeLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -95,7 +107,20 @@ impl Default for Metrics {
         for outcome in ["sent", "retried", "failed"] {
             let _ = emails.get_or_create(&OutcomeLabels { outcome });
         }
-        Self { registry, intake, refused, job_runs, job_finished, emails }
+        let claims = Family::<AnswerLabels, Counter>::default();
+        registry.register(
+            "desk_claims",
+            "Claims this instance answered: with a task, or nothing callable now",
+            claims.clone(),
+        );
+        let claim_seconds = Histogram::new(CLAIM_BUCKETS);
+        registry.register("desk_claim_seconds", "How long this instance took to answer a claim", claim_seconds.clone());
+        let completions = Family::<OutcomeLabels, Counter>::default();
+        registry.register("desk_completions", "Calls recorded on this instance, by how they went", completions.clone());
+        for answer in ["task", "nothing_callable"] {
+            let _ = claims.get_or_create(&AnswerLabels { answer });
+        }
+        Self { registry, intake, refused, job_runs, job_finished, emails, claims, claim_seconds, completions }
     }
 }
 
@@ -123,6 +148,18 @@ impl Metrics {
         }
     }
 
+    /// A claim answered after `seconds`, with a task or with nothing callable.
+    pub fn claim(&self, with_task: bool, seconds: f64) {
+        let answer = if with_task { "task" } else { "nothing_callable" };
+        self.claims.get_or_create(&AnswerLabels { answer }).inc();
+        self.claim_seconds.observe(seconds);
+    }
+
+    /// A call recorded, by how it went (reached, unreachable, wrong_number, refused).
+    pub fn completion(&self, outcome: &'static str) {
+        self.completions.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+
     pub fn encode(&self) -> String {
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry).expect("writing to a String cannot fail");
@@ -144,7 +181,16 @@ mod tests {
         metrics.job_run("generate_callbacks", "ok", 1_795_000_060);
         metrics.emails(&mend_notify::DeliveryCounts { sent: 3, retried: 2, failed: 0 });
         metrics.emails(&mend_notify::DeliveryCounts { sent: 1, retried: 0, failed: 1 });
+        metrics.claim(true, 0.004);
+        metrics.claim(true, 0.03);
+        metrics.completion("reached");
         let text = metrics.encode();
+        assert!(text.contains(r#"mend_desk_claims_total{answer="task"} 2"#), "{text}");
+        assert!(text.contains(r#"mend_desk_claims_total{answer="nothing_callable"} 0"#), "{text}");
+        assert!(text.contains(r#"mend_desk_claim_seconds_bucket{le="0.005"} 1"#), "{text}");
+        assert!(text.contains(r#"mend_desk_claim_seconds_bucket{le="0.05"} 2"#), "{text}");
+        assert!(text.contains("mend_desk_claim_seconds_count 2"), "{text}");
+        assert!(text.contains(r#"mend_desk_completions_total{outcome="reached"} 1"#), "{text}");
         assert!(text.contains(r#"mend_emails_total{outcome="sent"} 4"#), "{text}");
         assert!(text.contains(r#"mend_emails_total{outcome="retried"} 2"#), "{text}");
         assert!(text.contains(r#"mend_emails_total{outcome="failed"} 1"#), "{text}");

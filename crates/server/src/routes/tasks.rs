@@ -29,7 +29,7 @@ fn agent(user: &CurrentUser) -> Result<Agent, ApiError> {
 pub async fn claim(State(state): State<AppState>, user: CurrentUser) -> Result<Response, ApiError> {
     let agent = agent(&user)?;
     let now = state.clock.now();
-    match state.desk.claim_next_task(&agent, now).await? {
+    match state.claim_next_task(&agent, now).await? {
         Claim::Task(held) => Ok(Json(held).into_response()),
         Claim::NothingCallable { next_at } => {
             let mut headers = HeaderMap::new();
@@ -90,7 +90,7 @@ pub async fn complete(
     if outcome.follow_up_hours.is_some_and(|h| !(1..=24 * 90).contains(&h)) {
         return Err(ApiError::new(ErrorCode::InvalidRequest, "follow_up_hours must be between 1 and 2160"));
     }
-    Ok(Json(state.desk.complete(id, &agent, &outcome, state.clock.now()).await?))
+    Ok(Json(state.complete_task(id, &agent, &outcome).await?))
 }
 
 #[derive(Debug, Deserialize)]

@@ -66,7 +66,7 @@ pub async fn next_task(
     form: Result<Form<Posted<Button>>, FormRejection>,
 ) -> Result<Response, PageError> {
     user.accept(Role::Agent, form)?;
-    match state.desk.claim_next_task(&user.desk_agent(), state.clock.now()).await? {
+    match state.claim_next_task(&user.desk_agent(), state.clock.now()).await? {
         Claim::Task(held) => Ok(see_other(&format!("/desk/tasks/{}", held.task.task_id))),
         Claim::NothingCallable { next_at } => {
             let at = next_at.map(|t| format!("&next_at={}", t.format("%Y-%m-%dT%H:%M:%SZ"))).unwrap_or_default();
@@ -202,7 +202,7 @@ pub async fn complete(
             ),
         },
     };
-    state.desk.complete(id, &user.desk_agent(), &outcome, state.clock.now()).await?;
+    state.complete_task(id, &user.desk_agent(), &outcome).await?;
     Ok(see_other("/desk?done=completed"))
 }
 
