@@ -4,7 +4,6 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
 
-use crate::batch::CustomerMergeWrite;
 use crate::bulk::{Cell, Kind, OnConflict, Table};
 use crate::entities::audit_event;
 use crate::error::During;
@@ -59,18 +58,6 @@ pub(crate) const AUDIT_EVENTS: Table = Table {
     ],
     on_conflict: OnConflict::Fail,
 };
-
-pub(crate) fn merge_audit_cells<'a>(m: &'a CustomerMergeWrite, detail: &'a str, id: uuid::Uuid) -> Vec<Cell<'a>> {
-    vec![
-        Cell::Uuid(id),
-        Cell::Time(Some(m.at)),
-        Cell::Text(Some(&m.actor)),
-        Cell::Text(Some("customer.merged")),
-        Cell::Text(Some("customer")),
-        Cell::NullableUuid(Some(m.survivor.as_uuid())),
-        Cell::Text(Some(detail)),
-    ]
-}
 
 /// One entry of the audit log as it is read back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

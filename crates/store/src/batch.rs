@@ -8,14 +8,14 @@ use chrono::{DateTime, Utc};
 use mend_core::{Case, CaseId, CaseStatus, CustomerDetails, CustomerId, MergeId};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
-use crate::audit::{AUDIT_EVENTS, merge_audit_cells};
+use crate::audit::{AUDIT_EVENTS, audit_cells, details_of};
 use crate::bulk;
 use crate::cases::{CASES, CaseRow};
 use crate::complaints::{COMPLAINTS, ComplaintRow};
 use crate::customer_merges::{MERGES, merge_cells};
 use crate::customers::{CUSTOMERS, CustomerRow, IDENTITIES, IdentityRow, fill_customer_details};
 use crate::error::During;
-use crate::{Backend, NewComplaint, NewCustomer, NewIdentity, NewQuarantine, StoreError};
+use crate::{AuditEntry, Backend, NewComplaint, NewCustomer, NewIdentity, NewQuarantine, StoreError};
 
 const TABLE: &str = "complaints";
 
@@ -109,11 +109,19 @@ impl BatchWrite<'_> {
         let case_steps: Vec<(uuid::Uuid, uuid::Uuid)> =
             self.case_merges.iter().map(|(from, into)| (from.as_uuid(), into.as_uuid())).collect();
         let cases = chain_ends(&case_steps);
-        let details: Vec<String> = self
+        let audits: Vec<AuditEntry> = self
             .customer_merges
             .iter()
-            .map(|m| serde_json::json!({"merge_id": m.id, "merged": m.merged, "source": m.source}).to_string())
+            .map(|m| AuditEntry {
+                at: m.at,
+                actor: m.actor.clone(),
+                action: "customer.merged".into(),
+                subject_kind: "customer".into(),
+                subject_id: Some(m.survivor.as_uuid()),
+                detail: serde_json::json!({"merge_id": m.id, "merged": m.merged, "source": m.source}),
+            })
             .collect();
+        let details = details_of(&audits);
         let statements = [
             bulk::repoint(
                 backend,
@@ -141,10 +149,7 @@ impl BatchWrite<'_> {
                 now,
             )?,
             MERGES.insert(backend, self.customer_merges.iter().map(merge_cells))?,
-            AUDIT_EVENTS.insert(
-                backend,
-                self.customer_merges.iter().zip(&details).map(|(m, d)| merge_audit_cells(m, d, uuid::Uuid::now_v7())),
-            )?,
+            AUDIT_EVENTS.insert(backend, audit_cells(&audits, &details))?,
         ];
         Ok(statements.into_iter().flatten().collect())
     }
