@@ -94,6 +94,14 @@ async fn a_bridging_complaint_merges_customers_and_their_cases(db: TestDb) {
     let redirected = desk.get(&format!("/api/v1/customers/{}", merged_away.as_str().unwrap())).await;
     assert_eq!(redirected["customer_id"].as_str(), Some(survivor));
     assert_eq!(&redirected["resolved_from"], merged_away);
+    let store = db.store().await;
+    let filter =
+        mend_store::audit::AuditFilter { subject_kind: Some("customer".into()), limit: 10, ..Default::default() };
+    let merges = mend_store::audit::audit_entries(store.connection(), &filter).await.unwrap();
+    let merges: Vec<_> = merges.iter().filter(|r| r.entry.action == "customer.merged").collect();
+    assert_eq!(merges.len(), 1, "the merge is in the audit log: {merges:?}");
+    assert_eq!(merges[0].entry.subject_id.map(|id| id.to_string()).as_deref(), Some(survivor));
+    assert_eq!(merges[0].entry.detail["merged"], *merged_away);
     db.assert_consistent().await;
 }
 
