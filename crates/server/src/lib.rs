@@ -58,14 +58,15 @@ impl AppState {
         Ok(claim)
     }
 
-    /// The desk's completion of task `id`, counted by how the call went in `/metrics`.
+    /// The desk's completion of task `id` at `now`, counted by how the call went in `/metrics`.
     pub async fn complete_task(
         &self,
         id: mend_core::TaskId,
         agent: &mend_desk::Agent,
         outcome: &mend_core::TaskOutcome,
+        now: chrono::DateTime<chrono::Utc>,
     ) -> Result<mend_core::Task, mend_desk::DeskError> {
-        let task = self.desk.complete(id, agent, outcome, self.clock.now()).await?;
+        let task = self.desk.complete(id, agent, outcome, now).await?;
         self.metrics.completion(outcome.outcome.as_str());
         Ok(task)
     }

@@ -318,12 +318,36 @@ pub(crate) fn json_values(backend: DbBackend, value: &str) -> String {
     }
 }
 
+/// What a list bound as one parameter holds ([`id_param`], [`text_param`]): PostgreSQL reads it
+/// as a typed array, SQLite as the elements of a JSON array.
+#[derive(Debug, Clone, Copy)]
+enum ListOf {
+    Ids,
+    Texts,
+}
+
+impl ListOf {
+    /// `IN` the list at `placeholder`.
+    fn membership(self, backend: DbBackend, placeholder: &str) -> String {
+        match (backend, self) {
+            (DbBackend::Postgres, ListOf::Ids) => format!("= ANY({placeholder}::uuid[])"),
+            (DbBackend::Postgres, ListOf::Texts) => format!("= ANY({placeholder}::text[])"),
+            (_, ListOf::Ids) => format!("IN (SELECT unhex(value) FROM jsonb_each({placeholder}))"),
+            (_, ListOf::Texts) => format!("IN (SELECT value FROM jsonb_each({placeholder}))"),
+        }
+    }
+
+    /// `column IN list` for a sea-orm query, the list being its one value.
+    fn filter(self, backend: DbBackend, column: &str, list: Value) -> SimpleExpr {
+        // sea-query writes each backend's own placeholder: `$1` on PostgreSQL, `?` on SQLite.
+        let placeholder = if backend == DbBackend::Postgres { "$1" } else { "?" };
+        Expr::cust_with_values(format!("{column} {}", self.membership(backend, placeholder)), [list])
+    }
+}
+
 /// `IN` the ids bound by [`id_param`] as statement parameter `n`.
 pub(crate) fn in_ids(backend: DbBackend, n: usize) -> String {
-    match backend {
-        DbBackend::Postgres => format!("= ANY(${n}::uuid[])"),
-        _ => format!("IN (SELECT unhex(value) FROM jsonb_each(?{n}))"),
-    }
+    ListOf::Ids.membership(backend, &param(backend, n))
 }
 
 /// `column IN ids` for a sea-orm query, with the ids as one parameter as in [`in_ids`] (a
@@ -333,30 +357,18 @@ pub(crate) fn id_filter(
     column: &str,
     ids: impl IntoIterator<Item = uuid::Uuid>,
 ) -> Result<SimpleExpr, StoreError> {
-    // sea-query writes each backend's own placeholder: `$1` on PostgreSQL, `?` on SQLite.
-    let sql = match backend {
-        DbBackend::Postgres => format!("{column} = ANY($1::uuid[])"),
-        _ => format!("{column} IN (SELECT unhex(value) FROM jsonb_each(?))"),
-    };
-    Ok(Expr::cust_with_values(sql, [id_param(backend, ids)?]))
+    Ok(ListOf::Ids.filter(backend, column, id_param(backend, ids)?))
 }
 
 /// `IN` the texts bound by [`text_param`] as statement parameter `n`.
 pub(crate) fn in_texts(backend: DbBackend, n: usize) -> String {
-    match backend {
-        DbBackend::Postgres => format!("= ANY(${n}::text[])"),
-        _ => format!("IN (SELECT value FROM jsonb_each(?{n}))"),
-    }
+    ListOf::Texts.membership(backend, &param(backend, n))
 }
 
 /// `column IN texts` for a sea-orm query, with the texts as one parameter as in [`in_texts`]:
 /// one statement whatever their number, so it is prepared once.
 pub(crate) fn text_filter(backend: DbBackend, column: &str, texts: &[&str]) -> Result<SimpleExpr, StoreError> {
-    let sql = match backend {
-        DbBackend::Postgres => format!("{column} = ANY($1::text[])"),
-        _ => format!("{column} IN (SELECT value FROM jsonb_each(?))"),
-    };
-    Ok(Expr::cust_with_values(sql, [text_param(backend, texts)?]))
+    Ok(ListOf::Texts.filter(backend, column, text_param(backend, texts)?))
 }
 
 /// Texts as one statement parameter: a text array on PostgreSQL, a JSON array on SQLite.

@@ -90,7 +90,7 @@ pub async fn complete(
     if outcome.follow_up_hours.is_some_and(|h| !(1..=24 * 90).contains(&h)) {
         return Err(ApiError::new(ErrorCode::InvalidRequest, "follow_up_hours must be between 1 and 2160"));
     }
-    Ok(Json(state.complete_task(id, &agent, &outcome).await?))
+    Ok(Json(state.complete_task(id, &agent, &outcome, state.clock.now()).await?))
 }
 
 #[derive(Debug, Deserialize)]

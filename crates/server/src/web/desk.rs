@@ -202,7 +202,7 @@ pub async fn complete(
             ),
         },
     };
-    state.complete_task(id, &user.desk_agent(), &outcome).await?;
+    state.complete_task(id, &user.desk_agent(), &outcome, state.clock.now()).await?;
     Ok(see_other("/desk?done=completed"))
 }
 
