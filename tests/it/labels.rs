@@ -221,7 +221,38 @@ async fn a_running_intake_takes_up_a_new_training(db: TestDb) {
     assert_eq!(db.mend().export_cases()[0]["label"], "费用问题");
 }
 
-both_databases!(a_follow_up_joins_the_problem_its_label_names, a_running_intake_takes_up_a_new_training);
+/// A model stored by an earlier mend (naive Bayes counts) is refused by name, never read as no
+/// model or as something else; training again, which does not read the old one, mends it.
+async fn a_model_of_an_earlier_mend_is_refused_by_name_until_trained_again(db: TestDb) {
+    let store = db.store().await;
+    store.migrate().await.unwrap();
+    let old = uuid::Uuid::now_v7();
+    let tx = store.begin_write().await.unwrap();
+    let counts = json!({"labels": ["网络问题", "费用问题"], "documents": [1, 1], "terms": {"宽带": [1.0, 0.0]}});
+    let stored = mend_store::label_models::StoredLabelModel {
+        id: old,
+        trained_at: crate::support::server_now(),
+        trained_by: "cli".into(),
+        examples: 2,
+        cross_validated_accuracy: 1.0,
+        weights: counts.to_string(),
+    };
+    mend_store::label_models::replace_label_model(&tx, stored).await.unwrap();
+    mend_store::commit(tx).await.unwrap();
+    let refused = mend_cases::labels::load(&store).await.unwrap_err().to_string();
+    assert!(refused.contains(&old.to_string()) && refused.contains("train it again"), "{refused}");
+
+    let trained = train(&db, training_lines().as_bytes());
+    assert_eq!(trained["replaced"], old.to_string());
+    let model = mend_cases::labels::load(&store).await.unwrap().expect("the new model");
+    assert_eq!(model.id.to_string(), trained["model_id"].as_str().unwrap());
+}
+
+both_databases!(
+    a_follow_up_joins_the_problem_its_label_names,
+    a_running_intake_takes_up_a_new_training,
+    a_model_of_an_earlier_mend_is_refused_by_name_until_trained_again,
+);
 
 /// What an agent's order form says whatever the problem.
 const TEMPLATE: &str = "受理号码：******；联系电话：******；问题持续时间：一周；客户要求：尽快核实处理并回复；历史工单情况：无；向客户解释情况：已解释，客户不认可；";

@@ -34,7 +34,7 @@
 //! another label, so a new problem told briefly opens its own case; a fair chance — the model
 //! reads short texts less surely — still lets it follow the case up), plus its share of
 //! similarity; two detailed texts labelled differently need 0.1 more similarity. A label the
-//! model gives less than 0.6 of its odds is no evidence: the categories decide. Measured on
+//! model gives less than even odds is no evidence: the categories decide. Measured on
 //! real orders: `tests/data/grouping/make_real_eval.py`;
 //!
 //! less up to 0.1 for the time since the case's latest complaint (a full window costs 0.1), so
@@ -78,8 +78,8 @@ const FOLLOW_UP_BASE: f32 = 0.6;
 /// under the threshold, so a short text the model is sure is another problem opens its own
 /// case, while one it is unsure of (a fair chance for the case's label) may still follow it up.
 const OTHER_PROBLEM_BASE: f32 = 0.45;
-/// The share of the (tempered) odds a complaint's label needs to count as evidence.
-const LABEL_EVIDENCE: f32 = 0.6;
+/// The probability a complaint's label needs to count as evidence.
+const LABEL_EVIDENCE: f32 = 0.5;
 /// Two full orders the trained model labels differently need this much more text in common.
 const DIFFERENT_LABEL_PENALTY: f32 = 0.1;
 
@@ -460,7 +460,7 @@ mod tests {
         let (likelier, unlikely) = (score(&sure, "业务办理问题").expect("joins"), score(&sure, "费用问题"));
         assert!(unlikely.is_none_or(|u| likelier > u + 0.04), "{likelier} vs {unlikely:?}");
         // Unsure of its own first guess, the model is no evidence: the category rules decide alike.
-        let unsure = odds([0.5, 0.4, 0.1]);
+        let unsure = odds([0.45, 0.4, 0.15]);
         assert_eq!(score(&unsure, "业务办理问题"), score(&unsure, "费用问题"));
     }
 

@@ -10,7 +10,7 @@ use crate::{AuditEntry, StoreError};
 
 const TABLE: &str = "label_models";
 
-/// A trained model as stored: its counts stay JSON text here, the cases crate reads them.
+/// A trained model as stored: its weights stay JSON text here, the cases crate reads them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredLabelModel {
     pub id: uuid::Uuid,
@@ -18,7 +18,9 @@ pub struct StoredLabelModel {
     pub trained_by: String,
     pub examples: i32,
     pub cross_validated_accuracy: f64,
-    pub counts: String,
+    /// The model's JSON (`mend_cases::labels::StoredWeights`), in the `counts` column (named
+    /// when the model was naive Bayes counts).
+    pub weights: String,
 }
 
 /// Puts `model` in use in place of any earlier one, and audits it. Run it in a transaction: a
@@ -48,7 +50,7 @@ pub async fn replace_label_model<C: ConnectionTrait>(
         trained_by: Set(model.trained_by),
         examples: Set(model.examples),
         cross_validated_accuracy: Set(model.cross_validated_accuracy),
-        counts: Set(model.counts),
+        counts: Set(model.weights),
     })
     .exec_without_returning(conn)
     .await
@@ -85,6 +87,6 @@ pub async fn current_label_model<C: ConnectionTrait>(conn: &C) -> Result<Option<
         trained_by: m.trained_by,
         examples: m.examples,
         cross_validated_accuracy: m.cross_validated_accuracy,
-        counts: m.counts,
+        weights: m.counts,
     }))
 }
