@@ -74,15 +74,15 @@ impl LabelModel {
             return None;
         }
         let vocabulary = Vocabulary::of(examples.iter().map(|(_, s)| *s));
-        let rows: Vec<(usize, Vec<(usize, f32)>)> = examples
+        let rows: Vec<Row> = examples
             .iter()
-            .map(|(label, terms)| {
-                let y = labels.binary_search_by(|l| l.as_str().cmp(label)).expect("every label is listed");
-                let x = features(terms, |t| vocabulary.index.get(t).map(|&i| (i, vocabulary.idf[i])));
-                (y, x)
+            .map(|(label, terms)| Row {
+                label: labels.binary_search_by(|l| l.as_str().cmp(label)).expect("every label is listed"),
+                features: features(terms, |t| vocabulary.index.get(t).map(|&i| (i, vocabulary.idf[i]))),
+                key: terms.keys().fold(0u64, |h, k| h.rotate_left(5) ^ k),
             })
             .collect();
-        let fit = Fit::run(labels.len(), vocabulary.idf.len(), &rows, examples);
+        let fit = Fit::run(labels.len(), vocabulary.idf.len(), &rows);
         let terms = vocabulary
             .terms
             .into_iter()
@@ -191,39 +191,47 @@ fn softmax(scores: &[f32]) -> Vec<f32> {
     e.into_iter().map(|v| v / sum).collect()
 }
 
-/// Weights being fitted: `weights[term × labels + label]`, with AdaGrad's sums of squared
-/// gradients beside them.
+/// One training example as the fit reads it.
+struct Row {
+    /// Its label's index.
+    label: usize,
+    /// (term index, value), as [`features`] makes them.
+    features: Vec<(usize, f32)>,
+    /// Drawn from its terms: where it comes in a pass.
+    key: u64,
+}
+
+/// Fitted weights: each label's bias, and `weights[term × labels + label]`.
 struct Fit {
     bias: Vec<f32>,
     weights: Vec<f32>,
 }
 
 impl Fit {
-    fn run(labels: usize, terms: usize, rows: &[(usize, Vec<(usize, f32)>)], examples: &[(&str, &Signature)]) -> Fit {
+    fn run(labels: usize, terms: usize, rows: &[Row]) -> Fit {
         let mut fit = Fit { bias: vec![0.0; labels], weights: vec![0.0; terms * labels] };
+        // AdaGrad: each weight's sum of squared gradients, which shrinks its steps.
         let (mut bias_steps, mut weight_steps) = (vec![1e-8f32; labels], vec![1e-8f32; terms * labels]);
-        // Each pass visits the examples in an order drawn from their texts: shuffled, and the
-        // same for the same file.
-        let keys: Vec<u64> = examples.iter().map(|(_, s)| s.keys().fold(0u64, |h, k| h.rotate_left(5) ^ k)).collect();
-        let mut order: Vec<usize> = (0..rows.len()).collect();
+        // Each pass visits the examples shuffled, in an order drawn from their texts, so the same
+        // lines in any order train the same model.
+        let mut order: Vec<&Row> = rows.iter().collect();
         for epoch in 0..EPOCHS {
-            order.sort_by_key(|&i| mix(keys[i] ^ epoch));
-            for &i in &order {
-                let (label, x) = &rows[i];
+            order.sort_by_key(|row| mix(row.key ^ epoch));
+            for row in &order {
                 let mut scores = fit.bias.clone();
-                for &(term, value) in x {
+                for &(term, value) in &row.features {
                     for (score, weight) in scores.iter_mut().zip(&fit.weights[term * labels..]) {
                         *score += value * weight;
                     }
                 }
                 // The gradient of the log loss: predicted minus wanted.
                 let mut gradient = softmax(&scores);
-                gradient[*label] -= 1.0;
+                gradient[row.label] -= 1.0;
                 for (k, g) in gradient.iter().enumerate() {
                     bias_steps[k] += g * g;
                     fit.bias[k] -= LEARNING_RATE * g / bias_steps[k].sqrt();
                 }
-                for &(term, value) in x {
+                for &(term, value) in &row.features {
                     for (k, g) in gradient.iter().enumerate() {
                         let at = term * labels + k;
                         let g = g * value + L2 * fit.weights[at];
