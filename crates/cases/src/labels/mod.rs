@@ -182,10 +182,6 @@ pub async fn train(
 mod tests {
     use super::*;
 
-    fn featurizer() -> Featurizer {
-        Featurizer::new(&[], &[])
-    }
-
     #[test]
     fn bad_lines_are_reported_by_number_and_the_rest_is_read() {
         let input =
