@@ -367,7 +367,8 @@ async fn a_model_trained_on_real_orders_labels_most_unseen_ones_right(db: TestDb
     assert_eq!(report["labels"].as_object().unwrap().len(), 8);
     assert_eq!(report["bad_lines"], json!([]));
     let accuracy = report["cross_validated_accuracy"].as_f64().unwrap();
-    assert!(accuracy >= 0.8, "five-fold accuracy on the real orders: {accuracy} (0.85 when measured)");
+    // Naive Bayes, the model before, had 0.843.
+    assert!(accuracy >= 0.85, "five-fold accuracy on the real orders: {accuracy} (0.874 when measured)");
 }
 
 both_databases!(a_model_trained_on_real_orders_labels_most_unseen_ones_right);
