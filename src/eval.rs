@@ -146,7 +146,7 @@ pub async fn grouping(
     );
     if let Some(training) = training {
         let input = std::fs::read(training).with_context(|| format!("cannot read `{}`", training.display()))?;
-        mend_cases::labels::train(&store, untrained.featurizer(), &input, "eval", chrono::Utc::now()).await?;
+        mend_cases::labels::train(&store, untrained.featurizer(), &input, "eval", chrono::Utc::now(), &|_| {}).await?;
     }
     let importer = Importer::new(settings, &store, settings.intake(&store).await?)?;
     importer.run(ImportFormat::Json, &Input::File(file.to_owned())).await?;

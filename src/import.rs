@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, IsTerminal};
+use std::io::{self, BufRead, BufReader};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,7 +15,6 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
-use indicatif::{ProgressBar, ProgressStyle};
 use mend_cases::{Intake, IntakeReport, IntakeStream, Outcome};
 use mend_core::{CaseId, Clock, Complaint, Delivery, SystemClock};
 use mend_ingest::wechat::XmlDocuments;
@@ -203,7 +202,7 @@ impl<'a> Importer<'a> {
         let (mut reader, total_bytes) = input.open()?;
         let record_format = format.record_format(reader.fill_buf().context("reading the input failed")?);
         let started = Instant::now();
-        let progress = progress_bar(total_bytes);
+        let progress = crate::progress::bytes(total_bytes);
         let bytes_read = Arc::new(AtomicU64::new(0));
         let (tx, mut rx) = mpsc::channel::<Batch>(2);
         let parser = {
@@ -378,22 +377,5 @@ fn read_batches(
         if !more {
             return Ok(());
         }
-    }
-}
-
-fn progress_bar(total_bytes: Option<u64>) -> ProgressBar {
-    if !io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    match total_bytes {
-        Some(total) => ProgressBar::new(total).with_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg} (eta {eta})",
-            )
-            .expect("static template"),
-        ),
-        None => ProgressBar::new_spinner().with_style(
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bytes} {msg}").expect("static template"),
-        ),
     }
 }

@@ -8,6 +8,7 @@ mod eval;
 mod export;
 mod import;
 mod outbox;
+mod progress;
 mod schedule;
 mod settings;
 mod synth;
@@ -411,7 +412,15 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
                 std::fs::read(&file).with_context(|| format!("cannot read `{}`", file.display()))?
             };
             let intake = settings.untrained_intake()?;
-            let report = mend_cases::labels::train(&store, intake.featurizer(), &input, "cli", at_or_now(now)).await?;
+            let bar = progress::steps();
+            let report =
+                mend_cases::labels::train(&store, intake.featurizer(), &input, "cli", at_or_now(now), &|step| {
+                    bar.set_length(step.steps as u64);
+                    bar.set_position(step.done as u64);
+                    bar.set_message(step.next);
+                })
+                .await?;
+            bar.finish_and_clear();
             for bad in &report.bad_lines {
                 tracing::warn!(line = bad.line, reason = %bad.reason, "Line skipped.");
             }

@@ -248,7 +248,32 @@ async fn a_model_of_an_earlier_mend_is_refused_by_name_until_trained_again(db: T
     assert_eq!(model.id.to_string(), trained["model_id"].as_str().unwrap());
 }
 
+/// Training tells where it is, step by step, for `mend train categories`' progress bar.
+async fn training_tells_its_progress_step_by_step(db: TestDb) {
+    let store = db.store().await;
+    store.migrate().await.unwrap();
+    let steps = std::sync::Mutex::new(Vec::new());
+    let input = training_lines();
+    let report = mend_cases::labels::train(
+        &store,
+        crate::support::intake().featurizer(),
+        input.as_bytes(),
+        "test",
+        crate::support::server_now(),
+        &|step| steps.lock().unwrap().push((step.done, step.steps, step.next)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.folds, 5);
+    let steps = steps.into_inner().unwrap();
+    let done: Vec<usize> = steps.iter().map(|s| s.0).collect();
+    assert_eq!(done, [0, 1, 2, 3, 4, 5, 6], "reading, the model, five folds");
+    assert!(steps.iter().all(|s| s.1 == 7), "{steps:?}");
+    assert_eq!((steps[0].2, steps[1].2, steps[6].2), ("reading the texts", "training the model", "cross-validating"));
+}
+
 both_databases!(
+    training_tells_its_progress_step_by_step,
     a_follow_up_joins_the_problem_its_label_names,
     a_running_intake_takes_up_a_new_training,
     a_model_of_an_earlier_mend_is_refused_by_name_until_trained_again,

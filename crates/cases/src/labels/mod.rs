@@ -74,10 +74,12 @@ pub fn parse_examples(input: &[u8]) -> (Vec<Example>, Vec<BadLine>) {
 /// on orders the model has not seen. Examples go to folds by a hash of their text, so the
 /// figure does not depend on the file's order.
 /// `signatures` are the examples' texts as read.
-fn cross_validate(examples: &[Example], signatures: &[Signature], folds: usize) -> f64 {
+/// `starting` hears of each fold as it starts.
+fn cross_validate(examples: &[Example], signatures: &[Signature], folds: usize, starting: impl Fn(usize)) -> f64 {
     let fold_of: Vec<usize> = examples.iter().map(|e| (term_key(&e.text) % folds as u64) as usize).collect();
     let mut right = 0usize;
     for fold in 0..folds {
+        starting(fold);
         let training: Vec<(&str, &Signature)> = examples
             .iter()
             .zip(&fold_of)
@@ -130,17 +132,32 @@ pub struct TrainingReport {
     pub replaced: Option<uuid::Uuid>,
 }
 
+/// How far a training has got, for a progress display: `done` of `steps` (reading the texts,
+/// the model, one model per cross-validation fold), and what comes next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrainingStep {
+    pub done: usize,
+    pub steps: usize,
+    pub next: &'static str,
+}
+
 /// Trains a model on the `text<TAB>label` lines of `input` (bad lines are reported and
 /// skipped), measures it by cross-validation and puts it in use in place of any earlier one.
+/// `progress` hears of each step (tens of thousands of orders take a while).
 pub async fn train(
     store: &Store,
     featurizer: &Featurizer,
     input: &[u8],
     actor: &str,
     now: DateTime<Utc>,
+    progress: &dyn Fn(TrainingStep),
 ) -> Result<TrainingReport, CasesError> {
     let (examples, bad_lines) = parse_examples(input);
+    let folds = FOLDS.min(examples.len());
+    let steps = 2 + folds;
+    progress(TrainingStep { done: 0, steps, next: "reading the texts" });
     let read: Vec<Signature> = examples.iter().map(|e| featurizer.signature(&e.text)).collect();
+    progress(TrainingStep { done: 1, steps, next: "training the model" });
     let mut labels: BTreeMap<String, usize> = BTreeMap::new();
     for e in &examples {
         *labels.entry(e.label.clone()).or_default() += 1;
@@ -153,8 +170,9 @@ pub async fn train(
             labels.len()
         )));
     };
-    let folds = FOLDS.min(examples.len());
-    let accuracy = cross_validate(&examples, &read, folds);
+    let accuracy = cross_validate(&examples, &read, folds, |fold| {
+        progress(TrainingStep { done: 2 + fold, steps, next: "cross-validating" })
+    });
     let model_id = uuid::Uuid::now_v7();
     let stored = StoredLabelModel {
         id: model_id,
