@@ -47,8 +47,9 @@ impl Rounds for CompletionRounds {
         while !waiting.is_empty() {
             let mut seen = HashSet::new();
             let (now, later): (Vec<usize>, Vec<usize>) = waiting.into_iter().partition(|&i| seen.insert(asks[i].task));
+            let round: Vec<&Finished> = now.iter().map(|&i| &asks[i]).collect();
             let mut completed: HashMap<TaskId, CompletedTask> =
-                self.complete(now.iter().map(|&i| &asks[i])).await?.into_iter().map(|t| (t.task.task_id, t)).collect();
+                self.complete(&round).await?.into_iter().map(|t| (t.task.task_id, t)).collect();
             for i in now {
                 done[i] = completed.remove(&asks[i].task);
                 if done[i].is_some() {
@@ -63,8 +64,7 @@ impl Rounds for CompletionRounds {
 
 impl CompletionRounds {
     /// Completes `asks` (one per task) with their audit entries; the tasks completed.
-    async fn complete(&self, asks: impl Iterator<Item = &Finished>) -> Result<Vec<CompletedTask>, DeskError> {
-        let asks: Vec<&Finished> = asks.collect();
+    async fn complete(&self, asks: &[&Finished]) -> Result<Vec<CompletedTask>, DeskError> {
         let finished: Vec<_> = asks.iter().map(|a| (a.task, a.agent.id, &a.outcome, a.now)).collect();
         let audits: Vec<_> = asks
             .iter()

@@ -12,11 +12,10 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use sea_orm::sqlx::{self, Connection, SqliteConnection};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, RuntimeErr};
-use std::time::Duration;
-
 use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};

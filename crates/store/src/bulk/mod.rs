@@ -20,6 +20,7 @@ mod params;
 
 pub(crate) use params::{
     id_filter, id_param, in_ids, in_texts, json_param, pair_params, param, text_filter, text_param, time, uuid,
+    uuid_array,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -339,10 +340,7 @@ pub(crate) fn repoint(
     }
     let (source, old, new, at, mut params) = match backend {
         DbBackend::Postgres => {
-            let column = |ids: Vec<Value>| Value::Array(ArrayType::Uuid, Some(Box::new(ids)));
-            let olds = pairs.iter().map(|(o, _)| Value::Uuid(Some(*o))).collect();
-            let news = pairs.iter().map(|(_, n)| Value::Uuid(Some(*n))).collect();
-            let params = vec![column(olds), column(news)];
+            let params = vec![uuid_array(pairs.iter().map(|(o, _)| *o)), uuid_array(pairs.iter().map(|(_, n)| *n))];
             ("UNNEST($1::uuid[], $2::uuid[]) AS p(old, new)", "p.old", "p.new", "$3", params)
         }
         _ => {

@@ -64,10 +64,7 @@ pub(crate) fn text_filter(backend: DbBackend, column: &str, texts: &[&str]) -> R
 /// Texts as one statement parameter: a text array on PostgreSQL, a JSON array on SQLite.
 pub(crate) fn text_param(backend: DbBackend, texts: &[&str]) -> Result<Value, StoreError> {
     match backend {
-        DbBackend::Postgres => {
-            let values = texts.iter().map(|t| Value::String(Some((*t).to_owned()))).collect();
-            Ok(Value::Array(ArrayType::String, Some(Box::new(values))))
-        }
+        DbBackend::Postgres => Ok(text_array(texts.iter().copied())),
         _ => json_param(texts),
     }
 }
@@ -86,10 +83,7 @@ pub(crate) fn param(backend: DbBackend, n: usize) -> String {
 pub(crate) fn pair_params(backend: DbBackend, pairs: &[(&str, &str)]) -> Result<Vec<Value>, StoreError> {
     match backend {
         DbBackend::Postgres => {
-            let column = |values: Vec<Value>| Value::Array(ArrayType::String, Some(Box::new(values)));
-            let firsts = pairs.iter().map(|(a, _)| Value::String(Some((*a).to_owned()))).collect();
-            let seconds = pairs.iter().map(|(_, b)| Value::String(Some((*b).to_owned()))).collect();
-            Ok(vec![column(firsts), column(seconds)])
+            Ok(vec![text_array(pairs.iter().map(|(a, _)| *a)), text_array(pairs.iter().map(|(_, b)| *b))])
         }
         _ => Ok(vec![json_param(pairs)?]),
     }
@@ -99,10 +93,7 @@ pub(crate) fn pair_params(backend: DbBackend, pairs: &[(&str, &str)]) -> Result<
 pub(crate) fn id_param(backend: DbBackend, ids: impl IntoIterator<Item = uuid::Uuid>) -> Result<Value, StoreError> {
     let ids = ids.into_iter();
     match backend {
-        DbBackend::Postgres => {
-            let values = ids.map(|id| Value::Uuid(Some(id))).collect();
-            Ok(Value::Array(ArrayType::Uuid, Some(Box::new(values))))
-        }
+        DbBackend::Postgres => Ok(uuid_array(ids)),
         _ => json_param(&ids.map(uuid).collect::<Vec<_>>()),
     }
 }
@@ -120,4 +111,16 @@ pub(crate) fn uuid(id: uuid::Uuid) -> String {
 /// A timestamp exactly as sqlx writes `DateTime<Utc>` to SQLite, which PostgreSQL also reads.
 pub(crate) fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, false)
+}
+
+/// A PostgreSQL `text[]` parameter.
+fn text_array<'a>(texts: impl Iterator<Item = &'a str>) -> Value {
+    let values = texts.map(|t| Value::String(Some(t.to_owned()))).collect();
+    Value::Array(ArrayType::String, Some(Box::new(values)))
+}
+
+/// A PostgreSQL `uuid[]` parameter.
+pub(crate) fn uuid_array(ids: impl Iterator<Item = uuid::Uuid>) -> Value {
+    let values = ids.map(|id| Value::Uuid(Some(id))).collect();
+    Value::Array(ArrayType::Uuid, Some(Box::new(values)))
 }
