@@ -143,7 +143,46 @@ async fn missing_customer_details_are_filled_never_overwritten(db: TestDb) {
     assert_eq!(customers[0].email.as_deref(), Some("z@example.com"));
 }
 
+/// A batch is decided in the order its complaints were received, not the order its lines came in
+/// (a vendor's export sorted by agent, a store terminal's late upload): a vague follow-up
+/// delivered before the order it follows up still joins it. And a short order in no category
+/// that says what it is about (an invoice never sent) is a problem of its own, not a follow-up.
+async fn a_batch_groups_alike_whatever_order_its_lines_came_in(db: TestDb) {
+    let order = "用户来电反映家中宽带从上周开始频繁断网,光猫红灯闪烁,维修人员上门两次仍未修好,要求尽快彻底处理";
+    let story = |customer: &str, phone: &str| {
+        let phone = json!({ "phone": phone });
+        vec![
+            complaint("hotline", &format!("{customer}-order"), "2026-11-18T09:00:00+08:00", phone.clone(), order),
+            complaint(
+                "wechat",
+                &format!("{customer}-vague"),
+                "2026-11-19T09:00:00+08:00",
+                phone.clone(),
+                "还是没解决,太气人了",
+            ),
+            complaint(
+                "hotline",
+                &format!("{customer}-invoice"),
+                "2026-11-20T09:00:00+08:00",
+                phone,
+                "客户来电反映电子发票一直没有发送到邮箱,打印不了报销",
+            ),
+        ]
+    };
+    let mut input = story("a", "13800138001");
+    input.extend(story("b", "13800138002").into_iter().rev());
+    let summary = db.mend().import_lines(&lines(&input));
+    assert_eq!((summary["accepted"].as_u64(), summary["cases_created"].as_u64()), (Some(6), Some(4)), "{summary}");
+    let cases = db.mend().export_cases();
+    for customer in ["a", "b"] {
+        let id = |what: &str| format!("{customer}-{what}");
+        assert_eq!(sources(case_of(&cases, &id("order"))), [id("order"), id("vague")], "customer {customer}");
+        assert_eq!(sources(case_of(&cases, &id("invoice"))), [id("invoice")], "customer {customer}");
+    }
+}
+
 both_databases!(
+    a_batch_groups_alike_whatever_order_its_lines_came_in,
     missing_customer_details_are_filled_never_overwritten,
     complaints_join_across_channels_by_a_shared_key,
     a_complaint_joins_an_existing_case_in_a_later_import,

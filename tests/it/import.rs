@@ -140,8 +140,9 @@ async fn an_unreadable_file_fails_without_touching_the_database(db: TestDb) {
     assert!(db.mend().export_cases().is_empty());
 }
 
-/// Generated complaints, somewhat out of order and with redelivered records.
-fn shuffled_synthetic_lines(db: &TestDb) -> Vec<String> {
+/// Generated complaints in the order they were received, with redelivered records (each after
+/// its first delivery), and the same lines somewhat out of order.
+fn synthetic_lines(db: &TestDb) -> (Vec<String>, Vec<String>) {
     use rand::seq::SliceRandom;
     use rand::{RngExt, SeedableRng};
 
@@ -152,24 +153,31 @@ fn shuffled_synthetic_lines(db: &TestDb) -> Vec<String> {
         ["bench", "generate", "--complaints", "3000", "--customers", "300", "--days", "20", "--synthetic-texts", path];
     assert_eq!(db.mend().run(&args, b"").status, 0);
     let mut lines: Vec<String> = std::fs::read_to_string(&file).unwrap().lines().map(str::to_owned).collect();
+    let received = |line: &String| {
+        serde_json::from_str::<serde_json::Value>(line).unwrap()["received_at"].as_str().unwrap().to_owned()
+    };
+    lines.sort_by_cached_key(|line| chrono::DateTime::parse_from_rfc3339(&received(line)).unwrap());
     let mut rng = rand::rngs::SmallRng::seed_from_u64(11);
-    for window in lines.chunks_mut(40) {
+    for _ in 0..150 {
+        let from = rng.random_range(0..lines.len());
+        let again = lines[from].clone();
+        lines.insert(rng.random_range(from + 1..=lines.len()), again);
+    }
+    let mut shuffled = lines.clone();
+    for window in shuffled.chunks_mut(40) {
         if rng.random_bool(0.3) {
             window.shuffle(&mut rng);
         }
     }
-    for _ in 0..150 {
-        let again = lines[rng.random_range(0..lines.len())].clone();
-        let at = rng.random_range(0..lines.len());
-        lines.insert(at, again);
-    }
-    lines
+    (lines, shuffled)
 }
 
 /// Batch boundaries change what is looked up, cached, pipelined and committed when — never what
-/// is decided: the same file in batches of 7 and in one batch makes the same cases.
+/// is decided: the same file in batches of 7 and in one batch makes the same cases. And a batch
+/// is decided in the order its complaints were received: the lines out of order in one batch
+/// make the same cases again.
 async fn batch_boundaries_do_not_change_grouping(db: TestDb) {
-    let lines = shuffled_synthetic_lines(&db);
+    let (lines, shuffled) = synthetic_lines(&db);
     let small = db.mend().env("MEND_IMPORT__BATCH_SIZE", "7").import_lines(&lines);
     let other = db.sibling().await;
     let whole = other.mend().env("MEND_IMPORT__BATCH_SIZE", "100000").import_lines(&lines);
@@ -177,6 +185,10 @@ async fn batch_boundaries_do_not_change_grouping(db: TestDb) {
     assert_eq!(small["duplicates"], 150);
     assert!(small["cases_created"].as_u64().unwrap() < 2000, "repeat complaints were grouped: {small}");
     assert_eq!(db.mend().case_partition(), other.mend().case_partition());
+    let third = db.sibling().await;
+    let out_of_order = third.mend().env("MEND_IMPORT__BATCH_SIZE", "100000").import_lines(&shuffled);
+    assert_eq!(out_of_order, whole, "the same summary, lines out of order");
+    assert_eq!(third.mend().case_partition(), other.mend().case_partition());
     db.assert_consistent().await;
     other.assert_consistent().await;
 }

@@ -10,9 +10,10 @@
 //!   it by an agent, or of a complaint that joined it), or the case's category is one the
 //!   complaint also mentions ("宽带坏了三天没人来修" is a repair delay and an outage): 0.6 + 0.4 ×
 //!   similarity;
-//! * a complaint in no category (`other`) and an open case: 0.6 + 0.4 × similarity — a complaint
-//!   that names no problem ("还是没解决") is about the problem the customer already has open,
-//!   the most similar one if several;
+//! * a complaint in no category (`other`) that says little, and an open case: 0.6 + 0.4 ×
+//!   similarity — a complaint that names no problem ("还是没解决") is about the problem the
+//!   customer already has open, the most similar one if several (one in no category that says
+//!   what it is about is judged on its text, as below);
 //! * a short complaint in another category than an open case that is still one full order: 0.6 +
 //!   0.4 × similarity — the order's category is the keywords' guess among its many words;
 //! * anything else: the similarity alone — different categories are one problem only when the
@@ -71,6 +72,11 @@ impl Default for GroupingPolicy {
 const SAME_CATEGORY_BASE: f32 = 0.7;
 const RELATED_BASE: f32 = 0.6;
 const UNCATEGORIZED_BASE: f32 = 0.6;
+/// A complaint in no category with fewer content terms than this names no problem of its own
+/// ("还是没解决,太气人了") and follows up an open one; with more it says what it is about (a
+/// short order about an invoice never sent) and is a problem of its own unless its text is the
+/// case's. Chosen among 3-10 on real orders (`make_real_eval.py`, dev quarters).
+const VAGUE_TERMS: usize = 6;
 const AGE_PENALTY: f32 = 0.1;
 /// A short complaint in another category than an open case that is one full order.
 const FOLLOW_UP_BASE: f32 = 0.6;
@@ -231,7 +237,9 @@ pub fn fit(
         (CategoryMatch::Same, _) => SAME_CATEGORY_BASE + (1.0 - SAME_CATEGORY_BASE) * similarity,
         (CategoryMatch::Related, _) => RELATED_BASE + (1.0 - RELATED_BASE) * similarity,
         // A vague follow-up belongs to an open problem; reopening a closed one takes more.
-        (CategoryMatch::Uncategorized, _) if !reopens => UNCATEGORIZED_BASE + (1.0 - UNCATEGORIZED_BASE) * similarity,
+        (CategoryMatch::Uncategorized, _) if !reopens && complaint.signature.content_terms() < VAGUE_TERMS => {
+            UNCATEGORIZED_BASE + (1.0 - UNCATEGORIZED_BASE) * similarity
+        }
         // A case that is still one full order has the keywords' guess among its many words for a
         // category (a broadband order filed under a store's attitude): a short complaint in
         // another category may well follow it up. Once short complaints joined it, two short
@@ -495,6 +503,16 @@ mod tests {
         assert!(!late.reopens);
         k.status = CaseStatus::Merged;
         assert!(fits(&k, "光猫断网", "broadband_outage", "又断网了", at(4, 9)).is_none());
+    }
+
+    #[test]
+    fn a_short_complaint_in_no_category_that_says_what_it_is_about_is_judged_on_its_text() {
+        let k = case("broadband_outage", at(1, 9), at(1, 9));
+        let order = "用户来电反映家中宽带频繁断网,光猫红灯闪烁,维修人员上门两次仍未修好";
+        let invoice = "客户来电反映电子发票一直没有发送到邮箱,打印不了报销";
+        assert!(featurizer().signature(invoice).content_terms() >= VAGUE_TERMS);
+        assert!(fits(&k, order, OTHER, invoice, at(2, 9)).is_none(), "another problem");
+        assert!(fits(&k, order, OTHER, "还是没解决,太气人了", at(2, 9)).is_some(), "a vague follow-up");
     }
 
     #[test]

@@ -2,17 +2,18 @@
 //!
 //! A batch is three steps: [`WorkingSet::load`] fetches what the decisions need (a handful of
 //! set-based lookups whatever the batch size), [`Intake::decide`] makes every decision in memory
-//! and in delivery order — so a complaint sees the customers and cases created by earlier
-//! complaints of the same batch — and the resulting [`BatchWrite`] is written in one go.
+//! and in the order the complaints were received — so a complaint sees the customers and cases
+//! created by earlier complaints of the same batch, whatever order the batch's lines came in —
+//! and the resulting [`BatchWrite`] is written in one go.
 
 use std::sync::Arc;
 
-use rustc_hash::FxHashSet as HashSet;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use chrono::{DateTime, Utc};
 use mend_core::{
-    Case, CaseId, CaseStatus, Complaint, ComplaintId, CustomerDetails, CustomerId, CustomerKey, Delivery, MergeId,
-    QuarantineId, Quarantined,
+    Case, CaseId, CaseStatus, Channel, Complaint, ComplaintId, CustomerDetails, CustomerId, CustomerKey, Delivery,
+    MergeId, QuarantineId, Quarantined,
 };
 use mend_store::batch::{BatchWrite, CustomerMergeWrite};
 use mend_store::{DatabaseTransaction, NewComplaint, NewCustomer, NewIdentity, NewQuarantine, Store};
@@ -348,9 +349,9 @@ impl Intake {
             .collect()
     }
 
-    /// Decides customer, category and case for every delivery, in order, from what `working`
-    /// knows (see [`WorkingSet::load`]) and what [`Intake::read`] read, and records the
-    /// decisions in it. No I/O.
+    /// Decides customer, category and case for every delivery, in the order they were received
+    /// ([`placing_order`]), from what `working` knows (see [`WorkingSet::load`]) and what
+    /// [`Intake::read`] read, and records the decisions in it. No I/O.
     pub(crate) fn decide<'a>(
         &self,
         deliveries: &'a [Delivery],
@@ -359,8 +360,9 @@ impl Intake {
         now: DateTime<Utc>,
     ) -> Decision<'a> {
         let mut batch = BatchDecisions::default();
-        let mut outcomes = Vec::with_capacity(deliveries.len());
-        for (delivery, reading) in deliveries.iter().zip(readings) {
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; deliveries.len()];
+        for i in placing_order(deliveries) {
+            let (delivery, reading) = (&deliveries[i], &readings[i]);
             let outcome = match delivery {
                 Delivery::Quarantined(q) => {
                     Outcome::Quarantined { quarantine_id: batch.quarantine(q, now), reason: q.reason.clone() }
@@ -390,9 +392,9 @@ impl Intake {
                     }
                 },
             };
-            outcomes.push(outcome);
+            outcomes[i] = Some(outcome);
         }
-        batch.finish(outcomes, working)
+        batch.finish(outcomes.into_iter().map(|o| o.expect("every delivery is decided")).collect(), working)
     }
 
     /// Decides customer, category and case for one new complaint.
@@ -780,6 +782,26 @@ struct GroupingReasonJson<'a> {
     label: Option<&'a Prediction>,
 }
 
+/// The order a batch's deliveries are decided in: by when each complaint was received, so a batch
+/// groups alike whatever order its lines came in (a vendor's export sorted by agent, a store
+/// terminal's late upload) and a follow-up delivered before its order still finds it. A
+/// redelivery keeps its place after the first delivery of its id, which is the one recorded.
+fn placing_order(deliveries: &[Delivery]) -> Vec<usize> {
+    let mut first_received: HashMap<(Channel, &str), DateTime<Utc>> = HashMap::default();
+    let mut keyed: Vec<(Option<DateTime<Utc>>, usize)> = deliveries
+        .iter()
+        .enumerate()
+        .map(|(i, d)| match d {
+            Delivery::Complaint(c) => {
+                (Some(*first_received.entry((c.channel, c.source_id.as_str())).or_insert(c.received_at)), i)
+            }
+            Delivery::Quarantined(_) => (None, i),
+        })
+        .collect();
+    keyed.sort_unstable();
+    keyed.into_iter().map(|(_, i)| i).collect()
+}
+
 fn new_case(customer_id: CustomerId, classification: &Classification, c: &Complaint, now: DateTime<Utc>) -> Case {
     Case {
         id: CaseId::new(),
@@ -848,7 +870,8 @@ mod tests {
         Intake::new(Classifier::new(&taxonomy, &[]).unwrap(), GroupingPolicy::default(), &[], chrono_tz::Asia::Shanghai)
     }
 
-    const PROBLEMS: [&str; 3] = ["家里又断网了,光猫红灯", "这个月话费扣费不对", "小区手机没信号"];
+    /// Three problems, and a vague complaint that names none.
+    const PROBLEMS: [&str; 4] = ["家里又断网了,光猫红灯", "这个月话费扣费不对", "小区手机没信号", "还是没解决"];
 
     /// One generated complaint: whose, which problem, which keys it carries, when.
     #[derive(Debug, Clone)]
@@ -914,26 +937,46 @@ mod tests {
         })
     }
 
+    fn shuffled(deliveries: &[Delivery], seed: u64) -> Vec<Delivery> {
+        let mut shuffled = deliveries.to_vec();
+        let mut rng = seed;
+        for i in (1..shuffled.len()).rev() {
+            rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            shuffled.swap(i, (rng >> 33) as usize % (i + 1));
+        }
+        shuffled
+    }
+
     proptest! {
         /// Grouping does not depend on the order of deliveries within a batch when the truth
         /// does not: each customer's complaints about one problem in one category, inside one
-        /// window, keys joined sooner or later. (Where it does depend on order: complaints more
-        /// than a window apart join one case only if one in between arrives first — the window
-        /// runs from a case's latest complaint — and which case a vague complaint joins follows
-        /// which cases exist when it arrives.)
+        /// window, keys joined sooner or later — even where several were received at the same
+        /// minute and are decided in delivery order.
         #[test]
         fn grouping_is_independent_of_delivery_order(
             specs in proptest::collection::vec(spec(), 1..24),
             seed in any::<u64>(),
         ) {
             let deliveries = complaints(&specs);
-            let mut shuffled = deliveries.clone();
-            let mut rng = seed;
-            for i in (1..shuffled.len()).rev() {
-                rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                shuffled.swap(i, (rng >> 33) as usize % (i + 1));
-            }
-            prop_assert_eq!(partition(&deliveries), partition(&shuffled));
+            prop_assert_eq!(partition(&deliveries), partition(&shuffled(&deliveries, seed)));
+        }
+
+        /// A batch is decided in the order its complaints were received, so no two received
+        /// at one moment, its cases are the same in any delivery order even where the truth
+        /// depends on order: a vague complaint joins what is open when it was written, and
+        /// complaints more than a window apart join one case only through one in between.
+        #[test]
+        fn a_batch_is_decided_in_the_order_its_complaints_were_received(
+            specs in proptest::collection::vec((spec(), 0..4usize, 0..20_000i64), 1..24),
+            seed in any::<u64>(),
+        ) {
+            let specs: Vec<Spec> = specs
+                .into_iter()
+                .enumerate()
+                .map(|(i, (s, problem, minute))| Spec { problem, minute: minute * 32 + i as i64, ..s })
+                .collect();
+            let deliveries = complaints(&specs);
+            prop_assert_eq!(partition(&deliveries), partition(&shuffled(&deliveries, seed)));
         }
     }
 
