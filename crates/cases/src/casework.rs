@@ -18,7 +18,7 @@ use mend_store::{audit, cases, complaints, customer_merges, customers};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::features::{CASE_TERMS, Signature};
+use crate::features::Signature;
 use crate::intake::{BatchDecisions, merge_cases};
 use crate::retry::retry_on_conflict;
 use crate::working_set::WorkingSet;
@@ -380,7 +380,7 @@ impl Intake {
         }
         case.escalation_risk = complaints.iter().any(|c| c.formal_complaint);
         let terms = complaints.iter().fold(Signature::default(), |acc, c| {
-            acc.absorb(&self.term_statistics().weigh(&self.featurizer().signature(&c.text)), CASE_TERMS)
+            acc.with_complaint(&self.term_statistics().weigh(&self.featurizer().signature(&c.text)))
         });
         case.terms = terms.to_case_terms();
         case.updated_at = now;

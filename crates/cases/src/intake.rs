@@ -458,7 +458,7 @@ impl Intake {
                 if m.category != CategoryMatch::Same && category != OTHER && !k.extra_categories.contains(category) {
                     k.extra_categories.push(category.clone());
                 }
-                case.terms = case.terms.absorb(&terms, CASE_TERMS).as_stored();
+                case.terms = case.terms.with_complaint(&terms).as_stored();
                 let decision = if m.reopens { "reopened" } else { "joined" };
                 (case_id, GroupingReason::new(decision, Some(&m), Some(hours), shared))
             }
