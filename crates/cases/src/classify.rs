@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::CasesError;
 use crate::features::Noise;
+use crate::labels::Prediction;
 
 /// The category of complaints that match nothing else.
 pub const OTHER: &str = "other";
@@ -130,11 +131,15 @@ impl Classifier {
         })
     }
 
-    /// `classification` of a text the trained model labelled `label`: a label configuration
-    /// maps to a category decides it, unless the channel gave one; the keywords' category stays
-    /// among the others the text mentions.
-    pub fn with_label(&self, mut classification: Classification, label: Option<&str>) -> Classification {
-        let Some(category) = label.and_then(|l| self.label_categories.get(l)) else {
+    /// `classification` of a text the trained model labelled `label`: a label the model is sure
+    /// of ([`Prediction::is_evidence`]) and that configuration maps to a category decides it,
+    /// unless the channel gave one; the keywords' category stays among the others the text
+    /// mentions. An unsure label leaves the keywords' reading: on a short follow-up the model
+    /// trained on full orders guesses ("携号转网还是办不了" read as a billing dispute at 0.24), and
+    /// its guess put the follow-up into another problem's case.
+    pub fn with_label(&self, mut classification: Classification, label: Option<&Prediction>) -> Classification {
+        let sure = label.filter(|p| p.is_evidence());
+        let Some(category) = sure.and_then(|p| self.label_categories.get(&p.label)) else {
             return classification;
         };
         if classification.source == CategorySource::Given || classification.category == *category {
@@ -262,16 +267,19 @@ mod tests {
     }
 
     #[test]
-    fn a_mapped_label_decides_the_category_unless_the_channel_gave_one() {
+    fn a_sure_mapped_label_decides_the_category_unless_the_channel_gave_one() {
         let classifier = Classifier::new(&taxonomy(), &[]).unwrap();
         let text = "宽带又断了,这个月还扣费";
-        let labelled = classifier.with_label(classifier.classify(None, text), Some("费用问题"));
+        let label = |label: &str, confidence: f32| Prediction { label: label.into(), confidence, odds: Vec::new() };
+        let labelled = classifier.with_label(classifier.classify(None, text), Some(&label("费用问题", 0.9)));
         assert_eq!((labelled.category.as_str(), labelled.source), ("billing_dispute", CategorySource::Label));
         assert_eq!(labelled.also.first().map(String::as_str), Some("broadband_outage"), "the keywords' reading stays");
-        let unmapped = classifier.with_label(classifier.classify(None, text), Some("网络问题"));
+        let unmapped = classifier.with_label(classifier.classify(None, text), Some(&label("网络问题", 0.9)));
         assert_eq!(unmapped.source, CategorySource::Classified);
-        let given = classifier.with_label(classifier.classify(Some("app_login"), text), Some("费用问题"));
+        let given = classifier.with_label(classifier.classify(Some("app_login"), text), Some(&label("费用问题", 0.9)));
         assert_eq!(given.category, "app_login");
+        let unsure = classifier.with_label(classifier.classify(None, text), Some(&label("费用问题", 0.3)));
+        assert_eq!((unsure.category.as_str(), unsure.source), ("broadband_outage", CategorySource::Classified));
 
         let mut wrong = taxonomy();
         wrong.labels.insert("网络问题".into(), "no_such_category".into());

@@ -51,6 +51,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::classify::OTHER;
 use crate::features::Signature;
+use crate::labels::LABEL_EVIDENCE;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -84,8 +85,6 @@ const FOLLOW_UP_BASE: f32 = 0.6;
 /// under the threshold, so a short text the model is sure is another problem opens its own
 /// case, while one it is unsure of (a fair chance for the case's label) may still follow it up.
 const OTHER_PROBLEM_BASE: f32 = 0.45;
-/// The probability a complaint's label needs to count as evidence.
-const LABEL_EVIDENCE: f32 = 0.5;
 /// Two full orders the trained model labels differently need this much more text in common.
 const DIFFERENT_LABEL_PENALTY: f32 = 0.1;
 

@@ -338,11 +338,7 @@ impl Intake {
                     let terms = self.featurizer.signature(&c.text);
                     let label = labels.as_ref().and_then(|m| m.model.predict(&terms));
                     let keywords = self.classifier.classify(c.category.as_deref(), &c.text);
-                    Some(Reading {
-                        classification: self.classifier.with_label(keywords, label.as_ref().map(|p| p.label.as_str())),
-                        label,
-                        terms,
-                    })
+                    Some(Reading { classification: self.classifier.with_label(keywords, label.as_ref()), label, terms })
                 }
                 Delivery::Quarantined(_) => None,
             })

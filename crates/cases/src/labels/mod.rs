@@ -21,7 +21,7 @@ use crate::features::{Featurizer, Signature, term_key};
 
 mod model;
 
-pub use model::{LabelModel, Prediction, StoredWeights, TermWeights};
+pub use model::{LABEL_EVIDENCE, LabelModel, Prediction, StoredWeights, TermWeights};
 
 /// Cross-validation folds `mend train categories` reports accuracy over.
 pub const FOLDS: usize = 5;

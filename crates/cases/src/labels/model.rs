@@ -51,6 +51,11 @@ pub struct StoredWeights {
     pub terms: BTreeMap<String, TermWeights>,
 }
 
+/// The probability from which a label is evidence: below even odds the model cannot place the
+/// text (a short follow-up in words its training orders seldom use), and its guess must neither
+/// decide a complaint's category nor tell two cases apart.
+pub const LABEL_EVIDENCE: f32 = 0.5;
+
 /// The label a model gives a text, and how sure it is (the probability, 0–1).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Prediction {
@@ -59,6 +64,13 @@ pub struct Prediction {
     /// Every label with its probability, most likely first.
     #[serde(skip)]
     pub odds: Vec<(String, f32)>,
+}
+
+impl Prediction {
+    /// Whether the model is sure enough of its label for it to count ([`LABEL_EVIDENCE`]).
+    pub fn is_evidence(&self) -> bool {
+        self.confidence >= LABEL_EVIDENCE
+    }
 }
 
 impl LabelModel {
