@@ -53,7 +53,7 @@ pub struct StoredWeights {
 
 /// The probability from which a label is evidence: below even odds the model cannot place the
 /// text (a short follow-up in words its training orders seldom use), and its guess must neither
-/// decide a complaint's category nor tell two cases apart.
+/// decide a complaint's category nor decide a join (see `crate::grouping`).
 pub const LABEL_EVIDENCE: f32 = 0.5;
 
 /// The label a model gives a text, and how sure it is (the probability, 0–1).
