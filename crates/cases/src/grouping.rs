@@ -260,10 +260,9 @@ pub fn fit(
         }
         (CategoryMatch::Uncategorized | CategoryMatch::Different, _) => similarity,
     };
-    // An unsure label cannot decide (the categories did), but among a customer's open problems
-    // its odds still say which one a short text more likely names: the model trained on full
-    // orders gives "网还是断的" 0.41 for a billing problem and 0.3 for a network one, and the
-    // network case should win over a third problem it gives 0.05.
+    // An unsure label cannot decide (the categories did): the model trained on full orders reads
+    // customers' short words poorly ("网还是断的" a billing problem at 0.41). But among a
+    // customer's open problems its odds still say which one a short text more likely names.
     let lean = match label {
         None if !detailed && !reopens => UNSURE_LABEL_WEIGHT * case_label_odds(complaint, case).unwrap_or(0.0),
         _ => 0.0,
