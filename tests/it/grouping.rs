@@ -181,7 +181,23 @@ async fn a_batch_groups_alike_whatever_order_its_lines_came_in(db: TestDb) {
     }
 }
 
+/// A hotline's export imported a day late: the customer's short follow-up came first and opened
+/// a case of its own; the full order it follows up, written earlier, adopts it on arrival.
+async fn a_late_order_adopts_the_follow_up_that_came_before_it(db: TestDb) {
+    let mend = db.mend();
+    let phone = json!({"phone": "13800138000"});
+    mend.import_lines(&lines(&[complaint("wechat", "msg-1", "2026-11-19T09:00:00+08:00", phone.clone(), "又断网了")]));
+    let order = "用户来电反映小区手机信号很差,家中客厅卧室通话经常中断,室外走到路口才能正常接听,\
+                 已经持续两个星期,影响工作联系,要求尽快安排基站优化";
+    mend.import_lines(&lines(&[complaint("hotline", "call-1", "2026-11-18T09:00:00+08:00", phone, order)]));
+    let cases = mend.export_cases();
+    let open: Vec<&Value> = cases.iter().filter(|c| c["status"] != "merged").collect();
+    assert_eq!(open.len(), 1, "{cases:?}");
+    assert_eq!(sources(open[0]), ["call-1", "msg-1"]);
+}
+
 both_databases!(
+    a_late_order_adopts_the_follow_up_that_came_before_it,
     a_batch_groups_alike_whatever_order_its_lines_came_in,
     missing_customer_details_are_filled_never_overwritten,
     complaints_join_across_channels_by_a_shared_key,

@@ -407,6 +407,7 @@ impl Intake {
             working.term_counts.count(&terms);
             weighed
         };
+        let detailed = terms.is_detailed();
         let source = format!("complaint:{}/{}", c.channel, c.source_id);
         let customer_id = self.resolve_customer(&c.keys, &c.customer, &source, working, batch, now);
         let facts = ComplaintFacts {
@@ -469,6 +470,9 @@ impl Intake {
             }
         };
         batch.touched.insert(case_id);
+        if detailed {
+            self.adopt_earlier_follow_ups(case_id, customer_id, c.received_at, working, batch, now);
+        }
         let case_created = reason.decision == "opened";
         debug!(%case_id, %customer_id, category = %classification.category, decision = reason.decision, "Complaint placed.");
 
@@ -554,6 +558,55 @@ impl Intake {
         customer_id
     }
 
+    /// A full telling delivered after short complaints written after it (a hotline's export
+    /// a day late, a batch boundary in a shuffled file): each open case of the customer made
+    /// only of such short complaints is folded into `case_id` when that is the case they fit
+    /// best, as they would have joined it had the telling come first.
+    fn adopt_earlier_follow_ups(
+        &self,
+        case_id: CaseId,
+        customer_id: CustomerId,
+        told_at: DateTime<Utc>,
+        working: &mut WorkingSet,
+        batch: &mut BatchDecisions<'_>,
+        now: DateTime<Utc>,
+    ) {
+        let cases = working.cases_of(customer_id);
+        for short in cases.iter().copied() {
+            let s = &working.cases[&short];
+            let case_id = working.case(case_id);
+            if short == case_id
+                || s.record.status != CaseStatus::Open
+                || s.terms.is_detailed()
+                || s.record.first_complaint_at <= told_at
+            {
+                continue;
+            }
+            let others = cases.iter().copied().filter(|k| *k != short);
+            if self.same_problem_case(working, others, short) == Some(case_id) {
+                fold_cases(working, batch, case_id, short, None, now);
+            }
+        }
+    }
+
+    /// The case among `candidates` that case `from` is the same problem as and fits best (the
+    /// older on a tie, so the order cases were loaded in decides nothing).
+    fn same_problem_case(
+        &self,
+        working: &WorkingSet,
+        candidates: impl Iterator<Item = CaseId>,
+        from: CaseId,
+    ) -> Option<CaseId> {
+        let b = &working.cases[&from];
+        candidates
+            .filter_map(|k| {
+                let a = &working.cases[&k];
+                grouping::same_problem(&a.record, &a.terms, &b.record, &b.terms, &self.policy).map(|m| (k, m.score))
+            })
+            .max_by(|(x, sx), (y, sy)| sx.total_cmp(sy).then(y.cmp(x)))
+            .map(|(k, _)| k)
+    }
+
     /// Folds `merged` into `survivor`: keys, cases and history move, open cases that are one
     /// problem become one case, and the merge is recorded (to be undone if it was wrong).
     fn merge_customers(
@@ -590,28 +643,14 @@ impl Intake {
         }
         working.by_customer.entry(survivor).or_default().extend(moved.iter().copied());
 
-        // In id order, each to the best-fitting of the survivor's cases that is the same problem
-        // (the older on a tie): the order cases were loaded in, which depends on where batches
-        // end, must not decide which case a moved one joins.
+        // In id order, each to the best-fitting of the survivor's cases that is the same problem:
+        // the order cases were loaded in, which depends on where batches end, must not decide
+        // which case a moved one joins.
         let mut moved = moved;
         moved.sort_unstable();
         for from in moved {
-            let b = &working.cases[&from];
-            let into = kept
-                .iter()
-                .copied()
-                .filter_map(|k| {
-                    let a = &working.cases[&k];
-                    grouping::same_problem(&a.record, &a.terms, &b.record, &b.terms, &self.policy).map(|m| (k, m.score))
-                })
-                .max_by(|(x, sx), (y, sy)| sx.total_cmp(sy).then(y.cmp(x)))
-                .map(|(k, _)| k);
-            if let Some(into) = into {
-                let (older, newer) = if into < from { (into, from) } else { (from, into) };
-                merge_cases(working, older, newer, Some(merge_id), now);
-                batch.write.case_merges.push((newer, older));
-                batch.touched.insert(older);
-                batch.touched.insert(newer);
+            if let Some(into) = self.same_problem_case(working, kept.iter().copied(), from) {
+                fold_cases(working, batch, into, from, Some(merge_id), now);
             }
         }
         batch.write.customer_merges.push(CustomerMergeWrite {
@@ -623,6 +662,23 @@ impl Intake {
             at: now,
         });
     }
+}
+
+/// Folds the newer of cases `a` and `b` into the older (ids are time-ordered, so the case
+/// opened first keeps its id) and records the merge for writing.
+fn fold_cases(
+    working: &mut WorkingSet,
+    batch: &mut BatchDecisions<'_>,
+    a: CaseId,
+    b: CaseId,
+    by: Option<MergeId>,
+    now: DateTime<Utc>,
+) {
+    let (older, newer) = if a < b { (a, b) } else { (b, a) };
+    merge_cases(working, older, newer, by, now);
+    batch.write.case_merges.push((newer, older));
+    batch.touched.insert(older);
+    batch.touched.insert(newer);
 }
 
 /// Folds case `newer` into case `older`: counts, span, terms and categories add up; `newer`
@@ -910,14 +966,25 @@ mod tests {
 
     /// The cases made, as sets of source ids (case ids differ from run to run).
     fn partition(deliveries: &[Delivery]) -> BTreeSet<BTreeSet<String>> {
+        partition_in_batches(&[deliveries])
+    }
+
+    /// The cases made when `batches` are decided one after the other, as an import does.
+    fn partition_in_batches(batches: &[&[Delivery]]) -> BTreeSet<BTreeSet<String>> {
         let mut working = WorkingSet::default();
         let intake = intake();
-        let decision = intake.decide(deliveries, &intake.read(deliveries), &mut working, Utc::now());
-        let mut cases: std::collections::HashMap<CaseId, BTreeSet<String>> = Default::default();
-        for (d, o) in deliveries.iter().zip(&decision.report.outcomes) {
-            if let (Delivery::Complaint(c), Outcome::Accepted { case_id, .. }) = (d, o) {
-                cases.entry(*case_id).or_default().insert(c.source_id.clone());
+        let mut placed: Vec<(String, CaseId)> = Vec::new();
+        for deliveries in batches {
+            let decision = intake.decide(deliveries, &intake.read(deliveries), &mut working, Utc::now());
+            for (d, o) in deliveries.iter().zip(&decision.report.outcomes) {
+                if let (Delivery::Complaint(c), Outcome::Accepted { case_id, .. }) = (d, o) {
+                    placed.push((c.source_id.clone(), *case_id));
+                }
             }
+        }
+        let mut cases: std::collections::HashMap<CaseId, BTreeSet<String>> = Default::default();
+        for (source_id, case_id) in placed {
+            cases.entry(working.case(case_id)).or_default().insert(source_id);
         }
         cases.into_values().collect()
     }
@@ -987,5 +1054,47 @@ mod tests {
         let expected: BTreeSet<BTreeSet<String>> =
             [vec!["m0", "m1", "m3"], vec!["m2"]].iter().map(|c| c.iter().map(|s| s.to_string()).collect()).collect();
         assert_eq!(partition(&complaints(&specs)), expected);
+    }
+
+    #[test]
+    fn a_full_order_delivered_after_its_follow_up_adopts_it() {
+        let order = "用户来电反映小区手机信号很差,家中客厅卧室通话经常中断,室外走到路口才能正常接听,\
+                     已经持续两个星期,影响工作联系,要求尽快安排基站优化";
+        let told = |specs: &[Spec], texts: &[&str]| {
+            let mut deliveries = complaints(specs);
+            for (d, text) in deliveries.iter_mut().zip(texts) {
+                if let Delivery::Complaint(c) = d {
+                    c.text = (*text).into();
+                }
+            }
+            deliveries
+        };
+        let one = |ids: &[&[&str]]| -> BTreeSet<BTreeSet<String>> {
+            ids.iter().map(|c| c.iter().map(|s| s.to_string()).collect()).collect()
+        };
+        // The follow-up's keywords say another category than the order's, and none of its words
+        // is in the order: it follows the order up only because the order is one full telling.
+        let deliveries = told(
+            &[
+                Spec { customer: 0, problem: 0, keys: 1, minute: 0 },
+                Spec { customer: 0, problem: 0, keys: 1, minute: 600 },
+            ],
+            &[order, "又断网了"],
+        );
+        assert_eq!(partition(&deliveries), one(&[&["m0", "m1"]]), "in time order");
+        let (first, second) = deliveries.split_at(1);
+        assert_eq!(partition_in_batches(&[second, first]), one(&[&["m0", "m1"]]), "the order a batch later");
+
+        // A short complaint written before the order is not its follow-up: delivered in time
+        // order, the order does not adopt it.
+        let deliveries = told(
+            &[
+                Spec { customer: 0, problem: 0, keys: 1, minute: 600 },
+                Spec { customer: 0, problem: 0, keys: 1, minute: 0 },
+            ],
+            &[order, "又断网了"],
+        );
+        let (first, second) = deliveries.split_at(1);
+        assert_eq!(partition_in_batches(&[second, first]), one(&[&["m0"], &["m1"]]));
     }
 }
