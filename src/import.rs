@@ -2,8 +2,10 @@
 //!
 //! A reader thread splits records (lines, XML documents or CSV rows, by channel) and parses them
 //! into batches while the async side writes the previous batch, so parsing and database work
-//! overlap; the channel between them holds at most two batches, which bounds memory whatever the
-//! file size.
+//! overlap. From a file it reads `import.read_ahead` records ahead and hands them on in the order
+//! they were received, so a file's line order does not decide its cases; a pipe is handed on as
+//! it comes. The channel between them holds at most two batches: memory is bounded by the
+//! read-ahead and two batches whatever the file size.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -165,7 +167,8 @@ impl Input {
             Input::Bundled(bytes) => Ok((Box::new(*bytes), Some(bytes.len() as u64))),
             Input::File(path) => {
                 let file = File::open(path).with_context(|| format!("cannot open `{}`", path.display()))?;
-                let len = file.metadata().ok().map(|m| m.len());
+                // A named pipe has no length: read as it comes, like standard input.
+                let len = file.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
                 Ok((Box::new(BufReader::with_capacity(BUFFER, file)), len))
             }
         }
@@ -177,6 +180,8 @@ pub struct Importer<'a> {
     pub intake: Arc<Intake>,
     pub parse: ParseSettings,
     pub batch_size: usize,
+    /// Records of a file read ahead and delivered in the order they were received.
+    pub read_ahead: usize,
     /// Added to every record's `received_at` as it is read (the demo moves its samples to now).
     pub time_shift: chrono::Duration,
     pub clock: &'a dyn Clock,
@@ -192,6 +197,7 @@ impl<'a> Importer<'a> {
             intake,
             parse: settings.parse_settings()?,
             batch_size: settings.import.batch_size,
+            read_ahead: settings.import.read_ahead,
             clock: &SystemClock,
             on_batch: None,
             time_shift: chrono::Duration::zero(),
@@ -208,9 +214,12 @@ impl<'a> Importer<'a> {
         let parser = {
             let bytes_read = Arc::clone(&bytes_read);
             let (parse, batch_size, now) = (self.parse.clone(), self.batch_size, self.clock.now());
+            // A file's end is in sight; a pipe may be live, and must not wait for records to come.
+            let read_ahead = if total_bytes.is_some() { self.read_ahead } else { 0 };
             let records = Records::new(record_format, reader);
             let clock = ImportClock { started_at: now, started: Instant::now() };
-            let reading = Reading { format: record_format, parse, batch_size, clock, shift: self.time_shift };
+            let reading =
+                Reading { format: record_format, parse, batch_size, read_ahead, clock, shift: self.time_shift };
             std::thread::spawn(move || read_batches(records, &reading, &bytes_read, &tx))
         };
 
@@ -323,6 +332,7 @@ struct Reading {
     format: Format,
     parse: ParseSettings,
     batch_size: usize,
+    read_ahead: usize,
     clock: ImportClock,
     shift: chrono::Duration,
 }
@@ -344,13 +354,14 @@ impl ImportClock {
 
 fn read_batches(
     mut records: Records,
-    &Reading { format, ref parse, batch_size, clock, shift }: &Reading,
+    &Reading { format, ref parse, batch_size, read_ahead, clock, shift }: &Reading,
     bytes_read: &AtomicU64,
     tx: &mpsc::Sender<Batch>,
 ) -> Result<()> {
+    let window = read_ahead.max(batch_size);
     let mut record = Vec::new();
     let mut number = 0u64;
-    let mut batch = Batch { deliveries: Vec::with_capacity(batch_size), ignored: 0 };
+    let mut ahead = Batch { deliveries: Vec::with_capacity(window), ignored: 0 };
     loop {
         let more = records.next_record(&mut record).context("reading the input failed")?.is_some();
         if more {
@@ -359,23 +370,97 @@ fn read_batches(
             match mend_ingest::receive(format.label(), &record, parsed, parse, clock.now()) {
                 Received::Delivery(Delivery::Quarantined(mut q)) => {
                     q.location = Some(format!("record {number}"));
-                    batch.deliveries.push(Delivery::Quarantined(q));
+                    ahead.deliveries.push(Delivery::Quarantined(q));
                 }
-                Received::Delivery(delivery) => batch.deliveries.push(delivery),
-                Received::Ignored(_) => batch.ignored += 1,
+                Received::Delivery(delivery) => ahead.deliveries.push(delivery),
+                Received::Ignored(_) => ahead.ignored += 1,
             }
         }
-        let size = batch.deliveries.len() + batch.ignored as usize;
-        if size >= batch_size || (!more && size > 0) {
+        let size = ahead.deliveries.len() + ahead.ignored as usize;
+        if size >= window || (!more && size > 0) {
             bytes_read.store(records.bytes_read(), Ordering::Relaxed);
-            let full = std::mem::replace(&mut batch, Batch { deliveries: Vec::with_capacity(batch_size), ignored: 0 });
-            if tx.blocking_send(full).is_err() {
-                // The writer stopped (and reports why); nothing more to do here.
-                return Ok(());
+            let read = std::mem::replace(&mut ahead, Batch { deliveries: Vec::with_capacity(window), ignored: 0 });
+            for batch in in_time_order(read, batch_size) {
+                if tx.blocking_send(batch).is_err() {
+                    // The writer stopped (and reports why); nothing more to do here.
+                    return Ok(());
+                }
             }
         }
         if !more {
             return Ok(());
         }
+    }
+}
+
+/// What was read ahead, as batches of `batch_size` in the order intake places a batch's
+/// deliveries in: across the batches, not only within each.
+fn in_time_order(read: Batch, batch_size: usize) -> Vec<Batch> {
+    let order = mend_cases::placing_order(&read.deliveries);
+    let mut slots: Vec<Option<Delivery>> = read.deliveries.into_iter().map(Some).collect();
+    let mut ordered = order.into_iter().map(|i| slots[i].take().expect("an order names each delivery once"));
+    let mut batches = Vec::new();
+    let mut ignored = read.ignored;
+    loop {
+        let deliveries: Vec<Delivery> = ordered.by_ref().take(batch_size).collect();
+        if deliveries.is_empty() && ignored == 0 {
+            return batches;
+        }
+        // Records read and not delivered count with the first batch.
+        batches.push(Batch { deliveries, ignored: std::mem::take(&mut ignored) });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mend_core::{Channel, CustomerDetails, Quarantined};
+
+    fn delivery(source_id: &str, hour: u32) -> Delivery {
+        Delivery::Complaint(Box::new(Complaint {
+            channel: Channel::Hotline,
+            source_id: source_id.into(),
+            received_at: chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 20, hour, 0, 0).unwrap(),
+            keys: Vec::new(),
+            customer: CustomerDetails::default(),
+            text: "宽带又断了".into(),
+            category: None,
+            satisfaction: None,
+            formal_complaint: false,
+            raw_payload: String::new(),
+            format: "json".into(),
+        }))
+    }
+
+    fn names(batch: &Batch) -> Vec<String> {
+        batch
+            .deliveries
+            .iter()
+            .map(|d| match d {
+                Delivery::Complaint(c) => c.source_id.clone(),
+                Delivery::Quarantined(q) => format!("quarantined {}", q.reason),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn what_was_read_ahead_goes_on_in_time_order_in_batches() {
+        let unreadable = Delivery::Quarantined(Quarantined {
+            channel: "hotline".into(),
+            raw: b"{".to_vec(),
+            reason: "not JSON".into(),
+            location: None,
+        });
+        let read = Batch {
+            deliveries: vec![delivery("c", 12), delivery("a", 8), unreadable, delivery("b", 10), delivery("a2", 8)],
+            ignored: 3,
+        };
+        let batches = in_time_order(read, 2);
+        let named: Vec<Vec<String>> = batches.iter().map(names).collect();
+        assert_eq!(named, [vec!["quarantined not JSON", "a"], vec!["a2", "b"], vec!["c"]]);
+        assert_eq!(batches.iter().map(|b| b.ignored).collect::<Vec<_>>(), [3, 0, 0], "counted once");
+
+        let only_ignored = in_time_order(Batch { deliveries: Vec::new(), ignored: 2 }, 2);
+        assert_eq!((only_ignored.len(), only_ignored[0].ignored), (1, 2));
     }
 }

@@ -96,6 +96,8 @@ pub struct HttpSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct ImportSettings {
     pub batch_size: usize,
+    /// Records of a file read ahead and delivered in the order they were received.
+    pub read_ahead: usize,
 }
 
 impl Settings {

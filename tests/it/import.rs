@@ -193,6 +193,29 @@ async fn batch_boundaries_do_not_change_grouping(db: TestDb) {
     other.assert_consistent().await;
 }
 
+/// A file is read ahead and handed to intake in the order its complaints were received: its
+/// lines in any order, across batches of 7, make the cases its lines in time order make in one
+/// batch (a vendor's export sorted by agent, two channels' exports joined in one file).
+async fn a_files_line_order_does_not_decide_its_cases(db: TestDb) {
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
+
+    let (lines, _) = synthetic_lines(&db);
+    let whole = db.mend().env("MEND_IMPORT__BATCH_SIZE", "100000").import_lines(&lines);
+    let mut shuffled = lines.clone();
+    shuffled.shuffle(&mut rand::rngs::SmallRng::seed_from_u64(23));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("shuffled.jsonl");
+    std::fs::write(&file, shuffled.join("\n") + "\n").unwrap();
+    let other = db.sibling().await;
+    let args = ["import", "--channel", "json", file.to_str().unwrap()];
+    let output = other.mend().env("MEND_IMPORT__BATCH_SIZE", "7").run(&args, b"");
+    assert_eq!(output.status, 0);
+    assert_eq!(output.json(), whole, "the same summary");
+    assert_eq!(other.mend().case_partition(), db.mend().case_partition());
+    other.assert_consistent().await;
+}
+
 /// A key linked earlier in the same import can lead to a customer whose older cases nobody has
 /// looked at yet; a late complaint reached through that key must still find them.
 async fn a_late_complaint_through_a_fresh_link_finds_older_cases(db: TestDb) {
@@ -485,6 +508,7 @@ both_databases!(
     quarantine_counts_repeats_and_purges_old_records,
     background_checkpoints_keep_the_log_bounded_and_lose_nothing,
     batch_boundaries_do_not_change_grouping,
+    a_files_line_order_does_not_decide_its_cases,
     a_late_complaint_through_a_fresh_link_finds_older_cases,
     reimport_is_idempotent,
     the_same_delivery_twice_in_one_file_is_one_record,

@@ -838,7 +838,8 @@ struct GroupingReasonJson<'a> {
 /// groups alike whatever order its lines came in (a vendor's export sorted by agent, a store
 /// terminal's late upload) and a follow-up delivered before its order still finds it. A
 /// redelivery keeps its place after the first delivery of its id, which is the one recorded.
-fn placing_order(deliveries: &[Delivery]) -> Vec<usize> {
+/// Indices into `deliveries`; an import orders what it reads ahead by it too.
+pub fn placing_order(deliveries: &[Delivery]) -> Vec<usize> {
     let mut first_received: HashMap<(Channel, &str), DateTime<Utc>> = HashMap::default();
     let mut keyed: Vec<(Option<DateTime<Utc>>, usize)> = deliveries
         .iter()

@@ -22,5 +22,5 @@ pub use casework::{LinkReport, UnmergeReport};
 pub use classify::{CategoryDef, Classification, Classifier, Taxonomy};
 pub use error::CasesError;
 pub use grouping::GroupingPolicy;
-pub use intake::{Intake, IntakeReport, Outcome};
+pub use intake::{Intake, IntakeReport, Outcome, placing_order};
 pub use stream::IntakeStream;
