@@ -196,7 +196,34 @@ async fn a_late_order_adopts_the_follow_up_that_came_before_it(db: TestDb) {
     assert_eq!(sources(open[0]), ["call-1", "msg-1"]);
 }
 
+/// A customer pastes part of what the hotline wrote: mostly the order's template fields, words
+/// that every order carries and its case's strongest terms leave out. The case's fingerprint,
+/// stored with it, still knows the copy, and the join says how much was copied.
+async fn a_copy_of_an_order_joins_it_from_the_stored_fingerprint(db: TestDb) {
+    let mend = db.mend();
+    let phone = json!({"phone": "13800138000"});
+    let outage = "受理号码:138******00,业务类型:宽带故障,故障地点:大连市开发区湾里南12-3-1,\
+                  设备信息:光猫型号HG8245,预约时间:上午,用户反映家中宽带晚上经常掉线,要求尽快上门维修";
+    let billing = "受理号码:138******00,业务类型:话费争议,用户反映本月话费账单多扣了三十元流量费,\
+                   用户称没有使用这么多流量,要求核实并退还多扣的费用";
+    mend.import_lines(&lines(&[
+        complaint("hotline", "outage", "2026-11-18T09:00:00+08:00", phone.clone(), outage),
+        complaint("hotline", "billing", "2026-11-18T10:00:00+08:00", phone.clone(), billing),
+    ]));
+    let copy = "[公众号留言]业务类型:宽带故障,故障地点:大连市开发区湾里南12-3-1,设备信息:光猫型号HG8245";
+    mend.import_lines(&lines(&[complaint("wechat", "copy", "2026-11-19T09:00:00+08:00", phone, copy)]));
+
+    let store = db.store().await;
+    let complaints = mend_store::entities::complaint::Entity::find().all(store.connection()).await.unwrap();
+    let by_source = |id: &str| complaints.iter().find(|c| c.source_id == id).expect("recorded");
+    assert_eq!(by_source("copy").case_id, by_source("outage").case_id);
+    let reason: Value = serde_json::from_str(&by_source("copy").grouping_reason).unwrap();
+    assert!(reason["copied"].as_f64().is_some_and(|c| c >= 0.6), "{reason}");
+    assert_ne!(by_source("billing").case_id, by_source("outage").case_id);
+}
+
 both_databases!(
+    a_copy_of_an_order_joins_it_from_the_stored_fingerprint,
     a_late_order_adopts_the_follow_up_that_came_before_it,
     a_batch_groups_alike_whatever_order_its_lines_came_in,
     missing_customer_details_are_filled_never_overwritten,

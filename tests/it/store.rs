@@ -91,6 +91,11 @@ async fn an_unreadable_stored_value_names_its_row(db: TestDb) {
     let case = mend_store::cases::largest_case(conn).await.unwrap().expect("a case");
     let customer = mend_store::cases::case_by_id(conn, case).await.unwrap().unwrap().customer_id;
 
+    conn.execute_unprepared("UPDATE cases SET fingerprint = 'not hex!'").await.unwrap();
+    let err = mend_store::cases::case_by_id(conn, case).await.unwrap_err().to_string();
+    assert!(err.contains("cases") && err.contains(&case.to_string()) && err.contains("fingerprint"), "{err}");
+    conn.execute_unprepared("UPDATE cases SET fingerprint = ''").await.unwrap();
+
     conn.execute_unprepared("UPDATE cases SET status = 'paused'").await.unwrap();
     let err = mend_store::cases::case_by_id(conn, case).await.unwrap_err().to_string();
     assert!(err.contains("cases") && err.contains(&case.to_string()) && err.contains("paused"), "{err}");

@@ -9,7 +9,8 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use mend_core::{
-    Case, CaseId, CaseStatus, ComplaintId, CustomerDetails, CustomerId, CustomerKey, MergeId, StoredComplaint,
+    Case, CaseId, CaseStatus, ComplaintId, CustomerDetails, CustomerId, CustomerKey, Fingerprint, MergeId,
+    StoredComplaint,
 };
 use mend_store::batch::BatchWrite;
 use mend_store::customer_merges::MergeRecord;
@@ -369,7 +370,7 @@ impl Intake {
         Ok(report)
     }
 
-    /// Counts, span, escalation and terms of a case from the complaints it now holds.
+    /// Counts, span, escalation, terms and fingerprint of a case from the complaints it now holds.
     fn recount(&self, case: &mut Case, complaints: &[StoredComplaint], now: DateTime<Utc>) {
         case.complaint_count = complaints.len() as i32;
         if let (Some(first), Some(last)) =
@@ -379,10 +380,17 @@ impl Intake {
             case.last_complaint_at = last;
         }
         case.escalation_risk = complaints.iter().any(|c| c.formal_complaint);
-        let terms = complaints.iter().fold(Signature::default(), |acc, c| {
-            acc.with_complaint(&self.term_statistics().weigh(&self.featurizer().signature(&c.text)))
-        });
+        let mut terms = Signature::default();
+        let mut fingerprint = Fingerprint::default();
+        for c in complaints {
+            let (signature, trigrams) = self.featurizer().signature_and_trigrams(&c.text);
+            if signature.is_detailed() {
+                fingerprint = fingerprint.with(trigrams.iter().map(|t| t.hash));
+            }
+            terms = terms.with_complaint(&self.term_statistics().weigh(&signature));
+        }
         case.terms = terms.to_case_terms();
+        case.fingerprint = fingerprint;
         case.updated_at = now;
     }
 }

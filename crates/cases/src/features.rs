@@ -343,10 +343,20 @@ impl Featurizer {
     }
 
     pub fn signature(&self, text: &str) -> Signature {
+        self.signature_of_clean(&self.noise.strip(&normalize(text)))
+    }
+
+    /// The signature of `text` and its [`Trigram`]s, from one cleaning of the text.
+    pub fn signature_and_trigrams(&self, text: &str) -> (Signature, Vec<Trigram>) {
         let text = self.noise.strip(&normalize(text));
+        (self.signature_of_clean(&text), trigrams(&text))
+    }
+
+    /// The signature of a text already normalized and stripped of noise.
+    fn signature_of_clean(&self, text: &str) -> Signature {
         let mut terms: Vec<Term> = Vec::with_capacity(text.len() / 2);
         if let Some(keywords) = &self.keywords {
-            for m in keywords.find_iter(&text) {
+            for m in keywords.find_iter(text) {
                 let keyword = &self.keyword_list[m.pattern().as_usize()];
                 let mut term = String::with_capacity(keyword.len() + 1);
                 term.push('#');
@@ -354,7 +364,7 @@ impl Featurizer {
                 terms.push(Term::new(term, KEYWORD_WEIGHT));
             }
         }
-        for word in JIEBA.cut(&text, false) {
+        for word in JIEBA.cut(text, false) {
             let word = word.word.trim();
             if word.chars().nth(1).is_some() && !is_stopword(word) && word.chars().any(char::is_alphabetic) {
                 terms.push(Term::new(word.to_owned(), WORD_WEIGHT));
@@ -373,6 +383,41 @@ impl Featurizer {
         }
         Signature::from_unsorted(terms)
     }
+}
+
+/// Three characters in a row of a text's Chinese runs, as a case's [`Fingerprint`] samples them:
+/// `hash` is FNV-1a of the characters (a hash fixed by its definition, since fingerprints are
+/// stored), and `bigrams` the keys of the two bigram terms it spans, whose document frequencies
+/// say how much it tells (a form's field names, which every order carries, tell nothing).
+///
+/// [`Fingerprint`]: mend_core::Fingerprint
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trigram {
+    pub hash: u32,
+    pub bigrams: [u64; 2],
+}
+
+/// A text's distinct trigrams, by hash.
+fn trigrams(text: &str) -> Vec<Trigram> {
+    let bigram_key = |a: char, b: char| {
+        let mut bigram = String::with_capacity(1 + a.len_utf8() + b.len_utf8());
+        bigram.push('~');
+        bigram.push(a);
+        bigram.push(b);
+        term_key(&bigram)
+    };
+    let chars: Vec<char> = text.chars().collect();
+    let mut found: Vec<Trigram> = chars
+        .windows(3)
+        .filter(|w| w.iter().all(|c| is_han(*c)))
+        .map(|w| Trigram {
+            hash: w.iter().fold(0x811c_9dc5_u32, |h, c| (h ^ *c as u32).wrapping_mul(0x0100_0193)),
+            bigrams: [bigram_key(w[0], w[1]), bigram_key(w[1], w[2])],
+        })
+        .collect();
+    found.sort_unstable_by_key(|t| t.hash);
+    found.dedup_by_key(|t| t.hash);
+    found
 }
 
 fn is_han(c: char) -> bool {

@@ -13,7 +13,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use chrono::{DateTime, Utc};
 use mend_core::{
     Case, CaseId, CaseStatus, Channel, Complaint, ComplaintId, CustomerDetails, CustomerId, CustomerKey, Delivery,
-    MergeId, QuarantineId, Quarantined,
+    Fingerprint, MergeId, QuarantineId, Quarantined,
 };
 use mend_store::batch::{BatchWrite, CustomerMergeWrite};
 use mend_store::{DatabaseTransaction, NewComplaint, NewCustomer, NewIdentity, NewQuarantine, Store};
@@ -22,7 +22,7 @@ use tracing::{debug, info, warn};
 
 use crate::CasesError;
 use crate::classify::{Classification, Classifier, OTHER};
-use crate::features::{CASE_TERMS, Featurizer, Signature};
+use crate::features::{CASE_TERMS, Featurizer, Signature, Trigram};
 use crate::grouping::{self, CategoryMatch, ComplaintFacts, GroupingPolicy, LabelMatch, Match, fit};
 use crate::labels::{Prediction, TrainedModel};
 use crate::retry::CONFLICT_RETRIES;
@@ -90,6 +90,8 @@ impl IntakeReport {
 pub(crate) struct Reading {
     classification: Classification,
     terms: Signature,
+    /// Its character trigrams, to tell a copy of a case's telling.
+    trigrams: Vec<Trigram>,
     /// What the trained model reads in it, when there is one.
     label: Option<Prediction>,
 }
@@ -335,10 +337,11 @@ impl Intake {
             .iter()
             .map(|d| match d {
                 Delivery::Complaint(c) => {
-                    let terms = self.featurizer.signature(&c.text);
+                    let (terms, trigrams) = self.featurizer.signature_and_trigrams(&c.text);
                     let label = labels.as_ref().and_then(|m| m.model.predict(&terms));
                     let keywords = self.classifier.classify(c.category.as_deref(), &c.text);
-                    Some(Reading { classification: self.classifier.with_label(keywords, label.as_ref()), label, terms })
+                    let classification = self.classifier.with_label(keywords, label.as_ref());
+                    Some(Reading { classification, label, terms, trigrams })
                 }
                 Delivery::Quarantined(_) => None,
             })
@@ -397,11 +400,12 @@ impl Intake {
     fn place<'a>(
         &self,
         c: &'a Complaint,
-        Reading { classification, terms, label }: Reading,
+        Reading { classification, terms, trigrams, label }: Reading,
         working: &mut WorkingSet,
         batch: &mut BatchDecisions<'a>,
         now: DateTime<Utc>,
     ) -> Outcome {
+        let copied_trigrams = self.statistics.weigh_trigrams(&working.term_counts, &trigrams);
         let terms = {
             let weighed = self.statistics.weigh_counting(&working.term_counts, &terms);
             working.term_counts.count(&terms);
@@ -415,6 +419,7 @@ impl Intake {
             also: &classification.also,
             signature: &terms,
             label_odds: label.as_ref().map_or(&[], |p| p.odds.as_slice()),
+            trigrams: &copied_trigrams,
             received_at: c.received_at,
         };
 
@@ -456,12 +461,18 @@ impl Intake {
                     k.extra_categories.push(category.clone());
                 }
                 case.terms = case.terms.with_complaint(&terms).as_stored();
+                if detailed {
+                    k.fingerprint = k.fingerprint.with(trigrams.iter().map(|t| t.hash));
+                }
                 let decision = if m.reopens { "reopened" } else { "joined" };
                 (case_id, GroupingReason::new(decision, Some(&m), Some(hours), shared))
             }
             None => {
                 let mut case = new_case(customer_id, &classification, c, now);
                 case.label = label.as_ref().map(|p| p.label.clone());
+                if detailed {
+                    case.fingerprint = Fingerprint::of(trigrams.iter().map(|t| t.hash));
+                }
                 let id = case.id;
                 working.add_case(case);
                 working.cases.get_mut(&id).expect("just added").terms = terms.as_stored();
@@ -705,6 +716,7 @@ pub(crate) fn merge_cases(
         }
     }
     into.terms = into.terms.absorb(&from.terms, CASE_TERMS).as_stored();
+    into.record.fingerprint = into.record.fingerprint.union(&from.record.fingerprint);
     let gone = &mut working.cases.get_mut(&newer).expect("merged cases are in the working set").record;
     gone.status = CaseStatus::Merged;
     gone.merged_into = Some(older);
@@ -795,6 +807,9 @@ struct GroupingReason {
     category_match: Option<CategoryMatch>,
     #[serde(skip_serializing_if = "Option::is_none")]
     label_match: Option<LabelMatch>,
+    /// The share of the complaint copied from the case's full tellings, when most of it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    copied: Option<f32>,
     /// Hours between this complaint and the case's latest one before it joined; never
     /// negative: a complaint that arrived late (received before the latest) says so instead.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -814,6 +829,7 @@ impl GroupingReason {
             similarity: m.map(|m| round(m.similarity)),
             category_match: m.map(|m| m.category),
             label_match: m.and_then(|m| m.label),
+            copied: m.and_then(|m| m.copied).map(round),
             hours_since_latest: hours.map(f64::abs),
             received_before_latest: hours.is_some_and(|h| h < 0.0),
             shared_terms,
@@ -870,6 +886,7 @@ fn new_case(customer_id: CustomerId, classification: &Classification, c: &Compla
         closed_at: None,
         updated_at: now,
         terms: mend_core::CaseTerms::default(),
+        fingerprint: Fingerprint::default(),
         extra_categories: classification.also.clone(),
         merged_into: None,
         merged_by: None,

@@ -22,7 +22,7 @@ use mend_store::Store;
 use rustc_hash::FxHashMap;
 
 use crate::CasesError;
-use crate::features::Signature;
+use crate::features::{Signature, Trigram};
 
 /// The key the number of complaints counted is kept under (no term hashes to it: see
 /// [`stored_key`]).
@@ -66,6 +66,15 @@ impl TermCounts {
     }
 }
 
+impl Counts {
+    /// How telling the term `key` is among the complaints committed and `pending`.
+    fn idf(&self, pending: &TermCounts, key: u64) -> f32 {
+        let documents = (self.known.documents + pending.documents) as f32;
+        let holding = (self.known.holding(key) + pending.holding(key)) as f32;
+        (1.0 + (documents + 1.0) / (holding + 1.0)).ln()
+    }
+}
+
 /// Term document frequencies, shared by every transaction of an intake.
 #[derive(Debug, Default)]
 pub struct TermStatistics(Mutex<Counts>);
@@ -97,11 +106,22 @@ impl TermStatistics {
     /// an open transaction counted (`pending`).
     pub(crate) fn weigh_counting(&self, pending: &TermCounts, terms: &Signature) -> Signature {
         let counts = self.lock();
-        let documents = (counts.known.documents + pending.documents) as f32;
-        terms.weighted(|key| {
-            let holding = (counts.known.holding(key) + pending.holding(key)) as f32;
-            (1.0 + (documents + 1.0) / (holding + 1.0)).ln()
-        })
+        terms.weighted(|key| counts.idf(pending, key))
+    }
+
+    /// Each trigram's hash with its weight: the square of the idf of the commoner of its two
+    /// bigrams, so the words of a form that every order carries weigh next to nothing beside
+    /// what an order says of its own problem, even while few orders are counted (see
+    /// `crate::grouping::COPIED`).
+    pub(crate) fn weigh_trigrams(&self, pending: &TermCounts, trigrams: &[Trigram]) -> Vec<(u32, f32)> {
+        let counts = self.lock();
+        trigrams
+            .iter()
+            .map(|t| {
+                let idf = counts.idf(pending, t.bigrams[0]).min(counts.idf(pending, t.bigrams[1]));
+                (t.hash, idf * idf)
+            })
+            .collect()
     }
 
     /// Adds what a transaction counted, once it committed.

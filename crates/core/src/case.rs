@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::text_enum::text_enum;
-use crate::{CaseId, CustomerId, MergeId};
+use crate::{CaseId, CustomerId, Fingerprint, MergeId};
 
 text_enum! {
     /// The lifecycle of a case.
@@ -32,6 +32,9 @@ pub struct Case {
     /// The strongest terms of its complaints, for similarity; never shown.
     #[serde(skip)]
     pub terms: CaseTerms,
+    /// A sample of its full tellings' character trigrams, to recognise a copy of one; never shown.
+    #[serde(skip)]
+    pub fingerprint: Fingerprint,
     /// Categories of cases merged into this one.
     pub extra_categories: Vec<String>,
     pub merged_into: Option<CaseId>,

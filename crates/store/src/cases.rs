@@ -4,7 +4,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use mend_core::{
-    Case, CaseId, CaseStatus, CaseTerms, Channel, Customer, CustomerId, LinkedIdentity, MergeId, StoredComplaint,
+    Case, CaseId, CaseStatus, CaseTerms, Channel, Customer, CustomerId, Fingerprint, LinkedIdentity, MergeId,
+    StoredComplaint,
 };
 use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement};
 use serde::Serialize;
@@ -43,11 +44,12 @@ stored_row! {
         split_from: Option<uuid::Uuid>,
         reopened_at: Option<Time>,
         label: Option<String>,
+        fingerprint: String,
     }
 }
 
-/// Whether a case lookup reads grouping's similarity terms, a few hundred bytes a case that
-/// only grouping uses; skipped, they read back empty.
+/// Whether a case lookup reads grouping's similarity terms and fingerprint, a kilobyte or two a
+/// case that only grouping uses; skipped, they read back empty.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Terms {
     Read,
@@ -58,7 +60,7 @@ pub(crate) enum Terms {
 pub(crate) fn case_columns(backend: DbBackend, terms: Terms) -> String {
     let skipped: &[&str] = match terms {
         Terms::Read => &[],
-        Terms::Skip => &["signature"],
+        Terms::Skip => &["signature", "fingerprint"],
     };
     select_list(backend, CaseRow::COLUMNS, skipped)
 }
@@ -88,6 +90,7 @@ impl TryFrom<CaseRow> for Case {
             split_from: r.split_from.map(CaseId::from_uuid),
             reopened_at: r.reopened_at,
             label: r.label,
+            fingerprint: Fingerprint::parse(&r.fingerprint).map_err(|e| StoreError::corrupt(table, r.id, e))?,
         })
     }
 }
@@ -114,6 +117,7 @@ impl From<&Case> for CaseRow {
             split_from: c.split_from.map(CaseId::as_uuid),
             reopened_at: c.reopened_at,
             label: c.label.clone(),
+            fingerprint: c.fingerprint.as_stored(),
         }
     }
 }

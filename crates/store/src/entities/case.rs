@@ -25,6 +25,8 @@ pub struct Model {
     pub split_from: Option<Uuid>,
     pub reopened_at: Option<DateTimeUtc>,
     pub label: Option<String>,
+    #[sea_orm(column_type = "Text")]
+    pub fingerprint: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
