@@ -81,9 +81,21 @@ impl Term {
 /// database keeps term statistics under (see [`crate::term_statistics`]) mean the same terms
 /// after any upgrade.
 pub fn term_key(text: &str) -> u64 {
+    fnv1a(text.bytes())
+}
+
+/// The key of the bigram term of `a` and `b` (`~ab`, see [`Featurizer::signature`]), without
+/// writing the term out.
+fn bigram_key(a: char, b: char) -> u64 {
+    let (mut x, mut y) = ([0; 4], [0; 4]);
+    let (a, b) = (a.encode_utf8(&mut x).as_bytes(), b.encode_utf8(&mut y).as_bytes());
+    fnv1a(std::iter::once(b'~').chain(a.iter().copied()).chain(b.iter().copied()))
+}
+
+fn fnv1a(bytes: impl Iterator<Item = u8>) -> u64 {
     const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
-    text.bytes().fold(OFFSET_BASIS, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(PRIME))
+    bytes.fold(OFFSET_BASIS, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(PRIME))
 }
 
 /// A term as a signature keeps it: its text is a range of the signature's `texts`.
@@ -387,32 +399,33 @@ impl Featurizer {
 
 /// Three characters in a row of a text's Chinese runs, as a case's [`Fingerprint`] samples them:
 /// `hash` is FNV-1a of the characters (a hash fixed by its definition, since fingerprints are
-/// stored), and `bigrams` the keys of the two bigram terms it spans, whose document frequencies
-/// say how much it tells (a form's field names, which every order carries, tell nothing).
+/// stored). The document frequencies of the two bigram terms it spans ([`Trigram::bigrams`]) say
+/// how much it tells: a form's field names, which every order carries, tell nothing.
 ///
 /// [`Fingerprint`]: mend_core::Fingerprint
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Trigram {
     pub hash: u32,
-    pub bigrams: [u64; 2],
+    chars: [char; 3],
+}
+
+impl Trigram {
+    /// The keys of its two bigram terms; worked out only for the trigrams a case could tell.
+    pub fn bigrams(&self) -> [u64; 2] {
+        let [a, b, c] = self.chars;
+        [bigram_key(a, b), bigram_key(b, c)]
+    }
 }
 
 /// A text's distinct trigrams, by hash.
 fn trigrams(text: &str) -> Vec<Trigram> {
-    let bigram_key = |a: char, b: char| {
-        let mut bigram = String::with_capacity(1 + a.len_utf8() + b.len_utf8());
-        bigram.push('~');
-        bigram.push(a);
-        bigram.push(b);
-        term_key(&bigram)
-    };
     let chars: Vec<char> = text.chars().collect();
     let mut found: Vec<Trigram> = chars
         .windows(3)
         .filter(|w| w.iter().all(|c| is_han(*c)))
         .map(|w| Trigram {
             hash: w.iter().fold(0x811c_9dc5_u32, |h, c| (h ^ *c as u32).wrapping_mul(0x0100_0193)),
-            bigrams: [bigram_key(w[0], w[1]), bigram_key(w[1], w[2])],
+            chars: [w[0], w[1], w[2]],
         })
         .collect();
     found.sort_unstable_by_key(|t| t.hash);
@@ -504,6 +517,14 @@ mod tests {
         assert!(found >= 0.4, "the follow-up is still partly found in its case: {found}");
         let short = f.signature("宽带还是不行");
         assert_eq!(short.with_complaint(&follow_up), short.absorb(&follow_up, CASE_TERMS), "no full telling yet");
+    }
+
+    #[test]
+    fn a_trigrams_bigram_keys_are_its_bigram_terms_keys() {
+        let found = trigrams("光猫红");
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].bigrams(), [term_key("~光猫"), term_key("~猫红")]);
+        assert!(trigrams("光猫 红灯ab").is_empty(), "only runs of Chinese characters");
     }
 
     #[test]

@@ -405,7 +405,6 @@ impl Intake {
         batch: &mut BatchDecisions<'a>,
         now: DateTime<Utc>,
     ) -> Outcome {
-        let copied_trigrams = self.statistics.weigh_trigrams(&working.term_counts, &trigrams);
         let terms = {
             let weighed = self.statistics.weigh_counting(&working.term_counts, &terms);
             working.term_counts.count(&terms);
@@ -414,6 +413,16 @@ impl Intake {
         let detailed = terms.is_detailed();
         let source = format!("complaint:{}/{}", c.channel, c.source_id);
         let customer_id = self.resolve_customer(&c.keys, &c.customer, &source, working, batch, now);
+        // Weighing a trigram costs two lookups: only those some case could tell, if any.
+        let cutoff =
+            working.cases_of(customer_id).iter().filter_map(|id| working.cases[id].record.fingerprint.cutoff()).max();
+        let copied_trigrams = match cutoff {
+            Some(cutoff) => {
+                let told = &trigrams[..trigrams.partition_point(|t| t.hash <= cutoff)];
+                self.statistics.weigh_trigrams(&working.term_counts, told)
+            }
+            None => Vec::new(),
+        };
         let facts = ComplaintFacts {
             category: &classification.category,
             also: &classification.also,

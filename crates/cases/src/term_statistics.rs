@@ -118,7 +118,8 @@ impl TermStatistics {
         trigrams
             .iter()
             .map(|t| {
-                let idf = counts.idf(pending, t.bigrams[0]).min(counts.idf(pending, t.bigrams[1]));
+                let [ab, bc] = t.bigrams();
+                let idf = counts.idf(pending, ab).min(counts.idf(pending, bc));
                 (t.hash, idf * idf)
             })
             .collect()

@@ -48,7 +48,7 @@ stored_row! {
     }
 }
 
-/// Whether a case lookup reads grouping's similarity terms and fingerprint, a kilobyte or two a
+/// Whether a case lookup reads grouping's similarity terms and fingerprint, about a kilobyte a
 /// case that only grouping uses; skipped, they read back empty.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Terms {
