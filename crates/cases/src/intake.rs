@@ -413,9 +413,9 @@ impl Intake {
         let detailed = terms.is_detailed();
         let source = format!("complaint:{}/{}", c.channel, c.source_id);
         let customer_id = self.resolve_customer(&c.keys, &c.customer, &source, working, batch, now);
+        let candidates = working.cases_of(customer_id);
         // Weighing a trigram costs two lookups: only those some case could tell, if any.
-        let cutoff =
-            working.cases_of(customer_id).iter().filter_map(|id| working.cases[id].record.fingerprint.cutoff()).max();
+        let cutoff = candidates.iter().filter_map(|id| working.cases[id].record.fingerprint.cutoff()).max();
         let copied_trigrams = match cutoff {
             Some(cutoff) => {
                 let told = &trigrams[..trigrams.partition_point(|t| t.hash <= cutoff)];
@@ -432,8 +432,7 @@ impl Intake {
             received_at: c.received_at,
         };
 
-        let best = working
-            .cases_of(customer_id)
+        let best = candidates
             .into_iter()
             .filter_map(|id| {
                 let case = &working.cases[&id];
