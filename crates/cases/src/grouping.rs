@@ -282,14 +282,15 @@ pub fn fit(
         }
         (CategoryMatch::Uncategorized | CategoryMatch::Different, _) => similarity,
     };
-    // An unsure label cannot decide (the categories did): the model trained on full orders reads
-    // customers' short words poorly ("网还是断的" a billing problem at 0.41). But among a
-    // customer's open problems its odds still say which one a short text more likely names.
+    // A copy of the case's telling joins it whatever its terms and categories said.
     let copied = case.fingerprint.containment_of(complaint.trigrams).filter(|c| *c >= COPIED);
     let base = match copied {
         Some(copied) => base.max(COPY_BASE + (1.0 - COPY_BASE) * copied),
         None => base,
     };
+    // An unsure label cannot decide (the categories did): the model trained on full orders reads
+    // customers' short words poorly ("网还是断的" a billing problem at 0.41). But among a
+    // customer's open problems its odds still say which one a short text more likely names.
     let lean = match label {
         None if !detailed && !reopens => UNSURE_LABEL_WEIGHT * case_label_odds(complaint, case).unwrap_or(0.0),
         _ => 0.0,

@@ -7,7 +7,7 @@
 /// trigrams are the case's can still be told exactly for the complaint's hashes in the range kept.
 /// 64 and 128 measured alike on real orders (whose records have 61 trigrams on average, most of
 /// them fit whole).
-pub const FINGERPRINT_HASHES: usize = 64;
+const FINGERPRINT_HASHES: usize = 64;
 
 /// Sampled trigrams a complaint needs before its containment counts: a complaint of a few
 /// characters, or one the sample barely covers, says too little.
@@ -66,10 +66,6 @@ impl Fingerprint {
         Some(if self.0.len() < FINGERPRINT_HASHES { u32::MAX } else { last })
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     pub fn as_stored(&self) -> String {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         // By hand: every case written carries one, and formatting machinery costs more.
@@ -80,7 +76,8 @@ impl Fingerprint {
         out
     }
 
-    /// Reads a stored fingerprint, refusing anything [`Fingerprint::as_stored`] cannot have written.
+    /// Reads a stored fingerprint, refusing anything [`Fingerprint::as_stored`] cannot have
+    /// written.
     pub fn parse(text: &str) -> Result<Fingerprint, MalformedFingerprint> {
         if !text.len().is_multiple_of(8) || !text.is_ascii() {
             return Err(MalformedFingerprint("not 8 hex digits a hash"));
@@ -149,7 +146,10 @@ mod tests {
 
     proptest! {
         #[test]
-        fn fingerprints_survive_storage(a in proptest::collection::vec(any::<u32>(), 0..300), b in proptest::collection::vec(any::<u32>(), 0..300)) {
+        fn fingerprints_survive_storage(
+            a in proptest::collection::vec(any::<u32>(), 0..300),
+            b in proptest::collection::vec(any::<u32>(), 0..300),
+        ) {
             let print = Fingerprint::of(a.iter().copied()).with(b.iter().copied());
             prop_assert_eq!(Fingerprint::parse(&print.as_stored()), Ok(print.clone()));
             prop_assert_eq!(print.clone(), Fingerprint::of(b.iter().copied()).union(&Fingerprint::of(a)));

@@ -32,7 +32,7 @@ pub use complaint::{
 };
 pub use customer::{Customer, LinkedIdentity};
 pub use email::{EmailKind, EmailStatus, InlinePart};
-pub use fingerprint::{FINGERPRINT_HASHES, Fingerprint, MalformedFingerprint};
+pub use fingerprint::{Fingerprint, MalformedFingerprint};
 pub use identity::{CustomerKey, IdentityKind};
 pub use ids::{
     CaseId, CompensationId, ComplaintId, CustomerId, EmailId, JobRunId, MergeId, QuarantineId, SurveyId, TaskId, UserId,

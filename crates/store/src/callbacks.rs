@@ -91,7 +91,8 @@ pub async fn case_ids_needing_callback<C: ConnectionTrait>(
     Ok(rows.into_iter().map(|(case, customer)| (CaseId::from_uuid(case), CustomerId::from_uuid(customer))).collect())
 }
 
-/// The cases in `scope` that need a callback, in id order (their `signature` and `fingerprint` left empty).
+/// The cases in `scope` that need a callback, in id order (their `signature` and `fingerprint`
+/// left empty).
 pub async fn cases_needing_callback<C: ConnectionTrait>(
     conn: &C,
     scope: SweepScope<'_>,
