@@ -60,19 +60,43 @@ pub(crate) fn segment(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
     JIEBA.tokenize(text, jieba_rs::TokenizeMode::Default, false).into_iter().map(|t| (t.byte_start, t.byte_end))
 }
 
-/// One weighted term while a signature is being built. `key` is a hash of `text` ([`term_key`]):
-/// signatures compare keys, which is one integer comparison where comparing texts would be a
-/// string comparison.
-#[derive(Debug, Clone, PartialEq)]
-struct Term {
-    key: u64,
-    text: String,
-    weight: f32,
+/// The terms of a text while its signature is being built, in the order found: their texts
+/// share one buffer, as in a [`Signature`] (a real order has a few hundred terms, and a string
+/// each was most of the time spent reading it). Each term's key is a hash of its text
+/// ([`term_key`]): signatures compare keys, one integer comparison where comparing texts would
+/// be a string comparison.
+#[derive(Debug, Default)]
+struct Terms {
+    texts: String,
+    found: Vec<Slot>,
 }
 
-impl Term {
-    fn new(text: String, weight: f32) -> Self {
-        Term { key: term_key(&text), text, weight }
+impl Terms {
+    fn with_capacity(text_bytes: usize, terms: usize) -> Self {
+        Terms { texts: String::with_capacity(text_bytes), found: Vec::with_capacity(terms) }
+    }
+
+    /// Adds the term `write` writes out.
+    fn push(&mut self, weight: f32, write: impl FnOnce(&mut String)) {
+        let start = self.texts.len();
+        write(&mut self.texts);
+        let key = term_key(&self.texts[start..]);
+        self.found.push(Slot { key, weight, start: start as u32, len: (self.texts.len() - start) as u32 });
+    }
+
+    /// The signature of these terms, the weights of repeated ones summed.
+    fn into_signature(self) -> Signature {
+        let Terms { texts, mut found } = self;
+        let text = |s: &Slot| &texts[s.start as usize..(s.start + s.len) as usize];
+        found.sort_unstable_by(|a, b| a.key.cmp(&b.key).then_with(|| text(a).cmp(text(b))));
+        found.dedup_by(|next, kept| {
+            let same = next.key == kept.key && text(next) == text(kept);
+            if same {
+                kept.weight += next.weight;
+            }
+            same
+        });
+        Signature::pack(found.iter().map(|s| (s.key, text(s), s.weight)))
     }
 }
 
@@ -117,29 +141,15 @@ pub struct Signature {
 }
 
 impl Signature {
-    /// Sums the weights of repeated terms.
-    fn from_unsorted(mut terms: Vec<Term>) -> Self {
-        terms.sort_unstable_by(|a, b| a.key.cmp(&b.key).then_with(|| a.text.cmp(&b.text)));
-        terms.dedup_by(|next, kept| {
-            let same = next.key == kept.key && next.text == kept.text;
-            if same {
-                kept.weight += next.weight;
-            }
-            same
-        });
-        Signature::pack(terms.iter().map(|t| (t.key, t.text.as_str(), t.weight)))
-    }
-
     /// A signature of terms already in key order.
-    fn pack<'a>(terms: impl Iterator<Item = (u64, &'a str, f32)>) -> Self {
-        let mut signature = Signature::default();
+    fn pack<'a>(terms: impl Iterator<Item = (u64, &'a str, f32)> + Clone) -> Self {
+        let (bytes, count) = terms.clone().fold((0, 0), |(bytes, count), (_, text, _)| (bytes + text.len(), count + 1));
+        let mut signature = Signature { texts: String::with_capacity(bytes), slots: Vec::with_capacity(count) };
         for (key, text, weight) in terms {
             let start = signature.texts.len() as u32;
             signature.texts.push_str(text);
             signature.slots.push(Slot { key, weight, start, len: text.len() as u32 });
         }
-        signature.texts.shrink_to_fit();
-        signature.slots.shrink_to_fit();
         signature
     }
 
@@ -294,7 +304,11 @@ impl Signature {
     }
 
     pub fn from_case_terms(terms: &CaseTerms) -> Signature {
-        Signature::from_unsorted(terms.iter().map(|(text, weight)| Term::new(text.to_owned(), weight)).collect())
+        let mut found = Terms::default();
+        for (text, weight) in terms.iter() {
+            found.push(weight, |t| t.push_str(text));
+        }
+        found.into_signature()
     }
 }
 
@@ -366,34 +380,35 @@ impl Featurizer {
 
     /// The signature of a text already normalized and stripped of noise.
     fn signature_of_clean(&self, text: &str) -> Signature {
-        let mut terms: Vec<Term> = Vec::with_capacity(text.len() / 2);
+        // Bigrams take about twice the text's bytes, words and keywords about as much again.
+        let mut terms = Terms::with_capacity(text.len() * 3, text.len() / 2);
         if let Some(keywords) = &self.keywords {
             for m in keywords.find_iter(text) {
                 let keyword = &self.keyword_list[m.pattern().as_usize()];
-                let mut term = String::with_capacity(keyword.len() + 1);
-                term.push('#');
-                term.push_str(keyword);
-                terms.push(Term::new(term, KEYWORD_WEIGHT));
+                terms.push(KEYWORD_WEIGHT, |t| {
+                    t.push('#');
+                    t.push_str(keyword);
+                });
             }
         }
         for word in JIEBA.cut(text, false) {
             let word = word.word.trim();
             if word.chars().nth(1).is_some() && !is_stopword(word) && word.chars().any(char::is_alphabetic) {
-                terms.push(Term::new(word.to_owned(), WORD_WEIGHT));
+                terms.push(WORD_WEIGHT, |t| t.push_str(word));
             }
         }
         let mut previous: Option<char> = None;
         for c in text.chars() {
             if let Some(p) = previous.filter(|p| is_han(*p) && is_han(c)) {
-                let mut bigram = String::with_capacity(1 + p.len_utf8() + c.len_utf8());
-                bigram.push('~');
-                bigram.push(p);
-                bigram.push(c);
-                terms.push(Term::new(bigram, BIGRAM_WEIGHT));
+                terms.push(BIGRAM_WEIGHT, |t| {
+                    t.push('~');
+                    t.push(p);
+                    t.push(c);
+                });
             }
             previous = Some(c);
         }
-        Signature::from_unsorted(terms)
+        terms.into_signature()
     }
 }
 
