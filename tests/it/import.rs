@@ -216,6 +216,42 @@ async fn a_files_line_order_does_not_decide_its_cases(db: TestDb) {
     other.assert_consistent().await;
 }
 
+/// The stream reads each batch while it records the one before, so it holds the latest back
+/// until the next comes — but not while a live pipe waits for more: a batch is in the database
+/// before the next line is written.
+async fn a_live_pipes_batch_is_recorded_before_the_next_line_comes(db: TestDb) {
+    use std::io::Write;
+    use std::process::Stdio;
+
+    let customer = json!({"phone": "13800138000"});
+    let first = complaint("hotline", "live-1", "2026-11-20T09:00:00+08:00", customer.clone(), "宽带又断了");
+    let second = complaint("wechat", "live-2", "2026-11-20T10:00:00+08:00", customer, "宽带还是断的");
+    assert_eq!(db.mend().run(&["migrate"], b"").status, 0, "the tables are there before the import runs");
+    let mut child = db
+        .mend()
+        .env("MEND_IMPORT__BATCH_SIZE", "1")
+        .command(&["import", "--channel", "json", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn mend import");
+    let mut input = child.stdin.take().expect("stdin");
+    writeln!(input, "{first}").and_then(|()| input.flush()).expect("write the first line");
+    let store = db.store().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while scalar(&store, "SELECT COUNT(*) FROM complaints").await < 1 {
+        assert!(std::time::Instant::now() < deadline, "the first line was not recorded while the pipe waited");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    writeln!(input, "{second}").expect("write the second line");
+    drop(input);
+    let output = child.wait_with_output().expect("mend import ends");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("a JSON summary");
+    assert_eq!((summary["accepted"].as_u64(), summary["cases_created"].as_u64()), (Some(2), Some(1)), "{summary}");
+}
+
 /// A key linked earlier in the same import can lead to a customer whose older cases nobody has
 /// looked at yet; a late complaint reached through that key must still find them.
 async fn a_late_complaint_through_a_fresh_link_finds_older_cases(db: TestDb) {
@@ -510,6 +546,7 @@ both_databases!(
     batch_boundaries_do_not_change_grouping,
     a_files_line_order_does_not_decide_its_cases,
     a_late_complaint_through_a_fresh_link_finds_older_cases,
+    a_live_pipes_batch_is_recorded_before_the_next_line_comes,
     reimport_is_idempotent,
     the_same_delivery_twice_in_one_file_is_one_record,
     every_kind_of_bad_line_is_quarantined_and_nothing_is_lost,

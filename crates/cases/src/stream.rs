@@ -15,7 +15,10 @@ use crate::{CasesError, Intake, IntakeReport};
 
 /// Feeds batches to [`Intake`] one after the other.
 ///
-/// A batch's texts are read on another thread while its cases load. How batches meet
+/// A batch's texts are read on another thread as soon as it is handed in, while the batch
+/// before it is decided and written: [`IntakeStream::record`] holds each batch back until the
+/// next one comes (or [`IntakeStream::commit`]), so reading, deciding and writing, each a good
+/// part of an import's work, run side by side. How batches meet
 /// transactions is the store's [`BulkWriter`]'s call. Without a [`Hold`] (PostgreSQL) each
 /// batch is its own transaction: concurrent writers lock customers row by row, and a batch
 /// retries on conflict. With one (SQLite, one writer at a time anyway), a transaction carries
@@ -34,6 +37,8 @@ pub struct IntakeStream<'a> {
     store: &'a Store,
     writer: BulkWriter<'a>,
     open: Option<OpenTransaction>,
+    /// The batch handed in last, its texts being read; recorded when the next one comes.
+    waiting: Option<(Arc<Vec<Delivery>>, Readings)>,
 }
 
 struct OpenTransaction {
@@ -49,18 +54,32 @@ struct OpenTransaction {
 
 impl<'a> IntakeStream<'a> {
     pub fn new(intake: Arc<Intake>, store: &'a Store) -> Self {
-        Self { intake, store, writer: store.bulk_writer(), open: None }
+        Self { intake, store, writer: store.bulk_writer(), open: None, waiting: None }
     }
 
-    /// Records a batch; answers the reports this call made final (none while the transaction
-    /// that carries the batch stays open).
+    /// Records a batch: starts reading its texts, and records the batch handed in before it;
+    /// answers the reports this call made final (none while the transaction that carries them
+    /// stays open).
     pub async fn record(
         &mut self,
         deliveries: Vec<Delivery>,
         now: DateTime<Utc>,
     ) -> Result<Vec<IntakeReport>, CasesError> {
         let deliveries = Arc::new(deliveries);
-        let mut readings = Readings::start(&self.intake, &deliveries);
+        let readings = Readings::start(&self.intake, &deliveries);
+        match self.waiting.replace((deliveries, readings)) {
+            Some((previous, readings)) => self.record_read(previous, readings, now).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Records a batch whose texts are read (or being read).
+    async fn record_read(
+        &mut self,
+        deliveries: Arc<Vec<Delivery>>,
+        mut readings: Readings,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<IntakeReport>, CasesError> {
         self.writer.wrote(deliveries.len()).await?;
         let Some(hold) = self.writer.hold() else {
             return Ok(vec![self.intake.record_read(self.store, &deliveries, &mut readings, now).await?]);
@@ -150,13 +169,17 @@ impl<'a> IntakeStream<'a> {
         Ok(reports)
     }
 
-    /// Writes and commits what is open now (before waiting for more input, and at the end);
-    /// answers the reports that made final.
+    /// Records the batch held back, then writes and commits what is open now (before waiting
+    /// for more input, and at the end); answers the reports that made final.
     pub async fn commit(&mut self, now: DateTime<Utc>) -> Result<Vec<IntakeReport>, CasesError> {
-        match self.open.take() {
-            Some(open) => self.write_and_commit(open, now).await,
-            None => Ok(Vec::new()),
+        let mut reports = match self.waiting.take() {
+            Some((deliveries, readings)) => self.record_read(deliveries, readings, now).await?,
+            None => Vec::new(),
+        };
+        if let Some(open) = self.open.take() {
+            reports.extend(self.write_and_commit(open, now).await?);
         }
+        Ok(reports)
     }
 
     /// Commits what is open and ends the writer's run; answers the reports that made final.
