@@ -137,7 +137,7 @@ pub async fn import(settings: &Settings, args: &ImportBench) -> Result<()> {
     let floor_rate = floor(args.target, &args.postgres_url, &file).await;
     let text_bytes = mean_text_bytes(&file);
     database.remove().await?;
-    let (summary, seconds, marks) = result?;
+    let ImportRun { summary, seconds, marks, peak_rss_mib } = result?;
     let (floor_rate, text_bytes) = (floor_rate?, text_bytes?);
     let rate = args.complaints as f64 / seconds;
     // Rate over the first and the last stretch of the run: grouping a complaint must not get
@@ -168,7 +168,7 @@ pub async fn import(settings: &Settings, args: &ImportBench) -> Result<()> {
         "stretches_per_second": (0..args.complaints / stretch.max(1))
             .map(|i| rate_between(i * stretch, (i + 1) * stretch))
             .collect::<Vec<_>>(),
-        "peak_rss_mib": peak_rss_mib(),
+        "peak_rss_mib": peak_rss_mib,
         "summary": summary,
     });
     println!("{line}");
@@ -315,8 +315,15 @@ fn mean_text_bytes(file: &std::path::Path) -> Result<u64> {
 /// The stretch of a run whose rate is reported at its start and its end.
 const STRETCH: u64 = 100_000;
 
-/// The summary, the seconds taken, and after each batch the records so far and the seconds.
-type ImportRun = (crate::import::ImportSummary, f64, Vec<(u64, f64)>);
+/// What an import run measured.
+struct ImportRun {
+    summary: crate::import::ImportSummary,
+    seconds: f64,
+    /// After each batch, the records so far and the seconds.
+    marks: Vec<(u64, f64)>,
+    /// Read as the import ends: the floor measured after it reads the whole file into memory.
+    peak_rss_mib: Option<u64>,
+}
 
 async fn run_import(settings: &Settings, url: &str, file: &std::path::Path) -> Result<ImportRun> {
     let store = Store::connect(url).await?;
@@ -332,8 +339,9 @@ async fn run_import(settings: &Settings, url: &str, file: &std::path::Path) -> R
     reset_peak_rss();
     let summary = importer.run(ImportFormat::Json, &Input::File(file.to_owned())).await?;
     let seconds = started.elapsed().as_secs_f64();
+    let peak_rss_mib = peak_rss_mib();
     store.close().await?;
-    Ok((summary, seconds, marks.into_inner().expect("no panics while holding")))
+    Ok(ImportRun { summary, seconds, marks: marks.into_inner().expect("no panics while holding"), peak_rss_mib })
 }
 
 /// Linux resets the high-water mark of resident memory when "5" is written to clear_refs, so
