@@ -243,6 +243,7 @@ impl<'a> Importer<'a> {
                 Err(mpsc::error::TryRecvError::Empty) => {
                     // A slow producer (a pipe) must not keep the database locked while we wait.
                     count(stream.commit(self.clock.now()).await?);
+                    tracing::debug!(records, "Recorded every record so far; waiting for more input.");
                     match rx.recv().await {
                         Some(batch) => batch,
                         None => break,

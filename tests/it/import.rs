@@ -220,34 +220,38 @@ async fn a_files_line_order_does_not_decide_its_cases(db: TestDb) {
 /// until the next comes — but not while a live pipe waits for more: a batch is in the database
 /// before the next line is written.
 async fn a_live_pipes_batch_is_recorded_before_the_next_line_comes(db: TestDb) {
-    use std::io::Write;
-    use std::process::Stdio;
+    use std::io::{BufRead, Write};
 
     let customer = json!({"phone": "13800138000"});
     let first = complaint("hotline", "live-1", "2026-11-20T09:00:00+08:00", customer.clone(), "宽带又断了");
     let second = complaint("wechat", "live-2", "2026-11-20T10:00:00+08:00", customer, "宽带还是断的");
     assert_eq!(db.mend().run(&["migrate"], b"").status, 0, "the tables are there before the import runs");
-    let mut child = db
-        .mend()
-        .env("MEND_IMPORT__BATCH_SIZE", "1")
-        .command(&["import", "--channel", "json", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn mend import");
+    let mut child = db.mend().env("MEND_IMPORT__BATCH_SIZE", "1").env("MEND_LOG", "mend::import=debug").spawn(&[
+        "import",
+        "--channel",
+        "json",
+        "-",
+    ]);
+    let (logged, log) = std::sync::mpsc::channel();
+    let stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    std::thread::spawn(move || stderr.lines().map_while(Result::ok).try_for_each(|line| logged.send(line)));
     let mut input = child.stdin.take().expect("stdin");
     writeln!(input, "{first}").and_then(|()| input.flush()).expect("write the first line");
-    let store = db.store().await;
+    // The import says when it has recorded what came and waits for more.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while scalar(&store, "SELECT COUNT(*) FROM complaints").await < 1 {
-        assert!(std::time::Instant::now() < deadline, "the first line was not recorded while the pipe waited");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = log.recv_timeout(left).expect("the import waited for more input with the first line recorded");
+        if line.contains("waiting for more input") && line.contains("records=1") {
+            break;
+        }
     }
+    let store = db.store().await;
+    assert_eq!(scalar(&store, "SELECT COUNT(*) FROM complaints").await, 1, "recorded before the next line came");
     writeln!(input, "{second}").expect("write the second line");
     drop(input);
     let output = child.wait_with_output().expect("mend import ends");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success());
     let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("a JSON summary");
     assert_eq!((summary["accepted"].as_u64(), summary["cases_created"].as_u64()), (Some(2), Some(1)), "{summary}");
 }

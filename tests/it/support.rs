@@ -211,14 +211,18 @@ impl Mend {
         cmd
     }
 
-    pub fn run(&self, args: &[&str], stdin: &[u8]) -> Output {
-        let mut child = self
-            .command(args)
+    /// `mend` started with its standard input, output and error piped to the test.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        self.command(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("spawn mend");
+            .expect("spawn mend")
+    }
+
+    pub fn run(&self, args: &[&str], stdin: &[u8]) -> Output {
+        let mut child = self.spawn(args);
         let mut input = child.stdin.take().expect("stdin");
         let data = stdin.to_vec();
         let writer = std::thread::spawn(move || input.write_all(&data));
