@@ -280,3 +280,52 @@ async fn concurrent_batches_for_the_same_customers_make_one_case_each(db: TestDb
 }
 
 both_databases!(concurrent_batches_for_the_same_customers_make_one_case_each);
+
+/// Two imports on PostgreSQL, each holding its transaction over two batches, lock each other's
+/// customers in turn: the server ends one transaction as a deadlock, and that import records its
+/// batches again one transaction each. Both finish, every complaint is recorded once, and every
+/// customer keeps one case for the problem.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imports_that_deadlock_on_each_others_customers_both_land() {
+    use mend_cases::IntakeStream;
+    use mend_core::Delivery;
+
+    let Some(db) = TestDb::postgres().await else { return };
+    const CUSTOMERS: usize = 20;
+    let intake = crate::support::intake();
+    let store = db.store().await;
+    store.migrate().await.unwrap();
+    let now = crate::support::server_now();
+    let batch = |import: &str, customers: std::ops::Range<usize>| -> Vec<Delivery> {
+        customers
+            .map(|c| {
+                let keys = json!({"phone": format!("139{c:08}")});
+                let line =
+                    complaint("wechat", &format!("{import}-{c}"), "2026-11-20T09:00:00+08:00", keys, "宽带又断了");
+                crate::support::delivery(line)
+            })
+            .collect()
+    };
+    // Stored customers, so each batch locks rows that exist.
+    intake.record(&store, &batch("known", 0..CUSTOMERS), now).await.unwrap();
+
+    let (half, all) = (CUSTOMERS / 2, CUSTOMERS);
+    let mut first = IntakeStream::new(intake.clone(), &store);
+    let mut second = IntakeStream::new(intake.clone(), &store);
+    // A stream records a batch when the next one comes: after these calls the first import
+    // holds the lower half of the customers and the second the upper half, both uncommitted.
+    assert!(first.record(batch("a1", 0..half), now).await.unwrap().is_empty());
+    assert!(first.record(batch("a2", half..all), now).await.unwrap().is_empty(), "the transaction is held");
+    assert!(second.record(batch("b1", half..all), now).await.unwrap().is_empty());
+    assert!(second.record(batch("b2", 0..half), now).await.unwrap().is_empty(), "the transaction is held");
+    let (first, second) = tokio::join!(first.finish(now), second.finish(now));
+    for reports in [first.unwrap(), second.unwrap()] {
+        let accepted: usize = reports.iter().map(|r| r.outcomes.len()).sum();
+        assert_eq!(accepted, CUSTOMERS, "both batches of each import are reported");
+    }
+
+    let cases = db.mend().export_cases();
+    assert_eq!(cases.len(), CUSTOMERS, "one case per customer: {cases:#?}");
+    assert!(cases.iter().all(|c| c["complaints"].as_array().unwrap().len() == 3));
+    db.assert_consistent().await;
+}

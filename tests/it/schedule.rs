@@ -611,3 +611,66 @@ async fn the_spike_rule_on_constructed_series(db: TestDb) {
 pub(crate) fn task_outcome(posted: serde_json::Value) -> mend_core::TaskOutcome {
     serde_json::from_value(posted).expect("a well-formed outcome")
 }
+
+/// A sweep and an import on PostgreSQL lock the same two customers in the other order: the
+/// import's held transaction has the later customer and waits for the earlier one, which the
+/// sweep locked first while it waits for the later. The server ends one transaction as a
+/// deadlock; whichever it is tries again, and both land: every case gets its call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_and_an_import_that_deadlock_both_land() {
+    use mend_cases::IntakeStream;
+    use sea_orm::ConnectionTrait;
+
+    let Some(db) = TestDb::postgres().await else { return };
+    let mend = db.mend();
+    let intake = crate::support::intake();
+    let store = db.store().await;
+    store.migrate().await.unwrap();
+    let now = crate::support::server_now();
+    let outage = |source: &str, phone: &str| {
+        let keys = json!({"phone": phone});
+        crate::support::delivery(complaint("hotline", source, "2026-11-26T09:00:00+08:00", keys, "宽带又断了"))
+    };
+    let phones = ["13900000001", "13900000002"];
+    intake.record(&store, &phones.map(|p| outage(&format!("known-{p}"), p)), now).await.unwrap();
+    let mut customers: Vec<(String, &str)> = mend
+        .export_cases()
+        .iter()
+        .map(|case| {
+            let source = case["complaints"][0]["source_id"].as_str().unwrap();
+            let phone = phones.iter().find(|p| source.ends_with(*p)).unwrap();
+            (case["customer_id"].as_str().unwrap().to_owned(), *phone)
+        })
+        .collect();
+    customers.sort();
+    let [(_, earlier), (_, later)] = customers.as_slice() else { panic!("two customers: {customers:?}") };
+
+    let mut import = IntakeStream::new(intake.clone(), &store);
+    assert!(import.record(vec![outage("again-later", later)], now).await.unwrap().is_empty());
+    assert!(import.record(vec![outage("again-earlier", earlier)], now).await.unwrap().is_empty(), "held");
+    let sweep = {
+        let mend = db.mend();
+        tokio::task::spawn_blocking(move || {
+            crate::schedule::schedule(&mend, "generate_callbacks", "2026-11-26T12:00:00+08:00")
+        })
+    };
+    // The sweep holds the earlier customer once it waits for the later one.
+    let waiting = sea_orm::Statement::from_string(
+        sea_orm::DbBackend::Postgres,
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    );
+    let waiting = || async {
+        let row = store.connection().query_one_raw(waiting.clone()).await.unwrap().unwrap();
+        row.try_get::<i64>("", "n").unwrap()
+    };
+    while waiting().await == 0 {
+        assert!(!sweep.is_finished(), "the sweep ran without waiting for the import's lock");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let reports = import.finish(now).await.unwrap();
+    assert_eq!(reports.iter().map(|r| r.outcomes.len()).sum::<usize>(), 2);
+    let run = sweep.await.unwrap();
+    assert_eq!(run["counts"]["tasks_created"], 2, "{run}");
+    assert_eq!(crate::schedule::tasks(&mend).len(), 2);
+    db.assert_consistent().await;
+}

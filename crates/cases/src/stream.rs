@@ -18,20 +18,20 @@ use crate::{CasesError, Intake, IntakeReport};
 /// A batch's texts are read on another thread as soon as it is handed in, while the batch
 /// before it is decided and written: [`IntakeStream::record`] holds each batch back until the
 /// next one comes (or [`IntakeStream::commit`]), so reading, deciding and writing, each a good
-/// part of an import's work, run side by side. How batches meet
-/// transactions is the store's [`BulkWriter`]'s call. Without a [`Hold`] (PostgreSQL) each
-/// batch is its own transaction: concurrent writers lock customers row by row, and a batch
-/// retries on conflict. With one (SQLite, one writer at a time anyway), a transaction carries
-/// batches for that long and is pipelined: while the database writes batch *n*, another
-/// thread decides batch *n + 1* from the transaction's [`WorkingSet`], which knows everything
-/// decided so far, written or not. [`IntakeStream::finish`] ends the writer's run.
+/// part of an import's work, run side by side. A transaction carries batches for as long as the
+/// store's [`BulkWriter`] says ([`Hold`]) and is pipelined: while the database writes batch
+/// *n*, another thread decides batch *n + 1* from the transaction's [`WorkingSet`], which knows
+/// everything decided so far, written or not (on PostgreSQL the customers it holds stay locked
+/// until the commit, so no other writer changes them meanwhile). [`IntakeStream::finish`] ends
+/// the writer's run.
 ///
 /// Reports come back final, once the transaction that carried their batch committed: from
 /// [`IntakeStream::record`] when it commits, or from [`IntakeStream::commit`] and
-/// [`IntakeStream::finish`]. When the database refuses a record the open transaction is rolled
-/// back and the batches it carried are recorded again a batch per transaction, the refused
-/// record quarantined (see [`Intake::record`]); any other error drops the open transaction
-/// and with it the batches it carried.
+/// [`IntakeStream::finish`]. When the database refuses a record, or ends the transaction in a
+/// conflict with another writer (two imports locking each other's customers deadlock), the
+/// open transaction is rolled back and the batches it carried are recorded again a batch per
+/// transaction, as [`Intake::record`] does: retried on conflict, the refused record
+/// quarantined. Any other error drops the open transaction and with it the batches it carried.
 pub struct IntakeStream<'a> {
     intake: Arc<Intake>,
     store: &'a Store,
@@ -77,13 +77,10 @@ impl<'a> IntakeStream<'a> {
     async fn record_read(
         &mut self,
         deliveries: Arc<Vec<Delivery>>,
-        mut readings: Readings,
+        readings: Readings,
         now: DateTime<Utc>,
     ) -> Result<Vec<IntakeReport>, CasesError> {
         self.writer.wrote(deliveries.len()).await?;
-        let Some(hold) = self.writer.hold() else {
-            return Ok(vec![self.intake.record_read(self.store, &deliveries, &mut readings, now).await?]);
-        };
         let mut open = match self.open.take() {
             Some(open) => open,
             None => OpenTransaction {
@@ -97,13 +94,13 @@ impl<'a> IntakeStream<'a> {
         };
         match self.add_batch(&mut open, &deliveries, readings, now).await {
             Ok(report) => open.batches.push((deliveries, report)),
-            Err(CasesError::Store(e)) if e.is_refusal() => {
+            Err(CasesError::Store(e)) if e.is_refusal() || e.is_conflict() => {
                 open.batches.push((deliveries, IntakeReport::default()));
                 return self.record_again(open, &e, now).await;
             }
             Err(e) => return Err(e),
         }
-        let Hold { time, deliveries } = hold;
+        let Hold { time, deliveries } = self.writer.hold();
         if open.opened.elapsed() >= time || open.deliveries >= deliveries {
             self.write_and_commit(open, now).await
         } else {
@@ -150,16 +147,16 @@ impl<'a> IntakeStream<'a> {
         Ok(report)
     }
 
-    /// The database refused a record somewhere in the open transaction: rolls it back and
-    /// records its batches again, each in a transaction of its own, where the refused record
-    /// is found and quarantined.
+    /// The database refused a record somewhere in the open transaction, or ended it in a
+    /// conflict: rolls it back and records its batches again, each in a transaction of its own,
+    /// where a conflict is retried and the refused record is found and quarantined.
     async fn record_again(
         &mut self,
         open: OpenTransaction,
-        refusal: &StoreError,
+        error: &StoreError,
         now: DateTime<Utc>,
     ) -> Result<Vec<IntakeReport>, CasesError> {
-        tracing::warn!(error = %refusal, batches = open.batches.len(), "The database refused a record; recording the open batches again.");
+        tracing::warn!(%error, batches = open.batches.len(), "The open transaction failed; recording its batches again one by one.");
         mend_store::rollback(open.tx).await?;
         let mut reports = Vec::with_capacity(open.batches.len());
         for (deliveries, _) in open.batches {
@@ -197,7 +194,7 @@ impl<'a> IntakeStream<'a> {
         if let Some(write) = open.pending.take()
             && let Err(e) = self.store.write_batch(&open.tx, write).await
         {
-            return match e.is_refusal() {
+            return match e.is_refusal() || e.is_conflict() {
                 true => self.record_again(open, &e, now).await,
                 false => Err(e.into()),
             };

@@ -304,7 +304,13 @@ pub(crate) async fn generate_callbacks(
     Ok(total)
 }
 
-/// Takes groups of chunks from `groups` until none is left, each in its own transaction.
+/// How many times a group is tried when the database ends its transaction in a conflict.
+const GROUP_ATTEMPTS: usize = 3;
+
+/// Takes groups of chunks from `groups` until none is left, each in its own transaction. A
+/// group locks its customers chunk by chunk, in id order as every other locker does, but an
+/// import's held transaction takes a set per batch in no common order: PostgreSQL may end the
+/// group's transaction as a deadlock, and the group is tried again.
 async fn work_through(
     store: &Store,
     planner: &Arc<CallbackPlanner>,
@@ -316,12 +322,25 @@ async fn work_through(
     loop {
         let next = groups.lock().unwrap_or_else(std::sync::PoisonError::into_inner).next();
         let Some(group) = next else { return Ok(counts) };
-        let tx = store.begin_write().await?;
-        match generate_group(&tx, planner, group, budget, now, &mut counts).await {
-            Ok(()) => mend_store::commit(tx).await?,
-            Err(e) => {
-                tx.rollback().await.ok();
-                return Err(e);
+        let mut attempt = 1;
+        loop {
+            let tx = store.begin_write().await?;
+            let mut group_counts = GenerationCounts::default();
+            match generate_group(&tx, planner, group, budget, now, &mut group_counts).await {
+                Ok(()) => {
+                    mend_store::commit(tx).await?;
+                    counts.add(&group_counts);
+                    break;
+                }
+                Err(SchedulerError::Store(e)) if e.is_conflict() && attempt < GROUP_ATTEMPTS => {
+                    tracing::warn!(attempt, error = %e, "A concurrent writer conflicted with a group of calls; trying it again.");
+                    tx.rollback().await.ok();
+                    attempt += 1;
+                }
+                Err(e) => {
+                    tx.rollback().await.ok();
+                    return Err(e);
+                }
             }
         }
     }

@@ -4,8 +4,9 @@
 //! SQLite has one writer at a time and pays for every commit with a log write of each page the
 //! transaction dirtied: batches share a transaction for a while ([`Hold`]), and a
 //! [`Checkpointer`] copies the log into the database file beside the transactions instead of
-//! inside their commits. PostgreSQL takes concurrent writers row by row: each batch is its own
-//! transaction, and the planner's statistics are refreshed as the tables grow.
+//! inside their commits. PostgreSQL takes concurrent writers row by row: batches share a
+//! transaction briefly, so one batch is decided while the server writes the one before, and the
+//! planner's statistics are refreshed as the tables grow.
 
 use std::time::Duration;
 
@@ -25,6 +26,13 @@ pub struct Hold {
 }
 
 const SQLITE_HOLD: Hold = Hold { time: Duration::from_secs(2), deliveries: 12_000 };
+
+/// A held PostgreSQL transaction keeps its customers locked until it commits, so a complaint
+/// arriving through the API for one of them waits for that long: half a second, a few batches,
+/// enough to keep the server writing while the next batch is decided (+15-25 % on real orders,
+/// BENCHMARKS.md). Two imports that lock each other's customers in turn deadlock; the server
+/// ends one of them, whose batches are recorded again one transaction each.
+const POSTGRES_HOLD: Hold = Hold { time: Duration::from_millis(500), deliveries: 5_000 };
 
 /// Planner statistics are refreshed after this many records, and again each time the run has
 /// doubled what it wrote: a handful of `ANALYZE`s for any import size.
@@ -54,12 +62,11 @@ impl Store {
 }
 
 impl BulkWriter<'_> {
-    /// `Some`: batches share a transaction ([`BulkWriter::begin`] … [`BulkWriter::commit`]) for
-    /// this long. `None`: each batch is its own unit of work.
-    pub fn hold(&self) -> Option<Hold> {
+    /// How long batches share a transaction ([`BulkWriter::begin`] … [`BulkWriter::commit`]).
+    pub fn hold(&self) -> Hold {
         match self.store.backend() {
-            crate::Backend::Sqlite => Some(SQLITE_HOLD),
-            crate::Backend::Postgres => None,
+            crate::Backend::Sqlite => SQLITE_HOLD,
+            crate::Backend::Postgres => POSTGRES_HOLD,
         }
     }
 

@@ -116,8 +116,10 @@ pub async fn lock_customers<C: ConnectionTrait>(conn: &C, ids: &[CustomerId]) ->
     let mut sorted: Vec<uuid::Uuid> = ids.iter().map(|id| id.as_uuid()).collect();
     sorted.sort_unstable();
     sorted.dedup();
-    // Ordered locking, so two batches never wait on each other in a cycle. The lock is its own
-    // statement: a statement that waited for a lock still reads other tables as of its start.
+    // Ordered locking, so two sets never wait on each other in a cycle (a transaction that takes
+    // several, as a held import does, can: PostgreSQL ends one as a deadlock, a conflict its
+    // callers retry). The lock is its own statement: a statement that waited for a lock still
+    // reads other tables as of its start.
     let sql =
         "SELECT count(*) FROM (SELECT id FROM customers WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE) locked";
     let ids = bulk::id_param(DbBackend::Postgres, sorted)?;
