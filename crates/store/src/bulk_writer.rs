@@ -29,7 +29,7 @@ const SQLITE_HOLD: Hold = Hold { time: Duration::from_secs(2), deliveries: 12_00
 
 /// A held PostgreSQL transaction keeps its customers locked until it commits, so a complaint
 /// arriving through the API for one of them waits for that long: half a second, a few batches,
-/// enough to keep the server writing while the next batch is decided (+15-25 % on real orders,
+/// enough to keep the server writing while the next batch is decided (+10 % on real orders,
 /// BENCHMARKS.md). Two imports that lock each other's customers in turn deadlock; the server
 /// ends one of them, whose batches are recorded again one transaction each.
 const POSTGRES_HOLD: Hold = Hold { time: Duration::from_millis(500), deliveries: 5_000 };
