@@ -184,7 +184,7 @@ impl Classifier {
             };
         }
         let text = &self.noise.strip(text);
-        let tokens: Vec<(usize, usize)> = crate::features::segment(text).collect();
+        let mut segmentation = crate::features::Segmentation::new(text);
         let mut matched: Vec<Vec<(usize, f32)>> = vec![Vec::new(); self.categories.len()];
         for m in self.automaton.find_overlapping_iter(text) {
             let index = m.pattern().as_usize();
@@ -196,7 +196,7 @@ impl Classifier {
             if found.iter().any(|(p, _)| *p == index) {
                 continue;
             }
-            let whole_token = tokens.contains(&(m.start(), m.end()));
+            let whole_token = segmentation.is_word(m.start(), m.end());
             found.push((index, pattern.weight * if whole_token { WHOLE_TOKEN_FACTOR } else { 1.0 }));
         }
         let score = |i: usize| {

@@ -55,9 +55,59 @@ fn is_stopword(word: &str) -> bool {
     SET.contains(word)
 }
 
-/// The byte ranges of the words jieba finds in `text`.
-pub(crate) fn segment(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
-    JIEBA.tokenize(text, jieba_rs::TokenizeMode::Default, false).into_iter().map(|t| (t.byte_start, t.byte_end))
+/// Which spans of a text jieba finds as words, segmenting only the runs asked about.
+///
+/// jieba segments each run of Chinese and ASCII word characters on its own, so the words of a
+/// run are the same whether it is segmented alone or within the whole text. A run is cut here
+/// only at characters jieba never puts in one (ASCII spaces and punctuation, CJK and full-width
+/// punctuation): a run may hold several of jieba's, never part of one. The classifier asks
+/// about the few runs that hold a keyword, not the whole order.
+pub(crate) struct Segmentation<'a> {
+    text: &'a str,
+    /// Runs segmented so far, and their words.
+    runs: Vec<(Span, Vec<Span>)>,
+}
+
+/// Where a run or a word lies in the text: its start and end in bytes.
+type Span = (usize, usize);
+
+impl<'a> Segmentation<'a> {
+    pub(crate) fn new(text: &'a str) -> Self {
+        Self { text, runs: Vec::new() }
+    }
+
+    /// Whether `text[start..end]` is one of jieba's words.
+    pub(crate) fn is_word(&mut self, start: usize, end: usize) -> bool {
+        let run: Span = match self.text[start..].chars().next() {
+            // Outside runs jieba has rules of its own ("\r\n" is one word): ask it of the whole.
+            Some(c) if ends_run(c) => (0, self.text.len()),
+            _ => {
+                let before = self.text[..start].char_indices().rev().find(|(_, c)| ends_run(*c));
+                let run_start = before.map_or(0, |(i, c)| i + c.len_utf8());
+                (run_start, self.text[start..].find(ends_run).map_or(self.text.len(), |i| start + i))
+            }
+        };
+        let index = match self.runs.iter().position(|(segmented, _)| *segmented == run) {
+            Some(index) => index,
+            None => {
+                let words = JIEBA.tokenize(&self.text[run.0..run.1], jieba_rs::TokenizeMode::Default, false);
+                let spans = words.iter().map(|w| (run.0 + w.byte_start, run.0 + w.byte_end)).collect();
+                self.runs.push((run, spans));
+                self.runs.len() - 1
+            }
+        };
+        self.runs[index].1.contains(&(start, end))
+    }
+}
+
+/// A character that no run of jieba's holds, so a run can be segmented on its own up to it.
+fn ends_run(c: char) -> bool {
+    match c {
+        '+' | '#' | '&' | '.' | '_' | '%' | '-' => false,
+        c if c.is_ascii() => !c.is_ascii_alphanumeric(),
+        '\u{2000}'..='\u{206F}' | '\u{3000}'..='\u{303F}' | '\u{FF00}'..='\u{FFEF}' => true,
+        _ => false,
+    }
 }
 
 /// The terms of a text while its signature is being built, in the order found: their texts
@@ -552,6 +602,21 @@ mod tests {
 
     proptest! {
         #[test]
+        fn a_run_segmented_alone_has_the_words_of_the_whole_text(text in "[宽带断网了光猫红灯上不去话费乱收a-z0-9 ，。：、（）\\-.\r\n]{0,30}") {
+            let whole: Vec<(usize, usize)> = JIEBA
+                .tokenize(&text, jieba_rs::TokenizeMode::Default, false)
+                .iter()
+                .map(|w| (w.byte_start, w.byte_end))
+                .collect();
+            let bounds: Vec<usize> = text.char_indices().map(|(i, _)| i).chain([text.len()]).collect();
+            let mut segmentation = Segmentation::new(&text);
+            for (i, &start) in bounds.iter().enumerate() {
+                for &end in &bounds[i + 1..] {
+                    prop_assert_eq!(segmentation.is_word(start, end), whole.contains(&(start, end)), "{:?}", &text[start..end]);
+                }
+            }
+        }
+
         fn similarity_is_symmetric_and_bounded(a in "\\PC{0,40}", b in "\\PC{0,40}") {
             let f = featurizer();
             let (x, y) = (f.signature(&a), f.signature(&b));
