@@ -11,6 +11,7 @@ both_databases!(
     written_rows_match_the_migrated_schema,
     an_unreadable_stored_value_names_its_row,
     a_failed_statement_names_its_operation_and_table,
+    a_conflict_reaching_the_api_asks_for_the_request_again,
     emails_queued_before_the_sender_existed_are_due_after_the_upgrade,
 );
 
@@ -106,6 +107,29 @@ async fn an_unreadable_stored_value_names_its_row(db: TestDb) {
 }
 
 /// A statement that fails says which store operation ran it, on which table.
+/// A conflict that reaches the API is answered 503 (send it again), not 500: the request was
+/// fine, another write met it.
+async fn a_conflict_reaching_the_api_asks_for_the_request_again(db: TestDb) {
+    use mend_core::{Role, UserId};
+    let store = db.store().await;
+    store.migrate().await.unwrap();
+    let user = || mend_store::users::NewUser {
+        id: UserId::new(),
+        name: "wang".into(),
+        role: Role::Agent,
+        team: None,
+        email: None,
+        password_hash: "-".into(),
+        token_hash: uuid::Uuid::now_v7().to_string(),
+        created_at: crate::support::server_now(),
+    };
+    mend_store::users::insert(store.connection(), user()).await.unwrap();
+    let conflict = mend_store::users::insert(store.connection(), user()).await.unwrap_err();
+    assert!(conflict.is_conflict(), "{conflict}");
+    let answer = mend_server::ApiError::from(conflict);
+    assert_eq!(answer.code(), mend_server::ErrorCode::Unavailable);
+}
+
 async fn a_failed_statement_names_its_operation_and_table(db: TestDb) {
     let store = db.store().await;
     store.migrate().await.unwrap();

@@ -108,8 +108,16 @@ impl IntoResponse for ApiError {
 }
 
 impl From<mend_store::StoreError> for ApiError {
+    /// A conflict that reached the API (a deadlock with an import, a key written at the same
+    /// moment) is no fault of the request: the same request succeeds when sent again.
     fn from(e: mend_store::StoreError) -> Self {
-        ApiError::internal(e)
+        match e.is_conflict() {
+            true => {
+                tracing::warn!(error = %e, "A request met a concurrent write; answered as unavailable.");
+                ApiError::new(ErrorCode::Unavailable, "a concurrent change to the same records; send the request again")
+            }
+            false => ApiError::internal(e),
+        }
     }
 }
 
@@ -142,6 +150,7 @@ impl From<mend_cases::CasesError> for ApiError {
             CasesError::NotFound(what) => ApiError::not_found(what),
             CasesError::Refused(why) => ApiError::new(ErrorCode::Conflict, why),
             CasesError::Invalid(why) => ApiError::new(ErrorCode::InvalidRequest, why),
+            CasesError::Store(e) => e.into(),
             other => ApiError::internal(other),
         }
     }
