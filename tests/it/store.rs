@@ -106,7 +106,6 @@ async fn an_unreadable_stored_value_names_its_row(db: TestDb) {
     assert!(err.contains("customers") && err.contains(&customer.to_string()) && err.contains("Mars/Olympus"), "{err}");
 }
 
-/// A statement that fails says which store operation ran it, on which table.
 /// A conflict that reaches the API is answered 503 (send it again), not 500: the request was
 /// fine, another write met it.
 async fn a_conflict_reaching_the_api_asks_for_the_request_again(db: TestDb) {
@@ -130,6 +129,7 @@ async fn a_conflict_reaching_the_api_asks_for_the_request_again(db: TestDb) {
     assert_eq!(answer.code(), mend_server::ErrorCode::Unavailable);
 }
 
+/// A statement that fails says which store operation ran it, on which table.
 async fn a_failed_statement_names_its_operation_and_table(db: TestDb) {
     let store = db.store().await;
     store.migrate().await.unwrap();

@@ -21,9 +21,9 @@ use serde_json::json;
 
 use crate::features::Signature;
 use crate::intake::{BatchDecisions, merge_cases};
-use crate::retry::retry_on_conflict;
 use crate::working_set::WorkingSet;
 use crate::{CasesError, Intake};
+use mend_store::retry::retry_on_conflict;
 
 /// What linking keys did.
 #[derive(Debug, Clone, Serialize)]

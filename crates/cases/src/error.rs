@@ -16,3 +16,9 @@ pub enum CasesError {
     #[error("{0}")]
     Invalid(String),
 }
+
+impl mend_store::retry::MaybeConflict for CasesError {
+    fn is_conflict(&self) -> bool {
+        matches!(self, CasesError::Store(e) if e.is_conflict())
+    }
+}

@@ -25,9 +25,9 @@ use crate::classify::{Classification, Classifier, OTHER};
 use crate::features::{CASE_TERMS, Featurizer, Signature, Trigram};
 use crate::grouping::{self, CategoryMatch, ComplaintFacts, GroupingPolicy, LabelMatch, Match, fit};
 use crate::labels::{Prediction, TrainedModel};
-use crate::retry::CONFLICT_RETRIES;
 use crate::term_statistics::{TermCounts, TermStatistics};
 use crate::working_set::{CustomerState, Recorded, WorkingSet};
+use mend_store::retry::CONFLICT_RETRIES;
 
 /// What happened to one delivery of the batch, in the batch's order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -13,7 +13,6 @@ pub mod grouping;
 pub mod intake;
 pub mod labels;
 pub mod replay;
-mod retry;
 mod stream;
 pub mod term_statistics;
 mod working_set;

@@ -19,3 +19,9 @@ pub enum SchedulerError {
     #[error("worker thread failed: {0}")]
     Worker(String),
 }
+
+impl mend_store::retry::MaybeConflict for SchedulerError {
+    fn is_conflict(&self) -> bool {
+        matches!(self, SchedulerError::Store(e) if e.is_conflict())
+    }
+}

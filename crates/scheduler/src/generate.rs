@@ -11,6 +11,7 @@ use mend_core::{
     Case, CaseId, Channel, ComplaintLine, Customer, CustomerId, JobCounts, Money, Satisfaction, TaskId, TaskKind,
 };
 use mend_store::callbacks::SweepScope;
+use mend_store::retry::retry_on_conflict;
 use mend_store::tasks::NewTask;
 use mend_store::{ConnectionTrait, Store, StoreError};
 use mend_store::{budgets, callbacks, compensations, tasks};
@@ -304,9 +305,6 @@ pub(crate) async fn generate_callbacks(
     Ok(total)
 }
 
-/// How many times a group is tried when the database ends its transaction in a conflict.
-const GROUP_ATTEMPTS: usize = 3;
-
 /// Takes groups of chunks from `groups` until none is left, each in its own transaction. A
 /// group locks its customers chunk by chunk, in id order as every other locker does, but an
 /// import's held transaction takes a set per batch in no common order: PostgreSQL may end the
@@ -322,27 +320,22 @@ async fn work_through(
     loop {
         let next = groups.lock().unwrap_or_else(std::sync::PoisonError::into_inner).next();
         let Some(group) = next else { return Ok(counts) };
-        let mut attempt = 1;
-        loop {
+        let written = retry_on_conflict(|| async {
             let tx = store.begin_write().await?;
             let mut group_counts = GenerationCounts::default();
             match generate_group(&tx, planner, group, budget, now, &mut group_counts).await {
                 Ok(()) => {
                     mend_store::commit(tx).await?;
-                    counts.add(&group_counts);
-                    break;
-                }
-                Err(SchedulerError::Store(e)) if e.is_conflict() && attempt < GROUP_ATTEMPTS => {
-                    tracing::warn!(attempt, error = %e, "A concurrent writer conflicted with a group of calls; trying it again.");
-                    tx.rollback().await.ok();
-                    attempt += 1;
+                    Ok(group_counts)
                 }
                 Err(e) => {
                     tx.rollback().await.ok();
-                    return Err(e);
+                    Err(e)
                 }
             }
-        }
+        })
+        .await?;
+        counts.add(&written);
     }
 }
 

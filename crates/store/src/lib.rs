@@ -33,6 +33,7 @@ pub mod push_nonces;
 pub mod quarantine;
 mod records;
 pub mod reports;
+pub mod retry;
 pub mod rounds;
 mod rows;
 pub mod sessions;
