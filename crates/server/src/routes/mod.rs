@@ -59,7 +59,9 @@ fn endpoint(
     Endpoint { method, path, summary, access, handler }
 }
 
-/// Every endpoint of the API, the one list the router and the OpenAPI document are built from.
+/// Every endpoint of the API, the one list the router and the OpenAPI document are built from:
+/// a row an endpoint, which rustfmt would fold over several lines where the row is long.
+#[rustfmt::skip]
 pub(crate) fn endpoints() -> Vec<Endpoint> {
     use Access::{Open, Signed};
     use Method as M;
@@ -71,98 +73,32 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         endpoint(M::GET, "/api/v1/openapi.json", "This document", Open, get(openapi_document)),
         endpoint(M::GET, "/wechat/callback", "WeChat server verification (echostr)", Signed, get(wechat::verify)),
         endpoint(M::POST, "/wechat/callback", "WeChat message push", Signed, post(wechat::push)),
-        endpoint(
-            M::POST,
-            "/api/v1/ingest/{channel}",
-            "A hotline, chatbot or store record, HMAC-signed",
-            Signed,
-            post(ingest::receive),
-        ),
+        endpoint(M::POST, "/api/v1/ingest/{channel}", "A hotline, chatbot or store record, HMAC-signed", Signed, post(ingest::receive)),
         endpoint(M::GET, "/survey/{token}", "A satisfaction survey's page (HTML, zh-CN)", Open, get(survey::show)),
-        endpoint(
-            M::POST,
-            "/survey/{token}",
-            "A survey's answer (form: rating 1-5, comment)",
-            Open,
-            post(survey::answer),
-        ),
+        endpoint(M::POST, "/survey/{token}", "A survey's answer (form: rating 1-5, comment)", Open, post(survey::answer)),
         endpoint(M::POST, "/api/v1/session", "Sign in: a session token and cookie", Open, post(session::sign_in)),
         endpoint(M::DELETE, "/api/v1/session", "Sign out: the session is revoked", agent, delete(session::sign_out)),
         endpoint(M::POST, "/api/v1/complaints", "A canonical complaint", agent, post(complaints::create)),
         endpoint(M::GET, "/api/v1/cases/{id}", "A case with its customer and complaints", agent, get(cases::show)),
         endpoint(M::POST, "/api/v1/cases/{id}/merge", "Fold another case into this one", agent, post(cases::merge)),
-        endpoint(
-            M::POST,
-            "/api/v1/cases/{id}/split",
-            "Move complaints to a case of their own",
-            agent,
-            post(cases::split),
-        ),
+        endpoint(M::POST, "/api/v1/cases/{id}/split", "Move complaints to a case of their own", agent, post(cases::split)),
         endpoint(M::POST, "/api/v1/cases/{id}/close", "Close a repaired case", agent, post(cases::close)),
-        endpoint(
-            M::POST,
-            "/api/v1/cases/{id}/compensations",
-            "Offer compensation on a case",
-            agent,
-            post(compensations::request),
-        ),
+        endpoint(M::POST, "/api/v1/cases/{id}/compensations", "Offer compensation on a case", agent, post(compensations::request)),
         endpoint(M::GET, "/api/v1/compensations", "Offers by status", supervisor, get(compensations::list)),
-        endpoint(
-            M::POST,
-            "/api/v1/compensations/{id}/approve",
-            "Approve a pending offer",
-            supervisor,
-            post(compensations::approve),
-        ),
-        endpoint(
-            M::POST,
-            "/api/v1/compensations/{id}/reject",
-            "Reject a pending offer",
-            supervisor,
-            post(compensations::reject),
-        ),
+        endpoint(M::POST, "/api/v1/compensations/{id}/approve", "Approve a pending offer", supervisor, post(compensations::approve)),
+        endpoint(M::POST, "/api/v1/compensations/{id}/reject", "Reject a pending offer", supervisor, post(compensations::reject)),
         endpoint(M::GET, "/api/v1/customers/{id}", "A customer's 360° view", agent, get(customers::show)),
-        endpoint(
-            M::POST,
-            "/api/v1/customers/{id}/unmerge",
-            "Undo a wrong customer merge",
-            admin,
-            post(customers::unmerge),
-        ),
-        endpoint(
-            M::PUT,
-            "/api/v1/customers/{id}/temperament",
-            "Set the customer's temperament",
-            agent,
-            put(customers::set_temperament),
-        ),
+        endpoint(M::POST, "/api/v1/customers/{id}/unmerge", "Undo a wrong customer merge", admin, post(customers::unmerge)),
+        endpoint(M::PUT, "/api/v1/customers/{id}/temperament", "Set the customer's temperament", agent, put(customers::set_temperament)),
         endpoint(M::POST, "/api/v1/identities/link", "Link a key to a customer", agent, post(identities::link)),
         endpoint(M::GET, "/api/v1/jobs", "Scheduler runs, newest first", supervisor, get(jobs::list)),
         endpoint(M::GET, "/api/v1/audit", "The audit log", supervisor, get(audit::list)),
         endpoint(M::GET, "/api/v1/quarantine", "Payloads that could not be read", admin, get(quarantine::list)),
         endpoint(M::GET, "/api/v1/outbox", "Emails by status, oldest first", admin, get(outbox::list)),
-        endpoint(
-            M::GET,
-            "/api/v1/emails/{kind}/preview",
-            "An email rendered from sample data",
-            admin,
-            get(outbox::preview),
-        ),
-        endpoint(
-            M::GET,
-            "/api/v1/tasks",
-            "Tasks: the caller's (mine=true) or the queue (supervisors)",
-            agent,
-            get(tasks::list),
-        ),
+        endpoint(M::GET, "/api/v1/emails/{kind}/preview", "An email rendered from sample data", admin, get(outbox::preview)),
+        endpoint(M::GET, "/api/v1/tasks", "Tasks: the caller's (mine=true) or the queue (supervisors)", agent, get(tasks::list)),
         endpoint(M::POST, "/api/v1/tasks/claim", "The most urgent callable task, leased", agent, post(tasks::claim)),
-        endpoint(
-            M::POST,
-            "/api/v1/tasks/{id}/heartbeat",
-            "Extend the lease of a held task",
-            agent,
-            post(tasks::heartbeat),
-        ),
+        endpoint(M::POST, "/api/v1/tasks/{id}/heartbeat", "Extend the lease of a held task", agent, post(tasks::heartbeat)),
         endpoint(M::POST, "/api/v1/tasks/{id}/release", "Give a held task back", agent, post(tasks::release)),
         endpoint(M::POST, "/api/v1/tasks/{id}/complete", "Record how the call went", agent, post(tasks::complete)),
     ]
