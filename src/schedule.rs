@@ -29,8 +29,10 @@ const BUNDLED_SCRIPTS: &[(&str, &str)] = &[
     ("mobile_signal.j2", include_str!("../config/scripts/mobile_signal.j2")),
     ("other.j2", include_str!("../config/scripts/other.j2")),
     ("package_change.j2", include_str!("../config/scripts/package_change.j2")),
+    ("promotion_dispute.j2", include_str!("../config/scripts/promotion_dispute.j2")),
     ("refund_delay.j2", include_str!("../config/scripts/refund_delay.j2")),
     ("slow_network.j2", include_str!("../config/scripts/slow_network.j2")),
+    ("spam_and_privacy.j2", include_str!("../config/scripts/spam_and_privacy.j2")),
     ("store_attitude.j2", include_str!("../config/scripts/store_attitude.j2")),
     ("unwanted_subscription.j2", include_str!("../config/scripts/unwanted_subscription.j2")),
 ];

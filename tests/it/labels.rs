@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{TestDb, both_databases, complaint, lines};
+use crate::support::{TestDb, both_databases, complaint, lines, real_orders};
 
 /// What each label's orders say, in phrases an agent would write; a training line joins two.
 const PHRASES: [(&str, [&str; 6]); 3] = [
@@ -368,22 +368,6 @@ both_databases!(
     boilerplate_every_order_carries_is_learned_to_weigh_nothing,
     concurrent_imports_add_up_their_term_counts
 );
-
-/// Real orders (`MEND_REAL_ORDERS`, else `../shared/data/cocc-dev.tsv` beside the checkout),
-/// read where they lie and never copied here; `None` with a `NOT RUN` line where they are not:
-/// a user's checkout, or a clone made elsewhere, has no `../shared`. Not a `SKIPPED` line, which
-/// `.ci/run` refuses: what these tests check needs data the repository may not carry.
-fn real_orders() -> Option<std::path::PathBuf> {
-    let path = std::env::var_os("MEND_REAL_ORDERS")
-        .map_or_else(|| crate::support::repo_path("../shared/data/cocc-dev.tsv"), std::path::PathBuf::from);
-    if path.exists() {
-        return Some(path);
-    }
-    let test = std::thread::current().name().unwrap_or("a test of real orders").to_owned();
-    let line = format!("NOT RUN: {test} ({} is not there; see ../shared/data/README.md)\n", path.display());
-    std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes()).ok();
-    None
-}
 
 async fn a_model_trained_on_real_orders_labels_most_unseen_ones_right(db: TestDb) {
     let Some(orders) = real_orders() else { return };

