@@ -129,6 +129,47 @@ async fn a_script_says_what_its_numbers_count(db: TestDb) {
     assert!(listed[0].contains("11月24日 08:30") && listed[1].contains("11月24日 08:40"), "local times: {listed:?}");
 }
 
+/// Every category of the bundled taxonomy has a script of its own: a category added without one
+/// would have its customers called from the generic script.
+async fn every_default_category_is_called_with_a_script_of_its_own(db: TestDb) {
+    use figment::providers::{Format, Toml};
+    #[derive(serde::Deserialize)]
+    struct Category {
+        id: String,
+    }
+    let taxonomy = figment::Figment::from(Toml::file(crate::support::repo_path("config/default.toml")));
+    let categories: Vec<Category> = taxonomy.extract_inner("taxonomy.categories").unwrap();
+    assert!(categories.len() >= 13, "the bundled taxonomy: {} categories", categories.len());
+    let mend = db.mend();
+    let complaints: Vec<Value> = categories
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut given = complaint(
+                "hotline",
+                &format!("c-{i}"),
+                "2026-11-24T08:00:00+08:00",
+                json!({ "phone": format!("1380013{i:04}") }),
+                "问题还是没有解决",
+            );
+            given["category"] = json!(c.id);
+            given
+        })
+        .collect();
+    mend.import_lines(&lines(&complaints));
+    schedule(&mend, "generate_callbacks", "2026-11-24T10:00:00+08:00");
+    let templates: BTreeMap<String, String> = tasks(&mend)
+        .iter()
+        .map(|t| {
+            let template = t["priority_reasons"]["script_template"].as_str().unwrap().to_owned();
+            (t["category"].as_str().unwrap().to_owned(), template)
+        })
+        .collect();
+    for Category { id } in &categories {
+        assert_eq!(templates.get(id).map(String::as_str), Some(format!("{id}.j2").as_str()), "{templates:?}");
+    }
+}
+
 /// The rule of a callback, as the sweep reads it from the database: a case needs one until a
 /// call covers its latest complaint; a task in work is enough, a cancelled one never called.
 async fn a_case_needs_a_callback_until_a_call_covers_its_latest_complaint(db: TestDb) {
@@ -539,6 +580,7 @@ async fn tasks_of_more_cases_than_a_statement_may_bind(db: TestDb) {
 
 both_databases!(
     a_script_says_what_its_numbers_count,
+    every_default_category_is_called_with_a_script_of_its_own,
     tasks_of_more_cases_than_a_statement_may_bind,
     callback_generation_is_idempotent_and_exported_as_documented,
     a_case_needs_a_callback_until_a_call_covers_its_latest_complaint,
