@@ -270,7 +270,7 @@ const CATEGORIES_OF_LABEL: [(&str, &[&str]); 8] = [
 
 /// Untrained, the keywords alone file most real orders where their label says they belong
 /// (491 of the 1,200 before the taxonomy knew harassment and promotions and stopped reading "4g"
-/// as a signal problem, counting a promotion filed as a package change right; 768 after).
+/// as a signal problem, counting a promotion filed as a package change right; 756 after).
 async fn the_default_taxonomy_files_most_real_orders_under_their_label(db: TestDb) {
     let Some(path) = real_orders() else { return };
     let file = std::fs::read_to_string(path).unwrap();
