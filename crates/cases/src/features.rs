@@ -266,11 +266,21 @@ impl Signature {
     /// this one's, 0 to 1. Asymmetric on purpose: a short follow-up is wholly inside the long
     /// order it follows up, though the two are far apart by cosine.
     pub fn containment_in(&self, other: &Signature) -> f32 {
-        let total: f32 = self.slots.iter().map(|t| t.weight).sum();
+        self.containment_of_terms_in(other, |_| true)
+    }
+
+    /// [`Signature::containment_in`] of its words alone, leaving out the taxonomy keywords.
+    pub fn words_containment_in(&self, other: &Signature) -> f32 {
+        self.containment_of_terms_in(other, |term| !term.starts_with('#'))
+    }
+
+    fn containment_of_terms_in(&self, other: &Signature, counts: impl Fn(&str) -> bool) -> f32 {
+        let total: f32 = self.slots.iter().filter(|t| counts(self.text(t))).map(|t| t.weight).sum();
         if total == 0.0 {
             return 0.0;
         }
-        let shared: f32 = self.common(other).map(|(mine, _)| mine.weight).sum();
+        let shared: f32 =
+            self.common(other).filter(|(mine, _)| counts(self.text(mine))).map(|(mine, _)| mine.weight).sum();
         (shared / total).clamp(0.0, 1.0)
     }
 

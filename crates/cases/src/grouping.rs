@@ -26,8 +26,9 @@
 //!   without describing it ("宽带还是不行").
 //!
 //! Where one side is short, "similarity" is the larger of the cosine and how much of the short
-//! side's words the long side holds ([`Signature::containment_in`]): a follow-up is wholly
-//! inside the order it follows up though far from it by cosine, whichever arrived first. Two
+//! side's words the long side holds ([`Signature::containment_in`], for a short complaint also
+//! without its keywords): a follow-up is wholly inside the order it follows up though far from
+//! it by cosine, whichever arrived first. Two
 //! detailed texts take the mean of the cosine and the complaint's containment when that is
 //! larger: a retelling of part of the order is inside it, while another order written on the
 //! same template shares only its template.
@@ -247,7 +248,12 @@ pub fn fit(
         // written on one template share much of their words too.
         (true, true) => similarity.max((similarity + complaint.signature.containment_in(case_terms)) / 2.0),
         (true, false) => similarity.max(case_terms.containment_in(complaint.signature)),
-        (false, _) => similarity.max(complaint.signature.containment_in(case_terms)),
+        // A short text's keyword weighs most of it and already counted in the categories: a
+        // follow-up quoting the order in a charge's words ("导致客户产生上网,话费又扣费了") is
+        // the order's by what it quotes.
+        (false, _) => similarity
+            .max(complaint.signature.containment_in(case_terms))
+            .max(complaint.signature.words_containment_in(case_terms)),
     };
     // A label the model gives less than this of its odds says little (a short text it cannot
     // place): the keywords' category decides, as without a model.
@@ -442,6 +448,25 @@ mod tests {
         assert_eq!(m.category, CategoryMatch::Different);
         let other = "用户来电反映上月办理的套餐合约优惠没有到账,营业厅承诺每月返还二十元话费,现在一直没有返还";
         assert!(fits(&k, order, "installation_delay", other, at(2, 9)).is_none(), "another problem told alike");
+    }
+
+    #[test]
+    fn a_short_follow_up_that_retells_part_of_an_order_joins_it_whatever_its_keyword_names() {
+        // The customer quotes the order and adds a charge in the words of another category: the
+        // keyword is the other case's, the rest is this order's.
+        let order = "客户反映本机被开通视频会员包月业务，导致客户产生上网流量，客户表示从未订购，要求取消并查明原因";
+        let charge = "客户反映上月账单里国际漫游通话费计算有误，多扣费三十元，要求核实并退还";
+        let quoted = case("unwanted_subscription", at(1, 9), at(1, 9));
+        let billing = case("billing_dispute", at(1, 10), at(1, 10));
+        let follow_up = "导致客户产生上网,话费又扣费了";
+        let score =
+            |k: &Case, text: &str| fits(k, text, "billing_dispute", follow_up, at(2, 9)).map_or(0.0, |m| m.score);
+        assert!(
+            score(&quoted, order) > score(&billing, charge),
+            "{} vs {}",
+            score(&quoted, order),
+            score(&billing, charge)
+        );
     }
 
     #[test]
