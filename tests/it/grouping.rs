@@ -273,13 +273,9 @@ const CATEGORIES_OF_LABEL: [(&str, &[&str]); 8] = [
 /// as a signal problem, counting a promotion filed as a package change right; 756 after).
 async fn the_default_taxonomy_files_most_real_orders_under_their_label(db: TestDb) {
     let Some(path) = real_orders() else { return };
-    let file = std::fs::read_to_string(path).unwrap();
-    let orders: Vec<(&str, &str)> = file
-        .lines()
-        .filter_map(|line| line.rsplit_once('\t'))
-        .map(|(text, label)| (text.trim().trim_matches('"').trim(), label.trim()))
-        .filter(|(text, _)| !text.is_empty())
-        .collect();
+    let (examples, _) = mend_cases::labels::parse_examples(&std::fs::read(path).unwrap());
+    let orders: Vec<(&str, &str)> =
+        examples.iter().map(|e| (e.text.trim_matches('"').trim(), e.label.as_str())).collect();
     let texts: Vec<&str> = orders.iter().map(|(text, _)| *text).collect();
     let categories = categories_of(&db, &texts);
     let right = orders

@@ -271,17 +271,23 @@ impl Signature {
 
     /// [`Signature::containment_in`] of its words alone, leaving out the taxonomy keywords.
     pub fn words_containment_in(&self, other: &Signature) -> f32 {
-        self.containment_of_terms_in(other, |term| !term.starts_with('#'))
+        self.containment_of_terms_in(other, |slot| !self.is_keyword(slot))
     }
 
-    fn containment_of_terms_in(&self, other: &Signature, counts: impl Fn(&str) -> bool) -> f32 {
-        let total: f32 = self.slots.iter().filter(|t| counts(self.text(t))).map(|t| t.weight).sum();
+    /// Containment over the terms `counts` keeps; it looks at a slot, not its text, so that
+    /// [`Signature::containment_in`], on every comparison of an import, slices no text.
+    fn containment_of_terms_in(&self, other: &Signature, counts: impl Fn(&Slot) -> bool) -> f32 {
+        let total: f32 = self.slots.iter().filter(|t| counts(t)).map(|t| t.weight).sum();
         if total == 0.0 {
             return 0.0;
         }
-        let shared: f32 =
-            self.common(other).filter(|(mine, _)| counts(self.text(mine))).map(|(mine, _)| mine.weight).sum();
+        let shared: f32 = self.common(other).filter(|(mine, _)| counts(mine)).map(|(mine, _)| mine.weight).sum();
         (shared / total).clamp(0.0, 1.0)
+    }
+
+    /// A taxonomy keyword's term (`#扣费`), as [`Featurizer`] writes it.
+    fn is_keyword(&self, slot: &Slot) -> bool {
+        self.texts.as_bytes().get(slot.start as usize) == Some(&b'#')
     }
 
     /// The terms both share, strongest first (why two texts look alike).

@@ -461,12 +461,8 @@ mod tests {
         let follow_up = "导致客户产生上网,话费又扣费了";
         let score =
             |k: &Case, text: &str| fits(k, text, "billing_dispute", follow_up, at(2, 9)).map_or(0.0, |m| m.score);
-        assert!(
-            score(&quoted, order) > score(&billing, charge),
-            "{} vs {}",
-            score(&quoted, order),
-            score(&billing, charge)
-        );
+        let (joined, other) = (score(&quoted, order), score(&billing, charge));
+        assert!(joined > other, "{joined} vs {other}");
     }
 
     #[test]
