@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
-use mend_cases::{GroupingPolicy, Taxonomy};
+use mend_cases::{GroupingPhrases, GroupingPolicy, Taxonomy};
 use serde::Deserialize;
 
 const BUNDLED_DEFAULTS: &str = include_str!("../config/default.toml");
@@ -33,13 +33,13 @@ pub struct Settings {
     pub notify: mend_notify::NotifySettings,
 }
 
-/// `[grouping]`: the same-problem rule's numbers, and the phrases it ignores in texts.
+/// `[grouping]`: the same-problem rule's numbers, and the phrases it reads in texts.
 #[derive(Debug, Clone, Deserialize)]
 pub struct GroupingSettings {
     #[serde(flatten)]
     pub policy: GroupingPolicy,
-    #[serde(default)]
-    pub noise_phrases: Vec<String>,
+    #[serde(flatten)]
+    pub phrases: GroupingPhrases,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -215,7 +215,8 @@ impl Settings {
 
     /// The intake from configuration alone: what `mend train categories` trains for.
     pub fn untrained_intake(&self) -> Result<mend_cases::Intake> {
-        let classifier = mend_cases::Classifier::new(&self.taxonomy, &self.grouping.noise_phrases)?;
-        Ok(mend_cases::Intake::new(classifier, self.grouping.policy, &self.grouping.noise_phrases, self.timezone()?))
+        let phrases = &self.grouping.phrases;
+        let classifier = mend_cases::Classifier::new(&self.taxonomy, &phrases.noise_phrases)?;
+        Ok(mend_cases::Intake::new(classifier, self.grouping.policy, phrases, self.timezone()?))
     }
 }

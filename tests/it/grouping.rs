@@ -196,6 +196,36 @@ async fn a_late_order_adopts_the_follow_up_that_came_before_it(db: TestDb) {
     assert_eq!(sources(open[0]), ["call-1", "msg-1"]);
 }
 
+/// A customer whose broadband case is open writes "账号还是登不上": its few words fall in the
+/// app category, but "还是" says it is a problem already reported, so it follows the open case
+/// up; a new problem told without such a word opens its own. With no follow-up words configured
+/// the short complaint is a problem of its own again.
+async fn a_short_complaint_that_says_it_follows_up_joins_the_open_problem(db: TestDb) {
+    let phone = json!({"phone": "13800138000"});
+    let input = lines(&[
+        complaint(
+            "hotline",
+            "call-1",
+            "2026-11-18T09:00:00+08:00",
+            phone.clone(),
+            "家里宽带断网,光猫红灯,师傅上门修过一次",
+        ),
+        complaint("wechat", "msg-1", "2026-11-18T20:00:00+08:00", phone.clone(), "又断网了"),
+        complaint("bot", "sess-1", "2026-11-19T09:00:00+08:00", phone.clone(), "账号还是登不上"),
+        complaint("store", "rate-1", "2026-11-19T10:00:00+08:00", phone, "营业厅工作人员态度恶劣"),
+    ]);
+    db.mend().import_lines(&input);
+    let cases = db.mend().export_cases();
+    assert_eq!(sources(case_of(&cases, "call-1")), ["call-1", "msg-1", "sess-1"], "{cases:#?}");
+    assert_eq!(sources(case_of(&cases, "rate-1")), ["rate-1"]);
+
+    let other = db.sibling().await;
+    other.mend().env("MEND_GROUPING__FOLLOW_UP_WORDS", "[]").import_lines(&input);
+    let cases = other.mend().export_cases();
+    assert_eq!(sources(case_of(&cases, "call-1")), ["call-1", "msg-1"], "{cases:#?}");
+    assert_eq!(sources(case_of(&cases, "sess-1")), ["sess-1"]);
+}
+
 /// A customer pastes part of what the hotline wrote: mostly the order's template fields, words
 /// that every order carries and its case's strongest terms leave out. The case's fingerprint,
 /// stored with it, still knows the copy, and the join says how much was copied.
@@ -291,6 +321,7 @@ async fn the_default_taxonomy_files_most_real_orders_under_their_label(db: TestD
 }
 
 both_databases!(
+    a_short_complaint_that_says_it_follows_up_joins_the_open_problem,
     a_copy_of_an_order_joins_it_from_the_stored_fingerprint,
     the_default_taxonomy_files_orders_by_their_problem,
     the_default_taxonomy_files_most_real_orders_under_their_label,

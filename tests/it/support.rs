@@ -401,16 +401,17 @@ pub fn complaint(channel: &str, source_id: &str, received_at: &str, customer: Va
     })
 }
 
-/// An intake with the default taxonomy and grouping policy, for tests that record batches
-/// without the binary.
+/// An intake with the default taxonomy, grouping policy and phrases, for tests that record
+/// batches without the binary.
 pub fn intake() -> std::sync::Arc<mend_cases::Intake> {
     use figment::providers::{Format, Toml};
-    let taxonomy: mend_cases::Taxonomy =
-        figment::Figment::from(Toml::file(repo_path("config/default.toml"))).extract_inner("taxonomy").unwrap();
+    let defaults = figment::Figment::from(Toml::file(repo_path("config/default.toml")));
+    let taxonomy: mend_cases::Taxonomy = defaults.extract_inner("taxonomy").unwrap();
+    let phrases: mend_cases::GroupingPhrases = defaults.extract_inner("grouping").unwrap();
     std::sync::Arc::new(mend_cases::Intake::new(
-        mend_cases::Classifier::new(&taxonomy, &[]).unwrap(),
+        mend_cases::Classifier::new(&taxonomy, &phrases.noise_phrases).unwrap(),
         mend_cases::GroupingPolicy::default(),
-        &[],
+        &phrases,
         chrono_tz::Asia::Shanghai,
     ))
 }

@@ -402,6 +402,23 @@ impl Noise {
     }
 }
 
+/// Words by which a customer says a complaint is about a problem already reported ("还是",
+/// "又", "还没"): see [`crate::grouping`] for what they weigh.
+#[derive(Debug, Clone)]
+pub struct FollowUpWords(Option<AhoCorasick>);
+
+impl FollowUpWords {
+    pub fn new(words: &[String]) -> Self {
+        Self(build(&clean(words)))
+    }
+
+    /// Whether `text` holds one of the words; read on the text as written, channel framing
+    /// included ("客户再次来电:" says the same).
+    pub fn in_text(&self, text: &str) -> bool {
+        self.0.as_ref().is_some_and(|words| words.is_match(text))
+    }
+}
+
 fn build(words: &[String]) -> Option<AhoCorasick> {
     (!words.is_empty()).then(|| {
         AhoCorasickBuilder::new()

@@ -22,8 +22,8 @@ use tracing::{debug, info, warn};
 
 use crate::CasesError;
 use crate::classify::{Classification, Classifier, OTHER};
-use crate::features::{CASE_TERMS, Featurizer, Signature, Trigram};
-use crate::grouping::{self, CategoryMatch, ComplaintFacts, GroupingPolicy, LabelMatch, Match, fit};
+use crate::features::{CASE_TERMS, Featurizer, FollowUpWords, Signature, Trigram};
+use crate::grouping::{self, CategoryMatch, ComplaintFacts, GroupingPhrases, GroupingPolicy, LabelMatch, Match, fit};
 use crate::labels::{Prediction, TrainedModel};
 use crate::term_statistics::{TermCounts, TermStatistics};
 use crate::working_set::{CustomerState, Recorded, WorkingSet};
@@ -94,6 +94,8 @@ pub(crate) struct Reading {
     trigrams: Vec<Trigram>,
     /// What the trained model reads in it, when there is one.
     label: Option<Prediction>,
+    /// Whether it says it is about a problem already reported ([`GroupingPhrases::follow_up_words`]).
+    follows_up: bool,
 }
 
 /// The readings of a batch: being made on a blocking thread, or made.
@@ -140,6 +142,7 @@ pub(crate) struct Decision<'a> {
 pub struct Intake {
     classifier: Classifier,
     featurizer: Featurizer,
+    follow_up_words: FollowUpWords,
     policy: GroupingPolicy,
     /// Time zone given to new customers (contact hours are evaluated in it).
     default_timezone: chrono_tz::Tz,
@@ -151,16 +154,21 @@ pub struct Intake {
 }
 
 impl Intake {
-    /// `noise_phrases`: channel boilerplate and venting that say nothing about which problem a
-    /// complaint is about (see [`Featurizer`]).
     pub fn new(
         classifier: Classifier,
         policy: GroupingPolicy,
-        noise_phrases: &[String],
+        phrases: &GroupingPhrases,
         default_timezone: chrono_tz::Tz,
     ) -> Self {
-        let featurizer = Featurizer::new(noise_phrases, &classifier.phrases());
-        Self { classifier, featurizer, policy, default_timezone, labels: Arc::default(), statistics: Arc::default() }
+        Self {
+            featurizer: Featurizer::new(&phrases.noise_phrases, &classifier.phrases()),
+            follow_up_words: FollowUpWords::new(&phrases.follow_up_words),
+            classifier,
+            policy,
+            default_timezone,
+            labels: Arc::default(),
+            statistics: Arc::default(),
+        }
     }
 
     /// This intake labelling complaints with `model` (see [`crate::labels`]).
@@ -341,7 +349,8 @@ impl Intake {
                     let label = labels.as_ref().and_then(|m| m.model.predict(&terms));
                     let keywords = self.classifier.classify(c.category.as_deref(), &c.text);
                     let classification = self.classifier.with_label(keywords, label.as_ref());
-                    Some(Reading { classification, label, terms, trigrams })
+                    let follows_up = self.follow_up_words.in_text(&c.text);
+                    Some(Reading { classification, label, terms, trigrams, follows_up })
                 }
                 Delivery::Quarantined(_) => None,
             })
@@ -400,7 +409,7 @@ impl Intake {
     fn place<'a>(
         &self,
         c: &'a Complaint,
-        Reading { classification, terms, trigrams, label }: Reading,
+        Reading { classification, terms, trigrams, label, follows_up }: Reading,
         working: &mut WorkingSet,
         batch: &mut BatchDecisions<'a>,
         now: DateTime<Utc>,
@@ -430,6 +439,7 @@ impl Intake {
             label_odds: label.as_ref().map_or(&[], |p| p.odds.as_slice()),
             trigrams: &copied_trigrams,
             received_at: c.received_at,
+            follows_up,
         };
 
         let best = candidates
@@ -945,7 +955,13 @@ mod tests {
             ],
             labels: Default::default(),
         };
-        Intake::new(Classifier::new(&taxonomy, &[]).unwrap(), GroupingPolicy::default(), &[], chrono_tz::Asia::Shanghai)
+        let phrases = GroupingPhrases::default();
+        Intake::new(
+            Classifier::new(&taxonomy, &[]).unwrap(),
+            GroupingPolicy::default(),
+            &phrases,
+            chrono_tz::Asia::Shanghai,
+        )
     }
 
     /// Three problems, and a vague complaint that names none.

@@ -20,6 +20,6 @@ mod working_set;
 pub use casework::{LinkReport, UnmergeReport};
 pub use classify::{CategoryDef, Classification, Classifier, Taxonomy};
 pub use error::CasesError;
-pub use grouping::GroupingPolicy;
+pub use grouping::{GroupingPhrases, GroupingPolicy};
 pub use intake::{Intake, IntakeReport, Outcome, placing_order};
 pub use stream::IntakeStream;
