@@ -11,7 +11,7 @@ use mend_core::CategorySource;
 use serde::{Deserialize, Serialize};
 
 use crate::CasesError;
-use crate::features::Noise;
+use crate::features::Phrases;
 use crate::labels::Prediction;
 
 /// The category of complaints that match nothing else.
@@ -76,7 +76,7 @@ pub struct Classifier {
     patterns: Vec<Pattern>,
     /// Channel boilerplate ("[公众号留言]", "到厅反映") would otherwise read as problem words
     /// (公众号 is an app problem, 营业厅 a store one).
-    noise: Noise,
+    noise: Phrases,
     /// See [`Taxonomy::labels`].
     label_categories: std::collections::BTreeMap<String, String>,
 }
@@ -126,7 +126,7 @@ impl Classifier {
             categories: taxonomy.categories.clone(),
             automaton,
             patterns,
-            noise: Noise::new(noise_phrases),
+            noise: Phrases::new(noise_phrases),
             label_categories: taxonomy.labels.clone(),
         })
     }

@@ -383,12 +383,13 @@ fn by_strength(a: &(&str, f32), b: &(&str, f32)) -> std::cmp::Ordering {
     b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0))
 }
 
-/// Phrases to cut out of a text before reading it: they say how a complaint arrived or how
-/// angry the customer is, not what the problem is.
+/// Configured phrases, found in a text in one pass: the noise to cut out before a text is read
+/// (how a complaint arrived, how angry the customer is), the words by which a customer says a
+/// complaint follows a problem up ("还是", "又", "还没": see [`crate::grouping`]).
 #[derive(Debug, Clone)]
-pub struct Noise(Option<AhoCorasick>);
+pub struct Phrases(Option<AhoCorasick>);
 
-impl Noise {
+impl Phrases {
     pub fn new(phrases: &[String]) -> Self {
         Self(build(&clean(phrases)))
     }
@@ -400,22 +401,10 @@ impl Noise {
             None => text.to_owned(),
         }
     }
-}
 
-/// Words by which a customer says a complaint is about a problem already reported ("还是",
-/// "又", "还没"): see [`crate::grouping`] for what they weigh.
-#[derive(Debug, Clone)]
-pub struct FollowUpWords(Option<AhoCorasick>);
-
-impl FollowUpWords {
-    pub fn new(words: &[String]) -> Self {
-        Self(build(&clean(words)))
-    }
-
-    /// Whether `text` holds one of the words; read on the text as written, channel framing
-    /// included ("客户再次来电:" says the same).
+    /// Whether `text` holds one of the phrases.
     pub fn in_text(&self, text: &str) -> bool {
-        self.0.as_ref().is_some_and(|words| words.is_match(text))
+        self.0.as_ref().is_some_and(|phrases| phrases.is_match(text))
     }
 }
 
@@ -440,7 +429,7 @@ fn clean(list: &[String]) -> Vec<String> {
 /// configuration.
 #[derive(Debug, Clone)]
 pub struct Featurizer {
-    noise: Noise,
+    noise: Phrases,
     keywords: Option<AhoCorasick>,
     keyword_list: Vec<String>,
 }
@@ -448,7 +437,7 @@ pub struct Featurizer {
 impl Featurizer {
     pub fn new(noise_phrases: &[String], keywords: &[String]) -> Self {
         let keyword_list = clean(keywords);
-        Self { noise: Noise::new(noise_phrases), keywords: build(&keyword_list), keyword_list }
+        Self { noise: Phrases::new(noise_phrases), keywords: build(&keyword_list), keyword_list }
     }
 
     pub fn signature(&self, text: &str) -> Signature {

@@ -22,7 +22,7 @@ use tracing::{debug, info, warn};
 
 use crate::CasesError;
 use crate::classify::{Classification, Classifier, OTHER};
-use crate::features::{CASE_TERMS, Featurizer, FollowUpWords, Signature, Trigram};
+use crate::features::{CASE_TERMS, Featurizer, Phrases, Signature, Trigram};
 use crate::grouping::{self, CategoryMatch, ComplaintFacts, GroupingPhrases, GroupingPolicy, LabelMatch, Match, fit};
 use crate::labels::{Prediction, TrainedModel};
 use crate::term_statistics::{TermCounts, TermStatistics};
@@ -142,7 +142,9 @@ pub(crate) struct Decision<'a> {
 pub struct Intake {
     classifier: Classifier,
     featurizer: Featurizer,
-    follow_up_words: FollowUpWords,
+    /// [`GroupingPhrases::follow_up_words`], read on the text as written, channel framing
+    /// included ("客户再次来电:" says the same).
+    follow_up_words: Phrases,
     policy: GroupingPolicy,
     /// Time zone given to new customers (contact hours are evaluated in it).
     default_timezone: chrono_tz::Tz,
@@ -162,7 +164,7 @@ impl Intake {
     ) -> Self {
         Self {
             featurizer: Featurizer::new(&phrases.noise_phrases, &classifier.phrases()),
-            follow_up_words: FollowUpWords::new(&phrases.follow_up_words),
+            follow_up_words: Phrases::new(&phrases.follow_up_words),
             classifier,
             policy,
             default_timezone,
