@@ -132,13 +132,7 @@ async fn a_script_says_what_its_numbers_count(db: TestDb) {
 /// Every category of the bundled taxonomy has a script of its own: a category added without one
 /// would have its customers called from the generic script.
 async fn every_default_category_is_called_with_a_script_of_its_own(db: TestDb) {
-    use figment::providers::{Format, Toml};
-    #[derive(serde::Deserialize)]
-    struct Category {
-        id: String,
-    }
-    let taxonomy = figment::Figment::from(Toml::file(crate::support::repo_path("config/default.toml")));
-    let categories: Vec<Category> = taxonomy.extract_inner("taxonomy.categories").unwrap();
+    let categories = crate::support::bundled_config::<mend_cases::Taxonomy>("taxonomy").categories;
     assert!(categories.len() >= 13, "the bundled taxonomy: {} categories", categories.len());
     let mend = db.mend();
     let complaints: Vec<Value> = categories
@@ -165,7 +159,7 @@ async fn every_default_category_is_called_with_a_script_of_its_own(db: TestDb) {
             (t["category"].as_str().unwrap().to_owned(), template)
         })
         .collect();
-    for Category { id } in &categories {
+    for id in categories.iter().map(|c| &c.id) {
         assert_eq!(templates.get(id).map(String::as_str), Some(format!("{id}.j2").as_str()), "{templates:?}");
     }
 }

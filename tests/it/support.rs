@@ -401,13 +401,17 @@ pub fn complaint(channel: &str, source_id: &str, received_at: &str, customer: Va
     })
 }
 
+/// A section of the bundled `config/default.toml`.
+pub fn bundled_config<T: serde::de::DeserializeOwned>(section: &str) -> T {
+    use figment::providers::{Format, Toml};
+    figment::Figment::from(Toml::file(repo_path("config/default.toml"))).extract_inner(section).unwrap()
+}
+
 /// An intake with the default taxonomy, grouping policy and phrases, for tests that record
 /// batches without the binary.
 pub fn intake() -> std::sync::Arc<mend_cases::Intake> {
-    use figment::providers::{Format, Toml};
-    let defaults = figment::Figment::from(Toml::file(repo_path("config/default.toml")));
-    let taxonomy: mend_cases::Taxonomy = defaults.extract_inner("taxonomy").unwrap();
-    let phrases: mend_cases::GroupingPhrases = defaults.extract_inner("grouping").unwrap();
+    let taxonomy: mend_cases::Taxonomy = bundled_config("taxonomy");
+    let phrases: mend_cases::GroupingPhrases = bundled_config("grouping");
     std::sync::Arc::new(mend_cases::Intake::new(
         mend_cases::Classifier::new(&taxonomy, &phrases.noise_phrases).unwrap(),
         mend_cases::GroupingPolicy::default(),
