@@ -218,6 +218,13 @@ async fn a_short_complaint_that_says_it_follows_up_joins_the_open_problem(db: Te
     let cases = db.mend().export_cases();
     assert_eq!(sources(case_of(&cases, "call-1")), ["call-1", "msg-1", "sess-1"], "{cases:#?}");
     assert_eq!(sources(case_of(&cases, "rate-1")), ["rate-1"]);
+    let store = db.store().await;
+    let complaints = mend_store::entities::complaint::Entity::find().all(store.connection()).await.unwrap();
+    let reason = |id: &str| -> Value {
+        serde_json::from_str(&complaints.iter().find(|c| c.source_id == id).expect("recorded").grouping_reason).unwrap()
+    };
+    assert_eq!(reason("sess-1")["follows_up"], true, "the join says why");
+    assert_eq!(reason("msg-1").get("follows_up"), None, "its own category was enough");
 
     let other = db.sibling().await;
     other.mend().env("MEND_GROUPING__FOLLOW_UP_WORDS", "[]").import_lines(&input);

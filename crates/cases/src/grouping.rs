@@ -194,6 +194,9 @@ pub struct Match {
     /// How much of the complaint's text is copied from the case's full tellings, when most of
     /// it is ([`COPIED`]).
     pub copied: Option<f32>,
+    /// A follow-up word of the short complaint raised its score
+    /// ([`GroupingPhrases::follow_up_words`]).
+    pub follows_up: bool,
 }
 
 /// What grouping knows of a complaint.
@@ -324,17 +327,18 @@ pub fn fit(
     // when its few words name no category, or the case is a full order whose category is the
     // keywords' guess among many words; two short texts in two categories stay two problems, and
     // so does a text the trained model is sure is another.
-    let base = match label {
+    let follow_up_base = match label {
         None | Some(LabelMatch::Same)
             if complaint.follows_up
                 && !complaint_detailed
                 && !reopens
                 && (case_detailed || category == CategoryMatch::Uncategorized) =>
         {
-            base.max(FOLLOW_UP_BASE + (1.0 - FOLLOW_UP_BASE) * similarity)
+            Some(FOLLOW_UP_BASE + (1.0 - FOLLOW_UP_BASE) * similarity).filter(|b| *b > base)
         }
-        _ => base,
+        _ => None,
     };
+    let base = follow_up_base.unwrap_or(base);
     // A copy of the case's telling joins it whatever its terms and categories said.
     let copied = case.fingerprint.containment_of(complaint.trigrams).filter(|c| *c >= COPIED);
     let base = match copied {
@@ -351,7 +355,8 @@ pub fn fit(
     let window = if reopens { policy.reopen_window() } else { policy.window() };
     let age = gap.num_seconds() as f32 / window.num_seconds().max(1) as f32;
     let score = base + lean - AGE_PENALTY * age.min(1.0);
-    (score >= policy.threshold).then_some(Match { score, similarity, category, label, reopens, copied })
+    let follows_up = follow_up_base.is_some();
+    (score >= policy.threshold).then_some(Match { score, similarity, category, label, reopens, copied, follows_up })
 }
 
 fn case_label_odds(complaint: &ComplaintFacts<'_>, case: &Case) -> Option<f32> {
@@ -618,6 +623,7 @@ mod tests {
         assert!(fit(&k, &case_terms, &facts(false, &[]), &policy).is_none(), "another category, nothing in common");
         let m = fit(&k, &case_terms, &facts(true, &[]), &policy).expect("it says it is a problem already told");
         assert!(m.score < SAME_CATEGORY_BASE, "a case in its own category would still win: {}", m.score);
+        assert!(m.follows_up, "the reason says why it joined");
 
         k.label = Some("网络问题".into());
         let sure_other = [("业务使用问题".to_owned(), 0.9), ("网络问题".to_owned(), 0.1)];

@@ -830,6 +830,9 @@ struct GroupingReason {
     /// The share of the complaint copied from the case's full tellings, when most of it was.
     #[serde(skip_serializing_if = "Option::is_none")]
     copied: Option<f32>,
+    /// A follow-up word ("还是", "又") raised its score: it said it was about this open problem.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    follows_up: bool,
     /// Hours between this complaint and the case's latest one before it joined; never
     /// negative: a complaint that arrived late (received before the latest) says so instead.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -850,6 +853,7 @@ impl GroupingReason {
             category_match: m.map(|m| m.category),
             label_match: m.and_then(|m| m.label),
             copied: m.and_then(|m| m.copied).map(round),
+            follows_up: m.is_some_and(|m| m.follows_up),
             hours_since_latest: hours.map(f64::abs),
             received_before_latest: hours.is_some_and(|h| h < 0.0),
             shared_terms,
