@@ -266,23 +266,23 @@ impl Signature {
     /// this one's, 0 to 1. Asymmetric on purpose: a short follow-up is wholly inside the long
     /// order it follows up, though the two are far apart by cosine.
     pub fn containment_in(&self, other: &Signature) -> f32 {
-        self.containment_of_terms_in(other, |_| true)
+        let total: f32 = self.slots.iter().map(|t| t.weight).sum();
+        let shared: f32 = self.common(other).map(|(mine, _)| mine.weight).sum();
+        share(shared, total)
     }
 
-    /// [`Signature::containment_in`] of its words alone, leaving out the taxonomy keywords.
-    pub fn words_containment_in(&self, other: &Signature) -> f32 {
-        self.containment_of_terms_in(other, |slot| !self.is_keyword(slot))
-    }
-
-    /// Containment over the terms `counts` keeps; it looks at a slot, not its text, so that
-    /// [`Signature::containment_in`], on every comparison of an import, slices no text.
-    fn containment_of_terms_in(&self, other: &Signature, counts: impl Fn(&Slot) -> bool) -> f32 {
-        let total: f32 = self.slots.iter().filter(|t| counts(t)).map(|t| t.weight).sum();
-        if total == 0.0 {
-            return 0.0;
-        }
-        let shared: f32 = self.common(other).filter(|(mine, _)| counts(mine)).map(|(mine, _)| mine.weight).sum();
-        (shared / total).clamp(0.0, 1.0)
+    /// The larger of [`Signature::containment_in`] and the same over its words alone, leaving
+    /// out the taxonomy keywords, both in one pass: a short text's keyword weighs most of it, so
+    /// a follow-up quoting its order in another category's words is inside the order by its
+    /// words only. Looks at a slot's first byte, not its text, since it runs on every comparison
+    /// of a short complaint.
+    pub fn containment_with_or_without_keywords_in(&self, other: &Signature) -> f32 {
+        let weigh = |(all, words): (f32, f32), slot: &Slot| {
+            (all + slot.weight, if self.is_keyword(slot) { words } else { words + slot.weight })
+        };
+        let (total, total_words) = self.slots.iter().fold((0.0, 0.0), weigh);
+        let (shared, shared_words) = self.common(other).map(|(mine, _)| mine).fold((0.0, 0.0), weigh);
+        share(shared, total).max(share(shared_words, total_words))
     }
 
     /// A taxonomy keyword's term (`#扣费`), as [`Featurizer`] writes it.
@@ -379,6 +379,11 @@ impl Signature {
 }
 
 /// Heavier first, then in term order.
+/// `part` of `whole`, 0 to 1; 0 of nothing.
+fn share(part: f32, whole: f32) -> f32 {
+    if whole == 0.0 { 0.0 } else { (part / whole).clamp(0.0, 1.0) }
+}
+
 fn by_strength(a: &(&str, f32), b: &(&str, f32)) -> std::cmp::Ordering {
     b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0))
 }

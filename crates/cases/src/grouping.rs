@@ -32,8 +32,8 @@
 //!   without describing it ("宽带还是不行").
 //!
 //! Where one side is short, "similarity" is the larger of the cosine and how much of the short
-//! side's words the long side holds ([`Signature::containment_in`], for a short complaint also
-//! without its keywords): a follow-up is wholly inside the order it follows up though far from
+//! side's words the long side holds ([`Signature::containment_in`]; for a short complaint also
+//! without its keywords, [`Signature::containment_with_or_without_keywords_in`]): a follow-up is wholly inside the order it follows up though far from
 //! it by cosine, whichever arrived first. Two
 //! detailed texts take the mean of the cosine and the complaint's containment when that is
 //! larger: a retelling of part of the order is inside it, while another order written on the
@@ -283,9 +283,7 @@ pub fn fit(
         // A short text's keyword weighs most of it and already counted in the categories: a
         // follow-up quoting the order in a charge's words ("导致客户产生上网,话费又扣费了") is
         // the order's by what it quotes.
-        (false, _) => similarity
-            .max(complaint.signature.containment_in(case_terms))
-            .max(complaint.signature.words_containment_in(case_terms)),
+        (false, _) => similarity.max(complaint.signature.containment_with_or_without_keywords_in(case_terms)),
     };
     // A label the model gives less than this of its odds says little (a short text it cannot
     // place): the keywords' category decides, as without a model.
