@@ -46,6 +46,19 @@ pub struct GroupingEval {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub label_accuracy: Option<LabelAccuracy>,
     pub errors: ErrorKinds,
+    /// The scores of this placement with every error put right but the short follow-ups that
+    /// went to another problem of the same expected label: what no better reading of labels can
+    /// pass, only a better reading of what a customer's few words name (see
+    /// [`ErrorKinds::follow_up_same_label`]). Present when the lines carry `expected_label`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub same_label_bound: Option<Bound>,
+}
+
+/// Scores as [`GroupingEval`] reports them.
+#[derive(Debug, Serialize)]
+pub struct Bound {
+    pub pairwise: Scores,
+    pub b_cubed: Scores,
 }
 
 /// The complaints grouping put in the wrong place, by kind, each counted once. A problem's
@@ -59,6 +72,10 @@ pub struct ErrorKinds {
     pub follow_up_wrong_case: usize,
     /// A full telling in a case of another problem: two problems merged.
     pub problems_merged: usize,
+    /// Of `follow_up_wrong_case`, those in the case of another problem of the customer's with
+    /// the same expected label ("账单还是不对" beside two billing disputes): no label tells them
+    /// apart, only the words they share with one telling.
+    pub follow_up_same_label: usize,
 }
 
 /// What a labelled line says about one delivery.
@@ -182,11 +199,36 @@ pub async fn grouping(
     let (pairwise, b_cubed) = score(&pairs);
     let expected_cases = truths.values().map(|t| &t.case).collect::<std::collections::HashSet<_>>().len();
     let label_accuracy = training.is_some().then(|| labels.accuracy()).flatten();
-    let errors = error_kinds(&truths, &placed);
-    Ok(GroupingEval { complaints: pairs.len(), expected_cases, cases, pairwise, b_cubed, label_accuracy, errors })
+    let Placement { errors, bound } = placement(&truths, &placed);
+    let labelled = truths.values().all(|t| t.label.is_some());
+    let same_label_bound = labelled.then(|| {
+        let (pairwise, b_cubed) = score(&bound);
+        Bound { pairwise, b_cubed }
+    });
+    Ok(GroupingEval {
+        complaints: pairs.len(),
+        expected_cases,
+        cases,
+        pairwise,
+        b_cubed,
+        label_accuracy,
+        errors,
+        same_label_bound,
+    })
 }
 
-fn error_kinds(truths: &HashMap<(String, String), Truth>, placed: &[(CaseId, &(String, String))]) -> ErrorKinds {
+/// What [`placement`] finds.
+struct Placement<'a> {
+    errors: ErrorKinds,
+    /// (the problem each complaint would be with, its own problem) once every error is put right
+    /// but [`ErrorKinds::follow_up_same_label`].
+    bound: Vec<(&'a str, &'a str)>,
+}
+
+fn placement<'a>(
+    truths: &'a HashMap<(String, String), Truth>,
+    placed: &[(CaseId, &(String, String))],
+) -> Placement<'a> {
     // The first complaint (by time, then delivery) of each problem and of each case.
     type Time = DateTime<Utc>;
     let mut problem_home: HashMap<&str, (Time, &(String, String), CaseId)> = HashMap::new();
@@ -204,18 +246,28 @@ fn error_kinds(truths: &HashMap<(String, String), Truth>, placed: &[(CaseId, &(S
         }
     }
     let mut errors = ErrorKinds::default();
+    let mut bound = Vec::with_capacity(placed.len());
     for &(case, key) in placed {
         let truth = &truths[key];
         let at_home = problem_home[truth.case.as_str()].2 == case;
-        let own_problem = case_problem[&case].2 == truth.case;
+        let (_, first, problem) = case_problem[&case];
+        let own_problem = problem == truth.case;
+        let mut with = truth.case.as_str();
         match (truth.detailed, at_home, own_problem) {
-            (false, false, _) => errors.follow_up_wrong_case += 1,
+            (false, false, _) => {
+                errors.follow_up_wrong_case += 1;
+                if !own_problem && truth.label.is_some() && truths[first].label == truth.label {
+                    errors.follow_up_same_label += 1;
+                    with = problem;
+                }
+            }
             (true, _, false) => errors.problems_merged += 1,
             (true, false, true) => errors.retelling_split += 1,
             _ => {}
         }
+        bound.push((with, truth.case.as_str()));
     }
-    errors
+    Placement { errors, bound }
 }
 
 /// Labels counted right and in all, per complaint and per case.
@@ -284,7 +336,7 @@ mod tests {
         let key = |n: &str| ("hotline".to_owned(), n.to_owned());
         let truth = |case: &str, hour: u32, detailed: bool| Truth {
             case: case.into(),
-            label: None,
+            label: Some("费用问题".into()),
             received_at: chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 20, hour, 0, 0).unwrap(),
             detailed,
         };
@@ -301,7 +353,37 @@ mod tests {
         let keys: Vec<(String, String)> = ["a-order", "a-retold", "a-short", "b-order", "b-short"].map(key).to_vec();
         // The retelling split off, b's order merged into a's case, b's follow-up alone.
         let placed = vec![(one, &keys[0]), (two, &keys[1]), (one, &keys[2]), (one, &keys[3]), (three, &keys[4])];
-        let errors = error_kinds(&truths, &placed);
+        let Placement { errors, bound } = placement(&truths, &placed);
         assert_eq!((errors.retelling_split, errors.follow_up_wrong_case, errors.problems_merged), (1, 1, 1));
+        assert_eq!(errors.follow_up_same_label, 0, "b's follow-up is alone, in no other problem's case");
+        assert!(bound.iter().all(|(with, own)| with == own), "every error put right: {bound:?}");
+    }
+
+    #[test]
+    fn a_follow_up_in_another_problem_of_its_label_is_counted_and_left_in_the_bound() {
+        let key = |n: &str| ("hotline".to_owned(), n.to_owned());
+        let truth = |case: &str, hour: u32, detailed: bool, label: &str| Truth {
+            case: case.into(),
+            label: Some(label.into()),
+            received_at: chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 20, hour, 0, 0).unwrap(),
+            detailed,
+        };
+        let truths: HashMap<(String, String), Truth> = [
+            (key("a-order"), truth("a", 1, true, "费用问题")),
+            (key("b-order"), truth("b", 2, true, "费用问题")),
+            (key("c-order"), truth("c", 3, true, "网络问题")),
+            (key("a-short"), truth("a", 4, false, "费用问题")),
+            (key("c-short"), truth("c", 5, false, "网络问题")),
+        ]
+        .into_iter()
+        .collect();
+        let (a, b, c) = (CaseId::new(), CaseId::new(), CaseId::new());
+        let keys: Vec<(String, String)> = ["a-order", "b-order", "c-order", "a-short", "c-short"].map(key).to_vec();
+        // a's follow-up went to b (the same label), c's to a (another label).
+        let placed = vec![(a, &keys[0]), (b, &keys[1]), (c, &keys[2]), (b, &keys[3]), (a, &keys[4])];
+        let Placement { errors, bound } = placement(&truths, &placed);
+        assert_eq!((errors.follow_up_wrong_case, errors.follow_up_same_label), (2, 1));
+        assert_eq!(bound[3], ("b", "a"), "left where it fell");
+        assert_eq!(bound[4], ("c", "c"), "put right");
     }
 }

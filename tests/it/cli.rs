@@ -133,4 +133,78 @@ fn the_desk_bench_works_the_queue_until_nothing_is_callable() {
     assert_eq!(report["target"], "sqlite");
 }
 
-both_databases!(cases_export_has_the_documented_shape, the_demo_loads_its_samples_and_reports);
+/// `mend eval grouping` scores a labelled file in the database it is given, counts the errors by
+/// kind and, with expected labels on the lines, bounds what reading labels better could reach.
+async fn grouping_is_scored_with_its_errors_by_kind(db: TestDb) {
+    let phone = json!({"phone": "13800138000"});
+    let line = |source_id: &str, at: &str, text: &str, case: &str| {
+        let mut c = complaint("hotline", source_id, at, phone.clone(), text);
+        c["expected_case"] = json!(case);
+        c["expected_label"] = json!("费用问题");
+        c
+    };
+    // Two billing disputes of one customer, and a follow-up that the labels cannot place: its
+    // "账单" is in the first order's words, but it is said to be about the second.
+    let file = [
+        line(
+            "order-1",
+            "2026-11-20T09:00:00+08:00",
+            "客户反映本机号码十月份账单中出现一笔三十元的国际漫游费用，客户称十月份从未出国，对此扣费不认可，要求核实后退还该笔费用。",
+            "roaming",
+        ),
+        line(
+            "order-2",
+            "2026-11-20T11:00:00+08:00",
+            "客户来电反映其宽带包年套餐到期后被自动续费一千二百元，事前没有收到任何到期提醒短信，客户要求取消续费并全额退款。",
+            "renewal",
+        ),
+        line("follow-up", "2026-11-20T15:00:00+08:00", "账单还是不对", "renewal"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("eval.jsonl");
+    std::fs::write(&path, lines(&file).join("\n")).unwrap();
+    let eval =
+        |db: &TestDb| db.mend().run(&["eval", "grouping", path.to_str().unwrap(), "--database", &db.url], b"").json();
+
+    let report = eval(&db);
+    assert_eq!((report["complaints"].as_u64(), report["expected_cases"].as_u64()), (Some(3), Some(2)), "{report}");
+    let errors = &report["errors"];
+    assert_eq!(errors["follow_up_wrong_case"], 1, "the follow-up goes where its words are: {report}");
+    assert_eq!(errors["follow_up_same_label"], 1, "{report}");
+    assert_eq!((errors["retelling_split"].as_u64(), errors["problems_merged"].as_u64()), (Some(0), Some(0)));
+    assert!(report["pairwise"]["f1"].as_f64().unwrap() < 1.0, "{report}");
+    let bound = &report["same_label_bound"];
+    assert_eq!(bound["pairwise"]["f1"], report["pairwise"]["f1"], "nothing but the same-label follow-up to put right");
+
+    // Told that the follow-up is about another kind of problem, the bound puts it right.
+    let mut relabelled = file.clone();
+    relabelled[2]["expected_label"] = json!("网络问题");
+    std::fs::write(&path, lines(&relabelled).join("\n")).unwrap();
+    let report = eval(&db.sibling().await);
+    assert_eq!(report["errors"]["follow_up_same_label"], 0, "{report}");
+    assert_eq!(report["same_label_bound"]["pairwise"]["f1"], 1.0, "{report}");
+
+    // Without expected labels there is nothing to bound.
+    let unlabelled: Vec<_> = file
+        .iter()
+        .cloned()
+        .map(|mut c| {
+            c.as_object_mut().unwrap().remove("expected_label");
+            c
+        })
+        .collect();
+    std::fs::write(&path, lines(&unlabelled).join("\n")).unwrap();
+    let report = eval(&db.sibling().await);
+    assert!(report.get("same_label_bound").is_none(), "{report}");
+    assert_eq!(report["errors"]["follow_up_same_label"], 0, "{report}");
+    // The database must start empty: a second run into the first is refused.
+    let again = db.mend().run(&["eval", "grouping", path.to_str().unwrap(), "--database", &db.url], b"");
+    assert_ne!(again.status, 0, "{}", again.stdout);
+    assert!(again.stderr.contains("empty database"), "{}", again.stderr);
+}
+
+both_databases!(
+    cases_export_has_the_documented_shape,
+    the_demo_loads_its_samples_and_reports,
+    grouping_is_scored_with_its_errors_by_kind
+);
