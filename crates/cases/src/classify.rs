@@ -29,6 +29,11 @@ pub struct CategoryDef {
     /// Looser phrasings: they count, half as much as keywords.
     #[serde(default)]
     pub synonyms: Vec<String>,
+    /// The wider class the category falls under (`网络问题` for an outage, a slow network and a
+    /// weak signal): a short follow-up's few words often name a neighbour of its order's
+    /// category ("网速还是很慢" after a signal order), so categories of one family are related.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -79,6 +84,8 @@ pub struct Classifier {
     noise: Phrases,
     /// See [`Taxonomy::labels`].
     label_categories: std::collections::BTreeMap<String, String>,
+    /// Each category's kin: the other categories of its family ([`CategoryDef::family`]).
+    kin: std::collections::HashMap<String, Vec<String>>,
 }
 
 impl Classifier {
@@ -122,7 +129,17 @@ impl Classifier {
             .ascii_case_insensitive(true)
             .build(patterns.iter().map(|p| &p.phrase))
             .map_err(|e| CasesError::Taxonomy(e.to_string()))?;
+        let kin = taxonomy
+            .categories
+            .iter()
+            .map(|c| {
+                let family =
+                    taxonomy.categories.iter().filter(|o| o.id != c.id && o.family.is_some() && o.family == c.family);
+                (c.id.clone(), family.map(|o| o.id.clone()).collect())
+            })
+            .collect();
         Ok(Self {
+            kin,
             categories: taxonomy.categories.clone(),
             automaton,
             patterns,
@@ -156,6 +173,11 @@ impl Classifier {
 
     pub fn categories(&self) -> &[CategoryDef] {
         &self.categories
+    }
+
+    /// The other categories of `category`'s family ([`CategoryDef::family`]).
+    pub fn kin(&self, category: &str) -> &[String] {
+        self.kin.get(category).map_or(&[], Vec::as_slice)
     }
 
     /// Every keyword and synonym of the taxonomy (what names a problem, for similarity).
@@ -254,6 +276,7 @@ mod tests {
             name: name.into(),
             keywords: kw.iter().map(|s| s.to_string()).collect(),
             synonyms: Vec::new(),
+            family: None,
         };
         Taxonomy {
             categories: vec![
@@ -332,6 +355,20 @@ mod tests {
         check(Some("billing_dispute"), "宽带又断了", "billing_dispute", "given");
         check(Some("网速慢"), "宽带又断了", "slow_network", "given");
         check(Some("no-such-category"), "宽带又断了", "broadband_outage", "classified");
+    }
+
+    #[test]
+    fn a_categorys_kin_are_the_others_of_its_family() {
+        let mut t = taxonomy();
+        for c in &mut t.categories[..2] {
+            c.family = Some("网络问题".into());
+        }
+        let (first, second) = (t.categories[0].id.clone(), t.categories[1].id.clone());
+        let classifier = Classifier::new(&t, &[]).unwrap();
+        assert_eq!(classifier.kin(&first), std::slice::from_ref(&second));
+        assert_eq!(classifier.kin(&second), [first]);
+        assert!(classifier.kin(&t.categories[2].id).is_empty(), "no family, no kin");
+        assert!(classifier.kin("unknown").is_empty());
     }
 
     #[test]

@@ -205,6 +205,8 @@ pub struct ComplaintFacts<'a> {
     pub category: &'a str,
     /// Other categories the text mentions.
     pub also: &'a [String],
+    /// The other categories of its category's family ([`crate::CategoryDef::family`]).
+    pub kin: &'a [String],
     pub signature: &'a Signature,
     /// How likely the trained model finds each label for the text, most likely first (its
     /// label); empty without a model.
@@ -259,7 +261,9 @@ pub fn fit(
     let category = if case.category == complaint.category && complaint.category != OTHER {
         CategoryMatch::Same
     } else if complaint.category != OTHER
-        && (case.extra_categories.iter().any(|c| c == complaint.category) || complaint.also.contains(&case.category))
+        && (case.extra_categories.iter().any(|c| c == complaint.category)
+            || complaint.also.contains(&case.category)
+            || complaint.kin.contains(&case.category))
     {
         CategoryMatch::Related
     } else if complaint.category == OTHER {
@@ -382,6 +386,8 @@ pub fn same_problem(
     let as_complaint = ComplaintFacts {
         category: &b.category,
         also: &categories,
+        // Two identities' cases: related by what they are also about, as told.
+        kin: &[],
         signature: b_terms,
         label_odds: &label_odds,
         // Two cases' fingerprints are samples of different ranges: their texts compare by terms.
@@ -439,6 +445,7 @@ mod tests {
         let facts = ComplaintFacts {
             category,
             also: &[],
+            kin: &[],
             signature: &signature,
             label_odds: &[],
             trigrams: &[],
@@ -539,6 +546,7 @@ mod tests {
         let facts = ComplaintFacts {
             category: "billing_dispute",
             also: &[],
+            kin: &[],
             signature: &case_terms,
             label_odds: &[],
             trigrams: &[],
@@ -561,6 +569,7 @@ mod tests {
         let mut facts = ComplaintFacts {
             category: "billing_dispute",
             also: &[],
+            kin: &[],
             signature: &short,
             label_odds: &[],
             trigrams: &[],
@@ -581,6 +590,7 @@ mod tests {
         let long = |label_odds| ComplaintFacts {
             category: "broadband_outage",
             also: &[],
+            kin: &[],
             signature: &retold,
             label_odds,
             trigrams: &[],
@@ -611,6 +621,7 @@ mod tests {
         let facts = |follows_up, label_odds| ComplaintFacts {
             category: "app_login",
             also: &[],
+            kin: &[],
             signature: &short,
             label_odds,
             trigrams: &[],
@@ -644,6 +655,7 @@ mod tests {
         let facts = |signature| ComplaintFacts {
             category: "mobile_signal",
             also: &[],
+            kin: &[],
             signature,
             label_odds: &[],
             trigrams: &[],
@@ -672,6 +684,7 @@ mod tests {
             let facts = ComplaintFacts {
                 category: OTHER,
                 also: &[],
+                kin: &[],
                 signature: &short,
                 label_odds: odds,
                 trigrams: &[],
@@ -755,6 +768,7 @@ mod tests {
         let facts = ComplaintFacts {
             category: "installation_delay",
             also: &also,
+            kin: &[],
             signature: &signature,
             label_odds: &[],
             trigrams: &[],
@@ -764,6 +778,17 @@ mod tests {
         let plain = case("broadband_outage", at(1, 9), at(1, 9));
         let m = fit(&plain, &f.signature("断网"), &facts, &GroupingPolicy::default());
         assert_eq!(m.map(|m| m.category), Some(CategoryMatch::Related), "the complaint also mentions the outage");
+
+        // A neighbour of the case's category in the taxonomy's family: a slow network after a
+        // weak signal.
+        let signature = f.signature("网速太慢了");
+        let kin = vec!["mobile_signal".to_owned()];
+        let facts = ComplaintFacts { category: "slow_network", also: &[], kin: &[], signature: &signature, ..facts };
+        let signal = case("mobile_signal", at(1, 9), at(1, 9));
+        let signal_terms = f.signature("手机没信号");
+        assert_eq!(fit(&signal, &signal_terms, &facts, &GroupingPolicy::default()), None, "unrelated categories");
+        let m = fit(&signal, &signal_terms, &ComplaintFacts { kin: &kin, ..facts }, &GroupingPolicy::default());
+        assert_eq!(m.map(|m| m.category), Some(CategoryMatch::Related), "one family");
     }
 
     #[test]
@@ -796,6 +821,7 @@ mod tests {
         let facts = ComplaintFacts {
             category: "broadband_outage",
             also: &[],
+            kin: &[],
             signature: &signature,
             label_odds: &[],
             trigrams: &trigrams,

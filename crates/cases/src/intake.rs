@@ -437,6 +437,7 @@ impl Intake {
         let facts = ComplaintFacts {
             category: &classification.category,
             also: &classification.also,
+            kin: self.classifier.kin(&classification.category),
             signature: &terms,
             label_odds: label.as_ref().map_or(&[], |p| p.odds.as_slice()),
             trigrams: &copied_trigrams,
@@ -952,6 +953,7 @@ mod tests {
             name: id.into(),
             keywords: kw.iter().map(|s| s.to_string()).collect(),
             synonyms: Vec::new(),
+            family: None,
         };
         let taxonomy = Taxonomy {
             categories: vec![
