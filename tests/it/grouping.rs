@@ -327,8 +327,63 @@ async fn the_default_taxonomy_files_most_real_orders_under_their_label(db: TestD
     assert!(share >= 0.55, "{right} of {} real orders filed under their label's category", orders.len());
 }
 
+/// A customer with two billing disputes open writes "账单还是不对": it could be about either,
+/// and the complaint's grouping reason names the case it did not join (`also_fits`), for an
+/// agent to check; a retelling of one order names no other.
+async fn a_follow_up_that_fits_two_open_problems_names_the_other(db: TestDb) {
+    let phone = json!({"phone": "13800138000"});
+    let roaming = "客户反映本机号码十月份账单中出现一笔三十元的国际漫游费用，客户称十月份从未出国，\
+                   对此扣费不认可，要求核实后退还该笔费用。";
+    let extra = "客户来电反映本月话费账单多扣了五十元的增值业务费用，客户称从未使用过该业务，\
+                 对这笔扣费有疑义，要求查明原因并给予答复。";
+    db.mend().import_lines(&lines(&[
+        complaint("hotline", "call-1", "2026-11-18T09:00:00+08:00", phone.clone(), roaming),
+        complaint("hotline", "call-2", "2026-11-18T10:00:00+08:00", phone.clone(), extra),
+        complaint("wechat", "msg-1", "2026-11-19T09:00:00+08:00", phone.clone(), "账单还是不对"),
+        complaint(
+            "store",
+            "note-1",
+            "2026-11-19T10:00:00+08:00",
+            phone,
+            "多扣了五十元的增值业务费用，客户称从未使用过该业务",
+        ),
+    ]));
+    let cases = db.mend().export_cases();
+    let (first, second) = (case_of(&cases, "call-1"), case_of(&cases, "call-2"));
+    assert_ne!(first["case_id"], second["case_id"], "two problems: {cases:#?}");
+    assert_eq!(case_of(&cases, "note-1")["case_id"], second["case_id"], "the retelling joins its order");
+    let store = db.store().await;
+    let complaints = mend_store::entities::complaint::Entity::find().all(store.connection()).await.unwrap();
+    let reason = |id: &str| -> Value {
+        serde_json::from_str(&complaints.iter().find(|c| c.source_id == id).expect("recorded").grouping_reason).unwrap()
+    };
+    let joined = case_of(&cases, "msg-1")["case_id"].clone();
+    let other = if joined == first["case_id"] { &second["case_id"] } else { &first["case_id"] };
+    let follow_up = reason("msg-1");
+    assert_eq!(&follow_up["also_fits"]["case_id"], other, "{follow_up}");
+    assert!(follow_up["also_fits"]["score"].as_f64().unwrap() <= follow_up["score"].as_f64().unwrap());
+    assert_eq!(reason("note-1").get("also_fits"), None, "a retelling of one order: {}", reason("note-1"));
+
+    // The case page tells the agent, with a link to the other case.
+    let password = db.mend().add_user("wang", "agent")["password"].as_str().unwrap().to_owned();
+    let server = db.mend().serve();
+    let session = crate::web::sign_in(&server, "wang", &password).await;
+    let joined = joined.as_str().unwrap();
+    let page = reqwest::Client::new()
+        .get(server.url(&format!("/desk/cases/{joined}")))
+        .header(reqwest::header::COOKIE, session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), reqwest::StatusCode::OK);
+    let html = page.text().await.unwrap();
+    let link = format!("href=\"/desk/cases/{}\"", other.as_str().unwrap());
+    assert!(html.contains("也可能属于") && html.contains(&link), "{html}");
+}
+
 both_databases!(
     a_short_complaint_that_says_it_follows_up_joins_the_open_problem,
+    a_follow_up_that_fits_two_open_problems_names_the_other,
     a_copy_of_an_order_joins_it_from_the_stored_fingerprint,
     the_default_taxonomy_files_orders_by_their_problem,
     the_default_taxonomy_files_most_real_orders_under_their_label,

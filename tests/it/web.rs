@@ -54,7 +54,7 @@ fn desk_with_one_call(mend: &Mend) -> (String, String) {
 
 /// Signs in through the form like a browser: fetches it (and its double-submit cookie), posts
 /// it, and returns the session cookie.
-async fn sign_in(server: &Server, name: &str, password: &str) -> String {
+pub(crate) async fn sign_in(server: &Server, name: &str, password: &str) -> String {
     sign_in_at(&server.base_url, name, password).await
 }
 
