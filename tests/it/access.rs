@@ -58,6 +58,7 @@ const ROUTES: &[(&str, &str, Option<&str>)] = &[
     ("GET", "/api/v1/cases/{id}", Some("agent")),
     ("POST", "/api/v1/cases/{id}/merge", Some("agent")),
     ("POST", "/api/v1/cases/{id}/split", Some("agent")),
+    ("POST", "/api/v1/cases/{id}/move", Some("agent")),
     ("POST", "/api/v1/cases/{id}/close", Some("agent")),
     ("POST", "/api/v1/cases/{id}/compensations", Some("agent")),
     ("GET", "/api/v1/customers/{id}", Some("agent")),

@@ -371,7 +371,7 @@ async fn a_follow_up_that_fits_two_open_problems_names_the_other(db: TestDb) {
     let joined = joined.as_str().unwrap();
     let page = reqwest::Client::new()
         .get(server.url(&format!("/desk/cases/{joined}")))
-        .header(reqwest::header::COOKIE, session)
+        .header(reqwest::header::COOKIE, &session)
         .send()
         .await
         .unwrap();
@@ -379,6 +379,25 @@ async fn a_follow_up_that_fits_two_open_problems_names_the_other(db: TestDb) {
     let html = page.text().await.unwrap();
     let link = format!("href=\"/desk/cases/{}\"", other.as_str().unwrap());
     assert!(html.contains("也可能属于") && html.contains(&link), "{html}");
+
+    // One button moves it there.
+    let complaint_id = complaints.iter().find(|c| c.source_id == "msg-1").unwrap().id.to_string();
+    assert!(html.contains(&format!("form=\"move-{complaint_id}\"")), "{html}");
+    let csrf = html.split("name=\"csrf\" value=\"").nth(1).and_then(|rest| rest.split('"').next()).unwrap();
+    let moved = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(server.url(&format!("/desk/cases/{joined}/move")))
+        .header(reqwest::header::COOKIE, &session)
+        .form(&[("csrf", csrf), ("complaint_id", &complaint_id), ("case_id", other.as_str().unwrap()), ("back", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(moved.status(), reqwest::StatusCode::SEE_OTHER);
+    assert_eq!(moved.headers()[reqwest::header::LOCATION], format!("/desk/cases/{joined}"));
+    let cases = db.mend().export_cases();
+    assert_eq!(case_of(&cases, "msg-1")["case_id"], *other, "{cases:#?}");
 }
 
 both_databases!(

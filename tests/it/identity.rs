@@ -259,6 +259,88 @@ async fn manual_merge_and_split_are_respected(db: TestDb) {
     db.assert_consistent().await;
 }
 
+/// A follow-up grouping put with the wrong one of two billing disputes is moved by an agent to
+/// the case its grouping reason says it also fits; what cannot be moved is refused and changes
+/// nothing.
+async fn a_complaint_moves_to_the_case_it_also_fits(db: TestDb) {
+    let desk = Desk::open(&db);
+    let phone = json!({"phone": "13800138000"});
+    let roaming = "客户反映本机号码十月份账单中出现一笔三十元的国际漫游费用，客户称十月份从未出国，\
+                   对此扣费不认可，要求核实后退还该笔费用。";
+    let extra = "客户来电反映本月话费账单多扣了五十元的增值业务费用，客户称从未使用过该业务，\
+                 对这笔扣费有疑义，要求查明原因并给予答复。";
+    let first = desk.complaint(complaint("hotline", "a", "2026-11-20T09:00:00+08:00", phone.clone(), roaming)).await;
+    let second = desk.complaint(complaint("hotline", "b", "2026-11-20T10:00:00+08:00", phone.clone(), extra)).await;
+    let follow_up =
+        desk.complaint(complaint("wechat", "c", "2026-11-21T09:00:00+08:00", phone.clone(), "账单还是不对")).await;
+    let joined = follow_up["case_id"].as_str().unwrap().to_owned();
+    let other = [&first, &second].into_iter().map(|c| c["case_id"].as_str().unwrap()).find(|id| *id != joined);
+    let other = other.expect("two cases").to_owned();
+    let case = desk.get(&format!("/api/v1/cases/{joined}")).await;
+    let moving = case["complaints"].as_array().unwrap().iter().find(|c| c["source_id"] == "c").unwrap().clone();
+    assert_eq!(moving["grouping_reason"]["also_fits"]["case_id"].as_str(), Some(other.as_str()), "{moving}");
+    let moving_id = moving["complaint_id"].clone();
+
+    let refused = [
+        (json!({"complaint_ids": [moving_id], "case_id": joined}), StatusCode::CONFLICT, "into its own case"),
+        (json!({"complaint_ids": [], "case_id": other}), StatusCode::UNPROCESSABLE_ENTITY, "nothing named"),
+        (
+            json!({"complaint_ids": [uuid::Uuid::now_v7()], "case_id": other}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not in it",
+        ),
+        (json!({"complaint_ids": [moving_id]}), StatusCode::UNPROCESSABLE_ENTITY, "no case named"),
+    ];
+    for (body, status, why) in refused {
+        let (got, error) = desk.post(&desk.agent, &format!("/api/v1/cases/{joined}/move"), body).await;
+        assert_eq!(got, status, "{why}: {error}");
+        assert!(error["error"]["message"].is_string(), "{why}: {error}");
+    }
+    let everything: Vec<Value> =
+        case["complaints"].as_array().unwrap().iter().map(|c| c["complaint_id"].clone()).collect();
+    let (status, error) = desk
+        .post(
+            &desk.agent,
+            &format!("/api/v1/cases/{joined}/move"),
+            json!({"complaint_ids": everything, "case_id": other}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "emptying the case is a merge: {error}");
+    let stranger = desk
+        .complaint(complaint("hotline", "z", "2026-11-20T09:00:00+08:00", json!({"phone": "13900139000"}), roaming))
+        .await;
+    let (status, _) = desk
+        .post(
+            &desk.agent,
+            &format!("/api/v1/cases/{joined}/move"),
+            json!({"complaint_ids": [moving_id], "case_id": stranger["case_id"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "another customer's case");
+    assert_eq!(desk.get(&format!("/api/v1/cases/{joined}")).await["complaint_count"], 2, "nothing moved yet");
+
+    // Two agents move it at once: one moves it, the other finds it gone.
+    let path = format!("/api/v1/cases/{joined}/move");
+    let request = json!({"complaint_ids": [moving_id], "case_id": other});
+    let (one, two) =
+        tokio::join!(desk.post(&desk.agent, &path, request.clone()), desk.post(&desk.agent, &path, request));
+    let ((status, target), (lost, error)) = if one.0 == StatusCode::OK { (one, two) } else { (two, one) };
+    assert_eq!(status, StatusCode::OK, "{target}");
+    assert_eq!(lost, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+    assert_eq!((target["id"].as_str(), &target["complaint_count"]), (Some(other.as_str()), &json!(2)));
+    assert_eq!(sources(&desk.get(&format!("/api/v1/cases/{other}")).await).len(), 2);
+    assert_eq!(desk.get(&format!("/api/v1/cases/{joined}")).await["complaint_count"], 1);
+    let (_, audit) = desk.server.get_json("/api/v1/audit?action=case.complaints_moved", &desk.admin).await;
+    assert!(audit.to_string().contains(moving_id.as_str().unwrap()), "{audit}");
+
+    let (status, closed) = desk.post(&desk.agent, &format!("/api/v1/cases/{joined}/close"), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{closed}");
+    let back = json!({"complaint_ids": [moving_id], "case_id": joined});
+    let (status, _) = desk.post(&desk.agent, &format!("/api/v1/cases/{other}/move"), back).await;
+    assert_eq!(status, StatusCode::CONFLICT, "a closed case takes no complaints");
+    db.assert_consistent().await;
+}
+
 /// Imported in one go, a file of complaints whose keys join only late makes the same cases as
 /// the API does one complaint at a time.
 async fn the_import_merges_identities_like_the_api(db: TestDb) {
@@ -539,5 +621,6 @@ both_databases!(
     a_binding_merges_and_an_unmerge_undoes_it,
     reopen_repeat_failure_and_escalation,
     manual_merge_and_split_are_respected,
+    a_complaint_moves_to_the_case_it_also_fits,
     the_import_merges_identities_like_the_api,
 );

@@ -560,6 +560,31 @@ async fn an_agent_and_a_supervisor_work_a_call_in_the_browser() {
     assert!(text_of(&browser, "#case-offers").await.contains("已批准"));
     screenshot(&browser, "5-approved").await;
 
+    // A follow-up that fits two open problems is moved to the other with one click.
+    let phone = json!({"phone": "13900139000"});
+    mend.import_lines(&lines(&[
+        complaint("hotline", "bill-1", "2026-11-25T09:00:00+08:00", phone.clone(),
+            "客户反映本机号码十月份账单中出现一笔三十元的国际漫游费用，客户称十月份从未出国，对此扣费不认可，要求核实后退还该笔费用。"),
+        complaint("hotline", "bill-2", "2026-11-25T10:00:00+08:00", phone.clone(),
+            "客户来电反映本月话费账单多扣了五十元的增值业务费用，客户称从未使用过该业务，对这笔扣费有疑义，要求查明原因并给予答复。"),
+        complaint("wechat", "bill-3", "2026-11-26T09:00:00+08:00", phone, "账单还是不对"),
+    ]));
+    let case_holding = |source: &str| {
+        let cases = mend.export_cases();
+        let case = cases.iter().find(|c| c["complaints"].as_array().unwrap().iter().any(|d| d["source_id"] == source));
+        case.expect("every complaint is in a case")["case_id"].as_str().unwrap().to_owned()
+    };
+    let joined = case_holding("bill-3");
+    browser.goto(&server.url(&format!("/desk/cases/{joined}"))).await.unwrap();
+    arrive(&browser, ".timeline").await;
+    assert!(text_of(&browser, ".timeline").await.contains("也可能属于"));
+    assert_accessible(&browser, "a case page with a close choice").await;
+    screenshot(&browser, "6-also-fits").await;
+    browser.find(Locator::Css("button[form^=move-]")).await.unwrap().click().await.unwrap();
+    arrive(&browser, ".timeline").await;
+    assert!(!text_of(&browser, ".timeline").await.contains("账单还是不对"), "it left this case");
+    assert_ne!(case_holding("bill-3"), joined, "and went to the other one");
+
     // The administrator's page, with the case's script previewed.
     let admin_password = mend.add_user("root", "admin")["password"].as_str().unwrap().to_owned();
     browser.delete_all_cookies().await.unwrap();
@@ -567,6 +592,6 @@ async fn an_agent_and_a_supervisor_work_a_call_in_the_browser() {
     browser.goto(&server.url("/admin")).await.unwrap();
     arrive(&browser, "#preview-script").await;
     assert_accessible(&browser, "the admin page").await;
-    screenshot(&browser, "6-admin").await;
+    screenshot(&browser, "7-admin").await;
     browser.close().await.unwrap();
 }

@@ -67,16 +67,7 @@ impl Intake {
         let tx = store.begin_write().await?;
         let target = locked_case(&tx, into).await?;
         let source = case(&tx, from).await?;
-        if source.customer_id != target.customer_id {
-            return Err(CasesError::Refused(format!(
-                "case {from} is another customer's; link the customers' keys first (POST /api/v1/identities/link)"
-            )));
-        }
-        for c in [&target, &source] {
-            if c.status == CaseStatus::Merged {
-                return Err(CasesError::Refused(format!("case {} was merged already", c.id)));
-            }
-        }
+        one_customers_cases_in_work(&target, &source)?;
         let mut working = WorkingSet::default();
         let reopen = source.status == CaseStatus::Open && target.status == CaseStatus::Closed;
         working.add_case(target);
@@ -114,19 +105,7 @@ impl Intake {
         if original.status == CaseStatus::Merged {
             return Err(CasesError::Refused(format!("case {case_id} was merged into another; split that one")));
         }
-        let all = complaints::complaints_of_cases(&tx, &[case_id]).await?;
-        let wanted: HashSet<ComplaintId> = complaints.iter().copied().collect();
-        if wanted.is_empty() {
-            return Err(CasesError::Invalid("name the complaints to take out of the case".into()));
-        }
-        if let Some(stranger) = wanted.iter().find(|id| !all.iter().any(|c| c.complaint_id == **id)) {
-            return Err(CasesError::Invalid(format!("complaint {stranger} is not in case {case_id}")));
-        }
-        let (moving, staying): (Vec<StoredComplaint>, Vec<StoredComplaint>) =
-            all.into_iter().partition(|c| wanted.contains(&c.complaint_id));
-        if staying.is_empty() {
-            return Err(CasesError::Invalid("a split must leave at least one complaint in the case".into()));
-        }
+        let (moving, staying) = take_out(&tx, case_id, complaints, "a split").await?;
         let category = match category {
             Some(given) => self
                 .classifier()
@@ -171,6 +150,53 @@ impl Intake {
         .await?;
         mend_store::commit(tx).await?;
         Ok(split)
+    }
+
+    /// Moves `complaints` out of case `from` into the customer's open case `into`: grouping put
+    /// them with the wrong one of two problems (`grouping_reason.also_fits` names the other).
+    /// Returns `into` as it now stands.
+    pub async fn move_complaints(
+        &self,
+        store: &Store,
+        from: CaseId,
+        complaints: &[ComplaintId],
+        into: CaseId,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Case, CasesError> {
+        if into == from {
+            return Err(CasesError::Refused("the complaints are in that case already".into()));
+        }
+        let tx = store.begin_write().await?;
+        let mut original = locked_case(&tx, from).await?;
+        let mut target = case(&tx, into).await?;
+        one_customers_cases_in_work(&original, &target)?;
+        if target.status != CaseStatus::Open {
+            return Err(CasesError::Refused(format!("case {into} is closed; split the complaints off instead")));
+        }
+        let (moving, staying) = take_out(&tx, from, complaints, "a move (merge the cases instead)").await?;
+        for c in &moving {
+            complaints::move_complaint(&tx, c.complaint_id, into, target.customer_id).await?;
+        }
+        // What the moved complaints were about goes with them.
+        original.extra_categories.retain(|k| staying.iter().any(|c| c.category == *k));
+        for c in &moving {
+            if c.category != target.category
+                && c.category != crate::classify::OTHER
+                && !target.extra_categories.contains(&c.category)
+            {
+                target.extra_categories.push(c.category.clone());
+            }
+        }
+        let held = complaints::complaints_of_cases(&tx, &[into]).await?;
+        self.recount(&mut original, &staying, now);
+        self.recount(&mut target, &held, now);
+        let write = BatchWrite { cases: vec![original, target.clone()], ..BatchWrite::default() };
+        store.write_batch(&tx, write.encode(store.backend(), now)?).await?;
+        let moved: Vec<ComplaintId> = moving.iter().map(|c| c.complaint_id).collect();
+        audit(&tx, actor, "case.complaints_moved", from, json!({"into": into, "complaints": moved}), now).await?;
+        mend_store::commit(tx).await?;
+        Ok(target)
     }
 
     /// Closes a case: the problem is repaired. The same problem again within the reopen window
@@ -447,6 +473,45 @@ async fn complaint_owners(
 }
 
 /// The most frequent category (ties: the first seen).
+/// Refuses to regroup between `locked` (whose customer this transaction locked) and `other`
+/// unless both are that customer's and neither was merged into another case.
+fn one_customers_cases_in_work(locked: &Case, other: &Case) -> Result<(), CasesError> {
+    if other.customer_id != locked.customer_id {
+        return Err(CasesError::Refused(format!(
+            "case {} is another customer's; link the customers' keys first (POST /api/v1/identities/link)",
+            other.id
+        )));
+    }
+    match [locked, other].into_iter().find(|c| c.status == CaseStatus::Merged) {
+        Some(merged) => Err(CasesError::Refused(format!("case {} was merged into another already", merged.id))),
+        None => Ok(()),
+    }
+}
+
+/// Case `case_id`'s complaints split into those named in `complaints` and the rest, for `what`
+/// (a split, a move) to take out: every one named must be in the case, and one must stay.
+async fn take_out(
+    tx: &DatabaseTransaction,
+    case_id: CaseId,
+    complaints: &[ComplaintId],
+    what: &str,
+) -> Result<(Vec<StoredComplaint>, Vec<StoredComplaint>), CasesError> {
+    let all = complaints::complaints_of_cases(tx, &[case_id]).await?;
+    let wanted: HashSet<ComplaintId> = complaints.iter().copied().collect();
+    if wanted.is_empty() {
+        return Err(CasesError::Invalid("name the complaints to take out of the case".into()));
+    }
+    if let Some(stranger) = wanted.iter().find(|id| !all.iter().any(|c| c.complaint_id == **id)) {
+        return Err(CasesError::Invalid(format!("complaint {stranger} is not in case {case_id}")));
+    }
+    let (moving, staying): (Vec<StoredComplaint>, Vec<StoredComplaint>) =
+        all.into_iter().partition(|c| wanted.contains(&c.complaint_id));
+    if staying.is_empty() {
+        return Err(CasesError::Invalid(format!("{what} must leave at least one complaint in the case")));
+    }
+    Ok((moving, staying))
+}
+
 fn most_common<'a>(categories: impl Iterator<Item = &'a str>) -> String {
     let mut counts: Vec<(&str, usize)> = Vec::new();
     for c in categories {

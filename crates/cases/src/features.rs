@@ -298,7 +298,18 @@ impl Signature {
             .filter(|(t, _)| !t.starts_with('~'))
             .collect();
         shared.sort_by(by_strength);
-        shared.into_iter().take(limit).map(|(t, _)| t.trim_start_matches('#').to_owned()).collect()
+        // A keyword is a term of its own (`#账单`) beside the word: people read it once.
+        let mut named: Vec<String> = Vec::with_capacity(limit);
+        for (t, _) in shared {
+            let t = t.trim_start_matches('#');
+            if named.len() == limit {
+                break;
+            }
+            if !named.iter().any(|n| n == t) {
+                named.push(t.to_owned());
+            }
+        }
+        named
     }
 
     /// Terms both have (mine, theirs), in key order.
@@ -548,7 +559,7 @@ mod tests {
 
     fn featurizer() -> Featurizer {
         let noise = ["客户来电反映", "来电反映", "公众号留言", "到底有没有人管", "投诉"].map(String::from);
-        let keywords = ["断网", "光猫", "上不了网", "扣费", "话费"].map(String::from);
+        let keywords = ["断网", "光猫", "上不了网", "扣费", "话费", "账单"].map(String::from);
         Featurizer::new(&noise, &keywords)
     }
 
@@ -560,7 +571,15 @@ mod tests {
         let billing = f.signature("客户来电反映:这个月话费多扣了68元");
         assert!(outage.similarity(&again) > 0.4, "{}", outage.similarity(&again));
         assert!(outage.similarity(&billing) < 0.1, "{}", outage.similarity(&billing));
-        assert!(outage.shared_terms(&again, 3).contains(&"光猫".to_owned()));
+        let shared = outage.shared_terms(&again, 5);
+        assert!(shared.contains(&"光猫".to_owned()), "{shared:?}");
+        let shared =
+            [shared, f.signature("账单还是不对").shared_terms(&f.signature("客户反映本月话费账单多扣了五十元"), 5)]
+                .concat();
+        let mut once = shared.clone();
+        once.sort();
+        once.dedup();
+        assert_eq!(once.len(), shared.len(), "a keyword and its word are named once: {shared:?}");
     }
 
     #[test]

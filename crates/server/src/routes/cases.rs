@@ -66,6 +66,30 @@ pub async fn split(
     Ok((axum::http::StatusCode::CREATED, Json(split)))
 }
 
+#[derive(Debug, Deserialize)]
+pub struct MoveRequest {
+    complaint_ids: Vec<ComplaintId>,
+    /// The customer's open case they are about.
+    case_id: CaseId,
+}
+
+/// `{"complaint_ids": […], "case_id"}` are about another open problem of the customer's: they
+/// move into its case, which comes back as it now stands.
+pub async fn move_complaints(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Case>, ApiError> {
+    let from: CaseId = super::parse_id(&id, "case")?;
+    let request: MoveRequest = super::json_body(body)?;
+    let actor = format!("user:{}", user.0.name);
+    let now = state.clock.now();
+    let case =
+        state.intake.move_complaints(&state.store, from, &request.complaint_ids, request.case_id, &actor, now).await?;
+    Ok(Json(case))
+}
+
 #[derive(Debug, Deserialize, Default)]
 pub struct CloseRequest {
     #[serde(default)]

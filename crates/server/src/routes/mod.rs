@@ -82,6 +82,7 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         endpoint(M::GET, "/api/v1/cases/{id}", "A case with its customer and complaints", agent, get(cases::show)),
         endpoint(M::POST, "/api/v1/cases/{id}/merge", "Fold another case into this one", agent, post(cases::merge)),
         endpoint(M::POST, "/api/v1/cases/{id}/split", "Move complaints to a case of their own", agent, post(cases::split)),
+        endpoint(M::POST, "/api/v1/cases/{id}/move", "Move complaints into another open case", agent, post(cases::move_complaints)),
         endpoint(M::POST, "/api/v1/cases/{id}/close", "Close a repaired case", agent, post(cases::close)),
         endpoint(M::POST, "/api/v1/cases/{id}/compensations", "Offer compensation on a case", agent, post(compensations::request)),
         endpoint(M::GET, "/api/v1/compensations", "Offers by status", supervisor, get(compensations::list)),

@@ -285,6 +285,32 @@ pub async fn merge(
     Ok(see_other(&back_to(&form.back, into)))
 }
 
+#[derive(Debug, Deserialize)]
+pub struct MoveForm {
+    complaint_id: String,
+    case_id: String,
+    #[serde(default)]
+    back: String,
+}
+
+/// A complaint is about another open problem of the customer's (the case its grouping reason
+/// says it also fits): it moves there, and the agent stays on the page they came from.
+pub async fn move_complaint(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+    form: Result<Form<Posted<MoveForm>>, FormRejection>,
+) -> Result<Response, PageError> {
+    let form = user.accept(Role::Agent, form)?;
+    let from: CaseId = parse_id(&id, "案件")?;
+    let complaint: ComplaintId = parse_id(form.complaint_id.trim(), "投诉")?;
+    let into: CaseId = parse_id(form.case_id.trim(), "案件")?;
+    let actor = user.desk_agent().actor;
+    let now = state.clock.now();
+    state.intake.move_complaints(&state.store, from, &[complaint], into, &actor, now).await.map_err(ApiError::from)?;
+    Ok(see_other(&back_to(&form.back, from)))
+}
+
 /// Split complaints off a case: the form sends the checked complaints as repeated
 /// `complaint_id` fields, which `serde_urlencoded` cannot gather, so the body is read by hand.
 pub async fn split(

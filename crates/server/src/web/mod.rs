@@ -45,6 +45,7 @@ pub(crate) fn pages() -> Router<AppState> {
         .route("/desk/cases/{id}/compensations", post(desk::offer))
         .route("/desk/cases/{id}/merge", post(desk::merge))
         .route("/desk/cases/{id}/split", post(desk::split))
+        .route("/desk/cases/{id}/move", post(desk::move_complaint))
         .route("/supervisor", get(supervisor::overview))
         .route("/dashboard", get(dashboard::hot_issues))
         .route("/admin", get(admin::overview))
