@@ -52,6 +52,19 @@ pub struct GroupingEval {
     /// [`ErrorKinds::follow_up_same_label`]). Present when the lines carry `expected_label`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub same_label_bound: Option<Bound>,
+    /// The complaints shown to agents as a close choice (`grouping_reason.also_fits`).
+    pub close_choices: CloseChoices,
+}
+
+/// How the close choices that grouping shows an agent turn out against the truth.
+#[derive(Debug, Default, Serialize)]
+pub struct CloseChoices {
+    /// Complaints whose grouping reason names another case they fitted almost as well.
+    pub flagged: usize,
+    /// Of those, the ones outside their problem's place.
+    pub misplaced: usize,
+    /// Of those, the ones whose named case is their problem's place: one move puts them right.
+    pub named_right: usize,
 }
 
 /// Scores as [`GroupingEval`] reports them.
@@ -173,10 +186,19 @@ pub async fn grouping(
     let mut after = None;
     let mut cases = 0;
     let mut labels = LabelTally::default();
+    // Complaints whose grouping reason names a case they fitted almost as well (`also_fits`).
+    let mut close_choices: HashMap<(String, String), CaseId> = HashMap::new();
     loop {
         let page = mend_store::cases::case_summaries(store.connection(), after, 1000).await?;
         let Some(last) = page.last() else { break };
         after = Some(last.case_id);
+        let ids: Vec<CaseId> = page.iter().map(|c| c.case_id).collect();
+        for complaint in mend_store::complaints::complaints_of_cases(store.connection(), &ids).await? {
+            let other = complaint.grouping_reason["also_fits"]["case_id"].as_str().and_then(|id| id.parse().ok());
+            if let Some(other) = other {
+                close_choices.insert((complaint.channel.to_string(), complaint.source_id), other);
+            }
+        }
         for case in page {
             cases += 1;
             let mut case_labels = Vec::new();
@@ -199,7 +221,7 @@ pub async fn grouping(
     let (pairwise, b_cubed) = score(&pairs);
     let expected_cases = truths.values().map(|t| &t.case).collect::<std::collections::HashSet<_>>().len();
     let label_accuracy = training.is_some().then(|| labels.accuracy()).flatten();
-    let Placement { errors, bound } = placement(&truths, &placed);
+    let Placement { errors, bound, close_choices } = placement(&truths, &placed, &close_choices);
     let labelled = truths.values().all(|t| t.label.is_some());
     let same_label_bound = labelled.then(|| {
         let (pairwise, b_cubed) = score(&bound);
@@ -214,6 +236,7 @@ pub async fn grouping(
         label_accuracy,
         errors,
         same_label_bound,
+        close_choices,
     })
 }
 
@@ -223,11 +246,14 @@ struct Placement<'a> {
     /// (the problem each complaint would be with, its own problem) once every error is put right
     /// but [`ErrorKinds::follow_up_same_label`].
     bound: Vec<(&'a str, &'a str)>,
+    close_choices: CloseChoices,
 }
 
+/// `close_choices`: the case each complaint's grouping reason says it also fits, if any.
 fn placement<'a>(
     truths: &'a HashMap<(String, String), Truth>,
     placed: &[(CaseId, &(String, String))],
+    close_choices: &HashMap<(String, String), CaseId>,
 ) -> Placement<'a> {
     // The first complaint (by time, then delivery) of each problem and of each case.
     type Time = DateTime<Utc>;
@@ -247,9 +273,16 @@ fn placement<'a>(
     }
     let mut errors = ErrorKinds::default();
     let mut bound = Vec::with_capacity(placed.len());
+    let mut choices = CloseChoices::default();
     for &(case, key) in placed {
         let truth = &truths[key];
-        let at_home = problem_home[truth.case.as_str()].2 == case;
+        let home = problem_home[truth.case.as_str()].2;
+        let at_home = home == case;
+        if let Some(other) = close_choices.get(key) {
+            choices.flagged += 1;
+            choices.misplaced += usize::from(!at_home);
+            choices.named_right += usize::from(!at_home && *other == home);
+        }
         let (_, first, problem) = case_problem[&case];
         let own_problem = problem == truth.case;
         let mut with = truth.case.as_str();
@@ -267,7 +300,7 @@ fn placement<'a>(
         }
         bound.push((with, truth.case.as_str()));
     }
-    Placement { errors, bound }
+    Placement { errors, bound, close_choices: choices }
 }
 
 /// Labels counted right and in all, per complaint and per case.
@@ -353,7 +386,7 @@ mod tests {
         let keys: Vec<(String, String)> = ["a-order", "a-retold", "a-short", "b-order", "b-short"].map(key).to_vec();
         // The retelling split off, b's order merged into a's case, b's follow-up alone.
         let placed = vec![(one, &keys[0]), (two, &keys[1]), (one, &keys[2]), (one, &keys[3]), (three, &keys[4])];
-        let Placement { errors, bound } = placement(&truths, &placed);
+        let Placement { errors, bound, .. } = placement(&truths, &placed, &HashMap::new());
         assert_eq!((errors.retelling_split, errors.follow_up_wrong_case, errors.problems_merged), (1, 1, 1));
         assert_eq!(errors.follow_up_same_label, 0, "b's follow-up is alone, in no other problem's case");
         assert!(bound.iter().all(|(with, own)| with == own), "every error put right: {bound:?}");
@@ -381,8 +414,13 @@ mod tests {
         let keys: Vec<(String, String)> = ["a-order", "b-order", "c-order", "a-short", "c-short"].map(key).to_vec();
         // a's follow-up went to b (the same label), c's to a (another label).
         let placed = vec![(a, &keys[0]), (b, &keys[1]), (c, &keys[2]), (b, &keys[3]), (a, &keys[4])];
-        let Placement { errors, bound } = placement(&truths, &placed);
+        // a's follow-up was shown as also fitting a (right), c's as also fitting b (wrong), and
+        // a's order as also fitting c though it is at home.
+        let choices = [(keys[3].clone(), a), (keys[4].clone(), b), (keys[0].clone(), c)].into_iter().collect();
+        let Placement { errors, bound, close_choices } = placement(&truths, &placed, &choices);
         assert_eq!((errors.follow_up_wrong_case, errors.follow_up_same_label), (2, 1));
+        let CloseChoices { flagged, misplaced, named_right } = close_choices;
+        assert_eq!((flagged, misplaced, named_right), (3, 2, 1));
         assert_eq!(bound[3], ("b", "a"), "left where it fell");
         assert_eq!(bound[4], ("c", "c"), "put right");
     }

@@ -143,8 +143,8 @@ async fn grouping_is_scored_with_its_errors_by_kind(db: TestDb) {
         c["expected_label"] = json!("费用问题");
         c
     };
-    // Two billing disputes of one customer, and a follow-up that the labels cannot place: its
-    // "账单" is in the first order's words, but it is said to be about the second.
+    // Two billing disputes of one customer, and a follow-up that fits both: grouping puts it
+    // with the later one and shows the agent the other, which the truth says it is about.
     let file = [
         line(
             "order-1",
@@ -155,10 +155,10 @@ async fn grouping_is_scored_with_its_errors_by_kind(db: TestDb) {
         line(
             "order-2",
             "2026-11-20T11:00:00+08:00",
-            "客户来电反映其宽带包年套餐到期后被自动续费一千二百元，事前没有收到任何到期提醒短信，客户要求取消续费并全额退款。",
-            "renewal",
+            "客户来电反映本月话费账单多扣了五十元的增值业务费用，客户称从未使用过该业务，对这笔扣费有疑义，要求查明原因并给予答复。",
+            "extra",
         ),
-        line("follow-up", "2026-11-20T15:00:00+08:00", "账单还是不对", "renewal"),
+        line("follow-up", "2026-11-20T15:00:00+08:00", "账单还是不对", "roaming"),
     ];
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("eval.jsonl");
@@ -169,10 +169,11 @@ async fn grouping_is_scored_with_its_errors_by_kind(db: TestDb) {
     let report = eval(&db);
     assert_eq!((report["complaints"].as_u64(), report["expected_cases"].as_u64()), (Some(3), Some(2)), "{report}");
     let errors = &report["errors"];
-    assert_eq!(errors["follow_up_wrong_case"], 1, "the follow-up goes where its words are: {report}");
+    assert_eq!(errors["follow_up_wrong_case"], 1, "{report}");
     assert_eq!(errors["follow_up_same_label"], 1, "{report}");
     assert_eq!((errors["retelling_split"].as_u64(), errors["problems_merged"].as_u64()), (Some(0), Some(0)));
     assert!(report["pairwise"]["f1"].as_f64().unwrap() < 1.0, "{report}");
+    assert_eq!(report["close_choices"], json!({"flagged": 1, "misplaced": 1, "named_right": 1}), "shown to the agent");
     let bound = &report["same_label_bound"];
     assert_eq!(bound["pairwise"]["f1"], report["pairwise"]["f1"], "nothing but the same-label follow-up to put right");
 
