@@ -398,6 +398,15 @@ async fn a_follow_up_that_fits_two_open_problems_names_the_other(db: TestDb) {
     assert_eq!(moved.headers()[reqwest::header::LOCATION], format!("/desk/cases/{joined}"));
     let cases = db.mend().export_cases();
     assert_eq!(case_of(&cases, "msg-1")["case_id"], *other, "{cases:#?}");
+    // Where it went, the case it was moved from is not offered back as its other case.
+    let there = reqwest::Client::new()
+        .get(server.url(&format!("/desk/cases/{}", other.as_str().unwrap())))
+        .header(reqwest::header::COOKIE, &session)
+        .send()
+        .await
+        .unwrap();
+    let html = there.text().await.unwrap();
+    assert!(html.contains("账单还是不对") && !html.contains("也可能属于"), "{html}");
 }
 
 both_databases!(

@@ -472,7 +472,6 @@ async fn complaint_owners(
         .collect())
 }
 
-/// The most frequent category (ties: the first seen).
 /// Refuses to regroup between `locked` (whose customer this transaction locked) and `other`
 /// unless both are that customer's and neither was merged into another case.
 fn one_customers_cases_in_work(locked: &Case, other: &Case) -> Result<(), CasesError> {
@@ -512,6 +511,7 @@ async fn take_out(
     Ok((moving, staying))
 }
 
+/// The most frequent category (ties: the first seen).
 fn most_common<'a>(categories: impl Iterator<Item = &'a str>) -> String {
     let mut counts: Vec<(&str, usize)> = Vec::new();
     for c in categories {

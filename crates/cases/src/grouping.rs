@@ -369,11 +369,13 @@ fn case_label_odds(complaint: &ComplaintFacts<'_>, case: &Case) -> Option<f32> {
 /// How well the open case `b` fits the open case `a` when two identities of one person turn
 /// out to be one: as if `b`'s complaints arrived as one complaint at its time nearest to `a`'s
 /// latest, by the same rule as any complaint.
+/// `b_kin`: the other categories of `b`'s family ([`crate::Classifier::kin`]).
 pub fn same_problem(
     a: &Case,
     a_terms: &Signature,
     b: &Case,
     b_terms: &Signature,
+    b_kin: &[String],
     policy: &GroupingPolicy,
 ) -> Option<Match> {
     if a.status != CaseStatus::Open || b.status != CaseStatus::Open {
@@ -386,8 +388,7 @@ pub fn same_problem(
     let as_complaint = ComplaintFacts {
         category: &b.category,
         also: &categories,
-        // Two identities' cases: related by what they are also about, as told.
-        kin: &[],
+        kin: b_kin,
         signature: b_terms,
         label_odds: &label_odds,
         // Two cases' fingerprints are samples of different ranges: their texts compare by terms.
@@ -799,10 +800,10 @@ mod tests {
         let c = case("billing_dispute", at(2, 9), at(2, 9));
         let terms = f.signature("光猫断网");
         let policy = GroupingPolicy::default();
-        assert!(same_problem(&a, &terms, &b, &terms, &policy).is_some());
-        assert!(same_problem(&a, &terms, &c, &f.signature("扣费"), &policy).is_none());
+        assert!(same_problem(&a, &terms, &b, &terms, &[], &policy).is_some());
+        assert!(same_problem(&a, &terms, &c, &f.signature("扣费"), &[], &policy).is_none());
         let later = case("broadband_outage", at(20, 9), at(20, 9));
-        assert!(same_problem(&a, &terms, &later, &terms, &policy).is_none(), "weeks apart");
+        assert!(same_problem(&a, &terms, &later, &terms, &[], &policy).is_none(), "weeks apart");
     }
 
     #[test]

@@ -644,7 +644,15 @@ impl Intake {
         candidates
             .filter_map(|k| {
                 let a = &working.cases[&k];
-                grouping::same_problem(&a.record, &a.terms, &b.record, &b.terms, &self.policy).map(|m| (k, m.score))
+                grouping::same_problem(
+                    &a.record,
+                    &a.terms,
+                    &b.record,
+                    &b.terms,
+                    self.classifier.kin(&b.record.category),
+                    &self.policy,
+                )
+                .map(|m| (k, m.score))
             })
             .max_by(|(x, sx), (y, sy)| sx.total_cmp(sy).then(y.cmp(x)))
             .map(|(k, _)| k)
