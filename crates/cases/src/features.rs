@@ -300,12 +300,8 @@ impl Signature {
         shared.sort_by(by_strength);
         // A keyword is a term of its own (`#账单`) beside the word: people read it once.
         let mut named: Vec<String> = Vec::with_capacity(limit);
-        for (t, _) in shared {
-            let t = t.trim_start_matches('#');
-            if named.len() == limit {
-                break;
-            }
-            if !named.iter().any(|n| n == t) {
+        for t in shared.into_iter().map(|(t, _)| t.trim_start_matches('#')) {
+            if named.len() < limit && !named.iter().any(|n| n == t) {
                 named.push(t.to_owned());
             }
         }

@@ -7,8 +7,9 @@
 //! * same category: 0.7 + 0.3 × text similarity — one problem in one category joins even when
 //!   told in other words;
 //! * related categories — the complaint's category is one the case is also about (merged into
-//!   it by an agent, or of a complaint that joined it), or the case's category is one the
-//!   complaint also mentions ("宽带坏了三天没人来修" is a repair delay and an outage): 0.6 + 0.4 ×
+//!   it by an agent, or of a complaint that joined it), the case's category is one the
+//!   complaint also mentions ("宽带坏了三天没人来修" is a repair delay and an outage), or the two
+//!   are of one taxonomy family (`family`: a slow network and a weak signal): 0.6 + 0.4 ×
 //!   similarity;
 //! * a complaint in no category (`other`) that says little, and an open case: 0.6 + 0.4 ×
 //!   similarity — a complaint that names no problem ("还是没解决") is about the problem the
@@ -33,11 +34,11 @@
 //!
 //! Where one side is short, "similarity" is the larger of the cosine and how much of the short
 //! side's words the long side holds ([`Signature::containment_in`]; for a short complaint also
-//! without its keywords, [`Signature::containment_with_or_without_keywords_in`]): a follow-up is wholly inside the order it follows up though far from
-//! it by cosine, whichever arrived first. Two
-//! detailed texts take the mean of the cosine and the complaint's containment when that is
-//! larger: a retelling of part of the order is inside it, while another order written on the
-//! same template shares only its template.
+//! without its keywords, [`Signature::containment_with_or_without_keywords_in`]): a follow-up
+//! is wholly inside the order it follows up though far from it by cosine, whichever arrived
+//! first. Two detailed texts take the mean of the cosine and the complaint's containment when
+//! that is larger: a retelling of part of the order is inside it, while another order written
+//! on the same template shares only its template.
 //!
 //! A complaint most of whose character trigrams are in the case's full tellings (its
 //! [`Fingerprint`](mend_core::Fingerprint)), each weighed by how rare its bigrams are among the

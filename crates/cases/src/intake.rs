@@ -459,7 +459,7 @@ impl Intake {
         });
         let also_fits = match fits.as_slice() {
             [(_, best), (other, second), ..] if best.score - second.score < ALSO_FITS_MARGIN => {
-                Some(AlsoFits { case_id: *other, score: round(second.score) })
+                Some(AlsoFits { case_id: *other, score: thousandths(second.score) })
             }
             _ => None,
         };
@@ -881,7 +881,8 @@ struct AlsoFits {
 /// those the case named was the right one: where only an agent can tell, the agent is told.
 const ALSO_FITS_MARGIN: f32 = 0.05;
 
-fn round(x: f32) -> f32 {
+/// To three decimals, as a reason shows its figures.
+fn thousandths(x: f32) -> f32 {
     (x * 1000.0).round() / 1000.0
 }
 
@@ -889,11 +890,11 @@ impl GroupingReason {
     fn new(decision: &'static str, m: Option<&Match>, hours: Option<f64>, shared_terms: Vec<String>) -> Self {
         Self {
             decision,
-            score: m.map(|m| round(m.score)),
-            similarity: m.map(|m| round(m.similarity)),
+            score: m.map(|m| thousandths(m.score)),
+            similarity: m.map(|m| thousandths(m.similarity)),
             category_match: m.map(|m| m.category),
             label_match: m.and_then(|m| m.label),
-            copied: m.and_then(|m| m.copied).map(round),
+            copied: m.and_then(|m| m.copied).map(thousandths),
             follows_up: m.is_some_and(|m| m.follows_up),
             hours_since_latest: hours.map(f64::abs),
             received_before_latest: hours.is_some_and(|h| h < 0.0),
