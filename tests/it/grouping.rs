@@ -407,6 +407,8 @@ async fn a_follow_up_that_fits_two_open_problems_names_the_other(db: TestDb) {
         .unwrap();
     let html = there.text().await.unwrap();
     assert!(html.contains("账单还是不对") && !html.contains("也可能属于"), "{html}");
+    // It says an agent moved it, and from where.
+    assert!(html.contains("由坐席移入本案件") && html.contains(&format!("href=\"/desk/cases/{joined}\"")), "{html}");
 }
 
 both_databases!(

@@ -150,6 +150,9 @@ async fn a_binding_merges_and_an_unmerge_undoes_it(db: TestDb) {
 
     let back = desk.get(&format!("/api/v1/customers/{}", report["restored_id"].as_str().unwrap())).await;
     assert_eq!(sources(&back), ["rate-1"]);
+    let reason = &back["complaints"][0]["grouping_reason"];
+    assert_eq!((&reason["decision"], &reason["by"]), (&json!("unmerged"), &json!("user:admin")), "{reason}");
+    assert_eq!(reason["previous"]["decision"], "opened", "what grouping had decided is kept: {reason}");
     assert_eq!(back["identities"].as_array().unwrap().len(), 1);
     assert!(back.get("resolved_from").is_none(), "stands alone again");
     let kept = desk.get(&format!("/api/v1/customers/{survivor}")).await;
@@ -221,6 +224,14 @@ async fn manual_merge_and_split_are_respected(db: TestDb) {
     assert_eq!(merged["complaint_count"], 2);
     let gone = desk.get(&format!("/api/v1/cases/{billing_case}")).await;
     assert_eq!((&gone["status"], gone["merged_into"].as_str()), (&json!("merged"), Some(outage_case)));
+    let reasons = desk.get(&format!("/api/v1/cases/{outage_case}")).await;
+    let reason =
+        &reasons["complaints"].as_array().unwrap().iter().find(|c| c["source_id"] == "b").unwrap()["grouping_reason"];
+    assert_eq!(
+        (&reason["decision"], reason["from_case"].as_str()),
+        (&json!("case_merged"), Some(billing_case)),
+        "{reason}"
+    );
     let later =
         desk.complaint(complaint("bot", "c", "2026-11-21T09:00:00+08:00", phone.clone(), "断网期间还扣了月租费")).await;
     assert_eq!(later["case_id"].as_str(), Some(outage_case), "the merge is respected: {later}");
@@ -242,6 +253,15 @@ async fn manual_merge_and_split_are_respected(db: TestDb) {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{split}");
     assert_eq!((&split["category"], split["split_from"].as_str()), (&json!("billing_dispute"), Some(outage_case)));
+    let split_off = desk.get(&format!("/api/v1/cases/{}", split["id"].as_str().unwrap())).await;
+    for c in split_off["complaints"].as_array().unwrap() {
+        let reason = &c["grouping_reason"];
+        assert_eq!(
+            (&reason["decision"], reason["from_case"].as_str()),
+            (&json!("split"), Some(outage_case)),
+            "{reason}"
+        );
+    }
     let more =
         desk.complaint(complaint("store", "d", "2026-11-22T09:00:00+08:00", phone.clone(), "话费还是多扣")).await;
     assert_eq!(more["case_id"], split["id"], "billing goes to the split-off case: {more}");
@@ -328,7 +348,14 @@ async fn a_complaint_moves_to_the_case_it_also_fits(db: TestDb) {
     assert_eq!(status, StatusCode::OK, "{target}");
     assert_eq!(lost, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
     assert_eq!((target["id"].as_str(), &target["complaint_count"]), (Some(other.as_str()), &json!(2)));
-    assert_eq!(sources(&desk.get(&format!("/api/v1/cases/{other}")).await).len(), 2);
+    let moved = desk.get(&format!("/api/v1/cases/{other}")).await;
+    assert_eq!(sources(&moved).len(), 2);
+    let reason =
+        &moved["complaints"].as_array().unwrap().iter().find(|c| c["source_id"] == "c").unwrap()["grouping_reason"];
+    assert_eq!((&reason["decision"], &reason["by"]), (&json!("moved"), &json!("user:agent")), "{reason}");
+    assert_eq!(reason["from_case"].as_str(), Some(joined.as_str()), "{reason}");
+    assert!(reason.get("also_fits").is_none(), "the close choice is answered: {reason}");
+    assert_eq!(reason["previous"]["also_fits"]["case_id"].as_str(), Some(other.as_str()), "and kept: {reason}");
     assert_eq!(desk.get(&format!("/api/v1/cases/{joined}")).await["complaint_count"], 1);
     let (_, audit) = desk.server.get_json("/api/v1/audit?action=case.complaints_moved", &desk.admin).await;
     assert!(audit.to_string().contains(moving_id.as_str().unwrap()), "{audit}");

@@ -583,7 +583,14 @@ async fn an_agent_and_a_supervisor_work_a_call_in_the_browser() {
     browser.find(Locator::Css("button[form^=move-]")).await.unwrap().click().await.unwrap();
     arrive(&browser, ".timeline").await;
     assert!(!text_of(&browser, ".timeline").await.contains("账单还是不对"), "it left this case");
-    assert_ne!(case_holding("bill-3"), joined, "and went to the other one");
+    let moved_to = case_holding("bill-3");
+    assert_ne!(moved_to, joined, "and went to the other one");
+    browser.goto(&server.url(&format!("/desk/cases/{moved_to}"))).await.unwrap();
+    arrive(&browser, ".timeline").await;
+    assert!(
+        text_of(&browser, ".timeline").await.contains("由坐席移入本案件"),
+        "where it went, it says who put it there"
+    );
 
     // The administrator's page, with the case's script previewed.
     let admin_password = mend.add_user("root", "admin")["password"].as_str().unwrap().to_owned();

@@ -68,6 +68,8 @@ impl Intake {
         let target = locked_case(&tx, into).await?;
         let source = case(&tx, from).await?;
         one_customers_cases_in_work(&target, &source)?;
+        let moving = complaints::complaints_of_cases(&tx, &[from]).await?;
+        let owner = target.customer_id;
         let mut working = WorkingSet::default();
         let reopen = source.status == CaseStatus::Open && target.status == CaseStatus::Closed;
         working.add_case(target);
@@ -84,6 +86,9 @@ impl Intake {
             ..BatchWrite::default()
         };
         store.write_batch(&tx, write.encode(store.backend(), now)?).await?;
+        for c in &moving {
+            relocate(&tx, c, (into, owner), "case_merged", actor, now).await?;
+        }
         audit(&tx, actor, "case.merged", into, json!({"merged": from}), now).await?;
         mend_store::commit(tx).await?;
         Ok(stored(&working, into))
@@ -130,7 +135,7 @@ impl Intake {
             ..original.clone()
         };
         for c in &moving {
-            complaints::move_complaint(&tx, c.complaint_id, split.id, split.customer_id).await?;
+            relocate(&tx, c, (split.id, split.customer_id), "split", actor, now).await?;
         }
         // The agent said these are two problems: the original no longer stands for this one.
         original.extra_categories.retain(|c| *c != category);
@@ -176,7 +181,7 @@ impl Intake {
         }
         let (moving, staying) = take_out(&tx, from, complaints, "a move (merge the cases instead)").await?;
         for c in &moving {
-            complaints::move_complaint(&tx, c.complaint_id, into, target.customer_id).await?;
+            relocate(&tx, c, (into, target.customer_id), "moved", actor, now).await?;
         }
         // What the moved complaints were about goes with them.
         original.extra_categories.retain(|k| staying.iter().any(|c| c.category == *k));
@@ -367,7 +372,7 @@ impl Intake {
                 back
             };
             for c in &moving {
-                complaints::move_complaint(&tx, c.complaint_id, target.id, restored).await?;
+                relocate(&tx, c, (target.id, restored), "unmerged", actor, now).await?;
             }
             self.recount(&mut target, &moving, now);
             changed.push(target);
@@ -489,6 +494,34 @@ fn one_customers_cases_in_work(locked: &Case, other: &Case) -> Result<(), CasesE
 
 /// Case `case_id`'s complaints split into those named in `complaints` and the rest, for `what`
 /// (a split, a move) to take out: every one named must be in the case, and one must stay.
+/// Why a complaint is in the case a correction put it in: what was done, by whom and when, the
+/// case it came from, and the reason it had there — kept, so what grouping thought can still be
+/// read beside what a person decided (a close choice's `also_fits` is answered, not shown again).
+#[derive(Debug, Serialize)]
+struct Relocation<'a> {
+    decision: &'static str,
+    by: &'a str,
+    at: DateTime<Utc>,
+    from_case: CaseId,
+    previous: &'a serde_json::Value,
+}
+
+/// Puts `complaint` in case `into` of customer `owner`, its grouping reason saying why.
+async fn relocate(
+    tx: &DatabaseTransaction,
+    complaint: &StoredComplaint,
+    (into, owner): (CaseId, CustomerId),
+    decision: &'static str,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<(), CasesError> {
+    let reason =
+        Relocation { decision, by: actor, at: now, from_case: complaint.case_id, previous: &complaint.grouping_reason };
+    let reason = serde_json::to_string(&reason).expect("a reason serializes");
+    complaints::move_complaint(tx, complaint.complaint_id, into, owner, &reason).await?;
+    Ok(())
+}
+
 async fn take_out(
     tx: &DatabaseTransaction,
     case_id: CaseId,

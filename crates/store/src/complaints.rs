@@ -125,16 +125,19 @@ pub async fn complaints_of_cases<C: ConnectionTrait>(
     rows.into_iter().map(StoredComplaint::try_from).collect()
 }
 
-/// Puts a complaint in another case (and with that case's customer).
+/// Puts a complaint in another case (and with that case's customer), with the reason it is
+/// there now (a JSON object: who moved it, from where, and the reason it had before).
 pub async fn move_complaint<C: ConnectionTrait>(
     conn: &C,
     id: ComplaintId,
     case_id: CaseId,
     customer_id: CustomerId,
+    grouping_reason: &str,
 ) -> Result<(), StoreError> {
     complaint::Entity::update_many()
         .col_expr(complaint::Column::CaseId, Expr::value(case_id.as_uuid()))
         .col_expr(complaint::Column::CustomerId, Expr::value(customer_id.as_uuid()))
+        .col_expr(complaint::Column::GroupingReason, Expr::value(grouping_reason))
         .filter(complaint::Column::Id.eq(id.as_uuid()))
         .exec(conn)
         .await

@@ -126,6 +126,10 @@ const WORDS: &[(&str, &str)] = &[
     ("already_resolved", "此前已处理"),
     ("opened", "新问题,开立案件"),
     ("joined", "同一问题,并入案件"),
+    ("moved", "由坐席移入本案件"),
+    ("case_merged", "随所在案件由坐席并入"),
+    ("split", "由坐席拆为新案件"),
+    ("unmerged", "撤销客户合并后归回"),
 ];
 
 /// A stored word as the pages say it, or the word itself when the pages have no name for it.
