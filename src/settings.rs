@@ -215,8 +215,6 @@ impl Settings {
 
     /// The intake from configuration alone: what `mend train categories` trains for.
     pub fn untrained_intake(&self) -> Result<mend_cases::Intake> {
-        let phrases = &self.grouping.phrases;
-        let classifier = mend_cases::Classifier::new(&self.taxonomy, &phrases.noise_phrases)?;
-        Ok(mend_cases::Intake::new(classifier, self.grouping.policy, phrases, self.timezone()?))
+        Ok(mend_cases::Intake::new(&self.taxonomy, self.grouping.policy, &self.grouping.phrases, self.timezone()?)?)
     }
 }

@@ -412,12 +412,9 @@ pub fn bundled_config<T: serde::de::DeserializeOwned>(section: &str) -> T {
 pub fn intake() -> std::sync::Arc<mend_cases::Intake> {
     let taxonomy: mend_cases::Taxonomy = bundled_config("taxonomy");
     let phrases: mend_cases::GroupingPhrases = bundled_config("grouping");
-    std::sync::Arc::new(mend_cases::Intake::new(
-        mend_cases::Classifier::new(&taxonomy, &phrases.noise_phrases).unwrap(),
-        mend_cases::GroupingPolicy::default(),
-        &phrases,
-        chrono_tz::Asia::Shanghai,
-    ))
+    let intake =
+        mend_cases::Intake::new(&taxonomy, mend_cases::GroupingPolicy::default(), &phrases, chrono_tz::Asia::Shanghai);
+    std::sync::Arc::new(intake.unwrap())
 }
 
 /// A canonical complaint (see [`complaint`]) as intake receives it.

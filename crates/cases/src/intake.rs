@@ -21,7 +21,7 @@ use serde::Serialize;
 use tracing::{debug, info, warn};
 
 use crate::CasesError;
-use crate::classify::{Classification, Classifier, OTHER};
+use crate::classify::{Classification, Classifier, OTHER, Taxonomy};
 use crate::features::{CASE_TERMS, Featurizer, Phrases, Signature, Trigram};
 use crate::grouping::{self, CategoryMatch, ComplaintFacts, GroupingPhrases, GroupingPolicy, LabelMatch, Match, fit};
 use crate::labels::{Prediction, TrainedModel};
@@ -156,13 +156,16 @@ pub struct Intake {
 }
 
 impl Intake {
+    /// An intake classifying by `taxonomy`; the noise phrases reach the classifier and the
+    /// featurizer alike, so a category is read on the same text the comparison is.
     pub fn new(
-        classifier: Classifier,
+        taxonomy: &Taxonomy,
         policy: GroupingPolicy,
         phrases: &GroupingPhrases,
         default_timezone: chrono_tz::Tz,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, CasesError> {
+        let classifier = Classifier::new(taxonomy, &phrases.noise_phrases)?;
+        Ok(Self {
             featurizer: Featurizer::new(&phrases.noise_phrases, &classifier.phrases()),
             follow_up_words: Phrases::new(&phrases.follow_up_words),
             classifier,
@@ -170,7 +173,7 @@ impl Intake {
             default_timezone,
             labels: Arc::default(),
             statistics: Arc::default(),
-        }
+        })
     }
 
     /// This intake labelling complaints with `model` (see [`crate::labels`]).
@@ -985,7 +988,7 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
-    use crate::classify::{CategoryDef, Taxonomy};
+    use crate::classify::CategoryDef;
     use mend_core::{Channel, IdentityKind};
     use proptest::prelude::*;
 
@@ -1005,13 +1008,8 @@ mod tests {
             ],
             labels: Default::default(),
         };
-        let phrases = GroupingPhrases::default();
-        Intake::new(
-            Classifier::new(&taxonomy, &[]).unwrap(),
-            GroupingPolicy::default(),
-            &phrases,
-            chrono_tz::Asia::Shanghai,
-        )
+        Intake::new(&taxonomy, GroupingPolicy::default(), &GroupingPhrases::default(), chrono_tz::Asia::Shanghai)
+            .unwrap()
     }
 
     /// Three problems, and a vague complaint that names none.
