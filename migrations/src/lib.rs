@@ -20,6 +20,7 @@ mod m20261205_000012_calls_by_case;
 mod m20261205_000013_claim_order_moment;
 mod m20261205_000014_complaints_by_time;
 mod m20261205_000015_case_fingerprints;
+mod m20261206_000016_lz4_compression;
 
 /// A hash of the migration sources, so tools that cache a migrated database (the test
 /// template) can tell when the schema changed even if no migration was added.
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000013_claim_order_moment::Migration),
             Box::new(m20261205_000014_complaints_by_time::Migration),
             Box::new(m20261205_000015_case_fingerprints::Migration),
+            Box::new(m20261206_000016_lz4_compression::Migration),
         ]
     }
 }

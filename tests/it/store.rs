@@ -211,3 +211,26 @@ async fn the_log_is_copied_into_the_database_file_beside_the_commits() {
     copier.stop().await.unwrap();
     assert_eq!(pragma("wal_autocheckpoint").await, 8192, "commits copy the log themselves again");
 }
+
+/// On PostgreSQL the large columns an import writes on every row are compressed with lz4 where
+/// the server has it (pglz cost a tenth of its time in an import); a long complaint is stored so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_compresses_what_an_import_writes_with_lz4() {
+    let Some(db) = TestDb::postgres().await else { return };
+    let mend = db.mend();
+    let long = "客户来电反映家中宽带从上周开始频繁断网,光猫红灯闪烁,维修人员上门两次仍未修好。".repeat(40);
+    mend.import_lines(&lines(&[complaint(
+        "hotline",
+        "long",
+        "2026-11-26T09:00:00+08:00",
+        json!({"phone": "13900000009"}),
+        &long,
+    )]));
+    let store = db.store().await;
+    let sql = "SELECT 'lz4' = ANY(enumvals), (SELECT pg_column_compression(text) FROM complaints) \
+               FROM pg_settings WHERE name = 'default_toast_compression'";
+    let row = store.connection().query_one_raw(Statement::from_string(sea_orm::DbBackend::Postgres, sql)).await;
+    let row = row.unwrap().expect("one row");
+    let (has_lz4, stored): (bool, String) = (row.try_get_by_index(0).unwrap(), row.try_get_by_index(1).unwrap());
+    assert_eq!(stored, if has_lz4 { "lz4" } else { "pglz" });
+}
