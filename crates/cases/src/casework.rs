@@ -1,7 +1,8 @@
 //! Corrections by people, and bindings by systems: merging and splitting cases, closing them,
 //! linking identity keys, undoing a customer merge. Each is one transaction that locks the
 //! customer first (on PostgreSQL), so it never interleaves with intake deciding for the same
-//! customer, and each leaves an audit event. Later automatic grouping respects them: a merged
+//! customer, and each leaves an audit event; a complaint one moves says so in its grouping
+//! reason (who, when, from which case). Later automatic grouping respects them: a merged
 //! case keeps the categories of what was merged into it, a split case takes its category with
 //! it, an undone merge gives each complaint back to the customer its own keys point to.
 
@@ -492,8 +493,6 @@ fn one_customers_cases_in_work(locked: &Case, other: &Case) -> Result<(), CasesE
     }
 }
 
-/// Case `case_id`'s complaints split into those named in `complaints` and the rest, for `what`
-/// (a split, a move) to take out: every one named must be in the case, and one must stay.
 /// Why a complaint is in the case a correction put it in: what was done, by whom and when, the
 /// case it came from, and the reason it had there — kept, so what grouping thought can still be
 /// read beside what a person decided (a close choice's `also_fits` is answered, not shown again).
@@ -522,6 +521,8 @@ async fn relocate(
     Ok(())
 }
 
+/// Case `case_id`'s complaints split into those named in `complaints` and the rest, for `what`
+/// (a split, a move) to take out: every one named must be in the case, and one must stay.
 async fn take_out(
     tx: &DatabaseTransaction,
     case_id: CaseId,
