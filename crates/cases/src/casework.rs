@@ -21,7 +21,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::features::Signature;
-use crate::intake::{BatchDecisions, merge_cases};
+use crate::intake::{BatchDecisions, also_about, merge_cases};
 use crate::working_set::WorkingSet;
 use crate::{CasesError, Intake};
 use mend_store::retry::retry_on_conflict;
@@ -187,12 +187,7 @@ impl Intake {
         // What the moved complaints were about goes with them.
         original.extra_categories.retain(|k| staying.iter().any(|c| c.category == *k));
         for c in &moving {
-            if c.category != target.category
-                && c.category != crate::classify::OTHER
-                && !target.extra_categories.contains(&c.category)
-            {
-                target.extra_categories.push(c.category.clone());
-            }
+            also_about(&mut target, &c.category);
         }
         let held = complaints::complaints_of_cases(&tx, &[into]).await?;
         self.recount(&mut original, &staying, now);

@@ -448,25 +448,17 @@ impl Intake {
             follows_up,
         };
 
-        let mut fits: Vec<(CaseId, Match)> = candidates
-            .into_iter()
-            .filter_map(|id| {
-                let case = &working.cases[&id];
-                fit(&case.record, &case.terms, &facts, &self.policy).map(|m| (id, m))
-            })
-            .collect();
-        // Best first: the highest score, then the case the customer spoke of last.
-        fits.sort_by(|(a_id, a), (b_id, b)| {
-            let recency = |id: &CaseId| working.cases[id].record.last_complaint_at;
-            b.score.total_cmp(&a.score).then(recency(b_id).cmp(&recency(a_id))).then(b_id.cmp(a_id))
+        let fits = candidates.into_iter().filter_map(|id| {
+            let case = &working.cases[&id];
+            fit(&case.record, &case.terms, &facts, &self.policy).map(|m| (id, m))
         });
-        let also_fits = match fits.as_slice() {
-            [(_, best), (other, second), ..] if best.score - second.score < ALSO_FITS_MARGIN => {
-                Some(AlsoFits { case_id: *other, score: thousandths(second.score) })
+        let (best, runner_up) = two_best(fits, |id| working.cases[id].record.last_complaint_at);
+        let also_fits = match (&best, runner_up) {
+            (Some((_, best)), Some((other, second))) if best.score - second.score < ALSO_FITS_MARGIN => {
+                Some(AlsoFits { case_id: other, score: thousandths(second.score) })
             }
             _ => None,
         };
-        let best = fits.into_iter().next();
         let (case_id, reason) = match best {
             Some((case_id, m)) => {
                 let case = working.cases.get_mut(&case_id).expect("a candidate is in the working set");
@@ -489,10 +481,7 @@ impl Intake {
                 if label.is_some() && (k.label.is_none() || terms.is_detailed() && !case.terms.is_detailed()) {
                     k.label = label.as_ref().map(|p| p.label.clone());
                 }
-                let category = &classification.category;
-                if m.category != CategoryMatch::Same && category != OTHER && !k.extra_categories.contains(category) {
-                    k.extra_categories.push(category.clone());
-                }
+                also_about(k, &classification.category);
                 case.terms = case.terms.with_complaint(&terms).as_stored();
                 if detailed {
                     k.fingerprint = k.fingerprint.with(trigrams.iter().map(|t| t.hash));
@@ -838,6 +827,35 @@ impl<'a> BatchDecisions<'a> {
     }
 }
 
+/// A case a complaint could join, and how well.
+type Fit = (CaseId, Match);
+
+/// The best of a complaint's fitting cases and the one after it: the highest score, then the
+/// case the customer spoke of last (`recency`), then the later id. One pass, no list: it runs
+/// for every complaint placed.
+fn two_best(fits: impl Iterator<Item = Fit>, recency: impl Fn(&CaseId) -> DateTime<Utc>) -> (Option<Fit>, Option<Fit>) {
+    let ahead = |(a_id, a): &Fit, (b_id, b): &Fit| {
+        a.score.total_cmp(&b.score).then(recency(a_id).cmp(&recency(b_id))).then(a_id.cmp(b_id)).is_gt()
+    };
+    let (mut best, mut runner_up) = (None, None);
+    for fit in fits {
+        if best.as_ref().is_none_or(|b| ahead(&fit, b)) {
+            runner_up = best.replace(fit);
+        } else if runner_up.as_ref().is_none_or(|r| ahead(&fit, r)) {
+            runner_up = Some(fit);
+        }
+    }
+    (best, runner_up)
+}
+
+/// Records that `case` is also about `category` (a complaint of it joined or was moved in), so
+/// later complaints in it are related; its own category and `other` say nothing more.
+pub(crate) fn also_about(case: &mut Case, category: &str) {
+    if category != case.category && category != OTHER && !case.extra_categories.iter().any(|c| c == category) {
+        case.extra_categories.push(category.to_owned());
+    }
+}
+
 /// Why a complaint is in its case, as the case view shows it.
 #[derive(Debug, Serialize)]
 struct GroupingReason {
@@ -1130,6 +1148,35 @@ mod tests {
                 .collect();
             let deliveries = complaints(&specs);
             prop_assert_eq!(partition(&deliveries), partition(&shuffled(&deliveries, seed)));
+        }
+    }
+
+    proptest! {
+        /// The two best fits are the first two of the fits sorted best first (score, then the
+        /// case spoken of last, then the later id), whatever order they come in.
+        #[test]
+        fn two_best_are_the_first_two_in_order(fits in prop::collection::vec((0u8..4, 0i64..3), 0..8)) {
+            let base = chrono::DateTime::<Utc>::UNIX_EPOCH;
+            let fits: Vec<(CaseId, f32, DateTime<Utc>)> = fits
+                .into_iter()
+                .map(|(score, hours)| (CaseId::new(), f32::from(score) / 4.0, base + chrono::Duration::hours(hours)))
+                .collect();
+            let recency = |id: &CaseId| fits.iter().find(|f| f.0 == *id).expect("listed").2;
+            let matched = |score| Match {
+                score,
+                similarity: 0.0,
+                category: CategoryMatch::Same,
+                label: None,
+                reopens: false,
+                copied: None,
+                follows_up: false,
+            };
+            let (best, runner_up) = two_best(fits.iter().map(|f| (f.0, matched(f.1))), recency);
+            let mut sorted: Vec<(f32, DateTime<Utc>, CaseId)> = fits.iter().map(|f| (f.1, f.2, f.0)).collect();
+            sorted.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)).then(b.2.cmp(&a.2)));
+            let first_two: Vec<CaseId> = sorted.iter().take(2).map(|f| f.2).collect();
+            let got: Vec<CaseId> = [best, runner_up].into_iter().flatten().map(|(id, _)| id).collect();
+            prop_assert_eq!(got, first_two);
         }
     }
 
