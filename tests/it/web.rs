@@ -400,8 +400,8 @@ async fn screenshot(browser: &Client, name: &str) {
     std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
 }
 
-/// Waits until the page that an action navigated to shows `css` (WebDriver's click returns
-/// before the next page has loaded).
+/// Waits until the page shows `css` (WebDriver's click returns before the next page has
+/// loaded, and a page may fill in parts after it loads).
 async fn arrive(browser: &Client, css: &str) {
     if let Err(e) = browser.wait().for_element(Locator::Css(css)).await {
         let at = browser.current_url().await.map(|u| u.to_string()).unwrap_or_default();
@@ -410,7 +410,21 @@ async fn arrive(browser: &Client, css: &str) {
 }
 
 async fn text_of(browser: &Client, css: &str) -> String {
+    arrive(browser, css).await;
     browser.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css}: {e}")).text().await.unwrap()
+}
+
+/// Clicks `css` (or presses `keys` in it) and waits for the page that leads to. The page it
+/// leaves is marked first: the next page may have the same elements (a case page after a move),
+/// and finding them on the old page would race the navigation.
+async fn go_on(browser: &Client, css: &str, keys: Option<&str>) {
+    browser.execute("document.documentElement.dataset.left = 'yes'", Vec::new()).await.unwrap();
+    let element = browser.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css}: {e}"));
+    match keys {
+        Some(keys) => element.send_keys(keys).await.unwrap(),
+        None => element.click().await.unwrap(),
+    }
+    arrive(browser, "html:not([data-left])").await;
 }
 
 async fn fill(browser: &Client, css: &str, value: &str) {
@@ -424,7 +438,7 @@ async fn log_in(browser: &Client, server: &Server, name: &str, password: &str) {
     assert!(browser.current_url().await.unwrap().path().starts_with("/login"), "the desk asks who you are first");
     fill(browser, "#name", name).await;
     fill(browser, "#password", password).await;
-    browser.find(Locator::Css("#login")).await.unwrap().click().await.unwrap();
+    go_on(browser, "#login", None).await;
     arrive(browser, "#next-task").await;
     assert_eq!(browser.current_url().await.unwrap().path(), "/desk");
 }
@@ -470,7 +484,7 @@ async fn an_agent_and_a_supervisor_work_a_call_in_the_browser() {
     log_in(&browser, &server, "wang", &agent_password).await;
     assert_accessible(&browser, "the workbench").await;
     screenshot(&browser, "1-workbench").await;
-    browser.find(Locator::Css("body")).await.unwrap().send_keys("n").await.unwrap();
+    go_on(&browser, "body", Some("n")).await;
     arrive(&browser, ".timeline").await;
     let task_url = browser.current_url().await.unwrap();
     assert!(task_url.path().starts_with("/desk/tasks/"), "N took the next task: {task_url}");
@@ -496,7 +510,7 @@ async fn an_agent_and_a_supervisor_work_a_call_in_the_browser() {
     browser.find(Locator::Css("#kind")).await.unwrap().select_by_value("bill_credit").await.unwrap();
     fill(&browser, "#amount_yuan", &above).await;
     fill(&browser, "#offer-reason", "断网三天,按规定补偿").await;
-    browser.find(Locator::Css("#offer")).await.unwrap().click().await.unwrap();
+    go_on(&browser, "#offer", None).await;
     arrive(&browser, "#offer-notice").await;
     assert!(text_of(&browser, "#offer-notice").await.contains("主管审批"));
     assert!(text_of(&browser, "#case-offers").await.contains("待审批"));
@@ -508,7 +522,7 @@ async fn an_agent_and_a_supervisor_work_a_call_in_the_browser() {
     fill(&browser, "#root_cause", "分光器端口故障").await;
     fill(&browser, "#suggestion", "光猫红灯超过一天的报修应直接派二线").await;
     let chord = format!("{}{}", char::from(fantoccini::key::Key::Control), char::from(fantoccini::key::Key::Enter));
-    browser.find(Locator::Css("#root_cause")).await.unwrap().send_keys(&chord).await.unwrap();
+    go_on(&browser, "#root_cause", Some(&chord)).await;
     arrive(&browser, "#next-task").await;
     assert_eq!(browser.current_url().await.unwrap().path(), "/desk");
     assert!(text_of(&browser, ".notice").await.contains("已记录回访结果"));
@@ -531,7 +545,7 @@ async fn an_agent_and_a_supervisor_work_a_call_in_the_browser() {
     screenshot(&browser, "3-supervisor").await;
     let reason = browser.find(Locator::Css(".approval input[name=reason]")).await.unwrap();
     reason.send_keys("同意,客户断网时间长").await.unwrap();
-    browser.find(Locator::Css("button.approve")).await.unwrap().click().await.unwrap();
+    go_on(&browser, "button.approve", None).await;
     arrive(&browser, ".notice").await;
     assert!(text_of(&browser, ".notice").await.contains("已批准"));
     let used = text_of(&browser, "#budget-used").await.replace(',', "");
@@ -542,7 +556,7 @@ async fn an_agent_and_a_supervisor_work_a_call_in_the_browser() {
     arrive(&browser, "svg.bars").await;
     let chart = browser.find(Locator::Css("svg.bars")).await.unwrap().attr("aria-label").await.unwrap();
     assert!(chart.unwrap_or_default().contains("11-26 2 件"), "both complaints on the chart's last day");
-    browser.find(Locator::Css("#today")).await.unwrap().click().await.unwrap();
+    go_on(&browser, "#today", None).await;
     arrive(&browser, "#outcomes-h").await;
     let outcomes = text_of(&browser, "#outcomes-h + dl").await;
     assert!(outcomes.contains("接通率\n100.0%") && outcomes.contains("解决率\n100.0%"), "{outcomes}");
@@ -580,7 +594,7 @@ async fn an_agent_and_a_supervisor_work_a_call_in_the_browser() {
     assert!(text_of(&browser, ".timeline").await.contains("也可能属于"));
     assert_accessible(&browser, "a case page with a close choice").await;
     screenshot(&browser, "6-also-fits").await;
-    browser.find(Locator::Css("button[form^=move-]")).await.unwrap().click().await.unwrap();
+    go_on(&browser, "button[form^=move-]", None).await;
     arrive(&browser, ".timeline").await;
     assert!(!text_of(&browser, ".timeline").await.contains("账单还是不对"), "it left this case");
     let moved_to = case_holding("bill-3");
