@@ -152,7 +152,9 @@ async fn a_binding_merges_and_an_unmerge_undoes_it(db: TestDb) {
     assert_eq!(sources(&back), ["rate-1"]);
     let reason = &back["complaints"][0]["grouping_reason"];
     assert_eq!((&reason["decision"], &reason["by"]), (&json!("unmerged"), &json!("user:admin")), "{reason}");
-    assert_eq!(reason["previous"]["decision"], "opened", "what grouping had decided is kept: {reason}");
+    let previous = &reason["previous"];
+    assert_eq!((&previous["decision"], &previous["by"]), (&json!("case_merged"), &json!("intake")), "{reason}");
+    assert_eq!(previous["previous"]["decision"], "opened", "what grouping had decided is kept: {reason}");
     assert_eq!(back["identities"].as_array().unwrap().len(), 1);
     assert!(back.get("resolved_from").is_none(), "stands alone again");
     let kept = desk.get(&format!("/api/v1/customers/{survivor}")).await;
@@ -228,10 +230,11 @@ async fn manual_merge_and_split_are_respected(db: TestDb) {
     let reason =
         &reasons["complaints"].as_array().unwrap().iter().find(|c| c["source_id"] == "b").unwrap()["grouping_reason"];
     assert_eq!(
-        (&reason["decision"], reason["from_case"].as_str()),
-        (&json!("case_merged"), Some(billing_case)),
+        (&reason["decision"], &reason["by"], reason["from_case"].as_str()),
+        (&json!("case_merged"), &json!("user:agent"), Some(billing_case)),
         "{reason}"
     );
+    assert_eq!(reason["previous"]["decision"], "opened", "what grouping had decided is kept: {reason}");
     let later =
         desk.complaint(complaint("bot", "c", "2026-11-21T09:00:00+08:00", phone.clone(), "断网期间还扣了月租费")).await;
     assert_eq!(later["case_id"].as_str(), Some(outage_case), "the merge is respected: {later}");
@@ -369,27 +372,68 @@ async fn a_complaint_moves_to_the_case_it_also_fits(db: TestDb) {
 }
 
 /// Imported in one go, a file of complaints whose keys join only late makes the same cases as
-/// the API does one complaint at a time.
+/// the API does one complaint at a time, a batch at a time or all in one batch; a complaint
+/// whose case was merged says so in its grouping reason, keeping the reason it had.
 async fn the_import_merges_identities_like_the_api(db: TestDb) {
-    let input = lines(&[
-        complaint("hotline", "call-1", "2026-11-18T09:00:00+08:00", json!({"phone": "13800138000"}), "宽带又断了"),
-        complaint("wechat", "msg-1", "2026-11-18T12:00:00+08:00", json!({"wechat_openid": "oLate"}), "家里断网了"),
-        complaint("store", "rate-1", "2026-11-19T12:00:00+08:00", json!({"member_id": "M1"}), "营业员态度很差"),
-        complaint(
-            "bot",
-            "sess-1",
-            "2026-11-20T09:00:00+08:00",
-            json!({"wechat_openid": "oLate", "phone": "13800138000"}),
-            "断网",
-        ),
-    ]);
-    let summary = db.mend().env("MEND_IMPORT__BATCH_SIZE", "1").import_lines(&input);
-    assert_eq!(summary["accepted"], 4);
+    let input = |n: &str| {
+        let (phone, openid) =
+            (json!({"phone": format!("1380013800{n}")}), json!({"wechat_openid": format!("oLate{n}")}));
+        lines(&[
+            complaint("hotline", &format!("call-{n}"), "2026-11-18T09:00:00+08:00", phone.clone(), "宽带又断了"),
+            complaint("wechat", &format!("msg-{n}"), "2026-11-18T12:00:00+08:00", openid.clone(), "家里断网了"),
+            complaint(
+                "store",
+                &format!("rate-{n}"),
+                "2026-11-19T12:00:00+08:00",
+                json!({"member_id": n}),
+                "营业员态度很差",
+            ),
+            complaint(
+                "bot",
+                &format!("sess-{n}"),
+                "2026-11-20T09:00:00+08:00",
+                json!({"wechat_openid": format!("oLate{n}"), "phone": format!("1380013800{n}")}),
+                "断网",
+            ),
+        ])
+    };
+    let batch_by_batch = db.mend().env("MEND_IMPORT__BATCH_SIZE", "1").import_lines(&input("1"));
+    let in_one_batch = db.mend().import_lines(&input("2"));
+    assert_eq!((&batch_by_batch["accepted"], &in_one_batch["accepted"]), (&json!(4), &json!(4)));
     let cases = db.mend().export_cases();
-    let open: Vec<&Value> = cases.iter().filter(|c| c["status"] == "open").collect();
-    assert_eq!(open.len(), 2, "{cases:#?}");
-    let outage = open.iter().find(|c| c["category"] == "broadband_outage").expect("the outage case");
-    assert_eq!(sources(outage), ["call-1", "msg-1", "sess-1"]);
+    let store = db.store().await;
+    use sea_orm::EntityTrait;
+    let complaints = mend_store::entities::complaint::Entity::find().all(store.connection()).await.unwrap();
+    let mut outages = Vec::new();
+    for n in ["1", "2"] {
+        let open: Vec<&Value> =
+            cases.iter().filter(|c| c["status"] == "open" && sources(c).iter().any(|s| s.ends_with(n))).collect();
+        assert_eq!(open.len(), 2, "{cases:#?}");
+        let outage = open.iter().find(|c| c["category"] == "broadband_outage").expect("the outage case");
+        assert_eq!(sources(outage), [format!("call-{n}"), format!("msg-{n}"), format!("sess-{n}")]);
+        let reason = |id: String| -> Value {
+            let stored = complaints.iter().find(|c| c.source_id == id).expect("recorded");
+            serde_json::from_str(&stored.grouping_reason).unwrap()
+        };
+        assert_eq!(reason(format!("call-{n}"))["decision"], "opened");
+        let moved = reason(format!("msg-{n}"));
+        assert_eq!(
+            (&moved["decision"], &moved["by"], &moved["previous"]["decision"]),
+            (&json!("case_merged"), &json!("intake"), &json!("opened")),
+            "batch size {n}: {moved}"
+        );
+        let from = cases.iter().find(|c| c["case_id"] == moved["from_case"]).expect("the case it came from");
+        assert_eq!(from["status"], "merged", "{from}");
+        outages.push(outage["case_id"].as_str().unwrap().to_owned());
+    }
+    // The case page says who merged it.
+    let password = db.mend().add_user("wang", "agent")["password"].as_str().unwrap().to_owned();
+    let server = db.mend().serve();
+    let session = crate::web::sign_in(&server, "wang", &password).await;
+    let page =
+        server.client.get(server.url(&format!("/desk/cases/{}", outages[0]))).header(reqwest::header::COOKIE, &session);
+    let html = page.send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("随所在案件并入 · 系统自动"), "{html}");
     db.assert_consistent().await;
 }
 

@@ -13,7 +13,7 @@ use mend_core::{
     Case, CaseId, CaseStatus, ComplaintId, CustomerDetails, CustomerId, CustomerKey, Fingerprint, MergeId,
     StoredComplaint,
 };
-use mend_store::batch::BatchWrite;
+use mend_store::batch::{BatchWrite, CaseMergeWrite};
 use mend_store::customer_merges::MergeRecord;
 use mend_store::{AuditEntry, DatabaseTransaction, Store};
 use mend_store::{audit, cases, complaints, customer_merges, customers};
@@ -69,8 +69,6 @@ impl Intake {
         let target = locked_case(&tx, into).await?;
         let source = case(&tx, from).await?;
         one_customers_cases_in_work(&target, &source)?;
-        let moving = complaints::complaints_of_cases(&tx, &[from]).await?;
-        let owner = target.customer_id;
         let mut working = WorkingSet::default();
         let reopen = source.status == CaseStatus::Open && target.status == CaseStatus::Closed;
         working.add_case(target);
@@ -82,14 +80,11 @@ impl Intake {
             merged.closed_at = None;
         }
         let write = BatchWrite {
-            case_merges: vec![(from, into)],
+            case_merges: vec![case_merge(from, into, actor, now)],
             cases: [into, from].iter().map(|id| stored(&working, *id)).collect(),
             ..BatchWrite::default()
         };
         store.write_batch(&tx, write.encode(store.backend(), now)?).await?;
-        for c in &moving {
-            relocate(&tx, c, (into, owner), "case_merged", actor, now).await?;
-        }
         audit(&tx, actor, "case.merged", into, json!({"merged": from}), now).await?;
         mend_store::commit(tx).await?;
         Ok(stored(&working, into))
@@ -497,7 +492,25 @@ struct Relocation<'a> {
     by: &'a str,
     at: DateTime<Utc>,
     from_case: CaseId,
-    previous: &'a serde_json::Value,
+    /// Absent where the store adds it, row by row (a merged case's complaints).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous: Option<&'a serde_json::Value>,
+}
+
+/// Who folded case `merged` into `into`, as a [`CaseMergeWrite`] whose reason its complaints
+/// get (`decision: case_merged`, their reason before kept as `previous`).
+pub(crate) fn case_merge(merged: CaseId, into: CaseId, by: &str, at: DateTime<Utc>) -> CaseMergeWrite {
+    let reason = Relocation { decision: "case_merged", by, at, from_case: merged, previous: None };
+    CaseMergeWrite { merged, into, reason: serde_json::to_string(&reason).expect("a reason serializes") }
+}
+
+/// `reason` (a JSON object) with `previous` (the reason it replaces) kept in it.
+pub(crate) fn with_previous(reason: &str, previous: &str) -> String {
+    let mut reason: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(reason).expect("a reason made here is a JSON object");
+    let previous = serde_json::from_str(previous).expect("a reason made here is JSON");
+    reason.insert("previous".into(), previous);
+    serde_json::Value::Object(reason).to_string()
 }
 
 /// Puts `complaint` in case `into` of customer `owner`, its grouping reason saying why.
@@ -509,8 +522,13 @@ async fn relocate(
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<(), CasesError> {
-    let reason =
-        Relocation { decision, by: actor, at: now, from_case: complaint.case_id, previous: &complaint.grouping_reason };
+    let reason = Relocation {
+        decision,
+        by: actor,
+        at: now,
+        from_case: complaint.case_id,
+        previous: Some(&complaint.grouping_reason),
+    };
     let reason = serde_json::to_string(&reason).expect("a reason serializes");
     complaints::move_complaint(tx, complaint.complaint_id, into, owner, &reason).await?;
     Ok(())

@@ -403,16 +403,16 @@ pub fn same_problem(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::features::Featurizer;
     use mend_core::{CaseId, CustomerId};
 
-    fn at(day: u32, hour: u32) -> DateTime<Utc> {
+    pub(crate) fn at(day: u32, hour: u32) -> DateTime<Utc> {
         chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, day, hour, 0, 0).unwrap()
     }
 
-    fn case(category: &str, first: DateTime<Utc>, last: DateTime<Utc>) -> Case {
+    pub(crate) fn case(category: &str, first: DateTime<Utc>, last: DateTime<Utc>) -> Case {
         Case {
             id: CaseId::new(),
             customer_id: CustomerId::new(),

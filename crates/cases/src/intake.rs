@@ -21,6 +21,7 @@ use serde::Serialize;
 use tracing::{debug, info, warn};
 
 use crate::CasesError;
+use crate::casework::{case_merge, with_previous};
 use crate::classify::{Classification, Classifier, OTHER, Taxonomy};
 use crate::features::{CASE_TERMS, Featurizer, Phrases, Signature, Trigram};
 use crate::grouping::{self, CategoryMatch, ComplaintFacts, GroupingPhrases, GroupingPolicy, LabelMatch, Match, fit};
@@ -701,11 +702,14 @@ impl Intake {
             survivor,
             merged,
             source: source.to_owned(),
-            actor: "intake".into(),
+            actor: INTAKE.into(),
             at: now,
         });
     }
 }
+
+/// Who the changes intake makes on its own are by (customer and case merges).
+const INTAKE: &str = "intake";
 
 /// Folds the newer of cases `a` and `b` into the older (ids are time-ordered, so the case
 /// opened first keeps its id) and records the merge for writing.
@@ -719,7 +723,7 @@ fn fold_cases(
 ) {
     let (older, newer) = if a < b { (a, b) } else { (b, a) };
     merge_cases(working, older, newer, by, now);
-    batch.write.case_merges.push((newer, older));
+    batch.write.case_merges.push(case_merge(newer, older, INTAKE, now));
     batch.touched.insert(older);
     batch.touched.insert(newer);
 }
@@ -743,7 +747,7 @@ pub(crate) fn merge_cases(
     k.repeat_failure |= from.record.repeat_failure;
     k.updated_at = now;
     for category in std::iter::once(&from.record.category).chain(&from.record.extra_categories) {
-        if *category != k.category && !k.extra_categories.contains(category) {
+        if *category != k.category && category != OTHER && !k.extra_categories.contains(category) {
             k.extra_categories.push(category.clone());
         }
     }
@@ -788,6 +792,10 @@ impl<'a> BatchDecisions<'a> {
     pub fn finish(mut self, outcomes: Vec<Outcome>, working: &WorkingSet) -> Decision<'a> {
         for complaint in &mut self.write.complaints {
             complaint.customer_id = working.customer(complaint.customer_id);
+            // The store says so of the stored complaints a merge moves; these are not stored yet.
+            if let Some(merge) = self.write.case_merges.iter().find(|m| m.merged == complaint.case_id) {
+                complaint.grouping_reason = with_previous(&merge.reason, &complaint.grouping_reason);
+            }
             complaint.case_id = working.case(complaint.case_id);
         }
         for identity in &mut self.write.identities {
@@ -1178,6 +1186,30 @@ mod tests {
             let got: Vec<CaseId> = [best, runner_up].into_iter().flatten().map(|(id, _)| id).collect();
             prop_assert_eq!(got, first_two);
         }
+    }
+
+    /// A merged case's categories join the survivor's; `other` (no category) is not one.
+    #[test]
+    fn a_merge_adds_the_merged_cases_categories_but_not_other() {
+        use crate::grouping::tests::{at, case};
+        use crate::working_set::CaseState;
+        let mut working = WorkingSet::default();
+        let [older, unread, billing] = [
+            case("broadband_outage", at(1, 9), at(1, 9)),
+            case(OTHER, at(2, 9), at(2, 9)),
+            case("billing_dispute", at(3, 9), at(3, 9)),
+        ];
+        let ids = [older.id, unread.id, billing.id];
+        for record in [older, unread, billing] {
+            working.cases.insert(record.id, CaseState { record, terms: Signature::default() });
+        }
+        merge_cases(&mut working, ids[0], ids[1], None, at(4, 9));
+        merge_cases(&mut working, ids[0], ids[2], None, at(4, 9));
+        let merged = &working.cases[&ids[0]].record;
+        assert_eq!(
+            (merged.complaint_count, merged.extra_categories.as_slice()),
+            (3, ["billing_dispute".to_owned()].as_slice())
+        );
     }
 
     #[test]

@@ -29,9 +29,9 @@ pub struct BatchWrite<'a> {
     pub customer_details: Vec<(CustomerId, CustomerDetails)>,
     /// Customers found to be one person, merged before anything else is written.
     pub customer_merges: Vec<CustomerMergeWrite>,
-    /// Cases folded into another: their stored complaints move (the cases themselves are in
-    /// `cases`, written whole).
-    pub case_merges: Vec<(CaseId, CaseId)>,
+    /// Cases folded into another: their stored complaints move, with a reason that says so
+    /// (the cases themselves are in `cases`, written whole).
+    pub case_merges: Vec<CaseMergeWrite>,
     /// New and changed cases, written whole except for the customer of a stored case, which
     /// only a merge (`customer_merges`) or `case_owners` moves: rewriting it on every update
     /// would rewrite the case's entry in the customer index for every complaint that joins it.
@@ -41,6 +41,16 @@ pub struct BatchWrite<'a> {
     pub case_owners: Vec<(CaseId, CustomerId)>,
     pub complaints: Vec<NewComplaint<'a>>,
     pub quarantine: Vec<NewQuarantine>,
+}
+
+/// One case folded into another: its complaints move there.
+#[derive(Debug, Clone)]
+pub struct CaseMergeWrite {
+    pub merged: CaseId,
+    pub into: CaseId,
+    /// The grouping reason the merged case's stored complaints get: a JSON object, to which
+    /// each complaint's reason before is added as `previous`.
+    pub reason: String,
 }
 
 /// One customer merged into another: their keys, cases and complaints move to the survivor.
@@ -107,8 +117,11 @@ impl BatchWrite<'_> {
             self.customer_merges.iter().map(|m| (m.merged.as_uuid(), m.survivor.as_uuid())).collect();
         let customers = chain_ends(&steps);
         let case_steps: Vec<(uuid::Uuid, uuid::Uuid)> =
-            self.case_merges.iter().map(|(from, into)| (from.as_uuid(), into.as_uuid())).collect();
-        let cases = chain_ends(&case_steps);
+            self.case_merges.iter().map(|m| (m.merged.as_uuid(), m.into.as_uuid())).collect();
+        let reasons: std::collections::HashMap<uuid::Uuid, &str> =
+            self.case_merges.iter().map(|m| (m.merged.as_uuid(), m.reason.as_str())).collect();
+        let complaint_moves: Vec<(uuid::Uuid, uuid::Uuid, &str)> =
+            chain_ends(&case_steps).into_iter().map(|(from, into)| (from, into, reasons[&from])).collect();
         let audits: Vec<AuditEntry> = self
             .customer_merges
             .iter()
@@ -142,12 +155,7 @@ impl BatchWrite<'_> {
                 &steps,
                 now,
             )?,
-            bulk::repoint(
-                backend,
-                "UPDATE complaints SET case_id = {new} FROM {pairs} WHERE complaints.case_id = {old}",
-                &cases,
-                now,
-            )?,
+            crate::complaints::follow_merged_cases(backend, &complaint_moves)?,
             MERGES.insert(backend, self.customer_merges.iter().map(merge_cells))?,
             AUDIT_EVENTS.insert(backend, audit_cells(&audits, &details))?,
         ];

@@ -127,7 +127,8 @@ const WORDS: &[(&str, &str)] = &[
     ("opened", "新问题,开立案件"),
     ("joined", "同一问题,并入案件"),
     ("moved", "由坐席移入本案件"),
-    ("case_merged", "随所在案件由坐席并入"),
+    ("case_merged", "随所在案件并入"),
+    ("intake", "系统自动"),
     ("split", "由坐席拆为新案件"),
     ("unmerged", "撤销客户合并后归回"),
 ];

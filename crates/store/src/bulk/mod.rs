@@ -19,8 +19,8 @@ use crate::error::During;
 mod params;
 
 pub(crate) use params::{
-    id_filter, id_param, in_ids, in_texts, json_param, pair_params, param, text_filter, text_param, time, uuid,
-    uuid_array,
+    id_filter, id_param, in_ids, in_texts, json_param, pair_params, param, text_array, text_filter, text_param, time,
+    uuid, uuid_array,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

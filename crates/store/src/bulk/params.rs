@@ -114,7 +114,7 @@ pub(crate) fn time(t: DateTime<Utc>) -> String {
 }
 
 /// A PostgreSQL `text[]` parameter.
-fn text_array<'a>(texts: impl Iterator<Item = &'a str>) -> Value {
+pub(crate) fn text_array<'a>(texts: impl Iterator<Item = &'a str>) -> Value {
     let values = texts.map(|t| Value::String(Some(t.to_owned()))).collect();
     Value::Array(ArrayType::String, Some(Box::new(values)))
 }
