@@ -434,6 +434,11 @@ async fn the_import_merges_identities_like_the_api(db: TestDb) {
         server.client.get(server.url(&format!("/desk/cases/{}", outages[0]))).header(reqwest::header::COOKIE, &session);
     let html = page.send().await.unwrap().text().await.unwrap();
     assert!(html.contains("随所在案件并入 · 系统自动"), "{html}");
+    // The case it came from, linked there, points on to where it went.
+    let from = html.split("原属<a href=\"/desk/cases/").nth(1).and_then(|rest| rest.split('"').next()).unwrap();
+    let page = server.client.get(server.url(&format!("/desk/cases/{from}"))).header(reqwest::header::COOKIE, &session);
+    let html = page.send().await.unwrap().text().await.unwrap();
+    assert!(html.contains(&format!("本案件已并入<a href=\"/desk/cases/{}\"", outages[0])), "{html}");
     db.assert_consistent().await;
 }
 
