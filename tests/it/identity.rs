@@ -688,6 +688,53 @@ async fn check_reports_broken_rules(db: TestDb) {
     assert_eq!(report["found"][0]["check"], "cases whose complaint count or span differs from their complaints");
 }
 
+/// On PostgreSQL an import holds its transaction across batches, and with it the customers it
+/// has read: a link that would merge one of them waits for the import to commit, so a later batch
+/// that names the customer's key again is decided on the owner read before (intake does not read
+/// it again), and both land whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merge_waits_for_the_import_that_holds_its_customer() {
+    use mend_cases::IntakeStream;
+
+    let Some(db) = TestDb::postgres().await else { return };
+    let intake = crate::support::intake();
+    let store = db.store().await;
+    store.migrate().await.unwrap();
+    let now = crate::support::server_now();
+    let outage = |source: &str, keys: Value| {
+        crate::support::delivery(complaint("hotline", source, "2026-11-26T09:00:00+08:00", keys, "宽带又断了"))
+    };
+    let phone = json!({"phone": "13900000011"});
+    let known = [outage("by-phone", phone.clone()), outage("by-openid", json!({"wechat_openid": "oHeld"}))];
+    let known = intake.record(&store, &known, now).await.unwrap();
+    let customer_of = |outcome: &mend_cases::Outcome| match outcome {
+        mend_cases::Outcome::Accepted { customer_id, .. } => *customer_id,
+        other => panic!("accepted: {other:?}"),
+    };
+    let by_phone = customer_of(&known.outcomes[0]);
+
+    // A stream decides a batch when the next one comes: after the second, the first is decided
+    // and its customer locked, in a transaction still open.
+    let mut import = IntakeStream::new(intake.clone(), &store);
+    assert!(import.record(vec![outage("again-1", phone.clone())], now).await.unwrap().is_empty());
+    assert!(import.record(vec![outage("again-2", phone)], now).await.unwrap().is_empty(), "held");
+    let link = {
+        let (intake, store) = (intake.clone(), store.clone());
+        let both = outage("both", json!({"phone": "13900000011", "wechat_openid": "oHeld"}));
+        let mend_core::Delivery::Complaint(both) = both else { unreachable!("a complaint") };
+        let keys = both.keys.clone();
+        tokio::spawn(async move { intake.link_identities(&store, &keys, "crm", now).await })
+    };
+    crate::support::until_a_lock_is_awaited(&store, || link.is_finished(), "the link").await;
+    let reports = import.finish(now).await.unwrap();
+    let outcomes: Vec<&mend_cases::Outcome> = reports.iter().flat_map(|r| &r.outcomes).collect();
+    assert_eq!(outcomes.len(), 2);
+    assert!(outcomes.iter().all(|o| customer_of(o) == by_phone), "{outcomes:?}");
+    let linked = link.await.unwrap().unwrap();
+    assert_eq!(linked.merged.len(), 1, "the link merged the two customers once the import let go: {linked:?}");
+    db.assert_consistent().await;
+}
+
 both_databases!(
     racing_bridges_merge_two_customers_once,
     any_sequence_of_merges_and_unmerges_stays_consistent,

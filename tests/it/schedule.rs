@@ -655,7 +655,6 @@ pub(crate) fn task_outcome(posted: serde_json::Value) -> mend_core::TaskOutcome 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sweep_and_an_import_that_deadlock_both_land() {
     use mend_cases::IntakeStream;
-    use sea_orm::ConnectionTrait;
 
     let Some(db) = TestDb::postgres().await else { return };
     let mend = db.mend();
@@ -691,18 +690,7 @@ async fn a_sweep_and_an_import_that_deadlock_both_land() {
         })
     };
     // The sweep holds the earlier customer once it waits for the later one.
-    let waiting = sea_orm::Statement::from_string(
-        sea_orm::DbBackend::Postgres,
-        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
-    );
-    let waiting = || async {
-        let row = store.connection().query_one_raw(waiting.clone()).await.unwrap().unwrap();
-        row.try_get::<i64>("", "n").unwrap()
-    };
-    while waiting().await == 0 {
-        assert!(!sweep.is_finished(), "the sweep ran without waiting for the import's lock");
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    crate::support::until_a_lock_is_awaited(&store, || sweep.is_finished(), "the sweep").await;
     let reports = import.finish(now).await.unwrap();
     assert_eq!(reports.iter().map(|r| r.outcomes.len()).sum::<usize>(), 2);
     let run = sweep.await.unwrap();

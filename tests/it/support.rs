@@ -417,6 +417,24 @@ pub fn intake() -> std::sync::Arc<mend_cases::Intake> {
     std::sync::Arc::new(intake.unwrap())
 }
 
+/// Returns once a connection to this PostgreSQL database waits for a lock (as `pg_stat_activity`
+/// shows it); fails if `finished` says that `who`, which should have waited, ran through instead.
+pub async fn until_a_lock_is_awaited(store: &mend_store::Store, finished: impl Fn() -> bool, who: &str) {
+    use sea_orm::ConnectionTrait;
+    let waiting = sea_orm::Statement::from_string(
+        sea_orm::DbBackend::Postgres,
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    );
+    loop {
+        let row = store.connection().query_one_raw(waiting.clone()).await.unwrap().unwrap();
+        if row.try_get::<i64>("", "n").unwrap() > 0 {
+            return;
+        }
+        assert!(!finished(), "{who} ran without waiting for the lock");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
 /// A canonical complaint (see [`complaint`]) as intake receives it.
 pub fn delivery(value: Value) -> mend_core::Delivery {
     let raw = value.to_string();

@@ -159,13 +159,14 @@ impl WorkingSet {
             .into_iter()
             .collect();
         let found = customers::find_identities(tx, &unknown_keys).await?;
+        let read_unlocked: Vec<CustomerKey> = found.iter().map(|k| k.key.clone()).collect();
         self.learn_owners(found, Learn::KeepKnown);
         let (bridged, windowed) = loop {
             let (bridged, windowed) = self.customers_to_load(groups, &keys, earliest);
             let locked = customers::lock_customers(tx, &self.with_merged(bridged.iter().chain(&windowed))).await?;
             // An owner read before its row was locked may have been merged away meanwhile by
             // the transaction that held the lock: decide on owners read under the lock only.
-            if !locked || !self.owners_moved(tx, &keys).await? {
+            if !locked || !self.owners_moved(tx, &read_unlocked).await? {
                 break (bridged, windowed);
             }
         };
@@ -252,23 +253,19 @@ impl WorkingSet {
     }
 
     /// Whether the database, asked again now that the owners are locked, names other owners for
-    /// the owned `keys` than the working set does (a concurrent merge moved them); if so the
-    /// working set takes its word. Keys no one owned need no second look: a concurrent writer
-    /// that linked one meanwhile makes this write conflict, and the batch is tried again.
-    /// Asked only where rows were locked (PostgreSQL): a SQLite transaction is the only writer,
-    /// and its working set may be newer than the database.
-    async fn owners_moved(&mut self, tx: &DatabaseTransaction, keys: &[&CustomerKey]) -> Result<bool, CasesError> {
-        let keys: Vec<CustomerKey> = keys
-            .iter()
-            .filter(|k| self.owner.contains_key(**k))
-            .map(|k| (*k).clone())
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
+    /// `keys` (those whose owners were read before they were locked) than the working set does
+    /// (a concurrent merge moved them); if so the working set takes its word. Keys known before
+    /// need no second look: their owners were locked when they were learned, earlier in this
+    /// transaction, and a merge or unmerge moves a key only under its owner's lock. Keys no one
+    /// owned need none either: a concurrent writer that linked one meanwhile makes this write
+    /// conflict, and the batch is tried again. Asked only where rows were locked (PostgreSQL):
+    /// a SQLite transaction is the only writer, and its working set may be newer than the
+    /// database.
+    async fn owners_moved(&mut self, tx: &DatabaseTransaction, keys: &[CustomerKey]) -> Result<bool, CasesError> {
         if keys.is_empty() {
             return Ok(false);
         }
-        let found = customers::find_identities(tx, &keys).await?;
+        let found = customers::find_identities(tx, keys).await?;
         let moved = found.iter().any(|k| self.owner.get(&k.key) != Some(&self.customer(k.customer_id)));
         if moved {
             self.learn_owners(found, Learn::Replace);
