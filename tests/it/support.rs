@@ -419,6 +419,7 @@ pub fn intake() -> std::sync::Arc<mend_cases::Intake> {
 
 /// Returns once a connection to this PostgreSQL database waits for a lock (as `pg_stat_activity`
 /// shows it); fails if `finished` says that `who`, which should have waited, ran through instead.
+/// A lock wait sends no event, so it is polled; each look is one round trip, which paces the loop.
 pub async fn until_a_lock_is_awaited(store: &mend_store::Store, finished: impl Fn() -> bool, who: &str) {
     use sea_orm::ConnectionTrait;
     let waiting = sea_orm::Statement::from_string(
@@ -431,7 +432,7 @@ pub async fn until_a_lock_is_awaited(store: &mend_store::Store, finished: impl F
             return;
         }
         assert!(!finished(), "{who} ran without waiting for the lock");
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        tokio::task::yield_now().await;
     }
 }
 

@@ -402,16 +402,18 @@ async fn screenshot(browser: &Client, name: &str) {
 
 /// Waits until the page shows `css` (WebDriver's click returns before the next page has
 /// loaded, and a page may fill in parts after it loads).
-async fn arrive(browser: &Client, css: &str) {
-    if let Err(e) = browser.wait().for_element(Locator::Css(css)).await {
-        let at = browser.current_url().await.map(|u| u.to_string()).unwrap_or_default();
-        panic!("no {css} on {at}: {e}\n{}", browser.source().await.unwrap_or_default());
+async fn arrive(browser: &Client, css: &str) -> fantoccini::elements::Element {
+    match browser.wait().for_element(Locator::Css(css)).await {
+        Ok(element) => element,
+        Err(e) => {
+            let at = browser.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+            panic!("no {css} on {at}: {e}\n{}", browser.source().await.unwrap_or_default());
+        }
     }
 }
 
 async fn text_of(browser: &Client, css: &str) -> String {
-    arrive(browser, css).await;
-    browser.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no {css}: {e}")).text().await.unwrap()
+    arrive(browser, css).await.text().await.unwrap()
 }
 
 /// Clicks `css` (or presses `keys` in it) and waits for the page that leads to. The page it

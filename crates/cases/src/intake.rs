@@ -747,9 +747,7 @@ pub(crate) fn merge_cases(
     k.repeat_failure |= from.record.repeat_failure;
     k.updated_at = now;
     for category in std::iter::once(&from.record.category).chain(&from.record.extra_categories) {
-        if *category != k.category && category != OTHER && !k.extra_categories.contains(category) {
-            k.extra_categories.push(category.clone());
-        }
+        also_about(k, category);
     }
     into.terms = into.terms.absorb(&from.terms, CASE_TERMS).as_stored();
     into.record.fingerprint = into.record.fingerprint.union(&from.record.fingerprint);
@@ -792,11 +790,14 @@ impl<'a> BatchDecisions<'a> {
     pub fn finish(mut self, outcomes: Vec<Outcome>, working: &WorkingSet) -> Decision<'a> {
         for complaint in &mut self.write.complaints {
             complaint.customer_id = working.customer(complaint.customer_id);
-            // The store says so of the stored complaints a merge moves; these are not stored yet.
-            if let Some(merge) = self.write.case_merges.iter().find(|m| m.merged == complaint.case_id) {
-                complaint.grouping_reason = with_previous(&merge.reason, &complaint.grouping_reason);
+            let case_id = working.case(complaint.case_id);
+            if case_id != complaint.case_id {
+                // The store says so of the stored complaints a merge moves; these are not stored yet.
+                if let Some(merge) = self.write.case_merges.iter().find(|m| m.merged == complaint.case_id) {
+                    complaint.grouping_reason = with_previous(&merge.reason, &complaint.grouping_reason);
+                }
+                complaint.case_id = case_id;
             }
-            complaint.case_id = working.case(complaint.case_id);
         }
         for identity in &mut self.write.identities {
             identity.customer_id = working.customer(identity.customer_id);

@@ -132,35 +132,17 @@ pub(crate) fn follow_merged_cases(
     backend: DbBackend,
     moves: &[(uuid::Uuid, uuid::Uuid, &str)],
 ) -> Result<Option<Statement>, StoreError> {
-    if moves.is_empty() {
-        return Ok(None);
-    }
-    let statement = match backend {
-        DbBackend::Postgres => Statement::from_sql_and_values(
-            backend,
-            "UPDATE complaints SET case_id = m.into_case, grouping_reason = \
-             (CAST(m.reason AS jsonb) || jsonb_build_object('previous', CAST(complaints.grouping_reason AS jsonb)))::text \
-             FROM UNNEST($1::uuid[], $2::uuid[], $3::text[]) AS m(merged, into_case, reason) \
-             WHERE complaints.case_id = m.merged",
-            [
-                bulk::uuid_array(moves.iter().map(|(merged, _, _)| *merged)),
-                bulk::uuid_array(moves.iter().map(|(_, into, _)| *into)),
-                bulk::text_array(moves.iter().map(|(_, _, reason)| *reason)),
-            ],
-        ),
-        _ => {
-            let rows: Vec<(String, String, &str)> =
-                moves.iter().map(|(merged, into, reason)| (bulk::uuid(*merged), bulk::uuid(*into), *reason)).collect();
-            Statement::from_sql_and_values(
-                backend,
-                "UPDATE complaints SET case_id = unhex(m.value->>1), \
-                 grouping_reason = json_set(m.value->>2, '$.previous', json(complaints.grouping_reason)) \
-                 FROM jsonb_each(?1) AS m WHERE complaints.case_id = unhex(m.value->>0)",
-                [bulk::json_param(&rows)?],
-            )
+    let reason = match backend {
+        DbBackend::Postgres => {
+            "(CAST({note} AS jsonb) || jsonb_build_object('previous', CAST(complaints.grouping_reason AS jsonb)))::text"
         }
+        _ => "json_set({note}, '$.previous', json(complaints.grouping_reason))",
     };
-    Ok(Some(statement))
+    let template = format!(
+        "UPDATE complaints SET case_id = {{new}}, grouping_reason = {reason} FROM {{pairs}} \
+         WHERE complaints.case_id = {{old}}"
+    );
+    bulk::repoint_noted(backend, &template, moves)
 }
 
 /// Puts a complaint in another case (and with that case's customer), with the reason it is

@@ -335,24 +335,66 @@ pub(crate) fn repoint(
     pairs: &[(uuid::Uuid, uuid::Uuid)],
     time: DateTime<Utc>,
 ) -> Result<Option<Statement>, StoreError> {
-    if pairs.is_empty() {
+    let rows: Vec<(uuid::Uuid, uuid::Uuid, Option<&str>)> = pairs.iter().map(|(old, new)| (*old, *new, None)).collect();
+    repoint_rows(backend, template, &rows, Some(time))
+}
+
+/// [`repoint`] with a text beside each pair, `{note}` in `template` (and no `{time}`).
+pub(crate) fn repoint_noted(
+    backend: DbBackend,
+    template: &str,
+    moves: &[(uuid::Uuid, uuid::Uuid, &str)],
+) -> Result<Option<Statement>, StoreError> {
+    let rows: Vec<(uuid::Uuid, uuid::Uuid, Option<&str>)> =
+        moves.iter().map(|(old, new, note)| (*old, *new, Some(*note))).collect();
+    repoint_rows(backend, template, &rows, None)
+}
+
+/// Rows of `(old, new, note)`: every note given, or none.
+fn repoint_rows(
+    backend: DbBackend,
+    template: &str,
+    rows: &[(uuid::Uuid, uuid::Uuid, Option<&str>)],
+    time: Option<DateTime<Utc>>,
+) -> Result<Option<Statement>, StoreError> {
+    if rows.is_empty() {
         return Ok(None);
     }
-    let (source, old, new, at, mut params) = match backend {
+    let noted = rows.iter().all(|(_, _, note)| note.is_some());
+    let (source, old, new, note, mut params) = match backend {
         DbBackend::Postgres => {
-            let params = vec![uuid_array(pairs.iter().map(|(o, _)| *o)), uuid_array(pairs.iter().map(|(_, n)| *n))];
-            ("UNNEST($1::uuid[], $2::uuid[]) AS p(old, new)", "p.old", "p.new", "$3", params)
+            let mut params =
+                vec![uuid_array(rows.iter().map(|(o, _, _)| *o)), uuid_array(rows.iter().map(|(_, n, _)| *n))];
+            let source = if noted {
+                params.push(text_array(rows.iter().filter_map(|(_, _, note)| *note)));
+                "UNNEST($1::uuid[], $2::uuid[], $3::text[]) AS p(old, new, note)"
+            } else {
+                "UNNEST($1::uuid[], $2::uuid[]) AS p(old, new)"
+            };
+            (source, "p.old", "p.new", "p.note", params)
         }
         _ => {
-            let rows: Vec<(String, String)> = pairs.iter().map(|(o, n)| (uuid(*o), uuid(*n))).collect();
-            let params = vec![json_param(&rows)?];
-            ("jsonb_each(?1) AS p", "unhex(p.value->>0)", "unhex(p.value->>1)", "?2", params)
+            let params = if noted {
+                let rows: Vec<(String, String, Option<&str>)> =
+                    rows.iter().map(|(o, n, note)| (uuid(*o), uuid(*n), *note)).collect();
+                vec![json_param(&rows)?]
+            } else {
+                let rows: Vec<(String, String)> = rows.iter().map(|(o, n, _)| (uuid(*o), uuid(*n))).collect();
+                vec![json_param(&rows)?]
+            };
+            ("jsonb_each(?1) AS p", "unhex(p.value->>0)", "unhex(p.value->>1)", "p.value->>2", params)
         }
     };
-    if template.contains("{time}") {
+    if let Some(time) = time.filter(|_| template.contains("{time}")) {
         params.push(Value::ChronoDateTimeUtc(Some(time)));
     }
-    let sql = template.replace("{pairs}", source).replace("{old}", old).replace("{new}", new).replace("{time}", at);
+    let at = param(backend, params.len());
+    let sql = template
+        .replace("{pairs}", source)
+        .replace("{old}", old)
+        .replace("{new}", new)
+        .replace("{note}", note)
+        .replace("{time}", &at);
     Ok(Some(Statement::from_sql_and_values(backend, sql, params)))
 }
 
