@@ -61,6 +61,7 @@ const ROUTES: &[(&str, &str, Option<&str>)] = &[
     ("POST", "/api/v1/cases/{id}/move", Some("agent")),
     ("POST", "/api/v1/cases/{id}/close", Some("agent")),
     ("POST", "/api/v1/cases/{id}/compensations", Some("agent")),
+    ("POST", "/api/v1/customers/search", Some("agent")),
     ("GET", "/api/v1/customers/{id}", Some("agent")),
     ("POST", "/api/v1/customers/{id}/unmerge", Some("admin")),
     ("PUT", "/api/v1/customers/{id}/temperament", Some("agent")),

@@ -735,7 +735,72 @@ async fn a_merge_waits_for_the_import_that_holds_its_customer() {
     db.assert_consistent().await;
 }
 
+/// An agent finds a customer by what the caller reads out or a note holds: the number in
+/// another shape, an opaque key, a case id, the id of a customer merged away. Each answer is the
+/// customer as they are now, numbers masked; an unknown key finds no one, a blank query is 422.
+async fn a_customer_is_found_by_any_key_or_case(db: TestDb) {
+    let desk = Desk::open(&db);
+    let by_phone = desk
+        .complaint(complaint(
+            "hotline",
+            "call-1",
+            "2026-11-18T09:00:00+08:00",
+            json!({"phone": "13800138000", "name": "张先生"}),
+            "宽带又断了",
+        ))
+        .await;
+    let by_openid = desk
+        .complaint(complaint(
+            "wechat",
+            "msg-1",
+            "2026-11-19T09:00:00+08:00",
+            json!({"wechat_openid": "oFind"}),
+            "话费多扣了",
+        ))
+        .await;
+    let other = desk
+        .complaint(complaint("store", "rate-1", "2026-11-19T10:00:00+08:00", json!({"member_id": "M9"}), "网速很慢"))
+        .await;
+    let search = |query: &str| desk.post(&desk.agent, "/api/v1/customers/search", json!({ "query": query }));
+    let found_ids = |body: &Value| -> Vec<String> {
+        body["customers"].as_array().unwrap().iter().map(|c| c["customer_id"].as_str().unwrap().to_owned()).collect()
+    };
+
+    let (status, found) = search("+86 138-0013-8000").await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!(found_ids(&found), [by_phone["customer_id"].as_str().unwrap()]);
+    let customer = &found["customers"][0];
+    assert_eq!(customer["name"], "张先生");
+    assert_eq!(customer["cases"][0]["id"], by_phone["case_id"], "{customer:#}");
+    assert!(!found.to_string().contains("13800138000"), "numbers are masked: {found}");
+    let (_, found) = search(by_openid["case_id"].as_str().unwrap()).await;
+    assert_eq!(found_ids(&found), [by_openid["customer_id"].as_str().unwrap()], "by case id");
+    let (_, found) = search(" M9 ").await;
+    assert_eq!(found_ids(&found), [other["customer_id"].as_str().unwrap()], "by member id");
+
+    desk.complaint(complaint(
+        "bot",
+        "sess-1",
+        "2026-11-20T09:00:00+08:00",
+        json!({"wechat_openid": "oFind", "phone": "13800138000"}),
+        "还是断网",
+    ))
+    .await;
+    let (_, by_key) = search("oFind").await;
+    let (_, by_old_id) = search(by_openid["customer_id"].as_str().unwrap()).await;
+    assert_eq!(found_ids(&by_key).len(), 1, "{by_key}");
+    assert_eq!(found_ids(&by_key), found_ids(&by_old_id), "a merged-away customer's id finds the survivor");
+    assert_eq!(by_key["customers"][0]["identities"].as_array().unwrap().len(), 2, "{by_key:#}");
+
+    let (status, none) = search("oNobody").await;
+    assert_eq!((status, none), (StatusCode::OK, json!({"customers": []})));
+    let (status, blank) = search("  ").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{blank}");
+    assert_eq!(blank["error"]["code"], "invalid_request", "{blank}");
+}
+
 both_databases!(
+    a_customer_is_found_by_any_key_or_case,
     racing_bridges_merge_two_customers_once,
     any_sequence_of_merges_and_unmerges_stays_consistent,
     check_reports_broken_rules,

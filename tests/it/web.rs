@@ -154,6 +154,24 @@ async fn pages_need_a_session_a_role_and_their_forms_token(db: TestDb) {
     assert!(page.contains("data-heartbeat="), "a held task's page keeps its lease");
     assert!(page.contains(&format!("data-csrf=\"{csrf}\"")), "and gives its script the session's token");
 
+    // 查找: the caller's number, in any shape, lists their cases (numbers masked); a case id
+    // opens the case; an unknown key says so; a forged form finds nothing.
+    let find = |q: &str, csrf: &str| {
+        client.post(server.url("/desk/search")).header(COOKIE, &agent).form(&[("csrf", csrf), ("q", q)]).send()
+    };
+    assert_eq!(find("13800138000", "x").await.unwrap().status(), StatusCode::FORBIDDEN);
+    let found = find("138 0013 8000", &csrf).await.unwrap();
+    assert_eq!(found.status(), StatusCode::OK);
+    let html = found.text().await.unwrap();
+    assert!(html.contains("138****8000") && !html.contains("13800138000"), "{html}");
+    let case_id = html.split("href=\"/desk/cases/").nth(1).and_then(|r| r.split('"').next()).expect("a case link");
+    let by_case = find(case_id, &csrf).await.unwrap();
+    assert_eq!(by_case.status(), StatusCode::SEE_OTHER);
+    assert_eq!(by_case.headers()[LOCATION], format!("/desk/cases/{case_id}"));
+    let unknown = find("oNobody", &csrf).await.unwrap();
+    assert_eq!(unknown.status(), StatusCode::OK);
+    assert!(unknown.text().await.unwrap().contains("没有找到这位客户"));
+
     // The page's script keeps the lease through the API, signed in by the cookie: with the
     // session's CSRF token, never without it (another site could make the browser send the
     // cookie, not read the token).
@@ -608,6 +626,19 @@ async fn an_agent_and_a_supervisor_work_a_call_in_the_browser() {
         "where it went, it says who put it there"
     );
 
+    // The customer calls in: the number, read out in another shape, finds their two problems.
+    fill(&browser, "#find-q", "139 0013 9000").await;
+    go_on(&browser, ".find button", None).await;
+    let found = text_of(&browser, ".found-customer").await;
+    let links = browser.find_all(Locator::Css(".found-customer a[href^='/desk/cases/']")).await.unwrap();
+    assert_eq!(links.len(), 2, "both open problems are listed: {found}");
+    assert!(found.contains("139****9000") && !found.contains("13900139000"), "the number is masked: {found}");
+    assert!(found.contains("国际漫游") && found.contains("增值业务"), "each problem by its first complaint: {found}");
+    assert_accessible(&browser, "the search results").await;
+    screenshot(&browser, "7-search").await;
+    go_on(&browser, &format!(".found-customer a[href='/desk/cases/{moved_to}']"), None).await;
+    arrive(&browser, ".timeline").await;
+
     // The administrator's page, with the case's script previewed.
     let admin_password = mend.add_user("root", "admin")["password"].as_str().unwrap().to_owned();
     browser.delete_all_cookies().await.unwrap();
@@ -615,6 +646,6 @@ async fn an_agent_and_a_supervisor_work_a_call_in_the_browser() {
     browser.goto(&server.url("/admin")).await.unwrap();
     arrive(&browser, "#preview-script").await;
     assert_accessible(&browser, "the admin page").await;
-    screenshot(&browser, "7-admin").await;
+    screenshot(&browser, "8-admin").await;
     browser.close().await.unwrap();
 }

@@ -224,6 +224,21 @@ pub async fn customer<C: ConnectionTrait>(
     .transpose()
 }
 
+/// The customer `id` is now: itself, or the customer it was merged into (followed to the end of
+/// the chain); `None` for an id no customer ever had.
+pub async fn survivor<C: ConnectionTrait>(conn: &C, id: CustomerId) -> Result<Option<CustomerId>, StoreError> {
+    let mut current = id;
+    // Merges form a tree, so following them cannot loop; the bound keeps a corrupt row harmless.
+    for _ in 0..64 {
+        match customer(conn, current).await? {
+            None => return Ok(None),
+            Some((_, Some(into))) => current = into,
+            Some((_, None)) => return Ok(Some(current)),
+        }
+    }
+    Err(StoreError::corrupt(TABLE, id, "its merged_into chain is longer than 64"))
+}
+
 /// Which customer each of these keys belongs to now.
 pub async fn key_owners<C: ConnectionTrait>(
     conn: &C,

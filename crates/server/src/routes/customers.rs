@@ -19,15 +19,9 @@ pub async fn show(
 ) -> Result<Json<Value>, ApiError> {
     let requested: CustomerId = super::parse_id(&id, "customer")?;
     let conn = state.store.connection();
-    let mut id = requested;
-    // Merges form a tree; following it cannot loop, but a bound keeps a corrupt row harmless.
-    for _ in 0..64 {
-        match mend_store::customers::customer(conn, id).await? {
-            None => return Err(ApiError::not_found(format_args!("customer {requested}"))),
-            Some((_, Some(into))) => id = into,
-            Some((_, None)) => break,
-        }
-    }
+    let id = mend_store::customers::survivor(conn, requested)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format_args!("customer {requested}")))?;
     let view = mend_store::customers::customer_view(conn, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format_args!("customer {requested}")))?;
@@ -36,6 +30,32 @@ pub async fn show(
         body["resolved_from"] = json!(requested);
     }
     Ok(Json(body))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SearchRequest {
+    /// What the agent has: a phone number in any shape, a WeChat openid or unionid, a member id,
+    /// a chatbot account, or a case or customer id.
+    query: String,
+}
+
+/// The customers a caller's number, key or case id names, each as [`show`] gives it (phone
+/// numbers masked). A POST, so that the number stays out of URLs and access logs.
+pub async fn search(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    user.require(Role::Agent)?;
+    let request: SearchRequest = super::json_body(body)?;
+    let conn = state.store.connection();
+    let mut customers = Vec::new();
+    for id in mend_cases::find_customers(&state.store, &request.query).await? {
+        if let Some(view) = mend_store::customers::customer_view(conn, id).await? {
+            customers.push(view.masked());
+        }
+    }
+    Ok(Json(json!({ "customers": customers })))
 }
 
 #[derive(Debug, Deserialize, Default)]

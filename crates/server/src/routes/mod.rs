@@ -88,6 +88,7 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         endpoint(M::GET, "/api/v1/compensations", "Offers by status", supervisor, get(compensations::list)),
         endpoint(M::POST, "/api/v1/compensations/{id}/approve", "Approve a pending offer", supervisor, post(compensations::approve)),
         endpoint(M::POST, "/api/v1/compensations/{id}/reject", "Reject a pending offer", supervisor, post(compensations::reject)),
+        endpoint(M::POST, "/api/v1/customers/search", "Customers a phone number, key or case id names", agent, post(customers::search)),
         endpoint(M::GET, "/api/v1/customers/{id}", "A customer's 360° view", agent, get(customers::show)),
         endpoint(M::POST, "/api/v1/customers/{id}/unmerge", "Undo a wrong customer merge", admin, post(customers::unmerge)),
         endpoint(M::PUT, "/api/v1/customers/{id}/temperament", "Set the customer's temperament", agent, put(customers::set_temperament)),

@@ -75,6 +75,35 @@ pub async fn next_task(
     }
 }
 
+#[derive(Debug, Deserialize)]
+pub struct SearchForm {
+    q: String,
+}
+
+/// 查找: the customers a caller's number, a key or a case id names, with their cases; a case id
+/// opens that case. Posted, so the number stays out of the address bar, history and logs.
+pub async fn search(
+    State(state): State<AppState>,
+    user: WebUser,
+    form: Result<Form<Posted<SearchForm>>, FormRejection>,
+) -> Result<Response, PageError> {
+    let form = user.accept(Role::Agent, form)?;
+    let conn = state.store.connection();
+    if let Ok(case) = form.q.trim().parse::<CaseId>()
+        && mend_store::cases::case_by_id(conn, case).await?.is_some()
+    {
+        return Ok(see_other(&format!("/desk/cases/{case}")));
+    }
+    let mut customers = Vec::new();
+    for id in mend_cases::find_customers(&state.store, &form.q).await.map_err(ApiError::from)? {
+        if let Some(view) = mend_store::customers::customer_view(conn, id).await? {
+            customers.push(Value::from_serialize(view.masked()));
+        }
+    }
+    let page = context! { customers, ..frame(&user, &state) };
+    Ok(render(StatusCode::OK, "search.html", page))
+}
+
 /// A task's case as its holder works it (numbers in full), or as anyone else sees it.
 pub async fn task_page(
     State(state): State<AppState>,

@@ -38,6 +38,7 @@ pub(crate) fn pages() -> Router<AppState> {
         .route("/logout", post(login::sign_out))
         .route("/desk", get(desk::workbench))
         .route("/desk/next", post(desk::next_task))
+        .route("/desk/search", post(desk::search))
         .route("/desk/tasks/{id}", get(desk::task_page))
         .route("/desk/tasks/{id}/complete", post(desk::complete))
         .route("/desk/tasks/{id}/release", post(desk::release))
@@ -66,6 +67,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("problem.html", include_str!("../../templates/web/problem.html.j2")),
         ("dashboard.html", include_str!("../../templates/web/dashboard.html.j2")),
         ("admin.html", include_str!("../../templates/web/admin.html.j2")),
+        ("search.html", include_str!("../../templates/web/search.html.j2")),
     ];
     for (name, source) in templates {
         env.add_template(name, source).unwrap_or_else(|e| panic!("the template {name} parses: {e}"));

@@ -1,0 +1,41 @@
+//! Finding a customer from what an agent has at hand: the number a caller gives, an id another
+//! system knows them by, or a case number from a note.
+
+use mend_core::{CaseId, CustomerId, CustomerKey, IdentityKind};
+use mend_store::{Store, cases, customers};
+
+use crate::CasesError;
+
+/// The customers, as they are now (merges followed), that `typed` names: a phone number in any
+/// shape channels write, an opaque key of any kind (WeChat openid or unionid, member id, chatbot
+/// account), or a case or customer id. Empty when nothing matches; the order is the order found.
+pub async fn find_customers(store: &Store, typed: &str) -> Result<Vec<CustomerId>, CasesError> {
+    let typed = typed.trim();
+    if typed.is_empty() {
+        return Err(CasesError::Invalid("type a phone number, a customer key or a case id".into()));
+    }
+    let conn = store.connection();
+    let mut named: Vec<CustomerId> = Vec::new();
+    if let Ok(case) = typed.parse::<CaseId>()
+        && let Some(case) = cases::case_by_id(conn, case).await?
+    {
+        named.push(case.customer_id);
+    }
+    if let Ok(customer) = typed.parse::<CustomerId>() {
+        named.push(customer);
+    }
+    // What a caller reads out says nothing of its kind: every kind it could be is asked.
+    let keys: Vec<CustomerKey> =
+        IdentityKind::ALL.iter().filter_map(|&kind| mend_ingest::normalize_key(kind, typed).ok()).collect();
+    named.extend(customers::find_identities(conn, &keys).await?.into_iter().map(|k| k.customer_id));
+
+    let mut found = Vec::new();
+    for id in named {
+        if let Some(now) = customers::survivor(conn, id).await?
+            && !found.contains(&now)
+        {
+            found.push(now);
+        }
+    }
+    Ok(found)
+}
