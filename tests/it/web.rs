@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use fantoccini::{Client, ClientBuilder, Locator};
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::support::{Mend, Server, TestDb, both_databases, complaint, lines, repo_path};
 
@@ -171,6 +171,26 @@ async fn pages_need_a_session_a_role_and_their_forms_token(db: TestDb) {
     let unknown = find("oNobody", &csrf).await.unwrap();
     assert_eq!(unknown.status(), StatusCode::OK);
     assert!(unknown.text().await.unwrap().contains("没有找到这位客户"));
+
+    // The agent hears an impatient customer: the temperament they choose stays the customer's
+    // (and says who chose it) until someone hands it back to the scheduler.
+    let temperament = |word: &str| {
+        let form = [("csrf", csrf.as_str()), ("temperament", word), ("back", task_page.as_str())];
+        client.post(server.url(&format!("/desk/cases/{case_id}/temperament"))).header(COOKIE, &agent).form(&form).send()
+    };
+    assert_eq!(temperament("angry").await.unwrap().status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let chosen = temperament("impulsive").await.unwrap();
+    assert_eq!(chosen.status(), StatusCode::SEE_OTHER);
+    assert_eq!(chosen.headers()[LOCATION], task_page.as_str());
+    let page = client.get(server.url(&task_page)).header(COOKIE, &agent).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("id=\"temperament-now\">急躁型<") && page.contains("由 wang 设定"), "{page}");
+    assert!(page.contains("<option value=\"impulsive\" selected>"), "{page}");
+    let case = server.get_json(&format!("/api/v1/cases/{case_id}"), &supervisor_token(&mend)).await.1;
+    assert_eq!(case["customer"]["temperament"], "impulsive", "{case}");
+    assert_eq!(case["customer"]["temperament_set_by"], "user:wang", "{case}");
+    assert_eq!(temperament("").await.unwrap().status(), StatusCode::SEE_OTHER);
+    let case = server.get_json(&format!("/api/v1/cases/{case_id}"), &supervisor_token(&mend)).await.1;
+    assert_eq!(case["customer"]["temperament_set_by"], Value::Null, "handed back: {case}");
 
     // The page's script keeps the lease through the API, signed in by the cookie: with the
     // session's CSRF token, never without it (another site could make the browser send the

@@ -6,7 +6,9 @@ use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
-use mend_core::{CaseId, CompensationKind, ComplaintId, ContactResult, Money, Role, Satisfaction, TaskId, TaskOutcome};
+use mend_core::{
+    CaseId, CompensationKind, ComplaintId, ContactResult, Money, Role, Satisfaction, TaskId, TaskOutcome, Temperament,
+};
 use mend_desk::{Claim, CompensationRequest};
 use mend_store::tasks::TaskFilter;
 use minijinja::{Value, context};
@@ -178,6 +180,7 @@ async fn case_view(
         contacts, case_offers, earlier_offers, offered,
         outcomes => ContactResult::ALL.iter().map(|o| o.as_str()).collect::<Vec<_>>(),
         compensation_kinds => CompensationKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
+        temperaments => Temperament::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
         ..frame(user, state)
     };
     Ok(render(StatusCode::OK, "case.html", page))
@@ -290,6 +293,38 @@ pub async fn offer(
         None => format!("/desk/cases/{case}?offer={status}"),
     };
     Ok(see_other(&back))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TemperamentForm {
+    /// Empty: nobody's choice any more; the scheduler reads it from the texts again.
+    temperament: String,
+    #[serde(default)]
+    back: String,
+}
+
+/// The agent's reading of the customer's temperament, heard on the call: the scripts of the
+/// customer's next calls follow it (audited, as over the API).
+pub async fn set_temperament(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+    form: Result<Form<Posted<TemperamentForm>>, FormRejection>,
+) -> Result<Response, PageError> {
+    let form = user.accept(Role::Agent, form)?;
+    let case_id: CaseId = parse_id(&id, "案件")?;
+    let temperament = match form.temperament.trim() {
+        "" => None,
+        word => Some(word.parse::<Temperament>().map_err(|_| invalid("没有这种性格"))?),
+    };
+    let case = mend_store::cases::case_by_id(state.store.connection(), case_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format_args!("案件 {case_id}")))?;
+    let actor = user.desk_agent().actor;
+    let temperament = temperament.map(Temperament::as_str);
+    let now = state.clock.now();
+    mend_store::customers::set_temperament(&state.store, case.customer_id, temperament, &actor, now).await?;
+    Ok(see_other(&back_to(&form.back, case_id)))
 }
 
 #[derive(Debug, Deserialize)]

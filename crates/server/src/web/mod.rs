@@ -47,6 +47,7 @@ pub(crate) fn pages() -> Router<AppState> {
         .route("/desk/cases/{id}/merge", post(desk::merge))
         .route("/desk/cases/{id}/split", post(desk::split))
         .route("/desk/cases/{id}/move", post(desk::move_complaint))
+        .route("/desk/cases/{id}/temperament", post(desk::set_temperament))
         .route("/supervisor", get(supervisor::overview))
         .route("/dashboard", get(dashboard::hot_issues))
         .route("/admin", get(admin::overview))
