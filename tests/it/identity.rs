@@ -38,6 +38,41 @@ impl Desk {
         assert!(status.is_success(), "{body}");
         body
     }
+
+    /// The hotline knows 张先生 by his phone, WeChat by an openid: two customers so far.
+    async fn known_by_phone_and_by_openid(&self) -> (Value, Value) {
+        let by_phone = self
+            .complaint(complaint(
+                "hotline",
+                "call-1",
+                "2026-11-18T09:00:00+08:00",
+                json!({"phone": "13800138000", "name": "张先生"}),
+                "宽带又断了",
+            ))
+            .await;
+        let by_openid = self
+            .complaint(complaint(
+                "wechat",
+                "msg-1",
+                "2026-11-19T09:00:00+08:00",
+                json!({"wechat_openid": "oBridge"}),
+                "光猫红灯,上不了网",
+            ))
+            .await;
+        (by_phone, by_openid)
+    }
+
+    /// A chatbot session inside WeChat carries both keys: they are one person.
+    async fn bridge_phone_and_openid(&self) -> Value {
+        self.complaint(complaint(
+            "bot",
+            "sess-1",
+            "2026-11-20T09:00:00+08:00",
+            json!({"wechat_openid": "oBridge", "phone": "+86 138 0013 8000"}),
+            "还是断网",
+        ))
+        .await
+    }
 }
 
 fn sources(case: &Value) -> Vec<String> {
@@ -48,34 +83,9 @@ fn sources(case: &Value) -> Vec<String> {
 /// inside WeChat carries both. Then they are one customer with one case for the one problem.
 async fn a_bridging_complaint_merges_customers_and_their_cases(db: TestDb) {
     let desk = Desk::open(&db);
-    let by_phone = desk
-        .complaint(complaint(
-            "hotline",
-            "call-1",
-            "2026-11-18T09:00:00+08:00",
-            json!({"phone": "13800138000"}),
-            "宽带又断了",
-        ))
-        .await;
-    let by_openid = desk
-        .complaint(complaint(
-            "wechat",
-            "msg-1",
-            "2026-11-19T09:00:00+08:00",
-            json!({"wechat_openid": "oBridge"}),
-            "光猫红灯,上不了网",
-        ))
-        .await;
+    let (by_phone, by_openid) = desk.known_by_phone_and_by_openid().await;
     assert_ne!(by_phone["customer_id"], by_openid["customer_id"]);
-    let bridge = desk
-        .complaint(complaint(
-            "bot",
-            "sess-1",
-            "2026-11-20T09:00:00+08:00",
-            json!({"wechat_openid": "oBridge", "phone": "+86 138 0013 8000"}),
-            "还是断网",
-        ))
-        .await;
+    let bridge = desk.bridge_phone_and_openid().await;
 
     let survivor = bridge["customer_id"].as_str().unwrap();
     let view = desk.get(&format!("/api/v1/customers/{survivor}")).await;
@@ -740,24 +750,7 @@ async fn a_merge_waits_for_the_import_that_holds_its_customer() {
 /// customer as they are now, numbers masked; an unknown key finds no one, a blank query is 422.
 async fn a_customer_is_found_by_any_key_or_case(db: TestDb) {
     let desk = Desk::open(&db);
-    let by_phone = desk
-        .complaint(complaint(
-            "hotline",
-            "call-1",
-            "2026-11-18T09:00:00+08:00",
-            json!({"phone": "13800138000", "name": "张先生"}),
-            "宽带又断了",
-        ))
-        .await;
-    let by_openid = desk
-        .complaint(complaint(
-            "wechat",
-            "msg-1",
-            "2026-11-19T09:00:00+08:00",
-            json!({"wechat_openid": "oFind"}),
-            "话费多扣了",
-        ))
-        .await;
+    let (by_phone, by_openid) = desk.known_by_phone_and_by_openid().await;
     let other = desk
         .complaint(complaint("store", "rate-1", "2026-11-19T10:00:00+08:00", json!({"member_id": "M9"}), "网速很慢"))
         .await;
@@ -778,15 +771,8 @@ async fn a_customer_is_found_by_any_key_or_case(db: TestDb) {
     let (_, found) = search(" M9 ").await;
     assert_eq!(found_ids(&found), [other["customer_id"].as_str().unwrap()], "by member id");
 
-    desk.complaint(complaint(
-        "bot",
-        "sess-1",
-        "2026-11-20T09:00:00+08:00",
-        json!({"wechat_openid": "oFind", "phone": "13800138000"}),
-        "还是断网",
-    ))
-    .await;
-    let (_, by_key) = search("oFind").await;
+    desk.bridge_phone_and_openid().await;
+    let (_, by_key) = search("oBridge").await;
     let (_, by_old_id) = search(by_openid["customer_id"].as_str().unwrap()).await;
     assert_eq!(found_ids(&by_key).len(), 1, "{by_key}");
     assert_eq!(found_ids(&by_key), found_ids(&by_old_id), "a merged-away customer's id finds the survivor");
