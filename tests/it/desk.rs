@@ -183,6 +183,14 @@ async fn first_case(server: &Server, token: &str) -> String {
     task["case_id"].as_str().expect("a case id").to_owned()
 }
 
+/// The task `token`'s agent holds on `case`.
+async fn task_of_case(server: &Server, token: &str, case: &str) -> String {
+    let (_, mine) = server.get_json("/api/v1/tasks?mine=true", token).await;
+    let tasks = mine["tasks"].as_array().expect("a list of tasks");
+    let task = tasks.iter().find(|t| t["case_id"] == case).expect("a held task on the case");
+    task["task_id"].as_str().unwrap().to_owned()
+}
+
 async fn offer(server: &Server, token: &str, case: &str, fen: i64) -> (StatusCode, Value) {
     let body = json!({"kind": "bill_credit", "amount_fen": fen, "reason": "断网三天,按天补偿"});
     post(server, &format!("/api/v1/cases/{case}/compensations"), token, body).await
@@ -213,11 +221,21 @@ async fn compensation_within_the_limit_is_approved_at_once_and_above_it_waits_fo
     assert_eq!((&medium["status"], &medium["needs"]), (&json!("pending"), &json!("supervisor")), "{medium}");
     let (_, large) = offer(&server, &agent, &case, 80_000).await;
     assert_eq!(large["needs"], "admin", "above the supervisor's ¥500");
-    let (status, _) = offer(&server, &agent, &case, 0).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    for nonsense in [0, -100, mend_desk::MAX_OFFER.fen() + 1, i64::MAX] {
+        let (status, why) = offer(&server, &agent, &case, nonsense).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{nonsense} fen: {why}");
+    }
+    let (status, most) = offer(&server, &agent, &case, mend_desk::MAX_OFFER.fen()).await;
+    assert_eq!((status, &most["needs"]), (StatusCode::CREATED, &json!("admin")), "{most}");
+    assert_eq!(decide(&server, &admin, &most, "reject").await.0, StatusCode::OK);
     let stray = json!({"kind": "gift", "amount_fen": 100, "reason": "x", "task_id": uuid::Uuid::now_v7()});
     let (status, _) = post(&server, &format!("/api/v1/cases/{case}/compensations"), &agent, stray).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "an offer names a call on its own case");
+    let colleague = token(&mend, "zhao", "agent");
+    let held = task_of_case(&server, &agent, &case).await;
+    let on_their_call = json!({"kind": "gift", "amount_fen": 100, "reason": "x", "task_id": held});
+    let (status, why) = post(&server, &format!("/api/v1/cases/{case}/compensations"), &colleague, on_their_call).await;
+    assert_eq!(status, StatusCode::CONFLICT, "another agent's live call is not the colleague's to offer on: {why}");
 
     assert_eq!(decide(&server, &agent, &medium, "approve").await.0, StatusCode::FORBIDDEN, "agents do not approve");
     assert_eq!(decide(&server, &lead, &large, "approve").await.0, StatusCode::FORBIDDEN, "¥800 is an admin's call");

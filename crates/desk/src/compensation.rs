@@ -7,6 +7,7 @@
 use chrono::{DateTime, Duration, Utc};
 use mend_core::{
     CaseId, CaseStatus, Compensation, CompensationId, CompensationKind, CompensationStatus, Money, Role, TaskId,
+    TaskStatus,
 };
 use mend_scheduler::{BudgetStanding, COUNTED_AGAINST_CAP, CompensationLimit, LimitInputs};
 use mend_store::compensations::{self, NewCompensation};
@@ -15,6 +16,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::queue::entry;
 use crate::{Agent, Desk, DeskError};
+
+/// The most one offer may be: ¥1,000,000. Anything above it is a typo, not compensation, and
+/// the bound keeps every sum of a customer's offers far inside the database's integers (an
+/// offer near `i64::MAX` made the cap's sum overflow, and every later limit with it).
+pub const MAX_OFFER: Money = Money::from_fen(100_000_000);
 
 /// `POST /api/v1/cases/{id}/compensations`.
 #[derive(Debug, Clone, Deserialize)]
@@ -47,8 +53,11 @@ impl Desk {
         request: CompensationRequest,
         now: DateTime<Utc>,
     ) -> Result<RequestedCompensation, DeskError> {
-        if request.amount_fen <= Money::ZERO {
-            return Err(DeskError::Invalid("amount_fen must be a positive number of fen".into()));
+        if request.amount_fen <= Money::ZERO || request.amount_fen > MAX_OFFER {
+            return Err(DeskError::Invalid(format!(
+                "amount_fen must be a positive number of fen, at most {} ({MAX_OFFER})",
+                MAX_OFFER.fen()
+            )));
         }
         if request.reason.trim().is_empty() {
             return Err(DeskError::Invalid("a reason is required".into()));
@@ -61,9 +70,16 @@ impl Desk {
             return Err(DeskError::Refused(format!("case {case_id} was merged into another")));
         }
         if let Some(task) = request.task_id {
-            let on_case = mend_store::tasks::task_by_id(&tx, task).await?.is_some_and(|t| t.case_id == case_id);
-            if !on_case {
+            let call = mend_store::tasks::task_by_id(&tx, task).await?.filter(|t| t.case_id == case_id);
+            let Some(call) = call else {
                 return Err(DeskError::Invalid(format!("task {task} is not a call on case {case_id}")));
+            };
+            // An offer made "on a call" is the caller's: another agent's live call is not theirs to speak for.
+            let held_by_another = call.status == TaskStatus::Claimed
+                && call.claimed_by.is_some_and(|holder| holder != requester.id)
+                && call.lease_expires_at.is_some_and(|until| until > now);
+            if held_by_another {
+                return Err(DeskError::Refused(format!("task {task} is another agent's call")));
             }
         }
         customers::lock_customers(&tx, &[case.customer_id]).await?;

@@ -8,6 +8,6 @@ mod completions;
 mod error;
 mod queue;
 
-pub use compensation::{CompensationRequest, RequestedCompensation};
+pub use compensation::{CompensationRequest, MAX_OFFER, RequestedCompensation};
 pub use error::DeskError;
 pub use queue::{Agent, Claim, Desk, DeskSettings, HeldTask};

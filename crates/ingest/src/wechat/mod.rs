@@ -55,10 +55,18 @@ fn required<'a>(value: &'a Option<String>, name: &'static str) -> Result<&'a str
 }
 
 /// Server verification (`GET`): the `echostr` to answer, when the signature is WeChat's.
-pub fn verify_echo<'q>(settings: &ParseSettings, query: &'q CallbackQuery) -> Result<&'q str, CallbackError> {
+/// The signed timestamp must be within the signature window of `now`, as for a push: a
+/// captured verification URL is not a key that opens the account forever.
+pub fn verify_echo<'q>(
+    settings: &ParseSettings,
+    query: &'q CallbackQuery,
+    now: DateTime<Utc>,
+) -> Result<&'q str, CallbackError> {
     let token = settings.wechat_token().ok_or(CallbackError::NotConfigured)?;
     let signature = required(&query.signature, "signature")?;
-    let parts = [token, required(&query.timestamp, "timestamp")?, required(&query.nonce, "nonce")?];
+    let timestamp = required(&query.timestamp, "timestamp")?;
+    let parts = [token, timestamp, required(&query.nonce, "nonce")?];
+    signed_recently(settings, timestamp, now)?;
     if !signature_matches(&parts, signature) {
         return Err(CallbackError::BadSignature);
     }
@@ -82,12 +90,7 @@ pub fn verify_push(
     if nonce.len() > 64 || !nonce.chars().all(|c| c.is_ascii_graphic()) {
         return Err(CallbackError::BadNonce);
     }
-    let stale = || CallbackError::Stale {
-        timestamp: timestamp.to_owned(),
-        window_seconds: settings.signature_window.num_seconds(),
-    };
-    let seconds: i64 = timestamp.parse().map_err(|_| stale())?;
-    crate::signature::check_window(seconds, now, settings.signature_window).map_err(|_| stale())?;
+    signed_recently(settings, timestamp, now)?;
     let verified = if query.encrypt_type.as_deref() == Some("aes") {
         let msg_signature = required(&query.msg_signature, "msg_signature")?;
         let text = std::str::from_utf8(body).map_err(|e| CallbackError::NoEnvelope(e.to_string()))?;
@@ -98,6 +101,16 @@ pub fn verify_push(
         signature_matches(&[token, timestamp, nonce], required(&query.signature, "signature")?)
     };
     if verified { Ok(()) } else { Err(CallbackError::BadSignature) }
+}
+
+/// Whether `timestamp` (Unix seconds, as WeChat signs it) is within the signature window of `now`.
+fn signed_recently(settings: &ParseSettings, timestamp: &str, now: DateTime<Utc>) -> Result<(), CallbackError> {
+    let stale = || CallbackError::Stale {
+        timestamp: timestamp.to_owned(),
+        window_seconds: settings.signature_window.num_seconds(),
+    };
+    let seconds: i64 = timestamp.parse().map_err(|_| stale())?;
+    crate::signature::check_window(seconds, now, settings.signature_window).map_err(|_| stale())
 }
 
 /// One message as WeChat pushes it: plaintext XML, or a safe-mode envelope (`<Encrypt>`)
@@ -293,13 +306,16 @@ mod tests {
             echostr: Some("5f3c".into()),
             ..Default::default()
         };
-        assert_eq!(verify_echo(&s, &echo), Ok("5f3c"));
-        let forged = CallbackQuery { nonce: Some("other".into()), ..echo.clone() };
-        assert_eq!(verify_echo(&s, &forged), Err(CallbackError::BadSignature));
-        assert_eq!(verify_echo(&ParseSettings::default(), &echo), Err(CallbackError::NotConfigured));
         // The vectors' signed timestamp is the clock here; 301 s either way is outside the window.
         let signed_at: i64 = vector["timestamp"].as_str().unwrap().parse().unwrap();
         let at = |offset: i64| DateTime::from_timestamp(signed_at + offset, 0).unwrap();
+        assert_eq!(verify_echo(&s, &echo, at(0)), Ok("5f3c"));
+        let forged = CallbackQuery { nonce: Some("other".into()), ..echo.clone() };
+        assert_eq!(verify_echo(&s, &forged, at(0)), Err(CallbackError::BadSignature));
+        assert_eq!(verify_echo(&ParseSettings::default(), &echo, at(0)), Err(CallbackError::NotConfigured));
+        for offset in [-301, 301] {
+            assert!(matches!(verify_echo(&s, &echo, at(offset)), Err(CallbackError::Stale { .. })), "a replayed URL");
+        }
         let push = |query: &CallbackQuery, body: &[u8]| verify_push(&s, query, body, at(0));
         assert_eq!(push(&echo, b"<xml/>"), Ok(()), "plaintext mode signs the query only");
         for offset in [-301, 301] {

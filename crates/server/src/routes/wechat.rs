@@ -35,7 +35,7 @@ pub async fn verify(
     State(state): State<AppState>,
     Query(query): Query<CallbackQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let echo = verify_echo(&state.parse, &query).map_err(|e| refused(&state, e))?;
+    let echo = verify_echo(&state.parse, &query, state.clock.now()).map_err(|e| refused(&state, e))?;
     Ok(plain(echo.to_owned()))
 }
 
