@@ -113,8 +113,26 @@ async fn a_nul_character_is_refused_with_a_reason(db: TestDb) {
     assert_eq!((status, &error["error"]["code"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("invalid_complaint")));
     assert!(error["error"]["message"].as_str().unwrap().starts_with("text holds a NUL character"), "{error}");
     assert!(error["error"]["quarantine_id"].is_string(), "{error}");
-    let (status, _) = post(&server, &token, body.replace("\\u0000", "")).await;
+    let (status, created) = post(&server, &token, body.replace("\\u0000", "")).await;
     assert_eq!(status, StatusCode::CREATED);
+
+    // Elsewhere — a reason, a temperament, a form, a path — the request is refused before
+    // anything acts on it: JSON for the API, a page for the pages.
+    let case = created["case_id"].as_str().unwrap();
+    let offer = json!({"kind": "gift", "amount_fen": 100, "reason": "补偿\u{0}"});
+    let path = format!("/api/v1/cases/{case}/compensations");
+    let (status, error) = json_response(server.request(reqwest::Method::POST, &path, &token).json(&offer)).await;
+    assert_eq!((status, &error["error"]["code"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("invalid_request")));
+    assert!(error["error"]["message"].as_str().unwrap().contains("NUL"), "{error}");
+    let (status, _) = server.get_json(&format!("/api/v1/cases/{case}%00"), &token).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let form = server.client.post(server.url("/login")).form(&[("name", "wang\u{0}"), ("password", "x")]);
+    let page = form.send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.text().await.unwrap().contains("<html"), "a page for the pages");
+    let store = db.store().await;
+    let offers = mend_store::compensations::list_compensations(store.connection(), None, 10).await.unwrap();
+    assert!(offers.is_empty(), "nothing was offered: {offers:?}");
 }
 
 async fn an_oversized_body_is_refused_and_nothing_is_stored(db: TestDb) {

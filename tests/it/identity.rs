@@ -777,6 +777,23 @@ async fn a_customer_is_found_by_any_key_or_case(db: TestDb) {
     assert_eq!(found_ids(&by_key).len(), 1, "{by_key}");
     assert_eq!(found_ids(&by_key), found_ids(&by_old_id), "a merged-away customer's id finds the survivor");
     assert_eq!(by_key["customers"][0]["identities"].as_array().unwrap().len(), 2, "{by_key:#}");
+    let survivor = &by_key["customers"][0]["customer_id"];
+    let merged_away = by_openid["customer_id"].as_str().unwrap();
+    let path = format!("/api/v1/customers/{merged_away}/temperament");
+    let (status, set) =
+        json_response(desk.server.request(Method::PUT, &path, &desk.agent).json(&json!({"temperament": "sensitive"})))
+            .await;
+    assert_eq!((status, &set["customer_id"]), (StatusCode::OK, survivor), "the survivor's temperament: {set}");
+    assert_eq!(desk.get(&format!("/api/v1/customers/{merged_away}")).await["temperament"], "sensitive");
+
+    // What some systems write for "no id" is no key: it would make one customer of everyone.
+    let placeholder = |source: &str, phone: &str| {
+        complaint("store", source, "2026-11-21T09:00:00+08:00", json!({"phone": phone, "member_id": "0"}), "网速很慢")
+    };
+    let first = desk.complaint(placeholder("rate-2", "13700137001")).await;
+    let second = desk.complaint(placeholder("rate-3", "13700137002")).await;
+    assert_ne!(first["customer_id"], second["customer_id"]);
+    assert_eq!(found_ids(&search("0").await.1), Vec::<String>::new());
 
     let (status, none) = search("oNobody").await;
     assert_eq!((status, none), (StatusCode::OK, json!({"customers": []})));

@@ -52,14 +52,26 @@ pub fn mask_phones_in(text: &str) -> Cow<'_, str> {
     Cow::Owned(masked)
 }
 
-/// A customer key as people may see it: phone keys masked, others as they are.
+/// A customer key as people may see it: a phone key masked, and any number inside another
+/// (a member id or an openid some system made from the phone).
 pub fn mask_key(kind: &str, value: &str) -> String {
-    if kind == crate::IdentityKind::Phone.as_str() { mask_phone(value) } else { value.to_owned() }
+    if kind == crate::IdentityKind::Phone.as_str() { mask_phone(value) } else { mask_phones_in(value).into_owned() }
+}
+
+impl crate::Customer {
+    /// A name or an email address is often the number itself (`13800138000@139.com`).
+    pub fn masked(mut self) -> Self {
+        self.name = self.name.map(|n| mask_phones_in(&n).into_owned());
+        self.email = self.email.map(|e| mask_phones_in(&e).into_owned());
+        self
+    }
 }
 
 impl crate::LinkedIdentity {
     pub fn masked(mut self) -> Self {
         self.value = mask_key(&self.kind, &self.value);
+        // Where it was first seen: `complaint:hotline/13800138000` when a call's id is the number.
+        self.source = mask_phones_in(&self.source).into_owned();
         self
     }
 }
@@ -67,6 +79,7 @@ impl crate::LinkedIdentity {
 impl crate::StoredComplaint {
     pub fn masked(mut self) -> Self {
         self.text = mask_phones_in(&self.text).into_owned();
+        self.source_id = mask_phones_in(&self.source_id).into_owned();
         self.customer_keys = self
             .customer_keys
             .iter()

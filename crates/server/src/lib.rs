@@ -9,6 +9,7 @@ pub mod auth;
 mod error;
 mod idempotency;
 mod metrics;
+mod nul_guard;
 mod openapi;
 mod routes;
 mod web;
@@ -93,6 +94,7 @@ pub fn router(state: AppState, config: HttpConfig) -> Router {
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(idempotency, idempotency::idempotent))
+        .layer(axum::middleware::from_fn_with_state(config.max_body_bytes, nul_guard::refuse_nul))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

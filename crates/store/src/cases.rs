@@ -208,6 +208,7 @@ pub struct CaseDetail {
 impl CaseDetail {
     /// As people who do not hold the customer's call see it: phone numbers masked.
     pub fn masked(mut self) -> Self {
+        self.customer = self.customer.masked();
         self.identities = self.identities.into_iter().map(LinkedIdentity::masked).collect();
         self.complaints = self.complaints.into_iter().map(StoredComplaint::masked).collect();
         self

@@ -101,8 +101,12 @@ pub async fn set_temperament(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let agent = user.require(Role::Agent)?;
-    let customer: CustomerId = super::parse_id(&id, "customer")?;
+    let requested: CustomerId = super::parse_id(&id, "customer")?;
     let request: TemperamentRequest = super::json_body(body)?;
+    // A merged-away customer's id speaks for the customer it became, as `show` answers.
+    let customer = mend_store::customers::survivor(state.store.connection(), requested)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format_args!("customer {requested}")))?;
     let actor = format!("user:{}", agent.name);
     let temperament = request.temperament.map(Temperament::as_str);
     let set =

@@ -275,7 +275,7 @@ fn urlencoding(path: &str) -> String {
 }
 
 /// Why a page could not be shown or a form not done (the API's error), as a page in Chinese.
-pub(crate) struct PageError(pub ApiError);
+pub(crate) struct PageError(pub(crate) ApiError);
 
 impl<E: Into<ApiError>> From<E> for PageError {
     fn from(e: E) -> Self {
