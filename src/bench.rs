@@ -465,12 +465,12 @@ impl InProcessServer {
     ) -> Result<Self> {
         let clock = std::sync::Arc::new(mend_core::FixedClock(now));
         let state = settings.app_state(store.clone(), mailroom, clock).await?;
-        let config = mend_server::HttpConfig { max_body_bytes: settings.http.max_body_bytes };
+        let config = settings.http.server_config();
         let router = mend_server::router(state, config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let serving = tokio::spawn(mend_server::serve(listener, router, async {
+        let serving = tokio::spawn(mend_server::serve(listener, router, config, async {
             stopped.await.ok();
         }));
         let log_copier = store.copy_log_every(crate::LOG_COPY_PERIOD).await?;

@@ -551,13 +551,14 @@ async fn serve(settings: &Settings, clock: Arc<dyn Clock>) -> Result<()> {
     let (intake, store) = (Arc::clone(&state.intake), state.store.clone());
     tokio::spawn(keep_what_intake_learns_forever(Arc::clone(&intake), store.clone()));
     let log_copier = store.copy_log_every(LOG_COPY_PERIOD).await?;
-    let router = mend_server::router(state, mend_server::HttpConfig { max_body_bytes: settings.http.max_body_bytes });
+    let http = settings.http.server_config();
+    let router = mend_server::router(state, http);
     let listener = tokio::net::TcpListener::bind(&settings.http.bind)
         .await
         .with_context(|| format!("cannot listen on {}", settings.http.bind))?;
     tracing::info!(address = %listener.local_addr()?, "Serving the API.");
     eprintln!("mend is listening on http://{}", listener.local_addr()?);
-    mend_server::serve(listener, router, async {
+    mend_server::serve(listener, router, http, async {
         tokio::signal::ctrl_c().await.ok();
     })
     .await?;

@@ -91,6 +91,16 @@ pub struct StoreChannel {
 pub struct HttpSettings {
     pub bind: String,
     pub max_body_bytes: usize,
+    pub read_timeout_seconds: u64,
+}
+
+impl HttpSettings {
+    pub fn server_config(&self) -> mend_server::HttpConfig {
+        mend_server::HttpConfig {
+            max_body_bytes: self.max_body_bytes,
+            read_timeout: std::time::Duration::from_secs(self.read_timeout_seconds),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -124,6 +134,7 @@ impl Settings {
         anyhow::ensure!(policy.reopen_days >= 0, "grouping.reopen_days must not be negative");
         anyhow::ensure!((0.0..=1.0).contains(&policy.threshold), "grouping.threshold must be between 0 and 1");
         anyhow::ensure!(self.http.max_body_bytes > 0, "http.max_body_bytes must be at least 1");
+        anyhow::ensure!(self.http.read_timeout_seconds > 0, "http.read_timeout_seconds must be at least 1");
         // Ten years bounds every period: past it a date computation would overflow.
         const TEN_YEARS_SECONDS: i64 = 10 * 366 * 86_400;
         let periods = [

@@ -227,3 +227,39 @@ both_databases!(
     errors_are_json_with_a_4xx,
     concurrent_deliveries_of_one_customer_make_one_case,
 );
+
+/// A client that dribbles its request holds a connection no longer than
+/// `http.read_timeout_seconds`: headers that never end close the connection, a body that stalls
+/// is answered 408 (JSON, as every error).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stalls_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let db = TestDb::sqlite();
+    let mend = db.mend().env("MEND_HTTP__READ_TIMEOUT_SECONDS", "1");
+    let token = mend.add_user("wang", "agent")["token"].as_str().unwrap().to_owned();
+    let server = mend.serve();
+    let address = server.base_url.trim_start_matches("http://").to_owned();
+    // Far beyond the server's second: only a server that never cuts the client off reaches it.
+    let guard = std::time::Duration::from_secs(60);
+    let answer_to = |request: String| {
+        let address = address.clone();
+        async move {
+            let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+            stream.write_all(request.as_bytes()).await.unwrap();
+            let mut answer = Vec::new();
+            tokio::time::timeout(guard, stream.read_to_end(&mut answer)).await.expect("cut off").unwrap();
+            String::from_utf8_lossy(&answer).into_owned()
+        }
+    };
+
+    let unfinished_headers = answer_to("GET /healthz HTTP/1.1\r\nHost: mend\r\n".into()).await;
+    assert!(!unfinished_headers.contains("200 OK"), "{unfinished_headers}");
+    let stalled_body = answer_to(format!(
+        "POST /api/v1/tasks/claim HTTP/1.1\r\nHost: mend\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"a\""
+    ))
+    .await;
+    assert!(stalled_body.starts_with("HTTP/1.1 408"), "{stalled_body}");
+    assert!(stalled_body.contains("\"request_timeout\""), "{stalled_body}");
+}

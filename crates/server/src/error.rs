@@ -18,6 +18,8 @@ pub enum ErrorCode {
     NotFound,
     MethodNotAllowed,
     PayloadTooLarge,
+    /// The body did not arrive within `http.read_timeout_seconds`.
+    RequestTimeout,
     /// Cut off before it was answered (the server is shutting down); asking again is safe.
     Unavailable,
     Internal,
@@ -35,6 +37,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
         }
@@ -51,6 +54,7 @@ impl ErrorCode {
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -66,6 +70,21 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// A request body that could not be read whole: too large (413), too slow (408), or cut.
+    pub fn unread_body(error: &(dyn std::error::Error + 'static)) -> Self {
+        let mut cause = Some(error);
+        while let Some(e) = cause {
+            if e.is::<http_body_util::LengthLimitError>() {
+                return ApiError::new(ErrorCode::PayloadTooLarge, "request body is larger than http.max_body_bytes");
+            }
+            if e.is::<tower_http::timeout::TimeoutError>() {
+                return ApiError::new(ErrorCode::RequestTimeout, "the request body did not arrive in time");
+            }
+            cause = e.source();
+        }
+        ApiError::bad_request(format!("the request body could not be read: {error}"))
+    }
+
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self { code, message: message.into(), detail: serde_json::Map::new() }
     }
@@ -172,6 +191,7 @@ mod tests {
             (ErrorCode::NotFound, 404, "not_found"),
             (ErrorCode::MethodNotAllowed, 405, "method_not_allowed"),
             (ErrorCode::PayloadTooLarge, 413, "payload_too_large"),
+            (ErrorCode::RequestTimeout, 408, "request_timeout"),
             (ErrorCode::Unavailable, 503, "unavailable"),
             (ErrorCode::Internal, 500, "internal"),
         ];

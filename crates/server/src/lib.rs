@@ -85,6 +85,9 @@ pub struct ChannelSecrets {
 pub struct HttpConfig {
     /// Larger request bodies are refused with 413 before they are read.
     pub max_body_bytes: usize,
+    /// How long a client may take to send a request's headers, and its body: a connection that
+    /// dribbles (slowloris) is closed, a body that stalls gets 408, instead of holding a task.
+    pub read_timeout: std::time::Duration,
 }
 
 pub fn router(state: AppState, config: HttpConfig) -> Router {
@@ -96,15 +99,49 @@ pub fn router(state: AppState, config: HttpConfig) -> Router {
         .layer(axum::middleware::from_fn_with_state(idempotency, idempotency::idempotent))
         .layer(axum::middleware::from_fn_with_state(config.max_body_bytes, nul_guard::refuse_nul))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(config.read_timeout))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then finishes in-flight requests.
+/// Each connection must send a request's headers within `config.read_timeout` (hyper's header
+/// timer, which `axum::serve` does not set), or it is closed.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
+    config: HttpConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    http1.timer(TokioTimer::new()).header_read_timeout(config.read_timeout);
+    let connections = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                // Out of file descriptors and the like: the listener itself is fine, and the
+                // connection that failed is the client's to retry.
+                Err(error) => {
+                    tracing::warn!(%error, "Could not accept a connection.");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let connection = http1.serve_connection(TokioIo::new(stream), TowerToHyperService::new(router.clone()));
+        let connection = connections.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "A connection ended with an error.");
+            }
+        });
+    }
+    connections.shutdown().await;
+    Ok(())
 }

@@ -36,8 +36,9 @@ pub(crate) async fn refuse_nul(State(max_body_bytes): State<usize>, request: Req
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
-    let Ok(bytes) = to_bytes(body, max_body_bytes).await else {
-        return refuse(ApiError::new(ErrorCode::PayloadTooLarge, "request body is larger than http.max_body_bytes"));
+    let bytes = match to_bytes(body, max_body_bytes).await {
+        Ok(bytes) => bytes,
+        Err(error) => return refuse(ApiError::unread_body(&error)),
     };
     if holds_nul(&bytes) {
         return refuse(nul());

@@ -130,13 +130,13 @@ pub async fn method_not_allowed() -> ApiError {
     ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed on this endpoint")
 }
 
-/// The request body, or the JSON error for one that is too large or cut short.
+/// The request body, or the JSON error for one that is too large, too slow or cut short.
 fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     body.map_err(|rejection| {
         if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(ErrorCode::PayloadTooLarge, "request body is larger than http.max_body_bytes")
         } else {
-            ApiError::bad_request(rejection.body_text())
+            ApiError::unread_body(&rejection)
         }
     })
 }
