@@ -168,6 +168,9 @@ async fn sessions_sign_in_run_out_and_are_revoked(db: TestDb) {
 
     let api_token = user["token"].as_str().unwrap();
     assert_eq!(mine(api_token).await, StatusCode::OK);
+    let not_a_session = server.request(Method::DELETE, "/api/v1/session", api_token).send().await.unwrap();
+    assert_eq!(not_a_session.status(), StatusCode::UNPROCESSABLE_ENTITY, "an API token is not signed out");
+    assert_eq!(mine(api_token).await, StatusCode::OK, "and it still works, as the 422 says");
     let replaced = mend.run(&["user", "token", "--name", "wang"], b"").json();
     assert_eq!(mine(api_token).await, StatusCode::UNAUTHORIZED, "the old token stops working");
     assert_eq!(mine(replaced["token"].as_str().unwrap()).await, StatusCode::OK);

@@ -172,6 +172,13 @@ async fn pages_need_a_session_a_role_and_their_forms_token(db: TestDb) {
     assert_eq!(unknown.status(), StatusCode::OK);
     assert!(unknown.text().await.unwrap().contains("没有找到这位客户"));
 
+    // A page that does not exist is a page that says so; under /api/ it stays JSON.
+    let nowhere = client.get(server.url("/desk/nowhere")).header(COOKIE, &agent).send().await.unwrap();
+    assert_eq!(nowhere.status(), StatusCode::NOT_FOUND);
+    assert!(nowhere.text().await.unwrap().contains("没有这个页面"));
+    let api_nowhere = client.get(server.url("/api/v1/nowhere")).send().await.unwrap();
+    assert_eq!(api_nowhere.json::<Value>().await.unwrap()["error"]["code"], "not_found");
+
     // The agent hears an impatient customer: the temperament they choose stays the customer's
     // (and says who chose it) until someone hands it back to the scheduler.
     let temperament = |word: &str| {

@@ -122,8 +122,14 @@ async fn openapi_document() -> axum::Json<utoipa::openapi::OpenApi> {
     axum::Json(crate::openapi::document())
 }
 
-pub async fn not_found() -> ApiError {
-    ApiError::new(ErrorCode::NotFound, "no such endpoint")
+/// No such route: JSON under `/api/`, a page (as the pages' own errors) anywhere else.
+pub async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if uri.path().starts_with("/api/") {
+        ApiError::new(ErrorCode::NotFound, "no such endpoint").into_response()
+    } else {
+        crate::web::PageError(ApiError::new(ErrorCode::NotFound, "没有这个页面。")).into_response()
+    }
 }
 
 pub async fn method_not_allowed() -> ApiError {

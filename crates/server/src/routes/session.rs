@@ -49,9 +49,18 @@ pub async fn sign_in(State(state): State<AppState>, body: Result<Bytes, BytesRej
 pub async fn sign_out(State(state): State<AppState>, _user: CurrentUser, parts: Parts) -> Result<Response, ApiError> {
     // The bearer token, and the cookie's session if the request carried both.
     let tokens = [auth::presented_token(&parts)?, auth::session_cookie(&parts)];
+    let mut revoked = false;
     for token in tokens.into_iter().flatten() {
-        mend_store::sessions::revoke_session(state.store.connection(), &auth::hash_token(&token), state.clock.now())
-            .await?;
+        let hash = auth::hash_token(&token);
+        revoked |= mend_store::sessions::revoke_session(state.store.connection(), &hash, state.clock.now()).await?;
+    }
+    // Signed in, so the token is the user's API token: saying 204 would leave a caller sure it
+    // stopped working when it did not.
+    if !revoked {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "an API token is not a session; `mend user token --name NAME` replaces it",
+        ));
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(SET_COOKIE, expired_cookie());

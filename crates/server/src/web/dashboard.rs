@@ -2,6 +2,7 @@
 //! here from the scheduler's counts), and one day's report (yesterday unless asked): repair outcomes, satisfaction
 //! before and after repair, compensation, and the suggestions agents sent the process owners.
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -11,7 +12,7 @@ use minijinja::{Value, context};
 use serde::Deserialize;
 
 use super::{PageError, WebUser, frame, render};
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, ErrorCode};
 
 /// Days the chart shows unless asked.
 const DEFAULT_DAYS: usize = 14;
@@ -26,9 +27,11 @@ pub struct Period {
 pub async fn hot_issues(
     State(state): State<AppState>,
     user: WebUser,
-    Query(period): Query<Period>,
+    period: Result<Query<Period>, QueryRejection>,
 ) -> Result<Response, PageError> {
     user.require(Role::Supervisor)?;
+    let Query(period) = period
+        .map_err(|e| PageError(ApiError::new(ErrorCode::BadRequest, format!("看板参数无效:{}", e.body_text()))))?;
     let days = period.days.unwrap_or(DEFAULT_DAYS).clamp(7, 90);
     let zone = state.planner.settings.zone().map_err(ApiError::internal)?;
     let today = state.clock.now().with_timezone(&zone).date_naive();
