@@ -165,6 +165,9 @@ async fn errors_are_json_with_a_4xx(db: TestDb) {
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], "method_not_allowed");
 
+    let response = get("/api/v1/tasks?mine=true&due_before=-004714-01-01T00:00:00Z").await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "not a time PostgreSQL holds");
+
     let response = get("/no/such/thing").await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 

@@ -308,6 +308,8 @@ async fn a_retried_post_acts_once_and_a_reused_key_is_refused(db: TestDb) {
     assert_eq!(retried.headers()["idempotent-replayed"], "true");
     let retried: Value = retried.json().await.unwrap();
     assert_eq!(retried["task_id"], first["task_id"], "the retry gets the first answer");
+    let (called, replayed) = (first["phones"][0].as_str().unwrap(), retried["phones"][0].as_str().unwrap());
+    assert!(!called.contains('*') && replayed == mend_core::mask_phone(called), "kept masked: {replayed}");
     let (_, mine) = server.get_json("/api/v1/tasks?mine=true", &agent).await;
     assert_eq!(mine["tasks"].as_array().unwrap().len(), 1, "and did not claim a second task");
 
@@ -317,10 +319,11 @@ async fn a_retried_post_acts_once_and_a_reused_key_is_refused(db: TestDb) {
         server
             .request(Method::POST, &path, &agent)
             .header("Idempotency-Key", "offer-1")
-            .json(&json!({"kind": "coupon", "amount_fen": fen, "reason": "上门超时"}))
+            .json(&json!({"kind": "coupon", "amount_fen": fen, "reason": "上门超时,客户请回拨 139-1234-5678"}))
     };
     let (status, made) = json_response(offer(1_000)).await;
     assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(made["reason"], "上门超时,客户请回拨 139-****-5678", "an agent's words are kept masked");
     let (status, again) = json_response(offer(1_000)).await;
     assert_eq!((status, &again["compensation_id"]), (StatusCode::CREATED, &made["compensation_id"]));
     let (status, reused) = json_response(offer(2_000)).await;

@@ -127,6 +127,20 @@ async fn pages_need_a_session_a_role_and_their_forms_token(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(forged.status(), StatusCode::FORBIDDEN, "a login post without the form's cookie");
+    // Browsers drop a tab from a URL: `/<TAB>/evil.example` would lead to another site.
+    let tabbed = client
+        .post(server.url("/login"))
+        .header(COOKIE, format!("mend_login={token}"))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("name", "wang"),
+            ("password", &agent_password),
+            ("next", "/\t/evil.example"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((tabbed.status(), &tabbed.headers()[LOCATION]), (StatusCode::SEE_OTHER, &"/desk".parse().unwrap()));
 
     let agent = sign_in(&server, "wang", &agent_password).await;
     let desk = client.get(server.url("/desk")).header(COOKIE, &agent).send().await.unwrap();
@@ -186,6 +200,11 @@ async fn pages_need_a_session_a_role_and_their_forms_token(db: TestDb) {
         client.post(server.url(&format!("/desk/cases/{case_id}/temperament"))).header(COOKIE, &agent).form(&form).send()
     };
     assert_eq!(temperament("angry").await.unwrap().status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let form = [("csrf", csrf.as_str()), ("temperament", "neutral"), ("back", "/desk/\u{1}")];
+    let path = format!("/desk/cases/{case_id}/temperament");
+    let odd_back = client.post(server.url(&path)).header(COOKIE, &agent).form(&form).send().await.unwrap();
+    assert_eq!(odd_back.status(), StatusCode::SEE_OTHER, "a back that cannot be a header goes to the case");
+    assert_eq!(odd_back.headers()[LOCATION], format!("/desk/cases/{case_id}").as_str());
     let chosen = temperament("impulsive").await.unwrap();
     assert_eq!(chosen.status(), StatusCode::SEE_OTHER);
     assert_eq!(chosen.headers()[LOCATION], task_page.as_str());
@@ -322,6 +341,18 @@ async fn the_admin_page_adds_users_replays_quarantine_and_previews_scripts(db: T
     let zhao = sign_in(&server, "zhao", password).await;
     let refused = client.get(server.url("/admin")).header(COOKIE, &zhao).send().await.unwrap();
     assert_eq!(refused.status(), StatusCode::FORBIDDEN, "agents do not administer");
+    let long_name = "z".repeat(10_000);
+    for name in [long_name.as_str(), "a\u{1}b", "zhao wang"] {
+        let refused = client
+            .post(server.url("/admin/users"))
+            .header(COOKIE, &admin)
+            .form(&[("csrf", csrf.as_str()), ("name", name), ("role", "agent")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY, "{:.20}", name);
+        assert!(refused.text().await.unwrap().contains("用户名最多 64 个字符"));
+    }
     let taken = client
         .post(server.url("/admin/users"))
         .header(COOKIE, &admin)

@@ -217,6 +217,8 @@ impl Intake {
         case.updated_at = now;
         let write = BatchWrite { cases: vec![case.clone()], ..BatchWrite::default() };
         store.write_batch(&tx, write.encode(store.backend(), now)?).await?;
+        // A person's words are read by everyone who opens the case: a number in them is masked.
+        let reason = mend_core::mask_phones_in(reason);
         audit(&tx, actor, "case.closed", case_id, json!({"reason": reason}), now).await?;
         mend_store::commit(tx).await?;
         Ok(case)

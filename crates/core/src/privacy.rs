@@ -17,39 +17,98 @@ pub fn mask_phone(number: &str) -> String {
 }
 
 /// `text` with every phone number in it masked: a mobile number (11 digits from 1) or a
-/// landline with its area code (10 to 12 digits from 0), standing alone among the digits.
+/// landline with its area code (10 to 12 digits from 0), standing alone among the digits, in
+/// any shape a person or a channel writes one (`139-1234-5678`, `+86 139 1234 5678`,
+/// `0571-87654321`, full-width digits) — the shapes [`crate::PhoneNumber`] reads as a number.
 pub fn mask_phones_in(text: &str) -> Cow<'_, str> {
-    let bytes = text.as_bytes();
-    let mut runs = Vec::new();
+    let chars: Vec<char> = text.chars().collect();
+    let mut hidden = vec![false; chars.len()];
+    let mut any = false;
     let mut i = 0;
-    while i < bytes.len() {
-        if !bytes[i].is_ascii_digit() {
+    while i < chars.len() {
+        if !is_digit(chars[i]) {
             i += 1;
             continue;
         }
-        let start = i;
-        while i < bytes.len() && bytes[i].is_ascii_digit() {
-            i += 1;
+        // Groups of digits joined by single separators: `139 1234 5678`, `0571-87654321`.
+        let mut groups = Vec::new();
+        groups.push(i..digits_end(&chars, i));
+        while let Some(last) = groups.last() {
+            let next = last.end + 1;
+            if last.end < chars.len() && is_separator(chars[last.end]) && next < chars.len() && is_digit(chars[next]) {
+                groups.push(next..digits_end(&chars, next));
+            } else {
+                break;
+            }
         }
-        let run = &text[start..i];
-        let phone =
-            (run.len() == 11 && run.starts_with('1')) || ((10..=12).contains(&run.len()) && run.starts_with('0'));
-        if phone {
-            runs.push(start..i);
+        let plus = i > 0 && chars[i - 1] == '+';
+        let mut from = 0;
+        while from < groups.len() {
+            match phone_in(&chars, &groups[from..], plus && from == 0) {
+                Some((taken, masked_positions)) => {
+                    for p in masked_positions {
+                        hidden[p] = true;
+                    }
+                    any = true;
+                    from += taken;
+                }
+                None => from += 1,
+            }
         }
+        i = groups.last().map_or(i + 1, |g| g.end);
     }
-    if runs.is_empty() {
+    if !any {
         return Cow::Borrowed(text);
     }
-    let mut masked = String::with_capacity(text.len());
-    let mut last = 0;
-    for run in runs {
-        masked.push_str(&text[last..run.start]);
-        masked.push_str(&mask_phone(&text[run.clone()]));
-        last = run.end;
+    Cow::Owned(chars.iter().zip(hidden).map(|(c, h)| if h { '*' } else { *c }).collect())
+}
+
+fn is_digit(c: char) -> bool {
+    c.is_ascii_digit() || ('０'..='９').contains(&c)
+}
+
+fn is_separator(c: char) -> bool {
+    matches!(c, ' ' | '-' | '.' | '\u{3000}')
+}
+
+fn digits_end(chars: &[char], mut i: usize) -> usize {
+    while i < chars.len() && is_digit(chars[i]) {
+        i += 1;
     }
-    masked.push_str(&text[last..]);
-    Cow::Owned(masked)
+    i
+}
+
+/// The phone number that the first groups of `groups` make, if any: how many groups it takes,
+/// and the positions of its digits to hide (all but the first three and last four of the
+/// national number). A country code (`86`, `0086`) is kept and not counted.
+fn phone_in(chars: &[char], groups: &[std::ops::Range<usize>], after_plus: bool) -> Option<(usize, Vec<usize>)> {
+    let mut positions: Vec<usize> = Vec::new();
+    for (n, group) in groups.iter().enumerate() {
+        positions.extend(group.clone());
+        if positions.len() > 15 {
+            return None;
+        }
+        let digits: String = positions
+            .iter()
+            .map(|&p| char::from_digit(chars[p].to_digit(10).unwrap_or(0), 10).unwrap_or('0'))
+            .collect();
+        let code = if digits.starts_with("0086") {
+            4
+        } else if digits.starts_with("86") && (after_plus || digits.len() == 13) {
+            2
+        } else {
+            0
+        };
+        let national = &digits[code..];
+        let is_phone = (national.len() == 11 && national.starts_with('1'))
+            || ((10..=12).contains(&national.len()) && national.starts_with('0'));
+        if is_phone {
+            let national_positions = &positions[code..];
+            let hide = national_positions.len() - 4;
+            return Some((n + 1, national_positions[3..hide].to_vec()));
+        }
+    }
+    None
 }
 
 /// A customer key as people may see it: a phone key masked, and any number inside another
@@ -92,6 +151,16 @@ impl crate::StoredComplaint {
     }
 }
 
+impl crate::TaskOutcome {
+    /// The agent's own words with any number in them masked: they are stored and read by
+    /// everyone who sees the customer's calls.
+    pub fn masked(mut self) -> Self {
+        self.root_cause = self.root_cause.map(|t| mask_phones_in(&t).into_owned());
+        self.suggestion = self.suggestion.map(|t| mask_phones_in(&t).into_owned());
+        self
+    }
+}
+
 impl crate::Task {
     /// As a list shows a task its reader does not hold: the script's numbers masked.
     pub fn masked(mut self) -> Self {
@@ -124,6 +193,23 @@ mod tests {
         assert!(matches!(mask_phones_in("没有号码的投诉"), Cow::Borrowed(_)));
     }
 
+    #[test]
+    fn numbers_in_any_shape_are_masked() {
+        let cases = [
+            ("回拨139-1234-5678", "回拨139-****-5678"),
+            ("回拨139 1234 5678谢谢", "回拨139 **** 5678谢谢"),
+            ("+86 139 1234 5678", "+86 139 **** 5678"),
+            ("8613912345678", "86139****5678"),
+            ("座机0571-87654321", "座机057*-****4321"),
+            ("１３９１２３４５６７８", "１３９****５６７８"),
+            ("2026-11-20 13800138000", "2026-11-20 138****8000"),
+            ("工单 2026-11-20-0001 金额 68.50", "工单 2026-11-20-0001 金额 68.50"),
+        ];
+        for (text, masked) in cases {
+            assert_eq!(mask_phones_in(text), masked, "{text}");
+        }
+    }
+
     proptest! {
         #[test]
         fn no_mobile_number_survives(prefix in "[^0-9]{0,6}", number in "1[3-9][0-9]{9}", suffix in "[^0-9]{0,6}") {
@@ -131,6 +217,18 @@ mod tests {
             let masked = mask_phones_in(&text);
             prop_assert!(!masked.contains(&number));
             prop_assert_eq!(masked.chars().count(), text.chars().count());
+        }
+
+        #[test]
+        fn no_spelled_out_number_survives(
+            prefix in "[^0-9+]{0,6}",
+            number in "1[3-9][0-9]{9}",
+            separator in "[ .-]",
+            suffix in "[^0-9]{0,6}",
+        ) {
+            let spelled = format!("{}{separator}{}{separator}{}", &number[..3], &number[3..7], &number[7..]);
+            let masked = mask_phones_in(&format!("{prefix}{spelled}{suffix}")).into_owned();
+            prop_assert!(!masked.contains(&spelled) && masked.contains("****"), "{}", masked);
         }
     }
 }

@@ -99,7 +99,8 @@ impl Desk {
             task_id: request.task_id,
             kind: request.kind,
             amount: request.amount_fen,
-            reason: request.reason,
+            // Read by everyone who sees the case: a number in the agent's words is masked.
+            reason: mend_core::mask_phones_in(&request.reason).into_owned(),
             status,
             requested_by: requester.id,
             requested_at: now,
@@ -167,6 +168,7 @@ impl Desk {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<Compensation, DeskError> {
+        let reason = &*mend_core::mask_phones_in(reason);
         let tx = self.store.begin_write().await?;
         let offer = compensations::compensation_by_id(&tx, id)
             .await?

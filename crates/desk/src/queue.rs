@@ -123,7 +123,7 @@ impl Desk {
             return Err(self.not_held(id, agent).await);
         }
         let mut released = entry(agent, "task.release", ("task", id.as_uuid()), now, "claimed", "open");
-        released.detail["reason"] = reason.into();
+        released.detail["reason"] = mend_core::mask_phones_in(reason).into();
         audit::record_audit(&tx, released).await?;
         mend_store::commit(tx).await?;
         Ok(())
@@ -141,7 +141,7 @@ impl Desk {
         outcome: &TaskOutcome,
         now: DateTime<Utc>,
     ) -> Result<Task, DeskError> {
-        let finished = Finished { task: id, agent: agent.clone(), outcome: outcome.clone(), now };
+        let finished = Finished { task: id, agent: agent.clone(), outcome: outcome.clone().masked(), now };
         let Some(CompletedTask { mut task, case_customer_id, case_status }) = self.completions.ask(finished).await?
         else {
             return Err(self.not_held(id, agent).await);

@@ -60,6 +60,11 @@ pub struct UserToAdd {
 pub enum AddUserError {
     #[error("a user needs a name")]
     NoName,
+    /// Names go into audit entries (`user:NAME`), pages and a unique index.
+    #[error("a user name is at most {MAX_NAME_CHARS} characters, without control characters or spaces")]
+    BadName,
+    #[error("a team name is at most {MAX_NAME_CHARS} characters, without control characters")]
+    BadTeam,
     #[error("--email `{address}`: {problem}")]
     Email { address: String, problem: String },
     #[error("a user named `{0}` already exists")]
@@ -67,6 +72,9 @@ pub enum AddUserError {
     #[error(transparent)]
     Store(#[from] mend_store::StoreError),
 }
+
+/// The longest user or team name, in characters.
+pub const MAX_NAME_CHARS: usize = 64;
 
 /// Creates a user with fresh credentials: the record and what to hand them once (only the
 /// hashes are stored).
@@ -79,6 +87,13 @@ pub async fn add_user(
     if name.is_empty() {
         return Err(AddUserError::NoName);
     }
+    if name.chars().count() > MAX_NAME_CHARS || name.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(AddUserError::BadName);
+    }
+    let team = user.team.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+    if team.as_ref().is_some_and(|t| t.chars().count() > MAX_NAME_CHARS || t.chars().any(char::is_control)) {
+        return Err(AddUserError::BadTeam);
+    }
     let email = user.email.map(|e| e.trim().to_owned()).filter(|e| !e.is_empty());
     if let Some(address) = &email {
         mend_notify::parse_address(address)
@@ -89,7 +104,7 @@ pub async fn add_user(
         id: mend_core::UserId::new(),
         name: name.to_owned(),
         role: user.role,
-        team: user.team.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()),
+        team,
         email,
         password_hash: credentials.password_hash.clone(),
         token_hash: credentials.token_hash.clone(),

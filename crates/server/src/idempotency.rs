@@ -2,7 +2,8 @@
 //! same key and body gets that answer again instead of acting twice (a claim, an offer, a
 //! completion sent again after a dropped connection). The same key with another request is
 //! a 422; a retry while the first is still running, a 409. A server error forgets the key,
-//! so the retry acts.
+//! so the retry acts. A replayed answer shows phone numbers masked (the holder reads them from
+//! the task again).
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{FromRequestParts, Request, State};
@@ -89,7 +90,10 @@ async fn answer(layer: Idempotency, request: Request, next: Next) -> Result<Resp
         if parts.status.is_server_error() {
             idempotency_keys::release_key(conn, &key, user_id).await?;
         } else {
+            // Kept with its numbers masked: a replay may come after the call was given back (a
+            // claim's answer names the customer's number), and the table keeps no number at rest.
             let text = String::from_utf8_lossy(&body);
+            let text = mend_core::mask_phones_in(&text);
             idempotency_keys::remember_answer(conn, &key, user_id, parts.status.as_u16(), &text).await?;
         }
         Ok::<_, ApiError>(Response::from_parts(parts, Body::from(body)))

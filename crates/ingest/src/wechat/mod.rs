@@ -156,8 +156,8 @@ fn message_to_complaint(fields: &xml::Fields, message: String, settings: &ParseS
             if !cues.any_in(text) {
                 return Ok(Parsed::Ignored("no dissatisfaction cue in the message".into()));
             }
-            let msg_id = fields.get("MsgId").ok_or(Rejection::Missing("MsgId"))?;
-            (msg_id.to_owned(), text.to_owned(), false)
+            let msg_id = crate::keys::delivery_id(fields.get("MsgId").map(str::to_owned), "MsgId")?;
+            (msg_id, text.to_owned(), false)
         }
         "event" => {
             let event = fields.get("Event").ok_or(Rejection::Missing("Event"))?;
@@ -346,6 +346,8 @@ mod tests {
         );
         let no_id = "<xml><FromUserName>o</FromUserName><CreateTime>1</CreateTime><MsgType>text</MsgType><Content>又断了</Content></xml>";
         assert!(reason(no_id.as_bytes()).contains("MsgId"));
+        let long_id = no_id.replace("</Content>", &format!("</Content><MsgId>{}</MsgId>", "7".repeat(5000)));
+        assert!(reason(long_id.as_bytes()).contains("MsgId"), "an id is at most 128 bytes, as on every channel");
     }
 
     proptest! {

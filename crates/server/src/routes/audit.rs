@@ -34,7 +34,7 @@ pub async fn list(
         subject_kind,
         subject_id,
         actor: query.actor,
-        since: query.since.map(|t| t.to_utc()),
+        since: super::storable_time(query.since, "since")?,
         limit: super::page_limit(query.limit),
     };
     let entries = mend_store::audit::audit_entries(state.store.connection(), &filter).await?;

@@ -156,6 +156,21 @@ fn json_body<T: serde::de::DeserializeOwned>(body: Result<Bytes, BytesRejection>
         .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, format!("invalid request body: {e}")))
 }
 
+/// A time a query names, in UTC, if the databases can hold it: PostgreSQL's timestamps end at
+/// 4713 BC, where chrono's go on (and answered 500).
+fn storable_time(
+    time: Option<chrono::DateTime<chrono::FixedOffset>>,
+    name: &str,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+    use chrono::Datelike;
+    match time {
+        Some(t) if !(1..=9999).contains(&t.to_utc().year()) => {
+            Err(ApiError::new(ErrorCode::InvalidRequest, format!("`{name}` must be a time in the years 1 to 9999")))
+        }
+        time => Ok(time.map(|t| t.to_utc())),
+    }
+}
+
 /// How many items a list answers: 50 unless asked, never more than 500.
 fn page_limit(requested: Option<u64>) -> u64 {
     requested.unwrap_or(50).clamp(1, 500)

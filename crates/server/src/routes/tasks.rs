@@ -115,7 +115,7 @@ pub async fn list(
     let filter = TaskFilter {
         claimed_by: query.mine.then_some(me.user_id),
         status: query.status,
-        due_before: query.due_before.map(|t| t.to_utc()),
+        due_before: super::storable_time(query.due_before, "due_before")?,
         limit: super::page_limit(query.limit),
     };
     let tasks: Vec<mend_core::Task> = mend_store::tasks::list_tasks(state.store.connection(), &filter)

@@ -125,6 +125,10 @@ pub async fn add_user(
         Err(e) => {
             let message = match e {
                 AddUserError::NoName => "请填写用户名。".to_owned(),
+                AddUserError::BadName => {
+                    format!("用户名最多 {} 个字符,不能有空格或控制字符。", crate::auth::MAX_NAME_CHARS)
+                }
+                AddUserError::BadTeam => format!("团队名最多 {} 个字符,不能有控制字符。", crate::auth::MAX_NAME_CHARS),
                 AddUserError::Taken(name) => format!("用户名 `{name}` 已被使用。"),
                 other => format!("邮箱无效:{other}"),
             };

@@ -6,7 +6,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use chrono::Duration;
+use chrono::{Datelike, Duration};
 use mend_core::Role;
 use minijinja::{Value, context};
 use serde::Deserialize;
@@ -37,7 +37,8 @@ pub async fn hot_issues(
     let today = state.clock.now().with_timezone(&zone).date_naive();
     let failed = |e: mend_scheduler::SchedulerError| PageError(ApiError::internal(e));
     let trend = mend_scheduler::category_trend(&state.store, &state.planner, today, days).await.map_err(failed)?;
-    let day = period.day.filter(|d| *d <= today).unwrap_or(today - Duration::days(1));
+    // Before the year 1 is no day of any report (and not a date PostgreSQL holds).
+    let day = period.day.filter(|d| *d <= today && d.year() >= 1).unwrap_or(today - Duration::days(1));
     let report = mend_scheduler::day_report(&state.store, &state.planner, day).await.map_err(failed)?;
     let peak = trend.rows.iter().flat_map(|r| r.counts.iter().copied()).max().unwrap_or(0).max(1);
     let page = context! {

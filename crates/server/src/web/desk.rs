@@ -407,7 +407,10 @@ pub async fn split(
 
 /// The page a regrouping form came from (a task's page), else the case's own.
 fn back_to(back: &str, case: CaseId) -> String {
-    if back.starts_with("/desk/") && !back.starts_with("//") { back.to_owned() } else { format!("/desk/cases/{case}") }
+    match super::local_path(back) {
+        Some(back) if back.starts_with("/desk/") => back.to_owned(),
+        _ => format!("/desk/cases/{case}"),
+    }
 }
 
 fn non_empty(text: String) -> Option<String> {

@@ -304,9 +304,38 @@ impl IntoResponse for PageError {
     }
 }
 
+/// `path` when it is a path of this site that a redirect may name: it starts with one `/`, and
+/// holds only visible ASCII without `\` — browsers drop tabs and line breaks from a URL
+/// (`/<TAB>/evil.example` becomes `//evil.example`, another site) and a header cannot carry
+/// control characters at all.
+pub(crate) fn local_path(path: &str) -> Option<&str> {
+    let visible = path.bytes().all(|b| b.is_ascii_graphic() && b != b'\\');
+    (visible && path.starts_with('/') && !path.starts_with("//")).then_some(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redirects_stay_on_this_site() {
+        assert_eq!(local_path("/desk/tasks/1?offer=pending"), Some("/desk/tasks/1?offer=pending"));
+        let outside = [
+            "//evil.example/x",
+            "https://evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/desk/\u{1}",
+            "/desk/\u{7f}",
+            "/desk/ x",
+            "",
+            "desk",
+        ];
+        for path in outside {
+            assert_eq!(local_path(path), None, "{path:?}");
+        }
+    }
 
     #[test]
     fn the_way_back_after_login_is_escaped() {
