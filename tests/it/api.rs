@@ -168,6 +168,13 @@ async fn errors_are_json_with_a_4xx(db: TestDb) {
     let response = get("/api/v1/tasks?mine=true&due_before=-004714-01-01T00:00:00Z").await.unwrap();
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "not a time PostgreSQL holds");
 
+    let response = get("/api/v1/cases/%ff").await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], "bad_request", "an id that is not UTF-8");
+    let response = get(&format!("/api/v1/compensations?status={}", "x".repeat(20_000))).await.unwrap();
+    let message = response.json::<Value>().await.unwrap()["error"]["message"].as_str().unwrap().to_owned();
+    assert!(message.chars().count() <= 501, "a message does not send a long value back: {} chars", message.len());
+
     let response = get("/no/such/thing").await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 

@@ -117,11 +117,19 @@ impl ApiError {
     }
 }
 
+/// The longest message an error carries, in characters: a message quoting what the client sent
+/// (an unknown channel, a path id) must not send a 300 KB value back.
+const MAX_MESSAGE_CHARS: usize = 500;
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut body = self.detail;
         body.insert("code".into(), json!(self.code.as_str()));
-        body.insert("message".into(), json!(self.message));
+        let message = match self.message.char_indices().nth(MAX_MESSAGE_CHARS) {
+            Some((cut, _)) => format!("{}…", &self.message[..cut]),
+            None => self.message,
+        };
+        body.insert("message".into(), json!(message));
         (self.code.status(), Json(json!({ "error": body }))).into_response()
     }
 }

@@ -11,6 +11,7 @@ mod idempotency;
 mod metrics;
 mod nul_guard;
 mod openapi;
+mod rejections;
 mod routes;
 mod web;
 
@@ -100,6 +101,7 @@ pub fn router(state: AppState, config: HttpConfig) -> Router {
         .layer(axum::middleware::from_fn_with_state(config.max_body_bytes, nul_guard::refuse_nul))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(config.read_timeout))
+        .layer(axum::middleware::from_fn(rejections::in_our_shape))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
