@@ -117,11 +117,17 @@ pub fn mask_key(kind: &str, value: &str) -> String {
     if kind == crate::IdentityKind::Phone.as_str() { mask_phone(value) } else { mask_phones_in(value).into_owned() }
 }
 
+/// Masks the numbers in `text` where it stands (untouched, and not copied, when it has none).
+fn mask_text(text: &mut String) {
+    if let Cow::Owned(masked) = mask_phones_in(text) {
+        *text = masked;
+    }
+}
+
 impl crate::Customer {
     /// A name or an email address is often the number itself (`13800138000@139.com`).
     pub fn masked(mut self) -> Self {
-        self.name = self.name.map(|n| mask_phones_in(&n).into_owned());
-        self.email = self.email.map(|e| mask_phones_in(&e).into_owned());
+        [&mut self.name, &mut self.email].into_iter().flatten().for_each(mask_text);
         self
     }
 }
@@ -130,15 +136,15 @@ impl crate::LinkedIdentity {
     pub fn masked(mut self) -> Self {
         self.value = mask_key(&self.kind, &self.value);
         // Where it was first seen: `complaint:hotline/13800138000` when a call's id is the number.
-        self.source = mask_phones_in(&self.source).into_owned();
+        mask_text(&mut self.source);
         self
     }
 }
 
 impl crate::StoredComplaint {
     pub fn masked(mut self) -> Self {
-        self.text = mask_phones_in(&self.text).into_owned();
-        self.source_id = mask_phones_in(&self.source_id).into_owned();
+        mask_text(&mut self.text);
+        mask_text(&mut self.source_id);
         self.customer_keys = self
             .customer_keys
             .iter()
@@ -155,8 +161,7 @@ impl crate::TaskOutcome {
     /// The agent's own words with any number in them masked: they are stored and read by
     /// everyone who sees the customer's calls.
     pub fn masked(mut self) -> Self {
-        self.root_cause = self.root_cause.map(|t| mask_phones_in(&t).into_owned());
-        self.suggestion = self.suggestion.map(|t| mask_phones_in(&t).into_owned());
+        [&mut self.root_cause, &mut self.suggestion].into_iter().flatten().for_each(mask_text);
         self
     }
 }
@@ -164,7 +169,7 @@ impl crate::TaskOutcome {
 impl crate::Task {
     /// As a list shows a task its reader does not hold: the script's numbers masked.
     pub fn masked(mut self) -> Self {
-        self.script = mask_phones_in(&self.script).into_owned();
+        mask_text(&mut self.script);
         self
     }
 }

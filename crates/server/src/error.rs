@@ -43,6 +43,16 @@ impl ErrorCode {
         }
     }
 
+    /// The code of a client error answered with `status` by code that is not mend's (an
+    /// extractor's rejection): the one whose status it is, else `bad_request`.
+    pub fn for_client_status(status: StatusCode) -> ErrorCode {
+        use ErrorCode::*;
+        [Unauthorized, Forbidden, NotFound, MethodNotAllowed, Conflict, PayloadTooLarge, RequestTimeout, InvalidRequest]
+            .into_iter()
+            .find(|code| code.status() == status)
+            .unwrap_or(BadRequest)
+    }
+
     pub fn status(self) -> StatusCode {
         match self {
             ErrorCode::BadRequest => StatusCode::BAD_REQUEST,

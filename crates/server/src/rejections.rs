@@ -4,7 +4,7 @@
 
 use axum::body::to_bytes;
 use axum::extract::Request;
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -27,17 +27,7 @@ pub(crate) async fn in_our_shape(request: Request, next: Next) -> Response {
         .await
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default();
-    let code = match status {
-        StatusCode::UNAUTHORIZED => ErrorCode::Unauthorized,
-        StatusCode::FORBIDDEN => ErrorCode::Forbidden,
-        StatusCode::NOT_FOUND => ErrorCode::NotFound,
-        StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
-        StatusCode::CONFLICT => ErrorCode::Conflict,
-        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
-        StatusCode::REQUEST_TIMEOUT => ErrorCode::RequestTimeout,
-        StatusCode::UNPROCESSABLE_ENTITY => ErrorCode::InvalidRequest,
-        _ => ErrorCode::BadRequest,
-    };
+    let code = ErrorCode::for_client_status(status);
     let error = ApiError::new(code, text);
     let mut response = if json { error.into_response() } else { PageError(error).into_response() };
     *response.status_mut() = status;
