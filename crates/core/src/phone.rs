@@ -23,9 +23,7 @@ impl PhoneNumber {
         let mut digits = String::with_capacity(input.len());
         for (i, c) in input.trim().chars().enumerate() {
             match c {
-                '0'..='9' => digits.push(c),
-                // Full-width digits come from Chinese input methods.
-                '０'..='９' => digits.push(char::from(b'0' + (c as u32 - '０' as u32) as u8)),
+                _ if ascii_digit(c).is_some() => digits.extend(ascii_digit(c)),
                 '+' if i == 0 => {}
                 ' ' | '-' | '(' | ')' | '（' | '）' | '.' | '\u{3000}' => {}
                 _ => return Err(invalid()),
@@ -43,6 +41,16 @@ impl PhoneNumber {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// `c` as an ASCII digit, when it is a digit: full-width ones (`０`–`９`) come from Chinese input
+/// methods.
+pub(crate) fn ascii_digit(c: char) -> Option<char> {
+    match c {
+        '0'..='9' => Some(c),
+        '０'..='９' => Some(char::from(b'0' + (c as u32 - '０' as u32) as u8)),
+        _ => None,
     }
 }
 

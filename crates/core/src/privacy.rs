@@ -21,6 +21,10 @@ pub fn mask_phone(number: &str) -> String {
 /// any shape a person or a channel writes one (`139-1234-5678`, `+86 139 1234 5678`,
 /// `0571-87654321`, full-width digits) — the shapes [`crate::PhoneNumber`] reads as a number.
 pub fn mask_phones_in(text: &str) -> Cow<'_, str> {
+    // Most texts a list masks hold no number: nothing to take apart.
+    if !text.chars().any(is_digit) {
+        return Cow::Borrowed(text);
+    }
     let chars: Vec<char> = text.chars().collect();
     let mut hidden = vec![false; chars.len()];
     let mut any = false;
@@ -64,7 +68,7 @@ pub fn mask_phones_in(text: &str) -> Cow<'_, str> {
 }
 
 fn is_digit(c: char) -> bool {
-    c.is_ascii_digit() || ('０'..='９').contains(&c)
+    crate::phone::ascii_digit(c).is_some()
 }
 
 fn is_separator(c: char) -> bool {
@@ -88,10 +92,7 @@ fn phone_in(chars: &[char], groups: &[std::ops::Range<usize>], after_plus: bool)
         if positions.len() > 15 {
             return None;
         }
-        let digits: String = positions
-            .iter()
-            .map(|&p| char::from_digit(chars[p].to_digit(10).unwrap_or(0), 10).unwrap_or('0'))
-            .collect();
+        let digits: String = positions.iter().filter_map(|&p| crate::phone::ascii_digit(chars[p])).collect();
         let code = if digits.starts_with("0086") {
             4
         } else if digits.starts_with("86") && (after_plus || digits.len() == 13) {

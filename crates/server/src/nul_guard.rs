@@ -8,11 +8,10 @@ use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use percent_encoding::percent_decode_str;
 
 use crate::error::{ApiError, ErrorCode};
-use crate::web::PageError;
 
 /// The routes that take channel payloads: a NUL there is quarantined with the payload, as any
 /// other defect of it.
@@ -23,11 +22,11 @@ pub(crate) async fn refuse_nul(State(max_body_bytes): State<usize>, request: Req
     if INTAKE.iter().any(|intake| path.starts_with(intake)) {
         return next.run(request).await;
     }
-    let api = path.starts_with("/api/");
-    let refuse = |error: ApiError| if api { error.into_response() } else { PageError(error).into_response() };
+    let path = path.to_owned();
+    let refuse = |error: ApiError| crate::web::error_for(&path, error);
     let nul =
         || ApiError::new(ErrorCode::InvalidRequest, "the request holds a NUL character (U+0000), which no field may");
-    let in_uri = percent_decode_str(path).any(|b| b == 0)
+    let in_uri = percent_decode_str(&path).any(|b| b == 0)
         || request.uri().query().is_some_and(|q| percent_decode_str(q).any(|b| b == 0));
     if in_uri {
         return refuse(nul());

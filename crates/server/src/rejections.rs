@@ -6,17 +6,15 @@ use axum::body::to_bytes;
 use axum::extract::Request;
 use axum::http::header;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use crate::error::{ApiError, ErrorCode};
-use crate::web::PageError;
 
 /// A rejection's text is a line or two; more is not read.
 const MAX_REJECTION_BYTES: usize = 16 * 1024;
 
 pub(crate) async fn in_our_shape(request: Request, next: Next) -> Response {
-    let path = request.uri().path();
-    let json = path.starts_with("/api/") || path.starts_with("/wechat/");
+    let path = request.uri().path().to_owned();
     let response = next.run(request).await;
     let plain = response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/plain"));
     let status = response.status();
@@ -28,8 +26,7 @@ pub(crate) async fn in_our_shape(request: Request, next: Next) -> Response {
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default();
     let code = ErrorCode::for_client_status(status);
-    let error = ApiError::new(code, text);
-    let mut response = if json { error.into_response() } else { PageError(error).into_response() };
+    let mut response = crate::web::error_for(&path, ApiError::new(code, text));
     *response.status_mut() = status;
     response
 }

@@ -122,14 +122,10 @@ async fn openapi_document() -> axum::Json<utoipa::openapi::OpenApi> {
     axum::Json(crate::openapi::document())
 }
 
-/// No such route: JSON under `/api/`, a page (as the pages' own errors) anywhere else.
+/// No such route: JSON for the API, a page (as the pages' own errors) anywhere else.
 pub async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    if uri.path().starts_with("/api/") {
-        ApiError::new(ErrorCode::NotFound, "no such endpoint").into_response()
-    } else {
-        crate::web::PageError(ApiError::new(ErrorCode::NotFound, "没有这个页面。")).into_response()
-    }
+    let message = if uri.path().starts_with("/api/") { "no such endpoint" } else { "没有这个页面。" };
+    crate::web::error_for(uri.path(), ApiError::new(ErrorCode::NotFound, message))
 }
 
 pub async fn method_not_allowed() -> ApiError {
@@ -139,6 +135,7 @@ pub async fn method_not_allowed() -> ApiError {
 /// The request body, or the JSON error for one that is too large, too slow or cut short.
 fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     body.map_err(|rejection| {
+        // The rejection keeps the length limit's error to itself; its status says it.
         if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(ErrorCode::PayloadTooLarge, "request body is larger than http.max_body_bytes")
         } else {

@@ -2,7 +2,6 @@
 //! here from the scheduler's counts), and one day's report (yesterday unless asked): repair outcomes, satisfaction
 //! before and after repair, compensation, and the suggestions agents sent the process owners.
 
-use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -12,7 +11,7 @@ use minijinja::{Value, context};
 use serde::Deserialize;
 
 use super::{PageError, WebUser, frame, render};
-use crate::{ApiError, AppState, ErrorCode};
+use crate::{ApiError, AppState};
 
 /// Days the chart shows unless asked.
 const DEFAULT_DAYS: usize = 14;
@@ -27,11 +26,9 @@ pub struct Period {
 pub async fn hot_issues(
     State(state): State<AppState>,
     user: WebUser,
-    period: Result<Query<Period>, QueryRejection>,
+    Query(period): Query<Period>,
 ) -> Result<Response, PageError> {
     user.require(Role::Supervisor)?;
-    let Query(period) = period
-        .map_err(|e| PageError(ApiError::new(ErrorCode::BadRequest, format!("看板参数无效:{}", e.body_text()))))?;
     let days = period.days.unwrap_or(DEFAULT_DAYS).clamp(7, 90);
     let zone = state.planner.settings.zone().map_err(ApiError::internal)?;
     let today = state.clock.now().with_timezone(&zone).date_naive();

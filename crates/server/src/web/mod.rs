@@ -304,6 +304,16 @@ impl IntoResponse for PageError {
     }
 }
 
+/// `error` as the place it answers for speaks: JSON for the API (and WeChat's callback), a
+/// page for the pages.
+pub(crate) fn error_for(path: &str, error: ApiError) -> Response {
+    if path.starts_with("/api/") || path.starts_with("/wechat/") {
+        error.into_response()
+    } else {
+        PageError(error).into_response()
+    }
+}
+
 /// `path` when it is a path of this site that a redirect may name: it starts with one `/`, and
 /// holds only visible ASCII without `\` — browsers drop tabs and line breaks from a URL
 /// (`/<TAB>/evil.example` becomes `//evil.example`, another site) and a header cannot carry
