@@ -1,21 +1,25 @@
-//! Administrators' commands: `mend user add`, `mend quarantine list|replay`.
+//! Administrators' commands: `mend user add|list|token|deactivate|activate|password`, `mend
+//! quarantine list|replay`.
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use mend_cases::Intake;
 use mend_core::{Clock, QuarantineId};
 use mend_ingest::ParseSettings;
-use mend_server::auth::Credentials;
 use mend_store::Store;
 use mend_store::quarantine::QuarantineFilter;
+use mend_store::users::UserKey;
 use serde_json::{Value, json};
 
 pub use mend_server::auth::UserToAdd;
+
+/// Who the audit log says did what a command did.
+const CLI: &str = "cli";
 
 /// Creates a user and returns what to hand them:
 /// `{"user_id","name","role","team","email","password","token"}`. The password and token are
 /// shown this once; only their hashes are stored.
 pub async fn add_user(store: &Store, user: UserToAdd, clock: &dyn Clock) -> Result<Value> {
-    let (user, credentials) = mend_server::auth::add_user(store, user, clock.now()).await?;
+    let (user, credentials) = mend_server::auth::add_user(store, user, CLI, clock.now()).await?;
     Ok(json!({
         "user_id": user.user_id, "name": user.name, "role": user.role, "team": user.team,
         "email": user.email, "password": credentials.password, "token": credentials.token,
@@ -24,14 +28,40 @@ pub async fn add_user(store: &Store, user: UserToAdd, clock: &dyn Clock) -> Resu
 
 /// A new API token for `name`; the old one and every session of theirs stop working.
 pub async fn replace_token(store: &Store, name: &str, clock: &dyn Clock) -> Result<Value> {
-    let credentials = Credentials::generate();
-    let tx = store.begin_write().await?;
-    let Some(user) = mend_store::users::replace_token(&tx, name.trim(), &credentials.token_hash).await? else {
-        bail!("no user is named `{name}`");
-    };
-    let ended = mend_store::sessions::revoke_user_sessions(&tx, user.user_id, clock.now()).await?;
-    mend_store::commit(tx).await?;
-    Ok(json!({"user_id": user.user_id, "name": user.name, "token": credentials.token, "sessions_ended": ended}))
+    let key = UserKey::Name(name.trim().to_owned());
+    let (user, token, ended) = mend_server::accounts::replace_token(store, &key, CLI, clock.now()).await?;
+    Ok(json!({"user_id": user.user_id, "name": user.name, "token": token, "sessions_ended": ended}))
+}
+
+/// Every user, by name, one JSON line each (`{"user_id","name","role","team","email","active"}`).
+pub async fn list_users(store: &Store) -> Result<Vec<Value>> {
+    let users = mend_store::users::list_users(store.connection()).await?;
+    Ok(users.into_iter().map(|u| json!(u)).collect())
+}
+
+/// Stops `name` from signing in; their token and sessions stop working and the calls they hold
+/// go back to the queue.
+pub async fn deactivate_user(store: &Store, name: &str, reason: &str, clock: &dyn Clock) -> Result<Value> {
+    let key = UserKey::Name(name.trim().to_owned());
+    let done = mend_server::accounts::deactivate(store, &key, CLI, reason, clock.now()).await?;
+    Ok(json!({
+        "user_id": done.user.user_id, "name": done.user.name, "active": done.user.active,
+        "sessions_ended": done.sessions_ended, "tasks_released": done.tasks_released,
+    }))
+}
+
+/// Lets `name` sign in again with the credentials they had.
+pub async fn activate_user(store: &Store, name: &str, clock: &dyn Clock) -> Result<Value> {
+    let key = UserKey::Name(name.trim().to_owned());
+    let user = mend_server::accounts::activate(store, &key, CLI, clock.now()).await?;
+    Ok(json!({"user_id": user.user_id, "name": user.name, "active": user.active}))
+}
+
+/// A new password for `name`, shown this once; their browser sessions end.
+pub async fn reset_password(store: &Store, name: &str, clock: &dyn Clock) -> Result<Value> {
+    let key = UserKey::Name(name.trim().to_owned());
+    let (user, password, ended) = mend_server::accounts::reset_password(store, &key, CLI, clock.now()).await?;
+    Ok(json!({"user_id": user.user_id, "name": user.name, "password": password, "sessions_ended": ended}))
 }
 
 /// Quarantined payloads, newest first, one JSON line each (raw bytes as text when they are

@@ -186,7 +186,7 @@ pub async fn users(store: &Store, clock: &dyn Clock, out: &mut impl Write) -> Re
             credentials.password
         } else {
             let user = UserToAdd { name: name.to_owned(), role, team: None, email: None };
-            mend_server::auth::add_user(store, user, clock.now()).await?.1.password
+            mend_server::auth::add_user(store, user, "demo", clock.now()).await?.1.password
         };
         writeln!(out, "  {name:<16} {:<10} password {password}", role.as_str())?;
     }

@@ -87,7 +87,7 @@ enum Command {
         #[command(subcommand)]
         command: EvalCommand,
     },
-    /// Users: add.
+    /// Users: add, list, token, deactivate, activate, password.
     User {
         #[command(subcommand)]
         command: UserCommand,
@@ -216,6 +216,29 @@ enum UserCommand {
     /// Replace a user's API token (a lost or leaked one stops working) and end their browser
     /// sessions; prints the new token as JSON.
     Token {
+        #[arg(long)]
+        name: String,
+    },
+    /// Every user, one JSON line each, by name.
+    List,
+    /// Stop a user from signing in (someone who left): their token and sessions stop working
+    /// and the calls they hold go back to the queue; prints JSON. The last active administrator
+    /// cannot be deactivated.
+    Deactivate {
+        #[arg(long)]
+        name: String,
+        /// Why, for the audit log.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Let a deactivated user sign in again with the credentials they had; prints JSON.
+    Activate {
+        #[arg(long)]
+        name: String,
+    },
+    /// Give a user a new generated password (a forgotten one) and end their browser sessions;
+    /// prints it as JSON, this once.
+    Password {
         #[arg(long)]
         name: String,
     },
@@ -438,6 +461,24 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
         Command::User { command: UserCommand::Token { name } } => {
             let store = open_store(&settings).await?;
             println!("{}", admin::replace_token(&store, &name, &SystemClock).await?);
+        }
+        Command::User { command: UserCommand::List } => {
+            let store = open_store(&settings).await?;
+            for line in admin::list_users(&store).await? {
+                println!("{line}");
+            }
+        }
+        Command::User { command: UserCommand::Deactivate { name, reason } } => {
+            let store = open_store(&settings).await?;
+            println!("{}", admin::deactivate_user(&store, &name, &reason, &SystemClock).await?);
+        }
+        Command::User { command: UserCommand::Activate { name } } => {
+            let store = open_store(&settings).await?;
+            println!("{}", admin::activate_user(&store, &name, &SystemClock).await?);
+        }
+        Command::User { command: UserCommand::Password { name } } => {
+            let store = open_store(&settings).await?;
+            println!("{}", admin::reset_password(&store, &name, &SystemClock).await?);
         }
         Command::Quarantine { command: QuarantineCommand::List { unresolved, limit } } => {
             let store = open_store(&settings).await?;

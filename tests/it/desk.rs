@@ -17,10 +17,10 @@ both_databases!(
 );
 
 /// The moment the servers of these tests stand at (a Thursday noon in Shanghai), and later.
-const NOON: &str = "2026-11-26T12:00:00+08:00";
+pub(crate) const NOON: &str = "2026-11-26T12:00:00+08:00";
 
 /// One open case (and so one callback) per customer, planned at noon.
-fn queue_of(mend: &Mend, customers: usize) {
+pub(crate) fn queue_of(mend: &Mend, customers: usize) {
     let complaints: Vec<Value> = (0..customers)
         .map(|i| {
             complaint(
@@ -43,7 +43,7 @@ fn token(mend: &Mend, name: &str, role: &str) -> String {
 }
 
 /// `POST /api/v1/tasks/claim`: the task, or `None` with the 204's headers.
-async fn claim(server: &Server, token: &str) -> Result<Value, reqwest::header::HeaderMap> {
+pub(crate) async fn claim(server: &Server, token: &str) -> Result<Value, reqwest::header::HeaderMap> {
     let response = server.request(Method::POST, "/api/v1/tasks/claim", token).send().await.expect("claim");
     match response.status() {
         StatusCode::OK => Ok(response.json().await.expect("a task")),
@@ -52,7 +52,7 @@ async fn claim(server: &Server, token: &str) -> Result<Value, reqwest::header::H
     }
 }
 
-async fn post(server: &Server, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+pub(crate) async fn post(server: &Server, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
     json_response(server.request(Method::POST, path, token).json(&body)).await
 }
 

@@ -76,6 +76,10 @@ impl TestDb {
         Some(Self { url, _dir: None, postgres: Some((admin, name)) })
     }
 
+    pub fn is_postgres(&self) -> bool {
+        self.postgres.is_some()
+    }
+
     /// A second, empty database on the same backend.
     pub async fn sibling(&self) -> Self {
         if self.postgres.is_some() {
@@ -421,6 +425,11 @@ pub fn intake() -> std::sync::Arc<mend_cases::Intake> {
 /// shows it); fails if `finished` says that `who`, which should have waited, ran through instead.
 /// A lock wait sends no event, so it is polled; each look is one round trip, which paces the loop.
 pub async fn until_a_lock_is_awaited(store: &mend_store::Store, finished: impl Fn() -> bool, who: &str) {
+    until_locks_are_awaited(store, 1, finished, who).await
+}
+
+/// [`until_a_lock_is_awaited`] for `waiters` connections at once.
+pub async fn until_locks_are_awaited(store: &mend_store::Store, waiters: i64, finished: impl Fn() -> bool, who: &str) {
     use sea_orm::ConnectionTrait;
     let waiting = sea_orm::Statement::from_string(
         sea_orm::DbBackend::Postgres,
@@ -428,7 +437,7 @@ pub async fn until_a_lock_is_awaited(store: &mend_store::Store, finished: impl F
     );
     loop {
         let row = store.connection().query_one_raw(waiting.clone()).await.unwrap().unwrap();
-        if row.try_get::<i64>("", "n").unwrap() > 0 {
+        if row.try_get::<i64>("", "n").unwrap() >= waiters {
             return;
         }
         assert!(!finished(), "{who} ran without waiting for the lock");

@@ -341,6 +341,48 @@ async fn the_admin_page_adds_users_replays_quarantine_and_previews_scripts(db: T
     let zhao = sign_in(&server, "zhao", password).await;
     let refused = client.get(server.url("/admin")).header(COOKIE, &zhao).send().await.unwrap();
     assert_eq!(refused.status(), StatusCode::FORBIDDEN, "agents do not administer");
+
+    // zhao chooses a password of their own on 我的账号 and stays signed in there.
+    let account = client.get(server.url("/account")).header(COOKIE, &zhao).send().await.unwrap();
+    let zhao_csrf = hidden_field(&account.text().await.unwrap(), "csrf");
+    let choose = |new: &'static str, repeat: &'static str| {
+        let form = [
+            ("csrf", zhao_csrf.clone()),
+            ("current", password.to_owned()),
+            ("new", new.into()),
+            ("repeat", repeat.into()),
+        ];
+        client.post(server.url("/account/password")).header(COOKIE, &zhao).form(&form).send()
+    };
+    let mismatch = choose("宽带修好了-2026", "宽带修好了-2027").await.unwrap();
+    assert_eq!(mismatch.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(mismatch.text().await.unwrap().contains("两次输入的新密码不一致"));
+    let chosen = choose("宽带修好了-2026", "宽带修好了-2026").await.unwrap();
+    assert_eq!(chosen.headers()[LOCATION], "/account?changed=1");
+    let desk = client.get(server.url("/desk")).header(COOKIE, &zhao).send().await.unwrap();
+    assert_eq!(desk.status(), StatusCode::OK, "the page that changed it stays signed in");
+    sign_in(&server, "zhao", "宽带修好了-2026").await;
+
+    // 停用 on zhao's row ends their session; 启用 and 重置密码 let them back in.
+    let user_action = |html: &str, action: &str| -> String {
+        let row = html.split("data-user=\"zhao\"").nth(1).unwrap().split("</tr>").next().unwrap().to_owned();
+        let path = row.split("action=\"").find(|p| p.starts_with("/admin/users/") && p.contains(action)).unwrap();
+        path.split('"').next().unwrap().to_owned()
+    };
+    let act =
+        |path: String| client.post(server.url(&path)).header(COOKIE, &admin).form(&[("csrf", csrf.as_str())]).send();
+    let listed = client.get(server.url("/admin")).header(COOKIE, &admin).send().await.unwrap().text().await.unwrap();
+    let deactivated = act(user_action(&listed, "/deactivate")).await.unwrap();
+    assert_eq!(deactivated.status(), StatusCode::OK);
+    let html = deactivated.text().await.unwrap();
+    assert!(html.contains("已停用 zhao") && html.contains("已停用</td>"), "{html}");
+    let gone = client.get(server.url("/desk")).header(COOKIE, &zhao).send().await.unwrap();
+    assert_eq!(gone.status(), StatusCode::SEE_OTHER, "signed out with the account");
+    let activated = act(user_action(&html, "/activate")).await.unwrap().text().await.unwrap();
+    assert!(activated.contains("已启用 zhao"), "{activated}");
+    let reset = act(user_action(&activated, "/password")).await.unwrap().text().await.unwrap();
+    let new_password = reset.split(marker).nth(1).unwrap().split('<').next().unwrap();
+    sign_in(&server, "zhao", new_password).await;
     let long_name = "z".repeat(10_000);
     for name in [long_name.as_str(), "a\u{1}b", "zhao wang"] {
         let refused = client

@@ -37,10 +37,7 @@ impl Credentials {
     pub fn generate() -> Self {
         let password = random_text(15);
         let token = format!("mend_{}", random_text(32));
-        let password_hash = Argon2::default()
-            .hash_password(password.as_bytes())
-            .expect("Argon2 hashes any password with a fresh salt")
-            .to_string();
+        let password_hash = hash_password(&password);
         let token_hash = hash_token(&token);
         Self { password, token, password_hash, token_hash }
     }
@@ -76,11 +73,12 @@ pub enum AddUserError {
 /// The longest user or team name, in characters.
 pub const MAX_NAME_CHARS: usize = 64;
 
-/// Creates a user with fresh credentials: the record and what to hand them once (only the
-/// hashes are stored).
+/// Creates a user with fresh credentials, audited as `actor`'s doing: the record and what to
+/// hand them once (only the hashes are stored).
 pub async fn add_user(
     store: &mend_store::Store,
     user: UserToAdd,
+    actor: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(UserRecord, Credentials), AddUserError> {
     let name = user.name.trim();
@@ -110,16 +108,33 @@ pub async fn add_user(
         token_hash: credentials.token_hash.clone(),
         created_at: now,
     };
-    match mend_store::users::insert(store.connection(), new).await {
-        Ok(record) => Ok((record, credentials)),
-        Err(e) if e.is_conflict() => Err(AddUserError::Taken(name.to_owned())),
-        Err(e) => Err(e.into()),
-    }
+    let tx = store.begin_write().await?;
+    let record = match mend_store::users::insert(&tx, new).await {
+        Ok(record) => record,
+        Err(e) if e.is_conflict() => {
+            mend_store::rollback(tx).await?;
+            return Err(AddUserError::Taken(name.to_owned()));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let detail = serde_json::json!({"role": record.role, "team": record.team});
+    let entry = crate::accounts::user_entry(&record, actor, "user.add", detail, now);
+    mend_store::audit::record_audit(&tx, entry).await?;
+    mend_store::commit(tx).await?;
+    Ok((record, credentials))
 }
 
 /// A fresh session token (never stored; its hash is).
 pub fn session_token() -> String {
     format!("mend_s_{}", random_text(32))
+}
+
+/// A password's Argon2id hash (PHC string, with a fresh salt).
+pub fn hash_password(password: &str) -> String {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .expect("Argon2 hashes any password with a fresh salt")
+        .to_string()
 }
 
 /// Whether `password` is the one `password_hash` (Argon2id, PHC string) was made from.

@@ -5,6 +5,7 @@
 //! the rule (`mend-ingest`, `mend-cases`, `mend-store`), and map the answer to a status; they hold
 //! no business rules of their own.
 
+pub mod accounts;
 pub mod auth;
 mod error;
 mod idempotency;

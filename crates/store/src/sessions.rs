@@ -77,17 +77,26 @@ pub async fn revoke_session<C: ConnectionTrait>(
     Ok(done.rows_affected() == 1)
 }
 
-/// Ends every session of a user (their API token rotated, or the account deactivated).
+/// Ends every session of a user (their API token rotated, their password changed, the account
+/// deactivated) but the one whose token hashes to `except`, if any (the page that changed the
+/// password stays signed in).
 pub async fn revoke_user_sessions<C: ConnectionTrait>(
     conn: &C,
     user: UserId,
+    except: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
     let backend = conn.get_database_backend();
     let p = |n| bulk::param(backend, n);
-    let sql = format!("UPDATE sessions SET revoked_at = {} WHERE user_id = {} AND revoked_at IS NULL", p(1), p(2));
+    let sql = format!(
+        "UPDATE sessions SET revoked_at = {} WHERE user_id = {} AND revoked_at IS NULL AND token_hash <> {}",
+        p(1),
+        p(2),
+        p(3)
+    );
+    let values = [now.into(), user.as_uuid().into(), except.unwrap_or_default().into()];
     let done = conn
-        .execute_raw(Statement::from_sql_and_values(backend, sql, [now.into(), user.as_uuid().into()]))
+        .execute_raw(Statement::from_sql_and_values(backend, sql, values))
         .await
         .during(TABLE, "revoke_user_sessions")?;
     Ok(done.rows_affected())

@@ -143,23 +143,16 @@ pub async fn list_users<C: ConnectionTrait>(conn: &C) -> Result<Vec<UserRecord>,
     rows.into_iter().map(UserRecord::try_from).collect()
 }
 
-/// Replaces a user's API token: the old one stops working at once.
-pub async fn replace_token<C: ConnectionTrait>(
-    conn: &C,
-    name: &str,
-    token_hash: &str,
-) -> Result<Option<UserRecord>, StoreError> {
+/// Replaces a user's API token: the old one stops working at once. False when there is no such
+/// user.
+pub async fn replace_token<C: ConnectionTrait>(conn: &C, name: &str, token_hash: &str) -> Result<bool, StoreError> {
     let done = user::Entity::update_many()
         .col_expr(user::Column::TokenHash, sea_orm::sea_query::Expr::value(token_hash))
         .filter(user::Column::Name.eq(name))
         .exec(conn)
         .await
         .during(TABLE, "replace_token")?;
-    if done.rows_affected == 0 {
-        return Ok(None);
-    }
-    let found = active_user_where(conn, user::Column::TokenHash, token_hash, "replace_token").await?;
-    found.map(UserRecord::try_from).transpose()
+    Ok(done.rows_affected > 0)
 }
 
 /// The active user whose `column` (a unique one) holds `value`.
@@ -175,6 +168,75 @@ async fn active_user_where<C: ConnectionTrait>(
         .one(conn)
         .await
         .during(TABLE, operation)
+}
+
+/// Which user an administrator means: the CLI names them, the API and the pages give their id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserKey {
+    Id(UserId),
+    Name(String),
+}
+
+impl std::fmt::Display for UserKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Id(id) => write!(f, "{id}"),
+            Self::Name(name) => write!(f, "`{name}`"),
+        }
+    }
+}
+
+/// A user, active or deactivated, with their password hash.
+pub async fn find_user<C: ConnectionTrait>(
+    conn: &C,
+    key: &UserKey,
+) -> Result<Option<(UserRecord, String)>, StoreError> {
+    let query = match key {
+        UserKey::Id(id) => user::Entity::find_by_id(id.as_uuid()),
+        UserKey::Name(name) => user::Entity::find().filter(user::Column::Name.eq(name.as_str())),
+    };
+    let found = query.one(conn).await.during(TABLE, "find_user")?;
+    found
+        .map(|m| {
+            let hash = m.password_hash.clone();
+            Ok((UserRecord::try_from(m)?, hash))
+        })
+        .transpose()
+}
+
+/// The active administrators, locked until the transaction ends on PostgreSQL (a SQLite write
+/// transaction keeps other writers out already), so that two administrators deactivating each
+/// other at once cannot leave the desk with none.
+pub async fn lock_active_admins<C: ConnectionTrait>(conn: &C) -> Result<Vec<UserId>, StoreError> {
+    let backend = conn.get_database_backend();
+    let lock = match backend {
+        sea_orm::DbBackend::Postgres => " ORDER BY id FOR UPDATE",
+        _ => "",
+    };
+    let sql = format!("SELECT id FROM users WHERE role = {} AND active{lock}", bulk::param(backend, 1));
+    let rows = conn
+        .query_all_raw(sea_orm::Statement::from_sql_and_values(backend, sql, [Role::Admin.as_str().into()]))
+        .await
+        .during(TABLE, "lock_active_admins")?;
+    rows.iter()
+        .map(|row| row.try_get::<uuid::Uuid>("", "id").map(UserId::from_uuid).during(TABLE, "lock_active_admins"))
+        .collect()
+}
+
+/// Lets a user sign in again, or stops them (their token and sessions stop working at once:
+/// every sign-in check asks for an active user). The user as it now stands, if there is one.
+pub async fn set_active<C: ConnectionTrait>(
+    conn: &C,
+    id: UserId,
+    active: bool,
+) -> Result<Option<UserRecord>, StoreError> {
+    let updated = user::Entity::update_many()
+        .col_expr(user::Column::Active, sea_orm::sea_query::Expr::value(active))
+        .filter(user::Column::Id.eq(id.as_uuid()))
+        .exec_with_returning(conn)
+        .await
+        .during(TABLE, "set_active")?;
+    updated.into_iter().next().map(UserRecord::try_from).transpose()
 }
 
 /// Replaces a user's password (its Argon2 hash); false when there is no such user.

@@ -15,6 +15,7 @@ mod quarantine;
 pub(crate) mod session;
 mod survey;
 mod tasks;
+mod users;
 mod wechat;
 
 use axum::Router;
@@ -78,6 +79,12 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         endpoint(M::POST, "/survey/{token}", "A survey's answer (form: rating 1-5, comment)", Open, post(survey::answer)),
         endpoint(M::POST, "/api/v1/session", "Sign in: a session token and cookie", Open, post(session::sign_in)),
         endpoint(M::DELETE, "/api/v1/session", "Sign out: the session is revoked", agent, delete(session::sign_out)),
+        endpoint(M::PUT, "/api/v1/account/password", "Change one's own password", agent, put(users::change_own_password)),
+        endpoint(M::GET, "/api/v1/users", "Every user, by name", admin, get(users::list)),
+        endpoint(M::POST, "/api/v1/users", "Add a user: their password and API token, shown once", admin, post(users::create)),
+        endpoint(M::POST, "/api/v1/users/{id}/deactivate", "Stop a user signing in; their held calls go back to the queue", admin, post(users::deactivate)),
+        endpoint(M::POST, "/api/v1/users/{id}/activate", "Let a deactivated user sign in again", admin, post(users::activate)),
+        endpoint(M::POST, "/api/v1/users/{id}/password", "A new password for a user who forgot theirs, shown once", admin, post(users::reset_password)),
         endpoint(M::POST, "/api/v1/complaints", "A canonical complaint", agent, post(complaints::create)),
         endpoint(M::GET, "/api/v1/cases/{id}", "A case with its customer and complaints", agent, get(cases::show)),
         endpoint(M::POST, "/api/v1/cases/{id}/merge", "Fold another case into this one", agent, post(cases::merge)),

@@ -6,14 +6,16 @@ use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use mend_core::{CaseId, QuarantineId, Role};
+use mend_core::{CaseId, QuarantineId, Role, UserId};
 use mend_scheduler::Planned;
 use mend_store::quarantine::QuarantineFilter;
+use mend_store::users::UserKey;
 use minijinja::{Value, context};
 use serde::Deserialize;
 
 use super::desk::see_other;
 use super::{Button, PageError, Posted, WebUser, frame, render};
+use crate::accounts::{self, AccountError};
 use crate::auth::{AddUserError, UserToAdd};
 use crate::{ApiError, AppState, ErrorCode};
 
@@ -119,25 +121,68 @@ pub async fn add_user(
     let form = user.accept(Role::Admin, form)?;
     let role: Role = form.role.parse().map_err(|_| ApiError::new(ErrorCode::InvalidRequest, "请选择角色。"))?;
     let new = UserToAdd { name: form.name, role, team: Some(form.team), email: Some(form.email) };
-    let (record, credentials) = match crate::auth::add_user(&state.store, new, state.clock.now()).await {
-        Ok(created) => created,
-        Err(AddUserError::Store(e)) => return Err(e.into()),
-        Err(e) => {
-            let message = match e {
-                AddUserError::NoName => "请填写用户名。".to_owned(),
-                AddUserError::BadName => {
-                    format!("用户名最多 {} 个字符,不能有空格或控制字符。", crate::auth::MAX_NAME_CHARS)
-                }
-                AddUserError::BadTeam => format!("团队名最多 {} 个字符,不能有控制字符。", crate::auth::MAX_NAME_CHARS),
-                AddUserError::Taken(name) => format!("用户名 `{name}` 已被使用。"),
-                other => format!("邮箱无效:{other}"),
-            };
-            return Err(ApiError::new(ErrorCode::InvalidRequest, message).into());
-        }
-    };
+    let (record, credentials) =
+        match crate::auth::add_user(&state.store, new, &user.desk_agent().actor, state.clock.now()).await {
+            Ok(created) => created,
+            Err(AddUserError::Store(e)) => return Err(e.into()),
+            Err(e) => {
+                let message = match e {
+                    AddUserError::NoName => "请填写用户名。".to_owned(),
+                    AddUserError::BadName => {
+                        format!("用户名最多 {} 个字符,不能有空格或控制字符。", crate::auth::MAX_NAME_CHARS)
+                    }
+                    AddUserError::BadTeam => {
+                        format!("团队名最多 {} 个字符,不能有控制字符。", crate::auth::MAX_NAME_CHARS)
+                    }
+                    AddUserError::Taken(name) => format!("用户名 `{name}` 已被使用。"),
+                    other => format!("邮箱无效:{other}"),
+                };
+                return Err(ApiError::new(ErrorCode::InvalidRequest, message).into());
+            }
+        };
     let created = context! { name => record.name, password => credentials.password, token => credentials.token };
     page(&state, &user, None, Some("用户已创建。密码和令牌只显示这一次。".into()), Some(created), StatusCode::CREATED)
         .await
+}
+
+/// 停用, 启用 or 重置密码 on a user's row. Deactivating ends their sessions and returns the
+/// calls they hold to the queue; a reset shows the new password this once.
+pub async fn change_user(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path((id, action)): Path<(String, String)>,
+    form: Result<Form<Posted<Button>>, FormRejection>,
+) -> Result<Response, PageError> {
+    user.accept(Role::Admin, form)?;
+    let id: UserId = id.parse().map_err(|_| ApiError::bad_request(format!("用户编号 `{id}` 无效")))?;
+    let key = UserKey::Id(id);
+    let (actor, now) = (user.desk_agent().actor, state.clock.now());
+    let account_error = |e: AccountError| match e {
+        AccountError::LastAdmin(name) => PageError::from(ApiError::new(
+            ErrorCode::Conflict,
+            format!("`{name}` 是最后一位在用的管理员,请先添加另一位。"),
+        )),
+        other => PageError::from(ApiError::from(other)),
+    };
+    let (message, created) = match action.as_str() {
+        "deactivate" => {
+            let done = accounts::deactivate(&state.store, &key, &actor, "", now).await.map_err(account_error)?;
+            let released = done.tasks_released.len();
+            (format!("已停用 {}:登录已失效,{released} 个进行中的任务已退回队列。", done.user.name), None)
+        }
+        "activate" => {
+            let record = accounts::activate(&state.store, &key, &actor, now).await.map_err(account_error)?;
+            (format!("已启用 {},可用原密码登录。", record.name), None)
+        }
+        "password" => {
+            let (record, password, _) =
+                accounts::reset_password(&state.store, &key, &actor, now).await.map_err(account_error)?;
+            let shown = context! { name => record.name, password };
+            ("密码已重置,只显示这一次;该用户已登录的页面需要重新登录。".to_owned(), Some(shown))
+        }
+        _ => return Err(ApiError::not_found("没有这个操作").into()),
+    };
+    page(&state, &user, None, Some(message), created, StatusCode::OK).await
 }
 
 pub async fn replay(

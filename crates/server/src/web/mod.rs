@@ -5,6 +5,7 @@
 //! A page's signed-in user comes from the session cookie only (a bearer token is the API's);
 //! without one the page sends the browser to `/login`.
 
+mod account;
 mod admin;
 mod assets;
 mod dashboard;
@@ -52,6 +53,9 @@ pub(crate) fn pages() -> Router<AppState> {
         .route("/dashboard", get(dashboard::hot_issues))
         .route("/admin", get(admin::overview))
         .route("/admin/users", post(admin::add_user))
+        .route("/admin/users/{id}/{action}", post(admin::change_user))
+        .route("/account", get(account::page))
+        .route("/account/password", post(account::change_password))
         .route("/admin/quarantine/{id}/replay", post(admin::replay))
         .route("/supervisor/compensations/{id}/{decision}", post(supervisor::decide))
         .route("/assets/{file}", get(assets::serve))
@@ -69,6 +73,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("dashboard.html", include_str!("../../templates/web/dashboard.html.j2")),
         ("admin.html", include_str!("../../templates/web/admin.html.j2")),
         ("search.html", include_str!("../../templates/web/search.html.j2")),
+        ("account.html", include_str!("../../templates/web/account.html.j2")),
     ];
     for (name, source) in templates {
         env.add_template(name, source).unwrap_or_else(|e| panic!("the template {name} parses: {e}"));
@@ -191,6 +196,8 @@ pub(crate) fn frame(user: &WebUser, state: &AppState) -> Value {
 pub(crate) struct WebUser {
     pub record: UserRecord,
     pub csrf: String,
+    /// The hash of the session's token: the session a password change keeps.
+    pub session_hash: String,
 }
 
 impl WebUser {
@@ -258,7 +265,9 @@ impl FromRequestParts<AppState> for WebUser {
         };
         // Pages are for people signed in on the page, not for API tokens.
         match state.sign_ins.holder(&token, state.clock.now()).await {
-            Ok(Some((record, Credential::Session))) => Ok(WebUser { record, csrf: auth::csrf_token(&token) }),
+            Ok(Some((record, Credential::Session))) => {
+                Ok(WebUser { record, csrf: auth::csrf_token(&token), session_hash: auth::hash_token(&token) })
+            }
             Ok(_) => Err(to_login()),
             Err(e) => Err(PageError::from(e).into_response()),
         }

@@ -424,14 +424,33 @@ pub async fn release_task<C: ConnectionTrait>(
     agent: UserId,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let released = update_held(conn, id, agent, "release_task", |held| {
-        held.col_expr(task::Column::Status, Expr::value(TaskStatus::Open.as_str()))
-            .col_expr(task::Column::ClaimedBy, Expr::value(Option::<uuid::Uuid>::None))
-            .col_expr(task::Column::LeaseExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
-            .col_expr(task::Column::UpdatedAt, Expr::value(now))
-    })
-    .await?;
+    let released = update_held(conn, id, agent, "release_task", |held| back_in_queue(held, now)).await?;
     Ok(released.is_some())
+}
+
+/// A held task open again, nobody's.
+fn back_in_queue(update: TaskUpdate, now: DateTime<Utc>) -> TaskUpdate {
+    update
+        .col_expr(task::Column::Status, Expr::value(TaskStatus::Open.as_str()))
+        .col_expr(task::Column::ClaimedBy, Expr::value(Option::<uuid::Uuid>::None))
+        .col_expr(task::Column::LeaseExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(task::Column::UpdatedAt, Expr::value(now))
+}
+
+/// Puts every task `agent` holds back in the queue (their account was deactivated mid-call);
+/// the tasks as released.
+pub async fn release_tasks_held_by<C: ConnectionTrait>(
+    conn: &C,
+    agent: UserId,
+    now: DateTime<Utc>,
+) -> Result<Vec<Task>, StoreError> {
+    let released = back_in_queue(task::Entity::update_many(), now)
+        .filter(task::Column::Status.eq(TaskStatus::Claimed.as_str()))
+        .filter(task::Column::ClaimedBy.eq(agent.as_uuid()))
+        .exec_with_returning(conn)
+        .await
+        .during(TABLE, "release_tasks_held_by")?;
+    released.into_iter().map(Task::try_from).collect()
 }
 
 /// Applies `set` to task `id` if `agent` holds it: claimed by them, whatever the lease says (a

@@ -1,0 +1,198 @@
+//! Accounts over their life: an agent who leaves is deactivated (their token, sessions and
+//! held calls end with the account), one who returns is let back in, a forgotten password is
+//! reset by an administrator, and everyone may choose their own. Every change is audited.
+
+use chrono::{DateTime, Utc};
+use mend_core::{Role, TaskId};
+use mend_store::users::{UserKey, UserRecord};
+use mend_store::{AuditEntry, StoreError};
+use serde_json::json;
+
+use crate::auth::{self, Credentials};
+
+/// The shortest password a person may choose (a generated one has 20 characters).
+pub const MIN_PASSWORD_CHARS: usize = 10;
+/// The longest: Argon2 hashes any length, but a megabyte "password" is an attack, not a choice.
+pub const MAX_PASSWORD_CHARS: usize = 128;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("no user is {0}")]
+    NoSuchUser(UserKey),
+    #[error("`{0}` is the last active administrator: add another before deactivating them")]
+    LastAdmin(String),
+    #[error("the current password is wrong")]
+    WrongPassword,
+    #[error(
+        "a new password has {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters and is neither the user's name nor the current password"
+    )]
+    WeakPassword,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A deactivated account and what ended with it.
+#[derive(Debug, Clone)]
+pub struct Deactivated {
+    pub user: UserRecord,
+    pub sessions_ended: u64,
+    /// Calls the user held, back in the queue for someone else.
+    pub tasks_released: Vec<TaskId>,
+}
+
+/// Stops `key` from signing in: their API token and sessions stop working at once and the calls
+/// they hold go back to the queue. The desk keeps at least one active administrator.
+pub async fn deactivate(
+    store: &mend_store::Store,
+    key: &UserKey,
+    actor: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<Deactivated, AccountError> {
+    let tx = store.begin_write().await?;
+    let admins = mend_store::users::lock_active_admins(&tx).await?;
+    let (user, _) = find(&tx, key).await?;
+    if user.role == Role::Admin && admins == [user.user_id] {
+        mend_store::rollback(tx).await?;
+        return Err(AccountError::LastAdmin(user.name));
+    }
+    let user = set_active(&tx, &user, false).await?;
+    let sessions_ended = mend_store::sessions::revoke_user_sessions(&tx, user.user_id, None, now).await?;
+    let released = mend_store::tasks::release_tasks_held_by(&tx, user.user_id, now).await?;
+    let reason = mend_core::mask_phones_in(reason.trim()).into_owned();
+    let mut entries: Vec<AuditEntry> = released
+        .iter()
+        .map(|task| AuditEntry {
+            at: now,
+            actor: actor.to_owned(),
+            action: "task.release".into(),
+            subject_kind: "task".into(),
+            subject_id: Some(task.task_id.as_uuid()),
+            detail: json!({"from": "claimed", "to": "open", "reason": "account deactivated", "agent": user.name}),
+        })
+        .collect();
+    let tasks_released: Vec<TaskId> = released.iter().map(|t| t.task_id).collect();
+    let detail = json!({"reason": reason, "sessions_ended": sessions_ended, "tasks_released": tasks_released});
+    entries.push(user_entry(&user, actor, "user.deactivate", detail, now));
+    mend_store::audit::record_audits(&tx, &entries).await?;
+    mend_store::commit(tx).await?;
+    Ok(Deactivated { user, sessions_ended, tasks_released })
+}
+
+/// Lets a deactivated user sign in again, with the credentials they had.
+pub async fn activate(
+    store: &mend_store::Store,
+    key: &UserKey,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<UserRecord, AccountError> {
+    let tx = store.begin_write().await?;
+    let (user, _) = find(&tx, key).await?;
+    let user = set_active(&tx, &user, true).await?;
+    mend_store::audit::record_audit(&tx, user_entry(&user, actor, "user.activate", json!({}), now)).await?;
+    mend_store::commit(tx).await?;
+    Ok(user)
+}
+
+/// A new generated password for `key` (shown once), for someone who forgot theirs; their
+/// sessions end. The user, the password and how many sessions ended.
+pub async fn reset_password(
+    store: &mend_store::Store,
+    key: &UserKey,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<(UserRecord, String, u64), AccountError> {
+    let credentials = Credentials::generate();
+    let tx = store.begin_write().await?;
+    let (user, _) = find(&tx, key).await?;
+    mend_store::users::replace_password(&tx, &user.name, &credentials.password_hash).await?;
+    let ended = mend_store::sessions::revoke_user_sessions(&tx, user.user_id, None, now).await?;
+    let detail = json!({"sessions_ended": ended});
+    mend_store::audit::record_audit(&tx, user_entry(&user, actor, "user.password_reset", detail, now)).await?;
+    mend_store::commit(tx).await?;
+    Ok((user, credentials.password, ended))
+}
+
+/// A new API token for `key` (shown once: a lost or leaked one stops working); their sessions
+/// end. The user, the token and how many sessions ended.
+pub async fn replace_token(
+    store: &mend_store::Store,
+    key: &UserKey,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<(UserRecord, String, u64), AccountError> {
+    let credentials = Credentials::generate();
+    let tx = store.begin_write().await?;
+    let (user, _) = find(&tx, key).await?;
+    mend_store::users::replace_token(&tx, &user.name, &credentials.token_hash).await?;
+    let ended = mend_store::sessions::revoke_user_sessions(&tx, user.user_id, None, now).await?;
+    let detail = json!({"sessions_ended": ended});
+    mend_store::audit::record_audit(&tx, user_entry(&user, actor, "user.token_replace", detail, now)).await?;
+    mend_store::commit(tx).await?;
+    Ok((user, credentials.token, ended))
+}
+
+/// `user` chooses a new password, proving the current one; their other sessions end (the one
+/// whose token hashes to `keep_session`, where they changed it, stays). How many ended.
+pub async fn change_password(
+    store: &mend_store::Store,
+    user: &UserRecord,
+    current: &str,
+    new: &str,
+    keep_session: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<u64, AccountError> {
+    let (user, hash) = find(store.connection(), &UserKey::Id(user.user_id)).await?;
+    if !auth::password_matches(current, &hash) {
+        return Err(AccountError::WrongPassword);
+    }
+    let length = new.chars().count();
+    if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&length)
+        || new.eq_ignore_ascii_case(&user.name)
+        || new == current
+    {
+        return Err(AccountError::WeakPassword);
+    }
+    let new_hash = auth::hash_password(new);
+    let tx = store.begin_write().await?;
+    mend_store::users::replace_password(&tx, &user.name, &new_hash).await?;
+    let ended = mend_store::sessions::revoke_user_sessions(&tx, user.user_id, keep_session, now).await?;
+    let detail = json!({"sessions_ended": ended});
+    let actor = format!("user:{}", user.name);
+    mend_store::audit::record_audit(&tx, user_entry(&user, &actor, "user.password_change", detail, now)).await?;
+    mend_store::commit(tx).await?;
+    Ok(ended)
+}
+
+async fn find<C: mend_store::ConnectionTrait>(conn: &C, key: &UserKey) -> Result<(UserRecord, String), AccountError> {
+    mend_store::users::find_user(conn, key).await?.ok_or_else(|| AccountError::NoSuchUser(key.clone()))
+}
+
+async fn set_active<C: mend_store::ConnectionTrait>(
+    conn: &C,
+    user: &UserRecord,
+    active: bool,
+) -> Result<UserRecord, AccountError> {
+    mend_store::users::set_active(conn, user.user_id, active)
+        .await?
+        .ok_or_else(|| AccountError::NoSuchUser(UserKey::Id(user.user_id)))
+}
+
+/// An audit entry about `user`.
+pub(crate) fn user_entry(
+    user: &UserRecord,
+    actor: &str,
+    action: &str,
+    mut detail: serde_json::Value,
+    at: DateTime<Utc>,
+) -> AuditEntry {
+    detail["name"] = user.name.clone().into();
+    AuditEntry {
+        at,
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        subject_kind: "user".into(),
+        subject_id: Some(user.user_id.as_uuid()),
+        detail,
+    }
+}

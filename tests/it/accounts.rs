@@ -1,0 +1,191 @@
+//! Accounts over their life: an agent who leaves is deactivated mid-call (their access ends, the
+//! call goes back to the queue), comes back, forgets a password, chooses their own; and the desk
+//! never loses its last administrator, even to two administrators at once.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::desk::{NOON, claim, post, queue_of};
+use crate::support::{Server, TestDb, both_databases, json_response};
+
+both_databases!(
+    a_deactivated_agent_loses_access_and_their_call_goes_back,
+    passwords_are_reset_and_changed,
+    two_administrators_deactivating_each_other_leave_one,
+);
+
+async fn sign_in(server: &Server, name: &str, password: &str) -> (StatusCode, Value) {
+    json_response(server.client.post(server.url("/api/v1/session")).json(&json!({"name": name, "password": password})))
+        .await
+}
+
+async fn status_of_mine(server: &Server, token: &str) -> StatusCode {
+    server.request(Method::GET, "/api/v1/tasks?mine=true", token).send().await.expect("my tasks").status()
+}
+
+async fn a_deactivated_agent_loses_access_and_their_call_goes_back(db: TestDb) {
+    let mend = db.mend();
+    queue_of(&mend, 2);
+    let admin = mend.add_user("boss", "admin");
+    let admin = admin["token"].as_str().unwrap();
+    let wang = mend.add_user("wang", "agent");
+    let wang_token = wang["token"].as_str().unwrap();
+    let li = mend.add_user("li", "agent");
+    let li_token = li["token"].as_str().unwrap();
+    let server = mend.serve_at(NOON);
+
+    let (signed_in, session) = sign_in(&server, "wang", wang["password"].as_str().unwrap()).await;
+    assert_eq!(signed_in, StatusCode::CREATED);
+    let session = session["token"].as_str().unwrap().to_owned();
+    let held = claim(&server, wang_token).await.expect("wang holds a call");
+
+    let (status, listed) = server.get_json("/api/v1/users", admin).await;
+    assert_eq!(status, StatusCode::OK);
+    let wang_id = listed["users"].as_array().unwrap().iter().find(|u| u["name"] == "wang").unwrap()["user_id"].clone();
+    let wang_id = wang_id.as_str().unwrap();
+    let (status, done) =
+        post(&server, &format!("/api/v1/users/{wang_id}/deactivate"), admin, json!({"reason": "离职,电话13912345678"}))
+            .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!((&done["user"]["active"], &done["sessions_ended"]), (&json!(false), &json!(1)));
+    assert_eq!(done["tasks_released"], json!([held["task_id"]]));
+
+    assert_eq!(status_of_mine(&server, wang_token).await, StatusCode::UNAUTHORIZED, "the API token");
+    assert_eq!(status_of_mine(&server, &session).await, StatusCode::UNAUTHORIZED, "the session");
+    let (again, _) = sign_in(&server, "wang", wang["password"].as_str().unwrap()).await;
+    assert_eq!(again, StatusCode::UNAUTHORIZED, "the password");
+
+    // The call wang held is anybody's again at once, not when its lease would have run out.
+    let first = claim(&server, li_token).await.expect("a call");
+    let second = claim(&server, li_token).await.expect("another call");
+    let taken = [first["task_id"].clone(), second["task_id"].clone()];
+    assert!(taken.contains(&held["task_id"]), "{taken:?} holds {}", held["task_id"]);
+
+    let (_, log) = server.get_json(&format!("/api/v1/audit?entity=user:{wang_id}"), admin).await;
+    // The command line writes at the machine's time, the server at its test clock: by action.
+    let mut entries = log["entries"].as_array().unwrap().clone();
+    entries.sort_by_key(|e| e["action"].as_str().unwrap().to_owned());
+    let actions: Vec<&str> = entries.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["user.add", "user.deactivate"], "{log}");
+    let deactivation = &entries[1];
+    assert_eq!(deactivation["actor"], "user:boss");
+    let reason = deactivation["detail"]["reason"].as_str().unwrap();
+    assert!(reason.starts_with("离职") && !reason.contains("13912345678"), "masked: {reason}");
+    let (_, task_log) =
+        server.get_json(&format!("/api/v1/audit?entity=task:{}", held["task_id"].as_str().unwrap()), admin).await;
+    let release =
+        task_log["entries"].as_array().unwrap().iter().find(|e| e["action"] == "task.release").expect("released");
+    assert_eq!(release["detail"]["reason"], "account deactivated", "{task_log}");
+
+    // The last administrator stays, whoever asks.
+    let boss_id = listed["users"].as_array().unwrap().iter().find(|u| u["name"] == "boss").unwrap()["user_id"].clone();
+    let (status, refused) =
+        post(&server, &format!("/api/v1/users/{}/deactivate", boss_id.as_str().unwrap()), admin, json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    let cli = mend.command(&["user", "deactivate", "--name", "boss"]).output().unwrap();
+    assert!(!cli.status.success() && String::from_utf8_lossy(&cli.stderr).contains("last active administrator"));
+
+    let (status, back) = post(&server, &format!("/api/v1/users/{wang_id}/activate"), admin, json!({})).await;
+    assert_eq!((status, &back["user"]["active"]), (StatusCode::OK, &json!(true)));
+    assert_eq!(status_of_mine(&server, wang_token).await, StatusCode::OK, "back with the token they had");
+    assert_eq!(status_of_mine(&server, &session).await, StatusCode::UNAUTHORIZED, "ended sessions stay ended");
+
+    // The same from the command line, by name: li holds both calls.
+    let gone = mend.run(&["user", "deactivate", "--name", "li", "--reason", "调岗"], b"").json();
+    assert_eq!((&gone["active"], gone["tasks_released"].as_array().map(Vec::len)), (&json!(false), Some(2)));
+    let users = mend.run(&["user", "list"], b"").json_lines();
+    let states: Vec<(&str, bool)> =
+        users.iter().map(|u| (u["name"].as_str().unwrap(), u["active"].as_bool().unwrap())).collect();
+    assert_eq!(states, [("boss", true), ("li", false), ("wang", true)]);
+}
+
+async fn passwords_are_reset_and_changed(db: TestDb) {
+    let mend = db.mend();
+    let admin = mend.add_user("boss", "admin");
+    let admin = admin["token"].as_str().unwrap();
+    let wang = mend.add_user("wang", "agent");
+    let first_password = wang["password"].as_str().unwrap();
+    let server = mend.serve_at(NOON);
+    let session = |answer: Value| answer["token"].as_str().expect("a session").to_owned();
+    let here = session(sign_in(&server, "wang", first_password).await.1);
+    let elsewhere = session(sign_in(&server, "wang", first_password).await.1);
+
+    let change = |token: &str, current: &str, new: &str| {
+        let body = json!({"current_password": current, "new_password": new});
+        json_response(server.request(Method::PUT, "/api/v1/account/password", token).json(&body))
+    };
+    assert_eq!(change(&here, "not-mine", "a-good-new-password").await.0, StatusCode::FORBIDDEN);
+    assert_eq!(change(&here, first_password, "short").await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(change(&here, first_password, "WANG").await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(change(&here, first_password, first_password).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, changed) = change(&here, first_password, "长城宽带-2026-自选").await;
+    assert_eq!((status, &changed["sessions_ended"]), (StatusCode::OK, &json!(1)), "{changed}");
+    assert_eq!(status_of_mine(&server, &here).await, StatusCode::OK, "the session that changed it stays");
+    assert_eq!(status_of_mine(&server, &elsewhere).await, StatusCode::UNAUTHORIZED, "the others end");
+    assert_eq!(sign_in(&server, "wang", first_password).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(sign_in(&server, "wang", "长城宽带-2026-自选").await.0, StatusCode::CREATED);
+
+    // Forgotten: an administrator hands out a new one, and every session of wang's ends.
+    let (_, listed) = server.get_json("/api/v1/users", admin).await;
+    let wang_id = listed["users"].as_array().unwrap().iter().find(|u| u["name"] == "wang").unwrap()["user_id"].clone();
+    let (status, reset) =
+        post(&server, &format!("/api/v1/users/{}/password", wang_id.as_str().unwrap()), admin, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{reset}");
+    assert_eq!(status_of_mine(&server, &here).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(sign_in(&server, "wang", "长城宽带-2026-自选").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(sign_in(&server, "wang", reset["password"].as_str().unwrap()).await.0, StatusCode::CREATED);
+    let by_cli = mend.run(&["user", "password", "--name", "wang"], b"").json();
+    assert_eq!(sign_in(&server, "wang", by_cli["password"].as_str().unwrap()).await.0, StatusCode::CREATED);
+
+    let (_, log) = server.get_json(&format!("/api/v1/audit?entity=user:{}", wang_id.as_str().unwrap()), admin).await;
+    let mut actions: Vec<(&str, &str)> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap(), e["actor"].as_str().unwrap()))
+        .collect();
+    actions.sort();
+    assert_eq!(
+        actions,
+        [
+            ("user.add", "cli"),
+            ("user.password_change", "user:wang"),
+            ("user.password_reset", "cli"),
+            ("user.password_reset", "user:boss"),
+        ]
+    );
+}
+
+/// Each administrator deactivates the other at the same moment: one of them must stay. The two
+/// deactivations are made to overlap (the administrators' rows are held by a third transaction
+/// until both wait for them) and then run together.
+async fn two_administrators_deactivating_each_other_leave_one(db: TestDb) {
+    let mend = db.mend();
+    mend.add_user("zhao", "admin");
+    mend.add_user("qian", "admin");
+    let store = db.store().await;
+    let now = crate::support::server_now();
+    let holder = store.begin_write().await.unwrap();
+    if db.is_postgres() {
+        use mend_store::ConnectionTrait;
+        holder.execute_unprepared("SELECT id FROM users FOR UPDATE").await.unwrap();
+    }
+    let deactivate = |target: &str, by: &str| {
+        let (store, key, actor) =
+            (store.clone(), mend_store::users::UserKey::Name(target.into()), format!("user:{by}"));
+        tokio::spawn(async move { mend_server::accounts::deactivate(&store, &key, &actor, "", now).await })
+    };
+    let one = deactivate("qian", "zhao");
+    let other = deactivate("zhao", "qian");
+    if db.is_postgres() {
+        crate::support::until_locks_are_awaited(&store, 2, || one.is_finished() || other.is_finished(), "both").await;
+    }
+    mend_store::commit(holder).await.unwrap();
+    let (one, other) = (one.await.unwrap(), other.await.unwrap());
+    let refused =
+        [&one, &other].iter().filter(|r| matches!(r, Err(mend_server::accounts::AccountError::LastAdmin(_)))).count();
+    assert_eq!((one.is_ok() as usize + other.is_ok() as usize, refused), (1, 1), "{one:?} / {other:?}");
+    let active: Vec<Value> =
+        mend.run(&["user", "list"], b"").json_lines().into_iter().filter(|u| u["active"] == true).collect();
+    assert_eq!(active.len(), 1, "{active:?}");
+}
