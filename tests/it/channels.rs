@@ -322,6 +322,60 @@ async fn a_misread_export_is_replayed_after_the_fix(db: TestDb) {
     );
 }
 
+/// A call-center export as vendors write one: GB18030 from Excel, numbers kept as text by
+/// formulas and apostrophes, a switch's trunk zero and extensions, a three-key IVR survey (1
+/// 满意 … 3 不满意) and calls nobody rated, a comma in an unquoted note, a quote never closed, a
+/// call id sent again with another text. Every row is accepted, ignored or quarantined with its
+/// reason, and a quarantined row reads as the export's text.
+async fn a_vendors_export_reads_as_call_centers_write_it(db: TestDb) {
+    let export = "流水号,主叫号码,开始时间,满意度,是否投诉,备注\r\n\
+                  \"=\"\"2026120600001\"\"\",\"=\"\"13800138000\"\"\",2026/12/06 09:05,未评价,是,宽带又断了\r\n\
+                  2026120600002,013900139000,2026/12/06 09:10,3,否,网速太慢\r\n\
+                  2026120600003,010-88886666转8001,2026/12/06 09:20,1,否,咨询套餐\r\n\
+                  2026120600004,'13700137000,2026/12/06 09:30,2,否,宽带断了,客户很生气\r\n\
+                  2026120600002,013900139000,2026/12/06 09:10,3,否,话费多扣了\r\n\
+                  2026120600005,13600136000,2026/12/06 09:40,3,否,\"客户说还是不行\r\n\
+                  2026120600006,13500135000,2026/12/06 09:50,3,否,没人管\r\n";
+    let (gbk, _, _) = encoding_rs::GB18030.encode(export);
+    let mend = crate::support::vendor_hotline_columns(db.mend())
+        .env("MEND_CHANNELS__HOTLINE__CSV__ENCODING", "gb18030")
+        .env("MEND_CHANNELS__HOTLINE__CSV__SATISFACTION_SCALE", "one_is_best")
+        .env("MEND_CHANNELS__HOTLINE__CSV__SATISFACTION_POINTS", "3");
+    let summary = mend.run(&["import", "--channel", "hotline", "-"], &gbk).json();
+    let counts = ["records", "accepted", "ignored", "quarantined", "conflicts"].map(|k| summary[k].as_u64().unwrap());
+    assert_eq!(counts, [6, 2, 1, 3, 1], "{summary}");
+
+    use sea_orm::{EntityTrait, QueryOrder};
+    let store = db.store().await;
+    let stored = mend_store::entities::complaint::Entity::find()
+        .order_by_asc(mend_store::entities::complaint::Column::SourceId)
+        .all(store.connection())
+        .await
+        .unwrap();
+    let read: Vec<(&str, Option<i16>, bool, &str)> = stored
+        .iter()
+        .map(|c| (c.source_id.as_str(), c.satisfaction, c.formal_complaint, c.customer_keys.as_str()))
+        .collect();
+    assert_eq!(read.len(), 2, "{read:?}");
+    let first = (read[0].0, read[0].1, read[0].2, read[0].3.contains("13800138000"));
+    assert_eq!(first, ("2026120600001", None, true, true), "the formula's digits; flagged, not rated: {read:?}");
+    assert_eq!((read[1].0, read[1].1, read[1].3.contains("13900139000")), ("2026120600002", Some(1), true), "{read:?}");
+
+    let reasons: Vec<(String, String)> = mend
+        .run(&["quarantine", "list"], b"")
+        .json_lines()
+        .iter()
+        .map(|q| (q["reason"].as_str().unwrap().to_owned(), q["raw"].as_str().unwrap().to_owned()))
+        .collect();
+    let with = |needle: &str| {
+        reasons.iter().find(|(reason, _)| reason.contains(needle)).unwrap_or_else(|| panic!("{needle}: {reasons:?}"))
+    };
+    // Rows that do not parse keep the export's own bytes (GB18030 here), for a replay.
+    assert!(with("a comma in an unquoted field").0.contains("客户很生气"));
+    assert!(with("never closed").0.contains("2 lines were read into one field"));
+    assert!(with("conflicting_redelivery").1.contains("话费多扣了"), "the conflict reads as text, not GB18030 bytes");
+}
+
 async fn a_replay_that_still_fails_keeps_the_payload_with_the_new_reason(db: TestDb) {
     let out =
         db.mend().run(&["import", "--channel", "bot", "-"], b"{\"session_id\": \"s1\", \"user\": {}, \"rating\": 1}\n");
@@ -342,5 +396,6 @@ both_databases!(
     the_wechat_callback_verifies_decrypts_and_answers_success,
     each_channels_file_imports_with_the_same_summary,
     a_misread_export_is_replayed_after_the_fix,
+    a_vendors_export_reads_as_call_centers_write_it,
     a_replay_that_still_fails_keeps_the_payload_with_the_new_reason,
 );

@@ -18,24 +18,23 @@ pub struct PhoneNumber(String);
 pub struct InvalidPhoneNumber(pub String);
 
 impl PhoneNumber {
+    /// Also reads what call-center exports make of numbers: a spreadsheet's float (`…8000.0`),
+    /// a switch's trunk zero before a mobile from another area (`013800138000`), a landline's
+    /// extension (`010-88886666-8001`, `转8001`, `ext. 8001`), which is not part of the key.
     pub fn parse(input: &str) -> Result<Self, InvalidPhoneNumber> {
         let invalid = || InvalidPhoneNumber(input.to_owned());
-        let mut digits = String::with_capacity(input.len());
-        for (i, c) in input.trim().chars().enumerate() {
-            match c {
-                _ if ascii_digit(c).is_some() => digits.extend(ascii_digit(c)),
-                '+' if i == 0 => {}
-                ' ' | '-' | '(' | ')' | '（' | '）' | '.' | '\u{3000}' => {}
-                _ => return Err(invalid()),
-            }
+        let number = input.trim();
+        let number = EXTENSION_MARKS.iter().find_map(|mark| number.split_once(mark)).map_or(number, |(n, _)| n);
+        let number = number.strip_suffix(".0").unwrap_or(number);
+        if let Some(national) = national_number(number) {
+            return Ok(Self(national));
         }
-        let (national, international) = strip_country_code(&digits);
-        if is_mobile(national) || is_landline(national) {
-            Ok(Self(national.to_owned()))
-        } else if let Some(landline) = international.then(|| with_trunk_prefix(national)).flatten() {
-            Ok(Self(landline))
-        } else {
-            Err(invalid())
+        // `010-88886666-8001`: the last group, when short, is an extension of a landline.
+        let (main, extension) = number.rsplit_once(['-', ' ']).ok_or_else(invalid)?;
+        let is_extension = (1..=5).contains(&extension.len()) && extension.chars().all(|c| c.is_ascii_digit());
+        match national_number(main) {
+            Some(landline) if is_extension && is_landline(&landline) => Ok(Self(landline)),
+            _ => Err(invalid()),
         }
     }
 
@@ -51,6 +50,30 @@ pub(crate) fn ascii_digit(c: char) -> Option<char> {
         '0'..='9' => Some(c),
         '０'..='９' => Some(char::from(b'0' + (c as u32 - '０' as u32) as u8)),
         _ => None,
+    }
+}
+
+/// What separates a landline from its extension in the notes and exports of call centers.
+const EXTENSION_MARKS: [&str; 6] = ["转", "分机", "ext", "EXT", "Ext", "#"];
+
+/// The canonical national number `number` writes, if it is one.
+fn national_number(number: &str) -> Option<String> {
+    let mut digits = String::with_capacity(number.len());
+    for (i, c) in number.trim().chars().enumerate() {
+        match c {
+            _ if ascii_digit(c).is_some() => digits.extend(ascii_digit(c)),
+            '+' if i == 0 => {}
+            ' ' | '-' | '(' | ')' | '（' | '）' | '.' | '\u{3000}' => {}
+            _ => return None,
+        }
+    }
+    let (national, international) = strip_country_code(&digits);
+    if is_mobile(national) || is_landline(national) {
+        Some(national.to_owned())
+    } else if let Some(mobile) = national.strip_prefix('0').filter(|rest| !international && is_mobile(rest)) {
+        Some(mobile.to_owned())
+    } else {
+        international.then(|| with_trunk_prefix(national)).flatten()
     }
 }
 
@@ -141,6 +164,19 @@ mod tests {
         check("0571-8765432", Some("05718765432"));
         check("+86 10 8888 6666", Some("01088886666"));
         check("+86 571 87654321", Some("057187654321"));
+    }
+
+    #[test]
+    fn reads_numbers_as_call_center_exports_write_them() {
+        check("13800138000.0", Some("13800138000"));
+        check("013800138000", Some("13800138000"));
+        check("010-88886666-8001", Some("01088886666"));
+        check("010-88886666转8001", Some("01088886666"));
+        check("0571-87654321 ext. 12", Some("057187654321"));
+        check("010 88886666 #8001", Some("01088886666"));
+        check("138-0013-8000-1", None);
+        check("010-88886666-800123", None);
+        check("1.38001E+10", None);
     }
 
     #[test]

@@ -11,9 +11,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::keys::{KeyCollector, delivery_id};
-use crate::settings::ScoreScale;
 use crate::time::read_time;
-use crate::values::{self, Steps, json_text};
+use crate::values::{self, NumericScale, Steps, json_text};
 use crate::{ParseSettings, Parsed, Rejection};
 
 /// Asking for a person in this many turns is a complaint in itself.
@@ -73,7 +72,7 @@ pub fn parse_bot(raw: &[u8], settings: &ParseSettings) -> Result<Parsed, Rejecti
     let started = session.started_at.as_deref().map(|t| read_time(t, None, zone, "started_at")).transpose()?;
     let received_at = ended.or(last_turn).or(started).ok_or(Rejection::Missing("ended_at"))?;
     let rating = json_text(session.rating, "rating")?.unwrap_or_default();
-    let satisfaction = values::satisfaction(&rating, Steps::Three, ScoreScale::OneIsWorst)
+    let satisfaction = values::satisfaction(&rating, Steps::Three, NumericScale::ONE_TO_FIVE)
         .map_err(|reason| Rejection::invalid("rating", reason))?;
     let transferred = values::flag(&json_text(session.transferred, "transferred")?.unwrap_or_default())
         .map_err(|reason| Rejection::invalid("transferred", reason))?;

@@ -114,19 +114,45 @@ fn split_records(raw: &[u8], count: usize) -> Result<Vec<Vec<Vec<u8>>>, Rejectio
 pub(crate) struct Row {
     columns: Vec<String>,
     values: Vec<String>,
+    /// The header and the row as text: what a complaint keeps as its raw payload, readable
+    /// again whatever the export's encoding was.
+    text: String,
 }
 
 impl Row {
     /// Reads `raw` (header line + one row) in `encoding`.
     pub fn parse(raw: &[u8], encoding: TextEncoding) -> Result<Self, Rejection> {
-        let mut records = split_records(raw, 2)?.into_iter();
+        let text = decode(raw, encoding)?;
+        let mut records = split_records(text.as_bytes(), 2)?.into_iter();
         let (Some(header), Some(row)) = (records.next(), records.next()) else {
             return Err(Rejection::Csv("a row needs a header line and a data line".into()));
         };
-        let columns: Vec<String> =
-            header.iter().map(|h| decode(h, encoding).map(|h| h.trim().to_owned())).collect::<Result<_, _>>()?;
-        let values: Vec<String> = row.iter().map(|v| decode(v, encoding)).collect::<Result<_, _>>()?;
-        Ok(Self { columns, values })
+        // Both are slices of valid UTF-8 cut at ASCII delimiters.
+        let text_of = |field: Vec<u8>| String::from_utf8(field).expect("fields of UTF-8 text are UTF-8");
+        let columns: Vec<String> = header.into_iter().map(|h| text_of(h).trim().to_owned()).collect();
+        let values: Vec<String> = row.into_iter().map(text_of).collect();
+        if let Some(extra) = values.get(columns.len()..).filter(|extra| extra.iter().any(|v| !v.trim().is_empty())) {
+            return Err(Rejection::Csv(format!(
+                "the row has {} fields and the header {}: a comma in an unquoted field? (beyond the header: `{}`)",
+                values.len(),
+                columns.len(),
+                extra.join(",")
+            )));
+        }
+        // Inside quotes a line break is text, and a field that ends with one ran to the start of
+        // a line: an opening quote without its closing one, which took the rows after it along.
+        if let Some(swallowing) = values.iter().find(|v| v.ends_with('\n')) {
+            let lines = swallowing.lines().count();
+            return Err(Rejection::Csv(format!(
+                "a quoted field ends with a line break: an opening quote is probably never closed, so {lines} lines were read into one field (close the quote and replay)"
+            )));
+        }
+        Ok(Self { columns, values, text })
+    }
+
+    /// The header and the row as text.
+    pub fn text(&self) -> &str {
+        &self.text
     }
 
     /// The trimmed value of `column`, `None` when blank. A column the header lacks is an error
@@ -134,7 +160,7 @@ impl Row {
     pub fn get(&self, column: &str, field: &'static str) -> Result<Option<&str>, Rejection> {
         match self.columns.iter().position(|c| c == column.trim()) {
             // A short row (flexible CSV) lacks the trailing columns: blank.
-            Some(i) => Ok(self.values.get(i).map(|v| v.trim()).filter(|v| !v.is_empty())),
+            Some(i) => Ok(self.values.get(i).map(|v| spreadsheet_cell(v.trim())).filter(|v| !v.is_empty())),
             None => Err(Rejection::Invalid {
                 field,
                 reason: format!(
@@ -151,21 +177,38 @@ impl Row {
     }
 }
 
+/// A cell's text without what spreadsheets wrap numbers in to keep their digits: a formula
+/// (`="13800138000"`, `="0012345"`) or a leading apostrophe before digits (`'13800138000`).
+fn spreadsheet_cell(value: &str) -> &str {
+    if let Some(inner) = value.strip_prefix("=\"").and_then(|v| v.strip_suffix('"')) {
+        return inner.trim();
+    }
+    match value.strip_prefix('\'') {
+        Some(digits) if !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit() || "+- ".contains(c)) => digits,
+        _ => value,
+    }
+}
+
+/// `bytes` as text. An export said to be GB18030 that is valid UTF-8 is read as UTF-8: Chinese
+/// text in GB18030 is practically never valid UTF-8 (its trail bytes are not continuation
+/// bytes), ASCII reads the same in both, and a UTF-8 file under a GB18030 setting would
+/// otherwise be read into garbage without an error.
 fn decode(bytes: &[u8], encoding: TextEncoding) -> Result<String, Rejection> {
-    match encoding {
-        TextEncoding::Utf8 => std::str::from_utf8(bytes).map(str::to_owned).map_err(|e| Rejection::Encoding {
+    match (std::str::from_utf8(bytes), encoding) {
+        (Ok(text), _) => Ok(text.to_owned()),
+        (Err(e), TextEncoding::Utf8) => Err(Rejection::Encoding {
             encoding: "UTF-8",
             detail: format!(
                 "byte {} starts an invalid sequence; an Excel export may need encoding = \"gb18030\"",
                 e.valid_up_to()
             ),
         }),
-        TextEncoding::Gb18030 => encoding_rs::GB18030
+        (Err(_), TextEncoding::Gb18030) => encoding_rs::GB18030
             .decode_without_bom_handling_and_without_replacement(bytes)
             .map(|s| s.into_owned())
             .ok_or_else(|| Rejection::Encoding {
                 encoding: "GB18030",
-                detail: "a byte sequence is not GB18030".into(),
+                detail: "a byte sequence is neither GB18030 nor UTF-8".into(),
             }),
     }
 }
@@ -193,6 +236,43 @@ mod tests {
         let row = Row::parse(&got[1], TextEncoding::Utf8).unwrap();
         assert_eq!(row.get("notes", "notes").unwrap(), Some("他说\"没人管\""));
         assert_eq!(row.get("call_id", "call_id").unwrap(), Some("c2"));
+    }
+
+    fn row(text: &str) -> Result<Row, Rejection> {
+        Row::parse(&rows(text.as_bytes())[0], TextEncoding::Utf8)
+    }
+
+    #[test]
+    fn spreadsheet_wrappers_are_taken_off_and_other_text_kept() {
+        let got = row("call_id,caller,notes\n\"=\"\"0012345\"\"\",'13800138000,'引号开头\n").unwrap();
+        assert_eq!(got.get("call_id", "call_id").unwrap(), Some("0012345"));
+        assert_eq!(got.get("caller", "caller").unwrap(), Some("13800138000"));
+        assert_eq!(got.get("notes", "notes").unwrap(), Some("'引号开头"));
+    }
+
+    #[test]
+    fn a_row_longer_than_its_header_or_an_unclosed_quote_is_refused() {
+        let longer = row("call_id,notes\nc1,宽带断了,客户很生气\n").unwrap_err().to_string();
+        assert!(longer.contains("3 fields and the header 2") && longer.contains("客户很生气"), "{longer}");
+        assert!(row("call_id,notes\nc1,宽带断了,,\n").is_ok(), "trailing empty fields are nothing");
+        let export = "call_id,notes\nc1,\"客户说不行\nc2,断网\nc3,又断了\n";
+        let got = rows(export.as_bytes());
+        assert_eq!(got.len(), 1, "the csv reader takes the rest of the file into the field");
+        let unclosed = Row::parse(&got[0], TextEncoding::Utf8).unwrap_err().to_string();
+        assert!(unclosed.contains("never closed") && unclosed.contains("3 lines"), "{unclosed}");
+    }
+
+    #[test]
+    fn a_utf8_export_under_a_gb18030_setting_reads_as_utf8() {
+        let got = rows("call_id,notes\nc1,宽带断了\n".as_bytes());
+        let row = Row::parse(&got[0], TextEncoding::Gb18030).unwrap();
+        assert_eq!(row.get("notes", "notes").unwrap(), Some("宽带断了"));
+        let (gb, _, _) = encoding_rs::GB18030.encode("call_id,notes\nc1,宽带断了\n");
+        let row = Row::parse(&rows(&gb)[0], TextEncoding::Gb18030).unwrap();
+        assert_eq!(
+            (row.get("notes", "notes").unwrap(), row.text()),
+            (Some("宽带断了"), "call_id,notes\nc1,宽带断了\n")
+        );
     }
 
     #[test]

@@ -12,9 +12,8 @@ use serde_json::Value;
 
 use crate::csv_rows::Row;
 use crate::keys::{KeyCollector, delivery_id};
-use crate::settings::ScoreScale;
 use crate::time::read_time;
-use crate::values::{self, Steps, json_text};
+use crate::values::{self, NumericScale, Steps, json_text};
 use crate::{ParseSettings, Parsed, Rejection};
 
 /// One call, whatever it was read from.
@@ -45,7 +44,7 @@ struct CallJson {
 struct Reading {
     zone: Tz,
     time_format: Option<String>,
-    scale: ScoreScale,
+    scale: NumericScale,
 }
 
 pub fn parse_hotline_json(raw: &[u8], settings: &ParseSettings) -> Result<Parsed, Rejection> {
@@ -60,7 +59,7 @@ pub fn parse_hotline_json(raw: &[u8], settings: &ParseSettings) -> Result<Parsed
         complaint: json_text(call.complaint, "complaint")?,
         notes: call.notes,
     };
-    let reading = Reading { zone: settings.default_timezone, time_format: None, scale: ScoreScale::OneIsWorst };
+    let reading = Reading { zone: settings.default_timezone, time_format: None, scale: NumericScale::ONE_TO_FIVE };
     call_to_complaint(record, &reading, settings, text.to_owned())
 }
 
@@ -78,9 +77,9 @@ pub fn parse_hotline_csv(raw: &[u8], settings: &ParseSettings) -> Result<Parsed,
         complaint: owned(row.get_optional(&c.complaint, "complaint")?),
         notes: owned(row.get_optional(&c.notes, "notes")?),
     };
-    let reading =
-        Reading { zone: layout.timezone, time_format: Some(c.time_format.clone()), scale: c.satisfaction_scale };
-    call_to_complaint(record, &reading, settings, String::from_utf8_lossy(raw).into_owned())
+    let scale = NumericScale { one_is: c.satisfaction_scale, points: c.satisfaction_points };
+    let reading = Reading { zone: layout.timezone, time_format: Some(c.time_format.clone()), scale };
+    call_to_complaint(record, &reading, settings, row.text().to_owned())
 }
 
 fn call_to_complaint(
@@ -97,15 +96,22 @@ fn call_to_complaint(
     let started = call.started_at.as_deref().map(|t| read_time(t, format, reading.zone, "started_at")).transpose()?;
     let ended = call.ended_at.as_deref().map(|t| read_time(t, format, reading.zone, "ended_at")).transpose()?;
     let received_at = started.or(ended).ok_or(Rejection::Missing("started_at"))?;
-    let satisfaction =
-        values::satisfaction(call.satisfaction.as_deref().unwrap_or_default(), Steps::Three, reading.scale)
-            .map_err(|reason| Rejection::invalid("satisfaction", reason))?;
     let flagged = values::flag(call.complaint.as_deref().unwrap_or_default())
         .map_err(|reason| Rejection::invalid("complaint", reason))?;
     let notes = call.notes.map(|n| n.trim().to_owned()).unwrap_or_default();
+    let noted = settings.inner.dissatisfaction.any_in(&notes);
+    // A score that does not read decides nothing about a call flagged or noted as a complaint:
+    // the complaint stands (the raw payload keeps the score); about any other call it is the
+    // one thing that could make it a complaint, so the call waits in quarantine.
+    let satisfaction =
+        match values::satisfaction(call.satisfaction.as_deref().unwrap_or_default(), Steps::Three, reading.scale) {
+            Ok(satisfaction) => satisfaction,
+            Err(_) if flagged || noted => None,
+            Err(reason) => return Err(Rejection::invalid("satisfaction", reason)),
+        };
 
     let dissatisfied = satisfaction.is_some_and(|s| s.get() <= 2);
-    if !flagged && !dissatisfied && !settings.inner.dissatisfaction.any_in(&notes) {
+    if !flagged && !dissatisfied && !noted {
         return Ok(Parsed::Ignored("neither flagged, rated dissatisfied, nor noted as a complaint".into()));
     }
     let text = if notes.is_empty() {
@@ -134,7 +140,7 @@ fn call_to_complaint(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::{CueConfig, HotlineCsvConfig, StoreCsvConfig, TextEncoding, WechatConfig};
+    use crate::settings::{CueConfig, HotlineCsvConfig, ScoreScale, StoreCsvConfig, TextEncoding, WechatConfig};
     use mend_core::{CustomerKey, IdentityKind};
     use proptest::prelude::*;
 

@@ -48,6 +48,9 @@ pub struct HotlineCsvConfig {
     /// The zone of naive times.
     pub timezone: String,
     pub satisfaction_scale: ScoreScale,
+    /// How many points a numeric score has: 5, or 3 for a three-key IVR survey (满意 / 一般 /
+    /// 不满意), or 10.
+    pub satisfaction_points: u8,
     pub call_id: String,
     pub caller: String,
     pub started_at: String,
@@ -65,6 +68,7 @@ impl Default for HotlineCsvConfig {
             time_format: "%Y-%m-%d %H:%M:%S".into(),
             timezone: "Asia/Shanghai".into(),
             satisfaction_scale: ScoreScale::OneIsWorst,
+            satisfaction_points: 5,
             call_id: "call_id".into(),
             caller: "caller".into(),
             started_at: "started_at".into(),
@@ -241,6 +245,12 @@ impl ParseSettings {
                     .map_err(|reason| ConfigError { key: "wechat.encoding_aes_key", reason })?,
             ),
         };
+        if ![3, 5, 10].contains(&hotline_csv.satisfaction_points) {
+            return Err(ConfigError {
+                key: "channels.hotline.csv.satisfaction_points",
+                reason: format!("{} points: a score has 3, 5 or 10", hotline_csv.satisfaction_points),
+            });
+        }
         let inner = Inner {
             dissatisfaction: Cues::new(&cues.dissatisfaction_cues),
             human_request: Cues::new(&cues.human_request_cues),

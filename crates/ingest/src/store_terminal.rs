@@ -10,9 +10,8 @@ use serde_json::Value;
 
 use crate::csv_rows::Row;
 use crate::keys::{KeyCollector, delivery_id};
-use crate::settings::ScoreScale;
 use crate::time::read_time;
-use crate::values::{self, Steps, json_text};
+use crate::values::{self, NumericScale, Steps, json_text};
 use crate::{ParseSettings, Parsed, Rejection};
 
 /// The worst rating that is not a complaint is one above this.
@@ -77,7 +76,7 @@ pub fn parse_store_csv(raw: &[u8], settings: &ParseSettings) -> Result<Parsed, R
         phone: owned(row.get_optional(&c.phone, "phone")?),
         comment: owned(row.get_optional(&c.comment, "comment")?),
     };
-    rating_to_complaint(rating, layout.timezone, Some(&c.time_format), String::from_utf8_lossy(raw).into_owned())
+    rating_to_complaint(rating, layout.timezone, Some(&c.time_format), row.text().to_owned())
 }
 
 fn rating_to_complaint(
@@ -90,7 +89,7 @@ fn rating_to_complaint(
     let rated_at_text = r.rated_at.ok_or(Rejection::Missing("rated_at"))?;
     let received_at = read_time(&rated_at_text, time_format, zone, "rated_at")?;
     let rating_text = r.rating.ok_or(Rejection::Missing("rating"))?;
-    let satisfaction = values::satisfaction(&rating_text, Steps::Five, ScoreScale::OneIsWorst)
+    let satisfaction = values::satisfaction(&rating_text, Steps::Five, NumericScale::ONE_TO_FIVE)
         .map_err(|reason| Rejection::invalid("rating", reason))?
         .ok_or(Rejection::Missing("rating"))?;
     let mut collector = KeyCollector::default();

@@ -46,16 +46,27 @@ pub(crate) fn read_time(
     field: &'static str,
 ) -> Result<DateTime<Utc>, crate::Rejection> {
     let text = text.trim();
-    if let Some(format) = format
-        && let Ok(naive) = NaiveDateTime::parse_from_str(text, format)
-    {
-        return zone
-            .from_local_datetime(&naive)
-            .earliest()
-            .map(|t| t.with_timezone(&Utc))
-            .ok_or_else(|| crate::Rejection::invalid(field, format!("`{text}` does not exist in {zone}")));
+    if let Some(format) = format {
+        // A format with an offset (`%z`) says which instant; chrono's naive reading would
+        // accept the offset and drop it.
+        if let Ok(t) = DateTime::parse_from_str(text, format) {
+            return Ok(t.with_timezone(&Utc));
+        }
+        if let Ok(naive) = NaiveDateTime::parse_from_str(text, format) {
+            return zone
+                .from_local_datetime(&naive)
+                .earliest()
+                .map(|t| t.with_timezone(&Utc))
+                .ok_or_else(|| crate::Rejection::invalid(field, format!("`{text}` does not exist in {zone}")));
+        }
     }
-    parse_instant(text, zone).map_err(|reason| crate::Rejection::invalid(field, reason))
+    parse_instant(text, zone).map_err(|reason| {
+        let reason = match format {
+            Some(format) => format!("{reason}, nor in the configured time_format `{format}`"),
+            None => reason,
+        };
+        crate::Rejection::invalid(field, reason)
+    })
 }
 
 #[cfg(test)]
@@ -76,6 +87,17 @@ mod tests {
         check("2026-11-20T09:12:00.500", Some("2026-11-20T01:12:00.500+00:00"));
         check("2026/11/20 09:12", Some("2026-11-20T01:12:00+00:00"));
         check("20261120091200", Some("2026-11-20T01:12:00+00:00"));
+    }
+
+    #[test]
+    fn a_configured_format_with_an_offset_keeps_it() {
+        let read = |text: &str, format: &str| {
+            read_time(text, Some(format), chrono_tz::Asia::Shanghai, "started_at").map(|t| t.to_rfc3339())
+        };
+        assert_eq!(read("2026-12-06T01:05:00+0000", "%Y-%m-%dT%H:%M:%S%z").unwrap(), "2026-12-06T01:05:00+00:00");
+        assert_eq!(read("2026-12-06 09:05", "%Y-%m-%d %H:%M").unwrap(), "2026-12-06T01:05:00+00:00");
+        let refused = read("06.12.2026", "%Y-%m-%d %H:%M").unwrap_err().to_string();
+        assert!(refused.contains("time_format `%Y-%m-%d %H:%M`"), "{refused}");
     }
 
     #[test]

@@ -29,31 +29,77 @@ pub(crate) enum Steps {
     Five,
 }
 
-/// A satisfaction written as a score (`1`–`5`, on `scale`) or in words (满意, 一般, 不满意,
-/// satisfied…); blank is none.
-pub(crate) fn satisfaction(value: &str, steps: Steps, scale: ScoreScale) -> Result<Option<Satisfaction>, String> {
+/// How a channel writes scores as numbers: which end is good, and how many points there are
+/// (a three-key IVR survey: 1 满意, 2 一般, 3 不满意).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NumericScale {
+    pub one_is: ScoreScale,
+    pub points: u8,
+}
+
+impl NumericScale {
+    pub const ONE_TO_FIVE: Self = Self { one_is: ScoreScale::OneIsWorst, points: 5 };
+
+    /// `n` on mend's 1 (very dissatisfied) to 5 (very satisfied), when it is on this scale.
+    fn to_five(self, n: i64) -> Option<i64> {
+        let points = i64::from(self.points);
+        if !(1..=points).contains(&n) {
+            return None;
+        }
+        let from_worst = match self.one_is {
+            ScoreScale::OneIsWorst => n - 1,
+            ScoreScale::OneIsBest => points - n,
+        };
+        Some(1 + (from_worst * 4 + (points - 1) / 2) / (points - 1))
+    }
+}
+
+/// What exports write for a call nobody rated: the caller hung up before the survey, or the
+/// IVR recorded no key (0).
+const UNRATED: &[&str] = &[
+    "未评价",
+    "未评",
+    "未参评",
+    "未参与",
+    "未参与评价",
+    "未回复",
+    "用户挂机",
+    "挂机",
+    "无",
+    "无评价",
+    "-",
+    "--",
+    "—",
+    "/",
+    "n/a",
+    "na",
+    "null",
+    "0",
+];
+
+/// A satisfaction written as a score (`1`–`5` on `scale`, also `5分`, `5.0`, full-width digits)
+/// or in words (满意, 一般, 不满意, 好评, satisfied…); blank or unrated (未评价, 0) is none.
+pub(crate) fn satisfaction(value: &str, steps: Steps, scale: NumericScale) -> Result<Option<Satisfaction>, String> {
     let value = value.trim();
-    if value.is_empty() {
+    let lower = value.to_lowercase();
+    if value.is_empty() || UNRATED.contains(&lower.as_str()) {
         return Ok(None);
     }
-    if let Ok(n) = value.parse::<i64>() {
-        let n = match scale {
-            ScoreScale::OneIsWorst => n,
-            ScoreScale::OneIsBest if (1..=5).contains(&n) => 6 - n,
-            ScoreScale::OneIsBest => n,
+    if let Some(n) = score_number(value) {
+        return match scale.to_five(n) {
+            Some(score) => Satisfaction::new(score).map(Some),
+            None => Err(format!("`{value}` is not a score from 1 to {}", scale.points)),
         };
-        return Satisfaction::new(n).map(Some);
     }
-    let lower = value.to_lowercase();
     let score = match lower.as_str() {
         "非常满意" | "很满意" | "十分满意" | "very satisfied" => 5,
-        "满意" | "satisfied" => match steps {
+        "满意" | "好评" | "satisfied" => match steps {
             Steps::Three => 5,
             Steps::Five => 4,
         },
         "比较满意" | "基本满意" | "还行" => 4,
-        "一般" | "还可以" | "中立" | "neutral" => 3,
-        "不满意" | "不太满意" | "unsatisfied" | "dissatisfied" => match steps {
+        "一般" | "还可以" | "中立" | "中评" | "neutral" => 3,
+        "不满意" | "不满" | "不太满意" | "差评" | "unsatisfied" | "dissatisfied" => match steps {
             Steps::Three => 1,
             Steps::Five => 2,
         },
@@ -63,11 +109,28 @@ pub(crate) fn satisfaction(value: &str, steps: Steps, scale: ScoreScale) -> Resu
     Ok(Satisfaction::new(score).ok())
 }
 
+/// A whole score as spreadsheets and IVRs write it: `4`, `４`, `4分`, `4星`, `4.0`.
+fn score_number(value: &str) -> Option<i64> {
+    let ascii: String = value
+        .chars()
+        .map(|c| match c {
+            '０'..='９' => char::from(b'0' + (c as u32 - '０' as u32) as u8),
+            '．' => '.',
+            c => c,
+        })
+        .collect();
+    let number = ascii.trim_end_matches(['分', '星', '级']).trim_end_matches("颗").trim();
+    let whole = number.strip_suffix(".0").or_else(|| number.strip_suffix(".00")).unwrap_or(number);
+    whole.parse().ok()
+}
+
 /// A yes/no flag as exports write it; blank is no.
 pub(crate) fn flag(value: &str) -> Result<bool, String> {
     match value.trim().to_lowercase().as_str() {
-        "是" | "1" | "true" | "yes" | "y" | "有" => Ok(true),
-        "否" | "0" | "false" | "no" | "n" | "无" | "" => Ok(false),
+        "是" | "1" | "1.0" | "true" | "yes" | "y" | "有" | "投诉" | "√" | "✓" => Ok(true),
+        "否" | "0" | "0.0" | "false" | "no" | "n" | "无" | "非投诉" | "不是" | "×" | "✗" | "-" | "—" | "" => {
+            Ok(false)
+        }
         other => Err(format!("`{other}` is not a yes/no value (是/否, 1/0, true/false)")),
     }
 }
@@ -76,24 +139,52 @@ pub(crate) fn flag(value: &str) -> Result<bool, String> {
 mod tests {
     use super::*;
 
-    fn score(value: &str, steps: Steps, scale: ScoreScale) -> Option<u8> {
+    fn score(value: &str, steps: Steps, scale: NumericScale) -> Option<u8> {
         satisfaction(value, steps, scale).unwrap().map(Satisfaction::get)
     }
 
+    const ONE_IS_BEST: NumericScale = NumericScale { one_is: ScoreScale::OneIsBest, points: 5 };
+    const FIVE: NumericScale = NumericScale::ONE_TO_FIVE;
+
     #[test]
     fn reads_scores_and_words_on_either_scale() {
-        assert_eq!(score("2", Steps::Three, ScoreScale::OneIsWorst), Some(2));
-        assert_eq!(score("1", Steps::Three, ScoreScale::OneIsBest), Some(5));
-        assert_eq!(score("满意", Steps::Three, ScoreScale::OneIsWorst), Some(5));
-        assert_eq!(score("满意", Steps::Five, ScoreScale::OneIsWorst), Some(4));
-        assert_eq!(score("不满意", Steps::Three, ScoreScale::OneIsWorst), Some(1));
-        assert_eq!(score("不满意", Steps::Five, ScoreScale::OneIsWorst), Some(2));
-        assert_eq!(score("一般", Steps::Five, ScoreScale::OneIsWorst), Some(3));
-        assert_eq!(score("非常不满意", Steps::Five, ScoreScale::OneIsWorst), Some(1));
-        assert_eq!(score("Unsatisfied", Steps::Three, ScoreScale::OneIsWorst), Some(1));
-        assert_eq!(score(" ", Steps::Three, ScoreScale::OneIsWorst), None);
-        assert!(satisfaction("6", Steps::Three, ScoreScale::OneIsWorst).is_err());
-        assert!(satisfaction("好评", Steps::Three, ScoreScale::OneIsWorst).is_err());
+        assert_eq!(score("2", Steps::Three, FIVE), Some(2));
+        assert_eq!(score("1", Steps::Three, ONE_IS_BEST), Some(5));
+        assert_eq!(score("满意", Steps::Three, FIVE), Some(5));
+        assert_eq!(score("满意", Steps::Five, FIVE), Some(4));
+        assert_eq!(score("不满意", Steps::Three, FIVE), Some(1));
+        assert_eq!(score("不满意", Steps::Five, FIVE), Some(2));
+        assert_eq!(score("一般", Steps::Five, FIVE), Some(3));
+        assert_eq!(score("非常不满意", Steps::Five, FIVE), Some(1));
+        assert_eq!(score("Unsatisfied", Steps::Three, FIVE), Some(1));
+        assert_eq!(score("差评", Steps::Three, FIVE), Some(1));
+        assert_eq!(score(" ", Steps::Three, FIVE), None);
+        assert!(satisfaction("6", Steps::Three, FIVE).is_err());
+        assert!(satisfaction("很好吧", Steps::Three, FIVE).is_err());
+    }
+
+    #[test]
+    fn reads_scores_as_exports_write_them_and_unrated_calls_as_none() {
+        for written in ["5分", "5.0", "５", "5 分", "5星", "5颗星"] {
+            assert_eq!(score(written, Steps::Three, FIVE), Some(5), "{written}");
+        }
+        assert_eq!(score("1分", Steps::Three, FIVE), Some(1));
+        for unrated in ["未评价", "未参评", "用户挂机", "无", "-", "0", "N/A"] {
+            assert_eq!(score(unrated, Steps::Three, FIVE), None, "{unrated}");
+        }
+        assert!(satisfaction("4.5", Steps::Three, FIVE).is_err(), "no half points");
+    }
+
+    #[test]
+    fn a_three_key_survey_spans_the_five_points() {
+        let three_best = NumericScale { one_is: ScoreScale::OneIsBest, points: 3 };
+        let three_worst = NumericScale { one_is: ScoreScale::OneIsWorst, points: 3 };
+        let read = |scale, n: &str| score(n, Steps::Three, scale);
+        assert_eq!((read(three_best, "1"), read(three_best, "2"), read(three_best, "3")), (Some(5), Some(3), Some(1)));
+        assert_eq!((read(three_worst, "1"), read(three_worst, "3")), (Some(1), Some(5)));
+        assert!(satisfaction("4", Steps::Three, three_best).unwrap_err().contains("1 to 3"));
+        let ten = NumericScale { one_is: ScoreScale::OneIsWorst, points: 10 };
+        assert_eq!((read(ten, "1"), read(ten, "10"), read(ten, "5")), (Some(1), Some(5), Some(3)));
     }
 
     #[test]
@@ -101,6 +192,8 @@ mod tests {
         assert_eq!(flag("是"), Ok(true));
         assert_eq!(flag("Y"), Ok(true));
         assert_eq!(flag("否"), Ok(false));
+        assert_eq!((flag("1.0"), flag("√"), flag("投诉")), (Ok(true), Ok(true), Ok(true)));
+        assert_eq!((flag("0.0"), flag("×"), flag("非投诉"), flag("-")), (Ok(false), Ok(false), Ok(false), Ok(false)));
         assert_eq!(flag(""), Ok(false));
         assert!(flag("maybe").is_err());
     }
