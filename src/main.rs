@@ -126,6 +126,17 @@ enum OutboxCommand {
         #[arg(long, value_name = "RFC3339")]
         now: Option<chrono::DateTime<chrono::FixedOffset>>,
     },
+    /// Put the emails given up on back in the queue with a fresh count of attempts (after a
+    /// setting that failed them, say a relay's login, is fixed); prints `{"requeued": N}`.
+    Requeue {
+        /// Only emails queued at or after this time (RFC 3339): a survey queued weeks ago links
+        /// to a survey that has expired.
+        #[arg(long, value_name = "RFC3339")]
+        since: Option<chrono::DateTime<chrono::FixedOffset>>,
+        /// The clock the emails are due again by (RFC 3339), instead of the system's.
+        #[arg(long, value_name = "RFC3339")]
+        now: Option<chrono::DateTime<chrono::FixedOffset>>,
+    },
     /// Emails oldest first as JSON Lines, without their bodies.
     List {
         /// queued, sending, sent or failed.
@@ -528,6 +539,11 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
                 "{} emails were given up; `mend outbox list --status failed` says why",
                 counts.failed
             );
+        }
+        Command::Outbox { command: OutboxCommand::Requeue { since, now } } => {
+            let store = open_store(&settings).await?;
+            let requeued = outbox::requeue(&store, since.map(|t| t.to_utc()), clock_at(now).as_ref()).await?;
+            println!("{}", serde_json::json!({ "requeued": requeued }));
         }
         Command::Outbox { command: OutboxCommand::List { status, limit } } => {
             let store = open_store(&settings).await?;

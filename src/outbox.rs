@@ -20,6 +20,12 @@ pub async fn flush(settings: &Settings, store: &Store, clock: &dyn Clock) -> Res
     Ok(sender(settings, store, &worker)?.flush(clock).await?)
 }
 
+/// Puts the emails given up on back in the queue (`since`: only those queued since then); how
+/// many.
+pub async fn requeue(store: &Store, since: Option<chrono::DateTime<chrono::Utc>>, clock: &dyn Clock) -> Result<u64> {
+    Ok(mend_store::outbox::requeue_failed(store.connection(), since, clock.now()).await?)
+}
+
 /// The outbox's emails (oldest first) as JSON Lines, without their bodies.
 pub async fn list(store: &Store, status: Option<EmailStatus>, limit: u64) -> Result<Vec<String>> {
     let emails = mend_store::outbox::emails(store.connection(), status, limit).await?;

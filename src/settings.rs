@@ -155,6 +155,10 @@ impl Settings {
         self.scheduler.validate()?;
         self.notify.validate()?;
         mend_notify::parse_mailbox(&self.smtp.from).context("smtp.from")?;
+        for to in &self.scheduler.hotspots.recipients {
+            // An address the report could never reach would only fail at send time, daily.
+            mend_notify::parse_address(to).with_context(|| format!("scheduler.hotspots.recipients: `{to}`"))?;
+        }
         if !(30..=86_400).contains(&self.desk.lease_seconds) {
             anyhow::bail!("desk.lease_seconds must be between 30 and 86400, not {}", self.desk.lease_seconds);
         }

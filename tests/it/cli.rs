@@ -95,6 +95,10 @@ fn a_bad_configuration_is_reported_not_ignored() {
     let out = db.mend().env("MEND_TIMEZONE", "Mars/Olympus").run(&["migrate"], b"");
     assert_ne!(out.status, 0);
     assert!(out.stderr.contains("Mars/Olympus"), "{}", out.stderr);
+    let recipients = db.mend().env("MEND_SCHEDULER__HOTSPOTS__RECIPIENTS", "[\"ops@example.com\", \"运营部\"]");
+    let out = recipients.run(&["migrate"], b"");
+    assert_ne!(out.status, 0);
+    assert!(out.stderr.contains("scheduler.hotspots.recipients: `运营部`"), "{}", out.stderr);
 }
 
 /// The import bench reports every stretch of the run in order, and its first and last stretch

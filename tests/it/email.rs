@@ -19,6 +19,8 @@ both_databases!(
     delivery_survives_a_server_that_is_down_or_busy,
     a_sender_that_stops_mid_send_is_resent_once_under_the_same_message_id,
     a_refused_login_is_retried_not_the_end_of_the_outbox,
+    a_server_that_says_nothing_costs_one_conversation_not_the_outbox,
+    a_relay_refusal_is_retried_and_given_up_mail_requeued,
 );
 
 /// aiosmtpd on `127.0.0.1:{port}`, writing what it accepts to a directory of its own.
@@ -80,11 +82,20 @@ impl SmtpSink {
 
     /// While on, the server answers DATA with `451`.
     fn refuse(&self, on: bool) {
-        let flag = self.dir.path().join("refuse");
+        self.flag("refuse", on);
+    }
+
+    /// While on, the server answers RCPT with `554 5.7.1 Relay access denied`.
+    fn deny_relay(&self, on: bool) {
+        self.flag("relay", on);
+    }
+
+    fn flag(&self, name: &str, on: bool) {
+        let flag = self.dir.path().join(name);
         if on {
-            std::fs::write(flag, b"").expect("refuse flag");
+            std::fs::write(flag, b"").expect("sink flag");
         } else {
-            std::fs::remove_file(flag).expect("refuse flag");
+            std::fs::remove_file(flag).expect("sink flag");
         }
     }
 
@@ -371,8 +382,7 @@ async fn delivery_survives_a_server_that_is_down_or_busy(db: TestDb) {
     let readers = "[\"a@example.com\", \"b@example.com\", \"c@example.com\"]";
     let mend = mend_sending_to(&db, port)
         .env("MEND_SCHEDULER__HOTSPOTS__RECIPIENTS", readers)
-        .env("MEND_NOTIFY__MAX_ATTEMPTS", "3")
-        .env("MEND_NOTIFY__BATCH_SIZE", "1");
+        .env("MEND_NOTIFY__MAX_ATTEMPTS", "3");
     mend.import_lines(&lines(&a_week_and_a_spike()));
     let zero = json!({"sent": 0, "retried": 0, "failed": 0});
 
@@ -520,4 +530,82 @@ async fn a_refused_login_is_retried_not_the_end_of_the_outbox(db: TestDb) {
     let fixed = mend.env("MEND_SMTP__USERNAME", "mend").env("MEND_SMTP__PASSWORD", "s3cret");
     assert_eq!(flush(&fixed, "2026-11-25T00:40:00+08:00"), json!({"sent": 1, "retried": 0, "failed": 0}));
     assert_eq!(sink.messages().len(), 1);
+}
+
+/// A relay that refuses to relay for mend (`554 5.7.1`, a login it wants) refuses the session
+/// too; emails given up on meanwhile go back in the queue with `mend outbox requeue`.
+async fn a_relay_refusal_is_retried_and_given_up_mail_requeued(db: TestDb) {
+    if !smtp_server_available() {
+        return;
+    }
+    let port = free_port();
+    let sink = SmtpSink::start(port);
+    let mend = mend_sending_to(&db, port)
+        .env("MEND_SCHEDULER__HOTSPOTS__RECIPIENTS", "[\"ops@example.com\", \"lead@example.com\"]")
+        .env("MEND_NOTIFY__MAX_ATTEMPTS", "2");
+    mend.import_lines(&lines(&a_week_and_a_spike()));
+    sink.deny_relay(true);
+    schedule(&mend, "hotspot_report", "2026-11-25T00:30:00+08:00");
+    assert_eq!(flush(&mend, "2026-11-25T00:31:00+08:00"), json!({"sent": 0, "retried": 2, "failed": 0}));
+    let waiting = outbox(&mend, "queued");
+    let error = waiting[0]["last_error"].as_str().unwrap();
+    assert!(error.contains("5.7.1") && error.matches("Relay access denied").count() == 1, "said once: {error}");
+    assert_eq!(failing_flush(&mend, "2026-11-25T00:40:00+08:00"), json!({"sent": 0, "retried": 0, "failed": 2}));
+
+    sink.deny_relay(false);
+    let none = mend.run(&["outbox", "requeue", "--since", "2026-11-26T00:00:00+08:00"], b"").json();
+    assert_eq!(none, json!({"requeued": 0}), "queued before --since");
+    let requeued = mend.run(&["outbox", "requeue", "--now", "2026-11-25T01:00:00+08:00"], b"").json();
+    assert_eq!(requeued, json!({"requeued": 2}));
+    assert_eq!(flush(&mend, "2026-11-25T01:00:00+08:00"), json!({"sent": 2, "retried": 0, "failed": 0}));
+    assert_eq!(sink.messages().len(), 2);
+}
+
+/// A server that takes the connection and then says nothing (a hung relay, a firewall that
+/// swallows packets) costs each email one conversation of `smtp.timeout_seconds`, not the
+/// sender for good; a sender stopped while it waits leaves that one email unconfirmed, and the
+/// others queued as they were.
+async fn a_server_that_says_nothing_costs_one_conversation_not_the_outbox(db: TestDb) {
+    if !smtp_server_available() {
+        return;
+    }
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let silent_port = silent.local_addr().unwrap().port();
+    let recipients = "[\"a@example.com\", \"b@example.com\", \"c@example.com\"]";
+    let to_silent = mend_sending_to(&db, silent_port)
+        .env("MEND_SCHEDULER__HOTSPOTS__RECIPIENTS", recipients)
+        .env("MEND_SMTP__TIMEOUT_SECONDS", "1");
+    to_silent.import_lines(&lines(&a_week_and_a_spike()));
+    schedule(&to_silent, "hotspot_report", "2026-11-25T00:30:00+08:00");
+    assert_eq!(flush(&to_silent, "2026-11-25T00:31:00+08:00"), json!({"sent": 0, "retried": 3, "failed": 0}));
+    let waiting = outbox(&to_silent, "queued");
+    assert!(
+        waiting
+            .iter()
+            .all(|e| e["last_error"].as_str().unwrap().contains("did not finish the conversation within 1 s")),
+        "{waiting:?}"
+    );
+
+    let mut sender = to_silent.spawn(&["outbox", "flush", "--now", "2026-11-25T00:40:00+08:00"]);
+    let store = db.store().await;
+    loop {
+        let sending =
+            mend_store::outbox::emails(store.connection(), Some(mend_core::EmailStatus::Sending), 10).await.unwrap();
+        if !sending.is_empty() {
+            break;
+        }
+        assert!(sender.try_wait().unwrap().is_none(), "the sender finished before it was stopped");
+        tokio::task::yield_now().await;
+    }
+    sender.kill().unwrap();
+    sender.wait().unwrap();
+    let in_flight = outbox(&to_silent, "sending");
+    assert_eq!((in_flight.len(), outbox(&to_silent, "queued").len()), (1, 2), "one conversation was under way");
+
+    let port = free_port();
+    let sink = SmtpSink::start(port);
+    let fixed = to_silent.env("MEND_SMTP__PORT", &port.to_string());
+    assert_eq!(flush(&fixed, "2026-11-25T00:45:00+08:00"), json!({"sent": 3, "retried": 0, "failed": 0}));
+    assert_eq!(sink.messages().len(), 3);
+    drop(silent);
 }

@@ -3,7 +3,8 @@
 Usage: smtp_sink.py PORT DIR [USER:PASSWORD]. Listens on 127.0.0.1:PORT and writes each message it accepts to
 DIR/NNNNN.json as {"mail_from", "rcpt_tos", "data_base64"} (written whole, then renamed, so a
 reader never sees half a file). While DIR/refuse exists it answers DATA with 451, as a server
-that is busy or greylisting does. With USER:PASSWORD it requires that login (AUTH PLAIN or
+that is busy or greylisting does; while DIR/relay exists it answers RCPT with 554 5.7.1, as a
+relay does to a client it does not relay for. With USER:PASSWORD it requires that login (AUTH PLAIN or
 LOGIN, without TLS). Prints "ready" once it listens; runs until killed.
 """
 
@@ -23,6 +24,12 @@ class Sink:
     def __init__(self, directory):
         self.directory = directory
         self.numbers = itertools.count(1)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if os.path.exists(os.path.join(self.directory, "relay")):
+            return f"554 5.7.1 <{address}>: Relay access denied"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         if os.path.exists(os.path.join(self.directory, "refuse")):

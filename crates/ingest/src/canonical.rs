@@ -53,7 +53,7 @@ pub fn parse_canonical(raw: &[u8], settings: &ParseSettings) -> Result<Complaint
         keys,
         customer: CustomerDetails {
             name: non_empty(customer.name),
-            email: non_empty(customer.email).filter(|e| looks_like_email(e)),
+            email: non_empty(customer.email).as_deref().and_then(email_address),
         },
         text: c.text.map(|t| t.trim().to_owned()).unwrap_or_default(),
         category: non_empty(c.category),
@@ -86,8 +86,17 @@ fn non_empty(value: Option<String>) -> Option<String> {
     value.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
 }
 
-fn looks_like_email(s: &str) -> bool {
-    matches!(s.split_once('@'), Some((local, domain)) if !local.is_empty() && domain.contains('.') && !s.contains(char::is_whitespace))
+/// The address an email field gives, also when written with a name (`张三 <zhang@example.com>`,
+/// as address books and CRMs export it); none for what is no address (surveys then go by other
+/// ways: an email is a detail, not a key).
+fn email_address(value: &str) -> Option<String> {
+    let address = match value.rsplit_once('<') {
+        Some((_, bracketed)) => bracketed.strip_suffix('>')?.trim(),
+        None => value,
+    };
+    let looks_like_one = matches!(address.split_once('@'), Some((local, domain))
+        if !local.is_empty() && domain.contains('.') && !address.contains(|c: char| c.is_whitespace() || c.is_control() || "<>,;".contains(c)));
+    looks_like_one.then(|| address.to_owned())
 }
 
 fn customer_keys(c: &CanonicalCustomer) -> Result<Vec<CustomerKey>, Rejection> {
@@ -209,6 +218,10 @@ mod tests {
         assert_eq!(c.received_at.to_rfc3339(), "2026-11-20T01:12:00+00:00");
         let c = parse(&with("customer.email", "not-an-email".into())).unwrap();
         assert_eq!(c.customer.email, None);
+        let named = parse(&with("customer.email", "张三 <zhang.san@example.com>".into())).unwrap();
+        assert_eq!(named.customer.email.as_deref(), Some("zhang.san@example.com"));
+        let injected = parse(&with("customer.email", "x@y.com\r\nBcc: all@example.com".into())).unwrap();
+        assert_eq!(injected.customer.email, None);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
+use lettre::Address;
 use lettre::Message;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
@@ -16,9 +17,22 @@ pub fn message_id(email: &OutboxEmail, from: &Mailbox) -> String {
     format!("<{}@{}>", email.email_id, from.email.domain())
 }
 
+/// `address` with its domain in ASCII (`li@例子.中国` → `li@xn--fsqu00a.xn--fiqs8s`), which any
+/// server takes; only a mailbox name in Chinese needs a server with SMTPUTF8.
+fn ascii_domain(address: Address) -> Address {
+    if address.domain().is_ascii() {
+        return address;
+    }
+    match idna::domain_to_ascii(address.domain()).map(|domain| Address::new(address.user(), domain)) {
+        Ok(Ok(ascii)) => ascii,
+        // Not a domain IDNA can write: sent as it is, for the server to judge.
+        _ => address,
+    }
+}
+
 /// The message for `email`, dated `now`.
 pub fn build_message(email: &OutboxEmail, from: &Mailbox, now: DateTime<Utc>) -> Result<Message, NotifyError> {
-    let to = parse_address(&email.to_address)?;
+    let to = ascii_domain(parse_address(&email.to_address)?);
     let builder = Message::builder()
         .from(from.clone())
         .to(Mailbox::new(None, to))
@@ -44,4 +58,17 @@ pub fn build_message(email: &OutboxEmail, from: &Mailbox, now: DateTime<Utc>) ->
         }
     };
     message.map_err(|e| NotifyError::Message(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chinese_domain_is_written_in_ascii_and_a_chinese_mailbox_name_kept() {
+        let ascii = |address: &str| ascii_domain(address.parse().unwrap()).to_string();
+        assert_eq!(ascii("li@例子.中国"), "li@xn--fsqu00a.xn--fiqs8s");
+        assert_eq!(ascii("用户@例子.中国"), "用户@xn--fsqu00a.xn--fiqs8s");
+        assert_eq!(ascii("Zhang.San+mend@Example.com"), "Zhang.San+mend@Example.com");
+    }
 }

@@ -43,41 +43,36 @@ pub struct OutboxSender {
     settings: NotifySettings,
     /// Names this sender's claims: `{pid}-{random}` in `mend serve`.
     worker: String,
-    /// How long a claim holds its emails: every one of them may take the whole SMTP timeout.
+    /// How long a claim holds its email: one conversation, which [`SmtpMailer::send`] cuts off
+    /// at the SMTP timeout, and the writes around it.
     lease: Duration,
 }
 
 impl OutboxSender {
     pub fn new(store: Store, mailer: SmtpMailer, settings: NotifySettings, worker: String) -> Self {
-        let per_email = i64::try_from(mailer.timeout().as_secs()).unwrap_or(i64::MAX / 2).saturating_add(5);
-        let batch = i64::try_from(settings.batch_size.max(1)).unwrap_or(1);
-        let lease = Duration::seconds(per_email.saturating_mul(batch).saturating_add(60));
+        let conversation = i64::try_from(mailer.timeout().as_secs()).unwrap_or(i64::MAX / 2);
+        let lease = Duration::seconds(conversation.saturating_add(60));
         Self { store, mailer, settings, worker, lease }
     }
 
-    /// Sends every email due by `clock`, batch after batch, until none is left; each is tried
-    /// once per flush. Every batch reads the clock again, so its lease runs from when it was
-    /// taken, however long the batches before it took.
+    /// Sends every email due by `clock`, one after the other, until none is left; each is tried
+    /// once per flush. Each email is claimed just before its conversation, so a sender that
+    /// stops (a crash, a restart) leaves one email unconfirmed, not a batch it never reached,
+    /// and its lease runs from when it was taken, however long the emails before it took.
     pub async fn flush(&self, clock: &dyn Clock) -> Result<DeliveryCounts, NotifyError> {
         let mut counts = DeliveryCounts::default();
         loop {
             let now = clock.now();
-            let claim = EmailClaim {
-                worker: &self.worker,
-                now,
-                lease_until: now + self.lease,
-                limit: self.settings.batch_size.max(1),
-            };
+            let claim = EmailClaim { worker: &self.worker, now, lease_until: now + self.lease, limit: 1 };
             let tx = self.store.begin_write().await?;
-            let batch = outbox::claim_due_emails(&tx, claim).await?;
+            let claimed = outbox::claim_due_emails(&tx, claim).await?;
             mend_store::commit(tx).await?;
-            if batch.is_empty() {
+            let Some(email) = claimed.into_iter().next() else {
                 return Ok(counts);
-            }
-            for email in batch {
-                let span = tracing::info_span!("email", email_id = %email.email_id, kind = %email.kind, case_id = ?email.case_id);
-                counts.add(self.deliver(&email, clock).instrument(span).await?);
-            }
+            };
+            let span =
+                tracing::info_span!("email", email_id = %email.email_id, kind = %email.kind, case_id = ?email.case_id);
+            counts.add(self.deliver(&email, clock).instrument(span).await?);
         }
     }
 

@@ -50,8 +50,6 @@ pub struct NotifySettings {
     pub templates_dir: PathBuf,
     /// `mend serve` looks for due emails this often.
     pub poll_seconds: u64,
-    /// Emails a sender claims at once.
-    pub batch_size: u64,
     /// Attempts (each a conversation with the server) before an email is given up.
     pub max_attempts: i32,
     /// Waits after the first, second, … failed attempt; the last repeats.
@@ -68,9 +66,6 @@ impl NotifySettings {
         }
         if !(1..=3600).contains(&self.poll_seconds) {
             return bad(format!("notify.poll_seconds must be between 1 and 3600, not {}", self.poll_seconds));
-        }
-        if !(1..=1000).contains(&self.batch_size) {
-            return bad(format!("notify.batch_size must be between 1 and 1000, not {}", self.batch_size));
         }
         if !(1..=100).contains(&self.max_attempts) {
             return bad(format!("notify.max_attempts must be between 1 and 100, not {}", self.max_attempts));

@@ -53,30 +53,56 @@ impl SmtpMailer {
         self.timeout
     }
 
+    /// One conversation, cut off after [`SmtpMailer::timeout`] however the server stalls:
+    /// lettre's own timeout covers the connection only, and a server that accepts and then says
+    /// nothing would hold the sender, and every email behind this one, for good.
     pub async fn send(&self, message: Message) -> Result<(), SendFailure> {
-        match self.transport.send(message).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_permanent() && !refuses_the_session(&e) => Err(SendFailure::Permanent(describe(&e))),
-            Err(e) => Err(SendFailure::Transient(describe(&e))),
+        match tokio::time::timeout(self.timeout, self.transport.send(message)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(failure(&e)),
+            Err(_) => Err(SendFailure::Transient(format!(
+                "the server did not finish the conversation within {} s",
+                self.timeout.as_secs()
+            ))),
         }
     }
 }
 
-/// 52x (no mail service here) and 53x (authentication required, credentials refused) refuse
-/// mend's session, not this email: giving the email up would lose every email in the outbox to
-/// a wrong password, so they are retried until someone fixes `[smtp]`.
-fn refuses_the_session(error: &lettre::transport::smtp::Error) -> bool {
-    use lettre::transport::smtp::response::Category;
-    matches!(error.status().map(|code| code.category), Some(Category::Connections | Category::Unspecified3))
+fn failure(error: &lettre::transport::smtp::Error) -> SendFailure {
+    let text = describe(error);
+    if error.is_permanent() && !refuses_the_session(error, &text) {
+        SendFailure::Permanent(text)
+    } else if text.contains("SMTPUTF8") {
+        // A mailbox in Chinese (`用户@例子.中国`) to a server without SMTPUTF8: that server will
+        // never take it.
+        SendFailure::Permanent(text)
+    } else {
+        SendFailure::Transient(text)
+    }
 }
 
-/// The error with its causes, which carry the server's words.
+/// 52x (no mail service here), 53x (authentication required, credentials refused) and the
+/// policy refusals of enhanced code 5.7 (`554 5.7.1 Relay access denied` to a relay that wants a
+/// login, `550 5.7.1` to a sender it does not know) refuse mend's session, not this email:
+/// giving the email up would lose every email in the outbox to a wrong setting, so they are
+/// retried (until `notify.max_attempts`) while someone fixes `[smtp]`.
+fn refuses_the_session(error: &lettre::transport::smtp::Error, text: &str) -> bool {
+    use lettre::transport::smtp::response::Category;
+    matches!(error.status().map(|code| code.category), Some(Category::Connections | Category::Unspecified3))
+        || text.contains(" 5.7.")
+}
+
+/// The error with its causes, which carry the server's words (each said once: lettre's message
+/// repeats its cause's).
 fn describe(error: &lettre::transport::smtp::Error) -> String {
     let mut text = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
         source = cause.source();
     }
     text

@@ -265,6 +265,27 @@ pub async fn finish_attempt<C: ConnectionTrait>(
     Ok(done.rows_affected == 1)
 }
 
+/// Puts the emails given up on (those queued at or after `since`, if given) back in the queue
+/// with a fresh count of attempts, once a setting that failed them is fixed; how many. Their
+/// last error stays until the next attempt says otherwise.
+pub async fn requeue_failed<C: ConnectionTrait>(
+    conn: &C,
+    since: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let mut update = outbox::Entity::update_many()
+        .col_expr(outbox::Column::Status, Expr::value(EmailStatus::Queued.as_str()))
+        .col_expr(outbox::Column::Attempts, Expr::value(0))
+        .col_expr(outbox::Column::UnconfirmedSends, Expr::value(0))
+        .col_expr(outbox::Column::NextAttemptAt, Expr::value(now))
+        .filter(outbox::Column::Status.eq(EmailStatus::Failed.as_str()));
+    if let Some(since) = since {
+        update = update.filter(outbox::Column::CreatedAt.gte(since));
+    }
+    let done = update.exec(conn).await.during(TABLE, "requeue_failed")?;
+    Ok(done.rows_affected)
+}
+
 /// How many emails are in each status (every status listed, zero included).
 pub async fn count_by_status<C: ConnectionTrait>(conn: &C) -> Result<Vec<(EmailStatus, i64)>, StoreError> {
     let rows: Vec<(String, i64)> = outbox::Entity::find()
