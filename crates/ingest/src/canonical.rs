@@ -95,7 +95,7 @@ fn email_address(value: &str) -> Option<String> {
         None => value,
     };
     let looks_like_one = matches!(address.split_once('@'), Some((local, domain))
-        if !local.is_empty() && domain.contains('.') && !address.contains(|c: char| c.is_whitespace() || c.is_control() || "<>,;".contains(c)));
+        if !local.is_empty() && domain.contains('.') && !address.contains(|c: char| c.is_whitespace() || "<>,;".contains(c)));
     looks_like_one.then(|| address.to_owned())
 }
 

@@ -7,22 +7,45 @@
 //! character, so the split is right before the encoding is known to be right.
 
 use std::cell::RefCell;
-use std::io::{self, BufRead};
+use std::io::{self, BufRead, BufReader, Read};
+
+use encoding_rs_io::{DecodeReaderBytes, DecodeReaderBytesBuilder};
 
 use crate::Rejection;
 use crate::settings::TextEncoding;
 
 /// Yields each data row of a CSV stream as `header + row`, in constant memory.
-pub struct CsvRecords<R> {
-    reader: csv::Reader<R>,
+///
+/// Reads what spreadsheets save as "CSV" or "text": UTF-16 with its byte-order mark (Excel's
+/// "Unicode text") is read as UTF-8 and a UTF-8 mark dropped, other bytes pass unchanged (their
+/// encoding is the row's to read); fields are split by commas, or by tabs, semicolons or bars
+/// when the header line holds more of those (Excel's text export, European locales). Rows are
+/// handed on comma-separated whatever the file used.
+pub struct CsvRecords<R: BufRead> {
+    reader: csv::Reader<io::Chain<io::Cursor<Vec<u8>>, BufReader<DecodeReaderBytes<R, Vec<u8>>>>>,
     header: Option<Vec<u8>>,
     record: csv::ByteRecord,
+    /// A failure to read the first line, reported at the first record.
+    unread: Option<io::Error>,
 }
+
+/// How much of a file is read to find its header line's delimiter.
+const HEADER_PEEK: u64 = 64 * 1024;
 
 impl<R: BufRead> CsvRecords<R> {
     pub fn new(reader: R) -> Self {
-        let reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(reader);
-        Self { reader, header: None, record: csv::ByteRecord::new() }
+        let decoded =
+            DecodeReaderBytesBuilder::new().bom_sniffing(true).strip_bom(true).utf8_passthru(true).build(reader);
+        let mut rest = BufReader::new(decoded);
+        let mut first_line = Vec::new();
+        let unread = (&mut rest).take(HEADER_PEEK).read_until(b'\n', &mut first_line).err();
+        let delimiter = delimiter_of(&first_line);
+        let reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .delimiter(delimiter)
+            .from_reader(io::Cursor::new(first_line).chain(rest));
+        Self { reader, header: None, record: csv::ByteRecord::new(), unread }
     }
 
     pub fn bytes_read(&self) -> u64 {
@@ -31,6 +54,9 @@ impl<R: BufRead> CsvRecords<R> {
 
     /// The next row (header line, then the row), or `None` at the end. Blank rows are skipped.
     pub fn next_record(&mut self, buf: &mut Vec<u8>) -> io::Result<Option<()>> {
+        if let Some(error) = self.unread.take() {
+            return Err(error);
+        }
         loop {
             let more = self.reader.read_byte_record(&mut self.record).map_err(io::Error::other)?;
             if !more {
@@ -63,6 +89,13 @@ impl<R: BufRead> CsvRecords<R> {
         drop(writer);
         Ok(row)
     }
+}
+
+/// The delimiter a file's first line (the header) uses most: `,` unless a tab, `;` or `|` is
+/// more frequent.
+fn delimiter_of(first_line: &[u8]) -> u8 {
+    let count = |delimiter: u8| first_line.iter().filter(|&&b| b == delimiter).count();
+    [b'\t', b';', b'|'].into_iter().filter(|&d| count(d) > count(b',')).max_by_key(|&d| count(d)).unwrap_or(b',')
 }
 
 thread_local! {
@@ -273,6 +306,26 @@ mod tests {
             (row.get("notes", "notes").unwrap(), row.text()),
             (Some("宽带断了"), "call_id,notes\nc1,宽带断了\n")
         );
+    }
+
+    #[test]
+    fn excel_unicode_text_and_other_delimiters_read_as_csv() {
+        let text = "call_id\tcaller\tnotes\r\nc1\t13800138000\t宽带断了,又断了\r\n";
+        let mut utf16 = vec![0xFF, 0xFE];
+        utf16.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+        let got = rows(&utf16);
+        assert_eq!(got.len(), 1);
+        let row = Row::parse(&got[0], TextEncoding::Utf8).unwrap();
+        assert_eq!(row.get("notes", "notes").unwrap(), Some("宽带断了,又断了"));
+        assert_eq!(row.get("caller", "caller").unwrap(), Some("13800138000"));
+        let semicolons = rows("call_id;caller;notes\nc2;13900139000;网速慢, 很慢\n".as_bytes());
+        let row = Row::parse(&semicolons[0], TextEncoding::Utf8).unwrap();
+        assert_eq!(
+            (row.get("call_id", "call_id").unwrap(), row.get("notes", "notes").unwrap()),
+            (Some("c2"), Some("网速慢, 很慢"))
+        );
+        let bom = rows("\u{feff}call_id,notes\nc3,断网\n".as_bytes());
+        assert_eq!(Row::parse(&bom[0], TextEncoding::Utf8).unwrap().get("call_id", "call_id").unwrap(), Some("c3"));
     }
 
     #[test]
