@@ -22,12 +22,16 @@ use crate::settings::TextEncoding;
 /// when the header line holds more of those (Excel's text export, European locales). Rows are
 /// handed on comma-separated whatever the file used.
 pub struct CsvRecords<R: BufRead> {
-    reader: csv::Reader<io::Chain<io::Cursor<Vec<u8>>, BufReader<DecodeReaderBytes<R, Vec<u8>>>>>,
+    reader: csv::Reader<AsUtf8<R>>,
     header: Option<Vec<u8>>,
     record: csv::ByteRecord,
     /// A failure to read the first line, reported at the first record.
     unread: Option<io::Error>,
 }
+
+/// A file read as UTF-8 where it said it was UTF-16, its first line (read to find the
+/// delimiter) put back in front.
+type AsUtf8<R> = io::Chain<io::Cursor<Vec<u8>>, BufReader<DecodeReaderBytes<R, Vec<u8>>>>;
 
 /// How much of a file is read to find its header line's delimiter.
 const HEADER_PEEK: u64 = 64 * 1024;
