@@ -74,14 +74,14 @@ impl ImportFormat {
 pub(crate) enum Records {
     Lines(RecordLines<Box<dyn BufRead + Send>>),
     Xml(XmlDocuments<Box<dyn BufRead + Send>>),
-    Csv(CsvRecords<Box<dyn BufRead + Send>>),
+    Csv(Box<CsvRecords<Box<dyn BufRead + Send>>>),
 }
 
 impl Records {
     pub(crate) fn new(format: Format, reader: Box<dyn BufRead + Send>) -> Self {
         match format {
             Format::Wechat => Records::Xml(XmlDocuments::new(reader)),
-            Format::HotlineCsv | Format::StoreCsv => Records::Csv(CsvRecords::new(reader)),
+            Format::HotlineCsv | Format::StoreCsv => Records::Csv(Box::new(CsvRecords::new(reader))),
             Format::Canonical | Format::HotlineJson | Format::Bot | Format::StoreJson => {
                 Records::Lines(RecordLines::new(reader))
             }
