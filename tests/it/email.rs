@@ -21,6 +21,7 @@ both_databases!(
     a_refused_login_is_retried_not_the_end_of_the_outbox,
     a_server_that_says_nothing_costs_one_conversation_not_the_outbox,
     a_relay_refusal_is_retried_and_given_up_mail_requeued,
+    a_relay_signed_by_an_in_house_authority_is_trusted_through_ca_file,
 );
 
 /// aiosmtpd on `127.0.0.1:{port}`, writing what it accepts to a directory of its own.
@@ -62,9 +63,23 @@ impl SmtpSink {
 
     /// A server that takes mail only after `user:password` logs in.
     fn start_requiring(port: u16, login: Option<&str>) -> Self {
+        Self::launch(port, login, None)
+    }
+
+    /// A server that requires STARTTLS with `certificate` (a relay's, with its key), then the login.
+    fn start_tls(port: u16, login: &str, certificate: &RelayCertificate) -> Self {
+        Self::launch(port, Some(login), Some(certificate))
+    }
+
+    fn launch(port: u16, login: Option<&str>, certificate: Option<&RelayCertificate>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let python = if Path::new(PYTHON).exists() { PYTHON } else { "python3" };
-        let mut child = Command::new(python)
+        let mut command = Command::new(python);
+        if let Some(certificate) = certificate {
+            command.env("SINK_CERT", certificate.dir.path().join("relay.pem"));
+            command.env("SINK_KEY", certificate.dir.path().join("relay.key"));
+        }
+        let mut child = command
             .arg(repo_path("tests/it/smtp_sink.py"))
             .arg(port.to_string())
             .arg(dir.path())
@@ -123,6 +138,60 @@ impl Drop for SmtpSink {
     fn drop(&mut self) {
         self.child.kill().ok();
         self.child.wait().ok();
+    }
+}
+
+/// A certificate authority of a company's own and a relay certificate it signed for
+/// `127.0.0.1`, made with the `openssl` command.
+struct RelayCertificate {
+    dir: tempfile::TempDir,
+}
+
+impl RelayCertificate {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let at = |name: &str| dir.path().join(name);
+        std::fs::write(
+            at("relay.ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+        let steps: [Vec<&str>; 3] = [
+            [
+                &["req", "-x509"][..],
+                &ec,
+                &["-keyout", "ca.key", "-out", "ca.pem", "-days", "3650", "-subj", "/CN=mend test CA"],
+            ]
+            .concat(),
+            [&["req"][..], &ec, &["-keyout", "relay.key", "-out", "relay.csr", "-subj", "/CN=127.0.0.1"]].concat(),
+            vec![
+                "x509",
+                "-req",
+                "-in",
+                "relay.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "relay.pem",
+                "-days",
+                "3650",
+                "-extfile",
+                "relay.ext",
+            ],
+        ];
+        for args in steps {
+            let out = Command::new("openssl").args(&args).current_dir(dir.path()).output().expect("openssl");
+            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Self { dir }
+    }
+
+    fn authority(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
     }
 }
 
@@ -608,4 +677,30 @@ async fn a_server_that_says_nothing_costs_one_conversation_not_the_outbox(db: Te
     assert_eq!(flush(&fixed, "2026-11-25T00:45:00+08:00"), json!({"sent": 3, "retried": 0, "failed": 0}));
     assert_eq!(sink.messages().len(), 3);
     drop(silent);
+}
+
+/// A company relay whose certificate its own authority signed: refused as unknown (and
+/// retried, not given up) until `smtp.ca_file` names that authority; then STARTTLS and the login
+/// go through.
+async fn a_relay_signed_by_an_in_house_authority_is_trusted_through_ca_file(db: TestDb) {
+    if !smtp_server_available() {
+        return;
+    }
+    let certificate = RelayCertificate::new();
+    let port = free_port();
+    let sink = SmtpSink::start_tls(port, "mend:s3cret", &certificate);
+    let mend = mend_sending_to(&db, port)
+        .env("MEND_SCHEDULER__HOTSPOTS__RECIPIENTS", "[\"ops@example.com\"]")
+        .env("MEND_SMTP__TLS", "starttls")
+        .env("MEND_SMTP__USERNAME", "mend")
+        .env("MEND_SMTP__PASSWORD", "s3cret");
+    schedule(&mend, "hotspot_report", "2026-11-25T00:30:00+08:00");
+    assert_eq!(flush(&mend, "2026-11-25T00:31:00+08:00"), json!({"sent": 0, "retried": 1, "failed": 0}));
+    let waiting = outbox(&mend, "queued");
+    assert!(waiting[0]["last_error"].as_str().unwrap().contains("UnknownIssuer"), "{waiting:?}");
+    let trusting = mend.env("MEND_SMTP__CA_FILE", certificate.authority().to_str().unwrap());
+    assert_eq!(flush(&trusting, "2026-11-25T00:40:00+08:00"), json!({"sent": 1, "retried": 0, "failed": 0}));
+    assert_eq!(sink.messages().len(), 1);
+    let missing = trusting.env("MEND_SMTP__CA_FILE", "/nonexistent/ca.pem").run(&["outbox", "flush"], b"");
+    assert!(missing.status != 0 && missing.stderr.contains("smtp.ca_file `/nonexistent/ca.pem`"), "{}", missing.stderr);
 }

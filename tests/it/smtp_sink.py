@@ -5,13 +5,15 @@ DIR/NNNNN.json as {"mail_from", "rcpt_tos", "data_base64"} (written whole, then 
 reader never sees half a file). While DIR/refuse exists it answers DATA with 451, as a server
 that is busy or greylisting does; while DIR/relay exists it answers RCPT with 554 5.7.1, as a
 relay does to a client it does not relay for. With USER:PASSWORD it requires that login (AUTH PLAIN or
-LOGIN, without TLS). Prints "ready" once it listens; runs until killed.
+LOGIN). With SINK_CERT and SINK_KEY in its environment (PEM files) it requires STARTTLS with that
+certificate first, and logs in only over it. Prints "ready" once it listens; runs until killed.
 """
 
 import base64
 import itertools
 import json
 import os
+import ssl
 import sys
 import threading
 import warnings
@@ -63,7 +65,14 @@ def main():
     if len(sys.argv) > 3:
         user, password = sys.argv[3].encode().split(b":", 1)
         auth = {"authenticator": login_checker(user, password), "auth_required": True, "auth_require_tls": False}
-    controller = Controller(Sink(directory), hostname="127.0.0.1", port=port, **auth)
+    tls = {}
+    if os.environ.get("SINK_CERT"):
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(os.environ["SINK_CERT"], os.environ["SINK_KEY"])
+        tls = {"tls_context": context, "require_starttls": True}
+        if auth:
+            auth["auth_require_tls"] = True
+    controller = Controller(Sink(directory), hostname="127.0.0.1", port=port, **auth, **tls)
     controller.start()
     print("ready", flush=True)
     threading.Event().wait()

@@ -22,6 +22,10 @@ pub struct SmtpSettings {
     /// How long one conversation with the server may take before it counts as failed.
     #[serde(default = "default_timeout_seconds")]
     pub timeout_seconds: u64,
+    /// A PEM file of certificate authorities to trust besides the public ones: a relay whose
+    /// certificate an in-house CA signed (empty: the public ones only).
+    #[serde(default)]
+    pub ca_file: PathBuf,
 }
 
 fn default_timeout_seconds() -> u64 {

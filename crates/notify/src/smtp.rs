@@ -3,6 +3,7 @@
 
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::{NotifyError, SmtpSettings, SmtpTls, parse_mailbox};
@@ -28,13 +29,11 @@ pub enum SendFailure {
 impl SmtpMailer {
     pub fn new(settings: &SmtpSettings) -> Result<Self, NotifyError> {
         let from = parse_mailbox(&settings.from)?;
-        let smtp_error = |e: lettre::transport::smtp::Error| NotifyError::Smtp(format!("{}: {e}", settings.host));
+        let plain = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&settings.host);
         let builder = match settings.tls {
-            SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&settings.host),
-            SmtpTls::Starttls => {
-                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&settings.host).map_err(smtp_error)?
-            }
-            SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&settings.host).map_err(smtp_error)?,
+            SmtpTls::None => plain,
+            SmtpTls::Starttls => plain.tls(Tls::Required(tls_parameters(settings)?)),
+            SmtpTls::Tls => plain.tls(Tls::Wrapper(tls_parameters(settings)?)),
         };
         let timeout = std::time::Duration::from_secs(settings.timeout_seconds.max(1));
         let mut builder = builder.port(settings.port).timeout(Some(timeout));
@@ -66,6 +65,22 @@ impl SmtpMailer {
             ))),
         }
     }
+}
+
+/// The relay's certificate must be valid for `host`, signed by a public authority or by one in
+/// `ca_file`.
+fn tls_parameters(settings: &SmtpSettings) -> Result<TlsParameters, NotifyError> {
+    let smtp_error = |e: lettre::transport::smtp::Error| NotifyError::Smtp(format!("{}: {e}", settings.host));
+    let mut parameters = TlsParameters::builder(settings.host.clone());
+    if !settings.ca_file.as_os_str().is_empty() {
+        let path = settings.ca_file.display();
+        let pem = std::fs::read(&settings.ca_file)
+            .map_err(|e| NotifyError::Smtp(format!("smtp.ca_file `{path}` cannot be read: {e}")))?;
+        let authority = Certificate::from_pem(&pem)
+            .map_err(|e| NotifyError::Smtp(format!("smtp.ca_file `{path}` is not a PEM certificate: {e}")))?;
+        parameters = parameters.add_root_certificate(authority);
+    }
+    parameters.build().map_err(smtp_error)
 }
 
 fn failure(error: &lettre::transport::smtp::Error) -> SendFailure {
