@@ -373,7 +373,10 @@ fn read_batches(
                     q.location = Some(format!("record {number}"));
                     ahead.deliveries.push(Delivery::Quarantined(q));
                 }
-                Received::Delivery(delivery) => ahead.deliveries.push(delivery),
+                Received::Delivery(Delivery::Complaint(mut c)) => {
+                    c.location = Some(format!("record {number}"));
+                    ahead.deliveries.push(Delivery::Complaint(c));
+                }
                 Received::Ignored(_) => ahead.ignored += 1,
             }
         }
@@ -430,6 +433,7 @@ mod tests {
             formal_complaint: false,
             raw_payload: String::new(),
             format: "json".into(),
+            location: None,
         }))
     }
 

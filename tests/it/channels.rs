@@ -373,7 +373,9 @@ async fn a_vendors_export_reads_as_call_centers_write_it(db: TestDb) {
     // Rows that do not parse keep the export's own bytes (GB18030 here), for a replay.
     assert!(with("a comma in an unquoted field").0.contains("客户很生气"));
     assert!(with("never closed").0.contains("2 lines were read into one field"));
-    assert!(with("conflicting_redelivery").1.contains("话费多扣了"), "the conflict reads as text, not GB18030 bytes");
+    let (conflict, raw) = with("conflicting_redelivery");
+    assert!(raw.contains("话费多扣了"), "the conflict reads as text, not GB18030 bytes");
+    assert!(conflict.starts_with("record 5: "), "the row is named: {conflict}");
 
     // The same desk's export saved as Excel's "Unicode text": UTF-16 with its mark, tabs.
     let unicode_text = "流水号\t主叫号码\t开始时间\t满意度\t是否投诉\t备注\r\n2026120600007\t13300133000\t2026/12/06 10:00\t3\t否\t宽带又断了,三天了\r\n";

@@ -403,7 +403,8 @@ async fn a_redelivery_with_other_content_is_a_conflict(db: TestDb) {
     let records = quarantine::Entity::find().all(store.connection()).await.unwrap();
     assert_eq!(records.len(), 1, "one record for one payload refused twice: {records:?}");
     let record = &records[0];
-    assert!(record.reason.starts_with("conflicting_redelivery: hotline `call-9`"), "{}", record.reason);
+    let named = "record 1: conflicting_redelivery: hotline `call-9`";
+    assert!(record.reason.starts_with(named), "the line of the file is named: {}", record.reason);
     assert!(record.reason.ends_with("with another text"), "{}", record.reason);
     assert_eq!((record.seen_count, record.raw.clone()), (2, other.to_string().into_bytes()));
 

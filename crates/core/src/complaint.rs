@@ -70,6 +70,10 @@ pub struct Complaint {
     /// redelivery refused later is quarantined to replay through the same adapter.
     #[serde(default)]
     pub format: String,
+    /// Where in its file the record was (`record 12`), should it be quarantined later (a
+    /// conflicting redelivery, a row the database refuses); none over the API.
+    #[serde(default)]
+    pub location: Option<String>,
 }
 
 /// What a delivery says, as far as a redelivery under the same `(channel, source_id)` must say
@@ -107,7 +111,12 @@ impl Complaint {
     /// This complaint kept in quarantine for `reason`, as the bytes it arrived as, to replay
     /// through the adapter that read it.
     pub fn quarantined(&self, reason: String) -> Quarantined {
-        Quarantined { channel: self.format.clone(), raw: self.raw_payload.as_bytes().to_vec(), reason, location: None }
+        Quarantined {
+            channel: self.format.clone(),
+            raw: self.raw_payload.as_bytes().to_vec(),
+            reason,
+            location: self.location.clone(),
+        }
     }
 
     pub fn content(&self) -> DeliveryContent {
