@@ -320,7 +320,7 @@ pub fn complaints_span(
                 Some((first, latest)) => (first, latest.max(c.received_at)),
                 None => {
                     let at = c.received_at;
-                    (c, at)
+                    (*c, at)
                 }
             });
         }

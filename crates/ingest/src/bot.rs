@@ -87,7 +87,7 @@ pub fn parse_bot(raw: &[u8], settings: &ParseSettings) -> Result<Parsed, Rejecti
             "not rated dissatisfied, not escalated in anger, no repeated call for a person".into(),
         ));
     }
-    Ok(Parsed::Complaint(Complaint {
+    Ok(Parsed::Complaint(Box::new(Complaint {
         channel: Channel::Bot,
         source_id: session_id,
         received_at,
@@ -100,7 +100,7 @@ pub fn parse_bot(raw: &[u8], settings: &ParseSettings) -> Result<Parsed, Rejecti
         raw_payload: text.to_owned(),
         format: String::new(),
         location: None,
-    }))
+    })))
 }
 
 fn user_keys(user: &User) -> Result<Vec<CustomerKey>, Rejection> {

@@ -122,7 +122,7 @@ fn call_to_complaint(
     } else {
         notes
     };
-    Ok(Parsed::Complaint(Complaint {
+    Ok(Parsed::Complaint(Box::new(Complaint {
         channel: Channel::Hotline,
         source_id: call_id,
         received_at,
@@ -135,7 +135,7 @@ fn call_to_complaint(
         raw_payload,
         format: String::new(),
         location: None,
-    }))
+    })))
 }
 
 #[cfg(test)]
@@ -154,7 +154,7 @@ mod tests {
 
     fn complaint(parsed: Result<Parsed, Rejection>) -> Complaint {
         match parsed {
-            Ok(Parsed::Complaint(c)) => c,
+            Ok(Parsed::Complaint(c)) => *c,
             other => panic!("expected a complaint, got {other:?}"),
         }
     }

@@ -43,7 +43,7 @@ use mend_core::{Complaint, Delivery, Quarantined};
 /// What an adapter made of one record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Parsed {
-    Complaint(Complaint),
+    Complaint(Box<Complaint>),
     /// A well-formed record that is not dissatisfaction (a question on WeChat, a call rated
     /// satisfied): counted, not stored.
     Ignored(String),
@@ -96,7 +96,7 @@ impl Format {
 
     pub fn parse(self, raw: &[u8], settings: &ParseSettings) -> Result<Parsed, Rejection> {
         match self {
-            Format::Canonical => parse_canonical(raw, settings).map(Parsed::Complaint),
+            Format::Canonical => parse_canonical(raw, settings).map(|c| Parsed::Complaint(Box::new(c))),
             Format::HotlineJson => parse_hotline_json(raw, settings),
             Format::HotlineCsv => parse_hotline_csv(raw, settings),
             Format::Wechat => parse_wechat(raw, settings),
@@ -140,7 +140,7 @@ pub fn receive(
     });
     match parsed {
         Ok(Parsed::Ignored(why)) => Received::Ignored(why),
-        Ok(Parsed::Complaint(complaint)) => Received::Delivery(Delivery::Complaint(Box::new(complaint))),
+        Ok(Parsed::Complaint(complaint)) => Received::Delivery(Delivery::Complaint(complaint)),
         Err(rejection) => Received::Delivery(Delivery::Quarantined(Quarantined {
             channel: label.to_owned(),
             raw: raw.to_vec(),

@@ -109,7 +109,7 @@ fn rating_to_complaint(
     let source_id = delivery_id(Some(r.record_id.unwrap_or_else(derived)), "record_id")?;
     let comment = r.comment.map(|c| c.trim().to_owned()).unwrap_or_default();
     let text = if comment.is_empty() { format!("营业厅评价「{rating_text}」({where_rated})") } else { comment };
-    Ok(Parsed::Complaint(Complaint {
+    Ok(Parsed::Complaint(Box::new(Complaint {
         channel: Channel::Store,
         source_id,
         received_at,
@@ -122,7 +122,7 @@ fn rating_to_complaint(
         raw_payload,
         format: String::new(),
         location: None,
-    }))
+    })))
 }
 
 #[cfg(test)]

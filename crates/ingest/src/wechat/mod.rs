@@ -170,7 +170,7 @@ fn message_to_complaint(fields: &xml::Fields, message: String, settings: &ParseS
         }
         other => return Ok(Parsed::Ignored(format!("{other} messages carry no complaint text"))),
     };
-    Ok(Parsed::Complaint(Complaint {
+    Ok(Parsed::Complaint(Box::new(Complaint {
         channel: Channel::Wechat,
         source_id,
         received_at,
@@ -183,7 +183,7 @@ fn message_to_complaint(fields: &xml::Fields, message: String, settings: &ParseS
         raw_payload: message,
         format: String::new(),
         location: None,
-    }))
+    })))
 }
 
 #[cfg(test)]
@@ -229,7 +229,7 @@ mod tests {
 
     fn complaint(parsed: Result<Parsed, Rejection>) -> Complaint {
         match parsed {
-            Ok(Parsed::Complaint(c)) => c,
+            Ok(Parsed::Complaint(c)) => *c,
             other => panic!("expected a complaint, got {other:?}"),
         }
     }

@@ -23,7 +23,7 @@ pub async fn create(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let body = super::body(body)?;
-    let parsed = mend_ingest::parse_canonical(&body, &state.parse).map(mend_ingest::Parsed::Complaint);
+    let parsed = mend_ingest::parse_canonical(&body, &state.parse).map(|c| mend_ingest::Parsed::Complaint(Box::new(c)));
     record(&state, CHANNEL_LABEL, mend_ingest::receive(CHANNEL_LABEL, &body, parsed, &state.parse, state.clock.now()))
         .await
 }
