@@ -134,6 +134,13 @@ async fn passwords_are_reset_and_changed(db: TestDb) {
     assert_eq!(status_of_mine(&server, &here).await, StatusCode::UNAUTHORIZED);
     assert_eq!(sign_in(&server, "wang", "长城宽带-2026-自选").await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(sign_in(&server, "wang", reset["password"].as_str().unwrap()).await.0, StatusCode::CREATED);
+    // Answers with a password are not kept for an Idempotency-Key: a retry makes another one.
+    let reset_path = format!("/api/v1/users/{}/password", wang_id.as_str().unwrap());
+    let keyed = || server.request(Method::POST, &reset_path, admin).header("Idempotency-Key", "reset-1").json(&json!({}));
+    let (first, second) = (json_response(keyed()).await.1, json_response(keyed()).await.1);
+    assert_ne!(first["password"], second["password"], "not replayed from storage");
+    let kept = crate::import::scalar(&db.store().await, "SELECT count(*) FROM idempotency_keys").await;
+    assert_eq!(kept, 0, "nothing stored under the key");
     let by_cli = mend.run(&["user", "password", "--name", "wang"], b"").json();
     assert_eq!(sign_in(&server, "wang", by_cli["password"].as_str().unwrap()).await.0, StatusCode::CREATED);
 
@@ -151,6 +158,8 @@ async fn passwords_are_reset_and_changed(db: TestDb) {
             ("user.add", "cli"),
             ("user.password_change", "user:wang"),
             ("user.password_reset", "cli"),
+            ("user.password_reset", "user:boss"),
+            ("user.password_reset", "user:boss"),
             ("user.password_reset", "user:boss"),
         ]
     );

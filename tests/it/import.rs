@@ -535,7 +535,7 @@ async fn a_record_the_database_refuses_is_quarantined_and_the_rest_recorded(db: 
 }
 
 /// The one number a statement answers.
-async fn scalar(store: &mend_store::Store, sql: &str) -> i64 {
+pub(crate) async fn scalar(store: &mend_store::Store, sql: &str) -> i64 {
     let conn = store.connection();
     let row = conn.query_one_raw(sea_orm::Statement::from_string(conn.get_database_backend(), sql)).await;
     row.expect("query").expect("a row").try_get_by_index::<i64>(0).expect("a number")

@@ -27,10 +27,9 @@ pub(crate) struct Idempotency {
 }
 
 pub(crate) async fn idempotent(State(layer): State<Idempotency>, request: Request, next: Next) -> Response {
-    // A sign-in's answer carries a session token, which is never stored in the clear.
     let keyed = request.method() == Method::POST
         && request.headers().contains_key(HEADER)
-        && request.uri().path() != "/api/v1/session";
+        && !answer_carries_a_secret(request.uri().path());
     if !keyed {
         return next.run(request).await;
     }
@@ -38,6 +37,14 @@ pub(crate) async fn idempotent(State(layer): State<Idempotency>, request: Reques
         Ok(response) => response,
         Err(error) => error.into_response(),
     }
+}
+
+/// A sign-in's session token, a new user's password and API token, a reset password: answers
+/// that are never stored in the clear, so their requests are not keyed (a retry acts again: a
+/// second sign-in, a 409 for a name already taken, another new password).
+fn answer_carries_a_secret(path: &str) -> bool {
+    let reset_password = path.strip_prefix("/api/v1/users/").is_some_and(|rest| rest.ends_with("/password"));
+    path == "/api/v1/session" || path == "/api/v1/users" || reset_password
 }
 
 async fn answer(layer: Idempotency, request: Request, next: Next) -> Result<Response, ApiError> {
