@@ -133,6 +133,10 @@ enum OutboxCommand {
         /// to a survey that has expired.
         #[arg(long, value_name = "RFC3339")]
         since: Option<chrono::DateTime<chrono::FixedOffset>>,
+        /// Also emails given up because two sends went unconfirmed: their recipient may have
+        /// them twice already.
+        #[arg(long)]
+        include_unconfirmed: bool,
         /// The clock the emails are due again by (RFC 3339), instead of the system's.
         #[arg(long, value_name = "RFC3339")]
         now: Option<chrono::DateTime<chrono::FixedOffset>>,
@@ -540,9 +544,10 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
                 counts.failed
             );
         }
-        Command::Outbox { command: OutboxCommand::Requeue { since, now } } => {
+        Command::Outbox { command: OutboxCommand::Requeue { since, include_unconfirmed, now } } => {
             let store = open_store(&settings).await?;
-            let requeued = outbox::requeue(&store, since.map(|t| t.to_utc()), clock_at(now).as_ref()).await?;
+            let since = since.map(|t| t.to_utc());
+            let requeued = outbox::requeue(&store, since, include_unconfirmed, clock_at(now).as_ref()).await?;
             println!("{}", serde_json::json!({ "requeued": requeued }));
         }
         Command::Outbox { command: OutboxCommand::List { status, limit } } => {

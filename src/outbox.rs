@@ -22,8 +22,13 @@ pub async fn flush(settings: &Settings, store: &Store, clock: &dyn Clock) -> Res
 
 /// Puts the emails given up on back in the queue (`since`: only those queued since then); how
 /// many.
-pub async fn requeue(store: &Store, since: Option<chrono::DateTime<chrono::Utc>>, clock: &dyn Clock) -> Result<u64> {
-    Ok(mend_store::outbox::requeue_failed(store.connection(), since, clock.now()).await?)
+pub async fn requeue(
+    store: &Store,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    include_unconfirmed: bool,
+    clock: &dyn Clock,
+) -> Result<u64> {
+    Ok(mend_store::outbox::requeue_failed(store.connection(), since, include_unconfirmed, clock.now()).await?)
 }
 
 /// The outbox's emails (oldest first) as JSON Lines, without their bodies.

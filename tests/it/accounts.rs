@@ -136,7 +136,8 @@ async fn passwords_are_reset_and_changed(db: TestDb) {
     assert_eq!(sign_in(&server, "wang", reset["password"].as_str().unwrap()).await.0, StatusCode::CREATED);
     // Answers with a password are not kept for an Idempotency-Key: a retry makes another one.
     let reset_path = format!("/api/v1/users/{}/password", wang_id.as_str().unwrap());
-    let keyed = || server.request(Method::POST, &reset_path, admin).header("Idempotency-Key", "reset-1").json(&json!({}));
+    let keyed =
+        || server.request(Method::POST, &reset_path, admin).header("Idempotency-Key", "reset-1").json(&json!({}));
     let (first, second) = (json_response(keyed()).await.1, json_response(keyed()).await.1);
     assert_ne!(first["password"], second["password"], "not replayed from storage");
     let kept = crate::import::scalar(&db.store().await, "SELECT count(*) FROM idempotency_keys").await;

@@ -80,8 +80,9 @@ impl OutboxSender {
         let result = if email.unconfirmed_sends > 1 {
             AttemptResult::Failed {
                 error: format!(
-                    "{} sends were never confirmed (the sender stopped before recording them); not sent again, \
-                     lest the recipient get it three times",
+                    "{} sends were never confirmed (the sender stopped, or the server did not answer in time); \
+                     not sent again, lest the recipient get it three times (`mend outbox requeue \
+                     --include-unconfirmed` sends it anyway)",
                     email.unconfirmed_sends
                 ),
             }
@@ -90,7 +91,7 @@ impl OutboxSender {
         };
         let counts = match &result {
             AttemptResult::Sent { .. } => DeliveryCounts { sent: 1, ..DeliveryCounts::default() },
-            AttemptResult::Retry { error, next_attempt_at } => {
+            AttemptResult::Retry { error, next_attempt_at, .. } => {
                 tracing::warn!(%error, %next_attempt_at, attempts = email.attempts + 1, "email not sent, will retry");
                 DeliveryCounts { retried: 1, ..DeliveryCounts::default() }
             }
@@ -114,11 +115,14 @@ impl OutboxSender {
         match self.mailer.send(message).await {
             Ok(()) => AttemptResult::Sent { message_id: message_id(email, self.mailer.from()) },
             Err(SendFailure::Permanent(error)) => AttemptResult::Failed { error },
-            Err(SendFailure::Transient(error)) if email.attempts + 1 >= self.settings.max_attempts => {
+            Err(SendFailure::Transient(error) | SendFailure::Unanswered(error))
+                if email.attempts + 1 >= self.settings.max_attempts =>
+            {
                 AttemptResult::Failed { error: format!("gave up after {} attempts: {error}", email.attempts + 1) }
             }
-            Err(SendFailure::Transient(error)) => AttemptResult::Retry {
-                error,
+            Err(failure @ (SendFailure::Transient(_) | SendFailure::Unanswered(_))) => AttemptResult::Retry {
+                unconfirmed: matches!(failure, SendFailure::Unanswered(_)),
+                error: failure.into_reason(),
                 next_attempt_at: clock.now() + self.settings.backoff_after(email.attempts + 1),
             },
         }

@@ -24,6 +24,19 @@ pub enum SendFailure {
     /// A 5xx answer about the email (its recipient, its content): the server will refuse it
     /// again.
     Permanent(String),
+    /// No answer within the time of a conversation: the server may have taken the email before
+    /// it stalled (a content filter slow to answer the data), so this counts as a send that was
+    /// never confirmed, like a sender that died mid-send.
+    Unanswered(String),
+}
+
+impl SendFailure {
+    /// The server's words, or what happened instead.
+    pub fn into_reason(self) -> String {
+        match self {
+            Self::Transient(reason) | Self::Permanent(reason) | Self::Unanswered(reason) => reason,
+        }
+    }
 }
 
 impl SmtpMailer {
@@ -59,7 +72,7 @@ impl SmtpMailer {
         match tokio::time::timeout(self.timeout, self.transport.send(message)).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(failure(&e)),
-            Err(_) => Err(SendFailure::Transient(format!(
+            Err(_) => Err(SendFailure::Unanswered(format!(
                 "the server did not finish the conversation within {} s",
                 self.timeout.as_secs()
             ))),
@@ -97,14 +110,18 @@ fn failure(error: &lettre::transport::smtp::Error) -> SendFailure {
 }
 
 /// 52x (no mail service here), 53x (authentication required, credentials refused) and the
-/// policy refusals of enhanced code 5.7 (`554 5.7.1 Relay access denied` to a relay that wants a
-/// login, `550 5.7.1` to a sender it does not know) refuse mend's session, not this email:
-/// giving the email up would lose every email in the outbox to a wrong setting, so they are
-/// retried (until `notify.max_attempts`) while someone fixes `[smtp]`.
+/// policy refusals of enhanced code 5.7 that name mend's relaying, login or sender (`554 5.7.1
+/// Relay access denied` to a relay that wants a login, `550 5.7.1 Sender rejected`) refuse
+/// mend's session, not this email: giving the email up would lose every email in the outbox to
+/// a wrong setting, so they are retried (until `notify.max_attempts`) while someone fixes
+/// `[smtp]`. Other 5.7 refusals are about the email (taken for spam, a recipient who does not
+/// take mail from outside) and are given up.
 fn refuses_the_session(error: &lettre::transport::smtp::Error, text: &str) -> bool {
     use lettre::transport::smtp::response::Category;
+    let lower = text.to_lowercase();
+    let names_the_session = ["relay", "auth", "sender", "client host"].iter().any(|w| lower.contains(w));
     matches!(error.status().map(|code| code.category), Some(Category::Connections | Category::Unspecified3))
-        || text.contains(" 5.7.")
+        || (text.contains(" 5.7.") && names_the_session)
 }
 
 /// The error with its causes, which carry the server's words (each said once: lettre's message

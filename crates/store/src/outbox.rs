@@ -216,10 +216,12 @@ pub enum AttemptResult {
     Sent {
         message_id: String,
     },
-    /// Try again at `next_attempt_at`.
+    /// Try again at `next_attempt_at`; `unconfirmed` when the email may have gone out anyway
+    /// (the server stopped answering mid-conversation): one more unconfirmed send.
     Retry {
         error: String,
         next_attempt_at: DateTime<Utc>,
+        unconfirmed: bool,
     },
     /// Give up.
     Failed {
@@ -246,7 +248,11 @@ pub async fn finish_attempt<C: ConnectionTrait>(
             .col_expr(outbox::Column::SentAt, Expr::value(now))
             .col_expr(outbox::Column::MessageId, Expr::value(message_id))
             .col_expr(outbox::Column::NextAttemptAt, Expr::value(Option::<DateTime<Utc>>::None)),
-        AttemptResult::Retry { error, next_attempt_at } => update
+        AttemptResult::Retry { error, next_attempt_at, unconfirmed } => update
+            .col_expr(
+                outbox::Column::UnconfirmedSends,
+                Expr::col(outbox::Column::UnconfirmedSends).add(i32::from(unconfirmed)),
+            )
             .col_expr(outbox::Column::Status, Expr::value(EmailStatus::Queued.as_str()))
             .col_expr(outbox::Column::LastError, Expr::value(error))
             .col_expr(outbox::Column::NextAttemptAt, Expr::value(next_attempt_at)),
@@ -266,11 +272,13 @@ pub async fn finish_attempt<C: ConnectionTrait>(
 }
 
 /// Puts the emails given up on (those queued at or after `since`, if given) back in the queue
-/// with a fresh count of attempts, once a setting that failed them is fixed; how many. Their
-/// last error stays until the next attempt says otherwise.
+/// with a fresh count of attempts, once a setting that failed them is fixed; how many. Emails
+/// given up because two sends went unconfirmed (the recipient may have them twice already) stay
+/// unless `include_unconfirmed`. Their last error stays until the next attempt says otherwise.
 pub async fn requeue_failed<C: ConnectionTrait>(
     conn: &C,
     since: Option<DateTime<Utc>>,
+    include_unconfirmed: bool,
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
     let mut update = outbox::Entity::update_many()
@@ -281,6 +289,9 @@ pub async fn requeue_failed<C: ConnectionTrait>(
         .filter(outbox::Column::Status.eq(EmailStatus::Failed.as_str()));
     if let Some(since) = since {
         update = update.filter(outbox::Column::CreatedAt.gte(since));
+    }
+    if !include_unconfirmed {
+        update = update.filter(outbox::Column::UnconfirmedSends.lte(1));
     }
     let done = update.exec(conn).await.during(TABLE, "requeue_failed")?;
     Ok(done.rows_affected)
