@@ -372,7 +372,7 @@ async fn a_vendors_export_reads_as_call_centers_write_it(db: TestDb) {
     };
     // Rows that do not parse keep the export's own bytes (GB18030 here), for a replay.
     assert!(with("a comma in an unquoted field").0.contains("客户很生气"));
-    assert!(with("never closed").0.contains("2 lines were read into one field"));
+    assert!(with("never closed").0.contains("runs over 2 lines that read as rows"));
     let (conflict, raw) = with("conflicting_redelivery");
     assert!(raw.contains("话费多扣了"), "the conflict reads as text, not GB18030 bytes");
     assert!(conflict.starts_with("record 5: "), "the row is named: {conflict}");

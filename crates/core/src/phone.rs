@@ -26,16 +26,14 @@ impl PhoneNumber {
         let number = input.trim();
         let number = EXTENSION_MARKS.iter().find_map(|mark| number.split_once(mark)).map_or(number, |(n, _)| n);
         let number = number.strip_suffix(".0").unwrap_or(number);
-        if let Some(national) = national_number(number) {
-            return Ok(Self(national));
-        }
-        // `010-88886666-8001`: the last group, when short, is an extension of a landline.
-        let (main, extension) = number.rsplit_once(['-', ' ']).ok_or_else(invalid)?;
-        let is_extension = (1..=5).contains(&extension.len()) && extension.chars().all(|c| c.is_ascii_digit());
-        match national_number(main) {
-            Some(landline) if is_extension && is_landline(&landline) => Ok(Self(landline)),
-            _ => Err(invalid()),
-        }
+        // `010-88886666-8001`, `0571-8765432-1`: a short last group after a whole landline is
+        // its extension (before the whole is read: `05718765432` and `1` would make another
+        // eight-digit number).
+        let landline_before_extension = number.rsplit_once(['-', ' ']).and_then(|(main, extension)| {
+            let is_extension = (1..=5).contains(&extension.len()) && extension.chars().all(|c| c.is_ascii_digit());
+            national_number(main).filter(|n| is_extension && is_landline(n))
+        });
+        landline_before_extension.or_else(|| national_number(number)).map(Self).ok_or_else(invalid)
     }
 
     pub fn as_str(&self) -> &str {
@@ -176,6 +174,10 @@ mod tests {
         check("010 88886666 #8001", Some("01088886666"));
         check("138-0013-8000-1", None);
         check("010-88886666-800123", None);
+        check("0571-8765432-1", Some("05718765432"));
+        check("0571-8765-4321", Some("057187654321"));
+        check("021-6666-8888", Some("02166668888"));
+        check("138 0013 8000", Some("13800138000"));
         check("1.38001E+10", None);
     }
 

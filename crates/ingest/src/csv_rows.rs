@@ -33,7 +33,7 @@ pub struct CsvRecords<R: BufRead> {
 /// delimiter) put back in front.
 type AsUtf8<R> = io::Chain<io::Cursor<Vec<u8>>, BufReader<DecodeReaderBytes<R, Vec<u8>>>>;
 
-/// How much of a file is read to find its header line's delimiter.
+/// How much of each of a file's first two lines is read to find its delimiter.
 const HEADER_PEEK: u64 = 64 * 1024;
 
 impl<R: BufRead> CsvRecords<R> {
@@ -41,14 +41,15 @@ impl<R: BufRead> CsvRecords<R> {
         let decoded =
             DecodeReaderBytesBuilder::new().bom_sniffing(true).strip_bom(true).utf8_passthru(true).build(reader);
         let mut rest = BufReader::new(decoded);
-        let mut first_line = Vec::new();
-        let unread = (&mut rest).take(HEADER_PEEK).read_until(b'\n', &mut first_line).err();
-        let delimiter = delimiter_of(&first_line);
+        let mut first_lines = Vec::new();
+        let mut read_line = || (&mut rest).take(HEADER_PEEK).read_until(b'\n', &mut first_lines);
+        let unread = read_line().and_then(|_| read_line()).err();
+        let delimiter = delimiter_of(&first_lines);
         let reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
             .delimiter(delimiter)
-            .from_reader(io::Cursor::new(first_line).chain(rest));
+            .from_reader(io::Cursor::new(first_lines).chain(rest));
         Self { reader, header: None, record: csv::ByteRecord::new(), unread }
     }
 
@@ -95,11 +96,18 @@ impl<R: BufRead> CsvRecords<R> {
     }
 }
 
-/// The delimiter a file's first line (the header) uses most: `,` unless a tab, `;` or `|` is
-/// more frequent.
-fn delimiter_of(first_line: &[u8]) -> u8 {
-    let count = |delimiter: u8| first_line.iter().filter(|&&b| b == delimiter).count();
-    [b'\t', b';', b'|'].into_iter().filter(|&d| count(d) > count(b',')).max_by_key(|&d| count(d)).unwrap_or(b',')
+/// The delimiter of a file, from its header line and first row: a tab, `;` or `|` that both
+/// hold equally often, and more often than commas (a header's note such as `满意度(1=满意;2=一般)`
+/// is not a delimiter: the row does not repeat it); else `,`.
+fn delimiter_of(first_lines: &[u8]) -> u8 {
+    let mut lines = first_lines.split(|&b| b == b'\n');
+    let (header, row) = (lines.next().unwrap_or_default(), lines.next().unwrap_or_default());
+    let count = |line: &[u8], delimiter: u8| line.iter().filter(|&&b| b == delimiter).count();
+    [b'\t', b';', b'|']
+        .into_iter()
+        .filter(|&d| count(header, d) > count(header, b',') && (row.is_empty() || count(row, d) == count(header, d)))
+        .max_by_key(|&d| count(header, d))
+        .unwrap_or(b',')
 }
 
 thread_local! {
@@ -176,12 +184,16 @@ impl Row {
                 extra.join(",")
             )));
         }
-        // Inside quotes a line break is text, and a field that ends with one ran to the start of
-        // a line: an opening quote without its closing one, which took the rows after it along.
-        if let Some(swallowing) = values.iter().find(|v| v.ends_with('\n')) {
+        // Inside quotes a line break is text; a line after one that has a row's worth of
+        // delimiters is a row, taken into this field by an opening quote without its closing one.
+        let row_like = |line: &str| {
+            let most = [',', '\t', ';', '|'].iter().map(|d| line.matches(*d).count()).max().unwrap_or(0);
+            most >= columns.len().saturating_sub(1).max(1)
+        };
+        if let Some(swallowing) = values.iter().find(|v| v.lines().skip(1).any(row_like)) {
             let lines = swallowing.lines().count();
             return Err(Rejection::Csv(format!(
-                "a quoted field ends with a line break: an opening quote is probably never closed, so {lines} lines were read into one field (close the quote and replay)"
+                "a quoted field runs over {lines} lines that read as rows: an opening quote is probably never closed, so the rows after it were read into one field (close the quote and replay)"
             )));
         }
         Ok(Self { columns, values, text })
@@ -226,13 +238,14 @@ fn spreadsheet_cell(value: &str) -> &str {
     }
 }
 
-/// `bytes` as text. An export said to be GB18030 that is valid UTF-8 is read as UTF-8: Chinese
-/// text in GB18030 is practically never valid UTF-8 (its trail bytes are not continuation
-/// bytes), ASCII reads the same in both, and a UTF-8 file under a GB18030 setting would
-/// otherwise be read into garbage without an error.
+/// `bytes` as text. A row said to be GB18030 that is valid UTF-8 made of ASCII and Chinese text
+/// is read as UTF-8: a UTF-8 file under a GB18030 setting would otherwise read as garbage
+/// without an error, and GB18030 bytes that happen to be valid UTF-8 decode to other scripts
+/// (`叶` is the bytes of `Ҷ`), which the check refuses.
 fn decode(bytes: &[u8], encoding: TextEncoding) -> Result<String, Rejection> {
     match (std::str::from_utf8(bytes), encoding) {
-        (Ok(text), _) => Ok(text.to_owned()),
+        (Ok(text), TextEncoding::Utf8) => Ok(text.to_owned()),
+        (Ok(text), TextEncoding::Gb18030) if text.chars().all(written_in_chinese) => Ok(text.to_owned()),
         (Err(e), TextEncoding::Utf8) => Err(Rejection::Encoding {
             encoding: "UTF-8",
             detail: format!(
@@ -240,7 +253,7 @@ fn decode(bytes: &[u8], encoding: TextEncoding) -> Result<String, Rejection> {
                 e.valid_up_to()
             ),
         }),
-        (Err(_), TextEncoding::Gb18030) => encoding_rs::GB18030
+        (_, TextEncoding::Gb18030) => encoding_rs::GB18030
             .decode_without_bom_handling_and_without_replacement(bytes)
             .map(|s| s.into_owned())
             .ok_or_else(|| Rejection::Encoding {
@@ -248,6 +261,13 @@ fn decode(bytes: &[u8], encoding: TextEncoding) -> Result<String, Rejection> {
                 detail: "a byte sequence is neither GB18030 nor UTF-8".into(),
             }),
     }
+}
+
+/// Characters of a Chinese call center's export: ASCII, CJK ideographs and punctuation,
+/// full-width forms, general punctuation (`…`, `“”`), `·`, and emoji from chat messages.
+fn written_in_chinese(c: char) -> bool {
+    matches!(c, '\0'..='\u{7f}' | '·' | '\u{2000}'..='\u{206f}' | '\u{3000}'..='\u{303f}' | '\u{3400}'..='\u{9fff}'
+        | '\u{f900}'..='\u{faff}' | '\u{ff00}'..='\u{ffef}' | '\u{1f000}'..='\u{1faff}' | '\u{20000}'..='\u{2ffff}')
 }
 
 #[cfg(test)]
@@ -292,11 +312,29 @@ mod tests {
         let longer = row("call_id,notes\nc1,宽带断了,客户很生气\n").unwrap_err().to_string();
         assert!(longer.contains("3 fields and the header 2") && longer.contains("客户很生气"), "{longer}");
         assert!(row("call_id,notes\nc1,宽带断了,,\n").is_ok(), "trailing empty fields are nothing");
-        let export = "call_id,notes\nc1,\"客户说不行\nc2,断网\nc3,又断了\n";
+        let export = "call_id,caller,notes\nc1,13800138000,\"客户说不行\nc2,13900139000,断网\nc3,13700137000,又断了\n";
         let got = rows(export.as_bytes());
         assert_eq!(got.len(), 1, "the csv reader takes the rest of the file into the field");
         let unclosed = Row::parse(&got[0], TextEncoding::Utf8).unwrap_err().to_string();
-        assert!(unclosed.contains("never closed") && unclosed.contains("3 lines"), "{unclosed}");
+        assert!(unclosed.contains("never closed") && unclosed.contains("over 3 lines"), "{unclosed}");
+        let closed_later = "call_id,caller,notes\nc1,13800138000,\"客户说不行\nc2,13900139000,他说\"没人管\"\n";
+        assert!(
+            Row::parse(&rows(closed_later.as_bytes())[0], TextEncoding::Utf8).is_err(),
+            "closed by a later row's quote"
+        );
+        let notes = "call_id,caller,notes\nc1,13800138000,\"第一次报修:光猫红灯\n第二次:还是不行,要求上门\n\"\n";
+        let got = Row::parse(&rows(notes.as_bytes())[0], TextEncoding::Utf8).unwrap();
+        assert!(
+            got.get("notes", "notes").unwrap().unwrap().ends_with("要求上门"),
+            "a note over lines, ending in a break"
+        );
+    }
+
+    #[test]
+    fn a_delimiter_in_a_header_note_is_not_the_files() {
+        let export = "call_id,满意度(1=满意;2=一般;3=不满意),notes\nc1,3,断网\n";
+        let row = Row::parse(&rows(export.as_bytes())[0], TextEncoding::Utf8).unwrap();
+        assert_eq!(row.get("call_id", "call_id").unwrap(), Some("c1"));
     }
 
     #[test]
@@ -310,6 +348,11 @@ mod tests {
             (row.get("notes", "notes").unwrap(), row.text()),
             (Some("宽带断了"), "call_id,notes\nc1,宽带断了\n")
         );
+        // GB18030 bytes that are also valid UTF-8 (`叶` reads as `Ҷ`) stay GB18030.
+        let (leaf, _, _) = encoding_rs::GB18030.encode("call_id,name\nc1,叶\n");
+        assert!(std::str::from_utf8(&leaf).is_ok());
+        let row = Row::parse(&rows(&leaf)[0], TextEncoding::Gb18030).unwrap();
+        assert_eq!(row.get("name", "name").unwrap(), Some("叶"));
     }
 
     #[test]

@@ -49,7 +49,7 @@ pub struct HotlineCsvConfig {
     pub timezone: String,
     pub satisfaction_scale: ScoreScale,
     /// How many points a numeric score has: 5, or 3 for a three-key IVR survey (满意 / 一般 /
-    /// 不满意), or 10.
+    /// 不满意), or 10 for a survey from 0 to 10.
     pub satisfaction_points: u8,
     pub call_id: String,
     pub caller: String,

@@ -40,17 +40,23 @@ pub(crate) struct NumericScale {
 impl NumericScale {
     pub const ONE_TO_FIVE: Self = Self { one_is: ScoreScale::OneIsWorst, points: 5 };
 
+    /// The lowest score: 0 on a ten-point survey (0 to 10, as NPS asks), else 1.
+    fn lowest(self) -> i64 {
+        if self.points == 10 { 0 } else { 1 }
+    }
+
     /// `n` on mend's 1 (very dissatisfied) to 5 (very satisfied), when it is on this scale.
     fn to_five(self, n: i64) -> Option<i64> {
-        let points = i64::from(self.points);
-        if !(1..=points).contains(&n) {
+        let (lowest, highest) = (self.lowest(), i64::from(self.points));
+        if !(lowest..=highest).contains(&n) {
             return None;
         }
         let from_worst = match self.one_is {
-            ScoreScale::OneIsWorst => n - 1,
-            ScoreScale::OneIsBest => points - n,
+            ScoreScale::OneIsWorst => n - lowest,
+            ScoreScale::OneIsBest => highest - n,
         };
-        Some(1 + (from_worst * 4 + (points - 1) / 2) / (points - 1))
+        let span = highest - lowest;
+        Some(1 + (from_worst * 4 + span / 2) / span)
     }
 }
 
@@ -82,7 +88,8 @@ const UNRATED: &[&str] = &[
 pub(crate) fn satisfaction(value: &str, steps: Steps, scale: NumericScale) -> Result<Option<Satisfaction>, String> {
     let value = value.trim();
     let lower = value.to_lowercase();
-    if value.is_empty() || UNRATED.contains(&lower.as_str()) {
+    let zero_is_a_score = lower == "0" && scale.lowest() == 0;
+    if value.is_empty() || (UNRATED.contains(&lower.as_str()) && !zero_is_a_score) {
         return Ok(None);
     }
     if let Some(n) = score_number(value) {
@@ -184,7 +191,8 @@ mod tests {
         assert_eq!((read(three_worst, "1"), read(three_worst, "3")), (Some(1), Some(5)));
         assert!(satisfaction("4", Steps::Three, three_best).unwrap_err().contains("1 to 3"));
         let ten = NumericScale { one_is: ScoreScale::OneIsWorst, points: 10 };
-        assert_eq!((read(ten, "1"), read(ten, "10"), read(ten, "5")), (Some(1), Some(5), Some(3)));
+        assert_eq!((read(ten, "0"), read(ten, "10"), read(ten, "5")), (Some(1), Some(5), Some(3)), "0 is the worst");
+        assert_eq!((read(ten, "2"), read(ten, "8")), (Some(2), Some(4)));
     }
 
     #[test]
