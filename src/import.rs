@@ -374,7 +374,7 @@ fn read_batches(
                     ahead.deliveries.push(Delivery::Quarantined(q));
                 }
                 Received::Delivery(Delivery::Complaint(mut c)) => {
-                    c.location = Some(format!("record {number}"));
+                    c.record = Some(number);
                     ahead.deliveries.push(Delivery::Complaint(c));
                 }
                 Received::Ignored(_) => ahead.ignored += 1,
@@ -433,7 +433,7 @@ mod tests {
             formal_complaint: false,
             raw_payload: String::new(),
             format: "json".into(),
-            location: None,
+            record: None,
         }))
     }
 

@@ -127,7 +127,8 @@ enum OutboxCommand {
         now: Option<chrono::DateTime<chrono::FixedOffset>>,
     },
     /// Put the emails given up on back in the queue with a fresh count of attempts (after a
-    /// setting that failed them, say a relay's login, is fixed); prints `{"requeued": N}`.
+    /// setting that failed them, say a relay's login, is fixed), but for surveys whose link has
+    /// run out; prints `{"requeued": N}`.
     Requeue {
         /// Only emails queued at or after this time (RFC 3339): a survey queued weeks ago links
         /// to a survey that has expired.
@@ -547,7 +548,8 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
         Command::Outbox { command: OutboxCommand::Requeue { since, include_unconfirmed, now } } => {
             let store = open_store(&settings).await?;
             let since = since.map(|t| t.to_utc());
-            let requeued = outbox::requeue(&store, since, include_unconfirmed, clock_at(now).as_ref()).await?;
+            let requeued =
+                outbox::requeue(&settings, &store, since, include_unconfirmed, clock_at(now).as_ref()).await?;
             println!("{}", serde_json::json!({ "requeued": requeued }));
         }
         Command::Outbox { command: OutboxCommand::List { status, limit } } => {

@@ -20,15 +20,19 @@ pub async fn flush(settings: &Settings, store: &Store, clock: &dyn Clock) -> Res
     Ok(sender(settings, store, &worker)?.flush(clock).await?)
 }
 
-/// Puts the emails given up on back in the queue (`since`: only those queued since then); how
-/// many.
+/// Puts the emails given up on back in the queue (`since`: only those queued since then; never
+/// a survey whose link has run out); how many.
 pub async fn requeue(
+    settings: &Settings,
     store: &Store,
     since: Option<chrono::DateTime<chrono::Utc>>,
     include_unconfirmed: bool,
     clock: &dyn Clock,
 ) -> Result<u64> {
-    Ok(mend_store::outbox::requeue_failed(store.connection(), since, include_unconfirmed, clock.now()).await?)
+    let now = clock.now();
+    let surveys_expired_before = now - chrono::Duration::days(settings.notify.survey_valid_days);
+    let which = mend_store::outbox::Requeue { since, include_unconfirmed, surveys_expired_before };
+    Ok(mend_store::outbox::requeue_failed(store.connection(), which, now).await?)
 }
 
 /// The outbox's emails (oldest first) as JSON Lines, without their bodies.

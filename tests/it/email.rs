@@ -628,6 +628,35 @@ async fn a_relay_refusal_is_retried_and_given_up_mail_requeued(db: TestDb) {
     assert_eq!(requeued, json!({"requeued": 2}));
     assert_eq!(flush(&mend, "2026-11-25T01:00:00+08:00"), json!({"sent": 2, "retried": 0, "failed": 0}));
     assert_eq!(sink.messages().len(), 2);
+
+    // A survey given up on weeks ago links to a survey that has run out: it stays given up.
+    use mend_store::outbox::{AttemptResult, EmailClaim, NewEmail};
+    let store = db.store().await;
+    let weeks_ago = at("2026-10-01T08:00:00+08:00");
+    let survey = NewEmail {
+        kind: mend_core::EmailKind::Survey,
+        dedupe_key: "survey:old".into(),
+        case_id: None,
+        to_address: "old@example.com".into(),
+        subject: "满意度回访".into(),
+        body: "正文".into(),
+        html_body: None,
+        inline_parts: Vec::new(),
+    };
+    assert!(mend_store::outbox::queue_email(store.connection(), survey, weeks_ago).await.unwrap());
+    let tx = store.begin_write().await.unwrap();
+    let claim =
+        EmailClaim { worker: "w", now: weeks_ago, lease_until: weeks_ago + chrono::Duration::minutes(5), limit: 1 };
+    let claimed = mend_store::outbox::claim_due_emails(&tx, claim).await.unwrap();
+    mend_store::commit(tx).await.unwrap();
+    let failed = AttemptResult::Failed { error: "550 5.1.1 no such user".into() };
+    assert!(
+        mend_store::outbox::finish_attempt(store.connection(), claimed[0].email_id, "w", failed, weeks_ago)
+            .await
+            .unwrap()
+    );
+    let requeued = mend.run(&["outbox", "requeue", "--now", "2026-11-25T01:10:00+08:00"], b"").json();
+    assert_eq!(requeued, json!({"requeued": 0}));
 }
 
 /// A server that takes the connection and then says nothing (a hung relay, a firewall that

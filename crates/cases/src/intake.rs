@@ -1076,7 +1076,7 @@ mod tests {
                     formal_complaint: false,
                     raw_payload: String::new(),
                     format: "json".into(),
-                    location: None,
+                    record: None,
                 }))
             })
             .collect()

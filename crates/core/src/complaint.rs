@@ -70,10 +70,10 @@ pub struct Complaint {
     /// redelivery refused later is quarantined to replay through the same adapter.
     #[serde(default)]
     pub format: String,
-    /// Where in its file the record was (`record 12`), should it be quarantined later (a
+    /// Which record of its file it was (1 for the first), should it be quarantined later (a
     /// conflicting redelivery, a row the database refuses); none over the API.
     #[serde(default)]
-    pub location: Option<String>,
+    pub record: Option<u64>,
 }
 
 /// What a delivery says, as far as a redelivery under the same `(channel, source_id)` must say
@@ -115,7 +115,7 @@ impl Complaint {
             channel: self.format.clone(),
             raw: self.raw_payload.as_bytes().to_vec(),
             reason,
-            location: self.location.clone(),
+            location: self.record.map(|n| format!("record {n}")),
         }
     }
 

@@ -99,7 +99,7 @@ pub fn parse_bot(raw: &[u8], settings: &ParseSettings) -> Result<Parsed, Rejecti
         formal_complaint: false,
         raw_payload: text.to_owned(),
         format: String::new(),
-        location: None,
+        record: None,
     })))
 }
 

@@ -61,7 +61,7 @@ pub fn parse_canonical(raw: &[u8], settings: &ParseSettings) -> Result<Complaint
         formal_complaint,
         raw_payload: text.to_owned(),
         format: String::new(),
-        location: None,
+        record: None,
     })
 }
 

@@ -134,7 +134,7 @@ fn call_to_complaint(
         formal_complaint: flagged,
         raw_payload,
         format: String::new(),
-        location: None,
+        record: None,
     })))
 }
 

@@ -121,7 +121,7 @@ fn rating_to_complaint(
         formal_complaint: false,
         raw_payload,
         format: String::new(),
-        location: None,
+        record: None,
     })))
 }
 

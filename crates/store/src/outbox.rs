@@ -271,14 +271,24 @@ pub async fn finish_attempt<C: ConnectionTrait>(
     Ok(done.rows_affected == 1)
 }
 
-/// Puts the emails given up on (those queued at or after `since`, if given) back in the queue
-/// with a fresh count of attempts, once a setting that failed them is fixed; how many. Emails
-/// given up because two sends went unconfirmed (the recipient may have them twice already) stay
-/// unless `include_unconfirmed`. Their last error stays until the next attempt says otherwise.
+/// Which failed emails go back in the queue.
+#[derive(Debug, Clone, Copy)]
+pub struct Requeue {
+    /// Only emails queued at or after this.
+    pub since: Option<DateTime<Utc>>,
+    /// Also emails given up because two sends went unconfirmed (their recipient may have them
+    /// twice already).
+    pub include_unconfirmed: bool,
+    /// Surveys queued before this stay: their links have run out.
+    pub surveys_expired_before: DateTime<Utc>,
+}
+
+/// Puts the emails given up on that `which` names back in the queue with a fresh count of
+/// attempts, once a setting that failed them is fixed; how many. Their last error stays until
+/// the next attempt says otherwise.
 pub async fn requeue_failed<C: ConnectionTrait>(
     conn: &C,
-    since: Option<DateTime<Utc>>,
-    include_unconfirmed: bool,
+    which: Requeue,
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
     let mut update = outbox::Entity::update_many()
@@ -287,12 +297,16 @@ pub async fn requeue_failed<C: ConnectionTrait>(
         .col_expr(outbox::Column::UnconfirmedSends, Expr::value(0))
         .col_expr(outbox::Column::NextAttemptAt, Expr::value(now))
         .filter(outbox::Column::Status.eq(EmailStatus::Failed.as_str()));
-    if let Some(since) = since {
+    if let Some(since) = which.since {
         update = update.filter(outbox::Column::CreatedAt.gte(since));
     }
-    if !include_unconfirmed {
+    if !which.include_unconfirmed {
         update = update.filter(outbox::Column::UnconfirmedSends.lte(1));
     }
+    let expired_survey = outbox::Column::Kind
+        .eq(mend_core::EmailKind::Survey.as_str())
+        .and(outbox::Column::CreatedAt.lt(which.surveys_expired_before));
+    update = update.filter(expired_survey.not());
     let done = update.exec(conn).await.during(TABLE, "requeue_failed")?;
     Ok(done.rows_affected)
 }

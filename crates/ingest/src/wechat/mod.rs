@@ -182,7 +182,7 @@ fn message_to_complaint(fields: &xml::Fields, message: String, settings: &ParseS
         formal_complaint: formal,
         raw_payload: message,
         format: String::new(),
-        location: None,
+        record: None,
     })))
 }
 
