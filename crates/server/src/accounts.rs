@@ -102,15 +102,7 @@ pub async fn reset_password(
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<(UserRecord, String, u64), AccountError> {
-    let credentials = Credentials::generate();
-    let tx = store.begin_write().await?;
-    let (user, _) = find(&tx, key).await?;
-    mend_store::users::replace_password(&tx, &user.name, &credentials.password_hash).await?;
-    let ended = mend_store::sessions::revoke_user_sessions(&tx, user.user_id, None, now).await?;
-    let detail = json!({"sessions_ended": ended});
-    mend_store::audit::record_audit(&tx, user_entry(&user, actor, "user.password_reset", detail, now)).await?;
-    mend_store::commit(tx).await?;
-    Ok((user, credentials.password, ended))
+    renew(store, key, Secret::Password, actor, now).await
 }
 
 /// A new API token for `key` (shown once: a lost or leaked one stops working); their sessions
@@ -121,15 +113,42 @@ pub async fn replace_token(
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<(UserRecord, String, u64), AccountError> {
+    renew(store, key, Secret::Token, actor, now).await
+}
+
+/// Which of a user's credentials an administrator renews.
+enum Secret {
+    Password,
+    Token,
+}
+
+/// A fresh `secret` for `key`, its hash stored in place of the old one, their sessions ended and
+/// the change audited; the secret itself is returned to be shown once.
+async fn renew(
+    store: &mend_store::Store,
+    key: &UserKey,
+    secret: Secret,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<(UserRecord, String, u64), AccountError> {
     let credentials = Credentials::generate();
     let tx = store.begin_write().await?;
     let (user, _) = find(&tx, key).await?;
-    mend_store::users::replace_token(&tx, &user.name, &credentials.token_hash).await?;
+    let (shown, action) = match secret {
+        Secret::Password => {
+            mend_store::users::replace_password(&tx, &user.name, &credentials.password_hash).await?;
+            (credentials.password, "user.password_reset")
+        }
+        Secret::Token => {
+            mend_store::users::replace_token(&tx, &user.name, &credentials.token_hash).await?;
+            (credentials.token, "user.token_replace")
+        }
+    };
     let ended = mend_store::sessions::revoke_user_sessions(&tx, user.user_id, None, now).await?;
     let detail = json!({"sessions_ended": ended});
-    mend_store::audit::record_audit(&tx, user_entry(&user, actor, "user.token_replace", detail, now)).await?;
+    mend_store::audit::record_audit(&tx, user_entry(&user, actor, action, detail, now)).await?;
     mend_store::commit(tx).await?;
-    Ok((user, credentials.token, ended))
+    Ok((user, shown, ended))
 }
 
 /// `user` chooses a new password, proving the current one; their other sessions end (the one

@@ -85,11 +85,9 @@ pub async fn deactivate(
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let admin = user.require(Role::Admin)?;
-    let id: UserId = super::parse_id(&id, "user")?;
+    let (actor, key) = administered(&user, &id)?;
     let request: DeactivateRequest = super::json_body(body)?;
-    let done =
-        accounts::deactivate(&state.store, &UserKey::Id(id), &actor(admin), &request.reason, state.clock.now()).await?;
+    let done = accounts::deactivate(&state.store, &key, &actor, &request.reason, state.clock.now()).await?;
     Ok(Json(json!({
         "user": done.user, "sessions_ended": done.sessions_ended, "tasks_released": done.tasks_released,
     })))
@@ -101,9 +99,8 @@ pub async fn activate(
     user: CurrentUser,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let admin = user.require(Role::Admin)?;
-    let id: UserId = super::parse_id(&id, "user")?;
-    let record = accounts::activate(&state.store, &UserKey::Id(id), &actor(admin), state.clock.now()).await?;
+    let (actor, key) = administered(&user, &id)?;
+    let record = accounts::activate(&state.store, &key, &actor, state.clock.now()).await?;
     Ok(Json(json!({ "user": record })))
 }
 
@@ -113,10 +110,8 @@ pub async fn reset_password(
     user: CurrentUser,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let admin = user.require(Role::Admin)?;
-    let id: UserId = super::parse_id(&id, "user")?;
-    let (record, password, ended) =
-        accounts::reset_password(&state.store, &UserKey::Id(id), &actor(admin), state.clock.now()).await?;
+    let (actor, key) = administered(&user, &id)?;
+    let (record, password, ended) = accounts::reset_password(&state.store, &key, &actor, state.clock.now()).await?;
     Ok(Json(json!({ "user": record, "password": password, "sessions_ended": ended })))
 }
 
@@ -152,4 +147,11 @@ pub async fn change_own_password(
 
 fn actor(user: &mend_store::users::UserRecord) -> String {
     format!("user:{}", user.name)
+}
+
+/// The administrator acting (as the audit log names them) and the user the path's `id` names.
+fn administered(user: &CurrentUser, id: &str) -> Result<(String, UserKey), ApiError> {
+    let admin = user.require(Role::Admin)?;
+    let id: UserId = super::parse_id(id, "user")?;
+    Ok((actor(admin), UserKey::Id(id)))
 }
