@@ -12,6 +12,7 @@ both_databases!(
     a_deactivated_agent_loses_access_and_their_call_goes_back,
     passwords_are_reset_and_changed,
     two_administrators_deactivating_each_other_leave_one,
+    two_password_changes_at_once_are_one_change,
 );
 
 async fn sign_in(server: &Server, name: &str, password: &str) -> (StatusCode, Value) {
@@ -198,4 +199,25 @@ async fn two_administrators_deactivating_each_other_leave_one(db: TestDb) {
     let active: Vec<Value> =
         mend.run(&["user", "list"], b"").json_lines().into_iter().filter(|u| u["active"] == true).collect();
     assert_eq!(active.len(), 1, "{active:?}");
+}
+
+/// Two changes from one old password at once (two tabs, a retry): one wins, the other is told
+/// the password it proved is no longer the current one, never that it succeeded.
+async fn two_password_changes_at_once_are_one_change(db: TestDb) {
+    let mend = db.mend();
+    let wang = mend.add_user("wang", "agent");
+    let old = wang["password"].as_str().unwrap().to_owned();
+    let store = db.store().await;
+    let key = mend_store::users::UserKey::Name("wang".into());
+    let (user, _) = mend_store::users::find_user(store.connection(), &key).await.unwrap().unwrap();
+    let now = crate::support::server_now();
+    let change = |new: &'static str| {
+        let (store, user, old) = (store.clone(), user.clone(), old.clone());
+        tokio::spawn(async move { mend_server::accounts::change_password(&store, &user, &old, new, None, now).await })
+    };
+    let (first, second) = (change("第一个新密码-aaaa"), change("第二个新密码-bbbb"));
+    let results = [first.await.unwrap(), second.await.unwrap()];
+    let refused =
+        results.iter().filter(|r| matches!(r, Err(mend_server::accounts::AccountError::WrongPassword))).count();
+    assert_eq!((results.iter().filter(|r| r.is_ok()).count(), refused), (1, 1), "{results:?}");
 }

@@ -20,14 +20,21 @@ use crate::settings::TextEncoding;
 /// "Unicode text") is read as UTF-8 and a UTF-8 mark dropped, other bytes pass unchanged (their
 /// encoding is the row's to read); fields are split by commas, or by tabs, semicolons or bars
 /// when the header line holds more of those (Excel's text export, European locales). Rows are
-/// handed on comma-separated whatever the file used.
+/// handed on comma-separated whatever the file used, each starting with a UTF-8 byte-order mark
+/// when the file had one of its own: such a row is Unicode whatever encoding the settings name
+/// for the export (and stays so in quarantine, for a replay).
 pub struct CsvRecords<R: BufRead> {
     reader: csv::Reader<AsUtf8<R>>,
     header: Option<Vec<u8>>,
     record: csv::ByteRecord,
     /// A failure to read the first line, reported at the first record.
     unread: Option<io::Error>,
+    /// The file began with a byte-order mark (UTF-8 or UTF-16).
+    marked: bool,
 }
+
+/// UTF-8's byte-order mark: at the start of a row, it says the row is UTF-8.
+const UTF8_MARK: &[u8] = b"\xEF\xBB\xBF";
 
 /// A file read as UTF-8 where it said it was UTF-16, its first line (read to find the
 /// delimiter) put back in front.
@@ -37,7 +44,9 @@ type AsUtf8<R> = io::Chain<io::Cursor<Vec<u8>>, BufReader<DecodeReaderBytes<R, V
 const HEADER_PEEK: u64 = 64 * 1024;
 
 impl<R: BufRead> CsvRecords<R> {
-    pub fn new(reader: R) -> Self {
+    pub fn new(mut reader: R) -> Self {
+        let start = reader.fill_buf().unwrap_or_default();
+        let marked = [UTF8_MARK, b"\xFF\xFE", b"\xFE\xFF"].iter().any(|mark| start.starts_with(mark));
         let decoded =
             DecodeReaderBytesBuilder::new().bom_sniffing(true).strip_bom(true).utf8_passthru(true).build(reader);
         let mut rest = BufReader::new(decoded);
@@ -50,7 +59,7 @@ impl<R: BufRead> CsvRecords<R> {
             .flexible(true)
             .delimiter(delimiter)
             .from_reader(io::Cursor::new(first_lines).chain(rest));
-        Self { reader, header: None, record: csv::ByteRecord::new(), unread }
+        Self { reader, header: None, record: csv::ByteRecord::new(), unread, marked }
     }
 
     pub fn bytes_read(&self) -> u64 {
@@ -76,6 +85,9 @@ impl<R: BufRead> CsvRecords<R> {
                 continue;
             };
             buf.clear();
+            if self.marked {
+                buf.extend_from_slice(UTF8_MARK);
+            }
             buf.extend_from_slice(header);
             buf.extend_from_slice(&row);
             return Ok(Some(()));
@@ -167,7 +179,10 @@ pub(crate) struct Row {
 impl Row {
     /// Reads `raw` (header line + one row) in `encoding`.
     pub fn parse(raw: &[u8], encoding: TextEncoding) -> Result<Self, Rejection> {
-        let text = decode(raw, encoding)?;
+        let text = match raw.strip_prefix(UTF8_MARK) {
+            Some(unicode) => decode(unicode, TextEncoding::Utf8)?,
+            None => decode(raw, encoding)?,
+        };
         let mut records = split_records(text.as_bytes(), 2)?.into_iter();
         let (Some(header), Some(row)) = (records.next(), records.next()) else {
             return Err(Rejection::Csv("a row needs a header line and a data line".into()));
@@ -187,8 +202,14 @@ impl Row {
         // Inside quotes a line break is text; a line after one that has a row's worth of
         // delimiters is a row, taken into this field by an opening quote without its closing one.
         let row_like = |line: &str| {
-            let most = [',', '\t', ';', '|'].iter().map(|d| line.matches(*d).count()).max().unwrap_or(0);
-            most >= columns.len().saturating_sub(1).max(1)
+            [',', '\t', ';', '|'].iter().any(|&d| {
+                let first = line.split(d).next().unwrap_or_default().trim();
+                // A row starts with its record's id (a call id, a time): a list in a note
+                // (`1日,3日,5日`) does not.
+                let id_like =
+                    !first.is_empty() && first.chars().all(|c| c.is_ascii_alphanumeric() || "-_:/. ".contains(c));
+                id_like && line.matches(d).count() >= columns.len().saturating_sub(1).max(1)
+            })
         };
         if let Some(swallowing) = values.iter().find(|v| v.lines().skip(1).any(row_like)) {
             let lines = swallowing.lines().count();
@@ -322,6 +343,8 @@ mod tests {
             Row::parse(&rows(closed_later.as_bytes())[0], TextEncoding::Utf8).is_err(),
             "closed by a later row's quote"
         );
+        let list = "call_id,caller,notes\nc1,13800138000,\"客户列出断网日期:\n1日,3日,5日,7日\"\n";
+        assert!(Row::parse(&rows(list.as_bytes())[0], TextEncoding::Utf8).is_ok(), "a list in a note is no row");
         let notes = "call_id,caller,notes\nc1,13800138000,\"第一次报修:光猫红灯\n第二次:还是不行,要求上门\n\"\n";
         let got = Row::parse(&rows(notes.as_bytes())[0], TextEncoding::Utf8).unwrap();
         assert!(
@@ -373,6 +396,12 @@ mod tests {
         );
         let bom = rows("\u{feff}call_id,notes\nc3,断网\n".as_bytes());
         assert_eq!(Row::parse(&bom[0], TextEncoding::Utf8).unwrap().get("call_id", "call_id").unwrap(), Some("c3"));
+        // A file with a mark of its own is Unicode whatever the settings say.
+        let symbols = "call_id\tnotes\r\nc4\tCafé 30°C ¥68 ①\r\n";
+        let mut utf16 = vec![0xFF, 0xFE];
+        utf16.extend(symbols.encode_utf16().flat_map(u16::to_le_bytes));
+        let row = Row::parse(&rows(&utf16)[0], TextEncoding::Gb18030).unwrap();
+        assert_eq!(row.get("notes", "notes").unwrap(), Some("Café 30°C ¥68 ①"));
     }
 
     #[test]

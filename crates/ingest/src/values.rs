@@ -87,7 +87,7 @@ const UNRATED: &[&str] = &[
 /// or in words (满意, 一般, 不满意, 好评, satisfied…); blank or unrated (未评价, 0) is none.
 pub(crate) fn satisfaction(value: &str, steps: Steps, scale: NumericScale) -> Result<Option<Satisfaction>, String> {
     let value = value.trim();
-    let lower = value.to_lowercase();
+    let lower = value.to_lowercase().replace('０', "0");
     let zero_is_a_score = lower == "0" && scale.lowest() == 0;
     if value.is_empty() || (UNRATED.contains(&lower.as_str()) && !zero_is_a_score) {
         return Ok(None);
@@ -176,7 +176,7 @@ mod tests {
             assert_eq!(score(written, Steps::Three, FIVE), Some(5), "{written}");
         }
         assert_eq!(score("1分", Steps::Three, FIVE), Some(1));
-        for unrated in ["未评价", "未参评", "用户挂机", "无", "-", "0", "N/A"] {
+        for unrated in ["未评价", "未参评", "用户挂机", "无", "-", "0", "０", "N/A"] {
             assert_eq!(score(unrated, Steps::Three, FIVE), None, "{unrated}");
         }
         assert!(satisfaction("4.5", Steps::Three, FIVE).is_err(), "no half points");

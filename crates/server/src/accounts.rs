@@ -174,7 +174,12 @@ pub async fn change_password(
     }
     let new_hash = auth::hash_password(new);
     let tx = store.begin_write().await?;
-    mend_store::users::replace_password(&tx, &user.name, &new_hash).await?;
+    // The password proved above must still be the user's: two changes at once, or a change and
+    // an administrator's reset, must not both report success.
+    if !mend_store::users::replace_password_if(&tx, user.user_id, &hash, &new_hash).await? {
+        mend_store::rollback(tx).await?;
+        return Err(AccountError::WrongPassword);
+    }
     let ended = mend_store::sessions::revoke_user_sessions(&tx, user.user_id, keep_session, now).await?;
     let detail = json!({"sessions_ended": ended});
     let actor = format!("user:{}", user.name);

@@ -62,7 +62,7 @@ pub enum AddUserError {
     BadName,
     #[error("a team name is at most {MAX_NAME_CHARS} characters, without control characters")]
     BadTeam,
-    #[error("--email `{address}`: {problem}")]
+    #[error("email `{address}`: {problem}")]
     Email { address: String, problem: String },
     #[error("a user named `{0}` already exists")]
     Taken(String),
@@ -85,7 +85,13 @@ pub async fn add_user(
     if name.is_empty() {
         return Err(AddUserError::NoName);
     }
-    if name.chars().count() > MAX_NAME_CHARS || name.chars().any(|c| c.is_control() || c.is_whitespace()) {
+    // Invisible characters (a zero-width space) would let two names look the same.
+    let invisible = |c: char| {
+        c.is_control()
+            || c.is_whitespace()
+            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2060}'..='\u{2064}' | '\u{feff}')
+    };
+    if name.chars().count() > MAX_NAME_CHARS || name.chars().any(invisible) {
         return Err(AddUserError::BadName);
     }
     let team = user.team.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());

@@ -239,6 +239,24 @@ pub async fn set_active<C: ConnectionTrait>(
     updated.into_iter().next().map(UserRecord::try_from).transpose()
 }
 
+/// Replaces a user's password if it is still `expected_hash` (the one its owner just proved):
+/// false when it changed meanwhile (another change or a reset got there first).
+pub async fn replace_password_if<C: ConnectionTrait>(
+    conn: &C,
+    id: UserId,
+    expected_hash: &str,
+    password_hash: &str,
+) -> Result<bool, StoreError> {
+    let done = user::Entity::update_many()
+        .col_expr(user::Column::PasswordHash, sea_orm::sea_query::Expr::value(password_hash))
+        .filter(user::Column::Id.eq(id.as_uuid()))
+        .filter(user::Column::PasswordHash.eq(expected_hash))
+        .exec(conn)
+        .await
+        .during(TABLE, "replace_password_if")?;
+    Ok(done.rows_affected == 1)
+}
+
 /// Replaces a user's password (its Argon2 hash); false when there is no such user.
 pub async fn replace_password<C: ConnectionTrait>(
     conn: &C,
