@@ -800,6 +800,29 @@ async fn a_customer_is_found_by_any_key_or_case(db: TestDb) {
     let (status, blank) = search("  ").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{blank}");
     assert_eq!(blank["error"]["code"], "invalid_request", "{blank}");
+
+    // Every lookup is in the audit log: who looked whom up, with what (masked).
+    let desk = &desk;
+    let log = |query: String| async move {
+        let (status, log) = desk.server.get_json(&format!("/api/v1/audit?{query}"), &desk.admin).await;
+        assert_eq!(status, StatusCode::OK, "{log}");
+        log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "customer.lookup")
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let of_customer = log(format!("entity=customer:{}", by_phone["customer_id"].as_str().unwrap())).await;
+    let first = &of_customer[0];
+    assert_eq!((&first["actor"], &first["detail"]["found"]), (&json!("user:agent"), &json!(1)), "{of_customer:?}");
+    assert!(!first["detail"]["query"].as_str().unwrap().contains("0013"), "the number is masked: {first}");
+    let by_agent = log("actor=user:agent".into()).await;
+    assert!(
+        by_agent.iter().any(|e| e["detail"] == json!({"query": "oNobody", "found": 0}) && e["subject_id"].is_null())
+    );
+    assert!(!by_agent.iter().any(|e| e["detail"]["query"] == ""), "a blank query looked nobody up");
 }
 
 both_databases!(

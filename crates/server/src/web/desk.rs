@@ -97,7 +97,9 @@ pub async fn search(
         return Ok(see_other(&format!("/desk/cases/{case}")));
     }
     let mut customers = Vec::new();
-    for id in mend_cases::find_customers(&state.store, &form.q).await.map_err(ApiError::from)? {
+    let actor = user.desk_agent().actor;
+    let found = mend_cases::find_customers(&state.store, &form.q, &actor, state.clock.now()).await;
+    for id in found.map_err(ApiError::from)? {
         if let Some(view) = mend_store::customers::customer_view(conn, id).await? {
             customers.push(Value::from_serialize(view.masked()));
         }
