@@ -13,6 +13,7 @@ both_databases!(
     passwords_are_reset_and_changed,
     two_administrators_deactivating_each_other_leave_one,
     two_password_changes_at_once_are_one_change,
+    a_sign_in_racing_a_deactivation_opens_no_session,
 );
 
 async fn sign_in(server: &Server, name: &str, password: &str) -> (StatusCode, Value) {
@@ -220,4 +221,37 @@ async fn two_password_changes_at_once_are_one_change(db: TestDb) {
     let refused =
         results.iter().filter(|r| matches!(r, Err(mend_server::accounts::AccountError::WrongPassword))).count();
     assert_eq!((results.iter().filter(|r| r.is_ok()).count(), refused), (1, 1), "{results:?}");
+}
+
+/// A sign-in checked the password just before an administrator deactivated the account (or
+/// reset the password): the session it then opens must not outlive that, so it opens none. On
+/// PostgreSQL the deactivation is held open until the sign-in waits for it.
+async fn a_sign_in_racing_a_deactivation_opens_no_session(db: TestDb) {
+    let mend = db.mend();
+    mend.add_user("boss", "admin");
+    mend.add_user("wang", "agent");
+    let store = db.store().await;
+    let key = mend_store::users::UserKey::Name("wang".into());
+    let (wang, hash) = mend_store::users::find_user(store.connection(), &key).await.unwrap().unwrap();
+    let now = crate::support::server_now();
+    let later = now + chrono::Duration::hours(12);
+    let stale =
+        mend_store::sessions::create_session(store.connection(), "t-stale", wang.user_id, "an old hash", now, later);
+    assert!(!stale.await.unwrap(), "a password changed since the check opens nothing");
+
+    let deactivation = store.begin_write().await.unwrap();
+    mend_store::users::set_active(&deactivation, wang.user_id, false).await.unwrap();
+    let sign_in = {
+        let (store, hash) = (store.clone(), hash.clone());
+        tokio::spawn(async move {
+            mend_store::sessions::create_session(store.connection(), "t-race", wang.user_id, &hash, now, later).await
+        })
+    };
+    if db.is_postgres() {
+        crate::support::until_a_lock_is_awaited(&store, || sign_in.is_finished(), "the sign-in").await;
+    }
+    mend_store::commit(deactivation).await.unwrap();
+    assert!(!sign_in.await.unwrap().unwrap(), "no session for an account deactivated meanwhile");
+    let opened = mend_store::sessions::create_session(store.connection(), "t-ok", wang.user_id, &hash, now, later);
+    assert!(!opened.await.unwrap(), "nor after");
 }

@@ -10,25 +10,38 @@ use crate::error::During;
 
 const TABLE: &str = "sessions";
 
+/// Opens a session for `user` if they are still active and their password still hashes to
+/// `password_hash` (what the sign-in just checked): a deactivation or a password reset that
+/// committed in between wins (on PostgreSQL the user's row is share-locked, so one still being
+/// written is waited for; SQLite writes one at a time). False when it did.
 pub async fn create_session<C: ConnectionTrait>(
     conn: &C,
     token_hash: &str,
     user: UserId,
+    password_hash: &str,
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let backend = conn.get_database_backend();
     let p = |n| bulk::param(backend, n);
+    let lock = match backend {
+        sea_orm::DbBackend::Postgres => " FOR SHARE",
+        _ => "",
+    };
     let sql = format!(
-        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ({}, {}, {}, {})",
+        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) SELECT {}, {}, {}, {} \
+         WHERE EXISTS (SELECT 1 FROM users WHERE id = {} AND active AND password_hash = {}{lock})",
         p(1),
         p(2),
         p(3),
-        p(4)
+        p(4),
+        p(2),
+        p(5)
     );
-    let values = [token_hash.into(), user.as_uuid().into(), now.into(), expires_at.into()];
-    conn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await.during(TABLE, "create_session")?;
-    Ok(())
+    let values = [token_hash.into(), user.as_uuid().into(), now.into(), expires_at.into(), password_hash.into()];
+    let done =
+        conn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await.during(TABLE, "create_session")?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// The users of the sessions among `token_hashes` that have not run out or been revoked, by

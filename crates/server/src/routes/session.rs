@@ -33,12 +33,14 @@ pub async fn sign_in(State(state): State<AppState>, body: Result<Bytes, BytesRej
     let request: SignIn = super::json_body(body)?;
     let conn = state.store.connection();
     let found = mend_store::users::by_name(conn, &request.name).await?;
-    let user = match found {
-        Some((user, hash)) if auth::password_matches(&request.password, &hash) => user,
+    let wrong = || ApiError::new(ErrorCode::Unauthorized, "the name or the password is wrong");
+    let (user, hash) = match found {
+        Some((user, hash)) if auth::password_matches(&request.password, &hash) => (user, hash),
         // One answer for an unknown name and a wrong password: names are not revealed.
-        _ => return Err(ApiError::new(ErrorCode::Unauthorized, "the name or the password is wrong")),
+        _ => return Err(wrong()),
     };
-    let (token, expires_at, cookie) = open_session(&state, &user).await?;
+    // Deactivated or reset since the check: as if the password were wrong.
+    let (token, expires_at, cookie) = open_session(&state, &user, &hash).await?.ok_or_else(wrong)?;
     let mut response =
         (StatusCode::CREATED, Json(json!({"token": token, "expires_at": expires_at, "user": user}))).into_response();
     response.headers_mut().insert(SET_COOKIE, cookie);
@@ -67,21 +69,26 @@ pub async fn sign_out(State(state): State<AppState>, _user: CurrentUser, parts: 
     Ok(response)
 }
 
-/// A new session for `user`: its token (never stored; its hash is), when it runs out, and the
-/// cookie that carries it.
+/// A new session for `user`, whose password hashed to `password_hash` when they signed in: its
+/// token (never stored; its hash is), when it runs out, and the cookie that carries it; none
+/// when the account was deactivated or its password reset since.
 pub(crate) async fn open_session(
     state: &AppState,
     user: &UserRecord,
-) -> Result<(String, DateTime<Utc>, HeaderValue), ApiError> {
+    password_hash: &str,
+) -> Result<Option<(String, DateTime<Utc>, HeaderValue)>, ApiError> {
     let token = auth::session_token();
     let now = state.clock.now();
     let expires_at = now + Duration::hours(SESSION_HOURS);
     let conn = state.store.connection();
-    mend_store::sessions::create_session(conn, &auth::hash_token(&token), user.user_id, now, expires_at).await?;
+    let hash = auth::hash_token(&token);
+    if !mend_store::sessions::create_session(conn, &hash, user.user_id, password_hash, now, expires_at).await? {
+        return Ok(None);
+    }
     let cookie =
         format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}", SESSION_HOURS * 3600);
     let cookie = HeaderValue::from_str(&cookie).map_err(ApiError::internal)?;
-    Ok((token, expires_at, cookie))
+    Ok(Some((token, expires_at, cookie)))
 }
 
 /// The `Set-Cookie` that makes a browser forget its session.

@@ -55,15 +55,19 @@ pub async fn sign_in(
         return Ok(login_page(&parts, StatusCode::FORBIDDEN, &form.name, &next, Some(message)));
     }
     let found = mend_store::users::by_name(state.store.connection(), form.name.trim()).await?;
-    let user = match found {
-        Some((user, hash)) if auth::password_matches(&form.password, &hash) => user,
-        // One answer for an unknown name and a wrong password: names are not revealed.
-        _ => {
-            let message = "用户名或密码不正确。";
-            return Ok(login_page(&parts, StatusCode::UNAUTHORIZED, &form.name, &next, Some(message)));
-        }
+    let refused = || {
+        let message = "用户名或密码不正确。";
+        login_page(&parts, StatusCode::UNAUTHORIZED, &form.name, &next, Some(message))
     };
-    let (_, _, session) = open_session(&state, &user).await?;
+    let (user, hash) = match found {
+        Some((user, hash)) if auth::password_matches(&form.password, &hash) => (user, hash),
+        // One answer for an unknown name and a wrong password: names are not revealed.
+        _ => return Ok(refused()),
+    };
+    // Deactivated or reset since the check: as if the password were wrong.
+    let Some((_, _, session)) = open_session(&state, &user, &hash).await? else {
+        return Ok(refused());
+    };
     let mut response = Redirect::to(&next).into_response();
     let headers = response.headers_mut();
     headers.append(SET_COOKIE, session);
