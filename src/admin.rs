@@ -15,6 +15,11 @@ pub use mend_server::auth::UserToAdd;
 /// Who the audit log says did what a command did.
 const CLI: &str = "cli";
 
+/// The user a command's `--name` names.
+fn named(name: &str) -> UserKey {
+    UserKey::Name(name.trim().to_owned())
+}
+
 /// Creates a user and returns what to hand them:
 /// `{"user_id","name","role","team","email","password","token"}`. The password and token are
 /// shown this once; only their hashes are stored.
@@ -28,8 +33,7 @@ pub async fn add_user(store: &Store, user: UserToAdd, clock: &dyn Clock) -> Resu
 
 /// A new API token for `name`; the old one and every session of theirs stop working.
 pub async fn replace_token(store: &Store, name: &str, clock: &dyn Clock) -> Result<Value> {
-    let key = UserKey::Name(name.trim().to_owned());
-    let (user, token, ended) = mend_server::accounts::replace_token(store, &key, CLI, clock.now()).await?;
+    let (user, token, ended) = mend_server::accounts::replace_token(store, &named(name), CLI, clock.now()).await?;
     Ok(json!({"user_id": user.user_id, "name": user.name, "token": token, "sessions_ended": ended}))
 }
 
@@ -42,8 +46,7 @@ pub async fn list_users(store: &Store) -> Result<Vec<Value>> {
 /// Stops `name` from signing in; their token and sessions stop working and the calls they hold
 /// go back to the queue.
 pub async fn deactivate_user(store: &Store, name: &str, reason: &str, clock: &dyn Clock) -> Result<Value> {
-    let key = UserKey::Name(name.trim().to_owned());
-    let done = mend_server::accounts::deactivate(store, &key, CLI, reason, clock.now()).await?;
+    let done = mend_server::accounts::deactivate(store, &named(name), CLI, reason, clock.now()).await?;
     Ok(json!({
         "user_id": done.user.user_id, "name": done.user.name, "active": done.user.active,
         "sessions_ended": done.sessions_ended, "tasks_released": done.tasks_released,
@@ -52,15 +55,13 @@ pub async fn deactivate_user(store: &Store, name: &str, reason: &str, clock: &dy
 
 /// Lets `name` sign in again with the credentials they had.
 pub async fn activate_user(store: &Store, name: &str, clock: &dyn Clock) -> Result<Value> {
-    let key = UserKey::Name(name.trim().to_owned());
-    let user = mend_server::accounts::activate(store, &key, CLI, clock.now()).await?;
+    let user = mend_server::accounts::activate(store, &named(name), CLI, clock.now()).await?;
     Ok(json!({"user_id": user.user_id, "name": user.name, "active": user.active}))
 }
 
 /// A new password for `name`, shown this once; their browser sessions end.
 pub async fn reset_password(store: &Store, name: &str, clock: &dyn Clock) -> Result<Value> {
-    let key = UserKey::Name(name.trim().to_owned());
-    let (user, password, ended) = mend_server::accounts::reset_password(store, &key, CLI, clock.now()).await?;
+    let (user, password, ended) = mend_server::accounts::reset_password(store, &named(name), CLI, clock.now()).await?;
     Ok(json!({"user_id": user.user_id, "name": user.name, "password": password, "sessions_ended": ended}))
 }
 

@@ -180,9 +180,10 @@ const DEMO_USERS: [(&str, Role); 3] =
 pub async fn users(store: &Store, clock: &dyn Clock, out: &mut impl Write) -> Result<()> {
     writeln!(out, "\nDemo users (sign in at /login):")?;
     for (name, role) in DEMO_USERS {
-        let password = if mend_store::users::by_name(store.connection(), name).await?.is_some() {
+        let password = if let Some((known, _)) = mend_store::users::by_name(store.connection(), name).await? {
             let credentials = mend_server::auth::Credentials::generate();
-            mend_store::users::replace_password(store.connection(), name, &credentials.password_hash).await?;
+            let hash = &credentials.password_hash;
+            mend_store::users::replace_password(store.connection(), known.user_id, hash, None).await?;
             credentials.password
         } else {
             let user = UserToAdd { name: name.to_owned(), role, team: None, email: None };

@@ -39,7 +39,7 @@ pub use ids::{
 };
 pub use job::{Figure, JobCounts, JobOutcome};
 pub use money::Money;
-pub use phone::{InvalidPhoneNumber, PhoneNumber};
+pub use phone::{InvalidPhoneNumber, PhoneNumber, ascii_digit};
 pub use privacy::{mask_key, mask_phone, mask_phones_in};
 pub use role::Role;
 pub use task::{ContactResult, Task, TaskKind, TaskOutcome, TaskStatus};

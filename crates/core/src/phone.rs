@@ -43,7 +43,7 @@ impl PhoneNumber {
 
 /// `c` as an ASCII digit, when it is a digit: full-width ones (`０`–`９`) come from Chinese input
 /// methods.
-pub(crate) fn ascii_digit(c: char) -> Option<char> {
+pub fn ascii_digit(c: char) -> Option<char> {
     match c {
         '0'..='9' => Some(c),
         '０'..='９' => Some(char::from(b'0' + (c as u32 - '０' as u32) as u8)),

@@ -49,10 +49,11 @@ pub(crate) fn read_time(
     if let Some(format) = format {
         // A format with an offset (`%z`) says which instant; chrono's naive reading would
         // accept the offset and drop it.
-        if let Ok(t) = DateTime::parse_from_str(text, format) {
-            return Ok(t.with_timezone(&Utc));
-        }
-        if let Ok(naive) = NaiveDateTime::parse_from_str(text, format) {
+        if names_an_offset(format) {
+            if let Ok(t) = DateTime::parse_from_str(text, format) {
+                return Ok(t.with_timezone(&Utc));
+            }
+        } else if let Ok(naive) = NaiveDateTime::parse_from_str(text, format) {
             return zone
                 .from_local_datetime(&naive)
                 .earliest()
@@ -67,6 +68,11 @@ pub(crate) fn read_time(
         };
         crate::Rejection::invalid(field, reason)
     })
+}
+
+/// Whether a chrono format reads an offset (`%z`, `%:z`, `%::z`, `%#z`).
+fn names_an_offset(format: &str) -> bool {
+    format.split('%').skip(1).any(|spec| spec.trim_start_matches([':', '#']).starts_with('z'))
 }
 
 #[cfg(test)]

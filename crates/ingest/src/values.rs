@@ -87,12 +87,17 @@ const UNRATED: &[&str] = &[
 /// or in words (满意, 一般, 不满意, 好评, satisfied…); blank or unrated (未评价, 0) is none.
 pub(crate) fn satisfaction(value: &str, steps: Steps, scale: NumericScale) -> Result<Option<Satisfaction>, String> {
     let value = value.trim();
-    let lower = value.to_lowercase().replace('０', "0");
+    // Full-width digits (`５`, `０`) read as the digits they are, for words and numbers alike.
+    let lower: String = value
+        .to_lowercase()
+        .chars()
+        .map(|c| mend_core::ascii_digit(c).unwrap_or(if c == '．' { '.' } else { c }))
+        .collect();
     let zero_is_a_score = lower == "0" && scale.lowest() == 0;
     if value.is_empty() || (UNRATED.contains(&lower.as_str()) && !zero_is_a_score) {
         return Ok(None);
     }
-    if let Some(n) = score_number(value) {
+    if let Some(n) = score_number(&lower) {
         return match scale.to_five(n) {
             Some(score) => Satisfaction::new(score).map(Some),
             None => Err(format!("`{value}` is not a score from 1 to {}", scale.points)),
@@ -116,17 +121,10 @@ pub(crate) fn satisfaction(value: &str, steps: Steps, scale: NumericScale) -> Re
     Ok(Satisfaction::new(score).ok())
 }
 
-/// A whole score as spreadsheets and IVRs write it: `4`, `４`, `4分`, `4星`, `4.0`.
+/// A whole score as spreadsheets and IVRs write it: `4`, `4分`, `4星`, `4.0` (digits already
+/// half-width).
 fn score_number(value: &str) -> Option<i64> {
-    let ascii: String = value
-        .chars()
-        .map(|c| match c {
-            '０'..='９' => char::from(b'0' + (c as u32 - '０' as u32) as u8),
-            '．' => '.',
-            c => c,
-        })
-        .collect();
-    let number = ascii.trim_end_matches(['分', '星', '级']).trim_end_matches("颗").trim();
+    let number = value.trim_end_matches(['分', '星', '级']).trim_end_matches("颗").trim();
     let whole = number.strip_suffix(".0").or_else(|| number.strip_suffix(".00")).unwrap_or(number);
     whole.parse().ok()
 }

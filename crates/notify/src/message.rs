@@ -14,12 +14,12 @@ use crate::{NotifyError, parse_address};
 
 /// `<{row id}@{sender's domain}>`: stable for the row whatever happens to the sender.
 pub fn message_id(email: &OutboxEmail, from: &Mailbox) -> String {
-    format!("<{}@{}>", email.email_id, ascii_domain(from.email.clone()).domain())
+    format!("<{}@{}>", email.email_id, from.email.domain())
 }
 
 /// `address` with its domain in ASCII (`li@例子.中国` → `li@xn--fsqu00a.xn--fiqs8s`), which any
 /// server takes; only a mailbox name in Chinese needs a server with SMTPUTF8.
-fn ascii_domain(address: Address) -> Address {
+pub(crate) fn ascii_domain(address: Address) -> Address {
     if address.domain().is_ascii() {
         return address;
     }
@@ -33,9 +33,8 @@ fn ascii_domain(address: Address) -> Address {
 /// The message for `email`, dated `now`.
 pub fn build_message(email: &OutboxEmail, from: &Mailbox, now: DateTime<Utc>) -> Result<Message, NotifyError> {
     let to = ascii_domain(parse_address(&email.to_address)?);
-    let from_ascii = Mailbox::new(from.name.clone(), ascii_domain(from.email.clone()));
     let builder = Message::builder()
-        .from(from_ascii)
+        .from(from.clone())
         .to(Mailbox::new(None, to))
         .subject(email.subject.as_str())
         .message_id(Some(message_id(email, from)))

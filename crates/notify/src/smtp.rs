@@ -42,6 +42,9 @@ impl SendFailure {
 impl SmtpMailer {
     pub fn new(settings: &SmtpSettings) -> Result<Self, NotifyError> {
         let from = parse_mailbox(&settings.from)?;
+        // Written once as every server takes it (a Chinese domain in ASCII), for From and the
+        // Message-IDs alike.
+        let from = Mailbox::new(from.name, crate::message::ascii_domain(from.email));
         let plain = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&settings.host);
         let builder = match settings.tls {
             SmtpTls::None => plain,

@@ -136,11 +136,11 @@ async fn renew(
     let (user, _) = find(&tx, key).await?;
     let (shown, action) = match secret {
         Secret::Password => {
-            mend_store::users::replace_password(&tx, &user.name, &credentials.password_hash).await?;
+            mend_store::users::replace_password(&tx, user.user_id, &credentials.password_hash, None).await?;
             (credentials.password, "user.password_reset")
         }
         Secret::Token => {
-            mend_store::users::replace_token(&tx, &user.name, &credentials.token_hash).await?;
+            mend_store::users::replace_token(&tx, user.user_id, &credentials.token_hash).await?;
             (credentials.token, "user.token_replace")
         }
     };
@@ -176,7 +176,7 @@ pub async fn change_password(
     let tx = store.begin_write().await?;
     // The password proved above must still be the user's: two changes at once, or a change and
     // an administrator's reset, must not both report success.
-    if !mend_store::users::replace_password_if(&tx, user.user_id, &hash, &new_hash).await? {
+    if !mend_store::users::replace_password(&tx, user.user_id, &new_hash, Some(&hash)).await? {
         mend_store::rollback(tx).await?;
         return Err(AccountError::WrongPassword);
     }

@@ -180,6 +180,30 @@ impl From<mend_desk::DeskError> for ApiError {
     }
 }
 
+impl From<crate::accounts::AccountError> for ApiError {
+    fn from(e: crate::accounts::AccountError) -> Self {
+        use crate::accounts::AccountError;
+        match e {
+            AccountError::NoSuchUser(key) => ApiError::not_found(format_args!("user {key}")),
+            AccountError::LastAdmin(_) => ApiError::new(ErrorCode::Conflict, e.to_string()),
+            AccountError::WrongPassword => ApiError::new(ErrorCode::Forbidden, e.to_string()),
+            AccountError::WeakPassword => ApiError::new(ErrorCode::InvalidRequest, e.to_string()),
+            AccountError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::auth::AddUserError> for ApiError {
+    fn from(e: crate::auth::AddUserError) -> Self {
+        use crate::auth::AddUserError;
+        match e {
+            AddUserError::Store(e) => e.into(),
+            AddUserError::Taken(_) => ApiError::new(ErrorCode::Conflict, e.to_string()),
+            other => ApiError::new(ErrorCode::InvalidRequest, other.to_string()),
+        }
+    }
+}
+
 impl From<mend_cases::CasesError> for ApiError {
     fn from(e: mend_cases::CasesError) -> Self {
         use mend_cases::CasesError;

@@ -128,13 +128,13 @@ pub async fn holders_of<C: ConnectionTrait>(
 
 /// An active user by name, with their password hash (for a sign-in to check).
 pub async fn by_name<C: ConnectionTrait>(conn: &C, name: &str) -> Result<Option<(UserRecord, String)>, StoreError> {
-    let found = active_user_where(conn, user::Column::Name, name, "by_name").await?;
-    found
-        .map(|m| {
-            let hash = m.password_hash.clone();
-            Ok((UserRecord::try_from(m)?, hash))
-        })
-        .transpose()
+    active_user_where(conn, user::Column::Name, name, "by_name").await?.map(with_hash).transpose()
+}
+
+/// A user row as its record and its password hash.
+fn with_hash(m: user::Model) -> Result<(UserRecord, String), StoreError> {
+    let hash = m.password_hash.clone();
+    Ok((UserRecord::try_from(m)?, hash))
 }
 
 /// Every user, by name (the admin page's list).
@@ -145,10 +145,10 @@ pub async fn list_users<C: ConnectionTrait>(conn: &C) -> Result<Vec<UserRecord>,
 
 /// Replaces a user's API token: the old one stops working at once. False when there is no such
 /// user.
-pub async fn replace_token<C: ConnectionTrait>(conn: &C, name: &str, token_hash: &str) -> Result<bool, StoreError> {
+pub async fn replace_token<C: ConnectionTrait>(conn: &C, id: UserId, token_hash: &str) -> Result<bool, StoreError> {
     let done = user::Entity::update_many()
         .col_expr(user::Column::TokenHash, sea_orm::sea_query::Expr::value(token_hash))
-        .filter(user::Column::Name.eq(name))
+        .filter(user::Column::Id.eq(id.as_uuid()))
         .exec(conn)
         .await
         .during(TABLE, "replace_token")?;
@@ -195,13 +195,7 @@ pub async fn find_user<C: ConnectionTrait>(
         UserKey::Id(id) => user::Entity::find_by_id(id.as_uuid()),
         UserKey::Name(name) => user::Entity::find().filter(user::Column::Name.eq(name.as_str())),
     };
-    let found = query.one(conn).await.during(TABLE, "find_user")?;
-    found
-        .map(|m| {
-            let hash = m.password_hash.clone();
-            Ok((UserRecord::try_from(m)?, hash))
-        })
-        .transpose()
+    query.one(conn).await.during(TABLE, "find_user")?.map(with_hash).transpose()
 }
 
 /// The active administrators, locked until the transaction ends on PostgreSQL (a SQLite write
@@ -239,37 +233,23 @@ pub async fn set_active<C: ConnectionTrait>(
     updated.into_iter().next().map(UserRecord::try_from).transpose()
 }
 
-/// Replaces a user's password if it is still `expected_hash` (the one its owner just proved):
-/// false when it changed meanwhile (another change or a reset got there first).
-pub async fn replace_password_if<C: ConnectionTrait>(
-    conn: &C,
-    id: UserId,
-    expected_hash: &str,
-    password_hash: &str,
-) -> Result<bool, StoreError> {
-    let done = user::Entity::update_many()
-        .col_expr(user::Column::PasswordHash, sea_orm::sea_query::Expr::value(password_hash))
-        .filter(user::Column::Id.eq(id.as_uuid()))
-        .filter(user::Column::PasswordHash.eq(expected_hash))
-        .exec(conn)
-        .await
-        .during(TABLE, "replace_password_if")?;
-    Ok(done.rows_affected == 1)
-}
-
-/// Replaces a user's password (its Argon2 hash); false when there is no such user.
+/// Replaces a user's password (its Argon2 hash), if it is still `only_if` when that is given
+/// (the one its owner just proved: another change or a reset may have got there first). False
+/// when nothing was replaced.
 pub async fn replace_password<C: ConnectionTrait>(
     conn: &C,
-    name: &str,
+    id: UserId,
     password_hash: &str,
+    only_if: Option<&str>,
 ) -> Result<bool, StoreError> {
-    let done = user::Entity::update_many()
+    let mut update = user::Entity::update_many()
         .col_expr(user::Column::PasswordHash, sea_orm::sea_query::Expr::value(password_hash))
-        .filter(user::Column::Name.eq(name))
-        .exec(conn)
-        .await
-        .during(TABLE, "replace_password")?;
-    Ok(done.rows_affected > 0)
+        .filter(user::Column::Id.eq(id.as_uuid()));
+    if let Some(expected) = only_if {
+        update = update.filter(user::Column::PasswordHash.eq(expected));
+    }
+    let done = update.exec(conn).await.during(TABLE, "replace_password")?;
+    Ok(done.rows_affected == 1)
 }
 
 /// Where alerts for a team go: the addresses of its active supervisors (and of administrators,

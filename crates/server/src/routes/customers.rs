@@ -46,12 +46,11 @@ pub async fn search(
     user: CurrentUser,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let me = user.require(Role::Agent)?;
+    let agent = super::tasks::desk_user(&user, Role::Agent)?;
     let request: SearchRequest = super::json_body(body)?;
     let conn = state.store.connection();
     let mut customers = Vec::new();
-    let actor = format!("user:{}", me.name);
-    for id in mend_cases::find_customers(&state.store, &request.query, &actor, state.clock.now()).await? {
+    for id in mend_cases::find_customers(&state.store, &request.query, &agent.actor, state.clock.now()).await? {
         if let Some(view) = mend_store::customers::customer_view(conn, id).await? {
             customers.push(view.masked());
         }

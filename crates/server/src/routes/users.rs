@@ -12,31 +12,10 @@ use mend_store::users::UserKey;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::accounts::{self, AccountError};
-use crate::auth::{self, AddUserError, CurrentUser, UserToAdd};
-use crate::{ApiError, AppState, ErrorCode};
-
-impl From<AccountError> for ApiError {
-    fn from(e: AccountError) -> Self {
-        match e {
-            AccountError::NoSuchUser(key) => ApiError::not_found(format_args!("user {key}")),
-            AccountError::LastAdmin(_) => ApiError::new(ErrorCode::Conflict, e.to_string()),
-            AccountError::WrongPassword => ApiError::new(ErrorCode::Forbidden, e.to_string()),
-            AccountError::WeakPassword => ApiError::new(ErrorCode::InvalidRequest, e.to_string()),
-            AccountError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<AddUserError> for ApiError {
-    fn from(e: AddUserError) -> Self {
-        match e {
-            AddUserError::Store(e) => e.into(),
-            AddUserError::Taken(_) => ApiError::new(ErrorCode::Conflict, e.to_string()),
-            other => ApiError::new(ErrorCode::InvalidRequest, other.to_string()),
-        }
-    }
-}
+use super::tasks::desk_user;
+use crate::accounts;
+use crate::auth::{self, CurrentUser, UserToAdd};
+use crate::{ApiError, AppState};
 
 /// Every user, by name.
 pub async fn list(State(state): State<AppState>, user: CurrentUser) -> Result<Json<Value>, ApiError> {
@@ -61,10 +40,10 @@ pub async fn create(
     user: CurrentUser,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let admin = user.require(Role::Admin)?;
+    let admin = desk_user(&user, Role::Admin)?;
     let new: NewUser = super::json_body(body)?;
     let to_add = UserToAdd { name: new.name, role: new.role, team: new.team, email: new.email };
-    let (record, credentials) = auth::add_user(&state.store, to_add, &actor(admin), state.clock.now()).await?;
+    let (record, credentials) = auth::add_user(&state.store, to_add, &admin.actor, state.clock.now()).await?;
     let mut answer = json!(record);
     answer["password"] = credentials.password.into();
     answer["token"] = credentials.token.into();
@@ -145,13 +124,9 @@ pub async fn change_own_password(
     Ok(Json(json!({ "sessions_ended": ended })))
 }
 
-fn actor(user: &mend_store::users::UserRecord) -> String {
-    format!("user:{}", user.name)
-}
-
 /// The administrator acting (as the audit log names them) and the user the path's `id` names.
 fn administered(user: &CurrentUser, id: &str) -> Result<(String, UserKey), ApiError> {
-    let admin = user.require(Role::Admin)?;
+    let admin = desk_user(user, Role::Admin)?;
     let id: UserId = super::parse_id(id, "user")?;
-    Ok((actor(admin), UserKey::Id(id)))
+    Ok((admin.actor, UserKey::Id(id)))
 }

@@ -48,8 +48,15 @@ pub async fn change_password(
         return Err(ApiError::new(ErrorCode::InvalidRequest, "两次输入的新密码不一致。").into());
     }
     let now = state.clock.now();
-    match accounts::change_password(&state.store, &user.record, &form.current, &form.new, Some(&user.session_hash), now)
-        .await
+    match accounts::change_password(
+        &state.store,
+        &user.record,
+        &form.current,
+        &form.new,
+        Some(&user.session_hash()),
+        now,
+    )
+    .await
     {
         Ok(_) => Ok(super::desk::see_other("/account?changed=1")),
         Err(AccountError::WrongPassword) => Err(ApiError::new(ErrorCode::Forbidden, "当前密码不正确。").into()),

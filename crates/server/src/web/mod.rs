@@ -196,8 +196,8 @@ pub(crate) fn frame(user: &WebUser, state: &AppState) -> Value {
 pub(crate) struct WebUser {
     pub record: UserRecord,
     pub csrf: String,
-    /// The hash of the session's token: the session a password change keeps.
-    pub session_hash: String,
+    /// The session's token (the cookie's), from which its CSRF token and hash are derived.
+    session_token: String,
 }
 
 impl WebUser {
@@ -227,6 +227,11 @@ impl WebUser {
                 "这个表单已过期(或不是从本系统提交的),请刷新页面后重试。",
             )))
         }
+    }
+
+    /// The hash the session is stored under: the session a password change keeps.
+    pub fn session_hash(&self) -> String {
+        auth::hash_token(&self.session_token)
     }
 
     pub fn desk_agent(&self) -> mend_desk::Agent {
@@ -266,7 +271,7 @@ impl FromRequestParts<AppState> for WebUser {
         // Pages are for people signed in on the page, not for API tokens.
         match state.sign_ins.holder(&token, state.clock.now()).await {
             Ok(Some((record, Credential::Session))) => {
-                Ok(WebUser { record, csrf: auth::csrf_token(&token), session_hash: auth::hash_token(&token) })
+                Ok(WebUser { record, csrf: auth::csrf_token(&token), session_token: token })
             }
             Ok(_) => Err(to_login()),
             Err(e) => Err(PageError::from(e).into_response()),
