@@ -118,17 +118,17 @@ fn signed_recently(settings: &ParseSettings, timestamp: &str, now: DateTime<Utc>
 pub fn parse_wechat(raw: &[u8], settings: &ParseSettings) -> Result<Parsed, Rejection> {
     let text = std::str::from_utf8(raw).map_err(|e| Rejection::NotUtf8 { valid_up_to: e.valid_up_to() })?;
     let fields = xml::parse(text)?;
-    match (fields.get("Encrypt"), fields.get("MsgType")) {
-        (Some(encrypted), None) => {
-            let wechat = &settings.inner.wechat;
-            let key = wechat
-                .aes_key
-                .as_ref()
-                .ok_or_else(|| Rejection::Decrypt("wechat.encoding_aes_key is not configured".into()))?;
+    let wechat = &settings.inner.wechat;
+    // Compatible mode carries the message twice, in clear and in `Encrypt`; only `Encrypt` is
+    // covered by `msg_signature`, so with a key the clear copy is never read: whoever altered
+    // it on the way would choose the sender and the words.
+    match (fields.get("Encrypt"), &wechat.aes_key, fields.get("MsgType")) {
+        (Some(encrypted), Some(key), _) => {
             let message = decrypt(encrypted, key, &wechat.appid)?;
             let inner = xml::parse(&message)?;
             message_to_complaint(&inner, message.clone(), settings)
         }
+        (Some(_), None, None) => Err(Rejection::Decrypt("wechat.encoding_aes_key is not configured".into())),
         _ => message_to_complaint(&fields, text.to_owned(), settings),
     }
 }
@@ -289,6 +289,18 @@ mod tests {
         if let Parsed::Complaint(c) = &parsed[0] {
             assert!(c.raw_payload.starts_with("<xml><ToUserName>"), "the decrypted message is kept");
         }
+        // Compatible mode: the clear copy beside `Encrypt` is not signed, so it is never read.
+        let body = v["vectors"][0]["body"].as_str().unwrap();
+        let forged = body.replacen(
+            "</xml>",
+            "<FromUserName>oForged</FromUserName><CreateTime>1763600000</CreateTime><MsgType>text</MsgType>\
+             <Content>投诉:forged</Content><MsgId>1</MsgId></xml>",
+            1,
+        );
+        let c = complaint(parse_wechat(forged.as_bytes(), &s));
+        assert_eq!((c.source_id.as_str(), c.text.contains("forged")), ("24410000000000001", false));
+        let garbage = forged.replacen("<Encrypt><![CDATA[", "<Encrypt><![CDATA[AAAA", 1);
+        assert!(matches!(parse_wechat(garbage.as_bytes(), &s), Err(Rejection::Decrypt(_))));
         let no_key = ParseSettings::default();
         let body = v["vectors"][0]["body"].as_str().unwrap();
         assert!(matches!(parse_wechat(body.as_bytes(), &no_key), Err(Rejection::Decrypt(_))));
