@@ -7,7 +7,7 @@
 //! it comes. The channel between them holds at most two batches: memory is bounded by the
 //! read-ahead and two batches whatever the file size.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::path::PathBuf;
@@ -18,7 +18,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use mend_cases::{Intake, IntakeReport, IntakeStream, Outcome};
-use mend_core::{CaseId, Clock, Complaint, Delivery, SystemClock};
+use mend_core::{CaseId, Channel, Clock, Complaint, CustomerKey, Delivery, SystemClock};
 use mend_ingest::wechat::XmlDocuments;
 use mend_ingest::{CsvRecords, Format, ParseSettings, Parsed, Received, RecordLines};
 use mend_store::Store;
@@ -299,6 +299,13 @@ fn shifted(parsed: Parsed, shift: chrono::Duration) -> Parsed {
             c.received_at += shift;
             Parsed::Complaint(c)
         }
+        Parsed::Remark(mut c) => {
+            c.received_at += shift;
+            Parsed::Remark(c)
+        }
+        Parsed::Intent { channel, key, at, until } => {
+            Parsed::Intent { channel, key, at: at + shift, until: until + shift }
+        }
         ignored => ignored,
     }
 }
@@ -326,6 +333,20 @@ pub fn complaints_span(
         }
     }
     Ok(span)
+}
+
+/// The complaint-menu choices (WeChat's) read so far, by customer: a message of the file sent
+/// in a choice's time is the complaint, formally, whatever its words — as over HTTP.
+#[derive(Default)]
+struct MenuChoices(HashMap<(Channel, CustomerKey), (DateTime<Utc>, DateTime<Utc>)>);
+
+impl MenuChoices {
+    fn cover(&self, message: &Complaint) -> bool {
+        let at = message.received_at;
+        message.keys.iter().any(|key| {
+            self.0.get(&(message.channel, key.clone())).is_some_and(|(chosen, until)| (*chosen..=*until).contains(&at))
+        })
+    }
 }
 
 /// How the reader thread turns records into deliveries.
@@ -363,6 +384,7 @@ fn read_batches(
     let mut record = Vec::new();
     let mut number = 0u64;
     let mut ahead = Batch { deliveries: Vec::with_capacity(window), ignored: 0 };
+    let mut menu_choices = MenuChoices::default();
     loop {
         let more = records.next_record(&mut record).context("reading the input failed")?.is_some();
         if more {
@@ -375,9 +397,20 @@ fn read_batches(
                 }
                 Received::Delivery(Delivery::Complaint(mut c)) => {
                     c.record = Some(number);
+                    c.formal_complaint |= menu_choices.cover(&c);
                     ahead.deliveries.push(Delivery::Complaint(c));
                 }
-                Received::Ignored(_) => ahead.ignored += 1,
+                Received::Remark(mut c) if menu_choices.cover(&c) => {
+                    c.record = Some(number);
+                    c.formal_complaint = true;
+                    ahead.deliveries.push(Delivery::Complaint(c));
+                }
+                Received::Intent { channel, key, at, until } => {
+                    menu_choices.0.insert((channel, key), (at, until));
+                    ahead.ignored += 1;
+                }
+                // A file is no live conversation: other words without a cue are not followed up.
+                Received::Remark(_) | Received::Ignored(_) => ahead.ignored += 1,
             }
         }
         let size = ahead.deliveries.len() + ahead.ignored as usize;

@@ -233,12 +233,79 @@ async fn the_wechat_callback_verifies_decrypts_and_answers_success(db: TestDb) {
         .flat_map(|c| c["complaints"].as_array().unwrap())
         .map(|d| d["source_id"].as_str().unwrap())
         .collect();
-    assert_eq!(sources.len(), 2, "a text complaint and a menu complaint, each once: {cases:#?}");
-    assert!(sources.contains(&"24410000000000001"));
+    // The question came after its sender chose the complaint menu: it is the complaint.
+    assert_eq!(sources.len(), 2, "a text complaint and the words after a menu choice, each once: {cases:#?}");
+    assert!(sources.contains(&"24410000000000001") && sources.contains(&"24410000000000002"), "{sources:?}");
     assert_eq!(quarantine_count(&db).await, 1);
     let metrics = metrics(&server).await;
-    assert!(metrics.contains(r#"mend_intake_records_total{channel="wechat",outcome="ignored"} 2"#), "{metrics}");
+    assert!(metrics.contains(r#"mend_intake_records_total{channel="wechat",outcome="intent"} 2"#), "{metrics}");
     assert!(metrics.contains(r#"mend_intake_refused_total{channel="wechat"} 5"#), "{metrics}");
+}
+
+/// What customers write to the official account after a complaint, or after choosing the
+/// complaint menu, names no dissatisfaction of its own; from anyone else it is a question.
+async fn a_wechat_conversation_follows_a_case_up_and_the_menu_names_the_complaint(db: TestDb) {
+    let server = serve(&db);
+    let token = wechat_vectors()["token"].as_str().unwrap().to_owned();
+    let pushed = std::cell::Cell::new(0);
+    let push = |body: String| {
+        pushed.set(pushed.get() + 1);
+        let (timestamp, nonce) = (SIGNED_AT.to_string(), format!("n{}", pushed.get()));
+        let mut parts = [token.as_str(), timestamp.as_str(), nonce.as_str()];
+        parts.sort_unstable();
+        let signature = hex::encode(<sha1::Sha1 as sha1::Digest>::digest(parts.concat().as_bytes()));
+        let url = server.url(&format!("/wechat/callback?signature={signature}&timestamp={timestamp}&nonce={nonce}"));
+        let request = server.client.post(url).body(body).send();
+        async move {
+            let response = request.await.unwrap();
+            (response.status(), response.text().await.unwrap())
+        }
+    };
+    let text = |openid: &str, seconds: i64, content: &str, msg_id: u64| {
+        format!(
+            "<xml><ToUserName>gh_1</ToUserName><FromUserName>{openid}</FromUserName><CreateTime>{}</CreateTime>\
+             <MsgType>text</MsgType><Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId></xml>",
+            SIGNED_AT + seconds
+        )
+    };
+    let click = |openid: &str, seconds: i64| {
+        format!(
+            "<xml><ToUserName>gh_1</ToUserName><FromUserName>{openid}</FromUserName><CreateTime>{}</CreateTime>\
+             <MsgType>event</MsgType><Event>CLICK</Event><EventKey>COMPLAINT</EventKey></xml>",
+            SIGNED_AT + seconds
+        )
+    };
+    let success = (StatusCode::OK, "success".to_owned());
+    let messages = [
+        text("oAsker", -900, "你好,请问营业厅几点开门", 1),
+        text("oAsker", -800, "宽带又断了,报修三天了没人管", 2),
+        text("oAsker", -700, "宽带还是不行", 3),
+        text("oAsker", -600, "好的", 4),
+        click("oMenu", -500),
+        text("oMenu", -440, "这个月话费比上个月多了五十块钱", 5),
+        // Chosen 40 minutes before: the choice had lapsed.
+        click("oLapsed", -2400),
+        text("oLapsed", -100, "这个月话费比上个月多了五十块钱", 6),
+    ];
+    for message in messages {
+        assert_eq!(push(message.clone()).await, success, "{message}");
+    }
+
+    let cases = db.mend().export_cases();
+    let sources = |case: &Value| -> Vec<String> {
+        case["complaints"].as_array().unwrap().iter().map(|c| c["source_id"].as_str().unwrap().to_owned()).collect()
+    };
+    let mut found: Vec<Vec<String>> = cases.iter().map(sources).collect();
+    found.sort();
+    // The question before any complaint, the thanks, the click alone and the lapsed choice's
+    // words are no complaint; the follow-up joins its case.
+    assert_eq!(found, [vec!["2".to_owned(), "3".to_owned()], vec!["5".to_owned()]], "{cases:#?}");
+    let menu = cases.iter().find(|c| sources(c) == ["5"]).unwrap();
+    assert_eq!(menu["category"], "billing_dispute", "the words say what the problem is: {menu}");
+    assert_eq!(menu["escalation_risk"], true, "the complaint menu is a formal complaint: {menu}");
+    let metrics = metrics(&server).await;
+    assert!(metrics.contains(r#"mend_intake_records_total{channel="wechat",outcome="intent"} 2"#), "{metrics}");
+    assert!(metrics.contains(r#"mend_intake_records_total{channel="wechat",outcome="ignored"} 3"#), "{metrics}");
 }
 
 async fn each_channels_file_imports_with_the_same_summary(db: TestDb) {
@@ -256,7 +323,7 @@ async fn each_channels_file_imports_with_the_same_summary(db: TestDb) {
     let wechat = import("wechat", "config/samples/wechat.xml");
     assert_eq!(
         (&wechat["accepted"], &wechat["ignored"], &wechat["records"]),
-        (&json!(3), &json!(1), &json!(4)),
+        (&json!(2), &json!(2), &json!(4)),
         "{wechat}"
     );
     let bot = import("bot", "config/samples/bot.jsonl");
@@ -403,6 +470,7 @@ both_databases!(
     malformed_or_oversized_deliveries_end_in_quarantine_or_a_4xx,
     bot_sessions_and_store_ratings_are_complaints_when_dissatisfied,
     the_wechat_callback_verifies_decrypts_and_answers_success,
+    a_wechat_conversation_follows_a_case_up_and_the_menu_names_the_complaint,
     each_channels_file_imports_with_the_same_summary,
     a_misread_export_is_replayed_after_the_fix,
     a_vendors_export_reads_as_call_centers_write_it,

@@ -145,7 +145,7 @@ pub struct Intake {
     featurizer: Featurizer,
     /// [`GroupingPhrases::follow_up_words`], read on the text as written, channel framing
     /// included ("客户再次来电:" says the same).
-    follow_up_words: Phrases,
+    pub(crate) follow_up_words: Phrases,
     policy: GroupingPolicy,
     /// Time zone given to new customers (contact hours are evaluated in it).
     default_timezone: chrono_tz::Tz,

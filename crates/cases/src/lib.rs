@@ -13,6 +13,7 @@ pub mod grouping;
 pub mod intake;
 pub mod labels;
 mod lookup;
+mod remarks;
 pub mod replay;
 mod stream;
 pub mod term_statistics;

@@ -8,7 +8,7 @@ use mend_ingest::{Format, ParseSettings, Received};
 use mend_store::Store;
 use serde::Serialize;
 
-use crate::{CasesError, Intake, Outcome};
+use crate::{CasesError, Intake, IntakeReport, Outcome};
 
 /// What a replay came to (`mend quarantine replay` prints it; the admin page shows it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -70,35 +70,49 @@ pub async fn replay_quarantined(
     let format = Format::from_label(&record.channel).ok_or_else(|| {
         CasesError::Refused(format!("payload {id} came in as `{}`, which no adapter reads", record.channel))
     })?;
-    let still = |reason: String| ReplayResult::StillQuarantined { quarantine_id: id, reason };
     let answer = match mend_ingest::receive(&record.channel, &record.raw, format.parse(&record.raw, parse), parse, now)
     {
-        Received::Delivery(Delivery::Quarantined(refused)) => {
-            mend_store::quarantine::record_replay(conn, id, Err(&refused.reason)).await?;
-            return Ok(still(refused.reason));
-        }
-        Received::Ignored(reason) => ReplayResult::Ignored { quarantine_id: id, reason },
+        Received::Delivery(Delivery::Quarantined(refused)) => Err(refused.reason),
         Received::Delivery(delivery) => {
-            let report = intake.record(store, std::slice::from_ref(&delivery), now).await?;
-            match report.outcomes.into_iter().next() {
-                Some(Outcome::Accepted { complaint_id, case_id, case_created, .. }) => {
-                    ReplayResult::Accepted { quarantine_id: id, complaint_id, case_id, case_created }
-                }
-                Some(Outcome::Duplicate { complaint_id, case_id, .. }) => {
-                    ReplayResult::Duplicate { quarantine_id: id, complaint_id, case_id }
-                }
-                // Still other content under a recorded id, or refused by the database: the same
-                // bytes and reason count on this record again (see `quarantine::insert`).
-                Some(Outcome::Conflict { reason, .. } | Outcome::Quarantined { reason, .. }) => {
-                    mend_store::quarantine::record_replay(conn, id, Err(&reason)).await?;
-                    return Ok(still(reason));
-                }
-                None => return Err(CasesError::Worker("intake answered nothing for a complaint".into())),
-            }
+            replayed(id, intake.record(store, std::slice::from_ref(&delivery), now).await?)?
         }
+        Received::Remark(remark) => match intake.record_message(store, *remark, false, now).await? {
+            Some(report) => replayed(id, report)?,
+            None => {
+                Ok(ReplayResult::Ignored { quarantine_id: id, reason: "no dissatisfaction cue, no case open".into() })
+            }
+        },
+        other => Ok(ReplayResult::Ignored {
+            quarantine_id: id,
+            reason: other.delivery_or_ignored().err().unwrap_or_default(),
+        }),
     };
-    mend_store::quarantine::record_replay(conn, id, Ok(now)).await?;
-    Ok(answer)
+    match answer {
+        Ok(answer) => {
+            mend_store::quarantine::record_replay(conn, id, Ok(now)).await?;
+            Ok(answer)
+        }
+        // The same bytes and reason count on this record again (see `quarantine::insert`).
+        Err(reason) => {
+            mend_store::quarantine::record_replay(conn, id, Err(&reason)).await?;
+            Ok(ReplayResult::StillQuarantined { quarantine_id: id, reason })
+        }
+    }
+}
+
+/// What recording a replayed payload came to, or why it is still quarantined: other content
+/// under a recorded id, or refused by the database.
+fn replayed(id: QuarantineId, report: IntakeReport) -> Result<Result<ReplayResult, String>, CasesError> {
+    Ok(match report.outcomes.into_iter().next() {
+        Some(Outcome::Accepted { complaint_id, case_id, case_created, .. }) => {
+            Ok(ReplayResult::Accepted { quarantine_id: id, complaint_id, case_id, case_created })
+        }
+        Some(Outcome::Duplicate { complaint_id, case_id, .. }) => {
+            Ok(ReplayResult::Duplicate { quarantine_id: id, complaint_id, case_id })
+        }
+        Some(Outcome::Conflict { reason, .. } | Outcome::Quarantined { reason, .. }) => Err(reason),
+        None => return Err(CasesError::Worker("intake answered nothing for a complaint".into())),
+    })
 }
 
 #[cfg(test)]

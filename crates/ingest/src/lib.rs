@@ -44,6 +44,18 @@ use mend_core::{Complaint, Delivery, Quarantined};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Parsed {
     Complaint(Box<Complaint>),
+    /// Words that name no dissatisfaction, from a channel where a customer with a problem open
+    /// goes on writing about it (WeChat): a complaint when intake finds the customer has a case
+    /// open or just chose to complain, else ignored.
+    Remark(Box<Complaint>),
+    /// The customer chose to complain (WeChat's complaint menu) at `at`: what they write until
+    /// `until` says what about.
+    Intent {
+        channel: mend_core::Channel,
+        key: mend_core::CustomerKey,
+        at: DateTime<Utc>,
+        until: DateTime<Utc>,
+    },
     /// A well-formed record that is not dissatisfaction (a question on WeChat, a call rated
     /// satisfied): counted, not stored.
     Ignored(String),
@@ -112,7 +124,29 @@ impl Format {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Received {
     Delivery(Delivery),
+    /// See [`Parsed::Remark`]; it passed the same checks as a complaint.
+    Remark(Box<Complaint>),
+    /// See [`Parsed::Intent`].
+    Intent {
+        channel: mend_core::Channel,
+        key: mend_core::CustomerKey,
+        at: DateTime<Utc>,
+        until: DateTime<Utc>,
+    },
     Ignored(String),
+}
+
+impl Received {
+    /// For intakes that record deliveries only (files, replays, benches): a remark or a menu
+    /// choice counts as ignored, with why.
+    pub fn delivery_or_ignored(self) -> Result<Delivery, String> {
+        match self {
+            Received::Delivery(delivery) => Ok(delivery),
+            Received::Remark(_) => Err("no dissatisfaction cue in the message".into()),
+            Received::Intent { .. } => Err("a complaint menu choice: the messages after it are the complaint".into()),
+            Received::Ignored(why) => Err(why),
+        }
+    }
 }
 
 /// What a parse of `raw` means for intake at `now`: a complaint to record, a record to count
@@ -127,20 +161,25 @@ pub fn receive(
     settings: &ParseSettings,
     now: DateTime<Utc>,
 ) -> Received {
-    let parsed = parsed.and_then(|p| match p {
-        Parsed::Complaint(mut c) => {
-            if let Some(field) = c.field_with_nul() {
-                return Err(Rejection::NulCharacter(field));
-            }
-            settings.received_at.check(c.received_at, now)?;
-            c.format = label.to_owned();
-            Ok(Parsed::Complaint(c))
+    let checked = |mut c: Box<Complaint>| {
+        if let Some(field) = c.field_with_nul() {
+            return Err(Rejection::NulCharacter(field));
         }
+        settings.received_at.check(c.received_at, now)?;
+        c.format = label.to_owned();
+        Ok(c)
+    };
+    let parsed = parsed.and_then(|p| match p {
+        Parsed::Complaint(c) => checked(c).map(Parsed::Complaint),
+        Parsed::Remark(c) => checked(c).map(Parsed::Remark),
+        Parsed::Intent { at, .. } => settings.received_at.check(at, now).map(|()| p),
         ignored => Ok(ignored),
     });
     match parsed {
         Ok(Parsed::Ignored(why)) => Received::Ignored(why),
         Ok(Parsed::Complaint(complaint)) => Received::Delivery(Delivery::Complaint(complaint)),
+        Ok(Parsed::Remark(complaint)) => Received::Remark(complaint),
+        Ok(Parsed::Intent { channel, key, at, until }) => Received::Intent { channel, key, at, until },
         Err(rejection) => Received::Delivery(Delivery::Quarantined(Quarantined {
             channel: label.to_owned(),
             raw: raw.to_vec(),

@@ -119,7 +119,7 @@ impl Default for StoreCsvConfig {
 }
 
 /// `[wechat]`: the official account's server settings.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default)]
 pub struct WechatConfig {
     /// The Token of the server configuration; empty = the callback refuses every request.
@@ -129,6 +129,20 @@ pub struct WechatConfig {
     pub appid: String,
     /// Menu clicks (`EventKey`) that mean "I want to complain".
     pub complaint_event_keys: Vec<String>,
+    /// For how long after such a click the customer's messages say what the complaint is.
+    pub complaint_menu_minutes: i64,
+}
+
+impl Default for WechatConfig {
+    fn default() -> Self {
+        Self {
+            token: String::new(),
+            encoding_aes_key: String::new(),
+            appid: String::new(),
+            complaint_event_keys: Vec::new(),
+            complaint_menu_minutes: 30,
+        }
+    }
 }
 
 /// `[intake]`: rules shared by the channels.
@@ -210,6 +224,7 @@ pub(crate) struct WechatSettings {
     pub aes_key: Option<AesKey>,
     pub appid: String,
     pub complaint_event_keys: Vec<String>,
+    pub complaint_menu: chrono::Duration,
 }
 
 /// A CSV mapping with its zone parsed.
@@ -245,6 +260,12 @@ impl ParseSettings {
                     .map_err(|reason| ConfigError { key: "wechat.encoding_aes_key", reason })?,
             ),
         };
+        if !(1..=24 * 60).contains(&wechat.complaint_menu_minutes) {
+            return Err(ConfigError {
+                key: "wechat.complaint_menu_minutes",
+                reason: format!("{} minutes: between 1 and a day", wechat.complaint_menu_minutes),
+            });
+        }
         if ![3, 5, 10].contains(&hotline_csv.satisfaction_points) {
             return Err(ConfigError {
                 key: "channels.hotline.csv.satisfaction_points",
@@ -259,6 +280,7 @@ impl ParseSettings {
                 aes_key,
                 appid: wechat.appid.trim().to_owned(),
                 complaint_event_keys: wechat.complaint_event_keys.clone(),
+                complaint_menu: chrono::Duration::minutes(wechat.complaint_menu_minutes),
             },
             hotline_csv: CsvLayout {
                 timezone: zone("channels.hotline.csv.timezone", &hotline_csv.timezone)?,

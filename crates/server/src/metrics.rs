@@ -51,6 +51,8 @@ pub enum IntakeOutcome {
     /// Other content under a delivery id already recorded (quarantined too).
     Conflict,
     Ignored,
+    /// A customer chose to complain (WeChat's menu): their next messages are the complaint.
+    Intent,
 }
 
 impl IntakeOutcome {
@@ -61,6 +63,7 @@ impl IntakeOutcome {
             IntakeOutcome::Quarantined => "quarantined",
             IntakeOutcome::Conflict => "conflict",
             IntakeOutcome::Ignored => "ignored",
+            IntakeOutcome::Intent => "intent",
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod callbacks;
 pub mod cases;
 mod checkpoint;
 pub mod compensations;
+pub mod complaint_intents;
 pub mod complaints;
 mod connect;
 pub mod customer_merges;

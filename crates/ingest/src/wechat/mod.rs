@@ -147,43 +147,50 @@ fn message_to_complaint(fields: &xml::Fields, message: String, settings: &ParseS
     let msg_type = fields.get("MsgType").ok_or(Rejection::Missing("MsgType"))?;
     let cues = &settings.inner.dissatisfaction;
 
-    let (source_id, text, formal) = match msg_type {
+    let wechat = &settings.inner.wechat;
+    match msg_type {
         "text" | "voice" => {
             let field = if msg_type == "text" { "Content" } else { "Recognition" };
-            let Some(text) = fields.get(field) else {
+            let Some(text) = fields.get(field).filter(|t| !t.trim().is_empty()) else {
                 return Ok(Parsed::Ignored(format!("a {msg_type} message without {field}")));
             };
-            if !cues.any_in(text) {
-                return Ok(Parsed::Ignored("no dissatisfaction cue in the message".into()));
-            }
-            let msg_id = crate::keys::delivery_id(fields.get("MsgId").map(str::to_owned), "MsgId")?;
-            (msg_id, text.to_owned(), false)
+            let source_id = crate::keys::delivery_id(fields.get("MsgId").map(str::to_owned), "MsgId")?;
+            let complaint = Box::new(Complaint {
+                channel: Channel::Wechat,
+                source_id,
+                received_at,
+                keys,
+                customer: CustomerDetails::default(),
+                text: text.to_owned(),
+                category: None,
+                satisfaction: None,
+                formal_complaint: false,
+                raw_payload: message,
+                format: String::new(),
+                record: None,
+            });
+            // Customers write to the account about anything; words without a cue are the
+            // complaint only if the customer has one open, or just chose the complaint menu.
+            Ok(if cues.any_in(text) { Parsed::Complaint(complaint) } else { Parsed::Remark(complaint) })
         }
         "event" => {
             let event = fields.get("Event").ok_or(Rejection::Missing("Event"))?;
             let key = fields.get("EventKey").unwrap_or_default();
-            if !settings.inner.wechat.complaint_event_keys.iter().any(|k| k == key) {
+            // Following the account by scanning a code names the code's scene with a prefix.
+            let scene = key.strip_prefix("qrscene_").unwrap_or(key);
+            if !wechat.complaint_event_keys.iter().any(|k| k.eq_ignore_ascii_case(scene)) {
                 return Ok(Parsed::Ignored(format!("event {event} {key} is not a complaint")));
             }
-            // The complaint menu is the account's complaint channel: a formal complaint.
-            (format!("{openid}:{created}:{event}"), format!("公众号菜单投诉({key})"), true)
+            let key = keys.into_iter().next().ok_or(Rejection::Missing("FromUserName"))?;
+            Ok(Parsed::Intent {
+                channel: Channel::Wechat,
+                key,
+                at: received_at,
+                until: received_at + wechat.complaint_menu,
+            })
         }
-        other => return Ok(Parsed::Ignored(format!("{other} messages carry no complaint text"))),
-    };
-    Ok(Parsed::Complaint(Box::new(Complaint {
-        channel: Channel::Wechat,
-        source_id,
-        received_at,
-        keys,
-        customer: CustomerDetails::default(),
-        text,
-        category: None,
-        satisfaction: None,
-        formal_complaint: formal,
-        raw_payload: message,
-        format: String::new(),
-        record: None,
-    })))
+        other => Ok(Parsed::Ignored(format!("{other} messages carry no complaint text"))),
+    }
 }
 
 #[cfg(test)]
@@ -204,6 +211,7 @@ mod tests {
             encoding_aes_key: v["encoding_aes_key"].as_str().unwrap().into(),
             appid: v["appid"].as_str().unwrap().into(),
             complaint_event_keys: vec!["COMPLAINT".into()],
+            ..WechatConfig::default()
         };
         let cues = CueConfig {
             dissatisfaction_cues: ["投诉", "没人管", "又断了", "太慢"].map(String::from).to_vec(),
@@ -251,7 +259,10 @@ mod tests {
     #[test]
     fn other_messages_are_ignored_not_quarantined() {
         let s = settings();
-        assert!(matches!(parse_wechat(text_message("营业厅几点开门?", 1).as_bytes(), &s), Ok(Parsed::Ignored(_))));
+        // Intake decides whether words without a cue follow a problem up.
+        let remark = parse_wechat(text_message("营业厅几点开门?", 1).as_bytes(), &s);
+        assert!(matches!(remark, Ok(Parsed::Remark(c)) if c.text == "营业厅几点开门?" && !c.formal_complaint));
+        assert!(matches!(parse_wechat(text_message("  ", 1).as_bytes(), &s), Ok(Parsed::Ignored(_))));
         let image = "<xml><FromUserName>oU</FromUserName><CreateTime>1</CreateTime><MsgType>image</MsgType><MsgId>2</MsgId></xml>";
         assert!(matches!(parse_wechat(image.as_bytes(), &s), Ok(Parsed::Ignored(r)) if r.contains("image")));
         let subscribe = "<xml><FromUserName>oU</FromUserName><CreateTime>1</CreateTime><MsgType>event</MsgType><Event>subscribe</Event></xml>";
@@ -259,16 +270,28 @@ mod tests {
     }
 
     #[test]
-    fn voice_recognition_and_the_complaint_menu_are_complaints() {
+    fn voice_recognition_is_a_complaint_and_the_complaint_menu_an_intent() {
         let s = settings();
         let voice = "<xml><FromUserName>oU</FromUserName><CreateTime>1763600000</CreateTime><MsgType>voice</MsgType>\
                      <MediaId>m</MediaId><Format>amr</Format><Recognition>网速太慢了</Recognition><MsgId>77</MsgId></xml>";
         assert_eq!(complaint(parse_wechat(voice.as_bytes(), &s)).text, "网速太慢了");
-        let click = "<xml><FromUserName>oU</FromUserName><CreateTime>1763600100</CreateTime><MsgType>event</MsgType>\
-                     <Event>CLICK</Event><EventKey>COMPLAINT</EventKey></xml>";
-        let c = complaint(parse_wechat(click.as_bytes(), &s));
-        assert_eq!(c.source_id, "oU:1763600100:CLICK");
-        assert!(c.formal_complaint);
+        let event = |event: &str, key: &str| {
+            format!(
+                "<xml><FromUserName>oU</FromUserName><CreateTime>1763600100</CreateTime><MsgType>event</MsgType>\
+                 <Event>{event}</Event><EventKey>{key}</EventKey></xml>"
+            )
+        };
+        let clicked_at = DateTime::from_timestamp(1_763_600_100, 0).unwrap();
+        let intent = Parsed::Intent {
+            channel: Channel::Wechat,
+            key: CustomerKey::new(IdentityKind::WechatOpenid, "oU"),
+            at: clicked_at,
+            until: clicked_at + chrono::Duration::minutes(30),
+        };
+        assert_eq!(parse_wechat(event("CLICK", "COMPLAINT").as_bytes(), &s), Ok(intent.clone()));
+        assert_eq!(parse_wechat(event("CLICK", "complaint").as_bytes(), &s), Ok(intent.clone()));
+        assert_eq!(parse_wechat(event("subscribe", "qrscene_COMPLAINT").as_bytes(), &s), Ok(intent));
+        assert!(matches!(parse_wechat(event("CLICK", "BILL").as_bytes(), &s), Ok(Parsed::Ignored(_))));
     }
 
     #[test]
@@ -284,8 +307,8 @@ mod tests {
         assert!(
             matches!(&parsed[0], Parsed::Complaint(c) if c.source_id == "24410000000000001" && c.text.contains("没人管"))
         );
-        assert!(matches!(&parsed[1], Parsed::Complaint(c) if c.formal_complaint));
-        assert!(matches!(&parsed[2], Parsed::Ignored(_)));
+        assert!(matches!(&parsed[1], Parsed::Intent { key, .. } if key.kind == IdentityKind::WechatOpenid));
+        assert!(matches!(&parsed[2], Parsed::Remark(_)));
         if let Parsed::Complaint(c) = &parsed[0] {
             assert!(c.raw_payload.starts_with("<xml><ToUserName>"), "the decrypted message is kept");
         }

@@ -37,12 +37,12 @@ pub(super) async fn record(
     channel: &str,
     received: Received,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let delivery = match received {
-        Received::Ignored(reason) => {
+    let delivery = match received.delivery_or_ignored() {
+        Err(reason) => {
             state.metrics.record(channel, IntakeOutcome::Ignored);
             return Ok((StatusCode::OK, Json(json!({"ignored": true, "reason": reason}))));
         }
-        Received::Delivery(delivery) => delivery,
+        Ok(delivery) => delivery,
     };
     let report = state.intake.record(&state.store, std::slice::from_ref(&delivery), state.clock.now()).await?;
     let outcome = report.outcomes.into_iter().next().ok_or_else(|| ApiError::internal("intake returned no outcome"))?;

@@ -10,6 +10,7 @@ use axum::extract::{Query, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use mend_cases::Outcome;
+use mend_core::Delivery;
 use mend_ingest::wechat::{CallbackError, CallbackQuery, parse_wechat, verify_echo, verify_push};
 use mend_ingest::{Format, Received};
 use mend_store::push_nonces::{self, NonceSeen};
@@ -62,16 +63,28 @@ pub async fn push(
     if seen == NonceSeen::OtherBody {
         return Err(refused(&state, CallbackError::NonceReused));
     }
-    let delivery =
-        match mend_ingest::receive(Format::Wechat.label(), &body, parse_wechat(&body, &state.parse), &state.parse, now)
-        {
-            Received::Ignored(_) => {
-                state.metrics.record(CHANNEL, IntakeOutcome::Ignored);
-                return Ok(plain("success".into()));
-            }
-            Received::Delivery(delivery) => delivery,
-        };
-    let report = state.intake.record(&state.store, std::slice::from_ref(&delivery), state.clock.now()).await?;
+    let received =
+        mend_ingest::receive(Format::Wechat.label(), &body, parse_wechat(&body, &state.parse), &state.parse, now);
+    let (intake, store) = (&state.intake, &state.store);
+    let report = match received {
+        Received::Remark(remark) => intake.record_message(store, *remark, false, state.clock.now()).await?,
+        Received::Delivery(Delivery::Complaint(complaint)) => {
+            intake.record_message(store, *complaint, true, state.clock.now()).await?
+        }
+        Received::Intent { channel, key, at, until } => {
+            intake.note_intent(store, channel, &key, at, until, now).await?;
+            state.metrics.record(CHANNEL, IntakeOutcome::Intent);
+            return Ok(plain("success".into()));
+        }
+        other => match other.delivery_or_ignored() {
+            Ok(delivery) => Some(intake.record(store, std::slice::from_ref(&delivery), state.clock.now()).await?),
+            Err(_) => None,
+        },
+    };
+    let Some(report) = report else {
+        state.metrics.record(CHANNEL, IntakeOutcome::Ignored);
+        return Ok(plain("success".into()));
+    };
     let outcome = match report.outcomes.first() {
         Some(Outcome::Accepted { case_id, .. }) => {
             tracing::info!(%case_id, channel = CHANNEL, "Complaint accepted.");

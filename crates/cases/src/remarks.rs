@@ -1,0 +1,80 @@
+//! Words from a channel where customers go on writing (WeChat) that name no dissatisfaction of
+//! their own: "师傅到底什么时候上门" from a customer whose broadband case is open is that case
+//! followed up, and whatever a customer writes just after choosing the complaint menu is the
+//! complaint; from anyone else the same words are a question, not a problem.
+
+use chrono::{DateTime, Utc};
+use mend_core::{CaseStatus, Channel, Complaint, CustomerId, CustomerKey, Delivery};
+use mend_store::{Store, cases, complaint_intents, customers};
+
+use crate::{CasesError, Intake, IntakeReport};
+
+/// Fewer letters and digits than this (after a case is open) are a greeting or thanks — "好的",
+/// "谢谢你们" — unless they say they follow something up ("还是不行").
+const LEAST_REMARK_CHARACTERS: usize = 6;
+
+impl Intake {
+    /// Remembers that the customer `key` chose to complain on `channel` at `at`, until `until`.
+    pub async fn note_intent(
+        &self,
+        store: &Store,
+        channel: Channel,
+        key: &CustomerKey,
+        at: DateTime<Utc>,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), CasesError> {
+        complaint_intents::remember(store.connection(), channel, key, at, until, now).await?;
+        Ok(())
+    }
+
+    /// Records a message of a channel where customers converse (WeChat). One sent shortly
+    /// after its customer chose the complaint menu is a formal complaint (the menu is the
+    /// account's complaint channel) whatever its words; one that `names_dissatisfaction` is a
+    /// complaint; any other is one only if its customer has a case open that it can follow up.
+    /// `None` when it is none of these, and nothing is stored.
+    pub async fn record_message(
+        &self,
+        store: &Store,
+        mut message: Complaint,
+        names_dissatisfaction: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<IntakeReport>, CasesError> {
+        let conn = store.connection();
+        let complaint = if complaint_intents::chosen_before(conn, message.channel, &message.keys, message.received_at)
+            .await?
+        {
+            message.formal_complaint = true;
+            true
+        } else {
+            names_dissatisfaction || (self.says_enough(&message.text) && self.has_open_case(store, &message).await?)
+        };
+        if !complaint {
+            return Ok(None);
+        }
+        let report = self.record(store, &[Delivery::Complaint(Box::new(message))], now).await?;
+        Ok(Some(report))
+    }
+
+    fn says_enough(&self, text: &str) -> bool {
+        text.chars().filter(|c| c.is_alphanumeric()).count() >= LEAST_REMARK_CHARACTERS
+            || self.follow_up_words.in_text(text)
+    }
+
+    /// Whether the customer the message's keys name has a case open that it could join.
+    async fn has_open_case(&self, store: &Store, message: &Complaint) -> Result<bool, CasesError> {
+        let conn = store.connection();
+        let mut customers: Vec<CustomerId> = Vec::new();
+        for known in customers::find_identities(conn, &message.keys).await? {
+            if let Some(now) = customers::survivor(conn, known.customer_id).await?
+                && !customers.contains(&now)
+            {
+                customers.push(now);
+            }
+        }
+        let at = message.received_at;
+        let open_since = self.policy().earliest_candidate(at);
+        let groupable = cases::find_groupable_cases(conn, &customers, open_since, DateTime::<Utc>::MAX_UTC).await?;
+        Ok(groupable.iter().any(|case| case.status == CaseStatus::Open && case.first_complaint_at <= at))
+    }
+}
