@@ -217,6 +217,12 @@ async fn compensation_within_the_limit_is_approved_at_once_and_above_it_waits_fo
         (&small["status"], &small["needs"], &small["limit"]["limit_fen"]),
         (&json!("approved"), &Value::Null, &json!(10_000))
     );
+    // The category's cap is the case's: ¥30 given, ¥80 more would pass ¥100 (one offer split
+    // in three is still one), so it waits for a supervisor.
+    let (_, split) = offer(&server, &agent, &case, 8_000).await;
+    let judged = (&split["status"], &split["limit"]["limit_fen"], &split["limit"]["binding"]);
+    assert_eq!(judged, (&json!("pending"), &json!(7_000), &json!("category")), "{split}");
+    assert_eq!(decide(&server, &lead, &split, "reject").await.0, StatusCode::OK);
     let (_, medium) = offer(&server, &agent, &case, 20_000).await;
     assert_eq!((&medium["status"], &medium["needs"]), (&json!("pending"), &json!("supervisor")), "{medium}");
     let (_, large) = offer(&server, &agent, &case, 80_000).await;

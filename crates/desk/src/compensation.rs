@@ -131,11 +131,13 @@ impl Desk {
         let since = now - Duration::days(policy.customer_cap_days);
         let received =
             compensations::compensation_received(tx, &[case.customer_id], since, &COUNTED_AGAINST_CAP).await?;
+        let on_case = compensations::case_compensation(tx, &[case.id], &COUNTED_AGAINST_CAP).await?;
         let budget = mend_scheduler::team_budget(tx, &self.policy, now).await?;
         Ok(policy.limit(&LimitInputs {
             category: &case.category,
             category_name: &case.category,
             customer_received: received.first().map_or(Money::ZERO, |(_, m)| *m),
+            case_received: on_case.first().map_or(Money::ZERO, |(_, m)| *m),
             team_budget_left: budget.left,
             month: &budget.month,
         }))

@@ -40,6 +40,8 @@ pub struct CaseFile {
     pub complaints: Vec<ComplaintLine>,
     /// Compensation the customer got or was offered within the policy's rolling period.
     pub customer_received: Money,
+    /// Compensation given or offered on the case ([`crate::LimitInputs::case_received`]).
+    pub case_received: Money,
 }
 
 /// Which call to plan.
@@ -158,6 +160,7 @@ impl CallbackPlanner {
             category: &file.case.category,
             category_name,
             customer_received: file.customer_received,
+            case_received: file.case_received,
             team_budget_left: budget.left,
             month: &budget.month,
         });
@@ -516,12 +519,14 @@ async fn case_files(
     let received_since = now - Duration::days(planner.settings.compensation.customer_cap_days);
     // One transaction runs one statement at a time, but each answer is decoded while the
     // database already works on the next question.
-    let (customers, lines, received, calls) = tokio::try_join!(
+    let (customers, lines, received, calls, on_cases) = tokio::try_join!(
         callbacks::customers_by_ids(tx, &customer_ids),
         callbacks::complaint_lines(tx, &case_ids),
         compensations::compensation_received(tx, &customer_ids, received_since, &COUNTED_AGAINST_CAP),
         tasks::call_times(tx, &customer_ids, now - Duration::days(8)),
+        compensations::case_compensation(tx, &case_ids, &COUNTED_AGAINST_CAP),
     )?;
+    let on_cases: HashMap<CaseId, Money> = on_cases.into_iter().collect();
     let customers: HashMap<CustomerId, Customer> = customers.into_iter().map(|c| (c.customer_id, c)).collect();
     let mut complaints: HashMap<CaseId, Vec<ComplaintLine>> = HashMap::new();
     for c in lines {
@@ -544,6 +549,7 @@ async fn case_files(
             let file = CaseFile {
                 complaints: complaints.remove(&case.id).unwrap_or_default(),
                 customer_received: received.get(&case.customer_id).copied().unwrap_or(Money::ZERO),
+                case_received: on_cases.get(&case.id).copied().unwrap_or(Money::ZERO),
                 customer,
                 case,
             };

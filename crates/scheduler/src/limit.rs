@@ -36,6 +36,9 @@ pub struct LimitInputs<'a> {
     pub category_name: &'a str,
     /// Compensation the customer got or was offered within the rolling period.
     pub customer_received: Money,
+    /// Compensation given or offered on this case already: the category's cap is per case, so
+    /// one offer split in three draws on it as one.
+    pub case_received: Money,
     /// The team's monthly budget less what it committed (below zero when overspent).
     pub team_budget_left: Money,
     /// The month (`YYYY-MM`) the budget is for.
@@ -66,7 +69,9 @@ impl CompensationPolicy {
         let parts = vec![
             LimitPart { name: "role", amount: self.repair_team_limit_fen, label: "修复团队单次权限".into() },
             LimitPart {
-                name: "category", amount: category_cap, label: format!("{}类问题上限", inputs.category_name)
+                name: "category",
+                amount: category_cap.remaining_after(inputs.case_received),
+                label: format!("{}类问题本案剩余额度", inputs.category_name),
             },
             LimitPart {
                 name: "customer",
@@ -120,6 +125,7 @@ mod tests {
             category,
             category_name: category,
             customer_received: Money::from_fen(received),
+            case_received: Money::ZERO,
             team_budget_left: Money::from_fen(budget_left),
             month: "2026-11",
         }
@@ -135,6 +141,16 @@ mod tests {
         let l = p.limit(&inputs("billing_dispute", 0, 1_500));
         assert_eq!(fen(&l), (1_500, "budget"));
         assert!(l.explanation().contains("团队2026-11剩余预算 ¥15.00(生效)"), "{}", l.explanation());
+    }
+
+    #[test]
+    fn the_category_cap_is_per_case() {
+        let p = policy();
+        let on_case = |fen| {
+            p.limit(&LimitInputs { case_received: Money::from_fen(fen), ..inputs("slow_network", fen, 1_000_000) })
+        };
+        assert_eq!((on_case(4_500).limit.fen(), on_case(4_500).binding), (500, "category"));
+        assert_eq!(on_case(9_000).limit, Money::ZERO, "offers past the cap leave nothing, not less");
     }
 
     #[test]

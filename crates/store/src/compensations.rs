@@ -18,6 +18,30 @@ use crate::records::word;
 
 const TABLE: &str = "compensations";
 
+/// Compensation in one of `statuses` on each of these cases, whenever given: what a case's
+/// category cap has left is the cap less all of it. Cases with none are absent.
+pub async fn case_compensation<C: ConnectionTrait>(
+    conn: &C,
+    cases: &[CaseId],
+    statuses: &[CompensationStatus],
+) -> Result<Vec<(CaseId, Money)>, StoreError> {
+    if cases.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<(sea_orm::prelude::Uuid, i64)> = compensation::Entity::find()
+        .select_only()
+        .column(compensation::Column::CaseId)
+        .column_as(Expr::cust("CAST(SUM(amount_fen) AS BIGINT)"), "fen")
+        .filter(compensation::Column::CaseId.is_in(cases.iter().map(|c| c.as_uuid())))
+        .filter(compensation::Column::Status.is_in(statuses.iter().map(|s| s.as_str())))
+        .group_by(compensation::Column::CaseId)
+        .into_tuple()
+        .all(conn)
+        .await
+        .during(TABLE, "case_compensation")?;
+    Ok(rows.into_iter().map(|(case, fen)| (CaseId::from_uuid(case), Money::from_fen(fen))).collect())
+}
+
 /// Compensation in one of `statuses` for these customers since `since` (counted from when it
 /// was granted, so an offer asked long ago and approved today is in), over every case they own
 /// now, per customer.
