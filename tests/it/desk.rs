@@ -84,6 +84,12 @@ async fn a_claim_holds_a_task_until_its_lease_runs_out(db: TestDb) {
     let path = format!("/api/v1/tasks/{}/complete", first["task_id"].as_str().unwrap());
     let (status, refused) = post(&after, &path, &wang, done.clone()).await;
     assert_eq!(status, StatusCode::CONFLICT, "a lease that ran out and went to another is not wang's: {refused}");
+    for contradiction in
+        [json!({"outcome": "unreachable", "resolved": true}), json!({"outcome": "refused", "satisfaction_after": 5})]
+    {
+        let (status, why) = post(&after, &path, &zhao, contradiction).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "only a customer reached says it is solved: {why}");
+    }
     let (status, completed) = post(&after, &path, &zhao, done).await;
     assert_eq!((status, &completed["status"]), (StatusCode::OK, &json!("done")), "{completed}");
     assert!(claim(&after, &zhao).await.is_err(), "li still holds the other");
@@ -250,6 +256,14 @@ async fn compensation_within_the_limit_is_approved_at_once_and_above_it_waits_fo
     assert_eq!(decide(&server, &other_lead, &medium, "approve").await.0, StatusCode::CONFLICT, "decided once");
     let (status, refused) = decide(&server, &admin, &large, "approve").await;
     assert_eq!(status, StatusCode::CONFLICT, "¥30 + ¥200 + ¥800 passes the customer's ¥300 cap: {refused}");
+    let (status, _) = post(
+        &server,
+        &format!("/api/v1/compensations/{}/reject", large["compensation_id"].as_str().unwrap()),
+        &admin,
+        json!({"reason": " "}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "a rejection says why, for the agent to tell the customer");
     let (status, rejected) = decide(&server, &admin, &large, "reject").await;
     assert_eq!((status, &rejected["status"]), (StatusCode::OK, &json!("rejected")));
 

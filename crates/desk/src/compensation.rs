@@ -170,6 +170,9 @@ impl Desk {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<Compensation, DeskError> {
+        if decision == CompensationStatus::Rejected && reason.trim().is_empty() {
+            return Err(DeskError::Invalid("a rejection needs a reason: the agent tells it to the customer".into()));
+        }
         let reason = &*mend_core::mask_phones_in(reason);
         let tx = self.store.begin_write().await?;
         let offer = compensations::compensation_by_id(&tx, id)

@@ -141,6 +141,14 @@ impl Desk {
         outcome: &TaskOutcome,
         now: DateTime<Utc>,
     ) -> Result<Task, DeskError> {
+        // Whether the problem is solved and how satisfied the customer is now are the customer's
+        // words: a call that reached nobody has none, and the dashboard's rates would count them.
+        if outcome.outcome != ContactResult::Reached && (outcome.resolved || outcome.satisfaction_after.is_some()) {
+            return Err(DeskError::Invalid(format!(
+                "a call that ended {} records neither resolved nor satisfaction_after: only the customer reached says them",
+                outcome.outcome.as_str()
+            )));
+        }
         let finished = Finished { task: id, agent: agent.clone(), outcome: outcome.clone().masked(), now };
         let Some(CompletedTask { mut task, case_customer_id, case_status }) = self.completions.ask(finished).await?
         else {

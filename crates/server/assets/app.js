@@ -40,6 +40,13 @@ function startHeartbeat(clocks) {
         credentials: "same-origin",
         headers: { "X-CSRF-Token": head.dataset.csrf },
       });
+      // The task went back to the queue or to someone else: say so, rather than count down a
+      // lease the agent no longer has and let them type an outcome that will be refused.
+      if (response.status === 409 || response.status === 404) {
+        clearInterval(timer);
+        showLost(head, clocks);
+        return;
+      }
       if (!response.ok) return;
       const body = await response.json();
       beats += 1;
@@ -54,7 +61,21 @@ function startHeartbeat(clocks) {
     }
   };
   beat();
-  setInterval(beat, 60000);
+  const timer = setInterval(beat, 60000);
+}
+
+function showLost(head, clocks) {
+  const lease = clocks.find((c) => c.el.id === "lease");
+  if (lease) lease.left = 0;
+  if (!document.getElementById("lease-lost")) {
+    const note = document.createElement("p");
+    note.id = "lease-lost";
+    note.className = "error";
+    note.setAttribute("role", "alert");
+    note.textContent = "这个回访已不在您手上(已退回队列或由他人处理),结果无法再提交。请回到工作台领取下一个。";
+    head.prepend(note);
+  }
+  for (const button of document.querySelectorAll("#outcome-form button[type=submit]")) button.disabled = true;
 }
 
 function typing(target) {
@@ -66,7 +87,7 @@ document.addEventListener("keydown", (event) => {
     const form = document.getElementById("outcome-form");
     if (form) {
       event.preventDefault();
-      form.requestSubmit();
+      form.requestSubmit(document.getElementById("submit-outcome"));
     }
     return;
   }
