@@ -107,6 +107,17 @@ async fn pages_need_a_session_a_role_and_their_forms_token(db: TestDb) {
     let anonymous = client.get(server.url("/desk/tasks/x?y=1")).send().await.unwrap();
     assert_eq!(anonymous.status(), StatusCode::SEE_OTHER);
     assert_eq!(anonymous.headers()[LOCATION], "/login?next=/desk/tasks/x%3Fy%3D1");
+    // A form sent after its session ended: back to the page it was on, saying why.
+    let ended = client
+        .post(server.url("/desk/tasks/x/complete"))
+        .header(COOKIE, "mend_session=ended")
+        .header(reqwest::header::REFERER, server.url("/desk/tasks/x?offer=pending"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ended.headers()[LOCATION], "/login?next=/desk/tasks/x%3Foffer%3Dpending&expired=true");
+    let login = client.get(server.url("/login?next=/desk&expired=true")).send().await.unwrap();
+    assert!(login.text().await.unwrap().contains("登录已过期"));
 
     // A wrong password is one answer for every name; a forged login form is refused.
     let form = client.get(server.url("/login")).send().await.unwrap();
@@ -604,6 +615,14 @@ async fn an_agent_and_a_supervisor_work_a_call_in_the_browser() {
     log_in(&browser, &server, "wang", &agent_password).await;
     assert_accessible(&browser, "the workbench").await;
     screenshot(&browser, "1-workbench").await;
+    // On a phone the page fits its width: the header wraps rather than pushing 退出登录 off.
+    let (width, height) = browser.get_window_size().await.unwrap();
+    browser.set_window_size(390, 844).await.unwrap();
+    let fits = "return [document.documentElement.scrollWidth, window.innerWidth]";
+    let widths = browser.execute(fits, vec![]).await.unwrap();
+    assert!(widths[0].as_u64() <= widths[1].as_u64(), "the workbench is wider than a phone: {widths}");
+    screenshot(&browser, "1-workbench-phone").await;
+    browser.set_window_size(width as u32, height as u32).await.unwrap();
     go_on(&browser, "body", Some("n")).await;
     arrive(&browser, ".timeline").await;
     let task_url = browser.current_url().await.unwrap();
@@ -645,6 +664,12 @@ async fn an_agent_and_a_supervisor_work_a_call_in_the_browser() {
     browser.find(Locator::Css("#follow_up_hours")).await.unwrap().send_keys(&enter).await.unwrap();
     fill(&browser, "#root_cause", "分光器端口故障").await;
     fill(&browser, "#suggestion", "光猫红灯超过一天的报修应直接派二线").await;
+    // The page opened again (after an offer, an error, signing in again) keeps what was typed.
+    browser.goto(task_url.as_str()).await.unwrap();
+    arrive(&browser, "#outcome-form").await;
+    let kept = browser.find(Locator::Css("#root_cause")).await.unwrap().prop("value").await.unwrap();
+    assert_eq!(kept.as_deref(), Some("分光器端口故障"), "the outcome's draft survives a reload");
+    assert!(browser.find(Locator::Css("#resolved")).await.unwrap().is_selected().await.unwrap());
     let chord = format!("{}{}", char::from(fantoccini::key::Key::Control), char::from(fantoccini::key::Key::Enter));
     go_on(&browser, "#root_cause", Some(&chord)).await;
     arrive(&browser, "#next-task").await;

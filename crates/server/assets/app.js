@@ -1,5 +1,6 @@
 // The workbench's little behaviour: lease countdowns, a heartbeat while a held task's page is
-// open, and keyboard shortcuts (N: next task; Ctrl/Cmd+Enter: submit the outcome).
+// open, drafts of a call's outcome, and keyboard shortcuts (N: next task; Ctrl/Cmd+Enter: submit
+// the outcome).
 "use strict";
 
 // Countdowns run from the server's clock at render time, so a wrong clock on the agent's
@@ -100,4 +101,38 @@ document.addEventListener("keydown", (event) => {
   }
 });
 
-document.addEventListener("DOMContentLoaded", () => startHeartbeat(startCountdowns()));
+// What an agent types into a call's outcome stays in the tab until the call is done: an offer,
+// a temperament change or an error reloads the page, and a session that ended sends them to sign
+// in and back. Kept per task (the form's address) in sessionStorage, gone with the tab.
+function keepDraft() {
+  const form = document.getElementById("outcome-form");
+  if (!form) return;
+  const key = `mend-draft:${form.getAttribute("action")}`;
+  const fields = Array.from(form.querySelectorAll("input:not([type=hidden]), select, textarea")).filter((f) => f.name);
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(key) || "null");
+    for (const f of fields) {
+      if (!saved || !(f.name in saved)) continue;
+      if (f.type === "checkbox") f.checked = saved[f.name];
+      else f.value = saved[f.name];
+    }
+  } catch (_) {
+    // Storage refused (a private window's quota): the form works without drafts.
+  }
+  const save = () => {
+    const draft = {};
+    for (const f of fields) draft[f.name] = f.type === "checkbox" ? f.checked : f.value;
+    try {
+      sessionStorage.setItem(key, JSON.stringify(draft));
+    } catch (_) {
+      // As above.
+    }
+  };
+  form.addEventListener("input", save);
+  form.addEventListener("change", save);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  keepDraft();
+  startHeartbeat(startCountdowns());
+});

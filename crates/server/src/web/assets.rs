@@ -5,9 +5,10 @@ use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-const FILES: [(&str, &str, &str); 2] = [
+const FILES: [(&str, &str, &str); 3] = [
     ("app.css", "text/css; charset=utf-8", include_str!("../../assets/app.css")),
     ("app.js", "text/javascript; charset=utf-8", include_str!("../../assets/app.js")),
+    ("favicon.svg", "image/svg+xml", include_str!("../../assets/favicon.svg")),
 ];
 
 pub async fn serve(Path(file): Path<String>) -> Response {

@@ -21,6 +21,9 @@ const LOGIN_COOKIE: &str = "mend_login";
 #[derive(Debug, Deserialize, Default)]
 pub struct NextQuery {
     next: Option<String>,
+    /// The page's session had ended (signed out elsewhere, timed out, the user deactivated).
+    #[serde(default)]
+    expired: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -37,7 +40,10 @@ pub struct LoginForm {
 
 pub async fn form(Query(query): Query<NextQuery>, parts: Parts) -> Response {
     let next = safe_next(query.next.as_deref().unwrap_or_default());
-    login_page(&parts, StatusCode::OK, "", &next, None)
+    // Said before the form, so an agent knows why a form they sent brought them here; what
+    // they typed is still in their browser (the workbench keeps drafts) on the page it returns to.
+    let notice = query.expired.then_some("登录已过期,请重新登录。刚才的表单没有提交,登录后回到原页面再提交。");
+    login_page(&parts, StatusCode::OK, "", &next, notice)
 }
 
 pub async fn sign_in(

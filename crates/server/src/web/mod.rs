@@ -260,20 +260,32 @@ impl FromRequestParts<AppState> for WebUser {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let to_login = || {
+        let to_login = |expired: bool| {
             let next = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/desk");
-            let back = if parts.method == axum::http::Method::GET { next } else { "/desk" };
-            Redirect::to(&format!("/login?next={}", urlencoding(back))).into_response()
+            // A form is sent from the page it is on: back there, not to the form's target. Only
+            // the referrer's path is kept, so it names a page of this site whatever it said.
+            let from_page = || {
+                let referer = parts.headers.get(axum::http::header::REFERER)?.to_str().ok()?;
+                let after_scheme = referer.split_once("://")?.1;
+                local_path(&after_scheme[after_scheme.find('/')?..]).map(str::to_owned)
+            };
+            let back = if parts.method == axum::http::Method::GET {
+                next.to_owned()
+            } else {
+                from_page().unwrap_or("/desk".into())
+            };
+            let expired = if expired { "&expired=true" } else { "" };
+            Redirect::to(&format!("/login?next={}{expired}", urlencoding(&back))).into_response()
         };
         let Some(token) = auth::session_cookie(parts) else {
-            return Err(to_login());
+            return Err(to_login(false));
         };
         // Pages are for people signed in on the page, not for API tokens.
         match state.sign_ins.holder(&token, state.clock.now()).await {
             Ok(Some((record, Credential::Session))) => {
                 Ok(WebUser { record, csrf: auth::csrf_token(&token), session_token: token })
             }
-            Ok(_) => Err(to_login()),
+            Ok(_) => Err(to_login(true)),
             Err(e) => Err(PageError::from(e).into_response()),
         }
     }
