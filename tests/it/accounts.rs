@@ -14,6 +14,7 @@ both_databases!(
     two_administrators_deactivating_each_other_leave_one,
     two_password_changes_at_once_are_one_change,
     a_sign_in_racing_a_deactivation_opens_no_session,
+    guessed_passwords_lock_the_name_for_a_while,
 );
 
 async fn sign_in(server: &Server, name: &str, password: &str) -> (StatusCode, Value) {
@@ -118,6 +119,7 @@ async fn passwords_are_reset_and_changed(db: TestDb) {
     };
     assert_eq!(change(&here, "not-mine", "a-good-new-password").await.0, StatusCode::FORBIDDEN);
     assert_eq!(change(&here, first_password, "short").await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(change(&here, first_password, &" ".repeat(12)).await.0, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(change(&here, first_password, "WANG").await.0, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(change(&here, first_password, first_password).await.0, StatusCode::UNPROCESSABLE_ENTITY);
     let (status, changed) = change(&here, first_password, "长城宽带-2026-自选").await;
@@ -254,4 +256,48 @@ async fn a_sign_in_racing_a_deactivation_opens_no_session(db: TestDb) {
     assert!(!sign_in.await.unwrap().unwrap(), "no session for an account deactivated meanwhile");
     let opened = mend_store::sessions::create_session(store.connection(), "t-ok", wang.user_id, &hash, now, later);
     assert!(!opened.await.unwrap(), "nor after");
+}
+
+/// Guesses at one name, sent at once to two instances: each is counted (the count is one
+/// statement in the shared database), the fifth locks the name — right password or not, known
+/// name or not — and the lock lapses after a quarter of an hour.
+async fn guessed_passwords_lock_the_name_for_a_while(db: TestDb) {
+    let mend = db.mend();
+    let wang = mend.add_user("wang", "agent");
+    let password = wang["password"].as_str().unwrap();
+    let servers = [mend.serve_at(NOON), mend.serve_at(NOON)];
+
+    // Two slips and the right password: nothing held against the agent.
+    for _ in 0..2 {
+        assert_eq!(sign_in(&servers[0], "wang", "slip").await.0, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(sign_in(&servers[0], "wang", password).await.0, StatusCode::CREATED);
+    for _ in 0..4 {
+        assert_eq!(sign_in(&servers[1], "wang", "slip").await.0, StatusCode::UNAUTHORIZED, "the streak began again");
+    }
+    assert_eq!(sign_in(&servers[1], "wang", password).await.0, StatusCode::CREATED);
+
+    let guesses = (0..8).map(|i| sign_in(&servers[i % 2], if i % 3 == 0 { " WANG " } else { "wang" }, "guess"));
+    let answers: Vec<StatusCode> = futures::future::join_all(guesses).await.into_iter().map(|(s, _)| s).collect();
+    assert!(
+        answers.iter().all(|s| matches!(*s, StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS)),
+        "{answers:?}"
+    );
+    let (status, locked) = sign_in(&servers[0], "wang", password).await;
+    assert_eq!(
+        (status, &locked["error"]["code"]),
+        (StatusCode::TOO_MANY_REQUESTS, &json!("too_many_requests")),
+        "{locked}"
+    );
+    for _ in 0..5 {
+        sign_in(&servers[1], "nobody", "guess").await;
+    }
+    assert_eq!(
+        sign_in(&servers[1], "nobody", "guess").await.0,
+        StatusCode::TOO_MANY_REQUESTS,
+        "names nobody has alike"
+    );
+
+    let later = mend.serve_at("2026-11-26T12:16:00+08:00");
+    assert_eq!(sign_in(&later, "wang", password).await.0, StatusCode::CREATED, "the lock lapsed");
 }

@@ -31,6 +31,51 @@ pub enum AccountError {
     Store(#[from] StoreError),
 }
 
+/// Wrong passwords in a row, within [`FAILURE_STREAK`] of each other, after which a name is
+/// refused for [`LOCKOUT`], right password or not: a few guesses a quarter of an hour, and an
+/// agent who mistyped twice is not locked out.
+pub const MOST_FAILURES: i32 = 5;
+pub const FAILURE_STREAK: chrono::Duration = chrono::Duration::minutes(15);
+pub const LOCKOUT: chrono::Duration = chrono::Duration::minutes(15);
+
+/// What a sign-in's name and password come to.
+#[derive(Debug)]
+pub enum SignInCheck {
+    /// The user, and the hash the password matched (the session opens only if it still is).
+    Passed(UserRecord, String),
+    /// An unknown name or a wrong password: one answer for both, so names are not revealed.
+    Wrong,
+    /// Too many wrong passwords for this name lately: refused until then, unchecked.
+    Locked(DateTime<Utc>),
+}
+
+/// Checks a sign-in, counting a wrong password against the name typed (whether or not a user
+/// has it) in the database, so guesses spread over several instances count together.
+pub async fn check_sign_in(
+    store: &mend_store::Store,
+    name: &str,
+    password: &str,
+    now: DateTime<Utc>,
+) -> Result<SignInCheck, StoreError> {
+    use mend_store::sign_in_failures;
+    let conn = store.connection();
+    let typed = name.trim().to_lowercase();
+    if let Some(until) = sign_in_failures::locked_until(conn, &typed, now).await? {
+        return Ok(SignInCheck::Locked(until));
+    }
+    match mend_store::users::by_name(conn, name.trim()).await? {
+        Some((user, hash)) if auth::password_matches(password, &hash) => {
+            sign_in_failures::forget(conn, &typed).await?;
+            Ok(SignInCheck::Passed(user, hash))
+        }
+        _ => {
+            sign_in_failures::record_failure(conn, &typed, now, now - FAILURE_STREAK, MOST_FAILURES, now + LOCKOUT)
+                .await?;
+            Ok(SignInCheck::Wrong)
+        }
+    }
+}
+
 /// A deactivated account and what ended with it.
 #[derive(Debug, Clone)]
 pub struct Deactivated {
@@ -167,6 +212,7 @@ pub async fn change_password(
     }
     let length = new.chars().count();
     if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&length)
+        || new.trim().chars().count() < MIN_PASSWORD_CHARS
         || new.eq_ignore_ascii_case(&user.name)
         || new == current
     {

@@ -20,6 +20,8 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// The body did not arrive within `http.read_timeout_seconds`.
     RequestTimeout,
+    /// Too many wrong passwords for a name lately (sign-in).
+    TooManyRequests,
     /// Cut off before it was answered (the server is shutting down); asking again is safe.
     Unavailable,
     Internal,
@@ -38,6 +40,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::RequestTimeout => "request_timeout",
+            ErrorCode::TooManyRequests => "too_many_requests",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
         }
@@ -47,10 +50,20 @@ impl ErrorCode {
     /// extractor's rejection): the one whose status it is, else `bad_request`.
     pub fn for_client_status(status: StatusCode) -> ErrorCode {
         use ErrorCode::*;
-        [Unauthorized, Forbidden, NotFound, MethodNotAllowed, Conflict, PayloadTooLarge, RequestTimeout, InvalidRequest]
-            .into_iter()
-            .find(|code| code.status() == status)
-            .unwrap_or(BadRequest)
+        [
+            Unauthorized,
+            Forbidden,
+            NotFound,
+            MethodNotAllowed,
+            Conflict,
+            PayloadTooLarge,
+            RequestTimeout,
+            TooManyRequests,
+            InvalidRequest,
+        ]
+        .into_iter()
+        .find(|code| code.status() == status)
+        .unwrap_or(BadRequest)
     }
 
     pub fn status(self) -> StatusCode {
@@ -65,6 +78,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -38,6 +38,7 @@ pub mod retry;
 pub mod rounds;
 mod rows;
 pub mod sessions;
+pub mod sign_in_failures;
 pub mod signing_keys;
 pub mod surveys;
 pub mod tasks;

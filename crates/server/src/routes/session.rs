@@ -14,6 +14,7 @@ use mend_store::users::UserRecord;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::accounts::{self, SignInCheck};
 use crate::auth::{self, CurrentUser, SESSION_COOKIE};
 use crate::error::ErrorCode;
 use crate::{ApiError, AppState};
@@ -31,14 +32,18 @@ pub struct SignIn {
 /// `{"name", "password"}` → `{"token", "expires_at", "user"}` and the session cookie.
 pub async fn sign_in(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
     let request: SignIn = super::json_body(body)?;
-    let conn = state.store.connection();
-    let found = mend_store::users::by_name(conn, &request.name).await?;
     let wrong = || ApiError::new(ErrorCode::Unauthorized, "the name or the password is wrong");
-    let (user, hash) = match found {
-        Some((user, hash)) if auth::password_matches(&request.password, &hash) => (user, hash),
-        // One answer for an unknown name and a wrong password: names are not revealed.
-        _ => return Err(wrong()),
-    };
+    let (user, hash) =
+        match accounts::check_sign_in(&state.store, &request.name, &request.password, state.clock.now()).await? {
+            SignInCheck::Passed(user, hash) => (user, hash),
+            SignInCheck::Wrong => return Err(wrong()),
+            SignInCheck::Locked(until) => {
+                return Err(ApiError::new(
+                    ErrorCode::TooManyRequests,
+                    format!("too many wrong passwords for this name: try again after {}", until.to_rfc3339()),
+                ));
+            }
+        };
     // Deactivated or reset since the check: as if the password were wrong.
     let (token, expires_at, cookie) = open_session(&state, &user, &hash).await?.ok_or_else(wrong)?;
     let mut response =

@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use super::{Button, PageError, Posted, WebUser, render};
 use crate::AppState;
+use crate::accounts::{self, SignInCheck};
 use crate::auth;
 use crate::routes::session::{expired_cookie, open_session};
 
@@ -60,15 +61,19 @@ pub async fn sign_in(
         let message = "登录页面已过期,请重新输入后登录。";
         return Ok(login_page(&parts, StatusCode::FORBIDDEN, &form.name, &next, Some(message)));
     }
-    let found = mend_store::users::by_name(state.store.connection(), form.name.trim()).await?;
     let refused = || {
         let message = "用户名或密码不正确。";
         login_page(&parts, StatusCode::UNAUTHORIZED, &form.name, &next, Some(message))
     };
-    let (user, hash) = match found {
-        Some((user, hash)) if auth::password_matches(&form.password, &hash) => (user, hash),
-        // One answer for an unknown name and a wrong password: names are not revealed.
-        _ => return Ok(refused()),
+    let now = state.clock.now();
+    let (user, hash) = match accounts::check_sign_in(&state.store, &form.name, &form.password, now).await? {
+        SignInCheck::Passed(user, hash) => (user, hash),
+        SignInCheck::Wrong => return Ok(refused()),
+        SignInCheck::Locked(until) => {
+            let minutes = (until - now).num_minutes() + 1;
+            let message = format!("密码错误次数过多,该账号暂时锁定,请 {minutes} 分钟后再试,或请管理员重置密码。");
+            return Ok(login_page(&parts, StatusCode::TOO_MANY_REQUESTS, &form.name, &next, Some(&message)));
+        }
     };
     // Deactivated or reset since the check: as if the password were wrong.
     let Some((_, _, session)) = open_session(&state, &user, &hash).await? else {
