@@ -300,4 +300,10 @@ async fn guessed_passwords_lock_the_name_for_a_while(db: TestDb) {
 
     let later = mend.serve_at("2026-11-26T12:16:00+08:00");
     assert_eq!(sign_in(&later, "wang", password).await.0, StatusCode::CREATED, "the lock lapsed");
+    for _ in 0..5 {
+        sign_in(&later, "wang", "guess").await;
+    }
+    let reset = mend.run(&["user", "password", "--name", "wang"], b"").json();
+    let new_password = reset["password"].as_str().unwrap();
+    assert_eq!(sign_in(&later, "wang", new_password).await.0, StatusCode::CREATED, "a reset lifts the lock");
 }

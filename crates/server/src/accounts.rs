@@ -147,7 +147,10 @@ pub async fn reset_password(
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<(UserRecord, String, u64), AccountError> {
-    renew(store, key, Secret::Password, actor, now).await
+    let renewed = renew(store, key, Secret::Password, actor, now).await?;
+    // The guesses were at the password that is gone: the user may sign in with the new one now.
+    mend_store::sign_in_failures::forget(store.connection(), &renewed.0.name.to_lowercase()).await?;
+    Ok(renewed)
 }
 
 /// A new API token for `key` (shown once: a lost or leaked one stops working); their sessions
