@@ -113,6 +113,16 @@ async fn a_claim_holds_a_task_until_its_lease_runs_out(db: TestDb) {
     ] {
         assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
     }
+
+    // "Call me in an hour": given back with a delay, the call is nobody's to claim until then.
+    let path = format!("/api/v1/tasks/{}/release", second["task_id"].as_str().unwrap());
+    let too_late = json!({"reason": "x", "call_after_minutes": 7 * 24 * 60 + 1});
+    assert_eq!(post(&after, &path, &wang, too_late).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    let in_an_hour = json!({"reason": "客户要求一小时后再打", "call_after_minutes": 60});
+    assert_eq!(post(&after, &path, &wang, in_an_hour).await.0, StatusCode::OK);
+    assert!(claim(&after, &wang).await.is_err(), "not handed straight back");
+    let an_hour_on = mend.serve_at("2026-11-26T13:16:00+08:00");
+    assert_eq!(claim(&an_hour_on, &wang).await.expect("callable again")["task_id"], second["task_id"]);
     db.assert_consistent().await;
 }
 

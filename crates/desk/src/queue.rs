@@ -2,6 +2,9 @@
 
 use std::sync::Arc;
 
+/// The furthest a released call may be put off: later than a week is a new call, not a delay.
+pub const MAX_CALL_AFTER_MINUTES: i64 = 7 * 24 * 60;
+
 use chrono::{DateTime, Duration, Utc};
 use mend_cases::Intake;
 use mend_core::{ContactResult, Customer, LinkedIdentity, Money, Role, Task, TaskId, TaskOutcome, UserId};
@@ -116,14 +119,34 @@ impl Desk {
     }
 
     /// Gives a task back to the queue, with why.
-    pub async fn release(&self, id: TaskId, agent: &Agent, reason: &str, now: DateTime<Utc>) -> Result<(), DeskError> {
+    pub async fn release(
+        &self,
+        id: TaskId,
+        agent: &Agent,
+        reason: &str,
+        call_after_minutes: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<(), DeskError> {
+        // "客户要求晚点再打": the next claim must not hand the call straight back.
+        let not_before = match call_after_minutes {
+            None => None,
+            Some(minutes @ 1..=MAX_CALL_AFTER_MINUTES) => Some(now + chrono::Duration::minutes(minutes)),
+            Some(other) => {
+                return Err(DeskError::Invalid(format!(
+                    "call_after_minutes is 1 to {MAX_CALL_AFTER_MINUTES} (a week), not {other}"
+                )));
+            }
+        };
         let tx = self.store.begin_write().await?;
-        if !tasks::release_task(&tx, id, agent.id, now).await? {
+        if !tasks::release_task(&tx, id, agent.id, not_before, now).await? {
             mend_store::rollback(tx).await?;
             return Err(self.not_held(id, agent).await);
         }
         let mut released = entry(agent, "task.release", ("task", id.as_uuid()), now, "claimed", "open");
         released.detail["reason"] = mend_core::mask_phones_in(reason).into();
+        if let Some(at) = not_before {
+            released.detail["not_before"] = at.to_rfc3339().into();
+        }
         audit::record_audit(&tx, released).await?;
         mend_store::commit(tx).await?;
         Ok(())

@@ -60,9 +60,12 @@ pub async fn heartbeat(
 pub struct ReleaseRequest {
     #[serde(default)]
     reason: String,
+    /// Not to be claimed again for this long (the customer asked to be called later).
+    #[serde(default)]
+    call_after_minutes: Option<i64>,
 }
 
-/// Gives a held task back to the queue (`{"reason"}`).
+/// Gives a held task back to the queue (`{"reason", "call_after_minutes"}`).
 pub async fn release(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -72,7 +75,7 @@ pub async fn release(
     let agent = agent(&user)?;
     let id: TaskId = super::parse_id(&id, "task")?;
     let request: ReleaseRequest = super::json_body(body)?;
-    state.desk.release(id, &agent, &request.reason, state.clock.now()).await?;
+    state.desk.release(id, &agent, &request.reason, request.call_after_minutes, state.clock.now()).await?;
     Ok(Json(json!({"task_id": id, "status": TaskStatus::Open})))
 }
 

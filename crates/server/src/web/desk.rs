@@ -244,6 +244,9 @@ pub async fn complete(
 pub struct ReleaseForm {
     #[serde(default)]
     reason: String,
+    /// Minutes, or empty: callable again at once.
+    #[serde(default)]
+    call_after_minutes: String,
 }
 
 pub async fn release(
@@ -254,7 +257,15 @@ pub async fn release(
 ) -> Result<Response, PageError> {
     let form = user.accept(Role::Agent, form)?;
     let id: TaskId = parse_id(&id, "任务")?;
-    state.desk.release(id, &user.desk_agent(), form.reason.trim(), state.clock.now()).await?;
+    let later = form.call_after_minutes.trim();
+    let call_after =
+        match later {
+            "" => None,
+            minutes => Some(minutes.parse::<i64>().map_err(|_| {
+                ApiError::new(ErrorCode::InvalidRequest, format!("稍后再打的时间 `{minutes}` 不是分钟数"))
+            })?),
+        };
+    state.desk.release(id, &user.desk_agent(), form.reason.trim(), call_after, state.clock.now()).await?;
     Ok(see_other("/desk?done=released"))
 }
 

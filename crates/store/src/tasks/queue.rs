@@ -422,9 +422,17 @@ pub async fn release_task<C: ConnectionTrait>(
     conn: &C,
     id: TaskId,
     agent: UserId,
+    not_before: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let released = update_held(conn, id, agent, "release_task", |held| back_in_queue(held, now)).await?;
+    let released = update_held(conn, id, agent, "release_task", |held| {
+        let open = back_in_queue(held, now);
+        match not_before {
+            Some(at) => open.col_expr(task::Column::NotBefore, Expr::value(at)),
+            None => open,
+        }
+    })
+    .await?;
     Ok(released.is_some())
 }
 
