@@ -220,14 +220,24 @@ impl Desk {
                 .first()
                 .map_or(Money::ZERO, |(_, m)| *m);
         if granted + offer.amount > policy.customer_cap_fen {
+            // Read by the supervisor on the page: in their words, with the figures to decide on.
             return Err(DeskError::Refused(format!(
-                "the customer was granted {granted} in {} days; {} more would pass the cap of {}",
-                policy.customer_cap_days, offer.amount, policy.customer_cap_fen
+                "客户{}天内已获补偿 {granted},再批 {} 将超过每位客户 {} 的上限:请驳回或改为更小的金额 \
+                 (the customer was granted {granted} in {} days; {} more would pass the cap of {})",
+                policy.customer_cap_days,
+                offer.amount,
+                policy.customer_cap_fen,
+                policy.customer_cap_days,
+                offer.amount,
+                policy.customer_cap_fen
             )));
         }
         if !self.draw_on_budget(tx, offer.amount, now).await? {
             let month = self.policy.budget_month(now)?;
-            return Err(DeskError::Refused(format!("the team's budget for {month} does not cover {}", offer.amount)));
+            return Err(DeskError::Refused(format!(
+                "团队 {month} 的预算不够支付 {}:请驳回,或请管理员调整预算 (the team's budget for {month} does not cover {})",
+                offer.amount, offer.amount
+            )));
         }
         Ok(())
     }

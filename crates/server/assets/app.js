@@ -132,6 +132,13 @@ function keepDraft() {
   form.addEventListener("change", save);
 }
 
+// A button that ends something for someone else (停用, 重置密码) asks first: one stray click
+// used to sign a colleague out mid-call.
+document.addEventListener("submit", (event) => {
+  const question = event.submitter && event.submitter.dataset.confirm;
+  if (question && !window.confirm(question)) event.preventDefault();
+});
+
 document.addEventListener("DOMContentLoaded", () => {
   keepDraft();
   startHeartbeat(startCountdowns());

@@ -316,9 +316,10 @@ impl IntoResponse for PageError {
         let (title, explanation) = match code {
             ErrorCode::Forbidden => ("没有权限", "您的角色不能做这个操作。"),
             ErrorCode::NotFound => ("找不到", "要找的记录不存在,可能已被合并或删除。"),
-            ErrorCode::Conflict => {
-                ("操作未完成", "记录的状态已经变化(例如租约已过期、任务已由他人处理、补偿已被审批)。请刷新后再看。")
-            }
+            ErrorCode::Conflict => (
+                "操作未完成",
+                "记录现在的状态不允许这样做(例如租约已过期、任务已由他人处理、补偿已被审批)。请刷新后再看。",
+            ),
             ErrorCode::Internal => ("系统出错", "系统暂时出错,请稍后再试;详情已记入服务器日志。"),
             _ => ("请检查填写的内容", "提交的内容无法处理。"),
         };
