@@ -21,6 +21,11 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new("locked_until").timestamp_with_time_zone().null())
                     .take(),
             )
+            .await?;
+        manager
+            .create_index(
+                Index::create().name("ix_sign_in_failures_last").table("sign_in_failures").col("last_failed_at").take(),
+            )
             .await
     }
 }

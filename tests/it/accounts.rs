@@ -283,6 +283,19 @@ async fn guessed_passwords_lock_the_name_for_a_while(db: TestDb) {
         answers.iter().all(|s| matches!(*s, StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS)),
         "{answers:?}"
     );
+    let checked = answers.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    assert!(checked <= 5, "at most five of the guesses sent at once were checked: {answers:?}");
+    let retry_after = servers[0]
+        .client
+        .post(servers[0].url("/api/v1/session"))
+        .json(&json!({"name": "wang", "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok()?.parse::<i64>().ok());
+    assert!(retry_after.is_some_and(|s| (1..=900).contains(&s)), "{retry_after:?}");
     let (status, locked) = sign_in(&servers[0], "wang", password).await;
     assert_eq!(
         (status, &locked["error"]["code"]),
@@ -297,6 +310,8 @@ async fn guessed_passwords_lock_the_name_for_a_while(db: TestDb) {
         StatusCode::TOO_MANY_REQUESTS,
         "names nobody has alike"
     );
+    let (status, _) = sign_in(&servers[1], &"x".repeat(100_000), "guess").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "a name longer than any user's is wrong, and not kept");
 
     let later = mend.serve_at("2026-11-26T12:16:00+08:00");
     assert_eq!(sign_in(&later, "wang", password).await.0, StatusCode::CREATED, "the lock lapsed");

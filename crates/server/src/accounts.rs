@@ -8,7 +8,7 @@ use mend_store::users::{UserKey, UserRecord};
 use mend_store::{AuditEntry, StoreError};
 use serde_json::json;
 
-use crate::auth::{self, Credentials};
+use crate::auth::{self, Credentials, MAX_NAME_CHARS};
 
 /// The shortest password a person may choose (a generated one has 20 characters).
 pub const MIN_PASSWORD_CHARS: usize = 10;
@@ -49,8 +49,9 @@ pub enum SignInCheck {
     Locked(DateTime<Utc>),
 }
 
-/// Checks a sign-in, counting a wrong password against the name typed (whether or not a user
-/// has it) in the database, so guesses spread over several instances count together.
+/// Checks a sign-in. Each attempt is counted against the name typed (whether or not a user has
+/// it) in the database before the password is checked, so a burst of guesses, spread over
+/// several instances or not, gets [`MOST_FAILURES`] checks; a right password clears the count.
 pub async fn check_sign_in(
     store: &mend_store::Store,
     name: &str,
@@ -59,20 +60,25 @@ pub async fn check_sign_in(
 ) -> Result<SignInCheck, StoreError> {
     use mend_store::sign_in_failures;
     let conn = store.connection();
-    let typed = name.trim().to_lowercase();
+    let name = name.trim();
+    // No user has a longer name; nor is one kept as a key (a megabyte "name" would be a row).
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Ok(SignInCheck::Wrong);
+    }
+    let typed = name.to_lowercase();
     if let Some(until) = sign_in_failures::locked_until(conn, &typed, now).await? {
         return Ok(SignInCheck::Locked(until));
     }
-    match mend_store::users::by_name(conn, name.trim()).await? {
+    let lock_until = now + LOCKOUT;
+    if !sign_in_failures::count_attempt(conn, &typed, now, now - FAILURE_STREAK, MOST_FAILURES, lock_until).await? {
+        return Ok(SignInCheck::Locked(lock_until));
+    }
+    match mend_store::users::by_name(conn, name).await? {
         Some((user, hash)) if auth::password_matches(password, &hash) => {
             sign_in_failures::forget(conn, &typed).await?;
             Ok(SignInCheck::Passed(user, hash))
         }
-        _ => {
-            sign_in_failures::record_failure(conn, &typed, now, now - FAILURE_STREAK, MOST_FAILURES, now + LOCKOUT)
-                .await?;
-            Ok(SignInCheck::Wrong)
-        }
+        _ => Ok(SignInCheck::Wrong),
     }
 }
 
@@ -149,7 +155,10 @@ pub async fn reset_password(
 ) -> Result<(UserRecord, String, u64), AccountError> {
     let renewed = renew(store, key, Secret::Password, actor, now).await?;
     // The guesses were at the password that is gone: the user may sign in with the new one now.
-    mend_store::sign_in_failures::forget(store.connection(), &renewed.0.name.to_lowercase()).await?;
+    // The reset stands either way, and its password is shown only in this answer.
+    if let Err(e) = mend_store::sign_in_failures::forget(store.connection(), &renewed.0.name.to_lowercase()).await {
+        tracing::warn!(user = %renewed.0.name, error = %e, "A reset password could not lift the sign-in lock.");
+    }
     Ok(renewed)
 }
 

@@ -1,5 +1,5 @@
-//! The `sign_in_failures` table: wrong passwords in a row for each name typed at sign-in, and
-//! until when that name is refused.
+//! The `sign_in_failures` table: sign-in attempts in a row without a right password for each
+//! name typed, and until when that name is refused.
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, Statement};
@@ -32,17 +32,19 @@ pub async fn locked_until<C: ConnectionTrait>(
     row.map(|row| row.try_get_by_index::<DateTime<Utc>>(0)).transpose().during(TABLE, "locked_until")
 }
 
-/// Counts a wrong password for `name` at `now` — the count starts again when the last failure
-/// is older than `streak_since` — and refuses the name until `lock_until` once the count
-/// reaches `most`. Concurrent failures each count: the increment is one statement.
-pub async fn record_failure<C: ConnectionTrait>(
+/// Counts a sign-in attempt for `name` at `now`, before its password is checked, and says
+/// whether it may be checked: counting first, in one statement, is what stops a burst of
+/// concurrent guesses from all being checked before the first failure is written. The count
+/// starts again when the last attempt is older than `streak_since`; past `most` attempts the
+/// name is refused until `lock_until` (a right password [`forget`]s the count).
+pub async fn count_attempt<C: ConnectionTrait>(
     conn: &C,
     name: &str,
     now: DateTime<Utc>,
     streak_since: DateTime<Utc>,
     most: i32,
     lock_until: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let backend = conn.get_database_backend();
     let p = |n| param(backend, n);
     // Expired locks and old streaks are forgotten first, so the table holds recent guesses only.
@@ -56,32 +58,34 @@ pub async fn record_failure<C: ConnectionTrait>(
         [streak_since.into(), now.into()],
     ))
     .await
-    .during(TABLE, "record_failure")?;
+    .during(TABLE, "count_attempt")?;
+    let row = conn
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            format!(
+                "INSERT INTO sign_in_failures (name, failures, last_failed_at) VALUES ({}, 1, {}) \
+                 ON CONFLICT (name) DO UPDATE SET failures = sign_in_failures.failures + 1, \
+                 last_failed_at = excluded.last_failed_at RETURNING failures",
+                p(1),
+                p(2)
+            ),
+            [name.into(), now.into()],
+        ))
+        .await
+        .during(TABLE, "count_attempt")?
+        .ok_or_else(|| StoreError::corrupt(TABLE, name, "no row after counting an attempt"))?;
+    let attempts: i32 = row.try_get_by_index(0).during(TABLE, "count_attempt")?;
+    if attempts <= most {
+        return Ok(true);
+    }
     conn.execute_raw(Statement::from_sql_and_values(
         backend,
-        format!(
-            "INSERT INTO sign_in_failures (name, failures, last_failed_at) VALUES ({}, 1, {}) \
-             ON CONFLICT (name) DO UPDATE SET failures = sign_in_failures.failures + 1, last_failed_at = excluded.last_failed_at",
-            p(1),
-            p(2)
-        ),
-        [name.into(), now.into()],
+        format!("UPDATE sign_in_failures SET locked_until = {} WHERE name = {}", p(1), p(2)),
+        [lock_until.into(), name.into()],
     ))
     .await
-    .during(TABLE, "record_failure")?;
-    conn.execute_raw(Statement::from_sql_and_values(
-        backend,
-        format!(
-            "UPDATE sign_in_failures SET locked_until = {}, failures = 0 WHERE name = {} AND failures >= {}",
-            p(1),
-            p(2),
-            p(3)
-        ),
-        [lock_until.into(), name.into(), most.into()],
-    ))
-    .await
-    .during(TABLE, "record_failure")?;
-    Ok(())
+    .during(TABLE, "count_attempt")?;
+    Ok(false)
 }
 
 /// Forgets the failures of `name` (a right password).

@@ -38,10 +38,11 @@ pub async fn sign_in(State(state): State<AppState>, body: Result<Bytes, BytesRej
             SignInCheck::Passed(user, hash) => (user, hash),
             SignInCheck::Wrong => return Err(wrong()),
             SignInCheck::Locked(until) => {
-                return Err(ApiError::new(
-                    ErrorCode::TooManyRequests,
-                    format!("too many wrong passwords for this name: try again after {}", until.to_rfc3339()),
-                ));
+                let message = format!("too many wrong passwords for this name: try again after {}", until.to_rfc3339());
+                let mut refused = ApiError::new(ErrorCode::TooManyRequests, message).into_response();
+                let seconds = (until - state.clock.now()).num_seconds().max(1);
+                refused.headers_mut().insert(axum::http::header::RETRY_AFTER, HeaderValue::from(seconds));
+                return Ok(refused);
             }
         };
     // Deactivated or reset since the check: as if the password were wrong.
