@@ -406,7 +406,11 @@ fn read_batches(
                     ahead.deliveries.push(Delivery::Complaint(c));
                 }
                 Received::Intent { channel, key, at, until } => {
-                    menu_choices.0.insert((channel, key), (at, until));
+                    // The latest choice holds, whatever order the file has them in.
+                    let choice = menu_choices.0.entry((channel, key)).or_insert((at, until));
+                    if choice.0 <= at {
+                        *choice = (at, until);
+                    }
                     ahead.ignored += 1;
                 }
                 // A file is no live conversation: other words without a cue are not followed up.

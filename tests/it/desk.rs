@@ -191,7 +191,40 @@ async fn fifty_agents_on_two_instances_claim_each_task_once() {
     assert_eq!((claimed.len(), distinct.len()), (1_000, 1_000), "each task once");
 }
 
-both_databases!(compensation_within_the_limit_is_approved_at_once_and_above_it_waits_for_a_decision);
+both_databases!(
+    compensation_within_the_limit_is_approved_at_once_and_above_it_waits_for_a_decision,
+    what_a_merged_case_was_given_counts_against_the_case_it_joined,
+);
+
+/// Two cases of one customer, ¥45 given on one, then found to be one problem: the category's cap
+/// of the case they became has ¥45 less left (the offer stays on the case it was made on).
+async fn what_a_merged_case_was_given_counts_against_the_case_it_joined(db: TestDb) {
+    let mend = db.mend();
+    let phone = json!({"phone": "13900000001"});
+    let imported = mend.import_lines(&lines(&[
+        complaint("hotline", "c-1", "2026-11-26T09:00:00+08:00", phone.clone(), "宽带断网三天了,光猫一直红灯"),
+        complaint("hotline", "c-2", "2026-11-26T09:30:00+08:00", phone, "这个月话费多扣了八十元,账单不对"),
+    ]));
+    assert_eq!(imported["cases_created"], 2, "{imported}");
+    let agent = token(&mend, "wang", "agent");
+    let server = mend.serve_at(NOON);
+    let cases = mend.export_cases();
+    let case_of = |category: &str| {
+        cases.iter().find(|c| c["category"] == category).unwrap_or_else(|| panic!("{category}: {cases:?}"))["case_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (outage, bill) = (case_of("broadband_outage"), case_of("billing_dispute"));
+    let (_, given) = offer(&server, &agent, &bill, 4_500).await;
+    assert_eq!(given["status"], "approved", "{given}");
+    let (status, merged) =
+        post(&server, &format!("/api/v1/cases/{outage}/merge"), &agent, json!({"case_id": bill})).await;
+    assert_eq!(status, StatusCode::OK, "{merged}");
+    let (_, next) = offer(&server, &agent, &outage, 6_000).await;
+    let judged = (&next["status"], &next["limit"]["limit_fen"], &next["limit"]["binding"]);
+    assert_eq!(judged, (&json!("pending"), &json!(5_500), &json!("category")), "¥100 less the ¥45 given: {next}");
+}
 
 /// The first open case of the queue (its customer's only one).
 async fn first_case(server: &Server, token: &str) -> String {

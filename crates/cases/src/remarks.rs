@@ -13,6 +13,12 @@ use crate::{CasesError, Intake, IntakeReport};
 /// "谢谢你们" — unless they say they follow something up ("还是不行").
 const LEAST_REMARK_CHARACTERS: usize = 6;
 
+/// Words of thanks, assent or a plain question: a remark holding one is not the problem followed
+/// up ("谢谢师傅已经修好了", "请问营业厅周末几点开门") unless it also says the problem goes on
+/// ("还是不行"), when it is.
+const COURTESIES: [&str; 10] =
+    ["请问", "谢谢", "感谢", "多谢", "好的", "收到", "辛苦", "已经修好", "已经解决", "已解决"];
+
 impl Intake {
     /// Remembers that the customer `key` chose to complain on `channel` at `at`, until `until`.
     pub async fn note_intent(
@@ -57,8 +63,11 @@ impl Intake {
     }
 
     fn says_enough(&self, text: &str) -> bool {
+        if self.follow_up_words.in_text(text) {
+            return true;
+        }
         text.chars().filter(|c| c.is_alphanumeric()).count() >= LEAST_REMARK_CHARACTERS
-            || self.follow_up_words.in_text(text)
+            && !COURTESIES.iter().any(|c| text.contains(c))
     }
 
     /// Whether the customer the message's keys name has a case open that it could join.
@@ -74,7 +83,11 @@ impl Intake {
         }
         let at = message.received_at;
         let open_since = self.policy().earliest_candidate(at);
-        let groupable = cases::find_groupable_cases(conn, &customers, open_since, DateTime::<Utc>::MAX_UTC).await?;
+        // Closed cases are not asked for: no closure is after the year 9999 (a bound both
+        // databases compare as a time; chrono's largest date sorts first as SQLite's text).
+        let no_closure =
+            chrono::NaiveDate::from_ymd_opt(9999, 12, 31).expect("a date").and_time(chrono::NaiveTime::MIN).and_utc();
+        let groupable = cases::find_groupable_cases(conn, &customers, open_since, no_closure).await?;
         Ok(groupable.iter().any(|case| case.status == CaseStatus::Open && case.first_complaint_at <= at))
     }
 }

@@ -45,6 +45,13 @@ pub fn mask_phones_in(text: &str) -> Cow<'_, str> {
                 break;
             }
         }
+        // A UUID's digits are no number someone wrote (`…-89f2-a09709193456` was masked, and an
+        // idempotent replay gave back a broken id).
+        let end = groups.last().map_or(i, |g| g.end);
+        if let Some(uuid_end) = uuid_around(&chars, i) {
+            i = uuid_end.max(end);
+            continue;
+        }
         let plus = i > 0 && chars[i - 1] == '+';
         let mut from = 0;
         while from < groups.len() {
@@ -65,6 +72,20 @@ pub fn mask_phones_in(text: &str) -> Cow<'_, str> {
         return Cow::Borrowed(text);
     }
     Cow::Owned(chars.iter().zip(hidden).map(|(c, h)| if h { '*' } else { *c }).collect())
+}
+
+/// The end of the UUID (`8-4-4-4-12` hex digits) that holds position `at`, if one does.
+fn uuid_around(chars: &[char], at: usize) -> Option<usize> {
+    const LEN: usize = 36;
+    let shaped = |start: usize| {
+        chars.get(start..start + LEN).is_some_and(|window| {
+            window
+                .iter()
+                .enumerate()
+                .all(|(k, c)| if [8, 13, 18, 23].contains(&k) { *c == '-' } else { c.is_ascii_hexdigit() })
+        })
+    };
+    (at.saturating_sub(LEN - 1)..=at).find(|&start| shaped(start)).map(|start| start + LEN)
 }
 
 fn is_digit(c: char) -> bool {
@@ -197,6 +218,11 @@ mod tests {
             "客户来电138****8000称宽带断网,工单号20261120001,金额68元,座机020****6666"
         );
         assert!(matches!(mask_phones_in("没有号码的投诉"), Cow::Borrowed(_)));
+        // Identifiers keep their digits: ids in an answer must read back as themselves.
+        for id in ["01a24e1c-d150-763b-89f2-a09709193456", "case 01a24e1c-d150-763b-89f2-097091934561,"] {
+            assert_eq!(mask_phones_in(id), id);
+        }
+        assert_eq!(mask_phones_in("tel:13912345678"), "tel:139****5678");
     }
 
     #[test]

@@ -171,7 +171,10 @@ impl Desk {
         now: DateTime<Utc>,
     ) -> Result<Compensation, DeskError> {
         if decision == CompensationStatus::Rejected && reason.trim().is_empty() {
-            return Err(DeskError::Invalid("a rejection needs a reason: the agent tells it to the customer".into()));
+            return Err(DeskError::Invalid(
+                "驳回需要写明理由,坐席要转告客户 (a rejection needs a reason: the agent tells it to the customer)"
+                    .into(),
+            ));
         }
         let reason = &*mend_core::mask_phones_in(reason);
         let tx = self.store.begin_write().await?;

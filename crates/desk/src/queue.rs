@@ -168,7 +168,8 @@ impl Desk {
         // words: a call that reached nobody has none, and the dashboard's rates would count them.
         if outcome.outcome != ContactResult::Reached && (outcome.resolved || outcome.satisfaction_after.is_some()) {
             return Err(DeskError::Invalid(format!(
-                "a call that ended {} records neither resolved nor satisfaction_after: only the customer reached says them",
+                "未接通的回访不能记录「问题已解决」或满意度,只有接通的客户才能说 \
+                 (a call that ended {} records neither resolved nor satisfaction_after: only the customer reached says them)",
                 outcome.outcome.as_str()
             )));
         }

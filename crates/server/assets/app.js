@@ -86,9 +86,11 @@ function typing(target) {
 document.addEventListener("keydown", (event) => {
   if ((event.ctrlKey || event.metaKey) && event.key === "Enter") {
     const form = document.getElementById("outcome-form");
-    if (form) {
+    const submit = document.getElementById("submit-outcome");
+    if (form && submit) {
       event.preventDefault();
-      form.requestSubmit(document.getElementById("submit-outcome"));
+      // requestSubmit does not ask whether its button is disabled (a lost lease disables it).
+      if (!submit.disabled) form.requestSubmit(submit);
     }
     return;
   }
@@ -130,6 +132,20 @@ function keepDraft() {
   };
   form.addEventListener("input", save);
   form.addEventListener("change", save);
+  // Forgotten once the desk says the outcome was recorded: not on sending, as a refused outcome
+  // (a page of errors) must find it again.
+  form.addEventListener("submit", () => sessionStorage.setItem("mend-draft-sent", key));
+}
+
+function forgetSentDraft() {
+  if (!new URLSearchParams(window.location.search).has("done")) return;
+  try {
+    const sent = sessionStorage.getItem("mend-draft-sent");
+    if (sent) sessionStorage.removeItem(sent);
+    sessionStorage.removeItem("mend-draft-sent");
+  } catch (_) {
+    // Storage refused: nothing was kept.
+  }
 }
 
 // A button that ends something for someone else (停用, 重置密码) asks first: one stray click
@@ -140,6 +156,7 @@ document.addEventListener("submit", (event) => {
 });
 
 document.addEventListener("DOMContentLoaded", () => {
+  forgetSentDraft();
   keepDraft();
   startHeartbeat(startCountdowns());
 });

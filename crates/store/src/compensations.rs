@@ -18,28 +18,45 @@ use crate::records::word;
 
 const TABLE: &str = "compensations";
 
-/// Compensation in one of `statuses` on each of these cases, whenever given: what a case's
+/// Compensation in one of `statuses` on each of these cases, whenever given, with what was
+/// given on the cases merged into it (their offers stay where they were made): what a case's
 /// category cap has left is the cap less all of it. Cases with none are absent.
 pub async fn case_compensation<C: ConnectionTrait>(
     conn: &C,
     cases: &[CaseId],
     statuses: &[CompensationStatus],
 ) -> Result<Vec<(CaseId, Money)>, StoreError> {
+    use std::collections::HashMap;
     if cases.is_empty() {
         return Ok(Vec::new());
     }
+    let asked: Vec<sea_orm::prelude::Uuid> = cases.iter().map(|c| c.as_uuid()).collect();
+    let merged: Vec<(sea_orm::prelude::Uuid, Option<sea_orm::prelude::Uuid>)> = crate::entities::case::Entity::find()
+        .select_only()
+        .column(crate::entities::case::Column::Id)
+        .column(crate::entities::case::Column::MergedInto)
+        .filter(crate::entities::case::Column::MergedInto.is_in(asked.iter().copied()))
+        .into_tuple()
+        .all(conn)
+        .await
+        .during(TABLE, "case_compensation")?;
+    let survivor: HashMap<_, _> = merged.into_iter().filter_map(|(id, into)| Some((id, into?))).collect();
     let rows: Vec<(sea_orm::prelude::Uuid, i64)> = compensation::Entity::find()
         .select_only()
         .column(compensation::Column::CaseId)
         .column_as(Expr::cust("CAST(SUM(amount_fen) AS BIGINT)"), "fen")
-        .filter(compensation::Column::CaseId.is_in(cases.iter().map(|c| c.as_uuid())))
+        .filter(compensation::Column::CaseId.is_in(asked.iter().chain(survivor.keys()).copied()))
         .filter(compensation::Column::Status.is_in(statuses.iter().map(|s| s.as_str())))
         .group_by(compensation::Column::CaseId)
         .into_tuple()
         .all(conn)
         .await
         .during(TABLE, "case_compensation")?;
-    Ok(rows.into_iter().map(|(case, fen)| (CaseId::from_uuid(case), Money::from_fen(fen))).collect())
+    let mut given: HashMap<sea_orm::prelude::Uuid, i64> = HashMap::new();
+    for (case, fen) in rows {
+        *given.entry(survivor.get(&case).copied().unwrap_or(case)).or_default() += fen;
+    }
+    Ok(given.into_iter().map(|(case, fen)| (CaseId::from_uuid(case), Money::from_fen(fen))).collect())
 }
 
 /// Compensation in one of `statuses` for these customers since `since` (counted from when it
