@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use mend_cases::{Intake, IntakeReport, IntakeStream, Outcome};
 use mend_core::{CaseId, Channel, Clock, Complaint, CustomerKey, Delivery, SystemClock};
 use mend_ingest::wechat::XmlDocuments;
-use mend_ingest::{CsvRecords, Format, ParseSettings, Parsed, Received, RecordLines};
+use mend_ingest::{CsvRecords, Format, MenuChoice, ParseSettings, Parsed, Received, RecordLines};
 use mend_store::Store;
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -303,8 +303,8 @@ fn shifted(parsed: Parsed, shift: chrono::Duration) -> Parsed {
             c.received_at += shift;
             Parsed::Remark(c)
         }
-        Parsed::Intent { channel, key, at, until } => {
-            Parsed::Intent { channel, key, at: at + shift, until: until + shift }
+        Parsed::Intent(choice) => {
+            Parsed::Intent(MenuChoice { at: choice.at + shift, until: choice.until + shift, ..choice })
         }
         ignored => ignored,
     }
@@ -405,7 +405,7 @@ fn read_batches(
                     c.formal_complaint = true;
                     ahead.deliveries.push(Delivery::Complaint(c));
                 }
-                Received::Intent { channel, key, at, until } => {
+                Received::Intent(MenuChoice { channel, key, at, until }) => {
                     // The latest choice holds, whatever order the file has them in.
                     let choice = menu_choices.0.entry((channel, key)).or_insert((at, until));
                     if choice.0 <= at {

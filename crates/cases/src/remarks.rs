@@ -4,7 +4,8 @@
 //! complaint; from anyone else the same words are a question, not a problem.
 
 use chrono::{DateTime, Utc};
-use mend_core::{CaseStatus, Channel, Complaint, CustomerId, CustomerKey, Delivery};
+use mend_core::{CaseStatus, Complaint, CustomerId, Delivery};
+use mend_ingest::MenuChoice;
 use mend_store::{Store, cases, complaint_intents, customers};
 
 use crate::{CasesError, Intake, IntakeReport};
@@ -20,17 +21,10 @@ const COURTESIES: [&str; 10] =
     ["请问", "谢谢", "感谢", "多谢", "好的", "收到", "辛苦", "已经修好", "已经解决", "已解决"];
 
 impl Intake {
-    /// Remembers that the customer `key` chose to complain on `channel` at `at`, until `until`.
-    pub async fn note_intent(
-        &self,
-        store: &Store,
-        channel: Channel,
-        key: &CustomerKey,
-        at: DateTime<Utc>,
-        until: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<(), CasesError> {
-        complaint_intents::remember(store.connection(), channel, key, at, until, now).await?;
+    /// Remembers a customer's choice of the complaint menu, until it lapses.
+    pub async fn note_intent(&self, store: &Store, choice: &MenuChoice, now: DateTime<Utc>) -> Result<(), CasesError> {
+        complaint_intents::remember(store.connection(), choice.channel, &choice.key, choice.at, choice.until, now)
+            .await?;
         Ok(())
     }
 

@@ -40,6 +40,16 @@ pub use wechat::parse_wechat;
 use chrono::{DateTime, Utc};
 use mend_core::{Complaint, Delivery, Quarantined};
 
+/// A customer's choice of a channel's complaint menu, at `at`: their messages until `until`
+/// are the complaint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MenuChoice {
+    pub channel: mend_core::Channel,
+    pub key: mend_core::CustomerKey,
+    pub at: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+}
+
 /// What an adapter made of one record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Parsed {
@@ -48,14 +58,9 @@ pub enum Parsed {
     /// goes on writing about it (WeChat): a complaint when intake finds the customer has a case
     /// open or just chose to complain, else ignored.
     Remark(Box<Complaint>),
-    /// The customer chose to complain (WeChat's complaint menu) at `at`: what they write until
-    /// `until` says what about.
-    Intent {
-        channel: mend_core::Channel,
-        key: mend_core::CustomerKey,
-        at: DateTime<Utc>,
-        until: DateTime<Utc>,
-    },
+    /// The customer chose to complain (WeChat's complaint menu): what they write next says what
+    /// about.
+    Intent(MenuChoice),
     /// A well-formed record that is not dissatisfaction (a question on WeChat, a call rated
     /// satisfied): counted, not stored.
     Ignored(String),
@@ -127,12 +132,7 @@ pub enum Received {
     /// See [`Parsed::Remark`]; it passed the same checks as a complaint.
     Remark(Box<Complaint>),
     /// See [`Parsed::Intent`].
-    Intent {
-        channel: mend_core::Channel,
-        key: mend_core::CustomerKey,
-        at: DateTime<Utc>,
-        until: DateTime<Utc>,
-    },
+    Intent(MenuChoice),
     Ignored(String),
 }
 
@@ -143,7 +143,7 @@ impl Received {
         match self {
             Received::Delivery(delivery) => Ok(delivery),
             Received::Remark(_) => Err("no dissatisfaction cue in the message".into()),
-            Received::Intent { .. } => Err("a complaint menu choice: the messages after it are the complaint".into()),
+            Received::Intent(_) => Err("a complaint menu choice: the messages after it are the complaint".into()),
             Received::Ignored(why) => Err(why),
         }
     }
@@ -172,14 +172,14 @@ pub fn receive(
     let parsed = parsed.and_then(|p| match p {
         Parsed::Complaint(c) => checked(c).map(Parsed::Complaint),
         Parsed::Remark(c) => checked(c).map(Parsed::Remark),
-        Parsed::Intent { at, .. } => settings.received_at.check(at, now).map(|()| p),
+        Parsed::Intent(ref choice) => settings.received_at.check(choice.at, now).map(|()| p),
         ignored => Ok(ignored),
     });
     match parsed {
         Ok(Parsed::Ignored(why)) => Received::Ignored(why),
         Ok(Parsed::Complaint(complaint)) => Received::Delivery(Delivery::Complaint(complaint)),
         Ok(Parsed::Remark(complaint)) => Received::Remark(complaint),
-        Ok(Parsed::Intent { channel, key, at, until }) => Received::Intent { channel, key, at, until },
+        Ok(Parsed::Intent(choice)) => Received::Intent(choice),
         Err(rejection) => Received::Delivery(Delivery::Quarantined(Quarantined {
             channel: label.to_owned(),
             raw: raw.to_vec(),

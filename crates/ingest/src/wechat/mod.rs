@@ -18,7 +18,7 @@ use mend_core::{Channel, Complaint, CustomerDetails, IdentityKind};
 use serde::Deserialize;
 
 use crate::keys::KeyCollector;
-use crate::{ParseSettings, Parsed, Rejection};
+use crate::{MenuChoice, ParseSettings, Parsed, Rejection};
 
 /// The query string WeChat puts on every callback request.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -182,12 +182,12 @@ fn message_to_complaint(fields: &xml::Fields, message: String, settings: &ParseS
                 return Ok(Parsed::Ignored(format!("event {event} {key} is not a complaint")));
             }
             let key = keys.into_iter().next().ok_or(Rejection::Missing("FromUserName"))?;
-            Ok(Parsed::Intent {
+            Ok(Parsed::Intent(MenuChoice {
                 channel: Channel::Wechat,
                 key,
                 at: received_at,
                 until: received_at + wechat.complaint_menu,
-            })
+            }))
         }
         other => Ok(Parsed::Ignored(format!("{other} messages carry no complaint text"))),
     }
@@ -282,12 +282,12 @@ mod tests {
             )
         };
         let clicked_at = DateTime::from_timestamp(1_763_600_100, 0).unwrap();
-        let intent = Parsed::Intent {
+        let intent = Parsed::Intent(MenuChoice {
             channel: Channel::Wechat,
             key: CustomerKey::new(IdentityKind::WechatOpenid, "oU"),
             at: clicked_at,
             until: clicked_at + chrono::Duration::minutes(30),
-        };
+        });
         assert_eq!(parse_wechat(event("CLICK", "COMPLAINT").as_bytes(), &s), Ok(intent.clone()));
         assert_eq!(parse_wechat(event("CLICK", "complaint").as_bytes(), &s), Ok(intent.clone()));
         assert_eq!(parse_wechat(event("subscribe", "qrscene_COMPLAINT").as_bytes(), &s), Ok(intent));
@@ -307,7 +307,7 @@ mod tests {
         assert!(
             matches!(&parsed[0], Parsed::Complaint(c) if c.source_id == "24410000000000001" && c.text.contains("没人管"))
         );
-        assert!(matches!(&parsed[1], Parsed::Intent { key, .. } if key.kind == IdentityKind::WechatOpenid));
+        assert!(matches!(&parsed[1], Parsed::Intent(choice) if choice.key.kind == IdentityKind::WechatOpenid));
         assert!(matches!(&parsed[2], Parsed::Remark(_)));
         if let Parsed::Complaint(c) = &parsed[0] {
             assert!(c.raw_payload.starts_with("<xml><ToUserName>"), "the decrypted message is kept");

@@ -71,8 +71,8 @@ pub async fn push(
         Received::Delivery(Delivery::Complaint(complaint)) => {
             intake.record_message(store, *complaint, true, state.clock.now()).await?
         }
-        Received::Intent { channel, key, at, until } => {
-            intake.note_intent(store, channel, &key, at, until, now).await?;
+        Received::Intent(choice) => {
+            intake.note_intent(store, &choice, now).await?;
             state.metrics.record(CHANNEL, IntakeOutcome::Intent);
             return Ok(plain("success".into()));
         }
