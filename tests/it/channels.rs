@@ -283,7 +283,12 @@ async fn a_wechat_conversation_follows_a_case_up_and_the_menu_names_the_complain
         text("oAsker", -600, "好的", 4),
         text("oAsker", -590, "谢谢师傅,已经修好了,辛苦", 7),
         text("oAsker", -580, "请问营业厅周末几点开门呢", 8),
+        // Words about something the open case is not about: a question, not a follow-up.
+        text("oAsker", -570, "我想了解一下最近有什么优惠活动", 9),
+        // Words about what it is about, with no cue: followed up.
+        text("oAsker", -560, "光猫的灯一直在闪烁,宽带用不了", 10),
         click("oMenu", -500),
+        text("oMenu", -480, "你好", 11),
         text("oMenu", -440, "这个月话费比上个月多了五十块钱", 5),
         // Chosen 40 minutes before: the choice had lapsed.
         click("oLapsed", -2400),
@@ -301,13 +306,13 @@ async fn a_wechat_conversation_follows_a_case_up_and_the_menu_names_the_complain
     found.sort();
     // The question before any complaint, the thanks, the click alone and the lapsed choice's
     // words are no complaint; the follow-up joins its case.
-    assert_eq!(found, [vec!["2".to_owned(), "3".to_owned()], vec!["5".to_owned()]], "{cases:#?}");
+    assert_eq!(found, [vec!["2".to_owned(), "3".to_owned(), "10".to_owned()], vec!["5".to_owned()]], "{cases:#?}");
     let menu = cases.iter().find(|c| sources(c) == ["5"]).unwrap();
     assert_eq!(menu["category"], "billing_dispute", "the words say what the problem is: {menu}");
     assert_eq!(menu["escalation_risk"], true, "the complaint menu is a formal complaint: {menu}");
     let metrics = metrics(&server).await;
     assert!(metrics.contains(r#"mend_intake_records_total{channel="wechat",outcome="intent"} 2"#), "{metrics}");
-    assert!(metrics.contains(r#"mend_intake_records_total{channel="wechat",outcome="ignored"} 5"#), "{metrics}");
+    assert!(metrics.contains(r#"mend_intake_records_total{channel="wechat",outcome="ignored"} 7"#), "{metrics}");
 }
 
 async fn each_channels_file_imports_with_the_same_summary(db: TestDb) {

@@ -178,7 +178,10 @@ fn message_to_complaint(fields: &xml::Fields, message: String, settings: &ParseS
             let key = fields.get("EventKey").unwrap_or_default();
             // Following the account by scanning a code names the code's scene with a prefix.
             let scene = key.strip_prefix("qrscene_").unwrap_or(key);
-            if !wechat.complaint_event_keys.iter().any(|k| k.eq_ignore_ascii_case(scene)) {
+            // A choice is a click, or following (or scanning) a complaint code; leaving the
+            // account or opening a link names its key without choosing to complain.
+            let chose = matches!(event, "CLICK" | "subscribe" | "SCAN");
+            if !chose || !wechat.complaint_event_keys.iter().any(|k| k.eq_ignore_ascii_case(scene)) {
                 return Ok(Parsed::Ignored(format!("event {event} {key} is not a complaint")));
             }
             let key = keys.into_iter().next().ok_or(Rejection::Missing("FromUserName"))?;
@@ -292,6 +295,10 @@ mod tests {
         assert_eq!(parse_wechat(event("CLICK", "complaint").as_bytes(), &s), Ok(intent.clone()));
         assert_eq!(parse_wechat(event("subscribe", "qrscene_COMPLAINT").as_bytes(), &s), Ok(intent));
         assert!(matches!(parse_wechat(event("CLICK", "BILL").as_bytes(), &s), Ok(Parsed::Ignored(_))));
+        assert!(matches!(
+            parse_wechat(event("unsubscribe", "qrscene_COMPLAINT").as_bytes(), &s),
+            Ok(Parsed::Ignored(_))
+        ));
     }
 
     #[test]

@@ -72,7 +72,10 @@ pub async fn sign_in(
         SignInCheck::Locked(until) => {
             let minutes = (until - now).num_minutes() + 1;
             let message = format!("密码错误次数过多,该账号暂时锁定,请 {minutes} 分钟后再试,或请管理员重置密码。");
-            return Ok(login_page(&parts, StatusCode::TOO_MANY_REQUESTS, &form.name, &next, Some(&message)));
+            let mut page = login_page(&parts, StatusCode::TOO_MANY_REQUESTS, &form.name, &next, Some(&message));
+            let seconds = (until - now).num_seconds().max(1);
+            page.headers_mut().insert(axum::http::header::RETRY_AFTER, HeaderValue::from(seconds));
+            return Ok(page);
         }
     };
     // Deactivated or reset since the check: as if the password were wrong.
