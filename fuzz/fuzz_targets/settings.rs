@@ -12,6 +12,7 @@ pub fn settings() -> ParseSettings {
         encoding_aes_key: "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG".into(),
         appid: "wxb11529c136998cb6".into(),
         complaint_event_keys: vec!["COMPLAINT".into()],
+        ..WechatConfig::default()
     };
     ParseSettings::new(chrono_tz::Asia::Shanghai, &cues, &wechat, &HotlineCsvConfig::default(), &StoreCsvConfig::default())
         .expect("valid settings")
