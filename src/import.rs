@@ -338,14 +338,20 @@ pub fn complaints_span(
 /// The complaint-menu choices (WeChat's) read so far, by customer: a message of the file sent
 /// in a choice's time is the complaint, formally, whatever its words — as over HTTP.
 #[derive(Default)]
-struct MenuChoices(HashMap<(Channel, CustomerKey), (DateTime<Utc>, DateTime<Utc>)>);
+struct MenuChoices(HashMap<(Channel, CustomerKey), MenuChoice>);
 
 impl MenuChoices {
+    /// Keeps the latest choice of each customer, whatever order the file has them in.
+    fn note(&mut self, choice: MenuChoice) {
+        let latest = self.0.entry((choice.channel, choice.key.clone())).or_insert_with(|| choice.clone());
+        if latest.at <= choice.at {
+            *latest = choice;
+        }
+    }
+
     fn cover(&self, message: &Complaint) -> bool {
-        let at = message.received_at;
-        message.keys.iter().any(|key| {
-            self.0.get(&(message.channel, key.clone())).is_some_and(|(chosen, until)| (*chosen..=*until).contains(&at))
-        })
+        let chosen = |key: &CustomerKey| self.0.get(&(message.channel, key.clone()));
+        message.keys.iter().any(|key| chosen(key).is_some_and(|choice| choice.covers(message.received_at)))
     }
 }
 
@@ -405,12 +411,8 @@ fn read_batches(
                     c.formal_complaint = true;
                     ahead.deliveries.push(Delivery::Complaint(c));
                 }
-                Received::Intent(MenuChoice { channel, key, at, until }) => {
-                    // The latest choice holds, whatever order the file has them in.
-                    let choice = menu_choices.0.entry((channel, key)).or_insert((at, until));
-                    if choice.0 <= at {
-                        *choice = (at, until);
-                    }
+                Received::Intent(choice) => {
+                    menu_choices.note(choice);
                     ahead.ignored += 1;
                 }
                 // A file is no live conversation: other words without a cue are not followed up.

@@ -57,10 +57,17 @@ async fn customers_named(store: &Store, typed: &str) -> Result<Vec<CustomerId>, 
     let keys: Vec<CustomerKey> =
         IdentityKind::ALL.iter().filter_map(|&kind| mend_ingest::normalize_key(kind, typed).ok()).collect();
     named.extend(customers::find_identities(conn, &keys).await?.into_iter().map(|k| k.customer_id));
+    as_they_are_now(store, named).await
+}
 
+/// `customers` as they are now, merges followed, each once, in the order given.
+pub(crate) async fn as_they_are_now(
+    store: &Store,
+    customers: impl IntoIterator<Item = CustomerId>,
+) -> Result<Vec<CustomerId>, CasesError> {
     let mut found = Vec::new();
-    for id in named {
-        if let Some(now) = customers::survivor(conn, id).await?
+    for id in customers {
+        if let Some(now) = customers::survivor(store.connection(), id).await?
             && !found.contains(&now)
         {
             found.push(now);

@@ -4,11 +4,12 @@
 //! complaint; from anyone else the same words are a question, not a problem.
 
 use chrono::{DateTime, Utc};
-use mend_core::{Case, CaseStatus, Complaint, CustomerId, Delivery};
+use mend_core::{Case, Complaint, Delivery};
 use mend_ingest::MenuChoice;
 use mend_store::{Store, cases, complaint_intents, customers};
 
 use crate::classify::OTHER;
+use crate::lookup::as_they_are_now;
 use crate::{CasesError, Intake, IntakeReport};
 
 /// Fewer letters and digits than this (after a case is open) are a greeting or thanks — "好的",
@@ -94,23 +95,12 @@ impl Intake {
 
     /// The open cases of the customer the message's keys name that it could join.
     async fn open_cases(&self, store: &Store, message: &Complaint) -> Result<Vec<Case>, CasesError> {
-        let conn = store.connection();
-        let mut customers: Vec<CustomerId> = Vec::new();
-        for known in customers::find_identities(conn, &message.keys).await? {
-            if let Some(now) = customers::survivor(conn, known.customer_id).await?
-                && !customers.contains(&now)
-            {
-                customers.push(now);
-            }
-        }
+        let known = customers::find_identities(store.connection(), &message.keys).await?;
+        let customers = as_they_are_now(store, known.into_iter().map(|k| k.customer_id)).await?;
         let at = message.received_at;
         let open_since = self.policy().earliest_candidate(at);
-        // Closed cases are not asked for: no closure is after the year 9999 (a bound both
-        // databases compare as a time; chrono's largest date sorts first as SQLite's text).
-        let no_closure =
-            chrono::NaiveDate::from_ymd_opt(9999, 12, 31).expect("a date").and_time(chrono::NaiveTime::MIN).and_utc();
-        let mut groupable = cases::find_groupable_cases(conn, &customers, open_since, no_closure).await?;
-        groupable.retain(|case| case.status == CaseStatus::Open && case.first_complaint_at <= at);
-        Ok(groupable)
+        let mut open = cases::find_open_cases(store.connection(), &customers, open_since).await?;
+        open.retain(|case| case.first_complaint_at <= at);
+        Ok(open)
     }
 }

@@ -224,22 +224,17 @@ impl Desk {
                 .map_or(Money::ZERO, |(_, m)| *m);
         if granted + offer.amount > policy.customer_cap_fen {
             // Read by the supervisor on the page: in their words, with the figures to decide on.
+            let (days, amount, cap) = (policy.customer_cap_days, offer.amount, policy.customer_cap_fen);
             return Err(DeskError::Refused(format!(
-                "客户{}天内已获补偿 {granted},再批 {} 将超过每位客户 {} 的上限:请驳回或改为更小的金额 \
-                 (the customer was granted {granted} in {} days; {} more would pass the cap of {})",
-                policy.customer_cap_days,
-                offer.amount,
-                policy.customer_cap_fen,
-                policy.customer_cap_days,
-                offer.amount,
-                policy.customer_cap_fen
+                "客户{days}天内已获补偿 {granted},再批 {amount} 将超过每位客户 {cap} 的上限:请驳回或改为更小的金额 \
+                 (the customer was granted {granted} in {days} days; {amount} more would pass the cap of {cap})"
             )));
         }
         if !self.draw_on_budget(tx, offer.amount, now).await? {
             let month = self.policy.budget_month(now)?;
+            let amount = offer.amount;
             return Err(DeskError::Refused(format!(
-                "团队 {month} 的预算不够支付 {}:请驳回,或请管理员调整预算 (the team's budget for {month} does not cover {})",
-                offer.amount, offer.amount
+                "团队 {month} 的预算不够支付 {amount}:请驳回,或请管理员调整预算 (the team's budget for {month} does not cover {amount})"
             )));
         }
         Ok(())

@@ -2,9 +2,6 @@
 
 use std::sync::Arc;
 
-/// The furthest a released call may be put off: later than a week is a new call, not a delay.
-pub const MAX_CALL_AFTER_MINUTES: i64 = 7 * 24 * 60;
-
 use chrono::{DateTime, Duration, Utc};
 use mend_cases::Intake;
 use mend_core::{ContactResult, Customer, LinkedIdentity, Money, Role, Task, TaskId, TaskOutcome, UserId};
@@ -17,6 +14,9 @@ use serde::{Deserialize, Serialize};
 use crate::DeskError;
 use crate::claims::ClaimRounds;
 use crate::completions::{CompletionRounds, Finished};
+
+/// The furthest a released call may be put off: later than a week is a new call, not a delay.
+pub const MAX_CALL_AFTER_MINUTES: i64 = 7 * 24 * 60;
 
 /// `[desk]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -130,7 +130,7 @@ impl Desk {
         // "客户要求晚点再打": the next claim must not hand the call straight back.
         let not_before = match call_after_minutes {
             None => None,
-            Some(minutes @ 1..=MAX_CALL_AFTER_MINUTES) => Some(now + chrono::Duration::minutes(minutes)),
+            Some(minutes @ 1..=MAX_CALL_AFTER_MINUTES) => Some(now + Duration::minutes(minutes)),
             Some(other) => {
                 return Err(DeskError::Invalid(format!(
                     "call_after_minutes is 1 to {MAX_CALL_AFTER_MINUTES} (a week), not {other}"

@@ -50,6 +50,13 @@ pub struct MenuChoice {
     pub until: DateTime<Utc>,
 }
 
+impl MenuChoice {
+    /// Whether a message sent at `at` falls in the choice's time.
+    pub fn covers(&self, at: DateTime<Utc>) -> bool {
+        (self.at..=self.until).contains(&at)
+    }
+}
+
 /// What an adapter made of one record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Parsed {

@@ -161,6 +161,25 @@ pub async fn find_groupable_cases<C: ConnectionTrait>(
     cases_where(conn, "find_groupable_cases", &condition, params).await
 }
 
+/// Open cases of these customers whose latest complaint is at or after `open_since`.
+pub async fn find_open_cases<C: ConnectionTrait>(
+    conn: &C,
+    customers: &[CustomerId],
+    open_since: DateTime<Utc>,
+) -> Result<Vec<Case>, StoreError> {
+    if customers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = conn.get_database_backend();
+    let condition = format!(
+        "customer_id {} AND status = 'open' AND last_complaint_at >= {}",
+        bulk::in_ids(backend, 1),
+        bulk::param(backend, 2)
+    );
+    let params = vec![bulk::id_param(backend, customers.iter().map(|c| c.as_uuid()))?, open_since.into()];
+    cases_where(conn, "find_open_cases", &condition, params).await
+}
+
 /// Every case of one customer, any status (for merges and the customer view).
 pub async fn customer_cases<C: ConnectionTrait>(conn: &C, customer: CustomerId) -> Result<Vec<Case>, StoreError> {
     let condition = format!("customer_id = {}", bulk::param(conn.get_database_backend(), 1));
