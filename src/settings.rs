@@ -162,6 +162,9 @@ impl Settings {
         if !(30..=86_400).contains(&self.desk.lease_seconds) {
             anyhow::bail!("desk.lease_seconds must be between 30 and 86400, not {}", self.desk.lease_seconds);
         }
+        if !(1..=100).contains(&self.desk.max_held_tasks) {
+            anyhow::bail!("desk.max_held_tasks must be between 1 and 100, not {}", self.desk.max_held_tasks);
+        }
         Ok(())
     }
 

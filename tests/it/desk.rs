@@ -11,6 +11,7 @@ use crate::support::{Mend, Server, TestDb, both_databases, complaint, json_respo
 
 both_databases!(
     a_claim_holds_a_task_until_its_lease_runs_out,
+    an_agent_holds_three_tasks_at_most_and_a_supervisor_takes_one_back,
     a_former_holder_finishing_at_the_same_moment_leaves_the_holders_call_standing,
     nobody_is_called_outside_contact_hours,
     a_resolved_call_closes_the_case,
@@ -126,6 +127,68 @@ async fn a_claim_holds_a_task_until_its_lease_runs_out(db: TestDb) {
     db.assert_consistent().await;
 }
 
+/// Wang holds three calls, the most one agent may: a fourth claim is refused until one is given
+/// back. Wang goes home with one open: the supervisor takes it back for the queue; another agent
+/// may not.
+async fn an_agent_holds_three_tasks_at_most_and_a_supervisor_takes_one_back(db: TestDb) {
+    let mend = db.mend();
+    queue_of(&mend, 5);
+    let (wang, li, lead) =
+        (token(&mend, "wang", "agent"), token(&mend, "li", "agent"), token(&mend, "zhang", "supervisor"));
+    let server = mend.serve_at(NOON);
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(claim(&server, &wang).await.expect("a task")["task_id"].as_str().unwrap().to_owned());
+    }
+    let (status, refused) = post(&server, "/api/v1/tasks/claim", &wang, json!({})).await;
+    assert_eq!((status, &refused["error"]["code"]), (StatusCode::CONFLICT, &json!("conflict")), "{refused}");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("3 个任务"), "{refused}");
+    assert!(claim(&server, &li).await.is_ok(), "li holds none: the queue is not closed to others");
+
+    let release = |id: &str| format!("/api/v1/tasks/{id}/release");
+    let (status, _) = post(&server, &release(&held[0]), &li, json!({"reason": "我来打"})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "an agent does not take another's call");
+    let (status, taken) = post(&server, &release(&held[0]), &lead, json!({"reason": "王已下班"})).await;
+    assert_eq!((status, &taken["status"]), (StatusCode::OK, &json!("open")), "{taken}");
+    let (status, _) = post(&server, &format!("/api/v1/tasks/{}/heartbeat", held[0]), &wang, json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "wang no longer holds it");
+    let (_, log) = server.get_json(&format!("/api/v1/audit?entity=task:{}", held[0]), &lead).await;
+    let last = log["entries"].as_array().and_then(|e| e.last()).cloned().unwrap_or_default();
+    assert_eq!(
+        (&last["action"], &last["actor"], &last["detail"]["taken_from"], &last["detail"]["reason"]),
+        (&json!("task.release"), &json!("user:zhang"), &json!("user:wang"), &json!("王已下班")),
+        "{log}"
+    );
+
+    // With one given back, wang may claim again: the most urgent free task.
+    assert!(claim(&server, &wang).await.is_ok(), "two held, one more allowed");
+    let (status, _) = post(&server, "/api/v1/tasks/claim", &wang, json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let metrics = server.client.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.lines().any(|l| l == r#"mend_desk_claims_total{answer="holding_the_most"} 2"#), "{metrics}");
+    db.assert_consistent().await;
+}
+
+/// One agent asking from two instances at once (a double click, two tabs) is given no more
+/// than the most one may hold: the claims of each instance lock the agent before counting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_agent_asking_on_two_instances_at_once_holds_three_at_most() {
+    let Some(db) = TestDb::postgres().await else { return };
+    let mend = db.mend();
+    queue_of(&mend, 40);
+    let agent = token(&mend, "wang", "agent");
+    let servers = [mend.serve_at(NOON), mend.serve_at(NOON)];
+    let asks = (0..24).map(|i| {
+        let server = &servers[i % 2];
+        let agent = &agent;
+        async move { server.request(Method::POST, "/api/v1/tasks/claim", agent).send().await.expect("claim").status() }
+    });
+    let answers = futures::future::join_all(asks).await;
+    let given = answers.iter().filter(|s| **s == StatusCode::OK).count();
+    let refused = answers.iter().filter(|s| **s == StatusCode::CONFLICT).count();
+    assert_eq!((given, refused), (3, 21), "{answers:?}");
+}
+
 /// At 23:30 nobody may be called: 204, and the headers say when the first call may be made.
 async fn nobody_is_called_outside_contact_hours(db: TestDb) {
     let mend = db.mend();
@@ -167,8 +230,9 @@ async fn a_resolved_call_closes_the_case(db: TestDb) {
     db.assert_consistent().await;
 }
 
-/// 50 agents on two instances claim from 1,000 tasks at once: every task is handed out exactly
-/// once, and nobody waits for a task another holds (PostgreSQL's `FOR UPDATE SKIP LOCKED`).
+/// 50 agents on two instances work 1,000 tasks at once (claim, record, claim again): every task
+/// is handed out exactly once, and nobody waits for a task another holds (PostgreSQL's `FOR
+/// UPDATE SKIP LOCKED`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_agents_on_two_instances_claim_each_task_once() {
     let Some(db) = TestDb::postgres().await else { return };
@@ -181,7 +245,11 @@ async fn fifty_agents_on_two_instances_claim_each_task_once() {
         async move {
             let mut mine = Vec::new();
             while let Ok(task) = claim(server, token).await {
-                mine.push(task["task_id"].as_str().expect("an id").to_owned());
+                let id = task["task_id"].as_str().expect("an id").to_owned();
+                let done = json!({"outcome": "unreachable", "resolved": false});
+                let (status, _) = post(server, &format!("/api/v1/tasks/{id}/complete"), token, done).await;
+                assert_eq!(status, StatusCode::OK, "the holder records the call");
+                mine.push(id);
             }
             mine
         }
@@ -330,7 +398,11 @@ async fn compensation_within_the_limit_is_approved_at_once_and_above_it_waits_fo
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_approvals_never_overspend_the_budget() {
     let Some(db) = TestDb::postgres().await else { return };
-    let mend = db.mend().env("MEND_SCHEDULER__COMPENSATION__MONTHLY_BUDGET_FEN", "50000");
+    // One agent offers on twenty cases, holding each case's call.
+    let mend = db
+        .mend()
+        .env("MEND_SCHEDULER__COMPENSATION__MONTHLY_BUDGET_FEN", "50000")
+        .env("MEND_DESK__MAX_HELD_TASKS", "20");
     queue_of(&mend, 20);
     let agent = token(&mend, "wang", "agent");
     let leads: Vec<String> = (0..4).map(|i| token(&mend, &format!("lead{i}"), "supervisor")).collect();

@@ -296,6 +296,22 @@ async fn pages_need_a_session_a_role_and_their_forms_token(db: TestDb) {
     let masked = masked.text().await.unwrap();
     assert!(masked.contains("138****8000") && !masked.contains("13800138000"));
 
+    // Wang leaves with the call open: the supervisor takes it back for the queue.
+    let task_id = task_page.rsplit('/').next().unwrap();
+    assert!(overview.contains(&format!("action=\"/supervisor/tasks/{task_id}/release\"")), "{overview}");
+    let take_back = client
+        .post(server.url(&format!("/supervisor/tasks/{task_id}/release")))
+        .header(COOKIE, &supervisor)
+        .form(&[("csrf", supervisor_csrf.as_str()), ("reason", "王已下班")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(take_back.headers()[LOCATION], "/supervisor?done=taken_back");
+    let workbench = client.get(server.url("/desk")).header(COOKIE, &agent).send().await.unwrap().text().await.unwrap();
+    assert!(!workbench.contains(task_id), "no longer wang's");
+    let tasks = server.get_json("/api/v1/tasks?status=open", &supervisor_token(&mend)).await.1;
+    assert_eq!(tasks["tasks"][0]["task_id"], task_id, "back in the queue: {tasks}");
+
     // Signing out ends the session at once.
     let out = client.post(server.url("/logout")).header(COOKIE, &agent).form(&[("csrf", &csrf)]).send().await;
     assert_eq!(out.unwrap().status(), StatusCode::SEE_OTHER);

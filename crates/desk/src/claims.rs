@@ -8,11 +8,11 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
-use mend_core::{Customer, CustomerId, IdentityKind, Task, TaskId};
+use mend_core::{Customer, CustomerId, IdentityKind, Task, TaskId, UserId};
 use mend_scheduler::{CallLoad, ContactPolicy};
-use mend_store::Store;
 use mend_store::rounds::Rounds;
 use mend_store::tasks::{self, ClaimCandidate, CustomerCalls, Take};
+use mend_store::{Store, users};
 use tracing::debug;
 
 use crate::DeskError;
@@ -31,6 +31,8 @@ pub(crate) struct ClaimRounds {
     pub(crate) store: Store,
     pub(crate) contact: ContactPolicy,
     pub(crate) lease: Duration,
+    /// Tasks one agent may hold at once.
+    pub(crate) max_held: usize,
 }
 
 impl Rounds for ClaimRounds {
@@ -50,13 +52,15 @@ impl ClaimRounds {
     async fn claim(&self, asking: &[(Agent, DateTime<Utc>)]) -> Result<Vec<Claim>, DeskError> {
         let Some(now) = asking.iter().map(|(_, now)| *now).max() else { return Ok(Vec::new()) };
         let tx = self.store.begin_write().await?;
+        let at_most = self.at_most_held(&tx, asking, now).await?;
         let mut passed: Vec<TaskId> = Vec::new();
         let mut next_at: Option<DateTime<Utc>> = None;
         // What each of `asking` was given, in their order.
         let mut given: Vec<Option<(Task, ClaimCandidate)>> = vec![None; asking.len()];
         let mut called: HashSet<CustomerId> = HashSet::new();
         for _ in 0..PASSES {
-            let unserved: Vec<usize> = (0..asking.len()).filter(|&i| given[i].is_none()).collect();
+            let unserved: Vec<usize> =
+                (0..asking.len()).filter(|&i| given[i].is_none() && at_most[i].is_none()).collect();
             let limit = (unserved.len() + SPARE_CANDIDATES) as u64;
             let candidates = tasks::claim_candidates(&tx, now, &passed, limit).await?;
             let found = candidates.len() as u64;
@@ -110,7 +114,8 @@ impl ClaimRounds {
                 task.customer_id = Some(candidate.customer.customer_id);
                 given[i] = Some((task, candidate));
             }
-            if given.iter().all(Option::is_some) || found < limit {
+            let waiting = (0..asking.len()).any(|i| given[i].is_none() && at_most[i].is_none());
+            if !waiting || found < limit {
                 break;
             }
         }
@@ -119,14 +124,48 @@ impl ClaimRounds {
         } else {
             mend_store::commit(tx).await?;
         }
-        let next_at = if given.iter().any(Option::is_none) {
+        let next_at = if (0..asking.len()).any(|i| given[i].is_none() && at_most[i].is_none()) {
             earliest(next_at, tasks::next_task_not_before(self.store.connection(), now).await?)
         } else {
             next_at
         };
         Ok(Self::held_tasks(given)
             .into_iter()
-            .map(|held| held.map_or(Claim::NothingCallable { next_at }, Claim::Task))
+            .zip(at_most)
+            .map(|(task, at_most)| match (task, at_most) {
+                (Some(task), _) => Claim::Task(task),
+                (None, Some(held)) => Claim::HoldingTheMost { held },
+                (None, None) => Claim::NothingCallable { next_at },
+            })
+            .collect())
+    }
+
+    /// For each of `asking`, in their order, how many tasks they hold if that is the most one
+    /// may, counting those the asks before theirs in this round would be given (an agent who
+    /// clicked twice); `None` for those who may be given one more. The agents stay locked until
+    /// the round ends, so that a round of another instance counts what this one gives them.
+    async fn at_most_held(
+        &self,
+        tx: &mend_store::DatabaseTransaction,
+        asking: &[(Agent, DateTime<Utc>)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Option<usize>>, DeskError> {
+        let mut agents: Vec<UserId> = asking.iter().map(|(agent, _)| agent.id).collect();
+        agents.sort();
+        agents.dedup();
+        users::lock_users(tx, &agents).await?;
+        let mut held = tasks::held_counts(tx, &agents, now).await?;
+        Ok(asking
+            .iter()
+            .map(|(agent, _)| {
+                let holds = held.entry(agent.id).or_default();
+                if *holds >= self.max_held {
+                    Some(*holds)
+                } else {
+                    *holds += 1;
+                    None
+                }
+            })
             .collect())
     }
 

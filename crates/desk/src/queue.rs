@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use mend_cases::Intake;
-use mend_core::{ContactResult, Customer, LinkedIdentity, Money, Role, Task, TaskId, TaskOutcome, UserId};
+use mend_core::{ContactResult, Customer, LinkedIdentity, Money, Role, Task, TaskId, TaskOutcome, TaskStatus, UserId};
 use mend_scheduler::SchedulerSettings;
 use mend_store::rounds::Line;
 use mend_store::tasks::{self, CompletedTask};
@@ -26,11 +26,14 @@ pub struct DeskSettings {
     pub lease_seconds: i64,
     /// The largest offer a supervisor may approve; above it, an administrator decides.
     pub supervisor_limit_fen: Money,
+    /// Tasks one agent may hold at once: a claim beyond them is refused until one is done or
+    /// given back, so that nobody sits on calls others could make.
+    pub max_held_tasks: usize,
 }
 
 impl Default for DeskSettings {
     fn default() -> Self {
-        Self { lease_seconds: 900, supervisor_limit_fen: Money::from_fen(50_000) }
+        Self { lease_seconds: 900, supervisor_limit_fen: Money::from_fen(50_000), max_held_tasks: 3 }
     }
 }
 
@@ -61,6 +64,24 @@ pub enum Claim {
     NothingCallable {
         next_at: Option<DateTime<Utc>>,
     },
+    /// The agent holds `held` tasks already, the most one may (`desk.max_held_tasks`).
+    HoldingTheMost {
+        held: usize,
+    },
+}
+
+impl Claim {
+    /// How `/metrics` names each kind of answer.
+    pub const ANSWERS: [&'static str; 3] = ["task", "nothing_callable", "holding_the_most"];
+
+    /// This answer as `/metrics` names it.
+    pub fn answer(&self) -> &'static str {
+        match self {
+            Claim::Task(_) => Self::ANSWERS[0],
+            Claim::NothingCallable { .. } => Self::ANSWERS[1],
+            Claim::HoldingTheMost { .. } => Self::ANSWERS[2],
+        }
+    }
 }
 
 /// A task as its holder sees it: with the customer to call, numbers in full.
@@ -77,7 +98,12 @@ impl Desk {
     pub fn new(store: Store, intake: Arc<Intake>, policy: SchedulerSettings, settings: &DeskSettings) -> Self {
         let lease = Duration::seconds(settings.lease_seconds.max(1));
         Self {
-            claims: Line::new(ClaimRounds { store: store.clone(), contact: policy.contact.clone(), lease }),
+            claims: Line::new(ClaimRounds {
+                store: store.clone(),
+                contact: policy.contact.clone(),
+                lease,
+                max_held: settings.max_held_tasks.max(1),
+            }),
             completions: Line::new(CompletionRounds { store: store.clone() }),
             store,
             intake,
@@ -118,7 +144,8 @@ impl Desk {
         Err(self.not_held(id, agent).await)
     }
 
-    /// Gives a task back to the queue, with why.
+    /// Gives a task back to the queue, with why: one `agent` holds, or, when they are a
+    /// supervisor, one another agent holds (gone home, or sitting on a call others could make).
     pub async fn release(
         &self,
         id: TaskId,
@@ -138,11 +165,31 @@ impl Desk {
             }
         };
         let tx = self.store.begin_write().await?;
+        let mut taken_from = None;
         if !tasks::release_task(&tx, id, agent.id, not_before, now).await? {
-            mend_store::rollback(tx).await?;
-            return Err(self.not_held(id, agent).await);
+            let holder = match tasks::task_by_id(&tx, id).await? {
+                Some(task) if task.status == TaskStatus::Claimed && agent.role.includes(Role::Supervisor) => {
+                    task.claimed_by
+                }
+                _ => None,
+            };
+            // Released only if it is still theirs: they may have finished it meanwhile.
+            let released = match holder {
+                Some(holder) => tasks::release_task(&tx, id, holder, not_before, now).await?,
+                None => false,
+            };
+            if !released {
+                mend_store::rollback(tx).await?;
+                return Err(self.not_held(id, agent).await);
+            }
+            taken_from = holder;
         }
         let mut released = entry(agent, "task.release", ("task", id.as_uuid()), now, "claimed", "open");
+        if let Some(holder) = taken_from {
+            let names = mend_store::users::names_by_ids(&tx, &[holder]).await?;
+            let name = names.get(&holder).map_or_else(|| holder.to_string(), |name| format!("user:{name}"));
+            released.detail["taken_from"] = name.into();
+        }
         released.detail["reason"] = mend_core::mask_phones_in(reason).into();
         if let Some(at) = not_before {
             released.detail["not_before"] = at.to_rfc3339().into();

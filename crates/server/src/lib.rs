@@ -57,7 +57,7 @@ impl AppState {
     ) -> Result<mend_desk::Claim, mend_desk::DeskError> {
         let asked = std::time::Instant::now();
         let claim = self.desk.claim_next_task(agent, now).await?;
-        self.metrics.claim(matches!(claim, mend_desk::Claim::Task(_)), asked.elapsed().as_secs_f64());
+        self.metrics.claim(claim.answer(), asked.elapsed().as_secs_f64());
         Ok(claim)
     }
 

@@ -113,14 +113,14 @@ impl Default for Metrics {
         let claims = Family::<AnswerLabels, Counter>::default();
         registry.register(
             "desk_claims",
-            "Claims this instance answered: with a task, or nothing callable now",
+            "Claims this instance answered: with a task, nothing callable now, or the agent holding the most tasks one may",
             claims.clone(),
         );
         let claim_seconds = Histogram::new(CLAIM_BUCKETS);
         registry.register("desk_claim_seconds", "How long this instance took to answer a claim", claim_seconds.clone());
         let completions = Family::<OutcomeLabels, Counter>::default();
         registry.register("desk_completions", "Calls recorded on this instance, by how they went", completions.clone());
-        for answer in ["task", "nothing_callable"] {
+        for answer in mend_desk::Claim::ANSWERS {
             let _ = claims.get_or_create(&AnswerLabels { answer });
         }
         Self { registry, intake, refused, job_runs, job_finished, emails, claims, claim_seconds, completions }
@@ -152,8 +152,7 @@ impl Metrics {
     }
 
     /// A claim answered after `seconds`, with a task or with nothing callable.
-    pub fn claim(&self, with_task: bool, seconds: f64) {
-        let answer = if with_task { "task" } else { "nothing_callable" };
+    pub fn claim(&self, answer: &'static str, seconds: f64) {
         self.claims.get_or_create(&AnswerLabels { answer }).inc();
         self.claim_seconds.observe(seconds);
     }
@@ -184,8 +183,8 @@ mod tests {
         metrics.job_run("generate_callbacks", "ok", 1_795_000_060);
         metrics.emails(&mend_notify::DeliveryCounts { sent: 3, retried: 2, failed: 0 });
         metrics.emails(&mend_notify::DeliveryCounts { sent: 1, retried: 0, failed: 1 });
-        metrics.claim(true, 0.004);
-        metrics.claim(true, 0.03);
+        metrics.claim("task", 0.004);
+        metrics.claim("task", 0.03);
         metrics.completion("reached");
         let text = metrics.encode();
         assert!(text.contains(r#"mend_desk_claims_total{answer="task"} 2"#), "{text}");

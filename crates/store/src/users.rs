@@ -217,6 +217,23 @@ pub async fn lock_active_admins<C: ConnectionTrait>(conn: &C) -> Result<Vec<User
         .collect()
 }
 
+/// Locks these users' rows until the transaction ends on PostgreSQL, in one order so that two
+/// transactions locking overlapping sets cannot deadlock (a SQLite write transaction keeps other
+/// writers out already): what is then counted per user, such as the tasks they hold, stays as
+/// counted until the transaction commits.
+pub async fn lock_users<C: ConnectionTrait>(conn: &C, ids: &[UserId]) -> Result<(), StoreError> {
+    let backend = conn.get_database_backend();
+    if ids.is_empty() || backend != sea_orm::DbBackend::Postgres {
+        return Ok(());
+    }
+    let sql = "SELECT id FROM users WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE";
+    let ids = bulk::id_param(backend, ids.iter().map(|id| id.as_uuid()))?;
+    conn.query_all_raw(sea_orm::Statement::from_sql_and_values(backend, sql, [ids]))
+        .await
+        .during(TABLE, "lock_users")?;
+    Ok(())
+}
+
 /// Lets a user sign in again, or stops them (their token and sessions stop working at once:
 /// every sign-in check asks for an active user). The user as it now stands, if there is one.
 pub async fn set_active<C: ConnectionTrait>(

@@ -25,7 +25,8 @@ fn agent(user: &CurrentUser) -> Result<Agent, ApiError> {
 }
 
 /// The most urgent task whose customer may be called now, leased to the caller; 204 (with
-/// `Retry-After` and `X-Next-Callable-At` when a later one waits) when none may be.
+/// `Retry-After` and `X-Next-Callable-At` when a later one waits) when none may be; 409 when the
+/// caller holds the most tasks one agent may (`desk.max_held_tasks`).
 pub async fn claim(State(state): State<AppState>, user: CurrentUser) -> Result<Response, ApiError> {
     let agent = agent(&user)?;
     let now = state.clock.now();
@@ -42,6 +43,13 @@ pub async fn claim(State(state): State<AppState>, user: CurrentUser) -> Result<R
             }
             Ok((StatusCode::NO_CONTENT, headers).into_response())
         }
+        Claim::HoldingTheMost { held } => Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!(
+                "你手上已有 {held} 个任务,已到同时可处理的上限:先记录结果或退回一个 \
+                 (you hold {held} tasks, the most one agent may: complete or release one first)"
+            ),
+        )),
     }
 }
 

@@ -48,6 +48,9 @@ pub async fn workbench(
     let message = match notice.done.as_deref() {
         Some("completed") => Some("已记录回访结果。".to_owned()),
         Some("released") => Some("任务已退回队列。".to_owned()),
+        Some("holding") => {
+            Some(format!("你手上已有 {} 个任务,已到同时可处理的上限:先记录结果或退回一个,再领下一个。", held.len()))
+        }
         Some("nothing") => Some(match notice.next_at {
             Some(at) => format!(
                 "现在没有可以拨打的任务。下一个任务 {} 起可拨打。",
@@ -74,6 +77,7 @@ pub async fn next_task(
             let at = next_at.map(|t| format!("&next_at={}", t.format("%Y-%m-%dT%H:%M:%SZ"))).unwrap_or_default();
             Ok(see_other(&format!("/desk?done=nothing{at}")))
         }
+        Claim::HoldingTheMost { .. } => Ok(see_other("/desk?done=holding")),
     }
 }
 
@@ -435,7 +439,7 @@ fn invalid(message: &str) -> PageError {
     PageError(ApiError::new(ErrorCode::InvalidRequest, message))
 }
 
-fn parse_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, PageError> {
+pub(super) fn parse_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, PageError> {
     raw.parse().map_err(|_| PageError(ApiError::new(ErrorCode::BadRequest, format!("{what}编号 `{raw}` 无效"))))
 }
 

@@ -58,6 +58,7 @@ pub(crate) fn pages() -> Router<AppState> {
         .route("/account/password", post(account::change_password))
         .route("/admin/quarantine/{id}/replay", post(admin::replay))
         .route("/supervisor/compensations/{id}/{decision}", post(supervisor::decide))
+        .route("/supervisor/tasks/{id}/release", post(supervisor::take_back))
         .route("/assets/{file}", get(assets::serve))
 }
 

@@ -7,7 +7,8 @@ use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use mend_core::{CompensationId, CompensationStatus, Role, UserId};
+use mend_core::{CompensationId, CompensationStatus, Role, Task, TaskId, TaskStatus, UserId};
+use mend_store::tasks::TaskFilter;
 use minijinja::{Value, context};
 use serde::Deserialize;
 
@@ -17,6 +18,9 @@ use crate::{ApiError, AppState, ErrorCode};
 
 /// Offers shown at once; more wait for the next page load.
 const INBOX: u64 = 50;
+
+/// Held tasks listed at once, most urgent first.
+const HELD: u64 = 100;
 
 #[derive(Debug, Deserialize, Default)]
 pub struct Notice {
@@ -33,6 +37,12 @@ pub async fn overview(
     let conn = state.store.connection();
     let pending = mend_store::compensations::list_compensations(conn, Some(CompensationStatus::Pending), INBOX).await?;
     let queue = mend_store::tasks::queue_health(conn, now, now - state.desk.sla_grace()).await?;
+    let on_calls = TaskFilter { claimed_by: None, status: Some(TaskStatus::Claimed), due_before: None, limit: HELD };
+    let held_tasks: Vec<Task> = mend_store::tasks::list_tasks(conn, &on_calls)
+        .await?
+        .into_iter()
+        .filter(|t| t.lease_expires_at.is_some_and(|until| until >= now))
+        .collect();
     let mut people: Vec<UserId> = pending.iter().map(|c| c.requested_by).collect();
     people.extend(queue.held_by.iter().map(|(agent, _)| *agent));
     let names = mend_store::users::names_by_ids(conn, &people).await?;
@@ -61,15 +71,23 @@ pub async fn overview(
         .collect();
     let held_by: Vec<Value> =
         queue.held_by.iter().map(|(agent, n)| context! { name => name_of(agent), held => n }).collect();
+    let held: Vec<Value> = held_tasks
+        .into_iter()
+        .map(|task| {
+            let holder = task.claimed_by.as_ref().map(name_of).unwrap_or_default();
+            context! { holder, task => Value::from_serialize(task.masked()) }
+        })
+        .collect();
     let budget = state.desk.budget_standing(now).await?;
     let escalations = mend_store::escalations::open_escalations(conn).await?;
     let message = match notice.done.as_deref() {
         Some("approved") => Some("已批准。"),
         Some("rejected") => Some("已驳回。"),
+        Some("taken_back") => Some("任务已收回,放回队列。"),
         _ => None,
     };
     let page = context! {
-        inbox, queue, held_by, escalations, message,
+        inbox, queue, held_by, held, escalations, message,
         budget => Value::from_serialize(&budget),
         supervisor_limit_fen => supervisor_limit.fen(),
         ..frame(&user, &state)
@@ -99,4 +117,27 @@ pub async fn decide(
     let id: CompensationId = id.parse().map_err(|_| ApiError::bad_request(format!("补偿编号 `{id}` 无效")))?;
     state.desk.decide_compensation(id, &user.desk_agent(), status, form.reason.trim(), state.clock.now()).await?;
     Ok(see_other(&format!("/supervisor?done={done}")))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TakeBackForm {
+    #[serde(default)]
+    reason: String,
+}
+
+/// 收回: a task an agent holds goes back to the queue (they went home with it open).
+pub async fn take_back(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+    form: Result<Form<Posted<TakeBackForm>>, FormRejection>,
+) -> Result<Response, PageError> {
+    let form = user.accept(Role::Supervisor, form)?;
+    let id: TaskId = super::desk::parse_id(&id, "任务")?;
+    let reason = match form.reason.trim() {
+        "" => "主管收回",
+        reason => reason,
+    };
+    state.desk.release(id, &user.desk_agent(), reason, None, state.clock.now()).await?;
+    Ok(see_other("/supervisor?done=taken_back"))
 }

@@ -227,6 +227,32 @@ pub async fn queue_health<C: ConnectionTrait>(
     Ok(QueueHealth { due, later, overdue, held_by })
 }
 
+/// How many tasks each of `agents` holds on a live lease at `now` (an agent holding none is
+/// absent). Count after [`crate::users::lock_users`] has locked them, in the transaction that
+/// gives them tasks: a concurrent claim for one of them then waits for this one's takes.
+pub async fn held_counts<C: ConnectionTrait>(
+    conn: &C,
+    agents: &[UserId],
+    now: DateTime<Utc>,
+) -> Result<HashMap<UserId, usize>, StoreError> {
+    if agents.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let held: Vec<(uuid::Uuid, i64)> = task::Entity::find()
+        .select_only()
+        .column(task::Column::ClaimedBy)
+        .column_as(task::Column::Id.count(), "held")
+        .filter(task::Column::Status.eq(TaskStatus::Claimed.as_str()))
+        .filter(task::Column::LeaseExpiresAt.gte(now))
+        .filter(task::Column::ClaimedBy.is_in(agents.iter().map(|a| a.as_uuid())))
+        .group_by(task::Column::ClaimedBy)
+        .into_tuple()
+        .all(conn)
+        .await
+        .during(TABLE, "held_counts")?;
+    Ok(held.into_iter().map(|(agent, n)| (UserId::from_uuid(agent), n.max(0) as usize)).collect())
+}
+
 /// Tasks given to agents, one row each: which task, to whom, when, and until when.
 const TAKES: Table = Table {
     name: "takes",
