@@ -353,6 +353,28 @@ async fn each_channels_file_imports_with_the_same_summary(db: TestDb) {
     db.assert_consistent().await;
 }
 
+/// The chatbot's export imported after the store terminals' though its sessions are older: the
+/// cases are those of the other order. A refund asked after in the morning is no follow-up of the
+/// store's queue that afternoon, and an outage told to the bot first files the case it began.
+async fn channel_files_make_the_same_cases_whichever_is_imported_first(db: TestDb) {
+    let later = db.sibling().await;
+    let import = |db: &TestDb, channel: &str| {
+        let path = repo_path(&format!("config/samples/{channel}.{}", if channel == "bot" { "jsonl" } else { "csv" }));
+        db.mend().run(&["import", "--channel", channel, path.to_str().unwrap()], b"").json()
+    };
+    for channel in ["bot", "store"] {
+        import(&db, channel);
+    }
+    for channel in ["store", "bot"] {
+        import(&later, channel);
+    }
+    let in_time = db.mend().case_partition();
+    assert_eq!(later.mend().case_partition(), in_time);
+    let refund = in_time.iter().find(|(_, sources)| sources.contains(&"bot-20261121-0012".to_owned()));
+    assert_eq!(refund, Some(&("refund_delay".to_owned(), vec!["bot-20261121-0012".to_owned()])), "{in_time:?}");
+    later.assert_consistent().await;
+}
+
 /// A vendor's GB18030 export with Chinese column names, read first with the wrong settings
 /// (everything quarantined, nothing lost), then replayed after the mapping is fixed.
 async fn a_misread_export_is_replayed_after_the_fix(db: TestDb) {
@@ -479,6 +501,7 @@ both_databases!(
     the_wechat_callback_verifies_decrypts_and_answers_success,
     a_wechat_conversation_follows_a_case_up_and_the_menu_names_the_complaint,
     each_channels_file_imports_with_the_same_summary,
+    channel_files_make_the_same_cases_whichever_is_imported_first,
     a_misread_export_is_replayed_after_the_fix,
     a_vendors_export_reads_as_call_centers_write_it,
     a_replay_that_still_fails_keeps_the_payload_with_the_new_reason,

@@ -258,6 +258,10 @@ pub fn fit(
             }
         }
     };
+    // Only what the customer said after the case's first complaint can be about it as told: a
+    // complaint written before it and delivered late (an export imported after the live
+    // channels) is judged as it was when it was written, not as a follow-up of a later telling.
+    let follows_case = at >= case.first_complaint_at;
     let similarity = complaint.signature.similarity(case_terms);
     let category = if case.category == complaint.category && complaint.category != OTHER {
         CategoryMatch::Same
@@ -313,14 +317,16 @@ pub fn fit(
         (CategoryMatch::Same, _) => SAME_CATEGORY_BASE + (1.0 - SAME_CATEGORY_BASE) * similarity,
         (CategoryMatch::Related, _) => RELATED_BASE + (1.0 - RELATED_BASE) * similarity,
         // A vague follow-up belongs to an open problem; reopening a closed one takes more.
-        (CategoryMatch::Uncategorized, _) if !reopens && complaint.signature.content_terms() < VAGUE_TERMS => {
+        (CategoryMatch::Uncategorized, _)
+            if !reopens && follows_case && complaint.signature.content_terms() < VAGUE_TERMS =>
+        {
             UNCATEGORIZED_BASE + (1.0 - UNCATEGORIZED_BASE) * similarity
         }
         // A case that is still one full order has the keywords' guess among its many words for a
         // category (a broadband order filed under a store's attitude): a short complaint in
         // another category may well follow it up. Once short complaints joined it, two short
         // texts in different categories are two problems again.
-        (CategoryMatch::Different, _) if !reopens && case_detailed && case.complaint_count == 1 => {
+        (CategoryMatch::Different, _) if !reopens && follows_case && case_detailed && case.complaint_count == 1 => {
             FOLLOW_UP_BASE + (1.0 - FOLLOW_UP_BASE) * similarity
         }
         (CategoryMatch::Uncategorized | CategoryMatch::Different, _) => similarity,
@@ -335,6 +341,7 @@ pub fn fit(
             if complaint.follows_up
                 && !complaint_detailed
                 && !reopens
+                && follows_case
                 && (case_detailed || category == CategoryMatch::Uncategorized) =>
         {
             Some(FOLLOW_UP_BASE + (1.0 - FOLLOW_UP_BASE) * similarity).filter(|b| *b > base)
@@ -528,6 +535,33 @@ pub(crate) mod tests {
             |k: &Case, text: &str| fits(k, text, "billing_dispute", follow_up, at(2, 9)).map_or(0.0, |m| m.score);
         let (joined, other) = (score(&quoted, order), score(&billing, charge));
         assert!(joined > other, "{joined} vs {other}");
+    }
+
+    #[test]
+    fn a_complaint_written_before_a_case_began_is_no_follow_up_of_it() {
+        // A store terminal's full telling, and a chatbot session hours before it about a refund,
+        // delivered after it: the "还没" says the refund is late, not the queue at the store.
+        let order = "排队一个多小时才轮到,营业员态度冷漠,问什么都爱答不理,办个业务跑了三趟,还被推销了两次宽带套餐";
+        let refund = "上个月退款说7天到账,现在还没收到";
+        let f = featurizer();
+        let k = case("store_attitude", at(21, 15), at(21, 15));
+        let fit_at = |received_at, follows_up| {
+            let signature = f.signature(refund);
+            let facts = ComplaintFacts {
+                category: "refund_delay",
+                also: &[],
+                kin: &[],
+                signature: &signature,
+                label_odds: &[],
+                trigrams: &[],
+                received_at,
+                follows_up,
+            };
+            fit(&k, &f.signature(order), &facts, &GroupingPolicy::default())
+        };
+        assert!(fit_at(at(21, 18), true).is_some(), "after the order it may follow the order up");
+        assert!(fit_at(at(21, 9), true).is_none(), "written before it: its own problem");
+        assert!(fit_at(at(21, 9), false).is_none());
     }
 
     #[test]

@@ -473,6 +473,14 @@ impl Intake {
                     k.reopened_at = Some(now);
                 }
                 k.complaint_count += 1;
+                // Written before the case's first complaint and delivered late (an export
+                // imported after the live channels): the story began with it, and the case is
+                // filed under it as it would have been had it come in time.
+                if c.received_at < k.first_complaint_at && classification.category != OTHER {
+                    let told_later = std::mem::replace(&mut k.category, classification.category.clone());
+                    k.extra_categories.retain(|c| *c != classification.category);
+                    also_about(k, &told_later);
+                }
                 k.first_complaint_at = k.first_complaint_at.min(c.received_at);
                 k.last_complaint_at = k.last_complaint_at.max(c.received_at);
                 k.escalation_risk |= c.formal_complaint;
