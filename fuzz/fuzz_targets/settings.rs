@@ -6,6 +6,7 @@ pub fn settings() -> ParseSettings {
     let cues = CueConfig {
         dissatisfaction_cues: ["投诉", "又断了", "太慢", "没人管"].map(String::from).to_vec(),
         human_request_cues: ["转人工", "没用"].map(String::from).to_vec(),
+        complaint_cues: ["投诉", "乱收费"].map(String::from).to_vec(),
     };
     let wechat = WechatConfig {
         token: "pamtest".into(),

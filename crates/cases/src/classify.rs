@@ -44,6 +44,11 @@ pub struct Taxonomy {
     /// complaint so labelled takes that category, whatever its keywords say.
     #[serde(default)]
     pub labels: std::collections::BTreeMap<String, String>,
+    /// What customers say when they threaten to take the complaint over the desk's head (12315,
+    /// 工信部, 曝光): whatever its category, the case is at escalation risk, as with a formal
+    /// complaint.
+    #[serde(default)]
+    pub escalation_phrases: Vec<String>,
 }
 
 /// The category a complaint got, and why.
@@ -86,6 +91,8 @@ pub struct Classifier {
     label_categories: std::collections::BTreeMap<String, String>,
     /// Each category's kin: the other categories of its family ([`CategoryDef::family`]).
     kin: std::collections::HashMap<String, Vec<String>>,
+    /// See [`Taxonomy::escalation_phrases`].
+    escalation: Phrases,
 }
 
 impl Classifier {
@@ -145,6 +152,7 @@ impl Classifier {
             patterns,
             noise: Phrases::new(noise_phrases),
             label_categories: taxonomy.labels.clone(),
+            escalation: Phrases::new(&taxonomy.escalation_phrases),
         })
     }
 
@@ -192,6 +200,12 @@ impl Classifier {
             return Some(OTHER);
         }
         self.categories.iter().find(|c| c.id == given || c.name == given).map(|c| c.id.as_str())
+    }
+
+    /// Whether `text` threatens to take the complaint over the desk's head
+    /// ([`Taxonomy::escalation_phrases`]).
+    pub fn threatens_escalation(&self, text: &str) -> bool {
+        self.escalation.in_text(text)
     }
 
     /// A category given by the channel wins; otherwise the category whose phrases score highest
@@ -286,7 +300,16 @@ mod tests {
                 cat("app_login", "App/登录", &["app", "登录", "验证码"]),
             ],
             labels: [("费用问题", "billing_dispute")].map(|(l, c)| (l.to_owned(), c.to_owned())).into(),
+            escalation_phrases: vec!["12315".into(), "工信部".into()],
         }
+    }
+
+    #[test]
+    fn a_threat_to_go_over_the_desks_head_is_found_whatever_the_problem() {
+        let classifier = Classifier::new(&taxonomy(), &[]).unwrap();
+        assert!(classifier.threatens_escalation("乱扣费,再不退我就打12315"));
+        assert!(classifier.threatens_escalation("宽带断了一周,我去工信部投诉你们"));
+        assert!(!classifier.threatens_escalation("宽带又断了,我要投诉"));
     }
 
     #[test]

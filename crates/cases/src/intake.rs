@@ -177,6 +177,12 @@ impl Intake {
         })
     }
 
+    /// Whether `complaint` puts its case at escalation risk: a formal complaint, or one that
+    /// threatens to go over the desk's head.
+    pub(crate) fn escalates(&self, complaint: &Complaint) -> bool {
+        complaint.formal_complaint || self.classifier.threatens_escalation(&complaint.text)
+    }
+
     /// This intake labelling complaints with `model` (see [`crate::labels`]).
     pub fn with_labels(self, model: Option<TrainedModel>) -> Self {
         Self { labels: Arc::new(std::sync::RwLock::new(model.map(Arc::new))), ..self }
@@ -483,7 +489,7 @@ impl Intake {
                 }
                 k.first_complaint_at = k.first_complaint_at.min(c.received_at);
                 k.last_complaint_at = k.last_complaint_at.max(c.received_at);
-                k.escalation_risk |= c.formal_complaint;
+                k.escalation_risk |= self.escalates(c);
                 k.updated_at = now;
                 // The label of the fullest telling: an order read after its short follow-ups
                 // says better than they did what the case is about.
@@ -501,7 +507,7 @@ impl Intake {
                 (case_id, reason)
             }
             None => {
-                let mut case = new_case(customer_id, &classification, c, now);
+                let mut case = new_case(customer_id, &classification, c, self.escalates(c), now);
                 case.label = label.as_ref().map(|p| p.label.clone());
                 if detailed {
                     case.fingerprint = Fingerprint::of(trigrams.iter().map(|t| t.hash));
@@ -976,13 +982,19 @@ pub fn placing_order(deliveries: &[Delivery]) -> Vec<usize> {
     keyed.into_iter().map(|(_, i)| i).collect()
 }
 
-fn new_case(customer_id: CustomerId, classification: &Classification, c: &Complaint, now: DateTime<Utc>) -> Case {
+fn new_case(
+    customer_id: CustomerId,
+    classification: &Classification,
+    c: &Complaint,
+    escalation_risk: bool,
+    now: DateTime<Utc>,
+) -> Case {
     Case {
         id: CaseId::new(),
         customer_id,
         category: classification.category.clone(),
         status: CaseStatus::Open,
-        escalation_risk: c.formal_complaint,
+        escalation_risk,
         repeat_failure: false,
         complaint_count: 1,
         first_complaint_at: c.received_at,
@@ -1042,6 +1054,7 @@ mod tests {
                 cat("mobile_signal", &["信号"]),
             ],
             labels: Default::default(),
+            escalation_phrases: Vec::new(),
         };
         Intake::new(&taxonomy, GroupingPolicy::default(), &GroupingPhrases::default(), chrono_tz::Asia::Shanghai)
             .unwrap()

@@ -1,9 +1,10 @@
 //! The customer-service chatbot: one finished session (`POST /api/v1/ingest/bot`, or a line
 //! of a JSON Lines file).
 //!
-//! A session is a complaint when the user rated it dissatisfied, when it was handed to a person
-//! after the user voiced dissatisfaction, or when the user asked for a person again and again
-//! (转人工, 没用…); any other session is ignored. The complaint text is the user's turns.
+//! A session is a complaint when the user rated it dissatisfied, said outright that they
+//! complain (投诉, 乱扣费: `[intake] complaint_cues`, whatever the rating), was handed to a person
+//! after voicing dissatisfaction, or asked for a person again and again (转人工, 没用…); any other
+//! session is ignored. The complaint text is the user's turns.
 
 use chrono::{DateTime, Utc};
 use mend_core::{Channel, Complaint, CustomerDetails, CustomerKey, IdentityKind};
@@ -82,9 +83,10 @@ pub fn parse_bot(raw: &[u8], settings: &ParseSettings) -> Result<Parsed, Rejecti
     let rated_dissatisfied = satisfaction.is_some_and(|s| s.get() <= 2);
     let escalated_unhappy = transferred && cues.dissatisfaction.any_in(&said);
     let asked_for_people = user_turns.iter().filter(|t| cues.human_request.any_in(t)).count() >= REPEATED_REQUESTS;
-    if !(rated_dissatisfied || escalated_unhappy || asked_for_people) {
+    let complained = cues.complaint.any_in(&said);
+    if !(rated_dissatisfied || complained || escalated_unhappy || asked_for_people) {
         return Ok(Parsed::Ignored(
-            "not rated dissatisfied, not escalated in anger, no repeated call for a person".into(),
+            "not rated dissatisfied, no complaint said, not escalated in anger, no repeated call for a person".into(),
         ));
     }
     Ok(Parsed::Complaint(Box::new(Complaint {
@@ -123,6 +125,7 @@ mod tests {
         let cues = CueConfig {
             dissatisfaction_cues: ["投诉", "没用", "太差"].map(String::from).to_vec(),
             human_request_cues: ["转人工", "人工客服", "没用"].map(String::from).to_vec(),
+            complaint_cues: ["投诉", "乱扣"].map(String::from).to_vec(),
         };
         ParseSettings::new(
             chrono_tz::Asia::Shanghai,
@@ -176,6 +179,16 @@ mod tests {
         assert!(matches!(parse(&angry), Ok(Parsed::Complaint(_))));
         let calm = session("5", true, &[("user", "转人工"), ("user", "谢谢")]);
         assert!(matches!(parse(&calm), Ok(Parsed::Ignored(_))));
+    }
+
+    #[test]
+    fn a_session_that_says_it_complains_is_one_whatever_its_rating() {
+        for rating in ["", "3", "satisfied"] {
+            let said = session(rating, false, &[("user", "宽带断网三天了,我要投诉")]);
+            assert!(matches!(parse(&said), Ok(Parsed::Complaint(_))), "rated {rating:?}");
+        }
+        let question = session("satisfied", false, &[("user", "怎么查话费余额")]);
+        assert!(matches!(parse(&question), Ok(Parsed::Ignored(_))));
     }
 
     #[test]

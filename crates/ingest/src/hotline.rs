@@ -147,7 +147,7 @@ mod tests {
 
     fn settings(csv: HotlineCsvConfig) -> ParseSettings {
         let cues =
-            CueConfig { dissatisfaction_cues: vec!["投诉".into(), "又断了".into()], human_request_cues: vec![] };
+            CueConfig { dissatisfaction_cues: vec!["投诉".into(), "又断了".into()], ..CueConfig::default() };
         ParseSettings::new(chrono_tz::Asia::Shanghai, &cues, &WechatConfig::default(), &csv, &StoreCsvConfig::default())
             .unwrap()
     }

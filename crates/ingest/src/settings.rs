@@ -154,6 +154,9 @@ pub struct CueConfig {
     pub dissatisfaction_cues: Vec<String>,
     /// What chatbot users write to ask for a person; asking twice or more is a complaint.
     pub human_request_cues: Vec<String>,
+    /// Words by which a customer says outright that they complain ("我要投诉", "乱扣费", "退钱"):
+    /// a chatbot session or a store comment holding one is a complaint whatever its rating.
+    pub complaint_cues: Vec<String>,
 }
 
 /// When a record may say it was received (`[intake]` `max_clock_skew_seconds`,
@@ -213,6 +216,7 @@ pub struct ParseSettings {
 pub(crate) struct Inner {
     pub dissatisfaction: Cues,
     pub human_request: Cues,
+    pub complaint: Cues,
     pub wechat: WechatSettings,
     pub hotline_csv: CsvLayout<HotlineCsvConfig>,
     pub store_csv: CsvLayout<StoreCsvConfig>,
@@ -275,6 +279,7 @@ impl ParseSettings {
         let inner = Inner {
             dissatisfaction: Cues::new(&cues.dissatisfaction_cues),
             human_request: Cues::new(&cues.human_request_cues),
+            complaint: Cues::new(&cues.complaint_cues),
             wechat: WechatSettings {
                 token: wechat.token.trim().to_owned(),
                 aes_key,

@@ -1,7 +1,9 @@
 //! Store satisfaction terminals (营业厅评价器) and staff notes: one rating, as JSON
 //! (`POST /api/v1/ingest/store`) or as a row of an export mapped by `[channels.store.csv]`.
 //!
-//! Ratings at or below 一般 (3 of 5) are complaints; better ones are ignored.
+//! Ratings at or below 一般 (3 of 5) are complaints, and so is a better one whose comment says
+//! outright that the customer complains (`[intake] complaint_cues`: a slip of the finger on the
+//! terminal); other better ones are ignored.
 
 use chrono_tz::Tz;
 use mend_core::{Channel, Complaint, CustomerDetails, IdentityKind};
@@ -9,6 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::csv_rows::Row;
+use crate::cues::Cues;
 use crate::keys::{KeyCollector, delivery_id};
 use crate::time::read_time;
 use crate::values::{self, NumericScale, Steps, json_text};
@@ -57,7 +60,8 @@ pub fn parse_store_json(raw: &[u8], settings: &ParseSettings) -> Result<Parsed, 
         phone: json_text(r.phone, "phone")?,
         comment: r.comment,
     };
-    rating_to_complaint(rating, settings.default_timezone, None, text.to_owned())
+    let cues = &settings.inner.complaint;
+    rating_to_complaint(rating, settings.default_timezone, None, cues, text.to_owned())
 }
 
 pub fn parse_store_csv(raw: &[u8], settings: &ParseSettings) -> Result<Parsed, Rejection> {
@@ -76,13 +80,15 @@ pub fn parse_store_csv(raw: &[u8], settings: &ParseSettings) -> Result<Parsed, R
         phone: owned(row.get_optional(&c.phone, "phone")?),
         comment: owned(row.get_optional(&c.comment, "comment")?),
     };
-    rating_to_complaint(rating, layout.timezone, Some(&c.time_format), row.text().to_owned())
+    let cues = &settings.inner.complaint;
+    rating_to_complaint(rating, layout.timezone, Some(&c.time_format), cues, row.text().to_owned())
 }
 
 fn rating_to_complaint(
     r: Rating,
     zone: Tz,
     time_format: Option<&str>,
+    complaint_cues: &Cues,
     raw_payload: String,
 ) -> Result<Parsed, Rejection> {
     let store_id = r.store_id.ok_or(Rejection::Missing("store_id"))?;
@@ -96,7 +102,8 @@ fn rating_to_complaint(
     collector.opaque(IdentityKind::MemberId, r.member_id.as_deref());
     collector.phone(r.phone.as_deref());
     let keys = collector.finish()?;
-    if satisfaction.get() > COMPLAINT_AT_OR_BELOW {
+    let comment = r.comment.map(|c| c.trim().to_owned()).unwrap_or_default();
+    if satisfaction.get() > COMPLAINT_AT_OR_BELOW && !complaint_cues.any_in(&comment) {
         return Ok(Parsed::Ignored(format!("rated {rating_text}: better than 一般")));
     }
     let where_rated = [Some(store_id.as_str()), r.counter.as_deref(), r.staff_id.as_deref()]
@@ -107,7 +114,6 @@ fn rating_to_complaint(
     // Terminals without record ids: the same rating exported twice has the same key.
     let derived = || format!("{where_rated}@{}#{}", received_at.timestamp(), keys[0].value);
     let source_id = delivery_id(Some(r.record_id.unwrap_or_else(derived)), "record_id")?;
-    let comment = r.comment.map(|c| c.trim().to_owned()).unwrap_or_default();
     let text = if comment.is_empty() { format!("营业厅评价「{rating_text}」({where_rated})") } else { comment };
     Ok(Parsed::Complaint(Box::new(Complaint {
         channel: Channel::Store,
@@ -135,7 +141,7 @@ mod tests {
     fn settings(csv: StoreCsvConfig) -> ParseSettings {
         ParseSettings::new(
             chrono_tz::Asia::Shanghai,
-            &CueConfig::default(),
+            &CueConfig { complaint_cues: vec!["投诉".into(), "乱收费".into()], ..CueConfig::default() },
             &WechatConfig::default(),
             &HotlineCsvConfig::default(),
             &csv,
@@ -164,6 +170,9 @@ mod tests {
         let s = settings(StoreCsvConfig::default());
         let good = RATING.replace("不满意", "满意");
         assert!(matches!(parse_store_json(good.as_bytes(), &s), Ok(Parsed::Ignored(_))));
+        // A good rating whose comment says it is a complaint: the finger slipped, the words did not.
+        let slipped = good.replace("排队一个多小时,营业员态度冷漠", "投诉!营业员乱收费");
+        assert!(matches!(parse_store_json(slipped.as_bytes(), &s), Ok(Parsed::Complaint(_))));
         let neutral = RATING.replace("\"不满意\"", "3").replace("\"T-0301-88812\"", "null");
         let Ok(Parsed::Complaint(c)) = parse_store_json(neutral.as_bytes(), &s) else { panic!("a complaint") };
         assert_eq!(c.source_id, format!("HZ-XH-012/3/E1107@{}#M20231108", c.received_at.timestamp()));

@@ -57,7 +57,7 @@ impl PriorityWeights {
             }
         };
         if case.escalation_risk {
-            add("escalation_risk", self.escalation_risk, "formal complaint".into());
+            add("escalation_risk", self.escalation_risk, "formal complaint or a threat to escalate".into());
         }
         let mut channels: Vec<&str> = complaints.iter().map(|c| c.channel.as_str()).collect();
         channels.sort_unstable();

@@ -218,7 +218,7 @@ mod tests {
         };
         let cues = CueConfig {
             dissatisfaction_cues: ["投诉", "没人管", "又断了", "太慢"].map(String::from).to_vec(),
-            human_request_cues: Vec::new(),
+            ..CueConfig::default()
         };
         ParseSettings::new(
             chrono_tz::Asia::Shanghai,
