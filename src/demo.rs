@@ -44,6 +44,27 @@ async fn sample_shift(
     Ok(Duration::days(gap.num_seconds().div_euclid(86_400)))
 }
 
+/// The demo loads made-up customers with callbacks due: into a database that holds complaints
+/// and none of the demo's (a desk at work), it would put them into real agents' queue.
+async fn refuse_a_desk_in_use(importer: &Importer<'_>) -> Result<()> {
+    let conn = importer.store.connection();
+    let complaints = totals::totals(conn).await?.complaints;
+    if complaints == 0 {
+        return Ok(());
+    }
+    let Some((first, _)) = complaints_span(ImportFormat::Json, SAMPLES.as_bytes(), &importer.parse)? else {
+        return Ok(());
+    };
+    if find_deliveries(conn, &[(first.channel, first.source_id.as_str())]).await?.is_empty() {
+        anyhow::bail!(
+            "this database holds {complaints} complaints and none of the demo's: the demo would put its \
+             made-up customers into that desk's queue. Run it on a database of its own, e.g. \
+             MEND_DATABASE_URL='sqlite://data/demo.db?mode=rwc' mend demo"
+        );
+    }
+    Ok(())
+}
+
 /// The demo's clock and the zone people read times in.
 pub struct DemoClock {
     pub now: DateTime<Utc>,
@@ -62,6 +83,7 @@ pub async fn run(
     clock: &DemoClock,
     out: &mut impl Write,
 ) -> Result<()> {
+    refuse_a_desk_in_use(importer).await?;
     importer.time_shift = sample_shift(ImportFormat::Json, SAMPLES, importer, clock.now).await?;
     let summary = importer.run(ImportFormat::Json, &Input::Bundled(SAMPLES.as_bytes())).await?;
     let store = importer.store;

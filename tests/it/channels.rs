@@ -147,6 +147,25 @@ async fn bot_sessions_and_store_ratings_are_complaints_when_dissatisfied(db: Tes
     let customers: std::collections::BTreeSet<&str> =
         cases.iter().map(|c| c["customer_id"].as_str().unwrap()).collect();
     assert_eq!(customers.len(), 2, "the bot user with phone 13800138000 and the store rater are one customer");
+
+    // Rated well, yet saying outright it is a complaint — and threatening the regulator: a
+    // complaint, its case at escalation risk.
+    let said = json!({"session_id": "bot-20261121-0101", "user": {"user_id": "u-7", "phone": "13700137000"},
+        "turns": [{"role": "user", "text": "乱扣我话费,再不退我就打12315", "at": "2026-11-21T09:00:00+08:00"}],
+        "rating": "satisfied", "transferred": false})
+    .to_string();
+    let (status, created) = deliver(&server, "bot", said.as_bytes(), Some(sign("bot-s3cret", said.as_bytes()))).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let admin = db.mend().add_user("admin", "admin");
+    let path = format!("/api/v1/cases/{}", created["case_id"].as_str().unwrap());
+    let (_, case) = server.get_json(&path, admin["token"].as_str().unwrap()).await;
+    assert_eq!(case["escalation_risk"], true, "{case}");
+    let slipped = json!({"record_id": "T-2", "store_id": "HZ-XH-012", "rated_at": "2026-11-21 16:00:00",
+        "rating": 5, "phone": "13600136000", "comment": "投诉!营业员乱收费"})
+    .to_string();
+    let (status, _) =
+        deliver(&server, "store", slipped.as_bytes(), Some(sign("store-s3cret", slipped.as_bytes()))).await;
+    assert_eq!(status, StatusCode::CREATED, "a slip of the finger on the terminal");
 }
 
 async fn the_wechat_callback_verifies_decrypts_and_answers_success(db: TestDb) {

@@ -64,6 +64,15 @@ async fn the_demo_loads_its_samples_and_reports(db: TestDb) {
     let again = db.mend().run(&["demo"], b"");
     assert!(again.stdout.contains("accepted 0, already known 236"), "{}", again.stdout);
     assert_eq!(db.mend().run(&["quarantine", "list"], b"").json_lines().len(), 5, "no conflicting redeliveries");
+
+    // A desk at work: the demo puts no made-up customers into its queue.
+    let desk = db.sibling().await;
+    let real = complaint("hotline", "call-1", "2026-11-20T09:12:00+08:00", json!({"phone": "13800138000"}), "宽带断了");
+    desk.mend().import_lines(&lines(&[real]));
+    let refused = desk.mend().run(&["demo"], b"");
+    assert_eq!(refused.status, 1, "{}", refused.stdout);
+    assert!(refused.stderr.contains("holds 1 complaints and none of the demo's"), "{}", refused.stderr);
+    assert_eq!(desk.mend().export_cases().len(), 1, "nothing loaded");
 }
 
 /// Logs carry colour codes only on a terminal, and come as JSON lines when configured so.
