@@ -176,7 +176,8 @@ pub async fn grouping(
     );
     if let Some(training) = training {
         let input = std::fs::read(training).with_context(|| format!("cannot read `{}`", training.display()))?;
-        mend_cases::labels::train(&store, untrained.featurizer(), &input, "eval", chrono::Utc::now(), &|_| {}).await?;
+        let now = chrono::Utc::now();
+        mend_cases::labels::train(&store, untrained.featurizer(), &input, "eval", now, false, &|_| {}).await?;
     }
     let importer = Importer::new(settings, &store, settings.intake(&store).await?)?;
     importer.run(ImportFormat::Json, &Input::File(file.to_owned())).await?;

@@ -23,7 +23,7 @@ use mend_core::{Clock, FixedClock, QuarantineId, Role, SystemClock};
 use mend_store::Store;
 
 use crate::import::{ImportFormat, Importer, Input};
-use crate::settings::Settings;
+use crate::settings::{Settings, UnknownKey};
 
 #[derive(Debug, Parser)]
 #[command(name = "mend", version, about = "Centralized repair desk for dissatisfied customers")]
@@ -168,6 +168,10 @@ enum TrainCommand {
         /// The time the training is recorded at (RFC 3339), instead of the system's.
         #[arg(long, value_name = "RFC3339")]
         now: Option<chrono::DateTime<chrono::FixedOffset>>,
+        /// Put the new model in use even when it does clearly worse by cross-validation than the
+        /// one in use (otherwise it is refused, and the one in use stays).
+        #[arg(long)]
+        even_if_worse: bool,
     },
 }
 
@@ -340,6 +344,13 @@ fn main() -> ExitCode {
         }
     };
     init_tracing(matches!(cli.command, Command::Serve { .. }), settings.log_format);
+    for UnknownKey { key, source } in settings::unknown_keys(cli.config.as_deref()) {
+        if source == settings::ENVIRONMENT {
+            tracing::warn!(%key, "No such setting, ignored: the levels of a MEND_ variable are separated by __.");
+        } else {
+            tracing::warn!(%key, %source, "No such setting, ignored.");
+        }
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -441,7 +452,7 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
                 &synth::SynthConfig { seed, days, activity, orders, ..synth::SynthConfig::new(complaints, customers) },
             )?;
         }
-        Command::Train { command: TrainCommand::Categories { file, now } } => {
+        Command::Train { command: TrainCommand::Categories { file, now, even_if_worse } } => {
             let store = open_store(&settings).await?;
             let input = if file.as_os_str() == "-" {
                 let mut bytes = Vec::new();
@@ -452,14 +463,22 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
             };
             let intake = settings.untrained_intake()?;
             let bar = progress::steps();
-            let report =
-                mend_cases::labels::train(&store, intake.featurizer(), &input, "cli", at_or_now(now), &|step| {
+            let report = mend_cases::labels::train(
+                &store,
+                intake.featurizer(),
+                &input,
+                "cli",
+                at_or_now(now),
+                even_if_worse,
+                &|step| {
                     bar.set_length(step.steps as u64);
                     bar.set_position(step.done as u64);
                     bar.set_message(step.next);
-                })
-                .await?;
+                },
+            )
+            .await;
             bar.finish_and_clear();
+            let report = report?;
             for bad in &report.bad_lines {
                 tracing::warn!(line = bad.line, reason = %bad.reason, "Line skipped.");
             }

@@ -9,6 +9,10 @@ use figment::providers::{Env, Format, Toml};
 use mend_cases::{GroupingPhrases, GroupingPolicy, Taxonomy};
 use serde::Deserialize;
 
+mod unknown_keys;
+
+pub use unknown_keys::{ENVIRONMENT, UnknownKey, unknown_keys};
+
 const BUNDLED_DEFAULTS: &str = include_str!("../config/default.toml");
 const LOCAL_DEFAULTS: &str = "config/default.toml";
 

@@ -75,6 +75,26 @@ async fn the_demo_loads_its_samples_and_reports(db: TestDb) {
     assert_eq!(desk.mend().export_cases().len(), 1, "nothing loaded");
 }
 
+/// A setting spelt wrong is named on stderr, not run on its default without a word.
+#[test]
+fn a_misspelt_setting_is_named() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("site.toml");
+    std::fs::write(&file, "[grouping]\nwindow_dayz = 60\n").unwrap();
+    let out =
+        db.mend().env("MEND_GROUPING_WINDOW_DAYS", "3").run(&["--config", file.to_str().unwrap(), "migrate"], b"");
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("key=grouping_window_days") && out.stderr.contains("separated by __"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("key=grouping.window_dayz"), "{}", out.stderr);
+    let right = db.mend().env("MEND_GROUPING__WINDOW_DAYS", "3").run(&["migrate"], b"");
+    assert!(!right.stderr.contains("No such setting"), "{}", right.stderr);
+}
+
 /// Logs carry colour codes only on a terminal, and come as JSON lines when configured so.
 #[test]
 fn logs_are_plain_off_a_terminal_and_json_on_request() {

@@ -68,6 +68,19 @@ async fn training_reports_bad_lines_and_trains_on_the_rest(db: TestDb) {
     let refused = db.mend().run(&["train", "categories", "-"], "只有一个标签\t网络问题\n".as_bytes());
     assert_ne!(refused.status, 0, "one label cannot be learned");
     assert!(refused.stderr.contains("two labels"), "{}", refused.stderr);
+    let unreadable = db.mend().run(&["train", "categories", "-"], "没有制表符的一行\n".as_bytes());
+    assert!(unreadable.stderr.contains("line 1: ") && unreadable.stderr.contains("tab"), "{}", unreadable.stderr);
+
+    // A wrong file (two lines) would put a useless model in place of this one: refused, unless
+    // asked for.
+    let wrong = "a\tX\nb\tY\n".as_bytes();
+    let kept = db.mend().run(&["train", "categories", "-"], wrong);
+    assert_eq!(kept.status, 1, "{}", kept.stdout);
+    assert!(kept.stderr.contains("kept the model in use"), "{}", kept.stderr);
+    let in_use = mend_store::label_models::current_label_model(store.connection()).await.unwrap().unwrap();
+    assert_eq!(in_use.examples, 90, "the good model stays");
+    let forced = db.mend().run(&["train", "categories", "-", "--even-if-worse"], wrong).json();
+    assert_eq!(forced["replaced"], in_use.id.to_string());
 }
 
 async fn a_trained_model_survives_a_restart_and_labels_complaints_and_cases(db: TestDb) {
@@ -260,6 +273,7 @@ async fn training_tells_its_progress_step_by_step(db: TestDb) {
         input.as_bytes(),
         "test",
         crate::support::server_now(),
+        false,
         &|step| steps.lock().unwrap().push((step.done, step.steps, step.next)),
     )
     .await

@@ -26,6 +26,10 @@ pub use model::{LABEL_EVIDENCE, LabelModel, Prediction, StoredWeights, TermWeigh
 /// Cross-validation folds `mend train categories` reports accuracy over.
 pub const FOLDS: usize = 5;
 
+/// How much lower than the model in use a new model's cross-validated accuracy may be and still
+/// replace it unasked: about what two cross-validations of one file differ by.
+const WORSE_MARGIN: f64 = 0.02;
+
 /// One labelled text of a training file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Example {
@@ -142,14 +146,17 @@ pub struct TrainingStep {
 }
 
 /// Trains a model on the `text<TAB>label` lines of `input` (bad lines are reported and
-/// skipped), measures it by cross-validation and puts it in use in place of any earlier one.
-/// `progress` hears of each step (tens of thousands of orders take a while).
+/// skipped), measures it by cross-validation and puts it in use in place of any earlier one —
+/// unless it does clearly worse than the one in use (a wrong or truncated file) and
+/// `even_if_worse` is not set. `progress` hears of each step (tens of thousands of orders take a
+/// while).
 pub async fn train(
     store: &Store,
     featurizer: &Featurizer,
     input: &[u8],
     actor: &str,
     now: DateTime<Utc>,
+    even_if_worse: bool,
     progress: &dyn Fn(TrainingStep),
 ) -> Result<TrainingReport, CasesError> {
     let (examples, bad_lines) = parse_examples(input);
@@ -164,8 +171,11 @@ pub async fn train(
     }
     let training: Vec<(&str, &Signature)> = examples.iter().zip(&read).map(|(e, s)| (e.label.as_str(), s)).collect();
     let Some(model) = LabelModel::train(&training) else {
+        // The lines it could not read say why, when that is all there was.
+        let unread: String =
+            bad_lines.iter().take(3).map(|bad| format!("; line {}: {}", bad.line, bad.reason)).collect();
         return Err(CasesError::Invalid(format!(
-            "training needs examples of at least two labels; the file has {} readable lines of {} label(s)",
+            "training needs examples of at least two labels; the file has {} readable lines of {} label(s){unread}",
             examples.len(),
             labels.len()
         )));
@@ -183,6 +193,22 @@ pub async fn train(
         weights: serde_json::to_string(&model.to_stored()).expect("weights serialize"),
     };
     let tx = store.begin_write().await?;
+    if let Some(in_use) = current_label_model(&tx).await?
+        && !even_if_worse
+        && accuracy < in_use.cross_validated_accuracy - WORSE_MARGIN
+        // A model an earlier mend stored cannot be used: anything is better.
+        && serde_json::from_str::<StoredWeights>(&in_use.weights).is_ok()
+    {
+        mend_store::rollback(tx).await?;
+        return Err(CasesError::Refused(format!(
+            "the new model's cross-validated accuracy is {accuracy:.3} on {} examples, the model in use \
+             ({}) scored {:.3} on {}: kept the model in use (--even-if-worse puts the new one in use anyway)",
+            examples.len(),
+            in_use.id,
+            in_use.cross_validated_accuracy,
+            in_use.examples
+        )));
+    }
     let replaced = replace_label_model(&tx, stored).await?;
     mend_store::commit(tx).await?;
     Ok(TrainingReport {
