@@ -18,7 +18,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use mend_cases::{Intake, IntakeReport, IntakeStream, Outcome};
-use mend_core::{CaseId, Channel, Clock, Complaint, CustomerKey, Delivery, SystemClock};
+use mend_core::{CaseId, Channel, Clock, Complaint, CustomerKey, Delivery, Quarantined, SystemClock};
 use mend_ingest::wechat::XmlDocuments;
 use mend_ingest::{CsvRecords, Format, MenuChoice, ParseSettings, Parsed, Received, RecordLines};
 use mend_store::Store;
@@ -79,12 +79,26 @@ pub(crate) enum Records {
 
 impl Records {
     pub(crate) fn new(format: Format, reader: Box<dyn BufRead + Send>) -> Self {
+        Self::limited(format, reader, u64::MAX - 1)
+    }
+
+    /// Records of `format`; a line past `limit` bytes is not read further than one byte past it
+    /// (the others are records of an XML document or a CSV row, which their own readers bound).
+    pub(crate) fn limited(format: Format, reader: Box<dyn BufRead + Send>, limit: u64) -> Self {
         match format {
             Format::Wechat => Records::Xml(XmlDocuments::new(reader)),
             Format::HotlineCsv | Format::StoreCsv => Records::Csv(Box::new(CsvRecords::new(reader))),
             Format::Canonical | Format::HotlineJson | Format::Bot | Format::StoreJson => {
-                Records::Lines(RecordLines::new(reader))
+                Records::Lines(RecordLines::with_limit(reader, limit))
             }
+        }
+    }
+
+    /// How long the record just read was in the input (a line past the limit was cut short).
+    fn last_record_bytes(&self, record: &[u8]) -> u64 {
+        match self {
+            Records::Lines(r) => r.last_line_bytes(),
+            Records::Xml(_) | Records::Csv(_) => record.len() as u64,
         }
     }
 
@@ -187,6 +201,9 @@ pub struct Importer<'a> {
     pub clock: &'a dyn Clock,
     /// Told the records recorded so far after each batch (benchmarks time stretches of a run).
     pub on_batch: Option<&'a (dyn Fn(u64) + Sync)>,
+    /// The largest record taken, as over HTTP (`http.max_body_bytes`): a larger one is
+    /// quarantined with its first this many bytes.
+    pub max_record_bytes: u64,
 }
 
 impl<'a> Importer<'a> {
@@ -198,6 +215,7 @@ impl<'a> Importer<'a> {
             parse: settings.parse_settings()?,
             batch_size: settings.import.batch_size,
             read_ahead: settings.import.read_ahead,
+            max_record_bytes: settings.http.max_body_bytes as u64,
             clock: &SystemClock,
             on_batch: None,
             time_shift: chrono::Duration::zero(),
@@ -216,10 +234,11 @@ impl<'a> Importer<'a> {
             let (parse, batch_size, now) = (self.parse.clone(), self.batch_size, self.clock.now());
             // A file's end is in sight; a pipe may be live, and must not wait for records to come.
             let read_ahead = if total_bytes.is_some() { self.read_ahead } else { 0 };
-            let records = Records::new(record_format, reader);
+            let max_record = self.max_record_bytes;
+            let records = Records::limited(record_format, reader, max_record);
             let clock = ImportClock { started_at: now, started: Instant::now() };
-            let reading =
-                Reading { format: record_format, parse, batch_size, read_ahead, clock, shift: self.time_shift };
+            let shift = self.time_shift;
+            let reading = Reading { format: record_format, parse, batch_size, read_ahead, clock, shift, max_record };
             std::thread::spawn(move || read_batches(records, &reading, &bytes_read, &tx))
         };
 
@@ -363,6 +382,7 @@ struct Reading {
     read_ahead: usize,
     clock: ImportClock,
     shift: chrono::Duration,
+    max_record: u64,
 }
 
 /// The clock `received_at` is judged by: the importer's at the start, moving on with the time
@@ -382,7 +402,7 @@ impl ImportClock {
 
 fn read_batches(
     mut records: Records,
-    &Reading { format, ref parse, batch_size, read_ahead, clock, shift }: &Reading,
+    &Reading { format, ref parse, batch_size, read_ahead, clock, shift, max_record }: &Reading,
     bytes_read: &AtomicU64,
     tx: &mpsc::Sender<Batch>,
 ) -> Result<()> {
@@ -393,7 +413,20 @@ fn read_batches(
     let mut menu_choices = MenuChoices::default();
     loop {
         let more = records.next_record(&mut record).context("reading the input failed")?.is_some();
-        if more {
+        if more && record.len() as u64 > max_record {
+            number += 1;
+            let bytes = records.last_record_bytes(&record);
+            record.truncate(max_record as usize);
+            ahead.deliveries.push(Delivery::Quarantined(Quarantined {
+                channel: format.label().to_owned(),
+                raw: std::mem::take(&mut record),
+                reason: format!(
+                    "the record is {bytes} bytes, more than a record may be (http.max_body_bytes = {max_record}); \
+                     its first {max_record} bytes are kept"
+                ),
+                location: Some(format!("record {number}")),
+            }));
+        } else if more {
             number += 1;
             let parsed = format.parse(&record, parse).map(|p| shifted(p, shift));
             match mend_ingest::receive(format.label(), &record, parsed, parse, clock.now()) {

@@ -379,6 +379,26 @@ async fn a_nul_character_is_quarantined_and_the_rest_imported(db: TestDb) {
     db.assert_consistent().await;
 }
 
+/// A line of a file larger than the HTTP intake takes (`http.max_body_bytes`) is quarantined with
+/// its first bytes and its size, not stored as a complaint of megabytes; the lines around it are
+/// read as ever.
+async fn a_record_larger_than_a_request_may_be_is_quarantined_cut_short(db: TestDb) {
+    let mend = db.mend().env("MEND_HTTP__MAX_BODY_BYTES", "4096");
+    let mut input = sample_lines();
+    let huge =
+        complaint("bot", "huge", "2026-11-21T10:00:00+08:00", json!({"phone": "13700137000"}), &"断".repeat(5000));
+    let huge = huge.to_string();
+    input.insert(1, huge.clone());
+    let summary = mend.import_lines(&input);
+    assert_eq!((&summary["accepted"], &summary["quarantined"]), (&json!(4), &json!(1)), "{summary}");
+    let store = db.store().await;
+    let kept = quarantine::Entity::find().all(store.connection()).await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!((kept[0].raw.len(), kept[0].raw.as_slice()), (4096, &huge.as_bytes()[..4096]));
+    assert!(kept[0].reason.contains(&format!("is {} bytes", huge.len() + 1)), "{}", kept[0].reason);
+    assert!(kept[0].reason.contains("record 2"), "{}", kept[0].reason);
+}
+
 /// Other content under a delivery id already recorded is a conflict, never a silent duplicate:
 /// the import counts it, the API answers 409, and the payload waits in quarantine, one record
 /// however often it comes. An identical repeat stays a duplicate.
@@ -542,6 +562,7 @@ pub(crate) async fn scalar(store: &mend_store::Store, sql: &str) -> i64 {
 }
 
 both_databases!(
+    a_record_larger_than_a_request_may_be_is_quarantined_cut_short,
     a_nul_character_is_quarantined_and_the_rest_imported,
     a_record_the_database_refuses_is_quarantined_and_the_rest_recorded,
     a_received_at_out_of_bounds_is_quarantined,
