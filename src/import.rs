@@ -439,7 +439,7 @@ fn read_batches(
                     c.formal_complaint |= menu_choices.cover(&c);
                     ahead.deliveries.push(Delivery::Complaint(c));
                 }
-                Received::Remark(mut c) if menu_choices.cover(&c) => {
+                Received::Remark(mut c) if menu_choices.cover(&c) && !mend_cases::is_greeting(&c.text) => {
                     c.record = Some(number);
                     c.formal_complaint = true;
                     ahead.deliveries.push(Delivery::Complaint(c));

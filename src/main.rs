@@ -283,13 +283,24 @@ enum QuarantineCommand {
     /// Delete the records last refused, or resolved, longer ago than `--older-than`
     /// (`scheduler.quarantine_retention_days` by default); prints `{"purged","cutoff"}`.
     Purge {
-        /// An age such as `30d`, `12h` or `90days`.
-        #[arg(long, value_name = "AGE", value_parser = humantime::parse_duration)]
+        /// An age of an hour or more, such as `30d`, `12h` or `90days` (`m` is minutes, `M`
+        /// months).
+        #[arg(long, value_name = "AGE", value_parser = parse_purge_age)]
         older_than: Option<std::time::Duration>,
         /// The clock the age counts back from (RFC 3339), instead of the system's.
         #[arg(long, value_name = "RFC3339")]
         now: Option<chrono::DateTime<chrono::FixedOffset>>,
     },
+}
+
+/// A purge's age: under an hour it would delete what was refused a moment ago, before anyone
+/// could read why (`0`, or `2m` meant as two months).
+fn parse_purge_age(s: &str) -> Result<std::time::Duration, String> {
+    let age = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    if age < std::time::Duration::from_secs(3600) {
+        return Err(format!("`{s}` is under an hour (`m` is minutes, `M` months)"));
+    }
+    Ok(age)
 }
 
 fn parse_role(s: &str) -> Result<Role, mend_core::UnknownWord> {

@@ -332,6 +332,19 @@ async fn a_wechat_conversation_follows_a_case_up_and_the_menu_names_the_complain
     let metrics = metrics(&server).await;
     assert!(metrics.contains(r#"mend_intake_records_total{channel="wechat",outcome="intent"} 2"#), "{metrics}");
     assert!(metrics.contains(r#"mend_intake_records_total{channel="wechat",outcome="ignored"} 7"#), "{metrics}");
+
+    // The same menu conversation in a file: the greeting after the choice is no complaint there
+    // either.
+    let file = [
+        click("oMenu", -500),
+        text("oMenu", -480, "你好", 11),
+        text("oMenu", -440, "这个月话费比上个月多了五十块钱", 5),
+    ];
+    let other = db.sibling().await;
+    let summary = other.mend().run(&["import", "--channel", "wechat", "-"], file.join("\n").as_bytes()).json();
+    assert_eq!((&summary["accepted"], &summary["ignored"]), (&json!(1), &json!(2)), "{summary}");
+    let imported: Vec<Vec<String>> = other.mend().export_cases().iter().map(sources).collect();
+    assert_eq!(imported, [vec!["5".to_owned()]]);
 }
 
 async fn each_channels_file_imports_with_the_same_summary(db: TestDb) {

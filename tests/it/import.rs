@@ -460,6 +460,11 @@ async fn quarantine_counts_repeats_and_purges_old_records(db: TestDb) {
     assert!(listed[0]["reason"].as_str().unwrap().starts_with("record 1: payload is not valid JSON"), "{}", listed[0]);
 
     let purge = |args: &[&str]| mend.run(&[&["quarantine", "purge"], args].concat(), b"").json();
+    for slip in ["0", "2m"] {
+        let refused = mend.run(&["quarantine", "purge", "--older-than", slip], b"");
+        assert_eq!(refused.status, 2, "an age under an hour would purge what was just refused");
+        assert!(refused.stderr.contains("under an hour"), "{}", refused.stderr);
+    }
     assert_eq!(purge(&["--older-than", "1d", "--now", "2026-11-20T00:00:00+08:00"])["purged"], 0);
     let far = (chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339();
     assert_eq!(purge(&["--older-than", "1d", "--now", &far])["purged"], 1);

@@ -449,6 +449,19 @@ pub(crate) mod tests {
     }
 
     fn fits(case: &Case, case_text: &str, category: &str, text: &str, received_at: DateTime<Utc>) -> Option<Match> {
+        fits_saying(case, case_text, category, text, received_at, false)
+    }
+
+    /// As [`fits`], for a complaint that says (`follows_up`) or does not say it follows a
+    /// problem up.
+    fn fits_saying(
+        case: &Case,
+        case_text: &str,
+        category: &str,
+        text: &str,
+        received_at: DateTime<Utc>,
+        follows_up: bool,
+    ) -> Option<Match> {
         let f = featurizer();
         let signature = f.signature(text);
         let facts = ComplaintFacts {
@@ -459,7 +472,7 @@ pub(crate) mod tests {
             label_odds: &[],
             trigrams: &[],
             received_at,
-            follows_up: false,
+            follows_up,
         };
         fit(case, &f.signature(case_text), &facts, &GroupingPolicy::default())
     }
@@ -543,22 +556,8 @@ pub(crate) mod tests {
         // delivered after it: the "还没" says the refund is late, not the queue at the store.
         let order = "排队一个多小时才轮到,营业员态度冷漠,问什么都爱答不理,办个业务跑了三趟,还被推销了两次宽带套餐";
         let refund = "上个月退款说7天到账,现在还没收到";
-        let f = featurizer();
         let k = case("store_attitude", at(21, 15), at(21, 15));
-        let fit_at = |received_at, follows_up| {
-            let signature = f.signature(refund);
-            let facts = ComplaintFacts {
-                category: "refund_delay",
-                also: &[],
-                kin: &[],
-                signature: &signature,
-                label_odds: &[],
-                trigrams: &[],
-                received_at,
-                follows_up,
-            };
-            fit(&k, &f.signature(order), &facts, &GroupingPolicy::default())
-        };
+        let fit_at = |received_at, follows_up| fits_saying(&k, order, "refund_delay", refund, received_at, follows_up);
         assert!(fit_at(at(21, 18), true).is_some(), "after the order it may follow the order up");
         assert!(fit_at(at(21, 9), true).is_none(), "written before it: its own problem");
         assert!(fit_at(at(21, 9), false).is_none());

@@ -25,4 +25,5 @@ pub use error::CasesError;
 pub use grouping::{GroupingPhrases, GroupingPolicy};
 pub use intake::{Intake, IntakeReport, Outcome, placing_order};
 pub use lookup::find_customers;
+pub use remarks::is_greeting;
 pub use stream::IntakeStream;

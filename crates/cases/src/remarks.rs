@@ -25,8 +25,9 @@ const COURTESIES: [&str; 10] =
 /// What customers write before saying anything ("你好", "在吗"), or after ("谢谢", "好的").
 const GREETINGS: [&str; 9] = ["你好", "您好", "在吗", "在不在", "有人吗", "谢谢", "好的", "收到", "hello"];
 
-/// A message that is only a greeting or thanks: nothing in it to record, even as a complaint.
-fn is_greeting(text: &str) -> bool {
+/// A message that is only a greeting or thanks: nothing in it to record, even as a complaint
+/// after the complaint menu (a file import asks too).
+pub fn is_greeting(text: &str) -> bool {
     let said = text.chars().filter(|c| c.is_alphanumeric()).collect::<String>().to_lowercase();
     said.is_empty() || (said.chars().count() <= 4 && GREETINGS.iter().any(|g| said.contains(g)))
 }

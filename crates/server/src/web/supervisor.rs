@@ -96,7 +96,7 @@ pub async fn overview(
 }
 
 #[derive(Debug, Deserialize)]
-pub struct DecisionForm {
+pub struct ReasonForm {
     #[serde(default)]
     reason: String,
 }
@@ -106,7 +106,7 @@ pub async fn decide(
     State(state): State<AppState>,
     user: WebUser,
     Path((id, decision)): Path<(String, String)>,
-    form: Result<Form<Posted<DecisionForm>>, FormRejection>,
+    form: Result<Form<Posted<ReasonForm>>, FormRejection>,
 ) -> Result<Response, PageError> {
     let form = user.accept(Role::Supervisor, form)?;
     let (status, done) = match decision.as_str() {
@@ -119,18 +119,12 @@ pub async fn decide(
     Ok(see_other(&format!("/supervisor?done={done}")))
 }
 
-#[derive(Debug, Deserialize)]
-pub struct TakeBackForm {
-    #[serde(default)]
-    reason: String,
-}
-
 /// 收回: a task an agent holds goes back to the queue (they went home with it open).
 pub async fn take_back(
     State(state): State<AppState>,
     user: WebUser,
     Path(id): Path<String>,
-    form: Result<Form<Posted<TakeBackForm>>, FormRejection>,
+    form: Result<Form<Posted<ReasonForm>>, FormRejection>,
 ) -> Result<Response, PageError> {
     let form = user.accept(Role::Supervisor, form)?;
     let id: TaskId = super::desk::parse_id(&id, "任务")?;

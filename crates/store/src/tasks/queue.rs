@@ -211,20 +211,34 @@ pub async fn queue_health<C: ConnectionTrait>(
         .ok_or_else(|| StoreError::corrupt(TABLE, "queue_health", "an aggregate answered no row"))?;
     let count = |i| row.try_get_by_index::<i64>(i).during(TABLE, "queue_health");
     let (due, later, overdue) = (count(0)?, count(1)?, count(2)?);
-    let held: Vec<(Option<uuid::Uuid>, i64)> = task::Entity::find()
+    let held_by = live_holds(conn, now, None, "queue_health").await?;
+    Ok(QueueHealth { due, later, overdue, held_by })
+}
+
+/// How many tasks each agent (of `agents`, or all) holds on a live lease at `now`, by agent.
+async fn live_holds<C: ConnectionTrait>(
+    conn: &C,
+    now: DateTime<Utc>,
+    agents: Option<&[UserId]>,
+    operation: &'static str,
+) -> Result<Vec<(UserId, i64)>, StoreError> {
+    let mut held = task::Entity::find()
         .select_only()
         .column(task::Column::ClaimedBy)
         .column_as(task::Column::Id.count(), "held")
         .filter(task::Column::Status.eq(TaskStatus::Claimed.as_str()))
-        .filter(task::Column::LeaseExpiresAt.gte(now))
+        .filter(task::Column::LeaseExpiresAt.gte(now));
+    if let Some(agents) = agents {
+        held = held.filter(task::Column::ClaimedBy.is_in(agents.iter().map(|a| a.as_uuid())));
+    }
+    let held: Vec<(Option<uuid::Uuid>, i64)> = held
         .group_by(task::Column::ClaimedBy)
         .order_by_asc(task::Column::ClaimedBy)
         .into_tuple()
         .all(conn)
         .await
-        .during(TABLE, "queue_health")?;
-    let held_by = held.into_iter().filter_map(|(user, n)| Some((UserId::from_uuid(user?), n))).collect();
-    Ok(QueueHealth { due, later, overdue, held_by })
+        .during(TABLE, operation)?;
+    Ok(held.into_iter().filter_map(|(user, n)| Some((UserId::from_uuid(user?), n))).collect())
 }
 
 /// How many tasks each of `agents` holds on a live lease at `now` (an agent holding none is
@@ -238,19 +252,8 @@ pub async fn held_counts<C: ConnectionTrait>(
     if agents.is_empty() {
         return Ok(HashMap::new());
     }
-    let held: Vec<(uuid::Uuid, i64)> = task::Entity::find()
-        .select_only()
-        .column(task::Column::ClaimedBy)
-        .column_as(task::Column::Id.count(), "held")
-        .filter(task::Column::Status.eq(TaskStatus::Claimed.as_str()))
-        .filter(task::Column::LeaseExpiresAt.gte(now))
-        .filter(task::Column::ClaimedBy.is_in(agents.iter().map(|a| a.as_uuid())))
-        .group_by(task::Column::ClaimedBy)
-        .into_tuple()
-        .all(conn)
-        .await
-        .during(TABLE, "held_counts")?;
-    Ok(held.into_iter().map(|(agent, n)| (UserId::from_uuid(agent), n.max(0) as usize)).collect())
+    let held = live_holds(conn, now, Some(agents), "held_counts").await?;
+    Ok(held.into_iter().map(|(agent, n)| (agent, n.max(0) as usize)).collect())
 }
 
 /// Tasks given to agents, one row each: which task, to whom, when, and until when.
