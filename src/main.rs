@@ -179,9 +179,8 @@ enum TrainCommand {
 enum ScheduleCommand {
     /// Run a job (or every job) once, now or at `--now`; prints one JSON line per run.
     Run {
-        /// generate_callbacks, follow_ups, retry_unreachable, sla_escalation, surveys,
-        /// hotspot_report or budget_rollover; all of them when omitted.
-        #[arg(value_name = "JOB")]
+        /// One job; all of them when omitted.
+        #[arg(value_name = "JOB", value_parser = clap::builder::PossibleValuesParser::new(mend_scheduler::Job::ALL.map(mend_scheduler::Job::as_str)))]
         job: Option<String>,
         /// The clock the jobs run at (RFC 3339), instead of the system's.
         #[arg(long, value_name = "RFC3339")]

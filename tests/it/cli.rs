@@ -75,6 +75,16 @@ async fn the_demo_loads_its_samples_and_reports(db: TestDb) {
     assert_eq!(desk.mend().export_cases().len(), 1, "nothing loaded");
 }
 
+/// A job that does not exist is a usage error, and the answer lists every job that does.
+#[test]
+fn an_unknown_job_is_a_usage_error_naming_every_job() {
+    let out = TestDb::sqlite().mend().run(&["schedule", "run", "bogus"], b"");
+    assert_eq!(out.status, 2, "{}", out.stderr);
+    for job in ["generate_callbacks", "budget_rollover", "quarantine_purge", "session_purge"] {
+        assert!(out.stderr.contains(job), "{job} in {}", out.stderr);
+    }
+}
+
 /// A setting spelt wrong is named on stderr, not run on its default without a word.
 #[test]
 fn a_misspelt_setting_is_named() {

@@ -12,9 +12,7 @@ pub enum SchedulerError {
     Config(String),
     #[error("script `{template}` failed to render: {message}")]
     Script { template: String, message: String },
-    #[error(
-        "unknown job `{0}` (jobs: generate_callbacks, follow_ups, retry_unreachable, sla_escalation, surveys, hotspot_report, budget_rollover)"
-    )]
+    #[error("unknown job `{0}` (jobs: {jobs})", jobs = crate::Job::ALL.map(crate::Job::as_str).join(", "))]
     UnknownJob(String),
     #[error("worker thread failed: {0}")]
     Worker(String),
