@@ -427,6 +427,11 @@ async fn a_misread_export_is_replayed_after_the_fix(db: TestDb) {
     assert_eq!(items.len(), 2);
     assert!(items[0]["reason"].as_str().unwrap().contains("gb18030"), "{items:#?}");
     assert_eq!(items[0]["channel"], "hotline-csv");
+    // Read as the export was written, not as mojibake.
+    assert_eq!(items[0]["raw_encoding"], "gb18030");
+    assert!(items[0]["raw"].as_str().is_some_and(|raw| raw.starts_with("流水号,主叫号码")), "{:#}", items[0]);
+    let listed = db.mend().run(&["quarantine", "list"], b"").json_lines();
+    assert!(listed.iter().all(|q| q["raw_encoding"] == "gb18030" && !q["raw"].as_str().unwrap().contains('\u{fffd}')));
     drop(server);
 
     let fixed = || mapped(db.mend()).env("MEND_CHANNELS__HOTLINE__CSV__ENCODING", "gb18030");

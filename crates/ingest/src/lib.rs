@@ -12,6 +12,7 @@ mod cues;
 mod hotline;
 mod keys;
 mod lines;
+mod readable;
 mod rejection;
 mod settings;
 mod signature;
@@ -27,6 +28,7 @@ pub use cues::Cues;
 pub use hotline::{parse_hotline_csv, parse_hotline_json};
 pub use keys::normalize_key;
 pub use lines::RecordLines;
+pub use readable::readable;
 pub use rejection::Rejection;
 pub use settings::{
     ConfigError, CueConfig, HotlineCsvConfig, ParseSettings, ReceivedAtBounds, ScoreScale, StoreCsvConfig,
