@@ -133,8 +133,9 @@ async fn a_claim_holds_a_task_until_its_lease_runs_out(db: TestDb) {
 async fn an_agent_holds_three_tasks_at_most_and_a_supervisor_takes_one_back(db: TestDb) {
     let mend = db.mend();
     queue_of(&mend, 5);
-    let (wang, li, lead) =
-        (token(&mend, "wang", "agent"), token(&mend, "li", "agent"), token(&mend, "zhang", "supervisor"));
+    let wang_user = mend.add_user("wang", "agent");
+    let wang = wang_user["token"].as_str().unwrap().to_owned();
+    let (li, lead) = (token(&mend, "li", "agent"), token(&mend, "zhang", "supervisor"));
     let server = mend.serve_at(NOON);
     let mut held = Vec::new();
     for _ in 0..3 {
@@ -148,7 +149,12 @@ async fn an_agent_holds_three_tasks_at_most_and_a_supervisor_takes_one_back(db: 
     let release = |id: &str| format!("/api/v1/tasks/{id}/release");
     let (status, _) = post(&server, &release(&held[0]), &li, json!({"reason": "我来打"})).await;
     assert_eq!(status, StatusCode::CONFLICT, "an agent does not take another's call");
-    let (status, taken) = post(&server, &release(&held[0]), &lead, json!({"reason": "王已下班"})).await;
+    let from_wang = json!({"reason": "王已下班", "holder": wang_user["user_id"]});
+    let (status, _) = post(&server, &release(&held[0]), &li, from_wang.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "nor by naming its holder");
+    let (status, _) = post(&server, &release(&held[0]), &lead, json!({"reason": "王已下班"})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "a supervisor's own release gives back only their own");
+    let (status, taken) = post(&server, &release(&held[0]), &lead, from_wang.clone()).await;
     assert_eq!((status, &taken["status"]), (StatusCode::OK, &json!("open")), "{taken}");
     let (status, _) = post(&server, &format!("/api/v1/tasks/{}/heartbeat", held[0]), &wang, json!({})).await;
     assert_eq!(status, StatusCode::CONFLICT, "wang no longer holds it");
@@ -160,8 +166,19 @@ async fn an_agent_holds_three_tasks_at_most_and_a_supervisor_takes_one_back(db: 
         "{log}"
     );
 
-    // With one given back, wang may claim again: the most urgent free task.
-    assert!(claim(&server, &wang).await.is_ok(), "two held, one more allowed");
+    // With one given back, wang may claim again: the most urgent free task — the one taken
+    // back. A page still showing it in wang's hands takes it from nobody now.
+    let again = claim(&server, &wang).await.expect("two held, one more allowed");
+    assert_eq!(again["task_id"], held[0].as_str());
+    let (status, _) = post(&server, &release(&held[0]), &lead, from_wang).await;
+    assert_eq!(status, StatusCode::OK, "wang holds it again: taken back again");
+    let li_user = mend.add_user("li2", "agent");
+    let li2 = li_user["token"].as_str().unwrap().to_owned();
+    assert_eq!(claim(&server, &li2).await.expect("the free task")["task_id"], held[0].as_str());
+    let stale = json!({"reason": "王已下班", "holder": wang_user["user_id"]});
+    let (status, _) = post(&server, &release(&held[0]), &lead, stale).await;
+    assert_eq!(status, StatusCode::CONFLICT, "li2 holds it now: a stale page takes nothing");
+    assert!(claim(&server, &wang).await.is_ok(), "wang holds two again");
     let (status, _) = post(&server, "/api/v1/tasks/claim", &wang, json!({})).await;
     assert_eq!(status, StatusCode::CONFLICT);
     let metrics = server.client.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();

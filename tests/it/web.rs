@@ -302,7 +302,11 @@ async fn pages_need_a_session_a_role_and_their_forms_token(db: TestDb) {
     let take_back = client
         .post(server.url(&format!("/supervisor/tasks/{task_id}/release")))
         .header(COOKIE, &supervisor)
-        .form(&[("csrf", supervisor_csrf.as_str()), ("reason", "王已下班")])
+        .form(&[
+            ("csrf", supervisor_csrf.as_str()),
+            ("reason", "王已下班"),
+            ("holder", &hidden_field(&overview, "holder")),
+        ])
         .send()
         .await
         .unwrap();

@@ -205,7 +205,7 @@ impl Classifier {
     /// Whether `text` threatens to take the complaint over the desk's head
     /// ([`Taxonomy::escalation_phrases`]).
     pub fn threatens_escalation(&self, text: &str) -> bool {
-        self.escalation.in_text(text)
+        self.escalation.in_text_numbers_alone(text)
     }
 
     /// A category given by the channel wins; otherwise the category whose phrases score highest
@@ -310,6 +310,7 @@ mod tests {
         assert!(classifier.threatens_escalation("乱扣费,再不退我就打12315"));
         assert!(classifier.threatens_escalation("宽带断了一周,我去工信部投诉你们"));
         assert!(!classifier.threatens_escalation("宽带又断了,我要投诉"));
+        assert!(!classifier.threatens_escalation("请回电13912315678"), "a phone number holding 12315");
     }
 
     #[test]

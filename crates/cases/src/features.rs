@@ -418,6 +418,13 @@ impl Phrases {
     pub fn in_text(&self, text: &str) -> bool {
         self.0.as_ref().is_some_and(|phrases| phrases.is_match(text))
     }
+
+    /// Whether `text` holds one of the phrases, a number among them only as a number of its own:
+    /// "打12315" names the consumer hotline, the phone number 13912315678 does not.
+    pub fn in_text_numbers_alone(&self, text: &str) -> bool {
+        let Some(phrases) = &self.0 else { return false };
+        phrases.find_iter(text).any(|m| mend_core::cue_stands_alone(text, m.range()))
+    }
 }
 
 fn build(words: &[String]) -> Option<AhoCorasick> {

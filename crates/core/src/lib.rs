@@ -8,6 +8,7 @@ mod channel;
 mod clock;
 mod compensation;
 mod complaint;
+mod cue_numbers;
 mod customer;
 mod email;
 mod fingerprint;
@@ -30,6 +31,7 @@ pub use complaint::{
     CategorySource, Complaint, ComplaintLine, CustomerDetails, Delivery, DeliveryContent, Quarantined, Satisfaction,
     StoredComplaint,
 };
+pub use cue_numbers::cue_stands_alone;
 pub use customer::{Customer, LinkedIdentity};
 pub use email::{EmailKind, EmailStatus, InlinePart};
 pub use fingerprint::{Fingerprint, MalformedFingerprint};

@@ -3,7 +3,9 @@
 //! and hands each waiting agent a task. Candidates and their customers are locked with `FOR
 //! UPDATE SKIP LOCKED` on PostgreSQL and SQLite runs one write transaction at a time, so no two
 //! rounds, also of two `mend serve` instances, hand out one task twice or call one customer on
-//! two lines.
+//! two lines. The asking agents are locked first (in id order: the one wait a round may have,
+//! on a round of another instance asking for one of them), so that what each holds is counted
+//! before more is given (`desk.max_held_tasks`).
 
 use std::collections::{HashMap, HashSet};
 
@@ -53,6 +55,11 @@ impl ClaimRounds {
         let Some(now) = asking.iter().map(|(_, now)| *now).max() else { return Ok(Vec::new()) };
         let tx = self.store.begin_write().await?;
         let at_most = self.at_most_held(&tx, asking, now).await?;
+        if at_most.iter().all(Option::is_some) {
+            // Nobody may be given one: no task is locked away from the other instances' rounds.
+            mend_store::rollback(tx).await?;
+            return Ok(at_most.into_iter().flatten().map(|held| Claim::HoldingTheMost { held }).collect());
+        }
         let mut passed: Vec<TaskId> = Vec::new();
         let mut next_at: Option<DateTime<Utc>> = None;
         // What each of `asking` was given, in their order.

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use mend_cases::Intake;
-use mend_core::{ContactResult, Customer, LinkedIdentity, Money, Role, Task, TaskId, TaskOutcome, TaskStatus, UserId};
+use mend_core::{ContactResult, Customer, LinkedIdentity, Money, Role, Task, TaskId, TaskOutcome, UserId};
 use mend_scheduler::SchedulerSettings;
 use mend_store::rounds::Line;
 use mend_store::tasks::{self, CompletedTask};
@@ -144,8 +144,7 @@ impl Desk {
         Err(self.not_held(id, agent).await)
     }
 
-    /// Gives a task back to the queue, with why: one `agent` holds, or, when they are a
-    /// supervisor, one another agent holds (gone home, or sitting on a call others could make).
+    /// Gives a task `agent` holds back to the queue, with why.
     pub async fn release(
         &self,
         id: TaskId,
@@ -165,35 +164,50 @@ impl Desk {
             }
         };
         let tx = self.store.begin_write().await?;
-        let mut taken_from = None;
         if !tasks::release_task(&tx, id, agent.id, not_before, now).await? {
-            let holder = match tasks::task_by_id(&tx, id).await? {
-                Some(task) if task.status == TaskStatus::Claimed && agent.role.includes(Role::Supervisor) => {
-                    task.claimed_by
-                }
-                _ => None,
-            };
-            // Released only if it is still theirs: they may have finished it meanwhile.
-            let released = match holder {
-                Some(holder) => tasks::release_task(&tx, id, holder, not_before, now).await?,
-                None => false,
-            };
-            if !released {
-                mend_store::rollback(tx).await?;
-                return Err(self.not_held(id, agent).await);
-            }
-            taken_from = holder;
+            mend_store::rollback(tx).await?;
+            return Err(self.not_held(id, agent).await);
         }
         let mut released = entry(agent, "task.release", ("task", id.as_uuid()), now, "claimed", "open");
-        if let Some(holder) = taken_from {
-            let names = mend_store::users::names_by_ids(&tx, &[holder]).await?;
-            let name = names.get(&holder).map_or_else(|| holder.to_string(), |name| format!("user:{name}"));
-            released.detail["taken_from"] = name.into();
-        }
         released.detail["reason"] = mend_core::mask_phones_in(reason).into();
         if let Some(at) = not_before {
             released.detail["not_before"] = at.to_rfc3339().into();
         }
+        audit::record_audit(&tx, released).await?;
+        mend_store::commit(tx).await?;
+        Ok(())
+    }
+
+    /// A supervisor gives back to the queue a task `holder` holds (they went home with it, or sit
+    /// on a call others could make). Only while `holder` still holds it: a page that showed it
+    /// theirs a while ago must not take it from whoever claimed it since.
+    pub async fn take_back(
+        &self,
+        id: TaskId,
+        supervisor: &Agent,
+        holder: UserId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), DeskError> {
+        if !supervisor.role.includes(Role::Supervisor) {
+            return Err(DeskError::Forbidden("only a supervisor takes a task back from another agent".into()));
+        }
+        let tx = self.store.begin_write().await?;
+        if !tasks::release_task(&tx, id, holder, None, now).await? {
+            mend_store::rollback(tx).await?;
+            return Err(match tasks::task_by_id(self.store.connection(), id).await? {
+                None => DeskError::NotFound(id.to_string()),
+                Some(task) => DeskError::NotHolder(format!(
+                    "该任务已不在那位坐席手上(现为 {}) (task {id} is {} and no longer held by {holder})",
+                    task.status, task.status
+                )),
+            });
+        }
+        let names = mend_store::users::names_by_ids(&tx, &[holder]).await?;
+        let taken_from = names.get(&holder).map_or_else(|| holder.to_string(), |name| format!("user:{name}"));
+        let mut released = entry(supervisor, "task.release", ("task", id.as_uuid()), now, "claimed", "open");
+        released.detail["reason"] = mend_core::mask_phones_in(reason).into();
+        released.detail["taken_from"] = taken_from.into();
         audit::record_audit(&tx, released).await?;
         mend_store::commit(tx).await?;
         Ok(())

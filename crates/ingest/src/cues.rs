@@ -36,8 +36,11 @@ impl Cues {
         found
     }
 
+    /// Whether `text` holds a cue, a number among them only as a number of its own: "打12315"
+    /// names the consumer hotline, the phone number 13912315678 does not.
     pub fn any_in(&self, text: &str) -> bool {
-        self.automaton.as_ref().is_some_and(|a| a.is_match(text))
+        let Some(automaton) = &self.automaton else { return false };
+        automaton.find_iter(text).any(|m| mend_core::cue_stands_alone(text, m.range()))
     }
 }
 
@@ -54,6 +57,7 @@ mod tests {
         let c = cues(&["投诉", "又断了", "太慢", "12315"]);
         assert_eq!(c.found_in("宽带又断了,网速太慢,我要投诉!又断了"), ["又断了", "太慢", "投诉"]);
         assert!(c.any_in("再不解决打12315"));
+        assert!(!c.any_in("请回电13912315678"), "a phone number holding 12315");
         assert!(!c.any_in("请问怎么办理套餐"));
     }
 

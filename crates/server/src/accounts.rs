@@ -101,8 +101,8 @@ pub async fn deactivate(
     now: DateTime<Utc>,
 ) -> Result<Deactivated, AccountError> {
     let tx = store.begin_write().await?;
-    let admins = mend_store::users::lock_active_admins(&tx).await?;
     let (user, _) = find(&tx, key).await?;
+    let admins = mend_store::users::lock_active_admins(&tx, user.user_id).await?;
     if user.role == Role::Admin && admins == [user.user_id] {
         mend_store::rollback(tx).await?;
         return Err(AccountError::LastAdmin(user.name));

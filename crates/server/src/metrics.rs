@@ -151,7 +151,8 @@ impl Metrics {
         }
     }
 
-    /// A claim answered after `seconds`, with a task or with nothing callable.
+    /// A claim answered after `seconds`: with a task, nothing callable, or the agent holding the
+    /// most tasks one may ([`mend_desk::Claim::answer`]).
     pub fn claim(&self, answer: &'static str, seconds: f64) {
         self.claims.get_or_create(&AnswerLabels { answer }).inc();
         self.claim_seconds.observe(seconds);

@@ -198,23 +198,34 @@ pub async fn find_user<C: ConnectionTrait>(
     query.one(conn).await.during(TABLE, "find_user")?.map(with_hash).transpose()
 }
 
-/// The active administrators, locked until the transaction ends on PostgreSQL (a SQLite write
-/// transaction keeps other writers out already), so that two administrators deactivating each
-/// other at once cannot leave the desk with none.
-pub async fn lock_active_admins<C: ConnectionTrait>(conn: &C) -> Result<Vec<UserId>, StoreError> {
+/// The active administrators, locked with user `also` until the transaction ends on PostgreSQL
+/// (a SQLite write transaction keeps other writers out already), so that two administrators
+/// deactivating each other at once cannot leave the desk with none. One statement in id order,
+/// as [`lock_users`] locks: a claim round locking `also` and an administrator cannot deadlock
+/// with it.
+pub async fn lock_active_admins<C: ConnectionTrait>(conn: &C, also: UserId) -> Result<Vec<UserId>, StoreError> {
     let backend = conn.get_database_backend();
     let lock = match backend {
         sea_orm::DbBackend::Postgres => " ORDER BY id FOR UPDATE",
         _ => "",
     };
-    let sql = format!("SELECT id FROM users WHERE role = {} AND active{lock}", bulk::param(backend, 1));
+    let (p1, p2) = (bulk::param(backend, 1), bulk::param(backend, 2));
+    let sql = format!("SELECT id, role, active FROM users WHERE (role = {p1} AND active) OR id = {p2}{lock}");
+    let values = [Role::Admin.as_str().into(), also.as_uuid().into()];
     let rows = conn
-        .query_all_raw(sea_orm::Statement::from_sql_and_values(backend, sql, [Role::Admin.as_str().into()]))
+        .query_all_raw(sea_orm::Statement::from_sql_and_values(backend, sql, values))
         .await
         .during(TABLE, "lock_active_admins")?;
-    rows.iter()
-        .map(|row| row.try_get::<uuid::Uuid>("", "id").map(UserId::from_uuid).during(TABLE, "lock_active_admins"))
-        .collect()
+    let mut admins = Vec::new();
+    for row in &rows {
+        let id: uuid::Uuid = row.try_get("", "id").during(TABLE, "lock_active_admins")?;
+        let role: String = row.try_get("", "role").during(TABLE, "lock_active_admins")?;
+        let active: bool = row.try_get("", "active").during(TABLE, "lock_active_admins")?;
+        if active && role == Role::Admin.as_str() {
+            admins.push(UserId::from_uuid(id));
+        }
+    }
+    Ok(admins)
 }
 
 /// Locks these users' rows until the transaction ends on PostgreSQL, in one order so that two

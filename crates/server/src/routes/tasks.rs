@@ -4,7 +4,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use mend_core::{Role, TaskId, TaskOutcome, TaskStatus};
+use mend_core::{Role, TaskId, TaskOutcome, TaskStatus, UserId};
 use mend_desk::{Agent, Claim};
 use mend_store::tasks::TaskFilter;
 use serde::Deserialize;
@@ -71,9 +71,14 @@ pub struct ReleaseRequest {
     /// Not to be claimed again for this long (the customer asked to be called later).
     #[serde(default)]
     call_after_minutes: Option<i64>,
+    /// The agent holding it, when a supervisor takes it back from them: only while they still
+    /// hold it.
+    #[serde(default)]
+    holder: Option<UserId>,
 }
 
-/// Gives a held task back to the queue (`{"reason", "call_after_minutes"}`).
+/// Gives a held task back to the queue (`{"reason", "call_after_minutes"}`), or a supervisor
+/// takes one back from the agent holding it (`{"reason", "holder"}`).
 pub async fn release(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -83,7 +88,11 @@ pub async fn release(
     let agent = agent(&user)?;
     let id: TaskId = super::parse_id(&id, "task")?;
     let request: ReleaseRequest = super::json_body(body)?;
-    state.desk.release(id, &agent, &request.reason, request.call_after_minutes, state.clock.now()).await?;
+    let now = state.clock.now();
+    match request.holder {
+        Some(holder) if holder != agent.id => state.desk.take_back(id, &agent, holder, &request.reason, now).await?,
+        _ => state.desk.release(id, &agent, &request.reason, request.call_after_minutes, now).await?,
+    }
     Ok(Json(json!({"task_id": id, "status": TaskStatus::Open})))
 }
 
@@ -127,6 +136,7 @@ pub async fn list(
         claimed_by: query.mine.then_some(me.user_id),
         status: query.status,
         due_before: super::storable_time(query.due_before, "due_before")?,
+        held_at: None,
         limit: super::page_limit(query.limit),
     };
     let tasks: Vec<mend_core::Task> = mend_store::tasks::list_tasks(state.store.connection(), &filter)

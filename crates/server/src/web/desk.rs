@@ -32,18 +32,10 @@ pub async fn workbench(
     user.require(Role::Agent)?;
     let now = state.clock.now();
     let conn = state.store.connection();
-    let mine = TaskFilter {
-        claimed_by: Some(user.record.user_id),
-        status: Some(mend_core::TaskStatus::Claimed),
-        due_before: None,
-        limit: 50,
-    };
-    let held: Vec<mend_core::Task> = mend_store::tasks::list_tasks(conn, &mine)
-        .await?
-        .into_iter()
-        .filter(|t| t.lease_expires_at.is_some_and(|until| until >= now))
-        .map(mend_core::Task::masked)
-        .collect();
+    let mine =
+        TaskFilter { claimed_by: Some(user.record.user_id), held_at: Some(now), limit: 50, ..TaskFilter::default() };
+    let held: Vec<mend_core::Task> =
+        mend_store::tasks::list_tasks(conn, &mine).await?.into_iter().map(mend_core::Task::masked).collect();
     let queue = mend_store::tasks::queue_health(conn, now, now - state.desk.sla_grace()).await?;
     let message = match notice.done.as_deref() {
         Some("completed") => Some("已记录回访结果。".to_owned()),

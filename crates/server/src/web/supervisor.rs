@@ -7,7 +7,7 @@ use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use mend_core::{CompensationId, CompensationStatus, Role, Task, TaskId, TaskStatus, UserId};
+use mend_core::{CompensationId, CompensationStatus, Role, Task, TaskId, UserId};
 use mend_store::tasks::TaskFilter;
 use minijinja::{Value, context};
 use serde::Deserialize;
@@ -37,14 +37,11 @@ pub async fn overview(
     let conn = state.store.connection();
     let pending = mend_store::compensations::list_compensations(conn, Some(CompensationStatus::Pending), INBOX).await?;
     let queue = mend_store::tasks::queue_health(conn, now, now - state.desk.sla_grace()).await?;
-    let on_calls = TaskFilter { claimed_by: None, status: Some(TaskStatus::Claimed), due_before: None, limit: HELD };
-    let held_tasks: Vec<Task> = mend_store::tasks::list_tasks(conn, &on_calls)
-        .await?
-        .into_iter()
-        .filter(|t| t.lease_expires_at.is_some_and(|until| until >= now))
-        .collect();
+    let on_calls = TaskFilter { held_at: Some(now), limit: HELD, ..TaskFilter::default() };
+    let held_tasks: Vec<Task> = mend_store::tasks::list_tasks(conn, &on_calls).await?;
     let mut people: Vec<UserId> = pending.iter().map(|c| c.requested_by).collect();
     people.extend(queue.held_by.iter().map(|(agent, _)| *agent));
+    people.extend(held_tasks.iter().filter_map(|t| t.claimed_by));
     let names = mend_store::users::names_by_ids(conn, &people).await?;
     let name_of = |id: &UserId| names.get(id).cloned().unwrap_or_else(|| id.to_string());
     let offered: Vec<_> = pending.iter().map(|offer| offer.case_id).collect();
@@ -119,19 +116,28 @@ pub async fn decide(
     Ok(see_other(&format!("/supervisor?done={done}")))
 }
 
+#[derive(Debug, Deserialize)]
+pub struct TakeBackForm {
+    #[serde(default)]
+    reason: String,
+    /// Who the page showed holding it: taken back only from them.
+    holder: String,
+}
+
 /// 收回: a task an agent holds goes back to the queue (they went home with it open).
 pub async fn take_back(
     State(state): State<AppState>,
     user: WebUser,
     Path(id): Path<String>,
-    form: Result<Form<Posted<ReasonForm>>, FormRejection>,
+    form: Result<Form<Posted<TakeBackForm>>, FormRejection>,
 ) -> Result<Response, PageError> {
     let form = user.accept(Role::Supervisor, form)?;
     let id: TaskId = super::desk::parse_id(&id, "任务")?;
+    let holder: UserId = super::desk::parse_id(&form.holder, "坐席")?;
     let reason = match form.reason.trim() {
         "" => "主管收回",
         reason => reason,
     };
-    state.desk.release(id, &user.desk_agent(), reason, None, state.clock.now()).await?;
+    state.desk.take_back(id, &user.desk_agent(), holder, reason, state.clock.now()).await?;
     Ok(see_other("/supervisor?done=taken_back"))
 }

@@ -296,7 +296,16 @@ pub struct TaskFilter {
     pub claimed_by: Option<UserId>,
     pub status: Option<TaskStatus>,
     pub due_before: Option<DateTime<Utc>>,
+    /// Only tasks an agent holds on a live lease at this moment.
+    pub held_at: Option<DateTime<Utc>>,
     pub limit: u64,
+}
+
+/// `status = '<status>'` of a task in work, written out with the condition of the partial index
+/// of tasks in work (`ix_tasks_queue`): SQLite uses a partial index only for a statement that
+/// names its condition word for word, and with a bound status reads every task ever made.
+pub(crate) fn in_work_with_status(status: TaskStatus) -> Expr {
+    Expr::cust(format!("status IN ('open', 'claimed') AND status = '{}'", status.as_str()))
 }
 
 /// Tasks by the filter, most urgent first.
@@ -309,8 +318,13 @@ pub async fn list_tasks<C: ConnectionTrait>(conn: &C, filter: &TaskFilter) -> Re
     if let Some(agent) = filter.claimed_by {
         query = query.filter(task::Column::ClaimedBy.eq(agent.as_uuid()));
     }
-    if let Some(status) = filter.status {
-        query = query.filter(task::Column::Status.eq(status.as_str()));
+    match filter.status {
+        Some(status @ (TaskStatus::Open | TaskStatus::Claimed)) => query = query.filter(in_work_with_status(status)),
+        Some(status) => query = query.filter(task::Column::Status.eq(status.as_str())),
+        None => {}
+    }
+    if let Some(at) = filter.held_at {
+        query = query.filter(in_work_with_status(TaskStatus::Claimed)).filter(task::Column::LeaseExpiresAt.gte(at));
     }
     if let Some(before) = filter.due_before {
         query = query.filter(task::Column::DueAt.lt(before));

@@ -37,8 +37,8 @@ pub struct ClaimCandidate {
 /// `passed` (looked at and not callable), with their customers. Call it in a write transaction
 /// and take tasks with [`take_tasks`] in the same one: on PostgreSQL the tasks and their
 /// customers are locked until it ends, and a task or customer another transaction holds is
-/// skipped (`FOR UPDATE SKIP LOCKED`), so concurrent claims never wait for each other or get one
-/// task twice, and [`calls_of_customers`] then sees every claim committed on those customers;
+/// skipped (`FOR UPDATE SKIP LOCKED`), so concurrent claims never wait for each other's tasks or
+/// get one task twice, and [`calls_of_customers`] then sees every claim committed on those customers;
 /// SQLite's write transactions run one at a time.
 pub async fn claim_candidates(
     tx: &DatabaseTransaction,
@@ -222,14 +222,11 @@ async fn live_holds<C: ConnectionTrait>(
     agents: Option<&[UserId]>,
     operation: &'static str,
 ) -> Result<Vec<(UserId, i64)>, StoreError> {
-    // Written out, not bound: SQLite uses the partial index of tasks in work (`ix_tasks_queue`)
-    // only for a statement that names its condition word for word; with a bound status it read
-    // every task ever made, in every claim round.
     let mut held = task::Entity::find()
         .select_only()
         .column(task::Column::ClaimedBy)
         .column_as(task::Column::Id.count(), "held")
-        .filter(Expr::cust("status IN ('open', 'claimed') AND status = 'claimed'"))
+        .filter(super::in_work_with_status(TaskStatus::Claimed))
         .filter(task::Column::LeaseExpiresAt.gte(now));
     if let Some(agents) = agents {
         held = held.filter(task::Column::ClaimedBy.is_in(agents.iter().map(|a| a.as_uuid())));
