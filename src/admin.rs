@@ -73,9 +73,7 @@ pub async fn list_quarantine(store: &Store, unresolved: bool, limit: u64) -> Res
     Ok(rows
         .into_iter()
         .map(|r| {
-            // Bytes in no encoding it knows are shown as UTF-8 with replacement characters.
-            let (raw, encoding) = mend_ingest::readable(&r.raw)
-                .map_or_else(|| (String::from_utf8_lossy(&r.raw), None), |(text, encoding)| (text, Some(encoding)));
+            let (raw, encoding) = mend_ingest::readable(&r.raw);
             json!({
                 "quarantine_id": r.quarantine_id, "channel": r.channel, "reason": r.reason,
                 "received_at": r.received_at, "resolved_at": r.resolved_at,

@@ -403,8 +403,7 @@ impl Intake {
             case.first_complaint_at = first;
             case.last_complaint_at = last;
         }
-        case.escalation_risk =
-            complaints.iter().any(|c| c.formal_complaint || self.classifier().threatens_escalation(&c.text));
+        case.escalation_risk = complaints.iter().any(|c| self.escalates(c.formal_complaint, &c.text));
         let mut terms = Signature::default();
         let mut fingerprint = Fingerprint::default();
         for c in complaints {

@@ -177,10 +177,10 @@ impl Intake {
         })
     }
 
-    /// Whether `complaint` puts its case at escalation risk: a formal complaint, or one that
-    /// threatens to go over the desk's head.
-    pub(crate) fn escalates(&self, complaint: &Complaint) -> bool {
-        complaint.formal_complaint || self.classifier.threatens_escalation(&complaint.text)
+    /// Whether a complaint puts its case at escalation risk: a formal complaint, or one whose
+    /// `text` threatens to go over the desk's head.
+    pub(crate) fn escalates(&self, formal_complaint: bool, text: &str) -> bool {
+        formal_complaint || self.classifier.threatens_escalation(text)
     }
 
     /// This intake labelling complaints with `model` (see [`crate::labels`]).
@@ -489,7 +489,7 @@ impl Intake {
                 }
                 k.first_complaint_at = k.first_complaint_at.min(c.received_at);
                 k.last_complaint_at = k.last_complaint_at.max(c.received_at);
-                k.escalation_risk |= self.escalates(c);
+                k.escalation_risk |= self.escalates(c.formal_complaint, &c.text);
                 k.updated_at = now;
                 // The label of the fullest telling: an order read after its short follow-ups
                 // says better than they did what the case is about.
@@ -507,7 +507,8 @@ impl Intake {
                 (case_id, reason)
             }
             None => {
-                let mut case = new_case(customer_id, &classification, c, self.escalates(c), now);
+                let mut case =
+                    new_case(customer_id, &classification, c, self.escalates(c.formal_complaint, &c.text), now);
                 case.label = label.as_ref().map(|p| p.label.clone());
                 if detailed {
                     case.fingerprint = Fingerprint::of(trigrams.iter().map(|t| t.hash));

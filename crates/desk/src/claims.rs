@@ -66,8 +66,7 @@ impl ClaimRounds {
         let mut given: Vec<Option<(Task, ClaimCandidate)>> = vec![None; asking.len()];
         let mut called: HashSet<CustomerId> = HashSet::new();
         for _ in 0..PASSES {
-            let unserved: Vec<usize> =
-                (0..asking.len()).filter(|&i| given[i].is_none() && at_most[i].is_none()).collect();
+            let unserved = waiting(&given, &at_most);
             let limit = (unserved.len() + SPARE_CANDIDATES) as u64;
             let candidates = tasks::claim_candidates(&tx, now, &passed, limit).await?;
             let found = candidates.len() as u64;
@@ -121,8 +120,7 @@ impl ClaimRounds {
                 task.customer_id = Some(candidate.customer.customer_id);
                 given[i] = Some((task, candidate));
             }
-            let waiting = (0..asking.len()).any(|i| given[i].is_none() && at_most[i].is_none());
-            if !waiting || found < limit {
+            if waiting(&given, &at_most).is_empty() || found < limit {
                 break;
             }
         }
@@ -131,7 +129,7 @@ impl ClaimRounds {
         } else {
             mend_store::commit(tx).await?;
         }
-        let next_at = if (0..asking.len()).any(|i| given[i].is_none() && at_most[i].is_none()) {
+        let next_at = if !waiting(&given, &at_most).is_empty() {
             earliest(next_at, tasks::next_task_not_before(self.store.connection(), now).await?)
         } else {
             next_at
@@ -205,4 +203,9 @@ impl ClaimRounds {
             })
             .collect()
     }
+}
+
+/// The asks of a round still waiting for a task: given none yet, and allowed one more.
+fn waiting(given: &[Option<(Task, ClaimCandidate)>], at_most: &[Option<usize>]) -> Vec<usize> {
+    (0..given.len()).filter(|&i| given[i].is_none() && at_most[i].is_none()).collect()
 }

@@ -42,7 +42,7 @@ impl<R: BufRead> RecordLines<R> {
                 return Ok(None);
             }
             if buf.last() != Some(&b'\n') && n > self.limit {
-                n += self.skip_rest_of_line()?;
+                n += self.reader.skip_until(b'\n')? as u64;
             }
             self.last_line_bytes = n;
             self.bytes_read += n;
@@ -54,26 +54,6 @@ impl<R: BufRead> RecordLines<R> {
             }
             if !buf.iter().all(u8::is_ascii_whitespace) {
                 return Ok(Some(()));
-            }
-        }
-    }
-
-    /// Consumes the stream up to and including the next line break; how many bytes that was.
-    fn skip_rest_of_line(&mut self) -> io::Result<u64> {
-        let mut skipped = 0;
-        loop {
-            let available = self.reader.fill_buf()?;
-            if available.is_empty() {
-                return Ok(skipped);
-            }
-            let (used, done) = match available.iter().position(|b| *b == b'\n') {
-                Some(at) => (at + 1, true),
-                None => (available.len(), false),
-            };
-            self.reader.consume(used);
-            skipped += used as u64;
-            if done {
-                return Ok(skipped);
             }
         }
     }

@@ -221,7 +221,7 @@ pub async fn lock_active_admins<C: ConnectionTrait>(conn: &C, also: UserId) -> R
         let id: uuid::Uuid = row.try_get("", "id").during(TABLE, "lock_active_admins")?;
         let role: String = row.try_get("", "role").during(TABLE, "lock_active_admins")?;
         let active: bool = row.try_get("", "active").during(TABLE, "lock_active_admins")?;
-        if active && role == Role::Admin.as_str() {
+        if active && word::<Role>(TABLE, id, &role)? == Role::Admin {
             admins.push(UserId::from_uuid(id));
         }
     }

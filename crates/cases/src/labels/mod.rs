@@ -183,6 +183,23 @@ pub async fn train(
     let accuracy = cross_validate(&examples, &read, folds, |fold| {
         progress(TrainingStep { done: 2 + fold, steps, next: "cross-validating" })
     });
+    // Read before the write transaction: the model in use is large, and parsing it must not keep
+    // other writers waiting.
+    if !even_if_worse
+        && let Some(in_use) = current_label_model(store.connection()).await?
+        && accuracy < in_use.cross_validated_accuracy - WORSE_MARGIN
+        // A model an earlier mend stored cannot be used: anything is better.
+        && serde_json::from_str::<StoredWeights>(&in_use.weights).is_ok()
+    {
+        return Err(CasesError::Refused(format!(
+            "the new model's cross-validated accuracy is {accuracy:.3} on {} examples, the model in use \
+             ({}) scored {:.3} on {}: kept the model in use (--even-if-worse puts the new one in use anyway)",
+            examples.len(),
+            in_use.id,
+            in_use.cross_validated_accuracy,
+            in_use.examples
+        )));
+    }
     let model_id = uuid::Uuid::now_v7();
     let stored = StoredLabelModel {
         id: model_id,
@@ -193,22 +210,6 @@ pub async fn train(
         weights: serde_json::to_string(&model.to_stored()).expect("weights serialize"),
     };
     let tx = store.begin_write().await?;
-    if let Some(in_use) = current_label_model(&tx).await?
-        && !even_if_worse
-        && accuracy < in_use.cross_validated_accuracy - WORSE_MARGIN
-        // A model an earlier mend stored cannot be used: anything is better.
-        && serde_json::from_str::<StoredWeights>(&in_use.weights).is_ok()
-    {
-        mend_store::rollback(tx).await?;
-        return Err(CasesError::Refused(format!(
-            "the new model's cross-validated accuracy is {accuracy:.3} on {} examples, the model in use \
-             ({}) scored {:.3} on {}: kept the model in use (--even-if-worse puts the new one in use anyway)",
-            examples.len(),
-            in_use.id,
-            in_use.cross_validated_accuracy,
-            in_use.examples
-        )));
-    }
     let replaced = replace_label_model(&tx, stored).await?;
     mend_store::commit(tx).await?;
     Ok(TrainingReport {

@@ -108,7 +108,7 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         endpoint(M::GET, "/api/v1/tasks", "Tasks: the caller's (mine=true) or the queue (supervisors)", agent, get(tasks::list)),
         endpoint(M::POST, "/api/v1/tasks/claim", "The most urgent callable task, leased (409 when the caller holds desk.max_held_tasks)", agent, post(tasks::claim)),
         endpoint(M::POST, "/api/v1/tasks/{id}/heartbeat", "Extend the lease of a held task", agent, post(tasks::heartbeat)),
-        endpoint(M::POST, "/api/v1/tasks/{id}/release", "Give a held task back (a supervisor: any agent's)", agent, post(tasks::release)),
+        endpoint(M::POST, "/api/v1/tasks/{id}/release", "Give a held task back (a supervisor: from the agent named as holder)", agent, post(tasks::release)),
         endpoint(M::POST, "/api/v1/tasks/{id}/complete", "Record how the call went", agent, post(tasks::complete)),
     ]
 }

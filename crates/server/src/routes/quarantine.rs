@@ -35,7 +35,8 @@ pub async fn list(
     let items: Vec<Value> = rows
         .into_iter()
         .map(|r| {
-            let readable = mend_ingest::readable(&r.raw);
+            // Bytes in no encoding are `raw_base64` alone.
+            let (text, encoding) = mend_ingest::readable(&r.raw);
             json!({
                 "quarantine_id": r.quarantine_id,
                 "channel": r.channel,
@@ -43,8 +44,8 @@ pub async fn list(
                 "received_at": r.received_at,
                 "resolved_at": r.resolved_at,
                 "size": r.raw.len(),
-                "raw": readable.as_ref().map(|(text, _)| text),
-                "raw_encoding": readable.as_ref().map(|(_, encoding)| encoding),
+                "raw": encoding.map(|_| text),
+                "raw_encoding": encoding,
                 "raw_base64": base64::engine::general_purpose::STANDARD.encode(&r.raw),
             })
         })

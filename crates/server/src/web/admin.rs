@@ -55,7 +55,7 @@ async fn page(
         .await?
         .into_iter()
         .map(|q| {
-            let raw = mend_ingest::readable(&q.raw).map_or_else(|| String::from_utf8_lossy(&q.raw), |(text, _)| text);
+            let (raw, _) = mend_ingest::readable(&q.raw);
             let shown: String = raw.chars().take(RAW_SHOWN).collect();
             context! {
                 id => q.quarantine_id.to_string(), channel => q.channel, reason => q.reason,
