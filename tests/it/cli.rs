@@ -85,6 +85,18 @@ fn an_unknown_job_is_a_usage_error_naming_every_job() {
     }
 }
 
+/// An export run where no database is (the wrong directory, a mistyped path) says that it made
+/// an empty one, rather than answering "no cases" without a word; the next run is quiet.
+#[test]
+fn a_command_that_creates_the_sqlite_file_says_so() {
+    let db = TestDb::sqlite();
+    let first = db.mend().run(&["cases", "export"], b"");
+    assert_eq!((first.status, first.stdout.as_str()), (0, ""), "{}", first.stderr);
+    assert!(first.stderr.contains("there was no database at") && first.stderr.contains("mend.db"), "{}", first.stderr);
+    let second = db.mend().run(&["cases", "export"], b"");
+    assert!(!second.stderr.contains("no database"), "{}", second.stderr);
+}
+
 /// A setting spelt wrong is named on stderr, not run on its default without a word.
 #[test]
 fn a_misspelt_setting_is_named() {

@@ -316,6 +316,18 @@ async fn pages_need_a_session_a_role_and_their_forms_token(db: TestDb) {
     let tasks = server.get_json("/api/v1/tasks?status=open", &supervisor_token(&mend)).await.1;
     assert_eq!(tasks["tasks"][0]["task_id"], task_id, "back in the queue: {tasks}");
 
+    // A customer known only by WeChat has no number to dial: the case page says how to reach
+    // them, where a customer with a number has none of it.
+    let phone_case = client.get(server.url(&format!("/desk/cases/{case_id}"))).header(COOKIE, &agent).send().await;
+    assert!(!phone_case.unwrap().text().await.unwrap().contains("id=\"no-phone\""));
+    let wechat_only = json!({"wechat_openid": "oWechatOnly01"});
+    let said = complaint("wechat", "w-only", "2026-11-26T11:00:00+08:00", wechat_only, "流量被多扣了二十块");
+    assert_eq!(mend.import_lines(&lines(&[said]))["accepted"], 1);
+    let html = find("oWechatOnly01", &csrf).await.unwrap().text().await.unwrap();
+    let wechat_case = html.split("href=\"/desk/cases/").nth(1).and_then(|r| r.split('"').next()).expect("a case link");
+    let page = client.get(server.url(&format!("/desk/cases/{wechat_case}"))).header(COOKIE, &agent).send().await;
+    assert!(page.unwrap().text().await.unwrap().contains("id=\"no-phone\""));
+
     // Signing out ends the session at once.
     let out = client.post(server.url("/logout")).header(COOKIE, &agent).form(&[("csrf", &csrf)]).send().await;
     assert_eq!(out.unwrap().status(), StatusCode::SEE_OTHER);
@@ -656,6 +668,11 @@ async fn an_agent_and_a_supervisor_work_a_call_in_the_browser() {
     let script = text_of(&browser, "#script").await;
     assert!(script.chars().count() > 20, "a rendered script: {script}");
     assert!(text_of(&browser, "#identities").await.contains("13800138000"));
+    // The number dials from the page (a softphone takes tel: links), and nobody is told to look
+    // for another way to reach a customer who has one.
+    let dial = browser.find(Locator::Css("#identities a[href^='tel:']")).await.unwrap();
+    assert_eq!(dial.attr("href").await.unwrap().as_deref(), Some("tel:13800138000"));
+    assert!(browser.find(Locator::Css("#no-phone")).await.is_err(), "a customer with a phone");
     assert!(text_of(&browser, "#lease").await.contains('分'), "the lease counts down");
     arrive(&browser, "[data-beats]").await; // the open page keeps its lease (a heartbeat went through)
     assert_accessible(&browser, "the case page").await;

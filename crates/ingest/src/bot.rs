@@ -198,7 +198,7 @@ mod tests {
         assert!(reason(&good.replace("\"bot-7781\"", "null")).contains("session_id"));
         assert!(reason(&good.replace("2026-11-20T10:00:00+08:00", "later")).contains("turns.at"));
         assert!(reason(r#"{"session_id": "s", "user": {}, "rating": 1}"#).contains("no usable customer key"));
-        assert!(reason(&good.replace("\"rating\":\"1\"", "\"rating\":\"great\"")).contains("rating"));
+        assert!(reason(&good.replace("\"rating\":\"1\"", "\"rating\":\"purple\"")).contains("rating"));
         assert!(reason(r#"{"session_id": "s", "turns": "#).contains("JSON"));
         assert!(reason(r#"{"session_id": "s", "turns": 5}"#).contains("JSON"));
     }

@@ -103,19 +103,27 @@ pub(crate) fn satisfaction(value: &str, steps: Steps, scale: NumericScale) -> Re
             None => Err(format!("`{value}` is not a score from 1 to {}", scale.points)),
         };
     }
-    let score = match lower.as_str() {
-        "非常满意" | "很满意" | "十分满意" | "very satisfied" => 5,
-        "满意" | "好评" | "satisfied" => match steps {
-            Steps::Three => 5,
-            Steps::Five => 4,
-        },
+    // Bots and APIs spell their rating enums `VERY_UNSATISFIED` or `thumbs-down`.
+    let words = lower.split([' ', '_', '-']).filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ");
+    let score = match words.as_str() {
+        "非常满意" | "很满意" | "十分满意" | "非常好" | "很好" | "very satisfied" | "very good" | "excellent" => {
+            5
+        }
+        "满意" | "好评" | "好" | "点赞" | "satisfied" | "good" | "positive" | "thumbs up" | "like" => {
+            match steps {
+                Steps::Three => 5,
+                Steps::Five => 4,
+            }
+        }
         "比较满意" | "基本满意" | "还行" => 4,
-        "一般" | "还可以" | "中立" | "中评" | "neutral" => 3,
-        "不满意" | "不满" | "不太满意" | "差评" | "unsatisfied" | "dissatisfied" => match steps {
+        "一般" | "还可以" | "中立" | "中评" | "neutral" | "average" | "fair" | "ok" | "okay" => 3,
+        "不满意" | "不满" | "不太满意" | "差评" | "差" | "不好" | "点踩" | "unsatisfied" | "dissatisfied" | "bad"
+        | "poor" | "negative" | "thumbs down" | "dislike" => match steps {
             Steps::Three => 1,
             Steps::Five => 2,
         },
-        "非常不满意" | "很不满意" | "极不满意" | "very unsatisfied" | "very dissatisfied" => 1,
+        "非常不满意" | "很不满意" | "极不满意" | "非常差" | "很差" | "very unsatisfied" | "very dissatisfied"
+        | "very bad" | "very poor" | "terrible" | "awful" => 1,
         _ => return Err(format!("`{value}` is not a satisfaction (1-5, or 满意/一般/不满意)")),
     };
     Ok(Satisfaction::new(score).ok())
@@ -163,6 +171,11 @@ mod tests {
         assert_eq!(score("非常不满意", Steps::Five, FIVE), Some(1));
         assert_eq!(score("Unsatisfied", Steps::Three, FIVE), Some(1));
         assert_eq!(score("差评", Steps::Three, FIVE), Some(1));
+        assert_eq!(score("VERY_UNSATISFIED", Steps::Three, FIVE), Some(1));
+        assert_eq!(score("very-dissatisfied", Steps::Five, FIVE), Some(1));
+        assert_eq!(score("thumbs_down", Steps::Three, FIVE), Some(1));
+        assert_eq!(score("Very  Satisfied", Steps::Five, FIVE), Some(5));
+        assert_eq!(score("NEUTRAL", Steps::Five, FIVE), Some(3));
         assert_eq!(score(" ", Steps::Three, FIVE), None);
         assert!(satisfaction("6", Steps::Three, FIVE).is_err());
         assert!(satisfaction("很好吧", Steps::Three, FIVE).is_err());

@@ -182,7 +182,8 @@ pub async fn rollback(tx: DatabaseTransaction) -> Result<(), StoreError> {
     tx.rollback().await.map_err(|source| StoreError::Transaction { action: "roll back", source })
 }
 
-fn sqlite_file(url: &str) -> Option<&str> {
+/// The file a SQLite URL names (none for PostgreSQL or an in-memory database).
+pub fn sqlite_file(url: &str) -> Option<&str> {
     let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or_default();
     (!path.is_empty() && !path.starts_with(":memory:")).then_some(path)
