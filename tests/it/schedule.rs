@@ -585,7 +585,48 @@ both_databases!(
     closed_cases_reports_and_budgets,
     a_merge_of_customers_moves_their_tasks,
     the_spike_rule_on_constructed_series,
+    a_customer_who_says_the_repair_failed_is_called_as_a_repeat_failure,
 );
+
+/// A customer who says the fault came back or was repaired before without holding (DESIGN's own
+/// sample: "宽带又断了,已经报修三次了") is a repeat failure from the first complaint, as a case
+/// reopened after it was closed is: sooner, higher, and a script that owns it. An intermittent
+/// fault with no repair behind it is not.
+async fn a_customer_who_says_the_repair_failed_is_called_as_a_repeat_failure(db: TestDb) {
+    let mend = db.mend();
+    let at = "2026-11-20T09:12:00+08:00";
+    mend.import_lines(&lines(&[
+        complaint("hotline", "call-20261120-0001", at, json!({"phone": "13800138000"}), "宽带又断了,已经报修三次了"),
+        complaint("hotline", "slow-again", at, json!({"phone": "13800138001"}), "网速太慢了,师傅上门修过两回还是卡"),
+        complaint("hotline", "slow-once", at, json!({"phone": "13800138002"}), "网速太慢了,看视频一直卡"),
+    ]));
+    let cases = mend.export_cases();
+    let flagged: BTreeMap<&str, (&str, bool)> = cases
+        .iter()
+        .map(|c| {
+            let source = c["complaints"][0]["source_id"].as_str().unwrap();
+            (source, (c["category"].as_str().unwrap(), c["repeat_failure"].as_bool().unwrap()))
+        })
+        .collect();
+    assert_eq!(flagged["call-20261120-0001"], ("broadband_outage", true), "{cases:?}");
+    assert_eq!(flagged["slow-again"], ("slow_network", true));
+    assert_eq!(flagged["slow-once"], ("slow_network", false));
+
+    schedule(&mend, "generate_callbacks", "2026-11-20T10:00:00+08:00");
+    let by_source: BTreeMap<&str, Value> = tasks(&mend)
+        .into_iter()
+        .map(|t| {
+            let case = cases.iter().find(|c| c["case_id"] == t["case_id"]).unwrap();
+            (case["complaints"][0]["source_id"].as_str().unwrap(), t)
+        })
+        .collect();
+    let (again, once) = (&by_source["slow-again"], &by_source["slow-once"]);
+    assert_eq!(again["priority_reasons"]["due"]["rule"], "repeat failure within 8 h", "{again}");
+    assert_eq!(once["priority_reasons"]["due"]["rule"], "category slow_network within 12 h", "{once}");
+    assert!(again["priority"].as_i64() > once["priority"].as_i64(), "{again} {once}");
+    assert!(again["script"].as_str().unwrap().contains("之前处理过但又出现了"), "{again}");
+    assert!(!once["script"].as_str().unwrap().contains("之前处理过但又出现了"), "{once}");
+}
 
 /// The hot-issue report's spikes on series built to sit on each side of the rule, and its day
 /// cut at midnight in the scheduler's zone, not UTC's.

@@ -2,8 +2,8 @@
 //!
 //! Each category has keywords (phrases that name its problem) and synonyms (weaker, looser
 //! phrasings). A text scores every category by the phrases it contains — a keyword counts
-//! twice a synonym, and a phrase that jieba segments as a word of its own counts half as much
-//! again as one found inside a longer word. Latin phrases ("app", "5g") match whole words only.
+//! twice a synonym, and a phrase made of whole words of jieba's segmentation counts half as
+//! much again as one found inside a longer word. Latin phrases ("app", "5g") match whole words only.
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
@@ -49,6 +49,11 @@ pub struct Taxonomy {
     /// complaint.
     #[serde(default)]
     pub escalation_phrases: Vec<String>,
+    /// Regular expressions for a customer saying the problem keeps coming back or was reported
+    /// before (报修三次, 又断了, 反复): the case is a repeat failure, as one reopened after it was
+    /// closed — a sooner call, and a script that owns it.
+    #[serde(default)]
+    pub repeat_failure_patterns: Vec<String>,
 }
 
 /// The category a complaint got, and why.
@@ -75,7 +80,9 @@ struct Pattern {
 
 const KEYWORD_WEIGHT: f32 = 2.0;
 const SYNONYM_WEIGHT: f32 = 1.0;
-/// Bonus factor for a phrase that is a word of its own in the segmentation.
+/// Bonus factor for a phrase made of whole words in the segmentation (measured on the real
+/// orders' development half: counting phrases of several words, such as 又断了, as well as
+/// phrases of one, raised untrained pairwise F1 from 0.861 to 0.864).
 const WHOLE_TOKEN_FACTOR: f32 = 1.5;
 
 /// Scores text against every category's phrases in one pass.
@@ -93,6 +100,8 @@ pub struct Classifier {
     kin: std::collections::HashMap<String, Vec<String>>,
     /// See [`Taxonomy::escalation_phrases`].
     escalation: Phrases,
+    /// See [`Taxonomy::repeat_failure_patterns`].
+    repeat_failure: regex::RegexSet,
 }
 
 impl Classifier {
@@ -153,6 +162,9 @@ impl Classifier {
             noise: Phrases::new(noise_phrases),
             label_categories: taxonomy.labels.clone(),
             escalation: Phrases::new(&taxonomy.escalation_phrases),
+            repeat_failure: regex::RegexSet::new(&taxonomy.repeat_failure_patterns).map_err(|e| {
+                CasesError::Taxonomy(format!("a pattern of `repeat_failure_patterns` is not valid: {e}"))
+            })?,
         })
     }
 
@@ -208,6 +220,12 @@ impl Classifier {
         self.escalation.in_text_numbers_alone(text)
     }
 
+    /// Whether `text` says the problem came back or was reported before
+    /// ([`Taxonomy::repeat_failure_patterns`]).
+    pub fn tells_of_repeat_failure(&self, text: &str) -> bool {
+        self.repeat_failure.is_match(text)
+    }
+
     /// A category given by the channel wins; otherwise the category whose phrases score highest
     /// in the text (ties: the longer total match, then taxonomy order); otherwise `other`.
     pub fn classify(&self, given: Option<&str>, text: &str) -> Classification {
@@ -232,7 +250,7 @@ impl Classifier {
             if found.iter().any(|(p, _)| *p == index) {
                 continue;
             }
-            let whole_token = segmentation.is_word(m.start(), m.end());
+            let whole_token = segmentation.is_whole_words(m.start(), m.end());
             found.push((index, pattern.weight * if whole_token { WHOLE_TOKEN_FACTOR } else { 1.0 }));
         }
         let score = |i: usize| {
@@ -301,6 +319,7 @@ mod tests {
             ],
             labels: [("费用问题", "billing_dispute")].map(|(l, c)| (l.to_owned(), c.to_owned())).into(),
             escalation_phrases: vec!["12315".into(), "工信部".into()],
+            repeat_failure_patterns: Vec::new(),
         }
     }
 
@@ -311,6 +330,19 @@ mod tests {
         assert!(classifier.threatens_escalation("宽带断了一周,我去工信部投诉你们"));
         assert!(!classifier.threatens_escalation("宽带又断了,我要投诉"));
         assert!(!classifier.threatens_escalation("请回电13912315678"), "a phone number holding 12315");
+    }
+
+    #[test]
+    fn a_problem_told_as_coming_back_is_a_repeat_failure() {
+        let mut t = taxonomy();
+        t.repeat_failure_patterns = vec!["(报修|修)(了|过)?(几|两|三|[0-9]+)次".into(), "又(坏|断)".into()];
+        let classifier = Classifier::new(&t, &[]).unwrap();
+        assert!(classifier.tells_of_repeat_failure("宽带又断了,已经报修三次了"));
+        assert!(classifier.tells_of_repeat_failure("光猫修过2次还是红灯"));
+        assert!(!classifier.tells_of_repeat_failure("宽带断了,请尽快上门维修"));
+        t.repeat_failure_patterns = vec!["又(坏".into()];
+        let refused = Classifier::new(&t, &[]).err().expect("a pattern that does not parse is refused");
+        assert!(refused.to_string().contains("repeat_failure_patterns"), "{refused}");
     }
 
     #[test]

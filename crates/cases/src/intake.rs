@@ -490,6 +490,7 @@ impl Intake {
                 k.first_complaint_at = k.first_complaint_at.min(c.received_at);
                 k.last_complaint_at = k.last_complaint_at.max(c.received_at);
                 k.escalation_risk |= self.escalates(c.formal_complaint, &c.text);
+                k.repeat_failure |= self.classifier.tells_of_repeat_failure(&c.text);
                 k.updated_at = now;
                 // The label of the fullest telling: an order read after its short follow-ups
                 // says better than they did what the case is about.
@@ -510,6 +511,7 @@ impl Intake {
                 let mut case =
                     new_case(customer_id, &classification, c, self.escalates(c.formal_complaint, &c.text), now);
                 case.label = label.as_ref().map(|p| p.label.clone());
+                case.repeat_failure = self.classifier.tells_of_repeat_failure(&c.text);
                 if detailed {
                     case.fingerprint = Fingerprint::of(trigrams.iter().map(|t| t.hash));
                 }
@@ -1056,6 +1058,7 @@ mod tests {
             ],
             labels: Default::default(),
             escalation_phrases: Vec::new(),
+            repeat_failure_patterns: Vec::new(),
         };
         Intake::new(&taxonomy, GroupingPolicy::default(), &GroupingPhrases::default(), chrono_tz::Asia::Shanghai)
             .unwrap()
