@@ -696,6 +696,38 @@ async fn check_reports_broken_rules(db: TestDb) {
     let report: Value = serde_json::from_str(check.stdout.trim()).unwrap();
     assert_eq!((check.status, &report["problems"]), (1, &json!(1)), "{report}");
     assert_eq!(report["found"][0]["check"], "cases whose complaint count or span differs from their complaints");
+    // …and which: the case to look at, by the id the API and the exports use.
+    let case_id = mend.export_cases()[0]["case_id"].clone();
+    assert_eq!(report["found"][0]["examples"], json!([case_id]), "{report}");
+
+    // A key linked to two customers (what a unique index lost in a bad restore would let in)
+    // names both customers, not the key: the key is a phone number.
+    mend.import_lines(&lines(&[complaint(
+        "hotline",
+        "c-2",
+        "2026-11-20T09:00:00+08:00",
+        json!({"phone": "13800138079"}),
+        "话费多扣了",
+    )]));
+    let unguarded = match db.is_postgres() {
+        true => vec!["DROP INDEX ux_identities_key"],
+        // Two tiers of one unique key: a key may sit once in each when nothing moves it.
+        false => vec!["UPDATE customer_identities SET settled = 1 WHERE value = '13800138078'"],
+    };
+    for sql in unguarded
+        .into_iter()
+        .chain(["UPDATE customer_identities SET value = '13800138078' WHERE value = '13800138079'"])
+    {
+        sea_orm::ConnectionTrait::execute_unprepared(store.connection(), sql).await.unwrap();
+    }
+    let report: Value = serde_json::from_str(mend.run(&["check"], b"").stdout.trim()).unwrap();
+    let twice =
+        report["found"].as_array().unwrap().iter().find(|f| f["check"] == "identity keys linked more than once");
+    let twice = twice.unwrap_or_else(|| panic!("{report}"));
+    let mut customers: Vec<Value> = mend.export_cases().iter().map(|c| c["customer_id"].clone()).collect();
+    customers.sort_by_key(|c| c.as_str().unwrap().to_owned());
+    assert_eq!((&twice["rows"], &twice["examples"]), (&json!(2), &json!(customers)), "{report}");
+    assert!(!report.to_string().contains("13800138078"), "{report}");
 }
 
 /// On PostgreSQL an import holds its transaction across batches, and with it the customers it
