@@ -22,6 +22,26 @@ async fn cases_export_has_the_documented_shape(db: TestDb) {
     assert_eq!(case["complaints"][1]["channel"], "wechat");
 }
 
+/// Exports and `mend check` run against a read-only replica (or a user without DDL rights): an
+/// up-to-date schema is checked, not written to.
+async fn commands_that_read_run_on_a_read_only_database(db: TestDb) {
+    let said =
+        |id: &str| complaint("hotline", id, "2026-11-20T09:00:00+08:00", json!({"phone": "13800138000"}), "宽带又断了");
+    db.mend().import_lines(&lines(&[said("call-1")]));
+    let read_only = match db.is_postgres() {
+        true => format!("{}?options=-c%20default_transaction_read_only%3Don", db.url),
+        false => db.url.replace("mode=rwc", "mode=ro"),
+    };
+    let replica = db.mend().env("MEND_DATABASE_URL", &read_only);
+    assert_eq!(replica.export_cases().len(), 1);
+    for command in [&["tasks", "export"][..], &["check"], &["quarantine", "list"]] {
+        let out = replica.run(command, b"");
+        assert_eq!(out.status, 0, "{command:?}: {}", out.stderr);
+    }
+    let write = replica.run(&["import", "--channel", "json", "-"], lines(&[said("call-2")]).join("\n").as_bytes());
+    assert_ne!(write.status, 0, "the database really is read-only: {}", write.stdout);
+}
+
 async fn the_demo_loads_its_samples_and_reports(db: TestDb) {
     let out = db.mend().run(&["demo"], b"");
     assert_eq!(out.status, 0, "{}", out.stderr);
@@ -125,7 +145,9 @@ fn logs_are_plain_off_a_terminal_and_json_on_request() {
     let text = mend.run(&["migrate"], b"");
     assert_eq!(text.status, 0, "{}", text.stderr);
     assert!(text.stderr.contains("INFO") && !text.stderr.contains('\u{1b}'), "{:?}", text.stderr);
-    let json = mend.env("MEND_LOG_FORMAT", "json").run(&["migrate"], b"");
+    // A fresh database: one up to date is only read, and has nothing to tell.
+    let fresh = TestDb::sqlite();
+    let json = fresh.mend().env("MEND_LOG", "info").env("MEND_LOG_FORMAT", "json").run(&["migrate"], b"");
     let lines: Vec<&str> = json.stderr.lines().filter(|l| l.starts_with('{')).collect();
     assert!(!lines.is_empty(), "{}", json.stderr);
     for line in lines {
@@ -260,6 +282,7 @@ async fn grouping_is_scored_with_its_errors_by_kind(db: TestDb) {
 }
 
 both_databases!(
+    commands_that_read_run_on_a_read_only_database,
     cases_export_has_the_documented_shape,
     the_demo_loads_its_samples_and_reports,
     grouping_is_scored_with_its_errors_by_kind

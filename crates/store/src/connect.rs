@@ -74,7 +74,12 @@ impl Store {
         Ok(Self { db, unsettled_keys: UnsettledKeys::default() })
     }
 
+    /// Brings the schema up to date. An up-to-date schema is only read, so the commands that
+    /// read (exports, `mend check`) also run against a read-only replica or user.
     pub async fn migrate(&self) -> Result<(), StoreError> {
+        if Migrator::get_pending_migrations_read_only(&self.db).await.map_err(StoreError::Migrate)?.is_empty() {
+            return Ok(());
+        }
         Migrator::up(&self.db, None).await.map_err(StoreError::Migrate)
     }
 
