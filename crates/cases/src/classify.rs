@@ -100,8 +100,23 @@ pub struct Classifier {
     kin: std::collections::HashMap<String, Vec<String>>,
     /// See [`Taxonomy::escalation_phrases`].
     escalation: Phrases,
-    /// See [`Taxonomy::repeat_failure_patterns`].
-    repeat_failure: regex::RegexSet,
+    /// See [`Taxonomy::repeat_failure_patterns`]; `None` when there are none.
+    repeat_failure: Option<regex::Regex>,
+}
+
+/// One expression that matches where any of `patterns` does (only whether one does matters,
+/// not which). Each pattern is compiled alone first, so an error names the bad one.
+fn any_of(patterns: &[String]) -> Result<Option<regex::Regex>, CasesError> {
+    let invalid =
+        |e: regex::Error| CasesError::Taxonomy(format!("a pattern of `repeat_failure_patterns` is not valid: {e}"));
+    for pattern in patterns {
+        regex::Regex::new(pattern).map_err(invalid)?;
+    }
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    let whole = patterns.iter().map(|p| format!("(?:{p})")).collect::<Vec<_>>().join("|");
+    regex::Regex::new(&whole).map(Some).map_err(invalid)
 }
 
 impl Classifier {
@@ -162,9 +177,7 @@ impl Classifier {
             noise: Phrases::new(noise_phrases),
             label_categories: taxonomy.labels.clone(),
             escalation: Phrases::new(&taxonomy.escalation_phrases),
-            repeat_failure: regex::RegexSet::new(&taxonomy.repeat_failure_patterns).map_err(|e| {
-                CasesError::Taxonomy(format!("a pattern of `repeat_failure_patterns` is not valid: {e}"))
-            })?,
+            repeat_failure: any_of(&taxonomy.repeat_failure_patterns)?,
         })
     }
 
@@ -223,7 +236,7 @@ impl Classifier {
     /// Whether `text` says the problem came back or was reported before
     /// ([`Taxonomy::repeat_failure_patterns`]).
     pub fn tells_of_repeat_failure(&self, text: &str) -> bool {
-        self.repeat_failure.is_match(text)
+        self.repeat_failure.as_ref().is_some_and(|r| r.is_match(text))
     }
 
     /// A category given by the channel wins; otherwise the category whose phrases score highest
