@@ -131,7 +131,7 @@ async fn a_nul_character_is_refused_with_a_reason(db: TestDb) {
     assert_eq!(page.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.text().await.unwrap().contains("<html"), "a page for the pages");
     let store = db.store().await;
-    let offers = mend_store::compensations::list_compensations(store.connection(), None, 10).await.unwrap();
+    let offers = mend_store::compensations::list_compensations(store.connection(), None, None, 10).await.unwrap();
     assert!(offers.is_empty(), "nothing was offered: {offers:?}");
 }
 

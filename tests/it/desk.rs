@@ -291,7 +291,8 @@ async fn what_a_merged_case_was_given_counts_against_the_case_it_joined(db: Test
         complaint("hotline", "c-2", "2026-11-26T09:30:00+08:00", phone, "这个月话费多扣了八十元,账单不对"),
     ]));
     assert_eq!(imported["cases_created"], 2, "{imported}");
-    let agent = token(&mend, "wang", "agent");
+    // A supervisor offers on cases nobody is calling (an agent, only on a call in hand).
+    let agent = token(&mend, "zhang", "supervisor");
     let server = mend.serve_at(NOON);
     let cases = mend.export_cases();
     let case_of = |category: &str| {
@@ -376,6 +377,10 @@ async fn compensation_within_the_limit_is_approved_at_once_and_above_it_waits_fo
     let on_their_call = json!({"kind": "gift", "amount_fen": 100, "reason": "x", "task_id": held});
     let (status, why) = post(&server, &format!("/api/v1/cases/{case}/compensations"), &colleague, on_their_call).await;
     assert_eq!(status, StatusCode::CONFLICT, "another agent's live call is not the colleague's to offer on: {why}");
+    // Nor is the case without naming the call: an agent offers on a call of their own.
+    let (status, why) = offer(&server, &colleague, &case, 100).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{why}");
+    assert!(why["error"]["message"].as_str().unwrap().contains("自己正在处理的回访"), "{why}");
 
     assert_eq!(decide(&server, &agent, &medium, "approve").await.0, StatusCode::FORBIDDEN, "agents do not approve");
     assert_eq!(decide(&server, &lead, &large, "approve").await.0, StatusCode::FORBIDDEN, "¥800 is an admin's call");
@@ -405,6 +410,26 @@ async fn compensation_within_the_limit_is_approved_at_once_and_above_it_waits_fo
 
     let (status, pending) = server.get_json("/api/v1/compensations?status=pending", &lead).await;
     assert_eq!((status, pending["compensations"].as_array().map(Vec::len)), (StatusCode::OK, Some(0)));
+    // A decision takes no amount: it would approve the whole offer, whatever the number said.
+    let (_, waiting) = offer(&server, &lead, &other_case, 9_000).await;
+    let path = format!("/api/v1/compensations/{}/approve", waiting["compensation_id"].as_str().unwrap());
+    let (status, why) = post(&server, &path, &other_lead, json!({"reason": "只批一半", "amount_fen": 4_500})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{why}");
+    assert_eq!(decide(&server, &other_lead, &waiting, "reject").await.0, StatusCode::OK);
+    // Every offer is listed, a page at a time, oldest first: none is lost past the first page.
+    let mut listed = Vec::new();
+    let mut page = "/api/v1/compensations?limit=2".to_owned();
+    loop {
+        let (status, body) = server.get_json(&page, &lead).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        listed.extend(body["compensations"].as_array().unwrap().iter().map(|c| c["compensation_id"].clone()));
+        match body["next_after"].as_str() {
+            Some(after) => page = format!("/api/v1/compensations?limit=2&after={after}"),
+            None => break,
+        }
+    }
+    let made = [&small, &split, &medium, &large, &most, &own, &waiting];
+    assert_eq!(listed, made.iter().map(|o| o["compensation_id"].clone()).collect::<Vec<_>>());
     let store = db.store().await;
     let month = mend_store::budgets::team_budget(store.connection(), "repair", "2026-11").await.unwrap().unwrap();
     assert_eq!(month.committed.fen(), 3_000 + 20_000 + 15_000, "every approval drew on the month");

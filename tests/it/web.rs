@@ -690,6 +690,13 @@ async fn an_agent_and_a_supervisor_work_a_call_in_the_browser() {
     arrive(&browser, "#offer-notice").await;
     assert!(text_of(&browser, "#offer-notice").await.contains("主管审批"));
     assert!(text_of(&browser, "#case-offers").await.contains("待审批"));
+    // The limit on the page is today's: the waiting offer counts against the case's cap.
+    let now_left = text_of(&browser, "#limit").await.replace(',', "");
+    let left = match now_left.as_str() {
+        "¥0.00" => mend_core::Money::ZERO,
+        _ => mend_core::Money::from_yuan_text(&now_left).expect("a limit in yuan"),
+    };
+    assert!(left < limit, "{now_left} after an offer above {limit}");
 
     // The outcome, sent with Ctrl+Enter from the last field.
     browser.find(Locator::Css("#outcome")).await.unwrap().select_by_value("reached").await.unwrap();

@@ -77,7 +77,7 @@ impl<'a> Segmentation<'a> {
     }
 
     /// Whether `text[start..end]` is made of whole words of jieba's: it starts where one starts
-    /// and ends where one ends ("又断了" is 又 + 断 + 了; "宽带" inside "宽带费" is not).
+    /// and ends where one ends, so a phrase jieba cuts in two (又断了) counts as a word does.
     pub(crate) fn is_whole_words(&mut self, start: usize, end: usize) -> bool {
         let run: Span = match self.text[start..].chars().next() {
             // Outside runs jieba has rules of its own ("\r\n" is one word): ask it of the whole.

@@ -22,6 +22,8 @@ pub struct Case {
     pub category: String,
     pub status: CaseStatus,
     pub escalation_risk: bool,
+    /// The problem came back after the case was closed, or the customer says a repair did not
+    /// hold (`[taxonomy] repeat_failure_patterns`).
     pub repeat_failure: bool,
     pub complaint_count: i32,
     pub first_complaint_at: DateTime<Utc>,

@@ -93,6 +93,15 @@ pub struct Task {
     pub escalated_at: Option<DateTime<Utc>>,
 }
 
+impl Task {
+    /// The agent holding the task at `now`: its claimer while the lease runs (a lease that ran
+    /// out until `now` is still held at `now`, as the queue counts it).
+    pub fn holder_at(&self, now: DateTime<Utc>) -> Option<UserId> {
+        let live = self.status == TaskStatus::Claimed && self.lease_expires_at.is_some_and(|until| until >= now);
+        self.claimed_by.filter(|_| live)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

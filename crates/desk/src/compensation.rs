@@ -7,11 +7,10 @@
 use chrono::{DateTime, Duration, Utc};
 use mend_core::{
     CaseId, CaseStatus, Compensation, CompensationId, CompensationKind, CompensationStatus, Money, Role, TaskId,
-    TaskStatus,
 };
 use mend_scheduler::{BudgetStanding, COUNTED_AGAINST_CAP, CompensationLimit, LimitInputs};
 use mend_store::compensations::{self, NewCompensation};
-use mend_store::{DatabaseTransaction, audit, budgets, customers};
+use mend_store::{ConnectionTrait, DatabaseTransaction, audit, budgets, customers};
 use serde::{Deserialize, Serialize};
 
 use crate::queue::entry;
@@ -69,18 +68,23 @@ impl Desk {
         if case.status == CaseStatus::Merged {
             return Err(DeskError::Refused(format!("case {case_id} was merged into another")));
         }
+        let calls = mend_store::tasks::tasks_of_cases(&tx, &[case_id]).await?;
         if let Some(task) = request.task_id {
-            let call = mend_store::tasks::task_by_id(&tx, task).await?.filter(|t| t.case_id == case_id);
-            let Some(call) = call else {
+            let Some(call) = calls.iter().find(|t| t.task_id == task) else {
                 return Err(DeskError::Invalid(format!("task {task} is not a call on case {case_id}")));
             };
             // An offer made "on a call" is the caller's: another agent's live call is not theirs to speak for.
-            let held_by_another = call.status == TaskStatus::Claimed
-                && call.claimed_by.is_some_and(|holder| holder != requester.id)
-                && call.lease_expires_at.is_some_and(|until| until > now);
-            if held_by_another {
+            if call.holder_at(now).is_some_and(|holder| holder != requester.id) {
                 return Err(DeskError::Refused(format!("task {task} is another agent's call")));
             }
+        }
+        // An agent offers money to the customer they are on the phone with; supervisors and
+        // administrators, who decide offers anyway, may make one on any case.
+        let on_their_call = calls.iter().any(|t| t.holder_at(now) == Some(requester.id));
+        if !requester.role.includes(Role::Supervisor) && !on_their_call {
+            return Err(DeskError::Forbidden(format!(
+                "坐席只能在自己正在处理的回访中提出补偿 (an agent offers compensation on a call they hold on case {case_id})"
+            )));
         }
         customers::lock_customers(&tx, &[case.customer_id]).await?;
         let limit = self.current_limit(&tx, &case, now).await?;
@@ -119,11 +123,21 @@ impl Desk {
         Ok(RequestedCompensation { compensation, limit, limit_explanation, needs })
     }
 
+    /// What an agent may offer on `case` now, for the page of a call in hand: the limit planned
+    /// with the task is a morning's, and offers and approvals since have drawn on it.
+    pub async fn compensation_limit_now(
+        &self,
+        case: &mend_core::Case,
+        now: DateTime<Utc>,
+    ) -> Result<CompensationLimit, DeskError> {
+        self.current_limit(self.store.connection(), case, now).await
+    }
+
     /// What an agent may offer on this case now, without asking anyone: the scheduler's limit,
     /// computed from what the customer and the team have now.
-    async fn current_limit(
+    async fn current_limit<C: ConnectionTrait>(
         &self,
-        tx: &DatabaseTransaction,
+        tx: &C,
         case: &mend_core::Case,
         now: DateTime<Utc>,
     ) -> Result<CompensationLimit, DeskError> {
@@ -183,7 +197,7 @@ impl Desk {
             .ok_or_else(|| DeskError::NotFound(format!("compensation {id}")))?;
         let needed = if offer.amount <= self.supervisor_limit { Role::Supervisor } else { Role::Admin };
         if !decider.role.includes(needed) {
-            return Err(DeskError::Forbidden(format!("an offer of {} is decided by a {needed}", offer.amount)));
+            return Err(DeskError::Forbidden(format!("an offer of {} is decided in the {needed} role", offer.amount)));
         }
         if offer.requested_by == decider.id {
             return Err(DeskError::Forbidden("nobody decides their own request".into()));

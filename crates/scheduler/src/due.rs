@@ -16,7 +16,8 @@ pub struct DuePolicy {
     pub categories: BTreeMap<String, i64>,
     /// At most this for a case at risk of escalation (a formal complaint).
     pub escalation_hours: i64,
-    /// At most this for a problem that came back after we closed it.
+    /// At most this for a problem that came back after we closed it, or that the customer says
+    /// a repair did not hold.
     pub repeat_failure_hours: i64,
 }
 

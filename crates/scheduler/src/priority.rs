@@ -67,7 +67,11 @@ impl PriorityWeights {
         let repeats = (case.complaint_count - 1).clamp(0, self.max_repeats);
         add("repeats", repeats * self.per_repeat, format!("{} complaints", case.complaint_count));
         if case.repeat_failure {
-            add("repeat_failure", self.repeat_failure, "came back after we closed it".into());
+            add(
+                "repeat_failure",
+                self.repeat_failure,
+                "came back after we closed it, or the customer says a repair did not hold".into(),
+            );
         }
         add("tier", self.tiers.get(&customer.tier).copied().unwrap_or(0), customer.tier.clone());
         if let Some(worst) = complaints.iter().filter_map(|c| c.satisfaction).min() {

@@ -153,15 +153,20 @@ pub async fn compensation_by_id<C: ConnectionTrait>(
     found.map(Compensation::try_from).transpose()
 }
 
-/// Offers by status (all when `None`), oldest first.
+/// Offers by status (all when `None`), oldest first, after the offer `after` when given.
 pub async fn list_compensations<C: ConnectionTrait>(
     conn: &C,
     status: Option<CompensationStatus>,
+    after: Option<CompensationId>,
     limit: u64,
 ) -> Result<Vec<Compensation>, StoreError> {
-    let mut query = compensation::Entity::find().order_by_asc(compensation::Column::RequestedAt).limit(limit);
+    // Ids are UUID v7, in the order the offers were made: a page goes on after the last id.
+    let mut query = compensation::Entity::find().order_by_asc(compensation::Column::Id).limit(limit);
     if let Some(status) = status {
         query = query.filter(compensation::Column::Status.eq(status.as_str()));
+    }
+    if let Some(after) = after {
+        query = query.filter(compensation::Column::Id.gt(after.as_uuid()));
     }
     let rows = query.all(conn).await.during(TABLE, "list_compensations")?;
     rows.into_iter().map(Compensation::try_from).collect()

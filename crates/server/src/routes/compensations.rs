@@ -27,7 +27,10 @@ pub async fn request(
     Ok((StatusCode::CREATED, Json(requested)))
 }
 
+/// A money decision takes nothing it does not use: an approval sent with `amount_fen` would
+/// approve the whole offer, not that amount.
 #[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub struct DecisionRequest {
     #[serde(default)]
     reason: String,
@@ -66,19 +69,26 @@ async fn decide(
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ListQuery {
     status: Option<CompensationStatus>,
+    after: Option<String>,
     limit: Option<u64>,
 }
 
-/// Offers by status, oldest first (`?status=pending`: what waits for a decision).
+/// Offers by status, oldest first (`?status=pending`: what waits for a decision); a full page
+/// says where the next begins (`next_after`), so no waiting offer is missed past the first.
 pub async fn list(
     State(state): State<AppState>,
     user: CurrentUser,
     super::QueryParams(query): super::QueryParams<ListQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     user.require(Role::Supervisor)?;
+    let after: Option<CompensationId> =
+        query.after.as_deref().map(|a| super::parse_id(a, "compensation")).transpose()?;
     let limit = super::page_limit(query.limit);
-    let offers = mend_store::compensations::list_compensations(state.store.connection(), query.status, limit).await?;
-    Ok(Json(json!({ "compensations": offers })))
+    let conn = state.store.connection();
+    let offers = mend_store::compensations::list_compensations(conn, query.status, after, limit).await?;
+    let next_after = (offers.len() as u64 == limit).then(|| offers.last().map(|o| o.compensation_id)).flatten();
+    Ok(Json(json!({ "compensations": offers, "next_after": next_after })))
 }

@@ -117,9 +117,7 @@ pub async fn task_page(
     let task = mend_store::tasks::task_by_id(state.store.connection(), id)
         .await?
         .ok_or_else(|| ApiError::not_found(format_args!("任务 {id}")))?;
-    let held = task.claimed_by == Some(user.record.user_id)
-        && task.status == mend_core::TaskStatus::Claimed
-        && task.lease_expires_at.is_some_and(|until| until >= now);
+    let held = task.holder_at(now) == Some(user.record.user_id);
     let task = if held { task } else { task.masked() };
     case_view(&state, &user, task.case_id, Some((task, held)), notice).await
 }
@@ -167,6 +165,14 @@ async fn case_view(
         max_calls_per_day => contact.max_calls_per_day,
     };
     let (task, held) = task.map_or((None, false), |(t, h)| (Some(t), h));
+    // The limit as it stands now, not as it was planned: offers since have drawn on it.
+    let limit = match held {
+        true => {
+            let limit = state.desk.compensation_limit_now(&detail.case, state.clock.now()).await?;
+            Some(context! { fen => limit.limit, explanation => limit.explanation() })
+        }
+        false => None,
+    };
     let offered = match notice.offer.as_deref() {
         Some("approved") => Some("补偿已批准。"),
         Some("pending") => Some("补偿超出您的权限,已提交主管审批。"),
@@ -174,7 +180,7 @@ async fn case_view(
     };
     let page = context! {
         case => Value::from_serialize(&detail),
-        task, held, contact_window,
+        task, held, limit, contact_window,
         contacts, case_offers, earlier_offers, offered,
         outcomes => ContactResult::ALL.iter().map(|o| o.as_str()).collect::<Vec<_>>(),
         compensation_kinds => CompensationKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>(),

@@ -35,7 +35,8 @@ pub async fn overview(
     user.require(Role::Supervisor)?;
     let now = state.clock.now();
     let conn = state.store.connection();
-    let pending = mend_store::compensations::list_compensations(conn, Some(CompensationStatus::Pending), INBOX).await?;
+    let pending =
+        mend_store::compensations::list_compensations(conn, Some(CompensationStatus::Pending), None, INBOX).await?;
     let queue = mend_store::tasks::queue_health(conn, now, now - state.desk.sla_grace()).await?;
     let on_calls = TaskFilter { held_at: Some(now), limit: HELD, ..TaskFilter::default() };
     let held_tasks: Vec<Task> = mend_store::tasks::list_tasks(conn, &on_calls).await?;
