@@ -291,7 +291,8 @@ async fn what_a_merged_case_was_given_counts_against_the_case_it_joined(db: Test
         complaint("hotline", "c-2", "2026-11-26T09:30:00+08:00", phone, "这个月话费多扣了八十元,账单不对"),
     ]));
     assert_eq!(imported["cases_created"], 2, "{imported}");
-    // A supervisor offers on cases nobody is calling (an agent, only on a call in hand).
+    // A supervisor grants within the limit on cases nobody is calling (an agent, only on a call
+    // in hand).
     let agent = token(&mend, "zhang", "supervisor");
     let server = mend.serve_at(NOON);
     let cases = mend.export_cases();
@@ -377,10 +378,15 @@ async fn compensation_within_the_limit_is_approved_at_once_and_above_it_waits_fo
     let on_their_call = json!({"kind": "gift", "amount_fen": 100, "reason": "x", "task_id": held});
     let (status, why) = post(&server, &format!("/api/v1/cases/{case}/compensations"), &colleague, on_their_call).await;
     assert_eq!(status, StatusCode::CONFLICT, "another agent's live call is not the colleague's to offer on: {why}");
-    // Nor is the case without naming the call: an agent offers on a call of their own.
-    let (status, why) = offer(&server, &colleague, &case, 100).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{why}");
-    assert!(why["error"]["message"].as_str().unwrap().contains("自己正在处理的回访"), "{why}");
+    // Without naming the call, the colleague's ¥1 is within every limit, but an agent's own
+    // limit is for a call in hand: it waits for a supervisor.
+    let (status, off_call) = offer(&server, &colleague, &case, 100).await;
+    assert_eq!(
+        (status, &off_call["status"], &off_call["needs"]),
+        (StatusCode::CREATED, &json!("pending"), &json!("supervisor"))
+    );
+    assert!(off_call["limit_explanation"].as_str().unwrap().starts_with("不在本人正在处理的回访中"), "{off_call}");
+    assert_eq!(decide(&server, &lead, &off_call, "reject").await.0, StatusCode::OK);
 
     assert_eq!(decide(&server, &agent, &medium, "approve").await.0, StatusCode::FORBIDDEN, "agents do not approve");
     assert_eq!(decide(&server, &lead, &large, "approve").await.0, StatusCode::FORBIDDEN, "¥800 is an admin's call");
@@ -428,7 +434,7 @@ async fn compensation_within_the_limit_is_approved_at_once_and_above_it_waits_fo
             None => break,
         }
     }
-    let made = [&small, &split, &medium, &large, &most, &own, &waiting];
+    let made = [&small, &split, &medium, &large, &most, &off_call, &own, &waiting];
     assert_eq!(listed, made.iter().map(|o| o["compensation_id"].clone()).collect::<Vec<_>>());
     let store = db.store().await;
     let month = mend_store::budgets::team_budget(store.connection(), "repair", "2026-11").await.unwrap().unwrap();

@@ -78,17 +78,15 @@ impl Desk {
                 return Err(DeskError::Refused(format!("task {task} is another agent's call")));
             }
         }
-        // An agent offers money to the customer they are on the phone with; supervisors and
-        // administrators, who decide offers anyway, may make one on any case.
-        let on_their_call = calls.iter().any(|t| t.holder_at(now) == Some(requester.id));
-        if !requester.role.includes(Role::Supervisor) && !on_their_call {
-            return Err(DeskError::Forbidden(format!(
-                "坐席只能在自己正在处理的回访中提出补偿 (an agent offers compensation on a call they hold on case {case_id})"
-            )));
-        }
+        // An agent's own limit is for the customer they are on the phone with: an offer on a case
+        // they are not calling waits for a supervisor, whatever its amount. Supervisors and
+        // administrators, who decide offers anyway, grant within the limit on any case.
+        let may_grant =
+            requester.role.includes(Role::Supervisor) || calls.iter().any(|t| t.holder_at(now) == Some(requester.id));
         customers::lock_customers(&tx, &[case.customer_id]).await?;
         let limit = self.current_limit(&tx, &case, now).await?;
-        let within = request.amount_fen <= limit.limit && self.draw_on_budget(&tx, request.amount_fen, now).await?;
+        let within =
+            may_grant && request.amount_fen <= limit.limit && self.draw_on_budget(&tx, request.amount_fen, now).await?;
         let (status, needs) = match within {
             true => (CompensationStatus::Approved, None),
             false if request.amount_fen <= self.supervisor_limit => {
@@ -119,7 +117,10 @@ impl Desk {
         let compensation = compensations::compensation_by_id(self.store.connection(), id)
             .await?
             .ok_or_else(|| DeskError::NotFound(format!("compensation {id}")))?;
-        let limit_explanation = limit.explanation();
+        let limit_explanation = match may_grant {
+            true => limit.explanation(),
+            false => format!("不在本人正在处理的回访中,需主管审批。{}", limit.explanation()),
+        };
         Ok(RequestedCompensation { compensation, limit, limit_explanation, needs })
     }
 
