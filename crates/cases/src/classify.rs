@@ -354,7 +354,7 @@ mod tests {
         assert!(classifier.tells_of_repeat_failure("光猫修过2次还是红灯"));
         assert!(!classifier.tells_of_repeat_failure("宽带断了,请尽快上门维修"));
         t.repeat_failure_patterns = vec!["又(坏".into()];
-        let refused = Classifier::new(&t, &[]).err().expect("a pattern that does not parse is refused");
+        let Err(refused) = Classifier::new(&t, &[]) else { panic!("a pattern that does not parse is refused") };
         assert!(refused.to_string().contains("repeat_failure_patterns"), "{refused}");
     }
 
