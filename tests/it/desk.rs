@@ -370,6 +370,11 @@ async fn compensation_within_the_limit_is_approved_at_once_and_above_it_waits_fo
     let (status, most) = offer(&server, &agent, &case, mend_desk::MAX_OFFER.fen()).await;
     assert_eq!((status, &most["needs"]), (StatusCode::CREATED, &json!("admin")), "{most}");
     assert_eq!(decide(&server, &admin, &most, "reject").await.0, StatusCode::OK);
+    for unshowable in ["长".repeat(501), "退款\u{202E}001".to_owned(), "响铃\u{7}".to_owned()] {
+        let body = json!({"kind": "gift", "amount_fen": 100, "reason": unshowable});
+        let (status, why) = post(&server, &format!("/api/v1/cases/{case}/compensations"), &agent, body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "a reason the pages could not show as stored: {why}");
+    }
     let stray = json!({"kind": "gift", "amount_fen": 100, "reason": "x", "task_id": uuid::Uuid::now_v7()});
     let (status, _) = post(&server, &format!("/api/v1/cases/{case}/compensations"), &agent, stray).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "an offer names a call on its own case");

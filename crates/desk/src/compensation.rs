@@ -14,6 +14,7 @@ use mend_store::{ConnectionTrait, DatabaseTransaction, audit, budgets, customers
 use serde::{Deserialize, Serialize};
 
 use crate::queue::entry;
+use crate::typed::{SHORT_TEXT, check_typed};
 use crate::{Agent, Desk, DeskError};
 
 /// The most one offer may be: ¥1,000,000. Anything above it is a typo, not compensation, and
@@ -61,6 +62,7 @@ impl Desk {
         if request.reason.trim().is_empty() {
             return Err(DeskError::Invalid("a reason is required".into()));
         }
+        check_typed("reason", &request.reason, SHORT_TEXT)?;
         let tx = self.store.begin_write().await?;
         let case = mend_store::cases::case_by_id(&tx, case_id)
             .await?
@@ -191,6 +193,7 @@ impl Desk {
                     .into(),
             ));
         }
+        check_typed("reason", reason, SHORT_TEXT)?;
         let reason = &*mend_core::mask_phones_in(reason);
         let tx = self.store.begin_write().await?;
         let offer = compensations::compensation_by_id(&tx, id)

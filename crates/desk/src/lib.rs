@@ -7,6 +7,7 @@ mod compensation;
 mod completions;
 mod error;
 mod queue;
+mod typed;
 
 pub use compensation::{CompensationRequest, MAX_OFFER, RequestedCompensation};
 pub use error::DeskError;

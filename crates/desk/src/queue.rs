@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::DeskError;
 use crate::claims::ClaimRounds;
 use crate::completions::{CompletionRounds, Finished};
+use crate::typed::{LONG_TEXT, SHORT_TEXT, check_typed};
 
 /// The furthest a released call may be put off: later than a week is a new call, not a delay.
 pub const MAX_CALL_AFTER_MINUTES: i64 = 7 * 24 * 60;
@@ -153,6 +154,7 @@ impl Desk {
         call_after_minutes: Option<i64>,
         now: DateTime<Utc>,
     ) -> Result<(), DeskError> {
+        check_typed("reason", reason, SHORT_TEXT)?;
         // "客户要求晚点再打": the next claim must not hand the call straight back.
         let not_before = match call_after_minutes {
             None => None,
@@ -234,6 +236,8 @@ impl Desk {
                 outcome.outcome.as_str()
             )));
         }
+        check_typed("root_cause", outcome.root_cause.as_deref().unwrap_or_default(), SHORT_TEXT)?;
+        check_typed("suggestion", outcome.suggestion.as_deref().unwrap_or_default(), LONG_TEXT)?;
         let finished = Finished { task: id, agent: agent.clone(), outcome: outcome.clone().masked(), now };
         let Some(CompletedTask { mut task, case_customer_id, case_status }) = self.completions.ask(finished).await?
         else {
