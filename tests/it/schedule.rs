@@ -508,6 +508,12 @@ async fn closed_cases_reports_and_budgets(db: TestDb) {
     let budget = schedule(&mend, "budget_rollover", "2026-12-01T00:05:00+08:00");
     assert_eq!((&budget["counts"]["month"], &budget["counts"]["opened"]), (&json!("2026-12"), &json!(true)));
     assert_eq!(schedule(&mend, "budget_rollover", "2026-12-01T00:06:00+08:00")["counts"]["opened"], false);
+    // A budget configured anew mid-month counts from the next month, and the job says the one
+    // the month has.
+    let raised = mend.clone().env("MEND_SCHEDULER__COMPENSATION__MONTHLY_BUDGET_FEN", "9999900");
+    let out =
+        raised.run(&["schedule", "run", "budget_rollover", "--now", "2026-12-01T00:07:00+08:00"], b"").json_lines();
+    assert_eq!(out[0]["counts"]["budget_fen"], budget["counts"]["budget_fen"], "{out:?}");
     let opened = mend_store::budgets::team_budget(store.connection(), "repair", "2026-12").await.unwrap().unwrap();
     assert_eq!((opened.budget.fen(), opened.committed.fen()), (budget["counts"]["budget_fen"].as_i64().unwrap(), 0));
     db.assert_consistent().await;

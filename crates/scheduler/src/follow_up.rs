@@ -254,8 +254,14 @@ pub(crate) async fn budget_rollover(
     planner: &CallbackPlanner,
     now: DateTime<Utc>,
 ) -> Result<JobCounts, SchedulerError> {
-    let month = planner.settings.budget_month(now)?;
-    let budget = planner.settings.compensation.monthly_budget_fen;
-    let opened = budgets::open_team_budget(store.connection(), &planner.settings.team, &month, budget).await?;
+    let (team, month) = (&planner.settings.team, planner.settings.budget_month(now)?);
+    let configured = planner.settings.compensation.monthly_budget_fen;
+    let opened = budgets::open_team_budget(store.connection(), team, &month, configured).await?;
+    // A month opened earlier keeps the budget it opened with (a change of configuration counts
+    // from the next month): say that one, not the configured one.
+    let budget = match opened {
+        true => configured,
+        false => budgets::team_budget(store.connection(), team, &month).await?.map_or(configured, |b| b.budget),
+    };
     Ok(JobCounts::default().fact("month", month).count("budget_fen", budget.fen()).flag("opened", opened))
 }
