@@ -29,7 +29,10 @@ async fn commands_that_read_run_on_a_read_only_database(db: TestDb) {
         |id: &str| complaint("hotline", id, "2026-11-20T09:00:00+08:00", json!({"phone": "13800138000"}), "宽带又断了");
     db.mend().import_lines(&lines(&[said("call-1")]));
     let read_only = match db.is_postgres() {
-        true => format!("{}?options=-c%20default_transaction_read_only%3Don", db.url),
+        true => {
+            let joint = if db.url.contains('?') { '&' } else { '?' };
+            format!("{}{joint}options=-c%20default_transaction_read_only%3Don", db.url)
+        }
         false => db.url.replace("mode=rwc", "mode=ro"),
     };
     let replica = db.mend().env("MEND_DATABASE_URL", &read_only);

@@ -293,7 +293,7 @@ async fn what_a_merged_case_was_given_counts_against_the_case_it_joined(db: Test
     assert_eq!(imported["cases_created"], 2, "{imported}");
     // A supervisor grants within the limit on cases nobody is calling (an agent, only on a call
     // in hand).
-    let agent = token(&mend, "zhang", "supervisor");
+    let lead = token(&mend, "zhang", "supervisor");
     let server = mend.serve_at(NOON);
     let cases = mend.export_cases();
     let case_of = |category: &str| {
@@ -303,12 +303,12 @@ async fn what_a_merged_case_was_given_counts_against_the_case_it_joined(db: Test
             .to_owned()
     };
     let (outage, bill) = (case_of("broadband_outage"), case_of("billing_dispute"));
-    let (_, given) = offer(&server, &agent, &bill, 4_500).await;
+    let (_, given) = offer(&server, &lead, &bill, 4_500).await;
     assert_eq!(given["status"], "approved", "{given}");
     let (status, merged) =
-        post(&server, &format!("/api/v1/cases/{outage}/merge"), &agent, json!({"case_id": bill})).await;
+        post(&server, &format!("/api/v1/cases/{outage}/merge"), &lead, json!({"case_id": bill})).await;
     assert_eq!(status, StatusCode::OK, "{merged}");
-    let (_, next) = offer(&server, &agent, &outage, 6_000).await;
+    let (_, next) = offer(&server, &lead, &outage, 6_000).await;
     let judged = (&next["status"], &next["limit"]["limit_fen"], &next["limit"]["binding"]);
     assert_eq!(judged, (&json!("pending"), &json!(5_500), &json!("category")), "¥100 less the ¥45 given: {next}");
 }

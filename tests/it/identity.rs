@@ -721,8 +721,11 @@ async fn check_reports_broken_rules(db: TestDb) {
         sea_orm::ConnectionTrait::execute_unprepared(store.connection(), sql).await.unwrap();
     }
     let report: Value = serde_json::from_str(mend.run(&["check"], b"").stdout.trim()).unwrap();
-    let twice =
-        report["found"].as_array().unwrap().iter().find(|f| f["check"] == "identity keys linked more than once");
+    let twice = report["found"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "links of identity keys linked more than once");
     let twice = twice.unwrap_or_else(|| panic!("{report}"));
     let mut customers: Vec<Value> = mend.export_cases().iter().map(|c| c["customer_id"].clone()).collect();
     customers.sort_by_key(|c| c.as_str().unwrap().to_owned());

@@ -594,6 +594,40 @@ both_databases!(
     a_customer_who_says_the_repair_failed_is_called_as_a_repeat_failure,
 );
 
+/// The bundled patterns read a repair that did not hold, not an intermittent fault, a second
+/// symptom or a visit that never came.
+#[test]
+fn the_bundled_repeat_failure_patterns_read_a_repair_that_did_not_hold() {
+    let taxonomy: mend_cases::Taxonomy = crate::support::bundled_config("taxonomy");
+    let classifier = mend_cases::Classifier::new(&taxonomy, &[]).unwrap();
+    for told in [
+        "宽带又断了,已经报修三次了",
+        "网速太慢了,师傅上门修过两回还是卡",
+        "修好没几天又断了",
+        "这是第二次报修了",
+        "光猫修过2次还是红灯",
+        "报修了十几次没人管",
+        "反复报修都没用",
+        "又出现了同样的问题",
+        "一直修不好",
+    ] {
+        assert!(classifier.tells_of_repeat_failure(told), "{told}");
+    }
+    for not_told in [
+        "网速慢又掉线",
+        "网络又断又卡",
+        "反复掉线",
+        "多次断网",
+        "经常断线",
+        "师傅上门两次都没人来",
+        "报修一次",
+        "修完又收了50元",
+        "宽带断了,请尽快上门维修",
+    ] {
+        assert!(!classifier.tells_of_repeat_failure(not_told), "{not_told}");
+    }
+}
+
 /// A customer who says the fault came back or was repaired before without holding (DESIGN's own
 /// sample: "宽带又断了,已经报修三次了") is a repeat failure from the first complaint, as a case
 /// reopened after it was closed is: sooner, higher, and a script that owns it. An intermittent

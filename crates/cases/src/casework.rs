@@ -404,9 +404,10 @@ impl Intake {
             case.last_complaint_at = last;
         }
         case.escalation_risk = complaints.iter().any(|c| self.escalates(c.formal_complaint, &c.text));
-        // Only added to: a case reopened after it was closed came back, whatever its
-        // complaints say.
-        case.repeat_failure |= complaints.iter().any(|c| self.classifier().tells_of_repeat_failure(&c.text));
+        // A case reopened after it was closed came back, whatever its complaints say; otherwise
+        // the complaints it holds now tell it (a split takes the telling along).
+        case.repeat_failure =
+            case.reopened_at.is_some() || complaints.iter().any(|c| self.classifier().tells_of_repeat_failure(&c.text));
         let mut terms = Signature::default();
         let mut fingerprint = Fingerprint::default();
         for c in complaints {

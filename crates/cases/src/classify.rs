@@ -110,7 +110,12 @@ fn any_of(patterns: &[String]) -> Result<Option<regex::Regex>, CasesError> {
     let invalid =
         |e: regex::Error| CasesError::Taxonomy(format!("a pattern of `repeat_failure_patterns` is not valid: {e}"));
     for pattern in patterns {
-        regex::Regex::new(pattern).map_err(invalid)?;
+        // An empty pattern matches every text: every case would be a repeat failure.
+        if regex::Regex::new(pattern).map_err(invalid)?.is_match("") {
+            return Err(CasesError::Taxonomy(format!(
+                "the pattern `{pattern}` of `repeat_failure_patterns` matches an empty text, so every complaint"
+            )));
+        }
     }
     if patterns.is_empty() {
         return Ok(None);
@@ -353,6 +358,8 @@ mod tests {
         assert!(classifier.tells_of_repeat_failure("宽带又断了,已经报修三次了"));
         assert!(classifier.tells_of_repeat_failure("光猫修过2次还是红灯"));
         assert!(!classifier.tells_of_repeat_failure("宽带断了,请尽快上门维修"));
+        t.repeat_failure_patterns = vec!["(又断)?".into()];
+        assert!(Classifier::new(&t, &[]).is_err(), "a pattern that matches every text");
         t.repeat_failure_patterns = vec!["又(坏".into()];
         let Err(refused) = Classifier::new(&t, &[]) else { panic!("a pattern that does not parse is refused") };
         assert!(refused.to_string().contains("repeat_failure_patterns"), "{refused}");

@@ -762,6 +762,8 @@ pub(crate) fn merge_cases(
     k.last_complaint_at = k.last_complaint_at.max(from.record.last_complaint_at);
     k.escalation_risk |= from.record.escalation_risk;
     k.repeat_failure |= from.record.repeat_failure;
+    // Kept, so that a recount after a split still knows the problem came back once.
+    k.reopened_at = k.reopened_at.max(from.record.reopened_at);
     k.updated_at = now;
     for category in std::iter::once(&from.record.category).chain(&from.record.extra_categories) {
         also_about(k, category);

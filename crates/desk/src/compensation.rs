@@ -119,9 +119,12 @@ impl Desk {
         let compensation = compensations::compensation_by_id(self.store.connection(), id)
             .await?
             .ok_or_else(|| DeskError::NotFound(format!("compensation {id}")))?;
-        let limit_explanation = match may_grant {
-            true => limit.explanation(),
-            false => format!("不在本人正在处理的回访中,需主管审批。{}", limit.explanation()),
+        let limit_explanation = match (may_grant, needs) {
+            (false, Some(Role::Admin)) => {
+                format!("不在本人正在处理的回访中,且超出主管权限,需管理员审批。{}", limit.explanation())
+            }
+            (false, _) => format!("不在本人正在处理的回访中,需主管审批。{}", limit.explanation()),
+            (true, _) => limit.explanation(),
         };
         Ok(RequestedCompensation { compensation, limit, limit_explanation, needs })
     }

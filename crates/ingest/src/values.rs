@@ -80,7 +80,12 @@ const UNRATED: &[&str] = &[
     "n/a",
     "na",
     "null",
+    "none",
     "0",
+    "unrated",
+    "not rated",
+    "no rating",
+    "skipped",
 ];
 
 /// A satisfaction written as a score (`1`–`5` on `scale`, also `5分`, `5.0`, full-width digits)
@@ -93,8 +98,11 @@ pub(crate) fn satisfaction(value: &str, steps: Steps, scale: NumericScale) -> Re
         .chars()
         .map(|c| mend_core::ascii_digit(c).unwrap_or(if c == '．' { '.' } else { c }))
         .collect();
+    // Bots and APIs spell their rating enums `VERY_UNSATISFIED`, `thumbs-down` or `NOT_RATED`.
+    let words = lower.split([' ', '_', '-']).filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ");
     let zero_is_a_score = lower == "0" && scale.lowest() == 0;
-    if value.is_empty() || (UNRATED.contains(&lower.as_str()) && !zero_is_a_score) {
+    let unrated = UNRATED.contains(&lower.as_str()) || UNRATED.contains(&words.as_str());
+    if value.is_empty() || (unrated && !zero_is_a_score) {
         return Ok(None);
     }
     if let Some(n) = score_number(&lower) {
@@ -103,12 +111,9 @@ pub(crate) fn satisfaction(value: &str, steps: Steps, scale: NumericScale) -> Re
             None => Err(format!("`{value}` is not a score from 1 to {}", scale.points)),
         };
     }
-    // Bots and APIs spell their rating enums `VERY_UNSATISFIED` or `thumbs-down`.
-    let words = lower.split([' ', '_', '-']).filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ");
     let score = match words.as_str() {
-        "非常满意" | "很满意" | "十分满意" | "非常好" | "很好" | "very satisfied" | "very good" | "excellent" => {
-            5
-        }
+        "非常满意" | "很满意" | "十分满意" | "非常好" | "很好" | "very satisfied" | "very good" | "excellent"
+        | "great" => 5,
         "满意" | "好评" | "好" | "点赞" | "satisfied" | "good" | "positive" | "thumbs up" | "like" => {
             match steps {
                 Steps::Three => 5,
@@ -176,6 +181,10 @@ mod tests {
         assert_eq!(score("thumbs_down", Steps::Three, FIVE), Some(1));
         assert_eq!(score("Very  Satisfied", Steps::Five, FIVE), Some(5));
         assert_eq!(score("NEUTRAL", Steps::Five, FIVE), Some(3));
+        assert_eq!(score("great", Steps::Five, FIVE), Some(5));
+        for unrated in ["NOT_RATED", "none", "skipped", "Unrated"] {
+            assert_eq!(score(unrated, Steps::Three, FIVE), None, "{unrated}");
+        }
         assert_eq!(score(" ", Steps::Three, FIVE), None);
         assert!(satisfaction("6", Steps::Three, FIVE).is_err());
         assert!(satisfaction("很好吧", Steps::Three, FIVE).is_err());

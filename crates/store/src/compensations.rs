@@ -160,7 +160,9 @@ pub async fn list_compensations<C: ConnectionTrait>(
     after: Option<CompensationId>,
     limit: u64,
 ) -> Result<Vec<Compensation>, StoreError> {
-    // Ids are UUID v7, in the order the offers were made: a page goes on after the last id.
+    // Ids are UUID v7 of the real clock, in the order the offers were made (which a server
+    // started with `--now` may stamp otherwise in `requested_at`): a page goes on after the
+    // last id.
     let mut query = compensation::Entity::find().order_by_asc(compensation::Column::Id).limit(limit);
     if let Some(status) = status {
         query = query.filter(compensation::Column::Status.eq(status.as_str()));

@@ -77,7 +77,7 @@ const INTEGRITY_CHECKS: [Rule; 15] = [
     // On SQLite a key's uniqueness spans two indexes (`key_tiers`), kept by a trigger. Each
     // link of such a key counts, named by its customer (not by the key: a phone number).
     Rule {
-        check: "identity keys linked more than once",
+        check: "links of identity keys linked more than once",
         row: "i.customer_id",
         rest: "customer_identities i WHERE (i.kind, i.value) IN \
                (SELECT kind, value FROM customer_identities GROUP BY kind, value HAVING count(*) > 1)",

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::tasks::desk_user;
 use crate::auth::CurrentUser;
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, ErrorCode};
 
 /// An offer on a case (`{"kind", "amount_fen", "reason", "task_id"?}`): approved at once within
 /// the agent's limit, else pending for a supervisor or an administrator.
@@ -27,13 +27,14 @@ pub async fn request(
     Ok((StatusCode::CREATED, Json(requested)))
 }
 
-/// A money decision takes nothing it does not use: an approval sent with `amount_fen` would
-/// approve the whole offer, not that amount.
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
 pub struct DecisionRequest {
     #[serde(default)]
     reason: String,
+    /// Not a field of a decision: an approval is of the whole offer. Sent, it is refused rather
+    /// than ignored, or "approve ¥45 of it" would approve all of it.
+    #[serde(default)]
+    amount_fen: Option<serde::de::IgnoredAny>,
 }
 
 pub async fn approve(
@@ -64,12 +65,18 @@ async fn decide(
     let decider = desk_user(&user, Role::Supervisor)?;
     let id: CompensationId = super::parse_id(&id, "compensation")?;
     let request: DecisionRequest = super::json_body(body)?;
+    if request.amount_fen.is_some() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "审批针对整笔补偿,不能改金额:请驳回并让坐席重新提出 \
+             (a decision is on the whole offer; amount_fen cannot change it: reject it and ask for a new offer)",
+        ));
+    }
     let decided = state.desk.decide_compensation(id, &decider, decision, &request.reason, state.clock.now()).await?;
     Ok(Json(decided))
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ListQuery {
     status: Option<CompensationStatus>,
     after: Option<String>,

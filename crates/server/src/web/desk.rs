@@ -165,6 +165,13 @@ async fn case_view(
         max_calls_per_day => contact.max_calls_per_day,
     };
     let (task, held) = task.map_or((None, false), |(t, h)| (Some(t), h));
+    // Whether an offer from this page is the agent's to grant: they hold a call on the case,
+    // opened from the task or not.
+    let on_call = held
+        || mend_store::tasks::tasks_of_cases(conn, &[case_id])
+            .await?
+            .iter()
+            .any(|t| t.holder_at(state.clock.now()) == Some(user.record.user_id));
     // The limit as it stands now, not as it was planned: offers since have drawn on it.
     let limit = match held {
         true => {
@@ -175,12 +182,12 @@ async fn case_view(
     };
     let offered = match notice.offer.as_deref() {
         Some("approved") => Some("补偿已批准。"),
-        Some("pending") => Some("补偿超出您的权限,已提交主管审批。"),
+        Some("pending") => Some("补偿已提交主管审批(超出本次权限,或不在您手上的回访中)。"),
         _ => None,
     };
     let page = context! {
         case => Value::from_serialize(&detail),
-        task, held, limit, contact_window,
+        task, held, on_call, limit, contact_window,
         contacts, case_offers, earlier_offers, offered,
         outcomes => ContactResult::ALL.iter().map(|o| o.as_str()).collect::<Vec<_>>(),
         compensation_kinds => CompensationKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
