@@ -316,6 +316,18 @@ async fn pages_need_a_session_a_role_and_their_forms_token(db: TestDb) {
     let tasks = server.get_json("/api/v1/tasks?status=open", &supervisor_token(&mend)).await.1;
     assert_eq!(tasks["tasks"][0]["task_id"], task_id, "back in the queue: {tasks}");
 
+    // More offers waiting than the page lists: the heading counts them all, and says so.
+    let boss = supervisor_token(&mend);
+    for _ in 0..51 {
+        let body = json!({"kind": "bill_credit", "amount_fen": 20_000, "reason": "断网一周"});
+        let request = server.request(reqwest::Method::POST, &format!("/api/v1/cases/{case_id}/compensations"), &boss);
+        let made = request.json(&body).send().await.unwrap();
+        assert_eq!(made.status(), StatusCode::CREATED);
+    }
+    let overview = client.get(server.url("/supervisor")).header(COOKIE, &supervisor).send().await.unwrap();
+    let overview = overview.text().await.unwrap();
+    assert!(overview.contains("待审批补偿(51)") && overview.contains("id=\"inbox-more\""), "{overview}");
+
     // A customer known only by WeChat has no number to dial: the case page says how to reach
     // them, where a customer with a number has none of it.
     let phone_case = client.get(server.url(&format!("/desk/cases/{case_id}"))).header(COOKIE, &agent).send().await;

@@ -7,7 +7,8 @@ use mend_core::{
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 
 use crate::StoreError;
@@ -172,6 +173,15 @@ pub async fn list_compensations<C: ConnectionTrait>(
     }
     let rows = query.all(conn).await.during(TABLE, "list_compensations")?;
     rows.into_iter().map(Compensation::try_from).collect()
+}
+
+/// How many offers are in `status`: a page that lists the first few says how many wait.
+pub async fn count_compensations<C: ConnectionTrait>(conn: &C, status: CompensationStatus) -> Result<u64, StoreError> {
+    compensation::Entity::find()
+        .filter(compensation::Column::Status.eq(status.as_str()))
+        .count(conn)
+        .await
+        .during(TABLE, "count_compensations")
 }
 
 /// Records a decision on an offer that is still pending; false if someone decided it first.

@@ -37,6 +37,10 @@ pub async fn overview(
     let conn = state.store.connection();
     let pending =
         mend_store::compensations::list_compensations(conn, Some(CompensationStatus::Pending), None, INBOX).await?;
+    let waiting = match pending.len() as u64 {
+        INBOX => mend_store::compensations::count_compensations(conn, CompensationStatus::Pending).await?,
+        listed => listed,
+    };
     let queue = mend_store::tasks::queue_health(conn, now, now - state.desk.sla_grace()).await?;
     let on_calls = TaskFilter { held_at: Some(now), limit: HELD, ..TaskFilter::default() };
     let held_tasks: Vec<Task> = mend_store::tasks::list_tasks(conn, &on_calls).await?;
@@ -85,7 +89,7 @@ pub async fn overview(
         _ => None,
     };
     let page = context! {
-        inbox, queue, held_by, held, escalations, message,
+        inbox, waiting, queue, held_by, held, escalations, message,
         budget => Value::from_serialize(&budget),
         supervisor_limit_fen => supervisor_limit.fen(),
         ..frame(&user, &state)
