@@ -490,7 +490,7 @@ impl Intake {
                 k.first_complaint_at = k.first_complaint_at.min(c.received_at);
                 k.last_complaint_at = k.last_complaint_at.max(c.received_at);
                 k.escalation_risk |= self.escalates(c.formal_complaint, &c.text);
-                k.repeat_failure |= self.classifier.tells_of_repeat_failure(&c.text);
+                k.repeat_failure = k.repeat_failure || self.classifier.tells_of_repeat_failure(&c.text);
                 k.updated_at = now;
                 // The label of the fullest telling: an order read after its short follow-ups
                 // says better than they did what the case is about.

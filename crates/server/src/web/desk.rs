@@ -167,15 +167,18 @@ async fn case_view(
     let (task, held) = task.map_or((None, false), |(t, h)| (Some(t), h));
     // Whether an offer from this page is the agent's to grant: they hold a call on the case,
     // opened from the task or not.
+    // (A supervisor grants anywhere: the page asks nothing for them.)
+    let now = state.clock.now();
     let on_call = held
-        || mend_store::tasks::tasks_of_cases(conn, &[case_id])
-            .await?
-            .iter()
-            .any(|t| t.holder_at(state.clock.now()) == Some(user.record.user_id));
+        || !user.record.role.includes(Role::Supervisor)
+            && mend_store::tasks::tasks_of_cases(conn, &[case_id])
+                .await?
+                .iter()
+                .any(|t| t.holder_at(now) == Some(user.record.user_id));
     // The limit as it stands now, not as it was planned: offers since have drawn on it.
     let limit = match held {
         true => {
-            let limit = state.desk.compensation_limit_now(&detail.case, state.clock.now()).await?;
+            let limit = state.desk.compensation_limit_now(&detail.case, now).await?;
             Some(context! { fen => limit.limit, explanation => limit.explanation() })
         }
         false => None,
