@@ -72,6 +72,8 @@ const ROUTES: &[(&str, &str, Option<&str>)] = &[
     ("POST", "/api/v1/customers/{id}/unmerge", Some("admin")),
     ("PUT", "/api/v1/customers/{id}/temperament", Some("agent")),
     ("POST", "/api/v1/identities/link", Some("agent")),
+    ("GET", "/api/v1/escalations", Some("supervisor")),
+    ("POST", "/api/v1/escalations/{id}/acknowledge", Some("supervisor")),
     ("GET", "/api/v1/jobs", Some("supervisor")),
     ("GET", "/api/v1/audit", Some("supervisor")),
     ("GET", "/api/v1/quarantine", Some("admin")),

@@ -363,7 +363,7 @@ async fn follow_ups_retries_and_escalations(db: TestDb) {
     let before = created.iter().find(|t| t["category"] == "app_login").unwrap()["priority"].as_i64().unwrap();
     let sla = schedule(&mend, "sla_escalation", "2026-11-30T12:00:00+08:00");
     assert!(sla["counts"]["escalated"].as_i64().unwrap() >= 1, "{sla}");
-    let escalations = mend_store::escalations::open_escalations(store.connection()).await.unwrap();
+    let escalations = mend_store::escalations::open_escalations(store.connection(), 50).await.unwrap();
     let app = tasks(&mend).into_iter().find(|t| t["category"] == "app_login").unwrap();
     assert_eq!(app["priority"].as_i64().unwrap(), before + 30);
     assert!(escalations.iter().any(|e| e.task_id.to_string() == app["task_id"].as_str().unwrap()));

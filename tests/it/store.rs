@@ -134,7 +134,7 @@ async fn a_failed_statement_names_its_operation_and_table(db: TestDb) {
     let store = db.store().await;
     store.migrate().await.unwrap();
     store.connection().execute_unprepared("DROP TABLE escalations").await.unwrap();
-    let err = mend_store::escalations::open_escalations(store.connection()).await.unwrap_err();
+    let err = mend_store::escalations::open_escalations(store.connection(), 50).await.unwrap_err();
     assert!(matches!(err, mend_store::StoreError::Statement { table: "escalations", .. }), "{err:?}");
     assert!(err.to_string().starts_with("open_escalations on escalations failed"), "{err}");
 }

@@ -18,6 +18,7 @@ use crate::support::{Mend, Server, TestDb, both_databases, complaint, lines, rep
 both_databases!(
     pages_need_a_session_a_role_and_their_forms_token,
     the_admin_page_adds_users_replays_quarantine_and_previews_scripts,
+    late_calls_wait_for_a_supervisor_until_seen_to_or_made,
 );
 
 /// The server's clock: a Thursday noon in Shanghai, inside contact hours.
@@ -833,4 +834,81 @@ async fn an_agent_and_a_supervisor_work_a_call_in_the_browser() {
     assert_accessible(&browser, "the admin page").await;
     screenshot(&browser, "8-admin").await;
     browser.close().await.unwrap();
+}
+
+/// The SLA job escalates late calls; a supervisor's list (page and API) holds those nobody has
+/// seen to while the call is still to be made: made, or acknowledged once (by page or API, with
+/// an audit entry), an escalation leaves it.
+async fn late_calls_wait_for_a_supervisor_until_seen_to_or_made(db: TestDb) {
+    let mend = db.mend();
+    crate::desk::queue_of(&mend, 3);
+    let late = mend.run(&["schedule", "run", "sla_escalation", "--now", "2026-11-30T12:00:00+08:00"], b"").json_lines();
+    assert_eq!(late[0]["counts"]["escalated"], 3, "{late:?}");
+    let supervisor = mend.add_user("li", "supervisor");
+    let (boss, boss_password) = (supervisor["token"].as_str().unwrap(), supervisor["password"].as_str().unwrap());
+    let agent = mend.add_user("wang", "agent")["token"].as_str().unwrap().to_owned();
+    let server = mend.serve_at("2026-11-30T14:00:00+08:00");
+
+    assert_eq!(server.get_json("/api/v1/escalations", &agent).await.0, StatusCode::FORBIDDEN);
+    let (status, open) = server.get_json("/api/v1/escalations", boss).await;
+    assert_eq!(status, StatusCode::OK, "{open}");
+    assert_eq!((open["open"].as_i64(), open["escalations"].as_array().map(Vec::len)), (Some(3), Some(3)), "{open}");
+    let first = server.get_json("/api/v1/escalations?limit=1", boss).await.1;
+    assert_eq!((first["open"].as_i64(), first["escalations"].as_array().map(Vec::len)), (Some(3), Some(1)), "{first}");
+
+    // The agent makes one of the late calls: it leaves the list without anyone acknowledging it.
+    let call = crate::desk::claim(&server, &agent).await.expect("a late call to make");
+    let done = json!({"outcome": "reached", "resolved": true, "satisfaction_after": 4});
+    let path = format!("/api/v1/tasks/{}/complete", call["task_id"].as_str().unwrap());
+    assert_eq!(crate::desk::post(&server, &path, &agent, done).await.0, StatusCode::OK);
+    let open = server.get_json("/api/v1/escalations", boss).await.1;
+    let listed: Vec<&str> =
+        open["escalations"].as_array().unwrap().iter().map(|e| e["task_id"].as_str().unwrap()).collect();
+    assert_eq!(listed.len(), 2, "{open}");
+    assert!(!listed.contains(&call["task_id"].as_str().unwrap()), "the call was made: {open}");
+
+    // Acknowledged once over the API: by whom and when; a second time is refused.
+    let id = open["escalations"][0]["escalation_id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/escalations/{id}/acknowledge");
+    assert_eq!(crate::desk::post(&server, &path, &agent, json!({})).await.0, StatusCode::FORBIDDEN);
+    let (status, seen) = crate::desk::post(&server, &path, boss, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{seen}");
+    assert_eq!(seen["acknowledged_by"], supervisor["user_id"], "{seen}");
+    assert_eq!(seen["acknowledged_at"], "2026-11-30T06:00:00Z", "{seen}");
+    let (status, again) = crate::desk::post(&server, &path, boss, json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{again}");
+    let unknown = format!("/api/v1/escalations/{}/acknowledge", uuid::Uuid::now_v7());
+    assert_eq!(crate::desk::post(&server, &unknown, boss, json!({})).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        crate::desk::post(&server, "/api/v1/escalations/x/acknowledge", boss, json!({})).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    let audit = server.get_json(&format!("/api/v1/audit?entity=escalation:{id}"), boss).await.1;
+    assert_eq!(audit["entries"].as_array().map(Vec::len), Some(1), "{audit}");
+    assert_eq!(audit["entries"][0]["actor"], "user:li", "{audit}");
+
+    // The last one is seen to on the page: its button, then the empty list.
+    let client = no_redirects();
+    let cookie = sign_in(&server, "li", boss_password).await;
+    let page =
+        client.get(server.url("/supervisor")).header(COOKIE, &cookie).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("超时升级(1)"), "{page}");
+    let last = server.get_json("/api/v1/escalations", boss).await.1["escalations"][0]["escalation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let action = format!("/supervisor/escalations/{last}/acknowledge");
+    assert!(page.contains(&format!("action=\"{action}\"")), "{page}");
+    let posted = client
+        .post(server.url(&action))
+        .header(COOKIE, &cookie)
+        .form(&[("csrf", hidden_field(&page, "csrf").as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.headers()[LOCATION], "/supervisor?done=acknowledged");
+    let page =
+        client.get(server.url("/supervisor")).header(COOKIE, &cookie).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("超时升级(0)") && page.contains("没有未处理的升级"), "{page}");
+    assert_eq!(server.get_json("/api/v1/escalations", boss).await.1["open"], 0);
 }

@@ -98,3 +98,7 @@ id_type!(
     /// One satisfaction survey sent about a case: its link works once.
     SurveyId
 );
+id_type!(
+    /// One task that passed its SLA and was escalated; a supervisor acknowledges it.
+    EscalationId
+);

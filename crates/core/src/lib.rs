@@ -37,7 +37,8 @@ pub use email::{EmailKind, EmailStatus, InlinePart};
 pub use fingerprint::{Fingerprint, MalformedFingerprint};
 pub use identity::{CustomerKey, IdentityKind};
 pub use ids::{
-    CaseId, CompensationId, ComplaintId, CustomerId, EmailId, JobRunId, MergeId, QuarantineId, SurveyId, TaskId, UserId,
+    CaseId, CompensationId, ComplaintId, CustomerId, EmailId, EscalationId, JobRunId, MergeId, QuarantineId, SurveyId,
+    TaskId, UserId,
 };
 pub use job::{Figure, JobCounts, JobOutcome};
 pub use money::Money;

@@ -6,6 +6,7 @@ mod claims;
 mod compensation;
 mod completions;
 mod error;
+mod escalations;
 mod queue;
 mod typed;
 

@@ -198,7 +198,7 @@ impl Desk {
         if !tasks::release_task(&tx, id, holder, None, now).await? {
             mend_store::rollback(tx).await?;
             return Err(match tasks::task_by_id(self.store.connection(), id).await? {
-                None => DeskError::NotFound(id.to_string()),
+                None => DeskError::NotFound(format!("task {id}")),
                 Some(task) => DeskError::NotHolder(format!(
                     "该任务已不在那位坐席手上(现为 {}) (task {id} is {} and no longer held by {holder})",
                     task.status, task.status
@@ -265,7 +265,7 @@ impl Desk {
     /// Why `agent` cannot act on task `id`: it does not exist, or it is not theirs (any more).
     async fn not_held(&self, id: TaskId, agent: &Agent) -> DeskError {
         match tasks::task_by_id(self.store.connection(), id).await {
-            Ok(None) => DeskError::NotFound(id.to_string()),
+            Ok(None) => DeskError::NotFound(format!("task {id}")),
             Ok(Some(task)) if task.claimed_by == Some(agent.id) => {
                 DeskError::NotHolder(format!("task {id} is {}", task.status))
             }

@@ -1,9 +1,12 @@
 //! The `escalations` table: tasks that breached their SLA, escalated once each.
 
 use chrono::{DateTime, Utc};
-use mend_core::{CaseId, TaskId};
+use mend_core::{CaseId, EscalationId, TaskId, UserId};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 use serde::Serialize;
 
 use crate::StoreError;
@@ -42,6 +45,7 @@ pub async fn escalate_task<C: ConnectionTrait>(
         priority_before: Set(task.priority),
         priority_after: Set(priority_after),
         acknowledged_at: Set(None),
+        acknowledged_by: Set(None),
     })
     .exec(conn)
     .await
@@ -51,6 +55,7 @@ pub async fn escalate_task<C: ConnectionTrait>(
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EscalationRecord {
+    pub escalation_id: EscalationId,
     pub task_id: TaskId,
     pub case_id: CaseId,
     pub due_at: DateTime<Utc>,
@@ -58,19 +63,14 @@ pub struct EscalationRecord {
     pub overdue_minutes: i32,
     pub priority_before: i32,
     pub priority_after: i32,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub acknowledged_by: Option<UserId>,
 }
 
-/// Escalations no supervisor has acknowledged, newest first.
-pub async fn open_escalations<C: ConnectionTrait>(conn: &C) -> Result<Vec<EscalationRecord>, StoreError> {
-    let rows = escalation::Entity::find()
-        .filter(escalation::Column::AcknowledgedAt.is_null())
-        .order_by_desc(escalation::Column::EscalatedAt)
-        .all(conn)
-        .await
-        .during(TABLE, "open_escalations")?;
-    Ok(rows
-        .into_iter()
-        .map(|m| EscalationRecord {
+impl From<escalation::Model> for EscalationRecord {
+    fn from(m: escalation::Model) -> Self {
+        EscalationRecord {
+            escalation_id: EscalationId::from_uuid(m.id),
             task_id: TaskId::from_uuid(m.task_id),
             case_id: CaseId::from_uuid(m.case_id),
             due_at: m.due_at,
@@ -78,6 +78,64 @@ pub async fn open_escalations<C: ConnectionTrait>(conn: &C) -> Result<Vec<Escala
             overdue_minutes: m.overdue_minutes,
             priority_before: m.priority_before,
             priority_after: m.priority_after,
-        })
-        .collect())
+            acknowledged_at: m.acknowledged_at,
+            acknowledged_by: m.acknowledged_by.map(UserId::from_uuid),
+        }
+    }
+}
+
+/// The escalations a supervisor still has to see to: nobody acknowledged them and their call is
+/// still to be made (once it is made, the breach is history for the day's report, not a to-do).
+fn waiting_for_a_supervisor() -> Condition {
+    Condition::all()
+        .add(escalation::Column::AcknowledgedAt.is_null())
+        .add(Expr::cust("task_id IN (SELECT id FROM tasks WHERE status IN ('open', 'claimed'))"))
+}
+
+/// Escalations waiting for a supervisor, newest first, at most `limit`.
+pub async fn open_escalations<C: ConnectionTrait>(conn: &C, limit: u64) -> Result<Vec<EscalationRecord>, StoreError> {
+    let rows = escalation::Entity::find()
+        .filter(waiting_for_a_supervisor())
+        .order_by_desc(escalation::Column::EscalatedAt)
+        .order_by_desc(escalation::Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await
+        .during(TABLE, "open_escalations")?;
+    Ok(rows.into_iter().map(EscalationRecord::from).collect())
+}
+
+/// How many escalations wait for a supervisor.
+pub async fn count_open_escalations<C: ConnectionTrait>(conn: &C) -> Result<u64, StoreError> {
+    escalation::Entity::find()
+        .filter(waiting_for_a_supervisor())
+        .count(conn)
+        .await
+        .during(TABLE, "count_open_escalations")
+}
+
+pub async fn escalation_by_id<C: ConnectionTrait>(
+    conn: &C,
+    id: EscalationId,
+) -> Result<Option<EscalationRecord>, StoreError> {
+    let row = escalation::Entity::find_by_id(id.as_uuid()).one(conn).await.during(TABLE, "escalation_by_id")?;
+    Ok(row.map(EscalationRecord::from))
+}
+
+/// Marks an escalation seen by `by`; false when someone acknowledged it first.
+pub async fn acknowledge_escalation<C: ConnectionTrait>(
+    conn: &C,
+    id: EscalationId,
+    by: UserId,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let updated = escalation::Entity::update_many()
+        .col_expr(escalation::Column::AcknowledgedAt, Expr::value(now))
+        .col_expr(escalation::Column::AcknowledgedBy, Expr::value(by.as_uuid()))
+        .filter(escalation::Column::Id.eq(id.as_uuid()))
+        .filter(escalation::Column::AcknowledgedAt.is_null())
+        .exec(conn)
+        .await
+        .during(TABLE, "acknowledge_escalation")?;
+    Ok(updated.rows_affected == 1)
 }

@@ -5,6 +5,7 @@ mod cases;
 mod compensations;
 mod complaints;
 mod customers;
+mod escalations;
 mod health;
 mod identities;
 mod ingest;
@@ -100,6 +101,8 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         endpoint(M::POST, "/api/v1/customers/{id}/unmerge", "Undo a wrong customer merge", admin, post(customers::unmerge)),
         endpoint(M::PUT, "/api/v1/customers/{id}/temperament", "Set the customer's temperament", agent, put(customers::set_temperament)),
         endpoint(M::POST, "/api/v1/identities/link", "Link a key to a customer", agent, post(identities::link)),
+        endpoint(M::GET, "/api/v1/escalations", "Late calls nobody has seen to, newest first", supervisor, get(escalations::list)),
+        endpoint(M::POST, "/api/v1/escalations/{id}/acknowledge", "A supervisor has seen to a late call", supervisor, post(escalations::acknowledge)),
         endpoint(M::GET, "/api/v1/jobs", "Scheduler runs, newest first", supervisor, get(jobs::list)),
         endpoint(M::GET, "/api/v1/audit", "The audit log", supervisor, get(audit::list)),
         endpoint(M::GET, "/api/v1/quarantine", "Payloads that could not be read", admin, get(quarantine::list)),

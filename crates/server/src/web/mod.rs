@@ -59,6 +59,7 @@ pub(crate) fn pages() -> Router<AppState> {
         .route("/admin/quarantine/{id}/replay", post(admin::replay))
         .route("/supervisor/compensations/{id}/{decision}", post(supervisor::decide))
         .route("/supervisor/tasks/{id}/release", post(supervisor::take_back))
+        .route("/supervisor/escalations/{id}/acknowledge", post(supervisor::acknowledge_escalation))
         .route("/assets/{file}", get(assets::serve))
 }
 

@@ -7,7 +7,7 @@ use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use mend_core::{CompensationId, CompensationStatus, Role, Task, TaskId, UserId};
+use mend_core::{CompensationId, CompensationStatus, EscalationId, Role, Task, TaskId, UserId};
 use mend_store::tasks::TaskFilter;
 use minijinja::{Value, context};
 use serde::Deserialize;
@@ -21,6 +21,9 @@ const INBOX: u64 = 50;
 
 /// Held tasks listed at once, most urgent first.
 const HELD: u64 = 100;
+
+/// Escalations listed at once, newest first; the heading counts them all.
+const ESCALATIONS: u64 = 50;
 
 #[derive(Debug, Deserialize, Default)]
 pub struct Notice {
@@ -81,15 +84,20 @@ pub async fn overview(
         })
         .collect();
     let budget = state.desk.budget_standing(now).await?;
-    let escalations = mend_store::escalations::open_escalations(conn).await?;
+    let escalations = mend_store::escalations::open_escalations(conn, ESCALATIONS).await?;
+    let open_escalations = match escalations.len() as u64 {
+        ESCALATIONS => mend_store::escalations::count_open_escalations(conn).await?,
+        listed => listed,
+    };
     let message = match notice.done.as_deref() {
         Some("approved") => Some("已批准。"),
         Some("rejected") => Some("已驳回。"),
         Some("taken_back") => Some("任务已收回,放回队列。"),
+        Some("acknowledged") => Some("已确认超时升级。"),
         _ => None,
     };
     let page = context! {
-        inbox, waiting, queue, held_by, held, escalations, message,
+        inbox, waiting, queue, held_by, held, escalations, open_escalations, message,
         budget => Value::from_serialize(&budget),
         supervisor_limit_fen => supervisor_limit.fen(),
         ..frame(&user, &state)
@@ -145,4 +153,17 @@ pub async fn take_back(
     };
     state.desk.take_back(id, &user.desk_agent(), holder, reason, state.clock.now()).await?;
     Ok(see_other("/supervisor?done=taken_back"))
+}
+
+/// 已处理: the supervisor has seen to a late call (arranged it); it leaves the list.
+pub async fn acknowledge_escalation(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+    form: Result<Form<Posted<super::Button>>, FormRejection>,
+) -> Result<Response, PageError> {
+    user.accept(Role::Supervisor, form)?;
+    let id: EscalationId = super::desk::parse_id(&id, "升级")?;
+    state.desk.acknowledge_escalation(id, &user.desk_agent(), state.clock.now()).await?;
+    Ok(see_other("/supervisor?done=acknowledged"))
 }

@@ -14,6 +14,7 @@ pub struct Model {
     pub priority_before: i32,
     pub priority_after: i32,
     pub acknowledged_at: Option<DateTimeUtc>,
+    pub acknowledged_by: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

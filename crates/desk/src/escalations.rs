@@ -1,0 +1,42 @@
+//! Calls that passed their SLA, as a supervisor sees to them: the scheduler escalates a late
+//! task once; a supervisor acknowledges it (they arranged the call), and the escalation leaves
+//! their list, as it does when the call is made.
+
+use chrono::{DateTime, Utc};
+use mend_core::{EscalationId, Role};
+use mend_store::audit;
+use mend_store::escalations::{self, EscalationRecord};
+
+use crate::queue::entry;
+use crate::{Agent, Desk, DeskError};
+
+impl Desk {
+    /// Marks an escalation seen; refused when it was acknowledged already.
+    pub async fn acknowledge_escalation(
+        &self,
+        id: EscalationId,
+        supervisor: &Agent,
+        now: DateTime<Utc>,
+    ) -> Result<EscalationRecord, DeskError> {
+        if !supervisor.role.includes(Role::Supervisor) {
+            return Err(DeskError::Forbidden("escalations are acknowledged by supervisors".into()));
+        }
+        let tx = self.store.begin_write().await?;
+        let escalation = escalations::escalation_by_id(&tx, id)
+            .await?
+            .ok_or_else(|| DeskError::NotFound(format!("escalation {id}")))?;
+        if !escalations::acknowledge_escalation(&tx, id, supervisor.id, now).await? {
+            let at = escalation.acknowledged_at.map_or_else(String::new, |at| format!(" at {}", at.to_rfc3339()));
+            return Err(DeskError::Refused(format!("escalation {id} was acknowledged already{at}")));
+        }
+        let mut seen =
+            entry(supervisor, "escalation.acknowledge", ("escalation", id.as_uuid()), now, "open", "acknowledged");
+        seen.detail["task_id"] = escalation.task_id.to_string().into();
+        seen.detail["case_id"] = escalation.case_id.to_string().into();
+        audit::record_audit(&tx, seen).await?;
+        mend_store::commit(tx).await?;
+        escalations::escalation_by_id(self.store.connection(), id)
+            .await?
+            .ok_or_else(|| DeskError::NotFound(format!("escalation {id}")))
+    }
+}
