@@ -15,6 +15,7 @@ both_databases!(
     a_former_holder_finishing_at_the_same_moment_leaves_the_holders_call_standing,
     nobody_is_called_outside_contact_hours,
     a_resolved_call_closes_the_case,
+    a_supervisor_reads_the_queue_the_day_and_the_trend,
 );
 
 /// The moment the servers of these tests stand at (a Thursday noon in Shanghai), and later.
@@ -802,4 +803,61 @@ async fn a_closed_case_leaves_no_call_behind_and_a_reopened_one_gets_a_new_one(d
     let mut now = statuses(&mend);
     now.sort();
     assert_eq!(now, ["cancelled", "open"]);
+}
+
+/// The reports over the API: the queue at this moment (callable, held by whom, an offer waiting,
+/// the month's budget), one day's hot issues, and the per-day trend; days out of range are a 400.
+async fn a_supervisor_reads_the_queue_the_day_and_the_trend(db: TestDb) {
+    let mend = db.mend();
+    queue_of(&mend, 3);
+    let (wang, boss) = (token(&mend, "wang", "agent"), token(&mend, "li", "supervisor"));
+    let server = mend.serve_at(NOON);
+    let call = claim(&server, &wang).await.expect("a call");
+    let offer = json!({"kind": "bill_credit", "amount_fen": 20_000, "reason": "断网三天", "task_id": call["task_id"]});
+    let path = format!("/api/v1/cases/{}/compensations", call["case_id"].as_str().unwrap());
+    let (status, offered) = post(&server, &path, &wang, offer).await;
+    assert_eq!((status, &offered["status"]), (StatusCode::CREATED, &json!("pending")), "{offered}");
+
+    let (status, queue) = server.get_json("/api/v1/reports/queue", &boss).await;
+    assert_eq!(status, StatusCode::OK, "{queue}");
+    assert_eq!((&queue["due"], &queue["later"], &queue["overdue"]), (&json!(2), &json!(0), &json!(0)), "{queue}");
+    assert_eq!(queue["held_by"], json!([{"user_id": call["claimed_by"], "name": "wang", "tasks": 1}]), "{queue}");
+    assert_eq!((&queue["pending_compensations"], &queue["open_escalations"]), (&json!(1), &json!(0)), "{queue}");
+    assert_eq!(queue["at"], "2026-11-26T04:00:00Z");
+    let budget = &queue["budget"];
+    assert_eq!((&budget["month"], &budget["committed_fen"]), (&json!("2026-11"), &json!(0)), "{queue}");
+    assert_eq!(budget["left_fen"], budget["budget_fen"], "nothing approved yet: {queue}");
+    assert_eq!(server.get_json("/api/v1/reports/queue", &wang).await.0, StatusCode::FORBIDDEN);
+
+    // The day the complaints came, and yesterday's (the default) with none.
+    let (status, day) = server.get_json("/api/v1/reports/daily?day=2026-11-26", &boss).await;
+    assert_eq!(status, StatusCode::OK, "{day}");
+    assert_eq!((&day["day"], &day["total_complaints"]), (&json!("2026-11-26"), &json!(3)), "{day}");
+    assert_eq!(
+        (&day["categories"][0]["category"], &day["categories"][0]["complaints"]),
+        (&json!("broadband_outage"), &json!(3))
+    );
+    let yesterday = server.get_json("/api/v1/reports/daily", &boss).await.1;
+    assert_eq!((&yesterday["day"], &yesterday["total_complaints"]), (&json!("2026-11-25"), &json!(0)), "{yesterday}");
+
+    let (status, trend) = server.get_json("/api/v1/reports/trend?days=7", &boss).await;
+    assert_eq!(status, StatusCode::OK, "{trend}");
+    let days = trend["days"].as_array().unwrap();
+    assert_eq!((days.len(), &days[0], &days[6]), (7, &json!("2026-11-20"), &json!("2026-11-26")), "{trend}");
+    assert_eq!(trend["rows"][0]["counts"], json!([0, 0, 0, 0, 0, 0, 3]), "{trend}");
+    let earlier = server.get_json("/api/v1/reports/trend?days=3&until=2026-11-25", &boss).await.1;
+    assert_eq!(earlier["rows"], json!([]), "nothing before the 26th: {earlier}");
+
+    for refused in [
+        "/api/v1/reports/daily?day=2026-11-27",
+        "/api/v1/reports/daily?day=26-11-2026",
+        "/api/v1/reports/trend?days=0",
+        "/api/v1/reports/trend?days=91",
+        "/api/v1/reports/trend?until=2026-12-01",
+        "/api/v1/reports/trend?until=0001-01-01",
+    ] {
+        let (status, error) = server.get_json(refused, &boss).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}: {error}");
+        assert!(error["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{refused}: {error}");
+    }
 }

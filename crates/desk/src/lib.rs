@@ -9,7 +9,9 @@ mod error;
 mod escalations;
 mod queue;
 mod typed;
+mod watch;
 
 pub use compensation::{CompensationRequest, MAX_OFFER, RequestedCompensation};
 pub use error::DeskError;
 pub use queue::{Agent, Claim, Desk, DeskSettings, HeldTask};
+pub use watch::{BudgetReport, HeldBy, QueueReport};

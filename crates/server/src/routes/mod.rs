@@ -13,6 +13,7 @@ mod jobs;
 mod metrics;
 mod outbox;
 mod quarantine;
+mod reports;
 pub(crate) mod session;
 mod survey;
 mod tasks;
@@ -103,6 +104,9 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         endpoint(M::POST, "/api/v1/identities/link", "Link a key to a customer", agent, post(identities::link)),
         endpoint(M::GET, "/api/v1/escalations", "Late calls nobody has seen to, newest first", supervisor, get(escalations::list)),
         endpoint(M::POST, "/api/v1/escalations/{id}/acknowledge", "A supervisor has seen to a late call", supervisor, post(escalations::acknowledge)),
+        endpoint(M::GET, "/api/v1/reports/queue", "The queue now: callable, late, held by whom; offers and escalations waiting; the month's budget", supervisor, get(reports::queue)),
+        endpoint(M::GET, "/api/v1/reports/daily", "One day's hot issues, outcomes, satisfaction and compensation (?day=YYYY-MM-DD, yesterday unless asked)", supervisor, get(reports::daily)),
+        endpoint(M::GET, "/api/v1/reports/trend", "Complaints per category per day with spikes (?days=14&until=YYYY-MM-DD)", supervisor, get(reports::trend)),
         endpoint(M::GET, "/api/v1/jobs", "Scheduler runs, newest first", supervisor, get(jobs::list)),
         endpoint(M::GET, "/api/v1/audit", "The audit log", supervisor, get(audit::list)),
         endpoint(M::GET, "/api/v1/quarantine", "Payloads that could not be read", admin, get(quarantine::list)),

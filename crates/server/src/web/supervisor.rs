@@ -40,15 +40,10 @@ pub async fn overview(
     let conn = state.store.connection();
     let pending =
         mend_store::compensations::list_compensations(conn, Some(CompensationStatus::Pending), None, INBOX).await?;
-    let waiting = match pending.len() as u64 {
-        INBOX => mend_store::compensations::count_compensations(conn, CompensationStatus::Pending).await?,
-        listed => listed,
-    };
-    let queue = mend_store::tasks::queue_health(conn, now, now - state.desk.sla_grace()).await?;
+    let queue = state.desk.queue_report(now).await?;
     let on_calls = TaskFilter { held_at: Some(now), limit: HELD, ..TaskFilter::default() };
     let held_tasks: Vec<Task> = mend_store::tasks::list_tasks(conn, &on_calls).await?;
     let mut people: Vec<UserId> = pending.iter().map(|c| c.requested_by).collect();
-    people.extend(queue.held_by.iter().map(|(agent, _)| *agent));
     people.extend(held_tasks.iter().filter_map(|t| t.claimed_by));
     let names = mend_store::users::names_by_ids(conn, &people).await?;
     let name_of = |id: &UserId| names.get(id).cloned().unwrap_or_else(|| id.to_string());
@@ -74,8 +69,6 @@ pub async fn overview(
             }
         })
         .collect();
-    let held_by: Vec<Value> =
-        queue.held_by.iter().map(|(agent, n)| context! { name => name_of(agent), held => n }).collect();
     let held: Vec<Value> = held_tasks
         .into_iter()
         .map(|task| {
@@ -83,12 +76,7 @@ pub async fn overview(
             context! { holder, task => Value::from_serialize(task.masked()) }
         })
         .collect();
-    let budget = state.desk.budget_standing(now).await?;
     let escalations = mend_store::escalations::open_escalations(conn, ESCALATIONS).await?;
-    let open_escalations = match escalations.len() as u64 {
-        ESCALATIONS => mend_store::escalations::count_open_escalations(conn).await?,
-        listed => listed,
-    };
     let message = match notice.done.as_deref() {
         Some("approved") => Some("已批准。"),
         Some("rejected") => Some("已驳回。"),
@@ -97,8 +85,8 @@ pub async fn overview(
         _ => None,
     };
     let page = context! {
-        inbox, waiting, queue, held_by, held, escalations, open_escalations, message,
-        budget => Value::from_serialize(&budget),
+        inbox, held, escalations, message,
+        queue => Value::from_serialize(&queue),
         supervisor_limit_fen => supervisor_limit.fen(),
         ..frame(&user, &state)
     };
