@@ -6,7 +6,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 use mend_core::{
-    CaseId, CaseStatus, Compensation, CompensationId, CompensationKind, CompensationStatus, Money, Role, TaskId,
+    CaseId, CaseStatus, Compensation, CompensationId, CompensationKind, CompensationStatus, CustomerId, Money, Role,
+    TaskId,
 };
 use mend_scheduler::{BudgetStanding, COUNTED_AGAINST_CAP, CompensationLimit, LimitInputs};
 use mend_store::compensations::{self, NewCompensation};
@@ -86,6 +87,8 @@ impl Desk {
         let may_grant =
             requester.role.includes(Role::Supervisor) || calls.iter().any(|t| t.holder_at(now) == Some(requester.id));
         customers::lock_customers(&tx, &[case.customer_id]).await?;
+        // Above the customer's cap no one may approve it, so it is not left pending for nobody.
+        self.check_customer_cap(&tx, case.customer_id, request.amount_fen, now, "请改为更小的金额").await?;
         let limit = self.current_limit(&tx, &case, now).await?;
         let within =
             may_grant && request.amount_fen <= limit.limit && self.draw_on_budget(&tx, request.amount_fen, now).await?;
@@ -229,28 +232,42 @@ impl Desk {
             .ok_or_else(|| DeskError::NotFound(format!("compensation {id}")))
     }
 
+    /// Refuses `amount` when what the customer was granted in the cap's days and it would pass
+    /// the cap; call under the customer's lock. `what_now` tells the reader what to do instead.
+    async fn check_customer_cap(
+        &self,
+        tx: &DatabaseTransaction,
+        customer: CustomerId,
+        amount: Money,
+        now: DateTime<Utc>,
+        what_now: &str,
+    ) -> Result<(), DeskError> {
+        let policy = &self.policy.compensation;
+        let since = now - Duration::days(policy.customer_cap_days);
+        let granted = compensations::compensation_received(tx, &[customer], since, &[CompensationStatus::Approved])
+            .await?
+            .first()
+            .map_or(Money::ZERO, |(_, m)| *m);
+        if granted + amount <= policy.customer_cap_fen {
+            return Ok(());
+        }
+        // Read by the agent or supervisor on the page: in their words, with the figures to act on.
+        let (days, cap) = (policy.customer_cap_days, policy.customer_cap_fen);
+        let left = (cap - granted).max(Money::ZERO);
+        Err(DeskError::Refused(format!(
+            "客户{days}天内已获补偿 {granted},再给 {amount} 将超过每位客户 {cap} 的上限(最多还能给 {left}):{what_now} \
+             (the customer was granted {granted} in {days} days; {amount} more would pass the cap of {cap}, {left} is left)"
+        )))
+    }
+
     /// Takes an approved offer from the customer's rolling cap and the team's month, both
     /// checked under locks in the caller's transaction.
     async fn draw(&self, tx: &DatabaseTransaction, offer: &Compensation, now: DateTime<Utc>) -> Result<(), DeskError> {
-        let policy = &self.policy.compensation;
         let case = mend_store::cases::case_by_id(tx, offer.case_id)
             .await?
             .ok_or_else(|| DeskError::NotFound(format!("case {}", offer.case_id)))?;
         customers::lock_customers(tx, &[case.customer_id]).await?;
-        let since = now - Duration::days(policy.customer_cap_days);
-        let granted =
-            compensations::compensation_received(tx, &[case.customer_id], since, &[CompensationStatus::Approved])
-                .await?
-                .first()
-                .map_or(Money::ZERO, |(_, m)| *m);
-        if granted + offer.amount > policy.customer_cap_fen {
-            // Read by the supervisor on the page: in their words, with the figures to decide on.
-            let (days, amount, cap) = (policy.customer_cap_days, offer.amount, policy.customer_cap_fen);
-            return Err(DeskError::Refused(format!(
-                "客户{days}天内已获补偿 {granted},再批 {amount} 将超过每位客户 {cap} 的上限:请驳回或改为更小的金额 \
-                 (the customer was granted {granted} in {days} days; {amount} more would pass the cap of {cap})"
-            )));
-        }
+        self.check_customer_cap(tx, case.customer_id, offer.amount, now, "请驳回,由坐席改提更小的金额").await?;
         if !self.draw_on_budget(tx, offer.amount, now).await? {
             let month = self.policy.budget_month(now)?;
             let amount = offer.amount;
