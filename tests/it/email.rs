@@ -20,6 +20,7 @@ both_databases!(
     a_sender_that_stops_mid_send_is_resent_once_under_the_same_message_id,
     a_refused_login_is_retried_not_the_end_of_the_outbox,
     a_server_that_says_nothing_costs_one_conversation_not_the_outbox,
+    a_relay_that_drops_the_line_after_the_data_gets_the_email_twice_at_most,
     a_relay_refusal_is_retried_and_given_up_mail_requeued,
     a_relay_signed_by_an_in_house_authority_is_trusted_through_ca_file,
 );
@@ -98,6 +99,11 @@ impl SmtpSink {
     /// While on, the server answers DATA with `451`.
     fn refuse(&self, on: bool) {
         self.flag("refuse", on);
+    }
+
+    /// While on, the server keeps each message and then drops the connection instead of `250`.
+    fn drop_after_data(&self, on: bool) {
+        self.flag("drop", on);
     }
 
     /// While on, the server answers RCPT with `554 5.7.1 Relay access denied`.
@@ -716,6 +722,51 @@ async fn a_server_that_says_nothing_costs_one_conversation_not_the_outbox(db: Te
     assert_eq!(flush(&fixed, "2026-11-25T00:50:00+08:00"), json!({"sent": 1, "retried": 0, "failed": 0}));
     assert_eq!(sink.messages().len(), 3);
     drop(silent);
+}
+
+/// A relay that takes the message and then drops the line before its `250`: the email may have
+/// arrived, so it is an unconfirmed send, and the second is the last — the customer gets it twice
+/// at most, not once per attempt. A server that drops every connection at once (a balancer with
+/// nothing behind it) is down instead: retried until `notify.max_attempts`, like a refusal.
+async fn a_relay_that_drops_the_line_after_the_data_gets_the_email_twice_at_most(db: TestDb) {
+    if !smtp_server_available() {
+        return;
+    }
+    let port = free_port();
+    let mend = mend_sending_to(&db, port)
+        .env("MEND_SCHEDULER__HOTSPOTS__RECIPIENTS", "[\"a@example.com\"]")
+        .env("MEND_NOTIFY__MAX_ATTEMPTS", "3");
+    mend.import_lines(&lines(&a_week_and_a_spike()));
+    let sink = SmtpSink::start(port);
+    sink.drop_after_data(true);
+    assert_eq!(schedule(&mend, "hotspot_report", "2026-11-25T00:30:00+08:00")["counts"]["emails_queued"], 1);
+    assert_eq!(flush(&mend, "2026-11-25T00:31:00+08:00"), json!({"sent": 0, "retried": 1, "failed": 0}));
+    let waiting = outbox(&mend, "queued");
+    assert!(waiting[0]["last_error"].as_str().unwrap().contains("cut the conversation off"), "{waiting:?}");
+    assert_eq!(flush(&mend, "2026-11-25T00:33:00+08:00"), json!({"sent": 0, "retried": 1, "failed": 0}));
+    assert_eq!(failing_flush(&mend, "2026-11-25T00:40:00+08:00"), json!({"sent": 0, "retried": 0, "failed": 1}));
+    let given_up = outbox(&mend, "failed");
+    assert!(given_up[0]["last_error"].as_str().unwrap().contains("2 sends were never confirmed"), "{given_up:?}");
+    assert_eq!(sink.messages().len(), 2, "twice at most, however many attempts are allowed");
+    drop(sink);
+
+    // A balancer with no relay behind it: every connection closed unanswered.
+    let balancer = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let balancer_port = balancer.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for connection in balancer.incoming() {
+            drop(connection);
+        }
+    });
+    let to_balancer = mend.env("MEND_SMTP__PORT", &balancer_port.to_string());
+    schedule(&to_balancer, "hotspot_report", "2026-11-26T00:30:00+08:00");
+    assert_eq!(flush(&to_balancer, "2026-11-26T00:31:00+08:00")["retried"], 1);
+    assert_eq!(flush(&to_balancer, "2026-11-26T00:33:00+08:00")["retried"], 1);
+    assert_eq!(failing_flush(&to_balancer, "2026-11-26T00:40:00+08:00")["failed"], 1);
+    let failed = outbox(&to_balancer, "failed");
+    let last =
+        failed.iter().find(|e| !e["last_error"].as_str().unwrap().contains("never confirmed")).expect("{failed:?}");
+    assert!(last["last_error"].as_str().unwrap().contains("gave up after 3 attempts"), "{failed:?}");
 }
 
 /// A company relay whose certificate its own authority signed: refused as unknown (and

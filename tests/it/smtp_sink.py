@@ -4,7 +4,8 @@ Usage: smtp_sink.py PORT DIR [USER:PASSWORD]. Listens on 127.0.0.1:PORT and writ
 DIR/NNNNN.json as {"mail_from", "rcpt_tos", "data_base64"} (written whole, then renamed, so a
 reader never sees half a file). While DIR/refuse exists it answers DATA with 451, as a server
 that is busy or greylisting does; while DIR/relay exists it answers RCPT with 554 5.7.1, as a
-relay does to a client it does not relay for. With USER:PASSWORD it requires that login (AUTH PLAIN or
+relay does to a client it does not relay for; while DIR/drop exists it keeps the message of DATA and then drops
+the connection instead of answering 250, as a relay that fails at the wrong moment does. With USER:PASSWORD it requires that login (AUTH PLAIN or
 LOGIN). With SINK_CERT and SINK_KEY in its environment (PEM files) it requires STARTTLS with that
 certificate first, and logs in only over it. Prints "ready" once it listens; runs until killed.
 """
@@ -46,6 +47,8 @@ class Sink:
         with open(partial, "w") as f:
             json.dump(record, f)
         os.rename(partial, os.path.join(self.directory, f"{number:05}.json"))
+        if os.path.exists(os.path.join(self.directory, "drop")):
+            server.transport.abort()
         return "250 2.0.0 Message accepted"
 
 

@@ -63,6 +63,11 @@ impl SmtpMailer {
         &self.from
     }
 
+    /// Whether the server holds a conversation now: greets, answers EHLO (and the login) and a NOOP.
+    async fn takes_conversations(&self) -> bool {
+        matches!(tokio::time::timeout(self.timeout, self.transport.test_connection()).await, Ok(Ok(true)))
+    }
+
     /// How long one conversation with the server may take.
     pub fn timeout(&self) -> std::time::Duration {
         self.timeout
@@ -74,6 +79,12 @@ impl SmtpMailer {
     pub async fn send(&self, message: Message) -> Result<(), SendFailure> {
         match tokio::time::timeout(self.timeout, self.transport.send(message)).await {
             Ok(Ok(_)) => Ok(()),
+            // Cut off mid-conversation by a server that takes new ones: it may have been after
+            // the data, with the email taken (a relay that drops the line instead of saying
+            // 250). A server that cannot hold a conversation at all is down, not this email's.
+            Ok(Err(e)) if broke_off(&e) && self.takes_conversations().await => {
+                Err(SendFailure::Unanswered(format!("{} (the server cut the conversation off)", describe(&e))))
+            }
             Ok(Err(e)) => Err(failure(&e)),
             Err(_) => Err(SendFailure::Unanswered(format!(
                 "the server did not finish the conversation within {} s",
@@ -81,6 +92,29 @@ impl SmtpMailer {
             ))),
         }
     }
+}
+
+/// The connection closed or broke while mend waited for the server's answer (not a refused
+/// connection, not an answer the server gave).
+fn broke_off(error: &lettre::transport::smtp::Error) -> bool {
+    use std::io::ErrorKind;
+    if error.is_response() {
+        return true;
+    }
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                ErrorKind::ConnectionReset
+                    | ErrorKind::ConnectionAborted
+                    | ErrorKind::BrokenPipe
+                    | ErrorKind::UnexpectedEof
+            );
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// The relay's certificate must be valid for `host`, signed by a public authority or by one in
