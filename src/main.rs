@@ -144,7 +144,7 @@ enum OutboxCommand {
     },
     /// Emails oldest first as JSON Lines, without their bodies.
     List {
-        /// queued, sending, sent or failed.
+        /// queued, sending, sent, failed or withdrawn.
         #[arg(long, value_parser = parse_email_status)]
         status: Option<mend_core::EmailStatus>,
         #[arg(long, default_value_t = 100)]

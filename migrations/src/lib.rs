@@ -24,6 +24,7 @@ mod m20261206_000016_lz4_compression;
 mod m20261207_000017_complaint_intents;
 mod m20261207_000018_sign_in_failures;
 mod m20261207_000019_escalation_acknowledgement;
+mod m20261207_000020_surveys_per_closing;
 
 /// A hash of the migration sources, so tools that cache a migrated database (the test
 /// template) can tell when the schema changed even if no migration was added.
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000017_complaint_intents::Migration),
             Box::new(m20261207_000018_sign_in_failures::Migration),
             Box::new(m20261207_000019_escalation_acknowledgement::Migration),
+            Box::new(m20261207_000020_surveys_per_closing::Migration),
         ]
     }
 }

@@ -335,9 +335,36 @@ async fn reports_surveys_and_alerts_arrive_whole(db: TestDb) {
     let sla = schedule(&mend, "sla_escalation", "2026-11-30T12:00:00+08:00");
     assert!(sla["counts"]["escalated"].as_i64().unwrap() >= 1, "{sla}");
 
+    // The survey of the first repair waited in the outbox while the case reopened: it asks about
+    // a repair that did not hold, so it is withdrawn unsent.
     let sent = flush(&mend, "2026-11-30T12:01:00+08:00");
-    assert_eq!(sent, json!({"sent": 5, "retried": 0, "failed": 0}));
+    assert_eq!(sent, json!({"sent": 4, "retried": 0, "failed": 0, "withdrawn": 1}));
     assert_eq!(flush(&mend, "2026-11-30T13:00:00+08:00"), json!({"sent": 0, "retried": 0, "failed": 0}));
+    let withdrawn = outbox(&mend, "withdrawn");
+    assert_eq!((withdrawn.len(), &withdrawn[0]["attempts"]), (1, &json!(0)), "{withdrawn:?}");
+    assert!(withdrawn[0]["last_error"].as_str().unwrap().contains("reopened"), "{withdrawn:?}");
+    // Had its link reached her, it would say so and take no answer.
+    let unsent =
+        mend_store::outbox::emails(store.connection(), Some(mend_core::EmailStatus::Withdrawn), 1).await.unwrap();
+    let stale = unsent[0].body.split_whitespace().find(|w| w.starts_with("https://mend.example/survey/")).unwrap();
+    let stale = stale.trim_start_matches("https://mend.example").to_owned();
+    {
+        let server = mend.serve_at("2026-11-30T13:30:00+08:00");
+        let shown = server.client.get(server.url(&stale)).send().await.unwrap();
+        assert_eq!(shown.status(), StatusCode::GONE);
+        assert!(shown.text().await.unwrap().contains("问题正在重新处理"));
+        let answered = server.client.post(server.url(&stale)).form(&[("rating", "5")]).send().await.unwrap();
+        assert_eq!(answered.status(), StatusCode::GONE, "no answer about a repair that did not hold");
+    }
+    // Repaired again: the new closing gets a survey of its own, and it goes out.
+    {
+        let server = mend.serve_at("2026-11-30T14:00:00+08:00");
+        let close = server.request(reqwest::Method::POST, &format!("/api/v1/cases/{case_id}/close"), &agent);
+        let (status, closed) = crate::support::json_response(close.json(&json!({"reason": "已退款到账"}))).await;
+        assert_eq!(status, StatusCode::OK, "{closed}");
+    }
+    assert_eq!(schedule(&mend, "surveys", "2026-12-01T14:01:00+08:00")["counts"]["surveys_queued"], 1);
+    assert_eq!(flush(&mend, "2026-12-01T14:02:00+08:00"), json!({"sent": 1, "retried": 0, "failed": 0}));
     let messages = sink.messages();
     assert_eq!(messages.len(), 5);
     assert_distinct_message_ids(&messages);
@@ -391,7 +418,7 @@ async fn reports_surveys_and_alerts_arrive_whole(db: TestDb) {
     assert!(html.contains(&format!("href=\"{link}\"")), "both parts carry the link: {html}");
     let path = link.trim_start_matches("https://mend.example");
 
-    let server = mend.serve_at("2026-12-01T10:00:00+08:00");
+    let server = mend.serve_at("2026-12-01T15:00:00+08:00");
     let page = |response: reqwest::Response| async move {
         let status = response.status();
         assert_eq!(response.headers()["cache-control"], "no-store");
@@ -551,6 +578,7 @@ async fn a_sender_that_stops_mid_send_is_resent_once_under_the_same_message_id(d
             body: "正文".to_owned(),
             html_body: None,
             inline_parts: Vec::new(),
+            survey_id: None,
         };
         assert!(mend_store::outbox::queue_email(store.connection(), email, now).await.unwrap());
     }
@@ -648,6 +676,7 @@ async fn a_relay_refusal_is_retried_and_given_up_mail_requeued(db: TestDb) {
         body: "正文".into(),
         html_body: None,
         inline_parts: Vec::new(),
+        survey_id: None,
     };
     assert!(mend_store::outbox::queue_email(store.connection(), survey, weeks_ago).await.unwrap());
     let tx = store.begin_write().await.unwrap();

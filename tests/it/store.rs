@@ -13,6 +13,7 @@ both_databases!(
     a_failed_statement_names_its_operation_and_table,
     a_conflict_reaching_the_api_asks_for_the_request_again,
     emails_queued_before_the_sender_existed_are_due_after_the_upgrade,
+    a_survey_made_when_a_case_had_one_keeps_its_email_after_the_upgrade,
 );
 
 /// An outbox row queued before the migration that added the sender's columns has no
@@ -46,6 +47,66 @@ async fn emails_queued_before_the_sender_existed_are_due_after_the_upgrade(db: T
     let queued = mend_store::outbox::emails(store.connection(), None, 10).await.unwrap();
     assert_eq!(queued.len(), 1);
     assert_eq!(queued[0].next_attempt_at, Some(queued_at), "due since it was queued");
+}
+
+/// A survey made when a case had one survey, and its queued email, from before surveys were per
+/// closing: the upgrade ties the survey to the case's closing and the email to the survey, so the
+/// survey job finds them again (no second survey, no second email) and the sender can tell
+/// whether the survey still stands.
+async fn a_survey_made_when_a_case_had_one_keeps_its_email_after_the_upgrade(db: TestDb) {
+    use mend_migration::MigratorTrait;
+    let old = db.unmigrated_sibling().await;
+    let conn = sea_orm::Database::connect(&old.url).await.unwrap();
+    let per_closing = mend_migration::Migrator::migrations()
+        .iter()
+        .position(|m| m.name() == "m20261207_000020_surveys_per_closing")
+        .expect("the migration is listed");
+    mend_migration::Migrator::up(&conn, Some(u32::try_from(per_closing).unwrap())).await.unwrap();
+    let store = old.store().await;
+    let now = chrono::DateTime::parse_from_rfc3339("2026-11-26T09:00:00+08:00").unwrap().to_utc();
+    let mut complained =
+        complaint("hotline", "s-1", "2026-11-25T09:00:00+08:00", json!({"phone": "13800138000"}), "话费多扣了");
+    complained["customer"]["email"] = json!("wang@example.com");
+    let report = crate::support::intake().record(&store, &[crate::support::delivery(complained)], now).await.unwrap();
+    let mend_cases::Outcome::Accepted { case_id: case, .. } = report.outcomes[0] else { panic!("{report:?}") };
+    let closed = crate::support::intake().close_case(&store, case, "已退款", "user:li", now).await.unwrap();
+    let (survey, email) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let backend = conn.get_database_backend();
+    let p = |n: usize| match backend {
+        sea_orm::DbBackend::Postgres => format!("${n}"),
+        _ => "?".to_owned(),
+    };
+    let made = format!(
+        "INSERT INTO surveys (id, case_id, created_at, expires_at) VALUES ({}, {}, {}, {})",
+        p(1),
+        p(2),
+        p(3),
+        p(4)
+    );
+    let values = [survey.into(), case.as_uuid().into(), now.into(), (now + chrono::Duration::days(14)).into()];
+    conn.execute_raw(Statement::from_sql_and_values(backend, made, values)).await.unwrap();
+    let queued = format!(
+        "INSERT INTO outbox (id, kind, dedupe_key, case_id, to_address, subject, body, status, attempts, created_at, \
+         next_attempt_at) VALUES ({}, 'survey', {}, {}, 'wang@example.com', 's', 'b', 'queued', 0, {}, {})",
+        p(1),
+        p(2),
+        p(3),
+        p(4),
+        p(5)
+    );
+    let values = [email.into(), format!("survey:{case}").into(), case.as_uuid().into(), now.into(), now.into()];
+    conn.execute_raw(Statement::from_sql_and_values(backend, queued, values)).await.unwrap();
+    mend_migration::Migrator::up(&conn, None).await.unwrap();
+    conn.close().await.unwrap();
+
+    let conn = store.connection();
+    let surveys = mend_store::surveys::surveys_of_cases(conn, &[case]).await.unwrap();
+    assert_eq!((surveys.len(), surveys[0].closed_at), (1, closed.closed_at), "{surveys:?}");
+    let again = mend_store::surveys::survey_for_case(conn, case, closed.closed_at.unwrap(), now, now).await.unwrap();
+    assert_eq!(again.survey_id.as_uuid(), survey, "the closing's survey is the one made before");
+    let emails = mend_store::outbox::emails(conn, None, 10).await.unwrap();
+    assert_eq!(emails[0].survey_id.map(mend_core::SurveyId::as_uuid), Some(survey));
+    assert_eq!(emails[0].dedupe_key, format!("survey:{survey}"), "the key a survey job makes now");
 }
 
 /// Each column a bulk row writes exists, and a row never writes NULL where the schema refuses it.

@@ -31,6 +31,9 @@ text_enum! {
         Sent = "sent",
         /// Given up on: a permanent refusal, or every attempt failed; `last_error` says why.
         Failed = "failed",
+        /// Not sent, and never to be: what it was about no longer stands (a survey of a case
+        /// that reopened, or whose link ran out); `last_error` says why.
+        Withdrawn = "withdrawn",
     }
 }
 

@@ -24,6 +24,14 @@ pub struct DeliveryCounts {
     pub retried: u64,
     /// Emails given up on.
     pub failed: u64,
+    /// Emails dropped unsent because what they were about no longer stands (a survey of a case
+    /// that reopened, or whose link ran out).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub withdrawn: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl DeliveryCounts {
@@ -31,6 +39,7 @@ impl DeliveryCounts {
         self.sent += other.sent;
         self.retried += other.retried;
         self.failed += other.failed;
+        self.withdrawn += other.withdrawn;
     }
 }
 
@@ -77,7 +86,9 @@ impl OutboxSender {
     }
 
     async fn deliver(&self, email: &OutboxEmail, clock: &dyn Clock) -> Result<DeliveryCounts, NotifyError> {
-        let result = if email.unconfirmed_sends > 1 {
+        let result = if let Some(reason) = self.withdrawn(email, clock).await? {
+            AttemptResult::Withdrawn { reason }
+        } else if email.unconfirmed_sends > 1 {
             AttemptResult::Failed {
                 error: format!(
                     "{} sends were never confirmed (the sender stopped, or the server did not answer in time); \
@@ -99,11 +110,21 @@ impl OutboxSender {
                 tracing::error!(%error, attempts = email.attempts + 1, "email given up");
                 DeliveryCounts { failed: 1, ..DeliveryCounts::default() }
             }
+            AttemptResult::Withdrawn { reason } => {
+                tracing::info!(%reason, "email withdrawn unsent");
+                DeliveryCounts { withdrawn: 1, ..DeliveryCounts::default() }
+            }
         };
         if !outbox::finish_attempt(self.store.connection(), email.email_id, &self.worker, result, clock.now()).await? {
             tracing::warn!("the claim on the email lapsed before its attempt was recorded");
         }
         Ok(counts)
+    }
+
+    /// Why the email is no longer to be sent, if it is not: a survey that no longer stands.
+    async fn withdrawn(&self, email: &OutboxEmail, clock: &dyn Clock) -> Result<Option<String>, NotifyError> {
+        let Some(survey) = email.survey_id else { return Ok(None) };
+        Ok(crate::survey::standing(&self.store, survey, clock.now()).await?.err().map(|problem| problem.to_string()))
     }
 
     async fn attempt(&self, email: &OutboxEmail, clock: &dyn Clock) -> AttemptResult {

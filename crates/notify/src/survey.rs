@@ -7,9 +7,9 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
 use hmac::{KeyInit, Mac};
-use mend_core::{CaseId, Satisfaction, SurveyId};
+use mend_core::{CaseId, CaseStatus, Satisfaction, SurveyId};
 use mend_store::Store;
-use mend_store::surveys;
+use mend_store::surveys::{self, SurveyRecord};
 use rand::Rng;
 use serde::Serialize;
 
@@ -39,6 +39,10 @@ pub enum SurveyLinkProblem {
     Expired,
     #[error("the survey was answered already")]
     Answered,
+    /// The repair it asks about no longer stands: the case reopened (or was merged into
+    /// another) since; its next closing gets a survey of its own.
+    #[error("the case reopened since the survey was made")]
+    Withdrawn,
 }
 
 /// What the survey page shows.
@@ -47,6 +51,39 @@ pub struct SurveyView {
     pub survey_id: SurveyId,
     pub case_id: CaseId,
     pub expires_at: DateTime<Utc>,
+}
+
+/// A survey made for a closing, and the link to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedSurvey {
+    pub survey_id: SurveyId,
+    pub url: String,
+}
+
+/// The survey, if it can still be answered at `now`: not answered, not expired, and the closing
+/// it asks about still stands (the case is closed, and not closed again since). The page and the
+/// sender of its email ask the same.
+pub async fn standing(
+    store: &Store,
+    id: SurveyId,
+    now: DateTime<Utc>,
+) -> Result<Result<SurveyRecord, SurveyLinkProblem>, NotifyError> {
+    let Some(survey) = surveys::survey(store.connection(), id).await? else {
+        return Ok(Err(SurveyLinkProblem::Forged));
+    };
+    if survey.answered_at.is_some() {
+        return Ok(Err(SurveyLinkProblem::Answered));
+    }
+    if survey.expires_at <= now {
+        return Ok(Err(SurveyLinkProblem::Expired));
+    }
+    let case = mend_store::cases::case_by_id(store.connection(), survey.case_id).await?;
+    let stands = case
+        .is_some_and(|c| c.status == CaseStatus::Closed && c.closed_at.is_some() && c.closed_at == survey.closed_at);
+    if !stands {
+        return Ok(Err(SurveyLinkProblem::Withdrawn));
+    }
+    Ok(Ok(survey))
 }
 
 /// A recorded answer.
@@ -85,11 +122,18 @@ impl SurveyLinks {
         self.valid_for.num_days()
     }
 
-    /// The link to the case's survey, made now if the case has none (a second call links to
-    /// the same survey).
-    pub async fn issue(&self, store: &Store, case: CaseId, now: DateTime<Utc>) -> Result<String, NotifyError> {
-        let survey = surveys::survey_for_case(store.connection(), case, now, now + self.valid_for).await?;
-        Ok(format!("{}/survey/{}", self.public_url, self.token(survey.survey_id, survey.expires_at)))
+    /// The link to the survey of the case's closing at `closed_at`, made now if it has none (a
+    /// second call links to the same survey).
+    pub async fn issue(
+        &self,
+        store: &Store,
+        case: CaseId,
+        closed_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedSurvey, NotifyError> {
+        let survey = surveys::survey_for_case(store.connection(), case, closed_at, now, now + self.valid_for).await?;
+        let url = format!("{}/survey/{}", self.public_url, self.token(survey.survey_id, survey.expires_at));
+        Ok(IssuedSurvey { survey_id: survey.survey_id, url })
     }
 
     fn token(&self, survey: SurveyId, expires_at: DateTime<Utc>) -> String {
@@ -135,16 +179,11 @@ impl SurveyLinks {
             Ok(id) => id,
             Err(problem) => return Ok(Err(problem)),
         };
-        let Some(survey) = surveys::survey(store.connection(), id).await? else {
-            return Ok(Err(SurveyLinkProblem::Forged));
-        };
-        if survey.answered_at.is_some() {
-            return Ok(Err(SurveyLinkProblem::Answered));
-        }
-        if survey.expires_at <= now {
-            return Ok(Err(SurveyLinkProblem::Expired));
-        }
-        Ok(Ok(SurveyView { survey_id: survey.survey_id, case_id: survey.case_id, expires_at: survey.expires_at }))
+        Ok(standing(store, id, now).await?.map(|survey| SurveyView {
+            survey_id: survey.survey_id,
+            case_id: survey.case_id,
+            expires_at: survey.expires_at,
+        }))
     }
 
     /// Records the answer a link's page sent: once, before the link expires.

@@ -62,6 +62,7 @@ impl ComposedEmail {
             body: self.text.clone(),
             html_body: self.html.clone(),
             inline_parts: Vec::new(),
+            survey_id: None,
         }
     }
 }

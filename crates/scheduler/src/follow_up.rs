@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use mend_cases::Intake;
-use mend_core::{Case, CaseId, CaseStatus, ContactResult, Customer, EmailKind, JobCounts, Task, TaskKind};
+use mend_core::{Case, CaseId, CaseStatus, ContactResult, Customer, EmailKind, JobCounts, SurveyId, Task, TaskKind};
 use mend_notify::Mailroom;
 use mend_store::Store;
 use mend_store::{budgets, callbacks, escalations, outbox, tasks};
@@ -150,7 +150,16 @@ pub(crate) async fn retry_unreachable(
         if let Some(customer) = customer {
             let context = json!({"honorific": honorific(&customer), "attempts": task.attempt, "case_id": case.id});
             emailed += u64::from(
-                email_customer(store, mailroom, EmailKind::Unreachable, case.id, &customer, &context, until).await?,
+                email_customer(
+                    store,
+                    mailroom,
+                    EmailKind::Unreachable,
+                    About { case: case.id, survey: None },
+                    &customer,
+                    &context,
+                    until,
+                )
+                .await?,
             );
         }
     }
@@ -215,36 +224,45 @@ pub(crate) async fn surveys(
         if customer.email.is_none() {
             continue;
         }
-        let link = mailroom.survey_links.issue(store, case.id, until).await?;
+        let Some(closed_at) = case.closed_at else { continue };
+        let survey = mailroom.survey_links.issue(store, case.id, closed_at, until).await?;
         let context = json!({
             "honorific": honorific(customer), "case_id": case.id, "category": case.category,
-            "category_name": planner.category_name(&case.category), "survey_url": link,
+            "category_name": planner.category_name(&case.category), "survey_url": survey.url,
             "valid_days": mailroom.survey_links.valid_days(),
         });
+        let about = About { case: case.id, survey: Some(survey.survey_id) };
         queued +=
-            u64::from(email_customer(store, mailroom, EmailKind::Survey, case.id, customer, &context, until).await?);
+            u64::from(email_customer(store, mailroom, EmailKind::Survey, about, customer, &context, until).await?);
     }
     Ok(JobCounts::default().count("cases_closed", closed.len()).count("surveys_queued", queued))
 }
 
-/// Queues the email of `kind` about a case to its customer, once per kind and case; false when
-/// the customer has no address or it was queued before.
+/// What an email to a customer is about: a case, and for a survey the survey it links to.
+#[derive(Debug, Clone, Copy)]
+struct About {
+    case: CaseId,
+    survey: Option<SurveyId>,
+}
+
+/// Queues the email of `kind` about a case (or one of its surveys) to its customer, once per
+/// kind and case or survey; false when the customer has no address or it was queued before.
 async fn email_customer(
     store: &Store,
     mailroom: &Mailroom,
     kind: EmailKind,
-    case: CaseId,
+    about: About,
     customer: &Customer,
     context: &Value,
     now: DateTime<Utc>,
 ) -> Result<bool, SchedulerError> {
     let Some(to_address) = customer.email.clone() else { return Ok(false) };
-    let email = mailroom.templates.compose(kind, context)?.addressed_to(
-        &to_address,
-        kind,
-        format!("{kind}:{case}"),
-        Some(case),
-    );
+    let key = match about.survey {
+        Some(survey) => format!("{kind}:{survey}"),
+        None => format!("{kind}:{}", about.case),
+    };
+    let mut email = mailroom.templates.compose(kind, context)?.addressed_to(&to_address, kind, key, Some(about.case));
+    email.survey_id = about.survey;
     Ok(outbox::queue_email(store.connection(), email, now).await?)
 }
 

@@ -146,7 +146,13 @@ impl Metrics {
 
     /// What one flush of the outbox did.
     pub fn emails(&self, counts: &mend_notify::DeliveryCounts) {
-        for (outcome, n) in [("sent", counts.sent), ("retried", counts.retried), ("failed", counts.failed)] {
+        let outcomes = [
+            ("sent", counts.sent),
+            ("retried", counts.retried),
+            ("failed", counts.failed),
+            ("withdrawn", counts.withdrawn),
+        ];
+        for (outcome, n) in outcomes {
             self.emails.get_or_create(&OutcomeLabels { outcome }).inc_by(n);
         }
     }
@@ -182,8 +188,8 @@ mod tests {
         metrics.refused("hotline");
         metrics.job_run("generate_callbacks", "ok", 1_795_000_000);
         metrics.job_run("generate_callbacks", "ok", 1_795_000_060);
-        metrics.emails(&mend_notify::DeliveryCounts { sent: 3, retried: 2, failed: 0 });
-        metrics.emails(&mend_notify::DeliveryCounts { sent: 1, retried: 0, failed: 1 });
+        metrics.emails(&mend_notify::DeliveryCounts { sent: 3, retried: 2, failed: 0, withdrawn: 0 });
+        metrics.emails(&mend_notify::DeliveryCounts { sent: 1, retried: 0, failed: 1, withdrawn: 1 });
         metrics.claim("task", 0.004);
         metrics.claim("task", 0.03);
         metrics.completion("reached");

@@ -2,7 +2,7 @@
 //! marked sent, retried or failed.
 
 use chrono::{DateTime, Utc};
-use mend_core::{CaseId, EmailId, EmailKind, EmailStatus, InlinePart};
+use mend_core::{CaseId, EmailId, EmailKind, EmailStatus, InlinePart, SurveyId};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
@@ -30,6 +30,8 @@ pub struct NewEmail {
     pub body: String,
     pub html_body: Option<String>,
     pub inline_parts: Vec<InlinePart>,
+    /// The survey a survey email links to: a sender drops the email once it no longer stands.
+    pub survey_id: Option<SurveyId>,
 }
 
 /// Queues an email unless one with its key was queued before; true when this call queued it.
@@ -60,6 +62,7 @@ pub async fn queue_email<C: ConnectionTrait>(
         claimed_by: Set(None),
         claimed_until: Set(None),
         unconfirmed_sends: Set(0),
+        survey_id: Set(email.survey_id.map(SurveyId::as_uuid)),
     })
     .on_conflict_do_nothing_on([outbox::Column::DedupeKey])
     .exec_without_returning(conn)
@@ -97,6 +100,7 @@ pub struct OutboxEmail {
     /// Claims of this row whose sender never said how the attempt ended (it crashed or lost
     /// the database between sending and marking).
     pub unconfirmed_sends: i32,
+    pub survey_id: Option<SurveyId>,
 }
 
 impl TryFrom<outbox::Model> for OutboxEmail {
@@ -123,6 +127,7 @@ impl TryFrom<outbox::Model> for OutboxEmail {
             sent_at: m.sent_at,
             message_id: m.message_id,
             unconfirmed_sends: m.unconfirmed_sends,
+            survey_id: m.survey_id.map(SurveyId::from_uuid),
         })
     }
 }
@@ -227,6 +232,11 @@ pub enum AttemptResult {
     Failed {
         error: String,
     },
+    /// Not sent, and never to be: what it was about no longer stands (a survey of a case that
+    /// reopened, or whose link ran out).
+    Withdrawn {
+        reason: String,
+    },
 }
 
 /// Records how `worker`'s attempt at an email ended; false when the row is no longer the
@@ -238,8 +248,10 @@ pub async fn finish_attempt<C: ConnectionTrait>(
     result: AttemptResult,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
+    // A withdrawn email was not tried: no attempt to count.
+    let tried = !matches!(result, AttemptResult::Withdrawn { .. });
     let update = outbox::Entity::update_many()
-        .col_expr(outbox::Column::Attempts, Expr::col(outbox::Column::Attempts).add(1))
+        .col_expr(outbox::Column::Attempts, Expr::col(outbox::Column::Attempts).add(i32::from(tried)))
         .col_expr(outbox::Column::ClaimedBy, Expr::value(Option::<String>::None))
         .col_expr(outbox::Column::ClaimedUntil, Expr::value(Option::<DateTime<Utc>>::None));
     let update = match result {
@@ -259,6 +271,10 @@ pub async fn finish_attempt<C: ConnectionTrait>(
         AttemptResult::Failed { error } => update
             .col_expr(outbox::Column::Status, Expr::value(EmailStatus::Failed.as_str()))
             .col_expr(outbox::Column::LastError, Expr::value(error))
+            .col_expr(outbox::Column::NextAttemptAt, Expr::value(Option::<DateTime<Utc>>::None)),
+        AttemptResult::Withdrawn { reason } => update
+            .col_expr(outbox::Column::Status, Expr::value(EmailStatus::Withdrawn.as_str()))
+            .col_expr(outbox::Column::LastError, Expr::value(reason))
             .col_expr(outbox::Column::NextAttemptAt, Expr::value(Option::<DateTime<Utc>>::None)),
     };
     let done = update

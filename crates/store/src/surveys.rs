@@ -1,9 +1,12 @@
-//! The `surveys` table: one satisfaction survey per case, answered once before it expires.
+//! The `surveys` table: one satisfaction survey per closing of a case, answered once before it
+//! expires, while that closing stands.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use mend_core::{CaseId, Satisfaction, SurveyId};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::Serialize;
 
 use crate::StoreError;
@@ -17,6 +20,9 @@ const TABLE: &str = "surveys";
 pub struct SurveyRecord {
     pub survey_id: SurveyId,
     pub case_id: CaseId,
+    /// The closing of the case it asks about (surveys made before there were several a case may
+    /// not know it).
+    pub closed_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub answered_at: Option<DateTime<Utc>>,
@@ -35,6 +41,7 @@ impl TryFrom<survey::Model> for SurveyRecord {
         Ok(Self {
             survey_id: SurveyId::from_uuid(m.id),
             case_id: CaseId::from_uuid(m.case_id),
+            closed_at: m.closed_at,
             created_at: m.created_at,
             expires_at: m.expires_at,
             answered_at: m.answered_at,
@@ -44,32 +51,41 @@ impl TryFrom<survey::Model> for SurveyRecord {
     }
 }
 
-/// The case's survey, made now if it has none; a second call returns the first survey, so a
-/// rerun of the survey job links to the same page.
+/// The survey of the case's closing at `closed_at`, made now if it has none; a second call
+/// returns the first survey, so a rerun of the survey job links to the same page.
 pub async fn survey_for_case<C: ConnectionTrait>(
     conn: &C,
     case: CaseId,
+    closed_at: DateTime<Utc>,
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 ) -> Result<SurveyRecord, StoreError> {
     let inserted = survey::Entity::insert(survey::ActiveModel {
         id: Set(uuid::Uuid::now_v7()),
         case_id: Set(case.as_uuid()),
+        closed_at: Set(Some(closed_at)),
         created_at: Set(now),
         expires_at: Set(expires_at),
         answered_at: Set(None),
         rating: Set(None),
         comment: Set(None),
     })
-    .on_conflict_do_nothing_on([survey::Column::CaseId])
+    .on_conflict_do_nothing_on([survey::Column::CaseId, survey::Column::ClosedAt])
     .exec_without_returning(conn)
     .await
     .during(TABLE, "survey_for_case")?;
     if went_in(inserted) {
         tracing::debug!(case_id = %case, "survey made");
     }
-    survey_of_case(conn, case)
-        .await?
+    let found = survey::Entity::find()
+        .filter(survey::Column::CaseId.eq(case.as_uuid()))
+        .filter(survey::Column::ClosedAt.eq(closed_at))
+        .one(conn)
+        .await
+        .during(TABLE, "survey_for_case")?;
+    found
+        .map(SurveyRecord::try_from)
+        .transpose()?
         .ok_or_else(|| StoreError::corrupt(TABLE, case, "the survey just made is not there"))
 }
 
@@ -78,19 +94,25 @@ pub async fn survey<C: ConnectionTrait>(conn: &C, id: SurveyId) -> Result<Option
     found.map(SurveyRecord::try_from).transpose()
 }
 
-/// The case's survey, if one was sent.
-pub async fn survey_of_case<C: ConnectionTrait>(conn: &C, case: CaseId) -> Result<Option<SurveyRecord>, StoreError> {
-    Ok(surveys_of_cases(conn, &[case]).await?.pop())
-}
-
-/// The surveys sent for these cases (one a case at most), in no order.
+/// The latest survey sent for each of these cases, in no order.
 pub async fn surveys_of_cases<C: ConnectionTrait>(conn: &C, cases: &[CaseId]) -> Result<Vec<SurveyRecord>, StoreError> {
     if cases.is_empty() {
         return Ok(Vec::new());
     }
     let filter = crate::bulk::id_filter(conn.get_database_backend(), "case_id", cases.iter().map(|c| c.as_uuid()))?;
-    let found = survey::Entity::find().filter(filter).all(conn).await.during(TABLE, "surveys_of_cases")?;
-    found.into_iter().map(SurveyRecord::try_from).collect()
+    let found = survey::Entity::find()
+        .filter(filter)
+        .order_by_asc(survey::Column::CreatedAt)
+        .order_by_asc(survey::Column::Id)
+        .all(conn)
+        .await
+        .during(TABLE, "surveys_of_cases")?;
+    let mut latest: HashMap<CaseId, SurveyRecord> = HashMap::new();
+    for row in found {
+        let survey = SurveyRecord::try_from(row)?;
+        latest.insert(survey.case_id, survey);
+    }
+    Ok(latest.into_values().collect())
 }
 
 /// Records the answer unless the survey was answered already or has expired; true when this

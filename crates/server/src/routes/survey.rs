@@ -89,6 +89,12 @@ fn problem_page(problem: SurveyLinkProblem) -> Response {
         SurveyLinkProblem::Answered => {
             (StatusCode::CONFLICT, "✅", "您已经评价过了", "这次处理的评价已经收到,每个链接只能提交一次。感谢您的反馈!")
         }
+        SurveyLinkProblem::Withdrawn => (
+            StatusCode::GONE,
+            "🔧",
+            "问题正在重新处理",
+            "您反映的问题我们正在重新处理,这个评价链接已经停用。处理完毕后,我们会再请您评价。感谢您的耐心!",
+        ),
     };
     page(status, context! { page => "problem", icon, title, message })
 }

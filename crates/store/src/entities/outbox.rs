@@ -29,6 +29,8 @@ pub struct Model {
     pub claimed_by: Option<String>,
     pub claimed_until: Option<DateTimeUtc>,
     pub unconfirmed_sends: i32,
+    /// The survey a survey email links to.
+    pub survey_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -5,8 +5,9 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
-    #[sea_orm(unique)]
     pub case_id: Uuid,
+    /// The closing of the case the survey asks about.
+    pub closed_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub expires_at: DateTimeUtc,
     pub answered_at: Option<DateTimeUtc>,
