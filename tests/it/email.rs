@@ -449,6 +449,20 @@ async fn reports_surveys_and_alerts_arrive_whole(db: TestDb) {
     let (status, case) = server.get_json(&format!("/api/v1/cases/{case_id}"), &agent).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!((&case["survey"]["rating"], &case["survey"]["comment"]), (&json!(5), &json!("处理很快,谢谢")), "{case}");
+    // What she wrote reaches people: the day's report (the customers' answers apart from what
+    // agents recorded), and the case page.
+    let (status, day) = server.get_json("/api/v1/reports/daily?day=2026-12-01", &admin).await;
+    assert_eq!(status, StatusCode::OK, "{day}");
+    let satisfaction = &day["satisfaction"];
+    assert_eq!((&satisfaction["after_surveyed"], &satisfaction["after_surveyed_ratings"]), (&json!(5.0), &json!(1)));
+    assert_eq!(satisfaction["after_on_calls_ratings"], 0, "{day}");
+    assert_eq!(day["survey_answers"][0]["comment"], "处理很快,谢谢", "{day}");
+    assert_eq!(day["survey_answers"][0]["case_id"], json!(case_id), "{day}");
+    let cookie = crate::web::sign_in(&server, "zhao", supervisor.json()["password"].as_str().unwrap()).await;
+    let case_page =
+        server.client.get(server.url(&format!("/desk/cases/{case_id}"))).header(reqwest::header::COOKIE, cookie);
+    let case_page = case_page.send().await.unwrap().text().await.unwrap();
+    assert!(case_page.contains("id=\"survey-answer\"") && case_page.contains("处理很快,谢谢"), "{case_page}");
 
     let (status, listed) = server.get_json("/api/v1/outbox?status=sent", &admin).await;
     assert_eq!(status, StatusCode::OK, "{listed}");

@@ -1,10 +1,11 @@
 //! The daily hot-issue report: complaints per category on the reported day against the day
 //! before and the trailing baseline (spikes by [`SpikeTest`]), what the repair calls achieved,
-//! the compensation spent, satisfaction before and after repair, and the suggestions agents sent
-//! to the people who own the rules. Stored once per day, and emailed to the report's recipients
+//! the compensation spent, satisfaction before and after repair (the customers' survey answers
+//! apart from what agents recorded), the low or commented survey answers, and the suggestions
+//! agents sent to the people who own the rules. Stored once per day, and emailed to the report's recipients
 //! and the team's supervisors with a chart.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use base64::Engine;
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
@@ -12,7 +13,8 @@ use chrono_tz::Tz;
 use mend_core::{CaseId, ContactResult, EmailKind, InlinePart, JobCounts, Task};
 use mend_notify::{BarGroup, Mailroom, bar_chart_png};
 use mend_store::Store;
-use mend_store::{reports, surveys, tasks, users};
+use mend_store::surveys::SurveyRecord;
+use mend_store::{cases, reports, surveys, tasks, users};
 use serde::Serialize;
 
 use crate::SchedulerError;
@@ -57,13 +59,32 @@ struct Suggestion {
     root_cause: Option<String>,
 }
 
-/// Averages of 1-5 ratings, and how many there were.
+/// Averages of 1-5 ratings, and how many there were. After repair, each case counts once: the
+/// customer's own survey answer where there is one, else the rating the agent recorded on the
+/// call; `after` is both together, and each source is given apart too.
 #[derive(Debug, Default, Serialize)]
 struct Satisfaction {
     before: Option<f64>,
     before_ratings: usize,
     after: Option<f64>,
     after_ratings: usize,
+    /// What customers answered in the survey.
+    after_surveyed: Option<f64>,
+    after_surveyed_ratings: usize,
+    /// What agents recorded on calls of cases without a survey answer that day.
+    after_on_calls: Option<f64>,
+    after_on_calls_ratings: usize,
+}
+
+/// A survey answer of the day that a person should read: a low rating, or anything the customer
+/// wrote.
+#[derive(Debug, Serialize)]
+struct SurveyAnswer {
+    case_id: CaseId,
+    category: String,
+    rating: u8,
+    comment: Option<String>,
+    answered_at: DateTime<Utc>,
 }
 
 /// One day's hot issues, as the daily email and the dashboard show them.
@@ -79,6 +100,8 @@ pub struct HotspotReport {
     compensation_fen: i64,
     satisfaction: Satisfaction,
     suggestions: Vec<Suggestion>,
+    /// Survey answers of the day rated 1-2 or with a comment, lowest first.
+    survey_answers: Vec<SurveyAnswer>,
     baseline_days: i64,
     spike_rule: String,
 }
@@ -156,6 +179,7 @@ pub async fn day_report(
     let spikes: Vec<String> = categories.iter().filter(|c| c.spike).map(|c| c.category.clone()).collect();
 
     let calls = tasks::tasks_completed_between(conn, from, until).await?;
+    let answered = surveys::answered_between(conn, from, until).await?;
     let (compensation_count, spent) = reports::compensation_approved_between(conn, from, until).await?;
     Ok(HotspotReport {
         day: day.to_string(),
@@ -165,8 +189,9 @@ pub async fn day_report(
         outcomes: outcomes(&calls),
         compensation_count,
         compensation_fen: spent.fen(),
-        satisfaction: satisfaction(store, &calls, from, until).await?,
+        satisfaction: satisfaction(store, &calls, &answered).await?,
         suggestions: suggestions(planner, &calls),
+        survey_answers: survey_answers(store, planner, &answered).await?,
         baseline_days: policy.baseline_days,
         spike_rule: format!(
             "至少 {} 件,且不低于前 {} 日日均的 {} 倍,且按泊松分布偶然出现的概率低于 {}",
@@ -309,27 +334,63 @@ fn suggestions(planner: &CallbackPlanner, calls: &[Task]) -> Vec<Suggestion> {
 async fn satisfaction(
     store: &Store,
     calls: &[Task],
-    from: DateTime<Utc>,
-    until: DateTime<Utc>,
+    answered: &[SurveyRecord],
 ) -> Result<Satisfaction, SchedulerError> {
-    let answered = surveys::answered_between(store.connection(), from, until).await?;
-    let mut after: Vec<i64> = answered.iter().filter_map(|s| s.rating).map(|r| i64::from(r.get())).collect();
+    let surveyed: Vec<i64> = answered.iter().filter_map(|s| s.rating).map(|r| i64::from(r.get())).collect();
     let mut cases: HashSet<CaseId> = answered.iter().map(|s| s.case_id).collect();
+    let mut on_calls: Vec<i64> = Vec::new();
     for task in calls {
         if let Some(rating) = task.outcome.as_ref().and_then(|o| o.satisfaction_after)
             && cases.insert(task.case_id)
         {
-            after.push(i64::from(rating.get()));
+            on_calls.push(i64::from(rating.get()));
         }
     }
     let cases: Vec<CaseId> = cases.into_iter().collect();
     let before = reports::complaint_ratings_of_cases(store.connection(), &cases).await?;
     let mean =
         |v: &[i64]| (!v.is_empty()).then(|| (v.iter().sum::<i64>() as f64 * 10.0 / v.len() as f64).round() / 10.0);
+    let after: Vec<i64> = surveyed.iter().chain(&on_calls).copied().collect();
     Ok(Satisfaction {
         before: mean(&before),
         before_ratings: before.len(),
         after: mean(&after),
         after_ratings: after.len(),
+        after_surveyed: mean(&surveyed),
+        after_surveyed_ratings: surveyed.len(),
+        after_on_calls: mean(&on_calls),
+        after_on_calls_ratings: on_calls.len(),
     })
+}
+
+/// The answers someone should read: rated 2 or less, or with a comment; lowest first.
+async fn survey_answers(
+    store: &Store,
+    planner: &CallbackPlanner,
+    answered: &[SurveyRecord],
+) -> Result<Vec<SurveyAnswer>, SchedulerError> {
+    let worth_reading: Vec<&SurveyRecord> = answered
+        .iter()
+        .filter(|s| {
+            s.rating.is_some_and(|r| r.get() <= 2) || s.comment.as_deref().is_some_and(|c| !c.trim().is_empty())
+        })
+        .collect();
+    let ids: Vec<CaseId> = worth_reading.iter().map(|s| s.case_id).collect();
+    let categories: HashMap<CaseId, String> =
+        cases::cases_by_ids(store.connection(), &ids).await?.into_iter().map(|c| (c.id, c.category)).collect();
+    let mut shown: Vec<SurveyAnswer> = worth_reading
+        .into_iter()
+        .filter_map(|s| {
+            Some(SurveyAnswer {
+                case_id: s.case_id,
+                category: planner.category_name(categories.get(&s.case_id)?).to_owned(),
+                rating: s.rating?.get(),
+                comment: s.comment.clone(),
+                answered_at: s.answered_at?,
+            })
+        })
+        .collect();
+    shown.sort_by_key(|a| (a.rating, a.answered_at));
+    shown.truncate(SUGGESTIONS_SHOWN);
+    Ok(shown)
 }
