@@ -65,8 +65,21 @@ pub struct NotifySettings {
 impl NotifySettings {
     pub fn validate(&self) -> Result<(), NotifyError> {
         let bad = |message: String| Err(NotifyError::Config(message));
-        if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
-            return bad(format!("notify.public_url must start with http:// or https://, not `{}`", self.public_url));
+        // Survey links are `{public_url}/survey/{token}`: a query, a fragment or a space in it
+        // would break every link customers are sent.
+        let public_url = url::Url::parse(&self.public_url).ok().filter(|u| {
+            matches!(u.scheme(), "http" | "https")
+                && u.has_host()
+                && u.query().is_none()
+                && u.fragment().is_none()
+                && !self.public_url.chars().any(char::is_whitespace)
+        });
+        if public_url.is_none() {
+            return bad(format!(
+                "notify.public_url must be an http:// or https:// address with no query, fragment or spaces \
+                 (customers' survey links are made from it), not `{}`",
+                self.public_url
+            ));
         }
         if !(1..=3600).contains(&self.poll_seconds) {
             return bad(format!("notify.poll_seconds must be between 1 and 3600, not {}", self.poll_seconds));
@@ -92,5 +105,39 @@ impl NotifySettings {
         let seconds =
             self.retry_backoff_seconds.get(index).or(self.retry_backoff_seconds.last()).copied().unwrap_or(60);
         chrono::Duration::seconds(seconds.max(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_public_url(public_url: &str) -> NotifySettings {
+        NotifySettings {
+            sender: true,
+            public_url: public_url.to_owned(),
+            templates_dir: PathBuf::from("config/emails"),
+            poll_seconds: 10,
+            max_attempts: 8,
+            retry_backoff_seconds: vec![60],
+            survey_valid_days: 14,
+        }
+    }
+
+    #[test]
+    fn a_public_url_makes_whole_survey_links_or_is_refused() {
+        for good in ["https://mend.example", "https://mend.example/", "http://10.0.0.5:8080/repair/"] {
+            assert!(with_public_url(good).validate().is_ok(), "{good}");
+        }
+        for bad in [
+            "mend.example",
+            "ftp://mend.example",
+            "https://x.com/a?b=1",
+            "https://x.com/#top",
+            "https://x.com/a b",
+            "https://",
+        ] {
+            assert!(with_public_url(bad).validate().is_err(), "{bad}");
+        }
     }
 }

@@ -242,7 +242,14 @@ fn channel_lines(complaints: &[ComplaintLine], tz: Tz) -> Vec<ChannelLine<'_>> {
 
 /// How a script and an email address the customer.
 pub(crate) fn honorific(customer: &Customer) -> String {
-    customer.name.clone().unwrap_or_else(|| "尊敬的客户".into())
+    // A "name" with a run of digits is a number the channel had for a name (a caller id, a
+    // member number): not a way to greet anyone, and not for an email.
+    let name = customer
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|name| !name.is_empty() && !name.as_bytes().windows(5).any(|w| w.iter().all(u8::is_ascii_digit)));
+    name.map_or_else(|| "尊敬的客户".into(), str::to_owned)
 }
 
 /// What a sweep did.
@@ -626,6 +633,25 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    #[test]
+    fn a_number_for_a_name_is_not_a_greeting() {
+        let named = |name: Option<&str>| Customer {
+            customer_id: CustomerId::new(),
+            name: name.map(str::to_owned),
+            email: None,
+            tier: "standard".into(),
+            temperament: None,
+            temperament_set_by: None,
+            timezone: chrono_tz::Asia::Shanghai,
+            do_not_disturb: false,
+        };
+        assert_eq!(honorific(&named(Some("张先生"))), "张先生");
+        assert_eq!(honorific(&named(Some("Kevin 2024"))), "Kevin 2024");
+        for number in [Some("13700138009"), Some("会员 88012345"), Some("  "), None] {
+            assert_eq!(honorific(&named(number)), "尊敬的客户", "{number:?}");
+        }
+    }
 
     proptest! {
         /// Chunks hold every case once, never split a customer, and stay near their size.
