@@ -77,6 +77,7 @@ const ROUTES: &[(&str, &str, Option<&str>)] = &[
     ("GET", "/api/v1/reports/queue", Some("supervisor")),
     ("GET", "/api/v1/reports/daily", Some("supervisor")),
     ("GET", "/api/v1/reports/trend", Some("supervisor")),
+    ("PUT", "/api/v1/budgets/{month}", Some("admin")),
     ("GET", "/api/v1/jobs", Some("supervisor")),
     ("GET", "/api/v1/audit", Some("supervisor")),
     ("GET", "/api/v1/quarantine", Some("admin")),

@@ -16,6 +16,7 @@ both_databases!(
     nobody_is_called_outside_contact_hours,
     a_resolved_call_closes_the_case,
     a_supervisor_reads_the_queue_the_day_and_the_trend,
+    an_administrator_raises_a_month_that_runs_short_and_plans_the_next,
 );
 
 /// The moment the servers of these tests stand at (a Thursday noon in Shanghai), and later.
@@ -860,9 +861,60 @@ async fn a_supervisor_reads_the_queue_the_day_and_the_trend(db: TestDb) {
         "/api/v1/reports/trend?days=91",
         "/api/v1/reports/trend?until=2026-12-01",
         "/api/v1/reports/trend?until=0001-01-01",
+        "/api/v1/reports/daily?day=1999-12-31",
     ] {
         let (status, error) = server.get_json(refused, &boss).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}: {error}");
         assert!(error["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{refused}: {error}");
     }
+}
+
+/// A month's budget set over the API by an administrator: never below what approvals took,
+/// never for a month that is over, audited; a month planned ahead keeps its budget when the
+/// rollover opens it.
+async fn an_administrator_raises_a_month_that_runs_short_and_plans_the_next(db: TestDb) {
+    let mend = db.mend();
+    queue_of(&mend, 1);
+    let (wang, lead, root) =
+        (token(&mend, "wang", "agent"), token(&mend, "li", "supervisor"), token(&mend, "root", "admin"));
+    let server = mend.serve_at(NOON);
+    let call = claim(&server, &wang).await.expect("a call");
+    let offer = json!({"kind": "bill_credit", "amount_fen": 3_000, "reason": "断网三天", "task_id": call["task_id"]});
+    let path = format!("/api/v1/cases/{}/compensations", call["case_id"].as_str().unwrap());
+    let (_, approved) = post(&server, &path, &wang, offer).await;
+    assert_eq!(approved["status"], "approved", "{approved}");
+
+    let set = |month: &str, body: Value, token: &str| {
+        json_response(server.request(Method::PUT, &format!("/api/v1/budgets/{month}"), token).json(&body))
+    };
+    let raise = json!({"budget_fen": 10_000_000, "reason": "城东断网,补偿集中"});
+    assert_eq!(set("2026-11", raise.clone(), &lead).await.0, StatusCode::FORBIDDEN, "an administrator's to set");
+    let (status, below) = set("2026-11", json!({"budget_fen": 2_000, "reason": "压缩"}), &root).await;
+    assert_eq!(status, StatusCode::CONFLICT, "¥30 was approved already: {below}");
+    let (status, month) = set("2026-11", raise, &root).await;
+    assert_eq!(status, StatusCode::OK, "{month}");
+    assert_eq!((&month["budget_fen"], &month["committed_fen"]), (&json!(10_000_000), &json!(3_000)), "{month}");
+    let queue = server.get_json("/api/v1/reports/queue", &lead).await.1;
+    assert_eq!(queue["budget"]["left_fen"], 10_000_000 - 3_000, "{queue}");
+    for (month, body) in [
+        ("2026-10", json!({"budget_fen": 1, "reason": "x"})),
+        ("2026-13", json!({"budget_fen": 1, "reason": "x"})),
+        ("2026-1", json!({"budget_fen": 1, "reason": "x"})),
+        ("2026-12", json!({"budget_fen": -1, "reason": "x"})),
+        ("2026-12", json!({"budget_fen": 1, "reason": " "})),
+        ("2026-12", json!({"budget_fen": 1})),
+    ] {
+        let (status, why) = set(month, body.clone(), &root).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{month} {body}: {why}");
+    }
+    let (status, planned) = set("2026-12", json!({"budget_fen": 0, "reason": "十二月暂停补偿"}), &root).await;
+    assert_eq!((status, &planned["budget_fen"]), (StatusCode::OK, &json!(0)), "{planned}");
+    let audit = server.get_json("/api/v1/audit?entity=team_budget", &lead).await.1;
+    let entries = audit["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{audit}");
+    assert_eq!(entries[0]["detail"]["budget_fen"], json!({"before": 5_000_000, "after": 10_000_000}), "{audit}");
+
+    let rollover =
+        mend.run(&["schedule", "run", "budget_rollover", "--now", "2026-12-01T00:00:30+08:00"], b"").json_lines();
+    assert_eq!((&rollover[0]["counts"]["budget_fen"], &rollover[0]["counts"]["opened"]), (&json!(0), &json!(false)));
 }

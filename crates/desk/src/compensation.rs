@@ -272,7 +272,8 @@ impl Desk {
             let month = self.policy.budget_month(now)?;
             let amount = offer.amount;
             return Err(DeskError::Refused(format!(
-                "团队 {month} 的预算不够支付 {amount}:请驳回,或请管理员调整预算 (the team's budget for {month} does not cover {amount})"
+                "团队 {month} 的预算不够支付 {amount}:请驳回,或请管理员调高本月预算 (PUT /api/v1/budgets/{month}) \
+                 (the team's budget for {month} does not cover {amount})"
             )));
         }
         Ok(())

@@ -2,6 +2,7 @@
 //! on a lease, and record how the call went; the case then moves on through the scheduler's
 //! rules. HTTP is `mend-server`'s, SQL is `mend-store`'s; the rules of the queue are here.
 
+mod budget;
 mod claims;
 mod compensation;
 mod completions;
@@ -11,6 +12,7 @@ mod queue;
 mod typed;
 mod watch;
 
+pub use budget::MAX_MONTH_BUDGET;
 pub use compensation::{CompensationRequest, MAX_OFFER, RequestedCompensation};
 pub use error::DeskError;
 pub use queue::{Agent, Claim, Desk, DeskSettings, HeldTask};

@@ -92,3 +92,33 @@ pub async fn draw_on_budget<C: ConnectionTrait>(
         .during(TABLE, "draw_on_budget")?;
     Ok(done.rows_affected() == 1)
 }
+
+/// Sets a team's budget for a month, opening the month with it if it is not open; `None` (and
+/// nothing changed) when approvals already took more than `budget`. One conditional statement,
+/// so an approval drawing at the same moment is either counted against the new budget or
+/// refused by it.
+pub async fn set_team_budget<C: ConnectionTrait>(
+    conn: &C,
+    team: &str,
+    month: &str,
+    budget: Money,
+) -> Result<Option<TeamBudget>, StoreError> {
+    open_team_budget(conn, team, month, budget).await?;
+    let backend = conn.get_database_backend();
+    let p = |n| bulk::param(backend, n);
+    let sql = format!(
+        "UPDATE team_budgets SET budget_fen = {budget} \
+         WHERE team = {team} AND month = {month} AND committed_fen <= {budget}",
+        budget = p(1),
+        team = p(2),
+        month = p(3),
+    );
+    let done = conn
+        .execute_raw(Statement::from_sql_and_values(backend, sql, [budget.fen().into(), team.into(), month.into()]))
+        .await
+        .during(TABLE, "set_team_budget")?;
+    if done.rows_affected() != 1 {
+        return Ok(None);
+    }
+    team_budget(conn, team, month).await
+}

@@ -1,6 +1,7 @@
 //! One module per resource; the tree reads like the API.
 
 mod audit;
+mod budgets;
 mod cases;
 mod compensations;
 mod complaints;
@@ -107,6 +108,7 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         endpoint(M::GET, "/api/v1/reports/queue", "The queue now: callable, late, held by whom; offers and escalations waiting; the month's budget", supervisor, get(reports::queue)),
         endpoint(M::GET, "/api/v1/reports/daily", "One day's hot issues, outcomes, satisfaction and compensation (?day=YYYY-MM-DD, yesterday unless asked)", supervisor, get(reports::daily)),
         endpoint(M::GET, "/api/v1/reports/trend", "Complaints per category per day with spikes (?days=14&until=YYYY-MM-DD)", supervisor, get(reports::trend)),
+        endpoint(M::PUT, "/api/v1/budgets/{month}", "Set the team's budget for a month (YYYY-MM): this month or a later one, not below what approvals took", admin, put(budgets::set)),
         endpoint(M::GET, "/api/v1/jobs", "Scheduler runs, newest first", supervisor, get(jobs::list)),
         endpoint(M::GET, "/api/v1/audit", "The audit log", supervisor, get(audit::list)),
         endpoint(M::GET, "/api/v1/quarantine", "Payloads that could not be read", admin, get(quarantine::list)),

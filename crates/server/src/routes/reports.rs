@@ -37,12 +37,7 @@ pub async fn daily(
 ) -> Result<Json<HotspotReport>, ApiError> {
     user.require(Role::Supervisor)?;
     let today = today(&state)?;
-    let day = query.day.unwrap_or(today - Duration::days(1));
-    if day > today || day.year() < 1 {
-        return Err(ApiError::bad_request(format!(
-            "`day` must be a day up to today ({today}) in the scheduler's zone"
-        )));
-    }
+    let day = reportable(query.day.unwrap_or(today - Duration::days(1)), today, "day")?;
     Ok(Json(mend_scheduler::day_report(&state.store, &state.planner, day).await.map_err(ApiError::internal)?))
 }
 
@@ -66,15 +61,21 @@ pub async fn trend(
     if !(1..=MAX_TREND_DAYS).contains(&days) {
         return Err(ApiError::bad_request(format!("`days` must be 1 to {MAX_TREND_DAYS}")));
     }
-    let until = query.until.unwrap_or(today);
-    if until > today || until.year() < 2 {
-        return Err(ApiError::bad_request(format!(
-            "`until` must be a day up to today ({today}) in the scheduler's zone"
-        )));
-    }
+    let until = reportable(query.until.unwrap_or(today), today, "until")?;
     Ok(Json(
         mend_scheduler::category_trend(&state.store, &state.planner, until, days).await.map_err(ApiError::internal)?,
     ))
+}
+
+/// A day a report may be about: up to today, and not before 2000 (no call center's records are
+/// older, and a report reaches back a baseline before its day).
+fn reportable(day: NaiveDate, today: NaiveDate, name: &str) -> Result<NaiveDate, ApiError> {
+    if day > today || day.year() < 2000 {
+        return Err(ApiError::bad_request(format!(
+            "`{name}` must be a day from 2000-01-01 up to today ({today}) in the scheduler's zone"
+        )));
+    }
+    Ok(day)
 }
 
 /// Today in the scheduler's zone, the zone every report's days are in.
