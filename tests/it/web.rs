@@ -382,6 +382,21 @@ async fn the_admin_page_adds_users_replays_quarantine_and_previews_scripts(db: T
     // The replayed complaint's case, with the callback it would get now: the script previewed.
     assert!(after.contains("id=\"preview-script\"") && after.contains("宽带"), "{after}");
 
+    // The month runs short: the budget is raised from the page, and the page says so.
+    assert!(after.contains("id=\"budget-total\">¥50,000.00"), "the configured month: {after}");
+    let budget = [("csrf", csrf.as_str()), ("month", "2026-11"), ("amount_yuan", "80000"), ("reason", "城东断网")];
+    let set = client.post(server.url("/admin/budget")).header(COOKIE, &admin).form(&budget).send().await.unwrap();
+    assert_eq!(set.headers()[LOCATION], "/admin?budget_set=2026-11");
+    let raised = client.get(server.url("/admin?budget_set=2026-11")).header(COOKIE, &admin).send().await.unwrap();
+    let raised = raised.text().await.unwrap();
+    assert!(
+        raised.contains("id=\"budget-total\">¥80,000.00") && raised.contains("2026-11 的补偿预算已更新"),
+        "{raised}"
+    );
+    let past = [("csrf", csrf.as_str()), ("month", "2026-10"), ("amount_yuan", "1"), ("reason", "x")];
+    let refused = client.post(server.url("/admin/budget")).header(COOKIE, &admin).form(&past).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY, "a month that is over");
+
     // A new agent, whose password is shown once and works.
     let created = client
         .post(server.url("/admin/users"))

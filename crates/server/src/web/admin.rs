@@ -6,7 +6,7 @@ use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use mend_core::{CaseId, QuarantineId, Role, UserId};
+use mend_core::{CaseId, Money, QuarantineId, Role, UserId};
 use mend_scheduler::Planned;
 use mend_store::quarantine::QuarantineFilter;
 use mend_store::users::UserKey;
@@ -28,6 +28,8 @@ pub struct AdminQuery {
     /// The case whose callback to preview; the largest case unless asked.
     case: Option<String>,
     replayed: Option<String>,
+    /// The month whose budget was just set.
+    budget_set: Option<String>,
 }
 
 pub async fn overview(
@@ -36,7 +38,9 @@ pub async fn overview(
     Query(query): Query<AdminQuery>,
 ) -> Result<Response, PageError> {
     user.require(Role::Admin)?;
-    let message = query.replayed.as_deref().map(|r| format!("重放结果:{}", super::word(r)));
+    let replayed = query.replayed.as_deref().map(|r| format!("重放结果:{}", super::word(r)));
+    let budget_set = query.budget_set.as_deref().map(|month| format!("{month} 的补偿预算已更新。"));
+    let message = replayed.or(budget_set);
     page(&state, &user, query.case.as_deref(), message, None, StatusCode::OK).await
 }
 
@@ -94,8 +98,10 @@ async fn page(
         None => None,
     };
     let roles: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+    let budget = state.desk.budget_standing(state.clock.now()).await?;
     let page = context! {
         section => "admin", users, quarantined, preview, created, message, roles,
+        budget => Value::from_serialize(&budget),
         ..frame(user, state)
     };
     Ok(render(status, "admin.html", page))
@@ -198,4 +204,27 @@ pub async fn replay(
             .await
             .map_err(ApiError::from)?;
     Ok(see_other(&format!("/admin?replayed={}", result.result())))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BudgetForm {
+    month: String,
+    amount_yuan: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// A month's compensation budget: raised when it runs short, or planned ahead.
+pub async fn set_budget(
+    State(state): State<AppState>,
+    user: WebUser,
+    form: Result<Form<Posted<BudgetForm>>, FormRejection>,
+) -> Result<Response, PageError> {
+    let form = user.accept(Role::Admin, form)?;
+    let budget = Money::from_yuan_text(&form.amount_yuan)
+        .ok_or_else(|| ApiError::new(ErrorCode::InvalidRequest, "预算应为大于 0 的元数,最多两位小数。"))?;
+    let month = form.month.trim();
+    let admin = user.desk_agent();
+    state.desk.set_month_budget(month, budget, &admin, form.reason.trim(), state.clock.now()).await?;
+    Ok(see_other(&format!("/admin?budget_set={month}")))
 }

@@ -53,6 +53,7 @@ pub(crate) fn pages() -> Router<AppState> {
         .route("/dashboard", get(dashboard::hot_issues))
         .route("/admin", get(admin::overview))
         .route("/admin/users", post(admin::add_user))
+        .route("/admin/budget", post(admin::set_budget))
         .route("/admin/users/{id}/{action}", post(admin::change_user))
         .route("/account", get(account::page))
         .route("/account/password", post(account::change_password))
