@@ -1,7 +1,8 @@
 //! Schema migrations for mend, one module per change, applied in order on SQLite and PostgreSQL.
 //!
-//! Migrations only ever add: a deployed database is upgraded by `mend migrate` (and by `serve` and
-//! `import` on start), never rebuilt.
+//! Migrations only move forward: a deployed database is upgraded by `mend migrate` (and by `serve`
+//! and `import` on start), never rebuilt. A change SQLite cannot make in place (dropping a UNIQUE)
+//! remakes that one table, its rows copied, inside the migration's transaction.
 
 pub use sea_orm_migration::prelude::*;
 

@@ -7,11 +7,24 @@ use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 use sea_orm_migration::sea_orm::DbBackend;
 
+/// The case's current closing, for the survey `survey` (an alias) if it was made after it: one
+/// made before (the case reopened and closed again since) asked about an earlier closing, and
+/// keeps none.
+fn closing_of(survey: &str) -> String {
+    format!("(SELECT c.closed_at FROM cases c WHERE c.id = {survey}.case_id AND {survey}.created_at >= c.closed_at)")
+}
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
+    /// On SQLite too: a rebuild stopped half-way would leave no `surveys` table, or one that a
+    /// second run cannot make again.
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         match manager.get_database_backend() {
             // SQLite cannot drop a column's UNIQUE: the table is made again without it.
@@ -31,29 +44,24 @@ impl MigrationTrait for Migration {
                             .take(),
                     )
                     .await?;
-                super::execute_all(
-                    manager,
-                    [
-                        "INSERT INTO surveys_per_closing \
-                         (id, case_id, closed_at, created_at, expires_at, answered_at, rating, comment) \
-                         SELECT s.id, s.case_id, (SELECT c.closed_at FROM cases c WHERE c.id = s.case_id), \
-                         s.created_at, s.expires_at, s.answered_at, s.rating, s.comment FROM surveys s",
-                        "DROP TABLE surveys",
-                        "ALTER TABLE surveys_per_closing RENAME TO surveys",
-                    ],
-                )
-                .await?;
+                let copy = format!(
+                    "INSERT INTO surveys_per_closing \
+                     (id, case_id, closed_at, created_at, expires_at, answered_at, rating, comment) \
+                     SELECT s.id, s.case_id, {}, s.created_at, s.expires_at, s.answered_at, s.rating, s.comment \
+                     FROM surveys s",
+                    closing_of("s")
+                );
+                let steps = [copy.as_str(), "DROP TABLE surveys", "ALTER TABLE surveys_per_closing RENAME TO surveys"];
+                super::execute_all(manager, steps).await?;
             }
             _ => {
-                super::execute_all(
-                    manager,
-                    [
-                        "ALTER TABLE surveys DROP CONSTRAINT surveys_case_id_key",
-                        "ALTER TABLE surveys ADD COLUMN closed_at timestamp with time zone NULL",
-                        "UPDATE surveys SET closed_at = (SELECT c.closed_at FROM cases c WHERE c.id = surveys.case_id)",
-                    ],
-                )
-                .await?;
+                let backfill = format!("UPDATE surveys SET closed_at = {}", closing_of("surveys"));
+                let steps = [
+                    "ALTER TABLE surveys DROP CONSTRAINT surveys_case_id_key",
+                    "ALTER TABLE surveys ADD COLUMN closed_at timestamp with time zone NULL",
+                    backfill.as_str(),
+                ];
+                super::execute_all(manager, steps).await?;
             }
         }
         manager

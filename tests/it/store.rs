@@ -70,6 +70,12 @@ async fn a_survey_made_when_a_case_had_one_keeps_its_email_after_the_upgrade(db:
     let report = crate::support::intake().record(&store, &[crate::support::delivery(complained)], now).await.unwrap();
     let mend_cases::Outcome::Accepted { case_id: case, .. } = report.outcomes[0] else { panic!("{report:?}") };
     let closed = crate::support::intake().close_case(&store, case, "已退款", "user:li", now).await.unwrap();
+    // Another customer's case, closed again since its survey was made: the survey asked about
+    // the closing before.
+    let other = complaint("hotline", "s-2", "2026-11-24T09:00:00+08:00", json!({"phone": "13900139000"}), "宽带断网了");
+    let report = crate::support::intake().record(&store, &[crate::support::delivery(other)], now).await.unwrap();
+    let mend_cases::Outcome::Accepted { case_id: reclosed, .. } = report.outcomes[0] else { panic!("{report:?}") };
+    crate::support::intake().close_case(&store, reclosed, "已修复", "user:li", now).await.unwrap();
     let (survey, email) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
     let backend = conn.get_database_backend();
     let p = |n: usize| match backend {
@@ -84,6 +90,9 @@ async fn a_survey_made_when_a_case_had_one_keeps_its_email_after_the_upgrade(db:
         p(4)
     );
     let values = [survey.into(), case.as_uuid().into(), now.into(), (now + chrono::Duration::days(14)).into()];
+    conn.execute_raw(Statement::from_sql_and_values(backend, made.clone(), values)).await.unwrap();
+    let earlier = now - chrono::Duration::days(3);
+    let values = [uuid::Uuid::now_v7().into(), reclosed.as_uuid().into(), earlier.into(), now.into()];
     conn.execute_raw(Statement::from_sql_and_values(backend, made, values)).await.unwrap();
     let queued = format!(
         "INSERT INTO outbox (id, kind, dedupe_key, case_id, to_address, subject, body, status, attempts, created_at, \
@@ -102,6 +111,8 @@ async fn a_survey_made_when_a_case_had_one_keeps_its_email_after_the_upgrade(db:
     let conn = store.connection();
     let surveys = mend_store::surveys::surveys_of_cases(conn, &[case]).await.unwrap();
     assert_eq!((surveys.len(), surveys[0].closed_at), (1, closed.closed_at), "{surveys:?}");
+    let earlier = mend_store::surveys::surveys_of_cases(conn, &[reclosed]).await.unwrap();
+    assert_eq!(earlier[0].closed_at, None, "made before the closing that stands: {earlier:?}");
     let again = mend_store::surveys::survey_for_case(conn, case, closed.closed_at.unwrap(), now, now).await.unwrap();
     assert_eq!(again.survey_id.as_uuid(), survey, "the closing's survey is the one made before");
     let emails = mend_store::outbox::emails(conn, None, 10).await.unwrap();

@@ -70,7 +70,7 @@ impl Desk {
             pending_compensations: mend_store::compensations::count_compensations(conn, CompensationStatus::Pending)
                 .await?,
             open_escalations: mend_store::escalations::count_open_escalations(conn).await?,
-            budget: BudgetReport { left: standing.budget - standing.committed, standing },
+            budget: BudgetReport { left: standing.left(), standing },
         })
     }
 }

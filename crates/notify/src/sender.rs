@@ -52,15 +52,18 @@ pub struct OutboxSender {
     settings: NotifySettings,
     /// Names this sender's claims: `{pid}-{random}` in `mend serve`.
     worker: String,
-    /// How long a claim holds its email: one conversation, which [`SmtpMailer::send`] cuts off
-    /// at the SMTP timeout, and the writes around it.
+    /// How long a claim holds its email: what [`SmtpMailer::send`] may take (a conversation cut
+    /// off at the SMTP timeout, and a second when the server cut the first off) and the writes
+    /// around it.
     lease: Duration,
 }
 
 impl OutboxSender {
     pub fn new(store: Store, mailer: SmtpMailer, settings: NotifySettings, worker: String) -> Self {
-        let conversation = i64::try_from(mailer.timeout().as_secs()).unwrap_or(i64::MAX / 2);
-        let lease = Duration::seconds(conversation.saturating_add(60));
+        // A conversation, then (when the server cut it off) a second one to tell whether the
+        // server is up, and the writes around them.
+        let conversation = i64::try_from(mailer.timeout().as_secs()).unwrap_or(i64::MAX / 4);
+        let lease = Duration::seconds(conversation.saturating_mul(2).saturating_add(60));
         Self { store, mailer, settings, worker, lease }
     }
 
@@ -86,8 +89,17 @@ impl OutboxSender {
     }
 
     async fn deliver(&self, email: &OutboxEmail, clock: &dyn Clock) -> Result<DeliveryCounts, NotifyError> {
-        let result = if let Some(reason) = self.withdrawn(email, clock).await? {
+        let still_wanted = self.withdrawn(email, clock).await;
+        let result = if let Ok(Some(reason)) = still_wanted {
             AttemptResult::Withdrawn { reason }
+        } else if let Err(e) = still_wanted {
+            // Nothing was sent: the row goes back to the queue rather than staying `sending`
+            // until its lease runs out (and then counting as an unconfirmed send).
+            AttemptResult::Retry {
+                error: format!("whether the email is still wanted could not be read: {e}"),
+                next_attempt_at: clock.now() + self.settings.backoff_after(email.attempts + 1),
+                unconfirmed: false,
+            }
         } else if email.unconfirmed_sends > 1 {
             AttemptResult::Failed {
                 error: format!(

@@ -597,7 +597,7 @@ pub async fn team_budget<C: ConnectionTrait>(
     now: DateTime<Utc>,
 ) -> Result<Budget, SchedulerError> {
     let standing = budget_standing(conn, settings, now).await?;
-    Ok(Budget { left: standing.budget - standing.committed, month: standing.month })
+    Ok(Budget { left: standing.left(), month: standing.month })
 }
 
 /// A team's month of compensation: its budget and what approvals drew on it.
@@ -610,6 +610,13 @@ pub struct BudgetStanding {
     pub budget: Money,
     #[serde(rename = "committed_fen")]
     pub committed: Money,
+}
+
+impl BudgetStanding {
+    /// What the month may still spend.
+    pub fn left(&self) -> Money {
+        self.budget - self.committed
+    }
 }
 
 /// The callback team's month of `now`: the whole monthly budget, nothing drawn, while

@@ -336,8 +336,16 @@ async fn satisfaction(
     calls: &[Task],
     answered: &[SurveyRecord],
 ) -> Result<Satisfaction, SchedulerError> {
-    let surveyed: Vec<i64> = answered.iter().filter_map(|s| s.rating).map(|r| i64::from(r.get())).collect();
-    let mut cases: HashSet<CaseId> = answered.iter().map(|s| s.case_id).collect();
+    // A case whose two surveys were both answered that day counts its latest answer.
+    let mut latest: HashMap<CaseId, &SurveyRecord> = HashMap::new();
+    for survey in answered {
+        let newer = latest.get(&survey.case_id).is_none_or(|seen| seen.answered_at < survey.answered_at);
+        if newer {
+            latest.insert(survey.case_id, survey);
+        }
+    }
+    let surveyed: Vec<i64> = latest.values().filter_map(|s| s.rating).map(|r| i64::from(r.get())).collect();
+    let mut cases: HashSet<CaseId> = latest.keys().copied().collect();
     let mut on_calls: Vec<i64> = Vec::new();
     for task in calls {
         if let Some(rating) = task.outcome.as_ref().and_then(|o| o.satisfaction_after)
@@ -385,7 +393,8 @@ async fn survey_answers(
                 case_id: s.case_id,
                 category: planner.category_name(categories.get(&s.case_id)?).to_owned(),
                 rating: s.rating?.get(),
-                comment: s.comment.clone(),
+                // The report goes to people outside the desk: a number the customer wrote is masked.
+                comment: s.comment.as_deref().map(|c| mend_core::mask_phones_in(c).into_owned()),
                 answered_at: s.answered_at?,
             })
         })

@@ -103,11 +103,12 @@ impl Default for Metrics {
         let emails = Family::<OutcomeLabels, Counter>::default();
         registry.register(
             "emails",
-            "Email attempts this instance's sender made: sent, retried (will try again) or failed (given up)",
+            "Email attempts this instance's sender made: sent, retried (will try again), failed (given up) or \
+             withdrawn (dropped unsent: a survey of a case that reopened, or whose link ran out)",
             emails.clone(),
         );
         // Every outcome is exported from the start, at 0, so an alert on `failed` has a series.
-        for outcome in ["sent", "retried", "failed"] {
+        for outcome in ["sent", "retried", "failed", "withdrawn"] {
             let _ = emails.get_or_create(&OutcomeLabels { outcome });
         }
         let claims = Family::<AnswerLabels, Counter>::default();

@@ -230,6 +230,9 @@ impl CaseDetail {
         self.customer = self.customer.masked();
         self.identities = self.identities.into_iter().map(LinkedIdentity::masked).collect();
         self.complaints = self.complaints.into_iter().map(StoredComplaint::masked).collect();
+        if let Some(survey) = &mut self.survey {
+            survey.comment = survey.comment.take().map(|c| mend_core::mask_phones_in(&c).into_owned());
+        }
         self
     }
 }

@@ -1,7 +1,7 @@
 //! The `escalations` table: tasks that breached their SLA, escalated once each.
 
 use chrono::{DateTime, Utc};
-use mend_core::{CaseId, EscalationId, TaskId, UserId};
+use mend_core::{CaseId, EscalationId, TaskId, TaskStatus, UserId};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
@@ -87,9 +87,15 @@ impl From<escalation::Model> for EscalationRecord {
 /// The escalations a supervisor still has to see to: nobody acknowledged them and their call is
 /// still to be made (once it is made, the breach is history for the day's report, not a to-do).
 fn waiting_for_a_supervisor() -> Condition {
-    Condition::all()
-        .add(escalation::Column::AcknowledgedAt.is_null())
-        .add(Expr::cust("task_id IN (SELECT id FROM tasks WHERE status IN ('open', 'claimed'))"))
+    Condition::all().add(escalation::Column::AcknowledgedAt.is_null()).add(
+        escalation::Column::TaskId.in_subquery(
+            sea_orm::sea_query::Query::select()
+                .column(task::Column::Id)
+                .from(task::Entity)
+                .and_where(task::Column::Status.is_in(TaskStatus::IN_WORK.map(|s| s.as_str())))
+                .to_owned(),
+        ),
+    )
 }
 
 /// Escalations waiting for a supervisor, newest first, at most `limit`.
