@@ -93,6 +93,10 @@ async fn a_claim_holds_a_task_until_its_lease_runs_out(db: TestDb) {
         let (status, why) = post(&after, &path, &zhao, contradiction).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "only a customer reached says it is solved: {why}");
     }
+    // A misspelt field would lose what it says: refused, naming the fields there are.
+    let (status, why) = post(&after, &path, &zhao, json!({"outcome": "unreachable", "satisfaction": 4})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{why}");
+    assert!(why["error"]["message"].as_str().unwrap().contains("satisfaction_after"), "{why}");
     let (status, completed) = post(&after, &path, &zhao, done).await;
     assert_eq!((status, &completed["status"]), (StatusCode::OK, &json!("done")), "{completed}");
     assert!(claim(&after, &zhao).await.is_err(), "li still holds the other");
@@ -119,6 +123,8 @@ async fn a_claim_holds_a_task_until_its_lease_runs_out(db: TestDb) {
 
     // "Call me in an hour": given back with a delay, the call is nobody's to claim until then.
     let path = format!("/api/v1/tasks/{}/release", second["task_id"].as_str().unwrap());
+    let misspelt = json!({"reason": "x", "call_after_minute": 60});
+    assert_eq!(post(&after, &path, &wang, misspelt).await.0, StatusCode::UNPROCESSABLE_ENTITY);
     let too_late = json!({"reason": "x", "call_after_minutes": 7 * 24 * 60 + 1});
     assert_eq!(post(&after, &path, &wang, too_late).await.0, StatusCode::UNPROCESSABLE_ENTITY);
     let in_an_hour = json!({"reason": "客户要求一小时后再打", "call_after_minutes": 60});
@@ -374,7 +380,8 @@ async fn compensation_within_the_limit_is_approved_at_once_and_above_it_waits_fo
     // More than the customer's cap leaves room for is refused when offered: nobody could approve it.
     let (status, beyond) = offer(&server, &agent, &case, 100_000 - 3_000 + 1).await;
     assert_eq!(status, StatusCode::CONFLICT, "{beyond}");
-    assert!(beyond["error"]["message"].as_str().unwrap().contains("最多还能给 ¥970.00"), "{beyond}");
+    let why = beyond["error"]["message"].as_str().unwrap();
+    assert!(why.contains("最多还能给 ¥970.00") && why.contains("另有 ¥1,000.00 待审批"), "{beyond}");
     let (status, most) = offer(&server, &agent, &case, mend_desk::MAX_OFFER.fen()).await;
     assert_eq!(status, StatusCode::CONFLICT, "{most}");
     for unshowable in ["长".repeat(501), "退款\u{202E}001".to_owned(), "响铃\u{7}".to_owned()] {
@@ -853,6 +860,35 @@ async fn a_supervisor_reads_the_queue_the_day_and_the_trend(db: TestDb) {
     assert_eq!(trend["rows"][0]["counts"], json!([0, 0, 0, 0, 0, 0, 3]), "{trend}");
     let earlier = server.get_json("/api/v1/reports/trend?days=3&until=2026-11-25", &boss).await.1;
     assert_eq!(earlier["rows"], json!([]), "nothing before the 26th: {earlier}");
+    // Complaints of ten categories on the 25th: the trend has every one (a chart draws eight).
+    let categories = [
+        "slow_network",
+        "mobile_signal",
+        "billing_dispute",
+        "unwanted_subscription",
+        "package_change",
+        "installation_delay",
+        "refund_delay",
+        "store_attitude",
+        "app_login",
+        "promotion_dispute",
+    ];
+    let spread: Vec<Value> = categories
+        .iter()
+        .enumerate()
+        .map(|(i, category)| {
+            let customer = json!({"phone": format!("137{i:08}")});
+            let mut c = complaint("hotline", &format!("k-{i}"), "2026-11-25T10:00:00+08:00", customer, "不满意");
+            c["category"] = json!(category);
+            c
+        })
+        .collect();
+    assert_eq!(mend.import_lines(&lines(&spread))["accepted"], 10);
+    let wide = server.get_json("/api/v1/reports/trend?days=2", &boss).await.1;
+    assert_eq!(wide["rows"].as_array().map(Vec::len), Some(11), "{wide}");
+    let day = server.get_json("/api/v1/reports/daily?day=2026-11-25", &boss).await.1;
+    let per_day: i64 = wide["rows"].as_array().unwrap().iter().map(|r| r["counts"][0].as_i64().unwrap()).sum();
+    assert_eq!(day["total_complaints"], per_day, "the trend's day adds up to the day's report");
 
     for refused in [
         "/api/v1/reports/daily?day=2026-11-27",

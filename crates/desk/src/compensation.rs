@@ -251,12 +251,23 @@ impl Desk {
         if granted + amount <= policy.customer_cap_fen {
             return Ok(());
         }
-        // Read by the agent or supervisor on the page: in their words, with the figures to act on.
+        // Read by the agent or supervisor on the page: in their words, with the figures to act on
+        // (offers still waiting are named apart: they may yet be rejected).
         let (days, cap) = (policy.customer_cap_days, policy.customer_cap_fen);
         let left = (cap - granted).max(Money::ZERO);
+        let waiting = compensations::compensation_received(tx, &[customer], since, &[CompensationStatus::Pending])
+            .await?
+            .first()
+            .map_or(Money::ZERO, |(_, m)| *m);
+        let also_waiting = match waiting > Money::ZERO {
+            true => format!(",另有 {waiting} 待审批"),
+            false => String::new(),
+        };
+        let what_now = if left == Money::ZERO { "本期已没有可给的额度" } else { what_now };
         Err(DeskError::Refused(format!(
-            "客户{days}天内已获补偿 {granted},再给 {amount} 将超过每位客户 {cap} 的上限(最多还能给 {left}):{what_now} \
-             (the customer was granted {granted} in {days} days; {amount} more would pass the cap of {cap}, {left} is left)"
+            "客户{days}天内已获批补偿 {granted}{also_waiting},再给 {amount} 将超过每位客户 {cap} 的上限(最多还能给 {left}):\
+             {what_now} (the customer was granted {granted} in {days} days; {amount} more would pass the cap of {cap}, \
+             {left} is left)"
         )))
     }
 

@@ -12,7 +12,8 @@ use crate::{Desk, DeskError};
 #[derive(Debug, Clone, Serialize)]
 pub struct QueueReport {
     pub at: DateTime<Utc>,
-    /// Free tasks whose earliest moment has come (a lease that ran out frees its task).
+    /// Free tasks whose earliest moment has come (a lease that ran out frees its task); a claim
+    /// may still pass one over for its customer's contact hours or the day's call cap.
     pub due: i64,
     /// Free tasks whose earliest moment is still to come (a verification in two days).
     pub later: i64,

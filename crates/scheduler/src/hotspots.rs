@@ -21,8 +21,8 @@ use crate::SchedulerError;
 use crate::generate::CallbackPlanner;
 use crate::spikes::SpikeTest;
 
-/// Categories the chart shows, busiest first.
-const CHART_CATEGORIES: usize = 8;
+/// Categories a chart shows, busiest first (the report's data holds them all).
+pub const CHART_CATEGORIES: usize = 8;
 /// Suggestions the report lists.
 const SUGGESTIONS_SHOWN: usize = 30;
 
@@ -206,7 +206,7 @@ pub async fn day_report(
 #[derive(Debug, Serialize)]
 pub struct CategoryTrend {
     pub days: Vec<NaiveDate>,
-    /// The busiest categories of the period, busiest first.
+    /// Every category with a complaint in the period, busiest first.
     pub rows: Vec<TrendRow>,
 }
 
@@ -259,7 +259,6 @@ pub async fn category_trend(
         })
         .collect();
     rows.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.category.cmp(&b.category)));
-    rows.truncate(CHART_CATEGORIES);
     let days = first_counted.iter_days().skip(baseline_days).take(days).collect();
     Ok(CategoryTrend { days, rows })
 }

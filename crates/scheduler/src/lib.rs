@@ -29,7 +29,7 @@ pub use generate::{
     Budget, BudgetStanding, CallRequest, CallbackPlanner, CaseFile, GenerationCounts, Planned, budget_standing,
     preview_callback, team_budget,
 };
-pub use hotspots::{CategoryTrend, HotspotReport, TrendRow, category_trend, day_report};
+pub use hotspots::{CHART_CATEGORIES, CategoryTrend, HotspotReport, TrendRow, category_trend, day_report};
 pub use jobs::{Job, JobRunReport, RunObserver, Scheduler};
 pub use limit::{COUNTED_AGAINST_CAP, CompensationLimit, CompensationPolicy, LimitInputs, LimitPart};
 pub use mend_core::Temperament;

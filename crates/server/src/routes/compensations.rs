@@ -28,6 +28,7 @@ pub async fn request(
 }
 
 #[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub struct DecisionRequest {
     #[serde(default)]
     reason: String,

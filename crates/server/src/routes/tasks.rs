@@ -65,6 +65,7 @@ pub async fn heartbeat(
 }
 
 #[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub struct ReleaseRequest {
     #[serde(default)]
     reason: String,
@@ -96,6 +97,11 @@ pub async fn release(
     Ok(Json(json!({"task_id": id, "status": TaskStatus::Open})))
 }
 
+/// What a completion may say. The stored outcome reads leniently, but a request with a misspelt
+/// field (`satisfaction` for `satisfaction_after`) is refused: the rating would be lost unseen.
+const COMPLETION_FIELDS: &[&str] =
+    &["outcome", "resolved", "satisfaction_after", "root_cause", "suggestion", "verify", "follow_up_hours"];
+
 /// Records how the call went (`{"outcome", "resolved", "satisfaction_after", "root_cause",
 /// "suggestion", "follow_up_hours"}`).
 pub async fn complete(
@@ -106,7 +112,18 @@ pub async fn complete(
 ) -> Result<Json<mend_core::Task>, ApiError> {
     let agent = agent(&user)?;
     let id: TaskId = super::parse_id(&id, "task")?;
-    let outcome: TaskOutcome = super::json_body(body)?;
+    let fields: serde_json::Map<String, serde_json::Value> = super::json_body(body)?;
+    if let Some(unknown) = fields.keys().find(|k| !COMPLETION_FIELDS.contains(&k.as_str())) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!(
+                "invalid request body: unknown field `{unknown}`, expected one of {}",
+                COMPLETION_FIELDS.join(", ")
+            ),
+        ));
+    }
+    let outcome: TaskOutcome = serde_json::from_value(serde_json::Value::Object(fields))
+        .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, format!("invalid request body: {e}")))?;
     if outcome.follow_up_hours.is_some_and(|h| !(1..=24 * 90).contains(&h)) {
         return Err(ApiError::new(ErrorCode::InvalidRequest, "follow_up_hours must be between 1 and 2160"));
     }

@@ -33,7 +33,14 @@ pub async fn hot_issues(
     let zone = state.planner.settings.zone().map_err(ApiError::internal)?;
     let today = state.clock.now().with_timezone(&zone).date_naive();
     let failed = |e: mend_scheduler::SchedulerError| PageError(ApiError::internal(e));
-    let trend = mend_scheduler::category_trend(&state.store, &state.planner, today, days).await.map_err(failed)?;
+    let mut trend = mend_scheduler::category_trend(&state.store, &state.planner, today, days).await.map_err(failed)?;
+    // The busiest categories, and any other that spiked: a spike is what the page is for.
+    let all = trend.rows.len();
+    let mut rank = 0..;
+    trend
+        .rows
+        .retain(|row| rank.next().is_some_and(|i| i < mend_scheduler::CHART_CATEGORIES) || row.spikes.contains(&true));
+    let not_drawn = all - trend.rows.len();
     // Before the year 1 is no day of any report (and not a date PostgreSQL holds).
     let day = period.day.filter(|d| *d <= today && d.year() >= 1).unwrap_or(today - Duration::days(1));
     let report = mend_scheduler::day_report(&state.store, &state.planner, day).await.map_err(failed)?;
@@ -42,7 +49,7 @@ pub async fn hot_issues(
         section => "dashboard",
         days => trend.days.iter().map(|d| d.format("%m-%d").to_string()).collect::<Vec<_>>(),
         trend => Value::from_serialize(&trend),
-        peak,
+        peak, not_drawn,
         report => Value::from_serialize(&report),
         today => today.to_string(),
         yesterday => (today - Duration::days(1)).to_string(),

@@ -84,8 +84,16 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env.add_global("zh", Value::from_iter(WORDS.iter().copied()));
     env.add_filter("yuan", |fen: i64| Money::from_fen(fen).to_string());
     env.add_filter("local", local_time);
+    env.add_filter("short_id", short_id);
     env
 });
+
+/// An id as the pages abbreviate it: its last eight characters. A UUIDv7 begins with its clock,
+/// so the first eight are alike for everything made in the same minute.
+fn short_id(id: &str) -> String {
+    let chars: Vec<char> = id.chars().collect();
+    chars[chars.len().saturating_sub(8)..].iter().collect()
+}
 
 /// The stored words (statuses, kinds, channels, roles) as the pages say them.
 const WORDS: &[(&str, &str)] = &[

@@ -76,7 +76,12 @@ pub async fn overview(
             context! { holder, task => Value::from_serialize(task.masked()) }
         })
         .collect();
-    let escalations = mend_store::escalations::open_escalations(conn, ESCALATIONS).await?;
+    // Late by now, not by when the job escalated it: the oldest call is the most urgent.
+    let escalations: Vec<Value> = mend_store::escalations::open_escalations(conn, ESCALATIONS)
+        .await?
+        .into_iter()
+        .map(|e| context! { late_minutes => (now - e.due_at).num_minutes(), ..Value::from_serialize(&e) })
+        .collect();
     let message = match notice.done.as_deref() {
         Some("approved") => Some("已批准。"),
         Some("rejected") => Some("已驳回。"),
