@@ -865,7 +865,8 @@ async fn late_calls_wait_for_a_supervisor_until_seen_to_or_made(db: TestDb) {
     let server = mend.serve_at("2026-11-30T14:00:00+08:00");
 
     assert_eq!(server.get_json("/api/v1/escalations", &agent).await.0, StatusCode::FORBIDDEN);
-    let (status, open) = server.get_json("/api/v1/escalations", boss).await;
+    let (status, all) = server.get_json("/api/v1/escalations", boss).await;
+    let open = all.clone();
     assert_eq!(status, StatusCode::OK, "{open}");
     assert_eq!((open["open"].as_i64(), open["escalations"].as_array().map(Vec::len)), (Some(3), Some(3)), "{open}");
     let first = server.get_json("/api/v1/escalations?limit=1", boss).await.1;
@@ -881,6 +882,11 @@ async fn late_calls_wait_for_a_supervisor_until_seen_to_or_made(db: TestDb) {
         open["escalations"].as_array().unwrap().iter().map(|e| e["task_id"].as_str().unwrap()).collect();
     assert_eq!(listed.len(), 2, "{open}");
     assert!(!listed.contains(&call["task_id"].as_str().unwrap()), "the call was made: {open}");
+    let made = all["escalations"].as_array().unwrap().iter().find(|e| e["task_id"] == call["task_id"]).unwrap();
+    let path = format!("/api/v1/escalations/{}/acknowledge", made["escalation_id"].as_str().unwrap());
+    let (status, why) = crate::desk::post(&server, &path, boss, json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "nothing left to see to: {why}");
+    assert!(why["error"]["message"].as_str().unwrap().contains("was made"), "{why}");
 
     // Acknowledged once over the API: by whom and when; a second time is refused.
     let id = open["escalations"][0]["escalation_id"].as_str().unwrap().to_owned();

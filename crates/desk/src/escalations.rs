@@ -11,7 +11,7 @@ use crate::queue::entry;
 use crate::{Agent, Desk, DeskError};
 
 impl Desk {
-    /// Marks an escalation seen; refused when it was acknowledged already.
+    /// Marks an escalation seen; refused when it was acknowledged already or its call was made.
     pub async fn acknowledge_escalation(
         &self,
         id: EscalationId,
@@ -26,8 +26,10 @@ impl Desk {
             .await?
             .ok_or_else(|| DeskError::NotFound(format!("escalation {id}")))?;
         if !escalations::acknowledge_escalation(&tx, id, supervisor.id, now).await? {
-            let at = escalation.acknowledged_at.map_or_else(String::new, |at| format!(" at {}", at.to_rfc3339()));
-            return Err(DeskError::Refused(format!("escalation {id} was acknowledged already{at}")));
+            return Err(DeskError::Refused(match escalation.acknowledged_at {
+                Some(at) => format!("escalation {id} was acknowledged already at {}", at.to_rfc3339()),
+                None => format!("the late call of escalation {id} was made (or cancelled) already"),
+            }));
         }
         let mut seen =
             entry(supervisor, "escalation.acknowledge", ("escalation", id.as_uuid()), now, "open", "acknowledged");

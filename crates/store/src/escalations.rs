@@ -128,7 +128,8 @@ pub async fn escalation_by_id<C: ConnectionTrait>(
     Ok(row.map(EscalationRecord::from))
 }
 
-/// Marks an escalation seen by `by`; false when someone acknowledged it first.
+/// Marks an escalation seen by `by`; false when it is not waiting for a supervisor (someone
+/// acknowledged it first, or its call was made).
 pub async fn acknowledge_escalation<C: ConnectionTrait>(
     conn: &C,
     id: EscalationId,
@@ -139,7 +140,7 @@ pub async fn acknowledge_escalation<C: ConnectionTrait>(
         .col_expr(escalation::Column::AcknowledgedAt, Expr::value(now))
         .col_expr(escalation::Column::AcknowledgedBy, Expr::value(by.as_uuid()))
         .filter(escalation::Column::Id.eq(id.as_uuid()))
-        .filter(escalation::Column::AcknowledgedAt.is_null())
+        .filter(waiting_for_a_supervisor())
         .exec(conn)
         .await
         .during(TABLE, "acknowledge_escalation")?;
