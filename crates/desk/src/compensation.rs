@@ -207,10 +207,16 @@ impl Desk {
             .ok_or_else(|| DeskError::NotFound(format!("compensation {id}")))?;
         let needed = if offer.amount <= self.supervisor_limit { Role::Supervisor } else { Role::Admin };
         if !decider.role.includes(needed) {
-            return Err(DeskError::Forbidden(format!("an offer of {} is decided in the {needed} role", offer.amount)));
+            let who = if needed == Role::Admin { "管理员" } else { "主管" };
+            return Err(DeskError::Forbidden(format!(
+                "{} 的补偿需由{who}审批 (an offer of {} is decided in the {needed} role)",
+                offer.amount, offer.amount
+            )));
         }
         if offer.requested_by == decider.id {
-            return Err(DeskError::Forbidden("nobody decides their own request".into()));
+            return Err(DeskError::Forbidden(
+                "不能审批自己提出的补偿,请由另一位主管审批 (nobody decides their own request)".into(),
+            ));
         }
         if offer.status != CompensationStatus::Pending {
             return Err(DeskError::Refused(format!("compensation {id} is {} already", offer.status)));
