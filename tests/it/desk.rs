@@ -117,6 +117,13 @@ async fn a_claim_holds_a_task_until_its_lease_runs_out(db: TestDb) {
         r#"mend_desk_claims_total{answer="nothing_callable"} 1"#,
         "mend_desk_claim_seconds_count 3",
         r#"mend_desk_completions_total{outcome="unreachable"} 1"#,
+        // What the database holds now: li's call in hand, nothing else to work.
+        r#"mend_queue_tasks{state="held"} 1"#,
+        r#"mend_queue_tasks{state="due"} 0"#,
+        "mend_compensations_pending 0",
+        "mend_escalations_open 0",
+        "mend_budget_left_fen 5000000",
+        r#"mend_outbox_emails{status="queued"} 0"#,
     ] {
         assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
     }

@@ -39,6 +39,16 @@ struct AnswerLabels {
     answer: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabels {
+    status: &'static str,
+}
+
 /// Seconds a claim took, as buckets: an agent notices a claim from about a tenth of a second.
 const CLAIM_BUCKETS: [f64; 10] = [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0];
 
@@ -79,6 +89,11 @@ pub struct Metrics {
     claims: Family<AnswerLabels, Counter>,
     claim_seconds: Histogram,
     completions: Family<OutcomeLabels, Counter>,
+    queue: Family<StateLabels, Gauge>,
+    pending_compensations: Gauge,
+    open_escalations: Gauge,
+    budget_left: Gauge,
+    outbox: Family<StatusLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -124,7 +139,50 @@ impl Default for Metrics {
         for answer in mend_desk::Claim::ANSWERS {
             let _ = claims.get_or_create(&AnswerLabels { answer });
         }
-        Self { registry, intake, refused, job_runs, job_finished, emails, claims, claim_seconds, completions }
+        // The database's standing, read at each scrape (so the same from every instance): what an
+        // alert on a backlog needs.
+        let queue = Family::<StateLabels, Gauge>::default();
+        registry.register(
+            "queue_tasks",
+            "Tasks still to be worked: due (their time has come, nobody holds them), later, overdue (past the SLA grace), held",
+            queue.clone(),
+        );
+        let pending_compensations = Gauge::default();
+        registry.register(
+            "compensations_pending",
+            "Offers waiting for a supervisor or an administrator",
+            pending_compensations.clone(),
+        );
+        let open_escalations = Gauge::default();
+        registry.register(
+            "escalations_open",
+            "Late calls escalated that nobody acknowledged and that are still to be made",
+            open_escalations.clone(),
+        );
+        let budget_left = Gauge::default();
+        registry.register(
+            "budget_left_fen",
+            "What the team's month may still spend on compensation, in fen",
+            budget_left.clone(),
+        );
+        let outbox = Family::<StatusLabels, Gauge>::default();
+        registry.register("outbox_emails", "Emails in the outbox by status", outbox.clone());
+        Self {
+            registry,
+            intake,
+            refused,
+            job_runs,
+            job_finished,
+            emails,
+            claims,
+            claim_seconds,
+            completions,
+            queue,
+            pending_compensations,
+            open_escalations,
+            budget_left,
+            outbox,
+        }
     }
 }
 
@@ -143,6 +201,20 @@ impl Metrics {
     pub fn job_run(&self, job: &str, outcome: &str, finished_at: i64) {
         self.job_runs.get_or_create(&JobLabels { job: job.to_owned(), outcome: outcome.to_owned() }).inc();
         self.job_finished.get_or_create(&JobNameLabels { job: job.to_owned() }).set(finished_at);
+    }
+
+    /// The queue, the money and the outbox as the database has them now.
+    pub fn standing(&self, queue: &mend_desk::QueueReport, outbox: &[(mend_core::EmailStatus, i64)]) {
+        let held: i64 = queue.held_by.iter().map(|h| h.tasks).sum();
+        for (state, n) in [("due", queue.due), ("later", queue.later), ("overdue", queue.overdue), ("held", held)] {
+            self.queue.get_or_create(&StateLabels { state }).set(n);
+        }
+        self.pending_compensations.set(i64::try_from(queue.pending_compensations).unwrap_or(i64::MAX));
+        self.open_escalations.set(i64::try_from(queue.open_escalations).unwrap_or(i64::MAX));
+        self.budget_left.set(queue.budget.left.fen());
+        for (status, n) in outbox {
+            self.outbox.get_or_create(&StatusLabels { status: status.as_str() }).set(*n);
+        }
     }
 
     /// What one flush of the outbox did.
