@@ -15,7 +15,26 @@ both_databases!(
     two_password_changes_at_once_are_one_change,
     a_sign_in_racing_a_deactivation_opens_no_session,
     guessed_passwords_lock_the_name_for_a_while,
+    a_name_is_one_name_whatever_its_letter_case,
 );
+
+/// `Wang` signs in as `wang` (agents type their names as they like), and a second user whose
+/// name differs only in case is refused: they would sign in as each other's slip.
+async fn a_name_is_one_name_whatever_its_letter_case(db: TestDb) {
+    let mend = db.mend();
+    let wang = mend.add_user("wang", "agent");
+    let twin = mend.run(&["user", "add", "--name", "Wang", "--role", "supervisor"], b"");
+    assert_ne!(twin.status, 0, "{}", twin.stdout);
+    assert!(twin.stderr.contains("`wang` already exists"), "{}", twin.stderr);
+    let server = mend.serve_at(NOON);
+    let (status, session) = sign_in(&server, "WANG", wang["password"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    assert_eq!(session["user"]["name"], "wang", "{session}");
+    let admin = mend.add_user("root", "admin")["token"].as_str().unwrap().to_owned();
+    let body = json!({"name": "ROOT", "role": "agent"});
+    let (status, why) = json_response(server.request(Method::POST, "/api/v1/users", &admin).json(&body)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{why}");
+}
 
 async fn sign_in(server: &Server, name: &str, password: &str) -> (StatusCode, Value) {
     json_response(server.client.post(server.url("/api/v1/session")).json(&json!({"name": name, "password": password})))

@@ -64,6 +64,7 @@ pub enum AddUserError {
     BadTeam,
     #[error("email `{address}`: {problem}")]
     Email { address: String, problem: String },
+    /// The name, or the same name in other letter case (`Wang` beside `wang`).
     #[error("a user named `{0}` already exists")]
     Taken(String),
     #[error(transparent)]
@@ -115,6 +116,10 @@ pub async fn add_user(
         created_at: now,
     };
     let tx = store.begin_write().await?;
+    if let Some(existing) = mend_store::users::name_alike(&tx, name).await? {
+        mend_store::rollback(tx).await?;
+        return Err(AddUserError::Taken(existing));
+    }
     let record = match mend_store::users::insert(&tx, new).await {
         Ok(record) => record,
         Err(e) if e.is_conflict() => {

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use mend_core::{Role, UserId};
-use sea_orm::sea_query::ExprTrait;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::sea_query::{Expr, ExprTrait, Func};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use serde::Serialize;
 
 use crate::StoreError;
@@ -126,9 +126,37 @@ pub async fn holders_of<C: ConnectionTrait>(
     Ok(holders)
 }
 
-/// An active user by name, with their password hash (for a sign-in to check).
+/// An active user by name, with their password hash (for a sign-in to check): the name as
+/// typed, or else the one active user whose name it is in other letter case (`Wang` for `wang`).
 pub async fn by_name<C: ConnectionTrait>(conn: &C, name: &str) -> Result<Option<(UserRecord, String)>, StoreError> {
-    active_user_where(conn, user::Column::Name, name, "by_name").await?.map(with_hash).transpose()
+    if let Some(exact) = active_user_where(conn, user::Column::Name, name, "by_name").await? {
+        return with_hash(exact).map(Some);
+    }
+    let lowered = Func::lower(Expr::col(user::Column::Name));
+    let mut alike = user::Entity::find()
+        .filter(Expr::expr(lowered).eq(Func::lower(Expr::val(name))))
+        .filter(user::Column::Active.eq(true))
+        .limit(2)
+        .all(conn)
+        .await
+        .during(TABLE, "by_name")?;
+    // Two names alike but for case (made before they were refused) need the name as it is.
+    match alike.len() {
+        1 => alike.pop().map(with_hash).transpose(),
+        _ => Ok(None),
+    }
+}
+
+/// The user whose name is `name` but for letter case, if any (active or not): a new user may
+/// not take it, or `Wang` and `wang` would sign in as each other's mistake.
+pub async fn name_alike<C: ConnectionTrait>(conn: &C, name: &str) -> Result<Option<String>, StoreError> {
+    let lowered = Func::lower(Expr::col(user::Column::Name));
+    let found = user::Entity::find()
+        .filter(Expr::expr(lowered).eq(Func::lower(Expr::val(name))))
+        .one(conn)
+        .await
+        .during(TABLE, "name_alike")?;
+    Ok(found.map(|m| m.name))
 }
 
 /// A user row as its record and its password hash.
