@@ -396,6 +396,9 @@ async fn compensation_within_the_limit_is_approved_at_once_and_above_it_waits_fo
         let (status, why) = post(&server, &format!("/api/v1/cases/{case}/compensations"), &agent, body).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "a reason the pages could not show as stored: {why}");
     }
+    let (status, _) =
+        post(&server, &format!("/api/v1/cases/{case}/compensations"), &agent, json!(["gift", 100, "x"])).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "an offer is an object, not its fields in a row");
     let stray = json!({"kind": "gift", "amount_fen": 100, "reason": "x", "task_id": uuid::Uuid::now_v7()});
     let (status, _) = post(&server, &format!("/api/v1/cases/{case}/compensations"), &agent, stray).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "an offer names a call on its own case");

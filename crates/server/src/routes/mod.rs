@@ -165,6 +165,11 @@ fn json_body<T: serde::de::DeserializeOwned>(body: Result<Bytes, BytesRejection>
     let body = self::body(body)?;
     // No body is an empty object: requests whose fields are all optional may send nothing.
     let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &body };
+    // Every request is an object: serde would also take a struct's fields as an array in order
+    // (`["gift", 100, "x"]` an offer), which no client means.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::new(ErrorCode::InvalidRequest, "invalid request body: a JSON object is expected"));
+    }
     serde_json::from_slice(body)
         .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, format!("invalid request body: {e}")))
 }
