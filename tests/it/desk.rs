@@ -505,6 +505,41 @@ async fn concurrent_approvals_never_overspend_the_budget() {
     assert!(month.committed <= month.budget);
 }
 
+/// Twenty approvals on two instances racing an administrator's cut of the month's budget: the
+/// cut is refused if approvals already took more, else it holds, and either way what the month
+/// committed never passes its budget and matches the ledger.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_budget_cut_racing_approvals_never_leaves_the_month_overspent() {
+    let Some(db) = TestDb::postgres().await else { return };
+    let mend = db.mend().env("MEND_DESK__MAX_HELD_TASKS", "20");
+    queue_of(&mend, 20);
+    let agent = token(&mend, "wang", "agent");
+    let root = token(&mend, "root", "admin");
+    let leads: Vec<String> = (0..4).map(|i| token(&mend, &format!("lead{i}"), "supervisor")).collect();
+    let servers = [mend.serve_at(NOON), mend.serve_at(NOON)];
+    let mut offers = Vec::new();
+    for _ in 0..20 {
+        let case = first_case(&servers[0], &agent).await;
+        let (status, pending) = offer(&servers[0], &agent, &case, 12_000).await;
+        assert_eq!((status, &pending["status"]), (StatusCode::CREATED, &json!("pending")), "{pending}");
+        offers.push(pending);
+    }
+    let decisions = offers.iter().enumerate().map(|(i, o)| decide(&servers[i % 2], &leads[i % 4], o, "approve"));
+    let cut = json!({"budget_fen": 60_000, "reason": "预算收紧"});
+    let cutting = json_response(servers[1].request(Method::PUT, "/api/v1/budgets/2026-11", &root).json(&cut));
+    let (outcomes, (cut_status, cut_answer)) =
+        futures::future::join(futures::future::join_all(decisions), cutting).await;
+    assert!(matches!(cut_status, StatusCode::OK | StatusCode::CONFLICT), "{cut_status}: {cut_answer}");
+    let approved = outcomes.iter().filter(|(s, _)| *s == StatusCode::OK).count() as i64;
+    assert!(outcomes.iter().all(|(s, _)| matches!(*s, StatusCode::OK | StatusCode::CONFLICT)), "{outcomes:?}");
+    let store = db.store().await;
+    let month = mend_store::budgets::team_budget(store.connection(), "repair", "2026-11").await.unwrap().unwrap();
+    assert!(month.committed <= month.budget, "{month:?}");
+    assert_eq!(month.committed.fen(), approved * 12_000, "{month:?}");
+    let expected_budget = if cut_status == StatusCode::OK { 60_000 } else { 5_000_000 };
+    assert_eq!(month.budget.fen(), expected_budget, "{cut_answer}");
+}
+
 both_databases!(a_retried_post_acts_once_and_a_reused_key_is_refused, the_audit_log_tells_who_changed_what);
 
 async fn a_retried_post_acts_once_and_a_reused_key_is_refused(db: TestDb) {
