@@ -5,11 +5,13 @@ DIR/NNNNN.json as {"mail_from", "rcpt_tos", "data_base64"} (written whole, then 
 reader never sees half a file). While DIR/refuse exists it answers DATA with 451, as a server
 that is busy or greylisting does; while DIR/relay exists it answers RCPT with 554 5.7.1, as a
 relay does to a client it does not relay for; while DIR/drop exists it keeps the message of DATA and then drops
-the connection instead of answering 250, as a relay that fails at the wrong moment does. With USER:PASSWORD it requires that login (AUTH PLAIN or
+the connection instead of answering 250, as a relay that fails at the wrong moment does; while DIR/stall exists it
+says nothing for a minute after the data, as a hung content filter does. With USER:PASSWORD it requires that login (AUTH PLAIN or
 LOGIN). With SINK_CERT and SINK_KEY in its environment (PEM files) it requires STARTTLS with that
 certificate first, and logs in only over it. Prints "ready" once it listens; runs until killed.
 """
 
+import asyncio
 import base64
 import itertools
 import json
@@ -35,6 +37,9 @@ class Sink:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if os.path.exists(os.path.join(self.directory, "stall")):
+            await asyncio.sleep(60)
+            return "451 4.3.0 Timed out"
         if os.path.exists(os.path.join(self.directory, "refuse")):
             return "451 4.3.0 Mailbox busy, try again later"
         number = next(self.numbers)

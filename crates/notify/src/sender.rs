@@ -52,16 +52,14 @@ pub struct OutboxSender {
     settings: NotifySettings,
     /// Names this sender's claims: `{pid}-{random}` in `mend serve`.
     worker: String,
-    /// How long a claim holds its email: what [`SmtpMailer::send`] may take (a conversation cut
-    /// off at the SMTP timeout, and a second when the server cut the first off) and the writes
-    /// around it.
+    /// How long a claim holds its email: what [`SmtpMailer::send`] may take (its two parts, each
+    /// cut off at the SMTP timeout) and the writes around it.
     lease: Duration,
 }
 
 impl OutboxSender {
     pub fn new(store: Store, mailer: SmtpMailer, settings: NotifySettings, worker: String) -> Self {
-        // A conversation, then (when the server cut it off) a second one to tell whether the
-        // server is up, and the writes around them.
+        // The two parts of a conversation, and the writes around them.
         let conversation = i64::try_from(mailer.timeout().as_secs()).unwrap_or(i64::MAX / 4);
         let lease = Duration::seconds(conversation.saturating_mul(2).saturating_add(60));
         Self { store, mailer, settings, worker, lease }

@@ -19,7 +19,8 @@ pub struct SmtpSettings {
     /// The sender, `mend@example.com` or `名字 <mend@example.com>`; its domain also names the
     /// Message-IDs mend makes.
     pub from: String,
-    /// How long one conversation with the server may take before it counts as failed.
+    /// How long each part of a conversation with the server (opening the session, offering the
+    /// email) may take before it counts as failed.
     #[serde(default = "default_timeout_seconds")]
     pub timeout_seconds: u64,
     /// A PEM file of certificate authorities to trust besides the public ones: a relay whose

@@ -1,15 +1,22 @@
-//! The SMTP connection: lettre's async transport built from `[smtp]`, and what a failed send
-//! means for the email (try again later, or give up).
+//! The SMTP conversation: lettre's async connection opened as `[smtp]` says, and what a failed
+//! send means for the email (try again later, give up, or count a send that may have arrived).
 
+use lettre::Message;
 use lettre::message::Mailbox;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
 
 use crate::{NotifyError, SmtpSettings, SmtpTls, parse_mailbox};
 
 pub struct SmtpMailer {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    host: String,
+    port: u16,
+    tls: SmtpTls,
+    /// For `tls` other than `none`: the relay's certificate must be valid for `host`.
+    tls_parameters: Option<TlsParameters>,
+    credentials: Option<Credentials>,
+    hello_name: ClientId,
     from: Mailbox,
     timeout: std::time::Duration,
 }
@@ -17,16 +24,17 @@ pub struct SmtpMailer {
 /// Why a send did not go through.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendFailure {
-    /// No connection, a timeout, a 4xx answer, or a refusal of mend's session (a login the
-    /// server rejects): the same email may go through later, once the server or the
-    /// configuration is fixed.
+    /// No connection, a timeout before the email was offered, a 4xx answer, or a refusal of
+    /// mend's session (a login the server rejects): the same email may go through later, once
+    /// the server or the configuration is fixed.
     Transient(String),
     /// A 5xx answer about the email (its recipient, its content): the server will refuse it
     /// again.
     Permanent(String),
-    /// No answer within the time of a conversation: the server may have taken the email before
-    /// it stalled (a content filter slow to answer the data), so this counts as a send that was
-    /// never confirmed, like a sender that died mid-send.
+    /// The conversation about this email ended without an answer (no answer in time, or the
+    /// line dropped): the server may have taken the email before it stalled (a content filter
+    /// slow to answer the data, a relay that drops the line instead of saying 250), so this
+    /// counts as a send that was never confirmed, like a sender that died mid-send.
     Unanswered(String),
 }
 
@@ -45,53 +53,102 @@ impl SmtpMailer {
         // Written once as every server takes it (a Chinese domain in ASCII), for From and the
         // Message-IDs alike.
         let from = Mailbox::new(from.name, crate::message::ascii_domain(from.email));
-        let plain = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&settings.host);
-        let builder = match settings.tls {
-            SmtpTls::None => plain,
-            SmtpTls::Starttls => plain.tls(Tls::Required(tls_parameters(settings)?)),
-            SmtpTls::Tls => plain.tls(Tls::Wrapper(tls_parameters(settings)?)),
+        let tls_parameters = match settings.tls {
+            SmtpTls::None => None,
+            SmtpTls::Starttls | SmtpTls::Tls => Some(tls_parameters(settings)?),
         };
-        let timeout = std::time::Duration::from_secs(settings.timeout_seconds.max(1));
-        let mut builder = builder.port(settings.port).timeout(Some(timeout));
-        if !settings.username.is_empty() {
-            builder = builder.credentials(Credentials::new(settings.username.clone(), settings.password.clone()));
-        }
-        Ok(Self { transport: builder.build(), from, timeout })
+        let credentials = (!settings.username.is_empty())
+            .then(|| Credentials::new(settings.username.clone(), settings.password.clone()));
+        Ok(Self {
+            host: settings.host.clone(),
+            port: settings.port,
+            tls: settings.tls,
+            tls_parameters,
+            credentials,
+            hello_name: ClientId::default(),
+            from,
+            timeout: std::time::Duration::from_secs(settings.timeout_seconds.max(1)),
+        })
     }
 
     pub fn from(&self) -> &Mailbox {
         &self.from
     }
 
-    /// Whether the server holds a conversation now: greets, answers EHLO (and the login) and a NOOP.
-    async fn takes_conversations(&self) -> bool {
-        matches!(tokio::time::timeout(self.timeout, self.transport.test_connection()).await, Ok(Ok(true)))
-    }
-
-    /// How long one conversation with the server may take.
+    /// How long each of the two parts of a conversation may take (opening the session, then
+    /// offering the email): a send takes at most twice this.
     pub fn timeout(&self) -> std::time::Duration {
         self.timeout
     }
 
-    /// One conversation, cut off after [`SmtpMailer::timeout`] however the server stalls:
-    /// lettre's own timeout covers the connection only, and a server that accepts and then says
-    /// nothing would hold the sender, and every email behind this one, for good.
+    /// One conversation in two parts, each cut off after [`SmtpMailer::timeout`] however the
+    /// server stalls (lettre's own timeout covers each read, and a server that trickles would
+    /// hold the sender, and every email behind this one, for good). Until the session is open
+    /// (greeting, TLS, login) nothing of the email has left: a failure there is the server's,
+    /// tried again later. Once the email is offered, a conversation that ends unanswered may
+    /// have delivered it.
     pub async fn send(&self, message: Message) -> Result<(), SendFailure> {
-        match tokio::time::timeout(self.timeout, self.transport.send(message)).await {
-            Ok(Ok(_)) => Ok(()),
-            // Cut off mid-conversation by a server that takes new ones: it may have been after
-            // the data, with the email taken (a relay that drops the line instead of saying
-            // 250). A server that cannot hold a conversation at all is down, not this email's.
-            Ok(Err(e)) if broke_off(&e) && self.takes_conversations().await => {
+        let seconds = self.timeout.as_secs();
+        let mut session = match tokio::time::timeout(self.timeout, self.open_session()).await {
+            Ok(Ok(session)) => session,
+            Ok(Err(failure)) => return Err(failure),
+            Err(_) => {
+                return Err(SendFailure::Transient(format!("the server did not open a session within {seconds} s")));
+            }
+        };
+        let offered = tokio::time::timeout(self.timeout, session.send(message.envelope(), &message.formatted())).await;
+        match offered {
+            Ok(Ok(_)) => {
+                // The email is taken; a server slow to say goodbye changes nothing.
+                let _ = tokio::time::timeout(self.timeout, session.quit()).await;
+                Ok(())
+            }
+            Ok(Err(e)) if broke_off(&e) => {
                 Err(SendFailure::Unanswered(format!("{} (the server cut the conversation off)", describe(&e))))
             }
             Ok(Err(e)) => Err(failure(&e)),
-            Err(_) => Err(SendFailure::Unanswered(format!(
-                "the server did not finish the conversation within {} s",
-                self.timeout.as_secs()
-            ))),
+            Err(_) => {
+                Err(SendFailure::Unanswered(format!("the server did not finish the conversation within {seconds} s")))
+            }
         }
     }
+
+    /// Connects, greets, secures the line as `[smtp] tls` asks and logs in.
+    async fn open_session(&self) -> Result<AsyncSmtpConnection, SendFailure> {
+        let wrapped = match self.tls {
+            SmtpTls::Tls => self.tls_parameters.clone(),
+            SmtpTls::None | SmtpTls::Starttls => None,
+        };
+        let server = (self.host.as_str(), self.port);
+        let mut session =
+            AsyncSmtpConnection::connect_tokio1(server, Some(self.timeout), &self.hello_name, wrapped, None)
+                .await
+                .map_err(|e| refused_session(&e))?;
+        if let (SmtpTls::Starttls, Some(parameters)) = (self.tls, &self.tls_parameters) {
+            if !session.can_starttls() {
+                session.abort().await;
+                return Err(SendFailure::Transient(format!(
+                    "{}:{} does not offer STARTTLS, which smtp.tls = \"starttls\" requires",
+                    self.host, self.port
+                )));
+            }
+            session.starttls(parameters.clone(), &self.hello_name).await.map_err(|e| refused_session(&e))?;
+        }
+        if let Some(credentials) = &self.credentials
+            && let Err(e) = session.auth(&[Mechanism::Plain, Mechanism::Login], credentials).await
+        {
+            session.abort().await;
+            return Err(refused_session(&e));
+        }
+        Ok(session)
+    }
+}
+
+/// A failure while the session opens: nothing was said of the email yet, so even a 5xx (`554 no
+/// service here`, a login refused) is about the server or mend's settings, and the email waits
+/// for them to be fixed rather than being given up.
+fn refused_session(error: &lettre::transport::smtp::Error) -> SendFailure {
+    SendFailure::Transient(failure(error).into_reason())
 }
 
 /// The connection closed or broke while mend waited for the server's answer (not a refused
