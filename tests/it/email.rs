@@ -446,7 +446,7 @@ async fn reports_surveys_and_alerts_arrive_whole(db: TestDb) {
     let (status, _) = page(server.client.get(server.url(path)).send().await.unwrap()).await;
     assert_eq!(status, StatusCode::CONFLICT);
     let forged = format!("{}x", path.trim_end_matches(|c: char| c.is_ascii_alphanumeric()));
-    for bad in [forged.as_str(), "/survey/abc", "/survey/..%2F..%2Fetc"] {
+    for bad in [forged.as_str(), "/survey/abc", "/survey/..%2F..%2Fetc", "/survey/", "/survey/a/b"] {
         let (status, body) = page(server.client.get(server.url(bad)).send().await.unwrap()).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{bad}: {body}");
         assert!(body.contains("链接无效"), "{body}");

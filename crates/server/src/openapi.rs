@@ -27,7 +27,7 @@ pub fn document() -> OpenApi {
             .summary(Some(e.summary))
             .operation_id(Some(format!("{} {}", e.method, e.path)))
             .response("2XX", ResponseBuilder::new().description("Success"))
-            .response("4XX", error_response());
+            .response("4XX", if e.path.starts_with("/survey/") { page_response() } else { error_response() });
         for name in path_parameters(e.path) {
             let parameter = ParameterBuilder::new()
                 .name(name)
@@ -63,6 +63,15 @@ pub fn document() -> OpenApi {
 
 fn path_parameters(path: &str) -> impl Iterator<Item = &str> {
     path.split('/').filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+}
+
+/// The customers' survey page answers its errors as pages, in Chinese, never as JSON.
+fn page_response() -> ResponseBuilder {
+    ResponseBuilder::new()
+        .description(
+            "A page (HTML, zh-CN) that says why: a link not valid (404), run out or withdrawn (410), used (409)",
+        )
+        .content("text/html", ContentBuilder::new().build())
 }
 
 fn error_response() -> ResponseBuilder {

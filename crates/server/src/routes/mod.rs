@@ -140,6 +140,9 @@ async fn openapi_document() -> axum::Json<utoipa::openapi::OpenApi> {
 
 /// No such route: JSON for the API, a page (as the pages' own errors) anywhere else.
 pub async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    if uri.path() == "/survey" || uri.path().starts_with("/survey/") {
+        return survey::no_such_survey();
+    }
     let message = if uri.path().starts_with("/api/") { "no such endpoint" } else { "没有这个页面。" };
     crate::web::error_for(uri.path(), ApiError::new(ErrorCode::NotFound, message))
 }

@@ -72,6 +72,12 @@ async fn form_page(state: &AppState, token: &str, error: Option<&str>, comment: 
     page(status, context! { page => "form", error, comment, expires_at })
 }
 
+/// A path under `/survey/` that names no survey (a link cut short in a customer's mail app):
+/// the survey's own "link not valid" page, not the staff's.
+pub(crate) fn no_such_survey() -> Response {
+    problem_page(SurveyLinkProblem::Forged)
+}
+
 fn problem_page(problem: SurveyLinkProblem) -> Response {
     let (status, icon, title, message) = match problem {
         SurveyLinkProblem::Forged => (
