@@ -413,7 +413,7 @@ async fn reports_surveys_and_alerts_arrive_whole(db: TestDb) {
 
     // The survey: to the customer, with a link that works once.
     let (address, survey) =
-        parsed.iter().find(|(_, m)| m.subject() == Some("您对这次问题处理满意吗?")).expect("a survey");
+        parsed.iter().find(|(_, m)| m.subject() == Some("您对账单争议问题的处理满意吗?")).expect("a survey");
     assert_eq!(address, "wang@example.com");
     let text = survey.body_text(0).unwrap();
     assert!(text.contains("王女士您好"), "{text}");

@@ -52,7 +52,7 @@ fn the_readme_tour_runs_as_written() {
         "\"case_created\":true",
         "\"complaints\"",
         "\"job\":\"generate_callbacks\"",
-        "\"subject\":\"您对这次问题处理满意吗?\"",
+        "\"subject\":\"您对宽带断网问题的处理满意吗?\"",
     ] {
         assert!(printed.contains(expected), "the tour printed no {expected}:\n{printed}");
     }
