@@ -474,6 +474,19 @@ async fn reports_surveys_and_alerts_arrive_whole(db: TestDb) {
     assert_eq!(listed["items"].as_array().unwrap().len(), 5);
     assert_eq!(listed["counts"]["sent"], 5);
     assert!(listed["items"][0].get("body").is_none(), "lists carry no bodies");
+    // Two at a time, in the same order, none missed.
+    let (mut paged, mut next) = (Vec::new(), "/api/v1/outbox?status=sent&limit=2".to_owned());
+    loop {
+        let body = server.get_json(&next, &admin).await.1;
+        paged.extend(body["items"].as_array().unwrap().iter().map(|e| e["email_id"].clone()));
+        match body["next_after"].as_str() {
+            Some(after) => next = format!("/api/v1/outbox?status=sent&limit=2&after={after}"),
+            None => break,
+        }
+    }
+    let all: Vec<Value> = listed["items"].as_array().unwrap().iter().map(|e| e["email_id"].clone()).collect();
+    assert_eq!(paged, all);
+    assert_eq!(server.get_json("/api/v1/outbox?after=x", &admin).await.0, StatusCode::BAD_REQUEST);
     assert_eq!(server.get_json("/api/v1/outbox?status=lost", &admin).await.0, StatusCode::BAD_REQUEST);
     assert_eq!(server.get_json("/api/v1/outbox", &agent).await.0, StatusCode::FORBIDDEN);
     let (status, preview) = server.get_json("/api/v1/emails/hotspots/preview", &admin).await;

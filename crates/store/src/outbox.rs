@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use mend_core::{CaseId, EmailId, EmailKind, EmailStatus, InlinePart, SurveyId};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 use serde::Serialize;
 
@@ -138,9 +138,28 @@ pub async fn emails<C: ConnectionTrait>(
     status: Option<EmailStatus>,
     limit: u64,
 ) -> Result<Vec<OutboxEmail>, StoreError> {
+    emails_after(conn, status, None, limit).await
+}
+
+/// Emails in the outbox queued after the email `after` (in the order [`emails`] lists them), for
+/// the next page of a list; none when `after` is not an email.
+pub async fn emails_after<C: ConnectionTrait>(
+    conn: &C,
+    status: Option<EmailStatus>,
+    after: Option<EmailId>,
+    limit: u64,
+) -> Result<Vec<OutboxEmail>, StoreError> {
     let mut query = outbox::Entity::find();
     if let Some(status) = status {
         query = query.filter(outbox::Column::Status.eq(status.as_str()));
+    }
+    if let Some(after) = after {
+        let Some(mark) = outbox::Entity::find_by_id(after.as_uuid()).one(conn).await.during(TABLE, "emails")? else {
+            return Ok(Vec::new());
+        };
+        query = query.filter(Condition::any().add(outbox::Column::CreatedAt.gt(mark.created_at)).add(
+            Condition::all().add(outbox::Column::CreatedAt.eq(mark.created_at)).add(outbox::Column::Id.gt(mark.id)),
+        ));
     }
     let rows = query
         .order_by_asc(outbox::Column::CreatedAt)

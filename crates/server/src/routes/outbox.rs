@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use mend_core::{EmailKind, EmailStatus, Role};
+use mend_core::{EmailId, EmailKind, EmailStatus, Role};
 use mend_notify::EmailPreview;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -15,9 +15,12 @@ use crate::{ApiError, AppState, ErrorCode};
 pub struct ListQuery {
     status: Option<String>,
     limit: Option<u64>,
+    /// The `next_after` of the page before.
+    after: Option<String>,
 }
 
-/// Oldest first, without bodies.
+/// Oldest first, without bodies, a page at a time: a full page says where the next begins
+/// (`next_after`).
 pub async fn list(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -29,13 +32,16 @@ pub async fn list(
         .as_deref()
         .map(|s| s.parse().map_err(|e: mend_core::UnknownWord| ApiError::bad_request(e.to_string())))
         .transpose()?;
-    let emails = mend_store::outbox::emails(state.store.connection(), status, super::page_limit(query.limit)).await?;
+    let after: Option<EmailId> = query.after.as_deref().map(|a| super::parse_id(a, "email")).transpose()?;
+    let limit = super::page_limit(query.limit);
+    let emails = mend_store::outbox::emails_after(state.store.connection(), status, after, limit).await?;
+    let next_after = (emails.len() as u64 == limit).then(|| emails.last().map(|e| e.email_id)).flatten();
     let counts: serde_json::Map<String, Value> = mend_store::outbox::count_by_status(state.store.connection())
         .await?
         .into_iter()
         .map(|(status, n)| (status.to_string(), json!(n)))
         .collect();
-    Ok(Json(json!({"items": emails, "counts": counts})))
+    Ok(Json(json!({"items": emails, "counts": counts, "next_after": next_after})))
 }
 
 /// `GET /api/v1/emails/{kind}/preview`: the email of `kind` from sample data.
