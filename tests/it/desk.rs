@@ -370,6 +370,8 @@ async fn compensation_within_the_limit_is_approved_at_once_and_above_it_waits_fo
         (&small["status"], &small["needs"], &small["limit"]["limit_fen"]),
         (&json!("approved"), &Value::Null, &json!(10_000))
     );
+    let explained = small["limit_explanation"].as_str().unwrap();
+    assert!(explained.contains("宽带故障类问题") && !explained.contains("broadband_outage"), "{explained}");
     // The category's cap is the case's: ¥30 given, ¥80 more would pass ¥100 (one offer split
     // in three is still one), so it waits for a supervisor.
     let (_, split) = offer(&server, &agent, &case, 8_000).await;

@@ -396,6 +396,9 @@ async fn the_admin_page_adds_users_replays_quarantine_and_previews_scripts(db: T
     let past = [("csrf", csrf.as_str()), ("month", "2026-10"), ("amount_yuan", "1"), ("reason", "x")];
     let refused = client.post(server.url("/admin/budget")).header(COOKIE, &admin).form(&past).send().await.unwrap();
     assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY, "a month that is over");
+    let refused = refused.text().await.unwrap();
+    assert_eq!(refused.matches("已经过去").count(), 1, "said once, in Chinese: {refused}");
+    assert!(refused.contains("data-back"), "a way back to the form as typed: {refused}");
 
     // A new agent, whose password is shown once and works.
     let created = client

@@ -29,20 +29,22 @@ impl Desk {
         }
         let first_day = NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").ok();
         if first_day.is_none_or(|d| d.format("%Y-%m").to_string() != month) {
-            return Err(DeskError::Invalid(format!("`{month}` is not a month (YYYY-MM)")));
+            return Err(DeskError::Invalid(format!("月份 `{month}` 无效,应写作 2026-12 这样 (not a month, YYYY-MM)")));
         }
         let this_month = self.policy.budget_month(now)?;
         if *month < *this_month.as_str() {
-            return Err(DeskError::Invalid(format!("{month} is over: only {this_month} or a later month can be set")));
+            return Err(DeskError::Invalid(format!(
+                "{month} 已经过去,只能设定 {this_month} 或以后的月份 ({month} is over)"
+            )));
         }
         if budget < Money::ZERO || budget > MAX_MONTH_BUDGET {
             return Err(DeskError::Invalid(format!(
-                "budget_fen must be 0 to {} ({MAX_MONTH_BUDGET})",
+                "预算应在 ¥0 到 {MAX_MONTH_BUDGET} 之间 (budget_fen must be 0 to {})",
                 MAX_MONTH_BUDGET.fen()
             )));
         }
         if reason.trim().is_empty() {
-            return Err(DeskError::Invalid("a reason is required".into()));
+            return Err(DeskError::Invalid("请写明调整预算的原因 (a reason is required)".into()));
         }
         check_typed("reason", reason, SHORT_TEXT)?;
         let team = &self.policy.team;

@@ -156,9 +156,13 @@ impl Desk {
             compensations::compensation_received(tx, &[case.customer_id], since, &COUNTED_AGAINST_CAP).await?;
         let on_case = compensations::case_compensation(tx, &[case.id], &COUNTED_AGAINST_CAP).await?;
         let budget = mend_scheduler::team_budget(tx, &self.policy, now).await?;
+        // What people call the category, as the planned limit says it (宽带故障, not broadband_outage).
+        let categories = self.intake.classifier().categories();
+        let category_name =
+            categories.iter().find(|c| c.id == case.category).map_or(case.category.as_str(), |c| &c.name);
         Ok(policy.limit(&LimitInputs {
             category: &case.category,
-            category_name: &case.category,
+            category_name,
             customer_received: received.first().map_or(Money::ZERO, |(_, m)| *m),
             case_received: on_case.first().map_or(Money::ZERO, |(_, m)| *m),
             team_budget_left: budget.left,
@@ -289,7 +293,7 @@ impl Desk {
             let month = self.policy.budget_month(now)?;
             let amount = offer.amount;
             return Err(DeskError::Refused(format!(
-                "团队 {month} 的预算不够支付 {amount}:请驳回,或请管理员调高本月预算 (PUT /api/v1/budgets/{month}) \
+                "团队 {month} 的预算不够支付 {amount}:请驳回,或请管理员在「管理 → 补偿预算」调高本月预算 \
                  (the team's budget for {month} does not cover {amount})"
             )));
         }

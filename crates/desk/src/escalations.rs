@@ -26,9 +26,13 @@ impl Desk {
             .await?
             .ok_or_else(|| DeskError::NotFound(format!("escalation {id}")))?;
         if !escalations::acknowledge_escalation(&tx, id, supervisor.id, now).await? {
+            let zone = self.policy.zone()?;
             return Err(DeskError::Refused(match escalation.acknowledged_at {
-                Some(at) => format!("escalation {id} was acknowledged already at {}", at.to_rfc3339()),
-                None => format!("the late call of escalation {id} was made (or cancelled) already"),
+                Some(at) => format!(
+                    "这条超时升级已于 {} 确认过 (escalation {id} was acknowledged already)",
+                    at.with_timezone(&zone).format("%m-%d %H:%M")
+                ),
+                None => format!("这通超时的回访已经打过(或已取消) (the late call of escalation {id} was made already)"),
             }));
         }
         let mut seen =

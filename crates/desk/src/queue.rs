@@ -40,7 +40,7 @@ impl Default for DeskSettings {
 
 pub struct Desk {
     pub(crate) store: Store,
-    intake: Arc<Intake>,
+    pub(crate) intake: Arc<Intake>,
     /// The scheduler's policies: contact hours, compensation limits, the team and its budget.
     pub(crate) policy: SchedulerSettings,
     lease: Duration,

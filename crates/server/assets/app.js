@@ -155,6 +155,21 @@ document.addEventListener("submit", (event) => {
   if (question && !window.confirm(question)) event.preventDefault();
 });
 
+// A page the browser brings back from its back/forward cache shows the queue as it was: an
+// offer decided since, an escalation seen to. Fetch it anew.
+window.addEventListener("pageshow", (event) => {
+  if (event.persisted) window.location.reload();
+});
+
+// 返回修改 on an error page goes back to the form, which the browser gives back as it was typed.
+document.addEventListener("click", (event) => {
+  const back = event.target.closest && event.target.closest("a[data-back]");
+  if (back && window.history.length > 1) {
+    event.preventDefault();
+    window.history.back();
+  }
+});
+
 document.addEventListener("DOMContentLoaded", () => {
   forgetSentDraft();
   keepDraft();

@@ -338,7 +338,8 @@ impl IntoResponse for PageError {
         let message = error.message();
         let chinese = message.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c));
         let (message, detail) = if chinese { (message, None) } else { (explanation, Some(message)) };
-        render(code.status(), "problem.html", context! { title, message, detail })
+        // Not `message`: the frame shows that as a notice above every page.
+        render(code.status(), "problem.html", context! { title, problem => message, detail })
     }
 }
 
