@@ -872,6 +872,9 @@ async fn late_calls_wait_for_a_supervisor_until_seen_to_or_made(db: TestDb) {
     let open = all.clone();
     assert_eq!(status, StatusCode::OK, "{open}");
     assert_eq!((open["open"].as_i64(), open["escalations"].as_array().map(Vec::len)), (Some(3), Some(3)), "{open}");
+    let dues: Vec<&str> =
+        all["escalations"].as_array().unwrap().iter().map(|e| e["due_at"].as_str().unwrap()).collect();
+    assert!(dues.is_sorted(), "the longest overdue first: {dues:?}");
     let first = server.get_json("/api/v1/escalations?limit=1", boss).await.1;
     assert_eq!((first["open"].as_i64(), first["escalations"].as_array().map(Vec::len)), (Some(3), Some(1)), "{first}");
 
@@ -916,7 +919,7 @@ async fn late_calls_wait_for_a_supervisor_until_seen_to_or_made(db: TestDb) {
     let cookie = sign_in(&server, "li", boss_password).await;
     let page =
         client.get(server.url("/supervisor")).header(COOKIE, &cookie).send().await.unwrap().text().await.unwrap();
-    assert!(page.contains("超时升级(1)"), "{page}");
+    assert!(page.contains("超时升级(1)") && page.contains("宽带故障 · "), "the row names the problem: {page}");
     let last = server.get_json("/api/v1/escalations", boss).await.1["escalations"][0]["escalation_id"]
         .as_str()
         .unwrap()

@@ -98,12 +98,12 @@ fn waiting_for_a_supervisor() -> Condition {
     )
 }
 
-/// Escalations waiting for a supervisor, newest first, at most `limit`.
+/// Escalations waiting for a supervisor, the longest overdue first, at most `limit`.
 pub async fn open_escalations<C: ConnectionTrait>(conn: &C, limit: u64) -> Result<Vec<EscalationRecord>, StoreError> {
     let rows = escalation::Entity::find()
         .filter(waiting_for_a_supervisor())
-        .order_by_desc(escalation::Column::EscalatedAt)
-        .order_by_desc(escalation::Column::Id)
+        .order_by_asc(escalation::Column::DueAt)
+        .order_by_asc(escalation::Column::Id)
         .limit(limit)
         .all(conn)
         .await

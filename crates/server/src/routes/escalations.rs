@@ -18,8 +18,8 @@ pub struct ListQuery {
     limit: Option<u64>,
 }
 
-/// Escalations nobody acknowledged whose call is still to be made, newest first, and how many
-/// there are in all (`{"escalations": [...], "open": N}`).
+/// Escalations nobody acknowledged whose call is still to be made, the longest overdue first,
+/// and how many there are in all (`{"escalations": [...], "open": N}`).
 pub async fn list(
     State(state): State<AppState>,
     user: CurrentUser,

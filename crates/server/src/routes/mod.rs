@@ -103,7 +103,7 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         endpoint(M::POST, "/api/v1/customers/{id}/unmerge", "Undo a wrong customer merge", admin, post(customers::unmerge)),
         endpoint(M::PUT, "/api/v1/customers/{id}/temperament", "Set the customer's temperament", agent, put(customers::set_temperament)),
         endpoint(M::POST, "/api/v1/identities/link", "Link a key to a customer", agent, post(identities::link)),
-        endpoint(M::GET, "/api/v1/escalations", "Late calls nobody has seen to, newest first", supervisor, get(escalations::list)),
+        endpoint(M::GET, "/api/v1/escalations", "Late calls nobody has seen to, the longest overdue first", supervisor, get(escalations::list)),
         endpoint(M::POST, "/api/v1/escalations/{id}/acknowledge", "A supervisor has seen to a late call", supervisor, post(escalations::acknowledge)),
         endpoint(M::GET, "/api/v1/reports/queue", "The queue now: callable, late, held by whom; offers and escalations waiting; the month's budget", supervisor, get(reports::queue)),
         endpoint(M::GET, "/api/v1/reports/daily", "One day's hot issues, outcomes, satisfaction and compensation (?day=YYYY-MM-DD, yesterday unless asked)", supervisor, get(reports::daily)),

@@ -76,11 +76,21 @@ pub async fn overview(
             context! { holder, task => Value::from_serialize(task.masked()) }
         })
         .collect();
-    // Late by now, not by when the job escalated it: the oldest call is the most urgent.
-    let escalations: Vec<Value> = mend_store::escalations::open_escalations(conn, ESCALATIONS)
-        .await?
+    // Late by now, not by when the job escalated it; each with its problem, so a row says more
+    // than an id.
+    let late = mend_store::escalations::open_escalations(conn, ESCALATIONS).await?;
+    let late_cases: Vec<_> = late.iter().map(|e| e.case_id).collect();
+    let category_of: HashMap<_, _> =
+        mend_store::cases::cases_by_ids(conn, &late_cases).await?.into_iter().map(|c| (c.id, c.category)).collect();
+    let escalations: Vec<Value> = late
         .into_iter()
-        .map(|e| context! { late_minutes => (now - e.due_at).num_minutes(), ..Value::from_serialize(&e) })
+        .map(|e| {
+            context! {
+                late_minutes => (now - e.due_at).num_minutes(),
+                category => category_of.get(&e.case_id),
+                ..Value::from_serialize(&e)
+            }
+        })
         .collect();
     let message = match notice.done.as_deref() {
         Some("approved") => Some("已批准。"),
