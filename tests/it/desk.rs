@@ -122,7 +122,6 @@ async fn a_claim_holds_a_task_until_its_lease_runs_out(db: TestDb) {
         r#"mend_queue_tasks{state="due"} 0"#,
         "mend_compensations_pending 0",
         "mend_escalations_open 0",
-        "mend_budget_left_fen 5000000",
         r#"mend_outbox_emails{status="queued"} 0"#,
     ] {
         assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");

@@ -21,6 +21,7 @@ both_databases!(
     a_refused_login_is_retried_not_the_end_of_the_outbox,
     a_server_that_says_nothing_costs_one_conversation_not_the_outbox,
     a_relay_that_drops_the_line_after_the_data_gets_the_email_twice_at_most,
+    a_relay_that_drops_the_line_at_a_recipient_had_nothing_and_is_tried_again,
     a_relay_refusal_is_retried_and_given_up_mail_requeued,
     a_relay_signed_by_an_in_house_authority_is_trusted_through_ca_file,
 );
@@ -104,6 +105,11 @@ impl SmtpSink {
     /// While on, the server keeps each message and then drops the connection instead of `250`.
     fn drop_after_data(&self, on: bool) {
         self.flag("drop", on);
+    }
+
+    /// While on, the server drops the connection when told a recipient.
+    fn drop_at_recipient(&self, on: bool) {
+        self.flag("drop-rcpt", on);
     }
 
     /// While on, the server takes the data and then says nothing for a minute.
@@ -794,7 +800,10 @@ async fn a_relay_that_drops_the_line_after_the_data_gets_the_email_twice_at_most
     assert_eq!(schedule(&mend, "hotspot_report", "2026-11-25T00:30:00+08:00")["counts"]["emails_queued"], 1);
     assert_eq!(flush(&mend, "2026-11-25T00:31:00+08:00"), json!({"sent": 0, "retried": 1, "failed": 0}));
     let waiting = outbox(&mend, "queued");
-    assert!(waiting[0]["last_error"].as_str().unwrap().contains("cut the conversation off"), "{waiting:?}");
+    assert!(
+        waiting[0]["last_error"].as_str().unwrap().contains("after the message was sent, before the server answered"),
+        "{waiting:?}"
+    );
     assert_eq!(flush(&mend, "2026-11-25T00:33:00+08:00"), json!({"sent": 0, "retried": 1, "failed": 0}));
     assert_eq!(failing_flush(&mend, "2026-11-25T00:40:00+08:00"), json!({"sent": 0, "retried": 0, "failed": 1}));
     let given_up = outbox(&mend, "failed");
@@ -815,7 +824,7 @@ async fn a_relay_that_drops_the_line_after_the_data_gets_the_email_twice_at_most
     let stalled = mend.clone().env("MEND_SMTP__TIMEOUT_SECONDS", "1");
     assert_eq!(flush(&stalled, "2026-11-26T00:31:00+08:00"), json!({"sent": 0, "retried": 1, "failed": 0}));
     let waiting = outbox(&stalled, "queued");
-    assert!(waiting[0]["last_error"].as_str().unwrap().contains("did not finish the conversation within 1 s"));
+    assert!(waiting[0]["last_error"].as_str().unwrap().contains("did not answer the message within 1 s"));
     assert_eq!(waiting[0]["unconfirmed_sends"], 1, "{waiting:?}");
     drop(sink);
 
@@ -838,6 +847,28 @@ async fn a_relay_that_drops_the_line_after_the_data_gets_the_email_twice_at_most
         failed.iter().all(|e| e["last_error"].as_str().unwrap().contains("gave up after 3 attempts")),
         "{failed:?}"
     );
+}
+
+/// A relay that drops the line when told a recipient cannot have taken the email: tried again,
+/// as often as `notify.max_attempts` allows, never counted as a send that may have arrived.
+async fn a_relay_that_drops_the_line_at_a_recipient_had_nothing_and_is_tried_again(db: TestDb) {
+    if !smtp_server_available() {
+        return;
+    }
+    let port = free_port();
+    let mend = mend_sending_to(&db, port).env("MEND_SCHEDULER__HOTSPOTS__RECIPIENTS", "[\"a@example.com\"]");
+    mend.import_lines(&lines(&a_week_and_a_spike()));
+    let sink = SmtpSink::start(port);
+    sink.drop_at_recipient(true);
+    schedule(&mend, "hotspot_report", "2026-11-25T00:30:00+08:00");
+    for at in ["2026-11-25T00:31:00+08:00", "2026-11-25T00:33:00+08:00", "2026-11-25T00:40:00+08:00"] {
+        assert_eq!(flush(&mend, at), json!({"sent": 0, "retried": 1, "failed": 0}), "{at}");
+    }
+    let waiting = outbox(&mend, "queued");
+    assert_eq!((&waiting[0]["attempts"], &waiting[0]["unconfirmed_sends"]), (&json!(3), &json!(0)), "{waiting:?}");
+    sink.drop_at_recipient(false);
+    assert_eq!(flush(&mend, "2026-11-25T01:00:00+08:00"), json!({"sent": 1, "retried": 0, "failed": 0}));
+    assert_eq!(sink.messages().len(), 1);
 }
 
 /// A company relay whose certificate its own authority signed: refused as unknown (and

@@ -4,7 +4,8 @@ Usage: smtp_sink.py PORT DIR [USER:PASSWORD]. Listens on 127.0.0.1:PORT and writ
 DIR/NNNNN.json as {"mail_from", "rcpt_tos", "data_base64"} (written whole, then renamed, so a
 reader never sees half a file). While DIR/refuse exists it answers DATA with 451, as a server
 that is busy or greylisting does; while DIR/relay exists it answers RCPT with 554 5.7.1, as a
-relay does to a client it does not relay for; while DIR/drop exists it keeps the message of DATA and then drops
+relay does to a client it does not relay for; while DIR/drop-rcpt exists it drops the connection at RCPT;
+while DIR/drop exists it keeps the message of DATA and then drops
 the connection instead of answering 250, as a relay that fails at the wrong moment does; while DIR/stall exists it
 says nothing for a minute after the data, as a hung content filter does. With USER:PASSWORD it requires that login (AUTH PLAIN or
 LOGIN). With SINK_CERT and SINK_KEY in its environment (PEM files) it requires STARTTLS with that
@@ -31,6 +32,9 @@ class Sink:
         self.numbers = itertools.count(1)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if os.path.exists(os.path.join(self.directory, "drop-rcpt")):
+            server.transport.abort()
+            return "250 OK"
         if os.path.exists(os.path.join(self.directory, "relay")):
             return f"554 5.7.1 <{address}>: Relay access denied"
         envelope.rcpt_tos.append(address)

@@ -88,7 +88,7 @@ impl Desk {
             requester.role.includes(Role::Supervisor) || calls.iter().any(|t| t.holder_at(now) == Some(requester.id));
         customers::lock_customers(&tx, &[case.customer_id]).await?;
         // Above the customer's cap no one may approve it, so it is not left pending for nobody.
-        self.check_customer_cap(&tx, case.customer_id, request.amount_fen, now, "请改为更小的金额").await?;
+        self.check_customer_cap(&tx, case.customer_id, request.amount_fen, None, now, "请改为更小的金额").await?;
         let limit = self.current_limit(&tx, &case, now).await?;
         let within =
             may_grant && request.amount_fen <= limit.limit && self.draw_on_budget(&tx, request.amount_fen, now).await?;
@@ -243,12 +243,15 @@ impl Desk {
     }
 
     /// Refuses `amount` when what the customer was granted in the cap's days and it would pass
-    /// the cap; call under the customer's lock. `what_now` tells the reader what to do instead.
+    /// the cap; call under the customer's lock. `deciding` is the pending offer being decided,
+    /// if that is what `amount` is (not named again among those waiting); `what_now` tells the
+    /// reader what to do instead.
     async fn check_customer_cap(
         &self,
         tx: &DatabaseTransaction,
         customer: CustomerId,
         amount: Money,
+        deciding: Option<Money>,
         now: DateTime<Utc>,
         what_now: &str,
     ) -> Result<(), DeskError> {
@@ -268,7 +271,8 @@ impl Desk {
         let waiting = compensations::compensation_received(tx, &[customer], since, &[CompensationStatus::Pending])
             .await?
             .first()
-            .map_or(Money::ZERO, |(_, m)| *m);
+            .map_or(Money::ZERO, |(_, m)| *m)
+            - deciding.unwrap_or(Money::ZERO);
         let also_waiting = match waiting > Money::ZERO {
             true => format!(",另有 {waiting} 待审批"),
             false => String::new(),
@@ -288,7 +292,9 @@ impl Desk {
             .await?
             .ok_or_else(|| DeskError::NotFound(format!("case {}", offer.case_id)))?;
         customers::lock_customers(tx, &[case.customer_id]).await?;
-        self.check_customer_cap(tx, case.customer_id, offer.amount, now, "请驳回,由坐席改提更小的金额").await?;
+        let deciding = Some(offer.amount);
+        self.check_customer_cap(tx, case.customer_id, offer.amount, deciding, now, "请驳回,由坐席改提更小的金额")
+            .await?;
         if !self.draw_on_budget(tx, offer.amount, now).await? {
             let month = self.policy.budget_month(now)?;
             let amount = offer.amount;

@@ -52,16 +52,16 @@ pub struct OutboxSender {
     settings: NotifySettings,
     /// Names this sender's claims: `{pid}-{random}` in `mend serve`.
     worker: String,
-    /// How long a claim holds its email: what [`SmtpMailer::send`] may take (its two parts, each
-    /// cut off at the SMTP timeout) and the writes around it.
+    /// How long a claim holds its email: what [`SmtpMailer::send`] may take (its three parts,
+    /// each cut off at the SMTP timeout) and the writes around it.
     lease: Duration,
 }
 
 impl OutboxSender {
     pub fn new(store: Store, mailer: SmtpMailer, settings: NotifySettings, worker: String) -> Self {
-        // The two parts of a conversation, and the writes around them.
-        let conversation = i64::try_from(mailer.timeout().as_secs()).unwrap_or(i64::MAX / 4);
-        let lease = Duration::seconds(conversation.saturating_mul(2).saturating_add(60));
+        // The three parts of a conversation, and the writes around them.
+        let part = i64::try_from(mailer.timeout().as_secs()).unwrap_or(i64::MAX / 4);
+        let lease = Duration::seconds(part.saturating_mul(3).saturating_add(60));
         Self { store, mailer, settings, worker, lease }
     }
 

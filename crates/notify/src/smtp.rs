@@ -2,10 +2,12 @@
 //! send means for the email (try again later, give up, or count a send that may have arrived).
 
 use lettre::Message;
+use lettre::address::Envelope;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
-use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 
 use crate::{NotifyError, SmtpSettings, SmtpTls, parse_mailbox};
 
@@ -75,41 +77,51 @@ impl SmtpMailer {
         &self.from
     }
 
-    /// How long each of the two parts of a conversation may take (opening the session, then
-    /// offering the email): a send takes at most twice this.
+    /// How long each of the three parts of a conversation may take (opening the session,
+    /// offering the email, giving it): a send takes at most three times this.
     pub fn timeout(&self) -> std::time::Duration {
         self.timeout
     }
 
-    /// One conversation in two parts, each cut off after [`SmtpMailer::timeout`] however the
+    /// One conversation in three parts, each cut off after [`SmtpMailer::timeout`] however the
     /// server stalls (lettre's own timeout covers each read, and a server that trickles would
-    /// hold the sender, and every email behind this one, for good). Until the session is open
-    /// (greeting, TLS, login) nothing of the email has left: a failure there is the server's,
-    /// tried again later. Once the email is offered, a conversation that ends unanswered may
-    /// have delivered it.
+    /// hold the sender, and every email behind this one, for good): opening the session
+    /// (greeting, TLS, login), offering the email (sender, recipients, DATA) and giving it. Until
+    /// the message itself is sent nothing can have been delivered: a failure is the server's
+    /// answer or the server being down, and the email is tried again or given up as the answer
+    /// says. Once it is sent, a conversation that ends without the server's answer may have
+    /// delivered it: an unconfirmed send.
     pub async fn send(&self, message: Message) -> Result<(), SendFailure> {
         let seconds = self.timeout.as_secs();
+        let (envelope, body) = (message.envelope().clone(), message.formatted());
         let mut session = match tokio::time::timeout(self.timeout, self.open_session()).await {
-            Ok(Ok(session)) => session,
-            Ok(Err(failure)) => return Err(failure),
+            Ok(opened) => opened?,
             Err(_) => {
                 return Err(SendFailure::Transient(format!("the server did not open a session within {seconds} s")));
             }
         };
-        let offered = tokio::time::timeout(self.timeout, session.send(message.envelope(), &message.formatted())).await;
-        match offered {
+        match tokio::time::timeout(self.timeout, offer(&mut session, &envelope, &body)).await {
+            Ok(offered) => offered?,
+            Err(_) => {
+                return Err(SendFailure::Transient(format!("the server did not take the offer within {seconds} s")));
+            }
+        }
+        match tokio::time::timeout(self.timeout, session.message(&body)).await {
             Ok(Ok(_)) => {
-                // The email is taken; a server slow to say goodbye changes nothing.
-                let _ = tokio::time::timeout(self.timeout, session.quit()).await;
+                // The email is taken: a server slow to say goodbye holds neither this send nor
+                // the emails behind it.
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(GOODBYE, session.quit()).await;
+                });
                 Ok(())
             }
-            Ok(Err(e)) if broke_off(&e) => {
-                Err(SendFailure::Unanswered(format!("{} (the server cut the conversation off)", describe(&e))))
-            }
-            Ok(Err(e)) => Err(failure(&e)),
-            Err(_) => {
-                Err(SendFailure::Unanswered(format!("the server did not finish the conversation within {seconds} s")))
-            }
+            // The server's answer to the message: its word stands.
+            Ok(Err(e)) if e.status().is_some() => Err(failure(&e)),
+            Ok(Err(e)) => Err(SendFailure::Unanswered(format!(
+                "{} (the conversation ended after the message was sent, before the server answered)",
+                describe(&e)
+            ))),
+            Err(_) => Err(SendFailure::Unanswered(format!("the server did not answer the message within {seconds} s"))),
         }
     }
 
@@ -151,27 +163,37 @@ fn refused_session(error: &lettre::transport::smtp::Error) -> SendFailure {
     SendFailure::Transient(failure(error).into_reason())
 }
 
-/// The connection closed or broke while mend waited for the server's answer (not a refused
-/// connection, not an answer the server gave).
-fn broke_off(error: &lettre::transport::smtp::Error) -> bool {
-    use std::io::ErrorKind;
-    if error.is_response() {
-        return true;
-    }
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            return matches!(
-                io.kind(),
-                ErrorKind::ConnectionReset
-                    | ErrorKind::ConnectionAborted
-                    | ErrorKind::BrokenPipe
-                    | ErrorKind::UnexpectedEof
-            );
+/// How long a taken email's QUIT may wait for the server's goodbye.
+const GOODBYE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Sender, recipients and DATA: the email is offered, nothing of it given yet. Every failure is
+/// the server's answer or a line that dropped before anything could be delivered.
+async fn offer(session: &mut AsyncSmtpConnection, envelope: &Envelope, body: &[u8]) -> Result<(), SendFailure> {
+    let mut parameters = Vec::new();
+    let mut mailboxes = envelope.from().into_iter().chain(envelope.to());
+    if mailboxes.any(|address| !AsRef::<str>::as_ref(address).is_ascii()) {
+        // A mailbox in Chinese (`用户@例子.中国`) to a server without SMTPUTF8: that server will
+        // never take it.
+        if !session.server_info().supports_feature(Extension::SmtpUtfEight) {
+            return Err(SendFailure::Permanent(
+                "a mailbox with non-ASCII characters needs a server with SMTPUTF8, and this one has none".into(),
+            ));
         }
-        source = cause.source();
+        parameters.push(MailParameter::SmtpUtfEight);
     }
-    false
+    if !body.is_ascii() {
+        if !session.server_info().supports_feature(Extension::EightBitMime) {
+            return Err(SendFailure::Permanent("the message has 8-bit text and the server takes no 8BITMIME".into()));
+        }
+        parameters.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    let answered = |e: lettre::transport::smtp::Error| failure(&e);
+    session.command(Mail::new(envelope.from().cloned(), parameters)).await.map_err(answered)?;
+    for recipient in envelope.to() {
+        session.command(Rcpt::new(recipient.clone(), Vec::new())).await.map_err(answered)?;
+    }
+    session.command(Data).await.map_err(answered)?;
+    Ok(())
 }
 
 /// The relay's certificate must be valid for `host`, signed by a public authority or by one in

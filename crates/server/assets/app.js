@@ -155,10 +155,11 @@ document.addEventListener("submit", (event) => {
   if (question && !window.confirm(question)) event.preventDefault();
 });
 
-// A page the browser brings back from its back/forward cache shows the queue as it was: an
-// offer decided since, an escalation seen to. Fetch it anew.
+// A live page (the supervisor's, the workbench) the browser brings back from its back/forward
+// cache shows the queue as it was: an offer decided since, an escalation seen to. Fetch it anew.
+// Other pages keep what was typed in their forms, which 返回修改 comes back for.
 window.addEventListener("pageshow", (event) => {
-  if (event.persisted) window.location.reload();
+  if (event.persisted && document.querySelector("[data-live]")) window.location.reload();
 });
 
 // 返回修改 on an error page goes back to the form, which the browser gives back as it was typed.

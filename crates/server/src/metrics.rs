@@ -92,8 +92,10 @@ pub struct Metrics {
     queue: Family<StateLabels, Gauge>,
     pending_compensations: Gauge,
     open_escalations: Gauge,
-    budget_left: Gauge,
     outbox: Family<StatusLabels, Gauge>,
+    /// Held while the standing gauges are read: scrapes that come meanwhile serve the last
+    /// figures rather than query again (the endpoint is open).
+    pub(crate) reading: tokio::sync::Mutex<()>,
 }
 
 impl Default for Metrics {
@@ -159,12 +161,6 @@ impl Default for Metrics {
             "Late calls escalated that nobody acknowledged and that are still to be made",
             open_escalations.clone(),
         );
-        let budget_left = Gauge::default();
-        registry.register(
-            "budget_left_fen",
-            "What the team's month may still spend on compensation, in fen",
-            budget_left.clone(),
-        );
         let outbox = Family::<StatusLabels, Gauge>::default();
         registry.register("outbox_emails", "Emails in the outbox by status", outbox.clone());
         Self {
@@ -180,8 +176,8 @@ impl Default for Metrics {
             queue,
             pending_compensations,
             open_escalations,
-            budget_left,
             outbox,
+            reading: tokio::sync::Mutex::new(()),
         }
     }
 }
@@ -203,7 +199,8 @@ impl Metrics {
         self.job_finished.get_or_create(&JobNameLabels { job: job.to_owned() }).set(finished_at);
     }
 
-    /// The queue, the money and the outbox as the database has them now.
+    /// The queue, the offers and escalations waiting, and the outbox as the database has them
+    /// now (the budget stays off this open endpoint: `/api/v1/reports/queue` has it).
     pub fn standing(&self, queue: &mend_desk::QueueReport, outbox: &[(mend_core::EmailStatus, i64)]) {
         let held: i64 = queue.held_by.iter().map(|h| h.tasks).sum();
         for (state, n) in [("due", queue.due), ("later", queue.later), ("overdue", queue.overdue), ("held", held)] {
@@ -211,7 +208,6 @@ impl Metrics {
         }
         self.pending_compensations.set(i64::try_from(queue.pending_compensations).unwrap_or(i64::MAX));
         self.open_escalations.set(i64::try_from(queue.open_escalations).unwrap_or(i64::MAX));
-        self.budget_left.set(queue.budget.left.fen());
         for (status, n) in outbox {
             self.outbox.get_or_create(&StatusLabels { status: status.as_str() }).set(*n);
         }
