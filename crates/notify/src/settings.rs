@@ -20,7 +20,7 @@ pub struct SmtpSettings {
     /// Message-IDs mend makes.
     pub from: String,
     /// How long each part of a conversation with the server (opening the session, offering the
-    /// email) may take before it counts as failed.
+    /// email, giving it) may take before it counts as failed.
     #[serde(default = "default_timeout_seconds")]
     pub timeout_seconds: u64,
     /// A PEM file of certificate authorities to trust besides the public ones: a relay whose
