@@ -471,16 +471,16 @@ async fn compensation_within_the_limit_is_approved_at_once_and_above_it_waits_fo
     assert_eq!(month.committed.fen(), 3_000 + 20_000 + 15_000, "every approval drew on the month");
 }
 
-/// Twenty supervisors' approvals at once against a budget that covers four: four pass, the
-/// budget is never overspent, and what it committed is the sum of what was approved.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_approvals_never_overspend_the_budget() {
-    let Some(db) = TestDb::postgres().await else { return };
-    // One agent offers on twenty cases, holding each case's call.
-    let mend = db
-        .mend()
-        .env("MEND_SCHEDULER__COMPENSATION__MONTHLY_BUDGET_FEN", "50000")
-        .env("MEND_DESK__MAX_HELD_TASKS", "20");
+/// Two instances at noon, four supervisors, and twenty offers of ¥120 waiting for them: one
+/// agent offered on twenty cases, holding each case's call.
+struct Waiting {
+    servers: [Server; 2],
+    leads: Vec<String>,
+    offers: Vec<Value>,
+}
+
+async fn twenty_offers_waiting(mend: &Mend) -> Waiting {
+    let mend = mend.clone().env("MEND_DESK__MAX_HELD_TASKS", "20");
     queue_of(&mend, 20);
     let agent = token(&mend, "wang", "agent");
     let leads: Vec<String> = (0..4).map(|i| token(&mend, &format!("lead{i}"), "supervisor")).collect();
@@ -492,6 +492,16 @@ async fn concurrent_approvals_never_overspend_the_budget() {
         assert_eq!((status, &pending["status"]), (StatusCode::CREATED, &json!("pending")), "{pending}");
         offers.push(pending);
     }
+    Waiting { servers, leads, offers }
+}
+
+/// Twenty supervisors' approvals at once against a budget that covers four: four pass, the
+/// budget is never overspent, and what it committed is the sum of what was approved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_approvals_never_overspend_the_budget() {
+    let Some(db) = TestDb::postgres().await else { return };
+    let mend = db.mend().env("MEND_SCHEDULER__COMPENSATION__MONTHLY_BUDGET_FEN", "50000");
+    let Waiting { servers, leads, offers } = twenty_offers_waiting(&mend).await;
     let decisions = offers.iter().enumerate().map(|(i, o)| decide(&servers[i % 2], &leads[i % 4], o, "approve"));
     let outcomes: Vec<(StatusCode, Value)> = futures::future::join_all(decisions).await;
     let approved = outcomes.iter().filter(|(s, _)| *s == StatusCode::OK).count();
@@ -512,19 +522,9 @@ async fn concurrent_approvals_never_overspend_the_budget() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_budget_cut_racing_approvals_never_leaves_the_month_overspent() {
     let Some(db) = TestDb::postgres().await else { return };
-    let mend = db.mend().env("MEND_DESK__MAX_HELD_TASKS", "20");
-    queue_of(&mend, 20);
-    let agent = token(&mend, "wang", "agent");
+    let mend = db.mend();
     let root = token(&mend, "root", "admin");
-    let leads: Vec<String> = (0..4).map(|i| token(&mend, &format!("lead{i}"), "supervisor")).collect();
-    let servers = [mend.serve_at(NOON), mend.serve_at(NOON)];
-    let mut offers = Vec::new();
-    for _ in 0..20 {
-        let case = first_case(&servers[0], &agent).await;
-        let (status, pending) = offer(&servers[0], &agent, &case, 12_000).await;
-        assert_eq!((status, &pending["status"]), (StatusCode::CREATED, &json!("pending")), "{pending}");
-        offers.push(pending);
-    }
+    let Waiting { servers, leads, offers } = twenty_offers_waiting(&mend).await;
     let decisions = offers.iter().enumerate().map(|(i, o)| decide(&servers[i % 2], &leads[i % 4], o, "approve"));
     let cut = json!({"budget_fen": 60_000, "reason": "预算收紧"});
     let cutting = json_response(servers[1].request(Method::PUT, "/api/v1/budgets/2026-11", &root).json(&cut));
