@@ -213,6 +213,11 @@ impl Classifier {
         &self.categories
     }
 
+    /// What people call `category` (the taxonomy's `name`), or its id when the taxonomy has none.
+    pub fn category_name<'a>(&'a self, category: &'a str) -> &'a str {
+        self.categories.iter().find(|c| c.id == category).map_or(category, |c| c.name.as_str())
+    }
+
     /// The other categories of `category`'s family ([`CategoryDef::family`]).
     pub fn kin(&self, category: &str) -> &[String] {
         self.kin.get(category).map_or(&[], Vec::as_slice)

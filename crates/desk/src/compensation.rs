@@ -156,13 +156,10 @@ impl Desk {
             compensations::compensation_received(tx, &[case.customer_id], since, &COUNTED_AGAINST_CAP).await?;
         let on_case = compensations::case_compensation(tx, &[case.id], &COUNTED_AGAINST_CAP).await?;
         let budget = mend_scheduler::team_budget(tx, &self.policy, now).await?;
-        // What people call the category, as the planned limit says it (宽带故障, not broadband_outage).
-        let categories = self.intake.classifier().categories();
-        let category_name =
-            categories.iter().find(|c| c.id == case.category).map_or(case.category.as_str(), |c| &c.name);
         Ok(policy.limit(&LimitInputs {
             category: &case.category,
-            category_name,
+            // As the planned limit says it (宽带故障, not broadband_outage).
+            category_name: self.intake.classifier().category_name(&case.category),
             customer_received: received.first().map_or(Money::ZERO, |(_, m)| *m),
             case_received: on_case.first().map_or(Money::ZERO, |(_, m)| *m),
             team_budget_left: budget.left,

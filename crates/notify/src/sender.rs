@@ -87,28 +87,24 @@ impl OutboxSender {
     }
 
     async fn deliver(&self, email: &OutboxEmail, clock: &dyn Clock) -> Result<DeliveryCounts, NotifyError> {
-        let still_wanted = self.withdrawn(email, clock).await;
-        let result = if let Ok(Some(reason)) = still_wanted {
-            AttemptResult::Withdrawn { reason }
-        } else if let Err(e) = still_wanted {
+        let result = match self.withdrawn(email, clock).await {
+            Ok(Some(reason)) => AttemptResult::Withdrawn { reason },
             // Nothing was sent: the row goes back to the queue rather than staying `sending`
             // until its lease runs out (and then counting as an unconfirmed send).
-            AttemptResult::Retry {
+            Err(e) => AttemptResult::Retry {
                 error: format!("whether the email is still wanted could not be read: {e}"),
                 next_attempt_at: clock.now() + self.settings.backoff_after(email.attempts + 1),
                 unconfirmed: false,
-            }
-        } else if email.unconfirmed_sends > 1 {
-            AttemptResult::Failed {
+            },
+            Ok(None) if email.unconfirmed_sends > 1 => AttemptResult::Failed {
                 error: format!(
                     "{} sends were never confirmed (the sender stopped, or the server did not answer in time); \
                      not sent again, lest the recipient get it three times (`mend outbox requeue \
                      --include-unconfirmed` sends it anyway)",
                     email.unconfirmed_sends
                 ),
-            }
-        } else {
-            self.attempt(email, clock).await
+            },
+            Ok(None) => self.attempt(email, clock).await,
         };
         let counts = match &result {
             AttemptResult::Sent { .. } => DeliveryCounts { sent: 1, ..DeliveryCounts::default() },

@@ -26,7 +26,7 @@ pub struct SmtpMailer {
 /// Why a send did not go through.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendFailure {
-    /// No connection, a timeout before the email was offered, a 4xx answer, or a refusal of
+    /// No connection, no answer before the message was given, a 4xx answer, or a refusal of
     /// mend's session (a login the server rejects): the same email may go through later, once
     /// the server or the configuration is fixed.
     Transient(String),
@@ -215,10 +215,6 @@ fn tls_parameters(settings: &SmtpSettings) -> Result<TlsParameters, NotifyError>
 fn failure(error: &lettre::transport::smtp::Error) -> SendFailure {
     let text = describe(error);
     if error.is_permanent() && !refuses_the_session(error, &text) {
-        SendFailure::Permanent(text)
-    } else if text.contains("SMTPUTF8") {
-        // A mailbox in Chinese (`用户@例子.中国`) to a server without SMTPUTF8: that server will
-        // never take it.
         SendFailure::Permanent(text)
     } else {
         SendFailure::Transient(text)

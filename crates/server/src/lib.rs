@@ -48,6 +48,12 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Today in the scheduler's zone, the zone every report's days are in.
+    pub(crate) fn today(&self) -> Result<chrono::NaiveDate, ApiError> {
+        let zone = self.planner.settings.zone().map_err(ApiError::internal)?;
+        Ok(self.clock.now().with_timezone(&zone).date_naive())
+    }
+
     /// The desk's claim for `agent` at `now`, counted and timed in `/metrics` (the API and the
     /// pages both claim through here).
     pub async fn claim_next_task(

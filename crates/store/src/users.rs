@@ -132,9 +132,8 @@ pub async fn by_name<C: ConnectionTrait>(conn: &C, name: &str) -> Result<Option<
     if let Some(exact) = active_user_where(conn, user::Column::Name, name, "by_name").await? {
         return with_hash(exact).map(Some);
     }
-    let lowered = Func::lower(Expr::col(user::Column::Name));
     let mut alike = user::Entity::find()
-        .filter(Expr::expr(lowered).eq(Func::lower(Expr::val(name))))
+        .filter(named_but_for_case(name))
         .filter(user::Column::Active.eq(true))
         .limit(2)
         .all(conn)
@@ -147,15 +146,15 @@ pub async fn by_name<C: ConnectionTrait>(conn: &C, name: &str) -> Result<Option<
     }
 }
 
+/// Users whose name is `name` in any letter case (each database folds case as its `lower` does).
+fn named_but_for_case(name: &str) -> sea_orm::sea_query::SimpleExpr {
+    Expr::expr(Func::lower(Expr::col(user::Column::Name))).eq(Func::lower(Expr::val(name)))
+}
+
 /// The user whose name is `name` but for letter case, if any (active or not): a new user may
 /// not take it, or `Wang` and `wang` would sign in as each other's mistake.
 pub async fn name_alike<C: ConnectionTrait>(conn: &C, name: &str) -> Result<Option<String>, StoreError> {
-    let lowered = Func::lower(Expr::col(user::Column::Name));
-    let found = user::Entity::find()
-        .filter(Expr::expr(lowered).eq(Func::lower(Expr::val(name))))
-        .one(conn)
-        .await
-        .during(TABLE, "name_alike")?;
+    let found = user::Entity::find().filter(named_but_for_case(name)).one(conn).await.during(TABLE, "name_alike")?;
     Ok(found.map(|m| m.name))
 }
 

@@ -36,7 +36,7 @@ pub async fn daily(
     super::QueryParams(query): super::QueryParams<DayQuery>,
 ) -> Result<Json<HotspotReport>, ApiError> {
     user.require(Role::Supervisor)?;
-    let today = today(&state)?;
+    let today = state.today()?;
     let day = reportable(query.day.unwrap_or(today - Duration::days(1)), today, "day")?;
     Ok(Json(mend_scheduler::day_report(&state.store, &state.planner, day).await.map_err(ApiError::internal)?))
 }
@@ -56,7 +56,7 @@ pub async fn trend(
     super::QueryParams(query): super::QueryParams<TrendQuery>,
 ) -> Result<Json<CategoryTrend>, ApiError> {
     user.require(Role::Supervisor)?;
-    let today = today(&state)?;
+    let today = state.today()?;
     let days = query.days.unwrap_or(14);
     if !(1..=MAX_TREND_DAYS).contains(&days) {
         return Err(ApiError::bad_request(format!("`days` must be 1 to {MAX_TREND_DAYS}")));
@@ -76,10 +76,4 @@ fn reportable(day: NaiveDate, today: NaiveDate, name: &str) -> Result<NaiveDate,
         )));
     }
     Ok(day)
-}
-
-/// Today in the scheduler's zone, the zone every report's days are in.
-fn today(state: &AppState) -> Result<NaiveDate, ApiError> {
-    let zone = state.planner.settings.zone().map_err(ApiError::internal)?;
-    Ok(state.clock.now().with_timezone(&zone).date_naive())
 }

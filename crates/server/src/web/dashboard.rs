@@ -30,16 +30,17 @@ pub async fn hot_issues(
 ) -> Result<Response, PageError> {
     user.require(Role::Supervisor)?;
     let days = period.days.unwrap_or(DEFAULT_DAYS).clamp(7, 90);
-    let zone = state.planner.settings.zone().map_err(ApiError::internal)?;
-    let today = state.clock.now().with_timezone(&zone).date_naive();
+    let today = state.today()?;
     let failed = |e: mend_scheduler::SchedulerError| PageError(ApiError::internal(e));
     let mut trend = mend_scheduler::category_trend(&state.store, &state.planner, today, days).await.map_err(failed)?;
     // The busiest categories, and any other that spiked: a spike is what the page is for.
     let all = trend.rows.len();
-    let mut rank = 0..;
-    trend
-        .rows
-        .retain(|row| rank.next().is_some_and(|i| i < mend_scheduler::CHART_CATEGORIES) || row.spikes.contains(&true));
+    trend.rows = std::mem::take(&mut trend.rows)
+        .into_iter()
+        .enumerate()
+        .filter(|(rank, row)| *rank < mend_scheduler::CHART_CATEGORIES || row.spikes.contains(&true))
+        .map(|(_, row)| row)
+        .collect();
     let not_drawn = all - trend.rows.len();
     // Before the year 1 is no day of any report (and not a date PostgreSQL holds).
     let day = period.day.filter(|d| *d <= today && d.year() >= 1).unwrap_or(today - Duration::days(1));
