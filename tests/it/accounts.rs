@@ -16,6 +16,7 @@ both_databases!(
     a_sign_in_racing_a_deactivation_opens_no_session,
     guessed_passwords_lock_the_name_for_a_while,
     a_name_is_one_name_whatever_its_letter_case,
+    two_administrators_adding_one_name_in_two_cases_make_one_user,
 );
 
 /// `Wang` signs in as `wang` (agents type their names as they like), and a second user whose
@@ -34,6 +35,49 @@ async fn a_name_is_one_name_whatever_its_letter_case(db: TestDb) {
     let body = json!({"name": "ROOT", "role": "agent"});
     let (status, why) = json_response(server.request(Method::POST, "/api/v1/users", &admin).json(&body)).await;
     assert_eq!(status, StatusCode::CONFLICT, "{why}");
+}
+
+/// Two administrators add `Wang` and `wang` at the same moment: the unique index cannot see
+/// letter case, so only the check before the insert stands between them. The first is held open
+/// after its check (on PostgreSQL until the second waits for it); the second must then find the
+/// name taken, never make a twin.
+async fn two_administrators_adding_one_name_in_two_cases_make_one_user(db: TestDb) {
+    let store = db.store().await;
+    store.migrate().await.unwrap();
+    let now = crate::support::server_now();
+    let first = store.begin_write().await.unwrap();
+    assert_eq!(mend_store::users::name_alike(&first, "Wang").await.unwrap(), None);
+    let new = mend_store::users::NewUser {
+        id: mend_core::UserId::new(),
+        name: "Wang".into(),
+        role: mend_core::Role::Agent,
+        team: None,
+        email: None,
+        password_hash: "a hash".into(),
+        token_hash: "a token hash".into(),
+        created_at: now,
+    };
+    mend_store::users::insert(&first, new).await.unwrap();
+    let second = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let user = mend_server::auth::UserToAdd {
+                name: "wang".into(),
+                role: mend_core::Role::Agent,
+                team: None,
+                email: None,
+            };
+            mend_server::auth::add_user(&store, user, "admin:other", now).await
+        })
+    };
+    if db.is_postgres() {
+        crate::support::until_a_lock_is_awaited(&store, || second.is_finished(), "the second addition").await;
+    }
+    mend_store::commit(first).await.unwrap();
+    let second = second.await.unwrap().map(|(user, _)| user);
+    assert!(matches!(&second, Err(mend_server::auth::AddUserError::Taken(name)) if name == "Wang"), "{second:?}");
+    let users = mend_store::users::list_users(store.connection()).await.unwrap();
+    assert_eq!(users.iter().map(|u| u.name.as_str()).collect::<Vec<_>>(), ["Wang"]);
 }
 
 async fn sign_in(server: &Server, name: &str, password: &str) -> (StatusCode, Value) {

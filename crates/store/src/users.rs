@@ -152,8 +152,16 @@ fn named_but_for_case(name: &str) -> sea_orm::sea_query::SimpleExpr {
 }
 
 /// The user whose name is `name` but for letter case, if any (active or not): a new user may
-/// not take it, or `Wang` and `wang` would sign in as each other's mistake.
+/// not take it, or `Wang` and `wang` would sign in as each other's mistake. The unique index
+/// cannot see case, so on PostgreSQL this first keeps other writers of users out until the
+/// transaction ends: two administrators adding `Wang` and `wang` at once cannot both find the
+/// name free (a SQLite write transaction keeps them out already).
 pub async fn name_alike<C: ConnectionTrait>(conn: &C, name: &str) -> Result<Option<String>, StoreError> {
+    if conn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        // SHARE ROW EXCLUSIVE conflicts with itself and with row writes, not with reads:
+        // sign-ins go on; only another user's creation (rare) waits for this one.
+        conn.execute_unprepared("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE").await.during(TABLE, "name_alike")?;
+    }
     let found = user::Entity::find().filter(named_but_for_case(name)).one(conn).await.during(TABLE, "name_alike")?;
     Ok(found.map(|m| m.name))
 }
