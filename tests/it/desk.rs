@@ -81,6 +81,16 @@ async fn a_claim_holds_a_task_until_its_lease_runs_out(db: TestDb) {
     assert_eq!(status, StatusCode::CONFLICT, "only the holder keeps a task alive");
 
     let after = mend.serve_at("2026-11-26T12:16:00+08:00");
+    // Lists say what the next claim will find: wang holds nothing, the task is open again.
+    let (_, mine) = after.get_json("/api/v1/tasks?mine=true", &wang).await;
+    assert_eq!(mine["tasks"], json!([]), "a lapsed lease is nobody's: {mine}");
+    let lead = token(&mend, "zhang", "supervisor");
+    let (_, open) = after.get_json("/api/v1/tasks?status=open", &lead).await;
+    let lapsed = open["tasks"].as_array().unwrap().iter().find(|t| t["task_id"] == first["task_id"]).expect("listed");
+    assert_eq!((&lapsed["status"], &lapsed["claimed_by"]), (&json!("open"), &Value::Null), "{lapsed}");
+    let (_, claimed) = after.get_json("/api/v1/tasks?status=claimed", &lead).await;
+    let held: Vec<&Value> = claimed["tasks"].as_array().unwrap().iter().map(|t| &t["task_id"]).collect();
+    assert_eq!(held, [&second["task_id"]], "only li's live lease: {claimed}");
     let taken_over = claim(&after, &zhao).await.expect("wang's task is free again");
     assert_eq!(taken_over["task_id"], first["task_id"]);
     let done = json!({"outcome": "unreachable", "resolved": false});

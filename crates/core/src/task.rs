@@ -100,6 +100,17 @@ impl Task {
         let live = self.status == TaskStatus::Claimed && self.lease_expires_at.is_some_and(|until| until >= now);
         self.claimed_by.filter(|_| live)
     }
+
+    /// The task as it stands at `now`: a claim whose lease ran out is open again (the next
+    /// agent to ask may get it), with nobody holding it.
+    pub fn as_at(mut self, now: DateTime<Utc>) -> Self {
+        if self.status == TaskStatus::Claimed && self.holder_at(now).is_none() {
+            self.status = TaskStatus::Open;
+            self.claimed_by = None;
+            self.lease_expires_at = None;
+        }
+        self
+    }
 }
 
 #[cfg(test)]

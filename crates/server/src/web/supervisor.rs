@@ -7,7 +7,7 @@ use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use mend_core::{CompensationId, CompensationStatus, EscalationId, Role, Task, TaskId, UserId};
+use mend_core::{CompensationId, CompensationStatus, EscalationId, Role, Task, TaskId, TaskStatus, UserId};
 use mend_store::tasks::TaskFilter;
 use minijinja::{Value, context};
 use serde::Deserialize;
@@ -41,7 +41,8 @@ pub async fn overview(
     let pending =
         mend_store::compensations::list_compensations(conn, Some(CompensationStatus::Pending), None, INBOX).await?;
     let queue = state.desk.queue_report(now).await?;
-    let on_calls = TaskFilter { held_at: Some(now), limit: HELD, ..TaskFilter::default() };
+    let on_calls =
+        TaskFilter { status: Some(TaskStatus::Claimed), at: Some(now), limit: HELD, ..TaskFilter::default() };
     let held_tasks: Vec<Task> = mend_store::tasks::list_tasks(conn, &on_calls).await?;
     let mut people: Vec<UserId> = pending.iter().map(|c| c.requested_by).collect();
     people.extend(held_tasks.iter().filter_map(|t| t.claimed_by));

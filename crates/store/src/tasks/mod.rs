@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use mend_core::{CaseId, CustomerId, Money, Task, TaskId, TaskKind, TaskOutcome, TaskStatus, Temperament, UserId};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement};
 
 use crate::StoreError;
@@ -296,8 +296,9 @@ pub struct TaskFilter {
     pub claimed_by: Option<UserId>,
     pub status: Option<TaskStatus>,
     pub due_before: Option<DateTime<Utc>>,
-    /// Only tasks an agent holds on a live lease at this moment.
-    pub held_at: Option<DateTime<Utc>>,
+    /// Read the queue as it stands at this moment: a claim whose lease ran out by then is open
+    /// again (anyone may claim it), so it counts as open, not as claimed or held by anyone.
+    pub at: Option<DateTime<Utc>>,
     pub limit: u64,
 }
 
@@ -306,6 +307,11 @@ pub struct TaskFilter {
 /// names its condition word for word, and with a bound status reads every task ever made.
 pub(crate) fn in_work_with_status(status: TaskStatus) -> Expr {
     Expr::cust(format!("status IN ('open', 'claimed') AND status = '{}'", status.as_str()))
+}
+
+/// Tasks in work, in the words of the partial index's condition (see [`in_work_with_status`]).
+fn in_work() -> Expr {
+    Expr::cust("status IN ('open', 'claimed')")
 }
 
 /// Tasks by the filter, most urgent first.
@@ -317,19 +323,32 @@ pub async fn list_tasks<C: ConnectionTrait>(conn: &C, filter: &TaskFilter) -> Re
         .limit(filter.limit);
     if let Some(agent) = filter.claimed_by {
         query = query.filter(task::Column::ClaimedBy.eq(agent.as_uuid()));
+        if let Some(at) = filter.at {
+            query = query.filter(task::Column::LeaseExpiresAt.gte(at));
+        }
     }
-    match filter.status {
-        Some(status @ (TaskStatus::Open | TaskStatus::Claimed)) => query = query.filter(in_work_with_status(status)),
-        Some(status) => query = query.filter(task::Column::Status.eq(status.as_str())),
-        None => {}
-    }
-    if let Some(at) = filter.held_at {
-        query = query.filter(in_work_with_status(TaskStatus::Claimed)).filter(task::Column::LeaseExpiresAt.gte(at));
+    match (filter.status, filter.at) {
+        (Some(TaskStatus::Open), Some(at)) => {
+            let lapsed = task::Column::Status.eq(TaskStatus::Claimed.as_str()).and(task::Column::LeaseExpiresAt.lt(at));
+            query = query.filter(in_work()).filter(task::Column::Status.eq(TaskStatus::Open.as_str()).or(lapsed));
+        }
+        (Some(TaskStatus::Claimed), Some(at)) => {
+            query = query.filter(in_work_with_status(TaskStatus::Claimed)).filter(task::Column::LeaseExpiresAt.gte(at));
+        }
+        (Some(status @ (TaskStatus::Open | TaskStatus::Claimed)), None) => {
+            query = query.filter(in_work_with_status(status));
+        }
+        (Some(status), _) => query = query.filter(task::Column::Status.eq(status.as_str())),
+        (None, _) => {}
     }
     if let Some(before) = filter.due_before {
         query = query.filter(task::Column::DueAt.lt(before));
     }
-    task_records(conn, query).await
+    let tasks = task_records(conn, query).await?;
+    Ok(match filter.at {
+        Some(at) => tasks.into_iter().map(|t| t.as_at(at)).collect(),
+        None => tasks,
+    })
 }
 
 /// The statement that cancels the calls nobody took about the problem of cases that closed or
