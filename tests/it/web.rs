@@ -319,15 +319,29 @@ async fn pages_need_a_session_a_role_and_their_forms_token(db: TestDb) {
 
     // More offers waiting than the page lists: the heading counts them all, and says so.
     let boss = supervisor_token(&mend);
+    let mut offers = Vec::new();
     for _ in 0..51 {
         let body = json!({"kind": "bill_credit", "amount_fen": 20_000, "reason": "断网一周"});
         let request = server.request(reqwest::Method::POST, &format!("/api/v1/cases/{case_id}/compensations"), &boss);
         let made = request.json(&body).send().await.unwrap();
         assert_eq!(made.status(), StatusCode::CREATED);
+        offers.push(made.json::<Value>().await.unwrap()["compensation_id"].as_str().unwrap().to_owned());
     }
     let overview = client.get(server.url("/supervisor")).header(COOKIE, &supervisor).send().await.unwrap();
     let overview = overview.text().await.unwrap();
     assert!(overview.contains("待审批补偿(51)") && overview.contains("id=\"inbox-more\""), "{overview}");
+    // Each card says where the customer stands against the ¥300 cap; once one ¥200 offer is
+    // approved, the others say beforehand that approving them would be refused.
+    assert!(overview.contains("已获批 ¥0.00,上限 ¥300.00,还能给 ¥300.00"), "{overview}");
+    assert!(!overview.contains("over-cap"), "{overview}");
+    let approve = format!("/supervisor/compensations/{}/approve", offers[0]);
+    let form = [("csrf", supervisor_csrf.as_str()), ("reason", "")];
+    let approved = client.post(server.url(&approve)).header(COOKIE, &supervisor).form(&form).send().await.unwrap();
+    assert_eq!(approved.headers()[LOCATION], "/supervisor?done=approved");
+    let overview = client.get(server.url("/supervisor")).header(COOKIE, &supervisor).send().await.unwrap();
+    let overview = overview.text().await.unwrap();
+    assert!(overview.contains("已获批 ¥200.00,上限 ¥300.00,还能给 ¥100.00"), "{overview}");
+    assert_eq!(overview.matches("class=\"tag warn over-cap\"").count(), 50, "every card left: {overview}");
 
     // A customer known only by WeChat has no number to dial: the case page says how to reach
     // them, where a customer with a number has none of it.

@@ -4,6 +4,8 @@
 //! transaction, under the customer's lock and a conditional update of the budget row, so
 //! concurrent approvals never overspend either.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration, Utc};
 use mend_core::{
     CaseId, CaseStatus, Compensation, CompensationId, CompensationKind, CompensationStatus, CustomerId, Money, Role,
@@ -46,7 +48,52 @@ pub struct RequestedCompensation {
     pub needs: Option<Role>,
 }
 
+/// Where a customer stands against the rolling cap: what approvals granted them in the cap's
+/// days, and what is left of it (what a supervisor weighs beside an offer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CustomerCapStanding {
+    pub days: i64,
+    #[serde(rename = "cap_fen")]
+    pub cap: Money,
+    #[serde(rename = "granted_fen")]
+    pub granted: Money,
+    #[serde(rename = "left_fen")]
+    pub left: Money,
+}
+
 impl Desk {
+    /// Each of `customers`' standing against the rolling cap at `now`.
+    pub async fn customer_cap_standings(
+        &self,
+        customers: &[CustomerId],
+        now: DateTime<Utc>,
+    ) -> Result<HashMap<CustomerId, CustomerCapStanding>, DeskError> {
+        self.cap_standings(self.store.connection(), customers, now).await
+    }
+
+    async fn cap_standings<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        customers: &[CustomerId],
+        now: DateTime<Utc>,
+    ) -> Result<HashMap<CustomerId, CustomerCapStanding>, DeskError> {
+        let policy = &self.policy.compensation;
+        let since = now - Duration::days(policy.customer_cap_days);
+        let granted: HashMap<CustomerId, Money> =
+            compensations::compensation_received(conn, customers, since, &[CompensationStatus::Approved])
+                .await?
+                .into_iter()
+                .collect();
+        Ok(customers
+            .iter()
+            .map(|customer| {
+                let (cap, granted) = (policy.customer_cap_fen, granted.get(customer).copied().unwrap_or(Money::ZERO));
+                let left = (cap - granted).max(Money::ZERO);
+                (*customer, CustomerCapStanding { days: policy.customer_cap_days, cap, granted, left })
+            })
+            .collect())
+    }
+
     pub async fn request_compensation(
         &self,
         case_id: CaseId,
@@ -252,19 +299,14 @@ impl Desk {
         now: DateTime<Utc>,
         what_now: &str,
     ) -> Result<(), DeskError> {
-        let policy = &self.policy.compensation;
-        let since = now - Duration::days(policy.customer_cap_days);
-        let granted = compensations::compensation_received(tx, &[customer], since, &[CompensationStatus::Approved])
-            .await?
-            .first()
-            .map_or(Money::ZERO, |(_, m)| *m);
-        if granted + amount <= policy.customer_cap_fen {
+        let standing = self.cap_standings(tx, &[customer], now).await?;
+        let CustomerCapStanding { days, cap, granted, left } = standing[&customer];
+        if granted + amount <= cap {
             return Ok(());
         }
         // Read by the agent or supervisor on the page: in their words, with the figures to act on
         // (offers still waiting are named apart: they may yet be rejected).
-        let (days, cap) = (policy.customer_cap_days, policy.customer_cap_fen);
-        let left = (cap - granted).max(Money::ZERO);
+        let since = now - Duration::days(days);
         let waiting = compensations::compensation_received(tx, &[customer], since, &[CompensationStatus::Pending])
             .await?
             .first()

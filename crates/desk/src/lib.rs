@@ -13,7 +13,7 @@ mod typed;
 mod watch;
 
 pub use budget::MAX_MONTH_BUDGET;
-pub use compensation::{CompensationRequest, MAX_OFFER, RequestedCompensation};
+pub use compensation::{CompensationRequest, CustomerCapStanding, MAX_OFFER, RequestedCompensation};
 pub use error::DeskError;
 pub use queue::{Agent, Claim, Desk, DeskSettings, HeldTask};
 pub use watch::{BudgetReport, HeldBy, QueueReport};

@@ -54,15 +54,23 @@ pub async fn overview(
         .into_iter()
         .map(|(id, detail)| (id, detail.masked()))
         .collect();
+    let customers: Vec<_> = cases.values().map(|detail| detail.case.customer_id).collect();
+    let standings = state.desk.customer_cap_standings(&customers, now).await?;
     let supervisor_limit = state.desk.supervisor_limit();
     let is_admin = user.record.role.includes(Role::Admin);
     let inbox: Vec<Value> = pending
         .iter()
         .map(|offer| {
             let needs_admin = offer.amount > supervisor_limit;
+            let case = cases.get(&offer.case_id);
+            // What an approval would be refused for, said before the supervisor tries it.
+            let cap = case.and_then(|detail| standings.get(&detail.case.customer_id));
             context! {
                 offer => Value::from_serialize(offer),
-                case => cases.get(&offer.case_id).map(Value::from_serialize),
+                case => case.map(Value::from_serialize),
+                cap => cap.map(Value::from_serialize),
+                over_cap => cap.is_some_and(|cap| offer.amount > cap.left),
+                over_budget => offer.amount > queue.budget.left,
                 requested_by => name_of(&offer.requested_by),
                 own => offer.requested_by == user.record.user_id,
                 needs_admin,
