@@ -271,6 +271,10 @@ async fn pages_need_a_session_a_role_and_their_forms_token(db: TestDb) {
     let open: Vec<_> = mend.export_cases().into_iter().filter(|c| c["status"] == "open").collect();
     assert_eq!(open.len(), 1, "merged back into one open case: {open:?}");
     assert_eq!(open[0]["complaints"].as_array().map(Vec::len), Some(2), "{open:?}");
+    // The case merged away takes no offer (it would be refused): its page points to the other.
+    let gone = client.get(server.url(&format!("/desk/cases/{new_case}"))).header(COOKIE, &agent).send().await;
+    let gone = gone.unwrap().text().await.unwrap();
+    assert!(gone.contains("id=\"offer-merged\"") && !gone.contains("id=\"offer-form\""), "{gone}");
 
     // Agents have no supervisor page; a supervisor sees the same task masked.
     let refused = client.get(server.url("/supervisor")).header(COOKIE, &agent).send().await.unwrap();
