@@ -807,6 +807,17 @@ async fn an_agent_and_a_supervisor_work_a_call_in_the_browser() {
     assert!(text_of(&browser, "#green-h + ul").await.contains("直接派二线"));
     assert_accessible(&browser, "the dashboard").await;
     screenshot(&browser, "4-dashboard").await;
+    // The day is chosen on the page: a step back from today is yesterday, and a day to come or
+    // a mistyped one is said, not silently swapped for yesterday.
+    go_on(&browser, "#day-before", None).await;
+    arrive(&browser, "#day-after").await;
+    assert!(text_of(&browser, "#day-h").await.starts_with("昨天"), "{}", text_of(&browser, "#day-h").await);
+    for (asked, said) in [("2099-01-01", "2099-01-01 还没到"), ("11-26", "「11-26」不是日期")] {
+        browser.goto(&server.url(&format!("/dashboard?day={asked}"))).await.unwrap();
+        arrive(&browser, "#day-notice").await;
+        assert!(text_of(&browser, "#day-notice").await.contains(said), "{asked}");
+        assert!(text_of(&browser, "#day-h").await.starts_with("昨天"), "{asked}");
+    }
 
     // The agent sees it approved.
     browser.delete_all_cookies().await.unwrap();

@@ -19,8 +19,9 @@ const DEFAULT_DAYS: usize = 14;
 #[derive(Debug, Deserialize, Default)]
 pub struct Period {
     days: Option<usize>,
-    /// The day the report part is about; yesterday (the last whole day) unless asked.
-    day: Option<chrono::NaiveDate>,
+    /// The day the report part is about; yesterday (the last whole day) unless asked. Read
+    /// here, not by the extractor: a day the page cannot show is said on the page.
+    day: Option<String>,
 }
 
 pub async fn hot_issues(
@@ -42,8 +43,15 @@ pub async fn hot_issues(
         .map(|(_, row)| row)
         .collect();
     let not_drawn = all - trend.rows.len();
+    let yesterday = today - Duration::days(1);
+    let asked = period.day.as_deref().map(str::trim).filter(|d| !d.is_empty());
     // Before the year 1 is no day of any report (and not a date PostgreSQL holds).
-    let day = period.day.filter(|d| *d <= today && d.year() >= 1).unwrap_or(today - Duration::days(1));
+    let (day, day_notice) = match asked.map(|d| (d, d.parse::<chrono::NaiveDate>())) {
+        None => (yesterday, None),
+        Some((_, Ok(d))) if d > today => (yesterday, Some(format!("{d} 还没到,下面是昨天的报告。"))),
+        Some((_, Ok(d))) if d.year() >= 1 => (d, None),
+        Some((d, _)) => (yesterday, Some(format!("「{d}」不是日期(应为 2026-12-01 这样),下面是昨天的报告。"))),
+    };
     let report = mend_scheduler::day_report(&state.store, &state.planner, day).await.map_err(failed)?;
     let peak = trend.rows.iter().flat_map(|r| r.counts.iter().copied()).max().unwrap_or(0).max(1);
     let page = context! {
@@ -53,7 +61,10 @@ pub async fn hot_issues(
         peak, not_drawn,
         report => Value::from_serialize(&report),
         today => today.to_string(),
-        yesterday => (today - Duration::days(1)).to_string(),
+        yesterday => yesterday.to_string(),
+        day_before => (day - Duration::days(1)).to_string(),
+        day_after => (day < today).then(|| (day + Duration::days(1)).to_string()),
+        day_notice,
         ..frame(&user, &state)
     };
     Ok(render(StatusCode::OK, "dashboard.html", page))
