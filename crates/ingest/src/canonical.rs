@@ -88,16 +88,12 @@ fn non_empty(value: Option<String>) -> Option<String> {
 }
 
 /// The address an email field gives, also when written with a name (`张三 <zhang@example.com>`,
-/// as address books and CRMs export it); none for what is no address (surveys then go by other
-/// ways: an email is a detail, not a key).
+/// as address books and CRMs export it); none for what is no address (`a@b@c`, an intranet name
+/// without a top-level domain): surveys then go by other ways, an email is a detail, not a key.
 fn email_address(value: &str) -> Option<String> {
-    let address = match value.rsplit_once('<') {
-        Some((_, bracketed)) => bracketed.strip_suffix('>')?.trim(),
-        None => value,
-    };
-    let looks_like_one = matches!(address.split_once('@'), Some((local, domain))
-        if !local.is_empty() && domain.contains('.') && !address.contains(|c: char| c.is_whitespace() || "<>,;".contains(c)));
-    looks_like_one.then(|| address.to_owned())
+    use email_address::{EmailAddress, Options};
+    let options = Options::default().with_required_tld().with_display_text().without_domain_literal();
+    EmailAddress::parse_with_options(value, options).ok().map(|address| address.email().to_owned())
 }
 
 fn customer_keys(c: &CanonicalCustomer) -> Result<Vec<CustomerKey>, Rejection> {
@@ -217,10 +213,15 @@ mod tests {
         assert_eq!(c.keys[0].value, "13800138000");
         let c = parse(&with("received_at", "2026-11-20 09:12:00".into())).unwrap();
         assert_eq!(c.received_at.to_rfc3339(), "2026-11-20T01:12:00+00:00");
-        let c = parse(&with("customer.email", "not-an-email".into())).unwrap();
-        assert_eq!(c.customer.email, None);
+        for not_one in ["not-an-email", "a@b@example.com", "zhang@intranet", "zhang san@example.com", "@example.com"] {
+            let c = parse(&with("customer.email", not_one.into())).unwrap();
+            assert_eq!(c.customer.email, None, "{not_one}");
+        }
         let named = parse(&with("customer.email", "张三 <zhang.san@example.com>".into())).unwrap();
         assert_eq!(named.customer.email.as_deref(), Some("zhang.san@example.com"));
+        for one in ["zhang.san+tousu@example.com.cn", "用户@例子.中国"] {
+            assert_eq!(parse(&with("customer.email", one.into())).unwrap().customer.email.as_deref(), Some(one));
+        }
         let injected = parse(&with("customer.email", "x@y.com\r\nBcc: all@example.com".into())).unwrap();
         assert_eq!(injected.customer.email, None);
     }
