@@ -168,6 +168,70 @@ async fn bot_sessions_and_store_ratings_are_complaints_when_dissatisfied(db: Tes
     assert_eq!(status, StatusCode::CREATED, "a slip of the finger on the terminal");
 }
 
+/// With replies configured, the answer to a push is a message in the customer's chat: sealed
+/// and signed in safe mode (WeChat drops a reply whose signature it cannot check), to the
+/// sender, from the account. Only a message that opens a case and a complaint-menu choice are
+/// answered; a redelivery, or anything else, gets `success` as before.
+async fn a_wechat_customer_hears_back_in_the_chat_when_replies_are_configured(db: TestDb) {
+    let v = wechat_vectors();
+    let server = db
+        .mend()
+        .env("MEND_WECHAT__TOKEN", v["token"].as_str().unwrap())
+        .env("MEND_WECHAT__ENCODING_AES_KEY", v["encoding_aes_key"].as_str().unwrap())
+        .env("MEND_WECHAT__APPID", v["appid"].as_str().unwrap())
+        .env("MEND_WECHAT__MENU_REPLY", "请直接说明您遇到的问题")
+        .env("MEND_WECHAT__COMPLAINT_REPLY", "已收到,修复团队会尽快联系您")
+        .serve_at(&chrono::DateTime::from_timestamp(SIGNED_AT, 0).unwrap().to_rfc3339());
+    let token = v["token"].as_str().unwrap();
+    let key = mend_ingest::wechat::AesKey::from_encoding_aes_key(v["encoding_aes_key"].as_str().unwrap()).unwrap();
+    let vector = &v["vectors"][0];
+    let q = |k: &str| vector[k].as_str().unwrap().to_owned();
+    let push = || {
+        let query = format!(
+            "signature={}&timestamp={}&nonce={}&openid=oia2TjjewbmiOUlr6X-1crbLOvLw&encrypt_type=aes&msg_signature={}",
+            q("signature"),
+            q("timestamp"),
+            q("nonce"),
+            q("msg_signature")
+        );
+        server.client.post(server.url(&format!("/wechat/callback?{query}"))).body(q("body")).send()
+    };
+    let element = |xml: &str, name: &str| {
+        let inner = xml.split(&format!("<{name}>")).nth(1).and_then(|rest| rest.split(&format!("</{name}>")).next());
+        let inner = inner.unwrap_or_else(|| panic!("no {name} in {xml}"));
+        inner.trim_start_matches("<![CDATA[").trim_end_matches("]]>").to_owned()
+    };
+
+    let opened = push().await.unwrap();
+    assert_eq!(opened.status(), StatusCode::OK);
+    let sealed = opened.text().await.unwrap();
+    let encrypted = element(&sealed, "Encrypt");
+    let signed = [token, &element(&sealed, "TimeStamp"), &element(&sealed, "Nonce"), &encrypted];
+    assert!(mend_ingest::wechat::signature_matches(&signed, &element(&sealed, "MsgSignature")), "{sealed}");
+    let reply = mend_ingest::wechat::decrypt(&encrypted, &key, v["appid"].as_str().unwrap()).unwrap();
+    assert_eq!(element(&reply, "ToUserName"), "oia2TjjewbmiOUlr6X-1crbLOvLw", "{reply}");
+    assert_eq!(element(&reply, "FromUserName"), "gh_7f083739789a", "{reply}");
+    assert_eq!(element(&reply, "Content"), "已收到,修复团队会尽快联系您", "{reply}");
+    let again = push().await.unwrap();
+    assert_eq!(again.text().await.unwrap(), "success", "WeChat's retry of the same message opens no case");
+
+    // Plaintext mode, a complaint-menu click: asked to say what the problem is, in clear.
+    let (timestamp, nonce) = (SIGNED_AT.to_string(), "menu-1");
+    let signature = mend_ingest::wechat::signature(&[token, &timestamp, nonce]);
+    let click = format!(
+        "<xml><ToUserName>gh_1</ToUserName><FromUserName>oMenu</FromUserName><CreateTime>{SIGNED_AT}</CreateTime>\
+         <MsgType>event</MsgType><Event>CLICK</Event><EventKey>COMPLAINT</EventKey></xml>"
+    );
+    let url = server.url(&format!("/wechat/callback?signature={signature}&timestamp={timestamp}&nonce={nonce}"));
+    let clicked = server.client.post(url).body(click).send().await.unwrap();
+    assert!(clicked.headers()["content-type"].to_str().unwrap().starts_with("application/xml"));
+    let reply = clicked.text().await.unwrap();
+    assert_eq!(
+        (element(&reply, "ToUserName"), element(&reply, "Content")),
+        ("oMenu".into(), "请直接说明您遇到的问题".into())
+    );
+}
+
 async fn the_wechat_callback_verifies_decrypts_and_answers_success(db: TestDb) {
     let server = serve(&db);
     let v = wechat_vectors();
@@ -537,6 +601,7 @@ both_databases!(
     bot_sessions_and_store_ratings_are_complaints_when_dissatisfied,
     the_wechat_callback_verifies_decrypts_and_answers_success,
     a_wechat_conversation_follows_a_case_up_and_the_menu_names_the_complaint,
+    a_wechat_customer_hears_back_in_the_chat_when_replies_are_configured,
     each_channels_file_imports_with_the_same_summary,
     channel_files_make_the_same_cases_whichever_is_imported_first,
     a_misread_export_is_replayed_after_the_fix,

@@ -131,6 +131,11 @@ pub struct WechatConfig {
     pub complaint_event_keys: Vec<String>,
     /// For how long after such a click the customer's messages say what the complaint is.
     pub complaint_menu_minutes: i64,
+    /// Said to the customer in the chat at once (a passive reply) when they choose the complaint
+    /// menu; empty = nothing said.
+    pub menu_reply: String,
+    /// Said when a message of theirs opens a case; empty = nothing said.
+    pub complaint_reply: String,
 }
 
 impl Default for WechatConfig {
@@ -141,6 +146,8 @@ impl Default for WechatConfig {
             appid: String::new(),
             complaint_event_keys: Vec::new(),
             complaint_menu_minutes: 30,
+            menu_reply: String::new(),
+            complaint_reply: String::new(),
         }
     }
 }
@@ -229,6 +236,8 @@ pub(crate) struct WechatSettings {
     pub appid: String,
     pub complaint_event_keys: Vec<String>,
     pub complaint_menu: chrono::Duration,
+    pub menu_reply: Option<String>,
+    pub complaint_reply: Option<String>,
 }
 
 /// A CSV mapping with its zone parsed.
@@ -243,6 +252,20 @@ pub(crate) struct CsvLayout<C> {
 pub struct ConfigError {
     pub key: &'static str,
     pub reason: String,
+}
+
+/// The longest passive reply WeChat shows whole, in bytes (its documented limit is 2048).
+const MAX_REPLY_BYTES: usize = 2048;
+
+fn reply_text(key: &'static str, text: &str) -> Result<Option<String>, ConfigError> {
+    let text = text.trim();
+    if text.len() > MAX_REPLY_BYTES {
+        return Err(ConfigError {
+            key,
+            reason: format!("{} bytes: WeChat shows at most {MAX_REPLY_BYTES}", text.len()),
+        });
+    }
+    Ok(Some(text.to_owned()).filter(|t| !t.is_empty()))
 }
 
 fn zone(key: &'static str, name: &str) -> Result<Tz, ConfigError> {
@@ -286,6 +309,8 @@ impl ParseSettings {
                 appid: wechat.appid.trim().to_owned(),
                 complaint_event_keys: wechat.complaint_event_keys.clone(),
                 complaint_menu: chrono::Duration::minutes(wechat.complaint_menu_minutes),
+                menu_reply: reply_text("wechat.menu_reply", &wechat.menu_reply)?,
+                complaint_reply: reply_text("wechat.complaint_reply", &wechat.complaint_reply)?,
             },
             hotline_csv: CsvLayout {
                 timezone: zone("channels.hotline.csv.timezone", &hotline_csv.timezone)?,

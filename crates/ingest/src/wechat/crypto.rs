@@ -105,17 +105,18 @@ pub fn decrypt(encrypted: &str, key: &AesKey, appid: &str) -> Result<String, Rej
     String::from_utf8(message.to_vec()).map_err(|e| Rejection::NotUtf8 { valid_up_to: e.utf8_error().valid_up_to() })
 }
 
-/// Seals `message` as WeChat does (tests and fuzz seeds only: mend never encrypts replies).
-#[cfg(test)]
+/// Seals `message` for `appid` as WeChat does, behind 16 `random` bytes: how a passive reply
+/// in safe mode is sent (and how tests make pushes).
 pub(crate) fn encrypt(message: &str, key: &AesKey, appid: &str, random: [u8; 16]) -> String {
     use aes::cipher::BlockModeEncrypt;
     let mut plain = random.to_vec();
+    // A passive reply is at most a few KiB (the configured text, two ids), far inside u32.
     plain.extend_from_slice(&(message.len() as u32).to_be_bytes());
     plain.extend_from_slice(message.as_bytes());
     plain.extend_from_slice(appid.as_bytes());
     let pad = PAD_BLOCK - plain.len() % PAD_BLOCK;
     plain.extend(std::iter::repeat_n(pad as u8, pad));
-    let ciphertext = cbc::Encryptor::<aes::Aes256>::new(key.bytes().into(), (&key.bytes()[..16]).try_into().unwrap())
+    let ciphertext = cbc::Encryptor::<aes::Aes256>::new((&key.0).into(), (&key.0[..16]).try_into().expect("16 bytes"))
         .encrypt_padded_vec::<NoPadding>(&plain);
     base64::engine::general_purpose::STANDARD.encode(ciphertext)
 }

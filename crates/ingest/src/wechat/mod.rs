@@ -8,10 +8,12 @@
 
 mod crypto;
 mod documents;
+mod reply;
 mod xml;
 
 pub use crypto::{AesKey, decrypt, signature, signature_matches};
 pub use documents::XmlDocuments;
+pub use reply::{ReplyOccasion, passive_reply};
 
 use chrono::{DateTime, Utc};
 use mend_core::{Channel, Complaint, CustomerDetails, IdentityKind};
@@ -116,6 +118,12 @@ fn signed_recently(settings: &ParseSettings, timestamp: &str, now: DateTime<Utc>
 /// One message as WeChat pushes it: plaintext XML, or a safe-mode envelope (`<Encrypt>`)
 /// that is decrypted with the configured key first.
 pub fn parse_wechat(raw: &[u8], settings: &ParseSettings) -> Result<Parsed, Rejection> {
+    let (fields, message) = message_of(raw, settings)?;
+    message_to_complaint(&fields, message, settings)
+}
+
+/// The pushed message, decrypted first in safe mode, with its fields.
+fn message_of(raw: &[u8], settings: &ParseSettings) -> Result<(xml::Fields, String), Rejection> {
     let text = std::str::from_utf8(raw).map_err(|e| Rejection::NotUtf8 { valid_up_to: e.valid_up_to() })?;
     let fields = xml::parse(text)?;
     let wechat = &settings.inner.wechat;
@@ -125,11 +133,10 @@ pub fn parse_wechat(raw: &[u8], settings: &ParseSettings) -> Result<Parsed, Reje
     match (fields.get("Encrypt"), &wechat.aes_key, fields.get("MsgType")) {
         (Some(encrypted), Some(key), _) => {
             let message = decrypt(encrypted, key, &wechat.appid)?;
-            let inner = xml::parse(&message)?;
-            message_to_complaint(&inner, message.clone(), settings)
+            Ok((xml::parse(&message)?, message))
         }
         (Some(_), None, None) => Err(Rejection::Decrypt("wechat.encoding_aes_key is not configured".into())),
-        _ => message_to_complaint(&fields, text.to_owned(), settings),
+        _ => Ok((fields, text.to_owned())),
     }
 }
 

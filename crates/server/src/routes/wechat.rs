@@ -2,16 +2,19 @@
 //!
 //! WeChat wants `success` quickly and retries anything else, so once a push is shown to be
 //! WeChat's, every outcome — a complaint, a duplicate, a message that is not a complaint, a
-//! payload that could not be read (quarantined) — answers `success`.
+//! payload that could not be read (quarantined) — answers `success`, or the passive reply
+//! configured for a complaint-menu choice or a message that opened a case.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Query, State};
 use axum::http::header::CONTENT_TYPE;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use mend_cases::Outcome;
 use mend_core::Delivery;
-use mend_ingest::wechat::{CallbackError, CallbackQuery, parse_wechat, verify_echo, verify_push};
+use mend_ingest::wechat::{
+    CallbackError, CallbackQuery, ReplyOccasion, parse_wechat, passive_reply, verify_echo, verify_push,
+};
 use mend_ingest::{Format, Received};
 use mend_store::push_nonces::{self, NonceSeen};
 
@@ -27,15 +30,23 @@ fn refused(state: &AppState, e: CallbackError) -> ApiError {
     ApiError::new(ErrorCode::Unauthorized, e.to_string())
 }
 
-fn plain(text: String) -> impl IntoResponse {
-    ([(CONTENT_TYPE, "text/plain; charset=utf-8")], text)
+fn plain(text: String) -> Response {
+    ([(CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
+}
+
+/// `success`, or the passive reply configured for `occasion` (if any) to the push `body`.
+fn answer(state: &AppState, query: &CallbackQuery, body: &[u8], occasion: Option<ReplyOccasion>) -> Response {
+    let mut random = [0u8; 16];
+    rand::Rng::fill_bytes(&mut rand::rng(), &mut random);
+    let reply = occasion.and_then(|o| passive_reply(body, query, &state.parse, o, state.clock.now(), random));
+    match reply {
+        Some(xml) => ([(CONTENT_TYPE, "application/xml; charset=utf-8")], xml).into_response(),
+        None => plain("success".into()),
+    }
 }
 
 /// Server verification: echo `echostr` when the signature is right.
-pub async fn verify(
-    State(state): State<AppState>,
-    Query(query): Query<CallbackQuery>,
-) -> Result<impl IntoResponse, ApiError> {
+pub async fn verify(State(state): State<AppState>, Query(query): Query<CallbackQuery>) -> Result<Response, ApiError> {
     let echo = verify_echo(&state.parse, &query, state.clock.now()).map_err(|e| refused(&state, e))?;
     Ok(plain(echo.to_owned()))
 }
@@ -44,7 +55,7 @@ pub async fn push(
     State(state): State<AppState>,
     Query(query): Query<CallbackQuery>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Response, ApiError> {
     let body = super::body(body)?;
     let now = state.clock.now();
     verify_push(&state.parse, &query, &body, now).map_err(|e| refused(&state, e))?;
@@ -74,7 +85,7 @@ pub async fn push(
         Received::Intent(choice) => {
             intake.note_intent(store, &choice, now).await?;
             state.metrics.record(CHANNEL, IntakeOutcome::Intent);
-            return Ok(plain("success".into()));
+            return Ok(answer(&state, &query, &body, Some(ReplyOccasion::ComplaintMenu)));
         }
         other => match other.delivery_or_ignored() {
             Ok(delivery) => Some(intake.record(store, std::slice::from_ref(&delivery), state.clock.now()).await?),
@@ -85,9 +96,11 @@ pub async fn push(
         state.metrics.record(CHANNEL, IntakeOutcome::Ignored);
         return Ok(plain("success".into()));
     };
+    let mut occasion = None;
     let outcome = match report.outcomes.first() {
-        Some(Outcome::Accepted { case_id, .. }) => {
+        Some(Outcome::Accepted { case_id, case_created, .. }) => {
             tracing::info!(%case_id, channel = CHANNEL, "Complaint accepted.");
+            occasion = case_created.then_some(ReplyOccasion::CaseOpened);
             IntakeOutcome::Accepted
         }
         Some(Outcome::Duplicate { .. }) => IntakeOutcome::Duplicate,
@@ -104,5 +117,5 @@ pub async fn push(
         None => return Err(ApiError::internal("intake returned no outcome")),
     };
     state.metrics.record(CHANNEL, outcome);
-    Ok(plain("success".into()))
+    Ok(answer(&state, &query, &body, occasion))
 }
