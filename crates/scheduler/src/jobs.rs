@@ -149,7 +149,9 @@ impl Scheduler {
             return Ok(None);
         };
         let latest = latest.with_timezone(&Utc);
-        let previous = job_runs::last_occurrence(self.store.connection(), job.as_str()).await?;
+        // Occurrences taken at a clock set ahead (`schedule tick --now` next year) are not
+        // today's: counting them would stop the job until that day came.
+        let previous = job_runs::last_occurrence(self.store.connection(), job.as_str(), latest).await?;
         if previous.is_some_and(|p| p >= latest) {
             return Ok(None);
         }
@@ -202,7 +204,7 @@ impl Scheduler {
     ) -> Result<JobRunReport, SchedulerError> {
         let span = tracing::info_span!("job", job = job.as_str(), run_id = %run, %scheduled_for);
         let _entered = span.enter();
-        let previous = job_runs::last_successful_run(self.store.connection(), job.as_str()).await?;
+        let previous = job_runs::last_successful_run(self.store.connection(), job.as_str(), scheduled_for).await?;
         let result = self.work(job, previous.map(|r| r.cursor), scheduled_for, now).await;
         let (outcome, counts, cursor) = match result {
             Ok((counts, cursor)) => (JobOutcome::Ok, counts, cursor),

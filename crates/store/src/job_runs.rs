@@ -130,11 +130,17 @@ pub async fn finish_run<C: ConnectionTrait>(
     Ok(())
 }
 
-/// The latest cron occurrence of a job that was claimed (running or finished).
-pub async fn last_occurrence<C: ConnectionTrait>(conn: &C, job: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+/// The latest cron occurrence of a job at or before `at_or_before` that was claimed (running or
+/// finished).
+pub async fn last_occurrence<C: ConnectionTrait>(
+    conn: &C,
+    job: &str,
+    at_or_before: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
     let run = job_run::Entity::find()
         .filter(job_run::Column::Job.eq(job))
         .filter(job_run::Column::TriggeredBy.eq("cron"))
+        .filter(job_run::Column::ScheduledFor.lte(at_or_before))
         .order_by_desc(job_run::Column::ScheduledFor)
         .one(conn)
         .await
@@ -142,12 +148,20 @@ pub async fn last_occurrence<C: ConnectionTrait>(conn: &C, job: &str) -> Result<
     Ok(run.map(|r| r.scheduled_for))
 }
 
-/// The latest successful run of a job that left a cursor, cron or manual.
-pub async fn last_successful_run<C: ConnectionTrait>(conn: &C, job: &str) -> Result<Option<JobRunRecord>, StoreError> {
+/// The successful run of a job that left a cursor, cron or manual, latest by the clock it ran
+/// at, of those that ran at or before `at_or_before`: a run at a clock set ahead (`--now` next
+/// year) leaves a cursor in that future, which the runs of today must not start from.
+pub async fn last_successful_run<C: ConnectionTrait>(
+    conn: &C,
+    job: &str,
+    at_or_before: DateTime<Utc>,
+) -> Result<Option<JobRunRecord>, StoreError> {
     let run = job_run::Entity::find()
         .filter(job_run::Column::Job.eq(job))
         .filter(job_run::Column::Outcome.eq(JobOutcome::Ok.as_str()))
         .filter(job_run::Column::Cursor.ne(""))
+        .filter(job_run::Column::ScheduledFor.lte(at_or_before))
+        .order_by_desc(job_run::Column::ScheduledFor)
         .order_by_desc(job_run::Column::Id)
         .one(conn)
         .await
