@@ -41,7 +41,7 @@ enum Command {
     Serve {
         /// Serve as if the clock stood still at this instant (RFC 3339): for tests and for
         /// showing a desk at a chosen moment. The system's clock otherwise.
-        #[arg(long, value_name = "RFC3339")]
+        #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
         now: Option<chrono::DateTime<chrono::FixedOffset>>,
     },
     /// Bring the database schema up to date.
@@ -54,7 +54,7 @@ enum Command {
         input: String,
         /// The import's clock (RFC 3339) instead of the system's: when keys are linked and cases
         /// recorded, and how far ahead a `received_at` may be.
-        #[arg(long, value_name = "RFC3339")]
+        #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
         now: Option<chrono::DateTime<chrono::FixedOffset>>,
     },
     /// Cases: export.
@@ -69,7 +69,7 @@ enum Command {
         #[arg(long)]
         serve: bool,
         /// The demo's clock (RFC 3339) instead of the system's, as `mend serve --now`.
-        #[arg(long, value_name = "RFC3339")]
+        #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
         now: Option<chrono::DateTime<chrono::FixedOffset>>,
     },
     /// Measured runs for BENCHMARKS.md.
@@ -123,7 +123,7 @@ enum OutboxCommand {
     /// than `mend serve`); prints `{"sent","retried","failed"}`, and exits 1 if any failed.
     Flush {
         /// The clock the emails are due by (RFC 3339), instead of the system's.
-        #[arg(long, value_name = "RFC3339")]
+        #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
         now: Option<chrono::DateTime<chrono::FixedOffset>>,
     },
     /// Put the emails given up on back in the queue with a fresh count of attempts (after a
@@ -139,7 +139,7 @@ enum OutboxCommand {
         #[arg(long)]
         include_unconfirmed: bool,
         /// The clock the emails are due again by (RFC 3339), instead of the system's.
-        #[arg(long, value_name = "RFC3339")]
+        #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
         now: Option<chrono::DateTime<chrono::FixedOffset>>,
     },
     /// Emails oldest first as JSON Lines, without their bodies.
@@ -166,7 +166,7 @@ enum TrainCommand {
         #[arg(value_name = "FILE|-")]
         file: PathBuf,
         /// The time the training is recorded at (RFC 3339), instead of the system's.
-        #[arg(long, value_name = "RFC3339")]
+        #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
         now: Option<chrono::DateTime<chrono::FixedOffset>>,
         /// Put the new model in use even when it does clearly worse by cross-validation than the
         /// one in use (otherwise it is refused, and the one in use stays).
@@ -183,13 +183,13 @@ enum ScheduleCommand {
         #[arg(value_name = "JOB", value_parser = clap::builder::PossibleValuesParser::new(mend_scheduler::Job::ALL.map(mend_scheduler::Job::as_str)))]
         job: Option<String>,
         /// The clock the jobs run at (RFC 3339), instead of the system's.
-        #[arg(long, value_name = "RFC3339")]
+        #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
         now: Option<chrono::DateTime<chrono::FixedOffset>>,
     },
     /// Run what the cron schedules have due at `--now` and no instance ran yet, as `mend serve`
     /// does every second; prints one JSON line per run.
     Tick {
-        #[arg(long, value_name = "RFC3339")]
+        #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
         now: Option<chrono::DateTime<chrono::FixedOffset>>,
     },
 }
@@ -287,7 +287,7 @@ enum QuarantineCommand {
         #[arg(long, value_name = "AGE", value_parser = parse_purge_age)]
         older_than: Option<std::time::Duration>,
         /// The clock the age counts back from (RFC 3339), instead of the system's.
-        #[arg(long, value_name = "RFC3339")]
+        #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
         now: Option<chrono::DateTime<chrono::FixedOffset>>,
     },
 }
@@ -606,17 +606,47 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
     Ok(())
 }
 
+/// A `--now`: an RFC 3339 instant in the years a desk can have worked. A clock far off is a
+/// typo, and jobs would act on it — purge quarantine older than its day, escalate every task
+/// — so it is refused before anything runs.
+fn parse_now(text: &str) -> Result<chrono::DateTime<chrono::FixedOffset>, String> {
+    let at = chrono::DateTime::parse_from_rfc3339(text).map_err(|e| format!("not an RFC 3339 instant ({e})"))?;
+    if !(2000..2100).contains(&chrono::Datelike::year(&at)) {
+        return Err("a clock for mend lies between the years 2000 and 2099".into());
+    }
+    Ok(at)
+}
+
+/// Says on stderr when `--now` is days ahead of this machine's clock: allowed (a rehearsal of
+/// next week), but a tick or run then acts as if those days had come.
+fn warn_if_ahead(at: chrono::DateTime<chrono::Utc>) {
+    let ahead = at - SystemClock.now();
+    if ahead > chrono::Duration::days(1) {
+        eprintln!(
+            "note: --now {} is {} days ahead of this machine's clock; jobs act as if that day had come",
+            at.to_rfc3339(),
+            ahead.num_days()
+        );
+    }
+}
+
 /// A clock standing still at a command's `--now`, else the system's.
 fn clock_at(now: Option<chrono::DateTime<chrono::FixedOffset>>) -> Arc<dyn Clock> {
     match now {
-        Some(at) => Arc::new(FixedClock(at.to_utc())),
+        Some(_) => Arc::new(FixedClock(at_or_now(now))),
         None => Arc::new(SystemClock),
     }
 }
 
 /// The `--now` of a command, else the system's clock.
 fn at_or_now(now: Option<chrono::DateTime<chrono::FixedOffset>>) -> chrono::DateTime<chrono::Utc> {
-    now.map_or_else(|| SystemClock.now(), |t| t.with_timezone(&chrono::Utc))
+    match now {
+        Some(at) => {
+            warn_if_ahead(at.to_utc());
+            at.to_utc()
+        }
+        None => SystemClock.now(),
+    }
 }
 
 /// How often `mend serve` copies SQLite's log into the database file (see

@@ -466,8 +466,16 @@ async fn quarantine_counts_repeats_and_purges_old_records(db: TestDb) {
         assert!(refused.stderr.contains("under an hour"), "{}", refused.stderr);
     }
     assert_eq!(purge(&["--older-than", "1d", "--now", "2026-11-20T00:00:00+08:00"])["purged"], 0);
+    // A clock far off is a typo that would purge everything: refused before anything runs.
+    let typo = mend.run(&["quarantine", "purge", "--older-than", "1d", "--now", "9999-12-31T00:00:00Z"], b"");
+    assert_eq!(typo.status, 2, "{}", typo.stderr);
+    assert!(typo.stderr.contains("between the years 2000 and 2099"), "{}", typo.stderr);
+    assert_eq!(mend.run(&["quarantine", "list"], b"").json_lines().len(), 1);
+    // Days ahead of the machine's clock is allowed, and said.
     let far = (chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339();
-    assert_eq!(purge(&["--older-than", "1d", "--now", &far])["purged"], 1);
+    let ahead = mend.run(&["quarantine", "purge", "--older-than", "1d", "--now", &far], b"");
+    assert!(ahead.stderr.contains("ahead of this machine's clock"), "{}", ahead.stderr);
+    assert_eq!(ahead.json()["purged"], 1);
     assert!(mend.run(&["quarantine", "list"], b"").json_lines().is_empty());
 }
 
