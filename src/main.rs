@@ -378,6 +378,13 @@ fn main() -> ExitCode {
     }
 }
 
+/// Writes one line of a command's output. `println!` panics when the reader has gone
+/// (`mend check | true`); this returns the error, which [`is_broken_pipe`] lets end quietly.
+fn say(line: impl std::fmt::Display) -> std::io::Result<()> {
+    use std::io::Write;
+    writeln!(std::io::stdout().lock(), "{line}")
+}
+
 /// `mend cases export | head` closes our stdout early; that is the reader's choice, not a failure.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
@@ -428,7 +435,7 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
             let clock = clock_at(now);
             let importer = Importer { clock: &*clock, ..Importer::new(&settings, &store, intake)? };
             let summary = importer.run(channel, &Input::parse(&input)).await?;
-            println!("{}", serde_json::to_string(&summary)?);
+            say(serde_json::to_string(&summary)?)?;
         }
         Command::Cases { command: CasesCommand::Export } => {
             let store = open_store(&settings).await?;
@@ -498,43 +505,43 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
             for bad in &report.bad_lines {
                 tracing::warn!(line = bad.line, reason = %bad.reason, "Line skipped.");
             }
-            println!("{}", serde_json::to_string(&report)?);
+            say(serde_json::to_string(&report)?)?;
         }
         Command::Eval { command: EvalCommand::Grouping { file, train, database } } => {
             let result = eval::grouping(&settings, &file, train.as_deref(), database.as_deref()).await?;
-            println!("{}", serde_json::to_string(&result)?);
+            say(serde_json::to_string(&result)?)?;
         }
         Command::User { command: UserCommand::Add { name, role, team, email } } => {
             let store = open_store(&settings).await?;
             let user = admin::add_user(&store, admin::UserToAdd { name, role, team, email }, &SystemClock).await?;
-            println!("{user}");
+            say(user)?;
         }
         Command::User { command: UserCommand::Token { name } } => {
             let store = open_store(&settings).await?;
-            println!("{}", admin::replace_token(&store, &name, &SystemClock).await?);
+            say(admin::replace_token(&store, &name, &SystemClock).await?)?;
         }
         Command::User { command: UserCommand::List } => {
             let store = open_store(&settings).await?;
             for line in admin::list_users(&store).await? {
-                println!("{line}");
+                say(line)?;
             }
         }
         Command::User { command: UserCommand::Deactivate { name, reason } } => {
             let store = open_store(&settings).await?;
-            println!("{}", admin::deactivate_user(&store, &name, &reason, &SystemClock).await?);
+            say(admin::deactivate_user(&store, &name, &reason, &SystemClock).await?)?;
         }
         Command::User { command: UserCommand::Activate { name } } => {
             let store = open_store(&settings).await?;
-            println!("{}", admin::activate_user(&store, &name, &SystemClock).await?);
+            say(admin::activate_user(&store, &name, &SystemClock).await?)?;
         }
         Command::User { command: UserCommand::Password { name } } => {
             let store = open_store(&settings).await?;
-            println!("{}", admin::reset_password(&store, &name, &SystemClock).await?);
+            say(admin::reset_password(&store, &name, &SystemClock).await?)?;
         }
         Command::Quarantine { command: QuarantineCommand::List { unresolved, limit } } => {
             let store = open_store(&settings).await?;
             for line in admin::list_quarantine(&store, unresolved, limit).await? {
-                println!("{line}");
+                say(line)?;
             }
         }
         Command::Schedule { command: ScheduleCommand::Run { job, now } } => {
@@ -551,7 +558,7 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
             let store = open_store(&settings).await?;
             let found = mend_store::integrity::integrity_problems(store.connection()).await?;
             let problems: i64 = found.iter().map(|p| p.rows).sum();
-            println!("{}", serde_json::json!({"problems": problems, "found": found}));
+            say(serde_json::json!({"problems": problems, "found": found}))?;
             anyhow::ensure!(problems == 0, "the data breaks {} integrity rules (see \"found\")", found.len());
         }
         Command::Tasks { command: TasksCommand::Export } => {
@@ -568,12 +575,12 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
             };
             let cutoff = at_or_now(now).checked_sub_signed(age).context("--older-than reaches before any date")?;
             let purged = mend_store::quarantine::purge(store.connection(), cutoff).await?;
-            println!("{}", serde_json::json!({"purged": purged, "cutoff": cutoff}));
+            say(serde_json::json!({"purged": purged, "cutoff": cutoff}))?;
         }
         Command::Outbox { command: OutboxCommand::Flush { now } } => {
             let store = open_store(&settings).await?;
             let counts = outbox::flush(&settings, &store, clock_at(now).as_ref()).await?;
-            println!("{}", serde_json::to_string(&counts)?);
+            say(serde_json::to_string(&counts)?)?;
             anyhow::ensure!(
                 counts.failed == 0,
                 "{} emails were given up; `mend outbox list --status failed` says why",
@@ -585,19 +592,19 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
             let since = since.map(|t| t.to_utc());
             let requeued =
                 outbox::requeue(&settings, &store, since, include_unconfirmed, clock_at(now).as_ref()).await?;
-            println!("{}", serde_json::json!({ "requeued": requeued }));
+            say(serde_json::json!({ "requeued": requeued }))?;
         }
         Command::Outbox { command: OutboxCommand::List { status, limit } } => {
             let store = open_store(&settings).await?;
             for line in outbox::list(&store, status, limit).await? {
-                println!("{line}");
+                say(line)?;
             }
         }
         Command::Quarantine { command: QuarantineCommand::Replay { id } } => {
             let store = open_store(&settings).await?;
             let intake = settings.intake(&store).await?;
             let answer = admin::replay(&store, &intake, &settings.parse_settings()?, id, &SystemClock).await?;
-            println!("{answer}");
+            say(&answer)?;
             if answer["result"] == "still_quarantined" {
                 anyhow::bail!("payload {id} still cannot be read: {}", answer["reason"]);
             }

@@ -284,7 +284,27 @@ async fn grouping_is_scored_with_its_errors_by_kind(db: TestDb) {
     assert!(again.stderr.contains("empty database"), "{}", again.stderr);
 }
 
+/// A reader that stops early (`mend check | true`, `mend user list | head -1`) ends the command
+/// quietly, as it always did the exports: exit 0, no panic on the closed pipe.
+async fn a_reader_that_goes_away_early_is_no_failure(db: TestDb) {
+    use std::process::Stdio;
+    let mend = db.mend();
+    mend.add_user("wang", "agent");
+    for args in
+        [&["check"][..], &["user", "list"], &["cases", "export"], &["user", "add", "--name", "li", "--role", "agent"]]
+    {
+        let mut command = mend.command(args);
+        let mut child =
+            command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("mend");
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("mend ran");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && !stderr.contains("panicked"), "{args:?}: {:?} {stderr}", out.status);
+    }
+}
+
 both_databases!(
+    a_reader_that_goes_away_early_is_no_failure,
     commands_that_read_run_on_a_read_only_database,
     cases_export_has_the_documented_shape,
     the_demo_loads_its_samples_and_reports,
