@@ -603,6 +603,28 @@ impl Drop for Chromedriver {
     }
 }
 
+/// The page fits a phone's and a tablet's width: nothing makes it scroll sideways (a wide
+/// table scrolls in its card, the header wraps whole items), and no header item is broken
+/// over lines. Screenshots of both, named after `name`.
+async fn fits_a_phone_and_a_tablet(browser: &Client, name: &str) {
+    let (width, height) = browser.get_window_size().await.unwrap();
+    for (w, h) in [(390, 844), (768, 1024)] {
+        browser.set_window_size(w, h).await.unwrap();
+        let fits = "return [document.documentElement.scrollWidth, window.innerWidth, [...document.querySelectorAll('body *')]\
+                    .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1 && !e.closest('.scroll-x'))\
+                    .slice(0, 5).map(e => e.outerHTML.slice(0, 120))]";
+        let widths = browser.execute(fits, vec![]).await.unwrap();
+        assert!(widths[0].as_u64() <= widths[1].as_u64(), "{name} is wider than {w} px: {widths}");
+        // An item broken over lines is taller than one line of its text.
+        let broken = "return [...document.querySelectorAll('.top nav a, .brand, .who a, .who button, .find button')]\
+                      .filter(e => e.getClientRects().length > 1).map(e => e.textContent)";
+        let broken = browser.execute(broken, vec![]).await.unwrap();
+        assert_eq!(broken, serde_json::json!([]), "{name} at {w} px breaks header items over lines");
+        screenshot(browser, &format!("{name}-{w}")).await;
+    }
+    browser.set_window_size(width as u32, height as u32).await.unwrap();
+}
+
 async fn screenshot(browser: &Client, name: &str) {
     let dir = repo_path("target/screenshots");
     std::fs::create_dir_all(&dir).unwrap();
@@ -696,14 +718,7 @@ async fn an_agent_and_a_supervisor_work_a_call_in_the_browser() {
     log_in(&browser, &server, "wang", &agent_password).await;
     assert_accessible(&browser, "the workbench").await;
     screenshot(&browser, "1-workbench").await;
-    // On a phone the page fits its width: the header wraps rather than pushing 退出登录 off.
-    let (width, height) = browser.get_window_size().await.unwrap();
-    browser.set_window_size(390, 844).await.unwrap();
-    let fits = "return [document.documentElement.scrollWidth, window.innerWidth]";
-    let widths = browser.execute(fits, vec![]).await.unwrap();
-    assert!(widths[0].as_u64() <= widths[1].as_u64(), "the workbench is wider than a phone: {widths}");
-    screenshot(&browser, "1-workbench-phone").await;
-    browser.set_window_size(width as u32, height as u32).await.unwrap();
+    fits_a_phone_and_a_tablet(&browser, "1-workbench").await;
     go_on(&browser, "body", Some("n")).await;
     arrive(&browser, ".timeline").await;
     let task_url = browser.current_url().await.unwrap();
@@ -726,6 +741,15 @@ async fn an_agent_and_a_supervisor_work_a_call_in_the_browser() {
     arrive(&browser, "[data-beats]").await; // the open page keeps its lease (a heartbeat went through)
     assert_accessible(&browser, "the case page").await;
     screenshot(&browser, "2-case").await;
+    fits_a_phone_and_a_tablet(&browser, "2-case").await;
+    // In one column the customer (the number to dial) and the script come before the timeline.
+    let (width, height) = browser.get_window_size().await.unwrap();
+    browser.set_window_size(390, 844).await.unwrap();
+    let tops = "return ['#customer-h', '#script-h', '#outcome-h', '#timeline-h']\
+                .map(s => document.querySelector(s).getBoundingClientRect().top)";
+    let tops: Vec<f64> = serde_json::from_value(browser.execute(tops, vec![]).await.unwrap()).unwrap();
+    assert!(tops.windows(2).all(|w| w[0] < w[1]), "customer, script, outcome, then the timeline: {tops:?}");
+    browser.set_window_size(width as u32, height as u32).await.unwrap();
 
     // An offer above the agent's limit waits for a supervisor.
     let limit = text_of(&browser, "#limit").await;
@@ -785,6 +809,7 @@ async fn an_agent_and_a_supervisor_work_a_call_in_the_browser() {
     assert!(text_of(&browser, ".approval-case").await.contains("光猫"));
     assert_accessible(&browser, "the supervisor's page").await;
     screenshot(&browser, "3-supervisor").await;
+    fits_a_phone_and_a_tablet(&browser, "3-supervisor").await;
     let reason = browser.find(Locator::Css(".approval input[name=reason]")).await.unwrap();
     reason.send_keys("同意,客户断网时间长").await.unwrap();
     go_on(&browser, "button.approve", None).await;
@@ -807,6 +832,7 @@ async fn an_agent_and_a_supervisor_work_a_call_in_the_browser() {
     assert!(text_of(&browser, "#green-h + ul").await.contains("直接派二线"));
     assert_accessible(&browser, "the dashboard").await;
     screenshot(&browser, "4-dashboard").await;
+    fits_a_phone_and_a_tablet(&browser, "4-dashboard").await;
     // The day is chosen on the page: a step back from today is yesterday, and a day to come or
     // a mistyped one is said, not silently swapped for yesterday.
     go_on(&browser, "#day-before", None).await;
@@ -869,6 +895,7 @@ async fn an_agent_and_a_supervisor_work_a_call_in_the_browser() {
     assert!(found.contains("国际漫游") && found.contains("增值业务"), "each problem by its first complaint: {found}");
     assert_accessible(&browser, "the search results").await;
     screenshot(&browser, "7-search").await;
+    fits_a_phone_and_a_tablet(&browser, "7-search").await;
     go_on(&browser, &format!(".found-customer a[href='/desk/cases/{moved_to}']"), None).await;
     arrive(&browser, ".timeline").await;
 
@@ -880,6 +907,7 @@ async fn an_agent_and_a_supervisor_work_a_call_in_the_browser() {
     arrive(&browser, "#preview-script").await;
     assert_accessible(&browser, "the admin page").await;
     screenshot(&browser, "8-admin").await;
+    fits_a_phone_and_a_tablet(&browser, "8-admin").await;
     browser.close().await.unwrap();
 }
 
