@@ -413,11 +413,16 @@ fn init_tracing(serving: bool, format: settings::LogFormat) {
 async fn open_store(settings: &Settings) -> Result<Store> {
     let new_file = mend_store::sqlite_file(&settings.database_url).filter(|path| !std::path::Path::new(path).exists());
     let store = Store::connect(&settings.database_url).await?;
-    store.migrate().await?;
-    // An export run from the wrong directory would otherwise answer "nothing" from a database
-    // it just made.
+    let change = store.migrate().await?;
+    // An export or `mend check` run from the wrong directory, or at a mistyped database, would
+    // otherwise answer "nothing" or "no problems" from a database it just made.
     if let Some(path) = new_file {
         eprintln!("mend: there was no database at {path}; created a new, empty one (MEND_DATABASE_URL names another).");
+    } else if change == mend_store::SchemaChange::Created {
+        eprintln!(
+            "mend: the database {} held no mend tables; created them, empty (MEND_DATABASE_URL names another).",
+            mend_store::redact(&settings.database_url)
+        );
     }
     Ok(store)
 }

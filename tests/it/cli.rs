@@ -118,6 +118,16 @@ fn a_command_that_creates_the_sqlite_file_says_so() {
     assert!(first.stderr.contains("there was no database at") && first.stderr.contains("mend.db"), "{}", first.stderr);
     let second = db.mend().run(&["cases", "export"], b"");
     assert!(!second.stderr.contains("no database"), "{}", second.stderr);
+
+    // A database that is there but holds no mend tables (a mistyped name, an empty file) is no
+    // desk either: `mend check`'s "no problems" comes with that said.
+    let empty = TestDb::sqlite();
+    std::fs::write(mend_store::sqlite_file(&empty.url).unwrap(), b"").unwrap();
+    let check = empty.mend().run(&["check"], b"");
+    assert_eq!(check.status, 0, "{}", check.stderr);
+    assert!(check.stderr.contains("held no mend tables"), "{}", check.stderr);
+    let again = empty.mend().run(&["check"], b"");
+    assert!(!again.stderr.contains("no mend tables"), "{}", again.stderr);
 }
 
 /// A setting spelt wrong is named on stderr, not run on its default without a word.

@@ -42,6 +42,15 @@ pub struct Store {
     unsettled_keys: UnsettledKeys,
 }
 
+/// What [`Store::migrate`] did to the schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaChange {
+    None,
+    Upgraded,
+    /// The database held no mend tables: it is not the desk's, or it was never used.
+    Created,
+}
+
 impl Store {
     /// Opens `url` (`sqlite://…` or `postgres://…`), creating a SQLite file and its directory
     /// when the URL asks for it (`mode=rwc`).
@@ -74,13 +83,17 @@ impl Store {
         Ok(Self { db, unsettled_keys: UnsettledKeys::default() })
     }
 
-    /// Brings the schema up to date. An up-to-date schema is only read, so the commands that
-    /// read (exports, `mend check`) also run against a read-only replica or user.
-    pub async fn migrate(&self) -> Result<(), StoreError> {
-        if Migrator::get_pending_migrations_read_only(&self.db).await.map_err(StoreError::Migrate)?.is_empty() {
-            return Ok(());
+    /// Brings the schema up to date, and says what that took. An up-to-date schema is only
+    /// read, so the commands that read (exports, `mend check`) also run against a read-only
+    /// replica or user.
+    pub async fn migrate(&self) -> Result<SchemaChange, StoreError> {
+        let pending = Migrator::get_pending_migrations_read_only(&self.db).await.map_err(StoreError::Migrate)?;
+        if pending.is_empty() {
+            return Ok(SchemaChange::None);
         }
-        Migrator::up(&self.db, None).await.map_err(StoreError::Migrate)
+        let created = pending.len() == Migrator::migrations().len();
+        Migrator::up(&self.db, None).await.map_err(StoreError::Migrate)?;
+        Ok(if created { SchemaChange::Created } else { SchemaChange::Upgraded })
     }
 
     pub fn backend(&self) -> Backend {
@@ -195,7 +208,7 @@ pub fn sqlite_file(url: &str) -> Option<&str> {
 }
 
 /// Keeps passwords out of error messages and logs.
-fn redact(url: &str) -> String {
+pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &url[scheme_end + 3..at];

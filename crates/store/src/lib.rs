@@ -48,7 +48,7 @@ pub mod users;
 
 pub use bulk_writer::{BulkWriter, Hold};
 pub use checkpoint::{Checkpointer, LogCopier};
-pub use connect::{Backend, Store, commit, rollback, sqlite_file};
+pub use connect::{Backend, SchemaChange, Store, commit, redact, rollback, sqlite_file};
 pub use error::StoreError;
 pub use records::{AuditEntry, KnownDelivery, KnownIdentity, NewComplaint, NewCustomer, NewIdentity, NewQuarantine};
 pub use rows::written_columns;
