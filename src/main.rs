@@ -361,6 +361,9 @@ fn main() -> ExitCode {
             tracing::warn!(%key, %source, "No such setting, ignored.");
         }
     }
+    for (key, dir) in settings.missing_template_dirs() {
+        tracing::warn!(%key, dir = %dir.display(), "No such directory: the templates shipped with mend are used.");
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

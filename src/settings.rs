@@ -172,6 +172,20 @@ impl Settings {
         Ok(())
     }
 
+    /// Template directories set to a place that is no directory: the templates shipped with
+    /// mend are used instead, which a mistyped path would otherwise leave unsaid. The shipped
+    /// defaults are left out: run from another directory, mend means to use its own.
+    pub fn missing_template_dirs(&self) -> Vec<(&'static str, &Path)> {
+        [
+            ("scheduler.scripts_dir", self.scheduler.scripts_dir.as_path(), "config/scripts"),
+            ("notify.templates_dir", self.notify.templates_dir.as_path(), "config/emails"),
+        ]
+        .into_iter()
+        .filter(|(_, dir, shipped)| !dir.is_dir() && *dir != Path::new(shipped))
+        .map(|(key, dir, _)| (key, dir))
+        .collect()
+    }
+
     pub fn timezone(&self) -> Result<chrono_tz::Tz> {
         self.timezone.parse().map_err(|_| anyhow::anyhow!("timezone `{}` is not an IANA zone name", self.timezone))
     }

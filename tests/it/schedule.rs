@@ -129,6 +129,42 @@ async fn a_script_says_what_its_numbers_count(db: TestDb) {
     assert!(listed[0].contains("11月24日 08:30") && listed[1].contains("11月24日 08:40"), "local times: {listed:?}");
 }
 
+/// A script an administrator broke on disk is passed over for the next one that fits (here
+/// the shipped generic script), said in the task's reasons and counted by the job, instead of
+/// failing the sweep and leaving every customer uncalled. A scripts directory that is not there
+/// is said too.
+async fn a_broken_script_is_passed_over_not_the_end_of_every_call(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("broadband_outage.j2"), "您好,{{ customer_nmae }}").unwrap();
+    let mend = db.mend().env("MEND_SCHEDULER__SCRIPTS_DIR", dir.path().to_str().unwrap());
+    let phone = json!({"phone": "13800138056"});
+    mend.import_lines(&lines(&[complaint(
+        "hotline",
+        "b-1",
+        "2026-11-24T08:00:00+08:00",
+        phone,
+        "宽带断网了,麻烦看一下",
+    )]));
+    let run = schedule(&mend, "generate_callbacks", "2026-11-24T10:00:00+08:00");
+    assert_eq!((&run["outcome"], &run["counts"]["tasks_created"]), (&json!("ok"), &json!(1)), "{run}");
+    assert_eq!(run["counts"]["script_fallbacks"], 1, "{run}");
+    let store = db.store().await;
+    let filter = mend_store::tasks::TaskFilter { limit: 10, ..Default::default() };
+    let listed = mend_store::tasks::list_tasks(store.connection(), &filter).await.unwrap();
+    let reasons = &listed[0].priority_reasons;
+    assert_eq!(tasks(&mend)[0]["script"].as_str().map(|s| s.contains("customer_nmae")), Some(false));
+    assert_eq!(reasons["script_template"], "generic.j2", "{reasons}");
+    assert_eq!(reasons["script_passed_over"][0]["template"], "broadband_outage.j2", "{reasons}");
+    assert!(reasons["script_passed_over"][0]["error"].as_str().unwrap().contains("customer_nmae"), "{reasons}");
+
+    let nowhere = mend.env("MEND_SCHEDULER__SCRIPTS_DIR", "/nonexistent/scripts").run(&["migrate"], b"");
+    assert!(
+        nowhere.stderr.contains("scheduler.scripts_dir") && nowhere.stderr.contains("No such directory"),
+        "{}",
+        nowhere.stderr
+    );
+}
+
 /// Every category of the bundled taxonomy has a script of its own: a category added without one
 /// would have its customers called from the generic script.
 async fn every_default_category_is_called_with_a_script_of_its_own(db: TestDb) {
@@ -591,6 +627,7 @@ async fn tasks_of_more_cases_than_a_statement_may_bind(db: TestDb) {
 }
 
 both_databases!(
+    a_broken_script_is_passed_over_not_the_end_of_every_call,
     a_script_says_what_its_numbers_count,
     every_default_category_is_called_with_a_script_of_its_own,
     tasks_of_more_cases_than_a_statement_may_bind,

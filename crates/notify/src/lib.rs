@@ -22,7 +22,7 @@ pub use sender::{DeliveryCounts, FlushObserver, OutboxSender};
 pub use settings::{NotifySettings, SmtpSettings, SmtpTls};
 pub use smtp::{SendFailure, SmtpMailer};
 pub use survey::{IssuedSurvey, SurveyAnswer, SurveyLinkProblem, SurveyLinks, SurveyView};
-pub use templates::{ComposedEmail, EmailTemplates, template_environment, tidy};
+pub use templates::{ComposedEmail, EmailTemplates, bundled_template_environment, template_environment, tidy};
 
 /// What the jobs that write emails and the survey page need: the templates, and the links to
 /// survey pages.

@@ -42,6 +42,17 @@ pub fn template_environment(dir: &Path, bundled: &'static [(&'static str, &'stat
             Err(e) => Err(minijinja::Error::new(ErrorKind::InvalidOperation, format!("reading {name}: {e}"))),
         }
     });
+    configured(env)
+}
+
+/// The templates shipped in the binary alone: what is left when a directory's copy is broken.
+pub fn bundled_template_environment(bundled: &'static [(&'static str, &'static str)]) -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_loader(move |name: &str| Ok(bundled.iter().find(|(n, _)| *n == name).map(|(_, text)| (*text).to_owned())));
+    configured(env)
+}
+
+fn configured(mut env: Environment<'static>) -> Environment<'static> {
     // A misspelt variable is an error in the template, not a blank in front of a customer.
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_trim_blocks(true);

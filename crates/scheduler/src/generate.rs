@@ -58,7 +58,12 @@ pub struct CallRequest {
 
 #[derive(Debug, Clone)]
 pub enum Planned {
-    Task(Box<NewTask>),
+    Task {
+        task: Box<NewTask>,
+        /// Scripts that fit the call better but could not be rendered (said in the task's
+        /// reasons and counted by the job, so a broken template is noticed).
+        broken_scripts: usize,
+    },
     /// The customer asked not to be called.
     DoNotDisturb,
     /// No moment within a year fits the contact policy.
@@ -188,8 +193,10 @@ impl CallbackPlanner {
             "due": {"rule": due_rule, "deadline": deadline, "due_at": due_at},
             "contact": {"not_before": placement.at, "moved_because": placement.moved_because},
             "script_template": script.template,
+            "script_passed_over": script.passed_over,
         });
-        Ok(Planned::Task(Box::new(NewTask {
+        let broken_scripts = script.passed_over.len();
+        let task = Box::new(NewTask {
             id: TaskId::new(),
             case_id: file.case.id,
             customer_id: file.customer.customer_id,
@@ -206,7 +213,8 @@ impl CallbackPlanner {
             temperament: reading.temperament,
             temperament_reason: json!({"source": reading.source, "cues": reading.cues}).to_string(),
             follows_task_id: request.follows,
-        })))
+        });
+        Ok(Planned::Task { task, broken_scripts })
     }
 }
 
@@ -259,15 +267,21 @@ pub struct GenerationCounts {
     pub tasks_created: u64,
     pub do_not_disturb: u64,
     pub no_contact_time: u64,
+    /// Tasks whose best-fitting script was broken, planned with the next one.
+    pub script_fallbacks: u64,
 }
 
 impl From<GenerationCounts> for JobCounts {
     fn from(c: GenerationCounts) -> JobCounts {
-        JobCounts::default()
+        let counts = JobCounts::default()
             .count("cases_examined", c.cases_examined)
             .count("tasks_created", c.tasks_created)
             .count("do_not_disturb", c.do_not_disturb)
-            .count("no_contact_time", c.no_contact_time)
+            .count("no_contact_time", c.no_contact_time);
+        match c.script_fallbacks {
+            0 => counts,
+            n => counts.count("script_fallbacks", n),
+        }
     }
 }
 
@@ -277,6 +291,7 @@ impl GenerationCounts {
         self.tasks_created += other.tasks_created;
         self.do_not_disturb += other.do_not_disturb;
         self.no_contact_time += other.no_contact_time;
+        self.script_fallbacks += other.script_fallbacks;
     }
 }
 
@@ -435,6 +450,7 @@ pub(crate) struct PlannedBatch {
     tasks: Vec<NewTask>,
     do_not_disturb: u64,
     no_contact_time: u64,
+    script_fallbacks: u64,
 }
 
 impl CallbackPlanner {
@@ -447,13 +463,20 @@ impl CallbackPlanner {
         now: DateTime<Utc>,
     ) -> Result<PlannedBatch, SchedulerError> {
         let CallBatch { calls, files, mut loads } = batch;
-        let mut planned =
-            PlannedBatch { tasks: Vec::with_capacity(calls.len()), do_not_disturb: 0, no_contact_time: 0 };
+        let mut planned = PlannedBatch {
+            tasks: Vec::with_capacity(calls.len()),
+            do_not_disturb: 0,
+            no_contact_time: 0,
+            script_fallbacks: 0,
+        };
         for (case, request) in calls {
             let file = &files[&case];
             let load = loads.entry(file.customer.customer_id).or_default();
             match self.plan(file, request, load, budget, now)? {
-                Planned::Task(task) => planned.tasks.push(*task),
+                Planned::Task { task, broken_scripts } => {
+                    planned.tasks.push(*task);
+                    planned.script_fallbacks += u64::from(broken_scripts > 0);
+                }
                 Planned::DoNotDisturb => planned.do_not_disturb += 1,
                 Planned::NoContactTime => planned.no_contact_time += 1,
             }
@@ -470,6 +493,7 @@ async fn write_batch(
 ) -> Result<(), SchedulerError> {
     counts.do_not_disturb += planned.do_not_disturb;
     counts.no_contact_time += planned.no_contact_time;
+    counts.script_fallbacks += planned.script_fallbacks;
     counts.tasks_created += tasks::insert_tasks(tx, &planned.tasks, now).await?;
     for task in &planned.tasks {
         tracing::debug!(case_id = %task.case_id, task_id = %task.id, kind = %task.kind, due_at = %task.due_at, "call planned");

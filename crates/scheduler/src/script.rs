@@ -14,11 +14,14 @@ use mend_core::Temperament;
 
 pub struct ScriptLibrary {
     env: Environment<'static>,
-    /// Which template serves each category and temperament, found once. minijinja keeps the
-    /// templates it loaded but not the names it did not find, so without this every call for a
-    /// pair with no template of its own would read the disk for it again. Like the templates
-    /// themselves, the choice holds until mend restarts.
-    chosen: Mutex<HashMap<(String, Temperament), String>>,
+    /// The scripts shipped in the binary alone: their `generic.j2` is the last resort when
+    /// every script of the directory that fits a call is broken.
+    bundled: Environment<'static>,
+    /// Which templates there are for each category and temperament, most specific first,
+    /// found once. minijinja keeps the templates it loaded but not the names it did not find,
+    /// so without this every call for a pair with no template of its own would read the disk
+    /// for it again. Like the templates themselves, the choice holds until mend restarts.
+    chosen: Mutex<HashMap<(String, Temperament), Vec<String>>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -26,7 +29,19 @@ pub struct RenderedScript {
     /// The template used (`billing_dispute/impulsive.j2`, `billing_dispute.j2` or `generic.j2`).
     pub template: String,
     pub text: String,
+    /// More specific templates that could not be rendered, with why: a broken script is passed
+    /// over for the next one, so one typo never stops every call from being planned.
+    pub passed_over: Vec<ScriptProblem>,
 }
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScriptProblem {
+    pub template: String,
+    pub error: String,
+}
+
+/// The name [`RenderedScript::template`] gives the shipped `generic.j2`.
+const BUNDLED_GENERIC: &str = "generic.j2 (bundled)";
 
 impl ScriptLibrary {
     /// Templates are read from `dir` as they are first used; a template `dir` lacks comes from
@@ -42,39 +57,59 @@ impl ScriptLibrary {
             )));
         }
         let env = mend_notify::template_environment(&dir, bundled);
-        Ok(Self { env, chosen: Mutex::new(HashMap::new()) })
+        let bundled = mend_notify::bundled_template_environment(bundled);
+        Ok(Self { env, bundled, chosen: Mutex::new(HashMap::new()) })
     }
 
-    /// Renders the most specific template there is: category × temperament, then category,
-    /// then `generic.j2`.
+    /// Renders the most specific template there is that renders: category × temperament, then
+    /// category, then `generic.j2`, then the shipped `generic.j2`.
     pub fn render<C: Serialize>(
         &self,
         category: &str,
         temperament: Temperament,
         context: &C,
     ) -> Result<RenderedScript, SchedulerError> {
-        let name = self.choose(category, temperament)?;
-        let failed = |e: minijinja::Error| SchedulerError::Script { template: name.clone(), message: format!("{e:#}") };
-        let text = self.env.get_template(&name).and_then(|t| t.render(context)).map_err(failed)?;
-        Ok(RenderedScript { text: mend_notify::tidy(&text), template: name })
-    }
-
-    fn choose(&self, category: &str, temperament: Temperament) -> Result<String, SchedulerError> {
-        let key = (category.to_owned(), temperament);
-        if let Some(name) = self.chosen.lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
-            return Ok(name.clone());
-        }
-        for name in [format!("{category}/{temperament}.j2"), format!("{category}.j2"), "generic.j2".to_owned()] {
-            match self.env.get_template(&name) {
-                Ok(_) => {
-                    self.chosen.lock().unwrap_or_else(PoisonError::into_inner).insert(key, name.clone());
-                    return Ok(name);
+        let mut passed_over = Vec::new();
+        let candidates = self.candidates(category, temperament);
+        let last_resort = (BUNDLED_GENERIC.to_owned(), self.bundled.get_template("generic.j2"));
+        let tried = candidates.into_iter().map(|name| {
+            let template = self.env.get_template(&name);
+            (name, template)
+        });
+        for (name, template) in tried.chain(std::iter::once(last_resort)) {
+            match template.and_then(|t| t.render(context)) {
+                Ok(text) => return Ok(RenderedScript { text: mend_notify::tidy(&text), template: name, passed_over }),
+                Err(e) if e.kind() == ErrorKind::TemplateNotFound => {}
+                Err(e) => {
+                    let error = format!("{e:#}");
+                    tracing::warn!(template = %name, %error, "A call script could not be rendered; the next one is used.");
+                    passed_over.push(ScriptProblem { template: name, error });
                 }
-                Err(e) if e.kind() == ErrorKind::TemplateNotFound => continue,
-                Err(e) => return Err(SchedulerError::Script { template: name, message: format!("{e:#}") }),
             }
         }
-        Err(SchedulerError::Config("generic.j2 disappeared from the scripts directory".into()))
+        let worst = passed_over.pop().unwrap_or_else(|| ScriptProblem {
+            template: "generic.j2".into(),
+            error: "no generic.j2 to fall back on".into(),
+        });
+        Err(SchedulerError::Script { template: worst.template, message: worst.error })
+    }
+
+    /// The directory's (or the shipped) templates that exist for the pair, most specific first;
+    /// one that exists but does not parse is listed, for its error to be told.
+    fn candidates(&self, category: &str, temperament: Temperament) -> Vec<String> {
+        let key = (category.to_owned(), temperament);
+        if let Some(names) = self.chosen.lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
+            return names.clone();
+        }
+        let names: Vec<String> =
+            [format!("{category}/{temperament}.j2"), format!("{category}.j2"), "generic.j2".to_owned()]
+                .into_iter()
+                .filter(
+                    |name| !matches!(self.env.get_template(name), Err(e) if e.kind() == ErrorKind::TemplateNotFound),
+                )
+                .collect();
+        self.chosen.lock().unwrap_or_else(PoisonError::into_inner).insert(key, names.clone());
+        names
     }
 }
 
@@ -106,6 +141,31 @@ mod tests {
         assert_eq!(pick("billing_dispute", Temperament::Impulsive).template, "billing_dispute/impulsive.j2");
         assert_eq!(pick("billing_dispute", Temperament::Sensitive).template, "billing_dispute.j2");
         assert_eq!(pick("slow_network", Temperament::Impulsive).template, "generic.j2");
+    }
+
+    #[test]
+    fn a_broken_script_is_passed_over_for_the_next_and_said() {
+        let (_dir, lib) = library(&[
+            ("generic.j2", "generic {{ name }}"),
+            ("billing_dispute.j2", "billing {{ nmae }}"),
+            ("billing_dispute/impulsive.j2", "angry {% if %}"),
+        ]);
+        let script =
+            lib.render("billing_dispute", Temperament::Impulsive, &serde_json::json!({"name": "张先生"})).unwrap();
+        assert_eq!((script.template.as_str(), script.text.as_str()), ("generic.j2", "generic 张先生"));
+        let passed: Vec<&str> = script.passed_over.iter().map(|p| p.template.as_str()).collect();
+        assert_eq!(passed, ["billing_dispute/impulsive.j2", "billing_dispute.j2"]);
+        assert!(script.passed_over[1].error.contains("nmae"), "{:?}", script.passed_over);
+    }
+
+    #[test]
+    fn a_broken_generic_falls_back_on_the_shipped_one() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("generic.j2"), "您好 {{ nmae }}").unwrap();
+        let lib = ScriptLibrary::new(dir.path(), &[("generic.j2", "shipped {{ name }}")]).unwrap();
+        let script = lib.render("other", Temperament::Neutral, &serde_json::json!({"name": "x"})).unwrap();
+        assert_eq!((script.template.as_str(), script.text.as_str()), (BUNDLED_GENERIC, "shipped x"));
+        assert_eq!(script.passed_over.len(), 1);
     }
 
     #[test]
