@@ -672,6 +672,11 @@ async fn serve(settings: &Settings, clock: Arc<dyn Clock>) -> Result<()> {
     let store = open_store(settings).await?;
     let mailroom = schedule::mailroom(settings, &store, clock.now()).await?;
     let state = settings.app_state(store, Arc::clone(&mailroom), clock).await?;
+    // Listening first: an instance that cannot serve (a wrong or taken address) exits before
+    // its jobs or its sender touch the database or anyone's mailbox.
+    let listener = tokio::net::TcpListener::bind(&settings.http.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.http.bind))?;
     let instance = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
     if settings.scheduler.cron {
         let (metrics, clock) = (Arc::clone(&state.metrics), Arc::clone(&state.clock));
@@ -697,9 +702,6 @@ async fn serve(settings: &Settings, clock: Arc<dyn Clock>) -> Result<()> {
     let log_copier = store.copy_log_every(LOG_COPY_PERIOD).await?;
     let http = settings.http.server_config();
     let router = mend_server::router(state, http);
-    let listener = tokio::net::TcpListener::bind(&settings.http.bind)
-        .await
-        .with_context(|| format!("cannot listen on {}", settings.http.bind))?;
     tracing::info!(address = %listener.local_addr()?, "Serving the API.");
     eprintln!("mend is listening on http://{}", listener.local_addr()?);
     mend_server::serve(listener, router, http, async {

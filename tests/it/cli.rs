@@ -130,6 +130,27 @@ fn a_command_that_creates_the_sqlite_file_says_so() {
     assert!(!again.stderr.contains("no mend tables"), "{}", again.stderr);
 }
 
+/// An instance that cannot listen exits before its jobs run: a misconfigured `mend serve`
+/// changes nothing in the database (nor sends any email).
+#[tokio::test]
+async fn serve_that_cannot_listen_runs_no_job() {
+    let db = TestDb::sqlite();
+    let mend = db.mend();
+    mend.import_lines(&lines(&[complaint(
+        "hotline",
+        "l-1",
+        "2026-11-24T08:00:00+08:00",
+        json!({"phone": "13800138057"}),
+        "宽带断网了",
+    )]));
+    let out = mend.env("MEND_HTTP__BIND", "notanaddr").run(&["serve", "--now", "2026-11-24T10:00:30+08:00"], b"");
+    assert_eq!(out.status, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("cannot listen on notanaddr"), "{}", out.stderr);
+    let store = db.store().await;
+    let runs = mend_store::job_runs::recent_runs(store.connection(), None, 10).await.unwrap();
+    assert_eq!(runs, [], "no job ran");
+}
+
 /// A setting spelt wrong is named on stderr, not run on its default without a word.
 #[test]
 fn a_misspelt_setting_is_named() {
