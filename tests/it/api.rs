@@ -43,6 +43,7 @@ async fn a_complaint_is_created_then_recognised_as_a_duplicate(db: TestDb) {
         server.get_json(&format!("/api/v1/cases/{}", created["case_id"].as_str().unwrap()), &token).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(case["id"], created["case_id"]);
+    assert_eq!(case["case_id"], created["case_id"], "named as everywhere else in the contract");
     assert_eq!(case["customer"]["name"], "张先生");
     assert_eq!(case["customer"]["email"], "zhang@example.com");
     assert_eq!(case["complaints"][0]["satisfaction"], Value::Null);

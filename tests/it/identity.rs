@@ -278,6 +278,7 @@ async fn manual_merge_and_split_are_respected(db: TestDb) {
     let more =
         desk.complaint(complaint("store", "d", "2026-11-22T09:00:00+08:00", phone.clone(), "话费还是多扣")).await;
     assert_eq!(more["case_id"], split["id"], "billing goes to the split-off case: {more}");
+    assert_eq!(split["case_id"], split["id"]);
     let outage_again =
         desk.complaint(complaint("hotline", "e", "2026-11-22T10:00:00+08:00", phone, "宽带还是断")).await;
     assert_eq!(outage_again["case_id"].as_str(), Some(outage_case));
@@ -800,6 +801,7 @@ async fn a_customer_is_found_by_any_key_or_case(db: TestDb) {
     let customer = &found["customers"][0];
     assert_eq!(customer["name"], "张先生");
     assert_eq!(customer["cases"][0]["id"], by_phone["case_id"], "{customer:#}");
+    assert_eq!(customer["cases"][0]["case_id"], by_phone["case_id"], "{customer:#}");
     assert!(!found.to_string().contains("13800138000"), "numbers are masked: {found}");
     let (_, found) = search(by_openid["case_id"].as_str().unwrap()).await;
     assert_eq!(found_ids(&found), [by_openid["customer_id"].as_str().unwrap()], "by case id");

@@ -2,10 +2,10 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use mend_core::Case;
 use mend_core::{CaseId, ComplaintId};
-use mend_store::cases::{CaseDetail, case_detail};
-use serde::Deserialize;
+use mend_store::cases::case_detail;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::auth::CurrentUser;
 use crate::{ApiError, AppState};
@@ -15,10 +15,25 @@ pub async fn show(
     State(state): State<AppState>,
     _user: CurrentUser,
     Path(id): Path<String>,
-) -> Result<Json<CaseDetail>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     let id: CaseId = super::parse_id(&id, "case")?;
     let detail = case_detail(state.store.connection(), id).await?;
-    detail.map(|d| Json(d.masked())).ok_or_else(|| ApiError::not_found(format_args!("case {id}")))
+    case_json(detail.ok_or_else(|| ApiError::not_found(format_args!("case {id}")))?.masked())
+}
+
+/// A case as the API answers it: its id as `case_id`, the name every other part of the
+/// contract gives it (exports, tasks, claims, intake), and as `id`, as the case API always did.
+pub(super) fn case_json(case: impl Serialize) -> Result<Json<Value>, ApiError> {
+    let mut body = serde_json::to_value(case).map_err(ApiError::internal)?;
+    with_case_id(&mut body);
+    Ok(Json(body))
+}
+
+/// Adds `case_id` beside a serialized case's `id`.
+pub(super) fn with_case_id(case: &mut Value) {
+    if let Some(id) = case.get("id").cloned() {
+        case["case_id"] = id;
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -33,12 +48,12 @@ pub async fn merge(
     user: CurrentUser,
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Case>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     let into: CaseId = super::parse_id(&id, "case")?;
     let request: MergeRequest = super::json_body(body)?;
     let actor = format!("user:{}", user.0.name);
     let case = state.intake.merge_cases(&state.store, into, request.case_id, &actor, state.clock.now()).await?;
-    Ok(Json(case))
+    case_json(case)
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,7 +69,7 @@ pub async fn split(
     user: CurrentUser,
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(axum::http::StatusCode, Json<Case>), ApiError> {
+) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
     let case: CaseId = super::parse_id(&id, "case")?;
     let request: SplitRequest = super::json_body(body)?;
     let actor = format!("user:{}", user.0.name);
@@ -63,7 +78,7 @@ pub async fn split(
         .intake
         .split_case(&state.store, case, &request.complaint_ids, request.category.as_deref(), &actor, now)
         .await?;
-    Ok((axum::http::StatusCode::CREATED, Json(split)))
+    Ok((axum::http::StatusCode::CREATED, case_json(split)?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,14 +95,14 @@ pub async fn move_complaints(
     user: CurrentUser,
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Case>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     let from: CaseId = super::parse_id(&id, "case")?;
     let request: MoveRequest = super::json_body(body)?;
     let actor = format!("user:{}", user.0.name);
     let now = state.clock.now();
     let case =
         state.intake.move_complaints(&state.store, from, &request.complaint_ids, request.case_id, &actor, now).await?;
-    Ok(Json(case))
+    case_json(case)
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -102,10 +117,10 @@ pub async fn close(
     user: CurrentUser,
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Case>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     let case: CaseId = super::parse_id(&id, "case")?;
     let request: CloseRequest = super::json_body(body)?;
     let actor = format!("user:{}", user.0.name);
     let closed = state.intake.close_case(&state.store, case, &request.reason, &actor, state.clock.now()).await?;
-    Ok(Json(closed))
+    case_json(closed)
 }

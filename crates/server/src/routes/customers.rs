@@ -25,7 +25,7 @@ pub async fn show(
     let view = mend_store::customers::customer_view(conn, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format_args!("customer {requested}")))?;
-    let mut body = serde_json::to_value(view.masked()).map_err(ApiError::internal)?;
+    let mut body = customer_json(view)?;
     if id != requested {
         body["resolved_from"] = json!(requested);
     }
@@ -52,10 +52,19 @@ pub async fn search(
     let mut customers = Vec::new();
     for id in mend_cases::find_customers(&state.store, &request.query, &agent.actor, state.clock.now()).await? {
         if let Some(view) = mend_store::customers::customer_view(conn, id).await? {
-            customers.push(view.masked());
+            customers.push(customer_json(view)?);
         }
     }
     Ok(Json(json!({ "customers": customers })))
+}
+
+/// A customer as the API shows one: numbers masked, each case with its `case_id`.
+fn customer_json(view: mend_store::customers::CustomerView) -> Result<Value, ApiError> {
+    let mut body = serde_json::to_value(view.masked()).map_err(ApiError::internal)?;
+    if let Some(cases) = body.get_mut("cases").and_then(Value::as_array_mut) {
+        cases.iter_mut().for_each(super::cases::with_case_id);
+    }
+    Ok(body)
 }
 
 #[derive(Debug, Deserialize, Default)]
