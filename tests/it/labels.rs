@@ -71,16 +71,39 @@ async fn training_reports_bad_lines_and_trains_on_the_rest(db: TestDb) {
     let unreadable = db.mend().run(&["train", "categories", "-"], "没有制表符的一行\n".as_bytes());
     assert!(unreadable.stderr.contains("line 1: ") && unreadable.stderr.contains("tab"), "{}", unreadable.stderr);
 
+    // Orders of which two in five carry another label read something, but clearly less than
+    // the model in use: refused, the good one kept.
+    let labels = ["业务办理问题", "网络问题", "费用问题"];
+    let mislabelled: String = training_lines()
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            let (text, label) = line.split_once('\t').unwrap();
+            let next = labels[(labels.iter().position(|l| *l == label).unwrap() + 1) % labels.len()];
+            format!("{text}\t{}\n", if i % 5 < 2 { next } else { label })
+        })
+        .collect();
+    let worse = db.mend().run(&["train", "categories", "-"], mislabelled.as_bytes());
+    assert_eq!(worse.status, 1, "{}", worse.stdout);
+    assert!(worse.stderr.contains("kept the model in use"), "{}", worse.stderr);
+
     // A wrong file (two lines) would put a useless model in place of this one: refused, unless
     // asked for.
     let wrong = "a\tX\nb\tY\n".as_bytes();
     let kept = db.mend().run(&["train", "categories", "-"], wrong);
     assert_eq!(kept.status, 1, "{}", kept.stdout);
-    assert!(kept.stderr.contains("kept the model in use"), "{}", kept.stderr);
+    assert!(kept.stderr.contains("no better than always answering"), "{}", kept.stderr);
     let in_use = mend_store::label_models::current_label_model(store.connection()).await.unwrap().unwrap();
     assert_eq!(in_use.examples, 90, "the good model stays");
     let forced = db.mend().run(&["train", "categories", "-", "--even-if-worse"], wrong).json();
     assert_eq!(forced["replaced"], in_use.id.to_string());
+
+    // With no model in use, the same: a model that reads nothing from the texts is no start.
+    let fresh = TestDb::sqlite();
+    let refused = fresh.mend().run(&["train", "categories", "-"], wrong);
+    assert_eq!(refused.status, 1, "{}", refused.stdout);
+    let store = fresh.store().await;
+    assert!(mend_store::label_models::current_label_model(store.connection()).await.unwrap().is_none());
 }
 
 async fn a_trained_model_survives_a_restart_and_labels_complaints_and_cases(db: TestDb) {

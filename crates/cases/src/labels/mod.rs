@@ -183,6 +183,18 @@ pub async fn train(
     let accuracy = cross_validate(&examples, &read, folds, |fold| {
         progress(TrainingStep { done: 2 + fold, steps, next: "cross-validating" })
     });
+    // A model that does no better than always answering the commonest label reads nothing from
+    // the texts (two lines, a file of one label's orders with a few strays): it would put a
+    // label on every complaint that means nothing.
+    let (commonest, count) = labels.iter().max_by_key(|(_, n)| **n).map(|(l, n)| (l.as_str(), *n)).unwrap_or_default();
+    let guessing = count as f64 / examples.len().max(1) as f64;
+    if !even_if_worse && accuracy <= guessing {
+        return Err(CasesError::Refused(format!(
+            "the new model's cross-validated accuracy is {accuracy:.3} on {} examples, no better than \
+             always answering `{commonest}` ({guessing:.3}): not put in use (--even-if-worse puts it in use anyway)",
+            examples.len()
+        )));
+    }
     // Read before the write transaction: the model in use is large, and parsing it must not keep
     // other writers waiting.
     if !even_if_worse
