@@ -73,6 +73,15 @@ async fn the_demo_loads_its_samples_and_reports(db: TestDb) {
     // Counts agree: the cases reported are the cases in work, merged ones are told apart, and
     // every case in work has its callback.
     let in_work = cases.iter().filter(|c| c["status"] != "merged").count();
+    let exported: std::collections::HashMap<&str, &serde_json::Value> =
+        cases.iter().map(|c| (c["case_id"].as_str().unwrap(), c)).collect();
+    for case in &cases {
+        // A merged case says where its complaints went; that case holds them.
+        match case["merged_into"].as_str() {
+            Some(into) => assert!(case["status"] == "merged" && exported[into]["status"] != "merged", "{case}"),
+            None => assert!(case["status"] != "merged" && case.get("merged_into").is_some(), "{case}"),
+        }
+    }
     assert!(out.stdout.contains(&format!("grouped into {in_work} cases")), "{}", out.stdout);
     assert!(out.stdout.contains(&format!("planned {} callbacks", tasks.len())), "{}", out.stdout);
     assert_eq!(tasks.len(), in_work, "one callback per case in work");

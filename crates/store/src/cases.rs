@@ -305,6 +305,8 @@ pub struct CaseSummary {
     pub first_complaint_at: chrono::DateTime<chrono::Utc>,
     pub last_complaint_at: chrono::DateTime<chrono::Utc>,
     pub complaints: Vec<DeliveryRef>,
+    /// Where a merged case's complaints went (its `complaints` are then empty); null otherwise.
+    pub merged_into: Option<CaseId>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -368,6 +370,7 @@ pub async fn case_summaries<C: ConnectionTrait>(
                 repeat_failure: c.repeat_failure,
                 first_complaint_at: c.first_complaint_at,
                 last_complaint_at: c.last_complaint_at,
+                merged_into: c.merged_into.map(CaseId::from_uuid),
             })
         })
         .collect()
