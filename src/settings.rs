@@ -121,6 +121,7 @@ impl Settings {
             figment = figment.merge(Toml::file(LOCAL_DEFAULTS));
         }
         if let Some(file) = config_file {
+            anyhow::ensure!(!file.is_dir(), "config file `{}` is a directory; name a TOML file in it", file.display());
             anyhow::ensure!(file.is_file(), "config file `{}` does not exist", file.display());
             figment = figment.merge(Toml::file(file));
         }
