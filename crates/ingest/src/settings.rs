@@ -265,6 +265,11 @@ fn reply_text(key: &'static str, text: &str) -> Result<Option<String>, ConfigErr
             reason: format!("{} bytes: WeChat shows at most {MAX_REPLY_BYTES}", text.len()),
         });
     }
+    // XML cannot carry them, not even as CDATA: WeChat would refuse the whole reply.
+    if let Some(c) = text.chars().find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')) {
+        let reason = format!("holds the control character U+{:04X}, which XML cannot carry", u32::from(c));
+        return Err(ConfigError { key, reason });
+    }
     Ok(Some(text.to_owned()).filter(|t| !t.is_empty()))
 }
 

@@ -13,6 +13,9 @@ use crate::NotifyError;
 
 pub struct EmailTemplates {
     env: Environment<'static>,
+    /// The shipped templates alone: what an email is written with when the directory's copy
+    /// is broken, so one typo does not stop every survey and notice.
+    bundled: Environment<'static>,
 }
 
 /// An email ready for the outbox.
@@ -80,7 +83,7 @@ impl ComposedEmail {
 
 impl EmailTemplates {
     pub fn new(dir: &Path, bundled: &'static [(&'static str, &'static str)]) -> Self {
-        Self { env: template_environment(dir, bundled) }
+        Self { env: template_environment(dir, bundled), bundled: bundled_template_environment(bundled) }
     }
 
     /// Renders the email of `kind` with `context`.
@@ -99,10 +102,23 @@ impl EmailTemplates {
     fn render<C: Serialize>(&self, name: &str, context: &C) -> Result<Option<String>, NotifyError> {
         let failed =
             |e: minijinja::Error| NotifyError::Template { template: name.to_owned(), message: format!("{e:#}") };
-        match self.env.get_template(name) {
-            Ok(template) => template.render(context).map(Some).map_err(failed),
+        let render = |env: &Environment<'static>| match env.get_template(name) {
+            Ok(template) => template.render(context).map(Some),
             Err(e) if e.kind() == ErrorKind::TemplateNotFound => Ok(None),
-            Err(e) => Err(failed(e)),
+            Err(e) => Err(e),
+        };
+        match render(&self.env) {
+            Err(e) => {
+                let error = format!("{e:#}");
+                match render(&self.bundled) {
+                    Ok(Some(text)) => {
+                        tracing::warn!(template = name, %error, "An email template could not be rendered; the shipped one is used.");
+                        Ok(Some(text))
+                    }
+                    _ => Err(failed(e)),
+                }
+            }
+            rendered => rendered.map_err(failed),
         }
     }
 }
@@ -135,6 +151,18 @@ mod tests {
         ("survey.html.j2", "<p>{{ name }}</p>"),
         ("unreachable.txt.j2", "未能联系上\n{{ missing }}"),
     ];
+
+    #[test]
+    fn a_broken_template_in_the_directory_gives_way_to_the_shipped_one() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("survey.txt.j2"), "您好 {{ nmae }}").unwrap();
+        std::fs::write(dir.path().join("unreachable.txt.j2"), "{% if %}").unwrap();
+        let templates = EmailTemplates::new(dir.path(), BUNDLED);
+        let email = templates.compose(EmailKind::Survey, &serde_json::json!({"name": "李"})).unwrap();
+        assert_eq!(email.subject, "您好 李");
+        // The shipped one is broken for this context too: the error stands.
+        assert!(templates.compose(EmailKind::Unreachable, &serde_json::json!({})).is_err());
+    }
 
     #[test]
     fn the_first_line_is_the_subject_and_html_is_escaped() {

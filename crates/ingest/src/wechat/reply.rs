@@ -44,11 +44,12 @@ pub fn passive_reply(
         cdata(account),
         cdata(text)
     );
-    if query.encrypt_type.as_deref() != Some("aes") {
+    // Without a key the push came in compatible mode (its clear copy was read), where WeChat
+    // takes a reply in clear too.
+    let Some(key) = wechat.aes_key.as_ref().filter(|_| query.encrypt_type.as_deref() == Some("aes")) else {
         return Some(message);
-    }
+    };
     // Sealed with the push's own timestamp and nonce, which WeChat's SDKs accept as theirs.
-    let key = wechat.aes_key.as_ref()?;
     let (timestamp, nonce) = (query.timestamp.as_deref()?, query.nonce.as_deref()?);
     let encrypted = crypto::encrypt(&message, key, &wechat.appid, random);
     let signed = signature(&[&wechat.token, timestamp, nonce, &encrypted]);
@@ -131,6 +132,27 @@ mod tests {
         assert!(signature_matches(&parts, envelope.get("MsgSignature").unwrap()), "{reply}");
         let inner = xml::parse(&decrypt(encrypted, &key, "wx1").unwrap()).unwrap();
         assert_eq!((inner.get("ToUserName"), inner.get("Content")), (Some("oUser"), Some("请说明您遇到的问题")));
+    }
+
+    #[test]
+    fn a_reply_xml_cannot_carry_is_refused_when_configured() {
+        let wechat = WechatConfig { menu_reply: "请描述\u{1}问题".into(), ..WechatConfig::default() };
+        let (hotline, store) = (HotlineCsvConfig::default(), StoreCsvConfig::default());
+        let refused = ParseSettings::new(chrono_tz::Asia::Shanghai, &CueConfig::default(), &wechat, &hotline, &store)
+            .unwrap_err();
+        assert_eq!(refused.key, "wechat.menu_reply");
+        assert!(refused.reason.contains("U+0001"), "{refused}");
+    }
+
+    #[test]
+    fn without_a_key_a_compatible_mode_push_is_answered_in_clear() {
+        let wechat = WechatConfig { token: "tok".into(), menu_reply: "请说明".into(), ..WechatConfig::default() };
+        let (hotline, store) = (HotlineCsvConfig::default(), StoreCsvConfig::default());
+        let s =
+            ParseSettings::new(chrono_tz::Asia::Shanghai, &CueConfig::default(), &wechat, &hotline, &store).unwrap();
+        let query = CallbackQuery { encrypt_type: Some("aes".into()), ..CallbackQuery::default() };
+        let reply = passive_reply(CLICK.as_bytes(), &query, &s, ReplyOccasion::ComplaintMenu, now(), [0; 16]).unwrap();
+        assert_eq!(xml::parse(&reply).unwrap().get("Content"), Some("请说明"), "{reply}");
     }
 
     #[test]
