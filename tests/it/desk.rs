@@ -136,6 +136,16 @@ async fn a_claim_holds_a_task_until_its_lease_runs_out(db: TestDb) {
     ] {
         assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
     }
+    // Prometheus asks for OpenMetrics and gets it; anyone else gets the plain text format.
+    let scrape = |accept: &'static str| after.client.get(after.url("/metrics")).header("accept", accept).send();
+    let openmetrics =
+        scrape("application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5").await.unwrap();
+    assert!(openmetrics.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
+    assert!(openmetrics.text().await.unwrap().ends_with("# EOF\n"));
+    let plain = scrape("*/*").await.unwrap();
+    assert_eq!(plain.headers()["content-type"], "text/plain; version=0.0.4; charset=utf-8");
+    let plain = plain.text().await.unwrap();
+    assert!(plain.contains("mend_compensations_pending 0") && !plain.contains("# EOF"), "{plain}");
 
     // "Call me in an hour": given back with a delay, the call is nobody's to claim until then.
     let path = format!("/api/v1/tasks/{}/release", second["task_id"].as_str().unwrap());
