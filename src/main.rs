@@ -381,9 +381,29 @@ fn main() -> ExitCode {
     }
 }
 
-/// Writes one line of a command's output. `println!` panics when the reader has gone
-/// (`mend check | true`); this returns the error, which [`is_broken_pipe`] lets end quietly.
-fn say(line: impl std::fmt::Display) -> std::io::Result<()> {
+/// Writes one line of a command's output. A reader that has gone (`mend check | true`) is
+/// their choice, not a failure: the line is dropped and the command goes on to its exit status
+/// (`println!` would panic). Other write errors are errors.
+fn print_line(line: impl std::fmt::Display) -> std::io::Result<()> {
+    match write_line(line) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        written => written,
+    }
+}
+
+/// Writes credentials that are shown this once: with nobody reading them they are lost, which
+/// fails the command (new ones are made by running it again).
+fn print_credentials(line: impl std::fmt::Display) -> Result<()> {
+    // Not as the write's error: a closed pipe would read as the reader's choice and exit 0.
+    write_line(line).map_err(|e| {
+        anyhow::anyhow!(
+            "the new credentials were made but could not be shown ({e}); \
+             run `mend user password` or `mend user token` for new ones"
+        )
+    })
+}
+
+fn write_line(line: impl std::fmt::Display) -> std::io::Result<()> {
     use std::io::Write;
     writeln!(std::io::stdout().lock(), "{line}")
 }
@@ -443,7 +463,7 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
             let clock = clock_at(now);
             let importer = Importer { clock: &*clock, ..Importer::new(&settings, &store, intake)? };
             let summary = importer.run(channel, &Input::parse(&input)).await?;
-            say(serde_json::to_string(&summary)?)?;
+            print_line(serde_json::to_string(&summary)?)?;
         }
         Command::Cases { command: CasesCommand::Export } => {
             let store = open_store(&settings).await?;
@@ -513,43 +533,43 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
             for bad in &report.bad_lines {
                 tracing::warn!(line = bad.line, reason = %bad.reason, "Line skipped.");
             }
-            say(serde_json::to_string(&report)?)?;
+            print_line(serde_json::to_string(&report)?)?;
         }
         Command::Eval { command: EvalCommand::Grouping { file, train, database } } => {
             let result = eval::grouping(&settings, &file, train.as_deref(), database.as_deref()).await?;
-            say(serde_json::to_string(&result)?)?;
+            print_line(serde_json::to_string(&result)?)?;
         }
         Command::User { command: UserCommand::Add { name, role, team, email } } => {
             let store = open_store(&settings).await?;
             let user = admin::add_user(&store, admin::UserToAdd { name, role, team, email }, &SystemClock).await?;
-            say(user)?;
+            print_credentials(user)?;
         }
         Command::User { command: UserCommand::Token { name } } => {
             let store = open_store(&settings).await?;
-            say(admin::replace_token(&store, &name, &SystemClock).await?)?;
+            print_credentials(admin::replace_token(&store, &name, &SystemClock).await?)?;
         }
         Command::User { command: UserCommand::List } => {
             let store = open_store(&settings).await?;
             for line in admin::list_users(&store).await? {
-                say(line)?;
+                print_line(line)?;
             }
         }
         Command::User { command: UserCommand::Deactivate { name, reason } } => {
             let store = open_store(&settings).await?;
-            say(admin::deactivate_user(&store, &name, &reason, &SystemClock).await?)?;
+            print_line(admin::deactivate_user(&store, &name, &reason, &SystemClock).await?)?;
         }
         Command::User { command: UserCommand::Activate { name } } => {
             let store = open_store(&settings).await?;
-            say(admin::activate_user(&store, &name, &SystemClock).await?)?;
+            print_line(admin::activate_user(&store, &name, &SystemClock).await?)?;
         }
         Command::User { command: UserCommand::Password { name } } => {
             let store = open_store(&settings).await?;
-            say(admin::reset_password(&store, &name, &SystemClock).await?)?;
+            print_credentials(admin::reset_password(&store, &name, &SystemClock).await?)?;
         }
         Command::Quarantine { command: QuarantineCommand::List { unresolved, limit } } => {
             let store = open_store(&settings).await?;
             for line in admin::list_quarantine(&store, unresolved, limit).await? {
-                say(line)?;
+                print_line(line)?;
             }
         }
         Command::Schedule { command: ScheduleCommand::Run { job, now } } => {
@@ -566,7 +586,7 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
             let store = open_store(&settings).await?;
             let found = mend_store::integrity::integrity_problems(store.connection()).await?;
             let problems: i64 = found.iter().map(|p| p.rows).sum();
-            say(serde_json::json!({"problems": problems, "found": found}))?;
+            print_line(serde_json::json!({"problems": problems, "found": found}))?;
             anyhow::ensure!(problems == 0, "the data breaks {} integrity rules (see \"found\")", found.len());
         }
         Command::Tasks { command: TasksCommand::Export } => {
@@ -583,12 +603,12 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
             };
             let cutoff = at_or_now(now).checked_sub_signed(age).context("--older-than reaches before any date")?;
             let purged = mend_store::quarantine::purge(store.connection(), cutoff).await?;
-            say(serde_json::json!({"purged": purged, "cutoff": cutoff}))?;
+            print_line(serde_json::json!({"purged": purged, "cutoff": cutoff}))?;
         }
         Command::Outbox { command: OutboxCommand::Flush { now } } => {
             let store = open_store(&settings).await?;
             let counts = outbox::flush(&settings, &store, clock_at(now).as_ref()).await?;
-            say(serde_json::to_string(&counts)?)?;
+            print_line(serde_json::to_string(&counts)?)?;
             anyhow::ensure!(
                 counts.failed == 0,
                 "{} emails were given up; `mend outbox list --status failed` says why",
@@ -600,19 +620,19 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
             let since = since.map(|t| t.to_utc());
             let requeued =
                 outbox::requeue(&settings, &store, since, include_unconfirmed, clock_at(now).as_ref()).await?;
-            say(serde_json::json!({ "requeued": requeued }))?;
+            print_line(serde_json::json!({ "requeued": requeued }))?;
         }
         Command::Outbox { command: OutboxCommand::List { status, limit } } => {
             let store = open_store(&settings).await?;
             for line in outbox::list(&store, status, limit).await? {
-                say(line)?;
+                print_line(line)?;
             }
         }
         Command::Quarantine { command: QuarantineCommand::Replay { id } } => {
             let store = open_store(&settings).await?;
             let intake = settings.intake(&store).await?;
             let answer = admin::replay(&store, &intake, &settings.parse_settings()?, id, &SystemClock).await?;
-            say(&answer)?;
+            print_line(&answer)?;
             if answer["result"] == "still_quarantined" {
                 anyhow::bail!("payload {id} still cannot be read: {}", answer["reason"]);
             }

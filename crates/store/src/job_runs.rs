@@ -148,9 +148,9 @@ pub async fn last_occurrence<C: ConnectionTrait>(
     Ok(run.map(|r| r.scheduled_for))
 }
 
-/// The successful run of a job that left a cursor, cron or manual, latest by the clock it ran
-/// at, of those that ran at or before `at_or_before`: a run at a clock set ahead (`--now` next
-/// year) leaves a cursor in that future, which the runs of today must not start from.
+/// The latest successful run of a job that left a cursor, cron or manual, of those that ran at
+/// or before `at_or_before`: a run at a clock set ahead (`--now` next year) leaves a cursor in
+/// that future, which the runs of today must not start from.
 pub async fn last_successful_run<C: ConnectionTrait>(
     conn: &C,
     job: &str,
@@ -161,7 +161,7 @@ pub async fn last_successful_run<C: ConnectionTrait>(
         .filter(job_run::Column::Outcome.eq(JobOutcome::Ok.as_str()))
         .filter(job_run::Column::Cursor.ne(""))
         .filter(job_run::Column::ScheduledFor.lte(at_or_before))
-        .order_by_desc(job_run::Column::ScheduledFor)
+        // Newest first by id (time-ordered): the primary key, read from its end.
         .order_by_desc(job_run::Column::Id)
         .one(conn)
         .await

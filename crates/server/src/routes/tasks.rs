@@ -153,7 +153,7 @@ pub async fn list(
         claimed_by: query.mine.then_some(me.user_id),
         status: query.status,
         due_before: super::storable_time(query.due_before, "due_before")?,
-        at: Some(state.clock.now()),
+        as_of: Some(state.clock.now()),
         limit: super::page_limit(query.limit),
     };
     let tasks: Vec<mend_core::Task> = mend_store::tasks::list_tasks(state.store.connection(), &filter)

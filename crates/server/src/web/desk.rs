@@ -32,7 +32,8 @@ pub async fn workbench(
     user.require(Role::Agent)?;
     let now = state.clock.now();
     let conn = state.store.connection();
-    let mine = TaskFilter { claimed_by: Some(user.record.user_id), at: Some(now), limit: 50, ..TaskFilter::default() };
+    let mine =
+        TaskFilter { claimed_by: Some(user.record.user_id), as_of: Some(now), limit: 50, ..TaskFilter::default() };
     let held: Vec<mend_core::Task> =
         mend_store::tasks::list_tasks(conn, &mine).await?.into_iter().map(mend_core::Task::masked).collect();
     let queue = mend_store::tasks::queue_health(conn, now, now - state.desk.sla_grace()).await?;

@@ -42,7 +42,7 @@ pub async fn overview(
         mend_store::compensations::list_compensations(conn, Some(CompensationStatus::Pending), None, INBOX).await?;
     let queue = state.desk.queue_report(now).await?;
     let on_calls =
-        TaskFilter { status: Some(TaskStatus::Claimed), at: Some(now), limit: HELD, ..TaskFilter::default() };
+        TaskFilter { status: Some(TaskStatus::Claimed), as_of: Some(now), limit: HELD, ..TaskFilter::default() };
     let held_tasks: Vec<Task> = mend_store::tasks::list_tasks(conn, &on_calls).await?;
     let mut people: Vec<UserId> = pending.iter().map(|c| c.requested_by).collect();
     people.extend(held_tasks.iter().filter_map(|t| t.claimed_by));

@@ -298,7 +298,7 @@ pub struct TaskFilter {
     pub due_before: Option<DateTime<Utc>>,
     /// Read the queue as it stands at this moment: a claim whose lease ran out by then is open
     /// again (anyone may claim it), so it counts as open, not as claimed or held by anyone.
-    pub at: Option<DateTime<Utc>>,
+    pub as_of: Option<DateTime<Utc>>,
     pub limit: u64,
 }
 
@@ -323,11 +323,13 @@ pub async fn list_tasks<C: ConnectionTrait>(conn: &C, filter: &TaskFilter) -> Re
         .limit(filter.limit);
     if let Some(agent) = filter.claimed_by {
         query = query.filter(task::Column::ClaimedBy.eq(agent.as_uuid()));
-        if let Some(at) = filter.at {
-            query = query.filter(task::Column::LeaseExpiresAt.gte(at));
+        if let Some(at) = filter.as_of {
+            // Held is claimed, in the words of the partial index: without them every task ever
+            // made would be read for one agent's list.
+            query = query.filter(in_work_with_status(TaskStatus::Claimed)).filter(task::Column::LeaseExpiresAt.gte(at));
         }
     }
-    match (filter.status, filter.at) {
+    match (filter.status, filter.as_of) {
         (Some(TaskStatus::Open), Some(at)) => {
             let lapsed = task::Column::Status.eq(TaskStatus::Claimed.as_str()).and(task::Column::LeaseExpiresAt.lt(at));
             query = query.filter(in_work()).filter(task::Column::Status.eq(TaskStatus::Open.as_str()).or(lapsed));
@@ -345,7 +347,7 @@ pub async fn list_tasks<C: ConnectionTrait>(conn: &C, filter: &TaskFilter) -> Re
         query = query.filter(task::Column::DueAt.lt(before));
     }
     let tasks = task_records(conn, query).await?;
-    Ok(match filter.at {
+    Ok(match filter.as_of {
         Some(at) => tasks.into_iter().map(|t| t.as_at(at)).collect(),
         None => tasks,
     })
