@@ -310,8 +310,9 @@ async fn an_occurrence_runs_once_and_downtime_is_caught_up_once(db: TestDb) {
     assert_eq!(runs.len(), 2, "{runs:?}");
     assert!(runs.iter().all(|r| r.outcome == mend_core::JobOutcome::Ok && r.finished_at.is_some()));
 
-    // A tick at a clock set a year ahead takes next year's occurrences, not today's: the jobs
-    // still run at today's clock after it, from cursors of today's runs.
+    // A tick at a clock set a year ahead (a rehearsal on a machine whose clock is before it, an
+    // occurrence taken on one after): the jobs still run at today's clock after it, from
+    // cursors of today's runs.
     let ahead = mend.run(&["schedule", "tick", "--now", "2027-11-25T10:00:30+08:00"], b"").json_lines();
     assert!(ahead.iter().any(|r| r["job"] == "follow_ups"), "{ahead:?}");
     let today = mend.run(&["schedule", "tick", "--now", "2026-11-25T10:31:05+08:00"], b"").json_lines();
@@ -321,6 +322,16 @@ async fn an_occurrence_runs_once_and_downtime_is_caught_up_once(db: TestDb) {
     let at: chrono::DateTime<chrono::Utc> = "2026-11-25T02:31:05Z".parse().unwrap();
     let last = mend_store::job_runs::last_successful_run(store.connection(), "follow_ups", at).await.unwrap();
     assert!(last.is_some_and(|r| r.cursor.starts_with("2026-11-25")), "today's run leaves today's cursor");
+
+    // Ahead of this machine's clock (2099 is ahead of any machine running this), a tick is a
+    // rehearsal: it runs, says so, and takes no occurrence, so the same tick runs again.
+    for _ in 0..2 {
+        let rehearsal = mend.run(&["schedule", "tick", "--now", "2099-01-01T10:00:30+08:00"], b"");
+        assert!(rehearsal.stderr.contains("rehearsal"), "{}", rehearsal.stderr);
+        assert!(rehearsal.json_lines().iter().any(|r| r["job"] == "generate_callbacks"), "{}", rehearsal.stdout);
+    }
+    let runs = mend_store::job_runs::recent_runs(store.connection(), Some("generate_callbacks"), 2).await.unwrap();
+    assert!(runs.iter().all(|r| r.triggered_by == "rehearsal"), "{runs:?}");
 }
 
 /// Finished calls: a fix marked for verification gets a verification call, an unreachable

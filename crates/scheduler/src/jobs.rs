@@ -98,6 +98,13 @@ pub type RunObserver = Arc<dyn Fn(&JobRunReport) + Send + Sync>;
 /// After downtime the missed occurrences of a job are counted up to this many, then run once.
 const MAX_MISSED_COUNTED: usize = 100_000;
 
+/// Whether a tick takes the occurrences it runs (the real clock's), or only rehearses them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Occurrences {
+    Take,
+    Rehearse,
+}
+
 impl Scheduler {
     pub fn new(
         store: Store,
@@ -127,9 +134,20 @@ impl Scheduler {
     /// instance. An occurrence is taken by inserting its run (unique per job and time), so only
     /// one instance runs it; a job that missed several occurrences runs once, for the latest.
     pub async fn tick(&self, now: DateTime<Utc>) -> Vec<JobRunReport> {
+        self.tick_as(now, Occurrences::Take).await
+    }
+
+    /// Runs what [`Scheduler::tick`] would at `now` without taking its occurrences: a rehearsal
+    /// at a clock set ahead of the real one (`mend schedule tick --now` next week), whose runs
+    /// are recorded as such, so that each occurrence still runs when its time really comes.
+    pub async fn rehearse(&self, now: DateTime<Utc>) -> Vec<JobRunReport> {
+        self.tick_as(now, Occurrences::Rehearse).await
+    }
+
+    async fn tick_as(&self, now: DateTime<Utc>, occurrences: Occurrences) -> Vec<JobRunReport> {
         let mut reports = Vec::new();
         for (job, schedule) in &self.schedules {
-            match self.tick_job(*job, schedule, now).await {
+            match self.tick_job(*job, schedule, now, occurrences).await {
                 Ok(Some(report)) => reports.push(report),
                 Ok(None) => {}
                 Err(e) => tracing::error!(job = job.as_str(), error = %e, "scheduler tick failed"),
@@ -143,6 +161,7 @@ impl Scheduler {
         job: Job,
         schedule: &cron::Schedule,
         now: DateTime<Utc>,
+        occurrences: Occurrences,
     ) -> Result<Option<JobRunReport>, SchedulerError> {
         let second = now.duration_trunc(Duration::seconds(1)).unwrap_or(now);
         let Some(latest) = schedule.after(&(second + Duration::seconds(1)).with_timezone(&self.tz)).next_back() else {
@@ -152,7 +171,7 @@ impl Scheduler {
         // Occurrences taken at a clock set ahead (`schedule tick --now` next year) are not
         // today's: counting them would stop the job until that day came.
         let previous = job_runs::last_occurrence(self.store.connection(), job.as_str(), latest).await?;
-        if previous.is_some_and(|p| p >= latest) {
+        if occurrences == Occurrences::Take && previous.is_some_and(|p| p >= latest) {
             return Ok(None);
         }
         let missed = previous.map_or(0, |p| {
@@ -165,7 +184,10 @@ impl Scheduler {
         let claim = RunClaim {
             job: job.as_str(),
             scheduled_for: latest,
-            triggered_by: "cron",
+            triggered_by: match occurrences {
+                Occurrences::Take => "cron",
+                Occurrences::Rehearse => "rehearsal",
+            },
             instance: &self.instance,
             now,
             lease_until: now + Duration::seconds(self.planner.settings.lease_seconds),
