@@ -646,7 +646,7 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
 /// — so it is refused before anything runs.
 fn parse_now(text: &str) -> Result<chrono::DateTime<chrono::FixedOffset>, String> {
     let at = chrono::DateTime::parse_from_rfc3339(text).map_err(|e| format!("not an RFC 3339 instant ({e})"))?;
-    if !(2000..2100).contains(&chrono::Datelike::year(&at)) {
+    if !(2000..2100).contains(&chrono::Datelike::year(&at.to_utc())) {
         return Err("a clock for mend lies between the years 2000 and 2099".into());
     }
     Ok(at)
@@ -658,9 +658,9 @@ fn warn_if_ahead(at: chrono::DateTime<chrono::Utc>) {
     let ahead = at - SystemClock.now();
     if ahead > chrono::Duration::days(1) {
         eprintln!(
-            "note: --now {} is {} days ahead of this machine's clock; jobs act as if that day had come",
+            "note: --now {} is {:.1} days ahead of this machine's clock; jobs act as if that day had come",
             at.to_rfc3339(),
-            ahead.num_days()
+            ahead.num_minutes() as f64 / (24.0 * 60.0)
         );
     }
 }
@@ -668,20 +668,20 @@ fn warn_if_ahead(at: chrono::DateTime<chrono::Utc>) {
 /// A clock standing still at a command's `--now`, else the system's.
 fn clock_at(now: Option<chrono::DateTime<chrono::FixedOffset>>) -> Arc<dyn Clock> {
     match now {
-        Some(_) => Arc::new(FixedClock(at_or_now(now))),
+        Some(at) => Arc::new(FixedClock(given_now(at))),
         None => Arc::new(SystemClock),
     }
 }
 
 /// The `--now` of a command, else the system's clock.
 fn at_or_now(now: Option<chrono::DateTime<chrono::FixedOffset>>) -> chrono::DateTime<chrono::Utc> {
-    match now {
-        Some(at) => {
-            warn_if_ahead(at.to_utc());
-            at.to_utc()
-        }
-        None => SystemClock.now(),
-    }
+    now.map_or_else(|| SystemClock.now(), given_now)
+}
+
+/// A command's `--now` in UTC, said on stderr when it is days ahead.
+fn given_now(at: chrono::DateTime<chrono::FixedOffset>) -> chrono::DateTime<chrono::Utc> {
+    warn_if_ahead(at.to_utc());
+    at.to_utc()
 }
 
 /// How often `mend serve` copies SQLite's log into the database file (see
@@ -692,8 +692,8 @@ async fn serve(settings: &Settings, clock: Arc<dyn Clock>) -> Result<()> {
     let store = open_store(settings).await?;
     let mailroom = schedule::mailroom(settings, &store, clock.now()).await?;
     let state = settings.app_state(store, Arc::clone(&mailroom), clock).await?;
-    // Listening first: an instance that cannot serve (a wrong or taken address) exits before
-    // its jobs or its sender touch the database or anyone's mailbox.
+    // Listening before the jobs and the sender start: an instance that cannot serve (a wrong
+    // or taken address) exits having run no job and sent nothing (it has migrated by then).
     let listener = tokio::net::TcpListener::bind(&settings.http.bind)
         .await
         .with_context(|| format!("cannot listen on {}", settings.http.bind))?;

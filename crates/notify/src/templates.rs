@@ -109,7 +109,8 @@ impl EmailTemplates {
         };
         match render(&self.env) {
             Err(e) => {
-                let error = format!("{e:#}");
+                // Plainly: the alternate form lists the values referenced (a customer's name).
+                let error = e.to_string();
                 match render(&self.bundled) {
                     Ok(Some(text)) => {
                         tracing::warn!(template = name, %error, "An email template could not be rendered; the shipped one is used.");

@@ -60,9 +60,9 @@ pub struct CallRequest {
 pub enum Planned {
     Task {
         task: Box<NewTask>,
-        /// Scripts that fit the call better but could not be rendered (said in the task's
-        /// reasons and counted by the job, so a broken template is noticed).
-        broken_scripts: usize,
+        /// A script that fits the call better could not be rendered: the task has the next
+        /// (said in its reasons and counted by the job, so a broken template is noticed).
+        script_fell_back: bool,
     },
     /// The customer asked not to be called.
     DoNotDisturb,
@@ -195,7 +195,7 @@ impl CallbackPlanner {
             "script_template": script.template,
             "script_passed_over": script.passed_over,
         });
-        let broken_scripts = script.passed_over.len();
+        let script_fell_back = !script.passed_over.is_empty();
         let task = Box::new(NewTask {
             id: TaskId::new(),
             case_id: file.case.id,
@@ -214,7 +214,7 @@ impl CallbackPlanner {
             temperament_reason: json!({"source": reading.source, "cues": reading.cues}).to_string(),
             follows_task_id: request.follows,
         });
-        Ok(Planned::Task { task, broken_scripts })
+        Ok(Planned::Task { task, script_fell_back })
     }
 }
 
@@ -473,9 +473,9 @@ impl CallbackPlanner {
             let file = &files[&case];
             let load = loads.entry(file.customer.customer_id).or_default();
             match self.plan(file, request, load, budget, now)? {
-                Planned::Task { task, broken_scripts } => {
+                Planned::Task { task, script_fell_back } => {
                     planned.tasks.push(*task);
-                    planned.script_fallbacks += u64::from(broken_scripts > 0);
+                    planned.script_fallbacks += u64::from(script_fell_back);
                 }
                 Planned::DoNotDisturb => planned.do_not_disturb += 1,
                 Planned::NoContactTime => planned.no_contact_time += 1,

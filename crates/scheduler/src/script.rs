@@ -2,7 +2,7 @@
 //! temperament with fallbacks, rendered once when a task is made and stored on it — so a
 //! template edited later changes only the tasks made after.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
@@ -22,6 +22,10 @@ pub struct ScriptLibrary {
     /// so without this every call for a pair with no template of its own would read the disk
     /// for it again. Like the templates themselves, the choice holds until mend restarts.
     chosen: Mutex<HashMap<(String, Temperament), Vec<String>>>,
+    /// Whether `generic.j2` is the directory's own (else it is the shipped one already).
+    dir_has_generic: bool,
+    /// Broken scripts already logged: a sweep would say it once per planned call.
+    warned: Mutex<HashSet<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -49,8 +53,8 @@ impl ScriptLibrary {
     /// administrator overrides only the scripts they change.
     pub fn new(dir: &Path, bundled: &'static [(&'static str, &'static str)]) -> Result<Self, SchedulerError> {
         let dir = dir.to_path_buf();
-        let has_generic = dir.join("generic.j2").is_file() || bundled.iter().any(|(n, _)| *n == "generic.j2");
-        if !has_generic {
+        let dir_has_generic = dir.join("generic.j2").is_file();
+        if !dir_has_generic && !bundled.iter().any(|(n, _)| *n == "generic.j2") {
             return Err(SchedulerError::Config(format!(
                 "the scripts directory `{}` has no generic.j2, the script of last resort",
                 dir.display()
@@ -58,7 +62,7 @@ impl ScriptLibrary {
         }
         let env = mend_notify::template_environment(&dir, bundled);
         let bundled = mend_notify::bundled_template_environment(bundled);
-        Ok(Self { env, bundled, chosen: Mutex::new(HashMap::new()) })
+        Ok(Self { env, bundled, chosen: Mutex::new(HashMap::new()), dir_has_generic, warned: Mutex::default() })
     }
 
     /// Renders the most specific template there is that renders: category × temperament, then
@@ -70,21 +74,22 @@ impl ScriptLibrary {
         context: &C,
     ) -> Result<RenderedScript, SchedulerError> {
         let mut passed_over = Vec::new();
-        let candidates = self.candidates(category, temperament);
-        let last_resort = (BUNDLED_GENERIC.to_owned(), self.bundled.get_template("generic.j2"));
-        let tried = candidates.into_iter().map(|name| {
-            let template = self.env.get_template(&name);
-            (name, template)
-        });
-        for (name, template) in tried.chain(std::iter::once(last_resort)) {
-            match template.and_then(|t| t.render(context)) {
+        for name in self.candidates(category, temperament) {
+            match self.env.get_template(&name).and_then(|t| t.render(context)) {
                 Ok(text) => return Ok(RenderedScript { text: mend_notify::tidy(&text), template: name, passed_over }),
-                Err(e) if e.kind() == ErrorKind::TemplateNotFound => {}
-                Err(e) => {
-                    let error = format!("{e:#}");
-                    tracing::warn!(template = %name, %error, "A call script could not be rendered; the next one is used.");
-                    passed_over.push(ScriptProblem { template: name, error });
+                // Every candidate exists: not found here is a missing include, a broken script too.
+                Err(e) => passed_over.push(self.broken(name, &e)),
+            }
+        }
+        // The shipped generic script, when the directory's own is among the broken ones.
+        if self.dir_has_generic {
+            match self.bundled.get_template("generic.j2").and_then(|t| t.render(context)) {
+                Ok(text) => {
+                    let (text, template) = (mend_notify::tidy(&text), BUNDLED_GENERIC.to_owned());
+                    return Ok(RenderedScript { text, template, passed_over });
                 }
+                Err(e) if e.kind() == ErrorKind::TemplateNotFound => {}
+                Err(e) => passed_over.push(self.broken(BUNDLED_GENERIC.to_owned(), &e)),
             }
         }
         let worst = passed_over.pop().unwrap_or_else(|| ScriptProblem {
@@ -92,6 +97,17 @@ impl ScriptLibrary {
             error: "no generic.j2 to fall back on".into(),
         });
         Err(SchedulerError::Script { template: worst.template, message: worst.error })
+    }
+
+    /// The problem of a script that could not be rendered, logged the first time. Its error
+    /// as minijinja displays it plainly: the alternate form lists the values the template
+    /// referenced (customers' names and words), which do not belong in a task or a log.
+    fn broken(&self, template: String, e: &minijinja::Error) -> ScriptProblem {
+        let error = e.to_string();
+        if self.warned.lock().unwrap_or_else(PoisonError::into_inner).insert(template.clone()) {
+            tracing::warn!(%template, %error, "A call script could not be rendered; the next one is used.");
+        }
+        ScriptProblem { template, error }
     }
 
     /// The directory's (or the shipped) templates that exist for the pair, most specific first;
@@ -155,7 +171,13 @@ mod tests {
         assert_eq!((script.template.as_str(), script.text.as_str()), ("generic.j2", "generic 张先生"));
         let passed: Vec<&str> = script.passed_over.iter().map(|p| p.template.as_str()).collect();
         assert_eq!(passed, ["billing_dispute/impulsive.j2", "billing_dispute.j2"]);
-        assert!(script.passed_over[1].error.contains("nmae"), "{:?}", script.passed_over);
+        assert!(script.passed_over[1].error.contains("billing_dispute.j2:1"), "{:?}", script.passed_over);
+        // Said plainly: the values a template referenced (a customer's name) stay out of it.
+        assert!(!script.passed_over[1].error.contains("张先生"), "{:?}", script.passed_over);
+        // An include that is not there breaks a script as much as a typo does.
+        let (_dir, lib) = library(&[("generic.j2", "generic"), ("slow_network.j2", "{% include '_gone.j2' %}")]);
+        let script = lib.render("slow_network", Temperament::Neutral, &serde_json::json!({})).unwrap();
+        assert_eq!((script.template.as_str(), script.passed_over.len()), ("generic.j2", 1));
     }
 
     #[test]

@@ -156,7 +156,7 @@ fn named_but_for_case(name: &str) -> sea_orm::sea_query::SimpleExpr {
 /// cannot see case, so on PostgreSQL this first keeps other writers of users out until the
 /// transaction ends: two administrators adding `Wang` and `wang` at once cannot both find the
 /// name free (a SQLite write transaction keeps them out already).
-pub async fn name_alike<C: ConnectionTrait>(conn: &C, name: &str) -> Result<Option<String>, StoreError> {
+pub async fn name_alike(conn: &sea_orm::DatabaseTransaction, name: &str) -> Result<Option<String>, StoreError> {
     if conn.get_database_backend() == sea_orm::DbBackend::Postgres {
         // SHARE ROW EXCLUSIVE conflicts with itself and with row writes, not with reads:
         // sign-ins go on; only another user's creation (rare) waits for this one.

@@ -50,6 +50,7 @@ pub async fn hot_issues(
         None => (yesterday, None),
         Some((_, Ok(d))) if d > today => (yesterday, Some(format!("{d} 还没到,下面是昨天的报告。"))),
         Some((_, Ok(d))) if d.year() >= 1 => (d, None),
+        Some((_, Ok(d))) => (yesterday, Some(format!("{d} 早于任何报告,下面是昨天的报告。"))),
         Some((d, _)) => (yesterday, Some(format!("「{d}」不是日期(应为 2026-12-01 这样),下面是昨天的报告。"))),
     };
     let report = mend_scheduler::day_report(&state.store, &state.planner, day).await.map_err(failed)?;
