@@ -11,6 +11,7 @@ use crate::support::{Mend, Server, TestDb, both_databases, complaint, json_respo
 
 both_databases!(
     a_claim_holds_a_task_until_its_lease_runs_out,
+    a_call_let_lapse_on_a_closed_case_is_cancelled_not_left_due,
     an_agent_holds_three_tasks_at_most_and_a_supervisor_takes_one_back,
     a_former_holder_finishing_at_the_same_moment_leaves_the_holders_call_standing,
     nobody_is_called_outside_contact_hours,
@@ -57,6 +58,26 @@ pub(crate) async fn claim(server: &Server, token: &str) -> Result<Value, reqwest
 
 pub(crate) async fn post(server: &Server, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
     json_response(server.request(Method::POST, path, token).json(&body)).await
+}
+
+/// The agent closes the case while holding its callback and never records the call: once the
+/// lease runs out the call is cancelled by the SLA job, not left due for ever (never handed
+/// out, since its case is closed) nor escalated as late.
+async fn a_call_let_lapse_on_a_closed_case_is_cancelled_not_left_due(db: TestDb) {
+    let mend = db.mend();
+    queue_of(&mend, 1);
+    let wang = token(&mend, "wang", "agent");
+    let noon = mend.serve_at(NOON);
+    let task = claim(&noon, &wang).await.expect("a task");
+    let close = format!("/api/v1/cases/{}/close", task["case_id"].as_str().unwrap());
+    assert_eq!(post(&noon, &close, &wang, json!({"reason": "已修好"})).await.0, StatusCode::OK);
+    let still_held = mend.run(&["schedule", "run", "sla_escalation", "--now", "2026-11-26T12:10:00+08:00"], b"");
+    assert_eq!(still_held.json_lines()[0]["counts"]["lapsed_calls_cancelled"], 0, "wang may still record it");
+    let later = mend.run(&["schedule", "run", "sla_escalation", "--now", "2026-11-27T12:00:00+08:00"], b"");
+    let counts = &later.json_lines()[0]["counts"];
+    assert_eq!((&counts["lapsed_calls_cancelled"], &counts["escalated"]), (&json!(1), &json!(0)), "{counts}");
+    let tasks = mend.run(&["tasks", "export"], b"").json_lines();
+    assert_eq!(tasks[0]["status"], "cancelled", "{tasks:?}");
 }
 
 async fn a_claim_holds_a_task_until_its_lease_runs_out(db: TestDb) {

@@ -179,6 +179,7 @@ pub(crate) async fn sla_escalation(
     now: DateTime<Utc>,
 ) -> Result<JobCounts, SchedulerError> {
     let policy = &planner.settings.follow_up;
+    let abandoned = tasks::cancel_lapsed_calls_of_finished_cases(store.connection(), now).await?;
     let mut escalated = Vec::new();
     for mut task in tasks::overdue_tasks(store.connection(), now - Duration::minutes(policy.sla_grace_minutes)).await? {
         let raised = task.priority.saturating_add(policy.sla_priority_bump);
@@ -191,7 +192,10 @@ pub(crate) async fn sla_escalation(
     let alerted = alerts::sla_alert(store, planner, mailroom, &escalated, now).await?;
     let reopened = callbacks::cases_reopened_between(store.connection(), after, now).await?;
     let reopen_alerts = alerts::reopen_alerts(store, planner, mailroom, &reopened, now).await?;
-    Ok(JobCounts::default().count("escalated", escalated.len()).count("alerts_queued", alerted + reopen_alerts))
+    Ok(JobCounts::default()
+        .count("escalated", escalated.len())
+        .count("alerts_queued", alerted + reopen_alerts)
+        .count("lapsed_calls_cancelled", abandoned))
 }
 
 /// A satisfaction survey by email once a repaired case has been closed for a while.

@@ -353,6 +353,29 @@ pub async fn list_tasks<C: ConnectionTrait>(conn: &C, filter: &TaskFilter) -> Re
     })
 }
 
+/// Cancels the calls an agent claimed and let lapse that their case no longer wants (a callback
+/// or retry of a closed case, any call of a merged one): closing a case leaves a call in hand
+/// to its agent to record, and one never recorded would otherwise lie in the queue as due for
+/// ever, nobody's, never handed out, escalated as late. How many were cancelled.
+pub async fn cancel_lapsed_calls_of_finished_cases<C: ConnectionTrait>(
+    conn: &C,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let backend = conn.get_database_backend();
+    let p = bulk::param(backend, 1);
+    let sql = format!(
+        "UPDATE tasks SET status = 'cancelled', lease_expires_at = NULL, updated_at = {p} \
+         WHERE status IN ('open', 'claimed') AND status = 'claimed' AND lease_expires_at < {p} \
+         AND ((kind IN ('callback', 'retry') AND case_id IN (SELECT id FROM cases WHERE status <> 'open')) \
+         OR case_id IN (SELECT id FROM cases WHERE status = 'merged'))"
+    );
+    let done = conn
+        .execute_raw(Statement::from_sql_and_values(backend, sql, [now.into()]))
+        .await
+        .during(TABLE, "cancel_lapsed_calls_of_finished_cases")?;
+    Ok(done.rows_affected())
+}
+
 /// The statement that cancels the calls nobody took about the problem of cases that closed or
 /// were merged away (callbacks and retries; of a merged case, every open task): nobody is to be
 /// called about it any more, and a case that reopens gets a callback of its own. Verification
