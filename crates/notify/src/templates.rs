@@ -39,9 +39,7 @@ pub fn template_environment(dir: &Path, bundled: &'static [(&'static str, &'stat
         }
         match std::fs::read_to_string(dir.join(name)) {
             Ok(text) => Ok(Some(text)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Ok(bundled.iter().find(|(n, _)| *n == name).map(|(_, text)| (*text).to_owned()))
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(shipped(bundled, name)),
             Err(e) => Err(minijinja::Error::new(ErrorKind::InvalidOperation, format!("reading {name}: {e}"))),
         }
     });
@@ -51,8 +49,13 @@ pub fn template_environment(dir: &Path, bundled: &'static [(&'static str, &'stat
 /// The templates shipped in the binary alone: what is left when a directory's copy is broken.
 pub fn bundled_template_environment(bundled: &'static [(&'static str, &'static str)]) -> Environment<'static> {
     let mut env = Environment::new();
-    env.set_loader(move |name: &str| Ok(bundled.iter().find(|(n, _)| *n == name).map(|(_, text)| (*text).to_owned())));
+    env.set_loader(move |name: &str| Ok(shipped(bundled, name)));
     configured(env)
+}
+
+/// The shipped template `name`, if there is one.
+fn shipped(bundled: &[(&str, &str)], name: &str) -> Option<String> {
+    bundled.iter().find(|(n, _)| *n == name).map(|(_, text)| (*text).to_owned())
 }
 
 fn configured(mut env: Environment<'static>) -> Environment<'static> {

@@ -97,6 +97,6 @@ pub async fn list(
     let limit = super::page_limit(query.limit);
     let conn = state.store.connection();
     let offers = mend_store::compensations::list_compensations(conn, query.status, after, limit).await?;
-    let next_after = (offers.len() as u64 == limit).then(|| offers.last().map(|o| o.compensation_id)).flatten();
+    let next_after = super::next_after(&offers, limit, |o| o.compensation_id);
     Ok(Json(json!({ "compensations": offers, "next_after": next_after })))
 }

@@ -197,6 +197,12 @@ fn page_limit(requested: Option<u64>) -> u64 {
     requested.unwrap_or(50).clamp(1, 500)
 }
 
+/// Where the next page begins: after the last item of a full page (`limit` items), nowhere
+/// after a shorter one.
+fn next_after<T, Id>(page: &[T], limit: u64, id: impl Fn(&T) -> Id) -> Option<Id> {
+    (page.len() as u64 == limit).then(|| page.last().map(id)).flatten()
+}
+
 /// A request's query string as `T`, or a JSON 400 that says what is wrong with it.
 pub(crate) struct QueryParams<T>(pub T);
 

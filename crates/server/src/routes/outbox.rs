@@ -35,7 +35,7 @@ pub async fn list(
     let after: Option<EmailId> = query.after.as_deref().map(|a| super::parse_id(a, "email")).transpose()?;
     let limit = super::page_limit(query.limit);
     let emails = mend_store::outbox::emails_after(state.store.connection(), status, after, limit).await?;
-    let next_after = (emails.len() as u64 == limit).then(|| emails.last().map(|e| e.email_id)).flatten();
+    let next_after = super::next_after(&emails, limit, |e| e.email_id);
     let counts: serde_json::Map<String, Value> = mend_store::outbox::count_by_status(state.store.connection())
         .await?
         .into_iter()

@@ -36,9 +36,11 @@ fn plain(text: String) -> Response {
 
 /// `success`, or the passive reply configured for `occasion` (if any) to the push `body`.
 fn answer(state: &AppState, query: &CallbackQuery, body: &[u8], occasion: Option<ReplyOccasion>) -> Response {
-    let mut random = [0u8; 16];
-    rand::Rng::fill_bytes(&mut rand::rng(), &mut random);
-    let reply = occasion.and_then(|o| passive_reply(body, query, &state.parse, o, state.clock.now(), random));
+    let reply = occasion.and_then(|o| {
+        let mut random = [0u8; 16];
+        rand::Rng::fill_bytes(&mut rand::rng(), &mut random);
+        passive_reply(body, query, &state.parse, o, state.clock.now(), random)
+    });
     match reply {
         Some(xml) => ([(CONTENT_TYPE, "application/xml; charset=utf-8")], xml).into_response(),
         None => plain("success".into()),

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use mend_core::{CaseId, CustomerId, Money, Task, TaskId, TaskKind, TaskOutcome, TaskStatus, Temperament, UserId};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
+};
 
 use crate::StoreError;
 use crate::bulk::{self, OnConflict, Table, customer_lookup};
@@ -321,12 +323,15 @@ pub async fn list_tasks<C: ConnectionTrait>(conn: &C, filter: &TaskFilter) -> Re
         .order_by_asc(task::Column::DueAt)
         .order_by_asc(task::Column::Id)
         .limit(filter.limit);
+    // Held at `at`: claimed, in the words of the partial index (without them every task ever
+    // made would be read), on a lease still running.
+    let held = |at: DateTime<Utc>| {
+        Condition::all().add(in_work_with_status(TaskStatus::Claimed)).add(task::Column::LeaseExpiresAt.gte(at))
+    };
     if let Some(agent) = filter.claimed_by {
         query = query.filter(task::Column::ClaimedBy.eq(agent.as_uuid()));
         if let Some(at) = filter.as_of {
-            // Held is claimed, in the words of the partial index: without them every task ever
-            // made would be read for one agent's list.
-            query = query.filter(in_work_with_status(TaskStatus::Claimed)).filter(task::Column::LeaseExpiresAt.gte(at));
+            query = query.filter(held(at));
         }
     }
     match (filter.status, filter.as_of) {
@@ -334,9 +339,7 @@ pub async fn list_tasks<C: ConnectionTrait>(conn: &C, filter: &TaskFilter) -> Re
             let lapsed = task::Column::Status.eq(TaskStatus::Claimed.as_str()).and(task::Column::LeaseExpiresAt.lt(at));
             query = query.filter(in_work()).filter(task::Column::Status.eq(TaskStatus::Open.as_str()).or(lapsed));
         }
-        (Some(TaskStatus::Claimed), Some(at)) => {
-            query = query.filter(in_work_with_status(TaskStatus::Claimed)).filter(task::Column::LeaseExpiresAt.gte(at));
-        }
+        (Some(TaskStatus::Claimed), Some(at)) => query = query.filter(held(at)),
         (Some(status @ (TaskStatus::Open | TaskStatus::Claimed)), None) => {
             query = query.filter(in_work_with_status(status));
         }
