@@ -114,6 +114,19 @@ pub struct ImportSettings {
     pub read_ahead: usize,
 }
 
+/// Reads one table of the configuration, its errors naming the key from the top
+/// (figment's `extract_inner` appends the table's name after the key's: `window_days.grouping`).
+fn extract_table<T: serde::de::DeserializeOwned>(figment: &Figment, table: &str) -> Result<T> {
+    figment
+        .extract_inner(table)
+        .map_err(|mut e| {
+            let table_parts = table.split('.').count().min(e.path.len());
+            e.path.rotate_right(table_parts);
+            e
+        })
+        .context("invalid configuration")
+}
+
 impl Settings {
     pub fn load(config_file: Option<&Path>) -> Result<Self> {
         let mut figment = Figment::from(Toml::string(BUNDLED_DEFAULTS));
@@ -125,8 +138,13 @@ impl Settings {
             anyhow::ensure!(file.is_file(), "config file `{}` does not exist", file.display());
             figment = figment.merge(Toml::file(file));
         }
-        let settings: Settings =
-            figment.merge(Env::prefixed("MEND_").split("__")).extract().context("invalid configuration")?;
+        let figment = figment.merge(Env::prefixed("MEND_").split("__"));
+        // serde's `flatten` reads these tables as a whole and its errors name only the table
+        // (`GROUPING`); read on their own first, a mistyped value is named by its key.
+        extract_table::<GroupingPolicy>(&figment, "grouping")?;
+        extract_table::<GroupingPhrases>(&figment, "grouping")?;
+        extract_table::<mend_ingest::CueConfig>(&figment, "intake")?;
+        let settings: Settings = figment.extract().context("invalid configuration")?;
         settings.validate()?;
         Ok(settings)
     }

@@ -215,6 +215,13 @@ fn a_bad_configuration_is_reported_not_ignored() {
     let out = recipients.run(&["migrate"], b"");
     assert_ne!(out.status, 0);
     assert!(out.stderr.contains("scheduler.hotspots.recipients: `运营部`"), "{}", out.stderr);
+    // Tables read into more than one part (the grouping policy and its phrases) name the key.
+    let out = db.mend().env("MEND_GROUPING__WINDOW_DAYS", "a week").run(&["migrate"], b"");
+    assert_ne!(out.status, 0);
+    assert!(out.stderr.contains("GROUPING.WINDOW_DAYS"), "{}", out.stderr);
+    let out = db.mend().env("MEND_INTAKE__COMPLAINT_CUES", "7").run(&["migrate"], b"");
+    assert_ne!(out.status, 0);
+    assert!(out.stderr.contains("INTAKE.COMPLAINT_CUES"), "{}", out.stderr);
 }
 
 /// The import bench reports every stretch of the run in order, and its first and last stretch
