@@ -701,6 +701,21 @@ async fn check_reports_broken_rules(db: TestDb) {
     let case_id = mend.export_cases()[0]["case_id"].clone();
     assert_eq!(report["found"][0]["examples"], json!([case_id]), "{report}");
 
+    // A callback left open on a case closed behind its back is one nobody must make.
+    let sql = "UPDATE cases SET complaint_count = 1";
+    sea_orm::ConnectionTrait::execute_unprepared(store.connection(), sql).await.unwrap();
+    mend.run(&["schedule", "run", "generate_callbacks", "--now", "2026-11-20T02:00:00Z"], b"");
+    assert_eq!(mend.run(&["tasks", "export"], b"").json_lines().len(), 1);
+    let sql = "UPDATE cases SET status = 'closed', closed_at = last_complaint_at";
+    sea_orm::ConnectionTrait::execute_unprepared(store.connection(), sql).await.unwrap();
+    let report: Value = serde_json::from_str(mend.run(&["check"], b"").stdout.trim()).unwrap();
+    let task_id = mend.run(&["tasks", "export"], b"").json_lines()[0]["task_id"].clone();
+    let found = json!([{"check": "open tasks of cases merged away, or callbacks of closed ones", "rows": 1,
+        "examples": [task_id]}]);
+    assert_eq!(report["found"], found, "{report}");
+    let sql = "UPDATE tasks SET status = 'cancelled'";
+    sea_orm::ConnectionTrait::execute_unprepared(store.connection(), sql).await.unwrap();
+
     // A key linked to two customers (what a unique index lost in a bad restore would let in)
     // names both customers, not the key: the key is a phone number.
     mend.import_lines(&lines(&[complaint(

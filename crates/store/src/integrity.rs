@@ -122,9 +122,8 @@ const INTEGRITY_CHECKS: [Rule; 15] = [
     },
     Rule {
         check: "open tasks of cases merged away, or callbacks of closed ones",
-        row: "t.id",
-        rest: "tasks t JOIN cases k ON k.id = t.case_id WHERE t.status = 'open' \
-               AND (k.status = 'merged' OR (k.status = 'closed' AND t.kind IN ('callback', 'retry')))",
+        row: "tasks.id",
+        rest: concat!("tasks WHERE tasks.status = 'open' AND ", crate::tasks::unwanted_by_their_case!()),
     },
 ];
 

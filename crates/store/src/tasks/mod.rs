@@ -356,8 +356,21 @@ pub async fn list_tasks<C: ConnectionTrait>(conn: &C, filter: &TaskFilter) -> Re
     })
 }
 
-/// Cancels the calls an agent claimed and let lapse that their case no longer wants (a callback
-/// or retry of a closed case, any call of a merged one): closing a case leaves a call in hand
+/// The calls their case no longer wants, as a condition on a row of `tasks`: of a case merged
+/// away, every one (its problem is another case's now); of a closed case, its callbacks and
+/// retries (nobody is to be called about the problem any more, and a case that reopens gets a
+/// callback of its own). Verification calls and second repairs of a closed case stay. A macro,
+/// so that `mend check`'s rules can hold it in their `concat!`.
+macro_rules! unwanted_by_their_case {
+    () => {
+        "EXISTS (SELECT 1 FROM cases k WHERE k.id = tasks.case_id \
+         AND (k.status = 'merged' OR (k.status <> 'open' AND tasks.kind IN ('callback', 'retry'))))"
+    };
+}
+pub(crate) use unwanted_by_their_case;
+
+/// Cancels the calls an agent claimed and let lapse that their case no longer wants
+/// ([`unwanted_by_their_case`]): closing a case leaves a call in hand
 /// to its agent to record, and one never recorded would otherwise lie in the queue as due for
 /// ever, nobody's, never handed out, escalated as late. How many were cancelled.
 pub async fn cancel_lapsed_calls_of_finished_cases<C: ConnectionTrait>(
@@ -368,9 +381,8 @@ pub async fn cancel_lapsed_calls_of_finished_cases<C: ConnectionTrait>(
     let p = bulk::param(backend, 1);
     let sql = format!(
         "UPDATE tasks SET status = 'cancelled', lease_expires_at = NULL, updated_at = {p} \
-         WHERE status IN ('open', 'claimed') AND status = 'claimed' AND lease_expires_at < {p} \
-         AND ((kind IN ('callback', 'retry') AND case_id IN (SELECT id FROM cases WHERE status <> 'open')) \
-         OR case_id IN (SELECT id FROM cases WHERE status = 'merged'))"
+         WHERE status IN ('open', 'claimed') AND status = 'claimed' AND lease_expires_at < {p} AND {}",
+        unwanted_by_their_case!()
     );
     let done = conn
         .execute_raw(Statement::from_sql_and_values(backend, sql, [now.into()]))
@@ -379,10 +391,8 @@ pub async fn cancel_lapsed_calls_of_finished_cases<C: ConnectionTrait>(
     Ok(done.rows_affected())
 }
 
-/// The statement that cancels the calls nobody took about the problem of cases that closed or
-/// were merged away (callbacks and retries; of a merged case, every open task): nobody is to be
-/// called about it any more, and a case that reopens gets a callback of its own. Verification
-/// calls and second repairs of a closed case stay; a task an agent holds stays theirs.
+/// The statement that cancels the calls nobody took that `cases`, written as closed or merged
+/// away, no longer want ([`unwanted_by_their_case`]); a task an agent holds stays theirs.
 pub(crate) fn cancel_open_tasks(
     backend: DbBackend,
     cases: &[CaseId],
@@ -392,10 +402,10 @@ pub(crate) fn cancel_open_tasks(
         return Ok(None);
     }
     let sql = format!(
-        "UPDATE tasks SET status = 'cancelled', updated_at = {} WHERE status = 'open' AND case_id {} \
-         AND (kind IN ('callback', 'retry') OR case_id IN (SELECT id FROM cases WHERE status = 'merged'))",
+        "UPDATE tasks SET status = 'cancelled', updated_at = {} WHERE status = 'open' AND case_id {} AND {}",
         bulk::param(backend, 1),
-        bulk::in_ids(backend, 2)
+        bulk::in_ids(backend, 2),
+        unwanted_by_their_case!()
     );
     let ids = bulk::id_param(backend, cases.iter().map(|c| c.as_uuid()))?;
     Ok(Some(Statement::from_sql_and_values(backend, sql, [now.into(), ids])))
