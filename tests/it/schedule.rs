@@ -637,7 +637,62 @@ async fn tasks_of_more_cases_than_a_statement_may_bind(db: TestDb) {
     assert!(found.windows(2).all(|w| w[0].created_at <= w[1].created_at), "oldest first");
 }
 
+/// A customer whose problems close together is asked about one of them, and not asked again
+/// until `survey_quiet_days` have passed since.
+async fn a_customer_is_surveyed_once_in_a_while(db: TestDb) {
+    let mend = db.mend();
+    let wang = json!({"phone": "13800138041", "email": "wang@example.com"});
+    let problems = [
+        ("s-1", "2026-10-05T09:00:00+08:00", "话费多扣了,账单不对"),
+        ("s-2", "2026-10-05T09:10:00+08:00", "宽带断网了,一直连不上"),
+        ("s-3", "2026-10-05T09:20:00+08:00", "营业厅的店员态度很差"),
+        ("s-4", "2026-10-05T09:30:00+08:00", "退款申请一个月了还没到账"),
+    ];
+    let records: Vec<Value> =
+        problems.iter().map(|(source, at, text)| complaint("hotline", source, at, wang.clone(), text)).collect();
+    mend.import_lines(&lines(&records));
+    let cases = mend.export_cases();
+    assert_eq!(cases.len(), 4, "{cases:?}");
+    let case_of = |source: &str| -> CaseId {
+        let case = cases.iter().find(|c| c["complaints"][0]["source_id"] == source).unwrap();
+        case["case_id"].as_str().unwrap().parse().unwrap()
+    };
+    let store = db.store().await;
+    let intake = crate::support::intake();
+    let close = |source: &'static str, when: &'static str| {
+        let (store, intake, case) = (&store, &intake, case_of(source));
+        async move { intake.close_case(store, case, "已处理", "user:li", at(when)).await.unwrap() }
+    };
+    close("s-2", "2026-10-06T10:00:00+08:00").await;
+    close("s-1", "2026-10-06T10:30:00+08:00").await;
+    let surveys = schedule(&mend, "surveys", "2026-10-07T11:00:00+08:00");
+    let counts = &surveys["counts"];
+    assert_eq!(
+        (&counts["cases_closed"], &counts["surveys_queued"], &counts["recently_asked"]),
+        (&json!(2), &json!(1), &json!(1))
+    );
+    // The problem closed first is the one asked about.
+    let asked = |n: usize| {
+        let outbox = mend.run(&["outbox", "list"], b"").json_lines();
+        let surveys: Vec<Value> = outbox.into_iter().filter(|e| e["kind"] == "survey").collect();
+        assert_eq!(surveys.len(), n, "{surveys:?}");
+        surveys
+    };
+    assert_eq!(asked(1)[0]["case_id"], json!(case_of("s-2")));
+
+    // Closed three weeks later: still within the thirty quiet days.
+    close("s-3", "2026-10-27T10:00:00+08:00").await;
+    let surveys = schedule(&mend, "surveys", "2026-10-28T11:00:00+08:00");
+    assert_eq!((&surveys["counts"]["surveys_queued"], &surveys["counts"]["recently_asked"]), (&json!(0), &json!(1)));
+    // Closed five weeks later: asked again.
+    close("s-4", "2026-11-10T10:00:00+08:00").await;
+    let surveys = schedule(&mend, "surveys", "2026-11-11T11:00:00+08:00");
+    assert_eq!((&surveys["counts"]["surveys_queued"], &surveys["counts"]["recently_asked"]), (&json!(1), &json!(0)));
+    assert_eq!(asked(2)[1]["case_id"], json!(case_of("s-4")));
+}
+
 both_databases!(
+    a_customer_is_surveyed_once_in_a_while,
     a_broken_script_is_passed_over_not_the_end_of_every_call,
     a_script_says_what_its_numbers_count,
     every_default_category_is_called_with_a_script_of_its_own,

@@ -7,10 +7,12 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use mend_cases::Intake;
-use mend_core::{Case, CaseId, CaseStatus, ContactResult, Customer, EmailKind, JobCounts, SurveyId, Task, TaskKind};
+use mend_core::{
+    Case, CaseId, CaseStatus, ContactResult, Customer, CustomerId, EmailKind, JobCounts, SurveyId, Task, TaskKind,
+};
 use mend_notify::Mailroom;
 use mend_store::Store;
-use mend_store::{budgets, callbacks, escalations, outbox, tasks};
+use mend_store::{budgets, callbacks, escalations, outbox, surveys, tasks};
 use serde_json::{Value, json};
 
 use crate::SchedulerError;
@@ -206,8 +208,11 @@ pub(crate) async fn surveys(
     after: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Result<JobCounts, SchedulerError> {
-    let delay = Duration::hours(planner.settings.follow_up.survey_after_hours);
-    let closed = callbacks::cases_closed_between(store.connection(), after - delay, until - delay).await?;
+    let policy = &planner.settings.follow_up;
+    let delay = Duration::hours(policy.survey_after_hours);
+    let mut closed = callbacks::cases_closed_between(store.connection(), after - delay, until - delay).await?;
+    // Of one customer's cases closed together, the first closed is asked about, on any rerun.
+    closed.sort_by_key(|c| (c.closed_at, c.id));
     let ids: Vec<CaseId> = closed.iter().map(|c| c.id).collect();
     let mut last_task: HashMap<CaseId, Task> = HashMap::new();
     for task in tasks::tasks_of_cases(store.connection(), &ids).await? {
@@ -217,7 +222,9 @@ pub(crate) async fn surveys(
         callbacks::customers_by_ids(store.connection(), &closed.iter().map(|c| c.customer_id).collect::<Vec<_>>())
             .await?;
     let customers: HashMap<_, _> = customers.into_iter().map(|c| (c.customer_id, c)).collect();
-    let mut queued = 0;
+    let mut asked =
+        AskedLately::read(store, customers.keys().copied().collect(), until, policy.survey_quiet_days).await?;
+    let (mut queued, mut recently_asked) = (0, 0);
     for case in &closed {
         // A customer we never reached gets the unreachable notice, not a survey about a repair.
         if last_task.get(&case.id).and_then(|t| t.outcome.as_ref()).is_some_and(|o| o.outcome != ContactResult::Reached)
@@ -229,6 +236,11 @@ pub(crate) async fn surveys(
             continue;
         }
         let Some(closed_at) = case.closed_at else { continue };
+        if asked.about_another_closing(case, closed_at) {
+            recently_asked += 1;
+            continue;
+        }
+        asked.note(case, closed_at);
         let survey = mailroom.survey_links.issue(store, case.id, closed_at, until).await?;
         let context = json!({
             "honorific": honorific(customer), "case_id": case.id, "category": case.category,
@@ -239,7 +251,49 @@ pub(crate) async fn surveys(
         queued +=
             u64::from(email_customer(store, mailroom, EmailKind::Survey, about, customer, &context, until).await?);
     }
-    Ok(JobCounts::default().count("cases_closed", closed.len()).count("surveys_queued", queued))
+    Ok(JobCounts::default()
+        .count("cases_closed", closed.len())
+        .count("surveys_queued", queued)
+        .count("recently_asked", recently_asked))
+}
+
+/// The closings each customer was asked about in the quiet period before a survey run: a
+/// customer asked about one closing is not asked about another so soon, and a rerun still finds
+/// the closing it asked about its own.
+struct AskedLately {
+    closings: HashMap<CustomerId, Vec<(CaseId, DateTime<Utc>)>>,
+    quiet: bool,
+}
+
+impl AskedLately {
+    async fn read(
+        store: &Store,
+        customers: Vec<CustomerId>,
+        until: DateTime<Utc>,
+        quiet_days: i64,
+    ) -> Result<Self, SchedulerError> {
+        let mut closings: HashMap<CustomerId, Vec<(CaseId, DateTime<Utc>)>> = HashMap::new();
+        if quiet_days > 0 {
+            let since = until - Duration::days(quiet_days);
+            for (customer, case, closed_at) in
+                surveys::surveys_of_customers_since(store.connection(), &customers, since).await?
+            {
+                // A survey made before surveys knew their closing stands for some closing.
+                closings.entry(customer).or_default().push((case, closed_at.unwrap_or(DateTime::<Utc>::MIN_UTC)));
+            }
+        }
+        Ok(Self { closings, quiet: quiet_days > 0 })
+    }
+
+    fn about_another_closing(&self, case: &Case, closed_at: DateTime<Utc>) -> bool {
+        self.closings.get(&case.customer_id).is_some_and(|asked| asked.iter().any(|a| *a != (case.id, closed_at)))
+    }
+
+    fn note(&mut self, case: &Case, closed_at: DateTime<Utc>) {
+        if self.quiet {
+            self.closings.entry(case.customer_id).or_default().push((case.id, closed_at));
+        }
+    }
 }
 
 /// What an email to a customer is about: a case, and for a survey the survey it links to.

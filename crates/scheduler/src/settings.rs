@@ -58,6 +58,14 @@ pub struct FollowUpPolicy {
     pub sla_priority_bump: i32,
     /// The satisfaction survey goes out this long after closure.
     pub survey_after_hours: i64,
+    /// A customer asked in a survey less than this many days ago is not asked again (two cases
+    /// closed in one week make one survey, not two); 0 asks about every closing.
+    #[serde(default = "default_survey_quiet_days")]
+    pub survey_quiet_days: i64,
+}
+
+fn default_survey_quiet_days() -> i64 {
+    30
 }
 
 /// `[scheduler.hotspots]`: what counts as a spike in the daily report.
@@ -112,6 +120,9 @@ impl SchedulerSettings {
         }
         if self.generation_overlap_seconds < 0 {
             return fail("scheduler.generation_overlap_seconds cannot be negative".into());
+        }
+        if !(0..=3660).contains(&self.follow_up.survey_quiet_days) {
+            return fail("scheduler.follow_up.survey_quiet_days must be between 0 and 3660".into());
         }
         if self.lease_seconds <= 0 {
             return fail("scheduler.lease_seconds must be positive".into());

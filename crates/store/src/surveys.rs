@@ -4,13 +4,13 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use mend_core::{CaseId, Satisfaction, SurveyId};
+use mend_core::{CaseId, CustomerId, Satisfaction, SurveyId};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder};
 use serde::Serialize;
 
 use crate::StoreError;
-use crate::bulk::went_in;
+use crate::bulk::{self, went_in};
 use crate::entities::survey;
 use crate::error::During;
 
@@ -113,6 +113,38 @@ pub async fn surveys_of_cases<C: ConnectionTrait>(conn: &C, cases: &[CaseId]) ->
         latest.insert(survey.case_id, survey);
     }
     Ok(latest.into_values().collect())
+}
+
+/// The closings that these customers were asked about by surveys made at or after `since`, as
+/// (customer, case, closing): who was asked lately, so as not to ask again so soon. A survey
+/// whose email was withdrawn or given up on asked nobody.
+pub async fn surveys_of_customers_since<C: ConnectionTrait>(
+    conn: &C,
+    customers: &[CustomerId],
+    since: DateTime<Utc>,
+) -> Result<Vec<(CustomerId, CaseId, Option<DateTime<Utc>>)>, StoreError> {
+    if customers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = conn.get_database_backend();
+    let columns = match backend {
+        DbBackend::Postgres => "k.customer_id, s.case_id, s.closed_at",
+        _ => "hex(k.customer_id), hex(s.case_id), s.closed_at",
+    };
+    let sql = format!(
+        "SELECT {} FROM surveys s JOIN cases k ON k.id = s.case_id WHERE s.created_at >= {} AND k.customer_id {} \
+         AND EXISTS (SELECT 1 FROM outbox o WHERE o.survey_id = s.id AND o.status IN ('queued', 'sending', 'sent'))",
+        bulk::json_rows(backend, columns),
+        bulk::param(backend, 1),
+        bulk::in_ids(backend, 2)
+    );
+    let params = vec![since.into(), bulk::id_param(backend, customers.iter().map(|c| c.as_uuid()))?];
+    let rows: Vec<(uuid::Uuid, uuid::Uuid, Option<DateTime<Utc>>)> =
+        bulk::query_json(conn, TABLE, "surveys_of_customers_since", &sql, params).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(customer, case, closed_at)| (CustomerId::from_uuid(customer), CaseId::from_uuid(case), closed_at))
+        .collect())
 }
 
 /// Records the answer unless the survey was answered already or has expired; true when this
