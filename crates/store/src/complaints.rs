@@ -2,7 +2,7 @@
 
 use mend_core::{CaseId, Channel, ComplaintId, CustomerId, StoredComplaint};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, Statement};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement};
 
 use crate::bulk::{self, OnConflict, Table};
 use crate::entities::complaint;
@@ -13,6 +13,22 @@ use crate::cases::Time;
 use crate::error::During;
 
 const TABLE: &str = "complaints";
+
+/// Whether the complaint opened the case it was placed in, by its grouping decision: a channel
+/// that answers the customer (WeChat's passive reply) answers a redelivery as it answered the
+/// first delivery, whose answer may never have arrived.
+pub async fn opened_its_case<C: ConnectionTrait>(conn: &C, id: ComplaintId) -> Result<bool, StoreError> {
+    let reason: Option<String> = complaint::Entity::find_by_id(id.as_uuid())
+        .select_only()
+        .column(complaint::Column::GroupingReason)
+        .into_tuple()
+        .one(conn)
+        .await
+        .during(TABLE, "opened_its_case")?;
+    let Some(reason) = reason else { return Ok(false) };
+    let reason: serde_json::Value = serde_json::from_str(&reason).map_err(|e| StoreError::corrupt(TABLE, id, e))?;
+    Ok(reason["decision"] == "opened")
+}
 
 /// Which of these delivery keys are already stored, with the customer their case belongs to now.
 pub async fn find_deliveries<C: ConnectionTrait>(

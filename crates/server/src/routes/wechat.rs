@@ -105,7 +105,14 @@ pub async fn push(
             occasion = case_created.then_some(ReplyOccasion::CaseOpened);
             IntakeOutcome::Accepted
         }
-        Some(Outcome::Duplicate { .. }) => IntakeOutcome::Duplicate,
+        // WeChat sends a message again when mend's answer took longer than five seconds, and
+        // then shows the customer the answer to the last try only: answer it as the first.
+        Some(Outcome::Duplicate { complaint_id, .. }) => {
+            if mend_store::complaints::opened_its_case(store.connection(), *complaint_id).await? {
+                occasion = Some(ReplyOccasion::CaseOpened);
+            }
+            IntakeOutcome::Duplicate
+        }
         Some(Outcome::Quarantined { quarantine_id, reason }) => {
             tracing::warn!(%quarantine_id, channel = CHANNEL, %reason, "WeChat message quarantined.");
             IntakeOutcome::Quarantined
