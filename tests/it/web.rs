@@ -838,7 +838,12 @@ async fn an_agent_and_a_supervisor_work_a_call_in_the_browser() {
     go_on(&browser, "#day-before", None).await;
     arrive(&browser, "#day-after").await;
     assert!(text_of(&browser, "#day-h").await.starts_with("昨天"), "{}", text_of(&browser, "#day-h").await);
-    for (asked, said) in [("2099-01-01", "2099-01-01 还没到"), ("11-26", "「11-26」不是日期")] {
+    let asked_and_said = [
+        ("2099-01-01", "2099-01-01 还没到"),
+        ("1999-12-31", "1999-12-31 早于任何报告"),
+        ("11-26", "「11-26」不是日期"),
+    ];
+    for (asked, said) in asked_and_said {
         browser.goto(&server.url(&format!("/dashboard?day={asked}"))).await.unwrap();
         arrive(&browser, "#day-notice").await;
         assert!(text_of(&browser, "#day-notice").await.contains(said), "{asked}");

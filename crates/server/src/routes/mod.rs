@@ -14,7 +14,7 @@ mod jobs;
 mod metrics;
 mod outbox;
 mod quarantine;
-mod reports;
+pub(crate) mod reports;
 pub(crate) mod session;
 mod survey;
 mod tasks;

@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use chrono::{Datelike, Duration, NaiveDate};
+use chrono::{Duration, NaiveDate};
 use mend_core::Role;
 use mend_desk::QueueReport;
 use mend_scheduler::{CategoryTrend, HotspotReport};
@@ -67,10 +67,13 @@ pub async fn trend(
     ))
 }
 
-/// A day a report may be about: up to today, and not before 2000 (no call center's records are
-/// older, and a report reaches back a baseline before its day).
+/// The first day a report may be about: no call center's records are older, and a report reaches
+/// back a baseline before its day. The API and the dashboard hold to it alike.
+pub(crate) const EARLIEST_REPORT_DAY: NaiveDate = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap();
+
+/// A day a report may be about: up to today, from [`EARLIEST_REPORT_DAY`].
 fn reportable(day: NaiveDate, today: NaiveDate, name: &str) -> Result<NaiveDate, ApiError> {
-    if day > today || day.year() < 2000 {
+    if day > today || day < EARLIEST_REPORT_DAY {
         return Err(ApiError::bad_request(format!(
             "`{name}` must be a day from 2000-01-01 up to today ({today}) in the scheduler's zone"
         )));

@@ -5,7 +5,7 @@
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use chrono::{Datelike, Duration};
+use chrono::Duration;
 use mend_core::Role;
 use minijinja::{Value, context};
 use serde::Deserialize;
@@ -45,11 +45,10 @@ pub async fn hot_issues(
     let not_drawn = all - trend.rows.len();
     let yesterday = today - Duration::days(1);
     let asked = period.day.as_deref().map(str::trim).filter(|d| !d.is_empty());
-    // Before the year 1 is no day of any report (and not a date PostgreSQL holds).
     let (day, day_notice) = match asked.map(|d| (d, d.parse::<chrono::NaiveDate>())) {
         None => (yesterday, None),
         Some((_, Ok(d))) if d > today => (yesterday, Some(format!("{d} 还没到,下面是昨天的报告。"))),
-        Some((_, Ok(d))) if d.year() >= 1 => (d, None),
+        Some((_, Ok(d))) if d >= crate::routes::reports::EARLIEST_REPORT_DAY => (d, None),
         Some((_, Ok(d))) => (yesterday, Some(format!("{d} 早于任何报告,下面是昨天的报告。"))),
         Some((d, _)) => (yesterday, Some(format!("「{d}」不是日期(应为 2026-12-01 这样),下面是昨天的报告。"))),
     };
