@@ -691,7 +691,46 @@ async fn a_customer_is_surveyed_once_in_a_while(db: TestDb) {
     assert_eq!(asked(2)[1]["case_id"], json!(case_of("s-4")));
 }
 
+/// A customer who complains again while the check of a fix is still days away is called back
+/// now: the callback replaces the verification nobody has taken.
+async fn a_complaint_after_a_fix_is_called_back_before_the_check(db: TestDb) {
+    let mend = db.mend();
+    let phone = json!({"phone": "13800138051"});
+    mend.import_lines(&lines(&[complaint("hotline", "v-1", "2026-11-23T09:00:00+08:00", phone.clone(), "宽带断网了")]));
+    schedule(&mend, "generate_callbacks", "2026-11-23T10:00:00+08:00");
+    let callback = tasks(&mend).pop().unwrap();
+    let (store, intake) = (db.store().await, crate::support::intake());
+    let id: TaskId = callback["task_id"].as_str().unwrap().parse().unwrap();
+    let fixed = task_outcome(json!({"outcome": "reached", "resolved": true, "follow_up_hours": 48}));
+    let when = at("2026-11-23T10:30:00+08:00");
+    assert!(mend_store::tasks::complete_task(store.connection(), id, &fixed, when).await.unwrap());
+    let case: CaseId = callback["case_id"].as_str().unwrap().parse().unwrap();
+    intake.close_case(&store, case, "resolved", "user:li", at("2026-11-23T10:30:00+08:00")).await.unwrap();
+    assert_eq!(schedule(&mend, "follow_ups", "2026-11-23T11:00:00+08:00")["counts"]["tasks_created"], 1);
+
+    mend.import_lines(&lines(&[complaint("wechat", "v-2", "2026-11-23T15:00:00+08:00", phone, "宽带还是断网,又断了")]));
+    assert_eq!(mend.export_cases()[0]["status"], "open", "the problem is back");
+    let sweep = schedule(&mend, "generate_callbacks", "2026-11-23T15:10:00+08:00");
+    assert_eq!(
+        (&sweep["counts"]["tasks_created"], &sweep["counts"]["checks_superseded"]),
+        (&json!(1), &json!(1)),
+        "{sweep}"
+    );
+    let kinds: BTreeSet<(String, String)> = tasks(&mend)
+        .iter()
+        .map(|t| (t["kind"].as_str().unwrap().to_owned(), t["status"].as_str().unwrap().to_owned()))
+        .collect();
+    let expected = [("callback", "done"), ("callback", "open"), ("verification", "cancelled")];
+    assert_eq!(kinds, expected.iter().map(|(k, s)| (k.to_string(), s.to_string())).collect());
+    let call = tasks(&mend).into_iter().find(|t| t["status"] == "open").unwrap();
+    // The next morning (the customer was called today already), not when the check was due.
+    assert_eq!(call["due_at"], "2026-11-24T01:00:00Z", "{call}");
+    assert_eq!(schedule(&mend, "generate_callbacks", "2026-11-23T15:20:00+08:00")["counts"]["tasks_created"], 0);
+    db.assert_consistent().await;
+}
+
 both_databases!(
+    a_complaint_after_a_fix_is_called_back_before_the_check,
     a_customer_is_surveyed_once_in_a_while,
     a_broken_script_is_passed_over_not_the_end_of_every_call,
     a_script_says_what_its_numbers_count,

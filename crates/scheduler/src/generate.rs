@@ -269,6 +269,9 @@ pub struct GenerationCounts {
     pub no_contact_time: u64,
     /// Tasks whose best-fitting script was broken, planned with the next one.
     pub script_fallbacks: u64,
+    /// Verifications and second repairs not yet taken that a callback replaced: the customer
+    /// complained again before the check was due.
+    pub checks_superseded: u64,
 }
 
 impl From<GenerationCounts> for JobCounts {
@@ -278,9 +281,13 @@ impl From<GenerationCounts> for JobCounts {
             .count("tasks_created", c.tasks_created)
             .count("do_not_disturb", c.do_not_disturb)
             .count("no_contact_time", c.no_contact_time);
-        match c.script_fallbacks {
+        let counts = match c.script_fallbacks {
             0 => counts,
             n => counts.count("script_fallbacks", n),
+        };
+        match c.checks_superseded {
+            0 => counts,
+            n => counts.count("checks_superseded", n),
         }
     }
 }
@@ -292,6 +299,7 @@ impl GenerationCounts {
         self.do_not_disturb += other.do_not_disturb;
         self.no_contact_time += other.no_contact_time;
         self.script_fallbacks += other.script_fallbacks;
+        self.checks_superseded += other.checks_superseded;
     }
 }
 
@@ -390,7 +398,8 @@ async fn generate_group(
     let mut in_flight: Option<tokio::task::JoinHandle<Result<PlannedBatch, SchedulerError>>> = None;
     for chunk in group {
         counts.cases_examined += chunk.len() as u64;
-        let batch = read_chunk(tx, planner, chunk, now).await?;
+        let (batch, superseded) = read_chunk(tx, planner, chunk, now).await?;
+        counts.checks_superseded += superseded;
         let previous = match in_flight.take() {
             Some(planning) => Some(finish_planning(planning).await?),
             None => None,
@@ -414,13 +423,14 @@ async fn finish_planning(
 }
 
 /// A chunk's cases that still need a call, read under their customers' locks (so caps hold
-/// across instances), with what planning them needs.
+/// across instances), with what planning them needs; and how many checks not yet taken that
+/// their callbacks replace were cancelled (before the customers' calls are counted).
 async fn read_chunk(
     tx: &mend_store::DatabaseTransaction,
     planner: &CallbackPlanner,
     chunk: &[(CaseId, CustomerId)],
     now: DateTime<Utc>,
-) -> Result<CallBatch, SchedulerError> {
+) -> Result<(CallBatch, u64), SchedulerError> {
     let customers: HashSet<CustomerId> = chunk.iter().map(|(_, customer)| *customer).collect();
     mend_store::customers::lock_customers(tx, &customers.iter().copied().collect::<Vec<_>>()).await?;
     let ids: Vec<CaseId> = chunk.iter().map(|(case, _)| *case).collect();
@@ -428,6 +438,8 @@ async fn read_chunk(
     // A case whose customer was merged into another since the sweep began is not under the
     // locks taken; the next sweep finds it with its new customer.
     needing.retain(|case| customers.contains(&case.customer_id));
+    let ids: Vec<CaseId> = needing.iter().map(|case| case.id).collect();
+    let superseded = tasks::cancel_superseded_checks(tx, &ids, now).await?;
     let calls = needing
         .into_iter()
         .map(|case| {
@@ -435,7 +447,7 @@ async fn read_chunk(
             (case, request)
         })
         .collect();
-    load_batch(tx, planner, calls, now).await
+    Ok((load_batch(tx, planner, calls, now).await?, superseded))
 }
 
 /// Calls to plan, with everything planning them needs; owned, so another thread can plan them.

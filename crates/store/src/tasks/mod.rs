@@ -391,6 +391,34 @@ pub async fn cancel_lapsed_calls_of_finished_cases<C: ConnectionTrait>(
     Ok(done.rows_affected())
 }
 
+/// Cancels the verifications and second repairs nobody has taken of these open cases that were
+/// planned before the case's latest complaint: the callback planned now replaces them (a case
+/// has one task in work). How many were cancelled.
+pub async fn cancel_superseded_checks<C: ConnectionTrait>(
+    conn: &C,
+    cases: &[CaseId],
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    if cases.is_empty() {
+        return Ok(0);
+    }
+    let backend = conn.get_database_backend();
+    let sql = format!(
+        "UPDATE tasks SET status = 'cancelled', updated_at = {} \
+         WHERE status IN ('open', 'claimed') AND status = 'open' AND case_id {} \
+         AND kind IN ('verification', 'second_repair') \
+         AND created_at < (SELECT k.last_complaint_at FROM cases k WHERE k.id = tasks.case_id AND k.status = 'open')",
+        bulk::param(backend, 1),
+        bulk::in_ids(backend, 2),
+    );
+    let ids = bulk::id_param(backend, cases.iter().map(|c| c.as_uuid()))?;
+    let done = conn
+        .execute_raw(Statement::from_sql_and_values(backend, sql, [now.into(), ids]))
+        .await
+        .during(TABLE, "cancel_superseded_checks")?;
+    Ok(done.rows_affected())
+}
+
 /// The statement that cancels the calls nobody took that `cases`, written as closed or merged
 /// away, no longer want ([`unwanted_by_their_case`]); a task an agent holds stays theirs.
 pub(crate) fn cancel_open_tasks(
