@@ -867,18 +867,62 @@ async fn a_customer_called_today_waits_for_tomorrow(db: TestDb) {
     assert_eq!(headers["x-next-callable-at"], "2026-11-27T01:00:00+00:00");
 }
 
-both_databases!(a_closed_case_leaves_no_call_behind_and_a_reopened_one_gets_a_new_one);
+both_databases!(
+    a_closed_case_leaves_no_call_behind_and_a_reopened_one_gets_a_new_one,
+    an_agent_closes_and_links_only_what_they_hold
+);
+
+/// An agent closes the case whose call they hold, and adds a number heard on that call to its
+/// customer; another's case, or a link that would merge two customers (and show one's numbers
+/// on the other's call), is a supervisor's to do.
+async fn an_agent_closes_and_links_only_what_they_hold(db: TestDb) {
+    let mend = db.mend();
+    queue_of(&mend, 2);
+    let (wang, zhou, li) =
+        (token(&mend, "wang", "agent"), token(&mend, "zhou", "agent"), token(&mend, "li", "supervisor"));
+    let server = mend.serve_at(NOON);
+    let call = claim(&server, &wang).await.expect("a call");
+    let held = call["case_id"].as_str().unwrap().to_owned();
+    let other = mend.export_cases().into_iter().find(|c| c["case_id"] != json!(held)).unwrap();
+    let other = other["case_id"].as_str().unwrap().to_owned();
+    let close = |case: &str| format!("/api/v1/cases/{case}/close");
+    let repaired = json!({"reason": "远程重置光猫后恢复"});
+    let (status, refused) = post(&server, &close(&held), &zhou, repaired.clone()).await;
+    assert_eq!((status, &refused["error"]["code"]), (StatusCode::CONFLICT, &json!("conflict")), "{refused}");
+    assert_eq!(post(&server, &close(&other), &wang, repaired.clone()).await.0, StatusCode::CONFLICT);
+    let (status, closed) = post(&server, &close(&held), &wang, repaired.clone()).await;
+    assert_eq!((status, &closed["status"]), (StatusCode::OK, &json!("closed")), "{closed}");
+
+    let phone = |key: &str| json!({"kind": "phone", "value": key});
+    let own = call["phones"][0].as_str().unwrap().to_owned();
+    let link = |keys: Value| json!({"keys": keys, "source": "电话中客户告知"});
+    let (status, linked) =
+        post(&server, "/api/v1/identities/link", &wang, link(json!([phone(&own), phone("13700000001")]))).await;
+    assert_eq!((status, &linked["customer_id"]), (StatusCode::OK, &call["customer"]["customer_id"]), "{linked}");
+    assert_eq!(linked["linked"].as_array().map(Vec::len), Some(1), "{linked}");
+    let someone_elses = link(json!([phone(&own), phone("13900000000"), phone("13900000001")]));
+    let (status, refused) = post(&server, "/api/v1/identities/link", &wang, someone_elses.clone()).await;
+    assert_eq!((status, &refused["error"]["code"]), (StatusCode::FORBIDDEN, &json!("forbidden")), "{refused}");
+    assert_eq!(
+        mend.export_cases().iter().map(|c| c["customer_id"].to_string()).collect::<BTreeSet<_>>().len(),
+        2,
+        "no merge"
+    );
+    let (status, merged) = post(&server, "/api/v1/identities/link", &li, someone_elses).await;
+    assert_eq!((status, merged["merged"].as_array().map(Vec::len)), (StatusCode::OK, Some(1)), "{merged}");
+    assert_eq!(post(&server, &close(&other), &li, repaired).await.0, StatusCode::OK);
+}
 
 /// Closing a case cancels its callback that nobody took; the same problem coming back reopens
 /// the case, and the next sweep plans a call for it again.
 async fn a_closed_case_leaves_no_call_behind_and_a_reopened_one_gets_a_new_one(db: TestDb) {
     let mend = db.mend();
     queue_of(&mend, 1);
-    let agent = token(&mend, "wang", "agent");
+    let (agent, supervisor) = (token(&mend, "wang", "agent"), token(&mend, "li", "supervisor"));
     let server = mend.serve_at(NOON);
     let case = mend.export_cases()[0]["case_id"].as_str().unwrap().to_owned();
     let (status, _) =
-        post(&server, &format!("/api/v1/cases/{case}/close"), &agent, json!({"reason": "现场已修复"})).await;
+        post(&server, &format!("/api/v1/cases/{case}/close"), &supervisor, json!({"reason": "现场已修复"})).await;
     assert_eq!(status, StatusCode::OK);
     let statuses = |mend: &Mend| -> Vec<String> {
         mend.run(&["tasks", "export"], b"")

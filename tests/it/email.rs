@@ -304,6 +304,8 @@ async fn reports_surveys_and_alerts_arrive_whole(db: TestDb) {
         b"",
     );
     assert_eq!(supervisor.json()["email"], "zhao@example.com");
+    // The calls are recorded in the store, so nobody holds them: the supervisor closes.
+    let closer = supervisor.json()["token"].as_str().unwrap().to_owned();
     let admin = mend.add_user("root", "admin")["token"].as_str().unwrap().to_owned();
     let agent = mend.add_user("li", "agent")["token"].as_str().unwrap().to_owned();
 
@@ -327,7 +329,7 @@ async fn reports_surveys_and_alerts_arrive_whole(db: TestDb) {
     let case_id = task["case_id"].as_str().unwrap().to_owned();
     {
         let server = mend.serve();
-        let close = server.request(reqwest::Method::POST, &format!("/api/v1/cases/{case_id}/close"), &agent);
+        let close = server.request(reqwest::Method::POST, &format!("/api/v1/cases/{case_id}/close"), &closer);
         let (status, closed) = crate::support::json_response(close.json(&json!({"reason": "退还多扣话费"}))).await;
         assert_eq!(status, StatusCode::OK, "{closed}");
     }
@@ -370,7 +372,7 @@ async fn reports_surveys_and_alerts_arrive_whole(db: TestDb) {
     // Repaired again: the new closing gets a survey of its own, and it goes out.
     {
         let server = mend.serve_at("2026-11-30T14:00:00+08:00");
-        let close = server.request(reqwest::Method::POST, &format!("/api/v1/cases/{case_id}/close"), &agent);
+        let close = server.request(reqwest::Method::POST, &format!("/api/v1/cases/{case_id}/close"), &closer);
         let (status, closed) = crate::support::json_response(close.json(&json!({"reason": "已退款到账"}))).await;
         assert_eq!(status, StatusCode::OK, "{closed}");
     }

@@ -130,13 +130,11 @@ async fn a_binding_merges_and_an_unmerge_undoes_it(db: TestDb) {
         .await;
     desk.complaint(complaint("store", "rate-1", "2026-11-19T09:00:00+08:00", json!({"member_id": "M7"}), "账单多扣钱"))
         .await;
-    let (status, linked) = desk
-        .post(
-            &desk.agent,
-            "/api/v1/identities/link",
-            json!({"keys": [{"kind": "phone", "value": "138-0013-8000"}, {"kind": "member_id", "value": "M7"}], "source": "crm"}),
-        )
-        .await;
+    let binding = json!({"keys": [{"kind": "phone", "value": "138-0013-8000"}, {"kind": "member_id", "value": "M7"}], "source": "crm"});
+    // An agent holds no call of either customer, and merging customers is not an agent's.
+    let (status, refused) = desk.post(&desk.agent, "/api/v1/identities/link", binding.clone()).await;
+    assert_eq!((status, refused["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "{refused}");
+    let (status, linked) = desk.post(&desk.admin, "/api/v1/identities/link", binding).await;
     assert_eq!(status, StatusCode::OK, "{linked}");
     assert_eq!(linked["merged"].as_array().unwrap().len(), 1, "{linked}");
     let survivor = linked["customer_id"].as_str().unwrap().to_owned();
@@ -196,7 +194,7 @@ async fn reopen_repeat_failure_and_escalation(db: TestDb) {
     let first = desk.complaint(complaint("hotline", "a", &at(-1), phone.clone(), "宽带又断了")).await;
     let case_id = first["case_id"].as_str().unwrap().to_owned();
     let (status, closed) =
-        desk.post(&desk.agent, &format!("/api/v1/cases/{case_id}/close"), json!({"reason": "修好了"})).await;
+        desk.post(&desk.admin, &format!("/api/v1/cases/{case_id}/close"), json!({"reason": "修好了"})).await;
     assert_eq!((status, closed["status"].as_str()), (StatusCode::OK, Some("closed")), "{closed}");
 
     let mut formal = complaint("wechat", "b", &at(19), phone.clone(), "宽带又断网了,修了没用");
@@ -374,7 +372,7 @@ async fn a_complaint_moves_to_the_case_it_also_fits(db: TestDb) {
     let (_, audit) = desk.server.get_json("/api/v1/audit?action=case.complaints_moved", &desk.admin).await;
     assert!(audit.to_string().contains(moving_id.as_str().unwrap()), "{audit}");
 
-    let (status, closed) = desk.post(&desk.agent, &format!("/api/v1/cases/{joined}/close"), json!({})).await;
+    let (status, closed) = desk.post(&desk.admin, &format!("/api/v1/cases/{joined}/close"), json!({})).await;
     assert_eq!(status, StatusCode::OK, "{closed}");
     let back = json!({"complaint_ids": [moving_id], "case_id": joined});
     let (status, _) = desk.post(&desk.agent, &format!("/api/v1/cases/{other}/move"), back).await;
@@ -626,7 +624,10 @@ async fn play(intake: &mend_cases::Intake, store: &mend_store::Store, n: usize, 
             intake.record(store, &[delivery], now).await.expect("a complaint is recorded");
         }
         Step::Link(a, b) => {
-            intake.link_identities(store, &[key(*a), key(*b)], "property", now).await.expect("keys are linked");
+            intake
+                .link_identities(store, &[key(*a), key(*b)], "property", &mend_cases::LinkScope::Any, now)
+                .await
+                .expect("keys are linked");
         }
         Step::Unmerge(pick) => {
             use mend_store::entities::customer_merge;
@@ -784,7 +785,9 @@ async fn a_merge_waits_for_the_import_that_holds_its_customer() {
         let both = outage("both", json!({"phone": "13900000011", "wechat_openid": "oHeld"}));
         let mend_core::Delivery::Complaint(both) = both else { unreachable!("a complaint") };
         let keys = both.keys.clone();
-        tokio::spawn(async move { intake.link_identities(&store, &keys, "crm", now).await })
+        tokio::spawn(
+            async move { intake.link_identities(&store, &keys, "crm", &mend_cases::LinkScope::Any, now).await },
+        )
     };
     crate::support::until_a_lock_is_awaited(&store, || link.is_finished(), "the link").await;
     let reports = import.finish(now).await.unwrap();

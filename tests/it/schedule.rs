@@ -530,11 +530,12 @@ async fn closed_cases_reports_and_budgets(db: TestDb) {
         .await
         .unwrap();
     let server = mend.serve();
-    let agent = mend.add_user("agent-2", "agent")["token"].as_str().unwrap().to_owned();
+    // The call was recorded in the store, so nobody holds it: a supervisor closes the case.
+    let supervisor = mend.add_user("sup-2", "supervisor")["token"].as_str().unwrap().to_owned();
     let close = server.request(
         reqwest::Method::POST,
         &format!("/api/v1/cases/{}/close", task["case_id"].as_str().unwrap()),
-        &agent,
+        &supervisor,
     );
     let (status, closed) = crate::support::json_response(close.json(&json!({"reason": "退还多扣话费"}))).await;
     assert_eq!(status, reqwest::StatusCode::OK, "{closed}");

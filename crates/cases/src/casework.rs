@@ -38,6 +38,35 @@ pub struct LinkReport {
     pub linked: Vec<CustomerKey>,
 }
 
+/// Which links a caller may make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkScope {
+    /// Any: an integration's or a supervisor's word that keys are one person, merges included.
+    Any,
+    /// Keys nobody holds yet, added to one of these customers (an agent's, those whose calls
+    /// they hold): never a new customer, never a merge, which would show one customer's
+    /// numbers on another's call.
+    AddingTo(Vec<CustomerId>),
+}
+
+impl LinkScope {
+    fn allows(&self, link: &LinkReport) -> Result<(), CasesError> {
+        match self {
+            LinkScope::Any => Ok(()),
+            LinkScope::AddingTo(customers)
+                if customers.contains(&link.customer_id) && !link.created && link.merged.is_empty() =>
+            {
+                Ok(())
+            }
+            LinkScope::AddingTo(_) => Err(CasesError::Forbidden(
+                "专员只能给自己正在处理的客户添加新的号码或账号,合并客户由主管决定 \
+                 (an agent adds keys only to the customer of a call they hold; merging customers is a supervisor's)"
+                    .into(),
+            )),
+        }
+    }
+}
+
 /// What undoing a merge did.
 #[derive(Debug, Clone, Serialize)]
 pub struct UnmergeReport {
@@ -225,15 +254,17 @@ impl Intake {
     }
 
     /// Records that `keys` belong to one person (a CRM binding, a WeChat account bound to a
-    /// phone): unknown keys are linked, customers owning different keys are merged.
+    /// phone): unknown keys are linked, customers owning different keys are merged, within
+    /// `scope` (else nothing is written).
     pub async fn link_identities(
         &self,
         store: &Store,
         keys: &[CustomerKey],
         source: &str,
+        scope: &LinkScope,
         now: DateTime<Utc>,
     ) -> Result<LinkReport, CasesError> {
-        retry_on_conflict(|| self.link_identities_once(store, keys, source, now)).await
+        retry_on_conflict(|| self.link_identities_once(store, keys, source, scope, now)).await
     }
 
     async fn link_identities_once(
@@ -241,6 +272,7 @@ impl Intake {
         store: &Store,
         keys: &[CustomerKey],
         source: &str,
+        scope: &LinkScope,
         now: DateTime<Utc>,
     ) -> Result<LinkReport, CasesError> {
         if keys.is_empty() {
@@ -260,6 +292,7 @@ impl Intake {
             merged: decision.write.customer_merges.iter().map(|m| m.merged).collect(),
             linked: decision.write.identities.iter().map(|i| i.key.clone()).collect(),
         };
+        scope.allows(&report)?;
         store.write_batch(&tx, decision.write.encode(store.backend(), now)?).await?;
         mend_store::commit(tx).await?;
         Ok(report)

@@ -13,6 +13,9 @@ pub enum CasesError {
     /// The request is well-formed but the case or customer is not in a state that allows it.
     #[error("{0}")]
     Refused(String),
+    /// Whoever asked may not do this (an agent's link that would merge two customers).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     Invalid(String),
 }

@@ -19,7 +19,7 @@ mod stream;
 pub mod term_statistics;
 mod working_set;
 
-pub use casework::{LinkReport, UnmergeReport};
+pub use casework::{LinkReport, LinkScope, UnmergeReport};
 pub use classify::{CategoryDef, Classification, Classifier, Taxonomy};
 pub use error::CasesError;
 pub use grouping::{GroupingPhrases, GroupingPolicy};

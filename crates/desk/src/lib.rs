@@ -3,6 +3,7 @@
 //! rules. HTTP is `mend-server`'s, SQL is `mend-store`'s; the rules of the queue are here.
 
 mod budget;
+mod casework;
 mod claims;
 mod compensation;
 mod completions;

@@ -224,6 +224,7 @@ impl From<mend_cases::CasesError> for ApiError {
         match e {
             CasesError::NotFound(what) => ApiError::not_found(what),
             CasesError::Refused(why) => ApiError::new(ErrorCode::Conflict, why),
+            CasesError::Forbidden(why) => ApiError::new(ErrorCode::Forbidden, why),
             CasesError::Invalid(why) => ApiError::new(ErrorCode::InvalidRequest, why),
             CasesError::Store(e) => e.into(),
             other => ApiError::internal(other),

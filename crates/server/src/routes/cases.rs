@@ -120,7 +120,9 @@ pub async fn close(
 ) -> Result<Json<Value>, ApiError> {
     let case: CaseId = super::parse_id(&id, "case")?;
     let request: CloseRequest = super::json_body(body)?;
-    let actor = format!("user:{}", user.0.name);
-    let closed = state.intake.close_case(&state.store, case, &request.reason, &actor, state.clock.now()).await?;
+    let closed = state
+        .desk
+        .close_case(&super::tasks::desk_user(&user, mend_core::Role::Agent)?, case, &request.reason, state.clock.now())
+        .await?;
     case_json(closed)
 }

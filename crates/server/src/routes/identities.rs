@@ -49,7 +49,10 @@ pub async fn link(
         .collect::<Result<_, _>>()
         .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.to_string()))?;
     let source = format!("{source} (by {})", user.0.name);
-    let mut report = state.intake.link_identities(&state.store, &keys, &source, state.clock.now()).await?;
+    let mut report = state
+        .desk
+        .link_identities(&super::tasks::desk_user(&user, mend_core::Role::Agent)?, &keys, &source, state.clock.now())
+        .await?;
     for key in &mut report.linked {
         key.value = mend_core::mask_key(key.kind.as_str(), &key.value);
     }

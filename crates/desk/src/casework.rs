@@ -1,0 +1,62 @@
+//! What an agent may do to a case or a customer beside recording a call: close the case and
+//! add a customer's new number while they hold its call. A supervisor may do either to any.
+
+use chrono::{DateTime, Utc};
+use mend_cases::{LinkReport, LinkScope};
+use mend_core::{Case, CaseId, CustomerKey, Role, Task, TaskStatus};
+use mend_store::tasks::{self, TaskFilter};
+
+use crate::{Agent, Desk, DeskError};
+
+impl Desk {
+    /// Closes a repaired case. An agent closes only a case whose call they hold: a case closed
+    /// by anyone else would lose its callback (cancelled with the closing) and its customer
+    /// would be surveyed about a repair nobody made.
+    pub async fn close_case(
+        &self,
+        agent: &Agent,
+        case: CaseId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Case, DeskError> {
+        if !agent.role.includes(Role::Supervisor)
+            && !self.held_tasks(agent, now).await?.iter().any(|t| t.case_id == case)
+        {
+            return Err(DeskError::NotHolder(format!(
+                "专员只能结自己正在处理的案件,其他案件由主管结案 \
+                 (an agent closes only a case whose call they hold; case {case} is not one)"
+            )));
+        }
+        Ok(self.intake.close_case(&self.store, case, reason, &agent.actor, now).await?)
+    }
+
+    /// Records that `keys` are one person's. An agent adds keys nobody holds to the customer of a
+    /// call they hold (a second number heard on the call); merging customers is a supervisor's.
+    pub async fn link_identities(
+        &self,
+        agent: &Agent,
+        keys: &[CustomerKey],
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> Result<LinkReport, DeskError> {
+        let scope = match agent.role.includes(Role::Supervisor) {
+            true => LinkScope::Any,
+            false => {
+                LinkScope::AddingTo(self.held_tasks(agent, now).await?.iter().filter_map(|t| t.customer_id).collect())
+            }
+        };
+        Ok(self.intake.link_identities(&self.store, keys, source, &scope, now).await?)
+    }
+
+    /// The tasks `agent` holds at `now` (leases still running).
+    async fn held_tasks(&self, agent: &Agent, now: DateTime<Utc>) -> Result<Vec<Task>, DeskError> {
+        let held = TaskFilter {
+            claimed_by: Some(agent.id),
+            status: Some(TaskStatus::Claimed),
+            as_of: Some(now),
+            limit: 100,
+            ..TaskFilter::default()
+        };
+        Ok(tasks::list_tasks(self.store.connection(), &held).await?)
+    }
+}
