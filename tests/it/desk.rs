@@ -85,7 +85,12 @@ async fn a_claim_holds_a_task_until_its_lease_runs_out(db: TestDb) {
     queue_of(&mend, 2);
     let (wang, li, zhao) = (token(&mend, "wang", "agent"), token(&mend, "li", "agent"), token(&mend, "zhao", "agent"));
     let noon = mend.serve_at(NOON);
-    let first = claim(&noon, &wang).await.expect("a task for wang");
+    let first = noon.request(Method::POST, "/api/v1/tasks/claim", &wang).send().await.unwrap();
+    // The numbers in full: no cache may keep the answer, nor a browser read it as a page.
+    let headers = first.headers();
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    let first: Value = first.json().await.unwrap();
     let second = claim(&noon, &li).await.expect("a task for li");
     assert_ne!(first["task_id"], second["task_id"]);
     assert_eq!(first["status"], "claimed");

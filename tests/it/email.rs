@@ -435,6 +435,7 @@ async fn reports_surveys_and_alerts_arrive_whole(db: TestDb) {
     let page = |response: reqwest::Response| async move {
         let status = response.status();
         assert_eq!(response.headers()["cache-control"], "no-store");
+        assert_eq!(response.headers()["x-frame-options"], "DENY", "never framed to rate for the customer");
         (status, response.text().await.unwrap())
     };
     let (status, form) = page(server.client.get(server.url(path)).send().await.unwrap()).await;

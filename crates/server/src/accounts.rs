@@ -78,9 +78,19 @@ pub async fn check_sign_in(
             sign_in_failures::forget(conn, &typed).await?;
             Ok(SignInCheck::Passed(user, hash))
         }
-        _ => Ok(SignInCheck::Wrong),
+        Some(_) => Ok(SignInCheck::Wrong),
+        None => {
+            // As long as a wrong password takes: how fast a name is refused would tell which
+            // names are users'.
+            auth::password_matches(password, &NOBODYS_HASH);
+            Ok(SignInCheck::Wrong)
+        }
     }
 }
+
+/// A hash no password matches, checked when no user has the name typed.
+static NOBODYS_HASH: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| auth::hash_password(&auth::random_text(32)));
 
 /// A deactivated account and what ended with it.
 #[derive(Debug, Clone)]

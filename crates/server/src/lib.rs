@@ -20,10 +20,12 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, header};
 use mend_cases::Intake;
 use mend_core::Clock;
 use mend_ingest::ParseSettings;
 use mend_store::Store;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 pub use error::{ApiError, ErrorCode};
@@ -109,6 +111,10 @@ pub fn router(state: AppState, config: HttpConfig) -> Router {
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(config.read_timeout))
         .layer(axum::middleware::from_fn(rejections::in_our_shape))
+        // Answers carry customers' details (a claim's numbers in full): no cache keeps one
+        // unless it says so itself (the assets), and no browser reads one as another type.
+        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
