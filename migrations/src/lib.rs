@@ -27,6 +27,7 @@ mod m20261207_000018_sign_in_failures;
 mod m20261207_000019_escalation_acknowledgement;
 mod m20261207_000020_surveys_per_closing;
 mod m20261207_000021_outbox_by_survey;
+mod m20261207_000022_tasks_by_what_they_follow;
 
 /// A hash of the migration sources, so tools that cache a migrated database (the test
 /// template) can tell when the schema changed even if no migration was added.
@@ -59,6 +60,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000019_escalation_acknowledgement::Migration),
             Box::new(m20261207_000020_surveys_per_closing::Migration),
             Box::new(m20261207_000021_outbox_by_survey::Migration),
+            Box::new(m20261207_000022_tasks_by_what_they_follow::Migration),
         ]
     }
 }

@@ -730,7 +730,46 @@ async fn a_complaint_after_a_fix_is_called_back_before_the_check(db: TestDb) {
     db.assert_consistent().await;
 }
 
+/// A call finished at the very moment a follow-up run reads (its transaction commits after the
+/// read) is followed up by the next run, which reads the last moments again; a call followed
+/// up already is not followed twice.
+async fn a_call_finished_as_the_job_reads_is_followed_up_once(db: TestDb) {
+    let mend = db.mend();
+    let calls = [("r-1", "13800138061", "宽带断网了"), ("r-2", "13800138062", "话费多扣了")];
+    let records: Vec<Value> = calls
+        .iter()
+        .map(|(source, phone, text)| {
+            complaint("hotline", source, "2026-11-23T09:00:00+08:00", json!({"phone": phone}), text)
+        })
+        .collect();
+    mend.import_lines(&lines(&records));
+    schedule(&mend, "generate_callbacks", "2026-11-23T10:00:00+08:00");
+    let store = db.store().await;
+    let ids: Vec<TaskId> = tasks(&mend).iter().map(|t| t["task_id"].as_str().unwrap().parse().unwrap()).collect();
+    let verify = task_outcome(json!({"outcome": "reached", "resolved": true, "verify": true}));
+    let unreachable = task_outcome(json!({"outcome": "unreachable"}));
+    for job in ["follow_ups", "retry_unreachable"] {
+        schedule(&mend, job, "2026-11-23T10:30:00+08:00");
+    }
+    // Stamped with the runs' own moment, written after they read.
+    let at_the_run = at("2026-11-23T10:30:00+08:00");
+    for (id, outcome) in ids.iter().zip([&verify, &unreachable]) {
+        assert!(mend_store::tasks::complete_task(store.connection(), *id, outcome, at_the_run).await.unwrap());
+    }
+    let follow = schedule(&mend, "follow_ups", "2026-11-23T10:31:00+08:00");
+    let retry = schedule(&mend, "retry_unreachable", "2026-11-23T10:31:00+08:00");
+    assert_eq!((&follow["counts"]["tasks_created"], &retry["counts"]["tasks_created"]), (&json!(1), &json!(1)));
+    // The next runs read the same moments again, and plan nothing twice.
+    let follow = schedule(&mend, "follow_ups", "2026-11-23T10:31:30+08:00");
+    let retry = schedule(&mend, "retry_unreachable", "2026-11-23T10:31:30+08:00");
+    assert_eq!((&follow["counts"]["tasks_created"], &retry["counts"]["tasks_created"]), (&json!(0), &json!(0)));
+    let mut kinds: Vec<String> = tasks(&mend).iter().map(|t| t["kind"].as_str().unwrap().to_owned()).collect();
+    kinds.sort();
+    assert_eq!(kinds, ["callback", "callback", "retry", "verification"]);
+}
+
 both_databases!(
+    a_call_finished_as_the_job_reads_is_followed_up_once,
     a_complaint_after_a_fix_is_called_back_before_the_check,
     a_customer_is_surveyed_once_in_a_while,
     a_broken_script_is_passed_over_not_the_end_of_every_call,

@@ -25,6 +25,20 @@ struct FollowUpCall {
     request: CallRequest,
 }
 
+/// Calls finished in `(after, until]` that no task follows yet. The jobs read from before their
+/// last run's end (`generation_overlap_seconds`): a call finished by then but committed after
+/// that run read is found by the next, and one the last run followed is not followed again.
+async fn unfollowed_tasks_completed_between(
+    store: &Store,
+    after: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Vec<Task>, SchedulerError> {
+    let finished = tasks::tasks_completed_between(store.connection(), after, until).await?;
+    let followed =
+        tasks::followed_tasks(store.connection(), &finished.iter().map(|t| t.task_id).collect::<Vec<_>>()).await?;
+    Ok(finished.into_iter().filter(|t| !followed.contains(&t.task_id)).collect())
+}
+
 /// Plans and writes follow-up calls in one transaction; returns how many were created.
 async fn create_calls(
     store: &Store,
@@ -60,7 +74,7 @@ pub(crate) async fn follow_ups(
 ) -> Result<JobCounts, SchedulerError> {
     let policy = &planner.settings.follow_up;
     let mut calls = Vec::new();
-    for task in tasks::tasks_completed_between(store.connection(), after, until).await? {
+    for task in unfollowed_tasks_completed_between(store, after, until).await? {
         let Some(outcome) = &task.outcome else { continue };
         if outcome.outcome != ContactResult::Reached {
             continue;
@@ -85,8 +99,18 @@ pub(crate) async fn follow_ups(
     }
     let verifications = calls.len();
     let delay = Duration::hours(policy.second_repair_after_hours);
-    for case in callbacks::cases_closed_between(store.connection(), after - delay, until - delay).await? {
-        if case.escalation_risk {
+    let closed = callbacks::cases_closed_between(store.connection(), after - delay, until - delay).await?;
+    let at_risk: Vec<CaseId> = closed.iter().filter(|c| c.escalation_risk).map(|c| c.id).collect();
+    // Read again past the last run's end: a closing planned a second repair then already.
+    let repaired: HashMap<CaseId, DateTime<Utc>> = tasks::tasks_of_cases(store.connection(), &at_risk)
+        .await?
+        .into_iter()
+        .filter(|t| t.kind == TaskKind::SecondRepair)
+        .map(|t| (t.case_id, t.created_at))
+        .collect();
+    for case in closed {
+        let planned = repaired.get(&case.id).is_some_and(|at| case.closed_at.is_some_and(|closed| *at >= closed));
+        if case.escalation_risk && !planned {
             let closed = case.closed_at.unwrap_or(until);
             calls.push(FollowUpCall {
                 case_id: case.id,
@@ -121,7 +145,7 @@ pub(crate) async fn retry_unreachable(
     let backoff = &planner.settings.follow_up.retry_backoff_minutes;
     let mut retries = Vec::new();
     let mut exhausted = Vec::new();
-    for task in tasks::tasks_completed_between(store.connection(), after, until).await? {
+    for task in unfollowed_tasks_completed_between(store, after, until).await? {
         if task.outcome.as_ref().is_none_or(|o| o.outcome != ContactResult::Unreachable) {
             continue;
         }

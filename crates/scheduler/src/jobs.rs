@@ -267,6 +267,12 @@ impl Scheduler {
         let after = cursor_time.unwrap_or(now - Duration::days(30));
         let until = now.max(after);
         let since_cursor = until.to_rfc3339();
+        // A call finished (by its clock) before the last run's end may have committed after that
+        // run read: the jobs that follow calls up read the overlap again, and plan nothing twice.
+        let reread_after = match cursor_time {
+            Some(_) => after - Duration::seconds(planner.settings.generation_overlap_seconds),
+            None => after,
+        };
         Ok(match job {
             Job::GenerateCallbacks => {
                 // Ids are stamped with the real clock when rows are made, whatever `now` says.
@@ -285,9 +291,9 @@ impl Scheduler {
                 let counts = generate::generate_callbacks(store, &self.planner, &cases, now).await?;
                 (counts.into(), started.to_rfc3339())
             }
-            Job::FollowUps => (follow_up::follow_ups(store, planner, after, until).await?, since_cursor),
+            Job::FollowUps => (follow_up::follow_ups(store, planner, reread_after, until).await?, since_cursor),
             Job::RetryUnreachable => (
-                follow_up::retry_unreachable(store, planner, mailroom, &self.intake, after, until).await?,
+                follow_up::retry_unreachable(store, planner, mailroom, &self.intake, reread_after, until).await?,
                 since_cursor,
             ),
             Job::SlaEscalation => {

@@ -25,9 +25,10 @@ pub struct SchedulerSettings {
     pub cron: bool,
     /// How long an instance holds a job occurrence before another may take it over.
     pub lease_seconds: i64,
-    /// A generation sweep re-reads what changed this long before the previous sweep began, so
-    /// a write that made its ids before that sweep but committed after it is still seen. At
-    /// least the longest write transaction plus the clock skew between instances.
+    /// A generation sweep re-reads what changed this long before the previous sweep began, and
+    /// the follow-up jobs the calls finished this long before their last run ended, so a write
+    /// stamped before a run but committed after it read is still seen. At least the longest
+    /// write transaction plus the clock skew between instances.
     pub generation_overlap_seconds: i64,
     /// Quarantined payloads last refused (or resolved) longer ago than this are purged.
     pub quarantine_retention_days: i64,

@@ -235,6 +235,27 @@ pub async fn tasks_completed_between<C: ConnectionTrait>(
     task_records(conn, query).await
 }
 
+/// Which of these tasks some task follows already (a verification of a fix, a retry of an
+/// unreachable customer): a follow-up job that reads a finished call again plans nothing twice.
+pub async fn followed_tasks<C: ConnectionTrait>(
+    conn: &C,
+    ids: &[TaskId],
+) -> Result<std::collections::HashSet<TaskId>, StoreError> {
+    if ids.is_empty() {
+        return Ok(std::collections::HashSet::new());
+    }
+    let follows = bulk::id_filter(conn.get_database_backend(), "follows_task_id", ids.iter().map(|t| t.as_uuid()))?;
+    let found: Vec<Option<uuid::Uuid>> = task::Entity::find()
+        .select_only()
+        .column(task::Column::FollowsTaskId)
+        .filter(follows)
+        .into_tuple()
+        .all(conn)
+        .await
+        .during(TABLE, "followed_tasks")?;
+    Ok(found.into_iter().flatten().map(TaskId::from_uuid).collect())
+}
+
 /// Tasks in work whose due time passed before `before` and that no one escalated yet.
 pub async fn overdue_tasks<C: ConnectionTrait>(conn: &C, before: DateTime<Utc>) -> Result<Vec<Task>, StoreError> {
     let query = task::Entity::find()
