@@ -872,7 +872,40 @@ async fn a_customer_called_today_waits_for_tomorrow(db: TestDb) {
     assert_eq!(headers["x-next-callable-at"], "2026-11-27T01:00:00+00:00");
 }
 
+/// A check after a fix that finds the problem still there reopens the case as a repeat failure,
+/// and a repair call follows: the customer is not left with a closed case and a survey.
+async fn a_failed_check_reopens_the_case_for_a_repair_call(db: TestDb) {
+    let mend = db.mend();
+    queue_of(&mend, 1);
+    let wang = token(&mend, "wang", "agent");
+    let completion = |call: &Value| format!("/api/v1/tasks/{}/complete", call["task_id"].as_str().unwrap());
+    {
+        let noon = mend.serve_at(NOON);
+        let call = claim(&noon, &wang).await.expect("the callback");
+        let fixed = json!({"outcome": "reached", "resolved": true, "follow_up_hours": 24});
+        assert_eq!(post(&noon, &completion(&call), &wang, fixed).await.0, StatusCode::OK);
+    }
+    assert_eq!(mend.export_cases()[0]["status"], "closed");
+    let follow = mend.run(&["schedule", "run", "follow_ups", "--now", "2026-11-26T12:30:00+08:00"], b"").json_lines();
+    assert_eq!(follow[0]["counts"]["tasks_created"], 1, "{follow:?}");
+
+    let next_day = mend.serve_at("2026-11-27T12:05:00+08:00");
+    let check = claim(&next_day, &wang).await.expect("the verification");
+    assert_eq!(check["kind"], "verification");
+    let still_broken =
+        json!({"outcome": "reached", "resolved": false, "satisfaction_after": 1, "root_cause": "光猫仍然红灯"});
+    assert_eq!(post(&next_day, &completion(&check), &wang, still_broken).await.0, StatusCode::OK);
+    let case = &mend.export_cases()[0];
+    assert_eq!((&case["status"], &case["repeat_failure"]), (&json!("open"), &json!(true)), "{case}");
+    let follow = mend.run(&["schedule", "run", "follow_ups", "--now", "2026-11-27T12:10:00+08:00"], b"").json_lines();
+    assert_eq!(follow[0]["counts"]["tasks_created"], 1, "{follow:?}");
+    let tasks = mend.run(&["tasks", "export"], b"").json_lines();
+    let repair = tasks.iter().find(|t| t["status"] == "open").expect("a repair call");
+    assert_eq!((&repair["kind"], &repair["follows_task_id"]), (&json!("callback"), &check["task_id"]), "{repair}");
+}
+
 both_databases!(
+    a_failed_check_reopens_the_case_for_a_repair_call,
     a_closed_case_leaves_no_call_behind_and_a_reopened_one_gets_a_new_one,
     an_agent_closes_and_links_only_what_they_hold
 );

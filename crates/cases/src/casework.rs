@@ -253,6 +253,37 @@ impl Intake {
         Ok(case)
     }
 
+    /// Reopens a closed case whose repair did not hold, as the same problem coming back would:
+    /// a repeat failure, back in work (a survey of the closing is withdrawn unsent). A case open
+    /// already is left as it is; a merged one is refused.
+    pub async fn reopen_case(
+        &self,
+        store: &Store,
+        case_id: CaseId,
+        reason: &str,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Case, CasesError> {
+        let tx = store.begin_write().await?;
+        let mut case = locked_case(&tx, case_id).await?;
+        match case.status {
+            CaseStatus::Merged => return Err(CasesError::Refused(format!("case {case_id} was merged into another"))),
+            CaseStatus::Open => return Ok(case),
+            CaseStatus::Closed => {}
+        }
+        case.status = CaseStatus::Open;
+        case.closed_at = None;
+        case.reopened_at = Some(now);
+        case.repeat_failure = true;
+        case.updated_at = now;
+        let write = BatchWrite { cases: vec![case.clone()], ..BatchWrite::default() };
+        store.write_batch(&tx, write.encode(store.backend(), now)?).await?;
+        let reason = mend_core::mask_phones_in(reason);
+        audit(&tx, actor, "case.reopened", case_id, json!({"reason": reason}), now).await?;
+        mend_store::commit(tx).await?;
+        Ok(case)
+    }
+
     /// Records that `keys` belong to one person (a CRM binding, a WeChat account bound to a
     /// phone): unknown keys are linked, customers owning different keys are merged, within
     /// `scope` (else nothing is written).

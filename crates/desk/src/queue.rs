@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use mend_cases::Intake;
-use mend_core::{ContactResult, Customer, LinkedIdentity, Money, Role, Task, TaskId, TaskOutcome, UserId};
+use mend_core::{ContactResult, Customer, LinkedIdentity, Money, Role, Task, TaskId, TaskKind, TaskOutcome, UserId};
 use mend_scheduler::SchedulerSettings;
 use mend_store::rounds::Line;
 use mend_store::tasks::{self, CompletedTask};
@@ -216,10 +216,11 @@ impl Desk {
     }
 
     /// Records how the call went. A customer reached and helped closes the case, and so does
-    /// one who refused the call (nobody calls them again about it); the scheduler's jobs take it
-    /// on from there (a verification or follow-up call, retries of an unreachable customer, a
-    /// second repair of a formal complaint, a survey). A wrong number leaves the case open for
-    /// a supervisor to find another way to the customer.
+    /// one who refused the call (nobody calls them again about it); a verification or second
+    /// repair that finds the problem still there reopens it. The scheduler's jobs take it on
+    /// from there (a verification or follow-up call, a repair call after a failed check, retries
+    /// of an unreachable customer, a second repair of a formal complaint, a survey). A wrong
+    /// number leaves the case open for a supervisor to find another way to the customer.
     pub async fn complete(
         &self,
         id: TaskId,
@@ -245,6 +246,20 @@ impl Desk {
         };
         // The customer the case belongs to now (a merge may have moved it).
         task.customer_id = Some(case_customer_id);
+        // A check after a fix (a verification, a second repair) that finds the problem still
+        // there: the repair did not hold, and the case is back in work for a repair call.
+        let checked = matches!(task.kind, TaskKind::Verification | TaskKind::SecondRepair);
+        if checked
+            && outcome.outcome == ContactResult::Reached
+            && !outcome.resolved
+            && case_status == mend_core::CaseStatus::Closed
+        {
+            let reason = "回访发现问题仍未解决 (the check found the problem still there)";
+            match self.intake.reopen_case(&self.store, task.case_id, reason, &agent.actor, now).await {
+                Ok(_) | Err(mend_cases::CasesError::Refused(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         let closes = match outcome.outcome {
             ContactResult::Reached if outcome.resolved => Some("resolved"),
             ContactResult::Refused => Some("refused"),

@@ -79,9 +79,13 @@ pub(crate) async fn follow_ups(
         if outcome.outcome != ContactResult::Reached {
             continue;
         }
+        let checked = matches!(task.kind, TaskKind::Verification | TaskKind::SecondRepair);
         let hours = match (outcome.follow_up_hours, outcome.resolved && outcome.verify) {
             (Some(hours), _) => hours,
             (None, true) => policy.verify_after_hours,
+            // A check that found the problem still there (the desk reopened the case): a repair
+            // call, as soon as the customer may be called.
+            (None, false) if checked && !outcome.resolved => 0,
             (None, false) => continue,
         };
         let completed = task.completed_at.unwrap_or(until);
