@@ -768,7 +768,50 @@ async fn a_call_finished_as_the_job_reads_is_followed_up_once(db: TestDb) {
     assert_eq!(kinds, ["callback", "callback", "retry", "verification"]);
 }
 
+/// A fix with a verification call to come is not surveyed before the call: the survey follows
+/// the call that confirms it.
+async fn a_survey_waits_for_the_call_that_verifies_the_fix(db: TestDb) {
+    let mend = db.mend();
+    let customer = json!({"phone": "13800138071", "email": "zhao@example.com"});
+    mend.import_lines(&lines(&[complaint("hotline", "w-1", "2026-11-23T09:00:00+08:00", customer, "宽带断网了")]));
+    schedule(&mend, "generate_callbacks", "2026-11-23T10:00:00+08:00");
+    let callback = tasks(&mend).pop().unwrap();
+    let (store, intake) = (db.store().await, crate::support::intake());
+    let complete = |task: &Value, outcome: Value, when: &str| {
+        let (store, id, when) = (&store, task["task_id"].as_str().unwrap().parse::<TaskId>().unwrap(), at(when));
+        async move {
+            assert!(
+                mend_store::tasks::complete_task(store.connection(), id, &task_outcome(outcome), when).await.unwrap()
+            )
+        }
+    };
+    complete(
+        &callback,
+        json!({"outcome": "reached", "resolved": true, "follow_up_hours": 48}),
+        "2026-11-23T10:30:00+08:00",
+    )
+    .await;
+    let case: CaseId = callback["case_id"].as_str().unwrap().parse().unwrap();
+    intake.close_case(&store, case, "resolved", "user:li", at("2026-11-23T10:30:00+08:00")).await.unwrap();
+    assert_eq!(schedule(&mend, "follow_ups", "2026-11-23T11:00:00+08:00")["counts"]["tasks_created"], 1);
+
+    let day_after = schedule(&mend, "surveys", "2026-11-24T11:00:00+08:00");
+    let counts = &day_after["counts"];
+    assert_eq!((&counts["surveys_queued"], &counts["waiting_for_check"]), (&json!(0), &json!(1)), "{day_after}");
+    let check = tasks(&mend).into_iter().find(|t| t["kind"] == "verification").unwrap();
+    complete(
+        &check,
+        json!({"outcome": "reached", "resolved": true, "satisfaction_after": 5}),
+        "2026-11-25T10:40:00+08:00",
+    )
+    .await;
+    let confirmed = schedule(&mend, "surveys", "2026-11-25T11:00:00+08:00");
+    assert_eq!(confirmed["counts"]["surveys_queued"], 1, "{confirmed}");
+    assert_eq!(schedule(&mend, "surveys", "2026-11-25T12:00:00+08:00")["counts"]["surveys_queued"], 0);
+}
+
 both_databases!(
+    a_survey_waits_for_the_call_that_verifies_the_fix,
     a_call_finished_as_the_job_reads_is_followed_up_once,
     a_complaint_after_a_fix_is_called_back_before_the_check,
     a_customer_is_surveyed_once_in_a_while,

@@ -9,6 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use mend_cases::Intake;
 use mend_core::{
     Case, CaseId, CaseStatus, ContactResult, Customer, CustomerId, EmailKind, JobCounts, SurveyId, Task, TaskKind,
+    TaskStatus,
 };
 use mend_notify::Mailroom;
 use mend_store::Store;
@@ -228,7 +229,9 @@ pub(crate) async fn sla_escalation(
         .count("lapsed_calls_cancelled", abandoned))
 }
 
-/// A satisfaction survey by email once a repaired case has been closed for a while.
+/// A satisfaction survey by email once a repaired case has been closed for a while, or, when a
+/// verification call was planned, once that call confirms the fix (a survey before it would
+/// thank the customer for a repair the call may find did not hold).
 pub(crate) async fn surveys(
     store: &Store,
     planner: &CallbackPlanner,
@@ -239,6 +242,19 @@ pub(crate) async fn surveys(
     let policy = &planner.settings.follow_up;
     let delay = Duration::hours(policy.survey_after_hours);
     let mut closed = callbacks::cases_closed_between(store.connection(), after - delay, until - delay).await?;
+    // A fix with a verification call to come is asked about once the call confirms it.
+    let verified: Vec<CaseId> = tasks::tasks_completed_between(store.connection(), after, until)
+        .await?
+        .into_iter()
+        .filter(|t| t.kind == TaskKind::Verification)
+        .filter(|t| t.outcome.as_ref().is_some_and(|o| o.outcome == ContactResult::Reached && o.resolved))
+        .map(|t| t.case_id)
+        .collect();
+    for case in mend_store::cases::cases_by_ids(store.connection(), &verified).await? {
+        if case.status == CaseStatus::Closed && closed.iter().all(|c| c.id != case.id) {
+            closed.push(case);
+        }
+    }
     // Of one customer's cases closed together, the first closed is asked about, on any rerun.
     closed.sort_by_key(|c| (c.closed_at, c.id));
     let ids: Vec<CaseId> = closed.iter().map(|c| c.id).collect();
@@ -246,6 +262,13 @@ pub(crate) async fn surveys(
     for task in tasks::tasks_of_cases(store.connection(), &ids).await? {
         last_task.insert(task.case_id, task);
     }
+    let checking = |case: &Case| {
+        last_task
+            .get(&case.id)
+            .is_some_and(|t| t.kind == TaskKind::Verification && TaskStatus::IN_WORK.contains(&t.status))
+    };
+    let waiting_for_check = closed.iter().filter(|case| checking(case)).count();
+    closed.retain(|case| !checking(case));
     let customers =
         callbacks::customers_by_ids(store.connection(), &closed.iter().map(|c| c.customer_id).collect::<Vec<_>>())
             .await?;
@@ -282,7 +305,8 @@ pub(crate) async fn surveys(
     Ok(JobCounts::default()
         .count("cases_closed", closed.len())
         .count("surveys_queued", queued)
-        .count("recently_asked", recently_asked))
+        .count("recently_asked", recently_asked)
+        .count("waiting_for_check", waiting_for_check))
 }
 
 /// The closings each customer was asked about in the quiet period before a survey run: a
