@@ -107,6 +107,10 @@ async fn callback_generation_is_idempotent_and_exported_as_documented(db: TestDb
         .collect();
     assert!(factors.contains(&"escalation_risk"), "{factors:?}");
     assert_eq!(billing["priority_reasons"]["due"]["rule"], "escalation risk within 4 h");
+    // Promised within 24 h at 22:30 Tuesday: kept by Wednesday's calls, due at 20:00 when the
+    // lines close (not Thursday morning, past the promise), though the rule says 22:30.
+    let late = &by_category["app_login"]["priority_reasons"]["due"];
+    assert_eq!((&late["deadline"], &late["due_at"]), (&json!("2026-11-25T14:30:00Z"), &json!("2026-11-25T12:00:00Z")));
     db.assert_consistent().await;
 }
 

@@ -126,6 +126,18 @@ impl ContactPolicy {
         self.find(at, tz, None).map(|p| p.at)
     }
 
+    /// The latest moment at or before `at` by which a call inside contact hours can have been
+    /// made, caps aside: `at` itself inside hours, else the close of the last window before it.
+    /// A deadline at night is met by the evening's calls, not the next morning's.
+    pub fn last_open_by(&self, at: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
+        // A window that runs past midnight belongs to the day it opened: start a day later.
+        let last_day = at.with_timezone(&tz).date_naive() + Duration::days(1);
+        (0..HORIZON_DAYS).map(|back| last_day - Duration::days(back)).find_map(|day| {
+            let (open, close) = interval(day, self.window_on(day)?, tz);
+            (open <= at).then(|| close.min(at))
+        })
+    }
+
     fn find(&self, earliest: DateTime<Utc>, tz: Tz, load: Option<&CallLoad>) -> Option<Placement> {
         let first_day = earliest.with_timezone(&tz).date_naive() - Duration::days(1);
         let mut moved = Vec::new();
@@ -213,6 +225,17 @@ mod tests {
     }
 
     const SH: Tz = chrono_tz::Asia::Shanghai;
+
+    #[test]
+    fn a_deadline_at_night_is_met_by_the_evening_before() {
+        let p = policy();
+        let by = |at: &str| p.last_open_by(sh(at), SH);
+        assert_eq!(by("2026-11-24 15:00"), Some(sh("2026-11-24 15:00")), "inside hours: the deadline itself");
+        assert_eq!(by("2026-11-24 21:00"), Some(sh("2026-11-24 20:00")), "Tuesday night: Tuesday's close");
+        assert_eq!(by("2026-11-25 08:00"), Some(sh("2026-11-24 20:00")), "before Wednesday opens");
+        assert_eq!(by("2026-11-29 09:00"), Some(sh("2026-11-28 18:00")), "Sunday morning: Saturday's close");
+        assert_eq!(by("2026-01-02 08:00"), Some(sh("2025-12-31 20:00")), "across the New Year holiday");
+    }
 
     #[test]
     fn inside_hours_stays() {

@@ -155,7 +155,12 @@ impl CallbackPlanner {
             return Ok(Planned::NoContactTime);
         };
         let (deadline, due_rule) = request.deadline.clone().unwrap_or((placement.at, "as soon as allowed".into()));
-        let due_at = contact.next_open(deadline, tz).unwrap_or(deadline).max(placement.at);
+        // Due by the last callable moment before the deadline (a promise of 24 hours made at
+        // 21:00 is kept by the next evening's calls), or at the first chance when none is left.
+        let due_at = match contact.last_open_by(deadline, tz) {
+            Some(by) if by >= placement.at => by,
+            _ => contact.next_open(deadline, tz).unwrap_or(deadline).max(placement.at),
+        };
         load.add(placement.day);
 
         let reading = self.settings.temperament.read(&file.customer, file.complaints.iter().map(|c| c.text.as_str()));
