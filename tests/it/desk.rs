@@ -702,7 +702,7 @@ async fn phone_numbers_show_in_full_only_to_the_agent_holding_the_call(db: TestD
 both_databases!(each_outcome_moves_the_case_on);
 
 /// Four calls, four outcomes: a follow-up the agent asked for, a retry of the unreachable
-/// customer, a refusal that closes the case, a wrong number that leaves it open.
+/// customer, a refusal that closes the case, a wrong number that ends the calls.
 async fn each_outcome_moves_the_case_on(db: TestDb) {
     let mend = db.mend();
     queue_of(&mend, 4);
@@ -742,7 +742,7 @@ async fn each_outcome_moves_the_case_on(db: TestDb) {
         async move { json_response(request).await.1["status"].as_str().unwrap().to_owned() }
     };
     assert_eq!(status(&cases[2]).await, "closed", "a refusal closes the case");
-    assert_eq!(status(&cases[3]).await, "open", "a wrong number leaves it for a supervisor");
+    assert_eq!(status(&cases[3]).await, "closed", "a wrong number ends the calls, with a notice by email");
     db.assert_consistent().await;
 }
 

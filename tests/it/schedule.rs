@@ -814,7 +814,48 @@ async fn a_survey_waits_for_the_call_that_verifies_the_fix(db: TestDb) {
     assert_eq!(schedule(&mend, "surveys", "2026-11-25T12:00:00+08:00")["counts"]["surveys_queued"], 0);
 }
 
+/// A wrong number ends the calls at once: the case closes with a notice asking the customer for
+/// a number that works, and their next complaint reopens it for a call.
+async fn a_wrong_number_closes_the_case_with_a_notice(db: TestDb) {
+    let mend = db.mend();
+    let customer = json!({"phone": "13800138081", "email": "qian@example.com"});
+    mend.import_lines(&lines(&[complaint(
+        "hotline",
+        "n-1",
+        "2026-11-23T09:00:00+08:00",
+        customer.clone(),
+        "话费多扣了",
+    )]));
+    schedule(&mend, "generate_callbacks", "2026-11-23T10:00:00+08:00");
+    let store = db.store().await;
+    let id: TaskId = tasks(&mend)[0]["task_id"].as_str().unwrap().parse().unwrap();
+    let wrong = task_outcome(json!({"outcome": "wrong_number"}));
+    let done = mend_store::tasks::complete_task(store.connection(), id, &wrong, at("2026-11-23T10:30:00+08:00"));
+    assert!(done.await.unwrap());
+    let run = schedule(&mend, "retry_unreachable", "2026-11-23T11:00:00+08:00");
+    let counts = &run["counts"];
+    assert_eq!(
+        (&counts["tasks_created"], &counts["cases_closed"], &counts["emails_queued"]),
+        (&json!(0), &json!(1), &json!(1))
+    );
+    assert_eq!(mend.export_cases()[0]["status"], "closed");
+    let outbox = mend_store::outbox::emails(store.connection(), None, 10).await.unwrap();
+    assert_eq!((outbox.len(), outbox[0].to_address.as_str()), (1, "qian@example.com"));
+    assert!(
+        outbox[0].subject.contains("未能通过您留下的号码") && outbox[0].body.contains("正确的联系电话"),
+        "{}",
+        outbox[0].body
+    );
+
+    let again =
+        complaint("wechat", "n-2", "2026-11-24T09:00:00+08:00", customer, "话费多扣的钱还没退,我的电话是13900139081");
+    mend.import_lines(&lines(&[again]));
+    assert_eq!(mend.export_cases()[0]["status"], "open");
+    assert_eq!(schedule(&mend, "generate_callbacks", "2026-11-24T09:10:00+08:00")["counts"]["tasks_created"], 1);
+}
+
 both_databases!(
+    a_wrong_number_closes_the_case_with_a_notice,
     a_survey_waits_for_the_call_that_verifies_the_fix,
     a_call_finished_as_the_job_reads_is_followed_up_once,
     a_complaint_after_a_fix_is_called_back_before_the_check,

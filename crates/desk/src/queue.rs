@@ -220,7 +220,7 @@ impl Desk {
     /// repair that finds the problem still there reopens it. The scheduler's jobs take it on
     /// from there (a verification or follow-up call, a repair call after a failed check, retries
     /// of an unreachable customer, a second repair of a formal complaint, a survey). A wrong
-    /// number leaves the case open for a supervisor to find another way to the customer.
+    /// number ends the calls: the retry job closes the case with the unreachable notice by email.
     pub async fn complete(
         &self,
         id: TaskId,

@@ -45,7 +45,7 @@ fn sample_context(kind: EmailKind) -> Value {
             "honorific": "王先生", "case_id": CASE, "category": "broadband_outage",
             "category_name": "宽带断网", "survey_url": "https://mend.example/survey/预览", "valid_days": 14,
         }),
-        EmailKind::Unreachable => json!({"honorific": "王先生", "attempts": 3, "case_id": CASE}),
+        EmailKind::Unreachable => json!({"honorific": "王先生", "attempts": 3, "case_id": CASE, "wrong_number": false}),
         EmailKind::SlaAlert => json!({"tasks": [
             {"task_id": "0193a5c2-7f00-7000-8000-0000000000a1", "case_id": CASE, "category": "宽带断网",
              "kind": "first_contact", "due_at": "12-03 10:00", "overdue_minutes": 95, "holder": "李娜", "priority": 80},

@@ -137,8 +137,9 @@ pub(crate) async fn follow_ups(
         .count("tasks_created", created))
 }
 
-/// Unreachable customers are called again after a backoff; after the last attempt the case is
-/// closed as unreachable and the customer, if we know an address, gets an email.
+/// Unreachable customers are called again after a backoff; after the last attempt, or at once
+/// when the number was wrong, the case is closed as unreachable and the customer, if we know an
+/// address, gets an email.
 pub(crate) async fn retry_unreachable(
     store: &Store,
     planner: &CallbackPlanner,
@@ -151,8 +152,15 @@ pub(crate) async fn retry_unreachable(
     let mut retries = Vec::new();
     let mut exhausted = Vec::new();
     for task in unfollowed_tasks_completed_between(store, after, until).await? {
-        if task.outcome.as_ref().is_none_or(|o| o.outcome != ContactResult::Unreachable) {
-            continue;
+        match task.outcome.as_ref().map(|o| o.outcome) {
+            Some(ContactResult::Unreachable) => {}
+            // No number to try again: the customer hears by email, and a complaint from them
+            // (with a number that works) reopens the case.
+            Some(ContactResult::WrongNumber) => {
+                exhausted.push(task);
+                continue;
+            }
+            _ => continue,
         }
         let completed = task.completed_at.unwrap_or(until);
         match usize::try_from(task.attempt - 1).ok().and_then(|i| backoff.get(i)) {
@@ -174,12 +182,15 @@ pub(crate) async fn retry_unreachable(
     for task in exhausted {
         let Some(case) = mend_store::cases::case_by_id(store.connection(), task.case_id).await? else { continue };
         if case.status == CaseStatus::Open {
-            intake.close_case(store, case.id, "unreachable", "scheduler", until).await?;
+            let reason = task.outcome.as_ref().map_or("unreachable", |o| o.outcome.as_str());
+            intake.close_case(store, case.id, reason, "scheduler", until).await?;
             closed += 1;
         }
         let customer = callbacks::customers_by_ids(store.connection(), &[case.customer_id]).await?.pop();
         if let Some(customer) = customer {
-            let context = json!({"honorific": honorific(&customer), "attempts": task.attempt, "case_id": case.id});
+            let wrong_number = task.outcome.as_ref().is_some_and(|o| o.outcome == ContactResult::WrongNumber);
+            let context = json!({"honorific": honorific(&customer), "attempts": task.attempt, "case_id": case.id,
+                                 "wrong_number": wrong_number});
             emailed += u64::from(
                 email_customer(
                     store,
