@@ -17,7 +17,31 @@ both_databases!(
     guessed_passwords_lock_the_name_for_a_while,
     a_name_is_one_name_whatever_its_letter_case,
     two_administrators_adding_one_name_in_two_cases_make_one_user,
+    alerts_reach_the_teams_supervisors_and_those_above_every_team,
 );
+
+/// A team's alerts go to its supervisors, to supervisors of no team and to administrators (who
+/// oversee every team); not to another team's supervisors, nor to agents.
+async fn alerts_reach_the_teams_supervisors_and_those_above_every_team(db: TestDb) {
+    let mend = db.mend();
+    for (name, role, team) in [
+        ("zhao", "supervisor", Some("repair")),
+        ("qian", "supervisor", None),
+        ("sun", "supervisor", Some("frontline")),
+        ("li", "admin", None),
+        ("zhou", "agent", Some("repair")),
+    ] {
+        let email = format!("{name}@example.com");
+        let mut args = vec!["user", "add", "--name", name, "--role", role, "--email", &email];
+        if let Some(team) = team {
+            args.extend(["--team", team]);
+        }
+        mend.run(&args, b"").json();
+    }
+    let store = db.store().await;
+    let to = mend_store::users::alert_addresses(store.connection(), "repair").await.unwrap();
+    assert_eq!(to, ["li@example.com", "qian@example.com", "zhao@example.com"]);
+}
 
 /// `Wang` signs in as `wang` (agents type their names as they like), and a second user whose
 /// name differs only in case is refused: they would sign in as each other's slip.

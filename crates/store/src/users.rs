@@ -315,16 +315,18 @@ pub async fn replace_password<C: ConnectionTrait>(
     Ok(done.rows_affected == 1)
 }
 
-/// Where alerts for a team go: the addresses of its active supervisors (and of administrators,
-/// who stand above every team), sorted, each once.
+/// Where alerts for a team go: the addresses of its active supervisors, of supervisors of no
+/// team and of administrators (who oversee every team), sorted, each once.
 pub async fn alert_addresses<C: ConnectionTrait>(conn: &C, team: &str) -> Result<Vec<String>, StoreError> {
     let rows = user::Entity::find()
         .filter(user::Column::Active.eq(true))
         .filter(user::Column::Email.is_not_null())
         .filter(
-            sea_orm::Condition::any()
-                .add(user::Column::Role.eq(Role::Admin.as_str()))
-                .add(user::Column::Role.eq(Role::Supervisor.as_str()).and(user::Column::Team.eq(team))),
+            sea_orm::Condition::any().add(user::Column::Role.eq(Role::Admin.as_str())).add(
+                user::Column::Role
+                    .eq(Role::Supervisor.as_str())
+                    .and(user::Column::Team.eq(team).or(user::Column::Team.is_null())),
+            ),
         )
         .all(conn)
         .await
