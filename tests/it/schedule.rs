@@ -429,6 +429,8 @@ async fn follow_ups_retries_and_escalations(db: TestDb) {
     let escalations = mend_store::escalations::open_escalations(store.connection(), 50).await.unwrap();
     let app = tasks(&mend).into_iter().find(|t| t["category"] == "app_login").unwrap();
     assert_eq!(app["priority"].as_i64().unwrap(), before + 30);
+    let said = &app["priority_reasons"];
+    assert_eq!((&said["sla_escalation"]["points"], &said["score"]), (&json!(30), &json!(before)), "{said}");
     assert!(escalations.iter().any(|e| e.task_id.to_string() == app["task_id"].as_str().unwrap()));
     assert_eq!(schedule(&mend, "sla_escalation", "2026-11-30T12:05:00+08:00")["counts"]["escalated"], 0);
     db.assert_consistent().await;
