@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use mend_core::{JobCounts, JobOutcome, JobRunId};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
 
@@ -65,6 +65,11 @@ pub struct RunClaim<'a> {
 /// has it, or it is done. Manual runs (`triggered_by` other than `cron`) always start.
 pub async fn claim_run<C: ConnectionTrait>(conn: &C, claim: RunClaim<'_>) -> Result<Option<JobRunId>, StoreError> {
     let id = JobRunId::new();
+    // The occurrence's own index (cron runs only): an instance that loses the race to it is
+    // told so by nothing inserted, not by an error.
+    let mut taken = OnConflict::columns([job_run::Column::Job, job_run::Column::ScheduledFor]);
+    // In the index's own words: SQLite matches the target to a partial index only so.
+    taken.target_and_where(Expr::cust("triggered_by = 'cron'")).do_nothing();
     let inserted = job_run::Entity::insert(job_run::ActiveModel {
         id: Set(id.as_uuid()),
         job: Set(claim.job.to_owned()),
@@ -78,7 +83,8 @@ pub async fn claim_run<C: ConnectionTrait>(conn: &C, claim: RunClaim<'_>) -> Res
         triggered_by: Set(claim.triggered_by.to_owned()),
         cursor: Set(String::new()),
     })
-    .on_conflict_do_nothing()
+    .on_conflict(taken)
+    .try_insert()
     .exec_without_returning(conn)
     .await
     .during(TABLE, "claim_run")?;
