@@ -131,9 +131,14 @@ impl Desk {
 
     /// Hands `agent` the most urgent task that is due and whose customer may be called now
     /// (contact hours in their zone, holidays, not do-not-disturb, no other call of theirs in
-    /// progress), leased until `now` plus the lease. An expired lease counts as free.
+    /// progress), leased until `now` plus the lease. An expired lease counts as free. The task
+    /// carries the compensation limit as it stands now, not as it was planned.
     pub async fn claim_next_task(&self, agent: &Agent, now: DateTime<Utc>) -> Result<Claim, DeskError> {
-        self.claims.ask((agent.clone(), now)).await
+        let mut claim = self.claims.ask((agent.clone(), now)).await?;
+        if let Claim::Task(held) = &mut claim {
+            self.with_limit_now(&mut held.task, now).await?;
+        }
+        Ok(claim)
     }
 
     /// Extends the lease of a task `agent` holds; answers until when it now holds.
