@@ -575,12 +575,15 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
         Command::Schedule { command: ScheduleCommand::Run { job, now } } => {
             let store = open_store(&settings).await?;
             let now = at_or_now(now);
+            warn_if_no_holidays(&settings, now);
             let ok = schedule::run(&settings, &store, job.as_deref(), now, &mut std::io::stdout().lock()).await?;
             anyhow::ensure!(ok, "a job failed (see its line)");
         }
         Command::Schedule { command: ScheduleCommand::Tick { now } } => {
             let store = open_store(&settings).await?;
-            schedule::tick(&settings, &store, at_or_now(now), &mut std::io::stdout().lock()).await?;
+            let now = at_or_now(now);
+            warn_if_no_holidays(&settings, now);
+            schedule::tick(&settings, &store, now, &mut std::io::stdout().lock()).await?;
         }
         Command::Check => {
             let store = open_store(&settings).await?;
@@ -665,6 +668,20 @@ fn warn_if_ahead(at: chrono::DateTime<chrono::Utc>) {
     }
 }
 
+/// Says so when the holidays configured name no day of this year (in the scheduler's zone): a
+/// list kept for last year would have the year's public holidays called as working days.
+fn warn_if_no_holidays(settings: &Settings, now: chrono::DateTime<chrono::Utc>) {
+    let Ok(zone) = settings.scheduler.zone() else { return };
+    let year = chrono::Datelike::year(&now.with_timezone(&zone));
+    if settings.scheduler.contact.lists_no_holiday_in(year) {
+        tracing::warn!(
+            year,
+            "scheduler.contact.holidays names no day of this year: its public holidays are called as working days \
+             until they are added."
+        );
+    }
+}
+
 /// A clock standing still at a command's `--now`, else the system's.
 fn clock_at(now: Option<chrono::DateTime<chrono::FixedOffset>>) -> Arc<dyn Clock> {
     match now {
@@ -689,6 +706,7 @@ fn given_now(at: chrono::DateTime<chrono::FixedOffset>) -> chrono::DateTime<chro
 pub(crate) const LOG_COPY_PERIOD: std::time::Duration = std::time::Duration::from_millis(250);
 
 async fn serve(settings: &Settings, clock: Arc<dyn Clock>) -> Result<()> {
+    warn_if_no_holidays(settings, clock.now());
     let store = open_store(settings).await?;
     let mailroom = schedule::mailroom(settings, &store, clock.now()).await?;
     let state = settings.app_state(store, Arc::clone(&mailroom), clock).await?;

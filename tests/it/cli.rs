@@ -224,6 +224,16 @@ fn a_bad_configuration_is_reported_not_ignored() {
     assert!(out.stderr.contains("INTAKE.COMPLAINT_CUES"), "{}", out.stderr);
 }
 
+/// A holidays list kept for last year is said when the clock reaches a year it names no day of.
+#[test]
+fn a_year_without_holidays_is_said() {
+    let db = TestDb::sqlite();
+    let run = |now: &str| db.mend().run(&["schedule", "run", "follow_ups", "--now", now], b"");
+    let next_year = run("2027-01-04T10:00:00+08:00");
+    assert!(next_year.stderr.contains("holidays names no day of this year") && next_year.stderr.contains("2027"));
+    assert!(!run("2026-11-04T10:00:00+08:00").stderr.contains("holidays"), "2026 has its holidays");
+}
+
 /// The import bench reports every stretch of the run in order, and its first and last stretch
 /// are the ends of that curve.
 #[test]

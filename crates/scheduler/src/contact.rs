@@ -126,6 +126,12 @@ impl ContactPolicy {
         self.find(at, tz, None).map(|p| p.at)
     }
 
+    /// Whether the holidays list (not empty: an operator keeps one) names no day of `year`: its
+    /// public holidays would be called as working days, which nothing else would say.
+    pub fn lists_no_holiday_in(&self, year: i32) -> bool {
+        !self.holidays.is_empty() && self.holidays.iter().all(|day| day.year() != year)
+    }
+
     /// The latest moment at or before `at` by which a call inside contact hours can have been
     /// made, caps aside: `at` itself inside hours, else the close of the last window before it.
     /// A deadline at night is met by the evening's calls, not the next morning's.
