@@ -861,7 +861,73 @@ async fn a_wrong_number_closes_the_case_with_a_notice(db: TestDb) {
     assert_eq!(schedule(&mend, "generate_callbacks", "2026-11-24T09:10:00+08:00")["counts"]["tasks_created"], 1);
 }
 
+/// A customer who answers the survey with one or two stars is called back: the case reopens as
+/// a repeat failure. A content customer is left in peace.
+async fn an_unhappy_survey_answer_reopens_the_case_for_a_call(db: TestDb) {
+    let mend = db.mend();
+    let (unhappy, content) = (
+        json!({"phone": "13800138091", "email": "wu@example.com"}),
+        json!({"phone": "13800138092", "email": "zheng@example.com"}),
+    );
+    mend.import_lines(&lines(&[
+        complaint("hotline", "u-1", "2026-11-23T09:00:00+08:00", unhappy, "宽带断网了"),
+        complaint("hotline", "u-2", "2026-11-23T09:05:00+08:00", content, "话费多扣了"),
+    ]));
+    schedule(&mend, "generate_callbacks", "2026-11-23T10:00:00+08:00");
+    let (store, intake) = (db.store().await, crate::support::intake());
+    let resolved = task_outcome(json!({"outcome": "reached", "resolved": true}));
+    for task in tasks(&mend) {
+        let id: TaskId = task["task_id"].as_str().unwrap().parse().unwrap();
+        assert!(
+            mend_store::tasks::complete_task(store.connection(), id, &resolved, at("2026-11-23T10:30:00+08:00"))
+                .await
+                .unwrap()
+        );
+        let case: CaseId = task["case_id"].as_str().unwrap().parse().unwrap();
+        intake.close_case(&store, case, "resolved", "user:li", at("2026-11-23T10:30:00+08:00")).await.unwrap();
+    }
+    assert_eq!(schedule(&mend, "surveys", "2026-11-24T11:00:00+08:00")["counts"]["surveys_queued"], 2);
+    let cases = mend.export_cases();
+    let case_of = |source: &str| -> CaseId {
+        let case = cases.iter().find(|c| c["complaints"][0]["source_id"] == source).unwrap();
+        case["case_id"].as_str().unwrap().parse().unwrap()
+    };
+    let made =
+        mend_store::surveys::surveys_of_cases(store.connection(), &[case_of("u-1"), case_of("u-2")]).await.unwrap();
+    for survey in made {
+        let stars = if survey.case_id == case_of("u-1") { 1 } else { 4 };
+        let rating = mend_core::Satisfaction::new(stars).unwrap();
+        let answered = mend_store::surveys::answer_survey(
+            store.connection(),
+            survey.survey_id,
+            rating,
+            Some("还是断网".into()),
+            at("2026-11-24T20:04:00+08:00"),
+        );
+        assert!(answered.await.unwrap());
+    }
+    let run = schedule(&mend, "follow_ups", "2026-11-24T20:05:00+08:00");
+    assert_eq!(
+        (&run["counts"]["unhappy_survey_answers"], &run["counts"]["tasks_created"]),
+        (&json!(1), &json!(1)),
+        "{run}"
+    );
+    let reopened = mend.export_cases().into_iter().find(|c| c["case_id"] == json!(case_of("u-1"))).unwrap();
+    assert_eq!((&reopened["status"], &reopened["repeat_failure"]), (&json!("open"), &json!(true)), "{reopened}");
+    let call = tasks(&mend).into_iter().find(|t| t["status"] == "open").expect("a call");
+    assert_eq!((&call["kind"], &call["case_id"]), (&json!("callback"), &json!(case_of("u-1"))));
+    // The next run reads the last minutes again (a call finished as the job read): the answer
+    // has its call already.
+    let again = schedule(&mend, "follow_ups", "2026-11-24T20:06:00+08:00");
+    assert_eq!(
+        (&again["counts"]["unhappy_survey_answers"], &again["counts"]["tasks_created"]),
+        (&json!(0), &json!(0)),
+        "{again}"
+    );
+}
+
 both_databases!(
+    an_unhappy_survey_answer_reopens_the_case_for_a_call,
     a_wrong_number_closes_the_case_with_a_notice,
     a_survey_waits_for_the_call_that_verifies_the_fix,
     a_call_finished_as_the_job_reads_is_followed_up_once,

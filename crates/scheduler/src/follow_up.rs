@@ -65,11 +65,12 @@ async fn create_calls(
     Ok(counts.tasks_created)
 }
 
-/// Verification calls after fixes, follow-ups agents asked for, and second repairs of closed
-/// cases that were formal complaints.
+/// Verification calls after fixes, follow-ups agents asked for, second repairs of closed cases
+/// that were formal complaints, and calls to customers who answered a survey unhappy.
 pub(crate) async fn follow_ups(
     store: &Store,
     planner: &CallbackPlanner,
+    intake: &Intake,
     after: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Result<JobCounts, SchedulerError> {
@@ -130,11 +131,56 @@ pub(crate) async fn follow_ups(
         }
     }
     let second_repairs = calls.len() - verifications;
+    let unhappy = unhappy_answers(store, intake, policy.low_survey_rating, after, until).await?;
+    let unhappy_answers = unhappy.len();
+    calls.extend(unhappy);
     let created = create_calls(store, planner, calls, until).await?;
     Ok(JobCounts::default()
         .count("follow_ups_due", verifications)
         .count("second_repairs_due", second_repairs)
+        .count("unhappy_survey_answers", unhappy_answers)
         .count("tasks_created", created))
+}
+
+/// Survey answers given in `[after, until)` of `low` stars or fewer: the repair did not satisfy
+/// the customer, so the case reopens (a repeat failure) for a call, as soon as they may be
+/// called. An answer the last run acted on (a call planned since it was given) is left alone.
+async fn unhappy_answers(
+    store: &Store,
+    intake: &Intake,
+    low: u8,
+    after: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Vec<FollowUpCall>, SchedulerError> {
+    if low == 0 {
+        return Ok(Vec::new());
+    }
+    let answers: Vec<_> = surveys::answered_between(store.connection(), after, until)
+        .await?
+        .into_iter()
+        .filter(|s| s.rating.is_some_and(|r| r.get() <= low))
+        .collect();
+    let cases: Vec<CaseId> = answers.iter().map(|s| s.case_id).collect();
+    let planned: Vec<Task> = tasks::tasks_of_cases(store.connection(), &cases).await?;
+    let mut calls = Vec::new();
+    for answer in answers {
+        let Some(answered_at) = answer.answered_at else { continue };
+        if planned.iter().any(|t| t.case_id == answer.case_id && t.created_at >= answered_at) {
+            continue;
+        }
+        let rating = answer.rating.map_or(0, |r| r.get());
+        let reason = format!("满意度调查评 {rating} 星 (the survey was answered with {rating} stars)");
+        match intake.reopen_case(store, answer.case_id, &reason, "scheduler", until).await {
+            Ok(_) => {}
+            // Merged into another case since: that case carries the problem on.
+            Err(mend_cases::CasesError::Refused(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+        let request =
+            CallRequest { kind: TaskKind::Callback, attempt: 1, follows: None, earliest: answered_at, deadline: None };
+        calls.push(FollowUpCall { case_id: answer.case_id, request });
+    }
+    Ok(calls)
 }
 
 /// Unreachable customers are called again after a backoff; after the last attempt, or at once

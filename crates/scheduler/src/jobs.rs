@@ -291,7 +291,9 @@ impl Scheduler {
                 let counts = generate::generate_callbacks(store, &self.planner, &cases, now).await?;
                 (counts.into(), started.to_rfc3339())
             }
-            Job::FollowUps => (follow_up::follow_ups(store, planner, reread_after, until).await?, since_cursor),
+            Job::FollowUps => {
+                (follow_up::follow_ups(store, planner, &self.intake, reread_after, until).await?, since_cursor)
+            }
             Job::RetryUnreachable => (
                 follow_up::retry_unreachable(store, planner, mailroom, &self.intake, reread_after, until).await?,
                 since_cursor,

@@ -63,6 +63,14 @@ pub struct FollowUpPolicy {
     /// closed in one week make one survey, not two); 0 asks about every closing.
     #[serde(default = "default_survey_quiet_days")]
     pub survey_quiet_days: i64,
+    /// A survey answered with this many stars or fewer reopens the case and calls the customer
+    /// back (差评回访); 0 never does.
+    #[serde(default = "default_low_survey_rating")]
+    pub low_survey_rating: u8,
+}
+
+fn default_low_survey_rating() -> u8 {
+    2
 }
 
 fn default_survey_quiet_days() -> i64 {
@@ -121,6 +129,9 @@ impl SchedulerSettings {
         }
         if self.generation_overlap_seconds < 0 {
             return fail("scheduler.generation_overlap_seconds cannot be negative".into());
+        }
+        if self.follow_up.low_survey_rating > 5 {
+            return fail("scheduler.follow_up.low_survey_rating must be between 0 and 5".into());
         }
         if !(0..=3660).contains(&self.follow_up.survey_quiet_days) {
             return fail("scheduler.follow_up.survey_quiet_days must be between 0 and 3660".into());
