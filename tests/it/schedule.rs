@@ -520,7 +520,7 @@ async fn closed_cases_reports_and_budgets(db: TestDb) {
         c
     }];
     // Twelve outages on the 24th against one in the week before: a spike.
-    records.push(complaint("hotline", "o-0", "2026-11-20T09:00:00+08:00", json!({"phone": "13900000100"}), "宽带断网"));
+    records.push(complaint("hotline", "o-0", "2026-11-17T09:00:00+08:00", json!({"phone": "13900000100"}), "宽带断网"));
     for i in 1..=12 {
         let phone = format!("139000001{i:02}");
         records.push(complaint(
@@ -926,7 +926,25 @@ async fn an_unhappy_survey_answer_reopens_the_case_for_a_call(db: TestDb) {
     );
 }
 
+/// A new installation has no baseline: a busy first day is no spike, and the report says why.
+async fn a_first_busy_day_is_no_spike(db: TestDb) {
+    let mend = db.mend().env("MEND_SCHEDULER__HOTSPOTS__RECIPIENTS", "[\"ops@example.com\"]");
+    let outages: Vec<Value> = (0..12)
+        .map(|i| {
+            let phone = json!({"phone": format!("139000002{i:02}")});
+            complaint("hotline", &format!("first-{i}"), "2026-11-24T09:00:00+08:00", phone, "宽带断网")
+        })
+        .collect();
+    mend.import_lines(&lines(&outages));
+    let report = schedule(&mend, "hotspot_report", "2026-11-25T00:30:00+08:00");
+    assert_eq!((&report["counts"]["spikes"], &report["counts"]["emails_queued"]), (&json!(0), &json!(1)), "{report}");
+    let store = db.store().await;
+    let sent = mend_store::outbox::emails(store.connection(), None, 10).await.unwrap();
+    assert!(sent[0].body.contains("投诉记录还不满 7 天,暂不判断突增"), "{}", sent[0].body);
+}
+
 both_databases!(
+    a_first_busy_day_is_no_spike,
     an_unhappy_survey_answer_reopens_the_case_for_a_call,
     a_wrong_number_closes_the_case_with_a_notice,
     a_survey_waits_for_the_call_that_verifies_the_fix,

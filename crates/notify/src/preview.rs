@@ -76,7 +76,7 @@ fn sample_context(kind: EmailKind) -> Value {
                                 "comment": "修好第二天又断了一次", "answered_at": "2026-11-24T12:30:00Z"}],
             "suggestions": [{"case_id": CASE, "category": "宽带断网", "suggestion": "城东片区光交箱频繁断电,建议加装备用电源",
                              "root_cause": "光交箱断电"}],
-            "baseline_days": 7,
+            "baseline_days": 7, "baseline_known": true,
             "spike_rule": "至少 10 件,且不低于前 7 日日均的 2 倍,且按泊松分布偶然出现的概率低于 0.001",
         }),
     }

@@ -103,7 +103,21 @@ pub struct HotspotReport {
     /// Survey answers of the day rated 1-2 or with a comment, lowest first.
     survey_answers: Vec<SurveyAnswer>,
     baseline_days: i64,
+    /// Whether mend holds complaints from the whole baseline before the day: until it does (a
+    /// new installation), no category is called a spike, since every busy one would be.
+    baseline_known: bool,
     spike_rule: String,
+}
+
+/// The first day (in `tz`) mend holds complaints of, if any.
+async fn first_day(store: &Store, tz: Tz) -> Result<Option<NaiveDate>, SchedulerError> {
+    let first = reports::first_complaint_at(store.connection()).await?;
+    Ok(first.map(|at| at.with_timezone(&tz).date_naive()))
+}
+
+/// Whether the `baseline_days` before `day` all lie in mend's history.
+fn baseline_known(first_day: Option<NaiveDate>, day: NaiveDate, baseline_days: i64) -> bool {
+    first_day.is_some_and(|first| first <= day - Duration::days(baseline_days))
 }
 
 /// Reports on the day before `scheduled_for` (in the scheduler's zone).
@@ -156,6 +170,7 @@ pub async fn day_report(
     let baseline: BTreeMap<String, i64> =
         per_category(start_of(day - Duration::days(policy.baseline_days)), from).await?.into_iter().collect();
 
+    let known = baseline_known(first_day(store, tz).await?, day, policy.baseline_days);
     let names: BTreeSet<&String> = today.keys().chain(previous.keys()).collect();
     let mut categories: Vec<CategoryRow> = names
         .into_iter()
@@ -171,7 +186,7 @@ pub async fn day_report(
                 change: count - before,
                 baseline_per_day: (test.baseline_per_day * 10.0).round() / 10.0,
                 p_value: test.p_value,
-                spike: test.spike,
+                spike: test.spike && known,
             }
         })
         .collect();
@@ -193,6 +208,7 @@ pub async fn day_report(
         suggestions: suggestions(planner, &calls),
         survey_answers: survey_answers(store, planner, &answered).await?,
         baseline_days: policy.baseline_days,
+        baseline_known: known,
         spike_rule: format!(
             "至少 {} 件,且不低于前 {} 日日均的 {} 倍,且按泊松分布偶然出现的概率低于 {}",
             policy.min_complaints, policy.baseline_days, policy.spike_factor, policy.spike_p_value
@@ -236,6 +252,7 @@ pub async fn category_trend(
         let (from, until) = (start_of_day(tz, day), start_of_day(tz, day + Duration::days(1)));
         per_day.push(reports::complaints_per_category(store.connection(), from, until).await?.into_iter().collect());
     }
+    let first = first_day(store, tz).await?;
     let shown = &per_day[baseline_days..];
     let categories: BTreeSet<&String> = shown.iter().flat_map(BTreeMap::keys).collect();
     let mut rows: Vec<TrendRow> = categories
@@ -246,7 +263,9 @@ pub async fn category_trend(
             let spikes = (baseline_days..per_day.len())
                 .map(|i| {
                     let baseline: i64 = per_day[i - baseline_days..i].iter().map(count_on).sum();
-                    SpikeTest::new(count_on(&per_day[i]), baseline, policy).spike
+                    let day = first_counted + Duration::days(i as i64);
+                    let known = baseline_known(first, day, policy.baseline_days);
+                    known && SpikeTest::new(count_on(&per_day[i]), baseline, policy).spike
                 })
                 .collect();
             TrendRow {

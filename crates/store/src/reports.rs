@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use mend_core::{CaseId, Money};
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Statement};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Statement};
 
 use crate::StoreError;
 use crate::bulk::{self, went_in};
@@ -36,6 +36,18 @@ pub async fn complaints_per_category<C: ConnectionTrait>(
             ))
         })
         .collect()
+}
+
+/// When the earliest complaint stored was received: how far back the history goes.
+pub async fn first_complaint_at<C: ConnectionTrait>(conn: &C) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let first: Option<Option<DateTime<Utc>>> = crate::entities::complaint::Entity::find()
+        .select_only()
+        .column_as(crate::entities::complaint::Column::ReceivedAt.min(), "first")
+        .into_tuple()
+        .one(conn)
+        .await
+        .during(TABLE, "first_complaint_at")?;
+    Ok(first.flatten())
 }
 
 /// Stores a report for a period unless one is there; true when this call stored it.
