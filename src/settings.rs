@@ -256,6 +256,7 @@ impl Settings {
             metrics: Arc::new(mend_server::Metrics::default()),
             mailroom,
             clock,
+            secure_cookies: self.notify.public_url.starts_with("https://"),
         })
     }
 

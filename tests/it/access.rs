@@ -8,6 +8,21 @@ use crate::support::{TestDb, both_databases};
 
 both_databases!(every_route_checks_its_role, sessions_sign_in_run_out_and_are_revoked);
 
+/// A desk reached at an `https://` address sets its session cookie `Secure`: never sent in clear.
+#[tokio::test]
+async fn a_desk_behind_https_keeps_its_sessions_off_plain_http() {
+    let db = TestDb::sqlite();
+    let mend = db.mend().env("MEND_NOTIFY__PUBLIC_URL", "https://desk.example.com");
+    let password = mend.add_user("wang", "agent")["password"].as_str().unwrap().to_owned();
+    let server = mend.serve();
+    let signed_in =
+        server.client.post(server.url("/api/v1/session")).json(&json!({"name": "wang", "password": password}));
+    let signed_in = signed_in.send().await.unwrap();
+    assert_eq!(signed_in.status(), StatusCode::CREATED);
+    let cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.starts_with("mend_session=mend_s_") && cookie.ends_with("; Secure"), "{cookie}");
+}
+
 /// The OpenAPI document describes exactly the routes this matrix walks, with the same roles:
 /// a route added without its role here (or its description there) fails.
 #[tokio::test]
@@ -157,6 +172,7 @@ async fn sessions_sign_in_run_out_and_are_revoked(db: TestDb) {
     assert_eq!(signed_in.status(), StatusCode::CREATED);
     let cookie = signed_in.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(cookie.starts_with("mend_session=mend_s_") && cookie.contains("HttpOnly"), "{cookie}");
+    assert!(!cookie.contains("Secure"), "served at http://: a Secure cookie would never come back: {cookie}");
     let body: Value = signed_in.json().await.unwrap();
     assert_eq!(body["expires_at"], "2026-11-26T16:00:00Z", "a 12-hour shift from the server's noon");
     let session = body["token"].as_str().unwrap().to_owned();

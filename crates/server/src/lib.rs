@@ -47,6 +47,16 @@ pub struct AppState {
     /// Email templates (for the admin preview) and survey links (for the survey page).
     pub mailroom: Arc<mend_notify::Mailroom>,
     pub clock: Arc<dyn Clock>,
+    /// Cookies say `Secure` (sent over HTTPS only): the desk is reached at an `https://` address
+    /// (`notify.public_url`), whatever terminates TLS in front of it.
+    pub secure_cookies: bool,
+}
+
+impl AppState {
+    /// What ends every cookie mend sets beyond its own attributes.
+    pub(crate) fn cookie_suffix(&self) -> &'static str {
+        if self.secure_cookies { "; Secure" } else { "" }
+    }
 }
 
 impl AppState {

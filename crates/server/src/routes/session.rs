@@ -71,7 +71,7 @@ pub async fn sign_out(State(state): State<AppState>, _user: CurrentUser, parts: 
         ));
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
-    response.headers_mut().insert(SET_COOKIE, expired_cookie());
+    response.headers_mut().insert(SET_COOKIE, expired_cookie(&state));
     Ok(response)
 }
 
@@ -91,13 +91,19 @@ pub(crate) async fn open_session(
     if !mend_store::sessions::create_session(conn, &hash, user.user_id, password_hash, now, expires_at).await? {
         return Ok(None);
     }
-    let cookie =
-        format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}", SESSION_HOURS * 3600);
+    let cookie = format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        SESSION_HOURS * 3600,
+        state.cookie_suffix()
+    );
     let cookie = HeaderValue::from_str(&cookie).map_err(ApiError::internal)?;
     Ok(Some((token, expires_at, cookie)))
 }
 
 /// The `Set-Cookie` that makes a browser forget its session.
-pub(crate) fn expired_cookie() -> HeaderValue {
-    HeaderValue::from_static("mend_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+pub(crate) fn expired_cookie(state: &AppState) -> HeaderValue {
+    match state.secure_cookies {
+        true => HeaderValue::from_static("mend_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0; Secure"),
+        false => HeaderValue::from_static("mend_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+    }
 }

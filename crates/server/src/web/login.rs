@@ -102,7 +102,7 @@ pub async fn sign_out(
             .await?;
     }
     let mut response = Redirect::to("/login").into_response();
-    response.headers_mut().insert(SET_COOKIE, expired_cookie());
+    response.headers_mut().insert(SET_COOKIE, expired_cookie(&state));
     Ok(response)
 }
 
