@@ -953,6 +953,9 @@ async fn an_agent_closes_and_links_only_what_they_hold(db: TestDb) {
         post(&server, "/api/v1/identities/link", &wang, link(json!([phone(&own), phone("13700000001")]))).await;
     assert_eq!((status, &linked["customer_id"]), (StatusCode::OK, &call["customer"]["customer_id"]), "{linked}");
     assert_eq!(linked["linked"].as_array().map(Vec::len), Some(1), "{linked}");
+    // Keys nobody holds, with none of the customer's: a new customer, not this one.
+    let (status, _) = post(&server, "/api/v1/identities/link", &wang, link(json!([phone("13700000002")]))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
     let someone_elses = link(json!([phone(&own), phone("13900000000"), phone("13900000001")]));
     let (status, refused) = post(&server, "/api/v1/identities/link", &wang, someone_elses.clone()).await;
     assert_eq!((status, &refused["error"]["code"]), (StatusCode::FORBIDDEN, &json!("forbidden")), "{refused}");

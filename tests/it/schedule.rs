@@ -813,12 +813,56 @@ async fn a_survey_waits_for_the_call_that_verifies_the_fix(db: TestDb) {
     complete(
         &check,
         json!({"outcome": "reached", "resolved": true, "satisfaction_after": 5}),
-        "2026-11-25T10:40:00+08:00",
+        "2026-11-25T10:59:30+08:00",
     )
     .await;
     let confirmed = schedule(&mend, "surveys", "2026-11-25T11:00:00+08:00");
     assert_eq!(confirmed["counts"]["surveys_queued"], 1, "{confirmed}");
-    assert_eq!(schedule(&mend, "surveys", "2026-11-25T12:00:00+08:00")["counts"]["surveys_queued"], 0);
+    // The next run reads the call again (the last minutes before a run are read twice): no
+    // second survey.
+    assert_eq!(schedule(&mend, "surveys", "2026-11-25T11:01:00+08:00")["counts"]["surveys_queued"], 0);
+    let store = db.store().await;
+    assert_eq!(mend_store::outbox::emails(store.connection(), None, 10).await.unwrap().len(), 1);
+}
+
+/// A check after a fix that reaches nobody is tried again as that check (a closed case takes no
+/// callback or retry), and the survey waits for it still.
+async fn an_unanswered_check_is_tried_again_as_a_check(db: TestDb) {
+    let mend = db.mend();
+    let customer = json!({"phone": "13800138072", "email": "feng@example.com"});
+    mend.import_lines(&lines(&[complaint("hotline", "x-1", "2026-11-23T09:00:00+08:00", customer, "宽带断网了")]));
+    schedule(&mend, "generate_callbacks", "2026-11-23T10:00:00+08:00");
+    let callback = tasks(&mend).pop().unwrap();
+    let (store, intake) = (db.store().await, crate::support::intake());
+    let complete = |task: &Value, outcome: Value, when: &str| {
+        let (store, id, when) = (&store, task["task_id"].as_str().unwrap().parse::<TaskId>().unwrap(), at(when));
+        async move {
+            assert!(
+                mend_store::tasks::complete_task(store.connection(), id, &task_outcome(outcome), when).await.unwrap()
+            )
+        }
+    };
+    complete(
+        &callback,
+        json!({"outcome": "reached", "resolved": true, "follow_up_hours": 24}),
+        "2026-11-23T10:30:00+08:00",
+    )
+    .await;
+    let case: CaseId = callback["case_id"].as_str().unwrap().parse().unwrap();
+    intake.close_case(&store, case, "resolved", "user:li", at("2026-11-23T10:30:00+08:00")).await.unwrap();
+    schedule(&mend, "follow_ups", "2026-11-23T11:00:00+08:00");
+    let check = tasks(&mend).into_iter().find(|t| t["kind"] == "verification").unwrap();
+    complete(&check, json!({"outcome": "unreachable"}), "2026-11-24T10:40:00+08:00").await;
+    assert_eq!(schedule(&mend, "retry_unreachable", "2026-11-24T11:00:00+08:00")["counts"]["tasks_created"], 1);
+    let again = tasks(&mend).into_iter().find(|t| t["status"] == "open").expect("the check again");
+    assert_eq!((&again["kind"], &again["attempt"]), (&json!("verification"), &json!(2)), "{again}");
+    let surveys = schedule(&mend, "surveys", "2026-11-24T11:01:00+08:00");
+    assert_eq!(
+        (&surveys["counts"]["surveys_queued"], &surveys["counts"]["waiting_for_check"]),
+        (&json!(0), &json!(1)),
+        "{surveys}"
+    );
+    db.assert_consistent().await;
 }
 
 /// A wrong number ends the calls at once: the case closes with a notice asking the customer for
@@ -859,6 +903,19 @@ async fn a_wrong_number_closes_the_case_with_a_notice(db: TestDb) {
     mend.import_lines(&lines(&[again]));
     assert_eq!(mend.export_cases()[0]["status"], "open");
     assert_eq!(schedule(&mend, "generate_callbacks", "2026-11-24T09:10:00+08:00")["counts"]["tasks_created"], 1);
+    // A run that reads the wrong-number call again (it ended just before the last run) leaves
+    // the case the customer reopened since as it is, with its new call.
+    let store = db.store().await;
+    sea_orm::ConnectionTrait::execute_unprepared(
+        store.connection(),
+        "DELETE FROM job_runs WHERE job = 'retry_unreachable'",
+    )
+    .await
+    .unwrap();
+    let reread = schedule(&mend, "retry_unreachable", "2026-11-24T09:11:00+08:00");
+    assert_eq!(reread["counts"]["cases_closed"], 0, "{reread}");
+    assert_eq!(mend.export_cases()[0]["status"], "open");
+    assert!(tasks(&mend).iter().any(|t| t["status"] == "open"), "the new call stands");
 }
 
 /// A customer who answers the survey with one or two stars is called back: the case reopens as
@@ -944,6 +1001,7 @@ async fn a_first_busy_day_is_no_spike(db: TestDb) {
 }
 
 both_databases!(
+    an_unanswered_check_is_tried_again_as_a_check,
     a_first_busy_day_is_no_spike,
     an_unhappy_survey_answer_reopens_the_case_for_a_call,
     a_wrong_number_closes_the_case_with_a_notice,

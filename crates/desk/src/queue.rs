@@ -135,8 +135,11 @@ impl Desk {
     /// carries the compensation limit as it stands now, not as it was planned.
     pub async fn claim_next_task(&self, agent: &Agent, now: DateTime<Utc>) -> Result<Claim, DeskError> {
         let mut claim = self.claims.ask((agent.clone(), now)).await?;
-        if let Claim::Task(held) = &mut claim {
-            self.with_limit_now(&mut held.task, now).await?;
+        if let Claim::Task(held) = &mut claim
+            && let Err(e) = self.with_limit_now(&mut held.task, now).await
+        {
+            // The claim is made (the task is the agent's): the limit planned with it will do.
+            tracing::warn!(task_id = %held.task.task_id, error = %e, "The limit as it stands now could not be read.");
         }
         Ok(claim)
     }

@@ -92,6 +92,16 @@ pub(crate) async fn follow_ups(
         };
         let completed = task.completed_at.unwrap_or(until);
         let kind = if outcome.resolved { TaskKind::Verification } else { TaskKind::Callback };
+        if checked && !outcome.resolved {
+            // The desk reopened it as the call was recorded; this holds if that failed.
+            let reason = "回访发现问题仍未解决 (the check found the problem still there)";
+            match intake.reopen_case(store, task.case_id, reason, "scheduler", until).await {
+                Ok(_) => {}
+                // Merged into another case since: that case carries the problem on.
+                Err(mend_cases::CasesError::Refused(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
         calls.push(FollowUpCall {
             case_id: task.case_id,
             request: CallRequest {
@@ -213,7 +223,12 @@ pub(crate) async fn retry_unreachable(
             Some(minutes) => retries.push(FollowUpCall {
                 case_id: task.case_id,
                 request: CallRequest {
-                    kind: TaskKind::Retry,
+                    // A check after a fix tried again is still that check (a closed case wants
+                    // no callback or retry, and the survey waits for it).
+                    kind: match task.kind {
+                        TaskKind::Verification | TaskKind::SecondRepair => task.kind,
+                        _ => TaskKind::Retry,
+                    },
                     attempt: task.attempt + 1,
                     follows: Some(task.task_id),
                     earliest: completed + Duration::minutes(*minutes),
@@ -227,7 +242,11 @@ pub(crate) async fn retry_unreachable(
     let (mut closed, mut emailed) = (0, 0);
     for task in exhausted {
         let Some(case) = mend_store::cases::case_by_id(store.connection(), task.case_id).await? else { continue };
-        if case.status == CaseStatus::Open {
+        // A call read again (the overlap past the last run) may be older than what the customer
+        // said since: a case they reopened after it stays open, with its new call.
+        let completed = task.completed_at.unwrap_or(until);
+        let came_back = case.last_complaint_at > completed || case.reopened_at.is_some_and(|at| at > completed);
+        if case.status == CaseStatus::Open && !came_back {
             let reason = task.outcome.as_ref().map_or("unreachable", |o| o.outcome.as_str());
             intake.close_case(store, case.id, reason, "scheduler", until).await?;
             closed += 1;
@@ -293,14 +312,14 @@ pub(crate) async fn surveys(
     store: &Store,
     planner: &CallbackPlanner,
     mailroom: &Mailroom,
-    after: DateTime<Utc>,
+    (after, reread_after): (DateTime<Utc>, DateTime<Utc>),
     until: DateTime<Utc>,
 ) -> Result<JobCounts, SchedulerError> {
     let policy = &planner.settings.follow_up;
     let delay = Duration::hours(policy.survey_after_hours);
     let mut closed = callbacks::cases_closed_between(store.connection(), after - delay, until - delay).await?;
     // A fix with a verification call to come is asked about once the call confirms it.
-    let verified: Vec<CaseId> = tasks::tasks_completed_between(store.connection(), after, until)
+    let verified: Vec<CaseId> = tasks::tasks_completed_between(store.connection(), reread_after, until)
         .await?
         .into_iter()
         .filter(|t| t.kind == TaskKind::Verification)

@@ -304,7 +304,9 @@ impl Scheduler {
                 let reopened_after = cursor_time.unwrap_or(now - Duration::hours(1));
                 (follow_up::sla_escalation(store, planner, mailroom, reopened_after, until).await?, since_cursor)
             }
-            Job::Surveys => (follow_up::surveys(store, planner, mailroom, after, until).await?, since_cursor),
+            Job::Surveys => {
+                (follow_up::surveys(store, planner, mailroom, (after, reread_after), until).await?, since_cursor)
+            }
             Job::HotspotReport => {
                 (hotspots::hotspot_report(store, planner, mailroom, scheduled_for).await?, String::new())
             }

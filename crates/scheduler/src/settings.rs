@@ -57,7 +57,8 @@ pub struct FollowUpPolicy {
     /// A task not done this long after its due time is escalated.
     pub sla_grace_minutes: i64,
     pub sla_priority_bump: i32,
-    /// The satisfaction survey goes out this long after closure.
+    /// The satisfaction survey goes out this long after closure (or once the verification call
+    /// planned after the fix confirms it).
     pub survey_after_hours: i64,
     /// A customer asked in a survey less than this many days ago is not asked again (two cases
     /// closed in one week make one survey, not two); 0 asks about every closing.
