@@ -27,8 +27,7 @@ mod m20261207_000018_sign_in_failures;
 mod m20261207_000019_escalation_acknowledgement;
 mod m20261207_000020_surveys_per_closing;
 mod m20261207_000021_outbox_by_survey;
-mod m20261207_000022_tasks_by_what_they_follow;
-mod m20261207_000023_surveys_by_answer;
+mod m20261207_000022_follow_up_lookups;
 
 /// A hash of the migration sources, so tools that cache a migrated database (the test
 /// template) can tell when the schema changed even if no migration was added.
@@ -61,8 +60,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000019_escalation_acknowledgement::Migration),
             Box::new(m20261207_000020_surveys_per_closing::Migration),
             Box::new(m20261207_000021_outbox_by_survey::Migration),
-            Box::new(m20261207_000022_tasks_by_what_they_follow::Migration),
-            Box::new(m20261207_000023_surveys_by_answer::Migration),
+            Box::new(m20261207_000022_follow_up_lookups::Migration),
         ]
     }
 }

@@ -779,43 +779,38 @@ async fn a_call_finished_as_the_job_reads_is_followed_up_once(db: TestDb) {
     assert_eq!(kinds, ["callback", "callback", "retry", "verification"]);
 }
 
+/// A customer's outage fixed on the call of 10:30, with a check `hours` later: the case closed and
+/// the check planned. The check's task.
+async fn a_fix_with_a_check(db: &TestDb, mend: &Mend, customer: Value, hours: i64) -> Value {
+    mend.import_lines(&lines(&[complaint("hotline", "fixed-1", "2026-11-23T09:00:00+08:00", customer, "宽带断网了")]));
+    schedule(mend, "generate_callbacks", "2026-11-23T10:00:00+08:00");
+    let callback = tasks(mend).pop().unwrap();
+    let fixed = json!({"outcome": "reached", "resolved": true, "follow_up_hours": hours});
+    complete_at(db, &callback, fixed, "2026-11-23T10:30:00+08:00").await;
+    let case: CaseId = callback["case_id"].as_str().unwrap().parse().unwrap();
+    let (store, intake) = (db.store().await, crate::support::intake());
+    intake.close_case(&store, case, "resolved", "user:li", at("2026-11-23T10:30:00+08:00")).await.unwrap();
+    assert_eq!(schedule(mend, "follow_ups", "2026-11-23T11:00:00+08:00")["counts"]["tasks_created"], 1);
+    tasks(mend).into_iter().find(|t| t["kind"] == "verification").expect("the check")
+}
+
+/// Records how the call of `task` went, at `when`, as the desk's completion writes it.
+async fn complete_at(db: &TestDb, task: &Value, outcome: Value, when: &str) {
+    let store = db.store().await;
+    let id: TaskId = task["task_id"].as_str().unwrap().parse().unwrap();
+    assert!(mend_store::tasks::complete_task(store.connection(), id, &task_outcome(outcome), at(when)).await.unwrap());
+}
+
 /// A fix with a verification call to come is not surveyed before the call: the survey follows
 /// the call that confirms it.
 async fn a_survey_waits_for_the_call_that_verifies_the_fix(db: TestDb) {
     let mend = db.mend();
-    let customer = json!({"phone": "13800138071", "email": "zhao@example.com"});
-    mend.import_lines(&lines(&[complaint("hotline", "w-1", "2026-11-23T09:00:00+08:00", customer, "宽带断网了")]));
-    schedule(&mend, "generate_callbacks", "2026-11-23T10:00:00+08:00");
-    let callback = tasks(&mend).pop().unwrap();
-    let (store, intake) = (db.store().await, crate::support::intake());
-    let complete = |task: &Value, outcome: Value, when: &str| {
-        let (store, id, when) = (&store, task["task_id"].as_str().unwrap().parse::<TaskId>().unwrap(), at(when));
-        async move {
-            assert!(
-                mend_store::tasks::complete_task(store.connection(), id, &task_outcome(outcome), when).await.unwrap()
-            )
-        }
-    };
-    complete(
-        &callback,
-        json!({"outcome": "reached", "resolved": true, "follow_up_hours": 48}),
-        "2026-11-23T10:30:00+08:00",
-    )
-    .await;
-    let case: CaseId = callback["case_id"].as_str().unwrap().parse().unwrap();
-    intake.close_case(&store, case, "resolved", "user:li", at("2026-11-23T10:30:00+08:00")).await.unwrap();
-    assert_eq!(schedule(&mend, "follow_ups", "2026-11-23T11:00:00+08:00")["counts"]["tasks_created"], 1);
-
+    let check = a_fix_with_a_check(&db, &mend, json!({"phone": "13800138071", "email": "zhao@example.com"}), 48).await;
     let day_after = schedule(&mend, "surveys", "2026-11-24T11:00:00+08:00");
     let counts = &day_after["counts"];
     assert_eq!((&counts["surveys_queued"], &counts["waiting_for_check"]), (&json!(0), &json!(1)), "{day_after}");
-    let check = tasks(&mend).into_iter().find(|t| t["kind"] == "verification").unwrap();
-    complete(
-        &check,
-        json!({"outcome": "reached", "resolved": true, "satisfaction_after": 5}),
-        "2026-11-25T10:59:30+08:00",
-    )
-    .await;
+    let confirmed = json!({"outcome": "reached", "resolved": true, "satisfaction_after": 5});
+    complete_at(&db, &check, confirmed, "2026-11-25T10:59:30+08:00").await;
     let confirmed = schedule(&mend, "surveys", "2026-11-25T11:00:00+08:00");
     assert_eq!(confirmed["counts"]["surveys_queued"], 1, "{confirmed}");
     // The next run reads the call again (the last minutes before a run are read twice): no
@@ -829,30 +824,8 @@ async fn a_survey_waits_for_the_call_that_verifies_the_fix(db: TestDb) {
 /// callback or retry), and the survey waits for it still.
 async fn an_unanswered_check_is_tried_again_as_a_check(db: TestDb) {
     let mend = db.mend();
-    let customer = json!({"phone": "13800138072", "email": "feng@example.com"});
-    mend.import_lines(&lines(&[complaint("hotline", "x-1", "2026-11-23T09:00:00+08:00", customer, "宽带断网了")]));
-    schedule(&mend, "generate_callbacks", "2026-11-23T10:00:00+08:00");
-    let callback = tasks(&mend).pop().unwrap();
-    let (store, intake) = (db.store().await, crate::support::intake());
-    let complete = |task: &Value, outcome: Value, when: &str| {
-        let (store, id, when) = (&store, task["task_id"].as_str().unwrap().parse::<TaskId>().unwrap(), at(when));
-        async move {
-            assert!(
-                mend_store::tasks::complete_task(store.connection(), id, &task_outcome(outcome), when).await.unwrap()
-            )
-        }
-    };
-    complete(
-        &callback,
-        json!({"outcome": "reached", "resolved": true, "follow_up_hours": 24}),
-        "2026-11-23T10:30:00+08:00",
-    )
-    .await;
-    let case: CaseId = callback["case_id"].as_str().unwrap().parse().unwrap();
-    intake.close_case(&store, case, "resolved", "user:li", at("2026-11-23T10:30:00+08:00")).await.unwrap();
-    schedule(&mend, "follow_ups", "2026-11-23T11:00:00+08:00");
-    let check = tasks(&mend).into_iter().find(|t| t["kind"] == "verification").unwrap();
-    complete(&check, json!({"outcome": "unreachable"}), "2026-11-24T10:40:00+08:00").await;
+    let check = a_fix_with_a_check(&db, &mend, json!({"phone": "13800138072", "email": "feng@example.com"}), 24).await;
+    complete_at(&db, &check, json!({"outcome": "unreachable"}), "2026-11-24T10:40:00+08:00").await;
     assert_eq!(schedule(&mend, "retry_unreachable", "2026-11-24T11:00:00+08:00")["counts"]["tasks_created"], 1);
     let again = tasks(&mend).into_iter().find(|t| t["status"] == "open").expect("the check again");
     assert_eq!((&again["kind"], &again["attempt"]), (&json!("verification"), &json!(2)), "{again}");

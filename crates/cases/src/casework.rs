@@ -38,6 +38,14 @@ pub struct LinkReport {
     pub linked: Vec<CustomerKey>,
 }
 
+/// A case moving between open and closed: to which, as which audited action, why and by whom.
+struct StatusChange<'a> {
+    to: CaseStatus,
+    action: &'static str,
+    reason: &'a str,
+    actor: &'a str,
+}
+
 /// Which links a caller may make.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LinkScope {
@@ -234,23 +242,8 @@ impl Intake {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Case, CasesError> {
-        let tx = store.begin_write().await?;
-        let mut case = locked_case(&tx, case_id).await?;
-        match case.status {
-            CaseStatus::Merged => return Err(CasesError::Refused(format!("case {case_id} was merged into another"))),
-            CaseStatus::Closed => return Err(CasesError::Refused(format!("case {case_id} is closed already"))),
-            CaseStatus::Open => {}
-        }
-        case.status = CaseStatus::Closed;
-        case.closed_at = Some(now);
-        case.updated_at = now;
-        let write = BatchWrite { cases: vec![case.clone()], ..BatchWrite::default() };
-        store.write_batch(&tx, write.encode(store.backend(), now)?).await?;
-        // A person's words are read by everyone who opens the case: a number in them is masked.
-        let reason = mend_core::mask_phones_in(reason);
-        audit(&tx, actor, "case.closed", case_id, json!({"reason": reason}), now).await?;
-        mend_store::commit(tx).await?;
-        Ok(case)
+        let change = StatusChange { to: CaseStatus::Closed, action: "case.closed", reason, actor };
+        self.change_status(store, case_id, change, now).await
     }
 
     /// Reopens a closed case whose repair did not hold, as the same problem coming back would:
@@ -264,22 +257,43 @@ impl Intake {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Case, CasesError> {
+        let change = StatusChange { to: CaseStatus::Open, action: "case.reopened", reason, actor };
+        self.change_status(store, case_id, change, now).await
+    }
+
+    /// Moves a case between open and closed, audited with the reason. Closing a closed case is
+    /// refused (someone else closed it); reopening an open one leaves it as it is.
+    async fn change_status(
+        &self,
+        store: &Store,
+        case_id: CaseId,
+        change: StatusChange<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Case, CasesError> {
         let tx = store.begin_write().await?;
         let mut case = locked_case(&tx, case_id).await?;
-        match case.status {
-            CaseStatus::Merged => return Err(CasesError::Refused(format!("case {case_id} was merged into another"))),
-            CaseStatus::Open => return Ok(case),
-            CaseStatus::Closed => {}
+        match (case.status, change.to) {
+            (CaseStatus::Merged, _) => {
+                return Err(CasesError::Refused(format!("case {case_id} was merged into another")));
+            }
+            (CaseStatus::Closed, CaseStatus::Closed) => {
+                return Err(CasesError::Refused(format!("case {case_id} is closed already")));
+            }
+            (CaseStatus::Open, CaseStatus::Open) => return Ok(case),
+            (_, CaseStatus::Closed) => case.closed_at = Some(now),
+            (_, _) => {
+                case.closed_at = None;
+                case.reopened_at = Some(now);
+                case.repeat_failure = true;
+            }
         }
-        case.status = CaseStatus::Open;
-        case.closed_at = None;
-        case.reopened_at = Some(now);
-        case.repeat_failure = true;
+        case.status = change.to;
         case.updated_at = now;
         let write = BatchWrite { cases: vec![case.clone()], ..BatchWrite::default() };
         store.write_batch(&tx, write.encode(store.backend(), now)?).await?;
-        let reason = mend_core::mask_phones_in(reason);
-        audit(&tx, actor, "case.reopened", case_id, json!({"reason": reason}), now).await?;
+        // A person's words are read by everyone who opens the case: a number in them is masked.
+        let reason = mend_core::mask_phones_in(change.reason);
+        audit(&tx, change.actor, change.action, case_id, json!({"reason": reason}), now).await?;
         mend_store::commit(tx).await?;
         Ok(case)
     }
