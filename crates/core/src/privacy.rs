@@ -146,10 +146,25 @@ fn mask_text(text: &mut String) {
     }
 }
 
+/// An email address as people who do not hold the customer's call see it: its first character
+/// and its domain (`w***@example.com`), enough to tell two customers apart, not to write to one.
+fn mask_email(address: &str) -> String {
+    match address.rsplit_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}***@{}", mask_phones_in(domain))
+        }
+        None => "***".to_owned(),
+    }
+}
+
 impl crate::Customer {
-    /// A name or an email address is often the number itself (`13800138000@139.com`).
+    /// A name is often the number itself (a caller id); an address is one to write to.
     pub fn masked(mut self) -> Self {
-        [&mut self.name, &mut self.email].into_iter().flatten().for_each(mask_text);
+        if let Some(name) = &mut self.name {
+            mask_text(name);
+        }
+        self.email = self.email.as_deref().map(mask_email);
         self
     }
 }
@@ -198,6 +213,14 @@ impl crate::Task {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_email_keeps_its_first_character_and_domain() {
+        assert_eq!(super::mask_email("wang.fang@example.com"), "w***@example.com");
+        assert_eq!(super::mask_email("13800138000@139.com"), "1***@139.com");
+        assert_eq!(super::mask_email("王芳@例子.中国"), "王***@例子.中国");
+        assert_eq!(super::mask_email("no-at-sign"), "***");
+    }
+
     use proptest::prelude::*;
 
     use super::*;
