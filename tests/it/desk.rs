@@ -904,22 +904,7 @@ async fn a_failed_check_reopens_the_case_for_a_repair_call(db: TestDb) {
     assert_eq!((&repair["kind"], &repair["follows_task_id"]), (&json!("callback"), &check["task_id"]), "{repair}");
 }
 
-/// A call planned in one month and claimed in the next hands out the limit as it stands at the
-/// claim: this month's budget, what the customer has had since.
-async fn a_claim_carries_the_limit_as_it_stands_now(db: TestDb) {
-    let mend = db.mend();
-    queue_of(&mend, 1);
-    let planned = mend.run(&["tasks", "export"], b"").json_lines();
-    assert!(planned[0]["limit_explanation"].as_str().unwrap().contains("团队2026-11剩余预算"), "{}", planned[0]);
-    let wang = token(&mend, "wang", "agent");
-    let next_month = mend.serve_at("2026-12-01T10:00:00+08:00");
-    let call = claim(&next_month, &wang).await.expect("the call");
-    let explained = call["limit_explanation"].as_str().unwrap();
-    assert!(explained.contains("团队2026-12剩余预算") && !explained.contains("2026-11"), "{explained}");
-}
-
 both_databases!(
-    a_claim_carries_the_limit_as_it_stands_now,
     a_failed_check_reopens_the_case_for_a_repair_call,
     a_closed_case_leaves_no_call_behind_and_a_reopened_one_gets_a_new_one,
     an_agent_closes_and_links_only_what_they_hold

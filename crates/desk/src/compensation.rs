@@ -189,18 +189,6 @@ impl Desk {
         self.current_limit(self.store.connection(), case, now).await
     }
 
-    /// `task` with the limit an agent may offer on its case now in place of the one planned
-    /// with it: a claim the next morning (or the next month) hands out what is left today.
-    pub(crate) async fn with_limit_now(&self, task: &mut mend_core::Task, now: DateTime<Utc>) -> Result<(), DeskError> {
-        let Some(case) = mend_store::cases::case_by_id(self.store.connection(), task.case_id).await? else {
-            return Ok(());
-        };
-        let limit = self.current_limit(self.store.connection(), &case, now).await?;
-        task.compensation_limit = limit.limit;
-        task.limit_explanation = limit.explanation();
-        Ok(())
-    }
-
     /// What an agent may offer on this case now, without asking anyone: the scheduler's limit,
     /// computed from what the customer and the team have now.
     async fn current_limit<C: ConnectionTrait>(

@@ -132,16 +132,11 @@ impl Desk {
     /// Hands `agent` the most urgent task that is due and whose customer may be called now
     /// (contact hours in their zone, holidays, not do-not-disturb, no other call of theirs in
     /// progress), leased until `now` plus the lease. An expired lease counts as free. The task
-    /// carries the compensation limit as it stands now, not as it was planned.
+    /// carries the compensation limit planned with it; an offer is decided on the limit as it
+    /// stands then, and the task page shows that one (reading it at every claim halved the
+    /// desk's throughput: BENCHMARKS.md).
     pub async fn claim_next_task(&self, agent: &Agent, now: DateTime<Utc>) -> Result<Claim, DeskError> {
-        let mut claim = self.claims.ask((agent.clone(), now)).await?;
-        if let Claim::Task(held) = &mut claim
-            && let Err(e) = self.with_limit_now(&mut held.task, now).await
-        {
-            // The claim is made (the task is the agent's): the limit planned with it will do.
-            tracing::warn!(task_id = %held.task.task_id, error = %e, "The limit as it stands now could not be read.");
-        }
-        Ok(claim)
+        self.claims.ask((agent.clone(), now)).await
     }
 
     /// Extends the lease of a task `agent` holds; answers until when it now holds.
