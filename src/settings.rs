@@ -139,12 +139,17 @@ impl Settings {
             figment = figment.merge(Toml::file(file));
         }
         let figment = figment.merge(Env::prefixed("MEND_").split("__"));
-        // serde's `flatten` reads these tables as a whole and its errors name only the table
-        // (`GROUPING`); read on their own first, a mistyped value is named by its key.
-        extract_table::<GroupingPolicy>(&figment, "grouping")?;
-        extract_table::<GroupingPhrases>(&figment, "grouping")?;
-        extract_table::<mend_ingest::CueConfig>(&figment, "intake")?;
-        let settings: Settings = figment.extract().context("invalid configuration")?;
+        let settings: Settings = match figment.extract() {
+            Ok(settings) => settings,
+            Err(e) => {
+                // serde's `flatten` reads these tables as a whole and its errors name only the
+                // table (`GROUPING`): read on their own, a mistyped value is named by its key.
+                extract_table::<GroupingPolicy>(&figment, "grouping")?;
+                extract_table::<GroupingPhrases>(&figment, "grouping")?;
+                extract_table::<mend_ingest::CueConfig>(&figment, "intake")?;
+                return Err(e).context("invalid configuration");
+            }
+        };
         settings.validate()?;
         Ok(settings)
     }

@@ -27,6 +27,14 @@ text_enum! {
     }
 }
 
+impl TaskKind {
+    /// A call after a fix, about a closed case: whether the repair held (a verification, a
+    /// second repair). A customer who says it did not is called again about the case.
+    pub fn checks_a_fix(self) -> bool {
+        matches!(self, TaskKind::Verification | TaskKind::SecondRepair)
+    }
+}
+
 impl TaskStatus {
     /// Still to be worked: a case has at most one such task.
     pub const IN_WORK: [TaskStatus; 2] = [TaskStatus::Open, TaskStatus::Claimed];

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use mend_cases::Intake;
-use mend_core::{ContactResult, Customer, LinkedIdentity, Money, Role, Task, TaskId, TaskKind, TaskOutcome, UserId};
+use mend_core::{ContactResult, Customer, LinkedIdentity, Money, Role, Task, TaskId, TaskOutcome, UserId};
 use mend_scheduler::SchedulerSettings;
 use mend_store::rounds::Line;
 use mend_store::tasks::{self, CompletedTask};
@@ -251,8 +251,7 @@ impl Desk {
         task.customer_id = Some(case_customer_id);
         // A check after a fix (a verification, a second repair) that finds the problem still
         // there: the repair did not hold, and the case is back in work for a repair call.
-        let checked = matches!(task.kind, TaskKind::Verification | TaskKind::SecondRepair);
-        if checked
+        if task.kind.checks_a_fix()
             && outcome.outcome == ContactResult::Reached
             && !outcome.resolved
             && case_status == mend_core::CaseStatus::Closed

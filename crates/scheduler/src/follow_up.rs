@@ -81,7 +81,7 @@ pub(crate) async fn follow_ups(
         if outcome.outcome != ContactResult::Reached {
             continue;
         }
-        let checked = matches!(task.kind, TaskKind::Verification | TaskKind::SecondRepair);
+        let checked = task.kind.checks_a_fix();
         let hours = match (outcome.follow_up_hours, outcome.resolved && outcome.verify) {
             (Some(hours), _) => hours,
             (None, true) => policy.verify_after_hours,
@@ -92,15 +92,10 @@ pub(crate) async fn follow_ups(
         };
         let completed = task.completed_at.unwrap_or(until);
         let kind = if outcome.resolved { TaskKind::Verification } else { TaskKind::Callback };
-        if checked && !outcome.resolved {
-            // The desk reopened it as the call was recorded; this holds if that failed.
-            let reason = "回访发现问题仍未解决 (the check found the problem still there)";
-            match intake.reopen_case(store, task.case_id, reason, "scheduler", until).await {
-                Ok(_) => {}
-                // Merged into another case since: that case carries the problem on.
-                Err(mend_cases::CasesError::Refused(_)) => continue,
-                Err(e) => return Err(e.into()),
-            }
+        // The desk reopened it as the call was recorded; this holds if that failed.
+        let reason = "回访发现问题仍未解决 (the check found the problem still there)";
+        if checked && !outcome.resolved && !reopen_for_a_call(store, intake, task.case_id, reason, until).await? {
+            continue;
         }
         calls.push(FollowUpCall {
             case_id: task.case_id,
@@ -152,6 +147,22 @@ pub(crate) async fn follow_ups(
         .count("tasks_created", created))
 }
 
+/// Reopens a case whose repair did not satisfy, for the call about it; false when it was merged
+/// into another case since (that case carries the problem on, and gets no call from this).
+async fn reopen_for_a_call(
+    store: &Store,
+    intake: &Intake,
+    case: CaseId,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, SchedulerError> {
+    match intake.reopen_case(store, case, reason, "scheduler", now).await {
+        Ok(_) => Ok(true),
+        Err(mend_cases::CasesError::Refused(_)) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Survey answers given in `[after, until)` of `low` stars or fewer: the repair did not satisfy
 /// the customer, so the case reopens (a repeat failure) for a call, as soon as they may be
 /// called. An answer the last run acted on (a call planned since it was given) is left alone.
@@ -180,11 +191,8 @@ async fn unhappy_answers(
         }
         let rating = answer.rating.map_or(0, |r| r.get());
         let reason = format!("满意度调查评 {rating} 星 (the survey was answered with {rating} stars)");
-        match intake.reopen_case(store, answer.case_id, &reason, "scheduler", until).await {
-            Ok(_) => {}
-            // Merged into another case since: that case carries the problem on.
-            Err(mend_cases::CasesError::Refused(_)) => continue,
-            Err(e) => return Err(e.into()),
+        if !reopen_for_a_call(store, intake, answer.case_id, &reason, until).await? {
+            continue;
         }
         let request =
             CallRequest { kind: TaskKind::Callback, attempt: 1, follows: None, earliest: answered_at, deadline: None };
@@ -225,10 +233,7 @@ pub(crate) async fn retry_unreachable(
                 request: CallRequest {
                     // A check after a fix tried again is still that check (a closed case wants
                     // no callback or retry, and the survey waits for it).
-                    kind: match task.kind {
-                        TaskKind::Verification | TaskKind::SecondRepair => task.kind,
-                        _ => TaskKind::Retry,
-                    },
+                    kind: if task.kind.checks_a_fix() { task.kind } else { TaskKind::Retry },
                     attempt: task.attempt + 1,
                     follows: Some(task.task_id),
                     earliest: completed + Duration::minutes(*minutes),

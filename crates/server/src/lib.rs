@@ -53,13 +53,6 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// What ends every cookie mend sets beyond its own attributes.
-    pub(crate) fn cookie_suffix(&self) -> &'static str {
-        if self.secure_cookies { "; Secure" } else { "" }
-    }
-}
-
-impl AppState {
     /// Today in the scheduler's zone, the zone every report's days are in.
     pub(crate) fn today(&self) -> Result<chrono::NaiveDate, ApiError> {
         let zone = self.planner.settings.zone().map_err(ApiError::internal)?;

@@ -30,7 +30,7 @@ pub enum SweepScope<'a> {
 /// was made or planned since its latest complaint (a cancelled task never called anyone). A
 /// verification or second repair nobody has taken yet, planned before the latest complaint, is
 /// no answer to it: the customer says the problem is back, and is called back now, not when the
-/// check was due ([`crate::tasks::cancel_superseded_checks`] cancels it for the callback).
+/// check was due ([`crate::tasks::superseded_check`]; the sweep cancels it for the callback).
 /// `cases` is the table alias `c`; the select list and scope are the caller's.
 ///
 /// On PostgreSQL a chunk's cases are found one by one through their keys, and the tasks of each
@@ -62,8 +62,8 @@ fn needing_callback_sql(backend: DbBackend, select: &str, scope: SweepScope<'_>)
         "SELECT {select} FROM {from} WHERE c.status = 'open' {filter} AND NOT EXISTS (\
          SELECT 1 FROM tasks t WHERE t.case_id = c.id AND t.status <> 'cancelled' \
          AND (t.status IN ('open', 'claimed') OR t.created_at >= c.last_complaint_at) \
-         AND NOT (t.status = 'open' AND t.kind IN ('verification', 'second_repair') \
-         AND t.created_at < c.last_complaint_at){fence})"
+         AND NOT {superseded}{fence})",
+        superseded = crate::tasks::superseded_check("t", "c")
     )
 }
 

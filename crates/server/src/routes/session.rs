@@ -91,19 +91,23 @@ pub(crate) async fn open_session(
     if !mend_store::sessions::create_session(conn, &hash, user.user_id, password_hash, now, expires_at).await? {
         return Ok(None);
     }
-    let cookie = format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
-        SESSION_HOURS * 3600,
-        state.cookie_suffix()
-    );
-    let cookie = HeaderValue::from_str(&cookie).map_err(ApiError::internal)?;
+    let cookie = session_cookie(state, &token, SESSION_HOURS * 3600).map_err(ApiError::internal)?;
     Ok(Some((token, expires_at, cookie)))
 }
 
 /// The `Set-Cookie` that makes a browser forget its session.
 pub(crate) fn expired_cookie(state: &AppState) -> HeaderValue {
-    match state.secure_cookies {
-        true => HeaderValue::from_static("mend_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0; Secure"),
-        false => HeaderValue::from_static("mend_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
-    }
+    session_cookie(state, "", 0).expect("an empty session cookie is a header value")
+}
+
+/// The session cookie holding `token` for `max_age` seconds; `Secure` behind https.
+fn session_cookie(
+    state: &AppState,
+    token: &str,
+    max_age: i64,
+) -> Result<HeaderValue, axum::http::header::InvalidHeaderValue> {
+    let secure = if state.secure_cookies { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+    ))
 }

@@ -412,9 +412,18 @@ pub async fn cancel_lapsed_calls_of_finished_cases<C: ConnectionTrait>(
     Ok(done.rows_affected())
 }
 
-/// Cancels the verifications and second repairs nobody has taken of these open cases that were
-/// planned before the case's latest complaint: the callback planned now replaces them (a case
-/// has one task in work). How many were cancelled.
+/// A check after a fix (a verification, a second repair) nobody has taken, planned before its
+/// case's latest complaint: the customer says the problem is back, and the callback that asks
+/// for replaces it. A condition on the task row aliased `task` and its case's row `case`.
+pub(crate) fn superseded_check(task: &str, case: &str) -> String {
+    format!(
+        "({task}.status = 'open' AND {task}.kind IN ('verification', 'second_repair') \
+         AND {task}.created_at < {case}.last_complaint_at)"
+    )
+}
+
+/// Cancels the checks of these open cases that a callback replaces ([`superseded_check`]): a
+/// case has one task in work. How many were cancelled.
 pub async fn cancel_superseded_checks<C: ConnectionTrait>(
     conn: &C,
     cases: &[CaseId],
@@ -426,11 +435,11 @@ pub async fn cancel_superseded_checks<C: ConnectionTrait>(
     let backend = conn.get_database_backend();
     let sql = format!(
         "UPDATE tasks SET status = 'cancelled', updated_at = {} \
-         WHERE status IN ('open', 'claimed') AND status = 'open' AND case_id {} \
-         AND kind IN ('verification', 'second_repair') \
-         AND created_at < (SELECT k.last_complaint_at FROM cases k WHERE k.id = tasks.case_id AND k.status = 'open')",
+         WHERE status IN ('open', 'claimed') AND case_id {} \
+         AND EXISTS (SELECT 1 FROM cases k WHERE k.id = tasks.case_id AND k.status = 'open' AND {})",
         bulk::param(backend, 1),
         bulk::in_ids(backend, 2),
+        superseded_check("tasks", "k"),
     );
     let ids = bulk::id_param(backend, cases.iter().map(|c| c.as_uuid()))?;
     let done = conn
