@@ -465,8 +465,8 @@ impl InProcessServer {
     ) -> Result<Self> {
         let clock = std::sync::Arc::new(mend_core::FixedClock(now));
         let state = settings.app_state(store.clone(), mailroom, clock).await?;
-        let config = settings.http.server_config();
-        let router = mend_server::router(state, config);
+        let config = settings.http.server_config()?;
+        let router = mend_server::router(state, config.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -738,8 +738,8 @@ async fn serve(settings: &Settings, clock: Arc<dyn Clock>) -> Result<()> {
     let (intake, store) = (Arc::clone(&state.intake), state.store.clone());
     tokio::spawn(keep_what_intake_learns_forever(Arc::clone(&intake), store.clone()));
     let log_copier = store.copy_log_every(LOG_COPY_PERIOD).await?;
-    let http = settings.http.server_config();
-    let router = mend_server::router(state, http);
+    let http = settings.http.server_config()?;
+    let router = mend_server::router(state, http.clone());
     tracing::info!(address = %listener.local_addr()?, "Serving the API.");
     eprintln!("mend is listening on http://{}", listener.local_addr()?);
     mend_server::serve(listener, router, http, async {

@@ -96,14 +96,22 @@ pub struct HttpSettings {
     pub bind: String,
     pub max_body_bytes: usize,
     pub read_timeout_seconds: u64,
+    /// Empty when clients connect directly; else the header the proxy names them in.
+    pub client_ip_header: String,
 }
 
 impl HttpSettings {
-    pub fn server_config(&self) -> mend_server::HttpConfig {
-        mend_server::HttpConfig {
+    pub fn server_config(&self) -> Result<mend_server::HttpConfig> {
+        let header = self.client_ip_header.trim();
+        let client_ip_header = (!header.is_empty())
+            .then(|| mend_server::HeaderName::from_bytes(header.as_bytes()))
+            .transpose()
+            .with_context(|| format!("http.client_ip_header: `{header}` is not a header name"))?;
+        Ok(mend_server::HttpConfig {
             max_body_bytes: self.max_body_bytes,
             read_timeout: std::time::Duration::from_secs(self.read_timeout_seconds),
-        }
+            client_ip_header,
+        })
     }
 }
 
@@ -163,6 +171,7 @@ impl Settings {
         anyhow::ensure!((0.0..=1.0).contains(&policy.threshold), "grouping.threshold must be between 0 and 1");
         anyhow::ensure!(self.http.max_body_bytes > 0, "http.max_body_bytes must be at least 1");
         anyhow::ensure!(self.http.read_timeout_seconds > 0, "http.read_timeout_seconds must be at least 1");
+        self.http.server_config()?;
         // Ten years bounds every period: past it a date computation would overflow.
         const TEN_YEARS_SECONDS: i64 = 10 * 366 * 86_400;
         let periods = [

@@ -28,6 +28,7 @@ mod m20261207_000019_escalation_acknowledgement;
 mod m20261207_000020_surveys_per_closing;
 mod m20261207_000021_outbox_by_survey;
 mod m20261207_000022_follow_up_lookups;
+mod m20261207_000023_sign_in_failures_by_source;
 
 /// A hash of the migration sources, so tools that cache a migrated database (the test
 /// template) can tell when the schema changed even if no migration was added.
@@ -61,6 +62,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000020_surveys_per_closing::Migration),
             Box::new(m20261207_000021_outbox_by_survey::Migration),
             Box::new(m20261207_000022_follow_up_lookups::Migration),
+            Box::new(m20261207_000023_sign_in_failures_by_source::Migration),
         ]
     }
 }

@@ -15,6 +15,8 @@ both_databases!(
     two_password_changes_at_once_are_one_change,
     a_sign_in_racing_a_deactivation_opens_no_session,
     guessed_passwords_lock_the_name_for_a_while,
+    guesses_from_elsewhere_do_not_lock_the_user_out,
+    one_address_guessing_many_names_is_refused,
     a_name_is_one_name_whatever_its_letter_case,
     two_administrators_adding_one_name_in_two_cases_make_one_user,
     alerts_reach_the_teams_supervisors_and_those_above_every_team,
@@ -343,6 +345,73 @@ async fn a_sign_in_racing_a_deactivation_opens_no_session(db: TestDb) {
     assert!(!sign_in.await.unwrap().unwrap(), "no session for an account deactivated meanwhile");
     let opened = mend_store::sessions::create_session(store.connection(), "t-ok", wang.user_id, &hash, now, later);
     assert!(!opened.await.unwrap(), "nor after");
+}
+
+/// A client on another address than the server's own (loopback has them all).
+fn client_from(address: &str) -> reqwest::Client {
+    reqwest::Client::builder().local_address(address.parse::<std::net::IpAddr>().ok()).build().unwrap()
+}
+
+async fn sign_in_with(server: &Server, client: &reqwest::Client, name: &str, forwarded: Option<&str>) -> StatusCode {
+    let mut request = client.post(server.url("/api/v1/session")).json(&json!({"name": name, "password": "guess"}));
+    if let Some(forwarded) = forwarded {
+        request = request.header("x-forwarded-for", forwarded);
+    }
+    request.send().await.unwrap().status()
+}
+
+/// Anyone can type a supervisor's name: guesses count against the name *from where they came*,
+/// so the supervisor at their own desk still signs in. Behind a proxy, the address is the one
+/// the proxy appends to the configured header, not one the client wrote before it.
+async fn guesses_from_elsewhere_do_not_lock_the_user_out(db: TestDb) {
+    let mend = db.mend();
+    let zhao = mend.add_user("zhao", "supervisor");
+    let password = zhao["password"].as_str().unwrap();
+    let direct = mend.serve_at(NOON);
+    let elsewhere = client_from("127.0.0.2");
+    for _ in 0..6 {
+        sign_in_with(&direct, &elsewhere, "zhao", None).await;
+    }
+    assert_eq!(sign_in_with(&direct, &elsewhere, "zhao", None).await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(sign_in(&direct, "zhao", password).await.0, StatusCode::CREATED, "from the supervisor's own address");
+
+    let proxied = mend.clone().env("MEND_HTTP__CLIENT_IP_HEADER", "X-Forwarded-For").serve_at(NOON);
+    for _ in 0..6 {
+        sign_in_with(&proxied, &proxied.client, "zhao", Some("203.0.113.5")).await;
+    }
+    let locked = sign_in_with(&proxied, &proxied.client, "zhao", Some("198.51.100.1, 203.0.113.5")).await;
+    assert_eq!(locked, StatusCode::TOO_MANY_REQUESTS, "an address written before the proxy's is not the client's");
+    let answer = proxied
+        .client
+        .post(proxied.url("/api/v1/session"))
+        .header("x-forwarded-for", "203.0.113.5, 203.0.113.6")
+        .json(&json!({"name": "zhao", "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::CREATED, "another client behind the same proxy");
+}
+
+/// One address that tries a password on name after name is refused after a hundred wrong ones,
+/// whatever the name; another address is not.
+async fn one_address_guessing_many_names_is_refused(db: TestDb) {
+    let mend = db.mend();
+    let wang = mend.add_user("wang", "agent");
+    let password = wang["password"].as_str().unwrap();
+    let server = mend.serve_at(NOON);
+    let sprayer = client_from("127.0.0.3");
+    for round in 0..10 {
+        let names: Vec<String> = (0..10).map(|i| format!("user{round}-{i}")).collect();
+        let guesses = names.iter().map(|name| sign_in_with(&server, &sprayer, name, None));
+        let answers = futures::future::join_all(guesses).await;
+        assert!(answers.iter().all(|s| *s == StatusCode::UNAUTHORIZED), "round {round}: {answers:?}");
+    }
+    let (status, refused) =
+        json_response(sprayer.post(server.url("/api/v1/session")).json(&json!({"name": "wang", "password": password})))
+            .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "the hundred-and-first, the right password or not");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("from this address"), "{refused}");
+    assert_eq!(sign_in(&server, "wang", password).await.0, StatusCode::CREATED, "from another address");
 }
 
 /// Guesses at one name, sent at once to two instances: each is counted (the count is one

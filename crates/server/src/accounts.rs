@@ -31,10 +31,15 @@ pub enum AccountError {
     Store(#[from] StoreError),
 }
 
-/// Wrong passwords in a row, within [`FAILURE_STREAK`] of each other, after which a name is
-/// refused for [`LOCKOUT`], right password or not: a few guesses a quarter of an hour, and an
-/// agent who mistyped twice is not locked out.
+/// Wrong passwords in a row for one name from one address, within [`FAILURE_STREAK`] of each
+/// other, after which that name is refused there for [`LOCKOUT`], right password or not: a few
+/// guesses a quarter of an hour, and an agent who mistyped twice is not locked out. Counted per
+/// address, so nobody elsewhere can lock a supervisor out by typing their name.
 pub const MOST_FAILURES: i32 = 5;
+/// Wrong passwords from one address across all names within [`FAILURE_STREAK`], after which
+/// the address is refused: one client trying a common password on every name. High enough for
+/// a call center whose whole floor signs in from one address at the start of a shift.
+pub const MOST_FAILURES_FROM_ONE_ADDRESS: i64 = 100;
 pub const FAILURE_STREAK: chrono::Duration = chrono::Duration::minutes(15);
 pub const LOCKOUT: chrono::Duration = chrono::Duration::minutes(15);
 
@@ -45,17 +50,28 @@ pub enum SignInCheck {
     Passed(UserRecord, String),
     /// An unknown name or a wrong password: one answer for both, so names are not revealed.
     Wrong,
-    /// Too many wrong passwords for this name lately: refused until then, unchecked.
-    Locked(DateTime<Utc>),
+    /// Too many wrong passwords lately: refused until then, unchecked.
+    Locked(DateTime<Utc>, LockedOut),
 }
 
-/// Checks a sign-in. Each attempt is counted against the name typed (whether or not a user has
-/// it) in the database before the password is checked, so a burst of guesses, spread over
-/// several instances or not, gets [`MOST_FAILURES`] checks; a right password clears the count.
+/// What too many wrong passwords locked out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockedOut {
+    /// The name typed, from this address ([`MOST_FAILURES`]).
+    Name,
+    /// This address, whatever the name ([`MOST_FAILURES_FROM_ONE_ADDRESS`]).
+    Address,
+}
+
+/// Checks a sign-in from `source` (the client's address, `"unknown"` when there is none). Each
+/// attempt is counted against the name typed (whether or not a user has it) and the source in
+/// the database before the password is checked, so a burst of guesses, spread over several
+/// instances or not, gets [`MOST_FAILURES`] checks; a right password clears that count.
 pub async fn check_sign_in(
     store: &mend_store::Store,
     name: &str,
     password: &str,
+    source: &str,
     now: DateTime<Utc>,
 ) -> Result<SignInCheck, StoreError> {
     use mend_store::sign_in_failures;
@@ -66,16 +82,21 @@ pub async fn check_sign_in(
         return Ok(SignInCheck::Wrong);
     }
     let typed = name.to_lowercase();
-    if let Some(until) = sign_in_failures::locked_until(conn, &typed, now).await? {
-        return Ok(SignInCheck::Locked(until));
+    if let Some(until) = sign_in_failures::locked_until(conn, &typed, source, now).await? {
+        return Ok(SignInCheck::Locked(until, LockedOut::Name));
     }
-    let lock_until = now + LOCKOUT;
-    if !sign_in_failures::count_attempt(conn, &typed, now, now - FAILURE_STREAK, MOST_FAILURES, lock_until).await? {
-        return Ok(SignInCheck::Locked(lock_until));
+    let (lock_until, streak_since) = (now + LOCKOUT, now - FAILURE_STREAK);
+    if !sign_in_failures::count_attempt(conn, &typed, source, now, streak_since, MOST_FAILURES, lock_until).await? {
+        return Ok(SignInCheck::Locked(lock_until, LockedOut::Name));
+    }
+    // Summed after this attempt was counted: of a burst from one address, the ones counted
+    // past the limit see it, however the burst interleaves.
+    if sign_in_failures::failures_from(conn, source, streak_since).await? > MOST_FAILURES_FROM_ONE_ADDRESS {
+        return Ok(SignInCheck::Locked(now + FAILURE_STREAK, LockedOut::Address));
     }
     match mend_store::users::by_name(conn, name).await? {
         Some((user, hash)) if auth::password_matches(password, &hash) => {
-            sign_in_failures::forget(conn, &typed).await?;
+            sign_in_failures::forget_from(conn, &typed, source).await?;
             Ok(SignInCheck::Passed(user, hash))
         }
         Some(_) => Ok(SignInCheck::Wrong),

@@ -5,8 +5,11 @@
 //! the rule (`mend-ingest`, `mend-cases`, `mend-store`), and map the answer to a status; they hold
 //! no business rules of their own.
 
+pub use axum::http::HeaderName;
+
 pub mod accounts;
 pub mod auth;
+mod client_address;
 mod error;
 mod idempotency;
 mod metrics;
@@ -94,13 +97,16 @@ pub struct ChannelSecrets {
     pub store: String,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct HttpConfig {
     /// Larger request bodies are refused with 413 before they are read.
     pub max_body_bytes: usize,
     /// How long a client may take to send a request's headers, and its body: a connection that
     /// dribbles (slowloris) is closed, a body that stalls gets 408, instead of holding a task.
     pub read_timeout: std::time::Duration,
+    /// The header a reverse proxy in front names the client's address in (`X-Real-IP`,
+    /// `X-Forwarded-For`: its last address); none when clients connect directly.
+    pub client_ip_header: Option<axum::http::HeaderName>,
 }
 
 pub fn router(state: AppState, config: HttpConfig) -> Router {
@@ -114,6 +120,7 @@ pub fn router(state: AppState, config: HttpConfig) -> Router {
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(config.read_timeout))
         .layer(axum::middleware::from_fn(rejections::in_our_shape))
+        .layer(axum::middleware::from_fn_with_state(config.client_ip_header, client_address::note))
         // Answers carry customers' details (a claim's numbers in full): no cache keeps one
         // unless it says so itself (the assets), and no browser reads one as another type.
         .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
@@ -139,9 +146,9 @@ pub async fn serve(
     let connections = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 // Out of file descriptors and the like: the listener itself is fine, and the
                 // connection that failed is the client's to retry.
                 Err(error) => {
@@ -152,7 +159,12 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let connection = http1.serve_connection(TokioIo::new(stream), TowerToHyperService::new(router.clone()));
+        // The peer, for the requests to know where they came from (`ClientAddress`).
+        let service = tower::ServiceExt::map_request(router.clone(), move |mut request: axum::http::Request<_>| {
+            request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            request
+        });
+        let connection = http1.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let connection = connections.watch(connection);
         tokio::spawn(async move {
             if let Err(error) = connection.await {

@@ -1,5 +1,5 @@
 //! The `sign_in_failures` table: sign-in attempts in a row without a right password for each
-//! name typed, and until when that name is refused.
+//! name typed from each source (the client's address), and until when that pair is refused.
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, Statement};
@@ -10,10 +10,11 @@ use crate::error::During;
 
 const TABLE: &str = "sign_in_failures";
 
-/// Until when sign-ins as `name` are refused, if they are at `now`.
+/// Until when sign-ins as `name` from `source` are refused, if they are at `now`.
 pub async fn locked_until<C: ConnectionTrait>(
     conn: &C,
     name: &str,
+    source: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<DateTime<Utc>>, StoreError> {
     let backend = conn.get_database_backend();
@@ -21,25 +22,27 @@ pub async fn locked_until<C: ConnectionTrait>(
         .query_one_raw(Statement::from_sql_and_values(
             backend,
             format!(
-                "SELECT locked_until FROM sign_in_failures WHERE name = {} AND locked_until > {}",
+                "SELECT locked_until FROM sign_in_failures WHERE name = {} AND source = {} AND locked_until > {}",
                 param(backend, 1),
-                param(backend, 2)
+                param(backend, 2),
+                param(backend, 3)
             ),
-            [name.into(), now.into()],
+            [name.into(), source.into(), now.into()],
         ))
         .await
         .during(TABLE, "locked_until")?;
     row.map(|row| row.try_get_by_index::<DateTime<Utc>>(0)).transpose().during(TABLE, "locked_until")
 }
 
-/// Counts a sign-in attempt for `name` at `now`, before its password is checked, and says
-/// whether it may be checked: counting first, in one statement, is what stops a burst of
-/// concurrent guesses from all being checked before the first failure is written. The count
+/// Counts a sign-in attempt for `name` from `source` at `now`, before its password is checked,
+/// and says whether it may be checked: counting first, in one statement, is what stops a burst
+/// of concurrent guesses from all being checked before the first failure is written. The count
 /// starts again when the last attempt is older than `streak_since`; past `most` attempts the
-/// name is refused until `lock_until` (a right password [`forget`]s the count).
+/// pair is refused until `lock_until` (a right password [`forget`]s the count).
 pub async fn count_attempt<C: ConnectionTrait>(
     conn: &C,
     name: &str,
+    source: &str,
     now: DateTime<Utc>,
     streak_since: DateTime<Utc>,
     most: i32,
@@ -63,13 +66,14 @@ pub async fn count_attempt<C: ConnectionTrait>(
         .query_one_raw(Statement::from_sql_and_values(
             backend,
             format!(
-                "INSERT INTO sign_in_failures (name, failures, last_failed_at) VALUES ({}, 1, {}) \
-                 ON CONFLICT (name) DO UPDATE SET failures = sign_in_failures.failures + 1, \
+                "INSERT INTO sign_in_failures (name, source, failures, last_failed_at) VALUES ({}, {}, 1, {}) \
+                 ON CONFLICT (name, source) DO UPDATE SET failures = sign_in_failures.failures + 1, \
                  last_failed_at = excluded.last_failed_at RETURNING failures",
                 p(1),
-                p(2)
+                p(2),
+                p(3)
             ),
-            [name.into(), now.into()],
+            [name.into(), source.into(), now.into()],
         ))
         .await
         .during(TABLE, "count_attempt")?
@@ -80,15 +84,40 @@ pub async fn count_attempt<C: ConnectionTrait>(
     }
     conn.execute_raw(Statement::from_sql_and_values(
         backend,
-        format!("UPDATE sign_in_failures SET locked_until = {} WHERE name = {}", p(1), p(2)),
-        [lock_until.into(), name.into()],
+        format!("UPDATE sign_in_failures SET locked_until = {} WHERE name = {} AND source = {}", p(1), p(2), p(3)),
+        [lock_until.into(), name.into(), source.into()],
     ))
     .await
     .during(TABLE, "count_attempt")?;
     Ok(false)
 }
 
-/// Forgets the failures of `name` (a right password).
+/// The attempts from `source`, across every name, counted since `since` and not yet cleared by
+/// a right password there: the guesses of one client that tries many names once each.
+pub async fn failures_from<C: ConnectionTrait>(
+    conn: &C,
+    source: &str,
+    since: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    let backend = conn.get_database_backend();
+    let row = conn
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            format!(
+                "SELECT CAST(COALESCE(SUM(failures), 0) AS BIGINT) FROM sign_in_failures \
+                 WHERE source = {} AND last_failed_at >= {}",
+                param(backend, 1),
+                param(backend, 2)
+            ),
+            [source.into(), since.into()],
+        ))
+        .await
+        .during(TABLE, "failures_from")?
+        .ok_or_else(|| StoreError::corrupt(TABLE, source, "no row from a sum"))?;
+    row.try_get_by_index::<i64>(0).during(TABLE, "failures_from")
+}
+
+/// Forgets the failures of `name` from every source (a new password).
 pub async fn forget<C: ConnectionTrait>(conn: &C, name: &str) -> Result<(), StoreError> {
     let backend = conn.get_database_backend();
     conn.execute_raw(Statement::from_sql_and_values(
@@ -98,5 +127,19 @@ pub async fn forget<C: ConnectionTrait>(conn: &C, name: &str) -> Result<(), Stor
     ))
     .await
     .during(TABLE, "forget")?;
+    Ok(())
+}
+
+/// Forgets the failures of `name` from `source` (a right password from there; guesses from
+/// elsewhere still count).
+pub async fn forget_from<C: ConnectionTrait>(conn: &C, name: &str, source: &str) -> Result<(), StoreError> {
+    let backend = conn.get_database_backend();
+    conn.execute_raw(Statement::from_sql_and_values(
+        backend,
+        format!("DELETE FROM sign_in_failures WHERE name = {} AND source = {}", param(backend, 1), param(backend, 2)),
+        [name.into(), source.into()],
+    ))
+    .await
+    .during(TABLE, "forget_from")?;
     Ok(())
 }

@@ -1,7 +1,6 @@
 //! Signing in from a browser: a session token, in a cookie and in the answer, that runs out
 //! after a shift; signing out revokes it.
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
@@ -9,13 +8,15 @@ use axum::http::header::SET_COOKIE;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use chrono::{DateTime, Duration, Utc};
 use mend_store::users::UserRecord;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::accounts::{self, SignInCheck};
+use crate::accounts::{self, LockedOut, SignInCheck};
 use crate::auth::{self, CurrentUser, SESSION_COOKIE};
+use crate::client_address::ClientAddress;
 use crate::error::ErrorCode;
 use crate::{ApiError, AppState};
 
@@ -30,15 +31,25 @@ pub struct SignIn {
 }
 
 /// `{"name", "password"}` → `{"token", "expires_at", "user"}` and the session cookie.
-pub async fn sign_in(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+pub async fn sign_in(
+    State(state): State<AppState>,
+    Extension(client): Extension<ClientAddress>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
     let request: SignIn = super::json_body(body)?;
     let wrong = || ApiError::new(ErrorCode::Unauthorized, "the name or the password is wrong");
+    let source = client.as_source();
+    let now = state.clock.now();
     let (user, hash) =
-        match accounts::check_sign_in(&state.store, &request.name, &request.password, state.clock.now()).await? {
+        match accounts::check_sign_in(&state.store, &request.name, &request.password, &source, now).await? {
             SignInCheck::Passed(user, hash) => (user, hash),
             SignInCheck::Wrong => return Err(wrong()),
-            SignInCheck::Locked(until) => {
-                let message = format!("too many wrong passwords for this name: try again after {}", until.to_rfc3339());
+            SignInCheck::Locked(until, locked_out) => {
+                let what = match locked_out {
+                    LockedOut::Name => "for this name",
+                    LockedOut::Address => "from this address",
+                };
+                let message = format!("too many wrong passwords {what}: try again after {}", until.to_rfc3339());
                 let mut refused = ApiError::new(ErrorCode::TooManyRequests, message).into_response();
                 let seconds = (until - state.clock.now()).num_seconds().max(1);
                 refused.headers_mut().insert(axum::http::header::RETRY_AFTER, HeaderValue::from(seconds));

@@ -2,6 +2,7 @@
 //! short-lived cookie that the form sends back (double submit): a page on another site can post
 //! a login form, but cannot read or set that cookie.
 
+use axum::Extension;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Query, State};
 use axum::http::header::SET_COOKIE;
@@ -13,8 +14,9 @@ use serde::Deserialize;
 
 use super::{Button, PageError, Posted, WebUser, render};
 use crate::AppState;
-use crate::accounts::{self, SignInCheck};
+use crate::accounts::{self, LockedOut, SignInCheck};
 use crate::auth;
+use crate::client_address::ClientAddress;
 use crate::routes::session::{expired_cookie, open_session};
 
 const LOGIN_COOKIE: &str = "mend_login";
@@ -49,6 +51,7 @@ pub async fn form(Query(query): Query<NextQuery>, parts: Parts) -> Response {
 
 pub async fn sign_in(
     State(state): State<AppState>,
+    Extension(client): Extension<ClientAddress>,
     parts: Parts,
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Result<Response, PageError> {
@@ -66,12 +69,18 @@ pub async fn sign_in(
         login_page(&parts, StatusCode::UNAUTHORIZED, &form.name, &next, Some(message))
     };
     let now = state.clock.now();
-    let (user, hash) = match accounts::check_sign_in(&state.store, &form.name, &form.password, now).await? {
+    let source = client.as_source();
+    let (user, hash) = match accounts::check_sign_in(&state.store, &form.name, &form.password, &source, now).await? {
         SignInCheck::Passed(user, hash) => (user, hash),
         SignInCheck::Wrong => return Ok(refused()),
-        SignInCheck::Locked(until) => {
+        SignInCheck::Locked(until, locked_out) => {
             let minutes = (until - now).num_minutes() + 1;
-            let message = format!("密码错误次数过多,该账号暂时锁定,请 {minutes} 分钟后再试,或请管理员重置密码。");
+            let message = match locked_out {
+                LockedOut::Name => {
+                    format!("密码错误次数过多,该账号暂时锁定,请 {minutes} 分钟后再试,或请管理员重置密码。")
+                }
+                LockedOut::Address => format!("本机所在网络密码错误次数过多,请 {minutes} 分钟后再试。"),
+            };
             let mut page = login_page(&parts, StatusCode::TOO_MANY_REQUESTS, &form.name, &next, Some(&message));
             let seconds = (until - now).num_seconds().max(1);
             page.headers_mut().insert(axum::http::header::RETRY_AFTER, HeaderValue::from(seconds));
