@@ -86,6 +86,7 @@ const ROUTES: &[(&str, &str, Option<&str>)] = &[
     ("GET", "/api/v1/customers/{id}", Some("agent")),
     ("POST", "/api/v1/customers/{id}/unmerge", Some("admin")),
     ("PUT", "/api/v1/customers/{id}/temperament", Some("agent")),
+    ("PUT", "/api/v1/customers/{id}/contact", Some("agent")),
     ("POST", "/api/v1/identities/link", Some("agent")),
     ("GET", "/api/v1/escalations", Some("supervisor")),
     ("POST", "/api/v1/escalations/{id}/acknowledge", Some("supervisor")),

@@ -974,6 +974,7 @@ async fn a_first_busy_day_is_no_spike(db: TestDb) {
 }
 
 both_databases!(
+    a_customer_who_asks_not_to_be_called_is_not_until_a_supervisor_says_so,
     an_unanswered_check_is_tried_again_as_a_check,
     a_first_busy_day_is_no_spike,
     an_unhappy_survey_answer_reopens_the_case_for_a_call,
@@ -1181,5 +1182,78 @@ async fn a_sweep_and_an_import_that_deadlock_both_land() {
     let run = sweep.await.unwrap();
     assert_eq!(run["counts"]["tasks_created"], 2, "{run}");
     assert_eq!(crate::schedule::tasks(&mend).len(), 2);
+    db.assert_consistent().await;
+}
+
+/// A customer who asks not to be called again is not: any agent who hears it says so, the
+/// calls nobody took are cancelled and the sweeps plan none, for a new complaint either; only a
+/// supervisor lets them be called again (and sets tiers), and the next sweep calls them. Zones
+/// and tiers are checked against what the desk knows; every change is audited.
+async fn a_customer_who_asks_not_to_be_called_is_not_until_a_supervisor_says_so(db: TestDb) {
+    use reqwest::{Method, StatusCode};
+
+    // No overlap: the last sweep sees the case only because lifting the request touched it.
+    let mend = db.mend().env("MEND_SCHEDULER__GENERATION_OVERLAP_SECONDS", "0");
+    let phone = json!({"phone": "13800138051"});
+    mend.import_lines(&lines(&[complaint("hotline", "d-1", "2026-11-24T09:00:00+08:00", phone.clone(), "宽带断了")]));
+    schedule(&mend, "generate_callbacks", "2026-11-24T10:00:00+08:00");
+    let customer = mend.export_cases()[0]["customer_id"].as_str().unwrap().to_owned();
+    let first = tasks(&mend)[0]["task_id"].clone();
+    let server = mend.serve_at("2026-11-24T10:30:00+08:00");
+    let agent = mend.add_user("agent-1", "agent")["token"].as_str().unwrap().to_owned();
+    let supervisor = mend.add_user("sup-1", "supervisor")["token"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/customers/{customer}/contact");
+    let put = |token: &str, path: &str, body: Value| {
+        crate::support::json_response(server.request(Method::PUT, path, token).json(&body))
+    };
+
+    let asked = json!({"do_not_disturb": true, "reason": "客户说别再打了,有事他打 13800138051"});
+    let (status, body) = put(&agent, &path, asked).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!((&body["do_not_disturb"], &body["tasks_cancelled"]), (&json!(true), &json!([first])), "{body}");
+    assert_eq!(tasks(&mend)[0]["status"], "cancelled");
+    let claimed = server.request(Method::POST, "/api/v1/tasks/claim", &agent).send().await.unwrap();
+    assert_eq!(claimed.status(), StatusCode::NO_CONTENT, "nothing to call");
+    for (refused, why) in [(json!({"do_not_disturb": false}), "calling again"), (json!({"tier": "vip"}), "a tier")] {
+        let (status, body) = put(&agent, &path, refused).await;
+        assert_eq!((status, &body["error"]["code"]), (StatusCode::FORBIDDEN, &json!("forbidden")), "{why}: {body}");
+    }
+    let (_, log) = server.get_json("/api/v1/audit?entity=customer", &supervisor).await;
+    let entry = log["entries"].as_array().unwrap().iter().find(|e| e["action"] == "customer.contact").unwrap().clone();
+    assert_eq!(entry["actor"], "user:agent-1");
+    assert_eq!(entry["detail"]["changed"]["do_not_disturb"], json!({"from": false, "to": true}), "{entry}");
+    assert!(!entry["detail"]["reason"].as_str().unwrap().contains("13800138051"), "numbers masked: {entry}");
+
+    // The customer complains again: still not called.
+    mend.import_lines(&lines(&[complaint("wechat", "d-2", "2026-11-24T11:00:00+08:00", phone, "宽带还是不行")]));
+    let run = schedule(&mend, "generate_callbacks", "2026-11-24T11:30:00+08:00");
+    assert_eq!((&run["counts"]["tasks_created"], &run["counts"]["do_not_disturb"]), (&json!(0), &json!(1)), "{run}");
+
+    for (wrong, what) in [
+        (json!({"timezone": "Mars/Olympus_Mons"}), "Mars/Olympus_Mons"),
+        (json!({"tier": "platinum"}), "vip"),
+        (json!({"reason": "nothing to change"}), "say what to change"),
+    ] {
+        let (status, body) = put(&supervisor, &path, wrong).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains(what), "{body}");
+    }
+    let (status, _) = put(&supervisor, &path, json!({"do_not_disturb": "yes"})).await;
+    assert!(status.is_client_error(), "{status}");
+    let nobody = format!("/api/v1/customers/{}/contact", uuid::Uuid::now_v7());
+    assert_eq!(put(&supervisor, &nobody, json!({"tier": "vip"})).await.0, StatusCode::NOT_FOUND);
+
+    let resumed = json!({"do_not_disturb": false, "tier": "vip", "timezone": " Asia/Urumqi "});
+    let (status, body) = put(&supervisor, &path, resumed).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (&body["do_not_disturb"], &body["tier"], &body["timezone"]),
+        (&json!(false), &json!("vip"), &json!("Asia/Urumqi"))
+    );
+    let run = schedule(&mend, "generate_callbacks", "2026-11-24T12:00:00+08:00");
+    assert_eq!(run["counts"]["tasks_created"], 1, "called again at the next sweep: {run}");
+    let open = tasks(&mend).into_iter().find(|t| t["status"] == "open").expect("a call");
+    let factors = open["priority_reasons"]["factors"].as_array().unwrap().clone();
+    assert!(factors.iter().any(|f| f["factor"] == "tier" && f["detail"] == "vip"), "{factors:?}");
     db.assert_consistent().await;
 }

@@ -359,6 +359,29 @@ async fn pages_need_a_session_a_role_and_their_forms_token(db: TestDb) {
     let page = client.get(server.url(&format!("/desk/cases/{wechat_case}"))).header(COOKIE, &agent).send().await;
     assert!(page.unwrap().text().await.unwrap().contains("id=\"no-phone\""));
 
+    // The customer asks not to be contacted again: the agent says so from the page; only a
+    // supervisor takes it back.
+    let wechat_page = format!("/desk/cases/{wechat_case}");
+    let do_not_disturb = |cookie: &str, csrf: &str, value: &str| {
+        let form = [("csrf", csrf), ("do_not_disturb", value), ("back", "")];
+        client.post(server.url(&format!("{wechat_page}/do-not-disturb"))).header(COOKIE, cookie).form(&form).send()
+    };
+    let page_of = |cookie: &str| {
+        let cookie = cookie.to_owned();
+        let request = client.get(server.url(&wechat_page)).header(COOKIE, cookie);
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+    assert!(page_of(&agent).await.contains("客户要求不再来电</button>"));
+    let asked = do_not_disturb(&agent, &csrf, "on").await.unwrap();
+    assert_eq!((asked.status(), &asked.headers()[LOCATION]), (StatusCode::SEE_OTHER, &wechat_page.parse().unwrap()));
+    let marked = page_of(&agent).await;
+    assert!(marked.contains("id=\"do-not-disturb\"") && !marked.contains("id=\"do-not-disturb-form\""), "{marked}");
+    assert_eq!(do_not_disturb(&agent, &csrf, "off").await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert!(page_of(&supervisor).await.contains("恢复联系</button>"));
+    let resumed = do_not_disturb(&supervisor, &supervisor_csrf, "off").await.unwrap();
+    assert_eq!(resumed.status(), StatusCode::SEE_OTHER);
+    assert!(!page_of(&agent).await.contains("id=\"do-not-disturb\""), "callable again");
+
     // Signing out ends the session at once.
     let out = client.post(server.url("/logout")).header(COOKIE, &agent).form(&[("csrf", &csrf)]).send().await;
     assert_eq!(out.unwrap().status(), StatusCode::SEE_OTHER);

@@ -5,18 +5,20 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use mend_core::{
-    Case, CaseId, CompensationKind, CompensationStatus, Customer, CustomerDetails, CustomerId, CustomerKey,
+    Case, CaseId, CaseStatus, CompensationKind, CompensationStatus, Customer, CustomerDetails, CustomerId, CustomerKey,
     LinkedIdentity, Money, StoredComplaint, TaskKind, TaskOutcome, TaskStatus,
 };
 use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QueryTrait, Statement,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    Statement,
 };
 use serde::Serialize;
+use serde_json::json;
 
 use crate::bulk::{self, OnConflict, Table};
 use crate::cases::Time;
-use crate::entities::{compensation, customer, customer_identity, task};
+use crate::entities::{case, compensation, customer, customer_identity, task};
 use crate::rows::{Flag, stored_row};
 use crate::{KnownIdentity, NewCustomer, NewIdentity, StoreError};
 
@@ -59,6 +61,112 @@ pub async fn set_temperament(
     crate::audit::record_audit(&tx, entry).await?;
     tx.commit().await.during(TABLE, "set_temperament")?;
     Ok(true)
+}
+
+/// A change to how a customer is contacted; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContactChange {
+    /// The customer asked not to be called (or, `false`, may be called again).
+    pub do_not_disturb: Option<bool>,
+    pub timezone: Option<chrono_tz::Tz>,
+    /// One of the operator's tiers (`[scheduler.priority] tiers`, or `standard`).
+    pub tier: Option<String>,
+}
+
+/// A customer after a [`change_contact`], and the calls it cancelled.
+#[derive(Debug, Clone)]
+pub struct ContactChanged {
+    pub customer: Customer,
+    pub tasks_cancelled: Vec<mend_core::Task>,
+}
+
+/// Applies `change` to `customer`, with an audit event naming each field that changed, from
+/// what to what, and why; `None` when there is no such customer. A change that changes nothing
+/// writes nothing. A customer who asks not to be called has the calls nobody took cancelled; one
+/// who may be called again has their open cases noted as touched, so the next generation sweep
+/// plans their calls.
+pub async fn change_contact(
+    store: &crate::Store,
+    customer: CustomerId,
+    change: &ContactChange,
+    actor: &str,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Option<ContactChanged>, StoreError> {
+    let tx = store.begin_write().await?;
+    // Locked, so that the audit's "from" is what the change replaced.
+    lock_customers(&tx, &[customer]).await?;
+    let Some(row) = customer::Entity::find_by_id(customer.as_uuid()).one(&tx).await.during(TABLE, "change_contact")?
+    else {
+        crate::rollback(tx).await?;
+        return Ok(None);
+    };
+    let before = Customer::try_from(row)?;
+    let mut after = before.clone();
+    let mut changed = serde_json::Map::new();
+    let mut update = customer::Entity::update_many();
+    if let Some(dnd) = change.do_not_disturb.filter(|dnd| *dnd != before.do_not_disturb) {
+        after.do_not_disturb = dnd;
+        changed.insert("do_not_disturb".into(), json!({"from": before.do_not_disturb, "to": dnd}));
+        update = update.col_expr(customer::Column::DoNotDisturb, Expr::value(dnd));
+    }
+    if let Some(zone) = change.timezone.filter(|zone| *zone != before.timezone) {
+        after.timezone = zone;
+        changed.insert("timezone".into(), json!({"from": before.timezone.name(), "to": zone.name()}));
+        update = update.col_expr(customer::Column::Timezone, Expr::value(zone.name()));
+    }
+    if let Some(tier) = change.tier.as_ref().filter(|tier| **tier != before.tier) {
+        after.tier.clone_from(tier);
+        changed.insert("tier".into(), json!({"from": before.tier, "to": tier}));
+        update = update.col_expr(customer::Column::Tier, Expr::value(tier.clone()));
+    }
+    if changed.is_empty() {
+        crate::rollback(tx).await?;
+        return Ok(Some(ContactChanged { customer: after, tasks_cancelled: Vec::new() }));
+    }
+    update
+        .col_expr(customer::Column::UpdatedAt, Expr::value(now))
+        .filter(customer::Column::Id.eq(customer.as_uuid()))
+        .exec(&tx)
+        .await
+        .during(TABLE, "change_contact")?;
+    let entry = |action: &str, subject_kind: &str, subject: uuid::Uuid, detail| crate::AuditEntry {
+        at: now,
+        actor: actor.to_owned(),
+        action: action.into(),
+        subject_kind: subject_kind.into(),
+        subject_id: Some(subject),
+        detail,
+    };
+    let reason = reason.map(mend_core::mask_phones_in);
+    let mut entries =
+        vec![entry("customer.contact", "customer", customer.as_uuid(), json!({"changed": changed, "reason": reason}))];
+    let mut tasks_cancelled = Vec::new();
+    match change.do_not_disturb.filter(|dnd| *dnd != before.do_not_disturb) {
+        Some(true) => {
+            tasks_cancelled = crate::tasks::cancel_open_tasks_of_customer(&tx, customer, now).await?;
+            let detail = json!({"from": "open", "to": "cancelled", "reason": "do_not_disturb"});
+            entries.extend(
+                tasks_cancelled.iter().map(|t| entry("task.cancel", "task", t.task_id.as_uuid(), detail.clone())),
+            );
+        }
+        Some(false) => {
+            let open = case::Entity::find()
+                .select_only()
+                .column(case::Column::Id)
+                .filter(case::Column::CustomerId.eq(customer.as_uuid()))
+                .filter(case::Column::Status.eq(CaseStatus::Open.as_str()))
+                .into_tuple::<uuid::Uuid>()
+                .all(&tx)
+                .await
+                .during(TABLE, "change_contact")?;
+            entries.extend(open.into_iter().map(|id| entry("case.calls_resumed", "case", id, json!({}))));
+        }
+        None => {}
+    }
+    crate::audit::record_audits(&tx, &entries).await?;
+    crate::commit(tx).await?;
+    Ok(Some(ContactChanged { customer: after, tasks_cancelled }))
 }
 
 /// Which of these keys already point at a customer.

@@ -4,10 +4,12 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use mend_cases::UnmergeReport;
 use mend_core::{CustomerId, Role, Temperament};
+use mend_store::customers::ContactChange;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::auth::CurrentUser;
+use crate::error::ErrorCode;
 use crate::{ApiError, AppState};
 
 /// Everything about a customer: keys, the complaint timeline across channels, cases, contacts,
@@ -126,4 +128,76 @@ pub async fn set_temperament(
     Ok(Json(
         json!({"customer_id": customer, "temperament": temperament, "temperament_set_by": temperament.map(|_| actor)}),
     ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactRequest {
+    do_not_disturb: Option<bool>,
+    /// An IANA zone (`Asia/Urumqi`): the customer's contact hours are kept in it.
+    timezone: Option<String>,
+    tier: Option<String>,
+    /// Why (audited): "客户要求不再来电".
+    reason: Option<String>,
+}
+
+/// How a customer is contacted: do-not-disturb, time zone, tier. Any agent marks a customer who
+/// asks not to be called again, and corrects the zone; calling them again, and tiers (which
+/// weigh on priority), are a supervisor's.
+pub async fn change_contact(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let person = user.require(Role::Agent)?;
+    let requested: CustomerId = super::parse_id(&id, "customer")?;
+    let request: ContactRequest = super::json_body(body)?;
+    let change = contact_change(&state, &request)?;
+    if !person.role.includes(Role::Supervisor) && (change.do_not_disturb == Some(false) || change.tier.is_some()) {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "calling a do-not-disturb customer again, and tiers, are a supervisor's to decide",
+        ));
+    }
+    let conn = state.store.connection();
+    let customer = mend_store::customers::survivor(conn, requested)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format_args!("customer {requested}")))?;
+    let actor = format!("user:{}", person.name);
+    let reason = request.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
+    let changed =
+        mend_store::customers::change_contact(&state.store, customer, &change, &actor, reason, state.clock.now())
+            .await?
+            .ok_or_else(|| ApiError::not_found(format_args!("customer {customer}")))?;
+    let view = mend_store::customers::customer_view(conn, customer)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format_args!("customer {customer}")))?;
+    let mut body = customer_json(view)?;
+    let cancelled: Vec<_> = changed.tasks_cancelled.iter().map(|t| t.task_id).collect();
+    body["tasks_cancelled"] = json!(cancelled);
+    Ok(Json(body))
+}
+
+/// The change a request asks for, each field checked: a zone chrono-tz knows, a configured tier.
+fn contact_change(state: &AppState, request: &ContactRequest) -> Result<ContactChange, ApiError> {
+    let invalid = |message: String| ApiError::new(ErrorCode::InvalidRequest, message);
+    let timezone = request
+        .timezone
+        .as_deref()
+        .map(|zone| zone.trim().parse::<chrono_tz::Tz>().map_err(|_| invalid(format!("`{zone}` is no IANA time zone"))))
+        .transpose()?;
+    let tiers = &state.planner.settings.priority.tiers;
+    let tier = match request.tier.as_deref().map(str::trim) {
+        Some(tier) if tier != "standard" && !tiers.contains_key(tier) => {
+            let known: Vec<&str> = std::iter::once("standard").chain(tiers.keys().map(String::as_str)).collect();
+            return Err(invalid(format!("no tier `{tier}`: the tiers are {}", known.join(", "))));
+        }
+        tier => tier.map(str::to_owned),
+    };
+    let change = ContactChange { do_not_disturb: request.do_not_disturb, timezone, tier };
+    if change == ContactChange::default() {
+        return Err(invalid("say what to change: do_not_disturb, timezone or tier".into()));
+    }
+    Ok(change)
 }

@@ -102,6 +102,7 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         endpoint(M::GET, "/api/v1/customers/{id}", "A customer's 360° view", agent, get(customers::show)),
         endpoint(M::POST, "/api/v1/customers/{id}/unmerge", "Undo a wrong customer merge", admin, post(customers::unmerge)),
         endpoint(M::PUT, "/api/v1/customers/{id}/temperament", "Set the customer's temperament", agent, put(customers::set_temperament)),
+        endpoint(M::PUT, "/api/v1/customers/{id}/contact", "Do-not-disturb, time zone and tier of a customer", agent, put(customers::change_contact)),
         endpoint(M::POST, "/api/v1/identities/link", "Link a key to a customer", agent, post(identities::link)),
         endpoint(M::GET, "/api/v1/escalations", "Late calls nobody has seen to, the longest overdue first", supervisor, get(escalations::list)),
         endpoint(M::POST, "/api/v1/escalations/{id}/acknowledge", "A supervisor has seen to a late call", supervisor, post(escalations::acknowledge)),

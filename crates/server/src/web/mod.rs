@@ -49,6 +49,7 @@ pub(crate) fn pages() -> Router<AppState> {
         .route("/desk/cases/{id}/split", post(desk::split))
         .route("/desk/cases/{id}/move", post(desk::move_complaint))
         .route("/desk/cases/{id}/temperament", post(desk::set_temperament))
+        .route("/desk/cases/{id}/do-not-disturb", post(desk::set_do_not_disturb))
         .route("/supervisor", get(supervisor::overview))
         .route("/dashboard", get(dashboard::hot_issues))
         .route("/admin", get(admin::overview))

@@ -449,6 +449,30 @@ pub async fn cancel_superseded_checks<C: ConnectionTrait>(
     Ok(done.rows_affected())
 }
 
+/// Cancels the calls nobody has taken about any case of `customer`, who asked not to be called;
+/// a call an agent holds stays theirs to record. The tasks cancelled.
+pub async fn cancel_open_tasks_of_customer<C: ConnectionTrait>(
+    conn: &C,
+    customer: CustomerId,
+    now: DateTime<Utc>,
+) -> Result<Vec<Task>, StoreError> {
+    use sea_orm::sea_query::Query;
+    let cases_of_customer = Query::select()
+        .column(crate::entities::case::Column::Id)
+        .from(crate::entities::case::Entity)
+        .and_where(crate::entities::case::Column::CustomerId.eq(customer.as_uuid()))
+        .to_owned();
+    let cancelled = task::Entity::update_many()
+        .col_expr(task::Column::Status, Expr::value(TaskStatus::Cancelled.as_str()))
+        .col_expr(task::Column::UpdatedAt, Expr::value(now))
+        .filter(task::Column::Status.eq(TaskStatus::Open.as_str()))
+        .filter(task::Column::CaseId.in_subquery(cases_of_customer))
+        .exec_with_returning(conn)
+        .await
+        .during(TABLE, "cancel_open_tasks_of_customer")?;
+    cancelled.into_iter().map(Task::try_from).collect()
+}
+
 /// The statement that cancels the calls nobody took that `cases`, written as closed or merged
 /// away, no longer want ([`unwanted_by_their_case`]); a task an agent holds stays theirs.
 pub(crate) fn cancel_open_tasks(
