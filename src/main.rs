@@ -3,6 +3,7 @@
 mod admin;
 mod bench;
 mod channel_synth;
+mod customer_import;
 mod demo;
 mod eval;
 mod export;
@@ -61,6 +62,11 @@ enum Command {
     Cases {
         #[command(subcommand)]
         command: CasesCommand,
+    },
+    /// Customers: import a CRM's list (keys, tier, time zone, do-not-disturb, name, email).
+    Customers {
+        #[command(subcommand)]
+        command: CustomersCommand,
     },
     /// Load the bundled sample complaints and show what mend makes of them.
     Demo {
@@ -313,6 +319,20 @@ enum CasesCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum CustomersCommand {
+    /// A CSV with a header: key columns (`phone`, `wechat_openid`, `wechat_unionid`,
+    /// `member_id`, `bot_user_id`), and any of `tier`, `timezone`, `do_not_disturb`, `name`,
+    /// `email`. Keys nobody holds make a customer; keys of two customers merge them. Prints a
+    /// JSON summary; rows that cannot be read are listed with their line and why.
+    Import {
+        file: PathBuf,
+        /// The import's clock (RFC 3339) instead of the system's.
+        #[arg(long)]
+        now: Option<chrono::DateTime<chrono::FixedOffset>>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum BenchCommand {
     /// Import generated complaints into a fresh database and report the rate and peak memory.
     Import(bench::ImportBench),
@@ -470,6 +490,14 @@ async fn run(cli: Cli, settings: Settings) -> Result<()> {
             let stdout = std::io::stdout().lock();
             let written = export::export_cases(&store, &mut std::io::BufWriter::new(stdout)).await?;
             tracing::info!(cases = written, "Export finished.");
+        }
+        Command::Customers { command: CustomersCommand::Import { file, now } } => {
+            let store = open_store(&settings).await?;
+            let intake = settings.intake(&store).await?;
+            let priority = &settings.scheduler.priority;
+            let summary =
+                customer_import::import_customers(&store, &intake, priority, &file, clock_at(now).now()).await?;
+            print_line(serde_json::to_string(&summary)?)?;
         }
         Command::Demo { serve: and_serve, now } => {
             let mut settings = settings;

@@ -975,6 +975,7 @@ async fn a_first_busy_day_is_no_spike(db: TestDb) {
 
 both_databases!(
     a_customer_who_asks_not_to_be_called_is_not_until_a_supervisor_says_so,
+    a_crm_list_sets_tiers_zones_and_who_may_be_called,
     an_unanswered_check_is_tried_again_as_a_check,
     a_first_busy_day_is_no_spike,
     an_unhappy_survey_answer_reopens_the_case_for_a_call,
@@ -1255,5 +1256,68 @@ async fn a_customer_who_asks_not_to_be_called_is_not_until_a_supervisor_says_so(
     let open = tasks(&mend).into_iter().find(|t| t["status"] == "open").expect("a call");
     let factors = open["priority_reasons"]["factors"].as_array().unwrap().clone();
     assert!(factors.iter().any(|f| f["factor"] == "tier" && f["detail"] == "vip"), "{factors:?}");
+    db.assert_consistent().await;
+}
+
+/// A CRM's customer list, exported in GB18030 with its own column spellings: a known customer
+/// gets their tier, zone, name and email and asks for no calls (their open call is cancelled);
+/// an unknown one is made, and their first complaint is weighed by their tier; rows that cannot
+/// be read are listed with their line; the same file again changes nothing.
+async fn a_crm_list_sets_tiers_zones_and_who_may_be_called(db: TestDb) {
+    let mend = db.mend();
+    mend.import_lines(&lines(&[complaint(
+        "hotline",
+        "crm-1",
+        "2026-11-24T09:00:00+08:00",
+        json!({"phone": "13800138061"}),
+        "宽带断了",
+    )]));
+    schedule(&mend, "generate_callbacks", "2026-11-24T10:00:00+08:00");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("crm.csv");
+    let list = "Phone,WeChat_OpenID,Name,Email,Tier,TimeZone,Do_Not_Disturb,Branch\n\
+                138-0013-8061,oCrmWang01,王先生,wang@example.com,vip,Asia/Urumqi,是,北京\n\
+                13800138062,,李女士,,gold,,否,上海\n\
+                ,,没有号码,,vip,,,\n\
+                13800138063,,,,platinum,,,\n\
+                13800138064,,,,,Mars/Base,,\n\
+                13800138065,,,,,,maybe,\n";
+    std::fs::write(&file, encoding_rs::GB18030.encode(list).0).unwrap();
+    let path = file.to_str().unwrap();
+    let import = |now: &str| mend.run(&["customers", "import", path, "--now", now], b"").json();
+
+    let summary = import("2026-11-24T10:30:00+08:00");
+    let counts = ["rows", "customers_created", "customers_changed", "tasks_cancelled", "refused"].map(|k| &summary[k]);
+    assert_eq!(counts, [&json!(6), &json!(1), &json!(2), &json!(1), &json!(4)], "{summary}");
+    let refused: Vec<&Value> = summary["problems"].as_array().unwrap().iter().map(|p| &p["line"]).collect();
+    assert_eq!(refused, [&json!(4), &json!(5), &json!(6), &json!(7)], "{summary}");
+    assert!(summary["problems"][1]["reason"].as_str().unwrap().contains("platinum"), "{summary}");
+    assert_eq!(summary["ignored_columns"], json!(["branch"]));
+    assert_eq!(tasks(&mend)[0]["status"], "cancelled", "the customer asked for no calls");
+
+    let store = db.store().await;
+    let wang = mend.export_cases()[0]["customer_id"].as_str().unwrap().parse::<mend_core::CustomerId>().unwrap();
+    let (wang, _) = mend_store::customers::customer(store.connection(), wang).await.unwrap().unwrap();
+    assert_eq!(
+        (wang.tier.as_str(), wang.timezone.name(), wang.do_not_disturb, wang.name.as_deref(), wang.email.as_deref()),
+        ("vip", "Asia/Urumqi", true, Some("王先生"), Some("wang@example.com"))
+    );
+    let again = import("2026-11-24T10:40:00+08:00");
+    assert_eq!([&again["customers_created"], &again["customers_changed"]], [&json!(0), &json!(0)], "{again}");
+
+    // Li had never complained: her first complaint is already a gold customer's.
+    mend.import_lines(&lines(&[complaint(
+        "wechat",
+        "crm-2",
+        "2026-11-24T11:00:00+08:00",
+        json!({"phone": "13800138062"}),
+        "流量扣多了",
+    )]));
+    let cases = mend.export_cases();
+    assert_eq!(cases.len(), 2, "one customer per person: {cases:?}");
+    schedule(&mend, "generate_callbacks", "2026-11-24T11:30:00+08:00");
+    let li = tasks(&mend).into_iter().find(|t| t["status"] == "open").expect("Li's call");
+    let factors = li["priority_reasons"]["factors"].as_array().unwrap().clone();
+    assert!(factors.iter().any(|f| f["factor"] == "tier" && f["detail"] == "gold"), "{factors:?}");
     db.assert_consistent().await;
 }

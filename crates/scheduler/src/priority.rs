@@ -29,6 +29,22 @@ pub struct PriorityWeights {
     pub max_waiting: i32,
 }
 
+/// The tier every customer has until someone says otherwise.
+pub const STANDARD_TIER: &str = "standard";
+
+impl PriorityWeights {
+    /// `tier` (trimmed) if the desk knows it: [`STANDARD_TIER`] or one of `tiers`; else why not,
+    /// naming the tiers there are (a typo would silently weigh nothing).
+    pub fn known_tier(&self, tier: &str) -> Result<String, String> {
+        let tier = tier.trim();
+        if tier == STANDARD_TIER || self.tiers.contains_key(tier) {
+            return Ok(tier.to_owned());
+        }
+        let known: Vec<&str> = std::iter::once(STANDARD_TIER).chain(self.tiers.keys().map(String::as_str)).collect();
+        Err(format!("no tier `{tier}`: the tiers are {}", known.join(", ")))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PriorityReason {
     pub factor: String,

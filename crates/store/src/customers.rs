@@ -77,6 +77,8 @@ pub struct ContactChange {
 #[derive(Debug, Clone)]
 pub struct ContactChanged {
     pub customer: Customer,
+    /// Whether anything changed (a change to what already was writes nothing).
+    pub changed: bool,
     pub tasks_cancelled: Vec<mend_core::Task>,
 }
 
@@ -122,7 +124,7 @@ pub async fn change_contact(
     }
     if changed.is_empty() {
         crate::rollback(tx).await?;
-        return Ok(Some(ContactChanged { customer: after, tasks_cancelled: Vec::new() }));
+        return Ok(Some(ContactChanged { customer: after, changed: false, tasks_cancelled: Vec::new() }));
     }
     update
         .col_expr(customer::Column::UpdatedAt, Expr::value(now))
@@ -166,7 +168,7 @@ pub async fn change_contact(
     }
     crate::audit::record_audits(&tx, &entries).await?;
     crate::commit(tx).await?;
-    Ok(Some(ContactChanged { customer: after, tasks_cancelled }))
+    Ok(Some(ContactChanged { customer: after, changed: true, tasks_cancelled }))
 }
 
 /// Which of these keys already point at a customer.
@@ -297,6 +299,22 @@ impl<'a> From<&'a NewIdentity> for IdentityRow<'a> {
             original_customer_id: i.customer_id.as_uuid(),
         }
     }
+}
+
+/// Gives `id` the name and email in `details` that it lacks (what the customer or an agent
+/// already gave is kept).
+pub async fn fill_details<C: ConnectionTrait>(
+    conn: &C,
+    id: CustomerId,
+    details: &CustomerDetails,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if details.name.is_none() && details.email.is_none() {
+        return Ok(());
+    }
+    let statement = fill_customer_details(conn.get_database_backend(), id, details, now);
+    conn.execute_raw(statement).await.during(TABLE, "fill_details")?;
+    Ok(())
 }
 
 pub(crate) fn fill_customer_details(

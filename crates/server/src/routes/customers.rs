@@ -187,14 +187,8 @@ fn contact_change(state: &AppState, request: &ContactRequest) -> Result<ContactC
         .as_deref()
         .map(|zone| zone.trim().parse::<chrono_tz::Tz>().map_err(|_| invalid(format!("`{zone}` is no IANA time zone"))))
         .transpose()?;
-    let tiers = &state.planner.settings.priority.tiers;
-    let tier = match request.tier.as_deref().map(str::trim) {
-        Some(tier) if tier != "standard" && !tiers.contains_key(tier) => {
-            let known: Vec<&str> = std::iter::once("standard").chain(tiers.keys().map(String::as_str)).collect();
-            return Err(invalid(format!("no tier `{tier}`: the tiers are {}", known.join(", "))));
-        }
-        tier => tier.map(str::to_owned),
-    };
+    let priority = &state.planner.settings.priority;
+    let tier = request.tier.as_deref().map(|tier| priority.known_tier(tier).map_err(invalid)).transpose()?;
     let change = ContactChange { do_not_disturb: request.do_not_disturb, timezone, tier };
     if change == ContactChange::default() {
         return Err(invalid("say what to change: do_not_disturb, timezone or tier".into()));
