@@ -98,6 +98,8 @@ pub struct HttpSettings {
     pub read_timeout_seconds: u64,
     /// Empty when clients connect directly; else the header the proxy names them in.
     pub client_ip_header: String,
+    /// The proxies' addresses or networks (`10.0.0.0/8`): the header is believed from them only.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl HttpSettings {
@@ -107,10 +109,24 @@ impl HttpSettings {
             .then(|| mend_server::HeaderName::from_bytes(header.as_bytes()))
             .transpose()
             .with_context(|| format!("http.client_ip_header: `{header}` is not a header name"))?;
+        let trusted_proxies = self
+            .trusted_proxies
+            .iter()
+            .map(|proxy| {
+                let proxy = proxy.trim();
+                proxy
+                    .parse::<ipnet::IpNet>()
+                    .or_else(|_| proxy.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .with_context(|| format!("http.trusted_proxies: `{proxy}` is no address or network"))
+            })
+            .collect::<Result<_>>()?;
         Ok(mend_server::HttpConfig {
             max_body_bytes: self.max_body_bytes,
             read_timeout: std::time::Duration::from_secs(self.read_timeout_seconds),
-            client_ip_header,
+            client_address: mend_server::client_address::ClientAddressRule {
+                header: client_ip_header,
+                trusted_proxies,
+            },
         })
     }
 }

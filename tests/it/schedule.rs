@@ -976,6 +976,7 @@ async fn a_first_busy_day_is_no_spike(db: TestDb) {
 both_databases!(
     a_customer_who_asks_not_to_be_called_is_not_until_a_supervisor_says_so,
     a_crm_list_sets_tiers_zones_and_who_may_be_called,
+    asking_for_no_calls_survives_a_merge_of_customers,
     an_unanswered_check_is_tried_again_as_a_check,
     a_first_busy_day_is_no_spike,
     an_unhappy_survey_answer_reopens_the_case_for_a_call,
@@ -1319,5 +1320,29 @@ async fn a_crm_list_sets_tiers_zones_and_who_may_be_called(db: TestDb) {
     let li = tasks(&mend).into_iter().find(|t| t["status"] == "open").expect("Li's call");
     let factors = li["priority_reasons"]["factors"].as_array().unwrap().clone();
     assert!(factors.iter().any(|f| f["factor"] == "tier" && f["detail"] == "gold"), "{factors:?}");
+    db.assert_consistent().await;
+}
+
+/// A customer who asked not to be called under one key stays uncalled when a complaint shows an
+/// older customer is the same person: the merged customer asks it still.
+async fn asking_for_no_calls_survives_a_merge_of_customers(db: TestDb) {
+    let mend = db.mend();
+    let openid = json!({"wechat_openid": "oOlderCustomer01"});
+    let said = |id: &str, at: &str, keys: Value, text: &str| complaint("wechat", id, at, keys, text);
+    mend.import_lines(&lines(&[said("m-1", "2026-11-24T08:00:00+08:00", openid, "流量扣多了")]));
+    mend.import_lines(&lines(&[said("m-2", "2026-11-24T09:00:00+08:00", json!({"phone": "13800138071"}), "宽带断了")]));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("crm.csv");
+    std::fs::write(&file, "phone,do_not_disturb\n13800138071,yes\n").unwrap();
+    let summary = mend.run(&["customers", "import", file.to_str().unwrap()], b"").json();
+    assert_eq!(summary["customers_changed"], 1, "{summary}");
+    let both = json!({"phone": "13800138071", "wechat_openid": "oOlderCustomer01"});
+    mend.import_lines(&lines(&[said("m-3", "2026-11-24T10:00:00+08:00", both, "宽带还是断的,流量也不对")]));
+    let owners: BTreeSet<String> =
+        mend.export_cases().iter().map(|c| c["customer_id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(owners.len(), 1, "one person now: {owners:?}");
+    let run = schedule(&mend, "generate_callbacks", "2026-11-24T10:30:00+08:00");
+    assert_eq!(run["counts"]["tasks_created"], 0, "nobody is called: {run}");
+    assert!(run["counts"]["do_not_disturb"].as_u64().unwrap() >= 1, "{run}");
     db.assert_consistent().await;
 }

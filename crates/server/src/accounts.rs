@@ -86,13 +86,13 @@ pub async fn check_sign_in(
         return Ok(SignInCheck::Locked(until, LockedOut::Name));
     }
     let (lock_until, streak_since) = (now + LOCKOUT, now - FAILURE_STREAK);
+    // Read before this attempt counts, and a refused attempt is not counted: an address over
+    // its limit neither grows the table nor locks the names its people type meanwhile.
+    if sign_in_failures::failures_from(conn, source, streak_since).await? >= MOST_FAILURES_FROM_ONE_ADDRESS {
+        return Ok(SignInCheck::Locked(now + FAILURE_STREAK, LockedOut::Address));
+    }
     if !sign_in_failures::count_attempt(conn, &typed, source, now, streak_since, MOST_FAILURES, lock_until).await? {
         return Ok(SignInCheck::Locked(lock_until, LockedOut::Name));
-    }
-    // Summed after this attempt was counted: of a burst from one address, the ones counted
-    // past the limit see it, however the burst interleaves.
-    if sign_in_failures::failures_from(conn, source, streak_since).await? > MOST_FAILURES_FROM_ONE_ADDRESS {
-        return Ok(SignInCheck::Locked(now + FAILURE_STREAK, LockedOut::Address));
     }
     match mend_store::users::by_name(conn, name).await? {
         Some((user, hash)) if auth::password_matches(password, &hash) => {

@@ -9,7 +9,7 @@ pub use axum::http::HeaderName;
 
 pub mod accounts;
 pub mod auth;
-mod client_address;
+pub mod client_address;
 mod error;
 mod idempotency;
 mod metrics;
@@ -104,9 +104,8 @@ pub struct HttpConfig {
     /// How long a client may take to send a request's headers, and its body: a connection that
     /// dribbles (slowloris) is closed, a body that stalls gets 408, instead of holding a task.
     pub read_timeout: std::time::Duration,
-    /// The header a reverse proxy in front names the client's address in (`X-Real-IP`,
-    /// `X-Forwarded-For`: its last address); none when clients connect directly.
-    pub client_ip_header: Option<axum::http::HeaderName>,
+    /// Where a client's address is read behind a reverse proxy; the peer's when no header is.
+    pub client_address: client_address::ClientAddressRule,
 }
 
 pub fn router(state: AppState, config: HttpConfig) -> Router {
@@ -120,7 +119,7 @@ pub fn router(state: AppState, config: HttpConfig) -> Router {
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(config.read_timeout))
         .layer(axum::middleware::from_fn(rejections::in_our_shape))
-        .layer(axum::middleware::from_fn_with_state(config.client_ip_header, client_address::note))
+        .layer(axum::middleware::from_fn_with_state(Arc::new(config.client_address), client_address::note))
         // Answers carry customers' details (a claim's numbers in full): no cache keeps one
         // unless it says so itself (the assets), and no browser reads one as another type.
         .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))

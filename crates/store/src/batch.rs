@@ -155,6 +155,15 @@ impl BatchWrite<'_> {
                 &steps,
                 now,
             )?,
+            // A person who asked not to be called, under any of their keys, is not called.
+            bulk::repoint(
+                backend,
+                "UPDATE customers SET do_not_disturb = TRUE, updated_at = {time} FROM {pairs} \
+                 WHERE customers.id = {new} AND NOT customers.do_not_disturb \
+                 AND EXISTS (SELECT 1 FROM customers m WHERE m.id = {old} AND m.do_not_disturb)",
+                &customers,
+                now,
+            )?,
             crate::complaints::follow_merged_cases(backend, &complaint_moves)?,
             MERGES.insert(backend, self.customer_merges.iter().map(merge_cells))?,
             AUDIT_EVENTS.insert(backend, audit_cells(&audits, &details))?,

@@ -449,8 +449,9 @@ pub async fn cancel_superseded_checks<C: ConnectionTrait>(
     Ok(done.rows_affected())
 }
 
-/// Cancels the calls nobody has taken about any case of `customer`, who asked not to be called;
-/// a call an agent holds stays theirs to record. The tasks cancelled.
+/// Cancels the calls nobody has taken about any case of `customer`, who asked not to be called,
+/// and those an agent let lapse (the queue would never hand them out again); a call an agent
+/// holds stays theirs to record. The tasks cancelled.
 pub async fn cancel_open_tasks_of_customer<C: ConnectionTrait>(
     conn: &C,
     customer: CustomerId,
@@ -465,7 +466,14 @@ pub async fn cancel_open_tasks_of_customer<C: ConnectionTrait>(
     let cancelled = task::Entity::update_many()
         .col_expr(task::Column::Status, Expr::value(TaskStatus::Cancelled.as_str()))
         .col_expr(task::Column::UpdatedAt, Expr::value(now))
-        .filter(task::Column::Status.eq(TaskStatus::Open.as_str()))
+        .col_expr(task::Column::LeaseExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
+        .filter(
+            Condition::any().add(task::Column::Status.eq(TaskStatus::Open.as_str())).add(
+                Condition::all()
+                    .add(task::Column::Status.eq(TaskStatus::Claimed.as_str()))
+                    .add(task::Column::LeaseExpiresAt.lt(now)),
+            ),
+        )
         .filter(task::Column::CaseId.in_subquery(cases_of_customer))
         .exec_with_returning(conn)
         .await
