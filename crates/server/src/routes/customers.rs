@@ -21,9 +21,7 @@ pub async fn show(
 ) -> Result<Json<Value>, ApiError> {
     let requested: CustomerId = super::parse_id(&id, "customer")?;
     let conn = state.store.connection();
-    let id = mend_store::customers::survivor(conn, requested)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format_args!("customer {requested}")))?;
+    let id = survivor(&state, requested).await?;
     let view = mend_store::customers::customer_view(conn, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format_args!("customer {requested}")))?;
@@ -32,6 +30,14 @@ pub async fn show(
         body["resolved_from"] = json!(requested);
     }
     Ok(Json(body))
+}
+
+/// The customer `requested` is now: a merged-away customer's id speaks for the customer it
+/// became.
+async fn survivor(state: &AppState, requested: CustomerId) -> Result<CustomerId, ApiError> {
+    mend_store::customers::survivor(state.store.connection(), requested)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format_args!("customer {requested}")))
 }
 
 #[derive(Debug, Deserialize)]
@@ -114,10 +120,7 @@ pub async fn set_temperament(
     let agent = user.require(Role::Agent)?;
     let requested: CustomerId = super::parse_id(&id, "customer")?;
     let request: TemperamentRequest = super::json_body(body)?;
-    // A merged-away customer's id speaks for the customer it became, as `show` answers.
-    let customer = mend_store::customers::survivor(state.store.connection(), requested)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format_args!("customer {requested}")))?;
+    let customer = survivor(&state, requested).await?;
     let actor = format!("user:{}", agent.name);
     let temperament = request.temperament.map(Temperament::as_str);
     let set =
@@ -161,9 +164,7 @@ pub async fn change_contact(
         ));
     }
     let conn = state.store.connection();
-    let customer = mend_store::customers::survivor(conn, requested)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format_args!("customer {requested}")))?;
+    let customer = survivor(&state, requested).await?;
     let actor = format!("user:{}", person.name);
     let reason = request.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
     let changed =
