@@ -1240,6 +1240,8 @@ async fn a_customer_who_asks_not_to_be_called_is_not_until_a_supervisor_says_so(
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
         assert!(body["error"]["message"].as_str().unwrap().contains(what), "{body}");
     }
+    let overlong = json!({"tier": "vip", "reason": "长".repeat(501)});
+    assert_eq!(put(&supervisor, &path, overlong).await.0, StatusCode::UNPROCESSABLE_ENTITY, "a reason as long as any");
     let (status, _) = put(&supervisor, &path, json!({"do_not_disturb": "yes"})).await;
     assert!(status.is_client_error(), "{status}");
     let nobody = format!("/api/v1/customers/{}/contact", uuid::Uuid::now_v7());

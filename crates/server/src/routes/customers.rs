@@ -167,6 +167,9 @@ pub async fn change_contact(
     let customer = survivor(&state, requested).await?;
     let actor = format!("user:{}", person.name);
     let reason = request.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
+    if let Some(reason) = reason {
+        mend_desk::check_typed("reason", reason, mend_desk::SHORT_TEXT)?;
+    }
     let changed =
         mend_store::customers::change_contact(&state.store, customer, &change, &actor, reason, state.clock.now())
             .await?
