@@ -1326,7 +1326,7 @@ async fn a_crm_list_sets_tiers_zones_and_who_may_be_called(db: TestDb) {
 }
 
 /// A customer who asked not to be called under one key stays uncalled when a complaint shows an
-/// older customer is the same person: the merged customer asks it still.
+/// older customer is the same person: the merged customer asks it still, and keeps their tier.
 async fn asking_for_no_calls_survives_a_merge_of_customers(db: TestDb) {
     let mend = db.mend();
     let openid = json!({"wechat_openid": "oOlderCustomer01"});
@@ -1335,7 +1335,7 @@ async fn asking_for_no_calls_survives_a_merge_of_customers(db: TestDb) {
     mend.import_lines(&lines(&[said("m-2", "2026-11-24T09:00:00+08:00", json!({"phone": "13800138071"}), "宽带断了")]));
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("crm.csv");
-    std::fs::write(&file, "phone,do_not_disturb\n13800138071,yes\n").unwrap();
+    std::fs::write(&file, "phone,do_not_disturb,tier\n13800138071,yes,vip\n").unwrap();
     let summary = mend.run(&["customers", "import", file.to_str().unwrap()], b"").json();
     assert_eq!(summary["customers_changed"], 1, "{summary}");
     let both = json!({"phone": "13800138071", "wechat_openid": "oOlderCustomer01"});
@@ -1343,6 +1343,10 @@ async fn asking_for_no_calls_survives_a_merge_of_customers(db: TestDb) {
     let owners: BTreeSet<String> =
         mend.export_cases().iter().map(|c| c["customer_id"].as_str().unwrap().to_owned()).collect();
     assert_eq!(owners.len(), 1, "one person now: {owners:?}");
+    let store = db.store().await;
+    let survivor = owners.iter().next().unwrap().parse::<mend_core::CustomerId>().unwrap();
+    let (survivor, _) = mend_store::customers::customer(store.connection(), survivor).await.unwrap().unwrap();
+    assert_eq!((survivor.do_not_disturb, survivor.tier.as_str()), (true, "vip"));
     let run = schedule(&mend, "generate_callbacks", "2026-11-24T10:30:00+08:00");
     assert_eq!(run["counts"]["tasks_created"], 0, "nobody is called: {run}");
     assert!(run["counts"]["do_not_disturb"].as_u64().unwrap() >= 1, "{run}");

@@ -155,12 +155,21 @@ impl BatchWrite<'_> {
                 &steps,
                 now,
             )?,
-            // A person who asked not to be called, under any of their keys, is not called.
+            // A person who asked not to be called, under any of their keys, is not called; one
+            // the operator gave a tier under a key keeps it.
             bulk::repoint(
                 backend,
                 "UPDATE customers SET do_not_disturb = TRUE, updated_at = {time} FROM {pairs} \
                  WHERE customers.id = {new} AND NOT customers.do_not_disturb \
                  AND EXISTS (SELECT 1 FROM customers m WHERE m.id = {old} AND m.do_not_disturb)",
+                &customers,
+                now,
+            )?,
+            bulk::repoint(
+                backend,
+                "UPDATE customers SET tier = (SELECT m.tier FROM customers m WHERE m.id = {old}), updated_at = {time} \
+                 FROM {pairs} WHERE customers.id = {new} AND customers.tier = 'standard' \
+                 AND EXISTS (SELECT 1 FROM customers m WHERE m.id = {old} AND m.tier <> 'standard')",
                 &customers,
                 now,
             )?,
