@@ -5,6 +5,9 @@ use serde::Serialize;
 
 use crate::{CustomerId, Temperament};
 
+/// The tier every customer has until the operator gives another.
+pub const STANDARD_TIER: &str = "standard";
+
 /// A person who complained, under whichever keys they used.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Customer {

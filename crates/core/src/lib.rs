@@ -32,7 +32,7 @@ pub use complaint::{
     StoredComplaint,
 };
 pub use cue_numbers::cue_stands_alone;
-pub use customer::{Customer, LinkedIdentity};
+pub use customer::{Customer, LinkedIdentity, STANDARD_TIER};
 pub use email::{EmailKind, EmailStatus, InlinePart};
 pub use fingerprint::{Fingerprint, MalformedFingerprint};
 pub use identity::{CustomerKey, IdentityKind};

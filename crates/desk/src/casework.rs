@@ -1,14 +1,42 @@
 //! What an agent may do to a case or a customer beside recording a call: close the case and
-//! add a customer's new number while they hold its call. A supervisor may do either to any.
+//! add a customer's new number while they hold its call (a supervisor may do either to any), and
+//! mark a customer who asks not to be called again (a supervisor lifts it and sets tiers).
 
 use chrono::{DateTime, Utc};
 use mend_cases::{LinkReport, LinkScope};
-use mend_core::{Case, CaseId, CustomerKey, Role, Task, TaskStatus};
+use mend_core::{Case, CaseId, CustomerId, CustomerKey, Role, Task, TaskStatus};
+use mend_store::customers::{ContactChange, ContactChanged};
 use mend_store::tasks::{self, TaskFilter};
 
 use crate::{Agent, Desk, DeskError};
 
 impl Desk {
+    /// Changes how `customer` is contacted, audited with `reason`. Any agent who hears a customer
+    /// ask not to be called again marks it, and corrects their zone; calling them again, and
+    /// tiers (which weigh on priority), are a supervisor's.
+    pub async fn change_contact(
+        &self,
+        agent: &Agent,
+        customer: CustomerId,
+        change: &ContactChange,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<ContactChanged, DeskError> {
+        if !agent.role.includes(Role::Supervisor) && (change.do_not_disturb == Some(false) || change.tier.is_some()) {
+            return Err(DeskError::Forbidden(
+                "恢复联系、设定客户等级需要主管操作 \
+                 (calling a do-not-disturb customer again, and tiers, are a supervisor's to decide)"
+                    .into(),
+            ));
+        }
+        if let Some(reason) = reason {
+            crate::typed::check_typed("reason", reason, crate::typed::SHORT_TEXT)?;
+        }
+        mend_store::customers::change_contact(&self.store, customer, change, &agent.actor, reason, now)
+            .await?
+            .ok_or_else(|| DeskError::NotFound(format!("customer {customer}")))
+    }
+
     /// Closes a repaired case. An agent closes only a case whose call they hold: a case closed
     /// by anyone else would lose its callback (cancelled with the closing) and its customer
     /// would be surveyed about a repair nobody made.

@@ -17,5 +17,4 @@ pub use budget::MAX_MONTH_BUDGET;
 pub use compensation::{CompensationRequest, CustomerCapStanding, MAX_OFFER, RequestedCompensation};
 pub use error::DeskError;
 pub use queue::{Agent, Claim, Desk, DeskSettings, HeldTask};
-pub use typed::{SHORT_TEXT, check_typed};
 pub use watch::{BudgetReport, HeldBy, QueueReport};

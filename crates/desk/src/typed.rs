@@ -4,14 +4,14 @@
 use crate::DeskError;
 
 /// A reason or a root cause, as the pages' fields take it (`maxlength` in `case.html.j2`).
-pub const SHORT_TEXT: usize = 500;
+pub(crate) const SHORT_TEXT: usize = 500;
 /// A suggestion to the company.
 pub(crate) const LONG_TEXT: usize = 2_000;
 
 /// Refuses `text`, typed into `field`, when it is longer than `most` characters, or holds a
 /// control character (other than a line break or a tab) or a direction override, which make a
 /// page show other text than was stored.
-pub fn check_typed(field: &str, text: &str, most: usize) -> Result<(), DeskError> {
+pub(crate) fn check_typed(field: &str, text: &str, most: usize) -> Result<(), DeskError> {
     let length = text.chars().count();
     if length > most {
         return Err(DeskError::Invalid(format!(

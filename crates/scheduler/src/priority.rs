@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use mend_core::{Case, ComplaintLine, Customer};
+use mend_core::{Case, ComplaintLine, Customer, STANDARD_TIER};
 use serde::{Deserialize, Serialize};
 
 /// `[scheduler.priority]`: points per factor.
@@ -28,9 +28,6 @@ pub struct PriorityWeights {
     pub waiting_hours_per_point: i64,
     pub max_waiting: i32,
 }
-
-/// The tier every customer has until someone says otherwise.
-pub const STANDARD_TIER: &str = "standard";
 
 impl PriorityWeights {
     /// `tier` (trimmed) if the desk knows it: [`STANDARD_TIER`] or one of `tiers`; else why not,

@@ -167,9 +167,12 @@ impl BatchWrite<'_> {
             )?,
             bulk::repoint(
                 backend,
-                "UPDATE customers SET tier = (SELECT m.tier FROM customers m WHERE m.id = {old}), updated_at = {time} \
-                 FROM {pairs} WHERE customers.id = {new} AND customers.tier = 'standard' \
-                 AND EXISTS (SELECT 1 FROM customers m WHERE m.id = {old} AND m.tier <> 'standard')",
+                &format!(
+                    "UPDATE customers SET tier = (SELECT m.tier FROM customers m WHERE m.id = {{old}}), \
+                     updated_at = {{time}} FROM {{pairs}} WHERE customers.id = {{new}} AND customers.tier = '{standard}' \
+                     AND EXISTS (SELECT 1 FROM customers m WHERE m.id = {{old}} AND m.tier <> '{standard}')",
+                    standard = mend_core::STANDARD_TIER
+                ),
                 &customers,
                 now,
             )?,

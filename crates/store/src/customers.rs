@@ -107,7 +107,8 @@ pub async fn change_contact(
     let mut after = before.clone();
     let mut changed = serde_json::Map::new();
     let mut update = customer::Entity::update_many();
-    if let Some(dnd) = change.do_not_disturb.filter(|dnd| *dnd != before.do_not_disturb) {
+    let do_not_disturb = change.do_not_disturb.filter(|dnd| *dnd != before.do_not_disturb);
+    if let Some(dnd) = do_not_disturb {
         after.do_not_disturb = dnd;
         changed.insert("do_not_disturb".into(), json!({"from": before.do_not_disturb, "to": dnd}));
         update = update.col_expr(customer::Column::DoNotDisturb, Expr::value(dnd));
@@ -144,7 +145,7 @@ pub async fn change_contact(
     let mut entries =
         vec![entry("customer.contact", "customer", customer.as_uuid(), json!({"changed": changed, "reason": reason}))];
     let mut tasks_cancelled = Vec::new();
-    match change.do_not_disturb.filter(|dnd| *dnd != before.do_not_disturb) {
+    match do_not_disturb {
         Some(true) => {
             tasks_cancelled = crate::tasks::cancel_open_tasks_of_customer(&tx, customer, now).await?;
             let detail = json!({"from": "open", "to": "cancelled", "reason": "do_not_disturb"});
@@ -262,7 +263,7 @@ impl<'a> From<&'a NewCustomer> for CustomerRow<'a> {
             id: c.id.as_uuid(),
             display_name: c.details.name.as_deref(),
             email: c.details.email.as_deref(),
-            tier: "standard",
+            tier: mend_core::STANDARD_TIER,
             timezone: c.timezone.name(),
             do_not_disturb: Flag(false),
             created_at: c.created_at,

@@ -144,37 +144,22 @@ pub struct ContactRequest {
     reason: Option<String>,
 }
 
-/// How a customer is contacted: do-not-disturb, time zone, tier. Any agent marks a customer who
-/// asks not to be called again, and corrects the zone; calling them again, and tiers (which
-/// weigh on priority), are a supervisor's.
+/// How a customer is contacted: do-not-disturb, time zone, tier (who may change what is the
+/// desk's to say).
 pub async fn change_contact(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let person = user.require(Role::Agent)?;
+    let agent = super::tasks::desk_user(&user, Role::Agent)?;
     let requested: CustomerId = super::parse_id(&id, "customer")?;
     let request: ContactRequest = super::json_body(body)?;
     let change = contact_change(&state, &request)?;
-    if !person.role.includes(Role::Supervisor) && (change.do_not_disturb == Some(false) || change.tier.is_some()) {
-        return Err(ApiError::new(
-            ErrorCode::Forbidden,
-            "calling a do-not-disturb customer again, and tiers, are a supervisor's to decide",
-        ));
-    }
-    let conn = state.store.connection();
     let customer = survivor(&state, requested).await?;
-    let actor = format!("user:{}", person.name);
     let reason = request.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
-    if let Some(reason) = reason {
-        mend_desk::check_typed("reason", reason, mend_desk::SHORT_TEXT)?;
-    }
-    let changed =
-        mend_store::customers::change_contact(&state.store, customer, &change, &actor, reason, state.clock.now())
-            .await?
-            .ok_or_else(|| ApiError::not_found(format_args!("customer {customer}")))?;
-    let view = mend_store::customers::customer_view(conn, customer)
+    let changed = state.desk.change_contact(&agent, customer, &change, reason, state.clock.now()).await?;
+    let view = mend_store::customers::customer_view(state.store.connection(), customer)
         .await?
         .ok_or_else(|| ApiError::not_found(format_args!("customer {customer}")))?;
     let mut body = customer_json(view)?;

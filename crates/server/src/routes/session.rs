@@ -51,7 +51,7 @@ pub async fn sign_in(
                 };
                 let message = format!("too many wrong passwords {what}: try again after {}", until.to_rfc3339());
                 let mut refused = ApiError::new(ErrorCode::TooManyRequests, message).into_response();
-                let seconds = (until - state.clock.now()).num_seconds().max(1);
+                let seconds = (until - now).num_seconds().max(1);
                 refused.headers_mut().insert(axum::http::header::RETRY_AFTER, HeaderValue::from(seconds));
                 return Ok(refused);
             }

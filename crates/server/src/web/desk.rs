@@ -372,18 +372,16 @@ pub async fn set_do_not_disturb(
     let case_id: CaseId = parse_id(&id, "案件")?;
     let do_not_disturb = match form.do_not_disturb.as_str() {
         "on" => true,
-        "off" if user.record.role.includes(Role::Supervisor) => false,
-        "off" => return Err(ApiError::new(ErrorCode::Forbidden, "恢复联系需要主管操作").into()),
+        "off" => false,
         _ => return Err(invalid("勿扰设置无效")),
     };
     let case = mend_store::cases::case_by_id(state.store.connection(), case_id)
         .await?
         .ok_or_else(|| ApiError::not_found(format_args!("案件 {case_id}")))?;
     let change = mend_store::customers::ContactChange { do_not_disturb: Some(do_not_disturb), ..Default::default() };
-    let actor = user.desk_agent().actor;
     let reason = do_not_disturb.then_some("客户要求不再来电");
     let now = state.clock.now();
-    mend_store::customers::change_contact(&state.store, case.customer_id, &change, &actor, reason, now).await?;
+    state.desk.change_contact(&user.desk_agent(), case.customer_id, &change, reason, now).await?;
     Ok(see_other(&back_to(&form.back, case_id)))
 }
 
