@@ -29,6 +29,7 @@ mod m20261207_000020_surveys_per_closing;
 mod m20261207_000021_outbox_by_survey;
 mod m20261207_000022_follow_up_lookups;
 mod m20261207_000023_sign_in_failures_by_source;
+mod m20261207_000024_calls_resumed;
 
 /// A hash of the migration sources, so tools that cache a migrated database (the test
 /// template) can tell when the schema changed even if no migration was added.
@@ -63,6 +64,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000021_outbox_by_survey::Migration),
             Box::new(m20261207_000022_follow_up_lookups::Migration),
             Box::new(m20261207_000023_sign_in_failures_by_source::Migration),
+            Box::new(m20261207_000024_calls_resumed::Migration),
         ]
     }
 }

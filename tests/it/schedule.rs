@@ -975,6 +975,8 @@ async fn a_first_busy_day_is_no_spike(db: TestDb) {
 
 both_databases!(
     a_customer_who_asks_not_to_be_called_is_not_until_a_supervisor_says_so,
+    an_unanswered_customer_who_may_be_called_again_is_called_again,
+    a_waiting_call_is_weighed_again_when_its_customer_becomes_vip,
     a_crm_list_sets_tiers_zones_and_who_may_be_called,
     asking_for_no_calls_survives_a_merge_of_customers,
     an_unanswered_check_is_tried_again_as_a_check,
@@ -1259,6 +1261,75 @@ async fn a_customer_who_asks_not_to_be_called_is_not_until_a_supervisor_says_so(
     let open = tasks(&mend).into_iter().find(|t| t["status"] == "open").expect("a call");
     let factors = open["priority_reasons"]["factors"].as_array().unwrap().clone();
     assert!(factors.iter().any(|f| f["factor"] == "tier" && f["detail"] == "vip"), "{factors:?}");
+    db.assert_consistent().await;
+}
+
+/// A customer who did not answer asks for no calls: the retry of the unanswered call is held
+/// back. When a supervisor lifts the request the open case is called again, though a call was
+/// made since its latest complaint; the retry job does not call twice.
+async fn an_unanswered_customer_who_may_be_called_again_is_called_again(db: TestDb) {
+    use mend_store::customers::{ContactChange, change_contact};
+
+    let mend = db.mend();
+    let phone = json!({"phone": "13800138052"});
+    mend.import_lines(&lines(&[complaint("hotline", "u-1", "2026-11-24T09:00:00+08:00", phone, "宽带断了")]));
+    schedule(&mend, "generate_callbacks", "2026-11-24T10:00:00+08:00");
+    let callback = tasks(&mend).pop().unwrap();
+    complete_at(&db, &callback, json!({"outcome": "unreachable"}), "2026-11-24T10:30:00+08:00").await;
+    let store = db.store().await;
+    let customer: mend_core::CustomerId = mend.export_cases()[0]["customer_id"].as_str().unwrap().parse().unwrap();
+    let contact = |dnd: bool, when: &str| {
+        let change = ContactChange { do_not_disturb: Some(dnd), ..ContactChange::default() };
+        let store = store.clone();
+        let when = at(when);
+        async move { change_contact(&store, customer, &change, "user:sup-1", None, when).await.unwrap().unwrap() }
+    };
+    assert!(contact(true, "2026-11-24T10:40:00+08:00").await.changed);
+    let retry = schedule(&mend, "retry_unreachable", "2026-11-24T12:00:00+08:00");
+    assert_eq!(retry["counts"]["tasks_created"], 0, "no retry for a customer who asked for none: {retry}");
+
+    assert!(contact(false, "2026-11-25T09:00:00+08:00").await.changed);
+    let run = schedule(&mend, "generate_callbacks", "2026-11-25T09:05:00+08:00");
+    assert_eq!(run["counts"]["tasks_created"], 1, "called again: {run}");
+    let again = schedule(&mend, "generate_callbacks", "2026-11-25T09:10:00+08:00");
+    assert_eq!(again["counts"]["tasks_created"], 0, "once: {again}");
+    let retry = schedule(&mend, "retry_unreachable", "2026-11-25T09:15:00+08:00");
+    assert_eq!(retry["counts"]["tasks_created"], 0, "and not by the retry job as well: {retry}");
+    let open: Vec<Value> = tasks(&mend).into_iter().filter(|t| t["status"] == "open").collect();
+    assert_eq!((open.len(), &open[0]["kind"]), (1, &json!("callback")), "{open:?}");
+    db.assert_consistent().await;
+}
+
+/// A customer a CRM's list makes VIP after their call was planned is called as a VIP: the next
+/// sweep weighs the waiting call again (tier points in, the due time as planned), once.
+async fn a_waiting_call_is_weighed_again_when_its_customer_becomes_vip(db: TestDb) {
+    // No overlap: the second sweep reads only what changed after the first.
+    let mend = db.mend().env("MEND_SCHEDULER__GENERATION_OVERLAP_SECONDS", "0");
+    let phone = json!({"phone": "13800138053"});
+    mend.import_lines(&lines(&[complaint("hotline", "v-1", "2026-11-24T09:00:00+08:00", phone, "宽带断了")]));
+    schedule(&mend, "generate_callbacks", "2026-11-24T10:00:00+08:00");
+    let planned = tasks(&mend).pop().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("crm.csv");
+    std::fs::write(&file, "phone,tier\n13800138053,vip\n").unwrap();
+    let list = mend.run(&["customers", "import", file.to_str().unwrap(), "--now", "2026-11-24T10:05:00+08:00"], b"");
+    assert_eq!(list.json()["customers_changed"], 1);
+
+    let run = schedule(&mend, "generate_callbacks", "2026-11-24T10:10:00+08:00");
+    let counts = (&run["counts"]["tasks_created"], &run["counts"]["tasks_reweighed"]);
+    assert_eq!(counts, (&json!(0), &json!(1)), "{run}");
+    let weighed = tasks(&mend).pop().unwrap();
+    assert_eq!(weighed["task_id"], planned["task_id"]);
+    assert_eq!(weighed["priority"].as_i64().unwrap(), planned["priority"].as_i64().unwrap() + 20, "vip = 20");
+    let factors = weighed["priority_reasons"]["factors"].as_array().unwrap().clone();
+    assert!(factors.iter().any(|f| f["factor"] == "tier" && f["detail"] == "vip"), "{factors:?}");
+    assert_eq!(weighed["priority_reasons"]["score"], weighed["priority"]);
+    assert_eq!(
+        (&weighed["due_at"], &weighed["priority_reasons"]["due"]),
+        (&planned["due_at"], &planned["priority_reasons"]["due"])
+    );
+    let again = schedule(&mend, "generate_callbacks", "2026-11-24T10:20:00+08:00");
+    assert_eq!(again["counts"]["tasks_reweighed"], 0, "{again}");
     db.assert_consistent().await;
 }
 

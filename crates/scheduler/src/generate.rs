@@ -555,7 +555,7 @@ async fn load_batch(
 
 /// The case files of `cases` (their customers, complaints, compensation so far) and their
 /// customers' calls from a week before `now` on.
-async fn case_files(
+pub(crate) async fn case_files(
     tx: &mend_store::DatabaseTransaction,
     planner: &CallbackPlanner,
     cases: Vec<Case>,

@@ -19,6 +19,7 @@ use crate::SchedulerError;
 use crate::follow_up;
 use crate::generate::{self, CallbackPlanner};
 use crate::hotspots;
+use crate::reweigh;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Job {
@@ -289,7 +290,13 @@ impl Scheduler {
                 };
                 let cases = callbacks::case_ids_needing_callback(store.connection(), scope).await?;
                 let counts = generate::generate_callbacks(store, &self.planner, &cases, now).await?;
-                (counts.into(), started.to_rfc3339())
+                let reweighed = match scope {
+                    SweepScope::TouchedSince(floor) => {
+                        reweigh::reweigh_calls_of_changed_customers(store, planner, floor, now).await?
+                    }
+                    _ => 0,
+                };
+                (JobCounts::from(counts).count("tasks_reweighed", reweighed), started.to_rfc3339())
             }
             Job::FollowUps => {
                 (follow_up::follow_ups(store, planner, &self.intake, reread_after, until).await?, since_cursor)

@@ -17,6 +17,7 @@ mod hotspots;
 mod jobs;
 mod limit;
 mod priority;
+mod reweigh;
 mod script;
 mod settings;
 mod spikes;

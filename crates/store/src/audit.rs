@@ -112,3 +112,25 @@ pub async fn audit_entries<C: ConnectionTrait>(conn: &C, filter: &AuditFilter) -
         })
         .collect()
 }
+
+/// The subjects of the entries of `action` written since the instant the UUID v7 `floor` stands
+/// for (an entry's id is stamped as it is written), each once.
+pub async fn subjects_since<C: ConnectionTrait>(
+    conn: &C,
+    action: &str,
+    floor: uuid::Uuid,
+) -> Result<Vec<uuid::Uuid>, StoreError> {
+    // Closed above, as the sweep's ranges are: PostgreSQL estimates a one-sided range of UUIDs
+    // as a third of the table.
+    let subjects: Vec<Option<uuid::Uuid>> = audit_event::Entity::find()
+        .select_only()
+        .column(audit_event::Column::SubjectId)
+        .distinct()
+        .filter(audit_event::Column::Id.between(floor, uuid::Uuid::max()))
+        .filter(audit_event::Column::Action.eq(action))
+        .into_tuple()
+        .all(conn)
+        .await
+        .during(TABLE, "subjects_since")?;
+    Ok(subjects.into_iter().flatten().collect())
+}

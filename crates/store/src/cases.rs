@@ -401,11 +401,18 @@ mod tests {
 
     use super::*;
 
+    /// Columns of `cases` that no batch writes: each is written by a statement of its own, so a
+    /// batch that read a case before cannot write an older value back.
+    /// - `calls_resumed_at`: when a customer who had asked for no calls may be called again
+    ///   (`customers::change_contact`), read only by the sweep's rule of a callback.
+    const WRITTEN_APART: &[&str] = &["calls_resumed_at"];
+
     /// The entity (sea-orm's queries) and the row (the bulk writer and lookups) name the same
     /// columns: a column added to one and not the other fails here, not at run time.
     #[test]
     fn the_row_and_the_entity_name_the_same_columns() {
-        let mut entity: Vec<&str> = case::Column::iter().map(|c| c.as_str()).collect();
+        let mut entity: Vec<&str> =
+            case::Column::iter().map(|c| c.as_str()).filter(|c| !WRITTEN_APART.contains(c)).collect();
         let mut row: Vec<&str> = CaseRow::COLUMNS.iter().map(|c| c.0).collect();
         entity.sort_unstable();
         row.sort_unstable();

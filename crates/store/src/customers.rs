@@ -10,8 +10,7 @@ use mend_core::{
 };
 use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
-    Statement,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QueryTrait, Statement,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -85,8 +84,8 @@ pub struct ContactChanged {
 /// Applies `change` to `customer`, with an audit event naming each field that changed, from
 /// what to what, and why; `None` when there is no such customer. A change that changes nothing
 /// writes nothing. A customer who asks not to be called has the calls nobody took cancelled; one
-/// who may be called again has their open cases noted as touched, so the next generation sweep
-/// plans their calls.
+/// who may be called again has their open cases marked as callable from now, so the next
+/// generation sweep plans a call for each that has none in work.
 pub async fn change_contact(
     store: &crate::Store,
     customer: CustomerId,
@@ -154,16 +153,16 @@ pub async fn change_contact(
             );
         }
         Some(false) => {
-            let open = case::Entity::find()
-                .select_only()
-                .column(case::Column::Id)
+            // A call planned before now (an unanswered one, whose retry the request held back)
+            // answers none of these cases' need for a callback.
+            let resumed = case::Entity::update_many()
+                .col_expr(case::Column::CallsResumedAt, Expr::value(now))
                 .filter(case::Column::CustomerId.eq(customer.as_uuid()))
                 .filter(case::Column::Status.eq(CaseStatus::Open.as_str()))
-                .into_tuple::<uuid::Uuid>()
-                .all(&tx)
+                .exec_with_returning(&tx)
                 .await
                 .during(TABLE, "change_contact")?;
-            entries.extend(open.into_iter().map(|id| entry("case.calls_resumed", "case", id, json!({}))));
+            entries.extend(resumed.into_iter().map(|c| entry("case.calls_resumed", "case", c.id, json!({}))));
         }
         None => {}
     }

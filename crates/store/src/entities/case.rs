@@ -24,6 +24,9 @@ pub struct Model {
     pub merged_by: Option<Uuid>,
     pub split_from: Option<Uuid>,
     pub reopened_at: Option<DateTimeUtc>,
+    /// When a customer who had asked for no calls may be called again; calls planned before
+    /// answer none of the case's need for a callback.
+    pub calls_resumed_at: Option<DateTimeUtc>,
     pub label: Option<String>,
     #[sea_orm(column_type = "Text")]
     pub fingerprint: String,

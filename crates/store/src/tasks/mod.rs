@@ -449,6 +449,58 @@ pub async fn cancel_superseded_checks<C: ConnectionTrait>(
     Ok(done.rows_affected())
 }
 
+/// The calls nobody has taken yet about any case these customers own now, most urgent first.
+pub async fn open_tasks_of_customers<C: ConnectionTrait>(
+    conn: &C,
+    customers: &[CustomerId],
+) -> Result<Vec<Task>, StoreError> {
+    use sea_orm::sea_query::Query;
+    if customers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let cases_of_customers = Query::select()
+        .column(crate::entities::case::Column::Id)
+        .from(crate::entities::case::Entity)
+        .and_where(crate::entities::case::Column::CustomerId.is_in(customers.iter().map(|c| c.as_uuid())))
+        .to_owned();
+    let query = task::Entity::find()
+        .filter(in_work_with_status(TaskStatus::Open))
+        .filter(task::Column::CaseId.in_subquery(cases_of_customers))
+        .order_by_desc(task::Column::Priority)
+        .order_by_asc(task::Column::Id);
+    task_records(conn, query).await
+}
+
+/// A call weighed again: its new priority and the reasons for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reweighed {
+    pub task: TaskId,
+    pub priority: i32,
+    pub priority_reasons: serde_json::Value,
+}
+
+/// Writes the priorities of calls weighed again, of those still nobody's; how many changed.
+pub async fn reweigh_tasks<C: ConnectionTrait>(
+    conn: &C,
+    reweighed: &[Reweighed],
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let mut changed = 0;
+    for call in reweighed {
+        let done = task::Entity::update_many()
+            .col_expr(task::Column::Priority, Expr::value(call.priority))
+            .col_expr(task::Column::PriorityReasons, Expr::value(call.priority_reasons.to_string()))
+            .col_expr(task::Column::UpdatedAt, Expr::value(now))
+            .filter(task::Column::Id.eq(call.task.as_uuid()))
+            .filter(task::Column::Status.eq(TaskStatus::Open.as_str()))
+            .exec(conn)
+            .await
+            .during(TABLE, "reweigh_tasks")?;
+        changed += done.rows_affected;
+    }
+    Ok(changed)
+}
+
 /// Cancels the calls nobody has taken about any case of `customer`, who asked not to be called,
 /// and those an agent let lapse (the queue would never hand them out again); a call an agent
 /// holds stays theirs to record. The tasks cancelled.
