@@ -57,6 +57,46 @@ async fn the_openapi_document_covers_every_route_with_its_role() {
     documented.sort();
     expected.sort();
     assert_eq!(documented, expected);
+
+    // Every request that reads a body says what it reads, by a schema the document holds.
+    let bodiless = [
+        "DELETE /api/v1/session",
+        "POST /api/v1/tasks/claim",
+        "POST /api/v1/tasks/{id}/heartbeat",
+        "POST /api/v1/users/{id}/activate",
+        "POST /api/v1/users/{id}/password",
+    ];
+    let schema_of = |content: &Value| {
+        let reference = content["schema"]["$ref"].as_str()?;
+        let name = reference.strip_prefix("#/components/schemas/")?;
+        Some(doc["components"]["schemas"][name].clone())
+    };
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let route = format!("{} {path}", method.to_uppercase());
+            let body = &operation["requestBody"]["content"];
+            if method == "get" || bodiless.contains(&route.as_str()) {
+                assert!(body.is_null(), "{route} reads no body");
+                continue;
+            }
+            let (media, content) = body.as_object().and_then(|c| c.iter().next()).expect(&route);
+            // A body of mend's own by its schema; a channel's own format in words.
+            match schema_of(content) {
+                Some(schema) => assert_eq!(schema["type"], "object", "{route}: {schema}"),
+                None => assert!(content["schema"]["description"].is_string(), "{route} ({media}): {content}"),
+            }
+        }
+    }
+    let contact = &doc["paths"]["/api/v1/customers/{id}/contact"]["put"]["requestBody"]["content"]["application/json"];
+    let contact = schema_of(contact).unwrap();
+    let fields: Vec<&String> = contact["properties"].as_object().unwrap().keys().collect();
+    assert_eq!(fields, ["do_not_disturb", "reason", "tier", "timezone"], "{contact}");
+    assert_eq!(contact["additionalProperties"], false, "unknown fields are refused: {contact}");
+    let outcome = &doc["paths"]["/api/v1/tasks/{id}/complete"]["post"]["requestBody"]["content"]["application/json"];
+    let outcome = schema_of(outcome).unwrap();
+    let results: Vec<&str> =
+        outcome["properties"]["outcome"]["enum"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(results.contains(&"unreachable"), "{outcome}");
 }
 
 /// The least role each route needs (`None`: open, or proven by a signature instead).

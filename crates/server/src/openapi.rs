@@ -2,8 +2,11 @@
 //! router, so a route cannot exist without being described. Each operation says who may call
 //! it (its security and `x-mend-role`) and that errors come as `{"error": {"code", "message"}}`.
 
+use utoipa::ToSchema;
 use utoipa::openapi::extensions::ExtensionsBuilder;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem};
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::schema::SchemaType;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{
     ComponentsBuilder, ContentBuilder, InfoBuilder, ObjectBuilder, OpenApi, OpenApiBuilder, PathsBuilder, Ref, RefOr,
@@ -13,8 +16,57 @@ use utoipa::openapi::{
 use crate::auth::SESSION_COOKIE;
 use crate::routes::{Access, endpoints};
 
+/// What an endpoint reads from its body, as the document shows it.
+#[derive(Clone, Copy)]
+pub(crate) enum RequestBody {
+    /// A JSON object: registers its schema (and those it refers to) and names it.
+    Json(fn(&mut Schemas) -> String),
+    /// A form (`application/x-www-form-urlencoded`) of these fields.
+    Form(fn(&mut Schemas) -> String),
+    /// A format of someone else's, as this media type, in words.
+    Native(&'static str, &'static str),
+}
+
+/// The document's named schemas, as they are registered.
+pub(crate) type Schemas = Vec<(String, RefOr<Schema>)>;
+
+fn register<T: ToSchema>(schemas: &mut Schemas) -> String {
+    T::schemas(schemas);
+    let name = T::name().into_owned();
+    schemas.push((name.clone(), T::schema()));
+    name
+}
+
+/// A JSON body read as `T` (its schema derived from the same struct serde reads).
+pub(crate) fn json<T: ToSchema>() -> RequestBody {
+    RequestBody::Json(register::<T>)
+}
+
+/// A form read as `T`.
+pub(crate) fn form<T: ToSchema>() -> RequestBody {
+    RequestBody::Form(register::<T>)
+}
+
+fn request_body(request: RequestBody, schemas: &mut Schemas) -> utoipa::openapi::request_body::RequestBody {
+    let (media, content) = match request {
+        RequestBody::Json(schema) => {
+            ("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name(schema(schemas)))))
+        }
+        RequestBody::Form(schema) => (
+            "application/x-www-form-urlencoded",
+            ContentBuilder::new().schema(Some(Ref::from_schema_name(schema(schemas)))),
+        ),
+        RequestBody::Native(media, description) => {
+            let any = ObjectBuilder::new().schema_type(SchemaType::AnyValue).description(Some(description));
+            (media, ContentBuilder::new().schema(Some(any)))
+        }
+    };
+    RequestBodyBuilder::new().content(media, content.build()).required(Some(Required::True)).build()
+}
+
 pub fn document() -> OpenApi {
     let mut paths = PathsBuilder::new();
+    let mut schemas = Schemas::new();
     for e in endpoints() {
         let method = match e.method.as_str() {
             "GET" => HttpMethod::Get,
@@ -28,6 +80,9 @@ pub fn document() -> OpenApi {
             .operation_id(Some(format!("{} {}", e.method, e.path)))
             .response("2XX", ResponseBuilder::new().description("Success"))
             .response("4XX", if e.path.starts_with("/survey/") { page_response() } else { error_response() });
+        if let Some(request) = e.request {
+            operation = operation.request_body(Some(request_body(request, &mut schemas)));
+        }
         for name in path_parameters(e.path) {
             let parameter = ParameterBuilder::new()
                 .name(name)
@@ -49,6 +104,7 @@ pub fn document() -> OpenApi {
         paths = paths.path(e.path, PathItem::new(method, operation.build()));
     }
     let components = ComponentsBuilder::new()
+        .schemas_from_iter(schemas)
         .schema("Error", error_schema())
         .security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)))
         .security_scheme("session", SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(SESSION_COOKIE))));
@@ -85,4 +141,99 @@ fn error_schema() -> RefOr<Schema> {
     let inner =
         ObjectBuilder::new().property("code", text()).property("message", text()).required("code").required("message");
     ObjectBuilder::new().property("error", inner).required("error").into()
+}
+
+/// A property of a hand-written request schema: a type, and words.
+fn property(kind: Type, description: &str) -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(kind).description(Some(description))
+}
+
+/// One of these words.
+fn one_of(words: impl IntoIterator<Item = &'static str>, description: &str) -> ObjectBuilder {
+    property(Type::String, description).enum_values(Some(words))
+}
+
+/// Registers a hand-written schema under `name`: the bodies read by other crates' types (or
+/// by hand), which derive no schema.
+fn named(schemas: &mut Schemas, name: &str, schema: ObjectBuilder) -> String {
+    schemas.push((name.to_owned(), schema.into()));
+    name.to_owned()
+}
+
+/// The canonical complaint (DESIGN's contract), read by `mend-ingest`.
+pub(crate) fn canonical_complaint(schemas: &mut Schemas) -> String {
+    let customer = ObjectBuilder::new()
+        .property("phone", property(Type::String, "Any common shape: +86, spaces, dashes"))
+        .property("wechat_openid", property(Type::String, ""))
+        .property("wechat_unionid", property(Type::String, ""))
+        .property("member_id", property(Type::String, ""))
+        .property("bot_user_id", property(Type::String, ""))
+        .property("name", property(Type::String, ""))
+        .property("email", property(Type::String, ""))
+        .description(Some("At least one key: phone, wechat_openid, wechat_unionid, member_id or bot_user_id"));
+    let complaint = ObjectBuilder::new()
+        .property("channel", one_of(mend_core::Channel::ALL.map(mend_core::Channel::as_str), "Where it was heard"))
+        .property("source_id", property(Type::String, "The channel's own id of it: a repeated delivery is recognised"))
+        .property(
+            "received_at",
+            property(Type::String, "RFC 3339; a time without an offset is in app.default_timezone"),
+        )
+        .property("customer", customer)
+        .property("text", property(Type::String, "What the customer said"))
+        .property("category", property(Type::String, "A taxonomy category, if the channel already knows it"))
+        .property("satisfaction", property(Type::Integer, "1 to 5, if the customer gave one"))
+        .property("formal_complaint", property(Type::Boolean, "A formal complaint (escalation risk)"))
+        .required("channel")
+        .required("source_id")
+        .required("received_at")
+        .required("customer")
+        .required("text");
+    named(schemas, "CanonicalComplaint", complaint)
+}
+
+/// An offer of compensation (`mend_desk::CompensationRequest`).
+pub(crate) fn compensation_request(schemas: &mut Schemas) -> String {
+    let kinds = mend_core::CompensationKind::ALL.iter().map(|k| k.as_str());
+    let offer = ObjectBuilder::new()
+        .property("kind", one_of(kinds, "What is offered"))
+        .property("amount_fen", property(Type::Integer, "Integer fen (100 fen = ¥1)"))
+        .property("reason", property(Type::String, "Why (audited)"))
+        .property("task_id", property(Type::String, "The call it was offered on, if any"))
+        .required("kind")
+        .required("amount_fen")
+        .required("reason");
+    named(schemas, "CompensationRequest", offer)
+}
+
+/// How a call went (`mend_core::TaskOutcome`, no other field taken).
+pub(crate) fn task_outcome(schemas: &mut Schemas) -> String {
+    let results = mend_core::ContactResult::ALL.iter().map(|r| r.as_str());
+    let outcome = ObjectBuilder::new()
+        .property("outcome", one_of(results, "How the call went"))
+        .property("resolved", property(Type::Boolean, "The customer says the problem is solved (reached only)"))
+        .property("satisfaction_after", property(Type::Integer, "1 to 5, the customer's (reached only)"))
+        .property("root_cause", property(Type::String, ""))
+        .property("suggestion", property(Type::String, ""))
+        .property("verify", property(Type::Boolean, "A verification call at the default delay"))
+        .property("follow_up_hours", property(Type::Integer, "A follow-up call after this many hours (1 to 2160)"))
+        .required("outcome")
+        .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::FreeForm(false)));
+    named(schemas, "TaskOutcome", outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The document names the fields a completion takes, as the route checks them.
+    #[test]
+    fn a_completion_is_documented_with_the_fields_it_takes() {
+        let mut schemas = super::Schemas::new();
+        let name = super::task_outcome(&mut schemas);
+        let (_, schema) = schemas.iter().find(|(n, _)| *n == name).unwrap();
+        let schema = serde_json::to_value(schema).unwrap();
+        let mut documented: Vec<&str> = schema["properties"].as_object().unwrap().keys().map(String::as_str).collect();
+        let mut taken = crate::routes::COMPLETION_FIELDS.to_vec();
+        documented.sort_unstable();
+        taken.sort_unstable();
+        assert_eq!(documented, taken);
+    }
 }

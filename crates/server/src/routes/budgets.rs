@@ -13,9 +13,11 @@ use super::tasks::desk_user;
 use crate::auth::CurrentUser;
 use crate::{ApiError, AppState};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetBudget {
+    /// Integer fen (100 fen = ¥1).
+    #[schema(value_type = i64)]
     budget_fen: Money,
     reason: String,
 }

@@ -36,9 +36,10 @@ pub(super) fn with_case_id(case: &mut Value) {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct MergeRequest {
     /// The case to fold into this one.
+    #[schema(value_type = String, format = Uuid)]
     case_id: CaseId,
 }
 
@@ -56,8 +57,9 @@ pub async fn merge(
     case_json(case)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct SplitRequest {
+    #[schema(value_type = Vec<String>)]
     complaint_ids: Vec<ComplaintId>,
     /// The new case's category; by default the one most of the complaints have.
     category: Option<String>,
@@ -81,10 +83,12 @@ pub async fn split(
     Ok((axum::http::StatusCode::CREATED, case_json(split)?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct MoveRequest {
+    #[schema(value_type = Vec<String>)]
     complaint_ids: Vec<ComplaintId>,
     /// The customer's open case they are about.
+    #[schema(value_type = String, format = Uuid)]
     case_id: CaseId,
 }
 
@@ -105,7 +109,7 @@ pub async fn move_complaints(
     case_json(case)
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 pub struct CloseRequest {
     #[serde(default)]
     reason: String,

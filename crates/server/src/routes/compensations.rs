@@ -27,7 +27,7 @@ pub async fn request(
     Ok((StatusCode::CREATED, Json(requested)))
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionRequest {
     #[serde(default)]
@@ -35,6 +35,7 @@ pub struct DecisionRequest {
     /// Not a field of a decision: an approval is of the whole offer. Sent, it is refused rather
     /// than ignored, or "approve ¥45 of it" would approve all of it.
     #[serde(default)]
+    #[schema(ignore)]
     amount_fen: Option<serde::de::IgnoredAny>,
 }
 

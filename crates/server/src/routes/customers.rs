@@ -40,7 +40,7 @@ async fn survivor(state: &AppState, requested: CustomerId) -> Result<CustomerId,
         .ok_or_else(|| ApiError::not_found(format_args!("customer {requested}")))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct SearchRequest {
     /// What the agent has: a phone number in any shape, a WeChat openid or unionid, a member id,
     /// a chatbot account, or a case or customer id.
@@ -75,9 +75,10 @@ fn customer_json(view: mend_store::customers::CustomerView) -> Result<Value, Api
     Ok(body)
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 pub struct UnmergeRequest {
     /// With a survivor's id: which merged customer to split off (default: the latest merge).
+    #[schema(value_type = Option<String>, format = Uuid)]
     merged_customer_id: Option<CustomerId>,
 }
 
@@ -104,9 +105,10 @@ pub async fn unmerge(
     Ok(Json(report))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct TemperamentRequest {
     /// `null` clears the choice: the scheduler infers the temperament from the texts again.
+    #[schema(value_type = Option<String>)]
     temperament: Option<Temperament>,
 }
 
@@ -133,7 +135,7 @@ pub async fn set_temperament(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactRequest {
     do_not_disturb: Option<bool>,

@@ -32,7 +32,7 @@ pub async fn list(
     Ok(Json(json!({ "escalations": escalations, "open": open })))
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AcknowledgeRequest {}
 

@@ -10,15 +10,17 @@ use crate::auth::CurrentUser;
 use crate::error::ErrorCode;
 use crate::{ApiError, AppState};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct LinkRequest {
     keys: Vec<KeyInput>,
     /// What says these keys are one person (`crm`, `wechat-binding`…), kept on each link.
     source: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct KeyInput {
+    /// `phone`, `wechat_openid`, `wechat_unionid`, `member_id` or `bot_user_id`.
+    #[schema(value_type = String)]
     kind: IdentityKind,
     value: String,
 }

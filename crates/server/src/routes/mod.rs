@@ -18,6 +18,9 @@ pub(crate) mod reports;
 pub(crate) mod session;
 mod survey;
 mod tasks;
+
+#[cfg(test)]
+pub(crate) use tasks::COMPLETION_FIELDS;
 mod users;
 mod wechat;
 
@@ -34,6 +37,7 @@ use mend_core::Role;
 
 use crate::AppState;
 use crate::error::{ApiError, ErrorCode};
+use crate::openapi::{RequestBody, form, json};
 
 /// Who may call an endpoint: anyone, a sender proven by a signature over the body, or a signed-in
 /// user with at least this role. The OpenAPI document says the same.
@@ -50,6 +54,8 @@ pub(crate) struct Endpoint {
     pub path: &'static str,
     pub summary: &'static str,
     pub access: Access,
+    /// What it reads from its body, if anything.
+    pub request: Option<RequestBody>,
     handler: MethodRouter<AppState>,
 }
 
@@ -60,7 +66,13 @@ fn endpoint(
     access: Access,
     handler: MethodRouter<AppState>,
 ) -> Endpoint {
-    Endpoint { method, path, summary, access, handler }
+    Endpoint { method, path, summary, access, request: None, handler }
+}
+
+impl Endpoint {
+    fn body(self, request: RequestBody) -> Endpoint {
+        Endpoint { request: Some(request), ..self }
+    }
 }
 
 /// Every endpoint of the API, the one list the router and the OpenAPI document are built from:
@@ -76,40 +88,40 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         endpoint(M::GET, "/metrics", "Prometheus metrics", Open, get(metrics::metrics)),
         endpoint(M::GET, "/api/v1/openapi.json", "This document", Open, get(openapi_document)),
         endpoint(M::GET, "/wechat/callback", "WeChat server verification (echostr)", Signed, get(wechat::verify)),
-        endpoint(M::POST, "/wechat/callback", "WeChat message push", Signed, post(wechat::push)),
-        endpoint(M::POST, "/api/v1/ingest/{channel}", "A hotline, chatbot or store record, HMAC-signed", Signed, post(ingest::receive)),
+        endpoint(M::POST, "/wechat/callback", "WeChat message push", Signed, post(wechat::push)).body(RequestBody::Native("text/xml", "WeChat's XML push (plain or AES-encrypted, as the account is set up)")),
+        endpoint(M::POST, "/api/v1/ingest/{channel}", "A hotline, chatbot or store record, HMAC-signed", Signed, post(ingest::receive)).body(RequestBody::Native("application/json", "The channel's own record as its vendor sends it (a call record, a finished chatbot session, a store rating), signed with X-Mend-Signature")),
         endpoint(M::GET, "/survey/{token}", "A satisfaction survey's page (HTML, zh-CN)", Open, get(survey::show)),
-        endpoint(M::POST, "/survey/{token}", "A survey's answer (form: rating 1-5, comment)", Open, post(survey::answer)),
-        endpoint(M::POST, "/api/v1/session", "Sign in: a session token and cookie", Open, post(session::sign_in)),
+        endpoint(M::POST, "/survey/{token}", "A survey's answer (form: rating 1-5, comment)", Open, post(survey::answer)).body(form::<survey::SurveyForm>()),
+        endpoint(M::POST, "/api/v1/session", "Sign in: a session token and cookie", Open, post(session::sign_in)).body(json::<session::SignIn>()),
         endpoint(M::DELETE, "/api/v1/session", "Sign out: the session is revoked", agent, delete(session::sign_out)),
-        endpoint(M::PUT, "/api/v1/account/password", "Change one's own password", agent, put(users::change_own_password)),
+        endpoint(M::PUT, "/api/v1/account/password", "Change one's own password", agent, put(users::change_own_password)).body(json::<users::PasswordChange>()),
         endpoint(M::GET, "/api/v1/users", "Every user, by name", admin, get(users::list)),
-        endpoint(M::POST, "/api/v1/users", "Add a user: their password and API token, shown once", admin, post(users::create)),
-        endpoint(M::POST, "/api/v1/users/{id}/deactivate", "Stop a user signing in; their held calls go back to the queue", admin, post(users::deactivate)),
+        endpoint(M::POST, "/api/v1/users", "Add a user: their password and API token, shown once", admin, post(users::create)).body(json::<users::NewUser>()),
+        endpoint(M::POST, "/api/v1/users/{id}/deactivate", "Stop a user signing in; their held calls go back to the queue", admin, post(users::deactivate)).body(json::<users::DeactivateRequest>()),
         endpoint(M::POST, "/api/v1/users/{id}/activate", "Let a deactivated user sign in again", admin, post(users::activate)),
         endpoint(M::POST, "/api/v1/users/{id}/password", "A new password for a user who forgot theirs, shown once", admin, post(users::reset_password)),
-        endpoint(M::POST, "/api/v1/complaints", "A canonical complaint", agent, post(complaints::create)),
+        endpoint(M::POST, "/api/v1/complaints", "A canonical complaint", agent, post(complaints::create)).body(RequestBody::Json(crate::openapi::canonical_complaint)),
         endpoint(M::GET, "/api/v1/cases/{id}", "A case with its customer and complaints", agent, get(cases::show)),
-        endpoint(M::POST, "/api/v1/cases/{id}/merge", "Fold another case into this one", agent, post(cases::merge)),
-        endpoint(M::POST, "/api/v1/cases/{id}/split", "Move complaints to a case of their own", agent, post(cases::split)),
-        endpoint(M::POST, "/api/v1/cases/{id}/move", "Move complaints into another open case", agent, post(cases::move_complaints)),
-        endpoint(M::POST, "/api/v1/cases/{id}/close", "Close a repaired case", agent, post(cases::close)),
-        endpoint(M::POST, "/api/v1/cases/{id}/compensations", "Offer compensation on a case", agent, post(compensations::request)),
+        endpoint(M::POST, "/api/v1/cases/{id}/merge", "Fold another case into this one", agent, post(cases::merge)).body(json::<cases::MergeRequest>()),
+        endpoint(M::POST, "/api/v1/cases/{id}/split", "Move complaints to a case of their own", agent, post(cases::split)).body(json::<cases::SplitRequest>()),
+        endpoint(M::POST, "/api/v1/cases/{id}/move", "Move complaints into another open case", agent, post(cases::move_complaints)).body(json::<cases::MoveRequest>()),
+        endpoint(M::POST, "/api/v1/cases/{id}/close", "Close a repaired case", agent, post(cases::close)).body(json::<cases::CloseRequest>()),
+        endpoint(M::POST, "/api/v1/cases/{id}/compensations", "Offer compensation on a case", agent, post(compensations::request)).body(RequestBody::Json(crate::openapi::compensation_request)),
         endpoint(M::GET, "/api/v1/compensations", "Offers by status", supervisor, get(compensations::list)),
-        endpoint(M::POST, "/api/v1/compensations/{id}/approve", "Approve a pending offer", supervisor, post(compensations::approve)),
-        endpoint(M::POST, "/api/v1/compensations/{id}/reject", "Reject a pending offer", supervisor, post(compensations::reject)),
-        endpoint(M::POST, "/api/v1/customers/search", "Customers a phone number, key or case id names", agent, post(customers::search)),
+        endpoint(M::POST, "/api/v1/compensations/{id}/approve", "Approve a pending offer", supervisor, post(compensations::approve)).body(json::<compensations::DecisionRequest>()),
+        endpoint(M::POST, "/api/v1/compensations/{id}/reject", "Reject a pending offer", supervisor, post(compensations::reject)).body(json::<compensations::DecisionRequest>()),
+        endpoint(M::POST, "/api/v1/customers/search", "Customers a phone number, key or case id names", agent, post(customers::search)).body(json::<customers::SearchRequest>()),
         endpoint(M::GET, "/api/v1/customers/{id}", "A customer's 360° view", agent, get(customers::show)),
-        endpoint(M::POST, "/api/v1/customers/{id}/unmerge", "Undo a wrong customer merge", admin, post(customers::unmerge)),
-        endpoint(M::PUT, "/api/v1/customers/{id}/temperament", "Set the customer's temperament", agent, put(customers::set_temperament)),
-        endpoint(M::PUT, "/api/v1/customers/{id}/contact", "Do-not-disturb, time zone and tier of a customer", agent, put(customers::change_contact)),
-        endpoint(M::POST, "/api/v1/identities/link", "Link a key to a customer", agent, post(identities::link)),
+        endpoint(M::POST, "/api/v1/customers/{id}/unmerge", "Undo a wrong customer merge", admin, post(customers::unmerge)).body(json::<customers::UnmergeRequest>()),
+        endpoint(M::PUT, "/api/v1/customers/{id}/temperament", "Set the customer's temperament", agent, put(customers::set_temperament)).body(json::<customers::TemperamentRequest>()),
+        endpoint(M::PUT, "/api/v1/customers/{id}/contact", "Do-not-disturb, time zone and tier of a customer", agent, put(customers::change_contact)).body(json::<customers::ContactRequest>()),
+        endpoint(M::POST, "/api/v1/identities/link", "Link a key to a customer", agent, post(identities::link)).body(json::<identities::LinkRequest>()),
         endpoint(M::GET, "/api/v1/escalations", "Late calls nobody has seen to, the longest overdue first", supervisor, get(escalations::list)),
-        endpoint(M::POST, "/api/v1/escalations/{id}/acknowledge", "A supervisor has seen to a late call", supervisor, post(escalations::acknowledge)),
+        endpoint(M::POST, "/api/v1/escalations/{id}/acknowledge", "A supervisor has seen to a late call", supervisor, post(escalations::acknowledge)).body(json::<escalations::AcknowledgeRequest>()),
         endpoint(M::GET, "/api/v1/reports/queue", "The queue now: callable, late, held by whom; offers and escalations waiting; the month's budget", supervisor, get(reports::queue)),
         endpoint(M::GET, "/api/v1/reports/daily", "One day's hot issues, outcomes, satisfaction and compensation (?day=YYYY-MM-DD, yesterday unless asked)", supervisor, get(reports::daily)),
         endpoint(M::GET, "/api/v1/reports/trend", "Complaints per category per day with spikes (?days=14&until=YYYY-MM-DD)", supervisor, get(reports::trend)),
-        endpoint(M::PUT, "/api/v1/budgets/{month}", "Set the team's budget for a month (YYYY-MM): this month or a later one, not below what approvals took", admin, put(budgets::set)),
+        endpoint(M::PUT, "/api/v1/budgets/{month}", "Set the team's budget for a month (YYYY-MM): this month or a later one, not below what approvals took", admin, put(budgets::set)).body(json::<budgets::SetBudget>()),
         endpoint(M::GET, "/api/v1/jobs", "Scheduler runs, newest first", supervisor, get(jobs::list)),
         endpoint(M::GET, "/api/v1/audit", "The audit log", supervisor, get(audit::list)),
         endpoint(M::GET, "/api/v1/quarantine", "Payloads that could not be read", admin, get(quarantine::list)),
@@ -118,8 +130,8 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         endpoint(M::GET, "/api/v1/tasks", "Tasks: the caller's (mine=true) or the queue (supervisors)", agent, get(tasks::list)),
         endpoint(M::POST, "/api/v1/tasks/claim", "The most urgent callable task, leased (409 when the caller holds desk.max_held_tasks)", agent, post(tasks::claim)),
         endpoint(M::POST, "/api/v1/tasks/{id}/heartbeat", "Extend the lease of a held task", agent, post(tasks::heartbeat)),
-        endpoint(M::POST, "/api/v1/tasks/{id}/release", "Give a held task back (a supervisor: from the agent named as holder)", agent, post(tasks::release)),
-        endpoint(M::POST, "/api/v1/tasks/{id}/complete", "Record how the call went", agent, post(tasks::complete)),
+        endpoint(M::POST, "/api/v1/tasks/{id}/release", "Give a held task back (a supervisor: from the agent named as holder)", agent, post(tasks::release)).body(json::<tasks::ReleaseRequest>()),
+        endpoint(M::POST, "/api/v1/tasks/{id}/complete", "Record how the call went", agent, post(tasks::complete)).body(RequestBody::Json(crate::openapi::task_outcome)),
     ]
 }
 

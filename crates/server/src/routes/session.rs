@@ -23,7 +23,7 @@ use crate::{ApiError, AppState};
 /// A working shift and some: a session signs in once a day.
 const SESSION_HOURS: i64 = 12;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignIn {
     name: String,

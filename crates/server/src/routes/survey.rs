@@ -23,8 +23,9 @@ static PAGES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env
 });
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct SurveyForm {
+    /// 1 to 5 stars.
     rating: Option<String>,
     comment: Option<String>,
 }

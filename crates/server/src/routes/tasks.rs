@@ -64,7 +64,7 @@ pub async fn heartbeat(
     Ok(Json(json!({"task_id": id, "lease_expires_at": until})))
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseRequest {
     #[serde(default)]
@@ -75,6 +75,7 @@ pub struct ReleaseRequest {
     /// The agent holding it, when a supervisor takes it back from them: only while they still
     /// hold it.
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = Uuid)]
     holder: Option<UserId>,
 }
 
@@ -99,7 +100,7 @@ pub async fn release(
 
 /// What a completion may say. The stored outcome reads leniently, but a request with a misspelt
 /// field (`satisfaction` for `satisfaction_after`) is refused: the rating would be lost unseen.
-const COMPLETION_FIELDS: &[&str] =
+pub(crate) const COMPLETION_FIELDS: &[&str] =
     &["outcome", "resolved", "satisfaction_after", "root_cause", "suggestion", "verify", "follow_up_hours"];
 
 /// Records how the call went (`{"outcome", "resolved", "satisfaction_after", "root_cause",

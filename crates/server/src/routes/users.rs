@@ -24,10 +24,12 @@ pub async fn list(State(state): State<AppState>, user: CurrentUser) -> Result<Js
     Ok(Json(json!({ "users": users })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     name: String,
+    /// `agent`, `supervisor` or `admin`.
+    #[schema(value_type = String)]
     role: Role,
     team: Option<String>,
     email: Option<String>,
@@ -50,7 +52,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(answer)))
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 pub struct DeactivateRequest {
     #[serde(default)]
     reason: String,
@@ -94,7 +96,7 @@ pub async fn reset_password(
     Ok(Json(json!({ "user": record, "password": password, "sessions_ended": ended })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     current_password: String,
