@@ -1300,8 +1300,9 @@ async fn an_unanswered_customer_who_may_be_called_again_is_called_again(db: Test
     db.assert_consistent().await;
 }
 
-/// A customer a CRM's list makes VIP after their call was planned is called as a VIP: the next
-/// sweep weighs the waiting call again (tier points in, the due time as planned), once.
+/// A customer a CRM's list makes VIP, and places in London, after their call was planned is
+/// called as a VIP in London's hours: the next sweep weighs the waiting call again (tier points
+/// in; the deadline as planned, met in the new zone's hours), once.
 async fn a_waiting_call_is_weighed_again_when_its_customer_becomes_vip(db: TestDb) {
     // No overlap: the second sweep reads only what changed after the first.
     let mend = db.mend().env("MEND_SCHEDULER__GENERATION_OVERLAP_SECONDS", "0");
@@ -1311,7 +1312,7 @@ async fn a_waiting_call_is_weighed_again_when_its_customer_becomes_vip(db: TestD
     let planned = tasks(&mend).pop().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("crm.csv");
-    std::fs::write(&file, "phone,tier\n13800138053,vip\n").unwrap();
+    std::fs::write(&file, "phone,tier,timezone\n13800138053,vip,Europe/London\n").unwrap();
     let list = mend.run(&["customers", "import", file.to_str().unwrap(), "--now", "2026-11-24T10:05:00+08:00"], b"");
     assert_eq!(list.json()["customers_changed"], 1);
 
@@ -1324,10 +1325,15 @@ async fn a_waiting_call_is_weighed_again_when_its_customer_becomes_vip(db: TestD
     let factors = weighed["priority_reasons"]["factors"].as_array().unwrap().clone();
     assert!(factors.iter().any(|f| f["factor"] == "tier" && f["detail"] == "vip"), "{factors:?}");
     assert_eq!(weighed["priority_reasons"]["score"], weighed["priority"]);
-    assert_eq!(
-        (&weighed["due_at"], &weighed["priority_reasons"]["due"]),
-        (&planned["due_at"], &planned["priority_reasons"]["due"])
-    );
+    // A broadband outage is due within 2 hours of 09:00 in Shanghai: 11:00 there, in hours.
+    let time = |v: &Value| at(v.as_str().unwrap_or_else(|| panic!("a time: {v}")));
+    assert_eq!(time(&planned["due_at"]), at("2026-11-24T11:00:00+08:00"));
+    // 03:00 in London is out of hours: called when London's day opens, and due then.
+    let opens = at("2026-11-24T09:00:00Z");
+    assert_eq!((time(&weighed["not_before"]), time(&weighed["due_at"])), (opens, opens), "{weighed}");
+    let reasons = &weighed["priority_reasons"];
+    assert_eq!((time(&reasons["due"]["due_at"]), time(&reasons["contact"]["not_before"])), (opens, opens));
+    assert_eq!(reasons["due"]["deadline"], planned["priority_reasons"]["due"]["deadline"], "the promise stands");
     let again = schedule(&mend, "generate_callbacks", "2026-11-24T10:20:00+08:00");
     assert_eq!(again["counts"]["tasks_reweighed"], 0, "{again}");
     db.assert_consistent().await;

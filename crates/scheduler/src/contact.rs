@@ -144,6 +144,16 @@ impl ContactPolicy {
         })
     }
 
+    /// When a call that may be made from `not_before` on is due, to meet `deadline`: by the last
+    /// callable moment before the deadline (a promise of 24 hours made at 21:00 is kept by the
+    /// next evening's calls), or at the first chance when none is left.
+    pub fn due_by(&self, deadline: DateTime<Utc>, not_before: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
+        match self.last_open_by(deadline, tz) {
+            Some(by) if by >= not_before => by,
+            _ => self.next_open(deadline, tz).unwrap_or(deadline).max(not_before),
+        }
+    }
+
     fn find(&self, earliest: DateTime<Utc>, tz: Tz, load: Option<&CallLoad>) -> Option<Placement> {
         let first_day = earliest.with_timezone(&tz).date_naive() - Duration::days(1);
         let mut moved = Vec::new();

@@ -155,12 +155,7 @@ impl CallbackPlanner {
             return Ok(Planned::NoContactTime);
         };
         let (deadline, due_rule) = request.deadline.clone().unwrap_or((placement.at, "as soon as allowed".into()));
-        // Due by the last callable moment before the deadline (a promise of 24 hours made at
-        // 21:00 is kept by the next evening's calls), or at the first chance when none is left.
-        let due_at = match contact.last_open_by(deadline, tz) {
-            Some(by) if by >= placement.at => by,
-            _ => contact.next_open(deadline, tz).unwrap_or(deadline).max(placement.at),
-        };
+        let due_at = contact.due_by(deadline, placement.at, tz);
         load.add(placement.day);
 
         let reading = self.settings.temperament.read(&file.customer, file.complaints.iter().map(|c| c.text.as_str()));

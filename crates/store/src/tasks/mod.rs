@@ -471,15 +471,17 @@ pub async fn open_tasks_of_customers<C: ConnectionTrait>(
     task_records(conn, query).await
 }
 
-/// A call weighed again: its new priority and the reasons for it.
+/// A call weighed again: its new priority, when it may be made and is due, and the reasons.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reweighed {
     pub task: TaskId,
     pub priority: i32,
     pub priority_reasons: serde_json::Value,
+    pub due_at: DateTime<Utc>,
+    pub not_before: DateTime<Utc>,
 }
 
-/// Writes the priorities of calls weighed again, of those still nobody's; how many changed.
+/// Writes calls weighed again, of those still nobody's; how many changed.
 pub async fn reweigh_tasks<C: ConnectionTrait>(
     conn: &C,
     reweighed: &[Reweighed],
@@ -490,6 +492,8 @@ pub async fn reweigh_tasks<C: ConnectionTrait>(
         let done = task::Entity::update_many()
             .col_expr(task::Column::Priority, Expr::value(call.priority))
             .col_expr(task::Column::PriorityReasons, Expr::value(call.priority_reasons.to_string()))
+            .col_expr(task::Column::DueAt, Expr::value(call.due_at))
+            .col_expr(task::Column::NotBefore, Expr::value(call.not_before))
             .col_expr(task::Column::UpdatedAt, Expr::value(now))
             .filter(task::Column::Id.eq(call.task.as_uuid()))
             .filter(task::Column::Status.eq(TaskStatus::Open.as_str()))
