@@ -1297,6 +1297,23 @@ async fn an_unanswered_customer_who_may_be_called_again_is_called_again(db: Test
     assert_eq!(retry["counts"]["tasks_created"], 0, "and not by the retry job as well: {retry}");
     let open: Vec<Value> = tasks(&mend).into_iter().filter(|t| t["status"] == "open").collect();
     assert_eq!((open.len(), &open[0]["kind"]), (1, &json!("callback")), "{open:?}");
+
+    // An agent claims the call and lets it lapse; the customer asks again: it is cancelled, and
+    // the audit says it was claimed, not waiting.
+    let server = mend.serve_at("2026-11-25T09:30:00+08:00");
+    let agent = mend.add_user("agent-1", "agent")["token"].as_str().unwrap().to_owned();
+    let (status, claimed) = crate::support::json_response(
+        server.request(reqwest::Method::POST, "/api/v1/tasks/claim", &agent).json(&json!({})),
+    )
+    .await;
+    assert_eq!((status, &claimed["task_id"]), (reqwest::StatusCode::OK, &open[0]["task_id"]), "{claimed}");
+    let asked = contact(true, "2026-11-26T09:00:00+08:00").await;
+    let cancelled: Vec<String> = asked.tasks_cancelled.iter().map(|t| t.task_id.to_string()).collect();
+    assert_eq!(json!(cancelled), json!([claimed["task_id"]]));
+    let filter = mend_store::audit::AuditFilter { subject_kind: Some("task".into()), limit: 10, ..Default::default() };
+    let log = mend_store::audit::audit_entries(store.connection(), &filter).await.unwrap();
+    let cancel = log.iter().find(|e| e.entry.action == "task.cancel").expect("audited");
+    assert_eq!(cancel.entry.detail["from"], "claimed", "{:?}", cancel.entry);
     db.assert_consistent().await;
 }
 

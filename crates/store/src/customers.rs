@@ -147,10 +147,12 @@ pub async fn change_contact(
     match do_not_disturb {
         Some(true) => {
             tasks_cancelled = crate::tasks::cancel_open_tasks_of_customer(&tx, customer, now).await?;
-            let detail = json!({"from": "open", "to": "cancelled", "reason": "do_not_disturb"});
-            entries.extend(
-                tasks_cancelled.iter().map(|t| entry("task.cancel", "task", t.task_id.as_uuid(), detail.clone())),
-            );
+            // A call back in the queue is nobody's; one an agent let lapse still names them.
+            entries.extend(tasks_cancelled.iter().map(|t| {
+                let from = if t.claimed_by.is_some() { "claimed" } else { "open" };
+                let detail = json!({"from": from, "to": "cancelled", "reason": "do_not_disturb"});
+                entry("task.cancel", "task", t.task_id.as_uuid(), detail)
+            }));
         }
         Some(false) => {
             // A call planned before now (an unanswered one, whose retry the request held back)
