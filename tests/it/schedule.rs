@@ -977,6 +977,7 @@ both_databases!(
     a_customer_who_asks_not_to_be_called_is_not_until_a_supervisor_says_so,
     an_unanswered_customer_who_may_be_called_again_is_called_again,
     a_waiting_call_is_weighed_again_when_its_customer_becomes_vip,
+    a_customer_who_asked_for_no_contact_is_not_surveyed,
     a_crm_list_sets_tiers_zones_and_who_may_be_called,
     asking_for_no_calls_survives_a_merge_of_customers,
     an_unanswered_check_is_tried_again_as_a_check,
@@ -1315,6 +1316,26 @@ async fn an_unanswered_customer_who_may_be_called_again_is_called_again(db: Test
     let cancel = log.iter().find(|e| e.entry.action == "task.cancel").expect("audited");
     assert_eq!(cancel.entry.detail["from"], "claimed", "{:?}", cancel.entry);
     db.assert_consistent().await;
+}
+
+/// A customer who asked not to be contacted is not emailed a survey about their closed case.
+async fn a_customer_who_asked_for_no_contact_is_not_surveyed(db: TestDb) {
+    use mend_store::customers::{ContactChange, change_contact};
+
+    let mend = db.mend();
+    let keys = json!({"phone": "13800138054", "email": "qian@example.com"});
+    mend.import_lines(&lines(&[complaint("hotline", "q-1", "2026-11-24T09:00:00+08:00", keys, "话费多扣了")]));
+    let (store, intake) = (db.store().await, crate::support::intake());
+    let case: CaseId = mend.export_cases()[0]["case_id"].as_str().unwrap().parse().unwrap();
+    let closed = intake.close_case(&store, case, "已退款", "user:li", at("2026-11-24T10:00:00+08:00")).await.unwrap();
+    let change = ContactChange { do_not_disturb: Some(true), ..ContactChange::default() };
+    change_contact(&store, closed.customer_id, &change, "user:li", None, at("2026-11-24T10:05:00+08:00"))
+        .await
+        .unwrap();
+    let run = schedule(&mend, "surveys", "2026-11-26T10:00:00+08:00");
+    let counts = (&run["counts"]["cases_closed"], &run["counts"]["surveys_queued"], &run["counts"]["do_not_disturb"]);
+    assert_eq!(counts, (&json!(1), &json!(0), &json!(1)), "{run}");
+    assert!(mend_store::outbox::emails(store.connection(), None, 10).await.unwrap().is_empty());
 }
 
 /// A customer a CRM's list makes VIP, and places in London, after their call was planned is

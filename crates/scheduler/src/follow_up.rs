@@ -356,7 +356,7 @@ pub(crate) async fn surveys(
     let customers: HashMap<_, _> = customers.into_iter().map(|c| (c.customer_id, c)).collect();
     let mut asked =
         AskedLately::read(store, customers.keys().copied().collect(), until, policy.survey_quiet_days).await?;
-    let (mut queued, mut recently_asked) = (0, 0);
+    let (mut queued, mut recently_asked, mut do_not_disturb) = (0, 0, 0);
     for case in &closed {
         // A customer we never reached gets the unreachable notice, not a survey about a repair.
         if last_task.get(&case.id).and_then(|t| t.outcome.as_ref()).is_some_and(|o| o.outcome != ContactResult::Reached)
@@ -365,6 +365,11 @@ pub(crate) async fn surveys(
         }
         let Some(customer) = customers.get(&case.customer_id) else { continue };
         if customer.email.is_none() {
+            continue;
+        }
+        // A customer who asked not to be contacted is not asked for a rating either.
+        if customer.do_not_disturb {
+            do_not_disturb += 1;
             continue;
         }
         let Some(closed_at) = case.closed_at else { continue };
@@ -387,6 +392,7 @@ pub(crate) async fn surveys(
         .count("cases_closed", closed.len())
         .count("surveys_queued", queued)
         .count("recently_asked", recently_asked)
+        .count("do_not_disturb", do_not_disturb)
         .count("waiting_for_check", waiting_for_check))
 }
 
