@@ -97,6 +97,14 @@ async fn the_openapi_document_covers_every_route_with_its_role() {
     let results: Vec<&str> =
         outcome["properties"]["outcome"]["enum"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
     assert!(results.contains(&"unreachable"), "{outcome}");
+    // A body of optional fields may be left out (it reads as `{}`); one with a required field not.
+    let required = |method: &str, path: &str| doc["paths"][path][method]["requestBody"]["required"].clone();
+    assert_eq!(required("post", "/api/v1/cases/{id}/close"), false);
+    assert_eq!(required("post", "/api/v1/cases/{id}/compensations"), true);
+    let offer = &doc["components"]["schemas"]["CompensationRequest"];
+    assert_eq!(offer["additionalProperties"], false, "{offer}");
+    let roles = &doc["components"]["schemas"]["NewUser"]["properties"]["role"]["enum"];
+    assert_eq!(roles, &json!(["agent", "supervisor", "admin"]));
 }
 
 /// The least role each route needs (`None`: open, or proven by a signature instead).

@@ -1315,6 +1315,21 @@ async fn an_unanswered_customer_who_may_be_called_again_is_called_again(db: Test
     let log = mend_store::audit::audit_entries(store.connection(), &filter).await.unwrap();
     let cancel = log.iter().find(|e| e.entry.action == "task.cancel").expect("audited");
     assert_eq!(cancel.entry.detail["from"], "claimed", "{:?}", cancel.entry);
+
+    // A call an agent holds when the customer asks, and records after calls are allowed again,
+    // answers the case: no second call.
+    assert!(contact(false, "2026-11-26T10:00:00+08:00").await.changed);
+    assert_eq!(schedule(&mend, "generate_callbacks", "2026-11-26T10:05:00+08:00")["counts"]["tasks_created"], 1);
+    let server = mend.serve_at("2026-11-26T10:30:00+08:00");
+    let (_, held) = crate::support::json_response(
+        server.request(reqwest::Method::POST, "/api/v1/tasks/claim", &agent).json(&json!({})),
+    )
+    .await;
+    assert!(contact(true, "2026-11-26T10:35:00+08:00").await.tasks_cancelled.is_empty(), "the call in hand stays");
+    assert!(contact(false, "2026-11-26T10:40:00+08:00").await.changed);
+    complete_at(&db, &held, json!({"outcome": "reached"}), "2026-11-26T10:41:00+08:00").await;
+    let run = schedule(&mend, "generate_callbacks", "2026-11-26T10:50:00+08:00");
+    assert_eq!(run["counts"]["tasks_created"], 0, "the call made since answers: {run}");
     db.assert_consistent().await;
 }
 
@@ -1338,9 +1353,10 @@ async fn a_customer_who_asked_for_no_contact_is_not_surveyed(db: TestDb) {
     assert!(mend_store::outbox::emails(store.connection(), None, 10).await.unwrap().is_empty());
 }
 
-/// A customer a CRM's list makes VIP, and places in London, after their call was planned is
-/// called as a VIP in London's hours: the next sweep weighs the waiting call again (tier points
-/// in; the deadline as planned, met in the new zone's hours), once.
+/// A customer a CRM's list makes VIP, and places in London, after their call was planned and
+/// escalated is called as a VIP in London's hours: the next sweep weighs the waiting call again
+/// (tier points in, the escalation's kept; the deadline as planned, met in the new zone's hours
+/// from now on), once.
 async fn a_waiting_call_is_weighed_again_when_its_customer_becomes_vip(db: TestDb) {
     // No overlap: the second sweep reads only what changed after the first.
     let mend = db.mend().env("MEND_SCHEDULER__GENERATION_OVERLAP_SECONDS", "0");
@@ -1348,21 +1364,24 @@ async fn a_waiting_call_is_weighed_again_when_its_customer_becomes_vip(db: TestD
     mend.import_lines(&lines(&[complaint("hotline", "v-1", "2026-11-24T09:00:00+08:00", phone, "宽带断了")]));
     schedule(&mend, "generate_callbacks", "2026-11-24T10:00:00+08:00");
     let planned = tasks(&mend).pop().unwrap();
+    // Nobody called by 11:00 and the hour's grace: escalated, 30 points up.
+    assert_eq!(schedule(&mend, "sla_escalation", "2026-11-24T12:05:00+08:00")["counts"]["escalated"], 1);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("crm.csv");
     std::fs::write(&file, "phone,tier,timezone\n13800138053,vip,Europe/London\n").unwrap();
-    let list = mend.run(&["customers", "import", file.to_str().unwrap(), "--now", "2026-11-24T10:05:00+08:00"], b"");
+    let list = mend.run(&["customers", "import", file.to_str().unwrap(), "--now", "2026-11-24T12:10:00+08:00"], b"");
     assert_eq!(list.json()["customers_changed"], 1);
 
-    let run = schedule(&mend, "generate_callbacks", "2026-11-24T10:10:00+08:00");
+    let run = schedule(&mend, "generate_callbacks", "2026-11-24T12:15:00+08:00");
     let counts = (&run["counts"]["tasks_created"], &run["counts"]["tasks_reweighed"]);
     assert_eq!(counts, (&json!(0), &json!(1)), "{run}");
     let weighed = tasks(&mend).pop().unwrap();
     assert_eq!(weighed["task_id"], planned["task_id"]);
-    assert_eq!(weighed["priority"].as_i64().unwrap(), planned["priority"].as_i64().unwrap() + 20, "vip = 20");
+    let planned_priority = planned["priority"].as_i64().unwrap();
+    assert_eq!(weighed["priority"].as_i64().unwrap(), planned_priority + 20 + 30, "vip 20, the escalation's 30 kept");
     let factors = weighed["priority_reasons"]["factors"].as_array().unwrap().clone();
     assert!(factors.iter().any(|f| f["factor"] == "tier" && f["detail"] == "vip"), "{factors:?}");
-    assert_eq!(weighed["priority_reasons"]["score"], weighed["priority"]);
+    assert_eq!(weighed["priority_reasons"]["score"], planned_priority + 20, "the escalation's points said beside");
     // A broadband outage is due within 2 hours of 09:00 in Shanghai: 11:00 there, in hours.
     let time = |v: &Value| at(v.as_str().unwrap_or_else(|| panic!("a time: {v}")));
     assert_eq!(time(&planned["due_at"]), at("2026-11-24T11:00:00+08:00"));
@@ -1372,7 +1391,7 @@ async fn a_waiting_call_is_weighed_again_when_its_customer_becomes_vip(db: TestD
     let reasons = &weighed["priority_reasons"];
     assert_eq!((time(&reasons["due"]["due_at"]), time(&reasons["contact"]["not_before"])), (opens, opens));
     assert_eq!(reasons["due"]["deadline"], planned["priority_reasons"]["due"]["deadline"], "the promise stands");
-    let again = schedule(&mend, "generate_callbacks", "2026-11-24T10:20:00+08:00");
+    let again = schedule(&mend, "generate_callbacks", "2026-11-24T12:25:00+08:00");
     assert_eq!(again["counts"]["tasks_reweighed"], 0, "{again}");
     db.assert_consistent().await;
 }

@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 use utoipa::openapi::extensions::ExtensionsBuilder;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::request_body::RequestBodyBuilder;
-use utoipa::openapi::schema::SchemaType;
+use utoipa::openapi::schema::{AdditionalProperties, KnownFormat, SchemaFormat, SchemaType};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{
     ComponentsBuilder, ContentBuilder, InfoBuilder, ObjectBuilder, OpenApi, OpenApiBuilder, PathsBuilder, Ref, RefOr,
@@ -48,20 +48,24 @@ pub(crate) fn form<T: ToSchema>() -> RequestBody {
 }
 
 fn request_body(request: RequestBody, schemas: &mut Schemas) -> utoipa::openapi::request_body::RequestBody {
-    let (media, content) = match request {
-        RequestBody::Json(schema) => {
-            ("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name(schema(schemas)))))
-        }
-        RequestBody::Form(schema) => (
-            "application/x-www-form-urlencoded",
-            ContentBuilder::new().schema(Some(Ref::from_schema_name(schema(schemas)))),
-        ),
+    let (media, schema) = match request {
+        RequestBody::Json(schema) => ("application/json", schema),
+        RequestBody::Form(schema) => ("application/x-www-form-urlencoded", schema),
         RequestBody::Native(media, description) => {
             let any = ObjectBuilder::new().schema_type(SchemaType::AnyValue).description(Some(description));
-            (media, ContentBuilder::new().schema(Some(any)))
+            let content = ContentBuilder::new().schema(Some(any)).build();
+            return RequestBodyBuilder::new().content(media, content).required(Some(Required::True)).build();
         }
     };
-    RequestBodyBuilder::new().content(media, content.build()).required(Some(Required::True)).build()
+    let name = schema(schemas);
+    // A body of optional fields may be left out: the routes read none as `{}`.
+    let needs_a_field =
+        schemas.iter().rev().find(|(n, _)| *n == name).is_some_and(
+            |(_, schema)| matches!(schema, RefOr::T(Schema::Object(object)) if !object.required.is_empty()),
+        );
+    let content = ContentBuilder::new().schema(Some(Ref::from_schema_name(name))).build();
+    let required = if needs_a_field { Required::True } else { Required::False };
+    RequestBodyBuilder::new().content(media, content).required(Some(required)).build()
 }
 
 pub fn document() -> OpenApi {
@@ -160,34 +164,59 @@ fn named(schemas: &mut Schemas, name: &str, schema: ObjectBuilder) -> String {
     name.to_owned()
 }
 
+/// A role: one of its words.
+pub(crate) fn role_words() -> ObjectBuilder {
+    one_of(mend_core::Role::ALL.iter().map(|r| r.as_str()), "A role")
+}
+
+/// A kind of customer key: one of its words.
+pub(crate) fn identity_kind_words() -> ObjectBuilder {
+    one_of(mend_core::IdentityKind::ALL.iter().map(|k| k.as_str()), "A kind of customer key")
+}
+
+/// A temperament, or `null` to clear an agent's choice.
+pub(crate) fn temperament_words() -> ObjectBuilder {
+    let words = mend_core::Temperament::ALL.iter().map(|t| t.as_str());
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .enum_values(Some(words.map(Some).chain([None])))
+        .description(Some("A temperament; `null` clears the choice and the scheduler infers it from the texts again"))
+}
+
+/// A value any of these types may carry (the parser reads each).
+fn any_of(types: impl IntoIterator<Item = Type>, description: &str) -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(SchemaType::from_iter(types)).description(Some(description))
+}
+
 /// The canonical complaint (DESIGN's contract), read by `mend-ingest`.
 pub(crate) fn canonical_complaint(schemas: &mut Schemas) -> String {
+    use Type::{Boolean, Integer, Null, String as Text};
+    let text = |description: &str| any_of([Text, Null], description);
     let customer = ObjectBuilder::new()
-        .property("phone", property(Type::String, "Any common shape: +86, spaces, dashes"))
-        .property("wechat_openid", property(Type::String, ""))
-        .property("wechat_unionid", property(Type::String, ""))
-        .property("member_id", property(Type::String, ""))
-        .property("bot_user_id", property(Type::String, ""))
-        .property("name", property(Type::String, ""))
-        .property("email", property(Type::String, ""))
+        .property("phone", any_of([Text, Integer, Null], "Any common shape: +86, spaces, dashes"))
+        .property("wechat_openid", text(""))
+        .property("wechat_unionid", text(""))
+        .property("member_id", any_of([Text, Integer, Null], ""))
+        .property("bot_user_id", text(""))
+        .property("name", text(""))
+        .property("email", text(""))
         .description(Some("At least one key: phone, wechat_openid, wechat_unionid, member_id or bot_user_id"));
     let complaint = ObjectBuilder::new()
         .property("channel", one_of(mend_core::Channel::ALL.map(mend_core::Channel::as_str), "Where it was heard"))
-        .property("source_id", property(Type::String, "The channel's own id of it: a repeated delivery is recognised"))
-        .property(
-            "received_at",
-            property(Type::String, "RFC 3339; a time without an offset is in app.default_timezone"),
-        )
+        .property("source_id", any_of([Text, Integer], "The channel's own id of it: a repeated delivery is recognised"))
+        .property("received_at", property(Text, "RFC 3339; a time without an offset is in app.default_timezone"))
         .property("customer", customer)
-        .property("text", property(Type::String, "What the customer said"))
-        .property("category", property(Type::String, "A taxonomy category, if the channel already knows it"))
-        .property("satisfaction", property(Type::Integer, "1 to 5, if the customer gave one"))
-        .property("formal_complaint", property(Type::Boolean, "A formal complaint (escalation risk)"))
+        .property("text", text("What the customer said"))
+        .property("category", text("A taxonomy category, if the channel already knows it"))
+        .property("satisfaction", any_of([Integer, Text, Null], "1 to 5 (or its words), if the customer gave one"))
+        .property(
+            "formal_complaint",
+            any_of([Boolean, Integer, Text, Null], "A formal complaint (escalation risk): true/false, 1/0, 是/否"),
+        )
         .required("channel")
         .required("source_id")
         .required("received_at")
-        .required("customer")
-        .required("text");
+        .required("customer");
     named(schemas, "CanonicalComplaint", complaint)
 }
 
@@ -198,10 +227,11 @@ pub(crate) fn compensation_request(schemas: &mut Schemas) -> String {
         .property("kind", one_of(kinds, "What is offered"))
         .property("amount_fen", property(Type::Integer, "Integer fen (100 fen = ¥1)"))
         .property("reason", property(Type::String, "Why (audited)"))
-        .property("task_id", property(Type::String, "The call it was offered on, if any"))
+        .property("task_id", property(Type::String, "The call it was offered on, if any").format(Some(uuid_format())))
         .required("kind")
         .required("amount_fen")
-        .required("reason");
+        .required("reason")
+        .additional_properties(Some(AdditionalProperties::FreeForm(false)));
     named(schemas, "CompensationRequest", offer)
 }
 
@@ -217,8 +247,12 @@ pub(crate) fn task_outcome(schemas: &mut Schemas) -> String {
         .property("verify", property(Type::Boolean, "A verification call at the default delay"))
         .property("follow_up_hours", property(Type::Integer, "A follow-up call after this many hours (1 to 2160)"))
         .required("outcome")
-        .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::FreeForm(false)));
+        .additional_properties(Some(AdditionalProperties::FreeForm(false)));
     named(schemas, "TaskOutcome", outcome)
+}
+
+fn uuid_format() -> SchemaFormat {
+    SchemaFormat::KnownFormat(KnownFormat::Uuid)
 }
 
 #[cfg(test)]

@@ -27,8 +27,8 @@ pub enum SweepScope<'a> {
 }
 
 /// The rule of a callback: an open case needs one when nothing is in work on it and no call
-/// was made or planned since its latest complaint, nor since its customer may be called again
-/// after asking for no calls (a cancelled task never called anyone). A
+/// was made or planned since its latest complaint, nor planned or finished since its customer
+/// may be called again after asking for no calls (a cancelled task never called anyone). A
 /// verification or second repair nobody has taken yet, planned before the latest complaint, is
 /// no answer to it: the customer says the problem is back, and is called back now, not when the
 /// check was due ([`crate::tasks::superseded_check`]; the sweep cancels it for the callback).
@@ -63,7 +63,7 @@ fn needing_callback_sql(backend: DbBackend, select: &str, scope: SweepScope<'_>)
         "SELECT {select} FROM {from} WHERE c.status = 'open' {filter} AND NOT EXISTS (\
          SELECT 1 FROM tasks t WHERE t.case_id = c.id AND t.status <> 'cancelled' \
          AND (t.status IN ('open', 'claimed') OR (t.created_at >= c.last_complaint_at \
-         AND (c.calls_resumed_at IS NULL OR t.created_at >= c.calls_resumed_at))) \
+         AND (c.calls_resumed_at IS NULL OR COALESCE(t.completed_at, t.created_at) >= c.calls_resumed_at))) \
          AND NOT {superseded}{fence})",
         superseded = crate::tasks::superseded_check("t", "c")
     )

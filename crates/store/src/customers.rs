@@ -62,6 +62,10 @@ pub async fn set_temperament(
     Ok(true)
 }
 
+/// The audit action of a [`change_contact`]: the scheduler reads it to weigh the customer's
+/// waiting calls again.
+pub const CONTACT_CHANGED: &str = "customer.contact";
+
 /// A change to how a customer is contacted; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContactChange {
@@ -142,7 +146,7 @@ pub async fn change_contact(
     };
     let reason = reason.map(mend_core::mask_phones_in);
     let mut entries =
-        vec![entry("customer.contact", "customer", customer.as_uuid(), json!({"changed": changed, "reason": reason}))];
+        vec![entry(CONTACT_CHANGED, "customer", customer.as_uuid(), json!({"changed": changed, "reason": reason}))];
     let mut tasks_cancelled = Vec::new();
     match do_not_disturb {
         Some(true) => {

@@ -108,7 +108,7 @@ pub async fn unmerge(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct TemperamentRequest {
     /// `null` clears the choice: the scheduler infers the temperament from the texts again.
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::openapi::temperament_words)]
     temperament: Option<Temperament>,
 }
 

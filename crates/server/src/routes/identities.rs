@@ -19,8 +19,7 @@ pub struct LinkRequest {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct KeyInput {
-    /// `phone`, `wechat_openid`, `wechat_unionid`, `member_id` or `bot_user_id`.
-    #[schema(value_type = String)]
+    #[schema(schema_with = crate::openapi::identity_kind_words)]
     kind: IdentityKind,
     value: String,
 }

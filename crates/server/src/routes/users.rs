@@ -28,8 +28,7 @@ pub async fn list(State(state): State<AppState>, user: CurrentUser) -> Result<Js
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     name: String,
-    /// `agent`, `supervisor` or `admin`.
-    #[schema(value_type = String)]
+    #[schema(schema_with = crate::openapi::role_words)]
     role: Role,
     team: Option<String>,
     email: Option<String>,

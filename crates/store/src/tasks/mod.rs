@@ -449,10 +449,21 @@ pub async fn cancel_superseded_checks<C: ConnectionTrait>(
     Ok(done.rows_affected())
 }
 
-/// The calls nobody has taken yet about any case these customers own now, most urgent first.
-pub async fn open_tasks_of_customers<C: ConnectionTrait>(
+/// A call the queue would hand out at `now`: nobody has taken it, or its agent let the lease run
+/// out.
+fn waiting_at(now: DateTime<Utc>) -> Condition {
+    Condition::any().add(task::Column::Status.eq(TaskStatus::Open.as_str())).add(
+        Condition::all()
+            .add(task::Column::Status.eq(TaskStatus::Claimed.as_str()))
+            .add(task::Column::LeaseExpiresAt.lt(now)),
+    )
+}
+
+/// The calls waiting at `now` ([`waiting_at`]) about any case these customers own now.
+pub async fn waiting_tasks_of_customers<C: ConnectionTrait>(
     conn: &C,
     customers: &[CustomerId],
+    now: DateTime<Utc>,
 ) -> Result<Vec<Task>, StoreError> {
     use sea_orm::sea_query::Query;
     if customers.is_empty() {
@@ -464,9 +475,9 @@ pub async fn open_tasks_of_customers<C: ConnectionTrait>(
         .and_where(crate::entities::case::Column::CustomerId.is_in(customers.iter().map(|c| c.as_uuid())))
         .to_owned();
     let query = task::Entity::find()
-        .filter(in_work_with_status(TaskStatus::Open))
+        .filter(in_work())
+        .filter(waiting_at(now))
         .filter(task::Column::CaseId.in_subquery(cases_of_customers))
-        .order_by_desc(task::Column::Priority)
         .order_by_asc(task::Column::Id);
     task_records(conn, query).await
 }
@@ -479,9 +490,12 @@ pub struct Reweighed {
     pub priority_reasons: serde_json::Value,
     pub due_at: DateTime<Utc>,
     pub not_before: DateTime<Utc>,
+    /// When it was escalated, as read: a call escalated since is left as the escalation raised
+    /// it.
+    pub escalated_at: Option<DateTime<Utc>>,
 }
 
-/// Writes calls weighed again, of those still nobody's; how many changed.
+/// Writes calls weighed again, of those still waiting at `now`; how many changed.
 pub async fn reweigh_tasks<C: ConnectionTrait>(
     conn: &C,
     reweighed: &[Reweighed],
@@ -489,6 +503,10 @@ pub async fn reweigh_tasks<C: ConnectionTrait>(
 ) -> Result<u64, StoreError> {
     let mut changed = 0;
     for call in reweighed {
+        let as_read = match call.escalated_at {
+            Some(at) => task::Column::EscalatedAt.eq(at),
+            None => task::Column::EscalatedAt.is_null(),
+        };
         let done = task::Entity::update_many()
             .col_expr(task::Column::Priority, Expr::value(call.priority))
             .col_expr(task::Column::PriorityReasons, Expr::value(call.priority_reasons.to_string()))
@@ -496,7 +514,8 @@ pub async fn reweigh_tasks<C: ConnectionTrait>(
             .col_expr(task::Column::NotBefore, Expr::value(call.not_before))
             .col_expr(task::Column::UpdatedAt, Expr::value(now))
             .filter(task::Column::Id.eq(call.task.as_uuid()))
-            .filter(task::Column::Status.eq(TaskStatus::Open.as_str()))
+            .filter(waiting_at(now))
+            .filter(as_read)
             .exec(conn)
             .await
             .during(TABLE, "reweigh_tasks")?;
@@ -523,13 +542,7 @@ pub async fn cancel_open_tasks_of_customer<C: ConnectionTrait>(
         .col_expr(task::Column::Status, Expr::value(TaskStatus::Cancelled.as_str()))
         .col_expr(task::Column::UpdatedAt, Expr::value(now))
         .col_expr(task::Column::LeaseExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
-        .filter(
-            Condition::any().add(task::Column::Status.eq(TaskStatus::Open.as_str())).add(
-                Condition::all()
-                    .add(task::Column::Status.eq(TaskStatus::Claimed.as_str()))
-                    .add(task::Column::LeaseExpiresAt.lt(now)),
-            ),
-        )
+        .filter(waiting_at(now))
         .filter(task::Column::CaseId.in_subquery(cases_of_customer))
         .exec_with_returning(conn)
         .await
