@@ -149,7 +149,7 @@ fn error_schema() -> RefOr<Schema> {
 
 /// A property of a hand-written request schema: a type, and words.
 fn property(kind: Type, description: &str) -> ObjectBuilder {
-    ObjectBuilder::new().schema_type(kind).description(Some(description))
+    ObjectBuilder::new().schema_type(kind).description(described(description))
 }
 
 /// One of these words.
@@ -185,7 +185,12 @@ pub(crate) fn temperament_words() -> ObjectBuilder {
 
 /// A value any of these types may carry (the parser reads each).
 fn any_of(types: impl IntoIterator<Item = Type>, description: &str) -> ObjectBuilder {
-    ObjectBuilder::new().schema_type(SchemaType::from_iter(types)).description(Some(description))
+    ObjectBuilder::new().schema_type(SchemaType::from_iter(types)).description(described(description))
+}
+
+/// Words, unless there are none to say.
+fn described(description: &str) -> Option<&str> {
+    (!description.is_empty()).then_some(description)
 }
 
 /// The canonical complaint (DESIGN's contract), read by `mend-ingest`.
