@@ -18,11 +18,11 @@ pub(crate) mod reports;
 pub(crate) mod session;
 mod survey;
 mod tasks;
+mod users;
+mod wechat;
 
 #[cfg(test)]
 pub(crate) use tasks::COMPLETION_FIELDS;
-mod users;
-mod wechat;
 
 use axum::Router;
 use axum::body::Bytes;

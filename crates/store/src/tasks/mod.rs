@@ -459,25 +459,30 @@ fn waiting_at(now: DateTime<Utc>) -> Condition {
     )
 }
 
+/// The ids of the cases these customers own now, as a subquery (a task keeps the customer it was
+/// made for; a merge of customers moves only their cases).
+fn cases_of(customers: &[CustomerId]) -> sea_orm::sea_query::SelectStatement {
+    use crate::entities::case;
+    sea_orm::sea_query::Query::select()
+        .column(case::Column::Id)
+        .from(case::Entity)
+        .and_where(case::Column::CustomerId.is_in(customers.iter().map(|c| c.as_uuid())))
+        .to_owned()
+}
+
 /// The calls waiting at `now` ([`waiting_at`]) about any case these customers own now.
 pub async fn waiting_tasks_of_customers<C: ConnectionTrait>(
     conn: &C,
     customers: &[CustomerId],
     now: DateTime<Utc>,
 ) -> Result<Vec<Task>, StoreError> {
-    use sea_orm::sea_query::Query;
     if customers.is_empty() {
         return Ok(Vec::new());
     }
-    let cases_of_customers = Query::select()
-        .column(crate::entities::case::Column::Id)
-        .from(crate::entities::case::Entity)
-        .and_where(crate::entities::case::Column::CustomerId.is_in(customers.iter().map(|c| c.as_uuid())))
-        .to_owned();
     let query = task::Entity::find()
         .filter(in_work())
         .filter(waiting_at(now))
-        .filter(task::Column::CaseId.in_subquery(cases_of_customers))
+        .filter(task::Column::CaseId.in_subquery(cases_of(customers)))
         .order_by_asc(task::Column::Id);
     task_records(conn, query).await
 }
@@ -532,18 +537,12 @@ pub async fn cancel_open_tasks_of_customer<C: ConnectionTrait>(
     customer: CustomerId,
     now: DateTime<Utc>,
 ) -> Result<Vec<Task>, StoreError> {
-    use sea_orm::sea_query::Query;
-    let cases_of_customer = Query::select()
-        .column(crate::entities::case::Column::Id)
-        .from(crate::entities::case::Entity)
-        .and_where(crate::entities::case::Column::CustomerId.eq(customer.as_uuid()))
-        .to_owned();
     let cancelled = task::Entity::update_many()
         .col_expr(task::Column::Status, Expr::value(TaskStatus::Cancelled.as_str()))
         .col_expr(task::Column::UpdatedAt, Expr::value(now))
         .col_expr(task::Column::LeaseExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
         .filter(waiting_at(now))
-        .filter(task::Column::CaseId.in_subquery(cases_of_customer))
+        .filter(task::Column::CaseId.in_subquery(cases_of(&[customer])))
         .exec_with_returning(conn)
         .await
         .during(TABLE, "cancel_open_tasks_of_customer")?;
