@@ -175,10 +175,8 @@ async fn callbacks(
     let Some(task) = tasks.iter().filter(|t| t.status == mend_core::TaskStatus::Open).max_by_key(|t| t.priority) else {
         return Ok(());
     };
-    let factors: Vec<String> = task.priority_reasons["factors"]
-        .as_array()
-        .map(|fs| fs.iter().map(|f| format!("{} +{}", f["factor"].as_str().unwrap_or("?"), f["points"])).collect())
-        .unwrap_or_default();
+    let factors: Vec<String> =
+        task.priority_reasons.factors.iter().map(|f| format!("{} +{}", f.factor, f.points)).collect();
     writeln!(out, "The most urgent, case {} (priority {}: {}):", task.case_id, task.priority, factors.join(", "))?;
     writeln!(
         out,

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use mend_core::{CaseId, TaskId};
+use mend_core::{CaseId, CustomerId, TaskId};
 use serde_json::{Value, json};
 
 use crate::support::{Mend, TestDb, both_databases, complaint, lines};
@@ -157,9 +157,9 @@ async fn a_broken_script_is_passed_over_not_the_end_of_every_call(db: TestDb) {
     let listed = mend_store::tasks::list_tasks(store.connection(), &filter).await.unwrap();
     let reasons = &listed[0].priority_reasons;
     assert_eq!(tasks(&mend)[0]["script"].as_str().map(|s| s.contains("customer_nmae")), Some(false));
-    assert_eq!(reasons["script_template"], "generic.j2", "{reasons}");
-    assert_eq!(reasons["script_passed_over"][0]["template"], "broadband_outage.j2", "{reasons}");
-    assert!(reasons["script_passed_over"][0]["error"].as_str().unwrap().contains("broadband_outage.j2:1"), "{reasons}");
+    assert_eq!(reasons.script_template, "generic.j2", "{reasons:?}");
+    assert_eq!(reasons.script_passed_over[0].template, "broadband_outage.j2", "{reasons:?}");
+    assert!(reasons.script_passed_over[0].error.contains("broadband_outage.j2:1"), "{reasons:?}");
 
     let nowhere = mend.env("MEND_SCHEDULER__SCRIPTS_DIR", "/nonexistent/scripts").run(&["migrate"], b"");
     assert!(
@@ -820,6 +820,36 @@ async fn a_survey_waits_for_the_call_that_verifies_the_fix(db: TestDb) {
     assert_eq!(mend_store::outbox::emails(store.connection(), None, 10).await.unwrap().len(), 1);
 }
 
+/// A check after a fix that do-not-disturb cancelled is made once the customer may be called
+/// again, from then on, and once.
+async fn a_check_cancelled_by_do_not_disturb_is_made_when_calls_resume(db: TestDb) {
+    use mend_store::customers::{ContactChange, change_contact};
+
+    let mend = db.mend();
+    let check = a_fix_with_a_check(&db, &mend, json!({"phone": "13800138073", "email": "chu@example.com"}), 24).await;
+    let store = db.store().await;
+    let customer: CustomerId = check["customer_id"].as_str().unwrap().parse().unwrap();
+    let quiet = ContactChange { do_not_disturb: Some(true), ..ContactChange::default() };
+    let held =
+        change_contact(&store, customer, &quiet, "user:li", None, at("2026-11-23T12:00:00+08:00")).await.unwrap();
+    assert_eq!(held.unwrap().tasks_cancelled.len(), 1);
+    let quiet_sweep = schedule(&mend, "generate_callbacks", "2026-11-23T12:05:00+08:00");
+    assert_eq!(quiet_sweep["counts"]["checks_resumed"], 0, "not while the customer asks for quiet: {quiet_sweep}");
+
+    let lift = ContactChange { do_not_disturb: Some(false), ..ContactChange::default() };
+    change_contact(&store, customer, &lift, "user:boss", None, at("2026-11-25T09:00:00+08:00")).await.unwrap();
+    let run = schedule(&mend, "generate_callbacks", "2026-11-25T09:05:00+08:00");
+    let counts = (&run["counts"]["tasks_created"], &run["counts"]["checks_resumed"]);
+    assert_eq!(counts, (&json!(0), &json!(1)), "the closed case wants no callback, its check again: {run}");
+    let again = tasks(&mend).into_iter().find(|t| t["status"] == "open").expect("the check again");
+    assert_eq!((&again["kind"], &again["follows_task_id"]), (&json!("verification"), &check["task_id"]), "{again}");
+    assert_eq!(again["not_before"], "2026-11-25T01:05:00Z", "from the lift on, not at the hour first planned");
+    let next = schedule(&mend, "generate_callbacks", "2026-11-25T09:10:00+08:00");
+    assert_eq!(next["counts"]["checks_resumed"], 0, "made once: {next}");
+    assert_eq!(tasks(&mend).iter().filter(|t| t["kind"] == "verification").count(), 2);
+    db.assert_consistent().await;
+}
+
 /// A check after a fix that reaches nobody is tried again as that check (a closed case takes no
 /// callback or retry), and the survey waits for it still.
 async fn an_unanswered_check_is_tried_again_as_a_check(db: TestDb) {
@@ -889,6 +919,33 @@ async fn a_wrong_number_closes_the_case_with_a_notice(db: TestDb) {
     assert_eq!(reread["counts"]["cases_closed"], 0, "{reread}");
     assert_eq!(mend.export_cases()[0]["status"], "open");
     assert!(tasks(&mend).iter().any(|t| t["status"] == "open"), "the new call stands");
+}
+
+/// A customer who asked not to be contacted, while an agent held the call that found their
+/// number wrong, is not emailed the notice: the case closes quietly.
+async fn a_customer_who_asked_for_no_contact_gets_no_unreachable_notice(db: TestDb) {
+    use mend_store::customers::{ContactChange, change_contact};
+
+    let mend = db.mend();
+    let customer = json!({"phone": "13800138082", "email": "sun@example.com"});
+    mend.import_lines(&lines(&[complaint("hotline", "n-3", "2026-11-23T09:00:00+08:00", customer, "话费多扣了")]));
+    schedule(&mend, "generate_callbacks", "2026-11-23T10:00:00+08:00");
+    let store = db.store().await;
+    let task = tasks(&mend).pop().unwrap();
+    let id: TaskId = task["task_id"].as_str().unwrap().parse().unwrap();
+    let wrong = task_outcome(json!({"outcome": "wrong_number"}));
+    let done = mend_store::tasks::complete_task(store.connection(), id, &wrong, at("2026-11-23T10:30:00+08:00"));
+    assert!(done.await.unwrap());
+    let customer_id: CustomerId = task["customer_id"].as_str().unwrap().parse().unwrap();
+    let change = ContactChange { do_not_disturb: Some(true), ..ContactChange::default() };
+    change_contact(&store, customer_id, &change, "user:li", None, at("2026-11-23T10:35:00+08:00")).await.unwrap();
+
+    let run = schedule(&mend, "retry_unreachable", "2026-11-23T11:00:00+08:00");
+    let counts = &run["counts"];
+    let seen = (&counts["cases_closed"], &counts["emails_queued"], &counts["do_not_disturb"]);
+    assert_eq!(seen, (&json!(1), &json!(0), &json!(1)), "{run}");
+    assert_eq!(mend.export_cases()[0]["status"], "closed");
+    assert!(mend_store::outbox::emails(store.connection(), None, 10).await.unwrap().is_empty());
 }
 
 /// A customer who answers the survey with one or two stars is called back: the case reopens as
@@ -984,6 +1041,8 @@ both_databases!(
     a_first_busy_day_is_no_spike,
     an_unhappy_survey_answer_reopens_the_case_for_a_call,
     a_wrong_number_closes_the_case_with_a_notice,
+    a_customer_who_asked_for_no_contact_gets_no_unreachable_notice,
+    a_check_cancelled_by_do_not_disturb_is_made_when_calls_resume,
     a_survey_waits_for_the_call_that_verifies_the_fix,
     a_call_finished_as_the_job_reads_is_followed_up_once,
     a_complaint_after_a_fix_is_called_back_before_the_check,
@@ -1278,7 +1337,7 @@ async fn an_unanswered_customer_who_may_be_called_again_is_called_again(db: Test
     let callback = tasks(&mend).pop().unwrap();
     complete_at(&db, &callback, json!({"outcome": "unreachable"}), "2026-11-24T10:30:00+08:00").await;
     let store = db.store().await;
-    let customer: mend_core::CustomerId = mend.export_cases()[0]["customer_id"].as_str().unwrap().parse().unwrap();
+    let customer: CustomerId = mend.export_cases()[0]["customer_id"].as_str().unwrap().parse().unwrap();
     let contact = |dnd: bool, when: &str| {
         let change = ContactChange { do_not_disturb: Some(dnd), ..ContactChange::default() };
         let store = store.clone();
@@ -1390,6 +1449,7 @@ async fn a_waiting_call_is_weighed_again_when_its_customer_becomes_vip(db: TestD
     assert_eq!((time(&weighed["not_before"]), time(&weighed["due_at"])), (opens, opens), "{weighed}");
     let reasons = &weighed["priority_reasons"];
     assert_eq!((time(&reasons["due"]["due_at"]), time(&reasons["contact"]["not_before"])), (opens, opens));
+    assert_eq!(reasons["contact"]["moved_because"], json!(["outside contact hours"]), "said in London's hours");
     assert_eq!(reasons["due"]["deadline"], planned["priority_reasons"]["due"]["deadline"], "the promise stands");
     let again = schedule(&mend, "generate_callbacks", "2026-11-24T12:25:00+08:00");
     assert_eq!(again["counts"]["tasks_reweighed"], 0, "{again}");
@@ -1433,7 +1493,7 @@ async fn a_crm_list_sets_tiers_zones_and_who_may_be_called(db: TestDb) {
     assert_eq!(tasks(&mend)[0]["status"], "cancelled", "the customer asked for no calls");
 
     let store = db.store().await;
-    let wang = mend.export_cases()[0]["customer_id"].as_str().unwrap().parse::<mend_core::CustomerId>().unwrap();
+    let wang = mend.export_cases()[0]["customer_id"].as_str().unwrap().parse::<CustomerId>().unwrap();
     let (wang, _) = mend_store::customers::customer(store.connection(), wang).await.unwrap().unwrap();
     assert_eq!(
         (wang.tier.as_str(), wang.timezone.name(), wang.do_not_disturb, wang.name.as_deref(), wang.email.as_deref()),
@@ -1478,7 +1538,7 @@ async fn asking_for_no_calls_survives_a_merge_of_customers(db: TestDb) {
         mend.export_cases().iter().map(|c| c["customer_id"].as_str().unwrap().to_owned()).collect();
     assert_eq!(owners.len(), 1, "one person now: {owners:?}");
     let store = db.store().await;
-    let survivor = owners.iter().next().unwrap().parse::<mend_core::CustomerId>().unwrap();
+    let survivor = owners.iter().next().unwrap().parse::<CustomerId>().unwrap();
     let (survivor, _) = mend_store::customers::customer(store.connection(), survivor).await.unwrap().unwrap();
     assert_eq!((survivor.do_not_disturb, survivor.tier.as_str()), (true, "vip"));
     let run = schedule(&mend, "generate_callbacks", "2026-11-24T10:30:00+08:00");

@@ -17,6 +17,7 @@ mod ids;
 mod job;
 mod money;
 mod phone;
+mod priority_reasons;
 mod privacy;
 mod role;
 mod task;
@@ -43,6 +44,7 @@ pub use ids::{
 pub use job::{Figure, JobCounts, JobOutcome};
 pub use money::Money;
 pub use phone::{InvalidPhoneNumber, PhoneNumber, ascii_digit};
+pub use priority_reasons::{ContactReason, DueReason, PriorityFactor, PriorityReasons, ScriptProblem, SlaEscalation};
 pub use privacy::{mask_key, mask_phone, mask_phones_in};
 pub use role::Role;
 pub use task::{ContactResult, Task, TaskKind, TaskOutcome, TaskStatus};

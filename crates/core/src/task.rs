@@ -28,10 +28,13 @@ text_enum! {
 }
 
 impl TaskKind {
+    /// The calls after a fix ([`Self::checks_a_fix`]).
+    pub const CHECKS: [TaskKind; 2] = [TaskKind::Verification, TaskKind::SecondRepair];
+
     /// A call after a fix, about a closed case: whether the repair held (a verification, a
     /// second repair). A customer who says it did not is called again about the case.
     pub fn checks_a_fix(self) -> bool {
-        matches!(self, TaskKind::Verification | TaskKind::SecondRepair)
+        Self::CHECKS.contains(&self)
     }
 }
 
@@ -82,7 +85,7 @@ pub struct Task {
     pub due_at: DateTime<Utc>,
     pub not_before: Option<DateTime<Utc>>,
     pub priority: i32,
-    pub priority_reasons: serde_json::Value,
+    pub priority_reasons: crate::PriorityReasons,
     #[serde(rename = "compensation_limit_fen")]
     pub compensation_limit: Money,
     pub limit_explanation: String,

@@ -123,7 +123,12 @@ impl ContactPolicy {
 
     /// The first moment at or after `at` inside contact hours, caps aside.
     pub fn next_open(&self, at: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
-        self.find(at, tz, None).map(|p| p.at)
+        self.open_placement(at, tz).map(|p| p.at)
+    }
+
+    /// [`Self::next_open`], and what moved it later than `at`.
+    pub fn open_placement(&self, at: DateTime<Utc>, tz: Tz) -> Option<Placement> {
+        self.find(at, tz, None)
     }
 
     /// Whether the holidays list (not empty: an operator keeps one) names no day of `year`: its

@@ -201,6 +201,32 @@ async fn unhappy_answers(
     Ok(calls)
 }
 
+/// The checks after a fix that do-not-disturb cancelled, of these customers' closed cases, made
+/// again once the customer may be called: the repair still wants checking (and the survey waits
+/// for the check). How many were planned.
+pub(crate) async fn resume_cancelled_checks(
+    store: &Store,
+    planner: &CallbackPlanner,
+    customers: &[CustomerId],
+    now: DateTime<Utc>,
+) -> Result<u64, SchedulerError> {
+    let cancelled = tasks::checks_cancelled_until_calls_resumed(store.connection(), customers).await?;
+    let calls = cancelled
+        .into_iter()
+        .map(|check| FollowUpCall {
+            case_id: check.case_id,
+            request: CallRequest {
+                kind: check.kind,
+                attempt: check.attempt,
+                follows: Some(check.task_id),
+                earliest: check.not_before.unwrap_or(check.due_at).max(now),
+                deadline: None,
+            },
+        })
+        .collect();
+    create_calls(store, planner, calls, now).await
+}
+
 /// Unreachable customers are called again after a backoff; after the last attempt, or at once
 /// when the number was wrong, the case is closed as unreachable and the customer, if we know an
 /// address, gets an email.
@@ -244,7 +270,7 @@ pub(crate) async fn retry_unreachable(
         }
     }
     let created = create_calls(store, planner, retries, until).await?;
-    let (mut closed, mut emailed) = (0, 0);
+    let (mut closed, mut emailed, mut do_not_disturb) = (0, 0, 0);
     for task in exhausted {
         let Some(case) = mend_store::cases::case_by_id(store.connection(), task.case_id).await? else { continue };
         // A call read again (the overlap past the last run) may be older than what the customer
@@ -257,6 +283,12 @@ pub(crate) async fn retry_unreachable(
             closed += 1;
         }
         let customer = callbacks::customers_by_ids(store.connection(), &[case.customer_id]).await?.pop();
+        // A customer who asked not to be contacted (while an agent held the call that found
+        // the number wrong) is not written to either; a complaint from them reopens the case.
+        if customer.as_ref().is_some_and(|c| c.do_not_disturb) {
+            do_not_disturb += 1;
+            continue;
+        }
         if let Some(customer) = customer {
             let wrong_number = task.outcome.as_ref().is_some_and(|o| o.outcome == ContactResult::WrongNumber);
             let context = json!({"honorific": honorific(&customer), "attempts": task.attempt, "case_id": case.id,
@@ -278,7 +310,8 @@ pub(crate) async fn retry_unreachable(
     Ok(JobCounts::default()
         .count("tasks_created", created)
         .count("cases_closed", closed)
-        .count("emails_queued", emailed))
+        .count("emails_queued", emailed)
+        .count("do_not_disturb", do_not_disturb))
 }
 
 /// Escalates tasks past their SLA and alerts the supervisors of them, and of the cases at risk

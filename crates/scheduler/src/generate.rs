@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use mend_core::{
-    Case, CaseId, Channel, ComplaintLine, Customer, CustomerId, JobCounts, Money, Satisfaction, TaskId, TaskKind,
+    Case, CaseId, Channel, ComplaintLine, ContactReason, Customer, CustomerId, DueReason, JobCounts, Money,
+    PriorityReasons, Satisfaction, TaskId, TaskKind,
 };
 use mend_store::callbacks::SweepScope;
 use mend_store::retry::retry_on_conflict;
@@ -187,15 +188,16 @@ impl CallbackPlanner {
             limit: limit.limit.yuan(),
         };
         let script = self.scripts.render(&file.case.category, reading.temperament, &context)?;
-        let reasons = json!({
-            "score": priority.score,
-            "factors": priority.reasons,
-            "due": {"rule": due_rule, "deadline": deadline, "due_at": due_at},
-            "contact": {"not_before": placement.at, "moved_because": placement.moved_because},
-            "script_template": script.template,
-            "script_passed_over": script.passed_over,
-        });
         let script_fell_back = !script.passed_over.is_empty();
+        let reasons = PriorityReasons {
+            score: priority.score,
+            factors: priority.factors,
+            due: DueReason { rule: due_rule, deadline, due_at },
+            contact: ContactReason { not_before: placement.at, moved_because: placement.moved_because },
+            script_template: script.template,
+            script_passed_over: script.passed_over,
+            sla_escalation: None,
+        };
         let task = Box::new(NewTask {
             id: TaskId::new(),
             case_id: file.case.id,
@@ -204,7 +206,7 @@ impl CallbackPlanner {
             due_at,
             not_before: placement.at,
             priority: priority.score,
-            priority_reasons: reasons.to_string(),
+            priority_reasons: reasons,
             compensation_limit: limit.limit,
             limit_explanation: limit.explanation(),
             script: script.text,

@@ -290,13 +290,18 @@ impl Scheduler {
                 };
                 let cases = callbacks::case_ids_needing_callback(store.connection(), scope).await?;
                 let counts = generate::generate_callbacks(store, &self.planner, &cases, now).await?;
-                let reweighed = match scope {
+                // What a change of a customer's contact asks of their calls.
+                let (reweighed, resumed) = match scope {
                     SweepScope::TouchedSince(floor) => {
-                        reweigh::reweigh_calls_of_changed_customers(store, planner, floor, now).await?
+                        let customers = reweigh::customers_changed_since(store, floor).await?;
+                        let reweighed = reweigh::reweigh_calls_of_customers(store, planner, &customers, now).await?;
+                        (reweighed, follow_up::resume_cancelled_checks(store, planner, &customers, now).await?)
                     }
-                    _ => 0,
+                    _ => (0, 0),
                 };
-                (JobCounts::from(counts).count("tasks_reweighed", reweighed), started.to_rfc3339())
+                let counts =
+                    JobCounts::from(counts).count("tasks_reweighed", reweighed).count("checks_resumed", resumed);
+                (counts, started.to_rfc3339())
             }
             Job::FollowUps => {
                 (follow_up::follow_ups(store, planner, &self.intake, reread_after, until).await?, since_cursor)

@@ -34,7 +34,7 @@ pub use hotspots::{CHART_CATEGORIES, CategoryTrend, HotspotReport, TrendRow, cat
 pub use jobs::{Job, JobRunReport, RunObserver, Scheduler};
 pub use limit::{COUNTED_AGAINST_CAP, CompensationLimit, CompensationPolicy, LimitInputs, LimitPart};
 pub use mend_core::Temperament;
-pub use priority::{Priority, PriorityReason, PriorityWeights};
+pub use priority::{Priority, PriorityWeights};
 pub use script::{RenderedScript, ScriptLibrary};
 pub use settings::{FollowUpPolicy, HotspotPolicy, SchedulerSettings};
 pub use temperament::{TemperamentCues, TemperamentReading};

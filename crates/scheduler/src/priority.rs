@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use mend_core::{Case, ComplaintLine, Customer, STANDARD_TIER};
+use mend_core::{Case, ComplaintLine, Customer, PriorityFactor, STANDARD_TIER};
 use serde::{Deserialize, Serialize};
 
 /// `[scheduler.priority]`: points per factor.
@@ -42,17 +42,11 @@ impl PriorityWeights {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PriorityReason {
-    pub factor: String,
-    pub points: i32,
-    pub detail: String,
-}
-
+/// A score and the factors that add up to it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Priority {
     pub score: i32,
-    pub reasons: Vec<PriorityReason>,
+    pub factors: Vec<PriorityFactor>,
 }
 
 impl PriorityWeights {
@@ -63,10 +57,10 @@ impl PriorityWeights {
         complaints: &[ComplaintLine],
         now: DateTime<Utc>,
     ) -> Priority {
-        let mut reasons = vec![PriorityReason { factor: "base".into(), points: self.base, detail: String::new() }];
+        let mut factors = vec![PriorityFactor { factor: "base".into(), points: self.base, detail: String::new() }];
         let mut add = |factor: &str, points: i32, detail: String| {
             if points != 0 {
-                reasons.push(PriorityReason { factor: factor.into(), points, detail });
+                factors.push(PriorityFactor { factor: factor.into(), points, detail });
             }
         };
         if case.escalation_risk {
@@ -98,6 +92,6 @@ impl PriorityWeights {
         let waiting =
             i32::try_from(waited / self.waiting_hours_per_point.max(1)).unwrap_or(i32::MAX).min(self.max_waiting);
         add("waiting", waiting, format!("{waited} h since the first complaint"));
-        Priority { score: reasons.iter().map(|r| r.points).sum(), reasons }
+        Priority { score: factors.iter().map(|r| r.points).sum(), factors }
     }
 }

@@ -6,11 +6,10 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use mend_core::{CaseId, CustomerId, Task};
+use mend_core::{CaseId, ContactReason, CustomerId, Task};
 use mend_store::Store;
 use mend_store::customers::{CONTACT_CHANGED, lock_customers};
 use mend_store::tasks::{self, Reweighed};
-use serde_json::json;
 
 use crate::SchedulerError;
 use crate::generate::{CallbackPlanner, CaseFile, case_files};
@@ -18,16 +17,22 @@ use crate::generate::{CallbackPlanner, CaseFile, case_files};
 /// Customers weighed again in one transaction: a CRM's list may change tens of thousands.
 const CHUNK: usize = 1_000;
 
-/// Weighs again the waiting calls of the customers whose contact changed since the instant the
-/// UUID v7 `floor` stands for; how many calls changed.
-pub(crate) async fn reweigh_calls_of_changed_customers(
+/// The customers whose contact changed since the instant the UUID v7 `floor` stands for.
+pub(crate) async fn customers_changed_since(
+    store: &Store,
+    floor: uuid::Uuid,
+) -> Result<Vec<CustomerId>, SchedulerError> {
+    let changed = mend_store::audit::subjects_since(store.connection(), CONTACT_CHANGED, floor).await?;
+    Ok(changed.into_iter().map(CustomerId::from_uuid).collect())
+}
+
+/// Weighs again the waiting calls of these customers; how many calls changed.
+pub(crate) async fn reweigh_calls_of_customers(
     store: &Store,
     planner: &CallbackPlanner,
-    floor: uuid::Uuid,
+    customers: &[CustomerId],
     now: DateTime<Utc>,
 ) -> Result<u64, SchedulerError> {
-    let changed = mend_store::audit::subjects_since(store.connection(), CONTACT_CHANGED, floor).await?;
-    let customers: Vec<CustomerId> = changed.into_iter().map(CustomerId::from_uuid).collect();
     let mut written = 0;
     for chunk in customers.chunks(CHUNK) {
         let tx = store.begin_write().await?;
@@ -50,38 +55,27 @@ pub(crate) async fn reweigh_calls_of_changed_customers(
 /// the deadline it was planned to meet. `None` when nothing changes.
 fn reweigh(planner: &CallbackPlanner, file: &CaseFile, call: Task, now: DateTime<Utc>) -> Option<Reweighed> {
     let (contact, tz) = (&planner.settings.contact, file.customer.timezone);
-    let reasons = &call.priority_reasons;
-    let escalation = reasons["sla_escalation"]["points"].as_i64().and_then(|p| i32::try_from(p).ok()).unwrap_or(0);
+    let mut reasons = call.priority_reasons;
     let priority = planner.settings.priority.score(&file.case, &file.customer, &file.complaints, now);
-    let score = priority.score.saturating_add(escalation);
-    let deadline = reasons["due"]["deadline"].as_str().and_then(|d| DateTime::parse_from_rfc3339(d).ok());
-    let (not_before, due_at) = match (deadline, call.not_before) {
-        (Some(deadline), Some(planned)) => {
-            // From now on: a call waiting since yesterday is not callable in yesterday's hours.
-            let from = planned.max(now);
-            let not_before = contact.next_open(from, tz).unwrap_or(from);
-            (not_before, contact.due_by(deadline.to_utc(), not_before, tz))
-        }
-        _ => {
-            // Every plan says both; a row that does not keeps its timing, and is said.
-            tracing::warn!(task_id = %call.task_id, "a waiting call without its deadline or start keeps its timing");
-            (call.not_before.unwrap_or(call.created_at), call.due_at)
-        }
-    };
+    let score = priority.score.saturating_add(reasons.escalation_points());
+    // Every plan says when a call may be made; the column is said again beside it.
+    let planned = call.not_before.unwrap_or(reasons.contact.not_before);
+    // From now on: a call waiting since yesterday is not callable in yesterday's hours.
+    let from = planned.max(now);
+    let placed = contact.open_placement(from, tz);
+    let not_before = placed.as_ref().map_or(from, |p| p.at);
+    let due_at = contact.due_by(reasons.due.deadline, not_before, tz);
     if score == call.priority && due_at == call.due_at && Some(not_before) == call.not_before {
         return None;
     }
     // The rest of the reasons (the deadline's rule, the script) stand as planned.
-    let mut reasons = call.priority_reasons;
-    if let Some(fields) = reasons.as_object_mut() {
-        fields.insert("score".into(), json!(priority.score));
-        fields.insert("factors".into(), json!(priority.reasons));
-        if let Some(due) = fields.get_mut("due").and_then(|d| d.as_object_mut()) {
-            due.insert("due_at".into(), json!(due_at));
-        }
-        if let Some(placed) = fields.get_mut("contact").and_then(|c| c.as_object_mut()) {
-            placed.insert("not_before".into(), json!(not_before));
-        }
+    reasons.score = priority.score;
+    reasons.factors = priority.factors;
+    reasons.due.due_at = due_at;
+    if not_before != planned {
+        // Why it is not at the moment asked for, in the zone it is now placed in.
+        reasons.contact =
+            ContactReason { not_before, moved_because: placed.map(|p| p.moved_because).unwrap_or_default() };
     }
     Some(Reweighed {
         task: call.task_id,

@@ -10,7 +10,7 @@ use minijinja::{Environment, ErrorKind};
 use serde::Serialize;
 
 use crate::SchedulerError;
-use mend_core::Temperament;
+use mend_core::{ScriptProblem, Temperament};
 
 pub struct ScriptLibrary {
     env: Environment<'static>,
@@ -36,12 +36,6 @@ pub struct RenderedScript {
     /// More specific templates that could not be rendered, with why: a broken script is passed
     /// over for the next one, so one typo never stops every call from being planned.
     pub passed_over: Vec<ScriptProblem>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ScriptProblem {
-    pub template: String,
-    pub error: String,
 }
 
 /// The name [`RenderedScript::template`] gives the shipped `generic.j2`.

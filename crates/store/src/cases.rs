@@ -404,7 +404,8 @@ mod tests {
     /// Columns of `cases` that no batch writes: each is written by a statement of its own, so a
     /// batch that read a case before cannot write an older value back.
     /// - `calls_resumed_at`: when a customer who had asked for no calls may be called again
-    ///   (`customers::change_contact`), read only by the sweep's rule of a callback.
+    ///   (`customers::change_contact`), read by the sweep's rule of a callback and the checks
+    ///   made again after do-not-disturb.
     const WRITTEN_APART: &[&str] = &["calls_resumed_at"];
 
     /// The entity (sea-orm's queries) and the row (the bulk writer and lookups) name the same

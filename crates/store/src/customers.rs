@@ -88,8 +88,9 @@ pub struct ContactChanged {
 /// Applies `change` to `customer`, with an audit event naming each field that changed, from
 /// what to what, and why; `None` when there is no such customer. A change that changes nothing
 /// writes nothing. A customer who asks not to be called has the calls nobody took cancelled; one
-/// who may be called again has their open cases marked as callable from now, so the next
-/// generation sweep plans a call for each that has none in work.
+/// who may be called again has their cases marked as callable from now, so the next generation
+/// sweep plans a call for each open one that has none in work, and makes again the check of a
+/// closed one that the request cancelled.
 pub async fn change_contact(
     store: &crate::Store,
     customer: CustomerId,
@@ -160,11 +161,12 @@ pub async fn change_contact(
         }
         Some(false) => {
             // A call planned before now (an unanswered one, whose retry the request held back)
-            // answers none of these cases' need for a callback.
+            // answers none of the open cases' need for a callback; a closed case's check that
+            // the request cancelled is made again.
             let resumed = case::Entity::update_many()
                 .col_expr(case::Column::CallsResumedAt, Expr::value(now))
                 .filter(case::Column::CustomerId.eq(customer.as_uuid()))
-                .filter(case::Column::Status.eq(CaseStatus::Open.as_str()))
+                .filter(case::Column::Status.ne(CaseStatus::Merged.as_str()))
                 .exec_with_returning(&tx)
                 .await
                 .during(TABLE, "change_contact")?;

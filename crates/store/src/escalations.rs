@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::StoreError;
 use crate::entities::{escalation, task};
 use crate::error::During;
-use mend_core::Task;
+use mend_core::{SlaEscalation, Task};
 
 const TABLE: &str = "escalations";
 
@@ -26,13 +26,10 @@ pub async fn escalate_task<C: ConnectionTrait>(
     // The points the escalation adds are said beside the score the plan gave, so a priority
     // above its score explains itself.
     let mut reasons = task.priority_reasons.clone();
-    if let Some(reasons) = reasons.as_object_mut() {
-        let points = priority_after.saturating_sub(task.priority);
-        reasons.insert("sla_escalation".into(), serde_json::json!({"at": now, "points": points}));
-    }
+    reasons.sla_escalation = Some(SlaEscalation { at: now, points: priority_after.saturating_sub(task.priority) });
     let raised = task::Entity::update_many()
         .col_expr(task::Column::Priority, Expr::value(priority_after))
-        .col_expr(task::Column::PriorityReasons, Expr::value(reasons.to_string()))
+        .col_expr(task::Column::PriorityReasons, Expr::value(reasons.to_json()))
         .col_expr(task::Column::EscalatedAt, Expr::value(now))
         .col_expr(task::Column::UpdatedAt, Expr::value(now))
         .filter(task::Column::Id.eq(task.task_id.as_uuid()))

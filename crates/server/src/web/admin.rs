@@ -81,16 +81,15 @@ async fn page(
             Some(match planned {
                 None => context! { case_id => id.to_string(), missing => true },
                 Some(Planned::Task { task, .. }) => {
-                    let reasons = serde_json::from_str::<serde_json::Value>(&task.priority_reasons).unwrap_or_default();
                     context! {
                         case_id => id.to_string(),
                         script => mend_core::mask_phones_in(&task.script).into_owned(),
                         limit_fen => task.compensation_limit.fen(),
                         limit_explanation => task.limit_explanation,
                         priority => task.priority,
-                        template => reasons["script_template"].as_str(),
+                        template => task.priority_reasons.script_template,
                         // What an administrator editing scripts most needs to see.
-                        passed_over => Value::from_serialize(&reasons["script_passed_over"]),
+                        passed_over => Value::from_serialize(&task.priority_reasons.script_passed_over),
                     }
                 }
                 Some(Planned::DoNotDisturb) => context! { case_id => id.to_string(), not_planned => "客户要求勿扰" },

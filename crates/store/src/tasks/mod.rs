@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use mend_core::{CaseId, CustomerId, Money, Task, TaskId, TaskKind, TaskOutcome, TaskStatus, Temperament, UserId};
+use mend_core::{
+    CaseId, CustomerId, Money, PriorityReasons, Task, TaskId, TaskKind, TaskOutcome, TaskStatus, Temperament, UserId,
+};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
@@ -18,8 +20,10 @@ use crate::error::During;
 use crate::records::{json_column, word};
 use crate::rows::stored_row;
 
+mod contact;
 mod queue;
 
+pub use contact::*;
 pub use queue::*;
 
 const TABLE: &str = "tasks";
@@ -59,7 +63,7 @@ impl TryFrom<task::Model> for Task {
     }
 }
 
-/// A task to create. `priority_reasons` and `temperament_reason` are JSON text.
+/// A task to create. `temperament_reason` is JSON text.
 #[derive(Debug, Clone)]
 pub struct NewTask {
     pub id: TaskId,
@@ -69,7 +73,7 @@ pub struct NewTask {
     pub due_at: DateTime<Utc>,
     pub not_before: DateTime<Utc>,
     pub priority: i32,
-    pub priority_reasons: String,
+    pub priority_reasons: PriorityReasons,
     pub compensation_limit: Money,
     pub limit_explanation: String,
     pub script: String,
@@ -91,7 +95,7 @@ stored_row! {
         due_at: Time,
         not_before: Time,
         priority: i32,
-        priority_reasons: &'a str,
+        priority_reasons: String,
         compensation_limit_fen: i64,
         limit_explanation: &'a str,
         script: &'a str,
@@ -124,7 +128,7 @@ impl<'a> TaskRow<'a> {
             due_at: t.due_at,
             not_before: t.not_before,
             priority: t.priority,
-            priority_reasons: &t.priority_reasons,
+            priority_reasons: t.priority_reasons.to_json(),
             compensation_limit_fen: t.compensation_limit.fen(),
             limit_explanation: &t.limit_explanation,
             script: &t.script,
@@ -447,106 +451,6 @@ pub async fn cancel_superseded_checks<C: ConnectionTrait>(
         .await
         .during(TABLE, "cancel_superseded_checks")?;
     Ok(done.rows_affected())
-}
-
-/// A call the queue would hand out at `now`: nobody has taken it, or its agent let the lease run
-/// out.
-fn waiting_at(now: DateTime<Utc>) -> Condition {
-    Condition::any().add(task::Column::Status.eq(TaskStatus::Open.as_str())).add(
-        Condition::all()
-            .add(task::Column::Status.eq(TaskStatus::Claimed.as_str()))
-            .add(task::Column::LeaseExpiresAt.lt(now)),
-    )
-}
-
-/// The ids of the cases these customers own now, as a subquery (a task keeps the customer it was
-/// made for; a merge of customers moves only their cases).
-fn cases_of(customers: &[CustomerId]) -> sea_orm::sea_query::SelectStatement {
-    use crate::entities::case;
-    sea_orm::sea_query::Query::select()
-        .column(case::Column::Id)
-        .from(case::Entity)
-        .and_where(case::Column::CustomerId.is_in(customers.iter().map(|c| c.as_uuid())))
-        .to_owned()
-}
-
-/// The calls waiting at `now` ([`waiting_at`]) about any case these customers own now.
-pub async fn waiting_tasks_of_customers<C: ConnectionTrait>(
-    conn: &C,
-    customers: &[CustomerId],
-    now: DateTime<Utc>,
-) -> Result<Vec<Task>, StoreError> {
-    if customers.is_empty() {
-        return Ok(Vec::new());
-    }
-    let query = task::Entity::find()
-        .filter(in_work())
-        .filter(waiting_at(now))
-        .filter(task::Column::CaseId.in_subquery(cases_of(customers)))
-        .order_by_asc(task::Column::Id);
-    task_records(conn, query).await
-}
-
-/// A call weighed again: its new priority, when it may be made and is due, and the reasons.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reweighed {
-    pub task: TaskId,
-    pub priority: i32,
-    pub priority_reasons: serde_json::Value,
-    pub due_at: DateTime<Utc>,
-    pub not_before: DateTime<Utc>,
-    /// When it was escalated, as read: a call escalated since is left as the escalation raised
-    /// it.
-    pub escalated_at: Option<DateTime<Utc>>,
-}
-
-/// Writes calls weighed again, of those still waiting at `now`; how many changed.
-pub async fn reweigh_tasks<C: ConnectionTrait>(
-    conn: &C,
-    reweighed: &[Reweighed],
-    now: DateTime<Utc>,
-) -> Result<u64, StoreError> {
-    let mut changed = 0;
-    for call in reweighed {
-        let as_read = match call.escalated_at {
-            Some(at) => task::Column::EscalatedAt.eq(at),
-            None => task::Column::EscalatedAt.is_null(),
-        };
-        let done = task::Entity::update_many()
-            .col_expr(task::Column::Priority, Expr::value(call.priority))
-            .col_expr(task::Column::PriorityReasons, Expr::value(call.priority_reasons.to_string()))
-            .col_expr(task::Column::DueAt, Expr::value(call.due_at))
-            .col_expr(task::Column::NotBefore, Expr::value(call.not_before))
-            .col_expr(task::Column::UpdatedAt, Expr::value(now))
-            .filter(task::Column::Id.eq(call.task.as_uuid()))
-            .filter(waiting_at(now))
-            .filter(as_read)
-            .exec(conn)
-            .await
-            .during(TABLE, "reweigh_tasks")?;
-        changed += done.rows_affected;
-    }
-    Ok(changed)
-}
-
-/// Cancels the calls nobody has taken about any case of `customer`, who asked not to be called,
-/// and those an agent let lapse (the queue would never hand them out again); a call an agent
-/// holds stays theirs to record. The tasks cancelled.
-pub async fn cancel_open_tasks_of_customer<C: ConnectionTrait>(
-    conn: &C,
-    customer: CustomerId,
-    now: DateTime<Utc>,
-) -> Result<Vec<Task>, StoreError> {
-    let cancelled = task::Entity::update_many()
-        .col_expr(task::Column::Status, Expr::value(TaskStatus::Cancelled.as_str()))
-        .col_expr(task::Column::UpdatedAt, Expr::value(now))
-        .col_expr(task::Column::LeaseExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
-        .filter(waiting_at(now))
-        .filter(task::Column::CaseId.in_subquery(cases_of(&[customer])))
-        .exec_with_returning(conn)
-        .await
-        .during(TABLE, "cancel_open_tasks_of_customer")?;
-    cancelled.into_iter().map(Task::try_from).collect()
 }
 
 /// The statement that cancels the calls nobody took that `cases`, written as closed or merged
