@@ -820,6 +820,38 @@ async fn a_survey_waits_for_the_call_that_verifies_the_fix(db: TestDb) {
     assert_eq!(mend_store::outbox::emails(store.connection(), None, 10).await.unwrap().len(), 1);
 }
 
+/// Calls moved into a customer's new zone keep to their call caps: two calls a day apart (one a
+/// day), both waiting when the customer is found to live in London, are not both moved to
+/// London's next morning.
+async fn calls_moved_into_a_new_zone_keep_to_the_daily_cap(db: TestDb) {
+    let mend = db.mend();
+    let phone = json!({"phone": "13800138057"});
+    mend.import_lines(&lines(&[
+        complaint("hotline", "c-1", "2026-11-24T09:00:00+08:00", phone.clone(), "宽带断网了,一直连不上"),
+        complaint("hotline", "c-2", "2026-11-24T09:01:00+08:00", phone, "这个月话费多扣了五十块"),
+    ]));
+    schedule(&mend, "generate_callbacks", "2026-11-24T10:00:00+08:00");
+    let day = |t: &Value| at(t["not_before"].as_str().unwrap()).date_naive();
+    let planned: BTreeSet<_> = tasks(&mend).iter().map(day).collect();
+    assert_eq!(planned.len(), 2, "one call a day: {:?}", tasks(&mend));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("crm.csv");
+    std::fs::write(&file, "phone,timezone\n13800138057,Europe/London\n").unwrap();
+    mend.run(&["customers", "import", file.to_str().unwrap(), "--now", "2026-11-25T11:55:00+08:00"], b"");
+
+    // Both calls are waiting by noon of the second day.
+    let run = schedule(&mend, "generate_callbacks", "2026-11-25T12:00:00+08:00");
+    assert_eq!(run["counts"]["tasks_reweighed"], 2, "{run}");
+    let weighed = tasks(&mend);
+    let days: BTreeSet<_> = weighed.iter().map(day).collect();
+    assert_eq!(days.len(), 2, "still one call a day: {weighed:?}");
+    let moved: Vec<&Value> = weighed.iter().map(|t| &t["priority_reasons"]["contact"]["moved_because"]).collect();
+    assert!(moved.iter().any(|m| m.as_array().unwrap().contains(&json!("daily call cap"))), "{moved:?}");
+    let again = schedule(&mend, "generate_callbacks", "2026-11-25T12:05:00+08:00");
+    assert_eq!(again["counts"]["tasks_reweighed"], 0, "{again}");
+    db.assert_consistent().await;
+}
+
 /// A check after a fix that do-not-disturb cancelled is made once the customer may be called
 /// again, from then on, and once.
 async fn a_check_cancelled_by_do_not_disturb_is_made_when_calls_resume(db: TestDb) {
@@ -1043,6 +1075,7 @@ both_databases!(
     a_wrong_number_closes_the_case_with_a_notice,
     a_customer_who_asked_for_no_contact_gets_no_unreachable_notice,
     a_check_cancelled_by_do_not_disturb_is_made_when_calls_resume,
+    calls_moved_into_a_new_zone_keep_to_the_daily_cap,
     a_survey_waits_for_the_call_that_verifies_the_fix,
     a_call_finished_as_the_job_reads_is_followed_up_once,
     a_complaint_after_a_fix_is_called_back_before_the_check,

@@ -90,6 +90,14 @@ impl CallLoad {
         *self.per_day.entry(day).or_default() += 1;
     }
 
+    /// Takes back a call counted at `at` ([`Self::add_call`]): it is being placed anew. A call
+    /// too old to have been counted takes nothing.
+    pub fn remove_call(&mut self, at: DateTime<Utc>, tz: Tz) {
+        if let Some(n) = self.per_day.get_mut(&at.with_timezone(&tz).date_naive()) {
+            *n = n.saturating_sub(1);
+        }
+    }
+
     fn on(&self, day: NaiveDate) -> u32 {
         self.per_day.get(&day).copied().unwrap_or(0)
     }
