@@ -845,8 +845,12 @@ async fn calls_moved_into_a_new_zone_keep_to_the_daily_cap(db: TestDb) {
     let weighed = tasks(&mend);
     let days: BTreeSet<_> = weighed.iter().map(day).collect();
     assert_eq!(days.len(), 2, "still one call a day: {weighed:?}");
-    let moved: Vec<&Value> = weighed.iter().map(|t| &t["priority_reasons"]["contact"]["moved_because"]).collect();
-    assert!(moved.iter().any(|m| m.as_array().unwrap().contains(&json!("daily call cap"))), "{moved:?}");
+    // The outage, due first, takes the first free morning; the bill waits for the next, and says why.
+    let mut by_deadline = weighed.clone();
+    by_deadline.sort_by_key(|t| at(t["priority_reasons"]["due"]["deadline"].as_str().unwrap()));
+    assert!(day(&by_deadline[0]) < day(&by_deadline[1]), "{by_deadline:?}");
+    let moved = &by_deadline[1]["priority_reasons"]["contact"]["moved_because"];
+    assert!(moved.as_array().unwrap().contains(&json!("daily call cap")), "{moved}");
     let again = schedule(&mend, "generate_callbacks", "2026-11-25T12:05:00+08:00");
     assert_eq!(again["counts"]["tasks_reweighed"], 0, "{again}");
     db.assert_consistent().await;
@@ -861,6 +865,13 @@ async fn a_check_cancelled_by_do_not_disturb_is_made_when_calls_resume(db: TestD
     let check = a_fix_with_a_check(&db, &mend, json!({"phone": "13800138073", "email": "chu@example.com"}), 24).await;
     let store = db.store().await;
     let customer: CustomerId = check["customer_id"].as_str().unwrap().parse().unwrap();
+    // Another problem of theirs, closed without a check: nothing to make again there.
+    let keys = json!({"phone": "13800138073"});
+    mend.import_lines(&lines(&[complaint("hotline", "fixed-2", "2026-11-23T11:30:00+08:00", keys, "话费多扣了")]));
+    let billing = mend.export_cases().into_iter().find(|c| c["complaints"][0]["source_id"] == "fixed-2").unwrap();
+    let billing: CaseId = billing["case_id"].as_str().unwrap().parse().unwrap();
+    let intake = crate::support::intake();
+    intake.close_case(&store, billing, "已退款", "user:li", at("2026-11-23T11:40:00+08:00")).await.unwrap();
     let quiet = ContactChange { do_not_disturb: Some(true), ..ContactChange::default() };
     let held =
         change_contact(&store, customer, &quiet, "user:li", None, at("2026-11-23T12:00:00+08:00")).await.unwrap();
@@ -870,6 +881,19 @@ async fn a_check_cancelled_by_do_not_disturb_is_made_when_calls_resume(db: TestD
 
     let lift = ContactChange { do_not_disturb: Some(false), ..ContactChange::default() };
     change_contact(&store, customer, &lift, "user:boss", None, at("2026-11-25T09:00:00+08:00")).await.unwrap();
+    // Only the case with a check held back is marked: the other, if it reopens, is answered as
+    // it was before.
+    let resumed: BTreeMap<String, bool> = <mend_store::entities::case::Entity as sea_orm::EntityTrait>::find()
+        .all(store.connection())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.id.to_string(), c.calls_resumed_at.is_some()))
+        .collect();
+    assert_eq!(
+        resumed,
+        BTreeMap::from([(check["case_id"].as_str().unwrap().to_owned(), true), (billing.to_string(), false)])
+    );
     let run = schedule(&mend, "generate_callbacks", "2026-11-25T09:05:00+08:00");
     let counts = (&run["counts"]["tasks_created"], &run["counts"]["checks_resumed"]);
     assert_eq!(counts, (&json!(0), &json!(1)), "the closed case wants no callback, its check again: {run}");

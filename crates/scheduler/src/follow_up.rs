@@ -1,6 +1,7 @@
 //! What happens after a call: verification of a fix, retries of unreachable customers (then
 //! closure and a notice by email), a second repair for cases that were formal complaints, SLA
-//! escalations (and the supervisors' alerts), satisfaction surveys and monthly budgets.
+//! escalations (and the supervisors' alerts), satisfaction surveys and monthly budgets; and the
+//! checks do-not-disturb cancelled, made again once the customer may be called.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,13 +13,13 @@ use mend_core::{
     TaskStatus,
 };
 use mend_notify::Mailroom;
-use mend_store::Store;
+use mend_store::{DatabaseTransaction, Store};
 use mend_store::{budgets, callbacks, escalations, outbox, surveys, tasks};
 use serde_json::{Value, json};
 
 use crate::SchedulerError;
 use crate::alerts;
-use crate::generate::{CallRequest, CallbackPlanner, GenerationCounts, honorific, plan_calls, team_budget};
+use crate::generate::{Budget, CallRequest, CallbackPlanner, GenerationCounts, honorific, plan_calls, team_budget};
 
 /// A call to plan after another: on which case, of which kind, from when.
 struct FollowUpCall {
@@ -52,16 +53,29 @@ async fn create_calls(
     }
     let budget = team_budget(store.connection(), &planner.settings, now).await?;
     let tx = store.begin_write().await?;
+    let created = plan_in(&tx, planner, calls, &budget, now).await?;
+    mend_store::commit(tx).await?;
+    Ok(created)
+}
+
+/// Plans and writes follow-up calls in `tx`, under their customers' locks; how many were
+/// created.
+async fn plan_in(
+    tx: &DatabaseTransaction,
+    planner: &CallbackPlanner,
+    calls: Vec<FollowUpCall>,
+    budget: &Budget,
+    now: DateTime<Utc>,
+) -> Result<u64, SchedulerError> {
     let ids: Vec<CaseId> = calls.iter().map(|c| c.case_id).collect();
     let cases: HashMap<CaseId, Case> =
-        mend_store::cases::cases_by_ids(&tx, &ids).await?.into_iter().map(|c| (c.id, c)).collect();
+        mend_store::cases::cases_by_ids(tx, &ids).await?.into_iter().map(|c| (c.id, c)).collect();
     let customers: Vec<_> = cases.values().map(|c| c.customer_id).collect();
-    mend_store::customers::lock_customers(&tx, &customers).await?;
+    mend_store::customers::lock_customers(tx, &customers).await?;
     let requests =
         calls.into_iter().filter_map(|call| Some((cases.get(&call.case_id)?.clone(), call.request))).collect();
     let mut counts = GenerationCounts::default();
-    plan_calls(&tx, planner, requests, &budget, now, &mut counts).await?;
-    mend_store::commit(tx).await?;
+    plan_calls(tx, planner, requests, budget, now, &mut counts).await?;
     Ok(counts.tasks_created)
 }
 
@@ -203,14 +217,20 @@ async fn unhappy_answers(
 
 /// The checks after a fix that do-not-disturb cancelled, of these customers' closed cases, made
 /// again once the customer may be called: the repair still wants checking (and the survey waits
-/// for the check). How many were planned.
+/// for the check). How many were planned. (A check the planner never made, because the customer
+/// had asked for no calls by then, is not made later.)
 pub(crate) async fn resume_cancelled_checks(
     store: &Store,
     planner: &CallbackPlanner,
     customers: &[CustomerId],
     now: DateTime<Utc>,
 ) -> Result<u64, SchedulerError> {
-    let cancelled = tasks::checks_cancelled_until_calls_resumed(store.connection(), customers).await?;
+    let budget = team_budget(store.connection(), &planner.settings, now).await?;
+    let tx = store.begin_write().await?;
+    // Read under the customers' locks: a case a complaint reopened meanwhile wants its callback,
+    // not this check.
+    mend_store::customers::lock_customers(&tx, customers).await?;
+    let cancelled = tasks::checks_cancelled_until_calls_resumed(&tx, customers).await?;
     let calls = cancelled
         .into_iter()
         .map(|check| FollowUpCall {
@@ -224,7 +244,9 @@ pub(crate) async fn resume_cancelled_checks(
             },
         })
         .collect();
-    create_calls(store, planner, calls, now).await
+    let created = plan_in(&tx, planner, calls, &budget, now).await?;
+    mend_store::commit(tx).await?;
+    Ok(created)
 }
 
 /// Unreachable customers are called again after a backoff; after the last attempt, or at once
@@ -277,7 +299,8 @@ pub(crate) async fn retry_unreachable(
         // said since: a case they reopened after it stays open, with its new call.
         let completed = task.completed_at.unwrap_or(until);
         let came_back = case.last_complaint_at > completed || case.reopened_at.is_some_and(|at| at > completed);
-        if case.status == CaseStatus::Open && !came_back {
+        let closing = case.status == CaseStatus::Open && !came_back;
+        if closing {
             let reason = task.outcome.as_ref().map_or("unreachable", |o| o.outcome.as_str());
             intake.close_case(store, case.id, reason, "scheduler", until).await?;
             closed += 1;
@@ -286,7 +309,8 @@ pub(crate) async fn retry_unreachable(
         // A customer who asked not to be contacted (while an agent held the call that found
         // the number wrong) is not written to either; a complaint from them reopens the case.
         if customer.as_ref().is_some_and(|c| c.do_not_disturb) {
-            do_not_disturb += 1;
+            // Counted by the run that closes the case, not again by one that reads the call again.
+            do_not_disturb += u64::from(closing);
             continue;
         }
         if let Some(customer) = customer {

@@ -293,9 +293,7 @@ impl Scheduler {
                 // What a change of a customer's contact asks of their calls.
                 let (reweighed, resumed) = match scope {
                     SweepScope::TouchedSince(floor) => {
-                        let customers = reweigh::customers_changed_since(store, floor).await?;
-                        let reweighed = reweigh::reweigh_calls_of_customers(store, planner, &customers, now).await?;
-                        (reweighed, follow_up::resume_cancelled_checks(store, planner, &customers, now).await?)
+                        reweigh::follow_contact_changes(store, planner, floor, now).await?
                     }
                     _ => (0, 0),
                 };

@@ -1,7 +1,8 @@
-//! Calls weighed again when their customer's tier or zone changes: a supervisor, or a CRM's
-//! list, makes a customer VIP after their call was planned, and the queue should hand that call
-//! out as a VIP's now, not at their next complaint; a customer found to live in another zone is
-//! called in that zone's hours.
+//! What a change of customers' contact asks of their calls, at each sweep. Calls are weighed
+//! again: a supervisor, or a CRM's list, makes a customer VIP after their call was planned, and
+//! the queue should hand that call out as a VIP's now, not at their next complaint; a customer
+//! found to live in another zone is called in that zone's hours. And a customer who may be
+//! called again has the checks do-not-disturb cancelled made after all.
 
 use std::collections::HashSet;
 
@@ -12,55 +13,89 @@ use mend_store::customers::{CONTACT_CHANGED, lock_customers};
 use mend_store::tasks::{self, Reweighed};
 
 use crate::SchedulerError;
-use crate::contact::{CallLoad, Placement};
+use crate::contact::{CallLoad, ContactPolicy, Placement};
+use crate::follow_up;
 use crate::generate::{CallbackPlanner, CaseFile, case_files};
 
-/// Customers weighed again in one transaction: a CRM's list may change tens of thousands.
+/// Customers dealt with in one transaction: a CRM's list may change tens of thousands.
 const CHUNK: usize = 1_000;
 
-/// The customers whose contact changed since the instant the UUID v7 `floor` stands for.
-pub(crate) async fn customers_changed_since(
+/// What the changes of contact since the instant the UUID v7 `floor` stands for ask of the
+/// customers' calls: how many waiting calls were weighed again, and how many cancelled checks
+/// were made again.
+pub(crate) async fn follow_contact_changes(
     store: &Store,
+    planner: &CallbackPlanner,
     floor: uuid::Uuid,
-) -> Result<Vec<CustomerId>, SchedulerError> {
+    now: DateTime<Utc>,
+) -> Result<(u64, u64), SchedulerError> {
     let changed = mend_store::audit::subjects_since(store.connection(), CONTACT_CHANGED, floor).await?;
-    Ok(changed.into_iter().map(CustomerId::from_uuid).collect())
+    let customers: Vec<CustomerId> = changed.into_iter().map(CustomerId::from_uuid).collect();
+    let (mut reweighed, mut resumed) = (0, 0);
+    for chunk in customers.chunks(CHUNK) {
+        reweighed += reweigh_calls_of_customers(store, planner, chunk, now).await?;
+        resumed += follow_up::resume_cancelled_checks(store, planner, chunk, now).await?;
+    }
+    Ok((reweighed, resumed))
 }
 
-/// Weighs again the waiting calls of these customers; how many calls changed.
-pub(crate) async fn reweigh_calls_of_customers(
+/// Weighs again the waiting calls of these customers, in one transaction; how many changed.
+async fn reweigh_calls_of_customers(
     store: &Store,
     planner: &CallbackPlanner,
     customers: &[CustomerId],
     now: DateTime<Utc>,
 ) -> Result<u64, SchedulerError> {
-    let mut written = 0;
-    for chunk in customers.chunks(CHUNK) {
-        let tx = store.begin_write().await?;
-        // As the sweep plans under them: a call weighed from the customer as they stand.
-        lock_customers(&tx, chunk).await?;
-        let calls = tasks::waiting_tasks_of_customers(&tx, chunk, now).await?;
-        let case_ids: Vec<CaseId> = calls.iter().map(|t| t.case_id).collect::<HashSet<_>>().into_iter().collect();
-        let cases = mend_store::cases::cases_by_ids(&tx, &case_ids).await?;
-        let (files, mut loads) = case_files(&tx, planner, cases, now).await?;
-        let reweighed: Vec<Reweighed> = calls
-            .into_iter()
-            .filter_map(|call| {
-                let file = files.get(&call.case_id)?;
-                let load = loads.entry(file.customer.customer_id).or_default();
-                reweigh(planner, file, load, call, now)
-            })
-            .collect();
-        written += tasks::reweigh_tasks(&tx, &reweighed, now).await?;
-        mend_store::commit(tx).await?;
+    let contact = &planner.settings.contact;
+    let tx = store.begin_write().await?;
+    // As the sweep plans under them: a call weighed from the customer as they stand.
+    lock_customers(&tx, customers).await?;
+    let mut calls = tasks::waiting_tasks_of_customers(&tx, customers, now).await?;
+    let case_ids: Vec<CaseId> = calls.iter().map(|t| t.case_id).collect::<HashSet<_>>().into_iter().collect();
+    let cases = mend_store::cases::cases_by_ids(&tx, &case_ids).await?;
+    let (files, mut loads) = case_files(&tx, planner, cases, now).await?;
+    // The calls that move give back their days first, and the one due first takes the first
+    // free day.
+    calls.sort_by_key(|call| (call.priority_reasons.due.deadline, call.task_id));
+    for call in &calls {
+        if let Some(file) = files.get(&call.case_id) {
+            let tz = file.customer.timezone;
+            if moves(contact, call, tz) {
+                loads.entry(file.customer.customer_id).or_default().remove_call(planned_start(call), tz);
+            }
+        }
     }
+    let reweighed: Vec<Reweighed> = calls
+        .into_iter()
+        .filter_map(|call| {
+            let file = files.get(&call.case_id)?;
+            let load = loads.entry(file.customer.customer_id).or_default();
+            reweigh(planner, file, load, call, now)
+        })
+        .collect();
+    let written = tasks::reweigh_tasks(&tx, &reweighed, now).await?;
+    mend_store::commit(tx).await?;
     Ok(written)
+}
+
+/// When `call` was planned to be made from (every plan says it in its reasons too).
+fn planned_start(call: &Task) -> DateTime<Utc> {
+    call.not_before.unwrap_or(call.priority_reasons.contact.not_before)
+}
+
+/// Whether `call` is placed anew: it was planned in hours that are not the customer's now (a
+/// new zone). A call placed in their hours stays where it is (a new tier moves no call).
+fn moves(contact: &ContactPolicy, call: &Task, tz: chrono_tz::Tz) -> bool {
+    let planned = planned_start(call);
+    contact.next_open(planned, tz) != Some(planned)
 }
 
 /// `call` as it would be planned for its customer as they are now: its priority (with the
 /// points an SLA escalation added kept), and when it may be made and is due in their zone, for
-/// the deadline it was planned to meet, within the customer's call caps (`load`, their other
-/// calls, where this one is counted as placed). `None` when nothing changes.
+/// the deadline it was planned to meet. A call that [`moves`] is placed from now on (a call
+/// waiting since yesterday is not callable in yesterday's hours) within the customer's call caps
+/// (`load`: their other calls, without the calls that move and are not placed yet). `None` when
+/// nothing changes.
 fn reweigh(
     planner: &CallbackPlanner,
     file: &CaseFile,
@@ -69,17 +104,11 @@ fn reweigh(
     now: DateTime<Utc>,
 ) -> Option<Reweighed> {
     let (contact, tz) = (&planner.settings.contact, file.customer.timezone);
-    let mut reasons = call.priority_reasons;
     let priority = planner.settings.priority.score(&file.case, &file.customer, &file.complaints, now);
-    let score = priority.score.saturating_add(reasons.escalation_points());
-    // Every plan says when a call may be made; the column is said again beside it.
-    let planned = call.not_before.unwrap_or(reasons.contact.not_before);
-    // A call placed in the customer's hours stays where it is (a new tier moves no call); one
-    // outside them (a new zone) is placed anew, from now on: a call waiting since yesterday is
-    // not callable in yesterday's hours. It keeps to the customer's call caps as it moves.
-    let placed = (contact.next_open(planned, tz) != Some(planned)).then(|| {
+    let score = priority.score.saturating_add(call.priority_reasons.escalation_points());
+    let planned = planned_start(&call);
+    let placed = moves(contact, &call, tz).then(|| {
         let from = planned.max(now);
-        load.remove_call(planned, tz);
         // Caps that leave no day within a year (the planner would plan no call) are set aside:
         // this call is planned already, and is better made than left where it was.
         let placed = contact.place(from, tz, load).or_else(|| contact.open_placement(from, tz));
@@ -90,6 +119,7 @@ fn reweigh(
         placed.unwrap_or(Placement { at: from, day: from.with_timezone(&tz).date_naive(), moved_because: Vec::new() })
     });
     let not_before = placed.as_ref().map_or(planned, |p| p.at);
+    let mut reasons = call.priority_reasons;
     let due_at = contact.due_by(reasons.due.deadline, not_before, tz);
     if score == call.priority && due_at == call.due_at && Some(not_before) == call.not_before {
         return None;

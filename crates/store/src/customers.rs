@@ -162,11 +162,22 @@ pub async fn change_contact(
         Some(false) => {
             // A call planned before now (an unanswered one, whose retry the request held back)
             // answers none of the open cases' need for a callback; a closed case's check that
-            // the request cancelled is made again.
+            // the request cancelled is made again. (Other closed cases are left: one that
+            // reopens is answered by what answered it before.)
+            let held_check = format!(
+                "EXISTS (SELECT 1 FROM tasks t WHERE t.case_id = cases.id AND {})",
+                crate::tasks::cancelled_last_check("t")
+            );
             let resumed = case::Entity::update_many()
                 .col_expr(case::Column::CallsResumedAt, Expr::value(now))
                 .filter(case::Column::CustomerId.eq(customer.as_uuid()))
-                .filter(case::Column::Status.ne(CaseStatus::Merged.as_str()))
+                .filter(
+                    Condition::any().add(case::Column::Status.eq(CaseStatus::Open.as_str())).add(
+                        Condition::all()
+                            .add(case::Column::Status.eq(CaseStatus::Closed.as_str()))
+                            .add(Expr::cust(held_check)),
+                    ),
+                )
                 .exec_with_returning(&tx)
                 .await
                 .during(TABLE, "change_contact")?;

@@ -3,7 +3,7 @@
 //! may be called.
 
 use chrono::{DateTime, Utc};
-use mend_core::{CustomerId, PriorityReasons, Task, TaskId, TaskKind, TaskStatus};
+use mend_core::{CustomerId, PriorityReasons, Task, TaskId, TaskStatus};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 
@@ -112,9 +112,18 @@ pub async fn cancel_open_tasks_of_customer<C: ConnectionTrait>(
     cancelled.into_iter().map(Task::try_from).collect()
 }
 
-/// The checks after a fix (a verification, a second repair) that do-not-disturb cancelled on
-/// these customers' closed cases, since called again: each the last call its case had, so a
-/// check made again is looked for once.
+/// A check after a fix (a verification, a second repair) cancelled as the last call of its
+/// case, as a condition on the task row aliased `task`: only do-not-disturb cancels a check of a
+/// case that stays closed, so it stands for a check the customer's request held back.
+pub(crate) fn cancelled_last_check(task: &str) -> String {
+    format!(
+        "({task}.status = 'cancelled' AND {task}.kind IN ('verification', 'second_repair') \
+         AND NOT EXISTS (SELECT 1 FROM tasks later WHERE later.case_id = {task}.case_id AND later.id > {task}.id))"
+    )
+}
+
+/// The checks do-not-disturb cancelled ([`cancelled_last_check`]) on these customers' closed
+/// cases, since called again: a check made again is the case's last call, so each is found once.
 pub async fn checks_cancelled_until_calls_resumed<C: ConnectionTrait>(
     conn: &C,
     customers: &[CustomerId],
@@ -122,20 +131,16 @@ pub async fn checks_cancelled_until_calls_resumed<C: ConnectionTrait>(
     if customers.is_empty() {
         return Ok(Vec::new());
     }
+    // Ids are UUID v7, so a later call of the case has a greater one. A check cancelled after
+    // the customer was last allowed calls waits for the next time they are.
+    let condition = format!(
+        "{} AND EXISTS (SELECT 1 FROM cases k WHERE k.id = tasks.case_id AND k.status = 'closed' \
+         AND k.calls_resumed_at >= tasks.updated_at)",
+        cancelled_last_check("tasks")
+    );
     let query = task::Entity::find()
-        .filter(task::Column::Status.eq(TaskStatus::Cancelled.as_str()))
-        .filter(task::Column::Kind.is_in(TaskKind::CHECKS.iter().map(|k| k.as_str())))
         .filter(task::Column::CaseId.in_subquery(cases_of(customers)))
-        // Only do-not-disturb cancels a check of a case that stays closed; one cancelled after the
-        // customer was last allowed calls again waits for the next time they are.
-        .filter(Expr::cust(
-            "EXISTS (SELECT 1 FROM cases k WHERE k.id = tasks.case_id AND k.status = 'closed' \
-             AND k.calls_resumed_at >= tasks.updated_at)",
-        ))
-        // Ids are UUID v7: a later call of the case has a greater one.
-        .filter(Expr::cust(
-            "NOT EXISTS (SELECT 1 FROM tasks later WHERE later.case_id = tasks.case_id AND later.id > tasks.id)",
-        ))
+        .filter(Expr::cust(condition))
         .order_by_asc(task::Column::Id);
     task_records(conn, query).await
 }
