@@ -48,5 +48,5 @@ pub use priority_reasons::{ContactReason, DueReason, PriorityFactor, PriorityRea
 pub use privacy::{mask_key, mask_phone, mask_phones_in};
 pub use role::Role;
 pub use task::{ContactResult, Task, TaskKind, TaskOutcome, TaskStatus};
-pub use temperament::Temperament;
+pub use temperament::{Temperament, TemperamentReason, TemperamentSource};
 pub use text_enum::UnknownWord;

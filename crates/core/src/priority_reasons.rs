@@ -70,12 +70,6 @@ impl PriorityReasons {
     pub fn escalation_points(&self) -> i32 {
         self.sla_escalation.map_or(0, |e| e.points)
     }
-
-    /// The reasons as the `tasks.priority_reasons` column holds them.
-    pub fn to_json(&self) -> String {
-        // Strings, numbers and times under string keys: nothing here can fail to serialize.
-        serde_json::to_string(self).expect("priority reasons serialize")
-    }
 }
 
 #[cfg(test)]
@@ -105,9 +99,9 @@ mod tests {
             script_passed_over: Vec::new(),
             sla_escalation: None,
         };
-        assert!(!reasons.to_json().contains("sla_escalation"), "none said until there is one");
+        assert!(!serde_json::to_string(&reasons).unwrap().contains("sla_escalation"), "none said until there is one");
         reasons.sla_escalation = Some(SlaEscalation { at, points: 30 });
-        let read: PriorityReasons = serde_json::from_str(&reasons.to_json()).unwrap();
+        let read: PriorityReasons = serde_json::from_str(&serde_json::to_string(&reasons).unwrap()).unwrap();
         assert_eq!((read.escalation_points(), &read), (30, &reasons));
     }
 }

@@ -93,7 +93,7 @@ pub struct Task {
     pub attempt: i32,
     pub category: String,
     pub temperament: Temperament,
-    pub temperament_reason: serde_json::Value,
+    pub temperament_reason: crate::TemperamentReason,
     pub follows_task_id: Option<TaskId>,
     pub outcome: Option<TaskOutcome>,
     /// The agent holding the task, and until when (a lease that runs out puts it back).

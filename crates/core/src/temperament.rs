@@ -1,3 +1,5 @@
+use serde::{Deserialize, Serialize};
+
 use crate::text_enum::text_enum;
 
 text_enum! {
@@ -15,6 +17,24 @@ text_enum! {
         SelfRegarding = "self_regarding",
         Neutral = "neutral",
     }
+}
+
+text_enum! {
+    /// Who chose the temperament a task's script was written for.
+    pub enum TemperamentSource ("temperament source") {
+        /// An agent, from what they heard on a call.
+        Agent = "agent",
+        /// The scheduler, from cues in the customer's complaints (neutral when none shows).
+        Inferred = "inferred",
+    }
+}
+
+/// Why a task's script was written for its temperament: who chose it, and the cues found in the
+/// complaints (none when an agent chose).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemperamentReason {
+    pub source: TemperamentSource,
+    pub cues: Vec<String>,
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use mend_core::{
     Case, CaseId, Channel, ComplaintLine, ContactReason, Customer, CustomerId, DueReason, JobCounts, Money,
-    PriorityReasons, Satisfaction, TaskId, TaskKind,
+    PriorityReasons, Satisfaction, TaskId, TaskKind, TemperamentReason,
 };
 use mend_store::callbacks::SweepScope;
 use mend_store::retry::retry_on_conflict;
@@ -17,7 +17,6 @@ use mend_store::tasks::NewTask;
 use mend_store::{ConnectionTrait, Store, StoreError};
 use mend_store::{budgets, callbacks, compensations, tasks};
 use serde::Serialize;
-use serde_json::json;
 
 use crate::SchedulerError;
 use crate::contact::CallLoad;
@@ -213,7 +212,7 @@ impl CallbackPlanner {
             attempt: request.attempt,
             category: file.case.category.clone(),
             temperament: reading.temperament,
-            temperament_reason: json!({"source": reading.source, "cues": reading.cues}).to_string(),
+            temperament_reason: TemperamentReason { source: reading.source, cues: reading.cues },
             follows_task_id: request.follows,
         });
         Ok(Planned::Task { task, script_fell_back })

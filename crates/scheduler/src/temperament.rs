@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use aho_corasick::AhoCorasick;
-use mend_core::{Customer, Temperament};
+use mend_core::{Customer, Temperament, TemperamentSource};
 use serde::{Deserialize, Serialize};
 
 /// `[scheduler.temperament]`: phrases that show each temperament, found in one pass over each
@@ -34,8 +34,7 @@ impl TryFrom<CueLists> for TemperamentCues {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TemperamentReading {
     pub temperament: Temperament,
-    /// `agent` when a person set it, `inferred` otherwise.
-    pub source: &'static str,
+    pub source: TemperamentSource,
     /// The cues found in the texts, for the temperament chosen.
     pub cues: Vec<String>,
 }
@@ -59,7 +58,7 @@ impl TemperamentCues {
         if customer.temperament_set_by.is_some()
             && let Some(set) = customer.temperament
         {
-            return TemperamentReading { temperament: set, source: "agent", cues: Vec::new() };
+            return TemperamentReading { temperament: set, source: TemperamentSource::Agent, cues: Vec::new() };
         }
         let mut hits = vec![0usize; self.cues.len()];
         for text in texts {
@@ -89,9 +88,13 @@ impl TemperamentCues {
                     .filter(|((t, _), n)| *t == temperament && **n > 0)
                     .map(|((_, cue), _)| cue.clone())
                     .collect();
-                TemperamentReading { temperament, source: "inferred", cues }
+                TemperamentReading { temperament, source: TemperamentSource::Inferred, cues }
             }
-            None => TemperamentReading { temperament: Temperament::Neutral, source: "inferred", cues: Vec::new() },
+            None => TemperamentReading {
+                temperament: Temperament::Neutral,
+                source: TemperamentSource::Inferred,
+                cues: Vec::new(),
+            },
         }
     }
 }
@@ -127,14 +130,14 @@ mod tests {
         let read = cues().read(&customer(None, None), ["我很担心,我也不懂这些", "气死了"]);
         assert_eq!(read.temperament, Temperament::Sensitive);
         assert_eq!(read.cues, ["担心", "不懂"]);
-        assert_eq!(read.source, "inferred");
+        assert_eq!(read.source, TemperamentSource::Inferred);
         assert_eq!(cues().read(&customer(None, None), ["宽带断了"]).temperament, Temperament::Neutral);
     }
 
     #[test]
     fn an_agents_choice_wins_over_the_texts() {
         let read = cues().read(&customer(Some("lecturing"), Some("agent")), ["气死了!!!"]);
-        assert_eq!((read.temperament, read.source), (Temperament::Lecturing, "agent"));
+        assert_eq!((read.temperament, read.source), (Temperament::Lecturing, TemperamentSource::Agent));
         // A stored value nobody set (say, from an import) does not override the texts.
         let read = cues().read(&customer(Some("lecturing"), None), ["气死了!!!"]);
         assert_eq!(read.temperament, Temperament::Impulsive);

@@ -29,7 +29,7 @@ pub async fn escalate_task<C: ConnectionTrait>(
     reasons.sla_escalation = Some(SlaEscalation { at: now, points: priority_after.saturating_sub(task.priority) });
     let raised = task::Entity::update_many()
         .col_expr(task::Column::Priority, Expr::value(priority_after))
-        .col_expr(task::Column::PriorityReasons, Expr::value(reasons.to_json()))
+        .col_expr(task::Column::PriorityReasons, Expr::value(crate::records::json_text(&reasons)))
         .col_expr(task::Column::EscalatedAt, Expr::value(now))
         .col_expr(task::Column::UpdatedAt, Expr::value(now))
         .filter(task::Column::Id.eq(task.task_id.as_uuid()))

@@ -37,6 +37,13 @@ where
     })
 }
 
+/// A record as a JSON column holds it ([`json_column`] reads it back).
+pub(crate) fn json_text(record: &impl serde::Serialize) -> String {
+    // The records kept as JSON are strings, numbers and times under string keys: none can fail
+    // to serialize.
+    serde_json::to_string(record).expect("a JSON column's record serializes")
+}
+
 /// A stored JSON column; what does not parse names the row.
 pub(crate) fn json_column<T: serde::de::DeserializeOwned>(
     table: &'static str,

@@ -11,6 +11,7 @@ use super::{TABLE, in_work, task_records};
 use crate::StoreError;
 use crate::entities::task;
 use crate::error::During;
+use crate::records::json_text;
 
 /// A call the queue would hand out at `now`: nobody has taken it, or its agent let the lease run
 /// out.
@@ -77,7 +78,7 @@ pub async fn reweigh_tasks<C: ConnectionTrait>(
         };
         let done = task::Entity::update_many()
             .col_expr(task::Column::Priority, Expr::value(call.priority))
-            .col_expr(task::Column::PriorityReasons, Expr::value(call.priority_reasons.to_json()))
+            .col_expr(task::Column::PriorityReasons, Expr::value(json_text(&call.priority_reasons)))
             .col_expr(task::Column::DueAt, Expr::value(call.due_at))
             .col_expr(task::Column::NotBefore, Expr::value(call.not_before))
             .col_expr(task::Column::UpdatedAt, Expr::value(now))

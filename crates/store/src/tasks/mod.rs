@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use mend_core::{
-    CaseId, CustomerId, Money, PriorityReasons, Task, TaskId, TaskKind, TaskOutcome, TaskStatus, Temperament, UserId,
+    CaseId, CustomerId, Money, PriorityReasons, Task, TaskId, TaskKind, TaskOutcome, TaskStatus, Temperament,
+    TemperamentReason, UserId,
 };
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -17,7 +18,7 @@ use crate::bulk::{self, OnConflict, Table, customer_lookup};
 use crate::cases::Time;
 use crate::entities::task;
 use crate::error::During;
-use crate::records::{json_column, word};
+use crate::records::{json_column, json_text, word};
 use crate::rows::stored_row;
 
 mod contact;
@@ -63,7 +64,7 @@ impl TryFrom<task::Model> for Task {
     }
 }
 
-/// A task to create. `temperament_reason` is JSON text.
+/// A task to create.
 #[derive(Debug, Clone)]
 pub struct NewTask {
     pub id: TaskId,
@@ -80,7 +81,7 @@ pub struct NewTask {
     pub attempt: i32,
     pub category: String,
     pub temperament: Temperament,
-    pub temperament_reason: String,
+    pub temperament_reason: TemperamentReason,
     pub follows_task_id: Option<TaskId>,
 }
 
@@ -102,7 +103,7 @@ stored_row! {
         attempt: i32,
         category: &'a str,
         temperament: &'a str,
-        temperament_reason: &'a str,
+        temperament_reason: String,
         follows_task_id: Option<uuid::Uuid>,
         created_at: Time,
         updated_at: Time,
@@ -128,14 +129,14 @@ impl<'a> TaskRow<'a> {
             due_at: t.due_at,
             not_before: t.not_before,
             priority: t.priority,
-            priority_reasons: t.priority_reasons.to_json(),
+            priority_reasons: json_text(&t.priority_reasons),
             compensation_limit_fen: t.compensation_limit.fen(),
             limit_explanation: &t.limit_explanation,
             script: &t.script,
             attempt: t.attempt,
             category: &t.category,
             temperament: t.temperament.as_str(),
-            temperament_reason: &t.temperament_reason,
+            temperament_reason: json_text(&t.temperament_reason),
             follows_task_id: t.follows_task_id.map(TaskId::as_uuid),
             created_at: now,
             updated_at: now,
