@@ -16,6 +16,7 @@ both_databases!(
     a_former_holder_finishing_at_the_same_moment_leaves_the_holders_call_standing,
     nobody_is_called_outside_contact_hours,
     a_resolved_call_closes_the_case,
+    a_call_in_hand_answers_the_case_its_case_was_merged_into,
     a_supervisor_reads_the_queue_the_day_and_the_trend,
     an_administrator_raises_a_month_that_runs_short_and_plans_the_next,
 );
@@ -304,6 +305,62 @@ async fn a_resolved_call_closes_the_case(db: TestDb) {
     let later = mend.serve_at("2026-11-28T12:01:00+08:00");
     let verification = claim(&later, &agent).await.expect("the verification call");
     assert_eq!((&verification["kind"], &verification["case_id"]), (&json!("verification"), &task["case_id"]));
+    db.assert_consistent().await;
+}
+
+/// A case merged into another while its call is in hand (a supervisor finds the two are one
+/// problem): the call answers the case it went into. A resolved call closes that case, and its
+/// agent may close it, as they would their own.
+async fn a_call_in_hand_answers_the_case_its_case_was_merged_into(db: TestDb) {
+    let mend = db.mend();
+    let two_problems = |n: u32| {
+        let phone = json!({"phone": format!("139000001{n:02}")});
+        [
+            complaint(
+                "hotline",
+                &format!("o-{n}"),
+                "2026-11-26T09:00:00+08:00",
+                phone.clone(),
+                "宽带断网三天了,光猫一直红灯",
+            ),
+            complaint(
+                "hotline",
+                &format!("b-{n}"),
+                "2026-11-26T09:30:00+08:00",
+                phone,
+                "这个月话费多扣了八十元,账单不对",
+            ),
+        ]
+    };
+    mend.import_lines(&lines(&[two_problems(1), two_problems(2)].concat()));
+    mend.run(&["schedule", "run", "generate_callbacks", "--now", NOON], b"");
+    let (wang, zhou, lead) =
+        (token(&mend, "wang", "agent"), token(&mend, "zhou", "agent"), token(&mend, "li", "supervisor"));
+    let server = mend.serve_at(NOON);
+    let cases = mend.export_cases();
+    // The customer's other case.
+    let sibling = |case: &str| -> String {
+        let customer = &cases.iter().find(|c| c["case_id"] == case).expect("the case")["customer_id"];
+        let other = cases.iter().find(|c| c["customer_id"] == *customer && c["case_id"] != case).expect("a sibling");
+        other["case_id"].as_str().unwrap().to_owned()
+    };
+    for (agent, by_closing) in [(&wang, false), (&zhou, true)] {
+        let call = claim(&server, agent).await.expect("a call");
+        let held = call["case_id"].as_str().unwrap();
+        let into = sibling(held);
+        let (status, merged) =
+            post(&server, &format!("/api/v1/cases/{into}/merge"), &lead, json!({"case_id": held})).await;
+        assert_eq!(status, StatusCode::OK, "{merged}");
+        let (status, answer) = if by_closing {
+            post(&server, &format!("/api/v1/cases/{into}/close"), agent, json!({"reason": "远程重置光猫后恢复"})).await
+        } else {
+            let path = format!("/api/v1/tasks/{}/complete", call["task_id"].as_str().unwrap());
+            post(&server, &path, agent, json!({"outcome": "reached", "resolved": true})).await
+        };
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        let (_, case) = server.get_json(&format!("/api/v1/cases/{into}"), &lead).await;
+        assert_eq!(case["status"], "closed", "closed by {}: {case}", if by_closing { "its agent" } else { "the call" });
+    }
     db.assert_consistent().await;
 }
 

@@ -856,6 +856,35 @@ async fn calls_moved_into_a_new_zone_keep_to_the_daily_cap(db: TestDb) {
     db.assert_consistent().await;
 }
 
+/// A call about a case merged away since is followed up on the case its problem went into: the
+/// retry of an unanswered call is planned there, not on the merged case nobody works.
+async fn a_follow_up_of_a_merged_case_is_planned_where_its_problem_went(db: TestDb) {
+    let mend = db.mend();
+    let phone = json!({"phone": "13800138058"});
+    mend.import_lines(&lines(&[complaint("hotline", "m-1", "2026-11-24T09:00:00+08:00", phone.clone(), "宽带断网了")]));
+    schedule(&mend, "generate_callbacks", "2026-11-24T10:00:00+08:00");
+    // An agent has the call in hand when the cases are merged (a call nobody took is cancelled).
+    let server = mend.serve_at("2026-11-24T10:05:00+08:00");
+    let agent = mend.add_user("agent-1", "agent")["token"].as_str().unwrap().to_owned();
+    let claim = server.request(reqwest::Method::POST, "/api/v1/tasks/claim", &agent).json(&json!({}));
+    let (status, call) = crate::support::json_response(claim).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{call}");
+    let bill = complaint("wechat", "m-2", "2026-11-24T10:10:00+08:00", phone, "这个月话费多扣了五十块");
+    mend.import_lines(&lines(&[bill]));
+    let (store, intake) = (db.store().await, crate::support::intake());
+    let merged: CaseId = call["case_id"].as_str().unwrap().parse().unwrap();
+    let into = mend.export_cases().into_iter().find(|c| c["case_id"] != call["case_id"]).expect("the second case");
+    let into: CaseId = into["case_id"].as_str().unwrap().parse().unwrap();
+    intake.merge_cases(&store, into, merged, "user:li", at("2026-11-24T10:15:00+08:00")).await.unwrap();
+    complete_at(&db, &call, json!({"outcome": "unreachable"}), "2026-11-24T10:30:00+08:00").await;
+
+    let run = schedule(&mend, "retry_unreachable", "2026-11-24T11:00:00+08:00");
+    assert_eq!(run["counts"]["tasks_created"], 1, "{run}");
+    let retry = tasks(&mend).into_iter().find(|t| t["status"] == "open").expect("the retry");
+    assert_eq!((&retry["kind"], &retry["case_id"]), (&json!("retry"), &json!(into.to_string())), "{retry}");
+    db.assert_consistent().await;
+}
+
 /// A check after a fix that do-not-disturb cancelled is made once the customer may be called
 /// again, from then on, and once.
 async fn a_check_cancelled_by_do_not_disturb_is_made_when_calls_resume(db: TestDb) {
@@ -1100,6 +1129,7 @@ both_databases!(
     a_customer_who_asked_for_no_contact_gets_no_unreachable_notice,
     a_check_cancelled_by_do_not_disturb_is_made_when_calls_resume,
     calls_moved_into_a_new_zone_keep_to_the_daily_cap,
+    a_follow_up_of_a_merged_case_is_planned_where_its_problem_went,
     a_survey_waits_for_the_call_that_verifies_the_fix,
     a_call_finished_as_the_job_reads_is_followed_up_once,
     a_complaint_after_a_fix_is_called_back_before_the_check,

@@ -37,9 +37,10 @@ impl Desk {
             .ok_or_else(|| DeskError::NotFound(format!("customer {customer}")))
     }
 
-    /// Closes a repaired case. An agent closes only a case whose call they hold: a case closed
-    /// by anyone else would lose its callback (cancelled with the closing) and its customer
-    /// would be surveyed about a repair nobody made.
+    /// Closes a repaired case. An agent closes only a case whose call they hold (the call of a
+    /// case merged into it counts): a case closed by anyone else would lose its callback
+    /// (cancelled with the closing) and its customer would be surveyed about a repair nobody
+    /// made.
     pub async fn close_case(
         &self,
         agent: &Agent,
@@ -47,9 +48,7 @@ impl Desk {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<Case, DeskError> {
-        if !agent.role.includes(Role::Supervisor)
-            && !self.held_tasks(agent, now).await?.iter().any(|t| t.case_id == case)
-        {
+        if !agent.role.includes(Role::Supervisor) && !self.holds_a_call_about(agent, case, now).await? {
             return Err(DeskError::NotHolder(format!(
                 "专员只能结自己正在处理的案件,其他案件由主管结案 \
                  (an agent closes only a case whose call they hold; case {case} is not one)"
@@ -74,6 +73,21 @@ impl Desk {
             }
         };
         Ok(self.intake.link_identities(&self.store, keys, source, &scope, now).await?)
+    }
+
+    /// Whether `agent` holds a call about `case`: one of its own, or of a case merged into it
+    /// while the call was in hand.
+    async fn holds_a_call_about(&self, agent: &Agent, case: CaseId, now: DateTime<Utc>) -> Result<bool, DeskError> {
+        for task in self.held_tasks(agent, now).await? {
+            if task.case_id == case {
+                return Ok(true);
+            }
+            let lives_in = mend_store::cases::surviving_case(self.store.connection(), task.case_id).await?;
+            if lives_in.is_some_and(|c| c.id == case) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// The tasks `agent` holds at `now` (leases still running).

@@ -267,10 +267,20 @@ impl Desk {
             ContactResult::Refused => Some("refused"),
             _ => None,
         };
-        if let Some(reason) = closes
-            && case_status == mend_core::CaseStatus::Open
-        {
-            match self.intake.close_case(&self.store, task.case_id, reason, &agent.actor, now).await {
+        // A case merged away while the call was in hand: its problem is the case it went into's,
+        // and the call answered it there.
+        let closing = match case_status {
+            mend_core::CaseStatus::Open => Some(task.case_id),
+            mend_core::CaseStatus::Merged if closes.is_some() => {
+                mend_store::cases::surviving_case(self.store.connection(), task.case_id)
+                    .await?
+                    .filter(|case| case.status == mend_core::CaseStatus::Open)
+                    .map(|case| case.id)
+            }
+            _ => None,
+        };
+        if let (Some(reason), Some(case)) = (closes, closing) {
+            match self.intake.close_case(&self.store, case, reason, &agent.actor, now).await {
                 // Closed (or merged) by someone else meanwhile: the call is recorded all the same.
                 Ok(_) | Err(mend_cases::CasesError::Refused(_)) => {}
                 Err(e) => return Err(e.into()),

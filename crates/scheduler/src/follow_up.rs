@@ -68,8 +68,16 @@ async fn plan_in(
     now: DateTime<Utc>,
 ) -> Result<u64, SchedulerError> {
     let ids: Vec<CaseId> = calls.iter().map(|c| c.case_id).collect();
-    let cases: HashMap<CaseId, Case> =
+    let mut cases: HashMap<CaseId, Case> =
         mend_store::cases::cases_by_ids(tx, &ids).await?.into_iter().map(|c| (c.id, c)).collect();
+    // A call about a case merged away since is made about the case its problem lives in now.
+    for case in cases.values_mut() {
+        if case.status == CaseStatus::Merged
+            && let Some(lives_in) = mend_store::cases::surviving_case(tx, case.id).await?
+        {
+            *case = lives_in;
+        }
+    }
     let customers: Vec<_> = cases.values().map(|c| c.customer_id).collect();
     mend_store::customers::lock_customers(tx, &customers).await?;
     let requests =
@@ -294,7 +302,8 @@ pub(crate) async fn retry_unreachable(
     let created = create_calls(store, planner, retries, until).await?;
     let (mut closed, mut emailed, mut do_not_disturb) = (0, 0, 0);
     for task in exhausted {
-        let Some(case) = mend_store::cases::case_by_id(store.connection(), task.case_id).await? else { continue };
+        // A case merged away since: its problem, and the call's end, are the case it went into's.
+        let Some(case) = mend_store::cases::surviving_case(store.connection(), task.case_id).await? else { continue };
         // A call read again (the overlap past the last run) may be older than what the customer
         // said since: a case they reopened after it stays open, with its new call.
         let completed = task.completed_at.unwrap_or(until);

@@ -200,6 +200,23 @@ pub async fn case_by_id<C: ConnectionTrait>(conn: &C, id: CaseId) -> Result<Opti
     Ok(cases_where(conn, "case_by_id", &condition, vec![id.as_uuid().into()]).await?.pop())
 }
 
+/// The case `id`'s problem lives in now: the case itself, or, for one merged away, the case its
+/// merges led to. `None` when there is no such case.
+pub async fn surviving_case<C: ConnectionTrait>(conn: &C, id: CaseId) -> Result<Option<Case>, StoreError> {
+    let mut seen = Vec::new();
+    let mut next = id;
+    loop {
+        let Some(case) = case_by_id(conn, next).await? else { return Ok(None) };
+        let Some(into) = case.merged_into.filter(|_| case.status == CaseStatus::Merged) else { return Ok(Some(case)) };
+        seen.push(next);
+        // Merges make a tree; a loop would be a corrupt row, not a place to spin.
+        if seen.contains(&into) {
+            return Err(StoreError::corrupt(TABLE, id, "its merges lead round in a loop"));
+        }
+        next = into;
+    }
+}
+
 /// These cases, in no particular order; ids not found are left out.
 pub async fn cases_by_ids<C: ConnectionTrait>(conn: &C, ids: &[CaseId]) -> Result<Vec<Case>, StoreError> {
     if ids.is_empty() {
