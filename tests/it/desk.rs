@@ -309,8 +309,8 @@ async fn a_resolved_call_closes_the_case(db: TestDb) {
 }
 
 /// A case merged into another while its call is in hand (a supervisor finds the two are one
-/// problem): the call answers the case it went into. A resolved call closes that case, and its
-/// agent may close it, as they would their own.
+/// problem): the call answers the case it went into. An offer on the call is that case's, a
+/// resolved call closes it, and its agent may close it, as they would their own.
 async fn a_call_in_hand_answers_the_case_its_case_was_merged_into(db: TestDb) {
     let mend = db.mend();
     let two_problems = |n: u32| {
@@ -351,6 +351,11 @@ async fn a_call_in_hand_answers_the_case_its_case_was_merged_into(db: TestDb) {
         let (status, merged) =
             post(&server, &format!("/api/v1/cases/{into}/merge"), &lead, json!({"case_id": held})).await;
         assert_eq!(status, StatusCode::OK, "{merged}");
+        // An offer on the call's case, merged away: granted by the agent on the call, for the
+        // case it went into.
+        let (status, offered) = offer(&server, agent, held, 3_000).await;
+        assert_eq!((status, &offered["status"]), (StatusCode::CREATED, &json!("approved")), "{offered}");
+        assert_eq!(offered["case_id"], json!(into), "{offered}");
         let (status, answer) = if by_closing {
             post(&server, &format!("/api/v1/cases/{into}/close"), agent, json!({"reason": "远程重置光猫后恢复"})).await
         } else {

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use mend_cases::{LinkReport, LinkScope};
 use mend_core::{Case, CaseId, CustomerId, CustomerKey, Role, Task, TaskStatus};
+use mend_store::ConnectionTrait;
 use mend_store::customers::{ContactChange, ContactChanged};
 use mend_store::tasks::{self, TaskFilter};
 
@@ -48,7 +49,9 @@ impl Desk {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<Case, DeskError> {
-        if !agent.role.includes(Role::Supervisor) && !self.holds_a_call_about(agent, case, now).await? {
+        if !agent.role.includes(Role::Supervisor)
+            && !self.holds_a_call_about(self.store.connection(), agent, case, now).await?
+        {
             return Err(DeskError::NotHolder(format!(
                 "专员只能结自己正在处理的案件,其他案件由主管结案 \
                  (an agent closes only a case whose call they hold; case {case} is not one)"
@@ -69,7 +72,8 @@ impl Desk {
         let scope = match agent.role.includes(Role::Supervisor) {
             true => LinkScope::Any,
             false => {
-                LinkScope::AddingTo(self.held_tasks(agent, now).await?.iter().filter_map(|t| t.customer_id).collect())
+                let held = self.held_tasks(self.store.connection(), agent, now).await?;
+                LinkScope::AddingTo(held.iter().filter_map(|t| t.customer_id).collect())
             }
         };
         Ok(self.intake.link_identities(&self.store, keys, source, &scope, now).await?)
@@ -77,13 +81,15 @@ impl Desk {
 
     /// Whether `agent` holds a call about `case`: one of its own, or of a case merged into it
     /// while the call was in hand.
-    async fn holds_a_call_about(&self, agent: &Agent, case: CaseId, now: DateTime<Utc>) -> Result<bool, DeskError> {
-        for task in self.held_tasks(agent, now).await? {
-            if task.case_id == case {
-                return Ok(true);
-            }
-            let lives_in = mend_store::cases::surviving_case(self.store.connection(), task.case_id).await?;
-            if lives_in.is_some_and(|c| c.id == case) {
+    pub(crate) async fn holds_a_call_about<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        agent: &Agent,
+        case: CaseId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DeskError> {
+        for task in self.held_tasks(conn, agent, now).await? {
+            if lives_in(conn, task.case_id, case).await? {
                 return Ok(true);
             }
         }
@@ -91,7 +97,12 @@ impl Desk {
     }
 
     /// The tasks `agent` holds at `now` (leases still running).
-    async fn held_tasks(&self, agent: &Agent, now: DateTime<Utc>) -> Result<Vec<Task>, DeskError> {
+    async fn held_tasks<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        agent: &Agent,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Task>, DeskError> {
         let held = TaskFilter {
             claimed_by: Some(agent.id),
             status: Some(TaskStatus::Claimed),
@@ -99,6 +110,15 @@ impl Desk {
             limit: 100,
             ..TaskFilter::default()
         };
-        Ok(tasks::list_tasks(self.store.connection(), &held).await?)
+        Ok(tasks::list_tasks(conn, &held).await?)
     }
+}
+
+/// Whether the problem of case `from` lives in case `case`: it is that case, or was merged into
+/// it.
+pub(crate) async fn lives_in<C: ConnectionTrait>(conn: &C, from: CaseId, case: CaseId) -> Result<bool, DeskError> {
+    if from == case {
+        return Ok(true);
+    }
+    Ok(mend_store::cases::surviving_case(conn, from).await?.is_some_and(|c| c.id == case))
 }

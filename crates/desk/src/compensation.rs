@@ -8,8 +8,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 use mend_core::{
-    CaseId, CaseStatus, Compensation, CompensationId, CompensationKind, CompensationStatus, CustomerId, Money, Role,
-    TaskId,
+    CaseId, Compensation, CompensationId, CompensationKind, CompensationStatus, CustomerId, Money, Role, TaskId,
 };
 use mend_scheduler::{BudgetStanding, COUNTED_AGAINST_CAP, CompensationLimit, LimitInputs};
 use mend_store::compensations::{self, NewCompensation};
@@ -112,16 +111,14 @@ impl Desk {
         }
         check_typed("reason", &request.reason, SHORT_TEXT)?;
         let tx = self.store.begin_write().await?;
-        let case = mend_store::cases::case_by_id(&tx, case_id)
+        // A case merged away while its call was in hand: the offer is the case it went into's.
+        let case = mend_store::cases::surviving_case(&tx, case_id)
             .await?
             .ok_or_else(|| DeskError::NotFound(format!("case {case_id}")))?;
-        if case.status == CaseStatus::Merged {
-            return Err(DeskError::Refused(format!("case {case_id} was merged into another")));
-        }
-        let calls = mend_store::tasks::tasks_of_cases(&tx, &[case_id]).await?;
         if let Some(task) = request.task_id {
-            let Some(call) = calls.iter().find(|t| t.task_id == task) else {
-                return Err(DeskError::Invalid(format!("task {task} is not a call on case {case_id}")));
+            let call = match mend_store::tasks::task_by_id(&tx, task).await? {
+                Some(call) if crate::casework::lives_in(&tx, call.case_id, case.id).await? => call,
+                _ => return Err(DeskError::Invalid(format!("task {task} is not a call on case {case_id}"))),
             };
             // An offer made "on a call" is the caller's: another agent's live call is not theirs to speak for.
             if call.holder_at(now).is_some_and(|holder| holder != requester.id) {
@@ -132,7 +129,7 @@ impl Desk {
         // they are not calling waits for a supervisor, whatever its amount. Supervisors and
         // administrators, who decide offers anyway, grant within the limit on any case.
         let may_grant =
-            requester.role.includes(Role::Supervisor) || calls.iter().any(|t| t.holder_at(now) == Some(requester.id));
+            requester.role.includes(Role::Supervisor) || self.holds_a_call_about(&tx, requester, case.id, now).await?;
         customers::lock_customers(&tx, &[case.customer_id]).await?;
         // Above the customer's cap no one may approve it, so it is not left pending for nobody.
         self.check_customer_cap(&tx, case.customer_id, request.amount_fen, None, now, "请改为更小的金额").await?;
@@ -149,7 +146,7 @@ impl Desk {
         let id = CompensationId::new();
         let new = NewCompensation {
             id,
-            case_id,
+            case_id: case.id,
             task_id: request.task_id,
             kind: request.kind,
             amount: request.amount_fen,
@@ -163,7 +160,7 @@ impl Desk {
         let mut requested =
             entry(requester, "compensation.request", ("compensation", id.as_uuid()), now, "", status.as_str());
         requested.detail["amount_fen"] = request.amount_fen.fen().into();
-        requested.detail["case_id"] = case_id.to_string().into();
+        requested.detail["case_id"] = case.id.to_string().into();
         audit::record_audit(&tx, requested).await?;
         mend_store::commit(tx).await?;
         let compensation = compensations::compensation_by_id(self.store.connection(), id)
