@@ -334,8 +334,9 @@ async fn a_call_in_hand_answers_the_case_its_case_was_merged_into(db: TestDb) {
     };
     mend.import_lines(&lines(&[two_problems(1), two_problems(2)].concat()));
     mend.run(&["schedule", "run", "generate_callbacks", "--now", NOON], b"");
-    let (wang, zhou, lead) =
-        (token(&mend, "wang", "agent"), token(&mend, "zhou", "agent"), token(&mend, "li", "supervisor"));
+    let wang_account = mend.add_user("wang", "agent");
+    let wang = wang_account["token"].as_str().unwrap().to_owned();
+    let (zhou, lead) = (token(&mend, "zhou", "agent"), token(&mend, "li", "supervisor"));
     let server = mend.serve_at(NOON);
     let cases = mend.export_cases();
     // The customer's other case.
@@ -351,6 +352,15 @@ async fn a_call_in_hand_answers_the_case_its_case_was_merged_into(db: TestDb) {
         let (status, merged) =
             post(&server, &format!("/api/v1/cases/{into}/merge"), &lead, json!({"case_id": held})).await;
         assert_eq!(status, StatusCode::OK, "{merged}");
+        if !by_closing {
+            // The call's page tells the whole story: the case the problem went into.
+            let session = crate::web::sign_in(&server, "wang", wang_account["password"].as_str().unwrap()).await;
+            let path = format!("/desk/tasks/{}", call["task_id"].as_str().unwrap());
+            let page =
+                server.client.get(server.url(&path)).header(reqwest::header::COOKIE, session).send().await.unwrap();
+            let html = page.text().await.unwrap();
+            assert!(html.contains("宽带断网三天了") && html.contains("话费多扣了八十元"), "{html}");
+        }
         // An offer on the call's case, merged away: granted by the agent on the call, for the
         // case it went into.
         let (status, offered) = offer(&server, agent, held, 3_000).await;

@@ -81,7 +81,7 @@ impl Desk {
 
     /// Whether `agent` holds a call about `case`: one of its own, or of a case merged into it
     /// while the call was in hand.
-    pub(crate) async fn holds_a_call_about<C: ConnectionTrait>(
+    pub async fn holds_a_call_about<C: ConnectionTrait>(
         &self,
         conn: &C,
         agent: &Agent,

@@ -119,7 +119,11 @@ pub async fn task_page(
         .ok_or_else(|| ApiError::not_found(format_args!("任务 {id}")))?;
     let held = task.holder_at(now) == Some(user.record.user_id);
     let task = if held { task } else { task.masked() };
-    case_view(&state, &user, task.case_id, Some((task, held)), notice).await
+    // A call whose case was merged away meanwhile is about the case its problem went into: the
+    // page shows that case, the whole story.
+    let case =
+        mend_store::cases::surviving_case(state.store.connection(), task.case_id).await?.map_or(task.case_id, |c| c.id);
+    case_view(&state, &user, case, Some((task, held)), notice).await
 }
 
 /// A case without a call in hand: for supervisors deciding an offer, and agents looking back.
@@ -171,10 +175,7 @@ async fn case_view(
     let now = state.clock.now();
     let on_call = held
         || !user.record.role.includes(Role::Supervisor)
-            && mend_store::tasks::tasks_of_cases(conn, &[case_id])
-                .await?
-                .iter()
-                .any(|t| t.holder_at(now) == Some(user.record.user_id));
+            && state.desk.holds_a_call_about(conn, &user.desk_agent(), case_id, now).await?;
     // The limit as it stands now, not as it was planned: offers since have drawn on it.
     let limit = match held {
         true => {
