@@ -275,7 +275,9 @@ impl Settings {
         use std::sync::Arc;
         let intake = self.intake(&store).await?;
         let desk = mend_desk::Desk::new(store.clone(), Arc::clone(&intake), self.scheduler.clone(), &self.desk);
+        let devices = Arc::new(mend_server::known_devices::KnownDevices::load(&store, clock.now()).await?);
         Ok(mend_server::AppState {
+            devices,
             sign_ins: Arc::new(mend_server::auth::SignIns::new(store.clone())),
             store,
             desk: Arc::new(desk),

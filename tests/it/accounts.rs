@@ -17,6 +17,7 @@ both_databases!(
     guessed_passwords_lock_the_name_for_a_while,
     guesses_from_elsewhere_do_not_lock_the_user_out,
     one_address_guessing_many_names_is_refused,
+    guesses_from_many_addresses_shut_a_name_to_new_browsers_only,
     a_name_is_one_name_whatever_its_letter_case,
     two_administrators_adding_one_name_in_two_cases_make_one_user,
     alerts_reach_the_teams_supervisors_and_those_above_every_team,
@@ -412,6 +413,48 @@ async fn one_address_guessing_many_names_is_refused(db: TestDb) {
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "the hundred-and-first, the right password or not");
     assert!(refused["error"]["message"].as_str().unwrap().contains("from this address"), "{refused}");
     assert_eq!(sign_in(&server, "wang", password).await.0, StatusCode::CREATED, "from another address");
+}
+
+/// Guesses at one name from many addresses, each under its own limits (a botnet), shut the name
+/// to browsers it never signed in from, for a quarter of an hour after the last guess; the
+/// browser its owner signed in from before still signs them in, and other names are not shut.
+async fn guesses_from_many_addresses_shut_a_name_to_new_browsers_only(db: TestDb) {
+    let mend = db.mend();
+    let qian = mend.add_user("qian", "supervisor");
+    let password = qian["password"].as_str().unwrap();
+    let wang = mend.add_user("wang", "agent");
+    let server = mend.serve_at(NOON);
+    let right = json!({"name": "qian", "password": password});
+    let at_the_desk = server.client.post(server.url("/api/v1/session")).json(&right).send().await.unwrap();
+    assert_eq!(at_the_desk.status(), StatusCode::CREATED);
+    let cookies: Vec<&str> =
+        at_the_desk.headers().get_all(reqwest::header::SET_COOKIE).iter().filter_map(|v| v.to_str().ok()).collect();
+    let remembered = cookies.iter().find(|c| c.starts_with("mend_device=")).expect("the browser is remembered");
+    assert!(remembered.contains("HttpOnly") && remembered.contains("SameSite=Strict"), "{remembered}");
+    let device = remembered.split(';').next().unwrap().to_owned();
+
+    for bot in 1..=10 {
+        let bot = client_from(&format!("127.0.1.{bot}"));
+        for _ in 0..3 {
+            assert_eq!(sign_in_with(&server, &bot, "qian", None).await, StatusCode::UNAUTHORIZED);
+        }
+    }
+    let new_browser = client_from("127.0.2.1");
+    let session = || new_browser.post(server.url("/api/v1/session"));
+    let (status, refused) = json_response(session().json(&right)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "the right password, from a new browser: {refused}");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("many addresses"), "{refused}");
+    let known = session().header(reqwest::header::COOKIE, &device).json(&right).send().await.unwrap();
+    assert_eq!(known.status(), StatusCode::CREATED, "the browser it signed in from before");
+    let forged = format!("{}x", device.trim_end_matches(|c: char| c != '.'));
+    let (status, _) = json_response(session().header(reqwest::header::COOKIE, forged).json(&right)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "a cookie mend did not sign");
+    let other = json!({"name": "wang", "password": wang["password"]});
+    assert_eq!(json_response(session().json(&other)).await.0, StatusCode::CREATED, "another name");
+
+    let later = mend.serve_at("2026-11-26T12:16:00+08:00");
+    let (status, opened) = json_response(new_browser.post(later.url("/api/v1/session")).json(&right)).await;
+    assert_eq!(status, StatusCode::CREATED, "a quarter of an hour after the last guess: {opened}");
 }
 
 /// Guesses at one name, sent at once to two instances: each is counted (the count is one

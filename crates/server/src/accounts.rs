@@ -3,7 +3,7 @@
 //! reset by an administrator, and everyone may choose their own. Every change is audited.
 
 use chrono::{DateTime, Utc};
-use mend_core::{Role, TaskId};
+use mend_core::{Role, TaskId, UserId};
 use mend_store::users::{UserKey, UserRecord};
 use mend_store::{AuditEntry, StoreError};
 use serde_json::json;
@@ -40,6 +40,10 @@ pub const MOST_FAILURES: i32 = 5;
 /// the address is refused: one client trying a common password on every name. High enough for
 /// a call center whose whole floor signs in from one address at the start of a shift.
 pub const MOST_FAILURES_FROM_ONE_ADDRESS: i64 = 100;
+/// Wrong passwords at one name across all addresses within [`FAILURE_STREAK`], after which the
+/// name signs in only from a browser it signed in from before ([`crate::known_devices`]): many
+/// addresses (a botnet), each under its own limits, guessing one supervisor's password.
+pub const MOST_FAILURES_OF_ONE_NAME: i64 = 30;
 pub const FAILURE_STREAK: chrono::Duration = chrono::Duration::minutes(15);
 pub const LOCKOUT: chrono::Duration = chrono::Duration::minutes(15);
 
@@ -61,17 +65,20 @@ pub enum LockedOut {
     Name,
     /// This address, whatever the name ([`MOST_FAILURES_FROM_ONE_ADDRESS`]).
     Address,
+    /// The name typed, from a browser it has not signed in from ([`MOST_FAILURES_OF_ONE_NAME`]).
+    NewBrowser,
 }
 
-/// Checks a sign-in from `source` (the client's address, `"unknown"` when there is none). Each
-/// attempt is counted against the name typed (whether or not a user has it) and the source in
-/// the database before the password is checked, so a burst of guesses, spread over several
-/// instances or not, gets [`MOST_FAILURES`] checks; a right password clears that count.
+/// Checks a sign-in from `source` (the client's address, `"unknown"` when there is none), in a
+/// browser whose known-device cookie vouches for `known_device`. Each attempt is counted against
+/// the name typed (whether or not a user has it) and the source in the database before the
+/// password is checked, so a burst of guesses, spread over several instances or not, gets
+/// [`MOST_FAILURES`] checks; a right password clears that count.
 pub async fn check_sign_in(
     store: &mend_store::Store,
     name: &str,
     password: &str,
-    source: &str,
+    (source, known_device): (&str, Option<UserId>),
     now: DateTime<Utc>,
 ) -> Result<SignInCheck, StoreError> {
     use mend_store::sign_in_failures;
@@ -91,10 +98,17 @@ pub async fn check_sign_in(
     if sign_in_failures::failures_from(conn, source, streak_since).await? >= MOST_FAILURES_FROM_ONE_ADDRESS {
         return Ok(SignInCheck::Locked(now + FAILURE_STREAK, LockedOut::Address));
     }
+    let user = mend_store::users::by_name(conn, name).await?;
+    // Read before this attempt counts, too: refused attempts do not keep the name shut, so the
+    // streak lapses a quarter of an hour after the last guess that was checked.
+    let known = user.as_ref().is_some_and(|(user, _)| known_device == Some(user.user_id));
+    if !known && sign_in_failures::failures_of(conn, &typed, streak_since).await? >= MOST_FAILURES_OF_ONE_NAME {
+        return Ok(SignInCheck::Locked(now + FAILURE_STREAK, LockedOut::NewBrowser));
+    }
     if !sign_in_failures::count_attempt(conn, &typed, source, now, streak_since, MOST_FAILURES, lock_until).await? {
         return Ok(SignInCheck::Locked(lock_until, LockedOut::Name));
     }
-    match mend_store::users::by_name(conn, name).await? {
+    match user {
         Some((user, hash)) if auth::password_matches(password, &hash) => {
             sign_in_failures::forget_from(conn, &typed, source).await?;
             Ok(SignInCheck::Passed(user, hash))

@@ -224,9 +224,14 @@ fn check_csrf_header(parts: &Parts, session_token: &str) -> Result<(), ApiError>
 
 /// `bytes` random bytes, URL-safe base64.
 pub(crate) fn random_text(bytes: usize) -> String {
+    URL_SAFE_NO_PAD.encode(random_bytes(bytes))
+}
+
+/// `bytes` random bytes.
+pub(crate) fn random_bytes(bytes: usize) -> Vec<u8> {
     let mut buf = vec![0u8; bytes];
     rand::rng().fill_bytes(&mut buf);
-    URL_SAFE_NO_PAD.encode(buf)
+    buf
 }
 
 pub fn hash_token(token: &str) -> String {

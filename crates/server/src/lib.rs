@@ -12,6 +12,7 @@ pub mod auth;
 pub mod client_address;
 mod error;
 mod idempotency;
+pub mod known_devices;
 mod metrics;
 mod nul_guard;
 mod openapi;
@@ -53,6 +54,8 @@ pub struct AppState {
     /// Cookies say `Secure` (sent over HTTPS only): the desk is reached at an `https://` address
     /// (`notify.public_url`), whatever terminates TLS in front of it.
     pub secure_cookies: bool,
+    /// Signs and reads the cookie that remembers a browser a person signed in from.
+    pub devices: Arc<known_devices::KnownDevices>,
 }
 
 impl AppState {

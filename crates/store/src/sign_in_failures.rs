@@ -99,22 +99,38 @@ pub async fn failures_from<C: ConnectionTrait>(
     source: &str,
     since: DateTime<Utc>,
 ) -> Result<i64, StoreError> {
+    failures_where(conn, "source", source, since, "failures_from").await
+}
+
+/// The attempts at `name`, from every source, counted since `since` and not yet cleared by a
+/// right password from there: one name guessed at from many addresses.
+pub async fn failures_of<C: ConnectionTrait>(conn: &C, name: &str, since: DateTime<Utc>) -> Result<i64, StoreError> {
+    failures_where(conn, "name", name, since, "failures_of").await
+}
+
+async fn failures_where<C: ConnectionTrait>(
+    conn: &C,
+    column: &str,
+    value: &str,
+    since: DateTime<Utc>,
+    operation: &'static str,
+) -> Result<i64, StoreError> {
     let backend = conn.get_database_backend();
     let row = conn
         .query_one_raw(Statement::from_sql_and_values(
             backend,
             format!(
                 "SELECT CAST(COALESCE(SUM(failures), 0) AS BIGINT) FROM sign_in_failures \
-                 WHERE source = {} AND last_failed_at >= {}",
+                 WHERE {column} = {} AND last_failed_at >= {}",
                 param(backend, 1),
                 param(backend, 2)
             ),
-            [source.into(), since.into()],
+            [value.into(), since.into()],
         ))
         .await
-        .during(TABLE, "failures_from")?
-        .ok_or_else(|| StoreError::corrupt(TABLE, source, "no row from a sum"))?;
-    row.try_get_by_index::<i64>(0).during(TABLE, "failures_from")
+        .during(TABLE, operation)?
+        .ok_or_else(|| StoreError::corrupt(TABLE, value, "no row from a sum"))?;
+    row.try_get_by_index::<i64>(0).during(TABLE, operation)
 }
 
 /// Forgets the failures of `name` from every source (a new password).

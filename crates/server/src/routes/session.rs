@@ -34,20 +34,24 @@ pub struct SignIn {
 pub async fn sign_in(
     State(state): State<AppState>,
     Extension(client): Extension<ClientAddress>,
+    parts: Parts,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let request: SignIn = super::json_body(body)?;
     let wrong = || ApiError::new(ErrorCode::Unauthorized, "the name or the password is wrong");
-    let source = client.as_source();
     let now = state.clock.now();
+    let from = (client.as_source(), state.devices.vouched(&parts, now));
     let (user, hash) =
-        match accounts::check_sign_in(&state.store, &request.name, &request.password, &source, now).await? {
+        match accounts::check_sign_in(&state.store, &request.name, &request.password, (&from.0, from.1), now).await? {
             SignInCheck::Passed(user, hash) => (user, hash),
             SignInCheck::Wrong => return Err(wrong()),
             SignInCheck::Locked(until, locked_out) => {
                 let what = match locked_out {
                     LockedOut::Name => "for this name",
                     LockedOut::Address => "from this address",
+                    LockedOut::NewBrowser => {
+                        "for this name from many addresses; a browser it signed in from before is let in"
+                    }
                 };
                 let message = format!("too many wrong passwords {what}: try again after {}", until.to_rfc3339());
                 let mut refused = ApiError::new(ErrorCode::TooManyRequests, message).into_response();
@@ -57,10 +61,12 @@ pub async fn sign_in(
             }
         };
     // Deactivated or reset since the check: as if the password were wrong.
-    let (token, expires_at, cookie) = open_session(&state, &user, &hash).await?.ok_or_else(wrong)?;
+    let (token, expires_at, cookies) = open_session(&state, &user, &hash).await?.ok_or_else(wrong)?;
     let mut response =
         (StatusCode::CREATED, Json(json!({"token": token, "expires_at": expires_at, "user": user}))).into_response();
-    response.headers_mut().insert(SET_COOKIE, cookie);
+    for cookie in cookies {
+        response.headers_mut().append(SET_COOKIE, cookie);
+    }
     Ok(response)
 }
 
@@ -89,11 +95,14 @@ pub async fn sign_out(State(state): State<AppState>, _user: CurrentUser, parts: 
 /// A new session for `user`, whose password hashed to `password_hash` when they signed in: its
 /// token (never stored; its hash is), when it runs out, and the cookie that carries it; none
 /// when the account was deactivated or its password reset since.
+/// Opens a session for `user`, signed in with the password `password_hash` was made from (none
+/// if it has changed meanwhile): its token, when it runs out, and the cookies to set (the
+/// session's, and the one that remembers the browser, [`crate::known_devices`]).
 pub(crate) async fn open_session(
     state: &AppState,
     user: &UserRecord,
     password_hash: &str,
-) -> Result<Option<(String, DateTime<Utc>, HeaderValue)>, ApiError> {
+) -> Result<Option<(String, DateTime<Utc>, [HeaderValue; 2])>, ApiError> {
     let token = auth::session_token();
     let now = state.clock.now();
     let expires_at = now + Duration::hours(SESSION_HOURS);
@@ -103,7 +112,9 @@ pub(crate) async fn open_session(
         return Ok(None);
     }
     let cookie = session_cookie(state, &token, SESSION_HOURS * 3600).map_err(ApiError::internal)?;
-    Ok(Some((token, expires_at, cookie)))
+    let device = HeaderValue::from_str(&state.devices.cookie(user.user_id, now, state.secure_cookies))
+        .map_err(ApiError::internal)?;
+    Ok(Some((token, expires_at, [cookie, device])))
 }
 
 /// The `Set-Cookie` that makes a browser forget its session.

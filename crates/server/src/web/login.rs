@@ -69,8 +69,9 @@ pub async fn sign_in(
         login_page(&parts, StatusCode::UNAUTHORIZED, &form.name, &next, Some(message))
     };
     let now = state.clock.now();
-    let source = client.as_source();
-    let (user, hash) = match accounts::check_sign_in(&state.store, &form.name, &form.password, &source, now).await? {
+    let from = (client.as_source(), state.devices.vouched(&parts, now));
+    let checked = accounts::check_sign_in(&state.store, &form.name, &form.password, (&from.0, from.1), now).await?;
+    let (user, hash) = match checked {
         SignInCheck::Passed(user, hash) => (user, hash),
         SignInCheck::Wrong => return Ok(refused()),
         SignInCheck::Locked(until, locked_out) => {
@@ -80,6 +81,9 @@ pub async fn sign_in(
                     format!("密码错误次数过多,该账号暂时锁定,请 {minutes} 分钟后再试,或请管理员重置密码。")
                 }
                 LockedOut::Address => format!("本机所在网络密码错误次数过多,请 {minutes} 分钟后再试。"),
+                LockedOut::NewBrowser => format!(
+                    "该账号近期在多处被试密码,暂时只能在曾经登录过的浏览器上登录,请 {minutes} 分钟后再试,或请管理员重置密码。"
+                ),
             };
             let mut page = login_page(&parts, StatusCode::TOO_MANY_REQUESTS, &form.name, &next, Some(&message));
             let seconds = (until - now).num_seconds().max(1);
@@ -88,12 +92,14 @@ pub async fn sign_in(
         }
     };
     // Deactivated or reset since the check: as if the password were wrong.
-    let Some((_, _, session)) = open_session(&state, &user, &hash).await? else {
+    let Some((_, _, cookies)) = open_session(&state, &user, &hash).await? else {
         return Ok(refused());
     };
     let mut response = Redirect::to(&next).into_response();
     let headers = response.headers_mut();
-    headers.append(SET_COOKIE, session);
+    for cookie in cookies {
+        headers.append(SET_COOKIE, cookie);
+    }
     headers
         .append(SET_COOKIE, HeaderValue::from_static("mend_login=; Path=/login; HttpOnly; SameSite=Strict; Max-Age=0"));
     Ok(response)
