@@ -859,8 +859,33 @@ async fn calls_moved_into_a_new_zone_keep_to_the_daily_cap(db: TestDb) {
 /// A call about a case merged away since is followed up on the case its problem went into: the
 /// retry of an unanswered call is planned there, not on the merged case nobody works.
 async fn a_follow_up_of_a_merged_case_is_planned_where_its_problem_went(db: TestDb) {
+    let (mend, call, into) = a_call_in_hand_on_a_case_merged_away(&db, "13800138058", false).await;
+    complete_at(&db, &call, json!({"outcome": "unreachable"}), "2026-11-24T10:30:00+08:00").await;
+
+    let run = schedule(&mend, "retry_unreachable", "2026-11-24T11:00:00+08:00");
+    assert_eq!(run["counts"]["tasks_created"], 1, "{run}");
+    let retry = tasks(&mend).into_iter().find(|t| t["status"] == "open").expect("the retry");
+    assert_eq!((&retry["kind"], &retry["case_id"]), (&json!("retry"), &json!(into.to_string())), "{retry}");
+    db.assert_consistent().await;
+}
+
+/// A wrong number found on a call whose case was merged away does not close the case it went
+/// into when that case has a call of its own to make: that call goes on.
+async fn a_wrong_number_on_a_merged_case_leaves_the_other_call_standing(db: TestDb) {
+    let (mend, call, into) = a_call_in_hand_on_a_case_merged_away(&db, "13800138059", true).await;
+    complete_at(&db, &call, json!({"outcome": "wrong_number"}), "2026-11-24T10:30:00+08:00").await;
+    let run = schedule(&mend, "retry_unreachable", "2026-11-24T11:00:00+08:00");
+    assert_eq!((&run["counts"]["cases_closed"], &run["counts"]["emails_queued"]), (&json!(0), &json!(0)), "{run}");
+    let case = mend.export_cases().into_iter().find(|c| c["case_id"] == json!(into.to_string())).unwrap();
+    assert_eq!(case["status"], "open", "{case}");
+    assert!(tasks(&mend).iter().any(|t| t["case_id"] == json!(into.to_string()) && t["status"] == "open"));
+}
+
+/// A customer's outage call, claimed by an agent, whose case a supervisor merges into the
+/// customer's billing case (given its own call first when `planned`): the call and that case.
+async fn a_call_in_hand_on_a_case_merged_away(db: &TestDb, phone: &str, planned: bool) -> (Mend, Value, CaseId) {
     let mend = db.mend();
-    let phone = json!({"phone": "13800138058"});
+    let phone = json!({"phone": phone, "email": "he@example.com"});
     mend.import_lines(&lines(&[complaint("hotline", "m-1", "2026-11-24T09:00:00+08:00", phone.clone(), "宽带断网了")]));
     schedule(&mend, "generate_callbacks", "2026-11-24T10:00:00+08:00");
     // An agent has the call in hand when the cases are merged (a call nobody took is cancelled).
@@ -871,18 +896,15 @@ async fn a_follow_up_of_a_merged_case_is_planned_where_its_problem_went(db: Test
     assert_eq!(status, reqwest::StatusCode::OK, "{call}");
     let bill = complaint("wechat", "m-2", "2026-11-24T10:10:00+08:00", phone, "这个月话费多扣了五十块");
     mend.import_lines(&lines(&[bill]));
+    if planned {
+        assert_eq!(schedule(&mend, "generate_callbacks", "2026-11-24T10:12:00+08:00")["counts"]["tasks_created"], 1);
+    }
     let (store, intake) = (db.store().await, crate::support::intake());
     let merged: CaseId = call["case_id"].as_str().unwrap().parse().unwrap();
     let into = mend.export_cases().into_iter().find(|c| c["case_id"] != call["case_id"]).expect("the second case");
     let into: CaseId = into["case_id"].as_str().unwrap().parse().unwrap();
     intake.merge_cases(&store, into, merged, "user:li", at("2026-11-24T10:15:00+08:00")).await.unwrap();
-    complete_at(&db, &call, json!({"outcome": "unreachable"}), "2026-11-24T10:30:00+08:00").await;
-
-    let run = schedule(&mend, "retry_unreachable", "2026-11-24T11:00:00+08:00");
-    assert_eq!(run["counts"]["tasks_created"], 1, "{run}");
-    let retry = tasks(&mend).into_iter().find(|t| t["status"] == "open").expect("the retry");
-    assert_eq!((&retry["kind"], &retry["case_id"]), (&json!("retry"), &json!(into.to_string())), "{retry}");
-    db.assert_consistent().await;
+    (mend, call, into)
 }
 
 /// A check after a fix that do-not-disturb cancelled is made once the customer may be called
@@ -1130,6 +1152,7 @@ both_databases!(
     a_check_cancelled_by_do_not_disturb_is_made_when_calls_resume,
     calls_moved_into_a_new_zone_keep_to_the_daily_cap,
     a_follow_up_of_a_merged_case_is_planned_where_its_problem_went,
+    a_wrong_number_on_a_merged_case_leaves_the_other_call_standing,
     a_survey_waits_for_the_call_that_verifies_the_fix,
     a_call_finished_as_the_job_reads_is_followed_up_once,
     a_complaint_after_a_fix_is_called_back_before_the_check,

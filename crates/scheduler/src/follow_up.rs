@@ -308,6 +308,15 @@ pub(crate) async fn retry_unreachable(
         // said since: a case they reopened after it stays open, with its new call.
         let completed = task.completed_at.unwrap_or(until);
         let came_back = case.last_complaint_at > completed || case.reopened_at.is_some_and(|at| at > completed);
+        // The case a merge led to may have a call of its own to make: that call goes on.
+        let other_call = case.id != task.case_id
+            && tasks::tasks_of_cases(store.connection(), &[case.id])
+                .await?
+                .iter()
+                .any(|t| TaskStatus::IN_WORK.contains(&t.status));
+        if other_call {
+            continue;
+        }
         let closing = case.status == CaseStatus::Open && !came_back;
         if closing {
             let reason = task.outcome.as_ref().map_or("unreachable", |o| o.outcome.as_str());
